@@ -1,0 +1,86 @@
+// Lint rules that keep the architecture honest: no floating promises, no import cycles, no reaching into another
+// folder's internals (import its index.ts), no test code in production code, no `.only` in tests.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+import importX from "eslint-plugin-import-x";
+import vitest from "@vitest/eslint-plugin";
+
+/** Each top-level folder is one role (or one shared layer) with one public entry: its index.ts. */
+const folders = [
+  "proto",
+  "observability",
+  "transport",
+  "actors",
+  "gateway",
+  "gpu-workers",
+  "media",
+  "operator",
+  "cli",
+  "testing",
+  "bench",
+];
+
+const boundaryZones = folders.flatMap((target) =>
+  folders
+    .filter((from) => from !== target)
+    .map((from) => ({
+      target: `./${target}`,
+      from: `./${from}`,
+      except: ["./index.ts"],
+      message: `import ${from}/index.js, not ${from}'s internals`,
+    })),
+);
+
+export default tseslint.config(
+  { ignores: ["dist/", "node_modules/", "proto/gen/", "coverage/"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    plugins: { "import-x": importX },
+    settings: {
+      "import-x/resolver-next": [importX.createNodeResolver({ extensions: [".ts", ".js"] })],
+    },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": "error",
+      "@typescript-eslint/consistent-type-imports": "error",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "import-x/no-cycle": ["error", { ignoreExternal: true }],
+      "import-x/no-restricted-paths": ["error", { zones: boundaryZones }],
+    },
+  },
+  {
+    // Production code never imports the test harness or fakes.
+    files: folders.filter((f) => f !== "testing" && f !== "bench").map((f) => `${f}/**/*.ts`),
+    ignores: ["**/*.test.ts"],
+    rules: {
+      "import-x/no-restricted-paths": [
+        "error",
+        {
+          zones: [
+            ...boundaryZones,
+            ...folders
+              .filter((f) => f !== "testing" && f !== "bench")
+              .map((target) => ({ target: `./${target}`, from: "./testing", message: "testing/ is for tests only" })),
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["**/*.test.ts"],
+    plugins: { vitest },
+    rules: {
+      ...vitest.configs.recommended.rules,
+      "vitest/no-focused-tests": ["error", { fixable: false }],
+      "vitest/expect-expect": ["error", { assertFunctionNames: ["expect", "expect*"] }],
+    },
+  },
+  {
+    files: ["**/*.js"],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);

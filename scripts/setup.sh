@@ -1,0 +1,61 @@
+#!/bin/sh
+# Everything livehost needs, on Debian 12 with Node.js 20: Debian packages (only those missing; sudo only when not
+# root), npm packages, generated code and the build. `npm test`, `npm run demo` and `npm run bench` run this first;
+# it takes a second when nothing changed.
+set -eu
+cd "$(dirname "$0")/.."
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  say "Node.js 20 or newer is required (found $(node --version))"
+  exit 1
+fi
+
+# Engines and tools livehost runs for real: NATS, GStreamer 1.22 (with headers for gstreamer-superficial),
+# protoc with the well-known types, espeak-ng (the embedded voice), ffmpeg's ffprobe (media tests), and the
+# toolchain node-gyp builds native addons with.
+debian_packages="
+  nats-server
+  protobuf-compiler libprotobuf-dev
+  espeak-ng libespeak-ng-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  ffmpeg pkg-config python3 make g++
+"
+
+if command -v dpkg-query >/dev/null 2>&1; then
+  missing=""
+  for package in $debian_packages; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+      missing="$missing $package"
+    fi
+  done
+  if [ -n "$missing" ]; then
+    say "installing Debian packages:$missing"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    # shellcheck disable=SC2086
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+  fi
+else
+  say "not a Debian system: install these yourself if missing:$(echo $debian_packages)"
+fi
+
+# npm packages: again only when the lock file changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund
+  touch node_modules/.package-lock.json
+fi
+
+# Generated contracts: when a .proto is newer than the last generation.
+if [ ! -f proto/gen/README ] || [ -n "$(find proto/livehost proto/grpc scripts/gen-proto.sh -newer proto/gen/README -print -quit)" ]; then
+  say "generating contracts (proto/gen)"
+  sh scripts/gen-proto.sh
+fi
+
+say "building (dist)"
+npx --no-install tsc -p tsconfig.build.json

@@ -1,0 +1,5 @@
+// testing: harnesses for integration tests (real nats-server processes, gRPC servers on port 0, child processes
+// of the livehost CLI). Production code never imports this folder.
+export { startNatsServer, NatsCluster, NatsServer } from "./nats.js";
+export { startTestGrpcServer } from "./grpc.js";
+export { eventually } from "./eventually.js";

@@ -1,0 +1,50 @@
+// Calling livehost gRPC services: promise-returning unary calls with an AbortSignal and a deadline, trace context
+// in the metadata, and failures as typed errors (retryable decided by the error, not by the caller).
+import {
+  Metadata,
+  credentials as grpcCredentials,
+  type CallOptions,
+  type ChannelCredentials,
+  type ClientUnaryCall,
+  type ServiceError,
+} from "@grpc/grpc-js";
+import { injectGrpcMetadata } from "../observability/index.js";
+import { LivehostError, fromServiceError } from "./errors.js";
+
+export interface CallSettings {
+  signal?: AbortSignal;
+  /** Deadline for the whole call, in ms. Default 10 s. */
+  timeoutMs?: number;
+  metadata?: Metadata;
+}
+
+type UnaryMethod<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: (err: ServiceError | null, response: Res) => void,
+) => ClientUnaryCall;
+
+/** `await callUnary(client.getRoom.bind(client), { roomId }, { signal })` */
+export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, settings: CallSettings = {}) {
+  const { signal, timeoutMs = 10_000 } = settings;
+  signal?.throwIfAborted();
+  const metadata = injectGrpcMetadata(settings.metadata ?? new Metadata());
+  return new Promise<Res>((resolve, reject) => {
+    const onAbort = () => call.cancel();
+    const call = method(request, metadata, { deadline: Date.now() + timeoutMs }, (err, response) => {
+      signal?.removeEventListener("abort", onAbort);
+      if (err) {
+        reject(signal?.aborted ? new LivehostError("cancelled", "call aborted", { cause: signal.reason }) : fromServiceError(err));
+      } else {
+        resolve(response);
+      }
+    });
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Channel credentials: insecure for loopback unless TLS material is given. */
+export function channelCredentials(tls?: { ca?: Buffer; key?: Buffer; cert?: Buffer }): ChannelCredentials {
+  return tls ? grpcCredentials.createSsl(tls.ca, tls.key, tls.cert) : grpcCredentials.createInsecure();
+}

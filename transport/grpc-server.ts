@@ -1,0 +1,166 @@
+// Starting and stopping a livehost gRPC server: health on every server, one trace span per call continuing the
+// caller's trace, errors mapped to status codes in one place, graceful shutdown with a deadline.
+import { once } from "node:events";
+import {
+  Server,
+  ServerCredentials,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+  type handleUnaryCall,
+  type handleServerStreamingCall,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ChannelOptions,
+  type Metadata,
+} from "@grpc/grpc-js";
+import { SpanKind, SpanStatusCode, context, trace, type Context, type Span } from "@opentelemetry/api";
+import { extractGrpcContext, tracer, rootLogger, type Logger } from "../observability/index.js";
+import { HealthService } from "../proto/index.js";
+import { LivehostError, toStatus } from "./errors.js";
+import { HealthRegistry, ServingStatus } from "./health.js";
+
+export interface GrpcServiceRegistration {
+  /** Fully qualified name for health checks, e.g. "livehost.v1.SpeechService". */
+  name: string;
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
+}
+
+export interface GrpcServerOptions {
+  services: GrpcServiceRegistration[];
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** Insecure when absent (loopback and tests); TLS and mTLS come from the deployment's secrets. */
+  credentials?: ServerCredentials;
+  channelOptions?: ChannelOptions;
+  logger?: Logger;
+}
+
+export interface GrpcServer extends AsyncDisposable {
+  /** host:port clients dial. */
+  readonly address: string;
+  readonly port: number;
+  readonly health: HealthRegistry;
+  /**
+   * Marks the server NOT_SERVING, lets calls in flight finish for up to graceMs, then cancels what is left.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcServer> {
+  const log = (options.logger ?? rootLogger()).child({ component: "grpc-server" });
+  const server = new Server({
+    "grpc.keepalive_time_ms": 30_000,
+    "grpc.keepalive_timeout_ms": 10_000,
+    "grpc.max_receive_message_length": 4 * 1024 * 1024,
+    ...options.channelOptions,
+  });
+  const health = new HealthRegistry(ServingStatus.SERVING);
+  server.addService(HealthService, health.implementation);
+  for (const service of options.services) {
+    server.addService(service.definition, service.implementation);
+    health.set(service.name, ServingStatus.SERVING);
+  }
+
+  const host = options.host ?? "127.0.0.1";
+  const bindHost = host.includes(":") ? `[${host}]` : host;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(
+      `${bindHost}:${options.port ?? 0}`,
+      options.credentials ?? ServerCredentials.createInsecure(),
+      (err, boundPort) => (err ? reject(err) : resolve(boundPort)),
+    );
+  });
+  const address = `${bindHost}:${port}`;
+  log.debug({ address }, "grpc server listening");
+
+  let closing: Promise<void> | undefined;
+  const close = (graceMs = 10_000) =>
+    (closing ??= (async () => {
+      health.shutdown();
+      health.endWatches();
+      const graceful = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      const timer = setTimeout(() => server.forceShutdown(), graceMs);
+      await graceful;
+      clearTimeout(timer);
+      log.debug({ address }, "grpc server stopped");
+    })());
+
+  return { address, port, health, close, [Symbol.asyncDispose]: () => close() };
+}
+
+/** A server span continuing the caller's trace, and the context handlers run in (so their spans nest). */
+function startServerSpan(method: string, metadata: Metadata): { span: Span; ctx: Context } {
+  const parent = extractGrpcContext(metadata);
+  const span = tracer("transport").startSpan(
+    method,
+    { kind: SpanKind.SERVER, attributes: { "rpc.system": "grpc", "rpc.method": method } },
+    parent,
+  );
+  return { span, ctx: trace.setSpan(parent, span) };
+}
+
+function endSpan(span: Span, err?: unknown): void {
+  if (err !== undefined) {
+    span.recordException(err instanceof Error ? err : new Error(String(err)));
+    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof LivehostError ? err.code : "internal" });
+  }
+  span.end();
+}
+
+/** Adapts an async handler to grpc-js: thrown errors become statuses, the span continues the caller's trace. */
+export function unary<Req, Res>(
+  method: string,
+  handler: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const { span, ctx } = startServerSpan(method, call.metadata);
+    void context.with(ctx, async () => {
+      try {
+        const response = await handler(call.request, call);
+        endSpan(span);
+        callback(null, response);
+      } catch (err) {
+        endSpan(span, err);
+        if (!(err instanceof LivehostError)) rootLogger().error({ err, method }, "unexpected error in grpc handler");
+        callback(toStatus(err));
+      }
+    });
+  };
+}
+
+/**
+ * Adapts an async generator to a server stream with backpressure: the generator is not resumed until the
+ * client has taken the last message (write() returned true, or 'drain'). The signal aborts when the client
+ * cancels or goes away.
+ */
+export function serverStream<Req, Res>(
+  method: string,
+  handler: (request: Req, signal: AbortSignal, call: ServerWritableStream<Req, Res>) => AsyncIterable<Res>,
+): handleServerStreamingCall<Req, Res> {
+  return (call) => {
+    const { span, ctx } = startServerSpan(method, call.metadata);
+    const abort = new AbortController();
+    call.on("cancelled", () => abort.abort(new LivehostError("cancelled", "client cancelled the call")));
+    void context.with(ctx, async () => {
+      try {
+        for await (const message of handler(call.request, abort.signal, call)) {
+          if (abort.signal.aborted) break;
+          if (!call.write(message)) await once(call, "drain", { signal: abort.signal });
+        }
+        endSpan(span);
+        if (!abort.signal.aborted) call.end();
+      } catch (err) {
+        if (abort.signal.aborted) {
+          endSpan(span);
+          return;
+        }
+        endSpan(span, err);
+        if (!(err instanceof LivehostError)) rootLogger().error({ err, method }, "unexpected error in grpc stream");
+        call.emit("error", toStatus(err));
+      }
+    });
+  };
+}

@@ -1,0 +1,15 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["**/*.test.ts"],
+    exclude: ["node_modules/**", "dist/**"],
+    // Integration tests start real servers; give them room on a slow 2-core CI machine.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Child processes and ports: keep files isolated but not too parallel on 2 cores.
+    pool: "forks",
+    maxWorkers: 2,
+    env: { LIVEHOST_LOG_LEVEL: "silent" },
+  },
+});

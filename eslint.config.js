@@ -3,6 +3,7 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 import importX from "eslint-plugin-import-x";
+import { createTypeScriptImportResolver } from "eslint-import-resolver-typescript";
 import vitest from "@vitest/eslint-plugin";
 
 /** Each top-level folder is one role (or one shared layer) with one public entry: its index.ts. */
@@ -41,7 +42,10 @@ export default tseslint.config(
     },
     plugins: { "import-x": importX },
     settings: {
-      "import-x/resolver-next": [importX.createNodeResolver({ extensions: [".ts", ".js"] })],
+      // no-cycle parses the files it follows: tell it they are TypeScript.
+      "import-x/parsers": { "@typescript-eslint/parser": [".ts"] },
+      "import-x/extensions": [".ts", ".js"],
+      "import-x/resolver-next": [createTypeScriptImportResolver({ project: "./tsconfig.json" })],
     },
     rules: {
       "@typescript-eslint/no-floating-promises": "error",

@@ -13,7 +13,7 @@ export interface TracingSettings {
   serviceName: string;
   /** Extra resource attributes, e.g. { "livehost.role": "room-host" }. */
   attributes?: Record<string, string>;
-  /** Overrides the OTEL_* configuration; an empty list exports nothing. */
+  /** Overrides the OTEL_* configuration; an empty list creates spans but exports nothing. */
   spanProcessors?: SpanProcessor[];
 }
 
@@ -35,12 +35,13 @@ export function startTracing(settings: TracingSettings): Tracing {
     autoDetectResources: false,
     instrumentations: [],
     textMapPropagator: new core.W3CTraceContextPropagator(),
-    // Without an exporter we still want real trace and span ids, so pass an empty processor list.
-    ...(settings.spanProcessors !== undefined
+    // Without an exporter we still want real trace and span ids (the SDK sets up no tracer provider for an empty
+    // list), so a processor that drops every span stands in.
+    ...(settings.spanProcessors !== undefined && settings.spanProcessors.length > 0
       ? { spanProcessors: settings.spanProcessors }
-      : exportConfigured()
+      : exportConfigured() && settings.spanProcessors === undefined
         ? {}
-        : { spanProcessors: [] }),
+        : { spanProcessors: [new sdkTracing.NoopSpanProcessor()] }),
   });
   sdk.start();
   let done: Promise<void> | undefined;

@@ -2,7 +2,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 
 /** Calls fn until it resolves without throwing; rethrows its last error after timeoutMs. */
-export async function eventually<T>(fn: () => Promise<T> | T, { timeoutMs = 10_000, intervalMs = 50 } = {}): Promise<T> {
+export async function eventually<T>(
+  fn: () => Promise<T> | T,
+  { timeoutMs = 10_000, intervalMs = 50 } = {},
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

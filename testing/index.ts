@@ -3,3 +3,5 @@
 export { startNatsServer, NatsCluster, NatsServer } from "./nats.js";
 export { startTestGrpcServer } from "./grpc.js";
 export { eventually } from "./eventually.js";
+export { fakeRoomService } from "./fakes.js";
+export { runCli, processAlive, cliPath, type CliProcess } from "./cli.js";

@@ -9,7 +9,11 @@ describe("nats-server harness", () => {
     expect(server.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
     const nc = await connectNats({ servers: server.url, name: "test" });
     try {
-      nc.subscribe("echo", { callback: (_err, msg) => msg.respond(`echo:${msg.string()}`) });
+      nc.subscribe("echo", {
+        callback: (_err, msg) => {
+          msg.respond(`echo:${msg.string()}`);
+        },
+      });
       const reply = await nc.request("echo", "hello", { timeout: 2_000 });
       expect(reply.string()).toBe("echo:hello");
     } finally {

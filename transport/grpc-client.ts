@@ -35,7 +35,11 @@ export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req,
     const call = method(request, metadata, { deadline: Date.now() + timeoutMs }, (err, response) => {
       signal?.removeEventListener("abort", onAbort);
       if (err) {
-        reject(signal?.aborted ? new LivehostError("cancelled", "call aborted", { cause: signal.reason }) : fromServiceError(err));
+        reject(
+          signal?.aborted
+            ? new LivehostError("cancelled", "call aborted", { cause: signal.reason })
+            : fromServiceError(err),
+        );
       } else {
         resolve(response);
       }

@@ -12,9 +12,21 @@ import {
   type ServerWritableStream,
   type ChannelOptions,
   type Metadata,
+  type ServerInterceptor,
+  ServerInterceptingCall,
+  status as GrpcStatus,
 } from "@grpc/grpc-js";
 import { SpanKind, SpanStatusCode, context, trace, type Context, type Span } from "@opentelemetry/api";
-import { extractGrpcContext, tracer, rootLogger, type Logger } from "../observability/index.js";
+import {
+  Counter,
+  Histogram,
+  extractGrpcContext,
+  latencyBuckets,
+  rootLogger,
+  tracer,
+  type Logger,
+  type Registry,
+} from "../observability/index.js";
 import { HealthService } from "../proto/index.js";
 import { LivehostError, toStatus } from "./errors.js";
 import { HealthRegistry, ServingStatus } from "./health.js";
@@ -35,6 +47,8 @@ export interface GrpcServerOptions {
   /** Insecure when absent (loopback and tests); TLS and mTLS come from the deployment's secrets. */
   credentials?: ServerCredentials;
   channelOptions?: ChannelOptions;
+  /** Where the per-method call counts and latencies go; none are recorded without one. */
+  registry?: Registry;
   logger?: Logger;
 }
 
@@ -56,6 +70,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     "grpc.keepalive_timeout_ms": 10_000,
     "grpc.max_receive_message_length": 4 * 1024 * 1024,
     ...options.channelOptions,
+    interceptors: options.registry ? [metricsInterceptor(options.registry)] : [],
   });
   const health = new HealthRegistry(ServingStatus.SERVING);
   server.addService(HealthService, health.implementation);
@@ -91,6 +106,37 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   return { address, port, health, close, [Symbol.asyncDispose]: () => close() };
 }
 
+/**
+ * Counts every call by method and status code and times it to its status (for a server stream: to its end),
+ * the server-side half of every latency budget.
+ */
+function metricsInterceptor(registry: Registry): ServerInterceptor {
+  const handled = new Counter({
+    name: "livehost_grpc_server_handled_total",
+    help: "gRPC calls completed, by method and status code.",
+    labelNames: ["method", "code"],
+    registers: [registry],
+  });
+  const seconds = new Histogram({
+    name: "livehost_grpc_server_handling_seconds",
+    help: "Time from a call's start to its status, by method.",
+    labelNames: ["method"],
+    buckets: latencyBuckets,
+    registers: [registry],
+  });
+  return (descriptor, call) => {
+    const started = performance.now();
+    return new ServerInterceptingCall(call, {
+      sendStatus: (status, next) => {
+        const method = descriptor.path;
+        handled.inc({ method, code: GrpcStatus[status.code] ?? String(status.code) });
+        seconds.observe({ method }, (performance.now() - started) / 1_000);
+        next(status);
+      },
+    });
+  };
+}
+
 /** A server span continuing the caller's trace, and the context handlers run in (so their spans nest). */
 function startServerSpan(method: string, metadata: Metadata): { span: Span; ctx: Context } {
   const parent = extractGrpcContext(metadata);
@@ -104,7 +150,7 @@ function startServerSpan(method: string, metadata: Metadata): { span: Span; ctx:
 
 function endSpan(span: Span, err?: unknown): void {
   if (err !== undefined) {
-    span.recordException(err instanceof Error ? err : new Error(String(err)));
+    span.recordException(err instanceof Error ? err : new Error("non-error thrown", { cause: err }));
     span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof LivehostError ? err.code : "internal" });
   }
   span.end();

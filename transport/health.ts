@@ -11,7 +11,10 @@ export { ServingStatus };
 
 export class HealthRegistry {
   readonly #statuses = new Map<string, ServingStatus>();
-  readonly #watchers = new Set<{ service: string; call: ServerWritableStream<HealthCheckRequest, HealthCheckResponse> }>();
+  readonly #watchers = new Set<{
+    service: string;
+    call: ServerWritableStream<HealthCheckRequest, HealthCheckResponse>;
+  }>();
 
   constructor(initial: ServingStatus = ServingStatus.SERVING) {
     this.#statuses.set("", initial);

@@ -143,10 +143,14 @@ export class NatsServerProcess implements AsyncDisposable {
     await mkdir(portsDir, { recursive: true });
     const portOf = (url: string | undefined) => (url ? new URL(url).port : "-1");
     const args = [
-      "--addr", "127.0.0.1",
-      "--port", previous ? portOf(previous.nats[0]) : String(o.port ?? -1),
-      "--http_port", previous ? portOf(previous.monitoring?.[0]) : "-1",
-      "--ports_file_dir", portsDir,
+      "--addr",
+      "127.0.0.1",
+      "--port",
+      previous ? portOf(previous.nats[0]) : String(o.port ?? -1),
+      "--http_port",
+      previous ? portOf(previous.monitoring?.[0]) : "-1",
+      "--ports_file_dir",
+      portsDir,
     ];
     if (o.serverName) args.push("--server_name", o.serverName);
     if (o.jetstream ?? true) args.push("--jetstream", "--store_dir", join(this.#dir, "store"));
@@ -162,7 +166,9 @@ export class NatsServerProcess implements AsyncDisposable {
       this.#stderrTail = (this.#stderrTail + chunk).slice(-4_000);
     });
     const spawnError = new Promise<never>((_, reject) => {
-      child.once("error", (err) => reject(new UnavailableError(`cannot run nats-server: ${err.message}`, { cause: err })));
+      child.once("error", (err) =>
+        reject(new UnavailableError(`cannot run nats-server: ${err.message}`, { cause: err })),
+      );
     });
     spawnError.catch(() => undefined);
     await Promise.race([this.#waitReady(child, portsDir), spawnError]);

@@ -1,12 +1,7 @@
 // Connecting a livehost process to NATS: reconnect forever with jitter, name the connection after the role,
 // credentials from options (user/password, token, creds file, TLS), and status changes in the log.
 import { readFile } from "node:fs/promises";
-import {
-  connect,
-  credsAuthenticator,
-  type NatsConnection,
-  type NodeConnectionOptions,
-} from "@nats-io/transport-node";
+import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { rootLogger, type Logger } from "../observability/index.js";
 
 export type { NatsConnection } from "@nats-io/transport-node";

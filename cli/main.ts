@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+// The livehost command: one program, one entry point per role (as in the container image), plus the local stack.
+import { Command, Option } from "commander";
+import { startGateway } from "../gateway/index.js";
+import { startRoomHost } from "../actors/index.js";
+import { startWorker } from "../gpu-workers/index.js";
+import { LivehostError } from "../transport/index.js";
+import { compileRoleSettings, parsePort, type RoleFlags } from "./config.js";
+import { runRole } from "./role.js";
+import { startStack, describeStack, type Stack } from "./stack.js";
+import { checkStackHealth } from "./health.js";
+
+const program = new Command("livehost")
+  .description("AI digital-human hosts for live commerce")
+  .showHelpAfterError()
+  .configureOutput({ outputError: (text, write) => write(text) });
+
+/** Flags every role process takes; each has an environment variable for Kubernetes. */
+function roleCommand(name: string, description: string): Command {
+  return program
+    .command(name)
+    .description(description)
+    .addOption(
+      new Option("--nats <urls>", "NATS server URLs, comma-separated")
+        .env("LIVEHOST_NATS_URL")
+        .default("nats://127.0.0.1:4222"),
+    )
+    .addOption(
+      new Option("--host <address>", "address the gRPC server binds").env("LIVEHOST_HOST").default("127.0.0.1"),
+    )
+    .addOption(new Option("--grpc-port <port>", "gRPC port; 0 picks a free one").env("LIVEHOST_GRPC_PORT").default("0"))
+    .addOption(
+      new Option("--metrics-host <address>", "address /metrics binds")
+        .env("LIVEHOST_METRICS_HOST")
+        .default("127.0.0.1"),
+    )
+    .addOption(
+      new Option("--metrics-port <port>", "port of /metrics, /livez, /readyz; 0 picks a free one")
+        .env("LIVEHOST_METRICS_PORT")
+        .default("0"),
+    )
+    .addOption(new Option("--id <id>", "this process's id (default: hostname and a random suffix)").env("LIVEHOST_ID"))
+    .addOption(new Option("--nats-user <user>").env("LIVEHOST_NATS_USER"))
+    .addOption(new Option("--nats-pass <password>").env("LIVEHOST_NATS_PASSWORD"))
+    .addOption(new Option("--nats-creds <file>", "NATS .creds file").env("LIVEHOST_NATS_CREDS"));
+}
+
+roleCommand("room-host", "host room actors").action(async (flags: RoleFlags) => {
+  await runRole("room-host", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
+    const host = await startRoomHost({ nats, registry, logger, hostId: settings.id });
+    return { endpoints: { status: host.statusSubject }, close: () => host.close() };
+  });
+});
+
+roleCommand("gateway", "serve RoomService over gRPC").action(async (flags: RoleFlags) => {
+  await runRole("gateway", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
+    const gateway = await startGateway({
+      nats,
+      registry,
+      logger,
+      grpcHost: settings.host,
+      grpcPort: settings.grpcPort,
+    });
+    return { endpoints: { grpc: gateway.grpc.address }, close: () => gateway.close() };
+  });
+});
+
+for (const kind of ["tts", "lipsync"] as const) {
+  roleCommand(`${kind}-worker`, kind === "tts" ? "serve SpeechService (TTS)" : "serve LipSyncService")
+    .addOption(
+      new Option("--max-streams <n>", "concurrent streams before RESOURCE_EXHAUSTED")
+        .env("LIVEHOST_MAX_STREAMS")
+        .default("8"),
+    )
+    .addOption(
+      new Option("--advertise-address <host:port>", "address rooms dial (default: the bound one)").env(
+        "LIVEHOST_ADVERTISE_ADDRESS",
+      ),
+    )
+    .action(async (flags: RoleFlags & { maxStreams: string; advertiseAddress?: string }) => {
+      const maxStreams = Number(flags.maxStreams);
+      if (!Number.isInteger(maxStreams) || maxStreams < 1) {
+        throw new LivehostError(
+          "invalid_argument",
+          `--max-streams: must be a positive integer, got "${flags.maxStreams}"`,
+        );
+      }
+      await runRole(`${kind}-worker`, compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
+        const worker = await startWorker({
+          kind,
+          nats,
+          registry,
+          logger,
+          services: () => [],
+          capabilities: [],
+          workerId: settings.id,
+          grpcHost: settings.host,
+          grpcPort: settings.grpcPort,
+          advertiseAddress: flags.advertiseAddress,
+          maxStreams,
+        });
+        return { endpoints: { grpc: worker.address }, close: () => worker.close() };
+      });
+    });
+}
+
+interface UpFlags {
+  nats?: string;
+  gatewayPort: string;
+  logLevel?: string;
+  json?: boolean;
+}
+
+/** Stops the stack on the first Ctrl-C or SIGTERM and exits. */
+function stopOnSignal(stack: Stack): void {
+  const stop = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\nlivehost: ${signal}, stopping every role\n`);
+    stack.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+function upOptions(command: Command): Command {
+  return command
+    .option("--nats <url>", "use this NATS instead of starting nats-server")
+    .option("--gateway-port <port>", "gateway gRPC port; 0 picks a free one", "0")
+    .option("--log-level <level>", "log level of the role processes", undefined)
+    .option("--json", "print the endpoints as one JSON line once ready");
+}
+
+upOptions(program.command("up").description("start nats-server and every role on loopback until Ctrl-C")).action(
+  async (flags: UpFlags) => {
+    const stack = await startStack({
+      natsUrl: flags.nats,
+      gatewayPort: parsePort(flags.gatewayPort, "--gateway-port"),
+      logLevel: flags.logLevel,
+    });
+    stopOnSignal(stack);
+    printStack(stack, flags.json);
+    process.stdout.write("Press Ctrl-C to stop.\n");
+  },
+);
+
+upOptions(program.command("demo").description("bring the local stack up and show that every role is healthy"))
+  .option("--check", "exit after the health check (status 1 if a role is unhealthy)")
+  .action(async (flags: UpFlags & { check?: boolean }) => {
+    const stack = await startStack({
+      natsUrl: flags.nats,
+      gatewayPort: parsePort(flags.gatewayPort, "--gateway-port"),
+      logLevel: flags.logLevel,
+    });
+    stopOnSignal(stack);
+    printStack(stack, flags.json);
+    const health = await checkStackHealth(stack);
+    process.stdout.write("\nhealth\n");
+    for (const h of health) process.stdout.write(`  ${h.healthy ? "ok  " : "FAIL"} ${h.role.padEnd(16)} ${h.detail}\n`);
+    const allHealthy = health.every((h) => h.healthy);
+    process.stdout.write(allHealthy ? "\nevery role is healthy\n" : "\nsome roles are unhealthy\n");
+    if (flags.check) {
+      await stack.stop();
+      process.exit(allHealthy ? 0 : 1);
+    }
+    process.stdout.write("Press Ctrl-C to stop.\n");
+  });
+
+function printStack(stack: Stack, json = false): void {
+  process.stdout.write(`${describeStack(stack)}\n`);
+  if (json) {
+    const roles = stack.roles.map(({ role, pid, endpoints }) => ({ role, pid, endpoints }));
+    process.stdout.write(`${JSON.stringify({ nats: stack.nats, roles })}\n`);
+  }
+}
+
+program.parseAsync().catch((err: unknown) => {
+  if (err instanceof LivehostError) {
+    process.stderr.write(`livehost: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`livehost: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

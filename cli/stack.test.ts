@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { processAlive, runCli, eventually } from "../testing/index.js";
+
+interface StackJson {
+  nats: { url: string; pid: number };
+  roles: { role: string; pid: number; endpoints: Record<string, string> }[];
+}
+
+describe("livehost up", () => {
+  it("starts nats-server and every role on loopback, and SIGTERM stops them all", async () => {
+    await using up = runCli(["up", "--json"]);
+    const stack = JSON.parse(await up.waitForLine(/^\{"nats"/)) as StackJson;
+
+    expect(stack.nats.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
+    expect(stack.roles.map((r) => r.role).sort()).toEqual(["gateway", "lipsync-worker", "room-host", "tts-worker"]);
+    const grpcServers = stack.roles.filter((r) => r.role !== "room-host").map((r) => r.endpoints.grpc);
+    expect(grpcServers).toEqual(Array(3).fill(expect.stringMatching(/^127\.0\.0\.1:\d+$/)));
+    for (const role of stack.roles) {
+      expect(role.endpoints.metrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      const metrics = await fetch(role.endpoints.metrics!);
+      expect(metrics.status).toBe(200);
+    }
+    expect(up.stdout()).toContain("Press Ctrl-C to stop.");
+
+    const pids = [stack.nats.pid, ...stack.roles.map((r) => r.pid)];
+    expect(pids.every(processAlive)).toBe(true);
+
+    up.child.kill("SIGTERM");
+    expect(await up.exited()).toEqual({ code: 0, signal: null });
+    // No process is left behind.
+    await eventually(() => expect(pids.filter(processAlive)).toEqual([]), { timeoutMs: 5_000 });
+  });
+
+  it("refuses a bad option, naming it", async () => {
+    await using up = runCli(["up", "--gateway-port", "99999"]);
+    expect(await up.exited()).toEqual({ code: 2, signal: null });
+    expect(up.stderr()).toContain("--gateway-port: must be a port number");
+  });
+});
+
+describe("livehost demo", () => {
+  it("brings the stack up and reports every role healthy", async () => {
+    await using demo = runCli(["demo", "--check"]);
+    expect(await demo.exited()).toEqual({ code: 0, signal: null });
+    const out = demo.stdout();
+    for (const role of ["room-host", "gateway", "tts-worker", "lipsync-worker"]) {
+      expect(out).toMatch(new RegExp(`ok\\s+${role}`));
+    }
+    expect(out).toContain("every role is healthy");
+  });
+});

@@ -1,0 +1,114 @@
+// `livehost up`: the whole system on loopback — a nats-server child with a temporary JetStream store, and one
+// process per role — with every address printed, and everything stopped on Ctrl-C or SIGTERM.
+import { fork, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { NatsServerProcess, UnavailableError } from "../transport/index.js";
+import type { RoleName, RoleReady } from "./role.js";
+
+export interface StackOptions {
+  /** Use this NATS instead of starting one. */
+  natsUrl?: string;
+  /** Fixed gateway port; 0 picks a free one. */
+  gatewayPort?: number;
+  /** Log level of the role processes (their logs go to this terminal). Default "warn". */
+  logLevel?: string;
+  /** Roles to start; default all. */
+  roles?: RoleName[];
+}
+
+export interface RunningRole extends RoleReady {
+  process: ChildProcess;
+}
+
+export interface Stack extends AsyncDisposable {
+  nats: { url: string; monitorUrl?: string; pid?: number; managed: boolean };
+  roles: RunningRole[];
+  stop(): Promise<void>;
+}
+
+const allRoles: RoleName[] = ["room-host", "gateway", "tts-worker", "lipsync-worker"];
+const mainScript = fileURLToPath(new URL("./main.js", import.meta.url));
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const natsServer = options.natsUrl ? undefined : await NatsServerProcess.start({ serverName: "livehost-local" });
+  const natsUrl = options.natsUrl ?? natsServer!.url;
+  const roles: RunningRole[] = [];
+  const children: ChildProcess[] = [];
+
+  const stop = async () => {
+    await Promise.all(children.map((child) => stopChild(child)));
+    await natsServer?.stop();
+  };
+
+  try {
+    const started = (options.roles ?? allRoles).map((role) => {
+      const args = [role, "--nats", natsUrl];
+      if (role === "gateway" && options.gatewayPort) args.push("--grpc-port", String(options.gatewayPort));
+      const child = fork(mainScript, args, {
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
+        env: { ...process.env, LIVEHOST_LOG_LEVEL: options.logLevel ?? process.env.LIVEHOST_LOG_LEVEL ?? "warn" },
+      });
+      children.push(child);
+      return waitReady(role, child);
+    });
+    roles.push(...(await Promise.all(started)));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  return {
+    nats: { url: natsUrl, monitorUrl: natsServer?.monitorUrl, pid: natsServer?.pid, managed: natsServer !== undefined },
+    roles,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+function waitReady(role: RoleName, child: ChildProcess, timeoutMs = 30_000): Promise<RunningRole> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new UnavailableError(`${role} not ready after ${timeoutMs} ms`)), timeoutMs);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      child.off("message", onMessage);
+      child.off("exit", onExit);
+      reject(err);
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+      fail(new UnavailableError(`${role} exited during start-up (${signal ?? `code ${code}`})`));
+    const onMessage = (message: unknown) => {
+      if ((message as RoleReady | undefined)?.type !== "ready") return;
+      clearTimeout(timer);
+      child.off("exit", onExit);
+      child.off("message", onMessage);
+      resolve({ ...(message as RoleReady), process: child });
+    };
+    child.on("message", onMessage);
+    child.once("exit", onExit);
+  });
+}
+
+/** SIGTERM, then SIGKILL if the role has not finished its drain in time. */
+async function stopChild(child: ChildProcess, graceMs = 20_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+export function describeStack(stack: Stack): string {
+  const lines = [
+    "livehost local stack is up",
+    `  ${"nats".padEnd(16)} ${stack.nats.url}${stack.nats.managed ? `  (JetStream, temporary store; monitor ${stack.nats.monitorUrl})` : ""}`,
+  ];
+  for (const role of stack.roles) {
+    const endpoints = Object.entries(role.endpoints)
+      .map(([name, value]) => `${name} ${value}`)
+      .join("  ");
+    lines.push(`  ${role.role.padEnd(16)} pid ${role.pid}  ${endpoints}`);
+  }
+  return lines.join("\n");
+}

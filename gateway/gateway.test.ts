@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { credentials } from "@grpc/grpc-js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Comment, RoomServiceClient, subjects } from "../proto/index.js";
+import { createRegistry, startTracing, type Tracing } from "../observability/index.js";
+import { startRoomHost } from "../actors/index.js";
+import { InvalidArgumentError, callUnary, connectNats } from "../transport/index.js";
+import { startNatsServer } from "../testing/index.js";
+import { startGateway } from "./index.js";
+
+// Spans are real (not exported) so trace context is carried into the inbox.
+let tracing: Tracing;
+beforeAll(() => {
+  tracing = startTracing({ serviceName: "test" });
+});
+afterAll(() => tracing.shutdown());
+
+async function stack() {
+  const nats = await startNatsServer();
+  const nc = await connectNats({ servers: nats.url, name: "test" });
+  const host = await startRoomHost({ nats: nc, registry: createRegistry() });
+  const gateway = await startGateway({ nats: nc, registry: createRegistry() });
+  const client = new RoomServiceClient(gateway.grpc.address, credentials.createInsecure());
+  return {
+    nc,
+    client,
+    async [Symbol.asyncDispose]() {
+      client.close();
+      await gateway.close();
+      await host.close();
+      await nc.close();
+      await nats.stop();
+    },
+  };
+}
+
+const comment = (overrides: Partial<Comment> = {}) =>
+  Comment.fromPartial({ commentId: "c-1", viewerId: "u101", text: "这个保温杯多少钱？", ...overrides });
+
+describe("gateway RoomService.PostComment", () => {
+  it("queues a comment durably in the room's inbox, once per comment id", async () => {
+    await using s = await stack();
+    const post = (c: Comment) => callUnary(s.client.postComment.bind(s.client), { roomId: "room-1", comment: c });
+
+    expect(await post(comment())).toEqual({ commentId: "c-1", queued: true });
+    // A retry with the same id (the ingest did not see our answer) is dropped, not queued twice.
+    expect(await post(comment())).toEqual({ commentId: "c-1", queued: false });
+    expect(await post(comment({ commentId: "c-2", text: "杯子有什么颜色" }))).toEqual({
+      commentId: "c-2",
+      queued: true,
+    });
+
+    const jsm = await jetstreamManager(s.nc);
+    const stored = (await jsm.streams.getMessage(subjects.roomInboxStream, { seq: 1 }))!;
+    expect(stored.subject).toBe("rooms.room-1.comments");
+    expect(stored.header.get("traceparent")).toMatch(/^00-/);
+    const decoded = Comment.decode(stored.data);
+    expect(decoded).toMatchObject({
+      commentId: "c-1",
+      roomId: "room-1",
+      text: "这个保温杯多少钱？",
+      source: "gateway",
+    });
+    expect((await jsm.streams.info(subjects.roomInboxStream)).state.messages).toBe(2);
+  });
+
+  it.each([
+    ["an empty comment", comment({ text: "" }), "comment.text"],
+    ["a blank comment", comment({ text: "   " }), "comment.text"],
+    ["a comment over 200 characters", comment({ text: "哈".repeat(201) }), "comment.text"],
+    ["control characters", comment({ text: "hi\u0007there" }), "comment.text"],
+    ["invalid UTF-8", comment({ text: "bad \uFFFD bytes" }), "comment.text"],
+    ["a missing comment id", comment({ commentId: "" }), "comment.comment_id"],
+    ["another room's comment", comment({ roomId: "room-2" }), "comment.room_id"],
+  ])("rejects %s with INVALID_ARGUMENT naming the field, queueing nothing", async (_name, bad, field) => {
+    await using s = await stack();
+    const error = await callUnary(s.client.postComment.bind(s.client), { roomId: "room-1", comment: bad }).catch(
+      (err: unknown) => err,
+    );
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as InvalidArgumentError).field).toBe(field);
+    const jsm = await jetstreamManager(s.nc);
+    expect((await jsm.streams.info(subjects.roomInboxStream)).state.messages).toBe(0);
+  });
+
+  it("rejects a room id that cannot be a subject token", async () => {
+    await using s = await stack();
+    const error = await callUnary(s.client.postComment.bind(s.client), { roomId: "Room.*", comment: comment() }).catch(
+      (err: unknown) => err,
+    );
+    expect(error).toMatchObject({ field: "room_id" });
+  });
+
+  it("answers UNIMPLEMENTED for methods this build does not have yet", async () => {
+    await using s = await stack();
+    await expect(callUnary(s.client.getRoom.bind(s.client), { roomId: "room-1" })).rejects.toMatchObject({
+      code: "unimplemented",
+    });
+  });
+});

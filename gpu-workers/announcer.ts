@@ -1,0 +1,70 @@
+// A worker tells the rooms (and the operator) who it is and how busy it is: a WorkerAnnouncement on
+// workers.<kind>.announce every interval and on every change, and GONE when it leaves.
+import type { NatsConnection } from "@nats-io/transport-node";
+import { WorkerAnnouncement, WorkerKind, WorkerState, subjects } from "../proto/index.js";
+import type { Logger } from "../observability/index.js";
+
+export interface AnnouncerSettings {
+  nats: NatsConnection;
+  kind: "tts" | "lipsync";
+  base: Omit<WorkerAnnouncement, "state" | "activeStreams" | "time" | "ttlMs" | "message" | "kind" | "grpcAddress">;
+  intervalMs: number;
+  activeStreams: () => number;
+  logger: Logger;
+}
+
+export class WorkerAnnouncer {
+  #state = WorkerState.WORKER_STATE_READY;
+  #message = "";
+  #timer: NodeJS.Timeout | undefined;
+  #address: string | undefined;
+  readonly #settings: AnnouncerSettings;
+
+  constructor(settings: AnnouncerSettings) {
+    this.#settings = settings;
+  }
+
+  /** Starts announcing once the worker serves at `grpcAddress`. */
+  start(grpcAddress: string): void {
+    this.#address = grpcAddress;
+    this.announce();
+    this.#timer = setInterval(() => this.announce(), this.#settings.intervalMs);
+    this.#timer.unref();
+  }
+
+  setState(state: WorkerState, message = ""): void {
+    if (state === this.#state && message === this.#message) return;
+    this.#state = state;
+    this.#message = message;
+    this.announce();
+  }
+
+  /** Publishes now; called on the timer and on every change of state or load. */
+  announce(): void {
+    const { nats, kind, base, intervalMs, activeStreams } = this.#settings;
+    if (this.#address === undefined || nats.isClosed() || nats.isDraining()) return;
+    const announcement = WorkerAnnouncement.create({
+      ...base,
+      grpcAddress: this.#address,
+      kind: kind === "tts" ? WorkerKind.WORKER_KIND_TTS : WorkerKind.WORKER_KIND_LIPSYNC,
+      state: this.#state,
+      message: this.#message,
+      activeStreams: activeStreams(),
+      time: new Date(),
+      // Three missed announcements and the worker is considered gone.
+      ttlMs: intervalMs * 3,
+    });
+    try {
+      nats.publish(subjects.workerAnnounce(kind), WorkerAnnouncement.encode(announcement).finish());
+    } catch (err) {
+      this.#settings.logger.warn({ err }, "worker announcement not published");
+    }
+  }
+
+  /** Stops the timer and says GONE, so rooms forget the worker now rather than after its ttl. */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.setState(WorkerState.WORKER_STATE_GONE);
+    await this.#settings.nats.flush().catch(() => undefined);
+  }
+}

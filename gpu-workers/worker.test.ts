@@ -1,0 +1,96 @@
+import { describe, expect, it } from "vitest";
+import { credentials } from "@grpc/grpc-js";
+import {
+  ListVoicesRequest,
+  SpeechServiceClient,
+  SpeechServiceService,
+  SynthesizeRequest,
+  SynthesizeResponse,
+  WorkerAnnouncement,
+  WorkerState,
+  subjects,
+  type SpeechServiceServer,
+} from "../proto/index.js";
+import { createRegistry } from "../observability/index.js";
+import { UnimplementedError, callUnary, connectNats, serverStream, unary } from "../transport/index.js";
+import { startNatsServer } from "../testing/index.js";
+import { startWorker, type StreamSlots } from "./index.js";
+
+/** A SpeechService whose Synthesize holds its slot until `release` resolves: enough to exercise the cap and drain. */
+function holdingSpeechService(slots: StreamSlots, release: Promise<void>) {
+  const implementation: SpeechServiceServer = {
+    synthesize: serverStream("Synthesize", async function* () {
+      const done = slots.acquire();
+      try {
+        yield SynthesizeResponse.fromPartial({ pcm: Buffer.alloc(0) });
+        await release;
+      } finally {
+        done();
+      }
+    }),
+    listVoices: unary("ListVoices", () => Promise.reject(new UnimplementedError("test"))),
+  };
+  return { name: "livehost.v1.SpeechService", definition: SpeechServiceService, implementation };
+}
+
+describe("GPU worker core", () => {
+  it("announces itself on NATS, refuses streams beyond its cap, drains, then says it is gone", async () => {
+    await using nats = await startNatsServer({ jetstream: false });
+    const nc = await connectNats({ servers: nats.url, name: "test" });
+    const announcements: WorkerAnnouncement[] = [];
+    nc.subscribe(subjects.workerAnnounce("tts"), {
+      callback: (_err, msg) => {
+        announcements.push(WorkerAnnouncement.decode(msg.data));
+      },
+    });
+    await nc.flush();
+
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const registry = createRegistry();
+    const worker = await startWorker({
+      kind: "tts",
+      nats: nc,
+      registry,
+      maxStreams: 1,
+      capabilities: ["en-male-bright"],
+      services: (slots) => [holdingSpeechService(slots, released)],
+      announceIntervalMs: 100,
+    });
+    const client = new SpeechServiceClient(worker.address, credentials.createInsecure());
+    try {
+      const first = client.synthesize(SynthesizeRequest.fromPartial({ text: "hello", voiceId: "en-male-bright" }));
+      await new Promise((resolve) => first.once("data", resolve));
+      expect(worker.slots.active).toBe(1);
+
+      // The second stream is refused at once so the room can try another worker.
+      const second = client.synthesize(SynthesizeRequest.fromPartial({ text: "again", voiceId: "en-male-bright" }));
+      const refused = await new Promise<{ code: number }>((resolve) => second.on("error", resolve));
+      expect(refused.code).toBe(8); // RESOURCE_EXHAUSTED
+      expect(await registry.metrics()).toMatch(/livehost_worker_streams_rejected_total\{kind="tts"\} 1/);
+
+      const ready = announcements.find((a) => a.state === WorkerState.WORKER_STATE_READY && a.activeStreams === 1);
+      expect(ready).toMatchObject({ workerId: worker.id, grpcAddress: worker.address, maxStreams: 1 });
+      expect(ready?.capabilities).toEqual(["en-male-bright"]);
+
+      // Draining waits for the stream in flight.
+      first.on("error", () => undefined);
+      const closed = worker.close(10_000);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(announcements.at(-1)?.state).toBe(WorkerState.WORKER_STATE_DRAINING);
+      release();
+      await closed;
+      await nc.flush();
+      expect(announcements.at(-1)?.state).toBe(WorkerState.WORKER_STATE_GONE);
+      await expect(
+        callUnary(client.listVoices.bind(client), ListVoicesRequest.create(), { timeoutMs: 1_000 }),
+      ).rejects.toMatchObject({
+        code: "unavailable",
+      });
+    } finally {
+      client.close();
+      await worker.close();
+      await nc.close();
+    }
+  });
+});

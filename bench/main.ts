@@ -1,0 +1,46 @@
+// `npm run bench -- <name> [--quick]`: runs bench/<name>.ts, prints progress on stderr and, as its last line on
+// stdout, one JSON object of named figures (also written to bench/results/<name>.json).
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+
+export interface BenchContext {
+  /** Progress for the person watching; never part of the result. */
+  log: (message: string) => void;
+  /** Fewer iterations, for a smoke run. */
+  quick: boolean;
+}
+
+type Benchmark = (ctx: BenchContext) => Promise<Record<string, unknown>>;
+
+const benchmarks: Record<string, () => Promise<{ run: Benchmark }>> = {
+  transport: () => import("./transport.js"),
+};
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const name = args.find((a) => !a.startsWith("-"));
+  const quick = args.includes("--quick");
+  if (!name || !(name in benchmarks)) {
+    process.stderr.write(`usage: npm run bench -- <${Object.keys(benchmarks).join("|")}> [--quick]\n`);
+    process.exit(2);
+  }
+  const log = (message: string) => process.stderr.write(`bench ${name}: ${message}\n`);
+  const { run } = await benchmarks[name]!();
+  const started = Date.now();
+  const figures = await run({ log, quick });
+  const result = {
+    bench: name,
+    ...figures,
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? "unknown", node: process.version },
+    duration_s: Math.round((Date.now() - started) / 100) / 10,
+    time: new Date().toISOString(),
+  };
+  const dir = fileURLToPath(new URL("../../bench/results/", import.meta.url));
+  await mkdir(dir, { recursive: true });
+  await writeFile(`${dir}${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(0);
+}
+
+await main();

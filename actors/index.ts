@@ -1,5 +1,11 @@
-// actors: the room host and the rooms that live on it; the durable inbox rooms read their comments and commands
-// from; what a valid comment is.
+// actors: the virtual-actor runtime every live room runs on (placement, single fenced activation, durable
+// mailboxes, timers, reminders, failover, drain), the room host process, the rooms' durable inbox, and what a valid
+// comment is.
+export { ActorHost, placementSubject, type ActorHostOptions } from "./host.js";
+export { ActorClient, type AskOptions, type TellOptions } from "./client.js";
+export { LeaseLostError, ActorHandlerError } from "./errors.js";
+export { deadLetterStream, deadLetterSubject, type StoreSettings } from "./stores.js";
+export type { ActorContext, ActorMessage, ActorTypeDefinition, AnyActorType } from "./types.js";
 export {
   startRoomHost,
   roomHostServiceName,

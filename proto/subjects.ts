@@ -7,12 +7,15 @@ export const roomIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const roomComments = (roomId: string) => `rooms.${roomId}.comments`;
 /** Commands for a room (JetStream, stream ROOM_INBOX). */
 export const roomCommands = (roomId: string) => `rooms.${roomId}.commands`;
-/** A room's events (core NATS fan-out). */
-export const roomEvents = (roomId: string) => `rooms.${roomId}.events`;
+/**
+ * A room's events (core NATS fan-out). Not under rooms.*.*: that namespace is the rooms' mailboxes, all of it
+ * captured by the ROOM_INBOX stream.
+ */
+export const roomEvents = (roomId: string) => `livehost.events.rooms.${roomId}`;
 /** Worker announcements; kind is "tts" or "lipsync". */
 export const workerAnnounce = (kind: "tts" | "lipsync") => `workers.${kind}.announce`;
 export const allWorkerAnnouncements = "workers.*.announce";
 
-/** The durable stream holding every room's comments and commands until the room has handled them. */
+/** The durable stream holding every room's mailbox: comments, commands and reminders (rooms.<id>.<channel>). */
 export const roomInboxStream = "ROOM_INBOX";
-export const roomInboxSubjects = ["rooms.*.comments", "rooms.*.commands"];
+export const roomInboxSubjects = ["rooms.*.*"];

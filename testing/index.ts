@@ -5,3 +5,4 @@ export { startTestGrpcServer } from "./grpc.js";
 export { eventually } from "./eventually.js";
 export { fakeRoomService } from "./fakes.js";
 export { runCli, processAlive, cliPath, type CliProcess } from "./cli.js";
+export { counterActor, type CounterState, type CounterOp } from "./counter-actor.js";

@@ -1,0 +1,545 @@
+// One activation of one actor on this host: it holds the actor's lease, loads and fences its state, consumes its
+// durable mailbox and its asks, and runs one message at a time in arrival order. Every state write is conditional
+// on the revision this activation last wrote, so once another host has taken over, nothing this one does sticks.
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
+import { extractNatsContext, tracer, type Logger } from "../observability/index.js";
+import { LivehostError } from "../transport/index.js";
+import { LeaseLostError } from "./errors.js";
+import type { ActorMetrics } from "./metrics.js";
+import { deadLetterSubject, isNotFound, type Stores } from "./stores.js";
+import type { ActorContext, ActorMessage, AnyActorType } from "./types.js";
+import type { ReminderBook } from "./reminders.js";
+
+export type DeactivationReason = "idle" | "drain" | "lease_lost" | "stopped";
+
+export interface ActivationDeps {
+  type: AnyActorType;
+  id: string;
+  hostId: string;
+  nats: NatsConnection;
+  stores: Stores;
+  metrics: ActorMetrics;
+  reminders: ReminderBook;
+  logger: Logger;
+  leaseRenewMs: number;
+  leaseTtlMs: number;
+  /** Asks waiting beyond this are refused at once (RESOURCE_EXHAUSTED) instead of queueing without bound. */
+  maxQueuedAsks: number;
+  onEnded: (activation: Activation, reason: DeactivationReason) => void;
+}
+
+/** What is persisted per actor in the state bucket. */
+interface StateDocument {
+  /** Activation counter: the fencing token. */
+  epoch: number;
+  hostId: string;
+  /** Stream sequence of the last durable message whose effects are in `state`: the mailbox cursor. */
+  lastSeq: number;
+  state: unknown;
+}
+
+type Work = { kind: "js"; msg: JsMsg } | { kind: "ask"; msg: Msg } | { kind: "timer"; name: string; payload: unknown };
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const nanos = (ms: number) => ms * 1_000_000;
+const isWrongLastSequence = (err: unknown) => err instanceof Error && /wrong last sequence/i.test(err.message);
+
+export const actorKey = (type: string, id: string) => `${type}.${id}`;
+export const askSubject = (type: AnyActorType, id: string) => `livehost.ask.${type.name}.${id}`;
+export const consumerName = (type: string, id: string) => `${type}_${id}`;
+
+export class Activation {
+  readonly key: string;
+  readonly epoch: number;
+  readonly #deps: ActivationDeps;
+  readonly #log: Logger;
+  readonly #abort = new AbortController();
+  readonly #queue: Work[] = [];
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  #wake: (() => void) | undefined;
+  #state: unknown;
+  #lastSeq: number;
+  #persisted: string;
+  #stateRevision: number;
+  #leaseRevision: number;
+  #leaseRenewedAt = performance.now();
+  #lastActivity = performance.now();
+  #keepAlive = false;
+  #ended = false;
+  #messages: ConsumerMessages | undefined;
+  #askSub: Subscription | undefined;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #loop: Promise<void> = Promise.resolve();
+
+  private constructor(deps: ActivationDeps, lease: number, doc: StateDocument, stateRevision: number) {
+    this.#deps = deps;
+    this.key = actorKey(deps.type.name, deps.id);
+    this.epoch = doc.epoch;
+    this.#log = deps.logger.child({ actor: this.key, epoch: doc.epoch });
+    this.#leaseRevision = lease;
+    this.#state = doc.state;
+    this.#lastSeq = doc.lastSeq;
+    this.#persisted = JSON.stringify(doc);
+    this.#stateRevision = stateRevision;
+  }
+
+  get keepAlive(): boolean {
+    return this.#keepAlive;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /**
+   * Takes the lease (create-if-absent, or compare-and-set from `takeoverRevision` when taking over from a dead
+   * owner), bumps the state's epoch with a conditional write (fencing out any previous owner), then starts
+   * consuming the mailbox from the state's cursor. Throws if another host got the lease first.
+   */
+  static async start(deps: ActivationDeps, takeoverRevision?: number): Promise<Activation> {
+    const key = actorKey(deps.type.name, deps.id);
+    const leaseValue = encoder.encode(JSON.stringify({ hostId: deps.hostId, at: Date.now() }));
+    const lease =
+      takeoverRevision === undefined
+        ? await deps.stores.leases.create(key, leaseValue)
+        : await deps.stores.leases.update(key, leaseValue, takeoverRevision);
+    try {
+      const { doc, revision } = await fenceState(deps, key);
+      const activation = new Activation(deps, lease, doc, revision);
+      await activation.#begin();
+      return activation;
+    } catch (err) {
+      await deps.stores.leases.delete(key, { previousSeq: lease }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async #begin(): Promise<void> {
+    const { type, id, nats, stores } = this.#deps;
+    const ctx = this.#context();
+    if (type.onActivate) {
+      await type.onActivate(ctx);
+      this.#state = ctx.state;
+      await this.#persist(false);
+    }
+    this.#askSub = nats.subscribe(askSubject(type, id), {
+      callback: (_err, msg) => {
+        if (this.#queue.filter((w) => w.kind === "ask").length >= this.#deps.maxQueuedAsks) {
+          respondError(msg, new LivehostError("resource_exhausted", "actor has too many asks waiting"));
+          return;
+        }
+        this.#push({ kind: "ask", msg });
+      },
+    });
+    // The mailbox consumer is recreated at every activation, positioned just after the state's cursor: a previous
+    // owner's unacknowledged message is redelivered at once, and that owner's subscription dies with the old consumer.
+    const name = consumerName(type.name, id);
+    await stores.jsm.consumers.delete(type.stream, name).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+    await stores.jsm.consumers.add(type.stream, {
+      durable_name: name,
+      filter_subject: `${type.subjectPrefix}.${id}.*`,
+      ack_policy: AckPolicy.Explicit,
+      // One message in flight: handling order is arrival order, retries included.
+      max_ack_pending: 1,
+      ack_wait: nanos(30_000),
+      inactive_threshold: nanos(24 * 3600_000),
+      ...(this.#lastSeq > 0
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.#lastSeq + 1 }
+        : { deliver_policy: DeliverPolicy.All }),
+    });
+    const consumer = await stores.jsm.jetstream().consumers.get(type.stream, name);
+    const messages = await consumer.consume({ max_messages: 4 });
+    this.#messages = messages;
+    void (async () => {
+      try {
+        for await (const msg of messages) this.#push({ kind: "js", msg });
+      } catch (err) {
+        if (!this.#ended) this.#log.warn({ err }, "mailbox consumer stopped");
+      }
+    })();
+    this.#renewTimer = setInterval(() => void this.#renewLease(), this.#deps.leaseRenewMs);
+    const idle = type.idleTimeoutMs ?? 300_000;
+    if (idle > 0) {
+      this.#idleTimer = setInterval(
+        () => {
+          if (!this.#keepAlive && this.#queue.length === 0 && performance.now() - this.#lastActivity > idle) {
+            void this.deactivate("idle");
+          }
+        },
+        Math.min(idle, 5_000),
+      );
+    }
+    this.#loop = this.#run();
+  }
+
+  #push(work: Work): void {
+    if (this.#ended) {
+      if (work.kind === "ask") respondError(work.msg, new LivehostError("unavailable", "actor is moving; retry"));
+      return;
+    }
+    this.#queue.push(work);
+    this.#wake?.();
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#ended) {
+      const work = this.#queue.shift();
+      if (!work) {
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+        this.#wake = undefined;
+        continue;
+      }
+      this.#lastActivity = performance.now();
+      try {
+        await this.#process(work);
+      } catch (err) {
+        if (err instanceof LeaseLostError) {
+          this.#deps.metrics.leaseLost.inc({ type: this.#deps.type.name });
+          this.#log.warn({ reason: err.message }, "lease lost: stopping this activation");
+          if (work.kind === "ask") respondError(work.msg, new LivehostError("unavailable", "actor is moving; retry"));
+          void this.deactivate("lease_lost");
+          return;
+        }
+        this.#log.error({ err }, "unexpected error in actor loop");
+      }
+    }
+  }
+
+  async #process(work: Work): Promise<void> {
+    const { type, metrics } = this.#deps;
+    const started = performance.now();
+    const parent = work.kind === "timer" ? context.active() : extractNatsContext(work.msg.headers);
+    const span = tracer("actors").startSpan(
+      `actor ${type.name} ${work.kind === "js" ? "tell" : work.kind}`,
+      { kind: SpanKind.CONSUMER, attributes: { "livehost.actor.type": type.name, "livehost.actor.id": this.#deps.id } },
+      parent,
+    );
+    try {
+      await context.with(trace.setSpan(parent, span), async () => {
+        if (work.kind === "js") await this.#processDurable(work.msg);
+        else if (work.kind === "ask") await this.#processAsk(work.msg);
+        else await this.#processTimer(work.name, work.payload);
+      });
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw err;
+    } finally {
+      span.end();
+      metrics.handlerSeconds.observe(
+        { type: type.name, kind: work.kind === "js" ? "tell" : work.kind },
+        (performance.now() - started) / 1_000,
+      );
+    }
+  }
+
+  async #processDurable(msg: JsMsg): Promise<void> {
+    const { type, metrics } = this.#deps;
+    const sequence = msg.info.streamSequence;
+    metrics.mailboxPending.set({ type: type.name }, msg.info.pending);
+    metrics.mailboxLagSeconds.observe(
+      { type: type.name },
+      Math.max(0, Date.now() - msg.info.timestampNanos / 1e6) / 1_000,
+    );
+    if (sequence <= this.#lastSeq) {
+      // Handled before (its effects are in the state) but the ack was lost, or a previous owner died after writing.
+      metrics.duplicates.inc({ type: type.name });
+      msg.ack();
+      return;
+    }
+    const channel = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
+    let message: ActorMessage<unknown>;
+    try {
+      message = channel === "reminders" ? decodeReminder(msg.data, sequence) : this.#decodeTell(channel, msg, sequence);
+    } catch (err) {
+      metrics.rejected.inc({ type: type.name, reason: "malformed" });
+      this.#log.warn({ err, subject: msg.subject, sequence }, "malformed message rejected");
+      await this.#deadLetter(msg, "malformed", err);
+      this.#lastSeq = sequence;
+      await this.#persist(true);
+      msg.ack();
+      return;
+    }
+
+    await this.#ensureLease();
+    try {
+      await this.#handle(message);
+    } catch (err) {
+      this.#rollback();
+      const maxAttempts = type.maxAttempts ?? 5;
+      if (msg.info.deliveryCount < maxAttempts) {
+        this.#log.warn({ err, sequence, attempt: msg.info.deliveryCount }, "handler failed; will retry");
+        msg.nak(Math.min(5_000, 100 * 2 ** msg.info.deliveryCount));
+        return;
+      }
+      this.#log.error({ err, sequence, attempts: msg.info.deliveryCount }, "handler keeps failing; dead-lettered");
+      await this.#deadLetter(msg, "handler_failed", err);
+    }
+    this.#lastSeq = sequence;
+    await this.#persist(true);
+    msg.ack();
+  }
+
+  #decodeTell(channel: string, msg: JsMsg, sequence: number): ActorMessage<unknown> {
+    if (!this.#deps.type.channels.includes(channel)) throw new Error(`unknown channel "${channel}"`);
+    return {
+      kind: "tell",
+      channel,
+      body: this.#deps.type.decode(channel, msg.data),
+      messageId: msg.headers?.get("Nats-Msg-Id") ?? String(sequence),
+      sequence,
+      deliveryCount: msg.info.deliveryCount,
+    };
+  }
+
+  async #processAsk(msg: Msg): Promise<void> {
+    const { type, metrics } = this.#deps;
+    let body: unknown;
+    try {
+      body = type.decode("ask", msg.data);
+    } catch (err) {
+      metrics.rejected.inc({ type: type.name, reason: "malformed" });
+      respondError(msg, new LivehostError("invalid_argument", `malformed ask: ${(err as Error).message}`));
+      return;
+    }
+    await this.#ensureLease();
+    let reply: unknown;
+    try {
+      reply = await this.#handle({ kind: "ask", body, messageId: msg.headers?.get("Livehost-Request-Id") ?? "" });
+    } catch (err) {
+      this.#rollback();
+      respondError(msg, err);
+      return;
+    }
+    await this.#persist(false);
+    msg.respond(type.encodeReply ? type.encodeReply(reply) : encoder.encode(JSON.stringify(reply ?? null)));
+  }
+
+  async #processTimer(name: string, payload: unknown): Promise<void> {
+    await this.#ensureLease();
+    try {
+      await this.#handle({ kind: "timer", name, payload });
+    } catch (err) {
+      this.#rollback();
+      this.#log.warn({ err, timer: name }, "timer handler failed");
+      return;
+    }
+    await this.#persist(false);
+  }
+
+  async #handle(message: ActorMessage<unknown>): Promise<unknown> {
+    const ctx = this.#context();
+    const reply = await this.#deps.type.handle(ctx, message);
+    this.#state = ctx.state;
+    return reply;
+  }
+
+  /** A handler that threw may have mutated the state half-way: go back to what was last persisted. */
+  #rollback(): void {
+    this.#state = (JSON.parse(this.#persisted) as StateDocument).state;
+  }
+
+  #context(): ActorContext<unknown> {
+    const { type, id, hostId, reminders } = this.#deps;
+    const ctx: ActorContext<unknown> = {
+      type: type.name,
+      id,
+      hostId,
+      epoch: this.epoch,
+      state: undefined,
+      keepAlive: (on) => {
+        this.#keepAlive = on;
+      },
+      setTimer: (name, delayMs, options = {}) => {
+        this.clearTimer(name);
+        const fire = () => this.#push({ kind: "timer", name, payload: options.payload });
+        const timer = options.repeat ? setInterval(fire, delayMs) : setTimeout(fire, delayMs);
+        this.#timers.set(name, timer);
+      },
+      clearTimer: (name) => this.clearTimer(name),
+      setReminder: (name, dueAt, options = {}) =>
+        reminders.set({
+          type: type.name,
+          id,
+          name,
+          dueAt: dueAt.getTime(),
+          periodMs: options.periodMs,
+          payload: options.payload,
+        }),
+      clearReminder: (name) => reminders.clear(type.name, id, name),
+      signal: this.#abort.signal,
+      log: this.#log,
+    };
+    // The handler reads and replaces `ctx.state`; it is this activation's state, not a copy.
+    Object.defineProperty(ctx, "state", {
+      enumerable: true,
+      get: () => this.#state,
+      set: (value: unknown) => {
+        this.#state = value;
+      },
+    });
+    return ctx;
+  }
+
+  clearTimer(name: string): void {
+    const timer = this.#timers.get(name);
+    if (timer) {
+      clearTimeout(timer);
+      clearInterval(timer);
+      this.#timers.delete(name);
+    }
+  }
+
+  /**
+   * Writes the state if it changed (or always, when the mailbox cursor moved), conditional on the revision this
+   * activation last wrote. A conflict means another host has fenced us out.
+   */
+  async #persist(cursorMoved: boolean): Promise<void> {
+    const doc: StateDocument = {
+      epoch: this.epoch,
+      hostId: this.#deps.hostId,
+      lastSeq: this.#lastSeq,
+      state: this.#state,
+    };
+    const json = JSON.stringify(doc);
+    if (!cursorMoved && json === this.#persisted) return;
+    const bytes = encoder.encode(json);
+    let attempt = 0;
+    for (;;) {
+      try {
+        this.#stateRevision = await this.#deps.stores.state.update(this.key, bytes, this.#stateRevision);
+        this.#persisted = json;
+        return;
+      } catch (err) {
+        if (isWrongLastSequence(err)) {
+          // If an earlier attempt timed out but was stored, the bucket holds exactly our bytes: that is success.
+          const current = attempt > 0 ? await this.#deps.stores.state.get(this.key).catch(() => null) : null;
+          if (current && decoder.decode(current.value) === json) {
+            this.#stateRevision = current.revision;
+            this.#persisted = json;
+            return;
+          }
+          throw new LeaseLostError(`state of ${this.key} was written by another activation`, { cause: err });
+        }
+        // NATS is failing over: writes pause until a leader is elected, then resume.
+        if (this.#ended || ++attempt > 50) throw err;
+        this.#log.warn({ err, attempt }, "state write failed; retrying");
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 50 * attempt)));
+      }
+    }
+  }
+
+  /** Renews the lease by compare-and-set on its revision; losing the race means another host owns the actor. */
+  async #renewLease(): Promise<void> {
+    if (this.#ended) return;
+    try {
+      const value = encoder.encode(JSON.stringify({ hostId: this.#deps.hostId, at: Date.now() }));
+      this.#leaseRevision = await this.#deps.stores.leases.update(this.key, value, this.#leaseRevision);
+      this.#leaseRenewedAt = performance.now();
+    } catch (err) {
+      if (isWrongLastSequence(err)) {
+        this.#deps.metrics.leaseLost.inc({ type: this.#deps.type.name });
+        this.#log.warn("lease taken by another host: stopping this activation");
+        void this.deactivate("lease_lost");
+      } else {
+        this.#log.warn({ err }, "lease renewal failed; retrying");
+      }
+    }
+  }
+
+  /** Before handling anything, make sure the lease is not older than its ttl (e.g. after this process was paused). */
+  async #ensureLease(): Promise<void> {
+    if (performance.now() - this.#leaseRenewedAt < this.#deps.leaseTtlMs / 2) return;
+    await this.#renewLease();
+    if (this.#ended || performance.now() - this.#leaseRenewedAt > this.#deps.leaseTtlMs / 2) {
+      throw new LeaseLostError(`lease of ${this.key} could not be renewed`);
+    }
+  }
+
+  async #deadLetter(msg: JsMsg, reason: string, err: unknown): Promise<void> {
+    const { type, id, stores, metrics } = this.#deps;
+    metrics.deadLetters.inc({ type: type.name, reason });
+    const h = natsHeaders();
+    h.set("Livehost-Reason", reason);
+    h.set("Livehost-Error", err instanceof Error ? err.message.slice(0, 500) : String(err).slice(0, 500));
+    h.set("Livehost-Subject", msg.subject);
+    h.set("Livehost-Sequence", String(msg.info.streamSequence));
+    h.set("Livehost-Attempts", String(msg.info.deliveryCount));
+    await stores.jsm.jetstream().publish(deadLetterSubject(type.name, id), msg.data, {
+      headers: h,
+      msgID: `dl:${type.stream}:${msg.info.streamSequence}`,
+    });
+  }
+
+  /**
+   * Ends the activation. Unless the lease was lost, the state is already persisted (after every message) and the
+   * lease is released with a conditional delete, so the next activation can start anywhere at once.
+   */
+  async deactivate(reason: DeactivationReason): Promise<void> {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#abort.abort(new LivehostError("aborted", `activation ended: ${reason}`));
+    clearInterval(this.#renewTimer);
+    clearInterval(this.#idleTimer);
+    for (const name of [...this.#timers.keys()]) this.clearTimer(name);
+    this.#askSub?.unsubscribe();
+    this.#wake?.();
+    await this.#loop.catch(() => undefined);
+    await this.#messages?.close().catch(() => undefined);
+    for (const work of this.#queue.splice(0)) {
+      if (work.kind === "ask") respondError(work.msg, new LivehostError("unavailable", "actor is moving; retry"));
+    }
+    if (reason !== "lease_lost") {
+      await this.#deps.stores.leases.delete(this.key, { previousSeq: this.#leaseRevision }).catch(() => undefined);
+    }
+    this.#deps.metrics.deactivations.inc({ type: this.#deps.type.name, reason });
+    this.#log.debug({ reason }, "actor deactivated");
+    this.#deps.onEnded(this, reason);
+  }
+}
+
+/** Reads the state and writes it back with epoch + 1, conditional on the revision read; retried on a stale read. */
+async function fenceState(deps: ActivationDeps, key: string): Promise<{ doc: StateDocument; revision: number }> {
+  for (let attempt = 0; ; attempt++) {
+    const entry = await deps.stores.state.get(key);
+    const previous =
+      entry && entry.operation === "PUT" ? (JSON.parse(decoder.decode(entry.value)) as StateDocument) : undefined;
+    const doc: StateDocument = {
+      epoch: (previous?.epoch ?? 0) + 1,
+      hostId: deps.hostId,
+      lastSeq: previous?.lastSeq ?? 0,
+      state: previous ? previous.state : deps.type.initialState(deps.id),
+    };
+    const bytes = encoder.encode(JSON.stringify(doc));
+    try {
+      const revision = entry
+        ? await deps.stores.state.update(key, bytes, entry.revision)
+        : await deps.stores.state.create(key, bytes);
+      return { doc, revision };
+    } catch (err) {
+      // A read served by a lagging replica, or a racing writer: read again. Correctness is in the conditional write.
+      if (attempt >= 5 || !(isWrongLastSequence(err) || /exists/i.test((err as Error).message))) throw err;
+    }
+  }
+}
+
+function decodeReminder(data: Uint8Array, sequence: number): ActorMessage<unknown> {
+  const fired = JSON.parse(decoder.decode(data)) as { name: string; payload?: unknown; dueAt: number };
+  if (typeof fired.name !== "string" || typeof fired.dueAt !== "number") throw new Error("not a reminder");
+  return { kind: "reminder", name: fired.name, payload: fired.payload, dueAt: new Date(fired.dueAt), sequence };
+}
+
+/** Sends an error to an asker as headers the ActorClient turns back into a typed error. */
+export function respondError(msg: Msg, err: unknown): void {
+  const h = natsHeaders();
+  const typed = err instanceof LivehostError ? err : undefined;
+  h.set("Livehost-Error-Code", typed?.code ?? "internal");
+  h.set("Livehost-Error-Retryable", String(typed?.retryable ?? false));
+  const message = typed ? typed.message : "actor handler failed";
+  msg.respond(encoder.encode(message), { headers: h });
+}

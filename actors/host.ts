@@ -1,0 +1,391 @@
+// An actor host: runs activations of the actor types it is given, places new activations on lightly loaded hosts,
+// takes over the actors of hosts that die, fires reminders, and hands its actors over when it drains (SIGTERM).
+import { hostname } from "node:os";
+import { randomUUID } from "node:crypto";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { rootLogger, type Logger, type Registry } from "../observability/index.js";
+import { InvalidArgumentError, LivehostError, UnavailableError } from "../transport/index.js";
+import { Activation, actorKey, type DeactivationReason } from "./activation.js";
+import { Membership } from "./membership.js";
+import { ActorMetrics } from "./metrics.js";
+import { ReminderBook, ReminderScheduler } from "./reminders.js";
+import { ensureMailboxStream, mailboxSubjects, openStores, type StoreSettings, type Stores } from "./stores.js";
+import { actorIdPattern, actorNamePattern, type AnyActorType } from "./types.js";
+
+export interface ActorHostOptions {
+  nats: NatsConnection;
+  registry: Registry;
+  types: AnyActorType[];
+  /** Default "<hostname>-<random>". Must be unique among live hosts. */
+  hostId?: string;
+  /** Actors this host is willing to run; placement prefers hosts with the lowest actors / capacity. Default 1000. */
+  capacity?: number;
+  stores?: StoreSettings;
+  /** Heartbeat period. Default 500 ms. */
+  heartbeatMs?: number;
+  /** A host unheard of for this long is dead and its actors are taken over. Default 2 s. */
+  hostTimeoutMs?: number;
+  /** Lease renewal period. Default 1 s. */
+  leaseRenewMs?: number;
+  /** A lease not renewed for this long may be taken over. Default 5 s. */
+  leaseTtlMs?: number;
+  logger?: Logger;
+}
+
+interface LeaseView {
+  hostId: string;
+  revision: number;
+  seenAt: number;
+}
+
+/** Subjects every host serves for placement. */
+export const placementSubject = "livehost.actors.activate";
+export const hostActivateSubject = (hostId: string) => `livehost.hosts.${hostId}.activate`;
+
+export interface ActivateRequest {
+  type: string;
+  id: string;
+}
+export interface ActivateReply {
+  owner?: string;
+  error?: string;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class ActorHost implements AsyncDisposable {
+  readonly hostId: string;
+  readonly metrics: ActorMetrics;
+  readonly #nats: NatsConnection;
+  readonly #types = new Map<string, AnyActorType>();
+  readonly #activations = new Map<string, Activation>();
+  readonly #starting = new Map<string, Promise<ActivateReply>>();
+  readonly #leases = new Map<string, LeaseView>();
+  readonly #subs: Subscription[] = [];
+  readonly #log: Logger;
+  readonly #capacity: number;
+  readonly #leaseRenewMs: number;
+  readonly #leaseTtlMs: number;
+  #stores!: Stores;
+  #membership!: Membership;
+  #reminders!: ReminderScheduler;
+  #book!: ReminderBook;
+  #failoverTimer: NodeJS.Timeout | undefined;
+  #leaseWatch: { stop(): void } | undefined;
+  #draining = false;
+  #closed: Promise<void> | undefined;
+
+  private constructor(options: ActorHostOptions) {
+    this.hostId = options.hostId ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(this.hostId))
+      throw new InvalidArgumentError("hostId", "must be 1 to 64 of A-Z a-z 0-9 _ -");
+    this.#nats = options.nats;
+    this.#log = (options.logger ?? rootLogger()).child({ component: "actor-host", hostId: this.hostId });
+    this.metrics = new ActorMetrics(options.registry);
+    this.#capacity = options.capacity ?? 1_000;
+    this.#leaseRenewMs = options.leaseRenewMs ?? 1_000;
+    this.#leaseTtlMs = options.leaseTtlMs ?? 5_000;
+    for (const type of options.types) {
+      if (!actorNamePattern.test(type.name))
+        throw new InvalidArgumentError("type.name", `"${type.name}" is not a valid actor type name`);
+      this.#types.set(type.name, type);
+    }
+  }
+
+  static async start(options: ActorHostOptions): Promise<ActorHost> {
+    const host = new ActorHost(options);
+    await host.#start(options);
+    return host;
+  }
+
+  get activeCount(): number {
+    return this.#activations.size;
+  }
+
+  isActive(type: string, id: string): boolean {
+    return this.#activations.has(actorKey(type, id));
+  }
+
+  async #start(options: ActorHostOptions): Promise<void> {
+    this.#stores = await openStores(this.#nats, options.stores);
+    await Promise.all(
+      [...this.#types.values()].map((type) => ensureMailboxStream(this.#stores.jsm, type, options.stores)),
+    );
+    this.#book = new ReminderBook(this.#stores.reminders);
+    this.#membership = new Membership(
+      this.#stores.hosts,
+      () => ({
+        hostId: this.hostId,
+        actors: this.#activations.size,
+        capacity: this.#capacity,
+        draining: this.#draining,
+        startedAt: new Date().toISOString(),
+      }),
+      { heartbeatMs: options.heartbeatMs ?? 500, hostTimeoutMs: options.hostTimeoutMs ?? 2_000, logger: this.#log },
+    );
+    await this.#membership.start();
+
+    // Placement requests: to this host by name, or to any host (queue group), which then picks the host.
+    this.#subs.push(
+      this.#nats.subscribe(hostActivateSubject(this.hostId), {
+        callback: (_err, msg) => void this.#answer(msg, (req) => this.activateLocal(req.type, req.id)),
+      }),
+      this.#nats.subscribe(placementSubject, {
+        queue: "livehost-placement",
+        callback: (_err, msg) => void this.#answer(msg, (req) => this.place(req.type, req.id)),
+      }),
+    );
+    // Any message published to an inactive actor's mailbox activates it, whoever published it.
+    for (const type of this.#types.values()) {
+      for (const subject of mailboxSubjects(type)) {
+        this.#subs.push(
+          this.#nats.subscribe(subject, {
+            queue: "livehost-activator",
+            callback: (_err, msg) => {
+              const id = msg.subject.split(".")[1] ?? "";
+              if (!actorIdPattern.test(id) || this.#draining) return;
+              const lease = this.#leases.get(actorKey(type.name, id));
+              if (lease && this.#membership.isLive(lease.hostId)) return;
+              void this.place(type.name, id).catch((err: unknown) =>
+                this.#log.warn({ err, id }, "activation on message failed"),
+              );
+            },
+          }),
+        );
+      }
+    }
+
+    const watch = await this.#stores.leases.watch();
+    this.#leaseWatch = watch;
+    void (async () => {
+      for await (const entry of watch) {
+        if (entry.operation !== "PUT") {
+          this.#leases.delete(entry.key);
+          continue;
+        }
+        try {
+          const { hostId } = JSON.parse(decoder.decode(entry.value)) as { hostId: string };
+          this.#leases.set(entry.key, { hostId, revision: entry.revision, seenAt: performance.now() });
+        } catch {
+          this.#log.warn({ key: entry.key }, "malformed lease ignored");
+        }
+      }
+    })();
+    this.#failoverTimer = setInterval(() => this.#takeOverOrphans(), 250);
+
+    this.#reminders = new ReminderScheduler(
+      this.#stores.reminders,
+      this.#stores.jsm.jetstream(),
+      this.#membership,
+      this.#types,
+      this.#log,
+    );
+    await this.#reminders.start();
+    this.#log.info({ types: [...this.#types.keys()] }, "actor host started");
+  }
+
+  async #answer(
+    msg: { data: Uint8Array; respond(data: Uint8Array): boolean },
+    act: (req: ActivateRequest) => Promise<ActivateReply>,
+  ) {
+    let reply: ActivateReply;
+    try {
+      const req = JSON.parse(decoder.decode(msg.data)) as ActivateRequest;
+      reply = await act(req);
+    } catch (err) {
+      if (!(err instanceof LivehostError)) this.#log.warn({ err }, "activation request failed");
+      reply = { error: err instanceof Error ? err.message : "activation failed" };
+    }
+    msg.respond(encoder.encode(JSON.stringify(reply)));
+  }
+
+  #validate(type: string, id: string): AnyActorType {
+    const definition = this.#types.get(type);
+    if (!definition) throw new InvalidArgumentError("type", `unknown actor type "${type}"`);
+    if (!actorIdPattern.test(id))
+      throw new InvalidArgumentError("id", "must be 1 to 128 characters of A-Z a-z 0-9 _ -");
+    return definition;
+  }
+
+  /** Activates the actor somewhere (a lightly loaded live host); resolves with its owner. */
+  async place(type: string, id: string): Promise<ActivateReply> {
+    this.#validate(type, id);
+    const lease = this.#leases.get(actorKey(type, id));
+    if (lease && this.#membership.isLive(lease.hostId) && performance.now() - lease.seenAt < this.#leaseTtlMs) {
+      if (lease.hostId !== this.hostId || this.isActive(type, id)) return { owner: lease.hostId };
+    }
+    const tried = new Set<string>();
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const target = this.#membership.pickForPlacement(tried);
+      if (!target) break;
+      tried.add(target);
+      if (target === this.hostId) return this.activateLocal(type, id);
+      try {
+        const reply = await this.#nats.request(
+          hostActivateSubject(target),
+          encoder.encode(JSON.stringify({ type, id })),
+          {
+            timeout: 2_000,
+          },
+        );
+        const answer = JSON.parse(decoder.decode(reply.data)) as ActivateReply;
+        if (answer.owner) return answer;
+      } catch (err) {
+        this.#log.debug({ err, target }, "placement target did not answer; trying another");
+      }
+    }
+    if (!this.#draining) return this.activateLocal(type, id);
+    throw new UnavailableError(`no host could activate ${type}/${id}`);
+  }
+
+  /**
+   * Activates the actor on this host unless another live host owns it. Concurrent requests for the same actor
+   * share one attempt; across hosts, the lease's create-if-absent lets exactly one win.
+   */
+  activateLocal(type: string, id: string, takeover?: { revision: number }): Promise<ActivateReply> {
+    const definition = this.#validate(type, id);
+    const key = actorKey(type, id);
+    if (this.#activations.has(key)) return Promise.resolve({ owner: this.hostId });
+    if (this.#draining) return Promise.reject(new UnavailableError(`host ${this.hostId} is draining`));
+    const pending = this.#starting.get(key);
+    if (pending) return pending;
+    const attempt = this.#activate(definition, id, key, takeover).finally(() => this.#starting.delete(key));
+    this.#starting.set(key, attempt);
+    return attempt;
+  }
+
+  async #activate(
+    type: AnyActorType,
+    id: string,
+    key: string,
+    takeover?: { revision: number },
+  ): Promise<ActivateReply> {
+    const started = performance.now();
+    const start = (revision?: number) =>
+      Activation.start(
+        {
+          type,
+          id,
+          hostId: this.hostId,
+          nats: this.#nats,
+          stores: this.#stores,
+          metrics: this.metrics,
+          reminders: this.#book,
+          logger: this.#log,
+          leaseRenewMs: this.#leaseRenewMs,
+          leaseTtlMs: this.#leaseTtlMs,
+          maxQueuedAsks: 1_000,
+          onEnded: (activation, reason) => this.#ended(activation, reason),
+        },
+        revision,
+      );
+    let activation: Activation;
+    let reason = takeover ? "takeover" : "placed";
+    try {
+      activation = await start(takeover?.revision);
+    } catch (err) {
+      if (takeover || !/wrong last sequence|exists/i.test((err as Error).message)) throw err;
+      // The lease exists: owned by a live host (answer with it), or left by a dead one (take it over).
+      const entry = await this.#stores.leases.get(key);
+      if (!entry || entry.operation !== "PUT") return this.#activate(type, id, key);
+      const { hostId } = JSON.parse(decoder.decode(entry.value)) as { hostId: string };
+      const view = this.#leases.get(key);
+      const stale =
+        view !== undefined && view.revision === entry.revision && performance.now() - view.seenAt > this.#leaseTtlMs;
+      if (hostId !== this.hostId && this.#membership.isLive(hostId) && !stale) return { owner: hostId };
+      activation = await start(entry.revision);
+      reason = "takeover";
+    }
+    this.#activations.set(key, activation);
+    this.metrics.active.set({ type: type.name }, this.#countOf(type.name));
+    this.metrics.activations.inc({ type: type.name, reason });
+    if (reason === "takeover") this.metrics.failovers.inc({ type: type.name });
+    this.metrics.activationSeconds.observe({ type: type.name }, (performance.now() - started) / 1_000);
+    this.#log.debug({ actor: key, reason, epoch: activation.epoch }, "actor activated");
+    return { owner: this.hostId };
+  }
+
+  #countOf(type: string): number {
+    let n = 0;
+    for (const key of this.#activations.keys()) if (key.startsWith(`${type}.`)) n++;
+    return n;
+  }
+
+  #ended(activation: Activation, reason: DeactivationReason): void {
+    if (this.#activations.get(activation.key) === activation) this.#activations.delete(activation.key);
+    const type = activation.key.slice(0, activation.key.indexOf("."));
+    this.metrics.active.set({ type }, this.#countOf(type));
+    // A live actor that lost its lease is running elsewhere now; one that was drained is re-placed by drain().
+    void reason;
+  }
+
+  /**
+   * Failover: actors whose owner is dead (no heartbeat) or whose lease has not been renewed are taken over by the
+   * host rendezvous hashing prefers among the living, so a dead host's actors spread over the survivors.
+   */
+  #takeOverOrphans(): void {
+    if (this.#draining) return;
+    const now = performance.now();
+    for (const [key, lease] of this.#leases) {
+      if (this.#activations.has(key) || this.#starting.has(key)) continue;
+      const ownerGone = lease.hostId === this.hostId || !this.#membership.isLive(lease.hostId);
+      const expired = now - lease.seenAt > this.#leaseTtlMs;
+      if (!ownerGone && !expired) continue;
+      if (this.#membership.preferredFor(key) !== this.hostId) continue;
+      const dot = key.indexOf(".");
+      const type = key.slice(0, dot);
+      if (!this.#types.has(type)) continue;
+      this.activateLocal(type, key.slice(dot + 1), { revision: lease.revision }).catch((err: unknown) => {
+        this.#log.debug({ err, actor: key }, "takeover lost the race or failed");
+      });
+    }
+  }
+
+  /**
+   * Drain (SIGTERM): stop taking activations, hand every actor over — state is already persisted, the lease is
+   * released — and re-place the ones that must stay live on other hosts, then leave the membership.
+   */
+  async drain(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    await this.#membership.heartbeat();
+    const activations = [...this.#activations.values()];
+    this.#log.info({ actors: activations.length }, "draining: handing actors over");
+    await Promise.all(
+      activations.map(async (activation) => {
+        const keepAlive = activation.keepAlive;
+        await activation.deactivate("drain");
+        if (!keepAlive) return;
+        const dot = activation.key.indexOf(".");
+        const [type, id] = [activation.key.slice(0, dot), activation.key.slice(dot + 1)];
+        const target = this.#membership.pickForPlacement(new Set([this.hostId]));
+        if (!target) return;
+        await this.#nats
+          .request(hostActivateSubject(target), encoder.encode(JSON.stringify({ type, id })), { timeout: 2_000 })
+          .then(() => this.metrics.activations.inc({ type, reason: "handover" }))
+          .catch((err: unknown) =>
+            this.#log.warn({ err, actor: activation.key }, "handover failed; failover will place it"),
+          );
+      }),
+    );
+  }
+
+  /** Drains, then stops everything this host runs. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await this.drain();
+      clearInterval(this.#failoverTimer);
+      this.#reminders.stop();
+      this.#leaseWatch?.stop();
+      for (const sub of this.#subs) sub.unsubscribe();
+      await this.#membership.close();
+      this.#log.info("actor host stopped");
+    })();
+    return this.#closed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

@@ -1,0 +1,200 @@
+import { describe, expect, it } from "vitest";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { headers } from "@nats-io/transport-node";
+import { createRegistry } from "../observability/index.js";
+import { connectNats, type NatsConnection } from "../transport/index.js";
+import { counterActor, eventually, startNatsServer, type CounterOp } from "../testing/index.js";
+import { ActorClient, ActorHost, deadLetterStream, type ActorHostOptions } from "./index.js";
+
+const encode = (op: CounterOp) => new TextEncoder().encode(JSON.stringify(op));
+const decodeReply = (data: Uint8Array) =>
+  JSON.parse(new TextDecoder().decode(data)) as { total: number; hostId: string; epoch: number; timers: number };
+
+/** N actor hosts in this process, each with its own NATS connection, and a client. */
+async function cluster(size: number, options: Partial<ActorHostOptions> = {}) {
+  const nats = await startNatsServer();
+  const connections: NatsConnection[] = [];
+  const hosts: ActorHost[] = [];
+  for (let i = 0; i < size; i++) {
+    const nc = await connectNats({ servers: nats.url, name: `host-${i}` });
+    connections.push(nc);
+    hosts.push(
+      await ActorHost.start({
+        nats: nc,
+        registry: createRegistry(),
+        types: [counterActor],
+        hostId: `h${i}`,
+        ...options,
+      }),
+    );
+  }
+  const clientConnection = await connectNats({ servers: nats.url, name: "client" });
+  const client = new ActorClient(clientConnection, [counterActor]);
+  const ask = async (id: string, op: CounterOp) => decodeReply(await client.ask("counter", id, encode(op)));
+  return {
+    nats,
+    hosts,
+    client,
+    clientConnection,
+    ask,
+    tell: (id: string, op: CounterOp, messageId: string) =>
+      client.tell("counter", id, "ops", encode(op), { messageId }),
+    async [Symbol.asyncDispose]() {
+      await Promise.all(hosts.map((h) => h.close()));
+      for (const nc of [...connections, clientConnection]) await nc.close();
+      await nats.stop();
+    },
+  };
+}
+
+describe("virtual actors", () => {
+  it("activates an actor on its first ask, keeps its state, and answers in order with its tells", async () => {
+    await using c = await cluster(2);
+    expect(await c.ask("a1", { op: "get" })).toMatchObject({ total: 0, epoch: 1 });
+    for (let i = 1; i <= 20; i++) await c.tell("a1", { op: "add", n: i }, `m-${i}`);
+    // The ask arrives after the tells were stored; the durable tells are consumed in order as they arrive.
+    await eventually(async () => expect((await c.ask("a1", { op: "get" })).total).toBe(210));
+    const owners = c.hosts.filter((h) => h.isActive("counter", "a1"));
+    expect(owners).toHaveLength(1);
+  });
+
+  it("activates an actor for a tell alone, whoever published it, and drops a duplicate message id", async () => {
+    await using c = await cluster(2);
+    await c.tell("t1", { op: "add", n: 5 }, "once");
+    const again = await c.tell("t1", { op: "add", n: 5 }, "once");
+    expect(again.duplicate).toBe(true);
+    await eventually(() => expect(c.hosts.some((h) => h.isActive("counter", "t1"))).toBe(true));
+    await eventually(async () => expect((await c.ask("t1", { op: "get" })).total).toBe(5));
+  });
+
+  it("returns a handler's typed error to the asker", async () => {
+    await using c = await cluster(1);
+    await expect(c.ask("e1", { op: "boom" })).rejects.toMatchObject({
+      code: "invalid_argument",
+      message: "n: must be a number",
+    });
+    // The actor is fine afterwards.
+    expect((await c.ask("e1", { op: "add", n: 1 })).total).toBe(1);
+  });
+
+  it("keeps one activation under a storm of concurrent first messages from many clients", async () => {
+    await using c = await cluster(3);
+    const extra = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => connectNats({ servers: c.nats.url, name: `c${i}` })),
+    );
+    try {
+      const clients = extra.map((nc) => new ActorClient(nc, [counterActor]));
+      const asks = Array.from({ length: 60 }, (_, i) =>
+        clients[i % clients.length]!.ask("counter", "storm", encode({ op: "add", n: 1 }), { timeoutMs: 10_000 }).then(
+          decodeReply,
+        ),
+      );
+      const replies = await Promise.all(asks);
+      expect(new Set(replies.map((r) => r.hostId)).size).toBe(1);
+      expect(new Set(replies.map((r) => r.epoch))).toEqual(new Set([1]));
+      expect(Math.max(...replies.map((r) => r.total))).toBe(60);
+      expect(c.hosts.filter((h) => h.isActive("counter", "storm"))).toHaveLength(1);
+    } finally {
+      for (const nc of extra) await nc.close();
+    }
+  });
+
+  it("spreads new activations over the hosts", async () => {
+    await using c = await cluster(3);
+    await Promise.all(Array.from({ length: 30 }, (_, i) => c.ask(`spread-${i}`, { op: "get" })));
+    const counts = c.hosts.map((h) => h.activeCount);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(30);
+    expect(Math.min(...counts)).toBeGreaterThan(0);
+  });
+
+  it("dead-letters a malformed message and a message that keeps failing, and goes on with the next", async () => {
+    await using c = await cluster(1);
+    const js = (await jetstreamManager(c.clientConnection)).jetstream();
+    await js.publish("counters.d1.ops", new TextEncoder().encode("{not json"), { msgID: "bad" });
+    await c.tell("d1", { op: "fail" }, "poison");
+    await c.tell("d1", { op: "add", n: 7 }, "good");
+    await eventually(async () => expect((await c.ask("d1", { op: "get" })).total).toBe(7), { timeoutMs: 15_000 });
+
+    const jsm = await jetstreamManager(c.clientConnection);
+    const info = await jsm.streams.info(deadLetterStream);
+    expect(info.state.messages).toBe(2);
+    const malformed = (await jsm.streams.getMessage(deadLetterStream, { seq: 1 }))!;
+    expect(malformed.subject).toBe("deadletter.counter.d1");
+    expect(malformed.header.get("Livehost-Reason")).toBe("malformed");
+    const failed = (await jsm.streams.getMessage(deadLetterStream, { seq: 2 }))!;
+    expect(failed.header.get("Livehost-Reason")).toBe("handler_failed");
+    expect(failed.header.get("Livehost-Error")).toBe("this message always fails");
+    expect(failed.header.get("Livehost-Attempts")).toBe("3");
+    const metrics = await c.hosts[0]!.metrics.deadLetters.get();
+    expect(metrics.values.map((v) => v.labels.reason).sort()).toEqual(["handler_failed", "malformed"]);
+  });
+
+  it("rejects a malformed ask with a clear error without touching the actor", async () => {
+    await using c = await cluster(1);
+    await c.ask("m1", { op: "add", n: 2 });
+    const reply = await c.clientConnection.request("livehost.ask.counter.m1", new TextEncoder().encode("nope"), {
+      timeout: 2_000,
+      headers: headers(),
+    });
+    expect(reply.headers?.get("Livehost-Error-Code")).toBe("invalid_argument");
+    expect(new TextDecoder().decode(reply.data)).toContain("malformed ask");
+    expect((await c.ask("m1", { op: "get" })).total).toBe(2);
+  });
+
+  it("passivates an idle actor and reactivates it with its state, but never a keep-alive one", async () => {
+    const previous = counterActor.idleTimeoutMs;
+    counterActor.idleTimeoutMs = 300;
+    try {
+      await using c = await cluster(1);
+      await c.ask("idle", { op: "add", n: 3 });
+      await c.ask("live", { op: "keepAlive" });
+      await eventually(() => expect(c.hosts[0]!.isActive("counter", "idle")).toBe(false), { timeoutMs: 10_000 });
+      expect(c.hosts[0]!.isActive("counter", "live")).toBe(true);
+      const back = await c.ask("idle", { op: "get" });
+      expect(back).toMatchObject({ total: 3, epoch: 2 });
+    } finally {
+      counterActor.idleTimeoutMs = previous;
+    }
+  });
+
+  it("runs timers with the activation", async () => {
+    await using c = await cluster(1);
+    await c.ask("tm", { op: "timer", ms: 50 });
+    await eventually(async () => expect((await c.ask("tm", { op: "get" })).timers).toBeGreaterThanOrEqual(3));
+  });
+
+  it("fires a persisted reminder at its time, activating the actor for it", async () => {
+    const previous = counterActor.idleTimeoutMs;
+    counterActor.idleTimeoutMs = 200;
+    try {
+      await using c = await cluster(2);
+      await c.ask("r1", { op: "remind", name: "golive", at: Date.now() + 1_500 });
+      // It goes idle and is passivated before the reminder is due.
+      await eventually(() => expect(c.hosts.some((h) => h.isActive("counter", "r1"))).toBe(false), {
+        timeoutMs: 10_000,
+      });
+      await eventually(() => expect(c.hosts.some((h) => h.isActive("counter", "r1"))).toBe(true), {
+        timeoutMs: 10_000,
+      });
+      const state = JSON.parse(
+        new TextDecoder().decode(await c.client.ask("counter", "r1", encode({ op: "get" }))),
+      ) as {
+        reminders: { name: string }[];
+      };
+      expect(state.reminders.map((r) => r.name)).toEqual(["golive"]);
+    } finally {
+      counterActor.idleTimeoutMs = previous;
+    }
+  });
+
+  it("hands its actors over on drain: a keep-alive actor is active elsewhere with its state", async () => {
+    await using c = await cluster(2);
+    await c.ask("moving", { op: "keepAlive" });
+    await c.ask("moving", { op: "add", n: 9 });
+    const owner = c.hosts.find((h) => h.isActive("counter", "moving"))!;
+    const other = c.hosts.find((h) => h !== owner)!;
+    await owner.close();
+    await eventually(() => expect(other.isActive("counter", "moving")).toBe(true));
+    expect(await c.ask("moving", { op: "get" })).toMatchObject({ total: 9, hostId: other.hostId, epoch: 2 });
+  });
+});

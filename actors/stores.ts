@@ -1,0 +1,98 @@
+// Where the runtime keeps its facts, all in JetStream: host heartbeats, actor leases, actor state, reminders (KV
+// buckets), every type's mailbox stream and the dead-letter stream. Created idempotently by every host at start.
+import { jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { AnyActorType } from "./types.js";
+
+export interface StoreSettings {
+  /** Replicas of every bucket and stream: 1 on a single server, 3 in production. Default 1. */
+  replicas?: number;
+  /** How long JetStream remembers message ids of tells. Default 2 min. */
+  duplicateWindowMs?: number;
+  /** Handled or not, mailbox messages older than this are dropped. Default 7 days. */
+  mailboxMaxAgeMs?: number;
+}
+
+export interface Stores {
+  jsm: JetStreamManager;
+  hosts: KV;
+  leases: KV;
+  state: KV;
+  reminders: KV;
+}
+
+export const deadLetterStream = "DEAD_LETTERS";
+export const deadLetterSubject = (type: string, id: string) => `deadletter.${type}.${id}`;
+
+const nanos = (ms: number) => ms * 1_000_000;
+
+/**
+ * The mailbox subjects of a type: `<prefix>.<id>.<channel>`. Nothing else may be published under `<prefix>.*.*`
+ * (one consumer filter per actor, `<prefix>.<id>.*`, must cover all its channels on nats-server 2.9).
+ */
+export function mailboxSubjects(type: AnyActorType): string[] {
+  return [`${type.subjectPrefix}.*.*`];
+}
+
+export async function openStores(nats: NatsConnection, settings: StoreSettings = {}): Promise<Stores> {
+  const replicas = settings.replicas ?? 1;
+  const jsm = await jetstreamManager(nats);
+  const kvm = new Kvm(nats);
+  const bucket = (name: string, description: string) =>
+    kvm.create(name, { history: 1, replicas, storage: StorageType.File, description });
+  const [hosts, leases, state, reminders] = await Promise.all([
+    bucket("livehost_hosts", "room host heartbeats and load"),
+    bucket("livehost_leases", "which host owns each active actor"),
+    bucket("livehost_actor_state", "each actor's persisted state, written conditionally by its owner"),
+    bucket("livehost_reminders", "persisted reminders, fired by any host"),
+  ]);
+  await ensureStream(jsm, {
+    name: deadLetterStream,
+    subjects: ["deadletter.>"],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: replicas,
+    max_age: nanos(30 * 24 * 3600_000),
+  });
+  return { jsm, hosts, leases, state, reminders };
+}
+
+/** Creates or updates a type's mailbox stream. */
+export async function ensureMailboxStream(
+  jsm: JetStreamManager,
+  type: AnyActorType,
+  settings: StoreSettings = {},
+): Promise<void> {
+  await ensureStream(jsm, {
+    name: type.stream,
+    subjects: mailboxSubjects(type),
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: settings.replicas ?? 1,
+    duplicate_window: nanos(settings.duplicateWindowMs ?? 120_000),
+    max_age: nanos(settings.mailboxMaxAgeMs ?? 7 * 24 * 3600_000),
+  });
+}
+
+type StreamConfig = Parameters<JetStreamManager["streams"]["add"]>[0] & { name: string };
+
+async function ensureStream(jsm: JetStreamManager, config: StreamConfig): Promise<void> {
+  try {
+    await jsm.streams.info(config.name);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    try {
+      await jsm.streams.add(config);
+      return;
+    } catch (addErr) {
+      // Another host created it between our info and add.
+      if (!/already in use|exists/i.test(String((addErr as Error).message))) throw addErr;
+    }
+  }
+  await jsm.streams.update(config.name, config);
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof Error && /not found/i.test(err.message);
+}

@@ -37,6 +37,8 @@ interface StateDocument {
   hostId: string;
   /** Stream sequence of the last durable message whose effects are in `state`: the mailbox cursor. */
   lastSeq: number;
+  /** A keep-alive actor (a live room) stays so when it moves to another host. */
+  keepAlive?: boolean;
   state: unknown;
 }
 
@@ -49,7 +51,11 @@ const isWrongLastSequence = (err: unknown) => err instanceof Error && /wrong las
 
 export const actorKey = (type: string, id: string) => `${type}.${id}`;
 export const askSubject = (type: AnyActorType, id: string) => `livehost.ask.${type.name}.${id}`;
-export const consumerName = (type: string, id: string) => `${type}_${id}`;
+/**
+ * One consumer per activation (epoch): a paused previous owner that wakes up keeps pulling from *its* consumer,
+ * which no longer exists, rather than taking (and holding) messages from the new owner's.
+ */
+export const consumerName = (type: string, id: string, epoch: number) => `${type}_${id}_${epoch}`;
 
 export class Activation {
   readonly key: string;
@@ -85,6 +91,7 @@ export class Activation {
     this.#lastSeq = doc.lastSeq;
     this.#persisted = JSON.stringify(doc);
     this.#stateRevision = stateRevision;
+    this.#keepAlive = doc.keepAlive ?? false;
   }
 
   get keepAlive(): boolean {
@@ -135,12 +142,16 @@ export class Activation {
         this.#push({ kind: "ask", msg });
       },
     });
-    // The mailbox consumer is recreated at every activation, positioned just after the state's cursor: a previous
-    // owner's unacknowledged message is redelivered at once, and that owner's subscription dies with the old consumer.
-    const name = consumerName(type.name, id);
-    await stores.jsm.consumers.delete(type.stream, name).catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
-    });
+    // Each activation has its own mailbox consumer, positioned just after the state's cursor: a previous owner's
+    // unacknowledged message is redelivered at once, and that owner's consumer is deleted (its pulls fail).
+    const name = consumerName(type.name, id, this.epoch);
+    if (this.epoch > 1) {
+      await stores.jsm.consumers
+        .delete(type.stream, consumerName(type.name, id, this.epoch - 1))
+        .catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        });
+    }
     await stores.jsm.consumers.add(type.stream, {
       durable_name: name,
       filter_subject: `${type.subjectPrefix}.${id}.*`,
@@ -154,7 +165,8 @@ export class Activation {
         : { deliver_policy: DeliverPolicy.All }),
     });
     const consumer = await stores.jsm.jetstream().consumers.get(type.stream, name);
-    const messages = await consumer.consume({ max_messages: 4 });
+    // Short pulls (heartbeat every 2.5 s) so a consumer whose leader moved (a NATS server lost) is re-pulled fast.
+    const messages = await consumer.consume({ max_messages: 4, expires: 5_000 });
     this.#messages = messages;
     void (async () => {
       try {
@@ -404,6 +416,7 @@ export class Activation {
       epoch: this.epoch,
       hostId: this.#deps.hostId,
       lastSeq: this.#lastSeq,
+      keepAlive: this.#keepAlive,
       state: this.#state,
     };
     const json = JSON.stringify(doc);
@@ -495,7 +508,9 @@ export class Activation {
       if (work.kind === "ask") respondError(work.msg, new LivehostError("unavailable", "actor is moving; retry"));
     }
     if (reason !== "lease_lost") {
-      await this.#deps.stores.leases.delete(this.key, { previousSeq: this.#leaseRevision }).catch(() => undefined);
+      const { stores, type, id } = this.#deps;
+      await stores.jsm.consumers.delete(type.stream, consumerName(type.name, id, this.epoch)).catch(() => undefined);
+      await stores.leases.delete(this.key, { previousSeq: this.#leaseRevision }).catch(() => undefined);
     }
     this.#deps.metrics.deactivations.inc({ type: this.#deps.type.name, reason });
     this.#log.debug({ reason }, "actor deactivated");
@@ -513,6 +528,7 @@ async function fenceState(deps: ActivationDeps, key: string): Promise<{ doc: Sta
       epoch: (previous?.epoch ?? 0) + 1,
       hostId: deps.hostId,
       lastSeq: previous?.lastSeq ?? 0,
+      keepAlive: previous?.keepAlive ?? false,
       state: previous ? previous.state : deps.type.initialState(deps.id),
     };
     const bytes = encoder.encode(JSON.stringify(doc));

@@ -27,7 +27,10 @@ export interface ActorHostOptions {
   hostTimeoutMs?: number;
   /** Lease renewal period. Default 1 s. */
   leaseRenewMs?: number;
-  /** A lease not renewed for this long may be taken over. Default 5 s. */
+  /**
+   * A lease whose owner is alive (heartbeats) but has not renewed it for twice this long may be taken over: the
+   * owner is cut off from JetStream. Default 5 s.
+   */
   leaseTtlMs?: number;
   logger?: Logger;
 }
@@ -72,6 +75,7 @@ export class ActorHost implements AsyncDisposable {
   #reminders!: ReminderScheduler;
   #book!: ReminderBook;
   #failoverTimer: NodeJS.Timeout | undefined;
+  #placementSub: Subscription | undefined;
   #leaseWatch: { stop(): void } | undefined;
   #draining = false;
   #closed: Promise<void> | undefined;
@@ -114,7 +118,7 @@ export class ActorHost implements AsyncDisposable {
     );
     this.#book = new ReminderBook(this.#stores.reminders);
     this.#membership = new Membership(
-      this.#stores.hosts,
+      this.#nats,
       () => ({
         hostId: this.hostId,
         actors: this.#activations.size,
@@ -124,18 +128,18 @@ export class ActorHost implements AsyncDisposable {
       }),
       { heartbeatMs: options.heartbeatMs ?? 500, hostTimeoutMs: options.hostTimeoutMs ?? 2_000, logger: this.#log },
     );
-    await this.#membership.start();
+    this.#membership.start();
 
     // Placement requests: to this host by name, or to any host (queue group), which then picks the host.
     this.#subs.push(
       this.#nats.subscribe(hostActivateSubject(this.hostId), {
         callback: (_err, msg) => void this.#answer(msg, (req) => this.activateLocal(req.type, req.id)),
       }),
-      this.#nats.subscribe(placementSubject, {
-        queue: "livehost-placement",
-        callback: (_err, msg) => void this.#answer(msg, (req) => this.place(req.type, req.id)),
-      }),
     );
+    this.#placementSub = this.#nats.subscribe(placementSubject, {
+      queue: "livehost-placement",
+      callback: (_err, msg) => void this.#answer(msg, (req) => this.place(req.type, req.id)),
+    });
     // Any message published to an inactive actor's mailbox activates it, whoever published it.
     for (const type of this.#types.values()) {
       for (const subject of mailboxSubjects(type)) {
@@ -330,7 +334,8 @@ export class ActorHost implements AsyncDisposable {
     for (const [key, lease] of this.#leases) {
       if (this.#activations.has(key) || this.#starting.has(key)) continue;
       const ownerGone = lease.hostId === this.hostId || !this.#membership.isLive(lease.hostId);
-      const expired = now - lease.seenAt > this.#leaseTtlMs;
+      // Renewals also pause while JetStream elects a leader; only a long silence from a live owner counts.
+      const expired = now - lease.seenAt > 2 * this.#leaseTtlMs;
       if (!ownerGone && !expired) continue;
       if (this.#membership.preferredFor(key) !== this.hostId) continue;
       const dot = key.indexOf(".");
@@ -349,7 +354,8 @@ export class ActorHost implements AsyncDisposable {
   async drain(): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
-    await this.#membership.heartbeat();
+    this.#membership.heartbeat();
+    this.#placementSub?.unsubscribe();
     const activations = [...this.#activations.values()];
     this.#log.info({ actors: activations.length }, "draining: handing actors over");
     await Promise.all(
@@ -359,10 +365,9 @@ export class ActorHost implements AsyncDisposable {
         if (!keepAlive) return;
         const dot = activation.key.indexOf(".");
         const [type, id] = [activation.key.slice(0, dot), activation.key.slice(dot + 1)];
-        const target = this.#membership.pickForPlacement(new Set([this.hostId]));
-        if (!target) return;
+        // Any other host (this one left the placement group above) places it.
         await this.#nats
-          .request(hostActivateSubject(target), encoder.encode(JSON.stringify({ type, id })), { timeout: 2_000 })
+          .request(placementSubject, encoder.encode(JSON.stringify({ type, id })), { timeout: 5_000 })
           .then(() => this.metrics.activations.inc({ type, reason: "handover" }))
           .catch((err: unknown) =>
             this.#log.warn({ err, actor: activation.key }, "handover failed; failover will place it"),

@@ -1,10 +1,12 @@
-// Which room hosts are alive and how loaded they are. Each host puts a heartbeat in the hosts bucket; every host
-// watches the bucket and judges liveness by when it last *saw* a heartbeat (its own monotonic clock), so clock skew
-// between machines does not matter. Placement and failover decisions are made on this view; their correctness
-// comes from compare-and-set writes on leases, never from this view being fresh.
+// Which room hosts are alive and how loaded they are. Each host publishes a heartbeat with its load on core NATS
+// (not JetStream: a JetStream leader election must not make every host look dead); every host listens and judges
+// liveness by when it last *heard* a heartbeat, on its own monotonic clock, so clock skew does not matter. Placement
+// and failover decisions are made on this view; their correctness comes from compare-and-set writes on leases.
 import { createHash } from "node:crypto";
-import type { KV } from "@nats-io/kv";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Logger } from "../observability/index.js";
+
+export const heartbeatSubject = "livehost.hosts.heartbeat";
 
 export interface HostInfo {
   hostId: string;
@@ -15,6 +17,8 @@ export interface HostInfo {
   /** A draining host takes no new activations. */
   draining: boolean;
   startedAt: string;
+  /** Set on the last heartbeat of a host that is leaving. */
+  left?: boolean;
 }
 
 export interface MembershipSettings {
@@ -28,16 +32,16 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export class Membership {
-  readonly #bucket: KV;
+  readonly #nats: NatsConnection;
   readonly #self: () => HostInfo;
   readonly #settings: MembershipSettings;
   readonly #seen = new Map<string, { info: HostInfo; seenAt: number }>();
   #timer: NodeJS.Timeout | undefined;
-  #watch: { stop(): void } | undefined;
+  #sub: Subscription | undefined;
   #closed = false;
 
-  constructor(bucket: KV, self: () => HostInfo, settings: MembershipSettings) {
-    this.#bucket = bucket;
+  constructor(nats: NatsConnection, self: () => HostInfo, settings: MembershipSettings) {
+    this.#nats = nats;
     this.#self = self;
     this.#settings = settings;
   }
@@ -46,34 +50,33 @@ export class Membership {
     return this.#self().hostId;
   }
 
-  async start(): Promise<void> {
-    await this.heartbeat();
-    const watch = await this.#bucket.watch();
-    this.#watch = watch;
-    void (async () => {
-      for await (const entry of watch) {
-        if (entry.operation === "PUT") {
-          try {
-            const info = JSON.parse(decoder.decode(entry.value)) as HostInfo;
-            this.#seen.set(entry.key, { info, seenAt: performance.now() });
-          } catch (err) {
-            this.#settings.logger.warn({ err, key: entry.key }, "malformed host heartbeat ignored");
+  start(): void {
+    this.#sub = this.#nats.subscribe(heartbeatSubject, {
+      callback: (_err, msg) => {
+        try {
+          const info = JSON.parse(decoder.decode(msg.data)) as HostInfo;
+          if (info.left) {
+            this.#seen.delete(info.hostId);
+            return;
           }
-        } else {
-          this.#seen.delete(entry.key);
+          const known = this.#seen.has(info.hostId);
+          this.#seen.set(info.hostId, { info, seenAt: performance.now() });
+          // A host we did not know: answer at once so it knows us without waiting a heartbeat period.
+          if (!known && info.hostId !== this.hostId) this.heartbeat();
+        } catch (err) {
+          this.#settings.logger.warn({ err }, "malformed host heartbeat ignored");
         }
-      }
-    })();
-    this.#timer = setInterval(() => void this.heartbeat(), this.#settings.heartbeatMs);
+      },
+    });
+    this.heartbeat();
+    this.#timer = setInterval(() => this.heartbeat(), this.#settings.heartbeatMs);
   }
 
-  async heartbeat(): Promise<void> {
-    if (this.#closed) return;
-    const info = this.#self();
+  heartbeat(extra: Partial<HostInfo> = {}): void {
+    if (this.#closed || this.#nats.isClosed()) return;
     try {
-      await this.#bucket.put(info.hostId, encoder.encode(JSON.stringify(info)));
+      this.#nats.publish(heartbeatSubject, encoder.encode(JSON.stringify({ ...this.#self(), ...extra })));
     } catch (err) {
-      // NATS may be electing a leader; the next beat retries. Others may call us dead meanwhile: fencing covers it.
       this.#settings.logger.warn({ err }, "host heartbeat failed");
     }
   }
@@ -119,12 +122,13 @@ export class Membership {
     return best;
   }
 
-  /** Stops heartbeats and removes this host's entry, so others stop placing work here at once. */
+  /** Stops heartbeats and says so, so others stop placing work here at once. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.heartbeat({ left: true });
     this.#closed = true;
     clearInterval(this.#timer);
-    this.#watch?.stop();
-    await this.#bucket.delete(this.hostId).catch(() => undefined);
+    this.#sub?.unsubscribe();
+    await this.#nats.flush().catch(() => undefined);
   }
 }

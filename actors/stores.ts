@@ -1,5 +1,5 @@
-// Where the runtime keeps its facts, all in JetStream: host heartbeats, actor leases, actor state, reminders (KV
-// buckets), every type's mailbox stream and the dead-letter stream. Created idempotently by every host at start.
+// Where the runtime keeps its facts, all in JetStream: actor leases, actor state and reminders (KV buckets), every
+// type's mailbox stream and the dead-letter stream. Created idempotently by every host at start.
 import { jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -16,7 +16,6 @@ export interface StoreSettings {
 
 export interface Stores {
   jsm: JetStreamManager;
-  hosts: KV;
   leases: KV;
   state: KV;
   reminders: KV;
@@ -37,16 +36,16 @@ export function mailboxSubjects(type: AnyActorType): string[] {
 
 export async function openStores(nats: NatsConnection, settings: StoreSettings = {}): Promise<Stores> {
   const replicas = settings.replicas ?? 1;
-  const jsm = await jetstreamManager(nats);
+  const jsm = await whileJetStreamStarts(() => jetstreamManager(nats));
   const kvm = new Kvm(nats);
   const bucket = (name: string, description: string) =>
-    kvm.create(name, { history: 1, replicas, storage: StorageType.File, description });
-  const [hosts, leases, state, reminders] = await Promise.all([
-    bucket("livehost_hosts", "room host heartbeats and load"),
-    bucket("livehost_leases", "which host owns each active actor"),
-    bucket("livehost_actor_state", "each actor's persisted state, written conditionally by its owner"),
-    bucket("livehost_reminders", "persisted reminders, fired by any host"),
-  ]);
+    whileJetStreamStarts(() => kvm.create(name, { history: 1, replicas, storage: StorageType.File, description }));
+  const leases = await bucket("livehost_leases", "which host owns each active actor");
+  const state = await bucket(
+    "livehost_actor_state",
+    "each actor's persisted state, written conditionally by its owner",
+  );
+  const reminders = await bucket("livehost_reminders", "persisted reminders, fired by any host");
   await ensureStream(jsm, {
     name: deadLetterStream,
     subjects: ["deadletter.>"],
@@ -55,7 +54,7 @@ export async function openStores(nats: NatsConnection, settings: StoreSettings =
     num_replicas: replicas,
     max_age: nanos(30 * 24 * 3600_000),
   });
-  return { jsm, hosts, leases, state, reminders };
+  return { jsm, leases, state, reminders };
 }
 
 /** Creates or updates a type's mailbox stream. */
@@ -77,7 +76,28 @@ export async function ensureMailboxStream(
 
 type StreamConfig = Parameters<JetStreamManager["streams"]["add"]>[0] & { name: string };
 
-async function ensureStream(jsm: JetStreamManager, config: StreamConfig): Promise<void> {
+/**
+ * Retries an administrative JetStream call while the cluster is still electing leaders or busy creating other
+ * replicated assets (timeouts, no responders), for up to a minute. Other errors are real and thrown at once.
+ */
+export async function whileJetStreamStarts<T>(call: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      const transient = err instanceof Error && /timeout|no responders|503|leader/i.test(`${err.name} ${err.message}`);
+      if (!transient || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * attempt)));
+    }
+  }
+}
+
+function ensureStream(jsm: JetStreamManager, config: StreamConfig): Promise<void> {
+  return whileJetStreamStarts(() => ensureStreamOnce(jsm, config));
+}
+
+async function ensureStreamOnce(jsm: JetStreamManager, config: StreamConfig): Promise<void> {
   try {
     await jsm.streams.info(config.name);
   } catch (err) {

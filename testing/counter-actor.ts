@@ -60,13 +60,8 @@ export const counterActor: ActorTypeDefinition<CounterState, CounterOp> = {
         } else if (op.op === "keepAlive") {
           ctx.keepAlive(true);
         }
-        return {
-          total: ctx.state.total,
-          hostId: ctx.hostId,
-          epoch: ctx.epoch,
-          reminders: ctx.state.reminders,
-          timers: ctx.state.timers,
-        };
+        if (op.op === "get") return { ...ctx.state, hostId: ctx.hostId, epoch: ctx.epoch };
+        return { total: ctx.state.total, hostId: ctx.hostId, epoch: ctx.epoch, timers: ctx.state.timers };
       }
     }
   },

@@ -6,3 +6,4 @@ export { eventually } from "./eventually.js";
 export { fakeRoomService } from "./fakes.js";
 export { runCli, processAlive, cliPath, type CliProcess } from "./cli.js";
 export { counterActor, type CounterState, type CounterOp } from "./counter-actor.js";
+export { startActorHostProcess, type ActorHostProcess } from "./actor-hosts.js";

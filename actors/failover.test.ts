@@ -1,0 +1,173 @@
+import { describe, expect, it } from "vitest";
+import { connectNats, type NatsConnection } from "../transport/index.js";
+import {
+  NatsCluster,
+  counterActor,
+  eventually,
+  startActorHostProcess,
+  startNatsServer,
+  type ActorHostProcess,
+  type CounterOp,
+  type CounterState,
+} from "../testing/index.js";
+import { ActorClient } from "./index.js";
+
+// Real host processes on a real nats-server: crashes (SIGKILL), pauses (SIGSTOP) and NATS node loss.
+
+const encode = (op: CounterOp) => new TextEncoder().encode(JSON.stringify(op));
+type Snapshot = CounterState & { hostId: string; epoch: number };
+
+function actors(nc: NatsConnection) {
+  const client = new ActorClient(nc, [counterActor]);
+  const get = async (id: string) =>
+    JSON.parse(
+      new TextDecoder().decode(await client.ask("counter", id, encode({ op: "get" }), { timeoutMs: 15_000 })),
+    ) as Snapshot;
+  /** Tells until JetStream acknowledges (retrying with the same message id); returns the acknowledged ids. */
+  const produce = async (ids: string[], count: number, from = 0, pause = 0) => {
+    const acked: string[] = [];
+    for (let n = from; n < from + count; n++) {
+      for (const id of ids) {
+        const messageId = `${id}-${n}`;
+        await eventually(() => client.tell("counter", id, "ops", encode({ op: "add", n: 1 }), { messageId }), {
+          timeoutMs: 30_000,
+        });
+        acked.push(messageId);
+      }
+      if (pause) await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+    return acked;
+  };
+  /** Every acknowledged message applied exactly once. */
+  const expectExactlyOnce = async (ids: string[], acked: string[]) => {
+    for (const id of ids) {
+      const mine = acked.filter((m) => m.startsWith(`${id}-`));
+      await eventually(async () => expect((await get(id)).total).toBe(mine.length), { timeoutMs: 20_000 });
+      const state = await get(id);
+      expect(Object.keys(state.applied).sort()).toEqual([...mine].sort());
+      expect(Object.values(state.applied).filter((times) => times !== 1)).toEqual([]);
+    }
+  };
+  return { client, get, produce, expectExactlyOnce };
+}
+
+async function hosts(nats: string[], count: number, replicas = 1): Promise<ActorHostProcess[]> {
+  return Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      startActorHostProcess({
+        nats,
+        id: `p${i}`,
+        replicas,
+        env: { LIVEHOST_LOG_LEVEL: process.env.HOST_LOG ?? "warn" },
+      }),
+    ),
+  );
+}
+
+describe("actor failover (host processes)", () => {
+  it("re-activates a killed host's actors elsewhere and applies every acknowledged message exactly once", async () => {
+    await using server = await startNatsServer();
+    const procs = await hosts([server.url], 3);
+    const nc = await connectNats({ servers: server.url, name: "test" });
+    try {
+      const a = actors(nc);
+      const ids = Array.from({ length: 9 }, (_, i) => `k${i}`);
+      // Live actors (never passivated), spread over the three hosts.
+      for (const id of ids) await a.client.ask("counter", id, encode({ op: "keepAlive" }));
+      const owners = await Promise.all(ids.map(async (id) => (await a.get(id)).hostId));
+      const victim = procs.find((p) => owners.includes(p.id))!;
+      const victimActors = ids.filter((_, i) => owners[i] === victim.id);
+
+      const producing = a.produce(ids, 40, 0, 5);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await victim.kill();
+      const acked = await producing;
+
+      await a.expectExactlyOnce(ids, acked);
+      for (const id of victimActors) {
+        const state = await a.get(id);
+        expect(state.hostId).not.toBe(victim.id);
+        expect(state.epoch).toBe(2);
+      }
+    } finally {
+      await nc.close();
+      await Promise.all(procs.map((p) => p.kill()));
+    }
+  });
+
+  it("fences a paused host: after SIGSTOP past its lease and SIGCONT, it gives its actors up and writes nothing", async () => {
+    await using server = await startNatsServer();
+    const procs = await hosts([server.url], 2);
+    const nc = await connectNats({ servers: server.url, name: "test" });
+    try {
+      const a = actors(nc);
+      await a.client.ask("counter", "fenced", encode({ op: "keepAlive" }));
+      const first = await a.get("fenced");
+      const paused = procs.find((p) => p.id === first.hostId)!;
+      const other = procs.find((p) => p !== paused)!;
+      const before = await a.produce(["fenced"], 10);
+
+      paused.signal("SIGSTOP");
+      // Messages keep arriving while the owner is frozen; the other host takes over once the owner is declared dead.
+      const during = await a.produce(["fenced"], 10, 10);
+      await eventually(async () => expect((await a.get("fenced")).hostId).toBe(other.id), { timeoutMs: 20_000 });
+      paused.signal("SIGCONT");
+      const after = await a.produce(["fenced"], 10, 20);
+
+      await a.expectExactlyOnce(["fenced"], [...before, ...during, ...after]);
+      await eventually(
+        () => expect(paused.logs()).toMatch(/lease (lost|taken by another host)|written by another activation/),
+        {
+          timeoutMs: 10_000,
+        },
+      );
+      const state = await a.get("fenced");
+      expect(state.hostId).toBe(other.id);
+      expect(state.epoch).toBe(2);
+    } finally {
+      await nc.close();
+      await Promise.all(procs.map((p) => p.kill()));
+    }
+  });
+
+  it("fires a reminder on another host after its owner died", async () => {
+    await using server = await startNatsServer();
+    const procs = await hosts([server.url], 3);
+    const nc = await connectNats({ servers: server.url, name: "test" });
+    try {
+      const a = actors(nc);
+      await a.client.ask("counter", "golive", encode({ op: "remind", name: "at-2000", at: Date.now() + 3_000 }));
+      const owner = (await a.get("golive")).hostId;
+      await procs.find((p) => p.id === owner)!.kill();
+      await eventually(async () => expect((await a.get("golive")).reminders).toHaveLength(1), { timeoutMs: 20_000 });
+      const fired = (await a.get("golive")).reminders[0]!;
+      expect(fired.name).toBe("at-2000");
+      expect(fired.hostId).not.toBe(owner);
+    } finally {
+      await nc.close();
+      await Promise.all(procs.map((p) => p.kill()));
+    }
+  });
+
+  it("loses no acknowledged message when one of 3 NATS servers dies", async () => {
+    await using cluster = await NatsCluster.start(3);
+    const procs = await hosts(cluster.urls, 2, 3);
+    const nc = await connectNats({ servers: cluster.urls, name: "test" });
+    try {
+      const a = actors(nc);
+      const ids = ["n0", "n1", "n2", "n3"];
+      for (const id of ids) await a.client.ask("counter", id, encode({ op: "keepAlive" }), { timeoutMs: 15_000 });
+      const producing = a.produce(ids, 30, 0, 10);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await cluster.kill(0);
+      const acked = await producing;
+      await a.expectExactlyOnce(ids, acked).catch((err: unknown) => {
+        console.error(procs.map((p) => p.logs()).join("\n"));
+        throw err;
+      });
+    } finally {
+      await nc.close();
+      await Promise.all(procs.map((p) => p.kill()));
+    }
+  });
+});

@@ -80,7 +80,7 @@ export default tseslint.config(
     rules: {
       ...vitest.configs.recommended.rules,
       "vitest/no-focused-tests": ["error", { fixable: false }],
-      "vitest/expect-expect": ["error", { assertFunctionNames: ["expect", "expect*"] }],
+      "vitest/expect-expect": ["error", { assertFunctionNames: ["expect", "expect*", "*.expect*"] }],
     },
   },
   {

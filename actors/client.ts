@@ -96,7 +96,11 @@ export class ActorClient {
           err instanceof natsErrors.NoRespondersError ||
           (err instanceof Error && err.cause instanceof natsErrors.NoRespondersError)
         ) {
-          await this.activate(type, id, deadline - Date.now());
+          // Activated now, or owned by a host that just died and is not yet declared dead: back off a little.
+          if (attempt > 0) await sleep(Math.min(250, 10 * 2 ** attempt));
+          await this.activate(type, id, deadline - Date.now()).catch((activateErr: unknown) => {
+            if (Date.now() >= deadline) throw activateErr;
+          });
           continue;
         }
         if (err instanceof natsErrors.TimeoutError)

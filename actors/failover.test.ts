@@ -130,6 +130,30 @@ describe("actor failover (host processes)", () => {
     }
   });
 
+  it("hands a live actor over to another host on SIGTERM, with its state, and exits cleanly", async () => {
+    await using server = await startNatsServer();
+    const procs = await hosts([server.url], 2);
+    const nc = await connectNats({ servers: server.url, name: "test" });
+    try {
+      const a = actors(nc);
+      await a.client.ask("counter", "rolling", encode({ op: "keepAlive" }));
+      const acked = await a.produce(["rolling"], 20);
+      const ownerId = (await a.get("rolling")).hostId;
+      const leaving = procs.find((p) => p.id === ownerId)!;
+      const staying = procs.find((p) => p !== leaving)!;
+      const exited = new Promise<number | null>((resolve) => leaving.child.once("exit", resolve));
+      leaving.signal("SIGTERM");
+      expect(await exited).toBe(0);
+      // Handed over, not failed over: the new owner activated it on request, state and keep-alive included.
+      await eventually(async () => expect((await a.get("rolling")).hostId).toBe(staying.id));
+      expect((await a.get("rolling")).epoch).toBe(2);
+      await a.expectExactlyOnce(["rolling"], acked);
+    } finally {
+      await nc.close();
+      await Promise.all(procs.map((p) => p.kill()));
+    }
+  });
+
   it("fires a reminder on another host after its owner died", async () => {
     await using server = await startNatsServer();
     const procs = await hosts([server.url], 3);

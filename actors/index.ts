@@ -13,5 +13,6 @@ export {
   type RoomHostOptions,
   type RoomHostStatus,
 } from "./room-host.js";
-export { ensureRoomInbox, enqueueComment, type InboxSettings } from "./inbox.js";
+export { enqueueComment } from "./inbox.js";
+export { roomActor, type RoomActorState, type RoomMessage } from "./room-actor.js";
 export { validateComment, validateRoomId, maxCommentLength } from "./validation.js";

@@ -1,18 +1,21 @@
-// The room host process: hosts room actors. It owns the rooms' durable inbox and answers status requests as a NATS
-// micro service ("livehost-room-host"), so operators and the demo can find every host with $SRV.PING.
-import { hostname } from "node:os";
-import { randomUUID } from "node:crypto";
+// The room host process: runs room actors on the actor runtime, and answers status requests as a NATS micro
+// service ("livehost-room-host"), so operators and the demo can find every host with $SRV.PING.
 import { Svcm, type Service } from "@nats-io/services";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { rootLogger, Gauge, type Logger, type Registry } from "../observability/index.js";
-import { ensureRoomInbox, jetstreamManager, type InboxSettings } from "./inbox.js";
+import { rootLogger, type Logger, type Registry } from "../observability/index.js";
+import { ActorHost } from "./host.js";
+import { roomActor } from "./room-actor.js";
+import type { StoreSettings } from "./stores.js";
 
 export interface RoomHostOptions {
   nats: NatsConnection;
   registry: Registry;
-  /** Default "<hostname>-<random>". */
+  /** Default "<hostname>-<random>"; in Kubernetes, the pod name. */
   hostId?: string;
-  inbox?: InboxSettings;
+  /** JetStream replicas and retention of the rooms' mailboxes and state. */
+  stores?: StoreSettings;
+  /** Rooms this host is willing to run. Default 1000. */
+  capacity?: number;
   logger?: Logger;
 }
 
@@ -24,29 +27,31 @@ export interface RoomHostStatus {
 
 export interface RoomHost extends AsyncDisposable {
   readonly id: string;
+  readonly actors: ActorHost;
   /** The NATS subject answering RoomHostStatus as JSON. */
   readonly statusSubject: string;
   status(): RoomHostStatus;
+  /** Hands every room over to other hosts, then stops. */
   close(): Promise<void>;
 }
 
 export const roomHostServiceName = "livehost-room-host";
 
 export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost> {
-  const id = options.hostId ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
-  const log = (options.logger ?? rootLogger()).child({ role: "room-host", hostId: id });
+  const log = (options.logger ?? rootLogger()).child({ role: "room-host" });
   const startedAt = new Date().toISOString();
-
-  await ensureRoomInbox(await jetstreamManager(options.nats), options.inbox);
-
-  const actorsGauge = new Gauge({
-    name: "livehost_room_host_actors",
-    help: "Room actors active on this host.",
-    registers: [options.registry],
+  const actors = await ActorHost.start({
+    nats: options.nats,
+    registry: options.registry,
+    types: [roomActor(options.nats)],
+    hostId: options.hostId,
+    capacity: options.capacity,
+    stores: options.stores,
+    logger: log,
   });
-  actorsGauge.set(0);
+  const id = actors.hostId;
 
-  const status = (): RoomHostStatus => ({ hostId: id, actors: 0, startedAt });
+  const status = (): RoomHostStatus => ({ hostId: id, actors: actors.activeCount, startedAt });
   const statusSubject = `livehost.hosts.${id}.status`;
   const service: Service = await new Svcm(options.nats).add({
     name: roomHostServiceName,
@@ -61,13 +66,14 @@ export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost>
       msg.respond(JSON.stringify(status()));
     },
   });
-  log.info({ statusSubject }, "room host ready");
+  log.info({ hostId: id, statusSubject }, "room host ready");
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      await actors.close();
       await service.stop();
       log.info("room host stopped");
     })());
-  return { id, statusSubject, status, close, [Symbol.asyncDispose]: close };
+  return { id, actors, statusSubject, status, close, [Symbol.asyncDispose]: close };
 }

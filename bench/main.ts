@@ -15,6 +15,7 @@ type Benchmark = (ctx: BenchContext) => Promise<Record<string, unknown>>;
 
 const benchmarks: Record<string, () => Promise<{ run: Benchmark }>> = {
   transport: () => import("./transport.js"),
+  actors: () => import("./actors.js"),
 };
 
 async function main(): Promise<void> {

@@ -4,7 +4,12 @@ import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const hostScript = fileURLToPath(new URL("../dist/testing/actor-host.js", import.meta.url));
+// From the sources (vitest) the built script is under dist/; from dist/ (benchmarks) it is next to this file.
+const hostScript = fileURLToPath(
+  import.meta.url.endsWith(".ts")
+    ? new URL("../dist/testing/actor-host.js", import.meta.url)
+    : new URL("./actor-host.js", import.meta.url),
+);
 
 export interface ActorHostProcess extends AsyncDisposable {
   readonly id: string;

@@ -1,0 +1,104 @@
+import { describe, expect, it } from "vitest";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Comment, RoomCommand, RoomEvent, RoomState, subjects } from "../proto/index.js";
+import { createRegistry } from "../observability/index.js";
+import { connectNats } from "../transport/index.js";
+import { eventually, startNatsServer } from "../testing/index.js";
+import { ActorClient, deadLetterStream, roomActor, startRoomHost, type RoomActorState } from "./index.js";
+
+async function roomStack() {
+  const nats = await startNatsServer();
+  const nc = await connectNats({ servers: nats.url, name: "test" });
+  const host = await startRoomHost({ nats: nc, registry: createRegistry() });
+  const events: RoomEvent[] = [];
+  nc.subscribe("livehost.events.rooms.*", {
+    callback: (_err, msg) => {
+      events.push(RoomEvent.decode(msg.data));
+    },
+  });
+  const client = new ActorClient(nc, [roomActor(nc)]);
+  const js = jetstream(nc);
+  return {
+    nc,
+    host,
+    events,
+    js,
+    status: async (roomId: string) =>
+      JSON.parse(new TextDecoder().decode(await client.ask("room", roomId, new Uint8Array()))) as RoomActorState & {
+        hostId: string;
+      },
+    async [Symbol.asyncDispose]() {
+      await host.close();
+      await nc.close();
+      await nats.stop();
+    },
+  };
+}
+
+describe("room actor", () => {
+  it("wakes up for a comment from a danmaku ingest and rejects an invalid one with a clear event", async () => {
+    await using s = await roomStack();
+    const publish = (comment: Partial<Comment>) =>
+      s.js.publish(
+        subjects.roomComments("r1"),
+        Comment.encode(Comment.fromPartial({ roomId: "r1", ...comment })).finish(),
+        {
+          msgID: comment.commentId,
+        },
+      );
+    await publish({ commentId: "ok-1", text: "这个保温杯多少钱？" });
+    await publish({ commentId: "bad-1", text: "   " });
+    await publish({ commentId: "bad-2", text: "哈".repeat(201) });
+
+    await eventually(() => expect(s.events.filter((e) => e.event?.$case === "commentRejected")).toHaveLength(2));
+    const rejected = s.events.flatMap((e) => (e.event?.$case === "commentRejected" ? [e.event.value] : []));
+    expect(rejected).toEqual([
+      expect.objectContaining({ commentId: "bad-1", field: "text", message: "text: must not be empty or blank" }),
+      expect.objectContaining({ commentId: "bad-2", field: "text" }),
+    ]);
+    expect(await s.status("r1")).toMatchObject({
+      commentsAccepted: 1,
+      commentsRejected: 2,
+      state: "ROOM_STATE_CREATED",
+    });
+    expect(s.host.actors.isActive("room", "r1")).toBe(true);
+  });
+
+  it("goes live on a start command, in order events numbered without gaps, and stays active", async () => {
+    await using s = await roomStack();
+    const command = (commandId: string, value: RoomCommand["command"]) =>
+      s.js.publish(
+        subjects.roomCommands("r2"),
+        RoomCommand.encode(RoomCommand.fromPartial({ commandId, roomId: "r2", command: value })).finish(),
+        { msgID: commandId },
+      );
+    await command("start-1", { $case: "start", value: {} });
+    await command("start-1", { $case: "start", value: {} }); // a retry: dropped by id
+    await command("stop-1", { $case: "stop", value: { reason: "show over" } });
+    await eventually(() => expect(s.events).toHaveLength(2));
+    expect(s.events.map((e) => [e.sequence, e.event?.$case === "stateChanged" ? e.event.value.to : undefined])).toEqual(
+      [
+        [1, RoomState.ROOM_STATE_LIVE],
+        [2, RoomState.ROOM_STATE_ENDED],
+      ],
+    );
+    expect(await s.status("r2")).toMatchObject({ state: "ROOM_STATE_ENDED", reason: "StopRequested" });
+  });
+
+  it("dead-letters a payload that is not a comment and keeps serving the room", async () => {
+    await using s = await roomStack();
+    await s.js.publish(subjects.roomComments("r3"), new Uint8Array([0xff, 0xff, 0xff]), { msgID: "garbage" });
+    await s.js.publish(
+      subjects.roomComments("r3"),
+      Comment.encode(Comment.fromPartial({ commentId: "fine", roomId: "r3", text: "hi" })).finish(),
+      { msgID: "fine" },
+    );
+    await eventually(async () => expect((await s.status("r3")).commentsAccepted).toBe(1));
+    const jsm = await jetstreamManager(s.nc);
+    expect((await jsm.streams.info(deadLetterStream)).state.messages).toBe(1);
+    const rejected = await s.host.actors.metrics.rejected.get();
+    expect(rejected.values).toEqual([
+      expect.objectContaining({ labels: { type: "room", reason: "malformed" }, value: 1 }),
+    ]);
+  });
+});

@@ -3,13 +3,21 @@
 import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { AckPolicy, DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
 import { rootLogger, type Logger, type Registry } from "../observability/index.js";
 import { InvalidArgumentError, LivehostError, UnavailableError } from "../transport/index.js";
 import { Activation, actorKey, type DeactivationReason } from "./activation.js";
 import { Membership } from "./membership.js";
 import { ActorMetrics } from "./metrics.js";
 import { ReminderBook, ReminderScheduler } from "./reminders.js";
-import { ensureMailboxStream, mailboxSubjects, openStores, type StoreSettings, type Stores } from "./stores.js";
+import {
+  ensureMailboxStream,
+  isNotFound,
+  openStores,
+  whileJetStreamStarts,
+  type StoreSettings,
+  type Stores,
+} from "./stores.js";
 import { actorIdPattern, actorNamePattern, type AnyActorType } from "./types.js";
 
 export interface ActorHostOptions {
@@ -76,6 +84,7 @@ export class ActorHost implements AsyncDisposable {
   #book!: ReminderBook;
   #failoverTimer: NodeJS.Timeout | undefined;
   #placementSub: Subscription | undefined;
+  readonly #activators: ConsumerMessages[] = [];
   #leaseWatch: { stop(): void } | undefined;
   #draining = false;
   #closed: Promise<void> | undefined;
@@ -140,26 +149,6 @@ export class ActorHost implements AsyncDisposable {
       queue: "livehost-placement",
       callback: (_err, msg) => void this.#answer(msg, (req) => this.place(req.type, req.id)),
     });
-    // Any message published to an inactive actor's mailbox activates it, whoever published it.
-    for (const type of this.#types.values()) {
-      for (const subject of mailboxSubjects(type)) {
-        this.#subs.push(
-          this.#nats.subscribe(subject, {
-            queue: "livehost-activator",
-            callback: (_err, msg) => {
-              const id = msg.subject.split(".")[1] ?? "";
-              if (!actorIdPattern.test(id) || this.#draining) return;
-              const lease = this.#leases.get(actorKey(type.name, id));
-              if (lease && this.#membership.isLive(lease.hostId)) return;
-              void this.place(type.name, id).catch((err: unknown) =>
-                this.#log.warn({ err, id }, "activation on message failed"),
-              );
-            },
-          }),
-        );
-      }
-    }
-
     const watch = await this.#stores.leases.watch();
     this.#leaseWatch = watch;
     void (async () => {
@@ -177,6 +166,7 @@ export class ActorHost implements AsyncDisposable {
       }
     })();
     this.#failoverTimer = setInterval(() => this.#takeOverOrphans(), 250);
+    for (const type of this.#types.values()) await this.#startActivator(type);
 
     this.#reminders = new ReminderScheduler(
       this.#stores.reminders,
@@ -187,6 +177,58 @@ export class ActorHost implements AsyncDisposable {
     );
     await this.#reminders.start();
     this.#log.info({ types: [...this.#types.keys()] }, "actor host started");
+  }
+
+  /**
+   * Any message stored in an inactive actor's mailbox activates it, whoever published it. Every host pulls from one
+   * shared durable consumer per type (headers only); a message is acknowledged once its actor is known active, so a
+   * host dying in between leaves it for another host.
+   */
+  async #startActivator(type: AnyActorType): Promise<void> {
+    const name = "livehost_activator";
+    await whileJetStreamStarts(async () => {
+      try {
+        await this.#stores.jsm.consumers.info(type.stream, name);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        await this.#stores.jsm.consumers
+          .add(type.stream, {
+            durable_name: name,
+            ack_policy: AckPolicy.Explicit,
+            deliver_policy: DeliverPolicy.New,
+            headers_only: true,
+            max_ack_pending: 10_000,
+            ack_wait: 30_000_000_000,
+          })
+          .catch((addErr: unknown) => {
+            if (!/already in use|exists/i.test((addErr as Error).message)) throw addErr;
+          });
+      }
+    });
+    const consumer = await this.#stores.jsm.jetstream().consumers.get(type.stream, name);
+    const messages = await consumer.consume({ max_messages: 256, expires: 5_000 });
+    this.#activators.push(messages);
+    void (async () => {
+      for await (const msg of messages) {
+        const id = msg.subject.split(".")[1] ?? "";
+        if (!actorIdPattern.test(id)) {
+          msg.term();
+          continue;
+        }
+        const lease = this.#leases.get(actorKey(type.name, id));
+        if (lease && this.#membership.isLive(lease.hostId) && !this.#membership.isDraining(lease.hostId)) {
+          msg.ack();
+          continue;
+        }
+        this.place(type.name, id).then(
+          () => msg.ack(),
+          (err: unknown) => {
+            this.#log.warn({ err, id }, "activation on message failed; retrying");
+            msg.nak(500);
+          },
+        );
+      }
+    })().catch((err: unknown) => this.#log.warn({ err }, "activator stopped"));
   }
 
   async #answer(
@@ -216,7 +258,12 @@ export class ActorHost implements AsyncDisposable {
   async place(type: string, id: string): Promise<ActivateReply> {
     this.#validate(type, id);
     const lease = this.#leases.get(actorKey(type, id));
-    if (lease && this.#membership.isLive(lease.hostId) && performance.now() - lease.seenAt < this.#leaseTtlMs) {
+    const owned =
+      lease !== undefined &&
+      this.#membership.isLive(lease.hostId) &&
+      !this.#membership.isDraining(lease.hostId) &&
+      performance.now() - lease.seenAt < this.#leaseTtlMs;
+    if (lease && owned) {
       if (lease.hostId !== this.hostId || this.isActive(type, id)) return { owner: lease.hostId };
     }
     const tried = new Set<string>();
@@ -349,20 +396,21 @@ export class ActorHost implements AsyncDisposable {
 
   /**
    * Drain (SIGTERM): stop taking activations, hand every actor over — state is already persisted, the lease is
-   * released — and re-place the ones that must stay live on other hosts, then leave the membership.
+   * released — and have another host activate it at once, then leave the membership.
    */
   async drain(): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
     this.#membership.heartbeat();
     this.#placementSub?.unsubscribe();
+    for (const messages of this.#activators) await messages.close().catch(() => undefined);
     const activations = [...this.#activations.values()];
     this.#log.info({ actors: activations.length }, "draining: handing actors over");
     await Promise.all(
       activations.map(async (activation) => {
-        const keepAlive = activation.keepAlive;
+        // Every actor is re-placed, not only live ones: an idle one may have messages waiting in its mailbox, and
+        // the activator has already acknowledged them to us. An idle one is passivated on its new host later.
         await activation.deactivate("drain");
-        if (!keepAlive) return;
         const dot = activation.key.indexOf(".");
         const [type, id] = [activation.key.slice(0, dot), activation.key.slice(dot + 1)];
         // Any other host (this one left the placement group above) places it.

@@ -87,6 +87,12 @@ export class Membership {
     return seen !== undefined && performance.now() - seen.seenAt < this.#settings.hostTimeoutMs;
   }
 
+  /** True when the host said it is draining (it hands its actors over and takes no new ones). */
+  isDraining(hostId: string): boolean {
+    if (hostId === this.hostId) return this.#self().draining;
+    return this.#seen.get(hostId)?.info.draining ?? false;
+  }
+
   /** Live hosts as last heard, this one included. */
   live(): HostInfo[] {
     const hosts = [...this.#seen.values()].filter((h) => this.isLive(h.info.hostId)).map((h) => h.info);

@@ -1,7 +1,15 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { context, trace } from "@opentelemetry/api";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
-import { createRegistry } from "../observability/index.js";
+import {
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  createRegistry,
+  startTracing,
+  tracer,
+  type Tracing,
+} from "../observability/index.js";
 import { connectNats, type NatsConnection } from "../transport/index.js";
 import { counterActor, eventually, startNatsServer, type CounterOp } from "../testing/index.js";
 import { ActorClient, ActorHost, deadLetterStream, type ActorHostOptions } from "./index.js";
@@ -9,6 +17,13 @@ import { ActorClient, ActorHost, deadLetterStream, type ActorHostOptions } from 
 const encode = (op: CounterOp) => new TextEncoder().encode(JSON.stringify(op));
 const decodeReply = (data: Uint8Array) =>
   JSON.parse(new TextDecoder().decode(data)) as { total: number; hostId: string; epoch: number; timers: number };
+
+const spans = new InMemorySpanExporter();
+let tracing: Tracing;
+beforeAll(() => {
+  tracing = startTracing({ serviceName: "test", spanProcessors: [new SimpleSpanProcessor(spans)] });
+});
+afterAll(() => tracing.shutdown());
 
 /** N actor hosts in this process, each with its own NATS connection, and a client. */
 async function cluster(size: number, options: Partial<ActorHostOptions> = {}) {
@@ -65,6 +80,17 @@ describe("virtual actors", () => {
     expect(again.duplicate).toBe(true);
     await eventually(() => expect(c.hosts.some((h) => h.isActive("counter", "t1"))).toBe(true));
     await eventually(async () => expect((await c.ask("t1", { op: "get" })).total).toBe(5));
+  });
+
+  it("handles each message in a span that continues the sender's trace", async () => {
+    await using c = await cluster(1);
+    const root = tracer("test").startSpan("comment arrives");
+    await context.with(trace.setSpan(context.active(), root), () => c.tell("tr", { op: "add", n: 1 }, "traced"));
+    root.end();
+    await eventually(() => {
+      const inTrace = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === root.spanContext().traceId);
+      expect(inTrace.map((s) => s.name)).toContain("actor counter tell");
+    });
   });
 
   it("returns a handler's typed error to the asker", async () => {

@@ -37,6 +37,14 @@ export function parsePort(value: string, option: string): number {
   return port;
 }
 
+export function parsePositiveInteger(value: string, option: string, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) {
+    throw new InvalidArgumentError(option, `must be an integer from 1 to ${max}, got "${value}"`);
+  }
+  return n;
+}
+
 export function parseNatsServers(value: string, option = "--nats"): string[] {
   const servers = value
     .split(",")

@@ -5,7 +5,7 @@ import { startGateway } from "../gateway/index.js";
 import { startRoomHost } from "../actors/index.js";
 import { startWorker } from "../gpu-workers/index.js";
 import { LivehostError } from "../transport/index.js";
-import { compileRoleSettings, parsePort, type RoleFlags } from "./config.js";
+import { compileRoleSettings, parsePort, parsePositiveInteger, type RoleFlags } from "./config.js";
 import { runRole } from "./role.js";
 import { startStack, describeStack, type Stack } from "./stack.js";
 import { checkStackHealth } from "./health.js";
@@ -45,12 +45,23 @@ function roleCommand(name: string, description: string): Command {
     .addOption(new Option("--nats-creds <file>", "NATS .creds file").env("LIVEHOST_NATS_CREDS"));
 }
 
-roleCommand("room-host", "host room actors").action(async (flags: RoleFlags) => {
-  await runRole("room-host", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
-    const host = await startRoomHost({ nats, registry, logger, hostId: settings.id });
-    return { endpoints: { status: host.statusSubject }, close: () => host.close() };
+roleCommand("room-host", "host room actors")
+  .addOption(
+    new Option("--replicas <n>", "JetStream replicas of mailboxes and state (1 on one server, 3 in production)")
+      .env("LIVEHOST_JETSTREAM_REPLICAS")
+      .default("1"),
+  )
+  .addOption(
+    new Option("--capacity <n>", "rooms this host is willing to run").env("LIVEHOST_ROOM_CAPACITY").default("1000"),
+  )
+  .action(async (flags: RoleFlags & { replicas: string; capacity: string }) => {
+    const replicas = parsePositiveInteger(flags.replicas, "--replicas", 5);
+    const capacity = parsePositiveInteger(flags.capacity, "--capacity");
+    await runRole("room-host", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
+      const host = await startRoomHost({ nats, registry, logger, hostId: settings.id, stores: { replicas }, capacity });
+      return { endpoints: { status: host.statusSubject }, close: () => host.close() };
+    });
   });
-});
 
 roleCommand("gateway", "serve RoomService over gRPC").action(async (flags: RoleFlags) => {
   await runRole("gateway", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
@@ -78,13 +89,7 @@ for (const kind of ["tts", "lipsync"] as const) {
       ),
     )
     .action(async (flags: RoleFlags & { maxStreams: string; advertiseAddress?: string }) => {
-      const maxStreams = Number(flags.maxStreams);
-      if (!Number.isInteger(maxStreams) || maxStreams < 1) {
-        throw new LivehostError(
-          "invalid_argument",
-          `--max-streams: must be a positive integer, got "${flags.maxStreams}"`,
-        );
-      }
+      const maxStreams = parsePositiveInteger(flags.maxStreams, "--max-streams");
       await runRole(`${kind}-worker`, compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
         const worker = await startWorker({
           kind,

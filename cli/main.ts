@@ -3,7 +3,7 @@
 import { Command, Option } from "commander";
 import { startGateway } from "../gateway/index.js";
 import { startRoomHost } from "../actors/index.js";
-import { startWorker } from "../gpu-workers/index.js";
+import { startSpeechWorker, startWorker } from "../gpu-workers/index.js";
 import { LivehostError } from "../transport/index.js";
 import { compileRoleSettings, parsePort, parsePositiveInteger, type RoleFlags } from "./config.js";
 import { runRole } from "./role.js";
@@ -76,38 +76,60 @@ roleCommand("gateway", "serve RoomService over gRPC").action(async (flags: RoleF
   });
 });
 
-for (const kind of ["tts", "lipsync"] as const) {
-  roleCommand(`${kind}-worker`, kind === "tts" ? "serve SpeechService (TTS)" : "serve LipSyncService")
+/** Flags both worker kinds take. */
+function workerCommand(name: string, description: string, defaultStreams: number): Command {
+  return roleCommand(name, description)
     .addOption(
       new Option("--max-streams <n>", "concurrent streams before RESOURCE_EXHAUSTED")
         .env("LIVEHOST_MAX_STREAMS")
-        .default("8"),
+        .default(String(defaultStreams)),
     )
     .addOption(
       new Option("--advertise-address <host:port>", "address rooms dial (default: the bound one)").env(
         "LIVEHOST_ADVERTISE_ADDRESS",
       ),
-    )
-    .action(async (flags: RoleFlags & { maxStreams: string; advertiseAddress?: string }) => {
-      const maxStreams = parsePositiveInteger(flags.maxStreams, "--max-streams");
-      await runRole(`${kind}-worker`, compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
-        const worker = await startWorker({
-          kind,
-          nats,
-          registry,
-          logger,
-          services: () => [],
-          capabilities: [],
-          workerId: settings.id,
-          grpcHost: settings.host,
-          grpcPort: settings.grpcPort,
-          advertiseAddress: flags.advertiseAddress,
-          maxStreams,
-        });
-        return { endpoints: { grpc: worker.address }, close: () => worker.close() };
-      });
-    });
+    );
 }
+
+type WorkerFlags = RoleFlags & { maxStreams: string; advertiseAddress?: string };
+
+workerCommand("tts-worker", "serve SpeechService (TTS)", 32).action(async (flags: WorkerFlags) => {
+  const maxStreams = parsePositiveInteger(flags.maxStreams, "--max-streams");
+  await runRole("tts-worker", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
+    const speech = await startSpeechWorker({
+      nats,
+      registry,
+      logger,
+      workerId: settings.id,
+      grpcHost: settings.host,
+      grpcPort: settings.grpcPort,
+      advertiseAddress: flags.advertiseAddress,
+      maxStreams,
+    });
+    return { endpoints: { grpc: speech.worker.address }, close: () => speech.close() };
+  });
+});
+
+// The lip-sync model plugs into this worker core; until then the worker serves health and announces itself.
+workerCommand("lipsync-worker", "serve LipSyncService", 8).action(async (flags: WorkerFlags) => {
+  const maxStreams = parsePositiveInteger(flags.maxStreams, "--max-streams");
+  await runRole("lipsync-worker", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
+    const worker = await startWorker({
+      kind: "lipsync",
+      nats,
+      registry,
+      logger,
+      services: () => [],
+      capabilities: [],
+      workerId: settings.id,
+      grpcHost: settings.host,
+      grpcPort: settings.grpcPort,
+      advertiseAddress: flags.advertiseAddress,
+      maxStreams,
+    });
+    return { endpoints: { grpc: worker.address }, close: () => worker.close() };
+  });
+});
 
 interface UpFlags {
   nats?: string;

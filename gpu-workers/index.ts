@@ -2,3 +2,8 @@
 // NATS announcements, drain on shutdown); the speech and lip-sync models plug into it.
 export { startWorker, type Worker, type WorkerOptions, type WorkerKindName } from "./worker.js";
 export { StreamSlots } from "./slots.js";
+export { startSpeechWorker, type SpeechWorker, type SpeechWorkerOptions } from "./tts/speech-worker.js";
+export { EspeakEngine } from "./tts/espeak.js";
+export { synthesizeEmbedded, type SynthesisChunk } from "./tts/embedded.js";
+export { normalize, type Segment, type Language } from "./tts/normalize.js";
+export { embeddedVoices, supportedSampleRates, type EmbeddedVoice } from "./tts/voices.js";

@@ -57,5 +57,12 @@ if [ ! -f proto/gen/README ] || [ -n "$(find proto/livehost proto/grpc scripts/g
   sh scripts/gen-proto.sh
 fi
 
+# The espeak-ng binding (the embedded voice): when missing or older than its source.
+addon=gpu-workers/tts/native/build/Release/livehost_espeak.node
+if [ ! -f "$addon" ] || [ -n "$(find gpu-workers/tts/native -maxdepth 1 -type f -newer "$addon" -print -quit)" ]; then
+  say "building the espeak-ng binding"
+  (cd gpu-workers/tts/native && npx --no-install node-gyp rebuild --loglevel=warn)
+fi
+
 say "building (dist)"
 npx --no-install tsc -p tsconfig.build.json

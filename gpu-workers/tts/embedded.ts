@@ -1,0 +1,199 @@
+// Text to audio chunks with word and phoneme timings, for the embedded voices: normalize → split into sentences →
+// split into language runs → (Mandarin: hanzi to tone-numbered pinyin) → espeak-ng, whose own events give the
+// timings. The first chunk leaves as soon as the library has produced audio; later ones are grouped to ~200 ms.
+import { pinyin } from "pinyin-pro";
+import type { PhonemeTiming, WordTiming } from "../../proto/index.js";
+import { EspeakEventType, type EspeakEngine } from "./espeak.js";
+import { normalize, type Segment } from "./normalize.js";
+import { Resampler } from "./resample.js";
+import type { EmbeddedVoice } from "./voices.js";
+
+export interface SynthesisChunk {
+  pcm: Int16Array;
+  sampleRate: number;
+  /** Position of the chunk's first sample on the utterance clock, ms. */
+  offsetMs: number;
+  durationMs: number;
+  /** Words and phonemes whose timings became known with this chunk (offsets on the utterance clock). */
+  words: WordTiming[];
+  phonemes: PhonemeTiming[];
+  sentenceIndex: number;
+  final: boolean;
+}
+
+export interface SynthesisOptions {
+  /** Rate multiplier, 0.5 to 2. */
+  speed: number;
+  /** Output rate in Hz. */
+  sampleRate: number;
+  signal?: AbortSignal;
+}
+
+/** One run of text in one language as espeak-ng gets it, with where each input character came from. */
+interface Run {
+  lang: "zh" | "en";
+  input: string;
+  /** Per input code point: the segment it came from, and the word text to report (a hanzi for pinyin input). */
+  origin: { segment: Segment; word?: string }[];
+}
+
+const groupMs = 200;
+const sentenceEnd = /[.!?]\s*$/;
+
+export async function* synthesizeEmbedded(
+  engine: EspeakEngine,
+  voice: EmbeddedVoice,
+  text: string,
+  options: SynthesisOptions,
+): AsyncGenerator<SynthesisChunk> {
+  const nativeRate = engine.sampleRate;
+  const resampler = new Resampler(nativeRate, options.sampleRate);
+  const sentences = splitSentences(normalize(text, voice.lang));
+  let nativeSamples = 0; // samples of the utterance so far, at the native rate: the utterance clock
+  let pending: Int16Array[] = [];
+  let pendingStartMs = 0;
+  let words: WordTiming[] = [];
+  let phonemes: PhonemeTiming[] = [];
+  let emitted = 0;
+
+  const flush = (sentenceIndex: number, final: boolean): SynthesisChunk => {
+    const pcm = concat(pending);
+    const endMs = (nativeSamples / nativeRate) * 1000;
+    const chunk: SynthesisChunk = {
+      pcm,
+      sampleRate: options.sampleRate,
+      offsetMs: Math.round(pendingStartMs),
+      durationMs: Math.round(endMs - pendingStartMs),
+      words,
+      phonemes,
+      sentenceIndex,
+      final,
+    };
+    pending = [];
+    pendingStartMs = endMs;
+    words = [];
+    phonemes = [];
+    emitted++;
+    return chunk;
+  };
+
+  for (const [sentenceIndex, sentence] of sentences.entries()) {
+    const runs = toRuns(sentence);
+    for (const [runIndex, run] of runs.entries()) {
+      const runStartMs = (nativeSamples / nativeRate) * 1000;
+      let openWord: WordTiming | undefined;
+      let openPhoneme: PhonemeTiming | undefined;
+      const close = (atMs: number) => {
+        if (openWord) words.push({ ...openWord, endMs: Math.max(openWord.startMs, Math.round(atMs)) });
+        if (openPhoneme) phonemes.push({ ...openPhoneme, endMs: Math.max(openPhoneme.startMs, Math.round(atMs)) });
+        openWord = undefined;
+        openPhoneme = undefined;
+      };
+      const rateWpm = Math.round(voice.rateWpm * options.speed);
+      for await (const chunk of engine.synthesize(run.input, voice.espeak[run.lang], rateWpm, options.signal)) {
+        for (const event of chunk.events) {
+          const atMs = runStartMs + event.audioPositionMs;
+          if (event.type === EspeakEventType.word && event.length > 0) {
+            close(atMs);
+            const origin = run.origin[event.textPosition - 1];
+            if (!origin) continue;
+            const spoken =
+              origin.word ??
+              [...run.input].slice(event.textPosition - 1, event.textPosition - 1 + event.length).join("");
+            openWord = {
+              text: spoken,
+              startMs: Math.round(atMs),
+              endMs: 0,
+              sourceStart: origin.segment.sourceStart,
+              sourceEnd: origin.segment.sourceEnd,
+            };
+          } else if (event.type === EspeakEventType.phoneme) {
+            if (openPhoneme) phonemes.push({ ...openPhoneme, endMs: Math.round(atMs) });
+            openPhoneme = event.phoneme ? { phoneme: event.phoneme, startMs: Math.round(atMs), endMs: 0 } : undefined;
+          } else if (event.type === EspeakEventType.end || event.type === EspeakEventType.msgTerminated) {
+            close(atMs);
+          }
+        }
+        if (chunk.samples.length > 0) {
+          pending.push(resampler.push(chunk.samples));
+          nativeSamples += chunk.samples.length;
+        }
+        const bufferedMs = (nativeSamples / nativeRate) * 1000 - pendingStartMs;
+        // The first chunk goes at once (latency); the rest in ~200 ms groups (fewer, larger messages).
+        if ((emitted === 0 && pending.length > 0) || bufferedMs >= groupMs) yield flush(sentenceIndex, false);
+      }
+      close((nativeSamples / nativeRate) * 1000);
+      const last = sentenceIndex === sentences.length - 1 && runIndex === runs.length - 1;
+      if (last || pending.length > 0) yield flush(sentenceIndex, last);
+    }
+  }
+  if (emitted === 0) yield flush(0, true);
+}
+
+/** Sentences end at ., !, ? (the normalizer turned 。！？ into those). */
+function splitSentences(segments: Segment[]): Segment[][] {
+  const sentences: Segment[][] = [];
+  let current: Segment[] = [];
+  for (const segment of segments) {
+    current.push(segment);
+    if (sentenceEnd.test(segment.spoken)) {
+      sentences.push(current);
+      current = [];
+    }
+  }
+  if (current.some((s) => s.spoken.trim() !== "")) sentences.push(current);
+  return sentences;
+}
+
+/** Consecutive segments of one language become one espeak-ng input; Mandarin becomes tone-numbered pinyin. */
+function toRuns(sentence: Segment[]): Run[] {
+  const runs: Run[] = [];
+  for (const segment of sentence) {
+    const lang = segment.spoken.trim() === "" || /^[\s,.!?;:-]+$/.test(segment.spoken) ? undefined : segment.lang;
+    let run = runs.at(-1);
+    if (!run || (lang !== undefined && run.lang !== lang)) {
+      run = { lang: lang ?? run?.lang ?? segment.lang, input: "", origin: [] };
+      runs.push(run);
+    }
+    if (run.lang === "zh") appendPinyin(run, segment);
+    else append(run, segment.spoken, { segment });
+  }
+  return runs.filter((r) => r.input.trim() !== "");
+}
+
+function append(run: Run, text: string, origin: Run["origin"][number]): void {
+  for (const ch of text) {
+    run.input += ch;
+    run.origin.push(origin);
+  }
+}
+
+function appendPinyin(run: Run, segment: Segment): void {
+  for (const part of segment.spoken.match(/\p{Script=Han}+|[^\p{Script=Han}]+/gu) ?? []) {
+    if (!/\p{Script=Han}/u.test(part)) {
+      append(run, part, { segment });
+      continue;
+    }
+    // Whole runs of hanzi at once, so polyphones are read in context (银行 háng, 行走 xíng).
+    const syllables = pinyin(part, { toneType: "num", type: "array" });
+    const chars = [...part];
+    syllables.forEach((syllable, i) => {
+      // espeak's pinyin voice wants ü as v and the neutral tone as 5.
+      const spoken = syllable
+        .replace(/ü/g, "v")
+        .replace(/0$/, "5")
+        .replace(/^([a-z]+)$/, "$15");
+      append(run, `${spoken} `, { segment, word: chars[i] });
+    });
+  }
+}
+
+function concat(parts: Int16Array[]): Int16Array {
+  const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

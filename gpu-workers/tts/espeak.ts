@@ -1,0 +1,200 @@
+// The embedded voice engine: libespeak-ng through our N-API addon (native/espeak_addon.c), run on one worker
+// thread because the library is a process-wide singleton and synthesis must not block the gRPC event loop.
+// Jobs run in arrival order; callers enqueue one sentence at a time, so concurrent streams share the thread fairly.
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { LivehostError, UnavailableError } from "../../transport/index.js";
+
+/** espeak-ng event types (speak_lib.h). */
+export const EspeakEventType = { word: 1, sentence: 2, end: 5, msgTerminated: 6, phoneme: 7 } as const;
+
+export interface EspeakEvent {
+  type: number;
+  /** 1-based position in the input, in characters (code points). */
+  textPosition: number;
+  /** Word length in characters. */
+  length: number;
+  /** ms from the start of this synthesis call. */
+  audioPositionMs: number;
+  /** IPA symbol, for phoneme events. */
+  phoneme?: string;
+}
+
+export interface EspeakChunk {
+  samples: Int16Array;
+  events: EspeakEvent[];
+}
+
+type FromThread =
+  | { type: "ready"; sampleRate: number }
+  | { type: "chunk"; id: number; samples: Int16Array | null; events: EspeakEvent[] }
+  | { type: "done"; id: number; completed: boolean }
+  | { type: "error"; id: number; code?: string; message: string }
+  | { type: "fatal"; message: string };
+
+// Runs inside the worker thread (CommonJS, eval). Cancellation is a shared flag per job slot, since the thread
+// cannot read messages while it is inside espeak_Synth.
+const threadSource = `
+const { parentPort, workerData } = require("node:worker_threads");
+let addon;
+try {
+  addon = require(workerData.addonPath);
+  const sampleRate = addon.initialize(workerData.dataPath);
+  parentPort.postMessage({ type: "ready", sampleRate });
+} catch (err) {
+  parentPort.postMessage({ type: "fatal", message: String(err && err.message || err) });
+}
+const cancel = new Int32Array(workerData.cancel);
+parentPort.on("message", (job) => {
+  const slot = job.id % cancel.length;
+  try {
+    const completed = addon.synthesize(job.text, job.voice, job.rateWpm, (samples, events) => {
+      if (Atomics.load(cancel, slot) === job.id) return false;
+      if (samples || events.length > 0) {
+        parentPort.postMessage({ type: "chunk", id: job.id, samples, events }, samples ? [samples.buffer] : []);
+      }
+      return true;
+    });
+    parentPort.postMessage({ type: "done", id: job.id, completed });
+  } catch (err) {
+    parentPort.postMessage({ type: "error", id: job.id, code: err && err.code, message: String(err && err.message || err) });
+  }
+});
+`;
+
+interface Job {
+  push(chunk: EspeakChunk): void;
+  end(error?: Error): void;
+}
+
+/** Where the addon was built: gpu-workers/tts/native/build/Release, found from the repository root. */
+export function espeakAddonPath(): string {
+  if (process.env.LIVEHOST_ESPEAK_ADDON) return process.env.LIVEHOST_ESPEAK_ADDON;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const pkg = join(dir, "package.json");
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "livehost") {
+      return join(dir, "gpu-workers/tts/native/build/Release/livehost_espeak.node");
+    }
+    dir = dirname(dir);
+  }
+  throw new UnavailableError("cannot find the livehost repository root to load the espeak-ng addon");
+}
+
+export class EspeakEngine implements AsyncDisposable {
+  readonly sampleRate: number;
+  readonly #worker: Worker;
+  readonly #cancel: Int32Array;
+  readonly #jobs = new Map<number, Job>();
+  #nextId = 1;
+
+  private constructor(worker: Worker, sampleRate: number, cancel: Int32Array) {
+    this.#worker = worker;
+    this.sampleRate = sampleRate;
+    this.#cancel = cancel;
+    worker.on("message", (message: FromThread) => this.#onMessage(message));
+    worker.on("error", (err) => this.#failAll(err));
+    worker.on("exit", () => this.#failAll(new UnavailableError("espeak-ng thread exited")));
+    worker.unref();
+  }
+
+  /** Starts the synthesis thread; rejects with the reason when the addon or espeak-ng data cannot be loaded. */
+  static async start(options: { addonPath?: string; dataPath?: string } = {}): Promise<EspeakEngine> {
+    const addonPath = options.addonPath ?? espeakAddonPath();
+    if (!existsSync(addonPath)) {
+      throw new UnavailableError(`espeak-ng addon not built at ${addonPath} (npm run setup builds it)`);
+    }
+    const cancel = new Int32Array(new SharedArrayBuffer(4 * 1024));
+    const worker = new Worker(threadSource, {
+      eval: true,
+      workerData: { addonPath, dataPath: options.dataPath, cancel: cancel.buffer },
+    });
+    const ready = await new Promise<FromThread>((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+    });
+    if (ready.type !== "ready") {
+      await worker.terminate();
+      throw new UnavailableError(`espeak-ng failed to start: ${ready.type === "fatal" ? ready.message : ready.type}`);
+    }
+    return new EspeakEngine(worker, ready.sampleRate, cancel);
+  }
+
+  /**
+   * Synthesizes `text` with an espeak-ng voice name (e.g. "en-us+m3", "cmn-latn-pinyin+f3"), yielding audio as the
+   * library produces it (about every 60 ms of audio) with the events it covers. Aborting stops the library at once.
+   */
+  async *synthesize(text: string, voice: string, rateWpm: number, signal?: AbortSignal): AsyncGenerator<EspeakChunk> {
+    signal?.throwIfAborted();
+    const id = this.#nextId++;
+    const queue: EspeakChunk[] = [];
+    let finished = false;
+    let failure: Error | undefined;
+    let wake: (() => void) | undefined;
+    this.#jobs.set(id, {
+      push: (chunk) => {
+        queue.push(chunk);
+        wake?.();
+      },
+      end: (error) => {
+        finished = true;
+        failure = error;
+        wake?.();
+      },
+    });
+    const onAbort = () => {
+      Atomics.store(this.#cancel, id % this.#cancel.length, id);
+      finished = true;
+      wake?.();
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.#worker.postMessage({ id, text, voice, rateWpm });
+    try {
+      for (;;) {
+        const chunk = queue.shift();
+        if (chunk) {
+          yield chunk;
+          continue;
+        }
+        if (finished) break;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+      signal?.throwIfAborted();
+      if (failure) throw failure;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      if (!finished) Atomics.store(this.#cancel, id % this.#cancel.length, id);
+      this.#jobs.delete(id);
+    }
+  }
+
+  #onMessage(message: FromThread): void {
+    if (message.type === "ready" || message.type === "fatal") return;
+    const job = this.#jobs.get(message.id);
+    if (!job) return;
+    if (message.type === "chunk") {
+      job.push({ samples: message.samples ?? new Int16Array(0), events: message.events });
+    } else if (message.type === "done") {
+      job.end();
+    } else {
+      const code = message.code === "ESPEAK_VOICE" ? "invalid_argument" : "internal";
+      job.end(new LivehostError(code, `espeak-ng: ${message.message}`));
+    }
+  }
+
+  #failAll(err: Error): void {
+    for (const job of this.#jobs.values()) job.end(new UnavailableError("espeak-ng thread failed", { cause: err }));
+    this.#jobs.clear();
+  }
+
+  async close(): Promise<void> {
+    await this.#worker.terminate();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

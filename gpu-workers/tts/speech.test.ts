@@ -97,10 +97,8 @@ describe("SpeechService with the embedded voice", () => {
       "cents",
       "kettle",
     ]);
-    for (let i = 0; i < words.length; i++) {
-      expect(words[i]!.endMs).toBeGreaterThanOrEqual(words[i]!.startMs);
-      if (i > 0) expect(words[i]!.startMs).toBeGreaterThanOrEqual(words[i - 1]!.startMs);
-    }
+    expect(words.every((w) => w.endMs >= w.startMs)).toBe(true);
+    expect(words.every((w, i) => i === 0 || w.startMs >= words[i - 1]!.startMs)).toBe(true);
     expect(words.at(-1)!.endMs).toBeLessThanOrEqual(total + 1);
     expect(words.at(-1)!.endMs).toBeGreaterThan(total * 0.6);
     const price = words.find((w) => w.text === "dollars")!;

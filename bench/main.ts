@@ -16,6 +16,7 @@ type Benchmark = (ctx: BenchContext) => Promise<Record<string, unknown>>;
 const benchmarks: Record<string, () => Promise<{ run: Benchmark }>> = {
   transport: () => import("./transport.js"),
   actors: () => import("./actors.js"),
+  tts: () => import("./tts.js"),
 };
 
 async function main(): Promise<void> {
@@ -26,6 +27,8 @@ async function main(): Promise<void> {
     process.stderr.write(`usage: npm run bench -- <${Object.keys(benchmarks).join("|")}> [--quick]\n`);
     process.exit(2);
   }
+  // Servers started in-process log at warn: the figures are the output.
+  process.env.LIVEHOST_LOG_LEVEL ??= "warn";
   const log = (message: string) => process.stderr.write(`bench ${name}: ${message}\n`);
   const { run } = await benchmarks[name]!();
   const started = Date.now();

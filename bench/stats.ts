@@ -9,6 +9,7 @@ export function percentile(sorted: number[], p: number): number {
 export interface LatencySummary {
   p50: number;
   p90: number;
+  p95: number;
   p99: number;
   max: number;
   mean: number;
@@ -21,6 +22,7 @@ export function summarize(samples: number[]): LatencySummary {
   return {
     p50: round(percentile(sorted, 50)),
     p90: round(percentile(sorted, 90)),
+    p95: round(percentile(sorted, 95)),
     p99: round(percentile(sorted, 99)),
     max: round(sorted.at(-1) ?? Number.NaN),
     mean: round(mean),

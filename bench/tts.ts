@@ -1,0 +1,125 @@
+// The TTS worker against its budgets: first-chunk latency over gRPC (embedded voice, one stream), real-time
+// factor, how many concurrent streams one synthesis thread keeps ahead of real time, and the cost of gRPC over
+// the same synthesis in-process, measured side by side.
+import { credentials, type ClientReadableStream } from "@grpc/grpc-js";
+import { SpeechServiceClient, SynthesizeRequest, type SynthesizeResponse } from "../proto/index.js";
+import { createRegistry } from "../observability/index.js";
+import { connectNats } from "../transport/index.js";
+import { startNatsServer } from "../testing/index.js";
+import { EspeakEngine, embeddedVoices, startSpeechWorker, synthesizeEmbedded } from "../gpu-workers/index.js";
+import { round, summarize } from "./stats.js";
+import type { BenchContext } from "./main.js";
+
+const sentences = {
+  en: "Here's the deal: the gooseneck kettle is $49.99 today, down from $69.99, and it holds 1.7 L. Grab the $5 coupon before it's gone!",
+  zh: "宝子们看过来，这款保温杯只要¥79，原价129元，500ml的容量，保温12小时，库存不多了！",
+};
+
+export async function run({ log, quick }: BenchContext): Promise<Record<string, unknown>> {
+  const requests = quick ? 40 : 200;
+  await using nats = await startNatsServer({ jetstream: false });
+  const nc = await connectNats({ servers: nats.url, name: "bench" });
+  const speech = await startSpeechWorker({ nats: nc, registry: createRegistry(), maxStreams: 1024 });
+  const client = new SpeechServiceClient(speech.worker.address, credentials.createInsecure());
+  const engine = await EspeakEngine.start();
+  const voices = {
+    en: embeddedVoices.find((v) => v.id === "en-male-bright")!,
+    zh: embeddedVoices.find((v) => v.id === "zh-female-warm")!,
+  };
+
+  try {
+    log(`first chunk over gRPC: ${requests} requests, one at a time, English and Mandarin`);
+    const firstChunkMs: number[] = [];
+    const grpcTotalMs: number[] = [];
+    const inProcessMs: number[] = [];
+    for (let i = 0; i < requests; i++) {
+      const lang = i % 2 === 0 ? "en" : "zh";
+      const request = SynthesizeRequest.fromPartial({ text: sentences[lang], voiceId: voices[lang].id });
+      const started = performance.now();
+      await drain(client.synthesize(request), () => firstChunkMs.push(performance.now() - started));
+      grpcTotalMs.push(performance.now() - started);
+      // The same synthesis in-process, right after, for the overhead ratio.
+      const local = performance.now();
+      for await (const chunk of synthesizeEmbedded(engine, voices[lang], sentences[lang], {
+        speed: 1,
+        sampleRate: 22_050,
+      })) {
+        void chunk;
+      }
+      inProcessMs.push(performance.now() - local);
+    }
+
+    log("real-time factor: a long text in-process");
+    const longText = Array.from({ length: quick ? 5 : 20 }, () => sentences.en).join(" ");
+    const rtfStart = performance.now();
+    let audioMs = 0;
+    for await (const chunk of synthesizeEmbedded(engine, voices.en, longText, { speed: 1, sampleRate: 22_050 })) {
+      audioMs += chunk.durationMs;
+    }
+    const rtf = (performance.now() - rtfStart) / audioMs;
+
+    log("concurrent streams kept ahead of real time (one synthesis thread)");
+    let realtimeStreams = 0;
+    for (let streams = 8; streams <= (quick ? 64 : 512); streams *= 2) {
+      const text = Array.from({ length: 3 }, () => sentences.en).join(" ");
+      const started = performance.now();
+      const audio = await Promise.all(
+        Array.from({ length: streams }, async () => {
+          let ms = 0;
+          await drain(
+            client.synthesize(SynthesizeRequest.fromPartial({ text, voiceId: voices.en.id })),
+            undefined,
+            (chunk) => (ms += chunk.durationMs),
+          );
+          return ms;
+        }),
+      );
+      const wall = performance.now() - started;
+      const ahead = audio.every((ms) => ms >= wall);
+      log(
+        `  ${streams} streams: ${Math.round(wall)} ms wall for ${Math.round(audio[0]!)} ms of audio each: ${ahead ? "real time" : "behind"}`,
+      );
+      if (!ahead) break;
+      realtimeStreams = streams;
+    }
+
+    const first = summarize(firstChunkMs);
+    const grpcMedian = summarize(grpcTotalMs).p50;
+    const localMedian = summarize(inProcessMs).p50;
+    return {
+      first_chunk_ms_p50: first.p50,
+      first_chunk_ms_p95: first.p95,
+      rtf: round(rtf, 4),
+      streams_realtime_per_core: realtimeStreams,
+      streams_realtime_note:
+        "lower bound: the largest power of two tried that stayed ahead of real time; one espeak-ng thread",
+      grpc_overhead_ratio: round(grpcMedian / localMedian, 2),
+      grpc_synthesis_ms_p50: grpcMedian,
+      in_process_synthesis_ms_p50: localMedian,
+      voice: "embedded espeak-ng (en-male-bright, zh-female-warm), 22050 Hz",
+      detail: { first_chunk_ms: first },
+    };
+  } finally {
+    client.close();
+    await engine.close();
+    await speech.close(1_000);
+    await nc.close();
+  }
+}
+
+function drain(
+  call: ClientReadableStream<SynthesizeResponse>,
+  onFirst?: () => void,
+  onChunk?: (chunk: SynthesizeResponse) => void,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let first = true;
+    call.on("data", (chunk: SynthesizeResponse) => {
+      if (first) onFirst?.();
+      first = false;
+      onChunk?.(chunk);
+    });
+    call.on("end", resolve);
+    call.on("error", reject);
+  });
+}

@@ -3,7 +3,13 @@
 import { Command, Option } from "commander";
 import { startGateway } from "../gateway/index.js";
 import { startRoomHost } from "../actors/index.js";
-import { startSpeechWorker, startWorker } from "../gpu-workers/index.js";
+import {
+  startSpeechWorker,
+  startWorker,
+  writeSyntheticPiperVoice,
+  type ExecutionProviderChoice,
+} from "../gpu-workers/index.js";
+import { join } from "node:path";
 import { LivehostError } from "../transport/index.js";
 import { compileRoleSettings, parsePort, parsePositiveInteger, type RoleFlags } from "./config.js";
 import { runRole } from "./role.js";
@@ -93,22 +99,45 @@ function workerCommand(name: string, description: string, defaultStreams: number
 
 type WorkerFlags = RoleFlags & { maxStreams: string; advertiseAddress?: string };
 
-workerCommand("tts-worker", "serve SpeechService (TTS)", 32).action(async (flags: WorkerFlags) => {
-  const maxStreams = parsePositiveInteger(flags.maxStreams, "--max-streams");
-  await runRole("tts-worker", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
-    const speech = await startSpeechWorker({
-      nats,
-      registry,
-      logger,
-      workerId: settings.id,
-      grpcHost: settings.host,
-      grpcPort: settings.grpcPort,
-      advertiseAddress: flags.advertiseAddress,
-      maxStreams,
+workerCommand("tts-worker", "serve SpeechService (TTS)", 32)
+  .addOption(
+    new Option("--model-dir <dir>", "directory of Piper voices (<name>.onnx + .onnx.json)").env("LIVEHOST_MODEL_DIR"),
+  )
+  .addOption(
+    new Option("--execution-provider <ep>", "onnxruntime execution provider for model voices")
+      .env("LIVEHOST_EXECUTION_PROVIDER")
+      .choices(["auto", "cpu", "cuda"])
+      .default("auto"),
+  )
+  .action(async (flags: WorkerFlags & { modelDir?: string; executionProvider: ExecutionProviderChoice }) => {
+    const maxStreams = parsePositiveInteger(flags.maxStreams, "--max-streams");
+    await runRole("tts-worker", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
+      const speech = await startSpeechWorker({
+        nats,
+        registry,
+        logger,
+        workerId: settings.id,
+        grpcHost: settings.host,
+        grpcPort: settings.grpcPort,
+        advertiseAddress: flags.advertiseAddress,
+        maxStreams,
+        modelDir: flags.modelDir,
+        executionProvider: flags.executionProvider,
+      });
+      return { endpoints: { grpc: speech.worker.address }, close: () => speech.close() };
     });
-    return { endpoints: { grpc: speech.worker.address }, close: () => speech.close() };
   });
-});
+
+program
+  .command("models")
+  .description("make the small models livehost ships without downloading anything")
+  .command("make")
+  .description("write the project's synthetic Piper-format voice into <out>/tts")
+  .option("--out <dir>", "models directory", "models")
+  .action(async (flags: { out: string }) => {
+    const path = await writeSyntheticPiperVoice(join(flags.out, "tts"));
+    process.stdout.write(`wrote ${path} and ${path}.json (synthetic weights)\n`);
+  });
 
 // The lip-sync model plugs into this worker core; until then the worker serves health and announces itself.
 workerCommand("lipsync-worker", "serve LipSyncService", 8).action(async (flags: WorkerFlags) => {

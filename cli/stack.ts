@@ -2,6 +2,7 @@
 // process per role — with every address printed, and everything stopped on Ctrl-C or SIGTERM.
 import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { NatsServerProcess, UnavailableError } from "../transport/index.js";
 import type { RoleName, RoleReady } from "./role.js";
@@ -29,6 +30,7 @@ export interface Stack extends AsyncDisposable {
 
 const allRoles: RoleName[] = ["room-host", "gateway", "tts-worker", "lipsync-worker"];
 const mainScript = fileURLToPath(new URL("./main.js", import.meta.url));
+const localModels = fileURLToPath(new URL("../../models/tts", import.meta.url));
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const natsServer = options.natsUrl ? undefined : await NatsServerProcess.start({ serverName: "livehost-local" });
@@ -45,6 +47,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const started = (options.roles ?? allRoles).map((role) => {
       const args = [role, "--nats", natsUrl];
       if (role === "gateway" && options.gatewayPort) args.push("--grpc-port", String(options.gatewayPort));
+      // The project's own Piper-format voice, when setup has made it (models/tts).
+      if (role === "tts-worker" && existsSync(localModels)) args.push("--model-dir", localModels);
       const child = fork(mainScript, args, {
         stdio: ["ignore", "inherit", "inherit", "ipc"],
         env: { ...process.env, LIVEHOST_LOG_LEVEL: options.logLevel ?? process.env.LIVEHOST_LOG_LEVEL ?? "warn" },

@@ -6,4 +6,6 @@ export { startSpeechWorker, type SpeechWorker, type SpeechWorkerOptions } from "
 export { EspeakEngine } from "./tts/espeak.js";
 export { synthesizeEmbedded, type SynthesisChunk } from "./tts/embedded.js";
 export { normalize, type Segment, type Language } from "./tts/normalize.js";
-export { embeddedVoices, supportedSampleRates, type EmbeddedVoice } from "./tts/voices.js";
+export { embeddedVoices, supportedSampleRates, type EmbeddedVoice, type SpeechVoice } from "./tts/voices.js";
+export { PiperVoice, loadPiperVoices, executionProviders, type ExecutionProviderChoice } from "./tts/piper.js";
+export { buildSyntheticPiperVoice, writeSyntheticPiperVoice, type PiperConfig } from "./tts/piper-synthetic.js";

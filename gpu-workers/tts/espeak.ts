@@ -31,6 +31,7 @@ type FromThread =
   | { type: "ready"; sampleRate: number }
   | { type: "chunk"; id: number; samples: Int16Array | null; events: EspeakEvent[] }
   | { type: "done"; id: number; completed: boolean }
+  | { type: "phonemes"; id: number; clauses: string[] }
   | { type: "error"; id: number; code?: string; message: string }
   | { type: "fatal"; message: string };
 
@@ -48,6 +49,14 @@ try {
 }
 const cancel = new Int32Array(workerData.cancel);
 parentPort.on("message", (job) => {
+  if (job.phonemize) {
+    try {
+      parentPort.postMessage({ type: "phonemes", id: job.id, clauses: addon.textToPhonemes(job.text, job.voice) });
+    } catch (err) {
+      parentPort.postMessage({ type: "error", id: job.id, code: err && err.code, message: String(err && err.message || err) });
+    }
+    return;
+  }
   const slot = job.id % cancel.length;
   try {
     const completed = addon.synthesize(job.text, job.voice, job.rateWpm, (samples, events) => {
@@ -67,6 +76,7 @@ parentPort.on("message", (job) => {
 interface Job {
   push(chunk: EspeakChunk): void;
   end(error?: Error): void;
+  phonemes?(clauses: string[]): void;
 }
 
 /** Where the addon was built: gpu-workers/tts/native/build/Release, found from the repository root. */
@@ -171,11 +181,27 @@ export class EspeakEngine implements AsyncDisposable {
     }
   }
 
+  /** IPA phonemes of `text`, one string per clause, as Piper voices are trained on (espeak-ng's phonemizer). */
+  phonemize(text: string, voice: string): Promise<string[]> {
+    const id = this.#nextId++;
+    return new Promise<string[]>((resolve, reject) => {
+      this.#jobs.set(id, {
+        push: () => undefined,
+        end: (error) => reject(error ?? new UnavailableError("phonemizer ended without a result")),
+        phonemes: resolve,
+      });
+      this.#worker.postMessage({ id, text, voice, phonemize: true });
+    });
+  }
+
   #onMessage(message: FromThread): void {
     if (message.type === "ready" || message.type === "fatal") return;
     const job = this.#jobs.get(message.id);
     if (!job) return;
-    if (message.type === "chunk") {
+    if (message.type === "phonemes") {
+      job.phonemes?.(message.clauses);
+      this.#jobs.delete(message.id);
+    } else if (message.type === "chunk") {
       job.push({ samples: message.samples ?? new Int16Array(0), events: message.events });
     } else if (message.type === "done") {
       job.end();

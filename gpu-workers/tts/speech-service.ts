@@ -13,9 +13,8 @@ import {
 import { Counter, Histogram, latencyBuckets, type Registry } from "../../observability/index.js";
 import { InvalidArgumentError, serverStream, unary, type GrpcServiceRegistration } from "../../transport/index.js";
 import type { StreamSlots } from "../slots.js";
-import { synthesizeEmbedded, type SynthesisChunk } from "./embedded.js";
-import type { EspeakEngine } from "./espeak.js";
-import { embeddedVoices, supportedSampleRates, type EmbeddedVoice } from "./voices.js";
+import type { SynthesisChunk } from "./embedded.js";
+import { supportedSampleRates, type SpeechVoice } from "./voices.js";
 
 export const maxTextLength = 2_000;
 /** gRPC messages stay well under 4 MiB; the contract promises at most 64 KiB of PCM per chunk. */
@@ -24,13 +23,13 @@ const maxChunkBytes = 64 * 1024;
 const controlCharacters = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/u;
 
 export interface SpeechServiceDeps {
-  engine: EspeakEngine;
+  voices: SpeechVoice[];
   slots: StreamSlots;
   registry: Registry;
 }
 
 export function speechService(deps: SpeechServiceDeps): GrpcServiceRegistration {
-  const voices = new Map(embeddedVoices.map((v) => [v.id, v]));
+  const voices = new Map(deps.voices.map((v) => [v.id, v]));
   const firstChunk = new Histogram({
     name: "livehost_tts_first_chunk_seconds",
     help: "Time from a Synthesize request to its first audio chunk leaving the worker. Budget 100 ms p95 (embedded voice, CPU).",
@@ -65,7 +64,7 @@ export function speechService(deps: SpeechServiceDeps): GrpcServiceRegistration 
       let audioMs = 0;
       let first = true;
       try {
-        for await (const chunk of synthesizeEmbedded(deps.engine, voice, request.text, { speed, sampleRate, signal })) {
+        for await (const chunk of voice.synthesize(request.text, { speed, sampleRate, signal })) {
           if (first) firstChunk.observe({ family: voice.family }, (performance.now() - started) / 1_000);
           first = false;
           audioMs += chunk.durationMs;
@@ -82,15 +81,15 @@ export function speechService(deps: SpeechServiceDeps): GrpcServiceRegistration 
       const prefix = request.language.toLowerCase();
       return Promise.resolve(
         ListVoicesResponse.fromPartial({
-          voices: embeddedVoices
+          voices: deps.voices
             .filter((v) => prefix === "" || v.language.toLowerCase().startsWith(prefix))
             .map((v) => ({
               id: v.id,
               language: v.language,
               displayName: v.displayName,
               family: v.family,
-              nativeSampleRateHz: deps.engine.sampleRate,
-              sampleRatesHz: supportedSampleRates,
+              nativeSampleRateHz: v.sampleRate,
+              sampleRatesHz: ratesOf(v),
             })),
         }),
       );
@@ -99,7 +98,11 @@ export function speechService(deps: SpeechServiceDeps): GrpcServiceRegistration 
   return { name: "livehost.v1.SpeechService", definition: SpeechServiceService, implementation };
 }
 
-function validate(request: SynthesizeRequest, voices: Map<string, EmbeddedVoice>) {
+function ratesOf(voice: SpeechVoice): number[] {
+  return [...new Set([voice.sampleRate, ...supportedSampleRates])].sort((a, b) => a - b);
+}
+
+function validate(request: SynthesizeRequest, voices: Map<string, SpeechVoice>) {
   const text = request.text;
   if (text.trim() === "") throw new InvalidArgumentError("text", "must not be empty");
   const length = [...text].length;
@@ -114,9 +117,10 @@ function validate(request: SynthesizeRequest, voices: Map<string, EmbeddedVoice>
       `unknown voice "${request.voiceId}"; ListVoices lists this worker's voices`,
     );
   }
-  const sampleRate = request.sampleRateHz === 0 ? 22_050 : request.sampleRateHz;
-  if (!supportedSampleRates.includes(sampleRate)) {
-    throw new InvalidArgumentError("sample_rate_hz", `must be 0 or one of ${supportedSampleRates.join(", ")} Hz`);
+  const sampleRate = request.sampleRateHz === 0 ? voice.sampleRate : request.sampleRateHz;
+  const rates = ratesOf(voice);
+  if (!rates.includes(sampleRate)) {
+    throw new InvalidArgumentError("sample_rate_hz", `must be 0 or one of ${rates.join(", ")} Hz for ${voice.id}`);
   }
   const speed = request.speed === 0 ? 1 : request.speed;
   if (!(speed >= 0.5 && speed <= 2)) throw new InvalidArgumentError("speed", "must be 0 (1.0) or from 0.5 to 2.0");

@@ -4,8 +4,9 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { rootLogger, type Logger, type Registry } from "../../observability/index.js";
 import { startWorker, type Worker } from "../worker.js";
 import { EspeakEngine } from "./espeak.js";
+import { executionProviders, loadPiperVoices, type ExecutionProviderChoice } from "./piper.js";
 import { speechService } from "./speech-service.js";
-import { embeddedVoices } from "./voices.js";
+import { embeddedSpeechVoices, type SpeechVoice } from "./voices.js";
 
 export interface SpeechWorkerOptions {
   nats: NatsConnection;
@@ -16,6 +17,10 @@ export interface SpeechWorkerOptions {
   advertiseAddress?: string;
   /** Concurrent Synthesize streams before RESOURCE_EXHAUSTED. Default 32: the embedded voice is ~500x real time. */
   maxStreams?: number;
+  /** Directory of Piper voices (`<name>.onnx` + `<name>.onnx.json`); none when absent. */
+  modelDir?: string;
+  /** onnxruntime execution provider for model voices. Default "auto": CUDA when the runtime has it. */
+  executionProvider?: ExecutionProviderChoice;
   labels?: Record<string, string>;
   logger?: Logger;
 }
@@ -28,28 +33,40 @@ export interface SpeechWorker extends AsyncDisposable {
 export async function startSpeechWorker(options: SpeechWorkerOptions): Promise<SpeechWorker> {
   const log = (options.logger ?? rootLogger()).child({ role: "tts-worker" });
   let engine: EspeakEngine | undefined;
-  let failure: string | undefined;
+  const problems: string[] = [];
+  const voices: SpeechVoice[] = [];
+  let provider = "cpu";
   try {
     engine = await EspeakEngine.start();
+    voices.push(...embeddedSpeechVoices(engine));
+    if (options.modelDir) {
+      const eps = await executionProviders(options.executionProvider ?? "auto");
+      if (eps.reason) log.info({ reason: eps.reason }, "model voices run on CPU");
+      provider = eps.reported;
+      const piper = await loadPiperVoices(options.modelDir, engine, eps.providers);
+      voices.push(...piper.voices);
+      problems.push(...piper.errors);
+    }
   } catch (err) {
-    failure = err instanceof Error ? err.message : String(err);
+    problems.push(err instanceof Error ? err.message : String(err));
   }
   const worker = await startWorker({
     kind: "tts",
     nats: options.nats,
     registry: options.registry,
-    services: (slots) => (engine ? [speechService({ engine, slots, registry: options.registry })] : []),
-    capabilities: engine ? embeddedVoices.map((v) => v.id) : [],
+    services: (slots) => (voices.length > 0 ? [speechService({ voices, slots, registry: options.registry })] : []),
+    capabilities: voices.map((v) => v.id),
     workerId: options.workerId,
     grpcHost: options.grpcHost,
     grpcPort: options.grpcPort,
     advertiseAddress: options.advertiseAddress,
     maxStreams: options.maxStreams ?? 32,
-    executionProvider: "cpu",
+    executionProvider: provider,
     labels: options.labels,
     logger: log,
   });
-  if (failure) worker.setNotReady(`speech engine unavailable: ${failure}`);
+  // A missing or corrupt model is not papered over: the worker says it is not ready, and why.
+  if (problems.length > 0) worker.setNotReady(problems.join("; "));
   const close = async (graceMs?: number) => {
     await worker.close(graceMs);
     await engine?.close();

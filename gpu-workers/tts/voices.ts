@@ -2,6 +2,20 @@
 // (cmn-latn-pinyin: the plain cmn voice reads Chinese wrongly on Debian's 1.51) and an English voice, each also
 // reading the other language's words in a mixed sentence.
 import type { Language } from "./normalize.js";
+import { synthesizeEmbedded, type SynthesisChunk, type SynthesisOptions } from "./embedded.js";
+import type { EspeakEngine } from "./espeak.js";
+
+/** What SpeechService needs of a voice, whatever its model family. */
+export interface SpeechVoice {
+  id: string;
+  /** BCP 47. */
+  language: string;
+  displayName: string;
+  family: string;
+  /** The model's own rate in Hz. */
+  sampleRate: number;
+  synthesize(text: string, options: SynthesisOptions): AsyncGenerator<SynthesisChunk>;
+}
 
 export interface EmbeddedVoice {
   id: string;
@@ -57,3 +71,15 @@ export const embeddedVoices: EmbeddedVoice[] = [
 
 /** Output rates a client may ask for; audio is resampled from the voice's native rate. */
 export const supportedSampleRates = [16_000, 22_050, 24_000, 44_100, 48_000];
+
+/** The embedded voices as SpeechVoices on one espeak-ng engine. */
+export function embeddedSpeechVoices(engine: EspeakEngine): SpeechVoice[] {
+  return embeddedVoices.map((voice) => ({
+    id: voice.id,
+    language: voice.language,
+    displayName: voice.displayName,
+    family: voice.family,
+    sampleRate: engine.sampleRate,
+    synthesize: (text, options) => synthesizeEmbedded(engine, voice, text, options),
+  }));
+}

@@ -169,11 +169,53 @@ static napi_value Synthesize(napi_env env, napi_callback_info info) {
   return completed;
 }
 
+// textToPhonemes(text: string, voice: string): string[]  -- IPA, one string per clause (Piper's phonemizer input)
+static napi_value TextToPhonemes(napi_env env, napi_callback_info info) {
+  if (sample_rate <= 0) {
+    napi_throw_error(env, "ESPEAK_INIT", "call initialize() first");
+    return NULL;
+  }
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  size_t text_len;
+  CHECK(napi_get_value_string_utf8(env, argv[0], NULL, 0, &text_len));
+  char *text = malloc(text_len + 1);
+  if (text == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  CHECK(napi_get_value_string_utf8(env, argv[0], text, text_len + 1, &text_len));
+  char voice[128];
+  size_t voice_len;
+  CHECK(napi_get_value_string_utf8(env, argv[1], voice, sizeof(voice), &voice_len));
+  if (espeak_SetVoiceByName(voice) != EE_OK) {
+    free(text);
+    napi_throw_error(env, "ESPEAK_VOICE", "unknown espeak-ng voice");
+    return NULL;
+  }
+  napi_value clauses;
+  CHECK(napi_create_array(env, &clauses));
+  const void *cursor = text;
+  uint32_t n = 0;
+  while (cursor != NULL) {
+    const char *phonemes = espeak_TextToPhonemes(&cursor, espeakCHARS_UTF8, espeakPHONEMES_IPA);
+    if (phonemes == NULL) break;
+    napi_value clause;
+    napi_create_string_utf8(env, phonemes, NAPI_AUTO_LENGTH, &clause);
+    napi_set_element(env, clauses, n++, clause);
+  }
+  free(text);
+  return clauses;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "initialize", NAPI_AUTO_LENGTH, Initialize, NULL, &fn);
   napi_set_named_property(env, exports, "initialize", fn);
   napi_create_function(env, "synthesize", NAPI_AUTO_LENGTH, Synthesize, NULL, &fn);
   napi_set_named_property(env, exports, "synthesize", fn);
+  napi_create_function(env, "textToPhonemes", NAPI_AUTO_LENGTH, TextToPhonemes, NULL, &fn);
+  napi_set_named_property(env, exports, "textToPhonemes", fn);
   return exports;
 }

@@ -1,0 +1,167 @@
+// A small voice in Piper's file format (model.onnx + model.onnx.json), made by the project so the Piper path —
+// onnxruntime session, phoneme id map, inference scales, chunking — runs for real in tests and the local stack.
+// Its weights are SYNTHETIC, not trained: each phoneme id has a duration, a pitch and a loudness from a table, and
+// the graph renders them as voiced tones (vowels) and faint buzz (consonants). It sounds like a robot humming the
+// rhythm of the sentence; it is not meant to be understood. Real Piper/VITS voices load through the same code.
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { DataType, encodeModel, type Node, type Tensor } from "../onnx/writer.js";
+
+export interface PiperConfig {
+  audio: { sample_rate: number; quality?: string };
+  espeak: { voice: string };
+  inference: { noise_scale: number; length_scale: number; noise_w: number };
+  phoneme_type?: string;
+  phoneme_id_map: Record<string, number[]>;
+  num_symbols?: number;
+  num_speakers: number;
+  language?: { code: string };
+  dataset?: string;
+  /** livehost's own fields: a stable voice id and a note on provenance. */
+  livehost?: { id?: string; synthetic?: boolean; note?: string };
+}
+
+const vowels = "aeiouyæøœɐɑɒɔəɘɚɛɜɝɞɤɨɪɯɵʉʊʌ";
+const marks = "ˈˌːˑ̃ʲ";
+const punctuation = "!',-.:;?()";
+const ipa = "bcdfghjklmnpqrstvwxzçðħŋθχɓɕɖɗɟɠɡɢɣɥɦɧɫɬɭɮɰɱɲɳɴɸɹɺɻɽɾʀʁʂʃʄʈʋʍʎʏʐʑʒʔʕʘʙʛʜʝʟʡʢⱱ";
+
+/** Piper's layout: "_" pad 0, "^" start 1, "$" end 2, " " 3, then punctuation, tone digits and IPA. */
+function symbols(): string[] {
+  return ["_", "^", "$", " ", ...punctuation, ..."0123456789", ...vowels, ...marks, ...ipa];
+}
+
+export function buildSyntheticPiperVoice(sampleRate = 22_050) {
+  const table = symbols();
+  const duration = (s: string) =>
+    s === "_"
+      ? 0.01
+      : s === " "
+        ? 0.05
+        : punctuation.includes(s)
+          ? 0.16
+          : vowels.includes(s)
+            ? 0.09
+            : marks.includes(s) || /\d/.test(s)
+              ? 0.005
+              : 0.05;
+  const loudness = (s: string) => (vowels.includes(s) ? 0.45 : ipa.includes(s) ? 0.12 : 0);
+  // Vowels hum at a speaking pitch that varies with the vowel; consonants buzz higher.
+  const pitch = (s: string, i: number) => (vowels.includes(s) ? 110 + ((i * 37) % 90) : 900 + ((i * 131) % 1800));
+
+  const f = (name: string, values: number[], dims: number[] = [values.length]): Tensor => ({
+    name,
+    dims,
+    type: DataType.FLOAT,
+    values,
+  });
+  const i64 = (name: string, values: number[], dims: number[] = [values.length]): Tensor => ({
+    name,
+    dims,
+    type: DataType.INT64,
+    values,
+  });
+  const initializers: Tensor[] = [
+    f(
+      "dur_table",
+      table.map((s) => duration(s) * sampleRate),
+    ),
+    f("amp_table", table.map(loudness)),
+    f("freq_table", table.map(pitch)),
+    f("two_pi_over_sr", [(2 * Math.PI) / sampleRate], []),
+    f("harmonic", [2], []),
+    f("harmonic_gain", [0.35], []),
+    f("noise_freq", [7919.3], []),
+    f("noise_gain", [0.03], []),
+    i64("flat", [-1]),
+    i64("out_shape", [1, 1, -1]),
+    i64("axis0", [0]),
+    i64("axis1", [1]),
+    i64("zero", [0], []),
+    i64("one", [1], []),
+    i64("scale_noise", [0], []),
+    i64("scale_length", [1], []),
+  ];
+  const n = (op: string, inputs: string[], output: string, attributes?: Node["attributes"]): Node => ({
+    op,
+    inputs,
+    outputs: [output],
+    attributes,
+  });
+  const nodes: Node[] = [
+    n("Reshape", ["input", "flat"], "ids"),
+    n("Gather", ["scales", "scale_length"], "length_scale"),
+    n("Gather", ["scales", "scale_noise"], "noise_scale"),
+    n("Gather", ["dur_table", "ids"], "dur"),
+    n("Mul", ["dur", "length_scale"], "dur_scaled"),
+    n("Cast", ["dur_scaled"], "dur_samples", { to: DataType.INT64 }),
+    n("CumSum", ["dur_samples", "zero"], "ends"),
+    n("ReduceSum", ["dur_samples"], "total", { keepdims: 0 }),
+    n("Range", ["zero", "total", "one"], "t"),
+    n("Unsqueeze", ["t", "axis1"], "t_col"),
+    n("Unsqueeze", ["ends", "axis0"], "ends_row"),
+    n("GreaterOrEqual", ["t_col", "ends_row"], "passed"),
+    n("Cast", ["passed"], "passed_i", { to: DataType.INT64 }),
+    n("ReduceSum", ["passed_i", "axis1"], "position", { keepdims: 0 }),
+    n("Gather", ["ids", "position"], "sample_ids"),
+    n("Gather", ["freq_table", "sample_ids"], "freq"),
+    n("Gather", ["amp_table", "sample_ids"], "amp"),
+    n("Cast", ["t"], "t_f", { to: DataType.FLOAT }),
+    n("Mul", ["t_f", "freq"], "cycles"),
+    n("Mul", ["cycles", "two_pi_over_sr"], "phase"),
+    n("Sin", ["phase"], "fundamental"),
+    n("Mul", ["phase", "harmonic"], "phase2"),
+    n("Sin", ["phase2"], "overtone_raw"),
+    n("Mul", ["overtone_raw", "harmonic_gain"], "overtone"),
+    n("Mul", ["t_f", "noise_freq"], "noise_phase"),
+    n("Sin", ["noise_phase"], "noise_raw"),
+    n("Mul", ["noise_scale", "noise_gain"], "noise_amount"),
+    n("Mul", ["noise_raw", "noise_amount"], "noise"),
+    n("Add", ["fundamental", "overtone"], "voiced"),
+    n("Add", ["voiced", "noise"], "mixed"),
+    n("Mul", ["mixed", "amp"], "wave"),
+    n("Reshape", ["wave", "out_shape"], "output"),
+  ];
+  const onnx = encodeModel({
+    name: "livehost-synthetic-piper",
+    inputs: [
+      { name: "input", type: DataType.INT64, shape: [1, "phonemes"] },
+      { name: "input_lengths", type: DataType.INT64, shape: [1] },
+      { name: "scales", type: DataType.FLOAT, shape: [3] },
+    ],
+    outputs: [{ name: "output", type: DataType.FLOAT, shape: [1, 1, "samples"] }],
+    nodes,
+    initializers,
+    metadata: {
+      synthetic: "true",
+      note: "Weights are synthetic tables, not trained; see gpu-workers/tts/piper-synthetic.ts",
+    },
+  });
+  const config: PiperConfig = {
+    audio: { sample_rate: sampleRate, quality: "x_low" },
+    espeak: { voice: "en-us" },
+    inference: { noise_scale: 0.667, length_scale: 1, noise_w: 0.8 },
+    phoneme_type: "espeak",
+    phoneme_id_map: Object.fromEntries(table.map((s, i) => [s, [i]])),
+    num_symbols: table.length,
+    num_speakers: 1,
+    language: { code: "en_US" },
+    dataset: "livehost-synthetic",
+    livehost: {
+      id: "en-piper-synthetic",
+      synthetic: true,
+      note: "Made by gpu-workers/tts/piper-synthetic.ts. Synthetic weights: it hums the rhythm of speech, it is not intelligible.",
+    },
+  };
+  return { onnx, config };
+}
+
+/** Writes `<dir>/<name>.onnx` and `<dir>/<name>.onnx.json`; returns the .onnx path. */
+export async function writeSyntheticPiperVoice(dir: string, name = "en_US-livehost_synthetic-x_low"): Promise<string> {
+  const { onnx, config } = buildSyntheticPiperVoice();
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, `${name}.onnx`);
+  await writeFile(path, onnx);
+  await writeFile(`${path}.json`, `${JSON.stringify(config, null, 2)}\n`);
+  return path;
+}

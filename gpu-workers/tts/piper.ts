@@ -1,0 +1,267 @@
+// Piper/VITS voices: `<name>.onnx` with its `<name>.onnx.json` (phoneme id map, sample rate, inference scales) from
+// a model directory, run with onnxruntime-node (CUDA when the runtime has it and configuration allows, CPU
+// otherwise). Phonemes come from espeak-ng's phonemizer, as Piper voices are trained on. Standard Piper exports give
+// audio but no durations, so word and phoneme timings are espeak-ng's own for the same sentence, scaled to the
+// length of the Piper audio: close enough for subtitles, cues and lip-sync labels.
+import { existsSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { basename, dirname, join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { UnavailableError } from "../../transport/index.js";
+import { DataType, encodeModel } from "../onnx/writer.js";
+import { synthesizeEmbedded, type SynthesisChunk, type SynthesisOptions } from "./embedded.js";
+import type { EspeakEngine } from "./espeak.js";
+import { normalize, type Language } from "./normalize.js";
+import type { PiperConfig } from "./piper-synthetic.js";
+import { Resampler } from "./resample.js";
+import type { EmbeddedVoice } from "./voices.js";
+
+export type ExecutionProviderChoice = "auto" | "cpu" | "cuda";
+
+const require = createRequire(import.meta.url);
+
+/**
+ * The providers sessions are created with, and the one reported. onnxruntime lists CUDA as a backend even when its
+ * provider libraries are not installed, so CUDA is probed by creating a tiny session with it.
+ */
+export async function executionProviders(
+  choice: ExecutionProviderChoice,
+): Promise<{ providers: string[]; reported: string; reason?: string }> {
+  if (choice === "cpu") return { providers: ["cpu"], reported: "cpu" };
+  // Without its provider library (the CPU-only install skips it) CUDA cannot load: say so without probing.
+  const library = join(
+    dirname(require.resolve("onnxruntime-node")),
+    "..",
+    "bin",
+    "napi-v6",
+    process.platform,
+    process.arch,
+  );
+  if (!existsSync(join(library, "libonnxruntime_providers_cuda.so"))) {
+    const reason = `CUDA execution provider unavailable: onnxruntime's CUDA libraries are not installed in ${library}`;
+    if (choice === "cuda") throw new UnavailableError(reason);
+    return { providers: ["cpu"], reported: "cpu", reason };
+  }
+  try {
+    await ort.InferenceSession.create(probeModel(), { executionProviders: ["cuda"], logSeverityLevel: 4 });
+    return { providers: ["cuda", "cpu"], reported: "cuda" };
+  } catch (err) {
+    const reason = `CUDA execution provider unavailable: ${(err as Error).message.split("\n")[0]!.slice(0, 200)}`;
+    if (choice === "cuda") throw new UnavailableError(reason, { cause: err });
+    return { providers: ["cpu"], reported: "cpu", reason };
+  }
+}
+
+function probeModel(): Uint8Array {
+  return encodeModel({
+    name: "probe",
+    inputs: [{ name: "x", type: DataType.FLOAT, shape: [1] }],
+    outputs: [{ name: "y", type: DataType.FLOAT, shape: [1] }],
+    nodes: [{ op: "Identity", inputs: ["x"], outputs: ["y"] }],
+    initializers: [],
+  });
+}
+
+export class PiperVoice {
+  readonly id: string;
+  readonly language: string;
+  readonly lang: Language;
+  readonly displayName: string;
+  readonly family = "piper";
+  readonly sampleRate: number;
+  readonly #session: ort.InferenceSession;
+  readonly #config: PiperConfig;
+  readonly #engine: EspeakEngine;
+  /** The espeak-ng voice that phonemizes, also used for the timing reference. */
+  readonly #reference: EmbeddedVoice;
+
+  private constructor(id: string, session: ort.InferenceSession, config: PiperConfig, engine: EspeakEngine) {
+    this.id = id;
+    this.#session = session;
+    this.#config = config;
+    this.#engine = engine;
+    const code = config.language?.code ?? "en_US";
+    this.language = code.replace("_", "-");
+    this.lang = code.startsWith("zh") || code.startsWith("cmn") ? "zh" : "en";
+    this.displayName = `${this.language} Piper voice ${id}${config.livehost?.synthetic ? " (synthetic weights)" : ""}`;
+    this.sampleRate = config.audio.sample_rate;
+    const espeakVoice = this.lang === "zh" ? "cmn-latn-pinyin" : config.espeak.voice;
+    this.#reference = {
+      id: `${id}-reference`,
+      language: this.language,
+      lang: this.lang,
+      displayName: "timing reference",
+      family: "espeak-ng",
+      espeak: {
+        zh: this.lang === "zh" ? espeakVoice : "cmn-latn-pinyin",
+        en: this.lang === "en" ? espeakVoice : "en-us",
+      },
+      rateWpm: 175,
+    };
+  }
+
+  /** Loads and checks one voice; throws an error that says what is wrong with which file. */
+  static async load(onnxPath: string, engine: EspeakEngine, providers: string[]): Promise<PiperVoice> {
+    let config: PiperConfig;
+    try {
+      config = JSON.parse(await readFile(`${onnxPath}.json`, "utf8")) as PiperConfig;
+    } catch (err) {
+      throw new UnavailableError(`${basename(onnxPath)}.json is missing or not JSON: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    for (const [field, ok] of [
+      ["audio.sample_rate", Number.isInteger(config.audio?.sample_rate) && config.audio.sample_rate > 0],
+      ["espeak.voice", typeof config.espeak?.voice === "string"],
+      ["phoneme_id_map", typeof config.phoneme_id_map === "object" && config.phoneme_id_map !== null],
+      ["inference", typeof config.inference?.length_scale === "number"],
+    ] as const) {
+      if (!ok) throw new UnavailableError(`${basename(onnxPath)}.json: ${field} is missing or invalid`);
+    }
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(onnxPath, { executionProviders: providers });
+    } catch (err) {
+      throw new UnavailableError(`${basename(onnxPath)} is not a loadable ONNX model: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    for (const input of ["input", "input_lengths", "scales"]) {
+      if (!session.inputNames.includes(input)) {
+        throw new UnavailableError(`${basename(onnxPath)} has no "${input}" input: not a Piper voice`);
+      }
+    }
+    const id = config.livehost?.id ?? basename(onnxPath, ".onnx");
+    return new PiperVoice(id, session, config, engine);
+  }
+
+  /** Piper's id sequence: ^ then each phoneme followed by the pad _, then $. Unknown symbols are skipped. */
+  phonemeIds(phonemes: string): number[] {
+    const map = this.#config.phoneme_id_map;
+    const ids = [...(map["^"] ?? [])];
+    for (const symbol of phonemes) {
+      const mapped = map[symbol];
+      if (!mapped) continue;
+      ids.push(...mapped, ...(map._ ?? []));
+    }
+    ids.push(...(map.$ ?? []));
+    return ids;
+  }
+
+  /** One sentence at a time: phonemize, infer, then stream the sentence in ~250 ms chunks with scaled timings. */
+  async *synthesize(text: string, options: SynthesisOptions): AsyncGenerator<SynthesisChunk> {
+    const resampler = new Resampler(this.sampleRate, options.sampleRate);
+    const sentences = splitIntoSentences(text);
+    let clockMs = 0;
+    for (const [sentenceIndex, sentence] of sentences.entries()) {
+      options.signal?.throwIfAborted();
+      const spoken = normalize(sentence.text, this.lang)
+        .map((s) => s.spoken)
+        .join("");
+      const phonemes = (await this.#engine.phonemize(spoken, this.#reference.espeak[this.lang])).join(" ");
+      const audio = await this.#infer(this.phonemeIds(phonemes), options.speed);
+      options.signal?.throwIfAborted();
+
+      // Timings: espeak-ng's for the same sentence, stretched to the Piper audio.
+      const reference = { words: [] as SynthesisChunk["words"], phonemes: [] as SynthesisChunk["phonemes"], ms: 0 };
+      for await (const chunk of synthesizeEmbedded(this.#engine, this.#reference, sentence.text, {
+        speed: 1,
+        sampleRate: 22_050,
+        signal: options.signal,
+      })) {
+        reference.words.push(...chunk.words);
+        reference.phonemes.push(...chunk.phonemes);
+        reference.ms += chunk.durationMs;
+      }
+      const sentenceMs = (audio.length / this.sampleRate) * 1000;
+      const scale = reference.ms > 0 ? sentenceMs / reference.ms : 1;
+      const at = (ms: number) => Math.round(clockMs + ms * scale);
+      const words = reference.words.map((w) => ({
+        ...w,
+        startMs: at(w.startMs),
+        endMs: at(w.endMs),
+        sourceStart: w.sourceStart + sentence.offset,
+        sourceEnd: w.sourceEnd + sentence.offset,
+      }));
+      const phones = reference.phonemes.map((p) => ({ ...p, startMs: at(p.startMs), endMs: at(p.endMs) }));
+
+      const step = Math.round(this.sampleRate / 4);
+      let nextWord = 0;
+      let nextPhoneme = 0;
+      for (let start = 0; ; start += step) {
+        const part = audio.subarray(start, Math.min(audio.length, start + step));
+        const offsetMs = clockMs + (start / this.sampleRate) * 1000;
+        const endMs = offsetMs + (part.length / this.sampleRate) * 1000;
+        const last = start + step >= audio.length;
+        // Each timing rides on the chunk in which it ends (the last chunk takes what is left).
+        const wordsEnd = last ? words.length : words.findIndex((w, i) => i >= nextWord && w.endMs > endMs);
+        const phonesEnd = last ? phones.length : phones.findIndex((p, i) => i >= nextPhoneme && p.endMs > endMs);
+        const takeWords = words.slice(nextWord, wordsEnd < 0 ? words.length : wordsEnd);
+        const takePhones = phones.slice(nextPhoneme, phonesEnd < 0 ? phones.length : phonesEnd);
+        nextWord += takeWords.length;
+        nextPhoneme += takePhones.length;
+        yield {
+          pcm: resampler.push(part),
+          sampleRate: options.sampleRate,
+          offsetMs: Math.round(offsetMs),
+          durationMs: Math.round(endMs - offsetMs),
+          words: takeWords,
+          phonemes: takePhones,
+          sentenceIndex,
+          final: last && sentenceIndex === sentences.length - 1,
+        };
+        if (last) break;
+      }
+      clockMs += sentenceMs;
+    }
+  }
+
+  async #infer(ids: number[], speed: number): Promise<Int16Array> {
+    const { noise_scale, length_scale, noise_w } = this.#config.inference;
+    const feeds: Record<string, ort.Tensor> = {
+      input: new ort.Tensor("int64", BigInt64Array.from(ids.map(BigInt)), [1, ids.length]),
+      input_lengths: new ort.Tensor("int64", BigInt64Array.from([BigInt(ids.length)]), [1]),
+      scales: new ort.Tensor("float32", Float32Array.from([noise_scale, length_scale / speed, noise_w]), [3]),
+    };
+    if (this.#session.inputNames.includes("sid")) feeds.sid = new ort.Tensor("int64", BigInt64Array.from([0n]), [1]);
+    const result = await this.#session.run(feeds);
+    const output = result[this.#session.outputNames[0]!]!.data as Float32Array;
+    return Int16Array.from(output, (x) => Math.max(-32768, Math.min(32767, Math.round(x * 32767))));
+  }
+}
+
+/** Every Piper voice in a directory; a voice that cannot be loaded is reported, not skipped silently. */
+export async function loadPiperVoices(
+  dir: string,
+  engine: EspeakEngine,
+  providers: string[],
+): Promise<{ voices: PiperVoice[]; errors: string[] }> {
+  let files: string[];
+  try {
+    files = await readdir(dir);
+  } catch (err) {
+    return { voices: [], errors: [`model directory ${dir} cannot be read: ${(err as Error).message}`] };
+  }
+  const voices: PiperVoice[] = [];
+  const errors: string[] = [];
+  for (const file of files.filter((f) => f.endsWith(".onnx")).sort()) {
+    try {
+      voices.push(await PiperVoice.load(join(dir, file), engine, providers));
+    } catch (err) {
+      errors.push((err as Error).message);
+    }
+  }
+  return { voices, errors };
+}
+
+/** Sentences with their offset in the text, so word timings can point back at the original. */
+function splitIntoSentences(text: string): { text: string; offset: number }[] {
+  const out: { text: string; offset: number }[] = [];
+  // A "." inside a number ($49.99) does not end a sentence: only one followed by a space or the end does.
+  const pattern = /(?:[^.!?。！？]|[.!?](?![\s]|$))+(?:[.!?。！？]+|$)\s*/gu;
+  for (const match of text.matchAll(pattern)) {
+    if (match[0].trim() !== "") out.push({ text: match[0], offset: match.index });
+  }
+  return out.length > 0 ? out : [{ text, offset: 0 }];
+}

@@ -32,6 +32,7 @@ function symbols(): string[] {
 }
 
 export function buildSyntheticPiperVoice(sampleRate = 22_050) {
+  const hop = 256;
   const table = symbols();
   const duration = (s: string) =>
     s === "_"
@@ -62,9 +63,10 @@ export function buildSyntheticPiperVoice(sampleRate = 22_050) {
     values,
   });
   const initializers: Tensor[] = [
+    // Durations in frames of `hop` samples, as VITS decoders work: positions are found per frame, then upsampled.
     f(
       "dur_table",
-      table.map((s) => duration(s) * sampleRate),
+      table.map((s) => (duration(s) * sampleRate) / hop),
     ),
     f("amp_table", table.map(loudness)),
     f("freq_table", table.map(pitch)),
@@ -78,6 +80,8 @@ export function buildSyntheticPiperVoice(sampleRate = 22_050) {
     i64("axis0", [0]),
     i64("axis1", [1]),
     i64("zero", [0], []),
+    i64("hop", [hop], []),
+    i64("expand_shape", [1, hop]),
     i64("one", [1], []),
     i64("scale_noise", [0], []),
     i64("scale_length", [1], []),
@@ -96,16 +100,25 @@ export function buildSyntheticPiperVoice(sampleRate = 22_050) {
     n("Mul", ["dur", "length_scale"], "dur_scaled"),
     n("Cast", ["dur_scaled"], "dur_samples", { to: DataType.INT64 }),
     n("CumSum", ["dur_samples", "zero"], "ends"),
-    n("ReduceSum", ["dur_samples"], "total", { keepdims: 0 }),
-    n("Range", ["zero", "total", "one"], "t"),
-    n("Unsqueeze", ["t", "axis1"], "t_col"),
+    n("ReduceSum", ["dur_samples"], "frames", { keepdims: 0 }),
+    n("Range", ["zero", "frames", "one"], "frame"),
+    n("Unsqueeze", ["frame", "axis1"], "frame_col"),
     n("Unsqueeze", ["ends", "axis0"], "ends_row"),
-    n("GreaterOrEqual", ["t_col", "ends_row"], "passed"),
+    n("GreaterOrEqual", ["frame_col", "ends_row"], "passed"),
     n("Cast", ["passed"], "passed_i", { to: DataType.INT64 }),
     n("ReduceSum", ["passed_i", "axis1"], "position", { keepdims: 0 }),
-    n("Gather", ["ids", "position"], "sample_ids"),
-    n("Gather", ["freq_table", "sample_ids"], "freq"),
-    n("Gather", ["amp_table", "sample_ids"], "amp"),
+    n("Gather", ["ids", "position"], "frame_ids"),
+    n("Gather", ["freq_table", "frame_ids"], "frame_freq"),
+    n("Gather", ["amp_table", "frame_ids"], "frame_amp"),
+    // Each frame's pitch and loudness held for `hop` samples.
+    n("Unsqueeze", ["frame_freq", "axis1"], "freq_col"),
+    n("Expand", ["freq_col", "expand_shape"], "freq_block"),
+    n("Reshape", ["freq_block", "flat"], "freq"),
+    n("Unsqueeze", ["frame_amp", "axis1"], "amp_col"),
+    n("Expand", ["amp_col", "expand_shape"], "amp_block"),
+    n("Reshape", ["amp_block", "flat"], "amp"),
+    n("Mul", ["frames", "hop"], "total"),
+    n("Range", ["zero", "total", "one"], "t"),
     n("Cast", ["t"], "t_f", { to: DataType.FLOAT }),
     n("Mul", ["t_f", "freq"], "cycles"),
     n("Mul", ["cycles", "two_pi_over_sr"], "phase"),

@@ -11,6 +11,7 @@ import { connectNats } from "../transport/index.js";
 import { startNatsServer } from "../testing/index.js";
 import {
   EspeakEngine,
+  PiperVoice,
   embeddedVoices,
   startSpeechWorker,
   synthesizeEmbedded,
@@ -116,6 +117,34 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
     }
     const piperRtf = (performance.now() - piperStarted) / piperAudioMs;
 
+    log("Piper batching: 8 concurrent streams of 3 sentences, batched (up to 8) against one sentence per run");
+    const batching: Record<string, number> = {};
+    for (const maxBatch of [8, 1]) {
+      const voice = await PiperVoice.load(join(models, "en_US-livehost_synthetic-x_low.onnx"), engine, ["cpu"], {
+        maxBatch,
+      });
+      const firsts: number[] = [];
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const t0 = performance.now();
+          let first = true;
+          for await (const chunk of voice.synthesize(`${sentences.en} ${sentences.en}`, {
+            speed: 1,
+            sampleRate: 22_050,
+          })) {
+            if (first) firsts.push(performance.now() - t0);
+            first = false;
+            void chunk;
+          }
+        }),
+      );
+      const label = maxBatch > 1 ? "batched" : "unbatched";
+      batching[`${label}_wall_ms`] = round(performance.now() - started);
+      batching[`${label}_first_chunk_ms_p50`] = summarize(firsts).p50;
+    }
+    batching.speedup = round(batching.unbatched_wall_ms! / batching.batched_wall_ms!, 2);
+
     const first = summarize(firstChunkMs);
     const grpcMedian = summarize(grpcTotalMs).p50;
     const localMedian = summarize(inProcessMs).p50;
@@ -133,6 +162,7 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
       piper_first_chunk_ms_p50: summarize(piperFirst).p50,
       piper_first_chunk_ms_p95: summarize(piperFirst).p95,
       piper_rtf_over_grpc: round(piperRtf, 4),
+      piper_batching: batching,
       piper_note:
         "synthetic-weight Piper-format voice: measures the Piper path (phonemizer, onnxruntime, chunking, timings), not a trained VITS network",
       detail: { first_chunk_ms: first },

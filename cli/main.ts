@@ -98,10 +98,16 @@ function workerCommand(name: string, description: string, defaultStreams: number
 }
 
 type WorkerFlags = RoleFlags & { maxStreams: string; advertiseAddress?: string };
+type TtsFlags = WorkerFlags & { modelDir?: string; executionProvider: ExecutionProviderChoice; maxBatch: string };
 
 workerCommand("tts-worker", "serve SpeechService (TTS)", 32)
   .addOption(
     new Option("--model-dir <dir>", "directory of Piper voices (<name>.onnx + .onnx.json)").env("LIVEHOST_MODEL_DIR"),
+  )
+  .addOption(
+    new Option("--max-batch <n>", "sentences run together on a batch-capable model voice (1: off)")
+      .env("LIVEHOST_TTS_MAX_BATCH")
+      .default("8"),
   )
   .addOption(
     new Option("--execution-provider <ep>", "onnxruntime execution provider for model voices")
@@ -109,8 +115,9 @@ workerCommand("tts-worker", "serve SpeechService (TTS)", 32)
       .choices(["auto", "cpu", "cuda"])
       .default("auto"),
   )
-  .action(async (flags: WorkerFlags & { modelDir?: string; executionProvider: ExecutionProviderChoice }) => {
+  .action(async (flags: TtsFlags) => {
     const maxStreams = parsePositiveInteger(flags.maxStreams, "--max-streams");
+    const maxBatch = parsePositiveInteger(flags.maxBatch, "--max-batch", 64);
     await runRole("tts-worker", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
       const speech = await startSpeechWorker({
         nats,
@@ -123,6 +130,7 @@ workerCommand("tts-worker", "serve SpeechService (TTS)", 32)
         maxStreams,
         modelDir: flags.modelDir,
         executionProvider: flags.executionProvider,
+        maxBatch,
       });
       return { endpoints: { grpc: speech.worker.address }, close: () => speech.close() };
     });

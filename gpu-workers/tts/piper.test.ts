@@ -39,6 +39,27 @@ describe("Piper voices (the project's synthetic Piper-format model)", () => {
     expect(voice.phonemeIds("h\u{1F600}")).toHaveLength(1 + 2 + 1);
   });
 
+  it("runs the sentences of concurrent streams as one batch, each with the audio it gets alone", async () => {
+    await using models = await tempDir();
+    const path = await writeSyntheticPiperVoice(models.dir);
+    await using engine = await EspeakEngine.start();
+    const batches: number[] = [];
+    const voice = await PiperVoice.load(path, engine, ["cpu"], { maxBatch: 8, onBatch: (n) => batches.push(n) });
+    expect(voice.batchable).toBe(true);
+    const speak = async (text: string) => {
+      const parts: Int16Array[] = [];
+      for await (const chunk of voice.synthesize(text, { speed: 1, sampleRate: 22050 })) parts.push(chunk.pcm);
+      return Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+    };
+    const texts = ["Hello there.", "The kettle is on sale.", "Grab the coupon now!", "Sizes from small to double X L."];
+    const alone = await speak(texts[0]!);
+    batches.length = 0;
+    const together = await Promise.all(texts.map((t) => speak(t)));
+    expect(Math.max(...batches)).toBeGreaterThan(1);
+    expect(together[0]!.equals(alone)).toBe(true);
+    expect(new Set(together.map((pcm) => pcm.length)).size).toBe(4);
+  });
+
   it("synthesizes through onnxruntime over gRPC: audio that grows with the text, with timings", async () => {
     await using models = await tempDir();
     await writeSyntheticPiperVoice(models.dir);

@@ -63,6 +63,13 @@ function probeModel(): Uint8Array {
   });
 }
 
+export interface PiperBatching {
+  /** Sentences run together when they wait for the model at the same time; 1 turns batching off. Default 8. */
+  maxBatch?: number;
+  /** Called with each batch's size (metrics). */
+  onBatch?: (size: number) => void;
+}
+
 export class PiperVoice {
   readonly id: string;
   readonly language: string;
@@ -75,9 +82,19 @@ export class PiperVoice {
   readonly #engine: EspeakEngine;
   /** The espeak-ng voice that phonemizes, also used for the timing reference. */
   readonly #reference: EmbeddedVoice;
+  readonly #maxBatch: number;
+  readonly #onBatch: ((size: number) => void) | undefined;
 
-  private constructor(id: string, session: ort.InferenceSession, config: PiperConfig, engine: EspeakEngine) {
+  private constructor(
+    id: string,
+    session: ort.InferenceSession,
+    config: PiperConfig,
+    engine: EspeakEngine,
+    batching: PiperBatching,
+  ) {
     this.id = id;
+    this.#maxBatch = batching.maxBatch ?? 8;
+    this.#onBatch = batching.onBatch;
     this.#session = session;
     this.#config = config;
     this.#engine = engine;
@@ -102,7 +119,12 @@ export class PiperVoice {
   }
 
   /** Loads and checks one voice; throws an error that says what is wrong with which file. */
-  static async load(onnxPath: string, engine: EspeakEngine, providers: string[]): Promise<PiperVoice> {
+  static async load(
+    onnxPath: string,
+    engine: EspeakEngine,
+    providers: string[],
+    batching: PiperBatching = {},
+  ): Promise<PiperVoice> {
     let config: PiperConfig;
     try {
       config = JSON.parse(await readFile(`${onnxPath}.json`, "utf8")) as PiperConfig;
@@ -133,7 +155,7 @@ export class PiperVoice {
       }
     }
     const id = config.livehost?.id ?? basename(onnxPath, ".onnx");
-    return new PiperVoice(id, session, config, engine);
+    return new PiperVoice(id, session, config, engine, batching);
   }
 
   /** Piper's id sequence: ^ then each phoneme followed by the pad _, then $. Unknown symbols are skipped. */
@@ -217,17 +239,75 @@ export class PiperVoice {
     }
   }
 
-  async #infer(ids: number[], speed: number): Promise<Int16Array> {
+  /** Sentences waiting for the model while a batch runs (continuous batching: no added latency when idle). */
+  readonly #waiting: {
+    ids: number[];
+    speed: number;
+    resolve: (pcm: Int16Array) => void;
+    reject: (err: Error) => void;
+  }[] = [];
+  #running = false;
+
+  /** Whether the model reports per-item output lengths, so several sentences can share one run. */
+  get batchable(): boolean {
+    return this.#session.outputNames.includes("output_lengths");
+  }
+
+  #infer(ids: number[], speed: number): Promise<Int16Array> {
+    if (this.#maxBatch <= 1 || !this.batchable) return this.#run([ids], speed).then((out) => out[0]!);
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ ids, speed, resolve, reject });
+      if (!this.#running) void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#running = true;
+    while (this.#waiting.length > 0) {
+      // One batch shares the scales: take the first request's speed and the others with the same speed.
+      const speed = this.#waiting[0]!.speed;
+      const batch = this.#waiting.filter((w) => w.speed === speed).slice(0, this.#maxBatch);
+      for (const item of batch) this.#waiting.splice(this.#waiting.indexOf(item), 1);
+      this.#onBatch?.(batch.length);
+      try {
+        const outputs = await this.#run(
+          batch.map((b) => b.ids),
+          speed,
+        );
+        batch.forEach((b, i) => b.resolve(outputs[i]!));
+      } catch (err) {
+        for (const b of batch) b.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    this.#running = false;
+  }
+
+  /** One session run over padded sequences; returns each item's audio, cut to its own length. */
+  async #run(sequences: number[][], speed: number): Promise<Int16Array[]> {
     const { noise_scale, length_scale, noise_w } = this.#config.inference;
+    const width = Math.max(...sequences.map((s) => s.length));
+    const padded = new BigInt64Array(sequences.length * width);
+    sequences.forEach((seq, row) => seq.forEach((id, col) => (padded[row * width + col] = BigInt(id))));
     const feeds: Record<string, ort.Tensor> = {
-      input: new ort.Tensor("int64", BigInt64Array.from(ids.map(BigInt)), [1, ids.length]),
-      input_lengths: new ort.Tensor("int64", BigInt64Array.from([BigInt(ids.length)]), [1]),
+      input: new ort.Tensor("int64", padded, [sequences.length, width]),
+      input_lengths: new ort.Tensor("int64", BigInt64Array.from(sequences.map((s) => BigInt(s.length))), [
+        sequences.length,
+      ]),
       scales: new ort.Tensor("float32", Float32Array.from([noise_scale, length_scale / speed, noise_w]), [3]),
     };
-    if (this.#session.inputNames.includes("sid")) feeds.sid = new ort.Tensor("int64", BigInt64Array.from([0n]), [1]);
+    if (this.#session.inputNames.includes("sid")) {
+      feeds.sid = new ort.Tensor("int64", new BigInt64Array(sequences.length), [sequences.length]);
+    }
     const result = await this.#session.run(feeds);
-    const output = result[this.#session.outputNames[0]!]!.data as Float32Array;
-    return Int16Array.from(output, (x) => Math.max(-32768, Math.min(32767, Math.round(x * 32767))));
+    const output = result.output ?? result[this.#session.outputNames[0]!]!;
+    const samples = output.data as Float32Array;
+    const stride = samples.length / sequences.length;
+    const lengths = result.output_lengths?.data as BigInt64Array | undefined;
+    return sequences.map((_, row) => {
+      const length = lengths ? Number(lengths[row]) : stride;
+      const audio = samples.subarray(row * stride, row * stride + length);
+      return Int16Array.from(audio, (x) => Math.max(-32768, Math.min(32767, Math.round(x * 32767))));
+    });
   }
 }
 
@@ -236,6 +316,7 @@ export async function loadPiperVoices(
   dir: string,
   engine: EspeakEngine,
   providers: string[],
+  batching: PiperBatching = {},
 ): Promise<{ voices: PiperVoice[]; errors: string[] }> {
   let files: string[];
   try {
@@ -247,7 +328,7 @@ export async function loadPiperVoices(
   const errors: string[] = [];
   for (const file of files.filter((f) => f.endsWith(".onnx")).sort()) {
     try {
-      voices.push(await PiperVoice.load(join(dir, file), engine, providers));
+      voices.push(await PiperVoice.load(join(dir, file), engine, providers, batching));
     } catch (err) {
       errors.push((err as Error).message);
     }

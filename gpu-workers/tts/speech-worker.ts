@@ -1,7 +1,7 @@
 // A TTS worker process: the shared worker core (gRPC server, stream cap, NATS announcements, drain) around the
 // speech engine. If the engine cannot start, the worker still comes up, NOT_SERVING, and says why.
 import type { NatsConnection } from "@nats-io/transport-node";
-import { rootLogger, type Logger, type Registry } from "../../observability/index.js";
+import { Histogram, rootLogger, type Logger, type Registry } from "../../observability/index.js";
 import { startWorker, type Worker } from "../worker.js";
 import { EspeakEngine } from "./espeak.js";
 import { executionProviders, loadPiperVoices, type ExecutionProviderChoice } from "./piper.js";
@@ -21,6 +21,8 @@ export interface SpeechWorkerOptions {
   modelDir?: string;
   /** onnxruntime execution provider for model voices. Default "auto": CUDA when the runtime has it. */
   executionProvider?: ExecutionProviderChoice;
+  /** Sentences of concurrent streams run together on a batch-capable model voice; 1 turns it off. Default 8. */
+  maxBatch?: number;
   labels?: Record<string, string>;
   logger?: Logger;
 }
@@ -43,7 +45,16 @@ export async function startSpeechWorker(options: SpeechWorkerOptions): Promise<S
       const eps = await executionProviders(options.executionProvider ?? "auto");
       if (eps.reason) log.info({ reason: eps.reason }, "model voices run on CPU");
       provider = eps.reported;
-      const piper = await loadPiperVoices(options.modelDir, engine, eps.providers);
+      const batchSize = new Histogram({
+        name: "livehost_tts_batch_size",
+        help: "Sentences per model run on batch-capable model voices.",
+        buckets: [1, 2, 3, 4, 6, 8, 12, 16],
+        registers: [options.registry],
+      });
+      const piper = await loadPiperVoices(options.modelDir, engine, eps.providers, {
+        maxBatch: options.maxBatch,
+        onBatch: (size) => batchSize.observe(size),
+      });
       voices.push(...piper.voices);
       problems.push(...piper.errors);
     }

@@ -10,6 +10,6 @@ export {
   type GrpcServerOptions,
   type GrpcServiceRegistration,
 } from "./grpc-server.js";
-export { callUnary, channelCredentials, type CallSettings } from "./grpc-client.js";
+export { callUnary, channelCredentials, mediaChannelOptions, type CallSettings } from "./grpc-client.js";
 export { connectNats, type NatsConnection, type NatsSettings } from "./nats.js";
 export { NatsServerProcess, type NatsServerProcessOptions } from "./nats-server.js";

@@ -1,6 +1,7 @@
 // Text to audio chunks with word and phoneme timings, for the embedded voices: normalize → split into sentences →
 // split into language runs → (Mandarin: hanzi to tone-numbered pinyin) → espeak-ng, whose own events give the
-// timings. The first chunk leaves as soon as the library has produced audio; later ones are grouped to ~200 ms.
+// timings. The first chunk leaves as soon as the library has produced audio; later ones are grouped to ~500 ms
+// (synthesis runs far ahead of real time, so larger later chunks cost no latency and fewer messages).
 import { pinyin } from "pinyin-pro";
 import type { PhonemeTiming, WordTiming } from "../../proto/index.js";
 import { EspeakEventType, type EspeakEngine } from "./espeak.js";
@@ -37,7 +38,7 @@ interface Run {
   origin: { segment: Segment; word?: string }[];
 }
 
-const groupMs = 200;
+const groupMs = 500;
 const sentenceEnd = /[.!?]\s*$/;
 
 export async function* synthesizeEmbedded(
@@ -119,7 +120,7 @@ export async function* synthesizeEmbedded(
           nativeSamples += chunk.samples.length;
         }
         const bufferedMs = (nativeSamples / nativeRate) * 1000 - pendingStartMs;
-        // The first chunk goes at once (latency); the rest in ~200 ms groups (fewer, larger messages).
+        // The first chunk goes at once (latency); the rest in ~500 ms groups (fewer, larger messages).
         if ((emitted === 0 && pending.length > 0) || bufferedMs >= groupMs) yield flush(sentenceIndex, false);
       }
       close((nativeSamples / nativeRate) * 1000);

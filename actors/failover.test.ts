@@ -3,33 +3,30 @@ import { connectNats, type NatsConnection } from "../transport/index.js";
 import {
   NatsCluster,
   counterActor,
+  encodeOp,
   eventually,
   startActorHostProcess,
   startNatsServer,
   type ActorHostProcess,
-  type CounterOp,
-  type CounterState,
+  type CounterSnapshot,
 } from "../testing/index.js";
 import { ActorClient } from "./index.js";
 
 // Real host processes on a real nats-server: crashes (SIGKILL), pauses (SIGSTOP) and NATS node loss.
 
-const encode = (op: CounterOp) => new TextEncoder().encode(JSON.stringify(op));
-type Snapshot = CounterState & { hostId: string; epoch: number };
-
 function actors(nc: NatsConnection) {
   const client = new ActorClient(nc, [counterActor]);
   const get = async (id: string) =>
     JSON.parse(
-      new TextDecoder().decode(await client.ask("counter", id, encode({ op: "get" }), { timeoutMs: 15_000 })),
-    ) as Snapshot;
+      new TextDecoder().decode(await client.ask("counter", id, encodeOp({ op: "get" }), { timeoutMs: 15_000 })),
+    ) as CounterSnapshot;
   /** Tells until JetStream acknowledges (retrying with the same message id); returns the acknowledged ids. */
   const produce = async (ids: string[], count: number, from = 0, pause = 0) => {
     const acked: string[] = [];
     for (let n = from; n < from + count; n++) {
       for (const id of ids) {
         const messageId = `${id}-${n}`;
-        await eventually(() => client.tell("counter", id, "ops", encode({ op: "add", n: 1 }), { messageId }), {
+        await eventually(() => client.tell("counter", id, "ops", encodeOp({ op: "add", n: 1 }), { messageId }), {
           timeoutMs: 30_000,
         });
         acked.push(messageId);
@@ -42,7 +39,8 @@ function actors(nc: NatsConnection) {
   const expectExactlyOnce = async (ids: string[], acked: string[]) => {
     for (const id of ids) {
       const mine = acked.filter((m) => m.startsWith(`${id}-`));
-      await eventually(async () => expect((await get(id)).total).toBe(mine.length), { timeoutMs: 20_000 });
+      // Generous: after a NATS server is lost, JetStream elects leaders; slower on a loaded 2-core machine.
+      await eventually(async () => expect((await get(id)).total).toBe(mine.length), { timeoutMs: 45_000 });
       const state = await get(id);
       expect(Object.keys(state.applied).sort()).toEqual([...mine].sort());
       expect(Object.values(state.applied).filter((times) => times !== 1)).toEqual([]);
@@ -73,7 +71,7 @@ describe("actor failover (host processes)", () => {
       const a = actors(nc);
       const ids = Array.from({ length: 9 }, (_, i) => `k${i}`);
       // Live actors (never passivated), spread over the three hosts.
-      for (const id of ids) await a.client.ask("counter", id, encode({ op: "keepAlive" }));
+      for (const id of ids) await a.client.ask("counter", id, encodeOp({ op: "keepAlive" }));
       const owners = await Promise.all(ids.map(async (id) => (await a.get(id)).hostId));
       const victim = procs.find((p) => owners.includes(p.id))!;
       const victimActors = ids.filter((_, i) => owners[i] === victim.id);
@@ -101,7 +99,7 @@ describe("actor failover (host processes)", () => {
     const nc = await connectNats({ servers: server.url, name: "test" });
     try {
       const a = actors(nc);
-      await a.client.ask("counter", "fenced", encode({ op: "keepAlive" }));
+      await a.client.ask("counter", "fenced", encodeOp({ op: "keepAlive" }));
       const first = await a.get("fenced");
       const paused = procs.find((p) => p.id === first.hostId)!;
       const other = procs.find((p) => p !== paused)!;
@@ -136,7 +134,7 @@ describe("actor failover (host processes)", () => {
     const nc = await connectNats({ servers: server.url, name: "test" });
     try {
       const a = actors(nc);
-      await a.client.ask("counter", "rolling", encode({ op: "keepAlive" }));
+      await a.client.ask("counter", "rolling", encodeOp({ op: "keepAlive" }));
       const acked = await a.produce(["rolling"], 20);
       const ownerId = (await a.get("rolling")).hostId;
       const leaving = procs.find((p) => p.id === ownerId)!;
@@ -160,7 +158,7 @@ describe("actor failover (host processes)", () => {
     const nc = await connectNats({ servers: server.url, name: "test" });
     try {
       const a = actors(nc);
-      await a.client.ask("counter", "golive", encode({ op: "remind", name: "at-2000", at: Date.now() + 3_000 }));
+      await a.client.ask("counter", "golive", encodeOp({ op: "remind", name: "at-2000", at: Date.now() + 3_000 }));
       const owner = (await a.get("golive")).hostId;
       await procs.find((p) => p.id === owner)!.kill();
       await eventually(async () => expect((await a.get("golive")).reminders).toHaveLength(1), { timeoutMs: 20_000 });
@@ -180,7 +178,7 @@ describe("actor failover (host processes)", () => {
     try {
       const a = actors(nc);
       const ids = ["n0", "n1", "n2", "n3"];
-      for (const id of ids) await a.client.ask("counter", id, encode({ op: "keepAlive" }), { timeoutMs: 15_000 });
+      for (const id of ids) await a.client.ask("counter", id, encodeOp({ op: "keepAlive" }), { timeoutMs: 15_000 });
       const producing = a.produce(ids, 30, 0, 10);
       await new Promise((resolve) => setTimeout(resolve, 200));
       await cluster.kill(0);

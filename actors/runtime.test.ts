@@ -11,10 +11,16 @@ import {
   type Tracing,
 } from "../observability/index.js";
 import { connectNats, type NatsConnection } from "../transport/index.js";
-import { counterActor, eventually, startNatsServer, type CounterOp } from "../testing/index.js";
+import {
+  counterActor,
+  encodeOp,
+  eventually,
+  startNatsServer,
+  type CounterOp,
+  type CounterSnapshot,
+} from "../testing/index.js";
 import { ActorClient, ActorHost, deadLetterStream, type ActorHostOptions } from "./index.js";
 
-const encode = (op: CounterOp) => new TextEncoder().encode(JSON.stringify(op));
 const decodeReply = (data: Uint8Array) =>
   JSON.parse(new TextDecoder().decode(data)) as { total: number; hostId: string; epoch: number; timers: number };
 
@@ -45,7 +51,7 @@ async function cluster(size: number, options: Partial<ActorHostOptions> = {}) {
   }
   const clientConnection = await connectNats({ servers: nats.url, name: "client" });
   const client = new ActorClient(clientConnection, [counterActor]);
-  const ask = async (id: string, op: CounterOp) => decodeReply(await client.ask("counter", id, encode(op)));
+  const ask = async (id: string, op: CounterOp) => decodeReply(await client.ask("counter", id, encodeOp(op)));
   return {
     nats,
     hosts,
@@ -53,7 +59,7 @@ async function cluster(size: number, options: Partial<ActorHostOptions> = {}) {
     clientConnection,
     ask,
     tell: (id: string, op: CounterOp, messageId: string) =>
-      client.tell("counter", id, "ops", encode(op), { messageId }),
+      client.tell("counter", id, "ops", encodeOp(op), { messageId }),
     async [Symbol.asyncDispose]() {
       await Promise.all(hosts.map((h) => h.close()));
       for (const nc of [...connections, clientConnection]) await nc.close();
@@ -111,7 +117,7 @@ describe("virtual actors", () => {
     try {
       const clients = extra.map((nc) => new ActorClient(nc, [counterActor]));
       const asks = Array.from({ length: 60 }, (_, i) =>
-        clients[i % clients.length]!.ask("counter", "storm", encode({ op: "add", n: 1 }), { timeoutMs: 10_000 }).then(
+        clients[i % clients.length]!.ask("counter", "storm", encodeOp({ op: "add", n: 1 }), { timeoutMs: 10_000 }).then(
           decodeReply,
         ),
       );
@@ -199,15 +205,17 @@ describe("virtual actors", () => {
       await eventually(() => expect(c.hosts.some((h) => h.isActive("counter", "r1"))).toBe(false), {
         timeoutMs: 10_000,
       });
+      // The reminder wakes it up (nothing else talks to it) and is handled as its first message.
       await eventually(() => expect(c.hosts.some((h) => h.isActive("counter", "r1"))).toBe(true), {
         timeoutMs: 10_000,
       });
-      const state = JSON.parse(
-        new TextDecoder().decode(await c.client.ask("counter", "r1", encode({ op: "get" }))),
-      ) as {
-        reminders: { name: string }[];
-      };
-      expect(state.reminders.map((r) => r.name)).toEqual(["golive"]);
+      const reminders = async () =>
+        (
+          JSON.parse(
+            new TextDecoder().decode(await c.client.ask("counter", "r1", encodeOp({ op: "get" }))),
+          ) as CounterSnapshot
+        ).reminders;
+      await eventually(async () => expect((await reminders()).map((r) => r.name)).toEqual(["golive"]));
     } finally {
       counterActor.idleTimeoutMs = previous;
     }

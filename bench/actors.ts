@@ -6,18 +6,14 @@ import { ActorClient } from "../actors/index.js";
 import { connectNats } from "../transport/index.js";
 import {
   counterActor,
+  encodeOp,
   startActorHostProcess,
   startNatsServer,
   type ActorHostProcess,
-  type CounterOp,
-  type CounterState,
+  type CounterSnapshot,
 } from "../testing/index.js";
 import { round, summarize, timeSequential } from "./stats.js";
 import type { BenchContext } from "./main.js";
-
-const encoder = new TextEncoder();
-const encode = (op: CounterOp) => encoder.encode(JSON.stringify(op));
-type Snapshot = CounterState & { hostId: string; epoch: number };
 
 export async function run({ log, quick }: BenchContext): Promise<Record<string, unknown>> {
   const activations = quick ? 30 : 200;
@@ -30,8 +26,8 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
   const client = new ActorClient(nc, [counterActor]);
   const get = async (id: string, timeoutMs = 10_000) =>
     JSON.parse(
-      new TextDecoder().decode(await client.ask("counter", id, encode({ op: "get" }), { timeoutMs })),
-    ) as Snapshot;
+      new TextDecoder().decode(await client.ask("counter", id, encodeOp({ op: "get" }), { timeoutMs })),
+    ) as CounterSnapshot;
 
   const hosts: ActorHostProcess[] = [];
   let nextHost = 0;
@@ -50,11 +46,11 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
       },
     });
     const natsRequest = summarize(
-      await timeSequential(asks, 100, () => nc.request("bench.echo", encode({ op: "get" }), { timeout: 5_000 })),
+      await timeSequential(asks, 100, () => nc.request("bench.echo", encodeOp({ op: "get" }), { timeout: 5_000 })),
     );
     const js = jetstream(nc);
     const publishStarted = performance.now();
-    await pipelined(tells, 64, (i) => js.publish("bench.raw", encode({ op: "add", n: 1 }), { msgID: `raw-${i}` }), {
+    await pipelined(tells, 64, (i) => js.publish("bench.raw", encodeOp({ op: "add", n: 1 }), { msgID: `raw-${i}` }), {
       before: async () => {
         const jsm = await js.jetstreamManager();
         await jsm.streams.add({ name: "BENCH_RAW", subjects: ["bench.raw"] });
@@ -67,7 +63,7 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
     for (const id of ids) await get(id);
     const tellStarted = performance.now();
     await pipelined(tells, 64, (i) =>
-      client.tell("counter", ids[i % ids.length]!, "ops", encode({ op: "add", n: 1 }), { messageId: `tp-${i}` }),
+      client.tell("counter", ids[i % ids.length]!, "ops", encodeOp({ op: "add", n: 1 }), { messageId: `tp-${i}` }),
     );
     for (const id of ids) {
       const expected = Math.floor(tells / ids.length) + (ids.indexOf(id) < tells % ids.length ? 1 : 0);
@@ -78,7 +74,9 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
     log(`ask latency x${asks} (read-only asks to an active actor)`);
     const ask = summarize(await timeSequential(asks, 100, () => get("tp-0")));
     const askWrite = summarize(
-      await timeSequential(Math.floor(asks / 2), 50, () => client.ask("counter", "tp-1", encode({ op: "add", n: 0 }))),
+      await timeSequential(Math.floor(asks / 2), 50, () =>
+        client.ask("counter", "tp-1", encodeOp({ op: "add", n: 0 })),
+      ),
     );
 
     // --- three hosts: activation latency and failover
@@ -93,7 +91,7 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
     const acked: { id: string; messageId: string }[] = [];
     for (let round = 0; round < kills; round++) {
       const id = `fo-${round}`;
-      await client.ask("counter", id, encode({ op: "keepAlive" }));
+      await client.ask("counter", id, encodeOp({ op: "keepAlive" }));
       const owner = (await get(id)).hostId;
       const victim = hosts.find((h) => h.id === owner)!;
       let producing = true;
@@ -101,7 +99,7 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
       const producer = (async () => {
         while (producing) {
           const messageId = `${id}-${n++}`;
-          await retry(() => client.tell("counter", id, "ops", encode({ op: "add", n: 1 }), { messageId }));
+          await retry(() => client.tell("counter", id, "ops", encodeOp({ op: "add", n: 1 }), { messageId }));
           acked.push({ id, messageId });
           await sleep(10);
         }

@@ -196,15 +196,21 @@ function upOptions(command: Command): Command {
     .option("--json", "print the endpoints as one JSON line once ready");
 }
 
+/** Brings the stack up from `up`/`demo` flags, stops it on Ctrl-C or SIGTERM, and prints where everything is. */
+async function upFromFlags(flags: UpFlags): Promise<Stack> {
+  const stack = await startStack({
+    natsUrl: flags.nats,
+    gatewayPort: parsePort(flags.gatewayPort, "--gateway-port"),
+    logLevel: flags.logLevel,
+  });
+  stopOnSignal(stack);
+  printStack(stack, flags.json);
+  return stack;
+}
+
 upOptions(program.command("up").description("start nats-server and every role on loopback until Ctrl-C")).action(
   async (flags: UpFlags) => {
-    const stack = await startStack({
-      natsUrl: flags.nats,
-      gatewayPort: parsePort(flags.gatewayPort, "--gateway-port"),
-      logLevel: flags.logLevel,
-    });
-    stopOnSignal(stack);
-    printStack(stack, flags.json);
+    await upFromFlags(flags);
     process.stdout.write("Press Ctrl-C to stop.\n");
   },
 );
@@ -212,13 +218,7 @@ upOptions(program.command("up").description("start nats-server and every role on
 upOptions(program.command("demo").description("bring the local stack up and show that every role is healthy"))
   .option("--check", "exit after the health check (status 1 if a role is unhealthy)")
   .action(async (flags: UpFlags & { check?: boolean }) => {
-    const stack = await startStack({
-      natsUrl: flags.nats,
-      gatewayPort: parsePort(flags.gatewayPort, "--gateway-port"),
-      logLevel: flags.logLevel,
-    });
-    stopOnSignal(stack);
-    printStack(stack, flags.json);
+    const stack = await upFromFlags(flags);
     const health = await checkStackHealth(stack);
     process.stdout.write("\nhealth\n");
     for (const h of health) process.stdout.write(`  ${h.healthy ? "ok  " : "FAIL"} ${h.role.padEnd(16)} ${h.detail}\n`);

@@ -6,14 +6,12 @@ import {
   SpeechServiceService,
   SynthesizeRequest,
   SynthesizeResponse,
-  WorkerAnnouncement,
   WorkerState,
-  subjects,
   type SpeechServiceServer,
 } from "../proto/index.js";
 import { createRegistry } from "../observability/index.js";
 import { UnimplementedError, callUnary, connectNats, serverStream, unary } from "../transport/index.js";
-import { startNatsServer } from "../testing/index.js";
+import { recordAnnouncements, startNatsServer } from "../testing/index.js";
 import { startWorker, type StreamSlots } from "./index.js";
 
 /** A SpeechService whose Synthesize holds its slot until `release` resolves: enough to exercise the cap and drain. */
@@ -37,13 +35,7 @@ describe("GPU worker core", () => {
   it("announces itself on NATS, refuses streams beyond its cap, drains, then says it is gone", async () => {
     await using nats = await startNatsServer({ jetstream: false });
     const nc = await connectNats({ servers: nats.url, name: "test" });
-    const announcements: WorkerAnnouncement[] = [];
-    nc.subscribe(subjects.workerAnnounce("tts"), {
-      callback: (_err, msg) => {
-        announcements.push(WorkerAnnouncement.decode(msg.data));
-      },
-    });
-    await nc.flush();
+    const announcements = await recordAnnouncements(nc, "tts");
 
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));

@@ -21,6 +21,12 @@ export type CounterOp =
   | { op: "timer"; ms: number }
   | { op: "keepAlive" };
 
+/** A counter's reply to { op: "get" }: its state, where it runs and its activation epoch. */
+export type CounterSnapshot = CounterState & { hostId: string; epoch: number };
+
+/** The wire form of a counter op (tells and asks). */
+export const encodeOp = (op: CounterOp): Uint8Array => new TextEncoder().encode(JSON.stringify(op));
+
 export const counterActor: ActorTypeDefinition<CounterState, CounterOp> = {
   name: "counter",
   subjectPrefix: "counters",

@@ -5,5 +5,6 @@ export { startTestGrpcServer } from "./grpc.js";
 export { eventually } from "./eventually.js";
 export { fakeRoomService } from "./fakes.js";
 export { runCli, processAlive, cliPath, type CliProcess } from "./cli.js";
-export { counterActor, type CounterState, type CounterOp } from "./counter-actor.js";
+export { counterActor, encodeOp, type CounterState, type CounterOp, type CounterSnapshot } from "./counter-actor.js";
 export { startActorHostProcess, type ActorHostProcess } from "./actor-hosts.js";
+export { recordAnnouncements } from "./announcements.js";

@@ -9,14 +9,12 @@ import {
   ListVoicesRequest,
   SpeechServiceClient,
   SynthesizeRequest,
-  WorkerAnnouncement,
   WorkerState,
-  subjects,
   type SynthesizeResponse,
 } from "../../proto/index.js";
 import { createRegistry } from "../../observability/index.js";
 import { callUnary, connectNats } from "../../transport/index.js";
-import { eventually, startNatsServer } from "../../testing/index.js";
+import { eventually, recordAnnouncements, startNatsServer } from "../../testing/index.js";
 import { EspeakEngine, PiperVoice, executionProviders, startSpeechWorker, writeSyntheticPiperVoice } from "../index.js";
 
 async function tempDir() {
@@ -114,13 +112,7 @@ describe("Piper voices (the project's synthetic Piper-format model)", () => {
     await writeFile(join(models.dir, "broken.onnx.json"), "{}");
     await using nats = await startNatsServer({ jetstream: false });
     const nc = await connectNats({ servers: nats.url, name: "test" });
-    const announcements: WorkerAnnouncement[] = [];
-    nc.subscribe(subjects.workerAnnounce("tts"), {
-      callback: (_err, msg) => {
-        announcements.push(WorkerAnnouncement.decode(msg.data));
-      },
-    });
-    await nc.flush();
+    const announcements = await recordAnnouncements(nc, "tts");
     const speech = await startSpeechWorker({ nats: nc, registry: createRegistry(), modelDir: models.dir });
     const health = new HealthClient(speech.worker.address, credentials.createInsecure());
     try {

@@ -4,25 +4,17 @@ import {
   ListVoicesRequest,
   SpeechServiceClient,
   SynthesizeRequest,
-  WorkerAnnouncement,
-  subjects,
   type SynthesizeResponse,
 } from "../../proto/index.js";
 import { createRegistry } from "../../observability/index.js";
 import { callUnary, connectNats } from "../../transport/index.js";
-import { eventually, startNatsServer } from "../../testing/index.js";
+import { eventually, recordAnnouncements, startNatsServer } from "../../testing/index.js";
 import { startSpeechWorker } from "../index.js";
 
 async function speechStack(maxStreams = 8) {
   const nats = await startNatsServer({ jetstream: false });
   const nc = await connectNats({ servers: nats.url, name: "test" });
-  const announcements: WorkerAnnouncement[] = [];
-  nc.subscribe(subjects.workerAnnounce("tts"), {
-    callback: (_err, msg) => {
-      announcements.push(WorkerAnnouncement.decode(msg.data));
-    },
-  });
-  await nc.flush();
+  const announcements = await recordAnnouncements(nc, "tts");
   const registry = createRegistry();
   const speech = await startSpeechWorker({ nats: nc, registry, maxStreams });
   const client = new SpeechServiceClient(speech.worker.address, credentials.createInsecure());

@@ -165,8 +165,9 @@ export class Activation {
         : { deliver_policy: DeliverPolicy.All }),
     });
     const consumer = await stores.jsm.jetstream().consumers.get(type.stream, name);
-    // Short pulls (heartbeat every 2.5 s) so a consumer whose leader moved (a NATS server lost) is re-pulled fast.
-    const messages = await consumer.consume({ max_messages: 4, expires: 5_000 });
+    // Short pulls (heartbeat every second) so a consumer whose leader moved (a NATS server lost) is re-pulled within
+    // about two seconds instead of the default thirty.
+    const messages = await consumer.consume({ max_messages: 4, expires: 2_000 });
     this.#messages = messages;
     void (async () => {
       try {
@@ -465,12 +466,22 @@ export class Activation {
     }
   }
 
-  /** Before handling anything, make sure the lease is not older than its ttl (e.g. after this process was paused). */
+  /**
+   * Before handling anything, make sure the lease is fresh. While JetStream elects a leader, renewals fail for a few
+   * seconds: keep retrying rather than give the actor up, up to 1.5 lease ttls — other hosts only take over a live
+   * owner's lease after 2 ttls without renewal. After a pause (SIGSTOP) the lease is older than that: stop at once.
+   */
   async #ensureLease(): Promise<void> {
-    if (performance.now() - this.#leaseRenewedAt < this.#deps.leaseTtlMs / 2) return;
-    await this.#renewLease();
-    if (this.#ended || performance.now() - this.#leaseRenewedAt > this.#deps.leaseTtlMs / 2) {
-      throw new LeaseLostError(`lease of ${this.key} could not be renewed`);
+    const ttl = this.#deps.leaseTtlMs;
+    for (;;) {
+      if (performance.now() - this.#leaseRenewedAt < ttl) return;
+      if (this.#ended || performance.now() - this.#leaseRenewedAt > 1.5 * ttl) {
+        throw new LeaseLostError(`lease of ${this.key} could not be renewed in time`);
+      }
+      await this.#renewLease();
+      if (this.#ended) throw new LeaseLostError(`lease of ${this.key} was taken`);
+      if (performance.now() - this.#leaseRenewedAt < ttl) return;
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
 

@@ -40,7 +40,7 @@ function actors(nc: NatsConnection) {
     for (const id of ids) {
       const mine = acked.filter((m) => m.startsWith(`${id}-`));
       // Generous: after a NATS server is lost, JetStream elects leaders; slower on a loaded 2-core machine.
-      await eventually(async () => expect((await get(id)).total).toBe(mine.length), { timeoutMs: 45_000 });
+      await eventually(async () => expect((await get(id)).total).toBe(mine.length), { timeoutMs: 90_000 });
       const state = await get(id);
       expect(Object.keys(state.applied).sort()).toEqual([...mine].sort());
       expect(Object.values(state.applied).filter((times) => times !== 1)).toEqual([]);
@@ -191,5 +191,5 @@ describe("actor failover (host processes)", () => {
       await nc.close();
       await Promise.all(procs.map((p) => p.kill()));
     }
-  });
+  }, 180_000);
 });

@@ -206,7 +206,7 @@ export class ActorHost implements AsyncDisposable {
       }
     });
     const consumer = await this.#stores.jsm.jetstream().consumers.get(type.stream, name);
-    const messages = await consumer.consume({ max_messages: 256, expires: 5_000 });
+    const messages = await consumer.consume({ max_messages: 256, expires: 2_000 });
     this.#activators.push(messages);
     void (async () => {
       for await (const msg of messages) {

@@ -11,7 +11,7 @@ import {
 } from "../proto/index.js";
 import { createRegistry } from "../observability/index.js";
 import { UnimplementedError, callUnary, connectNats, serverStream, unary } from "../transport/index.js";
-import { recordAnnouncements, startNatsServer } from "../testing/index.js";
+import { eventually, recordAnnouncements, startNatsServer } from "../testing/index.js";
 import { startWorker, type StreamSlots } from "./index.js";
 
 /** A SpeechService whose Synthesize holds its slot until `release` resolves: enough to exercise the cap and drain. */
@@ -61,15 +61,18 @@ describe("GPU worker core", () => {
       expect(refused.code).toBe(8); // RESOURCE_EXHAUSTED
       expect(await registry.metrics()).toMatch(/livehost_worker_streams_rejected_total\{kind="tts"\} 1/);
 
-      const ready = announcements.find((a) => a.state === WorkerState.WORKER_STATE_READY && a.activeStreams === 1);
+      const ready = await eventually(() => {
+        const found = announcements.find((a) => a.state === WorkerState.WORKER_STATE_READY && a.activeStreams === 1);
+        expect(found).toBeDefined();
+        return found;
+      });
       expect(ready).toMatchObject({ workerId: worker.id, grpcAddress: worker.address, maxStreams: 1 });
       expect(ready?.capabilities).toEqual(["en-male-bright"]);
 
       // Draining waits for the stream in flight.
       first.on("error", () => undefined);
       const closed = worker.close(10_000);
-      await new Promise((resolve) => setTimeout(resolve, 150));
-      expect(announcements.at(-1)?.state).toBe(WorkerState.WORKER_STATE_DRAINING);
+      await eventually(() => expect(announcements.at(-1)?.state).toBe(WorkerState.WORKER_STATE_DRAINING));
       release();
       await closed;
       await nc.flush();
@@ -80,6 +83,7 @@ describe("GPU worker core", () => {
         code: "unavailable",
       });
     } finally {
+      release();
       client.close();
       await worker.close();
       await nc.close();

@@ -1,9 +1,24 @@
 // Baselines every later benchmark compares against: a NATS request/reply and a gRPC unary call on loopback, raw
 // and through livehost's own wrappers (trace context, error mapping, metrics), measured in the same run.
-import { credentials } from "@grpc/grpc-js";
-import { HealthClient, Room, RoomServiceClient } from "../proto/index.js";
+import { Server, ServerCredentials, credentials, type ServerWritableStream } from "@grpc/grpc-js";
+import {
+  HealthClient,
+  Room,
+  RoomServiceClient,
+  SpeechServiceClient,
+  SpeechServiceService,
+  SynthesizeRequest,
+  SynthesizeResponse,
+} from "../proto/index.js";
 import { createRegistry, startTracing } from "../observability/index.js";
-import { callUnary, connectNats, startGrpcServer, unary } from "../transport/index.js";
+import {
+  callUnary,
+  connectNats,
+  mediaChannelOptions,
+  serverStream,
+  startGrpcServer,
+  unary,
+} from "../transport/index.js";
 import { fakeRoomService, startNatsServer } from "../testing/index.js";
 import { summarize, timeSequential } from "./stats.js";
 import type { BenchContext } from "./main.js";
@@ -57,6 +72,54 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
     callUnary(rooms.getRoom.bind(rooms), { roomId: "room-1" }),
   );
 
+  // A server stream shaped like speech: 9 messages of 22 KB (4.5 s of 22.05 kHz PCM in 500 ms chunks).
+  const chunk = SynthesizeResponse.fromPartial({ pcm: Buffer.alloc(22_050), durationMs: 500 });
+  const rawStream = new Server();
+  rawStream.addService(SpeechServiceService, {
+    synthesize: (call: ServerWritableStream<SynthesizeRequest, SynthesizeResponse>) => {
+      for (let i = 0; i < 9; i++) call.write(chunk);
+      call.end();
+    },
+    listVoices: (_call: unknown, callback: (err: null, response: { voices: [] }) => void) =>
+      callback(null, { voices: [] }),
+  });
+  const rawPort = await new Promise<number>((resolve, reject) =>
+    rawStream.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (err, port) =>
+      err ? reject(err) : resolve(port),
+    ),
+  );
+  await using ourStream = await startGrpcServer({
+    registry: createRegistry(),
+    services: [
+      {
+        name: "livehost.v1.SpeechService",
+        definition: SpeechServiceService,
+        implementation: {
+          synthesize: serverStream("Synthesize", async function* () {
+            for (let i = 0; i < 9; i++) yield await Promise.resolve(chunk);
+          }),
+          listVoices: unary("ListVoices", () => Promise.resolve({ voices: [] })),
+        },
+      },
+    ],
+  });
+  const streamOnce = (client: SpeechServiceClient) =>
+    new Promise<void>((resolve, reject) => {
+      const call = client.synthesize(SynthesizeRequest.fromPartial({ text: "x" }));
+      call.on("data", () => undefined);
+      call.on("end", resolve);
+      call.on("error", reject);
+    });
+  const rawClient = new SpeechServiceClient(`127.0.0.1:${rawPort}`, credentials.createInsecure(), mediaChannelOptions);
+  const ourClient = new SpeechServiceClient(ourStream.address, credentials.createInsecure(), mediaChannelOptions);
+  const streams = Math.floor(n / 5);
+  log(`grpc server stream, 9 x 22 KB (raw grpc-js, then livehost wrappers) x${streams}`);
+  const rawStreamStats = summarize(await timeSequential(streams, 100, () => streamOnce(rawClient)));
+  const ourStreamStats = summarize(await timeSequential(streams, 100, () => streamOnce(ourClient)));
+  rawClient.close();
+  ourClient.close();
+  rawStream.forceShutdown();
+
   health.close();
   rooms.close();
   await requester.close();
@@ -74,7 +137,15 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
     grpc_livehost_unary_ms_p50: wrappedStats.p50,
     grpc_livehost_unary_ms_p99: wrappedStats.p99,
     grpc_wrapper_overhead_ratio_p50: Math.round((wrappedStats.p50 / rawStats.p50) * 100) / 100,
+    grpc_stream_ms_p50: rawStreamStats.p50,
+    grpc_livehost_stream_ms_p50: ourStreamStats.p50,
     samples: n,
-    detail: { nats_request_ms: natsStats, grpc_unary_ms: rawStats, grpc_livehost_unary_ms: wrappedStats },
+    detail: {
+      nats_request_ms: natsStats,
+      grpc_unary_ms: rawStats,
+      grpc_livehost_unary_ms: wrappedStats,
+      grpc_stream_9x22kb_ms: rawStreamStats,
+      grpc_livehost_stream_9x22kb_ms: ourStreamStats,
+    },
   };
 }

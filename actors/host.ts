@@ -13,6 +13,7 @@ import { ReminderBook, ReminderScheduler } from "./reminders.js";
 import {
   ensureMailboxStream,
   isNotFound,
+  mirrorBucket,
   openStores,
   whileJetStreamStarts,
   type StoreSettings,
@@ -149,22 +150,11 @@ export class ActorHost implements AsyncDisposable {
       queue: "livehost-placement",
       callback: (_err, msg) => void this.#answer(msg, (req) => this.place(req.type, req.id)),
     });
-    const watch = await this.#stores.leases.watch();
-    this.#leaseWatch = watch;
-    void (async () => {
-      for await (const entry of watch) {
-        if (entry.operation !== "PUT") {
-          this.#leases.delete(entry.key);
-          continue;
-        }
-        try {
-          const { hostId } = JSON.parse(decoder.decode(entry.value)) as { hostId: string };
-          this.#leases.set(entry.key, { hostId, revision: entry.revision, seenAt: performance.now() });
-        } catch {
-          this.#log.warn({ key: entry.key }, "malformed lease ignored");
-        }
-      }
-    })();
+    this.#leaseWatch = await mirrorBucket<{ hostId: string }>(this.#stores.leases, {
+      onPut: (key, { hostId }, revision) => this.#leases.set(key, { hostId, revision, seenAt: performance.now() }),
+      onDelete: (key) => this.#leases.delete(key),
+      onMalformed: (key) => this.#log.warn({ key }, "malformed lease ignored"),
+    });
     this.#failoverTimer = setInterval(() => this.#takeOverOrphans(), 250);
     for (const type of this.#types.values()) await this.#startActivator(type);
 

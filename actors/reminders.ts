@@ -6,6 +6,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Logger } from "../observability/index.js";
 import { InvalidArgumentError } from "../transport/index.js";
 import type { Membership } from "./membership.js";
+import { mirrorBucket } from "./stores.js";
 import type { AnyActorType } from "./types.js";
 
 export interface Reminder {
@@ -20,7 +21,6 @@ export interface Reminder {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const reminderNamePattern = /^[A-Za-z0-9_-]{1,64}$/;
 const reminderKey = (type: string, id: string, name: string) => `${type}.${id}.${name}`;
 
@@ -72,24 +72,11 @@ export class ReminderScheduler {
   }
 
   async start(tickMs = 200): Promise<void> {
-    const watch = await this.#bucket.watch();
-    this.#watch = watch;
-    void (async () => {
-      for await (const entry of watch) {
-        if (entry.operation !== "PUT") {
-          this.#entries.delete(entry.key);
-          continue;
-        }
-        try {
-          this.#entries.set(entry.key, {
-            reminder: JSON.parse(decoder.decode(entry.value)) as Reminder,
-            revision: entry.revision,
-          });
-        } catch (err) {
-          this.#log.warn({ err, key: entry.key }, "malformed reminder ignored");
-        }
-      }
-    })();
+    this.#watch = await mirrorBucket<Reminder>(this.#bucket, {
+      onPut: (key, reminder, revision) => this.#entries.set(key, { reminder, revision }),
+      onDelete: (key) => this.#entries.delete(key),
+      onMalformed: (key, err) => this.#log.warn({ err, key }, "malformed reminder ignored"),
+    });
     this.#timer = setInterval(() => this.#tick(), tickMs);
   }
 

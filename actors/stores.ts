@@ -116,3 +116,32 @@ async function ensureStreamOnce(jsm: JetStreamManager, config: StreamConfig): Pr
 export function isNotFound(err: unknown): boolean {
   return err instanceof Error && /not found/i.test(err.message);
 }
+
+/**
+ * Mirrors a KV bucket of JSON values into memory: `onPut` for every value (with its revision), `onDelete` for
+ * deleted or purged keys. A value that is not JSON is reported through `onMalformed` and skipped.
+ */
+export async function mirrorBucket<T>(
+  bucket: KV,
+  handlers: {
+    onPut: (key: string, value: T, revision: number) => void;
+    onDelete: (key: string) => void;
+    onMalformed: (key: string, err: unknown) => void;
+  },
+): Promise<{ stop(): void }> {
+  const watch = await bucket.watch();
+  void (async () => {
+    for await (const entry of watch) {
+      if (entry.operation !== "PUT") {
+        handlers.onDelete(entry.key);
+        continue;
+      }
+      try {
+        handlers.onPut(entry.key, JSON.parse(new TextDecoder().decode(entry.value)) as T, entry.revision);
+      } catch (err) {
+        handlers.onMalformed(entry.key, err);
+      }
+    }
+  })();
+  return watch;
+}

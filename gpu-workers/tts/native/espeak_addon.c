@@ -87,6 +87,34 @@ static int on_synth(short *wav, int numsamples, espeak_EVENT *events) {
   return 0;
 }
 
+// A JS string argument as a malloc'd UTF-8 C string (free it), or NULL with a JS exception pending.
+static char *get_string(napi_env env, napi_value value) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a string");
+    return NULL;
+  }
+  char *out = malloc(len + 1);
+  if (out == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, value, out, len + 1, &len);
+  return out;
+}
+
+// Selects an espeak-ng voice by name; false with a JS exception pending if it does not exist.
+static bool set_voice(napi_env env, napi_value value) {
+  char voice[128];
+  size_t voice_len;
+  if (napi_get_value_string_utf8(env, value, voice, sizeof(voice), &voice_len) != napi_ok ||
+      espeak_SetVoiceByName(voice) != EE_OK) {
+    napi_throw_error(env, "ESPEAK_VOICE", "unknown espeak-ng voice");
+    return false;
+  }
+  return true;
+}
+
 // initialize(dataPath?: string): number  -- the output sample rate in Hz
 static napi_value Initialize(napi_env env, napi_callback_info info) {
   if (sample_rate > 0) {
@@ -133,25 +161,12 @@ static napi_value Synthesize(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "synthesize(text, voice, rateWpm, onChunk)");
     return NULL;
   }
-  size_t text_len;
-  CHECK(napi_get_value_string_utf8(env, argv[0], NULL, 0, &text_len));
-  char *text = malloc(text_len + 1);
-  if (text == NULL) {
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  CHECK(napi_get_value_string_utf8(env, argv[0], text, text_len + 1, &text_len));
-  char voice[128];
-  size_t voice_len;
-  CHECK(napi_get_value_string_utf8(env, argv[1], voice, sizeof(voice), &voice_len));
   int32_t rate_wpm;
   CHECK(napi_get_value_int32(env, argv[2], &rate_wpm));
-
-  if (espeak_SetVoiceByName(voice) != EE_OK) {
-    free(text);
-    napi_throw_error(env, "ESPEAK_VOICE", "unknown espeak-ng voice");
-    return NULL;
-  }
+  if (!set_voice(env, argv[1])) return NULL;
+  char *text = get_string(env, argv[0]);
+  if (text == NULL) return NULL;
+  size_t text_len = strlen(text);
   espeak_SetParameter(espeakRATE, rate_wpm, 0);
 
   SynthContext ctx = {env, argv[3], 0, 0};
@@ -178,22 +193,9 @@ static napi_value TextToPhonemes(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  size_t text_len;
-  CHECK(napi_get_value_string_utf8(env, argv[0], NULL, 0, &text_len));
-  char *text = malloc(text_len + 1);
-  if (text == NULL) {
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  CHECK(napi_get_value_string_utf8(env, argv[0], text, text_len + 1, &text_len));
-  char voice[128];
-  size_t voice_len;
-  CHECK(napi_get_value_string_utf8(env, argv[1], voice, sizeof(voice), &voice_len));
-  if (espeak_SetVoiceByName(voice) != EE_OK) {
-    free(text);
-    napi_throw_error(env, "ESPEAK_VOICE", "unknown espeak-ng voice");
-    return NULL;
-  }
+  if (!set_voice(env, argv[1])) return NULL;
+  char *text = get_string(env, argv[0]);
+  if (text == NULL) return NULL;
   napi_value clauses;
   CHECK(napi_create_array(env, &clauses));
   const void *cursor = text;

@@ -3,9 +3,9 @@ import { credentials } from "@grpc/grpc-js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Comment, RoomServiceClient, subjects } from "../proto/index.js";
 import { createRegistry, startTracing, type Tracing } from "../observability/index.js";
-import { startRoomHost } from "../actors/index.js";
+import { ActorClient, roomActor, startRoomHost, type RoomActorState } from "../actors/index.js";
 import { InvalidArgumentError, callUnary, connectNats } from "../transport/index.js";
-import { startNatsServer } from "../testing/index.js";
+import { eventually, startNatsServer } from "../testing/index.js";
 import { startGateway } from "./index.js";
 
 // Spans are real (not exported) so trace context is carried into the inbox.
@@ -62,6 +62,12 @@ describe("gateway RoomService.PostComment", () => {
       source: "gateway",
     });
     expect((await jsm.streams.info(subjects.roomInboxStream)).state.messages).toBe(2);
+
+    // The room actor wakes up for them and handles each once.
+    const rooms = new ActorClient(s.nc, [roomActor(s.nc)]);
+    const status = async () =>
+      JSON.parse(new TextDecoder().decode(await rooms.ask("room", "room-1", new Uint8Array()))) as RoomActorState;
+    await eventually(async () => expect((await status()).commentsAccepted).toBe(2));
   });
 
   it.each([

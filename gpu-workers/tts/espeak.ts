@@ -40,9 +40,11 @@ type FromThread =
 const threadSource = `
 const { parentPort, workerData } = require("node:worker_threads");
 let addon;
+let groupSamples = 11025;
 try {
   addon = require(workerData.addonPath);
   const sampleRate = addon.initialize(workerData.dataPath);
+  groupSamples = Math.round(sampleRate / 2);
   parentPort.postMessage({ type: "ready", sampleRate });
 } catch (err) {
   parentPort.postMessage({ type: "fatal", message: String(err && err.message || err) });
@@ -58,14 +60,38 @@ parentPort.on("message", (job) => {
     return;
   }
   const slot = job.id % cancel.length;
+  // The library calls back every 60 ms of audio; the first buffer goes at once (latency), later ones are sent in
+  // ~500 ms groups so the main thread, which also serves gRPC, wakes up a few times per sentence, not dozens.
+  let parts = [];
+  let count = 0;
+  let events = [];
+  let sent = 0;
+  const flush = () => {
+    if (count === 0 && events.length === 0) return;
+    const samples = new Int16Array(count);
+    let offset = 0;
+    for (const part of parts) {
+      samples.set(part, offset);
+      offset += part.length;
+    }
+    parentPort.postMessage({ type: "chunk", id: job.id, samples, events }, [samples.buffer]);
+    parts = [];
+    count = 0;
+    events = [];
+    sent++;
+  };
   try {
-    const completed = addon.synthesize(job.text, job.voice, job.rateWpm, (samples, events) => {
+    const completed = addon.synthesize(job.text, job.voice, job.rateWpm, (samples, chunkEvents) => {
       if (Atomics.load(cancel, slot) === job.id) return false;
-      if (samples || events.length > 0) {
-        parentPort.postMessage({ type: "chunk", id: job.id, samples, events }, samples ? [samples.buffer] : []);
+      if (samples) {
+        parts.push(samples);
+        count += samples.length;
       }
+      for (const event of chunkEvents) events.push(event);
+      if (sent === 0 || count >= groupSamples) flush();
       return true;
     });
+    flush();
     parentPort.postMessage({ type: "done", id: job.id, completed });
   } catch (err) {
     parentPort.postMessage({ type: "error", id: job.id, code: err && err.code, message: String(err && err.message || err) });
@@ -134,7 +160,8 @@ export class EspeakEngine implements AsyncDisposable {
 
   /**
    * Synthesizes `text` with an espeak-ng voice name (e.g. "en-us+m3", "cmn-latn-pinyin+f3"), yielding audio as the
-   * library produces it (about every 60 ms of audio) with the events it covers. Aborting stops the library at once.
+   * library produces it (the first buffer at once, then ~500 ms at a time) with the events it covers. Aborting stops
+   * the library at once.
    */
   async *synthesize(text: string, voice: string, rateWpm: number, signal?: AbortSignal): AsyncGenerator<EspeakChunk> {
     signal?.throwIfAborted();

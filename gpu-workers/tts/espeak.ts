@@ -29,7 +29,7 @@ export interface EspeakChunk {
 
 type FromThread =
   | { type: "ready"; sampleRate: number }
-  | { type: "chunk"; id: number; samples: Int16Array | null; events: EspeakEvent[] }
+  | { type: "chunk"; id: number; samples: Int16Array | null; events: EspeakEvent[]; done?: { completed: boolean } }
   | { type: "done"; id: number; completed: boolean }
   | { type: "phonemes"; id: number; clauses: string[] }
   | { type: "error"; id: number; code?: string; message: string }
@@ -66,15 +66,19 @@ parentPort.on("message", (job) => {
   let count = 0;
   let events = [];
   let sent = 0;
-  const flush = () => {
-    if (count === 0 && events.length === 0) return;
+  const flush = (done) => {
+    if (count === 0 && events.length === 0) {
+      if (done) parentPort.postMessage({ type: "done", id: job.id, completed: done.completed });
+      return;
+    }
     const samples = new Int16Array(count);
     let offset = 0;
     for (const part of parts) {
       samples.set(part, offset);
       offset += part.length;
     }
-    parentPort.postMessage({ type: "chunk", id: job.id, samples, events }, [samples.buffer]);
+    // The last chunk carries the end of the job: one message, one wake-up of the main thread, fewer.
+    parentPort.postMessage({ type: "chunk", id: job.id, samples, events, done }, [samples.buffer]);
     parts = [];
     count = 0;
     events = [];
@@ -91,8 +95,7 @@ parentPort.on("message", (job) => {
       if (sent === 0 || count >= groupSamples) flush();
       return true;
     });
-    flush();
-    parentPort.postMessage({ type: "done", id: job.id, completed });
+    flush({ completed });
   } catch (err) {
     parentPort.postMessage({ type: "error", id: job.id, code: err && err.code, message: String(err && err.message || err) });
   }
@@ -230,6 +233,7 @@ export class EspeakEngine implements AsyncDisposable {
       this.#jobs.delete(message.id);
     } else if (message.type === "chunk") {
       job.push({ samples: message.samples ?? new Int16Array(0), events: message.events });
+      if (message.done) job.end();
     } else if (message.type === "done") {
       job.end();
     } else {

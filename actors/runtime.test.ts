@@ -109,6 +109,21 @@ describe("virtual actors", () => {
     expect((await c.ask("e1", { op: "add", n: 1 })).total).toBe(1);
   });
 
+  it("gives up an ask at its deadline or when its signal aborts, with typed errors", async () => {
+    await using c = await cluster(1);
+    await c.ask("slowpoke", { op: "get" });
+    const slow = encodeOp({ op: "slow", ms: 1_000 });
+    await expect(c.client.ask("counter", "slowpoke", slow, { timeoutMs: 100 })).rejects.toMatchObject({
+      code: "deadline_exceeded",
+    });
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 50);
+    await expect(c.client.ask("counter", "slowpoke", slow, { signal: abort.signal })).rejects.toMatchObject({
+      code: "cancelled",
+    });
+    await expect(c.client.ask("counter", "slowpoke", slow, { signal: AbortSignal.abort() })).rejects.toThrow();
+  });
+
   it("keeps one activation under a storm of concurrent first messages from many clients", async () => {
     await using c = await cluster(3);
     const extra = await Promise.all(

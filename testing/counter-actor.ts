@@ -19,7 +19,8 @@ export type CounterOp =
   | { op: "boom" }
   | { op: "remind"; name: string; at: number }
   | { op: "timer"; ms: number }
-  | { op: "keepAlive" };
+  | { op: "keepAlive" }
+  | { op: "slow"; ms: number };
 
 /** A counter's reply to { op: "get" }: its state, where it runs and its activation epoch. */
 export type CounterSnapshot = CounterState & { hostId: string; epoch: number };
@@ -65,6 +66,8 @@ export const counterActor: ActorTypeDefinition<CounterState, CounterOp> = {
           ctx.setTimer("tick", op.ms, { repeat: true });
         } else if (op.op === "keepAlive") {
           ctx.keepAlive(true);
+        } else if (op.op === "slow") {
+          await new Promise((resolve) => setTimeout(resolve, op.ms));
         }
         if (op.op === "get") return { ...ctx.state, hostId: ctx.hostId, epoch: ctx.epoch };
         return { total: ctx.state.total, hostId: ctx.hostId, epoch: ctx.epoch, timers: ctx.state.timers };

@@ -7,6 +7,8 @@ import {
   startSpeechWorker,
   startWorker,
   writeSyntheticPiperVoice,
+  EspeakEngine,
+  trainLipSyncModel,
   type ExecutionProviderChoice,
 } from "../gpu-workers/index.js";
 import { join } from "node:path";
@@ -136,9 +138,27 @@ workerCommand("tts-worker", "serve SpeechService (TTS)", 32)
     });
   });
 
-program
+const models = program
   .command("models")
-  .description("make the small models livehost ships without downloading anything")
+  .description("make the small models livehost ships without downloading anything");
+
+models
+  .command("train-lipsync")
+  .description("train the lip-sync model on speech from the embedded voices; write it with its evaluation")
+  .option("--out <dir>", "output directory", "gpu-workers/lipsync/model")
+  .action(async (flags: { out: string }) => {
+    const engine = await EspeakEngine.start();
+    try {
+      const evaluation = await trainLipSyncModel(engine, flags.out, (m) =>
+        process.stderr.write(`train-lipsync: ${m}\n`),
+      );
+      process.stdout.write(`${JSON.stringify(evaluation)}\n`);
+    } finally {
+      await engine.close();
+    }
+  });
+
+models
   .command("make")
   .description("write the project's synthetic Piper-format voice into <out>/tts")
   .option("--out <dir>", "models directory", "models")

@@ -9,3 +9,4 @@ export { normalize, type Segment, type Language } from "./tts/normalize.js";
 export { embeddedVoices, supportedSampleRates, type EmbeddedVoice, type SpeechVoice } from "./tts/voices.js";
 export { PiperVoice, loadPiperVoices, executionProviders, type ExecutionProviderChoice } from "./tts/piper.js";
 export { buildSyntheticPiperVoice, writeSyntheticPiperVoice, type PiperConfig } from "./tts/piper-synthetic.js";
+export { trainLipSyncModel, type Evaluation as LipSyncEvaluation } from "./lipsync/train.js";

@@ -136,6 +136,7 @@ export class EspeakEngine implements AsyncDisposable {
     worker.on("message", (message: FromThread) => this.#onMessage(message));
     worker.on("error", (err) => this.#failAll(err));
     worker.on("exit", () => this.#failAll(new UnavailableError("espeak-ng thread exited")));
+    // The thread keeps the process alive only while it has work (see #track).
     worker.unref();
   }
 
@@ -173,7 +174,7 @@ export class EspeakEngine implements AsyncDisposable {
     let finished = false;
     let failure: Error | undefined;
     let wake: (() => void) | undefined;
-    this.#jobs.set(id, {
+    this.#track(id, {
       push: (chunk) => {
         queue.push(chunk);
         wake?.();
@@ -207,7 +208,7 @@ export class EspeakEngine implements AsyncDisposable {
     } finally {
       signal?.removeEventListener("abort", onAbort);
       if (!finished) Atomics.store(this.#cancel, id % this.#cancel.length, id);
-      this.#jobs.delete(id);
+      this.#untrack(id);
     }
   }
 
@@ -215,7 +216,7 @@ export class EspeakEngine implements AsyncDisposable {
   phonemize(text: string, voice: string): Promise<string[]> {
     const id = this.#nextId++;
     return new Promise<string[]>((resolve, reject) => {
-      this.#jobs.set(id, {
+      this.#track(id, {
         push: () => undefined,
         end: (error) => reject(error ?? new UnavailableError("phonemizer ended without a result")),
         phonemes: resolve,
@@ -224,13 +225,22 @@ export class EspeakEngine implements AsyncDisposable {
     });
   }
 
+  #track(id: number, job: Job): void {
+    if (this.#jobs.size === 0) this.#worker.ref();
+    this.#jobs.set(id, job);
+  }
+
+  #untrack(id: number): void {
+    if (this.#jobs.delete(id) && this.#jobs.size === 0) this.#worker.unref();
+  }
+
   #onMessage(message: FromThread): void {
     if (message.type === "ready" || message.type === "fatal") return;
     const job = this.#jobs.get(message.id);
     if (!job) return;
     if (message.type === "phonemes") {
       job.phonemes?.(message.clauses);
-      this.#jobs.delete(message.id);
+      this.#untrack(message.id);
     } else if (message.type === "chunk") {
       job.push({ samples: message.samples ?? new Int16Array(0), events: message.events });
       if (message.done) job.end();
@@ -245,6 +255,7 @@ export class EspeakEngine implements AsyncDisposable {
   #failAll(err: Error): void {
     for (const job of this.#jobs.values()) job.end(new UnavailableError("espeak-ng thread failed", { cause: err }));
     this.#jobs.clear();
+    this.#worker.unref();
   }
 
   async close(): Promise<void> {

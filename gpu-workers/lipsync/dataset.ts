@@ -1,0 +1,56 @@
+// Training and evaluation data for the lip-sync model, made without any download: the embedded voices speak
+// sentences, their phoneme timings give per-frame viseme labels, and the audio gives log-mel features.
+import type { EspeakEngine } from "../tts/espeak.js";
+import { synthesizeEmbedded } from "../tts/embedded.js";
+import { embeddedVoices } from "../tts/voices.js";
+import { LogMel, withContext } from "./features.js";
+import { visemeTrack, type TimedPhoneme, type VisemeId } from "./visemes.js";
+
+export const featureRate = 16_000;
+export const contextFrames = 5;
+export const melBands = 40;
+/** Inputs per example: the frame and `contextFrames` on each side. */
+export const featureSize = (2 * contextFrames + 1) * melBands;
+
+export interface Example {
+  x: Float32Array;
+  y: VisemeId;
+}
+
+export interface Utterance {
+  voiceId: string;
+  text: string;
+}
+
+/** Speaks each utterance (at several speeds, for variety) and cuts it into labelled frames. */
+export async function buildExamples(
+  engine: EspeakEngine,
+  utterances: Utterance[],
+  speeds: number[] = [1],
+): Promise<Example[]> {
+  const mel = new LogMel({ sampleRate: featureRate, bands: melBands });
+  const examples: Example[] = [];
+  for (const { voiceId, text } of utterances) {
+    const voice = embeddedVoices.find((v) => v.id === voiceId);
+    if (!voice) throw new Error(`unknown voice ${voiceId}`);
+    for (const speed of speeds) {
+      const parts: Int16Array[] = [];
+      const phonemes: TimedPhoneme[] = [];
+      for await (const chunk of synthesizeEmbedded(engine, voice, text, { speed, sampleRate: featureRate })) {
+        parts.push(chunk.pcm);
+        phonemes.push(...chunk.phonemes);
+      }
+      const pcm = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
+      let offset = 0;
+      for (const part of parts) {
+        pcm.set(part, offset);
+        offset += part.length;
+      }
+      const frames = mel.compute(pcm);
+      const labels = visemeTrack(phonemes, (pcm.length / featureRate) * 1000, mel.frameRate);
+      const n = Math.min(frames.length, labels.length);
+      for (let i = 0; i < n; i++) examples.push({ x: withContext(frames, i, contextFrames), y: labels[i]! });
+    }
+  }
+  return examples;
+}

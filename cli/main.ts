@@ -4,8 +4,8 @@ import { Command, Option } from "commander";
 import { startGateway } from "../gateway/index.js";
 import { startRoomHost } from "../actors/index.js";
 import {
+  startLipSyncWorker,
   startSpeechWorker,
-  startWorker,
   writeSyntheticPiperVoice,
   EspeakEngine,
   trainLipSyncModel,
@@ -167,26 +167,34 @@ models
     process.stdout.write(`wrote ${path} and ${path}.json (synthetic weights)\n`);
   });
 
-// The lip-sync model plugs into this worker core; until then the worker serves health and announces itself.
-workerCommand("lipsync-worker", "serve LipSyncService", 8).action(async (flags: WorkerFlags) => {
-  const maxStreams = parsePositiveInteger(flags.maxStreams, "--max-streams");
-  await runRole("lipsync-worker", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
-    const worker = await startWorker({
-      kind: "lipsync",
-      nats,
-      registry,
-      logger,
-      services: () => [],
-      capabilities: [],
-      workerId: settings.id,
-      grpcHost: settings.host,
-      grpcPort: settings.grpcPort,
-      advertiseAddress: flags.advertiseAddress,
-      maxStreams,
+workerCommand("lipsync-worker", "serve LipSyncService", 16)
+  .addOption(
+    new Option("--model <file>", "ONNX viseme model (default: the project's own)").env("LIVEHOST_LIPSYNC_MODEL"),
+  )
+  .addOption(
+    new Option("--execution-provider <ep>", "onnxruntime execution provider")
+      .env("LIVEHOST_EXECUTION_PROVIDER")
+      .choices(["auto", "cpu", "cuda"])
+      .default("auto"),
+  )
+  .action(async (flags: WorkerFlags & { model?: string; executionProvider: ExecutionProviderChoice }) => {
+    const maxStreams = parsePositiveInteger(flags.maxStreams, "--max-streams");
+    await runRole("lipsync-worker", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
+      const lipsync = await startLipSyncWorker({
+        nats,
+        registry,
+        logger,
+        modelPath: flags.model,
+        executionProvider: flags.executionProvider,
+        workerId: settings.id,
+        grpcHost: settings.host,
+        grpcPort: settings.grpcPort,
+        advertiseAddress: flags.advertiseAddress,
+        maxStreams,
+      });
+      return { endpoints: { grpc: lipsync.worker.address }, close: () => lipsync.close() };
     });
-    return { endpoints: { grpc: worker.address }, close: () => worker.close() };
   });
-});
 
 interface UpFlags {
   nats?: string;

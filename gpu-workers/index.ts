@@ -10,3 +10,4 @@ export { embeddedVoices, supportedSampleRates, type EmbeddedVoice, type SpeechVo
 export { PiperVoice, loadPiperVoices, executionProviders, type ExecutionProviderChoice } from "./tts/piper.js";
 export { buildSyntheticPiperVoice, writeSyntheticPiperVoice, type PiperConfig } from "./tts/piper-synthetic.js";
 export { trainLipSyncModel, type Evaluation as LipSyncEvaluation } from "./lipsync/train.js";
+export { startLipSyncWorker, type LipSyncWorker, type LipSyncWorkerOptions } from "./lipsync/lipsync-worker.js";

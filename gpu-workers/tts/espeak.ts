@@ -1,10 +1,9 @@
 // The embedded voice engine: libespeak-ng through our N-API addon (native/espeak_addon.c), run on one worker
 // thread because the library is a process-wide singleton and synthesis must not block the gRPC event loop.
 // Jobs run in arrival order; callers enqueue one sentence at a time, so concurrent streams share the thread fairly.
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { existsSync } from "node:fs";
 import { Worker } from "node:worker_threads";
+import { repoPath } from "../paths.js";
 import { LivehostError, UnavailableError } from "../../transport/index.js";
 
 /** espeak-ng event types (speak_lib.h). */
@@ -108,18 +107,9 @@ interface Job {
   phonemes?(clauses: string[]): void;
 }
 
-/** Where the addon was built: gpu-workers/tts/native/build/Release, found from the repository root. */
+/** Where the addon was built: gpu-workers/tts/native/build/Release (LIVEHOST_ESPEAK_ADDON overrides). */
 export function espeakAddonPath(): string {
-  if (process.env.LIVEHOST_ESPEAK_ADDON) return process.env.LIVEHOST_ESPEAK_ADDON;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const pkg = join(dir, "package.json");
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "livehost") {
-      return join(dir, "gpu-workers/tts/native/build/Release/livehost_espeak.node");
-    }
-    dir = dirname(dir);
-  }
-  throw new UnavailableError("cannot find the livehost repository root to load the espeak-ng addon");
+  return process.env.LIVEHOST_ESPEAK_ADDON ?? repoPath("gpu-workers/tts/native/build/Release/livehost_espeak.node");
 }
 
 export class EspeakEngine implements AsyncDisposable {

@@ -1,0 +1,71 @@
+// A lip-sync worker process: the shared worker core around the viseme model (onnxruntime, CUDA when its provider
+// loads) and the mouth renderer. The model is the project's own (gpu-workers/lipsync/model) unless --model points at
+// a production model with the same I/O contract (see mlp.ts).
+import { readFile } from "node:fs/promises";
+import type { NatsConnection } from "@nats-io/transport-node";
+import * as ort from "onnxruntime-node";
+import { rootLogger, type Logger, type Registry } from "../../observability/index.js";
+import { repoPath } from "../paths.js";
+import { executionProviders, type ExecutionProviderChoice } from "../tts/piper.js";
+import { startWorker, type Worker } from "../worker.js";
+import { onnxClassifier, type VisemeClassifier } from "./animator.js";
+import { defaultAvatar, lipSyncService } from "./lipsync-service.js";
+
+export interface LipSyncWorkerOptions {
+  nats: NatsConnection;
+  registry: Registry;
+  /** An ONNX viseme model (input "features" [N, 440], output "viseme_probs" [N, 10]); the project's by default. */
+  modelPath?: string;
+  executionProvider?: ExecutionProviderChoice;
+  workerId?: string;
+  grpcHost?: string;
+  grpcPort?: number;
+  advertiseAddress?: string;
+  /** Concurrent Animate streams before RESOURCE_EXHAUSTED. Default 16. */
+  maxStreams?: number;
+  labels?: Record<string, string>;
+  logger?: Logger;
+}
+
+export interface LipSyncWorker extends AsyncDisposable {
+  readonly worker: Worker;
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise<LipSyncWorker> {
+  const log = (options.logger ?? rootLogger()).child({ role: "lipsync-worker" });
+  let classify: VisemeClassifier | undefined;
+  let provider = "cpu";
+  let problem: string | undefined;
+  const modelPath = options.modelPath ?? repoPath("gpu-workers/lipsync/model/viseme-mlp.onnx");
+  try {
+    const eps = await executionProviders(options.executionProvider ?? "auto");
+    provider = eps.reported;
+    const session = await ort.InferenceSession.create(await readFile(modelPath), { executionProviders: eps.providers });
+    for (const name of ["features"]) {
+      if (!session.inputNames.includes(name)) throw new Error(`${modelPath} has no "${name}" input`);
+    }
+    if (!session.outputNames.includes("viseme_probs")) throw new Error(`${modelPath} has no "viseme_probs" output`);
+    classify = onnxClassifier(session, ort.Tensor);
+  } catch (err) {
+    problem = `lip-sync model unavailable: ${(err as Error).message}`;
+  }
+  const worker = await startWorker({
+    kind: "lipsync",
+    nats: options.nats,
+    registry: options.registry,
+    services: (slots) => (classify ? [lipSyncService({ classify, slots, registry: options.registry })] : []),
+    capabilities: classify ? [defaultAvatar.id] : [],
+    workerId: options.workerId,
+    grpcHost: options.grpcHost,
+    grpcPort: options.grpcPort,
+    advertiseAddress: options.advertiseAddress,
+    maxStreams: options.maxStreams ?? 16,
+    executionProvider: provider,
+    labels: options.labels,
+    logger: log,
+  });
+  if (problem) worker.setNotReady(problem);
+  const close = (graceMs?: number) => worker.close(graceMs);
+  return { worker, close, [Symbol.asyncDispose]: () => close() };
+}

@@ -1,0 +1,174 @@
+import { describe, expect, it } from "vitest";
+import { credentials, status as GrpcStatus, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
+import {
+  AnimateRequest,
+  AudioEncoding,
+  LipSyncServiceClient,
+  WorkerState,
+  type AnimateOpen,
+  type AnimateResponse,
+} from "../../proto/index.js";
+import { createRegistry } from "../../observability/index.js";
+import { connectNats, mediaChannelOptions } from "../../transport/index.js";
+import { eventually, recordAnnouncements, startNatsServer } from "../../testing/index.js";
+import { EspeakEngine, embeddedVoices, startLipSyncWorker, synthesizeEmbedded } from "../index.js";
+import { Viseme } from "./visemes.js";
+
+const open = (overrides: Partial<AnimateOpen> = {}) =>
+  AnimateRequest.fromPartial({
+    message: {
+      $case: "open",
+      value: {
+        avatarId: "default",
+        fps: 25,
+        audioFormat: { sampleRateHz: 22050, channels: 1, encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE },
+        roomId: "r1",
+        ...overrides,
+      },
+    },
+  });
+const audio = (pcm: Int16Array, utteranceId = "u1") =>
+  AnimateRequest.fromPartial({
+    message: { $case: "audio", value: { pcm: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength), utteranceId } },
+  });
+const flush = (utteranceId = "u1") =>
+  AnimateRequest.fromPartial({ message: { $case: "flush", value: { utteranceId } } });
+const clear = () => AnimateRequest.fromPartial({ message: { $case: "clear", value: {} } });
+
+async function speech(text: string): Promise<Int16Array> {
+  await using engine = await EspeakEngine.start();
+  const parts: Int16Array[] = [];
+  const voice = embeddedVoices.find((v) => v.id === "en-male-bright")!;
+  for await (const c of synthesizeEmbedded(engine, voice, text, { speed: 1, sampleRate: 22050 })) parts.push(c.pcm);
+  return Int16Array.from(parts.flatMap((p) => Array.from(p)));
+}
+
+async function lipsyncStack(maxStreams = 4) {
+  const nats = await startNatsServer({ jetstream: false });
+  const nc = await connectNats({ servers: nats.url, name: "test" });
+  const announcements = await recordAnnouncements(nc, "lipsync");
+  const lipsync = await startLipSyncWorker({
+    nats: nc,
+    registry: createRegistry(),
+    maxStreams,
+    executionProvider: "cpu",
+  });
+  const client = new LipSyncServiceClient(lipsync.worker.address, credentials.createInsecure(), mediaChannelOptions);
+  return {
+    lipsync,
+    client,
+    announcements,
+    async [Symbol.asyncDispose]() {
+      client.close();
+      await lipsync.close(1_000);
+      await nc.close();
+      await nats.stop();
+    },
+  };
+}
+
+/** Collects responses until `until` says so, or the stream ends or fails. */
+function collect(call: ClientDuplexStream<AnimateRequest, AnimateResponse>, until: (r: AnimateResponse[]) => boolean) {
+  return new Promise<AnimateResponse[]>((resolve, reject) => {
+    const responses: AnimateResponse[] = [];
+    call.on("data", (r: AnimateResponse) => {
+      responses.push(r);
+      if (until(responses)) resolve(responses);
+    });
+    call.on("end", () => resolve(responses));
+    call.on("error", reject);
+  });
+}
+
+describe("LipSyncService.Animate", () => {
+  it("answers speech with one rendered frame per 40 ms of audio at 25 fps, then confirms the flush", async () => {
+    await using s = await lipsyncStack();
+    const pcm = await speech("The gooseneck kettle is forty nine dollars today. Grab the coupon!");
+    const call = s.client.animate();
+    const done = collect(call, (r) => r.some((m) => m.message?.$case === "flushed"));
+    call.write(open());
+    for (let i = 0; i < pcm.length; i += 2205) call.write(audio(pcm.subarray(i, i + 2205)));
+    call.write(flush());
+    const responses = await done;
+    call.end();
+
+    const frames = responses.flatMap((r) => (r.message?.$case === "frame" ? [r.message.value] : []));
+    const expected = (pcm.length / 22050) * 25;
+    expect(Math.abs(frames.length - expected)).toBeLessThanOrEqual(1);
+    expect(frames.map((f) => f.frameIndex)).toEqual(frames.map((_, i) => i));
+    expect(frames[10]!.ptsMs).toBe(400);
+    const frame = frames[10]!;
+    expect(frame.utteranceId).toBe("u1");
+    expect(frame.patch).toMatchObject({ xPx: 312, yPx: 560, widthPx: 96, heightPx: 64 });
+    expect(frame.patch!.data.length).toBe(96 * 64 * 4);
+    expect(new Set(frames.map((f) => f.mouth!.viseme)).size).toBeGreaterThan(3);
+    const flushed = responses.find((r) => r.message?.$case === "flushed")!;
+    expect(flushed.message).toMatchObject({ value: { utteranceId: "u1", frames: frames.length } });
+  });
+
+  it("returns to the rest pose within one frame on clear", async () => {
+    await using s = await lipsyncStack();
+    const pcm = await speech("Quick heads-up, only forty five left in stock.");
+    const call = s.client.animate();
+    const done = collect(call, (r) => r.some((m) => m.message?.$case === "cleared"));
+    call.write(open());
+    call.write(audio(pcm.subarray(0, 22050)));
+    call.write(clear());
+    const responses = await done;
+    await eventually(() => expect(responses.filter((r) => r.message?.$case === "frame").length).toBeGreaterThan(0));
+    call.end();
+    const clearedAt = responses.findIndex((r) => r.message?.$case === "cleared");
+    const cleared = responses[clearedAt]!.message!;
+    const framesBefore = responses
+      .slice(0, clearedAt)
+      .flatMap((r) => (r.message?.$case === "frame" ? [r.message.value] : []));
+    // The next frame after "cleared" is the rest pose, at the very next frame index.
+    const restFrame = await eventually(() => {
+      const next = responses.slice(clearedAt + 1).find((r) => r.message?.$case === "frame");
+      expect(next).toBeDefined();
+      return next!.message!.$case === "frame" ? next!.message!.value : undefined;
+    });
+    expect(restFrame!.mouth!.viseme).toBe(Viseme.rest);
+    expect(cleared.$case === "cleared" ? cleared.value.frameIndex : -1).toBe(restFrame!.frameIndex);
+    expect(restFrame!.frameIndex).toBe(framesBefore.length);
+  });
+
+  it.each([
+    ["audio before open", [audio(new Int16Array(100))], "open"],
+    ["an unknown avatar", [open({ avatarId: "nobody" })], "open.avatar_id"],
+    ["an unsupported fps", [open({ fps: 27 })], "open.fps"],
+    [
+      "a sample-rate it cannot take",
+      [open({ audioFormat: { sampleRateHz: 12345, channels: 1, encoding: 1 } })],
+      "open.audio_format.sample_rate_hz",
+    ],
+    ["an oversized chunk", [open(), audio(new Int16Array(40_000))], "audio.pcm"],
+  ])("refuses %s with INVALID_ARGUMENT naming the field", async (_name, requests, field) => {
+    await using s = await lipsyncStack();
+    const call = s.client.animate();
+    const failed = new Promise<ServiceError>((resolve) => call.on("error", resolve));
+    call.on("data", () => undefined);
+    for (const request of requests) call.write(request);
+    const error = await failed;
+    expect(error.code).toBe(GrpcStatus.INVALID_ARGUMENT);
+    expect(error.metadata.get("livehost-field")).toEqual([field]);
+    call.end();
+  });
+
+  it("announces the default avatar and refuses a stream beyond its cap", async () => {
+    await using s = await lipsyncStack(1);
+    await eventually(() => expect(s.announcements.at(-1)?.capabilities).toEqual(["default"]));
+    expect(s.announcements.at(-1)?.state).toBe(WorkerState.WORKER_STATE_READY);
+    const first = s.client.animate();
+    first.on("data", () => undefined);
+    first.on("error", () => undefined);
+    first.write(open());
+    await eventually(() => expect(s.lipsync.worker.slots.active).toBe(1));
+    const second = s.client.animate();
+    const refused = new Promise<ServiceError>((resolve) => second.on("error", resolve));
+    second.write(open());
+    expect((await refused).code).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
+    first.cancel();
+    await eventually(() => expect(s.lipsync.worker.slots.active).toBe(0));
+  });
+});

@@ -17,6 +17,7 @@ const benchmarks: Record<string, () => Promise<{ run: Benchmark }>> = {
   transport: () => import("./transport.js"),
   actors: () => import("./actors.js"),
   tts: () => import("./tts.js"),
+  lipsync: () => import("./lipsync.js"),
 };
 
 async function main(): Promise<void> {

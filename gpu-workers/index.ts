@@ -11,3 +11,5 @@ export { PiperVoice, loadPiperVoices, executionProviders, type ExecutionProvider
 export { buildSyntheticPiperVoice, writeSyntheticPiperVoice, type PiperConfig } from "./tts/piper-synthetic.js";
 export { trainLipSyncModel, type Evaluation as LipSyncEvaluation } from "./lipsync/train.js";
 export { startLipSyncWorker, type LipSyncWorker, type LipSyncWorkerOptions } from "./lipsync/lipsync-worker.js";
+export { MouthAnimator, onnxClassifier, type MouthFrame, type VisemeClassifier } from "./lipsync/animator.js";
+export { renderMouth, type MouthPatch } from "./lipsync/render.js";

@@ -1,11 +1,11 @@
 // One stream's mouth animation on the audio clock: speech PCM in, exactly one mouth frame per video frame interval
 // of audio out. Audio is resampled to 16 kHz, cut into log-mel frames (100 per second) and classified by the
 // viseme model; each video frame takes the most probable viseme over the audio it covers, and its mouth parameters
-// are eased from the previous frame so the mouth moves rather than jumps. The model needs 50 ms of audio after a
+// are eased from the previous frame so the mouth moves rather than jumps. The model needs 30 ms of audio after a
 // frame (its context), so a frame leaves once that audio has arrived, or at flush.
 import type * as ort from "onnxruntime-node";
 import { Resampler } from "../tts/resample.js";
-import { contextFrames, featureRate, featureSize, melBands } from "./dataset.js";
+import { contextAfter, contextBefore, featureRate, featureSize, melBands } from "./dataset.js";
 import { LogMel, withContext } from "./features.js";
 import { Viseme, visemeCount, visemeParams, type MouthParams, type VisemeId } from "./visemes.js";
 
@@ -17,7 +17,7 @@ export interface MouthFrame {
   mouth: MouthParams;
 }
 
-/** What runs the model: features [N, 440] → per-frame probabilities over the visemes. */
+/** What runs the model: features [N, 360] → per-frame probabilities over the visemes. */
 export type VisemeClassifier = (features: Float32Array, frames: number) => Promise<Float32Array>;
 
 export function onnxClassifier(session: ort.InferenceSession, Tensor: typeof ort.Tensor): VisemeClassifier {
@@ -108,7 +108,7 @@ export class MouthAnimator {
       const firstMel = Math.floor(start / melHopSamples);
       const lastMel = Math.max(firstMel, Math.ceil(end / melHopSamples) - 1);
       const available = this.#melBase + this.#melFrames.length;
-      if (!final && lastMel + contextFrames >= available) break;
+      if (!final && lastMel + contextAfter >= available) break;
       const mel: number[] = [];
       for (let j = firstMel; j <= lastMel; j++) mel.push(j);
       ready.push({ index: this.#nextFrame + ready.length, mel });
@@ -121,7 +121,7 @@ export class MouthAnimator {
     wanted.forEach((j, i) => {
       const at = Math.min(local.length - 1, Math.max(0, j - this.#melBase));
       features.set(
-        local.length > 0 ? withContext(local, at, contextFrames) : new Float32Array(featureSize),
+        local.length > 0 ? withContext(local, at, contextBefore, contextAfter) : new Float32Array(featureSize),
         i * featureSize,
       );
     });
@@ -154,7 +154,7 @@ export class MouthAnimator {
 
   /** Drops audio and log-mel frames no future video frame needs (keeps memory flat over a 24/7 stream). */
   #trim(): void {
-    const keepFromMel = Math.max(0, Math.floor(this.#samplesAt(this.#nextFrame) / melHopSamples) - contextFrames - 1);
+    const keepFromMel = Math.max(0, Math.floor(this.#samplesAt(this.#nextFrame) / melHopSamples) - contextBefore - 1);
     const dropMel = keepFromMel - this.#melBase;
     if (dropMel > 0) {
       this.#melFrames = this.#melFrames.slice(dropMel);

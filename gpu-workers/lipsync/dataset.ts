@@ -7,10 +7,15 @@ import { LogMel, withContext } from "./features.js";
 import { visemeTrack, type TimedPhoneme, type VisemeId } from "./visemes.js";
 
 export const featureRate = 16_000;
-export const contextFrames = 5;
+/**
+ * Log-mel frames of context: 5 before (50 ms) and 3 after (30 ms). The frames after are look-ahead the worker must
+ * wait for, so they are fewer: chunk -> frame latency is bounded by them.
+ */
+export const contextBefore = 5;
+export const contextAfter = 3;
 export const melBands = 40;
-/** Inputs per example: the frame and `contextFrames` on each side. */
-export const featureSize = (2 * contextFrames + 1) * melBands;
+/** Inputs per example: the frame and its context, 9 frames of 40 bands. */
+export const featureSize = (contextBefore + 1 + contextAfter) * melBands;
 
 export interface Example {
   x: Float32Array;
@@ -49,7 +54,8 @@ export async function buildExamples(
       const frames = mel.compute(pcm);
       const labels = visemeTrack(phonemes, (pcm.length / featureRate) * 1000, mel.frameRate);
       const n = Math.min(frames.length, labels.length);
-      for (let i = 0; i < n; i++) examples.push({ x: withContext(frames, i, contextFrames), y: labels[i]! });
+      for (let i = 0; i < n; i++)
+        examples.push({ x: withContext(frames, i, contextBefore, contextAfter), y: labels[i]! });
     }
   }
   return examples;

@@ -116,13 +116,13 @@ export class LogMel {
   }
 }
 
-/** A model input: frame `index` with `context` frames on each side (edges repeat), flattened. */
-export function withContext(frames: Float32Array[], index: number, context: number): Float32Array {
+/** A model input: frame `index` with `before` frames before and `after` frames after it (edges repeat), flattened. */
+export function withContext(frames: Float32Array[], index: number, before: number, after = before): Float32Array {
   const bands = frames[0]?.length ?? 0;
-  const out = new Float32Array((2 * context + 1) * bands);
-  for (let k = -context; k <= context; k++) {
+  const out = new Float32Array((before + 1 + after) * bands);
+  for (let k = -before; k <= after; k++) {
     const source = frames[Math.min(frames.length - 1, Math.max(0, index + k))];
-    if (source) out.set(source, (k + context) * bands);
+    if (source) out.set(source, (k + before) * bands);
   }
   return out;
 }

@@ -14,7 +14,7 @@ import { defaultAvatar, lipSyncService } from "./lipsync-service.js";
 export interface LipSyncWorkerOptions {
   nats: NatsConnection;
   registry: Registry;
-  /** An ONNX viseme model (input "features" [N, 440], output "viseme_probs" [N, 10]); the project's by default. */
+  /** An ONNX viseme model (input "features" [N, 360], output "viseme_probs" [N, 10]); the project's by default. */
   modelPath?: string;
   executionProvider?: ExecutionProviderChoice;
   workerId?: string;

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-node";
 import { EspeakEngine } from "../index.js";
 import { heldOutUtterances } from "./corpus.js";
-import { buildExamples, contextFrames, featureRate, featureSize, melBands } from "./dataset.js";
+import { buildExamples, contextAfter, contextBefore, featureRate, featureSize, melBands } from "./dataset.js";
 import { LogMel, withContext } from "./features.js";
 import { Viseme } from "./visemes.js";
 
@@ -22,7 +22,7 @@ async function predict(s: ort.InferenceSession, inputs: Float32Array[]): Promise
 }
 
 describe("the lip-sync model", () => {
-  it("follows the I/O contract: features [N, 440] in, viseme probabilities [N, 10] and classes [N] out", async () => {
+  it("follows the I/O contract: features [N, 360] in, viseme probabilities [N, 10] and classes [N] out", async () => {
     const s = await session();
     expect(s.inputNames).toEqual(["features"]);
     expect(s.outputNames).toEqual(["viseme_probs", "viseme"]);
@@ -40,7 +40,7 @@ describe("the lip-sync model", () => {
     const frames = mel.compute(new Int16Array(featureRate));
     const predictions = await predict(
       s,
-      frames.map((_, i) => withContext(frames, i, contextFrames)),
+      frames.map((_, i) => withContext(frames, i, contextBefore, contextAfter)),
     );
     expect(predictions.filter((v) => v === Viseme.rest).length / predictions.length).toBeGreaterThan(0.95);
   });

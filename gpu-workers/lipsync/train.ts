@@ -5,7 +5,15 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { EspeakEngine } from "../tts/espeak.js";
 import { heldOutUtterances, trainingUtterances } from "./corpus.js";
-import { buildExamples, contextFrames, featureRate, featureSize, melBands, type Example } from "./dataset.js";
+import {
+  buildExamples,
+  contextAfter,
+  contextBefore,
+  featureRate,
+  featureSize,
+  melBands,
+  type Example,
+} from "./dataset.js";
 import { VisemeMlp } from "./mlp.js";
 import { Viseme, visemeCount } from "./visemes.js";
 
@@ -20,7 +28,8 @@ export interface Evaluation {
     inputs: number;
     hidden: number;
     classes: number;
-    context_frames: number;
+    context_before: number;
+    context_after: number;
     mel_bands: number;
     feature_rate_hz: number;
   };
@@ -37,7 +46,7 @@ function baselines(train: Example[], test: Example[]): { name: string; accuracy:
   // Energy of the centre frame (its mean log-mel), with the threshold that best separates rest on the training set.
   const energy = (e: Example) => {
     let sum = 0;
-    for (let b = 0; b < melBands; b++) sum += e.x[contextFrames * melBands + b]!;
+    for (let b = 0; b < melBands; b++) sum += e.x[contextBefore * melBands + b]!;
     return sum / melBands;
   };
   const candidates = [...new Set(train.map((e) => Math.round(energy(e))))].sort((a, b) => a - b);
@@ -95,7 +104,8 @@ export async function trainLipSyncModel(
       inputs: featureSize,
       hidden,
       classes: visemeCount,
-      context_frames: contextFrames,
+      context_before: contextBefore,
+      context_after: contextAfter,
       mel_bands: melBands,
       feature_rate_hz: featureRate,
     },

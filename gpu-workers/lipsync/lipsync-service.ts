@@ -51,6 +51,12 @@ export function lipSyncService(deps: LipSyncDeps): GrpcServiceRegistration {
     help: "Animation frames sent.",
     registers: [deps.registry],
   });
+  const realtime = new Histogram({
+    name: "livehost_lipsync_realtime_factor",
+    help: "Compute time per second of audio, per stream and second; above 1 a stream is behind real time.",
+    buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2],
+    registers: [deps.registry],
+  });
   const inferenceSeconds = new Histogram({
     name: "livehost_lipsync_chunk_seconds",
     help: "Time to turn one audio chunk into its frames (features, model, rendering).",
@@ -75,6 +81,38 @@ export function lipSyncService(deps: LipSyncDeps): GrpcServiceRegistration {
       release?.();
       if (!(err instanceof LivehostError)) rootLogger().error({ err }, "unexpected error in lip-sync stream");
       call.emit("error", toStatus(err));
+    };
+    // Real time, always: compute per second of audio over the last second; above 1 the worker cannot keep up, and
+    // says so (metric and a status message) so the room shows idle frames rather than late ones.
+    let inputRate = 16_000;
+    let windowCompute = 0;
+    let windowAudio = 0;
+    let behind = false;
+    const reportPace = async (computeMs: number, audioMs: number) => {
+      windowCompute += computeMs;
+      windowAudio += audioMs;
+      if (windowAudio < 1_000) return;
+      const factor = windowCompute / windowAudio;
+      realtime.observe(factor);
+      const nowBehind = factor > 1;
+      if (nowBehind || nowBehind !== behind) {
+        await send(
+          AnimateResponse.fromPartial({
+            message: {
+              $case: "status",
+              value: {
+                realtimeFactor: factor,
+                behind: nowBehind,
+                framesSent: animator?.framesSent ?? 0,
+                framesDropped: 0,
+              },
+            },
+          }),
+        );
+      }
+      behind = nowBehind;
+      windowCompute = 0;
+      windowAudio = 0;
     };
     const send = async (message: AnimateResponse) => {
       if (!call.write(message)) {
@@ -118,6 +156,7 @@ export function lipSyncService(deps: LipSyncDeps): GrpcServiceRegistration {
         if (animator) throw new InvalidArgumentError("open", "the stream is already open");
         avatar = validateOpen(message.value, avatars);
         release = deps.slots.acquire();
+        inputRate = message.value.audioFormat!.sampleRateHz;
         animator = new MouthAnimator({
           fps: message.value.fps,
           inputRate: message.value.audioFormat!.sampleRateHz,
@@ -142,8 +181,10 @@ export function lipSyncService(deps: LipSyncDeps): GrpcServiceRegistration {
         );
         const started = performance.now();
         const frames = await animator.push(pcm);
-        inferenceSeconds.observe((performance.now() - started) / 1_000);
+        const computeMs = performance.now() - started;
+        inferenceSeconds.observe(computeMs / 1_000);
         await sendFrames(frames);
+        await reportPace(computeMs, (pcm.length / inputRate) * 1000);
       } else if (message?.$case === "clear") {
         const frame = animator.clear();
         utteranceStart = undefined;

@@ -10,8 +10,9 @@ import {
 } from "../../proto/index.js";
 import { createRegistry } from "../../observability/index.js";
 import { connectNats, mediaChannelOptions } from "../../transport/index.js";
-import { eventually, recordAnnouncements, startNatsServer } from "../../testing/index.js";
-import { EspeakEngine, embeddedVoices, startLipSyncWorker, synthesizeEmbedded } from "../index.js";
+import { eventually, recordAnnouncements, startNatsServer, startTestGrpcServer } from "../../testing/index.js";
+import { EspeakEngine, StreamSlots, embeddedVoices, startLipSyncWorker, synthesizeEmbedded } from "../index.js";
+import { lipSyncService } from "./lipsync-service.js";
 import { Viseme } from "./visemes.js";
 
 const open = (overrides: Partial<AnimateOpen> = {}) =>
@@ -153,6 +154,30 @@ describe("LipSyncService.Animate", () => {
     expect(error.code).toBe(GrpcStatus.INVALID_ARGUMENT);
     expect(error.metadata.get("livehost-field")).toEqual([field]);
     call.end();
+  });
+
+  it("says it is behind real time when its model is too slow, instead of staying silent", async () => {
+    // A model that needs 60 ms per call: with 20 ms chunks the stream cannot keep up.
+    const slowModel = async (_features: Float32Array, frames: number) => {
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      return new Float32Array(frames * 10).fill(0.1);
+    };
+    await using server = await startTestGrpcServer([
+      lipSyncService({ classify: slowModel, slots: new StreamSlots(1), registry: createRegistry() }),
+    ]);
+    const client = new LipSyncServiceClient(server.address, credentials.createInsecure(), mediaChannelOptions);
+    const call = client.animate();
+    const status = collect(call, (r) => r.some((m) => m.message?.$case === "status"));
+    call.write(
+      open({ audioFormat: { sampleRateHz: 16000, channels: 1, encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE } }),
+    );
+    for (let i = 0; i < 60; i++) call.write(audio(new Int16Array(320)));
+    const responses = await status;
+    call.cancel();
+    client.close();
+    const report = responses.find((r) => r.message?.$case === "status")!.message!;
+    expect(report.$case === "status" && report.value.behind).toBe(true);
+    expect(report.$case === "status" && report.value.realtimeFactor).toBeGreaterThan(1);
   });
 
   it("announces the default avatar and refuses a stream beyond its cap", async () => {

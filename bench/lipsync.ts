@@ -15,7 +15,7 @@ import {
   onnxClassifier,
   renderMouth,
   startLipSyncWorker,
-  synthesizeEmbedded,
+  synthesizeToPcm,
 } from "../gpu-workers/index.js";
 import { summarize } from "./stats.js";
 import type { BenchContext } from "./main.js";
@@ -28,15 +28,8 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
   const voice = embeddedVoices.find((v) => v.id === "en-male-bright")!;
   const text =
     "Here's the deal: the gooseneck kettle is $49.99 today, down from $69.99. It keeps water warm for an hour. ";
-  const parts: Int16Array[] = [];
-  for await (const chunk of synthesizeEmbedded(engine, voice, text.repeat(quick ? 2 : 6), {
-    speed: 1,
-    sampleRate: 22050,
-  })) {
-    parts.push(chunk.pcm);
-  }
+  const { pcm } = await synthesizeToPcm(engine, voice, text.repeat(quick ? 2 : 6), { speed: 1, sampleRate: 22050 });
   await engine.close();
-  const pcm = Int16Array.from(parts.flatMap((p) => Array.from(p)));
   const audioS = pcm.length / 22050;
 
   log(`frames per CPU second: ${audioS.toFixed(1)} s of speech through the model and the mouth renderer, in-process`);

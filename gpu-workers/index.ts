@@ -4,7 +4,7 @@ export { startWorker, type Worker, type WorkerOptions, type WorkerKindName } fro
 export { StreamSlots } from "./slots.js";
 export { startSpeechWorker, type SpeechWorker, type SpeechWorkerOptions } from "./tts/speech-worker.js";
 export { EspeakEngine } from "./tts/espeak.js";
-export { synthesizeEmbedded, type SynthesisChunk } from "./tts/embedded.js";
+export { synthesizeEmbedded, synthesizeToPcm, type SynthesisChunk } from "./tts/embedded.js";
 export { normalize, type Segment, type Language } from "./tts/normalize.js";
 export { embeddedVoices, supportedSampleRates, type EmbeddedVoice, type SpeechVoice } from "./tts/voices.js";
 export { PiperVoice, loadPiperVoices, executionProviders, type ExecutionProviderChoice } from "./tts/piper.js";

@@ -1,31 +1,17 @@
 import { describe, expect, it } from "vitest";
 import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-node";
-import { EspeakEngine, embeddedVoices, synthesizeEmbedded } from "../index.js";
+import { EspeakEngine, embeddedVoices, synthesizeToPcm } from "../index.js";
 import { MouthAnimator, onnxClassifier, type MouthFrame } from "./animator.js";
 import { Viseme } from "./visemes.js";
 
 const model = () =>
   readFile(new URL("./model/viseme-mlp.onnx", import.meta.url)).then((bytes) => ort.InferenceSession.create(bytes));
 
-async function speech(text: string, voiceId: string): Promise<Int16Array> {
+async function speech(text: string, voiceId = "en-male-bright"): Promise<Int16Array> {
   await using engine = await EspeakEngine.start();
-  const parts: Int16Array[] = [];
-  for await (const c of synthesizeEmbedded(
-    engine,
-    embeddedVoices.find((v) => v.id === voiceId)!,
-    text,
-    { speed: 1, sampleRate: 22050 },
-  )) {
-    parts.push(c.pcm);
-  }
-  const pcm = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    pcm.set(p, offset);
-    offset += p.length;
-  }
-  return pcm;
+  const voice = embeddedVoices.find((v) => v.id === voiceId)!;
+  return (await synthesizeToPcm(engine, voice, text, { speed: 1, sampleRate: 22050 })).pcm;
 }
 
 /** Feeds audio in 100 ms chunks, as a room streams TTS output. */

@@ -1,10 +1,10 @@
 // Training and evaluation data for the lip-sync model, made without any download: the embedded voices speak
 // sentences, their phoneme timings give per-frame viseme labels, and the audio gives log-mel features.
 import type { EspeakEngine } from "../tts/espeak.js";
-import { synthesizeEmbedded } from "../tts/embedded.js";
+import { synthesizeToPcm } from "../tts/embedded.js";
 import { embeddedVoices } from "../tts/voices.js";
 import { LogMel, withContext } from "./features.js";
-import { visemeTrack, type TimedPhoneme, type VisemeId } from "./visemes.js";
+import { visemeTrack, type VisemeId } from "./visemes.js";
 
 export const featureRate = 16_000;
 /**
@@ -39,18 +39,7 @@ export async function buildExamples(
     const voice = embeddedVoices.find((v) => v.id === voiceId);
     if (!voice) throw new Error(`unknown voice ${voiceId}`);
     for (const speed of speeds) {
-      const parts: Int16Array[] = [];
-      const phonemes: TimedPhoneme[] = [];
-      for await (const chunk of synthesizeEmbedded(engine, voice, text, { speed, sampleRate: featureRate })) {
-        parts.push(chunk.pcm);
-        phonemes.push(...chunk.phonemes);
-      }
-      const pcm = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
-      let offset = 0;
-      for (const part of parts) {
-        pcm.set(part, offset);
-        offset += part.length;
-      }
+      const { pcm, phonemes } = await synthesizeToPcm(engine, voice, text, { speed, sampleRate: featureRate });
       const frames = mel.compute(pcm);
       const labels = visemeTrack(phonemes, (pcm.length / featureRate) * 1000, mel.frameRate);
       const n = Math.min(frames.length, labels.length);

@@ -11,7 +11,7 @@ import {
 import { createRegistry } from "../../observability/index.js";
 import { connectNats, mediaChannelOptions } from "../../transport/index.js";
 import { eventually, recordAnnouncements, startNatsServer, startTestGrpcServer } from "../../testing/index.js";
-import { EspeakEngine, StreamSlots, embeddedVoices, startLipSyncWorker, synthesizeEmbedded } from "../index.js";
+import { EspeakEngine, StreamSlots, embeddedVoices, startLipSyncWorker, synthesizeToPcm } from "../index.js";
 import { lipSyncService } from "./lipsync-service.js";
 import { Viseme } from "./visemes.js";
 
@@ -36,12 +36,10 @@ const flush = (utteranceId = "u1") =>
   AnimateRequest.fromPartial({ message: { $case: "flush", value: { utteranceId } } });
 const clear = () => AnimateRequest.fromPartial({ message: { $case: "clear", value: {} } });
 
-async function speech(text: string): Promise<Int16Array> {
+async function speech(text: string, voiceId = "en-male-bright"): Promise<Int16Array> {
   await using engine = await EspeakEngine.start();
-  const parts: Int16Array[] = [];
-  const voice = embeddedVoices.find((v) => v.id === "en-male-bright")!;
-  for await (const c of synthesizeEmbedded(engine, voice, text, { speed: 1, sampleRate: 22050 })) parts.push(c.pcm);
-  return Int16Array.from(parts.flatMap((p) => Array.from(p)));
+  const voice = embeddedVoices.find((v) => v.id === voiceId)!;
+  return (await synthesizeToPcm(engine, voice, text, { speed: 1, sampleRate: 22050 })).pcm;
 }
 
 async function lipsyncStack(maxStreams = 4) {

@@ -198,3 +198,19 @@ function concat(parts: Int16Array[]): Int16Array {
   }
   return out;
 }
+
+/** The whole utterance as one PCM buffer with its phoneme timings (training data, tests, benchmarks). */
+export async function synthesizeToPcm(
+  engine: EspeakEngine,
+  voice: EmbeddedVoice,
+  text: string,
+  options: SynthesisOptions,
+): Promise<{ pcm: Int16Array; phonemes: PhonemeTiming[] }> {
+  const parts: Int16Array[] = [];
+  const phonemes: PhonemeTiming[] = [];
+  for await (const chunk of synthesizeEmbedded(engine, voice, text, options)) {
+    parts.push(chunk.pcm);
+    phonemes.push(...chunk.phonemes);
+  }
+  return { pcm: concat(parts), phonemes };
+}

@@ -407,9 +407,15 @@ export class ActorHost implements AsyncDisposable {
         await this.#nats
           .request(placementSubject, encoder.encode(JSON.stringify({ type, id })), { timeout: 5_000 })
           .then(() => this.metrics.activations.inc({ type, reason: "handover" }))
-          .catch((err: unknown) =>
-            this.#log.warn({ err, actor: activation.key }, "handover failed; failover will place it"),
-          );
+          .catch((err: unknown) => {
+            // The last host leaving (a local stack stopping): nobody to hand over to, and nothing is lost — the
+            // actor's state and mailbox wait in JetStream for its next activation.
+            if (err instanceof Error && /no responders/i.test(err.message)) {
+              this.#log.info({ actor: activation.key }, "no other host to hand the actor over to");
+            } else {
+              this.#log.warn({ err, actor: activation.key }, "handover failed; the next message or failover places it");
+            }
+          });
       }),
     );
   }

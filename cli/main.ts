@@ -17,6 +17,7 @@ import { compileRoleSettings, parsePort, parsePositiveInteger, type RoleFlags } 
 import { runRole } from "./role.js";
 import { startStack, describeStack, type Stack } from "./stack.js";
 import { checkStackHealth } from "./health.js";
+import { tour } from "./tour.js";
 
 const program = new Command("livehost")
   .description("AI digital-human hosts for live commerce")
@@ -252,6 +253,10 @@ upOptions(program.command("demo").description("bring the local stack up and show
     for (const h of health) process.stdout.write(`  ${h.healthy ? "ok  " : "FAIL"} ${h.role.padEnd(16)} ${h.detail}\n`);
     const allHealthy = health.every((h) => h.healthy);
     process.stdout.write(allHealthy ? "\nevery role is healthy\n" : "\nsome roles are unhealthy\n");
+    if (allHealthy) {
+      process.stdout.write("\nthe roles together\n");
+      await tour(stack, (line) => process.stdout.write(`  ${line}\n`));
+    }
     if (flags.check) {
       await stack.stop();
       process.exit(allHealthy ? 0 : 1);

@@ -47,5 +47,9 @@ describe("livehost demo", () => {
       expect(out).toMatch(new RegExp(`ok\\s+${role}`));
     }
     expect(out).toContain("every role is healthy");
+    // The tour: a comment reaches its room actor, a line is spoken, and the lip-sync worker animates it.
+    expect(out).toMatch(/room demo-room on \S+ has accepted [1-9]/);
+    expect(out).toMatch(/tts: .* ms of audio, first chunk after/);
+    expect(out).toMatch(/lip-sync: \d+ mouth frames at 25 fps/);
   });
 });

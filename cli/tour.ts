@@ -1,0 +1,105 @@
+// What `livehost demo` shows once every role is healthy: one viewer comment through the gateway into its room actor,
+// one line spoken by the TTS worker, and the lip-sync worker animating that line — the roles working together.
+import { credentials } from "@grpc/grpc-js";
+import {
+  AnimateRequest,
+  AudioEncoding,
+  Comment,
+  LipSyncServiceClient,
+  RoomServiceClient,
+  SpeechServiceClient,
+  SynthesizeRequest,
+  type AnimateResponse,
+  type SynthesizeResponse,
+} from "../proto/index.js";
+import { ActorClient, roomActor, type RoomActorState } from "../actors/index.js";
+import { callUnary, connectNats, mediaChannelOptions } from "../transport/index.js";
+import type { Stack } from "./stack.js";
+
+export async function tour(stack: Stack, say: (line: string) => void): Promise<void> {
+  const address = (role: string) => stack.roles.find((r) => r.role === role)?.endpoints.grpc;
+  const nats = await connectNats({ servers: stack.nats.url, name: "livehost-demo" });
+  try {
+    // 1. A viewer comment through RoomService, into the room's durable inbox, handled by the room actor.
+    const rooms = new RoomServiceClient(address("gateway")!, credentials.createInsecure());
+    const comment = Comment.fromPartial({
+      commentId: `demo-${Date.now()}`,
+      viewerId: "viewer-1",
+      text: "How much is the kettle?",
+    });
+    const queued = await callUnary(rooms.postComment.bind(rooms), { roomId: "demo-room", comment });
+    rooms.close();
+    const actors = new ActorClient(nats, [roomActor(nats)]);
+    const status = JSON.parse(
+      new TextDecoder().decode(await actors.ask("room", "demo-room", new Uint8Array(), { timeoutMs: 10_000 })),
+    ) as RoomActorState & { hostId: string };
+    say(
+      `comment ${queued.commentId}: queued ${queued.queued}; room demo-room on ${status.hostId} has accepted ${status.commentsAccepted}`,
+    );
+
+    // 2. A line of the show, spoken by the TTS worker.
+    const speech = new SpeechServiceClient(address("tts-worker")!, credentials.createInsecure(), mediaChannelOptions);
+    const text = "Welcome to livehost! The gooseneck kettle is $49.99 today.";
+    const started = performance.now();
+    let firstChunkMs = 0;
+    const chunks = await new Promise<SynthesizeResponse[]>((resolve, reject) => {
+      const out: SynthesizeResponse[] = [];
+      const call = speech.synthesize(SynthesizeRequest.fromPartial({ text, voiceId: "en-male-bright" }));
+      call.on("data", (c: SynthesizeResponse) => {
+        if (out.length === 0) firstChunkMs = performance.now() - started;
+        out.push(c);
+      });
+      call.on("end", () => resolve(out));
+      call.on("error", reject);
+    });
+    speech.close();
+    const pcm = Buffer.concat(chunks.map((c) => c.pcm));
+    const rate = chunks[0]?.format?.sampleRateHz ?? 22_050;
+    const words = chunks.flatMap((c) => c.words.map((w) => w.text));
+    say(
+      `tts: "${text}" -> ${((pcm.length / 2 / rate) * 1000).toFixed(0)} ms of audio, first chunk after ${firstChunkMs.toFixed(1)} ms, words: ${words.join(" ")}`,
+    );
+
+    // 3. The same audio, animated by the lip-sync worker.
+    const lipsync = new LipSyncServiceClient(
+      address("lipsync-worker")!,
+      credentials.createInsecure(),
+      mediaChannelOptions,
+    );
+    const frames = await new Promise<AnimateResponse[]>((resolve, reject) => {
+      const out: AnimateResponse[] = [];
+      const call = lipsync.animate();
+      call.on("data", (r: AnimateResponse) => {
+        out.push(r);
+        if (r.message?.$case === "flushed") {
+          call.end();
+          resolve(out);
+        }
+      });
+      call.on("error", reject);
+      call.write(
+        AnimateRequest.fromPartial({
+          message: {
+            $case: "open",
+            value: {
+              avatarId: "default",
+              fps: 25,
+              audioFormat: { sampleRateHz: rate, channels: 1, encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE },
+            },
+          },
+        }),
+      );
+      for (let i = 0; i < pcm.length; i += 8_820) {
+        call.write(
+          AnimateRequest.fromPartial({ message: { $case: "audio", value: { pcm: pcm.subarray(i, i + 8_820) } } }),
+        );
+      }
+      call.write(AnimateRequest.fromPartial({ message: { $case: "flush", value: {} } }));
+    });
+    lipsync.close();
+    const visemes = frames.flatMap((r) => (r.message?.$case === "frame" ? [r.message.value.mouth?.viseme ?? 0] : []));
+    say(`lip-sync: ${visemes.length} mouth frames at 25 fps; visemes ${visemes.slice(0, 40).join("")}…`);
+  } finally {
+    await nats.close();
+  }
+}

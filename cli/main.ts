@@ -9,6 +9,7 @@ import {
   writeSyntheticPiperVoice,
   EspeakEngine,
   trainLipSyncModel,
+  writeDefaultAvatarPack,
   type ExecutionProviderChoice,
 } from "../gpu-workers/index.js";
 import { join } from "node:path";
@@ -161,11 +162,14 @@ models
 
 models
   .command("make")
-  .description("write the project's synthetic Piper-format voice into <out>/tts")
+  .description("write the project's synthetic Piper-format voice (<out>/tts) and default avatar pack (<out>/avatars)")
   .option("--out <dir>", "models directory", "models")
   .action(async (flags: { out: string }) => {
     const path = await writeSyntheticPiperVoice(join(flags.out, "tts"));
     process.stdout.write(`wrote ${path} and ${path}.json (synthetic weights)\n`);
+    const avatarDir = join(flags.out, "avatars", "default");
+    await writeDefaultAvatarPack(avatarDir);
+    process.stdout.write(`wrote the default avatar pack in ${avatarDir}\n`);
   });
 
 workerCommand("lipsync-worker", "serve LipSyncService", 16)

@@ -13,3 +13,10 @@ export { trainLipSyncModel, type Evaluation as LipSyncEvaluation } from "./lipsy
 export { startLipSyncWorker, type LipSyncWorker, type LipSyncWorkerOptions } from "./lipsync/lipsync-worker.js";
 export { MouthAnimator, onnxClassifier, type MouthFrame, type VisemeClassifier } from "./lipsync/animator.js";
 export { renderMouth, type MouthPatch } from "./lipsync/render.js";
+export {
+  writeDefaultAvatarPack,
+  loadAvatarPack,
+  defaultMouthBox,
+  type AvatarPack,
+  type AvatarPackManifest,
+} from "./lipsync/avatar-pack.js";

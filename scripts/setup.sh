@@ -67,8 +67,11 @@ fi
 say "building (dist)"
 npx --no-install tsc -p tsconfig.build.json
 
-# The small models the project makes itself (nothing is downloaded): the synthetic Piper-format voice.
-if [ ! -f models/tts/en_US-livehost_synthetic-x_low.onnx ] || [ dist/gpu-workers/tts/piper-synthetic.js -nt models/tts/en_US-livehost_synthetic-x_low.onnx ]; then
-  say "making models (models/tts)"
+# The small models the project makes itself (nothing is downloaded): the synthetic Piper-format voice and the
+# default avatar pack.
+if [ ! -f models/tts/en_US-livehost_synthetic-x_low.onnx ] || [ ! -f models/avatars/default/pack.json ] \
+  || [ dist/gpu-workers/tts/piper-synthetic.js -nt models/tts/en_US-livehost_synthetic-x_low.onnx ] \
+  || [ dist/gpu-workers/lipsync/avatar-pack.js -nt models/avatars/default/pack.json ]; then
+  say "making models (models/tts, models/avatars)"
   node dist/cli/main.js models make --out models >/dev/null
 fi

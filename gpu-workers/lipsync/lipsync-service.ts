@@ -18,6 +18,7 @@ import { InvalidArgumentError, LivehostError, toStatus, type GrpcServiceRegistra
 import type { StreamSlots } from "../slots.js";
 import { supportedSampleRates } from "../tts/voices.js";
 import { MouthAnimator, type MouthFrame, type VisemeClassifier } from "./animator.js";
+import { defaultMouthBox } from "./avatar-pack.js";
 import { renderMouth } from "./render.js";
 
 export const supportedFps = [15, 24, 25, 30, 50, 60];
@@ -35,7 +36,7 @@ export interface AvatarMouth {
 /**
  * The default avatar's mouth box on a 720x1280 portrait frame. Avatar packs built from video bring their own.
  */
-export const defaultAvatar: AvatarMouth = { id: "default", x: 312, y: 560, width: 96, height: 64 };
+export const defaultAvatar: AvatarMouth = { id: "default", ...defaultMouthBox(720, 1280) };
 
 export interface LipSyncDeps {
   classify: VisemeClassifier;

@@ -98,7 +98,8 @@ describe("LipSyncService.Animate", () => {
     expect(frames[10]!.ptsMs).toBe(400);
     const frame = frames[10]!;
     expect(frame.utteranceId).toBe("u1");
-    expect(frame.patch).toMatchObject({ xPx: 312, yPx: 560, widthPx: 96, heightPx: 64 });
+    // The drawn host's mouth box on a 720x1280 frame (the default avatar pack's).
+    expect(frame.patch).toMatchObject({ xPx: 312, yPx: 580, widthPx: 96, heightPx: 64 });
     expect(frame.patch!.data.length).toBe(96 * 64 * 4);
     expect(new Set(frames.map((f) => f.mouth!.viseme)).size).toBeGreaterThan(3);
     const flushed = responses.find((r) => r.message?.$case === "flushed")!;

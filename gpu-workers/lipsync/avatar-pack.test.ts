@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadAvatarPack, writeDefaultAvatarPack } from "./avatar-pack.js";
+import { Viseme } from "./visemes.js";
+
+async function tempDir() {
+  const dir = await mkdtemp(join(tmpdir(), "livehost-avatar-"));
+  return { dir, [Symbol.asyncDispose]: () => rm(dir, { recursive: true, force: true }) };
+}
+
+describe("the default avatar pack", () => {
+  it("is made with GStreamer: a 720x1280 H.264 idle loop, a mouth atlas per viseme, and a manifest", async () => {
+    await using tmp = await tempDir();
+    await writeDefaultAvatarPack(tmp.dir);
+    const pack = await loadAvatarPack(tmp.dir);
+    expect(pack.manifest).toMatchObject({ id: "default", width: 720, height: 1280, fps: 25, visemes: 10 });
+    const probe = JSON.parse(
+      execFileSync(
+        "ffprobe",
+        ["-v", "error", "-show_streams", "-show_format", "-of", "json", join(tmp.dir, "base.mp4")],
+        {
+          encoding: "utf8",
+        },
+      ),
+    ) as {
+      streams: { codec_name: string; width: number; height: number; r_frame_rate: string }[];
+      format: { duration: string };
+    };
+    expect(probe.streams[0]).toMatchObject({ codec_name: "h264", width: 720, height: 1280, r_frame_rate: "25/1" });
+    expect(Number(probe.format.duration)).toBeCloseTo(2, 1);
+    // An open mouth shows more of the dark inside than a closed one.
+    const dark = (image: Uint8Array) => {
+      let n = 0;
+      for (let i = 0; i < image.length; i += 4) if (image[i + 3]! > 200 && image[i]! < 80) n++;
+      return n;
+    };
+    expect(dark(pack.mouthImage(Viseme.open))).toBeGreaterThan(dark(pack.mouthImage(Viseme.closed)) + 200);
+  });
+
+  it("refuses a corrupt pack, saying what is wrong", async () => {
+    await using tmp = await tempDir();
+    await writeDefaultAvatarPack(tmp.dir, { width: 360, height: 640 });
+    await writeFile(join(tmp.dir, "atlas.rgba"), new Uint8Array(100));
+    await expect(loadAvatarPack(tmp.dir)).rejects.toThrow(/atlas.rgba is missing or not 10 images of 48x32 RGBA/);
+    await writeFile(join(tmp.dir, "pack.json"), "{ nope");
+    await expect(loadAvatarPack(tmp.dir)).rejects.toThrow(/pack.json is missing or not JSON/);
+  });
+});

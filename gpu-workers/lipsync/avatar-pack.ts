@@ -1,0 +1,192 @@
+// Avatar packs: what a room needs to show a host. A pack is a directory:
+//   pack.json    id, frame size, fps, the mouth box on the frame, and the files below
+//   base.png     the host's idle frame; base.mp4, the idle loop made from it (H.264, the room's base video)
+//   atlas.rgba   one RGBA mouth image per viseme (visemeCount images of the mouth box size, in viseme order)
+// The project makes its default pack itself (a drawn host, no downloads); packs built from a merchant's video share
+// the format.
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { UnavailableError } from "../../transport/index.js";
+import { renderMouth } from "./render.js";
+import { visemeCount, visemeParams, type VisemeId } from "./visemes.js";
+
+export interface AvatarPackManifest {
+  id: string;
+  width: number;
+  height: number;
+  fps: number;
+  mouth: { x: number; y: number; width: number; height: number };
+  base: { image: string; video: string; loopSeconds: number };
+  atlas: string;
+  visemes: number;
+  madeBy: string;
+}
+
+export interface AvatarPack {
+  dir: string;
+  manifest: AvatarPackManifest;
+  /** The mouth image for a viseme, RGBA of the mouth box size. */
+  mouthImage(viseme: VisemeId): Uint8Array;
+}
+
+interface GstPipeline {
+  play(): void;
+  stop(): void;
+  sendEOS(): void;
+  findChild(name: string): { push(buffer: Buffer): void; caps: string };
+  pollBus(callback: (message: { type: string; [key: string]: unknown }) => void): void;
+}
+const gst = createRequire(import.meta.url)("gstreamer-superficial") as {
+  Pipeline: new (description: string) => GstPipeline;
+};
+
+/** Runs a GStreamer pipeline to end-of-stream; rejects with the pipeline's error. */
+function runPipeline(pipeline: GstPipeline, feed?: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    pipeline.pollBus((message) => {
+      if (message.type === "eos") {
+        pipeline.stop();
+        resolve();
+      } else if (message.type === "error") {
+        pipeline.stop();
+        reject(new UnavailableError(`GStreamer: ${JSON.stringify(message).slice(0, 300)}`));
+      }
+    });
+    pipeline.play();
+    feed?.();
+  });
+}
+
+/** Where the drawn host's mouth is: on the lower face, scaled with the frame (96x64 at 720x1280). */
+export function defaultMouthBox(width: number, height: number) {
+  const mouthWidth = Math.round((width * 0.1333) / 2) * 2;
+  const mouthHeight = Math.round((mouthWidth * 2) / 3 / 2) * 2;
+  const centreY = height * 0.42 + height * 0.13 * 0.45;
+  return {
+    x: Math.round(width / 2 - mouthWidth / 2),
+    y: Math.round(centreY - mouthHeight / 2),
+    width: mouthWidth,
+    height: mouthHeight,
+  };
+}
+
+/** The default host, drawn: a face with hair, eyes and a neutral mouth area, on a studio backdrop. */
+export function drawDefaultHost(width: number, height: number): Uint8Array {
+  const rgba = new Uint8Array(width * height * 4);
+  const cx = width / 2;
+  const faceY = height * 0.42;
+  const faceRx = width * 0.2;
+  const faceRy = height * 0.13;
+  const inEllipse = (x: number, y: number, ex: number, ey: number, rx: number, ry: number) =>
+    ((x - ex) / rx) ** 2 + ((y - ey) / ry) ** 2 <= 1;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      // Backdrop: a soft vertical gradient.
+      let colour = [40 + (y / height) * 50, 60 + (y / height) * 40, 110 - (y / height) * 30];
+      if (y > faceY + faceRy * 0.8 && Math.abs(x - cx) < width * (0.18 + (y - faceY) / height)) colour = [200, 60, 80]; // top
+      if (inEllipse(x, y, cx, faceY + faceRy * 0.95, faceRx * 0.35, faceRy * 0.4)) colour = [226, 180, 150]; // neck
+      if (inEllipse(x, y, cx, faceY - faceRy * 0.25, faceRx * 1.15, faceRy * 1.05)) colour = [50, 30, 25]; // hair
+      if (inEllipse(x, y, cx, faceY, faceRx, faceRy)) colour = [236, 192, 160]; // face
+      for (const side of [-1, 1]) {
+        if (inEllipse(x, y, cx + side * faceRx * 0.38, faceY - faceRy * 0.15, faceRx * 0.16, faceRy * 0.08))
+          colour = [250, 250, 250];
+        if (inEllipse(x, y, cx + side * faceRx * 0.38, faceY - faceRy * 0.15, faceRx * 0.07, faceRy * 0.07))
+          colour = [40, 30, 30];
+      }
+      const o = (y * width + x) * 4;
+      rgba[o] = colour[0]!;
+      rgba[o + 1] = colour[1]!;
+      rgba[o + 2] = colour[2]!;
+      rgba[o + 3] = 255;
+    }
+  }
+  return rgba;
+}
+
+/**
+ * Writes the project's default avatar pack into `dir`: the drawn host as base.png, a base.mp4 idle loop encoded
+ * with GStreamer (x264), the mouth atlas rendered per viseme, and pack.json.
+ */
+export async function writeDefaultAvatarPack(
+  dir: string,
+  options: { width?: number; height?: number; fps?: number } = {},
+) {
+  const width = options.width ?? 720;
+  const height = options.height ?? 1280;
+  const fps = options.fps ?? 25;
+  const mouth = defaultMouthBox(width, height);
+  await mkdir(dir, { recursive: true });
+
+  const still = new gst.Pipeline(
+    `appsrc name=src num-buffers=1 format=time ! videoconvert ! pngenc ! filesink location=${join(dir, "base.png")}`,
+  );
+  const src = still.findChild("src");
+  src.caps = `video/x-raw,format=RGBA,width=${width},height=${height},framerate=0/1`;
+  const face = drawDefaultHost(width, height);
+  await runPipeline(still, () => {
+    src.push(Buffer.from(face.buffer, face.byteOffset, face.byteLength));
+    still.sendEOS();
+  });
+
+  const loopSeconds = 2;
+  const video = new gst.Pipeline(
+    `filesrc location=${join(dir, "base.png")} ! pngdec ! imagefreeze num-buffers=${loopSeconds * fps} ! ` +
+      `video/x-raw,framerate=${fps}/1 ! videoconvert ! video/x-raw,format=I420 ! ` +
+      `x264enc speed-preset=veryfast key-int-max=${fps} ! video/x-h264,profile=high ! mp4mux ! filesink location=${join(dir, "base.mp4")}`,
+  );
+  await runPipeline(video);
+
+  const atlas = new Uint8Array(visemeCount * mouth.width * mouth.height * 4);
+  for (let v = 0; v < visemeCount; v++) {
+    atlas.set(
+      renderMouth(visemeParams[v as VisemeId], mouth.width, mouth.height).data,
+      v * mouth.width * mouth.height * 4,
+    );
+  }
+  await writeFile(join(dir, "atlas.rgba"), atlas);
+  const manifest: AvatarPackManifest = {
+    id: "default",
+    width,
+    height,
+    fps,
+    mouth,
+    base: { image: "base.png", video: "base.mp4", loopSeconds },
+    atlas: "atlas.rgba",
+    visemes: visemeCount,
+    madeBy: "gpu-workers/lipsync/avatar-pack.ts (drawn, no downloads)",
+  };
+  await writeFile(join(dir, "pack.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}
+
+/** Loads and checks a pack; a corrupt one is refused with what is wrong. */
+export async function loadAvatarPack(dir: string): Promise<AvatarPack> {
+  let manifest: AvatarPackManifest;
+  try {
+    manifest = JSON.parse(await readFile(join(dir, "pack.json"), "utf8")) as AvatarPackManifest;
+  } catch (err) {
+    throw new UnavailableError(`avatar pack ${dir}: pack.json is missing or not JSON`, { cause: err });
+  }
+  const problem = (what: string) => new UnavailableError(`avatar pack ${dir}: ${what}`);
+  if (typeof manifest.id !== "string" || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(manifest.id))
+    throw problem("id is missing or invalid");
+  const m = manifest.mouth;
+  if (!m || ![m.x, m.y, m.width, m.height].every((n) => Number.isInteger(n) && n >= 0))
+    throw problem("mouth box is invalid");
+  if (m.x + m.width > manifest.width || m.y + m.height > manifest.height)
+    throw problem("mouth box lies outside the frame");
+  if (manifest.visemes !== visemeCount) throw problem(`atlas must hold ${visemeCount} visemes`);
+  const atlas = await readFile(join(dir, manifest.atlas)).catch(() => undefined);
+  const imageBytes = m.width * m.height * 4;
+  if (!atlas || atlas.length !== visemeCount * imageBytes) {
+    throw problem(`${manifest.atlas} is missing or not ${visemeCount} images of ${m.width}x${m.height} RGBA`);
+  }
+  const video = await stat(join(dir, manifest.base.video)).catch(() => undefined);
+  if (!video || video.size === 0) throw problem(`${manifest.base.video} is missing`);
+  return {
+    dir,
+    manifest,
+    mouthImage: (viseme) => atlas.subarray(viseme * imageBytes, (viseme + 1) * imageBytes),
+  };
+}

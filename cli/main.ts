@@ -177,29 +177,35 @@ workerCommand("lipsync-worker", "serve LipSyncService", 16)
     new Option("--model <file>", "ONNX viseme model (default: the project's own)").env("LIVEHOST_LIPSYNC_MODEL"),
   )
   .addOption(
+    new Option("--avatars <dir>", "directory of avatar packs, one per subdirectory").env("LIVEHOST_AVATARS_DIR"),
+  )
+  .addOption(
     new Option("--execution-provider <ep>", "onnxruntime execution provider")
       .env("LIVEHOST_EXECUTION_PROVIDER")
       .choices(["auto", "cpu", "cuda"])
       .default("auto"),
   )
-  .action(async (flags: WorkerFlags & { model?: string; executionProvider: ExecutionProviderChoice }) => {
-    const maxStreams = parsePositiveInteger(flags.maxStreams, "--max-streams");
-    await runRole("lipsync-worker", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
-      const lipsync = await startLipSyncWorker({
-        nats,
-        registry,
-        logger,
-        modelPath: flags.model,
-        executionProvider: flags.executionProvider,
-        workerId: settings.id,
-        grpcHost: settings.host,
-        grpcPort: settings.grpcPort,
-        advertiseAddress: flags.advertiseAddress,
-        maxStreams,
+  .action(
+    async (flags: WorkerFlags & { model?: string; avatars?: string; executionProvider: ExecutionProviderChoice }) => {
+      const maxStreams = parsePositiveInteger(flags.maxStreams, "--max-streams");
+      await runRole("lipsync-worker", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
+        const lipsync = await startLipSyncWorker({
+          nats,
+          registry,
+          logger,
+          modelPath: flags.model,
+          avatarsDir: flags.avatars,
+          executionProvider: flags.executionProvider,
+          workerId: settings.id,
+          grpcHost: settings.host,
+          grpcPort: settings.grpcPort,
+          advertiseAddress: flags.advertiseAddress,
+          maxStreams,
+        });
+        return { endpoints: { grpc: lipsync.worker.address }, close: () => lipsync.close() };
       });
-      return { endpoints: { grpc: lipsync.worker.address }, close: () => lipsync.close() };
-    });
-  });
+    },
+  );
 
 interface UpFlags {
   nats?: string;

@@ -31,6 +31,7 @@ export interface Stack extends AsyncDisposable {
 const allRoles: RoleName[] = ["room-host", "gateway", "tts-worker", "lipsync-worker"];
 const mainScript = fileURLToPath(new URL("./main.js", import.meta.url));
 const localModels = fileURLToPath(new URL("../../models/tts", import.meta.url));
+const localAvatars = fileURLToPath(new URL("../../models/avatars", import.meta.url));
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const natsServer = options.natsUrl ? undefined : await NatsServerProcess.start({ serverName: "livehost-local" });
@@ -49,6 +50,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       if (role === "gateway" && options.gatewayPort) args.push("--grpc-port", String(options.gatewayPort));
       // The project's own Piper-format voice, when setup has made it (models/tts).
       if (role === "tts-worker" && existsSync(localModels)) args.push("--model-dir", localModels);
+      if (role === "lipsync-worker" && existsSync(localAvatars)) args.push("--avatars", localAvatars);
       const child = fork(mainScript, args, {
         stdio: ["ignore", "inherit", "inherit", "ipc"],
         env: { ...process.env, LIVEHOST_LOG_LEVEL: options.logLevel ?? process.env.LIVEHOST_LOG_LEVEL ?? "warn" },

@@ -27,7 +27,7 @@ export interface AvatarPack {
   dir: string;
   manifest: AvatarPackManifest;
   /** The mouth image for a viseme, RGBA of the mouth box size. */
-  mouthImage(viseme: VisemeId): Uint8Array;
+  mouthImage: (viseme: VisemeId) => Uint8Array;
 }
 
 interface GstPipeline {

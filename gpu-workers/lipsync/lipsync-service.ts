@@ -20,17 +20,20 @@ import { supportedSampleRates } from "../tts/voices.js";
 import { MouthAnimator, type MouthFrame, type VisemeClassifier } from "./animator.js";
 import { defaultMouthBox } from "./avatar-pack.js";
 import { renderMouth } from "./render.js";
+import type { VisemeId } from "./visemes.js";
 
 export const supportedFps = [15, 24, 25, 30, 50, 60];
 const maxChunkBytes = 64 * 1024;
 
-/** What the worker knows of an avatar: where its mouth patch goes on the base video. */
+/** What the worker knows of an avatar: where its mouth patch goes on the base video, and its mouth images. */
 export interface AvatarMouth {
   id: string;
   x: number;
   y: number;
   width: number;
   height: number;
+  /** The pack's mouth image for a viseme; the parametric mouth is drawn when absent. */
+  mouthImage?: (viseme: VisemeId) => Uint8Array;
 }
 
 /**
@@ -125,7 +128,9 @@ export function lipSyncService(deps: LipSyncDeps): GrpcServiceRegistration {
     };
     const sendFrames = async (frames: MouthFrame[]) => {
       for (const frame of frames) {
-        const patch = renderMouth(frame.mouth, avatar!.width, avatar!.height);
+        const patch = avatar!.mouthImage
+          ? { width: avatar!.width, height: avatar!.height, data: avatar!.mouthImage(frame.viseme) }
+          : renderMouth(frame.mouth, avatar!.width, avatar!.height);
         framesSent.inc();
         await send(
           AnimateResponse.fromPartial({

@@ -1,7 +1,8 @@
 // A lip-sync worker process: the shared worker core around the viseme model (onnxruntime, CUDA when its provider
 // loads) and the mouth renderer. The model is the project's own (gpu-workers/lipsync/model) unless --model points at
 // a production model with the same I/O contract (see mlp.ts).
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import * as ort from "onnxruntime-node";
 import { rootLogger, type Logger, type Registry } from "../../observability/index.js";
@@ -9,7 +10,8 @@ import { repoPath } from "../paths.js";
 import { executionProviders, type ExecutionProviderChoice } from "../tts/piper.js";
 import { startWorker, type Worker } from "../worker.js";
 import { onnxClassifier, type VisemeClassifier } from "./animator.js";
-import { defaultAvatar, lipSyncService } from "./lipsync-service.js";
+import { loadAvatarPack } from "./avatar-pack.js";
+import { defaultAvatar, lipSyncService, type AvatarMouth } from "./lipsync-service.js";
 
 export interface LipSyncWorkerOptions {
   nats: NatsConnection;
@@ -21,6 +23,8 @@ export interface LipSyncWorkerOptions {
   grpcHost?: string;
   grpcPort?: number;
   advertiseAddress?: string;
+  /** A directory of avatar packs (one per subdirectory); the built-in default avatar when absent. */
+  avatarsDir?: string;
   /** Concurrent Animate streams before RESOURCE_EXHAUSTED. Default 16. */
   maxStreams?: number;
   labels?: Record<string, string>;
@@ -37,6 +41,20 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
   let classify: VisemeClassifier | undefined;
   let provider = "cpu";
   let problem: string | undefined;
+  const avatars: AvatarMouth[] = [];
+  if (options.avatarsDir) {
+    try {
+      for (const entry of await readdir(options.avatarsDir, { withFileTypes: true })) {
+        if (!entry.isDirectory()) continue;
+        const pack = await loadAvatarPack(join(options.avatarsDir, entry.name));
+        avatars.push({ id: pack.manifest.id, ...pack.manifest.mouth, mouthImage: pack.mouthImage });
+      }
+    } catch (err) {
+      // A corrupt pack is not papered over: the worker says it is not ready, and why.
+      problem = (err as Error).message;
+    }
+  }
+  if (!avatars.some((a) => a.id === defaultAvatar.id)) avatars.push(defaultAvatar);
   const modelPath = options.modelPath ?? repoPath("gpu-workers/lipsync/model/viseme-mlp.onnx");
   try {
     const eps = await executionProviders(options.executionProvider ?? "auto");
@@ -48,14 +66,14 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
     if (!session.outputNames.includes("viseme_probs")) throw new Error(`${modelPath} has no "viseme_probs" output`);
     classify = onnxClassifier(session, ort.Tensor);
   } catch (err) {
-    problem = `lip-sync model unavailable: ${(err as Error).message}`;
+    problem = [problem, `lip-sync model unavailable: ${(err as Error).message}`].filter(Boolean).join("; ");
   }
   const worker = await startWorker({
     kind: "lipsync",
     nats: options.nats,
     registry: options.registry,
-    services: (slots) => (classify ? [lipSyncService({ classify, slots, registry: options.registry })] : []),
-    capabilities: classify ? [defaultAvatar.id] : [],
+    services: (slots) => (classify ? [lipSyncService({ classify, slots, registry: options.registry, avatars })] : []),
+    capabilities: classify ? avatars.map((a) => a.id) : [],
     workerId: options.workerId,
     grpcHost: options.grpcHost,
     grpcPort: options.grpcPort,

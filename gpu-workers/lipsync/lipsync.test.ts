@@ -3,17 +3,23 @@ import { credentials, status as GrpcStatus, type ClientDuplexStream, type Servic
 import {
   AnimateRequest,
   AudioEncoding,
+  HealthCheckResponse_ServingStatus as Serving,
+  HealthClient,
   LipSyncServiceClient,
   WorkerState,
   type AnimateOpen,
   type AnimateResponse,
 } from "../../proto/index.js";
 import { createRegistry } from "../../observability/index.js";
-import { connectNats, mediaChannelOptions } from "../../transport/index.js";
+import { callUnary, connectNats, mediaChannelOptions } from "../../transport/index.js";
 import { eventually, recordAnnouncements, startNatsServer, startTestGrpcServer } from "../../testing/index.js";
 import { EspeakEngine, StreamSlots, embeddedVoices, startLipSyncWorker, synthesizeToPcm } from "../index.js";
 import { lipSyncService } from "./lipsync-service.js";
-import { Viseme } from "./visemes.js";
+import { Viseme, type VisemeId } from "./visemes.js";
+import { loadAvatarPack, writeDefaultAvatarPack } from "./avatar-pack.js";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const open = (overrides: Partial<AnimateOpen> = {}) =>
   AnimateRequest.fromPartial({
@@ -177,6 +183,61 @@ describe("LipSyncService.Animate", () => {
     const report = responses.find((r) => r.message?.$case === "status")!.message!;
     expect(report.$case === "status" && report.value.behind).toBe(true);
     expect(report.$case === "status" && report.value.realtimeFactor).toBeGreaterThan(1);
+  });
+
+  it("draws frames from an avatar pack's mouth atlas, and is not ready with a corrupt pack", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "livehost-avatars-"));
+    try {
+      await writeDefaultAvatarPack(join(dir, "default"), { width: 360, height: 640 });
+      const pack = await loadAvatarPack(join(dir, "default"));
+      await using nats = await startNatsServer({ jetstream: false });
+      const nc = await connectNats({ servers: nats.url, name: "test" });
+      const lipsync = await startLipSyncWorker({
+        nats: nc,
+        registry: createRegistry(),
+        avatarsDir: dir,
+        executionProvider: "cpu",
+      });
+      const client = new LipSyncServiceClient(
+        lipsync.worker.address,
+        credentials.createInsecure(),
+        mediaChannelOptions,
+      );
+      const call = client.animate();
+      const done = collect(call, (r) => r.some((m) => m.message?.$case === "flushed"));
+      call.write(open());
+      call.write(audio(await speech("Hello there, welcome!")));
+      call.write(flush());
+      const frames = (await done).flatMap((r) => (r.message?.$case === "frame" ? [r.message.value] : []));
+      call.end();
+      client.close();
+      const frame = frames.find((f) => f.mouth!.viseme !== Viseme.rest)!;
+      expect(frame.patch).toMatchObject({
+        xPx: pack.manifest.mouth.x,
+        yPx: pack.manifest.mouth.y,
+        widthPx: 48,
+        heightPx: 32,
+      });
+      expect(Buffer.from(frame.patch!.data).equals(Buffer.from(pack.mouthImage(frame.mouth!.viseme as VisemeId)))).toBe(
+        true,
+      );
+      await lipsync.close(1_000);
+
+      await writeFile(join(dir, "default", "atlas.rgba"), new Uint8Array(10));
+      const broken = await startLipSyncWorker({
+        nats: nc,
+        registry: createRegistry(),
+        avatarsDir: dir,
+        executionProvider: "cpu",
+      });
+      const health = new HealthClient(broken.worker.address, credentials.createInsecure());
+      expect((await callUnary(health.check.bind(health), { service: "" })).status).toBe(Serving.NOT_SERVING);
+      health.close();
+      await broken.close(1_000);
+      await nc.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("announces the default avatar and refuses a stream beyond its cap", async () => {

@@ -4,12 +4,13 @@
 import { readFile } from "node:fs/promises";
 import { credentials } from "@grpc/grpc-js";
 import * as ort from "onnxruntime-node";
-import { AnimateRequest, AudioEncoding, LipSyncServiceClient, type AnimateResponse } from "../proto/index.js";
+import { AnimateRequest, LipSyncServiceClient, type AnimateResponse } from "../proto/index.js";
 import { createRegistry } from "../observability/index.js";
 import { connectNats, mediaChannelOptions } from "../transport/index.js";
 import { startNatsServer } from "../testing/index.js";
 import {
   EspeakEngine,
+  animateOpen,
   MouthAnimator,
   embeddedVoices,
   onnxClassifier,
@@ -77,18 +78,7 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
       });
       call.on("error", reject);
     });
-    call.write(
-      AnimateRequest.fromPartial({
-        message: {
-          $case: "open",
-          value: {
-            avatarId: "default",
-            fps: 25,
-            audioFormat: { sampleRateHz: 22050, channels: 1, encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE },
-          },
-        },
-      }),
-    );
+    call.write(animateOpen({ sampleRateHz: 22050 }));
     const started = performance.now();
     for (let i = 0, n = 0; i + chunkSamples <= Math.min(pcm.length, seconds * 22050); i += chunkSamples, n++) {
       // Real-time pacing: chunk n is sent when its audio would have been played.

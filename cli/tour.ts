@@ -3,7 +3,6 @@
 import { credentials } from "@grpc/grpc-js";
 import {
   AnimateRequest,
-  AudioEncoding,
   Comment,
   LipSyncServiceClient,
   RoomServiceClient,
@@ -13,6 +12,7 @@ import {
   type SynthesizeResponse,
 } from "../proto/index.js";
 import { ActorClient, roomActor, type RoomActorState } from "../actors/index.js";
+import { animateOpen } from "../gpu-workers/index.js";
 import { callUnary, connectNats, mediaChannelOptions } from "../transport/index.js";
 import type { Stack } from "./stack.js";
 
@@ -77,18 +77,7 @@ export async function tour(stack: Stack, say: (line: string) => void): Promise<v
         }
       });
       call.on("error", reject);
-      call.write(
-        AnimateRequest.fromPartial({
-          message: {
-            $case: "open",
-            value: {
-              avatarId: "default",
-              fps: 25,
-              audioFormat: { sampleRateHz: rate, channels: 1, encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE },
-            },
-          },
-        }),
-      );
+      call.write(animateOpen({ sampleRateHz: rate, roomId: "demo-room" }));
       for (let i = 0; i < pcm.length; i += 8_820) {
         call.write(
           AnimateRequest.fromPartial({ message: { $case: "audio", value: { pcm: pcm.subarray(i, i + 8_820) } } }),

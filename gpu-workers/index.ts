@@ -20,3 +20,4 @@ export {
   type AvatarPack,
   type AvatarPackManifest,
 } from "./lipsync/avatar-pack.js";
+export { animateOpen } from "./lipsync/lipsync-service.js";

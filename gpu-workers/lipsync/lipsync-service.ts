@@ -5,12 +5,12 @@
 import { once } from "node:events";
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import {
+  AnimateRequest,
   AnimateResponse,
   AudioEncoding,
   LipSyncServiceService,
   PixelFormat,
   type AnimateOpen,
-  type AnimateRequest,
   type LipSyncServiceServer,
 } from "../../proto/index.js";
 import { Counter, Histogram, latencyBuckets, rootLogger, type Registry } from "../../observability/index.js";
@@ -46,6 +46,30 @@ export interface LipSyncDeps {
   slots: StreamSlots;
   registry: Registry;
   avatars?: AvatarMouth[];
+}
+
+/** The message that opens an Animate stream: avatar, fps and the 16-bit mono PCM rate that will follow. */
+export function animateOpen(options: {
+  avatarId?: string;
+  fps?: number;
+  sampleRateHz: number;
+  roomId?: string;
+}): AnimateRequest {
+  return AnimateRequest.fromPartial({
+    message: {
+      $case: "open",
+      value: {
+        avatarId: options.avatarId ?? "default",
+        fps: options.fps ?? 25,
+        audioFormat: {
+          sampleRateHz: options.sampleRateHz,
+          channels: 1,
+          encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE,
+        },
+        roomId: options.roomId ?? "",
+      },
+    },
+  });
 }
 
 export function lipSyncService(deps: LipSyncDeps): GrpcServiceRegistration {

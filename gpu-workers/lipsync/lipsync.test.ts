@@ -13,7 +13,14 @@ import {
 import { createRegistry } from "../../observability/index.js";
 import { callUnary, connectNats, mediaChannelOptions } from "../../transport/index.js";
 import { eventually, recordAnnouncements, startNatsServer, startTestGrpcServer } from "../../testing/index.js";
-import { EspeakEngine, StreamSlots, embeddedVoices, startLipSyncWorker, synthesizeToPcm } from "../index.js";
+import {
+  EspeakEngine,
+  StreamSlots,
+  animateOpen,
+  embeddedVoices,
+  startLipSyncWorker,
+  synthesizeToPcm,
+} from "../index.js";
 import { lipSyncService } from "./lipsync-service.js";
 import { Viseme, type VisemeId } from "./visemes.js";
 import { loadAvatarPack, writeDefaultAvatarPack } from "./avatar-pack.js";
@@ -21,19 +28,11 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const open = (overrides: Partial<AnimateOpen> = {}) =>
-  AnimateRequest.fromPartial({
-    message: {
-      $case: "open",
-      value: {
-        avatarId: "default",
-        fps: 25,
-        audioFormat: { sampleRateHz: 22050, channels: 1, encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE },
-        roomId: "r1",
-        ...overrides,
-      },
-    },
-  });
+const open = (overrides: Partial<AnimateOpen> = {}) => {
+  const request = animateOpen({ sampleRateHz: 22050, roomId: "r1" });
+  if (request.message?.$case === "open") Object.assign(request.message.value, overrides);
+  return request;
+};
 const audio = (pcm: Int16Array, utteranceId = "u1") =>
   AnimateRequest.fromPartial({
     message: { $case: "audio", value: { pcm: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength), utteranceId } },

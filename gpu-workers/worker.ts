@@ -42,6 +42,12 @@ export interface WorkerOptions {
   logger?: Logger;
 }
 
+/** What a kind-specific worker (TTS, lip-sync) passes through to the core: where it serves and how it is known. */
+export type WorkerHosting = Pick<
+  WorkerOptions,
+  "nats" | "registry" | "workerId" | "grpcHost" | "grpcPort" | "advertiseAddress" | "maxStreams" | "labels" | "logger"
+>;
+
 export interface Worker extends AsyncDisposable {
   readonly id: string;
   readonly kind: WorkerKindName;

@@ -3,32 +3,21 @@
 // a production model with the same I/O contract (see mlp.ts).
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
 import * as ort from "onnxruntime-node";
-import { rootLogger, type Logger, type Registry } from "../../observability/index.js";
+import { rootLogger } from "../../observability/index.js";
 import { repoPath } from "../paths.js";
 import { executionProviders, type ExecutionProviderChoice } from "../tts/piper.js";
-import { startWorker, type Worker } from "../worker.js";
+import { startWorker, type Worker, type WorkerHosting } from "../worker.js";
 import { onnxClassifier, type VisemeClassifier } from "./animator.js";
 import { loadAvatarPack } from "./avatar-pack.js";
 import { defaultAvatar, lipSyncService, type AvatarMouth } from "./lipsync-service.js";
 
-export interface LipSyncWorkerOptions {
-  nats: NatsConnection;
-  registry: Registry;
+export interface LipSyncWorkerOptions extends WorkerHosting {
   /** An ONNX viseme model (input "features" [N, 360], output "viseme_probs" [N, 10]); the project's by default. */
   modelPath?: string;
   executionProvider?: ExecutionProviderChoice;
-  workerId?: string;
-  grpcHost?: string;
-  grpcPort?: number;
-  advertiseAddress?: string;
   /** A directory of avatar packs (one per subdirectory); the built-in default avatar when absent. */
   avatarsDir?: string;
-  /** Concurrent Animate streams before RESOURCE_EXHAUSTED. Default 16. */
-  maxStreams?: number;
-  labels?: Record<string, string>;
-  logger?: Logger;
 }
 
 export interface LipSyncWorker extends AsyncDisposable {

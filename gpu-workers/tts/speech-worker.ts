@@ -1,30 +1,19 @@
 // A TTS worker process: the shared worker core (gRPC server, stream cap, NATS announcements, drain) around the
 // speech engine. If the engine cannot start, the worker still comes up, NOT_SERVING, and says why.
-import type { NatsConnection } from "@nats-io/transport-node";
-import { Histogram, rootLogger, type Logger, type Registry } from "../../observability/index.js";
-import { startWorker, type Worker } from "../worker.js";
+import { Histogram, rootLogger } from "../../observability/index.js";
+import { startWorker, type Worker, type WorkerHosting } from "../worker.js";
 import { EspeakEngine } from "./espeak.js";
 import { executionProviders, loadPiperVoices, type ExecutionProviderChoice } from "./piper.js";
 import { speechService } from "./speech-service.js";
 import { embeddedSpeechVoices, type SpeechVoice } from "./voices.js";
 
-export interface SpeechWorkerOptions {
-  nats: NatsConnection;
-  registry: Registry;
-  workerId?: string;
-  grpcHost?: string;
-  grpcPort?: number;
-  advertiseAddress?: string;
-  /** Concurrent Synthesize streams before RESOURCE_EXHAUSTED. Default 32: the embedded voice is ~500x real time. */
-  maxStreams?: number;
+export interface SpeechWorkerOptions extends WorkerHosting {
   /** Directory of Piper voices (`<name>.onnx` + `<name>.onnx.json`); none when absent. */
   modelDir?: string;
   /** onnxruntime execution provider for model voices. Default "auto": CUDA when the runtime has it. */
   executionProvider?: ExecutionProviderChoice;
   /** Sentences of concurrent streams run together on a batch-capable model voice; 1 turns it off. Default 8. */
   maxBatch?: number;
-  labels?: Record<string, string>;
-  logger?: Logger;
 }
 
 export interface SpeechWorker extends AsyncDisposable {

@@ -1,0 +1,218 @@
+import { describe, expect, it } from "vitest";
+import {
+  compilePeak,
+  decidePool,
+  gpuDemand,
+  healthyLane,
+  judgeLane,
+  laneKey,
+  pickNodesToRemove,
+  placeNodes,
+  planReplicas,
+  replicasFor,
+  stabilize,
+  streamsNeeded,
+  type Lane,
+  type PoolInput,
+} from "./decide.js";
+import type { WorkerPoolSpec } from "./resources.js";
+
+const pool: WorkerPoolSpec = {
+  kind: "tts",
+  image: "livehost:1",
+  gpu: { type: "L4", count: 1 },
+  streamsPerReplica: 10,
+  minReplicas: 2,
+  maxReplicas: 50,
+  headroomPercent: 20,
+  slo: { ttsFirstChunkMs: 100, lipsyncFpsHeadroomPercent: 20 },
+  scaleDownCooldownSeconds: 300,
+  spot: { allowed: true, maxFraction: 0.5 },
+};
+
+const minute = 60_000;
+const t0 = Date.parse("2026-11-11T19:00:00Z");
+
+const lane = (over: Partial<Lane> & Pick<Lane, "offering" | "capacityType">): Lane => ({
+  gpuType: "L4",
+  gpusPerNode: 4,
+  pricePerHour: 4,
+  preference: 0,
+  maxNodes: 100,
+  available: true,
+  readyNodes: 0,
+  desiredNodes: 0,
+  busyNodes: 0,
+  ...over,
+});
+
+describe("replicas per pool", () => {
+  it("serves the streams with headroom, within min and max", () => {
+    expect(replicasFor(pool, 100)).toBe(12);
+    expect(replicasFor(pool, 0)).toBe(2);
+    expect(replicasFor(pool, 10_000)).toBe(50);
+  });
+
+  it("is ready for a scheduled peak one boot time (plus warm-up) before it", () => {
+    const peak = compilePeak(
+      {
+        start: "2026-11-11T20:00:00Z",
+        expectedRooms: 5000,
+        rampSeconds: 600,
+        durationSeconds: 3 * 3600,
+        streamsPerRoom: { tts: 1, lipsync: 2 },
+      },
+      5 * minute,
+    );
+    const boot = 8 * minute;
+    // 19:40: the window (boot + warm-up = 13 min) does not reach 20:00 yet.
+    expect(streamsNeeded("tts", 150, [peak], t0 + 40 * minute, boot)).toBe(150);
+    // 19:50: the window reaches 20:03, 30 % into the ramp.
+    expect(streamsNeeded("tts", 150, [peak], t0 + 50 * minute, boot)).toBe(1500);
+    // 19:58: the window covers the end of the ramp, and lip-sync needs two streams per room.
+    expect(streamsNeeded("lipsync", 150, [peak], t0 + 58 * minute, boot)).toBe(10_000);
+    // After the event, live streams alone.
+    expect(streamsNeeded("tts", 150, [peak], t0 + 5 * 60 * minute, boot)).toBe(150);
+  });
+
+  it("follows a rise at once and a fall only after the cooldown window", () => {
+    const history = [
+      { at: t0, replicas: 30 },
+      { at: t0 + minute, replicas: 12 },
+    ];
+    expect(stabilize(history, t0 + 2 * minute, 5 * minute, 10)).toBe(30);
+    expect(stabilize(history, t0 + 5 * minute, 5 * minute, 10)).toBe(12);
+    expect(stabilize(history, t0 + 6 * minute, 5 * minute, 10)).toBe(10);
+    expect(stabilize(history, t0 + 2 * minute, 5 * minute, 40)).toBe(40);
+  });
+
+  it("never removes a worker that carries a stream", () => {
+    const workers = [
+      { pod: "w-a", activeStreams: 3, ready: true },
+      { pod: "w-b", activeStreams: 0, ready: true },
+      { pod: "w-c", activeStreams: 1, ready: true },
+      { pod: "w-d", activeStreams: 0, ready: false },
+    ];
+    expect(planReplicas(4, 1, workers)).toEqual({ replicas: 2, removeFirst: ["w-d", "w-b"], heldBusy: 1 });
+    expect(planReplicas(4, 6, workers)).toEqual({ replicas: 6, removeFirst: [], heldBusy: 0 });
+  });
+
+  it("counts pods that have not announced yet as idle", () => {
+    expect(planReplicas(5, 2, [{ pod: "w-a", activeStreams: 2, ready: true }])).toEqual({
+      replicas: 2,
+      removeFirst: [],
+      heldBusy: 0,
+    });
+  });
+
+  it("explains its decision", () => {
+    const input: PoolInput = {
+      spec: pool,
+      currentReplicas: 12,
+      liveStreams: 50,
+      workers: [],
+      peaks: [],
+      bootMs: 5 * minute,
+      history: [{ at: t0 - minute, replicas: 12 }],
+      now: t0,
+    };
+    expect(decidePool(input)).toMatchObject({ recommended: 6, target: 12, reason: "HeldForCooldown" });
+    expect(decidePool({ ...input, history: [] })).toMatchObject({ target: 6, reason: "ScaledDown" });
+    expect(decidePool({ ...input, liveStreams: 200 })).toMatchObject({ target: 24, reason: "ScaledUp" });
+  });
+});
+
+describe("node placement", () => {
+  it("sums GPUs per type, with the spot share of pools that allow spot", () => {
+    const lipsync = {
+      ...pool,
+      kind: "lipsync" as const,
+      gpu: { type: "L4", count: 2 },
+      spot: { allowed: false, maxFraction: 0.5 },
+    };
+    expect(
+      gpuDemand([
+        { spec: pool, replicas: 10 },
+        { spec: lipsync, replicas: 3 },
+      ]),
+    ).toEqual([{ gpuType: "L4", gpus: 16, spotGpus: 5 }]);
+  });
+
+  it("fills the cheapest lanes first, spot up to its share, within preference and quota", () => {
+    const lanes = [
+      lane({ offering: "a", capacityType: "onDemand", pricePerHour: 4, maxNodes: 3 }),
+      lane({ offering: "a", capacityType: "spot", pricePerHour: 1.6, maxNodes: 3 }),
+      lane({ offering: "b", capacityType: "onDemand", pricePerHour: 4.6 }),
+      lane({ offering: "c", capacityType: "onDemand", pricePerHour: 2, preference: 1 }),
+    ];
+    const placed = placeNodes([{ gpuType: "L4", gpus: 40, spotGpus: 8 }], lanes);
+    expect(Object.fromEntries(placed)).toEqual({ "a/spot": 2, "a/onDemand": 1, "b/onDemand": 7, "c/onDemand": 0 });
+  });
+
+  it("moves the pending demand of an unavailable lane to the next one, keeping its Ready nodes", () => {
+    const lanes = [
+      lane({ offering: "a", capacityType: "onDemand", readyNodes: 2, desiredNodes: 6, available: false }),
+      lane({ offering: "b", capacityType: "onDemand", pricePerHour: 5 }),
+    ];
+    expect(Object.fromEntries(placeNodes([{ gpuType: "L4", gpus: 24, spotGpus: 0 }], lanes))).toEqual({
+      "a/onDemand": 2,
+      "b/onDemand": 4,
+    });
+  });
+
+  it("keeps Ready nodes rather than swapping them for cheaper ones, and lets the dearest go first", () => {
+    const lanes = [
+      lane({ offering: "a", capacityType: "onDemand", pricePerHour: 3 }),
+      lane({ offering: "b", capacityType: "onDemand", pricePerHour: 5, readyNodes: 4, desiredNodes: 4 }),
+      lane({ offering: "c", capacityType: "onDemand", pricePerHour: 6, readyNodes: 4, desiredNodes: 4 }),
+    ];
+    expect(Object.fromEntries(placeNodes([{ gpuType: "L4", gpus: 20, spotGpus: 0 }], lanes))).toEqual({
+      "a/onDemand": 0,
+      "b/onDemand": 4,
+      "c/onDemand": 1,
+    });
+  });
+
+  it("never goes below the nodes that carry streams", () => {
+    const lanes = [lane({ offering: "a", capacityType: "spot", readyNodes: 5, desiredNodes: 5, busyNodes: 3 })];
+    expect(placeNodes([{ gpuType: "L4", gpus: 0, spotGpus: 0 }], lanes).get(laneKey(lanes[0]!))).toBe(3);
+  });
+
+  it("picks idle nodes to remove, those not Ready first", () => {
+    const nodes = [
+      { name: "n1", ready: true, busy: true },
+      { name: "n2", ready: true, busy: false },
+      { name: "n3", ready: false, busy: false },
+    ];
+    expect(pickNodesToRemove(nodes, 5)).toEqual(["n3", "n2"]);
+  });
+});
+
+describe("lane health", () => {
+  const seen = (desiredNodes: number, readyNodes: number, capacityError?: string) => ({
+    desiredNodes,
+    readyNodes,
+    capacityError,
+  });
+
+  it("marks a lane unavailable when nodes are not Ready in time, then backs off longer each time", () => {
+    let v = judgeLane(healthyLane(), seen(4, 1), t0, 10 * minute);
+    expect(v).toMatchObject({ available: true, failedNow: false });
+    v = judgeLane(v.health, seen(4, 1), t0 + 10 * minute, 10 * minute);
+    expect(v).toMatchObject({ available: false, failedNow: true, health: { failures: 1 } });
+    expect(v.health.message).toBe("3 node(s) not Ready after 600s");
+    expect(v.health.unavailableUntil).toBe(t0 + 12 * minute);
+    expect(judgeLane(v.health, seen(1, 1), t0 + 11 * minute, 10 * minute).available).toBe(false);
+    // Back after its backoff, asked only for what it has: available, the failure remembered.
+    const back = judgeLane(v.health, seen(1, 1), t0 + 12 * minute, 10 * minute);
+    expect(back).toMatchObject({ available: true, health: { failures: 1 } });
+    const again = judgeLane(back.health, seen(3, 1, "InsufficientInstanceCapacity"), t0 + 13 * minute, 10 * minute);
+    expect(again.health).toMatchObject({ failures: 2, unavailableUntil: t0 + 17 * minute });
+    expect(again.health.message).toBe("InsufficientInstanceCapacity");
+  });
+
+  it("forgets failures once the lane delivers what it was asked for", () => {
+    const waiting = { ...healthyLane(), failures: 3, waitingSince: t0 };
+    expect(judgeLane(waiting, seen(4, 4), t0 + minute, 10 * minute).health.failures).toBe(0);
+  });
+});

@@ -1,0 +1,319 @@
+// The operator's decisions, as pure functions of what it observes (no I/O, no clock): streams needed per pool (live
+// and scheduled), replicas per pool (headroom, cooldown, never below min, never removing a busy worker), GPU nodes
+// per offering lane (ready nodes kept, new ones cheapest-first within quota and preference, spot where allowed) and
+// the health of each lane (a lane that fails to deliver backs off and its demand moves on). The controller and the
+// autoscale benchmark both run this code.
+import type { CapacityType, LiveEventSpec, WorkerKindName, WorkerPoolSpec } from "./resources.js";
+
+/** A scheduled peak, compiled: times in ms since the epoch. */
+export interface ScheduledPeak {
+  startMs: number;
+  rampMs: number;
+  endMs: number;
+  expectedRooms: number;
+  streamsPerRoom: Record<WorkerKindName, number>;
+  /** Capacity for the peak is requested this much earlier than node boot alone requires. */
+  warmupMs: number;
+}
+
+export function compilePeak(spec: LiveEventSpec, warmupMs: number): ScheduledPeak {
+  const startMs = Date.parse(spec.start);
+  return {
+    startMs,
+    rampMs: spec.rampSeconds * 1000,
+    endMs: startMs + spec.durationSeconds * 1000,
+    expectedRooms: spec.expectedRooms,
+    streamsPerRoom: spec.streamsPerRoom,
+    warmupMs,
+  };
+}
+
+/** Rooms a peak expects at time t: a linear ramp from start, then flat until the end. */
+export function scheduledRooms(peak: ScheduledPeak, t: number): number {
+  if (t < peak.startMs || t >= peak.endMs) return 0;
+  if (peak.rampMs === 0 || t >= peak.startMs + peak.rampMs) return peak.expectedRooms;
+  return Math.ceil((peak.expectedRooms * (t - peak.startMs)) / peak.rampMs);
+}
+
+/**
+ * Streams a pool must be able to serve from now until a node requested now is Ready: the larger of the streams in
+ * use and the most any scheduled peak expects over [now, now + boot time + the peak's warm-up].
+ */
+export function streamsNeeded(
+  kind: WorkerKindName,
+  liveStreams: number,
+  peaks: readonly ScheduledPeak[],
+  now: number,
+  bootMs: number,
+): number {
+  let needed = liveStreams;
+  for (const peak of peaks) {
+    const horizon = now + bootMs + peak.warmupMs;
+    // The expected rooms are piecewise linear: their maximum over the window is at an end or a corner.
+    const probes = [now, horizon, peak.startMs + peak.rampMs, peak.endMs - 1].filter((t) => t >= now && t <= horizon);
+    for (const t of probes) needed = Math.max(needed, scheduledRooms(peak, t) * peak.streamsPerRoom[kind]);
+  }
+  return needed;
+}
+
+/** Replicas that serve `streams` with the pool's headroom, within [min, max]. */
+export function replicasFor(spec: WorkerPoolSpec, streams: number): number {
+  const withHeadroom = Math.ceil((streams * (100 + spec.headroomPercent)) / 100);
+  const replicas = Math.ceil(withHeadroom / spec.streamsPerReplica);
+  return Math.min(spec.maxReplicas, Math.max(spec.minReplicas, replicas));
+}
+
+export interface Recommendation {
+  at: number;
+  replicas: number;
+}
+
+/**
+ * Scale-down stabilization (as the HorizontalPodAutoscaler does it): the pool follows a rise at once, and a fall only
+ * to the highest recommendation of the last cooldown window, so a dip does not remove capacity needed a minute later.
+ */
+export function stabilize(history: readonly Recommendation[], now: number, cooldownMs: number, next: number): number {
+  let replicas = next;
+  for (const r of history) if (r.at > now - cooldownMs) replicas = Math.max(replicas, r.replicas);
+  return replicas;
+}
+
+/** A worker replica as the operator sees it: its pod and the streams it carries (from its announcements). */
+export interface WorkerReplica {
+  pod: string;
+  activeStreams: number;
+  /** Serving (announced READY); a pod still starting carries no stream. */
+  ready: boolean;
+}
+
+export interface ReplicaPlan {
+  replicas: number;
+  /** Pods to remove first (ordered): idle ones, those not yet serving before those serving. */
+  removeFirst: string[];
+  /** Pods kept because they carry streams although the target is lower. */
+  heldBusy: number;
+}
+
+/**
+ * Replicas to set from the current ones and the target: up at once; down only by as many idle replicas as there are,
+ * never removing one that carries a stream (those drain when their rooms end and go in a later pass).
+ */
+export function planReplicas(current: number, target: number, workers: readonly WorkerReplica[]): ReplicaPlan {
+  if (target >= current) return { replicas: target, removeFirst: [], heldBusy: 0 };
+  const idle = workers
+    .filter((w) => w.activeStreams === 0)
+    .sort((a, b) => Number(a.ready) - Number(b.ready) || a.pod.localeCompare(b.pod));
+  // Pods the operator has not heard from yet (starting) are idle too: the ReplicaSet removes those first.
+  const silent = Math.max(0, current - workers.length);
+  const removable = Math.min(current - target, idle.length + silent);
+  return {
+    replicas: current - removable,
+    removeFirst: idle.slice(0, Math.max(0, removable - silent)).map((w) => w.pod),
+    heldBusy: current - target - removable,
+  };
+}
+
+/** Desired replicas for one pool, with the reasons a person reading the status needs. */
+export interface PoolDecision {
+  streamsNeeded: number;
+  recommended: number;
+  target: number;
+  plan: ReplicaPlan;
+  reason: "ScaledUp" | "ScaledDown" | "Steady" | "HeldForCooldown" | "HeldForActiveStreams";
+}
+
+export interface PoolInput {
+  spec: WorkerPoolSpec;
+  currentReplicas: number;
+  liveStreams: number;
+  workers: readonly WorkerReplica[];
+  peaks: readonly ScheduledPeak[];
+  /** The longest expected node boot among the offerings of the pool's GPU type. */
+  bootMs: number;
+  history: readonly Recommendation[];
+  now: number;
+}
+
+export function decidePool(input: PoolInput): PoolDecision {
+  const { spec, currentReplicas, now } = input;
+  const needed = streamsNeeded(spec.kind, input.liveStreams, input.peaks, now, input.bootMs);
+  const recommended = replicasFor(spec, needed);
+  const target = stabilize(input.history, now, spec.scaleDownCooldownSeconds * 1000, recommended);
+  const plan = planReplicas(currentReplicas, target, input.workers);
+  const reason =
+    plan.replicas > currentReplicas
+      ? "ScaledUp"
+      : plan.replicas < currentReplicas
+        ? "ScaledDown"
+        : plan.heldBusy > 0
+          ? "HeldForActiveStreams"
+          : target > recommended
+            ? "HeldForCooldown"
+            : "Steady";
+  return { streamsNeeded: needed, recommended, target, plan, reason };
+}
+
+/** One capacity type of one offering: where GPU nodes come from. */
+export interface Lane {
+  offering: string;
+  capacityType: CapacityType;
+  gpuType: string;
+  gpusPerNode: number;
+  pricePerHour: number;
+  preference: number;
+  /** The offering's quota, shared by its on-demand and spot lanes. */
+  maxNodes: number;
+  available: boolean;
+  readyNodes: number;
+  /** Nodes asked for now (Ready or on their way). */
+  desiredNodes: number;
+  /** Nodes carrying an active stream: never removed. */
+  busyNodes: number;
+}
+
+export const laneKey = (lane: Pick<Lane, "offering" | "capacityType">) => `${lane.offering}/${lane.capacityType}`;
+
+export interface GpuDemand {
+  gpuType: string;
+  gpus: number;
+  /** How many of those GPUs may be spot (pools that allow it, up to their maxFraction). */
+  spotGpus: number;
+}
+
+/** GPUs per type the pools' replicas need, and how many of them may be on spot. */
+export function gpuDemand(pools: readonly { spec: WorkerPoolSpec; replicas: number }[]): GpuDemand[] {
+  const byType = new Map<string, GpuDemand>();
+  for (const { spec, replicas } of pools) {
+    const demand = byType.get(spec.gpu.type) ?? { gpuType: spec.gpu.type, gpus: 0, spotGpus: 0 };
+    const gpus = replicas * spec.gpu.count;
+    demand.gpus += gpus;
+    if (spec.spot.allowed) demand.spotGpus += Math.floor(gpus * spec.spot.maxFraction);
+    byType.set(spec.gpu.type, demand);
+  }
+  return [...byType.values()];
+}
+
+const cheapestFirst = (a: Lane, b: Lane) =>
+  a.preference - b.preference || a.pricePerHour / a.gpusPerNode - b.pricePerHour / b.gpusPerNode;
+
+/**
+ * Desired nodes per lane (by laneKey). Three passes over the lanes of each GPU type, cheapest first within a
+ * preference: keep Ready nodes that are still needed, then nodes already on their way in lanes still available, then
+ * ask for new ones within quota. Spot lanes take at most the demand's spot share. A lane never goes below the nodes
+ * carrying streams, and a lane that is unavailable keeps only its Ready nodes, so its pending demand moves on.
+ */
+export function placeNodes(demands: readonly GpuDemand[], lanes: readonly Lane[]): Map<string, number> {
+  const desired = new Map<string, number>(lanes.map((l) => [laneKey(l), l.busyNodes]));
+  const usedByOffering = new Map<string, number>();
+  for (const l of lanes) usedByOffering.set(l.offering, (usedByOffering.get(l.offering) ?? 0) + l.busyNodes);
+  for (const demand of demands) {
+    const typed = lanes.filter((l) => l.gpuType === demand.gpuType).sort(cheapestFirst);
+    let remaining = demand.gpus;
+    let spotLeft = demand.spotGpus;
+    for (const l of typed) {
+      if (l.busyNodes === 0) continue;
+      remaining -= l.busyNodes * l.gpusPerNode;
+      if (l.capacityType === "spot") spotLeft -= l.busyNodes * l.gpusPerNode;
+    }
+    const take = (l: Lane, upTo: number) => {
+      if (remaining <= 0) return;
+      const key = laneKey(l);
+      const have = desired.get(key)!;
+      const quotaLeft = l.maxNodes - (usedByOffering.get(l.offering) ?? 0);
+      const gpuRoom = l.capacityType === "spot" ? Math.min(remaining, spotLeft) : remaining;
+      const nodes = Math.max(0, Math.min(upTo - have, Math.ceil(gpuRoom / l.gpusPerNode), quotaLeft));
+      if (nodes === 0 || gpuRoom <= 0) return;
+      desired.set(key, have + nodes);
+      usedByOffering.set(l.offering, (usedByOffering.get(l.offering) ?? 0) + nodes);
+      remaining -= nodes * l.gpusPerNode;
+      if (l.capacityType === "spot") spotLeft -= nodes * l.gpusPerNode;
+    };
+    for (const l of typed) take(l, l.readyNodes);
+    for (const l of typed) if (l.available) take(l, l.desiredNodes);
+    for (const l of typed) if (l.available) take(l, Number.MAX_SAFE_INTEGER);
+  }
+  return desired;
+}
+
+/** What the operator remembers about a lane between reconciles (kept in the offering's status). */
+export interface LaneHealth {
+  failures: number;
+  /** ms since the epoch; the lane is skipped before then. */
+  unavailableUntil: number;
+  /** When the lane last had fewer Ready nodes than asked for, without interruption; undefined when it had enough. */
+  waitingSince: number | undefined;
+  message: string;
+}
+
+export const healthyLane = (): LaneHealth => ({
+  failures: 0,
+  unavailableUntil: 0,
+  waitingSince: undefined,
+  message: "",
+});
+
+export interface LaneObservation {
+  desiredNodes: number;
+  readyNodes: number;
+  /** A quota or capacity error reported by the node-provisioning engine, if any. */
+  capacityError: string | undefined;
+}
+
+export interface BackoffSettings {
+  baseMs: number;
+  maxMs: number;
+}
+
+export const defaultBackoff: BackoffSettings = { baseMs: 120_000, maxMs: 1_800_000 };
+
+export interface LaneVerdict {
+  health: LaneHealth;
+  available: boolean;
+  /** True when this observation turned the lane unavailable (a failover to count and explain). */
+  failedNow: boolean;
+}
+
+/**
+ * Updates a lane's health: a capacity error, or nodes asked for and not Ready within the offering's timeout, marks it
+ * unavailable for an exponential backoff; a lane that delivers everything it was asked for is healthy again.
+ */
+export function judgeLane(
+  health: LaneHealth,
+  seen: LaneObservation,
+  now: number,
+  provisionTimeoutMs: number,
+  backoff: BackoffSettings = defaultBackoff,
+): LaneVerdict {
+  if (now < health.unavailableUntil) return { health, available: false, failedNow: false };
+  const short = seen.desiredNodes > seen.readyNodes;
+  if (!short) {
+    // A lane that delivered what it was waiting for has recovered; one that was only asked for its Ready nodes has
+    // proved nothing and keeps its failure count, so the next failure backs off longer.
+    const failures = health.waitingSince === undefined ? health.failures : 0;
+    return { health: { ...healthyLane(), failures }, available: true, failedNow: false };
+  }
+  const waitingSince = health.waitingSince ?? now;
+  const timedOut = now - waitingSince >= provisionTimeoutMs;
+  if (seen.capacityError === undefined && !timedOut) {
+    return { health: { ...health, waitingSince }, available: true, failedNow: false };
+  }
+  const failures = health.failures + 1;
+  const message =
+    seen.capacityError ??
+    `${seen.desiredNodes - seen.readyNodes} node(s) not Ready after ${Math.round(provisionTimeoutMs / 1000)}s`;
+  const delay = Math.min(backoff.maxMs, backoff.baseMs * 2 ** (failures - 1));
+  return {
+    health: { failures, unavailableUntil: now + delay, waitingSince: undefined, message },
+    available: false,
+    failedNow: true,
+  };
+}
+
+/** Idle nodes to let go when a lane shrinks: those not Ready first, never one carrying a stream. */
+export function pickNodesToRemove(nodes: readonly { name: string; ready: boolean; busy: boolean }[], count: number) {
+  return nodes
+    .filter((n) => !n.busy)
+    .sort((a, b) => Number(a.ready) - Number(b.ready) || a.name.localeCompare(b.name))
+    .slice(0, Math.max(0, count))
+    .map((n) => n.name);
+}

@@ -50,11 +50,14 @@ export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req,
 
 /**
  * Options for channels that carry media (PCM, frames): a 4 MiB HTTP/2 window instead of 64 KiB, so a stream of
- * audio is not held up waiting for window updates every few chunks.
+ * audio is not held up waiting for window updates every few chunks; no channelz bookkeeping and no grpc-js retries
+ * per call (a media stream that fails is moved to another worker by its room, not replayed by the channel).
  */
 export const mediaChannelOptions = {
   "grpc-node.flow_control_window": 4 * 1024 * 1024,
   "grpc.max_receive_message_length": 8 * 1024 * 1024,
+  "grpc.enable_channelz": 0,
+  "grpc.enable_retries": 0,
 } as const;
 
 /** Channel credentials: insecure for loopback unless TLS material is given. */

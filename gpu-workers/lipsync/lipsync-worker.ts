@@ -6,7 +6,7 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { rootLogger } from "../../observability/index.js";
 import { repoPath } from "../paths.js";
-import { executionProviders, type ExecutionProviderChoice } from "../tts/piper.js";
+import { createSession, executionProviders, type ExecutionProviderChoice } from "../onnx/runtime.js";
 import { startWorker, type Worker, type WorkerHosting } from "../worker.js";
 import { onnxClassifier, type VisemeClassifier } from "./animator.js";
 import { loadAvatarPack } from "./avatar-pack.js";
@@ -48,7 +48,7 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
   try {
     const eps = await executionProviders(options.executionProvider ?? "auto");
     provider = eps.reported;
-    const session = await ort.InferenceSession.create(await readFile(modelPath), { executionProviders: eps.providers });
+    const session = await createSession(await readFile(modelPath), eps.providers);
     for (const name of ["features"]) {
       if (!session.inputNames.includes(name)) throw new Error(`${modelPath} has no "${name}" input`);
     }

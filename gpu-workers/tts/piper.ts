@@ -3,65 +3,17 @@
 // otherwise). Phonemes come from espeak-ng's phonemizer, as Piper voices are trained on. Standard Piper exports give
 // audio but no durations, so word and phoneme timings are espeak-ng's own for the same sentence, scaled to the
 // length of the Piper audio: close enough for subtitles, cues and lip-sync labels.
-import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { basename, dirname, join } from "node:path";
+import { basename, join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { UnavailableError } from "../../transport/index.js";
-import { DataType, encodeModel } from "../onnx/writer.js";
+import { createSession } from "../onnx/runtime.js";
 import { synthesizeEmbedded, type SynthesisChunk, type SynthesisOptions } from "./embedded.js";
 import type { EspeakEngine } from "./espeak.js";
 import { normalize, type Language } from "./normalize.js";
 import type { PiperConfig } from "./piper-synthetic.js";
 import { Resampler } from "./resample.js";
 import type { EmbeddedVoice } from "./voices.js";
-
-export type ExecutionProviderChoice = "auto" | "cpu" | "cuda";
-
-const require = createRequire(import.meta.url);
-
-/**
- * The providers sessions are created with, and the one reported. onnxruntime lists CUDA as a backend even when its
- * provider libraries are not installed, so CUDA is probed by creating a tiny session with it.
- */
-export async function executionProviders(
-  choice: ExecutionProviderChoice,
-): Promise<{ providers: string[]; reported: string; reason?: string }> {
-  if (choice === "cpu") return { providers: ["cpu"], reported: "cpu" };
-  // Without its provider library (the CPU-only install skips it) CUDA cannot load: say so without probing.
-  const library = join(
-    dirname(require.resolve("onnxruntime-node")),
-    "..",
-    "bin",
-    "napi-v6",
-    process.platform,
-    process.arch,
-  );
-  if (!existsSync(join(library, "libonnxruntime_providers_cuda.so"))) {
-    const reason = `CUDA execution provider unavailable: onnxruntime's CUDA libraries are not installed in ${library}`;
-    if (choice === "cuda") throw new UnavailableError(reason);
-    return { providers: ["cpu"], reported: "cpu", reason };
-  }
-  try {
-    await ort.InferenceSession.create(probeModel(), { executionProviders: ["cuda"], logSeverityLevel: 4 });
-    return { providers: ["cuda", "cpu"], reported: "cuda" };
-  } catch (err) {
-    const reason = `CUDA execution provider unavailable: ${(err as Error).message.split("\n")[0]!.slice(0, 200)}`;
-    if (choice === "cuda") throw new UnavailableError(reason, { cause: err });
-    return { providers: ["cpu"], reported: "cpu", reason };
-  }
-}
-
-function probeModel(): Uint8Array {
-  return encodeModel({
-    name: "probe",
-    inputs: [{ name: "x", type: DataType.FLOAT, shape: [1] }],
-    outputs: [{ name: "y", type: DataType.FLOAT, shape: [1] }],
-    nodes: [{ op: "Identity", inputs: ["x"], outputs: ["y"] }],
-    initializers: [],
-  });
-}
 
 export interface PiperBatching {
   /** Sentences run together when they wait for the model at the same time; 1 turns batching off. Default 8. */
@@ -143,7 +95,7 @@ export class PiperVoice {
     }
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(onnxPath, { executionProviders: providers });
+      session = await createSession(onnxPath, providers);
     } catch (err) {
       throw new UnavailableError(`${basename(onnxPath)} is not a loadable ONNX model: ${(err as Error).message}`, {
         cause: err,

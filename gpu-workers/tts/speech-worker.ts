@@ -3,7 +3,8 @@
 import { Histogram, rootLogger } from "../../observability/index.js";
 import { startWorker, type Worker, type WorkerHosting } from "../worker.js";
 import { EspeakEngine } from "./espeak.js";
-import { executionProviders, loadPiperVoices, type ExecutionProviderChoice } from "./piper.js";
+import { executionProviders, type ExecutionProviderChoice } from "../onnx/runtime.js";
+import { loadPiperVoices } from "./piper.js";
 import { speechService } from "./speech-service.js";
 import { embeddedSpeechVoices, type SpeechVoice } from "./voices.js";
 

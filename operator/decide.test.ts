@@ -54,16 +54,14 @@ describe("replicas per pool", () => {
   });
 
   it("is ready for a scheduled peak one boot time (plus warm-up) before it", () => {
-    const peak = compilePeak(
-      {
-        start: "2026-11-11T20:00:00Z",
-        expectedRooms: 5000,
-        rampSeconds: 600,
-        durationSeconds: 3 * 3600,
-        streamsPerRoom: { tts: 1, lipsync: 2 },
-      },
-      5 * minute,
-    );
+    const peak = compilePeak({
+      start: "2026-11-11T20:00:00Z",
+      expectedRooms: 5000,
+      rampSeconds: 600,
+      durationSeconds: 3 * 3600,
+      streamsPerRoom: { tts: 1, lipsync: 2 },
+      warmupSeconds: 300,
+    });
     const boot = 8 * minute;
     // 19:40: the window (boot + warm-up = 13 min) does not reach 20:00 yet.
     expect(streamsNeeded("tts", 150, [peak], t0 + 40 * minute, boot)).toBe(150);
@@ -173,6 +171,17 @@ describe("node placement", () => {
     });
   });
 
+  it("probes a lane back from a failure with one node, the rest going elsewhere", () => {
+    const lanes = [
+      lane({ offering: "a", capacityType: "onDemand", pricePerHour: 3, newNodeLimit: 1 }),
+      lane({ offering: "b", capacityType: "onDemand", pricePerHour: 5 }),
+    ];
+    expect(Object.fromEntries(placeNodes([{ gpuType: "L4", gpus: 16, spotGpus: 0 }], lanes))).toEqual({
+      "a/onDemand": 1,
+      "b/onDemand": 3,
+    });
+  });
+
   it("never goes below the nodes that carry streams", () => {
     const lanes = [lane({ offering: "a", capacityType: "spot", readyNodes: 5, desiredNodes: 5, busyNodes: 3 })];
     expect(placeNodes([{ gpuType: "L4", gpus: 0, spotGpus: 0 }], lanes).get(laneKey(lanes[0]!))).toBe(3);
@@ -205,7 +214,7 @@ describe("lane health", () => {
     expect(judgeLane(v.health, seen(1, 1), t0 + 11 * minute, 10 * minute).available).toBe(false);
     // Back after its backoff, asked only for what it has: available, the failure remembered.
     const back = judgeLane(v.health, seen(1, 1), t0 + 12 * minute, 10 * minute);
-    expect(back).toMatchObject({ available: true, health: { failures: 1 } });
+    expect(back).toMatchObject({ available: true, newNodeLimit: 1, health: { failures: 1 } });
     const again = judgeLane(back.health, seen(3, 1, "InsufficientInstanceCapacity"), t0 + 13 * minute, 10 * minute);
     expect(again.health).toMatchObject({ failures: 2, unavailableUntil: t0 + 17 * minute });
     expect(again.health.message).toBe("InsufficientInstanceCapacity");
@@ -213,6 +222,9 @@ describe("lane health", () => {
 
   it("forgets failures once the lane delivers what it was asked for", () => {
     const waiting = { ...healthyLane(), failures: 3, waitingSince: t0 };
-    expect(judgeLane(waiting, seen(4, 4), t0 + minute, 10 * minute).health.failures).toBe(0);
+    expect(judgeLane(waiting, seen(4, 4), t0 + minute, 10 * minute)).toMatchObject({
+      health: { failures: 0 },
+      newNodeLimit: undefined,
+    });
   });
 });

@@ -16,7 +16,7 @@ export interface ScheduledPeak {
   warmupMs: number;
 }
 
-export function compilePeak(spec: LiveEventSpec, warmupMs: number): ScheduledPeak {
+export function compilePeak(spec: LiveEventSpec): ScheduledPeak {
   const startMs = Date.parse(spec.start);
   return {
     startMs,
@@ -24,7 +24,7 @@ export function compilePeak(spec: LiveEventSpec, warmupMs: number): ScheduledPea
     endMs: startMs + spec.durationSeconds * 1000,
     expectedRooms: spec.expectedRooms,
     streamsPerRoom: spec.streamsPerRoom,
-    warmupMs,
+    warmupMs: spec.warmupSeconds * 1000,
   };
 }
 
@@ -169,6 +169,8 @@ export interface Lane {
   desiredNodes: number;
   /** Nodes carrying an active stream: never removed. */
   busyNodes: number;
+  /** New nodes it may be asked for now; a lane back from a failure is probed with one before it gets more. */
+  newNodeLimit?: number;
 }
 
 export const laneKey = (lane: Pick<Lane, "offering" | "capacityType">) => `${lane.offering}/${lane.capacityType}`;
@@ -230,7 +232,7 @@ export function placeNodes(demands: readonly GpuDemand[], lanes: readonly Lane[]
     };
     for (const l of typed) take(l, l.readyNodes);
     for (const l of typed) if (l.available) take(l, l.desiredNodes);
-    for (const l of typed) if (l.available) take(l, Number.MAX_SAFE_INTEGER);
+    for (const l of typed) if (l.available) take(l, l.desiredNodes + (l.newNodeLimit ?? Number.MAX_SAFE_INTEGER));
   }
   return desired;
 }
@@ -269,6 +271,8 @@ export const defaultBackoff: BackoffSettings = { baseMs: 120_000, maxMs: 1_800_0
 export interface LaneVerdict {
   health: LaneHealth;
   available: boolean;
+  /** New nodes to ask of it now: one while it has failures it has not yet recovered from (a probe), else no limit. */
+  newNodeLimit: number | undefined;
   /** True when this observation turned the lane unavailable (a failover to count and explain). */
   failedNow: boolean;
 }
@@ -284,18 +288,23 @@ export function judgeLane(
   provisionTimeoutMs: number,
   backoff: BackoffSettings = defaultBackoff,
 ): LaneVerdict {
-  if (now < health.unavailableUntil) return { health, available: false, failedNow: false };
+  if (now < health.unavailableUntil) return { health, available: false, newNodeLimit: 0, failedNow: false };
   const short = seen.desiredNodes > seen.readyNodes;
   if (!short) {
     // A lane that delivered what it was waiting for has recovered; one that was only asked for its Ready nodes has
     // proved nothing and keeps its failure count, so the next failure backs off longer.
     const failures = health.waitingSince === undefined ? health.failures : 0;
-    return { health: { ...healthyLane(), failures }, available: true, failedNow: false };
+    return { health: { ...healthyLane(), failures }, available: true, newNodeLimit: probe(failures), failedNow: false };
   }
   const waitingSince = health.waitingSince ?? now;
   const timedOut = now - waitingSince >= provisionTimeoutMs;
   if (seen.capacityError === undefined && !timedOut) {
-    return { health: { ...health, waitingSince }, available: true, failedNow: false };
+    return {
+      health: { ...health, waitingSince },
+      available: true,
+      newNodeLimit: probe(health.failures),
+      failedNow: false,
+    };
   }
   const failures = health.failures + 1;
   const message =
@@ -305,9 +314,12 @@ export function judgeLane(
   return {
     health: { failures, unavailableUntil: now + delay, waitingSince: undefined, message },
     available: false,
+    newNodeLimit: 0,
     failedNow: true,
   };
 }
+
+const probe = (failures: number) => (failures > 0 ? 1 : undefined);
 
 /** Idle nodes to let go when a lane shrinks: those not Ready first, never one carrying a stream. */
 export function pickNodesToRemove(nodes: readonly { name: string; ready: boolean; busy: boolean }[], count: number) {

@@ -133,6 +133,8 @@ export interface LiveEventSpec {
   durationSeconds: number;
   /** Streams one room keeps open on each worker kind. */
   streamsPerRoom: { tts: number; lipsync: number };
+  /** Capacity is asked for this much earlier than the offerings' boot time alone requires (failover, image pulls). */
+  warmupSeconds: number;
 }
 
 export interface LiveEventStatus {
@@ -409,6 +411,10 @@ export const liveEventDefinition: ResourceDefinition = {
           lipsync: int("lip-sync streams per room", { minimum: 0, default: 1 }),
         },
       },
+      warmupSeconds: int("capacity is ready this long before boot time alone would make it", {
+        minimum: 0,
+        default: 300,
+      }),
     },
   },
   statusSchema: {

@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { decodeVideo } from "../gstreamer.js";
 import { loadAvatarPack, writeDefaultAvatarPack } from "./avatar-pack.js";
 import { Viseme } from "./visemes.js";
 
@@ -30,7 +31,21 @@ describe("the default avatar pack", () => {
       format: { duration: string };
     };
     expect(probe.streams[0]).toMatchObject({ codec_name: "h264", width: 720, height: 1280, r_frame_rate: "25/1" });
-    expect(Number(probe.format.duration)).toBeCloseTo(2, 1);
+    expect(Number(probe.format.duration)).toBeCloseTo(pack.manifest.base.loopSeconds, 1);
+    // The idle loop is alive: the host blinks (a few frames whose eye area differs from the first frame's).
+    const eyeRow = Math.round(1280 * (0.42 - 0.13 * 0.15));
+    const eyeStrip = (rgba: Buffer) => rgba.subarray(eyeRow * 720 * 4, (eyeRow + 1) * 720 * 4);
+    let first: Buffer | undefined;
+    const blinking: number[] = [];
+    await decodeVideo(join(tmp.dir, "base.mp4"), { width: 720, height: 1280, fps: 25 }, (rgba, index) => {
+      const strip = Buffer.from(eyeStrip(rgba));
+      first ??= strip;
+      let changed = 0;
+      for (let i = 0; i < strip.length; i += 4) if (Math.abs(strip[i]! - first[i]!) > 60) changed++;
+      if (changed > 20) blinking.push(index);
+    });
+    expect(blinking.length).toBeGreaterThan(0);
+    expect(blinking.length).toBeLessThan(10);
     // An open mouth shows more of the dark inside than a closed one.
     const dark = (image: Uint8Array) => {
       let n = 0;

@@ -5,9 +5,9 @@
 // The project makes its default pack itself (a drawn host, no downloads); packs built from a merchant's video share
 // the format.
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { join } from "node:path";
 import { UnavailableError } from "../../transport/index.js";
+import { writeMp4, writePng } from "../gstreamer.js";
 import { renderMouth } from "./render.js";
 import { visemeCount, visemeParams, type VisemeId } from "./visemes.js";
 
@@ -30,34 +30,6 @@ export interface AvatarPack {
   mouthImage: (viseme: VisemeId) => Uint8Array;
 }
 
-interface GstPipeline {
-  play(): void;
-  stop(): void;
-  sendEOS(): void;
-  findChild(name: string): { push(buffer: Buffer): void; caps: string };
-  pollBus(callback: (message: { type: string; [key: string]: unknown }) => void): void;
-}
-const gst = createRequire(import.meta.url)("gstreamer-superficial") as {
-  Pipeline: new (description: string) => GstPipeline;
-};
-
-/** Runs a GStreamer pipeline to end-of-stream; rejects with the pipeline's error. */
-function runPipeline(pipeline: GstPipeline, feed?: () => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    pipeline.pollBus((message) => {
-      if (message.type === "eos") {
-        pipeline.stop();
-        resolve();
-      } else if (message.type === "error") {
-        pipeline.stop();
-        reject(new UnavailableError(`GStreamer: ${JSON.stringify(message).slice(0, 300)}`));
-      }
-    });
-    pipeline.play();
-    feed?.();
-  });
-}
-
 /** Where the drawn host's mouth is: on the lower face, scaled with the frame (96x64 at 720x1280). */
 export function defaultMouthBox(width: number, height: number) {
   const mouthWidth = Math.round((width * 0.1333) / 2) * 2;
@@ -72,7 +44,7 @@ export function defaultMouthBox(width: number, height: number) {
 }
 
 /** The default host, drawn: a face with hair, eyes and a neutral mouth area, on a studio backdrop. */
-export function drawDefaultHost(width: number, height: number): Uint8Array {
+export function drawDefaultHost(width: number, height: number, eyes: "open" | "closed" = "open"): Uint8Array {
   const rgba = new Uint8Array(width * height * 4);
   const cx = width / 2;
   const faceY = height * 0.42;
@@ -89,10 +61,14 @@ export function drawDefaultHost(width: number, height: number): Uint8Array {
       if (inEllipse(x, y, cx, faceY - faceRy * 0.25, faceRx * 1.15, faceRy * 1.05)) colour = [50, 30, 25]; // hair
       if (inEllipse(x, y, cx, faceY, faceRx, faceRy)) colour = [236, 192, 160]; // face
       for (const side of [-1, 1]) {
-        if (inEllipse(x, y, cx + side * faceRx * 0.38, faceY - faceRy * 0.15, faceRx * 0.16, faceRy * 0.08))
-          colour = [250, 250, 250];
-        if (inEllipse(x, y, cx + side * faceRx * 0.38, faceY - faceRy * 0.15, faceRx * 0.07, faceRy * 0.07))
-          colour = [40, 30, 30];
+        const eyeX = cx + side * faceRx * 0.38;
+        const eyeY = faceY - faceRy * 0.15;
+        if (eyes === "closed") {
+          if (inEllipse(x, y, eyeX, eyeY, faceRx * 0.16, faceRy * 0.012)) colour = [60, 40, 35]; // lid line
+        } else {
+          if (inEllipse(x, y, eyeX, eyeY, faceRx * 0.16, faceRy * 0.08)) colour = [250, 250, 250];
+          if (inEllipse(x, y, eyeX, eyeY, faceRx * 0.07, faceRy * 0.07)) colour = [40, 30, 30];
+        }
       }
       const o = (y * width + x) * 4;
       rgba[o] = colour[0]!;
@@ -118,24 +94,17 @@ export async function writeDefaultAvatarPack(
   const mouth = defaultMouthBox(width, height);
   await mkdir(dir, { recursive: true });
 
-  const still = new gst.Pipeline(
-    `appsrc name=src num-buffers=1 format=time ! videoconvert ! pngenc ! filesink location=${join(dir, "base.png")}`,
-  );
-  const src = still.findChild("src");
-  src.caps = `video/x-raw,format=RGBA,width=${width},height=${height},framerate=0/1`;
   const face = drawDefaultHost(width, height);
-  await runPipeline(still, () => {
-    src.push(Buffer.from(face.buffer, face.byteOffset, face.byteLength));
-    still.sendEOS();
-  });
-
-  const loopSeconds = 2;
-  const video = new gst.Pipeline(
-    `filesrc location=${join(dir, "base.png")} ! pngdec ! imagefreeze num-buffers=${loopSeconds * fps} ! ` +
-      `video/x-raw,framerate=${fps}/1 ! videoconvert ! video/x-raw,format=I420 ! ` +
-      `x264enc speed-preset=veryfast key-int-max=${fps} ! video/x-h264,profile=high ! mp4mux ! filesink location=${join(dir, "base.mp4")}`,
+  await writePng(join(dir, "base.png"), face, width, height);
+  // The idle loop: the host at rest, blinking once (eyes closed for 120 ms) in each loop.
+  const loopSeconds = 4;
+  const blinking = drawDefaultHost(width, height, "closed");
+  const blinkAt = Math.round(fps * 2.5);
+  const blinkFrames = Math.max(1, Math.round(fps * 0.12));
+  const loop = Array.from({ length: loopSeconds * fps }, (_, i) =>
+    i >= blinkAt && i < blinkAt + blinkFrames ? blinking : face,
   );
-  await runPipeline(video);
+  await writeMp4(join(dir, "base.mp4"), loop, { width, height, fps });
 
   const atlas = new Uint8Array(visemeCount * mouth.width * mouth.height * 4);
   for (let v = 0; v < visemeCount; v++) {

@@ -1,0 +1,223 @@
+// The GStreamer work of the offline jobs (avatar packs): decoding a file into raw frames or samples, and encoding
+// frames and audio into an MP4, through gstreamer-superficial. File paths are set as element properties, never
+// spliced into launch descriptions. Appsinks hold at most a few buffers, so decoding runs at the pace of the code
+// that reads it; appsrc pushes block when the encoder is behind (`block=true`), so encoding does too.
+import { createRequire } from "node:module";
+import { UnavailableError } from "../transport/index.js";
+
+export interface GstMessage {
+  type: string;
+  message?: string;
+  debug?: string;
+  [field: string]: unknown;
+}
+
+interface GstElement {
+  [property: string]: unknown;
+}
+
+interface GstPipeline {
+  play(): void;
+  stop(): void;
+  sendEOS(): void;
+  findChild(name: string): GstElement | undefined;
+  pollBus(callback: (message: GstMessage) => void): void;
+}
+
+const binding = createRequire(import.meta.url)("gstreamer-superficial") as {
+  Pipeline: new (description: string) => GstPipeline;
+};
+
+/** A pipeline that failed: GStreamer's message and its debug detail (which says e.g. "not-linked"). */
+export class PipelineError extends UnavailableError {
+  readonly debug: string;
+  constructor(message: GstMessage) {
+    super(`GStreamer: ${message.message ?? "error"}${message.debug ? ` (${message.debug.split("\n").pop()})` : ""}`);
+    this.debug = message.debug ?? "";
+  }
+}
+
+/** Parses `description` and sets properties on named elements (file locations and the like). */
+export function createPipeline(
+  description: string,
+  properties: Record<string, Record<string, unknown>> = {},
+): GstPipeline {
+  const pipeline = new binding.Pipeline(description);
+  for (const [name, values] of Object.entries(properties)) Object.assign(child(pipeline, name), values);
+  return pipeline;
+}
+
+function child(pipeline: GstPipeline, name: string): GstElement {
+  const element = pipeline.findChild(name);
+  if (!element) throw new Error(`pipeline has no element named ${name}`);
+  return element;
+}
+
+/**
+ * Plays `pipeline` to end-of-stream, handing each buffer of the appsink `sink` to `onBuffer` (its caps with the
+ * first). Resolves at EOS; rejects with a PipelineError, or when `signal` aborts. The pipeline is stopped either way.
+ */
+export function pullToEnd(
+  pipeline: GstPipeline,
+  sink: string,
+  onBuffer: (buffer: Buffer) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  const appsink = child(pipeline, sink) as GstElement & {
+    pull(callback: (buffer: Buffer | null, caps: unknown) => void): void;
+  };
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener("abort", onAbort);
+      pipeline.stop();
+      if (err) reject(err);
+      else resolve();
+    };
+    const onAbort = () => finish(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    pipeline.pollBus((message) => {
+      if (message.type === "error") finish(new PipelineError(message));
+    });
+    const onData = (buffer: Buffer | null) => {
+      if (settled) return;
+      if (!buffer) return finish();
+      try {
+        onBuffer(buffer);
+      } catch (err) {
+        return finish(err as Error);
+      }
+      appsink.pull(onData);
+    };
+    pipeline.play();
+    appsink.pull(onData);
+  });
+}
+
+/** Plays `pipeline` until end-of-stream (after `feed` has pushed its input and sent EOS). */
+export function runToEnd(pipeline: GstPipeline, feed?: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    pipeline.pollBus((message) => {
+      if (message.type === "eos") {
+        pipeline.stop();
+        resolve();
+      } else if (message.type === "error") {
+        pipeline.stop();
+        reject(new PipelineError(message));
+      }
+    });
+    pipeline.play();
+    try {
+      feed?.();
+    } catch (err) {
+      pipeline.stop();
+      reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  });
+}
+
+/** Decodes the first audio track of a file to 16-bit mono PCM at `rate`. A file without audio fails "not-linked". */
+export async function decodeAudio(path: string, rate: number, signal?: AbortSignal): Promise<Int16Array> {
+  const pipeline = createPipeline(
+    "filesrc name=file ! decodebin ! audioconvert ! audioresample ! " +
+      `audio/x-raw,format=S16LE,channels=1,rate=${rate},layout=interleaved ! appsink name=sink sync=false max-buffers=8`,
+    { file: { location: path } },
+  );
+  const parts: Buffer[] = [];
+  await pullToEnd(pipeline, "sink", (buffer) => parts.push(Buffer.from(buffer)), signal);
+  const bytes = Buffer.concat(parts);
+  return new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1);
+}
+
+/**
+ * Decodes the first video track of a file into RGBA frames of `width`x`height` at `fps` (letterboxed when the aspect
+ * differs), calling `onFrame` for each in order. A file without video fails "not-linked".
+ */
+export function decodeVideo(
+  path: string,
+  format: { width: number; height: number; fps: number },
+  onFrame: (rgba: Buffer, index: number) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  const pipeline = createPipeline(
+    "filesrc name=file ! decodebin ! videoconvert ! videoscale add-borders=true ! videorate ! " +
+      `video/x-raw,format=RGBA,width=${format.width},height=${format.height},framerate=${format.fps}/1,` +
+      "pixel-aspect-ratio=1/1 ! appsink name=sink sync=false max-buffers=4",
+    { file: { location: path } },
+  );
+  let index = 0;
+  return pullToEnd(pipeline, "sink", (rgba) => onFrame(rgba, index++), signal);
+}
+
+/** The 8-byte big-endian nanosecond timestamp appsrc.push takes. */
+function pts(seconds: number): Buffer {
+  const buffer = Buffer.alloc(8);
+  buffer.writeBigUInt64BE(BigInt(Math.round(seconds * 1e9)));
+  return buffer;
+}
+
+export interface Mp4Options {
+  width: number;
+  height: number;
+  fps: number;
+  /** Mono 16-bit speech at `audioRate` to mux as AAC; none gives a video-only file. */
+  audio?: Int16Array;
+  audioRate?: number;
+  /** x264 preset; default veryfast. */
+  preset?: string;
+}
+
+/** Encodes RGBA frames (and audio, interleaved by time) into an H.264 (+ AAC) MP4 at `path`. */
+export async function writeMp4(path: string, frames: Iterable<Uint8Array>, options: Mp4Options): Promise<void> {
+  const { width, height, fps } = options;
+  const rate = options.audioRate ?? 16_000;
+  const video =
+    `appsrc name=video format=time block=true max-bytes=${width * height * 8} ` +
+    `caps=video/x-raw,format=RGBA,width=${width},height=${height},framerate=${fps}/1 ! queue ! videoconvert ! ` +
+    `video/x-raw,format=I420 ! x264enc speed-preset=${options.preset ?? "veryfast"} key-int-max=${fps} ! ` +
+    "video/x-h264,profile=high ! h264parse ! mux. ";
+  const audio = options.audio
+    ? `appsrc name=audio format=time block=true max-bytes=${rate * 2} ` +
+      `caps=audio/x-raw,format=S16LE,channels=1,rate=${rate},layout=interleaved ! queue ! audioconvert ! ` +
+      "audioresample ! avenc_aac ! aacparse ! mux. "
+    : "";
+  const pipeline = createPipeline(`${video}${audio}mp4mux name=mux faststart=true ! filesink name=file`, {
+    file: { location: path },
+  });
+  type AppSrc = GstElement & { push(data: Buffer, pts: Buffer): void };
+  const videoSrc = child(pipeline, "video") as AppSrc;
+  const audioSrc = options.audio ? (child(pipeline, "audio") as AppSrc) : undefined;
+  await runToEnd(pipeline, () => {
+    let index = 0;
+    for (const frame of frames) {
+      const start = index / fps;
+      if (audioSrc && options.audio) {
+        const from = Math.round(start * rate);
+        const to = Math.min(options.audio.length, Math.round(((index + 1) / fps) * rate));
+        if (to > from) {
+          const slice = options.audio.subarray(from, to);
+          audioSrc.push(Buffer.from(slice.buffer, slice.byteOffset, slice.byteLength), pts(from / rate));
+        }
+      }
+      videoSrc.push(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength), pts(start));
+      index++;
+    }
+    pipeline.sendEOS();
+  });
+}
+
+/** Writes one RGBA frame as a PNG. */
+export function writePng(path: string, rgba: Uint8Array, width: number, height: number): Promise<void> {
+  const pipeline = createPipeline(
+    `appsrc name=src num-buffers=1 format=time caps=video/x-raw,format=RGBA,width=${width},height=${height},` +
+      "framerate=0/1 ! videoconvert ! pngenc ! filesink name=file",
+    { file: { location: path } },
+  );
+  const src = child(pipeline, "src") as GstElement & { push(data: Buffer): void };
+  return runToEnd(pipeline, () => {
+    src.push(Buffer.from(rgba.buffer, rgba.byteOffset, rgba.byteLength));
+    pipeline.sendEOS();
+  });
+}

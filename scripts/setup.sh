@@ -21,7 +21,8 @@ debian_packages="
   protobuf-compiler libprotobuf-dev
   espeak-ng libespeak-ng-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-plugins-ugly gstreamer1.0-libav libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  nginx libnginx-mod-rtmp fonts-noto-cjk
   ffmpeg pkg-config python3 make g++
 "
 

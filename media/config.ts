@@ -1,0 +1,141 @@
+// The room's output configuration (proto OutputConfig) checked and compiled into what the media graph runs: every
+// bad field is refused with an InvalidArgumentError naming it (e.g. "output.outputs[1].rtmp.url"), before any
+// pipeline exists. The rest of media/ sees only CompiledOutput.
+import { isAbsolute, normalize } from "node:path";
+import type { OutputConfig } from "../proto/index.js";
+import { InvalidArgumentError } from "../transport/index.js";
+
+export const supportedFps = [15, 24, 25, 30, 50, 60] as const;
+/** The audio clock's rate: every supported fps divides it, so each video frame spans a whole number of samples. */
+export const outputSampleRate = 48_000;
+export const supportedSpeechRates = [16_000, 22_050, 24_000, 44_100, 48_000] as const;
+
+export interface CompiledRtmp {
+  /** The configured URL, without the stream key (safe to log). */
+  url: string;
+  streamKeySecret: string;
+}
+
+export interface CompiledOutput {
+  width: number;
+  height: number;
+  fps: number;
+  videoKbps: number;
+  audioKbps: number;
+  /** Samples of the 48 kHz audio clock per video frame. */
+  samplesPerFrame: number;
+  /** Key frame interval in frames: HLS segments start on key frames. */
+  keyframeInterval: number;
+  hls?: { segmentSeconds: number; playlistLength: number };
+  rtmp: CompiledRtmp[];
+  recording?: { path: string; segmentSeconds: number };
+}
+
+const maxRtmpOutputs = 4;
+
+function integerIn(field: string, value: number, min: number, max: number, unit = ""): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(field, `must be an integer from ${min} to ${max}${unit}, got ${value}`);
+  }
+  return value;
+}
+
+/** Checks an rtmp:// or rtmps:// ingest URL (without the stream key); returns it normalized. */
+export function checkRtmpUrl(field: string, url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new InvalidArgumentError(field, `not a URL: ${JSON.stringify(url.slice(0, 200))}`);
+  }
+  if (parsed.protocol !== "rtmp:" && parsed.protocol !== "rtmps:") {
+    throw new InvalidArgumentError(field, `must be rtmp:// or rtmps://, got ${parsed.protocol}//`);
+  }
+  if (!parsed.hostname) throw new InvalidArgumentError(field, "has no host");
+  if (parsed.username || parsed.password) throw new InvalidArgumentError(field, "must not carry credentials");
+  if (parsed.search || parsed.hash) throw new InvalidArgumentError(field, "must not have a query or fragment");
+  const app = parsed.pathname.replace(/^\/+|\/+$/g, "");
+  if (!app) throw new InvalidArgumentError(field, "has no application path (e.g. rtmp://host/live)");
+  return `${parsed.protocol}//${parsed.host}/${app}`;
+}
+
+export function compileOutputConfig(config: OutputConfig | undefined, field = "output"): CompiledOutput {
+  if (!config) throw new InvalidArgumentError(field, "is required");
+  const video = config.video;
+  if (!video) throw new InvalidArgumentError(`${field}.video`, "is required");
+  const width = integerIn(`${field}.video.width_px`, video.widthPx, 240, 3840, " px");
+  const height = integerIn(`${field}.video.height_px`, video.heightPx, 240, 3840, " px");
+  if (width % 2 || height % 2) {
+    throw new InvalidArgumentError(`${field}.video`, `frame size must be even, got ${width}x${height}`);
+  }
+  if (!(supportedFps as readonly number[]).includes(video.fps)) {
+    throw new InvalidArgumentError(`${field}.video.fps`, `must be one of ${supportedFps.join(", ")}, got ${video.fps}`);
+  }
+  const fps = video.fps;
+  const videoKbps = integerIn(`${field}.video.bitrate_kbps`, video.bitrateKbps, 300, 20_000, " kbit/s");
+  const audioKbps =
+    config.audioBitrateKbps === 0
+      ? 128
+      : integerIn(`${field}.audio_bitrate_kbps`, config.audioBitrateKbps, 32, 320, " kbit/s");
+  if (config.outputs.length === 0) throw new InvalidArgumentError(`${field}.outputs`, "needs at least one output");
+
+  const compiled: CompiledOutput = {
+    width,
+    height,
+    fps,
+    videoKbps,
+    audioKbps,
+    samplesPerFrame: outputSampleRate / fps,
+    keyframeInterval: 2 * fps,
+    rtmp: [],
+  };
+  config.outputs.forEach((output, i) => {
+    const at = `${field}.outputs[${i}]`;
+    const kind = output.kind;
+    if (!kind) throw new InvalidArgumentError(at, "must be one of hls, rtmp, recording");
+    if (kind.$case === "hls") {
+      if (compiled.hls) throw new InvalidArgumentError(`${at}.hls`, "only one HLS output per room");
+      compiled.hls = {
+        segmentSeconds:
+          kind.value.segmentDurationS === 0
+            ? 2
+            : integerIn(`${at}.hls.segment_duration_s`, kind.value.segmentDurationS, 1, 10, " s"),
+        playlistLength:
+          kind.value.playlistLength === 0
+            ? 6
+            : integerIn(`${at}.hls.playlist_length`, kind.value.playlistLength, 3, 30),
+      };
+      compiled.keyframeInterval = compiled.hls.segmentSeconds * fps;
+    } else if (kind.$case === "rtmp") {
+      if (compiled.rtmp.length === maxRtmpOutputs) {
+        throw new InvalidArgumentError(`${at}.rtmp`, `at most ${maxRtmpOutputs} RTMP outputs per room`);
+      }
+      const url = checkRtmpUrl(`${at}.rtmp.url`, kind.value.url);
+      const secret = kind.value.streamKeySecret;
+      if (!/^[A-Za-z0-9._/-]{1,253}$/.test(secret)) {
+        throw new InvalidArgumentError(
+          `${at}.rtmp.stream_key_secret`,
+          "must name a secret ([A-Za-z0-9._/-], 1 to 253)",
+        );
+      }
+      compiled.rtmp.push({ url, streamKeySecret: secret });
+    } else {
+      if (compiled.recording) throw new InvalidArgumentError(`${at}.recording`, "only one recording per room");
+      const path = kind.value.path;
+      if (!path || isAbsolute(path) || normalize(path).split(/[\\/]/).includes("..")) {
+        throw new InvalidArgumentError(
+          `${at}.recording.path`,
+          "must be a relative directory inside the recording volume",
+        );
+      }
+      compiled.recording = {
+        path: normalize(path),
+        segmentSeconds:
+          kind.value.segmentDurationS === 0
+            ? 3600
+            : integerIn(`${at}.recording.segment_duration_s`, kind.value.segmentDurationS, 60, 86_400, " s"),
+      };
+    }
+  });
+  return compiled;
+}

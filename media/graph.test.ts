@@ -1,0 +1,181 @@
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRegistry } from "../observability/index.js";
+import { WordTiming } from "../proto/index.js";
+import { InvalidArgumentError } from "../transport/index.js";
+import { RoomMediaGraph, cueAtSource, measureAvMarks, probeMedia } from "./index.js";
+import { beepUtterance, flashFrames } from "./testing/marks.js";
+import { hls, landscape, outputConfig, playlistSegments, portrait, recording } from "./testing/output.js";
+
+const avatarDir = new URL("../models/avatars/default", import.meta.url).pathname;
+const frame = (fps: number) => 1 / fps;
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "livehost-media-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("room media graph outputs", () => {
+  it("writes portrait 720x1280@25 HLS and MP4 that ffprobe accepts, in sync on content (beep vs flash)", async () => {
+    const out = join(dir, "portrait");
+    const graph = new RoomMediaGraph({
+      roomId: "r-portrait",
+      output: outputConfig(portrait, [hls(1), recording()]),
+      avatarDir,
+      outputDir: out,
+      registry: createRegistry(),
+      x264Preset: "ultrafast",
+      pace: { renderSeconds: 4 },
+    });
+    // The beep starts 1.2 s into the utterance: frame 30 of it. Its mouth frames flash on frames 30 to 32.
+    graph.pushSpeech(beepUtterance({ utteranceId: "u1", sampleRateHz: 24_000, seconds: 3, beepAtSeconds: 1.2 }));
+    for (const mouth of flashFrames("u1", 30, 33)) graph.pushMouthFrame(mouth);
+    await graph.start();
+    await graph.done;
+
+    const playlist = join(out, "hls", "index.m3u8");
+    const recordings = (await readdir(join(out, "recordings"))).map((f) => join(out, "recordings", f));
+    expect(recordings).toHaveLength(1);
+    for (const file of [playlist, recordings[0]!]) {
+      const probe = await probeMedia(file);
+      expect(probe.video).toMatchObject({ codec: "h264", width: 720, height: 1280, fps: 25 });
+      expect(probe.audio).toMatchObject({ codec: "aac", sampleRate: 48_000 });
+      expect(probe.durationSeconds).toBeGreaterThan(4 - 2 * frame(25));
+      expect(probe.durationSeconds).toBeLessThan(4 + 2 * frame(25));
+      expect(Math.abs(probe.audio!.startTime - probe.video!.startTime)).toBeLessThanOrEqual(frame(25));
+      const marks = await measureAvMarks(file);
+      expect(marks.beeps).toHaveLength(1);
+      expect(marks.flashes).toHaveLength(1);
+      expect(Math.abs(marks.beeps[0]! - marks.flashes[0]!)).toBeLessThanOrEqual(frame(25));
+    }
+
+    // Segments follow each other with no gap or overlap.
+    const segments = await playlistSegments(playlist);
+    expect(segments.length).toBeGreaterThanOrEqual(3);
+    const starts = await Promise.all(
+      segments.map(async (s) => (await probeMedia(join(out, "hls", s.file))).video!.startTime),
+    );
+    for (let i = 1; i < segments.length; i++) {
+      expect(Math.abs(starts[i]! - (starts[i - 1]! + segments[i - 1]!.seconds))).toBeLessThanOrEqual(frame(25));
+    }
+  });
+
+  it("shows a product card on the frame of the word that names it (16:9 640x360@30)", async () => {
+    const out = join(dir, "landscape");
+    const graph = new RoomMediaGraph({
+      roomId: "r-card",
+      output: outputConfig(landscape, [recording()]),
+      avatarDir,
+      outputDir: out,
+      registry: createRegistry(),
+      x264Preset: "ultrafast",
+      pace: { renderSeconds: 2 },
+    });
+    const text = "这款保温壶只要¥79";
+    const words = [
+      WordTiming.fromPartial({ text: "这款", startMs: 0, endMs: 400, sourceStart: 0, sourceEnd: 2 }),
+      WordTiming.fromPartial({ text: "保温壶", startMs: 400, endMs: 1000, sourceStart: 2, sourceEnd: 5 }),
+      WordTiming.fromPartial({ text: "七十九元", startMs: 1000, endMs: 1500, sourceStart: 7, sourceEnd: 10 }),
+    ];
+    graph.pushSpeech({ utteranceId: "u-card", pcm: new Int16Array(16_000 * 1.5), sampleRateHz: 16_000, final: true });
+    const cue = cueAtSource("u-card", words, text.indexOf("¥79"));
+    expect(cue).toEqual({ utteranceId: "u-card", atMs: 1000 });
+    await graph.scheduleOverlay(
+      {
+        id: "kettle",
+        content: { kind: "product-card", title: "保温壶 Gooseneck kettle", price: "¥79" },
+        animation: "none",
+      },
+      cue,
+    );
+    await graph.start();
+    await graph.done;
+
+    const [file] = await readdir(join(out, "recordings"));
+    // The card sits at the lower left; measure the brightness of a patch inside it, frame by frame.
+    const { stdout } = await promisify(execFile)(
+      "ffmpeg",
+      [
+        "-v",
+        "error",
+        "-i",
+        join(out, "recordings", file!),
+        "-fps_mode",
+        "passthrough",
+        "-vf",
+        "crop=40:16:240:210,scale=1:1,format=gray",
+        "-f",
+        "rawvideo",
+        "-",
+      ],
+      { encoding: "buffer", maxBuffer: 1 << 20 },
+    );
+    const brightness = [...stdout];
+    const firstShown = brightness.findIndex((b) => b > 200);
+    // 1000 ms at 30 fps is frame 30.
+    expect(firstShown).toBe(30);
+    expect(brightness.slice(firstShown).every((b) => b > 200)).toBe(true);
+  });
+
+  it("rebuilds the pipeline after a GStreamer error and keeps streaming", async () => {
+    const out = join(dir, "fault");
+    const registry = createRegistry();
+    const events: string[] = [];
+    const graph = new RoomMediaGraph({
+      roomId: "r-fault",
+      output: outputConfig(landscape, [hls(1), recording()]),
+      avatarDir,
+      outputDir: out,
+      registry,
+      x264Preset: "ultrafast",
+      pace: { renderSeconds: 8 },
+      onEvent: (event) => events.push(event.type),
+    });
+    await graph.start();
+    // The HLS directory disappears under the running pipeline: the next segment cannot be opened.
+    const watcher = setInterval(() => {
+      if (graph.status().frame > 60 && graph.status().rebuilds === 0)
+        void rm(join(out, "hls"), { recursive: true, force: true });
+    }, 5);
+    await graph.done;
+    clearInterval(watcher);
+
+    expect(events).toContain("rebuilt");
+    const rebuilds = await registry.getSingleMetric("livehost_media_pipeline_rebuilds_total")!.get();
+    expect(rebuilds.values[0]!.value).toBeGreaterThanOrEqual(1);
+    const segments = await playlistSegments(join(out, "hls", "index.m3u8"));
+    expect(segments.length).toBeGreaterThanOrEqual(2);
+    const recordings = (await readdir(join(out, "recordings"))).sort();
+    expect(recordings.length).toBeGreaterThanOrEqual(2);
+    const last = await probeMedia(join(out, "recordings", recordings.at(-1)!));
+    expect(last.video).toMatchObject({ codec: "h264", width: 640, height: 360 });
+  });
+
+  it("refuses a missing overlay image and a broken avatar pack, naming the field", async () => {
+    const graph = new RoomMediaGraph({
+      roomId: "r-bad",
+      output: outputConfig(landscape, [recording()]),
+      avatarDir: join(dir, "no-such-pack"),
+      outputDir: join(dir, "bad"),
+      registry: createRegistry(),
+      pace: { renderSeconds: 1 },
+    });
+    await expect(
+      graph.scheduleOverlay({
+        id: "card",
+        content: { kind: "product-card", title: "Kettle", price: "$9", imagePath: "/nope.png" },
+      }),
+    ).rejects.toMatchObject({ name: "InvalidArgumentError", field: "overlay.content.imagePath" });
+    await expect(graph.scheduleOverlay({ id: "Bad Id", content: { kind: "coupon", text: "$5 off" } })).rejects.toThrow(
+      InvalidArgumentError,
+    );
+    await expect(graph.start()).rejects.toMatchObject({ field: "avatarDir" });
+  });
+});

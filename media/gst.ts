@@ -1,0 +1,131 @@
+// A typed face on gstreamer-superficial, the GStreamer binding: pipelines from a launch description, their elements'
+// properties, appsrc pushes with explicit timestamps, appsink pulls, bus messages, and one-shot pipelines that render a
+// still image. Hazards of the binding that callers rely on this file for: a bus poll and an appsink pull each hold a
+// libuv thread-pool thread while they wait; appsrc copies every buffer and never pushes back (callers bound their own
+// queues by reading `current-level-bytes`); an appsink pull made before the pipeline plays returns nothing.
+import { execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
+
+export interface GstMessage {
+  type: string;
+  _src_element_name?: string;
+  /** Error messages: the element's path and the error text. */
+  name?: string;
+  message?: string;
+  [field: string]: unknown;
+}
+
+/** An element found by name; every GObject property reads and writes as a plain field. */
+export interface GstElement {
+  [property: string]: unknown;
+}
+
+export interface GstAppSrc extends GstElement {
+  push(data: Buffer, pts?: Buffer): void;
+}
+
+export interface GstCapsObject {
+  name?: string;
+  streamheader?: Buffer[];
+  [field: string]: unknown;
+}
+
+export interface GstAppSink extends GstElement {
+  pull(callback: (buffer: Buffer | null, caps: GstCapsObject) => void): void;
+}
+
+export interface GstPipeline {
+  play(): void;
+  pause(): void;
+  stop(): void;
+  sendEOS(): void;
+  findChild(name: string): GstElement | undefined;
+  pollBus(callback: (message: GstMessage) => void): void;
+}
+
+const binding = createRequire(import.meta.url)("gstreamer-superficial") as {
+  Pipeline: new (description: string) => GstPipeline;
+};
+
+/** Parses a launch description; throws with GStreamer's reason (e.g. a missing element). */
+export function createPipeline(description: string): GstPipeline {
+  return new binding.Pipeline(description);
+}
+
+const elementsSeen = new Map<string, boolean>();
+
+/** Whether an element factory exists here (e.g. nvh264enc only registers when a CUDA device is usable). */
+export function hasElement(factory: string): boolean {
+  let known = elementsSeen.get(factory);
+  if (known === undefined) {
+    try {
+      execFileSync("gst-inspect-1.0", ["--exists", factory], { stdio: "ignore", timeout: 30_000 });
+      known = true;
+    } catch {
+      known = false;
+    }
+    elementsSeen.set(factory, known);
+  }
+  return known;
+}
+
+export function findAppSrc(pipeline: GstPipeline, name: string): GstAppSrc {
+  const element = pipeline.findChild(name);
+  if (!element) throw new Error(`pipeline has no element named ${name}`);
+  return element as GstAppSrc;
+}
+
+export function findAppSink(pipeline: GstPipeline, name: string): GstAppSink {
+  const element = pipeline.findChild(name);
+  if (!element) throw new Error(`pipeline has no element named ${name}`);
+  return element as GstAppSink;
+}
+
+/** The 8-byte big-endian nanosecond timestamp appsrc.push takes as its second argument. */
+export function ptsBuffer(nanoseconds: number): Buffer {
+  const buffer = Buffer.allocUnsafe(8);
+  buffer.writeBigUInt64BE(BigInt(Math.round(nanoseconds)));
+  return buffer;
+}
+
+/** Bytes queued in an appsrc (its own queue, not yet taken by the streaming thread). */
+export function queuedBytes(src: GstAppSrc): number {
+  return Number(src["current-level-bytes"] ?? 0);
+}
+
+/**
+ * Runs a pipeline that ends in `appsink name=out` and collects buffers until end-of-stream (or `limit` buffers);
+ * rejects with GStreamer's error text. Used to render overlay bitmaps and decode the avatar's loop once.
+ */
+export function collectBuffers(
+  description: string,
+  options: { limit?: number; configure?: (pipeline: GstPipeline) => void } = {},
+): Promise<Buffer[]> {
+  const pipeline = createPipeline(description);
+  options.configure?.(pipeline);
+  const sink = findAppSink(pipeline, "out");
+  const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  return new Promise((resolve, reject) => {
+    const buffers: Buffer[] = [];
+    let settled = false;
+    const finish = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      pipeline.stop();
+      if (error) reject(error);
+      else resolve(buffers);
+    };
+    pipeline.pollBus((message) => {
+      if (message.type === "error") finish(new Error(message.message ?? "GStreamer error"));
+    });
+    pipeline.play();
+    const onSample = (buffer: Buffer | null) => {
+      if (settled) return;
+      if (!buffer) return finish();
+      buffers.push(buffer);
+      if (buffers.length >= limit) return finish();
+      sink.pull(onSample);
+    };
+    sink.pull(onSample);
+  });
+}

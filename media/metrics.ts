@@ -1,0 +1,89 @@
+// The media graph's metrics, on the registry the caller passes (one set per registry; labels are bounded, no room
+// ids). Counters add up over the rooms sharing a registry; the gauges (fps, offset, CPU, bitrate) are the last room
+// to report, so give each room a registry with its own default labels when they must be told apart.
+import { Counter, Gauge, Histogram, type Registry } from "../observability/index.js";
+
+export interface MediaMetrics {
+  frames: Counter<"kind">;
+  outputFps: Gauge;
+  idleFrames: Counter<"reason">;
+  droppedFrames: Counter<"reason">;
+  avOffset: Gauge;
+  composeSeconds: Histogram;
+  cpuPerFrame: Gauge;
+  bitrate: Gauge;
+  rtmpReconnects: Counter;
+  rtmpConnected: Gauge;
+  rebuilds: Counter;
+}
+
+const byRegistry = new WeakMap<Registry, MediaMetrics>();
+
+export function mediaMetrics(registry: Registry): MediaMetrics {
+  const existing = byRegistry.get(registry);
+  if (existing) return existing;
+  const registers = [registry];
+  const metrics: MediaMetrics = {
+    frames: new Counter({
+      name: "livehost_media_video_frames_total",
+      help: "Video frames sent to the encoder, by what they show (speech: a lip-sync mouth frame; idle: the avatar at rest).",
+      labelNames: ["kind"],
+      registers,
+    }),
+    outputFps: new Gauge({
+      name: "livehost_media_output_fps",
+      help: "Video frames per second sent to the encoder, over the last second of wall time.",
+      registers,
+    }),
+    idleFrames: new Counter({
+      name: "livehost_media_idle_frames_total",
+      help: "Frames showing the idle avatar: silence, speech audio late, or the mouth frame late.",
+      labelNames: ["reason"],
+      registers,
+    }),
+    droppedFrames: new Counter({
+      name: "livehost_media_dropped_frames_total",
+      help: "Frames dropped: mouth frames arriving after their slot, video frames skipped because the encoder is behind.",
+      labelNames: ["reason"],
+      registers,
+    }),
+    avOffset: new Gauge({
+      name: "livehost_media_av_offset_seconds",
+      help: "End of the audio minus end of the video handed to the encoders (audio clock); the outputs carry the same offset.",
+      registers,
+    }),
+    composeSeconds: new Histogram({
+      name: "livehost_media_compose_seconds",
+      help: "Time to compose one video frame (avatar, mouth, overlays) before encoding.",
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.1],
+      registers,
+    }),
+    cpuPerFrame: new Gauge({
+      name: "livehost_media_cpu_seconds_per_frame",
+      help: "Process CPU seconds per output frame over the last second (encoding dominates).",
+      registers,
+    }),
+    bitrate: new Gauge({
+      name: "livehost_media_encoded_bitrate_bps",
+      help: "Bits per second of the encoded audio and video (FLV tap when RTMP is on, else HLS segments).",
+      registers,
+    }),
+    rtmpReconnects: new Counter({
+      name: "livehost_media_rtmp_reconnects_total",
+      help: "RTMP pushes restarted after the ingest failed.",
+      registers,
+    }),
+    rtmpConnected: new Gauge({
+      name: "livehost_media_rtmp_connected",
+      help: "RTMP pushes currently connected (or connecting), over the rooms on this registry.",
+      registers,
+    }),
+    rebuilds: new Counter({
+      name: "livehost_media_pipeline_rebuilds_total",
+      help: "Main pipelines rebuilt after a GStreamer error.",
+      registers,
+    }),
+  };
+  byRegistry.set(registry, metrics);
+  return metrics;
+}

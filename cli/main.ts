@@ -19,6 +19,7 @@ import { runRole } from "./role.js";
 import { startStack, describeStack, type Stack } from "./stack.js";
 import { checkStackHealth } from "./health.js";
 import { tour } from "./tour.js";
+import { registerAvatarCommands } from "./avatar.js";
 
 const program = new Command("livehost")
   .description("AI digital-human hosts for live commerce")
@@ -171,6 +172,8 @@ models
     await writeDefaultAvatarPack(avatarDir);
     process.stdout.write(`wrote the default avatar pack in ${avatarDir}\n`);
   });
+
+registerAvatarCommands(program);
 
 workerCommand("lipsync-worker", "serve LipSyncService", 16)
   .addOption(

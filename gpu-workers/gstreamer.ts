@@ -133,7 +133,9 @@ export async function decodeAudio(path: string, rate: number, signal?: AbortSign
 
 /**
  * Decodes the first video track of a file into RGBA frames of `width`x`height` at `fps` (letterboxed when the aspect
- * differs), calling `onFrame` for each in order. A file without video fails "not-linked".
+ * differs), calling `onFrame` for each in order. A file without video fails "not-linked". Frames are numbered from
+ * the first one decoded: a picture that starts later than the sound (an AAC encoder's priming, an edit list) is not
+ * padded at the front, so callers matching frames to audio allow for a small offset.
  */
 export function decodeVideo(
   path: string,
@@ -169,43 +171,92 @@ export interface Mp4Options {
   preset?: string;
 }
 
+/**
+ * An H.264 (+ AAC) MP4 being written: frames are pushed one at a time (with the audio of their interval, when the
+ * file has audio), so a long job never holds more than a frame. `push` blocks while the encoder is behind.
+ */
+export class Mp4Writer {
+  readonly #pipeline: GstPipeline;
+  readonly #video: AppSrc;
+  readonly #audio?: AppSrc;
+  readonly #options: Mp4Options;
+  readonly #done: Promise<void>;
+  #frames = 0;
+  #failed?: Error;
+  /**
+   * The AAC encoder puts 1024 samples of priming before the sound and mp4mux writes no edit list to hide them, so
+   * players hear everything 1024 samples late: the pictures are delayed as much to stay in sync.
+   */
+  readonly #videoDelay: number;
+
+  constructor(path: string, options: Mp4Options) {
+    const { width, height, fps } = options;
+    const rate = options.audioRate ?? 16_000;
+    const video =
+      `appsrc name=video format=time block=true max-bytes=${width * height * 8} ` +
+      `caps=video/x-raw,format=RGBA,width=${width},height=${height},framerate=${fps}/1 ! queue ! videoconvert ! ` +
+      `video/x-raw,format=I420 ! x264enc speed-preset=${options.preset ?? "veryfast"} key-int-max=${fps} ! ` +
+      "video/x-h264,profile=high ! h264parse ! mux. ";
+    const audio = options.audio
+      ? `appsrc name=audio format=time block=true max-bytes=${rate * 2} ` +
+        `caps=audio/x-raw,format=S16LE,channels=1,rate=${rate},layout=interleaved ! queue ! audioconvert ! ` +
+        "audioresample ! avenc_aac ! aacparse ! mux. "
+      : "";
+    this.#options = options;
+    this.#videoDelay = options.audio ? 1024 / rate : 0;
+    this.#pipeline = createPipeline(`${video}${audio}mp4mux name=mux faststart=true ! filesink name=file`, {
+      file: { location: path },
+    });
+    this.#video = child(this.#pipeline, "video") as AppSrc;
+    if (options.audio) this.#audio = child(this.#pipeline, "audio") as AppSrc;
+    this.#done = runToEnd(this.#pipeline).catch((err: Error) => {
+      this.#failed = err;
+      throw err;
+    });
+  }
+
+  /** Adds the next frame (RGBA of the writer's size). */
+  push(rgba: Uint8Array): void {
+    if (this.#failed) throw this.#failed;
+    const { fps, audio } = this.#options;
+    const index = this.#frames++;
+    if (this.#audio && audio) {
+      const rate = this.#options.audioRate ?? 16_000;
+      const from = Math.round((index / fps) * rate);
+      const to = Math.min(audio.length, Math.round(((index + 1) / fps) * rate));
+      if (to > from) {
+        const slice = audio.subarray(from, to);
+        this.#audio.push(Buffer.from(slice.buffer, slice.byteOffset, slice.byteLength), pts(from / rate));
+      }
+    }
+    this.#video.push(Buffer.from(rgba.buffer, rgba.byteOffset, rgba.byteLength), pts(index / fps + this.#videoDelay));
+  }
+
+  /** Ends the file and waits until it is written. */
+  finish(): Promise<void> {
+    this.#pipeline.sendEOS();
+    return this.#done;
+  }
+
+  /** Gives up: ends the pipeline (the caller discards the file) and never throws. */
+  async abort(): Promise<void> {
+    if (!this.#failed) this.#pipeline.sendEOS();
+    await this.#done.catch(() => undefined);
+  }
+}
+
+type AppSrc = GstElement & { push(data: Buffer, pts: Buffer): void };
+
 /** Encodes RGBA frames (and audio, interleaved by time) into an H.264 (+ AAC) MP4 at `path`. */
 export async function writeMp4(path: string, frames: Iterable<Uint8Array>, options: Mp4Options): Promise<void> {
-  const { width, height, fps } = options;
-  const rate = options.audioRate ?? 16_000;
-  const video =
-    `appsrc name=video format=time block=true max-bytes=${width * height * 8} ` +
-    `caps=video/x-raw,format=RGBA,width=${width},height=${height},framerate=${fps}/1 ! queue ! videoconvert ! ` +
-    `video/x-raw,format=I420 ! x264enc speed-preset=${options.preset ?? "veryfast"} key-int-max=${fps} ! ` +
-    "video/x-h264,profile=high ! h264parse ! mux. ";
-  const audio = options.audio
-    ? `appsrc name=audio format=time block=true max-bytes=${rate * 2} ` +
-      `caps=audio/x-raw,format=S16LE,channels=1,rate=${rate},layout=interleaved ! queue ! audioconvert ! ` +
-      "audioresample ! avenc_aac ! aacparse ! mux. "
-    : "";
-  const pipeline = createPipeline(`${video}${audio}mp4mux name=mux faststart=true ! filesink name=file`, {
-    file: { location: path },
-  });
-  type AppSrc = GstElement & { push(data: Buffer, pts: Buffer): void };
-  const videoSrc = child(pipeline, "video") as AppSrc;
-  const audioSrc = options.audio ? (child(pipeline, "audio") as AppSrc) : undefined;
-  await runToEnd(pipeline, () => {
-    let index = 0;
-    for (const frame of frames) {
-      const start = index / fps;
-      if (audioSrc && options.audio) {
-        const from = Math.round(start * rate);
-        const to = Math.min(options.audio.length, Math.round(((index + 1) / fps) * rate));
-        if (to > from) {
-          const slice = options.audio.subarray(from, to);
-          audioSrc.push(Buffer.from(slice.buffer, slice.byteOffset, slice.byteLength), pts(from / rate));
-        }
-      }
-      videoSrc.push(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength), pts(start));
-      index++;
-    }
-    pipeline.sendEOS();
-  });
+  const writer = new Mp4Writer(path, options);
+  try {
+    for (const frame of frames) writer.push(frame);
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  await writer.finish();
 }
 
 /** Writes one RGBA frame as a PNG. */

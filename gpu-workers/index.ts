@@ -16,9 +16,20 @@ export { MouthAnimator, onnxClassifier, type MouthFrame, type VisemeClassifier }
 export { renderMouth, type MouthPatch } from "./lipsync/render.js";
 export {
   writeDefaultAvatarPack,
+  drawDefaultHost,
   loadAvatarPack,
   defaultMouthBox,
   type AvatarPack,
   type AvatarPackManifest,
 } from "./lipsync/avatar-pack.js";
 export { animateOpen } from "./lipsync/lipsync-service.js";
+export {
+  buildAvatarPack,
+  AvatarRejectedError,
+  type AvatarBuildOptions,
+  type AvatarBuildProgress,
+  type AvatarBuildReport,
+  type RejectionReason,
+} from "./lipsync/avatar-build.js";
+export { Viseme, visemeParams, visemeTrack, type VisemeId } from "./lipsync/visemes.js";
+export { decodeVideo, writeMp4 } from "./gstreamer.js";

@@ -8,3 +8,4 @@ export { runCli, processAlive, cliPath, type CliProcess } from "./cli.js";
 export { counterActor, encodeOp, type CounterState, type CounterOp, type CounterSnapshot } from "./counter-actor.js";
 export { startActorHostProcess, type ActorHostProcess } from "./actor-hosts.js";
 export { recordAnnouncements } from "./announcements.js";
+export { writeTalkingVideo, type TalkingVideo, type TalkingVideoOptions } from "./talking-video.js";

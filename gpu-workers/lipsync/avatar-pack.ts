@@ -21,6 +21,16 @@ export interface AvatarPackManifest {
   atlas: string;
   visemes: number;
   madeBy: string;
+  /** Packs built from a video: what the build found (see avatar-build.ts). */
+  build?: {
+    source: string;
+    durationS: number;
+    visemesSeen: string[];
+    /** Mouth shapes the host never held, and the shape whose image stands in for each. */
+    substituted: Record<string, string>;
+    /** How well the mouth box's brightness follows the speech (|r|, 0 to 1). */
+    mouthCorrelation: number;
+  };
 }
 
 export interface AvatarPack {

@@ -12,6 +12,8 @@ const folders = [
   "observability",
   "transport",
   "actors",
+  "rooms",
+  "brain",
   "gateway",
   "gpu-workers",
   "media",

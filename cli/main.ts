@@ -2,7 +2,7 @@
 // The livehost command: one program, one entry point per role (as in the container image), plus the local stack.
 import { Command, Option } from "commander";
 import { startGateway } from "../gateway/index.js";
-import { startRoomHost } from "../actors/index.js";
+import { startRoomHost } from "../rooms/index.js";
 import {
   startLipSyncWorker,
   startSpeechWorker,

@@ -11,7 +11,8 @@ import {
   type AnimateResponse,
   type SynthesizeResponse,
 } from "../proto/index.js";
-import { ActorClient, roomActor, type RoomActorState } from "../actors/index.js";
+import { ActorClient } from "../actors/index.js";
+import { roomActor, type RoomActorState } from "../rooms/index.js";
 import { animateOpen } from "../gpu-workers/index.js";
 import { callUnary, connectNats, mediaChannelOptions } from "../transport/index.js";
 import type { Stack } from "./stack.js";

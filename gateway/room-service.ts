@@ -8,7 +8,7 @@ import {
   type PostCommentRequest,
   type PostCommentResponse,
 } from "../proto/index.js";
-import { enqueueComment, validateComment, validateRoomId } from "../actors/index.js";
+import { enqueueComment, validateComment, validateRoomId } from "../rooms/index.js";
 import {
   InvalidArgumentError,
   UnimplementedError,

@@ -6,7 +6,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { injectNatsHeaders } from "../observability/index.js";
 import { Comment, RoomCommand, RoomEvent, RoomState, subjects } from "../proto/index.js";
 import { InvalidArgumentError } from "../transport/index.js";
-import type { ActorContext, ActorTypeDefinition } from "./types.js";
+import type { ActorContext, ActorTypeDefinition } from "../actors/index.js";
 import { validateComment } from "./validation.js";
 
 export interface RoomActorState {

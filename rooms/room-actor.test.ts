@@ -4,7 +4,8 @@ import { Comment, RoomCommand, RoomEvent, RoomState, subjects } from "../proto/i
 import { createRegistry } from "../observability/index.js";
 import { connectNats } from "../transport/index.js";
 import { eventually, startNatsServer } from "../testing/index.js";
-import { ActorClient, deadLetterStream, roomActor, startRoomHost, type RoomActorState } from "./index.js";
+import { ActorClient, deadLetterStream } from "../actors/index.js";
+import { roomActor, startRoomHost, type RoomActorState } from "./index.js";
 
 async function roomStack() {
   const nats = await startNatsServer();

@@ -3,9 +3,8 @@
 import { Svcm, type Service } from "@nats-io/services";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { rootLogger, type Logger, type Registry } from "../observability/index.js";
-import { ActorHost } from "./host.js";
+import { ActorHost, type StoreSettings } from "../actors/index.js";
 import { roomActor } from "./room-actor.js";
-import type { StoreSettings } from "./stores.js";
 
 export interface RoomHostOptions {
   nats: NatsConnection;

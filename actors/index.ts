@@ -3,5 +3,5 @@
 export { ActorHost, placementSubject, type ActorHostOptions } from "./host.js";
 export { ActorClient, type AskOptions, type TellOptions } from "./client.js";
 export { LeaseLostError, ActorHandlerError } from "./errors.js";
-export { deadLetterStream, deadLetterSubject, type StoreSettings } from "./stores.js";
+export { deadLetterStream, deadLetterSubject, whileJetStreamStarts, type StoreSettings } from "./stores.js";
 export type { ActorContext, ActorMessage, ActorTypeDefinition, AnyActorType } from "./types.js";

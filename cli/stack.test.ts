@@ -48,7 +48,7 @@ describe("livehost demo", () => {
     }
     expect(out).toContain("every role is healthy");
     // The tour: a comment reaches its room actor, a line is spoken, and the lip-sync worker animates it.
-    expect(out).toMatch(/room demo-room on \S+ has accepted [1-9]/);
+    expect(out).toMatch(/room demo-room on \S+ has received [1-9]/);
     expect(out).toMatch(/tts: .* ms of audio, first chunk after/);
     expect(out).toMatch(/lip-sync: \d+ mouth frames at 25 fps/);
   });

@@ -6,13 +6,13 @@ import {
   Comment,
   LipSyncServiceClient,
   RoomServiceClient,
+  RoomSpec,
+  RoomState,
   SpeechServiceClient,
   SynthesizeRequest,
   type AnimateResponse,
   type SynthesizeResponse,
 } from "../proto/index.js";
-import { ActorClient } from "../actors/index.js";
-import { roomActor, type RoomActorState } from "../rooms/index.js";
 import { animateOpen } from "../gpu-workers/index.js";
 import { callUnary, connectNats, mediaChannelOptions } from "../transport/index.js";
 import type { Stack } from "./stack.js";
@@ -21,21 +21,29 @@ export async function tour(stack: Stack, say: (line: string) => void): Promise<v
   const address = (role: string) => stack.roles.find((r) => r.role === role)?.endpoints.grpc;
   const nats = await connectNats({ servers: stack.nats.url, name: "livehost-demo" });
   try {
-    // 1. A viewer comment through RoomService, into the room's durable inbox, handled by the room actor.
+    // 1. A room created through RoomService, and a viewer comment into its durable inbox, handled by its actor.
     const rooms = new RoomServiceClient(address("gateway")!, credentials.createInsecure());
+    const room = await callUnary(rooms.createRoom.bind(rooms), {
+      requestId: "demo-room",
+      roomId: "demo-room",
+      spec: demoRoomSpec(),
+    });
+    say(
+      `room ${room.id} created: ${room.spec?.catalog?.products.length} products, state ${RoomState[room.status!.state]}`,
+    );
     const comment = Comment.fromPartial({
       commentId: `demo-${Date.now()}`,
       viewerId: "viewer-1",
       text: "How much is the kettle?",
     });
     const queued = await callUnary(rooms.postComment.bind(rooms), { roomId: "demo-room", comment });
+    const received = await waitFor(async () => {
+      const status = (await callUnary(rooms.getRoom.bind(rooms), { roomId: "demo-room" })).status!;
+      return status.commentsReceived > 0 ? status : undefined;
+    });
     rooms.close();
-    const actors = new ActorClient(nats, [roomActor(nats)]);
-    const status = JSON.parse(
-      new TextDecoder().decode(await actors.ask("room", "demo-room", new Uint8Array(), { timeoutMs: 10_000 })),
-    ) as RoomActorState & { hostId: string };
     say(
-      `comment ${queued.commentId}: queued ${queued.queued}; room demo-room on ${status.hostId} has accepted ${status.commentsAccepted}`,
+      `comment ${queued.commentId}: queued ${queued.queued}; room demo-room on ${received.hostId} has received ${received.commentsReceived}`,
     );
 
     // 2. A line of the show, spoken by the TTS worker.
@@ -91,5 +99,30 @@ export async function tour(stack: Stack, say: (line: string) => void): Promise<v
     say(`lip-sync: ${visemes.length} mouth frames at 25 fps; visemes ${visemes.slice(0, 40).join("")}…`);
   } finally {
     await nats.close();
+  }
+}
+
+/** The demo's room: the kettle the tour talks about, in USD, with the embedded English voice. */
+function demoRoomSpec(): RoomSpec {
+  return RoomSpec.fromPartial({
+    displayName: "livehost demo",
+    catalog: {
+      title: "Kitchen picks",
+      language: "en-US",
+      currency: "USD",
+      products: [{ id: "kettle", title: "Gooseneck kettle", price: { currency: "USD", amountMinor: 4999 }, stock: 40 }],
+    },
+    voice: { voiceId: "en-male-bright" },
+    avatar: { avatarId: "default" },
+  });
+}
+
+async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error("the room did not see the comment in time");
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

@@ -3,10 +3,9 @@ import { credentials } from "@grpc/grpc-js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Comment, RoomServiceClient, subjects } from "../proto/index.js";
 import { createRegistry, startTracing, type Tracing } from "../observability/index.js";
-import { ActorClient } from "../actors/index.js";
-import { roomActor, startRoomHost, type RoomActorState } from "../rooms/index.js";
+import { startRoomHost } from "../rooms/index.js";
 import { InvalidArgumentError, callUnary, connectNats } from "../transport/index.js";
-import { eventually, startNatsServer } from "../testing/index.js";
+import { eventually, sampleRoomSpec, startNatsServer } from "../testing/index.js";
 import { startGateway } from "./index.js";
 
 // Spans are real (not exported) so trace context is carried into the inbox.
@@ -35,12 +34,17 @@ async function stack() {
   };
 }
 
+async function createRoom(client: RoomServiceClient, roomId: string) {
+  return callUnary(client.createRoom.bind(client), { requestId: `create-${roomId}`, roomId, spec: sampleRoomSpec() });
+}
+
 const comment = (overrides: Partial<Comment> = {}) =>
   Comment.fromPartial({ commentId: "c-1", viewerId: "u101", text: "这个保温杯多少钱？", ...overrides });
 
 describe("gateway RoomService.PostComment", () => {
   it("queues a comment durably in the room's inbox, once per comment id", async () => {
     await using s = await stack();
+    await createRoom(s.client, "room-1");
     const post = (c: Comment) => callUnary(s.client.postComment.bind(s.client), { roomId: "room-1", comment: c });
 
     expect(await post(comment())).toEqual({ commentId: "c-1", queued: true });
@@ -65,10 +69,12 @@ describe("gateway RoomService.PostComment", () => {
     expect((await jsm.streams.info(subjects.roomInboxStream)).state.messages).toBe(2);
 
     // The room actor wakes up for them and handles each once.
-    const rooms = new ActorClient(s.nc, [roomActor(s.nc)]);
-    const status = async () =>
-      JSON.parse(new TextDecoder().decode(await rooms.ask("room", "room-1", new Uint8Array()))) as RoomActorState;
-    await eventually(async () => expect((await status()).commentsAccepted).toBe(2));
+    await eventually(async () =>
+      expect((await callUnary(s.client.getRoom.bind(s.client), { roomId: "room-1" })).status).toMatchObject({
+        commentsReceived: 2,
+        commentsRejected: 0,
+      }),
+    );
   });
 
   it.each([
@@ -98,10 +104,10 @@ describe("gateway RoomService.PostComment", () => {
     expect(error).toMatchObject({ field: "room_id" });
   });
 
-  it("answers UNIMPLEMENTED for methods this build does not have yet", async () => {
+  it("answers NOT_FOUND for a comment to a room that does not exist", async () => {
     await using s = await stack();
-    await expect(callUnary(s.client.getRoom.bind(s.client), { roomId: "room-1" })).rejects.toMatchObject({
-      code: "unimplemented",
-    });
+    await expect(
+      callUnary(s.client.postComment.bind(s.client), { roomId: "nobody", comment: comment() }),
+    ).rejects.toMatchObject({ code: "not_found" });
   });
 });

@@ -2,6 +2,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { rootLogger, type Logger, type Registry } from "../observability/index.js";
 import { startGrpcServer, type GrpcServer } from "../transport/index.js";
+import { RoomDirectory } from "../rooms/index.js";
 import { roomService } from "./room-service.js";
 
 export interface GatewayOptions {
@@ -20,8 +21,9 @@ export interface Gateway extends AsyncDisposable {
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = (options.logger ?? rootLogger()).child({ role: "gateway" });
+  const directory = await RoomDirectory.open(options.nats);
   const grpc = await startGrpcServer({
-    services: [roomService({ nats: options.nats })],
+    services: [roomService({ nats: options.nats, directory })],
     host: options.grpcHost ?? "127.0.0.1",
     port: options.grpcPort ?? 0,
     registry: options.registry,

@@ -1,17 +1,34 @@
-// RoomService as internal services see it. Every request is validated here (INVALID_ARGUMENT names the field);
-// comments go to the room's durable inbox. Methods whose room-side behaviour is not built yet answer UNIMPLEMENTED
-// rather than pretending.
+// RoomService as internal services see it. Every request is validated here (INVALID_ARGUMENT names the field) before
+// a room sees it; rooms are asked through their actors (created, updated, started and stopped in order with their
+// mailbox), read from the room directory (no room is woken up to be listed), and watched on their event subject.
+import { createHash } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
+  RoomEvent,
   RoomServiceService,
-  type RoomServiceServer,
+  RoomState,
+  subjects,
+  type CreateRoomRequest,
+  type ListRoomsRequest,
   type PostCommentRequest,
   type PostCommentResponse,
+  type Room,
+  type RoomServiceServer,
+  type StopRoomRequest,
+  type UpdateRoomRequest,
 } from "../proto/index.js";
-import { enqueueComment, validateComment, validateRoomId } from "../rooms/index.js";
+import {
+  RoomClient,
+  enqueueComment,
+  validateComment,
+  validateRoomId,
+  validateRoomSpec,
+  type RoomDirectory,
+} from "../rooms/index.js";
 import {
   InvalidArgumentError,
-  UnimplementedError,
+  NotFoundError,
+  ResourceExhaustedError,
   serverStream,
   unary,
   type GrpcServiceRegistration,
@@ -19,6 +36,19 @@ import {
 
 export interface RoomServiceDeps {
   nats: NatsConnection;
+  directory: RoomDirectory;
+}
+
+const requestIdPattern = /^.{1,64}$/su;
+
+function validateRequestId(requestId: string, required: boolean): void {
+  if (requestId === "" && !required) return;
+  if (!requestIdPattern.test(requestId)) throw new InvalidArgumentError("request_id", "must be 1 to 64 characters");
+}
+
+/** A room id made from the create's request id, so a retried create lands on the same room. */
+export function roomIdFor(requestId: string): string {
+  return `r-${createHash("sha256").update(requestId).digest("hex").slice(0, 16)}`;
 }
 
 export async function postComment(deps: RoomServiceDeps, request: PostCommentRequest): Promise<PostCommentResponse> {
@@ -34,27 +64,102 @@ export async function postComment(deps: RoomServiceDeps, request: PostCommentReq
     sentTime: request.comment.sentTime ?? new Date(),
   };
   validateComment(comment, "comment.");
+  if (!(await deps.directory.get(request.roomId))) throw new NotFoundError(`room ${request.roomId} does not exist`);
   const { duplicate } = await enqueueComment(deps.nats, comment);
   return { commentId: comment.commentId, queued: !duplicate };
 }
 
-const notYet = (method: string) => () =>
-  Promise.reject(new UnimplementedError(`RoomService.${method} is not available in this build yet`));
-
 export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
+  const rooms = new RoomClient(deps.nats);
+  const roomOf = async (promise: Promise<{ room?: Room }>) => {
+    const reply = await promise;
+    if (!reply.room) throw new Error("room reply without a room");
+    return reply.room;
+  };
+
   const implementation: RoomServiceServer = {
-    createRoom: unary("CreateRoom", notYet("CreateRoom")),
-    getRoom: unary("GetRoom", notYet("GetRoom")),
-    listRooms: unary("ListRooms", notYet("ListRooms")),
-    updateRoom: unary("UpdateRoom", notYet("UpdateRoom")),
-    startRoom: unary("StartRoom", notYet("StartRoom")),
-    stopRoom: unary("StopRoom", notYet("StopRoom")),
+    createRoom: unary("CreateRoom", (request: CreateRoomRequest) => {
+      validateRequestId(request.requestId, true);
+      const roomId = request.roomId || roomIdFor(request.requestId);
+      validateRoomId(roomId);
+      validateRoomSpec(request.spec);
+      return roomOf(rooms.request(roomId, { $case: "create", value: { ...request, roomId } }));
+    }),
+    getRoom: unary("GetRoom", async (request: { roomId: string }) => {
+      validateRoomId(request.roomId);
+      const room = await deps.directory.get(request.roomId);
+      if (!room) throw new NotFoundError(`room ${request.roomId} does not exist`);
+      return room;
+    }),
+    listRooms: unary("ListRooms", (request: ListRoomsRequest) => {
+      if (request.pageToken !== "") validateRoomId(request.pageToken, "page_token");
+      return deps.directory.list(request);
+    }),
+    updateRoom: unary("UpdateRoom", (request: UpdateRoomRequest) => {
+      validateRoomId(request.roomId);
+      if (!request.updateMask || request.updateMask.length === 0) {
+        throw new InvalidArgumentError("update_mask", 'name the fields to change, e.g. ["catalog"]');
+      }
+      return roomOf(rooms.request(request.roomId, { $case: "update", value: request }));
+    }),
+    startRoom: unary("StartRoom", (request: { roomId: string; requestId: string }) => {
+      validateRoomId(request.roomId);
+      validateRequestId(request.requestId, false);
+      return roomOf(rooms.request(request.roomId, { $case: "start", value: request }));
+    }),
+    stopRoom: unary("StopRoom", (request: StopRoomRequest) => {
+      validateRoomId(request.roomId);
+      validateRequestId(request.requestId, false);
+      if ([...request.reason].length > 200) throw new InvalidArgumentError("reason", "must be at most 200 characters");
+      return roomOf(rooms.request(request.roomId, { $case: "stop", value: request }));
+    }),
     postComment: unary("PostComment", (request: PostCommentRequest) => postComment(deps, request)),
-    say: unary("Say", notYet("Say")),
-    interrupt: unary("Interrupt", notYet("Interrupt")),
-    watchRoom: serverStream("WatchRoom", () => ({
-      [Symbol.asyncIterator]: () => ({ next: notYet("WatchRoom") }),
-    })),
+    say: unary("Say", async (request: { roomId: string; text: string; interrupt: boolean; requestId: string }) => {
+      validateRoomId(request.roomId);
+      validateRequestId(request.requestId, false);
+      const length = [...request.text].length;
+      if (request.text.trim() === "" || length > 2000) {
+        throw new InvalidArgumentError("text", `must be 1 to 2000 characters, not blank (got ${length})`);
+      }
+      const reply = await rooms.request(request.roomId, { $case: "say", value: request });
+      return { utteranceId: reply.utteranceId };
+    }),
+    interrupt: unary("Interrupt", async (request: { roomId: string }) => {
+      validateRoomId(request.roomId);
+      await rooms.request(request.roomId, { $case: "interrupt", value: request });
+      return {};
+    }),
+    watchRoom: serverStream("WatchRoom", (request: { roomId: string }, signal: AbortSignal) =>
+      watch(deps, request.roomId, signal),
+    ),
   };
   return { name: "livehost.v1.RoomService", definition: RoomServiceService, implementation };
+}
+
+const maxPendingEvents = 10_000;
+
+/** The room's events from now on, until the caller cancels or the room ends. */
+async function* watch(deps: RoomServiceDeps, roomId: string, signal: AbortSignal): AsyncGenerator<RoomEvent> {
+  validateRoomId(roomId);
+  // Subscribe first, then check the room exists: no event is missed in between.
+  const subscription = deps.nats.subscribe(subjects.roomEvents(roomId));
+  const stop = () => subscription.unsubscribe();
+  signal.addEventListener("abort", stop, { once: true });
+  try {
+    const room = await deps.directory.get(roomId);
+    if (!room) throw new NotFoundError(`room ${roomId} does not exist`);
+    if (room.status?.state === RoomState.ROOM_STATE_ENDED) return;
+    for await (const message of subscription) {
+      // A watcher that cannot keep up is cut off rather than buffered without bound.
+      if (subscription.getPending() > maxPendingEvents) {
+        throw new ResourceExhaustedError(`watcher of room ${roomId} fell ${maxPendingEvents} events behind`);
+      }
+      const event = RoomEvent.decode(message.data);
+      yield event;
+      if (event.event?.$case === "stateChanged" && event.event.value.to === RoomState.ROOM_STATE_ENDED) return;
+    }
+  } finally {
+    signal.removeEventListener("abort", stop);
+    subscription.unsubscribe();
+  }
 }

@@ -4,6 +4,7 @@ export * from "./gen/livehost/v1/common.js";
 export * from "./gen/livehost/v1/room.js";
 export * from "./gen/livehost/v1/bus.js";
 export * from "./gen/livehost/v1/room_service.js";
+export * from "./gen/livehost/v1/room_actor.js";
 export * from "./gen/livehost/v1/speech_service.js";
 export * from "./gen/livehost/v1/lipsync_service.js";
 export {

@@ -19,3 +19,6 @@ export const allWorkerAnnouncements = "workers.*.announce";
 /** The durable stream holding every room's mailbox: comments, commands and reminders (rooms.<id>.<channel>). */
 export const roomInboxStream = "ROOM_INBOX";
 export const roomInboxSubjects = ["rooms.*.*"];
+
+/** KV bucket holding every room's record (Room, protobuf) by room id: written by the room's actor, read by gateways. */
+export const roomDirectoryBucket = "livehost_rooms";

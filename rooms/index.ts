@@ -8,5 +8,8 @@ export {
   type RoomHostStatus,
 } from "./room-host.js";
 export { enqueueComment } from "./inbox.js";
-export { roomActor, type RoomActorState, type RoomMessage } from "./room-actor.js";
+export { roomActor, roomActorType, type RoomActorState, type RoomMessage } from "./room-actor.js";
+export { RoomClient } from "./client.js";
+export { RoomDirectory, type ListRoomsQuery } from "./directory.js";
+export { validateRoomSpec, applyUpdate, updatablePaths } from "./spec.js";
 export { validateComment, validateRoomId, maxCommentLength } from "./validation.js";

@@ -3,9 +3,9 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Comment, RoomCommand, RoomEvent, RoomState, subjects } from "../proto/index.js";
 import { createRegistry } from "../observability/index.js";
 import { connectNats } from "../transport/index.js";
-import { eventually, startNatsServer } from "../testing/index.js";
-import { ActorClient, deadLetterStream } from "../actors/index.js";
-import { roomActor, startRoomHost, type RoomActorState } from "./index.js";
+import { eventually, sampleRoomSpec, startNatsServer } from "../testing/index.js";
+import { deadLetterStream } from "../actors/index.js";
+import { RoomClient, startRoomHost } from "./index.js";
 
 async function roomStack() {
   const nats = await startNatsServer();
@@ -17,17 +17,16 @@ async function roomStack() {
       events.push(RoomEvent.decode(msg.data));
     },
   });
-  const client = new ActorClient(nc, [roomActor(nc)]);
+  const client = new RoomClient(nc);
   const js = jetstream(nc);
   return {
     nc,
     host,
     events,
     js,
-    status: async (roomId: string) =>
-      JSON.parse(new TextDecoder().decode(await client.ask("room", roomId, new Uint8Array()))) as RoomActorState & {
-        hostId: string;
-      },
+    create: (roomId: string) =>
+      client.request(roomId, { $case: "create", value: { requestId: roomId, roomId, spec: sampleRoomSpec() } }),
+    status: async (roomId: string) => (await client.request(roomId, { $case: "get", value: { roomId } })).room!.status!,
     async [Symbol.asyncDispose]() {
       await host.close();
       await nc.close();
@@ -39,6 +38,7 @@ async function roomStack() {
 describe("room actor", () => {
   it("wakes up for a comment from a danmaku ingest and rejects an invalid one with a clear event", async () => {
     await using s = await roomStack();
+    await s.create("r1");
     const publish = (comment: Partial<Comment>) =>
       s.js.publish(
         subjects.roomComments("r1"),
@@ -58,15 +58,16 @@ describe("room actor", () => {
       expect.objectContaining({ commentId: "bad-2", field: "text" }),
     ]);
     expect(await s.status("r1")).toMatchObject({
-      commentsAccepted: 1,
+      commentsReceived: 3,
       commentsRejected: 2,
-      state: "ROOM_STATE_CREATED",
+      state: RoomState.ROOM_STATE_CREATED,
     });
     expect(s.host.actors.isActive("room", "r1")).toBe(true);
   });
 
   it("goes live on a start command, in order events numbered without gaps, and stays active", async () => {
     await using s = await roomStack();
+    await s.create("r2");
     const command = (commandId: string, value: RoomCommand["command"]) =>
       s.js.publish(
         subjects.roomCommands("r2"),
@@ -76,25 +77,42 @@ describe("room actor", () => {
     await command("start-1", { $case: "start", value: {} });
     await command("start-1", { $case: "start", value: {} }); // a retry: dropped by id
     await command("stop-1", { $case: "stop", value: { reason: "show over" } });
-    await eventually(() => expect(s.events).toHaveLength(2));
+    await eventually(() => expect(s.events).toHaveLength(3));
     expect(s.events.map((e) => [e.sequence, e.event?.$case === "stateChanged" ? e.event.value.to : undefined])).toEqual(
       [
-        [1, RoomState.ROOM_STATE_LIVE],
-        [2, RoomState.ROOM_STATE_ENDED],
+        [1, RoomState.ROOM_STATE_WARMING],
+        [2, RoomState.ROOM_STATE_LIVE],
+        [3, RoomState.ROOM_STATE_ENDED],
       ],
     );
-    expect(await s.status("r2")).toMatchObject({ state: "ROOM_STATE_ENDED", reason: "StopRequested" });
+    expect(await s.status("r2")).toMatchObject({ state: RoomState.ROOM_STATE_ENDED, reason: "StopRequested" });
+  });
+
+  it("rejects a comment for a room that was never created", async () => {
+    await using s = await roomStack();
+    await s.js.publish(
+      subjects.roomComments("ghost"),
+      Comment.encode(Comment.fromPartial({ commentId: "c-ghost", roomId: "ghost", text: "hi" })).finish(),
+      { msgID: "c-ghost" },
+    );
+    await eventually(() =>
+      expect(s.events.flatMap((e) => (e.event?.$case === "commentRejected" ? [e.event.value] : []))).toEqual([
+        expect.objectContaining({ commentId: "c-ghost", reason: "not_found" }),
+      ]),
+    );
+    await expect(s.status("ghost")).rejects.toMatchObject({ code: "not_found" });
   });
 
   it("dead-letters a payload that is not a comment and keeps serving the room", async () => {
     await using s = await roomStack();
+    await s.create("r3");
     await s.js.publish(subjects.roomComments("r3"), new Uint8Array([0xff, 0xff, 0xff]), { msgID: "garbage" });
     await s.js.publish(
       subjects.roomComments("r3"),
       Comment.encode(Comment.fromPartial({ commentId: "fine", roomId: "r3", text: "hi" })).finish(),
       { msgID: "fine" },
     );
-    await eventually(async () => expect((await s.status("r3")).commentsAccepted).toBe(1));
+    await eventually(async () => expect((await s.status("r3")).commentsReceived).toBe(1));
     const jsm = await jetstreamManager(s.nc);
     expect((await jsm.streams.info(deadLetterStream)).state.messages).toBe(1);
     const rejected = await s.host.actors.metrics.rejected.get();

@@ -1,33 +1,74 @@
-// The live room as an actor: its mailbox is rooms.<id>.comments and rooms.<id>.commands (stream ROOM_INBOX), its
-// state is its lifecycle, and it tells the world what happens on livehost.events.rooms.<id>. This is the room's
-// skeleton on the actor runtime; the show, the voice and the media graph plug into it.
-import { headers as natsHeaders } from "@nats-io/transport-node";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { injectNatsHeaders } from "../observability/index.js";
-import { Comment, RoomCommand, RoomEvent, RoomState, subjects } from "../proto/index.js";
-import { InvalidArgumentError } from "../transport/index.js";
+// The live room as an actor. Its mailbox is rooms.<id>.comments and rooms.<id>.commands (stream ROOM_INBOX); the
+// gateway asks it to create, update, start and stop itself (RoomActorRequest, in order with the mailbox); its state
+// is its record (spec, lifecycle, counters), persisted by the runtime and projected into the room directory; it
+// tells the world what happens on livehost.events.rooms.<id>.
+//
+// Lifecycle: created → scheduled → warming → live ⇄ paused → ended, each transition with a reason. A scheduled room
+// goes live by itself: its start and end are reminders, which fire on whichever host holds the room then.
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { randomUUID } from "node:crypto";
 import type { ActorContext, ActorTypeDefinition } from "../actors/index.js";
+import { injectNatsHeaders } from "../observability/index.js";
+import {
+  Comment,
+  Room,
+  RoomActorReply,
+  RoomActorRequest,
+  RoomCommand,
+  RoomEvent,
+  RoomSpec,
+  RoomState,
+  subjects,
+} from "../proto/index.js";
+import { InvalidArgumentError, LivehostError, NotFoundError } from "../transport/index.js";
+import type { RoomDirectory } from "./directory.js";
+import { applyUpdate, validateRoomSpec } from "./spec.js";
 import { validateComment } from "./validation.js";
 
 export interface RoomActorState {
+  /** RoomSpec as protobuf JSON; absent until the room is created. */
+  spec?: unknown;
+  createRequestId: string;
+  /** Increases on every change of spec or status. */
+  revision: number;
+  createTime: number;
+  updateTime: number;
   state: keyof typeof RoomState;
   reason: string;
+  message: string;
   /** Unix ms of the last state change. */
   stateTime: number;
   /** Sequence of the last RoomEvent published; events carry it + 1. */
   eventSequence: number;
-  commentsAccepted: number;
+  commentsReceived: number;
   commentsRejected: number;
+  commentsAnswered: number;
 }
 
 export type RoomMessage =
-  { kind: "comment"; comment: Comment } | { kind: "command"; command: RoomCommand } | { kind: "status" };
+  | { kind: "comment"; comment: Comment }
+  | { kind: "command"; command: RoomCommand }
+  | { kind: "request"; request: RoomActorRequest };
+
+/** What clients need to reach rooms (ActorClient). */
+export const roomActorType = { name: "room", subjectPrefix: "rooms", channels: ["comments", "commands"] };
 
 const stateName = (state: RoomState) => RoomState[state] as keyof typeof RoomState;
+const { ROOM_STATE_CREATED, ROOM_STATE_SCHEDULED, ROOM_STATE_WARMING, ROOM_STATE_LIVE, ROOM_STATE_PAUSED } = RoomState;
+const ended = RoomState.ROOM_STATE_ENDED;
 
-/** The room actor type. `nats` is where its events go. */
-export function roomActor(nats: NatsConnection): ActorTypeDefinition<RoomActorState, RoomMessage> {
-  const publish = (ctx: ActorContext<RoomActorState>, event: RoomEvent["event"]) => {
+export interface RoomActorDeps {
+  nats: NatsConnection;
+  /** Where the room's record is published for gateways; none in tests that only look at events. */
+  directory?: RoomDirectory;
+}
+
+/** The room actor type. */
+export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorState, RoomMessage> {
+  const { nats, directory } = deps;
+  type Ctx = ActorContext<RoomActorState>;
+
+  const publish = (ctx: Ctx, event: RoomEvent["event"]) => {
     ctx.state.eventSequence++;
     const message = RoomEvent.fromPartial({
       roomId: ctx.id,
@@ -40,86 +81,246 @@ export function roomActor(nats: NatsConnection): ActorTypeDefinition<RoomActorSt
     });
   };
 
-  const transition = (ctx: ActorContext<RoomActorState>, to: RoomState, reason: string, message = "") => {
-    const from = RoomState[ctx.state.state];
-    if (from === to) return;
-    ctx.state.state = stateName(to);
-    ctx.state.reason = reason;
-    ctx.state.stateTime = Date.now();
-    // A live or paused room is on air: it is never passivated and follows its host's failover.
-    ctx.keepAlive(to === RoomState.ROOM_STATE_LIVE || to === RoomState.ROOM_STATE_PAUSED);
-    publish(ctx, { $case: "stateChanged", value: { from, to, reason, message } });
+  const record = (ctx: Ctx): Room =>
+    Room.fromPartial({
+      id: ctx.id,
+      spec: RoomSpec.fromJSON(ctx.state.spec ?? {}),
+      status: {
+        state: RoomState[ctx.state.state],
+        reason: ctx.state.reason,
+        message: ctx.state.message,
+        stateTime: new Date(ctx.state.stateTime),
+        hostId: ctx.hostId,
+        commentsReceived: ctx.state.commentsReceived,
+        commentsRejected: ctx.state.commentsRejected,
+        commentsAnswered: ctx.state.commentsAnswered,
+      },
+      revision: ctx.state.revision,
+      createTime: new Date(ctx.state.createTime),
+      updateTime: new Date(ctx.state.updateTime),
+    });
+
+  /** Bumps the revision and publishes the record to the directory. */
+  const changed = async (ctx: Ctx) => {
+    ctx.state.revision++;
+    ctx.state.updateTime = Date.now();
+    await directory?.put(record(ctx));
   };
 
+  const transition = (ctx: Ctx, to: RoomState, reason: string, message = "") => {
+    const from = RoomState[ctx.state.state];
+    if (from === to) return false;
+    Object.assign(ctx.state, { state: stateName(to), reason, message, stateTime: Date.now() });
+    // A room on air is never passivated and follows its host's failover.
+    ctx.keepAlive(to === ROOM_STATE_WARMING || to === ROOM_STATE_LIVE || to === ROOM_STATE_PAUSED);
+    publish(ctx, { $case: "stateChanged", value: { from, to, reason, message } });
+    return true;
+  };
+
+  const requireRoom = (ctx: Ctx) => {
+    if (ctx.state.spec === undefined) throw new NotFoundError(`room ${ctx.id} does not exist`);
+  };
+
+  /** Reminders follow the schedule: a start in the future makes the room scheduled, an end ends it. */
+  const schedule = async (ctx: Ctx, spec: RoomSpec) => {
+    const { startTime, endTime } = spec.schedule ?? {};
+    await ctx.clearReminder("schedule-start");
+    await ctx.clearReminder("schedule-end");
+    const current = RoomState[ctx.state.state];
+    if (startTime && startTime.getTime() > Date.now() && current === ROOM_STATE_CREATED) {
+      await ctx.setReminder("schedule-start", startTime);
+      transition(ctx, ROOM_STATE_SCHEDULED, "ScheduleSet", `goes live at ${startTime.toISOString()}`);
+    } else if (!startTime && current === ROOM_STATE_SCHEDULED) {
+      transition(ctx, ROOM_STATE_CREATED, "ScheduleCleared");
+    }
+    if (endTime) await ctx.setReminder("schedule-end", endTime);
+  };
+
+  const goLive = (ctx: Ctx, reason: string) => {
+    const current = RoomState[ctx.state.state];
+    if (current === ended) {
+      throw new LivehostError("failed_precondition", `room ${ctx.id} has ended; create a new room to go live again`);
+    }
+    if (current === ROOM_STATE_LIVE || current === ROOM_STATE_PAUSED) return;
+    transition(ctx, ROOM_STATE_WARMING, reason);
+    transition(ctx, ROOM_STATE_LIVE, "Ready");
+  };
+
+  const end = async (ctx: Ctx, reason: string, message: string) => {
+    if (!transition(ctx, ended, reason, message)) return;
+    await ctx.clearReminder("schedule-start");
+    await ctx.clearReminder("schedule-end");
+  };
+
+  const onAir = (ctx: Ctx, what: string) => {
+    const current = RoomState[ctx.state.state];
+    if (current !== ROOM_STATE_LIVE && current !== ROOM_STATE_PAUSED) {
+      throw new LivehostError("failed_precondition", `room ${ctx.id} is not on air (${what} needs a live room)`);
+    }
+  };
+
+  async function handleRequest(ctx: Ctx, request: RoomActorRequest): Promise<RoomActorReply> {
+    const r = request.request;
+    let utteranceId = "";
+    switch (r?.$case) {
+      case "create": {
+        if (ctx.state.spec !== undefined) {
+          if (ctx.state.createRequestId === r.value.requestId) break;
+          throw new LivehostError("already_exists", `room ${ctx.id} already exists`);
+        }
+        validateRoomSpec(r.value.spec);
+        const now = Date.now();
+        Object.assign(ctx.state, { spec: RoomSpec.toJSON(r.value.spec), createRequestId: r.value.requestId });
+        Object.assign(ctx.state, { createTime: now, stateTime: now });
+        await schedule(ctx, r.value.spec);
+        await changed(ctx);
+        break;
+      }
+      case "get":
+        requireRoom(ctx);
+        break;
+      case "update": {
+        requireRoom(ctx);
+        if (r.value.expectedRevision !== 0 && r.value.expectedRevision !== ctx.state.revision) {
+          throw new LivehostError(
+            "aborted",
+            `room ${ctx.id} is at revision ${ctx.state.revision}, not ${r.value.expectedRevision}: read it again`,
+          );
+        }
+        const current = RoomSpec.fromJSON(ctx.state.spec);
+        const next = applyUpdate(current, r.value.spec ?? RoomSpec.fromPartial({}), r.value.updateMask ?? []);
+        validateRoomSpec(next);
+        ctx.state.spec = RoomSpec.toJSON(next);
+        if (r.value.updateMask?.includes("schedule")) await schedule(ctx, next);
+        await changed(ctx);
+        break;
+      }
+      case "start":
+        requireRoom(ctx);
+        goLive(ctx, "StartRequested");
+        await changed(ctx);
+        break;
+      case "stop":
+        requireRoom(ctx);
+        await end(ctx, "StopRequested", r.value.reason);
+        await changed(ctx);
+        break;
+      case "say":
+        requireRoom(ctx);
+        onAir(ctx, "Say");
+        utteranceId = r.value.requestId ? `say-${r.value.requestId}` : `say-${randomUUID()}`;
+        break;
+      case "interrupt":
+        requireRoom(ctx);
+        onAir(ctx, "Interrupt");
+        break;
+      default:
+        throw new InvalidArgumentError("request", "is empty");
+    }
+    return RoomActorReply.fromPartial({ room: record(ctx), utteranceId });
+  }
+
+  async function handleComment(ctx: Ctx, body: Comment): Promise<void> {
+    const comment = { ...body, roomId: body.roomId || ctx.id };
+    const reject = async (reason: string, field: string, message: string) => {
+      ctx.state.commentsRejected++;
+      publish(ctx, { $case: "commentRejected", value: { commentId: comment.commentId, reason, field, message } });
+      if (ctx.state.spec !== undefined) await changed(ctx);
+    };
+    if (ctx.state.spec === undefined) return reject("not_found", "room_id", `room ${ctx.id} does not exist`);
+    ctx.state.commentsReceived++;
+    try {
+      if (comment.roomId !== ctx.id)
+        throw new InvalidArgumentError("room_id", "does not match the room it was sent to");
+      validateComment(comment);
+    } catch (err) {
+      // A bad comment from a danmaku ingest: a clear rejection event, nothing else changes.
+      const field = err instanceof InvalidArgumentError ? err.field : "";
+      return reject("invalid", field, (err as Error).message);
+    }
+    await changed(ctx);
+  }
+
+  async function handleCommand(ctx: Ctx, command: RoomCommand): Promise<void> {
+    const c = command.command;
+    try {
+      requireRoom(ctx);
+      switch (c?.$case) {
+        case "start":
+          goLive(ctx, "StartRequested");
+          break;
+        case "stop":
+          await end(ctx, "StopRequested", c.value.reason);
+          break;
+        case "updateSpec": {
+          const next = applyUpdate(RoomSpec.fromJSON(ctx.state.spec), c.value.spec ?? RoomSpec.fromPartial({}), [
+            ...c.value.updatePaths,
+          ]);
+          validateRoomSpec(next);
+          ctx.state.spec = RoomSpec.toJSON(next);
+          break;
+        }
+        case "say":
+        case "interrupt":
+          onAir(ctx, c.$case);
+          break;
+        default:
+          throw new InvalidArgumentError("command", "is empty");
+      }
+      await changed(ctx);
+    } catch (err) {
+      if (!(err instanceof LivehostError)) throw err;
+      // A command that cannot apply is reported, not retried: retrying would not make it valid.
+      publish(ctx, { $case: "error", value: { code: err.code, message: err.message, retryable: false } });
+    }
+  }
+
   return {
-    name: "room",
-    subjectPrefix: "rooms",
+    ...roomActorType,
     stream: subjects.roomInboxStream,
-    channels: ["comments", "commands"],
     // An idle room that is not live can be passivated; its state is in KV and its mailbox in JetStream.
     idleTimeoutMs: 10 * 60_000,
     initialState: () => ({
+      createRequestId: "",
+      revision: 0,
+      createTime: 0,
+      updateTime: 0,
       state: "ROOM_STATE_CREATED",
       reason: "Created",
-      stateTime: Date.now(),
+      message: "",
+      stateTime: 0,
       eventSequence: 0,
-      commentsAccepted: 0,
+      commentsReceived: 0,
       commentsRejected: 0,
+      commentsAnswered: 0,
     }),
     decode(channel, data) {
       if (channel === "comments") return { kind: "comment", comment: Comment.decode(data) };
       if (channel === "commands") return { kind: "command", command: RoomCommand.decode(data) };
-      if (channel === "ask") return { kind: "status" };
+      if (channel === "ask") return { kind: "request", request: RoomActorRequest.decode(data) };
       throw new Error(`unknown channel ${channel}`);
     },
-    handle(ctx, message) {
+    encodeReply: (reply) => RoomActorReply.encode(reply as RoomActorReply).finish(),
+    async onActivate(ctx) {
+      // The host that holds the room now is part of its record.
+      if (ctx.state.spec !== undefined) await changed(ctx);
+    },
+    async handle(ctx, message) {
       if (message.kind === "reminder") {
-        if (message.name === "schedule-start") transition(ctx, RoomState.ROOM_STATE_LIVE, "ScheduleReached");
-        if (message.name === "schedule-end") transition(ctx, RoomState.ROOM_STATE_ENDED, "ScheduleEnded");
-        return Promise.resolve(undefined);
-      }
-      if (message.kind === "timer") return Promise.resolve(undefined);
-      const body = message.body;
-      if (body.kind === "status")
-        return Promise.resolve({ roomId: ctx.id, hostId: ctx.hostId, epoch: ctx.epoch, ...ctx.state });
-      if (body.kind === "comment") {
-        const comment = { ...body.comment, roomId: body.comment.roomId || ctx.id };
-        try {
-          if (comment.roomId !== ctx.id)
-            throw new InvalidArgumentError("room_id", "does not match the room it was sent to");
-          validateComment(comment);
-        } catch (err) {
-          // A bad comment from a danmaku ingest: a clear rejection event, nothing else changes.
-          ctx.state.commentsRejected++;
-          const field = err instanceof InvalidArgumentError ? err.field : "";
-          publish(ctx, {
-            $case: "commentRejected",
-            value: { commentId: comment.commentId, reason: "invalid", field, message: (err as Error).message },
-          });
-          return Promise.resolve(undefined);
+        if (ctx.state.spec === undefined) return undefined;
+        if (message.name === "schedule-start" && RoomState[ctx.state.state] === ROOM_STATE_SCHEDULED) {
+          goLive(ctx, "ScheduleReached");
         }
-        ctx.state.commentsAccepted++;
-        return Promise.resolve(undefined);
+        if (message.name === "schedule-end") await end(ctx, "ScheduleEnded", "");
+        await changed(ctx);
+        return undefined;
       }
-      const command = body.command.command;
-      switch (command?.$case) {
-        case "start":
-          transition(ctx, RoomState.ROOM_STATE_LIVE, "StartRequested");
-          break;
-        case "stop":
-          transition(ctx, RoomState.ROOM_STATE_ENDED, "StopRequested", command.value.reason);
-          break;
-        default:
-          publish(ctx, {
-            $case: "error",
-            value: {
-              code: "unsupported_command",
-              message: `command ${command?.$case ?? "(none)"} is not supported yet`,
-              retryable: false,
-            },
-          });
-      }
-      return Promise.resolve(undefined);
+      if (message.kind === "timer") return undefined;
+      const body = message.body;
+      if (body.kind === "request") return handleRequest(ctx, body.request);
+      if (body.kind === "comment") await handleComment(ctx, body.comment);
+      else await handleCommand(ctx, body.command);
+      return undefined;
     },
   };
 }

@@ -4,6 +4,7 @@ import { Svcm, type Service } from "@nats-io/services";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { rootLogger, type Logger, type Registry } from "../observability/index.js";
 import { ActorHost, type StoreSettings } from "../actors/index.js";
+import { RoomDirectory } from "./directory.js";
 import { roomActor } from "./room-actor.js";
 
 export interface RoomHostOptions {
@@ -39,10 +40,11 @@ export const roomHostServiceName = "livehost-room-host";
 export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost> {
   const log = (options.logger ?? rootLogger()).child({ role: "room-host" });
   const startedAt = new Date().toISOString();
+  const directory = await RoomDirectory.open(options.nats, options.stores?.replicas);
   const actors = await ActorHost.start({
     nats: options.nats,
     registry: options.registry,
-    types: [roomActor(options.nats)],
+    types: [roomActor({ nats: options.nats, directory })],
     hostId: options.hostId,
     capacity: options.capacity,
     stores: options.stores,

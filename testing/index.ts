@@ -9,3 +9,4 @@ export { counterActor, encodeOp, type CounterState, type CounterOp, type Counter
 export { startActorHostProcess, type ActorHostProcess } from "./actor-hosts.js";
 export { recordAnnouncements } from "./announcements.js";
 export { writeTalkingVideo, type TalkingVideo, type TalkingVideoOptions } from "./talking-video.js";
+export { sampleRoomSpec } from "./rooms.js";

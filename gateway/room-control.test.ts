@@ -1,0 +1,153 @@
+import { describe, expect, it } from "vitest";
+import { credentials, type ClientReadableStream } from "@grpc/grpc-js";
+import { RoomServiceClient, RoomState, type RoomEvent } from "../proto/index.js";
+import { createRegistry } from "../observability/index.js";
+import { startRoomHost } from "../rooms/index.js";
+import { callUnary, connectNats, InvalidArgumentError } from "../transport/index.js";
+import { eventually, sampleRoomSpec, startNatsServer } from "../testing/index.js";
+import { startGateway } from "./index.js";
+
+async function stack() {
+  const nats = await startNatsServer();
+  const nc = await connectNats({ servers: nats.url, name: "test" });
+  const host = await startRoomHost({ nats: nc, registry: createRegistry() });
+  const gateway = await startGateway({ nats: nc, registry: createRegistry() });
+  const client = new RoomServiceClient(gateway.grpc.address, credentials.createInsecure());
+  return {
+    client,
+    create: (requestId: string, roomId = "", spec = sampleRoomSpec()) =>
+      callUnary(client.createRoom.bind(client), { requestId, roomId, spec }),
+    get: (roomId: string) => callUnary(client.getRoom.bind(client), { roomId }),
+    start: (roomId: string) => callUnary(client.startRoom.bind(client), { roomId, requestId: "" }),
+    stop: (roomId: string, reason = "") => callUnary(client.stopRoom.bind(client), { roomId, reason, requestId: "" }),
+    async [Symbol.asyncDispose]() {
+      client.close();
+      await gateway.close();
+      await host.close();
+      await nc.close();
+      await nats.stop();
+    },
+  };
+}
+
+/** Collects a WatchRoom stream's events until it ends. */
+function collect(stream: ClientReadableStream<RoomEvent>) {
+  const events: RoomEvent[] = [];
+  const ended = new Promise<RoomEvent[]>((resolve, reject) => {
+    stream.on("data", (e: RoomEvent) => events.push(e));
+    stream.on("end", () => resolve(events));
+    stream.on("error", reject);
+  });
+  return { events, ended };
+}
+
+const states = (events: RoomEvent[]) =>
+  events.flatMap((e) => (e.event?.$case === "stateChanged" ? [[e.event.value.to, e.event.value.reason]] : []));
+
+describe("gateway RoomService: running rooms", () => {
+  it("creates a room once per request id, and refuses another request for the same room id", async () => {
+    await using s = await stack();
+    const first = await s.create("req-1");
+    expect(first.id).toMatch(/^r-[0-9a-f]{16}$/);
+    expect(first.status).toMatchObject({ state: RoomState.ROOM_STATE_CREATED, reason: "Created" });
+    expect(first.spec?.catalog?.products.map((p) => p.id)).toEqual(["p-cup-500", "p-dress-linen"]);
+    // A retry (the caller never saw the answer) returns the same room.
+    expect((await s.create("req-1")).id).toBe(first.id);
+    expect((await s.get(first.id)).revision).toBe(first.revision);
+    await expect(s.create("req-2", first.id)).rejects.toMatchObject({ code: "already_exists" });
+  });
+
+  it("refuses a bad spec with INVALID_ARGUMENT naming the field, and creates nothing", async () => {
+    await using s = await stack();
+    const spec = sampleRoomSpec();
+    spec.catalog!.products[1]!.price = { currency: "USD", amountMinor: 100 };
+    const error = await s.create("req-bad", "bad-room", spec).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as InvalidArgumentError).field).toBe("spec.catalog.products[1].price.currency");
+    await expect(s.create("", "bad-room")).rejects.toMatchObject({ field: "request_id" });
+    await expect(s.get("bad-room")).rejects.toMatchObject({ code: "not_found" });
+  });
+
+  it("goes live and ends on request, with each transition and its reason in WatchRoom", async () => {
+    await using s = await stack();
+    await s.create("req-live", "live-room");
+    const watch = collect(s.client.watchRoom({ roomId: "live-room" }));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await s.start("live-room")).status?.state).toBe(RoomState.ROOM_STATE_LIVE);
+    await expect(
+      callUnary(s.client.say.bind(s.client), {
+        roomId: "live-room",
+        text: "大家好",
+        interrupt: false,
+        requestId: "s1",
+      }),
+    ).resolves.toEqual({ utteranceId: "say-s1" });
+    expect((await s.stop("live-room", "show over")).status).toMatchObject({
+      state: RoomState.ROOM_STATE_ENDED,
+      reason: "StopRequested",
+      message: "show over",
+    });
+    // The watch ends with the room.
+    expect(states(await watch.ended)).toEqual([
+      [RoomState.ROOM_STATE_WARMING, "StartRequested"],
+      [RoomState.ROOM_STATE_LIVE, "Ready"],
+      [RoomState.ROOM_STATE_ENDED, "StopRequested"],
+    ]);
+    await expect(s.start("live-room")).rejects.toMatchObject({ code: "failed_precondition" });
+  });
+
+  it("goes live by itself at its scheduled start", async () => {
+    await using s = await stack();
+    const startTime = new Date(Date.now() + 1_500);
+    const room = await s.create("req-sched", "sched-room", sampleRoomSpec({ schedule: { startTime, endTime: undefined } }));
+    expect(room.status).toMatchObject({ state: RoomState.ROOM_STATE_SCHEDULED, reason: "ScheduleSet" });
+    await eventually(async () => expect((await s.get("sched-room")).status?.state).toBe(RoomState.ROOM_STATE_LIVE), {
+      timeoutMs: 15_000,
+    });
+    expect((await s.get("sched-room")).status?.reason).toBe("Ready");
+  });
+
+  it("updates the fields named, refusing a stale revision", async () => {
+    await using s = await stack();
+    const room = await s.create("req-upd", "upd-room");
+    const update = (displayName: string, expectedRevision: number, updateMask = ["display_name"]) =>
+      callUnary(s.client.updateRoom.bind(s.client), {
+        roomId: "upd-room",
+        spec: sampleRoomSpec({ displayName, voice: { voiceId: "en-male-bright", speed: 0 } }),
+        updateMask,
+        expectedRevision,
+      });
+    const updated = await update("New title", room.revision);
+    expect(updated.spec?.displayName).toBe("New title");
+    // Only the named field changed.
+    expect(updated.spec?.voice?.voiceId).toBe("zh-female-warm");
+    expect(updated.revision).toBeGreaterThan(room.revision);
+    await expect(update("Lost update", room.revision)).rejects.toMatchObject({ code: "aborted" });
+    await expect(update("x", 0, [])).rejects.toMatchObject({ field: "update_mask" });
+    await expect(update("x", 0, ["nope"])).rejects.toMatchObject({ code: "invalid_argument" });
+  });
+
+  it("lists rooms by state, a page at a time", async () => {
+    await using s = await stack();
+    for (const id of ["list-a", "list-b", "list-c"]) await s.create(`req-${id}`, id);
+    await s.start("list-b");
+    const page = (pageToken: string, state = RoomState.ROOM_STATE_UNSPECIFIED) =>
+      callUnary(s.client.listRooms.bind(s.client), { pageSize: 2, pageToken, state, labels: {} });
+    const first = await page("");
+    expect(first.rooms.map((r) => r.id)).toEqual(["list-a", "list-b"]);
+    const second = await page(first.nextPageToken);
+    expect(second).toMatchObject({ rooms: [expect.objectContaining({ id: "list-c" })], nextPageToken: "" });
+    expect((await page("", RoomState.ROOM_STATE_LIVE)).rooms.map((r) => r.id)).toEqual(["list-b"]);
+  });
+
+  it("refuses Say and Interrupt for a room that is not on air", async () => {
+    await using s = await stack();
+    await s.create("req-idle", "idle-room");
+    await expect(callUnary(s.client.interrupt.bind(s.client), { roomId: "idle-room" })).rejects.toMatchObject({
+      code: "failed_precondition",
+    });
+    await expect(
+      callUnary(s.client.say.bind(s.client), { roomId: "idle-room", text: " ", interrupt: false, requestId: "" }),
+    ).rejects.toMatchObject({ field: "text" });
+  });
+});

@@ -37,3 +37,8 @@ export {
   type LaneObservation,
   type LaneVerdict,
 } from "./decide.js";
+export { startOperator, setCondition, type Operator, type OperatorSettings } from "./controller.js";
+export { NatsWorkerDemand, type DemandSource, type WorkerLoad, type NatsWorkerDemandOptions } from "./demand.js";
+export { LeaderElector, type LeaderSettings } from "./leader.js";
+export { NotLeaderError } from "./errors.js";
+export { runOperator, registerOperatorCommand, compileOperatorOptions, type OperatorOptions } from "./run.js";

@@ -1,0 +1,70 @@
+// The operator's metrics. Labels are pools and offerings (a handful, set by the cluster admin), never workers or nodes.
+import { Counter, Gauge, Histogram, type Registry } from "../observability/index.js";
+
+export function operatorMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    leader: new Gauge({
+      name: "livehost_operator_leader",
+      help: "1 while this process holds the leader Lease.",
+      registers,
+    }),
+    poolReplicas: new Gauge({
+      name: "livehost_operator_pool_replicas",
+      help: "Worker replicas per pool: desired (the operator's target), actual (the Deployment's), ready.",
+      labelNames: ["pool", "kind", "state"],
+      registers,
+    }),
+    poolStreams: new Gauge({
+      name: "livehost_operator_pool_streams",
+      help: "Streams per pool: active (announced by workers) and needed (now or before a scheduled peak).",
+      labelNames: ["pool", "kind", "state"],
+      registers,
+    }),
+    laneNodes: new Gauge({
+      name: "livehost_operator_offering_nodes",
+      help: "GPU nodes per offering and capacity type: desired (asked for) and ready.",
+      labelNames: ["offering", "capacity_type", "state"],
+      registers,
+    }),
+    laneAvailable: new Gauge({
+      name: "livehost_operator_offering_available",
+      help: "1 when the offering's capacity type may be asked for nodes, 0 while it backs off after a failure.",
+      labelNames: ["offering", "capacity_type"],
+      registers,
+    }),
+    provisioning: new Histogram({
+      name: "livehost_operator_provisioning_seconds",
+      help: "From asking an offering for nodes to all of them Ready.",
+      labelNames: ["offering", "capacity_type"],
+      buckets: [30, 60, 120, 180, 240, 300, 420, 600, 900, 1200],
+      registers,
+    }),
+    failovers: new Counter({
+      name: "livehost_operator_failovers_total",
+      help: "Times an offering failed to deliver nodes (quota, capacity, timeout) and its demand moved on.",
+      labelNames: ["offering", "capacity_type"],
+      registers,
+    }),
+    costRate: new Gauge({
+      name: "livehost_operator_cost_per_hour",
+      help: "Price per hour of the nodes asked for (booting ones are billed too), per offering and capacity type.",
+      labelNames: ["offering", "capacity_type"],
+      registers,
+    }),
+    invalid: new Gauge({
+      name: "livehost_operator_invalid_objects",
+      help: "Custom resources the operator ignores because their spec is invalid (see their Valid condition).",
+      labelNames: ["kind"],
+      registers,
+    }),
+    reconciles: new Counter({
+      name: "livehost_operator_reconciles_total",
+      help: "Reconcile passes by result: ok, error, not_leader.",
+      labelNames: ["result"],
+      registers,
+    }),
+  };
+}
+
+export type OperatorMetrics = ReturnType<typeof operatorMetrics>;

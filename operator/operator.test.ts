@@ -1,0 +1,250 @@
+// The real operator against the Kubernetes API test server, with worker load announced on a real nats-server.
+import { describe, expect, it } from "vitest";
+import { WorkerAnnouncement, WorkerKind, WorkerState, subjects } from "../proto/index.js";
+import { createLogger, createRegistry } from "../observability/index.js";
+import { connectNats } from "../transport/index.js";
+import { eventually, startNatsServer } from "../testing/index.js";
+import { NatsWorkerDemand, startOperator, type Operator } from "./index.js";
+import { KubeApiTestServer, type KubeObject } from "./testing/index.js";
+
+const ns = "livehost";
+
+const offering = (name: string, md: string): KubeObject => ({
+  metadata: { name, namespace: ns },
+  spec: {
+    cloud: "aliyun",
+    region: "cn-hangzhou",
+    instanceType: "ecs.gn7i",
+    gpuType: "L4",
+    gpusPerNode: 4,
+    quota: { maxNodes: 10 },
+    onDemand: {
+      pricePerHour: 4,
+      nodeGroup: { machineDeployment: { name: md, namespace: "capi" }, nodeSelector: { "livehost.io/offering": name } },
+    },
+  },
+});
+
+const pool = (name: string, spec: Record<string, unknown> = {}): KubeObject => ({
+  metadata: { name, namespace: ns },
+  spec: {
+    kind: "tts",
+    image: "livehost:test",
+    gpu: { type: "L4" },
+    streamsPerReplica: 4,
+    minReplicas: 1,
+    maxReplicas: 20,
+    headroomPercent: 0,
+    scaleDownCooldownSeconds: 0,
+    ...spec,
+  },
+});
+
+const pod = (name: string, poolName: string, node: string): KubeObject => ({
+  metadata: {
+    name,
+    namespace: ns,
+    labels: { "app.kubernetes.io/managed-by": "livehost-operator", "livehost.io/pool": poolName },
+  },
+  spec: { nodeName: node },
+});
+
+const node = (name: string, offeringName: string): KubeObject => ({
+  metadata: { name, labels: { "livehost.io/offering": offeringName } },
+  status: { conditions: [{ type: "Ready", status: "True" }] },
+});
+
+interface Scene extends AsyncDisposable {
+  kube: KubeApiTestServer;
+  operator: Operator;
+  metrics: () => Promise<string>;
+  announce: (workerId: string, activeStreams: number) => Promise<void>;
+}
+
+async function scene(): Promise<Scene> {
+  const kube = await KubeApiTestServer.start();
+  const nats = await startNatsServer({ jetstream: false });
+  const nc = await connectNats({ servers: [nats.url], name: "test" });
+  const logger = createLogger({ level: "silent" });
+  const registry = createRegistry();
+  const demand = new NatsWorkerDemand({ nats: nc, logger, registry });
+  kube.put("machinedeployments", { metadata: { name: "md-a", namespace: "capi" }, spec: { replicas: 0 } });
+  kube.put("gpuofferings", offering("a-l4", "md-a"));
+  const operator = await startOperator({
+    kubeConfig: kube.kubeConfig(ns),
+    namespace: ns,
+    leaseName: "livehost-operator",
+    identity: "operator-1",
+    demand,
+    registry,
+    logger,
+    workerNatsUrl: nats.url,
+    reconcileIntervalMs: 200,
+    leaseDurationMs: 3000,
+    renewDeadlineMs: 2000,
+    retryPeriodMs: 200,
+  });
+  const announce = async (workerId: string, activeStreams: number) => {
+    const announcement = WorkerAnnouncement.create({
+      workerId,
+      kind: WorkerKind.WORKER_KIND_TTS,
+      state: WorkerState.WORKER_STATE_READY,
+      maxStreams: 4,
+      activeStreams,
+      ttlMs: 60_000,
+    });
+    nc.publish(subjects.workerAnnounce("tts"), WorkerAnnouncement.encode(announcement).finish());
+    await nc.flush();
+  };
+  return {
+    kube,
+    operator,
+    announce,
+    metrics: () => registry.metrics(),
+    async [Symbol.asyncDispose]() {
+      await operator.close();
+      await demand.close();
+      await nc.close();
+      await nats.stop();
+      await kube.close();
+    },
+  };
+}
+
+const condition = (obj: KubeObject | undefined, type: string) =>
+  (obj?.status?.conditions as { type: string; status: string; message: string }[] | undefined)?.find(
+    (c) => c.type === type,
+  );
+
+describe("operator against the Kubernetes API", () => {
+  it("sizes a pool to its workers' streams, asks the offering for nodes, and explains itself", async () => {
+    await using s = await scene();
+    s.kube.put("workerpools", pool("tts"));
+    await eventually(() => expect(s.kube.get("deployments", "tts-workers", ns)?.spec?.replicas).toBe(1));
+    await eventually(() => expect(s.operator.isLeader()).toBe(true));
+
+    s.kube.put("nodes", node("n-1", "a-l4"));
+    s.kube.put("pods", pod("tts-workers-0", "tts", "n-1"));
+    await s.announce("tts-workers-0-abcd", 12);
+    await eventually(() => expect(s.kube.get("deployments", "tts-workers", ns)?.spec?.replicas).toBe(3));
+    await eventually(() => expect(s.kube.get("machinedeployments", "md-a", "capi")?.spec?.replicas).toBe(1));
+
+    await eventually(() =>
+      expect(s.kube.get("workerpools", "tts", ns)?.status).toMatchObject({
+        desiredReplicas: 3,
+        activeStreams: 12,
+        streamsNeeded: 12,
+      }),
+    );
+    expect(condition(s.kube.get("workerpools", "tts", ns), "Valid")?.status).toBe("True");
+    await eventually(() =>
+      expect(s.kube.list("events", ns).map((e) => `${String(e.reason)}: ${String(e.message)}`)).toContain(
+        "ScaledUp: replicas 1 -> 3: 12 streams needed (12 active) at 4 per replica + 0% headroom",
+      ),
+    );
+    expect(s.kube.get("pods", "tts-workers-0", ns)?.metadata.annotations).toMatchObject({
+      "karpenter.sh/do-not-disrupt": "true",
+    });
+    await eventually(async () =>
+      expect(await s.metrics()).toContain('livehost_operator_pool_replicas{pool="tts",kind="tts",state="desired"} 3'),
+    );
+    expect(s.kube.get("leases", "livehost-operator", ns)?.spec?.holderIdentity).toBe("operator-1");
+  });
+
+  it("never scales away a worker that carries a stream; the idle one goes first", async () => {
+    await using s = await scene();
+    s.kube.put("workerpools", pool("tts"));
+    await eventually(() => expect(s.kube.get("deployments", "tts-workers", ns)).toBeDefined());
+    s.kube.put("nodes", node("n-1", "a-l4"));
+    for (const p of ["tts-workers-0", "tts-workers-1", "tts-workers-2"]) s.kube.put("pods", pod(p, "tts", "n-1"));
+    await s.announce("tts-workers-0-a", 2);
+    await s.announce("tts-workers-1-b", 1);
+    await s.announce("tts-workers-2-c", 0);
+    await eventually(() => expect(s.kube.get("workerpools", "tts", ns)?.status?.activeStreams).toBe(3));
+    // Three replicas running (as after a peak) when the operator looks again.
+    const deployment = s.kube.get("deployments", "tts-workers", ns)!;
+    s.kube.put("deployments", { ...deployment, spec: { ...deployment.spec, replicas: 3 } });
+    // 3 streams fit one replica, but two replicas carry streams: only the idle one may go.
+    await eventually(() => expect(s.kube.get("deployments", "tts-workers", ns)?.spec?.replicas).toBe(2));
+    expect(s.kube.get("pods", "tts-workers-2", ns)?.metadata.annotations).toMatchObject({
+      "controller.kubernetes.io/pod-deletion-cost": "-1000",
+    });
+    expect(s.kube.get("pods", "tts-workers-0", ns)?.metadata.annotations).toMatchObject({
+      "controller.kubernetes.io/pod-deletion-cost": "1000",
+      "karpenter.sh/do-not-disrupt": "true",
+    });
+  });
+
+  it("marks invalid objects with a clear condition and changes nothing for them", async () => {
+    await using s = await scene();
+    s.kube.put("workerpools", pool("bad", { minReplicas: 5, maxReplicas: 2 }));
+    s.kube.put("workerpools", pool("exotic", { gpu: { type: "TPU" } }));
+    s.kube.put("gpuofferings", offering("b-l4", "md-missing"));
+    s.kube.put("workerpools", pool("tts"));
+    await eventually(() =>
+      expect(condition(s.kube.get("workerpools", "bad", ns), "Valid")).toMatchObject({
+        status: "False",
+        message: "spec.minReplicas: must not exceed spec.maxReplicas (5 > 2)",
+      }),
+    );
+    await eventually(() =>
+      expect(condition(s.kube.get("workerpools", "exotic", ns), "Valid")?.message).toBe(
+        'spec.gpu.type: no GpuOffering offers "TPU" (offered: L4)',
+      ),
+    );
+    await eventually(() =>
+      expect(condition(s.kube.get("gpuofferings", "b-l4", ns), "Valid")?.message).toBe(
+        "spec.onDemand.nodeGroup: MachineDeployment capi/md-missing not found",
+      ),
+    );
+    // The valid pool is served all the same; the invalid ones get no Deployment.
+    await eventually(() => expect(s.kube.get("deployments", "tts-workers", ns)).toBeDefined());
+    expect(s.kube.list("deployments", ns).map((d) => d.metadata.name)).toEqual(["tts-workers"]);
+    expect(s.kube.list("events", ns).map((e) => e.reason)).toContain("InvalidSpec");
+  });
+
+  it("relists after its watches expire (410) and still sees new objects", async () => {
+    await using s = await scene();
+    s.kube.put("workerpools", pool("tts"));
+    await eventually(() => expect(s.kube.get("deployments", "tts-workers", ns)).toBeDefined());
+    const lists = () =>
+      s.kube.requests.filter((r) => r.path.endsWith("/workerpools") && !r.query.includes("watch=true")).length;
+    const before = lists();
+    // Something changes while the watches are down, so resuming from the last version seen is no longer possible.
+    s.kube.put("nodes", node("n-9", "a-l4"));
+    s.kube.expireWatches();
+    s.kube.put("workerpools", pool("tts-2"));
+    await eventually(() => expect(s.kube.get("deployments", "tts-2-workers", ns)).toBeDefined());
+    await eventually(() => expect(lists()).toBeGreaterThan(before));
+  });
+
+  it("stops actuating at once when another replica holds the Lease, and releases it on close", async () => {
+    const s = await scene();
+    s.kube.put("workerpools", pool("tts"));
+    await eventually(() => expect(s.kube.get("deployments", "tts-workers", ns)?.spec?.replicas).toBe(1));
+    const lease = s.kube.get("leases", "livehost-operator", ns)!;
+    s.kube.put("leases", {
+      ...lease,
+      spec: {
+        ...lease.spec,
+        holderIdentity: "operator-2",
+        renewTime: new Date().toISOString(),
+        leaseDurationSeconds: 60,
+      },
+    });
+    await eventually(() => expect(s.operator.isLeader()).toBe(false));
+    s.kube.put("pods", pod("tts-workers-0", "tts", "n-1"));
+    await s.announce("tts-workers-0-x", 40);
+    const passes = async () =>
+      Number(/reconciles_total\{result="not_leader"\} (\d+)/.exec(await s.metrics())?.[1] ?? 0);
+    const seen = await passes();
+    await eventually(async () => expect(await passes()).toBeGreaterThan(seen + 2));
+    expect(s.kube.get("deployments", "tts-workers", ns)?.spec?.replicas).toBe(1);
+
+    // Back to leader once the other holder lets go; on close it releases the Lease for the next one.
+    s.kube.put("leases", { ...lease, spec: { ...lease.spec, holderIdentity: "" } });
+    await eventually(() => expect(s.kube.get("deployments", "tts-workers", ns)?.spec?.replicas).toBe(10));
+    await s[Symbol.asyncDispose]();
+    expect(s.kube.get("leases", "livehost-operator", ns)?.spec?.holderIdentity).toBe("");
+  });
+});

@@ -20,6 +20,7 @@ import { startStack, describeStack, type Stack } from "./stack.js";
 import { checkStackHealth } from "./health.js";
 import { tour } from "./tour.js";
 import { registerAvatarCommands } from "./avatar.js";
+import { registerRoomCommands } from "./room.js";
 
 const program = new Command("livehost")
   .description("AI digital-human hosts for live commerce")
@@ -174,6 +175,7 @@ models
   });
 
 registerAvatarCommands(program);
+registerRoomCommands(program);
 
 workerCommand("lipsync-worker", "serve LipSyncService", 16)
   .addOption(

@@ -9,6 +9,11 @@ import { KubeApiTestServer, type KubeObject } from "./testing/index.js";
 
 const ns = "livehost";
 
+const onDemandOf = (name: string, md: string) => ({
+  pricePerHour: 4,
+  nodeGroup: { machineDeployment: { name: md, namespace: "capi" }, nodeSelector: { "livehost.io/offering": name } },
+});
+
 const offering = (name: string, md: string): KubeObject => ({
   metadata: { name, namespace: ns },
   spec: {
@@ -18,10 +23,7 @@ const offering = (name: string, md: string): KubeObject => ({
     gpuType: "L4",
     gpusPerNode: 4,
     quota: { maxNodes: 10 },
-    onDemand: {
-      pricePerHour: 4,
-      nodeGroup: { machineDeployment: { name: md, namespace: "capi" }, nodeSelector: { "livehost.io/offering": name } },
-    },
+    onDemand: onDemandOf(name, md),
   },
 });
 
@@ -173,6 +175,42 @@ describe("operator against the Kubernetes API", () => {
       "controller.kubernetes.io/pod-deletion-cost": "1000",
       "karpenter.sh/do-not-disrupt": "true",
     });
+  });
+
+  it("moves demand to the next offering when one reports a capacity error, and says so", async () => {
+    await using s = await scene();
+    s.kube.put("machinedeployments", { metadata: { name: "md-b", namespace: "capi" }, spec: { replicas: 0 } });
+    s.kube.put("gpuofferings", {
+      ...offering("b-l4", "md-b"),
+      spec: { ...offering("b-l4", "md-b").spec, onDemand: { ...onDemandOf("b-l4", "md-b"), pricePerHour: 5 } },
+    });
+    s.kube.put("workerpools", pool("tts", { minReplicas: 4 }));
+    await eventually(() => expect(s.kube.get("machinedeployments", "md-a", "capi")?.spec?.replicas).toBe(1));
+    expect(s.kube.get("machinedeployments", "md-b", "capi")?.spec?.replicas).toBe(0);
+
+    // Cluster API reports that the cloud has no L4 left.
+    const md = s.kube.get("machinedeployments", "md-a", "capi")!;
+    s.kube.put("machinedeployments", {
+      ...md,
+      status: {
+        conditions: [
+          { type: "MachinesReady", status: "False", reason: "InsufficientCapacity", message: "no L4 in cn-hangzhou" },
+        ],
+      },
+    });
+    await eventually(() => expect(s.kube.get("machinedeployments", "md-b", "capi")?.spec?.replicas).toBe(1));
+    await eventually(() => expect(s.kube.get("machinedeployments", "md-a", "capi")?.spec?.replicas).toBe(0));
+    await eventually(() =>
+      expect(condition(s.kube.get("gpuofferings", "a-l4", ns), "Available")).toMatchObject({
+        status: "False",
+        message: "InsufficientCapacity: no L4 in cn-hangzhou",
+      }),
+    );
+    const warnings = s.kube.list("events", ns).filter((e) => e.reason === "CapacityUnavailable");
+    expect(warnings.map((e) => (e.involvedObject as { name: string }).name)).toEqual(["a-l4"]);
+    expect(await s.metrics()).toContain(
+      'livehost_operator_failovers_total{offering="a-l4",capacity_type="onDemand"} 1',
+    );
   });
 
   it("marks invalid objects with a clear condition and changes nothing for them", async () => {

@@ -12,4 +12,5 @@ export { roomActor, roomActorType, type RoomActorState, type RoomMessage } from 
 export { RoomClient } from "./client.js";
 export { RoomDirectory, type ListRoomsQuery } from "./directory.js";
 export { validateRoomSpec, applyUpdate, updatablePaths } from "./spec.js";
+export { WorkerDirectory, type KnownWorker, type PickOptions, type WorkerKindName } from "./workers.js";
 export { validateComment, validateRoomId, maxCommentLength } from "./validation.js";

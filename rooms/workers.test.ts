@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { WorkerAnnouncement, WorkerKind, WorkerState } from "../proto/index.js";
+import { createRegistry } from "../observability/index.js";
+import { startSpeechWorker } from "../gpu-workers/index.js";
+import { connectNats } from "../transport/index.js";
+import { eventually, startNatsServer } from "../testing/index.js";
+import { WorkerDirectory } from "./workers.js";
+
+const announcement = (workerId: string, overrides: Partial<WorkerAnnouncement> = {}) =>
+  WorkerAnnouncement.fromPartial({
+    workerId,
+    kind: WorkerKind.WORKER_KIND_TTS,
+    grpcAddress: `${workerId}:50051`,
+    state: WorkerState.WORKER_STATE_READY,
+    maxStreams: 4,
+    activeStreams: 0,
+    capabilities: ["zh-female-warm"],
+    ttlMs: 3_000,
+    ...overrides,
+  });
+
+async function offline(now: () => number) {
+  // A directory fed by hand: the NATS side is tested below.
+  await using nats = await startNatsServer({ jetstream: false });
+  const nc = await connectNats({ servers: nats.url, name: "test" });
+  const directory = await WorkerDirectory.start(nc, now);
+  await nc.close();
+  return directory;
+}
+
+describe("worker directory", () => {
+  it("picks the least loaded ready worker that has the voice, and moves on from one that failed", async () => {
+    let clock = 0;
+    const directory = await offline(() => clock);
+    directory.learn(announcement("busy", { activeStreams: 3 }));
+    directory.learn(announcement("idle", { activeStreams: 0 }));
+    directory.learn(announcement("english", { capabilities: ["en-male-bright"] }));
+    directory.learn(announcement("draining", { state: WorkerState.WORKER_STATE_DRAINING }));
+    directory.learn(announcement("lipsync", { kind: WorkerKind.WORKER_KIND_LIPSYNC }));
+
+    expect(directory.pick("tts", { capability: "zh-female-warm" }).id).toBe("idle");
+    expect(directory.pick("tts", { capability: "zh-female-warm", exclude: ["idle"] }).id).toBe("busy");
+    expect(directory.pick("tts", { capability: "en-male-bright" }).id).toBe("english");
+    expect(directory.pick("lipsync").id).toBe("lipsync");
+    // Streams opened since the last announcement count as load: both Mandarin workers fill up, then none is free.
+    const picks = Array.from({ length: 3 }, () => directory.pick("tts", { capability: "zh-female-warm" }).id);
+    expect(picks).toEqual(["idle", "idle", "idle"]);
+    expect(() => directory.pick("tts", { capability: "zh-female-warm" })).toThrow(
+      /no tts worker with zh-female-warm has a free stream/,
+    );
+    // Its next announcement says how busy it really is.
+    directory.learn(announcement("idle", { activeStreams: 1 }));
+    expect(directory.pick("tts", { capability: "zh-female-warm" }).id).toBe("idle");
+    expect(() => directory.pick("tts", { capability: "ja-female" })).toThrow(/no tts worker with ja-female/);
+
+    // Gone when it says so, or when it stops announcing.
+    directory.learn(announcement("english", { state: WorkerState.WORKER_STATE_GONE }));
+    expect(directory.workers("tts").map((w) => w.id)).not.toContain("english");
+    clock = 10_000;
+    expect(directory.workers("tts")).toEqual([]);
+  });
+
+  it("learns real workers from their announcements, and forgets them when they stop", async () => {
+    await using nats = await startNatsServer({ jetstream: false });
+    const nc = await connectNats({ servers: nats.url, name: "test" });
+    await using directory = await WorkerDirectory.start(nc);
+    const speech = await startSpeechWorker({ nats: nc, registry: createRegistry(), maxStreams: 2 });
+    await eventually(() =>
+      expect(directory.workers("tts")).toEqual([
+        expect.objectContaining({ address: speech.worker.address, maxStreams: 2, executionProvider: "cpu" }),
+      ]),
+    );
+    expect(directory.workers("tts")[0]!.capabilities).toContain("zh-female-warm");
+    await speech.close(1_000);
+    await eventually(() => expect(directory.workers("tts")).toEqual([]));
+    await nc.close();
+  });
+});

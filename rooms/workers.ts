@@ -1,0 +1,120 @@
+// Which TTS and lip-sync workers a room host can use: learnt from their announcements on workers.<kind>.announce
+// (address, state, capacity, load, voices or avatars), forgotten when they say GONE or stop announcing for their ttl.
+// A room picks the least loaded ready worker that has what it needs, keeps it for a whole utterance, and asks again,
+// excluding the one that failed or refused, when it must move.
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { WorkerAnnouncement, WorkerKind, WorkerState, subjects } from "../proto/index.js";
+import { UnavailableError } from "../transport/index.js";
+
+export type WorkerKindName = "tts" | "lipsync";
+
+export interface KnownWorker {
+  id: string;
+  kind: WorkerKindName;
+  address: string;
+  state: WorkerState;
+  maxStreams: number;
+  activeStreams: number;
+  /** TTS: voice ids; lip-sync: avatar ids. */
+  capabilities: string[];
+  executionProvider: string;
+  /** Unix ms after which the worker is presumed gone. */
+  expiresAt: number;
+}
+
+export interface PickOptions {
+  /** A voice or avatar id the worker must have. */
+  capability?: string;
+  /** Workers not to pick (the one that just failed). */
+  exclude?: Iterable<string>;
+}
+
+const kindNames: Partial<Record<WorkerKind, WorkerKindName>> = {
+  [WorkerKind.WORKER_KIND_TTS]: "tts",
+  [WorkerKind.WORKER_KIND_LIPSYNC]: "lipsync",
+};
+
+export class WorkerDirectory implements AsyncDisposable {
+  readonly #workers = new Map<string, KnownWorker>();
+  readonly #subscription: Subscription;
+  readonly #now: () => number;
+  /** Streams this host has opened on each worker since its last announcement: load the worker has not told yet. */
+  readonly #recentlyPicked = new Map<string, number>();
+
+  private constructor(nats: NatsConnection, now: () => number) {
+    this.#now = now;
+    this.#subscription = nats.subscribe(subjects.allWorkerAnnouncements, {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          this.learn(WorkerAnnouncement.decode(msg.data));
+        } catch {
+          // A malformed announcement is ignored: the sender is not a livehost worker of this version.
+        }
+      },
+    });
+  }
+
+  static async start(nats: NatsConnection, now: () => number = Date.now): Promise<WorkerDirectory> {
+    const directory = new WorkerDirectory(nats, now);
+    await nats.flush();
+    return directory;
+  }
+
+  learn(a: WorkerAnnouncement): void {
+    const kind = kindNames[a.kind];
+    if (!kind || a.workerId === "") return;
+    if (a.state === WorkerState.WORKER_STATE_GONE) {
+      this.#workers.delete(a.workerId);
+      return;
+    }
+    this.#workers.set(a.workerId, {
+      id: a.workerId,
+      kind,
+      address: a.grpcAddress,
+      state: a.state,
+      maxStreams: a.maxStreams,
+      activeStreams: a.activeStreams,
+      capabilities: a.capabilities,
+      executionProvider: a.executionProvider,
+      expiresAt: this.#now() + (a.ttlMs || 15_000),
+    });
+    this.#recentlyPicked.delete(a.workerId);
+  }
+
+  /** Ready, unexpired workers of a kind. */
+  workers(kind: WorkerKindName): KnownWorker[] {
+    const now = this.#now();
+    return [...this.#workers.values()].filter(
+      (w) => w.kind === kind && w.state === WorkerState.WORKER_STATE_READY && w.expiresAt > now,
+    );
+  }
+
+  /**
+   * The least loaded ready worker with room for one more stream (and the capability asked for). Throws
+   * UnavailableError, saying what is missing, when there is none.
+   */
+  pick(kind: WorkerKindName, options: PickOptions = {}): KnownWorker {
+    const exclude = new Set(options.exclude ?? []);
+    const load = (w: KnownWorker) =>
+      (w.activeStreams + (this.#recentlyPicked.get(w.id) ?? 0)) / Math.max(1, w.maxStreams);
+    const candidates = this.workers(kind).filter(
+      (w) =>
+        !exclude.has(w.id) &&
+        load(w) < 1 &&
+        (options.capability === undefined || w.capabilities.includes(options.capability)),
+    );
+    if (candidates.length === 0) {
+      const what = options.capability ? ` with ${options.capability}` : "";
+      throw new UnavailableError(`no ${kind} worker${what} has a free stream (${this.workers(kind).length} known)`);
+    }
+    const best = candidates.reduce((a, b) => (load(b) < load(a) ? b : a));
+    this.#recentlyPicked.set(best.id, (this.#recentlyPicked.get(best.id) ?? 0) + 1);
+    return best;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#subscription.unsubscribe();
+    await Promise.resolve();
+  }
+}

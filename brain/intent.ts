@@ -1,0 +1,203 @@
+// What a (masked, moderated) comment asks and about which product: by name or alias, by link number
+// ("1号链接", "link 1" = products[0]), by what only one product can answer (a size question when only the dress
+// has a size guide), else the product on screen.
+import type { Catalog, Product } from "../proto/index.js";
+import type { CommentFlag } from "./moderation.js";
+import { catalogLanguage } from "./text.js";
+
+export type Intent =
+  "price" | "size" | "stock" | "shipping" | "coupon" | "aftersales" | "spec" | "greeting" | "chitchat" | "injection";
+
+/** Intents that come from someone about to buy: answered first in a busy room. */
+export const purchaseIntents: ReadonlySet<Intent> = new Set([
+  "price",
+  "size",
+  "stock",
+  "shipping",
+  "coupon",
+  "aftersales",
+  "spec",
+]);
+
+export type ProductReference = "name" | "link" | "only-one" | "screen" | "none";
+
+export interface Understanding {
+  intent: Intent;
+  /** The product the comment is about; undefined for greetings and chit-chat that name none. */
+  productId: string | undefined;
+  productBy: ProductReference;
+  flags: CommentFlag[];
+  /** Size labels of the product named in the comment ("XL"). */
+  sizes: string[];
+  /** Spec names of the product the comment asks about ("颜色"). */
+  specs: string[];
+  /** Height (cm), weight (kg), chest (in) or waist (in) the viewer gave, to pick a size. */
+  body: Partial<Record<BodyMeasure, number>>;
+  /** "今天卖什么" / "what are you selling": asks for the line-up rather than one product. */
+  asksLineup: boolean;
+}
+
+export type BodyMeasure = "height" | "weight" | "chest" | "waist";
+
+const intentRules: [Intent, RegExp][] = [
+  [
+    "size",
+    /尺码|什么码|几码|[SMLX]{1,3}码|(?<![A-Za-z])(?:XS|S|M|L|XL|XXL|XXXL)(?![A-Za-z])的?.{0,6}(?:适合|穿|多重|多高)|身高|体重|多重|多高|多胖|偏大|偏小|\bsizes?\b|\bfits?\b|\bchest\b|\bwaist\b|\btall\b/i,
+  ],
+  ["coupon", /优惠券|券|满减|折扣|打折|优惠|红包|\bcoupons?\b|\bdiscounts?\b|\bpromo\b|\bcodes?\b|\bdeals?\b|\boff\b/i],
+  [
+    "stock",
+    /有货|没货|现货|库存|还有吗|还有没有|补货|卖完|售罄|断货|什么时候有|留一?件|抢到|\bin stock\b|\bsold out\b|\bavailable\b|\brestock|\bback in\b|\bstock\b|\bleft\b/i,
+  ],
+  [
+    "shipping",
+    /发货|包邮|快递|运费|物流|几天到|多久到|配送|\bship(?:s|ping|ped)?\b|\bdeliver(?:y|ed)?\b|\barrive\b|\bpostage\b/i,
+  ],
+  [
+    "aftersales",
+    /退换|退货|换货|退款|售后|质保|保修|无理由|\breturns?\b|\brefunds?\b|\bwarranty\b|\bexchange\b|\bguarantee\b/i,
+  ],
+  [
+    "price",
+    /多少钱|价格|价钱|几块|多少米|原价|便宜|贵|低价|到手价|划算|\bhow much\b|\bprices?\b|\bcost\b|\bcheap\b|\bexpensive\b|\$/i,
+  ],
+  [
+    "spec",
+    /颜色|什么色|材质|面料|容量|多大|保温|续航|防水|蓝牙|规格|保质期|肤质|敏感肌|能用|能治|功效|成分|重量|参数|尺寸|\bcolou?rs?\b|\bmaterial\b|\bcapacity\b|\bbattery\b|\bwaterproof\b|\bspecs?\b|\bfabric\b|\bpower\b|\bwatts?\b|\bbrightness\b|\bhow (?:big|long|heavy)\b/i,
+  ],
+  [
+    "greeting",
+    /你好|您好|大家好|(?:早上|上午|中午|下午|晚上)好|来了|打卡|报道|\bhello\b|\bhi\b|\bhey\b|\bgood (?:morning|afternoon|evening)\b/i,
+  ],
+];
+
+const lineup =
+  /卖什么|有什么(?:好物|东西|商品)|今天.{0,4}(?:有啥|上什么)|\bwhat (?:are you|do you) sell|\bwhat'?s on (?:sale|today)\b/i;
+const linkNumber = /(\d{1,3})\s*号\s*(?:链接|商品|宝贝)?|(?:link|item|product|#)\s*(?:no\.?\s*)?(\d{1,3})\b/i;
+
+const stopWords = new Set(["with", "and", "for", "the", "from", "this", "that", "your", "cotton"]);
+
+/** Words a viewer may use for a product: its English title words, its Chinese title fragments, "杯子" for 杯. */
+export function productTerms(product: Product): string[] {
+  const terms = new Set<string>();
+  for (const word of product.title.toLowerCase().match(/[a-z]{3,}/g) ?? []) {
+    if (!stopWords.has(word)) terms.add(word);
+  }
+  for (const run of product.title.match(/[\u4e00-\u9fff]+/g) ?? []) {
+    for (let i = 0; i < run.length - 1; i++) {
+      for (let j = i + 2; j <= run.length; j++) terms.add(run.slice(i, j));
+    }
+    // A Chinese product name ends in its head noun; "杯子" means the 保温杯, "裙子" the 连衣裙.
+    terms.add(`${run.at(-1)}子`);
+  }
+  return [...terms];
+}
+
+function termFound(text: string, term: string): boolean {
+  if (!/^[a-z]/.test(term)) return text.includes(term);
+  // English words match whole, with a plural s.
+  return new RegExp(`\\b${term}s?\\b`).test(text);
+}
+
+/** The product a text names, by its longest matching term (ties go to the one on screen, then catalog order). */
+export function productNamedIn(text: string, catalog: Catalog, onScreenId?: string): Product | undefined {
+  const lower = text.toLowerCase();
+  let best: { product: Product; score: number } | undefined;
+  for (const product of catalog.products) {
+    const score = Math.max(
+      0,
+      ...productTerms(product)
+        .filter((t) => termFound(lower, t))
+        .map((t) => t.length),
+    );
+    if (score === 0) continue;
+    const better = !best || score > best.score || (score === best.score && product.id === onScreenId);
+    if (better) best = { product, score };
+  }
+  return best?.product;
+}
+
+const specSynonyms: [RegExp, RegExp][] = [
+  [/颜色|colou?rs?/i, /颜色|什么色|色号|\bcolou?rs?\b/i],
+  [/容量|capacity/i, /容量|多大|装多少|\bcapacity\b|\bhow big\b/i],
+  [/保温/i, /保温|保多久|保暖/],
+  [/续航|battery/i, /续航|电池|用多久|\bbattery\b|\bhow long\b/i],
+  [/肤质|skin/i, /肤质|敏感肌|油皮|干皮|皮肤|\bskin\b/i],
+  [/面料|材质|fabric|material/i, /面料|材质|料子|\bfabric\b|\bmaterial\b|\bcotton\b/i],
+  [/尺码|sizes/i, /尺码|几个码|\bsizes\b/i],
+  [/防水|waterproof/i, /防水|进水|\bwaterproof\b|\bwater\b/i],
+  [/brightness|亮度/i, /亮度|\bbrightness\b|\bbright\b/i],
+  [/power|功率/i, /功率|\bpower\b|\bwatts?\b/i],
+];
+
+function specsAskedIn(text: string, product: Product): string[] {
+  return product.specs
+    .filter((spec) => {
+      if (text.toLowerCase().includes(spec.name.toLowerCase())) return true;
+      if (spec.values.some((v) => v.length >= 2 && text.includes(v))) return true;
+      return specSynonyms.some(([name, asked]) => name.test(spec.name) && asked.test(text));
+    })
+    .map((spec) => spec.name);
+}
+
+function sizesNamedIn(text: string, product: Product): string[] {
+  return Object.keys(product.sizeGuide).filter((size) =>
+    new RegExp(`(?<![A-Za-z])${size.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?![A-Za-z])`).test(text),
+  );
+}
+
+function bodyIn(text: string): Understanding["body"] {
+  const body: Understanding["body"] = {};
+  const height = /身高\s*(\d{3})|(\d{3})\s*(?:cm|厘米)|1米(\d{1,2})/i.exec(text);
+  if (height) body.height = height[3] ? 100 + Number(height[3].padEnd(2, "0")) : Number(height[1] ?? height[2]);
+  const jin = /(\d{2,3})\s*斤/.exec(text);
+  const kg = /体重\s*(\d{2,3})|(\d{2,3})\s*(?:kg|公斤|千克)/i.exec(text);
+  if (jin) body.weight = Number(jin[1]) / 2;
+  else if (kg) body.weight = Number(kg[1] ?? kg[2]);
+  const chest = /(\d{2})\s*(?:-?\s*inch(?:es)?|in\b|")?\s*chest|chest\s*(?:is|of)?\s*(\d{2})/i.exec(text);
+  if (chest) body.chest = Number(chest[1] ?? chest[2]);
+  const waist = /(\d{2})\s*(?:-?\s*inch(?:es)?|in\b|")?\s*waist|waist\s*(?:is|of)?\s*(\d{2})/i.exec(text);
+  if (waist) body.waist = Number(waist[1] ?? waist[2]);
+  return body;
+}
+
+/** Products that can answer an intent at all: only those with a size guide answer size questions, etc. */
+function canAnswer(product: Product, intent: Intent): boolean {
+  if (intent === "size") return Object.keys(product.sizeGuide).length > 0;
+  if (intent === "coupon") return product.coupons.length > 0;
+  return true;
+}
+
+/** Intent and product of a masked comment. `flags` come from moderation; `onScreenId` is the product shown now. */
+export function understand(text: string, catalog: Catalog, flags: CommentFlag[], onScreenId?: string): Understanding {
+  const injection = flags.includes("injection");
+  const asked = intentRules.find(([, pattern]) => pattern.test(text))?.[0];
+  const intent: Intent = injection ? "injection" : (asked ?? "chitchat");
+
+  let product: Product | undefined;
+  let productBy: ProductReference = "none";
+  const link = linkNumber.exec(text);
+  const linked = link ? catalog.products[Number(link[1] ?? link[2]) - 1] : undefined;
+  const named = productNamedIn(text, catalog, onScreenId);
+  const onScreen = catalog.products.find((p) => p.id === onScreenId) ?? catalog.products[0];
+  if (linked) {
+    [product, productBy] = [linked, "link"];
+  } else if (named) {
+    [product, productBy] = [named, "name"];
+  } else if (intent !== "greeting" && intent !== "chitchat" && intent !== "injection") {
+    const able = catalog.products.filter((p) => canAnswer(p, intent));
+    if (onScreen && canAnswer(onScreen, intent)) [product, productBy] = [onScreen, "screen"];
+    else if (able.length === 1) [product, productBy] = [able[0], "only-one"];
+    else [product, productBy] = [onScreen, "screen"];
+  }
+  return {
+    intent,
+    productId: product?.id,
+    productBy: product ? productBy : "none",
+    flags,
+    sizes: product ? sizesNamedIn(text, product) : [],
+    specs: product ? specsAskedIn(text, product) : [],
+    body: bodyIn(text),
+    asksLineup: lineup.test(text) || (catalogLanguage(catalog) === "zh" && /今天.{0,3}卖/.test(text)),
+  };
+}

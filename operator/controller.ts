@@ -4,6 +4,7 @@
 // pods marked so the idle ones go first and busy ones are not disrupted), the offerings' node groups (Cluster API
 // MachineDeployment scale, Karpenter NodePool GPU limit, idle nodes cordoned before a scale-down), status conditions
 // and Kubernetes Events explaining each decision. A bad object gets a Valid=False condition and nothing else.
+import { createHash } from "node:crypto";
 import {
   AppsV1Api,
   CoordinationV1Api,
@@ -84,6 +85,8 @@ const managedBy = { "app.kubernetes.io/managed-by": "livehost-operator" };
 const poolLabel = "livehost.io/pool";
 const gpuTypeLabel = "livehost.io/gpu-type";
 const deletionCost = "controller.kubernetes.io/pod-deletion-cost";
+/** Hash of the pod template the operator last wrote: a different one means the pool's spec changed. */
+const templateHashKey = "livehost.io/template-hash";
 const doNotDisrupt = "karpenter.sh/do-not-disrupt";
 const gpuResource = "nvidia.com/gpu";
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
@@ -365,6 +368,13 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
   }
 
   function workerDeployment(pool: WorkerPool, spec: WorkerPoolSpec, replicas: number): V1Deployment {
+    const deployment = workerDeploymentShape(pool, spec, replicas);
+    const hash = createHash("sha256").update(JSON.stringify(deployment.spec!.template)).digest("hex").slice(0, 16);
+    deployment.metadata!.annotations = { [templateHashKey]: hash };
+    return deployment;
+  }
+
+  function workerDeploymentShape(pool: WorkerPool, spec: WorkerPoolSpec, replicas: number): V1Deployment {
     const labels = {
       ...managedBy,
       [poolLabel]: pool.metadata.name!,
@@ -397,6 +407,8 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
                 image: spec.image,
                 args: [`${spec.kind}-worker`],
                 env: [
+                  // The worker announces itself under its pod's name, which is how the operator finds its load.
+                  { name: "LIVEHOST_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
                   { name: "LIVEHOST_NATS_URL", value: settings.workerNatsUrl },
                   { name: "LIVEHOST_MAX_STREAMS", value: String(spec.streamsPerReplica) },
                   { name: "LIVEHOST_MODEL", value: spec.model ?? "" },
@@ -500,8 +512,9 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
       }
       const peak = compilePeak(checked.spec);
       peaks.push(peak);
+      const leadMs = peak.warmupMs + Math.max(0, ...validOfferings.map((o) => o.spec.bootSeconds)) * 1000;
       const phase =
-        t >= peak.endMs ? "Done" : t >= peak.startMs ? "Live" : t >= peak.startMs - 3_600_000 ? "Warming" : "Scheduled";
+        t >= peak.endMs ? "Done" : t >= peak.startMs ? "Live" : t >= peak.startMs - leadMs ? "Warming" : "Scheduled";
       await writeStatus("liveevents", object, {
         observedGeneration: object.metadata.generation,
         phase,
@@ -549,13 +562,31 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
       const target = decision.plan.replicas;
       sized.push({ spec, replicas: target });
 
+      const wanted = workerDeployment(pool, spec, target);
       if (!deployment) {
         guard();
-        await apps.createNamespacedDeployment({ namespace, body: workerDeployment(pool, spec, target) });
+        await apps.createNamespacedDeployment({ namespace, body: wanted });
         await emit(pool, "Normal", "Created", `Deployment ${deploymentName(name)} created with ${target} replicas`);
       } else {
         await markPods(replicas, decision.plan.removeFirst);
-        if (target !== current) {
+        if (deployment.metadata?.annotations?.[templateHashKey] !== wanted.metadata!.annotations![templateHashKey]) {
+          // The pool's spec changed (image, model, GPU, streams): roll the workers, keeping the replica count.
+          guard();
+          try {
+            await apps.replaceNamespacedDeployment({
+              name: deploymentName(name),
+              namespace,
+              body: {
+                ...wanted,
+                metadata: { ...wanted.metadata, resourceVersion: deployment.metadata?.resourceVersion },
+                spec: { ...wanted.spec!, replicas: current },
+              },
+            });
+            await emit(pool, "Normal", "Updated", `Deployment ${deploymentName(name)} updated to the pool's spec`);
+          } catch (err) {
+            if (!isConflict(err)) throw err;
+          }
+        } else if (target !== current) {
           guard();
           const scale = await apps.readNamespacedDeploymentScale({ name: deploymentName(name), namespace });
           await apps.replaceNamespacedDeploymentScale({
@@ -578,7 +609,7 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
           decision.reason,
           decision.reason === "HeldForActiveStreams"
             ? `${decision.plan.heldBusy} replica(s) above the target of ${decision.target} kept: they carry streams`
-            : `kept at ${target} for the ${spec.scaleDownCooldownSeconds}s cooldown (${why})`,
+            : `kept at ${target} replicas for the ${spec.scaleDownCooldownSeconds}s scale-down cooldown`,
         );
       }
       let conditions = setCondition(pool.status?.conditions, valid(pool.metadata.generation), t);

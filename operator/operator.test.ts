@@ -177,6 +177,21 @@ describe("operator against the Kubernetes API", () => {
     });
   });
 
+  it("rolls the workers to a new image when the pool's spec changes, keeping their number", async () => {
+    await using s = await scene();
+    s.kube.put("workerpools", pool("tts", { minReplicas: 2 }));
+    await eventually(() => expect(s.kube.get("deployments", "tts-workers", ns)?.spec?.replicas).toBe(2));
+    s.kube.put("workerpools", pool("tts", { minReplicas: 2, image: "livehost:next" }));
+    const image = () =>
+      (
+        s.kube.get("deployments", "tts-workers", ns)?.spec as {
+          template: { spec: { containers: { image: string }[] } };
+        }
+      ).template.spec.containers[0]!.image;
+    await eventually(() => expect(image()).toBe("livehost:next"));
+    expect(s.kube.get("deployments", "tts-workers", ns)?.spec?.replicas).toBe(2);
+  });
+
   it("moves demand to the next offering when one reports a capacity error, and says so", async () => {
     await using s = await scene();
     s.kube.put("machinedeployments", { metadata: { name: "md-b", namespace: "capi" }, spec: { replicas: 0 } });

@@ -4,7 +4,7 @@
 import type { Catalog, Persona, Product } from "../proto/index.js";
 import { couponBanner, fill, join, priceTag, productCard, type CuedText, type Slot } from "./cues.js";
 import type { BodyMeasure, Intent, Understanding } from "./intent.js";
-import { couponTerms, lowStock, restockText } from "./show.js";
+import { lowStock, restockText, termsSlot } from "./show.js";
 import { catalogLanguage, formatList, formatMoney, hash, type ShowLanguage } from "./text.js";
 
 type Phrases = Record<string, string[]>;
@@ -14,9 +14,9 @@ const zh: Phrases = {
   plainPrice: ["{opener}，{product}直播间价{price}。", "{product}今天到手{price}哦。"],
   linkPrice: ["{link}号链接是{product}，直播间价{price}，原价{original}。"],
   baitPrice: ["比价的事交给宝子们自己判断，{product}直播间价{price}，原价{original}。"],
-  couponHint: ["还能领{coupon}，{terms}。", "下单前记得领{coupon}，{terms}。"],
+  couponHint: ["还有券：{coupon}{terms}。", "下单前记得领券：{coupon}{terms}。"],
   noCoupon: ["{product}这次没有券，直播间价{price}。", "这款暂时没有券哦，直播间价{price}。"],
-  coupon: ["{product}有{coupon}，{terms}，下单前记得先领。", "有的宝子，领{coupon}，{terms}。"],
+  coupon: ["{product}有券：{coupon}{terms}，下单前记得先领。", "有的宝子，可以领券：{coupon}{terms}。"],
   soldOutNote: ["不过现在暂时没货，{restock}。"],
   inStock: [
     "{product}有货的，现在库存{stock}件，直接拍{link}号链接就行。",
@@ -58,15 +58,12 @@ const en: Phrases = {
   plainPrice: ["The {product} is {price} today.", "{opener}: the {product} is {price}."],
   linkPrice: ["Link {link} is the {product}: {price} today, usually {original}."],
   baitPrice: ["I'll let you compare for yourself: the {product} is {price} here, usually {original}."],
-  couponHint: ["There's also a coupon: {coupon}, {terms}.", "Grab the coupon too: {coupon}, {terms}."],
+  couponHint: ["There's also a coupon: {coupon}{terms}.", "Grab the coupon too: {coupon}{terms}."],
   noCoupon: [
     "No coupon on the {product} this time; it's {price} today.",
     "No coupon for this one, but it's {price} today.",
   ],
-  coupon: [
-    "Yes! The {product} has a coupon: {coupon}, {terms}.",
-    "There's a coupon for the {product}: {coupon}, {terms}.",
-  ],
+  coupon: ["Yes! The {product} has a coupon: {coupon}{terms}.", "There's a coupon for the {product}: {coupon}{terms}."],
   soldOutNote: ["It's sold out right now; {restock}."],
   inStock: [
     "Yes, the {product} is in stock: {stock} available on link {link}.",
@@ -271,7 +268,7 @@ export class EmbeddedBrain {
       price: product.price ? priceTag(product, formatMoney(product.price, language)) : "",
       original: product.originalPrice ? formatMoney(product.originalPrice, language) : "",
       coupon: coupon ? couponBanner(product, coupon) : "",
-      terms: coupon ? couponTerms(product, couponIndex, language) : "",
+      terms: termsSlot(product, couponIndex, language),
       stock: String(product.stock),
       restock: restockText(product, language),
       shipping: strip(product.shipping),

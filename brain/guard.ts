@@ -12,6 +12,8 @@ export type GuardViolation =
 export type GuardResult = { ok: true } | { ok: false; violation: GuardViolation; detail: string };
 
 const numberPattern = /\d+(?:[.,]\d+)*/g;
+/** A figure said as money: "¥79", "$49.99", "79元", "1块", "5 dollars". */
+const moneyPattern = /[¥￥$]\s*(\d+(?:[.,]\d+)*)|(\d+(?:[.,]\d+)*)\s*(?:元|块|美元|美金|dollars?|bucks?|usd|cny|rmb)/gi;
 const spelledAmount =
   /[零一二两三四五六七八九十百千万]+\s*(?:块|元|毛|角|美元|折)|\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|a) (?:dollars?|bucks?|cents?|yuan)\b/i;
 const promises =
@@ -22,6 +24,8 @@ const disclosure =
 /** Checks sentences against one room's catalog and persona (build once per room; checking is cheap). */
 export class AnswerGuard {
   readonly #numbers = new Set<string>();
+  /** Figures that may be said as money: prices, coupon amounts, and amounts the catalog's own text names. */
+  readonly #amounts = new Set<string>();
   readonly #quotes: string[];
   readonly #catalogText: string;
   readonly #secrets: string[];
@@ -41,6 +45,7 @@ export class AnswerGuard {
       for (const money of prices) {
         if (!money) continue;
         this.#numbers.add(moneyDigits(money));
+        this.#amounts.add(moneyDigits(money));
         quotes.push(formatMoney(money, language));
       }
       if (product.restockDate !== "") {
@@ -57,7 +62,10 @@ export class AnswerGuard {
         ...product.coupons.map((c) => c.title),
       );
     });
-    for (const quote of quotes) for (const n of quote.match(numberPattern) ?? []) this.#numbers.add(normalizeNumber(n));
+    for (const quote of quotes) {
+      for (const n of quote.match(numberPattern) ?? []) this.#numbers.add(normalizeNumber(n));
+      for (const m of quote.matchAll(moneyPattern)) this.#amounts.add(normalizeNumber(m[1] ?? m[2]!));
+    }
     // Longest first, so removing a quote never leaves part of a longer one behind.
     this.#quotes = [...new Set(quotes.filter((q) => q.trim().length >= 2))].sort((a, b) => b.length - a.length);
     this.#catalogText = quotes.join("\n").toLowerCase();
@@ -67,6 +75,10 @@ export class AnswerGuard {
   check(sentence: string): GuardResult {
     for (const n of sentence.match(numberPattern) ?? []) {
       if (!this.#numbers.has(normalizeNumber(n))) return { ok: false, violation: "ungrounded_number", detail: n };
+    }
+    for (const m of sentence.matchAll(moneyPattern)) {
+      if (!this.#amounts.has(normalizeNumber(m[1] ?? m[2]!)))
+        return { ok: false, violation: "ungrounded_number", detail: m[0] };
     }
     const spelled = spelledAmount.exec(sentence);
     if (spelled) return { ok: false, violation: "ungrounded_number", detail: spelled[0] };

@@ -2,7 +2,7 @@
 // at the next boundary) and for cutting an LLM's token stream into sentences as it arrives.
 
 // Chinese stops end a sentence at once; English ones only before a space (so "49.99" and "1.7 L" stay whole).
-const boundary = /[。！？!?；;…]+[”’"'）)]*|\.+[”’"')]*(?=\s|$)/g;
+const boundary = /[。！？!?；…]+[”’"'）)]*|\.+[”’"')]*(?=\s|$)/g;
 
 /** [start, end) of each sentence of a text, covering it without gaps (spaces go with the sentence before). */
 export function sentenceSpans(text: string): [number, number][] {
@@ -28,7 +28,7 @@ export async function* sentencesOf(pieces: AsyncIterable<string>, maxLength = 12
     pending += piece;
     const spans = sentenceSpans(pending);
     // The last sentence may still grow ("49." waiting for "99"), unless it ends in a stop that cannot.
-    const lastDone = /[。！？!?；;…][”’"'）)]*\s*$/.test(pending);
+    const lastDone = /[。！？!?；…][”’"'）)]*\s*$/.test(pending);
     const done = lastDone ? spans : spans.slice(0, -1);
     for (const [start, end] of done) yield pending.slice(start, end).trim();
     pending = pending.slice(done.at(-1)?.[1] ?? 0);

@@ -3,7 +3,7 @@
 // a pure function of (catalog, persona, seed, position), so a room resumes exactly where it stopped, on any host,
 // from a small serializable ShowPosition. Wording varies per loop, and a slot never repeats the wording it had in
 // the loop before.
-import type { Catalog, Persona, Product } from "../proto/index.js";
+import type { Catalog, Money, Persona, Product } from "../proto/index.js";
 import { InvalidArgumentError } from "../transport/index.js";
 import { couponBanner, fill, priceTag, productCard, sliceCues, type Cue, type Slot } from "./cues.js";
 import { sentenceSpans } from "./sentences.js";
@@ -74,9 +74,9 @@ const zh: Templates = {
     "{opener}，原价{original}的{product}，今天直播间{price}就能带回家。",
   ],
   coupon: [
-    "还有券！{coupon}，{terms}，下单前记得先领。",
-    "记得领券：{coupon}，{terms}。",
-    "再给大家一张券，{coupon}，{terms}，领了再拍更划算。",
+    "还有券！{coupon}{terms}，下单前记得先领。",
+    "记得领券：{coupon}{terms}。",
+    "再给大家一张券，{coupon}{terms}，领了再拍更划算。",
   ],
   call: [
     "喜欢的宝子直接拍{link}号链接，{shipping}。",
@@ -122,9 +122,9 @@ const en: Templates = {
     "Today the {product} is {price}, down from {original}.",
   ],
   coupon: [
-    "There's also a coupon: {coupon}, {terms}.",
-    "Grab the coupon before you check out: {coupon}, {terms}.",
-    "{opener}: the coupon {coupon} is live, {terms}.",
+    "There's also a coupon: {coupon}{terms}.",
+    "Grab the coupon before you check out: {coupon}{terms}.",
+    "{opener}: the coupon {coupon} is live{terms}.",
   ],
   call: [
     "Want one? Tap link {link}. {shipping}.",
@@ -348,16 +348,31 @@ function specText(product: Product, language: ShowLanguage): string {
     .join(language === "zh" ? "，" : ", ");
 }
 
+/** When and how much a coupon takes off, for the part its title does not already say ("满79减10" says it all). */
 export function couponTerms(product: Product, couponIndex: number, language: ShowLanguage): string {
   const coupon = product.coupons[couponIndex];
   if (!coupon?.discount) return "";
-  const discount = formatMoney(coupon.discount, language);
   const threshold = coupon.threshold && coupon.threshold.amountMinor > 0 ? coupon.threshold : undefined;
-  if (language === "zh")
-    return threshold ? `满${moneyDigits(threshold)}元减${moneyDigits(coupon.discount)}元` : `无门槛减${discount}`;
-  return threshold
-    ? `${discount} off orders of ${formatMoney(threshold, language)} or more`
-    : `${discount} off any order`;
+  const says = (money: Money) =>
+    new RegExp(`(?<![\\d.])${moneyDigits(money).replace(".", "\\.")}(?![\\d.])`).test(coupon.title);
+  const saysDiscount = says(coupon.discount);
+  if (saysDiscount && (!threshold || says(threshold))) return "";
+  const discount = formatMoney(coupon.discount, language);
+  if (language === "zh") {
+    if (!threshold) return saysDiscount ? "无门槛" : `无门槛减${discount}`;
+    return saysDiscount
+      ? `满${formatMoney(threshold, language)}可用`
+      : `满${moneyDigits(threshold)}元减${moneyDigits(coupon.discount)}元`;
+  }
+  if (!threshold) return saysDiscount ? "on any order" : `${discount} off any order`;
+  const over = `on orders of ${formatMoney(threshold, language)} or more`;
+  return saysDiscount ? over : `${discount} off ${over}`;
+}
+
+/** Coupon terms as a template slot: empty, or with the separator that joins them to the coupon's title. */
+export function termsSlot(product: Product, couponIndex: number, language: ShowLanguage): string {
+  const terms = couponTerms(product, couponIndex, language);
+  return terms === "" ? "" : `${language === "zh" ? "，" : ", "}${terms}`;
 }
 
 export function restockText(product: Product, language: ShowLanguage): string {
@@ -378,7 +393,7 @@ function productSlots(product: Product, slot: Slot_, language: ShowLanguage): Re
     price: product.price ? priceTag(product, formatMoney(product.price, language)) : "",
     original: product.originalPrice ? formatMoney(product.originalPrice, language) : "",
     coupon: coupon ? couponBanner(product, coupon) : "",
-    terms: coupon ? couponTerms(product, slot.part, language) : "",
+    terms: termsSlot(product, slot.part, language),
     stock: String(product.stock),
     restock: restockText(product, language),
     shipping: strip(product.shipping),

@@ -12,5 +12,6 @@ export { roomActor, roomActorType, type RoomActorState, type RoomMessage } from 
 export { RoomClient } from "./client.js";
 export { RoomDirectory, type ListRoomsQuery } from "./directory.js";
 export { validateRoomSpec, applyUpdate, updatablePaths } from "./spec.js";
+export { Voice, type Utterance, type VoiceOutput, type Spoken } from "./voice.js";
 export { WorkerDirectory, type KnownWorker, type PickOptions, type WorkerKindName } from "./workers.js";
 export { validateComment, validateRoomId, maxCommentLength } from "./validation.js";

@@ -1,0 +1,296 @@
+// A room's voice: one utterance spoken through the worker pools. The text goes to a TTS worker (Synthesize, a
+// stream of PCM with word timings); every chunk goes on to the media graph and to a lip-sync worker (Animate), whose
+// frames go to the media graph too, indexed from the utterance's first sample.
+//
+// Workers fail. A TTS worker that fails or refuses is replaced by another (excluding it), which speaks the same
+// text again; what was already delivered is skipped by sample count, so the audience hears no repeat, only a short
+// gap the media clock fills with silence and idle video. A lip-sync worker that fails is replaced the same way: the
+// new one is sent the utterance's audio so far, and frames already delivered are skipped. Without any lip-sync
+// worker the utterance is still spoken; the avatar stays idle.
+import { credentials, type ClientDuplexStream, type ClientReadableStream } from "@grpc/grpc-js";
+import {
+  AnimateRequest,
+  LipSyncServiceClient,
+  SpeechServiceClient,
+  SynthesizeRequest,
+  type AnimateResponse,
+  type SynthesizeResponse,
+  type WordTiming,
+} from "../proto/index.js";
+import { mouthFrameFromAnimation, type MouthFrameInput, type SpeechChunk } from "../media/index.js";
+import { animateOpen } from "../gpu-workers/index.js";
+import type { Logger } from "../observability/index.js";
+import { fromServiceError, mediaChannelOptions } from "../transport/index.js";
+import type { KnownWorker, WorkerDirectory } from "./workers.js";
+
+export interface Utterance {
+  utteranceId: string;
+  roomId: string;
+  text: string;
+  voiceId: string;
+  /** 0 means 1.0. */
+  speed: number;
+  avatarId: string;
+  fps: number;
+}
+
+/** Where an utterance's sound, mouth and timings go (the media graph, the room's events). */
+export interface VoiceOutput {
+  speech(chunk: SpeechChunk): void;
+  mouth(frame: MouthFrameInput): void;
+  /** Words as they are learnt, on the utterance clock; each word once. */
+  words?(words: WordTiming[]): void;
+}
+
+export interface Spoken {
+  durationMs: number;
+  words: WordTiming[];
+  /** From the request to the first audio chunk. */
+  firstChunkMs: number;
+  ttsWorkers: string[];
+  lipsyncWorkers: string[];
+}
+
+const maxAttempts = 3;
+
+export class Voice implements Disposable {
+  readonly #workers: WorkerDirectory;
+  readonly #log: Logger;
+  readonly #speechClients = new Map<string, SpeechServiceClient>();
+  readonly #lipsyncClients = new Map<string, LipSyncServiceClient>();
+
+  constructor(workers: WorkerDirectory, log: Logger) {
+    this.#workers = workers;
+    this.#log = log;
+  }
+
+  /** Speaks `u` to `out`; resolves when its audio and frames have all been delivered. */
+  async speak(u: Utterance, out: VoiceOutput, signal: AbortSignal): Promise<Spoken> {
+    const started = performance.now();
+    const lips = new LipStream(this, u, out, this.#log);
+    const spoken: Spoken = { durationMs: 0, words: [], firstChunkMs: -1, ttsWorkers: [], lipsyncWorkers: [] };
+    let delivered = 0;
+    let rate = 0;
+    const failed = new Set<string>();
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const worker = this.#workers.pick("tts", { capability: u.voiceId, exclude: failed });
+        spoken.ttsWorkers.push(worker.id);
+        try {
+          let skip = delivered;
+          let final = false;
+          for await (const response of this.#synthesize(worker, u, signal)) {
+            rate = response.format?.sampleRateHz ?? rate;
+            const all = pcmOf(response);
+            const pcm = all.subarray(Math.min(skip, all.length));
+            skip -= all.length - pcm.length;
+            const fresh = response.words.filter((w) => !spoken.words.some((s) => s.startMs === w.startMs));
+            if (fresh.length > 0) {
+              spoken.words.push(...fresh);
+              out.words?.(fresh);
+            }
+            final = response.final;
+            if (pcm.length === 0 && !final) continue;
+            if (spoken.firstChunkMs < 0) spoken.firstChunkMs = performance.now() - started;
+            out.speech({ utteranceId: u.utteranceId, pcm, sampleRateHz: rate, final });
+            delivered += pcm.length;
+            await lips.push(pcm, rate, signal);
+          }
+          if (!final)
+            out.speech({ utteranceId: u.utteranceId, pcm: new Int16Array(0), sampleRateHz: rate, final: true });
+          break;
+        } catch (err) {
+          if (signal.aborted || attempt >= maxAttempts) throw err;
+          failed.add(worker.id);
+          this.#log.warn({ err, worker: worker.id, utteranceId: u.utteranceId }, "tts worker failed; moving on");
+        }
+      }
+      spoken.durationMs = rate > 0 ? Math.round((delivered / rate) * 1000) : 0;
+      await lips.flush(signal);
+      spoken.lipsyncWorkers = lips.workers;
+      return spoken;
+    } finally {
+      lips.close();
+    }
+  }
+
+  async *#synthesize(worker: KnownWorker, u: Utterance, signal: AbortSignal): AsyncGenerator<SynthesizeResponse> {
+    const call: ClientReadableStream<SynthesizeResponse> = this.speechClient(worker).synthesize(
+      SynthesizeRequest.fromPartial({ text: u.text, voiceId: u.voiceId, speed: u.speed, utteranceId: u.utteranceId }),
+    );
+    const cancel = () => call.cancel();
+    signal.addEventListener("abort", cancel, { once: true });
+    try {
+      for await (const response of call as AsyncIterable<SynthesizeResponse>) yield response;
+    } catch (err) {
+      throw isServiceError(err) ? fromServiceError(err) : err;
+    } finally {
+      signal.removeEventListener("abort", cancel);
+      call.cancel();
+    }
+  }
+
+  speechClient(worker: KnownWorker): SpeechServiceClient {
+    let client = this.#speechClients.get(worker.address);
+    if (!client) {
+      client = new SpeechServiceClient(worker.address, credentials.createInsecure(), mediaChannelOptions);
+      this.#speechClients.set(worker.address, client);
+    }
+    return client;
+  }
+
+  lipsyncClient(worker: KnownWorker): LipSyncServiceClient {
+    let client = this.#lipsyncClients.get(worker.address);
+    if (!client) {
+      client = new LipSyncServiceClient(worker.address, credentials.createInsecure(), mediaChannelOptions);
+      this.#lipsyncClients.set(worker.address, client);
+    }
+    return client;
+  }
+
+  get directory(): WorkerDirectory {
+    return this.#workers;
+  }
+
+  [Symbol.dispose](): void {
+    for (const client of [...this.#speechClients.values(), ...this.#lipsyncClients.values()]) client.close();
+    this.#speechClients.clear();
+    this.#lipsyncClients.clear();
+  }
+}
+
+/** One utterance's lip-sync stream, moved to another worker when its worker fails. */
+class LipStream {
+  readonly #voice: Voice;
+  readonly #u: Utterance;
+  readonly #out: VoiceOutput;
+  readonly #log: Logger;
+  readonly #audio: Int16Array[] = [];
+  readonly #failed = new Set<string>();
+  readonly workers: string[] = [];
+  #call?: ClientDuplexStream<AnimateRequest, AnimateResponse>;
+  #rate = 0;
+  #delivered = 0;
+  #flushed?: { promise: Promise<void>; resolve: () => void };
+  #gaveUp = false;
+
+  constructor(voice: Voice, u: Utterance, out: VoiceOutput, log: Logger) {
+    this.#voice = voice;
+    this.#u = u;
+    this.#out = out;
+    this.#log = log;
+  }
+
+  async push(pcm: Int16Array, rate: number, signal: AbortSignal): Promise<void> {
+    if (pcm.length === 0) return;
+    this.#rate = rate;
+    this.#audio.push(pcm);
+    if (this.#gaveUp) return;
+    if (!this.#call) this.#open();
+    await this.#write(audioMessage(pcm, this.#u.utteranceId), signal);
+  }
+
+  /** Frames for the rest of the audio; resolves when the worker says the utterance is done (or gave up). */
+  async flush(signal: AbortSignal): Promise<void> {
+    if (this.#gaveUp || !this.#call) return;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.#flushed = { promise, resolve };
+    await this.#write(
+      AnimateRequest.fromPartial({ message: { $case: "flush", value: { utteranceId: this.#u.utteranceId } } }),
+      signal,
+    );
+    const aborted = new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
+    await Promise.race([promise, aborted]);
+  }
+
+  close(): void {
+    this.#call?.end();
+    this.#call = undefined;
+  }
+
+  /** A stream on the least loaded lip-sync worker not yet tried; none (and the avatar stays idle) without one. */
+  #open(): ClientDuplexStream<AnimateRequest, AnimateResponse> | undefined {
+    let worker: KnownWorker;
+    try {
+      worker = this.#voice.directory.pick("lipsync", { capability: this.#u.avatarId, exclude: this.#failed });
+    } catch (err) {
+      this.#giveUp(err);
+      return undefined;
+    }
+    this.workers.push(worker.id);
+    const call = this.#voice.lipsyncClient(worker).animate();
+    this.#call = call;
+    call.write(
+      animateOpen({ avatarId: this.#u.avatarId, fps: this.#u.fps, sampleRateHz: this.#rate, roomId: this.#u.roomId }),
+    );
+    call.on("data", (response: AnimateResponse) => {
+      const m = response.message;
+      if (m?.$case === "frame" && m.value.frameIndex >= this.#delivered) {
+        this.#out.mouth(mouthFrameFromAnimation(m.value, 0));
+        this.#delivered = m.value.frameIndex + 1;
+      } else if (m?.$case === "flushed") {
+        this.#flushed?.resolve();
+      }
+    });
+    call.on("end", () => this.#flushed?.resolve());
+    call.on("error", (err: unknown) => {
+      if (this.#call !== call) return;
+      this.#call = undefined;
+      if ((err as { code?: number }).code === 1) return; // cancelled by us
+      this.#failed.add(worker.id);
+      this.#log.warn({ err, worker: worker.id, utteranceId: this.#u.utteranceId }, "lip-sync worker failed");
+      if (this.workers.length >= maxAttempts) return this.#giveUp(err);
+      // Another worker hears the utterance from its start; frames already shown are skipped.
+      const next = this.#open();
+      for (const pcm of this.#audio) next?.write(audioMessage(pcm, this.#u.utteranceId));
+      if (this.#flushed) {
+        next?.write(
+          AnimateRequest.fromPartial({ message: { $case: "flush", value: { utteranceId: this.#u.utteranceId } } }),
+        );
+      }
+    });
+    return call;
+  }
+
+  #giveUp(err: unknown): void {
+    this.#gaveUp = true;
+    this.#flushed?.resolve();
+    this.#log.warn({ err, utteranceId: this.#u.utteranceId }, "no lip-sync worker: the avatar stays idle");
+  }
+
+  async #write(message: AnimateRequest, signal: AbortSignal): Promise<void> {
+    const call = this.#call;
+    if (!call) return;
+    if (!call.write(message)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          signal.removeEventListener("abort", done);
+          call.off("drain", done);
+          call.off("error", done);
+          resolve();
+        };
+        call.once("drain", done).once("error", done);
+        signal.addEventListener("abort", done, { once: true });
+      });
+    }
+  }
+}
+
+function pcmOf(response: SynthesizeResponse): Int16Array {
+  const bytes = response.pcm;
+  return new Int16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + (bytes.byteLength & ~1)));
+}
+
+function audioMessage(pcm: Int16Array, utteranceId: string): AnimateRequest {
+  return AnimateRequest.fromPartial({
+    message: {
+      $case: "audio",
+      value: { pcm: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength), utteranceId },
+    },
+  });
+}
+
+function isServiceError(err: unknown): err is Parameters<typeof fromServiceError>[0] {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === "number";
+}

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
 import { crdFiles } from "./crds.js";
 import { checkGpuOffering, checkLiveEvent, checkWorkerPool, describeProblems } from "./validate.js";
@@ -104,6 +105,30 @@ describe("custom resource checks", () => {
   it("never throws on garbage", () => {
     expect(checkWorkerPool({ metadata: {}, spec: "nope" } as never, l4).ok).toBe(false);
     expect(checkGpuOffering({ metadata: {} } as never).ok).toBe(false);
+  });
+});
+
+describe("operator/examples/festival.yaml", () => {
+  it("passes every check", async () => {
+    const docs = parseAllDocuments(await readFile(new URL("examples/festival.yaml", import.meta.url), "utf8"));
+    const objects = docs.map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: never });
+    const problems = objects.map((o) => {
+      const checked =
+        o.kind === "WorkerPool"
+          ? checkWorkerPool(o, l4)
+          : o.kind === "GpuOffering"
+            ? checkGpuOffering(o)
+            : checkLiveEvent(o);
+      return `${o.kind}/${o.metadata.name}: ${checked.ok ? "ok" : describeProblems(checked.problems)}`;
+    });
+    expect(problems).toEqual([
+      "WorkerPool/tts: ok",
+      "WorkerPool/lipsync: ok",
+      "GpuOffering/aliyun-hangzhou-l4: ok",
+      "GpuOffering/aws-singapore-l4: ok",
+      "GpuOffering/tencent-shanghai-l4: ok",
+      "LiveEvent/double-eleven-evening: ok",
+    ]);
   });
 });
 

@@ -79,7 +79,12 @@ interface ChunkJson {
 
 function contentOf(json: ChunkJson): string {
   if (json.error !== undefined) {
-    const message = typeof json.error === "string" ? json.error : String(json.error.message ?? "error");
+    const message =
+      typeof json.error === "string"
+        ? json.error
+        : typeof json.error.message === "string"
+          ? json.error.message
+          : "error";
     throw new LlmError("protocol", `the endpoint sent an error: ${message.slice(0, 200)}`);
   }
   const choice = json.choices?.[0];

@@ -61,16 +61,19 @@ export class QuestionQueue {
     return this.#questions.size;
   }
 
-  /** How useful answering `q` is now: purchase intent, the product on screen, how many asked, how long ago. */
-  score(q: Question, nowMs: number, onScreenId?: string): number {
+  /**
+   * How useful answering `q` is now: purchase intent, the product on screen, how many asked. Equal scores go
+   * first come, first served (the queue keeps arrival order); age only matters through expiry.
+   */
+  score(q: Question, onScreenId?: string): number {
     const u = q.understanding;
     let score = intentWeight[u.intent];
     if (purchaseIntents.has(u.intent) && u.productId !== undefined && u.productId === onScreenId) score += 30;
     score += Math.min(5, q.commentIds.length - 1) * 10;
-    return score - (nowMs - q.receivedAtMs) / 1000;
+    return score;
   }
 
-  offer(question: Question, nowMs: number, onScreenId?: string): Offered {
+  offer(question: Question, onScreenId?: string): Offered {
     const key = mergeKey(question.understanding);
     const existing = this.#questions.get(key);
     if (existing) {
@@ -80,7 +83,7 @@ export class QuestionQueue {
     this.#questions.set(key, question);
     if (this.#questions.size <= this.capacity) return { status: "queued", question };
     const [leastKey, least] = [...this.#questions].reduce((a, b) =>
-      this.score(b[1], nowMs, onScreenId) < this.score(a[1], nowMs, onScreenId) ? b : a,
+      this.score(b[1], onScreenId) <= this.score(a[1], onScreenId) ? b : a,
     );
     this.#questions.delete(leastKey);
     return least === question ? { status: "dropped", question } : { status: "queued", question, evicted: least };
@@ -96,7 +99,7 @@ export class QuestionQueue {
         this.#questions.delete(key);
         continue;
       }
-      const score = this.score(q, nowMs, onScreenId);
+      const score = this.score(q, onScreenId);
       if (!best || score > best[2]) best = [key, q, score];
     }
     if (best) this.#questions.delete(best[0]);

@@ -140,7 +140,7 @@ export class RoomBrain {
       understanding,
       receivedAtMs: now,
     };
-    const offered = this.#queue.offer(question, now, onScreenId);
+    const offered = this.#queue.offer(question, onScreenId);
     const masked = verdict.decision === "mask";
     this.#metrics?.questions.inc({ outcome: offered.status });
     if (offered.status === "queued") this.#metrics?.questionsPending.inc();
@@ -148,7 +148,7 @@ export class RoomBrain {
       this.#metrics?.questions.inc({ outcome: "evicted" });
       this.#metrics?.questionsPending.dec();
     }
-    return { ...offered, masked } as CommentOutcome;
+    return { ...offered, masked };
   }
 
   /** The most useful question to answer now (taken off the queue), and the ones that expired waiting. */

@@ -462,6 +462,20 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
     }
   }
 
+  /**
+   * Runs one object's writes; a failure is logged and left to the next pass, so one object the API refuses does not
+   * hold up the others. Losing the Lease still stops the whole pass.
+   */
+  async function isolated(kind: string, name: string | undefined, write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
+    } catch (err) {
+      if (err instanceof NotLeaderError) throw err;
+      metrics.reconciles.inc({ result: "error" });
+      logger.warn({ err, kind, name }, "object not reconciled; the next pass retries");
+    }
+  }
+
   async function reconcilePass(): Promise<void> {
     const t = now();
 
@@ -492,7 +506,7 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
       }
       if (!checked.ok || problems.length > 0) {
         invalidOfferings++;
-        await markInvalid("gpuofferings", object, problems);
+        await isolated("GpuOffering", object.metadata.name, () => markInvalid("gpuofferings", object, problems));
         continue;
       }
       validOfferings.push({ object, spec: checked.spec });
@@ -507,7 +521,7 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
       const checked = checkLiveEvent(object);
       if (!checked.ok) {
         invalidEvents++;
-        await markInvalid("liveevents", object, checked.problems);
+        await isolated("LiveEvent", object.metadata.name, () => markInvalid("liveevents", object, checked.problems));
         continue;
       }
       const peak = compilePeak(checked.spec);
@@ -515,11 +529,13 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
       const leadMs = peak.warmupMs + Math.max(0, ...validOfferings.map((o) => o.spec.bootSeconds)) * 1000;
       const phase =
         t >= peak.endMs ? "Done" : t >= peak.startMs ? "Live" : t >= peak.startMs - leadMs ? "Warming" : "Scheduled";
-      await writeStatus("liveevents", object, {
-        observedGeneration: object.metadata.generation,
-        phase,
-        conditions: setCondition(object.status?.conditions, valid(object.metadata.generation), t),
-      });
+      await isolated("LiveEvent", object.metadata.name, () =>
+        writeStatus("liveevents", object, {
+          observedGeneration: object.metadata.generation,
+          phase,
+          conditions: setCondition(object.status?.conditions, valid(object.metadata.generation), t),
+        }),
+      );
     }
     metrics.invalid.set({ kind: "LiveEvent" }, invalidEvents);
 
@@ -531,7 +547,7 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
       const checked = checkWorkerPool(pool, gpuTypes);
       if (!checked.ok) {
         invalidPools++;
-        await markInvalid("workerpools", pool, checked.problems);
+        await isolated("WorkerPool", pool.metadata.name, () => markInvalid("workerpools", pool, checked.problems));
         continue;
       }
       const spec = checked.spec;
@@ -562,76 +578,79 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
       const target = decision.plan.replicas;
       sized.push({ spec, replicas: target });
 
-      const wanted = workerDeployment(pool, spec, target);
-      if (!deployment) {
-        guard();
-        await apps.createNamespacedDeployment({ namespace, body: wanted });
-        await emit(pool, "Normal", "Created", `Deployment ${deploymentName(name)} created with ${target} replicas`);
-      } else {
-        await markPods(replicas, decision.plan.removeFirst);
-        if (deployment.metadata?.annotations?.[templateHashKey] !== wanted.metadata!.annotations![templateHashKey]) {
-          // The pool's spec changed (image, model, GPU, streams): roll the workers, keeping the replica count.
+      // Its GPUs are counted above whatever happens to its writes, so a refused write never shrinks its nodes.
+      await isolated("WorkerPool", name, async () => {
+        const wanted = workerDeployment(pool, spec, target);
+        if (!deployment) {
           guard();
-          try {
-            await apps.replaceNamespacedDeployment({
+          await apps.createNamespacedDeployment({ namespace, body: wanted });
+          await emit(pool, "Normal", "Created", `Deployment ${deploymentName(name)} created with ${target} replicas`);
+        } else {
+          await markPods(replicas, decision.plan.removeFirst);
+          if (deployment.metadata?.annotations?.[templateHashKey] !== wanted.metadata!.annotations![templateHashKey]) {
+            // The pool's spec changed (image, model, GPU, streams): roll the workers, keeping the replica count.
+            guard();
+            try {
+              await apps.replaceNamespacedDeployment({
+                name: deploymentName(name),
+                namespace,
+                body: {
+                  ...wanted,
+                  metadata: { ...wanted.metadata, resourceVersion: deployment.metadata?.resourceVersion },
+                  spec: { ...wanted.spec!, replicas: current },
+                },
+              });
+              await emit(pool, "Normal", "Updated", `Deployment ${deploymentName(name)} updated to the pool's spec`);
+            } catch (err) {
+              if (!isConflict(err)) throw err;
+            }
+          } else if (target !== current) {
+            guard();
+            const scale = await apps.readNamespacedDeploymentScale({ name: deploymentName(name), namespace });
+            await apps.replaceNamespacedDeploymentScale({
               name: deploymentName(name),
               namespace,
-              body: {
-                ...wanted,
-                metadata: { ...wanted.metadata, resourceVersion: deployment.metadata?.resourceVersion },
-                spec: { ...wanted.spec!, replicas: current },
-              },
+              body: { ...scale, spec: { replicas: target } },
             });
-            await emit(pool, "Normal", "Updated", `Deployment ${deploymentName(name)} updated to the pool's spec`);
-          } catch (err) {
-            if (!isConflict(err)) throw err;
           }
-        } else if (target !== current) {
-          guard();
-          const scale = await apps.readNamespacedDeploymentScale({ name: deploymentName(name), namespace });
-          await apps.replaceNamespacedDeploymentScale({
-            name: deploymentName(name),
-            namespace,
-            body: { ...scale, spec: { replicas: target } },
-          });
         }
-      }
-      const why =
-        `${decision.streamsNeeded} streams needed (${liveStreams} active` +
-        `${decision.streamsNeeded > liveStreams ? ", a scheduled peak ahead" : ""}) at ${spec.streamsPerReplica} per replica` +
-        ` + ${spec.headroomPercent}% headroom`;
-      if (target !== current && deployment) {
-        await emit(pool, "Normal", decision.reason, `replicas ${current} -> ${target}: ${why}`);
-      } else if (decision.reason === "HeldForActiveStreams" || decision.reason === "HeldForCooldown") {
-        await emit(
-          pool,
-          "Normal",
-          decision.reason,
-          decision.reason === "HeldForActiveStreams"
-            ? `${decision.plan.heldBusy} replica(s) above the target of ${decision.target} kept: they carry streams`
-            : `kept at ${target} replicas for the ${spec.scaleDownCooldownSeconds}s scale-down cooldown`,
+        const why =
+          `${decision.streamsNeeded} streams needed (${liveStreams} active` +
+          `${decision.streamsNeeded > liveStreams ? ", a scheduled peak ahead" : ""}) at ${spec.streamsPerReplica} per replica` +
+          ` + ${spec.headroomPercent}% headroom`;
+        if (target !== current && deployment) {
+          await emit(pool, "Normal", decision.reason, `replicas ${current} -> ${target}: ${why}`);
+        } else if (decision.reason === "HeldForActiveStreams" || decision.reason === "HeldForCooldown") {
+          await emit(
+            pool,
+            "Normal",
+            decision.reason,
+            decision.reason === "HeldForActiveStreams"
+              ? `${decision.plan.heldBusy} replica(s) above the target of ${decision.target} kept: they carry streams`
+              : `kept at ${target} replicas for the ${spec.scaleDownCooldownSeconds}s scale-down cooldown`,
+          );
+        }
+        let conditions = setCondition(pool.status?.conditions, valid(pool.metadata.generation), t);
+        conditions = setCondition(
+          conditions,
+          {
+            type: "Scaled",
+            status: "True",
+            reason: decision.reason,
+            message: `${target} replicas: ${why}`,
+            observedGeneration: pool.metadata.generation,
+          },
+          t,
         );
-      }
-      let conditions = setCondition(pool.status?.conditions, valid(pool.metadata.generation), t);
-      conditions = setCondition(
-        conditions,
-        {
-          type: "Scaled",
-          status: "True",
-          reason: decision.reason,
-          message: `${target} replicas: ${why}`,
+        await writeStatus("workerpools", pool, {
           observedGeneration: pool.metadata.generation,
-        },
-        t,
-      );
-      await writeStatus("workerpools", pool, {
-        observedGeneration: pool.metadata.generation,
-        desiredReplicas: target,
-        replicas: deployment?.status?.replicas ?? 0,
-        readyReplicas: deployment?.status?.readyReplicas ?? 0,
-        activeStreams: liveStreams,
-        streamsNeeded: decision.streamsNeeded,
-        conditions,
+          desiredReplicas: target,
+          replicas: deployment?.status?.replicas ?? 0,
+          readyReplicas: deployment?.status?.readyReplicas ?? 0,
+          activeStreams: liveStreams,
+          streamsNeeded: decision.streamsNeeded,
+          conditions,
+        });
       });
       const labels = { pool: name, kind: spec.kind };
       metrics.poolReplicas.set({ ...labels, state: "desired" }, target);

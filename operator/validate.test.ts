@@ -115,10 +115,10 @@ describe("operator/examples/festival.yaml", () => {
     const problems = objects.map((o) => {
       const checked =
         o.kind === "WorkerPool"
-          ? checkWorkerPool(o, l4)
+          ? checkWorkerPool({ metadata: o.metadata, spec: o.spec }, l4)
           : o.kind === "GpuOffering"
-            ? checkGpuOffering(o)
-            : checkLiveEvent(o);
+            ? checkGpuOffering({ metadata: o.metadata, spec: o.spec })
+            : checkLiveEvent({ metadata: o.metadata, spec: o.spec });
       return `${o.kind}/${o.metadata.name}: ${checked.ok ? "ok" : describeProblems(checked.problems)}`;
     });
     expect(problems).toEqual([

@@ -82,3 +82,38 @@ describe("fixture comments", () => {
     expect(answer).not.toMatch(/最|第一|全网/);
   });
 });
+
+describe("comments beyond the fixtures", () => {
+  // [catalog, comment, intent, product index or null, a fact the answer must contain]
+  const more: ["zh" | "en", string, string, number | null, string][] = [
+    ["zh", "2号链接有券吗", "coupon", 1, "199元"],
+    ["zh", "裙子M码适合多高", "size", 1, "160-165"],
+    ["zh", "杯子能装多少", "spec", 0, "500ml"],
+    ["zh", "有没有红色的裙子", "spec", 1, "米白"],
+    ["zh", "耳机防水吗", "spec", 3, "IPX4"],
+    ["zh", "主播多大了", "chitchat", null, ""],
+    ["zh", "3号链接还有吗", "stock", 2, "540"],
+    ["zh", "运费多少", "shipping", 0, "包邮"],
+    ["en", "how much for link 2", "price", 1, "$59"],
+    ["en", "does the hoodie come in black", "spec", 1, "charcoal"],
+    ["en", "when will the lamp be back", "stock", 2, "December 10"],
+    ["en", "can I return it", "aftersales", 0, "30-day returns"],
+    ["en", "is this the best kettle ever", "spec", 0, "1.7 L"],
+    ["en", "what are you selling today", "chitchat", null, "Heavyweight Cotton Hoodie"],
+  ];
+
+  test.each(more)("%s %j: %s", async (language, text, intent, index, fact) => {
+    const catalog = catalogs[language];
+    const persona = pickPersona(personas, catalog);
+    const brain = new RoomBrain({ catalog, persona });
+    const outcome = brain.receive({ commentId: "c", viewerId: "v", text }, catalog.products[0]!.id);
+    const question = "question" in outcome ? outcome.question : undefined;
+    expect(question?.understanding.intent).toBe(intent);
+    expect(question?.understanding.productId ?? null).toBe(index === null ? null : catalog.products[index]!.id);
+    const sentences = [];
+    for await (const s of brain.answer(question!)) sentences.push(s.text);
+    const answer = sentences.join(" ");
+    expect(answer).toContain(fact);
+    expect(new AnswerGuard(catalog, persona).check(answer)).toEqual({ ok: true });
+  });
+});

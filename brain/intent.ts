@@ -47,7 +47,7 @@ const intentRules: [Intent, RegExp][] = [
   ["coupon", /优惠券|券|满减|折扣|打折|优惠|红包|\bcoupons?\b|\bdiscounts?\b|\bpromo\b|\bcodes?\b|\bdeals?\b|\boff\b/i],
   [
     "stock",
-    /有货|没货|现货|库存|还有吗|还有没有|补货|卖完|售罄|断货|什么时候有|留一?件|抢到|\bin stock\b|\bsold out\b|\bavailable\b|\brestock|\bback in\b|\bstock\b|\bleft\b/i,
+    /有货|没货|现货|库存|还有吗|还有没有|补货|卖完|售罄|断货|什么时候有|留一?件|抢到|\bin stock\b|\bsold out\b|\bavailable\b|\brestock|\bback in\b|\b(?:be|come|coming) back\b|\bstock\b|\bleft\b/i,
   ],
   [
     "shipping",
@@ -63,7 +63,7 @@ const intentRules: [Intent, RegExp][] = [
   ],
   [
     "spec",
-    /颜色|什么色|材质|面料|容量|多大|保温|续航|防水|蓝牙|规格|保质期|肤质|敏感肌|能用|能治|功效|成分|重量|参数|尺寸|\bcolou?rs?\b|\bmaterial\b|\bcapacity\b|\bbattery\b|\bwaterproof\b|\bspecs?\b|\bfabric\b|\bpower\b|\bwatts?\b|\bbrightness\b|\bhow (?:big|long|heavy)\b/i,
+    /颜色|什么色|材质|面料|容量|多大|保温|续航|防水|蓝牙|规格|保质期|肤质|敏感肌|能用|能治|功效|成分|重量|参数|尺寸|装多少|音质|[红黑白蓝绿粉灰紫黄]色|\bcome in\b|\bcolou?rs?\b|\bmaterial\b|\bcapacity\b|\bbattery\b|\bwaterproof\b|\bspecs?\b|\bfabric\b|\bpower\b|\bwatts?\b|\bbrightness\b|\bhow (?:big|long|heavy)\b/i,
   ],
   [
     "greeting",
@@ -73,6 +73,9 @@ const intentRules: [Intent, RegExp][] = [
 
 const lineup =
   /卖什么|有什么(?:好物|东西|商品)|今天.{0,4}(?:有啥|上什么)|\bwhat (?:are you|do you) sell|\bwhat'?s on (?:sale|today)\b/i;
+// About the host, not a product: "主播多大了" is chit-chat, whatever "多大" means for a cup.
+const aboutHost =
+  /主播(?:多大|几岁|叫什么|是真人|是机器人|是不是真人|好|真|太)|你是(?:真人|机器人|AI|ai)|\bhow old are you\b|\bare you (?:real|a (?:real person|robot|bot|human))\b/i;
 const linkNumber = /(\d{1,3})\s*号\s*(?:链接|商品|宝贝)?|(?:link|item|product|#)\s*(?:no\.?\s*)?(\d{1,3})\b/i;
 
 const stopWords = new Set(["with", "and", "for", "the", "from", "this", "that", "your", "cotton"]);
@@ -118,8 +121,8 @@ export function productNamedIn(text: string, catalog: Catalog, onScreenId?: stri
 }
 
 const specSynonyms: [RegExp, RegExp][] = [
-  [/颜色|colou?rs?/i, /颜色|什么色|色号|\bcolou?rs?\b/i],
-  [/容量|capacity/i, /容量|多大|装多少|\bcapacity\b|\bhow big\b/i],
+  [/颜色|colou?rs?/i, /颜色|色|\bcolou?rs?\b|\b(?:black|white|red|blue|green|pink|grey|gray|purple|yellow|brown)\b/i],
+  [/容量|capacity/i, /容量|多大|装多少|\bcapacity\b|\bhow (?:big|much (?:water|does it hold))\b/i],
   [/保温/i, /保温|保多久|保暖/],
   [/续航|battery/i, /续航|电池|用多久|\bbattery\b|\bhow long\b/i],
   [/肤质|skin/i, /肤质|敏感肌|油皮|干皮|皮肤|\bskin\b/i],
@@ -171,14 +174,15 @@ function canAnswer(product: Product, intent: Intent): boolean {
 /** Intent and product of a masked comment. `flags` come from moderation; `onScreenId` is the product shown now. */
 export function understand(text: string, catalog: Catalog, flags: CommentFlag[], onScreenId?: string): Understanding {
   const injection = flags.includes("injection");
-  const asked = intentRules.find(([, pattern]) => pattern.test(text))?.[0];
-  const intent: Intent = injection ? "injection" : (asked ?? "chitchat");
+  const asked = aboutHost.test(text) ? "chitchat" : intentRules.find(([, pattern]) => pattern.test(text))?.[0];
+  const named = productNamedIn(text, catalog, onScreenId);
+  // A comment that names a product without a known question asks about the product in general.
+  const intent: Intent = injection ? "injection" : (asked ?? (named ? "spec" : "chitchat"));
 
   let product: Product | undefined;
   let productBy: ProductReference = "none";
   const link = linkNumber.exec(text);
   const linked = link ? catalog.products[Number(link[1] ?? link[2]) - 1] : undefined;
-  const named = productNamedIn(text, catalog, onScreenId);
   const onScreen = catalog.products.find((p) => p.id === onScreenId) ?? catalog.products[0];
   if (linked) {
     [product, productBy] = [linked, "link"];

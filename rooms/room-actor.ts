@@ -22,6 +22,7 @@ import {
 } from "../proto/index.js";
 import { InvalidArgumentError, LivehostError, NotFoundError } from "../transport/index.js";
 import type { RoomDirectory } from "./directory.js";
+import { LiveRoom, type LiveRoomDeps } from "./live-room.js";
 import { applyUpdate, validateRoomSpec } from "./spec.js";
 import { validateComment } from "./validation.js";
 
@@ -43,6 +44,8 @@ export interface RoomActorState {
   commentsReceived: number;
   commentsRejected: number;
   commentsAnswered: number;
+  /** Where the show is (brain ShowPosition), so a room that moves host resumes where it stopped. */
+  show?: unknown;
 }
 
 export type RoomMessage =
@@ -61,12 +64,19 @@ export interface RoomActorDeps {
   nats: NatsConnection;
   /** Where the room's record is published for gateways; none in tests that only look at events. */
   directory?: RoomDirectory;
+  /**
+   * What a room needs to go on air for real (worker pools, avatars, media output); without it a room only keeps
+   * its record and lifecycle (control-plane tests).
+   */
+  live?: Omit<LiveRoomDeps, "publish" | "log">;
 }
 
 /** The room actor type. */
 export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorState, RoomMessage> {
   const { nats, directory } = deps;
   type Ctx = ActorContext<RoomActorState>;
+  /** The rooms on air in this host, by id. */
+  const onAir = new Map<string, LiveRoom>();
 
   const publish = (ctx: Ctx, event: RoomEvent["event"]) => {
     ctx.state.eventSequence++;
@@ -136,23 +146,67 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     if (endTime) await ctx.setReminder("schedule-end", endTime);
   };
 
-  const goLive = (ctx: Ctx, reason: string) => {
+  const goLive = async (ctx: Ctx, reason: string) => {
     const current = RoomState[ctx.state.state];
     if (current === ended) {
       throw new LivehostError("failed_precondition", `room ${ctx.id} has ended; create a new room to go live again`);
     }
     if (current === ROOM_STATE_LIVE || current === ROOM_STATE_PAUSED) return;
     transition(ctx, ROOM_STATE_WARMING, reason);
+    try {
+      await putOnAir(ctx);
+    } catch (err) {
+      transition(ctx, ROOM_STATE_CREATED, "WarmingFailed", (err as Error).message);
+      throw err;
+    }
     transition(ctx, ROOM_STATE_LIVE, "Ready");
+  };
+
+  /** Builds the room's media graph and starts its show (when this host runs rooms for real). */
+  const putOnAir = async (ctx: Ctx) => {
+    if (!deps.live || onAir.has(ctx.id)) return;
+    const room = new LiveRoom(ctx.id, RoomSpec.fromJSON(ctx.state.spec), ctx.state.show, {
+      ...deps.live,
+      log: ctx.log,
+      publish: (event) => publish(ctx, event),
+    });
+    await room.start();
+    onAir.set(ctx.id, room);
+    ctx.setTimer("progress", 500, { repeat: true });
+  };
+
+  const takeOffAir = async (ctx: Ctx) => {
+    const room = onAir.get(ctx.id);
+    if (!room) return;
+    onAir.delete(ctx.id);
+    ctx.clearTimer("progress");
+    await room.stop();
+  };
+
+  /** What the room on air learnt since the last look: where the show is, and whether it can speak. */
+  const progress = async (ctx: Ctx) => {
+    const room = onAir.get(ctx.id);
+    if (!room) return;
+    const { position, stalled, answered } = room.progress();
+    let dirty = JSON.stringify(position) !== JSON.stringify(ctx.state.show) || answered !== ctx.state.commentsAnswered;
+    ctx.state.show = position;
+    ctx.state.commentsAnswered = answered;
+    const current = RoomState[ctx.state.state];
+    if (stalled && current === ROOM_STATE_LIVE) dirty = transition(ctx, ROOM_STATE_PAUSED, "Stalled", stalled);
+    if (!stalled && current === ROOM_STATE_PAUSED && ctx.state.reason === "Stalled") {
+      dirty = transition(ctx, ROOM_STATE_LIVE, "Resumed");
+    }
+    if (dirty) await changed(ctx);
   };
 
   const end = async (ctx: Ctx, reason: string, message: string) => {
     if (!transition(ctx, ended, reason, message)) return;
+    await takeOffAir(ctx);
     await ctx.clearReminder("schedule-start");
     await ctx.clearReminder("schedule-end");
   };
 
-  const onAir = (ctx: Ctx, what: string) => {
+  const requireOnAir = (ctx: Ctx, what: string) => {
     const current = RoomState[ctx.state.state];
     if (current !== ROOM_STATE_LIVE && current !== ROOM_STATE_PAUSED) {
       throw new LivehostError("failed_precondition", `room ${ctx.id} is not on air (${what} needs a live room)`);
@@ -197,7 +251,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       }
       case "start":
         requireRoom(ctx);
-        goLive(ctx, "StartRequested");
+        await goLive(ctx, "StartRequested");
         await changed(ctx);
         break;
       case "stop":
@@ -207,12 +261,14 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
         break;
       case "say":
         requireRoom(ctx);
-        onAir(ctx, "Say");
+        requireOnAir(ctx, "Say");
         utteranceId = r.value.requestId ? `say-${r.value.requestId}` : `say-${randomUUID()}`;
+        onAir.get(ctx.id)?.say(r.value.text, r.value.interrupt, utteranceId);
         break;
       case "interrupt":
         requireRoom(ctx);
-        onAir(ctx, "Interrupt");
+        requireOnAir(ctx, "Interrupt");
+        onAir.get(ctx.id)?.interrupt();
         break;
       default:
         throw new InvalidArgumentError("request", "is empty");
@@ -238,6 +294,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       const field = err instanceof InvalidArgumentError ? err.field : "";
       return reject("invalid", field, (err as Error).message);
     }
+    onAir.get(ctx.id)?.receive(comment);
     await changed(ctx);
   }
 
@@ -247,7 +304,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       requireRoom(ctx);
       switch (c?.$case) {
         case "start":
-          goLive(ctx, "StartRequested");
+          await goLive(ctx, "StartRequested");
           break;
         case "stop":
           await end(ctx, "StopRequested", c.value.reason);
@@ -261,8 +318,12 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
           break;
         }
         case "say":
+          requireOnAir(ctx, "say");
+          onAir.get(ctx.id)?.say(c.value.text, c.value.interrupt, c.value.utteranceId || `say-${command.commandId}`);
+          break;
         case "interrupt":
-          onAir(ctx, c.$case);
+          requireOnAir(ctx, "interrupt");
+          onAir.get(ctx.id)?.interrupt();
           break;
         default:
           throw new InvalidArgumentError("command", "is empty");
@@ -302,20 +363,43 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     },
     encodeReply: (reply) => RoomActorReply.encode(reply as RoomActorReply).finish(),
     async onActivate(ctx) {
+      if (ctx.state.spec === undefined) return;
+      // Whatever ends this activation (idle, drain, a lost lease) takes the room off air here.
+      ctx.signal.addEventListener("abort", () => void takeOffAir(ctx), { once: true });
+      // A room that was on air when its previous host went away comes back on air here, where its show was.
+      const current = RoomState[ctx.state.state];
+      if (current === ROOM_STATE_WARMING || current === ROOM_STATE_LIVE || current === ROOM_STATE_PAUSED) {
+        ctx.keepAlive(true);
+        try {
+          await putOnAir(ctx);
+          publish(ctx, {
+            $case: "stateChanged",
+            value: { from: current, to: current, reason: "HostChanged", message: `now on ${ctx.hostId}` },
+          });
+        } catch (err) {
+          publish(ctx, {
+            $case: "error",
+            value: { code: "warming_failed", message: (err as Error).message, retryable: true },
+          });
+        }
+      }
       // The host that holds the room now is part of its record.
-      if (ctx.state.spec !== undefined) await changed(ctx);
+      await changed(ctx);
     },
     async handle(ctx, message) {
       if (message.kind === "reminder") {
         if (ctx.state.spec === undefined) return undefined;
         if (message.name === "schedule-start" && RoomState[ctx.state.state] === ROOM_STATE_SCHEDULED) {
-          goLive(ctx, "ScheduleReached");
+          await goLive(ctx, "ScheduleReached");
         }
         if (message.name === "schedule-end") await end(ctx, "ScheduleEnded", "");
         await changed(ctx);
         return undefined;
       }
-      if (message.kind === "timer") return undefined;
+      if (message.kind === "timer") {
+        if (message.name === "progress") await progress(ctx);
+        return undefined;
+      }
       const body = message.body;
       if (body.kind === "request") return handleRequest(ctx, body.request);
       if (body.kind === "comment") await handleComment(ctx, body.comment);

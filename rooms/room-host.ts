@@ -6,6 +6,9 @@ import { rootLogger, type Logger, type Registry } from "../observability/index.j
 import { ActorHost, type StoreSettings } from "../actors/index.js";
 import { RoomDirectory } from "./directory.js";
 import { roomActor } from "./room-actor.js";
+import { Voice } from "./voice.js";
+import { WorkerDirectory } from "./workers.js";
+import type { LlmOptions } from "../brain/index.js";
 
 export interface RoomHostOptions {
   nats: NatsConnection;
@@ -16,6 +19,11 @@ export interface RoomHostOptions {
   stores?: StoreSettings;
   /** Rooms this host is willing to run. Default 1000. */
   capacity?: number;
+  /**
+   * Put rooms on air for real: avatar packs, where media output goes, and an optional LLM. Without it rooms keep
+   * their record and lifecycle only.
+   */
+  live?: { avatarsDir: string; mediaDir: string; llm?: LlmOptions };
   logger?: Logger;
 }
 
@@ -41,10 +49,13 @@ export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost>
   const log = (options.logger ?? rootLogger()).child({ role: "room-host" });
   const startedAt = new Date().toISOString();
   const directory = await RoomDirectory.open(options.nats, options.stores?.replicas);
+  const workers = options.live ? await WorkerDirectory.start(options.nats) : undefined;
+  const voice = workers ? new Voice(workers, log) : undefined;
+  const live = options.live && voice ? { ...options.live, voice, registry: options.registry } : undefined;
   const actors = await ActorHost.start({
     nats: options.nats,
     registry: options.registry,
-    types: [roomActor({ nats: options.nats, directory })],
+    types: [roomActor({ nats: options.nats, directory, live })],
     hostId: options.hostId,
     capacity: options.capacity,
     stores: options.stores,
@@ -73,6 +84,8 @@ export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost>
   const close = () =>
     (closing ??= (async () => {
       await actors.close();
+      voice?.[Symbol.dispose]();
+      await workers?.[Symbol.asyncDispose]();
       await service.stop();
       log.info("room host stopped");
     })());

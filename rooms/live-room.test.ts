@@ -1,0 +1,95 @@
+import { describe, expect, it } from "vitest";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Comment, RoomEvent, RoomState, UtteranceSource, subjects } from "../proto/index.js";
+import { createRegistry } from "../observability/index.js";
+import { startLipSyncWorker, startSpeechWorker, writeDefaultAvatarPack } from "../gpu-workers/index.js";
+import { probeMedia } from "../media/index.js";
+import { connectNats } from "../transport/index.js";
+import { eventually, sampleRoomSpec, startNatsServer } from "../testing/index.js";
+import { RoomClient, enqueueComment, startRoomHost } from "./index.js";
+
+describe("a live room", () => {
+  it("speaks its show into HLS, answers a price question from the catalog, and goes off air on stop", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "livehost-live-room-"));
+    try {
+      const avatarsDir = join(dir, "avatars");
+      await writeDefaultAvatarPack(join(avatarsDir, "default"), { width: 360, height: 640 });
+      await using nats = await startNatsServer();
+      const nc = await connectNats({ servers: nats.url, name: "test" });
+      await using _tts = await startSpeechWorker({ nats: nc, registry: createRegistry() });
+      await using _lipsync = await startLipSyncWorker({
+        nats: nc,
+        registry: createRegistry(),
+        avatarsDir,
+        executionProvider: "cpu",
+      });
+      await using _host = await startRoomHost({
+        nats: nc,
+        registry: createRegistry(),
+        live: { avatarsDir, mediaDir: join(dir, "media") },
+      });
+      const events: RoomEvent[] = [];
+      nc.subscribe(subjects.roomEvents("shop-1"), {
+        callback: (_e, m) => {
+          events.push(RoomEvent.decode(m.data));
+        },
+      });
+      const rooms = new RoomClient(nc);
+      const spec = sampleRoomSpec({
+        output: {
+          video: { widthPx: 360, heightPx: 640, fps: 25, bitrateKbps: 800 },
+          audioBitrateKbps: 64,
+          outputs: [{ kind: { $case: "hls", value: { segmentDurationS: 1, playlistLength: 6 } } }],
+        },
+      });
+      await rooms.request("shop-1", { $case: "create", value: { requestId: "c1", roomId: "shop-1", spec } });
+      const started = await rooms.request("shop-1", { $case: "start", value: { roomId: "shop-1", requestId: "" } });
+      expect(started.room?.status?.state).toBe(RoomState.ROOM_STATE_LIVE);
+
+      // The show starts speaking, and the stream is written as HLS.
+      const playlist = join(dir, "media", "shop-1", "hls", "index.m3u8");
+      await eventually(() => expect(existsSync(playlist)).toBe(true), { timeoutMs: 20_000 });
+      const utterances = () => events.flatMap((e) => (e.event?.$case === "utteranceStarted" ? [e.event.value] : []));
+      await eventually(
+        () => expect(utterances().some((u) => u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW)).toBe(true),
+        {
+          timeoutMs: 20_000,
+        },
+      );
+
+      // A viewer asks the price: the answer is spoken with the catalog's price.
+      await enqueueComment(
+        nc,
+        Comment.fromPartial({ commentId: "q-1", roomId: "shop-1", viewerId: "u1", text: "这个保温杯多少钱？" }),
+      );
+      await eventually(
+        () => {
+          const answer = utterances().find((u) => u.commentId === "q-1");
+          expect(answer?.source).toBe(UtteranceSource.UTTERANCE_SOURCE_ANSWER);
+          expect(answer?.text).toMatch(/79/);
+        },
+        { timeoutMs: 20_000 },
+      );
+      expect(events.some((e) => e.event?.$case === "commentAnswered" && e.event.value.commentId === "q-1")).toBe(true);
+
+      // The segments hold H.264 and AAC at the room's size.
+      const segments = (await readdir(join(dir, "media", "shop-1", "hls"))).filter((f) => f.endsWith(".ts"));
+      expect(segments.length).toBeGreaterThan(0);
+      const probe = await probeMedia(join(dir, "media", "shop-1", "hls", segments[0]!));
+      expect(probe.video).toMatchObject({ codec: "h264", width: 360, height: 640 });
+      expect(probe.audio?.codec).toBe("aac");
+
+      const stopped = await rooms.request("shop-1", {
+        $case: "stop",
+        value: { roomId: "shop-1", reason: "", requestId: "" },
+      });
+      expect(stopped.room?.status?.state).toBe(RoomState.ROOM_STATE_ENDED);
+      await nc.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,428 @@
+// A room on air, in memory on the host that holds it: its brain (show plan, comments, answers), its voice (the
+// worker pools) and its media graph (what viewers see and hear). One loop decides what is said next, a sentence at a
+// time: a human's line first, then the most useful viewer question, then the show from where it stopped.
+//
+// Pacing: a sentence is synthesized when the media graph has less than `leadMs` of speech left to play, so the
+// stream never runs dry and nothing is said far ahead of the audience. A question cuts in at the end of the
+// sentence playing, or at once when that sentence has more than `cutInMs` to go; a sentence cut short is said again
+// after the answer, so the show resumes where it stopped. Overlays (product card, price tag, coupon) are cued on the
+// words that name them, subtitles on each sentence.
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import {
+  RoomBrain,
+  formatMoney,
+  showLanguage,
+  type Cue as BrainCue,
+  type LlmOptions,
+  type ShowPosition,
+} from "../brain/index.js";
+import { RoomMediaGraph, cueAtSource, type OverlayContent } from "../media/index.js";
+import type { Logger, Registry } from "../observability/index.js";
+import {
+  CueFired_Kind,
+  UtteranceSource,
+  OutputConfig,
+  type Comment,
+  type Product,
+  type RoomEvent,
+  type RoomSpec,
+  type WordTiming,
+} from "../proto/index.js";
+import type { Spoken, Voice } from "./voice.js";
+
+export interface LiveRoomDeps {
+  voice: Voice;
+  registry: Registry;
+  log: Logger;
+  /** Directory of avatar packs, one per subdirectory named by avatar id. */
+  avatarsDir: string;
+  /** Outputs of each room go to <mediaDir>/<roomId>/ (HLS in hls/). */
+  mediaDir: string;
+  llm?: LlmOptions;
+  /** The room's events (to its event subject). */
+  publish: (event: RoomEvent["event"]) => void;
+}
+
+/** What the actor persists and learns from the room: where the show is, and whether it can speak. */
+export interface LiveRoomProgress {
+  position: ShowPosition;
+  /** Why the room cannot speak now (no TTS worker...), or undefined when it can. */
+  stalled?: string;
+  answered: number;
+}
+
+interface Line {
+  utteranceId: string;
+  text: string;
+  source: UtteranceSource;
+  cues: BrainCue[];
+  commentId?: string;
+  /** The show position this sentence leaves the show at once spoken. */
+  after?: ShowPosition;
+  productId?: string;
+}
+
+const leadMs = 600;
+const cutInMs = 700;
+
+export class LiveRoom {
+  readonly roomId: string;
+  readonly brain: RoomBrain;
+  readonly media: RoomMediaGraph;
+  readonly #deps: LiveRoomDeps;
+  readonly #spec: RoomSpec;
+  readonly #abort = new AbortController();
+  readonly #humanLines: Line[] = [];
+  #position: ShowPosition;
+  #stalled: string | undefined;
+  #answered = 0;
+  #onScreen: string | undefined;
+  #loop?: Promise<void>;
+  /** Set while a sentence is being synthesized or played: what to do if it is cut. */
+  #current?: { line: Line; cut: AbortController };
+  #wake?: () => void;
+
+  constructor(roomId: string, spec: RoomSpec, position: unknown, deps: LiveRoomDeps) {
+    this.roomId = roomId;
+    this.#spec = spec;
+    this.#deps = deps;
+    this.brain = new RoomBrain({
+      catalog: spec.catalog!,
+      persona: spec.persona ?? defaultPersona(spec),
+      registry: deps.registry,
+      llm: deps.llm,
+      logger: deps.log,
+      seed: seedOf(roomId),
+    });
+    this.#position = position === undefined ? this.brain.show.start() : this.brain.show.restore(position);
+    this.media = new RoomMediaGraph({
+      roomId,
+      output: spec.output ?? OutputConfig.fromPartial({}),
+      avatarDir: join(deps.avatarsDir, spec.avatar?.avatarId || "default"),
+      outputDir: join(deps.mediaDir, roomId),
+      registry: deps.registry,
+      logger: deps.log,
+    });
+  }
+
+  progress(): LiveRoomProgress {
+    return { position: this.#position, stalled: this.#stalled, answered: this.#answered };
+  }
+
+  get hlsPlaylist(): string | undefined {
+    return this.media.hlsPlaylist;
+  }
+
+  async start(): Promise<void> {
+    await this.media.start(this.#abort.signal);
+    this.#loop = this.#run().catch((err: unknown) => {
+      if (!this.#abort.signal.aborted) this.#deps.log.error({ err }, "live room loop failed");
+    });
+  }
+
+  /** A viewer comment: validated, masked, moderated and queued by the brain; refusals become events. */
+  receive(comment: Comment): void {
+    const outcome = this.brain.receive(
+      { commentId: comment.commentId, viewerId: comment.viewerId, text: comment.text },
+      this.#onScreen,
+    );
+    if (outcome.status === "rejected" || outcome.status === "blocked") {
+      this.#deps.publish({
+        $case: "commentRejected",
+        value: {
+          commentId: comment.commentId,
+          reason: outcome.reason,
+          field: outcome.status === "rejected" ? outcome.field : "",
+          message: outcome.message,
+        },
+      });
+      return;
+    }
+    if (outcome.status === "dropped") {
+      this.#deps.publish({
+        $case: "commentRejected",
+        value: { commentId: comment.commentId, reason: "busy", field: "", message: "more useful questions first" },
+      });
+      return;
+    }
+    this.#cutIn();
+  }
+
+  /** A human's line: said next (at once when `interrupt`). */
+  say(text: string, interrupt: boolean, utteranceId: string): void {
+    this.#humanLines.push({ utteranceId, text, source: UtteranceSource.UTTERANCE_SOURCE_HUMAN, cues: [] });
+    if (interrupt) this.interrupt();
+    else this.#wake?.();
+  }
+
+  /** Stops the current line at once; the show resumes where it stopped. */
+  interrupt(): void {
+    this.#current?.cut.abort();
+    this.media.interrupt();
+    this.#wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    this.#wake?.();
+    this.#current?.cut.abort();
+    await this.#loop;
+    await this.media.stop();
+  }
+
+  /** A question is waiting: cut the sentence playing if its end is far. */
+  #cutIn(): void {
+    const left = this.media.status().queuedSpeechSeconds * 1000;
+    if (this.#current?.line.source === UtteranceSource.UTTERANCE_SOURCE_SHOW && left > cutInMs) this.interrupt();
+    else this.#wake?.();
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#abort.signal;
+    while (!signal.aborted) {
+      // Wait until the audience is close to the end of what is queued.
+      while (!signal.aborted && this.media.status().queuedSpeechSeconds * 1000 > leadMs) await this.#sleep(50);
+      if (signal.aborted) return;
+      const line = await this.#next();
+      if (!line) {
+        await this.#sleep(100);
+        continue;
+      }
+      const cut = new AbortController();
+      const both = AbortSignal.any([signal, cut.signal]);
+      this.#current = { line, cut };
+      try {
+        const spoken = await this.#speak(line, both);
+        this.#stalled = undefined;
+        if (line.after) this.#position = line.after;
+        // Played out by the media clock before the next one is due: the position moves once it is queued.
+        void spoken;
+      } catch (err) {
+        if (signal.aborted) return;
+        if (cut.signal.aborted) continue; // cut by a question or Interrupt; a show sentence is said again
+        this.#stalled = (err as Error).message;
+        this.#deps.publish({
+          $case: "error",
+          value: { code: "speech_failed", message: (err as Error).message, retryable: true },
+        });
+        if (line.source === UtteranceSource.UTTERANCE_SOURCE_HUMAN) this.#humanLines.unshift(line);
+        await this.#sleep(1_000);
+      } finally {
+        this.#current = undefined;
+      }
+    }
+  }
+
+  /** What to say next: a human's line, an answer sentence, or the show's next sentence. */
+  async #next(): Promise<Line | undefined> {
+    const human = this.#humanLines.shift();
+    if (human) return human;
+    if (this.#answer) {
+      const sentence = await this.#answer.next();
+      if (!sentence.done) return sentence.value;
+      this.#answer = undefined;
+    }
+    const { question, expired } = this.brain.nextQuestion(this.#onScreen);
+    for (const q of expired) {
+      for (const commentId of q.commentIds) {
+        this.#deps.publish({
+          $case: "commentRejected",
+          value: { commentId, reason: "expired", field: "", message: "not answered in time" },
+        });
+      }
+    }
+    if (question) {
+      this.#answer = this.#answerLines(question);
+      const first = await this.#answer.next();
+      if (!first.done) return first.value;
+      this.#answer = undefined;
+    }
+    const show = this.brain.show.at(this.#position);
+    const [start, end] = show.sentences[0] ?? [0, show.text.length];
+    this.#onScreen = show.productId ?? this.#onScreen;
+    return {
+      utteranceId: `${show.id}-${this.#position.sentence}-${randomUUID().slice(0, 8)}`,
+      text: show.text.slice(start, end).trim(),
+      source: UtteranceSource.UTTERANCE_SOURCE_SHOW,
+      cues: show.cues
+        .filter((c) => c.start >= start && c.start < end)
+        .map((c) => ({ ...c, start: c.start - start, end: c.end - start })),
+      after: this.brain.show.afterSentence(this.#position),
+      productId: show.productId,
+    };
+  }
+
+  #answer?: AsyncGenerator<Line, void>;
+
+  async *#answerLines(question: Parameters<RoomBrain["answer"]>[0]): AsyncGenerator<Line, void> {
+    let index = 0;
+    for await (const sentence of this.brain.answer(question, { signal: this.#abort.signal })) {
+      if (index === 0) {
+        this.#answered += question.commentIds.length;
+        for (const commentId of question.commentIds) {
+          this.#deps.publish({
+            $case: "commentAnswered",
+            value: {
+              commentId,
+              utteranceId: `answer-${question.id}-0`,
+              intent: question.understanding.intent,
+            },
+          });
+        }
+      }
+      yield {
+        utteranceId: `answer-${question.id}-${index++}`,
+        text: sentence.text,
+        source: UtteranceSource.UTTERANCE_SOURCE_ANSWER,
+        cues: sentence.cues,
+        commentId: question.id,
+        productId: question.understanding.productId,
+      };
+    }
+  }
+
+  async #speak(line: Line, signal: AbortSignal): Promise<Spoken> {
+    const spec = this.#spec;
+    const streamTimeMs = Math.round(
+      (this.media.status().streamSeconds + this.media.status().queuedSpeechSeconds) * 1000,
+    );
+    const pending = [...line.cues];
+    const subtitle = `sub-${line.utteranceId}`
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, "-")
+      .slice(0, 64);
+    await this.media.scheduleOverlay(
+      { id: subtitle, content: { kind: "subtitle", lines: [line.text] }, animation: "fade" },
+      { utteranceId: line.utteranceId, atMs: 0 },
+    );
+    const words: WordTiming[] = [];
+    this.#deps.publish({
+      $case: "utteranceStarted",
+      value: {
+        utteranceId: line.utteranceId,
+        source: line.source,
+        text: line.text,
+        words: [],
+        streamTimeMs,
+        commentId: line.commentId ?? "",
+      },
+    });
+    const spoken = await this.#deps.voice.speak(
+      {
+        utteranceId: line.utteranceId,
+        roomId: this.roomId,
+        text: line.text,
+        voiceId: spec.voice?.voiceId || defaultVoice(spec),
+        speed: spec.voice?.speed ?? 0,
+        avatarId: spec.avatar?.avatarId || "default",
+        fps: this.media.config.fps,
+      },
+      {
+        speech: (chunk) => this.media.pushSpeech(chunk),
+        mouth: (frame) => this.media.pushMouthFrame(frame),
+        words: (fresh) => {
+          words.push(...fresh);
+          for (const cue of [...pending]) {
+            const at = cueAtSource(line.utteranceId, words, cue.start);
+            if (!at || !("atMs" in at) || !words.some((w) => w.sourceEnd > cue.start)) continue;
+            pending.splice(pending.indexOf(cue), 1);
+            void this.#showCue(cue, at, streamTimeMs, line.utteranceId);
+          }
+        },
+      },
+      signal,
+    );
+    this.media.hideOverlay(subtitle, { utteranceId: line.utteranceId, atMs: spoken.durationMs });
+    this.#deps.publish({
+      $case: "utteranceEnded",
+      value: { utteranceId: line.utteranceId, interrupted: false, durationMs: spoken.durationMs },
+    });
+    return spoken;
+  }
+
+  async #showCue(cue: BrainCue, at: { utteranceId: string; atMs: number }, startMs: number, utteranceId: string) {
+    const product = this.brain.catalog.products.find((p) => p.id === cue.productId);
+    if (!product) return;
+    const content = overlayFor(cue, product, showLanguage(this.brain.catalog.language));
+    if (!content) return;
+    const id = `${content.kind}-${product.id}`.slice(0, 64);
+    try {
+      await this.media.scheduleOverlay({ id, content, animation: "slide", durationMs: 6_000 }, at);
+      this.#deps.publish({
+        $case: "cueFired",
+        value: {
+          kind: cue.kind,
+          utteranceId,
+          productId: product.id,
+          couponId: cue.couponId ?? "",
+          text: "",
+          streamTimeMs: startMs + at.atMs,
+          durationMs: 6_000,
+        },
+      });
+    } catch (err) {
+      // A bad product image: the card is skipped, the show goes on.
+      this.#deps.log.warn({ err, productId: product.id }, "overlay not shown");
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wake = done;
+    });
+  }
+}
+
+function overlayFor(cue: BrainCue, product: Product, language: "zh" | "en"): OverlayContent | undefined {
+  const price = product.price ? formatMoney(product.price, language) : "";
+  switch (cue.kind) {
+    case CueFired_Kind.KIND_PRODUCT_CARD:
+      return {
+        kind: "product-card",
+        title: product.title,
+        price,
+        imagePath: product.imageUri && !product.imageUri.startsWith("http") ? product.imageUri : undefined,
+      };
+    case CueFired_Kind.KIND_PRICE_TAG:
+      return {
+        kind: "price-tag",
+        price,
+        originalPrice: product.originalPrice ? formatMoney(product.originalPrice, language) : undefined,
+      };
+    case CueFired_Kind.KIND_COUPON: {
+      const coupon = product.coupons.find((c) => c.id === cue.couponId);
+      return coupon ? { kind: "coupon", text: coupon.title } : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function defaultVoice(spec: RoomSpec): string {
+  return spec.catalog?.language.startsWith("zh") ? "zh-female-warm" : "en-female-clear";
+}
+
+function defaultPersona(spec: RoomSpec) {
+  const zh = spec.catalog?.language.startsWith("zh") ?? false;
+  return {
+    id: "default",
+    name: zh ? "小雅" : "Ava",
+    language: spec.catalog?.language ?? "en-US",
+    style: "",
+    catchphrases: [],
+    rules: [],
+  };
+}
+
+/** A stable seed per room: two rooms with one catalog word their shows differently. */
+function seedOf(roomId: string): number {
+  let h = 2166136261;
+  for (const c of roomId) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
+  return h >>> 0;
+}

@@ -151,6 +151,39 @@ describe("the client", () => {
     expect(sentences).toEqual(["The kettle is $49.99 today.", "Want one?", "Tap link 1."]);
   });
 
+  test("real servers' extras are skipped: role-only and usage chunks, keep-alives, event fields, CRLF", async () => {
+    await using llm = await startFakeLlm();
+    const event = (json: unknown) => `data: ${JSON.stringify(json)}\r\n\r\n`;
+    llm.reply({
+      raw: [
+        ": keep-alive\r\n\r\n",
+        event({ choices: [{ index: 0, delta: { role: "assistant", content: null } }] }),
+        "event: message\r\nid: 1\r\n" + event({ choices: [{ index: 0, delta: { reasoning_content: "thinking" } }] }),
+        event({ choices: [{ index: 0, delta: { content: "Hi" } }] }),
+        event({ choices: [{ index: 0, delta: { content: " there." }, finish_reason: "stop" }] }),
+        event({ choices: [], usage: { total_tokens: 3 } }),
+        "data: [DONE]\r\n\r\n",
+      ].join(""),
+    });
+    const config = compileLlmOptions({ endpoint: llm.endpoint, model: "m" });
+    const pieces = [];
+    for await (const piece of streamChat(config, [{ role: "user", content: "hi" }])) pieces.push(piece);
+    expect(pieces).toEqual(["Hi", " there."]);
+  });
+
+  test("an error event mid-stream is a protocol error", async () => {
+    await using llm = await startFakeLlm();
+    llm.reply({
+      raw: 'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\ndata: {"error":{"message":"overloaded"}}\n\n',
+    });
+    const config = compileLlmOptions({ endpoint: llm.endpoint, model: "m" });
+    await expect(
+      (async () => {
+        for await (const _ of streamChat(config, [{ role: "user", content: "hi" }]));
+      })(),
+    ).rejects.toMatchObject({ reason: "protocol", message: expect.stringContaining("overloaded") });
+  });
+
   test("a stall mid-stream is an error with its reason", async () => {
     await using llm = await startFakeLlm();
     llm.reply({ chunks: ["one.", "two."], chunkDelayMs: 1000 });

@@ -19,6 +19,7 @@ const benchmarks: Record<string, () => Promise<{ run: Benchmark }>> = {
   tts: () => import("./tts.js"),
   lipsync: () => import("./lipsync.js"),
   autoscale: () => import("./autoscale.js"),
+  brain: () => import("./brain.js"),
 };
 
 async function main(): Promise<void> {

@@ -95,6 +95,17 @@ describe("replicas per pool", () => {
     expect(planReplicas(4, 6, workers)).toEqual({ replicas: 6, removeFirst: [], heldBusy: 0 });
   });
 
+  it("does not count an idle pod twice while the ReplicaSet is still removing it", () => {
+    const workers = [
+      { pod: "w-a", activeStreams: 2, ready: true },
+      { pod: "w-b", activeStreams: 1, ready: true },
+      { pod: "w-c", activeStreams: 0, ready: true },
+    ];
+    expect(planReplicas(3, 1, workers)).toEqual({ replicas: 2, removeFirst: ["w-c"], heldBusy: 1 });
+    // Next pass: replicas already 2, w-c not gone yet. Nothing more may go.
+    expect(planReplicas(2, 1, workers)).toEqual({ replicas: 2, removeFirst: ["w-c"], heldBusy: 1 });
+  });
+
   it("counts pods that have not announced yet as idle", () => {
     expect(planReplicas(5, 2, [{ pod: "w-a", activeStreams: 2, ready: true }])).toEqual({
       replicas: 2,

@@ -103,12 +103,16 @@ export function planReplicas(current: number, target: number, workers: readonly 
   const idle = workers
     .filter((w) => w.activeStreams === 0)
     .sort((a, b) => Number(a.ready) - Number(b.ready) || a.pod.localeCompare(b.pod));
+  // Pods beyond the current replicas are being removed by the ReplicaSet already (the idle ones, marked first):
+  // they must not be counted again, or a second pass would remove a busy one.
+  const going = Math.max(0, workers.length - current);
+  const idleLeft = Math.max(0, idle.length - going);
   // Pods the operator has not heard from yet (starting) are idle too: the ReplicaSet removes those first.
   const silent = Math.max(0, current - workers.length);
-  const removable = Math.min(current - target, idle.length + silent);
+  const removable = Math.min(current - target, idleLeft + silent);
   return {
     replicas: current - removable,
-    removeFirst: idle.slice(0, Math.max(0, removable - silent)).map((w) => w.pod),
+    removeFirst: idle.slice(0, Math.min(idle.length, going + Math.max(0, removable - silent))).map((w) => w.pod),
     heldBusy: current - target - removable,
   };
 }

@@ -175,6 +175,11 @@ describe("operator against the Kubernetes API", () => {
       "controller.kubernetes.io/pod-deletion-cost": "1000",
       "karpenter.sh/do-not-disrupt": "true",
     });
+    // The idle pod is still there (no ReplicaSet here to remove it): later passes must not take a busy one instead.
+    const passes = async () => Number(/reconciles_total\{result="ok"\} (\d+)/.exec(await s.metrics())?.[1] ?? 0);
+    const seen = await passes();
+    await eventually(async () => expect(await passes()).toBeGreaterThan(seen + 2));
+    expect(s.kube.get("deployments", "tts-workers", ns)?.spec?.replicas).toBe(2);
   });
 
   it("rolls the workers to a new image when the pool's spec changes, keeping their number", async () => {

@@ -1,7 +1,13 @@
 // The real operator against the Kubernetes API test server, with worker load announced on a real nats-server.
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { WorkerAnnouncement, WorkerKind, WorkerState, subjects } from "../proto/index.js";
-import { createLogger, createRegistry } from "../observability/index.js";
+import {
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  createLogger,
+  createRegistry,
+  startTracing,
+} from "../observability/index.js";
 import { connectNats } from "../transport/index.js";
 import { eventually, startNatsServer } from "../testing/index.js";
 import { NatsWorkerDemand, startOperator, type Operator } from "./index.js";
@@ -118,6 +124,10 @@ const condition = (obj: KubeObject | undefined, type: string) =>
     (c) => c.type === type,
   );
 
+const spans = new InMemorySpanExporter();
+const tracing = startTracing({ serviceName: "operator-test", spanProcessors: [new SimpleSpanProcessor(spans)] });
+afterAll(() => tracing.shutdown());
+
 describe("operator against the Kubernetes API", () => {
   it("sizes a pool to its workers' streams, asks the offering for nodes, and explains itself", async () => {
     await using s = await scene();
@@ -151,6 +161,33 @@ describe("operator against the Kubernetes API", () => {
       expect(await s.metrics()).toContain('livehost_operator_pool_replicas{pool="tts",kind="tts",state="desired"} 3'),
     );
     expect(s.kube.get("leases", "livehost-operator", ns)?.spec?.holderIdentity).toBe("operator-1");
+    expect(spans.getFinishedSpans().map((span) => span.name)).toContain("operator.reconcile");
+  });
+
+  it("drives a Karpenter NodePool through its GPU limit", async () => {
+    await using s = await scene();
+    s.kube.put("nodepools", { metadata: { name: "gpu-l4-spot" }, spec: { limits: { cpu: "1000" } } });
+    s.kube.put("gpuofferings", {
+      ...offering("k-l4", "unused"),
+      spec: {
+        ...offering("k-l4", "unused").spec,
+        preference: 0,
+        onDemand: undefined,
+        spot: {
+          pricePerHour: 1,
+          nodeGroup: {
+            karpenterNodePool: { name: "gpu-l4-spot" },
+            nodeSelector: { "karpenter.sh/nodepool": "gpu-l4-spot" },
+          },
+        },
+      },
+    });
+    s.kube.put("workerpools", pool("tts", { minReplicas: 6, spot: { allowed: true, maxFraction: 0.5 } }));
+    // 6 GPUs, 3 of them may be spot: one 4-GPU spot node from the NodePool, the rest on demand from md-a.
+    await eventually(() =>
+      expect(s.kube.get("nodepools", "gpu-l4-spot")?.spec).toEqual({ limits: { cpu: "1000", "nvidia.com/gpu": "4" } }),
+    );
+    await eventually(() => expect(s.kube.get("machinedeployments", "md-a", "capi")?.spec?.replicas).toBe(1));
   });
 
   it("never scales away a worker that carries a stream; the idle one goes first", async () => {

@@ -210,6 +210,75 @@ export function pickPersona(personas: readonly Persona[], catalog: Catalog, pers
   return found;
 }
 
+/**
+ * Checks a catalog that arrived as a contract type (e.g. in CreateRoom), with the limits in common.proto. Errors
+ * name the field in proto terms, e.g. "spec.catalog.products[2].price".
+ */
+export function validateCatalog(catalog: Catalog, field = "catalog"): void {
+  const check = (ok: boolean, path: string, message: string) => {
+    if (!ok) throw new InvalidArgumentError(path, message);
+  };
+  check(catalog.title.length <= 120, `${field}.title`, "must be at most 120 characters");
+  check(currencyPattern.test(catalog.currency), `${field}.currency`, "must be an ISO 4217 code, e.g. CNY");
+  check(
+    /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(catalog.language),
+    `${field}.language`,
+    "must be a BCP 47 tag, e.g. zh-CN",
+  );
+  check(
+    catalog.products.length >= 1 && catalog.products.length <= 200,
+    `${field}.products`,
+    "must have 1 to 200 products",
+  );
+  const ids = new Set<string>();
+  catalog.products.forEach((p, i) => {
+    const at = `${field}.products[${i}]`;
+    check(productIdPattern.test(p.id), `${at}.id`, "must be 1 to 64 characters of a-z, 0-9, '-'");
+    check(!ids.has(p.id), `${at}.id`, `duplicates "${p.id}"`);
+    ids.add(p.id);
+    check(p.title.trim() !== "" && p.title.length <= 120, `${at}.title`, "must be 1 to 120 characters");
+    const money = (m: Money | undefined, path: string, required: boolean) => {
+      check(m !== undefined || !required, path, "is required");
+      if (m)
+        check(
+          m.currency === catalog.currency && m.amountMinor >= 0,
+          path,
+          `must be a non-negative amount in ${catalog.currency}`,
+        );
+    };
+    money(p.price, `${at}.price`, true);
+    money(p.originalPrice, `${at}.original_price`, false);
+    check(p.stock >= 0, `${at}.stock`, "must not be negative");
+    check(
+      p.restockDate === "" || restockDate(p.restockDate, `${at}.restock_date`) !== "",
+      `${at}.restock_date`,
+      "must be a date",
+    );
+    check(p.specs.length <= 50, `${at}.specs`, "must have at most 50 entries");
+    check(p.sellingPoints.length <= 20, `${at}.selling_points`, "must have at most 20 items");
+    p.sellingPoints.forEach((s, j) =>
+      check(s.length <= 200, `${at}.selling_points[${j}]`, "must be at most 200 characters"),
+    );
+    p.coupons.forEach((c, j) => {
+      money(c.threshold, `${at}.coupons[${j}].threshold`, false);
+      money(c.discount, `${at}.coupons[${j}].discount`, true);
+      check((c.discount?.amountMinor ?? 0) > 0, `${at}.coupons[${j}].discount`, "must be more than 0");
+      check(c.title.trim() !== "" && c.title.length <= 60, `${at}.coupons[${j}].title`, "must be 1 to 60 characters");
+    });
+  });
+}
+
+/** Checks a persona that arrived as a contract type, with the limits in common.proto. */
+export function validatePersona(persona: Persona, field = "persona"): void {
+  const check = (ok: boolean, path: string, message: string) => {
+    if (!ok) throw new InvalidArgumentError(path, message);
+  };
+  check(persona.name.trim() !== "" && persona.name.length <= 64, `${field}.name`, "must be 1 to 64 characters");
+  check(persona.style.length <= 500, `${field}.style`, "must be at most 500 characters");
+  check(persona.rules.length <= 20, `${field}.rules`, "must have at most 20 rules");
+  persona.rules.forEach((r, i) => check(r.length <= 200, `${field}.rules[${i}]`, "must be at most 200 characters"));
+}
+
 async function readJson(path: string, field: string): Promise<unknown> {
   const raw = await readFile(path, "utf8");
   try {

@@ -171,7 +171,7 @@ describe("the client", () => {
     expect(pieces).toEqual(["Hi", " there."]);
   });
 
-  test("an error event mid-stream is a protocol error", async () => {
+  test("an error event mid-stream is an error that says what the endpoint said", async () => {
     await using llm = await startFakeLlm();
     llm.reply({
       raw: 'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\ndata: {"error":{"message":"overloaded"}}\n\n',
@@ -181,7 +181,7 @@ describe("the client", () => {
       (async () => {
         for await (const _ of streamChat(config, [{ role: "user", content: "hi" }]));
       })(),
-    ).rejects.toMatchObject({ reason: "protocol", message: expect.stringContaining("overloaded") });
+    ).rejects.toThrow(/overloaded/);
   });
 
   test("a stall mid-stream is an error with its reason", async () => {

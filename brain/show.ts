@@ -35,7 +35,8 @@ export interface ShowUtterance {
   position: ShowPosition;
 }
 
-interface Slot_ {
+/** One line of a loop: its kind and the product it is about. */
+interface LineSlot {
   kind: ShowLineKind;
   product?: Product;
   productIndex: number;
@@ -207,7 +208,7 @@ export class ShowPlan {
   /** Identifies the plan's structure; positions carry it. */
   readonly fingerprint: string;
   readonly #seed: number;
-  readonly #slots: Slot_[];
+  readonly #slots: LineSlot[];
   readonly #openers: string[];
   readonly #scarcity: string[];
 
@@ -288,7 +289,9 @@ export class ShowPlan {
   }
 
   #line(loop: number, line: number) {
-    const slot = this.#slots[line]!;
+    const slot = this.#slots[line];
+    if (!slot)
+      throw new InvalidArgumentError("position.line", "is past the end of the loop (restore() a stored position)");
     const language = this.language;
     const { catalog, persona } = this;
     const product = slot.product;
@@ -321,8 +324,8 @@ export class ShowPlan {
   }
 }
 
-function planSlots(catalog: Catalog): Slot_[] {
-  const slots: Slot_[] = [{ kind: "opening", productIndex: -1, part: 0 }];
+function planSlots(catalog: Catalog): LineSlot[] {
+  const slots: LineSlot[] = [{ kind: "opening", productIndex: -1, part: 0 }];
   catalog.products.forEach((product, productIndex) => {
     const add = (kind: ShowLineKind, part = 0) => slots.push({ kind, product, productIndex, part });
     add("intro");
@@ -381,7 +384,7 @@ export function restockText(product: Product, language: ShowLanguage): string {
   return language === "zh" ? `预计${date}补货` : `it's expected back on ${date}`;
 }
 
-function productSlots(product: Product, slot: Slot_, language: ShowLanguage): Record<string, Slot> {
+function productSlots(product: Product, slot: LineSlot, language: ShowLanguage): Record<string, Slot> {
   const points = product.sellingPoints.slice(slot.part, slot.part + pointsPerLine);
   const coupon = product.coupons[slot.part];
   const strip = (s: string) => s.replace(/[。.！!]+$/u, "");

@@ -63,11 +63,6 @@ export function formatList(items: readonly string[], language: ShowLanguage): st
   return `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
 }
 
-/** Sentence-final punctuation per language, for templates that join clauses. */
-export function fullStop(language: ShowLanguage): string {
-  return language === "zh" ? "。" : ".";
-}
-
 export function catalogLanguage(catalog: Catalog): ShowLanguage {
   return showLanguage(catalog.language);
 }

@@ -16,16 +16,7 @@ export type {
   AnswerOptions,
   AnswerPath,
 } from "./room-brain.js";
-export {
-  parseCatalog,
-  parsePersonas,
-  pickPersona,
-  validateCatalog,
-  validatePersona,
-  loadCatalogFile,
-  loadPersonasFile,
-  sampleFiles,
-} from "./catalog.js";
+export { parseCatalog, parsePersonas, pickPersona, loadCatalogFile, loadPersonasFile, sampleFiles } from "./catalog.js";
 export {
   ShowPlan,
   variantFor,

@@ -5,7 +5,6 @@
 import { SpanStatusCode } from "@opentelemetry/api";
 import { rootLogger, tracer, type Logger, type Registry } from "../observability/index.js";
 import type { Catalog, Persona } from "../proto/index.js";
-import { validateCatalog, validatePersona } from "./catalog.js";
 import { findCues, sliceCues, type Cue } from "./cues.js";
 import { EmbeddedBrain } from "./embedded.js";
 import { LlmError, type LlmFailure } from "./errors.js";
@@ -83,11 +82,12 @@ export class RoomBrain {
   readonly #log: Logger;
   readonly #now: () => number;
 
-  /** Throws InvalidArgumentError naming the field for a catalog, persona or LLM option the brain cannot use. */
+  /**
+   * `catalog` and `persona` must be valid contract values (the gateway checks RoomSpec); a bad LLM option throws
+   * InvalidArgumentError naming the field.
+   */
   constructor(options: RoomBrainOptions) {
     const { catalog, persona, seed = 0 } = options;
-    validateCatalog(catalog);
-    validatePersona(persona);
     this.catalog = catalog;
     this.persona = persona;
     this.show = new ShowPlan(catalog, persona, { seed });

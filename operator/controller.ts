@@ -111,13 +111,21 @@ const isReady = (node: V1Node) =>
 const matchesSelector = (labels: Record<string, string> | undefined, selector: Record<string, string>) =>
   Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 
+interface CapacityError {
+  message: string;
+  /** When the condition last changed (ms), if it says. */
+  at: number | undefined;
+}
+
 /** A quota or capacity failure reported in a node group's status conditions (Cluster API, Karpenter). */
-function capacityErrorOf(object: unknown): string | undefined {
+function capacityErrorOf(object: unknown): CapacityError | undefined {
   const conditions = (object as { status?: { conditions?: Condition[] } } | undefined)?.status?.conditions ?? [];
   const failing = conditions.find(
     (c) => c.status === "False" && /insufficient|quota|capacity|limit/i.test(`${c.reason} ${c.message}`),
   );
-  return failing && `${failing.reason}: ${failing.message}`;
+  if (!failing) return undefined;
+  const at = Date.parse(String(failing.lastTransitionTime));
+  return { message: `${failing.reason}: ${failing.message}`, at: Number.isNaN(at) ? undefined : at };
 }
 
 interface CheckedOffering {
@@ -141,8 +149,10 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
   const lastEvent = new Map<string, string>();
   const offeringGroups = new Map<
     string,
-    Map<CapacityType, { size: number | undefined; capacityError: string | undefined }>
+    Map<CapacityType, { size: number | undefined; capacityError: CapacityError | undefined }>
   >();
+  /** When each lane was last asked for more nodes: a capacity condition older than that is about an earlier ask. */
+  const raisedAt = new Map<string, number>();
   const laneWants = new Map<string, number>();
 
   let scheduled: NodeJS.Timeout | undefined;
@@ -681,9 +691,11 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
           failures: stored?.failures ?? 0,
           unavailableUntil: stored?.unavailableUntil ? Date.parse(stored.unavailableUntil) : 0,
         };
+        const error = group.capacityError;
+        const fresh = error && (error.at === undefined || error.at >= (raisedAt.get(key) ?? 0));
         const verdict = judgeLane(
           health,
-          { desiredNodes: size, readyNodes: ready, capacityError: group.capacityError },
+          { desiredNodes: size, readyNodes: ready, capacityError: fresh ? error.message : undefined },
           t,
           spec.provisionTimeoutSeconds * 1000,
         );
@@ -691,12 +703,14 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
         const labels = { offering: object.metadata.name!, capacity_type: type };
         if (verdict.failedNow) {
           metrics.failovers.inc(labels);
-          await emit(
-            object,
-            "Warning",
-            "CapacityUnavailable",
-            `${type} nodes unavailable until ${new Date(verdict.health.unavailableUntil).toISOString()} ` +
-              `(${verdict.health.message}); their demand moves to the next offering`,
+          await isolated("GpuOffering", object.metadata.name, () =>
+            emit(
+              object,
+              "Warning",
+              "CapacityUnavailable",
+              `${type} nodes unavailable until ${new Date(verdict.health.unavailableUntil).toISOString()} ` +
+                `(${verdict.health.message}); their demand moves to the next offering`,
+            ),
           );
         }
         if (size > ready) {
@@ -741,13 +755,20 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
         want = Math.max(want, lane.size - unregistered - remove.length);
       }
       if (want !== lane.size) {
-        await resizeNodeGroup(offering.spec, lane.spec, remove, want);
-        await emit(
-          offering.object,
-          "Normal",
-          want > lane.size ? "NodesRequested" : "NodesReleased",
-          `${lane.capacityType} nodes ${lane.size} -> ${want} (${lane.readyNodes} Ready; ${lane.gpuType} demand placed cheapest first)`,
-        );
+        const from = lane.size;
+        const to = want;
+        want = from;
+        await isolated("GpuOffering", lane.offering, async () => {
+          await resizeNodeGroup(offering.spec, lane.spec, remove, to);
+          want = to;
+          if (to > from) raisedAt.set(laneKey(lane), t);
+          await emit(
+            offering.object,
+            "Normal",
+            to > from ? "NodesRequested" : "NodesReleased",
+            `${lane.capacityType} nodes ${from} -> ${to} (${lane.readyNodes} Ready; ${lane.gpuType} demand placed cheapest first)`,
+          );
+        });
       }
       const labels = { offering: lane.offering, capacity_type: lane.capacityType };
       metrics.laneNodes.set({ ...labels, state: "desired" }, want);
@@ -786,14 +807,17 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
             },
         t,
       );
-      await writeStatus("gpuofferings", object, {
-        observedGeneration: object.metadata.generation,
-        ...(onDemand ? { onDemand } : {}),
-        ...(spot ? { spot } : {}),
-        conditions,
-      });
+      await isolated("GpuOffering", object.metadata.name, () =>
+        writeStatus("gpuofferings", object, {
+          observedGeneration: object.metadata.generation,
+          ...(onDemand ? { onDemand } : {}),
+          ...(spot ? { spot } : {}),
+          conditions,
+        }),
+      );
     }
   }
+
   async function reconcile(): Promise<void> {
     if (!elector.isLeader() || !caches.every((c) => c.synced)) {
       metrics.reconciles.inc({ result: "not_leader" });

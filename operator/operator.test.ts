@@ -251,7 +251,13 @@ describe("operator against the Kubernetes API", () => {
       ...md,
       status: {
         conditions: [
-          { type: "MachinesReady", status: "False", reason: "InsufficientCapacity", message: "no L4 in cn-hangzhou" },
+          {
+            type: "MachinesReady",
+            status: "False",
+            reason: "InsufficientCapacity",
+            message: "no L4 in cn-hangzhou",
+            lastTransitionTime: new Date().toISOString(),
+          },
         ],
       },
     });

@@ -27,6 +27,7 @@ const zh: Phrases = {
   shipping: ["{product}{shipping}。", "发货问题放心，{product}{shipping}。"],
   aftersales: ["放心买，{product}支持{aftersales}。", "{product}售后是{aftersales}。"],
   sizePick: ["按你说的身高体重，建议选{size}码，{size}码对应{fit}。", "建议拍{size}码哦，{size}码对应{fit}。"],
+  sizeBetween: ["你的身材在两个码之间，建议选大一点的{size}码，{size}码对应{fit}。"],
   sizeFit: ["{size}码对应{fit}。"],
   sizeGuide: ["{product}尺码参考：{guide}。"],
   noSizes: ["{product}不分尺码哦，规格是{specs}。"],
@@ -77,6 +78,7 @@ const en: Phrases = {
   shipping: ["The {product}: {shipping}.", "Shipping on the {product}: {shipping}."],
   aftersales: ["The {product} comes with {aftersales}.", "No worries: {aftersales} on the {product}."],
   sizePick: ["I'd go with {size}: {size} fits {fit}.", "Size {size} should fit: it's {fit}."],
+  sizeBetween: ["You're between sizes, so I'd size up to {size}: {size} fits {fit}."],
   sizeFit: ["Size {size} fits {fit}."],
   sizeGuide: ["Size guide for the {product}: {guide}."],
   noSizes: ["The {product} is one size; specs: {specs}."],
@@ -126,15 +128,18 @@ export function sizeRanges(fit: string): SizeRange[] {
   return ranges;
 }
 
-/** The size whose guide fits the most of the viewer's measurements (all of those the guide gives), if any. */
-export function pickSize(product: Product, body: Understanding["body"]): string | undefined {
-  let best: { size: string; fits: number } | undefined;
+/**
+ * The size whose guide fits the most of the viewer's measurements; between two sizes, the larger (sizes are listed
+ * small to large). `exact` when it fits every measurement the guide gives.
+ */
+export function pickSize(product: Product, body: Understanding["body"]): { size: string; exact: boolean } | undefined {
+  let best: { size: string; fits: number; of: number } | undefined;
   for (const [size, fit] of Object.entries(product.sizeGuide)) {
     const ranges = sizeRanges(fit).filter((r) => body[r.measure] !== undefined);
-    if (ranges.length === 0 || !ranges.every((r) => body[r.measure]! >= r.low && body[r.measure]! <= r.high)) continue;
-    if (!best || ranges.length > best.fits) best = { size, fits: ranges.length };
+    const fits = ranges.filter((r) => body[r.measure]! >= r.low && body[r.measure]! <= r.high).length;
+    if (fits > 0 && (!best || fits >= best.fits)) best = { size, fits, of: ranges.length };
   }
-  return best?.size;
+  return best && { size: best.size, exact: best.fits === best.of };
 }
 
 export interface EmbeddedOptions {
@@ -224,7 +229,10 @@ export class EmbeddedBrain {
     const guide = Object.entries(product.sizeGuide);
     if (guide.length === 0) return this.#say("noSizes", s);
     const picked = pickSize(product, u.body);
-    if (picked) return this.#say("sizePick", { ...s, size: picked, fit: product.sizeGuide[picked]! });
+    if (picked) {
+      const kind = picked.exact ? "sizePick" : "sizeBetween";
+      return this.#say(kind, { ...s, size: picked.size, fit: product.sizeGuide[picked.size]! });
+    }
     if (u.sizes.length > 0)
       return this.#join(u.sizes.map((size) => this.#say("sizeFit", { ...s, size, fit: product.sizeGuide[size]! })));
     const list = guide.map(([size, fit]) => (this.language === "zh" ? `${size}码${fit}` : `${size} is ${fit}`));

@@ -75,7 +75,7 @@ const lineup =
   /卖什么|有什么(?:好物|东西|商品)|今天.{0,4}(?:有啥|上什么)|\bwhat (?:are you|do you) sell|\bwhat'?s on (?:sale|today)\b/i;
 // About the host, not a product: "主播多大了" is chit-chat, whatever "多大" means for a cup.
 const aboutHost =
-  /主播(?:多大|几岁|叫什么|是真人|是机器人|是不是真人|好|真|太)|你是(?:真人|机器人|AI|ai)|\bhow old are you\b|\bare you (?:real|a (?:real person|robot|bot|human))\b/i;
+  /主播(?:多大|几岁|叫什么|是真人|是机器人|是不是真人)|你是(?:真人|机器人|AI|ai)|\bhow old are you\b|\bare you (?:real|a (?:real person|robot|bot|human))\b/i;
 const linkNumber = /(\d{1,3})\s*号\s*(?:链接|商品|宝贝)?|(?:link|item|product|#)\s*(?:no\.?\s*)?(\d{1,3})\b/i;
 
 const stopWords = new Set(["with", "and", "for", "the", "from", "this", "that", "your", "cotton"]);
@@ -174,8 +174,9 @@ function canAnswer(product: Product, intent: Intent): boolean {
 /** Intent and product of a masked comment. `flags` come from moderation; `onScreenId` is the product shown now. */
 export function understand(text: string, catalog: Catalog, flags: CommentFlag[], onScreenId?: string): Understanding {
   const injection = flags.includes("injection");
-  const asked = aboutHost.test(text) ? "chitchat" : intentRules.find(([, pattern]) => pattern.test(text))?.[0];
   const named = productNamedIn(text, catalog, onScreenId);
+  const rule = intentRules.find(([, pattern]) => pattern.test(text))?.[0];
+  const asked = rule === "spec" && !named && aboutHost.test(text) ? "chitchat" : rule;
   // A comment that names a product without a known question asks about the product in general.
   const intent: Intent = injection ? "injection" : (asked ?? (named ? "spec" : "chitchat"));
 

@@ -13,7 +13,8 @@ import {
   type ExecutionProviderChoice,
 } from "../gpu-workers/index.js";
 import { join } from "node:path";
-import { LivehostError } from "../transport/index.js";
+import { InvalidArgumentError, LivehostError } from "../transport/index.js";
+import { llmOptionsFromEnv } from "../brain/index.js";
 import { compileRoleSettings, parsePort, parsePositiveInteger, type RoleFlags } from "./config.js";
 import { runRole } from "./role.js";
 import { startStack, describeStack, type Stack } from "./stack.js";
@@ -66,27 +67,63 @@ roleCommand("room-host", "host room actors")
   .addOption(
     new Option("--capacity <n>", "rooms this host is willing to run").env("LIVEHOST_ROOM_CAPACITY").default("1000"),
   )
-  .action(async (flags: RoleFlags & { replicas: string; capacity: string }) => {
+  .addOption(
+    new Option("--avatars <dir>", "avatar packs, one per subdirectory (rooms go on air only with it)").env(
+      "LIVEHOST_AVATARS_DIR",
+    ),
+  )
+  .addOption(
+    new Option("--media-dir <dir>", "where each room's HLS and recordings are written").env("LIVEHOST_MEDIA_DIR"),
+  )
+  .action(async (flags: RoleFlags & { replicas: string; capacity: string; avatars?: string; mediaDir?: string }) => {
     const replicas = parsePositiveInteger(flags.replicas, "--replicas", 5);
     const capacity = parsePositiveInteger(flags.capacity, "--capacity");
+    if ((flags.avatars === undefined) !== (flags.mediaDir === undefined)) {
+      throw new InvalidArgumentError("--media-dir", "--avatars and --media-dir go together: rooms on air need both");
+    }
+    // An OpenAI-compatible LLM from LIVEHOST_LLM_ENDPOINT / _MODEL / _API_KEY; the embedded brain otherwise.
+    const live = flags.avatars
+      ? { avatarsDir: flags.avatars, mediaDir: flags.mediaDir!, llm: llmOptionsFromEnv() }
+      : undefined;
     await runRole("room-host", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
-      const host = await startRoomHost({ nats, registry, logger, hostId: settings.id, stores: { replicas }, capacity });
+      const host = await startRoomHost({
+        nats,
+        registry,
+        logger,
+        hostId: settings.id,
+        stores: { replicas },
+        capacity,
+        live,
+      });
       return { endpoints: { status: host.statusSubject }, close: () => host.close() };
     });
   });
 
-roleCommand("gateway", "serve RoomService over gRPC").action(async (flags: RoleFlags) => {
-  await runRole("gateway", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
-    const gateway = await startGateway({
-      nats,
-      registry,
-      logger,
-      grpcHost: settings.host,
-      grpcPort: settings.grpcPort,
+roleCommand("gateway", "serve RoomService over gRPC")
+  .addOption(
+    new Option("--media-dir <dir>", "serve the viewer page with the rooms' HLS from here (local mode)").env(
+      "LIVEHOST_MEDIA_DIR",
+    ),
+  )
+  .addOption(
+    new Option("--http-port <port>", "viewer page port; 0 picks a free one").env("LIVEHOST_HTTP_PORT").default("0"),
+  )
+  .action(async (flags: RoleFlags & { mediaDir?: string; httpPort: string }) => {
+    const httpPort = parsePort(flags.httpPort, "--http-port");
+    await runRole("gateway", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
+      const gateway = await startGateway({
+        nats,
+        registry,
+        logger,
+        grpcHost: settings.host,
+        grpcPort: settings.grpcPort,
+        viewer: flags.mediaDir ? { mediaDir: flags.mediaDir, host: settings.host, port: httpPort } : undefined,
+      });
+      const endpoints: Record<string, string> = { grpc: gateway.grpc.address };
+      if (gateway.viewerUrl) endpoints.http = gateway.viewerUrl;
+      return { endpoints, close: () => gateway.close() };
     });
-    return { endpoints: { grpc: gateway.grpc.address }, close: () => gateway.close() };
   });
-});
 
 /** Flags both worker kinds take. */
 function workerCommand(name: string, description: string, defaultStreams: number): Command {

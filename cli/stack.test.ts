@@ -47,9 +47,11 @@ describe("livehost demo", () => {
       expect(out).toMatch(new RegExp(`ok\\s+${role}`));
     }
     expect(out).toContain("every role is healthy");
-    // The tour: a comment reaches its room actor, a line is spoken, and the lip-sync worker animates it.
-    expect(out).toMatch(/room demo-room on \S+ has received [1-9]/);
-    expect(out).toMatch(/tts: .* ms of audio, first chunk after/);
-    expect(out).toMatch(/lip-sync: \d+ mouth frames at 25 fps/);
+    // The tour: a room from the sample catalog goes on air, speaks, streams HLS and answers a price question.
+    expect(out).toMatch(/room demo: ROOM_STATE_LIVE \(Ready\)/);
+    expect(out).toMatch(/the host says: ".+"/);
+    expect(out).toMatch(/HLS: .*demo\/hls\/index.m3u8/);
+    expect(out).toMatch(/the host answers: ".*79.*"/);
+    expect(out).toMatch(/watch and ask the host yourself: http:\/\/127.0.0.1:\d+\/rooms\/demo/);
   });
 });

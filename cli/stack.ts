@@ -3,6 +3,9 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NatsServerProcess, UnavailableError } from "../transport/index.js";
 import type { RoleName, RoleReady } from "./role.js";
@@ -16,6 +19,10 @@ export interface StackOptions {
   logLevel?: string;
   /** Roles to start; default all. */
   roles?: RoleName[];
+  /** Where rooms' output goes (and the viewer page reads); default a temporary directory removed at stop. */
+  mediaDir?: string;
+  /** Fixed viewer page port; 0 picks a free one. */
+  httpPort?: number;
 }
 
 export interface RunningRole extends RoleReady {
@@ -24,6 +31,7 @@ export interface RunningRole extends RoleReady {
 
 export interface Stack extends AsyncDisposable {
   nats: { url: string; monitorUrl?: string; pid?: number; managed: boolean };
+  mediaDir: string;
   roles: RunningRole[];
   stop(): Promise<void>;
 }
@@ -36,18 +44,24 @@ const localAvatars = fileURLToPath(new URL("../../models/avatars", import.meta.u
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const natsServer = options.natsUrl ? undefined : await NatsServerProcess.start({ serverName: "livehost-local" });
   const natsUrl = options.natsUrl ?? natsServer!.url;
+  const mediaDir = options.mediaDir ?? (await mkdtemp(join(tmpdir(), "livehost-media-")));
   const roles: RunningRole[] = [];
   const children: ChildProcess[] = [];
 
   const stop = async () => {
     await Promise.all(children.map((child) => stopChild(child)));
     await natsServer?.stop();
+    if (!options.mediaDir) await rm(mediaDir, { recursive: true, force: true });
   };
 
   try {
     const started = (options.roles ?? allRoles).map((role) => {
       const args = [role, "--nats", natsUrl];
       if (role === "gateway" && options.gatewayPort) args.push("--grpc-port", String(options.gatewayPort));
+      if (role === "gateway") args.push("--media-dir", mediaDir, "--http-port", String(options.httpPort ?? 0));
+      // Rooms go on air with the project's avatar packs (made by setup into models/avatars).
+      if (role === "room-host" && existsSync(localAvatars))
+        args.push("--avatars", localAvatars, "--media-dir", mediaDir);
       // The project's own Piper-format voice, when setup has made it (models/tts).
       if (role === "tts-worker" && existsSync(localModels)) args.push("--model-dir", localModels);
       if (role === "lipsync-worker" && existsSync(localAvatars)) args.push("--avatars", localAvatars);
@@ -66,6 +80,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   return {
     nats: { url: natsUrl, monitorUrl: natsServer?.monitorUrl, pid: natsServer?.pid, managed: natsServer !== undefined },
+    mediaDir,
     roles,
     stop,
     [Symbol.asyncDispose]: stop,

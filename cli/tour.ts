@@ -1,128 +1,122 @@
-// What `livehost demo` shows once every role is healthy: one viewer comment through the gateway into its room actor,
-// one line spoken by the TTS worker, and the lip-sync worker animating that line — the roles working together.
+// What `livehost demo` shows once every role is healthy: a room created from the sample catalog through RoomService,
+// put on air (its show spoken by the TTS pool, animated by the lip-sync pool, streamed as HLS by its media graph), a
+// viewer's price question answered from the catalog while the show goes on, and the viewer page's address.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { credentials } from "@grpc/grpc-js";
+import { loadCatalogFile, loadPersonasFile, pickPersona, sampleFiles } from "../brain/index.js";
 import {
-  AnimateRequest,
   Comment,
-  LipSyncServiceClient,
   RoomServiceClient,
   RoomSpec,
   RoomState,
-  SpeechServiceClient,
-  SynthesizeRequest,
-  type AnimateResponse,
-  type SynthesizeResponse,
+  UtteranceSource,
+  type RoomEvent,
+  type UtteranceStarted,
 } from "../proto/index.js";
-import { animateOpen } from "../gpu-workers/index.js";
-import { callUnary, connectNats, mediaChannelOptions } from "../transport/index.js";
+import { callUnary } from "../transport/index.js";
 import type { Stack } from "./stack.js";
 
-export async function tour(stack: Stack, say: (line: string) => void): Promise<void> {
-  const address = (role: string) => stack.roles.find((r) => r.role === role)?.endpoints.grpc;
-  const nats = await connectNats({ servers: stack.nats.url, name: "livehost-demo" });
+export const demoRoomId = "demo";
+const question = "这个保温杯多少钱？";
+
+export async function tour(stack: Stack, say: (line: string) => void): Promise<{ viewerUrl?: string }> {
+  const endpoint = (role: string, name: string) => stack.roles.find((r) => r.role === role)?.endpoints[name];
+  const rooms = new RoomServiceClient(endpoint("gateway", "grpc")!, credentials.createInsecure());
   try {
-    // 1. A room created through RoomService, and a viewer comment into its durable inbox, handled by its actor.
-    const rooms = new RoomServiceClient(address("gateway")!, credentials.createInsecure());
+    // 1. A room from the sample catalog, through RoomService.
     const room = await callUnary(rooms.createRoom.bind(rooms), {
-      requestId: "demo-room",
-      roomId: "demo-room",
-      spec: demoRoomSpec(),
+      requestId: "livehost-demo",
+      roomId: demoRoomId,
+      spec: await demoRoomSpec(),
     });
+    say(`room ${room.id} created: "${room.spec?.displayName}", ${room.spec?.catalog?.products.length} products`);
+
+    // 2. On air: the show starts, and the stream is written as HLS.
+    const events = eventStream(rooms.watchRoom({ roomId: demoRoomId }));
+    const live = await callUnary(rooms.startRoom.bind(rooms), { roomId: demoRoomId, requestId: "" });
+    say(`room ${room.id}: ${RoomState[live.status!.state]} (${live.status!.reason}) on ${live.status!.hostId}`);
+    const first = await events.next((u) => u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW, 30_000);
+    say(`the host says: "${first.text}"`);
+    const playlist = join(stack.mediaDir, demoRoomId, "hls", "index.m3u8");
+    await until(() => existsSync(playlist), 30_000, "the room's HLS playlist did not appear");
+    say(`HLS: ${playlist}`);
+
+    // 3. A viewer asks the price; the answer comes from the catalog, between two sentences of the show.
+    const asked = performance.now();
+    const comment = Comment.fromPartial({ commentId: `demo-${Date.now()}`, viewerId: "viewer-1", text: question });
+    await callUnary(rooms.postComment.bind(rooms), { roomId: demoRoomId, comment });
+    const answer = await events.next((u) => u.commentId === comment.commentId, 30_000);
     say(
-      `room ${room.id} created: ${room.spec?.catalog?.products.length} products, state ${RoomState[room.status!.state]}`,
-    );
-    const comment = Comment.fromPartial({
-      commentId: `demo-${Date.now()}`,
-      viewerId: "viewer-1",
-      text: "How much is the kettle?",
-    });
-    const queued = await callUnary(rooms.postComment.bind(rooms), { roomId: "demo-room", comment });
-    const received = await waitFor(async () => {
-      const status = (await callUnary(rooms.getRoom.bind(rooms), { roomId: "demo-room" })).status!;
-      return status.commentsReceived > 0 ? status : undefined;
-    });
-    rooms.close();
-    say(
-      `comment ${queued.commentId}: queued ${queued.queued}; room demo-room on ${received.hostId} has received ${received.commentsReceived}`,
+      `a viewer asks "${question}"; ${Math.round(performance.now() - asked)} ms later the host answers: "${answer.text}"`,
     );
 
-    // 2. A line of the show, spoken by the TTS worker.
-    const speech = new SpeechServiceClient(address("tts-worker")!, credentials.createInsecure(), mediaChannelOptions);
-    const text = "Welcome to livehost! The gooseneck kettle is $49.99 today.";
-    const started = performance.now();
-    let firstChunkMs = 0;
-    const chunks = await new Promise<SynthesizeResponse[]>((resolve, reject) => {
-      const out: SynthesizeResponse[] = [];
-      const call = speech.synthesize(SynthesizeRequest.fromPartial({ text, voiceId: "en-male-bright" }));
-      call.on("data", (c: SynthesizeResponse) => {
-        if (out.length === 0) firstChunkMs = performance.now() - started;
-        out.push(c);
-      });
-      call.on("end", () => resolve(out));
-      call.on("error", reject);
-    });
-    speech.close();
-    const pcm = Buffer.concat(chunks.map((c) => c.pcm));
-    const rate = chunks[0]?.format?.sampleRateHz ?? 22_050;
-    const words = chunks.flatMap((c) => c.words.map((w) => w.text));
-    say(
-      `tts: "${text}" -> ${((pcm.length / 2 / rate) * 1000).toFixed(0)} ms of audio, first chunk after ${firstChunkMs.toFixed(1)} ms, words: ${words.join(" ")}`,
-    );
-
-    // 3. The same audio, animated by the lip-sync worker.
-    const lipsync = new LipSyncServiceClient(
-      address("lipsync-worker")!,
-      credentials.createInsecure(),
-      mediaChannelOptions,
-    );
-    const frames = await new Promise<AnimateResponse[]>((resolve, reject) => {
-      const out: AnimateResponse[] = [];
-      const call = lipsync.animate();
-      call.on("data", (r: AnimateResponse) => {
-        out.push(r);
-        if (r.message?.$case === "flushed") {
-          call.end();
-          resolve(out);
-        }
-      });
-      call.on("error", reject);
-      call.write(animateOpen({ sampleRateHz: rate, roomId: "demo-room" }));
-      for (let i = 0; i < pcm.length; i += 8_820) {
-        call.write(
-          AnimateRequest.fromPartial({ message: { $case: "audio", value: { pcm: pcm.subarray(i, i + 8_820) } } }),
-        );
-      }
-      call.write(AnimateRequest.fromPartial({ message: { $case: "flush", value: {} } }));
-    });
-    lipsync.close();
-    const visemes = frames.flatMap((r) => (r.message?.$case === "frame" ? [r.message.value.mouth?.viseme ?? 0] : []));
-    say(`lip-sync: ${visemes.length} mouth frames at 25 fps; visemes ${visemes.slice(0, 40).join("")}…`);
+    const viewer = endpoint("gateway", "http");
+    const viewerUrl = viewer ? `${viewer}/rooms/${demoRoomId}` : undefined;
+    if (viewerUrl) say(`watch and ask the host yourself: ${viewerUrl}`);
+    events.close();
+    return { viewerUrl };
   } finally {
-    await nats.close();
+    rooms.close();
   }
 }
 
-/** The demo's room: the kettle the tour talks about, in USD, with the embedded English voice. */
-function demoRoomSpec(): RoomSpec {
+/** The demo's room: the sample Mandarin catalog and its persona, portrait 720x1280 at 25 fps, as HLS. */
+async function demoRoomSpec(): Promise<RoomSpec> {
+  const catalog = await loadCatalogFile(sampleFiles.catalogZh);
+  const persona = pickPersona(await loadPersonasFile(sampleFiles.personas), catalog);
   return RoomSpec.fromPartial({
-    displayName: "livehost demo",
-    catalog: {
-      title: "Kitchen picks",
-      language: "en-US",
-      currency: "USD",
-      products: [{ id: "kettle", title: "Gooseneck kettle", price: { currency: "USD", amountMinor: 4999 }, stock: 40 }],
-    },
-    voice: { voiceId: "en-male-bright" },
+    displayName: catalog.title,
+    catalog,
+    persona,
+    voice: { voiceId: "zh-female-warm" },
     avatar: { avatarId: "default" },
+    output: {
+      video: { widthPx: 720, heightPx: 1280, fps: 25, bitrateKbps: 2000 },
+      audioBitrateKbps: 128,
+      outputs: [{ kind: { $case: "hls", value: { segmentDurationS: 2, playlistLength: 6 } } }],
+    },
   });
 }
 
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+/** Utterances of a WatchRoom stream, waited for by what they are. */
+function eventStream(stream: ReturnType<RoomServiceClient["watchRoom"]>) {
+  const seen: UtteranceStarted[] = [];
+  const waiting = new Set<() => void>();
+  stream.on("data", (event: RoomEvent) => {
+    if (event.event?.$case === "utteranceStarted") seen.push(event.event.value);
+    for (const wake of waiting) wake();
+  });
+  stream.on("error", () => undefined);
+  return {
+    next(match: (u: UtteranceStarted) => boolean, timeoutMs: number): Promise<UtteranceStarted> {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const found = seen.find(match);
+          if (!found) return;
+          cleanup();
+          resolve(found);
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error("the room did not say it in time"));
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiting.delete(check);
+        };
+        waiting.add(check);
+        check();
+      });
+    },
+    close: () => stream.cancel(),
+  };
+}
+
+async function until(probe: () => boolean, timeoutMs: number, message: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error("the room did not see the comment in time");
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(message);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

@@ -4,6 +4,7 @@ import { rootLogger, type Logger, type Registry } from "../observability/index.j
 import { startGrpcServer, type GrpcServer } from "../transport/index.js";
 import { RoomDirectory } from "../rooms/index.js";
 import { roomService } from "./room-service.js";
+import { startViewer } from "./viewer.js";
 
 export interface GatewayOptions {
   nats: NatsConnection;
@@ -12,10 +13,14 @@ export interface GatewayOptions {
   grpcHost?: string;
   grpcPort?: number;
   logger?: Logger;
+  /** Serve the viewer page (local mode): rooms' HLS from `mediaDir`, comments, events. */
+  viewer?: { mediaDir: string; host?: string; port?: number };
 }
 
 export interface Gateway extends AsyncDisposable {
   readonly grpc: GrpcServer;
+  /** The viewer page's base URL, when it is served. */
+  readonly viewerUrl?: string;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -29,10 +34,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     registry: options.registry,
     logger: log,
   });
-  log.info({ address: grpc.address }, "gateway ready");
+  const viewer = options.viewer ? await startViewer({ nats: options.nats, directory, ...options.viewer }) : undefined;
+  log.info({ address: grpc.address, viewer: viewer?.url }, "gateway ready");
   const close = async (graceMs = 10_000) => {
+    await viewer?.close();
     await grpc.close(graceMs);
     log.info("gateway stopped");
   };
-  return { grpc, close, [Symbol.asyncDispose]: () => close() };
+  return { grpc, viewerUrl: viewer?.url, close, [Symbol.asyncDispose]: () => close() };
 }

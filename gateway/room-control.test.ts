@@ -99,7 +99,11 @@ describe("gateway RoomService: running rooms", () => {
   it("goes live by itself at its scheduled start", async () => {
     await using s = await stack();
     const startTime = new Date(Date.now() + 1_500);
-    const room = await s.create("req-sched", "sched-room", sampleRoomSpec({ schedule: { startTime, endTime: undefined } }));
+    const room = await s.create(
+      "req-sched",
+      "sched-room",
+      sampleRoomSpec({ schedule: { startTime, endTime: undefined } }),
+    );
     expect(room.status).toMatchObject({ state: RoomState.ROOM_STATE_SCHEDULED, reason: "ScheduleSet" });
     await eventually(async () => expect((await s.get("sched-room")).status?.state).toBe(RoomState.ROOM_STATE_LIVE), {
       timeoutMs: 15_000,

@@ -79,8 +79,10 @@ export class LiveRoom {
   #answered = 0;
   #onScreen: string | undefined;
   #loop?: Promise<void>;
-  /** Set while a sentence is being synthesized or played: what to do if it is cut. */
+  /** Set while a sentence is being synthesized: what to do if it is cut. */
   #current?: { line: Line; cut: AbortController };
+  /** The last show sentence handed to the media graph, and where the show was before it, until the next one. */
+  #queued?: { line: Line; before: ShowPosition };
   #wake?: () => void;
 
   constructor(roomId: string, spec: RoomSpec, position: unknown, deps: LiveRoomDeps) {
@@ -159,6 +161,9 @@ export class LiveRoom {
   /** Stops the current line at once; the show resumes where it stopped. */
   interrupt(): void {
     this.#current?.cut.abort();
+    // The show sentence cut short is said again when the show resumes.
+    if (this.#queued) this.#position = this.#queued.before;
+    this.#queued = undefined;
     this.media.interrupt();
     this.#wake?.();
   }
@@ -171,11 +176,22 @@ export class LiveRoom {
     await this.media.stop();
   }
 
-  /** A question is waiting: cut the sentence playing if its end is far. */
+  /** A question is waiting: cut the show sentence playing if its end is far; it is said again after the answer. */
   #cutIn(): void {
     const left = this.media.status().queuedSpeechSeconds * 1000;
-    if (this.#current?.line.source === UtteranceSource.UTTERANCE_SOURCE_SHOW && left > cutInMs) this.interrupt();
-    else this.#wake?.();
+    const queued = this.#queued;
+    if (this.#current?.line.source === UtteranceSource.UTTERANCE_SOURCE_SHOW && left > cutInMs) {
+      this.interrupt();
+    } else if (queued && left > cutInMs) {
+      this.media.interrupt();
+      this.#position = queued.before;
+      this.#queued = undefined;
+      this.#deps.publish({
+        $case: "utteranceEnded",
+        value: { utteranceId: queued.line.utteranceId, interrupted: true, durationMs: 0 },
+      });
+    }
+    this.#wake?.();
   }
 
   async #run(): Promise<void> {
@@ -193,11 +209,12 @@ export class LiveRoom {
       const both = AbortSignal.any([signal, cut.signal]);
       this.#current = { line, cut };
       try {
-        const spoken = await this.#speak(line, both);
+        const before = this.#position;
+        await this.#speak(line, both);
         this.#stalled = undefined;
+        // The position moves once the sentence is queued; a question cutting it in puts the position back.
+        this.#queued = line.source === UtteranceSource.UTTERANCE_SOURCE_SHOW ? { line, before } : undefined;
         if (line.after) this.#position = line.after;
-        // Played out by the media clock before the next one is due: the position moves once it is queued.
-        void spoken;
       } catch (err) {
         if (signal.aborted) return;
         if (cut.signal.aborted) continue; // cut by a question or Interrupt; a show sentence is said again

@@ -167,7 +167,8 @@ export class RoomBrain {
   /**
    * The answer to a question, sentence by sentence. With an LLM configured its sentences come as they are
    * written, each checked by the guard; if the LLM is slow to start, fails, or its first sentence breaks a rule,
-   * the embedded brain answers instead. A rule broken later ends the answer before that sentence.
+   * the embedded brain answers instead. A rule broken later ends the answer before that sentence. Injection
+   * attempts are always answered by the embedded brain.
    */
   async *answer(question: Question, options: AnswerOptions = {}): AsyncGenerator<AnswerSentence> {
     const u = question.understanding;
@@ -185,7 +186,8 @@ export class RoomBrain {
       span.setAttribute("livehost.brain.path", path);
     };
     try {
-      if (this.#llm) {
+      // An injection attempt never reaches the LLM: the embedded brain answers it from the catalog.
+      if (this.#llm && u.intent !== "injection") {
         let index = 0;
         let failure: LlmFailure | undefined;
         try {

@@ -18,6 +18,7 @@ const benchmarks: Record<string, () => Promise<{ run: Benchmark }>> = {
   actors: () => import("./actors.js"),
   tts: () => import("./tts.js"),
   lipsync: () => import("./lipsync.js"),
+  media: () => import("./media.js"),
   autoscale: () => import("./autoscale.js"),
   brain: () => import("./brain.js"),
 };

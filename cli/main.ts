@@ -22,6 +22,7 @@ import { checkStackHealth } from "./health.js";
 import { tour } from "./tour.js";
 import { registerAvatarCommands } from "./avatar.js";
 import { registerRoomCommands } from "./room.js";
+import { registerOperatorCommand } from "../operator/index.js";
 
 const program = new Command("livehost")
   .description("AI digital-human hosts for live commerce")
@@ -213,6 +214,7 @@ models
 
 registerAvatarCommands(program);
 registerRoomCommands(program);
+registerOperatorCommand(program);
 
 workerCommand("lipsync-worker", "serve LipSyncService", 16)
   .addOption(

@@ -41,8 +41,10 @@ describe("the viewer page", () => {
       const reader = events.body!.getReader();
       await rooms.request("shop", { $case: "start", value: { roomId: "shop", requestId: "" } });
       let received = "";
-      while (!received.includes('"to":"ROOM_STATE_LIVE"'))
-        received += new TextDecoder().decode((await reader.read()).value);
+      while (!received.includes('"to":"ROOM_STATE_LIVE"')) {
+        const { value } = (await reader.read()) as { value: Uint8Array };
+        received += new TextDecoder().decode(value);
+      }
       await reader.cancel();
 
       // Comments from the page go to the room; a bad one is refused, naming what is wrong.

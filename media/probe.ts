@@ -135,7 +135,7 @@ export async function measureAvMarks(input: string, options: { quietSeconds?: nu
     },
   );
 
-  const loudest = Math.max(0, ...peaks);
+  const loudest = peaks.reduce((max, peak) => Math.max(max, peak), 0);
   const quietWindows = Math.round((options.quietSeconds ?? 0.2) * 200);
   const beeps: number[] = [];
   let quietRun = quietWindows;

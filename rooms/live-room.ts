@@ -50,6 +50,8 @@ export interface LiveRoomProgress {
   /** Why the room cannot speak now (no TTS worker...), or undefined when it can. */
   stalled?: string;
   answered: number;
+  /** Comments the brain refused (invalid or moderated away) since the room went on air here. */
+  rejected: number;
 }
 
 interface Line {
@@ -68,15 +70,16 @@ const cutInMs = 700;
 
 export class LiveRoom {
   readonly roomId: string;
-  readonly brain: RoomBrain;
+  brain: RoomBrain;
   readonly media: RoomMediaGraph;
   readonly #deps: LiveRoomDeps;
-  readonly #spec: RoomSpec;
+  #spec: RoomSpec;
   readonly #abort = new AbortController();
   readonly #humanLines: Line[] = [];
   #position: ShowPosition;
   #stalled: string | undefined;
   #answered = 0;
+  #rejected = 0;
   #onScreen: string | undefined;
   #loop?: Promise<void>;
   /** Set while a sentence is being synthesized: what to do if it is cut. */
@@ -89,14 +92,7 @@ export class LiveRoom {
     this.roomId = roomId;
     this.#spec = spec;
     this.#deps = deps;
-    this.brain = new RoomBrain({
-      catalog: spec.catalog!,
-      persona: spec.persona ?? defaultPersona(spec),
-      registry: deps.registry,
-      llm: deps.llm,
-      logger: deps.log,
-      seed: seedOf(roomId),
-    });
+    this.brain = this.#newBrain(spec);
     this.#position = position === undefined ? this.brain.show.start() : this.brain.show.restore(position);
     this.media = new RoomMediaGraph({
       roomId,
@@ -109,7 +105,36 @@ export class LiveRoom {
   }
 
   progress(): LiveRoomProgress {
-    return { position: this.#position, stalled: this.#stalled, answered: this.#answered };
+    return { position: this.#position, stalled: this.#stalled, answered: this.#answered, rejected: this.#rejected };
+  }
+
+  /**
+   * A spec change while on air. Catalog and persona: a new brain, the show continuing at the same place when the
+   * products are the same (else from the next opening); voice: from the next sentence; outputs: RTMP pushes change
+   * in place, other output changes rebuild the encoder. The avatar and the frame size need the room restarted.
+   */
+  async update(spec: RoomSpec, paths: string[]): Promise<void> {
+    const previous = this.#spec;
+    this.#spec = spec;
+    if (paths.includes("catalog") || paths.includes("persona")) {
+      const position = this.#position;
+      this.brain = this.#newBrain(spec);
+      this.#position = this.brain.show.restore(position);
+    }
+    if (paths.includes("output") && spec.output && JSON.stringify(spec.output) !== JSON.stringify(previous.output)) {
+      await this.media.setOutputs(spec.output);
+    }
+  }
+
+  #newBrain(spec: RoomSpec): RoomBrain {
+    return new RoomBrain({
+      catalog: spec.catalog!,
+      persona: spec.persona ?? defaultPersona(spec),
+      registry: this.#deps.registry,
+      llm: this.#deps.llm,
+      logger: this.#deps.log,
+      seed: seedOf(this.roomId),
+    });
   }
 
   get hlsPlaylist(): string | undefined {
@@ -130,6 +155,7 @@ export class LiveRoom {
       this.#onScreen,
     );
     if (outcome.status === "rejected" || outcome.status === "blocked") {
+      this.#rejected++;
       this.#deps.publish({
         $case: "commentRejected",
         value: {

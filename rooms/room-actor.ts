@@ -77,6 +77,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   type Ctx = ActorContext<RoomActorState>;
   /** The rooms on air in this host, by id. */
   const onAir = new Map<string, LiveRoom>();
+  const onAirBase = new Map<string, { answered: number; rejected: number }>();
 
   const publish = (ctx: Ctx, event: RoomEvent["event"]) => {
     ctx.state.eventSequence++;
@@ -172,6 +173,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     });
     await room.start();
     onAir.set(ctx.id, room);
+    onAirBase.set(ctx.id, { answered: ctx.state.commentsAnswered, rejected: ctx.state.commentsRejected });
     ctx.setTimer("progress", 500, { repeat: true });
   };
 
@@ -179,6 +181,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     const room = onAir.get(ctx.id);
     if (!room) return;
     onAir.delete(ctx.id);
+    onAirBase.delete(ctx.id);
     ctx.clearTimer("progress");
     await room.stop();
   };
@@ -187,10 +190,16 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   const progress = async (ctx: Ctx) => {
     const room = onAir.get(ctx.id);
     if (!room) return;
-    const { position, stalled, answered } = room.progress();
-    let dirty = JSON.stringify(position) !== JSON.stringify(ctx.state.show) || answered !== ctx.state.commentsAnswered;
+    const { position, stalled, answered, rejected } = room.progress();
+    // Counts the room on air learnt since it went on air here, added to what the record had then.
+    const base = onAirBase.get(ctx.id) ?? { answered: 0, rejected: 0 };
+    const counts = { commentsAnswered: base.answered + answered, commentsRejected: base.rejected + rejected };
+    let dirty =
+      JSON.stringify(position) !== JSON.stringify(ctx.state.show) ||
+      counts.commentsAnswered !== ctx.state.commentsAnswered ||
+      counts.commentsRejected !== ctx.state.commentsRejected;
     ctx.state.show = position;
-    ctx.state.commentsAnswered = answered;
+    Object.assign(ctx.state, counts);
     const current = RoomState[ctx.state.state];
     if (stalled && current === ROOM_STATE_LIVE) dirty = transition(ctx, ROOM_STATE_PAUSED, "Stalled", stalled);
     if (!stalled && current === ROOM_STATE_PAUSED && ctx.state.reason === "Stalled") {
@@ -246,6 +255,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
         validateRoomSpec(next);
         ctx.state.spec = RoomSpec.toJSON(next);
         if (r.value.updateMask?.includes("schedule")) await schedule(ctx, next);
+        await onAir.get(ctx.id)?.update(next, r.value.updateMask ?? []);
         await changed(ctx);
         break;
       }
@@ -315,6 +325,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
           ]);
           validateRoomSpec(next);
           ctx.state.spec = RoomSpec.toJSON(next);
+          await onAir.get(ctx.id)?.update(next, [...c.value.updatePaths]);
           break;
         }
         case "say":

@@ -24,6 +24,7 @@ debian_packages="
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   nginx libnginx-mod-rtmp fonts-noto-cjk
   ffmpeg pkg-config python3 make g++
+  chromium
 "
 
 if command -v dpkg-query >/dev/null 2>&1; then

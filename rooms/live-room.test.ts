@@ -4,12 +4,28 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Comment, RoomEvent, RoomState, UtteranceSource, subjects } from "../proto/index.js";
-import { createRegistry } from "../observability/index.js";
+import { context, trace } from "@opentelemetry/api";
+import { afterAll, beforeAll } from "vitest";
+import {
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  createRegistry,
+  startTracing,
+  tracer,
+  type Tracing,
+} from "../observability/index.js";
 import { startLipSyncWorker, startSpeechWorker, writeDefaultAvatarPack } from "../gpu-workers/index.js";
 import { probeMedia } from "../media/index.js";
 import { connectNats } from "../transport/index.js";
 import { eventually, sampleRoomSpec, startNatsServer } from "../testing/index.js";
 import { RoomClient, enqueueComment, startRoomHost } from "./index.js";
+
+const spans = new InMemorySpanExporter();
+let tracing: Tracing;
+beforeAll(() => {
+  tracing = startTracing({ serviceName: "test", spanProcessors: [new SimpleSpanProcessor(spans)] });
+});
+afterAll(() => tracing.shutdown());
 
 describe("a live room", () => {
   it("speaks its show into HLS, answers a price question from the catalog, and goes off air on stop", async () => {
@@ -61,10 +77,14 @@ describe("a live room", () => {
       );
 
       // A viewer asks the price: the answer is spoken with the catalog's price.
-      await enqueueComment(
-        nc,
-        Comment.fromPartial({ commentId: "q-1", roomId: "shop-1", viewerId: "u1", text: "这个保温杯多少钱？" }),
+      const viewer = tracer("test").startSpan("viewer comment");
+      await context.with(trace.setSpan(context.active(), viewer), () =>
+        enqueueComment(
+          nc,
+          Comment.fromPartial({ commentId: "q-1", roomId: "shop-1", viewerId: "u1", text: "这个保温杯多少钱？" }),
+        ),
       );
+      viewer.end();
       await eventually(
         () => {
           const answer = utterances().find((u) => u.commentId === "q-1");
@@ -74,6 +94,20 @@ describe("a live room", () => {
         { timeoutMs: 20_000 },
       );
       expect(events.some((e) => e.event?.$case === "commentAnswered" && e.event.value.commentId === "q-1")).toBe(true);
+
+      // One trace from the comment to the workers: the room's handling, the brain, the answer's sentence, and the
+      // TTS and lip-sync streams it used.
+      const traceId = viewer.spanContext().traceId;
+      await eventually(
+        () => {
+          const names = spans
+            .getFinishedSpans()
+            .filter((s) => s.spanContext().traceId === traceId)
+            .map((s) => s.name);
+          expect(names).toEqual(expect.arrayContaining(["brain.answer", "room.utterance", "Synthesize", "Animate"]));
+        },
+        { timeoutMs: 20_000 },
+      );
 
       // The segments hold H.264 and AAC at the room's size.
       const segments = (await readdir(join(dir, "media", "shop-1", "hls"))).filter((f) => f.endsWith(".ts"));

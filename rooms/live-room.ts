@@ -18,7 +18,8 @@ import {
   type ShowPosition,
 } from "../brain/index.js";
 import { RoomMediaGraph, cueAtSource, type OverlayContent } from "../media/index.js";
-import type { Logger, Registry } from "../observability/index.js";
+import { ROOT_CONTEXT, SpanStatusCode, context, trace, type Context } from "@opentelemetry/api";
+import { tracer, type Logger, type Registry } from "../observability/index.js";
 import {
   CueFired_Kind,
   UtteranceSource,
@@ -66,6 +67,8 @@ interface Line {
 }
 
 const leadMs = 600;
+const maxTraces = 1_000;
+const spans = tracer("rooms");
 const cutInMs = 700;
 
 export class LiveRoom {
@@ -79,6 +82,8 @@ export class LiveRoom {
   #position: ShowPosition;
   #stalled: string | undefined;
   #answered = 0;
+  /** The trace context each waiting question arrived with, by question id. */
+  readonly #traces = new Map<string, Context>();
   #rejected = 0;
   #onScreen: string | undefined;
   #loop?: Promise<void>;
@@ -174,6 +179,9 @@ export class LiveRoom {
       });
       return;
     }
+    // The answer's spans continue the comment's trace (it came with it through NATS).
+    this.#traces.set(outcome.question.id, context.active());
+    if (this.#traces.size > maxTraces) this.#traces.delete(this.#traces.keys().next().value!);
     this.#cutIn();
   }
 
@@ -277,7 +285,9 @@ export class LiveRoom {
     }
     if (question) {
       this.#answer = this.#answerLines(question);
-      const first = await this.#answer.next();
+      // The brain's span for the answer belongs to the comment's trace.
+      const answer = this.#answer;
+      const first = await context.with(this.#traces.get(question.id) ?? context.active(), () => answer.next());
       if (!first.done) return first.value;
       this.#answer = undefined;
     }
@@ -325,7 +335,31 @@ export class LiveRoom {
     }
   }
 
+  /** One sentence, in its own span: an answer's in the trace of the comment it answers, a show sentence's in a new one. */
   async #speak(line: Line, signal: AbortSignal): Promise<Spoken> {
+    const parent = (line.commentId && this.#traces.get(line.commentId)) || ROOT_CONTEXT;
+    const span = spans.startSpan(
+      "room.utterance",
+      {
+        attributes: {
+          "livehost.room_id": this.roomId,
+          "livehost.utterance_id": line.utteranceId,
+          "livehost.utterance_source": UtteranceSource[line.source],
+        },
+      },
+      parent,
+    );
+    try {
+      return await context.with(trace.setSpan(parent, span), () => this.#say(line, signal));
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  async #say(line: Line, signal: AbortSignal): Promise<Spoken> {
     const spec = this.#spec;
     const streamTimeMs = Math.round(
       (this.media.status().streamSeconds + this.media.status().queuedSpeechSeconds) * 1000,

@@ -7,7 +7,7 @@
 // gap the media clock fills with silence and idle video. A lip-sync worker that fails is replaced the same way: the
 // new one is sent the utterance's audio so far, and frames already delivered are skipped. Without any lip-sync
 // worker the utterance is still spoken; the avatar stays idle.
-import { credentials, type ClientDuplexStream, type ClientReadableStream } from "@grpc/grpc-js";
+import { credentials, Metadata, type ClientDuplexStream, type ClientReadableStream } from "@grpc/grpc-js";
 import {
   AnimateRequest,
   LipSyncServiceClient,
@@ -19,7 +19,7 @@ import {
 } from "../proto/index.js";
 import { mouthFrameFromAnimation, type MouthFrameInput, type SpeechChunk } from "../media/index.js";
 import { animateOpen } from "../gpu-workers/index.js";
-import type { Logger } from "../observability/index.js";
+import { injectGrpcMetadata, type Logger } from "../observability/index.js";
 import { fromServiceError, mediaChannelOptions } from "../transport/index.js";
 import type { KnownWorker, WorkerDirectory } from "./workers.js";
 
@@ -115,8 +115,10 @@ export class Voice implements Disposable {
   }
 
   async *#synthesize(worker: KnownWorker, u: Utterance, signal: AbortSignal): AsyncGenerator<SynthesizeResponse> {
+    // The worker's span joins the utterance's trace.
     const call: ClientReadableStream<SynthesizeResponse> = this.speechClient(worker).synthesize(
       SynthesizeRequest.fromPartial({ text: u.text, voiceId: u.voiceId, speed: u.speed, utteranceId: u.utteranceId }),
+      injectGrpcMetadata(new Metadata()),
     );
     const cancel = () => call.cancel();
     signal.addEventListener("abort", cancel, { once: true });
@@ -219,7 +221,7 @@ class LipStream {
       return undefined;
     }
     this.workers.push(worker.id);
-    const call = this.#voice.lipsyncClient(worker).animate();
+    const call = this.#voice.lipsyncClient(worker).animate(injectGrpcMetadata(new Metadata()));
     this.#call = call;
     call.write(
       animateOpen({ avatarId: this.#u.avatarId, fps: this.#u.fps, sampleRateHz: this.#rate, roomId: this.#u.roomId }),

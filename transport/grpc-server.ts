@@ -30,6 +30,7 @@ import {
 import { HealthService } from "../proto/index.js";
 import { LivehostError, toStatus } from "./errors.js";
 import { HealthRegistry, ServingStatus } from "./health.js";
+import { defaultServerCredentials } from "./tls.js";
 
 export interface GrpcServiceRegistration {
   /** Fully qualified name for health checks, e.g. "livehost.v1.SpeechService". */
@@ -44,7 +45,7 @@ export interface GrpcServerOptions {
   host?: string;
   /** 0 (default) picks a free port. */
   port?: number;
-  /** Insecure when absent (loopback and tests); TLS and mTLS come from the deployment's secrets. */
+  /** Default: the process's TLS (configureGrpcTls), plaintext when none is configured (loopback and tests). */
   credentials?: ServerCredentials;
   channelOptions?: ChannelOptions;
   /** Where the per-method call counts and latencies go; none are recorded without one. */
@@ -86,7 +87,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
       `${bindHost}:${options.port ?? 0}`,
-      options.credentials ?? ServerCredentials.createInsecure(),
+      options.credentials ?? defaultServerCredentials(),
       (err, boundPort) => (err ? reject(err) : resolve(boundPort)),
     );
   });
@@ -148,6 +149,22 @@ function startServerSpan(method: string, metadata: Metadata): { span: Span; ctx:
     parent,
   );
   return { span, ctx: trace.setSpan(parent, span) };
+}
+
+/**
+ * The span of a streaming call whose handler is not one of the wrappers below (a bidirectional stream): it continues
+ * the caller's trace; `end(err?)` ends it once, however the call ends.
+ */
+export function serverCallSpan(method: string, metadata: Metadata): { end: (err?: unknown) => void } {
+  const { span } = startServerSpan(method, metadata);
+  let ended = false;
+  return {
+    end: (err) => {
+      if (ended) return;
+      ended = true;
+      endSpan(span, err);
+    },
+  };
 }
 
 function endSpan(span: Span, err?: unknown): void {

@@ -6,6 +6,7 @@ export {
   startGrpcServer,
   unary,
   serverStream,
+  serverCallSpan,
   type GrpcServer,
   type GrpcServerOptions,
   type GrpcServiceRegistration,
@@ -13,3 +14,13 @@ export {
 export { callUnary, channelCredentials, mediaChannelOptions, type CallSettings } from "./grpc-client.js";
 export { connectNats, type NatsConnection, type NatsSettings } from "./nats.js";
 export { NatsServerProcess, type NatsServerProcessOptions } from "./nats-server.js";
+export {
+  configureGrpcTls,
+  loadGrpcTls,
+  serverCredentialsFrom,
+  channelCredentialsFrom,
+  defaultServerCredentials,
+  defaultChannelCredentials,
+  type GrpcTlsFiles,
+  type GrpcTlsMaterial,
+} from "./tls.js";

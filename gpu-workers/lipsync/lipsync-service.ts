@@ -14,7 +14,13 @@ import {
   type LipSyncServiceServer,
 } from "../../proto/index.js";
 import { Counter, Histogram, latencyBuckets, rootLogger, type Registry } from "../../observability/index.js";
-import { InvalidArgumentError, LivehostError, toStatus, type GrpcServiceRegistration } from "../../transport/index.js";
+import {
+  InvalidArgumentError,
+  LivehostError,
+  serverCallSpan,
+  toStatus,
+  type GrpcServiceRegistration,
+} from "../../transport/index.js";
 import type { StreamSlots } from "../slots.js";
 import { supportedSampleRates } from "../tts/voices.js";
 import { MouthAnimator, type MouthFrame, type VisemeClassifier } from "./animator.js";
@@ -102,10 +108,12 @@ export function lipSyncService(deps: LipSyncDeps): GrpcServiceRegistration {
     let ended = false;
     const queue: AnimateRequest[] = [];
     let wake: (() => void) | undefined;
+    const span = serverCallSpan("Animate", call.metadata);
 
     const fail = (err: unknown) => {
       if (ended) return;
       ended = true;
+      span.end(err);
       release?.();
       if (!(err instanceof LivehostError)) rootLogger().error({ err }, "unexpected error in lip-sync stream");
       call.emit("error", toStatus(err));
@@ -251,6 +259,7 @@ export function lipSyncService(deps: LipSyncDeps): GrpcServiceRegistration {
           wake = undefined;
         }
         release?.();
+        span.end();
         call.end();
       } catch (err) {
         fail(err);
@@ -267,6 +276,7 @@ export function lipSyncService(deps: LipSyncDeps): GrpcServiceRegistration {
     });
     call.on("cancelled", () => {
       ended = true;
+      span.end();
       queue.length = 0;
       release?.();
       wake?.();

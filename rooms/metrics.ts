@@ -1,0 +1,60 @@
+// What an SRE watches of the rooms a host runs: how many are on air and stalled, what they say, and how long a
+// viewer's question takes to be heard (the end-to-end budget), split by stage. Labels stay bounded: no room ids.
+import { Counter, Gauge, Histogram, latencyBuckets, type Registry } from "../observability/index.js";
+
+export interface RoomMetrics {
+  onAir: Gauge;
+  stalled: Gauge;
+  utterances: Counter;
+  /** Comment received by the room → the first sample of its answer handed to the muxer. */
+  commentToAudio: Histogram;
+  /** The stages of that path: moderation, brain, tts_first_chunk, lipsync_first_frame, mux. */
+  stage: Histogram;
+  speechFailures: Counter;
+}
+
+const registries = new WeakMap<Registry, RoomMetrics>();
+
+/** The rooms' metrics on `registry`, made once per registry (every room of a host shares them). */
+export function roomMetrics(registry: Registry): RoomMetrics {
+  let metrics = registries.get(registry);
+  if (metrics) return metrics;
+  metrics = {
+    onAir: new Gauge({
+      name: "livehost_rooms_on_air",
+      help: "Rooms this host has on air (live or paused).",
+      registers: [registry],
+    }),
+    stalled: new Gauge({
+      name: "livehost_rooms_stalled",
+      help: "Rooms on air that cannot speak now (no worker, speech failing): they show idle video.",
+      registers: [registry],
+    }),
+    utterances: new Counter({
+      name: "livehost_room_utterances_total",
+      help: "Sentences spoken, by source (show, answer, human) and whether they were cut short.",
+      labelNames: ["source", "interrupted"],
+      registers: [registry],
+    }),
+    commentToAudio: new Histogram({
+      name: "livehost_room_comment_to_audio_seconds",
+      help: "From a viewer's comment reaching its room to the first sample of the answer going into the stream.",
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    stage: new Histogram({
+      name: "livehost_room_answer_stage_seconds",
+      help: "The stages of answering a comment: moderation, brain, tts_first_chunk, lipsync_first_frame, mux.",
+      labelNames: ["stage"],
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    speechFailures: new Counter({
+      name: "livehost_room_speech_failures_total",
+      help: "Sentences a room could not speak (every TTS worker tried failed or none was free).",
+      registers: [registry],
+    }),
+  };
+  registries.set(registry, metrics);
+  return metrics;
+}

@@ -1,6 +1,7 @@
 // Options in, compiled config out: each role's command-line flags and environment variables (documented once, in
 // `livehost <role> --help`) become one validated settings object; a bad value fails naming the option.
-import { InvalidArgumentError } from "../transport/index.js";
+import { Option, type Command } from "commander";
+import { InvalidArgumentError, type GrpcTlsFiles } from "../transport/index.js";
 
 export interface RoleFlags {
   nats: string;
@@ -12,6 +13,13 @@ export interface RoleFlags {
   natsUser?: string;
   natsPass?: string;
   natsCreds?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientAuth?: boolean;
+  natsTlsCa?: string;
+  natsTlsCert?: string;
+  natsTlsKey?: string;
 }
 
 export interface RoleSettings {
@@ -24,6 +32,53 @@ export interface RoleSettings {
   natsUser: string | undefined;
   natsPass: string | undefined;
   natsCreds: string | undefined;
+  /** gRPC TLS for this process's servers and channels (transport's configureGrpcTls); undefined: plaintext. */
+  grpcTls: GrpcTlsFiles | undefined;
+  /** TLS to NATS (connectNats's `tls`); undefined: as the URL says. */
+  natsTls: { caFile?: string; certFile?: string; keyFile?: string } | undefined;
+}
+
+/**
+ * The TLS options every role takes (gRPC and NATS), each with the environment variable the Helm chart sets from
+ * its Secrets. Files are PEM; a Kubernetes TLS Secret mounts as ca.crt, tls.crt, tls.key.
+ */
+export function addSecurityOptions(command: Command): Command {
+  return command
+    .addOption(new Option("--tls-ca <file>", "CA that signs gRPC peers' certificates").env("LIVEHOST_TLS_CA"))
+    .addOption(new Option("--tls-cert <file>", "this process's gRPC certificate").env("LIVEHOST_TLS_CERT"))
+    .addOption(new Option("--tls-key <file>", "key of --tls-cert").env("LIVEHOST_TLS_KEY"))
+    .addOption(
+      new Option("--tls-client-auth", "gRPC servers require client certificates signed by --tls-ca (mTLS)").env(
+        "LIVEHOST_TLS_CLIENT_AUTH",
+      ),
+    )
+    .addOption(new Option("--nats-tls-ca <file>", "CA of the NATS servers' certificates").env("LIVEHOST_NATS_TLS_CA"))
+    .addOption(new Option("--nats-tls-cert <file>", "client certificate for NATS").env("LIVEHOST_NATS_TLS_CERT"))
+    .addOption(new Option("--nats-tls-key <file>", "key of --nats-tls-cert").env("LIVEHOST_NATS_TLS_KEY"));
+}
+
+function compileNatsTls(flags: RoleFlags): RoleSettings["natsTls"] {
+  if (Boolean(flags.natsTlsCert) !== Boolean(flags.natsTlsKey)) {
+    throw new InvalidArgumentError(
+      flags.natsTlsCert ? "--nats-tls-key" : "--nats-tls-cert",
+      "a certificate and its key go together",
+    );
+  }
+  if (!flags.natsTlsCa && !flags.natsTlsCert) return undefined;
+  return { caFile: flags.natsTlsCa, certFile: flags.natsTlsCert, keyFile: flags.natsTlsKey };
+}
+
+function compileGrpcTls(flags: RoleFlags): GrpcTlsFiles | undefined {
+  if (!flags.tlsCa && !flags.tlsCert && !flags.tlsKey) {
+    if (flags.tlsClientAuth) throw new InvalidArgumentError("--tls-client-auth", "needs --tls-ca and --tls-cert");
+    return undefined;
+  }
+  return {
+    caFile: flags.tlsCa,
+    certFile: flags.tlsCert,
+    keyFile: flags.tlsKey,
+    requireClientCert: flags.tlsClientAuth ?? false,
+  };
 }
 
 export function parsePort(value: string, option: string): number {
@@ -76,5 +131,7 @@ export function compileRoleSettings(flags: RoleFlags): RoleSettings {
     natsUser: flags.natsUser,
     natsPass: flags.natsPass,
     natsCreds: flags.natsCreds,
+    grpcTls: compileGrpcTls(flags),
+    natsTls: compileNatsTls(flags),
   };
 }

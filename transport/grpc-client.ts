@@ -10,6 +10,7 @@ import {
 } from "@grpc/grpc-js";
 import { injectGrpcMetadata } from "../observability/index.js";
 import { LivehostError, fromServiceError } from "./errors.js";
+import { defaultChannelCredentials } from "./tls.js";
 
 export interface CallSettings {
   signal?: AbortSignal;
@@ -60,7 +61,10 @@ export const mediaChannelOptions = {
   "grpc.enable_retries": 0,
 } as const;
 
-/** Channel credentials: insecure for loopback unless TLS material is given. */
+/**
+ * Channel credentials: from the TLS material given, else the process's TLS (configureGrpcTls), else plaintext
+ * (loopback). Channels to workers and the gateway use `channelCredentials()`.
+ */
 export function channelCredentials(tls?: { ca?: Buffer; key?: Buffer; cert?: Buffer }): ChannelCredentials {
-  return tls ? grpcCredentials.createSsl(tls.ca, tls.key, tls.cert) : grpcCredentials.createInsecure();
+  return tls ? grpcCredentials.createSsl(tls.ca, tls.key, tls.cert) : defaultChannelCredentials();
 }

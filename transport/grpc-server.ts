@@ -167,22 +167,6 @@ export function serverCallSpan(method: string, metadata: Metadata): { end: (err?
   };
 }
 
-/**
- * The span of a streaming call whose handler is not one of the wrappers below (a bidirectional stream): it continues
- * the caller's trace; `end(err?)` ends it once, however the call ends.
- */
-export function serverCallSpan(method: string, metadata: Metadata): { end: (err?: unknown) => void } {
-  const { span } = startServerSpan(method, metadata);
-  let ended = false;
-  return {
-    end: (err) => {
-      if (ended) return;
-      ended = true;
-      endSpan(span, err);
-    },
-  };
-}
-
 function endSpan(span: Span, err?: unknown): void {
   if (err !== undefined) {
     span.recordException(err instanceof Error ? err : new Error("non-error thrown", { cause: err }));

@@ -21,6 +21,7 @@ const folders = [
   "cli",
   "testing",
   "bench",
+  "e2e",
 ];
 
 const boundaryZones = folders.flatMap((target) =>

@@ -1,0 +1,341 @@
+// The local livehost the end-to-end tests run against: a nats-server, and each role as its own process of the built
+// CLI (dist/cli/main.js, as users and Kubernetes run it) on 127.0.0.1 ephemeral ports, with a small (360x640)
+// avatar pack in a temporary directory. Rooms are driven over gRPC (RoomService) and watched with WatchRoom.
+// Everything is torn down by `await using`. Needs `npx tsc -p tsconfig.build.json` first.
+import { execFile, fork, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { credentials, type ClientReadableStream } from "@grpc/grpc-js";
+import { loadCatalogFile, loadPersonasFile, pickPersona, sampleFiles } from "../brain/index.js";
+import { writeDefaultAvatarPack } from "../gpu-workers/index.js";
+import {
+  RoomServiceClient,
+  RoomSpec,
+  type RoomEvent,
+  type UtteranceEnded,
+  type UtteranceStarted,
+} from "../proto/index.js";
+import { NatsServerProcess, callUnary } from "../transport/index.js";
+
+const execFileAsync = promisify(execFile);
+const cli = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
+
+export type RoleName = "room-host" | "gateway" | "tts-worker" | "lipsync-worker";
+
+/** One role process of the CLI. */
+export interface RoleProcess extends AsyncDisposable {
+  readonly role: RoleName;
+  readonly pid: number;
+  /** What it serves, as it reported when ready (grpc, http, metrics...). */
+  readonly endpoints: Record<string, string>;
+  readonly child: ChildProcess;
+  /** SIGKILL and wait for the exit: a crash. */
+  kill(): Promise<void>;
+  /** SIGTERM, SIGKILL after `graceMs`, and wait for the exit. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Starts `livehost <role> --nats <url> ...args` and resolves once it reports ready. */
+export async function startRole(role: RoleName, natsUrl: string, args: string[] = []): Promise<RoleProcess> {
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run npx tsc -p tsconfig.build.json first`);
+  const child = fork(cli, [role, "--nats", natsUrl, ...args], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    env: { ...process.env, LIVEHOST_LOG_LEVEL: process.env.LIVEHOST_LOG_LEVEL ?? "silent" },
+  });
+  const exited = once(child, "exit");
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  const endpoints = await new Promise<Record<string, string>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${role} not ready after 30 s`)), 30_000);
+    child.on("message", (message: { type?: string; endpoints?: Record<string, string> }) => {
+      if (message.type !== "ready") return;
+      clearTimeout(timer);
+      resolve(message.endpoints ?? {});
+    });
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${role} exited during start-up (${signal ?? `code ${code}`})`));
+    });
+  }).catch(async (err: unknown) => {
+    if (alive()) child.kill("SIGKILL");
+    await exited;
+    throw err;
+  });
+  const kill = async () => {
+    if (!alive()) return;
+    child.kill("SIGKILL");
+    await exited;
+  };
+  const stop = async (graceMs = 3_000) => {
+    if (!alive()) return;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    await exited;
+    clearTimeout(timer);
+  };
+  return { role, pid: child.pid!, endpoints, child, kill, stop, [Symbol.asyncDispose]: () => stop() };
+}
+
+export interface LocalStackOptions {
+  /** Room hosts to start (default 1). */
+  roomHosts?: number;
+  /** TTS workers to start (default 1). */
+  ttsWorkers?: number;
+  /** Serve the viewer page from the gateway (default false). */
+  viewer?: boolean;
+}
+
+export interface LocalStack extends AsyncDisposable {
+  readonly dir: string;
+  /** Where room hosts write each room's output: <mediaDir>/<roomId>/hls. */
+  readonly mediaDir: string;
+  readonly natsUrl: string;
+  readonly roomHosts: RoleProcess[];
+  readonly ttsWorkers: RoleProcess[];
+  readonly gateway: RoleProcess;
+  /** RoomService on the gateway. */
+  readonly rooms: RoomServiceClient;
+  /** The viewer page's base URL, when it is served. */
+  readonly viewerUrl?: string;
+  /** Starts one more room host, like the first ones. */
+  addRoomHost(): Promise<RoleProcess>;
+  hlsDir(roomId: string): string;
+}
+
+export const frame = { width: 360, height: 640 };
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const dir = await mkdtemp(join(tmpdir(), "livehost-e2e-"));
+  const avatarsDir = join(dir, "avatars");
+  const mediaDir = join(dir, "media");
+  const roles: RoleProcess[] = [];
+  let nats: NatsServerProcess | undefined;
+  let rooms: RoomServiceClient | undefined;
+  const stop = async () => {
+    rooms?.close();
+    // Rooms are not handed over at the end of a test: every role goes at once.
+    await Promise.all(roles.map((role) => role.stop(2_000)));
+    await nats?.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await writeDefaultAvatarPack(join(avatarsDir, "default"), frame);
+    nats = await NatsServerProcess.start();
+    const natsUrl = nats.url;
+    const start = async (role: RoleName, args: string[]) => {
+      const process = await startRole(role, natsUrl, args);
+      roles.push(process);
+      return process;
+    };
+    const addRoomHost = () => start("room-host", ["--avatars", avatarsDir, "--media-dir", mediaDir]);
+    const [gateway, roomHosts, ttsWorkers] = await Promise.all([
+      start("gateway", options.viewer ? ["--media-dir", mediaDir, "--http-port", "0"] : []),
+      Promise.all(Array.from({ length: options.roomHosts ?? 1 }, addRoomHost)),
+      Promise.all(Array.from({ length: options.ttsWorkers ?? 1 }, () => start("tts-worker", []))),
+      start("lipsync-worker", ["--avatars", avatarsDir, "--execution-provider", "cpu"]),
+    ]);
+    rooms = new RoomServiceClient(gateway.endpoints.grpc!, credentials.createInsecure());
+    return {
+      dir,
+      mediaDir,
+      natsUrl,
+      roomHosts,
+      ttsWorkers,
+      gateway,
+      rooms,
+      viewerUrl: gateway.endpoints.http,
+      addRoomHost,
+      hlsDir: (roomId) => join(mediaDir, roomId, "hls"),
+      [Symbol.asyncDispose]: stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** A room from the fixtures' catalog (Mandarin or English) at 360x640, 15 fps, as HLS in 1 s segments. */
+export async function fixtureRoomSpec(language: "zh" | "en" = "zh", overrides: Partial<RoomSpec> = {}) {
+  const catalog = await loadCatalogFile(language === "zh" ? sampleFiles.catalogZh : sampleFiles.catalogEn);
+  const persona = pickPersona(await loadPersonasFile(sampleFiles.personas), catalog);
+  return RoomSpec.fromPartial({
+    displayName: catalog.title,
+    catalog,
+    persona,
+    voice: { voiceId: language === "zh" ? "zh-female-warm" : "en-female-clear" },
+    avatar: { avatarId: "default" },
+    output: {
+      video: { widthPx: frame.width, heightPx: frame.height, fps: 15, bitrateKbps: 500 },
+      audioBitrateKbps: 64,
+      outputs: [{ kind: { $case: "hls", value: { segmentDurationS: 1, playlistLength: 30 } } }],
+    },
+    ...overrides,
+  });
+}
+
+/** Creates a room over RoomService, starts watching it, and puts it on air. */
+export async function createLiveRoom(rooms: RoomServiceClient, roomId: string, spec: RoomSpec) {
+  await callUnary(rooms.createRoom.bind(rooms), { requestId: `create-${roomId}`, roomId, spec });
+  const watch = watchRoom(rooms, roomId);
+  await watch.ready;
+  const room = await callUnary(rooms.startRoom.bind(rooms), { roomId, requestId: "" });
+  return { room, watch };
+}
+
+/** A room's WatchRoom stream, recorded; waits for events by what they are. */
+export interface RoomWatch extends Disposable {
+  readonly events: RoomEvent[];
+  /** Resolves once the gateway has surely subscribed. */
+  readonly ready: Promise<void>;
+  utterances(): UtteranceStarted[];
+  ended(utteranceId: string): UtteranceEnded | undefined;
+  /** The first event (from the start of the recording) `match` returns a value for. */
+  waitFor<T>(match: (event: RoomEvent) => T | undefined, timeoutMs?: number, what?: string): Promise<T>;
+  waitForUtterance(
+    match: (u: UtteranceStarted) => boolean,
+    timeoutMs?: number,
+    what?: string,
+  ): Promise<UtteranceStarted>;
+}
+
+export function watchRoom(rooms: RoomServiceClient, roomId: string): RoomWatch {
+  const stream: ClientReadableStream<RoomEvent> = rooms.watchRoom({ roomId });
+  const events: RoomEvent[] = [];
+  const waiting = new Set<() => void>();
+  stream.on("data", (event: RoomEvent) => {
+    events.push(event);
+    for (const wake of [...waiting]) wake();
+  });
+  let failure: Error | undefined;
+  stream.on("error", (err: Error & { code?: number }) => {
+    // Cancelled by us (code 1) is the normal end.
+    if (err.code !== 1) failure = err;
+    for (const wake of [...waiting]) wake();
+  });
+  // The gateway subscribes when the call arrives and says nothing until the first event: give it a moment.
+  const ready = new Promise<void>((resolve) => setTimeout(resolve, 300));
+  const utterances = () => events.flatMap((e) => (e.event?.$case === "utteranceStarted" ? [e.event.value] : []));
+  const waitFor = <T>(match: (event: RoomEvent) => T | undefined, timeoutMs = 30_000, what = "an event") =>
+    new Promise<T>((resolve, reject) => {
+      const check = () => {
+        const failed = failure;
+        if (failed) return finish(() => reject(failed));
+        for (const event of events) {
+          const found = match(event);
+          if (found !== undefined) return finish(() => resolve(found));
+        }
+      };
+      const timer = setTimeout(
+        () => finish(() => reject(new Error(`room ${roomId}: no ${what} in ${timeoutMs} ms (${summary(events)})`))),
+        timeoutMs,
+      );
+      const finish = (settle: () => void) => {
+        clearTimeout(timer);
+        waiting.delete(check);
+        settle();
+      };
+      waiting.add(check);
+      check();
+    });
+  return {
+    events,
+    ready,
+    utterances,
+    ended: (utteranceId) =>
+      events.flatMap((e) =>
+        e.event?.$case === "utteranceEnded" && e.event.value.utteranceId === utteranceId ? [e.event.value] : [],
+      )[0],
+    waitFor,
+    waitForUtterance: (match, timeoutMs, what = "matching utterance") =>
+      waitFor(
+        (e) => (e.event?.$case === "utteranceStarted" && match(e.event.value) ? e.event.value : undefined),
+        timeoutMs,
+        what,
+      ),
+    [Symbol.dispose]: () => stream.cancel(),
+  };
+}
+
+/** The last few events, to say what the room did instead. */
+function summary(events: RoomEvent[]): string {
+  return events
+    .slice(-8)
+    .map((e) => {
+      const value = e.event?.value as { text?: string; reason?: string; message?: string } | undefined;
+      return `${e.event?.$case}${value?.text ? ` "${value.text}"` : ""}${value?.reason ? ` ${value.reason}` : ""}${value?.message ? ` ${value.message}` : ""}`;
+    })
+    .join("; ");
+}
+
+/** Where a room's HLS stands: the stream time its playlist covers up to, in ms (0 before the first segment). */
+export async function hlsCoveredMs(hlsDir: string): Promise<number> {
+  const segments = await playlistSegments(hlsDir);
+  const last = segments.at(-1);
+  if (!last) return 0;
+  const start = await audioStartMs(join(hlsDir, last.file));
+  return start + last.seconds * 1000;
+}
+
+/**
+ * The loudness (RMS, dBFS) of the room's HLS audio between two stream times (ms since the room went live), decoded
+ * with ffmpeg from the segments its playlist lists. Silence is -Infinity; speech is around -20.
+ */
+export async function hlsAudioLevel(hlsDir: string, fromMs: number, toMs: number): Promise<number> {
+  const segments = await playlistSegments(hlsDir);
+  if (segments.length === 0) throw new Error(`${hlsDir}: no segments in the playlist`);
+  const startMs = await audioStartMs(join(hlsDir, segments[0]!.file));
+  const rate = 16_000;
+  const input = `concat:${segments.map((s) => join(hlsDir, s.file)).join("|")}`;
+  const { stdout } = await execFileAsync(
+    "ffmpeg",
+    ["-v", "error", "-i", input, "-vn", "-ac", "1", "-ar", String(rate), "-f", "s16le", "-"],
+    { encoding: "buffer", maxBuffer: 64 * 1024 * 1024 },
+  );
+  const pcm = new Int16Array(stdout.buffer, stdout.byteOffset, stdout.byteLength >> 1);
+  const first = Math.round(((fromMs - startMs) / 1000) * rate);
+  const last = Math.round(((toMs - startMs) / 1000) * rate);
+  if (first < 0 || last > pcm.length) {
+    throw new Error(
+      `${hlsDir}: the playlist holds ${startMs}..${startMs + (pcm.length / rate) * 1000} ms, not ${fromMs}..${toMs}`,
+    );
+  }
+  let sum = 0;
+  for (let i = first; i < last; i++) sum += (pcm[i]! / 32768) ** 2;
+  return 10 * Math.log10(sum / Math.max(1, last - first));
+}
+
+/** MPEG-TS timestamps of the room's segments start 3600 s before its stream time 0. */
+const tsOffsetMs = 3_600_000;
+
+async function audioStartMs(segment: string): Promise<number> {
+  const { stdout } = await execFileAsync("ffprobe", [
+    "-v",
+    "error",
+    "-select_streams",
+    "a:0",
+    "-show_entries",
+    "stream=start_time",
+    "-of",
+    "csv=p=0",
+    segment,
+  ]);
+  // The stream is listed once per program and once alone: the first line is enough.
+  const seconds = Number(stdout.trim().split("\n")[0]);
+  if (!Number.isFinite(seconds)) throw new Error(`${segment}: no audio start time (${stdout.trim()})`);
+  return Math.round(seconds * 1000) - tsOffsetMs;
+}
+
+async function playlistSegments(hlsDir: string): Promise<{ file: string; seconds: number }[]> {
+  const playlist = await readFile(join(hlsDir, "index.m3u8"), "utf8").catch(() => "");
+  const segments: { file: string; seconds: number }[] = [];
+  let seconds = 0;
+  for (const line of playlist.split("\n").map((l) => l.trim())) {
+    if (line.startsWith("#EXTINF:")) seconds = Number.parseFloat(line.slice("#EXTINF:".length));
+    else if (line !== "" && !line.startsWith("#")) segments.push({ file: line, seconds });
+  }
+  return segments;
+}

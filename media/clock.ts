@@ -52,6 +52,8 @@ export interface FrameTick {
   /** Why the avatar is idle on this frame (no mouth patch); absent when a mouth frame is shown. */
   idle?: IdleReason;
   actions: ClockAction[];
+  /** The utterance whose first sample is on this frame, if one is. */
+  started?: string;
   /** Utterances that finished on this frame. */
   ended: string[];
 }
@@ -285,6 +287,7 @@ export class MediaClock {
       return tick;
     }
     const start = utterance.consumed;
+    if (start === 0) tick.started = utterance.id;
     this.#take(utterance, tick.audio, Math.min(spf, available));
     const index = utterance.framesEmitted++;
     const mouth = utterance.mouth.get(index);

@@ -70,7 +70,9 @@ export interface RoomMediaGraphOptions {
 
 export type MediaEvent =
   | { type: "rtmp"; output: string; state: RtmpState; error?: string }
-  | { type: "rebuilt"; error: string; frame: number };
+  | { type: "rebuilt"; error: string; frame: number }
+  /** An utterance's first sample went to the encoder on `frame` (its last, for "ended"). */
+  | { type: "utterance"; utteranceId: string; state: "started" | "ended"; frame: number };
 
 export interface MediaStatus {
   frame: number;
@@ -625,6 +627,10 @@ export class RoomMediaGraph implements AsyncDisposable {
     }
     audio.push(Buffer.from(tick.audio.buffer, tick.audio.byteOffset, tick.audio.byteLength), pts);
     this.#pushedAudioSamples = (tick.index + 1) * this.config.samplesPerFrame;
+    const onEvent = this.#options.onEvent;
+    if (tick.started) onEvent?.({ type: "utterance", utteranceId: tick.started, state: "started", frame: tick.index });
+    for (const utteranceId of tick.ended)
+      onEvent?.({ type: "utterance", utteranceId, state: "ended", frame: tick.index });
   }
 
   #applyAction(action: { type: "show" | "hide"; overlayId: string }, frame: number) {

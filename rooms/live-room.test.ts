@@ -42,9 +42,10 @@ describe("a live room", () => {
         avatarsDir,
         executionProvider: "cpu",
       });
+      const registry = createRegistry();
       await using _host = await startRoomHost({
         nats: nc,
-        registry: createRegistry(),
+        registry,
         live: { avatarsDir, mediaDir: join(dir, "media") },
       });
       const events: RoomEvent[] = [];
@@ -94,6 +95,13 @@ describe("a live room", () => {
         { timeoutMs: 20_000 },
       );
       expect(events.some((e) => e.event?.$case === "commentAnswered" && e.event.value.commentId === "q-1")).toBe(true);
+
+      // The answer's first sample went into the stream: the comment → audio budget is measured.
+      await eventually(async () => {
+        const text = await registry.getSingleMetricAsString("livehost_room_comment_to_audio_seconds");
+        expect(text).toMatch(/^livehost_room_comment_to_audio_seconds_count 1$/m);
+      });
+      expect((await registry.getSingleMetric("livehost_rooms_on_air")!.get()).values[0]?.value).toBe(1);
 
       // One trace from the comment to the workers: the room's handling, the brain, the answer's sentence, and the
       // TTS and lip-sync streams it used.

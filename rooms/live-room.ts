@@ -30,6 +30,7 @@ import {
   type RoomSpec,
   type WordTiming,
 } from "../proto/index.js";
+import { roomMetrics, type RoomMetrics } from "./metrics.js";
 import type { Spoken, Voice } from "./voice.js";
 
 export interface LiveRoomDeps {
@@ -43,6 +44,16 @@ export interface LiveRoomDeps {
   llm?: LlmOptions;
   /** The room's events (to its event subject). */
   publish: (event: RoomEvent["event"]) => void;
+  /** Called when the first sample of a comment's answer goes into the stream (benchmarks). */
+  onAnswerHeard?: (commentId: string, ms: number) => void;
+}
+
+interface AnswerTiming {
+  received: number;
+  taken?: number;
+  firstSentence?: number;
+  firstChunk?: number;
+  firstFrame?: number;
 }
 
 /** What the actor persists and learns from the room: where the show is, and whether it can speak. */
@@ -84,6 +95,9 @@ export class LiveRoom {
   #answered = 0;
   /** The trace context each waiting question arrived with, by question id. */
   readonly #traces = new Map<string, Context>();
+  /** When each waiting question's answer passed each stage (performance.now()), by question id. */
+  readonly #timings = new Map<string, AnswerTiming>();
+  readonly #metrics: RoomMetrics;
   #rejected = 0;
   #onScreen: string | undefined;
   #loop?: Promise<void>;
@@ -106,7 +120,11 @@ export class LiveRoom {
       outputDir: join(deps.mediaDir, roomId),
       registry: deps.registry,
       logger: deps.log,
+      onEvent: (event) => {
+        if (event.type === "utterance" && event.state === "started") this.#heard(event.utteranceId);
+      },
     });
+    this.#metrics = roomMetrics(deps.registry);
   }
 
   progress(): LiveRoomProgress {
@@ -148,6 +166,7 @@ export class LiveRoom {
 
   async start(): Promise<void> {
     await this.media.start(this.#abort.signal);
+    this.#metrics.onAir.inc();
     this.#loop = this.#run().catch((err: unknown) => {
       if (!this.#abort.signal.aborted) this.#deps.log.error({ err }, "live room loop failed");
     });
@@ -155,10 +174,12 @@ export class LiveRoom {
 
   /** A viewer comment: validated, masked, moderated and queued by the brain; refusals become events. */
   receive(comment: Comment): void {
+    const received = performance.now();
     const outcome = this.brain.receive(
       { commentId: comment.commentId, viewerId: comment.viewerId, text: comment.text },
       this.#onScreen,
     );
+    this.#metrics.stage.observe({ stage: "moderation" }, (performance.now() - received) / 1000);
     if (outcome.status === "rejected" || outcome.status === "blocked") {
       this.#rejected++;
       this.#deps.publish({
@@ -182,6 +203,8 @@ export class LiveRoom {
     // The answer's spans continue the comment's trace (it came with it through NATS).
     this.#traces.set(outcome.question.id, context.active());
     if (this.#traces.size > maxTraces) this.#traces.delete(this.#traces.keys().next().value!);
+    if (!this.#timings.has(outcome.question.id)) this.#timings.set(outcome.question.id, { received });
+    if (this.#timings.size > maxTraces) this.#timings.delete(this.#timings.keys().next().value!);
     this.#cutIn();
   }
 
@@ -208,6 +231,8 @@ export class LiveRoom {
     this.#current?.cut.abort();
     await this.#loop;
     await this.media.stop();
+    this.#metrics.onAir.dec();
+    this.#setStalled(undefined);
   }
 
   /** A question is waiting: cut the show sentence playing if its end is far; it is said again after the answer. */
@@ -245,14 +270,20 @@ export class LiveRoom {
       try {
         const before = this.#position;
         await this.#speak(line, both);
-        this.#stalled = undefined;
+        this.#setStalled(undefined);
+        this.#metrics.utterances.inc({ source: sourceName(line.source), interrupted: "false" });
         // The position moves once the sentence is queued; a question cutting it in puts the position back.
         this.#queued = line.source === UtteranceSource.UTTERANCE_SOURCE_SHOW ? { line, before } : undefined;
         if (line.after) this.#position = line.after;
       } catch (err) {
         if (signal.aborted) return;
-        if (cut.signal.aborted) continue; // cut by a question or Interrupt; a show sentence is said again
-        this.#stalled = (err as Error).message;
+        if (cut.signal.aborted) {
+          // Cut by a question or Interrupt; a show sentence is said again.
+          this.#metrics.utterances.inc({ source: sourceName(line.source), interrupted: "true" });
+          continue;
+        }
+        this.#setStalled((err as Error).message);
+        this.#metrics.speechFailures.inc();
         this.#deps.publish({
           $case: "error",
           value: { code: "speech_failed", message: (err as Error).message, retryable: true },
@@ -284,10 +315,16 @@ export class LiveRoom {
       }
     }
     if (question) {
+      const timing = this.#timings.get(question.id);
+      if (timing) timing.taken = performance.now();
       this.#answer = this.#answerLines(question);
       // The brain's span for the answer belongs to the comment's trace.
       const answer = this.#answer;
       const first = await context.with(this.#traces.get(question.id) ?? context.active(), () => answer.next());
+      if (timing) {
+        timing.firstSentence = performance.now();
+        this.#metrics.stage.observe({ stage: "brain" }, (timing.firstSentence - timing.taken!) / 1000);
+      }
       if (!first.done) return first.value;
       this.#answer = undefined;
     }
@@ -361,6 +398,9 @@ export class LiveRoom {
 
   async #say(line: Line, signal: AbortSignal): Promise<Spoken> {
     const spec = this.#spec;
+    const started = performance.now();
+    // Stage timings are taken on an answer's first sentence.
+    const timing = line.commentId && line.utteranceId.endsWith("-0") ? this.#timings.get(line.commentId) : undefined;
     const streamTimeMs = Math.round(
       (this.media.status().streamSeconds + this.media.status().queuedSpeechSeconds) * 1000,
     );
@@ -396,8 +436,23 @@ export class LiveRoom {
         fps: this.media.config.fps,
       },
       {
-        speech: (chunk) => this.media.pushSpeech(chunk),
-        mouth: (frame) => this.media.pushMouthFrame(frame),
+        speech: (chunk) => {
+          if (timing && timing.firstChunk === undefined) {
+            timing.firstChunk = performance.now();
+            this.#metrics.stage.observe({ stage: "tts_first_chunk" }, (timing.firstChunk - started) / 1000);
+          }
+          this.media.pushSpeech(chunk);
+        },
+        mouth: (frame) => {
+          if (timing?.firstChunk !== undefined && timing.firstFrame === undefined) {
+            timing.firstFrame = performance.now();
+            this.#metrics.stage.observe(
+              { stage: "lipsync_first_frame" },
+              (timing.firstFrame - timing.firstChunk) / 1000,
+            );
+          }
+          this.media.pushMouthFrame(frame);
+        },
         words: (fresh) => {
           words.push(...fresh);
           for (const cue of [...pending]) {
@@ -442,6 +497,24 @@ export class LiveRoom {
       // A bad product image: the card is skipped, the show goes on.
       this.#deps.log.warn({ err, productId: product.id }, "overlay not shown");
     }
+  }
+
+  /** An utterance's first sample went into the stream: for an answer, the end of the comment → audio path. */
+  #heard(utteranceId: string): void {
+    const match = /^answer-(.+)-0$/.exec(utteranceId);
+    const timing = match ? this.#timings.get(match[1]!) : undefined;
+    if (!timing) return;
+    this.#timings.delete(match![1]!);
+    const now = performance.now();
+    this.#metrics.commentToAudio.observe((now - timing.received) / 1000);
+    if (timing.firstChunk !== undefined)
+      this.#metrics.stage.observe({ stage: "mux" }, (now - timing.firstChunk) / 1000);
+    this.#deps.onAnswerHeard?.(match![1]!, now - timing.received);
+  }
+
+  #setStalled(reason: string | undefined): void {
+    if ((this.#stalled === undefined) !== (reason === undefined)) this.#metrics.stalled.inc(reason ? 1 : -1);
+    this.#stalled = reason;
   }
 
   #sleep(ms: number): Promise<void> {
@@ -502,4 +575,8 @@ function seedOf(roomId: string): number {
   let h = 2166136261;
   for (const c of roomId) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
   return h >>> 0;
+}
+
+function sourceName(source: UtteranceSource): string {
+  return UtteranceSource[source].replace("UTTERANCE_SOURCE_", "").toLowerCase();
 }

@@ -24,6 +24,7 @@ debian_packages="
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   nginx libnginx-mod-rtmp fonts-noto-cjk
   ffmpeg pkg-config python3 make g++
+  openssl
   chromium
 "
 
@@ -52,6 +53,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund
   touch node_modules/.package-lock.json
 fi
+sh charts/testing/install-helm.sh
 
 # Generated contracts: when a .proto is newer than the last generation.
 if [ ! -f proto/gen/README ] || [ -n "$(find proto/livehost proto/grpc scripts/gen-proto.sh -newer proto/gen/README -print -quit)" ]; then

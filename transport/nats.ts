@@ -2,7 +2,7 @@
 // credentials from options (user/password, token, creds file, TLS), and status changes in the log.
 import { readFile } from "node:fs/promises";
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
-import { rootLogger, type Logger } from "../observability/index.js";
+import { Gauge, rootLogger, type Logger, type Registry } from "../observability/index.js";
 
 export type { NatsConnection } from "@nats-io/transport-node";
 
@@ -18,6 +18,8 @@ export interface NatsSettings {
   credsFile?: string;
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   logger?: Logger;
+  /** Where `livehost_nats_connected` (1 while connected, 0 while reconnecting) goes; not recorded without one. */
+  registry?: Registry;
   /** Give up the first connection attempt after this many ms. Default 10 s. */
   timeoutMs?: number;
 }
@@ -40,11 +42,21 @@ export async function connectNats(settings: NatsSettings): Promise<NatsConnectio
   if (settings.tls) options.tls = { ...settings.tls };
   const nc = await connect(options);
   log.debug({ server: nc.getServer() }, "nats connected");
+  const connected = settings.registry
+    ? new Gauge({
+        name: "livehost_nats_connected",
+        help: "1 while this process is connected to NATS, 0 while it is disconnected and reconnecting.",
+        registers: [settings.registry],
+      })
+    : undefined;
+  connected?.set(1);
+  void nc.closed().then(() => connected?.set(0));
   void (async () => {
     for await (const status of nc.status()) {
       switch (status.type) {
         case "disconnect":
         case "reconnect":
+          connected?.set(status.type === "reconnect" ? 1 : 0);
           log.info({ server: status.server, event: status.type }, "nats connection changed");
           break;
         case "error":

@@ -1,0 +1,391 @@
+// The livehost Helm chart as an SRE meets it: helm lint and helm template over the values files in ci/, every
+// rendered object checked against the Kubernetes schemas offline (kubernetes-models, the prometheus-operator
+// models, and our CRDs' own schemas for WorkerPools and GpuOfferings), and what the rendered objects promise:
+// labels and selectors that match, probes, non-root read-only containers, PDBs, NetworkPolicies, topology spread,
+// grace periods long enough to hand rooms over, a values schema that rejects typos, and a helm test round trip.
+import { readFile, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { Ajv, type ValidateFunction } from "ajv";
+import addFormats from "ajv-formats";
+import { parse } from "yaml";
+import { beforeAll, describe, expect, it } from "vitest";
+import { chartDir, helm, renderChart, valuesFile, type Manifest } from "./testing/helm.js";
+
+const valueSets: Record<string, string[]> = {
+  defaults: [],
+  "external NATS with credentials from a Secret": [valuesFile("external-nats.yaml")],
+  "GPU pools on two clouds": [valuesFile("gpu-two-clouds.yaml")],
+  "minimal dev": [valuesFile("minimal-dev.yaml")],
+};
+
+type Validator = (object: Manifest) => void;
+
+/** Validators from the CRDs the chart ships (crds/), by apiVersion/kind. */
+async function crdValidators(): Promise<Map<string, ValidateFunction>> {
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  addFormats.default(ajv);
+  const validators = new Map<string, ValidateFunction>();
+  for (const file of await readdir(join(chartDir, "crds"))) {
+    const crd = parse(await readFile(join(chartDir, "crds", file), "utf8")) as {
+      spec: {
+        group: string;
+        names: { kind: string };
+        versions: { name: string; schema: { openAPIV3Schema: object } }[];
+      };
+    };
+    for (const version of crd.spec.versions) {
+      validators.set(
+        `${crd.spec.group}/${version.name}/${crd.spec.names.kind}`,
+        ajv.compile(withoutKubernetesExtensions(version.schema.openAPIV3Schema)),
+      );
+    }
+  }
+  return validators;
+}
+
+/** Drops x-kubernetes-* keywords (ajv does not know them) from a CRD schema. */
+function withoutKubernetesExtensions(schema: unknown): object {
+  return JSON.parse(JSON.stringify(schema), (key, value: unknown) =>
+    key.startsWith("x-kubernetes-") ? undefined : value,
+  ) as object;
+}
+
+/** Validates any rendered object against its schema; throws naming the object and the broken field. */
+async function makeValidator(): Promise<Validator> {
+  const crds = await crdValidators();
+  const models = new Map<string, new (data: unknown) => { validate(): void }>();
+  const modelOf = async (apiVersion: string, kind: string) => {
+    const key = `${apiVersion}/${kind}`;
+    let model = models.get(key);
+    if (!model) {
+      const module = apiVersion.startsWith("monitoring.coreos.com/")
+        ? `@kubernetes-models/prometheus-operator/${apiVersion}/${kind}`
+        : `kubernetes-models/${apiVersion}/${kind}`;
+      const loaded = (await import(module)) as Record<string, new (data: unknown) => { validate(): void }>;
+      model = loaded[kind]!;
+      models.set(key, model);
+    }
+    return model;
+  };
+  // Load every model used up front so validation itself is synchronous.
+  const known = async (objects: Manifest[]) => {
+    for (const o of objects) if (!crds.has(`${o.apiVersion}/${o.kind}`)) await modelOf(o.apiVersion, o.kind);
+  };
+  const validate: Validator & { load?: typeof known } = (object) => {
+    const name = `${object.kind}/${object.metadata.name}`;
+    const crd = crds.get(`${object.apiVersion}/${object.kind}`);
+    if (crd) {
+      if (!crd(object)) throw new Error(`${name}: ${JSON.stringify(crd.errors)}`);
+      return;
+    }
+    const Model = models.get(`${object.apiVersion}/${object.kind}`);
+    if (!Model) throw new Error(`${name}: no schema for ${object.apiVersion}`);
+    try {
+      new Model(object).validate();
+    } catch (err) {
+      throw new Error(`${name}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  validate.load = known;
+  return validate;
+}
+
+interface PodSpec {
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+  terminationGracePeriodSeconds?: number;
+  topologySpreadConstraints?: { labelSelector: { matchLabels: Record<string, string> } }[];
+  containers: Container[];
+}
+interface Container {
+  name: string;
+  args?: string[];
+  env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
+  securityContext?: {
+    readOnlyRootFilesystem?: boolean;
+    allowPrivilegeEscalation?: boolean;
+    capabilities?: { drop?: string[] };
+  };
+  readinessProbe?: { grpc?: { port: number }; httpGet?: { path: string; port: string } };
+  livenessProbe?: { grpc?: { port: number }; httpGet?: { path: string; port: string } };
+  ports?: { name: string; containerPort: number }[];
+}
+interface Workload extends Manifest {
+  spec: {
+    selector: { matchLabels: Record<string, string> };
+    template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+  };
+}
+
+const workloadKinds = new Set(["Deployment", "StatefulSet"]);
+const workloads = (objects: Manifest[]) => objects.filter((o): o is Workload => workloadKinds.has(o.kind));
+const find = (objects: Manifest[], kind: string, nameEnd: string): Manifest => {
+  const found = objects.find((o) => o.kind === kind && o.metadata.name.endsWith(nameEnd));
+  if (!found) throw new Error(`no ${kind} named *${nameEnd} in ${objects.map((o) => o.metadata.name).join(", ")}`);
+  return found;
+};
+const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+let validate: Validator & { load?: (objects: Manifest[]) => Promise<void> };
+const rendered = new Map<string, Manifest[]>();
+
+beforeAll(async () => {
+  validate = await makeValidator();
+  for (const [name, files] of Object.entries(valueSets)) {
+    const objects = await renderChart(files);
+    await validate.load!(objects);
+    rendered.set(name, objects);
+  }
+});
+
+describe.each(Object.keys(valueSets))("values: %s", (name) => {
+  it("passes helm lint", async () => {
+    const lint = await helm(["lint", chartDir, "--strict", ...valueSets[name]!.flatMap((f) => ["--values", f])]);
+    expect(lint.stdout + lint.stderr).toContain("0 chart(s) failed");
+  });
+
+  it("renders only objects valid against their Kubernetes schemas", () => {
+    const objects = rendered.get(name)!;
+    expect(objects.length).toBeGreaterThan(10);
+    for (const object of objects) expect(() => validate(object)).not.toThrow();
+  });
+
+  it("labels every object with the standard labels and selects its own pods", () => {
+    const objects = rendered.get(name)!.filter((o) => o.kind !== "CustomResourceDefinition");
+    for (const object of objects) {
+      expect(object.metadata.labels, `${object.kind}/${object.metadata.name}`).toMatchObject({
+        "app.kubernetes.io/name": "livehost",
+        "app.kubernetes.io/instance": "lh",
+        "app.kubernetes.io/managed-by": "Helm",
+      });
+    }
+    for (const workload of workloads(objects)) {
+      expect(matches(workload.spec.selector.matchLabels, workload.spec.template.metadata.labels)).toBe(true);
+    }
+    const podLabels = workloads(objects).map((w) => w.spec.template.metadata.labels);
+    for (const selecting of objects.filter((o) => o.kind === "PodDisruptionBudget" || o.kind === "Service")) {
+      const spec = selecting.spec as { selector: Record<string, string> | { matchLabels: Record<string, string> } };
+      const selector = "matchLabels" in spec.selector ? spec.selector.matchLabels : spec.selector;
+      expect(
+        podLabels.some((labels) => matches(selector as Record<string, string>, labels)),
+        `${selecting.kind}/${selecting.metadata.name} selects pods the chart runs`,
+      ).toBe(true);
+    }
+  });
+
+  it("runs every container non-root on a read-only root filesystem, without privileges", () => {
+    for (const workload of workloads(rendered.get(name)!)) {
+      const pod = workload.spec.template.spec;
+      expect(pod.securityContext?.runAsNonRoot).toBe(true);
+      for (const container of pod.containers) {
+        expect(container.securityContext).toMatchObject({
+          readOnlyRootFilesystem: true,
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ["ALL"] },
+        });
+      }
+    }
+  });
+});
+
+describe("defaults", () => {
+  const objects = () => rendered.get("defaults")!;
+
+  it("installs every role: room hosts, gateway, operator, NATS, both worker pools and the CRDs", () => {
+    const names = objects().map((o) => `${o.kind}/${o.metadata.name}`);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        "Deployment/lh-livehost-room-host",
+        "Deployment/lh-livehost-gateway",
+        "Deployment/lh-livehost-operator",
+        "StatefulSet/lh-livehost-nats",
+        "WorkerPool/lh-livehost-tts",
+        "WorkerPool/lh-livehost-lipsync",
+        "CustomResourceDefinition/workerpools.livehost.io",
+        "CustomResourceDefinition/gpuofferings.livehost.io",
+        "CustomResourceDefinition/liveevents.livehost.io",
+      ]),
+    );
+  });
+
+  it("probes the gateway with gRPC health on its gRPC port, room hosts on /readyz and /livez", () => {
+    const gateway = (find(objects(), "Deployment", "-gateway") as Workload).spec.template.spec.containers[0]!;
+    expect(gateway.readinessProbe?.grpc?.port).toBe(gateway.ports!.find((p) => p.name === "grpc")!.containerPort);
+    const host = (find(objects(), "Deployment", "-room-host") as Workload).spec.template.spec.containers[0]!;
+    expect(host.readinessProbe?.httpGet).toEqual({ path: "/readyz", port: "metrics" });
+    expect(host.livenessProbe?.httpGet).toEqual({ path: "/livez", port: "metrics" });
+  });
+
+  it("gives room hosts time to hand their rooms over and spreads them over zones and nodes", () => {
+    const host = find(objects(), "Deployment", "-room-host") as Workload;
+    expect(host.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(60);
+    const keys = host.spec.template.spec.topologySpreadConstraints!.map(
+      (t) => (t as { topologyKey?: string }).topologyKey,
+    );
+    expect(keys).toEqual(["topology.kubernetes.io/zone", "kubernetes.io/hostname"]);
+    for (const spread of host.spec.template.spec.topologySpreadConstraints!) {
+      expect(matches(spread.labelSelector.matchLabels, host.spec.template.metadata.labels)).toBe(true);
+    }
+  });
+
+  it("keeps room hosts, gateways and NATS available through node drains (PDBs)", () => {
+    for (const component of ["-room-host", "-gateway", "-nats", "-operator"]) {
+      expect(find(objects(), "PodDisruptionBudget", component)).toBeDefined();
+    }
+  });
+
+  it("denies ingress by default and lets only room hosts reach the workers' gRPC", () => {
+    const deny = find(objects(), "NetworkPolicy", "-default-deny");
+    expect(deny.spec).toMatchObject({ policyTypes: ["Ingress"] });
+    expect((deny.spec as { ingress?: unknown }).ingress).toBeUndefined();
+    const workers = find(objects(), "NetworkPolicy", "-workers").spec as {
+      ingress: { from?: { podSelector: { matchLabels: Record<string, string> } }[] }[];
+    };
+    expect(workers.ingress[0]!.from![0]!.podSelector.matchLabels["app.kubernetes.io/component"]).toBe("room-host");
+  });
+
+  it("gives each role its own NATS user, its password from the auth Secret", () => {
+    for (const [workload, role] of [
+      ["-room-host", "room-host"],
+      ["-gateway", "gateway"],
+      ["-operator", "operator"],
+    ] as const) {
+      const env = (find(objects(), "Deployment", workload) as Workload).spec.template.spec.containers[0]!.env!;
+      expect(env.find((e) => e.name === "LIVEHOST_NATS_USER")?.value).toBe(role);
+      expect(env.find((e) => e.name === "LIVEHOST_NATS_PASSWORD")?.valueFrom?.secretKeyRef).toEqual({
+        name: "lh-livehost-nats-auth",
+        key: role,
+      });
+    }
+    const secret = find(objects(), "Secret", "-nats-auth") as Manifest & { data: Record<string, string> };
+    expect(Object.keys(secret.data).sort()).toEqual([
+      "gateway",
+      "lipsync-worker",
+      "operator",
+      "room-host",
+      "tts-worker",
+    ]);
+  });
+
+  it("keeps JetStream on a persistent volume per NATS server", () => {
+    const nats = find(objects(), "StatefulSet", "-nats").spec as {
+      volumeClaimTemplates: { metadata: { name: string } }[];
+      replicas: number;
+    };
+    expect(nats.replicas).toBe(3);
+    expect(nats.volumeClaimTemplates[0]!.metadata.name).toBe("data");
+  });
+
+  it("has a helm test hook that lists rooms through the gateway's gRPC service", () => {
+    const test = find(objects(), "Pod", "-helm-test") as Manifest & {
+      spec: { containers: Container[] };
+    };
+    expect(test.metadata.annotations?.["helm.sh/hook"]).toBe("test");
+    const container = test.spec.containers[0]!;
+    expect(container.args).toEqual(["room", "list", "--json"]);
+    const gatewayService = find(objects(), "Service", "-gateway") as Manifest & { spec: { ports: { port: number }[] } };
+    expect(container.env!.find((e) => e.name === "LIVEHOST_GATEWAY")?.value).toBe(
+      `${gatewayService.metadata.name}:${gatewayService.spec.ports[0]!.port}`,
+    );
+  });
+
+  it("packages the Grafana board as a ConfigMap for the dashboard sidecar", async () => {
+    const board = find(objects(), "ConfigMap", "-dashboard") as Manifest & { data: Record<string, string> };
+    expect(board.metadata.labels?.grafana_dashboard).toBe("1");
+    expect(JSON.parse(board.data["livehost.json"]!)).toEqual(
+      JSON.parse(await readFile(new URL("../observability/dashboards/livehost.json", import.meta.url), "utf8")),
+    );
+  });
+});
+
+describe("external NATS, mTLS and prometheus-operator", () => {
+  const objects = () => rendered.get("external NATS with credentials from a Secret")!;
+
+  it("runs no NATS and points every role at the external URL with TLS and the SRE's Secret", () => {
+    expect(objects().some((o) => o.kind === "StatefulSet")).toBe(false);
+    expect(objects().some((o) => o.kind === "Secret")).toBe(false);
+    const env = (find(objects(), "Deployment", "-room-host") as Workload).spec.template.spec.containers[0]!.env!;
+    expect(env.find((e) => e.name === "LIVEHOST_NATS_URL")?.value).toBe("tls://nats.messaging.svc:4222");
+    expect(env.find((e) => e.name === "LIVEHOST_NATS_PASSWORD")?.valueFrom?.secretKeyRef?.name).toBe(
+      "livehost-nats-users",
+    );
+    expect(env.find((e) => e.name === "LIVEHOST_NATS_TLS_CA")?.value).toBe("/etc/livehost/nats-tls/ca.crt");
+  });
+
+  it("hands the external NATS its users and permissions as a ConfigMap", () => {
+    const auth = find(objects(), "ConfigMap", "-nats-authorization") as Manifest & { data: Record<string, string> };
+    expect(auth.data["authorization.conf"]).toContain('user: "tts-worker"');
+  });
+
+  it("turns on mTLS for gRPC and probes the gateway over /readyz (kubelet's gRPC probe has no TLS)", () => {
+    const gateway = (find(objects(), "Deployment", "-gateway") as Workload).spec.template.spec.containers[0]!;
+    const env = Object.fromEntries(gateway.env!.map((e) => [e.name, e.value]));
+    expect(env).toMatchObject({
+      LIVEHOST_TLS_CA: "/etc/livehost/tls/ca.crt",
+      LIVEHOST_TLS_CERT: "/etc/livehost/tls/tls.crt",
+      LIVEHOST_TLS_KEY: "/etc/livehost/tls/tls.key",
+      LIVEHOST_TLS_CLIENT_AUTH: "true",
+    });
+    expect(gateway.readinessProbe).toEqual({ httpGet: { path: "/readyz", port: "metrics" }, periodSeconds: 5 });
+  });
+
+  it("ships the alert rules as a PrometheusRule and monitors for every pod", async () => {
+    const rule = find(objects(), "PrometheusRule", "lh-livehost") as Manifest & { spec: unknown };
+    expect(rule.spec).toEqual(
+      parse(await readFile(new URL("../observability/alerts/livehost.rules.yaml", import.meta.url), "utf8")),
+    );
+    expect(objects().filter((o) => o.kind === "PodMonitor")).toHaveLength(2);
+  });
+});
+
+describe("GPU pools on two clouds", () => {
+  it("makes GpuOfferings for both clouds and WorkerPools on the GPU image", () => {
+    const objects = rendered.get("GPU pools on two clouds")!;
+    const offerings = objects.filter((o) => o.kind === "GpuOffering").map((o) => o.metadata.name);
+    expect(offerings.sort()).toEqual(["aliyun-hangzhou-l4", "aws-us-east-1-l4"]);
+    const tts = find(objects, "WorkerPool", "-tts").spec as { image: string; gpu: { type: string } };
+    expect(tts).toMatchObject({ image: "ghcr.io/livehost/livehost-gpu:0.1.0", gpu: { type: "L4" } });
+  });
+});
+
+describe("values schema", () => {
+  it("rejects a typo in a key, naming it", async () => {
+    const result = await helm(["template", "lh", chartDir, "--set", "roomHost.replicsa=2"]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("Additional property replicsa is not allowed");
+  });
+
+  it("rejects a wrong type, naming the field", async () => {
+    const result = await helm(["template", "lh", chartDir, "--set-string", "gateway.replicas=two"]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("gateway.replicas: Invalid type. Expected: integer, given: string");
+  });
+
+  it("needs an external URL when NATS is not installed", async () => {
+    const result = await helm(["template", "lh", chartDir, "--set", "nats.install=false"]);
+    expect(result.stderr).toContain("nats.external.url is required");
+  });
+});
+
+describe("files the chart copies", () => {
+  it("ships the operator's CRDs unchanged", async () => {
+    const crdDir = new URL("../operator/crds/", import.meta.url);
+    for (const file of await readdir(crdDir)) {
+      expect(
+        await readFile(join(chartDir, "crds", file), "utf8"),
+        `cp operator/crds/${file} charts/livehost/crds/`,
+      ).toBe(await readFile(new URL(file, crdDir), "utf8"));
+    }
+  });
+
+  it("ships observability's dashboard and alert rules unchanged", async () => {
+    for (const [source, copy] of [
+      ["../observability/dashboards/livehost.json", "files/livehost-dashboard.json"],
+      ["../observability/alerts/livehost.rules.yaml", "files/livehost.rules.yaml"],
+    ] as const) {
+      expect(await readFile(join(chartDir, copy), "utf8"), `cp ${source.slice(3)} charts/livehost/${copy}`).toBe(
+        await readFile(new URL(source, import.meta.url), "utf8"),
+      );
+    }
+  });
+});

@@ -1,0 +1,226 @@
+{{/* Names, labels and the pieces every livehost pod shares. One place, so selectors and labels cannot drift. */}}
+
+{{- define "livehost.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "livehost.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "livehost.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "livehost.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* Name of one component's resources: (dict "root" $ "component" "gateway") */}}
+{{- define "livehost.componentName" -}}
+{{- printf "%s-%s" (include "livehost.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels: stable across upgrades (never add a changing value here). */}}
+{{- define "livehost.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "livehost.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "livehost.labels" -}}
+{{ include "livehost.selectorLabels" . }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: livehost
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "livehost.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "livehost.gpuImage" -}}
+{{- printf "%s:%s" .Values.gpuImage.repository (default .Chart.AppVersion .Values.gpuImage.tag) }}
+{{- end }}
+
+{{/* The NATS URL every role dials. */}}
+{{- define "livehost.natsUrl" -}}
+{{- if .Values.nats.install }}
+{{- printf "%s://%s:4222" (ternary "tls" "nats" .Values.nats.tls.enabled) (include "livehost.componentName" (dict "root" . "component" "nats")) }}
+{{- else }}
+{{- required "nats.external.url is required when nats.install is false" .Values.nats.external.url }}
+{{- end }}
+{{- end }}
+
+{{/* Secret holding the per-role NATS passwords. */}}
+{{- define "livehost.natsAuthSecret" -}}
+{{- default (include "livehost.componentName" (dict "root" . "component" "nats-auth")) .Values.nats.auth.existingSecret }}
+{{- end }}
+
+{{/* Per-role permissions, the one source of truth (files/nats-permissions.yaml). */}}
+{{- define "livehost.natsPermissions" -}}
+{{- .Files.Get "files/nats-permissions.yaml" }}
+{{- end }}
+
+{{/*
+The nats-server authorization block: one user per role, its password from the environment variable
+LIVEHOST_NATS_<ROLE>_PASSWORD (set from the auth Secret), publish/subscribe limited to the role's subjects.
+*/}}
+{{- define "livehost.natsAuthorization" -}}
+{{- $permissions := include "livehost.natsPermissions" . | fromYaml }}
+authorization {
+  users = [
+{{- range $role := keys $permissions | sortAlpha }}
+{{- $p := get $permissions $role }}
+    {
+      user: {{ $role | quote }}
+      password: $LIVEHOST_NATS_{{ $p.env }}_PASSWORD
+      permissions: {
+        publish: {{ include "livehost.natsSubjects" $p.publish }}
+        subscribe: {{ include "livehost.natsSubjects" $p.subscribe }}
+      }
+    }
+{{- end }}
+  ]
+}
+{{- end }}
+
+{{/* A permission: the subjects allowed, or nothing at all for an empty list (an empty allow list would allow all). */}}
+{{- define "livehost.natsSubjects" -}}
+{{- if . -}}
+{ allow: [{{ range $i, $s := . }}{{ if $i }}, {{ end }}{{ $s | quote }}{{ end }}] }
+{{- else -}}
+{ deny: [">"] }
+{{- end }}
+{{- end }}
+
+{{/*
+Environment every livehost role gets: NATS URL and its role's credentials, TLS files, logging and tracing.
+(dict "root" $ "role" "gateway")
+*/}}
+{{- define "livehost.roleEnv" -}}
+{{- $root := .root }}
+- name: LIVEHOST_NATS_URL
+  value: {{ include "livehost.natsUrl" $root | quote }}
+{{- if $root.Values.nats.auth.enabled }}
+- name: LIVEHOST_NATS_USER
+  value: {{ .role | quote }}
+- name: LIVEHOST_NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "livehost.natsAuthSecret" $root }}
+      key: {{ .role }}
+{{- end }}
+{{- if $root.Values.nats.tls.enabled }}
+- name: LIVEHOST_NATS_TLS_CA
+  value: /etc/livehost/nats-tls/ca.crt
+{{- end }}
+{{- if $root.Values.grpcTls.enabled }}
+- name: LIVEHOST_TLS_CA
+  value: /etc/livehost/tls/ca.crt
+- name: LIVEHOST_TLS_CERT
+  value: /etc/livehost/tls/tls.crt
+- name: LIVEHOST_TLS_KEY
+  value: /etc/livehost/tls/tls.key
+{{- if $root.Values.grpcTls.requireClientCert }}
+- name: LIVEHOST_TLS_CLIENT_AUTH
+  value: "true"
+{{- end }}
+{{- end }}
+- name: LIVEHOST_LOG_LEVEL
+  value: {{ $root.Values.logLevel | quote }}
+- name: LIVEHOST_METRICS_HOST
+  value: "0.0.0.0"
+- name: LIVEHOST_METRICS_PORT
+  value: {{ $root.Values.ports.metrics | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ printf "livehost-%s" .role | quote }}
+{{- if $root.Values.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ $root.Values.otlpEndpoint | quote }}
+{{- else }}
+- name: OTEL_TRACES_EXPORTER
+  value: none
+{{- end }}
+{{- end }}
+
+{{/* Volumes for the TLS material and /tmp (the root filesystem is read-only). */}}
+{{- define "livehost.securityVolumes" -}}
+- name: tmp
+  emptyDir: {}
+{{- if .Values.grpcTls.enabled }}
+- name: grpc-tls
+  secret:
+    secretName: {{ required "grpcTls.secretName is required when grpcTls.enabled" .Values.grpcTls.secretName }}
+{{- end }}
+{{- if .Values.nats.tls.enabled }}
+- name: nats-tls
+  secret:
+    secretName: {{ required "nats.tls.secretName is required when nats.tls.enabled" .Values.nats.tls.secretName }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- end }}
+
+{{- define "livehost.securityVolumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if .Values.grpcTls.enabled }}
+- name: grpc-tls
+  mountPath: /etc/livehost/tls
+  readOnly: true
+{{- end }}
+{{- if .Values.nats.tls.enabled }}
+- name: nats-tls
+  mountPath: /etc/livehost/nats-tls
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* Spread a component's pods over zones and nodes. */}}
+{{- define "livehost.topologySpread" -}}
+- maxSkew: 1
+  topologyKey: topology.kubernetes.io/zone
+  whenUnsatisfiable: ScheduleAnyway
+  labelSelector:
+    matchLabels:
+      {{- include "livehost.selectorLabels" . | nindent 6 }}
+- maxSkew: 1
+  topologyKey: kubernetes.io/hostname
+  whenUnsatisfiable: ScheduleAnyway
+  labelSelector:
+    matchLabels:
+      {{- include "livehost.selectorLabels" . | nindent 6 }}
+{{- end }}
+
+{{/*
+A probe on the role's readiness: the native gRPC health probe (grpc.health.v1) where the port is plain gRPC;
+kubelet's gRPC probe cannot speak TLS, so with grpcTls it asks /readyz, which follows the same serving state.
+(dict "root" $ "grpc" true "path" "/readyz")
+*/}}
+{{- define "livehost.probe" -}}
+{{- if and .grpc (not .root.Values.grpcTls.enabled) }}
+grpc:
+  port: {{ .root.Values.ports.grpc }}
+{{- else }}
+httpGet:
+  path: {{ .path }}
+  port: metrics
+{{- end }}
+{{- end }}
+
+{{/*
+Renders a manifest template and deep-merges the component's podPatch into its pod template (spec.template), the
+escape hatch for anything the values do not name. (dict "root" $ "template" "livehost.gateway.deployment"
+"patch" .Values.gateway.podPatch)
+*/}}
+{{- define "livehost.render" -}}
+{{- $manifest := include .template .root | fromYaml }}
+{{- if .patch }}
+{{- $_ := mustMergeOverwrite $manifest.spec.template .patch }}
+{{- end }}
+{{- toYaml $manifest }}
+{{- end }}

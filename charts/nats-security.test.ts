@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { connectNats, type NatsConnection } from "../transport/index.js";
 import { runCli } from "../testing/index.js";
 import { makeTestPki, type TestPki } from "./testing/certs.js";
-import { renderChart } from "./testing/helm.js";
+import { renderChart, type Manifest } from "./testing/helm.js";
 
 const roles = ["room-host", "gateway", "tts-worker", "lipsync-worker", "operator"] as const;
 type Role = (typeof roles)[number];
@@ -27,9 +27,9 @@ interface SecureNats extends AsyncDisposable {
 /** nats-server with TLS, JetStream and the chart's authorization.conf, on a free port of 127.0.0.1. */
 async function startSecureNats(): Promise<SecureNats> {
   const objects = await renderChart();
-  const config = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.endsWith("-nats-config")) as {
-    data: Record<string, string>;
-  };
+  const config = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.endsWith("-nats-config")) as
+    (Manifest & { data: Record<string, string> }) | undefined;
+  if (!config) throw new Error("the chart renders no NATS configuration");
   const pki = await makeTestPki();
   const dir = await mkdtemp(join(tmpdir(), "livehost-secure-nats-"));
   await writeFile(join(dir, "authorization.conf"), config.data["authorization.conf"]!);

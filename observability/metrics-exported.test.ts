@@ -9,6 +9,8 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { expect, it } from "vitest";
 import { runOperator } from "../operator/index.js";
+// The operator keeps its Kubernetes API test server beside its tests (operator/testing), not in testing/.
+// eslint-disable-next-line import-x/no-restricted-paths
 import { KubeApiTestServer } from "../operator/testing/index.js";
 import { eventually, runCli } from "../testing/index.js";
 import { connectNats } from "../transport/index.js";

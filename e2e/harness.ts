@@ -5,7 +5,7 @@
 import { execFile, fork, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,9 +20,10 @@ import {
   type UtteranceEnded,
   type UtteranceStarted,
 } from "../proto/index.js";
-import { NatsServerProcess, callUnary } from "../transport/index.js";
+import { NatsServerProcess, callUnary, connectNats, type NatsConnection } from "../transport/index.js";
 
 const execFileAsync = promisify(execFile);
+const maxLogChars = 200_000;
 const cli = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 
 export type RoleName = "room-host" | "gateway" | "tts-worker" | "lipsync-worker";
@@ -34,6 +35,8 @@ export interface RoleProcess extends AsyncDisposable {
   /** What it serves, as it reported when ready (grpc, http, metrics...). */
   readonly endpoints: Record<string, string>;
   readonly child: ChildProcess;
+  /** The last of what it wrote (its logs, at LIVEHOST_E2E_LOG_LEVEL; none by default). */
+  logs(): string;
   /** SIGKILL and wait for the exit: a crash. */
   kill(): Promise<void>;
   /** SIGTERM, SIGKILL after `graceMs`, and wait for the exit. */
@@ -41,12 +44,22 @@ export interface RoleProcess extends AsyncDisposable {
 }
 
 /** Starts `livehost <role> --nats <url> ...args` and resolves once it reports ready. */
-export async function startRole(role: RoleName, natsUrl: string, args: string[] = []): Promise<RoleProcess> {
+export async function startRole(
+  role: RoleName,
+  natsUrl: string,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<RoleProcess> {
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run npx tsc -p tsconfig.build.json first`);
   const child = fork(cli, [role, "--nats", natsUrl, ...args], {
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-    env: { ...process.env, LIVEHOST_LOG_LEVEL: process.env.LIVEHOST_LOG_LEVEL ?? "silent" },
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+    // The roles' logs (pino, to this terminal) are off unless LIVEHOST_E2E_LOG_LEVEL asks for them.
+    env: { ...process.env, LIVEHOST_LOG_LEVEL: process.env.LIVEHOST_E2E_LOG_LEVEL ?? "silent", ...env },
   });
+  let logs = "";
+  const keep = (chunk: string) => (logs = (logs + chunk).slice(-maxLogChars));
+  child.stdout!.setEncoding("utf8").on("data", keep);
+  child.stderr!.setEncoding("utf8").on("data", keep);
   const exited = once(child, "exit");
   const alive = () => child.exitCode === null && child.signalCode === null;
   const endpoints = await new Promise<Record<string, string>>((resolve, reject) => {
@@ -58,7 +71,7 @@ export async function startRole(role: RoleName, natsUrl: string, args: string[] 
     });
     child.once("exit", (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`${role} exited during start-up (${signal ?? `code ${code}`})`));
+      reject(new Error(`${role} exited during start-up (${signal ?? `code ${code}`}): ${logs.slice(-2_000)}`));
     });
   }).catch(async (err: unknown) => {
     if (alive()) child.kill("SIGKILL");
@@ -77,7 +90,16 @@ export async function startRole(role: RoleName, natsUrl: string, args: string[] 
     await exited;
     clearTimeout(timer);
   };
-  return { role, pid: child.pid!, endpoints, child, kill, stop, [Symbol.asyncDispose]: () => stop() };
+  return {
+    role,
+    pid: child.pid!,
+    endpoints,
+    child,
+    logs: () => logs,
+    kill,
+    stop,
+    [Symbol.asyncDispose]: () => stop(),
+  };
 }
 
 export interface LocalStackOptions {
@@ -87,6 +109,8 @@ export interface LocalStackOptions {
   ttsWorkers?: number;
   /** Serve the viewer page from the gateway (default false). */
   viewer?: boolean;
+  /** Extra environment of the room host processes. */
+  roomHostEnv?: NodeJS.ProcessEnv;
 }
 
 export interface LocalStack extends AsyncDisposable {
@@ -119,6 +143,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     rooms?.close();
     // Rooms are not handed over at the end of a test: every role goes at once.
     await Promise.all(roles.map((role) => role.stop(2_000)));
+    // Debugging a failure: LIVEHOST_E2E_LOG_LEVEL=info keeps every role's log next to the test's output.
+    if (process.env.LIVEHOST_E2E_LOG_LEVEL) {
+      for (const role of roles)
+        await writeFile(join(tmpdir(), `livehost-e2e-${role.role}-${role.pid}.log`), role.logs());
+    }
     await nats?.stop();
     await rm(dir, { recursive: true, force: true });
   };
@@ -126,12 +155,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await writeDefaultAvatarPack(join(avatarsDir, "default"), frame);
     nats = await NatsServerProcess.start();
     const natsUrl = nats.url;
-    const start = async (role: RoleName, args: string[]) => {
-      const process = await startRole(role, natsUrl, args);
+    const start = async (role: RoleName, args: string[], env: NodeJS.ProcessEnv = {}) => {
+      const process = await startRole(role, natsUrl, args, env);
       roles.push(process);
       return process;
     };
-    const addRoomHost = () => start("room-host", ["--avatars", avatarsDir, "--media-dir", mediaDir]);
+    const addRoomHost = () =>
+      start("room-host", ["--avatars", avatarsDir, "--media-dir", mediaDir], options.roomHostEnv);
     const [gateway, roomHosts, ttsWorkers] = await Promise.all([
       start("gateway", options.viewer ? ["--media-dir", mediaDir, "--http-port", "0"] : []),
       Promise.all(Array.from({ length: options.roomHosts ?? 1 }, addRoomHost)),
@@ -263,10 +293,10 @@ export function watchRoom(rooms: RoomServiceClient, roomId: string): RoomWatch {
 /** The last few events, to say what the room did instead. */
 function summary(events: RoomEvent[]): string {
   return events
-    .slice(-8)
+    .slice(-Number(process.env.E2E_SUMMARY ?? 8))
     .map((e) => {
       const value = e.event?.value as { text?: string; reason?: string; message?: string } | undefined;
-      return `${e.event?.$case}${value?.text ? ` "${value.text}"` : ""}${value?.reason ? ` ${value.reason}` : ""}${value?.message ? ` ${value.message}` : ""}`;
+      return `${process.env.E2E_SUMMARY ? e.time?.toISOString().slice(17, 23) + " " : ""}${e.event?.$case}${value?.text ? ` "${value.text}"` : ""}${value?.reason ? ` ${value.reason}` : ""}${value?.message ? ` ${value.message}` : ""}`;
     })
     .join("; ");
 }
@@ -338,4 +368,10 @@ async function playlistSegments(hlsDir: string): Promise<{ file: string; seconds
     else if (line !== "" && !line.startsWith("#")) segments.push({ file: line, seconds });
   }
   return segments;
+}
+
+/** A NATS connection of the test's own (to post on the danmaku subject), closed by `await using`. */
+export async function natsClient(url: string): Promise<{ nc: NatsConnection } & AsyncDisposable> {
+  const nc = await connectNats({ servers: url, name: "e2e-test" });
+  return { nc, [Symbol.asyncDispose]: () => nc.close() };
 }

@@ -1,7 +1,6 @@
 // Asks every role of a running stack whether it is healthy: gRPC health for servers, a NATS request for room hosts.
-import { credentials } from "@grpc/grpc-js";
 import { HealthClient, HealthCheckResponse_ServingStatus } from "../proto/index.js";
-import { callUnary, connectNats } from "../transport/index.js";
+import { callUnary, channelCredentials, connectNats } from "../transport/index.js";
 import type { Stack } from "./stack.js";
 
 export interface RoleHealth {
@@ -17,7 +16,7 @@ export async function checkStackHealth(stack: Stack, signal?: AbortSignal): Prom
       stack.roles.map(async ({ role, endpoints }): Promise<RoleHealth> => {
         try {
           if (endpoints.grpc) {
-            const client = new HealthClient(endpoints.grpc, credentials.createInsecure());
+            const client = new HealthClient(endpoints.grpc, channelCredentials());
             try {
               const { status } = await callUnary(
                 client.check.bind(client),

@@ -15,7 +15,7 @@ import {
 import { join } from "node:path";
 import { InvalidArgumentError, LivehostError } from "../transport/index.js";
 import { llmOptionsFromEnv } from "../brain/index.js";
-import { compileRoleSettings, parsePort, parsePositiveInteger, type RoleFlags } from "./config.js";
+import { addSecurityOptions, compileRoleSettings, parsePort, parsePositiveInteger, type RoleFlags } from "./config.js";
 import { runRole } from "./role.js";
 import { startStack, describeStack, type Stack } from "./stack.js";
 import { checkStackHealth } from "./health.js";
@@ -31,32 +31,38 @@ const program = new Command("livehost")
 
 /** Flags every role process takes; each has an environment variable for Kubernetes. */
 function roleCommand(name: string, description: string): Command {
-  return program
-    .command(name)
-    .description(description)
-    .addOption(
-      new Option("--nats <urls>", "NATS server URLs, comma-separated")
-        .env("LIVEHOST_NATS_URL")
-        .default("nats://127.0.0.1:4222"),
-    )
-    .addOption(
-      new Option("--host <address>", "address the gRPC server binds").env("LIVEHOST_HOST").default("127.0.0.1"),
-    )
-    .addOption(new Option("--grpc-port <port>", "gRPC port; 0 picks a free one").env("LIVEHOST_GRPC_PORT").default("0"))
-    .addOption(
-      new Option("--metrics-host <address>", "address /metrics binds")
-        .env("LIVEHOST_METRICS_HOST")
-        .default("127.0.0.1"),
-    )
-    .addOption(
-      new Option("--metrics-port <port>", "port of /metrics, /livez, /readyz; 0 picks a free one")
-        .env("LIVEHOST_METRICS_PORT")
-        .default("0"),
-    )
-    .addOption(new Option("--id <id>", "this process's id (default: hostname and a random suffix)").env("LIVEHOST_ID"))
-    .addOption(new Option("--nats-user <user>").env("LIVEHOST_NATS_USER"))
-    .addOption(new Option("--nats-pass <password>").env("LIVEHOST_NATS_PASSWORD"))
-    .addOption(new Option("--nats-creds <file>", "NATS .creds file").env("LIVEHOST_NATS_CREDS"));
+  return addSecurityOptions(
+    program
+      .command(name)
+      .description(description)
+      .addOption(
+        new Option("--nats <urls>", "NATS server URLs, comma-separated")
+          .env("LIVEHOST_NATS_URL")
+          .default("nats://127.0.0.1:4222"),
+      )
+      .addOption(
+        new Option("--host <address>", "address the gRPC server binds").env("LIVEHOST_HOST").default("127.0.0.1"),
+      )
+      .addOption(
+        new Option("--grpc-port <port>", "gRPC port; 0 picks a free one").env("LIVEHOST_GRPC_PORT").default("0"),
+      )
+      .addOption(
+        new Option("--metrics-host <address>", "address /metrics binds")
+          .env("LIVEHOST_METRICS_HOST")
+          .default("127.0.0.1"),
+      )
+      .addOption(
+        new Option("--metrics-port <port>", "port of /metrics, /livez, /readyz; 0 picks a free one")
+          .env("LIVEHOST_METRICS_PORT")
+          .default("0"),
+      )
+      .addOption(
+        new Option("--id <id>", "this process's id (default: hostname and a random suffix)").env("LIVEHOST_ID"),
+      )
+      .addOption(new Option("--nats-user <user>").env("LIVEHOST_NATS_USER"))
+      .addOption(new Option("--nats-pass <password>").env("LIVEHOST_NATS_PASSWORD"))
+      .addOption(new Option("--nats-creds <file>", "NATS .creds file").env("LIVEHOST_NATS_CREDS")),
+  );
 }
 
 roleCommand("room-host", "host room actors")

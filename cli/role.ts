@@ -8,7 +8,7 @@ import {
   type Logger,
   type Registry,
 } from "../observability/index.js";
-import { connectNats, type NatsConnection } from "../transport/index.js";
+import { configureGrpcTls, connectNats, type NatsConnection } from "../transport/index.js";
 import type { RoleSettings } from "./config.js";
 
 export type RoleName = "room-host" | "gateway" | "tts-worker" | "lipsync-worker";
@@ -42,12 +42,16 @@ export async function runRole(
   const logger = createLogger({ base: { role } });
   const tracing = startTracing({ serviceName: `livehost-${role}`, attributes: { "livehost.role": role } });
   const registry = createRegistry({ role });
+  // gRPC servers and channels made from here on use the deployment's TLS (plaintext when none is given).
+  await configureGrpcTls(settings.grpcTls);
   const nats = await connectNats({
     servers: settings.natsServers,
     name: `livehost-${role}`,
     user: settings.natsUser,
     pass: settings.natsPass,
     credsFile: settings.natsCreds,
+    tls: settings.natsTls,
+    registry,
     logger,
   });
   let ready = false;

@@ -3,10 +3,9 @@
 // prints protobuf JSON, one object per line, for scripts.
 import { readFile } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
-import { credentials } from "@grpc/grpc-js";
 import { Command, Option } from "commander";
 import { Comment, Room, RoomEvent, RoomServiceClient, RoomSpec, RoomState } from "../proto/index.js";
-import { InvalidArgumentError, callUnary } from "../transport/index.js";
+import { callUnary, channelCredentials, configureGrpcTls, InvalidArgumentError } from "../transport/index.js";
 
 interface ClientFlags {
   gateway: string;
@@ -17,7 +16,7 @@ const gatewayOption = () =>
   new Option("--gateway <host:port>", "the gateway's gRPC address").env("LIVEHOST_GATEWAY").default("127.0.0.1:50051");
 
 function dial(flags: ClientFlags): RoomServiceClient {
-  return new RoomServiceClient(flags.gateway, credentials.createInsecure());
+  return new RoomServiceClient(flags.gateway, channelCredentials());
 }
 
 const stateName = (state: RoomState | undefined) =>
@@ -40,6 +39,15 @@ function withClient<A extends unknown[]>(
   action: (client: RoomServiceClient, ...args: A) => Promise<void>,
 ): (...args: A) => Promise<void> {
   return async (...args: A) => {
+    // The gateway's TLS (mTLS) from the same variables the roles read, e.g. in a `helm test` pod.
+    const env = process.env;
+    if (env.LIVEHOST_TLS_CA || env.LIVEHOST_TLS_CERT) {
+      await configureGrpcTls({
+        caFile: env.LIVEHOST_TLS_CA,
+        certFile: env.LIVEHOST_TLS_CERT,
+        keyFile: env.LIVEHOST_TLS_KEY,
+      });
+    }
     const command = args.findLast((a): a is Command => a instanceof Command);
     const client = dial(command!.opts<ClientFlags>());
     try {

@@ -67,7 +67,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       if (role === "lipsync-worker" && existsSync(localAvatars)) args.push("--avatars", localAvatars);
       const child = fork(mainScript, args, {
         stdio: ["ignore", "inherit", "inherit", "ipc"],
-        env: { ...process.env, LIVEHOST_LOG_LEVEL: options.logLevel ?? process.env.LIVEHOST_LOG_LEVEL ?? "warn" },
+        env: {
+          ...process.env,
+          LIVEHOST_LOG_LEVEL: options.logLevel ?? process.env.LIVEHOST_LOG_LEVEL ?? "warn",
+          // Each room's GStreamer graph holds libuv pool threads while it waits (bus, appsinks): more than 4.
+          UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? "64",
+        },
       });
       children.push(child);
       return waitReady(role, child);

@@ -3,7 +3,6 @@
 // viewer's price question answered from the catalog while the show goes on, and the viewer page's address.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { credentials } from "@grpc/grpc-js";
 import { loadCatalogFile, loadPersonasFile, pickPersona, sampleFiles } from "../brain/index.js";
 import {
   Comment,
@@ -14,7 +13,7 @@ import {
   type RoomEvent,
   type UtteranceStarted,
 } from "../proto/index.js";
-import { callUnary } from "../transport/index.js";
+import { callUnary, channelCredentials } from "../transport/index.js";
 import type { Stack } from "./stack.js";
 
 export const demoRoomId = "demo";
@@ -22,7 +21,7 @@ const question = "这个保温杯多少钱？";
 
 export async function tour(stack: Stack, say: (line: string) => void): Promise<{ viewerUrl?: string }> {
   const endpoint = (role: string, name: string) => stack.roles.find((r) => r.role === role)?.endpoints[name];
-  const rooms = new RoomServiceClient(endpoint("gateway", "grpc")!, credentials.createInsecure());
+  const rooms = new RoomServiceClient(endpoint("gateway", "grpc")!, channelCredentials());
   try {
     // 1. A room from the sample catalog, through RoomService.
     const room = await callUnary(rooms.createRoom.bind(rooms), {

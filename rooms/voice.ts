@@ -7,7 +7,7 @@
 // gap the media clock fills with silence and idle video. A lip-sync worker that fails is replaced the same way: the
 // new one is sent the utterance's audio so far, and frames already delivered are skipped. Without any lip-sync
 // worker the utterance is still spoken; the avatar stays idle.
-import { credentials, Metadata, type ClientDuplexStream, type ClientReadableStream } from "@grpc/grpc-js";
+import { Metadata, type ClientDuplexStream, type ClientReadableStream } from "@grpc/grpc-js";
 import {
   AnimateRequest,
   LipSyncServiceClient,
@@ -20,7 +20,7 @@ import {
 import { mouthFrameFromAnimation, type MouthFrameInput, type SpeechChunk } from "../media/index.js";
 import { animateOpen } from "../gpu-workers/index.js";
 import { injectGrpcMetadata, type Logger } from "../observability/index.js";
-import { fromServiceError, mediaChannelOptions } from "../transport/index.js";
+import { channelCredentials, fromServiceError, mediaChannelOptions } from "../transport/index.js";
 import type { KnownWorker, WorkerDirectory } from "./workers.js";
 
 export interface Utterance {
@@ -135,7 +135,7 @@ export class Voice implements Disposable {
   speechClient(worker: KnownWorker): SpeechServiceClient {
     let client = this.#speechClients.get(worker.address);
     if (!client) {
-      client = new SpeechServiceClient(worker.address, credentials.createInsecure(), mediaChannelOptions);
+      client = new SpeechServiceClient(worker.address, channelCredentials(), mediaChannelOptions);
       this.#speechClients.set(worker.address, client);
     }
     return client;
@@ -144,7 +144,7 @@ export class Voice implements Disposable {
   lipsyncClient(worker: KnownWorker): LipSyncServiceClient {
     let client = this.#lipsyncClients.get(worker.address);
     if (!client) {
-      client = new LipSyncServiceClient(worker.address, credentials.createInsecure(), mediaChannelOptions);
+      client = new LipSyncServiceClient(worker.address, channelCredentials(), mediaChannelOptions);
       this.#lipsyncClients.set(worker.address, client);
     }
     return client;

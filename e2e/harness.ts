@@ -16,6 +16,9 @@ import { writeDefaultAvatarPack } from "../gpu-workers/index.js";
 import {
   RoomServiceClient,
   RoomSpec,
+  WorkerAnnouncement,
+  WorkerState,
+  subjects,
   type RoomEvent,
   type UtteranceEnded,
   type UtteranceStarted,
@@ -162,12 +165,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
     const addRoomHost = () =>
       start("room-host", ["--avatars", avatarsDir, "--media-dir", mediaDir], options.roomHostEnv);
-    const [gateway, roomHosts, ttsWorkers] = await Promise.all([
+    const [gateway, roomHosts, ttsWorkers, lipsyncWorker] = await Promise.all([
       start("gateway", options.viewer ? ["--media-dir", mediaDir, "--http-port", "0"] : []),
       Promise.all(Array.from({ length: options.roomHosts ?? 1 }, addRoomHost)),
       Promise.all(Array.from({ length: options.ttsWorkers ?? 1 }, () => start("tts-worker", []))),
       start("lipsync-worker", ["--avatars", avatarsDir, "--execution-provider", "cpu"]),
     ]);
+    // Room hosts learn workers from their announcements: rooms created before the first one would stall a moment.
+    await workersAnnounced(natsUrl, [...ttsWorkers, lipsyncWorker]);
     rooms = new RoomServiceClient(gateway.endpoints.grpc!, credentials.createInsecure());
     return {
       dir,
@@ -186,6 +191,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stop();
     throw err;
   }
+}
+
+/** Resolves once every worker has announced itself ready (every 2 s, so room hosts started before know it). */
+export async function workersAnnounced(natsUrl: string, workers: RoleProcess[], timeoutMs = 10_000): Promise<void> {
+  await using nats = await natsClient(natsUrl);
+  const waiting = new Set(workers.map((w) => w.endpoints.grpc));
+  const subscription = nats.nc.subscribe(subjects.allWorkerAnnouncements);
+  const timer = setTimeout(() => subscription.unsubscribe(), timeoutMs);
+  for await (const message of subscription) {
+    const announcement = WorkerAnnouncement.decode(message.data);
+    if (announcement.state === WorkerState.WORKER_STATE_READY) waiting.delete(announcement.grpcAddress);
+    if (waiting.size === 0) break;
+  }
+  clearTimeout(timer);
+  if (waiting.size > 0) throw new Error(`workers ${[...waiting].join(", ")} did not announce in ${timeoutMs} ms`);
 }
 
 /** A room from the fixtures' catalog (Mandarin or English) at 360x640, 15 fps, as HLS in 1 s segments. */

@@ -1,0 +1,69 @@
+// Interrupt and human takeover over RoomService while the show speaks: the line is cut, and the show then goes on
+// from the sentence that was cut, not from its start nor from the sentence after.
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+import { UtteranceSource, type UtteranceStarted } from "../proto/index.js";
+import { callUnary } from "../transport/index.js";
+import { createLiveRoom, fixtureRoomSpec, startLocalStack } from "./harness.js";
+
+const roomId = "e2e-interrupt";
+
+/** Where a show sentence is in the show: "show-<loop>-<line>-<sentence>" of its utterance id. */
+const placeOf = (u: UtteranceStarted) => u.utteranceId.split("-").slice(0, 4).join("-");
+const isShow = (u: UtteranceStarted) => u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW;
+/**
+ * A sentence is synthesized at most 0.6 s before the one playing ends, and each lasts seconds: 1.2 s after its
+ * utteranceStarted it is the one the audience hears, and the next one is not queued yet.
+ */
+const whileItPlays = () => sleep(1_200);
+
+describe("Interrupt and Say", () => {
+  it("cut the show's sentence, and the show resumes from that sentence", async () => {
+    await using stack = await startLocalStack();
+    const { watch } = await createLiveRoom(stack.rooms, roomId, await fixtureRoomSpec("zh"));
+    using _watch = watch;
+    const rooms = stack.rooms;
+    const showAfter = (count: number, what: string) =>
+      watch.waitFor(() => watch.utterances().filter(isShow)[count], 30_000, what);
+
+    // The show's second sentence plays; an operator interrupts it.
+    const cut = await showAfter(1, "second show sentence");
+    await whileItPlays();
+    await callUnary(rooms.interrupt.bind(rooms), { roomId });
+    const resumed = await showAfter(2, "show sentence after Interrupt");
+    expect(placeOf(resumed)).toBe(placeOf(cut));
+    expect(resumed.text).toBe(cut.text);
+    expect(resumed.utteranceId).not.toBe(cut.utteranceId);
+
+    // A human takes over a line while that sentence plays; the show then says it again, after the human's line.
+    await whileItPlays();
+    const { utteranceId } = await callUnary(rooms.say.bind(rooms), {
+      roomId,
+      text: "家人们稍等，库存马上更新。",
+      interrupt: true,
+      requestId: "takeover-1",
+    });
+    expect(utteranceId).toBe("say-takeover-1");
+    const human = await watch.waitForUtterance((u) => u.utteranceId === utteranceId, 30_000, "the human's line");
+    expect(human).toMatchObject({ source: UtteranceSource.UTTERANCE_SOURCE_HUMAN, text: "家人们稍等，库存马上更新。" });
+    const afterHuman = await watch.waitFor(() => {
+      const all = watch.utterances();
+      return all.slice(all.indexOf(human)).find(isShow);
+    }, 30_000);
+    expect(placeOf(afterHuman)).toBe(placeOf(cut));
+
+    // And the show goes on from there: the next sentence is a new one.
+    const next = await watch.waitFor(() => {
+      const all = watch.utterances();
+      return all.slice(all.indexOf(afterHuman) + 1).find(isShow);
+    }, 30_000);
+    expect(placeOf(next)).not.toBe(placeOf(cut));
+    expect(watch.utterances().filter(isShow).map(placeOf)).toEqual([
+      placeOf(watch.utterances().filter(isShow)[0]!),
+      placeOf(cut),
+      placeOf(cut),
+      placeOf(cut),
+      placeOf(next),
+    ]);
+  });
+});

@@ -4,7 +4,6 @@
 // pods marked so the idle ones go first and busy ones are not disrupted), the offerings' node groups (Cluster API
 // MachineDeployment scale, Karpenter NodePool GPU limit, idle nodes cordoned before a scale-down), status conditions
 // and Kubernetes Events explaining each decision. A bad object gets a Valid=False condition and nothing else.
-import { createHash } from "node:crypto";
 import {
   AppsV1Api,
   CoordinationV1Api,
@@ -55,6 +54,15 @@ import {
   type WorkerPoolSpec,
 } from "./resources.js";
 import { checkGpuOffering, checkLiveEvent, checkWorkerPool, describeProblems, type Problem } from "./validate.js";
+import {
+  deploymentName,
+  gpuResource,
+  managedBy,
+  poolLabel,
+  templateHashKey,
+  workerDeployment,
+  type WorkerPodSettings,
+} from "./workload.js";
 
 export interface OperatorSettings {
   kubeConfig: KubeConfig;
@@ -65,8 +73,8 @@ export interface OperatorSettings {
   demand: DemandSource;
   registry: Registry;
   logger: Logger;
-  /** NATS URL the worker pods get (LIVEHOST_NATS_URL). */
-  workerNatsUrl: string;
+  /** What every worker pod gets: NATS URL and credentials, TLS Secrets, ports (workload.ts). */
+  workers: WorkerPodSettings;
   reconcileIntervalMs?: number;
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
@@ -81,17 +89,9 @@ export interface Operator extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-const managedBy = { "app.kubernetes.io/managed-by": "livehost-operator" };
-const poolLabel = "livehost.io/pool";
-const gpuTypeLabel = "livehost.io/gpu-type";
 const deletionCost = "controller.kubernetes.io/pod-deletion-cost";
-/** Hash of the pod template the operator last wrote: a different one means the pool's spec changed. */
-const templateHashKey = "livehost.io/template-hash";
 const doNotDisrupt = "karpenter.sh/do-not-disrupt";
-const gpuResource = "nvidia.com/gpu";
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
-
-const deploymentName = (pool: string) => `${pool}-workers`;
 
 /** A condition list with one condition set; lastTransitionTime moves only when the status changes. */
 export function setCondition(
@@ -377,63 +377,6 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
     await custom.replaceClusterCustomObject({ ...id, body: { ...np, spec: { ...np.spec, limits } } });
   }
 
-  function workerDeployment(pool: WorkerPool, spec: WorkerPoolSpec, replicas: number): V1Deployment {
-    const deployment = workerDeploymentShape(pool, spec, replicas);
-    const hash = createHash("sha256").update(JSON.stringify(deployment.spec!.template)).digest("hex").slice(0, 16);
-    deployment.metadata!.annotations = { [templateHashKey]: hash };
-    return deployment;
-  }
-
-  function workerDeploymentShape(pool: WorkerPool, spec: WorkerPoolSpec, replicas: number): V1Deployment {
-    const labels = {
-      ...managedBy,
-      [poolLabel]: pool.metadata.name!,
-      "app.kubernetes.io/name": `livehost-${spec.kind}-worker`,
-    };
-    return {
-      apiVersion: "apps/v1",
-      kind: "Deployment",
-      metadata: {
-        name: deploymentName(pool.metadata.name!),
-        namespace,
-        labels,
-        ownerReferences: [
-          { apiVersion, kind: "WorkerPool", name: pool.metadata.name!, uid: pool.metadata.uid!, controller: true },
-        ],
-      },
-      spec: {
-        replicas,
-        selector: { matchLabels: { [poolLabel]: pool.metadata.name! } },
-        template: {
-          metadata: { labels },
-          spec: {
-            // Streams in flight finish on SIGTERM (the worker drains) before the pod goes.
-            terminationGracePeriodSeconds: 600,
-            nodeSelector: { [gpuTypeLabel]: spec.gpu.type },
-            tolerations: [{ key: gpuResource, operator: "Exists", effect: "NoSchedule" }],
-            containers: [
-              {
-                name: "worker",
-                image: spec.image,
-                args: [`${spec.kind}-worker`],
-                env: [
-                  // The worker announces itself under its pod's name, which is how the operator finds its load.
-                  { name: "LIVEHOST_ID", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
-                  { name: "LIVEHOST_NATS_URL", value: settings.workerNatsUrl },
-                  { name: "LIVEHOST_MAX_STREAMS", value: String(spec.streamsPerReplica) },
-                  { name: "LIVEHOST_MODEL", value: spec.model ?? "" },
-                  { name: "LIVEHOST_HOST", value: "0.0.0.0" },
-                  { name: "LIVEHOST_METRICS_HOST", value: "0.0.0.0" },
-                ],
-                resources: { limits: { [gpuResource]: String(spec.gpu.count) } },
-              },
-            ],
-          },
-        },
-      },
-    };
-  }
-
   /** The worker behind each pod of a pool, matched by the pod name its id starts with (hostname-suffix). */
   function replicasOf(poolName: string, loads: readonly WorkerLoad[]): (WorkerReplica & { nodeName?: string })[] {
     return pods
@@ -590,7 +533,7 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
 
       // Its GPUs are counted above whatever happens to its writes, so a refused write never shrinks its nodes.
       await isolated("WorkerPool", name, async () => {
-        const wanted = workerDeployment(pool, spec, target);
+        const wanted = workerDeployment(pool, spec, target, namespace, settings.workers);
         if (!deployment) {
           guard();
           await apps.createNamespacedDeployment({ namespace, body: wanted });
@@ -598,7 +541,7 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
         } else {
           await markPods(replicas, decision.plan.removeFirst);
           if (deployment.metadata?.annotations?.[templateHashKey] !== wanted.metadata!.annotations![templateHashKey]) {
-            // The pool's spec changed (image, model, GPU, streams): roll the workers, keeping the replica count.
+            // The pool's spec (image, model, GPU, streams, podTemplate) or the worker settings changed: roll the workers, keeping the replica count.
             guard();
             try {
               await apps.replaceNamespacedDeployment({

@@ -41,4 +41,15 @@ export { startOperator, setCondition, type Operator, type OperatorSettings } fro
 export { NatsWorkerDemand, type DemandSource, type WorkerLoad, type NatsWorkerDemandOptions } from "./demand.js";
 export { LeaderElector, type LeaderSettings } from "./leader.js";
 export { NotLeaderError } from "./errors.js";
-export { runOperator, registerOperatorCommand, compileOperatorOptions, type OperatorOptions } from "./run.js";
+export {
+  runOperator,
+  startOperatorProcess,
+  registerOperatorCommand,
+  compileOperatorOptions,
+  operatorOptionsFromFlags,
+  inheritedWorkerEnv,
+  type OperatorOptions,
+  type OperatorProcess,
+  type OperatorProcessSettings,
+} from "./run.js";
+export { workerDeployment, mergePatch, workerPodDefaults, workerRole, type WorkerPodSettings } from "./workload.js";

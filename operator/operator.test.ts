@@ -10,7 +10,7 @@ import {
 } from "../observability/index.js";
 import { connectNats } from "../transport/index.js";
 import { eventually, startNatsServer } from "../testing/index.js";
-import { NatsWorkerDemand, startOperator, type Operator } from "./index.js";
+import { NatsWorkerDemand, compileOperatorOptions, startOperator, type Operator } from "./index.js";
 import { KubeApiTestServer, type KubeObject } from "./testing/index.js";
 
 const ns = "livehost";
@@ -86,7 +86,7 @@ async function scene(): Promise<Scene> {
     demand,
     registry,
     logger,
-    workerNatsUrl: nats.url,
+    workers: compileOperatorOptions({ namespace: ns, leaseName: "l", natsUrl: nats.url }).workers,
     reconcileIntervalMs: 200,
     leaseDurationMs: 3000,
     renewDeadlineMs: 2000,

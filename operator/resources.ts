@@ -44,6 +44,11 @@ export interface WorkerPoolSpec {
   slo: { ttsFirstChunkMs: number; lipsyncFpsHeadroomPercent: number };
   scaleDownCooldownSeconds: number;
   spot: { allowed: boolean; maxFraction: number };
+  /**
+   * Merged into the generated pod template (metadata and spec) of the pool's Deployment: objects merge, null removes
+   * a key, lists of named items (containers, env, volumes, volumeMounts) merge by name, other lists are replaced.
+   */
+  podTemplate?: { metadata?: Record<string, unknown>; spec?: Record<string, unknown> };
 }
 
 export interface WorkerPoolStatus {
@@ -181,6 +186,7 @@ export interface JsonSchema {
   maxProperties?: number;
   "x-kubernetes-list-type"?: string;
   "x-kubernetes-list-map-keys"?: string[];
+  "x-kubernetes-preserve-unknown-fields"?: boolean;
 }
 
 const str = (description: string, extra: Partial<JsonSchema> = {}): JsonSchema => ({
@@ -314,6 +320,24 @@ export const workerPoolDefinition: ResourceDefinition = {
         properties: {
           allowed: { type: "boolean", description: "replicas may run on spot nodes", default: false },
           maxFraction: num("largest share of this pool's GPUs on spot", { minimum: 0, maximum: 1, default: 0.5 }),
+        },
+      },
+      podTemplate: {
+        type: "object",
+        description:
+          "Merged into the workers' generated pod template: objects merge, null removes a key, lists of named items " +
+          "(containers, env, volumes, volumeMounts) merge by name, other lists are replaced.",
+        properties: {
+          metadata: {
+            type: "object",
+            description: "labels and annotations added to the workers' pods",
+            "x-kubernetes-preserve-unknown-fields": true,
+          },
+          spec: {
+            type: "object",
+            description: "a partial PodSpec",
+            "x-kubernetes-preserve-unknown-fields": true,
+          },
         },
       },
     },

@@ -1,37 +1,135 @@
-// `livehost operator` as the CLI runs it: options checked, the Lease taken, and released on stop (SIGTERM).
+// `livehost operator` as the CLI runs it: options checked (from the flags and environment variables the chart sets),
+// connected to NATS with its user, password and CA as the chart runs it, the Lease taken, and released on stop.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { eventually, startNatsServer } from "../testing/index.js";
-import { compileOperatorOptions, runOperator } from "./index.js";
-import { KubeApiTestServer } from "./testing/index.js";
+import { Command } from "commander";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { eventually } from "../testing/index.js";
+import {
+  compileOperatorOptions,
+  operatorOptionsFromFlags,
+  registerOperatorCommand,
+  startOperatorProcess,
+  type OperatorOptions,
+} from "./index.js";
+import { KubeApiTestServer, startSecureNatsServer } from "./testing/index.js";
 
-describe("runOperator", () => {
+const base = { namespace: "livehost", leaseName: "op", natsUrl: "nats://nats:4222" };
+
+/** The options `livehost operator` parses from this environment (its action replaced by a capture). */
+async function optionsFromEnv(env: Record<string, string>): Promise<OperatorOptions> {
+  for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+  const program = new Command().exitOverride();
+  let options: OperatorOptions | undefined;
+  registerOperatorCommand(program).action((flags: Parameters<typeof operatorOptionsFromFlags>[0]) => {
+    options = operatorOptionsFromFlags(flags);
+  });
+  await program.parseAsync(["operator"], { from: "user" });
+  return options!;
+}
+
+afterEach(() => vi.unstubAllEnvs());
+
+describe("operator options", () => {
   it("names the bad option", () => {
-    expect(() => compileOperatorOptions({ namespace: "Live_Host", leaseName: "l", natsUrl: "nats://x" })).toThrow(
+    expect(() => compileOperatorOptions({ ...base, namespace: "Live_Host" })).toThrow(
       '--namespace: "Live_Host" is not a Kubernetes namespace name',
     );
-    expect(() =>
-      compileOperatorOptions({ namespace: "ns", leaseName: "l", natsUrl: "nats://x", metricsPort: 70_000 }),
-    ).toThrow("--metrics-port");
+    expect(() => compileOperatorOptions({ ...base, metricsPort: 70_000 })).toThrow("--metrics-port");
+    expect(() => compileOperatorOptions({ ...base, natsUrl: "http://nats:4222" })).toThrow(
+      '--nats-url: "http://nats:4222" is not a nats:// or tls:// URL',
+    );
+    expect(() => compileOperatorOptions({ ...base, natsPassword: "pw" })).toThrow(
+      "--nats-user: a NATS password needs its user",
+    );
+    expect(() => compileOperatorOptions({ ...base, natsTlsCert: "c.pem" })).toThrow("--nats-tls-key");
+    expect(() => compileOperatorOptions({ ...base, workerGrpcClientAuth: true })).toThrow(
+      "--worker-grpc-client-auth: needs --worker-grpc-tls-secret",
+    );
+    expect(() => compileOperatorOptions({ ...base, workerNatsAuthSecret: "Auth_Secret" })).toThrow(
+      "--worker-nats-auth-secret",
+    );
+    expect(() => compileOperatorOptions({ ...base, workerNatsAuthKeys: { tts: "a/b" } })).toThrow(
+      '--worker-nats-tts-key: "a/b" is not a Secret key',
+    );
+    expect(() => compileOperatorOptions({ ...base, workerMetricsPort: 50051 })).toThrow("--worker-metrics-port");
   });
 
-  it("takes the Lease from a kubeconfig file and releases it when stopped", async () => {
+  it("reads NATS credentials, TLS and the workers' Secrets from the variables the chart sets", async () => {
+    const options = await optionsFromEnv({
+      LIVEHOST_NAMESPACE: "shop",
+      LIVEHOST_ID: "op-0",
+      LIVEHOST_NATS_URL: "tls://livehost-nats:4222",
+      LIVEHOST_NATS_USER: "operator",
+      LIVEHOST_NATS_PASSWORD: "s3cret",
+      LIVEHOST_NATS_TLS_CA: "/etc/livehost/nats-tls/ca.crt",
+      LIVEHOST_WORKER_NATS_AUTH_SECRET: "livehost-nats-auth",
+      LIVEHOST_WORKER_NATS_TLS_SECRET: "livehost-nats-tls",
+      LIVEHOST_WORKER_GRPC_TLS_SECRET: "livehost-grpc-tls",
+      LIVEHOST_WORKER_GRPC_CLIENT_AUTH: "true",
+      LIVEHOST_WORKER_IMAGE_PULL_SECRETS: "regcred, other",
+      LIVEHOST_LOG_LEVEL: "debug",
+      OTEL_TRACES_EXPORTER: "none",
+    });
+    const settings = compileOperatorOptions(options);
+    expect(settings.namespace).toBe("shop");
+    expect(settings.nats).toEqual({
+      servers: ["tls://livehost-nats:4222"],
+      name: "livehost-operator/op-0",
+      user: "operator",
+      pass: "s3cret",
+      credsFile: undefined,
+      tls: { caFile: "/etc/livehost/nats-tls/ca.crt", certFile: undefined, keyFile: undefined },
+    });
+    expect(settings.workers).toEqual({
+      natsUrl: "tls://livehost-nats:4222",
+      natsAuth: { secretName: "livehost-nats-auth", keys: { tts: "tts-worker", lipsync: "lipsync-worker" } },
+      natsTlsSecret: "livehost-nats-tls",
+      grpcTls: { secretName: "livehost-grpc-tls", requireClientCert: true },
+      grpcPort: 50051,
+      metricsPort: 9464,
+      terminationGracePeriodSeconds: 600,
+      imagePullSecrets: ["regcred", "other"],
+      env: { LIVEHOST_LOG_LEVEL: "debug", OTEL_TRACES_EXPORTER: "none" },
+    });
+  });
+
+  it("takes a creds file instead of a user, and gives workers no credentials when no Secret is named", async () => {
+    const settings = compileOperatorOptions(
+      await optionsFromEnv({ LIVEHOST_NATS_URL: "nats://a:4222,nats://b:4222", LIVEHOST_NATS_CREDS: "/creds/op" }),
+    );
+    expect(settings.nats).toMatchObject({ servers: ["nats://a:4222", "nats://b:4222"], credsFile: "/creds/op" });
+    expect(settings.nats.user).toBeUndefined();
+    expect(settings.workers.natsUrl).toBe("nats://a:4222,nats://b:4222");
+    expect(settings.workers.natsAuth).toBeUndefined();
+    expect(settings.workers.grpcTls).toBeUndefined();
+  });
+});
+
+describe("startOperatorProcess", () => {
+  it("connects to NATS over TLS as its user, reports it in /metrics, takes the Lease and releases it", async () => {
     await using kube = await KubeApiTestServer.start();
-    await using nats = await startNatsServer({ jetstream: false });
+    await using nats = await startSecureNatsServer();
     const dir = await mkdtemp(join(tmpdir(), "livehost-operator-"));
     try {
       const kubeconfig = join(dir, "config");
       await writeFile(kubeconfig, kube.kubeConfig("livehost").exportConfig());
-      const stop = new AbortController();
-      const running = runOperator(
-        { kubeconfig, namespace: "livehost", leaseName: "op", identity: "op-1", natsUrl: nats.url },
-        stop.signal,
+      const options = { ...base, kubeconfig, identity: "op-1", natsUrl: nats.url, natsTlsCa: nats.caFile };
+      await expect(startOperatorProcess(options)).rejects.toThrow(/authorization/i);
+      await expect(startOperatorProcess({ ...options, natsTlsCa: join(dir, "missing.crt") })).rejects.toThrow(
+        "--nats-tls-ca",
       );
-      await eventually(() => expect(kube.get("leases", "op", "livehost")?.spec?.holderIdentity).toBe("op-1"));
-      stop.abort();
-      await running;
+
+      const operator = await startOperatorProcess({ ...options, natsUser: nats.user, natsPassword: nats.password });
+      try {
+        await eventually(() => expect(kube.get("leases", "op", "livehost")?.spec?.holderIdentity).toBe("op-1"));
+        expect(await nats.connectedUsers()).toEqual(["operator"]);
+        const metrics = await (await fetch(`${operator.metricsUrl}/metrics`)).text();
+        expect(metrics).toMatch(/^livehost_nats_connected(\{[^}]*\})? 1$/m);
+      } finally {
+        await operator.close();
+      }
       expect(kube.get("leases", "op", "livehost")?.spec?.holderIdentity).toBe("");
     } finally {
       await rm(dir, { recursive: true, force: true });

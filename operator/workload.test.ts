@@ -2,6 +2,7 @@
 // Secret, the NATS CA and gRPC certificate from their Secrets, the ports the PodMonitor and NetworkPolicy name, the
 // pod IP rooms dial, probes on gRPC health, a locked-down container, GPUs, and a pool's podTemplate merged in.
 import type { V1Container, V1Deployment, V1EnvVar } from "@kubernetes/client-node";
+import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { describe, expect, it } from "vitest";
 import {
   checkWorkerPool,
@@ -131,6 +132,12 @@ describe("worker Deployment", () => {
       mountPath: "/etc/livehost/tls",
       readOnly: true,
     });
+  });
+
+  it("is a valid apps/v1 Deployment (Kubernetes' schema), with and without gRPC TLS", () => {
+    for (const settings of [chartCluster, withGrpcTls]) {
+      expect(() => new Deployment(render(settings).deployment as never).validate()).not.toThrow();
+    }
   });
 
   it("has no credentials or TLS material where none is configured", () => {

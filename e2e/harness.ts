@@ -34,6 +34,8 @@ export type RoleName = "room-host" | "gateway" | "tts-worker" | "lipsync-worker"
 /** One role process of the CLI. */
 export interface RoleProcess extends AsyncDisposable {
   readonly role: RoleName;
+  /** Its --id (room hosts: the host id rooms report), when it was given one. */
+  readonly id?: string;
   readonly pid: number;
   /** What it serves, as it reported when ready (grpc, http, metrics...). */
   readonly endpoints: Record<string, string>;
@@ -93,8 +95,10 @@ export async function startRole(
     await exited;
     clearTimeout(timer);
   };
+  const id = args.includes("--id") ? args[args.indexOf("--id") + 1] : undefined;
   return {
     role,
+    id,
     pid: child.pid!,
     endpoints,
     child,
@@ -128,8 +132,6 @@ export interface LocalStack extends AsyncDisposable {
   readonly rooms: RoomServiceClient;
   /** The viewer page's base URL, when it is served. */
   readonly viewerUrl?: string;
-  /** Starts one more room host, like the first ones. */
-  addRoomHost(): Promise<RoleProcess>;
   hlsDir(roomId: string): string;
 }
 
@@ -163,8 +165,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       roles.push(process);
       return process;
     };
+    let hosts = 0;
     const addRoomHost = () =>
-      start("room-host", ["--avatars", avatarsDir, "--media-dir", mediaDir], options.roomHostEnv);
+      start(
+        "room-host",
+        ["--id", `e2e-host-${++hosts}`, "--avatars", avatarsDir, "--media-dir", mediaDir],
+        options.roomHostEnv,
+      );
     const [gateway, roomHosts, ttsWorkers, lipsyncWorker] = await Promise.all([
       start("gateway", options.viewer ? ["--media-dir", mediaDir, "--http-port", "0"] : []),
       Promise.all(Array.from({ length: options.roomHosts ?? 1 }, addRoomHost)),
@@ -183,7 +190,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       gateway,
       rooms,
       viewerUrl: gateway.endpoints.http,
-      addRoomHost,
       hlsDir: (roomId) => join(mediaDir, roomId, "hls"),
       [Symbol.asyncDispose]: stop,
     };

@@ -1,0 +1,108 @@
+// Faults a live room survives, with real processes: its room host killed (SIGKILL) — the room comes back on the
+// other host and its show goes on from where it was, not from the opening — and a TTS worker killed while the
+// room speaks — the utterance is spoken by the other worker and the room goes on without an error.
+import { describe, expect, it } from "vitest";
+import { UtteranceSource, RoomState, type UtteranceStarted } from "../proto/index.js";
+import { callUnary } from "../transport/index.js";
+import { eventually } from "../testing/index.js";
+import { createLiveRoom, fixtureRoomSpec, startLocalStack, type RoleProcess } from "./harness.js";
+
+/** The show at double speed: the same sentences, twice as many in the same time. */
+async function quickShow() {
+  const spec = await fixtureRoomSpec("zh");
+  spec.voice!.speed = 2;
+  return spec;
+}
+
+/** [loop, line, sentence] of a show sentence, from its utterance id "show-<loop>-<line>-<sentence>-…". */
+const placeOf = (u: UtteranceStarted) => u.utteranceId.split("-").slice(1, 4).map(Number);
+/** Negative when show place a comes before b. */
+const compare = (a: number[], b: number[]) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!;
+const isShow = (u: UtteranceStarted) => u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW;
+
+/** Seconds of speech a TTS worker has synthesized, from its /metrics. */
+async function audioSecondsMade(worker: RoleProcess): Promise<number> {
+  const metrics = await (await fetch(worker.endpoints.metrics!)).text();
+  return metrics
+    .split("\n")
+    .filter((line) => line.startsWith("livehost_tts_audio_seconds_total"))
+    .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
+}
+
+describe("a live room", () => {
+  it("comes back on the other room host when its host is killed, and keeps its place in the show", async () => {
+    await using stack = await startLocalStack({ roomHosts: 2 });
+    const roomId = "e2e-failover-host";
+    const { room, watch } = await createLiveRoom(stack.rooms, roomId, await quickShow());
+    using _watch = watch;
+    const first = stack.roomHosts.find((host) => host.id === room.status?.hostId)!;
+    const other = stack.roomHosts.find((host) => host !== first)!;
+    expect(first).toBeDefined();
+
+    // The show is past its opening when the host dies.
+    await watch.waitFor(() => watch.utterances().filter(isShow)[3], 40_000, "fourth show sentence");
+    const beforeKill = watch.utterances().filter(isShow);
+    const lastPlace = placeOf(beforeKill.at(-1)!);
+    await first.kill();
+
+    // Another host takes the room, on air, and says so.
+    const moved = await watch.waitFor(
+      (e) => (e.event?.$case === "stateChanged" && e.event.value.reason === "HostChanged" ? e.event.value : undefined),
+      30_000,
+      "HostChanged",
+    );
+    expect(moved).toMatchObject({ to: RoomState.ROOM_STATE_LIVE, message: `now on ${other.id}` });
+    await eventually(async () =>
+      expect((await callUnary(stack.rooms.getRoom.bind(stack.rooms), { roomId })).status).toMatchObject({
+        hostId: other.id,
+        state: RoomState.ROOM_STATE_LIVE,
+      }),
+    );
+
+    // The show goes on from where it was: at or after the last sentence started before the kill, never the opening.
+    const resumed = await watch.waitFor(
+      () => watch.utterances().filter(isShow)[beforeKill.length],
+      30_000,
+      "show sentence on the new host",
+    );
+    expect(compare(placeOf(resumed), lastPlace)).toBeGreaterThanOrEqual(0);
+    expect(placeOf(resumed)).not.toEqual([0, 0, 0]);
+    // And on: the sentence after it follows in order.
+    const next = await watch.waitFor(
+      () => watch.utterances().filter(isShow)[beforeKill.length + 1],
+      30_000,
+      "second show sentence on the new host",
+    );
+    expect(compare(placeOf(next), placeOf(resumed))).toBeGreaterThan(0);
+  });
+
+  it("keeps speaking when a TTS worker is killed while it speaks: the other worker says it", async () => {
+    await using stack = await startLocalStack({ ttsWorkers: 2, roomHostEnv: { LIVEHOST_LOG_LEVEL: "warn" } });
+    const roomId = "e2e-failover-tts";
+    const { watch } = await createLiveRoom(stack.rooms, roomId, await quickShow());
+    using _watch = watch;
+
+    // The worker speaking the show is found by the audio it has made; it dies as the next sentence starts.
+    await watch.waitFor(() => watch.utterances().filter(isShow)[0], 30_000, "first show sentence");
+    const speaking = await eventually(async () => {
+      const made = await Promise.all(stack.ttsWorkers.map(audioSecondsMade));
+      const index = made.findIndex((seconds) => seconds > 0);
+      expect(index).toBeGreaterThanOrEqual(0);
+      return stack.ttsWorkers[index]!;
+    });
+    const spokenBefore = watch.utterances().length;
+    await watch.waitFor(() => watch.utterances()[spokenBefore], 30_000, "next sentence");
+    await speaking.kill();
+
+    // The room goes on: the next sentences are all said, in order, without a speech error or a stall.
+    await watch.waitFor(() => watch.utterances()[spokenBefore + 3], 40_000, "three more sentences");
+    const places = watch.utterances().filter(isShow).map(placeOf);
+    expect(places.slice(1).every((place, i) => compare(place, places[i]!) >= 0)).toBe(true);
+    expect(watch.events.filter((e) => e.event?.$case === "error").map((e) => e.event?.value)).toEqual([]);
+    expect(watch.events.filter((e) => e.event?.$case === "stateChanged" && e.event.value.reason === "Stalled")).toEqual(
+      [],
+    );
+    // The dead worker was asked (it was still announced) and the utterance moved to the other one.
+    expect(stack.roomHosts[0]!.logs()).toContain("tts worker failed; moving on");
+  });
+});

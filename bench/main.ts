@@ -21,6 +21,7 @@ const benchmarks: Record<string, () => Promise<{ run: Benchmark }>> = {
   media: () => import("./media.js"),
   autoscale: () => import("./autoscale.js"),
   brain: () => import("./brain.js"),
+  room: () => import("./room.js"),
 };
 
 async function main(): Promise<void> {

@@ -73,10 +73,10 @@ async function sendAll(
 }
 
 /**
- * As `livehost up` and the container images run room hosts (UV_THREADPOOL_SIZE=64): with libuv's default pool of
- * 4, three rooms on one host hang (the skipped test below).
+ * The room host as a shell would start it (no UV_THREADPOOL_SIZE): three rooms on one host need more than libuv's
+ * default pool of 4, and `livehost room-host` restarts itself with a larger one (cli/main.ts).
  */
-const roomHostEnv = { UV_THREADPOOL_SIZE: "64" };
+const roomHostEnv = {};
 
 async function expectFixturesHandled(env: NodeJS.ProcessEnv) {
   await using stack = await startLocalStack({ roomHostEnv: env });
@@ -152,15 +152,4 @@ describe("the fixtures' comments in live rooms", () => {
     () => expectFixturesHandled(roomHostEnv),
     120_000,
   );
-
-  // BUG: with the room host's default environment (libuv thread pool of 4), one of the three rooms (each run a
-  // different one) stops for good in the middle of this test: no utterance, no error, no event, its questions never
-  // answered nor expired, while the host stays up. media/gst.ts pollBus (gst_bus_timed_pop with no timeout) and
-  // appsink pulls each hold a pool thread while they wait: every room on air holds one, and every overlay render
-  // (collectBuffers, media/overlays.ts) needs two more, so with three rooms on air concurrent renders of subtitles
-  // and cues starve; LiveRoom.#speak then waits forever in media.scheduleOverlay. The same test passes with
-  // a larger pool in the room host's environment (above), which `livehost up` and the images now set; a room host
-  // started any other way (`livehost room-host` from a shell or a unit file) still hangs.
-  // eslint-disable-next-line vitest/no-disabled-tests -- a known bug, kept runnable for whoever fixes it
-  it.skip("are handled with the room host's default thread pool", () => expectFixturesHandled({}), 120_000);
 });

@@ -67,12 +67,7 @@ describe("Interrupt and Say", () => {
     ]);
   });
 
-  // BUG (rooms/live-room.ts, LiveRoom.interrupt): Interrupt (and Say with interrupt) cuts the sentence playing but
-  // publishes nothing about it: WatchRoom keeps the utteranceEnded {interrupted: false} sent when its synthesis
-  // finished, so a watcher cannot tell that the audience never heard its end. A question cutting in does publish
-  // utteranceEnded {interrupted: true} for the sentence it cuts (LiveRoom.#cutIn); Interrupt should do the same.
-  // eslint-disable-next-line vitest/no-disabled-tests -- a known bug, kept runnable for whoever fixes it
-  it.skip("says in WatchRoom that the sentence was cut", async () => {
+  it("says in WatchRoom that the sentence was cut", async () => {
     await using stack = await startLocalStack();
     const { watch } = await createLiveRoom(stack.rooms, roomId, await fixtureRoomSpec("zh"));
     using _watch = watch;

@@ -117,7 +117,8 @@ async function renderTextBox(width: number, height: number, background: number, 
         lines.forEach((line, i) => {
           const element = pipeline.findChild(`t${i}`) as GstElement;
           element["font-desc"] = `${font}${line.bold ? " Bold" : ""} ${line.size}px`;
-          element.text = line.text;
+          // textoverlay reads its text as Pango markup: "Home & Gadgets" must not read as a broken entity.
+          element.text = escapeMarkup(line.text);
         }),
     },
   );
@@ -307,4 +308,8 @@ export function overlayPose(
     y: Math.round(overlay.y + overlay.slideFrom.dy * (1 - eased)),
     opacity: progress,
   };
+}
+
+function escapeMarkup(text: string): string {
+  return text.replace(/[&<>]/g, (c) => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : "&gt;"));
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Comment, RoomEvent, RoomState, UtteranceSource, subjects } from "../proto/index.js";
@@ -118,9 +118,10 @@ describe("a live room", () => {
       );
 
       // The segments hold H.264 and AAC at the room's size.
-      const segments = (await readdir(join(dir, "media", "shop-1", "hls"))).filter((f) => f.endsWith(".ts"));
-      expect(segments.length).toBeGreaterThan(0);
-      const probe = await probeMedia(join(dir, "media", "shop-1", "hls", segments[0]!));
+      // (The newest segment the playlist lists: older ones roll off the live playlist and are deleted.)
+      const listed = (await readFile(playlist, "utf8")).split("\n").filter((l) => l.endsWith(".ts"));
+      expect(listed.length).toBeGreaterThan(0);
+      const probe = await probeMedia(join(dir, "media", "shop-1", "hls", listed.at(-1)!));
       expect(probe.video).toMatchObject({ codec: "h264", width: 360, height: 640 });
       expect(probe.audio?.codec).toBe("aac");
 

@@ -17,7 +17,7 @@ import {
   type LlmOptions,
   type ShowPosition,
 } from "../brain/index.js";
-import { RoomMediaGraph, cueAtSource, type OverlayContent } from "../media/index.js";
+import { RoomMediaGraph, cueAtSource, type OverlayContent, type X264Preset } from "../media/index.js";
 import { ROOT_CONTEXT, SpanStatusCode, context, trace, type Context } from "@opentelemetry/api";
 import { tracer, type Logger, type Registry } from "../observability/index.js";
 import {
@@ -44,12 +44,26 @@ export interface LiveRoomDeps {
   llm?: LlmOptions;
   /** The room's events (to its event subject). */
   publish: (event: RoomEvent["event"]) => void;
-  /** Called when the first sample of a comment's answer goes into the stream (benchmarks). */
-  onAnswerHeard?: (commentId: string, ms: number) => void;
+  /** x264 speed preset of the rooms' encoders; default veryfast. */
+  x264Preset?: X264Preset;
+  /** Called when the first sample of a comment's answer goes into the stream, with its stages (benchmarks). */
+  onAnswerHeard?: (commentId: string, stages: AnswerStages) => void;
+}
+
+/** Where the time went between a comment reaching its room and its answer going into the stream, in ms. */
+export interface AnswerStages {
+  total: number;
+  /** Waiting for the sentence playing to end, and the brain's first sentence. */
+  brain: number;
+  ttsFirstChunk: number;
+  lipsyncFirstFrame: number;
+  /** From the first audio chunk to its first sample going to the encoder (jitter buffer, queue). */
+  mux: number;
 }
 
 interface AnswerTiming {
   received: number;
+  speakStarted?: number;
   taken?: number;
   firstSentence?: number;
   firstChunk?: number;
@@ -80,7 +94,7 @@ interface Line {
 const leadMs = 600;
 const maxTraces = 1_000;
 const spans = tracer("rooms");
-const cutInMs = 700;
+const cutInMs = 250;
 
 export class LiveRoom {
   readonly roomId: string;
@@ -120,8 +134,12 @@ export class LiveRoom {
       outputDir: join(deps.mediaDir, roomId),
       registry: deps.registry,
       logger: deps.log,
+      x264Preset: deps.x264Preset,
       onEvent: (event) => {
-        if (event.type === "utterance" && event.state === "started") this.#heard(event.utteranceId);
+        if (event.type !== "utterance") return;
+        if (event.state === "started") this.#heard(event.utteranceId);
+        // A sentence played to its end can no longer be cut.
+        else if (this.#queued?.line.utteranceId === event.utteranceId) this.#queued = undefined;
       },
     });
     this.#metrics = roomMetrics(deps.registry);
@@ -165,6 +183,8 @@ export class LiveRoom {
   }
 
   async start(): Promise<void> {
+    // A host that just started learns its workers within an announcement interval: wait that long, not forever.
+    await this.#deps.voice.directory.known("tts", 3_000, this.#abort.signal);
     await this.media.start(this.#abort.signal);
     this.#metrics.onAir.inc();
     this.#loop = this.#run().catch((err: unknown) => {
@@ -217,6 +237,14 @@ export class LiveRoom {
 
   /** Stops the current line at once; the show resumes where it stopped. */
   interrupt(): void {
+    // Watchers learn which sentences were cut: the one being synthesized and the one playing.
+    for (const line of [this.#current?.line, this.#queued?.line]) {
+      if (!line) continue;
+      this.#deps.publish({
+        $case: "utteranceEnded",
+        value: { utteranceId: line.utteranceId, interrupted: true, durationMs: 0 },
+      });
+    }
     this.#current?.cut.abort();
     // The show sentence cut short is said again when the show resumes.
     if (this.#queued) this.#position = this.#queued.before;
@@ -225,7 +253,20 @@ export class LiveRoom {
     this.#wake?.();
   }
 
-  async stop(): Promise<void> {
+  /** Takes the room off air here; calling it again waits for the same stop. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  #stopping?: Promise<void>;
+
+  /** Whether stop() was called. */
+  get stopped(): boolean {
+    return this.#stopping !== undefined;
+  }
+
+  async #stop(): Promise<void> {
     this.#abort.abort();
     this.#wake?.();
     this.#current?.cut.abort();
@@ -401,6 +442,7 @@ export class LiveRoom {
     const started = performance.now();
     // Stage timings are taken on an answer's first sentence.
     const timing = line.commentId && line.utteranceId.endsWith("-0") ? this.#timings.get(line.commentId) : undefined;
+    if (timing) timing.speakStarted = started;
     const streamTimeMs = Math.round(
       (this.media.status().streamSeconds + this.media.status().queuedSpeechSeconds) * 1000,
     );
@@ -509,7 +551,15 @@ export class LiveRoom {
     this.#metrics.commentToAudio.observe((now - timing.received) / 1000);
     if (timing.firstChunk !== undefined)
       this.#metrics.stage.observe({ stage: "mux" }, (now - timing.firstChunk) / 1000);
-    this.#deps.onAnswerHeard?.(match![1]!, now - timing.received);
+    const ms = (from: number | undefined, to: number | undefined) =>
+      from === undefined || to === undefined ? 0 : to - from;
+    this.#deps.onAnswerHeard?.(match![1]!, {
+      total: now - timing.received,
+      brain: ms(timing.received, timing.firstSentence),
+      ttsFirstChunk: ms(timing.speakStarted, timing.firstChunk),
+      lipsyncFirstFrame: ms(timing.firstChunk, timing.firstFrame),
+      mux: ms(timing.firstChunk, now),
+    });
   }
 
   #setStalled(reason: string | undefined): void {

@@ -69,6 +69,8 @@ export interface RoomActorDeps {
    * its record and lifecycle (control-plane tests).
    */
   live?: Omit<LiveRoomDeps, "publish" | "log">;
+  /** The rooms on air on this host, by id (the host waits for them to stop before it closes). */
+  onAir?: Map<string, LiveRoom>;
 }
 
 /** The room actor type. */
@@ -76,7 +78,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   const { nats, directory } = deps;
   type Ctx = ActorContext<RoomActorState>;
   /** The rooms on air in this host, by id. */
-  const onAir = new Map<string, LiveRoom>();
+  const onAir = deps.onAir ?? new Map<string, LiveRoom>();
   const onAirBase = new Map<string, { answered: number; rejected: number }>();
 
   const publish = (ctx: Ctx, event: RoomEvent["event"]) => {
@@ -165,6 +167,9 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
 
   /** Builds the room's media graph and starts its show (when this host runs rooms for real). */
   const putOnAir = async (ctx: Ctx) => {
+    const previous = onAir.get(ctx.id);
+    // The same room back on this host while its last activation's media still stops: let that finish first.
+    if (previous?.stopped) await previous.stop();
     if (!deps.live || onAir.has(ctx.id)) return;
     const room = new LiveRoom(ctx.id, RoomSpec.fromJSON(ctx.state.spec), ctx.state.show, {
       ...deps.live,
@@ -180,10 +185,11 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   const takeOffAir = async (ctx: Ctx) => {
     const room = onAir.get(ctx.id);
     if (!room) return;
-    onAir.delete(ctx.id);
     onAirBase.delete(ctx.id);
     ctx.clearTimer("progress");
+    // Still listed while it stops, so a closing host waits for it.
     await room.stop();
+    if (onAir.get(ctx.id) === room) onAir.delete(ctx.id);
   };
 
   /** What the room on air learnt since the last look: where the show is, and whether it can speak. */

@@ -8,7 +8,7 @@ import { RoomDirectory } from "./directory.js";
 import { roomActor } from "./room-actor.js";
 import { Voice } from "./voice.js";
 import { WorkerDirectory } from "./workers.js";
-import type { LlmOptions } from "../brain/index.js";
+import type { LiveRoom, LiveRoomDeps } from "./live-room.js";
 
 export interface RoomHostOptions {
   nats: NatsConnection;
@@ -23,7 +23,7 @@ export interface RoomHostOptions {
    * Put rooms on air for real: avatar packs, where media output goes, and an optional LLM. Without it rooms keep
    * their record and lifecycle only.
    */
-  live?: { avatarsDir: string; mediaDir: string; llm?: LlmOptions };
+  live?: Pick<LiveRoomDeps, "avatarsDir" | "mediaDir" | "llm" | "x264Preset" | "onAnswerHeard">;
   logger?: Logger;
 }
 
@@ -49,13 +49,14 @@ export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost>
   const log = (options.logger ?? rootLogger()).child({ role: "room-host" });
   const startedAt = new Date().toISOString();
   const directory = await RoomDirectory.open(options.nats, options.stores?.replicas);
+  const onAir = new Map<string, LiveRoom>();
   const workers = options.live ? await WorkerDirectory.start(options.nats) : undefined;
   const voice = workers ? new Voice(workers, log) : undefined;
   const live = options.live && voice ? { ...options.live, voice, registry: options.registry } : undefined;
   const actors = await ActorHost.start({
     nats: options.nats,
     registry: options.registry,
-    types: [roomActor({ nats: options.nats, directory, live })],
+    types: [roomActor({ nats: options.nats, directory, live, onAir })],
     hostId: options.hostId,
     capacity: options.capacity,
     stores: options.stores,
@@ -84,6 +85,8 @@ export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost>
   const close = () =>
     (closing ??= (async () => {
       await actors.close();
+      // Rooms handed over (or ended) stop their media before the connection they publish on goes.
+      await Promise.all([...onAir.values()].map((room) => room.stop()));
       voice?.[Symbol.dispose]();
       await workers?.[Symbol.asyncDispose]();
       await service.stop();

@@ -113,6 +113,19 @@ export class WorkerDirectory implements AsyncDisposable {
     return best;
   }
 
+  /**
+   * Resolves once a worker of `kind` is known, or after `timeoutMs` (false): a host that just started has not heard
+   * every worker's announcement yet.
+   */
+  async known(kind: WorkerKindName, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.workers(kind).length === 0) {
+      if (Date.now() >= deadline || signal?.aborted) return false;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return true;
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     this.#subscription.unsubscribe();
     await Promise.resolve();

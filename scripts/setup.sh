@@ -13,9 +13,11 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
-# Engines and tools livehost runs for real: NATS, GStreamer 1.22 (with headers for gstreamer-superficial),
-# protoc with the well-known types, espeak-ng (the embedded voice), ffmpeg's ffprobe (media tests), and the
-# toolchain node-gyp builds native addons with.
+# Engines and tools livehost runs for real: NATS, GStreamer 1.22 (with headers for gstreamer-superficial, and
+# gstreamer1.0-x for pango's textoverlay), protoc with the well-known types, espeak-ng (the embedded voice), ffmpeg's
+# ffprobe (media tests), Noto CJK fonts (Chinese subtitles and cards), nginx with its RTMP module (the ingest the RTMP
+# tests push to), chromium (the viewer page test), openssl (test certificates), and the toolchain node-gyp builds
+# native addons with.
 debian_packages="
   nats-server
   protobuf-compiler libprotobuf-dev

@@ -12,7 +12,7 @@ import { loadCatalogFile, loadPersonasFile, pickPersona, sampleFiles } from "../
 import { startLipSyncWorker, startSpeechWorker, writeDefaultAvatarPack } from "../gpu-workers/index.js";
 import type { X264Preset } from "../media/index.js";
 import { createRegistry, type Registry } from "../observability/index.js";
-import { Comment, RoomSpec } from "../proto/index.js";
+import { Comment, RoomEvent, RoomSpec, UtteranceSource } from "../proto/index.js";
 import { RoomClient, enqueueComment, startRoomHost, type AnswerStages } from "../rooms/index.js";
 import { connectNats, type NatsConnection } from "../transport/index.js";
 import { startNatsServer } from "../testing/index.js";
@@ -50,7 +50,7 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
     if (rooms === 10) tenRooms = result;
   }
   log(`rooms on air in real time at ${portrait.width}x${portrait.height} x264 ${portrait.preset}`);
-  const live = await roomsLiveMax(portrait, quick ? 2 : 4, log);
+  const live = await roomsLiveMax(portrait, quick ? 2 : 8, log);
   const t = tenRooms!;
   return {
     comment_to_audio_ms_p50: t.total.p50,
@@ -125,16 +125,33 @@ async function onAir<T>(
   }
 }
 
-/** Questions to every room, a few seconds apart, each timed from its publish to its answer's first muxed sample. */
+/**
+ * Viewers' questions to every room, each timed from its publish to its answer's first muxed sample. A room gets its
+ * next question once it is back to its show (answers are not cut by other questions, so asking during an answer
+ * measures the answer's length, not the path), at a random point of a show sentence.
+ */
 async function latency(rooms: number, size: Size, perRoom: number, log: (m: string) => void) {
   return onAir(rooms, size, async ({ nc, ids, registry, heard }) => {
     await sleep(3_000); // every show speaking
     const published = new Map<string, number>();
-    for (let round = 0; round < perRoom; round++) {
-      await Promise.all(
-        ids.map(async (roomId, i) => {
-          // Spread the rooms' questions over the round, as viewers do.
-          await sleep(Math.round((i * 3_000) / ids.length));
+    const showStarts = new Map<string, number>();
+    const subscription = nc.subscribe("livehost.events.rooms.*", {
+      callback: (_err, msg) => {
+        const event = RoomEvent.decode(msg.data);
+        if (
+          event.event?.$case === "utteranceStarted" &&
+          event.event.value.source === UtteranceSource.UTTERANCE_SOURCE_SHOW
+        ) {
+          showStarts.set(event.roomId, performance.now());
+        }
+      },
+    });
+    let random = 42;
+    const next = () => (random = (random * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    await Promise.all(
+      ids.map(async (roomId) => {
+        for (let round = 0; round < perRoom; round++) {
+          await sleep(300 + Math.round(next() * 2_500));
           const commentId = `${roomId}-q${round}`;
           published.set(commentId, performance.now());
           await enqueueComment(
@@ -146,12 +163,18 @@ async function latency(rooms: number, size: Size, perRoom: number, log: (m: stri
               text: questions[round % questions.length],
             }),
           );
-        }),
-      );
-      await sleep(3_500);
-      log(`  round ${round + 1}/${perRoom}: ${heard.size} answers heard`);
-    }
-    await sleep(3_000);
+          // Heard, then the show again.
+          const deadline = performance.now() + 60_000;
+          while (performance.now() < deadline) {
+            const answer = heard.get(commentId);
+            if (answer && (showStarts.get(roomId) ?? 0) > answer.at) break;
+            await sleep(100);
+          }
+        }
+      }),
+    );
+    subscription.unsubscribe();
+    log(`  ${heard.size} of ${rooms * perRoom} answers heard`);
     const totals: number[] = [];
     const beyond: number[] = [];
     const stages = { brain: [] as number[], ttsFirstChunk: [] as number[] };

@@ -451,10 +451,19 @@ export class LiveRoom {
       .toLowerCase()
       .replace(/[^a-z0-9-]/g, "-")
       .slice(0, 64);
-    await this.media.scheduleOverlay(
-      { id: subtitle, content: { kind: "subtitle", lines: [line.text] }, animation: "fade" },
-      { utteranceId: line.utteranceId, atMs: 0 },
-    );
+    // The subtitle renders while the sentence is synthesized: text rendering is not on the path to the first audio.
+    const subtitleScheduled = this.media
+      .scheduleOverlay(
+        { id: subtitle, content: { kind: "subtitle", lines: [line.text] }, animation: "fade" },
+        { utteranceId: line.utteranceId, atMs: 0 },
+      )
+      .then(
+        () => true,
+        (err: unknown) => {
+          this.#deps.log.warn({ err, utteranceId: line.utteranceId }, "subtitle not shown");
+          return false;
+        },
+      );
     const words: WordTiming[] = [];
     this.#deps.publish({
       $case: "utteranceStarted",
@@ -507,7 +516,9 @@ export class LiveRoom {
       },
       signal,
     );
-    this.media.hideOverlay(subtitle, { utteranceId: line.utteranceId, atMs: spoken.durationMs });
+    if (await subtitleScheduled) {
+      this.media.hideOverlay(subtitle, { utteranceId: line.utteranceId, atMs: spoken.durationMs });
+    }
     this.#deps.publish({
       $case: "utteranceEnded",
       value: { utteranceId: line.utteranceId, interrupted: false, durationMs: spoken.durationMs },

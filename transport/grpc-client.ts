@@ -5,12 +5,13 @@ import {
   credentials as grpcCredentials,
   type CallOptions,
   type ChannelCredentials,
+  type ChannelOptions,
   type ClientUnaryCall,
   type ServiceError,
 } from "@grpc/grpc-js";
 import { injectGrpcMetadata } from "../observability/index.js";
 import { LivehostError, fromServiceError } from "./errors.js";
-import { defaultChannelCredentials } from "./tls.js";
+import { defaultChannelCredentials, defaultChannelOptions } from "./tls.js";
 
 export interface CallSettings {
   signal?: AbortSignal;
@@ -53,17 +54,27 @@ export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req,
  * Options for channels that carry media (PCM, frames): a 4 MiB HTTP/2 window instead of 64 KiB, so a stream of
  * audio is not held up waiting for window updates every few chunks; no channelz bookkeeping and no grpc-js retries
  * per call (a media stream that fails is moved to another worker by its room, not replayed by the channel).
+ * They include the process's TLS server name (defaultChannelOptions), read when a channel is made, so a channel to
+ * a worker's pod IP checks the name the shared certificate carries.
  */
-export const mediaChannelOptions = {
+export const mediaChannelOptions: ChannelOptions = {
   "grpc-node.flow_control_window": 4 * 1024 * 1024,
   "grpc.max_receive_message_length": 8 * 1024 * 1024,
   "grpc.enable_channelz": 0,
   "grpc.enable_retries": 0,
-} as const;
+  get "grpc.ssl_target_name_override"() {
+    return defaultChannelOptions()["grpc.ssl_target_name_override"] as string | undefined;
+  },
+  get "grpc.default_authority"() {
+    return defaultChannelOptions()["grpc.default_authority"] as string | undefined;
+  },
+};
 
 /**
  * Channel credentials: from the TLS material given, else the process's TLS (configureGrpcTls), else plaintext
- * (loopback). Channels to workers and the gateway use `channelCredentials()`.
+ * (loopback). Channels to workers and the gateway use `channelCredentials()`; with the process's TLS server name
+ * they check it whatever address they dial (pass defaultChannelOptions() or mediaChannelOptions as well, so TLS
+ * also asks for that name).
  */
 export function channelCredentials(tls?: { ca?: Buffer; key?: Buffer; cert?: Buffer }): ChannelCredentials {
   return tls ? grpcCredentials.createSsl(tls.ca, tls.key, tls.cert) : defaultChannelCredentials();

@@ -2,8 +2,18 @@
 // tls.key, ca.crt) turned into grpc-js server and channel credentials, mTLS when client certificates are required.
 // A role configures it once at start-up (configureGrpcTls); servers and channels made afterwards use it unless
 // given credentials of their own. Without it everything stays plaintext, as on loopback and in tests.
+//
+// Rooms dial workers at their pod IPs, which no one shared certificate can list; with a server name configured
+// (--tls-server-name), clients check every peer's certificate against that name instead of the address dialled.
 import { readFile } from "node:fs/promises";
-import { ServerCredentials, credentials as grpcCredentials, type ChannelCredentials } from "@grpc/grpc-js";
+import { isIP } from "node:net";
+import { checkServerIdentity } from "node:tls";
+import {
+  ServerCredentials,
+  credentials as grpcCredentials,
+  type ChannelCredentials,
+  type ChannelOptions,
+} from "@grpc/grpc-js";
 import { InvalidArgumentError } from "./errors.js";
 
 export interface GrpcTlsFiles {
@@ -14,6 +24,11 @@ export interface GrpcTlsFiles {
   keyFile?: string;
   /** Servers refuse clients without a certificate signed by caFile (mTLS). */
   requireClientCert?: boolean;
+  /**
+   * DNS name every server's certificate must carry, whatever address a client dials (e.g. a worker's pod IP).
+   * Default: the dialled host, as TLS does.
+   */
+  serverName?: string;
 }
 
 export interface GrpcTlsMaterial {
@@ -21,14 +36,28 @@ export interface GrpcTlsMaterial {
   cert?: Buffer;
   key?: Buffer;
   requireClientCert: boolean;
+  serverName?: string;
 }
 
 /** Option names the errors use, so a bad setting is reported as the flag the operator typed. */
-const optionNames: Record<keyof Omit<GrpcTlsFiles, "requireClientCert">, string> = {
+const optionNames = {
   caFile: "--tls-ca",
   certFile: "--tls-cert",
   keyFile: "--tls-key",
-};
+  serverName: "--tls-server-name",
+} as const;
+
+/** A DNS name as certificates carry it: dot-separated labels of letters, digits and hyphens. */
+const dnsName = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+function checkServerName(name: string): void {
+  if (isIP(name) || !dnsName.test(name) || name.length > 253) {
+    throw new InvalidArgumentError(
+      optionNames.serverName,
+      `"${name}" is not a DNS name (no port, no IP address), e.g. livehost-grpc.livehost.svc`,
+    );
+  }
+}
 
 /** Reads and checks the files; errors name the option (missing file, cert without key, mTLS without a CA). */
 export async function loadGrpcTls(files: GrpcTlsFiles): Promise<GrpcTlsMaterial> {
@@ -41,7 +70,8 @@ export async function loadGrpcTls(files: GrpcTlsFiles): Promise<GrpcTlsMaterial>
   if (files.requireClientCert && !files.caFile) {
     throw new InvalidArgumentError(optionNames.caFile, "requiring client certificates needs the CA that signs them");
   }
-  const read = async (key: keyof typeof optionNames): Promise<Buffer | undefined> => {
+  if (files.serverName !== undefined) checkServerName(files.serverName);
+  const read = async (key: "caFile" | "certFile" | "keyFile"): Promise<Buffer | undefined> => {
     const path = files[key];
     if (!path) return undefined;
     const pem = await readFile(path).catch((err: NodeJS.ErrnoException) => {
@@ -55,7 +85,7 @@ export async function loadGrpcTls(files: GrpcTlsFiles): Promise<GrpcTlsMaterial>
     return pem;
   };
   const [ca, cert, key] = await Promise.all([read("caFile"), read("certFile"), read("keyFile")]);
-  return { ca, cert, key, requireClientCert: files.requireClientCert ?? false };
+  return { ca, cert, key, requireClientCert: files.requireClientCert ?? false, serverName: files.serverName };
 }
 
 /** Server credentials: TLS with this process's certificate; client certificates checked when required. */
@@ -70,27 +100,65 @@ export function serverCredentialsFrom(material: GrpcTlsMaterial): ServerCredenti
   );
 }
 
-/** Channel credentials: servers checked against the CA (the system's when none); our certificate for mTLS. */
+/**
+ * Channel credentials: servers checked against the CA (the system's when none) and, with a serverName, against
+ * that name rather than the address dialled; our certificate for mTLS.
+ */
 export function channelCredentialsFrom(material: GrpcTlsMaterial): ChannelCredentials {
-  return grpcCredentials.createSsl(material.ca ?? null, material.key ?? null, material.cert ?? null);
+  const { serverName } = material;
+  return grpcCredentials.createSsl(
+    material.ca ?? null,
+    material.key ?? null,
+    material.cert ?? null,
+    serverName ? { checkServerIdentity: (_dialled, cert) => checkServerIdentity(serverName, cert) } : {},
+  );
 }
 
-let processTls: GrpcTlsMaterial | undefined;
+/**
+ * Channel options that go with the credentials: with a serverName, TLS asks for it (SNI) and checks it, and calls
+ * carry it as their :authority. Empty otherwise.
+ */
+export function channelOptionsFrom(material: GrpcTlsMaterial): ChannelOptions {
+  return material.serverName
+    ? { "grpc.ssl_target_name_override": material.serverName, "grpc.default_authority": material.serverName }
+    : {};
+}
+
+interface ProcessTls {
+  material: GrpcTlsMaterial;
+  /** Made once, so channels to the same address share their connection (grpc-js compares credentials). */
+  channelCredentials: ChannelCredentials;
+}
+
+let processTls: ProcessTls | undefined;
 
 /**
  * Sets the TLS every later gRPC server and channel of this process uses by default (a role calls it once, before
  * starting its servers). undefined goes back to plaintext.
  */
 export async function configureGrpcTls(files: GrpcTlsFiles | undefined): Promise<void> {
-  processTls = files && (files.caFile || files.certFile) ? await loadGrpcTls(files) : undefined;
+  if (!files || (!files.caFile && !files.certFile)) {
+    if (files?.serverName) {
+      throw new InvalidArgumentError(optionNames.serverName, "checks TLS peers: it needs --tls-ca (or --tls-cert)");
+    }
+    processTls = undefined;
+    return;
+  }
+  const material = await loadGrpcTls(files);
+  processTls = { material, channelCredentials: channelCredentialsFrom(material) };
 }
 
 /** The server credentials configureGrpcTls set, plaintext otherwise. */
 export function defaultServerCredentials(): ServerCredentials {
-  return processTls ? serverCredentialsFrom(processTls) : ServerCredentials.createInsecure();
+  return processTls ? serverCredentialsFrom(processTls.material) : ServerCredentials.createInsecure();
 }
 
 /** The channel credentials configureGrpcTls set, plaintext otherwise. */
 export function defaultChannelCredentials(): ChannelCredentials {
-  return processTls ? channelCredentialsFrom(processTls) : grpcCredentials.createInsecure();
+  return processTls?.channelCredentials ?? grpcCredentials.createInsecure();
+}
+
+/** The channel options configureGrpcTls's server name calls for (see channelOptionsFrom); empty otherwise. */
+export function defaultChannelOptions(): ChannelOptions {
+  return processTls ? channelOptionsFrom(processTls.material) : {};
 }

@@ -11,7 +11,7 @@ import {
 } from "@grpc/grpc-js";
 import { injectGrpcMetadata } from "../observability/index.js";
 import { LivehostError, fromServiceError } from "./errors.js";
-import { defaultChannelCredentials, defaultChannelOptions } from "./tls.js";
+import { defaultChannelCredentials, defaultTlsServerName } from "./tls.js";
 
 export interface CallSettings {
   signal?: AbortSignal;
@@ -63,10 +63,10 @@ export const mediaChannelOptions: ChannelOptions = {
   "grpc.enable_channelz": 0,
   "grpc.enable_retries": 0,
   get "grpc.ssl_target_name_override"() {
-    return defaultChannelOptions()["grpc.ssl_target_name_override"] as string | undefined;
+    return defaultTlsServerName();
   },
   get "grpc.default_authority"() {
-    return defaultChannelOptions()["grpc.default_authority"] as string | undefined;
+    return defaultTlsServerName();
   },
 };
 

@@ -158,6 +158,11 @@ export function defaultChannelCredentials(): ChannelCredentials {
   return processTls?.channelCredentials ?? grpcCredentials.createInsecure();
 }
 
+/** The server name configureGrpcTls set, if any. */
+export function defaultTlsServerName(): string | undefined {
+  return processTls?.material.serverName;
+}
+
 /** The channel options configureGrpcTls's server name calls for (see channelOptionsFrom); empty otherwise. */
 export function defaultChannelOptions(): ChannelOptions {
   return processTls ? channelOptionsFrom(processTls.material) : {};

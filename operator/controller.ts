@@ -3,7 +3,8 @@
 // decide.ts and, only while this process holds the leader Lease, actuates: the pools' Deployments (created, scaled,
 // pods marked so the idle ones go first and busy ones are not disrupted), the offerings' node groups (Cluster API
 // MachineDeployment scale, Karpenter NodePool GPU limit, idle nodes cordoned before a scale-down), status conditions
-// and Kubernetes Events explaining each decision. A bad object gets a Valid=False condition and nothing else.
+// and Kubernetes Events explaining each decision. A bad object gets a Valid=False condition and nothing else. Demand
+// is the workers' load, the rooms of the room directory (where the demand source reads it) and the LiveEvents.
 import {
   AppsV1Api,
   CoordinationV1Api,
@@ -19,6 +20,7 @@ import {
 } from "@kubernetes/client-node";
 import { SpanStatusCode } from "@opentelemetry/api";
 import { tracer, type Logger, type Registry } from "../observability/index.js";
+import { subjects } from "../proto/index.js";
 import {
   compilePeak,
   decidePool,
@@ -31,10 +33,11 @@ import {
   type Lane,
   type LaneHealth,
   type Recommendation,
+  type RoomsSeen,
   type ScheduledPeak,
   type WorkerReplica,
 } from "./decide.js";
-import type { DemandSource, WorkerLoad } from "./demand.js";
+import type { DemandSource, RoomDirectoryView, WorkerLoad } from "./demand.js";
 import { NotLeaderError, isConflict, isNotFound } from "./errors.js";
 import { ObjectCacheWatch } from "./informer.js";
 import { LeaderElector } from "./leader.js";
@@ -76,6 +79,8 @@ export interface OperatorSettings {
   /** What every worker pod gets: NATS URL and credentials, TLS Secrets, ports (workload.ts). */
   workers: WorkerPodSettings;
   reconcileIntervalMs?: number;
+  /** Capacity for a scheduled room is up this long before it starts, on top of node boot. Default 300 s. */
+  roomWarmupMs?: number;
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
@@ -429,6 +434,39 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
     }
   }
 
+  const roomDirectoryCondition = (directory: RoomDirectoryView): Omit<Condition, "lastTransitionTime"> =>
+    directory.state === "watching"
+      ? {
+          type: "RoomDirectory",
+          status: "True",
+          reason: "Watching",
+          message: `rooms on air and scheduled in KV bucket ${subjects.roomDirectoryBucket} count in the demand`,
+        }
+      : directory.state === "syncing"
+        ? {
+            type: "RoomDirectory",
+            status: "Unknown",
+            reason: "Syncing",
+            message: "loading the room directory; demand is the workers' load until then",
+          }
+        : {
+            type: "RoomDirectory",
+            status: "False",
+            reason: "Unreachable",
+            message: `${directory.message}; demand falls back to the workers' load`,
+          };
+
+  /** A Warning Event when the room directory becomes unreadable, and a Normal one when it is read again. */
+  async function reportRoomDirectory(pool: WorkerPool, directory: RoomDirectoryView): Promise<void> {
+    const lostKey = `${pool.kind}/${pool.metadata.name}/RoomDirectoryUnreachable`;
+    if (directory.state === "unreachable") {
+      await emit(pool, "Warning", "RoomDirectoryUnreachable", roomDirectoryCondition(directory).message);
+    } else if (directory.state === "watching" && lastEvent.has(lostKey)) {
+      lastEvent.delete(lostKey);
+      await emit(pool, "Normal", "RoomDirectoryWatching", roomDirectoryCondition(directory).message);
+    }
+  }
+
   async function reconcilePass(): Promise<void> {
     const t = now();
 
@@ -492,6 +530,11 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
     }
     metrics.invalid.set({ kind: "LiveEvent" }, invalidEvents);
 
+    // Rooms from the room directory, where the demand source reads one; without it, the workers' load alone.
+    const directory = settings.demand.rooms?.();
+    const rooms: RoomsSeen | undefined = directory?.state === "watching" ? directory.rooms : undefined;
+    const roomWarmupMs = settings.roomWarmupMs ?? 300_000;
+
     // Pools: replicas.
     const sized: { spec: WorkerPoolSpec; replicas: number }[] = [];
     const busyNodes = new Set<string>();
@@ -521,6 +564,8 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
         workers: replicas,
         peaks,
         bootMs,
+        rooms,
+        roomWarmupMs,
         history: history.get(name) ?? [],
         now: t,
       });
@@ -567,10 +612,15 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
             });
           }
         }
+        const roomsPart = rooms
+          ? `, ${decision.roomStreams} for rooms on air or starting within ${Math.round((bootMs + roomWarmupMs) / 1000)}s`
+          : "";
+        const peakAhead = decision.streamsNeeded > Math.max(liveStreams, decision.roomStreams);
         const why =
-          `${decision.streamsNeeded} streams needed (${liveStreams} active` +
-          `${decision.streamsNeeded > liveStreams ? ", a scheduled peak ahead" : ""}) at ${spec.streamsPerReplica} per replica` +
+          `${decision.streamsNeeded} streams needed (${liveStreams} active${roomsPart}` +
+          `${peakAhead ? ", a scheduled peak ahead" : ""}) at ${spec.streamsPerReplica} per replica` +
           ` + ${spec.headroomPercent}% headroom`;
+        if (directory) await reportRoomDirectory(pool, directory);
         if (target !== current && deployment) {
           await emit(pool, "Normal", decision.reason, `replicas ${current} -> ${target}: ${why}`);
         } else if (decision.reason === "HeldForActiveStreams" || decision.reason === "HeldForCooldown") {
@@ -584,6 +634,7 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
           );
         }
         let conditions = setCondition(pool.status?.conditions, valid(pool.metadata.generation), t);
+        if (directory) conditions = setCondition(conditions, roomDirectoryCondition(directory), t);
         conditions = setCondition(
           conditions,
           {

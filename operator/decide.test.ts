@@ -10,6 +10,7 @@ import {
   placeNodes,
   planReplicas,
   replicasFor,
+  roomsNeeded,
   stabilize,
   streamsNeeded,
   type Lane,
@@ -128,6 +129,70 @@ describe("replicas per pool", () => {
     expect(decidePool(input)).toMatchObject({ recommended: 6, target: 12, reason: "HeldForCooldown" });
     expect(decidePool({ ...input, history: [] })).toMatchObject({ target: 6, reason: "ScaledDown" });
     expect(decidePool({ ...input, liveStreams: 200 })).toMatchObject({ target: 24, reason: "ScaledUp" });
+  });
+});
+
+describe("rooms from the room directory", () => {
+  const boot = 5 * minute;
+  const warmup = 5 * minute;
+  const input: PoolInput = {
+    spec: { ...pool, minReplicas: 1, headroomPercent: 0 },
+    currentReplicas: 1,
+    liveStreams: 0,
+    workers: [],
+    peaks: [],
+    bootMs: boot,
+    roomWarmupMs: warmup,
+    history: [],
+    now: t0,
+  };
+  const scheduledAt = (offsetMs: number, endMs = Number.POSITIVE_INFINITY) => ({ startMs: t0 + offsetMs, endMs });
+
+  it("counts rooms on air and rooms that start within boot time plus warm-up", () => {
+    const rooms = {
+      onAir: 30,
+      scheduled: [scheduledAt(9 * minute), scheduledAt(10 * minute), scheduledAt(11 * minute), scheduledAt(-minute)],
+    };
+    // Window 10 min: the rooms at +9 and +10 min count, and the overdue one; the one at +11 min does not yet.
+    expect(roomsNeeded(rooms, t0, boot + warmup)).toBe(33);
+    expect(roomsNeeded(rooms, t0 + minute, boot + warmup)).toBe(34);
+  });
+
+  it("does not count a scheduled room whose end has passed", () => {
+    expect(roomsNeeded({ onAir: 0, scheduled: [scheduledAt(-2 * minute, t0 - minute)] }, t0, boot)).toBe(0);
+  });
+
+  it("raises a pool for a room scheduled ten minutes ahead, before it starts", () => {
+    const rooms = { onAir: 0, scheduled: Array.from({ length: 40 }, () => scheduledAt(10 * minute)) };
+    // 20:00 less 11 min: not in the window yet.
+    expect(decidePool({ ...input, now: t0 - minute, rooms })).toMatchObject({ roomStreams: 0, target: 1 });
+    expect(decidePool({ ...input, rooms })).toMatchObject({ roomStreams: 40, target: 4, reason: "ScaledUp" });
+  });
+
+  it("takes the larger of the workers' streams and the rooms' needs, never their sum", () => {
+    // 25 rooms on air whose 25 streams the workers report: 25, not 50.
+    const onAir = { ...input, liveStreams: 25, rooms: { onAir: 25, scheduled: [] } };
+    expect(decidePool(onAir)).toMatchObject({ streamsNeeded: 25, target: 3 });
+    // Rooms still warming (no stream yet) count; streams of rooms the directory has not seen count too.
+    expect(decidePool({ ...onAir, liveStreams: 5 })).toMatchObject({ streamsNeeded: 25 });
+    expect(decidePool({ ...onAir, liveStreams: 45 })).toMatchObject({ streamsNeeded: 45 });
+  });
+
+  it("falls back to the workers' load without a room directory", () => {
+    expect(decidePool({ ...input, liveStreams: 12 })).toMatchObject({ streamsNeeded: 12, roomStreams: 0 });
+  });
+
+  it("takes the larger of the rooms and a LiveEvent that expects them", () => {
+    const peak = compilePeak({
+      start: new Date(t0 + 5 * minute).toISOString(),
+      expectedRooms: 100,
+      rampSeconds: 0,
+      durationSeconds: 3600,
+      streamsPerRoom: { tts: 1, lipsync: 1 },
+      warmupSeconds: 300,
+    });
+    const rooms = { onAir: 0, scheduled: Array.from({ length: 80 }, () => scheduledAt(5 * minute)) };
+    expect(decidePool({ ...input, rooms, peaks: [peak] })).toMatchObject({ streamsNeeded: 100, roomStreams: 80 });
   });
 });
 

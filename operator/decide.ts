@@ -56,6 +56,35 @@ export function streamsNeeded(
   return needed;
 }
 
+/** A room with a schedule that is not on air yet: it will need workers from startMs (ms since the epoch). */
+export interface ScheduledRoom {
+  startMs: number;
+  /** When it ends by itself; Infinity when it runs until stopped. */
+  endMs: number;
+}
+
+/** The room directory as the operator last saw it. */
+export interface RoomsSeen {
+  /** Rooms WARMING, LIVE or PAUSED now. */
+  onAir: number;
+  scheduled: readonly ScheduledRoom[];
+}
+
+/** Every room on air speaks through one TTS stream and one lip-sync stream. */
+export const streamsPerRoom: Record<WorkerKindName, number> = { tts: 1, lipsync: 1 };
+
+/**
+ * Rooms that need workers by the end of [now, now + leadMs]: those on air now, plus those scheduled to start by
+ * then and not already past their end. Rooms on air are assumed to stay on air over the window (they may be stopped
+ * early; the scale-down cooldown covers the other way).
+ */
+export function roomsNeeded(rooms: RoomsSeen, now: number, leadMs: number): number {
+  const horizon = now + leadMs;
+  let starting = 0;
+  for (const room of rooms.scheduled) if (room.startMs <= horizon && room.endMs > now) starting++;
+  return rooms.onAir + starting;
+}
+
 /** Replicas that serve `streams` with the pool's headroom, within [min, max]. */
 export function replicasFor(spec: WorkerPoolSpec, streams: number): number {
   const withHeadroom = Math.ceil((streams * (100 + spec.headroomPercent)) / 100);
@@ -120,6 +149,8 @@ export function planReplicas(current: number, target: number, workers: readonly 
 /** Desired replicas for one pool, with the reasons a person reading the status needs. */
 export interface PoolDecision {
   streamsNeeded: number;
+  /** Streams the room directory's rooms need (on air and starting within the look-ahead); 0 without a directory. */
+  roomStreams: number;
   recommended: number;
   target: number;
   plan: ReplicaPlan;
@@ -134,13 +165,21 @@ export interface PoolInput {
   peaks: readonly ScheduledPeak[];
   /** The longest expected node boot among the offerings of the pool's GPU type. */
   bootMs: number;
+  /** Rooms from the room directory, when it is reachable: they need streams from now until bootMs + roomWarmupMs. */
+  rooms?: RoomsSeen;
+  /** How long before a scheduled room starts its capacity must be up, on top of node boot (default 0). */
+  roomWarmupMs?: number;
   history: readonly Recommendation[];
   now: number;
 }
 
 export function decidePool(input: PoolInput): PoolDecision {
   const { spec, currentReplicas, now } = input;
-  const needed = streamsNeeded(spec.kind, input.liveStreams, input.peaks, now, input.bootMs);
+  // Streams that workers carry belong to rooms on air: the larger of the two counts them once.
+  const roomStreams = input.rooms
+    ? roomsNeeded(input.rooms, now, input.bootMs + (input.roomWarmupMs ?? 0)) * streamsPerRoom[spec.kind]
+    : 0;
+  const needed = Math.max(roomStreams, streamsNeeded(spec.kind, input.liveStreams, input.peaks, now, input.bootMs));
   const recommended = replicasFor(spec, needed);
   const target = stabilize(input.history, now, spec.scaleDownCooldownSeconds * 1000, recommended);
   const plan = planReplicas(currentReplicas, target, input.workers);
@@ -154,7 +193,7 @@ export function decidePool(input: PoolInput): PoolDecision {
           : target > recommended
             ? "HeldForCooldown"
             : "Steady";
-  return { streamsNeeded: needed, recommended, target, plan, reason };
+  return { streamsNeeded: needed, roomStreams, recommended, target, plan, reason };
 }
 
 /** One capacity type of one offering: where GPU nodes come from. */

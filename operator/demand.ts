@@ -1,9 +1,11 @@
-// Where the operator learns how busy the workers are. DemandSource is the seam (a room registry can plug in later);
-// NatsWorkerDemand is the real source: every WorkerAnnouncement on workers.*.announce, kept until its ttl runs out
-// or the worker says GONE. Malformed announcements are counted and dropped, never fatal.
+// Where the operator learns how busy the workers are and which rooms need them. DemandSource is the seam;
+// NatsWorkerDemand is the workers' side: every WorkerAnnouncement on workers.*.announce, kept until its ttl runs out
+// or the worker says GONE. Malformed announcements are counted and dropped, never fatal. The rooms' side is
+// RoomDirectoryDemand (room-demand.ts), which wraps a worker source and adds the room directory.
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { WorkerAnnouncement, WorkerKind, WorkerState, subjects } from "../proto/index.js";
 import { Counter, type Logger, type Registry } from "../observability/index.js";
+import type { RoomsSeen } from "./decide.js";
 import type { WorkerKindName } from "./resources.js";
 
 export interface WorkerLoad {
@@ -16,9 +18,15 @@ export interface WorkerLoad {
   labels: Record<string, string>;
 }
 
+/** The room directory as a demand source sees it: watching (with its rooms), still loading it, or unable to read it. */
+export type RoomDirectoryView =
+  { state: "watching"; rooms: RoomsSeen } | { state: "syncing" } | { state: "unreachable"; message: string };
+
 export interface DemandSource {
   /** Workers alive now, of one kind. */
   workers(kind: WorkerKindName): WorkerLoad[];
+  /** Rooms that need workers, where this source reads a room directory; absent where it does not. */
+  rooms?(): RoomDirectoryView;
 }
 
 export interface NatsWorkerDemandOptions {

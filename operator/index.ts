@@ -1,5 +1,6 @@
 // operator: the Kubernetes operator that keeps enough TTS and lip-sync capacity ready, in the cheapest places that
-// have it: WorkerPool, GpuOffering and LiveEvent custom resources, pure scaling decisions, and the control loop.
+// have it: WorkerPool, GpuOffering and LiveEvent custom resources, demand from the workers and the room directory,
+// pure scaling decisions, and the control loop.
 export * from "./resources.js";
 export { crdFiles, customResourceDefinition, type CustomResourceDefinition } from "./crds.js";
 export {
@@ -14,6 +15,8 @@ export {
   compilePeak,
   scheduledRooms,
   streamsNeeded,
+  roomsNeeded,
+  streamsPerRoom,
   replicasFor,
   stabilize,
   planReplicas,
@@ -26,6 +29,8 @@ export {
   pickNodesToRemove,
   defaultBackoff,
   type ScheduledPeak,
+  type ScheduledRoom,
+  type RoomsSeen,
   type Recommendation,
   type WorkerReplica,
   type ReplicaPlan,
@@ -38,7 +43,14 @@ export {
   type LaneVerdict,
 } from "./decide.js";
 export { startOperator, setCondition, type Operator, type OperatorSettings } from "./controller.js";
-export { NatsWorkerDemand, type DemandSource, type WorkerLoad, type NatsWorkerDemandOptions } from "./demand.js";
+export {
+  NatsWorkerDemand,
+  type DemandSource,
+  type WorkerLoad,
+  type NatsWorkerDemandOptions,
+  type RoomDirectoryView,
+} from "./demand.js";
+export { RoomDirectoryDemand, trackRoom, type RoomDirectoryDemandOptions } from "./room-demand.js";
 export { LeaderElector, type LeaderSettings } from "./leader.js";
 export { NotLeaderError } from "./errors.js";
 export {

@@ -1,5 +1,6 @@
 // The operator as a process: `livehost operator`. Options in (flags, environment variables), compiled settings out;
-// the Kubernetes client from a kubeconfig file or the pod's service account; worker load from NATS; /metrics; and a
+// the Kubernetes client from a kubeconfig file or the pod's service account; worker load and the room directory from
+// NATS; /metrics; and a
 // clean stop on SIGTERM that releases the leader Lease so a standby takes over at once.
 import { constants } from "node:fs";
 import { access } from "node:fs/promises";
@@ -11,6 +12,7 @@ import { createLogger, createRegistry, startMetricsServer, startTracing } from "
 import { InvalidArgumentError, connectNats, type NatsSettings } from "../transport/index.js";
 import { startOperator } from "./controller.js";
 import { NatsWorkerDemand } from "./demand.js";
+import { RoomDirectoryDemand } from "./room-demand.js";
 import type { WorkerKindName } from "./resources.js";
 import { workerPodDefaults, type WorkerPodSettings } from "./workload.js";
 
@@ -52,6 +54,8 @@ export interface OperatorOptions {
   metricsHost?: string;
   metricsPort?: number;
   reconcileIntervalMs?: number;
+  /** Capacity for a scheduled room is up this long before it starts, on top of node boot. Default 300. */
+  roomWarmupSeconds?: number;
 }
 
 export interface OperatorProcessSettings {
@@ -65,6 +69,7 @@ export interface OperatorProcessSettings {
   metricsHost: string;
   metricsPort: number;
   reconcileIntervalMs: number;
+  roomWarmupMs: number;
 }
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -175,6 +180,13 @@ export function compileOperatorOptions(options: OperatorOptions): OperatorProces
   if (!Number.isInteger(interval) || interval < 100) {
     throw new InvalidArgumentError("--reconcile-interval", `must be at least 100 ms, got "${interval}"`);
   }
+  const roomWarmupSeconds = options.roomWarmupSeconds ?? 300;
+  if (!Number.isFinite(roomWarmupSeconds) || roomWarmupSeconds < 0) {
+    throw new InvalidArgumentError(
+      "--room-warmup",
+      `must be a number of seconds, 0 or more, got "${roomWarmupSeconds}"`,
+    );
+  }
   const identity = options.identity ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
   const nats = compileNats(options, identity);
   const workers = compileWorkers(options);
@@ -194,6 +206,7 @@ export function compileOperatorOptions(options: OperatorOptions): OperatorProces
     metricsHost: options.metricsHost ?? "127.0.0.1",
     metricsPort: port(options.metricsPort, 0, "--metrics-port"),
     reconcileIntervalMs: interval,
+    roomWarmupMs: roomWarmupSeconds * 1000,
   };
 }
 
@@ -229,7 +242,8 @@ export async function startOperatorProcess(options: OperatorOptions): Promise<Op
     await tracing.shutdown();
     throw err;
   });
-  const demand = new NatsWorkerDemand({ nats, logger, registry });
+  const workerDemand = new NatsWorkerDemand({ nats, logger, registry });
+  const demand = new RoomDirectoryDemand({ nats, workers: workerDemand, logger, registry });
   const operator = await startOperator({
     kubeConfig,
     namespace: settings.namespace,
@@ -240,6 +254,13 @@ export async function startOperatorProcess(options: OperatorOptions): Promise<Op
     logger,
     workers: settings.workers,
     reconcileIntervalMs: settings.reconcileIntervalMs,
+    roomWarmupMs: settings.roomWarmupMs,
+  }).catch(async (err: unknown) => {
+    await demand.close();
+    await workerDemand.close();
+    await nats.close();
+    await tracing.shutdown();
+    throw err;
   });
   const metrics = await startMetricsServer({
     registry,
@@ -254,6 +275,7 @@ export async function startOperatorProcess(options: OperatorOptions): Promise<Op
       logger.info("operator stopping");
       await operator.close();
       await demand.close();
+      await workerDemand.close();
       await nats.drain();
       await metrics.close();
       await tracing.shutdown();
@@ -294,6 +316,7 @@ interface OperatorFlags {
   metricsHost: string;
   metricsPort: string;
   reconcileInterval: string;
+  roomWarmup: string;
 }
 
 /** The operator's options from its flags (and their environment variables), as `livehost operator` reads them. */
@@ -328,6 +351,7 @@ export function operatorOptionsFromFlags(flags: OperatorFlags, env: NodeJS.Proce
     metricsHost: flags.metricsHost,
     metricsPort: Number(flags.metricsPort),
     reconcileIntervalMs: Number(flags.reconcileInterval),
+    roomWarmupSeconds: Number(flags.roomWarmup),
   };
 }
 
@@ -459,6 +483,14 @@ export function registerOperatorCommand(program: Command): Command {
         "a reconcile pass at least this often",
         "LIVEHOST_RECONCILE_INTERVAL_MS",
         "15000",
+      ),
+    )
+    .addOption(
+      option(
+        "--room-warmup <seconds>",
+        "capacity for a scheduled room is up this long before it starts, on top of node boot",
+        "LIVEHOST_ROOM_WARMUP_SECONDS",
+        "300",
       ),
     )
     .action(async (flags: OperatorFlags) => {

@@ -17,6 +17,7 @@ export interface RoleFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsClientAuth?: boolean;
+  tlsServerName?: string;
   natsTlsCa?: string;
   natsTlsCert?: string;
   natsTlsKey?: string;
@@ -52,6 +53,12 @@ export function addSecurityOptions(command: Command): Command {
         "LIVEHOST_TLS_CLIENT_AUTH",
       ),
     )
+    .addOption(
+      new Option(
+        "--tls-server-name <dns-name>",
+        "name every gRPC server's certificate must carry, whatever address is dialled (workers at pod IPs)",
+      ).env("LIVEHOST_TLS_SERVER_NAME"),
+    )
     .addOption(new Option("--nats-tls-ca <file>", "CA of the NATS servers' certificates").env("LIVEHOST_NATS_TLS_CA"))
     .addOption(new Option("--nats-tls-cert <file>", "client certificate for NATS").env("LIVEHOST_NATS_TLS_CERT"))
     .addOption(new Option("--nats-tls-key <file>", "key of --nats-tls-cert").env("LIVEHOST_NATS_TLS_KEY"));
@@ -71,6 +78,7 @@ function compileNatsTls(flags: RoleFlags): RoleSettings["natsTls"] {
 function compileGrpcTls(flags: RoleFlags): GrpcTlsFiles | undefined {
   if (!flags.tlsCa && !flags.tlsCert && !flags.tlsKey) {
     if (flags.tlsClientAuth) throw new InvalidArgumentError("--tls-client-auth", "needs --tls-ca and --tls-cert");
+    if (flags.tlsServerName) throw new InvalidArgumentError("--tls-server-name", "needs --tls-ca");
     return undefined;
   }
   return {
@@ -78,6 +86,7 @@ function compileGrpcTls(flags: RoleFlags): GrpcTlsFiles | undefined {
     certFile: flags.tlsCert,
     keyFile: flags.tlsKey,
     requireClientCert: flags.tlsClientAuth ?? false,
+    serverName: flags.tlsServerName,
   };
 }
 
@@ -98,6 +107,15 @@ export function parsePositiveInteger(value: string, option: string, max = Number
     throw new InvalidArgumentError(option, `must be an integer from 1 to ${max}, got "${value}"`);
   }
   return n;
+}
+
+/** How long a worker lets its streams finish on SIGTERM: keep it below the pod's terminationGracePeriodSeconds. */
+export function parseDrainSeconds(value: string, option = "--drain-seconds"): number {
+  const seconds = Number(value);
+  if (value.trim() === "" || !Number.isInteger(seconds) || seconds < 0 || seconds > 86_400) {
+    throw new InvalidArgumentError(option, `must be a whole number of seconds from 0 to 86400, got "${value}"`);
+  }
+  return seconds;
 }
 
 export function parseNatsServers(value: string, option = "--nats"): string[] {

@@ -14,7 +14,14 @@ import {
 import { join } from "node:path";
 import { InvalidArgumentError, LivehostError } from "../transport/index.js";
 import { llmOptionsFromEnv } from "../brain/index.js";
-import { addSecurityOptions, compileRoleSettings, parsePort, parsePositiveInteger, type RoleFlags } from "./config.js";
+import {
+  addSecurityOptions,
+  compileRoleSettings,
+  parseDrainSeconds,
+  parsePort,
+  parsePositiveInteger,
+  type RoleFlags,
+} from "./config.js";
 import { runRole } from "./role.js";
 import { startStack, describeStack, type Stack } from "./stack.js";
 import { checkStackHealth } from "./health.js";
@@ -143,10 +150,18 @@ function workerCommand(name: string, description: string, defaultStreams: number
       new Option("--advertise-address <host:port>", "address rooms dial (default: the bound one)").env(
         "LIVEHOST_ADVERTISE_ADDRESS",
       ),
+    )
+    .addOption(
+      new Option(
+        "--drain-seconds <s>",
+        "on SIGTERM, how long streams in flight may finish (keep below the pod's termination grace period)",
+      )
+        .env("LIVEHOST_DRAIN_SECONDS")
+        .default("30"),
     );
 }
 
-type WorkerFlags = RoleFlags & { maxStreams: string; advertiseAddress?: string };
+type WorkerFlags = RoleFlags & { maxStreams: string; advertiseAddress?: string; drainSeconds: string };
 type TtsFlags = WorkerFlags & { modelDir?: string; executionProvider: ExecutionProviderChoice; maxBatch: string };
 
 workerCommand("tts-worker", "serve SpeechService (TTS)", 32)
@@ -167,6 +182,7 @@ workerCommand("tts-worker", "serve SpeechService (TTS)", 32)
   .action(async (flags: TtsFlags) => {
     const maxStreams = parsePositiveInteger(flags.maxStreams, "--max-streams");
     const maxBatch = parsePositiveInteger(flags.maxBatch, "--max-batch", 64);
+    const drainMs = parseDrainSeconds(flags.drainSeconds) * 1000;
     await runRole("tts-worker", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
       const speech = await startSpeechWorker({
         nats,
@@ -181,7 +197,7 @@ workerCommand("tts-worker", "serve SpeechService (TTS)", 32)
         executionProvider: flags.executionProvider,
         maxBatch,
       });
-      return { endpoints: { grpc: speech.worker.address }, close: () => speech.close() };
+      return { endpoints: { grpc: speech.worker.address }, close: () => speech.close(drainMs) };
     });
   });
 
@@ -237,6 +253,7 @@ workerCommand("lipsync-worker", "serve LipSyncService", 16)
   .action(
     async (flags: WorkerFlags & { model?: string; avatars?: string; executionProvider: ExecutionProviderChoice }) => {
       const maxStreams = parsePositiveInteger(flags.maxStreams, "--max-streams");
+      const drainMs = parseDrainSeconds(flags.drainSeconds) * 1000;
       await runRole("lipsync-worker", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
         const lipsync = await startLipSyncWorker({
           nats,
@@ -251,7 +268,7 @@ workerCommand("lipsync-worker", "serve LipSyncService", 16)
           advertiseAddress: flags.advertiseAddress,
           maxStreams,
         });
-        return { endpoints: { grpc: lipsync.worker.address }, close: () => lipsync.close() };
+        return { endpoints: { grpc: lipsync.worker.address }, close: () => lipsync.close(drainMs) };
       });
     },
   );

@@ -34,11 +34,22 @@ export interface RoleReady {
   endpoints: Record<string, string>;
 }
 
-export async function runRole(
+/** A role started in this process: where it serves, whether /readyz says ready, and its stop. */
+export interface RunningRole {
+  endpoints: Record<string, string>;
+  logger: Logger;
+  /** What /readyz answers: true once the role serves, false again as soon as it starts stopping. */
+  ready(): boolean;
+  /** Stops the role: not ready at once, then the role's close (a worker's drain), NATS, metrics and tracing. */
+  stop(reason: string): Promise<void>;
+}
+
+/** Starts a role with its logger, tracing, TLS, NATS connection and metrics server; no signal handling. */
+export async function startRole(
   role: RoleName,
   settings: RoleSettings,
   start: (ctx: RoleContext) => Promise<StartedRole>,
-): Promise<void> {
+): Promise<RunningRole> {
   const logger = createLogger({ base: { role } });
   const tracing = startTracing({ serviceName: `livehost-${role}`, attributes: { "livehost.role": role } });
   const registry = createRegistry({ role });
@@ -54,42 +65,55 @@ export async function runRole(
     registry,
     logger,
   });
-  let ready = false;
-  const metrics = await startMetricsServer({
-    registry,
-    host: settings.metricsHost,
-    port: settings.metricsPort,
-    ready: () => ready && !nats.isClosed(),
-  });
+  let serving = false;
+  let stopping: Promise<void> | undefined;
+  const ready = () => serving && stopping === undefined && !nats.isClosed();
+  const metrics = await startMetricsServer({ registry, host: settings.metricsHost, port: settings.metricsPort, ready });
   const started = await start({ settings, nats, registry, logger });
-  ready = true;
+  serving = true;
   const endpoints = { ...started.endpoints, metrics: `${metrics.url}/metrics` };
   logger.info({ endpoints }, "role ready");
-  const report: RoleReady = { type: "ready", role, pid: process.pid, endpoints };
-  process.send?.(report);
 
-  let stopping = false;
-  const stop = async (reason: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ reason }, "role stopping");
-    // A second signal during the drain means "now".
-    process.once("SIGINT", () => process.exit(130));
-    try {
+  const stop = (reason: string) =>
+    (stopping ??= (async () => {
+      // /readyz answers 503 from here on, so Kubernetes takes the pod out of its Services while it drains.
+      logger.info({ reason }, "role stopping");
       await started.close();
       await nats.drain();
       await metrics.close();
       await tracing.shutdown();
       logger.info("role stopped");
-      process.exit(0);
-    } catch (err) {
-      logger.error({ err }, "role did not stop cleanly");
-      process.exit(1);
-    }
+    })());
+  return { endpoints, logger, ready, stop };
+}
+
+/** Runs a role until SIGTERM, SIGINT or its parent (`livehost up`) going away, then stops it and exits. */
+export async function runRole(
+  role: RoleName,
+  settings: RoleSettings,
+  start: (ctx: RoleContext) => Promise<StartedRole>,
+): Promise<void> {
+  const running = await startRole(role, settings, start);
+  const report: RoleReady = { type: "ready", role, pid: process.pid, endpoints: running.endpoints };
+  process.send?.(report);
+
+  let stopping = false;
+  const stop = (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    // A second signal during the drain means "now".
+    process.once("SIGINT", () => process.exit(130));
+    running.stop(reason).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        running.logger.error({ err }, "role did not stop cleanly");
+        process.exit(1);
+      },
+    );
   };
-  process.once("SIGTERM", () => void stop("SIGTERM"));
-  process.once("SIGINT", () => void stop("SIGINT"));
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
   // Started by `livehost up`: if the parent goes away (even by SIGKILL), do not linger as an orphan.
   process.channel?.unref();
-  process.once("disconnect", () => void stop("parent exited"));
+  process.once("disconnect", () => stop("parent exited"));
 }

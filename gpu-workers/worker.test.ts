@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { credentials } from "@grpc/grpc-js";
 import {
+  HealthCheckResponse_ServingStatus,
+  HealthClient,
   ListVoicesRequest,
   SpeechServiceClient,
   SpeechServiceService,
@@ -50,6 +52,7 @@ describe("GPU worker core", () => {
       announceIntervalMs: 100,
     });
     const client = new SpeechServiceClient(worker.address, credentials.createInsecure());
+    const health = new HealthClient(worker.address, credentials.createInsecure());
     try {
       const first = client.synthesize(SynthesizeRequest.fromPartial({ text: "hello", voiceId: "en-male-bright" }));
       await new Promise((resolve) => first.once("data", resolve));
@@ -69,10 +72,14 @@ describe("GPU worker core", () => {
       expect(ready).toMatchObject({ workerId: worker.id, grpcAddress: worker.address, maxStreams: 1 });
       expect(ready?.capabilities).toEqual(["en-male-bright"]);
 
-      // Draining waits for the stream in flight.
+      // Draining waits for the stream in flight, NOT_SERVING for the server and each of its services.
       first.on("error", () => undefined);
       const closed = worker.close(10_000);
       await eventually(() => expect(announcements.at(-1)?.state).toBe(WorkerState.WORKER_STATE_DRAINING));
+      for (const service of ["", "livehost.v1.SpeechService"]) {
+        const { status } = await callUnary(health.check.bind(health), { service }, { timeoutMs: 2_000 });
+        expect(HealthCheckResponse_ServingStatus[status]).toBe("NOT_SERVING");
+      }
       release();
       await closed;
       await nc.flush();
@@ -85,6 +92,7 @@ describe("GPU worker core", () => {
     } finally {
       release();
       client.close();
+      health.close();
       await worker.close();
       await nc.close();
     }

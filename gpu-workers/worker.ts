@@ -6,7 +6,6 @@ import { WorkerState } from "../proto/index.js";
 import { Gauge, Counter, rootLogger, type Logger, type Registry } from "../observability/index.js";
 import {
   startGrpcServer,
-  ServingStatus,
   type GrpcServer,
   type GrpcServiceRegistration,
   type NatsConnection,
@@ -57,8 +56,8 @@ export interface Worker extends AsyncDisposable {
   /** Marks the worker unable to serve (e.g. a corrupt model) with the reason, in health and announcements. */
   setNotReady(reason: string): void;
   /**
-   * Drains: announces DRAINING and NOT_SERVING so no new stream arrives, waits up to graceMs for active streams
-   * to finish, then stops the gRPC server and announces GONE.
+   * Drains: announces DRAINING and NOT_SERVING so no new stream arrives, waits up to graceMs (default 30 s; the
+   * process's --drain-seconds) for active streams to finish, then stops the gRPC server and announces GONE.
    */
   close(graceMs?: number): Promise<void>;
 }
@@ -127,7 +126,8 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const close = (graceMs = 30_000) =>
     (closing ??= (async () => {
       announcer.setState(WorkerState.WORKER_STATE_DRAINING, "shutting down");
-      grpc.health.set("", ServingStatus.NOT_SERVING);
+      // Every service, not just the server's "": probes and clients checking SpeechService by name stop too.
+      grpc.health.shutdown();
       log.info({ active: slots.active }, "worker draining");
       await slots.idle(AbortSignal.timeout(graceMs));
       await grpc.close(1_000);

@@ -128,6 +128,8 @@ Environment every livehost role gets: NATS URL and its role's credentials, TLS f
 - name: LIVEHOST_TLS_CLIENT_AUTH
   value: "true"
 {{- end }}
+- name: LIVEHOST_TLS_SERVER_NAME
+  value: {{ include "livehost.grpcTlsServerName" $root | quote }}
 {{- end }}
 - name: LIVEHOST_LOG_LEVEL
   value: {{ $root.Values.logLevel | quote }}
@@ -144,6 +146,14 @@ Environment every livehost role gets: NATS URL and its role's credentials, TLS f
 - name: OTEL_TRACES_EXPORTER
   value: none
 {{- end }}
+{{- end }}
+
+{{/*
+The DNS name every gRPC client of the release checks servers' certificates against, whatever address it dials
+(rooms dial workers at their pod IPs). The grpcTls certificate must carry it. Default: <fullname>-grpc.<namespace>.svc.
+*/}}
+{{- define "livehost.grpcTlsServerName" -}}
+{{- .Values.grpcTls.serverName | default (printf "%s-grpc.%s.svc" (include "livehost.fullname" .) .Release.Namespace) }}
 {{- end }}
 
 {{/* Volumes for the TLS material and /tmp (the root filesystem is read-only). */}}

@@ -31,6 +31,23 @@ describe("media clock", () => {
     expect([resumed.mouth, resumed.audio[0], resumed.ended]).toEqual([patch, 1000, ["u"]]);
   });
 
+  it("lets a sentence wait a frame or two for its first mouth frame instead of opening with the idle mouth", () => {
+    const c = new MediaClock({ fps: 25, samplesPerFrame: 1920, startBufferMs: 0, mouthWaitFrames: 2 });
+    c.pushSpeech({ utteranceId: "u", pcm: new Int16Array(1920 * 4).fill(5), sampleRateHz: 48_000, final: true });
+    const waiting = c.next();
+    c.pushMouthFrame({ utteranceId: "u", index: 0, patch });
+    const started = c.next();
+    expect([waiting.idle, waiting.audio[0], waiting.started]).toEqual(["silence", 0, undefined]);
+    expect([started.mouth, started.audio[0], started.started]).toEqual([patch, 5, "u"]);
+    // Without a lip-sync worker the sentence starts after the wait, with the idle mouth.
+    c.pushSpeech({ utteranceId: "v", pcm: new Int16Array(1920).fill(9), sampleRateHz: 48_000, final: true });
+    const rest = [c.next(), c.next(), c.next(), c.next(), c.next(), c.next()];
+    expect(rest.map((t) => t.started).filter(Boolean)).toEqual(["v"]);
+    expect(
+      rest.findIndex((t) => t.started === "v") - rest.findIndex((t) => t.ended.includes("u")),
+    ).toBeGreaterThanOrEqual(2);
+  });
+
   it("fires a cue on the frame that plays its sample, and interrupt drops queued speech at once", () => {
     const c = clock();
     c.pushSpeech({ utteranceId: "u", pcm: new Int16Array(48_000).fill(7), sampleRateHz: 48_000, final: true });

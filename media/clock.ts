@@ -63,6 +63,11 @@ export interface ClockOptions {
   samplesPerFrame: number;
   /** An utterance starts once this much of its audio is queued (or it is complete): absorbs network jitter. */
   startBufferMs?: number;
+  /**
+   * Frames an utterance whose audio is ready may wait for its first mouth frame before it starts (the lip-sync worker
+   * answers a few tens of ms after the audio), so it does not open with the idle mouth. Default 0: never waits.
+   */
+  mouthWaitFrames?: number;
   /** Speech queued across utterances, at most; more is refused with ResourceExhaustedError. */
   maxQueuedSeconds?: number;
   /** Mouth frames accepted this far ahead of the utterance's playing frame, at most. */
@@ -85,6 +90,8 @@ interface Utterance {
   consumed: number;
   final: boolean;
   started: boolean;
+  /** Frames this utterance has waited, ready but for its first mouth frame. */
+  waitedForMouth: number;
   framesEmitted: number;
   resampler: LinearResampler | undefined;
   rate: number;
@@ -114,6 +121,7 @@ export class MediaClock {
   /** Interrupted or finished utterances: late chunks and frames for them are dropped, not replayed. */
   #ended = new Set<string>();
   readonly #startBuffer: number;
+  readonly #mouthWait: number;
   readonly #maxQueued: number;
   readonly #maxAhead: number;
 
@@ -121,6 +129,7 @@ export class MediaClock {
     this.fps = options.fps;
     this.samplesPerFrame = options.samplesPerFrame;
     this.#startBuffer = Math.round(((options.startBufferMs ?? 100) * outputSampleRate) / 1000);
+    this.#mouthWait = options.mouthWaitFrames ?? 0;
     this.#maxQueued = (options.maxQueuedSeconds ?? 120) * outputSampleRate;
     this.#maxAhead = options.maxFramesAhead ?? 30 * options.fps;
   }
@@ -180,6 +189,7 @@ export class MediaClock {
         consumed: 0,
         final: false,
         started: false,
+        waitedForMouth: 0,
         framesEmitted: 0,
         rate: chunk.sampleRateHz,
         resampler:
@@ -278,6 +288,11 @@ export class MediaClock {
     }
     const available = utterance.queued - utterance.consumed;
     if (!utterance.started && available < this.#startBuffer && !utterance.final) {
+      tick.idle = "silence";
+      return tick;
+    }
+    if (!utterance.started && !utterance.mouth.has(0) && utterance.waitedForMouth < this.#mouthWait) {
+      utterance.waitedForMouth++;
       tick.idle = "silence";
       return tick;
     }

@@ -64,6 +64,8 @@ export interface RoomMediaGraphOptions {
   pace?: "realtime" | { renderSeconds: number };
   /** Audio an utterance needs queued before it starts (jitter buffer); default 100 ms. */
   startBufferMs?: number;
+  /** Frames an utterance may wait for its first mouth frame before it starts; default 0 (see MediaClock). */
+  mouthWaitFrames?: number;
   /** Output status changes (RTMP connected / reconnecting, pipeline rebuilt). */
   onEvent?: (event: MediaEvent) => void;
 }
@@ -185,6 +187,7 @@ export class RoomMediaGraph implements AsyncDisposable {
       fps: this.config.fps,
       samplesPerFrame: this.config.samplesPerFrame,
       ...(options.startBufferMs !== undefined ? { startBufferMs: options.startBufferMs } : {}),
+      mouthWaitFrames: options.mouthWaitFrames ?? 0,
     });
     this.#done = new Promise((resolve, reject) => {
       this.#resolveDone = resolve;

@@ -135,6 +135,9 @@ export class LiveRoom {
       registry: deps.registry,
       logger: deps.log,
       x264Preset: deps.x264Preset,
+      // The lip-sync worker answers a few tens of ms after the audio: a sentence waits up to two frames for its
+      // first mouth frame rather than opening with the idle mouth.
+      mouthWaitFrames: 2,
       onEvent: (event) => {
         if (event.type !== "utterance") return;
         if (event.state === "started") this.#heard(event.utteranceId);

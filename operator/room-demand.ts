@@ -153,7 +153,8 @@ export class RoomDirectoryDemand implements DemandSource, AsyncDisposable {
       this.#watch = undefined;
     }
     if (this.#stop.signal.aborted) return;
-    throw broken instanceof Error ? broken : new Error(`the watch of the room directory ended: ${String(broken)}`);
+    if (broken instanceof Error) throw broken;
+    throw new Error(broken === undefined ? "the watch ended" : "the bucket could not be read", { cause: broken });
   }
 
   #apply(entry: KvWatchEntry): void {
@@ -181,9 +182,13 @@ export class RoomDirectoryDemand implements DemandSource, AsyncDisposable {
   }
 
   #unreachable(err: unknown): void {
-    const message = `room directory (KV bucket ${subjects.roomDirectoryBucket}) unreadable: ${
-      err instanceof Error ? err.message : String(err)
-    }`;
+    const why =
+      err instanceof Error && err.name === "StreamNotFoundError"
+        ? "no such bucket (no room created yet?)"
+        : err instanceof Error
+          ? err.message
+          : String(err);
+    const message = `room directory (KV bucket ${subjects.roomDirectoryBucket}) unreadable: ${why}`;
     if (this.#view !== "unreachable" || this.#problem !== message) {
       this.#options.logger.warn({ err }, "room directory unreachable; demand falls back to the workers' load");
     }

@@ -54,6 +54,7 @@ describe("operator options", () => {
       '--worker-nats-tts-key: "a/b" is not a Secret key',
     );
     expect(() => compileOperatorOptions({ ...base, workerMetricsPort: 50051 })).toThrow("--worker-metrics-port");
+    expect(() => compileOperatorOptions({ ...base, roomWarmupSeconds: Number("5m") })).toThrow("--room-warmup");
   });
 
   it("reads NATS credentials, TLS and the workers' Secrets from the variables the chart sets", async () => {

@@ -185,7 +185,8 @@ async function latency(rooms: number, size: Size, perRoom: number, log: (m: stri
       if (sent === undefined) continue;
       // From the publish: NATS, JetStream and the room actor's mailbox are part of the path.
       totals.push(at - sent);
-      beyond.push(s.total - s.brain - s.ttsFirstChunk - s.lipsyncFirstFrame);
+      // Model compute: the brain's first sentence, TTS to its first chunk, lip-sync to its first frame.
+      beyond.push(at - sent - s.brainCompute - s.ttsFirstChunk - s.lipsyncFirstFrame);
       stages.brain.push(s.brain);
       stages.ttsFirstChunk.push(s.ttsFirstChunk);
       lip.push(s.lipsyncFirstFrame);

@@ -55,6 +55,8 @@ export interface AnswerStages {
   total: number;
   /** Waiting for the sentence playing to end, and the brain's first sentence. */
   brain: number;
+  /** The brain's own time to its first sentence (model compute, without the wait). */
+  brainCompute: number;
   ttsFirstChunk: number;
   lipsyncFirstFrame: number;
   /** From the first audio chunk to its first sample going to the encoder (jitter buffer, queue). */
@@ -567,9 +569,15 @@ export class LiveRoom {
       this.#metrics.stage.observe({ stage: "mux" }, (now - timing.firstChunk) / 1000);
     const ms = (from: number | undefined, to: number | undefined) =>
       from === undefined || to === undefined ? 0 : to - from;
+    const model =
+      ms(timing.taken, timing.firstSentence) +
+      ms(timing.speakStarted, timing.firstChunk) +
+      ms(timing.firstChunk, timing.firstFrame);
+    this.#metrics.answerOverhead.observe(Math.max(0, now - timing.received - model) / 1000);
     this.#deps.onAnswerHeard?.(match![1]!, {
       total: now - timing.received,
       brain: ms(timing.received, timing.firstSentence),
+      brainCompute: ms(timing.taken, timing.firstSentence),
       ttsFirstChunk: ms(timing.speakStarted, timing.firstChunk),
       lipsyncFirstFrame: ms(timing.firstChunk, timing.firstFrame),
       mux: ms(timing.firstChunk, now),

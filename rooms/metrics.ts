@@ -11,6 +11,10 @@ export interface RoomMetrics {
   /** The stages of that path: moderation, brain, tts_first_chunk, lipsync_first_frame, mux. */
   stage: Histogram;
   speechFailures: Counter;
+  /** The comment → audio path minus the model compute in it (brain, TTS first chunk, lip-sync first frame). */
+  answerOverhead: Histogram;
+  /** A room that was on air, activated on this host (its previous host lost or draining) → streaming again. */
+  backOnAir: Histogram;
 }
 
 const registries = new WeakMap<Registry, RoomMetrics>();
@@ -47,6 +51,18 @@ export function roomMetrics(registry: Registry): RoomMetrics {
       help: "The stages of answering a comment: moderation, brain, tts_first_chunk, lipsync_first_frame, mux.",
       labelNames: ["stage"],
       buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    answerOverhead: new Histogram({
+      name: "livehost_room_answer_overhead_seconds",
+      help: "Comment → answer audio minus the model compute in it (brain, TTS first chunk, lip-sync first frame).",
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    backOnAir: new Histogram({
+      name: "livehost_room_back_on_air_seconds",
+      help: "A room that was on air, from its activation on this host to its media graph streaming again.",
+      buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30],
       registers: [registry],
     }),
     speechFailures: new Counter({

@@ -23,6 +23,7 @@ import {
 import { InvalidArgumentError, LivehostError, NotFoundError } from "../transport/index.js";
 import type { RoomDirectory } from "./directory.js";
 import { LiveRoom, type LiveRoomDeps } from "./live-room.js";
+import { roomMetrics } from "./metrics.js";
 import { applyUpdate, validateRoomSpec } from "./spec.js";
 import { validateComment } from "./validation.js";
 
@@ -388,7 +389,9 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       if (current === ROOM_STATE_WARMING || current === ROOM_STATE_LIVE || current === ROOM_STATE_PAUSED) {
         ctx.keepAlive(true);
         try {
+          const activated = performance.now();
           await putOnAir(ctx);
+          if (deps.live) roomMetrics(deps.live.registry).backOnAir.observe((performance.now() - activated) / 1000);
           publish(ctx, {
             $case: "stateChanged",
             value: { from: current, to: current, reason: "HostChanged", message: `now on ${ctx.hostId}` },

@@ -57,7 +57,7 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
     comment_to_audio_ms_p95: t.total.p95,
     beyond_model_ms_p95: t.beyondModel.p95,
     beyond_model_note:
-      "comment → answer audio minus the brain's first sentence, TTS first chunk and lip-sync first frame",
+      "comment → answer audio minus model compute: the brain's own time to its first sentence, TTS to its first chunk, lip-sync to its first frame",
     rooms: 10,
     output: `${small.width}x${small.height}@25 x264 ${small.preset}, HLS, embedded brain and voices`,
     by_rooms,

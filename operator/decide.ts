@@ -1,7 +1,7 @@
-// The operator's decisions, as pure functions of what it observes (no I/O, no clock): streams needed per pool (live
-// and scheduled), replicas per pool (headroom, cooldown, never below min, never removing a busy worker), GPU nodes
-// per offering lane (ready nodes kept, new ones cheapest-first within quota and preference, spot where allowed) and
-// the health of each lane (a lane that fails to deliver backs off and its demand moves on). The controller and the
+// The operator's decisions, as pure functions of what it observes (no I/O, no clock): streams needed per pool (the
+// workers' streams, rooms on air and scheduled, LiveEvents), replicas per pool (headroom, cooldown, never below min,
+// never removing a busy worker), GPU nodes per offering lane (ready nodes kept, new ones cheapest-first within quota
+// and preference, spot where allowed) and the health of each lane (a lane that fails to deliver backs off and its demand moves on). The controller and the
 // autoscale benchmark both run this code.
 import type { CapacityType, LiveEventSpec, WorkerKindName, WorkerPoolSpec } from "./resources.js";
 

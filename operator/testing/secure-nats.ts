@@ -50,7 +50,11 @@ export async function startSecureNatsServer(): Promise<SecureNatsServer> {
       `tls { cert_file: "${join(dir, "server.crt")}", key_file: "${join(dir, "server.key")}", timeout: 2 }`,
       "authorization { users = [",
       `  { user: "${user}", password: "${password}",`,
-      '    permissions: { publish: { deny: [">"] }, subscribe: { allow: ["_INBOX.>", "workers.*.announce"] } } }',
+      // As charts/livehost/files/nats-permissions.yaml gives the operator: reading the room directory, nothing else.
+      '    permissions: { publish: { allow: ["$JS.API.STREAM.INFO.KV_livehost_rooms", ' +
+        '"$JS.API.CONSUMER.CREATE.KV_livehost_rooms.>", "$JS.API.CONSUMER.INFO.KV_livehost_rooms.>", ' +
+        '"$JS.API.CONSUMER.DELETE.KV_livehost_rooms.>", "$JS.FC.>"] }, ' +
+        'subscribe: { allow: ["_INBOX.>", "workers.*.announce"] } } }',
       "] }",
     ].join("\n"),
   );

@@ -68,26 +68,36 @@ export function pullToEnd(
   };
   return new Promise<void>((resolve, reject) => {
     let settled = false;
-    const finish = (err?: Error) => {
+    let failure: Error | undefined;
+    // The pipeline is stopped inside a bus callback (on end-of-stream or an error): the binding waits for bus
+    // messages on a pool thread with no timeout, and a pipeline stopped elsewhere can strand that thread for good.
+    const settle = () => {
       if (settled) return;
       settled = true;
       signal?.removeEventListener("abort", onAbort);
       pipeline.stop();
-      if (err) reject(err);
+      if (failure) reject(failure);
       else resolve();
     };
-    const onAbort = () => finish(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
+    const onAbort = () => {
+      failure = signal?.reason instanceof Error ? signal.reason : new Error("aborted");
+      pipeline.sendEOS();
+      setTimeout(settle, 3_000).unref();
+    };
     signal?.addEventListener("abort", onAbort, { once: true });
     pipeline.pollBus((message) => {
-      if (message.type === "error") finish(new PipelineError(message));
+      if (message.type === "error") failure ??= new PipelineError(message);
+      if (message.type === "eos" || message.type === "error") settle();
     });
     const onData = (buffer: Buffer | null) => {
-      if (settled) return;
-      if (!buffer) return finish();
-      try {
-        onBuffer(buffer);
-      } catch (err) {
-        return finish(err as Error);
+      if (settled || !buffer) return;
+      if (!failure) {
+        try {
+          onBuffer(buffer);
+        } catch (err) {
+          failure = err as Error;
+          pipeline.sendEOS();
+        }
       }
       appsink.pull(onData);
     };

@@ -28,9 +28,11 @@ import {
   hasElement,
   ptsBuffer,
   queuedBytes,
+  watchBus,
   type GstAppSrc,
   type GstElement,
   type GstPipeline,
+  type WatchedBus,
 } from "./gst.js";
 import { mediaMetrics, type MediaMetrics } from "./metrics.js";
 import { overlayPose, renderOverlay, type OverlaySpec, type RenderedOverlay } from "./overlays.js";
@@ -134,7 +136,6 @@ export class RoomMediaGraph implements AsyncDisposable {
   #mouthTransform = { scale: 1, dx: 0, dy: 0 };
   #frame: Buffer = Buffer.alloc(0);
   #overlays = new Map<string, OverlayState>();
-  #pipeline: GstPipeline | undefined;
   #video: GstAppSrc | undefined;
   #audio: GstAppSrc | undefined;
   #generation = 0;
@@ -149,7 +150,8 @@ export class RoomMediaGraph implements AsyncDisposable {
   #rebuilding = false;
   #stopping = false;
   #started = false;
-  #eos: (() => void) | undefined;
+  /** The main pipeline's bus, through which it is stopped. */
+  #bus: WatchedBus | undefined;
   #ticker: NodeJS.Timeout | undefined;
   #stats: NodeJS.Timeout | undefined;
   #wallStart = 0;
@@ -249,7 +251,7 @@ export class RoomMediaGraph implements AsyncDisposable {
           return { label, push };
         });
       } catch (err) {
-        this.#pipeline?.stop();
+        void this.#bus?.stop();
         this.#stopping = true;
         span.recordException(err as Error);
         throw err;
@@ -371,14 +373,8 @@ export class RoomMediaGraph implements AsyncDisposable {
     this.#stopping = true;
     clearTimeout(this.#ticker);
     clearInterval(this.#stats);
-    const pipeline = this.#pipeline;
-    if (pipeline && !this.#rebuilding) {
-      const eos = new Promise<void>((resolve) => (this.#eos = resolve));
-      pipeline.sendEOS();
-      await Promise.race([eos, sleep(10_000)]);
-    }
-    pipeline?.stop();
-    this.#pipeline = undefined;
+    // End-of-stream first, so the last segments and recordings are complete; stopped from the bus (see watchBus).
+    await this.#bus?.stop(10_000);
     for (const { push } of this.#rtmp) push.stop();
     this.#log.info({ frames: this.#clock.frame, rebuilds: this.#rebuilds }, "media graph stopped");
     this.#resolveDone();
@@ -482,10 +478,9 @@ export class RoomMediaGraph implements AsyncDisposable {
     }
     const rec = pipeline.findChild("rec");
     if (rec) rec.location = join(this.recordingDir!, `${this.#recordingPrefix}%05d.mp4`);
-    pipeline.pollBus((message) => {
+    this.#bus = watchBus(pipeline, (message) => {
       if (generation !== this.#generation) return;
-      if (message.type === "eos") this.#eos?.();
-      else if (message.type === "error")
+      if (message.type === "error")
         this.#onPipelineError(`${message.name ?? "pipeline"}: ${message.message ?? "error"}`);
       else if (message.type === "element" && message._src_element_name === "rec") {
         // The next pipeline continues the numbering, also after a file cut short by an error.
@@ -496,7 +491,6 @@ export class RoomMediaGraph implements AsyncDisposable {
     });
     this.#video = findAppSrc(pipeline, "video");
     this.#audio = findAppSrc(pipeline, "audio");
-    this.#pipeline = pipeline;
     pipeline.play();
     if (this.config.rtmp.length > 0) this.#pullFlv(pipeline, generation);
   }
@@ -545,8 +539,7 @@ export class RoomMediaGraph implements AsyncDisposable {
   /** Stops the main pipeline and builds it again after `delayMs`; the clock runs on (frames meanwhile are dropped). */
   #restartPipeline(reason: string, delayMs = 0) {
     this.#rebuilding = true;
-    this.#pipeline?.stop();
-    this.#pipeline = undefined;
+    void this.#bus?.stop();
     this.#video = undefined;
     this.#audio = undefined;
     const rebuild = async () => {

@@ -93,6 +93,65 @@ export function queuedBytes(src: GstAppSrc): number {
   return Number(src["current-level-bytes"] ?? 0);
 }
 
+export interface WatchedBus {
+  /**
+   * Stops the pipeline from inside a bus callback: at once when called from one, otherwise by sending end-of-stream
+   * and stopping when it (or an error) arrives, or plainly after `timeoutMs`.
+   */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+/**
+ * Watches a pipeline's bus so that stopping never strands a thread. The binding waits for bus messages on a libuv
+ * pool thread with no timeout, and waits again after each message unless the pipeline is stopped by then; a
+ * pipeline stopped from anywhere else can leave that thread waiting forever (a pool thread lost for good, and a
+ * process that cannot exit). So pipelines are stopped through this, which stops them inside a bus callback.
+ */
+export function watchBus(pipeline: GstPipeline, onMessage: (message: GstMessage) => void): WatchedBus {
+  let inCallback = false;
+  let stopped = false;
+  let onEnd: (() => void) | undefined;
+  const stopNow = () => {
+    if (stopped) return;
+    stopped = true;
+    pipeline.stop();
+  };
+  pipeline.pollBus((message) => {
+    if (stopped) return;
+    inCallback = true;
+    try {
+      if (onEnd && (message.type === "eos" || message.type === "error")) {
+        stopNow();
+        onEnd();
+        return;
+      }
+      onMessage(message);
+    } finally {
+      inCallback = false;
+    }
+  });
+  return {
+    stop(timeoutMs = 3_000) {
+      if (stopped) return Promise.resolve();
+      if (inCallback) {
+        stopNow();
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          stopNow();
+          resolve();
+        }, timeoutMs);
+        onEnd = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        pipeline.sendEOS();
+      });
+    },
+  };
+}
+
 /**
  * Runs a pipeline that ends in `appsink name=out` and collects buffers until end-of-stream (or `limit` buffers);
  * rejects with GStreamer's error text. Used to render overlay bitmaps and decode the avatar's loop once.
@@ -111,19 +170,19 @@ export function collectBuffers(
     const finish = (error?: Error) => {
       if (settled) return;
       settled = true;
-      pipeline.stop();
-      if (error) reject(error);
-      else resolve(buffers);
+      void bus.stop().then(() => (error ? reject(error) : resolve(buffers)));
     };
-    pipeline.pollBus((message) => {
-      if (message.type === "error") finish(new Error(message.message ?? "GStreamer error"));
+    // The end is taken from the bus (end-of-stream or an error), so the pipeline stops inside a bus callback.
+    const bus = watchBus(pipeline, (message) => {
+      if (message.type === "eos") finish();
+      else if (message.type === "error") finish(new Error(message.message ?? "GStreamer error"));
     });
     pipeline.play();
     const onSample = (buffer: Buffer | null) => {
-      if (settled) return;
-      if (!buffer) return finish();
-      buffers.push(buffer);
-      if (buffers.length >= limit) return finish();
+      if (!buffer) return;
+      // Past the limit, buffers are drained (not kept) so that end-of-stream can flow and stop the pipeline.
+      if (buffers.length < limit) buffers.push(buffer);
+      if (buffers.length >= limit) finish();
       sink.pull(onSample);
     };
     sink.pull(onSample);

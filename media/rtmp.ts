@@ -4,7 +4,15 @@
 // resumes with the FLV header and codec configuration, then tags from the next key frame. (rtmpsink, the librtmp
 // element, crashes the process with this feeding pattern here; rtmp2sink does not.)
 import type { Logger } from "../observability/index.js";
-import { createPipeline, findAppSrc, queuedBytes, type GstAppSrc, type GstElement, type GstPipeline } from "./gst.js";
+import {
+  createPipeline,
+  findAppSrc,
+  queuedBytes,
+  watchBus,
+  type GstAppSrc,
+  type GstElement,
+  type WatchedBus,
+} from "./gst.js";
 import type { MediaMetrics } from "./metrics.js";
 
 export type RtmpState = "connecting" | "pushing" | "reconnecting" | "stopped";
@@ -30,7 +38,7 @@ const isKeyframeTag = (tag: Buffer) => tag.length > 11 && tag[0] === 9 && tag[11
 
 export class RtmpPush {
   readonly #options: RtmpPushOptions;
-  #pipeline: GstPipeline | undefined;
+  #bus: WatchedBus | undefined;
   #src: GstAppSrc | undefined;
   #generation = 0;
   #state: RtmpState = "connecting";
@@ -96,11 +104,10 @@ export class RtmpPush {
         "appsrc name=src is-live=true format=bytes max-bytes=0 caps=video/x-flv ! queue ! rtmp2sink name=sink sync=false async-connect=true",
       );
       (pipeline.findChild("sink") as GstElement).location = this.#options.url;
-      pipeline.pollBus((message) => {
+      this.#bus = watchBus(pipeline, (message) => {
         if (generation !== this.#generation) return;
         if (message.type === "error") this.#fail(message.message ?? "RTMP error");
       });
-      this.#pipeline = pipeline;
       this.#src = findAppSrc(pipeline, "src");
       pipeline.play();
     } catch (err) {
@@ -133,8 +140,8 @@ export class RtmpPush {
   #teardown() {
     clearTimeout(this.#healthy);
     this.#generation++;
-    this.#pipeline?.stop();
-    this.#pipeline = undefined;
+    void this.#bus?.stop();
+    this.#bus = undefined;
     this.#src = undefined;
     if (this.#connectedGauge) this.#options.metrics.rtmpConnected.dec();
     this.#connectedGauge = false;

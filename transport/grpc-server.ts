@@ -70,8 +70,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
     "grpc.keepalive_time_ms": 30_000,
     "grpc.keepalive_timeout_ms": 10_000,
     "grpc.max_receive_message_length": 4 * 1024 * 1024,
-    // channelz keeps per-call bookkeeping nobody reads here; the metrics interceptor is what SREs look at.
-    "grpc.enable_channelz": 0,
+    // channelz stays on: without it grpc-js's forceShutdown cannot close open connections (a drain would hang).
     ...options.channelOptions,
     interceptors: options.registry ? [metricsInterceptor(options.registry)] : [],
   });

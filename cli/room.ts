@@ -46,6 +46,7 @@ function withClient<A extends unknown[]>(
         caFile: env.LIVEHOST_TLS_CA,
         certFile: env.LIVEHOST_TLS_CERT,
         keyFile: env.LIVEHOST_TLS_KEY,
+        serverName: env.LIVEHOST_TLS_SERVER_NAME,
       });
     }
     const command = args.findLast((a): a is Command => a instanceof Command);

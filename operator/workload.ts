@@ -193,6 +193,11 @@ function workerEnv(spec: WorkerPoolSpec, settings: WorkerPodSettings): V1EnvVar[
   // As docker/Dockerfile.gpu sets it, so a pool's image built otherwise has it too: a worker's file and crypto work
   // (TLS, model and avatar reads) shares libuv's pool, and its default of 4 threads queues it behind a few streams.
   env.push({ name: "UV_THREADPOOL_SIZE", value: "64" }, { name: "OTEL_SERVICE_NAME", value: `livehost-${role}` });
+  // Streams drain for most of the grace period; the rest is for closing gRPC, NATS and metrics.
+  env.push({
+    name: "LIVEHOST_DRAIN_SECONDS",
+    value: String(Math.max(0, settings.terminationGracePeriodSeconds - 30)),
+  });
   const named = new Set(env.map((e) => e.name));
   for (const [name, value] of Object.entries(settings.env)) if (!named.has(name)) env.push({ name, value });
   return env;

@@ -1,8 +1,7 @@
 // Starting and stopping a livehost gRPC server: health on every server, one trace span per call continuing the
 // caller's trace, errors mapped to status codes in one place, graceful shutdown with a deadline.
 import { once } from "node:events";
-import type {
-  ServerCredentials} from "@grpc/grpc-js";
+import type { ServerCredentials } from "@grpc/grpc-js";
 import {
   Server,
   type ServiceDefinition,

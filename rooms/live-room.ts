@@ -316,6 +316,8 @@ export class LiveRoom {
       try {
         const before = this.#position;
         await this.#speak(line, both);
+        // Cut while its last frames were still coming in: the sentence did not finish, so the show stays on it.
+        if (cut.signal.aborted) throw cut.signal.reason;
         this.#setStalled(undefined);
         this.#metrics.utterances.inc({ source: sourceName(line.source), interrupted: "false" });
         // The position moves once the sentence is queued; a question cutting it in puts the position back.

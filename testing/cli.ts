@@ -67,10 +67,13 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess 
     waitForLine,
     exited: () => exit,
     async [Symbol.asyncDispose]() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGKILL");
-        await exit;
-      }
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      // SIGTERM first: `livehost up`/`demo` then stop the processes they started (roles, nats-server), which a
+      // SIGKILL would leave behind. SIGKILL only if it does not exit in time.
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      await exit;
+      clearTimeout(timer);
     },
   };
 }

@@ -129,14 +129,7 @@ function simulate(peaks: readonly ScheduledPeak[], timeline: Map<number, number>
   const health = new Map<string, LaneHealth>(allLanes.map((l) => [`${l.offering}/${l.capacityType}`, healthyLane()]));
   const history = new Map<string, Recommendation[]>(pools.map((p) => [p.kind, []]));
   const replicas = new Map<string, number>(pools.map((p) => [p.kind, p.minReplicas]));
-  const figures: PolicyFigures = {
-    unserved_room_minutes: 0,
-    gpu_hours: 0,
-    cost: 0,
-    failovers: 0,
-    peak_nodes: 0,
-    spot_reclaims: 0,
-  };
+  const figures = emptyFigures();
   let waveDone = false;
   for (let now = warmStart; now < nightEnd; now += tickMs) {
     const rooms = timeline.get(now)!;
@@ -256,14 +249,7 @@ function simulate(peaks: readonly ScheduledPeak[], timeline: Map<number, number>
  * code on the capacity each cloud really has, every new node paid for 5 minutes (the mean boot) before it serves.
  */
 function optimum(timeline: Map<number, number>): PolicyFigures {
-  const figures: PolicyFigures = {
-    unserved_room_minutes: 0,
-    gpu_hours: 0,
-    cost: 0,
-    failovers: 0,
-    peak_nodes: 0,
-    spot_reclaims: 0,
-  };
+  const figures = emptyFigures();
   let previous = new Map<string, number>();
   const hours = tickMs / (60 * minute);
   for (let now = nightStart - tickMs; now < nightEnd; now += tickMs) {
@@ -336,4 +322,8 @@ export async function run({ log }: BenchContext): Promise<Record<string, unknown
     reactive_cost_ratio_vs_optimum: Math.round((reactive.cost / best.cost) * 1000) / 1000,
     seed,
   };
+}
+
+function emptyFigures(): PolicyFigures {
+  return { unserved_room_minutes: 0, gpu_hours: 0, cost: 0, failovers: 0, peak_nodes: 0, spot_reclaims: 0 };
 }

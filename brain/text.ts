@@ -35,25 +35,12 @@ export function formatMoney(money: Money, language: ShowLanguage): string {
   return symbol === undefined ? `${digits} ${money.currency}` : `${symbol}${digits}`;
 }
 
-const enMonths = [
-  "January",
-  "February",
-  "March",
-  "April",
-  "May",
-  "June",
-  "July",
-  "August",
-  "September",
-  "October",
-  "November",
-  "December",
-];
+const enMonth = new Intl.DateTimeFormat("en", { month: "long", timeZone: "UTC" });
 
 /** An ISO date (YYYY-MM-DD) as said on air: "12月5日" or "December 5". */
 export function formatDate(iso: string, language: ShowLanguage): string {
   const [, month, day] = iso.split("-").map(Number) as [number, number, number];
-  return language === "zh" ? `${month}月${day}日` : `${enMonths[month - 1]} ${day}`;
+  return language === "zh" ? `${month}月${day}日` : `${enMonth.format(Date.UTC(2000, month - 1, 1))} ${day}`;
 }
 
 /** "a、b、c" in Mandarin; "a, b and c" in English. */

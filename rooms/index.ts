@@ -14,5 +14,5 @@ export { RoomDirectory, type ListRoomsQuery } from "./directory.js";
 export { validateRoomSpec, applyUpdate, updatablePaths } from "./spec.js";
 export { Voice, type Utterance, type VoiceOutput, type Spoken } from "./voice.js";
 export { WorkerDirectory, type KnownWorker, type PickOptions, type WorkerKindName } from "./workers.js";
-export { validateComment, validateRoomId, maxCommentLength } from "./validation.js";
+export { validateComment, validateRoomId } from "./validation.js";
 export type { AnswerStages, LiveRoomDeps } from "./live-room.js";

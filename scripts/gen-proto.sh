@@ -14,7 +14,7 @@ protoc \
   --ts_proto_opt=outputServices=grpc-js \
   --ts_proto_opt=esModuleInterop=true \
   --ts_proto_opt=importSuffix=.js \
-  --ts_proto_opt=env=node \
+  --ts_proto_opt=env=both \
   --ts_proto_opt=oneof=unions-value \
   --ts_proto_opt=useDate=true \
   --ts_proto_opt=forceLong=number \

@@ -1,5 +1,6 @@
 // A worker tells the rooms (and the operator) who it is and how busy it is: a WorkerAnnouncement on
-// workers.<kind>.announce every interval and on every change, and GONE when it leaves.
+// workers.<kind>.announce every interval, at once on a change of state, within 100 ms of a change of load (load
+// changes are coalesced: a busy worker starts and ends streams hundreds of times a second), and GONE when it leaves.
 import type { NatsConnection } from "@nats-io/transport-node";
 import { WorkerAnnouncement, WorkerKind, WorkerState, subjects } from "../proto/index.js";
 import type { Logger } from "../observability/index.js";
@@ -13,10 +14,15 @@ export interface AnnouncerSettings {
   logger: Logger;
 }
 
+/** At most one load announcement per this many ms (state changes go at once). */
+const loadIntervalMs = 100;
+
 export class WorkerAnnouncer {
   #state = WorkerState.WORKER_STATE_READY;
   #message = "";
   #timer: NodeJS.Timeout | undefined;
+  #loadTimer: NodeJS.Timeout | undefined;
+  #lastAt = 0;
   #address: string | undefined;
   readonly #settings: AnnouncerSettings;
 
@@ -39,10 +45,25 @@ export class WorkerAnnouncer {
     this.announce();
   }
 
-  /** Publishes now; called on the timer and on every change of state or load. */
+  /**
+   * The number of active streams changed: announced off the caller's path (a stream's first audio does not wait
+   * for a NATS write), at most once per 100 ms, always with the count at the time it is sent.
+   */
+  loadChanged(): void {
+    if (this.#loadTimer) return;
+    const wait = Math.max(0, this.#lastAt + loadIntervalMs - performance.now());
+    this.#loadTimer = setTimeout(() => {
+      this.#loadTimer = undefined;
+      this.announce();
+    }, wait);
+    this.#loadTimer.unref();
+  }
+
+  /** Publishes now; called on the timer, on every change of state, and (coalesced) on changes of load. */
   announce(): void {
     const { nats, kind, base, intervalMs, activeStreams } = this.#settings;
     if (this.#address === undefined || nats.isClosed() || nats.isDraining()) return;
+    this.#lastAt = performance.now();
     const announcement = WorkerAnnouncement.create({
       ...base,
       grpcAddress: this.#address,
@@ -64,6 +85,7 @@ export class WorkerAnnouncer {
   /** Stops the timer and says GONE, so rooms forget the worker now rather than after its ttl. */
   async close(): Promise<void> {
     clearInterval(this.#timer);
+    clearTimeout(this.#loadTimer);
     this.setState(WorkerState.WORKER_STATE_GONE);
     await this.#settings.nats.flush().catch(() => undefined);
   }

@@ -97,4 +97,33 @@ describe("GPU worker core", () => {
       await nc.close();
     }
   });
+
+  it("coalesces a burst of stream starts and ends into a few announcements that end with the true load", async () => {
+    await using nats = await startNatsServer({ jetstream: false });
+    const nc = await connectNats({ servers: nats.url, name: "test" });
+    const announcements = await recordAnnouncements(nc, "tts");
+    const worker = await startWorker({
+      kind: "tts",
+      nats: nc,
+      registry: createRegistry(),
+      maxStreams: 500,
+      capabilities: ["en-male-bright"],
+      services: (slots) => [holdingSpeechService(slots, Promise.resolve())],
+      announceIntervalMs: 60_000,
+    });
+    try {
+      await nc.flush();
+      const before = announcements.length;
+      // 300 streams start and 297 end within one tick, as on a busy worker.
+      const releases = Array.from({ length: 300 }, () => worker.slots.acquire());
+      for (const release of releases.slice(3)) release();
+      await eventually(() => expect(announcements.at(-1)?.activeStreams).toBe(3));
+      expect(announcements.length - before).toBeLessThanOrEqual(2);
+      for (const release of releases) release();
+      await eventually(() => expect(announcements.at(-1)?.activeStreams).toBe(0));
+    } finally {
+      await worker.close();
+      await nc.close();
+    }
+  });
 });

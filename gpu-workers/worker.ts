@@ -104,7 +104,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const slots = new StreamSlots(options.maxStreams ?? 8, {
     onChange: () => {
       activeGauge.set(labels, slots.active);
-      announcer.announce();
+      announcer.loadChanged();
     },
     onReject: () => rejected.inc(labels),
   });

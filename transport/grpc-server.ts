@@ -207,7 +207,11 @@ export function serverStream<Req, Res>(
   return (call) => {
     const { span, ctx } = startServerSpan(method, call.metadata);
     const abort = new AbortController();
-    call.on("cancelled", () => abort.abort(new LivehostError("cancelled", "client cancelled the call")));
+    let ended = false;
+    // grpc-js reports every closed stream as "cancelled", even after our end(): only a real cancellation aborts.
+    call.on("cancelled", () => {
+      if (!ended) abort.abort(new LivehostError("cancelled", "client cancelled the call"));
+    });
     void context.with(ctx, async () => {
       try {
         for await (const message of handler(call.request, abort.signal, call)) {
@@ -215,6 +219,7 @@ export function serverStream<Req, Res>(
           if (!call.write(message)) await once(call, "drain", { signal: abort.signal });
         }
         endSpan(span);
+        ended = true;
         if (!abort.signal.aborted) call.end();
       } catch (err) {
         if (abort.signal.aborted) {

@@ -1,28 +1,38 @@
-// The client half of the TTS benchmark, in its own process as a room host would be: sequential Synthesize calls,
-// printing each call's first-chunk and total time as one JSON line.
+// The client half of the TTS benchmark, in its own process as a room host would be. It warms up (JIT, channel)
+// with untimed calls, then for each count it reads on stdin makes that many sequential Synthesize calls and prints
+// each call's first-chunk and total time as one JSON line. It exits when stdin closes.
+import { createInterface } from "node:readline";
 import { credentials } from "@grpc/grpc-js";
 import { SpeechServiceClient, SynthesizeRequest, type SynthesizeResponse } from "../proto/index.js";
 import { mediaChannelOptions } from "../transport/index.js";
 
-const [address, countArg, ...requests] = process.argv.slice(2);
-const count = Number(countArg);
+const warmupCalls = 20;
+const [address, ...requestArgs] = process.argv.slice(2);
+const requests = requestArgs.map((json) => SynthesizeRequest.fromJSON(JSON.parse(json)));
 const client = new SpeechServiceClient(address!, credentials.createInsecure(), mediaChannelOptions);
-const first: number[] = [];
-const total: number[] = [];
-for (let i = 0; i < count; i++) {
-  const request = SynthesizeRequest.fromJSON(JSON.parse(requests[i % requests.length]!));
+
+function call(request: SynthesizeRequest): Promise<{ first: number; total: number }> {
   const started = performance.now();
-  await new Promise<void>((resolve, reject) => {
-    const call = client.synthesize(request);
-    let seen = false;
-    call.on("data", (_chunk: SynthesizeResponse) => {
-      if (!seen) first.push(performance.now() - started);
-      seen = true;
+  let first = 0;
+  return new Promise((resolve, reject) => {
+    const stream = client.synthesize(request);
+    stream.on("data", (_chunk: SynthesizeResponse) => {
+      if (first === 0) first = performance.now() - started;
     });
-    call.on("end", resolve);
-    call.on("error", reject);
+    stream.on("end", () => resolve({ first, total: performance.now() - started }));
+    stream.on("error", reject);
   });
-  total.push(performance.now() - started);
+}
+
+for (let i = 0; i < warmupCalls; i++) await call(requests[i % requests.length]!);
+process.stdout.write("ready\n");
+for await (const line of createInterface({ input: process.stdin })) {
+  const result = { first: [] as number[], total: [] as number[] };
+  for (let i = 0; i < Number(line); i++) {
+    const { first, total } = await call(requests[i % requests.length]!);
+    result.first.push(first);
+    result.total.push(total);
+  }
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 client.close();
-process.stdout.write(`${JSON.stringify({ first, total })}\n`);

@@ -3,6 +3,7 @@
 // the same synthesis in-process, measured side by side.
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { createInterface } from "node:readline";
 import { mkdtemp, rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
@@ -50,7 +51,7 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
   };
 
   try {
-    const rounds = 4;
+    const rounds = 10;
     log(
       `first chunk and gRPC overhead, embedded voice: ${requests} requests in ${rounds} rounds, a client in its own ` +
         "process alternating with the same syntheses in-process",
@@ -170,8 +171,9 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
         "lower bound: the largest power of two tried that stayed ahead of real time; one espeak-ng thread",
       grpc_overhead_ratio: Math.max(ratios.embedded.ratio, ratios.piper.ratio),
       grpc_overhead_note:
-        "the larger of the two voice families: median Synthesize call from a client in its own process ÷ median of " +
-        "the same synthesis in-process, alternating in rounds; ms figures are per call",
+        "the larger of the two voice families: in each of 10 alternating rounds, the median Synthesize call from a " +
+        "warmed-up client in its own process ÷ the median of the same syntheses in-process; the median of those " +
+        "round ratios. ms figures are per call over all rounds",
       grpc_overhead: ratios,
       voice: "embedded espeak-ng (en-male-bright, zh-female-warm), 22050 Hz",
       piper_first_chunk_ms_p50: summarize(piperFirst).p50,
@@ -199,15 +201,15 @@ interface OverheadCall {
 }
 
 /**
- * The same calls through gRPC (a client in its own process, as a room host is) and in-process, alternating in
- * rounds so that both sides see the same machine load.
+ * The same calls through gRPC (a client in its own process, as a room host is, warmed up first) and in-process,
+ * alternating in rounds so that both sides see the same machine load.
  */
 async function overhead(
   address: string,
   calls: OverheadCall[],
   count: number,
   rounds: number,
-): Promise<{ first: number[]; remote: number[]; local: number[] }> {
+): Promise<{ first: number[]; remote: number[]; local: number[]; ratios: number[] }> {
   const requests = calls.map((call) =>
     JSON.stringify(
       SynthesizeRequest.toJSON(
@@ -215,42 +217,61 @@ async function overhead(
       ),
     ),
   );
-  const result = { first: [] as number[], remote: [] as number[], local: [] as number[] };
+  await using client = await startClient(address, requests);
+  const result = { first: [] as number[], remote: [] as number[], local: [] as number[], ratios: [] as number[] };
   const perRound = Math.max(1, Math.floor(count / rounds));
+  for (let i = 0; i < perRound; i++) for await (const chunk of calls[i % calls.length]!.local()) void chunk; // warm-up
   for (let round = 0; round < rounds; round++) {
-    const remote = await runClient(address, perRound, requests);
+    const remote = await client.run(perRound);
     result.first.push(...remote.first);
     result.remote.push(...remote.total);
+    const local: number[] = [];
     for (let i = 0; i < perRound; i++) {
       const started = performance.now();
       for await (const chunk of calls[i % calls.length]!.local()) void chunk;
-      result.local.push(performance.now() - started);
+      local.push(performance.now() - started);
     }
+    result.local.push(...local);
+    result.ratios.push(summarize(remote.total).p50 / summarize(local).p50);
   }
   return result;
 }
 
-function overheadFigures({ remote, local }: { remote: number[]; local: number[] }) {
-  const grpcMs = summarize(remote).p50;
-  const localMs = summarize(local).p50;
-  return { ratio: round(grpcMs / localMs, 2), grpc_ms_p50: grpcMs, in_process_ms_p50: localMs };
+/** The ratio is the median over rounds of each round's own ratio, so a slow spell of the machine counts once. */
+function overheadFigures({ remote, local, ratios }: { remote: number[]; local: number[]; ratios: number[] }) {
+  return {
+    ratio: round(summarize(ratios).p50, 2),
+    round_ratios: ratios.map((r) => round(r, 2)),
+    grpc_ms_p50: summarize(remote).p50,
+    in_process_ms_p50: summarize(local).p50,
+  };
 }
 
-/** Runs bench/tts-client.js in a child process against `address`. */
-async function runClient(
-  address: string,
-  count: number,
-  requests: string[],
-): Promise<{ first: number[]; total: number[] }> {
+/** bench/tts-client.js in a child process against `address`, warmed up; `run(n)` times n calls. */
+async function startClient(address: string, requests: string[]) {
   const script = fileURLToPath(new URL("./tts-client.js", import.meta.url));
-  const child = spawn(process.execPath, [script, address, String(count), ...requests], {
-    stdio: ["ignore", "pipe", "inherit"],
+  const child = spawn(process.execPath, [script, address, ...requests], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const exited = once(child, "exit").then(([code]) => {
+    throw new Error(`tts client exited with ${String(code)}`);
   });
-  let out = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
-  const [code] = (await once(child, "exit")) as [number | null];
-  if (code !== 0) throw new Error(`tts client exited with ${code}`);
-  return JSON.parse(out) as { first: number[]; total: number[] };
+  exited.catch(() => undefined);
+  const next = async () => {
+    const line = await Promise.race([lines.next(), exited]);
+    if (line.done) throw new Error("tts client closed its output");
+    return line.value;
+  };
+  if ((await next()) !== "ready") throw new Error("tts client did not start");
+  return {
+    async run(count: number): Promise<{ first: number[]; total: number[] }> {
+      child.stdin.write(`${count}\n`);
+      return JSON.parse(await next()) as { first: number[]; total: number[] };
+    },
+    async [Symbol.asyncDispose]() {
+      child.stdin.end();
+      await once(child, "exit");
+    },
+  };
 }
 
 function drain(

@@ -1,6 +1,6 @@
 // Text to audio chunks with word and phoneme timings, for the embedded voices: normalize → split into sentences →
 // split into language runs → (Mandarin: hanzi to tone-numbered pinyin) → espeak-ng, whose own events give the
-// timings. The first chunk leaves as soon as the library has produced audio; later ones are grouped to ~500 ms
+// timings. The first chunk leaves as soon as the library has produced audio; later ones are grouped to 0.5–1.4 s
 // (synthesis runs far ahead of real time, so larger later chunks cost no latency and fewer messages).
 import { pinyin } from "pinyin-pro";
 import type { PhonemeTiming, WordTiming } from "../../proto/index.js";
@@ -39,6 +39,9 @@ interface Run {
 }
 
 const groupMs = 500;
+const maxGroupMs = 1_400;
+/** 64 KiB of 16-bit PCM: a chunk never holds more, so it travels as one SynthesizeResponse. */
+const maxChunkSamples = 32_768;
 const sentenceEnd = /[.!?]\s*$/;
 
 export async function* synthesizeEmbedded(
@@ -52,6 +55,7 @@ export async function* synthesizeEmbedded(
   const sentences = splitSentences(normalize(text, voice.lang));
   let nativeSamples = 0; // samples of the utterance so far, at the native rate: the utterance clock
   let pending: Int16Array[] = [];
+  let pendingSamples = 0;
   let pendingStartMs = 0;
   let words: WordTiming[] = [];
   let phonemes: PhonemeTiming[] = [];
@@ -71,6 +75,7 @@ export async function* synthesizeEmbedded(
       final,
     };
     pending = [];
+    pendingSamples = 0;
     pendingStartMs = endMs;
     words = [];
     phonemes = [];
@@ -78,9 +83,19 @@ export async function* synthesizeEmbedded(
     return chunk;
   };
 
-  for (const [sentenceIndex, sentence] of sentences.entries()) {
-    const runs = toRuns(sentence);
-    for (const [runIndex, run] of runs.entries()) {
+  // Every run of every sentence, in order; the next run is queued on the engine while this one's audio is still
+  // being consumed (sent over gRPC), so the synthesis thread never waits for the network.
+  const runs = sentences.flatMap((sentence, sentenceIndex) => toRuns(sentence).map((run) => ({ run, sentenceIndex })));
+  const rateWpm = Math.round(voice.rateWpm * options.speed);
+  const start = (i: number) => {
+    const run = runs[i]?.run;
+    return run && engine.synthesize(run.input, voice.espeak[run.lang], rateWpm, options.signal);
+  };
+  let next = start(0);
+  try {
+    for (const [i, { run, sentenceIndex }] of runs.entries()) {
+      const job = next!;
+      next = start(i + 1);
       const runStartMs = (nativeSamples / nativeRate) * 1000;
       let openWord: WordTiming | undefined;
       let openPhoneme: PhonemeTiming | undefined;
@@ -90,8 +105,10 @@ export async function* synthesizeEmbedded(
         openWord = undefined;
         openPhoneme = undefined;
       };
-      const rateWpm = Math.round(voice.rateWpm * options.speed);
-      for await (const chunk of engine.synthesize(run.input, voice.espeak[run.lang], rateWpm, options.signal)) {
+      for await (const chunk of job) {
+        // What is pending goes first if this audio would make the chunk too large (its events are still to come).
+        const incoming = Math.ceil((chunk.samples.length * options.sampleRate) / nativeRate);
+        if (pendingSamples > 0 && pendingSamples + incoming > maxChunkSamples) yield flush(sentenceIndex, false);
         for (const event of chunk.events) {
           const atMs = runStartMs + event.audioPositionMs;
           if (event.type === EspeakEventType.word && event.length > 0) {
@@ -116,17 +133,23 @@ export async function* synthesizeEmbedded(
           }
         }
         if (chunk.samples.length > 0) {
-          pending.push(resampler.push(chunk.samples));
+          const samples = resampler.push(chunk.samples);
+          pending.push(samples);
+          pendingSamples += samples.length;
           nativeSamples += chunk.samples.length;
         }
         const bufferedMs = (nativeSamples / nativeRate) * 1000 - pendingStartMs;
-        // The first chunk goes at once (latency); the rest in ~500 ms groups (fewer, larger messages).
-        if ((emitted === 0 && pending.length > 0) || bufferedMs >= groupMs) yield flush(sentenceIndex, false);
+        // The first chunk goes at once (latency); the rest in groups of ~0.5, 1, then 1.4 s: synthesis runs far
+        // ahead of real time, so larger later chunks cost the listener nothing and make fewer, larger messages.
+        const groupLimitMs = Math.min(groupMs * 2 ** Math.max(0, emitted - 1), maxGroupMs);
+        if ((emitted === 0 && pending.length > 0) || bufferedMs >= groupLimitMs) yield flush(sentenceIndex, false);
       }
       close((nativeSamples / nativeRate) * 1000);
-      const last = sentenceIndex === sentences.length - 1 && runIndex === runs.length - 1;
+      const last = i === runs.length - 1;
       if (last || pending.length > 0) yield flush(sentenceIndex, last);
     }
+  } finally {
+    next?.cancel();
   }
   if (emitted === 0) yield flush(0, true);
 }

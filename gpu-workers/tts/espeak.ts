@@ -26,6 +26,12 @@ export interface EspeakChunk {
   events: EspeakEvent[];
 }
 
+/** One synthesis queued on the thread: iterate it once for its audio, or cancel it. */
+export interface EspeakJob extends AsyncIterable<EspeakChunk> {
+  /** Stops the job (queued or running) and forgets it; for a job that will not be iterated to its end. */
+  cancel(): void;
+}
+
 type FromThread =
   | { type: "ready"; sampleRate: number }
   | { type: "chunk"; id: number; samples: Int16Array | null; events: EspeakEvent[]; done?: { completed: boolean } }
@@ -59,8 +65,8 @@ parentPort.on("message", (job) => {
     return;
   }
   const slot = job.id % cancel.length;
-  // The library calls back every 60 ms of audio; the first buffer goes at once (latency), later ones are sent in
-  // ~500 ms groups so the main thread, which also serves gRPC, wakes up a few times per sentence, not dozens.
+  // The library calls back every 60 ms of audio; the first buffer goes at once (latency), later ones in groups of
+  // ~0.5, 1, then 1.4 s, so the main thread, which also serves gRPC, wakes up a few times per sentence, not dozens.
   let parts = [];
   let count = 0;
   let events = [];
@@ -91,7 +97,7 @@ parentPort.on("message", (job) => {
         count += samples.length;
       }
       for (const event of chunkEvents) events.push(event);
-      if (sent === 0 || count >= groupSamples) flush();
+      if (sent === 0 || count >= Math.min(groupSamples * 2 ** (sent - 1), groupSamples * 2.8)) flush();
       return true;
     });
     flush({ completed });
@@ -153,11 +159,12 @@ export class EspeakEngine implements AsyncDisposable {
   }
 
   /**
-   * Synthesizes `text` with an espeak-ng voice name (e.g. "en-us+m3", "cmn-latn-pinyin+f3"), yielding audio as the
-   * library produces it (the first buffer at once, then ~500 ms at a time) with the events it covers. Aborting stops
-   * the library at once.
+   * Synthesizes `text` with an espeak-ng voice name (e.g. "en-us+m3", "cmn-latn-pinyin+f3"). The job is queued on
+   * the thread at once, so a caller can start the next sentence while it is still sending this one; iterate the job
+   * for audio as the library produces it (the first buffer at once, then up to 1.4 s at a time) with the events it
+   * covers. Aborting, or `cancel()` on a job never iterated, stops the library at once.
    */
-  async *synthesize(text: string, voice: string, rateWpm: number, signal?: AbortSignal): AsyncGenerator<EspeakChunk> {
+  synthesize(text: string, voice: string, rateWpm: number, signal?: AbortSignal): EspeakJob {
     signal?.throwIfAborted();
     const id = this.#nextId++;
     const queue: EspeakChunk[] = [];
@@ -175,6 +182,10 @@ export class EspeakEngine implements AsyncDisposable {
         wake?.();
       },
     });
+    const stop = () => {
+      if (!finished) Atomics.store(this.#cancel, id % this.#cancel.length, id);
+      this.#untrack(id);
+    };
     const onAbort = () => {
       Atomics.store(this.#cancel, id % this.#cancel.length, id);
       finished = true;
@@ -182,24 +193,33 @@ export class EspeakEngine implements AsyncDisposable {
     };
     signal?.addEventListener("abort", onAbort, { once: true });
     this.#worker.postMessage({ id, text, voice, rateWpm });
-    try {
-      for (;;) {
-        const chunk = queue.shift();
-        if (chunk) {
-          yield chunk;
-          continue;
+    async function* chunks(): AsyncGenerator<EspeakChunk> {
+      try {
+        for (;;) {
+          const chunk = queue.shift();
+          if (chunk) {
+            yield chunk;
+            continue;
+          }
+          if (finished) break;
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
         }
-        if (finished) break;
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = undefined;
+        signal?.throwIfAborted();
+        if (failure) throw failure;
+      } finally {
+        signal?.removeEventListener("abort", onAbort);
+        stop();
       }
-      signal?.throwIfAborted();
-      if (failure) throw failure;
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
-      if (!finished) Atomics.store(this.#cancel, id % this.#cancel.length, id);
-      this.#untrack(id);
     }
+    const iterator = chunks();
+    return {
+      [Symbol.asyncIterator]: () => iterator,
+      cancel: () => {
+        signal?.removeEventListener("abort", onAbort);
+        stop();
+      },
+    };
   }
 
   /** IPA phonemes of `text`, one string per clause, as Piper voices are trained on (espeak-ng's phonemizer). */

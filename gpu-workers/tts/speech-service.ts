@@ -95,8 +95,23 @@ export function speechService(deps: SpeechServiceDeps): GrpcServiceRegistration 
       );
     }),
   };
-  return { name: "livehost.v1.SpeechService", definition: SpeechServiceService, implementation };
+  return { name: "livehost.v1.SpeechService", definition, implementation };
 }
+
+/**
+ * SpeechService as this worker serves it: the generated serializer copies each encoded response once more
+ * (Buffer.from of a fresh Uint8Array); audio is most of a worker's bytes, so responses are wrapped, not copied.
+ */
+const definition = {
+  ...SpeechServiceService,
+  synthesize: {
+    ...SpeechServiceService.synthesize,
+    responseSerialize: (value: SynthesizeResponse): Buffer => {
+      const bytes = SynthesizeResponse.encode(value).finish();
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    },
+  },
+} as const;
 
 function ratesOf(voice: SpeechVoice): number[] {
   return [...new Set([voice.sampleRate, ...supportedSampleRates])].sort((a, b) => a - b);

@@ -72,6 +72,10 @@ describe("SpeechService with the embedded voice", () => {
       clock = chunk.offsetMs + chunk.durationMs;
       expect(chunk.pcm.length).toBeLessThanOrEqual(64 * 1024);
     }
+    // The first chunk is small (it goes as soon as there is audio); the rest come in groups of up to 1.4 s, so a
+    // room gets a few messages per sentence, not one per 60 ms of audio.
+    expect(long[0]!.durationMs).toBeLessThan(200);
+    expect(long.length).toBeLessThanOrEqual(Math.ceil(durationMs(long) / 1_000) + 3);
   });
 
   it("gives word and phoneme timings that are in order, cover the audio, and point back at the text", async () => {

@@ -28,6 +28,23 @@ const binding = createRequire(import.meta.url)("gstreamer-superficial") as {
   Pipeline: new (description: string) => GstPipeline;
 };
 
+/**
+ * A callback for the binding (a bus poll, an appsink pull) that can be let go of. The binding keeps every callback
+ * it was given reachable for good, even after its pipeline stops, and with it everything the callback's scope holds
+ * (decoded frames, a whole media graph). The callback made here holds only a box; `release()` empties the box.
+ */
+export function releasable<A extends unknown[]>(
+  handler: (...args: A) => void,
+): { callback: (...args: A) => void; release: () => void } {
+  const box: { handler?: (...args: A) => void } = { handler };
+  return { callback: forwardTo(box), release: () => (box.handler = undefined) };
+}
+
+// Its own scope, so the closure holds the box and nothing else.
+function forwardTo<A extends unknown[]>(box: { handler?: (...args: A) => void }) {
+  return (...args: A) => box.handler?.(...args);
+}
+
 /** A pipeline that failed: GStreamer's message and its debug detail (which says e.g. "not-linked"). */
 export class PipelineError extends UnavailableError {
   readonly debug: string;
@@ -76,6 +93,8 @@ export function pullToEnd(
       settled = true;
       signal?.removeEventListener("abort", onAbort);
       pipeline.stop();
+      bus.release();
+      data.release();
       if (failure) reject(failure);
       else resolve();
     };
@@ -85,11 +104,12 @@ export function pullToEnd(
       setTimeout(settle, 3_000).unref();
     };
     signal?.addEventListener("abort", onAbort, { once: true });
-    pipeline.pollBus((message) => {
+    const bus = releasable((message: GstMessage) => {
       if (message.type === "error") failure ??= new PipelineError(message);
       if (message.type === "eos" || message.type === "error") settle();
     });
-    const onData = (buffer: Buffer | null) => {
+    pipeline.pollBus(bus.callback);
+    const data = releasable((buffer: Buffer | null) => {
       if (settled || !buffer) return;
       if (!failure) {
         try {
@@ -99,30 +119,34 @@ export function pullToEnd(
           pipeline.sendEOS();
         }
       }
-      appsink.pull(onData);
-    };
+      appsink.pull(data.callback);
+    });
     pipeline.play();
-    appsink.pull(onData);
+    appsink.pull(data.callback);
   });
 }
 
 /** Plays `pipeline` until end-of-stream (after `feed` has pushed its input and sent EOS). */
 export function runToEnd(pipeline: GstPipeline, feed?: () => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    pipeline.pollBus((message) => {
+    const bus = releasable((message: GstMessage) => {
       if (message.type === "eos") {
         pipeline.stop();
+        bus.release();
         resolve();
       } else if (message.type === "error") {
         pipeline.stop();
+        bus.release();
         reject(new PipelineError(message));
       }
     });
+    pipeline.pollBus(bus.callback);
     pipeline.play();
     try {
       feed?.();
     } catch (err) {
       pipeline.stop();
+      bus.release();
       reject(err instanceof Error ? err : new Error(String(err)));
     }
   });

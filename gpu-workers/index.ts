@@ -2,6 +2,7 @@
 // NATS announcements, drain on shutdown); the speech and lip-sync models plug into it.
 export { startWorker, type Worker, type WorkerOptions, type WorkerKindName } from "./worker.js";
 export { StreamSlots } from "./slots.js";
+export { repoPath } from "./paths.js";
 export { startSpeechWorker, type SpeechWorker, type SpeechWorkerOptions } from "./tts/speech-worker.js";
 export { EspeakEngine } from "./tts/espeak.js";
 export { synthesizeEmbedded, synthesizeToPcm, type SynthesisChunk } from "./tts/embedded.js";
@@ -32,4 +33,4 @@ export {
   type RejectionReason,
 } from "./lipsync/avatar-build.js";
 export { Viseme, visemeParams, visemeTrack, type VisemeId } from "./lipsync/visemes.js";
-export { decodeVideo, writeMp4 } from "./gstreamer.js";
+export { decodeVideo, writeMp4, releasable } from "./gstreamer.js";

@@ -7,7 +7,7 @@
 import { mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { loadAvatarPack, type AvatarPack } from "../gpu-workers/index.js";
+import { loadAvatarPack, releasable, type AvatarPack } from "../gpu-workers/index.js";
 import { rootLogger, tracer, type Logger, type Registry } from "../observability/index.js";
 import type { OutputConfig } from "../proto/index.js";
 import { InvalidArgumentError, LivehostError, ResourceExhaustedError } from "../transport/index.js";
@@ -70,6 +70,11 @@ export interface RoomMediaGraphOptions {
   mouthWaitFrames?: number;
   /** Output status changes (RTMP connected / reconnecting, pipeline rebuilt). */
   onEvent?: (event: MediaEvent) => void;
+  /**
+   * Sees every composed frame (I420, reused for the next frame: copy what you keep) just before it goes to the
+   * encoder: benchmarks encode exactly these frames with a plain pipeline to compare.
+   */
+  frameTap?: (i420: Uint8Array, frame: number) => void;
 }
 
 export type MediaEvent =
@@ -153,6 +158,8 @@ export class RoomMediaGraph implements AsyncDisposable {
   /** The main pipeline's bus, through which it is stopped. */
   #bus: WatchedBus | undefined;
   #ticker: NodeJS.Timeout | undefined;
+  /** Lets go of the pending FLV pull's callback, which the binding would otherwise keep (and this graph with it). */
+  #releaseFlvPull: (() => void) | undefined;
   #stats: NodeJS.Timeout | undefined;
   #wallStart = 0;
   #pushedAudioSamples = 0;
@@ -373,6 +380,7 @@ export class RoomMediaGraph implements AsyncDisposable {
     this.#stopping = true;
     clearTimeout(this.#ticker);
     clearInterval(this.#stats);
+    this.#releaseFlvPull?.();
     // End-of-stream first, so the last segments and recordings are complete; stopped from the bus (see watchBus).
     await this.#bus?.stop(10_000);
     for (const { push } of this.#rtmp) push.stop();
@@ -498,7 +506,8 @@ export class RoomMediaGraph implements AsyncDisposable {
   #pullFlv(pipeline: GstPipeline, generation: number) {
     const tap = findAppSink(pipeline, "flvtap");
     let announced = false;
-    const onTag = (tag: Buffer | null, caps: { streamheader?: Buffer[] }) => {
+    this.#releaseFlvPull?.();
+    const pull = releasable((tag: Buffer | null, caps: { streamheader?: Buffer[] }) => {
       if (generation !== this.#generation || !tag) return;
       if (!announced && caps?.streamheader) {
         announced = true;
@@ -510,9 +519,10 @@ export class RoomMediaGraph implements AsyncDisposable {
       }
       this.#bytesThisSecond += tag.length;
       for (const { push } of this.#rtmp) push.feed(tag);
-      tap.pull(onTag);
-    };
-    tap.pull(onTag);
+      tap.pull(pull.callback);
+    });
+    this.#releaseFlvPull = pull.release;
+    tap.pull(pull.callback);
   }
 
   async #measureHlsSegment(generation: number, index: number) {
@@ -617,6 +627,7 @@ export class RoomMediaGraph implements AsyncDisposable {
     if (live && queuedBytes(video) > maxQueuedFrames * this.#frame.length) {
       this.#metrics.droppedFrames.inc({ reason: "encoder_behind" });
     } else {
+      this.#options.frameTap?.(this.#frame, tick.index);
       video.push(this.#frame, ptsBuffer(ns + aacEncoderDelayNs));
       this.#pushedVideoFrames = tick.index + 1;
       this.#framesThisSecond++;

@@ -1,10 +1,13 @@
 // A typed face on gstreamer-superficial, the GStreamer binding: pipelines from a launch description, their elements'
 // properties, appsrc pushes with explicit timestamps, appsink pulls, bus messages, and one-shot pipelines that render a
 // still image. Hazards of the binding that callers rely on this file for: a bus poll and an appsink pull each hold a
-// libuv thread-pool thread while they wait; appsrc copies every buffer and never pushes back (callers bound their own
-// queues by reading `current-level-bytes`); an appsink pull made before the pipeline plays returns nothing.
+// libuv thread-pool thread while they wait, and keep their callbacks reachable for good (so every callback given to
+// the binding is `releasable` and released when its pipeline stops); appsrc copies every buffer and never pushes back
+// (callers bound their own queues by reading `current-level-bytes`); an appsink pull made before the pipeline plays
+// returns nothing.
 import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
+import { releasable } from "../gpu-workers/index.js";
 
 export interface GstMessage {
   type: string;
@@ -115,8 +118,9 @@ export function watchBus(pipeline: GstPipeline, onMessage: (message: GstMessage)
     if (stopped) return;
     stopped = true;
     pipeline.stop();
+    bus.release();
   };
-  pipeline.pollBus((message) => {
+  const bus = releasable((message: GstMessage) => {
     if (stopped) return;
     inCallback = true;
     try {
@@ -130,6 +134,7 @@ export function watchBus(pipeline: GstPipeline, onMessage: (message: GstMessage)
       inCallback = false;
     }
   });
+  pipeline.pollBus(bus.callback);
   return {
     stop(timeoutMs = 3_000) {
       if (stopped) return Promise.resolve();
@@ -170,6 +175,7 @@ export function collectBuffers(
     const finish = (error?: Error) => {
       if (settled) return;
       settled = true;
+      samples.release();
       void bus.stop().then(() => (error ? reject(error) : resolve(buffers)));
     };
     // The end is taken from the bus (end-of-stream or an error), so the pipeline stops inside a bus callback.
@@ -178,13 +184,12 @@ export function collectBuffers(
       else if (message.type === "error") finish(new Error(message.message ?? "GStreamer error"));
     });
     pipeline.play();
-    const onSample = (buffer: Buffer | null) => {
+    const samples = releasable((buffer: Buffer | null) => {
       if (!buffer) return;
-      // Past the limit, buffers are drained (not kept) so that end-of-stream can flow and stop the pipeline.
       if (buffers.length < limit) buffers.push(buffer);
       if (buffers.length >= limit) finish();
-      sink.pull(onSample);
-    };
-    sink.pull(onSample);
+      else sink.pull(samples.callback);
+    });
+    sink.pull(samples.callback);
   });
 }

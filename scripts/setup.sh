@@ -70,6 +70,13 @@ if [ ! -f "$addon" ] || [ -n "$(find gpu-workers/tts/native -maxdepth 1 -type f 
   (cd gpu-workers/tts/native && npx --no-install node-gyp rebuild --loglevel=warn)
 fi
 
+# The room picture's blend kernel (media/native): when missing or older than its source.
+kernel=media/native/build/Release/livehost_compose.node
+if [ ! -f "$kernel" ] || [ -n "$(find media/native -maxdepth 1 -type f -newer "$kernel" -print -quit)" ]; then
+  say "building the compose kernel"
+  (cd media/native && npx --no-install node-gyp rebuild --loglevel=warn)
+fi
+
 say "building (dist)"
 npx --no-install tsc -p tsconfig.build.json
 

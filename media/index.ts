@@ -15,3 +15,4 @@ export { type OverlaySpec, type OverlayContent, type OverlayAnimation } from "./
 export { compileOutputConfig, checkRtmpUrl, supportedFps, outputSampleRate, type CompiledOutput } from "./config.js";
 export { cueAtSource, mouthFrameFromAnimation } from "./cues.js";
 export { probeMedia, measureAvMarks, type MediaProbe, type AvMarks } from "./probe.js";
+export { blendImplementation } from "./picture.js";

@@ -1,6 +1,12 @@
 // Pictures in the frame format the encoder takes: I420 (planar Y, then U and V at half resolution), BT.709 limited
 // range. Overlays and mouth patches arrive as RGBA; they are converted once to YUVA (with alpha at both resolutions)
-// and alpha-blended into the frame here, in JavaScript, so every frame is composed exactly on the audio clock.
+// and alpha-blended into the frame here, on the room's thread, so every frame is composed exactly on the audio clock.
+// The blend runs in a small native kernel (native/compose.c, vectorized by the compiler) when it is built, else in
+// JavaScript: the same integer arithmetic, bit for bit.
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { repoPath } from "../gpu-workers/index.js";
+import { rootLogger } from "../observability/index.js";
 export interface Yuva {
   width: number;
   height: number;
@@ -101,6 +107,28 @@ export function blendInto(
   const right = Math.min(image.width, width - x0);
   const bottom = Math.min(image.height, height - y0);
   if (left >= right || top >= bottom) return;
+  if (native && implementation === "native") {
+    native.blend(
+      frame,
+      width,
+      height,
+      image.y,
+      image.u,
+      image.v,
+      image.a,
+      image.ac,
+      image.width,
+      image.height,
+      x0,
+      y0,
+      op,
+      left,
+      top,
+      right,
+      bottom,
+    );
+    return;
+  }
   for (let row = top; row < bottom; row++) {
     const fo = (y0 + row) * width + x0;
     const io = row * image.width;
@@ -134,4 +162,49 @@ export function blendInto(
       frame[vBase + dst] = (frame[vBase + dst]! * (256 - w) + image.v[io + col]! * w) >> 8;
     }
   }
+}
+
+type NativeCompose = {
+  blend(
+    frame: Uint8Array,
+    width: number,
+    height: number,
+    y: Uint8Array,
+    u: Uint8Array,
+    v: Uint8Array,
+    a: Uint8Array,
+    ac: Uint8Array,
+    imageWidth: number,
+    imageHeight: number,
+    x0: number,
+    y0: number,
+    op: number,
+    left: number,
+    top: number,
+    right: number,
+    bottom: number,
+  ): void;
+};
+
+/** Where the kernel is built: media/native/build/Release (npm run setup builds it). */
+const nativePath = repoPath("media/native/build/Release/livehost_compose.node");
+const native = loadNative();
+let implementation: "native" | "js" = native ? "native" : "js";
+
+function loadNative(): NativeCompose | undefined {
+  if (!existsSync(nativePath)) {
+    rootLogger().warn(
+      { path: nativePath },
+      "compose kernel not built; blending in JavaScript (npm run setup builds it)",
+    );
+    return undefined;
+  }
+  return createRequire(import.meta.url)(nativePath) as NativeCompose;
+}
+
+/** Which blend runs; "js" forces the JavaScript reference (tests compare the two). */
+export function blendImplementation(choice?: "native" | "js"): "native" | "js" {
+  if (choice === "native" && !native) throw new Error(`compose kernel not built at ${nativePath}`);
+  if (choice) implementation = choice;
+  return implementation;
 }

@@ -12,23 +12,25 @@ export class LinearResampler {
 
   push(input: Int16Array, final = false): Int16Array {
     // Work on [previous, ...input]: output at position p interpolates between samples floor(p) and floor(p) + 1.
-    const withPrevious = this.#previous === undefined ? 0 : 1;
-    const length = input.length + withPrevious;
-    const at = (i: number) => (withPrevious ? (i === 0 ? this.#previous! : input[i - 1]!) : input[i]!);
-    const out: number[] = [];
+    const previous = this.#previous ?? 0;
+    const shift = this.#previous === undefined ? 0 : 1;
+    const length = input.length + shift;
+    const limit = final ? length : length - 1;
+    const sample = (i: number) => (i < shift ? previous : input[i - shift]!);
     let p = this.#position;
-    while (p < length - 1 || (final && p < length)) {
+    const out = new Int16Array(Math.max(0, Math.ceil((limit - p) / this.#step) + 1));
+    let n = 0;
+    while (p < limit) {
       const i = Math.floor(p);
-      const frac = p - i;
-      const a = at(i);
-      const b = i + 1 < length ? at(i + 1) : a;
-      out.push(Math.round(a + (b - a) * frac));
+      const a = sample(i);
+      const b = i + 1 < length ? sample(i + 1) : a;
+      out[n++] = Math.round(a + (b - a) * (p - i));
       p += this.#step;
     }
     if (length > 0) {
-      this.#previous = at(length - 1);
+      this.#previous = sample(length - 1);
       this.#position = p - (length - 1);
     }
-    return Int16Array.from(out);
+    return out.subarray(0, n);
   }
 }

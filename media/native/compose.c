@@ -6,17 +6,22 @@
 #include <stddef.h>
 
 // dst[c] = (dst[c] * (256 - w) + src[c] * w) >> 8, w from the alpha scaled by op (0..256), per pixel of a rows x cols
-// window; strides are the widths of the two pictures.
-static void blend_plane(uint8_t *restrict dst, size_t dst_stride, const uint8_t *restrict src,
-                        const uint8_t *restrict alpha, size_t src_stride, int cols, int rows, unsigned op) {
+// window; strides are the widths of the two pictures. Every intermediate fits 16 bits (the blend is a convex
+// combination: at most 255 * 256), so the compiler packs 16 lanes into an AVX2 register (8 with the baseline SSE2).
+__attribute__((target_clones("avx2", "default"))) static void blend_plane(uint8_t *restrict dst, size_t dst_stride,
+                                                                          const uint8_t *restrict src,
+                                                                          const uint8_t *restrict alpha,
+                                                                          size_t src_stride, int cols, int rows,
+                                                                          unsigned op) {
+  const uint16_t scale = (uint16_t)op;
   for (int r = 0; r < rows; r++) {
     uint8_t *d = dst + (size_t)r * dst_stride;
     const uint8_t *s = src + (size_t)r * src_stride;
     const uint8_t *a = alpha + (size_t)r * src_stride;
     for (int c = 0; c < cols; c++) {
-      unsigned al = (a[c] * op) >> 8;
-      unsigned w = al + (al >> 7);
-      d[c] = (uint8_t)((d[c] * (256 - w) + s[c] * w) >> 8);
+      uint16_t al = (uint16_t)((uint16_t)(a[c] * scale) >> 8);
+      uint16_t w = (uint16_t)(al + (al >> 7));
+      d[c] = (uint8_t)((uint16_t)(d[c] * (uint16_t)(256 - w) + s[c] * w) >> 8);
     }
   }
 }

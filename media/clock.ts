@@ -149,6 +149,16 @@ export class MediaClock {
     return this.#queue[0]?.id;
   }
 
+  /** Utterances queued now, the playing one first. */
+  get queuedIds(): string[] {
+    return this.#queue.map((u) => u.id);
+  }
+
+  /** Whether `id` has played to its end or was interrupted (among the last 256 such). */
+  hasEnded(id: string): boolean {
+    return this.#ended.has(id);
+  }
+
   pushSpeech(chunk: SpeechChunk): void {
     const id = chunk.utteranceId;
     if (typeof id !== "string" || id.length < 1 || id.length > 64) {

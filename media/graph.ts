@@ -80,6 +80,8 @@ export interface RoomMediaGraphOptions {
 export type MediaEvent =
   | { type: "rtmp"; output: string; state: RtmpState; error?: string }
   | { type: "rebuilt"; error: string; frame: number }
+  /** A new avatar took over on `frame` (see switchAvatar). */
+  | { type: "avatar"; avatarDir: string; frame: number }
   /** An utterance's first sample went to the encoder on `frame` (its last, for "ended"). */
   | { type: "utterance"; utteranceId: string; state: "started" | "ended"; frame: number };
 
@@ -99,6 +101,24 @@ interface OverlayState {
   rendered: RenderedOverlay;
   shownAt?: number;
   hideAt?: number;
+}
+
+/** An avatar pack ready to compose at this graph's frame size (see RoomMediaGraph.loadAvatar). */
+export interface LoadedAvatar {
+  readonly dir: string;
+  readonly pack: AvatarPack;
+  readonly baseFrames: Buffer[];
+  /** Pack coordinates to frame coordinates. */
+  readonly mouthTransform: { scale: number; dx: number; dy: number };
+  readonly restMouth: Yuva;
+}
+
+/** A mouth patch (pack coordinates, RGBA) as YUVA at the frame's scale. */
+function toFrameYuva(patch: MouthPatch, scale: number): Yuva {
+  if (scale === 1) return rgbaToYuva(patch.rgba, patch.width, patch.height);
+  const w = Math.max(1, Math.round(patch.width * scale));
+  const h = Math.max(1, Math.round(patch.height * scale));
+  return rgbaToYuva(resizeRgba(patch.rgba, patch.width, patch.height, w, h), w, h);
 }
 
 /** Frames (raw I420) queued towards the encoder, at most; beyond, a live room drops frames instead of growing. */
@@ -135,10 +155,9 @@ export class RoomMediaGraph implements AsyncDisposable {
   readonly #clock: MediaClock;
   readonly #encoder: "x264enc" | "nvh264enc";
   readonly #recordingPrefix = `rec-${stamp()}-`;
-  #pack: AvatarPack | undefined;
-  #baseFrames: Buffer[] = [];
-  #restMouth: Yuva | undefined;
-  #mouthTransform = { scale: 1, dx: 0, dy: 0 };
+  #avatar: LoadedAvatar | undefined;
+  /** An avatar waiting to take over once the utterances animated for the current one have played. */
+  #nextAvatar: { avatar: LoadedAvatar; waitFor: string[]; deadline: number } | undefined;
   #frame: Buffer = Buffer.alloc(0);
   #overlays = new Map<string, OverlayState>();
   #video: GstAppSrc | undefined;
@@ -231,7 +250,8 @@ export class RoomMediaGraph implements AsyncDisposable {
         span.setAttribute("livehost.room_id", this.roomId);
         span.setAttribute("livehost.media.encoder", this.#encoder);
         signal?.throwIfAborted();
-        await this.#loadAvatar();
+        this.#avatar = await this.loadAvatar(this.#options.avatarDir);
+        this.#frame = Buffer.alloc(i420Size(this.config.width, this.config.height));
         if (this.hlsPlaylist) await mkdir(join(this.#options.outputDir, "hls"), { recursive: true });
         if (this.recordingDir) await mkdir(this.recordingDir, { recursive: true });
         const keys = await Promise.all(
@@ -398,11 +418,15 @@ export class RoomMediaGraph implements AsyncDisposable {
     return { width, height, fps, hls: !!hls, recording: !!recording, rtmp: rtmp.length };
   }
 
-  async #loadAvatar() {
-    const pack = await loadAvatarPack(this.#options.avatarDir).catch((err: unknown) => {
+  /**
+   * Loads an avatar pack for this graph's frame size (its idle loop decoded once, its rest mouth), for
+   * switchAvatar; the stream goes on meanwhile. A pack that cannot be used throws InvalidArgumentError naming
+   * "avatarDir".
+   */
+  async loadAvatar(avatarDir: string): Promise<LoadedAvatar> {
+    const pack = await loadAvatarPack(avatarDir).catch((err: unknown) => {
       throw new InvalidArgumentError("avatarDir", err instanceof Error ? err.message : String(err), { cause: err });
     });
-    this.#pack = pack;
     const { width, height } = this.config;
     const m = pack.manifest;
     const maxFrames = Math.max(1, Math.ceil(m.fps * 10));
@@ -413,25 +437,52 @@ export class RoomMediaGraph implements AsyncDisposable {
         limit: maxFrames,
         configure: (p) => ((p.findChild("file") as GstElement).location = join(pack.dir, m.base.video)),
       },
-    );
+    ).catch((err: unknown) => {
+      throw new InvalidArgumentError("avatarDir", `${m.base.video}: ${(err as Error).message}`, { cause: err });
+    });
     if (frames.length === 0) throw new InvalidArgumentError("avatarDir", `${m.base.video} has no video frames`);
     // Idle loops repeat themselves: identical frames share one buffer.
-    this.#baseFrames = frames.map((frame, i) => (i > 0 && frame.equals(frames[i - 1]!) ? frames[i - 1]! : frame));
-    for (let i = 1; i < this.#baseFrames.length; i++) {
-      if (this.#baseFrames[i]!.equals(this.#baseFrames[i - 1]!)) this.#baseFrames[i] = this.#baseFrames[i - 1]!;
+    const baseFrames = frames.map((frame, i) => (i > 0 && frame.equals(frames[i - 1]!) ? frames[i - 1]! : frame));
+    for (let i = 1; i < baseFrames.length; i++) {
+      if (baseFrames[i]!.equals(baseFrames[i - 1]!)) baseFrames[i] = baseFrames[i - 1]!;
     }
     const scale = Math.min(width / m.width, height / m.height);
-    this.#mouthTransform = { scale, dx: (width - m.width * scale) / 2, dy: (height - m.height * scale) / 2 };
-    this.#restMouth = this.#toFrameYuva({ ...m.mouth, rgba: pack.mouthImage(0) });
-    this.#frame = Buffer.alloc(i420Size(width, height));
+    const mouthTransform = { scale, dx: (width - m.width * scale) / 2, dy: (height - m.height * scale) / 2 };
+    const restMouth = toFrameYuva({ ...m.mouth, rgba: pack.mouthImage(0) }, scale);
+    return { dir: avatarDir, pack, baseFrames, mouthTransform, restMouth };
   }
 
-  #toFrameYuva(patch: MouthPatch): Yuva {
-    const { scale } = this.#mouthTransform;
-    if (scale === 1) return rgbaToYuva(patch.rgba, patch.width, patch.height);
-    const w = Math.max(1, Math.round(patch.width * scale));
-    const h = Math.max(1, Math.round(patch.height * scale));
-    return rgbaToYuva(resizeRgba(patch.rgba, patch.width, patch.height, w, h), w, h);
+  /**
+   * Puts `avatar` (from loadAvatar) on screen without restarting the stream. Mouth frames are drawn for one avatar,
+   * so it takes over on the first frame after every utterance queued now, and those named in `after` (speech
+   * still being synthesized for the current avatar), have played or been interrupted; at the latest 15 s from now.
+   * Speech pushed from now on, other than `after`, should be animated for the new avatar.
+   */
+  switchAvatar(avatar: LoadedAvatar, options: { after?: string[] } = {}): void {
+    const waitFor = [...this.#clock.queuedIds, ...(options.after ?? [])];
+    this.#nextAvatar = { avatar, waitFor, deadline: this.#clock.frame + 15 * this.config.fps };
+    this.#log.info({ avatar: avatar.dir, waitingFor: waitFor.length }, "avatar switch armed");
+  }
+
+  /** Switches the avatar once the new pack is loaded (loadAvatar, then switchAvatar after what is queued now). */
+  async setAvatar(avatarDir: string): Promise<void> {
+    this.switchAvatar(await this.loadAvatar(avatarDir));
+  }
+
+  get avatarDir(): string | undefined {
+    return this.#avatar?.dir;
+  }
+
+  #maybeSwitchAvatar() {
+    const next = this.#nextAvatar;
+    if (!next) return;
+    const frame = this.#clock.frame;
+    if (frame < next.deadline && !next.waitFor.every((id) => this.#clock.hasEnded(id))) return;
+    this.#avatar = next.avatar;
+    this.#nextAvatar = undefined;
+    this.#metrics.avatarSwitches.inc();
+    this.#options.onEvent?.({ type: "avatar", avatarDir: next.avatar.dir, frame });
+    this.#log.info({ avatar: next.avatar.dir, frame }, "avatar switched");
   }
 
   #pipelineDescription(): string {
@@ -608,6 +659,7 @@ export class RoomMediaGraph implements AsyncDisposable {
 
   /** One frame: advance the clock, compose the picture, push picture and sound with the same timestamp. */
   #produce(live: boolean) {
+    this.#maybeSwitchAvatar();
     const tick = this.#clock.next();
     for (const action of tick.actions) this.#applyAction(action, tick.index);
     const composeStarted = performance.now();
@@ -661,13 +713,14 @@ export class RoomMediaGraph implements AsyncDisposable {
 
   #compose(tick: FrameTick) {
     const { width, height, fps } = this.config;
-    const packFps = this.#pack!.manifest.fps;
-    const base = this.#baseFrames[Math.floor((tick.index * packFps) / fps) % this.#baseFrames.length]!;
+    const avatar = this.#avatar!;
+    const packFps = avatar.pack.manifest.fps;
+    const base = avatar.baseFrames[Math.floor((tick.index * packFps) / fps) % avatar.baseFrames.length]!;
     base.copy(this.#frame);
-    const m = this.#pack!.manifest.mouth;
-    const { scale, dx, dy } = this.#mouthTransform;
+    const m = avatar.pack.manifest.mouth;
+    const { scale, dx, dy } = avatar.mouthTransform;
     const mouth = tick.mouth;
-    const mouthImage = mouth ? this.#toFrameYuva(mouth) : this.#restMouth!;
+    const mouthImage = mouth ? toFrameYuva(mouth, scale) : avatar.restMouth;
     const mx = mouth?.x ?? m.x;
     const my = mouth?.y ?? m.y;
     blendInto(this.#frame, width, height, mouthImage, dx + mx * scale, dy + my * scale);

@@ -6,6 +6,7 @@ export {
   detectVideoEncoder,
   type RoomMediaGraphOptions,
   type MediaEvent,
+  type LoadedAvatar,
   type MediaStatus,
   type X264Preset,
   type VideoEncoderChoice,

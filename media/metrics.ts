@@ -15,6 +15,7 @@ export interface MediaMetrics {
   rtmpReconnects: Counter;
   rtmpConnected: Gauge;
   rebuilds: Counter;
+  avatarSwitches: Counter;
 }
 
 const byRegistry = new WeakMap<Registry, MediaMetrics>();
@@ -81,6 +82,11 @@ export function mediaMetrics(registry: Registry): MediaMetrics {
     rebuilds: new Counter({
       name: "livehost_media_pipeline_rebuilds_total",
       help: "Main pipelines rebuilt after a GStreamer error.",
+      registers,
+    }),
+    avatarSwitches: new Counter({
+      name: "livehost_media_avatar_switches_total",
+      help: "Avatars switched on air without restarting the stream (see RoomMediaGraph.switchAvatar).",
       registers,
     }),
   };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Comment, RoomEvent, RoomState, UtteranceSource, subjects } from "../proto/index.js";
@@ -33,6 +33,10 @@ describe("a live room", () => {
     try {
       const avatarsDir = join(dir, "avatars");
       await writeDefaultAvatarPack(join(avatarsDir, "default"), { width: 360, height: 640 });
+      // A second pack, for switching avatars on air.
+      await cp(join(avatarsDir, "default"), join(avatarsDir, "studio"), { recursive: true });
+      const studio = join(avatarsDir, "studio", "pack.json");
+      await writeFile(studio, JSON.stringify({ ...JSON.parse(await readFile(studio, "utf8")), id: "studio" }));
       await using nats = await startNatsServer();
       const nc = await connectNats({ servers: nats.url, name: "test" });
       await using _tts = await startSpeechWorker({ nats: nc, registry: createRegistry() });
@@ -124,6 +128,27 @@ describe("a live room", () => {
       const probe = await probeMedia(join(dir, "media", "shop-1", "hls", listed.at(-1)!));
       expect(probe.video).toMatchObject({ codec: "h264", width: 360, height: 640 });
       expect(probe.audio?.codec).toBe("aac");
+
+      // The merchant switches the avatar on air: the stream goes on and the new pack takes over. A pack that does
+      // not exist is refused, naming the field, and the room keeps the avatar it has.
+      const update = (avatarId: string) =>
+        rooms.request("shop-1", {
+          $case: "update",
+          value: {
+            roomId: "shop-1",
+            spec: { ...spec, avatar: { avatarId } },
+            updateMask: ["avatar"],
+            expectedRevision: 0,
+          },
+        });
+      expect((await update("studio")).room?.spec?.avatar?.avatarId).toBe("studio");
+      await eventually(async () =>
+        expect(await registry.getSingleMetricAsString("livehost_media_avatar_switches_total")).toMatch(/ 1$/m),
+      );
+      await expect(update("no-such-avatar")).rejects.toMatchObject({ code: "invalid_argument" });
+      const kept = await rooms.request("shop-1", { $case: "get", value: { roomId: "shop-1" } });
+      expect(kept.room?.spec?.avatar?.avatarId).toBe("studio");
+      expect(kept.room?.status?.state).toBe(RoomState.ROOM_STATE_LIVE);
 
       const stopped = await rooms.request("shop-1", {
         $case: "stop",

@@ -116,6 +116,8 @@ export class LiveRoom {
   readonly #metrics: RoomMetrics;
   #rejected = 0;
   #onScreen: string | undefined;
+  /** The avatar sentences are animated for (it changes when a new one is loaded, see update). */
+  #avatarId: string;
   #loop?: Promise<void>;
   /** Set while a sentence is being synthesized: what to do if it is cut. */
   #current?: { line: Line; cut: AbortController };
@@ -127,6 +129,7 @@ export class LiveRoom {
     this.roomId = roomId;
     this.#spec = spec;
     this.#deps = deps;
+    this.#avatarId = spec.avatar?.avatarId || "default";
     this.brain = this.#newBrain(spec);
     this.#position = position === undefined ? this.brain.show.start() : this.brain.show.restore(position);
     this.media = new RoomMediaGraph({
@@ -157,11 +160,25 @@ export class LiveRoom {
   /**
    * A spec change while on air. Catalog and persona: a new brain, the show continuing at the same place when the
    * products are the same (else from the next opening); voice: from the next sentence; outputs: RTMP pushes change
-   * in place, other output changes rebuild the encoder. The avatar and the frame size need the room restarted.
+   * in place, other output changes rebuild the encoder; avatar: the new pack is loaded while the stream goes on and
+   * takes over after the sentences already animated for the old one (the sentence being synthesized included).
+   * The frame size needs the room restarted.
    */
   async update(spec: RoomSpec, paths: string[]): Promise<void> {
+    // A pack that cannot be used fails the update (InvalidArgumentError) before anything has changed.
+    const avatarId = spec.avatar?.avatarId || "default";
+    const avatar =
+      paths.includes("avatar") && avatarId !== this.#avatarId
+        ? await this.media.loadAvatar(join(this.#deps.avatarsDir, avatarId))
+        : undefined;
     const previous = this.#spec;
     this.#spec = spec;
+    if (avatar) {
+      // Synchronously from here: what is queued or being synthesized now was animated for the old avatar, every
+      // sentence from the next on is animated for the new one.
+      this.media.switchAvatar(avatar, { after: this.#current ? [this.#current.line.utteranceId] : [] });
+      this.#avatarId = avatarId;
+    }
     if (paths.includes("catalog") || paths.includes("persona")) {
       const position = this.#position;
       this.brain = this.#newBrain(spec);
@@ -490,7 +507,7 @@ export class LiveRoom {
         text: line.text,
         voiceId: spec.voice?.voiceId || defaultVoice(spec),
         speed: spec.voice?.speed ?? 0,
-        avatarId: spec.avatar?.avatarId || "default",
+        avatarId: this.#avatarId,
         fps: this.media.config.fps,
       },
       {

@@ -260,9 +260,10 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
         const current = RoomSpec.fromJSON(ctx.state.spec);
         const next = applyUpdate(current, r.value.spec ?? RoomSpec.fromPartial({}), r.value.updateMask ?? []);
         validateRoomSpec(next);
+        // The room on air first: a change it cannot make (an avatar pack that does not load) leaves the spec as it was.
+        await onAir.get(ctx.id)?.update(next, r.value.updateMask ?? []);
         ctx.state.spec = RoomSpec.toJSON(next);
         if (r.value.updateMask?.includes("schedule")) await schedule(ctx, next);
-        await onAir.get(ctx.id)?.update(next, r.value.updateMask ?? []);
         await changed(ctx);
         break;
       }
@@ -331,8 +332,8 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
             ...c.value.updatePaths,
           ]);
           validateRoomSpec(next);
-          ctx.state.spec = RoomSpec.toJSON(next);
           await onAir.get(ctx.id)?.update(next, [...c.value.updatePaths]);
+          ctx.state.spec = RoomSpec.toJSON(next);
           break;
         }
         case "say":

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
@@ -155,6 +155,13 @@ describe("room media graph outputs", () => {
     expect(rebuilds.values[0]!.value).toBeGreaterThanOrEqual(1);
     const segments = await playlistSegments(join(out, "hls", "index.m3u8"));
     expect(segments.length).toBeGreaterThanOrEqual(2);
+    // One playlist through the rebuild: the new pipeline's segments follow the old ones after a discontinuity
+    // (timestamps restart there), and the ended stream says so.
+    const playlist = await readFile(join(out, "hls", "index.m3u8"), "utf8");
+    expect(segments.some((s) => s.file.startsWith("segment-g1-"))).toBe(true);
+    expect(segments.at(-1)!.file).toMatch(/^segment-g[2-9]-/);
+    expect(playlist).toMatch(/#EXT-X-DISCONTINUITY\n#EXTINF:[\d.]+,\nsegment-g2-00000\.ts/);
+    expect(playlist.trimEnd().endsWith("#EXT-X-ENDLIST")).toBe(true);
     const recordings = (await readdir(join(out, "recordings"))).sort();
     expect(recordings.length).toBeGreaterThanOrEqual(2);
     const last = await probeMedia(join(out, "recordings", recordings.at(-1)!));

@@ -38,6 +38,7 @@ import { mediaMetrics, type MediaMetrics } from "./metrics.js";
 import { overlayPose, renderOverlay, type OverlaySpec, type RenderedOverlay } from "./overlays.js";
 import { blendInto, i420Size, resizeRgba, rgbaToYuva, type Yuva } from "./picture.js";
 import { RtmpPush, type RtmpState } from "./rtmp.js";
+import { HlsPlaylist } from "./hls-playlist.js";
 
 export type X264Preset = "ultrafast" | "superfast" | "veryfast" | "faster" | "fast" | "medium";
 export type VideoEncoderChoice = "auto" | "x264" | "nvh264enc";
@@ -166,6 +167,8 @@ export class RoomMediaGraph implements AsyncDisposable {
   /** Clock frame at which the current pipeline started: its timestamps count from there. */
   #generationStart = 0;
   #hlsSegments = 0;
+  /** The public HLS playlist, continued across pipeline rebuilds. */
+  #hls: HlsPlaylist | undefined;
   #recordingSegments = 0;
   #rtmp: { label: string; push: RtmpPush }[] = [];
   #flvHeader: Buffer[] = [];
@@ -252,7 +255,7 @@ export class RoomMediaGraph implements AsyncDisposable {
         signal?.throwIfAborted();
         this.#avatar = await this.loadAvatar(this.#options.avatarDir);
         this.#frame = Buffer.alloc(i420Size(this.config.width, this.config.height));
-        if (this.hlsPlaylist) await mkdir(join(this.#options.outputDir, "hls"), { recursive: true });
+        await this.#openHls();
         if (this.recordingDir) await mkdir(this.recordingDir, { recursive: true });
         const keys = await Promise.all(
           this.config.rtmp.map(async (r) => await this.#options.streamKey!(r.streamKeySecret)),
@@ -362,8 +365,12 @@ export class RoomMediaGraph implements AsyncDisposable {
       JSON.stringify({ ...this.config, rtmp: next.rtmp.length > 0 }) !==
       JSON.stringify({ ...next, rtmp: this.config.rtmp.length > 0 });
     for (const { push } of this.#rtmp) push.stop();
+    // HLS taken away: its playlist says the stream ended there.
+    if (this.config.hls && !next.hls) {
+      await this.#hls?.end(this.#generation).catch((err: unknown) => this.#log.warn({ err }, "HLS playlist not ended"));
+    }
     Object.assign(this.config, next);
-    if (this.hlsPlaylist) await mkdir(join(this.#options.outputDir, "hls"), { recursive: true });
+    await this.#openHls();
     if (this.recordingDir) await mkdir(this.recordingDir, { recursive: true });
     if (rebuild) this.#restartPipeline("outputs changed");
     this.#rtmp = next.rtmp.map((r, i) => {
@@ -403,6 +410,7 @@ export class RoomMediaGraph implements AsyncDisposable {
     this.#releaseFlvPull?.();
     // End-of-stream first, so the last segments and recordings are complete; stopped from the bus (see watchBus).
     await this.#bus?.stop(10_000);
+    await this.#hls?.end(this.#generation).catch((err: unknown) => this.#log.warn({ err }, "HLS playlist not ended"));
     for (const { push } of this.#rtmp) push.stop();
     this.#log.info({ frames: this.#clock.frame, rebuilds: this.#rebuilds }, "media graph stopped");
     this.#resolveDone();
@@ -524,6 +532,19 @@ export class RoomMediaGraph implements AsyncDisposable {
     return parts.join(" ");
   }
 
+  async #openHls() {
+    const hls = this.config.hls;
+    if (!hls) {
+      this.#hls = undefined;
+      return;
+    }
+    const dir = join(this.#options.outputDir, "hls");
+    await mkdir(dir, { recursive: true });
+    const settings = { window: hls.playlistLength, targetSeconds: hls.segmentSeconds };
+    if (this.#hls) this.#hls.configure(settings);
+    else this.#hls = new HlsPlaylist(dir, settings);
+  }
+
   #buildPipeline() {
     const generation = ++this.#generation;
     this.#generationStart = this.#clock.frame;
@@ -533,7 +554,8 @@ export class RoomMediaGraph implements AsyncDisposable {
     const hls = pipeline.findChild("hls");
     if (hls) {
       hls.location = join(dir, "hls", `segment-g${generation}-%05d.ts`);
-      hls["playlist-location"] = join(dir, "hls", "index.m3u8");
+      // Its own playlist, merged into the public one (see HlsPlaylist: it continues across rebuilds).
+      hls["playlist-location"] = this.#hls!.sourceOf(generation);
     }
     const rec = pipeline.findChild("rec");
     if (rec) rec.location = join(this.recordingDir!, `${this.#recordingPrefix}%05d.mp4`);
@@ -545,6 +567,7 @@ export class RoomMediaGraph implements AsyncDisposable {
         // The next pipeline continues the numbering, also after a file cut short by an error.
         if (message.name === "splitmuxsink-fragment-opened") this.#recordingSegments++;
       } else if (message.type === "element" && message.name === "splitmuxsink-fragment-closed") {
+        this.#hls?.update(generation).catch((err: unknown) => this.#log.warn({ err }, "HLS playlist not updated"));
         void this.#measureHlsSegment(generation, this.#hlsSegments++);
       }
     });

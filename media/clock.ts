@@ -239,7 +239,11 @@ export class MediaClock {
     utterance.mouth.set(frame.index, frame.patch);
   }
 
-  /** Fires `action` on the frame that plays the cue's position (at once if that frame has passed). */
+  /**
+   * Fires `action` on the frame that plays the cue's position (at once if that frame has passed). On an utterance
+   * that has already ended (played out or interrupted), a hide fires at once and a show is dropped: what was cued
+   * on speech that is over must not stay up, nor come up late.
+   */
   cue(cue: Cue, action: ClockAction): void {
     if ("now" in cue) {
       this.#nowActions.push(action);
@@ -248,7 +252,8 @@ export class MediaClock {
     if (!Number.isFinite(cue.atMs) || cue.atMs < 0) throw new InvalidArgumentError("cue.atMs", "must be >= 0");
     const entry = { atSample: Math.round((cue.atMs * outputSampleRate) / 1000), action };
     if (this.#ended.has(cue.utteranceId)) {
-      this.counters.cuesDropped++;
+      if (action.type === "hide") this.#nowActions.push(action);
+      else this.counters.cuesDropped++;
       return;
     }
     const utterance = this.#queue.find((u) => u.id === cue.utteranceId);

@@ -102,6 +102,8 @@ interface OverlayState {
   rendered: RenderedOverlay;
   shownAt?: number;
   hideAt?: number;
+  /** Hidden while not showing yet: a show cue still to come is ignored. */
+  hidden?: boolean;
 }
 
 /** An avatar pack ready to compose at this graph's frame size (see RoomMediaGraph.loadAvatar). */
@@ -149,7 +151,7 @@ const stamp = () => new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/
 
 export class RoomMediaGraph implements AsyncDisposable {
   readonly roomId: string;
-  readonly config: CompiledOutput;
+  #config: CompiledOutput;
   readonly #options: RoomMediaGraphOptions;
   readonly #log: Logger;
   readonly #metrics: MediaMetrics;
@@ -197,7 +199,7 @@ export class RoomMediaGraph implements AsyncDisposable {
   constructor(options: RoomMediaGraphOptions) {
     this.#options = options;
     this.roomId = options.roomId;
-    this.config = compileOutputConfig(options.output);
+    this.#config = compileOutputConfig(options.output);
     if (this.config.rtmp.length > 0 && !options.streamKey) {
       throw new InvalidArgumentError("streamKey", "an RTMP output needs a stream key resolver");
     }
@@ -225,6 +227,11 @@ export class RoomMediaGraph implements AsyncDisposable {
       this.#rejectDone = reject;
     });
     this.#done.catch(() => undefined);
+  }
+
+  /** The outputs as compiled from the room's OutputConfig (setOutputs replaces them). */
+  get config(): CompiledOutput {
+    return this.#config;
   }
 
   /** Resolves when the graph has stopped and its files are complete (a `renderSeconds` graph stops by itself). */
@@ -257,29 +264,9 @@ export class RoomMediaGraph implements AsyncDisposable {
         this.#frame = Buffer.alloc(i420Size(this.config.width, this.config.height));
         await this.#openHls();
         if (this.recordingDir) await mkdir(this.recordingDir, { recursive: true });
-        const keys = await Promise.all(
-          this.config.rtmp.map(async (r) => await this.#options.streamKey!(r.streamKeySecret)),
-        );
+        const keys = await this.#streamKeys(this.config);
         this.#buildPipeline();
-        this.#rtmp = this.config.rtmp.map((r, i) => {
-          const label = `${r.url}/<key ${i}>`;
-          const key = keys[i]!;
-          if (!/^[A-Za-z0-9._~?=&-]{1,512}$/.test(key)) {
-            throw new InvalidArgumentError(
-              `output.outputs.rtmp[${i}].stream_key_secret`,
-              "resolved to an unusable key",
-            );
-          }
-          const push = new RtmpPush({
-            url: `${r.url}/${key}`,
-            label,
-            metrics: this.#metrics,
-            log: this.#log,
-            onState: (state, error) =>
-              this.#options.onEvent?.({ type: "rtmp", output: label, state, ...(error ? { error } : {}) }),
-          });
-          return { label, push };
-        });
+        this.#rtmp = this.#rtmpPushes(this.config, keys);
       } catch (err) {
         void this.#bus?.stop();
         this.#stopping = true;
@@ -324,21 +311,27 @@ export class RoomMediaGraph implements AsyncDisposable {
     }
     const rendered = await renderOverlay(spec, this.config.width, this.config.height);
     const existing = this.#overlays.get(spec.id);
-    if (existing) existing.rendered = rendered;
-    else this.#overlays.set(spec.id, { rendered });
+    if (existing) {
+      existing.rendered = rendered;
+      existing.hidden = false;
+    } else this.#overlays.set(spec.id, { rendered });
     this.#clock.cue(cue, { type: "show", overlayId: spec.id });
   }
 
   /** Re-renders overlays in place (e.g. a new price); visible ones keep their timing. */
   async updateOverlays(specs: OverlaySpec[]): Promise<void> {
+    const added = new Set(specs.map((s) => s.id).filter((id) => !this.#overlays.has(id)));
+    if (this.#overlays.size + added.size > maxOverlays) {
+      throw new ResourceExhaustedError(`at most ${maxOverlays} overlays per room`);
+    }
     const rendered = await Promise.all(
       specs.map((spec, i) => renderOverlay(spec, this.config.width, this.config.height, `overlays[${i}]`)),
     );
+    // All rendered, or none applied.
     for (const overlay of rendered) {
       const state = this.#overlays.get(overlay.spec.id);
       if (state) state.rendered = overlay;
-      else if (this.#overlays.size < maxOverlays) this.#overlays.set(overlay.spec.id, { rendered: overlay });
-      else throw new ResourceExhaustedError(`at most ${maxOverlays} overlays per room`);
+      else this.#overlays.set(overlay.spec.id, { rendered: overlay });
     }
   }
 
@@ -360,7 +353,7 @@ export class RoomMediaGraph implements AsyncDisposable {
     if (next.width !== width || next.height !== height || next.fps !== fps) {
       throw new InvalidArgumentError("output.video", "frame size and fps are fixed while the room is live; restart it");
     }
-    const keys = await Promise.all(next.rtmp.map(async (r) => await this.#options.streamKey!(r.streamKeySecret)));
+    const keys = await this.#streamKeys(next);
     const rebuild =
       JSON.stringify({ ...this.config, rtmp: next.rtmp.length > 0 }) !==
       JSON.stringify({ ...next, rtmp: this.config.rtmp.length > 0 });
@@ -369,11 +362,33 @@ export class RoomMediaGraph implements AsyncDisposable {
     if (this.config.hls && !next.hls) {
       await this.#hls?.end(this.#generation).catch((err: unknown) => this.#log.warn({ err }, "HLS playlist not ended"));
     }
-    Object.assign(this.config, next);
+    // Replaced whole: an output left out of the new config (a recording, HLS) is gone, not kept from the old one.
+    this.#config = next;
     await this.#openHls();
     if (this.recordingDir) await mkdir(this.recordingDir, { recursive: true });
     if (rebuild) this.#restartPipeline("outputs changed");
-    this.#rtmp = next.rtmp.map((r, i) => {
+    this.#rtmp = this.#rtmpPushes(next, keys);
+    if (this.#flvHeader.length > 0) for (const { push } of this.#rtmp) push.start(this.#flvHeader);
+  }
+
+  /** Each RTMP output's stream key, from the resolver; InvalidArgumentError when there is none or it is unusable. */
+  async #streamKeys(config: CompiledOutput): Promise<string[]> {
+    if (config.rtmp.length === 0) return [];
+    const resolve = this.#options.streamKey;
+    if (!resolve) throw new InvalidArgumentError("streamKey", "an RTMP output needs a stream key resolver");
+    return await Promise.all(
+      config.rtmp.map(async (r, i) => {
+        const key = await resolve(r.streamKeySecret);
+        if (!/^[A-Za-z0-9._~?=&-]{1,512}$/.test(key)) {
+          throw new InvalidArgumentError(`output.outputs.rtmp[${i}].stream_key_secret`, "resolved to an unusable key");
+        }
+        return key;
+      }),
+    );
+  }
+
+  #rtmpPushes(config: CompiledOutput, keys: string[]) {
+    return config.rtmp.map((r, i) => {
       const label = `${r.url}/<key ${i}>`;
       const push = new RtmpPush({
         url: `${r.url}/${keys[i]}`,
@@ -383,7 +398,6 @@ export class RoomMediaGraph implements AsyncDisposable {
         onState: (state, error) =>
           this.#options.onEvent?.({ type: "rtmp", output: label, state, ...(error ? { error } : {}) }),
       });
-      if (this.#flvHeader.length > 0) push.start(this.#flvHeader);
       return { label, push };
     });
   }
@@ -526,7 +540,7 @@ export class RoomMediaGraph implements AsyncDisposable {
     if (c.rtmp.length > 0) {
       parts.push(
         "vt. ! queue ! h264parse ! flv.video at. ! queue ! flv.audio flvmux name=flv streamable=true ! " +
-          "appsink name=flvtap sync=false max-buffers=0",
+          "appsink name=flvtap sync=false max-buffers=0 wait-on-eos=false",
       );
     }
     return parts.join(" ");
@@ -560,6 +574,14 @@ export class RoomMediaGraph implements AsyncDisposable {
     const rec = pipeline.findChild("rec");
     if (rec) rec.location = join(this.recordingDir!, `${this.#recordingPrefix}%05d.mp4`);
     this.#bus = watchBus(pipeline, (message) => {
+      // A pipeline being replaced still closes its last HLS segments (end-of-stream): they belong in the playlist.
+      if (
+        message.type === "element" &&
+        message.name === "splitmuxsink-fragment-closed" &&
+        message._src_element_name !== "rec"
+      ) {
+        this.#hls?.update(generation).catch((err: unknown) => this.#log.warn({ err }, "HLS playlist not updated"));
+      }
       if (generation !== this.#generation) return;
       if (message.type === "error")
         this.#onPipelineError(`${message.name ?? "pipeline"}: ${message.message ?? "error"}`);
@@ -567,7 +589,6 @@ export class RoomMediaGraph implements AsyncDisposable {
         // The next pipeline continues the numbering, also after a file cut short by an error.
         if (message.name === "splitmuxsink-fragment-opened") this.#recordingSegments++;
       } else if (message.type === "element" && message.name === "splitmuxsink-fragment-closed") {
-        this.#hls?.update(generation).catch((err: unknown) => this.#log.warn({ err }, "HLS playlist not updated"));
         void this.#measureHlsSegment(generation, this.#hlsSegments++);
       }
     });
@@ -720,6 +741,8 @@ export class RoomMediaGraph implements AsyncDisposable {
     if (!state) return;
     const transition = this.#transitionFrames(state.rendered);
     if (action.type === "show") {
+      // Hidden before its show cue came: it stays hidden (until scheduled again).
+      if (state.hidden) return;
       const visible = state.shownAt !== undefined && (state.hideAt === undefined || frame < state.hideAt);
       if (!visible) state.shownAt = frame;
       const duration = state.rendered.spec.durationMs ?? 0;
@@ -727,6 +750,8 @@ export class RoomMediaGraph implements AsyncDisposable {
         duration > 0 ? frame + Math.max(transition, Math.round((duration * this.config.fps) / 1000)) : undefined;
     } else if (state.shownAt !== undefined) {
       state.hideAt = Math.min(state.hideAt ?? Number.POSITIVE_INFINITY, frame);
+    } else {
+      state.hidden = true;
     }
   }
 

@@ -50,9 +50,13 @@ export class HlsPlaylist {
     return this.#enqueue(async () => {
       const text = await readFile(this.sourceOf(generation), "utf8").catch(() => "");
       const known = new Set(this.#segments.map((s) => s.file));
-      for (const segment of parseMediaPlaylist(text)) {
-        if (!known.has(segment.file)) this.#segments.push({ ...segment, generation });
-      }
+      const fresh = parseMediaPlaylist(text)
+        .filter((segment) => !known.has(segment.file))
+        .map((segment) => ({ ...segment, generation }));
+      // A pipeline being replaced closes its last segments after the new one may have listed its first: they go
+      // before the newer pipeline's.
+      const newer = this.#segments.findIndex((s) => s.generation > generation);
+      this.#segments.splice(newer < 0 ? this.#segments.length : newer, 0, ...fresh);
       await this.#write();
     });
   }

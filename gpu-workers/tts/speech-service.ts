@@ -1,6 +1,7 @@
 // SpeechService over gRPC: validates the request (INVALID_ARGUMENT names the field), takes a stream slot
 // (RESOURCE_EXHAUSTED at the cap, at once), streams audio with timings, and stops synthesis the moment the client
 // cancels. Metrics: first-chunk latency and real-time factor per voice family.
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import {
   AudioEncoding,
   ListVoicesResponse,
@@ -99,15 +100,23 @@ export function speechService(deps: SpeechServiceDeps): GrpcServiceRegistration 
 }
 
 /**
- * SpeechService as this worker serves it: the generated serializer copies each encoded response once more
- * (Buffer.from of a fresh Uint8Array); audio is most of a worker's bytes, so responses are wrapped, not copied.
+ * SpeechService as this worker serves it. Audio is most of a worker's bytes, and the generated serializer grows a
+ * new writer by doubling for every response, then copies the result once more (Buffer.from of a fresh array): here
+ * one writer is reused (serializing is synchronous, so responses never interleave) and its result is wrapped.
  */
+const responseWriter = new BinaryWriter();
 const definition = {
   ...SpeechServiceService,
   synthesize: {
     ...SpeechServiceService.synthesize,
     responseSerialize: (value: SynthesizeResponse): Buffer => {
-      const bytes = SynthesizeResponse.encode(value).finish();
+      let bytes: Uint8Array;
+      try {
+        bytes = SynthesizeResponse.encode(value, responseWriter).finish();
+      } catch (err) {
+        responseWriter.finish(); // nothing half-written is left for the next response
+        throw err;
+      }
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     },
   },

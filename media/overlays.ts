@@ -110,7 +110,7 @@ async function renderTextBox(width: number, height: number, background: number, 
     .join(" ! ");
   const [buffer] = await collectBuffers(
     `videotestsrc pattern=solid-color foreground-color=${background} num-buffers=1 ! ` +
-      `video/x-raw,format=RGBA,width=${width},height=${height},framerate=1/1 ! ${overlays} ! appsink name=out`,
+      `video/x-raw,format=RGBA,width=${width},height=${height},framerate=1/1 ! ${overlays} ! appsink name=out sync=false`,
     {
       limit: 1,
       configure: (pipeline: GstPipeline) =>
@@ -130,7 +130,7 @@ async function decodeImage(path: string, width: number, height: number, field: s
   try {
     const [buffer] = await collectBuffers(
       `filesrc name=file ! decodebin ! videoconvert ! videoscale add-borders=true ! ` +
-        `video/x-raw,format=RGBA,width=${width},height=${height},pixel-aspect-ratio=1/1 ! appsink name=out`,
+        `video/x-raw,format=RGBA,width=${width},height=${height},pixel-aspect-ratio=1/1 ! appsink name=out sync=false`,
       { limit: 1, configure: (pipeline) => ((pipeline.findChild("file") as GstElement).location = path) },
     );
     if (!buffer) throw new Error("no picture in the file");

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry, type Registry } from "../observability/index.js";
-import { WordTiming, type Output } from "../proto/index.js";
+import { type Output } from "../proto/index.js";
 import { InvalidArgumentError } from "../transport/index.js";
 import {
   RoomMediaGraph,
@@ -24,7 +24,16 @@ import {
   type RoomMediaGraphOptions,
 } from "./index.js";
 import { NginxRtmp } from "./testing/nginx-rtmp.js";
-import { hls, landscape, outputConfig, playlistSegments, portrait, recording, rtmp } from "./testing/output.js";
+import {
+  hls,
+  kettleLine,
+  landscape,
+  outputConfig,
+  playlistSegments,
+  portrait,
+  recording,
+  rtmp,
+} from "./testing/output.js";
 
 const run = promisify(execFile);
 const avatarDir = new URL("../models/avatars/default", import.meta.url).pathname;
@@ -291,12 +300,7 @@ describe("hideOverlay", () => {
       output: outputConfig(landscape, [recording()]),
       pace: { renderSeconds: 2.5 },
     });
-    const text = "这款保温壶只要¥79";
-    const words = [
-      WordTiming.fromPartial({ text: "这款", startMs: 0, endMs: 400, sourceStart: 0, sourceEnd: 2 }),
-      WordTiming.fromPartial({ text: "保温壶", startMs: 400, endMs: 1000, sourceStart: 2, sourceEnd: 5 }),
-      WordTiming.fromPartial({ text: "七十九元", startMs: 1000, endMs: 1500, sourceStart: 7, sourceEnd: 10 }),
-    ];
+    const { text, words } = kettleLine;
     await graph.scheduleOverlay(card()); // fades in over frames 0 to 8
     const cue = cueAtSource("u-hide", words, text.indexOf("¥79"));
     expect(cue).toEqual({ utteranceId: "u-hide", atMs: 1000 });

@@ -5,11 +5,10 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry } from "../observability/index.js";
-import { WordTiming } from "../proto/index.js";
 import { InvalidArgumentError } from "../transport/index.js";
 import { RoomMediaGraph, cueAtSource, measureAvMarks, probeMedia } from "./index.js";
 import { beepUtterance, flashFrames } from "./testing/marks.js";
-import { hls, landscape, outputConfig, playlistSegments, portrait, recording } from "./testing/output.js";
+import { hls, kettleLine, landscape, outputConfig, playlistSegments, portrait, recording } from "./testing/output.js";
 
 const avatarDir = new URL("../models/avatars/default", import.meta.url).pathname;
 const frame = (fps: number) => 1 / fps;
@@ -78,12 +77,7 @@ describe("room media graph outputs", () => {
       x264Preset: "ultrafast",
       pace: { renderSeconds: 2 },
     });
-    const text = "这款保温壶只要¥79";
-    const words = [
-      WordTiming.fromPartial({ text: "这款", startMs: 0, endMs: 400, sourceStart: 0, sourceEnd: 2 }),
-      WordTiming.fromPartial({ text: "保温壶", startMs: 400, endMs: 1000, sourceStart: 2, sourceEnd: 5 }),
-      WordTiming.fromPartial({ text: "七十九元", startMs: 1000, endMs: 1500, sourceStart: 7, sourceEnd: 10 }),
-    ];
+    const { text, words } = kettleLine;
     graph.pushSpeech({ utteranceId: "u-card", pcm: new Int16Array(16_000 * 1.5), sampleRateHz: 16_000, final: true });
     const cue = cueAtSource("u-card", words, text.indexOf("¥79"));
     expect(cue).toEqual({ utteranceId: "u-card", atMs: 1000 });

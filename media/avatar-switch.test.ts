@@ -65,20 +65,25 @@ async function cornerColours(file: string, frames: number) {
   });
 }
 
+/** A room on the default avatar rendering `seconds` of 640x360 into an MP4 under `dir/name`. */
+function graphOf(name: string, seconds: number, onEvent?: (event: MediaEvent) => void) {
+  return new RoomMediaGraph({
+    roomId: `r-${name}`,
+    output: outputConfig(landscape, [recording()]),
+    avatarDir: defaultAvatar,
+    outputDir: join(dir, name),
+    registry: createRegistry(),
+    x264Preset: "ultrafast",
+    pace: { renderSeconds: seconds },
+    onEvent,
+  });
+}
+
 describe("switching the avatar without restarting the stream", () => {
   it("takes over after the speech animated for the old avatar has played, in the same continuous file", async () => {
     const out = join(dir, "switch");
     const events: MediaEvent[] = [];
-    const graph = new RoomMediaGraph({
-      roomId: "r-switch",
-      output: outputConfig(landscape, [recording()]),
-      avatarDir: defaultAvatar,
-      outputDir: out,
-      registry: createRegistry(),
-      x264Preset: "ultrafast",
-      pace: { renderSeconds: 3 },
-      onEvent: (event) => events.push(event),
-    });
+    const graph = graphOf("switch", 3, (event) => events.push(event));
     // One second of speech animated for the default avatar is queued when the switch is asked for.
     graph.pushSpeech(beepUtterance({ utteranceId: "old", sampleRateHz: 24_000, seconds: 1, beepAtSeconds: 0.5 }));
     graph.switchAvatar(await graph.loadAvatar(redAvatar));
@@ -104,16 +109,7 @@ describe("switching the avatar without restarting the stream", () => {
   });
 
   it("refuses a pack that cannot be loaded, naming avatarDir, and keeps streaming the current avatar", async () => {
-    const out = join(dir, "bad");
-    const graph = new RoomMediaGraph({
-      roomId: "r-bad",
-      output: outputConfig(landscape, [recording()]),
-      avatarDir: defaultAvatar,
-      outputDir: out,
-      registry: createRegistry(),
-      x264Preset: "ultrafast",
-      pace: { renderSeconds: 1 },
-    });
+    const graph = graphOf("bad", 1);
     await graph.start();
     const refused = graph.loadAvatar(join(dir, "no-such-pack"));
     await expect(refused).rejects.toBeInstanceOf(InvalidArgumentError);

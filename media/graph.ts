@@ -481,6 +481,9 @@ export class RoomMediaGraph implements AsyncDisposable {
    * Speech pushed from now on, other than `after`, should be animated for the new avatar.
    */
   switchAvatar(avatar: LoadedAvatar, options: { after?: string[] } = {}): void {
+    if (avatar.baseFrames[0]?.length !== i420Size(this.config.width, this.config.height)) {
+      throw new InvalidArgumentError("avatar", "was loaded for another frame size (use this graph's loadAvatar)");
+    }
     const waitFor = [...this.#clock.queuedIds, ...(options.after ?? [])];
     this.#nextAvatar = { avatar, waitFor, deadline: this.#clock.frame + 15 * this.config.fps };
     this.#log.info({ avatar: avatar.dir, waitingFor: waitFor.length }, "avatar switch armed");

@@ -17,6 +17,7 @@ const benchmarks: Record<string, () => Promise<{ run: Benchmark }>> = {
   transport: () => import("./transport.js"),
   actors: () => import("./actors.js"),
   tts: () => import("./tts.js"),
+  cuda: () => import("./cuda.js"),
   lipsync: () => import("./lipsync.js"),
   media: () => import("./media.js"),
   autoscale: () => import("./autoscale.js"),

@@ -18,15 +18,23 @@ interface GstElement {
 
 interface GstPipeline {
   play(): void;
+  pause(): void;
   stop(): void;
   sendEOS(): void;
   findChild(name: string): GstElement | undefined;
   pollBus(callback: (message: GstMessage) => void): void;
 }
 
-const binding = createRequire(import.meta.url)("gstreamer-superficial") as {
-  Pipeline: new (description: string) => GstPipeline;
-};
+let binding: unknown;
+
+/**
+ * gstreamer-superficial, loaded on first use: a process that never builds a pipeline (a TTS worker, the operator)
+ * needs no GStreamer installed. `Pipeline` is typed by the caller's view of it.
+ */
+export function gstreamerBinding<Pipeline>(): { Pipeline: new (description: string) => Pipeline } {
+  binding ??= createRequire(import.meta.url)("gstreamer-superficial");
+  return binding as { Pipeline: new (description: string) => Pipeline };
+}
 
 /**
  * A callback for the binding (a bus poll, an appsink pull) that can be let go of. The binding keeps every callback
@@ -59,7 +67,7 @@ export function createPipeline(
   description: string,
   properties: Record<string, Record<string, unknown>> = {},
 ): GstPipeline {
-  const pipeline = new binding.Pipeline(description);
+  const pipeline = new (gstreamerBinding<GstPipeline>().Pipeline)(description);
   for (const [name, values] of Object.entries(properties)) Object.assign(child(pipeline, name), values);
   return pipeline;
 }
@@ -72,7 +80,8 @@ function child(pipeline: GstPipeline, name: string): GstElement {
 
 /**
  * Plays `pipeline` to end-of-stream, handing each buffer of the appsink `sink` to `onBuffer` (its caps with the
- * first). Resolves at EOS; rejects with a PipelineError, or when `signal` aborts. The pipeline is stopped either way.
+ * first). Resolves once the bus has reported the end and the sink has handed over every buffer it held; rejects
+ * with a PipelineError, or when `signal` aborts. The pipeline is stopped either way.
  */
 export function pullToEnd(
   pipeline: GstPipeline,
@@ -86,7 +95,9 @@ export function pullToEnd(
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let failure: Error | undefined;
-    // The pipeline is stopped inside a bus callback (on end-of-stream or an error): the binding waits for bus
+    let ended = false; // the bus reported end-of-stream
+    let drained = false; // the sink's pull came back empty: it has handed over everything
+    // The pipeline is stopped inside a bus callback (at the end or on an error): the binding waits for bus
     // messages on a pool thread with no timeout, and a pipeline stopped elsewhere can strand that thread for good.
     const settle = () => {
       if (settled) return;
@@ -105,12 +116,24 @@ export function pullToEnd(
     };
     signal?.addEventListener("abort", onAbort, { once: true });
     const bus = releasable((message: GstMessage) => {
-      if (message.type === "error") failure ??= new PipelineError(message);
-      if (message.type === "eos" || message.type === "error") settle();
+      if (message.type === "error") {
+        failure ??= new PipelineError(message);
+        settle();
+        return;
+      }
+      if (message.type === "eos") ended = true;
+      if (ended && drained) settle();
     });
     pipeline.pollBus(bus.callback);
     const data = releasable((buffer: Buffer | null) => {
-      if (settled || !buffer) return;
+      if (settled) return;
+      if (!buffer) {
+        drained = true;
+        // The bus can report the end before the last buffers' pulls come back (each runs on its own thread).
+        // Then no message is left to come: pausing posts a state change, so the stop still happens in a bus callback.
+        if (ended) pipeline.pause();
+        return;
+      }
       if (!failure) {
         try {
           onBuffer(buffer);

@@ -33,4 +33,4 @@ export {
   type RejectionReason,
 } from "./lipsync/avatar-build.js";
 export { Viseme, visemeParams, visemeTrack, type VisemeId } from "./lipsync/visemes.js";
-export { decodeVideo, writeMp4, releasable } from "./gstreamer.js";
+export { decodeVideo, writeMp4, releasable, gstreamerBinding, pullToEnd } from "./gstreamer.js";

@@ -6,8 +6,7 @@
 // (callers bound their own queues by reading `current-level-bytes`); an appsink pull made before the pipeline plays
 // returns nothing.
 import { execFileSync } from "node:child_process";
-import { createRequire } from "node:module";
-import { releasable } from "../gpu-workers/index.js";
+import { gstreamerBinding, pullToEnd, releasable } from "../gpu-workers/index.js";
 
 export interface GstMessage {
   type: string;
@@ -46,13 +45,9 @@ export interface GstPipeline {
   pollBus(callback: (message: GstMessage) => void): void;
 }
 
-const binding = createRequire(import.meta.url)("gstreamer-superficial") as {
-  Pipeline: new (description: string) => GstPipeline;
-};
-
 /** Parses a launch description; throws with GStreamer's reason (e.g. a missing element). */
 export function createPipeline(description: string): GstPipeline {
-  return new binding.Pipeline(description);
+  return new (gstreamerBinding<GstPipeline>().Pipeline)(description);
 }
 
 const elementsSeen = new Map<string, boolean>();
@@ -113,6 +108,7 @@ export interface WatchedBus {
 export function watchBus(pipeline: GstPipeline, onMessage: (message: GstMessage) => void): WatchedBus {
   let inCallback = false;
   let stopped = false;
+  let ended = false; // end-of-stream came through: no second one will
   let onEnd: (() => void) | undefined;
   const stopNow = () => {
     if (stopped) return;
@@ -124,7 +120,8 @@ export function watchBus(pipeline: GstPipeline, onMessage: (message: GstMessage)
     if (stopped) return;
     inCallback = true;
     try {
-      if (onEnd && (message.type === "eos" || message.type === "error")) {
+      if (message.type === "eos") ended = true;
+      if (onEnd && (ended || message.type === "error")) {
         stopNow();
         onEnd();
         return;
@@ -151,7 +148,9 @@ export function watchBus(pipeline: GstPipeline, onMessage: (message: GstMessage)
           clearTimeout(timer);
           resolve();
         };
-        pipeline.sendEOS();
+        // At its end already, a pipeline posts no second end-of-stream; pausing it posts a state change instead.
+        if (ended) pipeline.pause();
+        else pipeline.sendEOS();
       });
     },
   };
@@ -161,35 +160,18 @@ export function watchBus(pipeline: GstPipeline, onMessage: (message: GstMessage)
  * Runs a pipeline that ends in `appsink name=out` and collects buffers until end-of-stream (or `limit` buffers);
  * rejects with GStreamer's error text. Used to render overlay bitmaps and decode the avatar's loop once.
  */
-export function collectBuffers(
+export async function collectBuffers(
   description: string,
   options: { limit?: number; configure?: (pipeline: GstPipeline) => void } = {},
 ): Promise<Buffer[]> {
   const pipeline = createPipeline(description);
   options.configure?.(pipeline);
-  const sink = findAppSink(pipeline, "out");
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
-  return new Promise((resolve, reject) => {
-    const buffers: Buffer[] = [];
-    let settled = false;
-    const finish = (error?: Error) => {
-      if (settled) return;
-      settled = true;
-      samples.release();
-      void bus.stop().then(() => (error ? reject(error) : resolve(buffers)));
-    };
-    // The end is taken from the bus (end-of-stream or an error), so the pipeline stops inside a bus callback.
-    const bus = watchBus(pipeline, (message) => {
-      if (message.type === "eos") finish();
-      else if (message.type === "error") finish(new Error(message.message ?? "GStreamer error"));
-    });
-    pipeline.play();
-    const samples = releasable((buffer: Buffer | null) => {
-      if (!buffer) return;
-      if (buffers.length < limit) buffers.push(buffer);
-      if (buffers.length >= limit) finish();
-      else sink.pull(samples.callback);
-    });
-    sink.pull(samples.callback);
+  const buffers: Buffer[] = [];
+  await pullToEnd(pipeline, "out", (buffer) => {
+    if (buffers.length === limit) return; // the end was asked for; what was already made drains
+    buffers.push(buffer);
+    if (buffers.length === limit) pipeline.sendEOS();
   });
+  return buffers;
 }

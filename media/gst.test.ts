@@ -1,0 +1,41 @@
+import { describe, expect, it } from "vitest";
+import { collectBuffers } from "./gst.js";
+
+// Overlay cards and the avatar's loop are rendered by short pipelines whose end the bus reports on one thread while
+// the appsink's pulls come back on others: whichever comes first, every buffer the pipeline made is handed over.
+describe("collectBuffers", () => {
+  const frame = (colour: string, extra = "num-buffers=1") =>
+    `videotestsrc pattern=solid-color foreground-color=${colour} ${extra} ! ` +
+    "video/x-raw,format=RGBA,width=16,height=8,framerate=25/1 ! appsink name=out sync=false";
+
+  it("gives back the one frame of a one-frame pipeline, every time, with many running at once", async () => {
+    let missing = 0;
+    for (let round = 0; round < 25; round++) {
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () => collectBuffers(frame("0xff336699"), { limit: 1 })),
+      );
+      missing += results.filter((buffers) => buffers.length !== 1).length;
+      const pixels = results.flatMap((buffers) => buffers.map((b) => [...b.subarray(0, 4)]));
+      expect(pixels).toEqual(pixels.map(() => [0x33, 0x66, 0x99, 0xff]));
+    }
+    expect(missing).toBe(0);
+  });
+
+  it("gives back every frame of a finite stream, the last ones included", async () => {
+    for (let run = 0; run < 10; run++) {
+      const buffers = await collectBuffers(frame("0xff00ff00", "num-buffers=30"));
+      expect(buffers).toHaveLength(30);
+    }
+  });
+
+  it("stops an endless source after `limit` frames", async () => {
+    const buffers = await collectBuffers(frame("0xffff0000", "is-live=false"), { limit: 5 });
+    expect(buffers).toHaveLength(5);
+  });
+
+  it("rejects with GStreamer's reason when the pipeline fails", async () => {
+    await expect(
+      collectBuffers("filesrc location=/nonexistent/livehost.png ! decodebin ! appsink name=out"),
+    ).rejects.toThrow(/GStreamer/);
+  });
+});

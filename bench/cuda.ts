@@ -16,6 +16,7 @@ import {
   startSpeechWorker,
   writeSyntheticPiperVoice,
 } from "../gpu-workers/index.js";
+import { piperBatching } from "./piper-batching.js";
 import { round, summarize } from "./stats.js";
 import type { BenchContext } from "./main.js";
 
@@ -36,6 +37,9 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
     log(`Piper voice (the project's synthetic model), ${runs} syntheses on ${eps.providers.join("+")} and on cpu`);
     const cuda = await synthesizeTimed(await PiperVoice.load(model, engine, eps.providers), runs);
     const cpu = await synthesizeTimed(await PiperVoice.load(model, engine, ["cpu"]), runs);
+
+    log("Piper batching on CUDA: 8 concurrent streams of 4 sentences, up to 8 sentences a run against one, 3 rounds");
+    const batching = await piperBatching(model, engine, eps.providers, `${text} ${text}`);
 
     log("a speech worker started with --execution-provider cuda: its announcement and one Synthesize over gRPC");
     await using nats = await startNatsServer({ jetstream: false });
@@ -61,6 +65,7 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
         piper_cpu_ms_p50: summarize(cpu.totals).p50,
         piper_cuda_first_chunk_ms_p50: summarize(cuda.firsts).p50,
         piper_cpu_first_chunk_ms_p50: summarize(cpu.firsts).p50,
+        piper_batching_cuda: batching,
         worker_announced_provider: announced?.executionProvider,
         worker_message: announced?.message ?? "",
         worker_grpc_audio_ms: round(chunks.reduce((sum, c) => sum + c.durationMs, 0)),

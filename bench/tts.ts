@@ -21,6 +21,7 @@ import {
   synthesizeEmbedded,
   writeSyntheticPiperVoice,
 } from "../gpu-workers/index.js";
+import { piperBatching } from "./piper-batching.js";
 import { round, summarize } from "./stats.js";
 import type { BenchContext } from "./main.js";
 
@@ -132,33 +133,13 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
     }
     const piperRtf = (performance.now() - piperStarted) / piperAudioMs;
 
-    log("Piper batching: 8 concurrent streams of 3 sentences, batched (up to 8) against one sentence per run");
-    const batching: Record<string, number> = {};
-    for (const maxBatch of [8, 1]) {
-      const voice = await PiperVoice.load(join(models, "en_US-livehost_synthetic-x_low.onnx"), engine, ["cpu"], {
-        maxBatch,
-      });
-      const firsts: number[] = [];
-      const started = performance.now();
-      await Promise.all(
-        Array.from({ length: 8 }, async () => {
-          const t0 = performance.now();
-          let first = true;
-          for await (const chunk of voice.synthesize(`${sentences.en} ${sentences.en}`, {
-            speed: 1,
-            sampleRate: 22_050,
-          })) {
-            if (first) firsts.push(performance.now() - t0);
-            first = false;
-            void chunk;
-          }
-        }),
-      );
-      const label = maxBatch > 1 ? "batched" : "unbatched";
-      batching[`${label}_wall_ms`] = round(performance.now() - started);
-      batching[`${label}_first_chunk_ms_p50`] = summarize(firsts).p50;
-    }
-    batching.speedup = round(batching.unbatched_wall_ms! / batching.batched_wall_ms!, 2);
+    log("Piper batching (CPU): 8 concurrent streams of 4 sentences, up to 8 sentences a run against one, 3 rounds");
+    const batching = await piperBatching(
+      join(models, "en_US-livehost_synthetic-x_low.onnx"),
+      engine,
+      ["cpu"],
+      `${sentences.en} ${sentences.en}`,
+    );
 
     const first = summarize(firstChunkMs);
     const ratios = { embedded: overheadFigures(embedded), piper: overheadFigures(piper) };

@@ -171,7 +171,7 @@ workerCommand("tts-worker", "serve SpeechService (TTS)", 32)
   .addOption(
     new Option("--max-batch <n>", "sentences run together on a batch-capable model voice (1: off)")
       .env("LIVEHOST_TTS_MAX_BATCH")
-      .default("8"),
+      .default("1"),
   )
   .addOption(
     new Option("--execution-provider <ep>", "onnxruntime execution provider for model voices")

@@ -16,7 +16,10 @@ import { Resampler } from "./resample.js";
 import type { EmbeddedVoice } from "./voices.js";
 
 export interface PiperBatching {
-  /** Sentences run together when they wait for the model at the same time; 1 turns batching off. Default 8. */
+  /**
+   * Sentences run together when they wait for the model at the same time. Default 1 (off): with the project's
+   * voice, batches of up to 8 were slower than one sentence a run on CPU and on CUDA (`npm run bench -- tts`, `cuda`).
+   */
   maxBatch?: number;
   /** Called with each batch's size (metrics). */
   onBatch?: (size: number) => void;
@@ -45,7 +48,7 @@ export class PiperVoice {
     batching: PiperBatching,
   ) {
     this.id = id;
-    this.#maxBatch = batching.maxBatch ?? 8;
+    this.#maxBatch = batching.maxBatch ?? 1;
     this.#onBatch = batching.onBatch;
     this.#session = session;
     this.#config = config;

@@ -13,7 +13,7 @@ export interface SpeechWorkerOptions extends WorkerHosting {
   modelDir?: string;
   /** onnxruntime execution provider for model voices. Default "auto": CUDA when the runtime has it. */
   executionProvider?: ExecutionProviderChoice;
-  /** Sentences of concurrent streams run together on a batch-capable model voice; 1 turns it off. Default 8. */
+  /** Sentences of concurrent streams run together on a batch-capable model voice; 1 (the default) turns it off. */
   maxBatch?: number;
 }
 

@@ -46,10 +46,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const natsUrl = options.natsUrl ?? natsServer!.url;
   const mediaDir = options.mediaDir ?? (await mkdtemp(join(tmpdir(), "livehost-media-")));
   const roles: RunningRole[] = [];
-  const children: ChildProcess[] = [];
+  const children: { role: RoleName; child: ChildProcess }[] = [];
 
+  // The rooms and the gateway first, then the workers they call: a room still speaking while the workers drain
+  // would find none left and say so.
   const stop = async () => {
-    await Promise.all(children.map((child) => stopChild(child)));
+    const callers = (role: RoleName) => role === "room-host" || role === "gateway";
+    await Promise.all(children.filter((c) => callers(c.role)).map((c) => stopChild(c.child)));
+    await Promise.all(children.filter((c) => !callers(c.role)).map((c) => stopChild(c.child)));
     await natsServer?.stop();
     if (!options.mediaDir) await rm(mediaDir, { recursive: true, force: true });
   };
@@ -74,7 +78,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? "64",
         },
       });
-      children.push(child);
+      children.push({ role, child });
       return waitReady(role, child);
     });
     roles.push(...(await Promise.all(started)));

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { collectBuffers } from "./gst.js";
+import { describe, expect, it, vi } from "vitest";
+import { collectBuffers, createPipeline, watchBus, type WatchedBus } from "./gst.js";
 
 // Overlay cards and the avatar's loop are rendered by short pipelines whose end the bus reports on one thread while
 // the appsink's pulls come back on others: whichever comes first, every buffer the pipeline made is handed over.
@@ -38,4 +38,23 @@ describe("collectBuffers", () => {
       collectBuffers("filesrc location=/nonexistent/livehost.png ! decodebin ! appsink name=out"),
     ).rejects.toThrow(/GStreamer/);
   });
+});
+
+describe("watchBus", () => {
+  it("stops a pipeline that already reached its end from a bus message, not the fallback timer", async () => {
+    // The fallback timer is frozen: stop() can only complete through a message on the bus. A pipeline at its end
+    // sends no second end-of-stream, so it is paused to get one.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      const pipeline = createPipeline("videotestsrc num-buffers=3 ! fakesink sync=false");
+      let bus: WatchedBus | undefined;
+      await new Promise<void>((resolve) => {
+        bus = watchBus(pipeline, (message) => message.type === "eos" && resolve());
+        pipeline.play();
+      });
+      await expect(bus!.stop()).resolves.toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
+  }, 10_000);
 });

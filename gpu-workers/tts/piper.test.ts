@@ -51,11 +51,15 @@ describe("Piper voices (the project's synthetic Piper-format model)", () => {
     };
     const texts = ["Hello there.", "The kettle is on sale.", "Grab the coupon now!", "Sizes from small to double X L."];
     const alone = await speak(texts[0]!);
-    batches.length = 0;
-    const together = await Promise.all(texts.map((t) => speak(t)));
+    // Sentences share a run only when they wait for the model at the same time, which a loaded machine can keep
+    // from happening in one round: a few rounds, each checked, until one has batched.
+    for (let round = 0; round < 5 && Math.max(0, ...batches) < 2; round++) {
+      batches.length = 0;
+      const together = await Promise.all(texts.map((t) => speak(t)));
+      expect(together[0]!.equals(alone)).toBe(true);
+      expect(new Set(together.map((pcm) => pcm.length)).size).toBe(4);
+    }
     expect(Math.max(...batches)).toBeGreaterThan(1);
-    expect(together[0]!.equals(alone)).toBe(true);
-    expect(new Set(together.map((pcm) => pcm.length)).size).toBe(4);
   });
 
   it("synthesizes through onnxruntime over gRPC: audio that grows with the text, with timings", async () => {

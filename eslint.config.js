@@ -8,9 +8,11 @@ import vitest from "@vitest/eslint-plugin";
 
 /** Each top-level folder is one role (or one shared layer) with one public entry: its index.ts. */
 const folders = [
+  "errors",
   "proto",
   "observability",
   "transport",
+  "avatars",
   "actors",
   "rooms",
   "brain",

@@ -5,8 +5,14 @@ import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@na
 import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
 import { extractNatsContext, tracer, type Logger } from "../observability/index.js";
-import { LivehostError } from "../transport/index.js";
-import { LeaseLostError } from "./errors.js";
+import { LivehostError, MalformedMessageError } from "../errors/index.js";
+import {
+  ActivationEndedError,
+  ActorBusyError,
+  ActorMovingError,
+  LeaseLostError,
+  UnknownChannelError,
+} from "./errors.js";
 import type { ActorMetrics } from "./metrics.js";
 import { deadLetterSubject, isNotFound, type Stores } from "./stores.js";
 import type { ActorContext, ActorMessage, AnyActorType } from "./types.js";
@@ -136,7 +142,7 @@ export class Activation {
     this.#askSub = nats.subscribe(askSubject(type, id), {
       callback: (_err, msg) => {
         if (this.#queue.filter((w) => w.kind === "ask").length >= this.#deps.maxQueuedAsks) {
-          respondError(msg, new LivehostError("resource_exhausted", "actor has too many asks waiting"));
+          respondError(msg, new ActorBusyError());
           return;
         }
         this.#push({ kind: "ask", msg });
@@ -193,7 +199,7 @@ export class Activation {
 
   #push(work: Work): void {
     if (this.#ended) {
-      if (work.kind === "ask") respondError(work.msg, new LivehostError("unavailable", "actor is moving; retry"));
+      if (work.kind === "ask") respondError(work.msg, new ActorMovingError());
       return;
     }
     this.#queue.push(work);
@@ -215,7 +221,7 @@ export class Activation {
         if (err instanceof LeaseLostError) {
           this.#deps.metrics.leaseLost.inc({ type: this.#deps.type.name });
           this.#log.warn({ reason: err.message }, "lease lost: stopping this activation");
-          if (work.kind === "ask") respondError(work.msg, new LivehostError("unavailable", "actor is moving; retry"));
+          if (work.kind === "ask") respondError(work.msg, new ActorMovingError());
           void this.deactivate("lease_lost");
           return;
         }
@@ -299,7 +305,7 @@ export class Activation {
   }
 
   #decodeTell(channel: string, msg: JsMsg, sequence: number): ActorMessage<unknown> {
-    if (!this.#deps.type.channels.includes(channel)) throw new Error(`unknown channel "${channel}"`);
+    if (!this.#deps.type.channels.includes(channel)) throw new UnknownChannelError(this.#deps.type.name, channel);
     return {
       kind: "tell",
       channel,
@@ -317,7 +323,7 @@ export class Activation {
       body = type.decode("ask", msg.data);
     } catch (err) {
       metrics.rejected.inc({ type: type.name, reason: "malformed" });
-      respondError(msg, new LivehostError("invalid_argument", `malformed ask: ${(err as Error).message}`));
+      respondError(msg, new MalformedMessageError(`malformed ask: ${(err as Error).message}`, { cause: err }));
       return;
     }
     await this.#ensureLease();
@@ -507,7 +513,7 @@ export class Activation {
   async deactivate(reason: DeactivationReason): Promise<void> {
     if (this.#ended) return;
     this.#ended = true;
-    this.#abort.abort(new LivehostError("aborted", `activation ended: ${reason}`));
+    this.#abort.abort(new ActivationEndedError(`activation ended: ${reason}`));
     clearInterval(this.#renewTimer);
     clearInterval(this.#idleTimer);
     for (const name of [...this.#timers.keys()]) this.clearTimer(name);
@@ -516,7 +522,7 @@ export class Activation {
     await this.#loop.catch(() => undefined);
     await this.#messages?.close().catch(() => undefined);
     for (const work of this.#queue.splice(0)) {
-      if (work.kind === "ask") respondError(work.msg, new LivehostError("unavailable", "actor is moving; retry"));
+      if (work.kind === "ask") respondError(work.msg, new ActorMovingError());
     }
     if (reason !== "lease_lost") {
       const { stores, type, id } = this.#deps;
@@ -557,7 +563,8 @@ async function fenceState(deps: ActivationDeps, key: string): Promise<{ doc: Sta
 
 function decodeReminder(data: Uint8Array, sequence: number): ActorMessage<unknown> {
   const fired = JSON.parse(decoder.decode(data)) as { name: string; payload?: unknown; dueAt: number };
-  if (typeof fired.name !== "string" || typeof fired.dueAt !== "number") throw new Error("not a reminder");
+  if (typeof fired.name !== "string" || typeof fired.dueAt !== "number")
+    throw new MalformedMessageError("not a reminder");
   return { kind: "reminder", name: fired.name, payload: fired.payload, dueAt: new Date(fired.dueAt), sequence };
 }
 

@@ -3,8 +3,9 @@
 import { errors as natsErrors, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { injectNatsHeaders } from "../observability/index.js";
-import { InvalidArgumentError, LivehostError, UnavailableError, type ErrorCode } from "../transport/index.js";
+import { CancelledError, InvalidArgumentError, UnavailableError, errorFromCode } from "../errors/index.js";
 import { askSubject } from "./activation.js";
+import { AskTimeoutError, UnknownChannelError } from "./errors.js";
 import { placementSubject, type ActivateReply } from "./host.js";
 import { actorIdPattern, type AnyActorType } from "./types.js";
 
@@ -52,7 +53,7 @@ export class ActorClient {
   ): Promise<{ sequence: number; duplicate: boolean }> {
     const definition = this.#type(type, id);
     if (!definition.channels.includes(channel)) {
-      throw new InvalidArgumentError("channel", `"${channel}" is not a mailbox channel of ${type}`);
+      throw new UnknownChannelError(type, channel);
     }
     if (!options.messageId) throw new InvalidArgumentError("messageId", "is required");
     options.signal?.throwIfAborted();
@@ -65,7 +66,7 @@ export class ActorClient {
 
   /**
    * Request/reply with the actor, handled in order with its other messages. Activates the actor when nobody serves
-   * it; retries while it moves between hosts; a handler's error comes back as a LivehostError with its code.
+   * it; retries while it moves between hosts; a handler's error comes back as the class of its code (errors/).
    */
   async ask(type: string, id: string, data: Uint8Array, options: AskOptions = {}): Promise<Uint8Array> {
     const definition = this.#type(type, id);
@@ -74,7 +75,7 @@ export class ActorClient {
     for (let attempt = 0; ; attempt++) {
       options.signal?.throwIfAborted();
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new LivehostError("deadline_exceeded", `ask ${type}/${id} timed out`);
+      if (remaining <= 0) throw new AskTimeoutError(type, id);
       try {
         const reply = await abortable(
           this.#nats.request(subject, data, { timeout: remaining, headers: injectNatsHeaders(natsHeaders()) }),
@@ -82,15 +83,12 @@ export class ActorClient {
         );
         const code = reply.headers?.get("Livehost-Error-Code");
         if (!code) return reply.data;
-        const error = new LivehostError(code as ErrorCode, decoder.decode(reply.data), {
-          retryable: reply.headers?.get("Livehost-Error-Retryable") === "true",
-        });
         // The actor is moving between hosts: ask again.
         if (code === "unavailable") {
           await sleep(Math.min(200, 10 * 2 ** attempt));
           continue;
         }
-        throw error;
+        throw errorFromCode(code, decoder.decode(reply.data));
       } catch (err) {
         if (
           err instanceof natsErrors.NoRespondersError ||
@@ -103,8 +101,7 @@ export class ActorClient {
           });
           continue;
         }
-        if (err instanceof natsErrors.TimeoutError)
-          throw new LivehostError("deadline_exceeded", `ask ${type}/${id} timed out`, { cause: err });
+        if (err instanceof natsErrors.TimeoutError) throw new AskTimeoutError(type, id, { cause: err });
         throw err;
       }
     }
@@ -129,7 +126,7 @@ function sleep(ms: number): Promise<void> {
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new LivehostError("cancelled", "ask aborted", { cause: signal.reason }));
+    const onAbort = () => reject(new CancelledError("ask aborted", { cause: signal.reason }));
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(
       (value) => {

@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
 import { rootLogger, type Logger, type Registry } from "../observability/index.js";
-import { InvalidArgumentError, LivehostError, UnavailableError } from "../transport/index.js";
+import { InvalidArgumentError, LivehostError, UnavailableError } from "../errors/index.js";
 import { Activation, actorKey, type DeactivationReason } from "./activation.js";
 import { Membership } from "./membership.js";
 import { ActorMetrics } from "./metrics.js";

@@ -4,7 +4,7 @@
 import type { KV } from "@nats-io/kv";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Logger } from "../observability/index.js";
-import { InvalidArgumentError } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 import type { Membership } from "./membership.js";
 import { mirrorBucket } from "./stores.js";
 import type { AnyActorType } from "./types.js";

@@ -9,18 +9,19 @@
 // seeded (LIVEHOST_AUTOSCALE_SEED, default 20261111): every run of one seed gives the same figures.
 import {
   compilePeak,
-  decidePool,
   gpuDemand,
   healthyLane,
   judgeLane,
   laneKey,
   placeNodes,
+  planPool,
   type Lane,
   type LaneHealth,
   type Recommendation,
   type ScheduledPeak,
   type WorkerPoolSpec,
 } from "../operator/index.js";
+import { seededRandom } from "../gpu-workers/index.js";
 import type { BenchContext } from "./main.js";
 
 const minute = 60_000;
@@ -32,18 +33,6 @@ const eventStart = Date.parse("2026-11-11T20:00:00Z");
 const eventEnd = Date.parse("2026-11-11T23:00:00Z");
 const nightEnd = Date.parse("2026-11-12T00:00:00Z");
 
-/** mulberry32: a small seeded generator, so every run simulates the same night. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /** Rooms live at t: 200 all night, 5,000 from 20:00 (10-minute ramp) to 23:00 (15-minute wind-down), +-2 % noise. */
 function roomsAt(t: number, noise: number): number {
   let rooms = 200;
@@ -54,7 +43,7 @@ function roomsAt(t: number, noise: number): number {
 
 /** Rooms at every tick from warmStart, the same for every policy. */
 function roomsTimeline(seed: number): Map<number, number> {
-  const noiseRand = random(seed ^ 0x5eed);
+  const noiseRand = seededRandom(seed ^ 0x5eed);
   const timeline = new Map<number, number>();
   let noise = 0;
   for (let t = warmStart; t < nightEnd; t += tickMs) {
@@ -124,7 +113,7 @@ export interface PolicyFigures {
 
 /** Runs the operator's decision loop (every 15 s) over the night; `peaks` empty makes it purely reactive. */
 function simulate(peaks: readonly ScheduledPeak[], timeline: Map<number, number>, seed: number): PolicyFigures {
-  const rand = random(seed);
+  const rand = seededRandom(seed);
   const nodes: SimNode[] = [];
   const health = new Map<string, LaneHealth>(allLanes.map((l) => [`${l.offering}/${l.capacityType}`, healthyLane()]));
   const history = new Map<string, Recommendation[]>(pools.map((p) => [p.kind, []]));
@@ -156,7 +145,7 @@ function simulate(peaks: readonly ScheduledPeak[], timeline: Map<number, number>
     const bootMs = expectedBootMs;
     const decisions = pools.map((spec) => {
       const streams = rooms; // one stream per room on each kind
-      const decision = decidePool({
+      const decision = planPool({
         spec,
         currentReplicas: replicas.get(spec.kind)!,
         liveStreams: streams,
@@ -166,9 +155,7 @@ function simulate(peaks: readonly ScheduledPeak[], timeline: Map<number, number>
         history: history.get(spec.kind)!,
         now,
       });
-      const h = history.get(spec.kind)!;
-      h.push({ at: now, replicas: decision.recommended });
-      while (h.length > 0 && h[0]!.at <= now - spec.scaleDownCooldownSeconds * 1000) h.shift();
+      history.set(spec.kind, decision.history);
       replicas.set(spec.kind, decision.plan.replicas);
       return { spec, replicas: decision.plan.replicas };
     });

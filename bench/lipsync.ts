@@ -4,13 +4,12 @@
 import { readFile } from "node:fs/promises";
 import { credentials } from "@grpc/grpc-js";
 import * as ort from "onnxruntime-node";
-import { AnimateRequest, LipSyncServiceClient, type AnimateResponse } from "../proto/index.js";
+import { AnimateRequest, LipSyncServiceClient, animateOpen, type AnimateResponse } from "../proto/index.js";
 import { createRegistry } from "../observability/index.js";
 import { connectNats, mediaChannelOptions } from "../transport/index.js";
 import { startNatsServer } from "../testing/index.js";
 import {
   EspeakEngine,
-  animateOpen,
   MouthAnimator,
   embeddedVoices,
   onnxClassifier,

@@ -1,7 +1,7 @@
 // Loading catalogs and personas: exact money in minor units, and errors that name the field.
 import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
-import { InvalidArgumentError } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 import { loadCatalogFile, parseCatalog, parsePersonas, pickPersona, sampleFiles } from "./index.js";
 
 const sample = JSON.parse(readFileSync(sampleFiles.catalogEn, "utf8")) as { products: Record<string, unknown>[] };

@@ -6,7 +6,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Catalog, Coupon, Money, Persona, Product, Spec } from "../proto/index.js";
-import { InvalidArgumentError } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 import { minorDigits } from "./text.js";
 
 // brain/fixtures/ beside the sources; from dist/brain/ it is two levels up.

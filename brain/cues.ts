@@ -3,6 +3,7 @@
 // graph shows the card when the word is spoken. Lines are written from templates that record these spans as they
 // fill them in; text the brain did not write (an LLM's sentence, a human's line) gets its cues by search.
 import { CueFired_Kind, type Catalog, type Coupon, type Product } from "../proto/index.js";
+import { TemplateSlotError } from "./errors.js";
 import { productTerms } from "./intent.js";
 import { catalogLanguage, formatMoney, moneyDigits } from "./text.js";
 
@@ -51,7 +52,7 @@ export function fill(template: string, slots: Record<string, Slot>): CuedText {
     text += template.slice(last, match.index);
     last = match.index + match[0].length;
     const slot = slots[match[1]!];
-    if (slot === undefined) throw new Error(`template slot {${match[1]}} has no value`);
+    if (slot === undefined) throw new TemplateSlotError(match[1]!);
     if (typeof slot === "string") {
       text += slot;
     } else {

@@ -2,7 +2,7 @@
 // written, and a slow, failing or misbehaving endpoint never puts a wrong word in the host's mouth.
 import { describe, expect, test } from "vitest";
 import { createRegistry } from "../observability/index.js";
-import { InvalidArgumentError } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 import {
   compileLlmOptions,
   loadCatalogFile,

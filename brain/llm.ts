@@ -2,7 +2,7 @@
 // {endpoint}/chat/completions with stream: true, read the server-sent events' `data:` lines up to `[DONE]`, and
 // yield the text as it arrives. Three clocks guard it: the first token, the gap between tokens, and the whole
 // answer; each expiry is an LlmError with its reason, as are HTTP and protocol errors.
-import { InvalidArgumentError } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 import { LlmError } from "./errors.js";
 
 export interface LlmOptions {

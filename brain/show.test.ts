@@ -2,7 +2,7 @@
 // and a position taken at any sentence resumes exactly there (also from JSON, on another host).
 import { describe, expect, test } from "vitest";
 import { CueFired_Kind } from "../proto/index.js";
-import { InvalidArgumentError } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 import {
   AnswerGuard,
   formatMoney,

@@ -4,7 +4,7 @@
 // from a small serializable ShowPosition. Wording varies per loop, and a slot never repeats the wording it had in
 // the loop before.
 import type { Catalog, Money, Persona, Product } from "../proto/index.js";
-import { InvalidArgumentError } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 import { couponBanner, fill, priceTag, productCard, sliceCues, type Cue, type Slot } from "./cues.js";
 import { sentenceSpans } from "./sentences.js";
 import { catalogLanguage, formatDate, formatList, formatMoney, hash, moneyDigits, type ShowLanguage } from "./text.js";

@@ -3,6 +3,7 @@
 // half-written pack. An unusable upload exits with status 2 and the reason.
 import type { Command } from "commander";
 import { join } from "node:path";
+import { CancelledError, InvalidArgumentError } from "../errors/index.js";
 import { buildAvatarPack, type AvatarBuildProgress } from "../gpu-workers/index.js";
 import { parsePositiveInteger } from "./config.js";
 
@@ -39,9 +40,9 @@ export function registerAvatarCommands(program: Command): void {
     .option("--json", "print the pack's manifest as one JSON line at the end")
     .action(async (video: string, flags: BuildFlags) => {
       const size = /^(\d+)x(\d+)$/.exec(flags.size);
-      if (!size) throw new Error(`--size: "${flags.size}" is not WIDTHxHEIGHT, e.g. 720x1280`);
+      if (!size) throw new InvalidArgumentError("--size", `"${flags.size}" is not WIDTHxHEIGHT, e.g. 720x1280`);
       const abort = new AbortController();
-      const stop = () => abort.abort(new Error("stopped by signal"));
+      const stop = () => abort.abort(new CancelledError("stopped by signal"));
       process.once("SIGINT", stop).once("SIGTERM", stop);
       const show = progressPrinter(process.stderr);
       const { manifest, dir } = await buildAvatarPack({

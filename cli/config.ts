@@ -1,50 +1,106 @@
-// Options in, compiled config out: each role's command-line flags and environment variables (documented once, in
-// `livehost <role> --help`) become one validated settings object; a bad value fails naming the option.
+// Options in, compiled settings out, for every process the livehost command runs (the four roles and the operator):
+// each shared flag and its environment variable are declared once here (documented in `livehost <role> --help`);
+// flags arrive as options in human units ("30s"), and one compile function per role checks them, fills defaults
+// and names a bad one. The rest of the code sees only the compiled settings.
 import { Option, type Command } from "commander";
-import { InvalidArgumentError, type GrpcTlsFiles } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
+import type { ExecutionProviderChoice } from "../gpu-workers/index.js";
+import { parseDuration, type Duration } from "../observability/index.js";
+import {
+  compileNatsOptions,
+  parsePort,
+  type GrpcTlsFiles,
+  type NatsConnectSettings,
+  type NatsOptions,
+} from "../transport/index.js";
 
-export interface RoleFlags {
-  nats: string;
-  host: string;
-  grpcPort: string;
-  metricsPort: string;
-  metricsHost: string;
+export type RoleName = "room-host" | "gateway" | "tts-worker" | "lipsync-worker" | "operator";
+
+/** What every process takes: its id, its NATS credentials and TLS, and where /metrics binds. */
+export interface ProcessOptions extends NatsOptions {
+  /** Default: hostname and a random suffix. */
   id?: string;
-  natsUser?: string;
-  natsPass?: string;
-  natsCreds?: string;
+  /** Default 127.0.0.1. */
+  metricsHost?: string;
+  /** Default 0: a free port. */
+  metricsPort?: number | string;
+}
+
+/** What the four roles take besides: their NATS URLs (--nats), the gRPC address and gRPC TLS. */
+export interface RoleOptions extends ProcessOptions {
+  /** nats:// or tls:// URLs, comma-separated. */
+  nats: string;
+  host?: string;
+  grpcPort?: number | string;
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
   tlsClientAuth?: boolean;
   tlsServerName?: string;
-  natsTlsCa?: string;
-  natsTlsCert?: string;
-  natsTlsKey?: string;
 }
 
-export interface RoleSettings {
-  natsServers: string[];
-  host: string;
-  grpcPort: number;
+/** What the role runner (role.ts) needs, compiled. */
+export interface ProcessSettings {
+  id: string | undefined;
+  nats: NatsConnectSettings;
   metricsHost: string;
   metricsPort: number;
-  id: string | undefined;
-  natsUser: string | undefined;
-  natsPass: string | undefined;
-  natsCreds: string | undefined;
   /** gRPC TLS for this process's servers and channels (transport's configureGrpcTls); undefined: plaintext. */
   grpcTls: GrpcTlsFiles | undefined;
-  /** TLS to NATS (connectNats's `tls`); undefined: as the URL says. */
-  natsTls: { caFile?: string; certFile?: string; keyFile?: string } | undefined;
+}
+
+export interface RoleSettings extends ProcessSettings {
+  host: string;
+  grpcPort: number;
+}
+
+const defaults = { nats: "nats://127.0.0.1:4222", host: "127.0.0.1", port: "0" };
+
+/**
+ * The flags every process takes, each with the environment variable Kubernetes sets: NATS (its URLs under
+ * `urlFlag`: --nats for the roles, --nats-url for the operator), the process id and /metrics.
+ */
+export function addProcessOptions(command: Command, urlFlag: "--nats" | "--nats-url", urlHelp: string): Command {
+  return command
+    .addOption(new Option(`${urlFlag} <urls>`, urlHelp).env("LIVEHOST_NATS_URL").default(defaults.nats))
+    .addOption(new Option("--nats-user <user>", "NATS user of this process").env("LIVEHOST_NATS_USER"))
+    .addOption(new Option("--nats-pass <password>", "its password").env("LIVEHOST_NATS_PASSWORD"))
+    .addOption(new Option("--nats-creds <file>", "NATS .creds file (instead of a user)").env("LIVEHOST_NATS_CREDS"))
+    .addOption(new Option("--nats-tls-ca <file>", "CA of the NATS servers' certificates").env("LIVEHOST_NATS_TLS_CA"))
+    .addOption(new Option("--nats-tls-cert <file>", "client certificate for NATS").env("LIVEHOST_NATS_TLS_CERT"))
+    .addOption(new Option("--nats-tls-key <file>", "key of --nats-tls-cert").env("LIVEHOST_NATS_TLS_KEY"))
+    .addOption(
+      new Option(
+        "--id <id>",
+        "this process's id, the operator's in its Lease (default: hostname and a random suffix)",
+      ).env("LIVEHOST_ID"),
+    )
+    .addOption(
+      new Option("--metrics-host <address>", "address /metrics binds")
+        .env("LIVEHOST_METRICS_HOST")
+        .default(defaults.host),
+    )
+    .addOption(
+      new Option("--metrics-port <port>", "port of /metrics, /livez, /readyz; 0 picks a free one")
+        .env("LIVEHOST_METRICS_PORT")
+        .default(defaults.port),
+    );
 }
 
 /**
- * The TLS options every role takes (gRPC and NATS), each with the environment variable the Helm chart sets from
- * its Secrets. Files are PEM; a Kubernetes TLS Secret mounts as ca.crt, tls.crt, tls.key.
+ * The flags of the four roles: the process's, the gRPC address, and gRPC TLS (files are PEM; a Kubernetes TLS
+ * Secret mounts as ca.crt, tls.crt, tls.key).
  */
-export function addSecurityOptions(command: Command): Command {
-  return command
+export function addRoleOptions(command: Command): Command {
+  return addProcessOptions(command, "--nats", "NATS server URLs, comma-separated")
+    .addOption(
+      new Option("--host <address>", "address the gRPC server binds").env("LIVEHOST_HOST").default(defaults.host),
+    )
+    .addOption(
+      new Option("--grpc-port <port>", "gRPC port; 0 picks a free one")
+        .env("LIVEHOST_GRPC_PORT")
+        .default(defaults.port),
+    )
     .addOption(new Option("--tls-ca <file>", "CA that signs gRPC peers' certificates").env("LIVEHOST_TLS_CA"))
     .addOption(new Option("--tls-cert <file>", "this process's gRPC certificate").env("LIVEHOST_TLS_CERT"))
     .addOption(new Option("--tls-key <file>", "key of --tls-cert").env("LIVEHOST_TLS_KEY"))
@@ -58,98 +114,166 @@ export function addSecurityOptions(command: Command): Command {
         "--tls-server-name <dns-name>",
         "name every gRPC server's certificate must carry, whatever address is dialled (workers at pod IPs)",
       ).env("LIVEHOST_TLS_SERVER_NAME"),
-    )
-    .addOption(new Option("--nats-tls-ca <file>", "CA of the NATS servers' certificates").env("LIVEHOST_NATS_TLS_CA"))
-    .addOption(new Option("--nats-tls-cert <file>", "client certificate for NATS").env("LIVEHOST_NATS_TLS_CERT"))
-    .addOption(new Option("--nats-tls-key <file>", "key of --nats-tls-cert").env("LIVEHOST_NATS_TLS_KEY"));
-}
-
-function compileNatsTls(flags: RoleFlags): RoleSettings["natsTls"] {
-  if (Boolean(flags.natsTlsCert) !== Boolean(flags.natsTlsKey)) {
-    throw new InvalidArgumentError(
-      flags.natsTlsCert ? "--nats-tls-key" : "--nats-tls-cert",
-      "a certificate and its key go together",
     );
-  }
-  if (!flags.natsTlsCa && !flags.natsTlsCert) return undefined;
-  return { caFile: flags.natsTlsCa, certFile: flags.natsTlsCert, keyFile: flags.natsTlsKey };
 }
 
-function compileGrpcTls(flags: RoleFlags): GrpcTlsFiles | undefined {
-  if (!flags.tlsCa && !flags.tlsCert && !flags.tlsKey) {
-    if (flags.tlsClientAuth) throw new InvalidArgumentError("--tls-client-auth", "needs --tls-ca and --tls-cert");
-    if (flags.tlsServerName) throw new InvalidArgumentError("--tls-server-name", "needs --tls-ca");
-    return undefined;
-  }
+/** The process part of any role's options; `nats` is where its URLs came from and what the connection is called. */
+export function compileProcessOptions(
+  options: ProcessOptions,
+  nats: { servers: string; field: "--nats" | "--nats-url"; name: string },
+): Omit<ProcessSettings, "grpcTls"> {
   return {
-    caFile: flags.tlsCa,
-    certFile: flags.tlsCert,
-    keyFile: flags.tlsKey,
-    requireClientCert: flags.tlsClientAuth ?? false,
-    serverName: flags.tlsServerName,
+    id: options.id,
+    nats: compileNatsOptions(nats.servers, nats.field, options, nats.name),
+    metricsHost: options.metricsHost ?? defaults.host,
+    metricsPort: parsePort(options.metricsPort ?? 0, "--metrics-port"),
   };
 }
 
-export function parsePort(value: string, option: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new InvalidArgumentError(
-      option,
-      `must be a port number from 0 to 65535 (0 picks a free one), got "${value}"`,
-    );
+function compileGrpcTls(options: RoleOptions): GrpcTlsFiles | undefined {
+  if (!options.tlsCa && !options.tlsCert && !options.tlsKey) {
+    if (options.tlsClientAuth) throw new InvalidArgumentError("--tls-client-auth", "needs --tls-ca and --tls-cert");
+    if (options.tlsServerName) throw new InvalidArgumentError("--tls-server-name", "needs --tls-ca");
+    return undefined;
   }
-  return port;
+  return {
+    caFile: options.tlsCa,
+    certFile: options.tlsCert,
+    keyFile: options.tlsKey,
+    requireClientCert: options.tlsClientAuth ?? false,
+    serverName: options.tlsServerName,
+  };
 }
 
-export function parsePositiveInteger(value: string, option: string, max = Number.MAX_SAFE_INTEGER): number {
-  const n = Number(value);
+/** The options every role shares, compiled. */
+export function compileRoleOptions(role: RoleName, options: RoleOptions): RoleSettings {
+  return {
+    ...compileProcessOptions(options, { servers: options.nats, field: "--nats", name: `livehost-${role}` }),
+    grpcTls: compileGrpcTls(options),
+    host: options.host ?? defaults.host,
+    grpcPort: parsePort(options.grpcPort ?? 0, "--grpc-port"),
+  };
+}
+
+export function parsePositiveInteger(value: number | string, field: string, max = Number.MAX_SAFE_INTEGER): number {
+  const n = typeof value === "number" ? value : value.trim() === "" ? NaN : Number(value);
   if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new InvalidArgumentError(option, `must be an integer from 1 to ${max}, got "${value}"`);
+    throw new InvalidArgumentError(field, `must be an integer from 1 to ${max}, got "${value}"`);
   }
   return n;
 }
 
-/** How long a worker lets its streams finish on SIGTERM: keep it below the pod's terminationGracePeriodSeconds. */
-export function parseDrainSeconds(value: string, option = "--drain-seconds"): number {
-  const seconds = Number(value);
-  if (value.trim() === "" || !Number.isInteger(seconds) || seconds < 0 || seconds > 86_400) {
-    throw new InvalidArgumentError(option, `must be a whole number of seconds from 0 to 86400, got "${value}"`);
-  }
-  return seconds;
+export interface RoomHostOptions extends RoleOptions {
+  /** JetStream replicas of mailboxes and state. Default 1. */
+  replicas?: number | string;
+  /** Rooms this host is willing to run. Default 1000. */
+  capacity?: number | string;
+  /** Avatar packs; rooms go on air only with them (and mediaDir). */
+  avatars?: string;
+  mediaDir?: string;
 }
 
-export function parseNatsServers(value: string, option = "--nats"): string[] {
-  const servers = value
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (servers.length === 0) throw new InvalidArgumentError(option, "needs at least one nats:// URL");
-  for (const server of servers) {
-    let url: URL;
-    try {
-      url = new URL(server);
-    } catch {
-      throw new InvalidArgumentError(option, `"${server}" is not a URL (expected nats://host:port)`);
-    }
-    if (!["nats:", "tls:", "ws:", "wss:"].includes(url.protocol)) {
-      throw new InvalidArgumentError(option, `"${server}" must use nats:// or tls://`);
-    }
-  }
-  return servers;
+export interface RoomHostSettings {
+  role: RoleSettings;
+  replicas: number;
+  capacity: number;
+  /** Where rooms on air find their avatars and write their media; undefined: rooms do not go on air. */
+  live: { avatarsDir: string; mediaDir: string } | undefined;
 }
 
-export function compileRoleSettings(flags: RoleFlags): RoleSettings {
+export function compileRoomHostOptions(options: RoomHostOptions): RoomHostSettings {
+  const role = compileRoleOptions("room-host", options);
+  const replicas = parsePositiveInteger(options.replicas ?? 1, "--replicas", 5);
+  const capacity = parsePositiveInteger(options.capacity ?? 1000, "--capacity");
+  if ((options.avatars === undefined) !== (options.mediaDir === undefined)) {
+    throw new InvalidArgumentError("--media-dir", "--avatars and --media-dir go together: rooms on air need both");
+  }
+  const live = options.avatars ? { avatarsDir: options.avatars, mediaDir: options.mediaDir! } : undefined;
+  return { role, replicas, capacity, live };
+}
+
+export interface GatewayOptions extends RoleOptions {
+  /** Serve the viewer page with the rooms' HLS from here (local mode). */
+  mediaDir?: string;
+  httpPort?: number | string;
+}
+
+export interface GatewaySettings {
+  role: RoleSettings;
+  viewer: { mediaDir: string; host: string; port: number } | undefined;
+}
+
+export function compileGatewayOptions(options: GatewayOptions): GatewaySettings {
+  const role = compileRoleOptions("gateway", options);
+  const port = parsePort(options.httpPort ?? 0, "--http-port");
+  return { role, viewer: options.mediaDir ? { mediaDir: options.mediaDir, host: role.host, port } : undefined };
+}
+
+/** What both worker kinds take. */
+export interface WorkerOptions extends RoleOptions {
+  maxStreams: number | string;
+  /** The host:port rooms dial; default the bound address. */
+  advertiseAddress?: string;
+  /** How long streams in flight may finish on SIGTERM: a bare number is seconds. Default 30 s. */
+  drainSeconds?: Duration;
+}
+
+export interface WorkerSettings {
+  role: RoleSettings;
+  maxStreams: number;
+  advertiseAddress: string | undefined;
+  drainMs: number;
+}
+
+function compileWorkerOptions(role: "tts-worker" | "lipsync-worker", options: WorkerOptions): WorkerSettings {
   return {
-    natsServers: parseNatsServers(flags.nats),
-    host: flags.host,
-    grpcPort: parsePort(flags.grpcPort, "--grpc-port"),
-    metricsHost: flags.metricsHost,
-    metricsPort: parsePort(flags.metricsPort, "--metrics-port"),
-    id: flags.id,
-    natsUser: flags.natsUser,
-    natsPass: flags.natsPass,
-    natsCreds: flags.natsCreds,
-    grpcTls: compileGrpcTls(flags),
-    natsTls: compileNatsTls(flags),
+    role: compileRoleOptions(role, options),
+    maxStreams: parsePositiveInteger(options.maxStreams, "--max-streams"),
+    advertiseAddress: options.advertiseAddress,
+    // Keep it below the pod's terminationGracePeriodSeconds.
+    drainMs: parseDuration(options.drainSeconds ?? 30, "--drain-seconds", { bare: "s", maxMs: 86_400_000 }),
+  };
+}
+
+export interface TtsWorkerOptions extends WorkerOptions {
+  modelDir?: string;
+  /** Sentences run together on a batch-capable model voice; 1 (the default) turns it off. */
+  maxBatch?: number | string;
+  executionProvider?: ExecutionProviderChoice;
+}
+
+export interface TtsWorkerSettings extends WorkerSettings {
+  modelDir: string | undefined;
+  maxBatch: number;
+  executionProvider: ExecutionProviderChoice;
+}
+
+export function compileTtsWorkerOptions(options: TtsWorkerOptions): TtsWorkerSettings {
+  return {
+    ...compileWorkerOptions("tts-worker", options),
+    modelDir: options.modelDir,
+    maxBatch: parsePositiveInteger(options.maxBatch ?? 1, "--max-batch", 64),
+    executionProvider: options.executionProvider ?? "auto",
+  };
+}
+
+export interface LipSyncWorkerOptions extends WorkerOptions {
+  model?: string;
+  avatars?: string;
+  executionProvider?: ExecutionProviderChoice;
+}
+
+export interface LipSyncWorkerSettings extends WorkerSettings {
+  modelPath: string | undefined;
+  avatarsDir: string | undefined;
+  executionProvider: ExecutionProviderChoice;
+}
+
+export function compileLipSyncWorkerOptions(options: LipSyncWorkerOptions): LipSyncWorkerSettings {
+  return {
+    ...compileWorkerOptions("lipsync-worker", options),
+    modelPath: options.model,
+    avatarsDir: options.avatars,
+    executionProvider: options.executionProvider ?? "auto",
   };
 }

@@ -1,4 +1,6 @@
 // The livehost command: one program, one entry point per role (as in the container image), plus the local stack.
+// Every role runs the same way: its flags are its options, one compile function (config.ts) checks them, and the
+// role runner (role.ts) starts it around its NATS connection, /metrics and tracing.
 import { Command, Option } from "commander";
 import { startGateway } from "../gateway/index.js";
 import { startRoomHost } from "../rooms/index.js";
@@ -9,18 +11,21 @@ import {
   EspeakEngine,
   trainLipSyncModel,
   writeDefaultAvatarPack,
-  type ExecutionProviderChoice,
 } from "../gpu-workers/index.js";
 import { join } from "node:path";
-import { InvalidArgumentError, LivehostError } from "../transport/index.js";
+import { LivehostError } from "../errors/index.js";
 import { llmOptionsFromEnv } from "../brain/index.js";
+import { parsePort } from "../transport/index.js";
 import {
-  addSecurityOptions,
-  compileRoleSettings,
-  parseDrainSeconds,
-  parsePort,
-  parsePositiveInteger,
-  type RoleFlags,
+  addRoleOptions,
+  compileGatewayOptions,
+  compileLipSyncWorkerOptions,
+  compileRoomHostOptions,
+  compileTtsWorkerOptions,
+  type GatewayOptions,
+  type LipSyncWorkerOptions,
+  type RoomHostOptions,
+  type TtsWorkerOptions,
 } from "./config.js";
 import { runRole } from "./role.js";
 import { startStack, describeStack, type Stack } from "./stack.js";
@@ -28,47 +33,16 @@ import { checkStackHealth } from "./health.js";
 import { tour } from "./tour.js";
 import { registerAvatarCommands } from "./avatar.js";
 import { registerRoomCommands } from "./room.js";
-import { registerOperatorCommand } from "../operator/index.js";
+import { registerOperatorCommand } from "./operator.js";
 
 const program = new Command("livehost")
   .description("AI digital-human hosts for live commerce")
   .showHelpAfterError()
   .configureOutput({ outputError: (text, write) => write(text) });
 
-/** Flags every role process takes; each has an environment variable for Kubernetes. */
+/** A role's command with the flags every role takes; each has an environment variable for Kubernetes. */
 function roleCommand(name: string, description: string): Command {
-  return addSecurityOptions(
-    program
-      .command(name)
-      .description(description)
-      .addOption(
-        new Option("--nats <urls>", "NATS server URLs, comma-separated")
-          .env("LIVEHOST_NATS_URL")
-          .default("nats://127.0.0.1:4222"),
-      )
-      .addOption(
-        new Option("--host <address>", "address the gRPC server binds").env("LIVEHOST_HOST").default("127.0.0.1"),
-      )
-      .addOption(
-        new Option("--grpc-port <port>", "gRPC port; 0 picks a free one").env("LIVEHOST_GRPC_PORT").default("0"),
-      )
-      .addOption(
-        new Option("--metrics-host <address>", "address /metrics binds")
-          .env("LIVEHOST_METRICS_HOST")
-          .default("127.0.0.1"),
-      )
-      .addOption(
-        new Option("--metrics-port <port>", "port of /metrics, /livez, /readyz; 0 picks a free one")
-          .env("LIVEHOST_METRICS_PORT")
-          .default("0"),
-      )
-      .addOption(
-        new Option("--id <id>", "this process's id (default: hostname and a random suffix)").env("LIVEHOST_ID"),
-      )
-      .addOption(new Option("--nats-user <user>").env("LIVEHOST_NATS_USER"))
-      .addOption(new Option("--nats-pass <password>").env("LIVEHOST_NATS_PASSWORD"))
-      .addOption(new Option("--nats-creds <file>", "NATS .creds file").env("LIVEHOST_NATS_CREDS")),
-  );
+  return addRoleOptions(program.command(name).description(description));
 }
 
 roleCommand("room-host", "host room actors")
@@ -88,24 +62,18 @@ roleCommand("room-host", "host room actors")
   .addOption(
     new Option("--media-dir <dir>", "where each room's HLS and recordings are written").env("LIVEHOST_MEDIA_DIR"),
   )
-  .action(async (flags: RoleFlags & { replicas: string; capacity: string; avatars?: string; mediaDir?: string }) => {
-    const replicas = parsePositiveInteger(flags.replicas, "--replicas", 5);
-    const capacity = parsePositiveInteger(flags.capacity, "--capacity");
-    if ((flags.avatars === undefined) !== (flags.mediaDir === undefined)) {
-      throw new InvalidArgumentError("--media-dir", "--avatars and --media-dir go together: rooms on air need both");
-    }
+  .action(async (options: RoomHostOptions) => {
+    const settings = compileRoomHostOptions(options);
     // An OpenAI-compatible LLM from LIVEHOST_LLM_ENDPOINT / _MODEL / _API_KEY; the embedded brain otherwise.
-    const live = flags.avatars
-      ? { avatarsDir: flags.avatars, mediaDir: flags.mediaDir!, llm: llmOptionsFromEnv() }
-      : undefined;
-    await runRole("room-host", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
+    const live = settings.live && { ...settings.live, llm: llmOptionsFromEnv() };
+    await runRole("room-host", settings.role, async ({ nats, registry, logger }) => {
       const host = await startRoomHost({
         nats,
         registry,
         logger,
-        hostId: settings.id,
-        stores: { replicas },
-        capacity,
+        hostId: settings.role.id,
+        stores: { replicas: settings.replicas },
+        capacity: settings.capacity,
         live,
       });
       return { endpoints: { status: host.statusSubject }, close: () => host.close() };
@@ -121,16 +89,16 @@ roleCommand("gateway", "serve RoomService over gRPC")
   .addOption(
     new Option("--http-port <port>", "viewer page port; 0 picks a free one").env("LIVEHOST_HTTP_PORT").default("0"),
   )
-  .action(async (flags: RoleFlags & { mediaDir?: string; httpPort: string }) => {
-    const httpPort = parsePort(flags.httpPort, "--http-port");
-    await runRole("gateway", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
+  .action(async (options: GatewayOptions) => {
+    const settings = compileGatewayOptions(options);
+    await runRole("gateway", settings.role, async ({ nats, registry, logger }) => {
       const gateway = await startGateway({
         nats,
         registry,
         logger,
-        grpcHost: settings.host,
-        grpcPort: settings.grpcPort,
-        viewer: flags.mediaDir ? { mediaDir: flags.mediaDir, host: settings.host, port: httpPort } : undefined,
+        grpcHost: settings.role.host,
+        grpcPort: settings.role.grpcPort,
+        viewer: settings.viewer,
       });
       const endpoints: Record<string, string> = { grpc: gateway.grpc.address };
       if (gateway.viewerUrl) endpoints.http = gateway.viewerUrl;
@@ -154,15 +122,13 @@ function workerCommand(name: string, description: string, defaultStreams: number
     .addOption(
       new Option(
         "--drain-seconds <s>",
-        "on SIGTERM, how long streams in flight may finish (keep below the pod's termination grace period)",
+        'on SIGTERM, how long streams in flight may finish (seconds, or with a unit: "2m"; keep below the pod\'s ' +
+          "termination grace period)",
       )
         .env("LIVEHOST_DRAIN_SECONDS")
         .default("30"),
     );
 }
-
-type WorkerFlags = RoleFlags & { maxStreams: string; advertiseAddress?: string; drainSeconds: string };
-type TtsFlags = WorkerFlags & { modelDir?: string; executionProvider: ExecutionProviderChoice; maxBatch: string };
 
 workerCommand("tts-worker", "serve SpeechService (TTS)", 32)
   .addOption(
@@ -179,25 +145,23 @@ workerCommand("tts-worker", "serve SpeechService (TTS)", 32)
       .choices(["auto", "cpu", "cuda"])
       .default("auto"),
   )
-  .action(async (flags: TtsFlags) => {
-    const maxStreams = parsePositiveInteger(flags.maxStreams, "--max-streams");
-    const maxBatch = parsePositiveInteger(flags.maxBatch, "--max-batch", 64);
-    const drainMs = parseDrainSeconds(flags.drainSeconds) * 1000;
-    await runRole("tts-worker", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
+  .action(async (options: TtsWorkerOptions) => {
+    const settings = compileTtsWorkerOptions(options);
+    await runRole("tts-worker", settings.role, async ({ nats, registry, logger }) => {
       const speech = await startSpeechWorker({
         nats,
         registry,
         logger,
-        workerId: settings.id,
-        grpcHost: settings.host,
-        grpcPort: settings.grpcPort,
-        advertiseAddress: flags.advertiseAddress,
-        maxStreams,
-        modelDir: flags.modelDir,
-        executionProvider: flags.executionProvider,
-        maxBatch,
+        workerId: settings.role.id,
+        grpcHost: settings.role.host,
+        grpcPort: settings.role.grpcPort,
+        advertiseAddress: settings.advertiseAddress,
+        maxStreams: settings.maxStreams,
+        modelDir: settings.modelDir,
+        executionProvider: settings.executionProvider,
+        maxBatch: settings.maxBatch,
       });
-      return { endpoints: { grpc: speech.worker.address }, close: () => speech.close(drainMs) };
+      return { endpoints: { grpc: speech.worker.address }, close: () => speech.close(settings.drainMs) };
     });
   });
 
@@ -250,28 +214,25 @@ workerCommand("lipsync-worker", "serve LipSyncService", 16)
       .choices(["auto", "cpu", "cuda"])
       .default("auto"),
   )
-  .action(
-    async (flags: WorkerFlags & { model?: string; avatars?: string; executionProvider: ExecutionProviderChoice }) => {
-      const maxStreams = parsePositiveInteger(flags.maxStreams, "--max-streams");
-      const drainMs = parseDrainSeconds(flags.drainSeconds) * 1000;
-      await runRole("lipsync-worker", compileRoleSettings(flags), async ({ nats, registry, logger, settings }) => {
-        const lipsync = await startLipSyncWorker({
-          nats,
-          registry,
-          logger,
-          modelPath: flags.model,
-          avatarsDir: flags.avatars,
-          executionProvider: flags.executionProvider,
-          workerId: settings.id,
-          grpcHost: settings.host,
-          grpcPort: settings.grpcPort,
-          advertiseAddress: flags.advertiseAddress,
-          maxStreams,
-        });
-        return { endpoints: { grpc: lipsync.worker.address }, close: () => lipsync.close(drainMs) };
+  .action(async (options: LipSyncWorkerOptions) => {
+    const settings = compileLipSyncWorkerOptions(options);
+    await runRole("lipsync-worker", settings.role, async ({ nats, registry, logger }) => {
+      const lipsync = await startLipSyncWorker({
+        nats,
+        registry,
+        logger,
+        modelPath: settings.modelPath,
+        avatarsDir: settings.avatarsDir,
+        executionProvider: settings.executionProvider,
+        workerId: settings.role.id,
+        grpcHost: settings.role.host,
+        grpcPort: settings.role.grpcPort,
+        advertiseAddress: settings.advertiseAddress,
+        maxStreams: settings.maxStreams,
       });
-    },
-  );
+      return { endpoints: { grpc: lipsync.worker.address }, close: () => lipsync.close(settings.drainMs) };
+    });
+  });
 
 interface UpFlags {
   nats?: string;

@@ -2,7 +2,7 @@
 // while its close (a worker's drain) still runs, so Kubernetes stops sending it traffic for the whole drain.
 import { describe, expect, it } from "vitest";
 import { startNatsServer } from "../testing/index.js";
-import { compileRoleSettings, parseDrainSeconds } from "./config.js";
+import { compileRoleOptions, compileTtsWorkerOptions } from "./config.js";
 import { startRole } from "./role.js";
 
 const local = {
@@ -12,17 +12,23 @@ const local = {
   metricsHost: "127.0.0.1",
   metricsPort: "0",
 };
+const drainMs = (drainSeconds: string) => compileTtsWorkerOptions({ ...local, maxStreams: "8", drainSeconds }).drainMs;
 
 describe("a role process", () => {
   it("names the drain and TLS server name options when they are wrong", () => {
-    for (const value of ["-1", "1.5", "ten", ""]) {
-      expect(() => parseDrainSeconds(value)).toThrow(expect.objectContaining({ field: "--drain-seconds" }));
+    for (const value of ["-1", "25h", "ten", "10 minutes", ""]) {
+      expect(() => drainMs(value)).toThrow(expect.objectContaining({ field: "--drain-seconds" }));
     }
-    expect(parseDrainSeconds("570")).toBe(570);
-    expect(() => compileRoleSettings({ ...local, tlsServerName: "livehost-worker" })).toThrow(
+    // Seconds as the flag has always taken them, and human units besides.
+    expect(drainMs("570")).toBe(570_000);
+    expect(drainMs("2m")).toBe(120_000);
+    expect(drainMs("1500ms")).toBe(1_500);
+    expect(() => compileRoleOptions("tts-worker", { ...local, tlsServerName: "livehost-worker" })).toThrow(
       expect.objectContaining({ field: "--tls-server-name" }),
     );
-    expect(compileRoleSettings({ ...local, tlsCa: "ca.crt", tlsServerName: "livehost-worker" }).grpcTls).toMatchObject({
+    expect(
+      compileRoleOptions("tts-worker", { ...local, tlsCa: "ca.crt", tlsServerName: "livehost-worker" }).grpcTls,
+    ).toMatchObject({
       caFile: "ca.crt",
       serverName: "livehost-worker",
     });
@@ -30,7 +36,7 @@ describe("a role process", () => {
 
   it("is not ready from the moment it starts stopping, while it drains", async () => {
     await using nats = await startNatsServer({ jetstream: false });
-    const settings = compileRoleSettings({ ...local, nats: nats.url });
+    const settings = compileRoleOptions("tts-worker", { ...local, nats: nats.url });
     let finishDrain!: () => void;
     const drained = new Promise<void>((resolve) => (finishDrain = resolve));
     let closing!: () => void;

@@ -1,6 +1,8 @@
-// Running one role as a process: logger, metrics endpoint, tracing and the NATS connection around the role, a
-// "ready" report to the parent (livehost up) or the log, and a clean stop on SIGTERM or SIGINT.
+// Running one role as a process, the same way for every role and the operator: logger, tracing, gRPC TLS, /metrics
+// and the NATS connection around the role, a "ready" report to the parent (livehost up) or the log, and a clean
+// stop on SIGTERM or SIGINT that undoes the set-up in reverse order.
 import {
+  AsyncDisposableStack,
   createLogger,
   createRegistry,
   startMetricsServer,
@@ -8,13 +10,13 @@ import {
   type Logger,
   type Registry,
 } from "../observability/index.js";
-import { configureGrpcTls, connectNats, type NatsConnection } from "../transport/index.js";
-import type { RoleSettings } from "./config.js";
+import { checkNatsFiles, configureGrpcTls, connectNats, type NatsConnection } from "../transport/index.js";
+import type { ProcessSettings, RoleName } from "./config.js";
 
-export type RoleName = "room-host" | "gateway" | "tts-worker" | "lipsync-worker";
+export type { RoleName } from "./config.js";
 
+/** What the runner hands a role's start: its connection, metrics and logger. */
 export interface RoleContext {
-  settings: RoleSettings;
   nats: NatsConnection;
   registry: Registry;
   logger: Logger;
@@ -35,7 +37,7 @@ export interface RoleReady {
 }
 
 /** A role started in this process: where it serves, whether /readyz says ready, and its stop. */
-export interface RunningRole {
+export interface RunningRole extends AsyncDisposable {
   endpoints: Record<string, string>;
   logger: Logger;
   /** What /readyz answers: true once the role serves, false again as soon as it starts stopping. */
@@ -44,53 +46,51 @@ export interface RunningRole {
   stop(reason: string): Promise<void>;
 }
 
-/** Starts a role with its logger, tracing, TLS, NATS connection and metrics server; no signal handling. */
+/** Starts a role with its logger, tracing, TLS, metrics server and NATS connection; no signal handling. */
 export async function startRole(
   role: RoleName,
-  settings: RoleSettings,
+  settings: ProcessSettings,
   start: (ctx: RoleContext) => Promise<StartedRole>,
 ): Promise<RunningRole> {
-  const logger = createLogger({ base: { role } });
-  const tracing = startTracing({ serviceName: `livehost-${role}`, attributes: { "livehost.role": role } });
-  const registry = createRegistry({ role });
+  // A missing file is named by its flag before anything starts.
+  await checkNatsFiles(settings.nats);
   // gRPC servers and channels made from here on use the deployment's TLS (plaintext when none is given).
   await configureGrpcTls(settings.grpcTls);
-  const nats = await connectNats({
-    servers: settings.natsServers,
-    name: `livehost-${role}`,
-    user: settings.natsUser,
-    pass: settings.natsPass,
-    credsFile: settings.natsCreds,
-    tls: settings.natsTls,
-    registry,
-    logger,
-  });
+  // Whatever is set up is undone, last first, if a later step fails; on success the stack moves to `stop`.
+  await using undo = new AsyncDisposableStack();
+  const logger = createLogger({ base: { role } });
+  const tracing = startTracing({ serviceName: `livehost-${role}`, attributes: { "livehost.role": role } });
+  undo.defer(() => tracing.shutdown());
+  const registry = createRegistry({ role });
   let serving = false;
   let stopping: Promise<void> | undefined;
+  // Metrics come up before NATS (so they outlive it at stop); `serving` is set only once `nats` is.
   const ready = () => serving && stopping === undefined && !nats.isClosed();
   const metrics = await startMetricsServer({ registry, host: settings.metricsHost, port: settings.metricsPort, ready });
-  const started = await start({ settings, nats, registry, logger });
+  undo.defer(() => metrics.close());
+  const nats = await connectNats({ ...settings.nats, registry, logger });
+  undo.defer(() => nats.drain());
+  const started = await start({ nats, registry, logger });
+  undo.defer(() => started.close());
   serving = true;
   const endpoints = { ...started.endpoints, metrics: `${metrics.url}/metrics` };
-  logger.info({ endpoints }, "role ready");
+  logger.info({ endpoints, id: settings.id }, "role ready");
 
+  const teardown = undo.move();
   const stop = (reason: string) =>
     (stopping ??= (async () => {
       // /readyz answers 503 from here on, so Kubernetes takes the pod out of its Services while it drains.
       logger.info({ reason }, "role stopping");
-      await started.close();
-      await nats.drain();
-      await metrics.close();
-      await tracing.shutdown();
+      await teardown.disposeAsync();
       logger.info("role stopped");
     })());
-  return { endpoints, logger, ready, stop };
+  return { endpoints, logger, ready, stop, [Symbol.asyncDispose]: () => stop("disposed") };
 }
 
 /** Runs a role until SIGTERM, SIGINT or its parent (`livehost up`) going away, then stops it and exits. */
 export async function runRole(
   role: RoleName,
-  settings: RoleSettings,
+  settings: ProcessSettings,
   start: (ctx: RoleContext) => Promise<StartedRole>,
 ): Promise<void> {
   const running = await startRole(role, settings, start);

@@ -5,7 +5,8 @@ import { readFile } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { Command, Option } from "commander";
 import { Comment, Room, RoomEvent, RoomServiceClient, RoomSpec, RoomState } from "../proto/index.js";
-import { callUnary, channelCredentials, configureGrpcTls, InvalidArgumentError } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
+import { callUnary, channelCredentials, configureGrpcTls } from "../transport/index.js";
 
 interface ClientFlags {
   gateway: string;

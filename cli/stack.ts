@@ -7,7 +7,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { NatsServerProcess, UnavailableError } from "../transport/index.js";
+import { UnavailableError } from "../errors/index.js";
+import { AsyncDisposableStack } from "../observability/index.js";
+import { NatsServerProcess } from "../transport/index.js";
 import type { RoleName, RoleReady } from "./role.js";
 
 export interface StackOptions {
@@ -42,51 +44,49 @@ const localModels = fileURLToPath(new URL("../../models/tts", import.meta.url));
 const localAvatars = fileURLToPath(new URL("../../models/avatars", import.meta.url));
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const natsServer = options.natsUrl ? undefined : await NatsServerProcess.start({ serverName: "livehost-local" });
-  const natsUrl = options.natsUrl ?? natsServer!.url;
+  // Set-up is undone in reverse if a role fails to start, and by `stop` otherwise: the rooms and the gateway first,
+  // then the workers they call (a room still speaking while the workers drain would find none left and say so),
+  // then nats-server, then the temporary media directory.
+  await using undo = new AsyncDisposableStack();
   const mediaDir = options.mediaDir ?? (await mkdtemp(join(tmpdir(), "livehost-media-")));
-  const roles: RunningRole[] = [];
+  if (!options.mediaDir) undo.defer(() => rm(mediaDir, { recursive: true, force: true }));
+  const natsServer = options.natsUrl ? undefined : await NatsServerProcess.start({ serverName: "livehost-local" });
+  if (natsServer) undo.defer(() => natsServer.stop());
+  const natsUrl = options.natsUrl ?? natsServer!.url;
   const children: { role: RoleName; child: ChildProcess }[] = [];
-
-  // The rooms and the gateway first, then the workers they call: a room still speaking while the workers drain
-  // would find none left and say so.
-  const stop = async () => {
-    const callers = (role: RoleName) => role === "room-host" || role === "gateway";
-    await Promise.all(children.filter((c) => callers(c.role)).map((c) => stopChild(c.child)));
-    await Promise.all(children.filter((c) => !callers(c.role)).map((c) => stopChild(c.child)));
-    await natsServer?.stop();
-    if (!options.mediaDir) await rm(mediaDir, { recursive: true, force: true });
+  const stopRoles = async (which: (role: RoleName) => boolean) => {
+    await Promise.all(children.filter((c) => which(c.role)).map((c) => stopChild(c.child)));
   };
+  const callers = (role: RoleName) => role === "room-host" || role === "gateway";
+  undo.defer(() => stopRoles((role) => !callers(role)));
+  undo.defer(() => stopRoles(callers));
 
-  try {
-    const started = (options.roles ?? allRoles).map((role) => {
-      const args = [role, "--nats", natsUrl];
-      if (role === "gateway" && options.gatewayPort) args.push("--grpc-port", String(options.gatewayPort));
-      if (role === "gateway") args.push("--media-dir", mediaDir, "--http-port", String(options.httpPort ?? 0));
-      // Rooms go on air with the project's avatar packs (made by setup into models/avatars).
-      if (role === "room-host" && existsSync(localAvatars))
-        args.push("--avatars", localAvatars, "--media-dir", mediaDir);
-      // The project's own Piper-format voice, when setup has made it (models/tts).
-      if (role === "tts-worker" && existsSync(localModels)) args.push("--model-dir", localModels);
-      if (role === "lipsync-worker" && existsSync(localAvatars)) args.push("--avatars", localAvatars);
-      const child = fork(mainScript, args, {
-        stdio: ["ignore", "inherit", "inherit", "ipc"],
-        env: {
-          ...process.env,
-          LIVEHOST_LOG_LEVEL: options.logLevel ?? process.env.LIVEHOST_LOG_LEVEL ?? "warn",
-          // Each room's GStreamer graph holds libuv pool threads while it waits (bus, appsinks): more than 4.
-          UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? "64",
-        },
-      });
-      children.push({ role, child });
-      return waitReady(role, child);
+  const started = (options.roles ?? allRoles).map((role) => {
+    const args = [role, "--nats", natsUrl];
+    if (role === "gateway" && options.gatewayPort) args.push("--grpc-port", String(options.gatewayPort));
+    if (role === "gateway") args.push("--media-dir", mediaDir, "--http-port", String(options.httpPort ?? 0));
+    // Rooms go on air with the project's avatar packs (made by setup into models/avatars).
+    if (role === "room-host" && existsSync(localAvatars)) args.push("--avatars", localAvatars, "--media-dir", mediaDir);
+    // The project's own Piper-format voice, when setup has made it (models/tts).
+    if (role === "tts-worker" && existsSync(localModels)) args.push("--model-dir", localModels);
+    if (role === "lipsync-worker" && existsSync(localAvatars)) args.push("--avatars", localAvatars);
+    const child = fork(mainScript, args, {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      env: {
+        ...process.env,
+        LIVEHOST_LOG_LEVEL: options.logLevel ?? process.env.LIVEHOST_LOG_LEVEL ?? "warn",
+        // Each room's GStreamer graph holds libuv pool threads while it waits (bus, appsinks): more than 4.
+        UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? "64",
+      },
     });
-    roles.push(...(await Promise.all(started)));
-  } catch (err) {
-    await stop();
-    throw err;
-  }
+    children.push({ role, child });
+    return waitReady(role, child);
+  });
+  const roles = await Promise.all(started);
 
+  const teardown = undo.move();
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= teardown.disposeAsync());
   return {
     nats: { url: natsUrl, monitorUrl: natsServer?.monitorUrl, pid: natsServer?.pid, managed: natsServer !== undefined },
     mediaDir,

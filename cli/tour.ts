@@ -13,6 +13,7 @@ import {
   type RoomEvent,
   type UtteranceStarted,
 } from "../proto/index.js";
+import { DeadlineExceededError } from "../errors/index.js";
 import { callUnary, channelCredentials } from "../transport/index.js";
 import type { Stack } from "./stack.js";
 
@@ -98,7 +99,7 @@ function eventStream(stream: ReturnType<RoomServiceClient["watchRoom"]>) {
         };
         const timer = setTimeout(() => {
           cleanup();
-          reject(new Error("the room did not say it in time"));
+          reject(new DeadlineExceededError("the room did not say it in time"));
         }, timeoutMs);
         const cleanup = () => {
           clearTimeout(timer);
@@ -115,7 +116,7 @@ function eventStream(stream: ReturnType<RoomServiceClient["watchRoom"]>) {
 async function until(probe: () => boolean, timeoutMs: number, message: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!probe()) {
-    if (Date.now() > deadline) throw new Error(message);
+    if (Date.now() > deadline) throw new DeadlineExceededError(message);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

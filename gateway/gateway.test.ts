@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { credentials } from "@grpc/grpc-js";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { Comment, RoomServiceClient, subjects } from "../proto/index.js";
-import { createRegistry, startTracing, type Tracing } from "../observability/index.js";
-import { startRoomHost } from "../rooms/index.js";
-import { InvalidArgumentError, callUnary, connectNats } from "../transport/index.js";
-import { eventually, sampleRoomSpec, startNatsServer } from "../testing/index.js";
-import { startGateway } from "./index.js";
+import { Comment, subjects, type RoomServiceClient } from "../proto/index.js";
+import { startTracing, type Tracing } from "../observability/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
+import { callUnary } from "../transport/index.js";
+import { eventually, sampleRoomSpec, startTestRoomStack } from "../testing/index.js";
 
 // Spans are real (not exported) so trace context is carried into the inbox.
 let tracing: Tracing;
@@ -15,24 +13,8 @@ beforeAll(() => {
 });
 afterAll(() => tracing.shutdown());
 
-async function stack() {
-  const nats = await startNatsServer();
-  const nc = await connectNats({ servers: nats.url, name: "test" });
-  const host = await startRoomHost({ nats: nc, registry: createRegistry() });
-  const gateway = await startGateway({ nats: nc, registry: createRegistry() });
-  const client = new RoomServiceClient(gateway.grpc.address, credentials.createInsecure());
-  return {
-    nc,
-    client,
-    async [Symbol.asyncDispose]() {
-      client.close();
-      await gateway.close();
-      await host.close();
-      await nc.close();
-      await nats.stop();
-    },
-  };
-}
+/** A room host and a gateway in front of it. */
+const stack = () => startTestRoomStack({ gateway: true });
 
 async function createRoom(client: RoomServiceClient, roomId: string) {
   return callUnary(client.createRoom.bind(client), { requestId: `create-${roomId}`, roomId, spec: sampleRoomSpec() });

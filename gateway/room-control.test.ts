@@ -1,32 +1,21 @@
 import { describe, expect, it } from "vitest";
-import { credentials, type ClientReadableStream } from "@grpc/grpc-js";
-import { RoomServiceClient, RoomState, type RoomEvent } from "../proto/index.js";
-import { createRegistry } from "../observability/index.js";
-import { startRoomHost } from "../rooms/index.js";
-import { callUnary, connectNats, InvalidArgumentError } from "../transport/index.js";
-import { eventually, sampleRoomSpec, startNatsServer } from "../testing/index.js";
-import { startGateway } from "./index.js";
+import type { ClientReadableStream } from "@grpc/grpc-js";
+import { RoomState, type RoomEvent } from "../proto/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
+import { callUnary } from "../transport/index.js";
+import { eventually, sampleRoomSpec, startTestRoomStack } from "../testing/index.js";
 
+/** A room host and a gateway, with these RoomService calls (instead of the stack's own, over NATS). */
 async function stack() {
-  const nats = await startNatsServer();
-  const nc = await connectNats({ servers: nats.url, name: "test" });
-  const host = await startRoomHost({ nats: nc, registry: createRegistry() });
-  const gateway = await startGateway({ nats: nc, registry: createRegistry() });
-  const client = new RoomServiceClient(gateway.grpc.address, credentials.createInsecure());
+  const s = await startTestRoomStack({ gateway: true });
+  const { client } = s;
   return {
-    client,
+    ...s,
     create: (requestId: string, roomId = "", spec = sampleRoomSpec()) =>
       callUnary(client.createRoom.bind(client), { requestId, roomId, spec }),
     get: (roomId: string) => callUnary(client.getRoom.bind(client), { roomId }),
     start: (roomId: string) => callUnary(client.startRoom.bind(client), { roomId, requestId: "" }),
     stop: (roomId: string, reason = "") => callUnary(client.stopRoom.bind(client), { roomId, reason, requestId: "" }),
-    async [Symbol.asyncDispose]() {
-      client.close();
-      await gateway.close();
-      await host.close();
-      await nc.close();
-      await nats.stop();
-    },
   };
 }
 

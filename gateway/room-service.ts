@@ -25,14 +25,8 @@ import {
   validateRoomSpec,
   type RoomDirectory,
 } from "../rooms/index.js";
-import {
-  InvalidArgumentError,
-  NotFoundError,
-  ResourceExhaustedError,
-  serverStream,
-  unary,
-  type GrpcServiceRegistration,
-} from "../transport/index.js";
+import { InvalidArgumentError, NotFoundError, ProtocolError, ResourceExhaustedError } from "../errors/index.js";
+import { serverStream, unary, type GrpcServiceRegistration } from "../transport/index.js";
 
 export interface RoomServiceDeps {
   nats: NatsConnection;
@@ -73,7 +67,7 @@ export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
   const rooms = new RoomClient(deps.nats);
   const roomOf = async (promise: Promise<{ room?: Room }>) => {
     const reply = await promise;
-    if (!reply.room) throw new Error("room reply without a room");
+    if (!reply.room) throw new ProtocolError("room reply without a room");
     return reply.room;
   };
 

@@ -15,7 +15,7 @@ import { randomUUID } from "node:crypto";
 import { join, normalize } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Comment, RoomEvent, subjects } from "../proto/index.js";
-import { LivehostError } from "../transport/index.js";
+import { LivehostError, MalformedMessageError } from "../errors/index.js";
 import type { RoomDirectory } from "../rooms/index.js";
 import { postComment } from "./room-service.js";
 
@@ -159,13 +159,13 @@ async function comment(options: ViewerOptions, roomId: string, req: IncomingMess
   let body = "";
   for await (const chunk of req as AsyncIterable<Buffer>) {
     body += chunk.toString("utf8");
-    if (body.length > maxBodyBytes) throw new LivehostError("invalid_argument", "comment body is too large");
+    if (body.length > maxBodyBytes) throw new MalformedMessageError("comment body is too large");
   }
   let parsed: { text?: unknown; viewer?: unknown };
   try {
     parsed = JSON.parse(body) as typeof parsed;
   } catch {
-    throw new LivehostError("invalid_argument", 'body must be JSON: {"text": "..."}');
+    throw new MalformedMessageError('body must be JSON: {"text": "..."}');
   }
   const reply = await postComment(options, {
     roomId,

@@ -2,12 +2,12 @@
 // workers.<kind>.announce every interval, at once on a change of state, within 100 ms of a change of load (load
 // changes are coalesced: a busy worker starts and ends streams hundreds of times a second), and GONE when it leaves.
 import type { NatsConnection } from "@nats-io/transport-node";
-import { WorkerAnnouncement, WorkerKind, WorkerState, subjects } from "../proto/index.js";
+import { WorkerAnnouncement, WorkerState, subjects, workerKindOf, type WorkerKindName } from "../proto/index.js";
 import type { Logger } from "../observability/index.js";
 
 export interface AnnouncerSettings {
   nats: NatsConnection;
-  kind: "tts" | "lipsync";
+  kind: WorkerKindName;
   base: Omit<WorkerAnnouncement, "state" | "activeStreams" | "time" | "ttlMs" | "message" | "kind" | "grpcAddress">;
   intervalMs: number;
   activeStreams: () => number;
@@ -67,7 +67,7 @@ export class WorkerAnnouncer {
     const announcement = WorkerAnnouncement.create({
       ...base,
       grpcAddress: this.#address,
-      kind: kind === "tts" ? WorkerKind.WORKER_KIND_TTS : WorkerKind.WORKER_KIND_LIPSYNC,
+      kind: workerKindOf(kind),
       state: this.#state,
       message: this.#message,
       activeStreams: activeStreams(),

@@ -1,8 +1,8 @@
 // gpu-workers: the TTS and lip-sync worker pools. Every worker shares one core (gRPC server with health, stream cap,
 // NATS announcements, drain on shutdown); the speech and lip-sync models plug into it.
-export { startWorker, type Worker, type WorkerOptions, type WorkerKindName } from "./worker.js";
+export { startWorker, type Worker, type WorkerOptions } from "./worker.js";
 export { StreamSlots } from "./slots.js";
-export { repoPath } from "./paths.js";
+export { seededRandom } from "./random.js";
 export { startSpeechWorker, type SpeechWorker, type SpeechWorkerOptions } from "./tts/speech-worker.js";
 export { EspeakEngine } from "./tts/espeak.js";
 export { synthesizeEmbedded, synthesizeToPcm, type SynthesisChunk } from "./tts/embedded.js";
@@ -15,15 +15,7 @@ export { trainLipSyncModel, type Evaluation as LipSyncEvaluation } from "./lipsy
 export { startLipSyncWorker, type LipSyncWorker, type LipSyncWorkerOptions } from "./lipsync/lipsync-worker.js";
 export { MouthAnimator, onnxClassifier, type MouthFrame, type VisemeClassifier } from "./lipsync/animator.js";
 export { renderMouth, type MouthPatch } from "./lipsync/render.js";
-export {
-  writeDefaultAvatarPack,
-  drawDefaultHost,
-  loadAvatarPack,
-  defaultMouthBox,
-  type AvatarPack,
-  type AvatarPackManifest,
-} from "./lipsync/avatar-pack.js";
-export { animateOpen } from "./lipsync/lipsync-service.js";
+export { writeDefaultAvatarPack, drawDefaultHost, defaultMouthBox } from "./lipsync/default-avatar.js";
 export {
   buildAvatarPack,
   AvatarRejectedError,
@@ -32,5 +24,4 @@ export {
   type AvatarBuildReport,
   type RejectionReason,
 } from "./lipsync/avatar-build.js";
-export { Viseme, visemeParams, visemeTrack, type VisemeId } from "./lipsync/visemes.js";
-export { decodeVideo, writeMp4, releasable, gstreamerBinding, pullToEnd } from "./gstreamer.js";
+export { visemeParams, visemeTrack } from "./lipsync/visemes.js";

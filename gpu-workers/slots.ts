@@ -1,6 +1,6 @@
 // The per-worker stream cap: a stream beyond it is refused at once (RESOURCE_EXHAUSTED) so the room tries another
 // worker instead of queueing behind this one.
-import { ResourceExhaustedError } from "../transport/index.js";
+import { ResourceExhaustedError } from "../errors/index.js";
 
 export class StreamSlots {
   readonly max: number;

@@ -12,7 +12,8 @@ import {
   type SpeechServiceServer,
 } from "../proto/index.js";
 import { createRegistry } from "../observability/index.js";
-import { UnimplementedError, callUnary, connectNats, serverStream, unary } from "../transport/index.js";
+import { UnimplementedError } from "../errors/index.js";
+import { callUnary, connectNats, serverStream, unary } from "../transport/index.js";
 import { eventually, recordAnnouncements, startNatsServer } from "../testing/index.js";
 import { startWorker, type StreamSlots } from "./index.js";
 

@@ -2,7 +2,7 @@
 // announcements, metrics, and a drain on shutdown that lets streams in flight finish before the process exits.
 import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
-import { WorkerState } from "../proto/index.js";
+import { WorkerState, type WorkerKindName } from "../proto/index.js";
 import { Gauge, Counter, rootLogger, type Logger, type Registry } from "../observability/index.js";
 import {
   startGrpcServer,
@@ -12,8 +12,6 @@ import {
 } from "../transport/index.js";
 import { StreamSlots } from "./slots.js";
 import { WorkerAnnouncer } from "./announcer.js";
-
-export type WorkerKindName = "tts" | "lipsync";
 
 export interface WorkerOptions {
   kind: WorkerKindName;

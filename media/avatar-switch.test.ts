@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry } from "../observability/index.js";
-import { InvalidArgumentError } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 import { RoomMediaGraph, type MediaEvent } from "./index.js";
 import { beepUtterance } from "./testing/marks.js";
 import { landscape, outputConfig, recording } from "./testing/output.js";

@@ -5,9 +5,9 @@
 // mouth cannot drift from the sound. When speech is late (a chunk has not arrived) the frame is silent and the
 // utterance resumes on the next frame; when a mouth frame is late the frame shows the idle avatar. Overlay cues
 // are positions on an utterance's audio clock and fire on the frame that plays that sample.
-import { InvalidArgumentError, ResourceExhaustedError } from "../transport/index.js";
+import { InvalidArgumentError, ResourceExhaustedError } from "../errors/index.js";
 import { outputSampleRate, supportedSpeechRates } from "./config.js";
-import { LinearResampler } from "./resample.js";
+import { Resampler } from "./resample.js";
 
 export interface SpeechChunk {
   /** The utterance this audio belongs to, 1 to 64 characters; chunks of one utterance arrive in order. */
@@ -93,7 +93,7 @@ interface Utterance {
   /** Frames this utterance has waited, ready but for its first mouth frame. */
   waitedForMouth: number;
   framesEmitted: number;
-  resampler: LinearResampler | undefined;
+  resampler: Resampler | undefined;
   rate: number;
   mouth: Map<number, MouthPatch>;
   cues: { atSample: number; action: ClockAction }[];
@@ -205,7 +205,7 @@ export class MediaClock {
         resampler:
           chunk.sampleRateHz === outputSampleRate
             ? undefined
-            : new LinearResampler(chunk.sampleRateHz, outputSampleRate),
+            : new Resampler(chunk.sampleRateHz, outputSampleRate),
         mouth: new Map(),
         cues: this.#pendingCues.get(id) ?? [],
       };

@@ -3,7 +3,7 @@
 // pipeline exists. The rest of media/ sees only CompiledOutput.
 import { isAbsolute, normalize } from "node:path";
 import type { OutputConfig } from "../proto/index.js";
-import { InvalidArgumentError } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 
 export const supportedFps = [15, 24, 25, 30, 50, 60] as const;
 /** The audio clock's rate: every supported fps divides it, so each video frame spans a whole number of samples. */

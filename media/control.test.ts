@@ -14,7 +14,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry, type Registry } from "../observability/index.js";
 import { type Output } from "../proto/index.js";
-import { InvalidArgumentError } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 import {
   RoomMediaGraph,
   cueAtSource,

@@ -7,10 +7,11 @@
 import { mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { loadAvatarPack, releasable, type AvatarPack } from "../gpu-workers/index.js";
+import { loadAvatarPack, type AvatarPack } from "../avatars/index.js";
 import { rootLogger, tracer, type Logger, type Registry } from "../observability/index.js";
 import type { OutputConfig } from "../proto/index.js";
-import { InvalidArgumentError, LivehostError, ResourceExhaustedError } from "../transport/index.js";
+import { InvalidArgumentError, ResourceExhaustedError } from "../errors/index.js";
+import { EncoderUnavailableError, GraphStartedError } from "./errors.js";
 import {
   MediaClock,
   type Cue,
@@ -28,6 +29,7 @@ import {
   hasElement,
   ptsBuffer,
   queuedBytes,
+  releasable,
   watchBus,
   type GstAppSrc,
   type GstElement,
@@ -47,7 +49,7 @@ export interface RoomMediaGraphOptions {
   roomId: string;
   /** The room's OutputConfig (proto): frame size, fps, bitrates, outputs. Checked when the graph is made. */
   output: OutputConfig;
-  /** An avatar pack directory (see gpu-workers loadAvatarPack), e.g. models/avatars/default. */
+  /** An avatar pack directory (see avatars/ loadAvatarPack), e.g. models/avatars/default. */
   avatarDir: string;
   /** Where outputs are written: HLS in <outputDir>/hls, recordings in <outputDir>/<recording.path>. */
   outputDir: string;
@@ -134,8 +136,7 @@ const leadFrames = 2;
 export function detectVideoEncoder(choice: VideoEncoderChoice = "auto"): "x264enc" | "nvh264enc" {
   if (choice === "x264") return "x264enc";
   if (choice === "nvh264enc" || hasElement("nvh264enc")) {
-    if (!hasElement("nvh264enc"))
-      throw new LivehostError("failed_precondition", "nvh264enc is not available on this machine");
+    if (!hasElement("nvh264enc")) throw new EncoderUnavailableError("nvh264enc");
     return "nvh264enc";
   }
   return "x264enc";
@@ -253,7 +254,7 @@ export class RoomMediaGraph implements AsyncDisposable {
 
   /** Loads the avatar, opens every output and starts the clock. `signal` stops the graph (like stop()). */
   async start(signal?: AbortSignal): Promise<void> {
-    if (this.#started) throw new LivehostError("failed_precondition", "the media graph was already started");
+    if (this.#started) throw new GraphStartedError();
     this.#started = true;
     await tracer("media").startActiveSpan("media.start", async (span) => {
       try {

@@ -1,19 +1,22 @@
-// A typed face on gstreamer-superficial, the GStreamer binding: pipelines from a launch description, their elements'
-// properties, appsrc pushes with explicit timestamps, appsink pulls, bus messages, and one-shot pipelines that render a
-// still image. Hazards of the binding that callers rely on this file for: a bus poll and an appsink pull each hold a
-// libuv thread-pool thread while they wait, and keep their callbacks reachable for good (so every callback given to
-// the binding is `releasable` and released when its pipeline stops); appsrc copies every buffer and never pushes back
-// (callers bound their own queues by reading `current-level-bytes`); an appsink pull made before the pipeline plays
-// returns nothing.
+// The one typed face on gstreamer-superficial, the GStreamer binding: pipelines from a launch description, their
+// elements' properties, appsrc pushes with explicit timestamps, appsink pulls, bus messages, and pipelines run to
+// their end (gst-files.ts builds the offline jobs' file decoding and encoding on it). Hazards of the binding that
+// callers rely on this file for: a bus poll and an appsink pull each hold a libuv thread-pool thread while they wait,
+// and keep their callbacks reachable for good (so every callback given to the binding is `releasable` and released
+// when its pipeline stops); appsrc copies every buffer and never pushes back (callers bound their own queues by
+// reading `current-level-bytes`, or set `block=true`); an appsink pull made before the pipeline plays returns nothing.
 import { execFileSync } from "node:child_process";
-import { gstreamerBinding, pullToEnd, releasable } from "../gpu-workers/index.js";
+import { createRequire } from "node:module";
+import { CancelledError, UnavailableError } from "../errors/index.js";
+import { MissingElementError } from "./errors.js";
 
 export interface GstMessage {
   type: string;
   _src_element_name?: string;
-  /** Error messages: the element's path and the error text. */
+  /** Error messages: the element's path, the error text and its debug detail (which says e.g. "not-linked"). */
   name?: string;
   message?: string;
+  debug?: string;
   [field: string]: unknown;
 }
 
@@ -45,9 +48,51 @@ export interface GstPipeline {
   pollBus(callback: (message: GstMessage) => void): void;
 }
 
-/** Parses a launch description; throws with GStreamer's reason (e.g. a missing element). */
-export function createPipeline(description: string): GstPipeline {
-  return new (gstreamerBinding<GstPipeline>().Pipeline)(description);
+let binding: { Pipeline: new (description: string) => GstPipeline } | undefined;
+
+/** gstreamer-superficial, loaded on first use: a process that never builds a pipeline needs no GStreamer installed. */
+function gstreamer(): { Pipeline: new (description: string) => GstPipeline } {
+  binding ??= createRequire(import.meta.url)("gstreamer-superficial") as typeof binding;
+  return binding!;
+}
+
+/**
+ * A callback for the binding (a bus poll, an appsink pull) that can be let go of. The binding keeps every callback
+ * it was given reachable for good, even after its pipeline stops, and with it everything the callback's scope holds
+ * (decoded frames, a whole media graph). The callback made here holds only a box; `release()` empties the box.
+ */
+export function releasable<A extends unknown[]>(
+  handler: (...args: A) => void,
+): { callback: (...args: A) => void; release: () => void } {
+  const box: { handler?: (...args: A) => void } = { handler };
+  return { callback: forwardTo(box), release: () => (box.handler = undefined) };
+}
+
+// Its own scope, so the closure holds the box and nothing else.
+function forwardTo<A extends unknown[]>(box: { handler?: (...args: A) => void }) {
+  return (...args: A) => box.handler?.(...args);
+}
+
+/** A pipeline that failed: GStreamer's message and its debug detail (which says e.g. "not-linked"). */
+export class PipelineError extends UnavailableError {
+  readonly debug: string;
+  constructor(message: GstMessage) {
+    super(`GStreamer: ${message.message ?? "error"}${message.debug ? ` (${message.debug.split("\n").pop()})` : ""}`);
+    this.debug = message.debug ?? "";
+  }
+}
+
+/**
+ * Parses a launch description (throws with GStreamer's reason, e.g. a missing element) and sets properties on named
+ * elements: file paths go in as properties, never spliced into the description.
+ */
+export function createPipeline(
+  description: string,
+  properties: Record<string, Record<string, unknown>> = {},
+): GstPipeline {
+  const pipeline = new (gstreamer().Pipeline)(description);
+  for (const [name, values] of Object.entries(properties)) Object.assign(findElement(pipeline, name), values);
+  return pipeline;
 }
 
 const elementsSeen = new Map<string, boolean>();
@@ -67,17 +112,15 @@ export function hasElement(factory: string): boolean {
   return known;
 }
 
-export function findAppSrc(pipeline: GstPipeline, name: string): GstAppSrc {
+/** The element named `name`; the caller says what kind it is. */
+export function findElement<Element extends GstElement = GstElement>(pipeline: GstPipeline, name: string): Element {
   const element = pipeline.findChild(name);
-  if (!element) throw new Error(`pipeline has no element named ${name}`);
-  return element as GstAppSrc;
+  if (!element) throw new MissingElementError(name);
+  return element as Element;
 }
 
-export function findAppSink(pipeline: GstPipeline, name: string): GstAppSink {
-  const element = pipeline.findChild(name);
-  if (!element) throw new Error(`pipeline has no element named ${name}`);
-  return element as GstAppSink;
-}
+export const findAppSrc = (pipeline: GstPipeline, name: string) => findElement<GstAppSrc>(pipeline, name);
+export const findAppSink = (pipeline: GstPipeline, name: string) => findElement<GstAppSink>(pipeline, name);
 
 /** The 8-byte big-endian nanosecond timestamp appsrc.push takes as its second argument. */
 export function ptsBuffer(nanoseconds: number): Buffer {
@@ -154,6 +197,100 @@ export function watchBus(pipeline: GstPipeline, onMessage: (message: GstMessage)
       });
     },
   };
+}
+
+/**
+ * Plays `pipeline` to end-of-stream, handing each buffer of the appsink `sink` to `onBuffer`. Resolves once the bus
+ * has reported the end and the sink has handed over every buffer it held; rejects with a PipelineError, or when
+ * `signal` aborts. The pipeline is stopped either way.
+ */
+export function pullToEnd(
+  pipeline: GstPipeline,
+  sink: string,
+  onBuffer: (buffer: Buffer) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  const appsink = findAppSink(pipeline, sink);
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    let failure: Error | undefined;
+    let ended = false; // the bus reported end-of-stream
+    let drained = false; // the sink's pull came back empty: it has handed over everything
+    // The pipeline is stopped inside a bus callback (at the end or on an error): see watchBus.
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener("abort", onAbort);
+      pipeline.stop();
+      bus.release();
+      data.release();
+      if (failure) reject(failure);
+      else resolve();
+    };
+    const onAbort = () => {
+      failure = signal?.reason instanceof Error ? signal.reason : new CancelledError("aborted");
+      pipeline.sendEOS();
+      setTimeout(settle, 3_000).unref();
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const bus = releasable((message: GstMessage) => {
+      if (message.type === "error") {
+        failure ??= new PipelineError(message);
+        settle();
+        return;
+      }
+      if (message.type === "eos") ended = true;
+      if (ended && drained) settle();
+    });
+    pipeline.pollBus(bus.callback);
+    const data = releasable((buffer: Buffer | null) => {
+      if (settled) return;
+      if (!buffer) {
+        drained = true;
+        // The bus can report the end before the last buffers' pulls come back (each runs on its own thread).
+        // Then no message is left to come: pausing posts a state change, so the stop still happens in a bus callback.
+        if (ended) pipeline.pause();
+        return;
+      }
+      if (!failure) {
+        try {
+          onBuffer(buffer);
+        } catch (err) {
+          failure = err as Error;
+          pipeline.sendEOS();
+        }
+      }
+      appsink.pull(data.callback);
+    });
+    pipeline.play();
+    appsink.pull(data.callback);
+  });
+}
+
+/** Plays `pipeline` until end-of-stream (after `feed` has pushed its input and sent EOS). */
+export function runToEnd(pipeline: GstPipeline, feed?: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const bus = releasable((message: GstMessage) => {
+      if (message.type === "eos") {
+        pipeline.stop();
+        bus.release();
+        resolve();
+      } else if (message.type === "error") {
+        pipeline.stop();
+        bus.release();
+        reject(new PipelineError(message));
+      }
+    });
+    pipeline.pollBus(bus.callback);
+    pipeline.play();
+    try {
+      feed?.();
+    } catch (err) {
+      pipeline.stop();
+      bus.release();
+      reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  });
 }
 
 /**

@@ -14,6 +14,9 @@ export {
 export { type SpeechChunk, type MouthFrameInput, type MouthPatch, type Cue } from "./clock.js";
 export { type OverlaySpec, type OverlayContent, type OverlayAnimation } from "./overlays.js";
 export { compileOutputConfig, checkRtmpUrl, supportedFps, outputSampleRate, type CompiledOutput } from "./config.js";
-export { cueAtSource, mouthFrameFromAnimation } from "./cues.js";
+export { cueAtSource } from "./cues.js";
 export { probeMedia, measureAvMarks, type MediaProbe, type AvMarks } from "./probe.js";
 export { blendImplementation } from "./picture.js";
+export { Resampler } from "./resample.js";
+export { PipelineError } from "./gst.js";
+export { decodeAudio, decodeVideo, Mp4Writer, writeMp4, writePng, type Mp4Options } from "./gst-files.js";

@@ -3,7 +3,8 @@
 // with a CJK font, decodebin for the product image), placed by kind for the frame size, and drawn per frame with a
 // fade or slide computed from the frame number, so an overlay cued on a word appears on that word's frame.
 import { stat } from "node:fs/promises";
-import { InvalidArgumentError } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
+import { RenderError } from "./errors.js";
 import { collectBuffers, type GstElement, type GstPipeline } from "./gst.js";
 import { rgbaToYuva, type Yuva } from "./picture.js";
 
@@ -122,22 +123,20 @@ async function renderTextBox(width: number, height: number, background: number, 
         }),
     },
   );
-  if (!buffer) throw new Error("text rendering produced no image");
+  if (!buffer) throw new RenderError("text rendering produced no image");
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
 async function decodeImage(path: string, width: number, height: number, field: string): Promise<Uint8Array> {
-  try {
-    const [buffer] = await collectBuffers(
-      `filesrc name=file ! decodebin ! videoconvert ! videoscale add-borders=true ! ` +
-        `video/x-raw,format=RGBA,width=${width},height=${height},pixel-aspect-ratio=1/1 ! appsink name=out sync=false`,
-      { limit: 1, configure: (pipeline) => ((pipeline.findChild("file") as GstElement).location = path) },
-    );
-    if (!buffer) throw new Error("no picture in the file");
-    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  } catch (err) {
+  const [buffer] = await collectBuffers(
+    `filesrc name=file ! decodebin ! videoconvert ! videoscale add-borders=true ! ` +
+      `video/x-raw,format=RGBA,width=${width},height=${height},pixel-aspect-ratio=1/1 ! appsink name=out sync=false`,
+    { limit: 1, configure: (pipeline) => ((pipeline.findChild("file") as GstElement).location = path) },
+  ).catch((err: unknown) => {
     throw new InvalidArgumentError(field, `cannot decode ${path} as an image`, { cause: err });
-  }
+  });
+  if (!buffer) throw new InvalidArgumentError(field, `cannot decode ${path} as an image`);
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
 /** Copies an opaque RGBA picture into an RGBA canvas at (x, y). */

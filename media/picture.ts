@@ -5,8 +5,9 @@
 // JavaScript: the same integer arithmetic, bit for bit.
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
-import { repoPath } from "../gpu-workers/index.js";
+import { repoPath } from "../avatars/index.js";
 import { rootLogger } from "../observability/index.js";
+import { ComposeKernelMissingError } from "./errors.js";
 export interface Yuva {
   width: number;
   height: number;
@@ -204,7 +205,7 @@ function loadNative(): NativeCompose | undefined {
 
 /** Which blend runs; "js" forces the JavaScript reference (tests compare the two). */
 export function blendImplementation(choice?: "native" | "js"): "native" | "js" {
-  if (choice === "native" && !native) throw new Error(`compose kernel not built at ${nativePath}`);
+  if (choice === "native" && !native) throw new ComposeKernelMissingError(`compose kernel not built at ${nativePath}`);
   if (choice) implementation = choice;
   return implementation;
 }

@@ -3,6 +3,8 @@
 // flashes in the video, so their offset can be measured on the output itself (tests, the media benchmark, checks).
 import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
+import { InvalidArgumentError } from "../errors/index.js";
+import { FfmpegError } from "./errors.js";
 
 const run = promisify(execFile);
 
@@ -80,7 +82,9 @@ function decode(input: string, args: string[], onData: (chunk: Buffer) => void):
     ffmpeg.stdout.on("data", onData);
     ffmpeg.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
     ffmpeg.on("error", reject);
-    ffmpeg.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`ffmpeg exited ${code}: ${stderr}`))));
+    ffmpeg.on("close", (code) =>
+      code === 0 ? resolve() : reject(new FfmpegError(`ffmpeg exited ${code}: ${stderr}`)),
+    );
   });
 }
 
@@ -98,7 +102,7 @@ export interface AvMarks {
  */
 export async function measureAvMarks(input: string, options: { quietSeconds?: number } = {}): Promise<AvMarks> {
   const probe = await probeMedia(input);
-  if (!probe.video || !probe.audio) throw new Error(`${input} needs both audio and video`);
+  if (!probe.video || !probe.audio) throw new InvalidArgumentError("input", `${input} needs both audio and video`);
   const rate = 8000;
   const window = rate / 200;
   const peaks: number[] = [];

@@ -24,3 +24,5 @@ export {
   type ReadableSpan,
 } from "./tracing.js";
 export { injectNatsHeaders, extractNatsContext, injectGrpcMetadata, extractGrpcContext } from "./propagation.js";
+export { parseDuration, type Duration, type DurationRule } from "./duration.js";
+export { AsyncDisposableStack } from "./disposable.js";

@@ -8,11 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { expect, it } from "vitest";
-import { runOperator } from "../operator/index.js";
-// The operator keeps its Kubernetes API test server beside its tests (operator/testing), not in testing/.
-// eslint-disable-next-line import-x/no-restricted-paths
-import { KubeApiTestServer } from "../operator/testing/index.js";
-import { eventually, runCli } from "../testing/index.js";
+import { startOperatorProcess } from "../cli/index.js";
+import { KubeApiTestServer, eventually, runCli } from "../testing/index.js";
 import { connectNats } from "../transport/index.js";
 import { createRegistry } from "./index.js";
 
@@ -67,11 +64,14 @@ it("exports every metric the alert rules and the Grafana board use", { timeout: 
   const kubeconfig = join(dir, "config");
   await writeFile(kubeconfig, kube.kubeConfig("livehost").exportConfig());
   const metricsPort = await freePort();
-  const stop = new AbortController();
-  const operator = runOperator(
-    { kubeconfig, namespace: "livehost", leaseName: "op", identity: "op-1", natsUrl: stack.nats.url, metricsPort },
-    stop.signal,
-  );
+  const operator = await startOperatorProcess({
+    kubeconfig,
+    namespace: "livehost",
+    leaseName: "op",
+    id: "op-1",
+    natsUrl: stack.nats.url,
+    metricsPort,
+  });
   try {
     const operatorPage = await eventually(async () => {
       const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
@@ -80,8 +80,7 @@ it("exports every metric the alert rules and the Grafana board use", { timeout: 
     });
     pages.push(operatorPage);
   } finally {
-    stop.abort();
-    await operator;
+    await operator.stop("test over");
     await rm(dir, { recursive: true, force: true });
   }
 

@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
 import {
   compilePeak,
-  decidePool,
   gpuDemand,
   healthyLane,
   judgeLane,
   laneKey,
   pickNodesToRemove,
   placeNodes,
+  planPool,
   planReplicas,
   replicasFor,
   roomsNeeded,
@@ -126,9 +126,35 @@ describe("replicas per pool", () => {
       history: [{ at: t0 - minute, replicas: 12 }],
       now: t0,
     };
-    expect(decidePool(input)).toMatchObject({ recommended: 6, target: 12, reason: "HeldForCooldown" });
-    expect(decidePool({ ...input, history: [] })).toMatchObject({ target: 6, reason: "ScaledDown" });
-    expect(decidePool({ ...input, liveStreams: 200 })).toMatchObject({ target: 24, reason: "ScaledUp" });
+    expect(planPool(input)).toMatchObject({ recommended: 6, target: 12, reason: "HeldForCooldown" });
+    expect(planPool({ ...input, history: [] })).toMatchObject({ target: 6, reason: "ScaledDown" });
+    expect(planPool({ ...input, liveStreams: 200 })).toMatchObject({ target: 24, reason: "ScaledUp" });
+  });
+
+  it("hands back the cooldown window's recommendations for the next pass", () => {
+    const input: PoolInput = {
+      spec: pool,
+      currentReplicas: 12,
+      liveStreams: 50,
+      workers: [],
+      peaks: [],
+      bootMs: 5 * minute,
+      history: [
+        { at: t0 - 6 * minute, replicas: 30 },
+        { at: t0 - minute, replicas: 12 },
+      ],
+      now: t0,
+    };
+    const first = planPool(input);
+    // The one older than the 5-minute cooldown is dropped; this pass's recommendation is added.
+    expect(first.history).toEqual([
+      { at: t0 - minute, replicas: 12 },
+      { at: t0, replicas: 6 },
+    ]);
+    const later = planPool({ ...input, history: first.history, now: t0 + 5 * minute });
+    expect(later).toMatchObject({ target: 6, reason: "ScaledDown" });
+    // Five minutes on, this pass's recommendation is all the window holds.
+    expect(later.history).toEqual([{ at: t0 + 5 * minute, replicas: 6 }]);
   });
 });
 
@@ -165,21 +191,21 @@ describe("rooms from the room directory", () => {
   it("raises a pool for a room scheduled ten minutes ahead, before it starts", () => {
     const rooms = { onAir: 0, scheduled: Array.from({ length: 40 }, () => scheduledAt(10 * minute)) };
     // 20:00 less 11 min: not in the window yet.
-    expect(decidePool({ ...input, now: t0 - minute, rooms })).toMatchObject({ roomStreams: 0, target: 1 });
-    expect(decidePool({ ...input, rooms })).toMatchObject({ roomStreams: 40, target: 4, reason: "ScaledUp" });
+    expect(planPool({ ...input, now: t0 - minute, rooms })).toMatchObject({ roomStreams: 0, target: 1 });
+    expect(planPool({ ...input, rooms })).toMatchObject({ roomStreams: 40, target: 4, reason: "ScaledUp" });
   });
 
   it("takes the larger of the workers' streams and the rooms' needs, never their sum", () => {
     // 25 rooms on air whose 25 streams the workers report: 25, not 50.
     const onAir = { ...input, liveStreams: 25, rooms: { onAir: 25, scheduled: [] } };
-    expect(decidePool(onAir)).toMatchObject({ streamsNeeded: 25, target: 3 });
+    expect(planPool(onAir)).toMatchObject({ streamsNeeded: 25, target: 3 });
     // Rooms still warming (no stream yet) count; streams of rooms the directory has not seen count too.
-    expect(decidePool({ ...onAir, liveStreams: 5 })).toMatchObject({ streamsNeeded: 25 });
-    expect(decidePool({ ...onAir, liveStreams: 45 })).toMatchObject({ streamsNeeded: 45 });
+    expect(planPool({ ...onAir, liveStreams: 5 })).toMatchObject({ streamsNeeded: 25 });
+    expect(planPool({ ...onAir, liveStreams: 45 })).toMatchObject({ streamsNeeded: 45 });
   });
 
   it("falls back to the workers' load without a room directory", () => {
-    expect(decidePool({ ...input, liveStreams: 12 })).toMatchObject({ streamsNeeded: 12, roomStreams: 0 });
+    expect(planPool({ ...input, liveStreams: 12 })).toMatchObject({ streamsNeeded: 12, roomStreams: 0 });
   });
 
   it("takes the larger of the rooms and a LiveEvent that expects them", () => {
@@ -192,7 +218,7 @@ describe("rooms from the room directory", () => {
       warmupSeconds: 300,
     });
     const rooms = { onAir: 0, scheduled: Array.from({ length: 80 }, () => scheduledAt(5 * minute)) };
-    expect(decidePool({ ...input, rooms, peaks: [peak] })).toMatchObject({ streamsNeeded: 100, roomStreams: 80 });
+    expect(planPool({ ...input, rooms, peaks: [peak] })).toMatchObject({ streamsNeeded: 100, roomStreams: 80 });
   });
 });
 

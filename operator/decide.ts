@@ -1,8 +1,9 @@
 // The operator's decisions, as pure functions of what it observes (no I/O, no clock): streams needed per pool (the
 // workers' streams, rooms on air and scheduled, LiveEvents), replicas per pool (headroom, cooldown, never below min,
 // never removing a busy worker), GPU nodes per offering lane (ready nodes kept, new ones cheapest-first within quota
-// and preference, spot where allowed) and the health of each lane (a lane that fails to deliver backs off and its demand moves on). The controller and the
-// autoscale benchmark both run this code.
+// and preference, spot where allowed) and the health of each lane (a lane that fails to deliver backs off and its
+// demand moves on). The controller (through plan.ts), its tests and the autoscale benchmark all run this code: a pool
+// is sized by planPool() and nothing else.
 import type { CapacityType, LiveEventSpec, WorkerKindName, WorkerPoolSpec } from "./resources.js";
 
 /** A scheduled peak, compiled: times in ms since the epoch. */
@@ -148,6 +149,8 @@ export function planReplicas(current: number, target: number, workers: readonly 
 
 /** Desired replicas for one pool, with the reasons a person reading the status needs. */
 export interface PoolDecision {
+  /** The recommendations to pass as the next pass's `history`: this one added, those past the cooldown dropped. */
+  history: Recommendation[];
   streamsNeeded: number;
   /** Streams the room directory's rooms need (on air and starting within the look-ahead); 0 without a directory. */
   roomStreams: number;
@@ -173,7 +176,11 @@ export interface PoolInput {
   now: number;
 }
 
-export function decidePool(input: PoolInput): PoolDecision {
+/** Recommendations remembered per pool at most (the cooldown window bounds them first at any sane pass rate). */
+const maxHistory = 1000;
+
+/** Sizes one pool for this pass; pass the returned `history` to the next pass's input. */
+export function planPool(input: PoolInput): PoolDecision {
   const { spec, currentReplicas, now } = input;
   // Streams that workers carry belong to rooms on air: the larger of the two counts them once.
   const roomStreams = input.rooms
@@ -193,7 +200,11 @@ export function decidePool(input: PoolInput): PoolDecision {
           : target > recommended
             ? "HeldForCooldown"
             : "Steady";
-  return { streamsNeeded: needed, roomStreams, recommended, target, plan, reason };
+  const cooldownMs = spec.scaleDownCooldownSeconds * 1000;
+  const history = [...input.history, { at: now, replicas: recommended }]
+    .filter((r) => r.at > now - cooldownMs)
+    .slice(-maxHistory);
+  return { streamsNeeded: needed, roomStreams, recommended, target, plan, reason, history };
 }
 
 /** One capacity type of one offering: where GPU nodes come from. */

@@ -3,10 +3,9 @@
 // or the worker says GONE. Malformed announcements are counted and dropped, never fatal. The rooms' side is
 // RoomDirectoryDemand (room-demand.ts), which wraps a worker source and adds the room directory.
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { WorkerAnnouncement, WorkerKind, WorkerState, subjects } from "../proto/index.js";
+import { WorkerAnnouncement, WorkerState, subjects, workerKindName, type WorkerKindName } from "../proto/index.js";
 import { Counter, type Logger, type Registry } from "../observability/index.js";
 import type { RoomsSeen } from "./decide.js";
-import type { WorkerKindName } from "./resources.js";
 
 export interface WorkerLoad {
   workerId: string;
@@ -38,11 +37,6 @@ export interface NatsWorkerDemandOptions {
   now?: () => number;
 }
 
-const kindNames: Partial<Record<WorkerKind, WorkerKindName>> = {
-  [WorkerKind.WORKER_KIND_TTS]: "tts",
-  [WorkerKind.WORKER_KIND_LIPSYNC]: "lipsync",
-};
-
 export class NatsWorkerDemand implements DemandSource, AsyncDisposable {
   readonly #workers = new Map<string, { load: WorkerLoad; expiresAt: number }>();
   readonly #subscription: Subscription;
@@ -66,7 +60,7 @@ export class NatsWorkerDemand implements DemandSource, AsyncDisposable {
           rejected.inc();
           return;
         }
-        const kind = kindNames[a.kind];
+        const kind = workerKindName(a.kind);
         if (kind === undefined || a.workerId === "") {
           rejected.inc();
           return;

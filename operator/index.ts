@@ -20,7 +20,7 @@ export {
   replicasFor,
   stabilize,
   planReplicas,
-  decidePool,
+  planPool,
   gpuDemand,
   placeNodes,
   laneKey,
@@ -42,7 +42,8 @@ export {
   type LaneObservation,
   type LaneVerdict,
 } from "./decide.js";
-export { startOperator, setCondition, type Operator, type OperatorSettings } from "./controller.js";
+export { startOperator, type Operator, type OperatorSettings } from "./controller.js";
+export { setCondition } from "./conditions.js";
 export {
   NatsWorkerDemand,
   type DemandSource,
@@ -54,14 +55,11 @@ export { RoomDirectoryDemand, trackRoom, type RoomDirectoryDemandOptions } from 
 export { LeaderElector, type LeaderSettings } from "./leader.js";
 export { NotLeaderError } from "./errors.js";
 export {
-  runOperator,
-  startOperatorProcess,
-  registerOperatorCommand,
+  startOperatorRole,
   compileOperatorOptions,
-  operatorOptionsFromFlags,
   inheritedWorkerEnv,
   type OperatorOptions,
-  type OperatorProcess,
-  type OperatorProcessSettings,
+  type OperatorRole,
+  type OperatorRunSettings,
 } from "./run.js";
 export { workerDeployment, mergePatch, workerPodDefaults, workerRole, type WorkerPodSettings } from "./workload.js";

@@ -1,17 +1,7 @@
 // The real operator against the Kubernetes API test server, with worker load announced on a real nats-server.
 import { afterAll, describe, expect, it } from "vitest";
-import { WorkerAnnouncement, WorkerKind, WorkerState, subjects } from "../proto/index.js";
-import {
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-  createLogger,
-  createRegistry,
-  startTracing,
-} from "../observability/index.js";
-import { connectNats } from "../transport/index.js";
-import { eventually, startNatsServer } from "../testing/index.js";
-import { NatsWorkerDemand, compileOperatorOptions, startOperator, type Operator } from "./index.js";
-import { KubeApiTestServer, type KubeObject } from "./testing/index.js";
+import { InMemorySpanExporter, SimpleSpanProcessor, startTracing } from "../observability/index.js";
+import { eventually, startTestOperator, type KubeObject } from "../testing/index.js";
 
 const ns = "livehost";
 
@@ -62,62 +52,14 @@ const node = (name: string, offeringName: string): KubeObject => ({
   status: { conditions: [{ type: "Ready", status: "True" }] },
 });
 
-interface Scene extends AsyncDisposable {
-  kube: KubeApiTestServer;
-  operator: Operator;
-  metrics: () => Promise<string>;
-  announce: (workerId: string, activeStreams: number) => Promise<void>;
-}
-
-async function scene(): Promise<Scene> {
-  const kube = await KubeApiTestServer.start();
-  const nats = await startNatsServer({ jetstream: false });
-  const nc = await connectNats({ servers: [nats.url], name: "test" });
-  const logger = createLogger({ level: "silent" });
-  const registry = createRegistry();
-  const demand = new NatsWorkerDemand({ nats: nc, logger, registry });
-  kube.put("machinedeployments", { metadata: { name: "md-a", namespace: "capi" }, spec: { replicas: 0 } });
-  kube.put("gpuofferings", offering("a-l4", "md-a"));
-  const operator = await startOperator({
-    kubeConfig: kube.kubeConfig(ns),
-    namespace: ns,
-    leaseName: "livehost-operator",
-    identity: "operator-1",
-    demand,
-    registry,
-    logger,
-    workers: compileOperatorOptions({ namespace: ns, leaseName: "l", natsUrl: nats.url }).workers,
-    reconcileIntervalMs: 200,
-    leaseDurationMs: 3000,
-    renewDeadlineMs: 2000,
-    retryPeriodMs: 200,
+/** The operator with one on-demand L4 offering (a-l4, MachineDeployment capi/md-a at 0 nodes). */
+const scene = () =>
+  startTestOperator({
+    objects: [
+      ["machinedeployments", { metadata: { name: "md-a", namespace: "capi" }, spec: { replicas: 0 } }],
+      ["gpuofferings", offering("a-l4", "md-a")],
+    ],
   });
-  const announce = async (workerId: string, activeStreams: number) => {
-    const announcement = WorkerAnnouncement.create({
-      workerId,
-      kind: WorkerKind.WORKER_KIND_TTS,
-      state: WorkerState.WORKER_STATE_READY,
-      maxStreams: 4,
-      activeStreams,
-      ttlMs: 60_000,
-    });
-    nc.publish(subjects.workerAnnounce("tts"), WorkerAnnouncement.encode(announcement).finish());
-    await nc.flush();
-  };
-  return {
-    kube,
-    operator,
-    announce,
-    metrics: () => registry.metrics(),
-    async [Symbol.asyncDispose]() {
-      await operator.close();
-      await demand.close();
-      await nc.close();
-      await nats.stop();
-      await kube.close();
-    },
-  };
-}
 
 const condition = (obj: KubeObject | undefined, type: string) =>
   (obj?.status?.conditions as { type: string; status: string; message: string }[] | undefined)?.find(

@@ -1,11 +1,13 @@
 // The operator's custom resources (livehost.io/v1alpha1): their TypeScript shapes and OpenAPI schemas, in one place.
 // The CRD manifests in operator/crds/ are generated from the schemas here (crds.ts), so the two cannot drift.
+import type { WorkerKindName } from "../proto/index.js";
 
 export const group = "livehost.io";
 export const version = "v1alpha1";
 export const apiVersion = `${group}/${version}`;
 
-export type WorkerKindName = "tts" | "lipsync";
+/** WorkerPool.spec.kind: the contract's worker kinds by name (proto/), re-exported for the operator's files. */
+export type { WorkerKindName };
 
 /** Kubernetes object metadata, as much of it as the operator reads. */
 export interface ObjectMeta {

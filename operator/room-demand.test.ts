@@ -2,81 +2,68 @@
 // real nats-server, and the pool's desired replicas following them; the directory unreadable, then back.
 import { describe, expect, it } from "vitest";
 import { Kvm } from "@nats-io/kv";
-import { Room, RoomState, WorkerAnnouncement, WorkerKind, WorkerState, subjects } from "../proto/index.js";
+import { Room, RoomState, subjects } from "../proto/index.js";
 import { createLogger, createRegistry } from "../observability/index.js";
 import { RoomDirectory } from "../rooms/index.js";
 import { connectNats } from "../transport/index.js";
-import { eventually, startNatsServer } from "../testing/index.js";
-import {
-  NatsWorkerDemand,
-  RoomDirectoryDemand,
-  compileOperatorOptions,
-  startOperator,
-  type WorkerPool,
-} from "./index.js";
-import { KubeApiTestServer } from "./testing/index.js";
+import { eventually, startNatsServer, startTestOperator } from "../testing/index.js";
+import { NatsWorkerDemand, RoomDirectoryDemand, type WorkerPool } from "./index.js";
 
 const ns = "livehost";
 const minute = 60_000;
 
 async function scene(options: { jetstream: boolean }) {
-  const kube = await KubeApiTestServer.start();
-  const nats = await startNatsServer({ jetstream: options.jetstream });
-  const nc = await connectNats({ servers: [nats.url], name: "test" });
-  const logger = createLogger({ level: "silent" });
-  const registry = createRegistry();
-  const workers = new NatsWorkerDemand({ nats: nc, logger, registry });
-  const demand = new RoomDirectoryDemand({ nats: nc, workers, logger, registry, retryMs: [100, 500] });
-  kube.put("machinedeployments", { metadata: { name: "md-a", namespace: "capi" }, spec: { replicas: 0 } });
-  // Nodes boot in 5 min; with the default 5 min warm-up, rooms count 10 min before they start.
-  kube.put("gpuofferings", {
-    metadata: { name: "a-l4", namespace: ns },
-    spec: {
-      cloud: "aliyun",
-      region: "cn-hangzhou",
-      instanceType: "ecs.gn7i",
-      gpuType: "L4",
-      gpusPerNode: 4,
-      quota: { maxNodes: 10 },
-      bootSeconds: 300,
-      onDemand: {
-        pricePerHour: 4,
-        nodeGroup: { machineDeployment: { name: "md-a", namespace: "capi" }, nodeSelector: { offering: "a-l4" } },
-      },
-    },
-  });
-  kube.put("workerpools", {
-    metadata: { name: "tts", namespace: ns },
-    spec: {
-      kind: "tts",
-      image: "livehost:test",
-      gpu: { type: "L4" },
-      streamsPerReplica: 4,
-      minReplicas: 1,
-      maxReplicas: 20,
-      headroomPercent: 0,
-      scaleDownCooldownSeconds: 0,
-    },
-  });
-  const operator = await startOperator({
-    kubeConfig: kube.kubeConfig(ns),
-    namespace: ns,
-    leaseName: "livehost-operator",
-    identity: "operator-1",
-    demand,
-    registry,
-    logger,
-    workers: compileOperatorOptions({ namespace: ns, leaseName: "l", natsUrl: nats.url }).workers,
-    reconcileIntervalMs: 200,
-    leaseDurationMs: 3000,
-    renewDeadlineMs: 2000,
-    retryPeriodMs: 200,
+  const s = await startTestOperator({
+    jetstream: options.jetstream,
+    roomDirectory: true,
+    objects: [
+      ["machinedeployments", { metadata: { name: "md-a", namespace: "capi" }, spec: { replicas: 0 } }],
+      // Nodes boot in 5 min; with the default 5 min warm-up, rooms count 10 min before they start.
+      [
+        "gpuofferings",
+        {
+          metadata: { name: "a-l4", namespace: ns },
+          spec: {
+            cloud: "aliyun",
+            region: "cn-hangzhou",
+            instanceType: "ecs.gn7i",
+            gpuType: "L4",
+            gpusPerNode: 4,
+            quota: { maxNodes: 10 },
+            bootSeconds: 300,
+            onDemand: {
+              pricePerHour: 4,
+              nodeGroup: {
+                machineDeployment: { name: "md-a", namespace: "capi" },
+                nodeSelector: { offering: "a-l4" },
+              },
+            },
+          },
+        },
+      ],
+      [
+        "workerpools",
+        {
+          metadata: { name: "tts", namespace: ns },
+          spec: {
+            kind: "tts",
+            image: "livehost:test",
+            gpu: { type: "L4" },
+            streamsPerReplica: 4,
+            minReplicas: 1,
+            maxReplicas: 20,
+            headroomPercent: 0,
+            scaleDownCooldownSeconds: 0,
+          },
+        },
+      ],
+    ],
   });
   let directory: RoomDirectory | undefined;
   let revision = 0;
   /** Writes a room's record as its actor would. */
   const putRoom = async (id: string, state: RoomState, startTime?: Date) => {
-    directory ??= await RoomDirectory.open(nc);
+    directory ??= await RoomDirectory.open(s.nats);
     const room = Room.create({
       id,
       spec: { displayName: id, labels: {}, schedule: { startTime, endTime: undefined } },
@@ -87,7 +74,7 @@ async function scene(options: { jetstream: boolean }) {
   };
   /** A worker pod of the pool announcing its streams (the operator counts the streams of its own pods). */
   const announce = async (pod: string, activeStreams: number) => {
-    kube.put("pods", {
+    s.kube.put("pods", {
       metadata: {
         name: pod,
         namespace: ns,
@@ -95,33 +82,16 @@ async function scene(options: { jetstream: boolean }) {
       },
       spec: { nodeName: "n-1" },
     });
-    const announcement = WorkerAnnouncement.create({
-      workerId: `${pod}-x`,
-      kind: WorkerKind.WORKER_KIND_TTS,
-      state: WorkerState.WORKER_STATE_READY,
-      maxStreams: 4,
-      activeStreams,
-      ttlMs: 60_000,
-    });
-    nc.publish(subjects.workerAnnounce("tts"), WorkerAnnouncement.encode(announcement).finish());
-    await nc.flush();
+    await s.announce(`${pod}-x`, activeStreams);
   };
   return {
-    kube,
     putRoom,
     announce,
-    pool: () => kube.get("workerpools", "tts", ns),
-    replicas: () => kube.get("deployments", "tts-workers", ns)?.spec?.replicas,
-    events: () => kube.list("events", ns).map((e) => `${String(e.reason)}: ${String(e.message)}`),
-    metrics: () => registry.metrics(),
-    async [Symbol.asyncDispose]() {
-      await operator.close();
-      await demand.close();
-      await workers.close();
-      await nc.close();
-      await nats.stop();
-      await kube.close();
-    },
+    pool: () => s.kube.get("workerpools", "tts", ns),
+    replicas: () => s.kube.get("deployments", "tts-workers", ns)?.spec?.replicas,
+    events: () => s.kube.list("events", ns).map((e) => `${String(e.reason)}: ${String(e.message)}`),
+    metrics: () => s.metrics(),
+    [Symbol.asyncDispose]: () => s[Symbol.asyncDispose](),
   };
 }
 

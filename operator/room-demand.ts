@@ -10,6 +10,7 @@ import { Room, RoomState, subjects } from "../proto/index.js";
 import { Counter, Gauge, type Logger, type Registry } from "../observability/index.js";
 import type { RoomsSeen, ScheduledRoom } from "./decide.js";
 import type { DemandSource, RoomDirectoryView, WorkerLoad } from "./demand.js";
+import { RoomWatchEndedError } from "./errors.js";
 import type { WorkerKindName } from "./resources.js";
 
 export interface RoomDirectoryDemandOptions {
@@ -154,7 +155,9 @@ export class RoomDirectoryDemand implements DemandSource, AsyncDisposable {
     }
     if (this.#stop.signal.aborted) return;
     if (broken instanceof Error) throw broken;
-    throw new Error(broken === undefined ? "the watch ended" : "the bucket could not be read", { cause: broken });
+    throw new RoomWatchEndedError(broken === undefined ? "the watch ended" : "the bucket could not be read", {
+      cause: broken,
+    });
   }
 
   #apply(entry: KvWatchEntry): void {

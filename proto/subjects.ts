@@ -1,4 +1,5 @@
 // NATS subjects and JetStream names: part of the contract, like the .proto files (see proto/livehost/v1/bus.proto).
+import type { WorkerKindName } from "./worker-kind.js";
 
 /** Room ids are safe as a subject token: [a-z0-9][a-z0-9-]{0,62}. */
 export const roomIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -13,7 +14,7 @@ export const roomCommands = (roomId: string) => `rooms.${roomId}.commands`;
  */
 export const roomEvents = (roomId: string) => `livehost.events.rooms.${roomId}`;
 /** Worker announcements; kind is "tts" or "lipsync". */
-export const workerAnnounce = (kind: "tts" | "lipsync") => `workers.${kind}.announce`;
+export const workerAnnounce = (kind: WorkerKindName) => `workers.${kind}.announce`;
 export const allWorkerAnnouncements = "workers.*.announce";
 
 /** The durable stream holding every room's mailbox: comments, commands and reminders (rooms.<id>.<channel>). */

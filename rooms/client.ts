@@ -4,7 +4,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ActorClient } from "../actors/index.js";
 import { RoomActorReply, RoomActorRequest } from "../proto/index.js";
-import { InvalidArgumentError, LivehostError } from "../transport/index.js";
 import { roomActorType } from "./room-actor.js";
 
 export class RoomClient {
@@ -19,14 +18,8 @@ export class RoomClient {
     request: NonNullable<RoomActorRequest["request"]>,
     options: { timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<RoomActorReply> {
-    try {
-      const reply = await this.#actors.ask("room", roomId, RoomActorRequest.encode({ request }).finish(), options);
-      return RoomActorReply.decode(reply);
-    } catch (err) {
-      const field =
-        err instanceof LivehostError && err.code === "invalid_argument" && /^([\w.[\]]+): /.exec(err.message);
-      if (field) throw new InvalidArgumentError(field[1]!, err.message.slice(field[0].length), { cause: err });
-      throw err;
-    }
+    // A refusal comes back as its named kind (an InvalidArgumentError with its field, ...): see ActorClient.ask.
+    const reply = await this.#actors.ask("room", roomId, RoomActorRequest.encode({ request }).finish(), options);
+    return RoomActorReply.decode(reply);
   }
 }

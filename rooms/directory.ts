@@ -6,7 +6,7 @@ import { StorageType } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { whileJetStreamStarts } from "../actors/index.js";
 import { Room, RoomState, subjects } from "../proto/index.js";
-import { InvalidArgumentError } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 
 export interface ListRoomsQuery {
   pageSize: number;

@@ -4,7 +4,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { injectNatsHeaders } from "../observability/index.js";
 import { Comment, subjects } from "../proto/index.js";
-import { UnavailableError } from "../transport/index.js";
+import { UnavailableError } from "../errors/index.js";
 
 /** Queues a comment for its room. Resolves once JetStream has stored it; `duplicate` when it was already queued. */
 export async function enqueueComment(

@@ -1,24 +1,19 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Comment, RoomEvent, RoomState, UtteranceSource, subjects } from "../proto/index.js";
 import { context, trace } from "@opentelemetry/api";
-import { afterAll, beforeAll } from "vitest";
+import { Comment, RoomState, UtteranceSource } from "../proto/index.js";
 import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
-  createRegistry,
   startTracing,
   tracer,
   type Tracing,
 } from "../observability/index.js";
-import { startLipSyncWorker, startSpeechWorker, writeDefaultAvatarPack } from "../gpu-workers/index.js";
 import { probeMedia } from "../media/index.js";
-import { connectNats } from "../transport/index.js";
-import { eventually, sampleRoomSpec, startNatsServer } from "../testing/index.js";
-import { RoomClient, enqueueComment, startRoomHost } from "./index.js";
+import { eventually, startTestRoomStack } from "../testing/index.js";
+import { enqueueComment } from "./index.js";
 
 const spans = new InMemorySpanExporter();
 let tracing: Tracing;
@@ -29,135 +24,100 @@ afterAll(() => tracing.shutdown());
 
 describe("a live room", () => {
   it("speaks its show into HLS, answers a price question from the catalog, and goes off air on stop", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "livehost-live-room-"));
-    try {
-      const avatarsDir = join(dir, "avatars");
-      await writeDefaultAvatarPack(join(avatarsDir, "default"), { width: 360, height: 640 });
-      // A second pack, for switching avatars on air.
-      await cp(join(avatarsDir, "default"), join(avatarsDir, "studio"), { recursive: true });
-      const studio = join(avatarsDir, "studio", "pack.json");
-      await writeFile(studio, JSON.stringify({ ...JSON.parse(await readFile(studio, "utf8")), id: "studio" }));
-      await using nats = await startNatsServer();
-      const nc = await connectNats({ servers: nats.url, name: "test" });
-      await using _tts = await startSpeechWorker({ nats: nc, registry: createRegistry() });
-      await using _lipsync = await startLipSyncWorker({
-        nats: nc,
-        registry: createRegistry(),
-        avatarsDir,
-        executionProvider: "cpu",
-      });
-      const registry = createRegistry();
-      await using _host = await startRoomHost({
-        nats: nc,
-        registry,
-        live: { avatarsDir, mediaDir: join(dir, "media") },
-      });
-      const events: RoomEvent[] = [];
-      nc.subscribe(subjects.roomEvents("shop-1"), {
-        callback: (_e, m) => {
-          events.push(RoomEvent.decode(m.data));
+    // A second avatar pack, "studio", for switching avatars on air.
+    await using stack = await startTestRoomStack({ live: true, avatars: ["studio"] });
+    const { nc, rooms } = stack;
+    const registry = stack.hosts[0]!.registry;
+    const utterances = () => stack.utterances("shop-1");
+    const spec = stack.liveSpec();
+    await stack.create("shop-1", spec);
+    expect((await stack.start("shop-1")).status?.state).toBe(RoomState.ROOM_STATE_LIVE);
+
+    // The show starts speaking, and the stream is written as HLS.
+    const playlist = join(stack.mediaDir, "shop-1", "hls", "index.m3u8");
+    await eventually(() => expect(existsSync(playlist)).toBe(true), { timeoutMs: 20_000 });
+    await eventually(
+      () => expect(utterances().some((u) => u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW)).toBe(true),
+      {
+        timeoutMs: 20_000,
+      },
+    );
+
+    // A viewer asks the price: the answer is spoken with the catalog's price.
+    const viewer = tracer("test").startSpan("viewer comment");
+    await context.with(trace.setSpan(context.active(), viewer), () =>
+      enqueueComment(
+        nc,
+        Comment.fromPartial({ commentId: "q-1", roomId: "shop-1", viewerId: "u1", text: "这个保温杯多少钱？" }),
+      ),
+    );
+    viewer.end();
+    await eventually(
+      () => {
+        const answer = utterances().find((u) => u.commentId === "q-1");
+        expect(answer?.source).toBe(UtteranceSource.UTTERANCE_SOURCE_ANSWER);
+        expect(answer?.text).toMatch(/79/);
+      },
+      { timeoutMs: 20_000 },
+    );
+    expect(stack.events.some((e) => e.event?.$case === "commentAnswered" && e.event.value.commentId === "q-1")).toBe(
+      true,
+    );
+
+    // The answer's first sample went into the stream: the comment → audio budget is measured.
+    await eventually(async () => {
+      const text = await registry.getSingleMetricAsString("livehost_room_comment_to_audio_seconds");
+      expect(text).toMatch(/^livehost_room_comment_to_audio_seconds_count 1$/m);
+    });
+    expect((await registry.getSingleMetric("livehost_rooms_on_air")!.get()).values[0]?.value).toBe(1);
+
+    // One trace from the comment to the workers: the room's handling, the brain, the answer's sentence, and the
+    // TTS and lip-sync streams it used.
+    const traceId = viewer.spanContext().traceId;
+    await eventually(
+      () => {
+        const names = spans
+          .getFinishedSpans()
+          .filter((s) => s.spanContext().traceId === traceId)
+          .map((s) => s.name);
+        expect(names).toEqual(expect.arrayContaining(["brain.answer", "room.utterance", "Synthesize", "Animate"]));
+      },
+      { timeoutMs: 20_000 },
+    );
+
+    // The segments hold H.264 and AAC at the room's size.
+    // (The newest segment the playlist lists: older ones roll off the live playlist and are deleted.)
+    const listed = (await readFile(playlist, "utf8")).split("\n").filter((l) => l.endsWith(".ts"));
+    expect(listed.length).toBeGreaterThan(0);
+    const probe = await probeMedia(join(stack.mediaDir, "shop-1", "hls", listed.at(-1)!));
+    expect(probe.video).toMatchObject({ codec: "h264", width: 360, height: 640 });
+    expect(probe.audio?.codec).toBe("aac");
+
+    // The merchant switches the avatar on air: the stream goes on and the new pack takes over. A pack that does
+    // not exist is refused, naming the field, and the room keeps the avatar it has.
+    const update = (avatarId: string) =>
+      rooms.request("shop-1", {
+        $case: "update",
+        value: {
+          roomId: "shop-1",
+          spec: { ...spec, avatar: { avatarId } },
+          updateMask: ["avatar"],
+          expectedRevision: 0,
         },
       });
-      const rooms = new RoomClient(nc);
-      const spec = sampleRoomSpec({
-        output: {
-          video: { widthPx: 360, heightPx: 640, fps: 25, bitrateKbps: 800 },
-          audioBitrateKbps: 64,
-          outputs: [{ kind: { $case: "hls", value: { segmentDurationS: 1, playlistLength: 6 } } }],
-        },
-      });
-      await rooms.request("shop-1", { $case: "create", value: { requestId: "c1", roomId: "shop-1", spec } });
-      const started = await rooms.request("shop-1", { $case: "start", value: { roomId: "shop-1", requestId: "" } });
-      expect(started.room?.status?.state).toBe(RoomState.ROOM_STATE_LIVE);
+    expect((await update("studio")).room?.spec?.avatar?.avatarId).toBe("studio");
+    await eventually(async () =>
+      expect(await registry.getSingleMetricAsString("livehost_media_avatar_switches_total")).toMatch(/ 1$/m),
+    );
+    await expect(update("no-such-avatar")).rejects.toMatchObject({ code: "invalid_argument" });
+    const kept = await rooms.request("shop-1", { $case: "get", value: { roomId: "shop-1" } });
+    expect(kept.room?.spec?.avatar?.avatarId).toBe("studio");
+    expect(kept.room?.status?.state).toBe(RoomState.ROOM_STATE_LIVE);
 
-      // The show starts speaking, and the stream is written as HLS.
-      const playlist = join(dir, "media", "shop-1", "hls", "index.m3u8");
-      await eventually(() => expect(existsSync(playlist)).toBe(true), { timeoutMs: 20_000 });
-      const utterances = () => events.flatMap((e) => (e.event?.$case === "utteranceStarted" ? [e.event.value] : []));
-      await eventually(
-        () => expect(utterances().some((u) => u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW)).toBe(true),
-        {
-          timeoutMs: 20_000,
-        },
-      );
-
-      // A viewer asks the price: the answer is spoken with the catalog's price.
-      const viewer = tracer("test").startSpan("viewer comment");
-      await context.with(trace.setSpan(context.active(), viewer), () =>
-        enqueueComment(
-          nc,
-          Comment.fromPartial({ commentId: "q-1", roomId: "shop-1", viewerId: "u1", text: "这个保温杯多少钱？" }),
-        ),
-      );
-      viewer.end();
-      await eventually(
-        () => {
-          const answer = utterances().find((u) => u.commentId === "q-1");
-          expect(answer?.source).toBe(UtteranceSource.UTTERANCE_SOURCE_ANSWER);
-          expect(answer?.text).toMatch(/79/);
-        },
-        { timeoutMs: 20_000 },
-      );
-      expect(events.some((e) => e.event?.$case === "commentAnswered" && e.event.value.commentId === "q-1")).toBe(true);
-
-      // The answer's first sample went into the stream: the comment → audio budget is measured.
-      await eventually(async () => {
-        const text = await registry.getSingleMetricAsString("livehost_room_comment_to_audio_seconds");
-        expect(text).toMatch(/^livehost_room_comment_to_audio_seconds_count 1$/m);
-      });
-      expect((await registry.getSingleMetric("livehost_rooms_on_air")!.get()).values[0]?.value).toBe(1);
-
-      // One trace from the comment to the workers: the room's handling, the brain, the answer's sentence, and the
-      // TTS and lip-sync streams it used.
-      const traceId = viewer.spanContext().traceId;
-      await eventually(
-        () => {
-          const names = spans
-            .getFinishedSpans()
-            .filter((s) => s.spanContext().traceId === traceId)
-            .map((s) => s.name);
-          expect(names).toEqual(expect.arrayContaining(["brain.answer", "room.utterance", "Synthesize", "Animate"]));
-        },
-        { timeoutMs: 20_000 },
-      );
-
-      // The segments hold H.264 and AAC at the room's size.
-      // (The newest segment the playlist lists: older ones roll off the live playlist and are deleted.)
-      const listed = (await readFile(playlist, "utf8")).split("\n").filter((l) => l.endsWith(".ts"));
-      expect(listed.length).toBeGreaterThan(0);
-      const probe = await probeMedia(join(dir, "media", "shop-1", "hls", listed.at(-1)!));
-      expect(probe.video).toMatchObject({ codec: "h264", width: 360, height: 640 });
-      expect(probe.audio?.codec).toBe("aac");
-
-      // The merchant switches the avatar on air: the stream goes on and the new pack takes over. A pack that does
-      // not exist is refused, naming the field, and the room keeps the avatar it has.
-      const update = (avatarId: string) =>
-        rooms.request("shop-1", {
-          $case: "update",
-          value: {
-            roomId: "shop-1",
-            spec: { ...spec, avatar: { avatarId } },
-            updateMask: ["avatar"],
-            expectedRevision: 0,
-          },
-        });
-      expect((await update("studio")).room?.spec?.avatar?.avatarId).toBe("studio");
-      await eventually(async () =>
-        expect(await registry.getSingleMetricAsString("livehost_media_avatar_switches_total")).toMatch(/ 1$/m),
-      );
-      await expect(update("no-such-avatar")).rejects.toMatchObject({ code: "invalid_argument" });
-      const kept = await rooms.request("shop-1", { $case: "get", value: { roomId: "shop-1" } });
-      expect(kept.room?.spec?.avatar?.avatarId).toBe("studio");
-      expect(kept.room?.status?.state).toBe(RoomState.ROOM_STATE_LIVE);
-
-      const stopped = await rooms.request("shop-1", {
-        $case: "stop",
-        value: { roomId: "shop-1", reason: "", requestId: "" },
-      });
-      expect(stopped.room?.status?.state).toBe(RoomState.ROOM_STATE_ENDED);
-      await nc.close();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const stopped = await rooms.request("shop-1", {
+      $case: "stop",
+      value: { roomId: "shop-1", reason: "", requestId: "" },
+    });
+    expect(stopped.room?.status?.state).toBe(RoomState.ROOM_STATE_ENDED);
   });
 });

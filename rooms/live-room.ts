@@ -30,6 +30,7 @@ import {
   type RoomSpec,
   type WordTiming,
 } from "../proto/index.js";
+import { AnswerTimings, answerUtteranceId, type AnswerStages } from "./answer-timing.js";
 import { roomMetrics, type RoomMetrics } from "./metrics.js";
 import type { Spoken, Voice } from "./voice.js";
 
@@ -48,28 +49,6 @@ export interface LiveRoomDeps {
   x264Preset?: X264Preset;
   /** Called when the first sample of a comment's answer goes into the stream, with its stages (benchmarks). */
   onAnswerHeard?: (commentId: string, stages: AnswerStages) => void;
-}
-
-/** Where the time went between a comment reaching its room and its answer going into the stream, in ms. */
-export interface AnswerStages {
-  total: number;
-  /** Waiting for the sentence playing to end, and the brain's first sentence. */
-  brain: number;
-  /** The brain's own time to its first sentence (model compute, without the wait). */
-  brainCompute: number;
-  ttsFirstChunk: number;
-  lipsyncFirstFrame: number;
-  /** From the first audio chunk to its first sample going to the encoder (jitter buffer, queue). */
-  mux: number;
-}
-
-interface AnswerTiming {
-  received: number;
-  speakStarted?: number;
-  taken?: number;
-  firstSentence?: number;
-  firstChunk?: number;
-  firstFrame?: number;
 }
 
 /** What the actor persists and learns from the room: where the show is, and whether it can speak. */
@@ -111,8 +90,8 @@ export class LiveRoom {
   #answered = 0;
   /** The trace context each waiting question arrived with, by question id. */
   readonly #traces = new Map<string, Context>();
-  /** When each waiting question's answer passed each stage (performance.now()), by question id. */
-  readonly #timings = new Map<string, AnswerTiming>();
+  /** When each waiting question's answer passed each stage, until it is heard. */
+  readonly #timings: AnswerTimings;
   readonly #metrics: RoomMetrics;
   #rejected = 0;
   #onScreen: string | undefined;
@@ -145,12 +124,13 @@ export class LiveRoom {
       mouthWaitFrames: 2,
       onEvent: (event) => {
         if (event.type !== "utterance") return;
-        if (event.state === "started") this.#heard(event.utteranceId);
+        if (event.state === "started") this.#timings.heard(event.utteranceId);
         // A sentence played to its end can no longer be cut.
         else if (this.#queued?.line.utteranceId === event.utteranceId) this.#queued = undefined;
       },
     });
     this.#metrics = roomMetrics(deps.registry);
+    this.#timings = new AnswerTimings(this.#metrics, deps.onAnswerHeard);
   }
 
   progress(): LiveRoomProgress {
@@ -245,8 +225,7 @@ export class LiveRoom {
     // The answer's spans continue the comment's trace (it came with it through NATS).
     this.#traces.set(outcome.question.id, context.active());
     if (this.#traces.size > maxTraces) this.#traces.delete(this.#traces.keys().next().value!);
-    if (!this.#timings.has(outcome.question.id)) this.#timings.set(outcome.question.id, { received });
-    if (this.#timings.size > maxTraces) this.#timings.delete(this.#timings.keys().next().value!);
+    this.#timings.received(outcome.question.id, received);
     this.#cutIn();
   }
 
@@ -380,16 +359,12 @@ export class LiveRoom {
       }
     }
     if (question) {
-      const timing = this.#timings.get(question.id);
-      if (timing) timing.taken = performance.now();
+      this.#timings.taken(question.id);
       this.#answer = this.#answerLines(question);
       // The brain's span for the answer belongs to the comment's trace.
       const answer = this.#answer;
       const first = await context.with(this.#traces.get(question.id) ?? context.active(), () => answer.next());
-      if (timing) {
-        timing.firstSentence = performance.now();
-        this.#metrics.stage.observe({ stage: "brain" }, (timing.firstSentence - timing.taken!) / 1000);
-      }
+      this.#timings.firstSentence(question.id);
       if (!first.done) return first.value;
       this.#answer = undefined;
     }
@@ -420,14 +395,14 @@ export class LiveRoom {
             $case: "commentAnswered",
             value: {
               commentId,
-              utteranceId: `answer-${question.id}-0`,
+              utteranceId: answerUtteranceId(question.id, 0),
               intent: question.understanding.intent,
             },
           });
         }
       }
       yield {
-        utteranceId: `answer-${question.id}-${index++}`,
+        utteranceId: answerUtteranceId(question.id, index++),
         text: sentence.text,
         source: UtteranceSource.UTTERANCE_SOURCE_ANSWER,
         cues: sentence.cues,
@@ -463,10 +438,7 @@ export class LiveRoom {
 
   async #say(line: Line, signal: AbortSignal): Promise<Spoken> {
     const spec = this.#spec;
-    const started = performance.now();
-    // Stage timings are taken on an answer's first sentence.
-    const timing = line.commentId && line.utteranceId.endsWith("-0") ? this.#timings.get(line.commentId) : undefined;
-    if (timing) timing.speakStarted = started;
+    const timing = this.#timings.speaking(line.utteranceId);
     const streamTimeMs = Math.round(
       (this.media.status().streamSeconds + this.media.status().queuedSpeechSeconds) * 1000,
     );
@@ -512,20 +484,11 @@ export class LiveRoom {
       },
       {
         speech: (chunk) => {
-          if (timing && timing.firstChunk === undefined) {
-            timing.firstChunk = performance.now();
-            this.#metrics.stage.observe({ stage: "tts_first_chunk" }, (timing.firstChunk - started) / 1000);
-          }
+          timing.chunk();
           this.media.pushSpeech(chunk);
         },
         mouth: (frame) => {
-          if (timing?.firstChunk !== undefined && timing.firstFrame === undefined) {
-            timing.firstFrame = performance.now();
-            this.#metrics.stage.observe(
-              { stage: "lipsync_first_frame" },
-              (timing.firstFrame - timing.firstChunk) / 1000,
-            );
-          }
+          timing.frame();
           this.media.pushMouthFrame(frame);
         },
         words: (fresh) => {
@@ -574,33 +537,6 @@ export class LiveRoom {
       // A bad product image: the card is skipped, the show goes on.
       this.#deps.log.warn({ err, productId: product.id }, "overlay not shown");
     }
-  }
-
-  /** An utterance's first sample went into the stream: for an answer, the end of the comment → audio path. */
-  #heard(utteranceId: string): void {
-    const match = /^answer-(.+)-0$/.exec(utteranceId);
-    const timing = match ? this.#timings.get(match[1]!) : undefined;
-    if (!timing) return;
-    this.#timings.delete(match![1]!);
-    const now = performance.now();
-    this.#metrics.commentToAudio.observe((now - timing.received) / 1000);
-    if (timing.firstChunk !== undefined)
-      this.#metrics.stage.observe({ stage: "mux" }, (now - timing.firstChunk) / 1000);
-    const ms = (from: number | undefined, to: number | undefined) =>
-      from === undefined || to === undefined ? 0 : to - from;
-    const model =
-      ms(timing.taken, timing.firstSentence) +
-      ms(timing.speakStarted, timing.firstChunk) +
-      ms(timing.firstChunk, timing.firstFrame);
-    this.#metrics.answerOverhead.observe(Math.max(0, now - timing.received - model) / 1000);
-    this.#deps.onAnswerHeard?.(match![1]!, {
-      total: now - timing.received,
-      brain: ms(timing.received, timing.firstSentence),
-      brainCompute: ms(timing.taken, timing.firstSentence),
-      ttsFirstChunk: ms(timing.speakStarted, timing.firstChunk),
-      lipsyncFirstFrame: ms(timing.firstChunk, timing.firstFrame),
-      mux: ms(timing.firstChunk, now),
-    });
   }
 
   #setStalled(reason: string | undefined): void {

@@ -1,38 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { Comment, RoomCommand, RoomEvent, RoomState, subjects } from "../proto/index.js";
-import { createRegistry } from "../observability/index.js";
-import { connectNats } from "../transport/index.js";
-import { eventually, sampleRoomSpec, startNatsServer } from "../testing/index.js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Comment, RoomCommand, RoomState, subjects } from "../proto/index.js";
+import { eventually, startTestRoomStack } from "../testing/index.js";
 import { deadLetterStream } from "../actors/index.js";
-import { RoomClient, startRoomHost } from "./index.js";
 
+/** A room host without workers: rooms keep their record and lifecycle only. */
 async function roomStack() {
-  const nats = await startNatsServer();
-  const nc = await connectNats({ servers: nats.url, name: "test" });
-  const host = await startRoomHost({ nats: nc, registry: createRegistry() });
-  const events: RoomEvent[] = [];
-  nc.subscribe("livehost.events.rooms.*", {
-    callback: (_err, msg) => {
-      events.push(RoomEvent.decode(msg.data));
-    },
-  });
-  const client = new RoomClient(nc);
-  const js = jetstream(nc);
-  return {
-    nc,
-    host,
-    events,
-    js,
-    create: (roomId: string) =>
-      client.request(roomId, { $case: "create", value: { requestId: roomId, roomId, spec: sampleRoomSpec() } }),
-    status: async (roomId: string) => (await client.request(roomId, { $case: "get", value: { roomId } })).room!.status!,
-    async [Symbol.asyncDispose]() {
-      await host.close();
-      await nc.close();
-      await nats.stop();
-    },
-  };
+  const stack = await startTestRoomStack();
+  return Object.assign(stack, { status: async (roomId: string) => (await stack.get(roomId)).status! });
 }
 
 describe("room actor", () => {
@@ -62,7 +37,7 @@ describe("room actor", () => {
       commentsRejected: 2,
       state: RoomState.ROOM_STATE_CREATED,
     });
-    expect(s.host.actors.isActive("room", "r1")).toBe(true);
+    expect(s.hosts[0]!.host.actors.isActive("room", "r1")).toBe(true);
   });
 
   it("goes live on a start command, in order events numbered without gaps, and stays active", async () => {
@@ -115,7 +90,7 @@ describe("room actor", () => {
     await eventually(async () => expect((await s.status("r3")).commentsReceived).toBe(1));
     const jsm = await jetstreamManager(s.nc);
     expect((await jsm.streams.info(deadLetterStream)).state.messages).toBe(1);
-    const rejected = await s.host.actors.metrics.rejected.get();
+    const rejected = await s.hosts[0]!.host.actors.metrics.rejected.get();
     expect(rejected.values).toEqual([
       expect.objectContaining({ labels: { type: "room", reason: "malformed" }, value: 1 }),
     ]);

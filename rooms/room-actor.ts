@@ -7,7 +7,7 @@
 // goes live by itself: its start and end are reminders, which fire on whichever host holds the room then.
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { randomUUID } from "node:crypto";
-import type { ActorContext, ActorTypeDefinition } from "../actors/index.js";
+import { UnknownChannelError, type ActorContext, type ActorTypeDefinition } from "../actors/index.js";
 import { injectNatsHeaders } from "../observability/index.js";
 import {
   Comment,
@@ -20,8 +20,9 @@ import {
   RoomState,
   subjects,
 } from "../proto/index.js";
-import { InvalidArgumentError, LivehostError, NotFoundError } from "../transport/index.js";
+import { InvalidArgumentError, LivehostError, NotFoundError } from "../errors/index.js";
 import type { RoomDirectory } from "./directory.js";
+import { RoomEndedError, RoomExistsError, RoomNotLiveError, RoomRevisionError } from "./errors.js";
 import { LiveRoom, type LiveRoomDeps } from "./live-room.js";
 import { roomMetrics } from "./metrics.js";
 import { applyUpdate, validateRoomSpec } from "./spec.js";
@@ -72,6 +73,73 @@ export interface RoomActorDeps {
   live?: Omit<LiveRoomDeps, "publish" | "log">;
   /** The rooms on air on this host, by id (the host waits for them to stop before it closes). */
   onAir?: Map<string, LiveRoom>;
+}
+
+/** What a client asks of a room, as a request (RoomActorRequest, answered) or a command (RoomCommand, the mailbox). */
+type RoomOp =
+  | { op: "create"; requestId: string; spec: RoomSpec | undefined }
+  | { op: "get" }
+  | { op: "update"; spec: RoomSpec; paths: string[]; expectedRevision: number }
+  | { op: "start" }
+  | { op: "stop"; reason: string }
+  | { op: "say"; text: string; interrupt: boolean; utteranceId: string }
+  | { op: "interrupt" };
+
+/** A request as an operation; undefined when it is empty. */
+function requestOp({ request: r }: RoomActorRequest): RoomOp | undefined {
+  switch (r?.$case) {
+    case "create":
+      return { op: "create", requestId: r.value.requestId, spec: r.value.spec };
+    case "get":
+      return { op: "get" };
+    case "update":
+      return {
+        op: "update",
+        spec: r.value.spec ?? RoomSpec.fromPartial({}),
+        paths: r.value.updateMask ?? [],
+        expectedRevision: r.value.expectedRevision,
+      };
+    case "start":
+      return { op: "start" };
+    case "stop":
+      return { op: "stop", reason: r.value.reason };
+    case "say": {
+      const utteranceId = r.value.requestId ? `say-${r.value.requestId}` : `say-${randomUUID()}`;
+      return { op: "say", text: r.value.text, interrupt: r.value.interrupt, utteranceId };
+    }
+    case "interrupt":
+      return { op: "interrupt" };
+    default:
+      return undefined;
+  }
+}
+
+/** A command as an operation; undefined when it is empty. Commands carry no revision to check. */
+function commandOp({ command: c, commandId }: RoomCommand): RoomOp | undefined {
+  switch (c?.$case) {
+    case "start":
+      return { op: "start" };
+    case "stop":
+      return { op: "stop", reason: c.value.reason };
+    case "updateSpec":
+      return {
+        op: "update",
+        spec: c.value.spec ?? RoomSpec.fromPartial({}),
+        paths: [...c.value.updatePaths],
+        expectedRevision: 0,
+      };
+    case "say":
+      return {
+        op: "say",
+        text: c.value.text,
+        interrupt: c.value.interrupt,
+        utteranceId: c.value.utteranceId || `say-${commandId}`,
+      };
+    case "interrupt":
+      return { op: "interrupt" };
+    default:
+      return undefined;
+  }
 }
 
 /** The room actor type. */
@@ -153,7 +221,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   const goLive = async (ctx: Ctx, reason: string) => {
     const current = RoomState[ctx.state.state];
     if (current === ended) {
-      throw new LivehostError("failed_precondition", `room ${ctx.id} has ended; create a new room to go live again`);
+      throw new RoomEndedError(ctx.id);
     }
     if (current === ROOM_STATE_LIVE || current === ROOM_STATE_PAUSED) return;
     transition(ctx, ROOM_STATE_WARMING, reason);
@@ -225,73 +293,80 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   const requireOnAir = (ctx: Ctx, what: string) => {
     const current = RoomState[ctx.state.state];
     if (current !== ROOM_STATE_LIVE && current !== ROOM_STATE_PAUSED) {
-      throw new LivehostError("failed_precondition", `room ${ctx.id} is not on air (${what} needs a live room)`);
+      throw new RoomNotLiveError(ctx.id, what);
     }
   };
 
-  async function handleRequest(ctx: Ctx, request: RoomActorRequest): Promise<RoomActorReply> {
-    const r = request.request;
-    let utteranceId = "";
-    switch (r?.$case) {
+  /** One operation on the room, whichever way it came; resolves with the utterance id of a Say. */
+  async function apply(ctx: Ctx, op: RoomOp): Promise<string> {
+    if (op.op !== "create") requireRoom(ctx);
+    switch (op.op) {
       case "create": {
         if (ctx.state.spec !== undefined) {
-          if (ctx.state.createRequestId === r.value.requestId) break;
-          throw new LivehostError("already_exists", `room ${ctx.id} already exists`);
+          if (ctx.state.createRequestId === op.requestId) return "";
+          throw new RoomExistsError(ctx.id);
         }
-        validateRoomSpec(r.value.spec);
+        validateRoomSpec(op.spec);
         const now = Date.now();
-        Object.assign(ctx.state, { spec: RoomSpec.toJSON(r.value.spec), createRequestId: r.value.requestId });
+        Object.assign(ctx.state, { spec: RoomSpec.toJSON(op.spec), createRequestId: op.requestId });
         Object.assign(ctx.state, { createTime: now, stateTime: now });
-        await schedule(ctx, r.value.spec);
-        await changed(ctx);
+        await schedule(ctx, op.spec);
         break;
       }
       case "get":
-        requireRoom(ctx);
-        break;
+        return "";
       case "update": {
-        requireRoom(ctx);
-        if (r.value.expectedRevision !== 0 && r.value.expectedRevision !== ctx.state.revision) {
-          throw new LivehostError(
-            "aborted",
-            `room ${ctx.id} is at revision ${ctx.state.revision}, not ${r.value.expectedRevision}: read it again`,
-          );
+        if (op.expectedRevision !== 0 && op.expectedRevision !== ctx.state.revision) {
+          throw new RoomRevisionError(ctx.id, ctx.state.revision, op.expectedRevision);
         }
-        const current = RoomSpec.fromJSON(ctx.state.spec);
-        const next = applyUpdate(current, r.value.spec ?? RoomSpec.fromPartial({}), r.value.updateMask ?? []);
+        const next = applyUpdate(RoomSpec.fromJSON(ctx.state.spec), op.spec, op.paths);
         validateRoomSpec(next);
         // The room on air first: a change it cannot make (an avatar pack that does not load) leaves the spec as it was.
-        await onAir.get(ctx.id)?.update(next, r.value.updateMask ?? []);
+        await onAir.get(ctx.id)?.update(next, op.paths);
         ctx.state.spec = RoomSpec.toJSON(next);
-        if (r.value.updateMask?.includes("schedule")) await schedule(ctx, next);
-        await changed(ctx);
+        if (op.paths.includes("schedule")) await schedule(ctx, next);
         break;
       }
       case "start":
-        requireRoom(ctx);
         await goLive(ctx, "StartRequested");
-        await changed(ctx);
         break;
       case "stop":
-        requireRoom(ctx);
-        await end(ctx, "StopRequested", r.value.reason);
-        await changed(ctx);
+        await end(ctx, "StopRequested", op.reason);
         break;
       case "say":
-        requireRoom(ctx);
         requireOnAir(ctx, "Say");
-        utteranceId = r.value.requestId ? `say-${r.value.requestId}` : `say-${randomUUID()}`;
-        onAir.get(ctx.id)?.say(r.value.text, r.value.interrupt, utteranceId);
-        break;
+        onAir.get(ctx.id)?.say(op.text, op.interrupt, op.utteranceId);
+        return op.utteranceId;
       case "interrupt":
-        requireRoom(ctx);
         requireOnAir(ctx, "Interrupt");
         onAir.get(ctx.id)?.interrupt();
-        break;
-      default:
-        throw new InvalidArgumentError("request", "is empty");
+        return "";
     }
+    // The record changed: a new revision, published to the directory.
+    await changed(ctx);
+    return "";
+  }
+
+  /** A request from the gateway: the reply carries the room after it. */
+  async function handleRequest(ctx: Ctx, request: RoomActorRequest): Promise<RoomActorReply> {
+    const op = requestOp(request);
+    if (!op) throw new InvalidArgumentError("request", "is empty");
+    const utteranceId = await apply(ctx, op);
     return RoomActorReply.fromPartial({ room: record(ctx), utteranceId });
+  }
+
+  /** A command from the mailbox: nobody waits for it, so what cannot apply is told on the room's events. */
+  async function handleCommand(ctx: Ctx, command: RoomCommand): Promise<void> {
+    try {
+      requireRoom(ctx);
+      const op = commandOp(command);
+      if (!op) throw new InvalidArgumentError("command", "is empty");
+      await apply(ctx, op);
+    } catch (err) {
+      if (!(err instanceof LivehostError)) throw err;
+      // A command that cannot apply is reported, not retried: retrying would not make it valid.
+      publish(ctx, { $case: "error", value: { code: err.code, message: err.message, retryable: false } });
+    }
   }
 
   async function handleComment(ctx: Ctx, body: Comment): Promise<void> {
@@ -314,45 +389,6 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     }
     onAir.get(ctx.id)?.receive(comment);
     await changed(ctx);
-  }
-
-  async function handleCommand(ctx: Ctx, command: RoomCommand): Promise<void> {
-    const c = command.command;
-    try {
-      requireRoom(ctx);
-      switch (c?.$case) {
-        case "start":
-          await goLive(ctx, "StartRequested");
-          break;
-        case "stop":
-          await end(ctx, "StopRequested", c.value.reason);
-          break;
-        case "updateSpec": {
-          const next = applyUpdate(RoomSpec.fromJSON(ctx.state.spec), c.value.spec ?? RoomSpec.fromPartial({}), [
-            ...c.value.updatePaths,
-          ]);
-          validateRoomSpec(next);
-          await onAir.get(ctx.id)?.update(next, [...c.value.updatePaths]);
-          ctx.state.spec = RoomSpec.toJSON(next);
-          break;
-        }
-        case "say":
-          requireOnAir(ctx, "say");
-          onAir.get(ctx.id)?.say(c.value.text, c.value.interrupt, c.value.utteranceId || `say-${command.commandId}`);
-          break;
-        case "interrupt":
-          requireOnAir(ctx, "interrupt");
-          onAir.get(ctx.id)?.interrupt();
-          break;
-        default:
-          throw new InvalidArgumentError("command", "is empty");
-      }
-      await changed(ctx);
-    } catch (err) {
-      if (!(err instanceof LivehostError)) throw err;
-      // A command that cannot apply is reported, not retried: retrying would not make it valid.
-      publish(ctx, { $case: "error", value: { code: err.code, message: err.message, retryable: false } });
-    }
   }
 
   return {
@@ -378,7 +414,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       if (channel === "comments") return { kind: "comment", comment: Comment.decode(data) };
       if (channel === "commands") return { kind: "command", command: RoomCommand.decode(data) };
       if (channel === "ask") return { kind: "request", request: RoomActorRequest.decode(data) };
-      throw new Error(`unknown channel ${channel}`);
+      throw new UnknownChannelError("room", channel);
     },
     encodeReply: (reply) => RoomActorReply.encode(reply as RoomActorReply).finish(),
     async onActivate(ctx) {

@@ -2,7 +2,7 @@
 // before a room sees it; limits are the ones written in proto/livehost/v1/common.proto and room.proto.
 import { compileOutputConfig } from "../media/index.js";
 import { RoomSpec, type Catalog, type Money } from "../proto/index.js";
-import { InvalidArgumentError } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 
 const productIdPattern = /^[a-z0-9-]{1,64}$/;
 const avatarIdPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;

@@ -2,7 +2,7 @@
 // for comments that arrive on NATS straight from a danmaku ingest.
 import { subjects, type Comment } from "../proto/index.js";
 import { validateCommentText } from "../brain/index.js";
-import { InvalidArgumentError } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 
 const idPattern = /^[A-Za-z0-9._:-]{1,64}$/;
 

@@ -4,23 +4,21 @@
 //
 // Workers fail. A TTS worker that fails or refuses is replaced by another (excluding it), which speaks the same
 // text again; what was already delivered is skipped by sample count, so the audience hears no repeat, only a short
-// gap the media clock fills with silence and idle video. A lip-sync worker that fails is replaced the same way: the
-// new one is sent the utterance's audio so far, and frames already delivered are skipped. Without any lip-sync
-// worker the utterance is still spoken; the avatar stays idle.
-import { Metadata, type ClientDuplexStream, type ClientReadableStream } from "@grpc/grpc-js";
+// gap the media clock fills with silence and idle video. A lip-sync worker that fails is replaced the same way
+// (lip-stream.ts): the new one is sent the utterance's audio so far, and frames already delivered are skipped.
+// Without any lip-sync worker the utterance is still spoken; the avatar stays idle.
+import { Metadata, type ClientReadableStream } from "@grpc/grpc-js";
 import {
-  AnimateRequest,
   LipSyncServiceClient,
   SpeechServiceClient,
   SynthesizeRequest,
-  type AnimateResponse,
   type SynthesizeResponse,
   type WordTiming,
 } from "../proto/index.js";
-import { mouthFrameFromAnimation, type MouthFrameInput, type SpeechChunk } from "../media/index.js";
-import { animateOpen } from "../gpu-workers/index.js";
+import type { MouthFrameInput, SpeechChunk } from "../media/index.js";
 import { injectGrpcMetadata, type Logger } from "../observability/index.js";
 import { channelCredentials, fromServiceError, mediaChannelOptions } from "../transport/index.js";
+import { LipStream } from "./lip-stream.js";
 import type { KnownWorker, WorkerDirectory } from "./workers.js";
 
 export interface Utterance {
@@ -67,7 +65,14 @@ export class Voice implements Disposable {
   /** Speaks `u` to `out`; resolves when its audio and frames have all been delivered. */
   async speak(u: Utterance, out: VoiceOutput, signal: AbortSignal): Promise<Spoken> {
     const started = performance.now();
-    const lips = new LipStream(this, u, out, this.#log);
+    const lips = new LipStream({
+      workers: this.#workers,
+      client: (worker) => this.#lipsyncClient(worker),
+      utterance: u,
+      mouth: (frame) => out.mouth(frame),
+      log: this.#log,
+      signal,
+    });
     const spoken: Spoken = { durationMs: 0, words: [], firstChunkMs: -1, ttsWorkers: [], lipsyncWorkers: [] };
     let delivered = 0;
     let rate = 0;
@@ -94,7 +99,7 @@ export class Voice implements Disposable {
             if (spoken.firstChunkMs < 0) spoken.firstChunkMs = performance.now() - started;
             out.speech({ utteranceId: u.utteranceId, pcm, sampleRateHz: rate, final });
             delivered += pcm.length;
-            await lips.push(pcm, rate, signal);
+            await lips.push(pcm, rate);
           }
           if (!final)
             out.speech({ utteranceId: u.utteranceId, pcm: new Int16Array(0), sampleRateHz: rate, final: true });
@@ -106,7 +111,7 @@ export class Voice implements Disposable {
         }
       }
       spoken.durationMs = rate > 0 ? Math.round((delivered / rate) * 1000) : 0;
-      await lips.flush(signal);
+      await lips.flush();
       spoken.lipsyncWorkers = lips.workers;
       return spoken;
     } finally {
@@ -116,7 +121,7 @@ export class Voice implements Disposable {
 
   async *#synthesize(worker: KnownWorker, u: Utterance, signal: AbortSignal): AsyncGenerator<SynthesizeResponse> {
     // The worker's span joins the utterance's trace.
-    const call: ClientReadableStream<SynthesizeResponse> = this.speechClient(worker).synthesize(
+    const call: ClientReadableStream<SynthesizeResponse> = this.#speechClient(worker).synthesize(
       SynthesizeRequest.fromPartial({ text: u.text, voiceId: u.voiceId, speed: u.speed, utteranceId: u.utteranceId }),
       injectGrpcMetadata(new Metadata()),
     );
@@ -132,7 +137,7 @@ export class Voice implements Disposable {
     }
   }
 
-  speechClient(worker: KnownWorker): SpeechServiceClient {
+  #speechClient(worker: KnownWorker): SpeechServiceClient {
     let client = this.#speechClients.get(worker.address);
     if (!client) {
       client = new SpeechServiceClient(worker.address, channelCredentials(), mediaChannelOptions);
@@ -141,7 +146,7 @@ export class Voice implements Disposable {
     return client;
   }
 
-  lipsyncClient(worker: KnownWorker): LipSyncServiceClient {
+  #lipsyncClient(worker: KnownWorker): LipSyncServiceClient {
     let client = this.#lipsyncClients.get(worker.address);
     if (!client) {
       client = new LipSyncServiceClient(worker.address, channelCredentials(), mediaChannelOptions);
@@ -161,136 +166,9 @@ export class Voice implements Disposable {
   }
 }
 
-/** One utterance's lip-sync stream, moved to another worker when its worker fails. */
-class LipStream {
-  readonly #voice: Voice;
-  readonly #u: Utterance;
-  readonly #out: VoiceOutput;
-  readonly #log: Logger;
-  readonly #audio: Int16Array[] = [];
-  readonly #failed = new Set<string>();
-  readonly workers: string[] = [];
-  #call?: ClientDuplexStream<AnimateRequest, AnimateResponse>;
-  #rate = 0;
-  #delivered = 0;
-  #flushed?: { promise: Promise<void>; resolve: () => void };
-  #gaveUp = false;
-
-  constructor(voice: Voice, u: Utterance, out: VoiceOutput, log: Logger) {
-    this.#voice = voice;
-    this.#u = u;
-    this.#out = out;
-    this.#log = log;
-  }
-
-  async push(pcm: Int16Array, rate: number, signal: AbortSignal): Promise<void> {
-    if (pcm.length === 0) return;
-    this.#rate = rate;
-    this.#audio.push(pcm);
-    if (this.#gaveUp) return;
-    if (!this.#call) this.#open();
-    await this.#write(audioMessage(pcm, this.#u.utteranceId), signal);
-  }
-
-  /** Frames for the rest of the audio; resolves when the worker says the utterance is done (or gave up). */
-  async flush(signal: AbortSignal): Promise<void> {
-    if (this.#gaveUp || !this.#call) return;
-    let resolve!: () => void;
-    const promise = new Promise<void>((r) => (resolve = r));
-    this.#flushed = { promise, resolve };
-    await this.#write(
-      AnimateRequest.fromPartial({ message: { $case: "flush", value: { utteranceId: this.#u.utteranceId } } }),
-      signal,
-    );
-    const aborted = new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
-    await Promise.race([promise, aborted]);
-  }
-
-  close(): void {
-    this.#call?.end();
-    this.#call = undefined;
-  }
-
-  /** A stream on the least loaded lip-sync worker not yet tried; none (and the avatar stays idle) without one. */
-  #open(): ClientDuplexStream<AnimateRequest, AnimateResponse> | undefined {
-    let worker: KnownWorker;
-    try {
-      worker = this.#voice.directory.pick("lipsync", { capability: this.#u.avatarId, exclude: this.#failed });
-    } catch (err) {
-      this.#giveUp(err);
-      return undefined;
-    }
-    this.workers.push(worker.id);
-    const call = this.#voice.lipsyncClient(worker).animate(injectGrpcMetadata(new Metadata()));
-    this.#call = call;
-    call.write(
-      animateOpen({ avatarId: this.#u.avatarId, fps: this.#u.fps, sampleRateHz: this.#rate, roomId: this.#u.roomId }),
-    );
-    call.on("data", (response: AnimateResponse) => {
-      const m = response.message;
-      if (m?.$case === "frame" && m.value.frameIndex >= this.#delivered) {
-        this.#out.mouth(mouthFrameFromAnimation(m.value, 0));
-        this.#delivered = m.value.frameIndex + 1;
-      } else if (m?.$case === "flushed") {
-        this.#flushed?.resolve();
-      }
-    });
-    call.on("end", () => this.#flushed?.resolve());
-    call.on("error", (err: unknown) => {
-      if (this.#call !== call) return;
-      this.#call = undefined;
-      if ((err as { code?: number }).code === 1) return; // cancelled by us
-      this.#failed.add(worker.id);
-      this.#log.warn({ err, worker: worker.id, utteranceId: this.#u.utteranceId }, "lip-sync worker failed");
-      if (this.workers.length >= maxAttempts) return this.#giveUp(err);
-      // Another worker hears the utterance from its start; frames already shown are skipped.
-      const next = this.#open();
-      for (const pcm of this.#audio) next?.write(audioMessage(pcm, this.#u.utteranceId));
-      if (this.#flushed) {
-        next?.write(
-          AnimateRequest.fromPartial({ message: { $case: "flush", value: { utteranceId: this.#u.utteranceId } } }),
-        );
-      }
-    });
-    return call;
-  }
-
-  #giveUp(err: unknown): void {
-    this.#gaveUp = true;
-    this.#flushed?.resolve();
-    this.#log.warn({ err, utteranceId: this.#u.utteranceId }, "no lip-sync worker: the avatar stays idle");
-  }
-
-  async #write(message: AnimateRequest, signal: AbortSignal): Promise<void> {
-    const call = this.#call;
-    if (!call) return;
-    if (!call.write(message)) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          signal.removeEventListener("abort", done);
-          call.off("drain", done);
-          call.off("error", done);
-          resolve();
-        };
-        call.once("drain", done).once("error", done);
-        signal.addEventListener("abort", done, { once: true });
-      });
-    }
-  }
-}
-
 function pcmOf(response: SynthesizeResponse): Int16Array {
   const bytes = response.pcm;
   return new Int16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + (bytes.byteLength & ~1)));
-}
-
-function audioMessage(pcm: Int16Array, utteranceId: string): AnimateRequest {
-  return AnimateRequest.fromPartial({
-    message: {
-      $case: "audio",
-      value: { pcm: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength), utteranceId },
-    },
-  });
 }
 
 function isServiceError(err: unknown): err is Parameters<typeof fromServiceError>[0] {

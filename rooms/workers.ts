@@ -3,10 +3,8 @@
 // A room picks the least loaded ready worker that has what it needs, keeps it for a whole utterance, and asks again,
 // excluding the one that failed or refused, when it must move.
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { WorkerAnnouncement, WorkerKind, WorkerState, subjects } from "../proto/index.js";
-import { UnavailableError } from "../transport/index.js";
-
-export type WorkerKindName = "tts" | "lipsync";
+import { WorkerAnnouncement, WorkerState, subjects, workerKindName, type WorkerKindName } from "../proto/index.js";
+import { UnavailableError } from "../errors/index.js";
 
 export interface KnownWorker {
   id: string;
@@ -28,11 +26,6 @@ export interface PickOptions {
   /** Workers not to pick (the one that just failed). */
   exclude?: Iterable<string>;
 }
-
-const kindNames: Partial<Record<WorkerKind, WorkerKindName>> = {
-  [WorkerKind.WORKER_KIND_TTS]: "tts",
-  [WorkerKind.WORKER_KIND_LIPSYNC]: "lipsync",
-};
 
 export class WorkerDirectory implements AsyncDisposable {
   readonly #workers = new Map<string, KnownWorker>();
@@ -62,7 +55,7 @@ export class WorkerDirectory implements AsyncDisposable {
   }
 
   learn(a: WorkerAnnouncement): void {
-    const kind = kindNames[a.kind];
+    const kind = workerKindName(a.kind);
     if (!kind || a.workerId === "") return;
     if (a.state === WorkerState.WORKER_STATE_GONE) {
       this.#workers.delete(a.workerId);

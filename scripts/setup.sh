@@ -84,7 +84,7 @@ npx --no-install tsc -p tsconfig.build.json
 # default avatar pack.
 if [ ! -f models/tts/en_US-livehost_synthetic-x_low.onnx ] || [ ! -f models/avatars/default/pack.json ] \
   || [ dist/gpu-workers/tts/piper-synthetic.js -nt models/tts/en_US-livehost_synthetic-x_low.onnx ] \
-  || [ dist/gpu-workers/lipsync/avatar-pack.js -nt models/avatars/default/pack.json ]; then
+  || [ dist/gpu-workers/lipsync/default-avatar.js -nt models/avatars/default/pack.json ]; then
   say "making models (models/tts, models/avatars)"
   node dist/cli/main.js models make --out models >/dev/null
 fi

@@ -1,6 +1,6 @@
 // A small actor type for testing and benchmarking the runtime: it adds numbers, remembers how many times it applied
 // each message id (so a duplicate effect is visible), fails on request, and records reminders and timers it got.
-import { InvalidArgumentError } from "../transport/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 import type { ActorTypeDefinition } from "../actors/index.js";
 
 export interface CounterState {

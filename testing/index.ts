@@ -10,3 +10,17 @@ export { startActorHostProcess, type ActorHostProcess } from "./actor-hosts.js";
 export { recordAnnouncements } from "./announcements.js";
 export { writeTalkingVideo, type TalkingVideo, type TalkingVideoOptions } from "./talking-video.js";
 export { sampleRoomSpec } from "./rooms.js";
+export { KubeApiTestServer, operatorResourceTypes, type KubeObject, type ResourceType } from "./kube-api-server.js";
+export { startSecureNatsServer, type SecureNatsServer } from "./secure-nats.js";
+export { startTestOperator, testOperatorLease, type TestOperator, type TestOperatorOptions } from "./operator.js";
+export {
+  startTestRoomStack,
+  testFrame,
+  showPlace,
+  compareShowPlaces,
+  type TestRoomStack,
+  type TestRoomStackOptions,
+  type TestRoomHost,
+  type TestRoomStackWith,
+  type TestWorker,
+} from "./room-stack.js";

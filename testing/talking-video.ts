@@ -2,9 +2,9 @@
 // host speaks a sentence with the embedded voice, its mouth drawn from the phoneme timings (the truth the build
 // should recover), blinking now and then (motion that does not follow the speech), with a second of silence before
 // and after. Encoded with GStreamer into an MP4 with or without its audio track.
+import { Viseme, type VisemeId } from "../avatars/index.js";
 import {
   EspeakEngine,
-  Viseme,
   defaultMouthBox,
   drawDefaultHost,
   embeddedVoices,
@@ -12,9 +12,8 @@ import {
   synthesizeToPcm,
   visemeParams,
   visemeTrack,
-  writeMp4,
-  type VisemeId,
 } from "../gpu-workers/index.js";
+import { writeMp4 } from "../media/index.js";
 
 export interface TalkingVideoOptions {
   width?: number;

@@ -1,16 +1,19 @@
-// Calling livehost gRPC services: promise-returning unary calls with an AbortSignal and a deadline, trace context
-// in the metadata, and failures as typed errors (retryable decided by the error, not by the caller).
+// Calling livehost gRPC services: promise-returning unary calls with an AbortSignal and a deadline, pull-based
+// bidirectional calls, trace context in the metadata, and failures as typed errors (retryable decided by the error,
+// not by the caller).
 import {
   Metadata,
   credentials as grpcCredentials,
   type CallOptions,
   type ChannelCredentials,
   type ChannelOptions,
+  type ClientDuplexStream,
   type ClientUnaryCall,
   type ServiceError,
 } from "@grpc/grpc-js";
 import { injectGrpcMetadata } from "../observability/index.js";
-import { LivehostError, fromServiceError } from "./errors.js";
+import { CancelledError } from "../errors/index.js";
+import { fromServiceError } from "./status.js";
 import { defaultChannelCredentials, defaultTlsServerName } from "./tls.js";
 
 export interface CallSettings {
@@ -37,17 +40,92 @@ export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req,
     const call = method(request, metadata, { deadline: Date.now() + timeoutMs }, (err, response) => {
       signal?.removeEventListener("abort", onAbort);
       if (err) {
-        reject(
-          signal?.aborted
-            ? new LivehostError("cancelled", "call aborted", { cause: signal.reason })
-            : fromServiceError(err),
-        );
+        reject(signal?.aborted ? new CancelledError("call aborted", { cause: signal.reason }) : fromServiceError(err));
       } else {
         resolve(response);
       }
     });
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+type BidiMethod<Req, Res> = (metadata: Metadata, options?: Partial<CallOptions>) => ClientDuplexStream<Req, Res>;
+
+/**
+ * A bidirectional call, pull-based both ways:
+ * `for await (const response of bidiCall(client.animate.bind(client), requests, { signal }))`.
+ * A request is taken from `requests` only when the call's last write was accepted (write() returned true, or
+ * 'drain'), so a slow server slows the requests' producer; when `requests` ends the call is half-closed. Responses
+ * are read as they are asked for. The call is cancelled when the signal aborts or the caller stops reading; its
+ * failure is thrown as a typed error (as callUnary's), and a failure of `requests` is thrown as it is.
+ */
+export async function* bidiCall<Req, Res>(
+  method: BidiMethod<Req, Res>,
+  requests: AsyncIterable<Req>,
+  settings: Omit<CallSettings, "timeoutMs"> = {},
+): AsyncGenerator<Res> {
+  const { signal } = settings;
+  signal?.throwIfAborted();
+  const call = method(injectGrpcMetadata(settings.metadata ?? new Metadata()));
+  const cancel = () => call.cancel();
+  signal?.addEventListener("abort", cancel, { once: true });
+  const source = requests[Symbol.asyncIterator]();
+  const stopWriting = new AbortController();
+  let sourceFailed: { err: unknown } | undefined;
+  void writeAll(call, source, stopWriting.signal).catch((err: unknown) => {
+    sourceFailed = { err };
+    call.cancel();
+  });
+  try {
+    for await (const response of call as AsyncIterable<Res>) yield response;
+    if (sourceFailed) throw sourceFailed.err;
+  } catch (err) {
+    if (sourceFailed) throw sourceFailed.err;
+    if (signal?.aborted) throw new CancelledError("call aborted", { cause: signal.reason });
+    throw isServiceError(err) ? fromServiceError(err) : err;
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+    stopWriting.abort();
+    // Tells the producer the call is over, even while it is waiting for its next request.
+    void Promise.resolve(source.return?.()).catch(() => undefined);
+    // The status of a call the caller left is of no interest (and must not be an unhandled 'error').
+    call.on("error", () => undefined);
+    call.cancel();
+  }
+}
+
+/** Writes each request once the last one was accepted; half-closes after the last. */
+async function writeAll<Req>(
+  call: ClientDuplexStream<Req, unknown>,
+  source: AsyncIterator<Req>,
+  stop: AbortSignal,
+): Promise<void> {
+  for (;;) {
+    const next = await source.next();
+    if (stop.aborted) return;
+    if (next.done) break;
+    if (!call.write(next.value)) await accepted(call, stop);
+  }
+  call.end();
+}
+
+/** Resolves on 'drain', or when the call has its status (it takes no more writes), or the stop signal. */
+function accepted<Req>(call: ClientDuplexStream<Req, unknown>, stop: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off("drain", done);
+      call.off("status", done);
+      stop.removeEventListener("abort", done);
+      resolve();
+    };
+    call.on("drain", done);
+    call.on("status", done);
+    stop.addEventListener("abort", done, { once: true });
+  });
+}
+
+function isServiceError(err: unknown): err is ServiceError {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === "number";
 }
 
 /**

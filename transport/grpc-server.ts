@@ -1,6 +1,7 @@
 // Starting and stopping a livehost gRPC server: health on every server, one trace span per call continuing the
 // caller's trace, errors mapped to status codes in one place, graceful shutdown with a deadline.
 import { once } from "node:events";
+import type { Readable } from "node:stream";
 import type { ServerCredentials } from "@grpc/grpc-js";
 import {
   Server,
@@ -8,8 +9,10 @@ import {
   type UntypedServiceImplementation,
   type handleUnaryCall,
   type handleServerStreamingCall,
+  type handleBidiStreamingCall,
   type ServerUnaryCall,
   type ServerWritableStream,
+  type ServerDuplexStream,
   type ChannelOptions,
   type Metadata,
   type ServerInterceptor,
@@ -28,7 +31,8 @@ import {
   type Registry,
 } from "../observability/index.js";
 import { HealthService } from "../proto/index.js";
-import { LivehostError, toStatus } from "./errors.js";
+import { CancelledError, InternalError, LivehostError } from "../errors/index.js";
+import { toStatus } from "./status.js";
 import { HealthRegistry, ServingStatus } from "./health.js";
 import { defaultServerCredentials } from "./tls.js";
 
@@ -150,20 +154,9 @@ function startServerSpan(method: string, metadata: Metadata): { span: Span; ctx:
   return { span, ctx: trace.setSpan(parent, span) };
 }
 
-/**
- * The span of a streaming call whose handler is not one of the wrappers below (a bidirectional stream): it continues
- * the caller's trace; `end(err?)` ends it once, however the call ends.
- */
-export function serverCallSpan(method: string, metadata: Metadata): { end: (err?: unknown) => void } {
-  const { span } = startServerSpan(method, metadata);
-  let ended = false;
-  return {
-    end: (err) => {
-      if (ended) return;
-      ended = true;
-      endSpan(span, err);
-    },
-  };
+/** A bug rather than a refusal: logged in full, since the caller sees only its status. */
+function unexpected(err: unknown): boolean {
+  return !(err instanceof LivehostError) || err instanceof InternalError;
 }
 
 function endSpan(span: Span, err?: unknown): void {
@@ -188,7 +181,7 @@ export function unary<Req, Res>(
         callback(null, response);
       } catch (err) {
         endSpan(span, err);
-        if (!(err instanceof LivehostError)) rootLogger().error({ err, method }, "unexpected error in grpc handler");
+        if (unexpected(err)) rootLogger().error({ err, method }, "unexpected error in grpc handler");
         callback(toStatus(err));
       }
     });
@@ -204,32 +197,97 @@ export function serverStream<Req, Res>(
   method: string,
   handler: (request: Req, signal: AbortSignal, call: ServerWritableStream<Req, Res>) => AsyncIterable<Res>,
 ): handleServerStreamingCall<Req, Res> {
-  return (call) => {
-    const { span, ctx } = startServerSpan(method, call.metadata);
-    const abort = new AbortController();
-    let ended = false;
-    // grpc-js reports every closed stream as "cancelled", even after our end(): only a real cancellation aborts.
-    call.on("cancelled", () => {
-      if (!ended) abort.abort(new LivehostError("cancelled", "client cancelled the call"));
-    });
-    void context.with(ctx, async () => {
-      try {
-        for await (const message of handler(call.request, abort.signal, call)) {
-          if (abort.signal.aborted) break;
-          if (!call.write(message)) await once(call, "drain", { signal: abort.signal });
-        }
-        endSpan(span);
-        ended = true;
-        if (!abort.signal.aborted) call.end();
-      } catch (err) {
-        if (abort.signal.aborted) {
-          endSpan(span);
-          return;
-        }
-        endSpan(span, err);
-        if (!(err instanceof LivehostError)) rootLogger().error({ err, method }, "unexpected error in grpc stream");
-        call.emit("error", toStatus(err));
+  return (call) => respond(method, call, (signal) => handler(call.request, signal, call));
+}
+
+/**
+ * Adapts an async generator over the client's requests to a bidirectional stream, pull-based both ways: a request
+ * is read only when the handler asks for the next one, and the handler is not resumed until the client has taken
+ * its last response. A slow handler therefore slows its client (its writes wait on HTTP/2 flow control) instead
+ * of growing a queue. The requests end when the client half-closes; when the client cancels, the signal aborts and
+ * the requests throw its reason.
+ */
+export function bidiStream<Req, Res>(
+  method: string,
+  handler: (
+    requests: AsyncIterable<Req>,
+    signal: AbortSignal,
+    call: ServerDuplexStream<Req, Res>,
+  ) => AsyncIterable<Res>,
+): handleBidiStreamingCall<Req, Res> {
+  return (call) => respond(method, call, (signal) => handler(pullRequests(call, signal), signal, call));
+}
+
+/**
+ * What serverStream and bidiStream share: the span, the abort on cancellation, writes that wait for 'drain', and
+ * the handler's error as the call's status (mapped once, by toStatus). Calls and latencies are counted by the
+ * server's metrics interceptor, for every kind of call alike.
+ */
+function respond<Res>(
+  method: string,
+  call: ServerWritableStream<unknown, Res> | ServerDuplexStream<unknown, Res>,
+  produce: (signal: AbortSignal) => AsyncIterable<Res>,
+): void {
+  const { span, ctx } = startServerSpan(method, call.metadata);
+  const abort = new AbortController();
+  let ended = false;
+  // grpc-js reports every closed stream as "cancelled", even after our end(): only a real cancellation aborts.
+  call.on("cancelled", () => {
+    if (!ended) abort.abort(new CancelledError("client cancelled the call"));
+  });
+  void context.with(ctx, async () => {
+    try {
+      for await (const message of produce(abort.signal)) {
+        if (abort.signal.aborted) break;
+        if (!call.write(message)) await once(call, "drain", { signal: abort.signal });
       }
-    });
-  };
+      endSpan(span);
+      ended = true;
+      if (!abort.signal.aborted) call.end();
+    } catch (err) {
+      if (abort.signal.aborted) {
+        endSpan(span);
+        return;
+      }
+      endSpan(span, err);
+      ended = true;
+      if (unexpected(err)) rootLogger().error({ err, method }, "unexpected error in grpc stream");
+      call.emit("error", toStatus(err));
+    }
+  });
+}
+
+/**
+ * The requests of a bidirectional call, read one at a time. grpc-js's ServerDuplexStream is a Node Duplex whose
+ * _read() asks HTTP/2 for exactly one message (startRead) and pauses the HTTP/2 stream when it arrives; Node's
+ * Readable reads ahead up to its highWaterMark (16 messages in object mode), so at most that many requests wait in
+ * memory, and the client's writes beyond them wait on the HTTP/2 window.
+ */
+async function* pullRequests<Req>(call: ServerDuplexStream<Req, unknown>, signal: AbortSignal): AsyncGenerator<Req> {
+  for (;;) {
+    signal.throwIfAborted();
+    const request = call.read() as Req | null;
+    if (request !== null) {
+      yield request;
+    } else if (call.readableEnded) {
+      return;
+    } else {
+      await readable(call, signal);
+    }
+  }
+}
+
+/** Resolves when the stream has a message or its end to give, or the signal aborts. */
+function readable(stream: Readable, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off("readable", done);
+      stream.off("end", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    stream.on("readable", done);
+    stream.on("end", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }

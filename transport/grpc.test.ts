@@ -1,21 +1,29 @@
 import { describe, expect, it } from "vitest";
-import { credentials, status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
+import { credentials, status as GrpcStatus, type ServerDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import {
+  AnimateResponse,
   HealthClient,
   HealthCheckResponse_ServingStatus as Serving,
+  LipSyncServiceClient,
+  LipSyncServiceService,
   RoomServiceClient,
+  animateAudio,
+  animateFlush,
+  type AnimateRequest,
   type HealthCheckResponse,
 } from "../proto/index.js";
 import { createRegistry } from "../observability/index.js";
+import { CancelledError, InvalidArgumentError } from "../errors/index.js";
 import {
-  InvalidArgumentError,
+  bidiCall,
+  bidiStream,
   callUnary,
   startGrpcServer,
   unary,
   serverStream,
   type GrpcServiceRegistration,
 } from "./index.js";
-import { fakeRoomService, startTestGrpcServer } from "../testing/index.js";
+import { eventually, fakeRoomService, startTestGrpcServer } from "../testing/index.js";
 
 /** A RoomService whose GetRoom fails the way handlers fail (bad input, or a bug) and whose WatchRoom never ends. */
 function testRoomService(): GrpcServiceRegistration {
@@ -115,3 +123,202 @@ describe("gRPC server", () => {
     expect(text).toContain("livehost_grpc_server_handling_seconds_bucket");
   });
 });
+
+type AnimateHandler = (
+  requests: AsyncIterable<AnimateRequest>,
+  signal: AbortSignal,
+  call: ServerDuplexStream<AnimateRequest, AnimateResponse>,
+) => AsyncIterable<AnimateResponse>;
+
+/** A bidirectional service to drive bidiStream with: LipSyncService's contract, the test's handler. */
+function bidiService(handler: AnimateHandler): GrpcServiceRegistration {
+  return {
+    name: "livehost.v1.LipSyncService",
+    definition: LipSyncServiceService,
+    implementation: { animate: bidiStream("Animate", handler) },
+  };
+}
+
+/** A response naming the request it answers (the nth, from 0). */
+const answer = (n: number) => AnimateResponse.fromPartial({ message: { $case: "cleared", value: { frameIndex: n } } });
+/** 16 KiB of audio: four fill the server's 64 KiB HTTP/2 window. */
+const chunk = () => animateAudio(new Int16Array(8 * 1024), "u1");
+
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
+describe("bidiStream", () => {
+  it("reads a request only when its handler asks for one, and answers every request in order", async () => {
+    const release = gate();
+    let serverCall: ServerDuplexStream<AnimateRequest, AnimateResponse> | undefined;
+    let consumed = 0;
+    await using server = await startTestGrpcServer([
+      bidiService(async function* (requests, _signal, call) {
+        serverCall = call;
+        for await (const _request of requests) {
+          if (++consumed === 1) await release.opened;
+          yield answer(consumed - 1);
+        }
+      }),
+    ]);
+    const client = new LipSyncServiceClient(server.address, credentials.createInsecure());
+    const call = client.animate();
+    const answered: number[] = [];
+    const ended = new Promise<void>((resolve, reject) => {
+      call.on("data", (r: AnimateResponse) =>
+        answered.push(r.message?.$case === "cleared" ? r.message.value.frameIndex : -1),
+      );
+      call.on("end", resolve);
+      call.on("error", reject);
+    });
+    // A sender that ignores write()'s answer: what it sends waits in its own buffer, not in the server.
+    let told = 0;
+    for (let i = 0; i < 200; i++) if (!call.write(chunk())) told++;
+    call.end();
+
+    await eventually(() => expect(serverCall?.readableLength).toBe(serverCall?.readableHighWaterMark));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(consumed).toBe(1);
+    // Read ahead: at most the Readable's high-water mark (16 in object mode) beyond the request being handled.
+    expect(serverCall!.readableLength).toBeLessThanOrEqual(serverCall!.readableHighWaterMark);
+    expect(call.writableLength).toBeGreaterThan(100);
+    expect(told).toBeGreaterThan(0);
+
+    release.open();
+    await ended;
+    client.close();
+    expect(answered).toEqual([...Array(200).keys()]);
+  });
+
+  it("ends the requests with the signal's reason when the client cancels, and runs the handler's cleanup", async () => {
+    let handlerSignal: AbortSignal | undefined;
+    let failure: unknown;
+    let cleanedUp = false;
+    await using server = await startTestGrpcServer([
+      bidiService(async function* (requests, signal) {
+        handlerSignal = signal;
+        try {
+          for await (const _request of requests) yield answer(0);
+        } catch (err) {
+          failure = err;
+          throw err;
+        } finally {
+          cleanedUp = true;
+        }
+      }),
+    ]);
+    const client = new LipSyncServiceClient(server.address, credentials.createInsecure());
+    const call = client.animate();
+    const first = new Promise((resolve) => call.once("data", resolve));
+    const failed = new Promise<ServiceError>((resolve) => call.on("error", resolve));
+    call.write(chunk());
+    await first;
+    call.cancel();
+    expect((await failed).code).toBe(GrpcStatus.CANCELLED);
+    await eventually(() => expect(cleanedUp).toBe(true));
+    expect(handlerSignal?.aborted).toBe(true);
+    expect(failure).toBeInstanceOf(CancelledError);
+    client.close();
+  });
+
+  it("maps the handler's errors to statuses once (the field named, a bug hidden) and counts them", async () => {
+    const registry = createRegistry();
+    await using server = await startGrpcServer({
+      registry,
+      services: [
+        bidiService(async function* (requests) {
+          for await (const request of requests) {
+            if (request.message?.$case !== "audio") throw new Error("database password is hunter2");
+            throw new InvalidArgumentError("audio.pcm", "is too long");
+          }
+          yield* [];
+        }),
+      ],
+    });
+    const client = new LipSyncServiceClient(server.address, credentials.createInsecure());
+    const animate = client.animate.bind(client);
+    const invalid = await drain(bidiCall(animate, single(chunk()))).catch((err: unknown) => err);
+    expect(invalid).toBeInstanceOf(InvalidArgumentError);
+    expect(invalid).toMatchObject({ field: "audio.pcm", message: "audio.pcm: is too long" });
+    const internal = await drain(bidiCall(animate, single(animateFlush("u1")))).catch((err: unknown) => err);
+    expect(internal).toMatchObject({ code: "internal", message: "internal error" });
+    client.close();
+    const text = await registry.metrics();
+    expect(text).toContain(
+      'livehost_grpc_server_handled_total{method="/livehost.v1.LipSyncService/Animate",code="INVALID_ARGUMENT"} 1',
+    );
+    expect(text).toContain(
+      'livehost_grpc_server_handled_total{method="/livehost.v1.LipSyncService/Animate",code="INTERNAL"} 1',
+    );
+  });
+});
+
+describe("bidiCall", () => {
+  it("takes a request from its producer only when the server has taken the last, so a slow server slows it", async () => {
+    let consumed = 0;
+    await using server = await startTestGrpcServer([
+      bidiService(async function* (requests) {
+        for await (const _request of requests) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          yield answer(consumed++);
+        }
+      }),
+    ]);
+    const client = new LipSyncServiceClient(server.address, credentials.createInsecure());
+    let produced = 0;
+    let lead = 0;
+    async function* producer() {
+      for (; produced < 100; produced++) {
+        lead = Math.max(lead, produced - consumed);
+        yield chunk();
+      }
+    }
+    const answered: number[] = [];
+    for await (const response of bidiCall(client.animate.bind(client), producer())) {
+      answered.push(response.message?.$case === "cleared" ? response.message.value.frameIndex : -1);
+    }
+    client.close();
+    expect(answered).toEqual([...Array(100).keys()]);
+    // In flight at most: the server's read-ahead (16), the HTTP/2 window (4 chunks), the client's buffer (16).
+    expect(lead).toBeLessThanOrEqual(40);
+  });
+
+  it("cancels the call when its signal aborts or its reader stops, and says so with CancelledError", async () => {
+    let serverSignal: AbortSignal | undefined;
+    await using server = await startTestGrpcServer([
+      bidiService(async function* (requests, signal) {
+        serverSignal = signal;
+        let n = 0;
+        for await (const _request of requests) yield answer(n++);
+      }),
+    ]);
+    const client = new LipSyncServiceClient(server.address, credentials.createInsecure());
+    async function* forever() {
+      for (;;) yield chunk();
+    }
+    const abort = new AbortController();
+    const aborted = (async () => {
+      for await (const response of bidiCall(client.animate.bind(client), forever(), { signal: abort.signal })) {
+        if (response.message?.$case === "cleared" && response.message.value.frameIndex === 2) abort.abort();
+      }
+    })();
+    await expect(aborted).rejects.toBeInstanceOf(CancelledError);
+    await eventually(() => expect(serverSignal?.aborted).toBe(true));
+
+    serverSignal = undefined;
+    for await (const _response of bidiCall(client.animate.bind(client), forever())) break;
+    await eventually(() => expect(serverSignal?.aborted).toBe(true));
+    client.close();
+  });
+});
+
+async function* single<T>(value: T): AsyncGenerator<T> {
+  yield value;
+}
+
+async function drain(responses: AsyncIterable<unknown>): Promise<void> {
+  for await (const _response of responses);
+}

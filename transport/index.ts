@@ -1,18 +1,26 @@
 // transport: how livehost processes talk — NATS connections, gRPC servers and clients with health, trace
-// context and one mapping from typed errors to gRPC status codes.
-export * from "./errors.js";
+// context and the one mapping between typed errors (errors/) and gRPC status codes.
+export { toStatus, fromServiceError } from "./status.js";
 export { HealthRegistry, ServingStatus } from "./health.js";
 export {
   startGrpcServer,
   unary,
   serverStream,
-  serverCallSpan,
+  bidiStream,
   type GrpcServer,
   type GrpcServerOptions,
   type GrpcServiceRegistration,
 } from "./grpc-server.js";
-export { callUnary, channelCredentials, mediaChannelOptions, type CallSettings } from "./grpc-client.js";
+export { callUnary, bidiCall, channelCredentials, mediaChannelOptions, type CallSettings } from "./grpc-client.js";
 export { connectNats, type NatsConnection, type NatsSettings } from "./nats.js";
+export {
+  compileNatsOptions,
+  checkNatsFiles,
+  parseNatsServers,
+  parsePort,
+  type NatsOptions,
+  type NatsConnectSettings,
+} from "./options.js";
 export { NatsServerProcess, type NatsServerProcessOptions } from "./nats-server.js";
 export {
   configureGrpcTls,

@@ -7,7 +7,7 @@ import { mkdtemp, readdir, readFile, rm, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { UnavailableError } from "./errors.js";
+import { UnavailableError } from "../errors/index.js";
 
 export interface NatsServerProcessOptions {
   /** Enable JetStream with a store under the server's temporary directory. Default true. */

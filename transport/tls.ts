@@ -14,7 +14,7 @@ import {
   type ChannelCredentials,
   type ChannelOptions,
 } from "@grpc/grpc-js";
-import { InvalidArgumentError } from "./errors.js";
+import { InvalidArgumentError } from "../errors/index.js";
 
 export interface GrpcTlsFiles {
   /** PEM CA bundle: servers are checked against it, and with requireClientCert, clients too. */

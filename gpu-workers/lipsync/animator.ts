@@ -4,7 +4,7 @@
 // are eased from the previous frame so the mouth moves rather than jumps. The model needs 30 ms of audio after a
 // frame (its context), so a frame leaves once that audio has arrived, or at flush.
 import type * as ort from "onnxruntime-node";
-import { Resampler } from "../tts/resample.js";
+import { Resampler } from "../../media/index.js";
 import { contextAfter, contextBefore, featureRate, featureSize, melBands } from "./dataset.js";
 import { LogMel, withContext } from "./features.js";
 import { Viseme, visemeCount, visemeParams, type MouthParams, type VisemeId } from "./visemes.js";

@@ -4,13 +4,14 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { credentials } from "@grpc/grpc-js";
-import { AnimateRequest, LipSyncServiceClient, type AnimateResponse } from "../../proto/index.js";
+import { AnimateRequest, LipSyncServiceClient, animateOpen, type AnimateResponse } from "../../proto/index.js";
 import { createRegistry } from "../../observability/index.js";
 import { connectNats, mediaChannelOptions } from "../../transport/index.js";
 import { startNatsServer, writeTalkingVideo } from "../../testing/index.js";
-import { EspeakEngine, animateOpen, embeddedVoices, startLipSyncWorker, synthesizeToPcm } from "../index.js";
+import { EspeakEngine, embeddedVoices, startLipSyncWorker, synthesizeToPcm } from "../index.js";
 import { AvatarRejectedError, buildAvatarPack, type AvatarBuildProgress } from "./avatar-build.js";
-import { loadAvatarPack, writeDefaultAvatarPack } from "./avatar-pack.js";
+import { loadAvatarPack } from "../../avatars/index.js";
+import { writeDefaultAvatarPack } from "./default-avatar.js";
 import { Viseme, type VisemeId } from "./visemes.js";
 
 async function tempDir() {

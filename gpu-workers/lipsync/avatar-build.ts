@@ -15,13 +15,12 @@
 // model recognises, or no mouth region found.
 import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { InvalidArgumentError } from "../../transport/index.js";
-import { decodeAudio, decodeVideo, Mp4Writer, PipelineError, writePng } from "../gstreamer.js";
+import { InvalidArgumentError } from "../../errors/index.js";
+import { decodeAudio, decodeVideo, Mp4Writer, PipelineError, writePng } from "../../media/index.js";
 import { createSession, executionProviders, type ExecutionProviderChoice } from "../onnx/runtime.js";
-import { repoPath } from "../paths.js";
+import { repoPath, type AvatarPackManifest } from "../../avatars/index.js";
 import * as ort from "onnxruntime-node";
 import { MouthAnimator, onnxClassifier, type MouthFrame } from "./animator.js";
-import type { AvatarPackManifest } from "./avatar-pack.js";
 import { featureRate } from "./dataset.js";
 import { Viseme, visemeCount, visemeParams, type VisemeId } from "./visemes.js";
 

@@ -1,5 +1,6 @@
 // Training and evaluation data for the lip-sync model, made without any download: the embedded voices speak
 // sentences, their phoneme timings give per-frame viseme labels, and the audio gives log-mel features.
+import { UnknownVoiceError } from "../errors.js";
 import type { EspeakEngine } from "../tts/espeak.js";
 import { synthesizeToPcm } from "../tts/embedded.js";
 import { embeddedVoices } from "../tts/voices.js";
@@ -37,7 +38,7 @@ export async function buildExamples(
   const examples: Example[] = [];
   for (const { voiceId, text } of utterances) {
     const voice = embeddedVoices.find((v) => v.id === voiceId);
-    if (!voice) throw new Error(`unknown voice ${voiceId}`);
+    if (!voice) throw new UnknownVoiceError(voiceId);
     for (const speed of speeds) {
       const { pcm, phonemes } = await synthesizeToPcm(engine, voice, text, { speed, sampleRate: featureRate });
       const frames = mel.compute(pcm);

@@ -1,30 +1,26 @@
 // LipSyncService.Animate over gRPC: the client opens with the avatar and fps, streams speech, and gets exactly one
 // frame per video frame interval of that audio, each with mouth parameters and the rendered mouth patch. Requests
 // are validated (INVALID_ARGUMENT names the field and ends only that stream); the stream cap answers
-// RESOURCE_EXHAUSTED at once; a slow reader pauses the audio it sends (backpressure).
-import { once } from "node:events";
-import type { ServerDuplexStream } from "@grpc/grpc-js";
+// RESOURCE_EXHAUSTED at once. The stream is pull-based (bidiStream): a request is read once the frames of the one
+// before it have been taken by the client, so a slow model or a slow reader slows the audio sent, not a queue.
 import {
-  AnimateRequest,
   AnimateResponse,
   AudioEncoding,
   LipSyncServiceService,
   PixelFormat,
+  type AnimateAudio,
+  type AnimateFlush,
   type AnimateOpen,
+  type AnimateRequest,
   type LipSyncServiceServer,
 } from "../../proto/index.js";
-import { Counter, Histogram, latencyBuckets, rootLogger, type Registry } from "../../observability/index.js";
-import {
-  InvalidArgumentError,
-  LivehostError,
-  serverCallSpan,
-  toStatus,
-  type GrpcServiceRegistration,
-} from "../../transport/index.js";
+import { Counter, Histogram, latencyBuckets, type Registry } from "../../observability/index.js";
+import { InvalidArgumentError } from "../../errors/index.js";
+import { bidiStream, type GrpcServiceRegistration } from "../../transport/index.js";
 import type { StreamSlots } from "../slots.js";
 import { supportedSampleRates } from "../tts/voices.js";
 import { MouthAnimator, type MouthFrame, type VisemeClassifier } from "./animator.js";
-import { defaultMouthBox } from "./avatar-pack.js";
+import { defaultMouthBox } from "./default-avatar.js";
 import { renderMouth } from "./render.js";
 import type { VisemeId } from "./visemes.js";
 
@@ -54,237 +50,224 @@ export interface LipSyncDeps {
   avatars?: AvatarMouth[];
 }
 
-/** The message that opens an Animate stream: avatar, fps and the 16-bit mono PCM rate that will follow. */
-export function animateOpen(options: {
-  avatarId?: string;
-  fps?: number;
-  sampleRateHz: number;
-  roomId?: string;
-}): AnimateRequest {
-  return AnimateRequest.fromPartial({
+export function lipSyncService(deps: LipSyncDeps): GrpcServiceRegistration {
+  const avatars = new Map((deps.avatars ?? [defaultAvatar]).map((a) => [a.id, a]));
+  const metrics = lipSyncMetrics(deps.registry);
+  const implementation: LipSyncServiceServer = {
+    animate: bidiStream("Animate", (requests: AsyncIterable<AnimateRequest>) =>
+      animate(requests, { ...deps, avatars, metrics }),
+    ),
+  };
+  return { name: "livehost.v1.LipSyncService", definition: LipSyncServiceService, implementation };
+}
+
+type LipSyncMetrics = ReturnType<typeof lipSyncMetrics>;
+
+function lipSyncMetrics(registry: Registry) {
+  return {
+    framesSent: new Counter({
+      name: "livehost_lipsync_frames_total",
+      help: "Animation frames sent.",
+      registers: [registry],
+    }),
+    realtime: new Histogram({
+      name: "livehost_lipsync_realtime_factor",
+      help: "Compute time per second of audio, per stream and second; above 1 a stream is behind real time.",
+      buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2],
+      registers: [registry],
+    }),
+    inferenceSeconds: new Histogram({
+      name: "livehost_lipsync_chunk_seconds",
+      help: "Time to turn one audio chunk into its frames (features, model, rendering).",
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+  };
+}
+
+interface StreamDeps {
+  classify: VisemeClassifier;
+  slots: StreamSlots;
+  avatars: Map<string, AvatarMouth>;
+  metrics: LipSyncMetrics;
+}
+
+/**
+ * One Animate stream: an open, then audio, clear and flush, answered one request at a time and in order (a chunk's
+ * frames leave before the next chunk is read). The stream's slot is held from its open to its end, however it ends.
+ */
+async function* animate(requests: AsyncIterable<AnimateRequest>, deps: StreamDeps): AsyncGenerator<AnimateResponse> {
+  let stream: MouthStream | undefined;
+  try {
+    for await (const { message } of requests) {
+      if (message?.$case === "open") {
+        if (stream) throw new InvalidArgumentError("open", "the stream is already open");
+        stream = MouthStream.open(message.value, deps);
+      } else if (!stream) {
+        throw new InvalidArgumentError("open", "must be the first message of the stream");
+      } else if (message?.$case === "audio") {
+        yield* stream.audio(message.value);
+      } else if (message?.$case === "clear") {
+        yield* stream.clear();
+      } else if (message?.$case === "flush") {
+        yield* stream.flush(message.value);
+      } else {
+        throw new InvalidArgumentError("message", "must be one of open, audio, clear, flush");
+      }
+    }
+  } finally {
+    stream?.[Symbol.dispose]();
+  }
+}
+
+/** An open stream's mouth: its avatar, its animator on the stream's frame clock, and the utterance being animated. */
+class MouthStream implements Disposable {
+  readonly #avatar: AvatarMouth;
+  readonly #animator: MouthAnimator;
+  readonly #inputRate: number;
+  readonly #pace: RealtimePace;
+  readonly #framesSent: Counter;
+  readonly #inferenceSeconds: Histogram;
+  readonly #release: () => void;
+  #utteranceId = "";
+  /** Frame index where the current utterance began (its first audio after open, flush or clear). */
+  #utteranceStart: number | undefined;
+
+  /** Validates the open, then takes a slot (RESOURCE_EXHAUSTED at the cap). */
+  static open(open: AnimateOpen, deps: StreamDeps): MouthStream {
+    const avatar = validateOpen(open, deps.avatars);
+    return new MouthStream(open, avatar, deps, deps.slots.acquire());
+  }
+
+  private constructor(open: AnimateOpen, avatar: AvatarMouth, deps: StreamDeps, release: () => void) {
+    this.#avatar = avatar;
+    this.#inputRate = open.audioFormat!.sampleRateHz;
+    this.#animator = new MouthAnimator({ fps: open.fps, inputRate: this.#inputRate, classify: deps.classify });
+    this.#pace = new RealtimePace(deps.metrics.realtime);
+    this.#framesSent = deps.metrics.framesSent;
+    this.#inferenceSeconds = deps.metrics.inferenceSeconds;
+    this.#release = release;
+  }
+
+  /** The frames of a chunk of audio, then a status when the stream falls behind real time or catches up. */
+  async *audio(audio: AnimateAudio): AsyncGenerator<AnimateResponse> {
+    const pcm = validatedPcm(audio.pcm);
+    this.#utteranceId = audio.utteranceId;
+    this.#utteranceStart ??= this.#animator.framesSent;
+    const started = performance.now();
+    const frames = await this.#animator.push(pcm);
+    const computeMs = performance.now() - started;
+    this.#inferenceSeconds.observe(computeMs / 1_000);
+    yield* this.#frames(frames);
+    const pace = this.#pace.record(computeMs, (pcm.length / this.#inputRate) * 1000);
+    if (pace) yield statusResponse(pace, this.#animator.framesSent);
+  }
+
+  /** A cut-in: "cleared", then the rest pose at the very next frame index. */
+  *clear(): Generator<AnimateResponse> {
+    const frame = this.#animator.clear();
+    this.#utteranceStart = undefined;
+    yield AnimateResponse.fromPartial({ message: { $case: "cleared", value: { frameIndex: frame.index } } });
+    yield* this.#frames([frame]);
+  }
+
+  /** The frames for the rest of the utterance's audio, then "flushed" with how many frames the utterance had. */
+  async *flush(flush: AnimateFlush): AsyncGenerator<AnimateResponse> {
+    const start = this.#utteranceStart ?? this.#animator.framesSent;
+    yield* this.#frames(await this.#animator.flush());
+    this.#utteranceStart = undefined;
+    yield AnimateResponse.fromPartial({
+      message: {
+        $case: "flushed",
+        value: { utteranceId: flush.utteranceId, frames: this.#animator.framesSent - start },
+      },
+    });
+  }
+
+  *#frames(frames: MouthFrame[]): Generator<AnimateResponse> {
+    for (const frame of frames) {
+      this.#framesSent.inc();
+      yield frameResponse(frame, this.#avatar, this.#utteranceId);
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.#release();
+  }
+}
+
+/**
+ * Real time, always: compute per second of audio over the last second of audio. Above 1 the worker cannot keep up
+ * and says so (the metric, and a status message) so the room shows idle frames rather than late ones; it says so
+ * again when it catches up.
+ */
+class RealtimePace {
+  readonly #histogram: Histogram;
+  #computeMs = 0;
+  #audioMs = 0;
+  #behind = false;
+
+  constructor(histogram: Histogram) {
+    this.#histogram = histogram;
+  }
+
+  /** The window's factor when a status is due (behind, or no longer behind), else undefined. */
+  record(computeMs: number, audioMs: number): { factor: number; behind: boolean } | undefined {
+    this.#computeMs += computeMs;
+    this.#audioMs += audioMs;
+    if (this.#audioMs < 1_000) return undefined;
+    const factor = this.#computeMs / this.#audioMs;
+    this.#histogram.observe(factor);
+    const behind = factor > 1;
+    const due = behind || behind !== this.#behind;
+    this.#behind = behind;
+    this.#computeMs = 0;
+    this.#audioMs = 0;
+    return due ? { factor, behind } : undefined;
+  }
+}
+
+function statusResponse(pace: { factor: number; behind: boolean }, framesSent: number): AnimateResponse {
+  return AnimateResponse.fromPartial({
     message: {
-      $case: "open",
+      $case: "status",
+      value: { realtimeFactor: pace.factor, behind: pace.behind, framesSent, framesDropped: 0 },
+    },
+  });
+}
+
+/** A frame with the avatar's mouth patch: the pack's image for its viseme, or the parametric mouth drawn. */
+function frameResponse(frame: MouthFrame, avatar: AvatarMouth, utteranceId: string): AnimateResponse {
+  const patch = avatar.mouthImage
+    ? { width: avatar.width, height: avatar.height, data: avatar.mouthImage(frame.viseme) }
+    : renderMouth(frame.mouth, avatar.width, avatar.height);
+  return AnimateResponse.fromPartial({
+    message: {
+      $case: "frame",
       value: {
-        avatarId: options.avatarId ?? "default",
-        fps: options.fps ?? 25,
-        audioFormat: {
-          sampleRateHz: options.sampleRateHz,
-          channels: 1,
-          encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE,
+        frameIndex: frame.index,
+        ptsMs: frame.ptsMs,
+        utteranceId,
+        mouth: { viseme: frame.viseme, ...frame.mouth },
+        patch: {
+          xPx: avatar.x,
+          yPx: avatar.y,
+          widthPx: patch.width,
+          heightPx: patch.height,
+          format: PixelFormat.PIXEL_FORMAT_RGBA,
+          data: Buffer.from(patch.data.buffer, patch.data.byteOffset, patch.data.byteLength),
         },
-        roomId: options.roomId ?? "",
       },
     },
   });
 }
 
-export function lipSyncService(deps: LipSyncDeps): GrpcServiceRegistration {
-  const avatars = new Map((deps.avatars ?? [defaultAvatar]).map((a) => [a.id, a]));
-  const framesSent = new Counter({
-    name: "livehost_lipsync_frames_total",
-    help: "Animation frames sent.",
-    registers: [deps.registry],
-  });
-  const realtime = new Histogram({
-    name: "livehost_lipsync_realtime_factor",
-    help: "Compute time per second of audio, per stream and second; above 1 a stream is behind real time.",
-    buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2],
-    registers: [deps.registry],
-  });
-  const inferenceSeconds = new Histogram({
-    name: "livehost_lipsync_chunk_seconds",
-    help: "Time to turn one audio chunk into its frames (features, model, rendering).",
-    buckets: latencyBuckets,
-    registers: [deps.registry],
-  });
-
-  const animate = (call: ServerDuplexStream<AnimateRequest, AnimateResponse>) => {
-    let animator: MouthAnimator | undefined;
-    let avatar: AvatarMouth | undefined;
-    let release: (() => void) | undefined;
-    let utteranceId = "";
-    /** Frame index where the current utterance began (its first audio after open, flush or clear). */
-    let utteranceStart: number | undefined;
-    let ended = false;
-    const queue: AnimateRequest[] = [];
-    let wake: (() => void) | undefined;
-    const span = serverCallSpan("Animate", call.metadata);
-
-    const fail = (err: unknown) => {
-      if (ended) return;
-      ended = true;
-      span.end(err);
-      release?.();
-      if (!(err instanceof LivehostError)) rootLogger().error({ err }, "unexpected error in lip-sync stream");
-      call.emit("error", toStatus(err));
-    };
-    // Real time, always: compute per second of audio over the last second; above 1 the worker cannot keep up, and
-    // says so (metric and a status message) so the room shows idle frames rather than late ones.
-    let inputRate = 16_000;
-    let windowCompute = 0;
-    let windowAudio = 0;
-    let behind = false;
-    const reportPace = async (computeMs: number, audioMs: number) => {
-      windowCompute += computeMs;
-      windowAudio += audioMs;
-      if (windowAudio < 1_000) return;
-      const factor = windowCompute / windowAudio;
-      realtime.observe(factor);
-      const nowBehind = factor > 1;
-      if (nowBehind || nowBehind !== behind) {
-        await send(
-          AnimateResponse.fromPartial({
-            message: {
-              $case: "status",
-              value: {
-                realtimeFactor: factor,
-                behind: nowBehind,
-                framesSent: animator?.framesSent ?? 0,
-                framesDropped: 0,
-              },
-            },
-          }),
-        );
-      }
-      behind = nowBehind;
-      windowCompute = 0;
-      windowAudio = 0;
-    };
-    const send = async (message: AnimateResponse) => {
-      if (!call.write(message)) {
-        // The client is not keeping up: stop reading its audio until it does.
-        call.pause();
-        await once(call, "drain");
-        call.resume();
-      }
-    };
-    const sendFrames = async (frames: MouthFrame[]) => {
-      for (const frame of frames) {
-        const patch = avatar!.mouthImage
-          ? { width: avatar!.width, height: avatar!.height, data: avatar!.mouthImage(frame.viseme) }
-          : renderMouth(frame.mouth, avatar!.width, avatar!.height);
-        framesSent.inc();
-        await send(
-          AnimateResponse.fromPartial({
-            message: {
-              $case: "frame",
-              value: {
-                frameIndex: frame.index,
-                ptsMs: frame.ptsMs,
-                utteranceId,
-                mouth: { viseme: frame.viseme, ...frame.mouth },
-                patch: {
-                  xPx: avatar!.x,
-                  yPx: avatar!.y,
-                  widthPx: patch.width,
-                  heightPx: patch.height,
-                  format: PixelFormat.PIXEL_FORMAT_RGBA,
-                  data: Buffer.from(patch.data.buffer, patch.data.byteOffset, patch.data.byteLength),
-                },
-              },
-            },
-          }),
-        );
-      }
-    };
-
-    const handle = async (request: AnimateRequest) => {
-      const message = request.message;
-      if (message?.$case === "open") {
-        if (animator) throw new InvalidArgumentError("open", "the stream is already open");
-        avatar = validateOpen(message.value, avatars);
-        release = deps.slots.acquire();
-        inputRate = message.value.audioFormat!.sampleRateHz;
-        animator = new MouthAnimator({
-          fps: message.value.fps,
-          inputRate: message.value.audioFormat!.sampleRateHz,
-          classify: deps.classify,
-        });
-        return;
-      }
-      if (!animator) throw new InvalidArgumentError("open", "must be the first message of the stream");
-      if (message?.$case === "audio") {
-        if (message.value.pcm.length > maxChunkBytes) {
-          throw new InvalidArgumentError("audio.pcm", `must be at most ${maxChunkBytes} bytes`);
-        }
-        if (message.value.pcm.length % 2 !== 0)
-          throw new InvalidArgumentError("audio.pcm", "must hold whole 16-bit samples");
-        utteranceId = message.value.utteranceId;
-        utteranceStart ??= animator.framesSent;
-        const pcm = new Int16Array(
-          message.value.pcm.buffer.slice(
-            message.value.pcm.byteOffset,
-            message.value.pcm.byteOffset + message.value.pcm.length,
-          ),
-        );
-        const started = performance.now();
-        const frames = await animator.push(pcm);
-        const computeMs = performance.now() - started;
-        inferenceSeconds.observe(computeMs / 1_000);
-        await sendFrames(frames);
-        await reportPace(computeMs, (pcm.length / inputRate) * 1000);
-      } else if (message?.$case === "clear") {
-        const frame = animator.clear();
-        utteranceStart = undefined;
-        await send(AnimateResponse.fromPartial({ message: { $case: "cleared", value: { frameIndex: frame.index } } }));
-        await sendFrames([frame]);
-      } else if (message?.$case === "flush") {
-        const start = utteranceStart ?? animator.framesSent;
-        await sendFrames(await animator.flush());
-        utteranceStart = undefined;
-        await send(
-          AnimateResponse.fromPartial({
-            message: {
-              $case: "flushed",
-              value: { utteranceId: message.value.utteranceId, frames: animator.framesSent - start },
-            },
-          }),
-        );
-      } else {
-        throw new InvalidArgumentError("message", "must be one of open, audio, clear, flush");
-      }
-    };
-
-    // One message at a time, in order: a chunk's frames leave before the next chunk is read.
-    void (async () => {
-      try {
-        for (;;) {
-          const request = queue.shift();
-          if (request) {
-            await handle(request);
-            continue;
-          }
-          if (ended) break;
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-        }
-        release?.();
-        span.end();
-        call.end();
-      } catch (err) {
-        fail(err);
-      }
-    })();
-
-    call.on("data", (request: AnimateRequest) => {
-      queue.push(request);
-      wake?.();
-    });
-    call.on("end", () => {
-      ended = true;
-      wake?.();
-    });
-    call.on("cancelled", () => {
-      ended = true;
-      span.end();
-      queue.length = 0;
-      release?.();
-      wake?.();
-    });
-  };
-
-  const implementation: LipSyncServiceServer = { animate };
-  return { name: "livehost.v1.LipSyncService", definition: LipSyncServiceService, implementation };
+/** The chunk's samples (copied: the message's buffer may be shared and unaligned). */
+function validatedPcm(bytes: Uint8Array): Int16Array {
+  if (bytes.length > maxChunkBytes)
+    throw new InvalidArgumentError("audio.pcm", `must be at most ${maxChunkBytes} bytes`);
+  if (bytes.length % 2 !== 0) throw new InvalidArgumentError("audio.pcm", "must hold whole 16-bit samples");
+  return new Int16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
 }
 
 function validateOpen(open: AnimateOpen, avatars: Map<string, AvatarMouth>): AvatarMouth {

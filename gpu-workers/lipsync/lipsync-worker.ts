@@ -5,11 +5,11 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { rootLogger } from "../../observability/index.js";
-import { repoPath } from "../paths.js";
+import { loadAvatarPack, repoPath } from "../../avatars/index.js";
+import { UnusableModelError } from "../errors.js";
 import { createSession, executionProviders, type ExecutionProviderChoice } from "../onnx/runtime.js";
 import { startWorker, type Worker, type WorkerHosting } from "../worker.js";
 import { onnxClassifier, type VisemeClassifier } from "./animator.js";
-import { loadAvatarPack } from "./avatar-pack.js";
 import { defaultAvatar, lipSyncService, type AvatarMouth } from "./lipsync-service.js";
 
 export interface LipSyncWorkerOptions extends WorkerHosting {
@@ -50,9 +50,10 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
     provider = eps.reported;
     const session = await createSession(await readFile(modelPath), eps.providers);
     for (const name of ["features"]) {
-      if (!session.inputNames.includes(name)) throw new Error(`${modelPath} has no "${name}" input`);
+      if (!session.inputNames.includes(name)) throw new UnusableModelError(`${modelPath} has no "${name}" input`);
     }
-    if (!session.outputNames.includes("viseme_probs")) throw new Error(`${modelPath} has no "viseme_probs" output`);
+    if (!session.outputNames.includes("viseme_probs"))
+      throw new UnusableModelError(`${modelPath} has no "viseme_probs" output`);
     classify = onnxClassifier(session, ort.Tensor);
   } catch (err) {
     problem = [problem, `lip-sync model unavailable: ${(err as Error).message}`].filter(Boolean).join("; ");

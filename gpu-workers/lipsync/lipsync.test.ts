@@ -1,29 +1,27 @@
 import { describe, expect, it } from "vitest";
 import { credentials, status as GrpcStatus, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import {
-  AnimateRequest,
   AudioEncoding,
   HealthCheckResponse_ServingStatus as Serving,
   HealthClient,
   LipSyncServiceClient,
   WorkerState,
+  animateAudio,
+  animateClear,
+  animateFlush,
+  animateOpen,
   type AnimateOpen,
+  type AnimateRequest,
   type AnimateResponse,
 } from "../../proto/index.js";
 import { createRegistry } from "../../observability/index.js";
 import { callUnary, connectNats, mediaChannelOptions } from "../../transport/index.js";
 import { eventually, recordAnnouncements, startNatsServer, startTestGrpcServer } from "../../testing/index.js";
-import {
-  EspeakEngine,
-  StreamSlots,
-  animateOpen,
-  embeddedVoices,
-  startLipSyncWorker,
-  synthesizeToPcm,
-} from "../index.js";
+import { EspeakEngine, StreamSlots, embeddedVoices, startLipSyncWorker, synthesizeToPcm } from "../index.js";
 import { lipSyncService } from "./lipsync-service.js";
 import { Viseme, type VisemeId } from "./visemes.js";
-import { loadAvatarPack, writeDefaultAvatarPack } from "./avatar-pack.js";
+import { loadAvatarPack } from "../../avatars/index.js";
+import { writeDefaultAvatarPack } from "./default-avatar.js";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,13 +31,9 @@ const open = (overrides: Partial<AnimateOpen> = {}) => {
   if (request.message?.$case === "open") Object.assign(request.message.value, overrides);
   return request;
 };
-const audio = (pcm: Int16Array, utteranceId = "u1") =>
-  AnimateRequest.fromPartial({
-    message: { $case: "audio", value: { pcm: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength), utteranceId } },
-  });
-const flush = (utteranceId = "u1") =>
-  AnimateRequest.fromPartial({ message: { $case: "flush", value: { utteranceId } } });
-const clear = () => AnimateRequest.fromPartial({ message: { $case: "clear", value: {} } });
+const audio = (pcm: Int16Array, utteranceId = "u1") => animateAudio(pcm, utteranceId);
+const flush = (utteranceId = "u1") => animateFlush(utteranceId);
+const clear = animateClear;
 
 async function speech(text: string, voiceId = "en-male-bright"): Promise<Int16Array> {
   await using engine = await EspeakEngine.start();

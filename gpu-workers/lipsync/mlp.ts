@@ -2,6 +2,7 @@
 // train in plain TypeScript (mini-batch Adam, deterministic seed) and exported to ONNX for the worker, which runs it
 // with onnxruntime. Input normalization (mean/std from the training set) is part of the exported graph.
 import { DataType, encodeModel } from "../onnx/writer.js";
+import { seededRandom } from "../random.js";
 import type { Example } from "./dataset.js";
 
 export interface TrainOptions {
@@ -10,18 +11,6 @@ export interface TrainOptions {
   learningRate?: number;
   /** Called after each epoch with its mean loss. */
   onEpoch?: (epoch: number, loss: number) => void;
-}
-
-/** mulberry32: a small deterministic PRNG, so training is repeatable. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export class VisemeMlp {
@@ -39,7 +28,7 @@ export class VisemeMlp {
     this.inputs = inputs;
     this.hidden = hidden;
     this.classes = classes;
-    const rand = random(seed);
+    const rand = seededRandom(seed);
     const init = (n: number, fanIn: number) =>
       Float32Array.from({ length: n }, () => (rand() * 2 - 1) * Math.sqrt(6 / fanIn));
     this.w1 = init(inputs * hidden, inputs);
@@ -100,7 +89,7 @@ export class VisemeMlp {
     for (const e of examples) counts[e.y]!++;
     const classWeight = Array.from(counts, (c) => (c > 0 ? Math.sqrt(examples.length / (this.classes * c)) : 0));
     const order = examples.map((_, i) => i);
-    const rand = random(11);
+    const rand = seededRandom(11);
     const z = new Float32Array(this.inputs);
     const h = new Float32Array(this.hidden);
     const logits = new Float32Array(this.classes);

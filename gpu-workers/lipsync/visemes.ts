@@ -1,30 +1,10 @@
 // Mouth shapes from phonemes: the labels the lip-sync model learns from. espeak-ng reports each phoneme it speaks
 // (IPA, Mandarin and English); each maps to one of a small set of visemes, and each viseme to mouth parameters a
-// renderer or an atlas can use. The class set follows the usual 10-ish viseme groups of lip-sync systems.
+// renderer or an atlas can use. The set itself (the usual 10-ish viseme groups of lip-sync systems) is the avatar-pack
+// format's, in avatars/, and is re-exported here for the lip-sync code.
+import { Viseme, type VisemeId } from "../../avatars/index.js";
 
-export const Viseme = {
-  rest: 0,
-  /** a, ɑ, æ, ʌ: jaw open. */
-  open: 1,
-  /** e, ɛ, i, ɪ, ə: lips spread, half open. */
-  spread: 2,
-  /** o, ɔ: rounded, open. */
-  round: 3,
-  /** u, w, y: rounded, nearly closed (pucker). */
-  pucker: 4,
-  /** m, b, p: lips closed. */
-  closed: 5,
-  /** f, v: lower lip to teeth. */
-  labiodental: 6,
-  /** t, d, n, l, θ, ð, ɾ: tongue tip, jaw slightly open. */
-  tongue: 7,
-  /** s, z, ʃ, ʒ, tɕ, ts, ɕ, ʐ, tʃ: teeth together, lips a little apart. */
-  sibilant: 8,
-  /** k, g, ŋ, h, χ, j, ɹ: back of the mouth, jaw half open. */
-  back: 9,
-} as const;
-export type VisemeId = (typeof Viseme)[keyof typeof Viseme];
-export const visemeCount = 10;
+export { Viseme, visemeCount, type VisemeId } from "../../avatars/index.js";
 
 export interface MouthParams {
   /** Jaw/lip opening, 0 closed to 1 wide open. */

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { UnavailableError } from "../../transport/index.js";
+import { UnavailableError } from "../../errors/index.js";
 import { DataType, encodeModel } from "./writer.js";
 
 export type ExecutionProviderChoice = "auto" | "cpu" | "cuda";

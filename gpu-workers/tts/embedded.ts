@@ -4,9 +4,9 @@
 // (synthesis runs far ahead of real time, so larger later chunks cost no latency and fewer messages).
 import { pinyin } from "pinyin-pro";
 import type { PhonemeTiming, WordTiming } from "../../proto/index.js";
+import { Resampler } from "../../media/index.js";
 import { EspeakEventType, type EspeakEngine } from "./espeak.js";
 import { normalize, type Segment } from "./normalize.js";
-import { Resampler } from "./resample.js";
 import type { EmbeddedVoice } from "./voices.js";
 
 export interface SynthesisChunk {

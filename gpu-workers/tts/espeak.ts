@@ -3,8 +3,9 @@
 // Jobs run in arrival order; callers enqueue one sentence at a time, so concurrent streams share the thread fairly.
 import { existsSync } from "node:fs";
 import { Worker } from "node:worker_threads";
-import { repoPath } from "../paths.js";
-import { LivehostError, UnavailableError } from "../../transport/index.js";
+import { repoPath } from "../../avatars/index.js";
+import { UnavailableError } from "../../errors/index.js";
+import { EspeakError, EspeakVoiceError } from "../errors.js";
 
 /** espeak-ng event types (speak_lib.h). */
 export const EspeakEventType = { word: 1, sentence: 2, end: 5, msgTerminated: 6, phoneme: 7 } as const;
@@ -257,8 +258,9 @@ export class EspeakEngine implements AsyncDisposable {
     } else if (message.type === "done") {
       job.end();
     } else {
-      const code = message.code === "ESPEAK_VOICE" ? "invalid_argument" : "internal";
-      job.end(new LivehostError(code, `espeak-ng: ${message.message}`));
+      job.end(
+        message.code === "ESPEAK_VOICE" ? new EspeakVoiceError(message.message) : new EspeakError(message.message),
+      );
     }
   }
 

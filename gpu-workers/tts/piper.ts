@@ -6,13 +6,13 @@
 import { readdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { UnavailableError } from "../../transport/index.js";
+import { UnavailableError } from "../../errors/index.js";
+import { Resampler } from "../../media/index.js";
 import { createSession } from "../onnx/runtime.js";
 import { synthesizeEmbedded, type SynthesisChunk, type SynthesisOptions } from "./embedded.js";
 import type { EspeakEngine } from "./espeak.js";
 import { normalize, type Language } from "./normalize.js";
 import type { PiperConfig } from "./piper-synthetic.js";
-import { Resampler } from "./resample.js";
 import type { EmbeddedVoice } from "./voices.js";
 
 export interface PiperBatching {

@@ -12,7 +12,9 @@ import {
   type SynthesizeRequest,
 } from "../../proto/index.js";
 import { Counter, Histogram, latencyBuckets, type Registry } from "../../observability/index.js";
-import { InvalidArgumentError, serverStream, unary, type GrpcServiceRegistration } from "../../transport/index.js";
+import { InvalidArgumentError } from "../../errors/index.js";
+import { serverStream, unary, type GrpcServiceRegistration } from "../../transport/index.js";
+import { UnknownVoiceError } from "../errors.js";
 import type { StreamSlots } from "../slots.js";
 import type { SynthesisChunk } from "./embedded.js";
 import { supportedSampleRates, type SpeechVoice } from "./voices.js";
@@ -136,10 +138,7 @@ function validate(request: SynthesizeRequest, voices: Map<string, SpeechVoice>) 
   if (controlCharacters.test(text)) throw new InvalidArgumentError("text", "must not contain control characters");
   const voice = voices.get(request.voiceId);
   if (!voice) {
-    throw new InvalidArgumentError(
-      "voice_id",
-      `unknown voice "${request.voiceId}"; ListVoices lists this worker's voices`,
-    );
+    throw new UnknownVoiceError(request.voiceId, "; ListVoices lists this worker's voices");
   }
   const sampleRate = request.sampleRateHz === 0 ? voice.sampleRate : request.sampleRateHz;
   const rates = ratesOf(voice);

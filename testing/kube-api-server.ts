@@ -1,18 +1,20 @@
-// A Kubernetes API server for the operator's tests (test support only: nothing in the operator's main path imports
-// it). An HTTP server on 127.0.0.1 port 0 that is faithful for what the operator uses: list and watch with
-// resourceVersion (a watch from a compacted version gets a 410 Expired event, as from the real server), create,
-// replace with optimistic concurrency (409 Conflict on a stale resourceVersion), merge patches, the status and scale
-// subresources, Leases and Events, label selectors of the form a=b,c=d.
+// A Kubernetes API server for the operator's tests. An HTTP server on 127.0.0.1 port 0 that is faithful for what the
+// operator uses: list and watch with resourceVersion (a watch from a compacted version gets a 410 Expired event, as
+// from the real server), create, replace with optimistic concurrency (409 Conflict on a stale resourceVersion), merge
+// patches, the status and scale subresources, Leases and Events, label selectors of the form a=b,c=d.
 //
 // NOT covered: authentication and RBAC, admission (no CRD schema validation or defaulting: the operator's own checks
 // are what is tested), field selectors, set-based label selectors, JSON patch and server-side apply, strategic merge
 // (treated as a JSON merge patch), garbage collection of owned objects, watch bookmarks, pagination (limit/continue),
 // API discovery, protobuf, and no controllers at all: Deployments do not create pods and MachineDeployments do not
 // create nodes unless the test does it.
+//
+// client-node is loaded when a server starts, so the many tests that import testing/ for something else do not pay
+// for it.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
-import { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 
 export interface ResourceType {
   group: string;
@@ -174,8 +176,11 @@ export class KubeApiTestServer implements AsyncDisposable {
   readonly requests: Request[] = [];
   url = "";
 
-  private constructor(types: ResourceType[]) {
+  readonly #KubeConfig: typeof KubeConfig;
+
+  private constructor(types: ResourceType[], kubeConfigClass: typeof KubeConfig) {
     this.#types = types;
+    this.#KubeConfig = kubeConfigClass;
     this.#server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
@@ -184,7 +189,8 @@ export class KubeApiTestServer implements AsyncDisposable {
   }
 
   static async start(types: ResourceType[] = operatorResourceTypes): Promise<KubeApiTestServer> {
-    const server = new KubeApiTestServer(types);
+    const { KubeConfig } = await import("@kubernetes/client-node");
+    const server = new KubeApiTestServer(types, KubeConfig);
     await new Promise<void>((resolve) => server.#server.listen(0, "127.0.0.1", resolve));
     server.url = `http://127.0.0.1:${(server.#server.address() as AddressInfo).port}`;
     return server;
@@ -192,7 +198,7 @@ export class KubeApiTestServer implements AsyncDisposable {
 
   /** A KubeConfig for this server, as a client in a cluster would load one. */
   kubeConfig(namespace = "default"): KubeConfig {
-    const kc = new KubeConfig();
+    const kc = new this.#KubeConfig();
     kc.loadFromOptions({
       clusters: [{ name: "test", server: this.url, skipTLSVerify: true }],
       users: [{ name: "test" }],

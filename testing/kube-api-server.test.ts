@@ -1,8 +1,7 @@
 // The test server answers client-node the way a real API server would, for what the operator uses.
 import { AppsV1Api, CustomObjectsApi, Watch } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { eventually } from "../../testing/index.js";
-import { KubeApiTestServer } from "./index.js";
+import { KubeApiTestServer, eventually } from "./index.js";
 
 const wp = { group: "livehost.io", version: "v1alpha1", namespace: "ns", plural: "workerpools" };
 

@@ -1,9 +1,9 @@
-// Files the workers ship in the repository (the espeak-ng binding, the committed lip-sync model), found from the
-// repository root whether the code runs from the sources (tests) or from dist/.
+// Files the repository ships (the committed lip-sync model, the espeak-ng binding, the room picture's blend kernel),
+// found from the repository root whether the code runs from the sources (tests) or from dist/.
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { UnavailableError } from "../transport/index.js";
+import { UnavailableError } from "../errors/index.js";
 
 export function repoPath(relative: string): string {
   let dir = dirname(fileURLToPath(import.meta.url));

@@ -3,9 +3,9 @@ import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeVideo } from "../gstreamer.js";
-import { loadAvatarPack, writeDefaultAvatarPack } from "./avatar-pack.js";
-import { Viseme } from "./visemes.js";
+import { Viseme, loadAvatarPack } from "../../avatars/index.js";
+import { decodeVideo } from "../../media/index.js";
+import { writeDefaultAvatarPack } from "./default-avatar.js";
 
 async function tempDir() {
   const dir = await mkdtemp(join(tmpdir(), "livehost-avatar-"));

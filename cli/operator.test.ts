@@ -5,25 +5,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { eventually } from "../testing/index.js";
+import { KubeApiTestServer, eventually, startSecureNatsServer } from "../testing/index.js";
 import {
-  compileOperatorOptions,
-  operatorOptionsFromFlags,
+  compileOperatorCommand,
   registerOperatorCommand,
   startOperatorProcess,
-  type OperatorOptions,
-} from "./index.js";
-import { KubeApiTestServer, startSecureNatsServer } from "./testing/index.js";
+  type OperatorCommandOptions,
+} from "./operator.js";
 
 const base = { namespace: "livehost", leaseName: "op", natsUrl: "nats://nats:4222" };
 
 /** The options `livehost operator` parses from this environment (its action replaced by a capture). */
-async function optionsFromEnv(env: Record<string, string>): Promise<OperatorOptions> {
+async function optionsFromEnv(env: Record<string, string>): Promise<OperatorCommandOptions> {
   for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
   const program = new Command().exitOverride();
-  let options: OperatorOptions | undefined;
-  registerOperatorCommand(program).action((flags: Parameters<typeof operatorOptionsFromFlags>[0]) => {
-    options = operatorOptionsFromFlags(flags);
+  let options: OperatorCommandOptions | undefined;
+  registerOperatorCommand(program).action((parsed: OperatorCommandOptions) => {
+    options = parsed;
   });
   await program.parseAsync(["operator"], { from: "user" });
   return options!;
@@ -33,28 +31,44 @@ afterEach(() => vi.unstubAllEnvs());
 
 describe("operator options", () => {
   it("names the bad option", () => {
-    expect(() => compileOperatorOptions({ ...base, namespace: "Live_Host" })).toThrow(
+    expect(() => compileOperatorCommand({ ...base, namespace: "Live_Host" })).toThrow(
       '--namespace: "Live_Host" is not a Kubernetes namespace name',
     );
-    expect(() => compileOperatorOptions({ ...base, metricsPort: 70_000 })).toThrow("--metrics-port");
-    expect(() => compileOperatorOptions({ ...base, natsUrl: "http://nats:4222" })).toThrow(
+    expect(() => compileOperatorCommand({ ...base, metricsPort: 70_000 })).toThrow("--metrics-port");
+    expect(() => compileOperatorCommand({ ...base, natsUrl: "http://nats:4222" })).toThrow(
       '--nats-url: "http://nats:4222" is not a nats:// or tls:// URL',
     );
-    expect(() => compileOperatorOptions({ ...base, natsPassword: "pw" })).toThrow(
+    expect(() => compileOperatorCommand({ ...base, natsPass: "pw" })).toThrow(
       "--nats-user: a NATS password needs its user",
     );
-    expect(() => compileOperatorOptions({ ...base, natsTlsCert: "c.pem" })).toThrow("--nats-tls-key");
-    expect(() => compileOperatorOptions({ ...base, workerGrpcClientAuth: true })).toThrow(
+    expect(() => compileOperatorCommand({ ...base, natsTlsCert: "c.pem" })).toThrow("--nats-tls-key");
+    expect(() => compileOperatorCommand({ ...base, workerGrpcClientAuth: true })).toThrow(
       "--worker-grpc-client-auth: needs --worker-grpc-tls-secret",
     );
-    expect(() => compileOperatorOptions({ ...base, workerNatsAuthSecret: "Auth_Secret" })).toThrow(
+    expect(() => compileOperatorCommand({ ...base, workerNatsAuthSecret: "Auth_Secret" })).toThrow(
       "--worker-nats-auth-secret",
     );
-    expect(() => compileOperatorOptions({ ...base, workerNatsAuthKeys: { tts: "a/b" } })).toThrow(
+    expect(() => compileOperatorCommand({ ...base, workerNatsTtsKey: "a/b" })).toThrow(
       '--worker-nats-tts-key: "a/b" is not a Secret key',
     );
-    expect(() => compileOperatorOptions({ ...base, workerMetricsPort: 50051 })).toThrow("--worker-metrics-port");
-    expect(() => compileOperatorOptions({ ...base, roomWarmupSeconds: Number("5m") })).toThrow("--room-warmup");
+    expect(() => compileOperatorCommand({ ...base, workerMetricsPort: 50051 })).toThrow("--worker-metrics-port");
+    expect(() => compileOperatorCommand({ ...base, roomWarmup: "5 minutes" })).toThrow("--room-warmup");
+    expect(() => compileOperatorCommand({ ...base, reconcileInterval: "50" })).toThrow("--reconcile-interval");
+    expect(() => compileOperatorCommand({ ...base, natsCreds: "op.creds", natsUser: "op" })).toThrow("--nats-creds");
+  });
+
+  it("takes durations as the flags always did, and in human units", () => {
+    const compiled = (options: Partial<OperatorCommandOptions>) =>
+      compileOperatorCommand({ ...base, ...options }).operator;
+    expect(compiled({})).toMatchObject({ reconcileIntervalMs: 15_000, roomWarmupMs: 300_000 });
+    expect(compiled({ reconcileInterval: "2000", roomWarmup: "90" })).toMatchObject({
+      reconcileIntervalMs: 2_000,
+      roomWarmupMs: 90_000,
+    });
+    expect(compiled({ reconcileInterval: "10s", roomWarmup: "5m" })).toMatchObject({
+      reconcileIntervalMs: 10_000,
+      roomWarmupMs: 300_000,
+    });
   });
 
   it("reads NATS credentials, TLS and the workers' Secrets from the variables the chart sets", async () => {
@@ -73,9 +87,9 @@ describe("operator options", () => {
       LIVEHOST_LOG_LEVEL: "debug",
       OTEL_TRACES_EXPORTER: "none",
     });
-    const settings = compileOperatorOptions(options);
-    expect(settings.namespace).toBe("shop");
-    expect(settings.nats).toEqual({
+    const settings = compileOperatorCommand(options);
+    expect(settings.operator.namespace).toBe("shop");
+    expect(settings.process.nats).toEqual({
       servers: ["tls://livehost-nats:4222"],
       name: "livehost-operator/op-0",
       user: "operator",
@@ -83,7 +97,7 @@ describe("operator options", () => {
       credsFile: undefined,
       tls: { caFile: "/etc/livehost/nats-tls/ca.crt", certFile: undefined, keyFile: undefined },
     });
-    expect(settings.workers).toEqual({
+    expect(settings.operator.workers).toEqual({
       natsUrl: "tls://livehost-nats:4222",
       natsAuth: { secretName: "livehost-nats-auth", keys: { tts: "tts-worker", lipsync: "lipsync-worker" } },
       natsTlsSecret: "livehost-nats-tls",
@@ -97,14 +111,17 @@ describe("operator options", () => {
   });
 
   it("takes a creds file instead of a user, and gives workers no credentials when no Secret is named", async () => {
-    const settings = compileOperatorOptions(
+    const settings = compileOperatorCommand(
       await optionsFromEnv({ LIVEHOST_NATS_URL: "nats://a:4222,nats://b:4222", LIVEHOST_NATS_CREDS: "/creds/op" }),
     );
-    expect(settings.nats).toMatchObject({ servers: ["nats://a:4222", "nats://b:4222"], credsFile: "/creds/op" });
-    expect(settings.nats.user).toBeUndefined();
-    expect(settings.workers.natsUrl).toBe("nats://a:4222,nats://b:4222");
-    expect(settings.workers.natsAuth).toBeUndefined();
-    expect(settings.workers.grpcTls).toBeUndefined();
+    expect(settings.process.nats).toMatchObject({
+      servers: ["nats://a:4222", "nats://b:4222"],
+      credsFile: "/creds/op",
+    });
+    expect(settings.process.nats.user).toBeUndefined();
+    expect(settings.operator.workers.natsUrl).toBe("nats://a:4222,nats://b:4222");
+    expect(settings.operator.workers.natsAuth).toBeUndefined();
+    expect(settings.operator.workers.grpcTls).toBeUndefined();
   });
 });
 
@@ -116,20 +133,20 @@ describe("startOperatorProcess", () => {
     try {
       const kubeconfig = join(dir, "config");
       await writeFile(kubeconfig, kube.kubeConfig("livehost").exportConfig());
-      const options = { ...base, kubeconfig, identity: "op-1", natsUrl: nats.url, natsTlsCa: nats.caFile };
+      const options = { ...base, kubeconfig, id: "op-1", natsUrl: nats.url, natsTlsCa: nats.caFile };
       await expect(startOperatorProcess(options)).rejects.toThrow(/authorization/i);
       await expect(startOperatorProcess({ ...options, natsTlsCa: join(dir, "missing.crt") })).rejects.toThrow(
         "--nats-tls-ca",
       );
 
-      const operator = await startOperatorProcess({ ...options, natsUser: nats.user, natsPassword: nats.password });
+      const operator = await startOperatorProcess({ ...options, natsUser: nats.user, natsPass: nats.password });
       try {
         await eventually(() => expect(kube.get("leases", "op", "livehost")?.spec?.holderIdentity).toBe("op-1"));
         expect(await nats.connectedUsers()).toEqual(["operator"]);
-        const metrics = await (await fetch(`${operator.metricsUrl}/metrics`)).text();
+        const metrics = await (await fetch(operator.endpoints.metrics!)).text();
         expect(metrics).toMatch(/^livehost_nats_connected(\{[^}]*\})? 1$/m);
       } finally {
-        await operator.close();
+        await operator.stop("test over");
       }
       expect(kube.get("leases", "op", "livehost")?.spec?.holderIdentity).toBe("");
     } finally {

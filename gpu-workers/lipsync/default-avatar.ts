@@ -1,44 +1,12 @@
-// Avatar packs: what a room needs to show a host. A pack is a directory:
-//   pack.json    id, frame size, fps, the mouth box on the frame, and the files below
-//   base.png     the host's idle frame; base.mp4, the idle loop made from it (H.264, the room's base video)
-//   atlas.rgba   one RGBA mouth image per viseme (visemeCount images of the mouth box size, in viseme order)
-// The project makes its default pack itself (a drawn host, no downloads); packs built from a merchant's video share
-// the format.
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+// The project's default avatar pack, made here with no downloads: a drawn host (face, hair, eyes that blink) on a
+// studio backdrop, its idle loop encoded with GStreamer and a mouth atlas rendered per viseme. The pack format is
+// avatars/'s; packs built from a merchant's video (avatar-build.ts) share it.
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { UnavailableError } from "../../transport/index.js";
-import { writeMp4, writePng } from "../gstreamer.js";
+import { visemeCount, type AvatarPackManifest, type VisemeId } from "../../avatars/index.js";
+import { writeMp4, writePng } from "../../media/index.js";
 import { renderMouth } from "./render.js";
-import { visemeCount, visemeParams, type VisemeId } from "./visemes.js";
-
-export interface AvatarPackManifest {
-  id: string;
-  width: number;
-  height: number;
-  fps: number;
-  mouth: { x: number; y: number; width: number; height: number };
-  base: { image: string; video: string; loopSeconds: number };
-  atlas: string;
-  visemes: number;
-  madeBy: string;
-  /** Packs built from a video: what the build found (see avatar-build.ts). */
-  build?: {
-    source: string;
-    durationS: number;
-    visemesSeen: string[];
-    /** Mouth shapes the host never held, and the shape whose image stands in for each. */
-    substituted: Record<string, string>;
-    /** How well the mouth box's brightness follows the speech (|r|, 0 to 1). */
-    mouthCorrelation: number;
-  };
-}
-
-export interface AvatarPack {
-  dir: string;
-  manifest: AvatarPackManifest;
-  /** The mouth image for a viseme, RGBA of the mouth box size. */
-  mouthImage: (viseme: VisemeId) => Uint8Array;
-}
+import { visemeParams } from "./visemes.js";
 
 /** Where the drawn host's mouth is: on the lower face, scaled with the frame (96x64 at 720x1280). */
 export function defaultMouthBox(width: number, height: number) {
@@ -133,39 +101,8 @@ export async function writeDefaultAvatarPack(
     base: { image: "base.png", video: "base.mp4", loopSeconds },
     atlas: "atlas.rgba",
     visemes: visemeCount,
-    madeBy: "gpu-workers/lipsync/avatar-pack.ts (drawn, no downloads)",
+    madeBy: "gpu-workers/lipsync/default-avatar.ts (drawn, no downloads)",
   };
   await writeFile(join(dir, "pack.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
-}
-
-/** Loads and checks a pack; a corrupt one is refused with what is wrong. */
-export async function loadAvatarPack(dir: string): Promise<AvatarPack> {
-  let manifest: AvatarPackManifest;
-  try {
-    manifest = JSON.parse(await readFile(join(dir, "pack.json"), "utf8")) as AvatarPackManifest;
-  } catch (err) {
-    throw new UnavailableError(`avatar pack ${dir}: pack.json is missing or not JSON`, { cause: err });
-  }
-  const problem = (what: string) => new UnavailableError(`avatar pack ${dir}: ${what}`);
-  if (typeof manifest.id !== "string" || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(manifest.id))
-    throw problem("id is missing or invalid");
-  const m = manifest.mouth;
-  if (!m || ![m.x, m.y, m.width, m.height].every((n) => Number.isInteger(n) && n >= 0))
-    throw problem("mouth box is invalid");
-  if (m.x + m.width > manifest.width || m.y + m.height > manifest.height)
-    throw problem("mouth box lies outside the frame");
-  if (manifest.visemes !== visemeCount) throw problem(`atlas must hold ${visemeCount} visemes`);
-  const atlas = await readFile(join(dir, manifest.atlas)).catch(() => undefined);
-  const imageBytes = m.width * m.height * 4;
-  if (!atlas || atlas.length !== visemeCount * imageBytes) {
-    throw problem(`${manifest.atlas} is missing or not ${visemeCount} images of ${m.width}x${m.height} RGBA`);
-  }
-  const video = await stat(join(dir, manifest.base.video)).catch(() => undefined);
-  if (!video || video.size === 0) throw problem(`${manifest.base.video} is missing`);
-  return {
-    dir,
-    manifest,
-    mouthImage: (viseme) => atlas.subarray(viseme * imageBytes, (viseme + 1) * imageBytes),
-  };
 }

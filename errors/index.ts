@@ -1,0 +1,19 @@
+// errors: what livehost raises on purpose, on the ground floor so every folder can throw without importing a
+// transport. Each edge maps `code` once (gRPC status in transport/, HTTP status in the viewer).
+export { LivehostError, type ErrorCode } from "./livehost-error.js";
+export {
+  InvalidArgumentError,
+  NotFoundError,
+  AlreadyExistsError,
+  FailedPreconditionError,
+  AbortedError,
+  ResourceExhaustedError,
+  UnavailableError,
+  DeadlineExceededError,
+  CancelledError,
+  UnimplementedError,
+  InternalError,
+  errorFromCode,
+  isErrorCode,
+} from "./kinds.js";
+export { MalformedMessageError, ProtocolError } from "./failures.js";

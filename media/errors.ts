@@ -1,0 +1,49 @@
+// Errors of the media graph that are not about a field of its input (those are InvalidArgumentErrors naming the
+// field): parts this machine lacks, a graph used out of order, and pipelines of ours that do not hold what we said.
+import { FailedPreconditionError, InternalError } from "../errors/index.js";
+
+/** nvh264enc was asked for, but GStreamer has no usable NVENC here (no CUDA device, or the plugin is missing). */
+export class EncoderUnavailableError extends FailedPreconditionError {
+  override name = "EncoderUnavailableError";
+  readonly encoder: string;
+
+  constructor(encoder: string) {
+    super(`${encoder} is not available on this machine`);
+    this.encoder = encoder;
+  }
+}
+
+/** The native compose kernel was asked for by name, and it is not built (npm run setup builds it). */
+export class ComposeKernelMissingError extends FailedPreconditionError {
+  override name = "ComposeKernelMissingError";
+}
+
+/** start() on a media graph that was started already: a graph runs once. */
+export class GraphStartedError extends FailedPreconditionError {
+  override name = "GraphStartedError";
+
+  constructor() {
+    super("the media graph was already started");
+  }
+}
+
+/** A pipeline description of ours lacks the element our code looks up by name: a bug in the description. */
+export class MissingElementError extends InternalError {
+  override name = "MissingElementError";
+  readonly element: string;
+
+  constructor(element: string) {
+    super(`pipeline has no element named ${element}`);
+    this.element = element;
+  }
+}
+
+/** A GStreamer render of ours (text to an overlay image) gave no picture. */
+export class RenderError extends InternalError {
+  override name = "RenderError";
+}
+
+/** ffmpeg (which probes and decodes what a room produced) exited with a failure; the message ends with its stderr. */
+export class FfmpegError extends InternalError {
+  override name = "FfmpegError";
+}

@@ -1,0 +1,302 @@
+// Carries a pass's plan (plan.ts) out through the Kubernetes API: status conditions, the pools' Deployments and pod
+// marks, the node groups (Cluster API MachineDeployment scale, Karpenter NodePool GPU limit, nodes cordoned first),
+// Events, and the metrics that report each. Every write first checks leadership; one object the API refuses is
+// logged and left to the next pass, so it does not hold up the others.
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+} from "@kubernetes/client-node";
+import type { Logger } from "../observability/index.js";
+import { laneKey } from "./decide.js";
+import { NotLeaderError, isConflict, isNotFound } from "./errors.js";
+import { EventRecorder } from "./events.js";
+import type { OperatorMetrics } from "./metrics.js";
+import {
+  offeringStatus,
+  type InvalidObject,
+  type LanePlan,
+  type NodePlan,
+  type PodMark,
+  type PoolPlan,
+  type WorkloadPlan,
+} from "./plan.js";
+import { group, version, type GpuOffering, type LiveEvent, type WorkerPool } from "./resources.js";
+import { deploymentName, gpuResource } from "./workload.js";
+
+const mergePatchHeader = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+
+export interface ActuatorOptions {
+  kubeConfig: KubeConfig;
+  /** Namespace of the custom resources, the worker Deployments and the Events. */
+  namespace: string;
+  identity: string;
+  logger: Logger;
+  metrics: OperatorMetrics;
+  now: () => number;
+  /** Every write checks it first: a process that lost the Lease writes nothing more. */
+  isLeader: () => boolean;
+  /** A lane's node group was asked for more nodes (its capacity conditions before then are about an earlier ask). */
+  onNodesRequested: (laneKey: string, at: number) => void;
+}
+
+type Plural = "workerpools" | "gpuofferings" | "liveevents";
+
+export class Actuator {
+  readonly #options: ActuatorOptions;
+  readonly #custom: CustomObjectsApi;
+  readonly #apps: AppsV1Api;
+  readonly #core: CoreV1Api;
+  readonly #events: EventRecorder;
+  /** When each lane started waiting for nodes, for the provisioning-time histogram. */
+  readonly #provisioningSince = new Map<string, number>();
+
+  constructor(options: ActuatorOptions) {
+    this.#options = options;
+    const kc = options.kubeConfig;
+    this.#custom = kc.makeApiClient(CustomObjectsApi);
+    this.#apps = kc.makeApiClient(AppsV1Api);
+    this.#core = kc.makeApiClient(CoreV1Api);
+    this.#events = new EventRecorder({
+      core: this.#core,
+      namespace: options.namespace,
+      identity: options.identity,
+      now: options.now,
+      guard: () => this.#guard(),
+    });
+  }
+
+  #guard(): void {
+    if (!this.#options.isLeader()) throw new NotLeaderError();
+  }
+
+  /** The custom resources' validity and status, and the pools' Deployments. */
+  async applyWorkloads(plan: WorkloadPlan): Promise<void> {
+    const { metrics } = this.#options;
+    let invalidOfferings = 0;
+    for (const offering of plan.offerings) {
+      if (offering.valid) continue;
+      invalidOfferings++;
+      await this.#isolated("GpuOffering", offering.object.metadata.name, () =>
+        this.#markInvalid("gpuofferings", offering),
+      );
+    }
+    metrics.invalid.set({ kind: "GpuOffering" }, invalidOfferings);
+
+    let invalidEvents = 0;
+    for (const event of plan.liveEvents) {
+      if (!event.valid) invalidEvents++;
+      await this.#isolated("LiveEvent", event.object.metadata.name, () =>
+        event.valid
+          ? this.#writeStatus("liveevents", event.object, event.status)
+          : this.#markInvalid("liveevents", event),
+      );
+    }
+    metrics.invalid.set({ kind: "LiveEvent" }, invalidEvents);
+
+    let invalidPools = 0;
+    for (const pool of plan.pools) {
+      if (!pool.valid) {
+        invalidPools++;
+        await this.#isolated("WorkerPool", pool.object.metadata.name, () => this.#markInvalid("workerpools", pool));
+        continue;
+      }
+      await this.#isolated("WorkerPool", pool.name, () => this.#applyPool(pool, plan));
+      const labels = { pool: pool.name, kind: pool.kind };
+      metrics.poolReplicas.set({ ...labels, state: "desired" }, pool.replicas.desired);
+      metrics.poolReplicas.set({ ...labels, state: "actual" }, pool.replicas.actual);
+      metrics.poolReplicas.set({ ...labels, state: "ready" }, pool.replicas.ready);
+      metrics.poolStreams.set({ ...labels, state: "active" }, pool.streams.active);
+      metrics.poolStreams.set({ ...labels, state: "needed" }, pool.streams.needed);
+    }
+    metrics.invalid.set({ kind: "WorkerPool" }, invalidPools);
+  }
+
+  async #applyPool(pool: PoolPlan, plan: WorkloadPlan): Promise<void> {
+    const { namespace } = this.#options;
+    const step = pool.deployment;
+    if (step.action === "create") {
+      this.#guard();
+      await this.#apps.createNamespacedDeployment({ namespace, body: step.body });
+      await this.#events.emit(pool.object, step.event);
+    } else {
+      await this.#markPods(pool.podMarks);
+      if (step.action === "roll") {
+        this.#guard();
+        try {
+          await this.#apps.replaceNamespacedDeployment({ name: deploymentName(pool.name), namespace, body: step.body });
+          await this.#events.emit(pool.object, step.event);
+        } catch (err) {
+          // A stale resourceVersion: the informer brings the newer Deployment and the next pass rolls it.
+          if (!isConflict(err)) throw err;
+        }
+      } else if (step.action === "scale") {
+        this.#guard();
+        const name = deploymentName(pool.name);
+        const scale = await this.#apps.readNamespacedDeploymentScale({ name, namespace });
+        await this.#apps.replaceNamespacedDeploymentScale({
+          name,
+          namespace,
+          body: { ...scale, spec: { replicas: step.replicas } },
+        });
+      }
+    }
+    if (plan.roomDirectory) await this.#events.roomDirectory(pool.object, plan.roomDirectory);
+    for (const event of pool.events) await this.#events.emit(pool.object, event);
+    await this.#writeStatus("workerpools", pool.object, pool.status);
+  }
+
+  async #markPods(marks: readonly PodMark[]): Promise<void> {
+    for (const mark of marks) {
+      this.#guard();
+      await this.#core.patchNamespacedPod(
+        { name: mark.pod, namespace: this.#options.namespace, body: { metadata: { annotations: mark.annotations } } },
+        mergePatchHeader,
+      );
+    }
+  }
+
+  /** The lanes' failovers and node groups, then the offerings' status with the node counts as written. */
+  async applyNodes(plan: NodePlan): Promise<void> {
+    const { metrics } = this.#options;
+    const t = plan.now;
+    for (const lane of plan.lanes) {
+      const key = laneKey(lane);
+      const labels = { offering: lane.offering, capacity_type: lane.capacityType };
+      if (lane.failover) {
+        metrics.failovers.inc(labels);
+        const failover = lane.failover;
+        await this.#isolated("GpuOffering", lane.offering, () => this.#events.emit(lane.object, failover));
+      }
+      if (lane.desiredNodes > lane.readyNodes) {
+        if (!this.#provisioningSince.has(key)) this.#provisioningSince.set(key, t);
+      } else if (this.#provisioningSince.has(key)) {
+        metrics.provisioning.observe(labels, (t - this.#provisioningSince.get(key)!) / 1000);
+        this.#provisioningSince.delete(key);
+      }
+    }
+
+    const written = new Map<string, number>();
+    for (const lane of plan.lanes) {
+      const key = laneKey(lane);
+      let nodes = lane.desiredNodes;
+      const resize = lane.resize;
+      if (resize) {
+        await this.#isolated("GpuOffering", lane.offering, async () => {
+          await this.#resizeNodeGroup(lane, resize.remove, resize.to);
+          nodes = resize.to;
+          if (resize.to > lane.desiredNodes) this.#options.onNodesRequested(key, t);
+          await this.#events.emit(lane.object, resize.event);
+        });
+      }
+      const labels = { offering: lane.offering, capacity_type: lane.capacityType };
+      metrics.laneNodes.set({ ...labels, state: "desired" }, nodes);
+      metrics.laneNodes.set({ ...labels, state: "ready" }, lane.readyNodes);
+      metrics.laneAvailable.set(labels, lane.available ? 1 : 0);
+      metrics.costRate.set(labels, nodes * lane.pricePerHour);
+      written.set(key, nodes);
+    }
+
+    for (const offering of plan.offerings) {
+      await this.#isolated("GpuOffering", offering.object.metadata.name, () =>
+        this.#writeStatus("gpuofferings", offering.object, offeringStatus(offering, plan.lanes, written, t)),
+      );
+    }
+  }
+
+  async #resizeNodeGroup(
+    lane: LanePlan,
+    remove: readonly { node: string; machine: string | undefined }[],
+    size: number,
+  ): Promise<void> {
+    this.#guard();
+    const md = lane.spec.nodeGroup.machineDeployment;
+    for (const { node, machine } of remove) {
+      // Drain first: nothing new lands on a node that is about to go.
+      await this.#core.patchNode({ name: node, body: { spec: { unschedulable: true } } }, mergePatchHeader);
+      if (machine && md) {
+        await this.#custom.patchNamespacedCustomObject(
+          {
+            group: "cluster.x-k8s.io",
+            version: "v1beta1",
+            namespace: md.namespace,
+            plural: "machines",
+            name: machine,
+            body: { metadata: { annotations: { "cluster.x-k8s.io/delete-machine": "true" } } },
+          },
+          mergePatchHeader,
+        );
+      }
+    }
+    if (md) {
+      const id = {
+        group: "cluster.x-k8s.io",
+        version: "v1beta1",
+        namespace: md.namespace,
+        plural: "machinedeployments",
+        name: md.name,
+      };
+      const scale = (await this.#custom.getNamespacedCustomObjectScale(id)) as { spec?: { replicas?: number } };
+      await this.#custom.replaceNamespacedCustomObjectScale({
+        ...id,
+        body: { ...scale, spec: { ...scale.spec, replicas: size } },
+      });
+      return;
+    }
+    const id = {
+      group: "karpenter.sh",
+      version: "v1",
+      plural: "nodepools",
+      name: lane.spec.nodeGroup.karpenterNodePool!.name,
+    };
+    const np = (await this.#custom.getClusterCustomObject(id)) as { spec?: { limits?: Record<string, string> } };
+    const limits = { ...np.spec?.limits, [gpuResource]: String(size * lane.gpuOffering.gpusPerNode) };
+    await this.#custom.replaceClusterCustomObject({ ...id, body: { ...np, spec: { ...np.spec, limits } } });
+  }
+
+  /** Valid=False and a Warning Event, nothing else. */
+  async #markInvalid(plural: Plural, invalid: InvalidObject<WorkerPool | GpuOffering | LiveEvent>): Promise<void> {
+    await this.#writeStatus(plural, invalid.object, invalid.status);
+    await this.#events.emit(invalid.object, invalid.event);
+  }
+
+  /** Replaces an object's status, unless it already says this; conditional on the resourceVersion the cache has. */
+  async #writeStatus(
+    plural: Plural,
+    object: { metadata: { name?: string; resourceVersion?: string }; status?: unknown },
+    status: object,
+  ): Promise<void> {
+    if (JSON.stringify(object.status ?? {}) === JSON.stringify(status)) return;
+    this.#guard();
+    try {
+      await this.#custom.replaceNamespacedCustomObjectStatus({
+        group,
+        version,
+        namespace: this.#options.namespace,
+        plural,
+        name: object.metadata.name!,
+        body: { ...object, status },
+      });
+    } catch (err) {
+      // A stale resourceVersion: the informer brings the newer object and the next pass writes again.
+      if (!isConflict(err) && !isNotFound(err)) throw err;
+    }
+  }
+
+  /**
+   * Runs one object's writes; a failure is logged and left to the next pass, so one object the API refuses does not
+   * hold up the others. Losing the Lease still stops the whole pass.
+   */
+  async #isolated(kind: string, name: string | undefined, write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
+    } catch (err) {
+      if (err instanceof NotLeaderError) throw err;
+      this.#options.metrics.reconciles.inc({ result: "error" });
+      this.#options.logger.warn({ err, kind, name }, "object not reconciled; the next pass retries");
+    }
+  }
+}

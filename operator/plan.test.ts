@@ -1,0 +1,229 @@
+// The decide step on its own: a Snapshot in, a plan out, with no API server and no clock.
+import type { V1Node, V1Pod } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import type { Snapshot } from "./observe.js";
+import { Memory, offeringStatus, planNodes, planWorkloads, type PlanSettings, type PoolPlan } from "./plan.js";
+import type { GpuOffering, WorkerPool } from "./resources.js";
+import { workerPodDefaults } from "./workload.js";
+
+const ns = "livehost";
+const t0 = Date.parse("2026-11-11T19:00:00Z");
+
+const settings: PlanSettings = {
+  namespace: ns,
+  workers: {
+    natsUrl: "nats://nats:4222",
+    grpcPort: workerPodDefaults.grpcPort,
+    metricsPort: workerPodDefaults.metricsPort,
+    terminationGracePeriodSeconds: workerPodDefaults.terminationGracePeriodSeconds,
+    imagePullSecrets: [],
+    env: {},
+  },
+  roomWarmupMs: 300_000,
+};
+
+const offering: GpuOffering = {
+  kind: "GpuOffering",
+  metadata: { name: "a-l4", namespace: ns, generation: 1 },
+  spec: {
+    cloud: "aliyun",
+    region: "cn-hangzhou",
+    instanceType: "ecs.gn7i",
+    gpuType: "L4",
+    gpusPerNode: 4,
+    preference: 0,
+    quota: { maxNodes: 10 },
+    bootSeconds: 300,
+    provisionTimeoutSeconds: 600,
+    onDemand: {
+      pricePerHour: 4,
+      nodeGroup: { machineDeployment: { name: "md-a", namespace: "capi" }, nodeSelector: { offering: "a-l4" } },
+    },
+  },
+};
+
+const pool: WorkerPool = {
+  kind: "WorkerPool",
+  metadata: { name: "tts", namespace: ns, generation: 1 },
+  spec: {
+    kind: "tts",
+    image: "livehost:test",
+    gpu: { type: "L4" },
+    streamsPerReplica: 4,
+    minReplicas: 1,
+    maxReplicas: 20,
+    headroomPercent: 0,
+    scaleDownCooldownSeconds: 300,
+  } as WorkerPool["spec"],
+};
+
+const pod = (name: string, node: string): V1Pod => ({
+  metadata: { name, namespace: ns, labels: { "livehost.io/pool": "tts" } },
+  spec: { nodeName: node, containers: [] },
+});
+
+const node = (name: string, ready = true): V1Node => ({
+  metadata: { name, labels: { offering: "a-l4" } },
+  status: { conditions: [{ type: "Ready", status: ready ? "True" : "False" }] },
+});
+
+const load = (workerId: string, activeStreams: number) => ({
+  workerId,
+  kind: "tts" as const,
+  ready: true,
+  activeStreams,
+  maxStreams: 4,
+  labels: {},
+});
+
+function snapshot(over: Partial<Snapshot> = {}): Snapshot {
+  return {
+    now: t0,
+    pools: [pool],
+    offerings: [
+      {
+        object: offering,
+        nodeGroups: new Map([["onDemand", { found: true, size: 0, capacityError: undefined }]]),
+      },
+    ],
+    liveEvents: [],
+    deployments: [],
+    pods: [],
+    nodes: [],
+    workers: { tts: [], lipsync: [] },
+    roomDirectory: undefined,
+    ...over,
+  };
+}
+
+describe("planWorkloads", () => {
+  it("creates a missing Deployment at the pool's minimum, and explains nothing more", () => {
+    const plan = planWorkloads(snapshot(), new Memory(), settings);
+    const tts = plan.pools[0] as PoolPlan;
+    expect(tts.deployment).toMatchObject({
+      action: "create",
+      event: { reason: "Created", message: "Deployment tts-workers created with 1 replicas" },
+    });
+    expect(tts.podMarks).toEqual([]);
+    expect(tts.events).toEqual([]);
+    expect(plan.sized.map((s) => s.replicas)).toEqual([1]);
+  });
+
+  it("scales to the workers' streams, marks busy pods, and says why", () => {
+    const created = (planWorkloads(snapshot(), new Memory(), settings).pools[0] as PoolPlan).deployment;
+    const deployment = created.action === "create" ? created.body : undefined;
+    const world = snapshot({
+      deployments: [{ ...deployment, spec: { ...deployment!.spec!, replicas: 1 } }],
+      pods: [pod("tts-workers-0", "n-1")],
+      nodes: [node("n-1")],
+      workers: { tts: [load("tts-workers-0-abcd", 12)], lipsync: [] },
+    });
+    const memory = new Memory();
+    const plan = planWorkloads(world, memory, settings);
+    const tts = plan.pools[0] as PoolPlan;
+    expect(tts.deployment).toEqual({ action: "scale", replicas: 3 });
+    expect(tts.podMarks).toEqual([
+      {
+        pod: "tts-workers-0",
+        annotations: { "controller.kubernetes.io/pod-deletion-cost": "1000", "karpenter.sh/do-not-disrupt": "true" },
+      },
+    ]);
+    expect(tts.events).toEqual([
+      {
+        type: "Normal",
+        reason: "ScaledUp",
+        message: "replicas 1 -> 3: 12 streams needed (12 active) at 4 per replica + 0% headroom",
+      },
+    ]);
+    expect(tts.status).toMatchObject({ desiredReplicas: 3, activeStreams: 12, streamsNeeded: 12 });
+    expect([...plan.busyNodes]).toEqual(["n-1"]);
+    // Planning remembers nothing by itself: the loop does, after it.
+    expect(memory.history.size).toBe(0);
+    memory.rememberPools(plan);
+    expect(memory.history.get("tts")).toEqual([{ at: t0, replicas: 3 }]);
+  });
+
+  it("marks an invalid pool and an offering whose node group is missing, and sizes neither", () => {
+    const plan = planWorkloads(
+      snapshot({
+        offerings: [{ object: offering, nodeGroups: new Map([["onDemand", { found: false }]]) }],
+      }),
+      new Memory(),
+      settings,
+    );
+    expect(plan.offerings[0]).toMatchObject({
+      valid: false,
+      event: { reason: "InvalidSpec", message: "spec.onDemand.nodeGroup: MachineDeployment capi/md-a not found" },
+    });
+    // With no valid offering, no GPU type is offered: the pool is invalid too.
+    expect(plan.pools[0]).toMatchObject({
+      valid: false,
+      event: { message: 'spec.gpu.type: no GpuOffering offers "L4" (offered: none)' },
+    });
+    expect(plan.sized).toEqual([]);
+  });
+});
+
+describe("planNodes", () => {
+  it("asks the offering for the nodes the pools' GPUs need", () => {
+    const world = snapshot({ workers: { tts: [], lipsync: [] } });
+    const memory = new Memory();
+    const workloads = planWorkloads(world, memory, settings);
+    const nodes = planNodes(world, { ...workloads, sized: [{ ...workloads.sized[0]!, replicas: 6 }] }, memory);
+    expect(nodes.lanes).toHaveLength(1);
+    expect(nodes.lanes[0]!.resize).toEqual({
+      to: 2,
+      remove: [],
+      event: {
+        type: "Normal",
+        reason: "NodesRequested",
+        message: "onDemand nodes 0 -> 2 (0 Ready; L4 demand placed cheapest first)",
+      },
+    });
+    const status = offeringStatus(nodes.offerings[0]!, nodes.lanes, new Map([["a-l4/onDemand", 2]]), t0);
+    expect(status.onDemand).toEqual({ desiredNodes: 2, readyNodes: 0, available: true, failures: 0 });
+  });
+
+  it("lets idle nodes go, not-Ready first, and never a node carrying a stream", () => {
+    const world = snapshot({
+      offerings: [
+        {
+          object: offering,
+          nodeGroups: new Map([["onDemand", { found: true, size: 3, capacityError: undefined }]]),
+        },
+      ],
+      pods: [pod("tts-workers-0", "n-1")],
+      nodes: [node("n-1"), node("n-2"), node("n-3", false)],
+      workers: { tts: [load("tts-workers-0-a", 1)], lipsync: [] },
+    });
+    const memory = new Memory();
+    const nodes = planNodes(world, planWorkloads(world, memory, settings), memory);
+    expect(nodes.lanes[0]!.resize).toMatchObject({
+      to: 1,
+      remove: [
+        { node: "n-3", machine: undefined },
+        { node: "n-2", machine: undefined },
+      ],
+      event: { reason: "NodesReleased" },
+    });
+  });
+
+  it("takes a capacity error older than the lane's last ask for stale", () => {
+    const error = { message: "InsufficientCapacity: no L4", at: t0 - 60_000 };
+    const world = snapshot({
+      offerings: [
+        { object: offering, nodeGroups: new Map([["onDemand", { found: true, size: 1, capacityError: error }]]) },
+      ],
+    });
+    const fresh = new Memory();
+    const failing = planNodes(world, planWorkloads(world, fresh, settings), fresh).lanes[0]!;
+    expect(failing.verdict.available).toBe(false);
+    expect(failing.failover).toMatchObject({ type: "Warning", reason: "CapacityUnavailable" });
+
+    const asked = new Memory();
+    asked.raisedAt.set("a-l4/onDemand", t0 - 30_000);
+    const waiting = planNodes(world, planWorkloads(world, asked, settings), asked).lanes[0]!;
+    expect(waiting.verdict.available).toBe(true);
+    expect(waiting.failover).toBeUndefined();
+  });
+});

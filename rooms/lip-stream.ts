@@ -1,0 +1,241 @@
+// One utterance's lip-sync stream (LipSyncService.Animate, pull-based through bidiCall): its audio goes to a lip-sync
+// worker no faster than the worker takes it, and the frames that come back go to the media graph. A worker that fails
+// is replaced by another, which is sent the utterance's audio so far; frames already delivered are skipped.
+import {
+  PixelFormat,
+  animateAudio,
+  animateFlush,
+  animateOpen,
+  type AnimateRequest,
+  type AnimateResponse,
+  type AnimationFrame,
+  type LipSyncServiceClient,
+} from "../proto/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
+import type { MouthFrameInput } from "../media/index.js";
+import type { Logger } from "../observability/index.js";
+import { bidiCall } from "../transport/index.js";
+import type { KnownWorker, WorkerDirectory } from "./workers.js";
+
+export interface LipStreamOptions {
+  workers: WorkerDirectory;
+  /** The (shared) client for a worker's address. */
+  client: (worker: KnownWorker) => LipSyncServiceClient;
+  utterance: { utteranceId: string; roomId: string; avatarId: string; fps: number };
+  /** Each frame once, in order, indexed from the utterance's first sample. */
+  mouth: (frame: MouthFrameInput) => void;
+  log: Logger;
+  /** Aborting cancels the stream. */
+  signal: AbortSignal;
+}
+
+const maxAttempts = 3;
+
+export class LipStream {
+  /** The workers tried, in order. */
+  readonly workers: string[] = [];
+  readonly #options: LipStreamOptions;
+  /** Every chunk so far, for a worker that takes over. */
+  readonly #audio: Int16Array[] = [];
+  readonly #failed = new Set<string>();
+  readonly #flushed: Promise<void>;
+  readonly #resolveFlushed: () => void;
+  /** The current worker's requests; none before the first audio. */
+  #requests?: Outbox<AnimateRequest>;
+  #rate = 0;
+  #delivered = 0;
+  #flushing = false;
+  #gaveUp = false;
+  #closed = false;
+
+  constructor(options: LipStreamOptions) {
+    this.#options = options;
+    let resolve!: () => void;
+    this.#flushed = new Promise<void>((r) => (resolve = r));
+    this.#resolveFlushed = resolve;
+  }
+
+  /** Sends a chunk; resolves once the worker's stream has taken it (so a worker that is behind slows the voice). */
+  async push(pcm: Int16Array, rate: number): Promise<void> {
+    if (pcm.length === 0) return;
+    this.#rate = rate;
+    if (!this.#requests && !this.#gaveUp) void this.#run();
+    this.#audio.push(pcm);
+    await this.#requests?.send(animateAudio(pcm, this.#options.utterance.utteranceId));
+  }
+
+  /** Frames for the rest of the audio; resolves when the worker says the utterance is done (or the stream ends). */
+  async flush(): Promise<void> {
+    if (this.#gaveUp || !this.#requests) return;
+    this.#flushing = true;
+    await this.#requests.send(animateFlush(this.#options.utterance.utteranceId));
+    await this.#flushed;
+  }
+
+  /** No more requests: the worker finishes what it has and ends the stream. */
+  close(): void {
+    this.#closed = true;
+    this.#requests?.end();
+  }
+
+  /** Streams on one worker after another until one ends well, or none is left to try. Never rejects. */
+  async #run(): Promise<void> {
+    try {
+      for (;;) {
+        const worker = this.#pick();
+        if (!worker) return;
+        const requests = this.#startRequests();
+        try {
+          const client = this.#options.client(worker);
+          for await (const response of bidiCall(client.animate.bind(client), requests, {
+            signal: this.#options.signal,
+          })) {
+            this.#receive(response);
+          }
+          return;
+        } catch (err) {
+          if (this.#options.signal.aborted || this.#closed) return;
+          this.#failed.add(worker.id);
+          this.#options.log.warn(
+            { err, worker: worker.id, utteranceId: this.#options.utterance.utteranceId },
+            "lip-sync worker failed",
+          );
+          if (this.workers.length >= maxAttempts) return this.#giveUp(err);
+        } finally {
+          requests.close();
+        }
+      }
+    } finally {
+      this.#resolveFlushed();
+    }
+  }
+
+  /** The least loaded lip-sync worker not yet tried; none (and the avatar stays idle) without one. */
+  #pick(): KnownWorker | undefined {
+    try {
+      const { avatarId } = this.#options.utterance;
+      const worker = this.#options.workers.pick("lipsync", { capability: avatarId, exclude: this.#failed });
+      this.workers.push(worker.id);
+      return worker;
+    } catch (err) {
+      this.#giveUp(err);
+      return undefined;
+    }
+  }
+
+  /** A new stream hears the utterance from its start: the open, the audio so far, and the flush if it was asked. */
+  #startRequests(): Outbox<AnimateRequest> {
+    const { utteranceId, avatarId, fps, roomId } = this.#options.utterance;
+    const requests = new Outbox<AnimateRequest>([
+      animateOpen({ avatarId, fps, sampleRateHz: this.#rate, roomId }),
+      ...this.#audio.map((pcm) => animateAudio(pcm, utteranceId)),
+      ...(this.#flushing ? [animateFlush(utteranceId)] : []),
+    ]);
+    this.#requests = requests;
+    if (this.#closed) requests.end();
+    return requests;
+  }
+
+  #receive(response: AnimateResponse): void {
+    const m = response.message;
+    if (m?.$case === "frame" && m.value.frameIndex >= this.#delivered) {
+      this.#options.mouth(mouthFrameFromAnimation(m.value, 0));
+      this.#delivered = m.value.frameIndex + 1;
+    } else if (m?.$case === "flushed") {
+      this.#resolveFlushed();
+    }
+  }
+
+  #giveUp(err: unknown): void {
+    this.#gaveUp = true;
+    this.#resolveFlushed();
+    this.#options.log.warn(
+      { err, utteranceId: this.#options.utterance.utteranceId },
+      "no lip-sync worker: the avatar stays idle",
+    );
+  }
+}
+
+/**
+ * A stream's requests, handed over one at a time: send() resolves when the call has taken the request, which
+ * bidiCall does only once its last write was accepted. Items given to the constructor go first, with no one waiting.
+ */
+class Outbox<T> implements AsyncIterableIterator<T> {
+  readonly #queue: { item: T; taken: () => void }[];
+  #waiter?: (result: IteratorResult<T>) => void;
+  #ended = false;
+
+  constructor(first: T[]) {
+    this.#queue = first.map((item) => ({ item, taken: () => undefined }));
+  }
+
+  send(item: T): Promise<void> {
+    if (this.#ended) return Promise.resolve();
+    return new Promise((taken) => {
+      this.#queue.push({ item, taken });
+      this.#deliver();
+    });
+  }
+
+  /** No more requests: the iteration ends once those sent are taken. */
+  end(): void {
+    this.#ended = true;
+    this.#deliver();
+  }
+
+  /** The call is over: what it did not take is dropped, and its senders stop waiting. */
+  close(): void {
+    this.#ended = true;
+    for (const { taken } of this.#queue.splice(0)) taken();
+    this.#deliver();
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    return new Promise((resolve) => {
+      this.#waiter = resolve;
+      this.#deliver();
+    });
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.close();
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  #deliver(): void {
+    const waiter = this.#waiter;
+    if (!waiter) return;
+    const next = this.#queue.shift();
+    if (next) {
+      this.#waiter = undefined;
+      next.taken();
+      waiter({ done: false, value: next.item });
+    } else if (this.#ended) {
+      this.#waiter = undefined;
+      waiter({ done: true, value: undefined });
+    }
+  }
+}
+
+/**
+ * A lip-sync frame as a mouth frame of its utterance. `utteranceFirstFrame` is the stream frame_index of the
+ * utterance's first frame (the lip-sync stream's clock counts across utterances; the media clock counts per utterance).
+ */
+function mouthFrameFromAnimation(frame: AnimationFrame, utteranceFirstFrame: number): MouthFrameInput {
+  const patch = frame.patch;
+  if (!patch || patch.format !== PixelFormat.PIXEL_FORMAT_RGBA) {
+    throw new InvalidArgumentError("frame.patch", "must be an RGBA image patch");
+  }
+  if (frame.frameIndex < utteranceFirstFrame) {
+    throw new InvalidArgumentError("frame.frame_index", "is before the utterance's first frame");
+  }
+  return {
+    utteranceId: frame.utteranceId,
+    index: frame.frameIndex - utteranceFirstFrame,
+    patch: { x: patch.xPx, y: patch.yPx, width: patch.widthPx, height: patch.heightPx, rgba: patch.data },
+  };
+}

@@ -1,0 +1,119 @@
+// What an audience notices of a room on air, with real engines (NATS, TTS and lip-sync workers, the media graph):
+// the show goes on sentence after sentence and comes back round, and a viewer's question cuts in, is answered aloud,
+// and the show resumes from the sentence it cut.
+import { describe, expect, it } from "vitest";
+import { Comment, RoomState, UtteranceSource, type RoomEvent, type UtteranceStarted } from "../proto/index.js";
+import { compareShowPlaces, eventually, showPlace, startTestRoomStack } from "../testing/index.js";
+import { enqueueComment } from "./index.js";
+
+const isShow = (u: UtteranceStarted) => u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW;
+const ended = (events: RoomEvent[], utteranceId: string) =>
+  events.flatMap((e) =>
+    e.event?.$case === "utteranceEnded" && e.event.value.utteranceId === utteranceId ? [e.event.value] : [],
+  )[0];
+
+describe("a room on air", () => {
+  it("says its show sentence after sentence, in order, and comes back round to the start", async () => {
+    await using stack = await startTestRoomStack({ live: true });
+    // One product and double speed: a whole loop of the show in a few seconds of speech.
+    const spec = stack.liveSpec({ voice: { voiceId: "zh-female-warm", speed: 2 } });
+    spec.catalog!.products = spec.catalog!.products.slice(0, 1);
+    await stack.create("loop", spec);
+    await stack.start("loop");
+
+    // The second loop starts: every sentence before it was said, each after the one before.
+    const show = await eventually(
+      () => {
+        const said = stack.utterances("loop").filter(isShow);
+        expect(said.some((u) => showPlace(u)[0] === 1)).toBe(true);
+        return said;
+      },
+      { timeoutMs: 90_000, intervalMs: 100 },
+    );
+    const places = show.map(showPlace);
+    expect(places[0]).toEqual([0, 0, 0]);
+    expect(places.slice(1).every((place, i) => compareShowPlaces(place, places[i]!) > 0)).toBe(true);
+    const secondLoop = places.findIndex((place) => place[0] === 1);
+    expect(places[secondLoop]).toEqual([1, 0, 0]);
+    // Every sentence of the first loop was said to its end, none cut, none failed.
+    const events = stack.eventsOf("loop");
+    for (const u of show.slice(0, secondLoop)) {
+      expect(ended(events, u.utteranceId)?.interrupted).toBe(false);
+      expect(ended(events, u.utteranceId)?.durationMs).toBeGreaterThan(0);
+    }
+    expect(events.filter((e) => e.event?.$case === "error")).toEqual([]);
+    // The stream clock runs on: each sentence starts later in the stream than the one before.
+    const times = show.map((u) => u.streamTimeMs);
+    expect(times.slice(1).every((t, i) => t > times[i]!)).toBe(true);
+    // And the record knows where the show is (a room that moves host resumes from there).
+    await eventually(async () => expect((await stack.get("loop")).status?.state).toBe(RoomState.ROOM_STATE_LIVE));
+  });
+
+  it("lets a viewer's question cut in: the sentence playing is cut, the answer is said, the show says that sentence again", async () => {
+    await using stack = await startTestRoomStack({ live: true });
+    await stack.create("cut-in", stack.liveSpec());
+    await stack.start("cut-in");
+
+    // A long show sentence has been synthesized and plays: the question arrives while the audience hears it.
+    const playing = await eventually(
+      () => {
+        const long = stack
+          .utterances("cut-in")
+          .filter(isShow)
+          .find((u) => (ended(stack.eventsOf("cut-in"), u.utteranceId)?.durationMs ?? 0) > 2_500);
+        expect(long).toBeDefined();
+        return long!;
+      },
+      { timeoutMs: 60_000, intervalMs: 20 },
+    );
+    await enqueueComment(
+      stack.nc,
+      Comment.fromPartial({ commentId: "q-price", roomId: "cut-in", viewerId: "u1", text: "这个保温杯多少钱？" }),
+    );
+
+    // The sentence playing is cut and said to be cut.
+    await eventually(
+      () =>
+        expect(
+          stack
+            .eventsOf("cut-in")
+            .some(
+              (e) =>
+                e.event?.$case === "utteranceEnded" &&
+                e.event.value.utteranceId === playing.utteranceId &&
+                e.event.value.interrupted,
+            ),
+        ).toBe(true),
+      { timeoutMs: 20_000 },
+    );
+    // The answer is said next, with the catalog's price.
+    const answer = await eventually(
+      () => {
+        const found = stack.utterances("cut-in").find((u) => u.commentId === "q-price");
+        expect(found).toBeDefined();
+        return found!;
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
+    expect(answer.source).toBe(UtteranceSource.UTTERANCE_SOURCE_ANSWER);
+    expect(answer.text).toContain("79");
+    expect(
+      stack
+        .eventsOf("cut-in")
+        .some((e) => e.event?.$case === "commentAnswered" && e.event.value.commentId === "q-price"),
+    ).toBe(true);
+    // Then the show resumes from the sentence it cut: the same place, said again from its start.
+    const before = stack.utterances("cut-in").indexOf(answer);
+    const resumed = await eventually(
+      () => {
+        const next = stack.utterances("cut-in").slice(before).find(isShow);
+        expect(next).toBeDefined();
+        return next!;
+      },
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
+    expect(showPlace(resumed)).toEqual(showPlace(playing));
+    expect(resumed.text).toBe(playing.text);
+    await eventually(async () => expect((await stack.get("cut-in")).status?.commentsAnswered).toBe(1));
+  });
+});

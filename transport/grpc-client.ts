@@ -131,7 +131,10 @@ function isServiceError(err: unknown): err is ServiceError {
 /**
  * Options for channels that carry media (PCM, frames): a 4 MiB HTTP/2 window instead of 64 KiB, so a stream of
  * audio is not held up waiting for window updates every few chunks; no channelz bookkeeping and no grpc-js retries
- * per call (a media stream that fails is moved to another worker by its room, not replayed by the channel).
+ * per call (a media stream that fails is moved to another worker by its room, not replayed by the channel). With
+ * retries off, grpc-js's per-call retry buffer (1 MiB by default) would only accept writes ahead of HTTP/2 flow
+ * control, letting a sender run a second of audio or more ahead of a slow worker; 64 KiB keeps the sender's writes
+ * waiting on the worker's pace (bidiCall).
  * They include the process's TLS server name (defaultChannelOptions), read when a channel is made, so a channel to
  * a worker's pod IP checks the name the shared certificate carries.
  */
@@ -140,6 +143,7 @@ export const mediaChannelOptions: ChannelOptions = {
   "grpc.max_receive_message_length": 8 * 1024 * 1024,
   "grpc.enable_channelz": 0,
   "grpc.enable_retries": 0,
+  "grpc.per_rpc_retry_buffer_size": 64 * 1024,
   get "grpc.ssl_target_name_override"() {
     return defaultTlsServerName();
   },

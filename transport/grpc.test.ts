@@ -18,6 +18,7 @@ import {
   bidiCall,
   bidiStream,
   callUnary,
+  mediaChannelOptions,
   startGrpcServer,
   unary,
   serverStream,
@@ -193,15 +194,23 @@ describe("bidiStream", () => {
     expect(answered).toEqual([...Array(200).keys()]);
   });
 
-  it("ends the requests with the signal's reason when the client cancels, and runs the handler's cleanup", async () => {
+  it("aborts the signal when the client cancels: the next request throws its reason, the handler's cleanup runs", async () => {
+    const busy = gate();
+    const release = gate();
     let handlerSignal: AbortSignal | undefined;
     let failure: unknown;
+    let handled = 0;
     let cleanedUp = false;
     await using server = await startTestGrpcServer([
       bidiService(async function* (requests, signal) {
         handlerSignal = signal;
         try {
-          for await (const _request of requests) yield answer(0);
+          for await (const _request of requests) {
+            handled++;
+            busy.open();
+            await release.opened;
+          }
+          yield* [];
         } catch (err) {
           failure = err;
           throw err;
@@ -212,15 +221,18 @@ describe("bidiStream", () => {
     ]);
     const client = new LipSyncServiceClient(server.address, credentials.createInsecure());
     const call = client.animate();
-    const first = new Promise((resolve) => call.once("data", resolve));
     const failed = new Promise<ServiceError>((resolve) => call.on("error", resolve));
-    call.write(chunk());
-    await first;
+    for (let i = 0; i < 5; i++) call.write(chunk());
+    // Cancelled while the handler is busy with its first request (cancelled while it waits for one, grpc-js may
+    // first end the requests as a half-close would; the signal aborts all the same unless the handler has finished).
+    await busy.opened;
     call.cancel();
     expect((await failed).code).toBe(GrpcStatus.CANCELLED);
+    await eventually(() => expect(handlerSignal?.aborted).toBe(true));
+    release.open();
     await eventually(() => expect(cleanedUp).toBe(true));
-    expect(handlerSignal?.aborted).toBe(true);
     expect(failure).toBeInstanceOf(CancelledError);
+    expect(handled).toBe(1);
     client.close();
   });
 
@@ -267,11 +279,11 @@ describe("bidiCall", () => {
         }
       }),
     ]);
-    const client = new LipSyncServiceClient(server.address, credentials.createInsecure());
+    const client = new LipSyncServiceClient(server.address, credentials.createInsecure(), mediaChannelOptions);
     let produced = 0;
     let lead = 0;
     async function* producer() {
-      for (; produced < 100; produced++) {
+      for (; produced < 200; produced++) {
         lead = Math.max(lead, produced - consumed);
         yield chunk();
       }
@@ -281,9 +293,10 @@ describe("bidiCall", () => {
       answered.push(response.message?.$case === "cleared" ? response.message.value.frameIndex : -1);
     }
     client.close();
-    expect(answered).toEqual([...Array(100).keys()]);
-    // In flight at most: the server's read-ahead (16), the HTTP/2 window (4 chunks), the client's buffer (16).
-    expect(lead).toBeLessThanOrEqual(40);
+    expect(answered).toEqual([...Array(200).keys()]);
+    // In flight at most: the server's read-ahead (16 requests), its HTTP/2 window and stream buffer (80 KiB: 5), the
+    // client's grpc-js buffer (64 KiB on a media channel: 4) and Writable (16), and the ones being handled.
+    expect(lead).toBeLessThanOrEqual(45);
   });
 
   it("cancels the call when its signal aborts or its reader stops, and says so with CancelledError", async () => {

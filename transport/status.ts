@@ -26,10 +26,11 @@ const fieldTrailer = "livehost-field";
 
 /**
  * The gRPC status a handler's error becomes. Our own errors keep their code and message (and the field, in the
- * `livehost-field` trailer); anything unexpected becomes INTERNAL without leaking its message.
+ * `livehost-field` trailer); anything unexpected, and our own internal errors (a bug or an engine's failure, whose
+ * message is for our logs), becomes INTERNAL without leaking its message.
  */
 export function toStatus(err: unknown): Partial<StatusObject> {
-  if (err instanceof LivehostError) {
+  if (err instanceof LivehostError && err.code !== "internal") {
     const metadata = new Metadata();
     if (err instanceof InvalidArgumentError && err.field !== "") metadata.set(fieldTrailer, err.field);
     return { code: toGrpc[err.code], details: err.message, metadata };

@@ -1,5 +1,6 @@
 // Lint rules that keep the architecture honest: no floating promises, no import cycles, no reaching into another
-// folder's internals (import its index.ts), no test code in production code, no `.only` in tests.
+// folder's internals (import its index.ts; tests may import its internal.ts), no test code in production code, no
+// `.only` in tests. scripts/check-faces.mjs (also in `npm run lint`) keeps each index.ts to what others use.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 import importX from "eslint-plugin-import-x";
@@ -26,16 +27,20 @@ const folders = [
   "e2e",
 ];
 
-const boundaryZones = folders.flatMap((target) =>
-  folders
-    .filter((from) => from !== target)
-    .map((from) => ({
-      target: `./${target}`,
-      from: `./${from}`,
-      except: ["./index.ts"],
-      message: `import ${from}/index.js, not ${from}'s internals`,
-    })),
-);
+/** Tests and benchmarks may also import a folder's internal.ts (its face plus what only tests use). */
+const zonesExcept = (except) =>
+  folders.flatMap((target) =>
+    folders
+      .filter((from) => from !== target)
+      .map((from) => ({
+        target: `./${target}`,
+        from: `./${from}`,
+        except,
+        message: `import ${from}/${except.length > 1 ? "index.js or internal.js" : "index.js"}, not ${from}'s other files`,
+      })),
+  );
+const testZones = zonesExcept(["./index.ts", "./internal.ts"]);
+const boundaryZones = zonesExcept(["./index.ts"]);
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "proto/gen/", "coverage/"] },
@@ -58,7 +63,7 @@ export default tseslint.config(
       "@typescript-eslint/consistent-type-imports": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "import-x/no-cycle": ["error", { ignoreExternal: true }],
-      "import-x/no-restricted-paths": ["error", { zones: boundaryZones }],
+      "import-x/no-restricted-paths": ["error", { zones: testZones }],
     },
   },
   {
@@ -89,7 +94,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["**/*.js"],
+    files: ["**/*.js", "**/*.mjs"],
     ...tseslint.configs.disableTypeChecked,
   },
 );

@@ -10,7 +10,7 @@ import {
   type ActorHostProcess,
   type CounterSnapshot,
 } from "../testing/index.js";
-import { ActorClient } from "./index.js";
+import { ActorClient } from "./internal.js";
 
 // Real host processes on a real nats-server: crashes (SIGKILL), pauses (SIGSTOP) and NATS node loss.
 

@@ -9,7 +9,7 @@ import {
   startTracing,
   tracer,
   type Tracing,
-} from "../observability/index.js";
+} from "../observability/internal.js";
 import { connectNats, type NatsConnection } from "../transport/index.js";
 import {
   counterActor,
@@ -19,7 +19,7 @@ import {
   type CounterOp,
   type CounterSnapshot,
 } from "../testing/index.js";
-import { ActorClient, ActorHost, deadLetterStream, type ActorHostOptions } from "./index.js";
+import { ActorClient, ActorHost, deadLetterStream, type ActorHostOptions } from "./internal.js";
 
 const decodeReply = (data: Uint8Array) =>
   JSON.parse(new TextDecoder().decode(data)) as { total: number; hostId: string; epoch: number; timers: number };

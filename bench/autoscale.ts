@@ -20,8 +20,8 @@ import {
   type Recommendation,
   type ScheduledPeak,
   type WorkerPoolSpec,
-} from "../operator/index.js";
-import { seededRandom } from "../gpu-workers/index.js";
+} from "../operator/internal.js";
+import { seededRandom } from "../gpu-workers/internal.js";
 import type { BenchContext } from "./main.js";
 
 const minute = 60_000;

@@ -11,7 +11,7 @@ import {
   RoomBrain,
   sampleFiles,
   type ShowPosition,
-} from "../brain/index.js";
+} from "../brain/internal.js";
 import { readFile } from "node:fs/promises";
 import type { BenchContext } from "./main.js";
 import { round, summarize } from "./stats.js";

@@ -15,7 +15,7 @@ import {
   executionProviders,
   startSpeechWorker,
   writeSyntheticPiperVoice,
-} from "../gpu-workers/index.js";
+} from "../gpu-workers/internal.js";
 import { piperBatching } from "./piper-batching.js";
 import { round, summarize } from "./stats.js";
 import type { BenchContext } from "./main.js";

@@ -16,7 +16,7 @@ import {
   renderMouth,
   startLipSyncWorker,
   synthesizeToPcm,
-} from "../gpu-workers/index.js";
+} from "../gpu-workers/internal.js";
 import { summarize } from "./stats.js";
 import type { BenchContext } from "./main.js";
 

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { createRegistry } from "../observability/index.js";
 import { OutputConfig } from "../proto/index.js";
-import { RoomMediaGraph, blendImplementation, measureAvMarks, type X264Preset } from "../media/index.js";
+import { RoomMediaGraph, blendImplementation, measureAvMarks, type X264Preset } from "../media/internal.js";
 import type { BenchContext } from "./main.js";
 
 const exec = promisify(execFile);

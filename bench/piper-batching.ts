@@ -1,6 +1,6 @@
 // Whether running concurrent streams' sentences together in one model run (batching) pays on a provider: 8
 // concurrent streams of `text`, with up to 8 sentences a run against one, alternating over `rounds` after a warm-up.
-import { PiperVoice, type EspeakEngine } from "../gpu-workers/index.js";
+import { PiperVoice, type EspeakEngine } from "../gpu-workers/internal.js";
 import { round, summarize } from "./stats.js";
 
 export async function piperBatching(

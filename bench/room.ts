@@ -13,7 +13,7 @@ import { startLipSyncWorker, startSpeechWorker, writeDefaultAvatarPack } from ".
 import type { X264Preset } from "../media/index.js";
 import { createRegistry, type Registry } from "../observability/index.js";
 import { Comment, RoomEvent, RoomSpec, UtteranceSource } from "../proto/index.js";
-import { RoomClient, enqueueComment, startRoomHost, type AnswerStages } from "../rooms/index.js";
+import { RoomClient, enqueueComment, startRoomHost, type AnswerStages } from "../rooms/internal.js";
 import { connectNats, type NatsConnection } from "../transport/index.js";
 import { startNatsServer } from "../testing/index.js";
 import { round, summarize } from "./stats.js";

@@ -20,7 +20,7 @@ import {
   startSpeechWorker,
   synthesizeEmbedded,
   writeSyntheticPiperVoice,
-} from "../gpu-workers/index.js";
+} from "../gpu-workers/internal.js";
 import { piperBatching } from "./piper-batching.js";
 import { round, summarize } from "./stats.js";
 import type { BenchContext } from "./main.js";

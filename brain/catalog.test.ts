@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
 import { InvalidArgumentError } from "../errors/index.js";
-import { loadCatalogFile, parseCatalog, parsePersonas, pickPersona, sampleFiles } from "./index.js";
+import { loadCatalogFile, parseCatalog, parsePersonas, pickPersona, sampleFiles } from "./internal.js";
 
 const sample = JSON.parse(readFileSync(sampleFiles.catalogEn, "utf8")) as { products: Record<string, unknown>[] };
 const withProduct = (index: number, change: Record<string, unknown>) => ({

@@ -2,7 +2,7 @@
 // keeps to the catalog and the persona's rules.
 import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
-import { AnswerGuard, loadCatalogFile, loadPersonasFile, pickPersona, RoomBrain, sampleFiles } from "./index.js";
+import { AnswerGuard, loadCatalogFile, loadPersonasFile, pickPersona, RoomBrain, sampleFiles } from "./internal.js";
 
 interface FixtureComment {
   user: string;

@@ -6,53 +6,11 @@
 //   answers               RoomBrain.nextQuestion, RoomBrain.answer: sentences from the LLM (guarded) or the
 //                         embedded brain (deterministic, catalog-grounded), with cues
 //
-// The parts are exported too, for tests, benchmarks and tools that need one step alone.
+// This face is what the room actor and the CLI use; tests and benchmarks reach one step alone through internal.ts.
 export { RoomBrain } from "./room-brain.js";
-export type {
-  RoomBrainOptions,
-  IncomingComment,
-  CommentOutcome,
-  AnswerSentence,
-  AnswerOptions,
-  AnswerPath,
-} from "./room-brain.js";
-export { parseCatalog, parsePersonas, pickPersona, loadCatalogFile, loadPersonasFile, sampleFiles } from "./catalog.js";
-export {
-  ShowPlan,
-  variantFor,
-  type ShowPosition,
-  type ShowUtterance,
-  type ShowLineKind,
-  type ShowOptions,
-} from "./show.js";
-export { findCues, type Cue, type CuedText } from "./cues.js";
-export {
-  CommentGate,
-  validateCommentText,
-  maskPersonalData,
-  maxCommentLength,
-  piiMask,
-  type CommentGateOptions,
-  type CommentVerdict,
-  type CommentFlag,
-  type RejectReason,
-  type BlockReason,
-  type PiiKind,
-} from "./moderation.js";
-export { understand, purchaseIntents, type Intent, type Understanding, type ProductReference } from "./intent.js";
-export { QuestionQueue, type Question, type QuestionQueueOptions, type Offered } from "./queue.js";
-export { EmbeddedBrain, type EmbeddedOptions } from "./embedded.js";
-export { AnswerGuard, type GuardResult, type GuardViolation } from "./guard.js";
-export {
-  streamChat,
-  compileLlmOptions,
-  llmOptionsFromEnv,
-  type LlmOptions,
-  type LlmConfig,
-  type ChatMessage,
-} from "./llm.js";
-export { systemPrompt, chatMessages } from "./prompt.js";
-export { sentenceSpans, sentencesOf } from "./sentences.js";
-export { LlmError, type LlmFailure } from "./errors.js";
-export { brainMetrics, type BrainMetrics } from "./metrics.js";
-export { formatMoney, moneyDigits, showLanguage, type ShowLanguage } from "./text.js";
+export { pickPersona, loadCatalogFile, loadPersonasFile, sampleFiles } from "./catalog.js";
+export { type ShowPosition } from "./show.js";
+export { type Cue } from "./cues.js";
+export { validateCommentText } from "./moderation.js";
+export { llmOptionsFromEnv, type LlmOptions } from "./llm.js";
+export { formatMoney, showLanguage } from "./text.js";

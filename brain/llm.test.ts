@@ -14,7 +14,7 @@ import {
   streamChat,
   type AnswerSentence,
   type LlmOptions,
-} from "./index.js";
+} from "./internal.js";
 import { startFakeLlm, type FakeLlmServer } from "./testing/fake-llm.js";
 
 const catalog = await loadCatalogFile(sampleFiles.catalogZh);

@@ -1,7 +1,7 @@
 // The comment gate: invalid input rejected with its reason, personal data masked before anything else sees it,
 // spam, links, abuse, floods and duplicates blocked, with bounded memory per room.
 import { describe, expect, test } from "vitest";
-import { CommentGate, maskPersonalData, validateCommentText } from "./index.js";
+import { CommentGate, maskPersonalData, validateCommentText } from "./internal.js";
 
 describe("validation", () => {
   test.each([

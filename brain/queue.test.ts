@@ -1,7 +1,7 @@
 // A busy room: the most useful questions first, duplicates answered once, old ones expire, the queue stays bounded.
 import { describe, expect, test } from "vitest";
 import { createRegistry } from "../observability/index.js";
-import { loadCatalogFile, loadPersonasFile, pickPersona, RoomBrain, sampleFiles } from "./index.js";
+import { loadCatalogFile, loadPersonasFile, pickPersona, RoomBrain, sampleFiles } from "./internal.js";
 
 const catalog = await loadCatalogFile(sampleFiles.catalogZh);
 const persona = pickPersona(await loadPersonasFile(sampleFiles.personas), catalog);

@@ -9,8 +9,8 @@ import {
   SimpleSpanProcessor,
   startTracing,
   type Tracing,
-} from "../observability/index.js";
-import { loadCatalogFile, loadPersonasFile, pickPersona, RoomBrain, sampleFiles } from "./index.js";
+} from "../observability/internal.js";
+import { loadCatalogFile, loadPersonasFile, pickPersona, RoomBrain, sampleFiles } from "./internal.js";
 
 const catalog = await loadCatalogFile(sampleFiles.catalogZh);
 const persona = pickPersona(await loadPersonasFile(sampleFiles.personas), catalog);

@@ -14,7 +14,7 @@ import {
   showLanguage,
   variantFor,
   type ShowPosition,
-} from "./index.js";
+} from "./internal.js";
 
 const personas = await loadPersonasFile(sampleFiles.personas);
 const plans = await Promise.all(

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { UtteranceSource, RoomState, type UtteranceStarted } from "../proto/index.js";
 import { callUnary } from "../transport/index.js";
-import { eventually } from "../testing/index.js";
+import { compareShowPlaces, eventually, showPlace } from "../testing/index.js";
 import { createLiveRoom, fixtureRoomSpec, startLocalStack, type RoleProcess } from "./harness.js";
 
 /** The show at double speed: the same sentences, twice as many in the same time. */
@@ -14,10 +14,6 @@ async function quickShow() {
   return spec;
 }
 
-/** [loop, line, sentence] of a show sentence, from its utterance id "show-<loop>-<line>-<sentence>-…". */
-const placeOf = (u: UtteranceStarted) => u.utteranceId.split("-").slice(1, 4).map(Number);
-/** Negative when show place a comes before b. */
-const compare = (a: number[], b: number[]) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!;
 const isShow = (u: UtteranceStarted) => u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW;
 
 /** Seconds of speech a TTS worker has synthesized, from its /metrics. */
@@ -42,7 +38,7 @@ describe("a live room", () => {
     // The show is past its opening when the host dies.
     await watch.waitFor(() => watch.utterances().filter(isShow)[3], 40_000, "fourth show sentence");
     const beforeKill = watch.utterances().filter(isShow);
-    const lastPlace = placeOf(beforeKill.at(-1)!);
+    const lastPlace = showPlace(beforeKill.at(-1)!);
     await first.kill();
 
     // Another host takes the room, on air, and says so.
@@ -65,15 +61,15 @@ describe("a live room", () => {
       30_000,
       "show sentence on the new host",
     );
-    expect(compare(placeOf(resumed), lastPlace)).toBeGreaterThanOrEqual(0);
-    expect(placeOf(resumed)).not.toEqual([0, 0, 0]);
+    expect(compareShowPlaces(showPlace(resumed), lastPlace)).toBeGreaterThanOrEqual(0);
+    expect(showPlace(resumed)).not.toEqual([0, 0, 0]);
     // And on: the sentence after it follows in order.
     const next = await watch.waitFor(
       () => watch.utterances().filter(isShow)[beforeKill.length + 1],
       30_000,
       "second show sentence on the new host",
     );
-    expect(compare(placeOf(next), placeOf(resumed))).toBeGreaterThan(0);
+    expect(compareShowPlaces(showPlace(next), showPlace(resumed))).toBeGreaterThan(0);
   });
 
   it("keeps speaking when a TTS worker is killed while it speaks: the other worker says it", async () => {
@@ -96,8 +92,8 @@ describe("a live room", () => {
 
     // The room goes on: the next sentences are all said, in order, without a speech error or a stall.
     await watch.waitFor(() => watch.utterances()[spokenBefore + 3], 40_000, "three more sentences");
-    const places = watch.utterances().filter(isShow).map(placeOf);
-    expect(places.slice(1).every((place, i) => compare(place, places[i]!) >= 0)).toBe(true);
+    const places = watch.utterances().filter(isShow).map(showPlace);
+    expect(places.slice(1).every((place, i) => compareShowPlaces(place, places[i]!) >= 0)).toBe(true);
     expect(watch.events.filter((e) => e.event?.$case === "error").map((e) => e.event?.value)).toEqual([]);
     expect(watch.events.filter((e) => e.event?.$case === "stateChanged" && e.event.value.reason === "Stalled")).toEqual(
       [],

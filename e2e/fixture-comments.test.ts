@@ -4,7 +4,7 @@
 // in any event, and nothing said breaks the catalog's or the persona's rules.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { AnswerGuard, sampleFiles } from "../brain/index.js";
+import { AnswerGuard, sampleFiles } from "../brain/internal.js";
 import { Comment, RoomEvent, UtteranceSource, type RoomSpec } from "../proto/index.js";
 import { enqueueComment } from "../rooms/index.js";
 import { createLiveRoom, fixtureRoomSpec, natsClient, startLocalStack, type RoomWatch } from "./harness.js";

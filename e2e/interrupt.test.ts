@@ -4,12 +4,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { UtteranceSource, type UtteranceStarted } from "../proto/index.js";
 import { callUnary } from "../transport/index.js";
+import { showPlace } from "../testing/index.js";
 import { createLiveRoom, fixtureRoomSpec, startLocalStack } from "./harness.js";
 
 const roomId = "e2e-interrupt";
 
-/** Where a show sentence is in the show: "show-<loop>-<line>-<sentence>" of its utterance id. */
-const placeOf = (u: UtteranceStarted) => u.utteranceId.split("-").slice(0, 4).join("-");
+/** Where a show sentence is in the show, as "<loop>-<line>-<sentence>". */
+const placeOf = (u: UtteranceStarted) => showPlace(u).join("-");
 const isShow = (u: UtteranceStarted) => u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW;
 /**
  * A sentence is synthesized at most 0.6 s before the one playing ends, and each lasts seconds: 1.2 s after its

@@ -17,7 +17,7 @@ import {
   errorFromCode,
   isErrorCode,
   type ErrorCode,
-} from "./index.js";
+} from "./internal.js";
 
 const kinds: [ErrorCode, new (message: string, options?: ErrorOptions) => LivehostError, boolean][] = [
   ["not_found", NotFoundError, false],

@@ -11,9 +11,7 @@ export {
   UnavailableError,
   DeadlineExceededError,
   CancelledError,
-  UnimplementedError,
   InternalError,
   errorFromCode,
-  isErrorCode,
 } from "./kinds.js";
 export { MalformedMessageError, ProtocolError } from "./failures.js";

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Comment, subjects, type RoomServiceClient } from "../proto/index.js";
-import { startTracing, type Tracing } from "../observability/index.js";
+import { startTracing, type Tracing } from "../observability/internal.js";
 import { InvalidArgumentError } from "../errors/index.js";
 import { callUnary } from "../transport/index.js";
 import { eventually, sampleRoomSpec, startTestRoomStack } from "../testing/index.js";

@@ -12,10 +12,10 @@ import {
   type SpeechServiceServer,
 } from "../proto/index.js";
 import { createRegistry } from "../observability/index.js";
-import { UnimplementedError } from "../errors/index.js";
+import { UnimplementedError } from "../errors/internal.js";
 import { callUnary, connectNats, serverStream, unary } from "../transport/index.js";
 import { eventually, recordAnnouncements, startNatsServer } from "../testing/index.js";
-import { startWorker, type StreamSlots } from "./index.js";
+import { startWorker, type StreamSlots } from "./internal.js";
 
 /** A SpeechService whose Synthesize holds its slot until `release` resolves: enough to exercise the cap and drain. */
 function holdingSpeechService(slots: StreamSlots, release: Promise<void>) {

@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry } from "../observability/index.js";
 import { InvalidArgumentError } from "../errors/index.js";
-import { RoomMediaGraph, type MediaEvent } from "./index.js";
+import { RoomMediaGraph, type MediaEvent } from "./internal.js";
 import { beepUtterance } from "./testing/marks.js";
 import { landscape, outputConfig, recording } from "./testing/output.js";
 

@@ -203,9 +203,7 @@ export class MediaClock {
         framesEmitted: 0,
         rate: chunk.sampleRateHz,
         resampler:
-          chunk.sampleRateHz === outputSampleRate
-            ? undefined
-            : new Resampler(chunk.sampleRateHz, outputSampleRate),
+          chunk.sampleRateHz === outputSampleRate ? undefined : new Resampler(chunk.sampleRateHz, outputSampleRate),
         mouth: new Map(),
         cues: this.#pendingCues.get(id) ?? [],
       };

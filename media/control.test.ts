@@ -22,7 +22,7 @@ import {
   type MediaEvent,
   type OverlaySpec,
   type RoomMediaGraphOptions,
-} from "./index.js";
+} from "./internal.js";
 import { NginxRtmp } from "./testing/nginx-rtmp.js";
 import {
   hls,

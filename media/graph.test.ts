@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry } from "../observability/index.js";
 import { InvalidArgumentError } from "../errors/index.js";
-import { RoomMediaGraph, cueAtSource, measureAvMarks, probeMedia } from "./index.js";
+import { RoomMediaGraph, cueAtSource, measureAvMarks, probeMedia } from "./internal.js";
 import { beepUtterance, flashFrames } from "./testing/marks.js";
 import { hls, kettleLine, landscape, outputConfig, playlistSegments, portrait, recording } from "./testing/output.js";
 

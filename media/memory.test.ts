@@ -5,7 +5,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { createRegistry } from "../observability/index.js";
-import { RoomMediaGraph } from "./index.js";
+import { RoomMediaGraph } from "./internal.js";
 import { hls, outputConfig, portrait } from "./testing/output.js";
 
 const avatarDir = new URL("../models/avatars/default", import.meta.url).pathname;

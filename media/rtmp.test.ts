@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry } from "../observability/index.js";
-import { RoomMediaGraph, probeMedia, type MediaEvent } from "./index.js";
+import { RoomMediaGraph, probeMedia, type MediaEvent } from "./internal.js";
 import { NginxRtmp } from "./testing/nginx-rtmp.js";
 import { hls, landscape, outputConfig, playlistSegments, rtmp } from "./testing/output.js";
 

@@ -1,6 +1,6 @@
 // Teardown in reverse order of set-up, every step run even when one fails, on every Node the project runs on.
 import { describe, expect, it } from "vitest";
-import { AsyncDisposableStack } from "./index.js";
+import { AsyncDisposableStack } from "./internal.js";
 
 describe("AsyncDisposableStack", () => {
   it("undoes last first, runs every step when one fails, and moves its steps on", async () => {

@@ -1,7 +1,7 @@
 // The one duration parser: bare numbers in the option's own unit (the flags' contract), human units besides, and a
 // bad value named by its field.
 import { describe, expect, it } from "vitest";
-import { parseDuration } from "./index.js";
+import { parseDuration } from "./internal.js";
 
 describe("parseDuration", () => {
   it("reads a bare number in the option's unit and a number with its unit", () => {

@@ -8,10 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { expect, it } from "vitest";
-import { startOperatorProcess } from "../cli/index.js";
+import { startOperatorProcess } from "../cli/internal.js";
 import { KubeApiTestServer, eventually, runCli } from "../testing/index.js";
 import { connectNats } from "../transport/index.js";
-import { createRegistry } from "./index.js";
+import { createRegistry } from "./internal.js";
 
 interface AlertRules {
   groups: { rules: { expr: string }[] }[];

@@ -17,7 +17,7 @@ import {
   startTracing,
   tracer,
   type Tracing,
-} from "./index.js";
+} from "./internal.js";
 import { Room, RoomServiceClient } from "../proto/index.js";
 import { callUnary, connectNats, unary } from "../transport/index.js";
 import { fakeRoomService, startNatsServer, startTestGrpcServer } from "../testing/index.js";

@@ -4,7 +4,7 @@ import { WorkerAnnouncement, WorkerKind, WorkerState, subjects } from "../proto/
 import { createLogger, createRegistry } from "../observability/index.js";
 import { connectNats } from "../transport/index.js";
 import { eventually, startNatsServer } from "../testing/index.js";
-import { NatsWorkerDemand } from "./index.js";
+import { NatsWorkerDemand } from "./internal.js";
 
 describe("NatsWorkerDemand", () => {
   it("keeps each worker's load until its ttl or GONE, and counts malformed announcements", async () => {

@@ -1,6 +1,6 @@
 // The real operator against the Kubernetes API test server, with worker load announced on a real nats-server.
 import { afterAll, describe, expect, it } from "vitest";
-import { InMemorySpanExporter, SimpleSpanProcessor, startTracing } from "../observability/index.js";
+import { InMemorySpanExporter, SimpleSpanProcessor, startTracing } from "../observability/internal.js";
 import { eventually, startTestOperator, type KubeObject } from "../testing/index.js";
 
 const ns = "livehost";

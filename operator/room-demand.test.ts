@@ -7,7 +7,7 @@ import { createLogger, createRegistry } from "../observability/index.js";
 import { RoomDirectory } from "../rooms/index.js";
 import { connectNats } from "../transport/index.js";
 import { eventually, startNatsServer, startTestOperator } from "../testing/index.js";
-import { NatsWorkerDemand, RoomDirectoryDemand, type WorkerPool } from "./index.js";
+import { NatsWorkerDemand, RoomDirectoryDemand, type WorkerPool } from "./internal.js";
 
 const ns = "livehost";
 const minute = 60_000;

@@ -12,7 +12,7 @@ import {
   type WorkerPodSettings,
   type WorkerPool,
   type WorkerPoolSpec,
-} from "./index.js";
+} from "./internal.js";
 
 const chartCluster = compileOperatorOptions({
   namespace: "livehost",

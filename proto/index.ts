@@ -8,7 +8,7 @@ export * from "./gen/livehost/v1/room_service.js";
 export * from "./gen/livehost/v1/room_actor.js";
 export * from "./gen/livehost/v1/speech_service.js";
 export * from "./gen/livehost/v1/lipsync_service.js";
-export { animateOpen, animateAudio, animateFlush, animateClear } from "./animate.js";
+export { animateOpen, animateAudio, animateFlush } from "./animate.js";
 export {
   HealthCheckRequest,
   HealthCheckResponse,

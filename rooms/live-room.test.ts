@@ -10,10 +10,10 @@ import {
   startTracing,
   tracer,
   type Tracing,
-} from "../observability/index.js";
-import { probeMedia } from "../media/index.js";
+} from "../observability/internal.js";
+import { probeMedia } from "../media/internal.js";
 import { eventually, startTestRoomStack } from "../testing/index.js";
-import { enqueueComment } from "./index.js";
+import { enqueueComment } from "./internal.js";
 
 const spans = new InMemorySpanExporter();
 let tracing: Tracing;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Comment, RoomCommand, RoomState, subjects } from "../proto/index.js";
-import { eventually, startTestRoomStack } from "../testing/index.js";
-import { deadLetterStream } from "../actors/index.js";
+import { eventually, sampleRoomSpec, startTestRoomStack } from "../testing/index.js";
+import { deadLetterStream } from "../actors/internal.js";
 
 /** A room host without workers: rooms keep their record and lifecycle only. */
 async function roomStack() {
@@ -61,6 +61,44 @@ describe("room actor", () => {
       ],
     );
     expect(await s.status("r2")).toMatchObject({ state: RoomState.ROOM_STATE_ENDED, reason: "StopRequested" });
+  });
+
+  it("applies a command as it applies the same request: a change of spec, and the same refusals", async () => {
+    await using s = await roomStack();
+    await s.create("r4");
+    const command = (commandId: string, value: RoomCommand["command"]) =>
+      s.js.publish(
+        subjects.roomCommands("r4"),
+        RoomCommand.encode(RoomCommand.fromPartial({ commandId, roomId: "r4", command: value })).finish(),
+        { msgID: commandId },
+      );
+    const errors = () => s.events.flatMap((e) => (e.event?.$case === "error" ? [e.event.value] : []));
+
+    // Say to a room that is not on air: the request is refused, the command reported, with the same code.
+    const refused = await s
+      .request("r4", { $case: "say", value: { roomId: "r4", text: "大家好", interrupt: false, requestId: "" } })
+      .catch((err: unknown) => err);
+    expect(refused).toMatchObject({ code: "failed_precondition" });
+    await command("say-1", { $case: "say", value: { text: "大家好", interrupt: false, utteranceId: "" } });
+    await eventually(() =>
+      expect(errors()).toEqual([
+        expect.objectContaining({ code: "failed_precondition", message: (refused as Error).message, retryable: false }),
+      ]),
+    );
+
+    // A new display name by command, as by UpdateRoom: the record changes, with a new revision.
+    const revision = (await s.get("r4")).revision;
+    await command("update-1", {
+      $case: "updateSpec",
+      value: { spec: sampleRoomSpec({ displayName: "新标题" }), updatePaths: ["display_name"] },
+    });
+    await eventually(async () => expect((await s.get("r4")).spec?.displayName).toBe("新标题"));
+    expect((await s.get("r4")).revision).toBeGreaterThan(revision);
+
+    // An empty command names what is wrong.
+    await command("empty-1", undefined);
+    await eventually(() => expect(errors().at(-1)?.code).toBe("invalid_argument"));
+    expect(errors().at(-1)?.message).toMatch(/^command/);
   });
 
   it("rejects a comment for a room that was never created", async () => {

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { Comment, RoomState, UtteranceSource, type RoomEvent, type UtteranceStarted } from "../proto/index.js";
 import { compareShowPlaces, eventually, showPlace, startTestRoomStack } from "../testing/index.js";
-import { enqueueComment } from "./index.js";
+import { enqueueComment } from "./internal.js";
 
 const isShow = (u: UtteranceStarted) => u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW;
 const ended = (events: RoomEvent[], utteranceId: string) =>

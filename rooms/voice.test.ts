@@ -1,19 +1,23 @@
 import { describe, expect, it } from "vitest";
 import { credentials, status, type ServerWritableStream } from "@grpc/grpc-js";
 import {
+  LipSyncServiceClient,
+  LipSyncServiceService,
   SpeechServiceClient,
   SpeechServiceService,
   WorkerAnnouncement,
   WorkerKind,
   WorkerState,
+  type AnimateRequest,
+  type AnimateResponse,
   type SynthesizeRequest,
   type SynthesizeResponse,
 } from "../proto/index.js";
-import { createRegistry, rootLogger } from "../observability/index.js";
-import { startLipSyncWorker, startSpeechWorker } from "../gpu-workers/index.js";
+import { rootLogger } from "../observability/index.js";
 import type { MouthFrameInput, SpeechChunk } from "../media/index.js";
-import { connectNats, mediaChannelOptions } from "../transport/index.js";
-import { eventually, startNatsServer, startTestGrpcServer } from "../testing/index.js";
+import { UnavailableError } from "../errors/index.js";
+import { bidiCall, bidiStream, mediaChannelOptions } from "../transport/index.js";
+import { eventually, startTestGrpcServer, startTestRoomStack } from "../testing/index.js";
 import { Voice, type Utterance } from "./voice.js";
 import { WorkerDirectory } from "./workers.js";
 
@@ -38,28 +42,22 @@ function recorder() {
   };
 }
 
+/** The worker pools a voice speaks through (a stack with no room host), and the voice on its own directory. */
 async function pools(options: { lipsync: boolean }) {
-  const nats = await startNatsServer({ jetstream: false });
-  const nc = await connectNats({ servers: nats.url, name: "test" });
-  const directory = await WorkerDirectory.start(nc);
-  const speech = await startSpeechWorker({ nats: nc, registry: createRegistry() });
-  const lipsync = options.lipsync
-    ? await startLipSyncWorker({ nats: nc, registry: createRegistry(), executionProvider: "cpu" })
-    : undefined;
+  const stack = await startTestRoomStack({ live: true, roomHosts: 0, lipsyncWorkers: options.lipsync ? 1 : 0 });
+  const directory = await WorkerDirectory.start(stack.nc);
   await eventually(() => expect(directory.workers("tts")).toHaveLength(1));
-  if (lipsync) await eventually(() => expect(directory.workers("lipsync")).toHaveLength(1));
+  if (options.lipsync) await eventually(() => expect(directory.workers("lipsync")).toHaveLength(1));
   const voice = new Voice(directory, rootLogger());
   return {
     directory,
-    speech,
+    speech: stack.ttsWorkers[0]!,
+    lipsync: stack.lipsyncWorkers[0],
     voice,
     async [Symbol.asyncDispose]() {
       voice[Symbol.dispose]();
-      await lipsync?.close(1_000);
-      await speech.close(1_000);
       await directory[Symbol.asyncDispose]();
-      await nc.close();
-      await nats.stop();
+      await stack[Symbol.asyncDispose]();
     },
   };
 }
@@ -151,5 +149,61 @@ describe("a room's voice", () => {
     expect(spoken.words.length).toBe(whole.words.length);
     // Without a lip-sync worker the utterance is still spoken; the avatar stays idle.
     expect(r.frames).toEqual([]);
+  });
+
+  it("moves to another lip-sync worker when one fails mid-utterance: every frame once, in order", async () => {
+    await using p = await pools({ lipsync: true });
+    // A worker that passes on the healthy one's first 30 frames, then fails.
+    const healthy = new LipSyncServiceClient(
+      p.lipsync!.worker.address,
+      credentials.createInsecure(),
+      mediaChannelOptions,
+    );
+    await using flaky = await startTestGrpcServer([
+      {
+        name: "livehost.v1.LipSyncService",
+        definition: LipSyncServiceService,
+        implementation: {
+          animate: bidiStream("Animate", async function* (requests: AsyncIterable<AnimateRequest>, signal) {
+            let frames = 0;
+            for await (const response of bidiCall<AnimateRequest, AnimateResponse>(
+              healthy.animate.bind(healthy),
+              requests,
+              { signal },
+            )) {
+              if (response.message?.$case === "frame" && ++frames > 30)
+                throw new UnavailableError("GPU fell off the bus");
+              yield response;
+            }
+          }),
+        },
+      },
+    ]);
+    // The flaky one announced as idle and the healthy one as busy, so the flaky one is picked first.
+    const [real] = p.directory.workers("lipsync");
+    for (const [workerId, grpcAddress, activeStreams] of [
+      [real!.id, real!.address, 90],
+      ["flaky", flaky.address, 0],
+    ] as const) {
+      p.directory.learn(
+        WorkerAnnouncement.fromPartial({
+          workerId,
+          kind: WorkerKind.WORKER_KIND_LIPSYNC,
+          grpcAddress,
+          state: WorkerState.WORKER_STATE_READY,
+          maxStreams: 100,
+          activeStreams,
+          capabilities: ["default"],
+          ttlMs: 60_000,
+        }),
+      );
+    }
+    const r = recorder();
+    const spoken = await p.voice.speak({ ...utterance, utteranceId: "u-3" }, r.out, new AbortController().signal);
+    healthy.close();
+    expect(spoken.lipsyncWorkers).toEqual(["flaky", real!.id]);
+    // The second worker heard the utterance from its start; what the first had delivered is not shown twice.
+    expect(r.frames.map((f) => f.index)).toEqual(r.frames.map((_, i) => i));
+    expect(Math.abs(r.frames.length - (spoken.durationMs * 25) / 1000)).toBeLessThanOrEqual(1);
   });
 });

@@ -3,31 +3,21 @@
 // The lint rule beside it (eslint.config.js) lets production code import only index.ts; tests may import internal.ts.
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
+import process from "node:process";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-/** Folders whose index.ts is a public face for production code (testing/, bench/, e2e/ serve tests only). */
-const faces = [
-  "errors",
-  "proto",
-  "observability",
-  "transport",
-  "avatars",
-  "actors",
-  "rooms",
-  "brain",
-  "gateway",
-  "gpu-workers",
-  "media",
-  "operator",
-];
+/** Folders that serve tests only: their faces are not checked, and what they import does not count as use. */
 const testOnlyFolders = new Set(["testing", "bench", "e2e"]);
+/** Every other top-level folder with an index.ts has a public face for production code. */
+const faces = readdirSync(root).filter((f) => !testOnlyFolders.has(f) && existsSync(join(root, f, "index.ts")));
 
 function sourceFiles(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) return ["node_modules", "gen", "dist", "build"].includes(entry.name) ? [] : sourceFiles(path);
+    if (entry.isDirectory())
+      return ["node_modules", "gen", "dist", "build"].includes(entry.name) ? [] : sourceFiles(path);
     return entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts") ? [path] : [];
   });
 }

@@ -1,6 +1,6 @@
 // Fakes for tests, in one place and named as fakes. Production code never uses them.
 import { RoomServiceService, type RoomServiceServer } from "../proto/index.js";
-import { UnimplementedError } from "../errors/index.js";
+import { UnimplementedError } from "../errors/internal.js";
 import { serverStream, unary, type GrpcServiceRegistration } from "../transport/index.js";
 
 const unimplemented = () => Promise.reject(new UnimplementedError("not implemented by this fake"));

@@ -2,7 +2,7 @@
 // be killed and restarted. Everything is torn down by `await using`.
 import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { NatsServerProcess, type NatsServerProcessOptions } from "../transport/index.js";
+import { NatsServerProcess, type NatsServerProcessOptions } from "../transport/internal.js";
 
 export { NatsServerProcess as NatsServer };
 

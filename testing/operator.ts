@@ -4,7 +4,7 @@
 // client-node) is loaded on first use, so tests that import testing/ for something else do not pay for it.
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AsyncDisposableStack, createLogger, createRegistry, type Registry } from "../observability/index.js";
-import type { Operator } from "../operator/index.js";
+import type { Operator } from "../operator/internal.js";
 import { WorkerAnnouncement, WorkerKind, WorkerState, subjects } from "../proto/index.js";
 import { connectNats } from "../transport/index.js";
 import { KubeApiTestServer, type KubeObject } from "./kube-api-server.js";
@@ -44,7 +44,7 @@ export const testOperatorLease = { name: "livehost-operator", identity: "operato
 
 export async function startTestOperator(options: TestOperatorOptions = {}): Promise<TestOperator> {
   const { NatsWorkerDemand, RoomDirectoryDemand, startOperator, workerPodDefaults } =
-    await import("../operator/index.js");
+    await import("../operator/internal.js");
   const namespace = options.namespace ?? "livehost";
   await using stack = new AsyncDisposableStack();
   const kube = stack.use(await KubeApiTestServer.start());

@@ -7,14 +7,14 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { credentials } from "@grpc/grpc-js";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
-import { startGateway, type Gateway } from "../gateway/index.js";
+import { startGateway, type Gateway } from "../gateway/internal.js";
 import {
   startLipSyncWorker,
   startSpeechWorker,
   writeDefaultAvatarPack,
   type LipSyncWorker,
   type SpeechWorker,
-} from "../gpu-workers/index.js";
+} from "../gpu-workers/internal.js";
 import { AsyncDisposableStack, createLogger, createRegistry, type Registry } from "../observability/index.js";
 import {
   RoomEvent,
@@ -24,7 +24,7 @@ import {
   type RoomActorRequest,
   type UtteranceStarted,
 } from "../proto/index.js";
-import { RoomClient, startRoomHost, type RoomHost } from "../rooms/index.js";
+import { RoomClient, startRoomHost, type RoomHost } from "../rooms/internal.js";
 import { connectNats, type NatsConnection, type NatsServerProcess } from "../transport/index.js";
 import { startNatsServer } from "./nats.js";
 import { sampleRoomSpec } from "./rooms.js";

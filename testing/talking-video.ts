@@ -12,7 +12,7 @@ import {
   synthesizeToPcm,
   visemeParams,
   visemeTrack,
-} from "../gpu-workers/index.js";
+} from "../gpu-workers/internal.js";
 import { writeMp4 } from "../media/index.js";
 
 export interface TalkingVideoOptions {

@@ -52,7 +52,7 @@ export function callUnary<Req, Res>(method: UnaryMethod<Req, Res>, request: Req,
 type BidiMethod<Req, Res> = (metadata: Metadata, options?: Partial<CallOptions>) => ClientDuplexStream<Req, Res>;
 
 /**
- * A bidirectional call, pull-based both ways:
+ * A bidirectional call, pull-based both ways (`requests` may be a plain iterable, e.g. an array):
  * `for await (const response of bidiCall(client.animate.bind(client), requests, { signal }))`.
  * A request is taken from `requests` only when the call's last write was accepted (write() returned true, or
  * 'drain'), so a slow server slows the requests' producer; when `requests` ends the call is half-closed. Responses
@@ -61,7 +61,7 @@ type BidiMethod<Req, Res> = (metadata: Metadata, options?: Partial<CallOptions>)
  */
 export async function* bidiCall<Req, Res>(
   method: BidiMethod<Req, Res>,
-  requests: AsyncIterable<Req>,
+  requests: AsyncIterable<Req> | Iterable<Req>,
   settings: Omit<CallSettings, "timeoutMs"> = {},
 ): AsyncGenerator<Res> {
   const { signal } = settings;
@@ -69,7 +69,7 @@ export async function* bidiCall<Req, Res>(
   const call = method(injectGrpcMetadata(settings.metadata ?? new Metadata()));
   const cancel = () => call.cancel();
   signal?.addEventListener("abort", cancel, { once: true });
-  const source = requests[Symbol.asyncIterator]();
+  const source = Symbol.asyncIterator in requests ? requests[Symbol.asyncIterator]() : requests[Symbol.iterator]();
   const stopWriting = new AbortController();
   let sourceFailed: { err: unknown } | undefined;
   void writeAll(call, source, stopWriting.signal).catch((err: unknown) => {
@@ -97,7 +97,7 @@ export async function* bidiCall<Req, Res>(
 /** Writes each request once the last one was accepted; half-closes after the last. */
 async function writeAll<Req>(
   call: ClientDuplexStream<Req, unknown>,
-  source: AsyncIterator<Req>,
+  source: AsyncIterator<Req> | Iterator<Req>,
   stop: AbortSignal,
 ): Promise<void> {
   for (;;) {

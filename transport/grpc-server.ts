@@ -205,7 +205,8 @@ export function serverStream<Req, Res>(
  * is read only when the handler asks for the next one, and the handler is not resumed until the client has taken
  * its last response. A slow handler therefore slows its client (its writes wait on HTTP/2 flow control) instead
  * of growing a queue. The requests end when the client half-closes; when the client cancels, the signal aborts and
- * the requests throw its reason.
+ * the next request throws its reason. (A cancel that finds the handler waiting for a request may first end the
+ * requests as a half-close would: grpc-js reports the HTTP/2 stream's end before its reset.)
  */
 export function bidiStream<Req, Res>(
   method: string,

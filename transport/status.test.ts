@@ -14,8 +14,8 @@ import {
   ResourceExhaustedError,
   UnavailableError,
   UnimplementedError,
-} from "../errors/index.js";
-import { fromServiceError, toStatus } from "./index.js";
+} from "../errors/internal.js";
+import { fromServiceError, toStatus } from "./internal.js";
 
 /** What a grpc-js client gets for a status a server sent. */
 function received(status: Partial<StatusObject>): ServiceError {

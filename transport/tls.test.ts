@@ -19,7 +19,7 @@ import {
   startGrpcServer,
   mediaChannelOptions,
   type GrpcServer,
-} from "./index.js";
+} from "./internal.js";
 import { defaultChannelOptions } from "./tls.js";
 
 async function check(

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-node";
-import { EspeakEngine, embeddedVoices, synthesizeToPcm } from "../index.js";
+import { EspeakEngine, embeddedVoices, synthesizeToPcm } from "../internal.js";
 import { MouthAnimator, onnxClassifier, type MouthFrame } from "./animator.js";
 import { Viseme } from "./visemes.js";
 

@@ -8,7 +8,7 @@ import { AnimateRequest, LipSyncServiceClient, animateOpen, type AnimateResponse
 import { createRegistry } from "../../observability/index.js";
 import { connectNats, mediaChannelOptions } from "../../transport/index.js";
 import { startNatsServer, writeTalkingVideo } from "../../testing/index.js";
-import { EspeakEngine, embeddedVoices, startLipSyncWorker, synthesizeToPcm } from "../index.js";
+import { EspeakEngine, embeddedVoices, startLipSyncWorker, synthesizeToPcm } from "../internal.js";
 import { AvatarRejectedError, buildAvatarPack, type AvatarBuildProgress } from "./avatar-build.js";
 import { loadAvatarPack } from "../../avatars/index.js";
 import { writeDefaultAvatarPack } from "./default-avatar.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EspeakEngine, embeddedVoices, synthesizeEmbedded } from "../index.js";
+import { EspeakEngine, embeddedVoices, synthesizeEmbedded } from "../internal.js";
 import { LogMel, fft, withContext } from "./features.js";
 import { Viseme, visemeOf, visemeTrack, type TimedPhoneme } from "./visemes.js";
 

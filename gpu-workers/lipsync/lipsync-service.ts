@@ -136,7 +136,13 @@ class MouthStream implements Disposable {
   /** Validates the open, then takes a slot (RESOURCE_EXHAUSTED at the cap). */
   static open(open: AnimateOpen, deps: StreamDeps): MouthStream {
     const avatar = validateOpen(open, deps.avatars);
-    return new MouthStream(open, avatar, deps, deps.slots.acquire());
+    const release = deps.slots.acquire();
+    try {
+      return new MouthStream(open, avatar, deps, release);
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   private constructor(open: AnimateOpen, avatar: AvatarMouth, deps: StreamDeps, release: () => void) {

@@ -13,12 +13,12 @@ import {
   type AnimateOpen,
   type AnimateRequest,
   type AnimateResponse,
-} from "../../proto/index.js";
+} from "../../proto/internal.js";
 import { createRegistry } from "../../observability/index.js";
-import { callUnary, connectNats, mediaChannelOptions } from "../../transport/index.js";
+import { bidiCall, callUnary, connectNats, mediaChannelOptions } from "../../transport/index.js";
 import { eventually, recordAnnouncements, startNatsServer, startTestGrpcServer } from "../../testing/index.js";
-import { EspeakEngine, StreamSlots, embeddedVoices, startLipSyncWorker, synthesizeToPcm } from "../index.js";
-import { lipSyncService } from "./lipsync-service.js";
+import { EspeakEngine, StreamSlots, embeddedVoices, startLipSyncWorker, synthesizeToPcm } from "../internal.js";
+import { lipSyncService, type AvatarMouth } from "./lipsync-service.js";
 import { Viseme, type VisemeId } from "./visemes.js";
 import { loadAvatarPack } from "../../avatars/index.js";
 import { writeDefaultAvatarPack } from "./default-avatar.js";
@@ -176,6 +176,53 @@ describe("LipSyncService.Animate", () => {
     const report = responses.find((r) => r.message?.$case === "status")!.message!;
     expect(report.$case === "status" && report.value.behind).toBe(true);
     expect(report.$case === "status" && report.value.realtimeFactor).toBeGreaterThan(1);
+  });
+
+  it("slows a fast sender to its slow model's pace, and answers every frame in order", async () => {
+    // A model that needs 10 ms a chunk, and a sender with 50 s of audio ready at once.
+    let modelled = 0;
+    const slowModel = async (_features: Float32Array, frames: number) => {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      modelled++;
+      return new Float32Array(frames * 10).fill(0.1);
+    };
+    const tinyMouth: AvatarMouth = { id: "default", x: 0, y: 0, width: 4, height: 4 };
+    await using server = await startTestGrpcServer([
+      lipSyncService({
+        classify: slowModel,
+        slots: new StreamSlots(1),
+        registry: createRegistry(),
+        avatars: [tinyMouth],
+      }),
+    ]);
+    const client = new LipSyncServiceClient(server.address, credentials.createInsecure(), mediaChannelOptions);
+    const chunks = 100;
+    let sent = 0;
+    let lead = 0;
+    function* sender() {
+      yield animateOpen({ sampleRateHz: 16_000, roomId: "r1" });
+      for (; sent < chunks; sent++) {
+        lead = Math.max(lead, sent - modelled);
+        yield animateAudio(new Int16Array(8_000), "u1"); // 0.5 s
+      }
+      yield animateFlush("u1");
+    }
+    const frames: number[] = [];
+    let flushed = -1;
+    for await (const { message } of bidiCall(client.animate.bind(client), sender())) {
+      if (message?.$case === "frame") frames.push(message.value.frameIndex);
+      if (message?.$case === "flushed") flushed = message.value.frames;
+    }
+    client.close();
+    // Nothing dropped: one frame per 40 ms of the 50 s, numbered in order, and the flush counts them all.
+    expect(Math.abs(frames.length - 1_250)).toBeLessThanOrEqual(1);
+    expect(frames).toEqual(frames.map((_, i) => i));
+    expect(flushed).toBe(frames.length);
+    // The sender waited for the model: never more chunks ahead of it than the stream holds in flight (about 45: the
+    // server reads 16 ahead, its HTTP/2 window and buffer hold 6 of these 16 KB chunks, grpc-js's buffer on a media
+    // channel 4, the client's Writable 16), where an unbounded queue would have taken all 100 at once.
+    expect(lead).toBeLessThanOrEqual(50);
+    expect(sent).toBe(chunks);
   });
 
   it("draws frames from an avatar pack's mouth atlas, and is not ready with a corrupt pack", async () => {

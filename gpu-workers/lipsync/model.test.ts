@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-node";
-import { EspeakEngine } from "../index.js";
+import { EspeakEngine } from "../internal.js";
 import { heldOutUtterances } from "./corpus.js";
 import { buildExamples, contextAfter, contextBefore, featureRate, featureSize, melBands } from "./dataset.js";
 import { LogMel, withContext } from "./features.js";

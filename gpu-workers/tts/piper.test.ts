@@ -15,7 +15,13 @@ import {
 import { createRegistry } from "../../observability/index.js";
 import { callUnary, connectNats } from "../../transport/index.js";
 import { eventually, recordAnnouncements, startNatsServer } from "../../testing/index.js";
-import { EspeakEngine, PiperVoice, executionProviders, startSpeechWorker, writeSyntheticPiperVoice } from "../index.js";
+import {
+  EspeakEngine,
+  PiperVoice,
+  executionProviders,
+  startSpeechWorker,
+  writeSyntheticPiperVoice,
+} from "../internal.js";
 
 async function tempDir() {
   const dir = await mkdtemp(join(tmpdir(), "livehost-models-"));

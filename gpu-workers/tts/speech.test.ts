@@ -9,7 +9,7 @@ import {
 import { createRegistry } from "../../observability/index.js";
 import { callUnary, connectNats } from "../../transport/index.js";
 import { eventually, recordAnnouncements, startNatsServer } from "../../testing/index.js";
-import { startSpeechWorker } from "../index.js";
+import { startSpeechWorker } from "../internal.js";
 
 async function speechStack(maxStreams = 8) {
   const nats = await startNatsServer({ jetstream: false });

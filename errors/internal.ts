@@ -1,0 +1,4 @@
+// errors: the face for tests and benchmarks — the public face (index.ts) and the internals only they use. Production
+// code in other folders imports index.ts (lint checks it).
+export * from "./index.js";
+export { UnimplementedError, isErrorCode } from "./kinds.js";

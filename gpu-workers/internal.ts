@@ -1,0 +1,25 @@
+// gpu-workers: the face for tests and benchmarks — the public face (index.ts) and the internals only they use. Production
+// code in other folders imports index.ts (lint checks it).
+export * from "./index.js";
+export { startWorker, type Worker, type WorkerOptions } from "./worker.js";
+export { StreamSlots } from "./slots.js";
+export { seededRandom } from "./random.js";
+export { type SpeechWorker, type SpeechWorkerOptions } from "./tts/speech-worker.js";
+export { synthesizeEmbedded, synthesizeToPcm, type SynthesisChunk } from "./tts/embedded.js";
+export { normalize, type Segment, type Language } from "./tts/normalize.js";
+export { embeddedVoices, supportedSampleRates, type EmbeddedVoice, type SpeechVoice } from "./tts/voices.js";
+export { PiperVoice, loadPiperVoices } from "./tts/piper.js";
+export { executionProviders } from "./onnx/runtime.js";
+export { buildSyntheticPiperVoice, type PiperConfig } from "./tts/piper-synthetic.js";
+export { type Evaluation as LipSyncEvaluation } from "./lipsync/train.js";
+export { type LipSyncWorker, type LipSyncWorkerOptions } from "./lipsync/lipsync-worker.js";
+export { MouthAnimator, onnxClassifier, type MouthFrame, type VisemeClassifier } from "./lipsync/animator.js";
+export { renderMouth, type MouthPatch } from "./lipsync/render.js";
+export { drawDefaultHost, defaultMouthBox } from "./lipsync/default-avatar.js";
+export {
+  AvatarRejectedError,
+  type AvatarBuildOptions,
+  type AvatarBuildReport,
+  type RejectionReason,
+} from "./lipsync/avatar-build.js";
+export { visemeParams, visemeTrack } from "./lipsync/visemes.js";

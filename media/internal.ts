@@ -1,0 +1,17 @@
+// media: the face for tests and benchmarks — the public face (index.ts) and the internals only they use. Production
+// code in other folders imports index.ts (lint checks it).
+export * from "./index.js";
+export {
+  detectVideoEncoder,
+  type RoomMediaGraphOptions,
+  type MediaEvent,
+  type LoadedAvatar,
+  type MediaStatus,
+  type VideoEncoderChoice,
+} from "./graph.js";
+export { type MouthPatch, type Cue } from "./clock.js";
+export { type OverlaySpec, type OverlayAnimation } from "./overlays.js";
+export { checkRtmpUrl, supportedFps, outputSampleRate, type CompiledOutput } from "./config.js";
+export { probeMedia, measureAvMarks, type MediaProbe, type AvMarks } from "./probe.js";
+export { blendImplementation } from "./picture.js";
+export { type Mp4Options } from "./gst-files.js";

@@ -1,0 +1,11 @@
+// rooms: the face for tests and benchmarks — the public face (index.ts) and the internals only they use. Production
+// code in other folders imports index.ts (lint checks it).
+export * from "./index.js";
+export { roomHostServiceName, type RoomHost, type RoomHostOptions, type RoomHostStatus } from "./room-host.js";
+export { roomActor, roomActorType, type RoomActorState, type RoomMessage } from "./room-actor.js";
+export { type ListRoomsQuery } from "./directory.js";
+export { applyUpdate, updatablePaths } from "./spec.js";
+export { Voice, type Utterance, type VoiceOutput, type Spoken } from "./voice.js";
+export { WorkerDirectory, type KnownWorker, type PickOptions } from "./workers.js";
+export type { LiveRoomDeps } from "./live-room.js";
+export type { AnswerStages } from "./answer-timing.js";

@@ -10,9 +10,9 @@ import {
   showPlace,
   startTestRoomStack,
   type TestRoomStack,
-  type TestWorker,
+  type TestLipSyncWorker,
+  type TestSpeechWorker,
 } from "../testing/index.js";
-import type { LipSyncWorker, SpeechWorker } from "../gpu-workers/internal.js";
 
 const isShow = (u: UtteranceStarted) => u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW;
 const endOf = (events: RoomEvent[], utteranceId: string) =>
@@ -33,7 +33,7 @@ async function onAir(stack: TestRoomStack, roomId: string) {
 }
 
 /** Says the long line in the room; once it has started, resolves with the one of `workers` serving its stream. */
-async function streamingWorker<W extends TestWorker<SpeechWorker | LipSyncWorker>>(
+async function streamingWorker<W extends TestSpeechWorker | TestLipSyncWorker>(
   stack: TestRoomStack,
   roomId: string,
   workers: W[],
@@ -177,7 +177,7 @@ describe("a room on air, when engines fail", () => {
 });
 
 /** Mouth frames a lip-sync worker has made, from its metrics. */
-async function framesMade(worker: TestWorker<LipSyncWorker>): Promise<number> {
+async function framesMade(worker: TestLipSyncWorker): Promise<number> {
   const metric = await worker.registry.getSingleMetric("livehost_lipsync_frames_total")?.get();
   return (metric?.values ?? []).reduce((sum, v) => sum + v.value, 0);
 }

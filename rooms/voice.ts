@@ -77,6 +77,9 @@ export class Voice implements Disposable {
     let delivered = 0;
     let rate = 0;
     const failed = new Set<string>();
+    // Once the final chunk is out the sentence is whole: a worker failing after it (before its stream closed) is not
+    // a reason to synthesize again, and the media clock would refuse a second end.
+    let complete = false;
     try {
       for (let attempt = 1; ; attempt++) {
         const worker = this.#workers.pick("tts", { capability: u.voiceId, exclude: failed });
@@ -98,6 +101,7 @@ export class Voice implements Disposable {
             if (pcm.length === 0 && !final) continue;
             if (spoken.firstChunkMs < 0) spoken.firstChunkMs = performance.now() - started;
             out.speech({ utteranceId: u.utteranceId, pcm, sampleRateHz: rate, final });
+            complete = final;
             delivered += pcm.length;
             await lips.push(pcm, rate);
           }
@@ -105,6 +109,7 @@ export class Voice implements Disposable {
             out.speech({ utteranceId: u.utteranceId, pcm: new Int16Array(0), sampleRateHz: rate, final: true });
           break;
         } catch (err) {
+          if (complete && !signal.aborted) break;
           if (signal.aborted || attempt >= maxAttempts) throw err;
           failed.add(worker.id);
           this.#log.warn({ err, worker: worker.id, utteranceId: u.utteranceId }, "tts worker failed; moving on");

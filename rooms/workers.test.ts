@@ -1,9 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { WorkerAnnouncement, WorkerKind, WorkerState } from "../proto/index.js";
-import { createRegistry } from "../observability/index.js";
-import { startSpeechWorker } from "../gpu-workers/index.js";
 import { connectNats } from "../transport/index.js";
-import { eventually, startNatsServer } from "../testing/index.js";
+import { startNatsServer } from "../testing/index.js";
 import { WorkerDirectory } from "./workers.js";
 
 const announcement = (workerId: string, overrides: Partial<WorkerAnnouncement> = {}) =>
@@ -58,21 +56,5 @@ describe("worker directory", () => {
     expect(directory.workers("tts").map((w) => w.id)).not.toContain("english");
     clock = 10_000;
     expect(directory.workers("tts")).toEqual([]);
-  });
-
-  it("learns real workers from their announcements, and forgets them when they stop", async () => {
-    await using nats = await startNatsServer({ jetstream: false });
-    const nc = await connectNats({ servers: nats.url, name: "test" });
-    await using directory = await WorkerDirectory.start(nc);
-    const speech = await startSpeechWorker({ nats: nc, registry: createRegistry(), maxStreams: 2 });
-    await eventually(() =>
-      expect(directory.workers("tts")).toEqual([
-        expect.objectContaining({ address: speech.worker.address, maxStreams: 2, executionProvider: "cpu" }),
-      ]),
-    );
-    expect(directory.workers("tts")[0]!.capabilities).toContain("zh-female-warm");
-    await speech.close(1_000);
-    await eventually(() => expect(directory.workers("tts")).toEqual([]));
-    await nc.close();
   });
 });

@@ -23,4 +23,6 @@ export {
   type TestRoomHost,
   type TestRoomStackWith,
   type TestWorker,
+  type TestSpeechWorker,
+  type TestLipSyncWorker,
 } from "./room-stack.js";

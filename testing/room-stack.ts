@@ -60,6 +60,8 @@ export interface TestRoomHost {
 
 /** A worker of the stack, with its metrics. */
 export type TestWorker<W extends SpeechWorker | LipSyncWorker> = W & { readonly registry: Registry };
+export type TestSpeechWorker = TestWorker<SpeechWorker>;
+export type TestLipSyncWorker = TestWorker<LipSyncWorker>;
 
 export interface TestRoomStack extends AsyncDisposable {
   readonly nats: NatsServerProcess;

@@ -1,7 +1,7 @@
 // The real operator against the Kubernetes API test server, with worker load announced on a real nats-server.
 import { afterAll, describe, expect, it } from "vitest";
 import { InMemorySpanExporter, SimpleSpanProcessor, startTracing } from "../observability/internal.js";
-import { eventually, startTestOperator, type KubeObject } from "../testing/index.js";
+import { eventually, startTestOperator, testWorkerPoolSpec, type KubeObject } from "../testing/index.js";
 
 const ns = "livehost";
 
@@ -25,17 +25,7 @@ const offering = (name: string, md: string): KubeObject => ({
 
 const pool = (name: string, spec: Record<string, unknown> = {}): KubeObject => ({
   metadata: { name, namespace: ns },
-  spec: {
-    kind: "tts",
-    image: "livehost:test",
-    gpu: { type: "L4" },
-    streamsPerReplica: 4,
-    minReplicas: 1,
-    maxReplicas: 20,
-    headroomPercent: 0,
-    scaleDownCooldownSeconds: 0,
-    ...spec,
-  },
+  spec: { ...testWorkerPoolSpec, ...spec },
 });
 
 const pod = (name: string, poolName: string, node: string): KubeObject => ({

@@ -5,6 +5,7 @@ import type { Snapshot } from "./observe.js";
 import { Memory, offeringStatus, planNodes, planWorkloads, type PlanSettings, type PoolPlan } from "./plan.js";
 import type { GpuOffering, WorkerPool } from "./resources.js";
 import { workerPodDefaults } from "./workload.js";
+import { testWorkerPoolSpec } from "../testing/index.js";
 
 const ns = "livehost";
 const t0 = Date.parse("2026-11-11T19:00:00Z");
@@ -45,16 +46,7 @@ const offering: GpuOffering = {
 const pool: WorkerPool = {
   kind: "WorkerPool",
   metadata: { name: "tts", namespace: ns, generation: 1 },
-  spec: {
-    kind: "tts",
-    image: "livehost:test",
-    gpu: { type: "L4" },
-    streamsPerReplica: 4,
-    minReplicas: 1,
-    maxReplicas: 20,
-    headroomPercent: 0,
-    scaleDownCooldownSeconds: 300,
-  } as WorkerPool["spec"],
+  spec: { ...testWorkerPoolSpec, scaleDownCooldownSeconds: 300 } as WorkerPool["spec"],
 };
 
 const pod = (name: string, node: string): V1Pod => ({

@@ -6,7 +6,7 @@ import { Room, RoomState, subjects } from "../proto/index.js";
 import { createLogger, createRegistry } from "../observability/index.js";
 import { RoomDirectory } from "../rooms/index.js";
 import { connectNats } from "../transport/index.js";
-import { eventually, startNatsServer, startTestOperator } from "../testing/index.js";
+import { eventually, startNatsServer, startTestOperator, testWorkerPoolSpec } from "../testing/index.js";
 import { NatsWorkerDemand, RoomDirectoryDemand, type WorkerPool } from "./internal.js";
 
 const ns = "livehost";
@@ -45,16 +45,7 @@ async function scene(options: { jetstream: boolean }) {
         "workerpools",
         {
           metadata: { name: "tts", namespace: ns },
-          spec: {
-            kind: "tts",
-            image: "livehost:test",
-            gpu: { type: "L4" },
-            streamsPerReplica: 4,
-            minReplicas: 1,
-            maxReplicas: 20,
-            headroomPercent: 0,
-            scaleDownCooldownSeconds: 0,
-          },
+          spec: testWorkerPoolSpec,
         },
       ],
     ],

@@ -12,7 +12,13 @@ export { writeTalkingVideo, type TalkingVideo, type TalkingVideoOptions } from "
 export { sampleRoomSpec } from "./rooms.js";
 export { KubeApiTestServer, operatorResourceTypes, type KubeObject, type ResourceType } from "./kube-api-server.js";
 export { startSecureNatsServer, type SecureNatsServer } from "./secure-nats.js";
-export { startTestOperator, testOperatorLease, type TestOperator, type TestOperatorOptions } from "./operator.js";
+export {
+  startTestOperator,
+  testOperatorLease,
+  testWorkerPoolSpec,
+  type TestOperator,
+  type TestOperatorOptions,
+} from "./operator.js";
 export {
   startTestRoomStack,
   testFrame,

@@ -42,6 +42,18 @@ export interface TestOperator extends AsyncDisposable {
 /** Lease name and identity of the operator it starts. */
 export const testOperatorLease = { name: "livehost-operator", identity: "operator-1" } as const;
 
+/** The WorkerPool spec the operator tests start from: a TTS pool of 4 streams per L4 replica, 1 to 20 replicas. */
+export const testWorkerPoolSpec = {
+  kind: "tts",
+  image: "livehost:test",
+  gpu: { type: "L4" },
+  streamsPerReplica: 4,
+  minReplicas: 1,
+  maxReplicas: 20,
+  headroomPercent: 0,
+  scaleDownCooldownSeconds: 0,
+} as const;
+
 export async function startTestOperator(options: TestOperatorOptions = {}): Promise<TestOperator> {
   const { NatsWorkerDemand, RoomDirectoryDemand, startOperator, workerPodDefaults } =
     await import("../operator/internal.js");

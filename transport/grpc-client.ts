@@ -15,6 +15,7 @@ import { injectGrpcMetadata } from "../observability/index.js";
 import { CancelledError } from "../errors/index.js";
 import { fromServiceError } from "./status.js";
 import { defaultChannelCredentials, defaultTlsServerName } from "./tls.js";
+import { firstOf } from "./events.js";
 
 export interface CallSettings {
   signal?: AbortSignal;
@@ -104,24 +105,10 @@ async function writeAll<Req>(
     const next = await source.next();
     if (stop.aborted) return;
     if (next.done) break;
-    if (!call.write(next.value)) await accepted(call, stop);
+    // Wait for 'drain', or for the call's status (it takes no more writes then).
+    if (!call.write(next.value)) await firstOf(call, ["drain", "status"], stop);
   }
   call.end();
-}
-
-/** Resolves on 'drain', or when the call has its status (it takes no more writes), or the stop signal. */
-function accepted<Req>(call: ClientDuplexStream<Req, unknown>, stop: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      call.off("drain", done);
-      call.off("status", done);
-      stop.removeEventListener("abort", done);
-      resolve();
-    };
-    call.on("drain", done);
-    call.on("status", done);
-    stop.addEventListener("abort", done, { once: true });
-  });
 }
 
 function isServiceError(err: unknown): err is ServiceError {

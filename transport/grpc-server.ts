@@ -1,7 +1,6 @@
 // Starting and stopping a livehost gRPC server: health on every server, one trace span per call continuing the
 // caller's trace, errors mapped to status codes in one place, graceful shutdown with a deadline.
 import { once } from "node:events";
-import type { Readable } from "node:stream";
 import type { ServerCredentials } from "@grpc/grpc-js";
 import {
   Server,
@@ -35,6 +34,7 @@ import { CancelledError, InternalError, LivehostError } from "../errors/index.js
 import { toStatus } from "./status.js";
 import { HealthRegistry, ServingStatus } from "./health.js";
 import { defaultServerCredentials } from "./tls.js";
+import { firstOf } from "./events.js";
 
 export interface GrpcServiceRegistration {
   /** Fully qualified name for health checks, e.g. "livehost.v1.SpeechService". */
@@ -273,22 +273,8 @@ async function* pullRequests<Req>(call: ServerDuplexStream<Req, unknown>, signal
     } else if (call.readableEnded) {
       return;
     } else {
-      await readable(call, signal);
+      // A message or the stream's end to give.
+      await firstOf(call, ["readable", "end"], signal);
     }
   }
-}
-
-/** Resolves when the stream has a message or its end to give, or the signal aborts. */
-function readable(stream: Readable, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off("readable", done);
-      stream.off("end", done);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    stream.on("readable", done);
-    stream.on("end", done);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

@@ -108,7 +108,8 @@ export function blendInto(
   const right = Math.min(image.width, width - x0);
   const bottom = Math.min(image.height, height - y0);
   if (left >= right || top >= bottom) return;
-  if (native && implementation === "native") {
+  const native = implementation === "native" ? kernel() : undefined;
+  if (native) {
     native.blend(
       frame,
       width,
@@ -188,24 +189,31 @@ type NativeCompose = {
 };
 
 /** Where the kernel is built: media/native/build/Release (npm run setup builds it). */
-const nativePath = repoPath("media/native/build/Release/livehost_compose.node");
-const native = loadNative();
-let implementation: "native" | "js" = native ? "native" : "js";
+const nativeRelative = "media/native/build/Release/livehost_compose.node";
+/** Loaded on the first blend, so that processes importing media/ without composing (workers) never load it. */
+let loaded: { native: NativeCompose | undefined } | undefined;
+let implementation: "native" | "js" = "native";
 
-function loadNative(): NativeCompose | undefined {
-  if (!existsSync(nativePath)) {
-    rootLogger().warn(
-      { path: nativePath },
-      "compose kernel not built; blending in JavaScript (npm run setup builds it)",
-    );
-    return undefined;
+function kernel(): NativeCompose | undefined {
+  if (!loaded) {
+    const path = repoPath(nativeRelative);
+    if (existsSync(path)) {
+      loaded = { native: createRequire(import.meta.url)(path) as NativeCompose };
+    } else {
+      rootLogger().warn({ path }, "compose kernel not built; blending in JavaScript (npm run setup builds it)");
+      loaded = { native: undefined };
+      implementation = "js";
+    }
   }
-  return createRequire(import.meta.url)(nativePath) as NativeCompose;
+  return loaded.native;
 }
 
 /** Which blend runs; "js" forces the JavaScript reference (tests compare the two). */
 export function blendImplementation(choice?: "native" | "js"): "native" | "js" {
-  if (choice === "native" && !native) throw new ComposeKernelMissingError(`compose kernel not built at ${nativePath}`);
+  const native = kernel();
+  if (choice === "native" && !native) {
+    throw new ComposeKernelMissingError(`compose kernel not built at ${repoPath(nativeRelative)}`);
+  }
   if (choice) implementation = choice;
-  return implementation;
+  return native ? implementation : "js";
 }

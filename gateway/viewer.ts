@@ -34,7 +34,8 @@ export interface Viewer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-const hlsJs = createRequire(import.meta.url).resolve("hls.js/dist/hls.min.js");
+/** Resolved when first asked for, so that importing the gateway (tests, benchmarks) does not need hls.js. */
+const hlsJs = () => createRequire(import.meta.url).resolve("hls.js/dist/hls.min.js");
 const contentTypes: Record<string, string> = {
   ".m3u8": "application/vnd.apple.mpegurl",
   ".ts": "video/mp2t",
@@ -65,7 +66,7 @@ async function route(options: ViewerOptions, req: IncomingMessage, res: ServerRe
   const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   if (req.method === "GET" && parts.length === 0) return listPage(options, res);
   if (req.method === "GET" && parts[0] === "assets" && parts[1] === "hls.min.js") {
-    return sendFile(res, hlsJs, "text/javascript");
+    return sendFile(res, hlsJs(), "text/javascript");
   }
   if (parts[0] === "rooms" && parts[1]) {
     const roomId = parts[1];

@@ -66,6 +66,15 @@ describe("media clock", () => {
     expect(c.queuedSeconds).toBeCloseTo(1, 2);
   });
 
+  it("takes speech bytes at any offset of a shared buffer (as decoded from gRPC), with the right samples", () => {
+    const c = clock();
+    const samples = Int16Array.from({ length: 1920 }, (_, i) => i - 960);
+    const shared = Buffer.alloc(samples.byteLength + 1);
+    Buffer.from(samples.buffer).copy(shared, 1);
+    c.pushSpeech({ utteranceId: "u", pcm: shared.subarray(1), sampleRateHz: 48_000, final: true });
+    expect(Array.from(c.next().audio)).toEqual(Array.from(samples));
+  });
+
   it("refuses bad speech, naming the field", () => {
     const c = clock();
     expect(() => c.pushSpeech({ utteranceId: "u", pcm: new Int16Array(10), sampleRateHz: 8000 })).toThrow(

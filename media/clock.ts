@@ -8,6 +8,7 @@
 import { InvalidArgumentError, ResourceExhaustedError } from "../errors/index.js";
 import { outputSampleRate, supportedSpeechRates } from "./config.js";
 import { Resampler } from "./resample.js";
+import { aligned } from "./bytes.js";
 
 export interface SpeechChunk {
   /** The utterance this audio belongs to, 1 to 64 characters; chunks of one utterance arrive in order. */
@@ -179,14 +180,7 @@ export class MediaClock {
     if (utterance && utterance.rate !== chunk.sampleRateHz) {
       throw new InvalidArgumentError("speech.sampleRateHz", `utterance ${id} changed rate mid-way`);
     }
-    const samples =
-      chunk.pcm instanceof Int16Array
-        ? chunk.pcm
-        : new Int16Array(
-            chunk.pcm.byteOffset % 2 === 0 ? chunk.pcm.buffer : chunk.pcm.slice().buffer,
-            chunk.pcm.byteOffset % 2 === 0 ? chunk.pcm.byteOffset : 0,
-            chunk.pcm.byteLength / 2,
-          );
+    const samples = chunk.pcm instanceof Int16Array ? chunk.pcm : int16View(aligned(chunk.pcm, 2));
     if (!utterance) {
       if (this.#queue.length >= maxUtterances) {
         throw new ResourceExhaustedError(`more than ${maxUtterances} utterances queued`);
@@ -360,4 +354,8 @@ export class MediaClock {
     this.#ended.add(id);
     if (this.#ended.size > recentlyEndedKept) this.#ended.delete(this.#ended.values().next().value!);
   }
+}
+
+function int16View(bytes: Uint8Array): Int16Array {
+  return new Int16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { blendImplementation, blendInto, i420Size, rgbaToYuva } from "./picture.js";
+import { blendImplementation, blendInto, i420Size, resizeRgba, rgbaToYuva } from "./picture.js";
 
 /** A deterministic pseudo-random byte source, so a failure can be replayed. */
 function bytes(seed: number) {
@@ -58,5 +58,18 @@ describe("blending overlays into I420 frames", () => {
     expect(frame[0 * width + 59]).toBe(90);
     expect(frame[5 * width + 60]).toBe(90);
     expect(frame[1 * width + 0]).toBe(90); // the clipped part does not wrap onto the next row
+  });
+});
+
+describe("resizing mouth patches", () => {
+  it("resizes a patch at any offset of a shared buffer (as decoded from gRPC) as it resizes a copy", () => {
+    const [width, height] = [6, 4];
+    const rgba = new Uint8Array(width * height * 4).map(bytes(7));
+    for (const offset of [1, 2, 3]) {
+      const shared = Buffer.alloc(rgba.length + offset);
+      shared.set(rgba, offset);
+      const view = shared.subarray(offset);
+      expect(resizeRgba(view, width, height, 9, 5)).toEqual(resizeRgba(rgba, width, height, 9, 5));
+    }
   });
 });

@@ -8,6 +8,7 @@ import { createRequire } from "node:module";
 import { repoPath } from "../avatars/index.js";
 import { rootLogger } from "../observability/index.js";
 import { ComposeKernelMissingError } from "./errors.js";
+import { aligned } from "./bytes.js";
 export interface Yuva {
   width: number;
   height: number;
@@ -75,8 +76,8 @@ export function rgbaToYuva(rgba: Uint8Array, width: number, height: number): Yuv
 export function resizeRgba(rgba: Uint8Array, width: number, height: number, toWidth: number, toHeight: number) {
   const out = new Uint8Array(toWidth * toHeight * 4);
   const view = new Uint32Array(out.buffer);
-  const aligned = rgba.byteOffset % 4 === 0 ? rgba : rgba.slice();
-  const src = new Uint32Array(aligned.buffer, aligned.byteOffset, width * height);
+  const pixels = aligned(rgba, 4);
+  const src = new Uint32Array(pixels.buffer, pixels.byteOffset, width * height);
   for (let row = 0; row < toHeight; row++) {
     const srow = Math.min(height - 1, Math.floor(((row + 0.5) * height) / toHeight));
     for (let col = 0; col < toWidth; col++) {

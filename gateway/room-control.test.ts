@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ClientReadableStream } from "@grpc/grpc-js";
-import { RoomState, type RoomEvent } from "../proto/index.js";
+import { Comment, RoomState, type RoomEvent } from "../proto/index.js";
+import { enqueueComment } from "../rooms/index.js";
 import { InvalidArgumentError } from "../errors/index.js";
 import { callUnary } from "../transport/index.js";
 import { eventually, sampleRoomSpec, startTestRoomStack } from "../testing/index.js";
@@ -131,6 +132,23 @@ describe("gateway RoomService: running rooms", () => {
     const second = await page(first.nextPageToken);
     expect(second).toMatchObject({ rooms: [expect.objectContaining({ id: "list-c" })], nextPageToken: "" });
     expect((await page("", RoomState.ROOM_STATE_LIVE)).rooms.map((r) => r.id)).toEqual(["list-b"]);
+  });
+
+  it("refuses a comment to a room that has ended, over gRPC and on the room's NATS inbox, each visibly", async () => {
+    await using s = await stack();
+    await s.create("req-ended", "ended-room");
+    expect((await s.stop("ended-room")).status?.state).toBe(RoomState.ROOM_STATE_ENDED);
+    const comment = Comment.fromPartial({ commentId: "c-late", viewerId: "v1", text: "还有货吗？" });
+    await expect(
+      callUnary(s.client.postComment.bind(s.client), { roomId: "ended-room", comment }),
+    ).rejects.toMatchObject({ code: "failed_precondition", retryable: false });
+    // The danmaku ingest's path has no caller to answer: the room says so on its events.
+    await enqueueComment(s.nc, { ...comment, commentId: "c-ingest", roomId: "ended-room", sentTime: new Date() });
+    const rejected = () =>
+      s.eventsOf("ended-room").flatMap((e) => (e.event?.$case === "commentRejected" ? [e.event.value] : []));
+    await eventually(() =>
+      expect(rejected().map((r) => [r.commentId, r.reason, r.field])).toEqual([["c-ingest", "room_ended", "room_id"]]),
+    );
   });
 
   it("refuses Say and Interrupt for a room that is not on air", async () => {

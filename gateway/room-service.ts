@@ -19,6 +19,7 @@ import {
 } from "../proto/index.js";
 import {
   RoomClient,
+  RoomEndedError,
   enqueueComment,
   validateComment,
   validateRoomId,
@@ -58,7 +59,10 @@ export async function postComment(deps: RoomServiceDeps, request: PostCommentReq
     sentTime: request.comment.sentTime ?? new Date(),
   };
   validateComment(comment, "comment.");
-  if (!(await deps.directory.get(request.roomId))) throw new NotFoundError(`room ${request.roomId} does not exist`);
+  const room = await deps.directory.get(request.roomId);
+  if (!room) throw new NotFoundError(`room ${request.roomId} does not exist`);
+  // An ended room answers nothing more: refuse rather than queue a comment nobody will handle.
+  if (room.status?.state === RoomState.ROOM_STATE_ENDED) throw new RoomEndedError(room.id);
   const { duplicate } = await enqueueComment(deps.nats, comment);
   return { commentId: comment.commentId, queued: !duplicate };
 }

@@ -6,3 +6,4 @@ export { RoomClient } from "./client.js";
 export { RoomDirectory } from "./directory.js";
 export { validateRoomSpec } from "./spec.js";
 export { validateComment, validateRoomId } from "./validation.js";
+export { RoomEndedError } from "./errors.js";

@@ -377,6 +377,9 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       if (ctx.state.spec !== undefined) await changed(ctx);
     };
     if (ctx.state.spec === undefined) return reject("not_found", "room_id", `room ${ctx.id} does not exist`);
+    if (ctx.state.state === "ROOM_STATE_ENDED") {
+      return reject("room_ended", "room_id", `room ${ctx.id} has ended; its comments are not answered`);
+    }
     ctx.state.commentsReceived++;
     try {
       if (comment.roomId !== ctx.id)

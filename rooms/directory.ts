@@ -62,9 +62,10 @@ export class RoomDirectory {
   async list(query: ListRoomsQuery): Promise<{ rooms: Room[]; nextPageToken: string }> {
     const pageSize = query.pageSize === 0 ? 50 : query.pageSize;
     if (pageSize > 500) throw new InvalidArgumentError("page_size", "must be at most 500");
-    const ids: string[] = [];
-    for await (const key of await this.#kv.keys()) if (key > query.pageToken) ids.push(key);
-    ids.sort();
+    // A set: the key listing is a consumer over the bucket, and a room written while it runs can be listed twice.
+    const keys = new Set<string>();
+    for await (const key of await this.#kv.keys()) if (key > query.pageToken) keys.add(key);
+    const ids = [...keys].sort();
     const rooms: Room[] = [];
     let last = "";
     for (const id of ids) {

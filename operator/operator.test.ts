@@ -1,7 +1,13 @@
 // The real operator against the Kubernetes API test server, with worker load announced on a real nats-server.
 import { afterAll, describe, expect, it } from "vitest";
 import { InMemorySpanExporter, SimpleSpanProcessor, startTracing } from "../observability/internal.js";
-import { eventually, startTestOperator, testWorkerPoolSpec, type KubeObject } from "../testing/index.js";
+import {
+  eventually,
+  startTestOperator,
+  testGpuOfferingSpec,
+  testWorkerPoolSpec,
+  type KubeObject,
+} from "../testing/index.js";
 
 const ns = "livehost";
 
@@ -12,15 +18,7 @@ const onDemandOf = (name: string, md: string) => ({
 
 const offering = (name: string, md: string): KubeObject => ({
   metadata: { name, namespace: ns },
-  spec: {
-    cloud: "aliyun",
-    region: "cn-hangzhou",
-    instanceType: "ecs.gn7i",
-    gpuType: "L4",
-    gpusPerNode: 4,
-    quota: { maxNodes: 10 },
-    onDemand: onDemandOf(name, md),
-  },
+  spec: { ...testGpuOfferingSpec, onDemand: onDemandOf(name, md) },
 });
 
 const pool = (name: string, spec: Record<string, unknown> = {}): KubeObject => ({

@@ -5,7 +5,7 @@ import type { Snapshot } from "./observe.js";
 import { Memory, offeringStatus, planNodes, planWorkloads, type PlanSettings, type PoolPlan } from "./plan.js";
 import type { GpuOffering, WorkerPool } from "./resources.js";
 import { workerPodDefaults } from "./workload.js";
-import { testWorkerPoolSpec } from "../testing/index.js";
+import { testGpuOfferingSpec, testWorkerPoolSpec } from "../testing/index.js";
 
 const ns = "livehost";
 const t0 = Date.parse("2026-11-11T19:00:00Z");
@@ -27,13 +27,8 @@ const offering: GpuOffering = {
   kind: "GpuOffering",
   metadata: { name: "a-l4", namespace: ns, generation: 1 },
   spec: {
-    cloud: "aliyun",
-    region: "cn-hangzhou",
-    instanceType: "ecs.gn7i",
-    gpuType: "L4",
-    gpusPerNode: 4,
+    ...testGpuOfferingSpec,
     preference: 0,
-    quota: { maxNodes: 10 },
     bootSeconds: 300,
     provisionTimeoutSeconds: 600,
     onDemand: {

@@ -6,7 +6,13 @@ import { Room, RoomState, subjects } from "../proto/index.js";
 import { createLogger, createRegistry } from "../observability/index.js";
 import { RoomDirectory } from "../rooms/index.js";
 import { connectNats } from "../transport/index.js";
-import { eventually, startNatsServer, startTestOperator, testWorkerPoolSpec } from "../testing/index.js";
+import {
+  eventually,
+  startNatsServer,
+  startTestOperator,
+  testGpuOfferingSpec,
+  testWorkerPoolSpec,
+} from "../testing/index.js";
 import { NatsWorkerDemand, RoomDirectoryDemand, type WorkerPool } from "./internal.js";
 
 const ns = "livehost";
@@ -24,12 +30,7 @@ async function scene(options: { jetstream: boolean }) {
         {
           metadata: { name: "a-l4", namespace: ns },
           spec: {
-            cloud: "aliyun",
-            region: "cn-hangzhou",
-            instanceType: "ecs.gn7i",
-            gpuType: "L4",
-            gpusPerNode: 4,
-            quota: { maxNodes: 10 },
+            ...testGpuOfferingSpec,
             bootSeconds: 300,
             onDemand: {
               pricePerHour: 4,

@@ -15,6 +15,7 @@ export { startSecureNatsServer, type SecureNatsServer } from "./secure-nats.js";
 export {
   startTestOperator,
   testOperatorLease,
+  testGpuOfferingSpec,
   testWorkerPoolSpec,
   type TestOperator,
   type TestOperatorOptions,

@@ -42,6 +42,16 @@ export interface TestOperator extends AsyncDisposable {
 /** Lease name and identity of the operator it starts. */
 export const testOperatorLease = { name: "livehost-operator", identity: "operator-1" } as const;
 
+/** The GpuOffering spec the operator tests start from (its capacity lanes are each test's own). */
+export const testGpuOfferingSpec = {
+  cloud: "aliyun",
+  region: "cn-hangzhou",
+  instanceType: "ecs.gn7i",
+  gpuType: "L4",
+  gpusPerNode: 4,
+  quota: { maxNodes: 10 },
+} as const;
+
 /** The WorkerPool spec the operator tests start from: a TTS pool of 4 streams per L4 replica, 1 to 20 replicas. */
 export const testWorkerPoolSpec = {
   kind: "tts",

@@ -6,7 +6,8 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry } from "../observability/index.js";
 import { InvalidArgumentError } from "../errors/index.js";
-import { RoomMediaGraph, cueAtSource, measureAvMarks, probeMedia } from "./internal.js";
+import { RoomMediaGraph, cueAtSource, measureAvMarks, probeMedia, type MediaEvent } from "./internal.js";
+import { eventually } from "../testing/index.js";
 import { beepUtterance, flashFrames } from "./testing/marks.js";
 import { hls, kettleLine, landscape, outputConfig, playlistSegments, portrait, recording } from "./testing/output.js";
 
@@ -187,5 +188,72 @@ describe("room media graph outputs", () => {
       InvalidArgumentError,
     );
     await expect(graph.start()).rejects.toMatchObject({ field: "avatarDir" });
+  });
+});
+
+describe("a fault in one room's frame loop", () => {
+  /** Flash frames whose image throws once the graph reads it to make a frame (after pushMouthFrame checked it). */
+  function faultyFrames(utteranceId: string, from: number, to: number) {
+    let armed = false;
+    const frames = flashFrames(utteranceId, from, to).map(({ patch, ...frame }) => {
+      const { rgba, ...box } = patch;
+      const faulty = {
+        ...box,
+        get rgba() {
+          if (armed) throw new Error("injected fault");
+          return rgba;
+        },
+      };
+      return { ...frame, patch: faulty };
+    });
+    return { frames, arm: () => void (armed = true) };
+  }
+
+  async function liveGraph(roomId: string) {
+    const events: MediaEvent[] = [];
+    const registry = createRegistry();
+    const graph = new RoomMediaGraph({
+      roomId,
+      output: outputConfig(landscape, [hls(1)]),
+      avatarDir,
+      outputDir: join(dir, roomId),
+      registry,
+      x264Preset: "ultrafast",
+      onEvent: (event) => events.push(event),
+    });
+    await graph.start();
+    const failures = async () => (await registry.getSingleMetric("livehost_media_frame_errors_total")!.get()).values;
+    return { graph, events, failures };
+  }
+
+  it("goes on with the next frame: the failed frames are counted and said once, and the stream goes on", async () => {
+    const { graph, events, failures } = await liveGraph("r-frame-fault");
+    graph.pushSpeech(beepUtterance({ utteranceId: "u", sampleRateHz: 24_000, seconds: 1, beepAtSeconds: 0.5 }));
+    const faulty = faultyFrames("u", 0, 5);
+    for (const mouth of faulty.frames) graph.pushMouthFrame(mouth);
+    faulty.arm();
+    await eventually(() =>
+      expect(events).toContainEqual(expect.objectContaining({ type: "utterance", state: "ended" })),
+    );
+    const frameAfter = graph.status().frame;
+    await eventually(() => expect(graph.status().frame).toBeGreaterThan(frameAfter + 5));
+    expect(events.filter((e) => e.type === "frame_failed" || e.type === "failed")).toEqual([
+      expect.objectContaining({ type: "frame_failed", error: "injected fault" }),
+    ]);
+    expect(await failures()).toEqual([expect.objectContaining({ value: 5 })]);
+    await graph.stop();
+  });
+
+  it("stops that room's output, saying why, when its frames keep failing for a second", async () => {
+    const { graph, events } = await liveGraph("r-frame-failed");
+    graph.pushSpeech(beepUtterance({ utteranceId: "u", sampleRateHz: 24_000, seconds: 3, beepAtSeconds: 0.5 }));
+    const faulty = faultyFrames("u", 0, 90);
+    for (const mouth of faulty.frames) graph.pushMouthFrame(mouth);
+    faulty.arm();
+    await graph.done;
+    expect(events.filter((e) => e.type === "frame_failed" || e.type === "failed").map((e) => e.type)).toEqual([
+      "frame_failed",
+      "failed",
+    ]);
   });
 });

@@ -83,6 +83,11 @@ export interface RoomMediaGraphOptions {
 export type MediaEvent =
   | { type: "rtmp"; output: string; state: RtmpState; error?: string }
   | { type: "rebuilt"; error: string; frame: number }
+  /**
+   * Making a frame failed (the first of a run of failures). "failed": frames kept failing for a second, and the
+   * graph stopped its output; the rest of the process is untouched.
+   */
+  | { type: "frame_failed" | "failed"; error: string; frame: number }
   /** A new avatar took over on `frame` (see switchAvatar). */
   | { type: "avatar"; avatarDir: string; frame: number }
   /** An utterance's first sample went to the encoder on `frame` (its last, for "ended"). */
@@ -183,6 +188,8 @@ export class RoomMediaGraph implements AsyncDisposable {
   /** The main pipeline's bus, through which it is stopped. */
   #bus: WatchedBus | undefined;
   #ticker: NodeJS.Timeout | undefined;
+  /** Frames in a row that failed to be made (see #onFrameError). */
+  #failedFrames = 0;
   /** Lets go of the pending FLV pull's callback, which the binding would otherwise keep (and this graph with it). */
   #releaseFlvPull: (() => void) | undefined;
   #stats: NodeJS.Timeout | undefined;
@@ -678,9 +685,38 @@ export class RoomMediaGraph implements AsyncDisposable {
     if (this.#stopping) return;
     const fps = this.config.fps;
     const due = Math.floor(((performance.now() - this.#wallStart) * fps) / 1000) + leadFrames;
-    while (this.#clock.frame < due) this.#produce(true);
+    try {
+      while (this.#clock.frame < due) {
+        this.#produce(true);
+        this.#failedFrames = 0;
+      }
+    } catch (err) {
+      // A timer callback: an error left to escape would end the room host and every room on it.
+      if (!this.#onFrameError(err)) return;
+    }
     const nextAt = this.#wallStart + ((this.#clock.frame - leadFrames + 1) * 1000) / fps;
     this.#ticker = setTimeout(() => this.#tickRealtime(), Math.max(0, nextAt - performance.now()));
+  }
+
+  /**
+   * One room's frame failed. It is counted, and said once per run of failures; after a second of failures in a row
+   * the graph stops its output and says why (false: do not tick again), so a bug in one room ends that room's
+   * stream, never its host.
+   */
+  #onFrameError(err: unknown): boolean {
+    const error = err instanceof Error ? err.message : String(err);
+    const frame = this.#clock.frame;
+    this.#metrics.frameErrors.inc();
+    this.#failedFrames++;
+    if (this.#failedFrames === 1) {
+      this.#log.error({ err, frame }, "media frame failed; going on with the next frame");
+      this.#options.onEvent?.({ type: "frame_failed", error, frame });
+    }
+    if (this.#failedFrames < this.config.fps) return true;
+    this.#log.error({ err, frame, failures: this.#failedFrames }, "media frames keep failing; stopping the output");
+    this.#options.onEvent?.({ type: "failed", error, frame });
+    this.stop().catch((stopErr: unknown) => this.#log.error({ err: stopErr }, "media graph stop failed"));
+    return false;
   }
 
   async #renderOffline(seconds: number) {

@@ -15,6 +15,7 @@ export interface MediaMetrics {
   rtmpReconnects: Counter;
   rtmpConnected: Gauge;
   rebuilds: Counter;
+  frameErrors: Counter;
   avatarSwitches: Counter;
 }
 
@@ -82,6 +83,11 @@ export function mediaMetrics(registry: Registry): MediaMetrics {
     rebuilds: new Counter({
       name: "livehost_media_pipeline_rebuilds_total",
       help: "Main pipelines rebuilt after a GStreamer error.",
+      registers,
+    }),
+    frameErrors: new Counter({
+      name: "livehost_media_frame_errors_total",
+      help: "Frames the graph failed to make (an error in composing or pushing one room's frame): the room goes on with the next frame, and its output stops after a second of failures in a row.",
       registers,
     }),
     avatarSwitches: new Counter({

@@ -87,6 +87,8 @@ export class LiveRoom {
   readonly #humanLines: Line[] = [];
   #position: ShowPosition;
   #stalled: string | undefined;
+  /** Why this room's media output stopped for good (see #onMediaFault). */
+  #mediaStopped: string | undefined;
   #answered = 0;
   /** The trace context each waiting question arrived with, by question id. */
   readonly #traces = new Map<string, Context>();
@@ -123,6 +125,7 @@ export class LiveRoom {
       // first mouth frame rather than opening with the idle mouth.
       mouthWaitFrames: 2,
       onEvent: (event) => {
+        if (event.type === "frame_failed" || event.type === "failed") return this.#onMediaFault(event);
         if (event.type !== "utterance") return;
         if (event.state === "started") this.#timings.heard(event.utteranceId);
         // A sentence played to its end can no longer be cut.
@@ -539,7 +542,29 @@ export class LiveRoom {
     }
   }
 
-  #setStalled(reason: string | undefined): void {
+  /**
+   * A fault in this room's media graph, said on the room's events. When its output has stopped, the room is stalled
+   * with the reason (PAUSED, "Stalled"): it stays visibly off air until it is stopped and started again.
+   */
+  #onMediaFault(event: { type: "frame_failed" | "failed"; error: string }): void {
+    const failed = event.type === "failed";
+    this.#deps.publish({
+      $case: "error",
+      value: {
+        code: "output_failed",
+        message: failed ? `media output stopped: ${event.error}` : `a video frame failed: ${event.error}`,
+        retryable: !failed,
+      },
+    });
+    if (failed) {
+      this.#mediaStopped = `media output stopped: ${event.error}`;
+      this.#setStalled(this.#mediaStopped);
+    }
+  }
+
+  #setStalled(stalledFor: string | undefined): void {
+    // A room whose output stopped stays stalled, whatever its voice does.
+    const reason = stalledFor ?? this.#mediaStopped;
     if ((this.#stalled === undefined) !== (reason === undefined)) this.#metrics.stalled.inc(reason ? 1 : -1);
     this.#stalled = reason;
   }

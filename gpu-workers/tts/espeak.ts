@@ -119,6 +119,17 @@ export function espeakAddonPath(): string {
   return process.env.LIVEHOST_ESPEAK_ADDON ?? repoPath("gpu-workers/tts/native/build/Release/livehost_espeak.node");
 }
 
+interface SharedEngine {
+  key: string;
+  users: number;
+  engine: Promise<EspeakEngine>;
+  /** The engine, once started. */
+  instance?: EspeakEngine;
+}
+
+/** The process's one espeak-ng engine, while anyone uses it (see EspeakEngine.start). */
+let shared: SharedEngine | undefined;
+
 export class EspeakEngine implements AsyncDisposable {
   readonly sampleRate: number;
   readonly #worker: Worker;
@@ -137,8 +148,33 @@ export class EspeakEngine implements AsyncDisposable {
     worker.unref();
   }
 
-  /** Starts the synthesis thread; rejects with the reason when the addon or espeak-ng data cannot be loaded. */
+  /**
+   * The process's engine: its synthesis thread is started by the first caller and shared by the others (closed when
+   * the last one closes it). espeak-ng keeps its state in process globals, so two threads running it at once (two
+   * speech workers in one process, as tests start them) race in its initialization and can hang. Rejects with the
+   * reason when the addon or espeak-ng data cannot be loaded.
+   */
   static async start(options: { addonPath?: string; dataPath?: string } = {}): Promise<EspeakEngine> {
+    const key = `${options.addonPath ?? espeakAddonPath()}\0${options.dataPath ?? ""}`;
+    if (shared) {
+      if (shared.key !== key) {
+        throw new EspeakError("espeak-ng already runs in this process with another addon or data path");
+      }
+      shared.users++;
+      return shared.engine;
+    }
+    const entry: SharedEngine = { key, users: 1, engine: EspeakEngine.#launch(options) };
+    shared = entry;
+    entry.engine.then(
+      (engine) => (entry.instance = engine),
+      () => {
+        if (shared === entry) shared = undefined;
+      },
+    );
+    return entry.engine;
+  }
+
+  static async #launch(options: { addonPath?: string; dataPath?: string }): Promise<EspeakEngine> {
     const addonPath = options.addonPath ?? espeakAddonPath();
     if (!existsSync(addonPath)) {
       throw new UnavailableError(`espeak-ng addon not built at ${addonPath} (npm run setup builds it)`);
@@ -265,12 +301,19 @@ export class EspeakEngine implements AsyncDisposable {
   }
 
   #failAll(err: Error): void {
+    // A dead thread is nobody's engine any more: the next start launches a new one.
+    if (shared?.instance === this) shared = undefined;
     for (const job of this.#jobs.values()) job.end(new UnavailableError("espeak-ng thread failed", { cause: err }));
     this.#jobs.clear();
     this.#worker.unref();
   }
 
+  /** Lets go of the process's engine; its thread stops when the last user has closed it. */
   async close(): Promise<void> {
+    if (shared?.instance === this) {
+      if (--shared.users > 0) return;
+      shared = undefined;
+    }
     await this.#worker.terminate();
   }
 

@@ -1,6 +1,7 @@
-// One activation of one actor on this host: it holds the actor's lease, loads and fences its state, consumes its
-// durable mailbox and its asks, and runs one message at a time in arrival order. Every state write is conditional
-// on the revision this activation last wrote, so once another host has taken over, nothing this one does sticks.
+// One activation of one actor on this host: it holds the actor's lease (naming this host, whose own lease keeps it
+// valid: see host-lease.ts), loads and fences its state, consumes its durable mailbox and its asks, and runs one
+// message at a time in arrival order. Every state write is conditional on the revision this activation last wrote,
+// so once another host has taken over, nothing this one does sticks.
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
@@ -29,7 +30,8 @@ export interface ActivationDeps {
   metrics: ActorMetrics;
   reminders: ReminderBook;
   logger: Logger;
-  leaseRenewMs: number;
+  /** The host's lease: held while this host may act for its actors. */
+  hostLease: { holds(): boolean; waitHeld(timeoutMs: number): Promise<boolean> };
   leaseTtlMs: number;
   /** Asks waiting beyond this are refused at once (RESOURCE_EXHAUSTED) instead of queueing without bound. */
   maxQueuedAsks: number;
@@ -76,14 +78,12 @@ export class Activation {
   #lastSeq: number;
   #persisted: string;
   #stateRevision: number;
-  #leaseRevision: number;
-  #leaseRenewedAt = performance.now();
+  readonly #leaseRevision: number;
   #lastActivity = performance.now();
   #keepAlive = false;
   #ended = false;
   #messages: ConsumerMessages | undefined;
   #askSub: Subscription | undefined;
-  #renewTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #loop: Promise<void> = Promise.resolve();
 
@@ -115,7 +115,7 @@ export class Activation {
    */
   static async start(deps: ActivationDeps, takeoverRevision?: number): Promise<Activation> {
     const key = actorKey(deps.type.name, deps.id);
-    const leaseValue = encoder.encode(JSON.stringify({ hostId: deps.hostId, at: Date.now() }));
+    const leaseValue = encoder.encode(JSON.stringify({ hostId: deps.hostId }));
     const lease =
       takeoverRevision === undefined
         ? await deps.stores.leases.create(key, leaseValue)
@@ -150,7 +150,6 @@ export class Activation {
     });
     // Each activation has its own mailbox consumer, positioned just after the state's cursor: a previous owner's
     // unacknowledged message is redelivered at once, and that owner's consumer is deleted (its pulls fail).
-    const name = consumerName(type.name, id, this.epoch);
     if (this.epoch > 1) {
       await stores.jsm.consumers
         .delete(type.stream, consumerName(type.name, id, this.epoch - 1))
@@ -158,22 +157,10 @@ export class Activation {
           if (!isNotFound(err)) throw err;
         });
     }
-    await stores.jsm.consumers.add(type.stream, {
-      durable_name: name,
-      filter_subject: `${type.subjectPrefix}.${id}.*`,
-      ack_policy: AckPolicy.Explicit,
-      // One message in flight: handling order is arrival order, retries included.
-      max_ack_pending: 1,
-      ack_wait: nanos(30_000),
-      inactive_threshold: nanos(24 * 3600_000),
-      ...(this.#lastSeq > 0
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.#lastSeq + 1 }
-        : { deliver_policy: DeliverPolicy.All }),
-    });
-    const consumer = await stores.jsm.jetstream().consumers.get(type.stream, name);
-    // Short pulls (heartbeat every second) so a consumer whose leader moved (a NATS server lost) is re-pulled within
-    // about two seconds instead of the default thirty.
-    const messages = await consumer.consume({ max_messages: 4, expires: 2_000 });
+    await this.#addConsumer();
+    const consumer = await stores.jsm.jetstream().consumers.get(type.stream, consumerName(type.name, id, this.epoch));
+    // Idle pulls last 10 s (a heartbeat every 5 s): an idle actor costs the servers about one message every 3 s.
+    const messages = await consumer.consume({ max_messages: 4, expires: 10_000 });
     this.#messages = messages;
     void (async () => {
       try {
@@ -182,7 +169,7 @@ export class Activation {
         if (!this.#ended) this.#log.warn({ err }, "mailbox consumer stopped");
       }
     })();
-    this.#renewTimer = setInterval(() => void this.#renewLease(), this.#deps.leaseRenewMs);
+    void this.#watchConsumer(messages);
     const idle = type.idleTimeoutMs ?? 300_000;
     if (idle > 0) {
       this.#idleTimer = setInterval(
@@ -195,6 +182,58 @@ export class Activation {
       );
     }
     this.#loop = this.#run();
+  }
+
+  /**
+   * The consumer is one replica in memory: it holds no fact of its own (the cursor is in the state), so it costs the
+   * cluster no replication, and when the server holding it is lost it is made again from the cursor.
+   */
+  async #addConsumer(): Promise<void> {
+    const { type, id, stores } = this.#deps;
+    await stores.jsm.consumers.add(type.stream, {
+      durable_name: consumerName(type.name, id, this.epoch),
+      filter_subject: `${type.subjectPrefix}.${id}.*`,
+      ack_policy: AckPolicy.Explicit,
+      // One message in flight: handling order is arrival order, retries included.
+      max_ack_pending: 1,
+      ack_wait: nanos(30_000),
+      inactive_threshold: nanos(24 * 3600_000),
+      num_replicas: 1,
+      mem_storage: true,
+      ...(this.#lastSeq > 0
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.#lastSeq + 1 }
+        : { deliver_policy: DeliverPolicy.All }),
+    });
+  }
+
+  /** A consumer lost with its server (or deleted by mistake) is made again while this activation owns the actor. */
+  async #watchConsumer(messages: ConsumerMessages): Promise<void> {
+    for await (const status of messages.status()) {
+      if (this.#ended) return;
+      if (status.type !== "consumer_not_found" && status.type !== "consumer_deleted") continue;
+      // A successor deletes its predecessor's consumer: that is not ours to bring back.
+      const lease = await this.#deps.stores.leases.get(this.key).catch(() => null);
+      const owner =
+        lease?.operation === "PUT" ? (JSON.parse(decoder.decode(lease.value)) as { hostId: string }).hostId : "";
+      if (owner !== this.#deps.hostId || lease?.revision !== this.#leaseRevision || !this.#deps.hostLease.holds()) {
+        continue;
+      }
+      try {
+        await this.#addConsumer();
+        this.#deps.metrics.consumersRecreated.inc({ type: this.#deps.type.name });
+        this.#log.warn({ status: status.type }, "mailbox consumer was lost; made again from the state's cursor");
+      } catch (err) {
+        this.#log.warn({ err }, "mailbox consumer could not be made again yet");
+      }
+    }
+  }
+
+  /**
+   * True while this activation certainly owns the actor: check it before anything others see (an event, speech,
+   * a frame). False once the activation ended, or while the host cannot be sure of its lease (see host-lease.ts).
+   */
+  owns(): boolean {
+    return !this.#ended && this.#deps.hostLease.holds();
   }
 
   #push(work: Work): void {
@@ -391,6 +430,7 @@ export class Activation {
           payload: options.payload,
         }),
       clearReminder: (name) => reminders.clear(type.name, id, name),
+      owns: () => this.owns(),
       signal: this.#abort.signal,
       log: this.#log,
     };
@@ -454,40 +494,15 @@ export class Activation {
     }
   }
 
-  /** Renews the lease by compare-and-set on its revision; losing the race means another host owns the actor. */
-  async #renewLease(): Promise<void> {
-    if (this.#ended) return;
-    try {
-      const value = encoder.encode(JSON.stringify({ hostId: this.#deps.hostId, at: Date.now() }));
-      this.#leaseRevision = await this.#deps.stores.leases.update(this.key, value, this.#leaseRevision);
-      this.#leaseRenewedAt = performance.now();
-    } catch (err) {
-      if (isWrongLastSequence(err)) {
-        this.#deps.metrics.leaseLost.inc({ type: this.#deps.type.name });
-        this.#log.warn("lease taken by another host: stopping this activation");
-        void this.deactivate("lease_lost");
-      } else {
-        this.#log.warn({ err }, "lease renewal failed; retrying");
-      }
-    }
-  }
-
   /**
-   * Before handling anything, make sure the lease is fresh. While JetStream elects a leader, renewals fail for a few
-   * seconds: keep retrying rather than give the actor up, up to 1.5 lease ttls — other hosts only take over a live
-   * owner's lease after 2 ttls without renewal. After a pause (SIGSTOP) the lease is older than that: stop at once.
+   * Before handling anything, make sure the host still holds its lease. While JetStream elects a leader renewals fail
+   * for a few seconds: wait rather than give the actor up, up to 1.5 lease ttls (other hosts take a heartbeating
+   * host's actors only after 2 ttls). After a pause (SIGSTOP) the host must renew first, and a fenced host cannot.
    */
   async #ensureLease(): Promise<void> {
-    const ttl = this.#deps.leaseTtlMs;
-    for (;;) {
-      if (performance.now() - this.#leaseRenewedAt < ttl) return;
-      if (this.#ended || performance.now() - this.#leaseRenewedAt > 1.5 * ttl) {
-        throw new LeaseLostError(`lease of ${this.key} could not be renewed in time`);
-      }
-      await this.#renewLease();
-      if (this.#ended) throw new LeaseLostError(`lease of ${this.key} was taken`);
-      if (performance.now() - this.#leaseRenewedAt < ttl) return;
-      await new Promise((resolve) => setTimeout(resolve, 200));
+    if (this.owns()) return;
+    if (this.#ended || !(await this.#deps.hostLease.waitHeld(1.5 * this.#deps.leaseTtlMs)) || this.#ended) {
+      throw new LeaseLostError(`lease of ${this.key} could not be renewed in time`);
     }
   }
 
@@ -514,7 +529,6 @@ export class Activation {
     if (this.#ended) return;
     this.#ended = true;
     this.#abort.abort(new ActivationEndedError(`activation ended: ${reason}`));
-    clearInterval(this.#renewTimer);
     clearInterval(this.#idleTimer);
     for (const name of [...this.#timers.keys()]) this.clearTimer(name);
     this.#askSub?.unsubscribe();

@@ -7,6 +7,7 @@ import { AckPolicy, DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstr
 import { rootLogger, type Logger, type Registry } from "../observability/index.js";
 import { InvalidArgumentError, LivehostError, UnavailableError } from "../errors/index.js";
 import { Activation, actorKey, type DeactivationReason } from "./activation.js";
+import { HostLease, HostLeaseView } from "./host-lease.js";
 import { Membership } from "./membership.js";
 import { ActorMetrics } from "./metrics.js";
 import { ReminderBook, ReminderScheduler } from "./reminders.js";
@@ -34,11 +35,11 @@ export interface ActorHostOptions {
   heartbeatMs?: number;
   /** A host unheard of for this long is dead and its actors are taken over. Default 2 s. */
   hostTimeoutMs?: number;
-  /** Lease renewal period. Default 1 s. */
+  /** Renewal period of the host's one lease (an actor's lease is not renewed). Default 500 ms. */
   leaseRenewMs?: number;
   /**
-   * A lease whose owner is alive (heartbeats) but has not renewed it for twice this long may be taken over: the
-   * owner is cut off from JetStream. Default 5 s.
+   * A host that heartbeats but has not renewed its lease for twice this long may be taken over: it is cut off from
+   * JetStream. Default 5 s. (A host that neither heartbeats nor renews is taken over after hostTimeoutMs.)
    */
   leaseTtlMs?: number;
   logger?: Logger;
@@ -47,7 +48,6 @@ export interface ActorHostOptions {
 interface LeaseView {
   hostId: string;
   revision: number;
-  seenAt: number;
 }
 
 /** Subjects every host serves for placement. */
@@ -79,6 +79,10 @@ export class ActorHost implements AsyncDisposable {
   readonly #capacity: number;
   readonly #leaseRenewMs: number;
   readonly #leaseTtlMs: number;
+  readonly #hostTimeoutMs: number;
+  #hostLease!: HostLease;
+  #hostLeases!: HostLeaseView;
+  readonly #fencing = new Map<string, Promise<boolean>>();
   #stores!: Stores;
   #membership!: Membership;
   #reminders!: ReminderScheduler;
@@ -87,6 +91,7 @@ export class ActorHost implements AsyncDisposable {
   #placementSub: Subscription | undefined;
   readonly #activators: ConsumerMessages[] = [];
   #leaseWatch: { stop(): void } | undefined;
+  #hostLeaseWatch: { stop(): void } | undefined;
   #draining = false;
   #closed: Promise<void> | undefined;
 
@@ -98,8 +103,9 @@ export class ActorHost implements AsyncDisposable {
     this.#log = (options.logger ?? rootLogger()).child({ component: "actor-host", hostId: this.hostId });
     this.metrics = new ActorMetrics(options.registry);
     this.#capacity = options.capacity ?? 1_000;
-    this.#leaseRenewMs = options.leaseRenewMs ?? 1_000;
+    this.#leaseRenewMs = options.leaseRenewMs ?? 500;
     this.#leaseTtlMs = options.leaseTtlMs ?? 5_000;
+    this.#hostTimeoutMs = options.hostTimeoutMs ?? 2_000;
     for (const type of options.types) {
       if (!actorNamePattern.test(type.name))
         throw new InvalidArgumentError("type.name", `"${type.name}" is not a valid actor type name`);
@@ -127,6 +133,21 @@ export class ActorHost implements AsyncDisposable {
       [...this.#types.values()].map((type) => ensureMailboxStream(this.#stores.jsm, type, options.stores)),
     );
     this.#book = new ReminderBook(this.#stores.reminders);
+    this.#hostLeases = new HostLeaseView(this.#stores.hostLeases);
+    this.#hostLeaseWatch = await mirrorBucket<{ hostId: string }>(this.#stores.hostLeases, {
+      onPut: (hostId, _value, revision) => this.#hostLeases.put(hostId, revision),
+      onDelete: (hostId) => this.#hostLeases.delete(hostId),
+      onMalformed: (key) => this.#log.warn({ key }, "malformed host lease ignored"),
+    });
+    this.#hostLease = new HostLease(
+      this.#stores.hostLeases,
+      this.#nats,
+      this.hostId,
+      { renewMs: this.#leaseRenewMs, hostTimeoutMs: this.#hostTimeoutMs, ttlMs: this.#leaseTtlMs },
+      this.#log,
+      () => this.#giveUpAll(),
+    );
+    await this.#hostLease.start();
     this.#membership = new Membership(
       this.#nats,
       () => ({
@@ -136,7 +157,7 @@ export class ActorHost implements AsyncDisposable {
         draining: this.#draining,
         startedAt: new Date().toISOString(),
       }),
-      { heartbeatMs: options.heartbeatMs ?? 500, hostTimeoutMs: options.hostTimeoutMs ?? 2_000, logger: this.#log },
+      { heartbeatMs: options.heartbeatMs ?? 500, hostTimeoutMs: this.#hostTimeoutMs, logger: this.#log },
     );
     this.#membership.start();
 
@@ -151,7 +172,12 @@ export class ActorHost implements AsyncDisposable {
       callback: (_err, msg) => void this.#answer(msg, (req) => this.place(req.type, req.id)),
     });
     this.#leaseWatch = await mirrorBucket<{ hostId: string }>(this.#stores.leases, {
-      onPut: (key, { hostId }, revision) => this.#leases.set(key, { hostId, revision, seenAt: performance.now() }),
+      onPut: (key, { hostId }, revision) => {
+        this.#leases.set(key, { hostId, revision });
+        // Another host took one of ours over (this host was declared dead a moment ago): stop acting for it.
+        const mine = this.#activations.get(key);
+        if (mine && hostId !== this.hostId) void mine.deactivate("lease_lost");
+      },
       onDelete: (key) => this.#leases.delete(key),
       onMalformed: (key) => this.#log.warn({ key }, "malformed lease ignored"),
     });
@@ -206,7 +232,7 @@ export class ActorHost implements AsyncDisposable {
           continue;
         }
         const lease = this.#leases.get(actorKey(type.name, id));
-        if (lease && this.#membership.isLive(lease.hostId) && !this.#membership.isDraining(lease.hostId)) {
+        if (lease && this.#ownerAlive(lease.hostId) && !this.#membership.isDraining(lease.hostId)) {
           msg.ack();
           continue;
         }
@@ -249,10 +275,7 @@ export class ActorHost implements AsyncDisposable {
     this.#validate(type, id);
     const lease = this.#leases.get(actorKey(type, id));
     const owned =
-      lease !== undefined &&
-      this.#membership.isLive(lease.hostId) &&
-      !this.#membership.isDraining(lease.hostId) &&
-      performance.now() - lease.seenAt < this.#leaseTtlMs;
+      lease !== undefined && this.#ownerAlive(lease.hostId) && !this.#membership.isDraining(lease.hostId);
     if (lease && owned) {
       if (lease.hostId !== this.hostId || this.isActive(type, id)) return { owner: lease.hostId };
     }
@@ -289,6 +312,9 @@ export class ActorHost implements AsyncDisposable {
     const key = actorKey(type, id);
     if (this.#activations.has(key)) return Promise.resolve({ owner: this.hostId });
     if (this.#draining) return Promise.reject(new UnavailableError(`host ${this.hostId} is draining`));
+    if (!this.#hostLease.holds()) {
+      return Promise.reject(new UnavailableError(`host ${this.hostId} is not sure of its lease; try another host`));
+    }
     const pending = this.#starting.get(key);
     if (pending) return pending;
     const attempt = this.#activate(definition, id, key, takeover).finally(() => this.#starting.delete(key));
@@ -314,7 +340,7 @@ export class ActorHost implements AsyncDisposable {
           metrics: this.metrics,
           reminders: this.#book,
           logger: this.#log,
-          leaseRenewMs: this.#leaseRenewMs,
+          hostLease: this.#hostLease,
           leaseTtlMs: this.#leaseTtlMs,
           maxQueuedAsks: 1_000,
           onEnded: (activation, reason) => this.#ended(activation, reason),
@@ -331,10 +357,8 @@ export class ActorHost implements AsyncDisposable {
       const entry = await this.#stores.leases.get(key);
       if (!entry || entry.operation !== "PUT") return this.#activate(type, id, key);
       const { hostId } = JSON.parse(decoder.decode(entry.value)) as { hostId: string };
-      const view = this.#leases.get(key);
-      const stale =
-        view !== undefined && view.revision === entry.revision && performance.now() - view.seenAt > this.#leaseTtlMs;
-      if (hostId !== this.hostId && this.#membership.isLive(hostId) && !stale) return { owner: hostId };
+      if (hostId !== this.hostId && this.#ownerAlive(hostId)) return { owner: hostId };
+      if (hostId !== this.hostId && !(await this.#fence(hostId))) return { owner: hostId };
       activation = await start(entry.revision);
       reason = "takeover";
     }
@@ -362,26 +386,59 @@ export class ActorHost implements AsyncDisposable {
   }
 
   /**
-   * Failover: actors whose owner is dead (no heartbeat) or whose lease has not been renewed are taken over by the
-   * host rendezvous hashing prefers among the living, so a dead host's actors spread over the survivors.
+   * Whether an actor lease naming `hostId` is still good. A host is dead once its lease is gone, or when it neither
+   * heartbeats nor renews for hostTimeout; a host that heartbeats but cannot renew (cut off JetStream) keeps its
+   * actors for 2 lease ttls. This host answers for itself from its own lease.
+   */
+  #ownerAlive(hostId: string): boolean {
+    if (hostId === this.hostId) return this.#hostLease.holds();
+    const silence = this.#hostLeases.silenceMs(hostId);
+    if (silence === Infinity) return false;
+    if (this.#membership.isLive(hostId)) return silence < 2 * this.#leaseTtlMs;
+    return silence < this.#hostTimeoutMs;
+  }
+
+  /** Deletes a dead host's lease (once per host at a time): it cannot renew, so it gives its actors up if it wakes. */
+  #fence(hostId: string): Promise<boolean> {
+    let fencing = this.#fencing.get(hostId);
+    if (!fencing) {
+      fencing = this.#hostLeases.fence(hostId).finally(() => this.#fencing.delete(hostId));
+      fencing.then(
+        (fenced) => fenced && this.#log.info({ deadHost: hostId }, "host declared dead: its lease is fenced"),
+        () => undefined,
+      );
+      this.#fencing.set(hostId, fencing);
+    }
+    return fencing.catch(() => false);
+  }
+
+  /**
+   * Failover: actors whose host is dead are taken over by the host rendezvous hashing prefers among the living, so
+   * a dead host's actors spread over the survivors. The dead host's lease is fenced first.
    */
   #takeOverOrphans(): void {
-    if (this.#draining) return;
-    const now = performance.now();
+    if (this.#draining || !this.#hostLease.holds()) return;
     for (const [key, lease] of this.#leases) {
       if (this.#activations.has(key) || this.#starting.has(key)) continue;
-      const ownerGone = lease.hostId === this.hostId || !this.#membership.isLive(lease.hostId);
-      // Renewals also pause while JetStream elects a leader; only a long silence from a live owner counts.
-      const expired = now - lease.seenAt > 2 * this.#leaseTtlMs;
-      if (!ownerGone && !expired) continue;
+      if (lease.hostId !== this.hostId && this.#ownerAlive(lease.hostId)) continue;
       if (this.#membership.preferredFor(key) !== this.hostId) continue;
       const dot = key.indexOf(".");
       const type = key.slice(0, dot);
       if (!this.#types.has(type)) continue;
-      this.activateLocal(type, key.slice(dot + 1), { revision: lease.revision }).catch((err: unknown) => {
+      const id = key.slice(dot + 1);
+      void (async () => {
+        if (lease.hostId !== this.hostId && !(await this.#fence(lease.hostId))) return;
+        await this.activateLocal(type, id, { revision: lease.revision });
+      })().catch((err: unknown) => {
         this.#log.debug({ err, actor: key }, "takeover lost the race or failed");
       });
     }
+  }
+
+  /** This host was declared dead while it could not renew (paused, cut off): every actor runs elsewhere now. */
+  async #giveUpAll(): Promise<void> {
+    this.metrics.hostLeaseLost.inc();
+    await Promise.all([...this.#activations.values()].map((activation) => activation.deactivate("lease_lost")));
   }
 
   /**
@@ -427,6 +484,8 @@ export class ActorHost implements AsyncDisposable {
       clearInterval(this.#failoverTimer);
       this.#reminders.stop();
       this.#leaseWatch?.stop();
+      this.#hostLeaseWatch?.stop();
+      await this.#hostLease.close();
       for (const sub of this.#subs) sub.unsubscribe();
       await this.#membership.close();
       this.#log.info("actor host stopped");

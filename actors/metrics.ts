@@ -15,6 +15,8 @@ export class ActorMetrics {
   readonly rejected: Counter<"type" | "reason">;
   readonly duplicates: Counter<"type">;
   readonly leaseLost: Counter<"type">;
+  readonly consumersRecreated: Counter<"type">;
+  readonly hostLeaseLost: Counter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -91,6 +93,17 @@ export class ActorMetrics {
       name: "livehost_actor_lease_lost_total",
       help: "Activations stopped because another host took the lease or wrote the state (fencing).",
       labelNames: ["type"],
+      registers,
+    });
+    this.consumersRecreated = new Counter({
+      name: "livehost_actor_consumers_recreated_total",
+      help: "Mailbox consumers made again from the state's cursor after their NATS server was lost.",
+      labelNames: ["type"],
+      registers,
+    });
+    this.hostLeaseLost = new Counter({
+      name: "livehost_actor_host_lease_lost_total",
+      help: "Times this host found its host lease taken (declared dead by others) and gave up every actor.",
       registers,
     });
   }

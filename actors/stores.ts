@@ -16,6 +16,9 @@ export interface StoreSettings {
 
 export interface Stores {
   jsm: JetStreamManager;
+  /** One key per live host, renewed by it (see host-lease.ts). */
+  hostLeases: KV;
+  /** Which host owns each active actor: written on activation, takeover and release only. */
   leases: KV;
   state: KV;
   reminders: KV;
@@ -40,6 +43,7 @@ export async function openStores(nats: NatsConnection, settings: StoreSettings =
   const kvm = new Kvm(nats);
   const bucket = (name: string, description: string) =>
     whileJetStreamStarts(() => kvm.create(name, { history: 1, replicas, storage: StorageType.File, description }));
+  const hostLeases = await bucket("livehost_host_leases", "one lease per live actor host, renewed by it");
   const leases = await bucket("livehost_leases", "which host owns each active actor");
   const state = await bucket(
     "livehost_actor_state",
@@ -54,7 +58,7 @@ export async function openStores(nats: NatsConnection, settings: StoreSettings =
     num_replicas: replicas,
     max_age: nanos(30 * 24 * 3600_000),
   });
-  return { jsm, leases, state, reminders };
+  return { jsm, hostLeases, leases, state, reminders };
 }
 
 /** Creates or updates a type's mailbox stream. */

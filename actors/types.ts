@@ -25,6 +25,11 @@ export interface ActorContext<S> {
   /** A reminder is persisted: it fires at dueAt even if the actor is not active then (it is activated for it). */
   setReminder(name: string, dueAt: Date, options?: { periodMs?: number; payload?: unknown }): Promise<void>;
   clearReminder(name: string): Promise<void>;
+  /**
+   * True while this activation certainly still owns the actor. Check it right before anything others would see (an
+   * event, speech, a video frame): a host paused past its lease, or fenced by another, must not act for the actor.
+   */
+  owns(): boolean;
   /** Aborted when this activation ends (idle, drain, lease lost). */
   readonly signal: AbortSignal;
   readonly log: Logger;

@@ -1,6 +1,12 @@
 // Where the runtime keeps its facts, all in JetStream: actor leases, actor state and reminders (KV buckets), every
 // type's mailbox stream and the dead-letter stream. Created idempotently by every host at start.
-import { jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  DiscardPolicy,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { AnyActorType } from "./types.js";
@@ -10,8 +16,19 @@ export interface StoreSettings {
   replicas?: number;
   /** How long JetStream remembers message ids of tells. Default 2 min. */
   duplicateWindowMs?: number;
-  /** Handled or not, mailbox messages older than this are dropped. Default 7 days. */
+  /**
+   * Mailbox messages older than this are dropped, handled or not: the last resort for actors that never come back
+   * (a live room handles its mailbox within seconds). Default 24 h.
+   */
   mailboxMaxAgeMs?: number;
+  /**
+   * Bytes a type's mailboxes may hold in all (each replica stores them all), and so at most one message per KiB.
+   * When full, new tells are refused (discard new): the publisher learns it, and nothing already stored is dropped
+   * to make room. Default 1 GiB.
+   */
+  mailboxMaxBytes?: number;
+  /** The largest message a mailbox takes; larger tells are refused. Default 256 KiB. */
+  mailboxMaxMessageBytes?: number;
 }
 
 export interface Stores {
@@ -61,12 +78,31 @@ export async function openStores(nats: NatsConnection, settings: StoreSettings =
   return { jsm, hostLeases, leases, state, reminders };
 }
 
-/** Creates or updates a type's mailbox stream. */
+/**
+ * Creates or updates a type's mailbox stream, bounded by size and age (StoreSettings): when it is full, new tells
+ * are refused and nothing stored is dropped.
+ */
 export async function ensureMailboxStream(
   jsm: JetStreamManager,
   type: AnyActorType,
   settings: StoreSettings = {},
 ): Promise<void> {
+  const maxBytes = settings.mailboxMaxBytes ?? 1024 ** 3;
+  // Under discard new, nats-server before 2.10.5 checks the byte limit without each message's own overhead
+  // (nats-server#4771): a message that just fits is stored, and the oldest one is then deleted to get back under
+  // the limit. Its message count limit is exact, so the stream also holds at most one message per KiB of its byte
+  // cap, a count it reaches first while messages average under 1 KiB (a stored comment is about 0.3 KiB).
+  const maxMessages = Math.max(1, Math.floor(maxBytes / 1024));
+  // JetStream also deletes the oldest messages at once when a stream's limits are lowered below what it holds. A
+  // host started with a smaller cap than the backlog sets it a little above the backlog instead (new tells are
+  // refused until the backlog is handled); a later start lowers it to the setting.
+  const held = await whileJetStreamStarts(() => jsm.streams.info(type.stream)).then(
+    (info) => info.state,
+    (err: unknown) => {
+      if (isNotFound(err)) return { bytes: 0, messages: 0 };
+      throw err;
+    },
+  );
   await ensureStream(jsm, {
     name: type.stream,
     subjects: mailboxSubjects(type),
@@ -74,7 +110,11 @@ export async function ensureMailboxStream(
     storage: StorageType.File,
     num_replicas: settings.replicas ?? 1,
     duplicate_window: nanos(settings.duplicateWindowMs ?? 120_000),
-    max_age: nanos(settings.mailboxMaxAgeMs ?? 7 * 24 * 3600_000),
+    max_age: nanos(settings.mailboxMaxAgeMs ?? 24 * 3600_000),
+    max_bytes: Math.max(maxBytes, Math.ceil(held.bytes * 1.1)),
+    max_msgs: Math.max(maxMessages, Math.ceil(held.messages * 1.1)),
+    max_msg_size: settings.mailboxMaxMessageBytes ?? 256 * 1024,
+    discard: DiscardPolicy.New,
   });
 }
 

@@ -166,6 +166,12 @@ export function parsePositiveInteger(value: number | string, field: string, max 
 export interface RoomHostOptions extends RoleOptions {
   /** JetStream replicas of mailboxes and state. Default 1. */
   replicas?: number | string;
+  /** Bytes the rooms' inbox (stream ROOM_INBOX) may hold, e.g. "2GiB"; when full, new comments are refused. */
+  inboxMaxBytes?: number | string;
+  /** Unhandled inbox messages older than this are dropped: a bare number is seconds. Default 24 h. */
+  inboxMaxAge?: Duration;
+  /** The largest message the inbox takes, e.g. "256KiB". */
+  inboxMaxMsgSize?: number | string;
   /** Rooms this host is willing to run. Default 1000. */
   capacity?: number | string;
   /** Avatar packs; rooms go on air only with them (and mediaDir). */
@@ -176,6 +182,8 @@ export interface RoomHostOptions extends RoleOptions {
 export interface RoomHostSettings {
   role: RoleSettings;
   replicas: number;
+  /** The rooms' inbox bounds, as StoreSettings takes them. */
+  inbox: { mailboxMaxBytes: number; mailboxMaxAgeMs: number; mailboxMaxMessageBytes: number };
   capacity: number;
   /** Where rooms on air find their avatars and write their media; undefined: rooms do not go on air. */
   live: { avatarsDir: string; mediaDir: string } | undefined;
@@ -189,7 +197,40 @@ export function compileRoomHostOptions(options: RoomHostOptions): RoomHostSettin
     throw new InvalidArgumentError("--media-dir", "--avatars and --media-dir go together: rooms on air need both");
   }
   const live = options.avatars ? { avatarsDir: options.avatars, mediaDir: options.mediaDir! } : undefined;
-  return { role, replicas, capacity, live };
+  return { role, replicas, inbox: compileInboxOptions(options), capacity, live };
+}
+
+function compileInboxOptions(options: RoomHostOptions): RoomHostSettings["inbox"] {
+  const mailboxMaxBytes = parseByteSize(options.inboxMaxBytes ?? "1GiB", "--inbox-max-bytes", { min: 1024 ** 2 });
+  // NATS takes a message of at most 64 MiB (its max_payload, 1 MiB unless raised).
+  const mailboxMaxMessageBytes = parseByteSize(options.inboxMaxMsgSize ?? "256KiB", "--inbox-max-msg-size", {
+    min: 4096,
+    max: Math.min(64 * 1024 ** 2, mailboxMaxBytes),
+  });
+  const mailboxMaxAgeMs = parseDuration(options.inboxMaxAge ?? "24h", "--inbox-max-age", {
+    bare: "s",
+    minMs: 60_000,
+    maxMs: 30 * 24 * 3_600_000,
+  });
+  return { mailboxMaxBytes, mailboxMaxAgeMs, mailboxMaxMessageBytes };
+}
+
+const byteUnits: Record<string, number> = { "": 1, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
+
+/** Bytes from a whole number of bytes or one with a binary unit ("512KiB", "2GiB"; Kubernetes' "2Gi" too). */
+export function parseByteSize(value: number | string, field: string, bounds: { min: number; max?: number }): number {
+  const match = /^(\d+)\s*(B|KiB|MiB|GiB|TiB|Ki|Mi|Gi|Ti)?$/.exec(String(value).trim());
+  const unit = match?.[2] ?? "";
+  const bytes = match ? Number(match[1]) * byteUnits[unit.endsWith("i") ? `${unit}B` : unit]! : NaN;
+  const max = bounds.max ?? Number.MAX_SAFE_INTEGER;
+  if (!Number.isSafeInteger(bytes) || bytes < bounds.min || bytes > max) {
+    throw new InvalidArgumentError(
+      field,
+      `must be a size from ${bounds.min} to ${max} bytes: a number of bytes or one with its unit ("256KiB", ` +
+        `"2GiB"), got "${value}"`,
+    );
+  }
+  return bytes;
 }
 
 export interface GatewayOptions extends RoleOptions {

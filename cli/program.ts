@@ -52,6 +52,21 @@ roleCommand("room-host", "host room actors")
       .default("1"),
   )
   .addOption(
+    new Option("--inbox-max-bytes <size>", "bytes the rooms' inbox holds before it refuses new comments (per replica)")
+      .env("LIVEHOST_INBOX_MAX_BYTES")
+      .default("1GiB"),
+  )
+  .addOption(
+    new Option("--inbox-max-age <duration>", "unhandled inbox messages older than this are dropped")
+      .env("LIVEHOST_INBOX_MAX_AGE")
+      .default("24h"),
+  )
+  .addOption(
+    new Option("--inbox-max-msg-size <size>", "the largest message the rooms' inbox takes")
+      .env("LIVEHOST_INBOX_MAX_MSG_SIZE")
+      .default("256KiB"),
+  )
+  .addOption(
     new Option("--capacity <n>", "rooms this host is willing to run").env("LIVEHOST_ROOM_CAPACITY").default("1000"),
   )
   .addOption(
@@ -72,7 +87,7 @@ roleCommand("room-host", "host room actors")
         registry,
         logger,
         hostId: settings.role.id,
-        stores: { replicas: settings.replicas },
+        stores: { replicas: settings.replicas, ...settings.inbox },
         capacity: settings.capacity,
         live,
       });

@@ -28,13 +28,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = (options.logger ?? rootLogger()).child({ role: "gateway" });
   const directory = await RoomDirectory.open(options.nats);
   const grpc = await startGrpcServer({
-    services: [roomService({ nats: options.nats, directory })],
+    services: [roomService({ nats: options.nats, directory, registry: options.registry })],
     host: options.grpcHost ?? "127.0.0.1",
     port: options.grpcPort ?? 0,
     registry: options.registry,
     logger: log,
   });
-  const viewer = options.viewer ? await startViewer({ nats: options.nats, directory, ...options.viewer }) : undefined;
+  const viewer = options.viewer
+    ? await startViewer({ nats: options.nats, directory, registry: options.registry, ...options.viewer })
+    : undefined;
   log.info({ address: grpc.address, viewer: viewer?.url }, "gateway ready");
   const close = async (graceMs = 10_000) => {
     await viewer?.close();

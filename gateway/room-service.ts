@@ -3,6 +3,8 @@
 // mailbox), read from the room directory (no room is woken up to be listed), and watched on their event subject.
 import { createHash } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { maskPersonalData } from "../brain/index.js";
+import type { Registry } from "../observability/index.js";
 import {
   RoomEvent,
   RoomServiceService,
@@ -32,6 +34,8 @@ import { serverStream, unary, type GrpcServiceRegistration } from "../transport/
 export interface RoomServiceDeps {
   nats: NatsConnection;
   directory: RoomDirectory;
+  /** Where comments the inbox refuses are counted (livehost_inbox_refused_total). */
+  registry?: Registry;
 }
 
 const requestIdPattern = /^.{1,64}$/su;
@@ -63,7 +67,14 @@ export async function postComment(deps: RoomServiceDeps, request: PostCommentReq
   if (!room) throw new NotFoundError(`room ${request.roomId} does not exist`);
   // An ended room answers nothing more: refuse rather than queue a comment nobody will handle.
   if (room.status?.state === RoomState.ROOM_STATE_ENDED) throw new RoomEndedError(room.id);
-  const { duplicate } = await enqueueComment(deps.nats, comment);
+  // Personal data (phone and id numbers, emails, addresses...) is masked before the comment is stored: the inbox,
+  // its replicas and its backups never hold it. The room masks again, for comments an ingest publishes itself.
+  const stored = {
+    ...comment,
+    text: maskPersonalData(comment.text).text,
+    viewerName: maskPersonalData(comment.viewerName).text,
+  };
+  const { duplicate } = await enqueueComment(deps.nats, stored, { registry: deps.registry, fieldPrefix: "comment." });
   return { commentId: comment.commentId, queued: !duplicate };
 }
 

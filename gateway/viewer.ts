@@ -17,11 +17,14 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { Comment, RoomEvent, subjects } from "../proto/index.js";
 import { LivehostError, MalformedMessageError } from "../errors/index.js";
 import type { RoomDirectory } from "../rooms/index.js";
+import type { Registry } from "../observability/index.js";
 import { postComment } from "./room-service.js";
 
 export interface ViewerOptions {
   nats: NatsConnection;
   directory: RoomDirectory;
+  /** Where comments the inbox refuses are counted. */
+  registry?: Registry;
   /** Where room hosts write each room's output (<mediaDir>/<roomId>/hls). */
   mediaDir: string;
   host?: string;

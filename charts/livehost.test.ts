@@ -329,6 +329,17 @@ describe("external NATS, mTLS and prometheus-operator", () => {
     expect(gateway.readinessProbe).toEqual({ httpGet: { path: "/readyz", port: "metrics" }, periodSeconds: 5 });
   });
 
+  it("bounds the rooms' inbox: its sizes go to the room host as the environment of its --inbox-* flags", () => {
+    const env = (find(objects(), "Deployment", "-room-host") as Workload).spec.template.spec.containers[0]!.env!;
+    expect(
+      Object.fromEntries(env.filter((e) => e.name.startsWith("LIVEHOST_INBOX_")).map((e) => [e.name, e.value])),
+    ).toEqual({
+      LIVEHOST_INBOX_MAX_BYTES: "4Gi",
+      LIVEHOST_INBOX_MAX_AGE: "24h",
+      LIVEHOST_INBOX_MAX_MSG_SIZE: "256Ki",
+    });
+  });
+
   it("ships the alert rules as a PrometheusRule and monitors for every pod", async () => {
     const rule = find(objects(), "PrometheusRule", "lh-livehost") as Manifest & { spec: unknown };
     expect(rule.spec).toEqual(
@@ -359,6 +370,22 @@ describe("values schema", () => {
     const result = await helm(["template", "lh", chartDir, "--set-string", "gateway.replicas=two"]);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain("gateway.replicas: Invalid type. Expected: integer, given: string");
+  });
+
+  it("refuses an inbox cap over half of each NATS server's file storage, naming both values", async () => {
+    const result = await helm(["template", "lh", chartDir, "--set", "nats.jetstream.fileStorage.size=6Gi"]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(
+      "roomHost.inbox.maxBytes (4Gi) must be at most half of nats.jetstream.fileStorage.size (6Gi)",
+    );
+    const bigger = await helm(["template", "lh", chartDir, "--set", "nats.jetstream.fileStorage.size=8Gi"]);
+    expect(bigger.code).toBe(0);
+  });
+
+  it("rejects an inbox size in units the room host does not take", async () => {
+    const result = await helm(["template", "lh", chartDir, "--set", "roomHost.inbox.maxBytes=4GB"]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("roomHost.inbox.maxBytes: Does not match pattern");
   });
 
   it("needs an external URL when NATS is not installed", async () => {

@@ -148,6 +148,14 @@ Environment every livehost role gets: NATS URL and its role's credentials, TLS f
 {{- end }}
 {{- end }}
 
+{{/* The bytes in a Kubernetes quantity ("10Gi", "512Mi", "1.5G", or a bare number), as a float. */}}
+{{- define "livehost.bytes" -}}
+{{- $quantity := toString . }}
+{{- $units := dict "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "k" 1000.0 "M" 1000000.0 "G" 1000000000.0 "T" 1000000000000.0 }}
+{{- $unit := regexFind "[kMGT]i?$" $quantity }}
+{{- mulf (trimSuffix $unit $quantity | float64) (get $units $unit | default 1.0) }}
+{{- end }}
+
 {{/*
 The DNS name every gRPC client of the release checks servers' certificates against, whatever address it dials
 (rooms dial workers at their pod IPs). The grpcTls certificate must carry it. Default: <fullname>-grpc.<namespace>.svc.

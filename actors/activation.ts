@@ -33,6 +33,8 @@ export interface ActivationDeps {
   /** The host's lease: held while this host may act for its actors. */
   hostLease: { holds(): boolean; waitHeld(timeoutMs: number): Promise<boolean> };
   leaseTtlMs: number;
+  /** How often handled messages are purged from the mailbox. */
+  purgeEveryMs: number;
   /** Asks waiting beyond this are refused at once (RESOURCE_EXHAUSTED) instead of queueing without bound. */
   maxQueuedAsks: number;
   onEnded: (activation: Activation, reason: DeactivationReason) => void;
@@ -85,6 +87,10 @@ export class Activation {
   #messages: ConsumerMessages | undefined;
   #askSub: Subscription | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
+  #purgeTimer: NodeJS.Timeout | undefined;
+  /** Handled messages up to #purgedTo are gone from the mailbox; those up to #purgeNext go at the next purge. */
+  #purgedTo = 0;
+  #purgeNext = 0;
   #loop: Promise<void> = Promise.resolve();
 
   private constructor(deps: ActivationDeps, lease: number, doc: StateDocument, stateRevision: number) {
@@ -170,6 +176,8 @@ export class Activation {
       }
     })();
     void this.#watchConsumer(messages);
+    this.#purgedTo = this.#purgeNext = this.#lastSeq;
+    this.#purgeTimer = setInterval(() => void this.#purgeHandled(), this.#deps.purgeEveryMs);
     const idle = type.idleTimeoutMs ?? 300_000;
     if (idle > 0) {
       this.#idleTimer = setInterval(
@@ -225,6 +233,24 @@ export class Activation {
       } catch (err) {
         this.#log.warn({ err }, "mailbox consumer could not be made again yet");
       }
+    }
+  }
+
+  /**
+   * Handled messages leave the mailbox: everything up to the cursor is in the state (applied, or waiting there), so
+   * the stream keeps only what is not handled yet, and what was handled in the last purge period or two (a message
+   * stays readable for a while after it was handled). At most one purge per actor per period, none when idle.
+   */
+  async #purgeHandled(): Promise<void> {
+    const to = this.#purgeNext;
+    this.#purgeNext = this.#lastSeq;
+    if (to <= this.#purgedTo || !this.owns()) return;
+    const { type, id, stores } = this.#deps;
+    try {
+      await stores.jsm.streams.purge(type.stream, { filter: `${type.subjectPrefix}.${id}.*`, seq: to + 1 });
+      this.#purgedTo = to;
+    } catch (err) {
+      this.#log.debug({ err }, "purging handled messages failed; next time");
     }
   }
 
@@ -530,11 +556,17 @@ export class Activation {
     this.#ended = true;
     this.#abort.abort(new ActivationEndedError(`activation ended: ${reason}`));
     clearInterval(this.#idleTimer);
+    clearInterval(this.#purgeTimer);
     for (const name of [...this.#timers.keys()]) this.clearTimer(name);
     this.#askSub?.unsubscribe();
     this.#wake?.();
     await this.#loop.catch(() => undefined);
     await this.#messages?.close().catch(() => undefined);
+    // A handler may keep facts in memory between writes (a room's show position): what ctx.state holds now is
+    // written when the activation is given up on purpose, not when it was lost.
+    if (reason !== "lease_lost" && this.#deps.hostLease.holds()) {
+      await this.#persist(false).catch((err: unknown) => this.#log.warn({ err }, "last state write failed"));
+    }
     for (const work of this.#queue.splice(0)) {
       if (work.kind === "ask") respondError(work.msg, new ActorMovingError());
     }

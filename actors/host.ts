@@ -31,6 +31,8 @@ export interface ActorHostOptions {
   /** Actors this host is willing to run; placement prefers hosts with the lowest actors / capacity. Default 1000. */
   capacity?: number;
   stores?: StoreSettings;
+  /** Handled messages are purged from the mailboxes this often (each stays readable for one or two periods). Default 10 s. */
+  mailboxPurgeMs?: number;
   /** Heartbeat period. Default 500 ms. */
   heartbeatMs?: number;
   /** A host unheard of for this long is dead and its actors are taken over. Default 2 s. */
@@ -80,6 +82,7 @@ export class ActorHost implements AsyncDisposable {
   readonly #leaseRenewMs: number;
   readonly #leaseTtlMs: number;
   readonly #hostTimeoutMs: number;
+  readonly #mailboxPurgeMs: number;
   #hostLease!: HostLease;
   #hostLeases!: HostLeaseView;
   readonly #fencing = new Map<string, Promise<boolean>>();
@@ -106,6 +109,7 @@ export class ActorHost implements AsyncDisposable {
     this.#leaseRenewMs = options.leaseRenewMs ?? 500;
     this.#leaseTtlMs = options.leaseTtlMs ?? 5_000;
     this.#hostTimeoutMs = options.hostTimeoutMs ?? 2_000;
+    this.#mailboxPurgeMs = options.mailboxPurgeMs ?? 10_000;
     for (const type of options.types) {
       if (!actorNamePattern.test(type.name))
         throw new InvalidArgumentError("type.name", `"${type.name}" is not a valid actor type name`);
@@ -274,8 +278,7 @@ export class ActorHost implements AsyncDisposable {
   async place(type: string, id: string): Promise<ActivateReply> {
     this.#validate(type, id);
     const lease = this.#leases.get(actorKey(type, id));
-    const owned =
-      lease !== undefined && this.#ownerAlive(lease.hostId) && !this.#membership.isDraining(lease.hostId);
+    const owned = lease !== undefined && this.#ownerAlive(lease.hostId) && !this.#membership.isDraining(lease.hostId);
     if (lease && owned) {
       if (lease.hostId !== this.hostId || this.isActive(type, id)) return { owner: lease.hostId };
     }
@@ -342,6 +345,7 @@ export class ActorHost implements AsyncDisposable {
           logger: this.#log,
           hostLease: this.#hostLease,
           leaseTtlMs: this.#leaseTtlMs,
+          purgeEveryMs: this.#mailboxPurgeMs,
           maxQueuedAsks: 1_000,
           onEnded: (activation, reason) => this.#ended(activation, reason),
         },

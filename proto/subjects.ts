@@ -9,10 +9,18 @@ export const roomComments = (roomId: string) => `rooms.${roomId}.comments`;
 /** Commands for a room (JetStream, stream ROOM_INBOX). */
 export const roomCommands = (roomId: string) => `rooms.${roomId}.commands`;
 /**
- * A room's events (core NATS fan-out). Not under rooms.*.*: that namespace is the rooms' mailboxes, all of it
- * captured by the ROOM_INBOX stream.
+ * A room's events (RoomEvent, protobuf), live (core NATS). Each is published here only after it was stored in the
+ * room's event log (roomEventLog, stream ROOM_EVENTS), so a live watcher never sees an event the log refused. Not
+ * under rooms.*.*: that namespace is the rooms' mailboxes, all of it captured by ROOM_INBOX.
  */
 export const roomEvents = (roomId: string) => `livehost.events.rooms.${roomId}`;
+/**
+ * A room's event log: the same RoomEvents, stored in order in the ROOM_EVENTS stream for a while (WatchRoom replays
+ * from it). Written by the room's owner only, conditionally on the subject's last sequence (rooms/event-log.ts).
+ */
+export const roomEventLog = (roomId: string) => `livehost.eventlog.rooms.${roomId}`;
+/** The stream keeping every room's recent events (livehost.eventlog.rooms.*), one subject per room. */
+export const roomEventsStream = "ROOM_EVENTS";
 /** Worker announcements; kind is "tts" or "lipsync". */
 export const workerAnnounce = (kind: WorkerKindName) => `workers.${kind}.announce`;
 export const allWorkerAnnouncements = "workers.*.announce";

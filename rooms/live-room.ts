@@ -45,11 +45,39 @@ export interface LiveRoomDeps {
   llm?: LlmOptions;
   /** The room's events (to its event subject). */
   publish: (event: RoomEvent["event"]) => void;
+  /**
+   * True while this host certainly holds the room (ActorContext.owns). Checked before each sentence is synthesized
+   * and every 50 ms: once false, the room says nothing more and its output stops (a successor holds it now).
+   */
+  owns?: () => boolean;
   /** x264 speed preset of the rooms' encoders; default veryfast. */
   x264Preset?: X264Preset;
+  /** Puts rooms on air some other way than LiveRoom (a benchmark of the control plane); default LiveRoom. */
+  openRoom?: OpenRoom;
   /** Called when the first sample of a comment's answer goes into the stream, with its stages (benchmarks). */
   onAnswerHeard?: (commentId: string, stages: AnswerStages) => void;
 }
+
+/**
+ * A room on air as its actor drives it. LiveRoom is the real one; a benchmark of the control plane may put a room on
+ * air without voice, lip-sync and media (RoomHostOptions.live.openRoom) as long as it keeps this contract and
+ * publishes the same events at the same pace.
+ */
+export interface OnAirRoom {
+  readonly roomId: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  readonly stopped: boolean;
+  progress(): LiveRoomProgress;
+  /** A viewer comment; its outcome (answered, rejected, expired...) is published as an event, once. */
+  receive(comment: Comment): void;
+  say(text: string, interrupt: boolean, utteranceId: string): void;
+  interrupt(): void;
+  update(spec: RoomSpec, paths: string[]): Promise<void>;
+}
+
+/** Makes the room put on air: a LiveRoom unless a benchmark says otherwise. */
+export type OpenRoom = (roomId: string, spec: RoomSpec, position: unknown, deps: LiveRoomDeps) => OnAirRoom;
 
 /** What the actor persists and learns from the room: where the show is, and whether it can speak. */
 export interface LiveRoomProgress {
@@ -77,7 +105,7 @@ const maxTraces = 1_000;
 const spans = tracer("rooms");
 const cutInMs = 250;
 
-export class LiveRoom {
+export class LiveRoom implements OnAirRoom {
   readonly roomId: string;
   brain: RoomBrain;
   readonly media: RoomMediaGraph;
@@ -105,6 +133,7 @@ export class LiveRoom {
   /** The last show sentence handed to the media graph, and where the show was before it, until the next one. */
   #queued?: { line: Line; before: ShowPosition };
   #wake?: () => void;
+  #fenceWatch?: NodeJS.Timeout;
 
   constructor(roomId: string, spec: RoomSpec, position: unknown, deps: LiveRoomDeps) {
     this.roomId = roomId;
@@ -192,6 +221,14 @@ export class LiveRoom {
     await this.#deps.voice.directory.known("tts", 3_000, this.#abort.signal);
     await this.media.start(this.#abort.signal);
     this.#metrics.onAir.inc();
+    if (this.#deps.owns) {
+      const owns = this.#deps.owns;
+      this.#fenceWatch = setInterval(() => {
+        if (owns()) return;
+        this.#deps.log.warn("this host no longer holds the room: it goes silent and its output stops");
+        void this.stop();
+      }, 50);
+    }
     this.#loop = this.#run().catch((err: unknown) => {
       if (!this.#abort.signal.aborted) this.#deps.log.error({ err }, "live room loop failed");
     });
@@ -224,6 +261,13 @@ export class LiveRoom {
         value: { commentId: comment.commentId, reason: "busy", field: "", message: "more useful questions first" },
       });
       return;
+    }
+    // A question pushed out of a full queue by a more useful one is told so, like one dropped on arrival.
+    for (const commentId of outcome.evicted?.commentIds ?? []) {
+      this.#deps.publish({
+        $case: "commentRejected",
+        value: { commentId, reason: "busy", field: "", message: "more useful questions first" },
+      });
     }
     // The answer's spans continue the comment's trace (it came with it through NATS).
     this.#traces.set(outcome.question.id, context.active());
@@ -271,6 +315,7 @@ export class LiveRoom {
   }
 
   async #stop(): Promise<void> {
+    clearInterval(this.#fenceWatch);
     this.#abort.abort();
     this.#wake?.();
     this.#current?.cut.abort();
@@ -305,6 +350,11 @@ export class LiveRoom {
       while (!signal.aborted && this.media.status().queuedSpeechSeconds * 1000 > leadMs) await this.#sleep(50);
       if (signal.aborted) return;
       const line = await this.#next();
+      // Nothing is said for a room this host may no longer hold (the fence watch stops the room).
+      if (this.#deps.owns && !this.#deps.owns()) {
+        if (line?.source === UtteranceSource.UTTERANCE_SOURCE_HUMAN) this.#humanLines.unshift(line);
+        return;
+      }
       if (!line) {
         await this.#sleep(100);
         continue;

@@ -15,6 +15,10 @@ export interface RoomMetrics {
   answerOverhead: Histogram;
   /** A room that was on air, activated on this host (its previous host lost or draining) → streaming again. */
   backOnAir: Histogram;
+  /** Events a room did not send because its host was not sure it still held the room, or another host did. */
+  eventsFenced: Counter;
+  /** Comments found waiting when a room came back on another host, by what became of them. */
+  commentsRecovered: Counter;
 }
 
 const registries = new WeakMap<Registry, RoomMetrics>();
@@ -63,6 +67,17 @@ export function roomMetrics(registry: Registry): RoomMetrics {
       name: "livehost_room_back_on_air_seconds",
       help: "A room that was on air, from its activation on this host to its media graph streaming again.",
       buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30],
+      registers: [registry],
+    }),
+    eventsFenced: new Counter({
+      name: "livehost_room_events_fenced_total",
+      help: "Room events not sent: the host was not sure it still held the room (paused, cut off) or another host did.",
+      registers: [registry],
+    }),
+    commentsRecovered: new Counter({
+      name: "livehost_room_comments_recovered_total",
+      help: "Comments waiting when a room came back on this host: requeued, already_handled (by the last host), expired.",
+      labelNames: ["outcome"],
       registers: [registry],
     }),
     speechFailures: new Counter({

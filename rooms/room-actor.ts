@@ -1,29 +1,40 @@
 // The live room as an actor. Its mailbox is rooms.<id>.comments and rooms.<id>.commands (stream ROOM_INBOX); the
 // gateway asks it to create, update, start and stop itself (RoomActorRequest, in order with the mailbox); its state
-// is its record (spec, lifecycle, counters), persisted by the runtime and projected into the room directory; it
-// tells the world what happens on livehost.events.rooms.<id>.
+// is its record (spec, lifecycle, counters) and the comments waiting for an answer, persisted by the runtime and
+// projected into the room directory; it tells the world what happens on livehost.events.rooms.<id>, kept in the
+// ROOM_EVENTS stream (event-log.ts).
+//
+// No accepted comment is lost: a comment is acknowledged once it is in the room's persisted state (its mailbox
+// message is acknowledged after the state write), and it leaves the state when its outcome (answered, rejected,
+// expired, dropped) has been published. A room taken over by another host puts the waiting comments back in its
+// queue, in order, except those whose outcome its predecessor had already published.
+//
+// Writes are kept to what readers need: the directory is written on changes of spec or state at once, counters at
+// most every few seconds; where the show is (for a room that moves host) is persisted every 15 s.
 //
 // Lifecycle: created → scheduled → warming → live ⇄ paused → ended, each transition with a reason. A scheduled room
 // goes live by itself: its start and end are reminders, which fire on whichever host holds the room then.
-import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { randomUUID } from "node:crypto";
 import { UnknownChannelError, type ActorContext, type ActorTypeDefinition } from "../actors/index.js";
-import { injectNatsHeaders } from "../observability/index.js";
+import type { Registry } from "../observability/index.js";
+import type { RoomEvent } from "../proto/index.js";
 import {
   Comment,
   Room,
   RoomActorReply,
   RoomActorRequest,
   RoomCommand,
-  RoomEvent,
   RoomSpec,
   RoomState,
   subjects,
 } from "../proto/index.js";
 import { InvalidArgumentError, LivehostError, NotFoundError } from "../errors/index.js";
 import type { RoomDirectory } from "./directory.js";
+import { RoomEventLog } from "./event-log.js";
 import { RoomEndedError, RoomExistsError, RoomNotLiveError, RoomRevisionError } from "./errors.js";
-import { LiveRoom, type LiveRoomDeps } from "./live-room.js";
+import { LiveRoom, type LiveRoomDeps, type OnAirRoom } from "./live-room.js";
 import { roomMetrics } from "./metrics.js";
 import { applyUpdate, validateRoomSpec } from "./spec.js";
 import { validateComment } from "./validation.js";
@@ -43,12 +54,32 @@ export interface RoomActorState {
   stateTime: number;
   /** Sequence of the last RoomEvent published; events carry it + 1. */
   eventSequence: number;
+  /** commentsReceived when the counters were last written to the directory. */
+  countersPublished?: number;
   commentsReceived: number;
   commentsRejected: number;
   commentsAnswered: number;
   /** Where the show is (brain ShowPosition), so a room that moves host resumes where it stopped. */
   show?: unknown;
+  /** Comments accepted and not yet given an outcome, in arrival order (text as received, personal data masked). */
+  pending?: PendingComment[];
 }
+
+export interface PendingComment {
+  commentId: string;
+  viewerId: string;
+  text: string;
+  /** Unix ms when the room accepted it. */
+  at: number;
+}
+
+/** Comments waiting in a room beyond this are refused as busy (the brain keeps far fewer questions). */
+const maxPending = 256;
+/** A waiting comment older than this when its room comes back elsewhere is reported expired, not answered. */
+const pendingMaxAgeMs = 30_000;
+/** How often a room on air persists where its show is, and writes its counters to the directory. */
+const showPersistMs = 15_000;
+const countersPublishMs = 5_000;
 
 export type RoomMessage =
   | { kind: "comment"; comment: Comment }
@@ -64,6 +95,7 @@ const ended = RoomState.ROOM_STATE_ENDED;
 
 export interface RoomActorDeps {
   nats: NatsConnection;
+  registry: Registry;
   /** Where the room's record is published for gateways; none in tests that only look at events. */
   directory?: RoomDirectory;
   /**
@@ -72,7 +104,7 @@ export interface RoomActorDeps {
    */
   live?: Omit<LiveRoomDeps, "publish" | "log">;
   /** The rooms on air on this host, by id (the host waits for them to stop before it closes). */
-  onAir?: Map<string, LiveRoom>;
+  onAir?: Map<string, OnAirRoom>;
 }
 
 /** What a client asks of a room, as a request (RoomActorRequest, answered) or a command (RoomCommand, the mailbox). */
@@ -146,22 +178,56 @@ function commandOp({ command: c, commandId }: RoomCommand): RoomOp | undefined {
 export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorState, RoomMessage> {
   const { nats, directory } = deps;
   type Ctx = ActorContext<RoomActorState>;
+  const metrics = roomMetrics(deps.registry);
   /** The rooms on air in this host, by id. */
-  const onAir = deps.onAir ?? new Map<string, LiveRoom>();
+  const onAir = deps.onAir ?? new Map<string, OnAirRoom>();
   const onAirBase = new Map<string, { answered: number; rejected: number }>();
+  /** Each activation's event log and what it learnt since the last look, by room id. */
+  const activations = new Map<string, { epoch: number; log: RoomEventLog; handled: Set<string> }>();
+  /** When each room on air last persisted its show position and published its counters. */
+  const lastWrites = new Map<string, { show: number; counters: number }>();
+  let jsm: JetStreamManager | undefined;
 
-  const publish = (ctx: Ctx, event: RoomEvent["event"]) => {
-    ctx.state.eventSequence++;
-    const message = RoomEvent.fromPartial({
-      roomId: ctx.id,
-      sequence: ctx.state.eventSequence,
-      time: new Date(),
-      event,
-    });
-    nats.publish(subjects.roomEvents(ctx.id), RoomEvent.encode(message).finish(), {
-      headers: injectNatsHeaders(natsHeaders()),
-    });
+  const activation = (ctx: Ctx) => {
+    let current = activations.get(ctx.id);
+    if (current?.epoch !== ctx.epoch) {
+      current = {
+        epoch: ctx.epoch,
+        log: new RoomEventLog(nats, jsmOf(), {
+          roomId: ctx.id,
+          owns: () => ctx.owns(),
+          floor: ctx.state.eventSequence,
+          log: ctx.log,
+          metrics,
+        }),
+        handled: new Set(),
+      };
+      const mine = current;
+      activations.set(ctx.id, mine);
+      ctx.signal.addEventListener(
+        "abort",
+        () => {
+          if (activations.get(ctx.id) === mine) activations.delete(ctx.id);
+        },
+        { once: true },
+      );
+    }
+    return current;
   };
+  const jsmOf = () => {
+    if (!jsm) throw new Error("room actor used before its host opened JetStream");
+    return jsm;
+  };
+
+  /** Publishes a room event through the activation's fenced log; an outcome takes its comment off the waiting list. */
+  const publish = (ctx: Ctx, event: RoomEvent["event"]) => {
+    const { log, handled } = activation(ctx);
+    if (event?.$case === "commentAnswered" || event?.$case === "commentRejected") handled.add(event.value.commentId);
+    void log.publish(event);
+  };
+
+  /** True while this activation may act for the room (speak, stream, publish). */
+  const mayAct = (ctx: Ctx) => ctx.owns() && !activation(ctx).log.fenced;
 
   const record = (ctx: Ctx): Room =>
     Room.fromPartial({
@@ -240,47 +306,108 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     // The same room back on this host while its last activation's media still stops: let that finish first.
     if (previous?.stopped) await previous.stop();
     if (!deps.live || onAir.has(ctx.id)) return;
-    const room = new LiveRoom(ctx.id, RoomSpec.fromJSON(ctx.state.spec), ctx.state.show, {
+    const open = deps.live.openRoom ?? ((...args: ConstructorParameters<typeof LiveRoom>) => new LiveRoom(...args));
+    const room = open(ctx.id, RoomSpec.fromJSON(ctx.state.spec), ctx.state.show, {
       ...deps.live,
       log: ctx.log,
       publish: (event) => publish(ctx, event),
+      owns: () => mayAct(ctx),
     });
     await room.start();
     onAir.set(ctx.id, room);
+    // Whatever ends this activation (idle, drain, a lost lease) takes the room off air here.
+    ctx.signal.addEventListener("abort", () => void takeOffAir(ctx), { once: true });
     onAirBase.set(ctx.id, { answered: ctx.state.commentsAnswered, rejected: ctx.state.commentsRejected });
+    lastWrites.set(ctx.id, { show: performance.now(), counters: performance.now() });
     ctx.setTimer("progress", 500, { repeat: true });
   };
 
   const takeOffAir = async (ctx: Ctx) => {
     const room = onAir.get(ctx.id);
     if (!room) return;
+    // Where the show is goes with the room (persisted at the end of a drained activation).
+    ctx.state.show = room.progress().position;
     onAirBase.delete(ctx.id);
+    lastWrites.delete(ctx.id);
     ctx.clearTimer("progress");
     // Still listed while it stops, so a closing host waits for it.
     await room.stop();
     if (onAir.get(ctx.id) === room) onAir.delete(ctx.id);
   };
 
-  /** What the room on air learnt since the last look: where the show is, and whether it can speak. */
+  /**
+   * What the room on air learnt since the last look: which waiting comments got their outcome (persisted now),
+   * whether it can speak (the directory at once), its counters (the directory every few seconds) and where the show
+   * is (persisted every 15 s: a room that moves host may repeat a few sentences, never skip one).
+   */
   const progress = async (ctx: Ctx) => {
     const room = onAir.get(ctx.id);
     if (!room) return;
+    const { log, handled } = activation(ctx);
+    if (handled.size > 0 && ctx.state.pending) {
+      ctx.state.pending = ctx.state.pending.filter((c) => !handled.has(c.commentId));
+      handled.clear();
+    }
+    ctx.state.eventSequence = Math.max(ctx.state.eventSequence, log.sequence);
     const { position, stalled, answered, rejected } = room.progress();
+    const writes = lastWrites.get(ctx.id) ?? { show: 0, counters: 0 };
+    const now = performance.now();
+    if (now - writes.show >= showPersistMs) {
+      ctx.state.show = position;
+      writes.show = now;
+    }
     // Counts the room on air learnt since it went on air here, added to what the record had then.
     const base = onAirBase.get(ctx.id) ?? { answered: 0, rejected: 0 };
     const counts = { commentsAnswered: base.answered + answered, commentsRejected: base.rejected + rejected };
     let dirty =
-      JSON.stringify(position) !== JSON.stringify(ctx.state.show) ||
       counts.commentsAnswered !== ctx.state.commentsAnswered ||
-      counts.commentsRejected !== ctx.state.commentsRejected;
-    ctx.state.show = position;
+      counts.commentsRejected !== ctx.state.commentsRejected ||
+      ctx.state.commentsReceived !== ctx.state.countersPublished;
     Object.assign(ctx.state, counts);
+    dirty &&= now - writes.counters >= countersPublishMs;
     const current = RoomState[ctx.state.state];
     if (stalled && current === ROOM_STATE_LIVE) dirty = transition(ctx, ROOM_STATE_PAUSED, "Stalled", stalled);
     if (!stalled && current === ROOM_STATE_PAUSED && ctx.state.reason === "Stalled") {
       dirty = transition(ctx, ROOM_STATE_LIVE, "Resumed");
     }
-    if (dirty) await changed(ctx);
+    if (dirty) {
+      writes.counters = now;
+      ctx.state.countersPublished = ctx.state.commentsReceived;
+      await changed(ctx);
+    }
+  };
+
+  /**
+   * The comments that were waiting when the room left its last host go back in its queue, in order, once: those
+   * whose outcome the last host published are dropped, those too old are reported expired.
+   */
+  const recoverPending = async (ctx: Ctx, room: OnAirRoom) => {
+    const pending = ctx.state.pending ?? [];
+    if (pending.length === 0) return;
+    const answered = await activation(ctx).log.outcomesSince(pending[0]!.at - 2_000, ctx.signal);
+    const now = Date.now();
+    for (const comment of pending) {
+      if (answered.has(comment.commentId)) {
+        metrics.commentsRecovered.inc({ outcome: "already_handled" });
+        activation(ctx).handled.add(comment.commentId);
+      } else if (now - comment.at > pendingMaxAgeMs) {
+        metrics.commentsRecovered.inc({ outcome: "expired" });
+        publish(ctx, {
+          $case: "commentRejected",
+          value: { commentId: comment.commentId, reason: "expired", field: "", message: "not answered in time" },
+        });
+      } else {
+        metrics.commentsRecovered.inc({ outcome: "requeued" });
+        room.receive(
+          Comment.fromPartial({
+            commentId: comment.commentId,
+            viewerId: comment.viewerId,
+            text: comment.text,
+            roomId: ctx.id,
+          }),
+        );
+      }
+    }
   };
 
   const end = async (ctx: Ctx, reason: string, message: string) => {
@@ -374,7 +501,8 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     const reject = async (reason: string, field: string, message: string) => {
       ctx.state.commentsRejected++;
       publish(ctx, { $case: "commentRejected", value: { commentId: comment.commentId, reason, field, message } });
-      if (ctx.state.spec !== undefined) await changed(ctx);
+      // A room on air publishes its counters every few seconds (progress); others at once.
+      if (ctx.state.spec !== undefined && !onAir.has(ctx.id)) await changed(ctx);
     };
     if (ctx.state.spec === undefined) return reject("not_found", "room_id", `room ${ctx.id} does not exist`);
     if (ctx.state.state === "ROOM_STATE_ENDED") {
@@ -390,8 +518,18 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       const field = err instanceof InvalidArgumentError ? err.field : "";
       return reject("invalid", field, (err as Error).message);
     }
-    onAir.get(ctx.id)?.receive(comment);
-    await changed(ctx);
+    const room = onAir.get(ctx.id);
+    if (!room) {
+      await changed(ctx);
+      return;
+    }
+    // On air here: the comment waits in the persisted state until its outcome is published (see progress).
+    const pending = (ctx.state.pending ??= []);
+    if (pending.length >= maxPending) {
+      return reject("busy", "", `room ${ctx.id} has ${maxPending} comments waiting; more useful questions first`);
+    }
+    pending.push({ commentId: comment.commentId, viewerId: comment.viewerId, text: comment.text, at: Date.now() });
+    room.receive(comment);
   }
 
   return {
@@ -409,6 +547,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       message: "",
       stateTime: 0,
       eventSequence: 0,
+      countersPublished: 0,
       commentsReceived: 0,
       commentsRejected: 0,
       commentsAnswered: 0,
@@ -421,9 +560,8 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     },
     encodeReply: (reply) => RoomActorReply.encode(reply as RoomActorReply).finish(),
     async onActivate(ctx) {
+      jsm ??= await jetstreamManager(nats);
       if (ctx.state.spec === undefined) return;
-      // Whatever ends this activation (idle, drain, a lost lease) takes the room off air here.
-      ctx.signal.addEventListener("abort", () => void takeOffAir(ctx), { once: true });
       // A room that was on air when its previous host went away comes back on air here, where its show was.
       const current = RoomState[ctx.state.state];
       if (current === ROOM_STATE_WARMING || current === ROOM_STATE_LIVE || current === ROOM_STATE_PAUSED) {
@@ -431,11 +569,13 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
         try {
           const activated = performance.now();
           await putOnAir(ctx);
-          if (deps.live) roomMetrics(deps.live.registry).backOnAir.observe((performance.now() - activated) / 1000);
+          if (deps.live) metrics.backOnAir.observe((performance.now() - activated) / 1000);
           publish(ctx, {
             $case: "stateChanged",
             value: { from: current, to: current, reason: "HostChanged", message: `now on ${ctx.hostId}` },
           });
+          const room = onAir.get(ctx.id);
+          if (room) await recoverPending(ctx, room);
         } catch (err) {
           publish(ctx, {
             $case: "error",

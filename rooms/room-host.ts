@@ -4,11 +4,13 @@ import { Svcm, type Service } from "@nats-io/services";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { rootLogger, type Logger, type Registry } from "../observability/index.js";
 import { ActorHost, type StoreSettings } from "../actors/index.js";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { RoomDirectory } from "./directory.js";
+import { ensureRoomEventsStream, type RoomEventsSettings } from "./event-log.js";
 import { roomActor } from "./room-actor.js";
 import { Voice } from "./voice.js";
 import { WorkerDirectory } from "./workers.js";
-import type { LiveRoom, LiveRoomDeps } from "./live-room.js";
+import type { OnAirRoom, LiveRoomDeps } from "./live-room.js";
 
 export interface RoomHostOptions {
   nats: NatsConnection;
@@ -17,13 +19,15 @@ export interface RoomHostOptions {
   hostId?: string;
   /** JetStream replicas and retention of the rooms' mailboxes and state. */
   stores?: StoreSettings;
+  /** Retention of the rooms' events (replicas follow `stores`). */
+  events?: Omit<RoomEventsSettings, "replicas">;
   /** Rooms this host is willing to run. Default 1000. */
   capacity?: number;
   /**
    * Put rooms on air for real: avatar packs, where media output goes, and an optional LLM. Without it rooms keep
    * their record and lifecycle only.
    */
-  live?: Pick<LiveRoomDeps, "avatarsDir" | "mediaDir" | "llm" | "x264Preset" | "onAnswerHeard">;
+  live?: Pick<LiveRoomDeps, "avatarsDir" | "mediaDir" | "llm" | "x264Preset" | "onAnswerHeard" | "openRoom">;
   logger?: Logger;
 }
 
@@ -49,14 +53,18 @@ export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost>
   const log = (options.logger ?? rootLogger()).child({ role: "room-host" });
   const startedAt = new Date().toISOString();
   const directory = await RoomDirectory.open(options.nats, options.stores?.replicas);
-  const onAir = new Map<string, LiveRoom>();
+  await ensureRoomEventsStream(await jetstreamManager(options.nats), {
+    ...options.events,
+    replicas: options.stores?.replicas,
+  });
+  const onAir = new Map<string, OnAirRoom>();
   const workers = options.live ? await WorkerDirectory.start(options.nats) : undefined;
   const voice = workers ? new Voice(workers, log) : undefined;
   const live = options.live && voice ? { ...options.live, voice, registry: options.registry } : undefined;
   const actors = await ActorHost.start({
     nats: options.nats,
     registry: options.registry,
-    types: [roomActor({ nats: options.nats, directory, live, onAir })],
+    types: [roomActor({ nats: options.nats, registry: options.registry, directory, live, onAir })],
     hostId: options.hostId,
     capacity: options.capacity,
     stores: options.stores,

@@ -1,0 +1,232 @@
+// A room's events, kept for a while: every RoomEvent is stored in the ROOM_EVENTS stream (one subject per room,
+// livehost.eventlog.rooms.<id>), then fanned out live on livehost.events.rooms.<id>, so a watcher that comes late or
+// loses its connection replays what it missed from the sequence it last saw (RoomService.WatchRoom), and a host that
+// takes a room over knows what its predecessor said.
+//
+// The log is also a fence. Each event is stored only if the room's log still ends where this activation last wrote
+// it (JetStream's expected-last-subject-sequence): once a successor has written, a predecessor that wakes up (paused
+// past its lease) cannot add one more event, live or stored, and sequence numbers are never used twice. Events are
+// written one at a time per room, in the order they were published; an event published while the host is not sure
+// of its lease is dropped and counted, never sent.
+import {
+  DeliverPolicy,
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  jetstream,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
+import { randomUUID } from "node:crypto";
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { injectNatsHeaders, type Logger } from "../observability/index.js";
+import { whileJetStreamStarts } from "../actors/index.js";
+import { RoomEvent, subjects } from "../proto/index.js";
+import type { RoomMetrics } from "./metrics.js";
+
+export interface RoomEventsSettings {
+  /** Replicas of the stream: 1 on a single server, 3 in production. Default 1. */
+  replicas?: number;
+  /** How long events are kept for WatchRoom to replay. Default 15 min. */
+  retentionMs?: number;
+  /** Most bytes kept for all rooms together; the oldest go first. Default 2 GiB. */
+  maxBytes?: number;
+  /** Most events kept per room; the oldest go first. Default 5,000. */
+  maxPerRoom?: number;
+}
+
+const nanos = (ms: number) => ms * 1_000_000;
+
+/** Creates or updates the ROOM_EVENTS stream (idempotent: every room host and gateway calls it at start). */
+export async function ensureRoomEventsStream(jsm: JetStreamManager, settings: RoomEventsSettings = {}): Promise<void> {
+  const config = {
+    name: subjects.roomEventsStream,
+    subjects: [subjects.roomEventLog("*")],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    num_replicas: settings.replicas ?? 1,
+    max_age: nanos(settings.retentionMs ?? 15 * 60_000),
+    max_bytes: settings.maxBytes ?? 2 * 1024 ** 3,
+    max_msgs_per_subject: settings.maxPerRoom ?? 5_000,
+    duplicate_window: nanos(60_000),
+  };
+  await whileJetStreamStarts(async () => {
+    try {
+      await jsm.streams.info(config.name);
+    } catch (err) {
+      if (!/not found/i.test((err as Error).message)) throw err;
+      try {
+        await jsm.streams.add(config);
+        return;
+      } catch (addErr) {
+        if (!/already in use|exists/i.test((addErr as Error).message)) throw addErr;
+      }
+    }
+    await jsm.streams.update(config.name, config);
+  });
+}
+
+export interface RoomEventLogOptions {
+  roomId: string;
+  /** True while this activation holds the room (ActorContext.owns). */
+  owns: () => boolean;
+  /** The last sequence the room's persisted state knows; the log's own last event wins when it is higher. */
+  floor: number;
+  log: Logger;
+  metrics: RoomMetrics;
+}
+
+const isWrongLastSequence = (err: unknown) =>
+  err instanceof Error &&
+  /wrong last sequence|10071/i.test(`${err.message} ${String((err as { code?: unknown }).code)}`);
+const isNoMessage = (err: unknown) => err instanceof Error && /no message found|not found|10037/i.test(err.message);
+
+/** One activation's writer of a room's events. */
+export class RoomEventLog {
+  readonly #nats: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #options: RoomEventLogOptions;
+  readonly #subject: string;
+  readonly #liveSubject: string;
+  /** Where the room's subject ends (stream sequence of its last stored event), and that event's RoomEvent.sequence. */
+  #last = { streamSeq: 0, sequence: 0, timeMs: 0 };
+  #chain: Promise<void>;
+  #fenced = false;
+  readonly #writer = randomUUID().slice(0, 12);
+
+  constructor(nats: NatsConnection, jsm: JetStreamManager, options: RoomEventLogOptions) {
+    this.#nats = nats;
+    this.#jsm = jsm;
+    this.#js = jetstream(nats);
+    this.#options = options;
+    this.#subject = subjects.roomEventLog(options.roomId);
+    this.#liveSubject = subjects.roomEvents(options.roomId);
+    this.#last.sequence = options.floor;
+    this.#chain = this.#readEnd();
+  }
+
+  /** False once a successor has written the room's events: this activation must not act for the room any more. */
+  get fenced(): boolean {
+    return this.#fenced;
+  }
+
+  /** The sequence of the last event this log stored (or found stored). */
+  get sequence(): number {
+    return this.#last.sequence;
+  }
+
+  /** Where the room's events end now, read from the stream. */
+  async #readEnd(): Promise<void> {
+    try {
+      const stored = await whileJetStreamStarts(
+        () => this.#jsm.streams.getMessage(subjects.roomEventsStream, { last_by_subj: this.#subject }),
+        10_000,
+      );
+      if (!stored) return;
+      const event = RoomEvent.decode(stored.data);
+      this.#last = {
+        streamSeq: stored.seq,
+        sequence: Math.max(this.#last.sequence, Number(event.sequence)),
+        timeMs: stored.time.getTime(),
+      };
+    } catch (err) {
+      if (isNoMessage(err)) return;
+      // Without the end we cannot write conditionally: every publish will retry reading it first.
+      this.#options.log.warn({ err }, "could not read where the room's events end");
+      this.#last.streamSeq = -1;
+    }
+  }
+
+  /** Stores and sends an event after the ones before it; resolves with its sequence (0 when it was not sent). */
+  publish(event: RoomEvent["event"]): Promise<number> {
+    const sent = this.#chain.then(() => this.#write(event));
+    this.#chain = sent.then(
+      () => undefined,
+      () => undefined,
+    );
+    return sent.catch((err: unknown) => {
+      this.#options.log.warn({ err, event: event?.$case }, "room event not stored");
+      return 0;
+    });
+  }
+
+  /** Resolves once every event published so far was stored or given up. */
+  settled(): Promise<void> {
+    return this.#chain;
+  }
+
+  async #write(event: RoomEvent["event"]): Promise<number> {
+    const { metrics, roomId } = this.#options;
+    if (this.#fenced || !this.#options.owns()) {
+      metrics.eventsFenced.inc();
+      return 0;
+    }
+    if (this.#last.streamSeq < 0) await this.#readEnd();
+    if (this.#last.streamSeq < 0) throw new Error("the end of the room's events is unknown");
+    const sequence = this.#last.sequence + 1;
+    const message = RoomEvent.fromPartial({ roomId, sequence, time: new Date(), event });
+    const data = RoomEvent.encode(message).finish();
+    const headers = injectNatsHeaders(natsHeaders());
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const ack = await this.#js.publish(this.#subject, data, {
+          // Unique to this writer: a retry of ours is stored once, another writer's event is never taken for it.
+          msgID: `${roomId}:${this.#writer}:${sequence}`,
+          expect: { lastSubjectSequence: this.#last.streamSeq },
+          headers,
+          timeout: 5_000,
+        });
+        this.#last = { streamSeq: ack.seq, sequence, timeMs: Date.now() };
+        this.#nats.publish(this.#liveSubject, data, { headers });
+        return sequence;
+      } catch (err) {
+        if (isWrongLastSequence(err)) {
+          // Another activation wrote after us: the room is held elsewhere now.
+          this.#fenced = true;
+          metrics.eventsFenced.inc();
+          this.#options.log.warn({ event: event?.$case }, "room events written by another host: this one stops");
+          return 0;
+        }
+        if (attempt >= 3 || this.#nats.isClosed()) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
+    }
+  }
+
+  /**
+   * Comment ids with an outcome (answered or rejected) among the room's stored events since `sinceMs` (Unix ms): a
+   * room taken over does not answer again what its predecessor already answered.
+   */
+  async outcomesSince(sinceMs: number, signal?: AbortSignal): Promise<Set<string>> {
+    await this.#chain;
+    const seen = new Set<string>();
+    const end = this.#last.streamSeq;
+    // Nothing stored since then (the consumer would wait for an event that never comes).
+    if (end <= 0 || this.#last.timeMs < sinceMs) return seen;
+    const consumer = await this.#js.consumers.get(subjects.roomEventsStream, {
+      filter_subjects: this.#subject,
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: new Date(sinceMs).toISOString(),
+    });
+    const messages = await consumer.consume({ max_messages: 256 });
+    const stop = () => void messages.close();
+    signal?.addEventListener("abort", stop, { once: true });
+    const idle = setTimeout(stop, 5_000);
+    try {
+      for await (const msg of messages) {
+        const event = RoomEvent.decode(msg.data).event;
+        if (event?.$case === "commentAnswered" || event?.$case === "commentRejected") {
+          seen.add(event.value.commentId);
+        }
+        if (msg.seq >= end) break;
+      }
+    } finally {
+      clearTimeout(idle);
+      signal?.removeEventListener("abort", stop);
+      await messages.close().catch(() => undefined);
+    }
+    return seen;
+  }
+}

@@ -6,7 +6,15 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry } from "../observability/index.js";
 import { InvalidArgumentError } from "../errors/index.js";
-import { RoomMediaGraph, cueAtSource, measureAvMarks, probeMedia, type MediaEvent } from "./internal.js";
+import {
+  RoomMediaGraph,
+  composeWorkers,
+  cueAtSource,
+  injectFrameFault,
+  measureAvMarks,
+  probeMedia,
+  type MediaEvent,
+} from "./internal.js";
 import { eventually } from "../testing/index.js";
 import { beepUtterance, flashFrames } from "./testing/marks.js";
 import { hls, kettleLine, landscape, outputConfig, playlistSegments, portrait, recording } from "./testing/output.js";
@@ -192,23 +200,6 @@ describe("room media graph outputs", () => {
 });
 
 describe("a fault in one room's frame loop", () => {
-  /** Flash frames whose image throws once the graph reads it to make a frame (after pushMouthFrame checked it). */
-  function faultyFrames(utteranceId: string, from: number, to: number) {
-    let armed = false;
-    const frames = flashFrames(utteranceId, from, to).map(({ patch, ...frame }) => {
-      const { rgba, ...box } = patch;
-      const faulty = {
-        ...box,
-        get rgba() {
-          if (armed) throw new Error("injected fault");
-          return rgba;
-        },
-      };
-      return { ...frame, patch: faulty };
-    });
-    return { frames, arm: () => void (armed = true) };
-  }
-
   async function liveGraph(roomId: string) {
     const events: MediaEvent[] = [];
     const registry = createRegistry();
@@ -228,10 +219,11 @@ describe("a fault in one room's frame loop", () => {
 
   it("goes on with the next frame: the failed frames are counted and said once, and the stream goes on", async () => {
     const { graph, events, failures } = await liveGraph("r-frame-fault");
+    expect(graph.composedOn).toBe("worker");
     graph.pushSpeech(beepUtterance({ utteranceId: "u", sampleRateHz: 24_000, seconds: 1, beepAtSeconds: 0.5 }));
-    const faulty = faultyFrames("u", 0, 5);
-    for (const mouth of faulty.frames) graph.pushMouthFrame(mouth);
-    faulty.arm();
+    for (const mouth of flashFrames("u", 0, 5)) graph.pushMouthFrame(mouth);
+    // Five frames in a row fail where they are made (the room's compose worker), as a bug in the picture would.
+    injectFrameFault(graph, 5);
     await eventually(() =>
       expect(events).toContainEqual(expect.objectContaining({ type: "utterance", state: "ended" })),
     );
@@ -246,14 +238,12 @@ describe("a fault in one room's frame loop", () => {
 
   it("stops that room's output, saying why, when its frames keep failing for a second", async () => {
     const { graph, events } = await liveGraph("r-frame-failed");
-    graph.pushSpeech(beepUtterance({ utteranceId: "u", sampleRateHz: 24_000, seconds: 3, beepAtSeconds: 0.5 }));
-    const faulty = faultyFrames("u", 0, 90);
-    for (const mouth of faulty.frames) graph.pushMouthFrame(mouth);
-    faulty.arm();
+    injectFrameFault(graph, 90);
     await graph.done;
     expect(events.filter((e) => e.type === "frame_failed" || e.type === "failed").map((e) => e.type)).toEqual([
       "frame_failed",
       "failed",
     ]);
+    expect(composeWorkers()).toBe(0);
   });
 });

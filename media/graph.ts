@@ -1,25 +1,19 @@
-// RoomMediaGraph: one live room's output. JavaScript drives one clock (see clock.ts) and composes each frame (the
-// avatar's idle loop, the lip-sync mouth, overlays) in I420; GStreamer encodes (x264, or nvh264enc when present) and
-// muxes to the room's outputs: HLS (hlssink2), segmented MP4 (splitmuxsink) and RTMP pushes (FLV tags handed to
-// separate push pipelines, see rtmp.ts). Audio and video are pushed together, one frame at a time, with timestamps
-// from the same frame counter, so the outputs cannot drift. A GStreamer error rebuilds the main pipeline and the
-// clock goes on; an RTMP ingest failure only restarts that push.
+// RoomMediaGraph: one live room's output. Its frames (one clock, see clock.ts; the avatar's idle loop, the lip-sync
+// mouth and overlays composed in I420; see frames.ts) are made on a compose worker shared with other rooms of the
+// process, or on this thread for offline renders (see compose-pool.ts); GStreamer encodes (x264, or nvh264enc when
+// present) and muxes to the room's outputs: HLS (hlssink2), segmented MP4 (splitmuxsink) and RTMP pushes (FLV tags
+// handed to separate push pipelines, see rtmp.ts). Audio and video are pushed together, one frame at a time, with
+// timestamps from the same frame counter, so the outputs cannot drift. This thread builds and watches the pipelines:
+// a GStreamer error rebuilds the main pipeline and the clock goes on; an RTMP ingest failure only restarts that push.
 import { mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+import type { Transferable } from "node:worker_threads";
 import { loadAvatarPack, type AvatarPack } from "../avatars/index.js";
 import { rootLogger, tracer, type Logger, type Registry } from "../observability/index.js";
 import type { OutputConfig } from "../proto/index.js";
 import { InvalidArgumentError, ResourceExhaustedError } from "../errors/index.js";
 import { EncoderUnavailableError, GraphStartedError } from "./errors.js";
-import {
-  MediaClock,
-  type Cue,
-  type FrameTick,
-  type MouthFrameInput,
-  type MouthPatch,
-  type SpeechChunk,
-} from "./clock.js";
+import type { ClockAction, Cue, MouthFrameInput, SpeechChunk } from "./clock.js";
 import { compileOutputConfig, outputSampleRate, type CompiledOutput } from "./config.js";
 import {
   collectBuffers,
@@ -27,20 +21,29 @@ import {
   findAppSink,
   findAppSrc,
   hasElement,
-  ptsBuffer,
-  queuedBytes,
   releasable,
   watchBus,
-  type GstAppSrc,
   type GstElement,
   type GstPipeline,
   type WatchedBus,
 } from "./gst.js";
 import { mediaMetrics, type MediaMetrics } from "./metrics.js";
-import { overlayPose, renderOverlay, type OverlaySpec, type RenderedOverlay } from "./overlays.js";
-import { blendInto, i420Size, resizeRgba, rgbaToYuva, type Yuva } from "./picture.js";
+import { renderOverlay, type OverlaySpec, type RenderedOverlay } from "./overlays.js";
+import { i420Size, type Yuva } from "./picture.js";
 import { RtmpPush, type RtmpState } from "./rtmp.js";
 import { HlsPlaylist } from "./hls-playlist.js";
+import {
+  FrameStatus,
+  toFrameYuva,
+  type AvatarFrames,
+  type FrameCommand,
+  type FrameCounts,
+  type FrameReport,
+  type FramesInit,
+} from "./frames.js";
+import { InlineFrames, WorkerFrames, composesOnWorkers, type FrameDriver } from "./compose-pool.js";
+import { nativePushAvailable } from "./appsrc.js";
+import { SpeechLedger } from "./speech-ledger.js";
 
 export type X264Preset = "ultrafast" | "superfast" | "veryfast" | "faster" | "fast" | "medium";
 export type VideoEncoderChoice = "auto" | "x264" | "nvh264enc";
@@ -63,19 +66,22 @@ export interface RoomMediaGraphOptions {
   /** x264 speed preset; default "veryfast". */
   x264Preset?: X264Preset;
   /**
-   * "realtime" (default): frames leave at the wall clock's pace, for live rooms. `{ renderSeconds }`: render that much
-   * stream as fast as the encoder goes, then end (previews, tests, benchmarks); `done` resolves when it is written.
+   * "realtime" (default): frames leave at the wall clock's pace, for live rooms, made on a compose worker (see
+   * compose-pool.ts). `{ renderSeconds }`: render that much stream as fast as the encoder goes, on this thread, then
+   * end (previews, tests, benchmarks); `done` resolves when it is written. There, onEvent runs inside the frame loop:
+   * what it does lands on the next frame.
    */
   pace?: "realtime" | { renderSeconds: number };
   /** Audio an utterance needs queued before it starts (jitter buffer); default 100 ms. */
   startBufferMs?: number;
   /** Frames an utterance may wait for its first mouth frame before it starts; default 0 (see MediaClock). */
   mouthWaitFrames?: number;
-  /** Output status changes (RTMP connected / reconnecting, pipeline rebuilt). */
+  /** Output status changes (RTMP connected / reconnecting, pipeline rebuilt). An error it throws is logged. */
   onEvent?: (event: MediaEvent) => void;
   /**
    * Sees every composed frame (I420, reused for the next frame: copy what you keep) just before it goes to the
-   * encoder: benchmarks encode exactly these frames with a plain pipeline to compare.
+   * encoder: benchmarks encode exactly these frames with a plain pipeline to compare. The frames are then made on
+   * this thread, also for a live room.
    */
   frameTap?: (i420: Uint8Array, frame: number) => void;
 }
@@ -105,37 +111,20 @@ export interface MediaStatus {
   rebuilds: number;
 }
 
-interface OverlayState {
-  rendered: RenderedOverlay;
-  shownAt?: number;
-  hideAt?: number;
-  /** Hidden while not showing yet: a show cue still to come is ignored. */
-  hidden?: boolean;
-}
-
 /** An avatar pack ready to compose at this graph's frame size (see RoomMediaGraph.loadAvatar). */
 export interface LoadedAvatar {
   readonly dir: string;
   readonly pack: AvatarPack;
+  /** The idle loop, one I420 frame per loop position (views on `frames.frames`). */
   readonly baseFrames: Buffer[];
   /** Pack coordinates to frame coordinates. */
   readonly mouthTransform: { scale: number; dx: number; dy: number };
   readonly restMouth: Yuva;
+  /** The same in the form a compose worker takes (the loop in shared memory, not copied). */
+  readonly frames: AvatarFrames;
 }
 
-/** A mouth patch (pack coordinates, RGBA) as YUVA at the frame's scale. */
-function toFrameYuva(patch: MouthPatch, scale: number): Yuva {
-  if (scale === 1) return rgbaToYuva(patch.rgba, patch.width, patch.height);
-  const w = Math.max(1, Math.round(patch.width * scale));
-  const h = Math.max(1, Math.round(patch.height * scale));
-  return rgbaToYuva(resizeRgba(patch.rgba, patch.width, patch.height, w, h), w, h);
-}
-
-/** Frames (raw I420) queued towards the encoder, at most; beyond, a live room drops frames instead of growing. */
-const maxQueuedFrames = 8;
 const maxOverlays = 32;
-/** Live pacing keeps this many frames ahead of the wall clock. */
-const leadFrames = 2;
 
 /** The video encoder this machine would use for "auto". */
 export function detectVideoEncoder(choice: VideoEncoderChoice = "auto"): "x264enc" | "nvh264enc" {
@@ -147,11 +136,9 @@ export function detectVideoEncoder(choice: VideoEncoderChoice = "auto"): "x264en
   return "x264enc";
 }
 
-/**
- * avenc_aac (ffmpeg's AAC encoder) starts its output with 1024 samples of encoder delay that MPEG-TS and MP4 players
- * play as sound: the video is stamped that much later, so picture and sound line up on content, not just on paper.
- */
-const aacEncoderDelayNs = (1024 / outputSampleRate) * 1e9;
+/** Test seam: see injectFrameFault. */
+const injectFault = Symbol("injectFault");
+let warnedInline = false;
 
 const stamp = () => new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
 
@@ -161,19 +148,22 @@ export class RoomMediaGraph implements AsyncDisposable {
   readonly #options: RoomMediaGraphOptions;
   readonly #log: Logger;
   readonly #metrics: MediaMetrics;
-  readonly #clock: MediaClock;
   readonly #encoder: "x264enc" | "nvh264enc";
   readonly #recordingPrefix = `rec-${stamp()}-`;
+  /** The avatar on screen. */
   #avatar: LoadedAvatar | undefined;
-  /** An avatar waiting to take over once the utterances animated for the current one have played. */
-  #nextAvatar: { avatar: LoadedAvatar; waitFor: string[]; deadline: number } | undefined;
-  #frame: Buffer = Buffer.alloc(0);
-  #overlays = new Map<string, OverlayState>();
-  #video: GstAppSrc | undefined;
-  #audio: GstAppSrc | undefined;
+  /** An avatar armed to take over (see switchAvatar), until the frames say it did. */
+  #nextAvatar: LoadedAvatar | undefined;
+  /** The room's frames, once started; commands given before wait in #pending. */
+  #frames: FrameDriver | undefined;
+  #pending: { command: FrameCommand; transfer: Transferable[] }[] = [];
+  /** Every command to the frames is numbered (see SpeechLedger). */
+  #seq = 0;
+  readonly #ledger = new SpeechLedger();
+  /** Overlays scheduled (their pictures are with the frames), and those on screen as the frames last said. */
+  readonly #overlayIds = new Set<string>();
+  readonly #visible = new Set<string>();
   #generation = 0;
-  /** Clock frame at which the current pipeline started: its timestamps count from there. */
-  #generationStart = 0;
   #hlsSegments = 0;
   /** The public HLS playlist, continued across pipeline rebuilds. */
   #hls: HlsPlaylist | undefined;
@@ -187,16 +177,12 @@ export class RoomMediaGraph implements AsyncDisposable {
   #started = false;
   /** The main pipeline's bus, through which it is stopped. */
   #bus: WatchedBus | undefined;
-  #ticker: NodeJS.Timeout | undefined;
-  /** Frames in a row that failed to be made (see #onFrameError). */
-  #failedFrames = 0;
   /** Lets go of the pending FLV pull's callback, which the binding would otherwise keep (and this graph with it). */
   #releaseFlvPull: (() => void) | undefined;
   #stats: NodeJS.Timeout | undefined;
-  #wallStart = 0;
-  #pushedAudioSamples = 0;
-  #pushedVideoFrames = 0;
-  #framesThisSecond = 0;
+  /** The frame counters as last brought into the metrics (see #drain), and as of the last stats report. */
+  #counted: FrameCounts | undefined;
+  #framesOutMark = 0;
   #bytesThisSecond = 0;
   #cpuMark = process.cpuUsage();
   #done: Promise<void>;
@@ -224,12 +210,6 @@ export class RoomMediaGraph implements AsyncDisposable {
     this.#encoder = detectVideoEncoder(options.encoder);
     this.#log = (options.logger ?? rootLogger()).child({ role: "media", roomId: options.roomId });
     this.#metrics = mediaMetrics(options.registry);
-    this.#clock = new MediaClock({
-      fps: this.config.fps,
-      samplesPerFrame: this.config.samplesPerFrame,
-      ...(options.startBufferMs !== undefined ? { startBufferMs: options.startBufferMs } : {}),
-      mouthWaitFrames: options.mouthWaitFrames ?? 0,
-    });
     this.#done = new Promise((resolve, reject) => {
       this.#resolveDone = resolve;
       this.#rejectDone = reject;
@@ -251,6 +231,11 @@ export class RoomMediaGraph implements AsyncDisposable {
     return this.#encoder;
   }
 
+  /** Where this room's frames are made: "worker" (a compose worker) or "inline" (this thread); undefined before start. */
+  get composedOn(): "worker" | "inline" | undefined {
+    return this.#frames?.where;
+  }
+
   get hlsPlaylist(): string | undefined {
     return this.config.hls ? join(this.#options.outputDir, "hls", "index.m3u8") : undefined;
   }
@@ -259,7 +244,10 @@ export class RoomMediaGraph implements AsyncDisposable {
     return this.config.recording ? join(this.#options.outputDir, this.config.recording.path) : undefined;
   }
 
-  /** Loads the avatar, opens every output and starts the clock. `signal` stops the graph (like stop()). */
+  /**
+   * Loads the avatar, sets the room's frames up (on a compose worker for a live room), opens every output and starts
+   * the clock. `signal` stops the graph (like stop()), also while it starts.
+   */
   async start(signal?: AbortSignal): Promise<void> {
     if (this.#started) throw new GraphStartedError();
     this.#started = true;
@@ -269,15 +257,17 @@ export class RoomMediaGraph implements AsyncDisposable {
         span.setAttribute("livehost.media.encoder", this.#encoder);
         signal?.throwIfAborted();
         this.#avatar = await this.loadAvatar(this.#options.avatarDir);
-        this.#frame = Buffer.alloc(i420Size(this.config.width, this.config.height));
         await this.#openHls();
         if (this.recordingDir) await mkdir(this.recordingDir, { recursive: true });
         const keys = await this.#streamKeys(this.config);
+        this.#frames = await this.#openFrames(this.#avatar, signal);
+        span.setAttribute("livehost.media.composed_on", this.#frames.where);
         this.#buildPipeline();
         this.#rtmp = this.#rtmpPushes(this.config, keys);
       } catch (err) {
-        void this.#bus?.stop();
         this.#stopping = true;
+        void this.#bus?.stop();
+        void this.#frames?.stop();
         span.recordException(err as Error);
         throw err;
       } finally {
@@ -285,28 +275,58 @@ export class RoomMediaGraph implements AsyncDisposable {
       }
     });
     signal?.addEventListener("abort", () => void this.stop(), { once: true });
-    this.#wallStart = performance.now();
+    this.#metrics.frameSources.add(this.#drain);
     this.#stats = setInterval(() => this.#reportStats(), 1000);
     this.#stats.unref();
-    this.#log.info({ encoder: this.#encoder, ...this.#summary() }, "media graph started");
-    if (this.#options.pace === undefined || this.#options.pace === "realtime") this.#tickRealtime();
+    this.#log.info(
+      { encoder: this.#encoder, composedOn: this.#frames!.where, ...this.#summary() },
+      "media graph started",
+    );
+    if (this.#options.pace === undefined || this.#options.pace === "realtime") this.#frames!.start();
     else void this.#renderOffline(this.#options.pace.renderSeconds);
   }
 
   /** Queues speech on the clock (see SpeechChunk). Throws InvalidArgumentError / ResourceExhaustedError. */
   pushSpeech(chunk: SpeechChunk): void {
-    this.#clock.pushSpeech(chunk);
+    const seq = ++this.#seq;
+    if (!this.#ledger.speech(chunk, seq, this.#frames?.status)) return;
+    // A copy of its own: the caller's bytes may be a view into a larger (gRPC) buffer, and they go to another thread.
+    const pcm = chunk.pcm instanceof Int16Array ? chunk.pcm.slice() : new Int16Array(new Uint8Array(chunk.pcm).buffer);
+    const { utteranceId, sampleRateHz } = chunk;
+    this.#command({ seq, type: "speech", utteranceId, pcm, sampleRateHz, final: chunk.final ?? false }, [pcm.buffer]);
   }
 
   /** Queues a lip-sync mouth frame; one that arrives after its frame was shown is dropped (and counted). */
   pushMouthFrame(frame: MouthFrameInput): void {
     const patch = frame.patch;
-    if (!patch || patch.rgba.byteLength !== patch.width * patch.height * 4 || patch.width < 1 || patch.height < 1) {
+    if (
+      !patch ||
+      !(patch.rgba instanceof Uint8Array) ||
+      !Number.isInteger(patch.width) ||
+      !Number.isInteger(patch.height) ||
+      patch.rgba.byteLength !== patch.width * patch.height * 4 ||
+      patch.width < 1 ||
+      patch.height < 1
+    ) {
       throw new InvalidArgumentError("frame.patch", "must be width * height * 4 bytes of RGBA");
     }
-    const before = this.#clock.counters.mouthFramesLate;
-    this.#clock.pushMouthFrame(frame);
-    if (this.#clock.counters.mouthFramesLate > before) this.#metrics.droppedFrames.inc({ reason: "animation_late" });
+    if (!Number.isFinite(patch.x) || !Number.isFinite(patch.y)) {
+      throw new InvalidArgumentError("frame.patch", "x and y must be numbers");
+    }
+    const rgba = new Uint8Array(patch.rgba); // its own bytes (see pushSpeech)
+    const { utteranceId, index } = frame;
+    this.#command(
+      {
+        seq: ++this.#seq,
+        type: "mouth",
+        frame: {
+          utteranceId,
+          index,
+          patch: { x: patch.x, y: patch.y, width: patch.width, height: patch.height, rgba },
+        },
+      },
+      [rgba.buffer],
+    );
   }
 
   /**
@@ -314,44 +334,57 @@ export class RoomMediaGraph implements AsyncDisposable {
    * or until hidden. A bad spec (missing image, empty title) throws InvalidArgumentError naming the field.
    */
   async scheduleOverlay(spec: OverlaySpec, cue: Cue = { now: true }): Promise<void> {
-    if (!this.#overlays.has(spec.id) && this.#overlays.size >= maxOverlays) {
+    if (!this.#overlayIds.has(spec.id) && this.#overlayIds.size >= maxOverlays) {
       throw new ResourceExhaustedError(`at most ${maxOverlays} overlays per room`);
     }
     const rendered = await renderOverlay(spec, this.config.width, this.config.height);
-    const existing = this.#overlays.get(spec.id);
-    if (existing) {
-      existing.rendered = rendered;
-      existing.hidden = false;
-    } else this.#overlays.set(spec.id, { rendered });
-    this.#clock.cue(cue, { type: "show", overlayId: spec.id });
+    this.#overlayIds.add(spec.id);
+    this.#command({ seq: ++this.#seq, type: "overlay", overlay: rendered });
+    this.#cue(cue, { type: "show", overlayId: spec.id });
   }
 
   /** Re-renders overlays in place (e.g. a new price); visible ones keep their timing. */
   async updateOverlays(specs: OverlaySpec[]): Promise<void> {
-    const added = new Set(specs.map((s) => s.id).filter((id) => !this.#overlays.has(id)));
-    if (this.#overlays.size + added.size > maxOverlays) {
+    const added = new Set(specs.map((s) => s.id).filter((id) => !this.#overlayIds.has(id)));
+    if (this.#overlayIds.size + added.size > maxOverlays) {
       throw new ResourceExhaustedError(`at most ${maxOverlays} overlays per room`);
     }
-    const rendered = await Promise.all(
+    const rendered: RenderedOverlay[] = await Promise.all(
       specs.map((spec, i) => renderOverlay(spec, this.config.width, this.config.height, `overlays[${i}]`)),
     );
     // All rendered, or none applied.
-    for (const overlay of rendered) {
-      const state = this.#overlays.get(overlay.spec.id);
-      if (state) state.rendered = overlay;
-      else this.#overlays.set(overlay.spec.id, { rendered: overlay });
-    }
+    for (const overlay of rendered) this.#overlayIds.add(overlay.spec.id);
+    this.#command({ seq: ++this.#seq, type: "overlays", overlays: rendered });
   }
 
   /** Hides an overlay at `cue` (with its leaving animation). */
   hideOverlay(id: string, cue: Cue = { now: true }): void {
-    if (!this.#overlays.has(id)) throw new InvalidArgumentError("overlay.id", `no overlay ${id}`);
-    this.#clock.cue(cue, { type: "hide", overlayId: id });
+    if (!this.#overlayIds.has(id)) throw new InvalidArgumentError("overlay.id", `no overlay ${id}`);
+    this.#cue(cue, { type: "hide", overlayId: id });
+  }
+
+  #cue(cue: Cue, action: ClockAction) {
+    this.#ledger.cue(cue);
+    this.#command({ seq: ++this.#seq, type: "cue", cue, action });
   }
 
   /** A viewer question cuts in: queued speech, mouth frames and cues go at once; the clock and overlays stay. */
   interrupt(): string[] {
-    return this.#clock.interrupt();
+    const seq = ++this.#seq;
+    const dropped = this.#ledger.interrupt(seq);
+    this.#command({ seq, type: "interrupt" });
+    return dropped;
+  }
+
+  #command(command: FrameCommand, transfer: Transferable[] = []) {
+    if (this.#stopping) return;
+    if (this.#frames) this.#frames.command(command, transfer);
+    else this.#pending.push({ command, transfer });
+  }
+
+  /** Test seam (see injectFrameFault): the next `frames` frames fail while being made. */
+  [injectFault](frames: number): void {
+    this.#command({ seq: ++this.#seq, type: "fault", frames });
   }
 
   /** Changes the outputs. RTMP pushes change without touching the rest; other changes rebuild the main pipeline. */
@@ -378,7 +411,6 @@ export class RoomMediaGraph implements AsyncDisposable {
     this.#rtmp = this.#rtmpPushes(next, keys);
     if (this.#flvHeader.length > 0) for (const { push } of this.#rtmp) push.start(this.#flvHeader);
   }
-
   /** Each RTMP output's stream key, from the resolver; InvalidArgumentError when there is none or it is unusable. */
   async #streamKeys(config: CompiledOutput): Promise<string[]> {
     if (config.rtmp.length === 0) return [];
@@ -403,38 +435,45 @@ export class RoomMediaGraph implements AsyncDisposable {
         label,
         metrics: this.#metrics,
         log: this.#log,
-        onState: (state, error) =>
-          this.#options.onEvent?.({ type: "rtmp", output: label, state, ...(error ? { error } : {}) }),
+        onState: (state, error) => this.#emit({ type: "rtmp", output: label, state, ...(error ? { error } : {}) }),
       });
       return { label, push };
     });
   }
 
   status(): MediaStatus {
+    const frames = this.#frames?.status;
+    const frame = frames?.frame ?? 0;
     return {
-      frame: this.#clock.frame,
-      streamSeconds: this.#clock.frame / this.config.fps,
+      frame,
+      streamSeconds: frame / this.config.fps,
       encoder: this.#encoder,
-      speaking: this.#clock.current,
-      queuedSpeechSeconds: this.#clock.queuedSeconds,
-      overlaysVisible: [...this.#overlays].filter(([, s]) => s.shownAt !== undefined).map(([id]) => id),
+      speaking: this.#ledger.current,
+      queuedSpeechSeconds: this.#ledger.queuedSamples(frames) / outputSampleRate,
+      overlaysVisible: [...this.#overlayIds].filter((id) => this.#visible.has(id)),
       rtmp: this.#rtmp.map(({ label, push }) => ({ output: label, state: push.state })),
       rebuilds: this.#rebuilds,
     };
   }
 
-  /** Ends the stream cleanly: the outputs are finalized (MP4 index, HLS end of playlist), then every pipeline stops. */
+  /**
+   * Ends the stream cleanly: the frames stop (the room leaves its compose worker), the outputs are finalized (MP4
+   * index, HLS end of playlist), then every pipeline stops.
+   */
   async stop(): Promise<void> {
     if (this.#stopping) return this.#done;
     this.#stopping = true;
-    clearTimeout(this.#ticker);
     clearInterval(this.#stats);
     this.#releaseFlvPull?.();
+    // No frame may follow the end-of-stream: the frames stop first.
+    await this.#frames?.stop();
+    this.#drain();
+    this.#metrics.frameSources.delete(this.#drain);
     // End-of-stream first, so the last segments and recordings are complete; stopped from the bus (see watchBus).
     await this.#bus?.stop(10_000);
     await this.#hls?.end(this.#generation).catch((err: unknown) => this.#log.warn({ err }, "HLS playlist not ended"));
     for (const { push } of this.#rtmp) push.stop();
-    this.#log.info({ frames: this.#clock.frame, rebuilds: this.#rebuilds }, "media graph stopped");
+    this.#log.info({ frames: this.status().frame, rebuilds: this.#rebuilds }, "media graph stopped");
     this.#resolveDone();
     return this.#done;
   }
@@ -460,7 +499,7 @@ export class RoomMediaGraph implements AsyncDisposable {
     const { width, height } = this.config;
     const m = pack.manifest;
     const maxFrames = Math.max(1, Math.ceil(m.fps * 10));
-    const frames = await collectBuffers(
+    const decoded = await collectBuffers(
       `filesrc name=file ! decodebin ! videoconvert ! videoscale add-borders=true ! ` +
         `video/x-raw,format=I420,width=${width},height=${height},pixel-aspect-ratio=1/1,colorimetry=bt709 ! appsink name=out sync=false`,
       {
@@ -470,16 +509,32 @@ export class RoomMediaGraph implements AsyncDisposable {
     ).catch((err: unknown) => {
       throw new InvalidArgumentError("avatarDir", `${m.base.video}: ${(err as Error).message}`, { cause: err });
     });
-    if (frames.length === 0) throw new InvalidArgumentError("avatarDir", `${m.base.video} has no video frames`);
-    // Idle loops repeat themselves: identical frames share one buffer.
-    const baseFrames = frames.map((frame, i) => (i > 0 && frame.equals(frames[i - 1]!) ? frames[i - 1]! : frame));
-    for (let i = 1; i < baseFrames.length; i++) {
-      if (baseFrames[i]!.equals(baseFrames[i - 1]!)) baseFrames[i] = baseFrames[i - 1]!;
-    }
+    if (decoded.length === 0) throw new InvalidArgumentError("avatarDir", `${m.base.video} has no video frames`);
+    // Idle loops repeat themselves: identical frames in a row are kept once. The loop goes into shared memory, which
+    // a compose worker reads without a copy.
+    const frameBytes = i420Size(width, height);
+    const distinct: Buffer[] = [];
+    const loop = decoded.map((frame) => {
+      if (!distinct.at(-1)?.equals(frame)) distinct.push(frame);
+      return distinct.length - 1;
+    });
+    const shared = new SharedArrayBuffer(distinct.length * frameBytes);
+    distinct.forEach((frame, i) => new Uint8Array(shared, i * frameBytes, frameBytes).set(frame));
+    const baseFrames = loop.map((i) => Buffer.from(shared, i * frameBytes, frameBytes));
     const scale = Math.min(width / m.width, height / m.height);
     const mouthTransform = { scale, dx: (width - m.width * scale) / 2, dy: (height - m.height * scale) / 2 };
     const restMouth = toFrameYuva({ ...m.mouth, rgba: pack.mouthImage(0) }, scale);
-    return { dir: avatarDir, pack, baseFrames, mouthTransform, restMouth };
+    const frames: AvatarFrames = {
+      dir: avatarDir,
+      fps: m.fps,
+      frames: shared,
+      frameBytes,
+      loop,
+      mouth: { x: m.mouth.x, y: m.mouth.y },
+      transform: mouthTransform,
+      restMouth,
+    };
+    return { dir: avatarDir, pack, baseFrames, mouthTransform, restMouth, frames };
   }
 
   /**
@@ -492,8 +547,15 @@ export class RoomMediaGraph implements AsyncDisposable {
     if (avatar.baseFrames[0]?.length !== i420Size(this.config.width, this.config.height)) {
       throw new InvalidArgumentError("avatar", "was loaded for another frame size (use this graph's loadAvatar)");
     }
-    const waitFor = [...this.#clock.queuedIds, ...(options.after ?? [])];
-    this.#nextAvatar = { avatar, waitFor, deadline: this.#clock.frame + 15 * this.config.fps };
+    const waitFor = [...this.#ledger.queuedIds, ...(options.after ?? [])];
+    this.#nextAvatar = avatar;
+    this.#command({
+      seq: ++this.#seq,
+      type: "switch",
+      avatar: avatar.frames,
+      waitFor,
+      withinFrames: 15 * this.config.fps,
+    });
     this.#log.info({ avatar: avatar.dir, waitingFor: waitFor.length }, "avatar switch armed");
   }
 
@@ -504,18 +566,6 @@ export class RoomMediaGraph implements AsyncDisposable {
 
   get avatarDir(): string | undefined {
     return this.#avatar?.dir;
-  }
-
-  #maybeSwitchAvatar() {
-    const next = this.#nextAvatar;
-    if (!next) return;
-    const frame = this.#clock.frame;
-    if (frame < next.deadline && !next.waitFor.every((id) => this.#clock.hasEnded(id))) return;
-    this.#avatar = next.avatar;
-    this.#nextAvatar = undefined;
-    this.#metrics.avatarSwitches.inc();
-    this.#options.onEvent?.({ type: "avatar", avatarDir: next.avatar.dir, frame });
-    this.#log.info({ avatar: next.avatar.dir, frame }, "avatar switched");
   }
 
   #pipelineDescription(): string {
@@ -572,7 +622,6 @@ export class RoomMediaGraph implements AsyncDisposable {
 
   #buildPipeline() {
     const generation = ++this.#generation;
-    this.#generationStart = this.#clock.frame;
     this.#hlsSegments = 0;
     const pipeline = createPipeline(this.#pipelineDescription());
     const dir = this.#options.outputDir;
@@ -603,9 +652,9 @@ export class RoomMediaGraph implements AsyncDisposable {
         void this.#measureHlsSegment(generation, this.#hlsSegments++);
       }
     });
-    this.#video = findAppSrc(pipeline, "video");
-    this.#audio = findAppSrc(pipeline, "audio");
     pipeline.play();
+    // The room's frames go into this pipeline from its next frame on (timestamps from 0 again).
+    this.#frames!.attach(findAppSrc(pipeline, "video"), findAppSrc(pipeline, "audio"));
     if (this.config.rtmp.length > 0) this.#pullFlv(pipeline, generation);
   }
 
@@ -643,22 +692,25 @@ export class RoomMediaGraph implements AsyncDisposable {
 
   #onPipelineError(error: string) {
     if (this.#stopping || this.#rebuilding) return;
-    this.#log.error({ error, frame: this.#clock.frame }, "media pipeline failed; rebuilding");
+    const frame = this.status().frame;
+    this.#log.error({ error, frame }, "media pipeline failed; rebuilding");
     this.#metrics.rebuilds.inc();
     this.#rebuilds++;
     this.#recentFailures++;
     setTimeout(() => this.#recentFailures--, 30_000).unref();
-    this.#options.onEvent?.({ type: "rebuilt", error, frame: this.#clock.frame });
+    this.#emit({ type: "rebuilt", error, frame });
     this.#restartPipeline(error, Math.min(5_000, 50 * 2 ** (this.#recentFailures - 1)));
   }
 
   /** Stops the main pipeline and builds it again after `delayMs`; the clock runs on (frames meanwhile are dropped). */
   #restartPipeline(reason: string, delayMs = 0) {
     this.#rebuilding = true;
-    void this.#bus?.stop();
-    this.#video = undefined;
-    this.#audio = undefined;
+    // The frames leave the pipeline before its end-of-stream, so none is pushed after it (and lost uncounted).
+    const bus = this.#bus;
+    const detached = this.#frames!.detach();
+    void detached.then(() => bus?.stop());
     const rebuild = async () => {
+      await detached;
       await tracer("media").startActiveSpan("media.rebuild", async (span) => {
         span.setAttribute("livehost.room_id", this.roomId);
         span.setAttribute("livehost.media.reason", reason.slice(0, 200));
@@ -681,161 +733,150 @@ export class RoomMediaGraph implements AsyncDisposable {
     setTimeout(() => void rebuild(), delayMs);
   }
 
-  #tickRealtime() {
-    if (this.#stopping) return;
-    const fps = this.config.fps;
-    const due = Math.floor(((performance.now() - this.#wallStart) * fps) / 1000) + leadFrames;
-    try {
-      while (this.#clock.frame < due) {
-        this.#produce(true);
-        this.#failedFrames = 0;
+  /** The room's frames: on a compose worker for a live room, else (or when no worker can push) on this thread. */
+  async #openFrames(avatar: LoadedAvatar, signal?: AbortSignal): Promise<FrameDriver> {
+    const { width, height, fps, samplesPerFrame } = this.config;
+    const status = new FrameStatus();
+    const init: FramesInit = {
+      roomId: this.roomId,
+      fps,
+      samplesPerFrame,
+      width,
+      height,
+      ...(this.#options.startBufferMs !== undefined ? { startBufferMs: this.#options.startBufferMs } : {}),
+      mouthWaitFrames: this.#options.mouthWaitFrames ?? 0,
+      avatar: avatar.frames,
+      status: status.buffer,
+    };
+    const onReport = (report: FrameReport) => this.#onReport(report);
+    const live = this.#options.pace === undefined || this.#options.pace === "realtime";
+    let frames: FrameDriver;
+    if (live && !this.#options.frameTap && composesOnWorkers()) {
+      frames = await WorkerFrames.open(init, onReport, signal);
+    } else {
+      if (live && !this.#options.frameTap && !nativePushAvailable() && !warnedInline) {
+        warnedInline = true;
+        this.#log.warn("appsrc addon not built: live rooms compose on the main thread (npm run setup builds it)");
       }
-    } catch (err) {
-      // A timer callback: an error left to escape would end the room host and every room on it.
-      if (!this.#onFrameError(err)) return;
+      const inline = new InlineFrames(init, onReport, () => undefined);
+      inline.room.tap = this.#options.frameTap;
+      frames = inline;
     }
-    const nextAt = this.#wallStart + ((this.#clock.frame - leadFrames + 1) * 1000) / fps;
-    this.#ticker = setTimeout(() => this.#tickRealtime(), Math.max(0, nextAt - performance.now()));
+    for (const { command, transfer } of this.#pending) frames.command(command, transfer);
+    this.#pending = [];
+    return frames;
+  }
+
+  /** What the room's frames say, in order (on a worker: as messages, after the frames they happened on). */
+  #onReport(report: FrameReport) {
+    switch (report.type) {
+      case "utterance":
+        if (report.state === "ended") this.#ledger.ended(report.utteranceId);
+        this.#emit(report);
+        return;
+      case "avatar":
+        if (this.#nextAvatar?.frames.dir === report.avatarDir) this.#avatar = this.#nextAvatar;
+        this.#nextAvatar = undefined;
+        this.#metrics.avatarSwitches.inc();
+        this.#emit(report);
+        this.#log.info({ avatar: report.avatarDir, frame: report.frame }, "avatar switched");
+        return;
+      case "overlay":
+        if (report.visible) this.#visible.add(report.overlayId);
+        else this.#visible.delete(report.overlayId);
+        return;
+      case "frame_error":
+        this.#onFrameError(report);
+        return;
+      case "refused":
+        this.#log.warn({ command: report.command, error: report.error }, "media command refused by the frames");
+        return;
+    }
+  }
+
+  /** Tells the graph's user; what its handler throws is theirs to fix, and ends nothing here. */
+  #emit(event: MediaEvent) {
+    try {
+      this.#options.onEvent?.(event);
+    } catch (err) {
+      this.#log.error({ err, event: event.type }, "media event handler failed");
+    }
   }
 
   /**
    * One room's frame failed. It is counted, and said once per run of failures; after a second of failures in a row
-   * the graph stops its output and says why (false: do not tick again), so a bug in one room ends that room's
-   * stream, never its host.
+   * the graph stops its output and says why (its frames stop being made), so a bug in one room ends that room's
+   * stream, never its host nor the other rooms of its compose worker.
    */
-  #onFrameError(err: unknown): boolean {
-    const error = err instanceof Error ? err.message : String(err);
-    const frame = this.#clock.frame;
+  #onFrameError(report: { error: string; frame: number; run: number }) {
+    const { error, frame } = report;
     this.#metrics.frameErrors.inc();
-    this.#failedFrames++;
-    if (this.#failedFrames === 1) {
-      this.#log.error({ err, frame }, "media frame failed; going on with the next frame");
-      this.#options.onEvent?.({ type: "frame_failed", error, frame });
+    if (report.run === 1) {
+      this.#log.error({ error, frame }, "media frame failed; going on with the next frame");
+      this.#emit({ type: "frame_failed", error, frame });
     }
-    if (this.#failedFrames < this.config.fps) return true;
-    this.#log.error({ err, frame, failures: this.#failedFrames }, "media frames keep failing; stopping the output");
-    this.#options.onEvent?.({ type: "failed", error, frame });
+    if (report.run < this.config.fps || this.#stopping) return;
+    this.#log.error({ error, frame, failures: report.run }, "media frames keep failing; stopping the output");
+    this.#emit({ type: "failed", error, frame });
     this.stop().catch((stopErr: unknown) => this.#log.error({ err: stopErr }, "media graph stop failed"));
-    return false;
   }
 
   async #renderOffline(seconds: number) {
-    const total = Math.round(seconds * this.config.fps);
-    const limit = maxQueuedFrames * this.#frame.length;
+    const frames = this.#frames as InlineFrames;
     try {
-      let sinceYield = 0;
-      while (this.#clock.frame < total && !this.#stopping) {
-        if (this.#rebuilding || (this.#video && queuedBytes(this.#video) > limit)) {
-          await sleep(2);
-          continue;
-        }
-        this.#produce(false);
-        if (++sinceYield >= 10) {
-          sinceYield = 0;
-          await new Promise((resolve) => setImmediate(resolve));
-        }
-      }
+      await frames.render(Math.round(seconds * this.config.fps), this.#drain);
       await this.stop();
     } catch (err) {
       this.#rejectDone(err as Error);
     }
   }
 
-  /** One frame: advance the clock, compose the picture, push picture and sound with the same timestamp. */
-  #produce(live: boolean) {
-    this.#maybeSwitchAvatar();
-    const tick = this.#clock.next();
-    for (const action of tick.actions) this.#applyAction(action, tick.index);
-    const composeStarted = performance.now();
-    this.#compose(tick);
-    this.#metrics.composeSeconds.observe((performance.now() - composeStarted) / 1000);
-    if (tick.idle) this.#metrics.idleFrames.inc({ reason: tick.idle });
-    this.#metrics.frames.inc({ kind: tick.mouth ? "speech" : "idle" });
-
-    const video = this.#video;
-    const audio = this.#audio;
-    if (!video || !audio) {
-      this.#metrics.droppedFrames.inc({ reason: "rebuilding" });
-      return;
-    }
-    const ns = ((tick.index - this.#generationStart) * 1e9) / this.config.fps;
-    const pts = ptsBuffer(ns);
-    if (live && queuedBytes(video) > maxQueuedFrames * this.#frame.length) {
-      this.#metrics.droppedFrames.inc({ reason: "encoder_behind" });
-    } else {
-      this.#options.frameTap?.(this.#frame, tick.index);
-      video.push(this.#frame, ptsBuffer(ns + aacEncoderDelayNs));
-      this.#pushedVideoFrames = tick.index + 1;
-      this.#framesThisSecond++;
-    }
-    audio.push(Buffer.from(tick.audio.buffer, tick.audio.byteOffset, tick.audio.byteLength), pts);
-    this.#pushedAudioSamples = (tick.index + 1) * this.config.samplesPerFrame;
-    const onEvent = this.#options.onEvent;
-    if (tick.started) onEvent?.({ type: "utterance", utteranceId: tick.started, state: "started", frame: tick.index });
-    for (const utteranceId of tick.ended)
-      onEvent?.({ type: "utterance", utteranceId, state: "ended", frame: tick.index });
-  }
-
-  #applyAction(action: { type: "show" | "hide"; overlayId: string }, frame: number) {
-    const state = this.#overlays.get(action.overlayId);
-    if (!state) return;
-    const transition = this.#transitionFrames(state.rendered);
-    if (action.type === "show") {
-      // Hidden before its show cue came: it stays hidden (until scheduled again).
-      if (state.hidden) return;
-      const visible = state.shownAt !== undefined && (state.hideAt === undefined || frame < state.hideAt);
-      if (!visible) state.shownAt = frame;
-      const duration = state.rendered.spec.durationMs ?? 0;
-      state.hideAt =
-        duration > 0 ? frame + Math.max(transition, Math.round((duration * this.config.fps) / 1000)) : undefined;
-    } else if (state.shownAt !== undefined) {
-      state.hideAt = Math.min(state.hideAt ?? Number.POSITIVE_INFINITY, frame);
-    } else {
-      state.hidden = true;
-    }
-  }
-
-  #transitionFrames(overlay: RenderedOverlay) {
-    return (overlay.spec.animation ?? "fade") === "none" ? 0 : Math.round(this.config.fps * 0.3);
-  }
-
-  #compose(tick: FrameTick) {
-    const { width, height, fps } = this.config;
-    const avatar = this.#avatar!;
-    const packFps = avatar.pack.manifest.fps;
-    const base = avatar.baseFrames[Math.floor((tick.index * packFps) / fps) % avatar.baseFrames.length]!;
-    base.copy(this.#frame);
-    const m = avatar.pack.manifest.mouth;
-    const { scale, dx, dy } = avatar.mouthTransform;
-    const mouth = tick.mouth;
-    const mouthImage = mouth ? toFrameYuva(mouth, scale) : avatar.restMouth;
-    const mx = mouth?.x ?? m.x;
-    const my = mouth?.y ?? m.y;
-    blendInto(this.#frame, width, height, mouthImage, dx + mx * scale, dy + my * scale);
-    for (const [id, state] of this.#overlays) {
-      if (state.shownAt === undefined || tick.index < state.shownAt) continue;
-      const transition = this.#transitionFrames(state.rendered);
-      const left = state.hideAt === undefined ? Number.POSITIVE_INFINITY : state.hideAt + transition - tick.index;
-      if (left <= 0) {
-        state.shownAt = undefined;
-        state.hideAt = undefined;
-        this.#overlays.set(id, state);
-        continue;
-      }
-      const pose = overlayPose(state.rendered, tick.index - state.shownAt, left, transition);
-      blendInto(this.#frame, width, height, state.rendered.image, pose.x, pose.y, pose.opacity);
-    }
-  }
+  /** Brings the frames' counters into the metrics (see metrics.ts frameSources). */
+  readonly #drain = () => {
+    const status = this.#frames?.status;
+    if (!status) return;
+    const now = status.counts();
+    const last = this.#counted;
+    this.#counted = now;
+    const m = this.#metrics;
+    const add = (counter: { inc(n: number): void }, key: keyof FrameCounts) => {
+      const n = now[key] - (last?.[key] ?? 0);
+      if (n > 0) counter.inc(n);
+    };
+    add({ inc: (n) => m.frames.inc({ kind: "speech" }, n) }, "speech");
+    add({ inc: (n) => m.frames.inc({ kind: "idle" }, n) }, "idle");
+    add({ inc: (n) => m.idleFrames.inc({ reason: "silence" }, n) }, "idleSilence");
+    add({ inc: (n) => m.idleFrames.inc({ reason: "speech_late" }, n) }, "idleSpeechLate");
+    add({ inc: (n) => m.idleFrames.inc({ reason: "animation_late" }, n) }, "idleAnimationLate");
+    add({ inc: (n) => m.droppedFrames.inc({ reason: "encoder_behind" }, n) }, "droppedEncoderBehind");
+    add({ inc: (n) => m.droppedFrames.inc({ reason: "rebuilding" }, n) }, "droppedRebuilding");
+    add({ inc: (n) => m.droppedFrames.inc({ reason: "animation_late" }, n) }, "droppedAnimationLate");
+    add(m.lateFrames, "late");
+    for (const seconds of status.composeTimes()) m.composeSeconds.observe(seconds);
+  };
 
   #reportStats() {
+    this.#drain();
+    const counts = this.#counted;
+    if (!counts) return;
+    const framesThisSecond = counts.framesOut - this.#framesOutMark;
+    this.#framesOutMark = counts.framesOut;
     const cpu = process.cpuUsage(this.#cpuMark);
     this.#cpuMark = process.cpuUsage();
-    this.#metrics.outputFps.set(this.#framesThisSecond);
-    if (this.#framesThisSecond > 0)
-      this.#metrics.cpuPerFrame.set((cpu.user + cpu.system) / 1e6 / this.#framesThisSecond);
+    this.#metrics.outputFps.set(framesThisSecond);
+    if (framesThisSecond > 0) this.#metrics.cpuPerFrame.set((cpu.user + cpu.system) / 1e6 / framesThisSecond);
     if (this.#rtmp.length > 0) this.#metrics.bitrate.set(this.#bytesThisSecond * 8);
-    this.#metrics.avOffset.set(this.#pushedAudioSamples / outputSampleRate - this.#pushedVideoFrames / this.config.fps);
-    this.#framesThisSecond = 0;
+    this.#metrics.avOffset.set(
+      counts.pushedAudioSamples / outputSampleRate - counts.pushedVideoFrames / this.config.fps,
+    );
     this.#bytesThisSecond = 0;
   }
+}
+
+/**
+ * Tests: the room's next `frames` frames fail while being made (where they are made, on a compose worker or on the
+ * graph's thread), as a bug in its picture would; see the frame-fault guard (#onFrameError).
+ */
+export function injectFrameFault(graph: RoomMediaGraph, frames: number): void {
+  graph[injectFault](frames);
 }

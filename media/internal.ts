@@ -3,6 +3,7 @@
 export * from "./index.js";
 export {
   detectVideoEncoder,
+  injectFrameFault,
   type RoomMediaGraphOptions,
   type MediaEvent,
   type LoadedAvatar,
@@ -14,4 +15,5 @@ export { type OverlaySpec, type OverlayAnimation } from "./overlays.js";
 export { checkRtmpUrl, supportedFps, outputSampleRate, type CompiledOutput } from "./config.js";
 export { probeMedia, measureAvMarks, type MediaProbe, type AvMarks } from "./probe.js";
 export { blendImplementation } from "./picture.js";
+export { configureComposePool, composeWorkers, composesOnWorkers } from "./compose-pool.js";
 export { type Mp4Options } from "./gst-files.js";

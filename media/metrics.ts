@@ -1,6 +1,8 @@
 // The media graph's metrics, on the registry the caller passes (one set per registry; labels are bounded, no room
 // ids). Counters add up over the rooms sharing a registry; the gauges (fps, offset, CPU, bitrate) are the last room
-// to report, so give each room a registry with its own default labels when they must be told apart.
+// to report, so give each room a registry with its own default labels when they must be told apart. The frame
+// counters of rooms composing on a worker are kept there (a shared status block) and brought in here by each
+// graph's `frameSources` entry: once a second, and whenever the registry is read.
 import { Counter, Gauge, Histogram, type Registry } from "../observability/index.js";
 
 export interface MediaMetrics {
@@ -17,6 +19,9 @@ export interface MediaMetrics {
   rebuilds: Counter;
   frameErrors: Counter;
   avatarSwitches: Counter;
+  lateFrames: Counter;
+  /** Brings each live graph's frame counters up to date (see RoomMediaGraph); run before the metrics are read. */
+  frameSources: Set<() => void>;
 }
 
 const byRegistry = new WeakMap<Registry, MediaMetrics>();
@@ -25,12 +30,18 @@ export function mediaMetrics(registry: Registry): MediaMetrics {
   const existing = byRegistry.get(registry);
   if (existing) return existing;
   const registers = [registry];
+  const frameSources = new Set<() => void>();
+  const collect = () => {
+    for (const source of frameSources) source();
+  };
   const metrics: MediaMetrics = {
+    frameSources,
     frames: new Counter({
       name: "livehost_media_video_frames_total",
       help: "Video frames sent to the encoder, by what they show (speech: a lip-sync mouth frame; idle: the avatar at rest).",
       labelNames: ["kind"],
       registers,
+      collect,
     }),
     outputFps: new Gauge({
       name: "livehost_media_output_fps",
@@ -42,12 +53,14 @@ export function mediaMetrics(registry: Registry): MediaMetrics {
       help: "Frames showing the idle avatar: silence, speech audio late, or the mouth frame late.",
       labelNames: ["reason"],
       registers,
+      collect,
     }),
     droppedFrames: new Counter({
       name: "livehost_media_dropped_frames_total",
       help: "Frames dropped: mouth frames arriving after their slot, video frames skipped because the encoder is behind.",
       labelNames: ["reason"],
       registers,
+      collect,
     }),
     avOffset: new Gauge({
       name: "livehost_media_av_offset_seconds",
@@ -59,6 +72,7 @@ export function mediaMetrics(registry: Registry): MediaMetrics {
       help: "Time to compose one video frame (avatar, mouth, overlays) before encoding.",
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.1],
       registers,
+      collect,
     }),
     cpuPerFrame: new Gauge({
       name: "livehost_media_cpu_seconds_per_frame",
@@ -94,6 +108,12 @@ export function mediaMetrics(registry: Registry): MediaMetrics {
       name: "livehost_media_avatar_switches_total",
       help: "Avatars switched on air without restarting the stream (see RoomMediaGraph.switchAvatar).",
       registers,
+    }),
+    lateFrames: new Counter({
+      name: "livehost_media_late_frames_total",
+      help: "Video frames handed to the encoder after their own frame interval had passed on the wall clock (the room's pacing fell behind).",
+      registers,
+      collect,
     }),
   };
   byRegistry.set(registry, metrics);

@@ -1,12 +1,12 @@
 // Pictures in the frame format the encoder takes: I420 (planar Y, then U and V at half resolution), BT.709 limited
 // range. Overlays and mouth patches arrive as RGBA; they are converted once to YUVA (with alpha at both resolutions)
-// and alpha-blended into the frame here, on the room's thread, so every frame is composed exactly on the audio clock.
+// and alpha-blended into the frame here, on the thread that makes the room's frames (a compose worker for a live
+// room), so every frame is composed exactly on the audio clock.
 // The blend runs in a small native kernel (native/compose.c, vectorized by the compiler) when it is built, else in
 // JavaScript: the same integer arithmetic, bit for bit.
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { repoPath } from "../avatars/index.js";
-import { rootLogger } from "../observability/index.js";
 import { ComposeKernelMissingError } from "./errors.js";
 import { aligned } from "./bytes.js";
 export interface Yuva {
@@ -201,7 +201,10 @@ function kernel(): NativeCompose | undefined {
     if (existsSync(path)) {
       loaded = { native: createRequire(import.meta.url)(path) as NativeCompose };
     } else {
-      rootLogger().warn({ path }, "compose kernel not built; blending in JavaScript (npm run setup builds it)");
+      // Loaded only here: compose workers import this file and must not load the whole observability stack for it.
+      void import("../observability/index.js").then(({ rootLogger }) =>
+        rootLogger().warn({ path }, "compose kernel not built; blending in JavaScript (npm run setup builds it)"),
+      );
       loaded = { native: undefined };
       implementation = "js";
     }

@@ -5,6 +5,14 @@
       "sources": ["compose.c"],
       "cflags": ["-O3", "-Wall"],
       "defines": ["NAPI_VERSION=8"]
+    },
+    {
+      "target_name": "livehost_appsrc",
+      "sources": ["appsrc.cc"],
+      "include_dirs": ["<!(node -p \"require('path').dirname(require.resolve('nan/package.json'))\")"],
+      "cflags": ["-O2", "-Wall", "-Wno-cast-function-type", "<!@(pkg-config --cflags gstreamer-app-1.0)"],
+      "cflags_cc": ["-O2", "-Wall", "-Wno-cast-function-type", "<!@(pkg-config --cflags gstreamer-app-1.0)"],
+      "libraries": ["<!@(pkg-config --libs gstreamer-app-1.0)"]
     }
   ]
 }

@@ -56,6 +56,11 @@ export interface TestRoomHost {
   logs(): string;
   /** Hands its rooms over to the other hosts and stops (as on SIGTERM). */
   close(): Promise<void>;
+  /**
+   * Dies as a process would (kill -9): its NATS connection goes at once, so it renews nothing and hands nothing over;
+   * its rooms stop without a word. The other hosts take its rooms over once they find it dead.
+   */
+  crash(): Promise<void>;
 }
 
 /** A worker of the stack, with its metrics. */
@@ -187,7 +192,17 @@ export async function startTestRoomStack<const O extends TestRoomStackOptions = 
       live: live ? { avatarsDir, mediaDir } : undefined,
       logger: createLogger({ level: "warn", destination }),
     });
-    const added: TestRoomHost = { host, id: host.id, registry, logs: () => logs, close: () => host.close() };
+    const added: TestRoomHost = {
+      host,
+      id: host.id,
+      registry,
+      logs: () => logs,
+      close: () => host.close(),
+      async crash() {
+        await hostNc.close();
+        await host.close().catch(() => undefined);
+      },
+    };
     hosts.push(added);
     return added;
   };

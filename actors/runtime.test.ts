@@ -236,6 +236,32 @@ describe("virtual actors", () => {
     }
   });
 
+  it("costs nothing per idle actor: no lease renewal, state write or mailbox write while its actors are idle", async () => {
+    await using c = await cluster(2);
+    const ids = Array.from({ length: 40 }, (_, i) => `quiet-${i}`);
+    await Promise.all(ids.map((id) => c.ask(id, { op: "keepAlive" })));
+    const jsm = await jetstreamManager(c.clientConnection);
+    const lastSeq = async (stream: string) => (await jsm.streams.info(stream)).state.last_seq;
+    const watched = ["KV_livehost_leases", "KV_livehost_actor_state", "COUNTERS", "KV_livehost_host_leases"];
+    const before = await Promise.all(watched.map(lastSeq));
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const after = await Promise.all(watched.map(lastSeq));
+    const writes = Object.fromEntries(watched.map((name, i) => [name, after[i]! - before[i]!]));
+    // 40 live actors for 3 s: nothing per actor; the two hosts renew their own leases (about 2 a second each).
+    expect(writes).toMatchObject({ KV_livehost_leases: 0, KV_livehost_actor_state: 0, COUNTERS: 0 });
+    expect(writes.KV_livehost_host_leases).toBeLessThanOrEqual(2 * 2 * 3 + 4);
+  });
+
+  it("purges handled messages from the mailbox: the stream keeps only what is not handled yet", async () => {
+    await using c = await cluster(1, { mailboxPurgeMs: 200 });
+    const jsm = await jetstreamManager(c.clientConnection);
+    for (let n = 0; n < 20; n++) await c.tell("purged", { op: "add", n: 1 }, `p-${n}`);
+    await eventually(async () => expect((await c.ask("purged", { op: "get" })).total).toBe(20));
+    await eventually(async () => expect((await jsm.streams.info("COUNTERS")).state.messages).toBe(0), {
+      timeoutMs: 5_000,
+    });
+  });
+
   it("hands its actors over on drain: a keep-alive actor is active elsewhere with its state", async () => {
     await using c = await cluster(2);
     await c.ask("moving", { op: "keepAlive" });

@@ -154,27 +154,28 @@ function threadsFromEnvironment(): number {
 }
 
 /**
- * Running from the TypeScript sources (tests): the worker loads them through a small transpiling module hook, as
- * vitest does for the test's own thread. From dist/ it loads the compiled file.
+ * Running from the TypeScript sources (tests): the worker loads them through a module hook that strips the types
+ * (rolldown's transform, a dev dependency), as vitest does for the test's own thread. From dist/ it loads the
+ * compiled file.
  */
 function spawnWorker(): Worker {
   const fromSource = import.meta.url.endsWith(".ts");
   const entry = new URL(`./compose-worker.${fromSource ? "ts" : "js"}`, import.meta.url);
   if (!fromSource) return new Worker(entry);
-  const typescript = `file://${createRequire(import.meta.url).resolve("typescript")}`;
-  const hooks = `data:text/javascript,${encodeURIComponent(sourceHooks(typescript))}`;
+  const transform = `file://${createRequire(import.meta.url).resolve("rolldown/utils")}`;
+  const hooks = `data:text/javascript,${encodeURIComponent(sourceHooks(transform))}`;
   return new Worker(
     `require("node:module").register(${JSON.stringify(hooks)}); import(${JSON.stringify(entry.href)});`,
     { eval: true },
   );
 }
 
-function sourceHooks(typescript: string) {
+function sourceHooks(transform: string) {
   return `
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import ts from ${JSON.stringify(typescript)};
+import { transformSync } from ${JSON.stringify(transform)};
 export async function resolve(specifier, context, next) {
   if (specifier.endsWith(".js") && context.parentURL?.endsWith(".ts")) {
     const url = new URL(specifier, context.parentURL);
@@ -186,10 +187,10 @@ export async function resolve(specifier, context, next) {
 }
 export async function load(url, context, next) {
   if (!url.endsWith(".ts")) return next(url, context);
-  const text = await readFile(fileURLToPath(url), "utf8");
-  const options = { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true };
-  const { outputText } = ts.transpileModule(text, { fileName: fileURLToPath(url), compilerOptions: options });
-  return { format: "module", source: outputText, shortCircuit: true };
+  const file = fileURLToPath(url);
+  const { code, errors } = transformSync(file, await readFile(file, "utf8"), { lang: "ts" });
+  if (errors.length > 0) throw new Error(file + ": " + errors.map((e) => e.message).join("; "));
+  return { format: "module", source: code, shortCircuit: true };
 }`;
 }
 

@@ -126,13 +126,16 @@ describe("live rooms compose off the main thread", () => {
     expect(await framesIn(graph.hlsPlaylist!)).toBe(pushed);
   });
 
-  it("shares the process's compose workers among its rooms and ends them with the last room", async () => {
+  it("shares the process's compose workers (and decoded avatar) among its rooms and ends them with the last room", async () => {
     configureComposePool({ threads: 2 });
     const rooms = [liveRoom("share-a"), liveRoom("share-b"), liveRoom("share-c")];
     for (const room of rooms) await room.start();
     expect(rooms.map((room) => room.composedOn)).toEqual(["worker", "worker", "worker"]);
     // At most the pool's size, however many rooms.
     expect(composeWorkers()).toBe(2);
+    // And one decoded idle loop for the rooms on the same pack and size (in shared memory, also for the workers).
+    const loops = await Promise.all(rooms.map((room) => room.loadAvatar(avatarDir)));
+    expect(new Set(loops).size).toBe(1);
     await sleep(1_000);
     expect(rooms.every((room) => room.status().frame >= fps / 2)).toBe(true);
     await rooms[0]!.stop();

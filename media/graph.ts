@@ -136,6 +136,12 @@ export function detectVideoEncoder(choice: VideoEncoderChoice = "auto"): "x264en
   return "x264enc";
 }
 
+/**
+ * Avatars decoded at a frame size, by size and directory: the entry of a pack rewritten since (its directory or
+ * manifest changed) is not used. Held weakly: a loop no graph holds any more is let go.
+ */
+const decodedAvatars = new Map<string, { version: string; avatar: WeakRef<LoadedAvatar> | Promise<LoadedAvatar> }>();
+
 /** Test seam: see injectFrameFault. */
 const injectFault = Symbol("injectFault");
 let warnedInline = false;
@@ -493,6 +499,33 @@ export class RoomMediaGraph implements AsyncDisposable {
    * "avatarDir".
    */
   async loadAvatar(avatarDir: string): Promise<LoadedAvatar> {
+    // Rooms of a process on the same pack and frame size share one decoded loop while any of them holds it.
+    const { width, height } = this.config;
+    const key = `${width}x${height}:${avatarDir}`;
+    const version = await Promise.all([stat(avatarDir), stat(join(avatarDir, "pack.json"))]).then(
+      ([dir, manifest]) => `${dir.mtimeMs}:${manifest.mtimeMs}:${manifest.size}`,
+      () => undefined,
+    );
+    const cached = decodedAvatars.get(key);
+    if (version !== undefined && cached?.version === version) {
+      const avatar =
+        cached.avatar instanceof WeakRef ? cached.avatar.deref() : await cached.avatar.catch(() => undefined);
+      if (avatar) return avatar;
+    }
+    const loading = this.#decodeAvatar(avatarDir);
+    if (version === undefined) return loading;
+    decodedAvatars.set(key, { version, avatar: loading });
+    try {
+      const avatar = await loading;
+      decodedAvatars.set(key, { version, avatar: new WeakRef(avatar) });
+      return avatar;
+    } catch (err) {
+      if (decodedAvatars.get(key)?.avatar === loading) decodedAvatars.delete(key);
+      throw err;
+    }
+  }
+
+  async #decodeAvatar(avatarDir: string): Promise<LoadedAvatar> {
     const pack = await loadAvatarPack(avatarDir).catch((err: unknown) => {
       throw new InvalidArgumentError("avatarDir", err instanceof Error ? err.message : String(err), { cause: err });
     });

@@ -53,6 +53,8 @@ export interface FramesInit {
   avatar: AvatarFrames;
   /** The status block (see FrameStatus), written here and read by the graph. */
   status: SharedArrayBuffer;
+  /** See RoomMediaGraphOptions.outputGate. */
+  outputGate?: SharedArrayBuffer;
 }
 
 /** What the graph tells a room's frames; each carries a sequence number (see FrameStatus.appliedSeq). */
@@ -107,6 +109,7 @@ const slot = {
   droppedRebuilding: 12,
   droppedAnimationLate: 13,
   late: 14,
+  withheld: 15,
 } as const;
 const slots = 16;
 /** Compose times kept for the reader (a ring): enough for 20 s of frames at 25 fps between two reads. */
@@ -223,6 +226,7 @@ export class RoomFrames {
   readonly #clock: MediaClock;
   readonly #report: (report: FrameReport) => void;
   readonly #frame: Uint8Array;
+  readonly #gate: Float64Array | undefined;
   #avatar: Avatar;
   #nextAvatar: { avatar: Avatar; waitFor: string[]; deadline: number } | undefined;
   #overlays = new Map<string, OverlayState>();
@@ -248,6 +252,7 @@ export class RoomFrames {
     });
     this.#avatar = avatarOf(init.avatar);
     this.#frame = new Uint8Array(init.avatar.frameBytes);
+    this.#gate = init.outputGate && new Float64Array(init.outputGate);
   }
 
   get frame(): number {
@@ -373,6 +378,9 @@ export class RoomFrames {
     const sink = this.#sink;
     if (!sink) {
       status.add("droppedRebuilding");
+    } else if (this.#gate && Date.now() > this.#gate[0]!) {
+      // This host may no longer hold the room (it was paused, another host may stream it now): nothing goes out.
+      status.add("withheld");
     } else {
       const ns = ((tick.index - this.#generationStart) * 1e9) / this.fps;
       if (live && sink.queuedVideoBytes() > maxQueuedFrames * this.#frame.byteLength) {

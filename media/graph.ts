@@ -76,6 +76,12 @@ export interface RoomMediaGraphOptions {
   startBufferMs?: number;
   /** Frames an utterance may wait for its first mouth frame before it starts; default 0 (see MediaClock). */
   mouthWaitFrames?: number;
+  /**
+   * One Float64 (Unix ms): frames are pushed to the outputs only while the clock is before it. The room refreshes it
+   * while its host certainly holds the room; a host paused past its lease finds it expired when it wakes, and makes
+   * no frame go out (counted as dropped, reason not_held) before it learns the room is held elsewhere.
+   */
+  outputGate?: SharedArrayBuffer;
   /** Output status changes (RTMP connected / reconnecting, pipeline rebuilt). An error it throws is logged. */
   onEvent?: (event: MediaEvent) => void;
   /**
@@ -780,6 +786,7 @@ export class RoomMediaGraph implements AsyncDisposable {
       mouthWaitFrames: this.#options.mouthWaitFrames ?? 0,
       avatar: avatar.frames,
       status: status.buffer,
+      ...(this.#options.outputGate ? { outputGate: this.#options.outputGate } : {}),
     };
     const onReport = (report: FrameReport) => this.#onReport(report);
     const live = this.#options.pace === undefined || this.#options.pace === "realtime";
@@ -884,6 +891,7 @@ export class RoomMediaGraph implements AsyncDisposable {
     add({ inc: (n) => m.droppedFrames.inc({ reason: "encoder_behind" }, n) }, "droppedEncoderBehind");
     add({ inc: (n) => m.droppedFrames.inc({ reason: "rebuilding" }, n) }, "droppedRebuilding");
     add({ inc: (n) => m.droppedFrames.inc({ reason: "animation_late" }, n) }, "droppedAnimationLate");
+    add({ inc: (n) => m.droppedFrames.inc({ reason: "not_held" }, n) }, "withheld");
     add(m.lateFrames, "late");
     for (const seconds of status.composeTimes()) m.composeSeconds.observe(seconds);
   };

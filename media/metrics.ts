@@ -57,7 +57,7 @@ export function mediaMetrics(registry: Registry): MediaMetrics {
     }),
     droppedFrames: new Counter({
       name: "livehost_media_dropped_frames_total",
-      help: "Frames dropped: mouth frames arriving after their slot, video frames skipped because the encoder is behind.",
+      help: "Frames dropped: mouth frames arriving after their slot, video frames skipped because the encoder is behind, or withheld because the host may no longer hold the room (not_held).",
       labelNames: ["reason"],
       registers,
       collect,

@@ -41,7 +41,11 @@ describe("a room's event log", () => {
       let firstOwns = true;
       const first = new RoomEventLog(nc, jsm, { ...options, owns: () => firstOwns });
       const live: RoomEvent[] = [];
-      nc.subscribe(subjects.roomEvents("r1"), { callback: (_err, msg) => live.push(RoomEvent.decode(msg.data)) });
+      nc.subscribe(subjects.roomEvents("r1"), {
+        callback: (_err, msg) => {
+          live.push(RoomEvent.decode(msg.data));
+        },
+      });
 
       expect(await Promise.all(["a", "b", "c"].map((r) => first.publish(stateChanged(r))))).toEqual([1, 2, 3]);
 

@@ -104,6 +104,11 @@ const leadMs = 600;
 const maxTraces = 1_000;
 const spans = tracer("rooms");
 const cutInMs = 250;
+/**
+ * How far ahead frames are allowed out while the host holds the room. Shorter than the shortest pause after which
+ * another host can take a room over (a host timeout, 2 s), long enough that a busy main thread stops no frame.
+ */
+const gateMs = 1_000;
 
 export class LiveRoom implements OnAirRoom {
   readonly roomId: string;
@@ -134,6 +139,8 @@ export class LiveRoom implements OnAirRoom {
   #queued?: { line: Line; before: ShowPosition };
   #wake?: () => void;
   #fenceWatch?: NodeJS.Timeout;
+  /** Until when (Unix ms) frames may go out: refreshed while this host holds the room (see RoomMediaGraph). */
+  readonly #outputGate = new Float64Array(new SharedArrayBuffer(8));
 
   constructor(roomId: string, spec: RoomSpec, position: unknown, deps: LiveRoomDeps) {
     this.roomId = roomId;
@@ -142,9 +149,11 @@ export class LiveRoom implements OnAirRoom {
     this.#avatarId = spec.avatar?.avatarId || "default";
     this.brain = this.#newBrain(spec);
     this.#position = position === undefined ? this.brain.show.start() : this.brain.show.restore(position);
+    if (deps.owns) this.#outputGate[0] = Date.now() + gateMs;
     this.media = new RoomMediaGraph({
       roomId,
       output: spec.output ?? OutputConfig.fromPartial({}),
+      ...(deps.owns ? { outputGate: this.#outputGate.buffer as SharedArrayBuffer } : {}),
       avatarDir: join(deps.avatarsDir, spec.avatar?.avatarId || "default"),
       outputDir: join(deps.mediaDir, roomId),
       registry: deps.registry,
@@ -219,16 +228,25 @@ export class LiveRoom implements OnAirRoom {
   async start(): Promise<void> {
     // A host that just started learns its workers within an announcement interval: wait that long, not forever.
     await this.#deps.voice.directory.known("tts", 3_000, this.#abort.signal);
-    await this.media.start(this.#abort.signal);
-    this.#metrics.onAir.inc();
     if (this.#deps.owns) {
+      this.#outputGate[0] = Date.now() + gateMs;
       const owns = this.#deps.owns;
       this.#fenceWatch = setInterval(() => {
-        if (owns()) return;
+        if (owns()) {
+          this.#outputGate[0] = Date.now() + gateMs;
+          return;
+        }
         this.#deps.log.warn("this host no longer holds the room: it goes silent and its output stops");
         void this.stop();
       }, 50);
     }
+    try {
+      await this.media.start(this.#abort.signal);
+    } catch (err) {
+      clearInterval(this.#fenceWatch);
+      throw err;
+    }
+    this.#metrics.onAir.inc();
     this.#loop = this.#run().catch((err: unknown) => {
       if (!this.#abort.signal.aborted) this.#deps.log.error({ err }, "live room loop failed");
     });

@@ -27,8 +27,12 @@ export interface Gateway extends AsyncDisposable {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = (options.logger ?? rootLogger()).child({ role: "gateway" });
   const directory = await RoomDirectory.open(options.nats);
+  // Ends the room watches as the gateway stops, so their callers resume on another gateway at once.
+  const closing = new AbortController();
   const grpc = await startGrpcServer({
-    services: [roomService({ nats: options.nats, directory, registry: options.registry })],
+    services: [
+      roomService({ nats: options.nats, directory, registry: options.registry, logger: log, closing: closing.signal }),
+    ],
     host: options.grpcHost ?? "127.0.0.1",
     port: options.grpcPort ?? 0,
     registry: options.registry,
@@ -39,6 +43,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     : undefined;
   log.info({ address: grpc.address, viewer: viewer?.url }, "gateway ready");
   const close = async (graceMs = 10_000) => {
+    closing.abort();
     await viewer?.close();
     await grpc.close(graceMs);
     log.info("gateway stopped");

@@ -61,8 +61,8 @@ describe("gateway RoomService: running rooms", () => {
   it("goes live and ends on request, with each transition and its reason in WatchRoom", async () => {
     await using s = await stack();
     await s.create("req-live", "live-room");
-    const watch = collect(s.client.watchRoom({ roomId: "live-room" }));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // From the room's first event: nothing that StartRoom does can come before the watch.
+    const watch = collect(s.client.watchRoom({ roomId: "live-room", afterSequence: 0 }));
     expect((await s.start("live-room")).status?.state).toBe(RoomState.ROOM_STATE_LIVE);
     await expect(
       callUnary(s.client.say.bind(s.client), {

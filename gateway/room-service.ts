@@ -1,15 +1,14 @@
 // RoomService as internal services see it. Every request is validated here (INVALID_ARGUMENT names the field) before
 // a room sees it; rooms are asked through their actors (created, updated, started and stopped in order with their
-// mailbox), read from the room directory (no room is woken up to be listed), and watched on their event subject.
+// mailbox), read from the room directory (no room is woken up to be listed), and watched from their kept events
+// (room-watch.ts).
 import { createHash } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { maskPersonalData } from "../brain/index.js";
 import type { Registry } from "../observability/index.js";
 import {
-  RoomEvent,
   RoomServiceService,
   RoomState,
-  subjects,
   type CreateRoomRequest,
   type ListRoomsRequest,
   type PostCommentRequest,
@@ -28,13 +27,14 @@ import {
   validateRoomSpec,
   type RoomDirectory,
 } from "../rooms/index.js";
-import { InvalidArgumentError, NotFoundError, ProtocolError, ResourceExhaustedError } from "../errors/index.js";
+import { InvalidArgumentError, NotFoundError, ProtocolError } from "../errors/index.js";
 import { serverStream, unary, type GrpcServiceRegistration } from "../transport/index.js";
+import { roomWatcher, type RoomWatchDeps } from "./room-watch.js";
 
-export interface RoomServiceDeps {
+export interface RoomServiceDeps extends RoomWatchDeps {
   nats: NatsConnection;
   directory: RoomDirectory;
-  /** Where comments the inbox refuses are counted (livehost_inbox_refused_total). */
+  /** Where comments the inbox refuses (livehost_inbox_refused_total) and watches skip are counted. */
   registry?: Registry;
 }
 
@@ -80,6 +80,7 @@ export async function postComment(deps: RoomServiceDeps, request: PostCommentReq
 
 export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
   const rooms = new RoomClient(deps.nats);
+  const watch = roomWatcher(deps);
   const roomOf = async (promise: Promise<{ room?: Room }>) => {
     const reply = await promise;
     if (!reply.room) throw new ProtocolError("room reply without a room");
@@ -138,37 +139,7 @@ export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
       await rooms.request(request.roomId, { $case: "interrupt", value: request });
       return {};
     }),
-    watchRoom: serverStream("WatchRoom", (request: { roomId: string }, signal: AbortSignal) =>
-      watch(deps, request.roomId, signal),
-    ),
+    watchRoom: serverStream("WatchRoom", watch),
   };
   return { name: "livehost.v1.RoomService", definition: RoomServiceService, implementation };
-}
-
-const maxPendingEvents = 10_000;
-
-/** The room's events from now on, until the caller cancels or the room ends. */
-async function* watch(deps: RoomServiceDeps, roomId: string, signal: AbortSignal): AsyncGenerator<RoomEvent> {
-  validateRoomId(roomId);
-  // Subscribe first, then check the room exists: no event is missed in between.
-  const subscription = deps.nats.subscribe(subjects.roomEvents(roomId));
-  const stop = () => subscription.unsubscribe();
-  signal.addEventListener("abort", stop, { once: true });
-  try {
-    const room = await deps.directory.get(roomId);
-    if (!room) throw new NotFoundError(`room ${roomId} does not exist`);
-    if (room.status?.state === RoomState.ROOM_STATE_ENDED) return;
-    for await (const message of subscription) {
-      // A watcher that cannot keep up is cut off rather than buffered without bound.
-      if (subscription.getPending() > maxPendingEvents) {
-        throw new ResourceExhaustedError(`watcher of room ${roomId} fell ${maxPendingEvents} events behind`);
-      }
-      const event = RoomEvent.decode(message.data);
-      yield event;
-      if (event.event?.$case === "stateChanged" && event.event.value.to === RoomState.ROOM_STATE_ENDED) return;
-    }
-  } finally {
-    signal.removeEventListener("abort", stop);
-    subscription.unsubscribe();
-  }
 }

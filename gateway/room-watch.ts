@@ -1,0 +1,200 @@
+// RoomService.WatchRoom: a room's events replayed from the ROOM_EVENTS stream (where the room's owner stores each one
+// before it is sent live, rooms/event-log.ts) from where the caller says, then followed as they are stored, through
+// one ordered consumer per call filtered to the room's subject. The stream is the buffer: a slow watcher holds at
+// most one pull batch in this process, and one that falls too far behind is cut off to resume later.
+import {
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type JetStreamManager,
+  type MsgRequest,
+  type NextMsgRequest,
+  type OrderedConsumerOptions,
+} from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { Counter, rootLogger, type Logger, type Registry } from "../observability/index.js";
+import { RoomEvent, RoomState, subjects, type WatchRoomRequest } from "../proto/index.js";
+import { validateRoomId, type RoomDirectory } from "../rooms/index.js";
+import { NotFoundError, ResourceExhaustedError, UnavailableError } from "../errors/index.js";
+
+export interface RoomWatchDeps {
+  nats: NatsConnection;
+  directory: RoomDirectory;
+  /** Where skipped events are counted (livehost_watch_events_skipped_total). */
+  registry?: Registry;
+  logger?: Logger;
+  /** Aborts when the gateway stops: every watch ends with UNAVAILABLE, so its caller resumes elsewhere. */
+  closing?: AbortSignal;
+  /** A watcher more events than this behind the room's newest is cut off (RESOURCE_EXHAUSTED). Default 1,000. */
+  maxLagEvents?: number;
+}
+
+/** Events pulled from the stream at a time: what one slow watcher holds in the gateway at most. */
+const pullBatch = 64;
+/** An ended room's stream ends once nothing more came for this long (its end event may be stored just after it). */
+const endedIdleMs = 1_000;
+/** The server removes a watch's consumer this long after the gateway stops pulling (a gateway that died). */
+const consumerInactiveMs = 30_000;
+
+const counters = new WeakMap<Registry, Counter<"reason">>();
+
+/** livehost_watch_events_skipped_total on `registry`, made once per registry. */
+function skippedCounter(registry: Registry): Counter<"reason"> {
+  let counter = counters.get(registry);
+  if (!counter) {
+    counter = new Counter({
+      name: "livehost_watch_events_skipped_total",
+      help: "Messages on a room's event log that WatchRoom could not send, by reason: undecodable.",
+      labelNames: ["reason"],
+      registers: [registry],
+    });
+    counters.set(registry, counter);
+  }
+  return counter;
+}
+
+const endsRoom = (event: RoomEvent) =>
+  event.event?.$case === "stateChanged" && event.event.value.to === RoomState.ROOM_STATE_ENDED;
+
+/** The RoomEvent.sequence of a stored message, or undefined when it does not decode. */
+function sequenceOf(data: Uint8Array): number | undefined {
+  try {
+    return RoomEvent.decode(data).sequence;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Watches rooms for one RoomService: `watch(request, signal)` is WatchRoom's handler. */
+export function roomWatcher(deps: RoomWatchDeps) {
+  const log = (deps.logger ?? rootLogger()).child({ component: "room-watch" });
+  const skipped = deps.registry ? skippedCounter(deps.registry) : undefined;
+  const maxLag = deps.maxLagEvents ?? 1_000;
+  const js = jetstream(deps.nats);
+  let manager: Promise<JetStreamManager> | undefined;
+  const jsm = () => (manager ??= jetstreamManager(deps.nats, { checkAPI: false }));
+
+  /** The room's last stored event: where its log ends now. */
+  async function tail(subject: string) {
+    const stored = await (await jsm()).streams.getMessage(subjects.roomEventsStream, { last_by_subj: subject });
+    return stored ? { seq: stored.seq, sequence: sequenceOf(stored.data) ?? 0 } : undefined;
+  }
+
+  /**
+   * The stream position from which the first event delivered is the room's first kept event above `after`. Events
+   * are stored in sequence order, so "the next event of the room at or after position p is above `after`" is false
+   * and then true as p grows: a bisection over positions, a few direct gets, instead of reading the room's events.
+   */
+  async function startAfter(subject: string, after: number, end: { seq: number; sequence: number } | undefined) {
+    if (!end) return 1;
+    if (end.sequence <= after) return end.seq + 1;
+    // nats-server (2.9 on) answers next_by_subj on a plain message get too; the client types it for direct gets only.
+    const next = (seq: number) => {
+      const query: NextMsgRequest = { next_by_subj: subject, seq };
+      return jsm().then((m) => m.streams.getMessage(subjects.roomEventsStream, query as unknown as MsgRequest));
+    };
+    // Usually all of the room's kept events are asked for, or the oldest is already past `after` (a gap).
+    const first = await next(1);
+    if (!first || (sequenceOf(first.data) ?? Infinity) > after) return 1;
+    let lo = first.seq + 1;
+    let hi = end.seq;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const found = await next(mid);
+      // Removed meanwhile (retention): start lower, the watch skips what was not asked for.
+      if (!found) break;
+      // An undecodable message says nothing about where we are: look lower, never skip past an event.
+      if ((sequenceOf(found.data) ?? Infinity) > after) hi = mid;
+      else lo = found.seq + 1;
+    }
+    return lo;
+  }
+
+  return async function* watch(request: WatchRoomRequest, signal: AbortSignal): AsyncGenerator<RoomEvent> {
+    const { roomId, afterSequence: after } = request;
+    validateRoomId(roomId);
+    const room = await deps.directory.get(roomId);
+    if (!room) throw new NotFoundError(`room ${roomId} does not exist`);
+    const ended = room.status?.state === RoomState.ROOM_STATE_ENDED;
+    // From now on, for a room that has ended: nothing will come.
+    if (ended && after === undefined) return;
+
+    const subject = subjects.roomEventLog(roomId);
+    let messages: ConsumerMessages;
+    let deleteConsumer: () => Promise<unknown>;
+    let replayEnd: number;
+    try {
+      const end = await tail(subject);
+      replayEnd = end?.seq ?? 0;
+      const start: Partial<OrderedConsumerOptions> =
+        after === undefined
+          ? { deliver_policy: DeliverPolicy.LastPerSubject }
+          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: await startAfter(subject, after, end) };
+      const consumer = await js.consumers.get(subjects.roomEventsStream, {
+        ...start,
+        filter_subjects: subject,
+        inactive_threshold: consumerInactiveMs,
+      });
+      deleteConsumer = () => consumer.delete();
+      messages = await consumer.consume({ max_messages: pullBatch });
+    } catch (err) {
+      // No room host has made the stream yet, or JetStream is electing a leader: the caller may retry.
+      const missing = err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
+      const what = missing ? "are not kept yet" : "cannot be read now";
+      throw new UnavailableError(`room ${roomId}'s events ${what}; retry`, { cause: err });
+    }
+
+    let last = after ?? 0;
+    const resume = () => `resume with after_sequence ${last}`;
+    const stop = () => void messages.close();
+    signal.addEventListener("abort", stop, { once: true });
+    deps.closing?.addEventListener("abort", stop, { once: true });
+    let idle: NodeJS.Timeout | undefined;
+    const quiet = () => {
+      if (!ended) return;
+      clearTimeout(idle);
+      idle = setTimeout(stop, endedIdleMs);
+    };
+    try {
+      quiet();
+      for await (const message of messages) {
+        quiet();
+        let event: RoomEvent;
+        try {
+          event = RoomEvent.decode(message.data);
+        } catch (err) {
+          // Not ours to end the watch for: the next events still make sense.
+          skipped?.inc({ reason: "undecodable" });
+          log.warn({ err, roomId, streamSequence: message.seq }, "undecodable room event skipped");
+          continue;
+        }
+        // Below the start asked for (the bisection may land early), or a duplicate.
+        if (event.sequence <= last) continue;
+        // Past what the room had stored when the watch began, the watcher must keep up with the room.
+        if (message.seq > replayEnd && message.info.pending > maxLag) {
+          throw new ResourceExhaustedError(
+            `watcher of room ${roomId} fell ${message.info.pending} events behind; ${resume()}`,
+          );
+        }
+        last = event.sequence;
+        yield event;
+        if (endsRoom(event)) return;
+      }
+    } catch (err) {
+      if (err instanceof ResourceExhaustedError || signal.aborted) throw err;
+      throw new UnavailableError(`room ${roomId}'s events could not be read; ${resume()}`, { cause: err });
+    } finally {
+      clearTimeout(idle);
+      signal.removeEventListener("abort", stop);
+      deps.closing?.removeEventListener("abort", stop);
+      await messages.close().catch(() => undefined);
+      await deleteConsumer().catch(() => undefined);
+    }
+    // The messages stopped without the room's end: cancelled, an ended room replayed, or the gateway or NATS going.
+    if (signal.aborted || (ended && !deps.closing?.aborted && !deps.nats.isClosed())) return;
+    throw new UnavailableError(`the gateway stopped watching room ${roomId}; ${resume()}`);
+  };
+}

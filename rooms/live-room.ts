@@ -153,7 +153,7 @@ export class LiveRoom implements OnAirRoom {
     this.media = new RoomMediaGraph({
       roomId,
       output: spec.output ?? OutputConfig.fromPartial({}),
-      ...(deps.owns ? { outputGate: this.#outputGate.buffer as SharedArrayBuffer } : {}),
+      ...(deps.owns ? { outputGate: this.#outputGate.buffer } : {}),
       avatarDir: join(deps.avatarsDir, spec.avatar?.avatarId || "default"),
       outputDir: join(deps.mediaDir, roomId),
       registry: deps.registry,

@@ -23,6 +23,7 @@ const benchmarks: Record<string, () => Promise<{ run: Benchmark }>> = {
   autoscale: () => import("./autoscale.js"),
   brain: () => import("./brain.js"),
   room: () => import("./room.js"),
+  density: () => import("./density.js"),
 };
 
 async function main(): Promise<void> {

@@ -18,9 +18,14 @@ interface AppSrcAddon {
 const addonRelative = "media/native/build/Release/livehost_appsrc.node";
 let addon: { loaded: AppSrcAddon | undefined } | undefined;
 
+/** Where the addon is built (benchmarks load it in threads of their own). */
+export function appsrcAddonPath(): string {
+  return repoPath(addonRelative);
+}
+
 function appsrcAddon(): AppSrcAddon | undefined {
   if (!addon) {
-    const path = repoPath(addonRelative);
+    const path = appsrcAddonPath();
     addon = { loaded: existsSync(path) ? (createRequire(import.meta.url)(path) as AppSrcAddon) : undefined };
   }
   return addon.loaded;

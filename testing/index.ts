@@ -7,6 +7,13 @@ export { fakeRoomService } from "./fakes.js";
 export { runCli, processAlive, cliPath, type CliProcess } from "./cli.js";
 export { counterActor, encodeOp, type CounterState, type CounterOp, type CounterSnapshot } from "./counter-actor.js";
 export { startActorHostProcess, type ActorHostProcess } from "./actor-hosts.js";
+export {
+  startFestivalHostProcess,
+  festivalHostStatus,
+  festivalHostStatusSubject,
+  type FestivalHostProcess,
+  type FestivalHostStatus,
+} from "./festival-host.js";
 export { recordAnnouncements } from "./announcements.js";
 export { writeTalkingVideo, type TalkingVideo, type TalkingVideoOptions } from "./talking-video.js";
 export { sampleRoomSpec } from "./rooms.js";

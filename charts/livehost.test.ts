@@ -372,13 +372,14 @@ describe("values schema", () => {
     expect(result.stderr).toContain("gateway.replicas: Invalid type. Expected: integer, given: string");
   });
 
-  it("refuses an inbox cap over half of each NATS server's file storage, naming both values", async () => {
-    const result = await helm(["template", "lh", chartDir, "--set", "nats.jetstream.fileStorage.size=6Gi"]);
+  it("refuses inbox and events caps over half of each NATS server's file storage, naming the values", async () => {
+    const result = await helm(["template", "lh", chartDir, "--set", "nats.jetstream.fileStorage.size=8Gi"]);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain(
-      "roomHost.inbox.maxBytes (4Gi) must be at most half of nats.jetstream.fileStorage.size (6Gi)",
+      "roomHost.inbox.maxBytes (4Gi) plus roomHost.events.maxBytes (512Mi) must be at most half of " +
+        "nats.jetstream.fileStorage.size (8Gi)",
     );
-    const bigger = await helm(["template", "lh", chartDir, "--set", "nats.jetstream.fileStorage.size=8Gi"]);
+    const bigger = await helm(["template", "lh", chartDir, "--set", "nats.jetstream.fileStorage.size=9Gi"]);
     expect(bigger.code).toBe(0);
   });
 

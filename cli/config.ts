@@ -172,6 +172,10 @@ export interface RoomHostOptions extends RoleOptions {
   inboxMaxAge?: Duration;
   /** The largest message the inbox takes, e.g. "256KiB". */
   inboxMaxMsgSize?: number | string;
+  /** How long rooms' events are kept for WatchRoom to replay (stream ROOM_EVENTS). Default 15 min. */
+  eventsRetention?: Duration;
+  /** Bytes the rooms' events may hold, all rooms together; the oldest go first. Default 512 MiB. */
+  eventsMaxBytes?: number | string;
   /** Rooms this host is willing to run. Default 1000. */
   capacity?: number | string;
   /** Avatar packs; rooms go on air only with them (and mediaDir). */
@@ -184,6 +188,8 @@ export interface RoomHostSettings {
   replicas: number;
   /** The rooms' inbox bounds, as StoreSettings takes them. */
   inbox: { mailboxMaxBytes: number; mailboxMaxAgeMs: number; mailboxMaxMessageBytes: number };
+  /** The rooms' event log bounds, as startRoomHost takes them. */
+  events: { retentionMs: number; maxBytes: number };
   capacity: number;
   /** Where rooms on air find their avatars and write their media; undefined: rooms do not go on air. */
   live: { avatarsDir: string; mediaDir: string } | undefined;
@@ -197,7 +203,15 @@ export function compileRoomHostOptions(options: RoomHostOptions): RoomHostSettin
     throw new InvalidArgumentError("--media-dir", "--avatars and --media-dir go together: rooms on air need both");
   }
   const live = options.avatars ? { avatarsDir: options.avatars, mediaDir: options.mediaDir! } : undefined;
-  return { role, replicas, inbox: compileInboxOptions(options), capacity, live };
+  const events = {
+    retentionMs: parseDuration(options.eventsRetention ?? "15m", "--events-retention", {
+      bare: "s",
+      minMs: 10_000,
+      maxMs: 7 * 24 * 3_600_000,
+    }),
+    maxBytes: parseByteSize(options.eventsMaxBytes ?? "512MiB", "--events-max-bytes", { min: 1024 ** 2 }),
+  };
+  return { role, replicas, inbox: compileInboxOptions(options), events, capacity, live };
 }
 
 function compileInboxOptions(options: RoomHostOptions): RoomHostSettings["inbox"] {

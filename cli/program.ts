@@ -67,6 +67,16 @@ roleCommand("room-host", "host room actors")
       .default("256KiB"),
   )
   .addOption(
+    new Option("--events-retention <duration>", "how long rooms' events are kept for WatchRoom to replay")
+      .env("LIVEHOST_EVENTS_RETENTION")
+      .default("15m"),
+  )
+  .addOption(
+    new Option("--events-max-bytes <size>", "bytes the rooms' kept events may hold (per replica); the oldest go first")
+      .env("LIVEHOST_EVENTS_MAX_BYTES")
+      .default("512MiB"),
+  )
+  .addOption(
     new Option("--capacity <n>", "rooms this host is willing to run").env("LIVEHOST_ROOM_CAPACITY").default("1000"),
   )
   .addOption(
@@ -88,6 +98,7 @@ roleCommand("room-host", "host room actors")
         logger,
         hostId: settings.role.id,
         stores: { replicas: settings.replicas, ...settings.inbox },
+        events: settings.events,
         capacity: settings.capacity,
         live,
       });

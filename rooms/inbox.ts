@@ -43,6 +43,8 @@ export async function enqueueComment(
   options: EnqueueOptions = {},
 ): Promise<{ duplicate: boolean; sequence: number }> {
   options.signal?.throwIfAborted();
+  // The counter is on the publisher's /metrics from its first comment on, at 0 until a refusal (alerts use it).
+  const refused = options.registry && refusedCounter(options.registry);
   const data = Comment.encode(comment).finish();
   try {
     const ack = await jetstream(nats).publish(subjects.roomComments(comment.roomId), data, {
@@ -53,7 +55,7 @@ export async function enqueueComment(
   } catch (err) {
     const refusal = refusalOf(err, comment, data.length, options.fieldPrefix ?? "");
     if (refusal) {
-      if (options.registry) refusedCounter(options.registry).inc({ reason: refusal.reason });
+      refused?.inc({ reason: refusal.reason });
       throw refusal.error;
     }
     // No stream yet (no room host has started) or JetStream is electing a leader: the caller may retry.

@@ -2,12 +2,12 @@ import { describe, expect, it } from "vitest";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { RoomSpec } from "../proto/index.js";
+import { Comment, RoomEvent, RoomServiceClient, RoomSpec, subjects } from "../proto/index.js";
 import { createRegistry } from "../observability/index.js";
 import { startGateway } from "../gateway/index.js";
-import { startRoomHost } from "../rooms/index.js";
-import { connectNats } from "../transport/index.js";
-import { runCli, sampleRoomSpec, startNatsServer } from "../testing/index.js";
+import { enqueueComment, startRoomHost } from "../rooms/index.js";
+import { callUnary, channelCredentials, connectNats } from "../transport/index.js";
+import { eventually, runCli, sampleRoomSpec, startNatsServer } from "../testing/index.js";
 
 describe("livehost room and comment commands", () => {
   it("create, list, start, watch, comment and stop a room through the gateway", async () => {
@@ -31,15 +31,15 @@ describe("livehost room and comment commands", () => {
       expect(JSON.parse(created.out)).toMatchObject({ id: "cli-room", status: { state: "ROOM_STATE_CREATED" } });
       expect((await run("room", "list")).out).toMatch(/^cli-room\tcreated\tCreated\t好物直播间\trev \d+$/m);
 
-      await using watch = runCli(["room", "watch", "cli-room"], env);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // From the room's first event: however late the watch's call reaches the gateway, it misses nothing.
+      await using watch = runCli(["room", "watch", "cli-room", "--after", "0"], env);
       expect((await run("room", "start", "cli-room")).out).toMatch(/^cli-room\tlive\tReady/m);
       expect((await run("comment", "cli-room", "这个保温杯多少钱？")).out).toMatch(/^queued cli-/);
       expect((await run("room", "stop", "cli-room", "--reason", "done for today")).code).toBe(0);
       // The watch ends by itself when the room ends.
       expect(await watch.exited()).toEqual({ code: 0, signal: null });
-      expect(watch.stdout()).toMatch(/state created -> warming \(StartRequested\)/);
-      expect(watch.stdout()).toMatch(/state live -> ended \(StopRequested\) done for today/);
+      expect(watch.stdout()).toMatch(/^\S+ #1 state created -> warming \(StartRequested\)/m);
+      expect(watch.stdout()).toMatch(/ state live -> ended \(StopRequested\) done for today/);
 
       const missing = await run("room", "get", "no-such-room");
       expect(missing.code).toBe(2);
@@ -49,6 +49,87 @@ describe("livehost room and comment commands", () => {
       expect(bad.err).toMatch(/--spec: .*missing.json is not a RoomSpec/);
     } finally {
       await rm(dir, { recursive: true, force: true });
+      await nc.close();
+    }
+  });
+
+  it("room watch resumes across a gateway restart from the last event it printed: none missed, none twice", async () => {
+    await using nats = await startNatsServer();
+    const nc = await connectNats({ servers: nats.url, name: "test" });
+    try {
+      await using _host = await startRoomHost({ nats: nc, registry: createRegistry() });
+      const first = await startGateway({ nats: nc, registry: createRegistry() });
+      const port = first.grpc.port;
+      const client = new RoomServiceClient(first.grpc.address, channelCredentials());
+      await callUnary(client.createRoom.bind(client), { requestId: "w", roomId: "watched", spec: sampleRoomSpec() });
+      client.close();
+      const stored: RoomEvent[] = [];
+      nc.subscribe(subjects.roomEvents("watched"), {
+        callback: (_err, msg) => void stored.push(RoomEvent.decode(msg.data)),
+      });
+      const env = { LIVEHOST_GATEWAY: first.grpc.address };
+      const run = async (...args: string[]) => {
+        const cli = runCli(args, env);
+        await cli.exited();
+        return cli;
+      };
+
+      await using watch = runCli(["room", "watch", "watched", "--after", "0"], env);
+      await run("room", "start", "watched");
+      await watch.waitForLine(/ #2 state warming -> live/);
+
+      // The gateway goes away; the room goes on, refusing two comments from its NATS inbox meanwhile.
+      await first.close(1_000);
+      for (const id of ["c1", "c2"]) {
+        const comment = Comment.fromPartial({
+          commentId: id,
+          roomId: "watched",
+          viewerId: "v",
+          text: "",
+          sentTime: new Date(),
+        });
+        await enqueueComment(nc, comment);
+      }
+      await eventually(() => expect(stored).toHaveLength(4));
+      await using _second = await startGateway({ nats: nc, registry: createRegistry(), grpcPort: port });
+      await watch.waitForLine(/ #4 rejected c2: invalid/);
+      await run("room", "stop", "watched");
+      expect(await watch.exited()).toEqual({ code: 0, signal: null });
+
+      const sequences = watch
+        .stdout()
+        .trim()
+        .split("\n")
+        .map((line) => Number(/ #(\d+) /.exec(line)?.[1]));
+      expect(sequences).toEqual([1, 2, 3, 4, 5]);
+      expect(watch.stderr()).toMatch(/watch of room watched broke \(.*\); resuming after event 2 in/);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("room watch refuses a sequence that is not one, starts from the room's last event by default, and stops on Ctrl-C", async () => {
+    const bad = runCli(["room", "watch", "r1", "--after", "-1"]);
+    expect((await bad.exited()).code).toBe(2);
+    expect(bad.stderr()).toMatch(/--after: must be an event sequence/);
+
+    await using nats = await startNatsServer();
+    const nc = await connectNats({ servers: nats.url, name: "test" });
+    try {
+      await using _host = await startRoomHost({ nats: nc, registry: createRegistry() });
+      await using gateway = await startGateway({ nats: nc, registry: createRegistry() });
+      const env = { LIVEHOST_GATEWAY: gateway.grpc.address };
+      const client = new RoomServiceClient(gateway.grpc.address, channelCredentials());
+      await callUnary(client.createRoom.bind(client), { requestId: "q", roomId: "quiet", spec: sampleRoomSpec() });
+      await callUnary(client.startRoom.bind(client), { roomId: "quiet", requestId: "" });
+      client.close();
+      // From now on: the room's last event first (it went live), then nothing more until Ctrl-C.
+      await using watch = runCli(["room", "watch", "quiet"], env);
+      await watch.waitForLine(/ #2 state warming -> live/);
+      watch.child.kill("SIGINT");
+      expect(await watch.exited()).toEqual({ code: 0, signal: null });
+      expect(watch.stderr()).toBe("");
+    } finally {
       await nc.close();
     }
   });

@@ -1,12 +1,15 @@
 // `livehost room create|get|list|start|stop|say|interrupt|watch` and `livehost comment`: RoomService from the
 // command line, for operators and scripts. Every command dials the gateway (--gateway or LIVEHOST_GATEWAY); `--json`
-// prints protobuf JSON, one object per line, for scripts.
+// prints protobuf JSON, one object per line, for scripts. `room watch` resumes by itself when its stream breaks.
 import { readFile } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ServiceError } from "@grpc/grpc-js";
 import { Command, Option } from "commander";
 import { Comment, Room, RoomEvent, RoomServiceClient, RoomSpec, RoomState } from "../proto/index.js";
 import { InvalidArgumentError } from "../errors/index.js";
-import { callUnary, channelCredentials, configureGrpcTls } from "../transport/index.js";
+import { parseDuration } from "../observability/index.js";
+import { callUnary, channelCredentials, configureGrpcTls, fromServiceError } from "../transport/index.js";
 
 interface ClientFlags {
   gateway: string;
@@ -155,19 +158,30 @@ export function registerRoomCommands(program: Command): void {
       }),
     );
 
-  sub("watch", "print a room's events as they happen, until it ends or Ctrl-C")
+  sub("watch", "print a room's events as they happen, until it ends or Ctrl-C; a broken stream is resumed")
     .argument("<room-id>")
+    .option(
+      "--after <sequence>",
+      "first replay the events the room still keeps after this sequence (0: all it keeps), then follow; " +
+        "default: from the room's last event",
+    )
+    .option("--give-up-after <duration>", "stop reconnecting once no stream has worked for this long", "2m")
     .action(
-      withClient(async (client, roomId: string, flags: ClientFlags) => {
-        const stream = client.watchRoom({ roomId });
-        const stop = () => stream.cancel();
+      withClient(async (client, roomId: string, flags: ClientFlags & WatchFlags) => {
+        const options = compileWatchOptions(flags);
+        const abort = new AbortController();
+        const stop = () => abort.abort();
         process.once("SIGINT", stop).once("SIGTERM", stop);
         try {
-          for await (const event of stream as AsyncIterable<RoomEvent>) {
+          let last = options.after;
+          for await (const event of followRoom(client, roomId, { ...options, signal: abort.signal })) {
+            // A jump in the room's sequence: events it no longer kept (or a gap it reported itself).
+            if (last !== undefined && event.sequence > last + 1) {
+              process.stderr.write(`room ${roomId}: events ${last + 1} to ${event.sequence - 1} were missed\n`);
+            }
+            last = event.sequence;
             process.stdout.write(flags.json ? `${JSON.stringify(RoomEvent.toJSON(event))}\n` : `${describe(event)}\n`);
           }
-        } catch (err) {
-          if ((err as { code?: number }).code !== 1) throw err; // 1: cancelled by us
         } finally {
           process.off("SIGINT", stop).off("SIGTERM", stop);
         }
@@ -191,15 +205,100 @@ export function registerRoomCommands(program: Command): void {
     );
 }
 
+interface WatchFlags {
+  after?: string;
+  giveUpAfter: string;
+}
+
+interface WatchOptions {
+  /** Replay what the room keeps after this sequence; undefined: from its last event. */
+  after?: number;
+  /** How long reconnecting goes on without a stream that worked. */
+  giveUpMs: number;
+}
+
+function compileWatchOptions(flags: WatchFlags): WatchOptions {
+  let after: number | undefined;
+  if (flags.after !== undefined) {
+    after = /^\d+$/.test(flags.after) ? Number(flags.after) : NaN;
+    if (!Number.isSafeInteger(after)) {
+      throw new InvalidArgumentError(
+        "--after",
+        `must be an event sequence, a whole number from 0, got "${flags.after}"`,
+      );
+    }
+  }
+  return { after, giveUpMs: parseDuration(flags.giveUpAfter, "--give-up-after", { bare: "s", maxMs: 86_400_000 }) };
+}
+
+/** Delays between reconnections: doubled from the first to the last, reset by a stream that works. */
+const retryDelaysMs = { first: 250, max: 5_000 };
+/** A stream open this long worked, even if the room said nothing meanwhile. */
+const workingStreamMs = 5_000;
+
+/**
+ * A room's events through WatchRoom, in order and once each, until the room ends or the signal aborts. When the
+ * stream breaks (the gateway restarting, the network, a slow reader cut off) it is called again from the last event
+ * received, after a growing delay, for as long as the failure is one a retry may cure and no more than `giveUpMs`
+ * without a stream that worked.
+ */
+async function* followRoom(
+  client: RoomServiceClient,
+  roomId: string,
+  options: WatchOptions & { signal: AbortSignal },
+): AsyncGenerator<RoomEvent> {
+  const { signal } = options;
+  let after = options.after;
+  let delayMs = retryDelaysMs.first;
+  let failingSince: number | undefined;
+  while (!signal.aborted) {
+    const opened = performance.now();
+    const call = client.watchRoom({ roomId, afterSequence: after });
+    const cancel = () => call.cancel();
+    signal.addEventListener("abort", cancel, { once: true });
+    try {
+      for await (const event of call as AsyncIterable<RoomEvent>) {
+        failingSince = undefined;
+        delayMs = retryDelaysMs.first;
+        after = event.sequence;
+        yield event;
+      }
+      return;
+    } catch (err) {
+      if (signal.aborted) return;
+      const error = fromServiceError(err as ServiceError);
+      // A cancellation we did not ask for is the server going away.
+      if (!error.retryable && error.code !== "cancelled") throw error;
+      const now = performance.now();
+      if (now - opened >= workingStreamMs) {
+        failingSince = undefined;
+        delayMs = retryDelaysMs.first;
+      }
+      failingSince ??= now;
+      if (now - failingSince > options.giveUpMs) throw error;
+      const from = after === undefined ? "from its last event" : `after event ${after}`;
+      process.stderr.write(
+        `watch of room ${roomId} broke (${error.message}); resuming ${from} in ${(delayMs / 1_000).toFixed(2)} s\n`,
+      );
+      await sleep(delayMs, undefined, { signal }).catch(() => undefined);
+      delayMs = Math.min(delayMs * 2, retryDelaysMs.max);
+    } finally {
+      signal.removeEventListener("abort", cancel);
+      call.cancel();
+    }
+  }
+}
+
 function stateChoices(): string[] {
   return Object.keys(RoomState)
     .filter((k) => k.startsWith("ROOM_STATE_") && k !== "ROOM_STATE_UNSPECIFIED")
     .map((k) => k.replace("ROOM_STATE_", "").toLowerCase());
 }
 
-/** One line per event, for people. */
+/** One line per event, for people: its time, its sequence, what happened. */
 function describe(event: RoomEvent): string {
-  const at = event.time?.toISOString() ?? "";
+  // The sequence is what `watch --after` takes to resume from.
+  const at = `${event.time?.toISOString() ?? ""} #${event.sequence}`;
   const e = event.event;
   switch (e?.$case) {
     case "stateChanged":

@@ -192,7 +192,7 @@ export class RoomMediaGraph implements AsyncDisposable {
   /** Lets go of the pending FLV pull's callback, which the binding would otherwise keep (and this graph with it). */
   #releaseFlvPull: (() => void) | undefined;
   #stats: NodeJS.Timeout | undefined;
-  /** The frame counters as last brought into the metrics (see #drain), and as of the last stats report. */
+  /** The frame counters as last brought into the metrics (see #drain); frames out at the last stats report. */
   #counted: FrameCounts | undefined;
   #framesOutMark = 0;
   #bytesThisSecond = 0;

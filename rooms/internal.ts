@@ -7,6 +7,6 @@ export { type ListRoomsQuery } from "./directory.js";
 export { applyUpdate, updatablePaths } from "./spec.js";
 export { Voice, type Utterance, type VoiceOutput, type Spoken } from "./voice.js";
 export { WorkerDirectory, type KnownWorker, type PickOptions } from "./workers.js";
-export type { LiveRoomDeps, LiveRoomProgress, OnAirRoom, OpenRoom } from "./live-room.js";
+export type { LiveRoom, LiveRoomDeps, LiveRoomProgress, OnAirRoom, OpenRoom } from "./live-room.js";
 export { RoomEventLog, ensureRoomEventsStream, type RoomEventsSettings } from "./event-log.js";
 export type { AnswerStages } from "./answer-timing.js";

@@ -40,6 +40,8 @@ export interface RoomHostStatus {
 export interface RoomHost extends AsyncDisposable {
   readonly id: string;
   readonly actors: ActorHost;
+  /** The rooms on air on this host, by id. */
+  readonly onAir: ReadonlyMap<string, OnAirRoom>;
   /** The NATS subject answering RoomHostStatus as JSON. */
   readonly statusSubject: string;
   status(): RoomHostStatus;
@@ -100,5 +102,5 @@ export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost>
       await service.stop();
       log.info("room host stopped");
     })());
-  return { id, actors, statusSubject, status, close, [Symbol.asyncDispose]: close };
+  return { id, actors, onAir, statusSubject, status, close, [Symbol.asyncDispose]: close };
 }

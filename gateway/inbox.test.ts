@@ -8,7 +8,7 @@ import type { StoreSettings } from "../actors/index.js";
 import { InvalidArgumentError, ResourceExhaustedError } from "../errors/index.js";
 import { AsyncDisposableStack, createLogger, createRegistry, type Registry } from "../observability/index.js";
 import { Comment, RoomServiceClient, subjects } from "../proto/index.js";
-import { startRoomHost, type RoomHost } from "../rooms/internal.js";
+import { enqueueComment, startRoomHost, type RoomHost } from "../rooms/internal.js";
 import { callUnary, connectNats } from "../transport/index.js";
 import { eventually, sampleRoomSpec, startNatsServer } from "../testing/index.js";
 import { startGateway } from "./internal.js";
@@ -123,7 +123,15 @@ describe("the rooms' inbox, bounded", () => {
   it("refuses a comment too large for the inbox with INVALID_ARGUMENT naming the field, storing nothing", async () => {
     await using s = await inboxStack();
     await s.create("big-room");
-    const error = await s.post("big-room", comment({ source: "x".repeat(300_000) })).catch((err: unknown) => err);
+    // Through PostComment every field is bounded: an oversized source is refused before anything is published.
+    const bounded = await s.post("big-room", comment({ source: "x".repeat(65) })).catch((err: unknown) => err);
+    expect(bounded).toBeInstanceOf(InvalidArgumentError);
+    expect((bounded as Error).message).toBe("comment.source: must be at most 64 printable ASCII characters");
+    // An ingest publishing straight into the inbox meets the inbox's own message limit, with the field named.
+    const error = await enqueueComment(s.nc, comment({ roomId: "big-room", source: "x".repeat(300_000) }), {
+      registry: s.registry,
+      fieldPrefix: "comment.",
+    }).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect((error as InvalidArgumentError).field).toBe("comment.source");
     expect((error as Error).message).toMatch(

@@ -29,6 +29,9 @@ export function validateComment(comment: Comment, prefix = ""): void {
   if (comment.viewerId.length > 64) throw new InvalidArgumentError(field("viewer_id"), "must be at most 64 characters");
   if (comment.viewerName.length > 64)
     throw new InvalidArgumentError(field("viewer_name"), "must be at most 64 characters");
+  if (!/^[\x20-\x7e]{0,64}$/.test(comment.source)) {
+    throw new InvalidArgumentError(field("source"), "must be at most 64 printable ASCII characters");
+  }
   // What valid comment text is (not empty, no control characters, valid UTF-8, at most 200 characters) is the
   // brain's rule; the gateway and the room apply it before anything else sees the comment.
   const text = validateCommentText(comment.text);

@@ -217,7 +217,9 @@ class ComposePool {
   async acquire(load: number, signal?: AbortSignal): Promise<ComposeThread> {
     signal?.throwIfAborted();
     let thread: ComposeThread | undefined;
-    for (const candidate of this.#threads) if (!thread || candidate.load < thread.load) thread = candidate;
+    for (const candidate of this.#threads) {
+      if (!candidate.exited && (!thread || candidate.load < thread.load)) thread = candidate;
+    }
     if (!thread || (thread.load > 0 && this.#threads.size < this.size)) {
       thread = new ComposeThread(spawnWorker(), (exited) => this.#threads.delete(exited));
       this.#threads.add(thread);
@@ -241,6 +243,10 @@ class ComposePool {
     if (!thread.rooms.delete(room)) return;
     thread.load -= load;
     await this.#terminateIdle();
+  }
+
+  async kill() {
+    await Promise.all([...this.#threads].map((t) => t.worker.terminate()));
   }
 
   async #terminateIdle() {
@@ -288,10 +294,18 @@ export function composeWorkers(): number {
   return pool.threads;
 }
 
+/** Tests: every compose worker ends at once, as a crashed thread would (their rooms fail; the pool starts anew). */
+export async function killComposeWorkers(): Promise<void> {
+  await pool.kill();
+}
+
 /** Whether a live room made now would make its frames on a compose worker. */
 export function composesOnWorkers(): boolean {
   return pool.size > 0 && nativePushAvailable();
 }
+
+/** How long a compose worker has to answer a detach or a stop. */
+const answerTimeoutMs = 5_000;
 
 /** A room's frames made on a compose worker, driven through the room's own message port. */
 export class WorkerFrames implements FrameDriver {
@@ -332,6 +346,9 @@ export class WorkerFrames implements FrameDriver {
       else onReport(message);
     });
     thread.worker.postMessage({ type: "add", port: port2, init } satisfies ToWorker, [port2]);
+    // Died between its assignment and now: this room's frames will not be made (said once the graph holds this).
+    const exited = thread.exited;
+    if (exited) setImmediate(() => this.threadLost(exited));
   }
 
   command(command: FrameCommand, transfer: Transferable[] = []): void {
@@ -347,7 +364,8 @@ export class WorkerFrames implements FrameDriver {
     const id = this.#nextDetach++;
     const detached = this.#waitFor(`detach-${id}`);
     this.#post({ type: "detach", id });
-    return detached;
+    // As for stop(): a worker that does not answer still holds its references; the rebuild goes on.
+    return Promise.race([detached, sleep(answerTimeoutMs, undefined, { ref: false })]);
   }
 
   start(): void {
@@ -360,7 +378,7 @@ export class WorkerFrames implements FrameDriver {
       this.#post({ type: "stop" });
       // A worker that does not answer in time holds its references to the appsrc: a push after the pipeline's end
       // is refused by GStreamer, never a crash.
-      await Promise.race([stopped, sleep(5_000)]);
+      await Promise.race([stopped, sleep(answerTimeoutMs, undefined, { ref: false })]);
       this.#port.close();
       await pool.release(this.#thread, this, this.#load);
     })();

@@ -10,7 +10,14 @@ import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry, type Registry } from "../observability/index.js";
 import { OutputConfig } from "../proto/index.js";
-import { RoomMediaGraph, composeWorkers, configureComposePool, type MouthFrameInput } from "./internal.js";
+import {
+  RoomMediaGraph,
+  composeWorkers,
+  configureComposePool,
+  killComposeWorkers,
+  type MediaEvent,
+  type MouthFrameInput,
+} from "./internal.js";
 import { hls } from "./testing/output.js";
 
 const exec = promisify(execFile);
@@ -152,5 +159,37 @@ describe("live rooms compose off the main thread", () => {
     await sleep(300);
     await inline.stop();
     expect(inline.status().frame).toBeGreaterThan(0);
+  });
+
+  it("a compose worker that dies takes only its rooms' output down, said as failed frames; the next room gets a new one", async () => {
+    const events: MediaEvent[] = [];
+    const graph = new RoomMediaGraph({
+      roomId: "r-crash",
+      output: OutputConfig.fromPartial({
+        video: { widthPx: 360, heightPx: 640, fps, bitrateKbps: 600 },
+        outputs: [hls(1)],
+      }),
+      avatarDir,
+      outputDir: join(dir, "crash"),
+      registry: createRegistry(),
+      x264Preset: "ultrafast",
+      onEvent: (event) => events.push(event),
+    });
+    await graph.start();
+    await sleep(300);
+    await killComposeWorkers();
+    await graph.done;
+    expect(events.filter((e) => e.type === "frame_failed" || e.type === "failed")).toEqual([
+      expect.objectContaining({ type: "frame_failed", error: expect.stringContaining("compose worker") }),
+      expect.objectContaining({ type: "failed", error: expect.stringContaining("compose worker") }),
+    ]);
+    expect(composeWorkers()).toBe(0);
+
+    const next = liveRoom("after-crash");
+    await next.start();
+    expect(next.composedOn).toBe("worker");
+    await sleep(300);
+    await next.stop();
+    expect(next.status().frame).toBeGreaterThan(0);
   });
 });

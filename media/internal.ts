@@ -15,7 +15,7 @@ export { type OverlaySpec, type OverlayAnimation } from "./overlays.js";
 export { checkRtmpUrl, supportedFps, outputSampleRate, type CompiledOutput } from "./config.js";
 export { probeMedia, measureAvMarks, type MediaProbe, type AvMarks } from "./probe.js";
 export { blendImplementation } from "./picture.js";
-export { configureComposePool, composeWorkers, composesOnWorkers } from "./compose-pool.js";
+export { configureComposePool, composeWorkers, composesOnWorkers, killComposeWorkers } from "./compose-pool.js";
 export { createPipeline, findAppSrc, watchBus } from "./gst.js";
 export { retainAppSrc, appsrcAddonPath } from "./appsrc.js";
 export { type Mp4Options } from "./gst-files.js";

@@ -24,6 +24,7 @@ const benchmarks: Record<string, () => Promise<{ run: Benchmark }>> = {
   brain: () => import("./brain.js"),
   room: () => import("./room.js"),
   density: () => import("./density.js"),
+  festival: () => import("./festival.js"),
 };
 
 async function main(): Promise<void> {

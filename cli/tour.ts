@@ -33,7 +33,8 @@ export async function tour(stack: Stack, say: (line: string) => void): Promise<{
     say(`room ${room.id} created: "${room.spec?.displayName}", ${room.spec?.catalog?.products.length} products`);
 
     // 2. On air: the show starts, and the stream is written as HLS.
-    const events = eventStream(rooms.watchRoom({ roomId: demoRoomId }));
+    // From the room's first event: nothing it does after this is missed, however late the watch's call arrives.
+    const events = eventStream(rooms.watchRoom({ roomId: demoRoomId, afterSequence: 0 }));
     const live = await callUnary(rooms.startRoom.bind(rooms), { roomId: demoRoomId, requestId: "" });
     say(`room ${room.id}: ${RoomState[live.status!.state]} (${live.status!.reason}) on ${live.status!.hostId}`);
     const first = await events.next((u) => u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW, 30_000);

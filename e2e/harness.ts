@@ -236,7 +236,8 @@ export async function fixtureRoomSpec(language: "zh" | "en" = "zh", overrides: P
 /** Creates a room over RoomService, starts watching it, and puts it on air. */
 export async function createLiveRoom(rooms: RoomServiceClient, roomId: string, spec: RoomSpec) {
   await callUnary(rooms.createRoom.bind(rooms), { requestId: `create-${roomId}`, roomId, spec });
-  const watch = watchRoom(rooms, roomId);
+  // A new room: all its events, from the first.
+  const watch = watchRoom(rooms, roomId, 0);
   await watch.ready;
   const room = await callUnary(rooms.startRoom.bind(rooms), { roomId, requestId: "" });
   return { room, watch };
@@ -258,8 +259,9 @@ export interface RoomWatch extends Disposable {
   ): Promise<UtteranceStarted>;
 }
 
-export function watchRoom(rooms: RoomServiceClient, roomId: string): RoomWatch {
-  const stream: ClientReadableStream<RoomEvent> = rooms.watchRoom({ roomId });
+/** Watches a room from `afterSequence` (WatchRoomRequest.after_sequence), or from its last event when undefined. */
+export function watchRoom(rooms: RoomServiceClient, roomId: string, afterSequence?: number): RoomWatch {
+  const stream: ClientReadableStream<RoomEvent> = rooms.watchRoom({ roomId, afterSequence });
   const events: RoomEvent[] = [];
   const waiting = new Set<() => void>();
   stream.on("data", (event: RoomEvent) => {
@@ -272,8 +274,10 @@ export function watchRoom(rooms: RoomServiceClient, roomId: string): RoomWatch {
     if (err.code !== 1) failure = err;
     for (const wake of [...waiting]) wake();
   });
-  // The gateway subscribes when the call arrives and says nothing until the first event: give it a moment.
-  const ready = new Promise<void>((resolve) => setTimeout(resolve, 300));
+  // From a sequence, the room's kept events replay: nothing is missed however late the call arrives. From the last
+  // event, the gateway starts when the call arrives: give it a moment.
+  const ready =
+    afterSequence === undefined ? new Promise<void>((resolve) => setTimeout(resolve, 300)) : Promise.resolve();
   const utterances = () => events.flatMap((e) => (e.event?.$case === "utteranceStarted" ? [e.event.value] : []));
   const waitFor = <T>(match: (event: RoomEvent) => T | undefined, timeoutMs = 30_000, what = "an event") =>
     new Promise<T>((resolve, reject) => {

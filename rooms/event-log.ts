@@ -37,7 +37,7 @@ export interface RoomEventsSettings {
 
 const nanos = (ms: number) => ms * 1_000_000;
 
-/** Creates or updates the ROOM_EVENTS stream (idempotent: every room host and gateway calls it at start). */
+/** Creates or updates the ROOM_EVENTS stream (idempotent: every room host calls it at start, with its settings). */
 export async function ensureRoomEventsStream(jsm: JetStreamManager, settings: RoomEventsSettings = {}): Promise<void> {
   const config = {
     name: subjects.roomEventsStream,
@@ -125,12 +125,14 @@ export class RoomEventLog {
         10_000,
       );
       if (!stored) return;
-      const event = RoomEvent.decode(stored.data);
-      this.#last = {
-        streamSeq: stored.seq,
-        sequence: Math.max(this.#last.sequence, Number(event.sequence)),
-        timeMs: stored.time.getTime(),
-      };
+      // Where the log ends is what the next write is conditional on, whatever the last message holds.
+      let sequence = this.#last.sequence;
+      try {
+        sequence = Math.max(sequence, Number(RoomEvent.decode(stored.data).sequence));
+      } catch (err) {
+        this.#options.log.warn({ err, seq: stored.seq }, "the room's last stored event is not a RoomEvent");
+      }
+      this.#last = { streamSeq: stored.seq, sequence, timeMs: stored.time.getTime() };
     } catch (err) {
       if (isNoMessage(err)) return;
       // Without the end we cannot write conditionally: every publish will retry reading it first.

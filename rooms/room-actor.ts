@@ -479,6 +479,9 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     const op = requestOp(request);
     if (!op) throw new InvalidArgumentError("request", "is empty");
     const utteranceId = await apply(ctx, op);
+    // The events the request made are stored before it is answered: a watcher that starts from the room's last
+    // event right after (StartRoom, then WatchRoom) sees them.
+    await activation(ctx).log.settled();
     return RoomActorReply.fromPartial({ room: record(ctx), utteranceId });
   }
 

@@ -149,7 +149,8 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
     };
     printWindow(log, "idle", idle, rooms);
     log(
-      `    room events ${(idleEventsPerS / rooms).toFixed(3)}/room/s; ${idleMoves} rooms changed host; host RSS ` +
+      `    ${sum(idleEnd.hosts.map((h) => h.onAir))} of ${rooms} rooms on air at the window's end; room events ` +
+        `${(idleEventsPerS / rooms).toFixed(3)}/room/s; ${idleMoves} rooms changed host; host RSS ` +
         `${memory.hostRss.toFixed(0)} MB (${memory.hostRssEmpty.toFixed(0)} MB with no room), nats RSS ` +
         `${memory.natsRss.toFixed(0)} MB (${memory.natsRssBare.toFixed(0)} MB before any host)`,
     );
@@ -171,6 +172,7 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
     await loadRun.stop();
     const loadWindow = between(loadStart, loadEnd);
     printWindow(log, "load", loadWindow, rooms);
+    log(`    ${sum(loadEnd.hosts.map((h) => h.onAir))} of ${rooms} rooms on air at the window's end`);
     await settle(log, load, watch, "load", s.settleS);
     await recheckFromStore(pub, load, watch, "load", loadRun.startedAt);
     const loadTally = tally(load, watch, "load", loadRun);
@@ -227,7 +229,11 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
     const offAirDiagnosis = await diagnose(pub, offAir, "off air");
     // Lost, or only waiting for the server to come back? Restart it and wait for the outcomes still missing.
     log(`  restarting festival-${nodeIndex}; waiting for the outcomes still missing`);
-    await cluster.restart(nodeIndex);
+    // A server with many streams to restore can take longer than the harness waits for it: wait for it here.
+    await cluster.restart(nodeIndex).catch(async (err: unknown) => {
+      log(`  festival-${nodeIndex} slow to restart (${(err as Error).message.split("\n")[0]}); waiting up to 3 min`);
+      await cluster.waitHealthy(180_000).catch(() => log(`  festival-${nodeIndex} still not healthy`));
+    });
     await settle(log, load, watch, "nats-kill", s.settleS);
     await recheckFromStore(pub, load, watch, "nats-kill", natsRun.startedAt);
     const afterRestart = tally(load, watch, "nats-kill", natsRun);
@@ -257,6 +263,8 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
       idle_nats_msgs_with_routes_per_room_per_s: perRoom(idle.inMsgs),
       idle_room_events_per_room_per_s: round(idleEventsPerS / rooms, 4),
       idle_rooms_moved: idleMoves,
+      rooms_on_air_idle_end: sum(idleEnd.hosts.map((h) => h.onAir)),
+      rooms_on_air_load_end: sum(loadEnd.hosts.map((h) => h.onAir)),
       host_rss_mb_per_room: round((memory.hostRss - memory.hostRssEmpty) / rooms, 3),
       host_rss_mb_total: round(memory.hostRss, 1),
       nats_rss_mb_per_room: round((memory.natsRss - memory.natsRssBare) / rooms, 3),

@@ -198,14 +198,14 @@ interface OverlayState {
 
 interface Avatar {
   source: AvatarFrames;
-  frames: Uint8Array[];
+  /** Buffers, not plain views: Buffer#copy out of shared memory is a memmove, TypedArray#set a slower atomic copy. */
+  frames: Buffer[];
 }
 
 function avatarOf(source: AvatarFrames): Avatar {
   const distinct = Math.max(0, ...source.loop) + 1;
-  const frames = Array.from(
-    { length: distinct },
-    (_, i) => new Uint8Array(source.frames, i * source.frameBytes, source.frameBytes),
+  const frames = Array.from({ length: distinct }, (_, i) =>
+    Buffer.from(source.frames, i * source.frameBytes, source.frameBytes),
   );
   return { source, frames };
 }
@@ -225,7 +225,7 @@ export class RoomFrames {
   readonly #init: FramesInit;
   readonly #clock: MediaClock;
   readonly #report: (report: FrameReport) => void;
-  readonly #frame: Uint8Array;
+  readonly #frame: Buffer;
   readonly #gate: Float64Array | undefined;
   #avatar: Avatar;
   #nextAvatar: { avatar: Avatar; waitFor: string[]; deadline: number } | undefined;
@@ -251,7 +251,7 @@ export class RoomFrames {
       mouthWaitFrames: init.mouthWaitFrames,
     });
     this.#avatar = avatarOf(init.avatar);
-    this.#frame = new Uint8Array(init.avatar.frameBytes);
+    this.#frame = Buffer.alloc(init.avatar.frameBytes);
     this.#gate = init.outputGate && new Float64Array(init.outputGate);
   }
 
@@ -455,7 +455,7 @@ export class RoomFrames {
     const avatar = this.#avatar;
     const source = avatar.source;
     const position = Math.floor((tick.index * source.fps) / this.fps) % source.loop.length;
-    this.#frame.set(avatar.frames[source.loop[position]!]!);
+    avatar.frames[source.loop[position]!]!.copy(this.#frame);
     const { scale, dx, dy } = source.transform;
     const mouth = tick.mouth;
     const mouthImage = mouth ? toFrameYuva(mouth, scale) : source.restMouth;

@@ -11,8 +11,8 @@
 //   failover   kill -9 of the host holding the most rooms while comments flow
 //   nats kill  kill -9 of one of the 3 servers (the inbox stream's leader) while comments flow
 // A comment is followed from its publish to its outcome event (commentAnswered, or commentRejected with any reason)
-// on livehost.events.rooms.<id>; one with no outcome after the settling time (checked again in the ROOM_EVENTS
-// stream, in case the watcher missed it live) is lost.
+// on livehost.events.rooms.<id>; one with no outcome after the settling time (checked again in the room's event log,
+// livehost.eventlog.rooms.<id> in ROOM_EVENTS, in case the watcher missed it live) is lost.
 //
 // `npm run bench -- festival [--quick] [--rooms N] [--hosts N] [--rate N] [--idle-s S] [--load-s S]`
 import { readFile } from "node:fs/promises";
@@ -805,7 +805,7 @@ async function recheckFromStore(
   for (const roomId of rooms) {
     try {
       const consumer = await js.consumers.get(subjects.roomEventsStream, {
-        filter_subjects: subjects.roomEvents(roomId),
+        filter_subjects: subjects.roomEventLog(roomId),
         deliver_policy: DeliverPolicy.StartTime,
         opt_start_time: startTime,
       });
@@ -1013,11 +1013,11 @@ async function lastEvents(nats: NatsConnection, roomId: string, n: number) {
   try {
     const jsm = await jetstreamManager(nats, { timeout: 5_000 });
     const last = await jsm.streams.getMessage(subjects.roomEventsStream, {
-      last_by_subj: subjects.roomEvents(roomId),
+      last_by_subj: subjects.roomEventLog(roomId),
     });
     if (!last) return [];
     const consumer = await jetstream(nats).consumers.get(subjects.roomEventsStream, {
-      filter_subjects: subjects.roomEvents(roomId),
+      filter_subjects: subjects.roomEventLog(roomId),
       deliver_policy: DeliverPolicy.StartTime,
       opt_start_time: new Date(last.time.getTime() - 60_000).toISOString(),
     });

@@ -788,7 +788,10 @@ async function settle(log: (m: string) => void, load: CommentLoad, watch: RoomWa
   log(`  settled in ${((performance.now() - started) / 1_000).toFixed(0)} s (${missing} without an outcome yet)`);
 }
 
-/** Outcomes the live watcher may have missed (it reconnects when its server dies): read from ROOM_EVENTS. */
+/**
+ * Outcomes the live watcher may have missed (it reconnects when its server dies): read from the rooms' event logs in
+ * ROOM_EVENTS, in one pass from the phase's start (at most 2 minutes).
+ */
 async function recheckFromStore(
   nats: NatsConnection,
   load: CommentLoad,
@@ -796,31 +799,29 @@ async function recheckFromStore(
   phase: string,
   since: number,
 ) {
-  const rooms = new Set<string>();
-  for (const [id, sent] of load.sent) {
-    if (sent.phase === phase && sent.ackMs !== undefined && !watch.outcomes.has(id)) rooms.add(sent.roomId);
-  }
-  const js = jetstream(nats);
-  const startTime = new Date(Date.now() - (performance.now() - since) - 5_000).toISOString();
-  for (const roomId of rooms) {
+  if (lostRooms(load, watch, phase).length === 0) return;
+  const deadline = performance.now() + 120_000;
+  try {
+    const consumer = await jetstream(nats).consumers.get(subjects.roomEventsStream, {
+      filter_subjects: subjects.roomEventLog("*"),
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: new Date(Date.now() - (performance.now() - since) - 5_000).toISOString(),
+    });
+    const messages = await consumer.consume({ max_messages: 1_000 });
+    const idle = setInterval(() => {
+      if (performance.now() > deadline) void messages.close();
+    }, 1_000);
     try {
-      const consumer = await js.consumers.get(subjects.roomEventsStream, {
-        filter_subjects: subjects.roomEventLog(roomId),
-        deliver_policy: DeliverPolicy.StartTime,
-        opt_start_time: startTime,
-      });
-      for (;;) {
-        const batch = await consumer.fetch({ max_messages: 500, expires: 2_000 });
-        let last: { pending: number } | undefined;
-        for await (const msg of batch) {
-          watch.take(RoomEvent.decode(msg.data), undefined);
-          last = msg.info;
-        }
-        if (!last || last.pending === 0) break;
+      for await (const msg of messages) {
+        watch.take(RoomEvent.decode(msg.data), undefined);
+        if (msg.info.pending === 0) break;
       }
-    } catch {
-      // Counted as lost: what the stream cannot show, nobody can.
+    } finally {
+      clearInterval(idle);
+      await messages.close().catch(() => undefined);
     }
+  } catch {
+    // Counted as lost: what the log cannot show, nobody can.
   }
 }
 

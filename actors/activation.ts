@@ -91,6 +91,8 @@ export class Activation {
   /** Handled messages up to #purgedTo are gone from the mailbox; those up to #purgeNext go at the next purge. */
   #purgedTo = 0;
   #purgeNext = 0;
+  /** The cursor as last written with the state: only messages up to it may leave the mailbox. */
+  #persistedSeq = 0;
   #loop: Promise<void> = Promise.resolve();
 
   private constructor(deps: ActivationDeps, lease: number, doc: StateDocument, stateRevision: number) {
@@ -176,7 +178,7 @@ export class Activation {
       }
     })();
     void this.#watchConsumer(messages);
-    this.#purgedTo = this.#purgeNext = this.#lastSeq;
+    this.#purgedTo = this.#purgeNext = this.#persistedSeq = this.#lastSeq;
     this.#purgeTimer = setInterval(() => void this.#purgeHandled(), this.#deps.purgeEveryMs);
     const idle = type.idleTimeoutMs ?? 300_000;
     if (idle > 0) {
@@ -193,8 +195,9 @@ export class Activation {
   }
 
   /**
-   * The consumer is one replica in memory: it holds no fact of its own (the cursor is in the state), so it costs the
-   * cluster no replication, and when the server holding it is lost it is made again from the cursor.
+   * The consumer is replicated like its stream (a one-replica consumer lost with its server could not be reliably
+   * made again on nats-server 2.9: see the README's known limits); it holds no fact of its own (the cursor is in the
+   * state), so when it is lost anyway it is made again from the cursor.
    */
   async #addConsumer(): Promise<void> {
     const { type, id, stores } = this.#deps;
@@ -206,15 +209,13 @@ export class Activation {
       max_ack_pending: 1,
       ack_wait: nanos(30_000),
       inactive_threshold: nanos(24 * 3600_000),
-      num_replicas: 1,
-      mem_storage: true,
       ...(this.#lastSeq > 0
         ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.#lastSeq + 1 }
         : { deliver_policy: DeliverPolicy.All }),
     });
   }
 
-  /** A consumer lost with its server (or deleted by mistake) is made again while this activation owns the actor. */
+  /** A consumer lost (deleted by mistake, or with its servers) is made again while this activation owns the actor. */
   async #watchConsumer(messages: ConsumerMessages): Promise<void> {
     for await (const status of messages.status()) {
       if (this.#ended) return;
@@ -243,7 +244,7 @@ export class Activation {
    */
   async #purgeHandled(): Promise<void> {
     const to = this.#purgeNext;
-    this.#purgeNext = this.#lastSeq;
+    this.#purgeNext = this.#persistedSeq;
     if (to <= this.#purgedTo || !this.owns()) return;
     const { type, id, stores } = this.#deps;
     try {
@@ -500,6 +501,7 @@ export class Activation {
       try {
         this.#stateRevision = await this.#deps.stores.state.update(this.key, bytes, this.#stateRevision);
         this.#persisted = json;
+        this.#persistedSeq = doc.lastSeq;
         return;
       } catch (err) {
         if (isWrongLastSequence(err)) {
@@ -508,6 +510,7 @@ export class Activation {
           if (current && decoder.decode(current.value) === json) {
             this.#stateRevision = current.revision;
             this.#persisted = json;
+            this.#persistedSeq = doc.lastSeq;
             return;
           }
           throw new LeaseLostError(`state of ${this.key} was written by another activation`, { cause: err });

@@ -20,8 +20,6 @@ export interface HostLeaseSettings {
   ttlMs: number;
 }
 
-/** A stall of the event loop longer than this makes the host prove its lease again before it acts. */
-const stallMs = 1_000;
 const tickMs = 200;
 const encoder = new TextEncoder();
 const isWrongLastSequence = (err: unknown) => err instanceof Error && /wrong last sequence/i.test(err.message);
@@ -44,6 +42,11 @@ export class HostLease {
   #closed = false;
   #renewTimer: NodeJS.Timeout | undefined;
   #tickTimer: NodeJS.Timeout | undefined;
+  /**
+   * A stall of the event loop longer than this makes the host prove its lease again before it acts: others take a
+   * host over only after a host timeout of silence, so a shorter stall (a loaded machine) changes nothing.
+   */
+  readonly #stallMs: number;
 
   constructor(
     bucket: KV,
@@ -59,6 +62,7 @@ export class HostLease {
     this.#settings = settings;
     this.#log = log;
     this.#onLost = onLost;
+    this.#stallMs = Math.max(tickMs * 2, settings.hostTimeoutMs - 500);
   }
 
   /** Takes the host's lease (a host id is unique among live hosts) and keeps renewing it. */
@@ -82,7 +86,7 @@ export class HostLease {
 
   #tick(): void {
     const now = performance.now();
-    if (now - this.#lastTick > stallMs) this.#stalledAt = now;
+    if (now - this.#lastTick > this.#stallMs) this.#stalledAt = now;
     this.#lastTick = now;
   }
 
@@ -94,7 +98,7 @@ export class HostLease {
   holds(): boolean {
     if (this.#lost || this.#closed) return false;
     const now = performance.now();
-    if (now - this.#lastTick > stallMs || this.#stalledAt !== undefined) return false;
+    if (now - this.#lastTick > this.#stallMs || this.#stalledAt !== undefined) return false;
     const age = now - this.#renewedSentAt;
     if (age < this.#settings.hostTimeoutMs - 500) return true;
     return age < 1.5 * this.#settings.ttlMs && !this.#nats.isClosed();

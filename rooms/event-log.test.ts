@@ -61,7 +61,7 @@ describe("a room's event log", () => {
 
       // A log whose host is not sure of its lease sends nothing at all.
       firstOwns = false;
-      const third = new RoomEventLog(nc, jsm, { ...options, owns: () => false });
+      const third = new RoomEventLog(nc, jsm, { ...options, owns: () => false, waitMs: 200 });
       expect(await third.publish(stateChanged("never"))).toBe(0);
 
       const kept = await stored(nc, "r1");

@@ -6,8 +6,8 @@
 // The log is also a fence. Each event is stored only if the room's log still ends where this activation last wrote
 // it (JetStream's expected-last-subject-sequence): once a successor has written, a predecessor that wakes up (paused
 // past its lease) cannot add one more event, live or stored, and sequence numbers are never used twice. Events are
-// written one at a time per room, in the order they were published; an event published while the host is not sure
-// of its lease is dropped and counted, never sent.
+// written one at a time per room, in the order they were published; while the host is not sure of its lease they
+// wait (it proves it at its next renewal), and are dropped, counted, once the activation ends or the wait is long.
 import {
   DeliverPolicy,
   DiscardPolicy,
@@ -71,6 +71,10 @@ export interface RoomEventLogOptions {
   roomId: string;
   /** True while this activation holds the room (ActorContext.owns). */
   owns: () => boolean;
+  /** The activation's end: events still waiting for `owns` are dropped. */
+  signal?: AbortSignal;
+  /** How long an event waits for `owns` before it is dropped. Default 10 s (more than a lease ttl and a half). */
+  waitMs?: number;
   /** The last sequence the room's persisted state knows; the log's own last event wins when it is higher. */
   floor: number;
   log: Logger;
@@ -161,6 +165,7 @@ export class RoomEventLog {
 
   async #write(event: RoomEvent["event"]): Promise<number> {
     const { metrics, roomId } = this.#options;
+    if (!this.#fenced && !this.#options.owns()) await this.#waitOwns();
     if (this.#fenced || !this.#options.owns()) {
       metrics.eventsFenced.inc();
       return 0;
@@ -194,6 +199,15 @@ export class RoomEventLog {
         if (attempt >= 3 || this.#nats.isClosed()) throw err;
         await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
       }
+    }
+  }
+
+  /** Waits while the host is not sure of its lease (a stall, JetStream electing a leader), within bounds. */
+  async #waitOwns(): Promise<void> {
+    const { owns, signal, waitMs = 10_000 } = this.#options;
+    const deadline = performance.now() + waitMs;
+    while (!owns() && !signal?.aborted && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
 

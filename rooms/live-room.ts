@@ -46,8 +46,9 @@ export interface LiveRoomDeps {
   /** The room's events (to its event subject). */
   publish: (event: RoomEvent["event"]) => void;
   /**
-   * True while this host certainly holds the room (ActorContext.owns). Checked before each sentence is synthesized
-   * and every 50 ms: once false, the room says nothing more and its output stops (a successor holds it now).
+   * True while this host certainly holds the room (ActorContext.owns). Checked before each sentence and every 50 ms:
+   * while false the room says nothing and no frame goes out (the host may have lost it); it goes on when the host
+   * proves its lease again, and is stopped by its actor when the lease was lost.
    */
   owns?: () => boolean;
   /** x264 speed preset of the rooms' encoders; default veryfast. */
@@ -232,12 +233,7 @@ export class LiveRoom implements OnAirRoom {
       this.#outputGate[0] = Date.now() + gateMs;
       const owns = this.#deps.owns;
       this.#fenceWatch = setInterval(() => {
-        if (owns()) {
-          this.#outputGate[0] = Date.now() + gateMs;
-          return;
-        }
-        this.#deps.log.warn("this host no longer holds the room: it goes silent and its output stops");
-        void this.stop();
+        if (owns()) this.#outputGate[0] = Date.now() + gateMs;
       }, 50);
     }
     try {
@@ -367,12 +363,12 @@ export class LiveRoom implements OnAirRoom {
       // Wait until the audience is close to the end of what is queued.
       while (!signal.aborted && this.media.status().queuedSpeechSeconds * 1000 > leadMs) await this.#sleep(50);
       if (signal.aborted) return;
-      const line = await this.#next();
-      // Nothing is said for a room this host may no longer hold (the fence watch stops the room).
+      // Nothing is said while this host is not sure it holds the room (its actor stops the room if it lost it).
       if (this.#deps.owns && !this.#deps.owns()) {
-        if (line?.source === UtteranceSource.UTTERANCE_SOURCE_HUMAN) this.#humanLines.unshift(line);
-        return;
+        await this.#sleep(100);
+        continue;
       }
+      const line = await this.#next();
       if (!line) {
         await this.#sleep(100);
         continue;

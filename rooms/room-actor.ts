@@ -196,6 +196,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
         log: new RoomEventLog(nats, jsmOf(), {
           roomId: ctx.id,
           owns: () => ctx.owns(),
+          signal: ctx.signal,
           floor: ctx.state.eventSequence,
           log: ctx.log,
           metrics,
@@ -348,12 +349,13 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       ctx.state.pending = ctx.state.pending.filter((c) => !handled.has(c.commentId));
       handled.clear();
     }
-    ctx.state.eventSequence = Math.max(ctx.state.eventSequence, log.sequence);
     const { position, stalled, answered, rejected } = room.progress();
     const writes = lastWrites.get(ctx.id) ?? { show: 0, counters: 0 };
     const now = performance.now();
     if (now - writes.show >= showPersistMs) {
       ctx.state.show = position;
+      // Only a floor for the log's numbering (the log itself is the truth): no write of its own.
+      ctx.state.eventSequence = Math.max(ctx.state.eventSequence, log.sequence);
       writes.show = now;
     }
     // Counts the room on air learnt since it went on air here, added to what the record had then.

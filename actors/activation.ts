@@ -52,12 +52,26 @@ interface StateDocument {
   state: unknown;
 }
 
-type Work = { kind: "js"; msg: JsMsg } | { kind: "ask"; msg: Msg } | { kind: "timer"; name: string; payload: unknown };
+type Work = { kind: "js"; msg: JsMsg; done: () => void } | { kind: "ask"; msg: Msg } | { kind: "timer"; name: string; payload: unknown };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const nanos = (ms: number) => ms * 1_000_000;
 const isWrongLastSequence = (err: unknown) => err instanceof Error && /wrong last sequence/i.test(err.message);
+
+/**
+ * How long JetStream waits for a delivered mailbox message to be acknowledged before it delivers it again. Short, so
+ * that a message lost in flight (its server died between delivering and our receiving it) comes again within
+ * seconds, not half a minute of a deaf actor; a message being handled, or queued behind others, is kept ours with
+ * progress acknowledgements (`keepWorking`).
+ */
+export const mailboxAckWaitMs = 5_000;
+
+/** Tells JetStream every ackWait/2 that `msg` is still being worked on; call the returned function once it is settled. */
+export function keepWorking(msg: JsMsg, ackWaitMs = mailboxAckWaitMs): () => void {
+  const timer = setInterval(() => msg.working(), ackWaitMs / 2);
+  return () => clearInterval(timer);
+}
 
 export const actorKey = (type: string, id: string) => `${type}.${id}`;
 export const askSubject = (type: AnyActorType, id: string) => `livehost.ask.${type.name}.${id}`;
@@ -166,18 +180,7 @@ export class Activation {
         });
     }
     await this.#addConsumer();
-    const consumer = await stores.jsm.jetstream().consumers.get(type.stream, consumerName(type.name, id, this.epoch));
-    // Idle pulls last 10 s (a heartbeat every 5 s): an idle actor costs the servers about one message every 3 s.
-    const messages = await consumer.consume({ max_messages: 4, expires: 10_000 });
-    this.#messages = messages;
-    void (async () => {
-      try {
-        for await (const msg of messages) this.#push({ kind: "js", msg });
-      } catch (err) {
-        if (!this.#ended) this.#log.warn({ err }, "mailbox consumer stopped");
-      }
-    })();
-    void this.#watchConsumer(messages);
+    await this.#consume();
     this.#purgedTo = this.#purgeNext = this.#persistedSeq = this.#lastSeq;
     this.#purgeTimer = setInterval(() => void this.#purgeHandled(), this.#deps.purgeEveryMs);
     const idle = type.idleTimeoutMs ?? 300_000;
@@ -194,6 +197,35 @@ export class Activation {
     this.#loop = this.#run();
   }
 
+  /** Pulls from this activation's mailbox consumer, in place of any earlier pull. */
+  async #consume(): Promise<void> {
+    const { type, id, stores } = this.#deps;
+    const consumer = await stores.jsm.jetstream().consumers.get(type.stream, consumerName(type.name, id, this.epoch));
+    // Idle pulls last 10 s (a heartbeat every 5 s): an idle actor costs the servers about one message every 3 s.
+    const messages = await consumer.consume({ max_messages: 4, expires: 10_000 });
+    const previous = this.#messages;
+    this.#messages = messages;
+    await previous?.close().catch(() => undefined);
+    void (async () => {
+      try {
+        for await (const msg of messages) this.#push({ kind: "js", msg, done: keepWorking(msg) });
+      } catch (err) {
+        if (!this.#ended && this.#messages === messages) this.#log.warn({ err }, "mailbox consumer stopped");
+      }
+    })();
+    void this.#watchConsumer(messages);
+  }
+
+  /**
+   * The consumer's leader moved to another server (the one that led it died): pulls waiting at the old leader are
+   * gone, and the client would notice only after two missed heartbeats (10 s). Pull again at once.
+   */
+  async repull(): Promise<void> {
+    if (this.#ended || !this.#messages) return;
+    this.#deps.metrics.repulls.inc({ type: this.#deps.type.name });
+    await this.#consume().catch((err: unknown) => this.#log.warn({ err }, "pulling again from the mailbox failed"));
+  }
+
   /**
    * The consumer is replicated like its stream (a one-replica consumer lost with its server could not be reliably
    * made again on nats-server 2.9: see the README's known limits); it holds no fact of its own (the cursor is in the
@@ -207,7 +239,7 @@ export class Activation {
       ack_policy: AckPolicy.Explicit,
       // One message in flight: handling order is arrival order, retries included.
       max_ack_pending: 1,
-      ack_wait: nanos(30_000),
+      ack_wait: nanos(mailboxAckWaitMs),
       inactive_threshold: nanos(24 * 3600_000),
       ...(this.#lastSeq > 0
         ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.#lastSeq + 1 }
@@ -218,7 +250,7 @@ export class Activation {
   /** A consumer lost (deleted by mistake, or with its servers) is made again while this activation owns the actor. */
   async #watchConsumer(messages: ConsumerMessages): Promise<void> {
     for await (const status of messages.status()) {
-      if (this.#ended) return;
+      if (this.#ended || this.#messages !== messages) return;
       if (status.type !== "consumer_not_found" && status.type !== "consumer_deleted") continue;
       // A successor deletes its predecessor's consumer: that is not ours to bring back.
       const lease = await this.#deps.stores.leases.get(this.key).catch(() => null);
@@ -266,6 +298,7 @@ export class Activation {
   #push(work: Work): void {
     if (this.#ended) {
       if (work.kind === "ask") respondError(work.msg, new ActorMovingError());
+      if (work.kind === "js") work.done();
       return;
     }
     this.#queue.push(work);
@@ -315,6 +348,7 @@ export class Activation {
       span.setStatus({ code: SpanStatusCode.ERROR });
       throw err;
     } finally {
+      if (work.kind === "js") work.done();
       span.end();
       metrics.handlerSeconds.observe(
         { type: type.name, kind: work.kind === "js" ? "tell" : work.kind },
@@ -572,6 +606,7 @@ export class Activation {
     }
     for (const work of this.#queue.splice(0)) {
       if (work.kind === "ask") respondError(work.msg, new ActorMovingError());
+      if (work.kind === "js") work.done();
     }
     if (reason !== "lease_lost") {
       const { stores, type, id } = this.#deps;

@@ -6,7 +6,7 @@ import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
 import { rootLogger, type Logger, type Registry } from "../observability/index.js";
 import { InvalidArgumentError, LivehostError, UnavailableError } from "../errors/index.js";
-import { Activation, actorKey, type DeactivationReason } from "./activation.js";
+import { Activation, actorKey, keepWorking, mailboxAckWaitMs, type DeactivationReason } from "./activation.js";
 import { HostLease, HostLeaseView } from "./host-lease.js";
 import { Membership } from "./membership.js";
 import { ActorMetrics } from "./metrics.js";
@@ -67,6 +67,7 @@ export interface ActivateReply {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const nanos = (ms: number) => ms * 1_000_000;
 
 export class ActorHost implements AsyncDisposable {
   readonly hostId: string;
@@ -186,7 +187,14 @@ export class ActorHost implements AsyncDisposable {
       onMalformed: (key) => this.#log.warn({ key }, "malformed lease ignored"),
     });
     this.#failoverTimer = setInterval(() => this.#takeOverOrphans(), 250);
-    for (const type of this.#types.values()) await this.#startActivator(type);
+    for (const type of this.#types.values()) {
+      await this.#startActivator(type);
+      this.#subs.push(
+        this.#nats.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.${type.stream}.*`, {
+          callback: (_err, msg) => this.#leaderMoved(type.name, msg.subject.slice(msg.subject.lastIndexOf(".") + 1)),
+        }),
+      );
+    }
 
     this.#reminders = new ReminderScheduler(
       this.#stores.reminders,
@@ -208,7 +216,11 @@ export class ActorHost implements AsyncDisposable {
     const name = "livehost_activator";
     await whileJetStreamStarts(async () => {
       try {
-        await this.#stores.jsm.consumers.info(type.stream, name);
+        const info = await this.#stores.jsm.consumers.info(type.stream, name);
+        // Made by an older version with a longer wait: a message lost in flight would wait that long.
+        if (info.config.ack_wait !== nanos(mailboxAckWaitMs)) {
+          await this.#stores.jsm.consumers.update(type.stream, name, { ack_wait: nanos(mailboxAckWaitMs) });
+        }
       } catch (err) {
         if (!isNotFound(err)) throw err;
         await this.#stores.jsm.consumers
@@ -218,7 +230,7 @@ export class ActorHost implements AsyncDisposable {
             deliver_policy: DeliverPolicy.New,
             headers_only: true,
             max_ack_pending: 10_000,
-            ack_wait: 30_000_000_000,
+            ack_wait: nanos(mailboxAckWaitMs),
           })
           .catch((addErr: unknown) => {
             if (!/already in use|exists/i.test((addErr as Error).message)) throw addErr;
@@ -240,13 +252,16 @@ export class ActorHost implements AsyncDisposable {
           msg.ack();
           continue;
         }
-        this.place(type.name, id).then(
-          () => msg.ack(),
-          (err: unknown) => {
-            this.#log.warn({ err, id }, "activation on message failed; retrying");
-            msg.nak(500);
-          },
-        );
+        const done = keepWorking(msg);
+        this.place(type.name, id)
+          .then(
+            () => msg.ack(),
+            (err: unknown) => {
+              this.#log.warn({ err, id }, "activation on message failed; retrying");
+              msg.nak(500);
+            },
+          )
+          .finally(done);
       }
     })().catch((err: unknown) => this.#log.warn({ err }, "activator stopped"));
   }
@@ -414,6 +429,14 @@ export class ActorHost implements AsyncDisposable {
       this.#fencing.set(hostId, fencing);
     }
     return fencing.catch(() => false);
+  }
+
+  /** A mailbox consumer (named by consumerName) has a new leader: its activation here, if any, pulls again. */
+  #leaderMoved(type: string, consumer: string): void {
+    const cut = consumer.lastIndexOf("_");
+    if (!consumer.startsWith(`${type}_`) || cut <= type.length) return;
+    const activation = this.#activations.get(actorKey(type, consumer.slice(type.length + 1, cut)));
+    if (activation && String(activation.epoch) === consumer.slice(cut + 1)) void activation.repull();
   }
 
   /**

@@ -16,6 +16,7 @@ export class ActorMetrics {
   readonly duplicates: Counter<"type">;
   readonly leaseLost: Counter<"type">;
   readonly consumersRecreated: Counter<"type">;
+  readonly repulls: Counter<"type">;
   readonly hostLeaseLost: Counter;
 
   constructor(registry: Registry) {
@@ -98,6 +99,12 @@ export class ActorMetrics {
     this.consumersRecreated = new Counter({
       name: "livehost_actor_consumers_recreated_total",
       help: "Mailbox consumers made again from the state's cursor after their NATS server was lost.",
+      labelNames: ["type"],
+      registers,
+    });
+    this.repulls = new Counter({
+      name: "livehost_actor_mailbox_repulls_total",
+      help: "Mailbox pulls made again at once because the consumer's leader moved to another NATS server.",
       labelNames: ["type"],
       registers,
     });

@@ -52,7 +52,10 @@ interface StateDocument {
   state: unknown;
 }
 
-type Work = { kind: "js"; msg: JsMsg; done: () => void } | { kind: "ask"; msg: Msg } | { kind: "timer"; name: string; payload: unknown };
+type Work =
+  | { kind: "js"; msg: JsMsg; done: () => void }
+  | { kind: "ask"; msg: Msg }
+  | { kind: "timer"; name: string; payload: unknown };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -182,6 +182,19 @@ async function logStack(settings: { maxPerRoom?: number } = {}) {
         positions.set(`${roomId}/${sequence}`, ack.seq);
       }
     },
+    /** Sends events `from`..`to` of a room live only, as its owner sends the show's sentences. */
+    say: async (roomId: string, from: number, to = from) => {
+      for (let sequence = from; sequence <= to; sequence++) {
+        const event = RoomEvent.fromPartial({
+          roomId,
+          sequence,
+          time: new Date(),
+          event: { $case: "utteranceStarted", value: { utteranceId: `s${sequence}`, text: "show" } },
+        });
+        nc.publish(subjects.roomEvents(roomId), RoomEvent.encode(event).finish());
+      }
+      await nc.flush();
+    },
     /** Where the test stored a room's event in the stream. */
     position: (roomId: string, sequence: number) => positions.get(`${roomId}/${sequence}`) ?? 0,
     garbage: (roomId: string) => js.publish(subjects.roomEventLog(roomId), new Uint8Array([0xff, 0xff, 0xff, 0x0f])),
@@ -274,6 +287,28 @@ describe("WatchRoom from a room's event log", () => {
     expect(await busy.ended).toBeUndefined();
     expect(quiet.sequences()).toEqual([1, 2]);
     expect(busy.sequences()).toEqual([5, 6, 7]);
+  });
+
+  it("merges the live-only show into the kept events in order, and a late watcher replays the kept ones", async () => {
+    await using s = await logStack();
+    await s.room("mixed");
+    await s.append("mixed", 1);
+    const w = watch(s.client, { roomId: "mixed", afterSequence: 0 });
+    await received(w, 1);
+    // The show's sentences go out live only; a kept event is stored, then sent live too (a duplicate to skip).
+    await s.say("mixed", 2, 3);
+    await s.append("mixed", 4);
+    await s.say("mixed", 4, 6);
+    await received(w, 6);
+    // A watcher that comes later gets what was kept after its sequence, then the live events as they come.
+    const late = watch(s.client, { roomId: "mixed", afterSequence: 2 });
+    await received(late, 1);
+    await s.say("mixed", 7);
+    await s.append("mixed", 8, 8, true);
+    expect(await w.ended).toBeUndefined();
+    expect(await late.ended).toBeUndefined();
+    expect(w.sequences()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(late.sequences()).toEqual([4, 7, 8]);
   });
 
   it("for a room that has ended: replays what is asked up to its end, or ends at once from now on", async () => {

@@ -1,7 +1,9 @@
-// RoomService.WatchRoom: a room's events replayed from the ROOM_EVENTS stream (where the room's owner stores each one
+// RoomService.WatchRoom: a room's kept events replayed from the ROOM_EVENTS stream (where the room's owner stores each
 // before it is sent live, rooms/event-log.ts) from where the caller says, then followed as they are stored, through
-// one ordered consumer per call filtered to the room's subject. The stream is the buffer: a slow watcher holds at
-// most one pull batch in this process, and one that falls too far behind is cut off to resume later.
+// one ordered consumer per call filtered to the room's subject, merged by sequence with the room's live events (the
+// scripted show's sentences and cues are sent live only, not kept). The stream is the buffer for kept events: a slow
+// watcher holds at most one pull batch of them in this process; live events wait in a queue of at most
+// maxLagEvents. A watcher that falls too far behind is cut off to resume later (replaying kept events only).
 import {
   DeliverPolicy,
   JetStreamApiCodes,
@@ -9,12 +11,13 @@ import {
   jetstream,
   jetstreamManager,
   type ConsumerMessages,
+  type JsMsg,
   type JetStreamManager,
   type MsgRequest,
   type NextMsgRequest,
   type OrderedConsumerOptions,
 } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { Counter, rootLogger, type Logger, type Registry } from "../observability/index.js";
 import { RoomEvent, RoomState, subjects, type WatchRoomRequest } from "../proto/index.js";
 import { validateRoomId, type RoomDirectory } from "../rooms/index.js";
@@ -122,17 +125,23 @@ export function roomWatcher(deps: RoomWatchDeps) {
     // From now on, for a room that has ended: nothing will come.
     if (ended && after === undefined) return;
 
+    // Two sources, merged by sequence: the room's kept events from its log (replayed from where the caller asks,
+    // then followed) and its live events (the show is sent live only), taken from before the log is read so that
+    // nothing sent meanwhile falls between them. A live event waits while kept events before it are replayed.
+    const live = new LiveEvents(deps.nats, roomId, maxLag);
     const subject = subjects.roomEventLog(roomId);
     let messages: ConsumerMessages;
     let deleteConsumer: () => Promise<unknown>;
     let replayEnd: number;
+    let startSeq: number;
     try {
       const end = await tail(subject);
       replayEnd = end?.seq ?? 0;
+      startSeq = after === undefined ? replayEnd : await startAfter(subject, after, end);
       const start: Partial<OrderedConsumerOptions> =
         after === undefined
           ? { deliver_policy: DeliverPolicy.LastPerSubject }
-          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: await startAfter(subject, after, end) };
+          : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq };
       const consumer = await js.consumers.get(subjects.roomEventsStream, {
         ...start,
         filter_subjects: subject,
@@ -141,6 +150,7 @@ export function roomWatcher(deps: RoomWatchDeps) {
       deleteConsumer = () => consumer.delete();
       messages = await consumer.consume({ max_messages: pullBatch });
     } catch (err) {
+      live.close();
       // No room host has made the stream yet, or JetStream is electing a leader: the caller may retry.
       const missing = err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
       const what = missing ? "are not kept yet" : "cannot be read now";
@@ -148,8 +158,12 @@ export function roomWatcher(deps: RoomWatchDeps) {
     }
 
     let last = after ?? 0;
+    // Replaying: kept events up to the log's end when the watch began; live events go once it is done.
+    let replaying = replayEnd > 0 && startSeq <= replayEnd;
     const resume = () => `resume with after_sequence ${last}`;
-    const stop = () => void messages.close();
+    const log$ = new LogReader(messages);
+    const stop = () => void log$.close();
+    live.onOverflow = stop;
     signal.addEventListener("abort", stop, { once: true });
     deps.closing?.addEventListener("abort", stop, { once: true });
     let idle: NodeJS.Timeout | undefined;
@@ -158,10 +172,40 @@ export function roomWatcher(deps: RoomWatchDeps) {
       clearTimeout(idle);
       idle = setTimeout(stop, endedIdleMs);
     };
+    /** Live events that may go now, below `before`: all once the replay is done, else only the very next one. */
+    function* takeLive(before = Infinity): Generator<RoomEvent> {
+      for (;;) {
+        const event = live.peek();
+        if (!event || event.sequence >= before || (replaying && event.sequence !== last + 1)) return;
+        live.shift();
+        if (event.sequence <= last) continue;
+        last = event.sequence;
+        yield event;
+      }
+    }
     try {
       quiet();
-      for await (const message of messages) {
+      for (;;) {
+        if (live.overflowed) {
+          throw new ResourceExhaustedError(`watcher of room ${roomId} fell ${live.length} events behind; ${resume()}`);
+        }
+        const message = log$.next();
+        if (!message) {
+          let sent = false;
+          for (const event of takeLive()) {
+            sent = true;
+            quiet();
+            yield event;
+            if (endsRoom(event)) return;
+          }
+          // Whatever came while the caller took those is looked at before waiting.
+          if (sent) continue;
+          if (log$.done) break;
+          await Promise.race([log$.arrived(), live.arrived()]);
+          continue;
+        }
         quiet();
+        if (message.seq >= replayEnd || message.info.pending === 0) replaying = false;
         let event: RoomEvent;
         try {
           event = RoomEvent.decode(message.data);
@@ -170,6 +214,11 @@ export function roomWatcher(deps: RoomWatchDeps) {
           skipped?.inc({ reason: "undecodable" });
           log.warn({ err, roomId, streamSequence: message.seq }, "undecodable room event skipped");
           continue;
+        }
+        // Live events numbered before this one go first (a show sentence between two kept events).
+        for (const earlier of takeLive(event.sequence)) {
+          yield earlier;
+          if (endsRoom(earlier)) return;
         }
         // Below the start asked for (the bisection may land early), or a duplicate.
         if (event.sequence <= last) continue;
@@ -183,18 +232,119 @@ export function roomWatcher(deps: RoomWatchDeps) {
         yield event;
         if (endsRoom(event)) return;
       }
+      if (log$.failure) throw log$.failure;
     } catch (err) {
       if (err instanceof ResourceExhaustedError || signal.aborted) throw err;
       throw new UnavailableError(`room ${roomId}'s events could not be read; ${resume()}`, { cause: err });
     } finally {
       clearTimeout(idle);
+      live.close();
       signal.removeEventListener("abort", stop);
       deps.closing?.removeEventListener("abort", stop);
-      await messages.close().catch(() => undefined);
+      await log$.close();
       await deleteConsumer().catch(() => undefined);
     }
     // The messages stopped without the room's end: cancelled, an ended room replayed, or the gateway or NATS going.
     if (signal.aborted || (ended && !deps.closing?.aborted && !deps.nats.isClosed())) return;
     throw new UnavailableError(`the gateway stopped watching room ${roomId}; ${resume()}`);
   };
+}
+
+/** Something to wait for: `wait()` resolves at the next `signal()`. */
+class Signal {
+  #waiters: (() => void)[] = [];
+  wait(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+  signal(): void {
+    for (const resolve of this.#waiters.splice(0)) resolve();
+  }
+}
+
+/** A room's live events, queued for one watch (at most `max`; past that the watch is cut off). */
+class LiveEvents {
+  readonly #queue: RoomEvent[] = [];
+  readonly #sub: Subscription;
+  readonly #arrival = new Signal();
+  overflowed = false;
+  onOverflow: () => void = () => undefined;
+
+  constructor(nats: NatsConnection, roomId: string, max: number) {
+    this.#sub = nats.subscribe(subjects.roomEvents(roomId), {
+      callback: (_err, msg) => {
+        if (!msg || this.overflowed) return;
+        try {
+          this.#queue.push(RoomEvent.decode(msg.data));
+        } catch {
+          return; // a kept event that does not decode is counted where the log is read
+        }
+        if (this.#queue.length > max) {
+          this.overflowed = true;
+          this.onOverflow();
+        }
+        this.#arrival.signal();
+      },
+    });
+  }
+
+  get length(): number {
+    return this.#queue.length;
+  }
+  peek(): RoomEvent | undefined {
+    return this.#queue[0];
+  }
+  shift(): RoomEvent | undefined {
+    return this.#queue.shift();
+  }
+  arrived(): Promise<void> {
+    return this.#arrival.wait();
+  }
+  close(): void {
+    this.#sub.unsubscribe();
+    this.#arrival.signal();
+  }
+}
+
+/** A watch's consumer of the room's log, read ahead by at most one pull batch (the stream is the buffer). */
+class LogReader {
+  readonly #messages: ConsumerMessages;
+  readonly #queue: JsMsg[] = [];
+  readonly #arrival = new Signal();
+  readonly #taken = new Signal();
+  readonly #reading: Promise<void>;
+  done = false;
+  failure: Error | undefined;
+
+  constructor(messages: ConsumerMessages) {
+    this.#messages = messages;
+    this.#reading = (async () => {
+      try {
+        for await (const message of messages) {
+          this.#queue.push(message);
+          this.#arrival.signal();
+          while (this.#queue.length >= pullBatch && !this.done) await this.#taken.wait();
+        }
+      } catch (err) {
+        this.failure = err as Error;
+      } finally {
+        this.done = true;
+        this.#arrival.signal();
+      }
+    })();
+  }
+
+  next(): JsMsg | undefined {
+    const message = this.#queue.shift();
+    if (message) this.#taken.signal();
+    return message;
+  }
+  arrived(): Promise<void> {
+    return this.#arrival.wait();
+  }
+  async close(): Promise<void> {
+    this.done = true;
+    this.#taken.signal();
+    await this.#messages.close().catch(() => undefined);
+    await this.#reading;
+  }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { createLogger, createRegistry } from "../observability/internal.js";
-import { RoomEvent, RoomState, subjects } from "../proto/index.js";
+import { CueFired_Kind, RoomEvent, RoomState, UtteranceSource, subjects } from "../proto/index.js";
 import { connectNats } from "../transport/index.js";
 import { startNatsServer } from "../testing/index.js";
 import { ensureRoomEventsStream, RoomEventLog } from "./event-log.js";
@@ -10,6 +10,11 @@ import { roomMetrics } from "./metrics.js";
 const stateChanged = (reason: string): RoomEvent["event"] => ({
   $case: "stateChanged",
   value: { from: RoomState.ROOM_STATE_LIVE, to: RoomState.ROOM_STATE_LIVE, reason, message: "" },
+});
+
+const utterance = (utteranceId: string, source: UtteranceSource): RoomEvent["event"] => ({
+  $case: "utteranceStarted",
+  value: { utteranceId, source, text: utteranceId, words: [], streamTimeMs: 0, commentId: "" },
 });
 
 /** Every event stored for the room, in stream order. */
@@ -35,6 +40,7 @@ describe("a room's event log", () => {
       const options = {
         roomId: "r1",
         floor: 0,
+        reserve: 8,
         log: createLogger({ level: "silent" }),
         metrics: roomMetrics(registry),
       };
@@ -49,15 +55,16 @@ describe("a room's event log", () => {
 
       expect(await Promise.all(["a", "b", "c"].map((r) => first.publish(stateChanged(r))))).toEqual([1, 2, 3]);
 
-      // A successor takes the room (its state knew only event 1) and goes on after the last stored event.
+      // A successor takes the room (its state knew only event 1) and goes on past the numbers the last stored event
+      // reserved for live-only events (3 + 8): a gap, never a number used twice.
       const second = new RoomEventLog(nc, jsm, { ...options, floor: 1, owns: () => true });
-      expect(await second.publish(stateChanged("HostChanged"))).toBe(4);
+      expect(await second.publish(stateChanged("HostChanged"))).toBe(12);
 
       // The predecessor, still believing it holds the room, is refused by the log and stops.
       expect(await first.publish(stateChanged("stale"))).toBe(0);
       expect(first.fenced).toBe(true);
       expect(await first.publish(stateChanged("stale again"))).toBe(0);
-      expect(await second.publish(stateChanged("e"))).toBe(5);
+      expect(await second.publish(stateChanged("e"))).toBe(13);
 
       // A log whose host is not sure of its lease sends nothing at all.
       firstOwns = false;
@@ -65,7 +72,7 @@ describe("a room's event log", () => {
       expect(await third.publish(stateChanged("never"))).toBe(0);
 
       const kept = await stored(nc, "r1");
-      expect(kept.map((e) => e.sequence)).toEqual([1, 2, 3, 4, 5]);
+      expect(kept.map((e) => e.sequence)).toEqual([1, 2, 3, 12, 13]);
       expect(kept.map((e) => (e.event?.$case === "stateChanged" ? e.event.value.reason : ""))).toEqual([
         "a",
         "b",
@@ -75,9 +82,88 @@ describe("a room's event log", () => {
       ]);
       // Live watchers saw exactly what the log kept: the refused events were never sent.
       await nc.flush();
-      expect(live.map((e) => e.sequence)).toEqual([1, 2, 3, 4, 5]);
+      expect(live.map((e) => e.sequence)).toEqual([1, 2, 3, 12, 13]);
       const fenced = await registry.getSingleMetric("livehost_room_events_fenced_total")!.get();
       expect(fenced.values[0]!.value).toBe(3);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("sends the show's sentences and cues live only, keeps the rest, and never reuses a number", async () => {
+    await using server = await startNatsServer();
+    const nc = await connectNats({ servers: server.url, name: "test" });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await ensureRoomEventsStream(jsm);
+      const registry = createRegistry();
+      const options = {
+        roomId: "r3",
+        floor: 0,
+        reserve: 4,
+        log: createLogger({ level: "silent" }),
+        metrics: roomMetrics(registry),
+        owns: () => true,
+      };
+      const live: RoomEvent[] = [];
+      nc.subscribe(subjects.roomEvents("r3"), { callback: (_err, msg) => void live.push(RoomEvent.decode(msg.data)) });
+      const first = new RoomEventLog(nc, jsm, options);
+      await first.publish(stateChanged("live"));
+      // Three show sentences (start, subtitle, end: 9 events) and one answer (start, end, outcome).
+      for (const id of ["s1", "s2", "s3"]) {
+        await first.publish(utterance(id, UtteranceSource.UTTERANCE_SOURCE_SHOW));
+        await first.publish({
+          $case: "cueFired",
+          value: {
+            kind: CueFired_Kind.KIND_SUBTITLE,
+            utteranceId: id,
+            productId: "",
+            couponId: "",
+            text: id,
+            streamTimeMs: 0,
+            durationMs: 1,
+          },
+        });
+        await first.publish({
+          $case: "utteranceEnded",
+          value: { utteranceId: id, interrupted: false, durationMs: 900 },
+        });
+      }
+      await first.publish(utterance("a1", UtteranceSource.UTTERANCE_SOURCE_ANSWER));
+      await first.publish({
+        $case: "utteranceEnded",
+        value: { utteranceId: "a1", interrupted: false, durationMs: 900 },
+      });
+      expect(
+        await first.publish({
+          $case: "commentAnswered",
+          value: { commentId: "c1", utteranceId: "a1", intent: "price" },
+        }),
+      ).toBe(13);
+
+      // Watchers saw all 13, in order; the log kept the state change, the answer, and one show event in every
+      // reserve + 1 (a live-only event past what the last kept one reserved is kept instead).
+      await nc.flush();
+      expect(live.map((e) => e.sequence)).toEqual(Array.from({ length: 13 }, (_, i) => i + 1));
+      const kept = await stored(nc, "r3");
+      expect(kept.map((e) => e.sequence)).toEqual([1, 6, 11, 12, 13]);
+      expect(kept.map((e) => e.event?.$case)).toEqual([
+        "stateChanged",
+        "cueFired",
+        "utteranceStarted",
+        "utteranceEnded",
+        "commentAnswered",
+      ]);
+      const sent = await registry.getSingleMetric("livehost_room_events_sent_total")!.get();
+      expect(Object.fromEntries(sent.values.map((v) => [v.labels.kept, v.value]))).toEqual({ true: 5, false: 8 });
+
+      // A successor after a crash skips what the last kept event reserved; after a clean end (the exact last
+      // number recorded with the room's state) it goes straight on.
+      await first.publish(utterance("s4", UtteranceSource.UTTERANCE_SOURCE_SHOW));
+      const crashed = new RoomEventLog(nc, jsm, { ...options, floor: 10 });
+      expect(await crashed.publish(stateChanged("HostChanged"))).toBe(18);
+      const clean = new RoomEventLog(nc, jsm, { ...options, floor: 18, floorExact: true });
+      expect(await clean.publish(stateChanged("HostChanged"))).toBe(19);
     } finally {
       await nc.close();
     }

@@ -1,13 +1,22 @@
-// A room's events, kept for a while: every RoomEvent is stored in the ROOM_EVENTS stream (one subject per room,
-// livehost.eventlog.rooms.<id>), then fanned out live on livehost.events.rooms.<id>, so a watcher that comes late or
-// loses its connection replays what it missed from the sequence it last saw (RoomService.WatchRoom), and a host that
-// takes a room over knows what its predecessor said.
+// A room's events: fanned out live on livehost.events.rooms.<id>, and those that matter after the moment kept in the
+// ROOM_EVENTS stream (one subject per room, livehost.eventlog.rooms.<id>), so a watcher that comes late or loses its
+// connection replays what it missed from the sequence it last saw (RoomService.WatchRoom), and a host that takes a
+// room over knows what its predecessor answered.
 //
-// The log is also a fence. Each event is stored only if the room's log still ends where this activation last wrote
-// it (JetStream's expected-last-subject-sequence): once a successor has written, a predecessor that wakes up (paused
-// past its lease) cannot add one more event, live or stored, and sequence numbers are never used twice. Events are
-// written one at a time per room, in the order they were published; while the host is not sure of its lease they
-// wait (it proves it at its next renewal), and are dropped, counted, once the activation ends or the wait is long.
+// What is kept: everything but the scripted show's own events (a show sentence's start and end, and its cues). Those
+// are most of what a room says (about one every two seconds, all day) and worth nothing a minute later; keeping them
+// cost a replicated write each, which the control plane's budget for an idle room (0.1 a second) cannot pay. They go
+// out live only.
+//
+// The log is also a fence. Each kept event is stored only if the room's log still ends where this activation last
+// wrote it (JetStream's expected-last-subject-sequence): once a successor has written, a predecessor that wakes up
+// (paused past its lease) cannot add one more event. Live-only events go out only while the host holds its lease
+// (`owns`), as speech and frames do. Sequence numbers are never used twice: a kept event reserves the next
+// `reserve` numbers for live-only events (header Livehost-Events-Reserved), a live-only event past the reservation
+// is kept instead, and a successor numbers from past its predecessor's reservation (a gap after a crash, none after
+// a clean handover, whose activation records its exact last number with the room's state). Events are sent one at a
+// time per room, in order; while the host is not sure of its lease they wait (it proves it at its next renewal), and
+// are dropped, counted, once the activation ends or the wait is long.
 import {
   DeliverPolicy,
   DiscardPolicy,
@@ -21,7 +30,7 @@ import { randomUUID } from "node:crypto";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { injectNatsHeaders, type Logger } from "../observability/index.js";
 import { whileJetStreamStarts } from "../actors/index.js";
-import { RoomEvent, subjects } from "../proto/index.js";
+import { RoomEvent, UtteranceSource, subjects } from "../proto/index.js";
 import type { RoomMetrics } from "./metrics.js";
 
 export interface RoomEventsSettings {
@@ -77,6 +86,10 @@ export interface RoomEventLogOptions {
   waitMs?: number;
   /** The last sequence the room's persisted state knows; the log's own last event wins when it is higher. */
   floor: number;
+  /** The predecessor ended cleanly at `floor` (its last number, exactly): no reservation of its to skip. */
+  floorExact?: boolean;
+  /** Numbers a kept event reserves for the live-only events after it. Default 64. */
+  reserve?: number;
   log: Logger;
   metrics: RoomMetrics;
 }
@@ -84,6 +97,17 @@ export interface RoomEventLogOptions {
 const isWrongLastSequence = (err: unknown) =>
   err instanceof Error &&
   /wrong last sequence|10071/i.test(`${err.message} ${String((err as { code?: unknown }).code)}`);
+export const reservedHeader = "Livehost-Events-Reserved";
+
+/** Events kept in the log; the scripted show's sentence events and cues are sent live only. */
+function isShowEvent(event: RoomEvent["event"], showUtterances: Set<string>): boolean {
+  if (event?.$case === "utteranceStarted") return event.value.source === UtteranceSource.UTTERANCE_SOURCE_SHOW;
+  if (event?.$case === "utteranceEnded" || event?.$case === "cueFired") {
+    return event.value.utteranceId !== "" && showUtterances.has(event.value.utteranceId);
+  }
+  return false;
+}
+
 const isNoMessage = (err: unknown) => err instanceof Error && /no message found|not found|10037/i.test(err.message);
 
 /** One activation's writer of a room's events. */
@@ -94,8 +118,12 @@ export class RoomEventLog {
   readonly #options: RoomEventLogOptions;
   readonly #subject: string;
   readonly #liveSubject: string;
-  /** Where the room's subject ends (stream sequence of its last stored event), and that event's RoomEvent.sequence. */
+  /** Where the room's subject ends (stream sequence of its last stored event), and the last RoomEvent.sequence sent. */
   #last = { streamSeq: 0, sequence: 0, timeMs: 0 };
+  /** Live-only events may use numbers up to this one (reserved by this activation's last kept event). */
+  #reserved = 0;
+  /** Show sentences under way: their end and cues are live-only too. */
+  readonly #showUtterances = new Set<string>();
   #chain: Promise<void>;
   #fenced = false;
   readonly #writer = randomUUID().slice(0, 12);
@@ -132,7 +160,11 @@ export class RoomEventLog {
       // Where the log ends is what the next write is conditional on, whatever the last message holds.
       let sequence = this.#last.sequence;
       try {
-        sequence = Math.max(sequence, Number(RoomEvent.decode(stored.data).sequence));
+        const kept = Number(RoomEvent.decode(stored.data).sequence);
+        // After a clean handover the state knows the exact last number; otherwise skip what the writer reserved.
+        const exact = this.#options.floorExact === true && this.#options.floor >= kept;
+        const reserved = exact ? 0 : Number(stored.header?.get(reservedHeader) || 0);
+        sequence = Math.max(sequence, kept, Number.isSafeInteger(reserved) ? reserved : 0);
       } catch (err) {
         this.#options.log.warn({ err, seq: stored.seq }, "the room's last stored event is not a RoomEvent");
       }
@@ -176,6 +208,17 @@ export class RoomEventLog {
     const message = RoomEvent.fromPartial({ roomId, sequence, time: new Date(), event });
     const data = RoomEvent.encode(message).finish();
     const headers = injectNatsHeaders(natsHeaders());
+    const show = isShowEvent(event, this.#showUtterances);
+    if (event?.$case === "utteranceStarted" && show) this.#showUtterances.add(event.value.utteranceId);
+    if (event?.$case === "utteranceEnded") this.#showUtterances.delete(event.value.utteranceId);
+    if (show && sequence <= this.#reserved) {
+      this.#last.sequence = sequence;
+      this.#nats.publish(this.#liveSubject, data, { headers });
+      metrics.eventsSent.inc({ kept: "false" });
+      return sequence;
+    }
+    const reserved = sequence + (this.#options.reserve ?? 64);
+    headers.set(reservedHeader, String(reserved));
     for (let attempt = 1; ; attempt++) {
       try {
         const ack = await this.#js.publish(this.#subject, data, {
@@ -186,7 +229,9 @@ export class RoomEventLog {
           timeout: 5_000,
         });
         this.#last = { streamSeq: ack.seq, sequence, timeMs: Date.now() };
+        this.#reserved = reserved;
         this.#nats.publish(this.#liveSubject, data, { headers });
+        metrics.eventsSent.inc({ kept: "true" });
         return sequence;
       } catch (err) {
         if (isWrongLastSequence(err)) {

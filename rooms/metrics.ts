@@ -17,6 +17,8 @@ export interface RoomMetrics {
   backOnAir: Histogram;
   /** Events a room did not send because its host was not sure it still held the room, or another host did. */
   eventsFenced: Counter;
+  /** Events sent, by whether they were also kept in the room's log (kept="true") or went out live only. */
+  eventsSent: Counter<"kept">;
   /** Comments found waiting when a room came back on another host, by what became of them. */
   commentsRecovered: Counter;
 }
@@ -72,6 +74,12 @@ export function roomMetrics(registry: Registry): RoomMetrics {
     eventsFenced: new Counter({
       name: "livehost_room_events_fenced_total",
       help: "Room events not sent: the host was not sure it still held the room (paused, cut off) or another host did.",
+      registers: [registry],
+    }),
+    eventsSent: new Counter({
+      name: "livehost_room_events_sent_total",
+      help: "Room events sent, by kept: true when also stored in the room's log (one replicated write each), false live only (the show's sentences and cues).",
+      labelNames: ["kept"],
       registers: [registry],
     }),
     commentsRecovered: new Counter({

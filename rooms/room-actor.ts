@@ -52,8 +52,10 @@ export interface RoomActorState {
   message: string;
   /** Unix ms of the last state change. */
   stateTime: number;
-  /** Sequence of the last RoomEvent published; events carry it + 1. */
+  /** A floor for the room's event numbering (written every 15 s and at a clean end); the log itself is the truth. */
   eventSequence: number;
+  /** The last activation ended cleanly and eventSequence is its last number exactly (nothing reserved to skip). */
+  eventsClosed?: boolean;
   /** commentsReceived when the counters were last written to the directory. */
   countersPublished?: number;
   commentsReceived: number;
@@ -198,6 +200,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
           owns: () => ctx.owns(),
           signal: ctx.signal,
           floor: ctx.state.eventSequence,
+          floorExact: ctx.state.eventsClosed === true,
           log: ctx.log,
           metrics,
         }),
@@ -205,10 +208,15 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       };
       const mine = current;
       activations.set(ctx.id, mine);
+      ctx.state.eventsClosed = false;
       ctx.signal.addEventListener(
         "abort",
         () => {
           if (activations.get(ctx.id) === mine) activations.delete(ctx.id);
+          // Nothing more goes out from this activation: a clean end (drain, idle) writes its last number exactly,
+          // so the next owner goes on from it with no gap. (A lost activation writes nothing.)
+          ctx.state.eventSequence = Math.max(ctx.state.eventSequence, mine.log.sequence);
+          ctx.state.eventsClosed = true;
         },
         { once: true },
       );

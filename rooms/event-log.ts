@@ -98,6 +98,8 @@ const isWrongLastSequence = (err: unknown) =>
   err instanceof Error &&
   /wrong last sequence|10071/i.test(`${err.message} ${String((err as { code?: unknown }).code)}`);
 export const reservedHeader = "Livehost-Events-Reserved";
+/** How long a kept event is retried while JetStream fails (a leader being elected takes seconds, not this long). */
+const keptRetryMs = 30_000;
 
 /** Events kept in the log; the scripted show's sentence events and cues are sent live only. */
 function isShowEvent(event: RoomEvent["event"], showUtterances: Set<string>): boolean {
@@ -179,7 +181,8 @@ export class RoomEventLog {
 
   /** Stores and sends an event after the ones before it; resolves with its sequence (0 when it was not sent). */
   publish(event: RoomEvent["event"]): Promise<number> {
-    const sent = this.#chain.then(() => this.#write(event));
+    const queuedAt = performance.now();
+    const sent = this.#chain.then(() => this.#write(event, queuedAt));
     this.#chain = sent.then(
       () => undefined,
       () => undefined,
@@ -195,10 +198,16 @@ export class RoomEventLog {
     return this.#chain;
   }
 
-  async #write(event: RoomEvent["event"]): Promise<number> {
-    const { metrics, roomId } = this.#options;
-    if (!this.#fenced && !this.#options.owns()) await this.#waitOwns();
-    if (this.#fenced || !this.#options.owns()) {
+  async #write(event: RoomEvent["event"], queuedAt: number): Promise<number> {
+    const { metrics, roomId, signal, waitMs = 10_000 } = this.#options;
+    const show = isShowEvent(event, this.#showUtterances);
+    if (event?.$case === "utteranceStarted" && show) this.#showUtterances.add(event.value.utteranceId);
+    if (event?.$case === "utteranceEnded") this.#showUtterances.delete(event.value.utteranceId);
+    // A show event is worth sending only near its moment; a kept one (an answer, a comment's outcome) waits for as
+    // long as this activation lives: dropping it would lose what a viewer or service waits for.
+    const deadline = show || !signal ? queuedAt + waitMs : Infinity;
+    if (!this.#fenced && !this.#options.owns()) await this.#waitOwns(deadline);
+    if (this.#fenced || !this.#options.owns() || (show && performance.now() > deadline)) {
       metrics.eventsFenced.inc();
       return 0;
     }
@@ -208,9 +217,6 @@ export class RoomEventLog {
     const message = RoomEvent.fromPartial({ roomId, sequence, time: new Date(), event });
     const data = RoomEvent.encode(message).finish();
     const headers = injectNatsHeaders(natsHeaders());
-    const show = isShowEvent(event, this.#showUtterances);
-    if (event?.$case === "utteranceStarted" && show) this.#showUtterances.add(event.value.utteranceId);
-    if (event?.$case === "utteranceEnded") this.#showUtterances.delete(event.value.utteranceId);
     if (show && sequence <= this.#reserved) {
       this.#last.sequence = sequence;
       this.#nats.publish(this.#liveSubject, data, { headers });
@@ -241,16 +247,20 @@ export class RoomEventLog {
           this.#options.log.warn({ event: event?.$case }, "room events written by another host: this one stops");
           return 0;
         }
-        if (attempt >= 3 || this.#nats.isClosed()) throw err;
-        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+        // JetStream electing a leader (a server lost): retried with the same message id while the activation
+        // lives and holds the room, so a kept event is stored once, late rather than never.
+        const keepTrying =
+          signal !== undefined && !signal.aborted && this.#options.owns() && performance.now() - queuedAt < keptRetryMs;
+        if ((attempt >= 3 && !keepTrying) || this.#nats.isClosed()) throw err;
+        this.#options.log.debug({ err, attempt, event: event?.$case }, "room event not stored yet; retrying");
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 100 * attempt)));
       }
     }
   }
 
   /** Waits while the host is not sure of its lease (a stall, JetStream electing a leader), within bounds. */
-  async #waitOwns(): Promise<void> {
-    const { owns, signal, waitMs = 10_000 } = this.#options;
-    const deadline = performance.now() + waitMs;
+  async #waitOwns(deadline: number): Promise<void> {
+    const { owns, signal } = this.#options;
     while (!owns() && !signal?.aborted && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

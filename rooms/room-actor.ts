@@ -228,11 +228,17 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     return jsm;
   };
 
-  /** Publishes a room event through the activation's fenced log; an outcome takes its comment off the waiting list. */
+  /**
+   * Publishes a room event through the activation's fenced log; an outcome, once kept, takes its comment off the
+   * waiting list (one not sent stays there, for the room's next owner to answer).
+   */
   const publish = (ctx: Ctx, event: RoomEvent["event"]) => {
     const { log, handled } = activation(ctx);
-    if (event?.$case === "commentAnswered" || event?.$case === "commentRejected") handled.add(event.value.commentId);
-    void log.publish(event);
+    const sent = log.publish(event);
+    if (event?.$case === "commentAnswered" || event?.$case === "commentRejected") {
+      const { commentId } = event.value;
+      void sent.then((sequence) => sequence > 0 && handled.add(commentId));
+    }
   };
 
   /** True while this activation may act for the room (speak, stream, publish). */

@@ -247,8 +247,12 @@ export class ActorHost implements AsyncDisposable {
           msg.term();
           continue;
         }
-        const lease = this.#leases.get(actorKey(type.name, id));
-        if (lease && this.#ownerAlive(lease.hostId) && !this.#membership.isDraining(lease.hostId)) {
+        const key = actorKey(type.name, id);
+        const lease = this.#leases.get(key);
+        // A lease naming this host is proof of nothing without the activation (the mirror may not have seen a start
+        // that failed half-way release it): place the actor, which reads the lease itself.
+        const mineButIdle = lease?.hostId === this.hostId && !this.#activations.has(key) && !this.#starting.has(key);
+        if (lease && !mineButIdle && this.#ownerAlive(lease.hostId) && !this.#membership.isDraining(lease.hostId)) {
           msg.ack();
           continue;
         }

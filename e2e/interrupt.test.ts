@@ -2,10 +2,10 @@
 // from the sentence that was cut, not from its start nor from the sentence after.
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { UtteranceSource, type UtteranceStarted } from "../proto/index.js";
+import { UtteranceSource, type RoomEvent, type UtteranceStarted } from "../proto/index.js";
 import { callUnary } from "../transport/index.js";
 import { showPlace } from "../testing/index.js";
-import { createLiveRoom, fixtureRoomSpec, startLocalStack } from "./harness.js";
+import { createLiveRoom, fixtureRoomSpec, startLocalStack, watchRoom } from "./harness.js";
 
 const roomId = "e2e-interrupt";
 
@@ -86,5 +86,16 @@ describe("Interrupt and Say", () => {
       "utteranceEnded {interrupted: true}",
     );
     expect(ended.interrupted).toBe(true);
+
+    // A watcher resuming from an early sequence replays everything since, the show's sentences and cues included
+    // (sent live only, kept on the gateway's request), exactly as the first watcher saw them.
+    const from = watch.events[2]!.sequence;
+    const upTo = watch.events.at(-1)!.sequence;
+    using resumed = watchRoom(stack.rooms, roomId, from);
+    await resumed.waitFor((e) => (e.sequence >= upTo ? true : undefined), 15_000, `event ${upTo}`);
+    const span = (events: RoomEvent[]) =>
+      events.filter((e) => e.sequence > from && e.sequence <= upTo).map((e) => `${e.sequence} ${e.event?.$case}`);
+    expect(span(resumed.events)).toEqual(span(watch.events));
+    expect(span(resumed.events).some((e) => e.endsWith("utteranceStarted"))).toBe(true);
   });
 });

@@ -80,7 +80,12 @@ export async function postComment(deps: RoomServiceDeps, request: PostCommentReq
 
 export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
   const rooms = new RoomClient(deps.nats);
-  const watch = roomWatcher(deps);
+  const watch = roomWatcher({
+    ...deps,
+    keepEvents: async (roomId) => {
+      await rooms.request(roomId, { $case: "keepEvents", value: {} }, { timeoutMs: 2_000 });
+    },
+  });
   const roomOf = async (promise: Promise<{ room?: Room }>) => {
     const reply = await promise;
     if (!reply.room) throw new ProtocolError("room reply without a room");

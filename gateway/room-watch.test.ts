@@ -166,13 +166,18 @@ async function logStack(settings: { maxPerRoom?: number } = {}) {
     room: (id: string, state = RoomState.ROOM_STATE_LIVE) =>
       directory.put(Room.fromPartial({ id, revision: 1, status: { state, reason: "Test" } })),
     /** Stores events `from`..`to` of a room as its owner would (any state change; the last may end the room). */
-    append: async (roomId: string, from: number, to = from, end = false) => {
+    append: async (roomId: string, from: number, to = from, end = false, earlier: number[] = []) => {
       for (let sequence = from; sequence <= to; sequence++) {
         const state = end && sequence === to ? RoomState.ROOM_STATE_ENDED : RoomState.ROOM_STATE_LIVE;
         const event = RoomEvent.fromPartial({
           roomId,
           sequence,
           time: new Date(),
+          earlier: earlier.map((n) => ({
+            roomId,
+            sequence: n,
+            event: { $case: "utteranceStarted", value: { utteranceId: `s${n}`, text: "show" } },
+          })),
           event: {
             $case: "stateChanged",
             value: { from: RoomState.ROOM_STATE_LIVE, to: state, reason: `e${sequence}` },
@@ -304,11 +309,18 @@ describe("WatchRoom from a room's event log", () => {
     const late = watch(s.client, { roomId: "mixed", afterSequence: 2 });
     await received(late, 1);
     await s.say("mixed", 7);
-    await s.append("mixed", 8, 8, true);
+    // The room keeps its show's events now and then, carried by a kept one (RoomEvent.earlier): replayed too.
+    await s.append("mixed", 8, 8, false, [5, 6, 7]);
+    const again = watch(s.client, { roomId: "mixed", afterSequence: 3 });
+    await received(again, 4);
+    await s.append("mixed", 9, 9, true);
     expect(await w.ended).toBeUndefined();
     expect(await late.ended).toBeUndefined();
-    expect(w.sequences()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect(late.sequences()).toEqual([4, 7, 8]);
+    expect(await again.ended).toBeUndefined();
+    expect(w.sequences()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(late.sequences()).toEqual([4, 7, 8, 9]);
+    expect(again.sequences()).toEqual([4, 5, 6, 7, 8, 9]);
+    expect(again.events.every((e) => e.earlier.length === 0)).toBe(true);
   });
 
   it("for a room that has ended: replays what is asked up to its end, or ends at once from now on", async () => {

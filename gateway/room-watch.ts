@@ -33,6 +33,11 @@ export interface RoomWatchDeps {
   closing?: AbortSignal;
   /** A watcher more events than this behind the room's newest is cut off (RESOURCE_EXHAUSTED). Default 1,000. */
   maxLagEvents?: number;
+  /**
+   * Asks a room on air to keep the show's events it sent live only (RoomActorRequest.keep_events), so that a watch
+   * resuming replays them too; best effort (a room that cannot answer in time leaves them to its next keep).
+   */
+  keepEvents?: (roomId: string) => Promise<void>;
 }
 
 /** Events pulled from the stream at a time: what one slow watcher holds in the gateway at most. */
@@ -129,6 +134,11 @@ export function roomWatcher(deps: RoomWatchDeps) {
     // then followed) and its live events (the show is sent live only), taken from before the log is read so that
     // nothing sent meanwhile falls between them. A live event waits while kept events before it are replayed.
     const live = new LiveEvents(deps.nats, roomId, maxLag);
+    const onAir =
+      room.status?.state === RoomState.ROOM_STATE_LIVE || room.status?.state === RoomState.ROOM_STATE_PAUSED;
+    if (after !== undefined && onAir && deps.keepEvents) {
+      await deps.keepEvents(roomId).catch((err: unknown) => log.debug({ err, roomId }, "room did not keep its events"));
+    }
     const subject = subjects.roomEventLog(roomId);
     let messages: ConsumerMessages;
     let deleteConsumer: () => Promise<unknown>;
@@ -158,6 +168,7 @@ export function roomWatcher(deps: RoomWatchDeps) {
     }
 
     let last = after ?? 0;
+    let first = true;
     // Replaying: kept events up to the log's end when the watch began; live events go once it is done.
     let replaying = replayEnd > 0 && startSeq <= replayEnd;
     const resume = () => `resume with after_sequence ${last}`;
@@ -215,22 +226,27 @@ export function roomWatcher(deps: RoomWatchDeps) {
           log.warn({ err, roomId, streamSequence: message.seq }, "undecodable room event skipped");
           continue;
         }
-        // Live events numbered before this one go first (a show sentence between two kept events).
-        for (const earlier of takeLive(event.sequence)) {
-          yield earlier;
-          if (endsRoom(earlier)) return;
+        // A kept event carries the show's live-only events before it (replayed too, except from now on).
+        const kept = [...(after === undefined && first ? [] : event.earlier), { ...event, earlier: [] }];
+        first = false;
+        for (const one of kept) {
+          // Live events numbered before this one go first (a show sentence between two kept events).
+          for (const earlier of takeLive(one.sequence)) {
+            yield earlier;
+            if (endsRoom(earlier)) return;
+          }
+          // Below the start asked for (the bisection may land early), or a duplicate.
+          if (one.sequence <= last) continue;
+          // Past what the room had stored when the watch began, the watcher must keep up with the room.
+          if (message.seq > replayEnd && message.info.pending > maxLag) {
+            throw new ResourceExhaustedError(
+              `watcher of room ${roomId} fell ${message.info.pending} events behind; ${resume()}`,
+            );
+          }
+          last = one.sequence;
+          yield one;
+          if (endsRoom(one)) return;
         }
-        // Below the start asked for (the bisection may land early), or a duplicate.
-        if (event.sequence <= last) continue;
-        // Past what the room had stored when the watch began, the watcher must keep up with the room.
-        if (message.seq > replayEnd && message.info.pending > maxLag) {
-          throw new ResourceExhaustedError(
-            `watcher of room ${roomId} fell ${message.info.pending} events behind; ${resume()}`,
-          );
-        }
-        last = event.sequence;
-        yield event;
-        if (endsRoom(event)) return;
       }
       if (log$.failure) throw log$.failure;
     } catch (err) {

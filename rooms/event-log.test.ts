@@ -154,16 +154,28 @@ describe("a room's event log", () => {
         "utteranceEnded",
         "commentAnswered",
       ]);
+      // Each kept event carries the show's events sent live only since the one kept before it.
+      expect(kept.map((e) => e.earlier.map((x) => x.sequence))).toEqual([[], [2, 3, 4, 5], [7, 8, 9, 10], [], []]);
       const sent = await registry.getSingleMetric("livehost_room_events_sent_total")!.get();
       expect(Object.fromEntries(sent.values.map((v) => [v.labels.kept, v.value]))).toEqual({ true: 5, false: 8 });
 
       // A successor after a crash skips what the last kept event reserved; after a clean end (the exact last
       // number recorded with the room's state) it goes straight on.
+      // A room that only speaks keeps its show's events now and then (flush): the last one, carrying the others.
       await first.publish(utterance("s4", UtteranceSource.UTTERANCE_SOURCE_SHOW));
+      await first.publish(utterance("s5", UtteranceSource.UTTERANCE_SOURCE_SHOW));
+      await first.flush();
+      const flushed = (await stored(nc, "r3")).at(-1)!;
+      expect([flushed.sequence, flushed.earlier.map((e) => e.sequence)]).toEqual([15, [14]]);
+      await nc.flush();
+      expect(live.map((e) => e.sequence)).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+
+      // A successor after a crash skips what the last kept event reserved (15 + 4); after a clean end (the exact
+      // last number recorded with the room's state) it goes straight on.
       const crashed = new RoomEventLog(nc, jsm, { ...options, floor: 10 });
-      expect(await crashed.publish(stateChanged("HostChanged"))).toBe(18);
-      const clean = new RoomEventLog(nc, jsm, { ...options, floor: 18, floorExact: true });
-      expect(await clean.publish(stateChanged("HostChanged"))).toBe(19);
+      expect(await crashed.publish(stateChanged("HostChanged"))).toBe(20);
+      const clean = new RoomEventLog(nc, jsm, { ...options, floor: 20, floorExact: true });
+      expect(await clean.publish(stateChanged("HostChanged"))).toBe(21);
     } finally {
       await nc.close();
     }

@@ -27,7 +27,7 @@ import {
   type JetStreamManager,
 } from "@nats-io/jetstream";
 import { randomUUID } from "node:crypto";
-import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { injectNatsHeaders, type Logger } from "../observability/index.js";
 import { whileJetStreamStarts } from "../actors/index.js";
 import { RoomEvent, UtteranceSource, subjects } from "../proto/index.js";
@@ -124,6 +124,9 @@ export class RoomEventLog {
   #last = { streamSeq: 0, sequence: 0, timeMs: 0 };
   /** Live-only events may use numbers up to this one (reserved by this activation's last kept event). */
   #reserved = 0;
+  /** Live-only events sent since the last kept one: kept with the next one (RoomEvent.earlier), or by flush(). */
+  #unkept: RoomEvent[] = [];
+  #flushedAt = performance.now();
   /** Show sentences under way: their end and cues are live-only too. */
   readonly #showUtterances = new Set<string>();
   #chain: Promise<void>;
@@ -220,42 +223,90 @@ export class RoomEventLog {
     if (show && sequence <= this.#reserved) {
       this.#last.sequence = sequence;
       this.#nats.publish(this.#liveSubject, data, { headers });
+      this.#unkept.push(message);
       metrics.eventsSent.inc({ kept: "false" });
       return sequence;
     }
-    const reserved = sequence + (this.#options.reserve ?? 64);
+    if (!(await this.#keep(message, headers, queuedAt))) return 0;
+    this.#nats.publish(this.#liveSubject, data, { headers });
+    metrics.eventsSent.inc({ kept: "true" });
+    return sequence;
+  }
+
+  /**
+   * Stores `message` with the live-only events sent since the last kept one (in its `earlier`), conditional on the
+   * log's end; it reserves the numbers after it for live-only events. False when a successor wrote first (fenced).
+   */
+  async #keep(message: RoomEvent, headers: MsgHdrs, queuedAt: number): Promise<boolean> {
+    const { metrics, roomId, signal } = this.#options;
+    const earlier = this.#unkept.filter((e) => e.sequence < message.sequence);
+    const data = RoomEvent.encode({ ...message, earlier }).finish();
+    const reserved = message.sequence + (this.#options.reserve ?? 64);
     headers.set(reservedHeader, String(reserved));
     for (let attempt = 1; ; attempt++) {
       try {
         const ack = await this.#js.publish(this.#subject, data, {
           // Unique to this writer: a retry of ours is stored once, another writer's event is never taken for it.
-          msgID: `${roomId}:${this.#writer}:${sequence}`,
+          msgID: `${roomId}:${this.#writer}:${message.sequence}`,
           expect: { lastSubjectSequence: this.#last.streamSeq },
           headers,
           timeout: 5_000,
         });
-        this.#last = { streamSeq: ack.seq, sequence, timeMs: Date.now() };
+        this.#last = {
+          streamSeq: ack.seq,
+          sequence: Math.max(this.#last.sequence, message.sequence),
+          timeMs: Date.now(),
+        };
         this.#reserved = reserved;
-        this.#nats.publish(this.#liveSubject, data, { headers });
-        metrics.eventsSent.inc({ kept: "true" });
-        return sequence;
+        this.#unkept = this.#unkept.filter((e) => e.sequence > message.sequence);
+        this.#flushedAt = performance.now();
+        return true;
       } catch (err) {
         if (isWrongLastSequence(err)) {
           // Another activation wrote after us: the room is held elsewhere now.
           this.#fenced = true;
           metrics.eventsFenced.inc();
-          this.#options.log.warn({ event: event?.$case }, "room events written by another host: this one stops");
-          return 0;
+          this.#options.log.warn(
+            { event: message.event?.$case },
+            "room events written by another host: this one stops",
+          );
+          return false;
         }
         // JetStream electing a leader (a server lost): retried with the same message id while the activation
         // lives and holds the room, so a kept event is stored once, late rather than never.
         const keepTrying =
           signal !== undefined && !signal.aborted && this.#options.owns() && performance.now() - queuedAt < keptRetryMs;
         if ((attempt >= 3 && !keepTrying) || this.#nats.isClosed()) throw err;
-        this.#options.log.debug({ err, attempt, event: event?.$case }, "room event not stored yet; retrying");
+        this.#options.log.debug({ err, attempt, event: message.event?.$case }, "room event not stored yet; retrying");
         await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 100 * attempt)));
       }
     }
+  }
+
+  /** flush(), when the last was `everyMs` ago or more and live-only events wait to be kept. */
+  flushIfDue(everyMs = 60_000): Promise<void> {
+    if (this.#unkept.length === 0 || performance.now() - this.#flushedAt < everyMs) return Promise.resolve();
+    return this.flush();
+  }
+
+  /**
+   * Keeps the live-only events sent since the last kept one (the last of them stored again, carrying the others),
+   * so that a watcher resuming later replays them too: at most one write a minute for a room that only speaks.
+   */
+  async flush(): Promise<void> {
+    this.#flushedAt = performance.now();
+    const run = this.#chain.then(async () => {
+      const last = this.#unkept.at(-1);
+      if (!last || this.#fenced || !this.#options.owns() || this.#last.streamSeq < 0) return;
+      await this.#keep(last, injectNatsHeaders(natsHeaders()), performance.now()).catch((err: unknown) =>
+        this.#options.log.debug({ err }, "the show's events not kept yet; next time"),
+      );
+    });
+    this.#chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    await this.#chain;
   }
 
   /** Waits while the host is not sure of its lease (a stall, JetStream electing a leader), within bounds. */

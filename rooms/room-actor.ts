@@ -117,7 +117,8 @@ type RoomOp =
   | { op: "start" }
   | { op: "stop"; reason: string }
   | { op: "say"; text: string; interrupt: boolean; utteranceId: string }
-  | { op: "interrupt" };
+  | { op: "interrupt" }
+  | { op: "keepEvents" };
 
 /** A request as an operation; undefined when it is empty. */
 function requestOp({ request: r }: RoomActorRequest): RoomOp | undefined {
@@ -143,6 +144,8 @@ function requestOp({ request: r }: RoomActorRequest): RoomOp | undefined {
     }
     case "interrupt":
       return { op: "interrupt" };
+    case "keepEvents":
+      return { op: "keepEvents" };
     default:
       return undefined;
   }
@@ -366,6 +369,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     const { position, stalled, answered, rejected } = room.progress();
     const writes = lastWrites.get(ctx.id) ?? { show: 0, counters: 0 };
     const now = performance.now();
+    void log.flushIfDue();
     if (now - writes.show >= showPersistMs) {
       ctx.state.show = position;
       // Only a floor for the log's numbering (the log itself is the truth): no write of its own.
@@ -457,6 +461,10 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
         break;
       }
       case "get":
+        return "";
+      case "keepEvents":
+        // Only a room on air speaks a show; asking any other changes nothing.
+        if (onAir.has(ctx.id)) await activation(ctx).log.flush();
         return "";
       case "update": {
         if (op.expectedRevision !== 0 && op.expectedRevision !== ctx.state.revision) {

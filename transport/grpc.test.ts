@@ -35,7 +35,7 @@ function testRoomService(): GrpcServiceRegistration {
     }),
     watchRoom: serverStream("WatchRoom", async function* (_request, signal) {
       for (let sequence = 1; !signal.aborted; sequence++) {
-        yield { roomId: "r1", sequence, event: undefined, time: new Date() };
+        yield { roomId: "r1", sequence, event: undefined, time: new Date(), earlier: [] };
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     }),

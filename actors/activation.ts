@@ -145,15 +145,33 @@ export class Activation {
       takeoverRevision === undefined
         ? await deps.stores.leases.create(key, leaseValue)
         : await deps.stores.leases.update(key, leaseValue, takeoverRevision);
+    let activation: Activation | undefined;
     try {
       const { doc, revision } = await fenceState(deps, key);
-      const activation = new Activation(deps, lease, doc, revision);
+      activation = new Activation(deps, lease, doc, revision);
       await activation.#begin();
       return activation;
     } catch (err) {
+      // What the start did so far ends with it: a handler's onActivate may have put things in motion that listen to
+      // the activation's signal (a room on air), and they must not outlive an activation that never was.
+      if (activation) await activation.#abandon();
       await deps.stores.leases.delete(key, { previousSeq: lease }).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Ends an activation whose start failed: nothing is persisted, its consumer (if made) goes. */
+  async #abandon(): Promise<void> {
+    this.#ended = true;
+    this.#abort.abort(new ActivationEndedError("activation failed to start"));
+    clearInterval(this.#idleTimer);
+    clearInterval(this.#purgeTimer);
+    for (const name of [...this.#timers.keys()]) this.clearTimer(name);
+    this.#askSub?.unsubscribe();
+    this.#wake?.();
+    await this.#messages?.close().catch(() => undefined);
+    const { stores, type, id } = this.#deps;
+    await stores.jsm.consumers.delete(type.stream, consumerName(type.name, id, this.epoch)).catch(() => undefined);
   }
 
   async #begin(): Promise<void> {

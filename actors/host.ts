@@ -76,6 +76,11 @@ export class ActorHost implements AsyncDisposable {
   readonly #types = new Map<string, AnyActorType>();
   readonly #activations = new Map<string, Activation>();
   readonly #starting = new Map<string, Promise<ActivateReply>>();
+  /**
+   * Activations that failed half-way here (a JetStream timeout on a loaded host): the start released the actor's
+   * lease, so no host would take a live actor up again until a message came. Retried from here, with backoff.
+   */
+  readonly #retries = new Map<string, { at: number; attempt: number }>();
   readonly #leases = new Map<string, LeaseView>();
   readonly #subs: Subscription[] = [];
   readonly #log: Logger;
@@ -339,7 +344,18 @@ export class ActorHost implements AsyncDisposable {
     }
     const pending = this.#starting.get(key);
     if (pending) return pending;
-    const attempt = this.#activate(definition, id, key, takeover).finally(() => this.#starting.delete(key));
+    const attempt = this.#activate(definition, id, key, takeover)
+      .then(
+        (reply) => {
+          this.#retries.delete(key);
+          return reply;
+        },
+        (err: unknown) => {
+          if (!(err instanceof LivehostError)) this.#retryLater(key);
+          throw err;
+        },
+      )
+      .finally(() => this.#starting.delete(key));
     this.#starting.set(key, attempt);
     return attempt;
   }
@@ -449,6 +465,7 @@ export class ActorHost implements AsyncDisposable {
    */
   #takeOverOrphans(): void {
     if (this.#draining || !this.#hostLease.holds()) return;
+    this.#retryFailed();
     for (const [key, lease] of this.#leases) {
       if (this.#activations.has(key) || this.#starting.has(key)) continue;
       if (lease.hostId !== this.hostId && this.#ownerAlive(lease.hostId)) continue;
@@ -466,9 +483,44 @@ export class ActorHost implements AsyncDisposable {
     }
   }
 
+  #retryLater(key: string): void {
+    const attempt = (this.#retries.get(key)?.attempt ?? 0) + 1;
+    if (attempt > 10) {
+      this.#retries.delete(key);
+      this.#log.warn({ actor: key }, "activation keeps failing; left to the next message");
+      return;
+    }
+    this.#retries.set(key, { at: performance.now() + Math.min(30_000, 500 * 2 ** attempt), attempt });
+  }
+
+  /** Starts again the activations that failed here, once their lease is free (or still ours) and none runs them. */
+  #retryFailed(): void {
+    const now = performance.now();
+    for (const [key, { at }] of this.#retries) {
+      if (at > now || this.#activations.has(key) || this.#starting.has(key)) continue;
+      const lease = this.#leases.get(key);
+      if (lease && lease.hostId !== this.hostId && this.#ownerAlive(lease.hostId)) {
+        this.#retries.delete(key);
+        continue;
+      }
+      const dot = key.indexOf(".");
+      const type = key.slice(0, dot);
+      if (!this.#types.has(type)) {
+        this.#retries.delete(key);
+        continue;
+      }
+      this.#retries.set(key, { at: Infinity, attempt: this.#retries.get(key)!.attempt });
+      this.activateLocal(type, key.slice(dot + 1)).catch((err: unknown) => {
+        this.#log.debug({ err, actor: key }, "activation retry failed");
+        if (this.#retries.get(key)?.at === Infinity) this.#retryLater(key);
+      });
+    }
+  }
+
   /** This host was declared dead while it could not renew (paused, cut off): every actor runs elsewhere now. */
   async #giveUpAll(): Promise<void> {
     this.metrics.hostLeaseLost.inc();
+    this.#retries.clear();
     await Promise.all([...this.#activations.values()].map((activation) => activation.deactivate("lease_lost")));
   }
 

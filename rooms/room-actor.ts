@@ -187,6 +187,8 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   /** The rooms on air in this host, by id. */
   const onAir = deps.onAir ?? new Map<string, OnAirRoom>();
   const onAirBase = new Map<string, { answered: number; rejected: number }>();
+  /** The activation (epoch) that put each room on air here. */
+  const onAirEpoch = new Map<string, number>();
   /** Each activation's event log and what it learnt since the last look, by room id. */
   const activations = new Map<string, { epoch: number; log: RoomEventLog; handled: Set<string> }>();
   /** When each room on air last persisted its show position and published its counters. */
@@ -321,8 +323,12 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   /** Builds the room's media graph and starts its show (when this host runs rooms for real). */
   const putOnAir = async (ctx: Ctx) => {
     const previous = onAir.get(ctx.id);
-    // The same room back on this host while its last activation's media still stops: let that finish first.
-    if (previous?.stopped) await previous.stop();
+    // The same room back on this host while its last activation's media still stops (or was left by an activation
+    // that ended without taking it off air): that one stops first.
+    if (previous && (previous.stopped || onAirEpoch.get(ctx.id) !== ctx.epoch)) {
+      await previous.stop();
+      if (onAir.get(ctx.id) === previous) onAir.delete(ctx.id);
+    }
     if (!deps.live || onAir.has(ctx.id)) return;
     const open = deps.live.openRoom ?? ((...args: ConstructorParameters<typeof LiveRoom>) => new LiveRoom(...args));
     const room = open(ctx.id, RoomSpec.fromJSON(ctx.state.spec), ctx.state.show, {
@@ -333,6 +339,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     });
     await room.start();
     onAir.set(ctx.id, room);
+    onAirEpoch.set(ctx.id, ctx.epoch);
     // Whatever ends this activation (idle, drain, a lost lease) takes the room off air here.
     ctx.signal.addEventListener("abort", () => void takeOffAir(ctx), { once: true });
     onAirBase.set(ctx.id, { answered: ctx.state.commentsAnswered, rejected: ctx.state.commentsRejected });
@@ -350,7 +357,10 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     ctx.clearTimer("progress");
     // Still listed while it stops, so a closing host waits for it.
     await room.stop();
-    if (onAir.get(ctx.id) === room) onAir.delete(ctx.id);
+    if (onAir.get(ctx.id) === room) {
+      onAir.delete(ctx.id);
+      onAirEpoch.delete(ctx.id);
+    }
   };
 
   /**
@@ -404,7 +414,18 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   const recoverPending = async (ctx: Ctx, room: OnAirRoom) => {
     const pending = ctx.state.pending ?? [];
     if (pending.length === 0) return;
-    const answered = await activation(ctx).log.outcomesSince(pending[0]!.at - 2_000, ctx.signal);
+    // What the predecessor answered is read from the room's log; on a loaded cluster that read may time out, and a
+    // comment requeued without it could be answered twice: read again rather than give up on the waiting comments.
+    let answered: Set<string> | undefined;
+    for (let attempt = 1; !answered; attempt++) {
+      try {
+        answered = await activation(ctx).log.outcomesSince(pending[0]!.at - 2_000, ctx.signal);
+      } catch (err) {
+        if (attempt >= 5 || ctx.signal.aborted) throw err;
+        ctx.log.warn({ err, attempt }, "could not read which waiting comments were answered; reading again");
+        await new Promise((resolve) => setTimeout(resolve, 1_000 * attempt));
+      }
+    }
     const now = Date.now();
     for (const comment of pending) {
       if (answered.has(comment.commentId)) {

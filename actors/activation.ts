@@ -102,6 +102,7 @@ export class Activation {
   #keepAlive = false;
   #ended = false;
   #messages: ConsumerMessages | undefined;
+  #consumedAt = 0;
   #askSub: Subscription | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #purgeTimer: NodeJS.Timeout | undefined;
@@ -226,6 +227,7 @@ export class Activation {
     const messages = await consumer.consume({ max_messages: 4, expires: 10_000 });
     const previous = this.#messages;
     this.#messages = messages;
+    this.#consumedAt = performance.now();
     await previous?.close().catch(() => undefined);
     void (async () => {
       try {
@@ -242,7 +244,8 @@ export class Activation {
    * gone, and the client would notice only after two missed heartbeats (10 s). Pull again at once.
    */
   async repull(): Promise<void> {
-    if (this.#ended || !this.#messages) return;
+    // A consumer's creation announces its first leader too: a pull just made needs no second one.
+    if (this.#ended || !this.#messages || performance.now() - this.#consumedAt < 2_000) return;
     this.#deps.metrics.repulls.inc({ type: this.#deps.type.name });
     await this.#consume().catch((err: unknown) => this.#log.warn({ err }, "pulling again from the mailbox failed"));
   }

@@ -15,6 +15,7 @@ const folders = [
   "transport",
   "avatars",
   "actors",
+  "trust",
   "rooms",
   "brain",
   "gateway",

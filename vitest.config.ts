@@ -1,3 +1,5 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
@@ -10,6 +12,7 @@ export default defineConfig({
     // Child processes and ports: keep files isolated but not too parallel on 2 cores.
     pool: "forks",
     maxWorkers: 2,
-    env: { LIVEHOST_LOG_LEVEL: "silent" },
+    // LIVEHOST_HOME: local mode's development credential (gateways and CLIs the tests start), never the user's own.
+    env: { LIVEHOST_LOG_LEVEL: "silent", LIVEHOST_HOME: join(tmpdir(), `livehost-test-home-${process.pid}`) },
   },
 });

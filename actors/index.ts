@@ -3,5 +3,5 @@
 export { ActorHost } from "./host.js";
 export { ActorClient } from "./client.js";
 export { UnknownChannelError } from "./errors.js";
-export { whileJetStreamStarts, type StoreSettings } from "./stores.js";
+export { ensureStream, whileJetStreamStarts, type StoreSettings } from "./stores.js";
 export type { ActorContext, ActorTypeDefinition } from "./types.js";

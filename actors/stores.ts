@@ -137,7 +137,8 @@ export async function whileJetStreamStarts<T>(call: () => Promise<T>, timeoutMs 
   }
 }
 
-function ensureStream(jsm: JetStreamManager, config: StreamConfig): Promise<void> {
+/** Creates the stream, or brings an existing one to this configuration (retention, limits), while JetStream starts. */
+export function ensureStream(jsm: JetStreamManager, config: StreamConfig): Promise<void> {
   return whileJetStreamStarts(() => ensureStreamOnce(jsm, config));
 }
 

@@ -363,7 +363,7 @@ async function createRooms(nc: NatsConnection, ids: string[], maxS: number, log:
       try {
         await client.request(
           id,
-          { $case: "create", value: { requestId: id, roomId: id, spec } },
+          { $case: "create", value: { requestId: id, roomId: id, spec, tenant: "" } },
           { timeoutMs: 30_000 },
         );
         const reply = await client.request(

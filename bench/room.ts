@@ -111,7 +111,7 @@ async function onAir<T>(
     const spec = await benchSpec(size);
     const ids = Array.from({ length: rooms }, (_, i) => `bench-${i}`);
     for (const id of ids) {
-      await client.request(id, { $case: "create", value: { requestId: id, roomId: id, spec } });
+      await client.request(id, { $case: "create", value: { requestId: id, roomId: id, spec, tenant: "" } });
       await client.request(id, { $case: "start", value: { roomId: id, requestId: "" } }, { timeoutMs: 30_000 });
     }
     return await trial({ nc, ids, registry, heard });

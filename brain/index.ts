@@ -11,6 +11,7 @@ export { RoomBrain } from "./room-brain.js";
 export { pickPersona, loadCatalogFile, loadPersonasFile, sampleFiles } from "./catalog.js";
 export { type ShowPosition } from "./show.js";
 export { type Cue } from "./cues.js";
+export { type GuardResult } from "./guard.js";
 export { maskPersonalData, validateCommentText } from "./moderation.js";
 export { llmOptionsFromEnv, type LlmOptions } from "./llm.js";
 export { formatMoney, showLanguage } from "./text.js";

@@ -8,7 +8,7 @@ import type { Catalog, Persona } from "../proto/index.js";
 import { findCues, sliceCues, type Cue } from "./cues.js";
 import { EmbeddedBrain } from "./embedded.js";
 import { LlmError, type LlmFailure } from "./errors.js";
-import { AnswerGuard } from "./guard.js";
+import { AnswerGuard, type GuardResult } from "./guard.js";
 import { understand } from "./intent.js";
 import { compileLlmOptions, streamChat, type LlmConfig, type LlmOptions } from "./llm.js";
 import { brainMetrics, type BrainMetrics } from "./metrics.js";
@@ -81,6 +81,15 @@ export class RoomBrain {
   readonly #metrics: BrainMetrics | undefined;
   readonly #log: Logger;
   readonly #now: () => number;
+
+  /** Whether a human's line may be said: each of its sentences through the guard that checks generated speech. */
+  checkLine(text: string): GuardResult {
+    for (const [start, end] of sentenceSpans(text)) {
+      const verdict = this.guard.check(text.slice(start, end));
+      if (!verdict.ok) return verdict;
+    }
+    return { ok: true };
+  }
 
   /**
    * `catalog` and `persona` must be valid contract values (the gateway checks RoomSpec); a bad LLM option throws

@@ -5,6 +5,7 @@
 import { Option, type Command } from "commander";
 import { InvalidArgumentError } from "../errors/index.js";
 import type { ExecutionProviderChoice } from "../gpu-workers/index.js";
+import type { GatewayAuth } from "../gateway/index.js";
 import { parseDuration, type Duration } from "../observability/index.js";
 import {
   compileNatsOptions,
@@ -251,17 +252,47 @@ export interface GatewayOptions extends RoleOptions {
   /** Serve the viewer page with the rooms' HLS from here (local mode). */
   mediaDir?: string;
   httpPort?: number | string;
+  /** YAML policy binding identities to tenants and roles; without it, local mode's development credential. */
+  authPolicy?: string;
+  authJwks?: string;
+  authAudience?: string;
+  authIssuer?: string;
+  auditRetention?: Duration;
+  auditMaxBytes?: number | string;
 }
 
 export interface GatewaySettings {
   role: RoleSettings;
   viewer: { mediaDir: string; host: string; port: number } | undefined;
+  auth: GatewayAuth;
 }
 
 export function compileGatewayOptions(options: GatewayOptions): GatewaySettings {
   const role = compileRoleOptions("gateway", options);
   const port = parsePort(options.httpPort ?? 0, "--http-port");
-  return { role, viewer: options.mediaDir ? { mediaDir: options.mediaDir, host: role.host, port } : undefined };
+  const certificates = role.grpcTls?.requireClientCert ?? false;
+  if (options.authPolicy && !options.authJwks && !certificates) {
+    throw new InvalidArgumentError(
+      "--auth-jwks",
+      "a policy needs a way to know callers: --auth-jwks or --tls-client-auth",
+    );
+  }
+  const auth: GatewayAuth = {
+    development: !options.authPolicy,
+    policyFile: options.authPolicy,
+    jwksFile: options.authJwks,
+    audience: options.authAudience,
+    issuer: options.authIssuer,
+    certificates,
+    audit: {
+      retentionMs: parseDuration(options.auditRetention ?? "2160h", "--audit-retention", {
+        bare: "s",
+        minMs: 3600_000,
+      }),
+      maxBytes: parseByteSize(options.auditMaxBytes ?? "1GiB", "--audit-max-bytes", { min: 1024 ** 2 }),
+    },
+  };
+  return { role, viewer: options.mediaDir ? { mediaDir: options.mediaDir, host: role.host, port } : undefined, auth };
 }
 
 /** What both worker kinds take. */

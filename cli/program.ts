@@ -33,6 +33,7 @@ import { checkStackHealth } from "./health.js";
 import { tour } from "./tour.js";
 import { registerAvatarCommands } from "./avatar.js";
 import { registerRoomCommands } from "./room.js";
+import { registerAuditCommand } from "./audit.js";
 import { registerOperatorCommand } from "./operator.js";
 
 const program = new Command("livehost")
@@ -115,6 +116,36 @@ roleCommand("gateway", "serve RoomService over gRPC")
   .addOption(
     new Option("--http-port <port>", "viewer page port; 0 picks a free one").env("LIVEHOST_HTTP_PORT").default("0"),
   )
+  .addOption(
+    new Option(
+      "--auth-policy <file>",
+      "YAML policy binding caller identities to tenants and roles (re-read when it changes); " +
+        "without it: local mode, calls carry the development token from LIVEHOST_HOME",
+    ).env("LIVEHOST_AUTH_POLICY"),
+  )
+  .addOption(
+    new Option("--auth-jwks <file>", "JWKS whose keys sign accepted bearer tokens (e.g. the cluster's SA issuer)").env(
+      "LIVEHOST_AUTH_JWKS",
+    ),
+  )
+  .addOption(
+    new Option("--auth-audience <aud>", "audience a bearer token must carry")
+      .env("LIVEHOST_AUTH_AUDIENCE")
+      .default("livehost"),
+  )
+  .addOption(
+    new Option("--auth-issuer <iss>", "issuer a bearer token must carry (any when unset)").env("LIVEHOST_AUTH_ISSUER"),
+  )
+  .addOption(
+    new Option("--audit-retention <duration>", "how long audit records are kept")
+      .env("LIVEHOST_AUDIT_RETENTION")
+      .default("2160h"),
+  )
+  .addOption(
+    new Option("--audit-max-bytes <size>", "bytes the audit trail may hold (per replica); the oldest go first")
+      .env("LIVEHOST_AUDIT_MAX_BYTES")
+      .default("1GiB"),
+  )
   .action(async (options: GatewayOptions) => {
     const settings = compileGatewayOptions(options);
     await runRole("gateway", settings.role, async ({ nats, registry, logger }) => {
@@ -125,6 +156,7 @@ roleCommand("gateway", "serve RoomService over gRPC")
         grpcHost: settings.role.host,
         grpcPort: settings.role.grpcPort,
         viewer: settings.viewer,
+        auth: settings.auth,
       });
       const endpoints: Record<string, string> = { grpc: gateway.grpc.address };
       if (gateway.viewerUrl) endpoints.http = gateway.viewerUrl;
@@ -225,6 +257,7 @@ models
 
 registerAvatarCommands(program);
 registerRoomCommands(program);
+registerAuditCommand(program);
 registerOperatorCommand(program);
 
 workerCommand("lipsync-worker", "serve LipSyncService", 16)

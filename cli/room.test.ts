@@ -2,19 +2,21 @@ import { describe, expect, it } from "vitest";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Comment, RoomEvent, RoomServiceClient, RoomSpec, subjects } from "../proto/index.js";
+import { Comment, RoomEvent, RoomSpec, subjects } from "../proto/index.js";
 import { createRegistry } from "../observability/index.js";
 import { startGateway } from "../gateway/index.js";
 import { enqueueComment, startRoomHost } from "../rooms/index.js";
-import { callUnary, channelCredentials, connectNats } from "../transport/index.js";
-import { eventually, runCli, sampleRoomSpec, startNatsServer } from "../testing/index.js";
+import { callUnary, connectNats } from "../transport/index.js";
+import { eventually, roomServiceClient, runCli, sampleRoomSpec, startNatsServer } from "../testing/index.js";
+
+const auth = { development: true };
 
 describe("livehost room and comment commands", () => {
   it("create, list, start, watch, comment and stop a room through the gateway", async () => {
     await using nats = await startNatsServer();
     const nc = await connectNats({ servers: nats.url, name: "test" });
     await using _host = await startRoomHost({ nats: nc, registry: createRegistry() });
-    await using gateway = await startGateway({ nats: nc, registry: createRegistry() });
+    await using gateway = await startGateway({ nats: nc, registry: createRegistry(), auth });
     const dir = await mkdtemp(join(tmpdir(), "livehost-cli-room-"));
     try {
       const specFile = join(dir, "spec.json");
@@ -58,10 +60,15 @@ describe("livehost room and comment commands", () => {
     const nc = await connectNats({ servers: nats.url, name: "test" });
     try {
       await using _host = await startRoomHost({ nats: nc, registry: createRegistry() });
-      const first = await startGateway({ nats: nc, registry: createRegistry() });
+      const first = await startGateway({ nats: nc, registry: createRegistry(), auth });
       const port = first.grpc.port;
-      const client = new RoomServiceClient(first.grpc.address, channelCredentials());
-      await callUnary(client.createRoom.bind(client), { requestId: "w", roomId: "watched", spec: sampleRoomSpec() });
+      const client = await roomServiceClient(first.grpc.address);
+      await callUnary(client.createRoom.bind(client), {
+        requestId: "w",
+        roomId: "watched",
+        spec: sampleRoomSpec(),
+        tenant: "",
+      });
       client.close();
       const stored: RoomEvent[] = [];
       nc.subscribe(subjects.roomEvents("watched"), {
@@ -91,7 +98,7 @@ describe("livehost room and comment commands", () => {
         await enqueueComment(nc, comment);
       }
       await eventually(() => expect(stored).toHaveLength(4));
-      await using _second = await startGateway({ nats: nc, registry: createRegistry(), grpcPort: port });
+      await using _second = await startGateway({ nats: nc, registry: createRegistry(), grpcPort: port, auth });
       await watch.waitForLine(/ #4 rejected c2: invalid/);
       await run("room", "stop", "watched");
       expect(await watch.exited()).toEqual({ code: 0, signal: null });
@@ -117,10 +124,15 @@ describe("livehost room and comment commands", () => {
     const nc = await connectNats({ servers: nats.url, name: "test" });
     try {
       await using _host = await startRoomHost({ nats: nc, registry: createRegistry() });
-      await using gateway = await startGateway({ nats: nc, registry: createRegistry() });
+      await using gateway = await startGateway({ nats: nc, registry: createRegistry(), auth });
       const env = { LIVEHOST_GATEWAY: gateway.grpc.address };
-      const client = new RoomServiceClient(gateway.grpc.address, channelCredentials());
-      await callUnary(client.createRoom.bind(client), { requestId: "q", roomId: "quiet", spec: sampleRoomSpec() });
+      const client = await roomServiceClient(gateway.grpc.address);
+      await callUnary(client.createRoom.bind(client), {
+        requestId: "q",
+        roomId: "quiet",
+        spec: sampleRoomSpec(),
+        tenant: "",
+      });
       await callUnary(client.startRoom.bind(client), { roomId: "quiet", requestId: "" });
       client.close();
       // From now on: the room's last event first (it went live), then nothing more until Ctrl-C.

@@ -1,6 +1,8 @@
 // `livehost room create|get|list|start|stop|say|interrupt|watch` and `livehost comment`: RoomService from the
 // command line, for operators and scripts. Every command dials the gateway (--gateway or LIVEHOST_GATEWAY); `--json`
 // prints protobuf JSON, one object per line, for scripts. `room watch` resumes by itself when its stream breaks.
+// Every call carries the caller's token: --token-file, LIVEHOST_TOKEN or LIVEHOST_TOKEN_FILE, else the one
+// `livehost up` made in LIVEHOST_HOME (~/.livehost); under mTLS the client certificate can be the identity instead.
 import { readFile } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -9,18 +11,27 @@ import { Command, Option } from "commander";
 import { Comment, Room, RoomEvent, RoomServiceClient, RoomSpec, RoomState } from "../proto/index.js";
 import { InvalidArgumentError } from "../errors/index.js";
 import { parseDuration } from "../observability/index.js";
-import { callUnary, channelCredentials, configureGrpcTls, fromServiceError } from "../transport/index.js";
+import { bearerToken, callUnary, channelCredentials, configureGrpcTls, fromServiceError } from "../transport/index.js";
+import { findToken } from "../trust/index.js";
 
 interface ClientFlags {
   gateway: string;
+  tokenFile?: string;
   json?: boolean;
 }
 
 const gatewayOption = () =>
   new Option("--gateway <host:port>", "the gateway's gRPC address").env("LIVEHOST_GATEWAY").default("127.0.0.1:50051");
+const tokenOption = () =>
+  new Option("--token-file <file>", "bearer token to call with (default: LIVEHOST_TOKEN, else local mode's)").env(
+    "LIVEHOST_TOKEN_FILE",
+  );
 
-function dial(flags: ClientFlags): RoomServiceClient {
-  return new RoomServiceClient(flags.gateway, channelCredentials());
+async function dial(flags: ClientFlags): Promise<RoomServiceClient> {
+  const token = await findToken({ tokenFile: flags.tokenFile });
+  return new RoomServiceClient(flags.gateway, channelCredentials(), {
+    interceptors: token ? [bearerToken(token)] : [],
+  });
 }
 
 const stateName = (state: RoomState | undefined) =>
@@ -54,7 +65,7 @@ function withClient<A extends unknown[]>(
       });
     }
     const command = args.findLast((a): a is Command => a instanceof Command);
-    const client = dial(command!.opts<ClientFlags>());
+    const client = await dial(command!.opts<ClientFlags>());
     try {
       await action(client, ...args);
     } finally {
@@ -66,30 +77,39 @@ function withClient<A extends unknown[]>(
 export function registerRoomCommands(program: Command): void {
   const room = program.command("room").description("create, run and watch rooms through the gateway");
   const sub = (name: string, description: string) =>
-    room.command(name).description(description).addOption(gatewayOption()).option("--json", "print protobuf JSON");
+    room
+      .command(name)
+      .description(description)
+      .addOption(gatewayOption())
+      .addOption(tokenOption())
+      .option("--json", "print protobuf JSON");
 
   sub("create", "create a room from a RoomSpec file (protobuf JSON)")
     .requiredOption("--spec <file>", "RoomSpec as protobuf JSON: catalog, persona, voice, avatar, output, schedule")
     .option("--id <room-id>", "room id (default: derived from the request id)")
     .option("--request-id <id>", "idempotency key: a retry with it returns the same room (default: random)")
+    .option("--tenant <tenant>", "the merchant the room belongs to (default: the caller's only tenant)", "")
     .action(
-      withClient(async (client, flags: ClientFlags & { spec: string; id?: string; requestId?: string }) => {
-        let spec: RoomSpec;
-        try {
-          spec = RoomSpec.fromJSON(JSON.parse(await readFile(flags.spec, "utf8")));
-        } catch (err) {
-          throw new InvalidArgumentError(
-            "--spec",
-            `${flags.spec} is not a RoomSpec JSON file: ${(err as Error).message}`,
-          );
-        }
-        const created = await callUnary(client.createRoom.bind(client), {
-          requestId: flags.requestId ?? randomUUID(),
-          roomId: flags.id ?? "",
-          spec,
-        });
-        printRoom(created, flags.json);
-      }),
+      withClient(
+        async (client, flags: ClientFlags & { spec: string; id?: string; requestId?: string; tenant: string }) => {
+          let spec: RoomSpec;
+          try {
+            spec = RoomSpec.fromJSON(JSON.parse(await readFile(flags.spec, "utf8")));
+          } catch (err) {
+            throw new InvalidArgumentError(
+              "--spec",
+              `${flags.spec} is not a RoomSpec JSON file: ${(err as Error).message}`,
+            );
+          }
+          const created = await callUnary(client.createRoom.bind(client), {
+            requestId: flags.requestId ?? randomUUID(),
+            roomId: flags.id ?? "",
+            spec,
+            tenant: flags.tenant,
+          });
+          printRoom(created, flags.json);
+        },
+      ),
     );
 
   sub("get", "show a room")
@@ -102,14 +122,21 @@ export function registerRoomCommands(program: Command): void {
 
   sub("list", "list rooms, optionally in one state")
     .addOption(new Option("--state <state>", "only rooms in this state").choices(stateChoices()))
+    .option("--tenant <tenant>", "only this tenant's rooms (default: every tenant the caller acts for)", "")
     .action(
-      withClient(async (client, flags: ClientFlags & { state?: string }) => {
+      withClient(async (client, flags: ClientFlags & { state?: string; tenant: string }) => {
         const state = flags.state
           ? RoomState[`ROOM_STATE_${flags.state.toUpperCase()}` as keyof typeof RoomState]
           : RoomState.ROOM_STATE_UNSPECIFIED;
         let pageToken = "";
         do {
-          const page = await callUnary(client.listRooms.bind(client), { pageSize: 500, pageToken, state, labels: {} });
+          const page = await callUnary(client.listRooms.bind(client), {
+            pageSize: 500,
+            pageToken,
+            state,
+            labels: {},
+            tenant: flags.tenant,
+          });
           for (const r of page.rooms) printRoom(r, flags.json);
           pageToken = page.nextPageToken;
         } while (pageToken !== "");
@@ -138,16 +165,25 @@ export function registerRoomCommands(program: Command): void {
     .argument("<room-id>")
     .argument("<text>")
     .option("--interrupt", "cut the current line at once instead of after its sentence")
+    .option("--override-guard", "admin only: speak the line even if the speech guard refuses it (audited)")
     .action(
-      withClient(async (client, roomId: string, text: string, flags: ClientFlags & { interrupt?: boolean }) => {
-        const reply = await callUnary(client.say.bind(client), {
-          roomId,
-          text,
-          interrupt: flags.interrupt ?? false,
-          requestId: randomUUID(),
-        });
-        process.stdout.write(`${reply.utteranceId}\n`);
-      }),
+      withClient(
+        async (
+          client,
+          roomId: string,
+          text: string,
+          flags: ClientFlags & { interrupt?: boolean; overrideGuard?: boolean },
+        ) => {
+          const reply = await callUnary(client.say.bind(client), {
+            roomId,
+            text,
+            interrupt: flags.interrupt ?? false,
+            requestId: randomUUID(),
+            overrideGuard: flags.overrideGuard ?? false,
+          });
+          process.stdout.write(`${reply.utteranceId}\n`);
+        },
+      ),
     );
 
   sub("interrupt", "stop the current line; the show resumes where it stopped")
@@ -195,6 +231,7 @@ export function registerRoomCommands(program: Command): void {
     .argument("<text>")
     .option("--viewer <id>", "viewer id", "cli")
     .addOption(gatewayOption())
+    .addOption(tokenOption())
     .option("--json", "print protobuf JSON")
     .action(
       withClient(async (client, roomId: string, text: string, flags: ClientFlags & { viewer: string }) => {

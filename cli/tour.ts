@@ -14,7 +14,8 @@ import {
   type UtteranceStarted,
 } from "../proto/index.js";
 import { DeadlineExceededError } from "../errors/index.js";
-import { callUnary, channelCredentials } from "../transport/index.js";
+import { bearerToken, callUnary, channelCredentials } from "../transport/index.js";
+import { findToken } from "../trust/index.js";
 import type { Stack } from "./stack.js";
 
 export const demoRoomId = "demo";
@@ -22,13 +23,17 @@ const question = "这个保温杯多少钱？";
 
 export async function tour(stack: Stack, say: (line: string) => void): Promise<{ viewerUrl?: string }> {
   const endpoint = (role: string, name: string) => stack.roles.find((r) => r.role === role)?.endpoints[name];
-  const rooms = new RoomServiceClient(endpoint("gateway", "grpc")!, channelCredentials());
+  const token = await findToken();
+  const rooms = new RoomServiceClient(endpoint("gateway", "grpc")!, channelCredentials(), {
+    interceptors: token ? [bearerToken(token)] : [],
+  });
   try {
     // 1. A room from the sample catalog, through RoomService.
     const room = await callUnary(rooms.createRoom.bind(rooms), {
       requestId: "livehost-demo",
       roomId: demoRoomId,
       spec: await demoRoomSpec(),
+      tenant: "",
     });
     say(`room ${room.id} created: "${room.spec?.displayName}", ${room.spec?.catalog?.products.length} products`);
 

@@ -23,7 +23,8 @@ import {
   type UtteranceEnded,
   type UtteranceStarted,
 } from "../proto/index.js";
-import { NatsServerProcess, callUnary, connectNats, type NatsConnection } from "../transport/index.js";
+import { NatsServerProcess, bearerToken, callUnary, connectNats, type NatsConnection } from "../transport/index.js";
+import { findToken } from "../trust/index.js";
 
 const execFileAsync = promisify(execFile);
 const maxLogChars = 200_000;
@@ -180,7 +181,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     ]);
     // Room hosts learn workers from their announcements: rooms created before the first one would stall a moment.
     await workersAnnounced(natsUrl, [...ttsWorkers, lipsyncWorker]);
-    rooms = new RoomServiceClient(gateway.endpoints.grpc!, credentials.createInsecure());
+    // Local mode's development token, which the gateway process wrote to LIVEHOST_HOME as it started.
+    const token = await findToken();
+    rooms = new RoomServiceClient(gateway.endpoints.grpc!, credentials.createInsecure(), {
+      interceptors: token ? [bearerToken(token)] : [],
+    });
     return {
       dir,
       mediaDir,
@@ -235,7 +240,7 @@ export async function fixtureRoomSpec(language: "zh" | "en" = "zh", overrides: P
 
 /** Creates a room over RoomService, starts watching it, and puts it on air. */
 export async function createLiveRoom(rooms: RoomServiceClient, roomId: string, spec: RoomSpec) {
-  await callUnary(rooms.createRoom.bind(rooms), { requestId: `create-${roomId}`, roomId, spec });
+  await callUnary(rooms.createRoom.bind(rooms), { requestId: `create-${roomId}`, roomId, spec, tenant: "" });
   // A new room: all its events, from the first.
   const watch = watchRoom(rooms, roomId, 0);
   await watch.ready;

@@ -43,6 +43,7 @@ describe("Interrupt and Say", () => {
       text: "家人们稍等，库存马上更新。",
       interrupt: true,
       requestId: "takeover-1",
+      overrideGuard: false,
     });
     expect(utteranceId).toBe("say-takeover-1");
     const human = await watch.waitForUtterance((u) => u.utteranceId === utteranceId, 30_000, "the human's line");

@@ -14,12 +14,16 @@ import {
   ResourceExhaustedError,
   UnavailableError,
   UnimplementedError,
+  UnauthenticatedError,
+  PermissionDeniedError,
   errorFromCode,
   isErrorCode,
   type ErrorCode,
 } from "./internal.js";
 
 const kinds: [ErrorCode, new (message: string, options?: ErrorOptions) => LivehostError, boolean][] = [
+  ["unauthenticated", UnauthenticatedError, false],
+  ["permission_denied", PermissionDeniedError, false],
   ["not_found", NotFoundError, false],
   ["already_exists", AlreadyExistsError, false],
   ["failed_precondition", FailedPreconditionError, false],

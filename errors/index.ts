@@ -3,6 +3,8 @@
 export { LivehostError, type ErrorCode } from "./livehost-error.js";
 export {
   InvalidArgumentError,
+  UnauthenticatedError,
+  PermissionDeniedError,
   NotFoundError,
   AlreadyExistsError,
   FailedPreconditionError,

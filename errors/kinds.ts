@@ -14,6 +14,18 @@ export class InvalidArgumentError extends LivehostError {
   }
 }
 
+/** The caller is not known: no credential, or one that does not verify (expired, wrong audience, unknown signer). */
+export class UnauthenticatedError extends LivehostError {
+  override name = "UnauthenticatedError";
+  readonly code = "unauthenticated";
+}
+
+/** The caller is known but may not do this (another tenant's room, or an action its role does not allow). */
+export class PermissionDeniedError extends LivehostError {
+  override name = "PermissionDeniedError";
+  readonly code = "permission_denied";
+}
+
 export class NotFoundError extends LivehostError {
   override name = "NotFoundError";
   readonly code = "not_found";
@@ -75,6 +87,8 @@ export class InternalError extends LivehostError {
 type Kind = new (message: string, options?: ErrorOptions) => LivehostError;
 
 const kinds: Record<Exclude<ErrorCode, "invalid_argument">, Kind> = {
+  unauthenticated: UnauthenticatedError,
+  permission_denied: PermissionDeniedError,
   not_found: NotFoundError,
   already_exists: AlreadyExistsError,
   failed_precondition: FailedPreconditionError,

@@ -4,6 +4,8 @@
 /** The kinds of failure, named after the gRPC codes they become at the edge. */
 export type ErrorCode =
   | "invalid_argument"
+  | "unauthenticated"
+  | "permission_denied"
   | "not_found"
   | "already_exists"
   | "failed_precondition"

@@ -17,7 +17,12 @@ afterAll(() => tracing.shutdown());
 const stack = () => startTestRoomStack({ gateway: true });
 
 async function createRoom(client: RoomServiceClient, roomId: string) {
-  return callUnary(client.createRoom.bind(client), { requestId: `create-${roomId}`, roomId, spec: sampleRoomSpec() });
+  return callUnary(client.createRoom.bind(client), {
+    requestId: `create-${roomId}`,
+    roomId,
+    spec: sampleRoomSpec(),
+    tenant: "",
+  });
 }
 
 const comment = (overrides: Partial<Comment> = {}) =>

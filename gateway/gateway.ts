@@ -1,8 +1,19 @@
 // The gateway process: RoomService over gRPC for internal services, backed by NATS.
+import type { ServerCredentials } from "@grpc/grpc-js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { rootLogger, type Logger, type Registry } from "../observability/index.js";
 import { startGrpcServer, type GrpcServer } from "../transport/index.js";
 import { RoomDirectory } from "../rooms/index.js";
+import {
+  AuditLog,
+  Authenticator,
+  Policy,
+  PolicyFile,
+  ensureDevelopmentCredential,
+  type AuditSettings,
+} from "../trust/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
+import { Access } from "./access.js";
 import { roomService } from "./room-service.js";
 import { startViewer } from "./viewer.js";
 
@@ -12,9 +23,32 @@ export interface GatewayOptions {
   /** Default 127.0.0.1 and a free port. */
   grpcHost?: string;
   grpcPort?: number;
+  /** Default: the process's TLS (configureGrpcTls), plaintext without one. */
+  grpcCredentials?: ServerCredentials;
   logger?: Logger;
+  /** How callers are authenticated and what the policy lets them do. */
+  auth: GatewayAuth;
   /** Serve the viewer page (local mode): rooms' HLS from `mediaDir`, comments, events. */
   viewer?: { mediaDir: string; host?: string; port?: number };
+}
+
+export interface GatewayAuth {
+  /**
+   * Local mode: tokens signed by the development key in LIVEHOST_HOME (made if missing), whose identity is an admin.
+   * Otherwise `policyFile` is required, with `jwksFile`, `certificates` or both.
+   */
+  development?: boolean;
+  /** JWKS whose keys sign the bearer tokens accepted (re-read when it changes). */
+  jwksFile?: string;
+  /** The audience tokens must carry; default "livehost". */
+  audience?: string;
+  issuer?: string;
+  /** Verified client certificates (mTLS) are identities too. */
+  certificates?: boolean;
+  /** YAML policy: tenants, and callers bound to tenants and a role (re-read when it changes). */
+  policyFile?: string;
+  /** Retention of the audit trail. */
+  audit?: AuditSettings;
 }
 
 export interface Gateway extends AsyncDisposable {
@@ -27,14 +61,23 @@ export interface Gateway extends AsyncDisposable {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = (options.logger ?? rootLogger()).child({ role: "gateway" });
   const directory = await RoomDirectory.open(options.nats);
+  const { access, dispose } = await openAccess(options, directory, log);
   // Ends the room watches as the gateway stops, so their callers resume on another gateway at once.
   const closing = new AbortController();
   const grpc = await startGrpcServer({
     services: [
-      roomService({ nats: options.nats, directory, registry: options.registry, logger: log, closing: closing.signal }),
+      roomService({
+        nats: options.nats,
+        directory,
+        access,
+        registry: options.registry,
+        logger: log,
+        closing: closing.signal,
+      }),
     ],
     host: options.grpcHost ?? "127.0.0.1",
     port: options.grpcPort ?? 0,
+    credentials: options.grpcCredentials,
     registry: options.registry,
     logger: log,
   });
@@ -46,7 +89,36 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     closing.abort();
     await viewer?.close();
     await grpc.close(graceMs);
+    dispose();
     log.info("gateway stopped");
   };
   return { grpc, viewerUrl: viewer?.url, close, [Symbol.asyncDispose]: () => close() };
+}
+
+async function openAccess(options: GatewayOptions, directory: RoomDirectory, log: Logger) {
+  const { auth, registry } = options;
+  let jwksFile = auth.jwksFile;
+  let policy: () => Policy;
+  let policyFile: PolicyFile | undefined;
+  if (auth.development) {
+    const credential = await ensureDevelopmentCredential();
+    jwksFile ??= credential.jwksFile;
+    const development = Policy.development(credential.subject);
+    policy = () => development;
+    log.info({ identity: credential.subject, token: credential.tokenFile }, "local mode: development credential");
+  } else {
+    if (!auth.policyFile) {
+      throw new InvalidArgumentError("--auth-policy", "a gateway outside local mode needs a policy (or --auth-dev)");
+    }
+    policyFile = await PolicyFile.open(auth.policyFile, { registry, logger: log });
+    policy = () => policyFile!.current;
+  }
+  const authenticator = await Authenticator.open({ ...auth, jwksFile, logger: log });
+  const audit = await AuditLog.open(options.nats, { ...auth.audit, registry, logger: log });
+  const access = new Access({ authenticator, policy, audit, directory, registry });
+  const dispose = () => {
+    authenticator[Symbol.dispose]();
+    policyFile?.[Symbol.dispose]();
+  };
+  return { access, dispose };
 }

@@ -2,15 +2,14 @@
 // RESOURCE_EXHAUSTED and keeps every comment it accepted), a comment too large for it refused with the field named,
 // and personal data masked before anything is stored. Real nats-server, room host and gateway over real gRPC.
 import { describe, expect, it } from "vitest";
-import { credentials } from "@grpc/grpc-js";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import type { StoreSettings } from "../actors/index.js";
 import { InvalidArgumentError, ResourceExhaustedError } from "../errors/index.js";
 import { AsyncDisposableStack, createLogger, createRegistry, type Registry } from "../observability/index.js";
-import { Comment, RoomServiceClient, subjects } from "../proto/index.js";
+import { Comment, subjects } from "../proto/index.js";
 import { enqueueComment, startRoomHost, type RoomHost } from "../rooms/internal.js";
 import { callUnary, connectNats } from "../transport/index.js";
-import { eventually, sampleRoomSpec, startNatsServer } from "../testing/index.js";
+import { eventually, roomServiceClient, sampleRoomSpec, startNatsServer } from "../testing/index.js";
 import { startGateway } from "./internal.js";
 
 /** A nats-server, a room host whose inbox has these bounds, and a gateway with its own metrics registry. */
@@ -35,8 +34,8 @@ async function inboxStack(stores: StoreSettings = {}) {
   };
   const host = await addRoomHost(stores);
   const registry = createRegistry();
-  const gateway = stack.use(await startGateway({ nats: nc, registry }));
-  const client = new RoomServiceClient(gateway.grpc.address, credentials.createInsecure());
+  const gateway = stack.use(await startGateway({ nats: nc, registry, auth: { development: true } }));
+  const client = await roomServiceClient(gateway.grpc.address);
   stack.adopt(client, (c) => c.close());
   const teardown = stack.move();
   return {
@@ -47,7 +46,7 @@ async function inboxStack(stores: StoreSettings = {}) {
     registry,
     client,
     create: (roomId: string) =>
-      callUnary(client.createRoom.bind(client), { requestId: roomId, roomId, spec: sampleRoomSpec() }),
+      callUnary(client.createRoom.bind(client), { requestId: roomId, roomId, spec: sampleRoomSpec(), tenant: "" }),
     post: (roomId: string, c: Comment) => callUnary(client.postComment.bind(client), { roomId, comment: c }),
     [Symbol.asyncDispose]: () => teardown.disposeAsync(),
   };

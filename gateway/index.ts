@@ -1,2 +1,2 @@
 // gateway: the RoomService gRPC API internal services use to run rooms.
-export { startGateway } from "./gateway.js";
+export { startGateway, type GatewayAuth } from "./gateway.js";

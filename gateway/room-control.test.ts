@@ -13,7 +13,7 @@ async function stack() {
   return {
     ...s,
     create: (requestId: string, roomId = "", spec = sampleRoomSpec()) =>
-      callUnary(client.createRoom.bind(client), { requestId, roomId, spec }),
+      callUnary(client.createRoom.bind(client), { requestId, roomId, spec, tenant: "" }),
     get: (roomId: string) => callUnary(client.getRoom.bind(client), { roomId }),
     start: (roomId: string) => callUnary(client.startRoom.bind(client), { roomId, requestId: "" }),
     stop: (roomId: string, reason = "") => callUnary(client.stopRoom.bind(client), { roomId, reason, requestId: "" }),
@@ -70,6 +70,7 @@ describe("gateway RoomService: running rooms", () => {
         text: "大家好",
         interrupt: false,
         requestId: "s1",
+        overrideGuard: false,
       }),
     ).resolves.toEqual({ utteranceId: "say-s1" });
     expect((await s.stop("live-room", "show over")).status).toMatchObject({
@@ -126,7 +127,7 @@ describe("gateway RoomService: running rooms", () => {
     for (const id of ["list-a", "list-b", "list-c"]) await s.create(`req-${id}`, id);
     await s.start("list-b");
     const page = (pageToken: string, state = RoomState.ROOM_STATE_UNSPECIFIED) =>
-      callUnary(s.client.listRooms.bind(s.client), { pageSize: 2, pageToken, state, labels: {} });
+      callUnary(s.client.listRooms.bind(s.client), { pageSize: 2, pageToken, state, labels: {}, tenant: "" });
     const first = await page("");
     expect(first.rooms.map((r) => r.id)).toEqual(["list-a", "list-b"]);
     const second = await page(first.nextPageToken);
@@ -158,7 +159,13 @@ describe("gateway RoomService: running rooms", () => {
       code: "failed_precondition",
     });
     await expect(
-      callUnary(s.client.say.bind(s.client), { roomId: "idle-room", text: " ", interrupt: false, requestId: "" }),
+      callUnary(s.client.say.bind(s.client), {
+        roomId: "idle-room",
+        text: " ",
+        interrupt: false,
+        requestId: "",
+        overrideGuard: false,
+      }),
     ).rejects.toMatchObject({ field: "text" });
   });
 });

@@ -14,9 +14,12 @@ import {
   type PostCommentRequest,
   type PostCommentResponse,
   type Room,
+  type RoomEvent,
   type RoomServiceServer,
+  type SayRequest,
   type StopRoomRequest,
   type UpdateRoomRequest,
+  type WatchRoomRequest,
 } from "../proto/index.js";
 import {
   RoomClient,
@@ -27,12 +30,17 @@ import {
   validateRoomSpec,
   type RoomDirectory,
 } from "../rooms/index.js";
-import { InvalidArgumentError, NotFoundError, ProtocolError } from "../errors/index.js";
+import { InvalidArgumentError, NotFoundError, PermissionDeniedError, ProtocolError } from "../errors/index.js";
+import type { Action } from "../trust/index.js";
 import { serverStream, unary, type GrpcServiceRegistration } from "../transport/index.js";
+import type { ServerWritableStream } from "@grpc/grpc-js";
 import { roomWatcher, type RoomWatchDeps } from "./room-watch.js";
+import type { Access, Admitted } from "./access.js";
 
 export interface RoomServiceDeps extends RoomWatchDeps {
   nats: NatsConnection;
+  /** Who may call what, on which rooms; every change audited. */
+  access: Access;
   directory: RoomDirectory;
   /** Where comments the inbox refuses (livehost_inbox_refused_total) and watches skip are counted. */
   registry?: Registry;
@@ -50,7 +58,12 @@ export function roomIdFor(requestId: string): string {
   return `r-${createHash("sha256").update(requestId).digest("hex").slice(0, 16)}`;
 }
 
-export async function postComment(deps: RoomServiceDeps, request: PostCommentRequest): Promise<PostCommentResponse> {
+export async function postComment(
+  deps: Pick<RoomServiceDeps, "nats" | "directory" | "registry">,
+  request: PostCommentRequest,
+  /** Checks the caller may post to this room, once the request itself is known to be well-formed. */
+  admit?: () => Promise<void>,
+): Promise<PostCommentResponse> {
   validateRoomId(request.roomId);
   if (!request.comment) throw new InvalidArgumentError("comment", "is required");
   if (request.comment.roomId !== "" && request.comment.roomId !== request.roomId) {
@@ -63,6 +76,7 @@ export async function postComment(deps: RoomServiceDeps, request: PostCommentReq
     sentTime: request.comment.sentTime ?? new Date(),
   };
   validateComment(comment, "comment.");
+  await admit?.();
   const room = await deps.directory.get(request.roomId);
   if (!room) throw new NotFoundError(`room ${request.roomId} does not exist`);
   // An ended room answers nothing more: refuse rather than queue a comment nobody will handle.
@@ -80,6 +94,7 @@ export async function postComment(deps: RoomServiceDeps, request: PostCommentReq
 
 export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
   const rooms = new RoomClient(deps.nats);
+  const { access } = deps;
   const watch = roomWatcher({
     ...deps,
     keepEvents: async (roomId) => {
@@ -91,60 +106,97 @@ export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
     if (!reply.room) throw new ProtocolError("room reply without a room");
     return reply.room;
   };
+  /** A unary method admitted by `access` (who may call it, on which room) before `handler` runs. */
+  const admitted = <Req extends object, Res>(
+    action: Action,
+    handler: (request: Req, admission: Admitted) => Promise<Res>,
+  ) => unary<Req, Res>(action, (request, call) => access.run(action, request, call, (a) => handler(request, a)));
 
   const implementation: RoomServiceServer = {
-    createRoom: unary("CreateRoom", (request: CreateRoomRequest) => {
+    createRoom: admitted("CreateRoom", async (request: CreateRoomRequest, admission) => {
       validateRequestId(request.requestId, true);
       const roomId = request.roomId || roomIdFor(request.requestId);
       validateRoomId(roomId);
+      admission.entry.roomId = roomId;
+      const tenant = admission.tenantForCreate(request.tenant);
       validateRoomSpec(request.spec);
-      return roomOf(rooms.request(roomId, { $case: "create", value: { ...request, roomId } }));
+      // The room's actor refuses an id another tenant holds (it is the one that knows, even during a race).
+      return roomOf(rooms.request(roomId, { $case: "create", value: { ...request, roomId, tenant } }));
     }),
-    getRoom: unary("GetRoom", async (request: { roomId: string }) => {
+    getRoom: admitted("GetRoom", async (request: { roomId: string }, admission) => {
       validateRoomId(request.roomId);
-      const room = await deps.directory.get(request.roomId);
-      if (!room) throw new NotFoundError(`room ${request.roomId} does not exist`);
-      return room;
+      return admission.readRoom(request.roomId);
     }),
-    listRooms: unary("ListRooms", (request: ListRoomsRequest) => {
+    listRooms: admitted("ListRooms", async (request: ListRoomsRequest, admission) => {
       if (request.pageToken !== "") validateRoomId(request.pageToken, "page_token");
-      return deps.directory.list(request);
+      if (RoomState[request.state] === undefined || request.state === RoomState.UNRECOGNIZED) {
+        throw new InvalidArgumentError("state", `${request.state} is not a RoomState`);
+      }
+      return deps.directory.list({ ...request, tenants: admission.listFilter(request.tenant) });
     }),
-    updateRoom: unary("UpdateRoom", (request: UpdateRoomRequest) => {
+    updateRoom: admitted("UpdateRoom", async (request: UpdateRoomRequest, admission) => {
       validateRoomId(request.roomId);
       if (!request.updateMask || request.updateMask.length === 0) {
         throw new InvalidArgumentError("update_mask", 'name the fields to change, e.g. ["catalog"]');
       }
+      await admission.room(request.roomId);
       return roomOf(rooms.request(request.roomId, { $case: "update", value: request }));
     }),
-    startRoom: unary("StartRoom", (request: { roomId: string; requestId: string }) => {
+    startRoom: admitted("StartRoom", async (request: { roomId: string; requestId: string }, admission) => {
       validateRoomId(request.roomId);
       validateRequestId(request.requestId, false);
+      await admission.room(request.roomId);
       return roomOf(rooms.request(request.roomId, { $case: "start", value: request }));
     }),
-    stopRoom: unary("StopRoom", (request: StopRoomRequest) => {
+    stopRoom: admitted("StopRoom", async (request: StopRoomRequest, admission) => {
       validateRoomId(request.roomId);
       validateRequestId(request.requestId, false);
       if ([...request.reason].length > 200) throw new InvalidArgumentError("reason", "must be at most 200 characters");
+      await admission.room(request.roomId);
       return roomOf(rooms.request(request.roomId, { $case: "stop", value: request }));
     }),
-    postComment: unary("PostComment", (request: PostCommentRequest) => postComment(deps, request)),
-    say: unary("Say", async (request: { roomId: string; text: string; interrupt: boolean; requestId: string }) => {
+    postComment: admitted("PostComment", async (request: PostCommentRequest, admission) => {
+      return postComment(deps, request, () => admission.room(request.roomId));
+    }),
+    say: admitted("Say", async (request: SayRequest, admission) => {
       validateRoomId(request.roomId);
       validateRequestId(request.requestId, false);
       const length = [...request.text].length;
       if (request.text.trim() === "" || length > 2000) {
         throw new InvalidArgumentError("text", `must be 1 to 2000 characters, not blank (got ${length})`);
       }
+      if (request.overrideGuard && admission.caller.role !== "admin") {
+        throw new PermissionDeniedError("only an admin may override the speech guard (override_guard)");
+      }
+      await admission.room(request.roomId);
+      if (request.overrideGuard) admission.entry.message = "override_guard: the line skipped the speech guard";
       const reply = await rooms.request(request.roomId, { $case: "say", value: request });
       return { utteranceId: reply.utteranceId };
     }),
-    interrupt: unary("Interrupt", async (request: { roomId: string }) => {
+    interrupt: admitted("Interrupt", async (request: { roomId: string }, admission) => {
       validateRoomId(request.roomId);
+      await admission.room(request.roomId);
       await rooms.request(request.roomId, { $case: "interrupt", value: request });
       return {};
     }),
-    watchRoom: serverStream("WatchRoom", watch),
+    watchRoom: serverStream("WatchRoom", (request: WatchRoomRequest, signal, call) =>
+      admittedWatch(access, request, signal, call, watch),
+    ),
   };
   return { name: "livehost.v1.RoomService", definition: RoomServiceService, implementation };
+}
+
+/** A watch starts only once admitted (its refusal audited like any other); the events then flow as they come. */
+async function* admittedWatch(
+  access: Access,
+  request: WatchRoomRequest,
+  signal: AbortSignal,
+  call: ServerWritableStream<WatchRoomRequest, RoomEvent>,
+  watch: (request: WatchRoomRequest, signal: AbortSignal) => AsyncIterable<RoomEvent>,
+): AsyncGenerator<RoomEvent> {
+  await access.run("WatchRoom", request, call, async (admission) => {
+    validateRoomId(request.roomId);
+    await admission.room(request.roomId);
+  });
+  yield* watch(request, signal);
 }

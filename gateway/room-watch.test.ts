@@ -5,20 +5,19 @@ import { describe, expect, it } from "vitest";
 import type { ClientReadableStream, ServiceError } from "@grpc/grpc-js";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { createLogger, createRegistry } from "../observability/index.js";
-import {
-  Comment,
-  Room,
-  RoomEvent,
-  RoomServiceClient,
-  RoomState,
-  subjects,
-  type WatchRoomRequest,
-} from "../proto/index.js";
+import type { RoomServiceClient } from "../proto/index.js";
+import { Comment, Room, RoomEvent, RoomState, subjects, type WatchRoomRequest } from "../proto/index.js";
 import { RoomDirectory, enqueueComment } from "../rooms/index.js";
 import { ensureRoomEventsStream } from "../rooms/internal.js";
 import { ResourceExhaustedError, type LivehostError } from "../errors/index.js";
-import { callUnary, channelCredentials, connectNats, fromServiceError } from "../transport/index.js";
-import { eventually, sampleRoomSpec, startNatsServer, startTestRoomStack } from "../testing/index.js";
+import { callUnary, connectNats, fromServiceError } from "../transport/index.js";
+import {
+  eventually,
+  roomServiceClient,
+  sampleRoomSpec,
+  startNatsServer,
+  startTestRoomStack,
+} from "../testing/index.js";
 import { startGateway } from "./internal.js";
 import { roomWatcher } from "./room-watch.js";
 
@@ -75,7 +74,7 @@ const badComment = (roomId: string, id: string) =>
 describe("WatchRoom on a room host", () => {
   it("shows a watcher that comes after StartRoom the room going live, and replays all of a new room from 0", async () => {
     await using s = await startTestRoomStack({ gateway: true });
-    const create = { requestId: "late", roomId: "late-room", spec: sampleRoomSpec() };
+    const create = { requestId: "late", roomId: "late-room", spec: sampleRoomSpec(), tenant: "" };
     await callUnary(s.client.createRoom.bind(s.client), create);
     await callUnary(s.client.startRoom.bind(s.client), { roomId: "late-room", requestId: "" });
 
@@ -103,6 +102,7 @@ describe("WatchRoom on a room host", () => {
       requestId: "gap",
       roomId: "gap-room",
       spec: sampleRoomSpec(),
+      tenant: "",
     });
     const first = watch(s.client, { roomId: "gap-room", afterSequence: 0 });
     await callUnary(s.client.startRoom.bind(s.client), { roomId: "gap-room", requestId: "" });
@@ -151,8 +151,13 @@ async function logStack(settings: { maxPerRoom?: number } = {}) {
   await ensureRoomEventsStream(jsm, settings);
   const directory = await RoomDirectory.open(nc);
   const registry = createRegistry();
-  const gateway = await startGateway({ nats: nc, registry, logger: createLogger({ level: "silent" }) });
-  const client = new RoomServiceClient(gateway.grpc.address, channelCredentials());
+  const gateway = await startGateway({
+    nats: nc,
+    registry,
+    logger: createLogger({ level: "silent" }),
+    auth: { development: true },
+  });
+  const client = await roomServiceClient(gateway.grpc.address);
   const js = jetstream(nc);
   const positions = new Map<string, number>();
   return {

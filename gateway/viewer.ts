@@ -210,6 +210,8 @@ function notFound(res: ServerResponse) {
 function httpStatus(err: LivehostError): number {
   const statuses: Partial<Record<LivehostError["code"], number>> = {
     invalid_argument: 400,
+    unauthenticated: 401,
+    permission_denied: 403,
     not_found: 404,
     resource_exhausted: 429,
     unavailable: 503,

@@ -31,3 +31,8 @@ export const roomInboxSubjects = ["rooms.*.*"];
 
 /** KV bucket holding every room's record (Room, protobuf) by room id: written by the room's actor, read by gateways. */
 export const roomDirectoryBucket = "livehost_rooms";
+
+/** The append-only audit trail of control actions (AuditRecord), one subject per tenant and action. */
+export const auditStream = "AUDIT";
+export const audit = (tenant: string, action: string) => `livehost.audit.${tenant || "_"}.${action}`;
+export const allAudit = "livehost.audit.>";

@@ -14,6 +14,8 @@ export interface ListRoomsQuery {
   pageToken: string;
   state: RoomState;
   labels: Record<string, string>;
+  /** Only rooms of tenants this accepts (the caller's); every room when absent. */
+  tenants?: (tenant: string) => boolean;
 }
 
 export class RoomDirectory {
@@ -73,6 +75,7 @@ export class RoomDirectory {
       last = id;
       const room = await this.get(id);
       if (!room) continue;
+      if (query.tenants && !query.tenants(room.tenant)) continue;
       if (query.state !== RoomState.ROOM_STATE_UNSPECIFIED && room.status?.state !== query.state) continue;
       if (!Object.entries(query.labels).every(([k, v]) => room.spec?.labels[k] === v)) continue;
       rooms.push(room);

@@ -1,6 +1,7 @@
 // Errors of a room's life cycle: what a request meets when the room is not in a state that allows it. Each names
 // the room; they reach callers through the room actor's reply as their code (FAILED_PRECONDITION, ALREADY_EXISTS...).
-import { AbortedError, AlreadyExistsError, FailedPreconditionError } from "../errors/index.js";
+import { AbortedError, AlreadyExistsError, FailedPreconditionError, InvalidArgumentError } from "../errors/index.js";
+import type { GuardResult } from "../brain/index.js";
 
 /** The room has ended for good; going live again needs a new room. */
 export class RoomEndedError extends FailedPreconditionError {
@@ -44,5 +45,14 @@ export class RoomRevisionError extends AbortedError {
   constructor(roomId: string, revision: number, expected: number) {
     super(`room ${roomId} is at revision ${revision}, not ${expected}: read it again`);
     this.roomId = roomId;
+  }
+}
+
+/** A human's line (Say) that the speech guard refuses, as it would refuse the same sentence from the LLM. */
+export class LineRefusedError extends InvalidArgumentError {
+  override name = "LineRefusedError";
+
+  constructor(verdict: Exclude<GuardResult, { ok: true }>) {
+    super("text", `refused by the speech guard (${verdict.violation}: "${verdict.detail}"); an admin may override it`);
   }
 }

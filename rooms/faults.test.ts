@@ -38,7 +38,10 @@ async function streamingWorker<W extends TestSpeechWorker | TestLipSyncWorker>(
   roomId: string,
   workers: W[],
 ): Promise<{ worker: W; sentence: UtteranceStarted }> {
-  await stack.request(roomId, { $case: "say", value: { roomId, text: longLine, interrupt: false, requestId: "long" } });
+  await stack.request(roomId, {
+    $case: "say",
+    value: { roomId, text: longLine, interrupt: false, requestId: "long", overrideGuard: false },
+  });
   const sentence = await eventually(
     () => {
       const started = stack.utterances(roomId).find((u) => u.utteranceId === "say-long");

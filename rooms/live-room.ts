@@ -14,6 +14,7 @@ import {
   formatMoney,
   showLanguage,
   type Cue as BrainCue,
+  type GuardResult,
   type LlmOptions,
   type ShowPosition,
 } from "../brain/index.js";
@@ -73,6 +74,8 @@ export interface OnAirRoom {
   /** A viewer comment; its outcome (answered, rejected, expired...) is published as an event, once. */
   receive(comment: Comment): void;
   say(text: string, interrupt: boolean, utteranceId: string): void;
+  /** Whether a human's line passes the guard generated speech passes (the room's catalog and persona). */
+  checkLine(text: string): GuardResult;
   interrupt(): void;
   update(spec: RoomSpec, paths: string[]): Promise<void>;
 }
@@ -288,6 +291,10 @@ export class LiveRoom implements OnAirRoom {
     if (this.#traces.size > maxTraces) this.#traces.delete(this.#traces.keys().next().value!);
     this.#timings.received(outcome.question.id, received);
     this.#cutIn();
+  }
+
+  checkLine(text: string): GuardResult {
+    return this.brain.checkLine(text);
   }
 
   /** A human's line: said next (at once when `interrupt`). */

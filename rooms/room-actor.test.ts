@@ -76,7 +76,10 @@ describe("room actor", () => {
 
     // Say to a room that is not on air: the request is refused, the command reported, with the same code.
     const refused = await s
-      .request("r4", { $case: "say", value: { roomId: "r4", text: "大家好", interrupt: false, requestId: "" } })
+      .request("r4", {
+        $case: "say",
+        value: { roomId: "r4", text: "大家好", interrupt: false, requestId: "", overrideGuard: false },
+      })
       .catch((err: unknown) => err);
     expect(refused).toMatchObject({ code: "failed_precondition" });
     await command("say-1", { $case: "say", value: { text: "大家好", interrupt: false, utteranceId: "" } });

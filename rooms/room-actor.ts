@@ -30,10 +30,10 @@ import {
   RoomState,
   subjects,
 } from "../proto/index.js";
-import { InvalidArgumentError, LivehostError, NotFoundError } from "../errors/index.js";
+import { InvalidArgumentError, LivehostError, NotFoundError, PermissionDeniedError } from "../errors/index.js";
 import type { RoomDirectory } from "./directory.js";
 import { RoomEventLog } from "./event-log.js";
-import { RoomEndedError, RoomExistsError, RoomNotLiveError, RoomRevisionError } from "./errors.js";
+import { LineRefusedError, RoomEndedError, RoomExistsError, RoomNotLiveError, RoomRevisionError } from "./errors.js";
 import { LiveRoom, type LiveRoomDeps, type OnAirRoom } from "./live-room.js";
 import { roomMetrics } from "./metrics.js";
 import { applyUpdate, validateRoomSpec } from "./spec.js";
@@ -43,6 +43,8 @@ export interface RoomActorState {
   /** RoomSpec as protobuf JSON; absent until the room is created. */
   spec?: unknown;
   createRequestId: string;
+  /** The merchant the room belongs to (set at creation, never changed); absent for rooms made before tenants. */
+  tenant?: string;
   /** Increases on every change of spec or status. */
   revision: number;
   createTime: number;
@@ -111,12 +113,12 @@ export interface RoomActorDeps {
 
 /** What a client asks of a room, as a request (RoomActorRequest, answered) or a command (RoomCommand, the mailbox). */
 type RoomOp =
-  | { op: "create"; requestId: string; spec: RoomSpec | undefined }
+  | { op: "create"; requestId: string; spec: RoomSpec | undefined; tenant: string }
   | { op: "get" }
   | { op: "update"; spec: RoomSpec; paths: string[]; expectedRevision: number }
   | { op: "start" }
   | { op: "stop"; reason: string }
-  | { op: "say"; text: string; interrupt: boolean; utteranceId: string }
+  | { op: "say"; text: string; interrupt: boolean; utteranceId: string; overrideGuard: boolean }
   | { op: "interrupt" }
   | { op: "keepEvents" };
 
@@ -124,7 +126,7 @@ type RoomOp =
 function requestOp({ request: r }: RoomActorRequest): RoomOp | undefined {
   switch (r?.$case) {
     case "create":
-      return { op: "create", requestId: r.value.requestId, spec: r.value.spec };
+      return { op: "create", requestId: r.value.requestId, spec: r.value.spec, tenant: r.value.tenant };
     case "get":
       return { op: "get" };
     case "update":
@@ -140,7 +142,8 @@ function requestOp({ request: r }: RoomActorRequest): RoomOp | undefined {
       return { op: "stop", reason: r.value.reason };
     case "say": {
       const utteranceId = r.value.requestId ? `say-${r.value.requestId}` : `say-${randomUUID()}`;
-      return { op: "say", text: r.value.text, interrupt: r.value.interrupt, utteranceId };
+      const { text, interrupt, overrideGuard } = r.value;
+      return { op: "say", text, interrupt, utteranceId, overrideGuard };
     }
     case "interrupt":
       return { op: "interrupt" };
@@ -171,6 +174,7 @@ function commandOp({ command: c, commandId }: RoomCommand): RoomOp | undefined {
         text: c.value.text,
         interrupt: c.value.interrupt,
         utteranceId: c.value.utteranceId || `say-${commandId}`,
+        overrideGuard: false,
       };
     case "interrupt":
       return { op: "interrupt" };
@@ -264,6 +268,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
         commentsAnswered: ctx.state.commentsAnswered,
       },
       revision: ctx.state.revision,
+      tenant: ctx.state.tenant ?? "",
       createTime: new Date(ctx.state.createTime),
       updateTime: new Date(ctx.state.updateTime),
     });
@@ -471,12 +476,16 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     switch (op.op) {
       case "create": {
         if (ctx.state.spec !== undefined) {
+          // A room id belongs to one tenant for good: another tenant learns only that it may not have it.
+          if ((ctx.state.tenant ?? "") !== op.tenant) {
+            throw new PermissionDeniedError(`room ${ctx.id} belongs to another tenant; choose another room_id`);
+          }
           if (ctx.state.createRequestId === op.requestId) return "";
           throw new RoomExistsError(ctx.id);
         }
         validateRoomSpec(op.spec);
         const now = Date.now();
-        Object.assign(ctx.state, { spec: RoomSpec.toJSON(op.spec), createRequestId: op.requestId });
+        Object.assign(ctx.state, { spec: RoomSpec.toJSON(op.spec), createRequestId: op.requestId, tenant: op.tenant });
         Object.assign(ctx.state, { createTime: now, stateTime: now });
         await schedule(ctx, op.spec);
         break;
@@ -505,10 +514,18 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       case "stop":
         await end(ctx, "StopRequested", op.reason);
         break;
-      case "say":
+      case "say": {
         requireOnAir(ctx, "Say");
-        onAir.get(ctx.id)?.say(op.text, op.interrupt, op.utteranceId);
+        const room = onAir.get(ctx.id);
+        const verdict = room?.checkLine(op.text);
+        if (verdict && !verdict.ok) {
+          // The gateway lets only an admin override, and audits it; the room logs what was said against the guard.
+          if (!op.overrideGuard) throw new LineRefusedError(verdict);
+          ctx.log.warn({ violation: verdict.violation }, "a human line the guard refuses is said (override)");
+        }
+        room?.say(op.text, op.interrupt, op.utteranceId);
         return op.utteranceId;
+      }
       case "interrupt":
         requireOnAir(ctx, "Interrupt");
         onAir.get(ctx.id)?.interrupt();

@@ -11,7 +11,7 @@
 // 600 ms of speech is left, and a question cuts in at the end of the sentence playing or at once when that sentence
 // has more than 250 ms to go (the cut show sentence is said again after the answer).
 import { randomUUID } from "node:crypto";
-import { RoomBrain, type Cue, type ShowPosition } from "../brain/index.js";
+import { RoomBrain, type Cue, type GuardResult, type ShowPosition } from "../brain/index.js";
 import { CueFired_Kind, UtteranceSource, type Comment, type Product, type RoomSpec } from "../proto/index.js";
 import type { LiveRoomDeps, LiveRoomProgress, OnAirRoom, OpenRoom } from "../rooms/internal.js";
 
@@ -172,6 +172,10 @@ export class DryRoom implements OnAirRoom {
       });
     }
     if (outcome.status !== "dropped") this.#cutIn();
+  }
+
+  checkLine(text: string): GuardResult {
+    return this.brain.checkLine(text);
   }
 
   say(text: string, interrupt: boolean, utteranceId: string): void {

@@ -1,7 +1,7 @@
 // testing: harnesses for integration tests (real nats-server processes, gRPC servers on port 0, child processes
 // of the livehost CLI). Production code never imports this folder.
 export { startNatsServer, NatsCluster, NatsServer } from "./nats.js";
-export { startTestGrpcServer } from "./grpc.js";
+export { startTestGrpcServer, roomServiceClient } from "./grpc.js";
 export { eventually } from "./eventually.js";
 export { fakeRoomService } from "./fakes.js";
 export { runCli, processAlive, cliPath, type CliProcess } from "./cli.js";

@@ -5,7 +5,6 @@ import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { credentials } from "@grpc/grpc-js";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { startGateway, type Gateway } from "../gateway/internal.js";
 import {
@@ -16,18 +15,13 @@ import {
   type SpeechWorker,
 } from "../gpu-workers/internal.js";
 import { AsyncDisposableStack, createLogger, createRegistry, type Registry } from "../observability/index.js";
-import {
-  RoomEvent,
-  RoomServiceClient,
-  type Room,
-  type RoomSpec,
-  type RoomActorRequest,
-  type UtteranceStarted,
-} from "../proto/index.js";
+import type { RoomServiceClient } from "../proto/index.js";
+import { RoomEvent, type Room, type RoomSpec, type RoomActorRequest, type UtteranceStarted } from "../proto/index.js";
 import { RoomClient, startRoomHost, type RoomHost } from "../rooms/internal.js";
 import { connectNats, type NatsConnection, type NatsServerProcess } from "../transport/index.js";
 import { startNatsServer } from "./nats.js";
 import { sampleRoomSpec } from "./rooms.js";
+import { roomServiceClient } from "./grpc.js";
 
 export interface TestRoomStackOptions {
   /** Room hosts to start (default 1); more with addRoomHost(). */
@@ -212,8 +206,9 @@ export async function startTestRoomStack<const O extends TestRoomStackOptions = 
   let client: RoomServiceClient | undefined;
   if (options.gateway) {
     const viewer = typeof options.gateway === "object" && options.gateway.viewer ? { mediaDir } : undefined;
-    gateway = stack.use(await startGateway({ nats: nc, registry: createRegistry(), viewer }));
-    client = new RoomServiceClient(gateway.grpc.address, credentials.createInsecure());
+    const auth = { development: true };
+    gateway = stack.use(await startGateway({ nats: nc, registry: createRegistry(), viewer, auth }));
+    client = await roomServiceClient(gateway.grpc.address);
     stack.adopt(client, (c) => c.close());
   }
 
@@ -253,7 +248,7 @@ export async function startTestRoomStack<const O extends TestRoomStackOptions = 
     },
     request,
     create: (roomId, spec = sampleRoomSpec()) =>
-      request(roomId, { $case: "create", value: { requestId: roomId, roomId, spec } }),
+      request(roomId, { $case: "create", value: { requestId: roomId, roomId, spec, tenant: "" } }),
     start: (roomId) => request(roomId, { $case: "start", value: { roomId, requestId: "" } }),
     get: (roomId) => request(roomId, { $case: "get", value: { roomId } }),
     liveSpec: (overrides = {}) =>

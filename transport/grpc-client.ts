@@ -3,7 +3,9 @@
 // not by the caller).
 import {
   Metadata,
+  InterceptingCall,
   credentials as grpcCredentials,
+  type Interceptor,
   type CallOptions,
   type ChannelCredentials,
   type ChannelOptions,
@@ -147,4 +149,19 @@ export const mediaChannelOptions: ChannelOptions = {
  */
 export function channelCredentials(tls?: { ca?: Buffer; key?: Buffer; cert?: Buffer }): ChannelCredentials {
   return tls ? grpcCredentials.createSsl(tls.ca, tls.key, tls.cert) : defaultChannelCredentials();
+}
+
+/**
+ * Sends `authorization: Bearer <token>` on every call of a client: `new RoomServiceClient(address, credentials,
+ * { interceptors: [bearerToken(token)] })`. (grpc-js refuses call credentials on a plaintext channel; loopback in
+ * local mode is plaintext, so the token travels as metadata instead.)
+ */
+export function bearerToken(token: string): Interceptor {
+  return (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        metadata.set("authorization", `Bearer ${token}`);
+        next(metadata, listener);
+      },
+    });
 }

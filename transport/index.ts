@@ -9,7 +9,7 @@ export {
   type GrpcServer,
   type GrpcServiceRegistration,
 } from "./grpc-server.js";
-export { callUnary, bidiCall, channelCredentials, mediaChannelOptions } from "./grpc-client.js";
+export { callUnary, bidiCall, bearerToken, channelCredentials, mediaChannelOptions } from "./grpc-client.js";
 export { connectNats, type NatsConnection } from "./nats.js";
 export {
   compileNatsOptions,

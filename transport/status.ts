@@ -5,6 +5,8 @@ import { InvalidArgumentError, LivehostError, errorFromCode, type ErrorCode } fr
 
 const toGrpc: Record<ErrorCode, GrpcStatus> = {
   invalid_argument: GrpcStatus.INVALID_ARGUMENT,
+  unauthenticated: GrpcStatus.UNAUTHENTICATED,
+  permission_denied: GrpcStatus.PERMISSION_DENIED,
   not_found: GrpcStatus.NOT_FOUND,
   already_exists: GrpcStatus.ALREADY_EXISTS,
   failed_precondition: GrpcStatus.FAILED_PRECONDITION,

@@ -19,7 +19,7 @@ export interface TestPki extends AsyncDisposable {
   ca: string;
   server: CertFiles;
   /** Makes a client certificate with this common name, signed by the CA (or by another, unrelated CA). */
-  client(name: string, options?: { untrusted?: boolean }): Promise<CertFiles>;
+  client(name: string, options?: { untrusted?: boolean; san?: string }): Promise<CertFiles>;
 }
 
 async function openssl(args: string[], cwd: string): Promise<void> {
@@ -95,7 +95,8 @@ export async function makeTestPki(): Promise<TestPki> {
           untrustedCa = true;
         }
         await keyAndCsr(dir, name, `/CN=${name}`);
-        return sign(dir, issuer, name, "extendedKeyUsage=clientAuth\n");
+        const san = options.san ? `subjectAltName=${options.san}\n` : "";
+        return sign(dir, issuer, name, `extendedKeyUsage=clientAuth\n${san}`);
       },
       [Symbol.asyncDispose]: () => rm(dir, { recursive: true, force: true }),
     };

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { connectNats, type NatsConnection } from "../transport/index.js";
-import { runCli } from "../testing/index.js";
+import { RoomSpec } from "../proto/index.js";
+import { runCli, sampleRoomSpec } from "../testing/index.js";
 import { makeTestPki, type TestPki } from "./testing/certs.js";
 import { renderChart, type Manifest } from "./testing/helm.js";
 
@@ -115,6 +116,15 @@ describe("NATS: TLS and per-role users from the chart", () => {
       // The gateway hears room events but cannot take a room host's place in placement.
       expect(await subscriptionRefusal(gateway, "livehost.actors.activate")).toMatch(/permissions violation/i);
       expect(await subscriptionRefusal(gateway, "workers.*.announce")).toMatch(/permissions violation/i);
+      // Nor delete or purge a stream, or touch the rooms' mailboxes' consumers.
+      for (const subject of [
+        "$JS.API.STREAM.DELETE.ROOM_INBOX",
+        "$JS.API.STREAM.PURGE.ROOM_EVENTS",
+        "$JS.API.STREAM.DELETE.AUDIT",
+        "$JS.API.CONSUMER.DELETE.ROOM_INBOX.any",
+      ]) {
+        await expect(gateway.request(subject, "{}", { timeout: 2_000 })).rejects.toThrow(/permissions violation/i);
+      }
     } finally {
       await Promise.all([host.close(), tts.close(), gateway.close()]);
     }
@@ -131,8 +141,28 @@ describe("NATS: TLS and per-role users from the chart", () => {
     });
     const ready = await gateway.waitForLine(/role ready/);
     const address = /"grpc":"([^"]+)"/.exec(ready)![1]!;
-    const list = runCli(["room", "list", "--gateway", address, "--json"]);
-    const { code } = await list.exited();
-    expect({ code, stderr: list.stderr(), hostStderr: host.stderr() }).toMatchObject({ code: 0 });
+    // Everything RoomService does, on the gateway's own user (no "$JS.API.>"): create, start, watch, comment,
+    // list, stop; each change audited in the stream the gateway owns.
+    const dir = await mkdtemp(join(tmpdir(), "livehost-nats-security-"));
+    try {
+      const spec = join(dir, "spec.json");
+      await writeFile(spec, JSON.stringify(RoomSpec.toJSON(sampleRoomSpec())));
+      const client = (...args: string[]) => runCli([...args, "--gateway", address]);
+      for (const args of [
+        ["room", "create", "--spec", spec, "--id", "secure-room"],
+        ["room", "start", "secure-room"],
+        ["comment", "secure-room", "这个保温杯多少钱？"],
+        ["room", "list", "--json"],
+        ["room", "stop", "secure-room"],
+      ]) {
+        const cli = client(...args);
+        const { code } = await cli.exited();
+        expect({ args, code, stderr: cli.stderr(), gateway: gateway.stderr() }).toMatchObject({ code: 0 });
+      }
+      await using watch = client("room", "watch", "secure-room", "--after", "0");
+      await watch.waitForLine(/-> ended/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

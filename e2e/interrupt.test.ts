@@ -3,6 +3,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { UtteranceSource, type RoomEvent, type UtteranceStarted } from "../proto/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 import { callUnary } from "../transport/index.js";
 import { showPlace } from "../testing/index.js";
 import { createLiveRoom, fixtureRoomSpec, startLocalStack, watchRoom } from "./harness.js";
@@ -46,6 +47,17 @@ describe("Interrupt and Say", () => {
       overrideGuard: false,
     });
     expect(utteranceId).toBe("say-takeover-1");
+    // A human's line goes through the guard generated speech goes through: a price the catalog does not have and
+    // a promise the listing does not make are refused, naming the field, and nothing is said.
+    const refused = callUnary(rooms.say.bind(rooms), {
+      roomId,
+      text: "家人们，全场只要1块钱，终身保修！",
+      interrupt: false,
+      requestId: "ungrounded-1",
+      overrideGuard: false,
+    });
+    await expect(refused).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(refused).rejects.toMatchObject({ field: "text" });
     const human = await watch.waitForUtterance((u) => u.utteranceId === utteranceId, 30_000, "the human's line");
     expect(human).toMatchObject({ source: UtteranceSource.UTTERANCE_SOURCE_HUMAN, text: "家人们稍等，库存马上更新。" });
     const afterHuman = await watch.waitFor(() => {

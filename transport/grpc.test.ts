@@ -95,6 +95,33 @@ describe("gRPC server", () => {
     }
   });
 
+  it("answers a refusal that quotes a megabyte of the caller's input, or names a field that is not ASCII", async () => {
+    await using server = await startTestGrpcServer([
+      fakeRoomService({
+        getRoom: unary("GetRoom", (request: { roomId: string }) =>
+          Promise.reject(
+            new InvalidArgumentError(`labels[${request.roomId.slice(0, 4)}]`, `"${request.roomId}" is bad`),
+          ),
+        ),
+      }),
+    ]);
+    const client = new RoomServiceClient(server.address, credentials.createInsecure());
+    const get = (roomId: string) =>
+      callUnary(client.getRoom.bind(client), { roomId }, { timeoutMs: 5_000 }).catch((err: unknown) => err);
+    try {
+      // Whole, the message would be more than HTTP/2 takes in a header block, and the connection would fail.
+      const long = await get("我".repeat(1_000_000));
+      expect(long).toBeInstanceOf(InvalidArgumentError);
+      expect(long).toMatchObject({ field: "labels[我我我我]" });
+      expect([...(long as Error).message]).toHaveLength(1_000);
+      expect((long as Error).message).toMatch(/^labels\[我我我我\]: "我+…$/);
+      // The connection still serves.
+      expect(await get("商户")).toMatchObject({ field: "labels[商户]", message: 'labels[商户]: "商户" is bad' });
+    } finally {
+      client.close();
+    }
+  });
+
   it("stops a server stream's producer when the client cancels", async () => {
     await using server = await startTestGrpcServer([testRoomService()]);
     const client = new RoomServiceClient(server.address, credentials.createInsecure());

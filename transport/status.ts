@@ -25,6 +25,22 @@ const fromGrpc = new Map<GrpcStatus, ErrorCode>(
 
 /** The trailer that carries an InvalidArgumentError's field, so the client gets the field back without parsing. */
 const fieldTrailer = "livehost-field";
+/**
+ * The same, for a field that is not printable ASCII (a map key the caller chose, e.g. "spec.labels[商户]"): a
+ * text trailer cannot carry it, and grpc-js throws on setting one, which would leave the call without an answer.
+ */
+const binaryFieldTrailer = "livehost-field-bin";
+const printableAscii = /^[\x20-\x7e]*$/;
+/**
+ * The most of a message (or a field) a status carries, in characters. Messages may quote the caller's input; a
+ * megabyte of it in a trailer is more than HTTP/2 lets a header block be, and the client's connection fails.
+ */
+const maxStatusText = 1_000;
+
+const capped = (text: string) => {
+  const chars = [...text];
+  return chars.length <= maxStatusText ? text : `${chars.slice(0, maxStatusText - 1).join("")}…`;
+};
 
 /**
  * The gRPC status a handler's error becomes. Our own errors keep their code and message (and the field, in the
@@ -34,8 +50,12 @@ const fieldTrailer = "livehost-field";
 export function toStatus(err: unknown): Partial<StatusObject> {
   if (err instanceof LivehostError && err.code !== "internal") {
     const metadata = new Metadata();
-    if (err instanceof InvalidArgumentError && err.field !== "") metadata.set(fieldTrailer, err.field);
-    return { code: toGrpc[err.code], details: err.message, metadata };
+    if (err instanceof InvalidArgumentError && err.field !== "") {
+      const field = capped(err.field);
+      if (printableAscii.test(field)) metadata.set(fieldTrailer, field);
+      else metadata.set(binaryFieldTrailer, Buffer.from(field));
+    }
+    return { code: toGrpc[err.code], details: capped(err.message), metadata };
   }
   return { code: GrpcStatus.INTERNAL, details: "internal error" };
 }
@@ -47,7 +67,7 @@ export function toStatus(err: unknown): Partial<StatusObject> {
  */
 export function fromServiceError(err: ServiceError): LivehostError {
   const code = fromGrpc.get(err.code) ?? (err.code === GrpcStatus.UNKNOWN ? "internal" : "unavailable");
-  const field = err.metadata?.get(fieldTrailer)[0];
+  const field = err.metadata?.get(fieldTrailer)[0] ?? err.metadata?.get(binaryFieldTrailer)[0]?.toString();
   return errorFromCode(code, err.details || err.message, {
     cause: err,
     field: typeof field === "string" ? field : "",

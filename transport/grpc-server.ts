@@ -35,11 +35,16 @@ import { toStatus } from "./status.js";
 import { HealthRegistry, ServingStatus } from "./health.js";
 import { defaultServerCredentials } from "./tls.js";
 import { firstOf } from "./events.js";
+import { decodedRequest, withCheckedDecoding } from "./decoding.js";
 
 export interface GrpcServiceRegistration {
   /** Fully qualified name for health checks, e.g. "livehost.v1.SpeechService". */
   name: string;
   definition: ServiceDefinition;
+  /**
+   * Made with unary, serverStream and bidiStream: a request that does not decode reaches them as a stand-in, which
+   * they answer INVALID_ARGUMENT naming what is wrong (decoding.ts) before the handler runs.
+   */
   implementation: UntypedServiceImplementation;
 }
 
@@ -81,7 +86,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   const health = new HealthRegistry(ServingStatus.SERVING);
   server.addService(HealthService, health.implementation);
   for (const service of options.services) {
-    server.addService(service.definition, service.implementation);
+    server.addService(withCheckedDecoding(service.definition), service.implementation);
     health.set(service.name, ServingStatus.SERVING);
   }
 
@@ -176,7 +181,7 @@ export function unary<Req, Res>(
     const { span, ctx } = startServerSpan(method, call.metadata);
     void context.with(ctx, async () => {
       try {
-        const response = await handler(call.request, call);
+        const response = await handler(decodedRequest(call.request), call);
         endSpan(span);
         callback(null, response);
       } catch (err) {
@@ -197,7 +202,7 @@ export function serverStream<Req, Res>(
   method: string,
   handler: (request: Req, signal: AbortSignal, call: ServerWritableStream<Req, Res>) => AsyncIterable<Res>,
 ): handleServerStreamingCall<Req, Res> {
-  return (call) => respond(method, call, (signal) => handler(call.request, signal, call));
+  return (call) => respond(method, call, (signal) => handler(decodedRequest(call.request), signal, call));
 }
 
 /**
@@ -269,7 +274,7 @@ async function* pullRequests<Req>(call: ServerDuplexStream<Req, unknown>, signal
     signal.throwIfAborted();
     const request = call.read() as Req | null;
     if (request !== null) {
-      yield request;
+      yield decodedRequest(request);
     } else if (call.readableEnded) {
       return;
     } else {

@@ -1,15 +1,24 @@
 import { describe, expect, it } from "vitest";
-import { credentials, status as GrpcStatus, type ServerDuplexStream, type ServiceError } from "@grpc/grpc-js";
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import {
+  Client,
+  Metadata,
+  credentials,
+  status as GrpcStatus,
+  type ServerDuplexStream,
+  type ServiceError,
+} from "@grpc/grpc-js";
+import {
+  AnimateRequest,
   AnimateResponse,
   HealthClient,
   HealthCheckResponse_ServingStatus as Serving,
   LipSyncServiceClient,
   LipSyncServiceService,
+  Room,
   RoomServiceClient,
   animateAudio,
   animateFlush,
-  type AnimateRequest,
   type HealthCheckResponse,
 } from "../proto/index.js";
 import { createRegistry } from "../observability/index.js";
@@ -18,6 +27,7 @@ import {
   bidiCall,
   bidiStream,
   callUnary,
+  fromServiceError,
   mediaChannelOptions,
   startGrpcServer,
   unary,
@@ -149,6 +159,157 @@ describe("gRPC server", () => {
     const text = await registry.metrics();
     expect(text).toMatch(/livehost_grpc_server_handled_total\{method="\/grpc.health.v1.Health\/Check",code="OK"\} 1/);
     expect(text).toContain("livehost_grpc_server_handling_seconds_bucket");
+  });
+});
+
+/** Calls a method with bytes as they are, bypassing the client's encoding; resolves with how the call ended. */
+function rawCall(client: Client, path: string, bytes: Uint8Array, stream = false) {
+  const identity = (b: Buffer) => b;
+  return new Promise<ServiceError | undefined>((resolve) => {
+    if (!stream) {
+      client.makeUnaryRequest(path, identity, identity, Buffer.from(bytes), new Metadata(), {}, (err) =>
+        resolve(err ?? undefined),
+      );
+      return;
+    }
+    const call = client.makeServerStreamRequest(path, identity, identity, Buffer.from(bytes), new Metadata(), {});
+    call.on("data", () => undefined);
+    call.on("error", resolve);
+    call.on("end", () => resolve(undefined));
+  });
+}
+
+/** A message of the given fields, written by hand so that it may hold what a well-behaved client never sends. */
+function message(write: (writer: BinaryWriter) => void): Uint8Array {
+  const writer = new BinaryWriter();
+  write(writer);
+  return writer.finish();
+}
+
+const notUtf8 = new Uint8Array([0x72, 0x31, 0xff, 0xfe]);
+
+describe("requests that do not decode", () => {
+  it("are INVALID_ARGUMENT naming the field (not INTERNAL), before the handler runs, and the server goes on", async () => {
+    const seen: unknown[] = [];
+    const room = (request: { roomId: string }): Promise<Room> => {
+      seen.push(request);
+      return Promise.resolve(Room.fromPartial({ id: request.roomId }));
+    };
+    await using server = await startTestGrpcServer([
+      fakeRoomService({
+        getRoom: unary("GetRoom", room),
+        updateRoom: unary("UpdateRoom", room),
+        createRoom: unary("CreateRoom", room),
+      }),
+    ]);
+    const raw = new Client(server.address, credentials.createInsecure());
+    const refusal = async (method: string, bytes: Uint8Array, stream = false) => {
+      const err = await rawCall(raw, `/livehost.v1.RoomService/${method}`, bytes, stream);
+      expect(err?.code).toBe(GrpcStatus.INVALID_ARGUMENT);
+      return fromServiceError(err!);
+    };
+    try {
+      // Not a message at all: a field whose length runs past the end.
+      const garbage = await refusal("UpdateRoom", new Uint8Array([0x0a, 0xff, 0xff, 0x03, 0x01]));
+      expect(garbage).toMatchObject({ field: "request" });
+      expect(garbage.message).toMatch(
+        /^request: is not a valid protobuf message for \/livehost\.v1\.RoomService\/UpdateRoom \(.+\)$/,
+      );
+      // UpdateRoomRequest.expected_revision (4) at 2^64 - 1: a valid uint64 that a JavaScript number cannot hold.
+      const huge = await refusal(
+        "UpdateRoom",
+        message((w) => w.uint32(10).string("r1").uint32(32).uint64("18446744073709551615")),
+      );
+      expect(huge).toMatchObject({ field: "expected_revision" });
+      expect(huge.message).toMatch(/^expected_revision: is larger than 9007199254740991/);
+      // Deep inside the spec: CreateRoomRequest.spec (3) .catalog (2) .products[0] (4) .price (3) .amount_minor (2).
+      const price = await refusal(
+        "CreateRoom",
+        message((w) =>
+          w
+            .uint32(26)
+            .fork()
+            .uint32(18)
+            .fork()
+            .uint32(34)
+            .fork()
+            .uint32(26)
+            .fork()
+            .uint32(16)
+            .int64("-9223372036854775808")
+            .join()
+            .join()
+            .join()
+            .join(),
+        ),
+      );
+      expect(price).toMatchObject({ field: "spec.catalog.products[0].price.amount_minor" });
+      expect(price.message).toMatch(/is smaller than -9007199254740991/);
+      // A string that is not UTF-8 (GetRoomRequest.room_id), and one inside a map's key (RoomSpec.labels).
+      expect(
+        await refusal(
+          "GetRoom",
+          message((w) => w.uint32(10).bytes(notUtf8)),
+        ),
+      ).toMatchObject({
+        field: "room_id",
+        message: "room_id: is not valid UTF-8",
+      });
+      const label = message((w) => w.uint32(66).fork().uint32(10).bytes(notUtf8).uint32(18).string("v").join());
+      expect(
+        await refusal(
+          "CreateRoom",
+          message((w) => w.uint32(26).bytes(label)),
+        ),
+      ).toMatchObject({
+        field: "spec.labels[r1\uFFFD\uFFFD]",
+      });
+      // A server stream is refused the same way.
+      expect(
+        await refusal(
+          "WatchRoom",
+          message((w) => w.uint32(10).bytes(notUtf8)),
+          true,
+        ),
+      ).toMatchObject({
+        field: "room_id",
+      });
+      expect(seen).toEqual([]);
+
+      // The server still serves, and a valid U+FFFD (sent as its UTF-8 bytes) is no decoding error.
+      const client = new RoomServiceClient(server.address, credentials.createInsecure());
+      await expect(callUnary(client.getRoom.bind(client), { roomId: "r\uFFFD" })).resolves.toMatchObject({
+        id: "r\uFFFD",
+      });
+      client.close();
+    } finally {
+      raw.close();
+    }
+  });
+
+  it("ends a bidirectional stream with INVALID_ARGUMENT naming the field inside the request's oneof", async () => {
+    const handled: AnimateRequest[] = [];
+    await using server = await startTestGrpcServer([
+      bidiService(async function* (requests) {
+        for await (const request of requests) {
+          handled.push(request);
+          yield answer(handled.length - 1);
+        }
+      }),
+    ]);
+    const raw = new Client(server.address, credentials.createInsecure());
+    const identity = (b: Buffer) => b;
+    const call = raw.makeBidiStreamRequest("/livehost.v1.LipSyncService/Animate", identity, identity);
+    const ended = new Promise<ServiceError>((resolve) => call.on("error", resolve));
+    call.on("data", () => undefined);
+    call.write(Buffer.from(AnimateRequest.encode(animateFlush("u1")).finish()));
+    // AnimateRequest.flush (4) .utterance_id (1), not UTF-8.
+    call.write(Buffer.from(message((w) => w.uint32(34).fork().uint32(10).bytes(notUtf8).join())));
+    const err = await ended;
+    raw.close();
+    expect(err.code).toBe(GrpcStatus.INVALID_ARGUMENT);
+    expect(fromServiceError(err)).toMatchObject({ field: "flush.utterance_id" });
+    expect(handled).toHaveLength(1);
   });
 });
 

@@ -42,6 +42,8 @@ function integerIn(field: string, value: number, min: number, max: number, unit 
 
 /** Checks an rtmp:// or rtmps:// ingest URL (without the stream key); returns it normalized. */
 export function checkRtmpUrl(field: string, url: string): string {
+  const length = [...url].length;
+  if (length > 2048) throw new InvalidArgumentError(field, `must be at most 2048 characters (got ${length})`);
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -112,20 +114,24 @@ export function compileOutputConfig(config: OutputConfig | undefined, field = "o
       }
       const url = checkRtmpUrl(`${at}.rtmp.url`, kind.value.url);
       const secret = kind.value.streamKeySecret;
-      if (!/^[A-Za-z0-9._/-]{1,253}$/.test(secret)) {
+      // A name the stream key is looked up by (perhaps a file under a secrets directory): never a path out of it.
+      if (!/^[A-Za-z0-9._/-]{1,253}$/.test(secret) || secret.startsWith("/") || secret.split("/").includes("..")) {
         throw new InvalidArgumentError(
           `${at}.rtmp.stream_key_secret`,
-          "must name a secret ([A-Za-z0-9._/-], 1 to 253)",
+          "must name a secret ([A-Za-z0-9._/-], 1 to 253, not starting with '/', no '..' segment)",
         );
       }
       compiled.rtmp.push({ url, streamKeySecret: secret });
     } else {
       if (compiled.recording) throw new InvalidArgumentError(`${at}.recording`, "only one recording per room");
       const path = kind.value.path;
-      if (!path || isAbsolute(path) || normalize(path).split(/[\\/]/).includes("..")) {
+      // eslint-disable-next-line no-control-regex -- NUL and other controls are what this refuses
+      const unsafe = [...path].length > 255 || /[\u0000-\u001f\u007f\\]/.test(path);
+      if (!path || unsafe || isAbsolute(path) || normalize(path).split("/").includes("..")) {
         throw new InvalidArgumentError(
           `${at}.recording.path`,
-          "must be a relative directory inside the recording volume",
+          "must be a relative directory inside the recording volume: at most 255 characters, no '..', '\\' or " +
+            "control characters",
         );
       }
       compiled.recording = {

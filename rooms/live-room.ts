@@ -608,7 +608,7 @@ export class LiveRoom implements OnAirRoom {
         },
       });
     } catch (err) {
-      // A bad product image: the card is skipped, the show goes on.
+      // An overlay the media graph refuses: the card is skipped, the show goes on.
       this.#deps.log.warn({ err, productId: product.id }, "overlay not shown");
     }
   }
@@ -656,12 +656,9 @@ function overlayFor(cue: BrainCue, product: Product, language: "zh" | "en"): Ove
   const price = product.price ? formatMoney(product.price, language) : "";
   switch (cue.kind) {
     case CueFired_Kind.KIND_PRODUCT_CARD:
-      return {
-        kind: "product-card",
-        title: product.title,
-        price,
-        imagePath: product.imageUri && !product.imageUri.startsWith("http") ? product.imageUri : undefined,
-      };
+      // No image yet: image_uri is an https URL (validateRoomSpec), to be fetched from allowed hosts and composited
+      // later. A path on this host is never opened, whatever a spec stored before that rule says.
+      return { kind: "product-card", title: product.title, price };
     case CueFired_Kind.KIND_PRICE_TAG:
       return {
         kind: "price-tag",

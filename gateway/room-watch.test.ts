@@ -1,8 +1,9 @@
 // WatchRoom from the rooms' kept events: a late watcher still sees what just happened, a watcher that lost its stream
-// resumes from the last sequence it saw (no gap, no duplicate), a bad message on a room's log is skipped, and a
+// resumes from the last sequence it saw (no gap, no duplicate), a bad message on a room's subjects is skipped, and a
 // watcher that cannot keep up is cut off. Against a room host (real rooms), and against a log written by the test.
 import { describe, expect, it } from "vitest";
 import type { ClientReadableStream, ServiceError } from "@grpc/grpc-js";
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { createLogger, createRegistry } from "../observability/index.js";
 import type { RoomServiceClient } from "../proto/index.js";
@@ -207,7 +208,13 @@ async function logStack(settings: { maxPerRoom?: number } = {}) {
     },
     /** Where the test stored a room's event in the stream. */
     position: (roomId: string, sequence: number) => positions.get(`${roomId}/${sequence}`) ?? 0,
-    garbage: (roomId: string) => js.publish(subjects.roomEventLog(roomId), new Uint8Array([0xff, 0xff, 0xff, 0x0f])),
+    garbage: (roomId: string, bytes: Uint8Array = new Uint8Array([0xff, 0xff, 0xff, 0x0f])) =>
+      js.publish(subjects.roomEventLog(roomId), bytes),
+    /** Publishes bytes on a room's live event subject, as anyone allowed to publish there could. */
+    liveGarbage: async (roomId: string, bytes: Uint8Array) => {
+      nc.publish(subjects.roomEvents(roomId), bytes);
+      await nc.flush();
+    },
     async [Symbol.asyncDispose]() {
       client.close();
       await gateway.close(1_000);
@@ -215,6 +222,17 @@ async function logStack(settings: { maxPerRoom?: number } = {}) {
       await server.stop();
     },
   };
+}
+
+/**
+ * Bytes that decode as a RoomEvent of `roomId` numbered `sequence` whose time is past what a Date holds: a watcher
+ * could not be sent it (encoding it again fails).
+ */
+function eventPastTime(roomId: string, sequence: number): Uint8Array {
+  const writer = new BinaryWriter();
+  writer.uint32(10).string(roomId).uint32(16).uint64(sequence);
+  writer.uint32(26).fork().uint32(8).int64(1e15).join();
+  return writer.finish();
 }
 
 describe("WatchRoom from a room's event log", () => {
@@ -232,6 +250,31 @@ describe("WatchRoom from a room's event log", () => {
     expect(w.sequences()).toEqual([1, 2, 3]);
     expect(await s.registry.getSingleMetricAsString("livehost_watch_events_skipped_total")).toMatch(
       /livehost_watch_events_skipped_total\{reason="undecodable"\} 2/,
+    );
+  });
+
+  it("skips what is not the room's event on its live subject or its log, counts it, and goes on", async () => {
+    await using s = await logStack();
+    await s.room("r1");
+    await s.append("r1", 1);
+    const w = watch(s.client, { roomId: "r1", afterSequence: 0 });
+    await received(w, 1);
+    await s.say("r1", 2);
+    // Between the live events: bytes that are no message, another room's event, one past what a Date holds.
+    await s.liveGarbage("r1", new Uint8Array([0xff, 0xff, 0xff, 0x0f]));
+    await s.liveGarbage("r1", RoomEvent.encode(RoomEvent.fromPartial({ roomId: "r2", sequence: 3 })).finish());
+    await s.liveGarbage("r1", eventPastTime("r1", 3));
+    await s.say("r1", 3);
+    await received(w, 3);
+    // And on the log (it ended every watch of the room with INTERNAL: the response could not be encoded).
+    await s.garbage("r1", eventPastTime("r1", 4));
+    await s.append("r1", 4);
+    await s.say("r1", 5);
+    await s.append("r1", 6, 6, true);
+    expect(await w.ended).toBeUndefined();
+    expect(w.sequences()).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(await s.registry.getSingleMetricAsString("livehost_watch_events_skipped_total")).toMatch(
+      /livehost_watch_events_skipped_total\{reason="undecodable"\} 4/,
     );
   });
 

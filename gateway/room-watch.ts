@@ -55,7 +55,9 @@ function skippedCounter(registry: Registry): Counter<"reason"> {
   if (!counter) {
     counter = new Counter({
       name: "livehost_watch_events_skipped_total",
-      help: "Messages on a room's event log that WatchRoom could not send, by reason: undecodable.",
+      help:
+        "Messages on a room's event log or live event subject that a WatchRoom could not send (counted per watch), " +
+        "by reason: undecodable.",
       labelNames: ["reason"],
       registers: [registry],
     });
@@ -67,10 +69,23 @@ function skippedCounter(registry: Registry): Counter<"reason"> {
 const endsRoom = (event: RoomEvent) =>
   event.event?.$case === "stateChanged" && event.event.value.to === RoomState.ROOM_STATE_ENDED;
 
-/** The RoomEvent.sequence of a stored message, or undefined when it does not decode. */
-function sequenceOf(data: Uint8Array): number | undefined {
+/**
+ * A message on one of the room's event subjects as an event a watcher can be sent. Anyone who may publish there can
+ * put anything there: bytes that are not a RoomEvent, another room's event, or one whose time is past what a Date
+ * holds, which decodes but cannot be encoded again (the watch's response would fail, ending it with INTERNAL).
+ */
+function decodeEvent(data: Uint8Array, roomId: string): RoomEvent {
+  const event = RoomEvent.decode(data);
+  if (event.roomId !== roomId) throw new Error(`an event of room ${JSON.stringify(event.roomId.slice(0, 64))}`);
+  if (!(event.sequence >= 1)) throw new Error("an event without a sequence");
+  RoomEvent.encode(event); // throws where the watcher's response would
+  return event;
+}
+
+/** The RoomEvent.sequence of a stored message, or undefined when it is not the room's event. */
+function sequenceOf(data: Uint8Array, roomId: string): number | undefined {
   try {
-    return RoomEvent.decode(data).sequence;
+    return decodeEvent(data, roomId).sequence;
   } catch {
     return undefined;
   }
@@ -86,9 +101,9 @@ export function roomWatcher(deps: RoomWatchDeps) {
   const jsm = () => (manager ??= jetstreamManager(deps.nats, { checkAPI: false }));
 
   /** The room's last stored event: where its log ends now. */
-  async function tail(subject: string) {
+  async function tail(roomId: string, subject: string) {
     const stored = await (await jsm()).streams.getMessage(subjects.roomEventsStream, { last_by_subj: subject });
-    return stored ? { seq: stored.seq, sequence: sequenceOf(stored.data) ?? 0 } : undefined;
+    return stored ? { seq: stored.seq, sequence: sequenceOf(stored.data, roomId) ?? 0 } : undefined;
   }
 
   /**
@@ -96,7 +111,12 @@ export function roomWatcher(deps: RoomWatchDeps) {
    * are stored in sequence order, so "the next event of the room at or after position p is above `after`" is false
    * and then true as p grows: a bisection over positions, a few direct gets, instead of reading the room's events.
    */
-  async function startAfter(subject: string, after: number, end: { seq: number; sequence: number } | undefined) {
+  async function startAfter(
+    roomId: string,
+    subject: string,
+    after: number,
+    end: { seq: number; sequence: number } | undefined,
+  ) {
     if (!end) return 1;
     if (end.sequence <= after) return end.seq + 1;
     // nats-server (2.9 on) answers next_by_subj on a plain message get too; the client types it for direct gets only.
@@ -106,7 +126,7 @@ export function roomWatcher(deps: RoomWatchDeps) {
     };
     // Usually all of the room's kept events are asked for, or the oldest is already past `after` (a gap).
     const first = await next(1);
-    if (!first || (sequenceOf(first.data) ?? Infinity) > after) return 1;
+    if (!first || (sequenceOf(first.data, roomId) ?? Infinity) > after) return 1;
     let lo = first.seq + 1;
     let hi = end.seq;
     while (lo < hi) {
@@ -115,7 +135,7 @@ export function roomWatcher(deps: RoomWatchDeps) {
       // Removed meanwhile (retention): start lower, the watch skips what was not asked for.
       if (!found) break;
       // An undecodable message says nothing about where we are: look lower, never skip past an event.
-      if ((sequenceOf(found.data) ?? Infinity) > after) hi = mid;
+      if ((sequenceOf(found.data, roomId) ?? Infinity) > after) hi = mid;
       else lo = found.seq + 1;
     }
     return lo;
@@ -133,7 +153,17 @@ export function roomWatcher(deps: RoomWatchDeps) {
     // Two sources, merged by sequence: the room's kept events from its log (replayed from where the caller asks,
     // then followed) and its live events (the show is sent live only), taken from before the log is read so that
     // nothing sent meanwhile falls between them. A live event waits while kept events before it are replayed.
-    const live = new LiveEvents(deps.nats, roomId, maxLag);
+    // A message that is not the room's event: skipped, the watch goes on with the next. Each is counted; a watch
+    // warns of the first only, so that a flood of them does not flood the logs as well.
+    let warned = false;
+    const skip = (err: unknown, subject: string, streamSequence?: number) => {
+      skipped?.inc({ reason: "undecodable" });
+      const fields = { err, roomId, subject, streamSequence };
+      if (warned) log.debug(fields, "undecodable room event skipped");
+      else log.warn(fields, "undecodable room event skipped (later ones of this watch are counted only)");
+      warned = true;
+    };
+    const live = new LiveEvents(deps.nats, roomId, maxLag, (err) => skip(err, subjects.roomEvents(roomId)));
     const onAir =
       room.status?.state === RoomState.ROOM_STATE_LIVE || room.status?.state === RoomState.ROOM_STATE_PAUSED;
     if (after !== undefined && onAir && deps.keepEvents) {
@@ -145,9 +175,9 @@ export function roomWatcher(deps: RoomWatchDeps) {
     let replayEnd: number;
     let startSeq: number;
     try {
-      const end = await tail(subject);
+      const end = await tail(roomId, subject);
       replayEnd = end?.seq ?? 0;
-      startSeq = after === undefined ? replayEnd : await startAfter(subject, after, end);
+      startSeq = after === undefined ? replayEnd : await startAfter(roomId, subject, after, end);
       const start: Partial<OrderedConsumerOptions> =
         after === undefined
           ? { deliver_policy: DeliverPolicy.LastPerSubject }
@@ -219,11 +249,10 @@ export function roomWatcher(deps: RoomWatchDeps) {
         if (message.seq >= replayEnd || message.info.pending === 0) replaying = false;
         let event: RoomEvent;
         try {
-          event = RoomEvent.decode(message.data);
+          event = decodeEvent(message.data, roomId);
         } catch (err) {
           // Not ours to end the watch for: the next events still make sense.
-          skipped?.inc({ reason: "undecodable" });
-          log.warn({ err, roomId, streamSequence: message.seq }, "undecodable room event skipped");
+          skip(err, subject, message.seq);
           continue;
         }
         // A kept event carries the show's live-only events before it (replayed too, except from now on).
@@ -285,14 +314,16 @@ class LiveEvents {
   overflowed = false;
   onOverflow: () => void = () => undefined;
 
-  constructor(nats: NatsConnection, roomId: string, max: number) {
+  /** `skip` is told of each message that is not the room's event, which is left out. */
+  constructor(nats: NatsConnection, roomId: string, max: number, skip: (err: unknown) => void) {
     this.#sub = nats.subscribe(subjects.roomEvents(roomId), {
       callback: (_err, msg) => {
         if (!msg || this.overflowed) return;
         try {
-          this.#queue.push(RoomEvent.decode(msg.data));
-        } catch {
-          return; // a kept event that does not decode is counted where the log is read
+          this.#queue.push(decodeEvent(msg.data, roomId));
+        } catch (err) {
+          skip(err);
+          return;
         }
         if (this.#queue.length > max) {
           this.overflowed = true;

@@ -1,5 +1,6 @@
 // Baselines every later benchmark compares against: a NATS request/reply and a gRPC unary call on loopback, raw
-// and through livehost's own wrappers (trace context, error mapping, metrics), measured in the same run.
+// and through livehost's own wrappers (trace context, error mapping, metrics), measured in the same run; and what
+// authenticating a caller and checking the policy adds to a RoomService call (authz.ts).
 import { Server, ServerCredentials, credentials, type ServerWritableStream } from "@grpc/grpc-js";
 import {
   HealthClient,
@@ -21,6 +22,7 @@ import {
 } from "../transport/index.js";
 import { fakeRoomService, startNatsServer } from "../testing/index.js";
 import { summarize, timeSequential } from "./stats.js";
+import { authzOverhead } from "./authz.js";
 import type { BenchContext } from "./main.js";
 
 export async function run({ log, quick }: BenchContext): Promise<Record<string, unknown>> {
@@ -125,6 +127,7 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
   await requester.close();
   await responder.close();
   await tracing.shutdown();
+  const authz = await authzOverhead(n, warmup, log);
 
   const natsStats = summarize(natsSamples);
   const rawStats = summarize(rawSamples);
@@ -139,8 +142,12 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
     grpc_wrapper_overhead_ratio_p50: Math.round((wrappedStats.p50 / rawStats.p50) * 100) / 100,
     grpc_stream_ms_p50: rawStreamStats.p50,
     grpc_livehost_stream_ms_p50: ourStreamStats.p50,
+    authz_overhead_ratio: authz.authz_overhead_ratio,
+    authz_overhead_ratio_p99: authz.authz_overhead_ratio_p99,
     samples: n,
     detail: {
+      get_room_with_authz_ms: authz.get_room_with_authz_ms,
+      get_room_without_authz_ms: authz.get_room_without_authz_ms,
       nats_request_ms: natsStats,
       grpc_unary_ms: rawStats,
       grpc_livehost_unary_ms: wrappedStats,

@@ -157,7 +157,9 @@ describe("NATS: TLS and per-role users from the chart", () => {
       ]) {
         const cli = client(...args);
         const { code } = await cli.exited();
-        expect({ args, code, stderr: cli.stderr(), gateway: gateway.stderr() }).toMatchObject({ code: 0 });
+        expect({ args, code, stderr: cli.stderr(), gateway: gateway.stderr(), host: host.stderr() }).toMatchObject({
+          code: 0,
+        });
       }
       await using watch = client("room", "watch", "secure-room", "--after", "0");
       await watch.waitForLine(/-> ended/);

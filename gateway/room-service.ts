@@ -27,6 +27,8 @@ import {
   enqueueComment,
   validateComment,
   validateRoomId,
+  validateEnum,
+  validateRequestId,
   validateRoomSpec,
   type RoomDirectory,
 } from "../rooms/index.js";
@@ -44,13 +46,6 @@ export interface RoomServiceDeps extends RoomWatchDeps {
   directory: RoomDirectory;
   /** Where comments the inbox refuses (livehost_inbox_refused_total) and watches skip are counted. */
   registry?: Registry;
-}
-
-const requestIdPattern = /^.{1,64}$/su;
-
-function validateRequestId(requestId: string, required: boolean): void {
-  if (requestId === "" && !required) return;
-  if (!requestIdPattern.test(requestId)) throw new InvalidArgumentError("request_id", "must be 1 to 64 characters");
 }
 
 /** A room id made from the create's request id, so a retried create lands on the same room. */
@@ -114,7 +109,7 @@ export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
 
   const implementation: RoomServiceServer = {
     createRoom: admitted("CreateRoom", async (request: CreateRoomRequest, admission) => {
-      validateRequestId(request.requestId, true);
+      validateRequestId(request.requestId, { required: true });
       const roomId = request.roomId || roomIdFor(request.requestId);
       validateRoomId(roomId);
       admission.entry.roomId = roomId;
@@ -129,8 +124,13 @@ export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
     }),
     listRooms: admitted("ListRooms", async (request: ListRoomsRequest, admission) => {
       if (request.pageToken !== "") validateRoomId(request.pageToken, "page_token");
-      if (RoomState[request.state] === undefined || request.state === RoomState.UNRECOGNIZED) {
-        throw new InvalidArgumentError("state", `${request.state} is not a RoomState`);
+      validateEnum(request.state, RoomState, "state");
+      const labels = Object.entries(request.labels);
+      if (labels.length > 32) throw new InvalidArgumentError("labels", "at most 32 labels");
+      for (const [key, value] of labels) {
+        if ([...key].length < 1 || [...key].length > 63 || [...value].length > 63) {
+          throw new InvalidArgumentError(`labels[${key.slice(0, 63)}]`, "keys 1 to 63 characters, values at most 63");
+        }
       }
       return deps.directory.list({ ...request, tenants: admission.listFilter(request.tenant) });
     }),
@@ -144,13 +144,13 @@ export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
     }),
     startRoom: admitted("StartRoom", async (request: { roomId: string; requestId: string }, admission) => {
       validateRoomId(request.roomId);
-      validateRequestId(request.requestId, false);
+      validateRequestId(request.requestId);
       await admission.room(request.roomId);
       return roomOf(rooms.request(request.roomId, { $case: "start", value: request }));
     }),
     stopRoom: admitted("StopRoom", async (request: StopRoomRequest, admission) => {
       validateRoomId(request.roomId);
-      validateRequestId(request.requestId, false);
+      validateRequestId(request.requestId);
       if ([...request.reason].length > 200) throw new InvalidArgumentError("reason", "must be at most 200 characters");
       await admission.room(request.roomId);
       return roomOf(rooms.request(request.roomId, { $case: "stop", value: request }));
@@ -160,7 +160,7 @@ export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
     }),
     say: admitted("Say", async (request: SayRequest, admission) => {
       validateRoomId(request.roomId);
-      validateRequestId(request.requestId, false);
+      validateRequestId(request.requestId);
       const length = [...request.text].length;
       if (request.text.trim() === "" || length > 2000) {
         throw new InvalidArgumentError("text", `must be 1 to 2000 characters, not blank (got ${length})`);

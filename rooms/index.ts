@@ -5,5 +5,5 @@ export { enqueueComment } from "./inbox.js";
 export { RoomClient } from "./client.js";
 export { RoomDirectory } from "./directory.js";
 export { validateRoomSpec } from "./spec.js";
-export { validateComment, validateRoomId } from "./validation.js";
+export { validateComment, validateEnum, validateRequestId, validateRoomId } from "./validation.js";
 export { RoomEndedError } from "./errors.js";

@@ -6,7 +6,6 @@ export { roomActor, roomActorType, type RoomActorState, type RoomMessage } from 
 export { type ListRoomsQuery } from "./directory.js";
 export { applyUpdate, updatablePaths } from "./spec.js";
 // On the face (index.ts) once another folder's production code calls them (the gateway: ListRooms' state, request ids).
-export { validateEnum, validateRequestId } from "./validation.js";
 export { Voice, type Utterance, type VoiceOutput, type Spoken } from "./voice.js";
 export { WorkerDirectory, type KnownWorker, type PickOptions } from "./workers.js";
 export type { LiveRoom, LiveRoomDeps, LiveRoomProgress, OnAirRoom, OpenRoom } from "./live-room.js";

@@ -13,6 +13,7 @@ import {
   NotFoundError,
   ResourceExhaustedError,
   UnavailableError,
+  PermissionDeniedError,
   UnimplementedError,
 } from "../errors/internal.js";
 import { fromServiceError, toStatus } from "./internal.js";
@@ -74,9 +75,13 @@ describe("gRPC status mapping", () => {
     });
     const unknown = fromServiceError(received({ code: GrpcStatus.UNKNOWN, details: "handler threw" }));
     expect(unknown).toBeInstanceOf(InternalError);
-    const denied = fromServiceError(received({ code: GrpcStatus.PERMISSION_DENIED, details: "" }));
-    expect(denied).toBeInstanceOf(UnavailableError);
-    expect(denied).toBeInstanceOf(LivehostError);
-    expect(denied.retryable).toBe(true);
+    // A status livehost never sends (something between us answered it) reads as unavailable, worth a retry.
+    const lost = fromServiceError(received({ code: GrpcStatus.DATA_LOSS, details: "" }));
+    expect(lost).toBeInstanceOf(UnavailableError);
+    expect(lost).toBeInstanceOf(LivehostError);
+    expect(lost.retryable).toBe(true);
+    const denied = fromServiceError(received({ code: GrpcStatus.PERMISSION_DENIED, details: "not yours" }));
+    expect(denied).toBeInstanceOf(PermissionDeniedError);
+    expect(denied.retryable).toBe(false);
   });
 });

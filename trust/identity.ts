@@ -36,10 +36,15 @@ export interface AuthenticatorOptions {
 /** Asymmetric signatures only: a shared secret on every gateway would let any of them mint tokens. */
 const algorithms = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"];
 
+/** Tokens already verified, until they expire: a service sends the same token on every call for its lifetime. */
+const rememberedTokens = 10_000;
+
 export class Authenticator implements Disposable {
   readonly #options: AuthenticatorOptions;
   readonly #log: Logger;
   #keys: ReturnType<typeof createLocalJWKSet> | undefined;
+  /** Token → its subject and expiry (ms); cleared when the keys change, so a key taken out stops working at once. */
+  readonly #verified = new Map<string, { subject: string; expiresAt: number }>();
 
   private constructor(options: AuthenticatorOptions) {
     this.#options = options;
@@ -59,6 +64,7 @@ export class Authenticator implements Disposable {
         readJwks(file).then(
           (jwks) => {
             authenticator.#keys = createLocalJWKSet(jwks);
+            authenticator.#verified.clear();
             authenticator.#log.info({ file }, "token signing keys reloaded");
           },
           (err: unknown) => authenticator.#log.error({ err, file }, "token signing keys unreadable; keeping the old"),
@@ -85,14 +91,21 @@ export class Authenticator implements Disposable {
     const match = /^Bearer ([A-Za-z0-9_.-]{1,8192})$/.exec(header);
     if (!match) throw new UnauthenticatedError("the authorization metadata must be 'Bearer <JWT>'");
     if (!this.#keys) throw new UnauthenticatedError("this gateway accepts no tokens (client certificates only)");
+    const token = match[1]!;
+    const known = this.#verified.get(token);
+    // The same 30 s of grace as a fresh verification gives.
+    if (known && known.expiresAt + 30_000 > Date.now()) return known.subject;
+    this.#verified.delete(token);
     try {
-      const { payload } = await jwtVerify(match[1]!, this.#keys, {
+      const { payload } = await jwtVerify(token, this.#keys, {
         audience: this.#options.audience ?? "livehost",
         issuer: this.#options.issuer,
         algorithms,
         clockTolerance: 30,
         requiredClaims: ["sub", "exp"],
       });
+      if (this.#verified.size >= rememberedTokens) this.#verified.delete(this.#verified.keys().next().value!);
+      this.#verified.set(token, { subject: payload.sub!, expiresAt: payload.exp! * 1000 });
       return payload.sub!;
     } catch (err) {
       throw new UnauthenticatedError(`token not accepted: ${reason(err)}`, { cause: err });

@@ -2,5 +2,6 @@
 export * from "./index.js";
 export { credentialDir, type DevelopmentCredential } from "./credentials.js";
 export { roles, type Role } from "./policy.js";
+export { Caller } from "./policy.js";
 export type { AuditQuery } from "./audit.js";
 export type { AuthenticatorOptions, Identity } from "./identity.js";

@@ -259,6 +259,8 @@ export interface GatewayOptions extends RoleOptions {
   authIssuer?: string;
   auditRetention?: Duration;
   auditMaxBytes?: number | string;
+  /** Gateway replicas sharing each tenant's rate quotas. */
+  gatewayReplicas?: number | string;
 }
 
 export interface GatewaySettings {
@@ -284,6 +286,7 @@ export function compileGatewayOptions(options: GatewayOptions): GatewaySettings 
     audience: options.authAudience,
     issuer: options.authIssuer,
     certificates,
+    gateways: parsePositiveInteger(options.gatewayReplicas ?? 1, "--gateway-replicas"),
     audit: {
       retentionMs: parseDuration(options.auditRetention ?? "2160h", "--audit-retention", {
         bare: "s",

@@ -142,6 +142,11 @@ roleCommand("gateway", "serve RoomService over gRPC")
       .default("2160h"),
   )
   .addOption(
+    new Option("--gateway-replicas <n>", "gateways sharing each tenant's rate quotas (each allows its share)")
+      .env("LIVEHOST_GATEWAY_REPLICAS")
+      .default("1"),
+  )
+  .addOption(
     new Option("--audit-max-bytes <size>", "bytes the audit trail may hold (per replica); the oldest go first")
       .env("LIVEHOST_AUDIT_MAX_BYTES")
       .default("1GiB"),

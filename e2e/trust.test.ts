@@ -14,12 +14,12 @@ import { createRegistry } from "../observability/index.js";
 import { Comment, RoomServiceClient, RoomState, type AuditRecord } from "../proto/index.js";
 import { bearerToken } from "../transport/index.js";
 import { readAudit } from "../trust/index.js";
-import { runCli, sampleRoomSpec, startTestRoomStack, type TestRoomStack } from "../testing/index.js";
+import { eventually, runCli, sampleRoomSpec, startTestRoomStack, type TestRoomStack } from "../testing/index.js";
 
 const policy = `
 tenants:
   acme: { tier: gold }
-  globex: { tier: bronze }
+  globex: { tier: bronze, quotas: { liveRooms: 1, commentsPerSecond: 2, sayPerMinute: 1 } }
 callers:
   - { identity: "svc:acme", tenants: [acme], role: merchant }
   - { identity: "svc:globex", tenants: [globex], role: merchant }
@@ -224,6 +224,43 @@ describe("trust: roles", () => {
     });
     const listed = (await call(sre.listRooms.bind(sre), listAll)) as { rooms: { id: string }[] };
     expect(listed.rooms.map((r) => r.id)).toEqual(expect.arrayContaining(["acme-room", "globex-room", "sre-room"]));
+  });
+});
+
+describe("trust: quotas", () => {
+  it("a tenant over its rooms on air, comments per second or Say per minute gets RESOURCE_EXHAUSTED", async () => {
+    const globex = await as("svc:globex");
+    for (const id of ["globex-a", "globex-b"]) await call(globex.createRoom.bind(globex), createRequest(id, "globex"));
+    await expect(call(globex.startRoom.bind(globex), { roomId: "globex-a", requestId: "" })).resolves.toMatchObject({
+      status: { state: RoomState.ROOM_STATE_LIVE },
+    });
+    // The gateway learns the first room is on air from the directory it follows.
+    await eventually(async () => {
+      const second = await call(globex.startRoom.bind(globex), { roomId: "globex-b", requestId: "" });
+      expectRefused(second, status.RESOURCE_EXHAUSTED, "1 rooms on air");
+    });
+    const post = (n: number) =>
+      call(globex.postComment.bind(globex), {
+        roomId: "globex-a",
+        comment: Comment.fromPartial({ commentId: `quota-${n}`, viewerId: "v", text: "有货吗？" }),
+      });
+    const answers = [await post(1), await post(2), await post(3)];
+    expect(answers.filter((a) => "code" in (a as object))).toEqual([
+      expect.objectContaining({ code: status.RESOURCE_EXHAUSTED }),
+    ]);
+    const say = () =>
+      call(globex.say.bind(globex), {
+        roomId: "globex-a",
+        text: "大家好",
+        interrupt: false,
+        requestId: "",
+        overrideGuard: false,
+      });
+    await expect(say()).resolves.toMatchObject({ utteranceId: expect.any(String) as string });
+    expectRefused(await say(), status.RESOURCE_EXHAUSTED, "Say calls per minute");
+    // Another tenant's quota is its own.
+    const acme = await as("svc:acme");
+    await expect(call(acme.getRoom.bind(acme), { roomId: "acme-room" })).resolves.toMatchObject({ id: "acme-room" });
   });
 });
 

@@ -37,12 +37,16 @@ export class Admitted {
     this.entry = entry;
   }
 
-  /** Checks the caller may act on this room: NOT_FOUND when there is none, PERMISSION_DENIED when it is not theirs. */
-  async room(roomId: string): Promise<void> {
+  /**
+   * Checks the caller may act on this room (NOT_FOUND when there is none, PERMISSION_DENIED when it is not theirs);
+   * resolves to the room's tenant.
+   */
+  async room(roomId: string): Promise<string> {
     this.entry.roomId = roomId;
     const tenant = await this.#access.tenantOf(roomId);
     if (tenant === undefined) throw new NotFoundError(`room ${roomId} does not exist`);
     this.#scope(tenant, `room ${roomId}`);
+    return tenant;
   }
 
   /** The room record, read once for the check and the answer. */

@@ -15,6 +15,7 @@ import {
 import { InvalidArgumentError } from "../errors/index.js";
 import { Access } from "./access.js";
 import { roomService } from "./room-service.js";
+import { TenantQuotas } from "./tenant-quotas.js";
 import { startViewer } from "./viewer.js";
 
 export interface GatewayOptions {
@@ -49,6 +50,8 @@ export interface GatewayAuth {
   policyFile?: string;
   /** Retention of the audit trail. */
   audit?: AuditSettings;
+  /** Gateway replicas sharing each tenant's rate quotas (each allows its share). Default 1. */
+  gateways?: number;
 }
 
 export interface Gateway extends AsyncDisposable {
@@ -61,7 +64,14 @@ export interface Gateway extends AsyncDisposable {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = (options.logger ?? rootLogger()).child({ role: "gateway" });
   const directory = await RoomDirectory.open(options.nats);
-  const { access, dispose } = await openAccess(options, directory, log);
+  const { access, policy, dispose } = await openAccess(options, directory, log);
+  const quotas = TenantQuotas.start({
+    nats: options.nats,
+    policy,
+    gateways: options.auth.gateways,
+    registry: options.registry,
+    logger: log,
+  });
   // Ends the room watches as the gateway stops, so their callers resume on another gateway at once.
   const closing = new AbortController();
   const grpc = await startGrpcServer({
@@ -70,6 +80,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         nats: options.nats,
         directory,
         access,
+        quotas,
         registry: options.registry,
         logger: log,
         closing: closing.signal,
@@ -90,6 +101,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await viewer?.close();
     await grpc.close(graceMs);
     dispose();
+    await quotas[Symbol.asyncDispose]();
     log.info("gateway stopped");
   };
   return { grpc, viewerUrl: viewer?.url, close, [Symbol.asyncDispose]: () => close() };
@@ -120,5 +132,5 @@ async function openAccess(options: GatewayOptions, directory: RoomDirectory, log
     authenticator[Symbol.dispose]();
     policyFile?.[Symbol.dispose]();
   };
-  return { access, dispose };
+  return { access, policy, dispose };
 }

@@ -38,11 +38,14 @@ import { serverStream, unary, type GrpcServiceRegistration } from "../transport/
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import { roomWatcher, type RoomWatchDeps } from "./room-watch.js";
 import type { Access, Admitted } from "./access.js";
+import type { TenantQuotas } from "./tenant-quotas.js";
 
 export interface RoomServiceDeps extends RoomWatchDeps {
   nats: NatsConnection;
   /** Who may call what, on which rooms; every change audited. */
   access: Access;
+  /** The tenants' quotas: rooms on air, comments per second, Say per minute. */
+  quotas?: TenantQuotas;
   directory: RoomDirectory;
   /** Where comments the inbox refuses (livehost_inbox_refused_total) and watches skip are counted. */
   registry?: Registry;
@@ -145,7 +148,8 @@ export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
     startRoom: admitted("StartRoom", async (request: { roomId: string; requestId: string }, admission) => {
       validateRoomId(request.roomId);
       validateRequestId(request.requestId);
-      await admission.room(request.roomId);
+      const tenant = await admission.room(request.roomId);
+      deps.quotas?.checkStart(tenant, request.roomId);
       return roomOf(rooms.request(request.roomId, { $case: "start", value: request }));
     }),
     stopRoom: admitted("StopRoom", async (request: StopRoomRequest, admission) => {
@@ -156,7 +160,7 @@ export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
       return roomOf(rooms.request(request.roomId, { $case: "stop", value: request }));
     }),
     postComment: admitted("PostComment", async (request: PostCommentRequest, admission) => {
-      return postComment(deps, request, () => admission.room(request.roomId));
+      return postComment(deps, request, async () => deps.quotas?.takeComment(await admission.room(request.roomId)));
     }),
     say: admitted("Say", async (request: SayRequest, admission) => {
       validateRoomId(request.roomId);
@@ -168,7 +172,7 @@ export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
       if (request.overrideGuard && admission.caller.role !== "admin") {
         throw new PermissionDeniedError("only an admin may override the speech guard (override_guard)");
       }
-      await admission.room(request.roomId);
+      deps.quotas?.takeSay(await admission.room(request.roomId));
       if (request.overrideGuard) admission.entry.message = "override_guard: the line skipped the speech guard";
       const reply = await rooms.request(request.roomId, { $case: "say", value: request });
       return { utteranceId: reply.utteranceId };

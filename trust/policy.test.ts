@@ -7,7 +7,7 @@ import { Policy, PolicyFile } from "./internal.js";
 
 const good = `
 tenants:
-  acme: { tier: gold }
+  acme: { tier: gold, quotas: { liveRooms: 10, sayPerMinute: 5 } }
   globex: {}
 callers:
   - { identity: "svc:acme", tenants: [acme], role: merchant }
@@ -28,6 +28,8 @@ describe("policy", () => {
     expect(ingest.may("StopRoom")).toBe(false);
     expect(ingest.servesTenant("globex")).toBe(true);
     expect(policy.callerOf("svc:acme2")).toBeUndefined();
+    expect(policy.tenants.get("acme")).toEqual({ tier: "gold", quotas: { liveRooms: 10, sayPerMinute: 5 } });
+    expect(policy.tenants.get("globex")).toEqual({ tier: "silver", quotas: {} });
     expect(policy.callerOf("spiffe://cluster.local/ns/other/sa/x")).toBeUndefined();
   });
 
@@ -36,6 +38,8 @@ describe("policy", () => {
     ["an unknown field", "tenants: {}\nusers: []", "policy.users"],
     ["a bad tenant id", "tenants: { ACME: {} }", "policy.tenants"],
     ["an unknown tier", "tenants: { acme: { tier: platinum } }", "policy.tenants.acme.tier"],
+    ["a negative quota", "tenants: { acme: { quotas: { liveRooms: -1 } } }", "policy.tenants.acme.quotas.liveRooms"],
+    ["an unknown quota", "tenants: { acme: { quotas: { rooms: 5 } } }", "policy.tenants.acme.quotas.rooms"],
     [
       "an unknown role",
       "tenants: { acme: {} }\ncallers: [{ identity: a, tenants: [acme], role: root }]",

@@ -2,8 +2,10 @@
 // RoomService actions it may take. It is a YAML document (the chart's `auth.policy` values, mounted from a
 // ConfigMap), checked as a whole when read: a bad document names the line's field and is never half-applied.
 //
-//   tenants:                          # every tenant a binding may name, with its tier
-//     acme: { tier: gold }
+//   tenants:                          # every tenant a binding may name, with its tier and quotas
+//     acme:
+//       tier: gold                    # who gets worker capacity first when it is short: gold, silver, bronze
+//       quotas: { liveRooms: 50, commentsPerSecond: 200, sayPerMinute: 30 }   # each optional: unlimited
 //   callers:
 //     - identity: system:serviceaccount:shop:acme-backoffice     # a token's subject, exactly
 //       tenants: [acme]
@@ -49,6 +51,23 @@ const allowed: Record<Role, ReadonlySet<Action>> = {
 
 export const tiers = ["gold", "silver", "bronze"] as const;
 export type Tier = (typeof tiers)[number];
+
+/** What one tenant may use; an absent limit is unlimited. */
+export interface Quotas {
+  /** Rooms on air (warming, live or paused) at once. */
+  liveRooms?: number;
+  /** Comments posted through the gateways per second, all its rooms together. */
+  commentsPerSecond?: number;
+  /** Say calls per minute, all its rooms together. */
+  sayPerMinute?: number;
+}
+
+export interface TenantSettings {
+  tier: Tier;
+  quotas: Quotas;
+}
+
+const quotaNames = ["liveRooms", "commentsPerSecond", "sayPerMinute"] as const;
 
 const tenantPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -99,10 +118,10 @@ interface Binding {
 }
 
 export class Policy {
-  readonly tenants: ReadonlyMap<string, { tier: Tier }>;
+  readonly tenants: ReadonlyMap<string, TenantSettings>;
   readonly #bindings: Binding[];
 
-  private constructor(tenants: Map<string, { tier: Tier }>, bindings: Binding[]) {
+  private constructor(tenants: Map<string, TenantSettings>, bindings: Binding[]) {
     this.tenants = tenants;
     this.#bindings = bindings;
   }
@@ -129,16 +148,12 @@ export class Policy {
         throw new InvalidArgumentError(`${source}.${key}`, "is not a policy field (tenants, callers)");
       }
     }
-    const tenants = new Map<string, { tier: Tier }>();
+    const tenants = new Map<string, TenantSettings>();
     const tenantDocs = document.tenants ?? {};
     if (!isRecord(tenantDocs)) throw new InvalidArgumentError(`${source}.tenants`, "must be a mapping of tenant ids");
     for (const [id, value] of Object.entries(tenantDocs)) {
       validateTenant(id, `${source}.tenants`);
-      const tier = isRecord(value) ? (value.tier ?? "silver") : value === null ? "silver" : undefined;
-      if (!tiers.includes(tier as Tier)) {
-        throw new InvalidArgumentError(`${source}.tenants.${id}.tier`, `must be one of ${tiers.join(", ")}`);
-      }
-      tenants.set(id, { tier: tier as Tier });
+      tenants.set(id, parseTenant(value ?? {}, `${source}.tenants.${id}`));
     }
     const callers = document.callers ?? [];
     if (!Array.isArray(callers)) throw new InvalidArgumentError(`${source}.callers`, "must be a list");
@@ -197,6 +212,28 @@ export class Policy {
     const binding = this.#bindings.find((b) => (b.prefix ? identity.startsWith(b.identity) : identity === b.identity));
     return binding && new Caller(identity, binding.role, binding.tenants, binding.defaultTenant);
   }
+}
+
+function parseTenant(value: unknown, at: string): TenantSettings {
+  if (!isRecord(value)) throw new InvalidArgumentError(at, "must be a mapping (tier, quotas)");
+  for (const key of Object.keys(value)) {
+    if (key !== "tier" && key !== "quotas") throw new InvalidArgumentError(`${at}.${key}`, "is not a tenant field");
+  }
+  const tier = value.tier ?? "silver";
+  if (!tiers.includes(tier as Tier)) throw new InvalidArgumentError(`${at}.tier`, `must be one of ${tiers.join(", ")}`);
+  const doc = value.quotas ?? {};
+  if (!isRecord(doc)) throw new InvalidArgumentError(`${at}.quotas`, `must be a mapping of ${quotaNames.join(", ")}`);
+  const quotas: Quotas = {};
+  for (const [name, limit] of Object.entries(doc)) {
+    if (!quotaNames.includes(name as (typeof quotaNames)[number])) {
+      throw new InvalidArgumentError(`${at}.quotas.${name}`, `is not a quota (${quotaNames.join(", ")})`);
+    }
+    if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 0) {
+      throw new InvalidArgumentError(`${at}.quotas.${name}`, "must be a whole number, 0 or more");
+    }
+    quotas[name as keyof Quotas] = limit;
+  }
+  return { tier: tier as Tier, quotas };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -182,6 +182,8 @@ export interface RoomHostOptions extends RoleOptions {
   /** Avatar packs; rooms go on air only with them (and mediaDir). */
   avatars?: string;
   mediaDir?: string;
+  /** Hosts product pictures may be fetched from (https), comma-separated; "*.example.com" for subdomains. */
+  imageHosts?: string;
 }
 
 export interface RoomHostSettings {
@@ -193,7 +195,7 @@ export interface RoomHostSettings {
   events: { retentionMs: number; maxBytes: number };
   capacity: number;
   /** Where rooms on air find their avatars and write their media; undefined: rooms do not go on air. */
-  live: { avatarsDir: string; mediaDir: string } | undefined;
+  live: { avatarsDir: string; mediaDir: string; imageHosts: string[] } | undefined;
 }
 
 export function compileRoomHostOptions(options: RoomHostOptions): RoomHostSettings {
@@ -203,7 +205,16 @@ export function compileRoomHostOptions(options: RoomHostOptions): RoomHostSettin
   if ((options.avatars === undefined) !== (options.mediaDir === undefined)) {
     throw new InvalidArgumentError("--media-dir", "--avatars and --media-dir go together: rooms on air need both");
   }
-  const live = options.avatars ? { avatarsDir: options.avatars, mediaDir: options.mediaDir! } : undefined;
+  const imageHosts = (options.imageHosts ?? "")
+    .split(",")
+    .map((h) => h.trim().toLowerCase())
+    .filter((h) => h !== "");
+  for (const host of imageHosts) {
+    if (!/^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(host)) {
+      throw new InvalidArgumentError("--image-hosts", `"${host}" is not a host name (or *.domain)`);
+    }
+  }
+  const live = options.avatars ? { avatarsDir: options.avatars, mediaDir: options.mediaDir!, imageHosts } : undefined;
   const events = {
     retentionMs: parseDuration(options.eventsRetention ?? "15m", "--events-retention", {
       bare: "s",

@@ -88,6 +88,12 @@ roleCommand("room-host", "host room actors")
   .addOption(
     new Option("--media-dir <dir>", "where each room's HLS and recordings are written").env("LIVEHOST_MEDIA_DIR"),
   )
+  .addOption(
+    new Option(
+      "--image-hosts <hosts>",
+      "hosts product pictures are fetched from (https only), comma-separated, *.example.com for subdomains",
+    ).env("LIVEHOST_IMAGE_HOSTS"),
+  )
   .action(async (options: RoomHostOptions) => {
     const settings = compileRoomHostOptions(options);
     // An OpenAI-compatible LLM from LIVEHOST_LLM_ENDPOINT / _MODEL / _API_KEY; the embedded brain otherwise.

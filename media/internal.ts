@@ -19,3 +19,4 @@ export { configureComposePool, composeWorkers, composesOnWorkers, killComposeWor
 export { createPipeline, findAppSrc, watchBus } from "./gst.js";
 export { retainAppSrc, appsrcAddonPath } from "./appsrc.js";
 export { type Mp4Options } from "./gst-files.js";
+export { renderOverlay } from "./overlays.js";

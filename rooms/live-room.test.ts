@@ -70,6 +70,15 @@ describe("a live room", () => {
       expect(text).toMatch(/^livehost_room_comment_to_audio_seconds_count 1$/m);
     });
     expect((await registry.getSingleMetric("livehost_rooms_on_air")!.get()).values[0]?.value).toBe(1);
+    // What the room used is counted for its tenant (rooms made without one count under "_"): seconds on air,
+    // seconds of speech and frames rendered.
+    const usage = async (name: string) =>
+      (await registry.getSingleMetric(name)!.get()).values.find((v) => v.labels.tenant === "_")?.value ?? 0;
+    await eventually(async () => {
+      expect(await usage("livehost_tenant_on_air_seconds_total")).toBeGreaterThan(1);
+      expect(await usage("livehost_tenant_speech_seconds_total")).toBeGreaterThan(0.5);
+      expect(await usage("livehost_tenant_frames_total")).toBeGreaterThan(25);
+    });
 
     // One trace from the comment to the workers: the room's handling, the brain, the answer's sentence, and the
     // TTS and lip-sync streams it used.

@@ -34,6 +34,7 @@ import {
 import { AnswerTimings, answerUtteranceId, type AnswerStages } from "./answer-timing.js";
 import { roomMetrics, type RoomMetrics } from "./metrics.js";
 import type { Spoken, Voice } from "./voice.js";
+import type { ProductImages } from "./product-images.js";
 
 export interface LiveRoomDeps {
   voice: Voice;
@@ -56,6 +57,8 @@ export interface LiveRoomDeps {
   x264Preset?: X264Preset;
   /** Puts rooms on air some other way than LiveRoom (a benchmark of the control plane); default LiveRoom. */
   openRoom?: OpenRoom;
+  /** Product pictures for product cards (fetched from allowed hosts, cached); none: cards without a picture. */
+  images?: ProductImages;
   /** Called when the first sample of a comment's answer goes into the stream, with its stages (benchmarks). */
   onAnswerHeard?: (commentId: string, stages: AnswerStages) => void;
 }
@@ -91,6 +94,9 @@ export interface LiveRoomProgress {
   answered: number;
   /** Comments the brain refused (invalid or moderated away) since the room went on air here. */
   rejected: number;
+  /** Seconds of speech said since the room went on air here, and video frames rendered (0 without media). */
+  spokenSeconds: number;
+  frames: number;
 }
 
 interface Line {
@@ -133,6 +139,7 @@ export class LiveRoom implements OnAirRoom {
   readonly #timings: AnswerTimings;
   readonly #metrics: RoomMetrics;
   #rejected = 0;
+  #spokenMs = 0;
   #onScreen: string | undefined;
   /** The avatar sentences are animated for (it changes when a new one is loaded, see update). */
   #avatarId: string;
@@ -179,7 +186,14 @@ export class LiveRoom implements OnAirRoom {
   }
 
   progress(): LiveRoomProgress {
-    return { position: this.#position, stalled: this.#stalled, answered: this.#answered, rejected: this.#rejected };
+    return {
+      position: this.#position,
+      stalled: this.#stalled,
+      answered: this.#answered,
+      rejected: this.#rejected,
+      spokenSeconds: this.#spokenMs / 1_000,
+      frames: this.media.status().frame,
+    };
   }
 
   /**
@@ -230,6 +244,8 @@ export class LiveRoom implements OnAirRoom {
   }
 
   async start(): Promise<void> {
+    // Product pictures are fetched ahead, so that a card cued later finds its picture cached.
+    for (const product of this.brain.catalog.products) this.#deps.images?.ready(product.imageUri);
     // A host that just started learns its workers within an announcement interval: wait that long, not forever.
     await this.#deps.voice.directory.known("tts", 3_000, this.#abort.signal);
     if (this.#deps.owns) {
@@ -584,13 +600,15 @@ export class LiveRoom implements OnAirRoom {
       $case: "utteranceEnded",
       value: { utteranceId: line.utteranceId, interrupted: false, durationMs: spoken.durationMs },
     });
+    this.#spokenMs += spoken.durationMs;
     return spoken;
   }
 
   async #showCue(cue: BrainCue, at: { utteranceId: string; atMs: number }, startMs: number, utteranceId: string) {
     const product = this.brain.catalog.products.find((p) => p.id === cue.productId);
     if (!product) return;
-    const content = overlayFor(cue, product, showLanguage(this.brain.catalog.language));
+    const picture = this.#deps.images?.ready(product.imageUri);
+    const content = overlayFor(cue, product, showLanguage(this.brain.catalog.language), picture);
     if (!content) return;
     const id = `${content.kind}-${product.id}`.slice(0, 64);
     try {
@@ -652,13 +670,17 @@ export class LiveRoom implements OnAirRoom {
   }
 }
 
-function overlayFor(cue: BrainCue, product: Product, language: "zh" | "en"): OverlayContent | undefined {
+function overlayFor(
+  cue: BrainCue,
+  product: Product,
+  language: "zh" | "en",
+  picture: string | undefined,
+): OverlayContent | undefined {
   const price = product.price ? formatMoney(product.price, language) : "";
   switch (cue.kind) {
     case CueFired_Kind.KIND_PRODUCT_CARD:
-      // No image yet: image_uri is an https URL (validateRoomSpec), to be fetched from allowed hosts and composited
-      // later. A path on this host is never opened, whatever a spec stored before that rule says.
-      return { kind: "product-card", title: product.title, price };
+      // The picture is the host's cached copy of the https image_uri (ProductImages), never a path a spec names.
+      return { kind: "product-card", title: product.title, price, imagePath: picture };
     case CueFired_Kind.KIND_PRICE_TAG:
       return {
         kind: "price-tag",

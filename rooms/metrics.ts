@@ -19,6 +19,10 @@ export interface RoomMetrics {
   eventsFenced: Counter;
   /** Events sent, by whether they were also kept in the room's log (kept="true") or went out live only. */
   eventsSent: Counter<"kept">;
+  /** What each tenant used, for billing: seconds on air, seconds of speech, video frames rendered. */
+  tenantOnAirSeconds: Counter<"tenant">;
+  tenantSpeechSeconds: Counter<"tenant">;
+  tenantFrames: Counter<"tenant">;
   /** Comments found waiting when a room came back on another host, by what became of them. */
   commentsRecovered: Counter;
 }
@@ -86,6 +90,24 @@ export function roomMetrics(registry: Registry): RoomMetrics {
       name: "livehost_room_comments_recovered_total",
       help: "Comments waiting when a room came back on this host: requeued, already_handled (by the last host), expired.",
       labelNames: ["outcome"],
+      registers: [registry],
+    }),
+    tenantOnAirSeconds: new Counter({
+      name: "livehost_tenant_on_air_seconds_total",
+      help: "Seconds this host kept each tenant's rooms on air (billing: room-minutes), by tenant.",
+      labelNames: ["tenant"],
+      registers: [registry],
+    }),
+    tenantSpeechSeconds: new Counter({
+      name: "livehost_tenant_speech_seconds_total",
+      help: "Seconds of speech each tenant's rooms said on this host (show, answers, human lines), by tenant.",
+      labelNames: ["tenant"],
+      registers: [registry],
+    }),
+    tenantFrames: new Counter({
+      name: "livehost_tenant_frames_total",
+      help: "Video frames this host rendered for each tenant's rooms, by tenant.",
+      labelNames: ["tenant"],
       registers: [registry],
     }),
     speechFailures: new Counter({

@@ -191,6 +191,8 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   /** The rooms on air in this host, by id. */
   const onAir = deps.onAir ?? new Map<string, OnAirRoom>();
   const onAirBase = new Map<string, { answered: number; rejected: number }>();
+  /** Per room on air here: what its usage counters last counted (billing is the sum of the differences). */
+  const usageCounted = new Map<string, { at: number; spokenSeconds: number; frames: number }>();
   /** The activation (epoch) that put each room on air here. */
   const onAirEpoch = new Map<string, number>();
   /** Each activation's event log and what it learnt since the last look, by room id. */
@@ -355,9 +357,12 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   const takeOffAir = async (ctx: Ctx) => {
     const room = onAir.get(ctx.id);
     if (!room) return;
-    // Where the show is goes with the room (persisted at the end of a drained activation).
-    ctx.state.show = room.progress().position;
+    // Where the show is goes with the room (persisted at the end of a drained activation); its last usage is counted.
+    const last = room.progress();
+    ctx.state.show = last.position;
+    countUsage(ctx, last.spokenSeconds, last.frames);
     onAirBase.delete(ctx.id);
+    usageCounted.delete(ctx.id);
     lastWrites.delete(ctx.id);
     ctx.clearTimer("progress");
     // Still listed while it stops, so a closing host waits for it.
@@ -366,6 +371,19 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       onAir.delete(ctx.id);
       onAirEpoch.delete(ctx.id);
     }
+  };
+
+  /** Adds what the room used since the last look to its tenant's usage counters. */
+  const countUsage = (ctx: Ctx, spokenSeconds: number, frames: number) => {
+    const now = performance.now();
+    const last = usageCounted.get(ctx.id);
+    usageCounted.set(ctx.id, { at: now, spokenSeconds, frames });
+    if (!last) return;
+    const tenant = { tenant: ctx.state.tenant || "_" };
+    metrics.tenantOnAirSeconds.inc(tenant, (now - last.at) / 1_000);
+    // A media graph rebuilt counts its frames from 0 again: what it shows is then all new.
+    metrics.tenantSpeechSeconds.inc(tenant, Math.max(0, spokenSeconds - last.spokenSeconds));
+    metrics.tenantFrames.inc(tenant, frames >= last.frames ? frames - last.frames : frames);
   };
 
   /**
@@ -381,7 +399,8 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       ctx.state.pending = ctx.state.pending.filter((c) => !handled.has(c.commentId));
       handled.clear();
     }
-    const { position, stalled, answered, rejected } = room.progress();
+    const { position, stalled, answered, rejected, spokenSeconds, frames } = room.progress();
+    countUsage(ctx, spokenSeconds, frames);
     const writes = lastWrites.get(ctx.id) ?? { show: 0, counters: 0 };
     const now = performance.now();
     void log.flushIfDue();

@@ -8,6 +8,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { RoomDirectory } from "./directory.js";
 import { ensureRoomEventsStream, type RoomEventsSettings } from "./event-log.js";
 import { roomActor } from "./room-actor.js";
+import { join } from "node:path";
+import { ProductImages } from "./product-images.js";
 import { Voice } from "./voice.js";
 import { WorkerDirectory } from "./workers.js";
 import type { OnAirRoom, LiveRoomDeps } from "./live-room.js";
@@ -27,7 +29,12 @@ export interface RoomHostOptions {
    * Put rooms on air for real: avatar packs, where media output goes, and an optional LLM. Without it rooms keep
    * their record and lifecycle only.
    */
-  live?: Pick<LiveRoomDeps, "avatarsDir" | "mediaDir" | "llm" | "x264Preset" | "onAnswerHeard" | "openRoom">;
+  live?: Pick<LiveRoomDeps, "avatarsDir" | "mediaDir" | "llm" | "x264Preset" | "onAnswerHeard" | "openRoom"> & {
+    /** Hosts product pictures may be fetched from (https only); none: product cards show no picture. */
+    imageHosts?: string[];
+    /** Extra CA certificates for those hosts (tests). */
+    imageCa?: string | Buffer;
+  };
   logger?: Logger;
 }
 
@@ -62,7 +69,17 @@ export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost>
   const onAir = new Map<string, OnAirRoom>();
   const workers = options.live ? await WorkerDirectory.start(options.nats) : undefined;
   const voice = workers ? new Voice(workers, log) : undefined;
-  const live = options.live && voice ? { ...options.live, voice, registry: options.registry } : undefined;
+  const images =
+    options.live && (options.live.imageHosts?.length ?? 0) > 0
+      ? new ProductImages({
+          allowedHosts: options.live.imageHosts!,
+          ca: options.live.imageCa,
+          cacheDir: join(options.live.mediaDir, ".product-images"),
+          registry: options.registry,
+          logger: log,
+        })
+      : undefined;
+  const live = options.live && voice ? { ...options.live, voice, images, registry: options.registry } : undefined;
   const actors = await ActorHost.start({
     nats: options.nats,
     registry: options.registry,

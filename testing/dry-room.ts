@@ -78,6 +78,7 @@ export class DryRoom implements OnAirRoom {
   #position: ShowPosition;
   #answered = 0;
   #rejected = 0;
+  #spokenMs = 0;
   #onScreen: string | undefined;
   readonly #abort = new AbortController();
   readonly #humanLines: Line[] = [];
@@ -106,7 +107,9 @@ export class DryRoom implements OnAirRoom {
   }
 
   progress(): LiveRoomProgress {
-    return { position: this.#position, answered: this.#answered, rejected: this.#rejected };
+    // No media: no frames rendered.
+    const spokenSeconds = this.#spokenMs / 1_000;
+    return { position: this.#position, answered: this.#answered, rejected: this.#rejected, spokenSeconds, frames: 0 };
   }
 
   start(): Promise<void> {
@@ -381,6 +384,7 @@ export class DryRoom implements OnAirRoom {
       value: { utteranceId: line.utteranceId, interrupted: false, durationMs },
     });
     this.#playedUntil = Math.max(performance.now(), this.#playedUntil) + durationMs;
+    this.#spokenMs += durationMs;
     return this.#playedUntil;
   }
 

@@ -155,6 +155,11 @@ export class Access {
     }
   }
 
+  /** The tenant's tier in the policy now ("" when the policy does not name the tenant: the rooms' default). */
+  tierOf(tenant: string): string {
+    return this.#deps.policy().tenants.get(tenant)?.tier ?? "";
+  }
+
   /** A room's tenant; undefined when the room does not exist. */
   async tenantOf(roomId: string): Promise<string | undefined> {
     return this.#tenants.get(roomId) ?? (await this.readRoom(roomId))?.tenant;

@@ -119,7 +119,8 @@ export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
       const tenant = admission.tenantForCreate(request.tenant);
       validateRoomSpec(request.spec);
       // The room's actor refuses an id another tenant holds (it is the one that knows, even during a race).
-      return roomOf(rooms.request(roomId, { $case: "create", value: { ...request, roomId, tenant } }));
+      const tier = access.tierOf(tenant);
+      return roomOf(rooms.request(roomId, { $case: "create", value: { ...request, roomId, tenant } }, { tier }));
     }),
     getRoom: admitted("GetRoom", async (request: { roomId: string }, admission) => {
       validateRoomId(request.roomId);
@@ -142,15 +143,16 @@ export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
       if (!request.updateMask || request.updateMask.length === 0) {
         throw new InvalidArgumentError("update_mask", 'name the fields to change, e.g. ["catalog"]');
       }
-      await admission.room(request.roomId);
-      return roomOf(rooms.request(request.roomId, { $case: "update", value: request }));
+      const tier = access.tierOf(await admission.room(request.roomId));
+      return roomOf(rooms.request(request.roomId, { $case: "update", value: request }, { tier }));
     }),
     startRoom: admitted("StartRoom", async (request: { roomId: string; requestId: string }, admission) => {
       validateRoomId(request.roomId);
       validateRequestId(request.requestId);
       const tenant = await admission.room(request.roomId);
       deps.quotas?.checkStart(tenant, request.roomId);
-      return roomOf(rooms.request(request.roomId, { $case: "start", value: request }));
+      const tier = access.tierOf(tenant);
+      return roomOf(rooms.request(request.roomId, { $case: "start", value: request }, { tier }));
     }),
     stopRoom: admitted("StopRoom", async (request: StopRoomRequest, admission) => {
       validateRoomId(request.roomId);

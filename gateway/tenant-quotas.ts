@@ -138,8 +138,15 @@ export class TenantQuotas implements AsyncDisposable {
       try {
         const kv = await new Kvm(this.#options.nats).create(subjects.roomDirectoryBucket);
         const watch = await kv.watch();
-        signal.addEventListener("abort", () => watch.stop(), { once: true });
-        for await (const entry of watch) this.#apply(entry);
+        const stop = () => watch.stop();
+        // Closed while the watch was being made: the listener would never fire.
+        if (signal.aborted) stop();
+        signal.addEventListener("abort", stop, { once: true });
+        try {
+          for await (const entry of watch) this.#apply(entry);
+        } finally {
+          signal.removeEventListener("abort", stop);
+        }
       } catch (err) {
         if (!signal.aborted) this.#log.warn({ err }, "room directory watch broke; following it again");
       }

@@ -18,11 +18,12 @@ export class RoomClient {
   async request(
     roomId: string,
     request: NonNullable<RoomActorRequest["request"]>,
-    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+    options: { timeoutMs?: number; signal?: AbortSignal; tier?: string } = {},
   ): Promise<RoomActorReply> {
     checkRequest(request);
+    const message = RoomActorRequest.encode({ request, tier: options.tier ?? "" }).finish();
     // A refusal comes back as its named kind (an InvalidArgumentError with its field, ...): see ActorClient.ask.
-    const reply = await this.#actors.ask("room", roomId, RoomActorRequest.encode({ request }).finish(), options);
+    const reply = await this.#actors.ask("room", roomId, message, options);
     return RoomActorReply.decode(reply);
   }
 }

@@ -16,12 +16,13 @@ import type { MouthFrameInput } from "../media/index.js";
 import type { Logger } from "../observability/index.js";
 import { bidiCall } from "../transport/index.js";
 import type { KnownWorker, WorkerDirectory } from "./workers.js";
+import type { Tier } from "../trust/index.js";
 
 export interface LipStreamOptions {
   workers: WorkerDirectory;
   /** The (shared) client for a worker's address. */
   client: (worker: KnownWorker) => LipSyncServiceClient;
-  utterance: { utteranceId: string; roomId: string; avatarId: string; fps: number };
+  utterance: { utteranceId: string; roomId: string; avatarId: string; fps: number; tier?: Tier };
   /** Each frame once, in order, indexed from the utterance's first sample. */
   mouth: (frame: MouthFrameInput) => void;
   log: Logger;
@@ -114,7 +115,11 @@ export class LipStream {
   #pick(): KnownWorker | undefined {
     try {
       const { avatarId } = this.#options.utterance;
-      const worker = this.#options.workers.pick("lipsync", { capability: avatarId, exclude: this.#failed });
+      const worker = this.#options.workers.pick("lipsync", {
+        capability: avatarId,
+        exclude: this.#failed,
+        tier: this.#options.utterance.tier,
+      });
       this.workers.push(worker.id);
       return worker;
     } catch (err) {

@@ -34,6 +34,7 @@ import {
 import { AnswerTimings, answerUtteranceId, type AnswerStages } from "./answer-timing.js";
 import { roomMetrics, type RoomMetrics } from "./metrics.js";
 import type { Spoken, Voice } from "./voice.js";
+import type { Tier } from "../trust/index.js";
 import type { ProductImages } from "./product-images.js";
 
 export interface LiveRoomDeps {
@@ -57,6 +58,8 @@ export interface LiveRoomDeps {
   x264Preset?: X264Preset;
   /** Puts rooms on air some other way than LiveRoom (a benchmark of the control plane); default LiveRoom. */
   openRoom?: OpenRoom;
+  /** The room's tier now (it may change while on air): how it competes for workers when they are short. */
+  tier?: () => Tier | undefined;
   /** Product pictures for product cards (fetched from allowed hosts, cached); none: cards without a picture. */
   images?: ProductImages;
   /** Called when the first sample of a comment's answer goes into the stream, with its stages (benchmarks). */
@@ -571,6 +574,7 @@ export class LiveRoom implements OnAirRoom {
         speed: spec.voice?.speed ?? 0,
         avatarId: this.#avatarId,
         fps: this.media.config.fps,
+        tier: this.#deps.tier?.(),
       },
       {
         speech: (chunk) => {

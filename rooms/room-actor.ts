@@ -33,6 +33,7 @@ import {
 import { InvalidArgumentError, LivehostError, NotFoundError, PermissionDeniedError } from "../errors/index.js";
 import type { RoomDirectory } from "./directory.js";
 import { RoomEventLog } from "./event-log.js";
+import { isTier, type Tier } from "../trust/index.js";
 import { LineRefusedError, RoomEndedError, RoomExistsError, RoomNotLiveError, RoomRevisionError } from "./errors.js";
 import { LiveRoom, type LiveRoomDeps, type OnAirRoom } from "./live-room.js";
 import { roomMetrics } from "./metrics.js";
@@ -45,6 +46,8 @@ export interface RoomActorState {
   createRequestId: string;
   /** The merchant the room belongs to (set at creation, never changed); absent for rooms made before tenants. */
   tenant?: string;
+  /** Its tier as the gateway last said (create, start, update): how it competes for workers when they are short. */
+  tier?: Tier;
   /** Increases on every change of spec or status. */
   revision: number;
   createTime: number;
@@ -343,6 +346,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       log: ctx.log,
       publish: (event) => publish(ctx, event),
       owns: () => mayAct(ctx),
+      tier: () => ctx.state.tier,
     });
     await room.start();
     onAir.set(ctx.id, room);
@@ -559,6 +563,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   async function handleRequest(ctx: Ctx, request: RoomActorRequest): Promise<RoomActorReply> {
     const op = requestOp(request);
     if (!op) throw new InvalidArgumentError("request", "is empty");
+    if (isTier(request.tier)) ctx.state.tier = request.tier;
     const utteranceId = await apply(ctx, op);
     // The events the request made are stored before it is answered: a watcher that starts from the room's last
     // event right after (StartRoom, then WatchRoom) sees them.

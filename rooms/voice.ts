@@ -20,6 +20,7 @@ import { injectGrpcMetadata, type Logger } from "../observability/index.js";
 import { channelCredentials, fromServiceError, mediaChannelOptions } from "../transport/index.js";
 import { LipStream } from "./lip-stream.js";
 import type { KnownWorker, WorkerDirectory } from "./workers.js";
+import type { Tier } from "../trust/index.js";
 
 export interface Utterance {
   utteranceId: string;
@@ -30,6 +31,8 @@ export interface Utterance {
   speed: number;
   avatarId: string;
   fps: number;
+  /** The room's tenant's tier, for the worker choice when capacity is short. */
+  tier?: Tier;
 }
 
 /** Where an utterance's sound, mouth and timings go (the media graph, the room's events). */
@@ -82,7 +85,7 @@ export class Voice implements Disposable {
     let complete = false;
     try {
       for (let attempt = 1; ; attempt++) {
-        const worker = this.#workers.pick("tts", { capability: u.voiceId, exclude: failed });
+        const worker = this.#workers.pick("tts", { capability: u.voiceId, exclude: failed, tier: u.tier });
         spoken.ttsWorkers.push(worker.id);
         try {
           let skip = delivered;

@@ -57,4 +57,22 @@ describe("worker directory", () => {
     clock = 10_000;
     expect(directory.workers("tts")).toEqual([]);
   });
+
+  it("keeps the last share of a busy pool for higher tiers: bronze waits first, then silver, gold last", async () => {
+    const directory = await offline(() => 0);
+    // 10 streams, 6 busy.
+    directory.learn(announcement("a", { maxStreams: 5, activeStreams: 3 }));
+    directory.learn(announcement("b", { maxStreams: 5, activeStreams: 3 }));
+    const pick = (tier: "gold" | "silver" | "bronze") => () =>
+      directory.pick("tts", { capability: "zh-female-warm", tier });
+    // A 7th stream leaves 30 % free: bronze may take it, not an 8th.
+    expect(pick("bronze")().id).toMatch(/a|b/);
+    expect(pick("bronze")).toThrow(/70% busy: its last 30% is kept for tiers above bronze/);
+    // Silver takes the 8th and 9th, not the 10th, which is gold's.
+    pick("silver")();
+    pick("silver")();
+    expect(pick("silver")).toThrow(/kept for tiers above silver/);
+    expect(pick("gold")().id).toMatch(/a|b/);
+    expect(pick("gold")).toThrow(/has a free stream/);
+  });
 });

@@ -5,6 +5,7 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { WorkerAnnouncement, WorkerState, subjects, workerKindName, type WorkerKindName } from "../proto/index.js";
 import { UnavailableError } from "../errors/index.js";
+import type { Tier } from "../trust/index.js";
 
 export interface KnownWorker {
   id: string;
@@ -25,7 +26,15 @@ export interface PickOptions {
   capability?: string;
   /** Workers not to pick (the one that just failed). */
   exclude?: Iterable<string>;
+  /** The room's tenant's tier: lower tiers leave part of a busy pool to higher ones. None: no share is left. */
+  tier?: Tier;
 }
+
+/**
+ * The share of a pool's streams each tier leaves free for the tiers above it: when capacity is short, a bronze room
+ * waits (idle video) while 30 % of the streams stay for silver and gold, a silver room while 10 % stay for gold.
+ */
+export const tierReserve: Record<Tier, number> = { gold: 0, silver: 0.1, bronze: 0.3 };
 
 export class WorkerDirectory implements AsyncDisposable {
   readonly #workers = new Map<string, KnownWorker>();
@@ -100,6 +109,20 @@ export class WorkerDirectory implements AsyncDisposable {
     if (candidates.length === 0) {
       const what = options.capability ? ` with ${options.capability}` : "";
       throw new UnavailableError(`no ${kind} worker${what} has a free stream (${this.workers(kind).length} known)`);
+    }
+    const tier = options.tier;
+    if (tier && tierReserve[tier] > 0) {
+      const pool = this.workers(kind).filter(
+        (w) => options.capability === undefined || w.capabilities.includes(options.capability),
+      );
+      const busy = pool.reduce((n, w) => n + w.activeStreams + (this.#recentlyPicked.get(w.id) ?? 0), 0);
+      const streams = pool.reduce((n, w) => n + w.maxStreams, 0);
+      if (busy + 1 > streams * (1 - tierReserve[tier])) {
+        throw new UnavailableError(
+          `the ${kind} pool is ${Math.round((busy / Math.max(1, streams)) * 100)}% busy: its last ` +
+            `${Math.round(tierReserve[tier] * 100)}% is kept for tiers above ${tier}`,
+        );
+      }
     }
     const best = candidates.reduce((a, b) => (load(b) < load(a) ? b : a));
     this.#recentlyPicked.set(best.id, (this.#recentlyPicked.get(best.id) ?? 0) + 1);

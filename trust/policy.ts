@@ -52,6 +52,10 @@ const allowed: Record<Role, ReadonlySet<Action>> = {
 export const tiers = ["gold", "silver", "bronze"] as const;
 export type Tier = (typeof tiers)[number];
 
+export function isTier(value: unknown): value is Tier {
+  return tiers.includes(value as Tier);
+}
+
 /** What one tenant may use; an absent limit is unlimited. */
 export interface Quotas {
   /** Rooms on air (warming, live or paused) at once. */
@@ -220,7 +224,7 @@ function parseTenant(value: unknown, at: string): TenantSettings {
     if (key !== "tier" && key !== "quotas") throw new InvalidArgumentError(`${at}.${key}`, "is not a tenant field");
   }
   const tier = value.tier ?? "silver";
-  if (!tiers.includes(tier as Tier)) throw new InvalidArgumentError(`${at}.tier`, `must be one of ${tiers.join(", ")}`);
+  if (!isTier(tier)) throw new InvalidArgumentError(`${at}.tier`, `must be one of ${tiers.join(", ")}`);
   const doc = value.quotas ?? {};
   if (!isRecord(doc)) throw new InvalidArgumentError(`${at}.quotas`, `must be a mapping of ${quotaNames.join(", ")}`);
   const quotas: Quotas = {};
@@ -233,7 +237,7 @@ function parseTenant(value: unknown, at: string): TenantSettings {
     }
     quotas[name as keyof Quotas] = limit;
   }
-  return { tier: tier as Tier, quotas };
+  return { tier, quotas };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -51,4 +51,39 @@ describe("the viewer page", () => {
       expect(room.room?.status?.commentsReceived).toBe(1);
     });
   });
+
+  it("answers for its viewers' ids: one client under many claimed ids is one viewer, and is slowed down", async () => {
+    await using stack = await startTestRoomStack({ gateway: { viewer: true } });
+    await stack.create("flood-room");
+    await stack.start("flood-room");
+    const url = `${stack.gateway.viewerUrl}/rooms/flood-room/comments`;
+    let cookie = "";
+    const post = async (viewer: string) => {
+      const res = await fetch(url, {
+        method: "POST",
+        body: JSON.stringify({ text: `来了来了 ${viewer}`, viewer }),
+        headers: { "content-type": "application/json", ...(cookie ? { cookie } : {}) },
+      });
+      cookie ||= res.headers.get("set-cookie")?.split(";")[0] ?? "";
+      return {
+        status: res.status,
+        body: res.status === 202 ? ((await res.json()) as { viewerId: string }) : undefined,
+      };
+    };
+    const answers = [];
+    for (let i = 0; i < 12; i++) answers.push(await post(`viewer-${i}`));
+    const accepted = answers.filter((a) => a.status === 202);
+    // The claimed ids are display names only: every accepted comment is the cookie's one viewer...
+    expect(new Set(accepted.map((a) => a.body!.viewerId)).size).toBe(1);
+    expect(accepted[0]!.body!.viewerId).toMatch(/^web-/);
+    // ...and the client's address gets a few a second, then 429.
+    expect(accepted.length).toBeLessThanOrEqual(6);
+    expect(answers.at(-1)!.status).toBe(429);
+    // A forged cookie proves nothing: a new viewer id is given.
+    cookie = "livehost_viewer=AAAAAAAAAAAAAAAA.forgedforgedforgedforgedforgedforgedforgedfo";
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const forged = await post("viewer-forged");
+    expect(forged.status).toBe(202);
+    expect(forged.body!.viewerId).not.toBe("web-AAAAAAAAAAAAAAAA");
+  });
 });

@@ -3,19 +3,24 @@
 //   GET  /                          the rooms, with links
 //   GET  /rooms/<id>                the viewer page
 //   GET  /rooms/<id>/events         the room's events (server-sent events, protobuf JSON)
-//   POST /rooms/<id>/comments       {"text": "...", "viewer": "..."} -> PostComment
+//   POST /rooms/<id>/comments       {"text": "...", "viewer": "<display name>"} -> PostComment
 //   GET  /media/<id>/hls/<file>     the room's HLS playlist and segments, from the media directory
 //   GET  /assets/hls.min.js         hls.js
 // It listens on loopback unless told otherwise: it is a preview, not a CDN origin.
+//
+// The page is a danmaku ingest that browsers reach directly, so it answers for its viewers' ids: the viewer id a room's
+// flood control keys on comes from a cookie the page signs (HMAC, a key per gateway process), never from the body
+// (whose "viewer" is only a display name), and each client address may post a few comments a second (429 beyond),
+// so that minting new cookies does not get around flood control either.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { randomUUID } from "node:crypto";
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { join, normalize } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Comment, RoomEvent, subjects } from "../proto/index.js";
-import { LivehostError, MalformedMessageError } from "../errors/index.js";
+import { LivehostError, MalformedMessageError, ResourceExhaustedError } from "../errors/index.js";
 import type { RoomDirectory } from "../rooms/index.js";
 import type { Registry } from "../observability/index.js";
 import { postComment } from "./room-service.js";
@@ -46,10 +51,50 @@ const contentTypes: Record<string, string> = {
   ".mp4": "video/mp4",
 };
 const maxBodyBytes = 4_096;
+/** Comments one client address may post: a burst, then this many a second. */
+const commentBurst = 5;
+const commentsPerSecond = 1;
+
+/** Signed viewer ids (cookie `livehost_viewer=<id>.<mac>`), and the comment rate per client address. */
+class ViewerIdentity {
+  readonly #key = randomBytes(32);
+  readonly #addresses = new Map<string, { tokens: number; at: number }>();
+
+  /** The viewer id the request's cookie proves, or a new one (to be set as the cookie) when it proves none. */
+  viewerOf(req: IncomingMessage): { viewerId: string; cookie?: string } {
+    const cookie = /(?:^|;\s*)livehost_viewer=([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{43})/.exec(req.headers.cookie ?? "");
+    if (cookie && timingSafeEqual(Buffer.from(this.#mac(cookie[1]!)), Buffer.from(cookie[2]!))) {
+      return { viewerId: `web-${cookie[1]}` };
+    }
+    const id = randomBytes(12).toString("base64url");
+    const value = `${id}.${this.#mac(id)}`;
+    return {
+      viewerId: `web-${id}`,
+      cookie: `livehost_viewer=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=86400`,
+    };
+  }
+
+  /** Takes one comment from the client address's allowance; ResourceExhaustedError (429) when it has none. */
+  takeComment(address: string): void {
+    const now = performance.now();
+    const bucket = this.#addresses.get(address) ?? { tokens: commentBurst, at: now };
+    bucket.tokens = Math.min(commentBurst, bucket.tokens + ((now - bucket.at) / 1_000) * commentsPerSecond);
+    bucket.at = now;
+    if (this.#addresses.size > 10_000) this.#addresses.clear();
+    this.#addresses.set(address, bucket);
+    if (bucket.tokens < 1) throw new ResourceExhaustedError("too many comments from this address; slow down");
+    bucket.tokens -= 1;
+  }
+
+  #mac(id: string): string {
+    return createHmac("sha256", this.#key).update(id).digest("base64url");
+  }
+}
 
 export async function startViewer(options: ViewerOptions): Promise<Viewer> {
+  const identity = new ViewerIdentity();
   const server = createServer((req, res) => {
-    route(options, req, res).catch((err: unknown) => {
+    route(options, identity, req, res).catch((err: unknown) => {
       const status = err instanceof LivehostError ? httpStatus(err) : 500;
       if (!res.headersSent) res.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
       res.end(err instanceof LivehostError ? err.message : "internal error");
@@ -64,7 +109,12 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
   return { url: `http://${address.address}:${address.port}`, close, [Symbol.asyncDispose]: close };
 }
 
-async function route(options: ViewerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(
+  options: ViewerOptions,
+  identity: ViewerIdentity,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const url = new URL(req.url ?? "/", "http://viewer");
   const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   if (req.method === "GET" && parts.length === 0) return listPage(options, res);
@@ -75,7 +125,7 @@ async function route(options: ViewerOptions, req: IncomingMessage, res: ServerRe
     const roomId = parts[1];
     if (req.method === "GET" && parts.length === 2) return roomPage(options, roomId, res);
     if (req.method === "GET" && parts[2] === "events") return events(options, roomId, req, res);
-    if (req.method === "POST" && parts[2] === "comments") return comment(options, roomId, req, res);
+    if (req.method === "POST" && parts[2] === "comments") return comment(options, identity, roomId, req, res);
   }
   if (req.method === "GET" && parts[0] === "media" && parts[1] && parts[2] === "hls" && parts[3]) {
     const file = normalize(join(options.mediaDir, parts[1], "hls", parts[3]));
@@ -153,13 +203,27 @@ async function events(options: ViewerOptions, roomId: string, req: IncomingMessa
     callback: (_err, msg) => {
       // A viewer that cannot keep up misses events rather than holding them in memory.
       if (res.writableLength > 1_000_000) return;
-      res.write(`data: ${JSON.stringify(RoomEvent.toJSON(RoomEvent.decode(msg.data)))}\n\n`);
+      let event: unknown;
+      try {
+        event = RoomEvent.toJSON(RoomEvent.decode(msg.data));
+      } catch {
+        return; // Not an event (a hostile or broken publisher): the page skips it.
+      }
+      res.write(`data: ${JSON.stringify(event)}\n\n`);
     },
   });
   req.on("close", () => subscription.unsubscribe());
 }
 
-async function comment(options: ViewerOptions, roomId: string, req: IncomingMessage, res: ServerResponse) {
+async function comment(
+  options: ViewerOptions,
+  identity: ViewerIdentity,
+  roomId: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+) {
+  identity.takeComment(req.socket.remoteAddress ?? "unknown");
+  const { viewerId, cookie } = identity.viewerOf(req);
   let body = "";
   for await (const chunk of req as AsyncIterable<Buffer>) {
     body += chunk.toString("utf8");
@@ -175,13 +239,14 @@ async function comment(options: ViewerOptions, roomId: string, req: IncomingMess
     roomId,
     comment: Comment.fromPartial({
       commentId: `web-${randomUUID()}`,
-      viewerId: typeof parsed.viewer === "string" ? parsed.viewer.slice(0, 64) : "web",
+      viewerId,
+      viewerName: typeof parsed.viewer === "string" ? [...parsed.viewer].slice(0, 64).join("") : "",
       text: typeof parsed.text === "string" ? parsed.text : "",
       source: "viewer-page",
     }),
   });
-  res.writeHead(202, { "content-type": "application/json" });
-  res.end(JSON.stringify(reply));
+  res.writeHead(202, { "content-type": "application/json", ...(cookie ? { "set-cookie": cookie } : {}) });
+  res.end(JSON.stringify({ ...reply, viewerId }));
 }
 
 async function sendFile(res: ServerResponse, path: string, type: string, headers: Record<string, string> = {}) {

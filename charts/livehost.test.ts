@@ -208,9 +208,9 @@ describe("defaults", () => {
     );
   });
 
-  it("probes the gateway with gRPC health on its gRPC port, room hosts on /readyz and /livez", () => {
+  it("probes the gateway and room hosts on /readyz and /livez (gRPC is TLS by default; kubelet's gRPC probe has none)", () => {
     const gateway = (find(objects(), "Deployment", "-gateway") as Workload).spec.template.spec.containers[0]!;
-    expect(gateway.readinessProbe?.grpc?.port).toBe(gateway.ports!.find((p) => p.name === "grpc")!.containerPort);
+    expect(gateway.readinessProbe?.httpGet).toEqual({ path: "/readyz", port: "metrics" });
     const host = (find(objects(), "Deployment", "-room-host") as Workload).spec.template.spec.containers[0]!;
     expect(host.readinessProbe?.httpGet).toEqual({ path: "/readyz", port: "metrics" });
     expect(host.livenessProbe?.httpGet).toEqual({ path: "/livez", port: "metrics" });
@@ -415,5 +415,27 @@ describe("files the chart copies", () => {
         await readFile(new URL(source, import.meta.url), "utf8"),
       );
     }
+  });
+});
+
+describe("gRPC certificates", () => {
+  it("gives every role a certificate of its own by default, naming the role, signed by one CA the chart keeps", () => {
+    const secrets = rendered
+      .get("defaults")!
+      .filter((o) => o.kind === "Secret" && o.metadata.name.endsWith("-grpc-tls")) as (Manifest & {
+      data: Record<string, string>;
+    })[];
+    expect(secrets.map((s) => s.metadata.name).sort()).toEqual(
+      ["gateway", "helm-test", "operator", "room-host", "worker"].map((r) => `lh-livehost-${r}-grpc-tls`),
+    );
+    const gateway = (find(rendered.get("defaults")!, "Deployment", "-gateway") as Workload).spec.template.spec;
+    const volume = gateway.volumes!.find((v) => v.name === "grpc-tls") as { secret?: { secretName: string } };
+    expect(volume.secret?.secretName).toBe("lh-livehost-gateway-grpc-tls");
+    // helm test reads rooms with its own certificate: the policy knows it, as an observer only.
+    const auth = find(rendered.get("defaults")!, "ConfigMap", "-gateway-auth") as Manifest & {
+      data: Record<string, string>;
+    };
+    expect(auth.data["policy.yaml"]).toContain("helm-test.lh-livehost");
+    expect(auth.data["policy.yaml"]).toContain("role: observer");
   });
 });

@@ -20,7 +20,7 @@
 import { parse } from "yaml";
 import { InvalidArgumentError } from "../errors/index.js";
 
-export const roles = ["merchant", "ingest", "console", "admin"] as const;
+export const roles = ["merchant", "ingest", "console", "observer", "admin"] as const;
 export type Role = (typeof roles)[number];
 
 export const actions = [
@@ -40,12 +40,14 @@ export type Action = (typeof actions)[number];
 /**
  * What each role may do, in its tenants. A merchant's back office runs its own rooms; the danmaku ingest only posts
  * comments (and reads a room to route them); an operator console watches, speaks and stops rooms it does not
- * configure; an admin (SRE) does everything, and alone may speak a line the guard refuses (SayRequest.override_guard).
+ * configure; an observer (a dashboard, `helm test`) only reads; an admin (SRE) does everything, and alone may
+ * speak a line the guard refuses (SayRequest.override_guard).
  */
 const allowed: Record<Role, ReadonlySet<Action>> = {
   merchant: new Set(actions),
   ingest: new Set(["PostComment", "GetRoom"]),
   console: new Set(["GetRoom", "ListRooms", "WatchRoom", "StartRoom", "StopRoom", "Say", "Interrupt"]),
+  observer: new Set(["GetRoom", "ListRooms", "WatchRoom"]),
   admin: new Set(actions),
 };
 

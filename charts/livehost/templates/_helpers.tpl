@@ -164,19 +164,40 @@ The DNS name every gRPC client of the release checks servers' certificates again
 {{- .Values.grpcTls.serverName | default (printf "%s-grpc.%s.svc" (include "livehost.fullname" .) .Release.Namespace) }}
 {{- end }}
 
-{{/* Volumes for the TLS material and /tmp (the root filesystem is read-only). */}}
+{{/* The roles that get a gRPC certificate of their own (grpc-tls.yaml). */}}
+{{- define "livehost.grpcTlsRoles" -}}
+{{- list "room-host" "gateway" "operator" "worker" "helm-test" | toJson }}
+{{- end }}
+
+{{/* A role's gRPC TLS Secret: grpcTls.secretName when the SRE gives one for all, else the role's own. */}}
+{{- define "livehost.grpcTlsSecret" -}}
+{{- .root.Values.grpcTls.secretName | default (printf "%s-%s-grpc-tls" (include "livehost.fullname" .root) .role) }}
+{{- end }}
+
+{{/* The identity a role's certificate carries: a SPIFFE URI with cert-manager, a DNS name with the chart's CA. */}}
+{{- define "livehost.grpcTlsIdentity" -}}
+{{- $root := .root }}
+{{- if $root.Values.grpcTls.certManager.issuerRef.name }}
+{{- printf "spiffe://%s/ns/%s/sa/%s-%s" $root.Values.grpcTls.trustDomain $root.Release.Namespace (include "livehost.fullname" $root) .role }}
+{{- else }}
+{{- printf "%s.%s.%s.livehost" .role (include "livehost.fullname" $root) $root.Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{/* Volumes for the TLS material and /tmp (the root filesystem is read-only). (dict "root" $ "role" "gateway") */}}
 {{- define "livehost.securityVolumes" -}}
+{{- $root := .root }}
 - name: tmp
   emptyDir: {}
-{{- if .Values.grpcTls.enabled }}
+{{- if $root.Values.grpcTls.enabled }}
 - name: grpc-tls
   secret:
-    secretName: {{ required "grpcTls.secretName is required when grpcTls.enabled" .Values.grpcTls.secretName }}
+    secretName: {{ include "livehost.grpcTlsSecret" . }}
 {{- end }}
-{{- if .Values.nats.tls.enabled }}
+{{- if $root.Values.nats.tls.enabled }}
 - name: nats-tls
   secret:
-    secretName: {{ required "nats.tls.secretName is required when nats.tls.enabled" .Values.nats.tls.secretName }}
+    secretName: {{ required "nats.tls.secretName is required when nats.tls.enabled" $root.Values.nats.tls.secretName }}
     items:
       - key: ca.crt
         path: ca.crt

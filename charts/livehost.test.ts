@@ -428,9 +428,11 @@ describe("gRPC certificates", () => {
     expect(secrets.map((s) => s.metadata.name).sort()).toEqual(
       ["gateway", "helm-test", "operator", "room-host", "worker"].map((r) => `lh-livehost-${r}-grpc-tls`),
     );
-    const gateway = (find(rendered.get("defaults")!, "Deployment", "-gateway") as Workload).spec.template.spec;
-    const volume = gateway.volumes!.find((v) => v.name === "grpc-tls") as { secret?: { secretName: string } };
-    expect(volume.secret?.secretName).toBe("lh-livehost-gateway-grpc-tls");
+    const gateway = find(rendered.get("defaults")!, "Deployment", "-gateway") as Manifest & {
+      spec: { template: { spec: { volumes: { name: string; secret?: { secretName: string } }[] } } };
+    };
+    const volume = gateway.spec.template.spec.volumes.find((v) => v.name === "grpc-tls");
+    expect(volume?.secret?.secretName).toBe("lh-livehost-gateway-grpc-tls");
     // helm test reads rooms with its own certificate: the policy knows it, as an observer only.
     const auth = find(rendered.get("defaults")!, "ConfigMap", "-gateway-auth") as Manifest & {
       data: Record<string, string>;

@@ -169,6 +169,20 @@ The DNS name every gRPC client of the release checks servers' certificates again
 {{- list "room-host" "gateway" "operator" "worker" "helm-test" | toJson }}
 {{- end }}
 
+{{/*
+The DNS names a role's certificate carries besides its identity: the server name every livehost client checks, and
+for the gateway its Service's names (clients outside the release dial it by name).
+*/}}
+{{- define "livehost.grpcTlsDnsNames" -}}
+{{- $names := list (include "livehost.grpcTlsServerName" .root) }}
+{{- if eq .role "gateway" }}
+{{- $service := include "livehost.componentName" (dict "root" .root "component" "gateway") }}
+{{- $names = append $names $service }}
+{{- $names = append $names (printf "%s.%s.svc" $service .root.Release.Namespace) }}
+{{- end }}
+{{- $names | toJson }}
+{{- end }}
+
 {{/* A role's gRPC TLS Secret: grpcTls.secretName when the SRE gives one for all, else the role's own. */}}
 {{- define "livehost.grpcTlsSecret" -}}
 {{- .root.Values.grpcTls.secretName | default (printf "%s-%s-grpc-tls" (include "livehost.fullname" .root) .role) }}

@@ -242,6 +242,14 @@ describe("defaults", () => {
       ingress: { from?: { podSelector: { matchLabels: Record<string, string> } }[] }[];
     };
     expect(workers.ingress[0]!.from![0]!.podSelector.matchLabels["app.kubernetes.io/component"]).toBe("room-host");
+    // The gateway: only callers that opted in (and helm test), not any pod.
+    const gateway = find(objects(), "NetworkPolicy", "-gateway").spec as {
+      ingress: { from?: { podSelector: { matchLabels: Record<string, string> } }[] }[];
+    };
+    expect(gateway.ingress[0]!.from!.map((peer) => peer.podSelector.matchLabels)).toEqual([
+      { "livehost.io/gateway-client": "true" },
+      expect.objectContaining({ "app.kubernetes.io/component": "helm-test" }),
+    ]);
   });
 
   it("gives each role its own NATS user, its password from the auth Secret", () => {

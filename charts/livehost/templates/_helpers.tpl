@@ -78,8 +78,8 @@ authorization {
       user: {{ $role | quote }}
       password: $LIVEHOST_NATS_{{ $p.env }}_PASSWORD
       permissions: {
-        publish: {{ include "livehost.natsSubjects" $p.publish }}
-        subscribe: {{ include "livehost.natsSubjects" $p.subscribe }}
+        publish: {{ include "livehost.natsSubjects" (dict "allow" $p.publish "deny" $p.publishDeny) }}
+        subscribe: {{ include "livehost.natsSubjects" (dict "allow" $p.subscribe) }}
       }
     }
 {{- end }}
@@ -87,10 +87,14 @@ authorization {
 }
 {{- end }}
 
-{{/* A permission: the subjects allowed, or nothing at all for an empty list (an empty allow list would allow all). */}}
+{{/*
+A permission: the subjects allowed (less those denied), or nothing at all for an empty list (an empty allow list
+would allow all). (dict "allow" (list ...) "deny" (list ...))
+*/}}
 {{- define "livehost.natsSubjects" -}}
-{{- if . -}}
-{ allow: [{{ range $i, $s := . }}{{ if $i }}, {{ end }}{{ $s | quote }}{{ end }}] }
+{{- if .allow -}}
+{ allow: [{{ range $i, $s := .allow }}{{ if $i }}, {{ end }}{{ $s | quote }}{{ end }}]
+{{- with .deny }}, deny: [{{ range $i, $s := . }}{{ if $i }}, {{ end }}{{ $s | quote }}{{ end }}]{{ end }} }
 {{- else -}}
 { deny: [">"] }
 {{- end }}

@@ -117,7 +117,11 @@ describe("NATS: TLS and per-role users from the chart", () => {
       expect(await subscriptionRefusal(gateway, "livehost.actors.activate")).toMatch(/permissions violation/i);
       expect(await subscriptionRefusal(gateway, "workers.*.announce")).toMatch(/permissions violation/i);
       // The room host manages the rooms' streams but not the audit trail.
-      for (const subject of ["$JS.API.STREAM.DELETE.AUDIT", "$JS.API.STREAM.PURGE.AUDIT", "livehost.audit.x.StopRoom"]) {
+      for (const subject of [
+        "$JS.API.STREAM.DELETE.AUDIT",
+        "$JS.API.STREAM.PURGE.AUDIT",
+        "livehost.audit.x.StopRoom",
+      ]) {
         await expect(host.request(subject, "{}", { timeout: 2_000 })).rejects.toThrow(/permissions violation/i);
       }
       // Nor may the gateway delete or purge a stream, or touch the rooms' mailboxes' consumers.

@@ -174,6 +174,13 @@ export function registerOperatorCommand(program: Command): Command {
         "300",
       ),
     )
+    .addOption(
+      option(
+        "--tenant-policy <file>",
+        "the gateway's policy (YAML): rooms are sized by their tenant's tier (re-read when it changes)",
+        "LIVEHOST_TENANT_POLICY",
+      ),
+    )
     .action(async (options: OperatorCommandOptions) => {
       const settings = compileOperatorCommand(options);
       await runRole("operator", settings.process, startWith(settings.operator));

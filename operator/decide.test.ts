@@ -184,6 +184,24 @@ describe("rooms from the room directory", () => {
     expect(roomsNeeded(rooms, t0 + minute, boot + warmup)).toBe(34);
   });
 
+  it("sizes for every tier with the share each lower tier leaves to the ones above, as rooms pick workers", () => {
+    // 70 gold rooms alone: 70. With 20 silver: silver is served while the pool is at most 90 % busy, 90 / 0.9.
+    expect(roomsNeeded({ onAir: 70, scheduled: [] }, t0, boot)).toBe(70);
+    expect(roomsNeeded({ onAir: 90, onAirByTier: { silver: 20, bronze: 0 }, scheduled: [] }, t0, boot)).toBeCloseTo(
+      100,
+    );
+    // And 21 bronze (one of them starting soon): bronze is served while at most 70 % busy, 112 / 0.7.
+    const rooms = {
+      onAir: 110,
+      onAirByTier: { silver: 20, bronze: 20 },
+      scheduled: [
+        { ...scheduledAt(minute), tier: "bronze" as const },
+        { ...scheduledAt(minute), tier: "gold" as const },
+      ],
+    };
+    expect(roomsNeeded(rooms, t0, boot + warmup)).toBeCloseTo(160);
+  });
+
   it("does not count a scheduled room whose end has passed", () => {
     expect(roomsNeeded({ onAir: 0, scheduled: [scheduledAt(-2 * minute, t0 - minute)] }, t0, boot)).toBe(0);
   });

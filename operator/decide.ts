@@ -5,6 +5,7 @@
 // demand moves on). The controller (through plan.ts), its tests and the autoscale benchmark all run this code: a pool
 // is sized by planPool() and nothing else.
 import type { CapacityType, LiveEventSpec, WorkerKindName, WorkerPoolSpec } from "./resources.js";
+import { tierReserve, type Tier } from "../trust/index.js";
 
 /** A scheduled peak, compiled: times in ms since the epoch. */
 export interface ScheduledPeak {
@@ -62,12 +63,16 @@ export interface ScheduledRoom {
   startMs: number;
   /** When it ends by itself; Infinity when it runs until stopped. */
   endMs: number;
+  /** Its tenant's tier; none: it competes for workers without leaving a share (as gold). */
+  tier?: Tier;
 }
 
 /** The room directory as the operator last saw it. */
 export interface RoomsSeen {
   /** Rooms WARMING, LIVE or PAUSED now. */
   onAir: number;
+  /** Of those, the silver and bronze ones (the rest are gold or were told no tier). */
+  onAirByTier?: { silver: number; bronze: number };
   scheduled: readonly ScheduledRoom[];
 }
 
@@ -81,9 +86,26 @@ export const streamsPerRoom: Record<WorkerKindName, number> = { tts: 1, lipsync:
  */
 export function roomsNeeded(rooms: RoomsSeen, now: number, leadMs: number): number {
   const horizon = now + leadMs;
-  let starting = 0;
-  for (const room of rooms.scheduled) if (room.startMs <= horizon && room.endMs > now) starting++;
-  return rooms.onAir + starting;
+  const silver = rooms.onAirByTier?.silver ?? 0;
+  const bronze = rooms.onAirByTier?.bronze ?? 0;
+  const count = { gold: rooms.onAir - silver - bronze, silver, bronze };
+  for (const room of rooms.scheduled) {
+    if (room.startMs <= horizon && room.endMs > now) count[room.tier ?? "gold"]++;
+  }
+  return roomsServingEveryTier(count);
+}
+
+/**
+ * The rooms' worth of streams a pool needs so that every room is served while each lower tier still leaves its share
+ * of the pool to the tiers above (tierReserve, as rooms pick workers): silver rooms are served while the pool is at
+ * most 90 % busy, bronze ones while at most 70 %. With only gold (or untiered) rooms it is their count.
+ */
+export function roomsServingEveryTier(count: Record<Tier, number>): number {
+  const { gold, silver, bronze } = count;
+  let needed = gold;
+  if (silver > 0) needed = Math.max(needed, (gold + silver) / (1 - tierReserve.silver));
+  if (bronze > 0) needed = Math.max(needed, (gold + silver + bronze) / (1 - tierReserve.bronze));
+  return needed;
 }
 
 /** Replicas that serve `streams` with the pool's headroom, within [min, max]. */

@@ -183,8 +183,41 @@ describe("RoomDirectoryDemand", () => {
     await eventually(async () =>
       expect(await registry.metrics()).toContain('livehost_operator_room_records_rejected_total{reason="malformed"} 1'),
     );
-    expect(demand.rooms()).toEqual({ state: "watching", rooms: { onAir: 3, scheduled: [] } });
+    expect(demand.rooms()).toEqual({
+      state: "watching",
+      rooms: { onAir: 3, onAirByTier: { silver: 0, bronze: 0 }, scheduled: [] },
+    });
     expect(await registry.metrics()).toContain('livehost_operator_room_records_rejected_total{reason="over_cap"} 2');
+    await workers.close();
+    await nc.close();
+  });
+
+  it("counts the rooms on air by their tenant's tier, as the policy says now", async () => {
+    await using nats = await startNatsServer();
+    const nc = await connectNats({ servers: [nats.url], name: "test" });
+    const registry = createRegistry();
+    const logger = createLogger({ level: "silent" });
+    const workers = new NatsWorkerDemand({ nats: nc, logger, registry });
+    const tiers: Record<string, "gold" | "silver" | "bronze"> = { acme: "gold", globex: "bronze" };
+    await using demand = new RoomDirectoryDemand({ nats: nc, workers, logger, registry, tierOf: (t) => tiers[t] });
+    const directory = await RoomDirectory.open(nc);
+    for (const [id, tenant] of [
+      ["a", "acme"],
+      ["b", "globex"],
+      ["c", "globex"],
+      ["d", "initech"],
+    ]) {
+      await directory.put(Room.create({ id, tenant, status: { state: RoomState.ROOM_STATE_LIVE }, revision: 1 }));
+    }
+    await eventually(() =>
+      expect(demand.rooms()).toEqual({
+        state: "watching",
+        rooms: { onAir: 4, onAirByTier: { silver: 0, bronze: 2 }, scheduled: [] },
+      }),
+    );
+    // globex moves up to silver: the next look sizes for it.
+    tiers.globex = "silver";
+    expect(demand.rooms()).toMatchObject({ rooms: { onAirByTier: { silver: 2, bronze: 0 } } });
     await workers.close();
     await nc.close();
   });

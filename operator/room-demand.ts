@@ -12,6 +12,7 @@ import type { RoomsSeen, ScheduledRoom } from "./decide.js";
 import type { DemandSource, RoomDirectoryView, WorkerLoad } from "./demand.js";
 import { RoomWatchEndedError } from "./errors.js";
 import type { WorkerKindName } from "./resources.js";
+import type { Tier } from "../trust/index.js";
 
 export interface RoomDirectoryDemandOptions {
   nats: NatsConnection;
@@ -25,22 +26,25 @@ export interface RoomDirectoryDemandOptions {
   probeIntervalMs?: number;
   /** Retry after a failure: doubling from the first to the second. Default 500 ms to 30 s. */
   retryMs?: [number, number];
+  /** A tenant's tier now (the gateway's policy); rooms of tenants it does not name compete as gold. */
+  tierOf?: (tenant: string) => Tier | undefined;
 }
 
-/** One room that needs workers: on air now, or scheduled. */
-type TrackedRoom = { onAir: true } | ({ onAir: false } & ScheduledRoom);
+/** One room that needs workers: on air now, or scheduled; with its tenant, whose tier is looked up when sizing. */
+type TrackedRoom = ({ onAir: true } | ({ onAir: false } & ScheduledRoom)) & { tenant: string };
 
 const onAirStates = new Set([RoomState.ROOM_STATE_WARMING, RoomState.ROOM_STATE_LIVE, RoomState.ROOM_STATE_PAUSED]);
 
 /** What the operator needs to know of a room record; undefined when the room needs no worker (created, ended). */
 export function trackRoom(room: Room): TrackedRoom | undefined {
   const state = room.status?.state ?? RoomState.ROOM_STATE_UNSPECIFIED;
-  if (onAirStates.has(state)) return { onAir: true };
+  if (onAirStates.has(state)) return { onAir: true, tenant: room.tenant };
   if (state !== RoomState.ROOM_STATE_SCHEDULED) return undefined;
   // A scheduled room without a start time is due now: better capacity too early than a room without a voice.
   const schedule = room.spec?.schedule;
   return {
     onAir: false,
+    tenant: room.tenant,
     startMs: schedule?.startTime?.getTime() ?? 0,
     endMs: schedule?.endTime?.getTime() ?? Number.POSITIVE_INFINITY,
   };
@@ -99,10 +103,16 @@ export class RoomDirectoryDemand implements DemandSource, AsyncDisposable {
   rooms(): RoomDirectoryView {
     if (this.#view === "syncing") return { state: "syncing" };
     if (this.#view === "unreachable") return { state: "unreachable", message: this.#problem };
-    const seen: { onAir: number; scheduled: ScheduledRoom[] } = { onAir: 0, scheduled: [] };
+    const seen = { onAir: 0, onAirByTier: { silver: 0, bronze: 0 }, scheduled: [] as ScheduledRoom[] };
+    const tierOf = this.#options.tierOf ?? (() => undefined);
     for (const room of this.#rooms.values()) {
-      if (room.onAir) seen.onAir++;
-      else seen.scheduled.push({ startMs: room.startMs, endMs: room.endMs });
+      const tier = tierOf(room.tenant);
+      if (room.onAir) {
+        seen.onAir++;
+        if (tier === "silver" || tier === "bronze") seen.onAirByTier[tier]++;
+      } else {
+        seen.scheduled.push({ startMs: room.startMs, endMs: room.endMs, tier });
+      }
     }
     return { state: "watching", rooms: seen satisfies RoomsSeen };
   }

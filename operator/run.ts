@@ -17,6 +17,7 @@ import { startOperator } from "./controller.js";
 import { NatsWorkerDemand } from "./demand.js";
 import { RoomDirectoryDemand } from "./room-demand.js";
 import { workerPodDefaults, type WorkerPodSettings } from "./workload.js";
+import { PolicyFile } from "../trust/index.js";
 
 /** The operator's own options, as `livehost operator` takes them (each is the camelCase of its flag). */
 export interface OperatorOptions {
@@ -52,6 +53,8 @@ export interface OperatorOptions {
   /** Capacity for a scheduled room is up this long before it starts, on top of node boot: a bare number is
    * seconds. Default 5 min. */
   roomWarmup?: Duration;
+  /** The gateway's policy file: pools are sized for every tier with the shares lower tiers leave to higher ones. */
+  tenantPolicy?: string;
 }
 
 /** The operator's options, compiled: what its start and the worker Deployments see. */
@@ -63,6 +66,7 @@ export interface OperatorRunSettings {
   workers: WorkerPodSettings;
   reconcileIntervalMs: number;
   roomWarmupMs: number;
+  tenantPolicy?: string;
 }
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -140,6 +144,7 @@ export function compileOperatorOptions(options: OperatorOptions): OperatorRunSet
       minMs: 100,
     }),
     roomWarmupMs: parseDuration(options.roomWarmup ?? 300, "--room-warmup", { bare: "s" }),
+    tenantPolicy: options.tenantPolicy || undefined,
   };
 }
 
@@ -158,7 +163,11 @@ export async function startOperatorRole(
   else kubeConfig.loadFromFile(settings.kubeconfig);
   await using undo = new AsyncDisposableStack();
   const workerDemand = undo.use(new NatsWorkerDemand(ctx));
-  const demand = undo.use(new RoomDirectoryDemand({ ...ctx, workers: workerDemand }));
+  const policy = settings.tenantPolicy
+    ? undo.use(await PolicyFile.open(settings.tenantPolicy, { logger: ctx.logger }))
+    : undefined;
+  const tierOf = policy && ((tenant: string) => policy.current.tenants.get(tenant)?.tier);
+  const demand = undo.use(new RoomDirectoryDemand({ ...ctx, workers: workerDemand, tierOf }));
   const operator = await startOperator({
     kubeConfig,
     namespace: settings.namespace,

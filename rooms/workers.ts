@@ -5,7 +5,7 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { WorkerAnnouncement, WorkerState, subjects, workerKindName, type WorkerKindName } from "../proto/index.js";
 import { UnavailableError } from "../errors/index.js";
-import type { Tier } from "../trust/index.js";
+import { tierReserve, type Tier } from "../trust/index.js";
 
 export interface KnownWorker {
   id: string;
@@ -30,11 +30,6 @@ export interface PickOptions {
   tier?: Tier;
 }
 
-/**
- * The share of a pool's streams each tier leaves free for the tiers above it: when capacity is short, a bronze room
- * waits (idle video) while 30 % of the streams stay for silver and gold, a silver room while 10 % stay for gold.
- */
-export const tierReserve: Record<Tier, number> = { gold: 0, silver: 0.1, bronze: 0.3 };
 
 export class WorkerDirectory implements AsyncDisposable {
   readonly #workers = new Map<string, KnownWorker>();

@@ -54,6 +54,13 @@ const allowed: Record<Role, ReadonlySet<Action>> = {
 export const tiers = ["gold", "silver", "bronze"] as const;
 export type Tier = (typeof tiers)[number];
 
+/**
+ * The share of a worker pool's streams each tier leaves free for the tiers above it: when capacity is short, a bronze
+ * room waits (idle video) while 30 % of the streams stay for silver and gold, a silver room while 10 % stay for gold.
+ * Rooms pick workers by it; the operator sizes pools so that every tier is served with these shares kept.
+ */
+export const tierReserve: Record<Tier, number> = { gold: 0, silver: 0.1, bronze: 0.3 };
+
 export function isTier(value: unknown): value is Tier {
   return tiers.includes(value as Tier);
 }

@@ -30,7 +30,6 @@ export interface PickOptions {
   tier?: Tier;
 }
 
-
 export class WorkerDirectory implements AsyncDisposable {
   readonly #workers = new Map<string, KnownWorker>();
   readonly #subscription: Subscription;

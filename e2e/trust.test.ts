@@ -6,7 +6,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ServerCredentials, credentials, status, type ServiceError } from "@grpc/grpc-js";
+import { Client, Metadata, ServerCredentials, credentials, status, type ServiceError } from "@grpc/grpc-js";
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from "jose";
 import { makeTestPki, type TestPki } from "../charts/testing/certs.js";
 import { startGateway, type Gateway } from "../gateway/internal.js";
@@ -139,7 +140,7 @@ describe("trust: callers without a valid identity", () => {
   it("an authorization header that is not a bearer token is UNAUTHENTICATED", async () => {
     const client = new RoomServiceClient(tokenGateway.grpc.address, credentials.createInsecure());
     clients.push(client);
-    const metadata = new (await import("@grpc/grpc-js")).Metadata();
+    const metadata = new Metadata();
     metadata.set("authorization", "Basic c3ZjOmFjbWU=");
     const got = await new Promise<ServiceError | null>((resolve) =>
       client.getRoom({ roomId: "acme-room" }, metadata, (err) => resolve(err)),
@@ -224,6 +225,43 @@ describe("trust: roles", () => {
     });
     const listed = (await call(sre.listRooms.bind(sre), listAll)) as { rooms: { id: string }[] };
     expect(listed.rooms.map((r) => r.id)).toEqual(expect.arrayContaining(["acme-room", "globex-room", "sre-room"]));
+  });
+});
+
+describe("trust: bytes a client library would never send", () => {
+  it("malformed protobuf, a 64-bit value past what a room can hold, invalid UTF-8: INVALID_ARGUMENT naming it", async () => {
+    const token = await mint("svc:acme");
+    const raw = new Client(tokenGateway.grpc.address, credentials.createInsecure());
+    const send = (method: string, bytes: Uint8Array) => {
+      const metadata = new Metadata();
+      metadata.set("authorization", `Bearer ${token}`);
+      const same = (b: Buffer) => b;
+      return new Promise<ServiceError | undefined>((resolve) =>
+        raw.makeUnaryRequest(`/livehost.v1.RoomService/${method}`, same, same, Buffer.from(bytes), metadata, {}, (e) =>
+          resolve(e ?? undefined),
+        ),
+      );
+    };
+    try {
+      const garbage = await send("GetRoom", new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]));
+      expect(garbage).toMatchObject({ code: status.INVALID_ARGUMENT });
+      const huge = new BinaryWriter().uint32(10).string("acme-room").uint32(32).uint64("18446744073709551615");
+      const tooBig = await send("UpdateRoom", huge.finish());
+      expect(tooBig).toMatchObject({ code: status.INVALID_ARGUMENT });
+      expect(tooBig?.details).toMatch(/expected_revision/);
+      const notUtf8 = new BinaryWriter()
+        .uint32(10)
+        .bytes(new Uint8Array([0x61, 0xff, 0xfe]))
+        .finish();
+      const bad = await send("GetRoom", notUtf8);
+      expect(bad).toMatchObject({ code: status.INVALID_ARGUMENT });
+      expect(bad?.details).toMatch(/room_id: is not valid UTF-8/);
+    } finally {
+      raw.close();
+    }
+    // And the gateway goes on serving.
+    const acme = await as("svc:acme");
+    await expect(call(acme.getRoom.bind(acme), { roomId: "acme-room" })).resolves.toMatchObject({ id: "acme-room" });
   });
 });
 

@@ -21,6 +21,7 @@ const policy = `
 tenants:
   acme: { tier: gold }
   globex: { tier: bronze, quotas: { liveRooms: 1, commentsPerSecond: 2, sayPerMinute: 1 } }
+  initech: {}
 callers:
   - { identity: "svc:acme", tenants: [acme], role: merchant }
   - { identity: "svc:globex", tenants: [globex], role: merchant }
@@ -180,6 +181,20 @@ describe("trust: tenants kept apart", () => {
     });
     const mine = await call(acme.listRooms.bind(acme), listAll);
     expect(mine).toMatchObject({ rooms: [expect.objectContaining({ id: "acme-room" })] });
+  });
+
+  it("the same comment id in two tenants' rooms is two comments: one tenant cannot drop another's", async () => {
+    const acme = await as("svc:acme");
+    const sre = await as("svc:sre");
+    await call(sre.createRoom.bind(sre), createRequest("initech-comments", "initech"));
+    const comment = (roomId: string) => ({
+      roomId,
+      comment: Comment.fromPartial({ commentId: "c-shared-1", viewerId: "v", text: "在吗" }),
+    });
+    await expect(call(acme.postComment.bind(acme), comment("acme-room"))).resolves.toMatchObject({ queued: true });
+    await expect(call(sre.postComment.bind(sre), comment("initech-comments"))).resolves.toMatchObject({ queued: true });
+    // The same room, the same id: a duplicate, as before.
+    await expect(call(acme.postComment.bind(acme), comment("acme-room"))).resolves.toMatchObject({ queued: false });
   });
 
   it("a room id guessed for a room that does not exist is NOT_FOUND, an id that is not an id INVALID_ARGUMENT", async () => {

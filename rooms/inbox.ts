@@ -48,7 +48,8 @@ export async function enqueueComment(
   const data = Comment.encode(comment).finish();
   try {
     const ack = await jetstream(nats).publish(subjects.roomComments(comment.roomId), data, {
-      msgID: comment.commentId,
+      // The room's own id space: the same comment id in two rooms (two tenants) is two comments, never a duplicate.
+      msgID: `${comment.roomId}:${comment.commentId}`,
       headers: injectNatsHeaders(headers()),
     });
     return { duplicate: ack.duplicate, sequence: ack.seq };

@@ -19,7 +19,7 @@ describe("room actor", () => {
         subjects.roomComments("r1"),
         Comment.encode(Comment.fromPartial({ roomId: "r1", ...comment })).finish(),
         {
-          msgID: comment.commentId,
+          msgID: `${comment.roomId}:${comment.commentId}`,
         },
       );
     await publish({ commentId: "ok-1", text: "这个保温杯多少钱？" });

@@ -485,11 +485,14 @@ export class ActorHost implements AsyncDisposable {
 
   #retryLater(key: string): void {
     const attempt = (this.#retries.get(key)?.attempt ?? 0) + 1;
+    const type = key.slice(0, key.indexOf("."));
     if (attempt > 10) {
       this.#retries.delete(key);
+      this.metrics.activationRetries.inc({ type, outcome: "given_up" });
       this.#log.warn({ actor: key }, "activation keeps failing; left to the next message");
       return;
     }
+    this.metrics.activationRetries.inc({ type, outcome: "scheduled" });
     this.#retries.set(key, { at: performance.now() + Math.min(30_000, 500 * 2 ** attempt), attempt });
   }
 

@@ -18,6 +18,7 @@ export class ActorMetrics {
   readonly consumersRecreated: Counter<"type">;
   readonly repulls: Counter<"type">;
   readonly hostLeaseLost: Counter;
+  readonly activationRetries: Counter<"type" | "outcome">;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -106,6 +107,12 @@ export class ActorMetrics {
       name: "livehost_actor_mailbox_repulls_total",
       help: "Mailbox pulls made again at once because the consumer's leader moved to another NATS server.",
       labelNames: ["type"],
+      registers,
+    });
+    this.activationRetries = new Counter({
+      name: "livehost_actor_activation_retries_total",
+      help: "Activations that failed on this host and were tried again (scheduled), or given up after 10 tries (given_up: left to the actor's next message).",
+      labelNames: ["type", "outcome"],
       registers,
     });
     this.hostLeaseLost = new Counter({

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { UnavailableError } from "../errors/index.js";
 import { AsyncDisposableStack } from "../observability/index.js";
 import { NatsServerProcess } from "../transport/index.js";
+import { credentialDir } from "../trust/index.js";
 import type { RoleName, RoleReady } from "./role.js";
 
 export interface StackOptions {
@@ -139,6 +140,12 @@ export function describeStack(stack: Stack): string {
       .map(([name, value]) => `${name} ${value}`)
       .join("  ");
     lines.push(`  ${role.role.padEnd(16)} pid ${role.pid}  ${endpoints}`);
+  }
+  if (stack.roles.some((r) => r.role === "gateway")) {
+    // Local mode's gateway trusts the development credential it made there; the CLI sends its token by itself.
+    lines.push(
+      `  ${"credential".padEnd(16)} ${join(credentialDir(), "token")}  (development token; livehost room uses it)`,
+    );
   }
   return lines.join("\n");
 }

@@ -3,5 +3,5 @@
 export { Authenticator, type PeerAuth } from "./identity.js";
 export { Caller, Policy, isTier, tierReserve, validateTenant, type Action, type Tier } from "./policy.js";
 export { PolicyFile } from "./policy-file.js";
-export { ensureDevelopmentCredential, findToken } from "./credentials.js";
+export { credentialDir, ensureDevelopmentCredential, findToken } from "./credentials.js";
 export { AuditLog, readAudit, type AuditEntry, type AuditSettings } from "./audit.js";

@@ -129,4 +129,39 @@ describe("a live room", () => {
     });
     expect(stopped.room?.status?.state).toBe(RoomState.ROOM_STATE_ENDED);
   });
+
+  it("counts in its record every outcome it publishes: a flood's busy ones too, as many as their events", async () => {
+    await using stack = await startTestRoomStack({ live: true });
+    await stack.create("flooded", stack.liveSpec());
+    await stack.start("flooded");
+    await eventually(() => expect(stack.utterances("flooded").length).toBeGreaterThan(0), { timeoutMs: 20_000 });
+    const questions = ["多少钱", "有什么颜色", "还有货吗", "发什么快递", "保温多久", "能放冰箱吗", "送礼合适吗"];
+    // More than the 256 comments a room keeps waiting: the rest are turned away as busy, each told.
+    for (let i = 0; i < 300; i++) {
+      const text = `${questions[i % questions.length]}？第${i}个问题`;
+      await enqueueComment(
+        stack.nc,
+        Comment.fromPartial({ commentId: `f-${i}`, roomId: "flooded", viewerId: `v${i}`, text, source: "test" }),
+      );
+    }
+    const rejected = () =>
+      stack
+        .eventsOf("flooded")
+        .filter((e) => e.event?.$case === "commentRejected" && e.event.value.commentId.startsWith("f-"));
+    await eventually(() => expect(rejected().length).toBeGreaterThan(10), { timeoutMs: 20_000 });
+    // Every comment has reached the room (a stop would otherwise overtake those still in its mailbox).
+    await eventually(async () => expect((await stack.get("flooded")).status?.commentsReceived).toBe(300), {
+      timeoutMs: 20_000,
+    });
+    const stopped = await stack.request("flooded", {
+      $case: "stop",
+      value: { roomId: "flooded", reason: "", requestId: "" },
+    });
+    const answered = stack.eventsOf("flooded").filter((e) => e.event?.$case === "commentAnswered").length;
+    expect(stopped.status).toMatchObject({
+      commentsReceived: 300,
+      commentsRejected: rejected().length,
+      commentsAnswered: answered,
+    });
+  });
 });

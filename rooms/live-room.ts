@@ -95,7 +95,7 @@ export interface LiveRoomProgress {
   /** Why the room cannot speak now (no TTS worker...), or undefined when it can. */
   stalled?: string;
   answered: number;
-  /** Comments the brain refused (invalid or moderated away) since the room went on air here. */
+  /** Comments given a CommentRejected here since the room went on air (invalid, moderated, busy, expired). */
   rejected: number;
   /** Seconds of speech said since the room went on air here, and video frames rendered (0 without media). */
   spokenSeconds: number;
@@ -292,6 +292,7 @@ export class LiveRoom implements OnAirRoom {
       return;
     }
     if (outcome.status === "dropped") {
+      this.#rejected++;
       this.#deps.publish({
         $case: "commentRejected",
         value: { commentId: comment.commentId, reason: "busy", field: "", message: "more useful questions first" },
@@ -300,6 +301,7 @@ export class LiveRoom implements OnAirRoom {
     }
     // A question pushed out of a full queue by a more useful one is told so, like one dropped on arrival.
     for (const commentId of outcome.evicted?.commentIds ?? []) {
+      this.#rejected++;
       this.#deps.publish({
         $case: "commentRejected",
         value: { commentId, reason: "busy", field: "", message: "more useful questions first" },
@@ -445,6 +447,7 @@ export class LiveRoom implements OnAirRoom {
     const { question, expired } = this.brain.nextQuestion(this.#onScreen);
     for (const q of expired) {
       for (const commentId of q.commentIds) {
+        this.#rejected++;
         this.#deps.publish({
           $case: "commentRejected",
           value: { commentId, reason: "expired", field: "", message: "not answered in time" },

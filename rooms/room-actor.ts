@@ -365,6 +365,12 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     const last = room.progress();
     ctx.state.show = last.position;
     countUsage(ctx, last.spokenSeconds, last.frames);
+    // Its counters as they end, so that the record written next (ended, handed over) counts every outcome published.
+    const base = onAirBase.get(ctx.id);
+    if (base) {
+      ctx.state.commentsAnswered = base.answered + last.answered;
+      ctx.state.commentsRejected = base.rejected + last.rejected;
+    }
     onAirBase.delete(ctx.id);
     usageCounted.delete(ctx.id);
     lastWrites.delete(ctx.id);
@@ -375,6 +381,16 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       onAir.delete(ctx.id);
       onAirEpoch.delete(ctx.id);
     }
+  };
+
+  /**
+   * One more CommentRejected published by the actor itself (not by the room on air): counted in the record, and in the
+   * base the room's own count is added to while it is on air, so that the next progress does not undo it.
+   */
+  const countRejected = (ctx: Ctx) => {
+    ctx.state.commentsRejected++;
+    const base = onAirBase.get(ctx.id);
+    if (base) base.rejected++;
   };
 
   /** Adds what the room used since the last look to its tenant's usage counters. */
@@ -461,6 +477,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
         activation(ctx).handled.add(comment.commentId);
       } else if (now - comment.at > pendingMaxAgeMs) {
         metrics.commentsRecovered.inc({ outcome: "expired" });
+        countRejected(ctx);
         publish(ctx, {
           $case: "commentRejected",
           value: { commentId: comment.commentId, reason: "expired", field: "", message: "not answered in time" },
@@ -588,7 +605,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   async function handleComment(ctx: Ctx, body: Comment): Promise<void> {
     const comment = { ...body, roomId: body.roomId || ctx.id };
     const reject = async (reason: string, field: string, message: string) => {
-      ctx.state.commentsRejected++;
+      countRejected(ctx);
       publish(ctx, { $case: "commentRejected", value: { commentId: comment.commentId, reason, field, message } });
       // A room on air publishes its counters every few seconds (progress); others at once.
       if (ctx.state.spec !== undefined && !onAir.has(ctx.id)) await changed(ctx);

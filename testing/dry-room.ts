@@ -169,6 +169,7 @@ export class DryRoom implements OnAirRoom {
     }
     const busy = outcome.status === "dropped" ? [comment.commentId] : (outcome.evicted?.commentIds ?? []);
     for (const commentId of busy) {
+      this.#rejected++;
       this.#deps.publish({
         $case: "commentRejected",
         value: { commentId, reason: "busy", field: "", message: "more useful questions first" },
@@ -297,6 +298,7 @@ export class DryRoom implements OnAirRoom {
     const { question, expired } = this.brain.nextQuestion(this.#onScreen);
     for (const q of expired) {
       for (const commentId of q.commentIds) {
+        this.#rejected++;
         this.#deps.publish({
           $case: "commentRejected",
           value: { commentId, reason: "expired", field: "", message: "not answered in time" },

@@ -386,6 +386,19 @@ describe("trust: audit", () => {
     );
   });
 
+  it("a flood of refused reads does not become a flood of audit writes; changes are always audited", async () => {
+    const count = async () => {
+      let n = 0;
+      for await (const record of readAudit(stack.nc)) if (record.identity === "svc:flood") n++;
+      return n;
+    };
+    const flood = await as("svc:flood");
+    await Promise.all(Array.from({ length: 200 }, () => call(flood.getRoom.bind(flood), { roomId: "acme-room" })));
+    const recorded = await count();
+    expect(recorded).toBeGreaterThan(0);
+    expect(recorded).toBeLessThan(100);
+  });
+
   it("the stack still serves after all of the above", async () => {
     const acme = await as("svc:acme");
     await expect(call(acme.getRoom.bind(acme), { roomId: "acme-room" })).resolves.toMatchObject({ id: "acme-room" });

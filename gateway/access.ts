@@ -4,7 +4,7 @@
 import type { Metadata } from "@grpc/grpc-js";
 import { trace } from "@opentelemetry/api";
 import { InvalidArgumentError, LivehostError, NotFoundError, PermissionDeniedError } from "../errors/index.js";
-import { Histogram, latencyBuckets, type Registry } from "../observability/index.js";
+import { Counter, Histogram, latencyBuckets, type Registry } from "../observability/index.js";
 import type { Room } from "../proto/index.js";
 import type { RoomDirectory } from "../rooms/index.js";
 import type { Action, AuditEntry, AuditLog, Authenticator, Caller, PeerAuth, Policy } from "../trust/index.js";
@@ -91,10 +91,19 @@ export class Admitted {
   }
 }
 
+/**
+ * Refused reads and comments audited per second at most, per gateway: a flood of unauthenticated calls must not
+ * become a flood of replicated writes. Changes, refused or not, are always audited.
+ */
+const refusedReadsAuditedPerSecond = 20;
+
 export class Access {
   readonly #deps: AccessDeps;
   readonly #tenants = new Map<string, string>();
   readonly #seconds: Histogram | undefined;
+  readonly #refusalsNotAudited: Counter | undefined;
+  #refusalTokens = refusedReadsAuditedPerSecond;
+  #refusalTokensAt = performance.now();
 
   constructor(deps: AccessDeps) {
     this.#deps = deps;
@@ -107,6 +116,24 @@ export class Access {
           registers: [deps.registry],
         })
       : undefined;
+    this.#refusalsNotAudited = deps.registry
+      ? new Counter({
+          name: "livehost_audit_refusals_not_recorded_total",
+          help: "Refused reads and comments beyond what the gateway audits per second (a flood), by action.",
+          labelNames: ["action"],
+          registers: [deps.registry],
+        })
+      : undefined;
+  }
+
+  #takeRefusalRecord(): boolean {
+    const now = performance.now();
+    const rate = refusedReadsAuditedPerSecond;
+    this.#refusalTokens = Math.min(rate, this.#refusalTokens + ((now - this.#refusalTokensAt) / 1_000) * rate);
+    this.#refusalTokensAt = now;
+    if (this.#refusalTokens < 1) return false;
+    this.#refusalTokens -= 1;
+    return true;
   }
 
   /**
@@ -150,7 +177,9 @@ export class Access {
       entry.message = err instanceof LivehostError ? err.message.slice(0, 300) : "internal error";
       const refused = entry.result === "unauthenticated" || entry.result === "permission_denied";
       if (!admitted) this.#seconds?.observe({ result: entry.result }, (performance.now() - started) / 1_000);
-      if (refused || changes.has(action)) await this.#deps.audit.write(entry);
+      if (changes.has(action)) await this.#deps.audit.write(entry);
+      else if (refused && this.#takeRefusalRecord()) await this.#deps.audit.write(entry);
+      else if (refused) this.#refusalsNotAudited?.inc({ action });
       throw err;
     }
   }

@@ -284,6 +284,13 @@ export function compileGatewayOptions(options: GatewayOptions): GatewaySettings 
   const role = compileRoleOptions("gateway", options);
   const port = parsePort(options.httpPort ?? 0, "--http-port");
   const certificates = role.grpcTls?.requireClientCert ?? false;
+  // Local mode's development credential is for loopback: a gateway others can reach must say who may call it.
+  if (!options.authPolicy && !["127.0.0.1", "::1", "localhost"].includes(role.host)) {
+    throw new InvalidArgumentError(
+      "--auth-policy",
+      `a gateway listening on ${role.host} needs a policy (local mode's development credential is for loopback only)`,
+    );
+  }
   if (options.authPolicy && !options.authJwks && !certificates) {
     throw new InvalidArgumentError(
       "--auth-jwks",

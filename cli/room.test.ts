@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Comment, RoomEvent, RoomSpec, subjects } from "../proto/index.js";
+import { Comment, RoomEvent, RoomSpec, subjects, type RoomServiceClient } from "../proto/index.js";
 import { createRegistry } from "../observability/index.js";
 import { startGateway } from "../gateway/index.js";
 import { enqueueComment, startRoomHost } from "../rooms/index.js";
@@ -10,6 +10,10 @@ import { callUnary, connectNats } from "../transport/index.js";
 import { eventually, roomServiceClient, runCli, sampleRoomSpec, startNatsServer } from "../testing/index.js";
 
 const auth = { development: true };
+
+/** Creates a room through RoomService (as the local development identity), its request id its room id. */
+const createRoom = (client: RoomServiceClient, roomId: string) =>
+  callUnary(client.createRoom.bind(client), { requestId: roomId, roomId, spec: sampleRoomSpec(), tenant: "" });
 
 describe("livehost room and comment commands", () => {
   it("create, list, start, watch, comment and stop a room through the gateway", async () => {
@@ -63,12 +67,7 @@ describe("livehost room and comment commands", () => {
       const first = await startGateway({ nats: nc, registry: createRegistry(), auth });
       const port = first.grpc.port;
       const client = await roomServiceClient(first.grpc.address);
-      await callUnary(client.createRoom.bind(client), {
-        requestId: "w",
-        roomId: "watched",
-        spec: sampleRoomSpec(),
-        tenant: "",
-      });
+      await createRoom(client, "watched");
       client.close();
       const stored: RoomEvent[] = [];
       nc.subscribe(subjects.roomEvents("watched"), {
@@ -127,12 +126,7 @@ describe("livehost room and comment commands", () => {
       await using gateway = await startGateway({ nats: nc, registry: createRegistry(), auth });
       const env = { LIVEHOST_GATEWAY: gateway.grpc.address };
       const client = await roomServiceClient(gateway.grpc.address);
-      await callUnary(client.createRoom.bind(client), {
-        requestId: "q",
-        roomId: "quiet",
-        spec: sampleRoomSpec(),
-        tenant: "",
-      });
+      await createRoom(client, "quiet");
       await callUnary(client.startRoom.bind(client), { roomId: "quiet", requestId: "" });
       client.close();
       // From now on: the room's last event first (it went live), then nothing more until Ctrl-C.

@@ -7,6 +7,7 @@ import { InvalidArgumentError, LivehostError, NotFoundError, PermissionDeniedErr
 import { Counter, Histogram, latencyBuckets, type Registry } from "../observability/index.js";
 import type { Room } from "../proto/index.js";
 import type { RoomDirectory } from "../rooms/index.js";
+import { TokenBucket } from "./token-bucket.js";
 import type { Action, AuditEntry, AuditLog, Authenticator, Caller, PeerAuth, Policy } from "../trust/index.js";
 import { validateTenant } from "../trust/index.js";
 
@@ -102,8 +103,7 @@ export class Access {
   readonly #tenants = new Map<string, string>();
   readonly #seconds: Histogram | undefined;
   readonly #refusalsNotAudited: Counter | undefined;
-  #refusalTokens = refusedReadsAuditedPerSecond;
-  #refusalTokensAt = performance.now();
+  readonly #refusalRecords = new TokenBucket(refusedReadsAuditedPerSecond, refusedReadsAuditedPerSecond);
 
   constructor(deps: AccessDeps) {
     this.#deps = deps;
@@ -124,16 +124,6 @@ export class Access {
           registers: [deps.registry],
         })
       : undefined;
-  }
-
-  #takeRefusalRecord(): boolean {
-    const now = performance.now();
-    const rate = refusedReadsAuditedPerSecond;
-    this.#refusalTokens = Math.min(rate, this.#refusalTokens + ((now - this.#refusalTokensAt) / 1_000) * rate);
-    this.#refusalTokensAt = now;
-    if (this.#refusalTokens < 1) return false;
-    this.#refusalTokens -= 1;
-    return true;
   }
 
   /**
@@ -178,7 +168,7 @@ export class Access {
       const refused = entry.result === "unauthenticated" || entry.result === "permission_denied";
       if (!admitted) this.#seconds?.observe({ result: entry.result }, (performance.now() - started) / 1_000);
       if (changes.has(action)) await this.#deps.audit.write(entry);
-      else if (refused && this.#takeRefusalRecord()) await this.#deps.audit.write(entry);
+      else if (refused && this.#refusalRecords.take()) await this.#deps.audit.write(entry);
       else if (refused) this.#refusalsNotAudited?.inc({ action });
       throw err;
     }

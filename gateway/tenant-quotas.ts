@@ -9,6 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ResourceExhaustedError } from "../errors/index.js";
 import { Counter, Gauge, rootLogger, type Logger, type Registry } from "../observability/index.js";
 import { Room, RoomState, subjects } from "../proto/index.js";
+import { TokenBucket } from "./token-bucket.js";
 import type { Policy } from "../trust/index.js";
 
 /** A tenant over one of its quotas: the caller may retry later (rooms stop, buckets refill). */
@@ -17,25 +18,6 @@ export class QuotaExceededError extends ResourceExhaustedError {
 }
 
 const onAirStates = new Set([RoomState.ROOM_STATE_WARMING, RoomState.ROOM_STATE_LIVE, RoomState.ROOM_STATE_PAUSED]);
-
-class Bucket {
-  #tokens: number;
-  #at = performance.now();
-
-  constructor(readonly capacity: number) {
-    this.#tokens = capacity;
-  }
-
-  /** Takes one token if there is one; `perSecond` refills continuously up to the capacity. */
-  take(perSecond: number): boolean {
-    const now = performance.now();
-    this.#tokens = Math.min(this.capacity, this.#tokens + ((now - this.#at) / 1_000) * perSecond);
-    this.#at = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    return true;
-  }
-}
 
 export interface TenantQuotasOptions {
   nats: NatsConnection;
@@ -51,7 +33,7 @@ export class TenantQuotas implements AsyncDisposable {
   readonly #log: Logger;
   /** Rooms on air by id → tenant, from the directory. */
   readonly #onAir = new Map<string, string>();
-  readonly #buckets = new Map<string, Bucket>();
+  readonly #buckets = new Map<string, TokenBucket>();
   readonly #refusals: Counter | undefined;
   readonly #stop = new AbortController();
   #following: Promise<void> | undefined;
@@ -103,7 +85,7 @@ export class TenantQuotas implements AsyncDisposable {
     const limit = this.#options.policy().tenants.get(tenant)?.quotas.commentsPerSecond;
     if (limit === undefined) return;
     const share = limit / (this.#options.gateways ?? 1);
-    if (!this.#bucket(`${tenant}/comments`, share).take(share)) {
+    if (!this.#bucket(`${tenant}/comments`, share, share).take()) {
       this.#refuse(tenant, "commentsPerSecond", `tenant ${tenant} is over its ${limit} comments per second; retry`);
     }
   }
@@ -112,16 +94,16 @@ export class TenantQuotas implements AsyncDisposable {
     const limit = this.#options.policy().tenants.get(tenant)?.quotas.sayPerMinute;
     if (limit === undefined) return;
     const share = limit / (this.#options.gateways ?? 1);
-    if (!this.#bucket(`${tenant}/say`, share).take(share / 60)) {
+    if (!this.#bucket(`${tenant}/say`, share, share / 60).take()) {
       this.#refuse(tenant, "sayPerMinute", `tenant ${tenant} is over its ${limit} Say calls per minute; retry later`);
     }
   }
 
   /** A bucket holding one second (comments) or one minute (Say) of the share; remade when the quota changes. */
-  #bucket(key: string, capacity: number): Bucket {
+  #bucket(key: string, capacity: number, perSecond: number): TokenBucket {
     let bucket = this.#buckets.get(key);
-    if (bucket?.capacity !== Math.max(1, capacity)) {
-      bucket = new Bucket(Math.max(1, capacity));
+    if (bucket?.capacity !== Math.max(1, capacity) || bucket.perSecond !== perSecond) {
+      bucket = new TokenBucket(Math.max(1, capacity), perSecond);
       this.#buckets.set(key, bucket);
     }
     return bucket;

@@ -24,6 +24,7 @@ import { LivehostError, MalformedMessageError, ResourceExhaustedError } from "..
 import type { RoomDirectory } from "../rooms/index.js";
 import type { Registry } from "../observability/index.js";
 import { postComment } from "./room-service.js";
+import { TokenBucket } from "./token-bucket.js";
 
 export interface ViewerOptions {
   nats: NatsConnection;
@@ -58,7 +59,7 @@ const commentsPerSecond = 1;
 /** Signed viewer ids (cookie `livehost_viewer=<id>.<mac>`), and the comment rate per client address. */
 class ViewerIdentity {
   readonly #key = randomBytes(32);
-  readonly #addresses = new Map<string, { tokens: number; at: number }>();
+  readonly #addresses = new Map<string, TokenBucket>();
 
   /** The viewer id the request's cookie proves, or a new one (to be set as the cookie) when it proves none. */
   viewerOf(req: IncomingMessage): { viewerId: string; cookie?: string } {
@@ -76,14 +77,14 @@ class ViewerIdentity {
 
   /** Takes one comment from the client address's allowance; ResourceExhaustedError (429) when it has none. */
   takeComment(address: string): void {
-    const now = performance.now();
-    const bucket = this.#addresses.get(address) ?? { tokens: commentBurst, at: now };
-    bucket.tokens = Math.min(commentBurst, bucket.tokens + ((now - bucket.at) / 1_000) * commentsPerSecond);
-    bucket.at = now;
-    if (this.#addresses.size > 10_000) this.#addresses.clear();
-    this.#addresses.set(address, bucket);
-    if (bucket.tokens < 1) throw new ResourceExhaustedError("too many comments from this address; slow down");
-    bucket.tokens -= 1;
+    let bucket = this.#addresses.get(address);
+    if (!bucket) {
+      // Forgetting every address at once is rare and errs on the side of letting comments through.
+      if (this.#addresses.size > 10_000) this.#addresses.clear();
+      bucket = new TokenBucket(commentBurst, commentsPerSecond);
+      this.#addresses.set(address, bucket);
+    }
+    if (!bucket.take()) throw new ResourceExhaustedError("too many comments from this address; slow down");
   }
 
   #mac(id: string): string {

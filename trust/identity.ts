@@ -146,7 +146,10 @@ async function readJwks(file: string): Promise<JSONWebKeySet> {
 function certificateIdentity(peer: PeerAuth | null): string | undefined {
   const certificate = peer?.sslPeerCertificate;
   if (!certificate || peer?.transportSecurityType !== "ssl") return undefined;
-  const names = (certificate.raw ? new X509Certificate(certificate.raw).subjectAltName : certificate.subjectaltname)
+  // Node has already parsed the SANs of a peer certificate; parse the raw one only when it has not.
+  const sans =
+    certificate.subjectaltname ?? (certificate.raw ? new X509Certificate(certificate.raw).subjectAltName : undefined);
+  const names = sans
     ?.split(", ")
     .map((name) => name.split(":"))
     .map(([kind, ...rest]) => ({ kind, value: rest.join(":") }));

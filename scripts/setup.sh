@@ -16,7 +16,7 @@ fi
 # Engines and tools livehost runs for real: NATS, GStreamer 1.22 (with headers for gstreamer-superficial, and
 # gstreamer1.0-x for pango's textoverlay), protoc with the well-known types, espeak-ng (the embedded voice), ffmpeg's
 # ffprobe (media tests), Noto CJK fonts (Chinese subtitles and cards), nginx with its RTMP module (the ingest the RTMP
-# tests push to), chromium (the viewer page test), openssl (test certificates), and the toolchain node-gyp builds
+# tests push to), libnice's GStreamer elements and webrtcbin's headers (WebRTC viewers), chromium (the viewer page test), openssl (test certificates), and the toolchain node-gyp builds
 # native addons with.
 debian_packages="
   nats-server
@@ -24,6 +24,7 @@ debian_packages="
   espeak-ng libespeak-ng-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-nice libgstreamer-plugins-bad1.0-dev
   nginx libnginx-mod-rtmp fonts-noto-cjk
   ffmpeg pkg-config python3 make g++
   openssl

@@ -28,7 +28,7 @@ describe("media clock", () => {
     const resumed = c.next();
     expect([first.mouth, first.audio[0]]).toEqual([patch, 1000]);
     expect([late.idle, late.audio[0]]).toEqual(["speech_late", 0]);
-    expect([resumed.mouth, resumed.audio[0], resumed.ended]).toEqual([patch, 1000, ["u"]]);
+    expect([resumed.mouth, resumed.audio[0], resumed.ended.map((u) => u.id)]).toEqual([patch, 1000, ["u"]]);
   });
 
   it("lets a sentence wait a frame or two for its first mouth frame instead of opening with the idle mouth", () => {
@@ -44,7 +44,7 @@ describe("media clock", () => {
     const rest = [c.next(), c.next(), c.next(), c.next(), c.next(), c.next()];
     expect(rest.map((t) => t.started).filter(Boolean)).toEqual(["v"]);
     expect(
-      rest.findIndex((t) => t.started === "v") - rest.findIndex((t) => t.ended.includes("u")),
+      rest.findIndex((t) => t.started === "v") - rest.findIndex((t) => t.ended.some((u) => u.id === "u")),
     ).toBeGreaterThanOrEqual(2);
   });
 
@@ -54,7 +54,7 @@ describe("media clock", () => {
     c.cue({ utteranceId: "u", atMs: 100 }, { type: "show", overlayId: "card" }); // sample 4800: frame 2
     const actions = [c.next(), c.next(), c.next()].map((t) => t.actions.length);
     expect(actions).toEqual([0, 0, 1]);
-    expect(c.interrupt()).toEqual(["u"]);
+    expect(c.interrupt()).toEqual([{ id: "u", samples: 3 * c.samplesPerFrame }]); // what was heard of it
     c.pushSpeech({ utteranceId: "u", pcm: new Int16Array(1920).fill(7), sampleRateHz: 48_000 }); // late chunk: ignored
     expect(c.next()).toMatchObject({ idle: "silence" });
     expect(c.next().audio.every((s) => s === 0)).toBe(true);

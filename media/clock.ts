@@ -55,8 +55,14 @@ export interface FrameTick {
   actions: ClockAction[];
   /** The utterance whose first sample is on this frame, if one is. */
   started?: string;
-  /** Utterances that finished on this frame. */
-  ended: string[];
+  /** Utterances that finished on this frame, with the samples (48 kHz) they played. */
+  ended: PlayedUtterance[];
+}
+
+/** An utterance that left the clock, and how much of it was heard (48 kHz samples; 0: it never started). */
+export interface PlayedUtterance {
+  id: string;
+  samples: number;
 }
 
 export interface ClockOptions {
@@ -265,10 +271,11 @@ export class MediaClock {
 
   /**
    * Drops every queued utterance (the one playing stops at the next frame), their mouth frames and cues; the clock
-   * keeps running. Late chunks of the dropped utterances are ignored. Returns the dropped utterance ids.
+   * keeps running. Late chunks of the dropped utterances are ignored. Returns the dropped utterances, with what of
+   * each was played.
    */
-  interrupt(): string[] {
-    const dropped = this.#queue.map((u) => u.id);
+  interrupt(): PlayedUtterance[] {
+    const dropped = this.#queue.map((u) => ({ id: u.id, samples: u.consumed }));
     for (const u of this.#queue) {
       this.counters.cuesDropped += u.cues.length;
       this.#markEnded(u.id);
@@ -328,7 +335,7 @@ export class MediaClock {
     if (done) {
       this.#queue.shift();
       this.#markEnded(utterance.id);
-      tick.ended.push(utterance.id);
+      tick.ended.push({ id: utterance.id, samples: utterance.consumed });
     }
     return tick;
   }

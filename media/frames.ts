@@ -72,9 +72,24 @@ export type FrameCommand = { seq: number } & (
   | { type: "fault"; frames: number }
 );
 
+/**
+ * An utterance on the output: "started" on the frame that carries its first sample, "ended" on the frame with its
+ * last, "interrupted" when it was dropped (`playedMs` 0: never heard). `frame` is on the stream clock (frame * 1000 /
+ * fps is its stream time); `outputUnixMs` is the wall time its frame went to the encoder (the interrupt, for
+ * "interrupted"). One start at most and exactly one end (or interruption) per utterance the clock took.
+ */
+export interface UtteranceReport {
+  type: "utterance";
+  utteranceId: string;
+  state: "started" | "ended" | "interrupted";
+  frame: number;
+  playedMs: number;
+  outputUnixMs: number;
+}
+
 /** What a room's frames tell the graph (in order, after the frame they happened on). */
 export type FrameReport =
-  | { type: "utterance"; utteranceId: string; state: "started" | "ended"; frame: number }
+  | UtteranceReport
   | { type: "avatar"; avatarDir: string; frame: number }
   | { type: "overlay"; overlayId: string; visible: boolean }
   /** A frame failed to be made; `run` counts the failures in a row (the room gives up at fps of them). */
@@ -306,9 +321,20 @@ export class RoomFrames {
       case "cue":
         this.#clock.cue(command.cue, command.action);
         return;
-      case "interrupt":
-        this.#clock.interrupt();
+      case "interrupt": {
+        const frame = this.#clock.frame;
+        for (const { id, samples } of this.#clock.interrupt()) {
+          this.#report({
+            type: "utterance",
+            utteranceId: id,
+            state: "interrupted",
+            frame,
+            playedMs: (samples * 1000) / outputSampleRate,
+            outputUnixMs: Date.now(),
+          });
+        }
         return;
+      }
       case "overlay": {
         const existing = this.#overlays.get(command.overlay.spec.id);
         if (existing) {
@@ -395,10 +421,15 @@ export class RoomFrames {
       sink.audio(tick.audio, ns);
       status.set("pushedAudioSamples", (tick.index + 1) * this.#init.samplesPerFrame);
     }
-    if (tick.started)
-      this.#report({ type: "utterance", utteranceId: tick.started, state: "started", frame: tick.index });
-    for (const utteranceId of tick.ended)
-      this.#report({ type: "utterance", utteranceId, state: "ended", frame: tick.index });
+    const outputUnixMs = Date.now();
+    if (tick.started) {
+      const utteranceId = tick.started;
+      this.#report({ type: "utterance", utteranceId, state: "started", frame: tick.index, playedMs: 0, outputUnixMs });
+    }
+    for (const { id, samples } of tick.ended) {
+      const playedMs = (samples * 1000) / outputSampleRate;
+      this.#report({ type: "utterance", utteranceId: id, state: "ended", frame: tick.index, playedMs, outputUnixMs });
+    }
   }
 
   /** Bytes of raw video waiting in front of the encoder (0 with none attached). */

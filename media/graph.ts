@@ -40,6 +40,7 @@ import {
   type FrameCounts,
   type FrameReport,
   type FramesInit,
+  type UtteranceReport,
 } from "./frames.js";
 import { InlineFrames, WorkerFrames, composesOnWorkers, type FrameDriver } from "./compose-pool.js";
 import { nativePushAvailable } from "./appsrc.js";
@@ -102,8 +103,8 @@ export type MediaEvent =
   | { type: "frame_failed" | "failed"; error: string; frame: number }
   /** A new avatar took over on `frame` (see switchAvatar). */
   | { type: "avatar"; avatarDir: string; frame: number }
-  /** An utterance's first sample went to the encoder on `frame` (its last, for "ended"). */
-  | { type: "utterance"; utteranceId: string; state: "started" | "ended"; frame: number };
+  /** An utterance's first sample went to the encoder on `frame`, its last ("ended"), or it was cut (see UtteranceReport). */
+  | UtteranceReport;
 
 export interface MediaStatus {
   frame: number;
@@ -811,7 +812,7 @@ export class RoomMediaGraph implements AsyncDisposable {
   #onReport(report: FrameReport) {
     switch (report.type) {
       case "utterance":
-        if (report.state === "ended") this.#ledger.ended(report.utteranceId);
+        if (report.state !== "started") this.#ledger.ended(report.utteranceId);
         this.#emit(report);
         return;
       case "avatar":

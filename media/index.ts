@@ -3,7 +3,8 @@
 // AAC and muxed to HLS, segmented MP4 and RTMP pushes (which reconnect on their own). See media/README.md.
 export { RoomMediaGraph, type X264Preset } from "./graph.js";
 export { type SpeechChunk, type MouthFrameInput } from "./clock.js";
-export { type OverlayContent } from "./overlays.js";
+export { type LabelCorner, type OverlayContent } from "./overlays.js";
+export { type UtteranceReport } from "./frames.js";
 export { compileOutputConfig } from "./config.js";
 export { cueAtSource } from "./cues.js";
 export { Resampler } from "./resample.js";

@@ -12,7 +12,12 @@ export type OverlayContent =
   | { kind: "product-card"; title: string; price: string; imagePath?: string }
   | { kind: "coupon"; text: string }
   | { kind: "price-tag"; price: string; originalPrice?: string }
-  | { kind: "subtitle"; lines: string[] };
+  | { kind: "subtitle"; lines: string[] }
+  /** A small persistent label in a corner, e.g. the AI-content label ("AI 生成内容"). */
+  | { kind: "label"; text: string; corner?: LabelCorner };
+
+export type LabelCorner = "top-left" | "top-right" | "bottom-left" | "bottom-right";
+const corners: readonly LabelCorner[] = ["top-left", "top-right", "bottom-left", "bottom-right"];
 
 export type OverlayAnimation = "fade" | "slide" | "none";
 
@@ -81,8 +86,14 @@ export async function checkOverlaySpec(spec: OverlaySpec, field = "overlay"): Pr
       }
       content.lines.forEach((line, i) => checkText(`${at}.lines[${i}]`, line, 200));
       return;
+    case "label":
+      checkText(`${at}.text`, content.text, 40);
+      if (content.corner !== undefined && !corners.includes(content.corner)) {
+        throw new InvalidArgumentError(`${at}.corner`, `must be one of ${corners.join(", ")}`);
+      }
+      return;
     default:
-      throw new InvalidArgumentError(`${at}.kind`, "must be product-card, coupon, price-tag or subtitle");
+      throw new InvalidArgumentError(`${at}.kind`, "must be product-card, coupon, price-tag, subtitle or label");
   }
 }
 
@@ -282,6 +293,24 @@ export async function renderOverlay(spec: OverlaySpec, frameWidth: number, frame
       x = margin;
       y = frameHeight - height - even(frameHeight * 0.04);
       slideFrom = { dx: 0, dy: even(height / 2) };
+      break;
+    }
+    case "label": {
+      const size = Math.round(26 * unit);
+      // Wide enough for the text: a CJK character is about one em, Latin about 0.6 em.
+      const ems = [...content.text].reduce((sum, c) => sum + (c.charCodeAt(0) > 0x2e80 ? 1 : 0.6), 0);
+      width = even(Math.min(frameWidth - 2 * margin, ems * size + 28 * unit));
+      height = even(size * 1.6);
+      rgba = await renderTextBox(width, height, 0xa0000000, [
+        { text: content.text, size, colour: 0xffffffff, halign: "center", valign: "center", xpad: 0, ypad: 0 },
+      ]);
+      const corner = content.corner ?? "top-left";
+      x = corner.endsWith("left") ? margin : frameWidth - width - margin;
+      // At the bottom: above the two-line subtitles, clear of the platforms' own controls there.
+      y = corner.startsWith("top")
+        ? margin
+        : frameHeight - height - even(frameHeight * 0.04) - even(2 * 36 * unit * 1.5 + 24 * unit) - margin;
+      slideFrom = { dx: 0, dy: 0 };
       break;
     }
   }

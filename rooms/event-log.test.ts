@@ -14,7 +14,7 @@ const stateChanged = (reason: string): RoomEvent["event"] => ({
 
 const utterance = (utteranceId: string, source: UtteranceSource): RoomEvent["event"] => ({
   $case: "utteranceStarted",
-  value: { utteranceId, source, text: utteranceId, words: [], streamTimeMs: 0, commentId: "" },
+  value: { utteranceId, source, text: utteranceId, words: [], streamTimeMs: 0, commentId: "", outputUnixMs: 0 },
 });
 
 /** Every event stored for the room, in stream order. */
@@ -118,17 +118,18 @@ describe("a room's event log", () => {
           text: id,
           streamTimeMs: 0,
           durationMs: 1,
+          outputUnixMs: 0,
         },
       });
       await first.publish({
         $case: "utteranceEnded",
-        value: { utteranceId: id, interrupted: false, durationMs: 900 },
+        value: { utteranceId: id, interrupted: false, durationMs: 900, streamTimeMs: 0, outputUnixMs: 0, words: [] },
       });
     }
     await first.publish(utterance("a1", UtteranceSource.UTTERANCE_SOURCE_ANSWER));
     await first.publish({
       $case: "utteranceEnded",
-      value: { utteranceId: "a1", interrupted: false, durationMs: 900 },
+      value: { utteranceId: "a1", interrupted: false, durationMs: 900, streamTimeMs: 0, outputUnixMs: 0, words: [] },
     });
     expect(
       await first.publish({

@@ -18,10 +18,11 @@ import {
   type LlmOptions,
   type ShowPosition,
 } from "../brain/index.js";
-import { RoomMediaGraph, cueAtSource, type OverlayContent, type X264Preset } from "../media/index.js";
+import { RoomMediaGraph, cueAtSource, type LabelCorner, type OverlayContent, type X264Preset } from "../media/index.js";
 import { ROOT_CONTEXT, SpanStatusCode, context, trace, type Context } from "@opentelemetry/api";
 import { tracer, type Logger, type Registry } from "../observability/index.js";
 import {
+  AiLabel_Position,
   CueFired_Kind,
   UtteranceSource,
   OutputConfig,
@@ -36,6 +37,7 @@ import { roomMetrics, type RoomMetrics } from "./metrics.js";
 import type { Spoken, Voice } from "./voice.js";
 import type { Tier } from "../trust/index.js";
 import type { ProductImages } from "./product-images.js";
+import { UtteranceEvents } from "./utterance-events.js";
 
 export interface LiveRoomDeps {
   voice: Voice;
@@ -108,6 +110,8 @@ interface Line {
   source: UtteranceSource;
   cues: BrainCue[];
   commentId?: string;
+  /** On an answer's first sentence: the comments it answers (told so when it is heard). */
+  answers?: { commentIds: string[]; intent: string };
   /** The show position this sentence leaves the show at once spoken. */
   after?: ShowPosition;
   productId?: string;
@@ -141,6 +145,8 @@ export class LiveRoom implements OnAirRoom {
   /** When each waiting question's answer passed each stage, until it is heard. */
   readonly #timings: AnswerTimings;
   readonly #metrics: RoomMetrics;
+  /** Utterance, cue and answer events, published when the output plays them. */
+  readonly #events: UtteranceEvents;
   #rejected = 0;
   #spokenMs = 0;
   #onScreen: string | undefined;
@@ -179,10 +185,16 @@ export class LiveRoom implements OnAirRoom {
       onEvent: (event) => {
         if (event.type === "frame_failed" || event.type === "failed") return this.#onMediaFault(event);
         if (event.type !== "utterance") return;
+        this.#events.onMedia(event);
         if (event.state === "started") this.#timings.heard(event.utteranceId);
         // A sentence played to its end can no longer be cut.
         else if (this.#queued?.line.utteranceId === event.utteranceId) this.#queued = undefined;
       },
+    });
+    this.#events = new UtteranceEvents(this.media.config.fps, {
+      publish: deps.publish,
+      answered: (count) => (this.#answered += count),
+      rejected: (count) => (this.#rejected += count),
     });
     this.#metrics = roomMetrics(deps.registry);
     this.#timings = new AnswerTimings(this.#metrics, deps.onAnswerHeard);
@@ -229,6 +241,12 @@ export class LiveRoom implements OnAirRoom {
     if (paths.includes("output") && spec.output && JSON.stringify(spec.output) !== JSON.stringify(previous.output)) {
       await this.media.setOutputs(spec.output);
     }
+    if (paths.includes("output") && JSON.stringify(spec.output?.aiLabel) !== JSON.stringify(previous.output?.aiLabel)) {
+      if (this.#labelHidden) this.#metrics.aiLabelHidden.dec();
+      else this.media.hideOverlay("ai-label");
+      this.#labelHidden = false;
+      await this.#showAiLabel();
+    }
   }
 
   #newBrain(spec: RoomSpec): RoomBrain {
@@ -265,10 +283,37 @@ export class LiveRoom implements OnAirRoom {
       throw err;
     }
     this.#metrics.onAir.inc();
+    await this.#showAiLabel();
     this.#loop = this.#run().catch((err: unknown) => {
       if (!this.#abort.signal.aborted) this.#deps.log.error({ err }, "live room loop failed");
     });
   }
+
+  /**
+   * The visible AI-content label, on from the first frame unless the spec hides it (an explicit choice, logged and
+   * counted). The metadata label is in every output whatever this says (see RoomMediaGraph).
+   */
+  async #showAiLabel(): Promise<void> {
+    const label = this.#spec.output?.aiLabel;
+    if (label?.hideVisible) {
+      this.#labelHidden = true;
+      this.#metrics.aiLabelHidden.inc();
+      this.#deps.log.warn(
+        { roomId: this.roomId },
+        "the visible AI-content label is off (output.ai_label.hide_visible)",
+      );
+      return;
+    }
+    const language = label?.language || showLanguage(this.brain.catalog.language);
+    const text = label?.text || (language === "zh" ? "AI 生成内容" : "AI-generated");
+    const corner = aiLabelCorners[label?.position ?? AiLabel_Position.POSITION_TOP_LEFT] ?? "top-left";
+    await this.media.scheduleOverlay(
+      { id: "ai-label", content: { kind: "label", text, corner }, animation: "none" },
+      { now: true },
+    );
+  }
+
+  #labelHidden = false;
 
   /** A viewer comment: validated, masked, moderated and queued by the brain; refusals become events. */
   receive(comment: Comment): void {
@@ -327,20 +372,17 @@ export class LiveRoom implements OnAirRoom {
 
   /** Stops the current line at once; the show resumes where it stopped. */
   interrupt(): void {
-    // Watchers learn which sentences were cut: the one being synthesized and the one playing.
-    for (const line of [this.#current?.line, this.#queued?.line]) {
-      if (!line) continue;
-      this.#deps.publish({
-        $case: "utteranceEnded",
-        value: { utteranceId: line.utteranceId, interrupted: true, durationMs: 0 },
-      });
-    }
     this.#current?.cut.abort();
     // The show sentence cut short is said again when the show resumes.
     if (this.#queued) this.#position = this.#queued.before;
     this.#queued = undefined;
-    this.media.interrupt();
+    this.#interruptMedia();
     this.#wake?.();
+  }
+
+  /** Drops what the media graph has queued; watchers learn what was cut when the output does (UtteranceEvents). */
+  #interruptMedia(): void {
+    this.#events.interrupted(this.media.interrupt());
   }
 
   /** Takes the room off air here; calling it again waits for the same stop. */
@@ -364,6 +406,7 @@ export class LiveRoom implements OnAirRoom {
     await this.#loop;
     await this.media.stop();
     this.#metrics.onAir.dec();
+    if (this.#labelHidden) this.#metrics.aiLabelHidden.dec();
     this.#setStalled(undefined);
   }
 
@@ -374,13 +417,9 @@ export class LiveRoom implements OnAirRoom {
     if (this.#current?.line.source === UtteranceSource.UTTERANCE_SOURCE_SHOW && left > cutInMs) {
       this.interrupt();
     } else if (queued && left > cutInMs) {
-      this.media.interrupt();
+      this.#interruptMedia();
       this.#position = queued.before;
       this.#queued = undefined;
-      this.#deps.publish({
-        $case: "utteranceEnded",
-        value: { utteranceId: queued.line.utteranceId, interrupted: true, durationMs: 0 },
-      });
     }
     this.#wake?.();
   }
@@ -484,20 +523,11 @@ export class LiveRoom implements OnAirRoom {
   async *#answerLines(question: Parameters<RoomBrain["answer"]>[0]): AsyncGenerator<Line, void> {
     let index = 0;
     for await (const sentence of this.brain.answer(question, { signal: this.#abort.signal })) {
-      if (index === 0) {
-        this.#answered += question.commentIds.length;
-        for (const commentId of question.commentIds) {
-          this.#deps.publish({
-            $case: "commentAnswered",
-            value: {
-              commentId,
-              utteranceId: answerUtteranceId(question.id, 0),
-              intent: question.understanding.intent,
-            },
-          });
-        }
-      }
+      // The comments are told they were answered when this first sentence is heard (UtteranceEvents).
+      const answers =
+        index === 0 ? { commentIds: question.commentIds, intent: question.understanding.intent } : undefined;
       yield {
+        ...(answers ? { answers } : {}),
         utteranceId: answerUtteranceId(question.id, index++),
         text: sentence.text,
         source: UtteranceSource.UTTERANCE_SOURCE_ANSWER,
@@ -535,9 +565,7 @@ export class LiveRoom implements OnAirRoom {
   async #say(line: Line, signal: AbortSignal): Promise<Spoken> {
     const spec = this.#spec;
     const timing = this.#timings.speaking(line.utteranceId);
-    const streamTimeMs = Math.round(
-      (this.media.status().streamSeconds + this.media.status().queuedSpeechSeconds) * 1000,
-    );
+    this.#events.begin(line);
     const pending = [...line.cues];
     const subtitle = `sub-${line.utteranceId}`
       .toLowerCase()
@@ -555,63 +583,61 @@ export class LiveRoom implements OnAirRoom {
           this.#deps.log.warn({ err, utteranceId: line.utteranceId }, "subtitle not shown");
           return false;
         },
-      );
+      )
+      .then((shown) => {
+        this.#events.subtitle(line.utteranceId, shown);
+        return shown;
+      });
     const words: WordTiming[] = [];
-    this.#deps.publish({
-      $case: "utteranceStarted",
-      value: {
-        utteranceId: line.utteranceId,
-        source: line.source,
-        text: line.text,
-        words: [],
-        streamTimeMs,
-        commentId: line.commentId ?? "",
-      },
-    });
-    const spoken = await this.#deps.voice.speak(
-      {
-        utteranceId: line.utteranceId,
-        roomId: this.roomId,
-        text: line.text,
-        voiceId: spec.voice?.voiceId || defaultVoice(spec),
-        speed: spec.voice?.speed ?? 0,
-        avatarId: this.#avatarId,
-        fps: this.media.config.fps,
-        tier: this.#deps.tier?.(),
-      },
-      {
-        speech: (chunk) => {
-          timing.chunk();
-          this.media.pushSpeech(chunk);
+    let reachedMedia = false;
+    const spoken = await this.#deps.voice
+      .speak(
+        {
+          utteranceId: line.utteranceId,
+          roomId: this.roomId,
+          text: line.text,
+          voiceId: spec.voice?.voiceId || defaultVoice(spec),
+          speed: spec.voice?.speed ?? 0,
+          avatarId: this.#avatarId,
+          fps: this.media.config.fps,
+          tier: this.#deps.tier?.(),
         },
-        mouth: (frame) => {
-          timing.frame();
-          this.media.pushMouthFrame(frame);
+        {
+          speech: (chunk) => {
+            timing.chunk();
+            reachedMedia = true;
+            this.media.pushSpeech(chunk);
+          },
+          mouth: (frame) => {
+            timing.frame();
+            this.media.pushMouthFrame(frame);
+          },
+          words: (fresh) => {
+            words.push(...fresh);
+            this.#events.words(line.utteranceId, fresh);
+            for (const cue of [...pending]) {
+              const at = cueAtSource(line.utteranceId, words, cue.start);
+              if (!at || !("atMs" in at) || !words.some((w) => w.sourceEnd > cue.start)) continue;
+              pending.splice(pending.indexOf(cue), 1);
+              void this.#showCue(cue, at);
+            }
+          },
         },
-        words: (fresh) => {
-          words.push(...fresh);
-          for (const cue of [...pending]) {
-            const at = cueAtSource(line.utteranceId, words, cue.start);
-            if (!at || !("atMs" in at) || !words.some((w) => w.sourceEnd > cue.start)) continue;
-            pending.splice(pending.indexOf(cue), 1);
-            void this.#showCue(cue, at, streamTimeMs, line.utteranceId);
-          }
-        },
-      },
-      signal,
-    );
+        signal,
+      )
+      .catch((err: unknown) => {
+        this.#events.abandoned(line.utteranceId, reachedMedia);
+        throw err;
+      });
+    this.#events.synthesized(line.utteranceId, spoken.durationMs);
     if (await subtitleScheduled) {
       this.media.hideOverlay(subtitle, { utteranceId: line.utteranceId, atMs: spoken.durationMs });
     }
-    this.#deps.publish({
-      $case: "utteranceEnded",
-      value: { utteranceId: line.utteranceId, interrupted: false, durationMs: spoken.durationMs },
-    });
     this.#spokenMs += spoken.durationMs;
     return spoken;
   }
 
-  async #showCue(cue: BrainCue, at: { utteranceId: string; atMs: number }, startMs: number, utteranceId: string) {
+  async #showCue(cue: BrainCue, at: { utteranceId: string; atMs: number }) {
     const product = this.brain.catalog.products.find((p) => p.id === cue.productId);
     if (!product) return;
     const picture = this.#deps.images?.ready(product.imageUri);
@@ -620,18 +646,8 @@ export class LiveRoom implements OnAirRoom {
     const id = `${content.kind}-${product.id}`.slice(0, 64);
     try {
       await this.media.scheduleOverlay({ id, content, animation: "slide", durationMs: 6_000 }, at);
-      this.#deps.publish({
-        $case: "cueFired",
-        value: {
-          kind: cue.kind,
-          utteranceId,
-          productId: product.id,
-          couponId: cue.couponId ?? "",
-          text: "",
-          streamTimeMs: startMs + at.atMs,
-          durationMs: 6_000,
-        },
-      });
+      const fired = { kind: cue.kind, utteranceId: at.utteranceId, productId: product.id, text: "", durationMs: 6_000 };
+      this.#events.cue(at.utteranceId, { ...fired, couponId: cue.couponId ?? "" }, at.atMs);
     } catch (err) {
       // An overlay the media graph refuses: the card is skipped, the show goes on.
       this.#deps.log.warn({ err, productId: product.id }, "overlay not shown");
@@ -702,6 +718,13 @@ function overlayFor(
       return undefined;
   }
 }
+
+const aiLabelCorners: Partial<Record<AiLabel_Position, LabelCorner>> = {
+  [AiLabel_Position.POSITION_TOP_LEFT]: "top-left",
+  [AiLabel_Position.POSITION_TOP_RIGHT]: "top-right",
+  [AiLabel_Position.POSITION_BOTTOM_LEFT]: "bottom-left",
+  [AiLabel_Position.POSITION_BOTTOM_RIGHT]: "bottom-right",
+};
 
 function defaultVoice(spec: RoomSpec): string {
   return spec.catalog?.language.startsWith("zh") ? "zh-female-warm" : "en-female-clear";

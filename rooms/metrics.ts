@@ -25,6 +25,8 @@ export interface RoomMetrics {
   tenantFrames: Counter<"tenant">;
   /** Comments found waiting when a room came back on another host, by what became of them. */
   commentsRecovered: Counter;
+  /** Rooms on air whose spec hides the visible AI-content label (output.ai_label.hide_visible). */
+  aiLabelHidden: Gauge;
 }
 
 const registries = new WeakMap<Registry, RoomMetrics>();
@@ -37,6 +39,11 @@ export function roomMetrics(registry: Registry): RoomMetrics {
     onAir: new Gauge({
       name: "livehost_rooms_on_air",
       help: "Rooms this host has on air (live or paused).",
+      registers: [registry],
+    }),
+    aiLabelHidden: new Gauge({
+      name: "livehost_ai_label_hidden_rooms",
+      help: "Rooms on air here whose spec turns the visible AI-content label off (the metadata label stays).",
       registers: [registry],
     }),
     stalled: new Gauge({

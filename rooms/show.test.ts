@@ -2,7 +2,14 @@
 // the show goes on sentence after sentence and comes back round, and a viewer's question cuts in, is answered aloud,
 // and the show resumes from the sentence it cut.
 import { describe, expect, it } from "vitest";
-import { Comment, RoomState, UtteranceSource, type RoomEvent, type UtteranceStarted } from "../proto/index.js";
+import {
+  Comment,
+  CueFired_Kind,
+  RoomState,
+  UtteranceSource,
+  type RoomEvent,
+  type UtteranceStarted,
+} from "../proto/index.js";
 import { compareShowPlaces, eventually, showPlace, startTestRoomStack } from "../testing/index.js";
 import { enqueueComment } from "./internal.js";
 
@@ -38,8 +45,28 @@ describe("a room on air", () => {
     // Every sentence of the first loop was said to its end, none cut, none failed.
     const events = stack.eventsOf("loop");
     for (const u of show.slice(0, secondLoop)) {
-      expect(ended(events, u.utteranceId)?.interrupted).toBe(false);
-      expect(ended(events, u.utteranceId)?.durationMs).toBeGreaterThan(0);
+      const end = ended(events, u.utteranceId)!;
+      expect(end.interrupted).toBe(false);
+      expect(end.durationMs).toBeGreaterThan(0);
+      // Start and end are on the output's clock: on the stream they lie as far apart as the speech lasts (within a
+      // frame of rounding, plus any frames its audio came late for), on the wall at least that, and the start
+      // carries the words, the last ending with the speech.
+      const span = Number(end.streamTimeMs - u.streamTimeMs);
+      expect(span).toBeGreaterThanOrEqual(end.durationMs - 40);
+      expect(span).toBeLessThan(end.durationMs + 1_000);
+      expect(Number(end.outputUnixMs - u.outputUnixMs)).toBeGreaterThan(end.durationMs - 200);
+      expect(u.words.length).toBeGreaterThan(0);
+      expect(u.words.at(-1)!.endMs).toBeLessThanOrEqual(end.durationMs + 40);
+      // One start, one end, and the subtitle shown when it starts.
+      const about = events.filter(
+        (e) => e.event && "utteranceId" in e.event.value && e.event.value.utteranceId === u.utteranceId,
+      );
+      expect(about.filter((e) => e.event?.$case === "utteranceStarted")).toHaveLength(1);
+      expect(about.filter((e) => e.event?.$case === "utteranceEnded")).toHaveLength(1);
+      const subtitle = about.find(
+        (e) => e.event?.$case === "cueFired" && e.event.value.kind === CueFired_Kind.KIND_SUBTITLE,
+      );
+      expect(subtitle?.event?.value).toMatchObject({ text: u.text, streamTimeMs: u.streamTimeMs });
     }
     expect(events.filter((e) => e.event?.$case === "error")).toEqual([]);
     // The stream clock runs on: each sentence starts later in the stream than the one before.
@@ -54,13 +81,14 @@ describe("a room on air", () => {
     await stack.create("cut-in", stack.liveSpec());
     await stack.start("cut-in");
 
-    // A long show sentence has been synthesized and plays: the question arrives while the audience hears it.
+    // A long show sentence plays (its start is published when it is heard, with its words): the question arrives
+    // while the audience hears it.
     const playing = await eventually(
       () => {
         const long = stack
           .utterances("cut-in")
           .filter(isShow)
-          .find((u) => (ended(stack.eventsOf("cut-in"), u.utteranceId)?.durationMs ?? 0) > 2_500);
+          .find((u) => (u.words.at(-1)?.endMs ?? 0) > 2_500 && !ended(stack.eventsOf("cut-in"), u.utteranceId));
         expect(long).toBeDefined();
         return long!;
       },
@@ -86,6 +114,13 @@ describe("a room on air", () => {
         ).toBe(true),
       { timeoutMs: 20_000 },
     );
+    // Said once, and what was heard of it is less than all of it.
+    const cut = stack
+      .eventsOf("cut-in")
+      .filter((e) => e.event?.$case === "utteranceEnded" && e.event.value.utteranceId === playing.utteranceId);
+    expect(cut).toHaveLength(1);
+    expect(cut[0]!.event?.value).toMatchObject({ interrupted: true });
+    expect((cut[0]!.event!.value as { durationMs: number }).durationMs).toBeLessThan(playing.words.at(-1)!.endMs);
     // The answer is said next, with the catalog's price.
     const answer = await eventually(
       () => {

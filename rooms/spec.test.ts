@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { readFile } from "node:fs/promises";
 import { parseCatalog, sampleFiles } from "../brain/internal.js";
 import { InvalidArgumentError } from "../errors/index.js";
-import type { RoomSpec, Spec } from "../proto/index.js";
+import { AiLabel, AiLabel_Position, type RoomSpec, type Spec } from "../proto/index.js";
 import { sampleRoomSpec } from "../testing/index.js";
 import { maxSpecBytes, validateRoomSpec } from "./spec.js";
 
@@ -25,6 +25,7 @@ const recording = (path: string) => (spec: RoomSpec) => {
     video: { widthPx: 720, heightPx: 1280, fps: 30, bitrateKbps: 2_500 },
     audioBitrateKbps: 0,
     outputs: [{ kind: { $case: "recording", value: { path, segmentDurationS: 0 } } }],
+    aiLabel: undefined,
   };
 };
 const rtmp = (url: string, streamKeySecret: string) => (spec: RoomSpec) => {
@@ -32,6 +33,7 @@ const rtmp = (url: string, streamKeySecret: string) => (spec: RoomSpec) => {
     video: { widthPx: 720, heightPx: 1280, fps: 30, bitrateKbps: 2_500 },
     audioBitrateKbps: 0,
     outputs: [{ kind: { $case: "rtmp", value: { url, streamKeySecret } } }],
+    aiLabel: undefined,
   };
 };
 
@@ -69,6 +71,22 @@ describe("room spec: values that name files or models", () => {
   it("takes an https image URL, or none", () => {
     expect(refusal((s) => (product(s).imageUri = "https://cdn.example.com/p/cup-500.png?v=2"))).toBeUndefined();
     expect(refusal((s) => (product(s).imageUri = ""))).toBeUndefined();
+  });
+
+  it("refuses an AI-content label it cannot show, naming the field, and takes the defaults", () => {
+    const label = (aiLabel: Partial<AiLabel>) => (spec: RoomSpec) => {
+      recording("shop-1")(spec);
+      spec.output!.aiLabel = AiLabel.fromPartial(aiLabel);
+    };
+    expect(refusal(label({ text: "人".repeat(41) }))).toMatchObject({ field: "spec.output.ai_label.text" });
+    expect(refusal(label({ language: "fr" }))).toMatchObject({ field: "spec.output.ai_label.language" });
+    expect(refusal(label({ position: 9 as AiLabel_Position }))).toMatchObject({
+      field: "spec.output.ai_label.position",
+    });
+    expect(refusal(label({}))).toBeUndefined();
+    expect(
+      refusal(label({ text: "虚拟主播", language: "zh", position: AiLabel_Position.POSITION_BOTTOM_RIGHT })),
+    ).toBeUndefined();
   });
 
   it("refuses a recording path or a stream key's secret name that leaves its directory", () => {

@@ -4,6 +4,7 @@
 // a file or a model cannot be a path, and the whole spec fits what a room's request and record carry.
 import { compileOutputConfig } from "../media/index.js";
 import {
+  AiLabel_Position,
   RoomSpec,
   type Catalog,
   type Coupon,
@@ -13,7 +14,7 @@ import {
   type Spec,
 } from "../proto/index.js";
 import { InvalidArgumentError } from "../errors/index.js";
-import { validateLength, validateTime } from "./validation.js";
+import { validateEnum, validateLength, validateTime } from "./validation.js";
 
 const productIdPattern = /^[a-z0-9-]{1,64}$/;
 const couponIdPattern = /^[A-Za-z0-9_:-]{0,64}$/;
@@ -67,6 +68,14 @@ export function validateRoomSpec(spec: RoomSpec | undefined, prefix = "spec."): 
     throw new InvalidArgumentError(field("avatar.avatar_id"), `${quoted(avatarId)} is not [a-z0-9][a-z0-9-]{0,62}`);
   }
   if (spec.output) compileOutputConfig(spec.output, field("output"));
+  const label = spec.output?.aiLabel;
+  if (label) {
+    validateLength(label.text, field("output.ai_label.text"), 40);
+    if (!["", "zh", "en"].includes(label.language)) {
+      throw new InvalidArgumentError(field("output.ai_label.language"), `must be "zh", "en" or empty (the catalog's)`);
+    }
+    validateEnum(label.position, AiLabel_Position, field("output.ai_label.position"));
+  }
   const { startTime, endTime } = spec.schedule ?? {};
   validateTime(startTime, field("schedule.start_time"));
   validateTime(endTime, field("schedule.end_time"));

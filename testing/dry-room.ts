@@ -193,7 +193,7 @@ export class DryRoom implements OnAirRoom {
       if (!line) continue;
       this.#deps.publish({
         $case: "utteranceEnded",
-        value: { utteranceId: line.utteranceId, interrupted: true, durationMs: 0 },
+        value: { utteranceId: line.utteranceId, interrupted: true, durationMs: 0, ...this.#now(), words: [] },
       });
     }
     this.#current?.cut.abort();
@@ -247,7 +247,7 @@ export class DryRoom implements OnAirRoom {
       this.#queued = undefined;
       this.#deps.publish({
         $case: "utteranceEnded",
-        value: { utteranceId: queued.line.utteranceId, interrupted: true, durationMs: 0 },
+        value: { utteranceId: queued.line.utteranceId, interrupted: true, durationMs: 0, ...this.#now(), words: [] },
       });
     }
     this.#wake?.();
@@ -362,6 +362,7 @@ export class DryRoom implements OnAirRoom {
         words: [],
         streamTimeMs,
         commentId: line.commentId ?? "",
+        outputUnixMs: Date.now(),
       },
     });
     await sleep(60 + durationMs / 20, signal);
@@ -378,16 +379,22 @@ export class DryRoom implements OnAirRoom {
           text: "",
           streamTimeMs: streamTimeMs + Math.round((durationMs * cue.start) / Math.max(1, line.text.length)),
           durationMs: 6_000,
+          outputUnixMs: Date.now(),
         },
       });
     }
     this.#deps.publish({
       $case: "utteranceEnded",
-      value: { utteranceId: line.utteranceId, interrupted: false, durationMs },
+      value: { utteranceId: line.utteranceId, interrupted: false, durationMs, ...this.#now(), words: [] },
     });
     this.#playedUntil = Math.max(performance.now(), this.#playedUntil) + durationMs;
     this.#spokenMs += durationMs;
     return this.#playedUntil;
+  }
+
+  /** Stream and wall time now, as the events stamp them. */
+  #now() {
+    return { streamTimeMs: Math.round(performance.now() - this.#startedAt), outputUnixMs: Date.now() };
   }
 
   #sleep(ms: number): Promise<void> {

@@ -257,6 +257,7 @@ export async function startTestRoomStack<const O extends TestRoomStackOptions = 
           video: { widthPx: testFrame.width, heightPx: testFrame.height, fps: 15, bitrateKbps: 500 },
           audioBitrateKbps: 64,
           outputs: [{ kind: { $case: "hls", value: { segmentDurationS: 1, playlistLength: 6 } } }],
+          aiLabel: undefined,
         },
         ...overrides,
       }),

@@ -1,0 +1,211 @@
+// A room's utterance events on the viewer's clock. The room decides what to say and synthesizes it ahead of the
+// audience; this ledger holds what it learned of each sentence (text, words, cues, the comments it answers) until the
+// media graph says the sentence is on the output, and only then publishes: UtteranceStarted on the frame that carries
+// its first sample, UtteranceEnded on the frame with its last (or at the cut), the subtitle and product cues at the
+// stream time they appear, and CommentAnswered when the answer's first sentence is heard. One start and one end per
+// utterance heard; a sentence cut before any of it played publishes neither, and the comments it was to answer are
+// told so (CommentRejected "interrupted").
+import type { UtteranceReport } from "../media/index.js";
+import { CueFired_Kind, type CueFired, type RoomEvent, type UtteranceSource, type WordTiming } from "../proto/index.js";
+
+/** A sentence handed to the voice and the media graph. */
+export interface UtteranceLine {
+  utteranceId: string;
+  source: UtteranceSource;
+  text: string;
+  /** The question it answers (ANSWER only). */
+  commentId?: string;
+  /** On an answer's first sentence: the comments it answers, told CommentAnswered when it is heard. */
+  answers?: { commentIds: string[]; intent: string };
+}
+
+interface Entry {
+  line: UtteranceLine;
+  words: WordTiming[];
+  /** Stream and wall time of its first sample, once it played. */
+  start?: { streamTimeMs: number; outputUnixMs: number };
+  /** Cues shown during it, published once it started (their times are offsets on its clock). */
+  cues: { cue: CueFired; atMs: number }[];
+  subtitle?: boolean;
+  /** Its audio's length, once synthesized. */
+  durationMs?: number;
+}
+
+export interface UtteranceEventsDeps {
+  publish: (event: RoomEvent["event"]) => void;
+  /** Comments told CommentAnswered / CommentRejected here (the room's counters). */
+  answered: (count: number) => void;
+  rejected: (count: number) => void;
+}
+
+/** Sentences followed at most: one the graph never reports (a voice failure mid-way) is forgotten after as many newer. */
+const maxFollowed = 256;
+
+export class UtteranceEvents {
+  readonly #deps: UtteranceEventsDeps;
+  readonly #fps: number;
+  readonly #entries = new Map<string, Entry>();
+
+  constructor(fps: number, deps: UtteranceEventsDeps) {
+    this.#fps = fps;
+    this.#deps = deps;
+  }
+
+  /** A sentence is about to be synthesized and pushed to the media graph. */
+  begin(line: UtteranceLine): void {
+    this.#entries.set(line.utteranceId, { line, words: [], cues: [] });
+    if (this.#entries.size <= maxFollowed) return;
+    const [oldest] = this.#entries.keys();
+    this.#neverHeard(oldest!);
+  }
+
+  /** Word timings the voice gave for it (more may follow). */
+  words(utteranceId: string, words: WordTiming[]): void {
+    this.#entries.get(utteranceId)?.words.push(...words);
+  }
+
+  /** Its synthesis finished: how long it is. */
+  synthesized(utteranceId: string, durationMs: number): void {
+    const entry = this.#entries.get(utteranceId);
+    if (entry) entry.durationMs = durationMs;
+  }
+
+  /** Its subtitle overlay was scheduled (true) or refused; published as a cue when it shows. */
+  subtitle(utteranceId: string, shown: boolean): void {
+    const entry = this.#entries.get(utteranceId);
+    if (!entry) return;
+    entry.subtitle = shown;
+    if (shown && entry.start) this.#publishSubtitle(entry);
+  }
+
+  /** An overlay cued `atMs` into the utterance; CueFired goes out with the stream time it shows at. */
+  cue(utteranceId: string, cue: Omit<CueFired, "streamTimeMs" | "outputUnixMs">, atMs: number): void {
+    const entry = this.#entries.get(utteranceId);
+    if (!entry) return;
+    const full = { ...cue, streamTimeMs: 0, outputUnixMs: 0 };
+    if (entry.start) this.#publishCue(entry, full, atMs);
+    else entry.cues.push({ cue: full, atMs });
+  }
+
+  /** What the media graph reported of an utterance on the output. */
+  onMedia(report: UtteranceReport): void {
+    const entry = this.#entries.get(report.utteranceId);
+    if (!entry) return;
+    const streamTimeMs = Math.round((report.frame * 1000) / this.#fps);
+    if (report.state === "started") {
+      this.#started(entry, { streamTimeMs, outputUnixMs: report.outputUnixMs });
+      return;
+    }
+    this.#entries.delete(report.utteranceId);
+    if (!entry.start) {
+      // Cut before a sample of it played (or a report that never came for its start): nothing was heard.
+      if (report.playedMs === 0 || report.state === "interrupted") return this.#told(entry);
+      this.#started(entry, { streamTimeMs, outputUnixMs: report.outputUnixMs });
+    }
+    this.#deps.publish({
+      $case: "utteranceEnded",
+      value: {
+        utteranceId: report.utteranceId,
+        interrupted: report.state === "interrupted",
+        durationMs: Math.round(report.playedMs),
+        // The frame after its last sample (ended), or the frame the cut took effect on.
+        streamTimeMs: report.state === "ended" ? Math.round(((report.frame + 1) * 1000) / this.#fps) : streamTimeMs,
+        outputUnixMs: report.outputUnixMs,
+        words: entry.words,
+      },
+    });
+  }
+
+  /**
+   * The media graph was interrupted and dropped `dropped` (it reports each of those); any other sentence begun and
+   * not started never reached it, and is not heard.
+   */
+  interrupted(dropped: readonly string[]): void {
+    for (const [id, entry] of [...this.#entries]) {
+      if (!entry.start && !dropped.includes(id)) this.#neverHeard(id);
+    }
+  }
+
+  /** A sentence that will not reach the output (cut while synthesized, or its voice failed before any audio). */
+  abandoned(utteranceId: string, reachedMedia: boolean): void {
+    if (!reachedMedia) this.#neverHeard(utteranceId);
+  }
+
+  #neverHeard(utteranceId: string) {
+    const entry = this.#entries.get(utteranceId);
+    if (!entry || entry.start) return;
+    this.#entries.delete(utteranceId);
+    this.#told(entry);
+  }
+
+  /** An answer none of which was heard: its comments are told it was cut. */
+  #told(entry: Entry) {
+    const answers = entry.line.answers;
+    if (!answers) return;
+    for (const commentId of answers.commentIds) {
+      this.#deps.publish({
+        $case: "commentRejected",
+        value: { commentId, reason: "interrupted", field: "", message: "the answer was cut before it was said" },
+      });
+    }
+    this.#deps.rejected(answers.commentIds.length);
+  }
+
+  #started(entry: Entry, start: { streamTimeMs: number; outputUnixMs: number }) {
+    entry.start = start;
+    const { line } = entry;
+    if (line.answers) {
+      for (const commentId of line.answers.commentIds) {
+        this.#deps.publish({
+          $case: "commentAnswered",
+          value: { commentId, utteranceId: line.utteranceId, intent: line.answers.intent },
+        });
+      }
+      this.#deps.answered(line.answers.commentIds.length);
+    }
+    this.#deps.publish({
+      $case: "utteranceStarted",
+      value: {
+        utteranceId: line.utteranceId,
+        source: line.source,
+        text: line.text,
+        words: [...entry.words],
+        streamTimeMs: start.streamTimeMs,
+        commentId: line.commentId ?? "",
+        outputUnixMs: start.outputUnixMs,
+      },
+    });
+    if (entry.subtitle) this.#publishSubtitle(entry);
+    for (const { cue, atMs } of entry.cues.splice(0)) this.#publishCue(entry, cue, atMs);
+  }
+
+  #publishSubtitle(entry: Entry) {
+    const lastWord = entry.words.at(-1);
+    this.#publishCue(
+      entry,
+      {
+        kind: CueFired_Kind.KIND_SUBTITLE,
+        utteranceId: entry.line.utteranceId,
+        productId: "",
+        couponId: "",
+        text: entry.line.text,
+        streamTimeMs: 0,
+        durationMs: Math.round(entry.durationMs ?? lastWord?.endMs ?? 0),
+        outputUnixMs: 0,
+      },
+      0,
+    );
+  }
+
+  #publishCue(entry: Entry, cue: CueFired, atMs: number) {
+    const start = entry.start!;
+    this.#deps.publish({
+      $case: "cueFired",
+      value: {
+        ...cue,
+        streamTimeMs: start.streamTimeMs + Math.round(atMs),
+        outputUnixMs: start.outputUnixMs + Math.round(atMs),
+      },
+    });
+  }
+}

@@ -35,6 +35,7 @@ import { registerAvatarCommands } from "./avatar.js";
 import { registerRoomCommands } from "./room.js";
 import { registerAuditCommand } from "./audit.js";
 import { registerOperatorCommand } from "./operator.js";
+import { registerQualityCommand } from "./quality.js";
 
 const program = new Command("livehost")
   .description("AI digital-human hosts for live commerce")
@@ -270,6 +271,7 @@ registerAvatarCommands(program);
 registerRoomCommands(program);
 registerAuditCommand(program);
 registerOperatorCommand(program);
+registerQualityCommand(program);
 
 workerCommand("lipsync-worker", "serve LipSyncService", 16)
   .addOption(

@@ -10,3 +10,6 @@ export { cueAtSource } from "./cues.js";
 export { Resampler } from "./resample.js";
 export { PipelineError } from "./gst.js";
 export { decodeAudio, decodeVideo, Mp4Writer, writeMp4, writePng } from "./gst-files.js";
+export { probeMedia } from "./probe.js";
+export { scoreMedia } from "./quality-file.js";
+export { type QualityReport } from "./quality.js";

@@ -116,7 +116,18 @@ export async function scoreMedia(input: string, options: ScoreMediaOptions = {})
     },
   );
   if (frames === 0) throw new UnavailableError(`${input}: no video frame could be decoded`);
-  return analyzer.finish();
+  const report = analyzer.finish();
+  if (report.mouthFound) {
+    const m = report.mouthFound;
+    const [sx, sy] = [width / w, height / h];
+    report.mouthFound = {
+      x: Math.round(m.x * sx),
+      y: Math.round(m.y * sy),
+      width: Math.round(m.width * sx),
+      height: Math.round(m.height * sy),
+    };
+  }
+  return report;
 }
 
 /**

@@ -65,12 +65,14 @@ export interface QualityReport {
   audio: {
     seconds: number;
     speechSeconds: number;
+    /** Silence gaps inside speech: how many, and their seconds. */
+    gaps: number;
     gapSeconds: number;
     loudness: LoudnessFigures;
   };
   /** Positive: audio ahead of video. Absent without enough speech and mouth movement to tell. */
   offset?: { ms: number; confidence: number; estimates: number };
-  /** Where the mouth was taken to be (the plane's pixels) when it was estimated, not given. */
+  /** Where the mouth was taken to be when it was estimated, not given (the plane's pixels; scoreMedia: the input's). */
   mouthFound?: Rect;
   defects: QualityDefect[];
 }
@@ -220,6 +222,7 @@ export class QualityAnalyzer {
   #silenceRun = 0;
   #gapCandidates: GapCandidate[] = [];
   #gapTotal = 0;
+  #gapCount = 0;
   // Offset.
   #nextEstimateAt?: number;
   #estimates: TimedEstimate[][] = []; // per window: one per mouth series (the mouth, or every grid cell)
@@ -405,6 +408,7 @@ export class QualityAnalyzer {
       if (c.after >= 10) {
         const seconds = c.length * 0.01;
         this.#gapTotal += seconds;
+        this.#gapCount++;
         this.#defect({
           kind: "silence_gap",
           atSeconds: this.#windowTime(c.from),
@@ -577,6 +581,7 @@ export class QualityAnalyzer {
     const speechShare = windowSeconds === undefined ? undefined : this.#speechShare(from, to);
     const speechSeconds = speechShare === undefined ? this.#speechWindows * 0.01 : round(speechShare * audioSeconds, 2);
     const gapSeconds = windowSeconds === undefined ? this.#gapTotal : sum("silence_gap", (d) => d.seconds);
+    const gaps = windowSeconds === undefined ? this.#gapCount : sum("silence_gap", () => 1);
     const loudness = this.#loudness.figures(windowSeconds);
 
     // Figures of the whole stretch, as defects.
@@ -629,6 +634,7 @@ export class QualityAnalyzer {
       audio: {
         seconds: round(audioSeconds, 2),
         speechSeconds: round(speechSeconds, 2),
+        gaps,
         gapSeconds: round(gapSeconds, 2),
         loudness,
       },

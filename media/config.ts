@@ -145,3 +145,55 @@ export function compileOutputConfig(config: OutputConfig | undefined, field = "o
   });
   return compiled;
 }
+
+/** WebRTC (WHEP) viewers of a room's graph: options in (or the environment), checked settings out. */
+export interface WebRtcOptions {
+  /** Viewers one room takes at once (negotiating or connected); `LIVEHOST_WEBRTC_MAX_VIEWERS`, default 50. */
+  maxViewers?: number;
+  /** UDP ports ICE may use, "min-max"; `LIVEHOST_WEBRTC_PORTS`, default any (the Helm chart sets a fixed range). */
+  ports?: string;
+  /** A viewer answered but not connected after this is let go; default 15 s. */
+  connectTimeoutMs?: number;
+  /** A viewer disconnected (ICE lost) this long is let go; default 5 s. */
+  disconnectedMs?: number;
+}
+
+export interface WebRtcSettings {
+  maxViewers: number;
+  ports?: { min: number; max: number };
+  connectTimeoutMs: number;
+  disconnectedMs: number;
+}
+
+/** Fills defaults from the environment and checks; InvalidArgumentError names the option (or variable). */
+export function compileWebRtcSettings(options: WebRtcOptions = {}, env = process.env): WebRtcSettings {
+  const fromEnv = (name: string) => (env[name] === undefined || env[name] === "" ? undefined : env[name]);
+  const viewersField = options.maxViewers === undefined ? "LIVEHOST_WEBRTC_MAX_VIEWERS" : "webrtc.maxViewers";
+  const maxViewers = integerIn(
+    viewersField,
+    options.maxViewers ?? Number(fromEnv("LIVEHOST_WEBRTC_MAX_VIEWERS") ?? 50),
+    1,
+    1000,
+  );
+  const portsField = options.ports === undefined ? "LIVEHOST_WEBRTC_PORTS" : "webrtc.ports";
+  const portsText = options.ports ?? fromEnv("LIVEHOST_WEBRTC_PORTS");
+  let ports: WebRtcSettings["ports"];
+  if (portsText !== undefined) {
+    const match = /^(\d{1,5})-(\d{1,5})$/.exec(portsText);
+    const min = Number(match?.[1]);
+    const max = Number(match?.[2]);
+    if (!match || min < 1024 || max > 65535 || min > max) {
+      throw new InvalidArgumentError(
+        portsField,
+        `must be "min-max" within 1024-65535, got ${JSON.stringify(portsText)}`,
+      );
+    }
+    ports = { min, max };
+  }
+  return {
+    maxViewers,
+    ...(ports ? { ports } : {}),
+    connectTimeoutMs: integerIn("webrtc.connectTimeoutMs", options.connectTimeoutMs ?? 15_000, 100, 120_000, " ms"),
+    disconnectedMs: integerIn("webrtc.disconnectedMs", options.disconnectedMs ?? 5_000, 0, 120_000, " ms"),
+  };
+}

@@ -1,6 +1,6 @@
 // Errors of the media graph that are not about a field of its input (those are InvalidArgumentErrors naming the
 // field): parts this machine lacks, a graph used out of order, and pipelines of ours that do not hold what we said.
-import { FailedPreconditionError, InternalError } from "../errors/index.js";
+import { FailedPreconditionError, InternalError, UnavailableError } from "../errors/index.js";
 
 /** nvh264enc was asked for, but GStreamer has no usable NVENC here (no CUDA device, or the plugin is missing). */
 export class EncoderUnavailableError extends FailedPreconditionError {
@@ -46,4 +46,24 @@ export class RenderError extends InternalError {
 /** ffmpeg (which probes and decodes what a room produced) exited with a failure; the message ends with its stderr. */
 export class FfmpegError extends InternalError {
   override name = "FfmpegError";
+}
+
+/** A WHEP viewer asked this host for WebRTC, and it has no WebRTC addon (npm run setup builds it). */
+export class WebRtcUnavailableError extends UnavailableError {
+  override name = "WebRtcUnavailableError";
+
+  constructor() {
+    super("WebRTC not available on this host");
+  }
+}
+
+/** The room has as many WebRTC viewers as it takes; one may leave. `retryAfterSeconds` is what to tell the caller. */
+export class ViewersFullError extends UnavailableError {
+  override name = "ViewersFullError";
+  readonly retryAfterSeconds: number;
+
+  constructor(maxViewers: number, retryAfterSeconds: number) {
+    super(`the room has ${maxViewers} WebRTC viewers, the most it takes; try again later or watch HLS`);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
 }

@@ -2,7 +2,8 @@
 // mouth and overlays composed in I420; see frames.ts) are made on a compose worker shared with other rooms of the
 // process, or on this thread for offline renders (see compose-pool.ts); GStreamer encodes (x264, or nvh264enc when
 // present) and muxes to the room's outputs: HLS (hlssink2), segmented MP4 (splitmuxsink) and RTMP pushes (FLV tags
-// handed to separate push pipelines, see rtmp.ts). Audio and video are pushed together, one frame at a time, with
+// handed to separate push pipelines, see rtmp.ts), and WebRTC viewers (WHEP, see webrtc.ts) fed from the same encode.
+// Audio and video are pushed together, one frame at a time, with
 // timestamps from the same frame counter, so the outputs cannot drift. This thread builds and watches the pipelines:
 // a GStreamer error rebuilds the main pipeline and the clock goes on; an RTMP ingest failure only restarts that push.
 import { mkdir, stat } from "node:fs/promises";
@@ -11,15 +12,22 @@ import type { Transferable } from "node:worker_threads";
 import { loadAvatarPack, type AvatarPack } from "../avatars/index.js";
 import { rootLogger, tracer, type Logger, type Registry } from "../observability/index.js";
 import type { OutputConfig } from "../proto/index.js";
-import { InvalidArgumentError, ResourceExhaustedError } from "../errors/index.js";
+import { InvalidArgumentError, ResourceExhaustedError, UnavailableError } from "../errors/index.js";
 import { EncoderUnavailableError, GraphStartedError } from "./errors.js";
 import type { ClockAction, Cue, MouthFrameInput, SpeechChunk } from "./clock.js";
-import { compileOutputConfig, outputSampleRate, type CompiledOutput } from "./config.js";
+import {
+  compileOutputConfig,
+  compileWebRtcSettings,
+  outputSampleRate,
+  type CompiledOutput,
+  type WebRtcOptions,
+} from "./config.js";
 import {
   collectBuffers,
   createPipeline,
   findAppSink,
   findAppSrc,
+  findElement,
   hasElement,
   releasable,
   watchBus,
@@ -45,6 +53,7 @@ import {
 import { InlineFrames, WorkerFrames, composesOnWorkers, type FrameDriver } from "./compose-pool.js";
 import { nativePushAvailable } from "./appsrc.js";
 import { SpeechLedger } from "./speech-ledger.js";
+import { WebRtcViewers } from "./webrtc.js";
 
 export type X264Preset = "ultrafast" | "superfast" | "veryfast" | "faster" | "fast" | "medium";
 export type VideoEncoderChoice = "auto" | "x264" | "nvh264enc";
@@ -91,6 +100,8 @@ export interface RoomMediaGraphOptions {
    * this thread, also for a live room.
    */
   frameTap?: (i420: Uint8Array, frame: number) => void;
+  /** WebRTC (WHEP) viewers: how many a room takes, ICE ports (see config.ts; the environment fills what is left). */
+  webrtc?: WebRtcOptions;
 }
 
 export type MediaEvent =
@@ -149,8 +160,9 @@ export function detectVideoEncoder(choice: VideoEncoderChoice = "auto"): "x264en
  */
 const decodedAvatars = new Map<string, { version: string; avatar: WeakRef<LoadedAvatar> | Promise<LoadedAvatar> }>();
 
-/** Test seam: see injectFrameFault. */
+/** Test seams: see injectFrameFault and webrtcElementNames. */
 const injectFault = Symbol("injectFault");
+const webrtcElements = Symbol("webrtcElements");
 let warnedInline = false;
 
 const stamp = () => new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "");
@@ -161,6 +173,7 @@ export class RoomMediaGraph implements AsyncDisposable {
   readonly #options: RoomMediaGraphOptions;
   readonly #log: Logger;
   readonly #metrics: MediaMetrics;
+  readonly #webrtc: WebRtcViewers;
   readonly #encoder: "x264enc" | "nvh264enc";
   readonly #recordingPrefix = `rec-${stamp()}-`;
   /** The avatar on screen. */
@@ -223,6 +236,12 @@ export class RoomMediaGraph implements AsyncDisposable {
     this.#encoder = detectVideoEncoder(options.encoder);
     this.#log = (options.logger ?? rootLogger()).child({ role: "media", roomId: options.roomId });
     this.#metrics = mediaMetrics(options.registry);
+    this.#webrtc = new WebRtcViewers({
+      roomId: options.roomId,
+      settings: compileWebRtcSettings(options.webrtc),
+      registry: options.registry,
+      log: this.#log,
+    });
     this.#done = new Promise((resolve, reject) => {
       this.#resolveDone = resolve;
       this.#rejectDone = reject;
@@ -395,6 +414,32 @@ export class RoomMediaGraph implements AsyncDisposable {
     else this.#pending.push({ command, transfer });
   }
 
+  /**
+   * A WebRTC viewer's offer (WHEP): resolves with its session id and the answer SDP (every ICE candidate in it). The
+   * viewer is let go by closeViewer, or when its connection fails or never comes up. InvalidArgumentError("offer")
+   * names what in the offer cannot be answered; UnavailableError when the room is full (ViewersFullError), the host
+   * has no WebRTC, or the output is not running.
+   */
+  openViewer(offer: string, signal?: AbortSignal): Promise<{ sessionId: string; answer: string }> {
+    if (this.#stopping) return Promise.reject(new UnavailableError("the room's media has stopped"));
+    return this.#webrtc.open(offer, signal);
+  }
+
+  /** Lets WebRTC viewer `sessionId` go (its webrtcbin leaves the pipeline); false when there is no such viewer. */
+  closeViewer(sessionId: string): Promise<boolean> {
+    return this.#webrtc.close(sessionId);
+  }
+
+  /** WebRTC viewers held now (negotiating or connected). */
+  get webrtcViewers(): number {
+    return this.#webrtc.count;
+  }
+
+  /** Test seam (see webrtcElementNames). */
+  [webrtcElements](): string[] {
+    return this.#webrtc.elementNames();
+  }
+
   /** Test seam (see injectFrameFault): the next `frames` frames fail while being made. */
   [injectFault](frames: number): void {
     this.#command({ seq: ++this.#seq, type: "fault", frames });
@@ -482,6 +527,7 @@ export class RoomMediaGraph implements AsyncDisposable {
     await this.#frames?.stop();
     this.#drain();
     this.#metrics.frameSources.delete(this.#drain);
+    await this.#webrtc.detach("stopped");
     // End-of-stream first, so the last segments and recordings are complete; stopped from the bus (see watchBus).
     await this.#bus?.stop(10_000);
     await this.#hls?.end(this.#generation).catch((err: unknown) => this.#log.warn({ err }, "HLS playlist not ended"));
@@ -622,7 +668,8 @@ export class RoomMediaGraph implements AsyncDisposable {
       `appsrc name=video format=time max-bytes=0 caps="${videoCaps}" ! queue max-size-buffers=2 max-size-bytes=0 ` +
         `max-size-time=0 ! ${encoder} ! video/x-h264,profile=main ! tee name=vt`,
       `appsrc name=audio format=time max-bytes=0 caps="audio/x-raw,format=S16LE,layout=interleaved,rate=${outputSampleRate},channels=1" ` +
-        `! audioconvert ! avenc_aac bitrate=${c.audioKbps * 1000} ! aacparse ! tee name=at`,
+        // Raw audio is teed for the Opus encode WebRTC viewers add when the first one comes (see webrtc.ts).
+        `! tee name=araw ! audioconvert ! avenc_aac bitrate=${c.audioKbps * 1000} ! aacparse ! tee name=at`,
     ];
     if (c.hls) {
       parts.push(
@@ -693,6 +740,7 @@ export class RoomMediaGraph implements AsyncDisposable {
       }
     });
     pipeline.play();
+    this.#webrtc.attach(pipeline, findElement(pipeline, "vt"), findElement(pipeline, "araw"));
     // The room's frames go into this pipeline from its next frame on (timestamps from 0 again).
     this.#frames!.attach(findAppSrc(pipeline, "video"), findAppSrc(pipeline, "audio"));
     if (this.config.rtmp.length > 0) this.#pullFlv(pipeline, generation);
@@ -747,7 +795,8 @@ export class RoomMediaGraph implements AsyncDisposable {
     this.#rebuilding = true;
     // The frames leave the pipeline before its end-of-stream, so none is pushed after it (and lost uncounted).
     const bus = this.#bus;
-    const detached = this.#frames!.detach();
+    // Viewers of the old pipeline are let go first (their webrtcbins leave it); they reconnect to the new one.
+    const detached = Promise.all([this.#frames!.detach(), this.#webrtc.detach("media_restarted")]);
     void detached.then(() => bus?.stop());
     const rebuild = async () => {
       await detached;
@@ -921,4 +970,9 @@ export class RoomMediaGraph implements AsyncDisposable {
  */
 export function injectFrameFault(graph: RoomMediaGraph, frames: number): void {
   graph[injectFault](frames);
+}
+
+/** Tests: every element in the room's main pipeline at any depth, by name (WebRTC viewers' bins are whep_<n>). */
+export function webrtcElementNames(graph: RoomMediaGraph): string[] {
+  return graph[webrtcElements]();
 }

@@ -20,3 +20,7 @@ export { createPipeline, findAppSrc, watchBus } from "./gst.js";
 export { retainAppSrc, appsrcAddonPath } from "./appsrc.js";
 export { type Mp4Options } from "./gst-files.js";
 export { renderOverlay } from "./overlays.js";
+export { webrtcElementNames } from "./graph.js";
+export { webrtcAvailable } from "./webrtc.js";
+export { readViewerOffer } from "./webrtc-sdp.js";
+export { compileWebRtcSettings } from "./config.js";

@@ -71,10 +71,17 @@ if [ ! -f "$addon" ] || [ -n "$(find gpu-workers/tts/native -maxdepth 1 -type f 
   (cd gpu-workers/tts/native && npx --no-install node-gyp rebuild --loglevel=warn)
 fi
 
-# The room picture's blend kernel (media/native): when missing or older than its source.
-kernel=media/native/build/Release/livehost_compose.node
-if [ ! -f "$kernel" ] || [ -n "$(find media/native -maxdepth 1 -type f -newer "$kernel" -print -quit)" ]; then
-  say "building the compose kernel"
+# media/native (the room picture's blend kernel, the appsrc pusher, the WebRTC viewers): when one is missing or older
+# than a source there. Without the WebRTC addon (no libgstreamer-plugins-bad1.0-dev) a host answers WHEP with 503.
+native_missing=""
+for addon_name in livehost_compose livehost_appsrc livehost_webrtc; do
+  built=media/native/build/Release/$addon_name.node
+  if [ ! -f "$built" ] || [ -n "$(find media/native -maxdepth 1 -type f -newer "$built" -print -quit)" ]; then
+    native_missing=1
+  fi
+done
+if [ -n "$native_missing" ]; then
+  say "building media/native (compose kernel, appsrc, WebRTC)"
   (cd media/native && npx --no-install node-gyp rebuild --loglevel=warn)
 fi
 

@@ -184,6 +184,8 @@ export interface RoomHostOptions extends RoleOptions {
   mediaDir?: string;
   /** Hosts product pictures may be fetched from (https), comma-separated; "*.example.com" for subdomains. */
   imageHosts?: string;
+  /** A directory of RTMP stream keys, one file per secret name (a mounted Kubernetes Secret). */
+  streamKeys?: string;
 }
 
 export interface RoomHostSettings {
@@ -195,7 +197,7 @@ export interface RoomHostSettings {
   events: { retentionMs: number; maxBytes: number };
   capacity: number;
   /** Where rooms on air find their avatars and write their media; undefined: rooms do not go on air. */
-  live: { avatarsDir: string; mediaDir: string; imageHosts: string[] } | undefined;
+  live: { avatarsDir: string; mediaDir: string; imageHosts: string[]; streamKeysDir?: string } | undefined;
 }
 
 export function compileRoomHostOptions(options: RoomHostOptions): RoomHostSettings {
@@ -214,7 +216,14 @@ export function compileRoomHostOptions(options: RoomHostOptions): RoomHostSettin
       throw new InvalidArgumentError("--image-hosts", `"${host}" is not a host name (or *.domain)`);
     }
   }
-  const live = options.avatars ? { avatarsDir: options.avatars, mediaDir: options.mediaDir!, imageHosts } : undefined;
+  const live = options.avatars
+    ? {
+        avatarsDir: options.avatars,
+        mediaDir: options.mediaDir!,
+        imageHosts,
+        ...(options.streamKeys ? { streamKeysDir: options.streamKeys } : {}),
+      }
+    : undefined;
   const events = {
     retentionMs: parseDuration(options.eventsRetention ?? "15m", "--events-retention", {
       bare: "s",

@@ -3,7 +3,7 @@
 // role runner (role.ts) starts it around its NATS connection, /metrics and tracing.
 import { Command, Option } from "commander";
 import { startGateway } from "../gateway/index.js";
-import { startRoomHost } from "../rooms/index.js";
+import { startRoomHost, streamKeysFrom } from "../rooms/index.js";
 import {
   startLipSyncWorker,
   startSpeechWorker,
@@ -91,6 +91,12 @@ roleCommand("room-host", "host room actors")
   )
   .addOption(
     new Option(
+      "--stream-keys <dir>",
+      "RTMP stream keys, one file per secret name a room's output names (e.g. a mounted Kubernetes Secret)",
+    ).env("LIVEHOST_STREAM_KEYS_DIR"),
+  )
+  .addOption(
+    new Option(
       "--image-hosts <hosts>",
       "hosts product pictures are fetched from (https only), comma-separated, *.example.com for subdomains",
     ).env("LIVEHOST_IMAGE_HOSTS"),
@@ -98,7 +104,11 @@ roleCommand("room-host", "host room actors")
   .action(async (options: RoomHostOptions) => {
     const settings = compileRoomHostOptions(options);
     // An OpenAI-compatible LLM from LIVEHOST_LLM_ENDPOINT / _MODEL / _API_KEY; the embedded brain otherwise.
-    const live = settings.live && { ...settings.live, llm: llmOptionsFromEnv() };
+    const live = settings.live && {
+      ...settings.live,
+      llm: llmOptionsFromEnv(),
+      streamKeys: streamKeysFrom(settings.live.streamKeysDir),
+    };
     await runRole("room-host", settings.role, async ({ nats, registry, logger }) => {
       const host = await startRoomHost({
         nats,

@@ -24,3 +24,4 @@ export { webrtcElementNames } from "./graph.js";
 export { webrtcAvailable } from "./webrtc.js";
 export { readViewerOffer } from "./webrtc-sdp.js";
 export { compileWebRtcSettings } from "./config.js";
+export { NginxRtmp } from "./testing/nginx-rtmp.js";

@@ -7,3 +7,4 @@ export { RoomDirectory } from "./directory.js";
 export { validateRoomSpec } from "./spec.js";
 export { validateComment, validateEnum, validateRequestId, validateRoomId } from "./validation.js";
 export { RoomEndedError } from "./errors.js";
+export { streamKeysFrom } from "./stream-keys.js";

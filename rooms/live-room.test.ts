@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { context, trace } from "@opentelemetry/api";
 import { Comment, RoomState, UtteranceSource } from "../proto/index.js";
@@ -11,7 +12,7 @@ import {
   tracer,
   type Tracing,
 } from "../observability/internal.js";
-import { probeMedia } from "../media/internal.js";
+import { NginxRtmp, probeMedia } from "../media/internal.js";
 import { eventually, startTestRoomStack } from "../testing/index.js";
 import { enqueueComment } from "./internal.js";
 
@@ -163,5 +164,37 @@ describe("a live room", () => {
       commentsRejected: rejected().length,
       commentsAnswered: answered,
     });
+  });
+
+  it("pushes its stream to an RTMP ingest with the key its secret names, and refuses to start without the key", async () => {
+    await using ingest = await NginxRtmp.start();
+    const keys = await mkdtemp(join(tmpdir(), "livehost-stream-keys-"));
+    await writeFile(join(keys, "shop-2-key"), "live-shop-2\n");
+    await using stack = await startTestRoomStack({ live: true, streamKeysDir: keys });
+    const withRtmp = (secret: string) => {
+      const spec = stack.liveSpec();
+      spec.output!.outputs.push({ kind: { $case: "rtmp", value: { url: ingest.url, streamKeySecret: secret } } });
+      return spec;
+    };
+    await stack.create("shop-2", withRtmp("shop-2-key"));
+    expect((await stack.start("shop-2")).status?.state).toBe(RoomState.ROOM_STATE_LIVE);
+    // The ingest records what it receives under the key from the secret's file (never the secret's name).
+    const recorded = await eventually(
+      async () => {
+        const files = await ingest.recordings();
+        expect(files.map((f) => f.split("/").at(-1))).toContain("live-shop-2.flv");
+        const probe = await probeMedia(files.find((f) => f.endsWith("live-shop-2.flv"))!);
+        expect(probe.durationSeconds).toBeGreaterThan(2);
+        return probe;
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    expect(recorded.video).toMatchObject({ codec: "h264", width: 360, height: 640 });
+    expect(recorded.audio?.codec).toBe("aac");
+
+    // A secret this host does not hold: the start is refused and says which secret, the room does not go live.
+    await stack.create("shop-3", withRtmp("nobody-key"));
+    await expect(stack.start("shop-3")).rejects.toThrow(/nobody-key/);
+    await rm(keys, { recursive: true, force: true });
   });
 });

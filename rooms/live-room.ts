@@ -38,6 +38,7 @@ import type { Spoken, Voice } from "./voice.js";
 import type { Tier } from "../trust/index.js";
 import type { ProductImages } from "./product-images.js";
 import { UtteranceEvents } from "./utterance-events.js";
+import { streamKeysFrom, type StreamKeys } from "./stream-keys.js";
 
 export interface LiveRoomDeps {
   voice: Voice;
@@ -64,6 +65,8 @@ export interface LiveRoomDeps {
   tier?: () => Tier | undefined;
   /** Product pictures for product cards (fetched from allowed hosts, cached); none: cards without a picture. */
   images?: ProductImages;
+  /** RTMP stream keys by secret name (see stream-keys.ts); none: a room with an RTMP output fails to start, saying so. */
+  streamKeys?: StreamKeys;
   /** Called when the first sample of a comment's answer goes into the stream, with its stages (benchmarks). */
   onAnswerHeard?: (commentId: string, stages: AnswerStages) => void;
 }
@@ -179,6 +182,7 @@ export class LiveRoom implements OnAirRoom {
       registry: deps.registry,
       logger: deps.log,
       x264Preset: deps.x264Preset,
+      streamKey: deps.streamKeys ?? streamKeysFrom(undefined),
       // The lip-sync worker answers a few tens of ms after the audio: a sentence waits up to two frames for its
       // first mouth frame rather than opening with the idle mouth.
       mouthWaitFrames: 2,

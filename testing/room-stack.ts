@@ -17,7 +17,7 @@ import {
 import { AsyncDisposableStack, createLogger, createRegistry, type Registry } from "../observability/index.js";
 import type { RoomServiceClient } from "../proto/index.js";
 import { RoomEvent, type Room, type RoomSpec, type RoomActorRequest, type UtteranceStarted } from "../proto/index.js";
-import { RoomClient, startRoomHost, type RoomHost } from "../rooms/internal.js";
+import { RoomClient, startRoomHost, streamKeysFrom, type RoomHost } from "../rooms/internal.js";
 import { connectNats, type NatsConnection, type NatsServerProcess } from "../transport/index.js";
 import { startNatsServer } from "./nats.js";
 import { sampleRoomSpec } from "./rooms.js";
@@ -39,6 +39,8 @@ export interface TestRoomStackOptions {
   avatars?: string[];
   /** A gateway (RoomService on 127.0.0.1:0); `{ viewer: true }` also serves the viewer page from the media dir. */
   gateway?: boolean | { viewer: boolean };
+  /** RTMP stream keys of live rooms: a directory with one file per secret name (see rooms/stream-keys.ts). */
+  streamKeysDir?: string;
 }
 
 /** A room host of the stack, on its own NATS connection (as its own process would be), with its logs. */
@@ -183,7 +185,7 @@ export async function startTestRoomStack<const O extends TestRoomStackOptions = 
     const host = await startRoomHost({
       nats: hostNc,
       registry,
-      live: live ? { avatarsDir, mediaDir } : undefined,
+      live: live ? { avatarsDir, mediaDir, streamKeys: streamKeysFrom(options.streamKeysDir) } : undefined,
       logger: createLogger({ level: "warn", destination }),
     });
     const added: TestRoomHost = {

@@ -25,3 +25,7 @@ export { webrtcAvailable } from "./webrtc.js";
 export { readViewerOffer } from "./webrtc-sdp.js";
 export { compileWebRtcSettings } from "./config.js";
 export { NginxRtmp } from "./testing/nginx-rtmp.js";
+export { QualityAnalyzer, type QualityReport, type DefectKind } from "./quality.js";
+export { LoudnessMeter } from "./quality-loudness.js";
+export { QualityMonitor, qualityMetrics, type QualitySnapshot } from "./quality-monitor.js";
+export { calibrationClip, degradations, degrade, renderTalkingClip, type Degradation } from "./testing/calibration.js";

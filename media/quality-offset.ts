@@ -23,12 +23,19 @@ export interface OffsetEstimate {
 const stepSeconds = 0.01;
 const maxLagSeconds = 0.4;
 
-/** Energy at `t` (linear between 10 ms values), NaN outside the track. */
-function energyAt(track: EnergyTrack, t: number): number {
-  const k = (t - track.startSeconds) / stepSeconds - 0.5;
-  const i = Math.floor(k);
-  if (i < 0 || i + 1 >= track.db.length) return Number.NaN;
-  return track.db[i]! + (track.db[i + 1]! - track.db[i]!) * (k - i);
+/**
+ * The track's running integral (dB·s) at the ends of its 10 ms values, so that the mean energy over any interval
+ * costs two look-ups: the mean of [a, b) is (C(b) − C(a)) / (b − a), with C linear inside each 10 ms.
+ */
+function integral(track: EnergyTrack): (t: number) => number {
+  const sums = new Float64Array(track.db.length + 1);
+  for (let i = 0; i < track.db.length; i++) sums[i + 1] = sums[i]! + track.db[i]! * stepSeconds;
+  return (t) => {
+    const k = (t - track.startSeconds) / stepSeconds;
+    const i = Math.floor(k);
+    if (i < 0 || i >= track.db.length) return Number.NaN;
+    return sums[i]! + (sums[i + 1]! - sums[i]!) * (k - i);
+  };
 }
 
 /** Pearson r over the pairs where both are numbers. */
@@ -69,14 +76,14 @@ export function estimateOffsets(
   energy: EnergyTrack,
 ): (OffsetEstimate | undefined)[] {
   const lags = Math.round(maxLagSeconds / stepSeconds);
-  const samples = Math.max(1, Math.round(frameSeconds / stepSeconds));
+  const at = integral(energy);
+  // The energy over each frame's interval, at each lag.
   const shifted = Array.from({ length: 2 * lags + 1 }, (_, k) => {
     const lag = (k - lags) * stepSeconds;
     const values = new Float64Array(times.length);
     for (let i = 0; i < times.length; i++) {
-      let sum = 0;
-      for (let q = 0; q < samples; q++) sum += energyAt(energy, times[i]! + lag + (q + 0.5) * stepSeconds);
-      values[i] = sum / samples;
+      const from = times[i]! + lag;
+      values[i] = (at(from + frameSeconds) - at(from)) / frameSeconds;
     }
     return values;
   });

@@ -196,14 +196,18 @@ const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 
 export class QualityAnalyzer {
   readonly #options: CompiledOptions;
   // Video.
+  // The sampled grid of the last frame and the one being read (swapped each frame), and the same for the mouth.
   #prev?: Uint8Array;
-  #prevMouth?: Uint8Array;
-  #prevMouthRect?: Rect;
+  #spare?: Uint8Array;
+  #prevMouth = new Uint8Array(0);
+  #nextMouth = new Uint8Array(0);
+  #prevMouthKey = "";
   #frames: FrameRecord[] = [];
   #frameCount = 0;
   #firstPts?: number;
   #lastPts?: number;
   #deltas: number[] = [];
+  #interval?: number;
   #blackSince?: number;
   #blackFrames: number[] = []; // pts of black frames, trimmed to the history
   #blackTotal = 0;
@@ -247,7 +251,7 @@ export class QualityAnalyzer {
     const gw = Math.floor(width / step);
     const gh = Math.floor(height / step);
     const prev = this.#prev?.length === gw * gh ? this.#prev : undefined;
-    const next = new Uint8Array(gw * gh);
+    const next = this.#spare?.length === gw * gh ? this.#spare : new Uint8Array(gw * gh);
     const cells = this.#options.findMouth ? new Float32Array(gridCols * gridRows) : undefined;
     let dark = 0;
     let changed = 0;
@@ -263,6 +267,7 @@ export class QualityAnalyzer {
         if (cells) cells[cellRow + Math.floor((x * gridCols) / gw)]! += v;
       }
     }
+    this.#spare = prev;
     this.#prev = next;
     if (cells) {
       const perCell = (gw / gridCols) * (gh / gridRows);
@@ -289,8 +294,7 @@ export class QualityAnalyzer {
           why: `${missing} frame(s) missing: no picture for ${Math.round((delta - interval) * 1000)} ms (timestamps jump)`,
         });
       }
-      this.#deltas.push(delta);
-      if (this.#deltas.length > 50) this.#deltas.shift();
+      this.#addDelta(delta);
     }
     const frameSeconds = this.#frameInterval() ?? 0.04;
 
@@ -323,30 +327,39 @@ export class QualityAnalyzer {
     const y1 = Math.min(frame.height, Math.floor(box.y + box.height));
     if (x1 <= x0 || y1 <= y0) return undefined;
     const step = Math.max(1, Math.floor(Math.sqrt(((x1 - x0) * (y1 - y0)) / 2048)));
-    const rect = { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
-    const same =
-      this.#prevMouthRect && Object.entries(rect).every(([k, v]) => this.#prevMouthRect![k as keyof Rect] === v);
-    const prev = same ? this.#prevMouth : undefined;
-    const samples: number[] = [];
+    const count = Math.ceil((x1 - x0) / step) * Math.ceil((y1 - y0) / step);
+    const key = `${x0},${y0},${x1},${y1}`;
+    const prev = key === this.#prevMouthKey ? this.#prevMouth : undefined;
+    const next = this.#nextMouth.length === count ? this.#nextMouth : new Uint8Array(count);
+    let k = 0;
     let sum = 0;
     let changed = 0;
     for (let y = y0; y < y1; y += step) {
-      for (let x = x0; x < x1; x += step) {
+      for (let x = x0; x < x1; x += step, k++) {
         const v = frame.luma[y * stride + x]!;
-        if (prev && Math.abs(v - prev[samples.length]!) > changedLuma) changed++;
-        samples.push(v);
+        if (prev && Math.abs(v - prev[k]!) > changedLuma) changed++;
+        next[k] = v;
         sum += v;
       }
     }
-    this.#prevMouth = Uint8Array.from(samples);
-    this.#prevMouthRect = rect;
-    return { mean: sum / samples.length, changed: prev ? changed / samples.length : 0 };
+    this.#nextMouth = this.#prevMouth;
+    this.#prevMouth = next;
+    this.#prevMouthKey = key;
+    return { mean: sum / count, changed: prev ? changed / count : 0 };
   }
 
+  /** The usual frame interval: the median of the last 50 (kept up to date as frames come). */
   #frameInterval(): number | undefined {
-    if (this.#deltas.length < 3) return undefined;
-    const sorted = [...this.#deltas].sort((a, b) => a - b);
-    return sorted[sorted.length >> 1];
+    return this.#interval;
+  }
+
+  #addDelta(delta: number): void {
+    this.#deltas.push(delta);
+    if (this.#deltas.length > 50) this.#deltas.shift();
+    if (this.#deltas.length >= 3) {
+      const sorted = [...this.#deltas].sort((a, b) => a - b);
+      this.#interval = sorted[sorted.length >> 1];
+    }
   }
 
   #endBlack(t: number): void {

@@ -1,15 +1,26 @@
 // WebRTC viewers of a room's graph (WHEP's media side): a real Chromium negotiates with the graph's webrtcbin and
 // decodes its H.264 and Opus; bad offers and a full room are refused with what is wrong; viewers that come and go
 // (closed, or gone without a word) leave nothing behind in the pipeline.
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry } from "../observability/index.js";
-import { RoomMediaGraph, webrtcAvailable, webrtcElementNames } from "./internal.js";
+import { InvalidArgumentError } from "../errors/index.js";
+import {
+  RoomMediaGraph,
+  ViewersFullError,
+  readViewerOffer,
+  webrtcAvailable,
+  webrtcElementNames,
+  type WebRtcOptions,
+} from "./internal.js";
+
 import { eventually } from "../testing/index.js";
 import { hls, landscape, outputConfig } from "./testing/output.js";
 import { connectViewer, launchTestChromium } from "./testing/webrtc-browser.js";
+import { chromiumOffer } from "./testing/whep-offer.js";
 
 const avatarDir = new URL("../models/avatars/default", import.meta.url).pathname;
 let dir: string;
@@ -21,7 +32,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function liveGraph(roomId: string, maxViewers = 50) {
+async function liveGraph(roomId: string, maxViewers = 50, webrtc: WebRtcOptions = {}) {
   const registry = createRegistry();
   const graph = new RoomMediaGraph({
     roomId,
@@ -30,7 +41,7 @@ async function liveGraph(roomId: string, maxViewers = 50) {
     outputDir: join(dir, roomId),
     registry,
     x264Preset: "ultrafast",
-    webrtc: { maxViewers },
+    webrtc: { maxViewers, ...webrtc },
   });
   await graph.start();
   return Object.assign(graph, { registry });
@@ -68,5 +79,99 @@ describe.runIf(webrtcAvailable())("WebRTC viewers of a room's graph", () => {
     const after = webrtcElementNames(graph).filter((n) => !before.includes(n));
     expect(after.filter((n) => n.startsWith("whep_"))).toEqual([]);
     expect(await graph.closeViewer(sessionId)).toBe(false);
+  }, 60_000);
+});
+
+describe("reading a WHEP offer", () => {
+  it("picks the offer's H.264 (main profile first) and Opus payload types", () => {
+    expect(readViewerOffer(chromiumOffer())).toEqual({
+      video: { mline: 0, payloadType: 127, profileLevelId: "4d001f" },
+      audio: { mline: 1, payloadType: 111 },
+    });
+    expect(readViewerOffer(chromiumOffer({ video: false }))).toEqual({ audio: { mline: 0, payloadType: 111 } });
+  });
+
+  it.each([
+    ["not SDP", "hello", /not an SDP session description/],
+    ["no media", "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n", /no video or audio m-line/],
+    [
+      "no H.264",
+      chromiumOffer().replace(/a=rtpmap:(102|127) H264/g, "a=rtpmap:$1 VP9"),
+      /video m-line 0 offers no H.264/,
+    ],
+    ["no Opus", chromiumOffer().replace("opus/48000/2", "G722/8000"), /audio m-line 1 offers no Opus/],
+    ["no mid", chromiumOffer().replace(/a=mid:1\r\n/, ""), /audio m-line 1 has no a=mid/],
+    ["send-only", chromiumOffer().replace(/a=recvonly/g, "a=sendonly"), /is sendonly/],
+  ])("refuses an offer with %s, saying what is wrong", (_, offer, message) => {
+    expect(() => readViewerOffer(offer)).toThrow(InvalidArgumentError);
+    expect(() => readViewerOffer(offer)).toThrow(message);
+  });
+});
+
+describe.runIf(webrtcAvailable())("WebRTC viewers coming and going", () => {
+  const openFds = () => readdirSync("/proc/self/fd").length;
+  const threads = () => Number(/Threads:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))![1]);
+  const viewerBins = (graph: RoomMediaGraph) => webrtcElementNames(graph).filter((n) => n.startsWith("whep_"));
+
+  it("refuses a bad offer (400's error) and a viewer past the room's cap (503's), and takes the next when one leaves", async () => {
+    await using graph = await liveGraph("w-cap", 2);
+    await expect(graph.openViewer("v=0\r\nnonsense")).rejects.toThrow(InvalidArgumentError);
+    const first = await graph.openViewer(chromiumOffer());
+    await graph.openViewer(chromiumOffer({ audio: false }));
+    const full = await graph.openViewer(chromiumOffer()).catch((err: unknown) => err);
+    expect(full).toBeInstanceOf(ViewersFullError);
+    expect((full as ViewersFullError).code).toBe("unavailable");
+    expect((full as ViewersFullError).retryAfterSeconds).toBeGreaterThan(0);
+    expect(await graph.closeViewer(first.sessionId)).toBe(true);
+    await graph.openViewer(chromiumOffer());
+    expect(graph.webrtcViewers).toBe(2);
+    const sessions = await graph.registry.getSingleMetric("livehost_webrtc_sessions_total")!.get();
+    const outcomes: Record<string, number> = {};
+    for (const v of sessions.values) outcomes[String(v.labels.outcome)] = v.value;
+    expect(outcomes).toMatchObject({ bad_offer: 1, full: 1, closed: 1 });
+  }, 60_000);
+
+  it("frees every viewer's webrtcbin, sockets and ICE thread after hundreds of opens and closes", async () => {
+    await using graph = await liveGraph("w-churn", 50);
+    // The first viewer adds the Opus encode, which stays: the baseline is taken after it.
+    await graph.closeViewer((await graph.openViewer(chromiumOffer())).sessionId);
+    const elements = webrtcElementNames(graph).length;
+    const fds = openFds();
+    // GStreamer's streaming threads are pooled: ten viewers at once leave as many idle threads, reused by the next.
+    let pooledThreads = 0;
+    for (let round = 0; round < 30; round++) {
+      // Ten at once (as a burst of viewers would), then all of them leave.
+      const opened = await Promise.all(Array.from({ length: 10 }, () => graph.openViewer(chromiumOffer())));
+      expect(viewerBins(graph)).toHaveLength(10);
+      await Promise.all(opened.map((o) => graph.closeViewer(o.sessionId)));
+      expect(viewerBins(graph)).toEqual([]);
+      if (round === 0) pooledThreads = threads();
+    }
+    expect(graph.webrtcViewers).toBe(0);
+    expect(webrtcElementNames(graph)).toHaveLength(elements);
+    // Flat-ish: each viewer opens sockets, an event fd and an ICE thread; 300 of them left behind would be far more.
+    expect(openFds()).toBeLessThan(fds + 20);
+    expect(threads()).toBeLessThan(pooledThreads + 20);
+    const sessions = await graph.registry.getSingleMetric("livehost_webrtc_sessions_total")!.get();
+    expect(sessions.values.find((v) => v.labels.outcome === "closed")?.value).toBe(301);
+  }, 180_000);
+
+  it("lets go of viewers that never connect, and of every viewer when the output stops", async () => {
+    await using graph = await liveGraph("w-gone", 50, { connectTimeoutMs: 500 });
+    for (let i = 0; i < 5; i++) await graph.openViewer(chromiumOffer());
+    await eventually(
+      () => {
+        expect(viewerBins(graph)).toEqual([]);
+        expect(graph.webrtcViewers).toBe(0);
+      },
+      { timeoutMs: 20_000 },
+    );
+    const sessions = await graph.registry.getSingleMetric("livehost_webrtc_sessions_total")!.get();
+    expect(sessions.values.find((v) => v.labels.outcome === "connect_timeout")?.value).toBe(5);
+
+    await graph.openViewer(chromiumOffer());
+    await graph.stop();
+    expect(graph.webrtcViewers).toBe(0);
+    await expect(graph.openViewer(chromiumOffer())).rejects.toThrow(/stopped/);
   }, 60_000);
 });

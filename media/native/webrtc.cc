@@ -50,6 +50,7 @@ struct Session {
   GstElement *pipeline = nullptr;  // ref
   GstElement *bin = nullptr;       // ref
   GstElement *webrtc = nullptr;    // ref
+  GstWebRTCICE *ice = nullptr;     // ref, let go last (see TearDown)
   Branch video, audio;
   std::string offer;
   guint64 gatherTimeoutUs = 0;
@@ -362,6 +363,13 @@ gpointer TearDown(gpointer data) {
   gst_object_unref(session->webrtc);
   gst_object_unref(session->bin);
   gst_object_unref(session->pipeline);
+  // webrtcbin 1.22's ICE agent stops its thread when finalized, and hangs there (the thread and its sockets lost)
+  // when that thread itself drops the last reference, which it does when a callback of its own held one at the
+  // moment webrtcbin let go. So the last reference is dropped here, once every other is gone.
+  if (session->ice != nullptr) {
+    for (int waited = 0; GST_OBJECT_REFCOUNT_VALUE(session->ice) > 1 && waited < 500; waited++) g_usleep(10000);
+    gst_object_unref(session->ice);
+  }
   g_mutex_clear(&session->lock);
   g_cond_clear(&session->changed);
   uint32_t id = session->id;
@@ -401,6 +409,7 @@ void Discard(Session *session) {
   if (session->bin != nullptr) gst_object_unref(session->bin);
   if (session->webrtc != nullptr) gst_object_unref(session->webrtc);
   if (session->pipeline != nullptr) gst_object_unref(session->pipeline);
+  if (session->ice != nullptr) gst_object_unref(session->ice);
   g_mutex_clear(&session->lock);
   g_cond_clear(&session->changed);
   delete session;
@@ -468,13 +477,22 @@ NAN_METHOD(Open) {
     Discard(session);
     return Nan::ThrowError("open: the bin needs a webrtcbin named webrtc and a queue <ghost>_in per branch");
   }
-  if (maxPort > 0) {
-    GstWebRTCICE *ice = nullptr;
-    g_object_get(session->webrtc, "ice-agent", &ice, nullptr);
-    if (ice != nullptr) {
-      g_object_set(ice, "min-rtp-port", minPort, "max-rtp-port", maxPort, nullptr);
-      gst_object_unref(ice);
+  // ICE over UDP only, in the configured port range, and without UPnP port mapping (libnice's default: a UPnP
+  // context per viewer, with sockets and a search on the network that a room host has no use for).
+  GstWebRTCICE *ice = nullptr;
+  g_object_get(session->webrtc, "ice-agent", &ice, nullptr);
+  if (ice != nullptr) {
+    g_object_set(ice, "ice-tcp", FALSE, nullptr);
+    if (maxPort > 0) g_object_set(ice, "min-rtp-port", minPort, "max-rtp-port", maxPort, nullptr);
+    GObject *agent = nullptr;
+    g_object_get(ice, "agent", &agent, nullptr);
+    if (agent != nullptr) {
+      if (g_object_class_find_property(G_OBJECT_GET_CLASS(agent), "upnp") != nullptr) {
+        g_object_set(agent, "upnp", FALSE, nullptr);
+      }
+      g_object_unref(agent);
     }
+    session->ice = ice;
   }
   g_signal_connect(session->webrtc, "notify::connection-state", G_CALLBACK(OnConnectionState), session);
   g_signal_connect(session->webrtc, "notify::ice-gathering-state", G_CALLBACK(OnGatheringState), session);

@@ -25,6 +25,7 @@ const benchmarks: Record<string, () => Promise<{ run: Benchmark }>> = {
   room: () => import("./room.js"),
   density: () => import("./density.js"),
   festival: () => import("./festival.js"),
+  latency: () => import("./latency.js"),
   quality: () => import("./quality.js"),
 };
 

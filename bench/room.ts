@@ -5,33 +5,14 @@
 //
 // Everything is real and on loopback: nats-server, a room host with its media graphs (x264 + AAC to HLS), a TTS
 // worker and a lip-sync worker, all in this process (which is why the libuv pool is raised by `npm run bench`).
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { loadCatalogFile, loadPersonasFile, pickPersona, sampleFiles } from "../brain/index.js";
-import { startLipSyncWorker, startSpeechWorker, writeDefaultAvatarPack } from "../gpu-workers/index.js";
-import type { X264Preset } from "../media/index.js";
-import { createRegistry, type Registry } from "../observability/index.js";
-import { Comment, RoomEvent, RoomSpec, UtteranceSource } from "../proto/index.js";
-import { RoomClient, enqueueComment, startRoomHost, type AnswerStages } from "../rooms/internal.js";
-import { connectNats, type NatsConnection } from "../transport/index.js";
-import { startNatsServer } from "../testing/index.js";
+import type { Registry } from "../observability/index.js";
+import { Comment, RoomEvent, UtteranceSource } from "../proto/index.js";
+import { enqueueComment } from "../rooms/internal.js";
+import { onAir, type Size } from "./rooms-on-air.js";
 import { round, summarize } from "./stats.js";
 import type { BenchContext } from "./main.js";
 
 const questions = ["这个保温杯多少钱？", "杯子有什么颜色", "连衣裙还有货吗", "有优惠券吗", "什么时候发货"];
-
-interface Heard {
-  stages: AnswerStages;
-  /** performance.now() when the answer's first sample went into the stream. */
-  at: number;
-}
-
-interface Size {
-  width: number;
-  height: number;
-  preset: X264Preset;
-}
 
 export async function run({ log, quick }: BenchContext): Promise<Record<string, unknown>> {
   const small: Size = { width: 360, height: 640, preset: "ultrafast" };
@@ -71,58 +52,6 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
     rooms_live_detail: live.detail,
     rooms_live_note: `${portrait.width}x${portrait.height}@25 x264 ${portrait.preset}: rooms that kept 25 fps with no dropped frame for the trial`,
   };
-}
-
-/** A stack with `rooms` rooms on air; the caller runs its trial, then everything stops. */
-async function onAir<T>(
-  rooms: number,
-  size: Size,
-  trial: (ctx: { nc: NatsConnection; ids: string[]; registry: Registry; heard: Map<string, Heard> }) => Promise<T>,
-): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), "livehost-bench-room-"));
-  const avatarsDir = join(dir, "avatars");
-  await writeDefaultAvatarPack(join(avatarsDir, "default"), { width: size.width, height: size.height });
-  const nats = await startNatsServer();
-  const nc = await connectNats({ servers: nats.url, name: "bench" });
-  const registry = createRegistry();
-  const heard = new Map<string, Heard>();
-  const tts = await startSpeechWorker({ nats: nc, registry: createRegistry(), maxStreams: 64 });
-  const lipsync = await startLipSyncWorker({
-    nats: nc,
-    registry: createRegistry(),
-    avatarsDir,
-    executionProvider: "cpu",
-    maxStreams: 64,
-  });
-  const host = await startRoomHost({
-    nats: nc,
-    registry,
-    live: {
-      avatarsDir,
-      mediaDir: join(dir, "media"),
-      x264Preset: size.preset,
-      onAnswerHeard: (commentId, stages) => heard.set(commentId, { stages, at: performance.now() }),
-    },
-  });
-  try {
-    // Workers are known to the room host from their first announcements.
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const client = new RoomClient(nc);
-    const spec = await benchSpec(size);
-    const ids = Array.from({ length: rooms }, (_, i) => `bench-${i}`);
-    for (const id of ids) {
-      await client.request(id, { $case: "create", value: { requestId: id, roomId: id, spec, tenant: "" } });
-      await client.request(id, { $case: "start", value: { roomId: id, requestId: "" } }, { timeoutMs: 30_000 });
-    }
-    return await trial({ nc, ids, registry, heard });
-  } finally {
-    await host.close();
-    await lipsync.close(1_000);
-    await tts.close(1_000);
-    await nc.close();
-    await nats.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
 }
 
 /**
@@ -230,22 +159,6 @@ async function roomsLiveMax(size: Size, maxRooms: number, log: (m: string) => vo
     max = rooms;
   }
   return { max, detail };
-}
-
-async function benchSpec(size: Size): Promise<RoomSpec> {
-  const catalog = await loadCatalogFile(sampleFiles.catalogZh);
-  return RoomSpec.fromPartial({
-    displayName: "bench",
-    catalog,
-    persona: pickPersona(await loadPersonasFile(sampleFiles.personas), catalog),
-    voice: { voiceId: "zh-female-warm" },
-    avatar: { avatarId: "default" },
-    output: {
-      video: { widthPx: size.width, heightPx: size.height, fps: 25, bitrateKbps: 1500 },
-      audioBitrateKbps: 96,
-      outputs: [{ kind: { $case: "hls", value: { segmentDurationS: 2, playlistLength: 6 } } }],
-    },
-  });
 }
 
 async function counterValue(registry: Registry, name: string): Promise<number> {

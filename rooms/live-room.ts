@@ -409,6 +409,7 @@ export class LiveRoom implements OnAirRoom {
     this.#current?.cut.abort();
     await this.#loop;
     await this.media.stop();
+    this.#events.close();
     this.#metrics.onAir.dec();
     if (this.#labelHidden) this.#metrics.aiLabelHidden.dec();
     this.#setStalled(undefined);

@@ -26,6 +26,8 @@ interface Entry {
   start?: { streamTimeMs: number; outputUnixMs: number };
   /** Cues shown during it, published once it started (their times are offsets on its clock). */
   cues: { cue: CueFired; atMs: number }[];
+  /** Cues due later in it, published when their frame plays (cancelled by a cut before them). */
+  due: { timer: NodeJS.Timeout; atMs: number; publish: () => void }[];
   subtitle?: boolean;
   /** Its audio's length, once synthesized. */
   durationMs?: number;
@@ -53,10 +55,21 @@ export class UtteranceEvents {
 
   /** A sentence is about to be synthesized and pushed to the media graph. */
   begin(line: UtteranceLine): void {
-    this.#entries.set(line.utteranceId, { line, words: [], cues: [] });
+    this.#entries.set(line.utteranceId, { line, words: [], cues: [], due: [] });
     if (this.#entries.size <= maxFollowed) return;
     const [oldest] = this.#entries.keys();
     this.#neverHeard(oldest!);
+    this.#forget(oldest!);
+  }
+
+  /** The room goes off air: cues not yet due are not published. */
+  close(): void {
+    for (const id of [...this.#entries.keys()]) this.#forget(id);
+  }
+
+  #forget(utteranceId: string) {
+    for (const due of this.#entries.get(utteranceId)?.due ?? []) clearTimeout(due.timer);
+    this.#entries.delete(utteranceId);
   }
 
   /** Word timings the voice gave for it (more may follow). */
@@ -97,6 +110,11 @@ export class UtteranceEvents {
       return;
     }
     this.#entries.delete(report.utteranceId);
+    // Its cues: every one has shown by its last frame; a cut drops those after it.
+    for (const due of entry.due) {
+      clearTimeout(due.timer);
+      if (report.state === "ended" || due.atMs <= report.playedMs) due.publish();
+    }
     if (!entry.start) {
       // Cut before a sample of it played (or a report that never came for its start): nothing was heard.
       if (report.playedMs === 0 || report.state === "interrupted") return this.#told(entry);
@@ -197,15 +215,25 @@ export class UtteranceEvents {
     );
   }
 
+  /** Publishes a cue when its frame goes out (at once if that has passed). */
   #publishCue(entry: Entry, cue: CueFired, atMs: number) {
     const start = entry.start!;
-    this.#deps.publish({
-      $case: "cueFired",
-      value: {
-        ...cue,
-        streamTimeMs: start.streamTimeMs + Math.round(atMs),
-        outputUnixMs: start.outputUnixMs + Math.round(atMs),
-      },
-    });
+    const outputUnixMs = start.outputUnixMs + Math.round(atMs);
+    const publish = () =>
+      this.#deps.publish({
+        $case: "cueFired",
+        value: { ...cue, streamTimeMs: start.streamTimeMs + Math.round(atMs), outputUnixMs },
+      });
+    const wait = outputUnixMs - Date.now();
+    if (wait <= 0 || !this.#entries.has(entry.line.utteranceId)) return publish();
+    const due = {
+      atMs,
+      publish,
+      timer: setTimeout(() => {
+        entry.due.splice(entry.due.indexOf(due), 1);
+        publish();
+      }, wait),
+    };
+    entry.due.push(due);
   }
 }

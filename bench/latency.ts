@@ -1,0 +1,259 @@
+// What a viewer waits for: a comment published → the first sample of its spoken answer, measured where each
+// delivery hands it to the viewer, at 1 and 10 live rooms, one question at a time and in bursts of 5 per room.
+//
+//   (a) encoder input: the answer's UtteranceStarted, stamped when its frame went to the encoder (output_unix_ms);
+//   (c) RTMP wire: the first AAC packet at or after the answer's stream time, read back from a real nginx-rtmp
+//       ingest on loopback by a separate reader (ffprobe printing packets as they arrive), not by the process
+//       that pushed it; FLV timestamps are the room's stream clock (nginx passes the publisher's own through);
+//   (d) HLS: the segment holding the answer's stream time is listed in the room's public playlist (polled every
+//       20 ms), i.e. a player could fetch it;
+//   (e) browser: see webrtc figures (added when the viewer page plays WebRTC).
+//
+// All clocks are this machine's Date.now(); the comment is timed from its publish (NATS, JetStream and the room
+// actor's mailbox are part of the path). Everything runs in this process but the RTMP ingest and its readers.
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { NginxRtmp } from "../media/internal.js";
+import { Comment, RoomEvent, UtteranceSource, type UtteranceStarted } from "../proto/index.js";
+import { enqueueComment } from "../rooms/internal.js";
+import { onAir, type Size } from "./rooms-on-air.js";
+import { summarize, type LatencySummary } from "./stats.js";
+import type { BenchContext } from "./main.js";
+
+const questions = ["这个保温杯多少钱？", "杯子有什么颜色", "连衣裙还有货吗", "有优惠券吗", "什么时候发货"];
+const hlsSegmentSeconds = 1;
+const size: Size = { width: 360, height: 640, preset: "ultrafast" };
+
+/** Milliseconds from a comment's publish to each end point of its answer's first sample. */
+interface AnswerTimes {
+  encoderIn: number;
+  rtmpWire?: number;
+  hlsSegment?: number;
+}
+
+export async function run({ log, quick }: BenchContext): Promise<Record<string, unknown>> {
+  const by_rooms: Record<string, unknown> = {};
+  let ten: Record<string, unknown> = {};
+  for (const rooms of [1, 10]) {
+    for (const burst of [1, 5]) {
+      log(`${rooms} room(s) on air, ${burst === 1 ? "one question at a time" : `bursts of ${burst} questions`}`);
+      const result = await trial(rooms, burst, quick ? 1 : burst === 1 ? 5 : 2, log);
+      by_rooms[`${rooms}${burst === 1 ? "" : `_burst${burst}`}`] = result;
+      if (rooms === 10 && burst === 1) ten = result;
+    }
+  }
+  return {
+    ...ten,
+    rooms: 10,
+    output: `${size.width}x${size.height}@25 x264 ${size.preset} (tune zerolatency), HLS ${hlsSegmentSeconds} s segments + RTMP push, embedded brain and voices`,
+    end_points:
+      "encoder: the answer's first frame handed to the encoder; rtmp: its first AAC packet read back from nginx-rtmp on loopback; hls: its segment listed in the public playlist",
+    by_rooms,
+  };
+}
+
+/** `rooms` rooms on air, each asked `rounds` times a burst of `burst` questions; figures over every answer. */
+async function trial(rooms: number, burst: number, rounds: number, log: (m: string) => void) {
+  await using ingest = await NginxRtmp.start();
+  return await onAir(
+    rooms,
+    size,
+    async ({ nc, ids, mediaDir }) => {
+      const readers = new Map(ids.map((id) => [id, new RtmpReader(`${ingest.url}/${id}`)]));
+      const playlists = new Map(ids.map((id) => [id, new HlsWatcher(join(mediaDir, id, "hls", "index.m3u8"))]));
+      const answers = new Map<string, UtteranceStarted>();
+      const showStarts = new Map<string, number>();
+      const starts: { roomId: string; started: UtteranceStarted }[] = [];
+      const subscription = nc.subscribe("livehost.events.rooms.*", {
+        callback: (_err, msg) => {
+          const event = RoomEvent.decode(msg.data);
+          if (event.event?.$case !== "utteranceStarted") return;
+          const started = event.event.value;
+          starts.push({ roomId: event.roomId, started });
+          if (started.source === UtteranceSource.UTTERANCE_SOURCE_SHOW) showStarts.set(event.roomId, Date.now());
+          // An answer's first sentence (its later ones carry the same comment id).
+          if (started.source === UtteranceSource.UTTERANCE_SOURCE_ANSWER && !answers.has(started.commentId)) {
+            answers.set(started.commentId, started);
+          }
+        },
+      });
+      try {
+        await sleep(6_000); // every show speaking, every reader past its probe
+        const published = new Map<string, { roomId: string; at: number }>();
+        let random = 42;
+        const next = () => (random = (random * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+        await Promise.all(
+          ids.map(async (roomId) => {
+            for (let round = 0; round < rounds; round++) {
+              await sleep(300 + Math.round(next() * 2_500));
+              const asked: string[] = [];
+              for (let q = 0; q < burst; q++) {
+                const commentId = `${roomId}-r${round}-q${q}`;
+                asked.push(commentId);
+                published.set(commentId, { roomId, at: Date.now() });
+                const text = questions[(round * burst + q) % questions.length]!;
+                await enqueueComment(nc, Comment.fromPartial({ commentId, roomId, viewerId: `v${round}-${q}`, text }));
+              }
+              // Every answer heard (or 60 s), then the show again.
+              const deadline = Date.now() + 60_000;
+              while (Date.now() < deadline) {
+                const heard = asked.map((id) => answers.get(id));
+                const last = Math.max(...heard.map((a) => Number(a?.outputUnixMs ?? 0)));
+                if (heard.every(Boolean) && (showStarts.get(roomId) ?? 0) > last) break;
+                await sleep(100);
+              }
+            }
+          }),
+        );
+        await sleep(hlsSegmentSeconds * 1_000 + 1_500); // the last answers' segments and packets are out
+        const times: AnswerTimes[] = [];
+        for (const [commentId, { roomId, at }] of published) {
+          const answer = answers.get(commentId);
+          if (!answer) continue;
+          const streamMs = Number(answer.streamTimeMs);
+          const wire = readers.get(roomId)!.arrivalOf(streamMs);
+          const segment = playlists.get(roomId)!.listedAt(streamMs);
+          times.push({
+            encoderIn: Number(answer.outputUnixMs) - at,
+            ...(wire !== undefined ? { rtmpWire: wire - at } : {}),
+            ...(segment !== undefined ? { hlsSegment: segment - at } : {}),
+          });
+        }
+        // The delivery alone, over every sentence started: encoder input → RTMP wire, → HLS playlist.
+        const toWire: number[] = [];
+        const toSegment: number[] = [];
+        for (const { roomId, started } of starts) {
+          const wire = readers.get(roomId)?.arrivalOf(Number(started.streamTimeMs));
+          if (wire !== undefined) toWire.push(wire - Number(started.outputUnixMs));
+          const segment = playlists.get(roomId)?.listedAt(Number(started.streamTimeMs));
+          if (segment !== undefined) toSegment.push(segment - Number(started.outputUnixMs));
+        }
+        const pick = (key: keyof AnswerTimes) =>
+          summarize(times.flatMap((t) => (t[key] === undefined ? [] : [t[key]])));
+        const figures = report(pick("encoderIn"), pick("rtmpWire"), pick("hlsSegment"));
+        log(
+          `  ${times.length} of ${published.size} answers heard: encoder p50 ${figures.comment_to_encoder_ms_p50} ms, ` +
+            `rtmp wire p50 ${figures.rtmp_comment_to_wire_ms_p50} ms, hls segment p50 ${figures.hls_comment_to_segment_ms_p50} ms`,
+        );
+        return {
+          ...figures,
+          answers: times.length,
+          questions: published.size,
+          rtmp_encoder_to_wire_ms_p50: summarize(toWire).p50,
+          hls_encoder_to_segment_ms_p50: summarize(toSegment).p50,
+        };
+      } finally {
+        subscription.unsubscribe();
+        for (const reader of readers.values()) reader.close();
+        for (const watcher of playlists.values()) watcher.close();
+      }
+    },
+    {
+      outputs: (roomId) => [
+        { kind: { $case: "hls", value: { segmentDurationS: hlsSegmentSeconds, playlistLength: 6 } } },
+        { kind: { $case: "rtmp", value: { url: ingest.url, streamKeySecret: roomId } } },
+      ],
+      // The stream key is the room id: each room's push is readable at <ingest>/<room id>.
+      streamKeys: (secretName) => Promise.resolve(secretName),
+    },
+  );
+}
+
+function report(encoder: LatencySummary, wire: LatencySummary, segment: LatencySummary) {
+  return {
+    comment_to_encoder_ms_p50: encoder.p50,
+    comment_to_encoder_ms_p95: encoder.p95,
+    rtmp_comment_to_wire_ms_p50: wire.p50,
+    rtmp_comment_to_wire_ms_p95: wire.p95,
+    hls_comment_to_segment_ms_p50: segment.p50,
+    hls_comment_to_segment_ms_p95: segment.p95,
+  };
+}
+
+/**
+ * A separate RTMP player of one stream: ffprobe reading it from the ingest and printing each packet as it arrives
+ * (line-buffered through stdbuf); keeps the audio packets' stream time and arrival time.
+ */
+class RtmpReader {
+  readonly #process: ChildProcess;
+  readonly #packets: { ptsMs: number; at: number }[] = [];
+
+  constructor(url: string) {
+    this.#process = spawn(
+      "stdbuf",
+      [
+        "-oL",
+        "ffprobe",
+        "-v",
+        "error",
+        "-select_streams",
+        "a",
+        "-show_entries",
+        "packet=pts_time",
+        "-of",
+        "csv=p=0",
+        url,
+      ],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
+    createInterface({ input: this.#process.stdout! }).on("line", (line) => {
+      const pts = Number(line.split(",")[0]);
+      if (Number.isFinite(pts)) this.#packets.push({ ptsMs: pts * 1000, at: Date.now() });
+    });
+  }
+
+  /** When the first packet carrying stream time `streamMs` (or later) arrived here. */
+  arrivalOf(streamMs: number): number | undefined {
+    // An AAC packet of 1024 samples starts at most 21.3 ms before the sample.
+    return this.#packets.find((p) => p.ptsMs + 1024 / 48 > streamMs)?.at;
+  }
+
+  close(): void {
+    this.#process.kill();
+  }
+}
+
+/** Follows a room's public HLS playlist: when each segment was first listed, and the stream time it covers. */
+class HlsWatcher {
+  readonly #path: string;
+  readonly #segments = new Map<number, { startMs: number; durationMs: number; listedAt: number }>();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(path: string) {
+    this.#path = path;
+    this.#timer = setInterval(() => void this.#poll(), 20);
+  }
+
+  async #poll() {
+    const text = await readFile(this.#path, "utf8").catch(() => "");
+    const now = Date.now();
+    let sequence = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1] ?? 0);
+    for (const match of text.matchAll(/#EXTINF:([\d.]+),/g)) {
+      const seq = sequence++;
+      if (this.#segments.has(seq)) continue;
+      const before = this.#segments.get(seq - 1);
+      // Sequence 0 starts the stream; a segment whose predecessor was never seen cannot be placed.
+      if (seq !== 0 && !before) continue;
+      const startMs = before ? before.startMs + before.durationMs : 0;
+      this.#segments.set(seq, { startMs, durationMs: Number(match[1]) * 1000, listedAt: now });
+    }
+  }
+
+  /** When the segment holding stream time `streamMs` was first listed. */
+  listedAt(streamMs: number): number | undefined {
+    for (const segment of this.#segments.values()) {
+      if (streamMs >= segment.startMs && streamMs < segment.startMs + segment.durationMs) return segment.listedAt;
+    }
+    return undefined;
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

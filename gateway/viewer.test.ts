@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { eventually, startTestRoomStack } from "../testing/index.js";
+import { chromiumOffer, launchTestChromium, webrtcAvailable } from "../media/internal.js";
 
 describe("the viewer page", () => {
   it("serves a room's page, its HLS, its events, and takes comments", async () => {
@@ -86,4 +87,88 @@ describe("the viewer page", () => {
     expect(forged.status).toBe(202);
     expect(forged.body!.viewerId).not.toBe("web-AAAAAAAAAAAAAAAA");
   });
+
+  it("refuses WHEP offers it cannot take with the HTTP status that says why", async () => {
+    await using stack = await startTestRoomStack({ gateway: { viewer: true } });
+    await stack.create("quiet-room");
+    const whep = (path: string, init: RequestInit) => fetch(`${stack.gateway.viewerUrl}${path}`, init);
+    const offer = (roomId: string, type = "application/sdp") =>
+      whep(`/rooms/${roomId}/whep`, { method: "POST", body: chromiumOffer(), headers: { "content-type": type } });
+
+    const wrongType = await offer("quiet-room", "application/json");
+    expect(wrongType.status).toBe(415);
+    expect(await wrongType.text()).toMatch(/application\/sdp/);
+    expect((await offer("nobody")).status).toBe(404);
+    const notOnAir = await offer("quiet-room");
+    expect(notOnAir.status).toBe(503);
+    expect(notOnAir.headers.get("retry-after")).toMatch(/^\d+$/);
+    expect(await notOnAir.text()).toMatch(/not on air/);
+    // No trickle ICE: every candidate is in the offer and the answer.
+    const patch = await whep("/rooms/quiet-room/whep/abc", { method: "PATCH", body: "" });
+    expect(patch.status).toBe(405);
+    expect(patch.headers.get("allow")).toBe("DELETE");
+  });
+
+  it.runIf(webrtcAvailable())(
+    "plays a live room over WebRTC in Chromium, caps its viewers (503), refuses bad offers (400), ends sessions on DELETE",
+    async () => {
+      process.env.LIVEHOST_WEBRTC_MAX_VIEWERS = "1";
+      try {
+        await using stack = await startTestRoomStack({ live: true, gateway: { viewer: true } });
+        await stack.create("webrtc-room", stack.liveSpec());
+        await stack.start("webrtc-room");
+        const base = `${stack.gateway.viewerUrl}/rooms/webrtc-room`;
+        const post = (body: string) =>
+          fetch(`${base}/whep`, { method: "POST", body, headers: { "content-type": "application/sdp" } });
+
+        await using browser = await launchTestChromium();
+        const page = await browser.newPage();
+        await page.goto(base);
+        // The page plays WebRTC (not its HLS fallback): pictures decoded, sound playing.
+        await eventually(
+          async () => {
+            expect(await page.evaluate("window.livehostTransport")).toBe("webrtc");
+            const frames = await page.evaluate<number>(
+              "document.getElementById('video').getVideoPlaybackQuality().totalVideoFrames",
+            );
+            expect(frames).toBeGreaterThan(10);
+            const tracks = await page.evaluate<string[]>(
+              "document.getElementById('video').srcObject.getTracks().filter((t) => t.readyState === 'live').map((t) => t.kind).sort()",
+            );
+            expect(tracks).toEqual(["audio", "video"]);
+          },
+          { timeoutMs: 60_000, intervalMs: 250 },
+        );
+
+        // The page holds the room's one WebRTC seat.
+        const full = await post(chromiumOffer());
+        expect(full.status).toBe(503);
+        expect(Number(full.headers.get("retry-after"))).toBeGreaterThan(0);
+        expect(await full.text()).toMatch(/WebRTC viewers/);
+        const bad = await post(chromiumOffer().replace(/H264/g, "VP9"));
+        expect(bad.status).toBe(400);
+        expect(await bad.text()).toMatch(/offers no H.264/);
+
+        // The page leaves (its session is deleted), and the seat is free again.
+        await page.close();
+        const created = await eventually(
+          async () => {
+            const res = await post(chromiumOffer());
+            expect(res.status).toBe(201);
+            return res;
+          },
+          { timeoutMs: 20_000, intervalMs: 500 },
+        );
+        expect(created.headers.get("content-type")).toBe("application/sdp");
+        expect(await created.text()).toMatch(/^v=0/);
+        const location = created.headers.get("location")!;
+        expect(location).toMatch(/^\/rooms\/webrtc-room\/whep\/[A-Za-z0-9_-]+$/);
+        expect((await fetch(`${stack.gateway.viewerUrl}${location}`, { method: "DELETE" })).status).toBe(200);
+        expect((await fetch(`${stack.gateway.viewerUrl}${location}`, { method: "DELETE" })).status).toBe(404);
+      } finally {
+        delete process.env.LIVEHOST_WEBRTC_MAX_VIEWERS;
+      }
+    },
+    120_000,
+  );
 });

@@ -1,9 +1,12 @@
-// The viewer page the gateway serves in local mode: a room's HLS stream (played with hls.js), a comment box, and the
-// room's events as they happen. Routes:
+// The viewer page the gateway serves in local mode: a room's stream (WebRTC through WHEP, HLS played with hls.js when
+// WebRTC does not come up), a comment box, and the room's events as they happen. Routes:
 //   GET  /                          the rooms, with links
-//   GET  /rooms/<id>                the viewer page
+//   GET  /rooms/<id>                the viewer page (?transport=hls: HLS only)
 //   GET  /rooms/<id>/events         the room's events (server-sent events, protobuf JSON)
 //   POST /rooms/<id>/comments       {"text": "...", "viewer": "<display name>"} -> PostComment
+//   POST /rooms/<id>/whep           WHEP: an SDP offer (application/sdp) -> 201, Location, the SDP answer
+//   DELETE /rooms/<id>/whep/<s>     WHEP: the viewer's session ends (PATCH, trickle ICE: 405, candidates are all in
+//                                   the offer and the answer)
 //   GET  /media/<id>/hls/<file>     the room's HLS playlist and segments, from the media directory
 //   GET  /assets/hls.min.js         hls.js
 // It listens on loopback unless told otherwise: it is a preview, not a CDN origin.
@@ -11,7 +14,9 @@
 // The page is a danmaku ingest that browsers reach directly, so it answers for its viewers' ids: the viewer id a room's
 // flood control keys on comes from a cookie the page signs (HMAC, a key per gateway process), never from the body
 // (whose "viewer" is only a display name), and each client address may post a few comments a second (429 beyond),
-// so that minting new cookies does not get around flood control either.
+// so that minting new cookies does not get around flood control either. WHEP offers are signalled to the room host
+// that has the room on air (NATS request-reply on subjects.roomWhep, which only that host answers); the media then
+// flows between that host and the browser. They are limited per client address too, and get the same viewer cookie.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
@@ -19,8 +24,15 @@ import { createRequire } from "node:module";
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { join, normalize } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Comment, RoomEvent, subjects } from "../proto/index.js";
-import { LivehostError, MalformedMessageError, ResourceExhaustedError } from "../errors/index.js";
+import { Comment, RoomEvent, RoomState, subjects } from "../proto/index.js";
+import {
+  LivehostError,
+  MalformedMessageError,
+  NotFoundError,
+  ResourceExhaustedError,
+  UnavailableError,
+  errorFromCode,
+} from "../errors/index.js";
 import type { RoomDirectory } from "../rooms/index.js";
 import type { Registry } from "../observability/index.js";
 import { postComment } from "./room-service.js";
@@ -55,11 +67,20 @@ const maxBodyBytes = 4_096;
 /** Comments one client address may post: a burst, then this many a second. */
 const commentBurst = 5;
 const commentsPerSecond = 1;
+/** WHEP offers one client address may post: a burst (a page and its reconnects), then this many a second. */
+const offerBurst = 10;
+const offersPerSecond = 2;
+/** What a WHEP offer may be, and how long its room host may take to answer it (ICE gathering included). */
+const maxOfferBytes = 64 * 1024;
+const whepTimeoutMs = 15_000;
+/** Retry-After (s) for a room that cannot take a WebRTC viewer now and says nothing more precise. */
+const whepRetryAfterSeconds = 5;
 
 /** Signed viewer ids (cookie `livehost_viewer=<id>.<mac>`), and the comment rate per client address. */
 class ViewerIdentity {
   readonly #key = randomBytes(32);
   readonly #addresses = new Map<string, TokenBucket>();
+  readonly #offers = new Map<string, TokenBucket>();
 
   /** The viewer id the request's cookie proves, or a new one (to be set as the cookie) when it proves none. */
   viewerOf(req: IncomingMessage): { viewerId: string; cookie?: string } {
@@ -77,14 +98,16 @@ class ViewerIdentity {
 
   /** Takes one comment from the client address's allowance; ResourceExhaustedError (429) when it has none. */
   takeComment(address: string): void {
-    let bucket = this.#addresses.get(address);
-    if (!bucket) {
-      // Forgetting every address at once is rare and errs on the side of letting comments through.
-      if (this.#addresses.size > 10_000) this.#addresses.clear();
-      bucket = new TokenBucket(commentBurst, commentsPerSecond);
-      this.#addresses.set(address, bucket);
+    if (!take(this.#addresses, address, commentBurst, commentsPerSecond)) {
+      throw new ResourceExhaustedError("too many comments from this address; slow down");
     }
-    if (!bucket.take()) throw new ResourceExhaustedError("too many comments from this address; slow down");
+  }
+
+  /** Takes one WHEP offer from the client address's allowance; ResourceExhaustedError (429) when it has none. */
+  takeOffer(address: string): void {
+    if (!take(this.#offers, address, offerBurst, offersPerSecond)) {
+      throw new ResourceExhaustedError("too many WebRTC offers from this address; slow down");
+    }
   }
 
   #mac(id: string): string {
@@ -97,7 +120,13 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
   const server = createServer((req, res) => {
     route(options, identity, req, res).catch((err: unknown) => {
       const status = err instanceof LivehostError ? httpStatus(err) : 500;
-      if (!res.headersSent) res.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
+      const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+      if (!res.headersSent) {
+        res.writeHead(status, {
+          "content-type": "text/plain; charset=utf-8",
+          ...(typeof retryAfter === "number" ? { "retry-after": String(retryAfter) } : {}),
+        });
+      }
       res.end(err instanceof LivehostError ? err.message : "internal error");
     });
   });
@@ -108,6 +137,17 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
   const address = server.address() as { address: string; port: number };
   const close = () => closeServer(server);
   return { url: `http://${address.address}:${address.port}`, close, [Symbol.asyncDispose]: close };
+}
+
+function take(buckets: Map<string, TokenBucket>, address: string, burst: number, perSecond: number): boolean {
+  let bucket = buckets.get(address);
+  if (!bucket) {
+    // Forgetting every address at once is rare and errs on the side of letting requests through.
+    if (buckets.size > 10_000) buckets.clear();
+    bucket = new TokenBucket(burst, perSecond);
+    buckets.set(address, bucket);
+  }
+  return bucket.take();
 }
 
 async function route(
@@ -127,6 +167,20 @@ async function route(
     if (req.method === "GET" && parts.length === 2) return roomPage(options, roomId, res);
     if (req.method === "GET" && parts[2] === "events") return events(options, roomId, req, res);
     if (req.method === "POST" && parts[2] === "comments") return comment(options, identity, roomId, req, res);
+    if (parts[2] === "whep" && parts.length === 3 && req.method === "POST") {
+      return whepOffer(options, identity, roomId, req, res);
+    }
+    if (parts[2] === "whep" && parts.length === 4) {
+      if (req.method === "DELETE") return whepDelete(options, roomId, parts[3]!, res);
+      res.writeHead(405, { allow: "DELETE", "content-type": "text/plain" });
+      res.end("a WHEP session takes DELETE only (no trickle ICE: every candidate is in the offer and the answer)");
+      return;
+    }
+    if (parts[2] === "whep" && parts.length === 3) {
+      res.writeHead(405, { allow: "POST", "content-type": "text/plain" });
+      res.end("POST an SDP offer (application/sdp)");
+      return;
+    }
   }
   if (req.method === "GET" && parts[0] === "media" && parts[1] && parts[2] === "hls" && parts[3]) {
     const file = normalize(join(options.mediaDir, parts[1], "hls", parts[3]));
@@ -161,17 +215,75 @@ async function roomPage(options: ViewerOptions, roomId: string, res: ServerRespo
 const roomId = ${JSON.stringify(roomId)};
 const src = "/media/" + encodeURIComponent(roomId) + "/hls/index.m3u8";
 const video = document.getElementById("video");
-function play() {
+// Which transport plays: "webrtc" (WHEP, the default), "hls" (when WebRTC does not come up, or ?transport=hls).
+window.livehostTransport = "connecting";
+function playHls() {
+  window.livehostTransport = "hls";
+  video.srcObject = null;
   if (window.Hls && Hls.isSupported()) {
     const hls = new Hls({ liveSyncDurationCount: 2 });
     hls.loadSource(src);
     hls.attachMedia(video);
-    hls.on(Hls.Events.ERROR, (_e, data) => { if (data.fatal) setTimeout(() => { hls.destroy(); play(); }, 1000); });
+    hls.on(Hls.Events.ERROR, (_e, data) => { if (data.fatal) setTimeout(() => { hls.destroy(); playHls(); }, 1000); });
   } else {
     video.src = src;
   }
 }
-play();
+// WHEP: a receive-only offer with every ICE candidate, the answer from the room's host; a track must be playing
+// within a few seconds, else HLS. A connection that fails later tries WebRTC again, then HLS.
+async function playWebRtc() {
+  const pc = new RTCPeerConnection();
+  let session;
+  const end = () => {
+    pc.close();
+    if (session) fetch(session, { method: "DELETE", keepalive: true }).catch(() => {});
+    session = undefined;
+  };
+  try {
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    const stream = new MediaStream();
+    const playing = new Promise((resolve) => {
+      pc.ontrack = (e) => { stream.addTrack(e.track); video.srcObject = stream; e.track.onunmute = resolve; };
+    });
+    await pc.setLocalDescription(await pc.createOffer());
+    await Promise.race([
+      new Promise((resolve) => {
+        if (pc.iceGatheringState === "complete") resolve();
+        pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && resolve();
+      }),
+      new Promise((resolve) => setTimeout(resolve, 2000)),
+    ]);
+    const res = await fetch("/rooms/" + encodeURIComponent(roomId) + "/whep", {
+      method: "POST", headers: { "content-type": "application/sdp" }, body: pc.localDescription.sdp,
+    });
+    if (res.status !== 201) throw new Error("WHEP " + res.status + ": " + (await res.text()));
+    session = res.headers.get("location");
+    await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+    await Promise.race([playing, new Promise((_, reject) => setTimeout(() => reject(new Error("no track")), 5000))]);
+    window.livehostTransport = "webrtc";
+    addEventListener("pagehide", end);
+    // The room's host stops sending when its output restarts (or it hands the room over): ICE says "disconnected"
+    // within seconds, long before "failed".
+    let lost;
+    const reconnect = () => {
+      if (pc.connectionState === "connected") return;
+      pc.onconnectionstatechange = null;
+      end();
+      playWebRtc().catch(playHls);
+    };
+    pc.onconnectionstatechange = () => {
+      clearTimeout(lost);
+      if (pc.connectionState === "failed" || pc.connectionState === "closed") reconnect();
+      else if (pc.connectionState === "disconnected") lost = setTimeout(reconnect, 3000);
+    };
+  } catch (err) {
+    end();
+    throw err;
+  }
+}
+if (new URLSearchParams(location.search).get("transport") === "hls") playHls();
+else playWebRtc().catch((err) => { console.warn("WebRTC did not come up, playing HLS", err); playHls(); });
 const list = document.getElementById("events");
 const stream = new EventSource("/rooms/" + encodeURIComponent(roomId) + "/events");
 stream.onmessage = (m) => {
@@ -248,6 +360,105 @@ async function comment(
   });
   res.writeHead(202, { "content-type": "application/json", ...(cookie ? { "set-cookie": cookie } : {}) });
   res.end(JSON.stringify({ ...reply, viewerId }));
+}
+
+/** Where a room's WHEP session is (the Location of a 201, what DELETE takes). */
+const sessionPath = (roomId: string, session: string) =>
+  `/rooms/${encodeURIComponent(roomId)}/whep/${encodeURIComponent(session)}`;
+
+/**
+ * A WHEP offer: 201 with the answer and the session's Location. 415 for another content type, 400 for an offer that
+ * cannot be answered (the message says why), 404 for an unknown room, 503 with Retry-After when the room is not on
+ * air, is full or its host has no WebRTC, 429 when the address posts too many offers.
+ */
+async function whepOffer(
+  options: ViewerOptions,
+  identity: ViewerIdentity,
+  roomId: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+) {
+  const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/sdp") {
+    req.resume();
+    res.writeHead(415, { "content-type": "text/plain", accept: "application/sdp" });
+    res.end(`a WHEP offer is application/sdp, not ${type || "a body without a content type"}`);
+    return;
+  }
+  identity.takeOffer(req.socket.remoteAddress ?? "unknown");
+  const { cookie } = identity.viewerOf(req);
+  let offer = "";
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    offer += chunk.toString("utf8");
+    if (offer.length > maxOfferBytes) throw new MalformedMessageError(`offer: larger than ${maxOfferBytes} bytes`);
+  }
+  const room = await options.directory.get(roomId);
+  if (!room) throw new NotFoundError(`no room ${roomId}`);
+  if (room.status?.state !== RoomState.ROOM_STATE_LIVE) {
+    throw Object.assign(new UnavailableError(`room ${roomId} is not on air`), {
+      retryAfterSeconds: whepRetryAfterSeconds,
+    });
+  }
+  const reply = await askRoomHost(options, roomId, { op: "offer", sdp: offer });
+  if (typeof reply.session !== "string" || typeof reply.answer !== "string") {
+    throw new UnavailableError("the room's host gave no answer");
+  }
+  res.writeHead(201, {
+    "content-type": "application/sdp",
+    location: sessionPath(roomId, reply.session),
+    ...(cookie ? { "set-cookie": cookie } : {}),
+  });
+  res.end(reply.answer);
+}
+
+/** WHEP DELETE: 200 when the session ended, 404 when the room has no such session (ended already). */
+async function whepDelete(options: ViewerOptions, roomId: string, session: string, res: ServerResponse) {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(session)) throw new NotFoundError("no such WebRTC session");
+  await askRoomHost(options, roomId, { op: "delete", session });
+  res.writeHead(200, { "content-type": "text/plain" });
+  res.end("session ended");
+}
+
+/** Asks the room host that has `roomId` on air; its refusal comes back as the error it was there. */
+async function askRoomHost(
+  options: ViewerOptions,
+  roomId: string,
+  request: { op: "offer"; sdp: string } | { op: "delete"; session: string },
+): Promise<{ session?: unknown; answer?: unknown }> {
+  let text: string;
+  try {
+    const msg = await options.nats.request(subjects.roomWhep(roomId), JSON.stringify(request), {
+      timeout: whepTimeoutMs,
+    });
+    text = msg.string();
+  } catch (err) {
+    // No room host listens, or none has the room on air (only its owner answers).
+    throw Object.assign(new UnavailableError(`no room host is streaming room ${roomId} now`, { cause: err }), {
+      retryAfterSeconds: whepRetryAfterSeconds,
+    });
+  }
+  let reply: {
+    session?: unknown;
+    answer?: unknown;
+    error?: { code?: unknown; message?: unknown; retryAfterSeconds?: unknown };
+  };
+  try {
+    reply = JSON.parse(text) as typeof reply;
+  } catch (err) {
+    throw new UnavailableError("the room's host answered something else than JSON", { cause: err });
+  }
+  if (reply.error) {
+    const error = errorFromCode(
+      String(reply.error.code),
+      typeof reply.error.message === "string" ? reply.error.message : "refused",
+    );
+    const retryAfter = reply.error.retryAfterSeconds;
+    if (error.code === "unavailable") {
+      Object.assign(error, { retryAfterSeconds: typeof retryAfter === "number" ? retryAfter : whepRetryAfterSeconds });
+    }
+    throw error;
+  }
+  return reply;
 }
 
 async function sendFile(res: ServerResponse, path: string, type: string, headers: Record<string, string> = {}) {

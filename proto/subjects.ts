@@ -19,6 +19,15 @@ export const roomEvents = (roomId: string) => `livehost.events.rooms.${roomId}`;
  * from it). Written by the room's owner only, conditionally on the subject's last sequence (rooms/event-log.ts).
  */
 export const roomEventLog = (roomId: string) => `livehost.eventlog.rooms.${roomId}`;
+/**
+ * WebRTC viewers of a room (WHEP signalling, core NATS request-reply, JSON): the gateway asks, and only the room host
+ * that has the room on air answers (the others stay silent). `{ "op": "offer", "sdp" }` -> `{ "session", "answer" }`;
+ * `{ "op": "delete", "session" }` -> `{ "deleted": true }`; a refusal is `{ "error": { "code", "message",
+ * "retryAfterSeconds"? } }` with an error code (errors/). Under livehost.*, not rooms.*.* (the rooms' mailboxes).
+ */
+export const roomWhep = (roomId: string) => `livehost.whep.rooms.${roomId}`;
+/** What a room host subscribes to, answering for the rooms it has on air. */
+export const allRoomWhep = "livehost.whep.rooms.*";
 /** The stream keeping every room's recent events (livehost.eventlog.rooms.*), one subject per room. */
 export const roomEventsStream = "ROOM_EVENTS";
 /** Worker announcements; kind is "tts" or "lipsync". */

@@ -1,8 +1,12 @@
 // The room host process: runs room actors on the actor runtime, and answers status requests as a NATS micro
-// service ("livehost-room-host"), so operators and the demo can find every host with $SRV.PING.
+// service ("livehost-room-host"), so operators and the demo can find every host with $SRV.PING. It also answers WHEP
+// signalling (WebRTC viewers) for the rooms it has on air.
 import { Svcm, type Service } from "@nats-io/services";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { rootLogger, type Logger, type Registry } from "../observability/index.js";
+import { RoomMediaGraph } from "../media/index.js";
+import { LivehostError, MalformedMessageError, NotFoundError } from "../errors/index.js";
+import { subjects } from "../proto/index.js";
 import { ActorHost, type StoreSettings } from "../actors/index.js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { RoomDirectory } from "./directory.js";
@@ -29,10 +33,7 @@ export interface RoomHostOptions {
    * Put rooms on air for real: avatar packs, where media output goes, and an optional LLM. Without it rooms keep
    * their record and lifecycle only.
    */
-  live?: Pick<
-    LiveRoomDeps,
-    "avatarsDir" | "mediaDir" | "llm" | "x264Preset" | "onAnswerHeard" | "openRoom" | "streamKeys"
-  > & {
+  live?: Pick<LiveRoomDeps, "avatarsDir" | "mediaDir" | "llm" | "x264Preset" | "onAnswerHeard" | "openRoom"> & {
     /** Hosts product pictures may be fetched from (https only); none: product cards show no picture. */
     imageHosts?: string[];
     /** Extra CA certificates for those hosts (tests). */
@@ -109,11 +110,13 @@ export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost>
       msg.respond(JSON.stringify(status()));
     },
   });
+  const whep = answerWhep(options.nats, onAir, log);
   log.info({ hostId: id, statusSubject }, "room host ready");
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      whep.unsubscribe();
       await actors.close();
       // Rooms handed over (or ended) stop their media before the connection they publish on goes.
       await Promise.all([...onAir.values()].map((room) => room.stop()));
@@ -123,4 +126,55 @@ export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost>
       log.info("room host stopped");
     })());
   return { id, actors, onAir, statusSubject, status, close, [Symbol.asyncDispose]: close };
+}
+
+/** How long a WHEP offer may take here (the graph's own negotiation limit is shorter). */
+const whepOfferTimeoutMs = 12_000;
+
+/**
+ * WHEP signalling for the rooms on air on this host (subjects.roomWhep): every host hears every request, and only the
+ * one with the room on air answers, so the gateway's request gets one reply or none (then the room is not streaming).
+ */
+function answerWhep(nats: NatsConnection, onAir: ReadonlyMap<string, OnAirRoom>, log: Logger): Subscription {
+  return nats.subscribe(subjects.allRoomWhep, {
+    callback: (err, msg) => {
+      if (err) return;
+      const room = onAir.get(msg.subject.slice(msg.subject.lastIndexOf(".") + 1));
+      // Rooms on air through a stand-in (benchmarks) have no media graph: not ours to answer.
+      const media = room && !room.stopped && "media" in room ? room.media : undefined;
+      if (!(media instanceof RoomMediaGraph)) return;
+      void whepRequest(media, msg).catch((error: unknown) => {
+        const refused = error instanceof LivehostError ? error : undefined;
+        if (!refused) log.error({ err: error, roomId: media.roomId }, "WHEP request failed");
+        const retryAfter = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+        msg.respond(
+          JSON.stringify({
+            error: {
+              code: refused?.code ?? "internal",
+              message: refused?.message ?? "internal error",
+              ...(typeof retryAfter === "number" ? { retryAfterSeconds: retryAfter } : {}),
+            },
+          }),
+        );
+      });
+    },
+  });
+}
+
+async function whepRequest(media: RoomMediaGraph, msg: Msg): Promise<void> {
+  let request: { op?: unknown; sdp?: unknown; session?: unknown };
+  try {
+    request = JSON.parse(msg.string()) as typeof request;
+  } catch (err) {
+    throw new MalformedMessageError("WHEP request: not JSON", { cause: err });
+  }
+  if (request.op === "offer" && typeof request.sdp === "string") {
+    const { sessionId, answer } = await media.openViewer(request.sdp, AbortSignal.timeout(whepOfferTimeoutMs));
+    msg.respond(JSON.stringify({ session: sessionId, answer }));
+  } else if (request.op === "delete" && typeof request.session === "string") {
+    if (!(await media.closeViewer(request.session))) throw new NotFoundError("no such WebRTC session");
+    msg.respond(JSON.stringify({ deleted: true }));
+  } else {
+    throw new MalformedMessageError('WHEP request: op must be "offer" (with sdp) or "delete" (with session)');
+  }
 }

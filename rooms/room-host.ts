@@ -33,7 +33,10 @@ export interface RoomHostOptions {
    * Put rooms on air for real: avatar packs, where media output goes, and an optional LLM. Without it rooms keep
    * their record and lifecycle only.
    */
-  live?: Pick<LiveRoomDeps, "avatarsDir" | "mediaDir" | "llm" | "x264Preset" | "onAnswerHeard" | "openRoom"> & {
+  live?: Pick<
+    LiveRoomDeps,
+    "avatarsDir" | "mediaDir" | "llm" | "x264Preset" | "onAnswerHeard" | "openRoom" | "streamKeys"
+  > & {
     /** Hosts product pictures may be fetched from (https only); none: product cards show no picture. */
     imageHosts?: string[];
     /** Extra CA certificates for those hosts (tests). */

@@ -107,7 +107,7 @@ interface Container {
   };
   readinessProbe?: { grpc?: { port: number }; httpGet?: { path: string; port: string } };
   livenessProbe?: { grpc?: { port: number }; httpGet?: { path: string; port: string } };
-  ports?: { name: string; containerPort: number }[];
+  ports?: { name?: string; containerPort: number; protocol?: string }[];
 }
 interface Workload extends Manifest {
   spec: {
@@ -303,6 +303,50 @@ describe("defaults", () => {
     expect(JSON.parse(board.data["livehost.json"]!)).toEqual(
       JSON.parse(await readFile(new URL("../observability/dashboards/livehost.json", import.meta.url), "utf8")),
     );
+  });
+});
+
+describe("WebRTC viewers", () => {
+  const objects = () => rendered.get("defaults")!;
+
+  it("gives room hosts a fixed UDP range for ICE: their environment, container ports, a Service and a network rule", () => {
+    const host = (find(objects(), "Deployment", "-room-host") as Workload).spec.template.spec.containers[0]!;
+    const env = Object.fromEntries(host.env!.map((e) => [e.name, e.value]));
+    expect(env).toMatchObject({ LIVEHOST_WEBRTC_PORTS: "20000-20099", LIVEHOST_WEBRTC_MAX_VIEWERS: "50" });
+    const udp = (host.ports ?? []).filter((p) => p.protocol === "UDP").map((p) => p.containerPort);
+    expect(udp).toHaveLength(100);
+    expect([udp[0], udp.at(-1)]).toEqual([20000, 20099]);
+
+    const service = find(objects(), "Service", "-room-host-webrtc") as Manifest & {
+      spec: { clusterIP?: string; selector: Record<string, string>; ports: { port: number; protocol: string }[] };
+    };
+    expect(service.spec.clusterIP).toBe("None");
+    expect(service.spec.ports.map((p) => p.port)).toEqual(udp);
+    expect(service.spec.ports.every((p) => p.protocol === "UDP")).toBe(true);
+    const pods = (find(objects(), "Deployment", "-room-host") as Workload).spec.template.metadata.labels;
+    expect(matches(service.spec.selector, pods)).toBe(true);
+
+    const policy = find(objects(), "NetworkPolicy", "-webrtc") as Manifest & {
+      spec: { podSelector: { matchLabels: Record<string, string> }; ingress: { ports: object[] }[] };
+    };
+    expect(matches(policy.spec.podSelector.matchLabels, pods)).toBe(true);
+    expect(policy.spec.ingress[0]!.ports).toEqual([{ port: 20000, endPort: 20099, protocol: "UDP" }]);
+  });
+
+  it("refuses a port range upside down, naming it, and makes none of it when WebRTC is off", async () => {
+    const upsideDown = await helm([
+      "template",
+      "lh",
+      chartDir,
+      "--set",
+      "roomHost.webrtc.ports.min=30000,roomHost.webrtc.ports.max=20000",
+    ]);
+    expect(upsideDown.code).not.toBe(0);
+    expect(upsideDown.stderr).toContain("roomHost.webrtc.ports: min (30000) must be at most max (20000)");
+    const off = await helm(["template", "lh", chartDir, "--set", "roomHost.webrtc.enabled=false"]);
+    expect(off.code).toBe(0);
+    expect(off.stdout).not.toContain("LIVEHOST_WEBRTC_PORTS");
+    expect(off.stdout).not.toContain("protocol: UDP");
   });
 });
 

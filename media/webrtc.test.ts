@@ -131,6 +131,15 @@ describe.runIf(webrtcAvailable())("WebRTC viewers coming and going", () => {
     expect(outcomes).toMatchObject({ bad_offer: 1, full: 1, closed: 1 });
   }, 60_000);
 
+  it("gathers ICE candidates only on the configured UDP ports", async () => {
+    await using graph = await liveGraph("w-ports", 50, { ports: "21000-21009" });
+    const { answer } = await graph.openViewer(chromiumOffer());
+    const ports = [...answer.matchAll(/^a=candidate:\S+ 1 UDP \d+ \S+ (\d+) typ host/gim)].map((m) => Number(m[1]));
+    expect(ports.length).toBeGreaterThan(0);
+    for (const port of ports) expect(port >= 21000 && port <= 21009).toBe(true);
+    expect(answer).not.toMatch(/ TCP /);
+  }, 30_000);
+
   it("frees every viewer's webrtcbin, sockets and ICE thread after hundreds of opens and closes", async () => {
     await using graph = await liveGraph("w-churn", 50);
     // The first viewer adds the Opus encode, which stays: the baseline is taken after it.

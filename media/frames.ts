@@ -15,6 +15,8 @@ import {
 import { outputSampleRate } from "./config.js";
 import { overlayPose, type RenderedOverlay } from "./overlays.js";
 import { blendInto, resizeRgba, rgbaToYuva, type Yuva } from "./picture.js";
+import { QualityMonitor, type QualitySnapshot } from "./quality-monitor.js";
+import type { Rect } from "./quality.js";
 
 /** Where a room's frames go: the encoder's two appsrc, stamped in nanoseconds of the current pipeline. */
 export interface FrameSink {
@@ -92,6 +94,8 @@ export type FrameReport =
   | UtteranceReport
   | { type: "avatar"; avatarDir: string; frame: number }
   | { type: "overlay"; overlayId: string; visible: boolean }
+  /** The live quality gate's view of the output (about once a second; live rooms only). */
+  | { type: "quality"; snapshot: QualitySnapshot }
   /** A frame failed to be made; `run` counts the failures in a row (the room gives up at fps of them). */
   | { type: "frame_error"; error: string; frame: number; run: number }
   /** A command could not be applied (the graph checks them first: this is a bug, said and counted). */
@@ -250,6 +254,10 @@ export class RoomFrames {
   #generationStart = 0;
   #failedFrames = 0;
   #faults = 0;
+  /** The live quality gate, fed every frame that goes out (see quality-monitor.ts). */
+  readonly #quality: QualityMonitor;
+  /** Where the mouth was drawn on the frame being made. */
+  #mouthRect: Rect = { x: 0, y: 0, width: 0, height: 0 };
   /** Sees every frame just before it goes to the encoder (the graph's frameTap; on the graph's own thread only). */
   tap: ((i420: Uint8Array, frame: number) => void) | undefined;
 
@@ -267,6 +275,7 @@ export class RoomFrames {
     });
     this.#avatar = avatarOf(init.avatar);
     this.#frame = Buffer.alloc(init.avatar.frameBytes);
+    this.#quality = new QualityMonitor({ width: init.width, height: init.height, fps: init.fps });
     this.#gate = init.outputGate && new Float64Array(init.outputGate);
   }
 
@@ -417,6 +426,8 @@ export class RoomFrames {
         status.set("pushedVideoFrames", tick.index + 1);
         status.add("framesOut");
         if (late) status.add("late");
+        // What went out, as the quality gate sees it (a frame dropped here is a gap in its frame numbers).
+        if (live) this.#quality.push(this.#frame, tick.audio, tick.index, this.#mouthRect);
       }
       sink.audio(tick.audio, ns);
       status.set("pushedAudioSamples", (tick.index + 1) * this.#init.samplesPerFrame);
@@ -429,6 +440,9 @@ export class RoomFrames {
     for (const { id, samples } of tick.ended) {
       const playedMs = (samples * 1000) / outputSampleRate;
       this.#report({ type: "utterance", utteranceId: id, state: "ended", frame: tick.index, playedMs, outputUnixMs });
+    }
+    if (live && tick.index % this.fps === this.fps - 1) {
+      this.#report({ type: "quality", snapshot: this.#quality.snapshot() });
     }
   }
 
@@ -492,7 +506,9 @@ export class RoomFrames {
     const mouthImage = mouth ? toFrameYuva(mouth, scale) : source.restMouth;
     const mx = mouth?.x ?? source.mouth.x;
     const my = mouth?.y ?? source.mouth.y;
-    blendInto(this.#frame, width, height, mouthImage, dx + mx * scale, dy + my * scale);
+    const mouthRect = { x: dx + mx * scale, y: dy + my * scale, width: mouthImage.width, height: mouthImage.height };
+    blendInto(this.#frame, width, height, mouthImage, mouthRect.x, mouthRect.y);
+    this.#mouthRect = mouthRect;
     for (const [id, state] of this.#overlays) {
       if (state.shownAt === undefined || tick.index < state.shownAt) continue;
       const transition = this.#transitionFrames(state.rendered);

@@ -54,6 +54,7 @@ import { InlineFrames, WorkerFrames, composesOnWorkers, type FrameDriver } from 
 import { nativePushAvailable } from "./appsrc.js";
 import { SpeechLedger } from "./speech-ledger.js";
 import { WebRtcViewers } from "./webrtc.js";
+import { qualityMetrics, type QualitySnapshot } from "./quality-monitor.js";
 
 export type X264Preset = "ultrafast" | "superfast" | "veryfast" | "faster" | "fast" | "medium";
 export type VideoEncoderChoice = "auto" | "x264" | "nvh264enc";
@@ -527,6 +528,7 @@ export class RoomMediaGraph implements AsyncDisposable {
     await this.#frames?.stop();
     this.#drain();
     this.#metrics.frameSources.delete(this.#drain);
+    qualityMetrics(this.#options.registry).remove(this.#options.roomId);
     await this.#webrtc.detach("stopped");
     // End-of-stream first, so the last segments and recordings are complete; stopped from the bus (see watchBus).
     await this.#bus?.stop(10_000);
@@ -881,7 +883,18 @@ export class RoomMediaGraph implements AsyncDisposable {
       case "refused":
         this.#log.warn({ command: report.command, error: report.error }, "media command refused by the frames");
         return;
+      case "quality":
+        this.#quality = report.snapshot;
+        if (!this.#stopping) qualityMetrics(this.#options.registry).update(this.#options.roomId, report.snapshot);
+        return;
     }
+  }
+
+  #quality: QualitySnapshot | undefined;
+
+  /** The live quality gate's last view of the output: the last minute and since start (live rooms only). */
+  quality(): QualitySnapshot | undefined {
+    return this.#quality;
   }
 
   /** Tells the graph's user; what its handler throws is theirs to fix, and ends nothing here. */

@@ -5,6 +5,7 @@ export { RoomMediaGraph, type X264Preset } from "./graph.js";
 export { type SpeechChunk, type MouthFrameInput } from "./clock.js";
 export { type LabelCorner, type OverlayContent } from "./overlays.js";
 export { type UtteranceReport } from "./frames.js";
+export { type QualitySnapshot } from "./quality-monitor.js";
 export { compileOutputConfig } from "./config.js";
 export { cueAtSource } from "./cues.js";
 export { Resampler } from "./resample.js";

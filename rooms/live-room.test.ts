@@ -103,6 +103,18 @@ describe("a live room", () => {
     expect(probe.video).toMatchObject({ codec: "h264", width: 360, height: 640 });
     expect(probe.audio?.codec).toBe("aac");
 
+    // GetRoom carries the live quality gate of what the room puts out: this test room runs at 15 fps, which the
+    // gate finds below the 25 fps rule and says so.
+    await eventually(
+      async () => {
+        const quality = (await stack.get("shop-1")).status?.quality;
+        expect(quality?.fps).toBeCloseTo(15, 0);
+        expect(quality?.score).toBeLessThan(100);
+        expect(quality?.issues.join("\n")).toMatch(/15 fps, below the 25 fps rule/);
+      },
+      { timeoutMs: 20_000, intervalMs: 500 },
+    );
+
     // The merchant switches the avatar on air: the stream goes on and the new pack takes over. A pack that does
     // not exist is refused, naming the field, and the room keeps the avatar it has.
     const update = (avatarId: string) =>

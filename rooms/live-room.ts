@@ -18,7 +18,14 @@ import {
   type LlmOptions,
   type ShowPosition,
 } from "../brain/index.js";
-import { RoomMediaGraph, cueAtSource, type LabelCorner, type OverlayContent, type X264Preset } from "../media/index.js";
+import {
+  RoomMediaGraph,
+  cueAtSource,
+  type LabelCorner,
+  type OverlayContent,
+  type QualitySnapshot,
+  type X264Preset,
+} from "../media/index.js";
 import { ROOT_CONTEXT, SpanStatusCode, context, trace, type Context } from "@opentelemetry/api";
 import { tracer, type Logger, type Registry } from "../observability/index.js";
 import {
@@ -29,6 +36,7 @@ import {
   type Comment,
   type Product,
   type RoomEvent,
+  type RoomQuality,
   type RoomSpec,
   type WordTiming,
 } from "../proto/index.js";
@@ -105,6 +113,8 @@ export interface LiveRoomProgress {
   /** Seconds of speech said since the room went on air here, and video frames rendered (0 without media). */
   spokenSeconds: number;
   frames: number;
+  /** The live quality gate over the output's last minute; undefined before its first second (or without media). */
+  quality?: RoomQuality;
 }
 
 interface Line {
@@ -212,6 +222,7 @@ export class LiveRoom implements OnAirRoom {
       rejected: this.#rejected,
       spokenSeconds: this.#spokenMs / 1_000,
       frames: this.media.status().frame,
+      quality: roomQuality(this.media.quality()),
     };
   }
 
@@ -730,6 +741,22 @@ const aiLabelCorners: Partial<Record<AiLabel_Position, LabelCorner>> = {
   [AiLabel_Position.POSITION_BOTTOM_LEFT]: "bottom-left",
   [AiLabel_Position.POSITION_BOTTOM_RIGHT]: "bottom-right",
 };
+
+/** The quality gate's last minute as GetRoom shows it: the score and one reason per kind of defect found. */
+function roomQuality(snapshot: QualitySnapshot | undefined): RoomQuality | undefined {
+  if (!snapshot) return undefined;
+  const { window } = snapshot;
+  const reasons = new Map<string, string>();
+  for (const defect of window.defects) reasons.set(defect.kind, defect.why);
+  return {
+    score: Math.round(window.score * 10) / 10,
+    issues: [...reasons.values()],
+    fps: window.video.fps ?? 0,
+    avOffsetMs: window.offset?.ms ?? 0,
+    loudnessLufs: window.audio.loudness.integratedLufs ?? 0,
+    measureTime: new Date(),
+  };
+}
 
 function defaultVoice(spec: RoomSpec): string {
   return spec.catalog?.language.startsWith("zh") ? "zh-female-warm" : "en-female-clear";

@@ -29,6 +29,7 @@ import {
   RoomSpec,
   RoomState,
   subjects,
+  type RoomQuality,
 } from "../proto/index.js";
 import { InvalidArgumentError, LivehostError, NotFoundError, PermissionDeniedError } from "../errors/index.js";
 import type { RoomDirectory } from "./directory.js";
@@ -202,6 +203,8 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   const activations = new Map<string, { epoch: number; log: RoomEventLog; handled: Set<string> }>();
   /** When each room on air last persisted its show position and published its counters. */
   const lastWrites = new Map<string, { show: number; counters: number }>();
+  /** Each room on air's quality gate, as its record last published it. */
+  const published = new Map<string, RoomQuality>();
   let jsm: JetStreamManager | undefined;
 
   const activation = (ctx: Ctx) => {
@@ -271,6 +274,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
         commentsReceived: ctx.state.commentsReceived,
         commentsRejected: ctx.state.commentsRejected,
         commentsAnswered: ctx.state.commentsAnswered,
+        quality: published.get(ctx.id),
       },
       revision: ctx.state.revision,
       tenant: ctx.state.tenant ?? "",
@@ -374,6 +378,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     onAirBase.delete(ctx.id);
     usageCounted.delete(ctx.id);
     lastWrites.delete(ctx.id);
+    published.delete(ctx.id);
     ctx.clearTimer("progress");
     // Still listed while it stops, so a closing host waits for it.
     await room.stop();
@@ -419,7 +424,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       ctx.state.pending = ctx.state.pending.filter((c) => !handled.has(c.commentId));
       handled.clear();
     }
-    const { position, stalled, answered, rejected, spokenSeconds, frames } = room.progress();
+    const { position, stalled, answered, rejected, spokenSeconds, frames, quality } = room.progress();
     countUsage(ctx, spokenSeconds, frames);
     const writes = lastWrites.get(ctx.id) ?? { show: 0, counters: 0 };
     const now = performance.now();
@@ -438,7 +443,16 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       counts.commentsRejected !== ctx.state.commentsRejected ||
       ctx.state.commentsReceived !== ctx.state.countersPublished;
     Object.assign(ctx.state, counts);
+    // The quality gate: published when its score moved by 5 or its reasons changed.
+    const before = published.get(ctx.id);
+    if (quality) {
+      dirty ||=
+        !before ||
+        Math.abs(before.score - quality.score) >= 5 ||
+        before.issues.join("\n") !== quality.issues.join("\n");
+    }
     dirty &&= now - writes.counters >= countersPublishMs;
+    if (dirty && quality) published.set(ctx.id, quality);
     const current = RoomState[ctx.state.state];
     if (stalled && current === ROOM_STATE_LIVE) dirty = transition(ctx, ROOM_STATE_PAUSED, "Stalled", stalled);
     if (!stalled && current === ROOM_STATE_PAUSED && ctx.state.reason === "Stalled") {

@@ -62,8 +62,11 @@ describe.runIf(webrtcAvailable())("WebRTC viewers of a room's graph", () => {
     const got = await eventually(
       async () => {
         const now = await viewer.received();
-        expect(now.connectionState).toBe("connected");
-        expect(now.framesDecoded).toBeGreaterThan(10);
+        // All of it in one comparison, so that a failure shows whether packets came at all.
+        expect({ ...now, framesDecoded: now.framesDecoded > 10 }).toMatchObject({
+          connectionState: "connected",
+          framesDecoded: true,
+        });
         expect(now.audioSamples).toBeGreaterThan(48_000);
         return now;
       },
@@ -110,7 +113,15 @@ describe("reading a WHEP offer", () => {
 
 describe.runIf(webrtcAvailable())("WebRTC viewers coming and going", () => {
   const openFds = () => readdirSync("/proc/self/fd").length;
-  const threads = () => Number(/Threads:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))![1]);
+  /** Threads by name: each viewer has an ICE agent thread ("webrtc:ice") while it lives. */
+  const threadsNamed = (name: string) =>
+    readdirSync("/proc/self/task").filter((t) => {
+      try {
+        return readFileSync(`/proc/self/task/${t}/comm`, "utf8").trim() === name;
+      } catch {
+        return false; // ended meanwhile
+      }
+    }).length;
   const viewerBins = (graph: RoomMediaGraph) => webrtcElementNames(graph).filter((n) => n.startsWith("whep_"));
 
   it("refuses a bad offer (400's error) and a viewer past the room's cap (503's), and takes the next when one leaves", async () => {
@@ -146,21 +157,19 @@ describe.runIf(webrtcAvailable())("WebRTC viewers coming and going", () => {
     await graph.closeViewer((await graph.openViewer(chromiumOffer())).sessionId);
     const elements = webrtcElementNames(graph).length;
     const fds = openFds();
-    // GStreamer's streaming threads are pooled: ten viewers at once leave as many idle threads, reused by the next.
-    let pooledThreads = 0;
     for (let round = 0; round < 30; round++) {
       // Ten at once (as a burst of viewers would), then all of them leave.
       const opened = await Promise.all(Array.from({ length: 10 }, () => graph.openViewer(chromiumOffer())));
       expect(viewerBins(graph)).toHaveLength(10);
       await Promise.all(opened.map((o) => graph.closeViewer(o.sessionId)));
       expect(viewerBins(graph)).toEqual([]);
-      if (round === 0) pooledThreads = threads();
     }
     expect(graph.webrtcViewers).toBe(0);
     expect(webrtcElementNames(graph)).toHaveLength(elements);
     // Flat-ish: each viewer opens sockets, an event fd and an ICE thread; 300 of them left behind would be far more.
+    // (GStreamer's streaming threads are pooled and reused: not counted.)
+    await eventually(() => expect(threadsNamed("webrtc:ice")).toBe(0));
     expect(openFds()).toBeLessThan(fds + 20);
-    expect(threads()).toBeLessThan(pooledThreads + 20);
     const sessions = await graph.registry.getSingleMetric("livehost_webrtc_sessions_total")!.get();
     expect(sessions.values.find((v) => v.labels.outcome === "closed")?.value).toBe(301);
   }, 180_000);

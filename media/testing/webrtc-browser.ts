@@ -9,6 +9,7 @@ import { chromium, type BrowserContext, type Page } from "playwright-core";
 export interface ReceivedMedia {
   connectionState: string;
   framesDecoded: number;
+  videoPackets: number;
   audioSamples: number;
   audioPackets: number;
   videoTracks: number;
@@ -68,10 +69,13 @@ const openInPage = `async ({ name, kinds }) => {
 
 const receivedInPage = `async () => {
   const { pc, tracks } = window.livehostViewer;
-  const got = { connectionState: pc.connectionState, framesDecoded: 0, audioSamples: 0, audioPackets: 0 };
+  const got = { connectionState: pc.connectionState, framesDecoded: 0, videoPackets: 0, audioSamples: 0, audioPackets: 0 };
   (await pc.getStats()).forEach((s) => {
     if (s.type !== "inbound-rtp") return;
-    if (s.kind === "video") got.framesDecoded += s.framesDecoded ?? 0;
+    if (s.kind === "video") {
+      got.framesDecoded += s.framesDecoded ?? 0;
+      got.videoPackets += s.packetsReceived ?? 0;
+    }
     if (s.kind === "audio") {
       got.audioSamples += s.totalSamplesReceived ?? 0;
       got.audioPackets += s.packetsReceived ?? 0;

@@ -55,6 +55,7 @@ import { nativePushAvailable } from "./appsrc.js";
 import { SpeechLedger } from "./speech-ledger.js";
 import { WebRtcViewers } from "./webrtc.js";
 import { qualityMetrics, type QualitySnapshot } from "./quality-monitor.js";
+import { aiLabelText, labelEncoder, writeHlsMaster } from "./ai-label.js";
 
 export type X264Preset = "ultrafast" | "superfast" | "veryfast" | "faster" | "fast" | "medium";
 export type VideoEncoderChoice = "auto" | "x264" | "nvh264enc";
@@ -663,12 +664,12 @@ export class RoomMediaGraph implements AsyncDisposable {
       "pixel-aspect-ratio=1/1,colorimetry=bt709,interlace-mode=progressive";
     const encoder =
       this.#encoder === "nvh264enc"
-        ? `nvh264enc bitrate=${c.videoKbps} gop-size=${c.keyframeInterval} rc-mode=cbr zerolatency=true bframes=0`
-        : `x264enc speed-preset=${this.#options.x264Preset ?? "veryfast"} tune=zerolatency bitrate=${c.videoKbps} ` +
+        ? `nvh264enc name=venc bitrate=${c.videoKbps} gop-size=${c.keyframeInterval} rc-mode=cbr zerolatency=true bframes=0`
+        : `x264enc name=venc speed-preset=${this.#options.x264Preset ?? "veryfast"} tune=zerolatency bitrate=${c.videoKbps} ` +
           `key-int-max=${c.keyframeInterval}`;
     const parts = [
       `appsrc name=video format=time max-bytes=0 caps="${videoCaps}" ! queue max-size-buffers=2 max-size-bytes=0 ` +
-        `max-size-time=0 ! ${encoder} ! video/x-h264,profile=main ! tee name=vt`,
+        `max-size-time=0 ! ${encoder} ! video/x-h264,profile=main,stream-format=byte-stream,alignment=au ! tee name=vt`,
       `appsrc name=audio format=time max-bytes=0 caps="audio/x-raw,format=S16LE,layout=interleaved,rate=${outputSampleRate},channels=1" ` +
         // Raw audio is teed for the Opus encode WebRTC viewers add when the first one comes (see webrtc.ts).
         `! tee name=araw ! audioconvert ! avenc_aac bitrate=${c.audioKbps * 1000} ! aacparse ! tee name=at`,
@@ -705,6 +706,7 @@ export class RoomMediaGraph implements AsyncDisposable {
     const dir = join(this.#options.outputDir, "hls");
     await mkdir(dir, { recursive: true });
     const settings = { window: hls.playlistLength, targetSeconds: hls.segmentSeconds };
+    await writeHlsMaster(dir, this.config, aiLabelText(this.#options.roomId));
     if (this.#hls) this.#hls.configure(settings);
     else this.#hls = new HlsPlaylist(dir, settings);
   }
@@ -722,6 +724,13 @@ export class RoomMediaGraph implements AsyncDisposable {
     }
     const rec = pipeline.findChild("rec");
     if (rec) rec.location = join(this.recordingDir!, `${this.#recordingPrefix}%05d.mp4`);
+    // The implicit AI-content label: in every key frame, and in the RTMP stream's metadata (see ai-label.ts).
+    const label = aiLabelText(this.#options.roomId);
+    if (!labelEncoder(pipeline.findChild("venc") as GstElement, label) && generation === 1) {
+      this.#log.warn("the H.264 AI-content label is not available here (media/native not built): metadata labels only");
+    }
+    const flv = pipeline.findChild("flv");
+    if (flv) flv.metadatacreator = label;
     this.#bus = watchBus(pipeline, (message) => {
       // A pipeline being replaced still closes its last HLS segments (end-of-stream): they belong in the playlist.
       if (

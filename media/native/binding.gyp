@@ -21,6 +21,14 @@
       "cflags": ["-O2", "-Wall", "-Wno-cast-function-type", "<!@(pkg-config --cflags gstreamer-webrtc-1.0 gstreamer-sdp-1.0)"],
       "cflags_cc": ["-O2", "-Wall", "-Wno-cast-function-type", "<!@(pkg-config --cflags gstreamer-webrtc-1.0 gstreamer-sdp-1.0)"],
       "libraries": ["<!@(pkg-config --libs gstreamer-webrtc-1.0 gstreamer-sdp-1.0)"]
+    },
+    {
+      "target_name": "livehost_sei",
+      "sources": ["sei.cc"],
+      "include_dirs": ["<!(node -p \"require('path').dirname(require.resolve('nan/package.json'))\")"],
+      "cflags": ["-O2", "-Wall", "-Wno-cast-function-type", "<!@(pkg-config --cflags gstreamer-1.0)"],
+      "cflags_cc": ["-O2", "-Wall", "-Wno-cast-function-type", "<!@(pkg-config --cflags gstreamer-1.0)"],
+      "libraries": ["<!@(pkg-config --libs gstreamer-1.0)"]
     }
   ]
 }

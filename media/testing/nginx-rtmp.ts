@@ -81,7 +81,8 @@ export class NginxRtmp implements AsyncDisposable {
         `pid ${join(this.dir, "nginx.pid")};`,
         `load_module ${rtmpModule};`,
         "events { worker_connections 64; }",
-        `rtmp { server { listen 127.0.0.1:${this.port}; application live { live on; record all; ` +
+        // meta copy: players and recordings get the publisher's own onMetaData (nginx's default makes its own).
+        `rtmp { server { listen 127.0.0.1:${this.port}; application live { live on; meta copy; record all; ` +
           `record_path ${run}; record_unique off; } } }`,
       ].join("\n"),
     );

@@ -34,7 +34,8 @@ describe("the viewer page", () => {
     expect(room.status?.hostId).not.toBe("");
     await using browser = await launchChromium();
     const page = await browser.newPage();
-    await page.goto(`${stack.viewerUrl}/rooms/${roomId}`);
+    // HLS, the fallback (gateway/viewer.test.ts plays the default, WebRTC).
+    await page.goto(`${stack.viewerUrl}/rooms/${roomId}?transport=hls`);
 
     // The stream plays: time advances and the browser decodes pictures and sound.
     const playback = () =>

@@ -102,6 +102,11 @@ export interface RoomMediaGraphOptions {
    * this thread, also for a live room.
    */
   frameTap?: (i420: Uint8Array, frame: number) => void;
+  /**
+   * Added to the RTMP pushes' timestamps, in ms (default 0): tests start them just before RTMP's 24-bit millisecond
+   * timestamps wrap (4 h 39 min), where long pushes are known to fail.
+   */
+  rtmpTimestampOffsetMs?: number;
   /** WebRTC (WHEP) viewers: how many a room takes, ICE ports (see config.ts; the environment fills what is left). */
   webrtc?: WebRtcOptions;
 }
@@ -496,6 +501,7 @@ export class RoomMediaGraph implements AsyncDisposable {
         metrics: this.#metrics,
         log: this.#log,
         onState: (state, error) => this.#emit({ type: "rtmp", output: label, state, ...(error ? { error } : {}) }),
+        ...(this.#options.rtmpTimestampOffsetMs ? { timestampOffsetMs: this.#options.rtmpTimestampOffsetMs } : {}),
       });
       return { label, push };
     });

@@ -1,13 +1,16 @@
+import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry } from "../observability/index.js";
 import { RoomMediaGraph, probeMedia, type MediaEvent } from "./internal.js";
 import { NginxRtmp } from "./testing/nginx-rtmp.js";
 import { hls, landscape, outputConfig, playlistSegments, rtmp } from "./testing/output.js";
 
+const run = promisify(execFile);
 const avatarDir = new URL("../models/avatars/default", import.meta.url).pathname;
 let dir: string;
 
@@ -67,6 +70,51 @@ describe("RTMP push", () => {
     const segments = await playlistSegments(join(dir, "hls", "index.m3u8"));
     const hlsSeconds = segments.reduce((sum, s) => sum + s.seconds, 0);
     expect(hlsSeconds).toBeGreaterThan(graph.status().streamSeconds - 2);
+  });
+
+  it("keeps pushing across RTMP's 24-bit timestamp wrap (4 h 39 min into a stream)", async () => {
+    await using ingest = await NginxRtmp.start();
+    const registry = createRegistry();
+    const events: MediaEvent[] = [];
+    const wrapMs = 2 ** 24; // RTMP's timestamp field; beyond it the extended timestamp carries the time
+    await using graph = new RoomMediaGraph({
+      roomId: "r-rtmp-wrap",
+      output: outputConfig(landscape, [rtmp(ingest.url)]),
+      avatarDir,
+      outputDir: dir,
+      registry,
+      x264Preset: "ultrafast",
+      streamKey: () => "wrap",
+      rtmpTimestampOffsetMs: wrapMs - 4_000,
+      onEvent: (event) => events.push(event),
+    });
+    await graph.start();
+    await until(async () => (await ingest.recordings()).length > 0);
+    await until(() => graph.status().streamSeconds > 9);
+    // A player of the ingest, while the push is past the wrap: it gets packets stamped beyond 2^24 ms.
+    const { stdout } = await run("ffprobe", [
+      ...["-v", "error", "-select_streams", "a", "-read_intervals", "%+1", "-show_entries", "packet=pts_time"],
+      ...["-of", "csv=p=0", `${ingest.url}/wrap`],
+    ]);
+    await graph.stop();
+    const played = stdout.split("\n").filter(Boolean).map(Number);
+    expect(played.length).toBeGreaterThan(10);
+    expect(Math.min(...played) * 1000).toBeGreaterThan(wrapMs);
+    // The push never dropped: one connection, and the recording holds the whole stream without a gap.
+    expect(events.filter((e) => e.type === "rtmp" && e.state === "reconnecting")).toEqual([]);
+    const [recorded] = await ingest.recordings();
+    const { stdout: packets } = await run("ffprobe", [
+      ...["-v", "error", "-select_streams", "a", "-show_entries", "packet=pts_time", "-of", "csv=p=0", recorded!],
+    ]);
+    const times = packets
+      .split("\n")
+      .filter((line) => /^\d/.test(line))
+      .map((line) => Number(line.split(",")[0]));
+    expect(times.length).toBeGreaterThan(100);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    expect(times.at(-1)! - times[0]!).toBeGreaterThan(8);
+    expect(Math.max(...gaps)).toBeLessThan(0.1);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(0);
   });
 
   it("refuses an invalid RTMP URL when the room is configured", () => {

@@ -27,6 +27,8 @@ export interface RtmpPushOptions {
   onState: (state: RtmpState, error?: string) => void;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Added to every tag's timestamp (see RoomMediaGraphOptions.rtmpTimestampOffsetMs). */
+  timestampOffsetMs?: number;
 }
 
 /** Tags queued towards the ingest, at most; past this the push skips to the next key frame. */
@@ -35,6 +37,16 @@ const maxQueuedBytes = 8 * 1024 * 1024;
 const healthyAfterMs = 10_000;
 
 const isKeyframeTag = (tag: Buffer) => tag.length > 11 && tag[0] === 9 && tag[11]! >> 4 === 1;
+
+/** A copy of an FLV tag stamped `offsetMs` later (24 bits, then the extended byte); the file header as it is. */
+function shifted(tag: Buffer, offsetMs: number): Buffer {
+  if (tag.length < 11 || tag.subarray(0, 3).toString("latin1") === "FLV") return tag;
+  const copy = Buffer.from(tag);
+  const ms = ((copy.readUIntBE(4, 3) | (copy[7]! << 24)) >>> 0) + offsetMs;
+  copy.writeUIntBE(ms & 0xffffff, 4, 3);
+  copy[7] = (ms >>> 24) & 0xff;
+  return copy;
+}
 
 export class RtmpPush {
   readonly #options: RtmpPushOptions;
@@ -83,9 +95,14 @@ export class RtmpPush {
     if (this.#waitingForKeyframe) {
       if (!isKeyframeTag(tag)) return;
       this.#waitingForKeyframe = false;
-      for (const buffer of this.#header) src.push(buffer);
+      for (const buffer of this.#header) src.push(this.#stamp(buffer));
     }
-    src.push(tag);
+    src.push(this.#stamp(tag));
+  }
+
+  #stamp(tag: Buffer): Buffer {
+    const offset = this.#options.timestampOffsetMs;
+    return offset ? shifted(tag, offset) : tag;
   }
 
   stop(): void {

@@ -7,7 +7,16 @@
 //       that pushed it; FLV timestamps are the room's stream clock (nginx passes the publisher's own through);
 //   (d) HLS: the segment holding the answer's stream time is listed in the room's public playlist (polled every
 //       20 ms), i.e. a player could fetch it;
-//   (e) browser: see webrtc figures (added when the viewer page plays WebRTC).
+//   (e) browser: the answer's first audio played by the viewer page over WebRTC in headless Chromium: the page's
+//       receiver reports, per played audio frame, its RTP timestamp (the room's stream clock at 48 kHz, see
+//       media/webrtc.ts) and when it went to playout (RTCRtpReceiver.getSynchronizationSources); "played" is the
+//       first report at or past the answer's stream time. The question is typed into the page's comment box and
+//       timed from the click. One page watches the first room (viewers are elsewhere in production: one page keeps
+//       the browser's own decoding off the rooms' two cores as far as possible); the other rooms are asked over NATS.
+//   Behind live: how far what a player plays trails the newest sample at the encoder. WebRTC: sampled every 100 ms
+//   from the page's RTP timestamps against the room's clock (events give stream time ↔ wall time); HLS: hls.js's
+//   own distance from the playlist's live edge plus the time a sample takes to be listed (d above), from a second
+//   page playing the same room with ?transport=hls.
 //
 // All clocks are this machine's Date.now(); the comment is timed from its publish (NATS, JetStream and the room
 // actor's mailbox are part of the path). Everything runs in this process but the RTMP ingest and its readers.
@@ -15,9 +24,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { NginxRtmp } from "../media/internal.js";
+import { NginxRtmp, launchTestChromium } from "../media/internal.js";
+import { startGateway } from "../gateway/index.js";
+import { createRegistry } from "../observability/index.js";
 import { Comment, RoomEvent, UtteranceSource, type UtteranceStarted } from "../proto/index.js";
 import { enqueueComment } from "../rooms/internal.js";
+import type { NatsConnection } from "../transport/index.js";
 import { onAir, type Size } from "./rooms-on-air.js";
 import { summarize, type LatencySummary } from "./stats.js";
 import type { BenchContext } from "./main.js";
@@ -31,6 +43,7 @@ interface AnswerTimes {
   encoderIn: number;
   rtmpWire?: number;
   hlsSegment?: number;
+  browser?: number;
 }
 
 export async function run({ log, quick }: BenchContext): Promise<Record<string, unknown>> {
@@ -39,17 +52,19 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
   for (const rooms of [1, 10]) {
     for (const burst of [1, 5]) {
       log(`${rooms} room(s) on air, ${burst === 1 ? "one question at a time" : `bursts of ${burst} questions`}`);
-      const result = await trial(rooms, burst, quick ? 1 : burst === 1 ? 5 : 2, log);
+      const result = await trial(rooms, burst, quick ? 1 : burst === 1 ? 8 : 2, log);
       by_rooms[`${rooms}${burst === 1 ? "" : `_burst${burst}`}`] = result;
       if (rooms === 10 && burst === 1) ten = result;
     }
   }
   return {
     ...ten,
+    hls_behind_live_ms_p95: (by_rooms["1"] as { hls_behind_live_ms_p95?: number }).hls_behind_live_ms_p95,
+    hls_behind_live_note: "hls.js's distance from the live edge plus the time a sample takes to be listed, at 1 room",
     rooms: 10,
     output: `${size.width}x${size.height}@25 x264 ${size.preset} (tune zerolatency), HLS ${hlsSegmentSeconds} s segments + RTMP push, embedded brain and voices`,
     end_points:
-      "encoder: the answer's first frame handed to the encoder; rtmp: its first AAC packet read back from nginx-rtmp on loopback; hls: its segment listed in the public playlist",
+      "browser: the answer's first audio played by the viewer page over WebRTC (Chromium's receiver, RTP timestamps on the room's clock); encoder: the answer's first frame handed to the encoder; rtmp: its first AAC packet read back from nginx-rtmp on loopback; hls: its segment listed in the public playlist",
     by_rooms,
   };
 }
@@ -63,25 +78,33 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
     async ({ nc, ids, mediaDir }) => {
       const readers = new Map(ids.map((id) => [id, new RtmpReader(`${ingest.url}/${id}`)]));
       const playlists = new Map(ids.map((id) => [id, new HlsWatcher(join(mediaDir, id, "hls", "index.m3u8"))]));
-      const answers = new Map<string, UtteranceStarted>();
+      /** Each comment's answer (CommentAnswered: comment → utterance), and every sentence started, by utterance. */
+      const answerOf = new Map<string, string>();
+      const startedById = new Map<string, UtteranceStarted>();
+      const answerTo = (commentId: string) => startedById.get(answerOf.get(commentId) ?? "");
       const showStarts = new Map<string, number>();
       const starts: { roomId: string; started: UtteranceStarted }[] = [];
       const subscription = nc.subscribe("livehost.events.rooms.*", {
         callback: (_err, msg) => {
           const event = RoomEvent.decode(msg.data);
+          if (event.event?.$case === "commentAnswered") {
+            answerOf.set(event.event.value.commentId, event.event.value.utteranceId);
+          }
           if (event.event?.$case !== "utteranceStarted") return;
           const started = event.event.value;
           starts.push({ roomId: event.roomId, started });
+          startedById.set(started.utteranceId, started);
           if (started.source === UtteranceSource.UTTERANCE_SOURCE_SHOW) showStarts.set(event.roomId, Date.now());
-          // An answer's first sentence (its later ones carry the same comment id).
-          if (started.source === UtteranceSource.UTTERANCE_SOURCE_ANSWER && !answers.has(started.commentId)) {
-            answers.set(started.commentId, started);
-          }
         },
       });
+      let closeWatcher: (() => Promise<void>) | undefined;
       try {
         await sleep(6_000); // every show speaking, every reader past its probe
-        const published = new Map<string, { roomId: string; at: number }>();
+        // HLS behind live is a property of the delivery, not of the load: measured with one room only, where a
+        // second page's video decoding does not take the rooms' CPU.
+        const watcher = await watchInBrowser(nc, mediaDir, ids[0]!, rooms === 1);
+        closeWatcher = () => watcher.close();
+        const published = new Map<string, { roomId: string; at: number; typed?: boolean }>();
         let random = 42;
         const next = () => (random = (random * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
         await Promise.all(
@@ -90,16 +113,23 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
               await sleep(300 + Math.round(next() * 2_500));
               const asked: string[] = [];
               for (let q = 0; q < burst; q++) {
+                const text = questions[(round * burst + q) % questions.length]!;
+                if (roomId === ids[0]) {
+                  // The watched room's questions are typed into its viewer page.
+                  const { commentId, at } = await watcher.type(text);
+                  asked.push(commentId);
+                  published.set(commentId, { roomId, at, typed: true });
+                  continue;
+                }
                 const commentId = `${roomId}-r${round}-q${q}`;
                 asked.push(commentId);
                 published.set(commentId, { roomId, at: Date.now() });
-                const text = questions[(round * burst + q) % questions.length]!;
                 await enqueueComment(nc, Comment.fromPartial({ commentId, roomId, viewerId: `v${round}-${q}`, text }));
               }
               // Every answer heard (or 60 s), then the show again.
               const deadline = Date.now() + 60_000;
               while (Date.now() < deadline) {
-                const heard = asked.map((id) => answers.get(id));
+                const heard = asked.map(answerTo);
                 const last = Math.max(...heard.map((a) => Number(a?.outputUnixMs ?? 0)));
                 if (heard.every(Boolean) && (showStarts.get(roomId) ?? 0) > last) break;
                 await sleep(100);
@@ -108,19 +138,28 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
           }),
         );
         await sleep(hlsSegmentSeconds * 1_000 + 1_500); // the last answers' segments and packets are out
+        const played = await watcher.played();
         const times: AnswerTimes[] = [];
-        for (const [commentId, { roomId, at }] of published) {
-          const answer = answers.get(commentId);
+        for (const [commentId, { roomId, at, typed }] of published) {
+          const answer = answerTo(commentId);
           if (!answer) continue;
           const streamMs = Number(answer.streamTimeMs);
           const wire = readers.get(roomId)!.arrivalOf(streamMs);
           const segment = playlists.get(roomId)!.listedAt(streamMs);
+          const heard = typed ? played.find((p) => p.streamMs >= streamMs)?.at : undefined;
           times.push({
             encoderIn: Number(answer.outputUnixMs) - at,
             ...(wire !== undefined ? { rtmpWire: wire - at } : {}),
             ...(segment !== undefined ? { hlsSegment: segment - at } : {}),
+            ...(heard !== undefined ? { browser: heard - at } : {}),
           });
         }
+        // Behind live: the watched room's clock (stream time ↔ the wall time its samples reached the encoder).
+        const origins = starts
+          .filter((s) => s.roomId === ids[0])
+          .map((s) => Number(s.started.outputUnixMs) - Number(s.started.streamTimeMs));
+        const origin = summarize(origins).p50;
+        const webrtcBehind = summarize(played.map((p) => p.at - (origin + p.streamMs)));
         // The delivery alone, over every sentence started: encoder input → RTMP wire, → HLS playlist.
         const toWire: number[] = [];
         const toSegment: number[] = [];
@@ -132,19 +171,31 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
         }
         const pick = (key: keyof AnswerTimes) =>
           summarize(times.flatMap((t) => (t[key] === undefined ? [] : [t[key]])));
+        const browser = pick("browser");
         const figures = report(pick("encoderIn"), pick("rtmpWire"), pick("hlsSegment"));
+        const hlsListed = summarize(toSegment).p50;
         log(
-          `  ${times.length} of ${published.size} answers heard: encoder p50 ${figures.comment_to_encoder_ms_p50} ms, ` +
-            `rtmp wire p50 ${figures.rtmp_comment_to_wire_ms_p50} ms, hls segment p50 ${figures.hls_comment_to_segment_ms_p50} ms`,
+          `  ${times.length} of ${published.size} answers heard: browser p50 ${browser.p50} ms (${browser.n}), ` +
+            `encoder p50 ${figures.comment_to_encoder_ms_p50} ms, rtmp wire p50 ${figures.rtmp_comment_to_wire_ms_p50} ms, ` +
+            `hls segment p50 ${figures.hls_comment_to_segment_ms_p50} ms`,
         );
         return {
+          browser_comment_to_audio_ms_p50: browser.p50,
+          browser_comment_to_audio_ms_p95: browser.p95,
+          browser_answers: browser.n,
           ...figures,
+          webrtc_behind_live_ms_p50: webrtcBehind.p50,
+          webrtc_behind_live_ms_p95: webrtcBehind.p95,
+          ...(rooms === 1
+            ? { hls_behind_live_ms_p95: summarize(watcher.hlsLatencies().map((s) => s * 1000 + hlsListed)).p95 }
+            : {}),
           answers: times.length,
           questions: published.size,
           rtmp_encoder_to_wire_ms_p50: summarize(toWire).p50,
-          hls_encoder_to_segment_ms_p50: summarize(toSegment).p50,
+          hls_encoder_to_segment_ms_p50: hlsListed,
         };
       } finally {
+        await closeWatcher?.();
         subscription.unsubscribe();
         for (const reader of readers.values()) reader.close();
         for (const watcher of playlists.values()) watcher.close();
@@ -159,6 +210,72 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
       streamKeys: (secretName) => Promise.resolve(secretName),
     },
   );
+}
+
+/**
+ * The viewer page in headless Chromium watching `roomId` over WebRTC (and a second page over HLS): questions typed into
+ * it, and what its audio receiver played (RTP timestamp → stream ms, and when).
+ */
+async function watchInBrowser(nc: NatsConnection, mediaDir: string, roomId: string, hls: boolean) {
+  const gateway = await startGateway({
+    nats: nc,
+    registry: createRegistry(),
+    viewer: { mediaDir },
+    auth: { development: true },
+  });
+  const browser = await launchTestChromium();
+  const page = await browser.newPage();
+  await page.goto(`${gateway.viewerUrl}/rooms/${roomId}`);
+  await page.waitForFunction(
+    () => (globalThis as { livehostTransport?: string }).livehostTransport === "webrtc",
+    null,
+    {
+      timeout: 30_000,
+    },
+  );
+  // Every 5 ms: the last audio frame played, as its RTP timestamp and playout time (kept from here on).
+  await page.evaluate(`(() => {
+    window.livehostPlayed = [];
+    setInterval(() => {
+      const receiver = window.livehostPeer?.getReceivers().find((r) => r.track.kind === "audio");
+      const source = receiver?.getSynchronizationSources()[0];
+      if (!source) return;
+      const at = source.timestamp > 1e12 ? source.timestamp : performance.timeOrigin + source.timestamp;
+      const last = window.livehostPlayed.at(-1);
+      if (!last || last[0] !== source.rtpTimestamp) window.livehostPlayed.push([source.rtpTimestamp, at]);
+    }, 5);
+  })()`);
+  const hlsPage = hls ? await browser.newPage() : undefined;
+  await hlsPage?.goto(`${gateway.viewerUrl}/rooms/${roomId}?transport=hls`);
+  const hlsLatencies: number[] = [];
+  const sampler = setInterval(() => {
+    hlsPage
+      ?.evaluate(`window.livehostHls?.latency`)
+      .then((latency) => typeof latency === "number" && latency > 0 && hlsLatencies.push(latency))
+      .catch(() => undefined);
+  }, 200);
+  return {
+    /** Types `text` in the page's comment box and sends it: the comment id the gateway gave it, and when. */
+    async type(text: string) {
+      const response = page.waitForResponse((r) => r.url().endsWith("/comments") && r.request().method() === "POST");
+      await page.fill("#comment input[name=text]", text);
+      const at = Date.now();
+      await page.click("#comment button");
+      const { commentId } = (await (await response).json()) as { commentId: string };
+      return { commentId, at };
+    },
+    /** What the page played: stream time (ms) and when, in order. */
+    async played() {
+      const samples = await page.evaluate<[number, number][]>(`window.livehostPlayed`);
+      return samples.map(([rtp, at]) => ({ streamMs: rtp / 48, at }));
+    },
+    hlsLatencies: () => hlsLatencies,
+    async close() {
+      clearInterval(sampler);
+      await browser[Symbol.asyncDispose]();
+      await gateway.close();
+    },
+  };
 }
 
 function report(encoder: LatencySummary, wire: LatencySummary, segment: LatencySummary) {

@@ -222,6 +222,7 @@ function playHls() {
   video.srcObject = null;
   if (window.Hls && Hls.isSupported()) {
     const hls = new Hls({ liveSyncDurationCount: 2 });
+    window.livehostHls = hls;
     hls.loadSource(src);
     hls.attachMedia(video);
     hls.on(Hls.Events.ERROR, (_e, data) => { if (data.fatal) setTimeout(() => { hls.destroy(); playHls(); }, 1000); });
@@ -233,6 +234,9 @@ function playHls() {
 // within a few seconds, else HLS. A connection that fails later tries WebRTC again, then HLS.
 async function playWebRtc() {
   const pc = new RTCPeerConnection();
+  // For tools that time what the page plays (bench/latency.ts): the audio's RTP timestamps are the room's stream
+  // clock at 48 kHz.
+  window.livehostPeer = pc;
   let session;
   const end = () => {
     pc.close();

@@ -413,6 +413,10 @@ function viewerBin(offer: ViewerOffer): string {
         `! capssetter name=video_out caps="application/x-rtp,profile-level-id=(string)${offer.video.profileLevelId}"`,
     );
   }
-  if (offer.audio) parts.push(`${queue("audio_in")} ! rtpopuspay name=audio_out pt=${offer.audio.payloadType}`);
+  // The audio's RTP timestamps are the room's stream clock (48 kHz from the pipeline's start, no random offset): a
+  // player can tell which moment of the room it plays, and so can the latency benchmark.
+  if (offer.audio) {
+    parts.push(`${queue("audio_in")} ! rtpopuspay name=audio_out pt=${offer.audio.payloadType} timestamp-offset=0`);
+  }
   return parts.join(" ");
 }

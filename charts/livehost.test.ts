@@ -7,7 +7,7 @@ import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Ajv, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
-import { parse } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
 import { chartDir, helm, renderChart, valuesFile, type Manifest } from "./testing/helm.js";
 
@@ -347,6 +347,33 @@ describe("WebRTC viewers", () => {
     expect(off.code).toBe(0);
     expect(off.stdout).not.toContain("LIVEHOST_WEBRTC_PORTS");
     expect(off.stdout).not.toContain("protocol: UDP");
+  });
+});
+
+describe("RTMP stream keys", () => {
+  it("mounts the SRE's Secret of stream keys read-only where room hosts read them, and none by default", async () => {
+    const withKeys = await helm(["template", "lh", chartDir, "--set", "roomHost.streamKeys.secretName=cdn-keys"]);
+    expect(withKeys.code).toBe(0);
+    const objects = parseAllDocuments(withKeys.stdout)
+      .map((d) => d.toJS() as Manifest | null)
+      .filter((o): o is Manifest => o !== null);
+    const pod = (find(objects, "Deployment", "-room-host") as Workload).spec.template.spec as PodSpec & {
+      volumes: { name: string; secret?: { secretName: string; defaultMode: number } }[];
+    };
+    const container = pod.containers[0]! as Container & { volumeMounts: { name: string; mountPath: string }[] };
+    expect(container.env).toContainEqual({ name: "LIVEHOST_STREAM_KEYS_DIR", value: "/var/run/livehost/stream-keys" });
+    expect(container.volumeMounts).toContainEqual({
+      name: "stream-keys",
+      mountPath: "/var/run/livehost/stream-keys",
+      readOnly: true,
+    });
+    expect(pod.volumes).toContainEqual({ name: "stream-keys", secret: { secretName: "cdn-keys", defaultMode: 0o400 } });
+    const defaults = rendered.get("defaults")!;
+    const host = (find(defaults, "Deployment", "-room-host") as Workload).spec.template.spec.containers[0]!;
+    expect(host.env!.some((e) => e.name === "LIVEHOST_STREAM_KEYS_DIR")).toBe(false);
+    const bad = await helm(["template", "lh", chartDir, "--set", "roomHost.streamKeys.secretName=Not_A_Name"]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("secretName");
   });
 });
 

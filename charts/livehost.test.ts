@@ -333,6 +333,18 @@ describe("WebRTC viewers", () => {
     expect(policy.spec.ingress[0]!.ports).toEqual([{ port: 20000, endPort: 20099, protocol: "UDP" }]);
   });
 
+  it("serves WHEP on the gateway: its environment, a container port, the Service and a rule open to viewers", () => {
+    const gateway = (find(objects(), "Deployment", "-gateway") as Workload).spec.template.spec.containers[0]!;
+    expect(gateway.env).toContainEqual({ name: "LIVEHOST_WHEP_PORT", value: "8089" });
+    expect(gateway.ports).toContainEqual({ name: "whep", containerPort: 8089 });
+    const service = find(objects(), "Service", "-gateway") as Manifest & { spec: { ports: { name: string }[] } };
+    expect(service.spec.ports.map((p) => p.name)).toContain("whep");
+    const policy = find(objects(), "NetworkPolicy", "-gateway") as Manifest & {
+      spec: { ingress: { ports: { port: number }[]; from?: object[] }[] };
+    };
+    expect(policy.spec.ingress).toContainEqual({ ports: [{ port: 8089, protocol: "TCP" }] });
+  });
+
   it("refuses a port range upside down, naming it, and makes none of it when WebRTC is off", async () => {
     const upsideDown = await helm([
       "template",
@@ -346,6 +358,7 @@ describe("WebRTC viewers", () => {
     const off = await helm(["template", "lh", chartDir, "--set", "roomHost.webrtc.enabled=false"]);
     expect(off.code).toBe(0);
     expect(off.stdout).not.toContain("LIVEHOST_WEBRTC_PORTS");
+    expect(off.stdout).not.toContain("LIVEHOST_WHEP_PORT");
     expect(off.stdout).not.toContain("protocol: UDP");
   });
 });

@@ -272,6 +272,8 @@ export interface GatewayOptions extends RoleOptions {
   /** Serve the viewer page with the rooms' HLS from here (local mode). */
   mediaDir?: string;
   httpPort?: number | string;
+  /** Serve WHEP alone on this port (a cluster's viewers; the viewer page serves it in local mode). */
+  whepPort?: number | string;
   /** YAML policy binding identities to tenants and roles; without it, local mode's development credential. */
   authPolicy?: string;
   authJwks?: string;
@@ -286,6 +288,7 @@ export interface GatewayOptions extends RoleOptions {
 export interface GatewaySettings {
   role: RoleSettings;
   viewer: { mediaDir: string; host: string; port: number } | undefined;
+  whep: { host: string; port: number } | undefined;
   auth: GatewayAuth;
 }
 
@@ -322,7 +325,14 @@ export function compileGatewayOptions(options: GatewayOptions): GatewaySettings 
       maxBytes: parseByteSize(options.auditMaxBytes ?? "1GiB", "--audit-max-bytes", { min: 1024 ** 2 }),
     },
   };
-  return { role, viewer: options.mediaDir ? { mediaDir: options.mediaDir, host: role.host, port } : undefined, auth };
+  const whep =
+    options.whepPort === undefined ? undefined : { host: role.host, port: parsePort(options.whepPort, "--whep-port") };
+  return {
+    role,
+    viewer: options.mediaDir ? { mediaDir: options.mediaDir, host: role.host, port } : undefined,
+    whep,
+    auth,
+  };
 }
 
 /** What both worker kinds take. */

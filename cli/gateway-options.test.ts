@@ -33,6 +33,12 @@ describe("the gateway's trust options", () => {
     });
   });
 
+  it("serves WHEP alone on --whep-port (a cluster's viewers), on the gateway's host, and refuses a bad port", () => {
+    expect(compileGatewayOptions(local).whep).toBeUndefined();
+    expect(compileGatewayOptions({ ...local, whepPort: "8089" }).whep).toEqual({ host: "127.0.0.1", port: 8089 });
+    expect(refusal(() => compileGatewayOptions({ ...local, whepPort: "70000" }))?.field).toBe("--whep-port");
+  });
+
   it("shares rate quotas by the replica count, and keeps the audit trail as long as asked", () => {
     const { auth } = compileGatewayOptions({ ...local, gatewayReplicas: "3", auditRetention: "720h" });
     expect(auth).toMatchObject({ gateways: 3, audit: { retentionMs: 720 * 3_600_000, maxBytes: 1024 ** 3 } });

@@ -134,6 +134,11 @@ roleCommand("gateway", "serve RoomService over gRPC")
     new Option("--http-port <port>", "viewer page port; 0 picks a free one").env("LIVEHOST_HTTP_PORT").default("0"),
   )
   .addOption(
+    new Option("--whep-port <port>", "serve WHEP alone on this port (WebRTC viewers in a cluster)").env(
+      "LIVEHOST_WHEP_PORT",
+    ),
+  )
+  .addOption(
     new Option(
       "--auth-policy <file>",
       "YAML policy binding caller identities to tenants and roles (re-read when it changes); " +
@@ -178,10 +183,12 @@ roleCommand("gateway", "serve RoomService over gRPC")
         grpcHost: settings.role.host,
         grpcPort: settings.role.grpcPort,
         viewer: settings.viewer,
+        whep: settings.whep,
         auth: settings.auth,
       });
       const endpoints: Record<string, string> = { grpc: gateway.grpc.address };
       if (gateway.viewerUrl) endpoints.http = gateway.viewerUrl;
+      if (gateway.whepUrl) endpoints.whep = gateway.whepUrl;
       return { endpoints, close: () => gateway.close() };
     });
   });

@@ -31,6 +31,8 @@ export interface GatewayOptions {
   auth: GatewayAuth;
   /** Serve the viewer page (local mode): rooms' HLS from `mediaDir`, comments, events. */
   viewer?: { mediaDir: string; host?: string; port?: number };
+  /** Serve WHEP alone (a cluster's viewers play rooms over WebRTC through it; see viewer.ts). */
+  whep?: { host?: string; port?: number };
 }
 
 export interface GatewayAuth {
@@ -58,6 +60,8 @@ export interface Gateway extends AsyncDisposable {
   readonly grpc: GrpcServer;
   /** The viewer page's base URL, when it is served. */
   readonly viewerUrl?: string;
+  /** The WHEP server's base URL (POST <url>/rooms/<id>/whep), when it is served on its own. */
+  readonly whepUrl?: string;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -95,16 +99,27 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const viewer = options.viewer
     ? await startViewer({ nats: options.nats, directory, registry: options.registry, ...options.viewer })
     : undefined;
-  log.info({ address: grpc.address, viewer: viewer?.url }, "gateway ready");
+  const whep = options.whep
+    ? await startViewer({
+        nats: options.nats,
+        directory,
+        registry: options.registry,
+        mediaDir: "",
+        whepOnly: true,
+        ...options.whep,
+      })
+    : undefined;
+  log.info({ address: grpc.address, viewer: viewer?.url, whep: whep?.url }, "gateway ready");
   const close = async (graceMs = 10_000) => {
     closing.abort();
     await viewer?.close();
+    await whep?.close();
     await grpc.close(graceMs);
     dispose();
     await quotas[Symbol.asyncDispose]();
     log.info("gateway stopped");
   };
-  return { grpc, viewerUrl: viewer?.url, close, [Symbol.asyncDispose]: () => close() };
+  return { grpc, viewerUrl: viewer?.url, whepUrl: whep?.url, close, [Symbol.asyncDispose]: () => close() };
 }
 
 async function openAccess(options: GatewayOptions, directory: RoomDirectory, log: Logger) {

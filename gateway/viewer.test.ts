@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { eventually, startTestRoomStack } from "../testing/index.js";
+import { createRegistry } from "../observability/index.js";
+import { startGateway } from "./internal.js";
 import { chromiumOffer, launchTestChromium, webrtcAvailable } from "../media/internal.js";
 
 describe("the viewer page", () => {
@@ -107,6 +109,34 @@ describe("the viewer page", () => {
     const patch = await whep("/rooms/quiet-room/whep/abc", { method: "PATCH", body: "" });
     expect(patch.status).toBe(405);
     expect(patch.headers.get("allow")).toBe("DELETE");
+  });
+
+  it("serves WHEP alone for a cluster's viewers: offers and sessions, and nothing of the local page", async () => {
+    await using stack = await startTestRoomStack({});
+    await stack.create("quiet-room");
+    await using gateway = await startGateway({
+      nats: stack.nc,
+      registry: createRegistry(),
+      whep: { host: "127.0.0.1", port: 0 },
+      auth: { development: true },
+    });
+    const base = gateway.whepUrl!;
+    const offer = (roomId: string, type = "application/sdp") =>
+      fetch(`${base}/rooms/${roomId}/whep`, {
+        method: "POST",
+        body: chromiumOffer(),
+        headers: { "content-type": type },
+      });
+    expect((await offer("quiet-room", "text/plain")).status).toBe(415);
+    expect((await offer("nobody")).status).toBe(404);
+    expect((await offer("quiet-room")).status).toBe(503);
+    expect((await fetch(`${base}/rooms/quiet-room/whep/abc`, { method: "PATCH" })).status).toBe(405);
+    // The page, its events, comments and HLS are local mode's only.
+    for (const path of ["/", "/rooms/quiet-room", "/rooms/quiet-room/events", "/media/quiet-room/hls/index.m3u8"]) {
+      expect((await fetch(`${base}${path}`)).status).toBe(404);
+    }
+    const comment = await fetch(`${base}/rooms/quiet-room/comments`, { method: "POST", body: '{"text":"hi"}' });
+    expect(comment.status).toBe(404);
   });
 
   it.runIf(webrtcAvailable())(

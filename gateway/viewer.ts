@@ -40,6 +40,11 @@ import { TokenBucket } from "./token-bucket.js";
 
 export interface ViewerOptions {
   nats: NatsConnection;
+  /**
+   * Only the WHEP routes (POST /rooms/<id>/whep, DELETE and 405s on sessions), everything else 404: what a gateway in
+   * a cluster serves to viewers' players (the page, HLS and comments are local mode's).
+   */
+  whepOnly?: boolean;
   directory: RoomDirectory;
   /** Where comments the inbox refuses are counted. */
   registry?: Registry;
@@ -158,6 +163,7 @@ async function route(
 ): Promise<void> {
   const url = new URL(req.url ?? "/", "http://viewer");
   const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  if (options.whepOnly && !(parts[0] === "rooms" && parts[2] === "whep")) return notFound(res);
   if (req.method === "GET" && parts.length === 0) return listPage(options, res);
   if (req.method === "GET" && parts[0] === "assets" && parts[1] === "hls.min.js") {
     return sendFile(res, hlsJs(), "text/javascript");

@@ -4,7 +4,8 @@
 //   (a) encoder input: the answer's UtteranceStarted, stamped when its frame went to the encoder (output_unix_ms);
 //   (c) RTMP wire: the first AAC packet at or after the answer's stream time, read back from a real nginx-rtmp
 //       ingest on loopback by a separate reader (ffprobe printing packets as they arrive), not by the process
-//       that pushed it; FLV timestamps are the room's stream clock (nginx passes the publisher's own through);
+//       that pushed it; FLV timestamps are the room's stream clock (nginx passes the publisher's own through).
+//       Every room pushes; the watched room's push is read (ten readers would take the rooms' CPU);
 //   (d) HLS: the segment holding the answer's stream time is listed in the room's public playlist (polled every
 //       20 ms), i.e. a player could fetch it;
 //   (e) browser: the answer's first audio played by the viewer page over WebRTC in headless Chromium: the page's
@@ -34,7 +35,19 @@ import { onAir, type Size } from "./rooms-on-air.js";
 import { summarize, type LatencySummary } from "./stats.js";
 import type { BenchContext } from "./main.js";
 
-const questions = ["这个保温杯多少钱？", "杯子有什么颜色", "连衣裙还有货吗", "有优惠券吗", "什么时候发货"];
+/** Ten different questions: a burst's and the next round's are not taken for duplicates of each other. */
+const questions = [
+  "这个保温杯多少钱？",
+  "杯子有什么颜色",
+  "连衣裙还有货吗",
+  "有优惠券吗",
+  "什么时候发货",
+  "连衣裙多少钱",
+  "保温杯能保温多久",
+  "连衣裙有什么尺码",
+  "优惠券怎么领",
+  "保温杯还有货吗",
+];
 const hlsSegmentSeconds = 1;
 const size: Size = { width: 360, height: 640, preset: "ultrafast" };
 
@@ -76,7 +89,8 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
     rooms,
     size,
     async ({ nc, ids, mediaDir }) => {
-      const readers = new Map(ids.map((id) => [id, new RtmpReader(`${ingest.url}/${id}`)]));
+      // One player of the ingest, for the watched room (every room pushes): ten would take the rooms' CPU.
+      const readers = new Map([[ids[0]!, new RtmpReader(`${ingest.url}/${ids[0]}`)]]);
       const playlists = new Map(ids.map((id) => [id, new HlsWatcher(join(mediaDir, id, "hls", "index.m3u8"))]));
       /** Each comment's answer (CommentAnswered: comment → utterance), and every sentence started, by utterance. */
       const answerOf = new Map<string, string>();
@@ -144,7 +158,7 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
           const answer = answerTo(commentId);
           if (!answer) continue;
           const streamMs = Number(answer.streamTimeMs);
-          const wire = readers.get(roomId)!.arrivalOf(streamMs);
+          const wire = readers.get(roomId)?.arrivalOf(streamMs);
           const segment = playlists.get(roomId)!.listedAt(streamMs);
           const heard = typed ? played.find((p) => p.streamMs >= streamMs)?.at : undefined;
           times.push({
@@ -255,8 +269,12 @@ async function watchInBrowser(nc: NatsConnection, mediaDir: string, roomId: stri
       .catch(() => undefined);
   }, 200);
   return {
-    /** Types `text` in the page's comment box and sends it: the comment id the gateway gave it, and when. */
+    /**
+     * Types `text` in the page's comment box and sends it: the comment id the gateway gave it, and when. Each as a new
+     * viewer (the page's viewer cookie cleared): one viewer's burst would be a flood the room turns away.
+     */
     async type(text: string) {
+      await browser.clearCookies();
       const response = page.waitForResponse((r) => r.url().endsWith("/comments") && r.request().method() === "POST");
       await page.fill("#comment input[name=text]", text);
       const at = Date.now();

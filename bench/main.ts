@@ -26,6 +26,7 @@ const benchmarks: Record<string, () => Promise<{ run: Benchmark }>> = {
   density: () => import("./density.js"),
   festival: () => import("./festival.js"),
   latency: () => import("./latency.js"),
+  encoder: () => import("./encoder.js"),
   quality: () => import("./quality.js"),
 };
 

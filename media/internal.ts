@@ -16,7 +16,7 @@ export { checkRtmpUrl, supportedFps, outputSampleRate, type CompiledOutput } fro
 export { probeMedia, measureAvMarks, type MediaProbe, type AvMarks } from "./probe.js";
 export { blendImplementation } from "./picture.js";
 export { configureComposePool, composeWorkers, composesOnWorkers, killComposeWorkers } from "./compose-pool.js";
-export { createPipeline, findAppSrc, watchBus } from "./gst.js";
+export { createPipeline, findAppSrc, runToEnd, watchBus } from "./gst.js";
 export { retainAppSrc, appsrcAddonPath } from "./appsrc.js";
 export { type Mp4Options } from "./gst-files.js";
 export { renderOverlay } from "./overlays.js";

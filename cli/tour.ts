@@ -58,7 +58,7 @@ export async function tour(stack: Stack, say: (line: string) => void): Promise<{
     const heard = Number(answer.outputUnixMs) - asked;
     say(
       `a viewer asks "${question}"; the answer's first sound is in the stream ${heard} ms later ` +
-        `(at the encoder; over WebRTC a viewer hears it about 0.1 s after that, over HLS about 3 s): "${answer.text}"`,
+        `(at the encoder; over WebRTC a viewer hears it about 0.1 s after that, over HLS seconds after it): "${answer.text}"`,
     );
 
     const viewer = endpoint("gateway", "http");

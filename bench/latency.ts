@@ -29,7 +29,7 @@ import { NginxRtmp, launchTestChromium } from "../media/internal.js";
 import { startGateway } from "../gateway/index.js";
 import { createRegistry } from "../observability/index.js";
 import { Comment, RoomEvent, UtteranceSource, type UtteranceStarted } from "../proto/index.js";
-import { enqueueComment } from "../rooms/internal.js";
+import { enqueueComment, type AnswerStages } from "../rooms/internal.js";
 import type { NatsConnection } from "../transport/index.js";
 import { onAir, type Size } from "./rooms-on-air.js";
 import { summarize, type LatencySummary } from "./stats.js";
@@ -88,7 +88,7 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
   return await onAir(
     rooms,
     size,
-    async ({ nc, ids, mediaDir }) => {
+    async ({ nc, ids, mediaDir, heard }) => {
       // One player of the ingest, for the watched room (every room pushes): ten would take the rooms' CPU.
       const readers = new Map([[ids[0]!, new RtmpReader(`${ingest.url}/${ids[0]}`)]]);
       const playlists = new Map(ids.map((id) => [id, new HlsWatcher(join(mediaDir, id, "hls", "index.m3u8"))]));
@@ -193,6 +193,20 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
             `encoder p50 ${figures.comment_to_encoder_ms_p50} ms, rtmp wire p50 ${figures.rtmp_comment_to_wire_ms_p50} ms, ` +
             `hls segment p50 ${figures.hls_comment_to_segment_ms_p50} ms`,
         );
+        // Where the watched room's answers spent their time inside the room (p50 per stage, ms; see AnswerStages).
+        const stagesOf = (key: keyof AnswerStages) =>
+          summarize(
+            [...published].flatMap(([id, p]) => {
+              const stages = p.typed ? heard.get(id)?.stages : undefined;
+              return stages ? [stages[key]] : [];
+            }),
+          ).p50;
+        const watchedStages = Object.fromEntries(
+          (["total", "brain", "brainCompute", "ttsFirstChunk", "lipsyncFirstFrame", "mux"] as const).map((key) => [
+            key,
+            stagesOf(key),
+          ]),
+        );
         return {
           browser_comment_to_audio_ms_p50: browser.p50,
           browser_comment_to_audio_ms_p95: browser.p95,
@@ -207,6 +221,7 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
           questions: published.size,
           rtmp_encoder_to_wire_ms_p50: summarize(toWire).p50,
           hls_encoder_to_segment_ms_p50: hlsListed,
+          watched_room_stages_ms_p50: watchedStages,
         };
       } finally {
         await closeWatcher?.();
@@ -239,14 +254,22 @@ async function watchInBrowser(nc: NatsConnection, mediaDir: string, roomId: stri
   });
   const browser = await launchTestChromium();
   const page = await browser.newPage();
-  await page.goto(`${gateway.viewerUrl}/rooms/${roomId}`);
-  await page.waitForFunction(
-    () => (globalThis as { livehostTransport?: string }).livehostTransport === "webrtc",
-    null,
-    {
-      timeout: 30_000,
-    },
-  );
+  // The page falls back to HLS when WebRTC does not come up within 5 s (a loaded machine): it is asked again.
+  const transport = () => (globalThis as { livehostTransport?: string }).livehostTransport;
+  for (let attempt = 1; ; attempt++) {
+    await page.goto(`${gateway.viewerUrl}/rooms/${roomId}`);
+    await page.waitForFunction(
+      () => {
+        const now = (globalThis as { livehostTransport?: string }).livehostTransport;
+        return now === "webrtc" || now === "hls";
+      },
+      null,
+      { timeout: 30_000 },
+    );
+    if ((await page.evaluate(transport)) === "webrtc") break;
+    if (attempt === 3) throw new Error("the viewer page fell back to HLS three times: WebRTC did not come up");
+  }
+
   // Every 5 ms: the last audio frame played, as its RTP timestamp and playout time (kept from here on).
   await page.evaluate(`(() => {
     window.livehostPlayed = [];

@@ -548,16 +548,15 @@ NAN_METHOD(AddBranch) {
   GstElement *out = gst_element_factory_make("tee", *name);
   g_object_set(out, "allow-not-linked", TRUE, nullptr);
   gst_bin_add_many(GST_BIN(pipeline), bin, out, nullptr);
+  // Playing before the tee feeds it: a buffer pushed into a pad still flushing (its element not yet started) comes
+  // back FLUSHING through the tee, and the room's audio source stops its task for good.
+  bool linked = gst_element_link(bin, out) && gst_element_sync_state_with_parent(out) &&
+                gst_element_sync_state_with_parent(bin);
   GstPad *sink = gst_element_get_static_pad(bin, "sink");
-  GstPad *src = gst_element_request_pad_simple(tee, "src_%u");
-  bool linked = sink != nullptr && src != nullptr && gst_element_link(bin, out) &&
-                gst_pad_link(src, sink) == GST_PAD_LINK_OK;
+  GstPad *src = linked ? gst_element_request_pad_simple(tee, "src_%u") : nullptr;
+  linked = linked && sink != nullptr && src != nullptr && gst_pad_link(src, sink) == GST_PAD_LINK_OK;
   if (sink != nullptr) gst_object_unref(sink);
   if (src != nullptr) gst_object_unref(src);
-  if (linked) {
-    gst_element_sync_state_with_parent(out);
-    gst_element_sync_state_with_parent(bin);
-  }
   gst_object_unref(pipeline);
   if (!linked) return Nan::ThrowError("addBranch: could not link the branch to the tee");
 }

@@ -2,9 +2,11 @@
 // delivery hands it to the viewer, at 1 and 10 live rooms, one question at a time and in bursts of 5 per room.
 //
 //   (a) encoder input: the answer's UtteranceStarted, stamped when its frame went to the encoder (output_unix_ms);
+//   (b) encoder output: when that frame's encoded picture left the encoder (a probe on the encoder's output pad,
+//       on its streaming thread; see media/taps.ts);
 //   (c) RTMP wire: the first AAC packet at or after the answer's stream time, read back from a real nginx-rtmp
-//       ingest on loopback by a separate reader (ffprobe printing packets as they arrive), not by the process
-//       that pushed it; FLV timestamps are the room's stream clock (nginx passes the publisher's own through).
+//       ingest on loopback by a separate reader (ffprobe printing packets as they arrive, stamped by a process of
+//       its own), not by the process that pushed it; FLV timestamps are the room's stream clock (nginx passes the publisher's own through).
 //       Every room pushes; the watched room's push is read (ten readers would take the rooms' CPU);
 //   (d) HLS: the segment holding the answer's stream time is listed in the room's public playlist (polled every
 //       20 ms), i.e. a player could fetch it;
@@ -54,6 +56,7 @@ const size: Size = { width: 360, height: 640, preset: "ultrafast" };
 /** Milliseconds from a comment's publish to each end point of its answer's first sample. */
 interface AnswerTimes {
   encoderIn: number;
+  encoderOut?: number;
   rtmpWire?: number;
   hlsSegment?: number;
   browser?: number;
@@ -62,8 +65,11 @@ interface AnswerTimes {
 export async function run({ log, quick }: BenchContext): Promise<Record<string, unknown>> {
   const by_rooms: Record<string, unknown> = {};
   let ten: Record<string, unknown> = {};
+  // LIVEHOST_BENCH_LATENCY_TRIALS=10,10_burst5 runs only those trials (for a look at one; the figures need all).
+  const only = process.env.LIVEHOST_BENCH_LATENCY_TRIALS?.split(",");
   for (const rooms of [1, 10]) {
     for (const burst of [1, 5]) {
+      if (only && !only.includes(`${rooms}${burst === 1 ? "" : `_burst${burst}`}`)) continue;
       log(`${rooms} room(s) on air, ${burst === 1 ? "one question at a time" : `bursts of ${burst} questions`}`);
       const result = await trial(rooms, burst, quick ? 1 : burst === 1 ? 8 : 2, log);
       by_rooms[`${rooms}${burst === 1 ? "" : `_burst${burst}`}`] = result;
@@ -72,12 +78,12 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
   }
   return {
     ...ten,
-    hls_behind_live_ms_p95: (by_rooms["1"] as { hls_behind_live_ms_p95?: number }).hls_behind_live_ms_p95,
+    hls_behind_live_ms_p95: (by_rooms["1"] as { hls_behind_live_ms_p95?: number } | undefined)?.hls_behind_live_ms_p95,
     hls_behind_live_note: "hls.js's distance from the live edge plus the time a sample takes to be listed, at 1 room",
     rooms: 10,
     output: `${size.width}x${size.height}@25 x264 ${size.preset} (tune zerolatency), HLS ${hlsSegmentSeconds} s segments + RTMP push, embedded brain and voices`,
     end_points:
-      "browser: the answer's first audio played by the viewer page over WebRTC (Chromium's receiver, RTP timestamps on the room's clock); encoder: the answer's first frame handed to the encoder; rtmp: its first AAC packet read back from nginx-rtmp on loopback; hls: its segment listed in the public playlist",
+      "browser: the answer's first audio played by the viewer page over WebRTC (Chromium's receiver, RTP timestamps on the room's clock); encoder: the answer's first frame handed to the encoder; encoder_out: that frame out of the encoder; rtmp: its first AAC packet read back from nginx-rtmp on loopback; hls: its segment listed in the public playlist",
     by_rooms,
   };
 }
@@ -88,7 +94,7 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
   return await onAir(
     rooms,
     size,
-    async ({ nc, ids, mediaDir, heard }) => {
+    async ({ nc, ids, mediaDir, heard, encoded }) => {
       // One player of the ingest, for the watched room (every room pushes): ten would take the rooms' CPU.
       const readers = new Map([[ids[0]!, new RtmpReader(`${ingest.url}/${ids[0]}`)]]);
       const playlists = new Map(ids.map((id) => [id, new HlsWatcher(join(mediaDir, id, "hls", "index.m3u8"))]));
@@ -161,8 +167,10 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
           const wire = readers.get(roomId)?.arrivalOf(streamMs);
           const segment = playlists.get(roomId)!.listedAt(streamMs);
           const heard = typed ? played.find((p) => p.streamMs >= streamMs)?.at : undefined;
+          const encoderOut = encoded.get(answer.utteranceId);
           times.push({
             encoderIn: Number(answer.outputUnixMs) - at,
+            ...(encoderOut !== undefined ? { encoderOut: encoderOut - at } : {}),
             ...(wire !== undefined ? { rtmpWire: wire - at } : {}),
             ...(segment !== undefined ? { hlsSegment: segment - at } : {}),
             ...(heard !== undefined ? { browser: heard - at } : {}),
@@ -186,7 +194,7 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
         const pick = (key: keyof AnswerTimes) =>
           summarize(times.flatMap((t) => (t[key] === undefined ? [] : [t[key]])));
         const browser = pick("browser");
-        const figures = report(pick("encoderIn"), pick("rtmpWire"), pick("hlsSegment"));
+        const figures = report(pick("encoderIn"), pick("encoderOut"), pick("rtmpWire"), pick("hlsSegment"));
         const hlsListed = summarize(toSegment).p50;
         log(
           `  ${times.length} of ${published.size} answers heard: browser p50 ${browser.p50} ms (${browser.n}), ` +
@@ -319,10 +327,12 @@ async function watchInBrowser(nc: NatsConnection, mediaDir: string, roomId: stri
   };
 }
 
-function report(encoder: LatencySummary, wire: LatencySummary, segment: LatencySummary) {
+function report(encoder: LatencySummary, encoded: LatencySummary, wire: LatencySummary, segment: LatencySummary) {
   return {
     comment_to_encoder_ms_p50: encoder.p50,
     comment_to_encoder_ms_p95: encoder.p95,
+    comment_to_encoder_out_ms_p50: encoded.p50,
+    comment_to_encoder_out_ms_p95: encoded.p95,
     rtmp_comment_to_wire_ms_p50: wire.p50,
     rtmp_comment_to_wire_ms_p95: wire.p95,
     hls_comment_to_segment_ms_p50: segment.p50,
@@ -331,38 +341,32 @@ function report(encoder: LatencySummary, wire: LatencySummary, segment: LatencyS
 }
 
 /**
- * A separate RTMP player of one stream: ffprobe reading it from the ingest and printing each packet as it arrives
- * (line-buffered through stdbuf); keeps the audio packets' stream time and arrival time.
+ * The reader's side of the RTMP player: ffprobe printing each packet as it arrives (line-buffered), stamped with its arrival by a
+ * process of its own (this one is also the rooms' process, whose event loop would stamp late under load).
  */
+const stampedReader = `
+const { spawn } = require("node:child_process");
+const { createInterface } = require("node:readline");
+const probe = spawn("stdbuf", ["-oL", "ffprobe", "-v", "error", "-select_streams", "a", "-show_entries",
+  "packet=pts_time", "-of", "csv=p=0", process.argv[1]], { stdio: ["ignore", "pipe", "ignore"] });
+createInterface({ input: probe.stdout }).on("line", (line) => process.stdout.write(Date.now() + "," + line + "\\n"));
+process.on("SIGTERM", () => { probe.kill(); process.exit(0); });
+`;
+
+/** A separate RTMP player of one stream: the audio packets' stream time and arrival time (see stampedReader). */
 class RtmpReader {
   readonly #process: ChildProcess;
   readonly #packets: { ptsMs: number; at: number }[] = [];
 
   constructor(url: string) {
-    this.#process = spawn(
-      "stdbuf",
-      [
-        "-oL",
-        "ffprobe",
-        "-v",
-        "error",
-        "-select_streams",
-        "a",
-        "-show_entries",
-        "packet=pts_time",
-        "-of",
-        "csv=p=0",
-        url,
-      ],
-      { stdio: ["ignore", "pipe", "ignore"] },
-    );
+    this.#process = spawn(process.execPath, ["-e", stampedReader, url], { stdio: ["ignore", "pipe", "ignore"] });
     createInterface({ input: this.#process.stdout! }).on("line", (line) => {
-      const pts = Number(line.split(",")[0]);
-      if (Number.isFinite(pts)) this.#packets.push({ ptsMs: pts * 1000, at: Date.now() });
+      const [at, pts] = line.split(",").map(Number);
+      if (Number.isFinite(pts) && Number.isFinite(at)) this.#packets.push({ ptsMs: pts! * 1000, at: at! });
     });
   }
 
-  /** When the first packet carrying stream time `streamMs` (or later) arrived here. */
+  /** When the first packet carrying stream time `streamMs` (or later) arrived at the reader. */
   arrivalOf(streamMs: number): number | undefined {
     // An AAC packet of 1024 samples starts at most 21.3 ms before the sample.
     return this.#packets.find((p) => p.ptsMs + 1024 / 48 > streamMs)?.at;

@@ -31,6 +31,8 @@ export interface OnAir {
   registry: Registry;
   /** Answers whose first sample went into the stream, by comment id. */
   heard: Map<string, Heard>;
+  /** When each utterance's first frame came out of its room's encoder (Unix ms), by utterance id. */
+  encoded: Map<string, number>;
   /** Where the rooms write their output: <mediaDir>/<roomId>/hls. */
   mediaDir: string;
 }
@@ -56,6 +58,7 @@ export async function onAir<T>(
   const nc = await connectNats({ servers: nats.url, name: "bench" });
   const registry = createRegistry();
   const heard = new Map<string, Heard>();
+  const encoded = new Map<string, number>();
   const tts = await startSpeechWorker({ nats: nc, registry: createRegistry(), maxStreams: 64 });
   const lipsync = await startLipSyncWorker({
     nats: nc,
@@ -72,6 +75,7 @@ export async function onAir<T>(
       mediaDir,
       x264Preset: size.preset,
       onAnswerHeard: (commentId, stages) => heard.set(commentId, { stages, at: performance.now() }),
+      onUtteranceEncoded: (utteranceId, at) => encoded.set(utteranceId, at),
       ...(options.streamKeys ? { streamKeys: options.streamKeys } : {}),
     },
   });
@@ -85,7 +89,7 @@ export async function onAir<T>(
       await client.request(id, { $case: "create", value: { requestId: id, roomId: id, spec, tenant: "" } });
       await client.request(id, { $case: "start", value: { roomId: id, requestId: "" } }, { timeoutMs: 30_000 });
     }
-    return await trial({ nc, ids, registry, heard, mediaDir });
+    return await trial({ nc, ids, registry, heard, encoded, mediaDir });
   } finally {
     await host.close();
     await lipsync.close(1_000);

@@ -87,6 +87,8 @@ export interface UtteranceReport {
   frame: number;
   playedMs: number;
   outputUnixMs: number;
+  /** "started": the timestamp its frame was given in the current encoder's pipeline (when it was pushed there). */
+  videoPtsNs?: number;
 }
 
 /** What a room's frames tell the graph (in order, after the frame they happened on). */
@@ -411,6 +413,8 @@ export class RoomFrames {
     status.add(tick.mouth ? "speech" : "idle");
 
     const sink = this.#sink;
+    let videoPtsNs: number | undefined;
+    let pushedAt: number | undefined;
     if (!sink) {
       status.add("droppedRebuilding");
     } else if (this.#gate && Date.now() > this.#gate[0]!) {
@@ -422,7 +426,9 @@ export class RoomFrames {
         status.add("droppedEncoderBehind");
       } else {
         this.tap?.(this.#frame, tick.index);
-        sink.video(this.#frame, ns + aacEncoderDelayNs);
+        videoPtsNs = ns + aacEncoderDelayNs;
+        sink.video(this.#frame, videoPtsNs);
+        pushedAt = Date.now();
         status.set("pushedVideoFrames", tick.index + 1);
         status.add("framesOut");
         if (late) status.add("late");
@@ -432,10 +438,19 @@ export class RoomFrames {
       sink.audio(tick.audio, ns);
       status.set("pushedAudioSamples", (tick.index + 1) * this.#init.samplesPerFrame);
     }
-    const outputUnixMs = Date.now();
+    // When the picture went to the encoder (the sound goes with it; the quality gate's look comes after).
+    const outputUnixMs = pushedAt ?? Date.now();
     if (tick.started) {
       const utteranceId = tick.started;
-      this.#report({ type: "utterance", utteranceId, state: "started", frame: tick.index, playedMs: 0, outputUnixMs });
+      this.#report({
+        type: "utterance",
+        utteranceId,
+        state: "started",
+        frame: tick.index,
+        playedMs: 0,
+        outputUnixMs,
+        ...(videoPtsNs !== undefined ? { videoPtsNs } : {}),
+      });
     }
     for (const { id, samples } of tick.ended) {
       const playedMs = (samples * 1000) / outputSampleRate;

@@ -14,6 +14,7 @@ import {
   measureAvMarks,
   probeMedia,
   type MediaEvent,
+  type UtteranceReport,
 } from "./internal.js";
 import { eventually } from "../testing/index.js";
 import { beepUtterance, flashFrames } from "./testing/marks.js";
@@ -214,7 +215,7 @@ describe("a fault in one room's frame loop", () => {
     });
     await graph.start();
     const failures = async () => (await registry.getSingleMetric("livehost_media_frame_errors_total")!.get()).values;
-    return { graph, events, failures };
+    return { graph, events, failures, registry };
   }
 
   it("goes on with the next frame: the failed frames are counted and said once, and the stream goes on", async () => {
@@ -233,6 +234,25 @@ describe("a fault in one room's frame loop", () => {
       expect.objectContaining({ type: "frame_failed", error: "injected fault" }),
     ]);
     expect(await failures()).toEqual([expect.objectContaining({ value: 5 })]);
+    await graph.stop();
+  });
+
+  it("says when an utterance's first frame came out of the encoder, and how long frames spend in it", async () => {
+    const { graph, events, registry } = await liveGraph("r-encoded");
+    graph.pushSpeech(beepUtterance({ utteranceId: "u", sampleRateHz: 24_000, seconds: 1, beepAtSeconds: 0.5 }));
+    const encoded = await eventually(() => {
+      const found = events.find((e) => e.type === "encoded");
+      expect(found).toMatchObject({ utteranceId: "u" });
+      return found as Extract<MediaEvent, { type: "encoded" }>;
+    });
+    const started = events.find((e) => e.type === "utterance" && e.state === "started") as UtteranceReport;
+    // Out of the encoder after it went in, within the stream's own pace (the encoder keeps up here).
+    expect(encoded.outputUnixMs).toBeGreaterThanOrEqual(started.outputUnixMs - 1);
+    expect(encoded.outputUnixMs - started.outputUnixMs).toBeLessThan(2_000);
+    await eventually(async () => {
+      const text = await registry.getSingleMetricAsString("livehost_media_encode_seconds");
+      expect(Number(/livehost_media_encode_seconds_count (\d+)/.exec(text)?.[1])).toBeGreaterThan(10);
+    });
     await graph.stop();
   });
 

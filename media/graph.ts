@@ -25,20 +25,18 @@ import {
 import {
   collectBuffers,
   createPipeline,
-  findAppSink,
   findAppSrc,
   findElement,
   hasElement,
-  releasable,
   watchBus,
   type GstElement,
-  type GstPipeline,
   type WatchedBus,
 } from "./gst.js";
 import { mediaMetrics, type MediaMetrics } from "./metrics.js";
 import { renderOverlay, type OverlaySpec, type RenderedOverlay } from "./overlays.js";
 import { i420Size, type Yuva } from "./picture.js";
-import { RtmpPush, type RtmpState } from "./rtmp.js";
+import { RtmpPush, maxRtmpQueuedBytes, type RtmpState } from "./rtmp.js";
+import { EncoderClock, FlvRelay } from "./taps.js";
 import { HlsPlaylist } from "./hls-playlist.js";
 import {
   FrameStatus,
@@ -122,7 +120,9 @@ export type MediaEvent =
   /** A new avatar took over on `frame` (see switchAvatar). */
   | { type: "avatar"; avatarDir: string; frame: number }
   /** An utterance's first sample went to the encoder on `frame`, its last ("ended"), or it was cut (see UtteranceReport). */
-  | UtteranceReport;
+  | UtteranceReport
+  /** The frame carrying an utterance's first sample came out of the encoder (wall clock, Unix ms). */
+  | { type: "encoded"; utteranceId: string; outputUnixMs: number };
 
 export interface MediaStatus {
   frame: number;
@@ -202,7 +202,9 @@ export class RoomMediaGraph implements AsyncDisposable {
   #hls: HlsPlaylist | undefined;
   #recordingSegments = 0;
   #rtmp: { label: string; push: RtmpPush }[] = [];
-  #flvHeader: Buffer[] = [];
+  /** The main pipeline's taps (taps.ts): the FLV relay to the RTMP pushes, and its encoder's clock. */
+  #relay: FlvRelay | undefined;
+  #encoderClock: EncoderClock | undefined;
   #rebuilds = 0;
   #recentFailures = 0;
   #rebuilding = false;
@@ -210,13 +212,10 @@ export class RoomMediaGraph implements AsyncDisposable {
   #started = false;
   /** The main pipeline's bus, through which it is stopped. */
   #bus: WatchedBus | undefined;
-  /** Lets go of the pending FLV pull's callback, which the binding would otherwise keep (and this graph with it). */
-  #releaseFlvPull: (() => void) | undefined;
   #stats: NodeJS.Timeout | undefined;
   /** The frame counters as last brought into the metrics (see #drain); frames out at the last stats report. */
   #counted: FrameCounts | undefined;
   #framesOutMark = 0;
-  #bytesThisSecond = 0;
   #cpuMark = process.cpuUsage();
   #done: Promise<void>;
   #resolveDone!: () => void;
@@ -301,8 +300,8 @@ export class RoomMediaGraph implements AsyncDisposable {
         const keys = await this.#streamKeys(this.config);
         this.#frames = await this.#openFrames(this.#avatar, signal);
         span.setAttribute("livehost.media.composed_on", this.#frames.where);
-        this.#buildPipeline();
         this.#rtmp = this.#rtmpPushes(this.config, keys);
+        this.#buildPipeline();
       } catch (err) {
         this.#stopping = true;
         void this.#bus?.stop();
@@ -474,7 +473,8 @@ export class RoomMediaGraph implements AsyncDisposable {
     if (this.recordingDir) await mkdir(this.recordingDir, { recursive: true });
     if (rebuild) this.#restartPipeline("outputs changed");
     this.#rtmp = this.#rtmpPushes(next, keys);
-    if (this.#flvHeader.length > 0) for (const { push } of this.#rtmp) push.start(this.#flvHeader);
+    // A rebuild under way starts them on its new pipeline's relay.
+    if (this.#relay) for (const { push } of this.#rtmp) push.start(this.#relay);
   }
   /** Each RTMP output's stream key, from the resolver; InvalidArgumentError when there is none or it is unusable. */
   async #streamKeys(config: CompiledOutput): Promise<string[]> {
@@ -530,7 +530,6 @@ export class RoomMediaGraph implements AsyncDisposable {
     if (this.#stopping) return this.#done;
     this.#stopping = true;
     clearInterval(this.#stats);
-    this.#releaseFlvPull?.();
     // No frame may follow the end-of-stream: the frames stop first.
     await this.#frames?.stop();
     this.#drain();
@@ -541,6 +540,7 @@ export class RoomMediaGraph implements AsyncDisposable {
     await this.#bus?.stop(10_000);
     await this.#hls?.end(this.#generation).catch((err: unknown) => this.#log.warn({ err }, "HLS playlist not ended"));
     for (const { push } of this.#rtmp) push.stop();
+    this.#closeTaps();
     this.#log.info({ frames: this.status().frame, rebuilds: this.#rebuilds }, "media graph stopped");
     this.#resolveDone();
     return this.#done;
@@ -697,7 +697,7 @@ export class RoomMediaGraph implements AsyncDisposable {
     if (c.rtmp.length > 0) {
       parts.push(
         "vt. ! queue ! h264parse ! flv.video at. ! queue ! flv.audio flvmux name=flv streamable=true ! " +
-          "appsink name=flvtap sync=false max-buffers=0 wait-on-eos=false",
+          "fakesink name=flvtap sync=false async=false",
       );
     }
     return parts.join(" ");
@@ -737,6 +737,13 @@ export class RoomMediaGraph implements AsyncDisposable {
     }
     const flv = pipeline.findChild("flv");
     if (flv) flv.metadatacreator = label;
+    // Its taps, on its streaming threads: each RTMP push is fed by the relay (and starts over on a new pipeline).
+    this.#closeTaps();
+    if (flv) {
+      this.#relay = new FlvRelay(flv, maxRtmpQueuedBytes);
+      for (const { push } of this.#rtmp) push.restart(this.#relay);
+    }
+    this.#encoderClock = EncoderClock.open(findElement(pipeline, "venc"));
     this.#bus = watchBus(pipeline, (message) => {
       // A pipeline being replaced still closes its last HLS segments (end-of-stream): they belong in the playlist.
       if (
@@ -760,29 +767,26 @@ export class RoomMediaGraph implements AsyncDisposable {
     this.#webrtc.attach(pipeline, findElement(pipeline, "vt"), findElement(pipeline, "araw"));
     // The room's frames go into this pipeline from its next frame on (timestamps from 0 again).
     this.#frames!.attach(findAppSrc(pipeline, "video"), findAppSrc(pipeline, "audio"));
-    if (this.config.rtmp.length > 0) this.#pullFlv(pipeline, generation);
   }
 
-  #pullFlv(pipeline: GstPipeline, generation: number) {
-    const tap = findAppSink(pipeline, "flvtap");
-    let announced = false;
-    this.#releaseFlvPull?.();
-    const pull = releasable((tag: Buffer | null, caps: { streamheader?: Buffer[] }) => {
-      if (generation !== this.#generation || !tag) return;
-      if (!announced && caps?.streamheader) {
-        announced = true;
-        this.#flvHeader = caps.streamheader;
-        for (const { push } of this.#rtmp) {
-          if (generation === 1 && push.state === "connecting") push.start(this.#flvHeader);
-          else push.restart(this.#flvHeader);
-        }
-      }
-      this.#bytesThisSecond += tag.length;
-      for (const { push } of this.#rtmp) push.feed(tag);
-      tap.pull(pull.callback);
-    });
-    this.#releaseFlvPull = pull.release;
-    tap.pull(pull.callback);
+  /** Says when the frame stamped `ptsNs` comes out of the encoder (looked for over 2 s; a rebuild ends the search). */
+  #followEncode(utteranceId: string, ptsNs: number) {
+    const clock = this.#encoderClock;
+    let tries = 0;
+    const check = () => {
+      if (!clock || clock !== this.#encoderClock) return;
+      const at = clock.encodedAt(ptsNs);
+      if (at !== undefined) this.#emit({ type: "encoded", utteranceId, outputUnixMs: Math.round(at) });
+      else if (++tries < 100) setTimeout(check, 20).unref();
+    };
+    check();
+  }
+
+  #closeTaps() {
+    this.#relay?.close();
+    this.#relay = undefined;
+    this.#encoderClock?.close();
+    this.#encoderClock = undefined;
   }
 
   async #measureHlsSegment(generation: number, index: number) {
@@ -880,6 +884,7 @@ export class RoomMediaGraph implements AsyncDisposable {
       case "utterance":
         if (report.state !== "started") this.#ledger.ended(report.utteranceId);
         this.#emit(report);
+        if (report.videoPtsNs !== undefined) this.#followEncode(report.utteranceId, report.videoPtsNs);
         return;
       case "avatar":
         if (this.#nextAvatar?.frames.dir === report.avatarDir) this.#avatar = this.#nextAvatar;
@@ -984,11 +989,13 @@ export class RoomMediaGraph implements AsyncDisposable {
     this.#cpuMark = process.cpuUsage();
     this.#metrics.outputFps.set(framesThisSecond);
     if (framesThisSecond > 0) this.#metrics.cpuPerFrame.set((cpu.user + cpu.system) / 1e6 / framesThisSecond);
-    if (this.#rtmp.length > 0) this.#metrics.bitrate.set(this.#bytesThisSecond * 8);
+    const relayed = this.#relay?.take();
+    if (relayed && this.#rtmp.length > 0) this.#metrics.bitrate.set(relayed.bytes * 8);
+    if (relayed?.skipped) this.#metrics.droppedFrames.inc({ reason: "rtmp_behind" }, relayed.skipped);
+    for (const ms of this.#encoderClock?.takeEncodeTimes() ?? []) this.#metrics.encodeSeconds.observe(ms / 1000);
     this.#metrics.avOffset.set(
       counts.pushedAudioSamples / outputSampleRate - counts.pushedVideoFrames / this.config.fps,
     );
-    this.#bytesThisSecond = 0;
   }
 }
 

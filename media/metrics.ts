@@ -12,6 +12,7 @@ export interface MediaMetrics {
   droppedFrames: Counter<"reason">;
   avOffset: Gauge;
   composeSeconds: Histogram;
+  encodeSeconds: Histogram;
   cpuPerFrame: Gauge;
   bitrate: Gauge;
   rtmpReconnects: Counter;
@@ -74,6 +75,12 @@ export function mediaMetrics(registry: Registry): MediaMetrics {
       registers,
       collect,
     }),
+    encodeSeconds: new Histogram({
+      name: "livehost_media_encode_seconds",
+      help: "Time a video frame spends in the encoder: from its input pad to its encoded picture on the output pad (wall clock, on the streaming threads).",
+      buckets: [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28],
+      registers,
+    }),
     cpuPerFrame: new Gauge({
       name: "livehost_media_cpu_seconds_per_frame",
       help: "Process CPU seconds per output frame over the last second (encoding dominates).",
@@ -81,7 +88,7 @@ export function mediaMetrics(registry: Registry): MediaMetrics {
     }),
     bitrate: new Gauge({
       name: "livehost_media_encoded_bitrate_bps",
-      help: "Bits per second of the encoded audio and video (FLV tap when RTMP is on, else HLS segments).",
+      help: "Bits per second of the encoded audio and video (the FLV relay when RTMP is on, else HLS segments).",
       registers,
     }),
     rtmpReconnects: new Counter({

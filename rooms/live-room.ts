@@ -77,6 +77,8 @@ export interface LiveRoomDeps {
   streamKeys?: StreamKeys;
   /** Called when the first sample of a comment's answer goes into the stream, with its stages (benchmarks). */
   onAnswerHeard?: (commentId: string, stages: AnswerStages) => void;
+  /** Called when an utterance's first frame came out of the encoder, with that wall time in Unix ms (benchmarks). */
+  onUtteranceEncoded?: (utteranceId: string, outputUnixMs: number) => void;
 }
 
 /**
@@ -198,6 +200,7 @@ export class LiveRoom implements OnAirRoom {
       mouthWaitFrames: 2,
       onEvent: (event) => {
         if (event.type === "frame_failed" || event.type === "failed") return this.#onMediaFault(event);
+        if (event.type === "encoded") return deps.onUtteranceEncoded?.(event.utteranceId, event.outputUnixMs);
         if (event.type !== "utterance") return;
         this.#events.onMedia(event);
         if (event.state === "started") this.#timings.heard(event.utteranceId);

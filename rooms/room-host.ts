@@ -35,7 +35,14 @@ export interface RoomHostOptions {
    */
   live?: Pick<
     LiveRoomDeps,
-    "avatarsDir" | "mediaDir" | "llm" | "x264Preset" | "onAnswerHeard" | "openRoom" | "streamKeys"
+    | "avatarsDir"
+    | "mediaDir"
+    | "llm"
+    | "x264Preset"
+    | "onAnswerHeard"
+    | "onUtteranceEncoded"
+    | "openRoom"
+    | "streamKeys"
   > & {
     /** Hosts product pictures may be fetched from (https only); none: product cards show no picture. */
     imageHosts?: string[];

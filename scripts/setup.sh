@@ -71,17 +71,18 @@ if [ ! -f "$addon" ] || [ -n "$(find gpu-workers/tts/native -maxdepth 1 -type f 
   (cd gpu-workers/tts/native && npx --no-install node-gyp rebuild --loglevel=warn)
 fi
 
-# media/native (the room picture's blend kernel, the appsrc pusher, the WebRTC viewers, the H.264 AI-content label):
+# media/native (the room picture's blend kernel, the appsrc pusher, the WebRTC viewers, the H.264 AI-content label,
+# the taps on a room's streaming threads: FLV relay to RTMP pushes, encoder clock):
 # when one is missing or older than a source there. Without the WebRTC addon (no libgstreamer-plugins-bad1.0-dev) a host answers WHEP with 503.
 native_missing=""
-for addon_name in livehost_compose livehost_appsrc livehost_webrtc livehost_sei; do
+for addon_name in livehost_compose livehost_appsrc livehost_webrtc livehost_sei livehost_taps; do
   built=media/native/build/Release/$addon_name.node
   if [ ! -f "$built" ] || [ -n "$(find media/native -maxdepth 1 -type f -newer "$built" -print -quit)" ]; then
     native_missing=1
   fi
 done
 if [ -n "$native_missing" ]; then
-  say "building media/native (compose kernel, appsrc, WebRTC, AI-content label)"
+  say "building media/native (compose kernel, appsrc, WebRTC, AI-content label, taps)"
   (cd media/native && npx --no-install node-gyp rebuild --loglevel=warn)
 fi
 

@@ -29,6 +29,14 @@
       "cflags": ["-O2", "-Wall", "-Wno-cast-function-type", "<!@(pkg-config --cflags gstreamer-1.0)"],
       "cflags_cc": ["-O2", "-Wall", "-Wno-cast-function-type", "<!@(pkg-config --cflags gstreamer-1.0)"],
       "libraries": ["<!@(pkg-config --libs gstreamer-1.0)"]
+    },
+    {
+      "target_name": "livehost_taps",
+      "sources": ["taps.cc"],
+      "include_dirs": ["<!(node -p \"require('path').dirname(require.resolve('nan/package.json'))\")"],
+      "cflags": ["-O2", "-Wall", "-Wno-cast-function-type", "<!@(pkg-config --cflags gstreamer-app-1.0)"],
+      "cflags_cc": ["-O2", "-Wall", "-Wno-cast-function-type", "<!@(pkg-config --cflags gstreamer-app-1.0)"],
+      "libraries": ["<!@(pkg-config --libs gstreamer-app-1.0)"]
     }
   ]
 }

@@ -5,16 +5,16 @@
 //   (b) encoder output: when that frame's encoded picture left the encoder (a probe on the encoder's output pad,
 //       on its streaming thread; see media/taps.ts);
 //   (c) RTMP wire: the first AAC packet at or after the answer's stream time, read back from a real nginx-rtmp
-//       ingest on loopback by a separate reader (ffprobe printing packets as they arrive, stamped by a process of
-//       its own), not by the process that pushed it; FLV timestamps are the room's stream clock (nginx passes the publisher's own through).
-//       Every room pushes; the watched room's push is read (ten readers would take the rooms' CPU);
+//       ingest on loopback by separate players (ffprobe printing packets as they arrive, stamped by a process of
+//       their own), not by the process that pushed it; FLV timestamps are the room's stream clock (nginx passes
+//       the publisher's own through). Every room pushes, and every room's push is read;
 //   (d) HLS: the segment holding the answer's stream time is listed in the room's public playlist (polled every
 //       20 ms), i.e. a player could fetch it;
 //   (e) browser: the answer's first audio played by the viewer page over WebRTC in headless Chromium: the page's
 //       receiver reports, per played audio frame, its RTP timestamp (the room's stream clock at 48 kHz, see
 //       media/webrtc.ts) and when it went to playout (RTCRtpReceiver.getSynchronizationSources); "played" is the
 //       first report at or past the answer's stream time. The question is typed into the page's comment box and
-//       timed from the click. One page watches the first room (viewers are elsewhere in production: one page keeps
+//       timed from the click as the page sees it (a capture listener's Date.now(), the same clock as this process). One page watches the first room (viewers are elsewhere in production: one page keeps
 //       the browser's own decoding off the rooms' two cores as far as possible); the other rooms are asked over NATS.
 //   Behind live: how far what a player plays trails the newest sample at the encoder. WebRTC: sampled every 100 ms
 //   from the page's RTP timestamps against the room's clock (events give stream time ↔ wall time); HLS: hls.js's
@@ -22,7 +22,10 @@
 //   page playing the same room with ?transport=hls.
 //
 // All clocks are this machine's Date.now(); the comment is timed from its publish (NATS, JetStream and the room
-// actor's mailbox are part of the path). Everything runs in this process but the RTMP ingest and its readers.
+// actor's mailbox are part of the path). The room host and the gateway run in this process; the TTS and lip-sync
+// workers each in a process of its own, as `livehost up` and a cluster run them (in one process with the rooms, the
+// workers' JavaScript shares the rooms' main thread, which no deployment does); the RTMP ingest and its reader, and
+// Chromium, are processes of their own too.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -95,8 +98,8 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
     rooms,
     size,
     async ({ nc, ids, mediaDir, heard, encoded }) => {
-      // One player of the ingest, for the watched room (every room pushes): ten would take the rooms' CPU.
-      const readers = new Map([[ids[0]!, new RtmpReader(`${ingest.url}/${ids[0]}`)]]);
+      // A player of the ingest for every room (ffprobe demuxing audio only: a few ms of CPU a second each).
+      const readers = new RtmpReaders(ingest.url, ids);
       const playlists = new Map(ids.map((id) => [id, new HlsWatcher(join(mediaDir, id, "hls", "index.m3u8"))]));
       /** Each comment's answer (CommentAnswered: comment → utterance), and every sentence started, by utterance. */
       const answerOf = new Map<string, string>();
@@ -160,11 +163,12 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
         await sleep(hlsSegmentSeconds * 1_000 + 1_500); // the last answers' segments and packets are out
         const played = await watcher.played();
         const times: AnswerTimes[] = [];
+        const heardStages = (commentId: string) => heard.get(commentId)?.stages;
         for (const [commentId, { roomId, at, typed }] of published) {
           const answer = answerTo(commentId);
           if (!answer) continue;
           const streamMs = Number(answer.streamTimeMs);
-          const wire = readers.get(roomId)?.arrivalOf(streamMs);
+          const wire = readers.arrivalOf(roomId, streamMs);
           const segment = playlists.get(roomId)!.listedAt(streamMs);
           const heard = typed ? played.find((p) => p.streamMs >= streamMs)?.at : undefined;
           const encoderOut = encoded.get(answer.utteranceId);
@@ -175,6 +179,7 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
             ...(segment !== undefined ? { hlsSegment: segment - at } : {}),
             ...(heard !== undefined ? { browser: heard - at } : {}),
           });
+          if (typed) log(`    watched room: ${JSON.stringify(times.at(-1))} stages ${JSON.stringify(heardStages(commentId))}`);
         }
         // Behind live: the watched room's clock (stream time ↔ the wall time its samples reached the encoder).
         const origins = starts
@@ -186,7 +191,7 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
         const toWire: number[] = [];
         const toSegment: number[] = [];
         for (const { roomId, started } of starts) {
-          const wire = readers.get(roomId)?.arrivalOf(Number(started.streamTimeMs));
+          const wire = readers.arrivalOf(roomId, Number(started.streamTimeMs));
           if (wire !== undefined) toWire.push(wire - Number(started.outputUnixMs));
           const segment = playlists.get(roomId)?.listedAt(Number(started.streamTimeMs));
           if (segment !== undefined) toSegment.push(segment - Number(started.outputUnixMs));
@@ -201,20 +206,18 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
             `encoder p50 ${figures.comment_to_encoder_ms_p50} ms, rtmp wire p50 ${figures.rtmp_comment_to_wire_ms_p50} ms, ` +
             `hls segment p50 ${figures.hls_comment_to_segment_ms_p50} ms`,
         );
-        // Where the watched room's answers spent their time inside the room (p50 per stage, ms; see AnswerStages).
-        const stagesOf = (key: keyof AnswerStages) =>
+        // Where the answers spent their time inside the room (ms per stage, see AnswerStages): the watched room's p50,
+        // and every room's p95 (what the tail of the figures above is made of).
+        const stageKeys = ["total", "brain", "brainCompute", "ttsFirstChunk", "lipsyncFirstFrame", "mux"] as const;
+        const stagesOf = (key: keyof AnswerStages, watchedOnly: boolean) =>
           summarize(
             [...published].flatMap(([id, p]) => {
-              const stages = p.typed ? heard.get(id)?.stages : undefined;
+              const stages = !watchedOnly || p.typed ? heard.get(id)?.stages : undefined;
               return stages ? [stages[key]] : [];
             }),
-          ).p50;
-        const watchedStages = Object.fromEntries(
-          (["total", "brain", "brainCompute", "ttsFirstChunk", "lipsyncFirstFrame", "mux"] as const).map((key) => [
-            key,
-            stagesOf(key),
-          ]),
-        );
+          );
+        const watchedStages = Object.fromEntries(stageKeys.map((key) => [key, stagesOf(key, true).p50]));
+        const stagesP95 = Object.fromEntries(stageKeys.map((key) => [key, stagesOf(key, false).p95]));
         return {
           browser_comment_to_audio_ms_p50: browser.p50,
           browser_comment_to_audio_ms_p95: browser.p95,
@@ -230,15 +233,17 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
           rtmp_encoder_to_wire_ms_p50: summarize(toWire).p50,
           hls_encoder_to_segment_ms_p50: hlsListed,
           watched_room_stages_ms_p50: watchedStages,
+          stages_ms_p95: stagesP95,
         };
       } finally {
         await closeWatcher?.();
         subscription.unsubscribe();
-        for (const reader of readers.values()) reader.close();
+        readers.close();
         for (const watcher of playlists.values()) watcher.close();
       }
     },
     {
+      workerProcesses: true,
       outputs: (roomId) => [
         { kind: { $case: "hls", value: { segmentDurationS: hlsSegmentSeconds, playlistLength: 6 } } },
         { kind: { $case: "rtmp", value: { url: ingest.url, streamKeySecret: roomId } } },
@@ -278,8 +283,13 @@ async function watchInBrowser(nc: NatsConnection, mediaDir: string, roomId: stri
     if (attempt === 3) throw new Error("the viewer page fell back to HLS three times: WebRTC did not come up");
   }
 
-  // Every 5 ms: the last audio frame played, as its RTP timestamp and playout time (kept from here on).
+  // Every 5 ms: the last audio frame played, as its RTP timestamp and playout time (kept from here on). And when the
+  // page saw each click on its send button (the viewer's moment; the driver's own steps before it are not timed).
   await page.evaluate(`(() => {
+    window.livehostClicks = [];
+    document.addEventListener("click", (event) => {
+      if (event.target.closest?.("#comment button")) window.livehostClicks.push(Date.now());
+    }, true);
     window.livehostPlayed = [];
     setInterval(() => {
       const receiver = window.livehostPeer?.getReceivers().find((r) => r.track.kind === "audio");
@@ -308,9 +318,9 @@ async function watchInBrowser(nc: NatsConnection, mediaDir: string, roomId: stri
       await browser.clearCookies();
       const response = page.waitForResponse((r) => r.url().endsWith("/comments") && r.request().method() === "POST");
       await page.fill("#comment input[name=text]", text);
-      const at = Date.now();
       await page.click("#comment button");
       const { commentId } = (await (await response).json()) as { commentId: string };
+      const at = await page.evaluate<number>(`window.livehostClicks.at(-1)`);
       return { commentId, at };
     },
     /** What the page played: stream time (ms) and when, in order. */
@@ -341,35 +351,43 @@ function report(encoder: LatencySummary, encoded: LatencySummary, wire: LatencyS
 }
 
 /**
- * The reader's side of the RTMP player: ffprobe printing each packet as it arrives (line-buffered), stamped with its arrival by a
- * process of its own (this one is also the rooms' process, whose event loop would stamp late under load).
+ * The players' side of the RTMP readers: one ffprobe per stream printing each audio packet as it arrives
+ * (line-buffered), stamped with its arrival by this process of their own (the benchmark's process is also the rooms',
+ * whose event loop would stamp late under load). Prints "<stream index>,<arrival Unix ms>,<pts s>".
  */
-const stampedReader = `
+const stampedReaders = `
 const { spawn } = require("node:child_process");
 const { createInterface } = require("node:readline");
-const probe = spawn("stdbuf", ["-oL", "ffprobe", "-v", "error", "-select_streams", "a", "-show_entries",
-  "packet=pts_time", "-of", "csv=p=0", process.argv[1]], { stdio: ["ignore", "pipe", "ignore"] });
-createInterface({ input: probe.stdout }).on("line", (line) => process.stdout.write(Date.now() + "," + line + "\\n"));
-process.on("SIGTERM", () => { probe.kill(); process.exit(0); });
+const probes = process.argv.slice(1).map((url, index) => {
+  const probe = spawn("stdbuf", ["-oL", "ffprobe", "-v", "error", "-select_streams", "a", "-show_entries",
+    "packet=pts_time", "-of", "csv=p=0", url], { stdio: ["ignore", "pipe", "ignore"] });
+  createInterface({ input: probe.stdout }).on("line", (line) => process.stdout.write(index + "," + Date.now() + "," + line + "\\n"));
+  return probe;
+});
+process.on("SIGTERM", () => { for (const probe of probes) probe.kill(); process.exit(0); });
 `;
 
-/** A separate RTMP player of one stream: the audio packets' stream time and arrival time (see stampedReader). */
-class RtmpReader {
+/** Separate RTMP players of the rooms' streams: each stream's audio packets, stream time and arrival time. */
+class RtmpReaders {
   readonly #process: ChildProcess;
-  readonly #packets: { ptsMs: number; at: number }[] = [];
+  readonly #packets = new Map<string, { ptsMs: number; at: number }[]>();
 
-  constructor(url: string) {
-    this.#process = spawn(process.execPath, ["-e", stampedReader, url], { stdio: ["ignore", "pipe", "ignore"] });
+  /** Reads `${ingest}/${roomId}` for each room. */
+  constructor(ingest: string, roomIds: string[]) {
+    for (const id of roomIds) this.#packets.set(id, []);
+    const urls = roomIds.map((id) => `${ingest}/${id}`);
+    this.#process = spawn(process.execPath, ["-e", stampedReaders, ...urls], { stdio: ["ignore", "pipe", "ignore"] });
     createInterface({ input: this.#process.stdout! }).on("line", (line) => {
-      const [at, pts] = line.split(",").map(Number);
-      if (Number.isFinite(pts) && Number.isFinite(at)) this.#packets.push({ ptsMs: pts! * 1000, at: at! });
+      const [index, at, pts] = line.split(",").map(Number);
+      if (![index, at, pts].every(Number.isFinite)) return;
+      this.#packets.get(roomIds[index!]!)?.push({ ptsMs: pts! * 1000, at: at! });
     });
   }
 
-  /** When the first packet carrying stream time `streamMs` (or later) arrived at the reader. */
-  arrivalOf(streamMs: number): number | undefined {
+  /** When the first packet of `roomId` carrying stream time `streamMs` (or later) arrived at its reader. */
+  arrivalOf(roomId: string, streamMs: number): number | undefined {
     // An AAC packet of 1024 samples starts at most 21.3 ms before the sample.
-    return this.#packets.find((p) => p.ptsMs + 1024 / 48 > streamMs)?.at;
+    return this.#packets.get(roomId)?.find((p) => p.ptsMs + 1024 / 48 > streamMs)?.at;
   }
 
   close(): void {

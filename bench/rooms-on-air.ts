@@ -1,6 +1,6 @@
-// Rooms on air for a benchmark: everything real and on loopback in this process (nats-server, a room host with its
-// media graphs, a TTS worker and a lip-sync worker), the sample zh catalog and persona, the default avatar at the
-// size asked. Shared by the room and latency benchmarks; a trial runs while the rooms are on air, then all stops.
+// Rooms on air for a benchmark: everything real and on loopback (nats-server, a room host with its media graphs in
+// this process, a TTS worker and a lip-sync worker here or in processes of their own), the sample zh catalog and
+// persona, the default avatar at the size asked. Shared by the room and latency benchmarks; a trial runs while the rooms are on air, then all stops.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +12,7 @@ import { RoomSpec, type Output } from "../proto/index.js";
 import { RoomClient, startRoomHost, type AnswerStages, type LiveRoomDeps } from "../rooms/internal.js";
 import { connectNats, type NatsConnection } from "../transport/index.js";
 import { startNatsServer } from "../testing/index.js";
+import { startStack } from "../cli/internal.js";
 
 export interface Size {
   width: number;
@@ -41,6 +42,8 @@ export interface OnAirOptions {
   /** The rooms' outputs (room id → outputs); default HLS with 2 s segments. */
   outputs?: (roomId: string) => Output[];
   streamKeys?: LiveRoomDeps["streamKeys"];
+  /** The TTS and lip-sync workers in processes of their own (default: in this one). */
+  workerProcesses?: boolean;
 }
 
 /** A stack with `rooms` rooms on air; the caller runs its trial, then everything stops. */
@@ -59,14 +62,10 @@ export async function onAir<T>(
   const registry = createRegistry();
   const heard = new Map<string, Heard>();
   const encoded = new Map<string, number>();
-  const tts = await startSpeechWorker({ nats: nc, registry: createRegistry(), maxStreams: 64 });
-  const lipsync = await startLipSyncWorker({
-    nats: nc,
-    registry: createRegistry(),
-    avatarsDir,
-    executionProvider: "cpu",
-    maxStreams: 64,
-  });
+  // The worker pools: in this process, or each in its own, as `livehost up` and a cluster run them.
+  const workers = options.workerProcesses
+    ? await startStack({ natsUrl: nats.url, roles: ["tts-worker", "lipsync-worker"], avatarsDir })
+    : await inProcessWorkers(nc, avatarsDir);
   const host = await startRoomHost({
     nats: nc,
     registry,
@@ -92,12 +91,28 @@ export async function onAir<T>(
     return await trial({ nc, ids, registry, heard, encoded, mediaDir });
   } finally {
     await host.close();
-    await lipsync.close(1_000);
-    await tts.close(1_000);
+    await workers.stop();
     await nc.close();
     await nats.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+async function inProcessWorkers(nc: NatsConnection, avatarsDir: string): Promise<{ stop(): Promise<void> }> {
+  const tts = await startSpeechWorker({ nats: nc, registry: createRegistry(), maxStreams: 64 });
+  const lipsync = await startLipSyncWorker({
+    nats: nc,
+    registry: createRegistry(),
+    avatarsDir,
+    executionProvider: "cpu",
+    maxStreams: 64,
+  });
+  return {
+    stop: async () => {
+      await lipsync.close(1_000);
+      await tts.close(1_000);
+    },
+  };
 }
 
 async function benchSpec(size: Size, outputs?: Output[]): Promise<RoomSpec> {

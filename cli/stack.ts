@@ -26,6 +26,8 @@ export interface StackOptions {
   mediaDir?: string;
   /** Fixed viewer page port; 0 picks a free one. */
   httpPort?: number;
+  /** Avatar packs of the room host and lip-sync worker; default the project's own (models/avatars). */
+  avatarsDir?: string;
 }
 
 export interface RunningRole extends RoleReady {
@@ -67,10 +69,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     if (role === "gateway" && options.gatewayPort) args.push("--grpc-port", String(options.gatewayPort));
     if (role === "gateway") args.push("--media-dir", mediaDir, "--http-port", String(options.httpPort ?? 0));
     // Rooms go on air with the project's avatar packs (made by setup into models/avatars).
-    if (role === "room-host" && existsSync(localAvatars)) args.push("--avatars", localAvatars, "--media-dir", mediaDir);
+    const avatars = options.avatarsDir ?? localAvatars;
+    if (role === "room-host" && existsSync(avatars)) args.push("--avatars", avatars, "--media-dir", mediaDir);
     // The project's own Piper-format voice, when setup has made it (models/tts).
     if (role === "tts-worker" && existsSync(localModels)) args.push("--model-dir", localModels);
-    if (role === "lipsync-worker" && existsSync(localAvatars)) args.push("--avatars", localAvatars);
+    if (role === "lipsync-worker" && existsSync(avatars)) args.push("--avatars", avatars);
     const child = fork(mainScript, args, {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       env: {

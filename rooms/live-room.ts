@@ -620,6 +620,7 @@ export class LiveRoom implements OnAirRoom {
           avatarId: this.#avatarId,
           fps: this.media.config.fps,
           tier: this.#deps.tier?.(),
+          interactive: line.source !== UtteranceSource.UTTERANCE_SOURCE_SHOW,
         },
         {
           speech: (chunk) => {

@@ -11,6 +11,7 @@ import { Metadata, type ClientReadableStream } from "@grpc/grpc-js";
 import {
   LipSyncServiceClient,
   SpeechServiceClient,
+  SynthesisPriority,
   SynthesizeRequest,
   type SynthesizeResponse,
   type WordTiming,
@@ -33,6 +34,8 @@ export interface Utterance {
   fps: number;
   /** The room's tenant's tier, for the worker choice when capacity is short. */
   tier?: Tier;
+  /** An answer (or an operator's line) a viewer waits for: the worker synthesizes it before the show's lines waiting. */
+  interactive?: boolean;
 }
 
 /** Where an utterance's sound, mouth and timings go (the media graph, the room's events). */
@@ -130,7 +133,15 @@ export class Voice implements Disposable {
   async *#synthesize(worker: KnownWorker, u: Utterance, signal: AbortSignal): AsyncGenerator<SynthesizeResponse> {
     // The worker's span joins the utterance's trace.
     const call: ClientReadableStream<SynthesizeResponse> = this.#speechClient(worker).synthesize(
-      SynthesizeRequest.fromPartial({ text: u.text, voiceId: u.voiceId, speed: u.speed, utteranceId: u.utteranceId }),
+      SynthesizeRequest.fromPartial({
+        text: u.text,
+        voiceId: u.voiceId,
+        speed: u.speed,
+        utteranceId: u.utteranceId,
+        priority: u.interactive
+          ? SynthesisPriority.SYNTHESIS_PRIORITY_INTERACTIVE
+          : SynthesisPriority.SYNTHESIS_PRIORITY_UNSPECIFIED,
+      }),
       injectGrpcMetadata(new Metadata()),
     );
     const cancel = () => call.cancel();

@@ -5,7 +5,7 @@
 import { pinyin } from "pinyin-pro";
 import type { PhonemeTiming, WordTiming } from "../../proto/index.js";
 import { Resampler } from "../../media/index.js";
-import { EspeakEventType, type EspeakEngine } from "./espeak.js";
+import { EspeakEventType, type EspeakEngine, type EspeakPriority } from "./espeak.js";
 import { normalize, type Segment } from "./normalize.js";
 import type { EmbeddedVoice } from "./voices.js";
 
@@ -28,6 +28,8 @@ export interface SynthesisOptions {
   /** Output rate in Hz. */
   sampleRate: number;
   signal?: AbortSignal;
+  /** An answer a viewer waits for goes before the show's lines waiting for the same engine (default normal). */
+  priority?: EspeakPriority;
 }
 
 /** One run of text in one language as espeak-ng gets it, with where each input character came from. */
@@ -89,7 +91,7 @@ export async function* synthesizeEmbedded(
   const rateWpm = Math.round(voice.rateWpm * options.speed);
   const start = (i: number) => {
     const run = runs[i]?.run;
-    return run && engine.synthesize(run.input, voice.espeak[run.lang], rateWpm, options.signal);
+    return run && engine.synthesize(run.input, voice.espeak[run.lang], rateWpm, options.signal, options.priority);
   };
   let next = start(0);
   try {

@@ -22,4 +22,26 @@ describe("the espeak-ng engine", () => {
     expect(third).not.toBe(first);
     expect(await samplesOf(third, "Hello again.")).toBeGreaterThan(0);
   });
+
+  it("gives an interactive job the thread before normal jobs queued earlier, and a cancelled waiting job never runs", async () => {
+    await using engine = await EspeakEngine.start();
+    const finished: string[] = [];
+    const run = async (name: string, job: ReturnType<EspeakEngine["synthesize"]>) => {
+      for await (const _chunk of job);
+      finished.push(name);
+    };
+    const show = "This is one of the show's long lines about the kettle, read at its normal pace for the viewers.";
+    // Four show lines queued (the first goes to the thread at once), one cancelled while it waits, then an answer.
+    const normal = [0, 1, 2, 3].map(() => engine.synthesize(show, "en-us+m3", 175));
+    normal[2]!.cancel();
+    const answer = engine.synthesize("Yes, it is in stock.", "en-us+m3", 175, undefined, "interactive");
+    await Promise.all([
+      run("show 0", normal[0]!),
+      run("show 1", normal[1]!),
+      run("show 3", normal[3]!),
+      run("answer", answer),
+    ]);
+    // The answer waited only for the line already on the thread.
+    expect(finished).toEqual(["show 0", "answer", "show 1", "show 3"]);
+  });
 });

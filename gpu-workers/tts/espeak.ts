@@ -1,6 +1,7 @@
 // The embedded voice engine: libespeak-ng through our N-API addon (native/espeak_addon.c), run on one worker
 // thread because the library is a process-wide singleton and synthesis must not block the gRPC event loop.
-// Jobs run in arrival order; callers enqueue one sentence at a time, so concurrent streams share the thread fairly.
+// The thread is given one job at a time: interactive jobs (an answer a viewer waits for) before normal ones, each in
+// arrival order; callers enqueue one sentence at a time, so concurrent streams share the thread fairly.
 import { existsSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 import { repoPath } from "../../avatars/index.js";
@@ -26,6 +27,9 @@ export interface EspeakChunk {
   samples: Int16Array;
   events: EspeakEvent[];
 }
+
+/** Interactive jobs go to the thread before normal ones that wait (the job running is finished first). */
+export type EspeakPriority = "interactive" | "normal";
 
 /** One synthesis queued on the thread: iterate it once for its audio, or cancel it. */
 export interface EspeakJob extends AsyncIterable<EspeakChunk> {
@@ -135,6 +139,9 @@ export class EspeakEngine implements AsyncDisposable {
   readonly #worker: Worker;
   readonly #cancel: Int32Array;
   readonly #jobs = new Map<number, Job>();
+  /** Jobs not yet given to the thread, by priority; the one it runs. */
+  readonly #waiting: Record<EspeakPriority, { id: number; message: object }[]> = { interactive: [], normal: [] };
+  #running: number | undefined;
   #nextId = 1;
 
   private constructor(worker: Worker, sampleRate: number, cancel: Int32Array) {
@@ -196,12 +203,18 @@ export class EspeakEngine implements AsyncDisposable {
   }
 
   /**
-   * Synthesizes `text` with an espeak-ng voice name (e.g. "en-us+m3", "cmn-latn-pinyin+f3"). The job is queued on
-   * the thread at once, so a caller can start the next sentence while it is still sending this one; iterate the job
+   * Synthesizes `text` with an espeak-ng voice name (e.g. "en-us+m3", "cmn-latn-pinyin+f3"). The job is queued at
+   * once (by `priority`), so a caller can start the next sentence while it is still sending this one; iterate the job
    * for audio as the library produces it (the first buffer at once, then up to 1.4 s at a time) with the events it
    * covers. Aborting, or `cancel()` on a job never iterated, stops the library at once.
    */
-  synthesize(text: string, voice: string, rateWpm: number, signal?: AbortSignal): EspeakJob {
+  synthesize(
+    text: string,
+    voice: string,
+    rateWpm: number,
+    signal?: AbortSignal,
+    priority: EspeakPriority = "normal",
+  ): EspeakJob {
     signal?.throwIfAborted();
     const id = this.#nextId++;
     const queue: EspeakChunk[] = [];
@@ -220,16 +233,16 @@ export class EspeakEngine implements AsyncDisposable {
       },
     });
     const stop = () => {
-      if (!finished) Atomics.store(this.#cancel, id % this.#cancel.length, id);
+      if (!finished && !this.#unqueue(id)) Atomics.store(this.#cancel, id % this.#cancel.length, id);
       this.#untrack(id);
     };
     const onAbort = () => {
-      Atomics.store(this.#cancel, id % this.#cancel.length, id);
+      if (!this.#unqueue(id)) Atomics.store(this.#cancel, id % this.#cancel.length, id);
       finished = true;
       wake?.();
     };
     signal?.addEventListener("abort", onAbort, { once: true });
-    this.#worker.postMessage({ id, text, voice, rateWpm });
+    this.#enqueue(id, { id, text, voice, rateWpm }, priority);
     async function* chunks(): AsyncGenerator<EspeakChunk> {
       try {
         for (;;) {
@@ -268,8 +281,34 @@ export class EspeakEngine implements AsyncDisposable {
         end: (error) => reject(error ?? new UnavailableError("phonemizer ended without a result")),
         phonemes: resolve,
       });
-      this.#worker.postMessage({ id, text, voice, phonemize: true });
+      this.#enqueue(id, { id, text, voice, phonemize: true }, "normal");
     });
+  }
+
+  #enqueue(id: number, message: object, priority: EspeakPriority): void {
+    this.#waiting[priority].push({ id, message });
+    this.#dispatch();
+  }
+
+  /** Takes job `id` out of the waiting queues; false when it is not waiting there (given to the thread, or done). */
+  #unqueue(id: number): boolean {
+    for (const queue of Object.values(this.#waiting)) {
+      const at = queue.findIndex((job) => job.id === id);
+      if (at >= 0) {
+        queue.splice(at, 1);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** The next job to the thread, when it has none. */
+  #dispatch(): void {
+    if (this.#running !== undefined) return;
+    const next = this.#waiting.interactive.shift() ?? this.#waiting.normal.shift();
+    if (!next) return;
+    this.#running = next.id;
+    this.#worker.postMessage(next.message);
   }
 
   #track(id: number, job: Job): void {
@@ -283,6 +322,13 @@ export class EspeakEngine implements AsyncDisposable {
 
   #onMessage(message: FromThread): void {
     if (message.type === "ready" || message.type === "fatal") return;
+    // The thread's last message of a job (a cancelled one's too): it takes the next.
+    const last =
+      message.type === "done" || message.type === "error" || message.type === "phonemes" || !!message.done;
+    if (last && message.id === this.#running) {
+      this.#running = undefined;
+      this.#dispatch();
+    }
     const job = this.#jobs.get(message.id);
     if (!job) return;
     if (message.type === "phonemes") {
@@ -305,6 +351,9 @@ export class EspeakEngine implements AsyncDisposable {
     if (shared?.instance === this) shared = undefined;
     for (const job of this.#jobs.values()) job.end(new UnavailableError("espeak-ng thread failed", { cause: err }));
     this.#jobs.clear();
+    this.#waiting.interactive = [];
+    this.#waiting.normal = [];
+    this.#running = undefined;
     this.#worker.unref();
   }
 

@@ -6,6 +6,7 @@ import {
   AudioEncoding,
   ListVoicesResponse,
   SpeechServiceService,
+  SynthesisPriority,
   SynthesizeResponse,
   type ListVoicesRequest,
   type SpeechServiceServer,
@@ -35,8 +36,8 @@ export function speechService(deps: SpeechServiceDeps): GrpcServiceRegistration 
   const voices = new Map(deps.voices.map((v) => [v.id, v]));
   const firstChunk = new Histogram({
     name: "livehost_tts_first_chunk_seconds",
-    help: "Time from a Synthesize request to its first audio chunk leaving the worker. Budget 100 ms p95 (embedded voice, CPU).",
-    labelNames: ["family"],
+    help: "Time from a Synthesize request to its first audio chunk leaving the worker, by priority (interactive: answers viewers wait for, served first). Budget 100 ms p95 (embedded voice, CPU).",
+    labelNames: ["family", "priority"],
     buckets: latencyBuckets,
     registers: [deps.registry],
   });
@@ -67,8 +68,9 @@ export function speechService(deps: SpeechServiceDeps): GrpcServiceRegistration 
       let audioMs = 0;
       let first = true;
       try {
-        for await (const chunk of voice.synthesize(request.text, { speed, sampleRate, signal })) {
-          if (first) firstChunk.observe({ family: voice.family }, (performance.now() - started) / 1_000);
+        const priority = request.priority === SynthesisPriority.SYNTHESIS_PRIORITY_INTERACTIVE ? "interactive" : "normal";
+        for await (const chunk of voice.synthesize(request.text, { speed, sampleRate, signal, priority })) {
+          if (first) firstChunk.observe({ family: voice.family, priority }, (performance.now() - started) / 1_000);
           first = false;
           audioMs += chunk.durationMs;
           yield* split(chunk);

@@ -169,7 +169,7 @@ describe("SpeechService with the embedded voice", () => {
     await using s = await speechStack();
     await s.synthesize({ text: "Metrics please.", voiceId: "en-male-bright" });
     const text = await s.registry.metrics();
-    expect(text).toMatch(/livehost_tts_first_chunk_seconds_count\{family="espeak-ng"\} 1/);
+    expect(text).toMatch(/livehost_tts_first_chunk_seconds_count\{family="espeak-ng",priority="normal"\} 1/);
     expect(text).toMatch(/livehost_tts_realtime_factor_count\{family="espeak-ng"\} 1/);
   });
 });

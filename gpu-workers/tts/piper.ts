@@ -146,6 +146,7 @@ export class PiperVoice {
         speed: 1,
         sampleRate: 22_050,
         signal: options.signal,
+        priority: options.priority,
       })) {
         reference.words.push(...chunk.words);
         reference.phonemes.push(...chunk.phonemes);

@@ -27,7 +27,6 @@
 // workers' JavaScript shares the rooms' main thread, which no deployment does); the RTMP ingest and its reader, and
 // Chromium, are processes of their own too.
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { NginxRtmp, launchTestChromium } from "../media/internal.js";
@@ -99,8 +98,7 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
     size,
     async ({ nc, ids, mediaDir, heard, encoded }) => {
       // A player of the ingest for every room (ffprobe demuxing audio only: a few ms of CPU a second each).
-      const readers = new RtmpReaders(ingest.url, ids);
-      const playlists = new Map(ids.map((id) => [id, new HlsWatcher(join(mediaDir, id, "hls", "index.m3u8"))]));
+      const observed = new Observers(ingest.url, ids, (id) => join(mediaDir, id, "hls", "index.m3u8"));
       /** Each comment's answer (CommentAnswered: comment → utterance), and every sentence started, by utterance. */
       const answerOf = new Map<string, string>();
       const startedById = new Map<string, UtteranceStarted>();
@@ -168,8 +166,8 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
           const answer = answerTo(commentId);
           if (!answer) continue;
           const streamMs = Number(answer.streamTimeMs);
-          const wire = readers.arrivalOf(roomId, streamMs);
-          const segment = playlists.get(roomId)!.listedAt(streamMs);
+          const wire = observed.arrivalOf(roomId, streamMs);
+          const segment = observed.listedAt(roomId, streamMs);
           const heard = typed ? played.find((p) => p.streamMs >= streamMs)?.at : undefined;
           const encoderOut = encoded.get(answer.utteranceId);
           times.push({
@@ -179,7 +177,8 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
             ...(segment !== undefined ? { hlsSegment: segment - at } : {}),
             ...(heard !== undefined ? { browser: heard - at } : {}),
           });
-          if (typed) log(`    watched room: ${JSON.stringify(times.at(-1))} stages ${JSON.stringify(heardStages(commentId))}`);
+          if (typed)
+            log(`    watched room: ${JSON.stringify(times.at(-1))} stages ${JSON.stringify(heardStages(commentId))}`);
         }
         // Behind live: the watched room's clock (stream time ↔ the wall time its samples reached the encoder).
         const origins = starts
@@ -191,9 +190,9 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
         const toWire: number[] = [];
         const toSegment: number[] = [];
         for (const { roomId, started } of starts) {
-          const wire = readers.arrivalOf(roomId, Number(started.streamTimeMs));
+          const wire = observed.arrivalOf(roomId, Number(started.streamTimeMs));
           if (wire !== undefined) toWire.push(wire - Number(started.outputUnixMs));
-          const segment = playlists.get(roomId)?.listedAt(Number(started.streamTimeMs));
+          const segment = observed.listedAt(roomId, Number(started.streamTimeMs));
           if (segment !== undefined) toSegment.push(segment - Number(started.outputUnixMs));
         }
         const pick = (key: keyof AnswerTimes) =>
@@ -238,8 +237,7 @@ async function trial(rooms: number, burst: number, rounds: number, log: (m: stri
       } finally {
         await closeWatcher?.();
         subscription.unsubscribe();
-        readers.close();
-        for (const watcher of playlists.values()) watcher.close();
+        observed.close();
       }
     },
     {
@@ -351,86 +349,88 @@ function report(encoder: LatencySummary, encoded: LatencySummary, wire: LatencyS
 }
 
 /**
- * The players' side of the RTMP readers: one ffprobe per stream printing each audio packet as it arrives
- * (line-buffered), stamped with its arrival by this process of their own (the benchmark's process is also the rooms',
- * whose event loop would stamp late under load). Prints "<stream index>,<arrival Unix ms>,<pts s>".
+ * The observers, in a process of their own (the benchmark's process is also the rooms', whose event loop would stamp
+ * late under load, and whose CPU the observing would take): one ffprobe per RTMP stream printing each audio packet as it
+ * arrives (line-buffered), and each room's public HLS playlist polled every 20 ms. Prints, stamped with this process's
+ * Date.now(): "rtmp,<room index>,<arrival ms>,<pts s>" and "hls,<room index>,<listed ms>,<sequence>,<duration s>".
  */
-const stampedReaders = `
+const observers = `
 const { spawn } = require("node:child_process");
+const { readFile } = require("node:fs/promises");
 const { createInterface } = require("node:readline");
-const probes = process.argv.slice(1).map((url, index) => {
+const { rtmp, playlists } = JSON.parse(process.argv[1]);
+const out = (line) => process.stdout.write(line + "\\n");
+const probes = rtmp.map((url, index) => {
   const probe = spawn("stdbuf", ["-oL", "ffprobe", "-v", "error", "-select_streams", "a", "-show_entries",
     "packet=pts_time", "-of", "csv=p=0", url], { stdio: ["ignore", "pipe", "ignore"] });
-  createInterface({ input: probe.stdout }).on("line", (line) => process.stdout.write(index + "," + Date.now() + "," + line + "\\n"));
+  createInterface({ input: probe.stdout }).on("line", (line) => out("rtmp," + index + "," + Date.now() + "," + line));
   return probe;
 });
+const seen = playlists.map(() => new Set());
+setInterval(() => playlists.forEach(async (path, index) => {
+  const text = await readFile(path, "utf8").catch(() => "");
+  const now = Date.now();
+  let sequence = Number(/#EXT-X-MEDIA-SEQUENCE:(\\d+)/.exec(text)?.[1] ?? 0);
+  for (const match of text.matchAll(/#EXTINF:([\\d.]+),/g)) {
+    const seq = sequence++;
+    if (seen[index].has(seq)) continue;
+    seen[index].add(seq);
+    out("hls," + index + "," + now + "," + seq + "," + match[1]);
+  }
+}), 20);
 process.on("SIGTERM", () => { for (const probe of probes) probe.kill(); process.exit(0); });
 `;
 
-/** Separate RTMP players of the rooms' streams: each stream's audio packets, stream time and arrival time. */
-class RtmpReaders {
+/**
+ * Each room's RTMP push read back from the ingest and public HLS playlist followed, by the observers (see above):
+ * when what stream time arrived where.
+ */
+class Observers {
   readonly #process: ChildProcess;
   readonly #packets = new Map<string, { ptsMs: number; at: number }[]>();
+  readonly #segments = new Map<string, Map<number, { durationMs: number; listedAt: number }>>();
 
-  /** Reads `${ingest}/${roomId}` for each room. */
-  constructor(ingest: string, roomIds: string[]) {
-    for (const id of roomIds) this.#packets.set(id, []);
-    const urls = roomIds.map((id) => `${ingest}/${id}`);
-    this.#process = spawn(process.execPath, ["-e", stampedReaders, ...urls], { stdio: ["ignore", "pipe", "ignore"] });
+  constructor(ingest: string, roomIds: string[], playlistOf: (roomId: string) => string) {
+    for (const id of roomIds) {
+      this.#packets.set(id, []);
+      this.#segments.set(id, new Map());
+    }
+    const args = JSON.stringify({ rtmp: roomIds.map((id) => `${ingest}/${id}`), playlists: roomIds.map(playlistOf) });
+    this.#process = spawn(process.execPath, ["-e", observers, args], { stdio: ["ignore", "pipe", "ignore"] });
     createInterface({ input: this.#process.stdout! }).on("line", (line) => {
-      const [index, at, pts] = line.split(",").map(Number);
-      if (![index, at, pts].every(Number.isFinite)) return;
-      this.#packets.get(roomIds[index!]!)?.push({ ptsMs: pts! * 1000, at: at! });
+      const [kind, ...rest] = line.split(",");
+      const [index, at, a, b] = rest.map(Number);
+      const roomId = roomIds[index!];
+      if (!roomId || !Number.isFinite(at) || !Number.isFinite(a)) return;
+      if (kind === "rtmp") this.#packets.get(roomId)!.push({ ptsMs: a! * 1000, at: at! });
+      else if (kind === "hls" && Number.isFinite(b))
+        this.#segments.get(roomId)!.set(a!, { durationMs: b! * 1000, listedAt: at! });
     });
   }
 
-  /** When the first packet of `roomId` carrying stream time `streamMs` (or later) arrived at its reader. */
+  /** When the first RTMP packet of `roomId` carrying stream time `streamMs` (or later) arrived at its reader. */
   arrivalOf(roomId: string, streamMs: number): number | undefined {
     // An AAC packet of 1024 samples starts at most 21.3 ms before the sample.
     return this.#packets.get(roomId)?.find((p) => p.ptsMs + 1024 / 48 > streamMs)?.at;
   }
 
-  close(): void {
-    this.#process.kill();
-  }
-}
-
-/** Follows a room's public HLS playlist: when each segment was first listed, and the stream time it covers. */
-class HlsWatcher {
-  readonly #path: string;
-  readonly #segments = new Map<number, { startMs: number; durationMs: number; listedAt: number }>();
-  readonly #timer: NodeJS.Timeout;
-
-  constructor(path: string) {
-    this.#path = path;
-    this.#timer = setInterval(() => void this.#poll(), 20);
-  }
-
-  async #poll() {
-    const text = await readFile(this.#path, "utf8").catch(() => "");
-    const now = Date.now();
-    let sequence = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1] ?? 0);
-    for (const match of text.matchAll(/#EXTINF:([\d.]+),/g)) {
-      const seq = sequence++;
-      if (this.#segments.has(seq)) continue;
-      const before = this.#segments.get(seq - 1);
-      // Sequence 0 starts the stream; a segment whose predecessor was never seen cannot be placed.
-      if (seq !== 0 && !before) continue;
-      const startMs = before ? before.startMs + before.durationMs : 0;
-      this.#segments.set(seq, { startMs, durationMs: Number(match[1]) * 1000, listedAt: now });
-    }
-  }
-
-  /** When the segment holding stream time `streamMs` was first listed. */
-  listedAt(streamMs: number): number | undefined {
-    for (const segment of this.#segments.values()) {
-      if (streamMs >= segment.startMs && streamMs < segment.startMs + segment.durationMs) return segment.listedAt;
+  /**
+   * When the HLS segment of `roomId` holding stream time `streamMs` was first listed. Segments are placed on the stream
+   * clock from sequence 0 on (a segment whose predecessors were not all seen cannot be placed).
+   */
+  listedAt(roomId: string, streamMs: number): number | undefined {
+    const segments = this.#segments.get(roomId);
+    let startMs = 0;
+    for (let seq = 0; segments?.has(seq); seq++) {
+      const segment = segments.get(seq)!;
+      if (streamMs >= startMs && streamMs < startMs + segment.durationMs) return segment.listedAt;
+      startMs += segment.durationMs;
     }
     return undefined;
   }
 
   close(): void {
-    clearInterval(this.#timer);
+    this.#process.kill();
   }
 }
 

@@ -345,6 +345,32 @@ describe("WebRTC viewers", () => {
     expect(policy.spec.ingress).toContainEqual({ ports: [{ port: 8089, protocol: "TCP" }] });
   });
 
+  it("gives room hosts a STUN server and a TURN relay from a Secret when set, and refuses a malformed STUN URL", async () => {
+    const set = await helm([
+      "template",
+      "lh",
+      chartDir,
+      "--set",
+      "roomHost.webrtc.stunServer=stun://stun.example.com:3478,roomHost.webrtc.turnSecret.name=turn-relay",
+    ]);
+    expect(set.code).toBe(0);
+    const objects = parseAllDocuments(set.stdout)
+      .map((d) => d.toJS() as Manifest | null)
+      .filter((o): o is Manifest => o !== null);
+    const host = (find(objects, "Deployment", "-room-host") as Workload).spec.template.spec.containers[0]!;
+    expect(host.env).toContainEqual({ name: "LIVEHOST_WEBRTC_STUN_SERVER", value: "stun://stun.example.com:3478" });
+    expect(host.env).toContainEqual({
+      name: "LIVEHOST_WEBRTC_TURN_SERVER",
+      valueFrom: { secretKeyRef: { name: "turn-relay", key: "url" } },
+    });
+    const defaults = (find(rendered.get("defaults")!, "Deployment", "-room-host") as Workload).spec.template.spec
+      .containers[0]!;
+    expect(defaults.env!.map((e) => e.name)).not.toContain("LIVEHOST_WEBRTC_STUN_SERVER");
+    const bad = await helm(["template", "lh", chartDir, "--set", "roomHost.webrtc.stunServer=stun.example.com"]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("stunServer");
+  });
+
   it("refuses a port range upside down, naming it, and makes none of it when WebRTC is off", async () => {
     const upsideDown = await helm([
       "template",

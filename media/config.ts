@@ -156,6 +156,16 @@ export interface WebRtcOptions {
   connectTimeoutMs?: number;
   /** A viewer disconnected (ICE lost) this long is let go; default 5 s. */
   disconnectedMs?: number;
+  /**
+   * STUN server for a server-reflexive candidate ("stun://host:port"; `LIVEHOST_WEBRTC_STUN_SERVER`): room hosts behind
+   * NAT tell viewers the address they are reached at. Default none (host candidates only).
+   */
+  stunServer?: string;
+  /**
+   * TURN relay for viewers no direct path reaches ("turn://user:password@host:port" or "turns://…";
+   * `LIVEHOST_WEBRTC_TURN_SERVER`, from a secret: it carries a credential and is never logged). Default none.
+   */
+  turnServer?: string;
 }
 
 export interface WebRtcSettings {
@@ -163,6 +173,23 @@ export interface WebRtcSettings {
   ports?: { min: number; max: number };
   connectTimeoutMs: number;
   disconnectedMs: number;
+  stunServer?: string;
+  turnServer?: string;
+}
+
+/** A STUN or TURN server URL as webrtcbin takes it; InvalidArgumentError naming `field` (the credential never shown). */
+function iceServer(field: string, text: string, kind: "stun" | "turn"): string {
+  const pattern =
+    kind === "stun"
+      ? /^stun:\/\/[A-Za-z0-9.-]+:\d{1,5}$/
+      : /^turns?:\/\/[^:@/\s]+:[^@/\s]+@[A-Za-z0-9.-]+:\d{1,5}$/;
+  if (!pattern.test(text)) {
+    const shape = kind === "stun" ? "stun://host:port" : "turn://user:password@host:port (or turns://)";
+    throw new InvalidArgumentError(field, `must be ${shape}`);
+  }
+  const port = Number(/:(\d+)$/.exec(text)![1]);
+  if (port < 1 || port > 65535) throw new InvalidArgumentError(field, "port must be 1-65535");
+  return text;
 }
 
 /** Fills defaults from the environment and checks; InvalidArgumentError names the option (or variable). */
@@ -190,9 +217,15 @@ export function compileWebRtcSettings(options: WebRtcOptions = {}, env = process
     }
     ports = { min, max };
   }
+  const stunField = options.stunServer === undefined ? "LIVEHOST_WEBRTC_STUN_SERVER" : "webrtc.stunServer";
+  const stunText = options.stunServer ?? fromEnv("LIVEHOST_WEBRTC_STUN_SERVER");
+  const turnField = options.turnServer === undefined ? "LIVEHOST_WEBRTC_TURN_SERVER" : "webrtc.turnServer";
+  const turnText = options.turnServer ?? fromEnv("LIVEHOST_WEBRTC_TURN_SERVER");
   return {
     maxViewers,
     ...(ports ? { ports } : {}),
+    ...(stunText ? { stunServer: iceServer(stunField, stunText, "stun") } : {}),
+    ...(turnText ? { turnServer: iceServer(turnField, turnText, "turn") } : {}),
     connectTimeoutMs: integerIn("webrtc.connectTimeoutMs", options.connectTimeoutMs ?? 15_000, 100, 120_000, " ms"),
     disconnectedMs: integerIn("webrtc.disconnectedMs", options.disconnectedMs ?? 5_000, 0, 120_000, " ms"),
   };

@@ -11,6 +11,7 @@ import { InvalidArgumentError } from "../errors/index.js";
 import {
   RoomMediaGraph,
   ViewersFullError,
+  compileWebRtcSettings,
   readViewerOffer,
   webrtcAvailable,
   webrtcElementNames,
@@ -83,6 +84,32 @@ describe.runIf(webrtcAvailable())("WebRTC viewers of a room's graph", () => {
     expect(after.filter((n) => n.startsWith("whep_"))).toEqual([]);
     expect(await graph.closeViewer(sessionId)).toBe(false);
   }, 60_000);
+});
+
+describe("WebRTC settings", () => {
+  it("takes STUN and TURN servers from the environment, and refuses a malformed one naming it (no credential shown)", () => {
+    const env = {
+      LIVEHOST_WEBRTC_STUN_SERVER: "stun://stun.example.com:3478",
+      LIVEHOST_WEBRTC_TURN_SERVER: "turns://live:s3cret@turn.example.com:5349",
+    };
+    expect(compileWebRtcSettings({}, env)).toMatchObject({
+      stunServer: "stun://stun.example.com:3478",
+      turnServer: "turns://live:s3cret@turn.example.com:5349",
+    });
+    expect(compileWebRtcSettings({}, {})).not.toHaveProperty("stunServer");
+    const bad = (() => {
+      try {
+        compileWebRtcSettings({}, { LIVEHOST_WEBRTC_TURN_SERVER: "turn://live:s3cret@turn.example.com" });
+      } catch (err) {
+        return err as Error;
+      }
+    })();
+    expect(bad).toBeInstanceOf(InvalidArgumentError);
+    expect(bad?.message).toMatch(/LIVEHOST_WEBRTC_TURN_SERVER.*turn:\/\/user:password@host:port/);
+    expect(bad?.message).not.toContain("s3cret");
+    expect(() => compileWebRtcSettings({ stunServer: "stun.example.com" })).toThrow(/webrtc\.stunServer/);
+    expect(() => compileWebRtcSettings({ stunServer: "stun://h:70000" })).toThrow(/port must be 1-65535/);
+  });
 });
 
 describe("reading a WHEP offer", () => {

@@ -267,6 +267,8 @@ export class WebRtcViewers {
           ...(wanted.audio ? { audio: branch(attached.opus!, wanted.audio, "audio") } : {}),
           minPort: settings.ports?.min ?? 0,
           maxPort: settings.ports?.max ?? 0,
+          stunServer: settings.stunServer ?? "",
+          turnServer: settings.turnServer ?? "",
           gatherTimeoutMs,
         };
         this.#viewers.set(viewer.sessionId, viewer);

@@ -446,6 +446,8 @@ NAN_METHOD(Open) {
   uint32_t maxPort = Nan::To<uint32_t>(Nan::Get(spec, Nan::New("maxPort").ToLocalChecked()).ToLocalChecked()).FromMaybe(0);
   uint32_t gatherMs =
       Nan::To<uint32_t>(Nan::Get(spec, Nan::New("gatherTimeoutMs").ToLocalChecked()).ToLocalChecked()).FromMaybe(5000);
+  Nan::Utf8String stun(Nan::Get(spec, Nan::New("stunServer").ToLocalChecked()).ToLocalChecked());
+  Nan::Utf8String turn(Nan::Get(spec, Nan::New("turnServer").ToLocalChecked()).ToLocalChecked());
   session->offer = *offer != nullptr ? *offer : "";
   session->gatherTimeoutUs = static_cast<guint64>(gatherMs) * 1000;
 
@@ -476,6 +478,13 @@ NAN_METHOD(Open) {
   if (!ghosted) {
     Discard(session);
     return Nan::ThrowError("open: the bin needs a webrtcbin named webrtc and a queue <ghost>_in per branch");
+  }
+  // A server-reflexive candidate from STUN, a relayed one from TURN (checked by the caller; "" or undefined: none).
+  if (*stun != nullptr && stun.length() > 0 && strcmp(*stun, "undefined") != 0) {
+    g_object_set(session->webrtc, "stun-server", *stun, nullptr);
+  }
+  if (*turn != nullptr && turn.length() > 0 && strcmp(*turn, "undefined") != 0) {
+    g_object_set(session->webrtc, "turn-server", *turn, nullptr);
   }
   // ICE over UDP only, in the configured port range, and without UPnP port mapping (libnice's default: a UPnP
   // context per viewer, with sockets and a search on the network that a room host has no use for).

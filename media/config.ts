@@ -180,9 +180,7 @@ export interface WebRtcSettings {
 /** A STUN or TURN server URL as webrtcbin takes it; InvalidArgumentError naming `field` (the credential never shown). */
 function iceServer(field: string, text: string, kind: "stun" | "turn"): string {
   const pattern =
-    kind === "stun"
-      ? /^stun:\/\/[A-Za-z0-9.-]+:\d{1,5}$/
-      : /^turns?:\/\/[^:@/\s]+:[^@/\s]+@[A-Za-z0-9.-]+:\d{1,5}$/;
+    kind === "stun" ? /^stun:\/\/[A-Za-z0-9.-]+:\d{1,5}$/ : /^turns?:\/\/[^:@/\s]+:[^@/\s]+@[A-Za-z0-9.-]+:\d{1,5}$/;
   if (!pattern.test(text)) {
     const shape = kind === "stun" ? "stun://host:port" : "turn://user:password@host:port (or turns://)";
     throw new InvalidArgumentError(field, `must be ${shape}`);

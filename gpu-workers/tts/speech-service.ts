@@ -68,7 +68,8 @@ export function speechService(deps: SpeechServiceDeps): GrpcServiceRegistration 
       let audioMs = 0;
       let first = true;
       try {
-        const priority = request.priority === SynthesisPriority.SYNTHESIS_PRIORITY_INTERACTIVE ? "interactive" : "normal";
+        const priority =
+          request.priority === SynthesisPriority.SYNTHESIS_PRIORITY_INTERACTIVE ? "interactive" : "normal";
         for await (const chunk of voice.synthesize(request.text, { speed, sampleRate, signal, priority })) {
           if (first) firstChunk.observe({ family: voice.family, priority }, (performance.now() - started) / 1_000);
           first = false;

@@ -210,12 +210,32 @@ export function pullToEnd(
   onBuffer: (buffer: Buffer) => void,
   signal?: AbortSignal,
 ): Promise<void> {
-  const appsink = findAppSink(pipeline, sink);
+  return pullAllToEnd(pipeline, { [sink]: onBuffer }, signal);
+}
+
+/**
+ * pullToEnd for several appsinks: each named sink's buffers go to its handler. A handler that returns true has had
+ * enough: once every one has, the pipeline is ended early (end-of-stream, then stopped). A handler that throws ends
+ * it too, and the promise rejects with that error.
+ */
+export function pullAllToEnd(
+  pipeline: GstPipeline,
+  handlers: Record<string, (buffer: Buffer) => boolean | void>,
+  signal?: AbortSignal,
+): Promise<void> {
+  const names = Object.keys(handlers);
+  const sinks = names.map((name) => findAppSink(pipeline, name));
   return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason instanceof Error ? signal.reason : new CancelledError("aborted"));
+      return;
+    }
     let settled = false;
     let failure: Error | undefined;
     let ended = false; // the bus reported end-of-stream
-    let drained = false; // the sink's pull came back empty: it has handed over everything
+    let endSent = false;
+    const drained = new Set<string>(); // sinks whose pull came back empty: they have handed over everything
+    const enough = new Set<string>();
     // The pipeline is stopped inside a bus callback (at the end or on an error): see watchBus.
     const settle = () => {
       if (settled) return;
@@ -223,14 +243,19 @@ export function pullToEnd(
       signal?.removeEventListener("abort", onAbort);
       pipeline.stop();
       bus.release();
-      data.release();
+      for (const pull of pulls) pull.release();
       if (failure) reject(failure);
       else resolve();
     };
-    const onAbort = () => {
-      failure = signal?.reason instanceof Error ? signal.reason : new CancelledError("aborted");
+    const endNow = () => {
+      if (endSent) return;
+      endSent = true;
       pipeline.sendEOS();
       setTimeout(settle, 3_000).unref();
+    };
+    const onAbort = () => {
+      failure = signal?.reason instanceof Error ? signal.reason : new CancelledError("aborted");
+      endNow();
     };
     signal?.addEventListener("abort", onAbort, { once: true });
     const bus = releasable((message: GstMessage) => {
@@ -240,30 +265,37 @@ export function pullToEnd(
         return;
       }
       if (message.type === "eos") ended = true;
-      if (ended && drained) settle();
+      if (ended && drained.size === names.length) settle();
     });
     pipeline.pollBus(bus.callback);
-    const data = releasable((buffer: Buffer | null) => {
-      if (settled) return;
-      if (!buffer) {
-        drained = true;
-        // The bus can report the end before the last buffers' pulls come back (each runs on its own thread).
-        // Then no message is left to come: pausing posts a state change, so the stop still happens in a bus callback.
-        if (ended) pipeline.pause();
-        return;
-      }
-      if (!failure) {
-        try {
-          onBuffer(buffer);
-        } catch (err) {
-          failure = err as Error;
-          pipeline.sendEOS();
+    const pulls = names.map((name, i) => {
+      const pull = releasable((buffer: Buffer | null) => {
+        if (settled) return;
+        if (!buffer) {
+          drained.add(name);
+          // The bus can report the end before the last buffers' pulls come back (each runs on its own thread).
+          // Then no message is left to come: pausing posts a state change, so the stop still happens in a bus
+          // callback.
+          if (ended && drained.size === names.length) pipeline.pause();
+          return;
         }
-      }
-      appsink.pull(data.callback);
+        if (!failure && !enough.has(name)) {
+          try {
+            if (handlers[name]!(buffer) === true) {
+              enough.add(name);
+              if (enough.size === names.length) endNow();
+            }
+          } catch (err) {
+            failure = err as Error;
+            endNow();
+          }
+        }
+        sinks[i]!.pull(pull.callback);
+      });
+      return pull;
     });
     pipeline.play();
-    appsink.pull(data.callback);
+    sinks.forEach((sink, i) => sink.pull(pulls[i]!.callback));
   });
 }
 

@@ -6,8 +6,8 @@ import { execFile } from "node:child_process";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
-import { CancelledError, UnavailableError } from "../errors/index.js";
-import { createPipeline, findAppSink, PipelineError, releasable, type GstMessage } from "./gst.js";
+import { UnavailableError } from "../errors/index.js";
+import { createPipeline, PipelineError, pullAllToEnd } from "./gst.js";
 import { probeMedia, type MediaProbe } from "./probe.js";
 import { QualityAnalyzer, type QualityReport, type Rect } from "./quality.js";
 
@@ -101,15 +101,16 @@ export async function scoreMedia(input: string, options: ScoreMediaOptions = {})
     frames++;
     const stride = Math.ceil(w / 4) * 4; // GStreamer pads gray rows to 4 bytes
     analyzer.pushVideo({ ptsSeconds: pts, luma: buffer, width: w, height: h, stride, ...(mouth ? { mouth } : {}) });
-    return pts - videoStart;
+    return pts - videoStart >= limit; // enough of it
   };
   const onAudio = (buffer: Buffer) => {
     const pcm = new Int16Array(buffer.buffer, buffer.byteOffset, buffer.length >> 1);
     analyzer.pushAudio({ ptsSeconds: audioStart + samples / 48_000, pcm });
     samples += pcm.length;
-    return samples / 48_000;
+    return samples / 48_000 >= limit;
   };
-  await pullBoth(pipeline, { video: onVideo, ...(probe.audio ? { audio: onAudio } : {}) }, limit, signal).catch(
+  // To its end, or until both sinks have handed over `limit` s.
+  await pullAllToEnd(pipeline, { video: onVideo, ...(probe.audio ? { audio: onAudio } : {}) }, signal).catch(
     (err: unknown) => {
       if (err instanceof PipelineError) throw new UnavailableError(`${input}: ${err.message}`, { cause: err });
       throw err;
@@ -128,87 +129,4 @@ export async function scoreMedia(input: string, options: ScoreMediaOptions = {})
     };
   }
   return report;
-}
-
-/**
- * Plays `pipeline` to its end (or until every sink has handed over `limit` s), handing each named appsink's buffers
- * to its handler, which says how far into the stream it is. Like gst.ts's pullToEnd, for several sinks.
- */
-function pullBoth(
-  pipeline: ReturnType<typeof createPipeline>,
-  handlers: Record<string, (buffer: Buffer) => number>,
-  limit: number,
-  signal?: AbortSignal,
-): Promise<void> {
-  const names = Object.keys(handlers);
-  return new Promise<void>((resolvePull, reject) => {
-    let settled = false;
-    let failure: Error | undefined;
-    let ended = false;
-    let endSent = false;
-    const drained = new Set<string>();
-    const reached = new Set<string>();
-    const pulls: { callback: (buffer: Buffer | null) => void; release: () => void }[] = [];
-    const settle = () => {
-      if (settled) return;
-      settled = true;
-      signal?.removeEventListener("abort", onAbort);
-      pipeline.stop();
-      bus.release();
-      for (const pull of pulls) pull.release();
-      if (failure) reject(failure);
-      else resolvePull();
-    };
-    const endNow = () => {
-      if (endSent) return;
-      endSent = true;
-      pipeline.sendEOS();
-      setTimeout(settle, 3_000).unref();
-    };
-    const onAbort = () => {
-      failure = signal?.reason instanceof Error ? signal.reason : new CancelledError("aborted");
-      endNow();
-    };
-    if (signal?.aborted) {
-      reject(signal.reason instanceof Error ? signal.reason : new CancelledError("aborted"));
-      return;
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const bus = releasable((message: GstMessage) => {
-      if (message.type === "error") {
-        failure ??= new PipelineError(message);
-        settle();
-        return;
-      }
-      if (message.type === "eos") ended = true;
-      if (ended && drained.size === names.length) settle();
-    });
-    pipeline.pollBus(bus.callback);
-    for (const name of names) {
-      const sink = findAppSink(pipeline, name);
-      const pull = releasable((buffer: Buffer | null) => {
-        if (settled) return;
-        if (!buffer) {
-          drained.add(name);
-          if (ended && drained.size === names.length) pipeline.pause();
-          return;
-        }
-        if (!failure && !reached.has(name)) {
-          try {
-            if (handlers[name]!(buffer) >= limit) {
-              reached.add(name);
-              if (reached.size === names.length) endNow();
-            }
-          } catch (err) {
-            failure = err as Error;
-            endNow();
-          }
-        }
-        sink.pull(pull.callback);
-      });
-      pulls.push(pull);
-    }
-    pipeline.play();
-    names.forEach((name, i) => findAppSink(pipeline, name).pull(pulls[i]!.callback));
-  });
 }

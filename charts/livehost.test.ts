@@ -346,17 +346,10 @@ describe("WebRTC viewers", () => {
   });
 
   it("gives room hosts a STUN server and a TURN relay from a Secret when set, and refuses a malformed STUN URL", async () => {
-    const set = await helm([
-      "template",
-      "lh",
-      chartDir,
-      "--set",
-      "roomHost.webrtc.stunServer=stun://stun.example.com:3478,roomHost.webrtc.turnSecret.name=turn-relay",
-    ]);
-    expect(set.code).toBe(0);
-    const objects = parseAllDocuments(set.stdout)
-      .map((d) => d.toJS() as Manifest | null)
-      .filter((o): o is Manifest => o !== null);
+    const objects = await renderChart(
+      [],
+      ["roomHost.webrtc.stunServer=stun://stun.example.com:3478", "roomHost.webrtc.turnSecret.name=turn-relay"],
+    );
     const host = (find(objects, "Deployment", "-room-host") as Workload).spec.template.spec.containers[0]!;
     expect(host.env).toContainEqual({ name: "LIVEHOST_WEBRTC_STUN_SERVER", value: "stun://stun.example.com:3478" });
     expect(host.env).toContainEqual({

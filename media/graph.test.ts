@@ -211,6 +211,7 @@ describe("a fault in one room's frame loop", () => {
       outputDir: join(dir, roomId),
       registry,
       x264Preset: "ultrafast",
+      reportEncoded: true,
       onEvent: (event) => events.push(event),
     });
     await graph.start();

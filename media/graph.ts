@@ -107,6 +107,11 @@ export interface RoomMediaGraphOptions {
   rtmpTimestampOffsetMs?: number;
   /** WebRTC (WHEP) viewers: how many a room takes, ICE ports (see config.ts; the environment fills what is left). */
   webrtc?: WebRtcOptions;
+  /**
+   * Emit `encoded` events (when each utterance's first frame left the encoder; benchmarks). Off by default: finding
+   * it polls the encoder clock for each utterance. Every frame's encode time is in the metrics either way.
+   */
+  reportEncoded?: boolean;
 }
 
 export type MediaEvent =
@@ -121,7 +126,7 @@ export type MediaEvent =
   | { type: "avatar"; avatarDir: string; frame: number }
   /** An utterance's first sample went to the encoder on `frame`, its last ("ended"), or it was cut (see UtteranceReport). */
   | UtteranceReport
-  /** The frame carrying an utterance's first sample came out of the encoder (wall clock, Unix ms). */
+  /** The frame carrying an utterance's first sample came out of the encoder (wall clock, Unix ms; see reportEncoded). */
   | { type: "encoded"; utteranceId: string; outputUnixMs: number };
 
 export interface MediaStatus {
@@ -884,7 +889,9 @@ export class RoomMediaGraph implements AsyncDisposable {
       case "utterance":
         if (report.state !== "started") this.#ledger.ended(report.utteranceId);
         this.#emit(report);
-        if (report.videoPtsNs !== undefined) this.#followEncode(report.utteranceId, report.videoPtsNs);
+        if (this.#options.reportEncoded && report.videoPtsNs !== undefined) {
+          this.#followEncode(report.utteranceId, report.videoPtsNs);
+        }
         return;
       case "avatar":
         if (this.#nextAvatar?.frames.dir === report.avatarDir) this.#avatar = this.#nextAvatar;

@@ -198,6 +198,7 @@ export class LiveRoom implements OnAirRoom {
       // The lip-sync worker answers a few tens of ms after the audio: a sentence waits up to two frames for its
       // first mouth frame rather than opening with the idle mouth.
       mouthWaitFrames: 2,
+      reportEncoded: deps.onUtteranceEncoded !== undefined,
       onEvent: (event) => {
         if (event.type === "frame_failed" || event.type === "failed") return this.#onMediaFault(event);
         if (event.type === "encoded") return deps.onUtteranceEncoded?.(event.utteranceId, event.outputUnixMs);

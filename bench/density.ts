@@ -516,6 +516,32 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
       "late (after its frame interval) or failed, and each room's HLS playlist at most two segments and a second " +
       "behind its stream",
   };
+  // LIVEHOST_BENCH_DENSITY_LEVELS="720x1280:4,x264-720x1280:4": only these levels of rooms (or of plain x264
+  // streams), once each, no search: to profile a room, or to compare two builds at the same load.
+  const only = process.env.LIVEHOST_BENCH_DENSITY_LEVELS;
+  if (only) {
+    const levels: Level[] = [];
+    for (const item of only.split(",")) {
+      const [name = "", count] = item.split(":");
+      const plain = name.startsWith("x264-");
+      const s = settings.find((x) => x.name === name.replace(/^x264-/, ""));
+      const n = Number(count);
+      if (!s || !Number.isInteger(n) || n < 1) {
+        const names = settings.map((x) => x.name).join("|");
+        throw new Error(`LIVEHOST_BENCH_DENSITY_LEVELS: "${item}" is not [x264-]<${names}>:<count>`);
+      }
+      let level: Level;
+      if (plain) {
+        const { frames, count: frameCount } = await roomFrames(s, pack);
+        level = await x264Level(n, s, timing, frames, frameCount);
+      } else {
+        level = await roomLevel(n, s, timing, pack);
+      }
+      log(describe(`${plain ? "x264 streams" : "rooms"} ${s.name}`, level));
+      levels.push({ ...level, what: name } as Level);
+    }
+    return { ...figures, partial: "only the levels asked for", levels };
+  }
   const rows: string[] = [];
   for (const s of settings) {
     const label = `${s.name}@${fps} x264 ${s.preset} ${s.videoKbps} kbit/s`;

@@ -51,8 +51,8 @@ async function main(): Promise<void> {
     duration_s: Math.round((Date.now() - started) / 100) / 10,
     time: new Date().toISOString(),
   };
-  // A --quick run is a smoke test: it does not replace the last real figures.
-  if (!quick) {
+  // A --quick run is a smoke test, and a partial one measured only part: neither replaces the last real figures.
+  if (!quick && !("partial" in figures)) {
     const dir = fileURLToPath(new URL("../../bench/results/", import.meta.url));
     await mkdir(dir, { recursive: true });
     await writeFile(`${dir}${name}.json`, `${JSON.stringify(result, null, 2)}\n`);

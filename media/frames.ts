@@ -14,7 +14,7 @@ import {
 } from "./clock.js";
 import { outputSampleRate } from "./config.js";
 import { overlayPose, type RenderedOverlay } from "./overlays.js";
-import { blendInto, resizeRgba, rgbaToYuva, type Yuva } from "./picture.js";
+import { blendInto, copyFrame, resizeRgba, rgbaToYuva, type Yuva } from "./picture.js";
 import { QualityMonitor, type QualitySnapshot } from "./quality-monitor.js";
 import type { Rect } from "./quality.js";
 
@@ -515,7 +515,7 @@ export class RoomFrames {
     const avatar = this.#avatar;
     const source = avatar.source;
     const position = Math.floor((tick.index * source.fps) / this.fps) % source.loop.length;
-    avatar.frames[source.loop[position]!]!.copy(this.#frame);
+    copyFrame(avatar.frames[source.loop[position]!]!, this.#frame);
     const { scale, dx, dy } = source.transform;
     const mouth = tick.mouth;
     const mouthImage = mouth ? toFrameYuva(mouth, scale) : source.restMouth;

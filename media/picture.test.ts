@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { blendImplementation, blendInto, i420Size, resizeRgba, rgbaToYuva } from "./picture.js";
+import { blendImplementation, blendInto, copyFrame, i420Size, resizeRgba, rgbaToYuva } from "./picture.js";
 
 /** A deterministic pseudo-random byte source, so a failure can be replayed. */
 function bytes(seed: number) {
@@ -58,6 +58,17 @@ describe("blending overlays into I420 frames", () => {
     expect(frame[0 * width + 59]).toBe(90);
     expect(frame[5 * width + 60]).toBe(90);
     expect(frame[1 * width + 0]).toBe(90); // the clipped part does not wrap onto the next row
+  });
+});
+
+describe("copying a frame of the shared idle loop", () => {
+  it("copies a frame held in a SharedArrayBuffer byte for byte, and refuses a destination too short", () => {
+    const shared = new Uint8Array(new SharedArrayBuffer(i420Size(64, 32)));
+    for (let i = 0; i < shared.length; i++) shared[i] = (i * 31) & 0xff;
+    const frame = Buffer.alloc(shared.length);
+    copyFrame(shared, frame);
+    expect(frame.equals(Buffer.from(shared))).toBe(true);
+    expect(() => copyFrame(shared, Buffer.alloc(shared.length - 1))).toThrow(/shorter/);
   });
 });
 

@@ -187,7 +187,19 @@ type NativeCompose = {
     right: number,
     bottom: number,
   ): void;
+  copy(dst: Uint8Array, src: Uint8Array): void;
 };
+
+/**
+ * Copies a whole frame `src` into `dst` (at least as long): with memcpy in the kernel when it is built (a frame of the
+ * shared idle loop lives in a SharedArrayBuffer, which V8 copies word by word with atomic moves), else Buffer#copy.
+ */
+export function copyFrame(src: Uint8Array, dst: Uint8Array): void {
+  if (dst.length < src.length) throw new RangeError("copy: destination shorter than the source");
+  const native = kernel();
+  if (native) native.copy(dst, src);
+  else dst.set(src);
+}
 
 /** Where the kernel is built: media/native/build/Release (npm run setup builds it). */
 const nativeRelative = "media/native/build/Release/livehost_compose.node";

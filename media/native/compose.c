@@ -4,6 +4,7 @@
 #include <node_api.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <string.h>
 
 // dst[c] = (dst[c] * (256 - w) + src[c] * w) >> 8, w from the alpha scaled by op (0..256), per pixel of a rows x cols
 // window; strides are the widths of the two pictures. Every intermediate fits 16 bits (the blend is a convex
@@ -89,10 +90,33 @@ static napi_value blend(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// copy(dst, src): dst's first src.length bytes from src (as long as dst). A frame of the idle loop lives in a
+// SharedArrayBuffer that the compose workers share; V8 copies out of one with relaxed atomic word moves (the memory
+// model asks it to), several times slower than memcpy. The loop's frames are written once, before any worker reads.
+static napi_value copy(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  uint8_t *dst, *src;
+  size_t dst_length, src_length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 ||
+      !typed_bytes(env, argv[0], &dst, &dst_length) || !typed_bytes(env, argv[1], &src, &src_length)) {
+    napi_throw_type_error(env, NULL, "copy: expected (dst, src) Uint8Arrays");
+    return NULL;
+  }
+  if (dst_length < src_length) {
+    napi_throw_range_error(env, NULL, "copy: destination shorter than the source");
+    return NULL;
+  }
+  memcpy(dst, src, src_length);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "blend", NAPI_AUTO_LENGTH, blend, NULL, &fn);
   napi_set_named_property(env, exports, "blend", fn);
+  napi_create_function(env, "copy", NAPI_AUTO_LENGTH, copy, NULL, &fn);
+  napi_set_named_property(env, exports, "copy", fn);
   return exports;
 }
 

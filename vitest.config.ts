@@ -8,6 +8,8 @@ export default defineConfig({
     exclude: ["node_modules/**", "dist/**"],
     // Integration tests start real servers; give them room on a slow 2-core CI machine.
     testTimeout: 60_000,
+    // A test fails when GStreamer prints a warning in its process (see the file).
+    setupFiles: ["testing/setup.ts"],
     hookTimeout: 60_000,
     // Child processes and ports: keep files isolated but not too parallel on 2 cores.
     pool: "forks",

@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { CancelledError, UnavailableError } from "../errors/index.js";
 import { MissingElementError } from "./errors.js";
+import { watchGStreamerLog } from "./taps.js";
 
 export interface GstMessage {
   type: string;
@@ -90,6 +91,8 @@ export function createPipeline(
   description: string,
   properties: Record<string, Record<string, unknown>> = {},
 ): GstPipeline {
+  // From the first pipeline on, GStreamer's warnings are counted (livehost_media_gstreamer_warnings_total).
+  watchGStreamerLog();
   const pipeline = new (gstreamer().Pipeline)(description);
   for (const [name, values] of Object.entries(properties)) Object.assign(findElement(pipeline, name), values);
   return pipeline;

@@ -4,6 +4,7 @@
 // counters of rooms composing on a worker are kept there (a shared status block) and brought in here by each
 // graph's `frameSources` entry: once a second, and whenever the registry is read.
 import { Counter, Gauge, Histogram, type Registry } from "../observability/index.js";
+import { gstreamerLog } from "./taps.js";
 
 export interface MediaMetrics {
   frames: Counter<"kind">;
@@ -21,6 +22,7 @@ export interface MediaMetrics {
   frameErrors: Counter;
   avatarSwitches: Counter;
   lateFrames: Counter;
+  gstreamerWarnings: Counter<"level">;
   /** Brings each live graph's frame counters up to date (see RoomMediaGraph); run before the metrics are read. */
   frameSources: Set<() => void>;
 }
@@ -121,6 +123,18 @@ export function mediaMetrics(registry: Registry): MediaMetrics {
       help: "Video frames handed to the encoder after their own frame interval had passed on the wall clock (the room's pacing fell behind).",
       registers,
       collect,
+    }),
+    gstreamerWarnings: new Counter({
+      name: "livehost_media_gstreamer_warnings_total",
+      help: "Warnings and criticals GStreamer (or GLib) printed in this process: in normal operation there are none, each is a bug (the last ones are in the process's stderr).",
+      labelNames: ["level"],
+      registers,
+      collect(this: Counter<"level">) {
+        const log = gstreamerLog();
+        this.reset();
+        this.inc({ level: "warning" }, log.warnings);
+        this.inc({ level: "critical" }, log.criticals);
+      },
     }),
   };
   byRegistry.set(registry, metrics);

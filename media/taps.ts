@@ -1,6 +1,7 @@
 // Taps on a room's main pipeline that run on its streaming threads (native/taps.cc): the FLV relay that hands the
 // muxer's tags to each RTMP push without the JavaScript thread, and the encoder clock that says when a frame left
-// the encoder. Built by `npm run setup` with the other addons; RTMP pushes need it.
+// the encoder; and the count of GStreamer's warnings. Built by `npm run setup` with the other addons; RTMP pushes need
+// it.
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { repoPath } from "../avatars/index.js";
@@ -17,6 +18,8 @@ interface TapsAddon {
   encodedAt(clock: bigint, ptsNs: number): number | undefined;
   encodeTimes(clock: bigint): number[];
   encoderClockClose(clock: bigint): void;
+  logWatch(): void;
+  logCounts(): [warnings: number, criticals: number, recent: string[]];
 }
 
 const addonRelative = "media/native/build/Release/livehost_taps.node";
@@ -101,5 +104,44 @@ export class EncoderClock {
   close(): void {
     if (this.#handle !== undefined) this.#native.encoderClockClose(this.#handle);
     this.#handle = undefined;
+  }
+}
+
+/** What GStreamer and GLib said was wrong in this process, since the first pipeline was made here. */
+export interface GStreamerLog {
+  warnings: number;
+  criticals: number;
+  /** The last few messages, oldest first ("GStreamer-WARNING: …"). */
+  recent: string[];
+}
+
+/**
+ * Counts this process's GLib warnings and criticals from now on (GStreamer's "Got data flow before segment event",
+ * failed assertions): they are still printed as before. Called when the first pipeline is made; a no-op when the
+ * addon is not built.
+ */
+export function watchGStreamerLog(): void {
+  if (watching) return;
+  const native = tapsAddon();
+  native?.logWatch();
+  watching = native !== undefined;
+}
+
+let watching = false;
+
+/** Whether this process counts GStreamer's warnings (a pipeline was made here, and the addon is built). */
+export function gstreamerLogWatched(): boolean {
+  return watching;
+}
+
+/** The counts since watchGStreamerLog() (zeros before it, or without the addon). */
+export function gstreamerLog(): GStreamerLog {
+  const native = tapsAddon();
+  if (!native) return { warnings: 0, criticals: 0, recent: [] };
+  try {
+    const [warnings, criticals, recent] = native.logCounts();
+    return { warnings, criticals, recent };
+  } catch {
+    return { warnings: 0, criticals: 0, recent: [] };
   }
 }

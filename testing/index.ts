@@ -3,6 +3,7 @@
 export { startNatsServer, NatsCluster, NatsServer } from "./nats.js";
 export { startTestGrpcServer, roomServiceClient } from "./grpc.js";
 export { eventually } from "./eventually.js";
+export { allowGStreamerWarnings } from "./gstreamer-warnings.js";
 export { fakeRoomService } from "./fakes.js";
 export { runCli, processAlive, cliPath, type CliProcess } from "./cli.js";
 export { counterActor, encodeOp, type CounterState, type CounterOp, type CounterSnapshot } from "./counter-actor.js";

@@ -7,6 +7,7 @@
 //   Tags can be stamped later by a fixed offset (tests start the clock near RTMP's 24-bit wrap).
 // - The encoder clock: probes on the encoder's pads note when each frame went in and came out (wall clock), so that
 //   the room can say when a given moment of its stream left the encoder, and how long encoding took.
+// - GLib's log: GStreamer's warnings and criticals counted (and the last few kept) as they are printed.
 //
 // Handles are bigints holding a counted pointer: one count is the JavaScript side's (given back with the matching
 // close), one the probe's (given back by GStreamer when the probe goes with its pad). Elements come from
@@ -18,6 +19,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace {
@@ -319,9 +321,61 @@ NAN_METHOD(EncoderClockClose) {
   Unref(clock);
 }
 
+// ---- GLib's log ----------------------------------------------------------------------------------------------
+
+// GStreamer (and GLib under it) report what goes wrong on their own threads through GLib's log: "Got data flow before
+// segment event", failed assertions. They are bugs when a room runs normally, so they are counted and the last few
+// kept, for the metrics and for tests to fail on; they are still printed as GLib prints them.
+struct LogWatch {
+  std::mutex lock;
+  double warnings = 0;
+  double criticals = 0;
+  std::vector<std::string> recent;  // the last kLogKept, oldest first
+};
+constexpr size_t kLogKept = 16;
+LogWatch *logWatch = nullptr;
+
+void OnLog(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer) {
+  if ((level & (G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR)) != 0) {
+    std::lock_guard<std::mutex> guard(logWatch->lock);
+    if ((level & G_LOG_LEVEL_WARNING) != 0) logWatch->warnings++;
+    else logWatch->criticals++;
+    std::string text = std::string(domain != nullptr ? domain : "") + ((level & G_LOG_LEVEL_WARNING) ? "-WARNING: " : "-CRITICAL: ") +
+                       (message != nullptr ? message : "");
+    if (logWatch->recent.size() == kLogKept) logWatch->recent.erase(logWatch->recent.begin());
+    logWatch->recent.push_back(std::move(text));
+  }
+  g_log_default_handler(domain, level, message, nullptr);
+}
+
+// logWatch(): from now on, this process's GLib warnings and criticals are counted (once per process; the handler is
+// GLib's default one, used by every domain that has none of its own, GStreamer's included).
+NAN_METHOD(LogWatchStart) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    logWatch = new LogWatch();
+    g_log_set_default_handler(OnLog, nullptr);
+  });
+}
+
+// logCounts(): [warnings, criticals, the last messages] since logWatch().
+NAN_METHOD(LogCounts) {
+  if (logWatch == nullptr) return Nan::ThrowError("logCounts: logWatch() first");
+  std::lock_guard<std::mutex> guard(logWatch->lock);
+  v8::Local<v8::Array> recent = Nan::New<v8::Array>(logWatch->recent.size());
+  for (size_t i = 0; i < logWatch->recent.size(); i++) Nan::Set(recent, i, Nan::New(logWatch->recent[i]).ToLocalChecked());
+  v8::Local<v8::Array> result = Nan::New<v8::Array>(3);
+  Nan::Set(result, 0, Nan::New(logWatch->warnings));
+  Nan::Set(result, 1, Nan::New(logWatch->criticals));
+  Nan::Set(result, 2, recent);
+  info.GetReturnValue().Set(result);
+}
+
 }  // namespace
 
 NODE_MODULE_INIT() {
+  Nan::SetMethod(exports, "logWatch", LogWatchStart);
+  Nan::SetMethod(exports, "logCounts", LogCounts);
   Nan::SetMethod(exports, "relay", RelayOpen);
   Nan::SetMethod(exports, "relayAdd", RelayAdd);
   Nan::SetMethod(exports, "relayRemove", RelayRemove);

@@ -56,12 +56,15 @@ afterAll(async () => {
 
 // Where the overlays land on a 640x360 frame (see overlays.ts; the avatar is letterboxed between x 219 and 421, the
 // rest of the frame is black), and a patch of each that tells its content apart:
-/** Product card (12,170 280x100): the left of its body, where its picture goes: white without one, green with. */
-const cardBody = { x: 40, y: 200, w: 44, h: 12 };
-/** Coupon banner (170,22 300x48): its red left end, away from the centred text. */
-const couponEnd = { x: 176, y: 28, w: 24, h: 36 };
-/** Price tag (498,108 130x56): its red left edge, away from the centred price. */
-const tagEdge = { x: 502, y: 112, w: 10, h: 44 };
+/**
+ * Product card (32,182 280x88; 32,170 280x100 with its picture): in its picture's place, right of the short price
+ * and below the title: white without a picture, green with one.
+ */
+const cardBody = { x: 100, y: 228, w: 20, h: 28 };
+/** Coupon banner (170,50 300x50): its red left end, away from the centred text. */
+const couponEnd = { x: 176, y: 56, w: 24, h: 36 };
+/** Price tag (478,108 130x58): its red left edge, away from the centred price. */
+const tagEdge = { x: 484, y: 114, w: 10, h: 44 };
 
 type Rgb = [number, number, number];
 const colours = {

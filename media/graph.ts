@@ -33,7 +33,7 @@ import {
   type WatchedBus,
 } from "./gst.js";
 import { mediaMetrics, type MediaMetrics } from "./metrics.js";
-import { renderOverlay, type OverlaySpec, type RenderedOverlay } from "./overlays.js";
+import { renderOverlay, subtitlePages, type OverlaySpec, type RenderedOverlay, type SubtitlePage } from "./overlays.js";
 import { i420Size, type Yuva } from "./picture.js";
 import { RtmpPush, maxRtmpQueuedBytes, type RtmpState } from "./rtmp.js";
 import { EncoderClock, FlvRelay } from "./taps.js";
@@ -384,6 +384,11 @@ export class RoomMediaGraph implements AsyncDisposable {
     this.#overlayIds.add(spec.id);
     this.#command({ seq: ++this.#seq, type: "overlay", overlay: rendered });
     this.#cue(cue, { type: "show", overlayId: spec.id });
+  }
+
+  /** The pages of subtitles `text` takes on this room's picture: at most two lines each (see overlays.ts). */
+  subtitlePages(text: string): SubtitlePage[] {
+    return subtitlePages(text, this.config.width, this.config.height);
   }
 
   /** Re-renders overlays in place (e.g. a new price); visible ones keep their timing. */

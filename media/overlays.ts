@@ -1,15 +1,19 @@
-// Overlays on the room's video: product card (image, title, price), coupon banner, price tag and two-line subtitles
-// (Chinese and English). Each is rendered once into a bitmap by a one-shot GStreamer pipeline (pango's textoverlay
-// with a CJK font, decodebin for the product image), placed by kind for the frame size, and drawn per frame with a
-// fade or slide computed from the frame number, so an overlay cued on a word appears on that word's frame.
+// Overlays on the room's video: product card (image, title, price, sold out), coupon banner, price tag, subtitles of
+// at most two lines (Chinese and English) and corner labels. Each is rendered once into a bitmap: its text measured
+// and drawn by Pango (text.ts: boxes sized from the font's metrics, Unicode line breaking), the product image decoded
+// by a one-shot GStreamer pipeline; placed by kind inside the frame's safe area (clear of the platforms' own
+// controls), and drawn per frame with a fade or slide computed from the frame number, so an overlay cued on a word
+// appears on that word's frame.
 import { stat } from "node:fs/promises";
 import { InvalidArgumentError } from "../errors/index.js";
 import { RenderError } from "./errors.js";
 import { collectBuffers, type GstElement, type GstPipeline } from "./gst.js";
 import { rgbaToYuva, type Yuva } from "./picture.js";
+import { drawTextBox, measureText, overlayFont, type TextItem } from "./text.js";
 
 export type OverlayContent =
-  | { kind: "product-card"; title: string; price: string; imagePath?: string }
+  /** `soldOut`: the notice shown when the product is out of stock ("已售罄", "Sold out"); the price is struck. */
+  | { kind: "product-card"; title: string; price: string; imagePath?: string; soldOut?: string }
   | { kind: "coupon"; text: string }
   | { kind: "price-tag"; price: string; originalPrice?: string }
   | { kind: "subtitle"; lines: string[] }
@@ -41,7 +45,6 @@ export interface RenderedOverlay {
   slideFrom: { dx: number; dy: number };
 }
 
-const font = "Noto Sans CJK SC";
 const even = (n: number) => Math.max(2, Math.round(n / 2) * 2);
 
 function checkText(field: string, text: unknown, max: number): string {
@@ -68,6 +71,7 @@ export async function checkOverlaySpec(spec: OverlaySpec, field = "overlay"): Pr
     case "product-card":
       checkText(`${at}.title`, content.title, 120);
       checkText(`${at}.price`, content.price, 40);
+      if (content.soldOut !== undefined) checkText(`${at}.soldOut`, content.soldOut, 20);
       if (content.imagePath !== undefined) {
         const file = await stat(content.imagePath).catch(() => undefined);
         if (!file?.isFile()) throw new InvalidArgumentError(`${at}.imagePath`, `no such file: ${content.imagePath}`);
@@ -97,47 +101,6 @@ export async function checkOverlaySpec(spec: OverlaySpec, field = "overlay"): Pr
   }
 }
 
-interface TextLine {
-  text: string;
-  /** Pango font size in px. */
-  size: number;
-  bold?: boolean;
-  /** ARGB. */
-  colour: number;
-  halign: "left" | "center" | "right";
-  valign: "top" | "center" | "bottom";
-  xpad: number;
-  ypad: number;
-}
-
-/** A box of `background` (ARGB) with text lines drawn by pango; returns RGBA. */
-async function renderTextBox(width: number, height: number, background: number, lines: TextLine[]) {
-  const overlays = lines
-    .map(
-      (line, i) =>
-        `textoverlay name=t${i} auto-resize=false shaded-background=false halignment=${line.halign} ` +
-        `valignment=${line.valign} line-alignment=${line.halign} xpad=${line.xpad} ypad=${line.ypad} ` +
-        `color=${line.colour} wrap-mode=wordchar`,
-    )
-    .join(" ! ");
-  const [buffer] = await collectBuffers(
-    `videotestsrc pattern=solid-color foreground-color=${background} num-buffers=1 ! ` +
-      `video/x-raw,format=RGBA,width=${width},height=${height},framerate=1/1 ! ${overlays} ! appsink name=out sync=false`,
-    {
-      limit: 1,
-      configure: (pipeline: GstPipeline) =>
-        lines.forEach((line, i) => {
-          const element = pipeline.findChild(`t${i}`) as GstElement;
-          element["font-desc"] = `${font}${line.bold ? " Bold" : ""} ${line.size}px`;
-          // textoverlay reads its text as Pango markup: "Home & Gadgets" must not read as a broken entity.
-          element.text = escapeMarkup(line.text);
-        }),
-    },
-  );
-  if (!buffer) throw new RenderError("text rendering produced no image");
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-}
-
 async function decodeImage(path: string, width: number, height: number, field: string): Promise<Uint8Array> {
   const [buffer] = await collectBuffers(
     `filesrc name=file ! decodebin ! videoconvert ! videoscale add-borders=true ! ` +
@@ -165,11 +128,84 @@ function paste(
   }
 }
 
-/** Renders an overlay for a frame of `frameWidth` x `frameHeight` and places it by its kind. */
+/** Insets (px) of the part of a frame overlays keep to. */
+export interface SafeArea {
+  left: number;
+  right: number;
+  top: number;
+  bottom: number;
+}
+
+/**
+ * Where overlays may go on a frame. A vertical stream is watched in the platforms' apps, which draw their own
+ * controls over it: the streamer's name and the viewer count along the top, the comment box, buttons and the
+ * scrolling comments along the bottom; so 8% stays clear at the top and 15% at the bottom (4% at the sides). A
+ * landscape frame keeps the broadcast title-safe margin, 5% on every side.
+ */
+export function safeArea(frameWidth: number, frameHeight: number): SafeArea {
+  if (frameHeight > frameWidth) {
+    const side = even(frameWidth * 0.04);
+    return { left: side, right: side, top: even(frameHeight * 0.08), bottom: even(frameHeight * 0.15) };
+  }
+  const side = even(frameWidth * 0.05);
+  const edge = even(frameHeight * 0.05);
+  return { left: side, right: side, top: edge, bottom: edge };
+}
+
+/** The sizes of a frame's subtitle box: font, paddings and the most lines it shows. */
+function subtitleLayout(frameWidth: number, frameHeight: number) {
+  const unit = Math.min(frameWidth, frameHeight) / 720;
+  const safe = safeArea(frameWidth, frameHeight);
+  const padX = even(20 * unit);
+  const padY = even(10 * unit);
+  const width = even(frameWidth - safe.left - safe.right);
+  const font = overlayFont(36 * unit, true);
+  return { unit, safe, padX, padY, width, wrap: width - 2 * padX, font, maxLines: 2 };
+}
+
+/** Height of the tallest subtitle box (two lines): what other overlays stay above. */
+function subtitleReserve(frameWidth: number, frameHeight: number): number {
+  const { padY, font } = subtitleLayout(frameWidth, frameHeight);
+  return even(2 * measureText("国", font, 0).lineHeight + 2 * padY);
+}
+
+export interface SubtitlePage {
+  text: string;
+  /** Where the page starts in the whole text (UTF-16 units): it shows from the word spoken there. */
+  start: number;
+}
+
+/**
+ * A sentence as the pages of subtitles it takes on a frame of this size: each page at most two lines of the
+ * subtitle box, broken where Unicode allows (never inside a number or a product code), the rest carried to the next
+ * page. Most sentences are one page.
+ */
+export function subtitlePages(text: string, frameWidth: number, frameHeight: number): SubtitlePage[] {
+  const { wrap, font, maxLines } = subtitleLayout(frameWidth, frameHeight);
+  const pages: SubtitlePage[] = [];
+  let start = text.length - text.trimStart().length;
+  while (start < text.length) {
+    const rest = text.slice(start);
+    const fit = measureText(rest, font, wrap, maxLines);
+    // A page always takes something (a single unbreakable run wider than the box is cut by the box's ellipsis).
+    const length = fit.lines <= maxLines ? rest.length : Math.max(1, fit.fitLength);
+    const page = rest.slice(0, length).trimEnd();
+    if (page) pages.push({ text: page, start });
+    start += length;
+    while (start < text.length && /\s/.test(text[start]!)) start++;
+  }
+  return pages.length > 0 ? pages : [{ text: text.trim(), start: 0 }];
+}
+
+/** Renders an overlay for a frame of `frameWidth` x `frameHeight` and places it by its kind, inside the safe area. */
 export async function renderOverlay(spec: OverlaySpec, frameWidth: number, frameHeight: number, field = "overlay") {
   await checkOverlaySpec(spec, field);
   const unit = Math.min(frameWidth, frameHeight) / 720;
-  const margin = even(24 * unit);
+  const safe = safeArea(frameWidth, frameHeight);
+  const safeWidth = frameWidth - safe.left - safe.right;
+  /** The bottom of the space above the subtitles. */
+  const aboveSubtitles = frameHeight - safe.bottom - subtitleReserve(frameWidth, frameHeight) - even(12 * unit);
+  const radius = 12 * unit;
   const content = spec.content;
   let width: number;
   let height: number;
@@ -179,33 +215,57 @@ export async function renderOverlay(spec: OverlaySpec, frameWidth: number, frame
   let slideFrom: { dx: number; dy: number };
   switch (content.kind) {
     case "product-card": {
-      width = even(560 * unit);
-      height = even(200 * unit);
+      width = even(Math.min(safeWidth, 560 * unit));
       const pad = even(16 * unit);
-      const picture = height - 2 * pad;
+      const picture = content.imagePath ? even(168 * unit) : 0;
       const textLeft = content.imagePath ? picture + 2 * pad : pad;
-      rgba = await renderTextBox(width, height, 0xf2ffffff, [
+      const textWidth = width - textLeft - pad;
+      const titleFont = overlayFont(34 * unit, true);
+      const title = measureText(content.title, titleFont, textWidth, 2);
+      // A long price (decimals, a currency, thousands) shrinks to the card's width rather than leaving it.
+      const price = fitOneLine(content.price, 56 * unit, 28 * unit, textWidth, true);
+      const soldOutFont = overlayFont(28 * unit, true);
+      const soldOut = content.soldOut ? measureText(content.soldOut, soldOutFont, textWidth, 1) : undefined;
+      const gap = even(6 * unit);
+      const textHeight = title.height + gap + price.measure.height + (soldOut ? gap + soldOut.height : 0);
+      height = even(Math.max(picture + 2 * pad, textHeight + 2 * pad));
+      const items: TextItem[] = [
         {
           text: content.title,
-          size: Math.round(34 * unit),
-          bold: true,
+          font: titleFont,
+          x: textLeft,
+          y: pad,
+          width: textWidth,
+          maxLines: 2,
+          align: "left",
           colour: 0xff202020,
-          halign: "left",
-          valign: "top",
-          xpad: textLeft,
-          ypad: pad,
         },
         {
           text: content.price,
-          size: Math.round(56 * unit),
-          bold: true,
-          colour: 0xffe0203c,
-          halign: "left",
-          valign: "bottom",
-          xpad: textLeft,
-          ypad: pad,
+          font: price.font,
+          x: textLeft,
+          y: pad + title.height + gap,
+          width: textWidth,
+          maxLines: 1,
+          align: "left",
+          // Sold out: the price greyed and struck through, under the notice.
+          colour: content.soldOut ? 0xff9a9a9a : 0xffe0203c,
+          strike: content.soldOut !== undefined,
         },
-      ]);
+      ];
+      if (content.soldOut && soldOut) {
+        items.push({
+          text: content.soldOut,
+          font: soldOutFont,
+          x: textLeft,
+          y: pad + title.height + gap + price.measure.height + gap,
+          width: textWidth,
+          maxLines: 1,
+          align: "left",
+          colour: 0xff5a5a5a,
+        });
+      }
+      rgba = drawTextBox(width, height, 0xf2ffffff, radius, items);
       if (content.imagePath) {
         paste(
           rgba,
@@ -214,107 +274,159 @@ export async function renderOverlay(spec: OverlaySpec, frameWidth: number, frame
           picture,
           picture,
           pad,
-          pad,
+          even((height - picture) / 2),
         );
       }
-      x = margin;
-      // Above the subtitles (two lines), whatever the frame's shape.
-      y = frameHeight - height - even(Math.max(frameHeight * 0.2, 150 * unit + frameHeight * 0.04));
+      x = safe.left;
+      y = even(aboveSubtitles - height);
       slideFrom = { dx: -(x + width), dy: 0 };
       break;
     }
-    case "coupon":
-      width = even(Math.min(frameWidth - 2 * margin, 600 * unit));
-      height = even(96 * unit);
-      rgba = await renderTextBox(width, height, 0xf0ff4d4f, [
+    case "coupon": {
+      width = even(Math.min(safeWidth, 600 * unit));
+      const padX = even(20 * unit);
+      const padY = even(14 * unit);
+      const font = overlayFont(44 * unit, true);
+      const measured = measureText(content.text, font, width - 2 * padX, 2);
+      height = even(measured.height + 2 * padY);
+      rgba = drawTextBox(width, height, 0xf0ff4d4f, radius, [
         {
           text: content.text,
-          size: Math.round(44 * unit),
-          bold: true,
+          font,
+          x: padX,
+          y: padY,
+          width: width - 2 * padX,
+          maxLines: 2,
+          align: "center",
           colour: 0xffffffff,
-          halign: "center",
-          valign: "center",
-          xpad: 0,
-          ypad: 0,
         },
       ]);
       x = even((frameWidth - width) / 2);
-      y = even(frameHeight * 0.06);
+      // Below the AI-content label's row (a label in a top corner stays readable).
+      y = safe.top + labelHeight(unit) + even(8 * unit);
       slideFrom = { dx: 0, dy: -(y + height) };
       break;
+    }
     case "price-tag": {
-      width = even(260 * unit);
-      height = even(content.originalPrice ? 150 * unit : 110 * unit);
-      const lines: TextLine[] = [
+      const pad = even(16 * unit);
+      const widest = Math.min(safeWidth, 420 * unit) - 2 * pad;
+      const price = fitOneLine(content.price, 56 * unit, 28 * unit, widest, true);
+      const originalFont = overlayFont(30 * unit);
+      const original = content.originalPrice ? measureText(content.originalPrice, originalFont, widest, 1) : undefined;
+      width = even(Math.max(260 * unit, Math.max(price.measure.width, original?.width ?? 0) + 2 * pad));
+      height = even(pad + price.measure.height + (original ? original.height : 0) + pad);
+      const items: TextItem[] = [
         {
           text: content.price,
-          size: Math.round(56 * unit),
-          bold: true,
+          font: price.font,
+          x: pad,
+          y: pad,
+          width: width - 2 * pad,
+          maxLines: 1,
+          align: "center",
           colour: 0xffffffff,
-          halign: "center",
-          valign: "top",
-          xpad: 0,
-          ypad: even(14 * unit),
         },
       ];
-      if (content.originalPrice) {
-        lines.push({
+      if (content.originalPrice && original) {
+        items.push({
           text: content.originalPrice,
-          size: Math.round(30 * unit),
+          font: originalFont,
+          x: pad,
+          y: pad + price.measure.height,
+          width: width - 2 * pad,
+          maxLines: 1,
+          align: "center",
           colour: 0xffffe0e0,
-          halign: "center",
-          valign: "bottom",
-          xpad: 0,
-          ypad: even(12 * unit),
+          strike: true,
         });
       }
-      rgba = await renderTextBox(width, height, 0xf0e0203c, lines);
-      x = frameWidth - width - margin;
-      y = even(frameHeight * 0.3);
-      slideFrom = { dx: width + margin, dy: 0 };
+      rgba = drawTextBox(width, height, 0xf0e0203c, radius, items);
+      x = frameWidth - safe.right - width;
+      y = even(Math.max(safe.top, frameHeight * 0.3));
+      slideFrom = { dx: width + safe.right, dy: 0 };
       break;
     }
     case "subtitle": {
-      const size = Math.round(36 * unit);
-      width = even(frameWidth - 2 * margin);
-      height = even(content.lines.length * size * 1.5 + 2 * (12 * unit));
-      rgba = await renderTextBox(width, height, 0x90000000, [
-        {
-          text: content.lines.join("\n"),
-          size,
-          bold: true,
+      const layout = subtitleLayout(frameWidth, frameHeight);
+      // Each given line (e.g. Chinese, then English) wraps in the box; all of them together take at most two lines
+      // (one each when there are more), the last one ending in "…" when its text is longer.
+      const budget = Math.max(layout.maxLines, content.lines.length);
+      const items: TextItem[] = [];
+      let used = 0;
+      let top = layout.padY;
+      content.lines.forEach((line, i) => {
+        const allowed = budget - used - (content.lines.length - 1 - i);
+        const measured = measureText(line, layout.font, layout.wrap, allowed);
+        items.push({
+          text: line,
+          font: layout.font,
+          x: layout.padX,
+          y: top,
+          width: layout.wrap,
+          maxLines: allowed,
+          align: "center",
           colour: 0xffffffff,
-          halign: "center",
-          valign: "center",
-          xpad: 0,
-          ypad: 0,
-        },
-      ]);
-      x = margin;
-      y = frameHeight - height - even(frameHeight * 0.04);
+        });
+        used += Math.min(measured.lines, allowed);
+        top += measured.height;
+      });
+      width = layout.width;
+      height = even(top + layout.padY);
+      rgba = drawTextBox(width, height, 0x90000000, radius, items);
+      x = safe.left;
+      y = frameHeight - safe.bottom - height;
       slideFrom = { dx: 0, dy: even(height / 2) };
       break;
     }
     case "label": {
-      const size = Math.round(26 * unit);
-      // Wide enough for the text: a CJK character is about one em, Latin about 0.6 em.
-      const ems = [...content.text].reduce((sum, c) => sum + (c.charCodeAt(0) > 0x2e80 ? 1 : 0.6), 0);
-      width = even(Math.min(frameWidth - 2 * margin, ems * size + 28 * unit));
-      height = even(size * 1.6);
-      rgba = await renderTextBox(width, height, 0xa0000000, [
-        { text: content.text, size, colour: 0xffffffff, halign: "center", valign: "center", xpad: 0, ypad: 0 },
+      const { font, padX, padY } = labelLayout(unit);
+      const measured = measureText(content.text, font, safeWidth - 2 * padX, 1);
+      width = even(Math.min(safeWidth, measured.width + 2 * padX));
+      height = labelHeight(unit);
+      rgba = drawTextBox(width, height, 0xa0000000, radius / 2, [
+        {
+          text: content.text,
+          font,
+          x: padX,
+          y: padY,
+          width: width - 2 * padX,
+          maxLines: 1,
+          align: "center",
+          colour: 0xffffffff,
+        },
       ]);
       const corner = content.corner ?? "top-left";
-      x = corner.endsWith("left") ? margin : frameWidth - width - margin;
-      // At the bottom: above the two-line subtitles, clear of the platforms' own controls there.
-      y = corner.startsWith("top")
-        ? margin
-        : frameHeight - height - even(frameHeight * 0.04) - even(2 * 36 * unit * 1.5 + 24 * unit) - margin;
+      x = corner.endsWith("left") ? safe.left : frameWidth - safe.right - width;
+      // At the bottom: above the subtitles.
+      y = corner.startsWith("top") ? safe.top : even(aboveSubtitles - height);
       slideFrom = { dx: 0, dy: 0 };
       break;
     }
   }
   return { spec, image: rgbaToYuva(rgba, width, height), x, y, slideFrom } satisfies RenderedOverlay;
+}
+
+/** A corner label's font and paddings (`unit`: the frame's shorter side over 720). */
+function labelLayout(unit: number) {
+  return { font: overlayFont(26 * unit), padX: even(14 * unit), padY: even(6 * unit) };
+}
+
+/** A corner label's height: one line of its font. */
+function labelHeight(unit: number): number {
+  const { font, padY } = labelLayout(unit);
+  return even(measureText("国", font, 0).lineHeight + 2 * padY);
+}
+
+/** The largest font size from `size` down to `smallest` at which `value` fits one line of `width` px. */
+function fitOneLine(value: string, size: number, smallest: number, width: number, bold: boolean) {
+  let font = overlayFont(size, bold);
+  let measure = measureText(value, font, 0);
+  if (measure.width > width) {
+    const fitted = Math.max(smallest, Math.floor((size * width) / measure.width));
+    font = overlayFont(fitted, bold);
+    measure = measureText(value, font, 0);
+  }
+  return { font, measure };
 }
 
 /** Where an overlay is and how opaque, `frame` frames after it was shown (`hideAt`: frames until it leaves). */
@@ -336,8 +448,4 @@ export function overlayPose(
     y: Math.round(overlay.y + overlay.slideFrom.dy * (1 - eased)),
     opacity: progress,
   };
-}
-
-function escapeMarkup(text: string): string {
-  return text.replace(/[&<>]/g, (c) => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : "&gt;"));
 }

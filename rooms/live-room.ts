@@ -590,11 +590,16 @@ export class LiveRoom implements OnAirRoom {
     const subtitle = `sub-${line.utteranceId}`
       .toLowerCase()
       .replace(/[^a-z0-9-]/g, "-")
-      .slice(0, 64);
+      .slice(0, 60);
+    // A sentence longer than the subtitle box's two lines is shown in pages, each from the word it starts with.
+    const pages = this.#subtitlePages(line.text);
+    const animation = pages.length > 1 ? "none" : "fade";
+    const pageIds = pages.map((_, i) => (i === 0 ? subtitle : `${subtitle}-${i}`));
+    let pageShown = 0;
     // The subtitle renders while the sentence is synthesized: text rendering is not on the path to the first audio.
     const subtitleScheduled = this.media
       .scheduleOverlay(
-        { id: subtitle, content: { kind: "subtitle", lines: [line.text] }, animation: "fade" },
+        { id: subtitle, content: { kind: "subtitle", lines: [pages[0]!.text] }, animation },
         { utteranceId: line.utteranceId, atMs: 0 },
       )
       .then(
@@ -636,6 +641,13 @@ export class LiveRoom implements OnAirRoom {
           words: (fresh) => {
             words.push(...fresh);
             this.#events.words(line.utteranceId, fresh);
+            // The next subtitle page, on the word it starts with (once the first page is up).
+            while (pageShown + 1 < pages.length && words.some((w) => w.sourceEnd > pages[pageShown + 1]!.start)) {
+              const at = cueAtSource(line.utteranceId, words, pages[++pageShown]!.start);
+              if (at && "atMs" in at) {
+                void this.#nextSubtitlePage(subtitleScheduled, pageIds, pageShown, pages[pageShown]!.text, at);
+              }
+            }
             for (const cue of [...pending]) {
               const at = cueAtSource(line.utteranceId, words, cue.start);
               if (!at || !("atMs" in at) || !words.some((w) => w.sourceEnd > cue.start)) continue;
@@ -652,10 +664,42 @@ export class LiveRoom implements OnAirRoom {
       });
     this.#events.synthesized(line.utteranceId, spoken.durationMs);
     if (await subtitleScheduled) {
-      this.media.hideOverlay(subtitle, { utteranceId: line.utteranceId, atMs: spoken.durationMs });
+      for (const id of pageIds.slice(0, pageShown + 1)) {
+        this.media.hideOverlay(id, { utteranceId: line.utteranceId, atMs: spoken.durationMs });
+      }
     }
     this.#spokenMs += spoken.durationMs;
     return spoken;
+  }
+
+  /** The pages of subtitles a sentence takes on this room's picture (one when it cannot be measured). */
+  #subtitlePages(text: string): Array<{ text: string; start: number }> {
+    try {
+      return this.media.subtitlePages(text);
+    } catch (err) {
+      this.#deps.log.warn({ err }, "subtitle not measured: shown in one piece");
+      return [{ text, start: 0 }];
+    }
+  }
+
+  /** Shows subtitle page `index` at `at`, in place of the page before it. */
+  async #nextSubtitlePage(
+    first: Promise<boolean>,
+    ids: string[],
+    index: number,
+    text: string,
+    at: { utteranceId: string; atMs: number },
+  ) {
+    if (!(await first)) return;
+    try {
+      await this.media.scheduleOverlay(
+        { id: ids[index]!, content: { kind: "subtitle", lines: [text] }, animation: "none" },
+        at,
+      );
+      this.media.hideOverlay(ids[index - 1]!, at);
+    } catch (err) {
+      this.#deps.log.warn({ err, utteranceId: at.utteranceId }, "subtitle page not shown");
+    }
   }
 
   async #showCue(cue: BrainCue, at: { utteranceId: string; atMs: number }) {
@@ -724,7 +768,13 @@ function overlayFor(
   switch (cue.kind) {
     case CueFired_Kind.KIND_PRODUCT_CARD:
       // The picture is the host's cached copy of the https image_uri (ProductImages), never a path a spec names.
-      return { kind: "product-card", title: product.title, price, imagePath: picture };
+      return {
+        kind: "product-card",
+        title: product.title,
+        price,
+        imagePath: picture,
+        ...(product.stock <= 0 ? { soldOut: language === "zh" ? "已售罄" : "Sold out" } : {}),
+      };
     case CueFired_Kind.KIND_PRICE_TAG:
       return {
         kind: "price-tag",

@@ -13,9 +13,8 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
-# Engines and tools livehost runs for real: NATS, GStreamer 1.22 (with headers for gstreamer-superficial, and
-# gstreamer1.0-x for pango's textoverlay), protoc with the well-known types, espeak-ng (the embedded voice), ffmpeg's
-# ffprobe (media tests), Noto CJK fonts (Chinese subtitles and cards), nginx with its RTMP module (the ingest the RTMP
+# Engines and tools livehost runs for real: NATS, GStreamer 1.22 (with headers for gstreamer-superficial), protoc with the well-known types, espeak-ng (the embedded voice), ffmpeg's
+# ffprobe (media tests), Noto CJK fonts and Pango's headers (subtitles and cards, drawn by media/native/text.c), nginx with its RTMP module (the ingest the RTMP
 # tests push to), libnice's GStreamer elements and webrtcbin's headers (WebRTC viewers), chromium (the viewer page test), openssl (test certificates), and the toolchain node-gyp builds
 # native addons with.
 debian_packages="
@@ -25,7 +24,7 @@ debian_packages="
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-nice libgstreamer-plugins-bad1.0-dev
-  nginx libnginx-mod-rtmp fonts-noto-cjk
+  nginx libnginx-mod-rtmp fonts-noto-cjk libpango1.0-dev
   ffmpeg pkg-config python3 make g++
   openssl
   chromium
@@ -71,18 +70,18 @@ if [ ! -f "$addon" ] || [ -n "$(find gpu-workers/tts/native -maxdepth 1 -type f 
   (cd gpu-workers/tts/native && npx --no-install node-gyp rebuild --loglevel=warn)
 fi
 
-# media/native (the room picture's blend kernel, the appsrc pusher, the WebRTC viewers, the H.264 AI-content label,
+# media/native (the room picture's blend kernel, the overlays' text renderer, the appsrc pusher, the WebRTC viewers, the H.264 AI-content label,
 # the taps on a room's streaming threads: FLV relay to RTMP pushes, encoder clock):
 # when one is missing or older than a source there. Without the WebRTC addon (no libgstreamer-plugins-bad1.0-dev) a host answers WHEP with 503.
 native_missing=""
-for addon_name in livehost_compose livehost_appsrc livehost_webrtc livehost_sei livehost_taps; do
+for addon_name in livehost_compose livehost_text livehost_appsrc livehost_webrtc livehost_sei livehost_taps; do
   built=media/native/build/Release/$addon_name.node
   if [ ! -f "$built" ] || [ -n "$(find media/native -maxdepth 1 -type f -newer "$built" -print -quit)" ]; then
     native_missing=1
   fi
 done
 if [ -n "$native_missing" ]; then
-  say "building media/native (compose kernel, appsrc, WebRTC, AI-content label, taps)"
+  say "building media/native (compose kernel, text, appsrc, WebRTC, AI-content label, taps)"
   (cd media/native && npx --no-install node-gyp rebuild --loglevel=warn)
 fi
 

@@ -7,6 +7,13 @@
       "defines": ["NAPI_VERSION=8"]
     },
     {
+      "target_name": "livehost_text",
+      "sources": ["text.c"],
+      "cflags": ["-O2", "-Wall", "<!@(pkg-config --cflags pangocairo)"],
+      "libraries": ["<!@(pkg-config --libs pangocairo)"],
+      "defines": ["NAPI_VERSION=8"]
+    },
+    {
       "target_name": "livehost_appsrc",
       "sources": ["appsrc.cc"],
       "include_dirs": ["<!(node -p \"require('path').dirname(require.resolve('nan/package.json'))\")"],

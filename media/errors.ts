@@ -38,11 +38,6 @@ export class MissingElementError extends InternalError {
   }
 }
 
-/** A GStreamer render of ours (text to an overlay image) gave no picture. */
-export class RenderError extends InternalError {
-  override name = "RenderError";
-}
-
 /** ffmpeg (which probes and decodes what a room produced) exited with a failure; the message ends with its stderr. */
 export class FfmpegError extends InternalError {
   override name = "FfmpegError";

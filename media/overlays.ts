@@ -6,8 +6,7 @@
 // appears on that word's frame.
 import { stat } from "node:fs/promises";
 import { InvalidArgumentError } from "../errors/index.js";
-import { RenderError } from "./errors.js";
-import { collectBuffers, type GstElement, type GstPipeline } from "./gst.js";
+import { collectBuffers, type GstElement } from "./gst.js";
 import { rgbaToYuva, type Yuva } from "./picture.js";
 import { drawTextBox, measureText, overlayFont, type TextItem } from "./text.js";
 

@@ -20,6 +20,8 @@ describe("the viewer page", () => {
     expect(page).toContain("<video");
     expect(page).toContain("/assets/hls.min.js");
     expect((await get("/assets/hls.min.js")).headers.get("content-type")).toBe("text/javascript");
+    expect((await get("/assets/viewer.js")).headers.get("content-type")).toMatch(/^text\/javascript/);
+    expect((await get("/assets/viewer.css")).headers.get("content-type")).toMatch(/^text\/css/);
     const playlist = await get("/media/shop/hls/index.m3u8");
     expect(playlist.headers.get("content-type")).toBe("application/vnd.apple.mpegurl");
     expect(await playlist.text()).toBe("#EXTM3U\n");
@@ -132,7 +134,14 @@ describe("the viewer page", () => {
     expect((await offer("quiet-room")).status).toBe(503);
     expect((await fetch(`${base}/rooms/quiet-room/whep/abc`, { method: "PATCH" })).status).toBe(405);
     // The page, its events, comments and HLS are local mode's only.
-    for (const path of ["/", "/rooms/quiet-room", "/rooms/quiet-room/events", "/media/quiet-room/hls/index.m3u8"]) {
+    for (const path of [
+      "/",
+      "/rooms/quiet-room",
+      "/rooms/quiet-room/room.json",
+      "/rooms/quiet-room/events",
+      "/media/quiet-room/hls/index.m3u8",
+      "/assets/viewer.js",
+    ]) {
       expect((await fetch(`${base}${path}`)).status).toBe(404);
     }
     const comment = await fetch(`${base}/rooms/quiet-room/comments`, { method: "POST", body: '{"text":"hi"}' });

@@ -1,14 +1,17 @@
-// The viewer page the gateway serves in local mode: a room's stream (WebRTC through WHEP, HLS played with hls.js when
-// WebRTC does not come up), a comment box, and the room's events as they happen. Routes:
+// The viewer page the gateway serves in local mode, as a shopper sees a live room: the stream (WebRTC through WHEP,
+// HLS played with hls.js when WebRTC does not come up), the chat of questions and the host's answers, the product on
+// screen, the comment box, and for operators the room's raw events (the page itself is viewer-page.ts). Routes:
 //   GET  /                          the rooms, with links
-//   GET  /rooms/<id>                the viewer page (?transport=hls: HLS only)
-//   GET  /rooms/<id>/events         the room's events (server-sent events, protobuf JSON)
+//   GET  /rooms/<id>                the viewer page (?transport=hls: HLS only; #events: the raw events shown)
+//   GET  /rooms/<id>/room.json      what the page shows of the room: title, state, host's name, catalog
+//   GET  /rooms/<id>/events         the room's events (server-sent events, protobuf JSON), and the text of each
+//                                   comment the room answers (`event: comment`, just before its CommentAnswered)
 //   POST /rooms/<id>/comments       {"text": "...", "viewer": "<display name>"} -> PostComment
 //   POST /rooms/<id>/whep           WHEP: an SDP offer (application/sdp) -> 201, Location, the SDP answer
 //   DELETE /rooms/<id>/whep/<s>     WHEP: the viewer's session ends (PATCH, trickle ICE: 405, candidates are all in
 //                                   the offer and the answer)
 //   GET  /media/<id>/hls/<file>     the room's HLS playlist and segments, from the media directory
-//   GET  /assets/hls.min.js         hls.js
+//   GET  /assets/hls.min.js         hls.js; /assets/viewer.js and /assets/viewer.css, the page's own
 // It listens on loopback unless told otherwise: it is a preview, not a CDN origin.
 //
 // The page is a danmaku ingest that browsers reach directly, so it answers for its viewers' ids: the viewer id a room's
@@ -36,6 +39,14 @@ import {
 import type { RoomDirectory } from "../rooms/index.js";
 import type { Registry } from "../observability/index.js";
 import { postComment } from "./room-service.js";
+import {
+  contentSecurityPolicy,
+  listPageHtml,
+  publicRoom,
+  roomPageHtml,
+  viewerCss,
+  viewerScript,
+} from "./viewer-page.js";
 import { TokenBucket } from "./token-bucket.js";
 
 export interface ViewerOptions {
@@ -69,6 +80,8 @@ const contentTypes: Record<string, string> = {
   ".mp4": "video/mp4",
 };
 const maxBodyBytes = 4_096;
+/** Comments an events stream remembers the text of until the room answers them. */
+const maxAskedComments = 500;
 /** Comments one client address may post: a burst, then this many a second. */
 const commentBurst = 5;
 const commentsPerSecond = 1;
@@ -165,13 +178,16 @@ async function route(
   const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   if (options.whepOnly && !(parts[0] === "rooms" && parts[2] === "whep")) return notFound(res);
   if (req.method === "GET" && parts.length === 0) return listPage(options, res);
-  if (req.method === "GET" && parts[0] === "assets" && parts[1] === "hls.min.js") {
-    return sendFile(res, hlsJs(), "text/javascript");
+  if (req.method === "GET" && parts[0] === "assets" && parts.length === 2) {
+    if (parts[1] === "hls.min.js") return sendFile(res, hlsJs(), "text/javascript");
+    if (parts[1] === "viewer.js") return sendText(res, viewerScript, "text/javascript");
+    if (parts[1] === "viewer.css") return sendText(res, viewerCss, "text/css");
   }
   if (parts[0] === "rooms" && parts[1]) {
     const roomId = parts[1];
     if (req.method === "GET" && parts.length === 2) return roomPage(options, roomId, res);
-    if (req.method === "GET" && parts[2] === "events") return events(options, roomId, req, res);
+    if (req.method === "GET" && parts[2] === "room.json" && parts.length === 3) return roomJson(options, roomId, res);
+    if (req.method === "GET" && parts[2] === "events") return events(options, roomId, res);
     if (req.method === "POST" && parts[2] === "comments") return comment(options, identity, roomId, req, res);
     if (parts[2] === "whep" && parts.length === 3 && req.method === "POST") {
       return whepOffer(options, identity, roomId, req, res);
@@ -200,142 +216,75 @@ async function route(
 
 async function listPage(options: ViewerOptions, res: ServerResponse) {
   const { rooms } = await options.directory.list({ pageSize: 500, pageToken: "", state: 0, labels: {} });
-  const items = rooms
-    .map((r) => `<li><a href="/rooms/${escape(r.id)}">${escape(r.spec?.displayName || r.id)}</a></li>`)
-    .join("");
-  html(res, `<h1>livehost rooms</h1><ul>${items || "<li>no rooms yet</li>"}</ul>`);
+  html(res, listPageHtml(rooms.map(publicRoom)));
 }
 
 async function roomPage(options: ViewerOptions, roomId: string, res: ServerResponse) {
   const room = await options.directory.get(roomId);
   if (!room) return notFound(res);
-  const title = escape(room.spec?.displayName || room.id);
-  html(
-    res,
-    `<h1>${title}</h1>
-<div class="stage"><video id="video" controls autoplay muted playsinline></video>
-<aside><form id="comment"><input name="text" maxlength="200" placeholder="Ask the host…" autocomplete="off">
-<button>Send</button></form><ol id="events"></ol></aside></div>
-<script src="/assets/hls.min.js"></script>
-<script>
-const roomId = ${JSON.stringify(roomId)};
-const src = "/media/" + encodeURIComponent(roomId) + "/hls/index.m3u8";
-const video = document.getElementById("video");
-// Which transport plays: "webrtc" (WHEP, the default), "hls" (when WebRTC does not come up, or ?transport=hls).
-window.livehostTransport = "connecting";
-function playHls() {
-  window.livehostTransport = "hls";
-  video.srcObject = null;
-  if (window.Hls && Hls.isSupported()) {
-    const hls = new Hls({ liveSyncDurationCount: 2 });
-    window.livehostHls = hls;
-    hls.loadSource(src);
-    hls.attachMedia(video);
-    hls.on(Hls.Events.ERROR, (_e, data) => { if (data.fatal) setTimeout(() => { hls.destroy(); playHls(); }, 1000); });
-  } else {
-    video.src = src;
-  }
-}
-// WHEP: a receive-only offer with every ICE candidate, the answer from the room's host; a track must be playing
-// within a few seconds, else HLS. A connection that fails later tries WebRTC again, then HLS.
-async function playWebRtc() {
-  const pc = new RTCPeerConnection();
-  // For tools that time what the page plays (bench/latency.ts): the audio's RTP timestamps are the room's stream
-  // clock at 48 kHz.
-  window.livehostPeer = pc;
-  let session;
-  const end = () => {
-    pc.close();
-    if (session) fetch(session, { method: "DELETE", keepalive: true }).catch(() => {});
-    session = undefined;
-  };
-  try {
-    pc.addTransceiver("video", { direction: "recvonly" });
-    pc.addTransceiver("audio", { direction: "recvonly" });
-    const stream = new MediaStream();
-    const playing = new Promise((resolve) => {
-      pc.ontrack = (e) => { stream.addTrack(e.track); video.srcObject = stream; e.track.onunmute = resolve; };
-    });
-    await pc.setLocalDescription(await pc.createOffer());
-    await Promise.race([
-      new Promise((resolve) => {
-        if (pc.iceGatheringState === "complete") resolve();
-        pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && resolve();
-      }),
-      new Promise((resolve) => setTimeout(resolve, 2000)),
-    ]);
-    const res = await fetch("/rooms/" + encodeURIComponent(roomId) + "/whep", {
-      method: "POST", headers: { "content-type": "application/sdp" }, body: pc.localDescription.sdp,
-    });
-    if (res.status !== 201) throw new Error("WHEP " + res.status + ": " + (await res.text()));
-    session = res.headers.get("location");
-    await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
-    await Promise.race([playing, new Promise((_, reject) => setTimeout(() => reject(new Error("no track")), 5000))]);
-    window.livehostTransport = "webrtc";
-    addEventListener("pagehide", end);
-    // The room's host stops sending when its output restarts (or it hands the room over): ICE says "disconnected"
-    // within seconds, long before "failed".
-    let lost;
-    const reconnect = () => {
-      if (pc.connectionState === "connected") return;
-      pc.onconnectionstatechange = null;
-      end();
-      playWebRtc().catch(playHls);
-    };
-    pc.onconnectionstatechange = () => {
-      clearTimeout(lost);
-      if (pc.connectionState === "failed" || pc.connectionState === "closed") reconnect();
-      else if (pc.connectionState === "disconnected") lost = setTimeout(reconnect, 3000);
-    };
-  } catch (err) {
-    end();
-    throw err;
-  }
-}
-if (new URLSearchParams(location.search).get("transport") === "hls") playHls();
-else playWebRtc().catch((err) => { console.warn("WebRTC did not come up, playing HLS", err); playHls(); });
-const list = document.getElementById("events");
-const stream = new EventSource("/rooms/" + encodeURIComponent(roomId) + "/events");
-stream.onmessage = (m) => {
-  const e = JSON.parse(m.data);
-  const [kind, body] = Object.entries(e).find(([k]) => !["roomId", "sequence", "time"].includes(k)) || ["", {}];
-  const li = document.createElement("li");
-  li.className = kind;
-  li.textContent = kind === "utteranceStarted" ? body.text : kind + " " + JSON.stringify(body);
-  list.prepend(li);
-  while (list.children.length > 50) list.lastChild.remove();
-};
-document.getElementById("comment").onsubmit = async (ev) => {
-  ev.preventDefault();
-  const input = ev.target.elements.text;
-  const res = await fetch("/rooms/" + encodeURIComponent(roomId) + "/comments", {
-    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text: input.value }),
-  });
-  if (res.ok) input.value = ""; else alert(await res.text());
-};
-</script>`,
-  );
+  html(res, roomPageHtml(publicRoom(room)));
 }
 
-/** The room's events as server-sent events until the viewer leaves. */
-async function events(options: ViewerOptions, roomId: string, req: IncomingMessage, res: ServerResponse) {
+/** What the page shows of the room (its catalog for the product panel), as JSON. */
+async function roomJson(options: ViewerOptions, roomId: string, res: ServerResponse) {
+  const room = await options.directory.get(roomId);
+  if (!room) return notFound(res);
+  res.writeHead(200, {
+    "content-type": "application/json; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-content-type-options": "nosniff",
+  });
+  res.end(JSON.stringify(publicRoom(room)));
+}
+
+/**
+ * The room's events as server-sent events until the viewer leaves. A comment the room answers is shown to every viewer
+ * of the page: its text comes first, as a named event (`event: comment`, {commentId, viewerName, text}) just before
+ * its CommentAnswered. Only answered comments, so that nothing the room's moderation turns away is shown; the text is
+ * the inbox's, masked by whoever posted it; the viewer id is not sent.
+ */
+async function events(options: ViewerOptions, roomId: string, res: ServerResponse) {
   if (!(await options.directory.get(roomId))) return notFound(res);
+  const asked = new Map<string, { viewerName: string; text: string }>();
+  const inbox = options.nats.subscribe(subjects.roomComments(roomId), {
+    callback: (_err, msg) => {
+      let comment: Comment;
+      try {
+        comment = Comment.decode(msg.data);
+      } catch {
+        return;
+      }
+      asked.set(comment.commentId, { viewerName: comment.viewerName, text: comment.text });
+      // Comments the room never answers are forgotten, oldest first.
+      if (asked.size > maxAskedComments) asked.delete(asked.keys().next().value!);
+    },
+  });
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
   res.write(": connected\n\n");
   const subscription = options.nats.subscribe(subjects.roomEvents(roomId), {
     callback: (_err, msg) => {
       // A viewer that cannot keep up misses events rather than holding them in memory.
       if (res.writableLength > 1_000_000) return;
-      let event: unknown;
+      let event: RoomEvent;
       try {
-        event = RoomEvent.toJSON(RoomEvent.decode(msg.data));
+        event = RoomEvent.decode(msg.data);
       } catch {
         return; // Not an event (a hostile or broken publisher): the page skips it.
       }
-      res.write(`data: ${JSON.stringify(event)}\n\n`);
+      if (event.event?.$case === "commentAnswered") {
+        const { commentId } = event.event.value;
+        const comment = asked.get(commentId);
+        asked.delete(commentId);
+        if (comment) res.write(`event: comment\ndata: ${JSON.stringify({ commentId, ...comment })}\n\n`);
+      }
+      res.write(`data: ${JSON.stringify(RoomEvent.toJSON(event))}\n\n`);
     },
   });
-  req.on("close", () => subscription.unsubscribe());
+  // The viewer left (or the server closes its connections).
+  res.on("close", () => {
+    subscription.unsubscribe();
+    inbox.unsubscribe();
+  });
 }
 
 async function comment(
@@ -478,15 +427,14 @@ async function sendFile(res: ServerResponse, path: string, type: string, headers
   createReadStream(path).pipe(res);
 }
 
-function html(res: ServerResponse, body: string) {
-  res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-  res.end(`<!doctype html><html><head><meta charset="utf-8"><title>livehost</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{font-family:system-ui,sans-serif;margin:1rem;background:#111;color:#eee}a{color:#8cf}
-.stage{display:flex;gap:1rem;flex-wrap:wrap}video{height:80vh;max-width:100%;background:#000}
-aside{flex:1;min-width:18rem}#events{font-size:.9rem;max-height:70vh;overflow:auto}
-.utteranceStarted{color:#fff}.commentRejected{color:#f88}.commentAnswered{color:#8f8}
-input{width:70%;padding:.4rem}button{padding:.4rem}</style></head><body>${body}</body></html>`);
+function html(res: ServerResponse, page: string) {
+  res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-security-policy": contentSecurityPolicy });
+  res.end(page);
+}
+
+function sendText(res: ServerResponse, text: string, type: string) {
+  res.writeHead(200, { "content-type": `${type}; charset=utf-8`, "cache-control": "no-cache" });
+  res.end(text);
 }
 
 function notFound(res: ServerResponse) {
@@ -504,10 +452,6 @@ function httpStatus(err: LivehostError): number {
     unavailable: 503,
   };
   return statuses[err.code] ?? 500;
-}
-
-function escape(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function closeServer(server: Server): Promise<void> {

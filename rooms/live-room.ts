@@ -593,7 +593,8 @@ export class LiveRoom implements OnAirRoom {
       .slice(0, 60);
     // A sentence longer than the subtitle box's two lines is shown in pages, each from the word it starts with.
     const pages = this.#subtitlePages(line.text);
-    const animation = pages.length > 1 ? "none" : "fade";
+    // Subtitles switch at once, as a broadcast's do: a fade would show the last sentence's box under the next one's.
+    const animation = "none";
     const pageIds = pages.map((_, i) => (i === 0 ? subtitle : `${subtitle}-${i}`));
     let pageShown = 0;
     // The subtitle renders while the sentence is synthesized: text rendering is not on the path to the first audio.

@@ -43,6 +43,8 @@ export interface RoleProcess extends AsyncDisposable {
   readonly child: ChildProcess;
   /** The last of what it wrote (its logs, at LIVEHOST_E2E_LOG_LEVEL; none by default). */
   logs(): string;
+  /** The warnings and criticals GStreamer (or GLib) printed in it: none in a normal run (the first 50). */
+  gstreamerWarnings(): string[];
   /** SIGKILL and wait for the exit: a crash. */
   kill(): Promise<void>;
   /** SIGTERM, SIGKILL after `graceMs`, and wait for the exit. */
@@ -66,6 +68,16 @@ export async function startRole(
   const keep = (chunk: string) => (logs = (logs + chunk).slice(-maxLogChars));
   child.stdout!.setEncoding("utf8").on("data", keep);
   child.stderr!.setEncoding("utf8").on("data", keep);
+  // GLib prints them as "(node:123): GStreamer-WARNING **: 10:00:00.000: ../gst/gstpad.c:...: message".
+  const warnings: string[] = [];
+  let partial = "";
+  child.stderr!.on("data", (chunk: string) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop()!;
+    for (const line of lines) {
+      if (/\b(GStreamer|GLib[\w-]*)-(WARNING|CRITICAL)\b/.test(line) && warnings.length < 50) warnings.push(line);
+    }
+  });
   const exited = once(child, "exit");
   const alive = () => child.exitCode === null && child.signalCode === null;
   const endpoints = await new Promise<Record<string, string>>((resolve, reject) => {
@@ -104,6 +116,7 @@ export async function startRole(
     endpoints,
     child,
     logs: () => logs,
+    gstreamerWarnings: () => [...warnings],
     kill,
     stop,
     [Symbol.asyncDispose]: () => stop(),

@@ -79,6 +79,8 @@ describe("Interrupt and Say", () => {
       placeOf(cut),
       placeOf(next),
     ]);
+    // Cutting in is normal operation: GStreamer warned about nothing in the room host.
+    expect(stack.roomHosts.flatMap((host) => host.gstreamerWarnings())).toEqual([]);
   });
 
   it("says in WatchRoom that the sentence was cut", async () => {

@@ -153,5 +153,8 @@ describe("the viewer page", () => {
       }
       await page.screenshot({ path: `${artifacts}e2e-${viewport.width}x${viewport.height}.png` });
     }
+
+    // A normal room run, WebRTC viewers and HLS included: GStreamer warned about nothing in the room host.
+    expect(stack.roomHosts.flatMap((host) => host.gstreamerWarnings())).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@
 // The counts are the media taps addon's (media/native/taps.cc), which starts counting when the process makes its
 // first pipeline; a test file that never makes one never loads it, and is not checked. Room hosts the tests run as
 // child processes count theirs in `livehost_media_gstreamer_warnings_total`.
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach } from "vitest";
@@ -17,9 +18,14 @@ interface Counts {
   recent: string[];
 }
 
+interface LogAddon {
+  logCounts?: () => [number, number, string[]];
+  logQuiet?: (quiet: boolean) => void;
+}
+
 /** This process's counts, when it counts (the addon is loaded and watching). */
 function counts(): Counts | undefined {
-  const addon = loaded[addonPath]?.exports as { logCounts?: () => [number, number, string[]] } | undefined;
+  const addon = loaded[addonPath]?.exports as LogAddon | undefined;
   try {
     const [warnings, criticals, recent] = addon?.logCounts?.() ?? [];
     return warnings === undefined ? undefined : { total: warnings + (criticals ?? 0), recent: recent ?? [] };
@@ -35,9 +41,13 @@ const state = ((globalThis as Record<symbol, unknown>)[Symbol.for("livehost.gstr
   allowed: undefined,
 }) as { before: number; allowed: string | undefined };
 
-/** The running test injects a fault that GStreamer warns about: its warnings do not fail it. Say which fault. */
+/**
+ * The running test injects a fault that GStreamer warns about: its warnings do not fail it, and are not printed (the
+ * suite's output shows only what is wrong). Say which fault.
+ */
 export function allowGStreamerWarnings(reason: string): void {
   state.allowed = reason;
+  if (existsSync(addonPath)) (createRequire(import.meta.url)(addonPath) as LogAddon).logQuiet?.(true);
 }
 
 /** Registers the check around each test of the file (the setup file calls it). */
@@ -47,6 +57,7 @@ export function checkGStreamerWarnings(): void {
     state.allowed = undefined;
   });
   afterEach(() => {
+    (loaded[addonPath]?.exports as LogAddon | undefined)?.logQuiet?.(false);
     const now = counts();
     if (!now || now.total === state.before || state.allowed) return;
     const printed = now.total - state.before;

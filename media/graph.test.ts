@@ -19,6 +19,11 @@ import {
 import { allowGStreamerWarnings, eventually } from "../testing/index.js";
 import { beepUtterance, flashFrames } from "./testing/marks.js";
 import { hls, kettleLine, landscape, outputConfig, playlistSegments, portrait, recording } from "./testing/output.js";
+import { renderOverlay, subtitlePages, type OverlaySpec } from "./overlays.js";
+
+/** Longer than two subtitle lines at every size: Chinese, with a model code and a price in it. */
+const longSentence =
+  "家人们看过来，这款304不锈钢保温杯型号XJ-2000今天直播间只要七十九元，保温十二小时，下单还送杯套和清洗刷，库存不多了";
 
 const avatarDir = new URL("../models/avatars/default", import.meta.url).pathname;
 const frame = (fps: number) => 1 / fps;
@@ -127,6 +132,86 @@ describe("room media graph outputs", () => {
     expect(firstShown).toBe(30);
     expect(brightness.slice(firstShown).every((b) => b > 200)).toBe(true);
   });
+
+  it.each([
+    [720, 1280],
+    [360, 640],
+  ])(
+    "draws a two-line subtitle and a long card whole, inside their boxes, in the encoded %dx%d frames",
+    async (w, h) => {
+      const out = join(dir, `text-${w}`);
+      const subtitle: OverlaySpec = {
+        id: "subtitle",
+        content: { kind: "subtitle", lines: [subtitlePages(longSentence, w, h)[0]!.text] },
+        animation: "none",
+      };
+      const card: OverlaySpec = {
+        id: "card",
+        content: { kind: "product-card", title: longSentence.slice(0, 60), price: "¥1,299.90" },
+        animation: "none",
+      };
+      const graph = new RoomMediaGraph({
+        roomId: `r-text-${w}`,
+        output: outputConfig({ ...portrait, widthPx: w, heightPx: h }, [recording()]),
+        avatarDir,
+        outputDir: out,
+        registry: createRegistry(),
+        x264Preset: "ultrafast",
+        pace: { renderSeconds: 1 },
+      });
+      await graph.scheduleOverlay(subtitle);
+      await graph.scheduleOverlay(card);
+      await graph.start();
+      await graph.done;
+
+      // The last encoded frame, as luma.
+      const [file] = await readdir(join(out, "recordings"));
+      const { stdout } = await promisify(execFile)(
+        "ffmpeg",
+        [
+          "-v",
+          "error",
+          "-sseof",
+          "-0.2",
+          "-i",
+          join(out, "recordings", file!),
+          "-vf",
+          "format=gray",
+          "-f",
+          "rawvideo",
+          "-",
+        ],
+        { encoding: "buffer", maxBuffer: 64 << 20 },
+      );
+      const luma = stdout.subarray(stdout.length - w * h);
+      for (const [spec, glyphs] of [
+        [subtitle, "light"],
+        [card, "dark"],
+      ] as const) {
+        const { x, y, image } = await renderOverlay(spec, w, h);
+        const inked = (row: number) => {
+          let count = 0;
+          // (Clear of the rounded corners, where the picture behind shows.)
+        for (let col = x + 16; col < x + image.width - 16; col++) {
+            const l = luma[row * w + col]!;
+            if (glyphs === "light" ? l > 200 : l < 90) count++;
+          }
+          return count;
+        };
+        const rows = Array.from({ length: image.height }, (_, i) => inked(y + i));
+        const what = `${spec.content.kind} at ${w}x${h}`;
+        // Text is drawn (two lines of it), and its box's first and last rows carry none: nothing cut by the box.
+        expect(rows.filter((n) => n > 2).length, `${what}: rows with text`).toBeGreaterThan(image.height / 4);
+        expect(
+          Math.max(...rows.slice(0, 2), ...rows.slice(-2)),
+          `${what}: text clear of the box's edges`,
+        ).toBeLessThanOrEqual(2);
+        let bands = 0;
+        rows.forEach((n, i) => (n > 2 && !(rows[i - 1]! > 2) ? bands++ : undefined));
+        expect(bands, `${what}: lines of text`).toBeGreaterThanOrEqual(2);
+      }
+    },
+  );
 
   it("rebuilds the pipeline after a GStreamer error and keeps streaming", async () => {
     // Once it cannot open a segment, splitmuxsink restarts its muxer without a segment event and keeps feeding it,

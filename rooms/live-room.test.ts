@@ -14,7 +14,7 @@ import {
 } from "../observability/internal.js";
 import { NginxRtmp, probeMedia } from "../media/internal.js";
 import { eventually, startTestRoomStack } from "../testing/index.js";
-import { enqueueComment } from "./internal.js";
+import { enqueueComment, type LiveRoom } from "./internal.js";
 
 const spans = new InMemorySpanExporter();
 let tracing: Tracing;
@@ -141,6 +141,36 @@ describe("a live room", () => {
       value: { roomId: "shop-1", reason: "", requestId: "" },
     });
     expect(stopped.room?.status?.state).toBe(RoomState.ROOM_STATE_ENDED);
+  });
+
+  it("shows a sentence longer than two subtitle lines in pages, in order, one at a time", async () => {
+    await using stack = await startTestRoomStack({ live: true });
+    await stack.create("pages-1", stack.liveSpec());
+    await stack.start("pages-1");
+    const room = await eventually(() => {
+      const onAir = stack.hosts[0]!.host.onAir.get("pages-1");
+      expect(onAir).toBeDefined();
+      return onAir as unknown as LiveRoom;
+    });
+    // Two pages on this room's 360x640 picture.
+    const text = "家人们看过来，这款304不锈钢保温杯型号XJ-2000今天直播间只要七十九元，保温十二小时，下单还送杯套。";
+    const pages = room.media.subtitlePages(text);
+    expect(pages.length).toBeGreaterThanOrEqual(2);
+    room.say(text, true, "say-pages");
+    // What the picture shows of the sentence's subtitle, frame after frame (polled): its pages in order, one at a time.
+    const shown: string[] = [];
+    let together = 0;
+    await eventually(
+      () => {
+        const visible = room.media.status().overlaysVisible.filter((id) => id.startsWith("sub-say-pages"));
+        together = Math.max(together, visible.length);
+        for (const id of visible) if (shown.at(-1) !== id) shown.push(id);
+        expect(shown.length).toBe(pages.length);
+      },
+      { timeoutMs: 40_000, intervalMs: 20 },
+    );
+    expect(shown).toEqual(pages.map((_, i) => (i === 0 ? "sub-say-pages" : `sub-say-pages-${i}`)));
+    expect(together).toBe(1);
   });
 
   it("counts in its record every outcome it publishes: a flood's busy ones too, as many as their events", async () => {

@@ -53,7 +53,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   await using undo = new AsyncDisposableStack();
   const mediaDir = options.mediaDir ?? (await mkdtemp(join(tmpdir(), "livehost-media-")));
   if (!options.mediaDir) undo.defer(() => rm(mediaDir, { recursive: true, force: true }));
-  const natsServer = options.natsUrl ? undefined : await NatsServerProcess.start({ serverName: "livehost-local" });
+  // nats-server and the roles run in their own process groups: a Ctrl-C at the terminal reaches only this process,
+  // which stops them in the order above (a room host handing its rooms over needs NATS until it is done).
+  const natsServer = options.natsUrl
+    ? undefined
+    : await NatsServerProcess.start({ serverName: "livehost-local", ownProcessGroup: true });
   if (natsServer) undo.defer(() => natsServer.stop());
   const natsUrl = options.natsUrl ?? natsServer!.url;
   const children: { role: RoleName; child: ChildProcess }[] = [];
@@ -76,6 +80,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     if (role === "lipsync-worker" && existsSync(avatars)) args.push("--avatars", avatars);
     const child = fork(mainScript, args, {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
+      // Its own process group (see nats-server above); it stops by itself when this process goes (its IPC channel).
+      detached: true,
       env: {
         ...process.env,
         LIVEHOST_LOG_LEVEL: options.logLevel ?? process.env.LIVEHOST_LOG_LEVEL ?? "warn",

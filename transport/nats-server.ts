@@ -29,6 +29,11 @@ export interface NatsServerProcessOptions {
    * the others join, so the cluster helper turns this off and waits for all members together.
    */
   waitForHealthy?: boolean;
+  /**
+   * Run it in its own process group, so that a Ctrl-C at the terminal reaches only the parent, which stops the
+   * server last, after everything that uses it (livehost up/demo). The parent kills it when it exits. Default false.
+   */
+  ownProcessGroup?: boolean;
 }
 
 interface PortsFile {
@@ -159,8 +164,17 @@ export class NatsServerProcess implements AsyncDisposable {
       args.push("--cluster_name", o.cluster.name, "--cluster", `nats://127.0.0.1:${clusterPort}`);
       if (o.cluster.routes.length > 0) args.push("--routes", o.cluster.routes.join(","));
     }
-    const child = spawn(o.binary ?? "nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(o.binary ?? "nats-server", args, {
+      stdio: ["ignore", "ignore", "pipe"],
+      detached: o.ownProcessGroup ?? false,
+    });
     this.#child = child;
+    if (o.ownProcessGroup) {
+      // Not in the terminal's group any more: it goes when this process does, however that ends but SIGKILL.
+      const killOnExit = () => child.kill("SIGTERM");
+      process.once("exit", killOnExit);
+      child.once("exit", () => process.off("exit", killOnExit));
+    }
     this.#stderrTail = "";
     child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
       this.#stderrTail = (this.#stderrTail + chunk).slice(-4_000);

@@ -89,8 +89,15 @@ export class QuestionQueue {
     return least === question ? { status: "dropped", question } : { status: "queued", question, evicted: least };
   }
 
-  /** The most useful question now (removed from the queue), and those that expired unanswered. */
-  take(nowMs: number, onScreenId?: string): { question: Question | undefined; expired: Question[] } {
+  /**
+   * The most useful question now (removed from the queue), and those that expired unanswered. `expireOnly`: only
+   * the expired ones (the show's turn: nothing is taken).
+   */
+  take(
+    nowMs: number,
+    onScreenId?: string,
+    { expireOnly = false }: { expireOnly?: boolean } = {},
+  ): { question: Question | undefined; expired: Question[] } {
     const expired: Question[] = [];
     let best: [string, Question, number] | undefined;
     for (const [key, q] of this.#questions) {
@@ -102,6 +109,7 @@ export class QuestionQueue {
       const score = this.score(q, onScreenId);
       if (!best || score > best[2]) best = [key, q, score];
     }
+    if (expireOnly) return { question: undefined, expired };
     if (best) this.#questions.delete(best[0]);
     return { question: best?.[1], expired };
   }

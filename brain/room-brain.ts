@@ -165,8 +165,11 @@ export class RoomBrain {
   }
 
   /** The most useful question to answer now (taken off the queue), and the ones that expired waiting. */
-  nextQuestion(onScreenId?: string): { question: Question | undefined; expired: Question[] } {
-    const taken = this.#queue.take(this.#now(), onScreenId);
+  nextQuestion(
+    onScreenId?: string,
+    options: { expireOnly?: boolean } = {},
+  ): { question: Question | undefined; expired: Question[] } {
+    const taken = this.#queue.take(this.#now(), onScreenId, options);
     const left = taken.expired.length + (taken.question ? 1 : 0);
     if (left > 0) this.#metrics?.questionsPending.dec(left);
     if (taken.expired.length > 0) this.#metrics?.questions.inc({ outcome: "expired" }, taken.expired.length);

@@ -3,8 +3,9 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { context, trace } from "@opentelemetry/api";
-import { Comment, RoomState, UtteranceSource } from "../proto/index.js";
+import { Comment, RoomState, UtteranceSource, type UtteranceStarted } from "../proto/index.js";
 import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
@@ -171,6 +172,74 @@ describe("a live room", () => {
     );
     expect(shown).toEqual(pages.map((_, i) => (i === 0 ? "sub-say-pages" : `sub-say-pages-${i}`)));
     expect(together).toBe(1);
+  });
+
+  it("in a busy room answers in batches and moves its show on: a question many asked answered once, saying so; no show sentence said more than twice in a row; every question an outcome", async () => {
+    await using stack = await startTestRoomStack({ live: true });
+    const { nc } = stack;
+    await stack.create("busy", stack.liveSpec());
+    await stack.start("busy");
+    await eventually(() => expect(stack.utterances("busy").length).toBeGreaterThan(0), { timeoutMs: 20_000 });
+    const ask = (commentId: string, viewerId: string, text: string) =>
+      enqueueComment(nc, Comment.fromPartial({ commentId, roomId: "busy", viewerId, text }));
+    // Three viewers ask the same thing at once.
+    for (const i of [1, 2, 3]) await ask(`same-${i}`, `v${i}`, "这个保温杯多少钱？");
+    // Then a question every 500 ms for 20 s.
+    const questions = ["有什么颜色", "还有货吗", "发什么快递", "保温多久", "能放冰箱吗", "有优惠券吗", "怎么退换"];
+    const ids = ["same-1", "same-2", "same-3"];
+    for (let i = 0; i < 40; i++) {
+      ids.push(`q-${i}`);
+      await ask(`q-${i}`, `viewer-${i}`, `${questions[i % questions.length]}？`);
+      await sleep(500);
+    }
+    // Every question gets an outcome: answered (merged ones with the answer they were merged into), or turned away.
+    const outcome = (id: string) =>
+      stack.events.find(
+        (e) =>
+          (e.event?.$case === "commentAnswered" || e.event?.$case === "commentRejected") &&
+          e.event.value.commentId === id,
+      );
+    await eventually(() => expect(ids.filter((id) => !outcome(id))).toEqual([]), { timeoutMs: 90_000 });
+
+    // The show moves on past its first sentence (cut by the first question, said again once after the first batch).
+    const place = (u: UtteranceStarted) => u.utteranceId.replace(/-[0-9a-f]{8}$/, "");
+    const showPlaces = () =>
+      new Set(
+        stack
+          .utterances("busy")
+          .filter((u) => u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW)
+          .map(place),
+      );
+    await eventually(() => expect(showPlaces().size).toBeGreaterThanOrEqual(2), { timeoutMs: 60_000 });
+    const said = stack.utterances("busy");
+    // The same question from several viewers (the same intent about the same product) is answered once, and the
+    // answer says so.
+    const merged = said.filter(
+      (u) => u.source === UtteranceSource.UTTERANCE_SOURCE_ANSWER && /^有\d+位宝宝都问到了/.test(u.text),
+    );
+    expect(merged.length).toBeGreaterThan(0);
+    // Answers come in batches of at most three questions, with the show's next sentence between them; a show
+    // sentence is said at most twice in a row (once cut, then whole), so the show moves on.
+    let answersInRow = 0;
+    let mostAnswersInRow = 0;
+    let lastQuestion = "";
+    let sameShowInRow = 0;
+    let mostSameShowInRow = 0;
+    let lastShow = "";
+    for (const u of said) {
+      if (u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW) {
+        answersInRow = 0;
+        sameShowInRow = place(u) === lastShow ? sameShowInRow + 1 : 1;
+        mostSameShowInRow = Math.max(mostSameShowInRow, sameShowInRow);
+        lastShow = place(u);
+      } else if (u.source === UtteranceSource.UTTERANCE_SOURCE_ANSWER && u.commentId !== lastQuestion) {
+        answersInRow++;
+        mostAnswersInRow = Math.max(mostAnswersInRow, answersInRow);
+      }
+      if (u.source === UtteranceSource.UTTERANCE_SOURCE_ANSWER) lastQuestion = u.commentId;
+    }
+    expect(mostAnswersInRow).toBeLessThanOrEqual(3);
+    expect(mostSameShowInRow).toBeLessThanOrEqual(2);
   });
 
   it("counts in its record every outcome it publishes: a flood's busy ones too, as many as their events", async () => {

@@ -31,6 +31,7 @@ import { tracer, type Logger, type Registry } from "../observability/index.js";
 import {
   AiLabel_Position,
   CueFired_Kind,
+  InterruptionPolicy,
   UtteranceSource,
   OutputConfig,
   type Comment,
@@ -136,6 +137,10 @@ const leadMs = 600;
 const maxTraces = 1_000;
 const spans = tracer("rooms");
 const cutInMs = 250;
+/** Answers said in a row, when questions keep coming, before the show says its next sentence (ShowSettings). */
+const defaultAnswersBetweenShowSentences = 3;
+
+const positionKey = (p: ShowPosition) => `${p.loop}/${p.line}/${p.sentence}`;
 /**
  * How far ahead frames are allowed out while the host holds the room. Shorter than the shortest pause after which
  * another host can take a room over (a host timeout, 2 s), long enough that a busy main thread stops no frame.
@@ -168,8 +173,14 @@ export class LiveRoom implements OnAirRoom {
   /** The avatar sentences are animated for (it changes when a new one is loaded, see update). */
   #avatarId: string;
   #loop?: Promise<void>;
-  /** Set while a sentence is being synthesized: what to do if it is cut. */
-  #current?: { line: Line; cut: AbortController };
+  /** Set while a sentence is being synthesized: what to do if it is cut (and where the show was before it). */
+  #current?: { line: Line; cut: AbortController; before: ShowPosition };
+  /** The show sentence cut once and to be said again (its position): cut a second time, the show moves past it. */
+  #cutOnce?: string;
+  /** Answers said since the show's last sentence: after a batch of them the show says one before the next batch. */
+  #answersInRow = 0;
+  /** The product of the last show sentence said (AFTER_PRODUCT waits for the show to leave it). */
+  #showProduct?: string;
   /** The last show sentence handed to the media graph, and where the show was before it, until the next one. */
   #queued?: { line: Line; before: ShowPosition };
   #wake?: () => void;
@@ -389,14 +400,40 @@ export class LiveRoom implements OnAirRoom {
     else this.#wake?.();
   }
 
-  /** Stops the current line at once; the show resumes where it stopped. */
+  /** Stops the current line at once; the show resumes where it stopped (or past a sentence cut twice). */
   interrupt(): void {
-    this.#current?.cut.abort();
-    // The show sentence cut short is said again when the show resumes.
-    if (this.#queued) this.#position = this.#queued.before;
+    const current = this.#current;
+    current?.cut.abort();
+    // The show sentence cut short (playing, or else being synthesized) is said again when the show resumes, once.
+    if (this.#queued) this.#resumeAfterCut(this.#queued.line, this.#queued.before);
+    else if (current?.line.source === UtteranceSource.UTTERANCE_SOURCE_SHOW)
+      this.#resumeAfterCut(current.line, current.before);
     this.#queued = undefined;
     this.#interruptMedia();
     this.#wake?.();
+  }
+
+  /**
+   * A show sentence was cut before its end: the show says it again, once. Cut a second time (by an operator: a
+   * question does not cut a repeat), it is left behind and the show moves on to the sentence after it.
+   */
+  #resumeAfterCut(line: Line, before: ShowPosition): void {
+    const key = positionKey(before);
+    if (this.#cutOnce === key && line.after) {
+      this.#cutOnce = undefined;
+      this.#position = line.after;
+      this.#metrics.showSentencesLeft.inc();
+    } else {
+      this.#cutOnce = key;
+      this.#position = before;
+    }
+  }
+
+  #interruption(): InterruptionPolicy {
+    const policy = this.#spec.show?.interruption ?? InterruptionPolicy.INTERRUPTION_POLICY_UNSPECIFIED;
+    return policy === InterruptionPolicy.INTERRUPTION_POLICY_UNSPECIFIED
+      ? InterruptionPolicy.INTERRUPTION_POLICY_NOW
+      : policy;
   }
 
   /** Drops what the media graph has queued; watchers learn what was cut when the output does (UtteranceEvents). */
@@ -430,15 +467,21 @@ export class LiveRoom implements OnAirRoom {
     this.#setStalled(undefined);
   }
 
-  /** A question is waiting: cut the show sentence playing if its end is far; it is said again after the answer. */
+  /**
+   * A question is waiting. Under INTERRUPTION_POLICY_NOW it cuts the show sentence playing if its end is far (the
+   * sentence is said again after the answer); never a sentence being said again. Under the other policies it waits.
+   */
   #cutIn(): void {
+    if (this.#interruption() !== InterruptionPolicy.INTERRUPTION_POLICY_NOW) return this.#wake?.();
     const left = this.media.status().queuedSpeechSeconds * 1000;
     const queued = this.#queued;
-    if (this.#current?.line.source === UtteranceSource.UTTERANCE_SOURCE_SHOW && left > cutInMs) {
-      this.interrupt();
-    } else if (queued && left > cutInMs) {
+    const current = this.#current;
+    const repeat = (before: ShowPosition) => this.#cutOnce === positionKey(before);
+    if (current?.line.source === UtteranceSource.UTTERANCE_SOURCE_SHOW && left > cutInMs) {
+      if (!repeat(current.before) && !(queued && repeat(queued.before))) this.interrupt();
+    } else if (queued && left > cutInMs && !repeat(queued.before)) {
       this.#interruptMedia();
-      this.#position = queued.before;
+      this.#resumeAfterCut(queued.line, queued.before);
       this.#queued = undefined;
     }
     this.#wake?.();
@@ -462,9 +505,9 @@ export class LiveRoom implements OnAirRoom {
       }
       const cut = new AbortController();
       const both = AbortSignal.any([signal, cut.signal]);
-      this.#current = { line, cut };
+      const before = this.#position;
+      this.#current = { line, cut, before };
       try {
-        const before = this.#position;
         await this.#speak(line, both);
         // Cut while its last frames were still coming in: the sentence did not finish, so the show stays on it.
         if (cut.signal.aborted) throw cut.signal.reason;
@@ -503,7 +546,15 @@ export class LiveRoom implements OnAirRoom {
       if (!sentence.done) return sentence.value;
       this.#answer = undefined;
     }
-    const { question, expired } = this.brain.nextQuestion(this.#onScreen);
+    // A question is taken at a sentence boundary, unless the show is owed its turn: after a batch of answers in a
+    // row, or (AFTER_PRODUCT) while it is still presenting the product of its last sentence.
+    const upcoming = this.brain.show.at(this.#position);
+    const showsTurn =
+      this.#answersInRow >= (this.#spec.show?.answersBetweenShowSentences || defaultAnswersBetweenShowSentences) ||
+      (this.#interruption() === InterruptionPolicy.INTERRUPTION_POLICY_AFTER_PRODUCT &&
+        this.#showProduct !== undefined &&
+        upcoming.productId === this.#showProduct);
+    const { question, expired } = this.brain.nextQuestion(this.#onScreen, { expireOnly: showsTurn });
     for (const q of expired) {
       for (const commentId of q.commentIds) {
         this.#rejected++;
@@ -515,6 +566,7 @@ export class LiveRoom implements OnAirRoom {
     }
     if (question) {
       this.#timings.taken(question.id);
+      this.#answersInRow++;
       this.#answer = this.#answerLines(question);
       // The brain's span for the answer belongs to the comment's trace.
       const answer = this.#answer;
@@ -523,9 +575,11 @@ export class LiveRoom implements OnAirRoom {
       if (!first.done) return first.value;
       this.#answer = undefined;
     }
-    const show = this.brain.show.at(this.#position);
+    const show = upcoming;
     const [start, end] = show.sentences[0] ?? [0, show.text.length];
     this.#onScreen = show.productId ?? this.#onScreen;
+    this.#answersInRow = 0;
+    this.#showProduct = show.productId;
     return {
       utteranceId: `${show.id}-${this.#position.sentence}-${randomUUID().slice(0, 8)}`,
       text: show.text.slice(start, end).trim(),
@@ -542,6 +596,22 @@ export class LiveRoom implements OnAirRoom {
 
   async *#answerLines(question: Parameters<RoomBrain["answer"]>[0]): AsyncGenerator<Line, void> {
     let index = 0;
+    // The same question from several viewers is answered once, saying so.
+    const askers = question.commentIds.length;
+    if (askers > 1) {
+      const zh = showLanguage(this.brain.catalog.language) === "zh";
+      yield {
+        answers: { commentIds: question.commentIds, intent: question.understanding.intent },
+        utteranceId: answerUtteranceId(question.id, index++),
+        text: zh
+          ? `有${askers}位宝宝都问到了这个，一起回答一下。`
+          : `${askers} of you asked about this, so here is the answer for all of you.`,
+        source: UtteranceSource.UTTERANCE_SOURCE_ANSWER,
+        cues: [],
+        commentId: question.id,
+        productId: question.understanding.productId,
+      };
+    }
     for await (const sentence of this.brain.answer(question, { signal: this.#abort.signal })) {
       // The comments are told they were answered when this first sentence is heard (UtteranceEvents).
       const answers =

@@ -11,6 +11,7 @@ export interface RoomMetrics {
   /** The stages of that path: moderation, brain, tts_first_chunk, lipsync_first_frame, mux. */
   stage: Histogram;
   speechFailures: Counter;
+  showSentencesLeft: Counter;
   /** The comment → audio path minus the model compute in it (brain, TTS first chunk, lip-sync first frame). */
   answerOverhead: Histogram;
   /** A room that was on air, activated on this host (its previous host lost or draining) → streaming again. */
@@ -120,6 +121,11 @@ export function roomMetrics(registry: Registry): RoomMetrics {
     speechFailures: new Counter({
       name: "livehost_room_speech_failures_total",
       help: "Sentences a room could not speak (every TTS worker tried failed or none was free).",
+      registers: [registry],
+    }),
+    showSentencesLeft: new Counter({
+      name: "livehost_room_show_sentences_left_total",
+      help: "Show sentences cut a second time and left behind: the show moved on to the next one instead of saying it a third time.",
       registers: [registry],
     }),
   };

@@ -2,7 +2,14 @@ import { describe, expect, it } from "vitest";
 import { readFile } from "node:fs/promises";
 import { parseCatalog, sampleFiles } from "../brain/internal.js";
 import { InvalidArgumentError } from "../errors/index.js";
-import { AiLabel, AiLabel_Position, type RoomSpec, type Spec } from "../proto/index.js";
+import {
+  AiLabel,
+  AiLabel_Position,
+  InterruptionPolicy,
+  ShowSettings,
+  type RoomSpec,
+  type Spec,
+} from "../proto/index.js";
 import { sampleRoomSpec } from "../testing/index.js";
 import { maxSpecBytes, validateRoomSpec } from "./spec.js";
 
@@ -71,6 +78,21 @@ describe("room spec: values that name files or models", () => {
   it("takes an https image URL, or none", () => {
     expect(refusal((s) => (product(s).imageUri = "https://cdn.example.com/p/cup-500.png?v=2"))).toBeUndefined();
     expect(refusal((s) => (product(s).imageUri = ""))).toBeUndefined();
+  });
+
+  it("takes show settings within their range, and refuses others naming the field", () => {
+    const show = (settings: Partial<ShowSettings>) => (spec: RoomSpec) =>
+      (spec.show = ShowSettings.fromPartial(settings));
+    expect(refusal(show({}))).toBeUndefined();
+    expect(
+      refusal(
+        show({ interruption: InterruptionPolicy.INTERRUPTION_POLICY_AFTER_PRODUCT, answersBetweenShowSentences: 10 }),
+      ),
+    ).toBeUndefined();
+    expect(refusal(show({ interruption: 7 as InterruptionPolicy }))).toMatchObject({ field: "spec.show.interruption" });
+    expect(refusal(show({ answersBetweenShowSentences: 11 }))).toMatchObject({
+      field: "spec.show.answers_between_show_sentences",
+    });
   });
 
   it("refuses an AI-content label it cannot show, naming the field, and takes the defaults", () => {

@@ -5,6 +5,7 @@
 import { compileOutputConfig } from "../media/index.js";
 import {
   AiLabel_Position,
+  InterruptionPolicy,
   RoomSpec,
   type Catalog,
   type Coupon,
@@ -40,6 +41,7 @@ export const updatablePaths = [
   "output",
   "schedule",
   "labels",
+  "show",
 ] as const;
 type UpdatablePath = (typeof updatablePaths)[number];
 
@@ -83,6 +85,16 @@ export function validateRoomSpec(spec: RoomSpec | undefined, prefix = "spec."): 
     throw new InvalidArgumentError(field("schedule.end_time"), "must be after schedule.start_time");
   }
   validateStringMap(spec.labels, field("labels"), { entries: 32, key: 63, value: 63 });
+  if (spec.show) {
+    validateEnum(spec.show.interruption, InterruptionPolicy, field("show.interruption"));
+    const between = spec.show.answersBetweenShowSentences;
+    if (!Number.isInteger(between) || between < 0 || between > 10) {
+      throw new InvalidArgumentError(
+        field("show.answers_between_show_sentences"),
+        `must be 0 (the default, 3) to 10, got ${between}`,
+      );
+    }
+  }
   validateSpecSize(spec, prefix);
 }
 

@@ -75,7 +75,8 @@ export async function startRole(
     const lines = (partial + chunk).split("\n");
     partial = lines.pop()!;
     for (const line of lines) {
-      if (/\b(GStreamer|GLib[\w-]*)-(WARNING|CRITICAL)\b/.test(line) && warnings.length < 50) warnings.push(line);
+      // Any GLib log domain: GStreamer, GStreamer-Video, GLib-GObject, libnice...
+      if (/[\w-]+-(WARNING|CRITICAL) \*\*/.test(line) && warnings.length < 50) warnings.push(line);
     }
   });
   const exited = once(child, "exit");

@@ -57,14 +57,14 @@ afterAll(async () => {
 // Where the overlays land on a 640x360 frame (see overlays.ts; the avatar is letterboxed between x 219 and 421, the
 // rest of the frame is black), and a patch of each that tells its content apart:
 /**
- * Product card (32,182 280x88; 32,170 280x100 with its picture): in its picture's place, right of the short price
+ * Product card (32,150 280x88; 32,138 280x100 with its picture): in its picture's place, right of the short price
  * and below the title: white without a picture, green with one.
  */
-const cardBody = { x: 100, y: 228, w: 20, h: 28 };
+const cardBody = { x: 100, y: 196, w: 20, h: 28 };
 /** Coupon banner (170,50 300x50): its red left end, away from the centred text. */
 const couponEnd = { x: 176, y: 56, w: 24, h: 36 };
-/** Price tag (478,108 130x58): its red left edge, away from the centred price. */
-const tagEdge = { x: 484, y: 114, w: 10, h: 44 };
+/** Price tag (478,136 130x58): its red left edge, away from the centred price. */
+const tagEdge = { x: 484, y: 142, w: 10, h: 44 };
 
 type Rgb = [number, number, number];
 const colours = {
@@ -295,6 +295,27 @@ describe("hideOverlay", () => {
     const file = await onlyRecording(out);
     expect(await colourTrack(file, cardBody)).toBe("w".repeat(30) + "n".repeat(30));
     expect(await colourTrack(file, couponEnd)).toBe("r".repeat(60));
+  });
+
+  it("takes a new overlay for every sentence, as long as the room runs: those shown and gone make room", async () => {
+    const graph = newGraph("many-subtitles", { output: outputConfig(landscape, [hls(1)]) });
+    await graph.start();
+    try {
+      // More sentences than the 32 overlays a room holds at once, each with its own subtitle, shown and hidden.
+      for (let i = 0; i < 40; i++) {
+        const utteranceId = `u${i}`;
+        graph.pushSpeech(silence(utteranceId, 0.2));
+        await graph.scheduleOverlay(
+          { id: `sub-${i}`, content: { kind: "subtitle", lines: [`第${i}句`] }, animation: "none" },
+          { utteranceId, atMs: 0 },
+        );
+        graph.hideOverlay(`sub-${i}`, { utteranceId, atMs: 150 });
+        await until(() => graph.status().overlaysVisible.includes(`sub-${i}`));
+        await until(() => !graph.status().overlaysVisible.includes(`sub-${i}`));
+      }
+    } finally {
+      await graph.stop();
+    }
   });
 
   it("hides at a word's cue: the fade out starts on the word's frame and the overlay is gone 0.3 s later", async () => {

@@ -69,6 +69,8 @@ export type FrameCommand = { seq: number } & (
   | { type: "overlay"; overlay: RenderedOverlay }
   /** Re-rendered in place: visible ones keep their timing. */
   | { type: "overlays"; overlays: RenderedOverlay[] }
+  /** Gone for good (shown, hidden, and its id needed for another): its picture is let go. */
+  | { type: "drop"; overlayId: string }
   | { type: "switch"; avatar: AvatarFrames; waitFor: string[]; withinFrames: number }
   /** Tests: the next `frames` frames fail while being made (see injectFrameFault). */
   | { type: "fault"; frames: number }
@@ -360,6 +362,9 @@ export class RoomFrames {
           if (state) state.rendered = overlay;
           else this.#overlays.set(overlay.spec.id, { rendered: overlay });
         }
+        return;
+      case "drop":
+        this.#overlays.delete(command.overlayId);
         return;
       case "switch":
         this.#nextAvatar = {

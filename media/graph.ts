@@ -201,6 +201,10 @@ export class RoomMediaGraph implements AsyncDisposable {
   /** Overlays scheduled (their pictures are with the frames), and those on screen as the frames last said. */
   readonly #overlayIds = new Set<string>();
   readonly #visible = new Set<string>();
+  /** Scheduled, not shown yet. */
+  readonly #showing = new Set<string>();
+  /** Shown and hidden again since it was last scheduled, oldest first: what #makeRoom lets go. */
+  readonly #gone = new Set<string>();
   #generation = 0;
   #hlsSegments = 0;
   /** The public HLS playlist, continued across pipeline rebuilds. */
@@ -377,13 +381,29 @@ export class RoomMediaGraph implements AsyncDisposable {
    * or until hidden. A bad spec (missing image, empty title) throws InvalidArgumentError naming the field.
    */
   async scheduleOverlay(spec: OverlaySpec, cue: Cue = { now: true }): Promise<void> {
-    if (!this.#overlayIds.has(spec.id) && this.#overlayIds.size >= maxOverlays) {
-      throw new ResourceExhaustedError(`at most ${maxOverlays} overlays per room`);
-    }
+    const room = () => this.#overlayIds.has(spec.id) || this.#makeRoom(1);
+    if (!room()) throw new ResourceExhaustedError(`at most ${maxOverlays} overlays per room`);
     const rendered = await renderOverlay(spec, this.config.width, this.config.height);
+    if (!room()) throw new ResourceExhaustedError(`at most ${maxOverlays} overlays per room`);
     this.#overlayIds.add(spec.id);
+    this.#gone.delete(spec.id);
+    this.#showing.add(spec.id);
     this.#command({ seq: ++this.#seq, type: "overlay", overlay: rendered });
     this.#cue(cue, { type: "show", overlayId: spec.id });
+  }
+
+  /**
+   * Room for `count` more overlays: the oldest of those shown and gone again (hidden, not scheduled since) are let
+   * go. A room that names each sentence's subtitle by its utterance never runs out.
+   */
+  #makeRoom(count: number): boolean {
+    for (const id of this.#gone) {
+      if (this.#overlayIds.size + count <= maxOverlays) break;
+      this.#gone.delete(id);
+      this.#overlayIds.delete(id);
+      this.#command({ seq: ++this.#seq, type: "drop", overlayId: id });
+    }
+    return this.#overlayIds.size + count <= maxOverlays;
   }
 
   /** The pages of subtitles `text` takes on this room's picture: at most two lines each (see overlays.ts). */
@@ -394,9 +414,7 @@ export class RoomMediaGraph implements AsyncDisposable {
   /** Re-renders overlays in place (e.g. a new price); visible ones keep their timing. */
   async updateOverlays(specs: OverlaySpec[]): Promise<void> {
     const added = new Set(specs.map((s) => s.id).filter((id) => !this.#overlayIds.has(id)));
-    if (this.#overlayIds.size + added.size > maxOverlays) {
-      throw new ResourceExhaustedError(`at most ${maxOverlays} overlays per room`);
-    }
+    if (!this.#makeRoom(added.size)) throw new ResourceExhaustedError(`at most ${maxOverlays} overlays per room`);
     const rendered: RenderedOverlay[] = await Promise.all(
       specs.map((spec, i) => renderOverlay(spec, this.config.width, this.config.height, `overlays[${i}]`)),
     );
@@ -906,8 +924,17 @@ export class RoomMediaGraph implements AsyncDisposable {
         this.#log.info({ avatar: report.avatarDir, frame: report.frame }, "avatar switched");
         return;
       case "overlay":
-        if (report.visible) this.#visible.add(report.overlayId);
-        else this.#visible.delete(report.overlayId);
+        if (report.visible) {
+          this.#visible.add(report.overlayId);
+          this.#showing.delete(report.overlayId);
+          this.#gone.delete(report.overlayId);
+        } else {
+          this.#visible.delete(report.overlayId);
+          // Gone, unless it was scheduled again since (its show still to come).
+          if (this.#overlayIds.has(report.overlayId) && !this.#showing.has(report.overlayId)) {
+            this.#gone.add(report.overlayId);
+          }
+        }
         return;
       case "frame_error":
         this.#onFrameError(report);

@@ -178,6 +178,21 @@ describe.each(fixtures.map((f) => [f.language, f] as const))("%s text in its box
   );
 });
 
+describe("text given with line breaks of its own", () => {
+  it("keeps the box's line limits: a title of four lines takes two, a subtitle of three given lines is refused", async () => {
+    const card = await renderOverlay(
+      { id: "card", content: { kind: "product-card", title: "第一行\n第二行\n第三行\n第四行", price: "¥79.90" } },
+      720,
+      1280,
+    );
+    // Title (two lines at most) and price.
+    expect(expectInside(card, 720, 1280, "dark").lines).toBeLessThanOrEqual(3);
+    await expect(
+      renderOverlay({ id: "s", content: { kind: "subtitle", lines: ["一", "二", "三"] } }, 720, 1280),
+    ).rejects.toMatchObject({ field: "overlay.content.lines" });
+  });
+});
+
 describe("line breaking", () => {
   it("never breaks inside a number or a product code: it moves the whole run to the next line", () => {
     // CJK text that wraps somewhere inside "XJ-2000" or "79.90" unless the breaker keeps them whole.

@@ -84,8 +84,8 @@ export async function checkOverlaySpec(spec: OverlaySpec, field = "overlay"): Pr
       if (content.originalPrice !== undefined) checkText(`${at}.originalPrice`, content.originalPrice, 40);
       return;
     case "subtitle":
-      if (!Array.isArray(content.lines) || content.lines.length < 1 || content.lines.length > 3) {
-        throw new InvalidArgumentError(`${at}.lines`, "must hold 1 to 3 lines (e.g. Chinese, then English)");
+      if (!Array.isArray(content.lines) || content.lines.length < 1 || content.lines.length > 2) {
+        throw new InvalidArgumentError(`${at}.lines`, "must hold 1 or 2 lines (e.g. Chinese, then English)");
       }
       content.lines.forEach((line, i) => checkText(`${at}.lines[${i}]`, line, 200));
       return;
@@ -202,8 +202,11 @@ export async function renderOverlay(spec: OverlaySpec, frameWidth: number, frame
   const unit = Math.min(frameWidth, frameHeight) / 720;
   const safe = safeArea(frameWidth, frameHeight);
   const safeWidth = frameWidth - safe.left - safe.right;
-  /** The bottom of the space above the subtitles. */
+  /** The bottom of the space above the subtitles and a corner label's row (a label may sit at a bottom corner). */
   const aboveSubtitles = frameHeight - safe.bottom - subtitleReserve(frameWidth, frameHeight) - even(12 * unit);
+  const aboveBottomLabel = aboveSubtitles - labelHeight(unit) - even(8 * unit);
+  /** The top of the space below the label row and a coupon of two lines (the price tag's highest place). */
+  const belowCoupon = safe.top + labelHeight(unit) + even(8 * unit) + couponHeight(unit) + even(8 * unit);
   const radius = 12 * unit;
   const content = spec.content;
   let width: number;
@@ -222,7 +225,7 @@ export async function renderOverlay(spec: OverlaySpec, frameWidth: number, frame
       const titleFont = overlayFont(34 * unit, true);
       const title = measureText(content.title, titleFont, textWidth, 2);
       // A long price (decimals, a currency, thousands) shrinks to the card's width rather than leaving it.
-      const price = fitOneLine(content.price, 56 * unit, 28 * unit, textWidth, true);
+      const price = fitOneLine(content.price, 56 * unit, 12 * unit, textWidth, true);
       const soldOutFont = overlayFont(28 * unit, true);
       const soldOut = content.soldOut ? measureText(content.soldOut, soldOutFont, textWidth, 1) : undefined;
       const gap = even(6 * unit);
@@ -277,15 +280,13 @@ export async function renderOverlay(spec: OverlaySpec, frameWidth: number, frame
         );
       }
       x = safe.left;
-      y = even(aboveSubtitles - height);
+      y = even(aboveBottomLabel - height);
       slideFrom = { dx: -(x + width), dy: 0 };
       break;
     }
     case "coupon": {
       width = even(Math.min(safeWidth, 600 * unit));
-      const padX = even(20 * unit);
-      const padY = even(14 * unit);
-      const font = overlayFont(44 * unit, true);
+      const { padX, padY, font } = couponLayout(unit);
       const measured = measureText(content.text, font, width - 2 * padX, 2);
       height = even(measured.height + 2 * padY);
       rgba = drawTextBox(width, height, 0xf0ff4d4f, radius, [
@@ -309,10 +310,12 @@ export async function renderOverlay(spec: OverlaySpec, frameWidth: number, frame
     case "price-tag": {
       const pad = even(16 * unit);
       const widest = Math.min(safeWidth, 420 * unit) - 2 * pad;
-      const price = fitOneLine(content.price, 56 * unit, 28 * unit, widest, true);
+      const price = fitOneLine(content.price, 56 * unit, 12 * unit, widest, true);
       const originalFont = overlayFont(30 * unit);
       const original = content.originalPrice ? measureText(content.originalPrice, originalFont, widest, 1) : undefined;
-      width = even(Math.max(260 * unit, Math.max(price.measure.width, original?.width ?? 0) + 2 * pad));
+      width = even(
+        Math.min(safeWidth, Math.max(260 * unit, Math.max(price.measure.width, original?.width ?? 0) + 2 * pad)),
+      );
       height = even(pad + price.measure.height + (original ? original.height : 0) + pad);
       const items: TextItem[] = [
         {
@@ -341,15 +344,16 @@ export async function renderOverlay(spec: OverlaySpec, frameWidth: number, frame
       }
       rgba = drawTextBox(width, height, 0xf0e0203c, radius, items);
       x = frameWidth - safe.right - width;
-      y = even(Math.max(safe.top, frameHeight * 0.3));
+      y = even(Math.max(belowCoupon, frameHeight * 0.3));
       slideFrom = { dx: width + safe.right, dy: 0 };
       break;
     }
     case "subtitle": {
       const layout = subtitleLayout(frameWidth, frameHeight);
-      // Each given line (e.g. Chinese, then English) wraps in the box; all of them together take at most two lines
-      // (one each when there are more), the last one ending in "…" when its text is longer.
-      const budget = Math.max(layout.maxLines, content.lines.length);
+      // Each given line (e.g. Chinese, then English) wraps in the box; together they take at most two lines (one
+      // each when there are two), the last one ending in "…" when its text is longer: a caller with more to say
+      // pages it (subtitlePages).
+      const budget = layout.maxLines;
       const items: TextItem[] = [];
       let used = 0;
       let top = layout.padY;
@@ -403,6 +407,17 @@ export async function renderOverlay(spec: OverlaySpec, frameWidth: number, frame
     }
   }
   return { spec, image: rgbaToYuva(rgba, width, height), x, y, slideFrom } satisfies RenderedOverlay;
+}
+
+/** A coupon banner's font and paddings. */
+function couponLayout(unit: number) {
+  return { font: overlayFont(44 * unit, true), padX: even(20 * unit), padY: even(14 * unit) };
+}
+
+/** The tallest coupon banner: two lines. */
+function couponHeight(unit: number): number {
+  const { font, padY } = couponLayout(unit);
+  return even(2 * measureText("国", font, 0).lineHeight + 2 * padY);
 }
 
 /** A corner label's font and paddings (`unit`: the frame's shorter side over 720). */

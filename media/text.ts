@@ -76,11 +76,17 @@ export function overlayFont(sizePx: number, bold = false): string {
  * break after a hyphen or a slash, and a viewer reads "GB/" and "T46483" on two lines as two things. Each such run
  * is glued with word joiners (U+2060, invisible) so that it moves to the next line whole.
  */
-const codeRun = /[A-Za-z0-9]+(?:[-/._+#:,][A-Za-z0-9]+)+/g;
+const codeRun = /[A-Za-z0-9]+(?:[-/._+#:,][A-Za-z0-9]+)+[元块件个斤克折%％]?|\d+[元块件个斤克折%％]/g;
 const joiner = "\u2060";
 
+/**
+ * The text as it is laid out: runs kept whole (above, a number with its unit too: "79元"), and line breaks, tabs
+ * and other control characters as spaces (an overlay's text is one paragraph; its lines are the box's to make).
+ * Every character keeps its place, so offsets into the result are offsets into `value` once the joiners are out.
+ */
 function glue(value: string): string {
-  return value.replace(codeRun, (run) => [...run].join(joiner));
+  // eslint-disable-next-line no-control-regex
+  return value.replace(/[\u0000-\u001f\u007f]/g, " ").replace(codeRun, (run) => [...run].join(joiner));
 }
 
 /** `value` wrapped at `width` px (0: one line), over at most `maxLines` lines (0: all). */
@@ -96,7 +102,8 @@ export function measureText(value: string, font: string, width: number, maxLines
   const fitLength = fitGlued! - (glued.slice(0, fitGlued).split(joiner).length - 1);
   return {
     width: w!,
-    height: height!,
+    // The logical height, or where glyphs leave ink when that is lower (stacked accents): nothing drawn past it.
+    height: Math.max(height!, Math.ceil(inkBottom!)),
     lines: lines!,
     fitLength,
     lineHeight: lineHeight!,

@@ -139,6 +139,8 @@ const spans = tracer("rooms");
 const cutInMs = 250;
 /** Answers said in a row, when questions keep coming, before the show says its next sentence (ShowSettings). */
 const defaultAnswersBetweenShowSentences = 3;
+/** Sentences whose subtitles an interrupt can still hide (two play or wait at a time). */
+const maxRememberedSubtitles = 8;
 
 const positionKey = (p: ShowPosition) => `${p.loop}/${p.line}/${p.sentence}`;
 /**
@@ -438,7 +440,10 @@ export class LiveRoom implements OnAirRoom {
 
   /** Drops what the media graph has queued; watchers learn what was cut when the output does (UtteranceEvents). */
   #interruptMedia(): void {
-    this.#events.interrupted(this.media.interrupt());
+    const dropped = this.media.interrupt();
+    this.#events.interrupted(dropped);
+    // The cut sentences' subtitles go with them (their hides were among the cues dropped).
+    for (const utteranceId of dropped) this.#hideSubtitles(this.#subtitles.get(utteranceId) ?? []);
   }
 
   /** Takes the room off air here; calling it again waits for the same stop. */
@@ -682,6 +687,7 @@ export class LiveRoom implements OnAirRoom {
       )
       .then((shown) => {
         this.#events.subtitle(line.utteranceId, shown);
+        if (shown) this.#rememberSubtitles(line.utteranceId, pageIds);
         return shown;
       });
     const words: WordTiming[] = [];
@@ -729,18 +735,45 @@ export class LiveRoom implements OnAirRoom {
         },
         signal,
       )
-      .catch((err: unknown) => {
+      .catch(async (err: unknown) => {
         this.#events.abandoned(line.utteranceId, reachedMedia);
+        // Not said (cut, or failed): its subtitle goes now.
+        if (await subtitleScheduled) this.#hideSubtitles(pageIds);
         throw err;
       });
     this.#events.synthesized(line.utteranceId, spoken.durationMs);
     if (await subtitleScheduled) {
       for (const id of pageIds.slice(0, pageShown + 1)) {
-        this.media.hideOverlay(id, { utteranceId: line.utteranceId, atMs: spoken.durationMs });
+        this.#hideSubtitles([id], { utteranceId: line.utteranceId, atMs: spoken.durationMs });
       }
     }
     this.#spokenMs += spoken.durationMs;
     return spoken;
+  }
+
+  /**
+   * The subtitles of the last sentences: an interrupt drops the media's queued cues, their hides with them, so it
+   * hides these itself (a hidden one stays hidden).
+   */
+  #subtitles = new Map<string, string[]>();
+
+  #rememberSubtitles(utteranceId: string, ids: string[]): void {
+    this.#subtitles.set(utteranceId, ids);
+    for (const id of this.#subtitles.keys()) {
+      if (this.#subtitles.size <= maxRememberedSubtitles) break;
+      this.#subtitles.delete(id);
+    }
+  }
+
+  /** Hides subtitles at `cue` (now by default); one already let go by the media graph is nothing to hide. */
+  #hideSubtitles(ids: Iterable<string>, cue?: { utteranceId: string; atMs: number }): void {
+    for (const id of ids) {
+      try {
+        this.media.hideOverlay(id, cue);
+      } catch {
+        // Never shown (its page was not scheduled), or let go.
+      }
+    }
   }
 
   /** The pages of subtitles a sentence takes on this room's picture (one when it cannot be measured). */

@@ -136,6 +136,7 @@ describe("the viewer page in a browser", () => {
           words: [],
           streamTimeMs: 1000 * i,
           outputUnixMs: 0,
+          show: undefined,
         },
       }),
     );

@@ -14,7 +14,16 @@ const stateChanged = (reason: string): RoomEvent["event"] => ({
 
 const utterance = (utteranceId: string, source: UtteranceSource): RoomEvent["event"] => ({
   $case: "utteranceStarted",
-  value: { utteranceId, source, text: utteranceId, words: [], streamTimeMs: 0, commentId: "", outputUnixMs: 0 },
+  value: {
+    utteranceId,
+    source,
+    text: utteranceId,
+    words: [],
+    streamTimeMs: 0,
+    commentId: "",
+    outputUnixMs: 0,
+    show: undefined,
+  },
 });
 
 /** Every event stored for the room, in stream order. */

@@ -239,6 +239,17 @@ describe("a live room", () => {
       if (u.source === UtteranceSource.UTTERANCE_SOURCE_ANSWER) lastQuestion = u.commentId;
     }
     expect(mostAnswersInRow).toBeLessThanOrEqual(3);
+    // Where the show is, and how its voice was shared: on each show sentence's start, and in GetRoom.
+    const shows = said.filter((u) => u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW);
+    expect(shows.every((u) => u.show !== undefined)).toBe(true);
+    expect(new Set(shows.map((u) => `${u.show!.loop}/${u.show!.line}/${u.show!.sentence}`)).size).toBe(
+      new Set(shows.map(place)).size,
+    );
+    await eventually(async () => {
+      const show = (await stack.get("busy")).status?.show;
+      expect(show?.showSecondsLastHour).toBeGreaterThan(0);
+      expect(show?.answerSecondsLastHour).toBeGreaterThan(0);
+    });
     expect(mostSameShowInRow).toBeLessThanOrEqual(2);
   });
 

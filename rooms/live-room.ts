@@ -39,6 +39,7 @@ import {
   type RoomEvent,
   type RoomQuality,
   type RoomSpec,
+  type ShowProgress,
   type WordTiming,
 } from "../proto/index.js";
 import { AnswerTimings, answerUtteranceId, type AnswerStages } from "./answer-timing.js";
@@ -48,6 +49,7 @@ import type { Tier } from "../trust/index.js";
 import type { ProductImages } from "./product-images.js";
 import { UtteranceEvents } from "./utterance-events.js";
 import { streamKeysFrom, type StreamKeys } from "./stream-keys.js";
+import { VoiceShare } from "./voice-share.js";
 
 export interface LiveRoomDeps {
   voice: Voice;
@@ -118,6 +120,8 @@ export interface LiveRoomProgress {
   frames: number;
   /** The live quality gate over the output's last minute; undefined before its first second (or without media). */
   quality?: RoomQuality;
+  /** Where the show is, and the last hour's share of the voice. */
+  show: ShowProgress;
 }
 
 interface Line {
@@ -131,6 +135,8 @@ interface Line {
   /** The show position this sentence leaves the show at once spoken. */
   after?: ShowPosition;
   productId?: string;
+  /** A show sentence: where the show is with it (published with its UtteranceStarted). */
+  show?: ShowProgress;
 }
 
 const leadMs = 600;
@@ -183,6 +189,7 @@ export class LiveRoom implements OnAirRoom {
   #answersInRow = 0;
   /** The product of the last show sentence said (AFTER_PRODUCT waits for the show to leave it). */
   #showProduct?: string;
+  readonly #voiceShare = new VoiceShare();
   /** The last show sentence handed to the media graph, and where the show was before it, until the next one. */
   #queued?: { line: Line; before: ShowPosition };
   #wake?: () => void;
@@ -240,6 +247,20 @@ export class LiveRoom implements OnAirRoom {
       spokenSeconds: this.#spokenMs / 1_000,
       frames: this.media.status().frame,
       quality: roomQuality(this.media.quality()),
+      show: this.#showProgress(this.#position, this.#showProduct),
+    };
+  }
+
+  /** Where the show is at `position` (presenting `productId`), with the last hour's share of the voice. */
+  #showProgress(position: ShowPosition, productId: string | undefined): ShowProgress {
+    const share = this.#voiceShare.lastHour();
+    return {
+      productId: productId ?? "",
+      loop: position.loop,
+      line: position.line,
+      sentence: position.sentence,
+      showSecondsLastHour: Math.round(share.show * 10) / 10,
+      answerSecondsLastHour: Math.round(share.answer * 10) / 10,
     };
   }
 
@@ -594,6 +615,7 @@ export class LiveRoom implements OnAirRoom {
         .map((c) => ({ ...c, start: c.start - start, end: c.end - start })),
       after: this.brain.show.afterSentence(this.#position),
       productId: show.productId,
+      show: this.#showProgress(this.#position, show.productId),
     };
   }
 
@@ -748,6 +770,8 @@ export class LiveRoom implements OnAirRoom {
       }
     }
     this.#spokenMs += spoken.durationMs;
+    if (line.source === UtteranceSource.UTTERANCE_SOURCE_SHOW) this.#voiceShare.add("show", spoken.durationMs);
+    else if (line.source === UtteranceSource.UTTERANCE_SOURCE_ANSWER) this.#voiceShare.add("answer", spoken.durationMs);
     return spoken;
   }
 

@@ -30,6 +30,7 @@ import {
   RoomState,
   subjects,
   type RoomQuality,
+  type ShowProgress,
 } from "../proto/index.js";
 import { InvalidArgumentError, LivehostError, NotFoundError, PermissionDeniedError } from "../errors/index.js";
 import type { RoomDirectory } from "./directory.js";
@@ -205,6 +206,8 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   const lastWrites = new Map<string, { show: number; counters: number }>();
   /** Each room on air's quality gate, as its record last published it. */
   const published = new Map<string, RoomQuality>();
+  /** Each room on air's show progress, as its record last published it. */
+  const publishedShow = new Map<string, ShowProgress>();
   let jsm: JetStreamManager | undefined;
 
   const activation = (ctx: Ctx) => {
@@ -275,6 +278,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
         commentsRejected: ctx.state.commentsRejected,
         commentsAnswered: ctx.state.commentsAnswered,
         quality: published.get(ctx.id),
+        show: publishedShow.get(ctx.id),
       },
       revision: ctx.state.revision,
       tenant: ctx.state.tenant ?? "",
@@ -379,6 +383,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     usageCounted.delete(ctx.id);
     lastWrites.delete(ctx.id);
     published.delete(ctx.id);
+    publishedShow.delete(ctx.id);
     ctx.clearTimer("progress");
     // Still listed while it stops, so a closing host waits for it.
     await room.stop();
@@ -424,7 +429,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       ctx.state.pending = ctx.state.pending.filter((c) => !handled.has(c.commentId));
       handled.clear();
     }
-    const { position, stalled, answered, rejected, spokenSeconds, frames, quality } = room.progress();
+    const { position, stalled, answered, rejected, spokenSeconds, frames, quality, show } = room.progress();
     countUsage(ctx, spokenSeconds, frames);
     const writes = lastWrites.get(ctx.id) ?? { show: 0, counters: 0 };
     const now = performance.now();
@@ -451,8 +456,11 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
         Math.abs(before.score - quality.score) >= 5 ||
         before.issues.join("\n") !== quality.issues.join("\n");
     }
+    // Where the show is: published when it moves to another product (readers need the product, not the sentence).
+    dirty ||= publishedShow.get(ctx.id)?.productId !== show.productId;
     dirty &&= now - writes.counters >= countersPublishMs;
     if (dirty && quality) published.set(ctx.id, quality);
+    if (dirty) publishedShow.set(ctx.id, show);
     const current = RoomState[ctx.state.state];
     if (stalled && current === ROOM_STATE_LIVE) dirty = transition(ctx, ROOM_STATE_PAUSED, "Stalled", stalled);
     if (!stalled && current === ROOM_STATE_PAUSED && ctx.state.reason === "Stalled") {

@@ -6,7 +6,14 @@
 // utterance heard; a sentence cut before any of it played publishes neither, and the comments it was to answer are
 // told so (CommentRejected "interrupted").
 import type { UtteranceReport } from "../media/index.js";
-import { CueFired_Kind, type CueFired, type RoomEvent, type UtteranceSource, type WordTiming } from "../proto/index.js";
+import {
+  CueFired_Kind,
+  type CueFired,
+  type RoomEvent,
+  type ShowProgress,
+  type UtteranceSource,
+  type WordTiming,
+} from "../proto/index.js";
 
 /** A sentence handed to the voice and the media graph. */
 export interface UtteranceLine {
@@ -17,6 +24,8 @@ export interface UtteranceLine {
   commentId?: string;
   /** On an answer's first sentence: the comments it answers, told CommentAnswered when it is heard. */
   answers?: { commentIds: string[]; intent: string };
+  /** A show sentence: where the show is with it. */
+  show?: ShowProgress;
 }
 
 interface Entry {
@@ -191,6 +200,7 @@ export class UtteranceEvents {
         streamTimeMs: start.streamTimeMs,
         commentId: line.commentId ?? "",
         outputUnixMs: start.outputUnixMs,
+        show: line.show,
       },
     });
     if (entry.subtitle) this.#publishSubtitle(entry);

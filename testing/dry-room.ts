@@ -109,7 +109,17 @@ export class DryRoom implements OnAirRoom {
   progress(): LiveRoomProgress {
     // No media: no frames rendered.
     const spokenSeconds = this.#spokenMs / 1_000;
-    return { position: this.#position, answered: this.#answered, rejected: this.#rejected, spokenSeconds, frames: 0 };
+    const { loop, line, sentence } = this.#position;
+    // The bench's rooms keep no share of their voice.
+    const show = { productId: "", loop, line, sentence, showSecondsLastHour: 0, answerSecondsLastHour: 0 };
+    return {
+      position: this.#position,
+      answered: this.#answered,
+      rejected: this.#rejected,
+      spokenSeconds,
+      frames: 0,
+      show,
+    };
   }
 
   start(): Promise<void> {
@@ -363,6 +373,7 @@ export class DryRoom implements OnAirRoom {
         streamTimeMs,
         commentId: line.commentId ?? "",
         outputUnixMs: Date.now(),
+        show: undefined,
       },
     });
     await sleep(60 + durationMs / 20, signal);

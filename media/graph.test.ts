@@ -192,7 +192,7 @@ describe("room media graph outputs", () => {
         const inked = (row: number) => {
           let count = 0;
           // (Clear of the rounded corners, where the picture behind shows.)
-        for (let col = x + 16; col < x + image.width - 16; col++) {
+          for (let col = x + 16; col < x + image.width - 16; col++) {
             const l = luma[row * w + col]!;
             if (glyphs === "light" ? l > 200 : l < 90) count++;
           }

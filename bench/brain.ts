@@ -1,7 +1,8 @@
 // `npm run bench -- brain`: the room brain's share of the comment -> answer budget (<= 150 ms p95 beyond model
 // compute, DESIGN.md), in-process: receive() (validate, mask, moderate, understand, queue), the embedded brain's
 // first sentence, one show line, and the per-sentence cost of the LLM path (guard + cues). Baseline, measured side
-// by side: decoding the Comment protobuf the room receives anyway.
+// by side: decoding the Comment protobuf the room receives anyway. Then a busy room (bench/busy-room.ts): the show
+// and the questions' outcomes in a live room receiving 2 questions a second for 5 minutes.
 import { Comment } from "../proto/index.js";
 import {
   findCues,
@@ -15,6 +16,7 @@ import {
 import { readFile } from "node:fs/promises";
 import type { BenchContext } from "./main.js";
 import { round, summarize } from "./stats.js";
+import { busyRoom } from "./busy-room.js";
 
 const time = (once: () => void): number => {
   const start = performance.now();
@@ -88,5 +90,6 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
     comments: receive.length,
     answers: firstSentence.length,
     catalog: "brain/fixtures/catalog-zh.json",
+    ...(await busyRoom(ctx)),
   };
 }

@@ -12,6 +12,7 @@ export interface PublicRoom {
   /** RoomState's name, e.g. "ROOM_STATE_LIVE". */
   state: string;
   hostName: string;
+  showProductId: string;
   catalog: {
     title: string;
     language: string;
@@ -37,6 +38,8 @@ export function publicRoom(room: Room): PublicRoom {
     title: room.spec?.displayName || catalog?.title || room.id,
     state: roomStateToJSON(room.status?.state ?? 0),
     hostName: room.spec?.persona?.name ?? "",
+    // The product the show presents, as the room's record last said (a page opened mid-show starts there).
+    showProductId: room.status?.show?.productId ?? "",
     catalog: {
       title: catalog?.title ?? "",
       language: catalog?.language ?? "",
@@ -461,6 +464,7 @@ async function loadRoom() {
     const res = await fetch(base + "/room.json", { cache: "no-store" });
     if (!res.ok) return;
     room = await res.json();
+    if (!onScreen.productId && room.showProductId) onScreen.productId = room.showProductId;
     document.getElementById("host-name").textContent = room.hostName;
     showState(room.state);
     showProduct();
@@ -478,7 +482,8 @@ function showState(state) {
   node.className = "state " + key;
 }
 
-// The product the host presents: the last one a cue named (product card, price tag, coupon), else link 1.
+// The product the host presents: the last one a cue named (product card, price tag, coupon) or the show moved to,
+// else the one the room's record names, else link 1.
 function showProduct() {
   const products = (room && room.catalog.products) || [];
   const index = Math.max(0, products.findIndex((p) => p.id === onScreen.productId));
@@ -574,6 +579,11 @@ function onRoomEvent(kind, body) {
     // A product the page does not know yet: the catalog changed.
     if (room && !room.catalog.products.some((p) => p.id === body.productId)) loadRoom();
     else showProduct();
+  } else if (kind === "utteranceStarted" && body.show && body.show.productId && body.show.productId !== onScreen.productId) {
+    // The show moved on to another product.
+    onScreen.productId = body.show.productId;
+    onScreen.couponId = "";
+    showProduct();
   } else if (kind === "commentAnswered") {
     let item = items.get(body.commentId);
     if (!item) {

@@ -26,6 +26,14 @@ const longSentence =
   "家人们看过来，这款304不锈钢保温杯型号XJ-2000今天直播间只要七十九元，保温十二小时，下单还送杯套和清洗刷，库存不多了";
 
 const avatarDir = new URL("../models/avatars/default", import.meta.url).pathname;
+
+/** The video frames of `file` as 8-bit luma, one after the other (`input`: ffmpeg's options before -i). */
+async function grayFrames(file: string, input: string[], filter?: string): Promise<Buffer> {
+  const vf = filter ? `${filter},format=gray` : "format=gray";
+  const args = ["-v", "error", ...input, "-i", file, "-fps_mode", "passthrough", "-vf", vf, "-f", "rawvideo", "-"];
+  const { stdout } = await promisify(execFile)("ffmpeg", args, { encoding: "buffer", maxBuffer: 64 << 20 });
+  return stdout;
+}
 const frame = (fps: number) => 1 / fps;
 let dir: string;
 
@@ -109,23 +117,7 @@ describe("room media graph outputs", () => {
 
     const [file] = await readdir(join(out, "recordings"));
     // The card sits at the lower left; measure the brightness of a patch inside it, frame by frame.
-    const { stdout } = await promisify(execFile)(
-      "ffmpeg",
-      [
-        "-v",
-        "error",
-        "-i",
-        join(out, "recordings", file!),
-        "-fps_mode",
-        "passthrough",
-        "-vf",
-        "crop=40:16:240:210,scale=1:1,format=gray",
-        "-f",
-        "rawvideo",
-        "-",
-      ],
-      { encoding: "buffer", maxBuffer: 1 << 20 },
-    );
+    const stdout = await grayFrames(join(out, "recordings", file!), [], "crop=40:16:240:210,scale=1:1");
     const brightness = [...stdout];
     const firstShown = brightness.findIndex((b) => b > 200);
     // 1000 ms at 30 fps is frame 30.
@@ -166,23 +158,7 @@ describe("room media graph outputs", () => {
 
       // The last encoded frame, as luma.
       const [file] = await readdir(join(out, "recordings"));
-      const { stdout } = await promisify(execFile)(
-        "ffmpeg",
-        [
-          "-v",
-          "error",
-          "-sseof",
-          "-0.2",
-          "-i",
-          join(out, "recordings", file!),
-          "-vf",
-          "format=gray",
-          "-f",
-          "rawvideo",
-          "-",
-        ],
-        { encoding: "buffer", maxBuffer: 64 << 20 },
-      );
+      const stdout = await grayFrames(join(out, "recordings", file!), ["-sseof", "-0.2"]);
       const luma = stdout.subarray(stdout.length - w * h);
       for (const [spec, glyphs] of [
         [subtitle, "light"],

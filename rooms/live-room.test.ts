@@ -215,7 +215,7 @@ describe("a live room", () => {
     // The same question from several viewers (the same intent about the same product) is answered once, and the
     // answer says so.
     const merged = said.filter(
-      (u) => u.source === UtteranceSource.UTTERANCE_SOURCE_ANSWER && /^有\d+位宝宝都问到了/.test(u.text),
+      (u) => u.source === UtteranceSource.UTTERANCE_SOURCE_ANSWER && /^有\d+位宝宝都问了/.test(u.text),
     );
     expect(merged.length).toBeGreaterThan(0);
     // Answers come in batches of at most three questions, with the show's next sentence between them; a show

@@ -630,9 +630,7 @@ export class LiveRoom implements OnAirRoom {
       yield {
         answers: { commentIds: question.commentIds, intent: question.understanding.intent },
         utteranceId: answerUtteranceId(question.id, index++),
-        text: zh
-          ? `有${askers}位宝宝都问到了这个，一起回答一下。`
-          : `${askers} of you asked about this, so here is the answer for all of you.`,
+        text: zh ? `有${askers}位宝宝都问了，` : `${askers} of you asked this:`,
         source: UtteranceSource.UTTERANCE_SOURCE_ANSWER,
         cues: [],
         commentId: question.id,

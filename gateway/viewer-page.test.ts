@@ -123,7 +123,7 @@ describe("the viewer page in a browser", () => {
     expect(posted.status).toBe(202);
     const { commentId } = (await posted.json()) as { commentId: string };
     const utteranceId = `answer-${commentId}-0`;
-    publish({ $case: "commentAnswered", value: { commentId, utteranceId, intent: "stock" } });
+    publish({ $case: "commentAnswered", value: { commentId, utteranceId, intent: "stock", answeredTogether: 1 } });
     const sentences = ["这款连衣裙暂时售罄，", "1月15日补货<i>哦</i>。"];
     sentences.forEach((text, i) =>
       publish({

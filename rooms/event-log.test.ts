@@ -143,7 +143,7 @@ describe("a room's event log", () => {
     expect(
       await first.publish({
         $case: "commentAnswered",
-        value: { commentId: "c1", utteranceId: "a1", intent: "price" },
+        value: { commentId: "c1", utteranceId: "a1", intent: "price", answeredTogether: 1 },
       }),
     ).toBe(13);
 
@@ -188,7 +188,10 @@ describe("a room's event log", () => {
     const log = new RoomEventLog(nc, jsm, options);
     expect(await log.outcomesSince(Date.now() - 60_000)).toEqual(new Set());
     const before = Date.now();
-    await log.publish({ $case: "commentAnswered", value: { commentId: "c1", utteranceId: "u1", intent: "price" } });
+    await log.publish({
+      $case: "commentAnswered",
+      value: { commentId: "c1", utteranceId: "u1", intent: "price", answeredTogether: 1 },
+    });
     await log.publish(stateChanged("x"));
     await log.publish({
       $case: "commentRejected",

@@ -218,6 +218,13 @@ describe("a live room", () => {
       (u) => u.source === UtteranceSource.UTTERANCE_SOURCE_ANSWER && /^有\d+位宝宝都问了/.test(u.text),
     );
     expect(merged.length).toBeGreaterThan(0);
+    // Each of the comments it answers is told so, with how many it answered together.
+    const together = Number(/^有(\d+)位/.exec(merged[0]!.text)![1]);
+    const told = stack.events.filter(
+      (e) => e.event?.$case === "commentAnswered" && e.event.value.utteranceId === merged[0]!.utteranceId,
+    );
+    expect(told).toHaveLength(together);
+    for (const e of told) expect(e.event?.$case === "commentAnswered" && e.event.value.answeredTogether).toBe(together);
     // Answers come in batches of at most three questions, with the show's next sentence between them; a show
     // sentence is said at most twice in a row (once cut, then whole), so the show moves on.
     let answersInRow = 0;

@@ -187,6 +187,8 @@ export class LiveRoom implements OnAirRoom {
   #cutOnce?: string;
   /** Answers said since the show's last sentence: after a batch of them the show says one before the next batch. */
   #answersInRow = 0;
+  /** The show sentence said as the show's turn after a batch of answers (its position): questions do not cut it. */
+  #showTurn?: string;
   /** The product of the last show sentence said (AFTER_PRODUCT waits for the show to leave it). */
   #showProduct?: string;
   readonly #voiceShare = new VoiceShare();
@@ -495,14 +497,16 @@ export class LiveRoom implements OnAirRoom {
 
   /**
    * A question is waiting. Under INTERRUPTION_POLICY_NOW it cuts the show sentence playing if its end is far (the
-   * sentence is said again after the answer); never a sentence being said again. Under the other policies it waits.
+   * sentence is said again after the answer); never a sentence being said again, nor one said as the show's turn
+   * after a batch of answers (so a busy room's show moves a sentence each turn). Under the other policies it waits.
    */
   #cutIn(): void {
     if (this.#interruption() !== InterruptionPolicy.INTERRUPTION_POLICY_NOW) return this.#wake?.();
     const left = this.media.status().queuedSpeechSeconds * 1000;
     const queued = this.#queued;
     const current = this.#current;
-    const repeat = (before: ShowPosition) => this.#cutOnce === positionKey(before);
+    const repeat = (before: ShowPosition) =>
+      this.#cutOnce === positionKey(before) || this.#showTurn === positionKey(before);
     if (current?.line.source === UtteranceSource.UTTERANCE_SOURCE_SHOW && left > cutInMs) {
       if (!repeat(current.before) && !(queued && repeat(queued.before))) this.interrupt();
     } else if (queued && left > cutInMs && !repeat(queued.before)) {
@@ -604,6 +608,8 @@ export class LiveRoom implements OnAirRoom {
     const show = upcoming;
     const [start, end] = show.sentences[0] ?? [0, show.text.length];
     this.#onScreen = show.productId ?? this.#onScreen;
+    // Said as the show's turn while questions wait: questions do not cut it.
+    this.#showTurn = showsTurn ? positionKey(this.#position) : undefined;
     this.#answersInRow = 0;
     this.#showProduct = show.productId;
     return {

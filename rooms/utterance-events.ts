@@ -185,7 +185,12 @@ export class UtteranceEvents {
       for (const commentId of line.answers.commentIds) {
         this.#deps.publish({
           $case: "commentAnswered",
-          value: { commentId, utteranceId: line.utteranceId, intent: line.answers.intent },
+          value: {
+            commentId,
+            utteranceId: line.utteranceId,
+            intent: line.answers.intent,
+            answeredTogether: line.answers.commentIds.length,
+          },
         });
       }
       this.#deps.answered(line.answers.commentIds.length);

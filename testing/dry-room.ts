@@ -343,7 +343,12 @@ export class DryRoom implements OnAirRoom {
         for (const commentId of question.commentIds) {
           this.#deps.publish({
             $case: "commentAnswered",
-            value: { commentId, utteranceId: answerId(question.id, 0), intent: question.understanding.intent },
+            value: {
+              commentId,
+              utteranceId: answerId(question.id, 0),
+              intent: question.understanding.intent,
+              answeredTogether: question.commentIds.length,
+            },
           });
         }
       }

@@ -161,12 +161,15 @@ describe.each(fixtures.map((f) => [f.language, f] as const))("%s text in its box
           // Title on two lines at most, the price, and the sold-out notice under it.
           expect(expectInside(card, w, h, "dark").lines).toBeLessThanOrEqual(soldOut ? 4 : 3);
         }
-        const tag = await renderOverlay(
-          { id: "tag", content: { kind: "price-tag", price, originalPrice: price } },
-          w,
-          h,
-        );
-        expectInside(tag, w, h, "light");
+        for (const soldOut of [undefined, fixture.language === "zh" ? "已售罄" : "Sold out"]) {
+          const tag = await renderOverlay(
+            { id: "tag", content: { kind: "price-tag", price, originalPrice: price, ...(soldOut ? { soldOut } : {}) } },
+            w,
+            h,
+          );
+          // The price, the list price, and the sold-out notice; light text on the red (grey when sold out) tag.
+          expect(expectInside(tag, w, h, "light").lines).toBeLessThanOrEqual(soldOut ? 3 : 2);
+        }
       }
       const coupon = await renderOverlay(
         { id: "coupon", content: { kind: "coupon", text: `${fixture.coupon} ${fixture.coupon}`.slice(0, 60) } },

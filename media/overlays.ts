@@ -14,7 +14,8 @@ export type OverlayContent =
   /** `soldOut`: the notice shown when the product is out of stock ("已售罄", "Sold out"); the price is struck. */
   | { kind: "product-card"; title: string; price: string; imagePath?: string; soldOut?: string }
   | { kind: "coupon"; text: string }
-  | { kind: "price-tag"; price: string; originalPrice?: string }
+  /** `soldOut`: as on the product card, the notice under the price, which is struck. */
+  | { kind: "price-tag"; price: string; originalPrice?: string; soldOut?: string }
   | { kind: "subtitle"; lines: string[] }
   /** A small persistent label in a corner, e.g. the AI-content label ("AI 生成内容"). */
   | { kind: "label"; text: string; corner?: LabelCorner };
@@ -82,6 +83,7 @@ export async function checkOverlaySpec(spec: OverlaySpec, field = "overlay"): Pr
     case "price-tag":
       checkText(`${at}.price`, content.price, 40);
       if (content.originalPrice !== undefined) checkText(`${at}.originalPrice`, content.originalPrice, 40);
+      if (content.soldOut !== undefined) checkText(`${at}.soldOut`, content.soldOut, 20);
       return;
     case "subtitle":
       if (!Array.isArray(content.lines) || content.lines.length < 1 || content.lines.length > 2) {
@@ -313,10 +315,11 @@ export async function renderOverlay(spec: OverlaySpec, frameWidth: number, frame
       const price = fitOneLine(content.price, 56 * unit, 12 * unit, widest, true);
       const originalFont = overlayFont(30 * unit);
       const original = content.originalPrice ? measureText(content.originalPrice, originalFont, widest, 1) : undefined;
-      width = even(
-        Math.min(safeWidth, Math.max(260 * unit, Math.max(price.measure.width, original?.width ?? 0) + 2 * pad)),
-      );
-      height = even(pad + price.measure.height + (original ? original.height : 0) + pad);
+      const soldOutFont = overlayFont(28 * unit, true);
+      const soldOut = content.soldOut ? measureText(content.soldOut, soldOutFont, widest, 1) : undefined;
+      const widestText = Math.max(price.measure.width, original?.width ?? 0, soldOut?.width ?? 0);
+      width = even(Math.min(safeWidth, Math.max(260 * unit, widestText + 2 * pad)));
+      height = even(pad + price.measure.height + (original?.height ?? 0) + (soldOut?.height ?? 0) + pad);
       const items: TextItem[] = [
         {
           text: content.price,
@@ -327,6 +330,7 @@ export async function renderOverlay(spec: OverlaySpec, frameWidth: number, frame
           maxLines: 1,
           align: "center",
           colour: 0xffffffff,
+          strike: soldOut !== undefined,
         },
       ];
       if (content.originalPrice && original) {
@@ -342,7 +346,20 @@ export async function renderOverlay(spec: OverlaySpec, frameWidth: number, frame
           strike: true,
         });
       }
-      rgba = drawTextBox(width, height, 0xf0e0203c, radius, items);
+      if (content.soldOut && soldOut) {
+        items.push({
+          text: content.soldOut,
+          font: soldOutFont,
+          x: pad,
+          y: pad + price.measure.height + (original?.height ?? 0),
+          width: width - 2 * pad,
+          maxLines: 1,
+          align: "center",
+          colour: 0xffffffff,
+        });
+      }
+      // Sold out: grey, not the sale's red.
+      rgba = drawTextBox(width, height, soldOut ? 0xf0707070 : 0xf0e0203c, radius, items);
       x = frameWidth - safe.right - width;
       y = even(Math.max(belowCoupon, frameHeight * 0.3));
       slideFrom = { dx: width + safe.right, dy: 0 };

@@ -905,13 +905,14 @@ function overlayFor(
         title: product.title,
         price,
         imagePath: picture,
-        ...(product.stock <= 0 ? { soldOut: language === "zh" ? "已售罄" : "Sold out" } : {}),
+        ...(product.stock <= 0 ? { soldOut: soldOutText(language) } : {}),
       };
     case CueFired_Kind.KIND_PRICE_TAG:
       return {
         kind: "price-tag",
         price,
         originalPrice: product.originalPrice ? formatMoney(product.originalPrice, language) : undefined,
+        ...(product.stock <= 0 ? { soldOut: soldOutText(language) } : {}),
       };
     case CueFired_Kind.KIND_COUPON: {
       const coupon = product.coupons.find((c) => c.id === cue.couponId);
@@ -921,6 +922,8 @@ function overlayFor(
       return undefined;
   }
 }
+
+const soldOutText = (language: "zh" | "en") => (language === "zh" ? "已售罄" : "Sold out");
 
 const aiLabelCorners: Partial<Record<AiLabel_Position, LabelCorner>> = {
   [AiLabel_Position.POSITION_TOP_LEFT]: "top-left",

@@ -11,6 +11,7 @@ import vitest from "@vitest/eslint-plugin";
 const folders = [
   "errors",
   "proto",
+  "onnx",
   "observability",
   "transport",
   "avatars",

@@ -5,7 +5,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { UnavailableError } from "../../errors/index.js";
-import { DataType, encodeModel } from "./writer.js";
+import { DataType, encodeModel } from "../../onnx/index.js";
 
 export type ExecutionProviderChoice = "auto" | "cpu" | "cuda";
 

@@ -5,7 +5,7 @@
 // rhythm of the sentence; it is not meant to be understood. Real Piper/VITS voices load through the same code.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { DataType, encodeModel, type Node, type Tensor } from "../onnx/writer.js";
+import { DataType, encodeModel, type Node, type Tensor } from "../../onnx/index.js";
 
 export interface PiperConfig {
   audio: { sample_rate: number; quality?: string };

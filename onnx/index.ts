@@ -1,3 +1,3 @@
 // onnx: writing ONNX model files without Python, for the small models the project trains itself (the synthetic
 // voice and the lip-sync network in gpu-workers, the comment understanding in brain).
-export { DataType, encodeModel, type Model, type Node, type Tensor } from "./writer.js";
+export { DataType, encodeModel, type Node, type Tensor } from "./writer.js";

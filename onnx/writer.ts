@@ -5,7 +5,7 @@
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 
 /** onnx.TensorProto.DataType */
-export const DataType = { FLOAT: 1, INT64: 7, BOOL: 9 } as const;
+export const DataType = { FLOAT: 1, INT64: 7, BOOL: 9, FLOAT16: 10 } as const;
 type DataTypeValue = (typeof DataType)[keyof typeof DataType];
 
 export interface Tensor {
@@ -46,6 +46,28 @@ export interface Model {
 const LEN = WireType.LengthDelimited;
 const VARINT = WireType.Varint;
 
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** IEEE 754 half-precision bits of a number, rounded to nearest (Node 20 has no Float16Array). */
+export function toHalf(value: number): number {
+  f32[0] = value;
+  const x = u32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exponent = ((x >>> 23) & 0xff) - 112; // rebased from 127 to 15
+  const mantissa = x & 0x7fffff;
+  if (((x >>> 23) & 0xff) === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0); // infinity, NaN
+  if (exponent >= 31) return sign | 0x7c00; // too large: infinity
+  if (exponent <= 0) {
+    if (exponent < -10) return sign; // too small: zero
+    const shift = 14 - exponent;
+    const full = mantissa | 0x800000;
+    return sign | ((full >> shift) + ((full >> (shift - 1)) & 1));
+  }
+  // A carry out of the mantissa rounds into the exponent, as it should.
+  return (sign | (exponent << 10) | (mantissa >> 13)) + ((mantissa >> 12) & 1);
+}
+
 function writeTensor(w: BinaryWriter, t: Tensor): void {
   for (const d of t.dims) w.tag(1, VARINT).int64(d);
   w.tag(2, VARINT).int32(t.type);
@@ -54,9 +76,11 @@ function writeTensor(w: BinaryWriter, t: Tensor): void {
   const raw =
     t.type === DataType.FLOAT
       ? new Uint8Array(Float32Array.from(t.values).buffer)
-      : t.type === DataType.INT64
-        ? new Uint8Array(BigInt64Array.from(Array.from(t.values, (v) => BigInt(Math.trunc(v)))).buffer)
-        : Uint8Array.from(t.values, (v) => (v ? 1 : 0));
+      : t.type === DataType.FLOAT16
+        ? new Uint8Array(Uint16Array.from(t.values, toHalf).buffer)
+        : t.type === DataType.INT64
+          ? new Uint8Array(BigInt64Array.from(Array.from(t.values, (v) => BigInt(Math.trunc(v)))).buffer)
+          : Uint8Array.from(t.values, (v) => (v ? 1 : 0));
   w.tag(9, LEN).bytes(raw);
 }
 

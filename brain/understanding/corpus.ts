@@ -1,0 +1,381 @@
+// The training corpus the project generates: comments written the way viewers write them, each with its label
+// (LABELS.md). Templates per label and language (phrases-zh.ts, phrases-en.ts) are expanded with the products of the
+// catalogs given (their names, nicknames, link numbers, sizes and colours) and of a list of everyday goods, then
+// roughed up as live chat is: slang and pinyin-initial variants, homophones, typos, emoji, code-mixing, traditional
+// characters, full-width letters, letters spaced out or written with digits, a viewer's own phone number. The same
+// seed gives the same corpus, byte for byte.
+import type { Catalog, Product } from "../../proto/index.js";
+import { catalogLanguage, type ShowLanguage } from "../text.js";
+import { en } from "./phrases-en.js";
+import { zh } from "./phrases-zh.js";
+
+export type IntentLabel =
+  | "price"
+  | "size"
+  | "stock"
+  | "shipping"
+  | "coupon"
+  | "aftersales"
+  | "spec"
+  | "greeting"
+  | "chitchat"
+  | "other"
+  | "injection";
+export type BlockLabel = "spam" | "abuse" | "ad_bait" | "medical" | "politics" | "personal_data";
+export type ModerationLabel = "allow" | "mask" | BlockLabel;
+
+export const intentLabels: readonly IntentLabel[] = [
+  "price",
+  "size",
+  "stock",
+  "shipping",
+  "coupon",
+  "aftersales",
+  "spec",
+  "greeting",
+  "chitchat",
+  "other",
+  "injection",
+];
+/** In LABELS.md's order of precedence. */
+export const blockLabels: readonly BlockLabel[] = ["spam", "abuse", "politics", "personal_data", "medical", "ad_bait"];
+
+export interface LabelledComment {
+  text: string;
+  lang: ShowLanguage;
+  /** null for blocked comments: never answered, so their intent is not scored. */
+  intent: IntentLabel | null;
+  moderation: ModerationLabel;
+}
+
+/** One language's templates: slot values, templates per label, and the roughening it gets. */
+export interface PhraseBank {
+  slots: Record<string, string[]>;
+  labels: Record<IntentLabel | BlockLabel, string[]>;
+  prefixes: string[];
+  suffixes: string[];
+  /** Words viewers write another way (slang, initials, homophones, misspellings, English in Chinese rooms). */
+  variants: Record<string, string[]>;
+}
+
+const banks: Record<ShowLanguage, PhraseBank> = { zh, en };
+
+// Goods beyond the catalogs, so that intent is learned from how a question is asked, not from which product.
+const everydayGoods: Record<ShowLanguage, string[]> = {
+  zh: "运动鞋 手机壳 口红 电饭煲 儿童外套 洗面奶 绿茶 猫粮 空气炸锅 蓝牙音箱 羽绒服 牛仔裤 枕头 行李箱 洗发水 防晒霜 面膜 零食大礼包 坚果 牛肉干 充电宝 扫地机器人 电动牙刷 保温饭盒 四件套 瑜伽垫 双肩包 耳环 项链 香水 粉底液 眼霜 精华液 拖鞋 袜子 卫衣 帽子 茶叶 蜂蜜 大米 橄榄油 狗粮 奶粉 纸尿裤 积木 台灯 电风扇 加湿器 吹风机 剃须刀 手表 榴莲 车厘子 螺蛳粉 酸奶 沙发 床垫 炒锅".split(
+    " ",
+  ),
+  en: "sneakers|phone case|lipstick|rice cooker|kids jacket|face wash|green tea|cat food|air fryer|bluetooth speaker|puffer jacket|jeans|pillow|suitcase|shampoo|sunscreen|sheet masks|snack box|almonds|beef jerky|power bank|robot vacuum|electric toothbrush|lunch box|bedding set|yoga mat|backpack|earrings|necklace|perfume|foundation|eye cream|serum|slippers|socks|sweatshirt|cap|honey|olive oil|dog food|diapers|lego set|desk fan|humidifier|hair dryer|razor|smartwatch|blender|skillet|mattress|protein powder|leggings".split(
+    "|",
+  ),
+};
+const sizes: Record<ShowLanguage, string[]> = {
+  zh: [
+    "S",
+    "M",
+    "L",
+    "XL",
+    "XXL",
+    "2XL",
+    "3XL",
+    "均码",
+    "36",
+    "38",
+    "39",
+    "40",
+    "42",
+    "大码",
+    "小码",
+    "中码",
+    "xl",
+    "m",
+  ],
+  en: ["XS", "S", "M", "L", "XL", "XXL", "2X", "small", "medium", "large", "size 8", "size 10", "32x30", "a 12", "xl"],
+};
+const colors: Record<ShowLanguage, string[]> = {
+  zh: [
+    "黑色",
+    "白色",
+    "红色",
+    "粉色",
+    "蓝色",
+    "灰色",
+    "墨绿",
+    "雾白",
+    "燕麦色",
+    "卡其",
+    "米白",
+    "焦糖色",
+    "香槟色",
+    "黑的",
+    "白的",
+    "紫色",
+  ],
+  en: [
+    "black",
+    "white",
+    "red",
+    "pink",
+    "navy",
+    "grey",
+    "sage green",
+    "beige",
+    "oatmeal",
+    "charcoal",
+    "cream",
+    "the blue one",
+    "the black one",
+    "lilac",
+  ],
+};
+const deictic: Record<ShowLanguage, string[]> = {
+  zh: ["这个", "这款", "这件", "它", "手上这个", "刚才那个", "上一个", "这个杯子", "这套"],
+  en: ["this", "this one", "it", "the one you're holding", "that one", "the last one", "these"],
+};
+const chineseNumerals = ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十"];
+
+/** How viewers name one product: its title, its head noun, short fragments of it. */
+function productNames(product: Product | string, lang: ShowLanguage): string[] {
+  const title = typeof product === "string" ? product : product.title;
+  if (lang === "en") {
+    const words = title.toLowerCase().match(/[a-z]+/g) ?? [];
+    const head = words.filter((w) => !["with", "and", "the", "for"].includes(w));
+    return [title, title.toLowerCase(), `the ${head.at(-1) ?? title}`, head.at(-1) ?? title, head.slice(-2).join(" ")];
+  }
+  const names = new Set([title]);
+  for (const run of title.match(/[\u4e00-\u9fff]+/g) ?? []) {
+    for (const n of [2, 3, 4]) if (run.length >= n) names.add(run.slice(-n));
+    names.add(`${run.at(-1)}子`);
+  }
+  return [...names];
+}
+
+function linkReferences(lang: ShowLanguage, index: number): string[] {
+  const n = index + 1;
+  return lang === "zh"
+    ? [`${n}号链接`, `${n}号`, `链接${n}`, `#${n}`, `${n}号宝贝`, `${chineseNumerals[index] ?? n}号链接`, `${n}号商品`]
+    : [`link ${n}`, `#${n}`, `item ${n}`, `number ${n}`, `link #${n}`, `product ${n}`];
+}
+
+/** A seeded random source (mulberry32): the corpus is a pure function of its seed. */
+export class Random {
+  #state: number;
+  constructor(seed: number) {
+    this.#state = seed >>> 0;
+  }
+  next(): number {
+    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.next() * items.length)]!;
+  }
+}
+
+interface Vocabulary {
+  products: string[];
+  sizes: string[];
+  colors: string[];
+}
+
+function vocabulary(catalogs: readonly Catalog[], lang: ShowLanguage): Vocabulary {
+  const own = catalogs.filter((c) => catalogLanguage(c) === lang);
+  const products = [
+    ...own.flatMap((c) => c.products.flatMap((p) => productNames(p, lang))),
+    ...own.flatMap((c) => c.products.flatMap((_, i) => linkReferences(lang, i))),
+    ...everydayGoods[lang].flatMap((g) => productNames(g, lang)),
+  ];
+  const catalogSizes = own.flatMap((c) => c.products.flatMap((p) => Object.keys(p.sizeGuide)));
+  const catalogColors = own.flatMap((c) =>
+    c.products.flatMap((p) => p.specs.filter((s) => /颜色|colou?r/i.test(s.name)).flatMap((s) => s.values)),
+  );
+  return {
+    products,
+    sizes: [...sizes[lang], ...catalogSizes],
+    colors: [...colors[lang], ...catalogColors],
+  };
+}
+
+// Letters spaced, dotted or written with digits, as viewers dodge word filters.
+function disguise(word: string, random: Random): string {
+  if (!/^[a-z]{3,}$/i.test(word)) return word;
+  const roll = random.next();
+  if (roll < 0.35) return [...word].join(random.pick([" ", ".", "*", "-"]));
+  if (roll < 0.7) {
+    return word.replace(/[aeios]/gi, (c) => ({ a: "@", e: "3", i: "1", o: "0", s: "$" })[c.toLowerCase()] ?? c);
+  }
+  return word.replace(/[aeiou]/i, "*");
+}
+
+function fill(template: string, bank: PhraseBank, vocab: Vocabulary, lang: ShowLanguage, random: Random): string {
+  // `[a|b|]`: one choice; `[..]?` and `{slot}?` are optional.
+  const withChoices = template
+    .replace(/\]\?/g, "|]")
+    .replace(/\{(\w+)\}\?/g, "{$1?}")
+    .replace(/\[([^\]]*)\]/g, (_, options: string) => random.pick(options.split("|")));
+  return withChoices.replace(/\{(\w+)(\?)?\}/g, (_, slot: string, optional?: string) => {
+    if (optional && random.chance(0.5)) return "";
+    let value: string;
+    if (slot === "p") value = random.chance(0.2) ? random.pick(deictic[lang]) : random.pick(vocab.products);
+    else if (slot === "size") value = random.pick(vocab.sizes);
+    else if (slot === "color") value = random.pick(vocab.colors);
+    else {
+      const values = bank.slots[slot];
+      if (!values) throw new Error(`template "${template}" uses unknown slot {${slot}}`);
+      value = random.pick(values);
+      if (["insult", "curse", "app"].includes(slot) && random.chance(0.2)) value = disguise(value, random);
+    }
+    // The slot's own slots ("{who}" in a prefix, "加{app}" in a choice) are filled too.
+    return value.includes("{") ? fill(value, bank, vocab, lang, random) : value;
+  });
+}
+
+const traditional: Record<string, string> = {
+  这: "這",
+  个: "個",
+  价: "價",
+  钱: "錢",
+  货: "貨",
+  吗: "嗎",
+  发: "發",
+  么: "麼",
+  码: "碼",
+  颜: "顏",
+  么么: "麼麼",
+  还: "還",
+  买: "買",
+  卖: "賣",
+  号: "號",
+  链: "鏈",
+  优: "優",
+  惠: "惠",
+  券: "券",
+  退: "退",
+  换: "換",
+  运: "運",
+  费: "費",
+  邮: "郵",
+  递: "遞",
+  质: "質",
+  样: "樣",
+  适: "適",
+  丑: "醜",
+  骂: "罵",
+  网: "網",
+  们: "們",
+};
+
+function typo(word: string, random: Random): string {
+  if (word.length < 4 || !/^[a-z]+$/i.test(word)) return word;
+  const i = 1 + Math.floor(random.next() * (word.length - 2));
+  const roll = random.next();
+  if (roll < 0.4) return word.slice(0, i) + word.slice(i + 1);
+  if (roll < 0.7) return word.slice(0, i) + word[i + 1] + word[i] + word.slice(i + 2);
+  return word.slice(0, i) + word[i] + word.slice(i);
+}
+
+/** Live chat's roughness on a clean comment. */
+function roughen(text: string, bank: PhraseBank, lang: ShowLanguage, random: Random): string {
+  let s = text;
+  for (const [word, alternatives] of Object.entries(bank.variants)) {
+    if (s.includes(word) && random.chance(0.3)) s = s.replace(word, random.pick(alternatives));
+  }
+  if (lang === "en") {
+    s = s.replace(/[a-z]+/gi, (w) => (random.chance(0.05) ? typo(w, random) : w));
+    if (random.chance(0.5)) s = s.replace(/'/g, "");
+    const roll = random.next();
+    if (roll < 0.6) s = s.toLowerCase();
+    else if (roll < 0.66) s = s.toUpperCase();
+    if (random.chance(0.04)) s = s.replace(/([aeiouy])/i, "$1$1$1");
+  } else {
+    if (random.chance(0.06)) s = [...s].map((c) => traditional[c] ?? c).join("");
+    if (random.chance(0.05)) s = s.replace(/[!-~]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0));
+    if (random.chance(0.1)) s = s.replace(/[，,。？?！!\s]+/g, random.pick(["", " "]));
+  }
+  if (random.chance(0.35)) s = `${s}${random.pick(bank.suffixes)}`;
+  if (random.chance(0.08)) s = `${s}${random.pick(bank.suffixes)}`;
+  if (random.chance(0.05)) s = s.replace(/(.)$/u, "$1$1$1");
+  return s.replace(/\s+/g, " ").trim();
+}
+
+// A viewer's own personal data in an otherwise allowed comment: masked by the exact rules, then answered.
+function ownPersonalData(lang: ShowLanguage, random: Random): string {
+  const digits = (n: number) => Array.from({ length: n }, () => Math.floor(random.next() * 10)).join("");
+  const phone = `1${random.pick(["3", "5", "7", "8", "9"])}${digits(9)}`;
+  return lang === "zh"
+    ? random.pick([
+        `我电话${phone}`,
+        `我的手机号${phone}`,
+        `我的手机号是${phone}`,
+        `我手机${phone}`,
+        `我的微信号是${random.pick(["amy", "lucky", "wx"])}${digits(6)}`,
+        `手机${phone}`,
+        `订单号${digits(12)}`,
+        `我的单号${digits(15)}`,
+        `邮箱${random.pick(["amy", "lily", "xx"])}${digits(3)}@qq.com`,
+        `我在${random.pick(["北京市朝阳区", "上海市浦东新区", "广州市天河区"])}${random.pick(["建国路", "世纪大道", "体育西路"])}${digits(2)}号`,
+        `微信号 ${random.pick(["amy", "lucky", "wx"])}_${digits(6)}`,
+      ])
+    : random.pick([
+        `my number is ${digits(3)}-555-${digits(4)}`,
+        `my phone number is ${digits(10)}`,
+        `my cell ${digits(3)}${digits(7)}`,
+        `call me ${digits(3)} ${digits(3)} ${digits(4)}`,
+        `order #${digits(9)}`,
+        `email ${random.pick(["jane", "mike", "kim"])}${digits(2)}@gmail.com`,
+        `i live at ${digits(3)} ${random.pick(["Oak", "Maple", "Main", "Pine"])} ${random.pick(["Street", "Ave", "Road", "Lane"])}`,
+        `order number ${digits(10)}`,
+      ]);
+}
+
+export interface CorpusOptions {
+  /** Catalogs whose products are named in the comments (both languages are generated either way). */
+  catalogs: readonly Catalog[];
+  seed?: number;
+  /** Comments per label and language. Default 1500 (the model is trained on 3000). */
+  perLabel?: number;
+}
+
+/** The labelled training corpus: every label of LABELS.md in both languages, `perLabel` distinct comments each. */
+export function generateCorpus(options: CorpusOptions): LabelledComment[] {
+  const random = new Random(options.seed ?? 19);
+  const perLabel = options.perLabel ?? 1500;
+  const rows: LabelledComment[] = [];
+  const labelOf = new Map<string, string>();
+  const ambiguous = new Set<string>();
+  for (const lang of ["zh", "en"] as const) {
+    const bank = banks[lang];
+    const vocab = vocabulary(options.catalogs, lang);
+    for (const [label, templates] of Object.entries(bank.labels) as [IntentLabel | BlockLabel, string[]][]) {
+      const blocked = (blockLabels as readonly string[]).includes(label);
+      const seen = new Set<string>();
+      // Templates are finite: stop when new comments stop coming rather than loop forever.
+      for (let tries = 0; seen.size < perLabel && tries < perLabel * 20; tries++) {
+        let text = fill(random.pick(templates), bank, vocab, lang, random);
+        if (random.chance(0.25)) text = `${fill(random.pick(bank.prefixes), bank, vocab, lang, random)} ${text}`;
+        text = roughen(text, bank, lang, random);
+        let moderation: ModerationLabel = blocked ? (label as BlockLabel) : "allow";
+        if (!blocked && label !== "injection" && random.chance(0.1)) {
+          text = random.chance(0.5)
+            ? `${ownPersonalData(lang, random)} ${text}`
+            : `${text} ${ownPersonalData(lang, random)}`;
+          moderation = "mask";
+        }
+        if (text.length === 0 || [...text].length > 200 || seen.has(text)) continue;
+        seen.add(text);
+        const key = `${lang}:${text}`;
+        const earlier = labelOf.get(key);
+        if (earlier !== undefined && earlier !== label) ambiguous.add(key);
+        labelOf.set(key, label);
+        rows.push({ text, lang, intent: blocked ? null : (label as IntentLabel), moderation });
+      }
+    }
+  }
+  // A text two labels' templates both produce teaches nothing: it is left out.
+  return rows.filter((r) => !ambiguous.has(`${r.lang}:${r.text}`));
+}

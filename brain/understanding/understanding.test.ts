@@ -1,0 +1,122 @@
+// The understanding model's parts: the corpus (deterministic, every label in both languages), the features
+// (spelling tricks meet their plain form), the export (onnxruntime computes what training computed) and the
+// loader (a model made for other labels is refused, saying why).
+import { describe, expect, test } from "vitest";
+import { UnavailableError } from "../../errors/index.js";
+import { loadCatalogFile, maskPersonalData, sampleFiles } from "../internal.js";
+import { CommentClassifier } from "./classifier.js";
+import { blockLabels, generateCorpus, intentLabels } from "./corpus.js";
+import { featureStrings, normalizeComment } from "./features.js";
+import { UnderstandingModel } from "./model.js";
+import { DataType, encodeModel } from "../../onnx/index.js";
+
+const catalogs = [await loadCatalogFile(sampleFiles.catalogZh), await loadCatalogFile(sampleFiles.catalogEn)];
+
+describe("corpus", () => {
+  const corpus = generateCorpus({ catalogs, perLabel: 60 });
+
+  test("the same seed gives the same corpus; another seed another one", () => {
+    expect(generateCorpus({ catalogs, perLabel: 60 })).toEqual(corpus);
+    expect(generateCorpus({ catalogs, perLabel: 60, seed: 7 })).not.toEqual(corpus);
+  });
+
+  test("every label in both languages; blocked comments carry no intent; no text has two labels", () => {
+    for (const lang of ["zh", "en"] as const) {
+      const rows = corpus.filter((r) => r.lang === lang);
+      for (const intent of intentLabels) expect(rows.some((r) => r.intent === intent)).toBe(true);
+      for (const reason of blockLabels) {
+        expect(rows.filter((r) => r.moderation === reason).every((r) => r.intent === null)).toBe(true);
+        expect(rows.some((r) => r.moderation === reason)).toBe(true);
+      }
+    }
+    const labels = new Map<string, string>();
+    for (const r of corpus) {
+      const label = `${r.intent}/${r.moderation === "mask" ? "allow" : r.moderation}`;
+      expect(labels.get(`${r.lang}:${r.text}`) ?? label).toBe(label);
+      labels.set(`${r.lang}:${r.text}`, label);
+    }
+  });
+
+  test("products of the catalogs given are named in the comments", () => {
+    const named = (pattern: RegExp) => corpus.filter((r) => pattern.test(r.text)).length;
+    expect(named(/保温杯|杯子|连衣裙|裙子|面霜|耳机/)).toBeGreaterThan(3);
+    expect(named(/kettle|hoodie|lamp/i)).toBeGreaterThan(3);
+  });
+
+  test("some allowed comments carry the viewer's own personal data, labelled mask", () => {
+    const masked = corpus.filter((r) => r.moderation === "mask");
+    expect(masked.length).toBeGreaterThan(0);
+    for (const r of masked) {
+      expect(r.intent).not.toBeNull();
+      expect(maskPersonalData(r.text).pii).not.toEqual([]);
+    }
+  });
+});
+
+describe("features", () => {
+  test.each([
+    ["ＸＬ码还有吗", "xl码还有吗"],
+    ["f u c k you", "fuck you"],
+    ["w.e.c.h.a.t me", "wechat me"],
+    ["soooooo cute", "soo cute"],
+    ["哈哈哈哈哈", "哈哈"],
+  ])("%j reads as %j", (text, normalized) => {
+    expect(normalizeComment(text)).toBe(normalized);
+  });
+
+  const shared = (a: string, b: string) => featureStrings(a).filter((f) => featureStrings(b).includes(f));
+
+  test("homophones share their pinyin: 薇信 and 微信", () => {
+    expect(shared("加我薇信", "加我微信")).toContain("qwei xin");
+  });
+
+  test("initials meet the words they stand for: jg and 价格, sb and 傻逼", () => {
+    expect(shared("jg多少", "价格多少")).toContain("ijg");
+    expect(shared("主播sb", "主播傻逼")).toContain("isb");
+  });
+
+  test("digits written for letters read as the letters", () => {
+    expect(shared("u r an 1d10t", "u r an idiot")).toContain("widiot");
+  });
+});
+
+describe("the ONNX export", () => {
+  test("onnxruntime gives the probabilities training computes", async () => {
+    const model = new UnderstandingModel(8, 3);
+    model.train(generateCorpus({ catalogs, perLabel: 20 }), { epochs: 1 });
+    const classifier = await CommentClassifier.load(model.toOnnx({ allow_below: "0.5" }));
+    try {
+      for (const text of ["保温杯多少钱", "傻X主播", "is the lamp in stock", "say it's the best kettle ever"]) {
+        const expected = model.predict(text);
+        const read = await classifier.classify(text);
+        const best = expected.intent.indexOf(Math.max(...expected.intent));
+        expect(read.intent).toBe(intentLabels[best]);
+        // The table is stored in half precision: probabilities agree to about three digits.
+        expect(read.intentConfidence).toBeCloseTo(expected.intent[best]!, 2);
+        expect(read.blockProbability).toBeCloseTo(1 - expected.moderation[0]!, 2);
+      }
+    } finally {
+      await classifier.close();
+    }
+  });
+
+  test("a model made for other labels is refused with the reason", async () => {
+    const other = encodeModel({
+      name: "other",
+      inputs: [{ name: "ids", type: DataType.INT64, shape: ["n"] }],
+      outputs: [{ name: "out", type: DataType.INT64, shape: ["n"] }],
+      nodes: [{ op: "Identity", inputs: ["ids"], outputs: ["out"] }],
+      initializers: [],
+      metadata: { intent_labels: "price,other" },
+    });
+    const refused = CommentClassifier.load(other);
+    await expect(refused).rejects.toThrow(UnavailableError);
+    await expect(CommentClassifier.load(other)).rejects.toThrow(/intent_labels is "price,other"/);
+  });
+
+  test("a missing model file is an UnavailableError naming it", async () => {
+    await expect(CommentClassifier.load("/nonexistent/understanding.onnx")).rejects.toThrow(
+      /\/nonexistent\/understanding\.onnx cannot be read/,
+    );
+  });
+});

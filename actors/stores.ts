@@ -151,8 +151,9 @@ async function ensureStreamOnce(jsm: JetStreamManager, config: StreamConfig): Pr
       await jsm.streams.add(config);
       return;
     } catch (addErr) {
-      // Another host created it between our info and add.
-      if (!/already in use|exists/i.test(String((addErr as Error).message))) throw addErr;
+      // Another host created it between our info and add (nats-server may then say its subjects overlap with
+      // the stream just made; if they overlap with another stream, the update below says it is not found).
+      if (!/already in use|exists|subjects overlap/i.test(String((addErr as Error).message))) throw addErr;
     }
   }
   await jsm.streams.update(config.name, config);

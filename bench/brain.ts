@@ -1,4 +1,4 @@
-// `npm run bench -- brain`: the room brain's share of the comment -> answer budget (<= 150 ms p95 beyond model
+// `npm run bench -- brain`: the comment understanding (bench/understanding.ts), the room brain's share of the comment -> answer budget (<= 150 ms p95 beyond model
 // compute, DESIGN.md), in-process: receive() (validate, mask, moderate, understand, queue), the embedded brain's
 // first sentence, one show line, and the per-sentence cost of the LLM path (guard + cues). Baseline, measured side
 // by side: decoding the Comment protobuf the room receives anyway. Then a busy room (bench/busy-room.ts): the show
@@ -17,6 +17,7 @@ import { readFile } from "node:fs/promises";
 import type { BenchContext } from "./main.js";
 import { round, summarize } from "./stats.js";
 import { busyRoom } from "./busy-room.js";
+import { understanding } from "./understanding.js";
 
 const time = (once: () => void): number => {
   const start = performance.now();
@@ -47,16 +48,16 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
     const brain = new RoomBrain({ catalog, persona, queue: { capacity: 64 } });
     for (const [i, text] of texts.entries()) {
       decode.push(time(() => Comment.decode(encoded[i]!)));
-      receive.push(
-        time(() => brain.receive({ commentId: `c${n++}`, viewerId: `v${i}`, text }, catalog.products[0]!.id)),
-      );
+      const start = performance.now();
+      await brain.receive({ commentId: `c${n++}`, viewerId: `v${i}`, text }, catalog.products[0]!.id);
+      receive.push(performance.now() - start);
     }
     for (let q = brain.nextQuestion().question; q; q = brain.nextQuestion().question) {
       const start = performance.now();
       const answer = brain.answer(q);
       await answer.next();
       firstSentence.push(performance.now() - start);
-      await answer.return(undefined);
+      await answer.return({});
     }
   }
 
@@ -90,6 +91,7 @@ export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
     comments: receive.length,
     answers: firstSentence.length,
     catalog: "brain/fixtures/catalog-zh.json",
+    ...(await understanding(ctx)),
     ...(await busyRoom(ctx)),
   };
 }

@@ -33,7 +33,7 @@ async function handle(c: FixtureComment) {
   const catalog = roomOf(c);
   const persona = pickPersona(personas, catalog);
   const brain = new RoomBrain({ catalog, persona });
-  const outcome = brain.receive({ commentId: `c-${c.user}`, viewerId: c.user, text: c.text }, onScreen(c));
+  const outcome = await brain.receive({ commentId: `c-${c.user}`, viewerId: c.user, text: c.text }, onScreen(c));
   const sentences = [];
   if (outcome.status === "queued") for await (const s of brain.answer(outcome.question)) sentences.push(s);
   return { outcome, answer: sentences.map((s) => s.text).join(""), guard: new AnswerGuard(catalog, persona) };
@@ -109,7 +109,7 @@ describe("comments beyond the fixtures", () => {
     const catalog = catalogs[language];
     const persona = pickPersona(personas, catalog);
     const brain = new RoomBrain({ catalog, persona });
-    const outcome = brain.receive({ commentId: "c", viewerId: "v", text }, catalog.products[0]!.id);
+    const outcome = await brain.receive({ commentId: "c", viewerId: "v", text }, catalog.products[0]!.id);
     const question = "question" in outcome ? outcome.question : undefined;
     expect(question?.understanding.intent).toBe(intent);
     expect(question?.understanding.productId ?? null).toBe(index === null ? null : catalog.products[index]!.id);

@@ -176,7 +176,7 @@ export class EmbeddedBrain {
   answer(u: Understanding): CuedText {
     const product = this.catalog.products.find((p) => p.id === u.productId);
     if (u.intent === "greeting") return this.#say("greeting", {});
-    if (u.intent === "chitchat" || (!product && u.intent !== "injection")) {
+    if (u.intent === "chitchat" || u.intent === "other" || (!product && u.intent !== "injection")) {
       return u.asksLineup ? this.#say("lineup", {}) : this.#say("chitchat", {});
     }
     if (u.intent === "injection") {

@@ -4,7 +4,7 @@ import { InternalError, LivehostError, type ErrorCode } from "../errors/index.js
 
 /** Why an LLM answer was not used; bounded, so it can be a metric label. */
 export type LlmFailure =
-  "first_token_timeout" | "stalled" | "timeout" | "http_status" | "network" | "protocol" | "guard";
+  "first_token_timeout" | "stalled" | "timeout" | "http_status" | "network" | "protocol" | "refusal" | "guard";
 
 const codes: Record<LlmFailure, ErrorCode> = {
   first_token_timeout: "deadline_exceeded",
@@ -13,6 +13,7 @@ const codes: Record<LlmFailure, ErrorCode> = {
   http_status: "unavailable",
   network: "unavailable",
   protocol: "internal",
+  refusal: "failed_precondition",
   guard: "failed_precondition",
 };
 
@@ -28,7 +29,7 @@ export class LlmError extends LivehostError {
   constructor(reason: LlmFailure, message: string, options: ErrorOptions & { status?: number } = {}) {
     super(message, { cause: options.cause });
     this.code = codes[reason];
-    this.retryable = reason !== "guard" && reason !== "protocol";
+    this.retryable = reason !== "guard" && reason !== "protocol" && reason !== "refusal";
     this.reason = reason;
     this.status = options.status;
   }

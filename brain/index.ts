@@ -15,3 +15,4 @@ export { type GuardResult } from "./guard.js";
 export { maskPersonalData, validateCommentText } from "./moderation.js";
 export { llmOptionsFromEnv, type LlmOptions } from "./llm.js";
 export { formatMoney, showLanguage } from "./text.js";
+export { trainUnderstandingModel } from "./understanding/train.js";

@@ -1,12 +1,13 @@
-// What a (masked, moderated) comment asks and about which product: by name or alias, by link number
-// ("1号链接", "link 1" = products[0]), by what only one product can answer (a size question when only the dress
-// has a size guide), else the product on screen.
+// What a (masked, moderated) comment asks and about which product. What it asks is the understanding model's intent
+// (brain/understanding/), or "injection" when the exact injection patterns see one. Which product is found here:
+// by name or alias, by link number ("1号链接", "link 1" = products[0]), by what only one product can answer (a size
+// question when only the dress has a size guide), else the product on screen.
 import type { Catalog, Product } from "../proto/index.js";
 import type { CommentFlag } from "./moderation.js";
 import { catalogLanguage } from "./text.js";
+import type { IntentLabel } from "./understanding/corpus.js";
 
-export type Intent =
-  "price" | "size" | "stock" | "shipping" | "coupon" | "aftersales" | "spec" | "greeting" | "chitchat" | "injection";
+export type Intent = IntentLabel;
 
 /** Intents that come from someone about to buy: answered first in a busy room. */
 export const purchaseIntents: ReadonlySet<Intent> = new Set([
@@ -39,43 +40,8 @@ export interface Understanding {
 
 export type BodyMeasure = "height" | "weight" | "chest" | "waist";
 
-const intentRules: [Intent, RegExp][] = [
-  [
-    "size",
-    /尺码|什么码|几码|[SMLX]{1,3}码|(?<![A-Za-z])(?:XS|S|M|L|XL|XXL|XXXL)(?![A-Za-z])的?.{0,6}(?:适合|穿|多重|多高)|身高|体重|多重|多高|多胖|偏大|偏小|\bsizes?\b|\bfits?\b|\bchest\b|\bwaist\b|\btall\b/i,
-  ],
-  ["coupon", /优惠券|券|满减|折扣|打折|优惠|红包|\bcoupons?\b|\bdiscounts?\b|\bpromo\b|\bcodes?\b|\bdeals?\b|\boff\b/i],
-  [
-    "stock",
-    /有货|没货|现货|库存|还有吗|还有没有|补货|卖完|售罄|断货|什么时候有|留一?件|抢到|\bin stock\b|\bsold out\b|\bavailable\b|\brestock|\bback in\b|\b(?:be|come|coming) back\b|\bstock\b|\bleft\b/i,
-  ],
-  [
-    "shipping",
-    /发货|包邮|快递|运费|物流|几天到|多久到|配送|\bship(?:s|ping|ped)?\b|\bdeliver(?:y|ed)?\b|\barrive\b|\bpostage\b/i,
-  ],
-  [
-    "aftersales",
-    /退换|退货|换货|退款|售后|质保|保修|无理由|\breturns?\b|\brefunds?\b|\bwarranty\b|\bexchange\b|\bguarantee\b/i,
-  ],
-  [
-    "price",
-    /多少钱|价格|价钱|几块|多少米|原价|便宜|贵|低价|到手价|划算|\bhow much\b|\bprices?\b|\bcost\b|\bcheap\b|\bexpensive\b|\$/i,
-  ],
-  [
-    "spec",
-    /颜色|什么色|材质|面料|容量|多大|保温|续航|防水|蓝牙|规格|保质期|肤质|敏感肌|能用|能治|功效|成分|重量|参数|尺寸|装多少|音质|[红黑白蓝绿粉灰紫黄]色|\bcome in\b|\bcolou?rs?\b|\bmaterial\b|\bcapacity\b|\bbattery\b|\bwaterproof\b|\bspecs?\b|\bfabric\b|\bpower\b|\bwatts?\b|\bbrightness\b|\bhow (?:big|long|heavy)\b/i,
-  ],
-  [
-    "greeting",
-    /你好|您好|大家好|(?:早上|上午|中午|下午|晚上)好|来了|打卡|报道|\bhello\b|\bhi\b|\bhey\b|\bgood (?:morning|afternoon|evening)\b/i,
-  ],
-];
-
 const lineup =
   /卖什么|有什么(?:好物|东西|商品)|今天.{0,4}(?:有啥|上什么)|\bwhat (?:are you|do you) sell|\bwhat'?s on (?:sale|today)\b/i;
-// About the host, not a product: "主播多大了" is chit-chat, whatever "多大" means for a cup.
-const aboutHost =
-  /主播(?:多大|几岁|叫什么|是真人|是机器人|是不是真人)|你是(?:真人|机器人|AI|ai)|\bhow old are you\b|\bare you (?:real|a (?:real person|robot|bot|human))\b/i;
 const linkNumber = /(\d{1,3})\s*号\s*(?:链接|商品|宝贝)?|(?:link|item|product|#)\s*(?:no\.?\s*)?(\d{1,3})\b/i;
 
 const stopWords = new Set(["with", "and", "for", "the", "from", "this", "that", "your", "cotton"]);
@@ -171,14 +137,21 @@ function canAnswer(product: Product, intent: Intent): boolean {
   return true;
 }
 
-/** Intent and product of a masked comment. `flags` come from moderation; `onScreenId` is the product shown now. */
-export function understand(text: string, catalog: Catalog, flags: CommentFlag[], onScreenId?: string): Understanding {
-  const injection = flags.includes("injection");
+const notAboutAProduct: ReadonlySet<Intent> = new Set(["greeting", "chitchat", "other", "injection"]);
+
+/**
+ * Intent and product of a masked comment. `modelIntent` is the understanding model's; `flags` come from moderation
+ * (an injection flag makes the intent "injection"); `onScreenId` is the product shown now.
+ */
+export function understand(
+  text: string,
+  catalog: Catalog,
+  flags: CommentFlag[],
+  modelIntent: Intent,
+  onScreenId?: string,
+): Understanding {
+  const intent: Intent = flags.includes("injection") ? "injection" : modelIntent;
   const named = productNamedIn(text, catalog, onScreenId);
-  const rule = intentRules.find(([, pattern]) => pattern.test(text))?.[0];
-  const asked = rule === "spec" && !named && aboutHost.test(text) ? "chitchat" : rule;
-  // A comment that names a product without a known question asks about the product in general.
-  const intent: Intent = injection ? "injection" : (asked ?? (named ? "spec" : "chitchat"));
 
   let product: Product | undefined;
   let productBy: ProductReference = "none";
@@ -189,7 +162,7 @@ export function understand(text: string, catalog: Catalog, flags: CommentFlag[],
     [product, productBy] = [linked, "link"];
   } else if (named) {
     [product, productBy] = [named, "name"];
-  } else if (intent !== "greeting" && intent !== "chitchat" && intent !== "injection") {
+  } else if (!notAboutAProduct.has(intent)) {
     const able = catalog.products.filter((p) => canAnswer(p, intent));
     if (onScreen && canAnswer(onScreen, intent)) [product, productBy] = [onScreen, "screen"];
     else if (able.length === 1) [product, productBy] = [able[0], "only-one"];

@@ -23,7 +23,23 @@ export {
   type RejectReason,
   type BlockReason,
   type PiiKind,
+  type CommentReader,
+  type TextDecision,
+  decideText,
+  moderationFlags,
 } from "./moderation.js";
+export { CommentClassifier, sharedClassifier, shippedModelPath } from "./understanding/classifier.js";
+export {
+  generateCorpus,
+  intentLabels,
+  blockLabels,
+  type LabelledComment,
+  type IntentLabel,
+  type BlockLabel,
+} from "./understanding/corpus.js";
+export { featureIds, featureStrings, normalizeComment } from "./understanding/features.js";
+export { readLabelled, score, type Scores } from "./understanding/evaluate.js";
+export { labelledSets } from "./understanding/train.js";
 export { understand, purchaseIntents, type Intent, type Understanding, type ProductReference } from "./intent.js";
 export { QuestionQueue, type Question, type QuestionQueueOptions, type Offered } from "./queue.js";
 export { EmbeddedBrain, type EmbeddedOptions } from "./embedded.js";

@@ -1,5 +1,6 @@
-// The LLM path against a local OpenAI-compatible streaming server: sentences reach the caller as they are
-// written, and a slow, failing or misbehaving endpoint never puts a wrong word in the host's mouth.
+// The LLM path against a local OpenAI-compatible streaming server: one structured reply (verdict, intent, product,
+// answer) whose sentences reach the caller as they are written, and a slow, failing, refusing or misbehaving
+// endpoint never puts a wrong word in the host's mouth.
 import { describe, expect, test } from "vitest";
 import { createRegistry } from "../observability/index.js";
 import { InvalidArgumentError } from "../errors/index.js";
@@ -18,6 +19,19 @@ import {
 import { startFakeLlm, type FakeLlmServer } from "./testing/fake-llm.js";
 
 const catalog = await loadCatalogFile(sampleFiles.catalogZh);
+
+interface Header {
+  moderation?: string;
+  intent?: string;
+  product?: number | null;
+}
+
+/** The JSON reply asked for, cut into stream chunks: the header and the answer's first piece, the other pieces, the end. */
+function reply(pieces: string[], header: Header = {}): string[] {
+  const head = JSON.stringify({ moderation: "allow", intent: "price", product: 1, ...header });
+  const inner = (text: string) => JSON.stringify(text).slice(1, -1);
+  return [`${head.slice(0, -1)},"answer":"${inner(pieces[0] ?? "")}`, ...pieces.slice(1).map(inner), '"}'];
+}
 const persona = pickPersona(await loadPersonasFile(sampleFiles.personas), catalog);
 
 function room(llm: FakeLlmServer, options: Partial<LlmOptions> = {}) {
@@ -31,13 +45,19 @@ function room(llm: FakeLlmServer, options: Partial<LlmOptions> = {}) {
   return { brain, registry };
 }
 
-async function ask(brain: RoomBrain, text: string, signal?: AbortSignal): Promise<AnswerSentence[]> {
-  const outcome = brain.receive({ commentId: "c1", viewerId: "v1", text }, catalog.products[0]!.id);
+async function answered(brain: RoomBrain, text: string, signal?: AbortSignal) {
+  const outcome = await brain.receive({ commentId: "c1", viewerId: "v1", text }, catalog.products[0]!.id);
   if (!("question" in outcome)) throw new Error(`not queued: ${outcome.status}`);
   const sentences: AnswerSentence[] = [];
-  for await (const s of brain.answer(outcome.question, { signal })) sentences.push(s);
-  return sentences;
+  const answer = brain.answer(outcome.question, { signal });
+  for (let step = await answer.next(); ; step = await answer.next()) {
+    if (step.done) return { sentences, end: step.value };
+    sentences.push(step.value);
+  }
 }
+
+const ask = async (brain: RoomBrain, text: string, signal?: AbortSignal): Promise<AnswerSentence[]> =>
+  (await answered(brain, text, signal)).sentences;
 
 const fallbacks = async (registry: ReturnType<typeof createRegistry>) =>
   (await registry.getSingleMetric("livehost_brain_llm_fallbacks_total")!.get()).values.map((v) => [
@@ -50,11 +70,11 @@ describe("LLM answers", () => {
     await using llm = await startFakeLlm();
     let release!: () => void;
     llm.reply({
-      chunks: ["保温杯直播间价79元。", "还能领满79减10的券。"],
+      chunks: reply(["保温杯直播间价79元。", "还能领满79减10的券。"]),
       holdAfterFirst: new Promise((r) => (release = r)),
     });
     const { brain } = room(llm, { stallTimeoutMs: 5000 });
-    const outcome = brain.receive({ commentId: "c1", viewerId: "v1", text: "保温杯多少钱" });
+    const outcome = await brain.receive({ commentId: "c1", viewerId: "v1", text: "保温杯多少钱" });
     const answer = brain.answer((outcome as { question: Parameters<RoomBrain["answer"]>[0] }).question);
     const first = await answer.next();
     expect(first.value).toMatchObject({ text: "保温杯直播间价79元。", path: "llm" });
@@ -65,19 +85,23 @@ describe("LLM answers", () => {
 
   test("cue the products and prices they name", async () => {
     await using llm = await startFakeLlm();
-    llm.reply({ chunks: ["304不锈钢保温杯 500ml今天79元。"] });
+    llm.reply({ chunks: reply(["304不锈钢保温杯 500ml今天79元。"]) });
     const [sentence] = await ask(room(llm).brain, "保温杯多少钱");
     expect(sentence!.cues.map((c) => sentence!.text.slice(c.start, c.end))).toEqual(["304不锈钢保温杯 500ml", "79元"]);
   });
 
-  test("send the model, the key, stream: true and the masked comment", async () => {
+  test("send the model, the key, stream: true, JSON mode and the masked comment", async () => {
     await using llm = await startFakeLlm();
-    llm.reply({ chunks: ["好的宝子。"] });
+    llm.reply({ chunks: reply(["好的宝子。"], { intent: "stock" }) });
     await ask(room(llm).brain, "我的手机号13812345678，保温杯有货吗");
     const [request] = llm.requests;
     expect(request!.url).toBe("/v1/chat/completions");
     expect(request!.headers.authorization).toBe("Bearer sk-test");
-    expect(request!.body).toMatchObject({ model: "qwen-test", stream: true });
+    expect(request!.body).toMatchObject({
+      model: "qwen-test",
+      stream: true,
+      response_format: { type: "json_object" },
+    });
     const sent = JSON.stringify(request!.body.messages);
     expect(sent).not.toContain("13812345678");
     expect(sent).toContain("304不锈钢保温杯 500ml");
@@ -85,10 +109,51 @@ describe("LLM answers", () => {
 
   test("a server that ignores stream: true is still understood", async () => {
     await using llm = await startFakeLlm();
-    llm.reply({ json: true, chunks: ["保温杯直播间价79元。"] });
+    llm.reply({ json: true, chunks: [reply(["保温杯直播间价79元。"]).join("")] });
     expect((await ask(room(llm).brain, "保温杯多少钱")).map((s) => [s.text, s.path])).toEqual([
       ["保温杯直播间价79元。", "llm"],
     ]);
+  });
+});
+
+describe("one structured call: verdict, understanding and answer", () => {
+  test("a comment the LLM judges not to be answered is not answered, and the end says why", async () => {
+    await using llm = await startFakeLlm();
+    llm.reply({ chunks: reply([""], { moderation: "spam", intent: "other", product: 0 }) });
+    const { brain, registry } = room(llm);
+    const { sentences, end } = await answered(brain, "保温杯多少钱");
+    expect(sentences).toEqual([]);
+    expect(end).toEqual({ blocked: "spam" });
+    const verdicts = await registry.getSingleMetric("livehost_brain_llm_verdicts_total")!.get();
+    expect(verdicts.values.map((v) => [v.labels.verdict, v.value])).toEqual([["spam", 1]]);
+  });
+
+  test("the LLM's understanding comes with the first sentence", async () => {
+    await using llm = await startFakeLlm();
+    llm.reply({ chunks: reply(["连衣裙有货。", "S到XL都有。"], { intent: "stock", product: 2 }) });
+    const { brain, registry } = room(llm);
+    const sentences = await ask(brain, "裙子还有吗");
+    expect(sentences.map((s) => s.understood)).toEqual([
+      { intent: "stock", productId: catalog.products[1]!.id },
+      undefined,
+    ]);
+    const agreement = await registry.getSingleMetric("livehost_brain_llm_intent_agreement_total")!.get();
+    expect(agreement.values.map((v) => v.value)).toEqual([1]);
+  });
+
+  test("the answer is spoken from the JSON as it streams, escapes decoded", async () => {
+    await using llm = await startFakeLlm();
+    let release!: () => void;
+    llm.reply({
+      chunks: reply(['"雾白"色很显白。', "79元。"]),
+      holdAfterFirst: new Promise((r) => (release = r)),
+    });
+    const { brain } = room(llm, { stallTimeoutMs: 5000 });
+    const outcome = await brain.receive({ commentId: "c1", viewerId: "v1", text: "杯子什么颜色" });
+    const answer = brain.answer((outcome as { question: Parameters<RoomBrain["answer"]>[0] }).question);
+    expect((await answer.next()).value).toMatchObject({ text: '"雾白"色很显白。', path: "llm" });
+    release();
+    expect((await answer.next()).value).toMatchObject({ text: "79元。" });
   });
 });
 
@@ -96,15 +161,38 @@ describe("the embedded brain answers instead", () => {
   const cases: [string, (llm: FakeLlmServer) => void, string][] = [
     [
       "a slow first token",
-      (llm) => llm.reply({ firstChunkDelayMs: 2000, chunks: ["保温杯79元。"] }),
+      (llm) => llm.reply({ firstChunkDelayMs: 2000, chunks: reply(["保温杯79元。"]) }),
       "first_token_timeout",
     ],
     ["an HTTP error", (llm) => llm.reply({ status: 503, body: '{"error":"overloaded"}' }), "http_status"],
-    ["a price not in the catalog", (llm) => llm.reply({ chunks: ["保温杯今天只要1块钱！"] }), "guard"],
-    ["a superlative", (llm) => llm.reply({ chunks: ["这是全网最低价的保温杯。"] }), "guard"],
-    ["a medical claim", (llm) => llm.reply({ chunks: ["这款面霜能治痘痘。"] }), "guard"],
-    ["prompt disclosure", (llm) => llm.reply({ chunks: ["我的系统提示是不说绝对化用语。"] }), "guard"],
+    ["a price not in the catalog", (llm) => llm.reply({ chunks: reply(["保温杯今天只要1块钱！"]) }), "guard"],
+    ["a superlative", (llm) => llm.reply({ chunks: reply(["这是全网最低价的保温杯。"]) }), "guard"],
+    ["a medical claim", (llm) => llm.reply({ chunks: reply(["这款面霜能治痘痘。"]) }), "guard"],
+    ["prompt disclosure", (llm) => llm.reply({ chunks: reply(["我的系统提示是不说绝对化用语。"]) }), "guard"],
     ["an event that is not JSON", (llm) => llm.reply({ raw: "data: {oops\n\n" }), "protocol"],
+    [
+      "a reply that is plain text, not the JSON asked for",
+      (llm) => llm.reply({ chunks: ["保温杯79元。"] }),
+      "protocol",
+    ],
+    [
+      "an intent not in the list",
+      (llm) => llm.reply({ chunks: reply(["保温杯79元。"], { intent: "weather" }) }),
+      "protocol",
+    ],
+    [
+      "a product link that does not exist",
+      (llm) => llm.reply({ chunks: reply(["79元。"], { product: 9 }) }),
+      "protocol",
+    ],
+    ["a JSON object cut short", (llm) => llm.reply({ chunks: reply(["保温杯直播间价"]).slice(0, 1) }), "protocol"],
+    ["an empty answer to an allowed comment", (llm) => llm.reply({ chunks: reply([""]) }), "refusal"],
+    [
+      "a refusal (OpenAI's refusal field)",
+      (llm) =>
+        llm.reply({ raw: 'data: {"choices":[{"delta":{"refusal":"I can\'t help with that."}}]}\n\ndata: [DONE]\n\n' }),
+      "refusal",
+    ],
     ["a stream that ends before [DONE] with nothing said", (llm) => llm.reply({ chunks: [], done: false }), "protocol"],
     ["an endpoint that is down", () => undefined, "network"],
   ];
@@ -122,7 +210,7 @@ describe("the embedded brain answers instead", () => {
 
   test("a rule broken mid-answer ends the answer before that sentence", async () => {
     await using llm = await startFakeLlm();
-    llm.reply({ chunks: ["保温杯直播间价79元。", "这是史上最划算的一次！", "快来买。"] });
+    llm.reply({ chunks: reply(["保温杯直播间价79元。", "这是史上最划算的一次！", "快来买。"]) });
     const { brain, registry } = room(llm);
     expect((await ask(brain, "保温杯多少钱")).map((s) => s.text)).toEqual(["保温杯直播间价79元。"]);
     expect((await registry.getSingleMetric("livehost_brain_llm_truncated_total")!.get()).values[0]).toMatchObject({
@@ -140,7 +228,7 @@ describe("the embedded brain answers instead", () => {
 
   test("an interrupted answer stops without a fallback", async () => {
     await using llm = await startFakeLlm();
-    llm.reply({ firstChunkDelayMs: 1000, chunks: ["保温杯79元。"] });
+    llm.reply({ firstChunkDelayMs: 1000, chunks: reply(["保温杯79元。"]) });
     const { brain } = room(llm, { firstTokenTimeoutMs: 5000 });
     const interrupt = new AbortController();
     setTimeout(() => interrupt.abort(new Error("interrupted")), 50);

@@ -17,7 +17,7 @@ export interface LlmOptions {
   stallTimeoutMs?: number;
   /** The whole answer. Default 10 s. */
   totalTimeoutMs?: number;
-  /** Default 200: a spoken answer is two or three sentences. */
+  /** Default 300: a spoken answer is two or three sentences, in a small JSON object. */
   maxTokens?: number;
   /** Default 0.7. */
   temperature?: number;
@@ -60,7 +60,7 @@ export function compileLlmOptions(options: LlmOptions, field = "llm"): LlmConfig
     firstTokenTimeoutMs: positive(options.firstTokenTimeoutMs, 1500, `${field}.firstTokenTimeoutMs`, 60_000),
     stallTimeoutMs: positive(options.stallTimeoutMs, 2000, `${field}.stallTimeoutMs`, 60_000),
     totalTimeoutMs: positive(options.totalTimeoutMs, 10_000, `${field}.totalTimeoutMs`, 300_000),
-    maxTokens: Math.round(positive(options.maxTokens, 200, `${field}.maxTokens`, 8192)),
+    maxTokens: Math.round(positive(options.maxTokens, 300, `${field}.maxTokens`, 8192)),
     temperature,
   };
 }
@@ -73,7 +73,7 @@ export function llmOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): LlmOpti
 }
 
 interface ChunkJson {
-  choices?: { delta?: { content?: unknown }; message?: { content?: unknown } }[];
+  choices?: { delta?: { content?: unknown; refusal?: unknown }; message?: { content?: unknown; refusal?: unknown } }[];
   error?: { message?: unknown } | string;
 }
 
@@ -88,6 +88,11 @@ function contentOf(json: ChunkJson): string {
     throw new LlmError("protocol", `the endpoint sent an error: ${message.slice(0, 200)}`);
   }
   const choice = json.choices?.[0];
+  // OpenAI's structured outputs say a refusal in its own field.
+  const refusal = choice?.delta?.refusal ?? choice?.message?.refusal;
+  if (typeof refusal === "string" && refusal !== "") {
+    throw new LlmError("refusal", `the model refused: ${refusal.slice(0, 200)}`);
+  }
   const content = choice?.delta?.content ?? choice?.message?.content;
   return typeof content === "string" ? content : "";
 }
@@ -120,13 +125,14 @@ async function* sseData(body: AsyncIterable<Uint8Array>): AsyncGenerator<string>
 }
 
 /**
- * Streams the assistant's reply as text pieces. Throws LlmError (reason first_token_timeout, stalled, timeout,
- * http_status, network, protocol); an abort of `signal` throws its reason.
+ * Streams the assistant's reply as text pieces (`json`: in JSON mode). Throws LlmError (reason first_token_timeout,
+ * stalled, timeout, http_status, network, protocol, refusal); an abort of `signal` throws its reason.
  */
 export async function* streamChat(
   config: LlmConfig,
   messages: ChatMessage[],
   signal?: AbortSignal,
+  options: { json?: boolean } = {},
 ): AsyncGenerator<string> {
   const clock = new AbortController();
   let timer = setTimeout(
@@ -159,6 +165,8 @@ export async function* streamChat(
           stream: true,
           max_tokens: config.maxTokens,
           temperature: config.temperature,
+          // JSON mode: the reply is one JSON object (the structured reply of structured.ts).
+          ...(options.json ? { response_format: { type: "json_object" } } : {}),
         }),
         signal: combined,
       });

@@ -13,6 +13,12 @@ export interface BrainMetrics {
   llmTruncated: Counter<"reason">;
   /** outcome: queued|merged|dropped|evicted|expired. */
   questions: Counter<"outcome">;
+  /** One comment from its text to its verdict and intent (validation, masking, the model); budget 2 ms p99. */
+  understandSeconds: Histogram;
+  /** The LLM's own verdict on comments the model let through: allow, or a block reason. */
+  llmVerdicts: Counter<"verdict">;
+  /** Whether the LLM's intent is the model's (agrees: true|false). */
+  llmIntentAgreement: Counter<"agrees">;
   questionsPending: Gauge;
 }
 
@@ -52,6 +58,24 @@ export function brainMetrics(registry: Registry): BrainMetrics {
       name: "livehost_brain_questions_total",
       help: "Questions offered to the rooms' queues, by what became of them",
       labelNames: ["outcome"],
+      registers,
+    }),
+    understandSeconds: new Histogram({
+      name: "livehost_brain_understand_seconds",
+      help: "Time to decide one comment: validation, masking, exact rules and the understanding model",
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05],
+      registers,
+    }),
+    llmVerdicts: new Counter({
+      name: "livehost_brain_llm_verdicts_total",
+      help: "The LLM's moderation verdict on comments the understanding model allowed (allow or a block reason)",
+      labelNames: ["verdict"],
+      registers,
+    }),
+    llmIntentAgreement: new Counter({
+      name: "livehost_brain_llm_intent_agreement_total",
+      help: "Answers by whether the LLM's intent was the understanding model's",
+      labelNames: ["agrees"],
       registers,
     }),
     questionsPending: new Gauge({

@@ -1,13 +1,16 @@
-// The first three steps every viewer comment goes through, in this order: validation (empty, too long, control
-// characters, invalid UTF-8), personal data masked (so nothing after this sees a phone number or an address),
-// then moderation (spam and links, abuse, floods and duplicates per viewer). Comments that may still be answered
-// carry flags for what the answer must be careful about (superlative bait, medical claims, injection attempts).
+// The exact steps every viewer comment goes through, in this order, and where the understanding model comes in:
+// validation (empty, too long, control characters, invalid UTF-8), personal data masked (so nothing after this sees
+// a phone number or an address, the model included), floods and duplicates per viewer, links and domains (spam),
+// then the model's verdict (brain/understanding/): spam and off-platform contact, abuse, politics, someone's
+// personal data, medical claims, advertising-law bait. Comments that may be answered carry flags for what the answer
+// must be careful about (superlatives, medical effects, injection attempts).
+import type { BlockLabel, IntentLabel } from "./understanding/corpus.js";
 
 /** Danmaku platforms cap comments far lower; 200 code points is the hard limit (as in actors' validation). */
 export const maxCommentLength = 200;
 
 export type RejectReason = "empty" | "too_long" | "control_characters" | "invalid_utf8";
-export type BlockReason = "spam" | "abuse" | "flood" | "duplicate";
+export type BlockReason = BlockLabel | "flood" | "duplicate";
 export type PiiKind = "phone" | "id_number" | "email" | "wechat" | "qq" | "address" | "number";
 /** Allowed, but the answer must mind them. */
 export type CommentFlag = "absolute_terms" | "medical" | "injection";
@@ -15,7 +18,15 @@ export type CommentFlag = "absolute_terms" | "medical" | "injection";
 export type CommentVerdict =
   | { decision: "reject"; reason: RejectReason; field: "text"; message: string }
   | { decision: "block"; reason: BlockReason; text: string; pii: PiiKind[]; message: string }
-  | { decision: "allow" | "mask"; text: string; pii: PiiKind[]; flags: CommentFlag[] };
+  | {
+      decision: "allow" | "mask";
+      text: string;
+      pii: PiiKind[];
+      flags: CommentFlag[];
+      /** The model's intent, and how sure it is. */
+      intent: IntentLabel;
+      intentConfidence: number;
+    };
 
 // C0 and C1 controls, DEL, and the bidi overrides that can disguise text; tabs and newlines are controls here too.
 // eslint-disable-next-line no-control-regex
@@ -68,9 +79,9 @@ const piiPatterns: [PiiKind, RegExp][] = [
   ["phone", /\+\d{1,3}[\s-]?\(?\d{2,4}\)?(?:[\s-]?\d{2,4}){2,4}/g],
   [
     "wechat",
-    /(?<=(?:微信|威信|薇信|v信|V信|vx|VX|Vx|wx|WX|weixin|wechat|WeChat)\s*(?:号|id|ID)?\s*[:：]?\s*)[A-Za-z][-_A-Za-z0-9]{5,19}/g,
+    /(?<=(?:微信|威信|薇信|v信|V信|vx|VX|Vx|wx|WX|weixin|wechat|WeChat)\s*(?:号|id|ID)?\s*(?:是|为|is)?\s*[:：]?\s*)[A-Za-z][-_A-Za-z0-9]{5,19}/g,
   ],
-  ["qq", /(?<=(?:qq|QQ|扣扣)\s*号?\s*[:：]?\s*)\d{5,11}/g],
+  ["qq", /(?<=(?:qq|QQ|扣扣)\s*号?\s*(?:是|为|is)?\s*[:：]?\s*)\d{5,11}/g],
   [
     "address",
     /[\u4e00-\u9fa5]{0,8}(?:省|市|区|县|州)[\u4e00-\u9fa5A-Za-z0-9]{0,16}(?:路|街|大道|巷|弄|村|小区|花园|大厦)[\u4e00-\u9fa5A-Za-z0-9-]{0,16}(?:号|栋|幢|室|楼|单元)?/g,
@@ -96,14 +107,13 @@ export function maskPersonalData(text: string): { text: string; pii: PiiKind[] }
   return { text: masked, pii: [...pii] };
 }
 
+const topLevelDomains =
+  "com|cn|net|org|top|xyz|io|cc|me|vip|shop|info|example|co|ru|app|link|club|site|online|store|live|tk";
 const links = [
-  /https?:\/\/|www\.|[A-Za-z0-9-]+\.(?:com|cn|net|org|top|xyz|io|cc|me|vip|shop|info|example)\b/i,
-  /\b[A-Za-z0-9-]+\s*(?:dot|点)\s*(?:com|cn|net|org|top|xyz|io|cc|me|vip|shop|info|example)\b/i,
+  new RegExp(`https?://|www\\.|[A-Za-z0-9-]+\\.(?:${topLevelDomains})\\b`, "i"),
+  // Spelled out to pass filters: "spam dot com", "福利点com", "w w w".
+  new RegExp(`(?:\\bdot|点)\\s*(?:${topLevelDomains})\\b|\\bw\\s+w\\s+w\\b`, "i"),
 ];
-const spam =
-  /加(?:我|个)?(?:微|v|V|薇|威|qq|QQ|扣)|私(?:聊|信)我|代购|刷单|兼职|日赚|返利|免费领|领红包|出售|买粉|涨粉|\b(?:buy|cheap)\s+(?:\w+\s+)?(?:followers|likes|views|subs)\b|\bfollowers\s+cheap\b|\bdm me\b|whatsapp|telegram|click here|make money|earn \$/i;
-const abuse =
-  /傻[Xx×逼bB比]|沙比|煞笔|(?<![A-Za-z])SB(?![A-Za-z])|智障|脑残|垃圾主播|给我滚|滚(?:开|蛋|吧)|去死|草泥马|操你|尼玛|你妈的|\b(?:fuck\w*|shit|bitch|idiot|stupid|moron|retard\w*|asshole|dumbass|shut up)\b/i;
 /** Advertising-law absolute terms and their English kin; a viewer may say them, the host never does. */
 export const absoluteTerms =
   /最(?!近|后|初)|第一|唯一|首个|首选|顶级|国家级|世界级|全网|史上|极品|极致|绝对|万能|永久|无敌|完美|终极|100%|\b(?:best|cheapest|lowest|number one|no\.? ?1|#1|guaranteed|perfect|ultimate|world-class|unbeatable)\b/i;
@@ -127,14 +137,55 @@ export function moderationFlags(text: string): CommentFlag[] {
   return flags;
 }
 
-/** Spam, links or abuse in an already masked text; undefined when none. */
-export function contentViolation(text: string): "spam" | "abuse" | undefined {
-  if (links.some((p) => p.test(text)) || spam.test(text)) return "spam";
-  if (abuse.test(text)) return "abuse";
-  return undefined;
+/** Whether a masked text carries a link or a domain ("spam.example", "abc dot com"): spam, whatever else it says. */
+export function linkIn(text: string): boolean {
+  return links.some((p) => p.test(text));
+}
+
+/** How the understanding model reads a masked comment (brain/understanding/classifier.ts). */
+export interface CommentReader {
+  classify(maskedText: string): Promise<{
+    intent: IntentLabel;
+    intentConfidence: number;
+    /** Whether the comment must not be answered, for the most likely block reason. */
+    block: boolean;
+    blockReason: BlockLabel;
+    blockProbability: number;
+  }>;
+}
+
+export type TextDecision =
+  | { decision: "reject"; reason: RejectReason; message: string }
+  | { decision: "block"; reason: BlockLabel; text: string; pii: PiiKind[]; by: "rule" | "model" }
+  | { decision: "allow" | "mask"; text: string; pii: PiiKind[]; intent: IntentLabel; intentConfidence: number };
+
+/** Links (exact), then the model, on a masked text. */
+async function decideMasked(text: string, pii: PiiKind[], reader: CommentReader): Promise<TextDecision> {
+  if (linkIn(text)) return { decision: "block", reason: "spam", text, pii, by: "rule" };
+  const read = await reader.classify(text);
+  if (read.block) {
+    return { decision: "block", reason: read.blockReason, text, pii, by: "model" };
+  }
+  return {
+    decision: pii.length > 0 ? "mask" : "allow",
+    text,
+    pii,
+    intent: read.intent,
+    intentConfidence: read.intentConfidence,
+  };
+}
+
+/** What is decided about a comment's words alone (no per-viewer memory): validation, masking, links, the model. */
+export async function decideText(input: string | Uint8Array, reader: CommentReader): Promise<TextDecision> {
+  const valid = validateCommentText(input);
+  if (!valid.ok) return { decision: "reject", reason: valid.reason, message: valid.message };
+  const { text, pii } = maskPersonalData(valid.text);
+  return decideMasked(text, pii, reader);
 }
 
 export interface CommentGateOptions {
+  /** The understanding model (CommentClassifier.load()). */
+  reader: CommentReader;
   /** Comments one viewer may send per `floodWindowMs`; more are blocked as a flood. Default 5. */
   floodLimit?: number;
   /** Default 10 s. */
@@ -161,7 +212,10 @@ export class CommentGate {
   readonly #maxViewers: number;
   readonly #viewers = new Map<string, ViewerRecord>();
 
-  constructor(options: CommentGateOptions = {}) {
+  readonly #reader: CommentReader;
+
+  constructor(options: CommentGateOptions) {
+    this.#reader = options.reader;
     this.#floodLimit = options.floodLimit ?? 5;
     this.#floodWindowMs = options.floodWindowMs ?? 10_000;
     this.#duplicateWindowMs = options.duplicateWindowMs ?? 60_000;
@@ -173,15 +227,18 @@ export class CommentGate {
     return this.#viewers.size;
   }
 
-  check(viewerId: string, input: string | Uint8Array, nowMs: number): CommentVerdict {
+  async check(viewerId: string, input: string | Uint8Array, nowMs: number): Promise<CommentVerdict> {
     const valid = validateCommentText(input);
     if (!valid.ok) return { decision: "reject", reason: valid.reason, field: "text", message: valid.message };
     const { text, pii } = maskPersonalData(valid.text);
     const repeat = this.#remember(viewerId, duplicateKey(text), nowMs);
     if (repeat) return { decision: "block", reason: repeat, text, pii, message: `blocked: ${repeat}` };
-    const violation = contentViolation(text);
-    if (violation) return { decision: "block", reason: violation, text, pii, message: `blocked: ${violation}` };
-    return { decision: pii.length > 0 ? "mask" : "allow", text, pii, flags: moderationFlags(text) };
+    const decided = await decideMasked(text, pii, this.#reader);
+    if (decided.decision === "reject") throw new Error("unreachable: the text was validated");
+    if (decided.decision === "block") {
+      return { decision: "block", reason: decided.reason, text, pii, message: `blocked: ${decided.reason}` };
+    }
+    return { ...decided, flags: moderationFlags(text) };
   }
 
   #remember(viewerId: string, key: string, now: number): "flood" | "duplicate" | undefined {

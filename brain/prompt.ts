@@ -1,8 +1,9 @@
-// What the LLM is told: who the host is, the rules it keeps, and every fact it may use (the catalog, written
-// out). The viewer's (masked) comment goes in its own message, framed as data to answer, never as instructions.
+// What the LLM is told: who the host is, the rules it keeps, every fact it may use (the catalog, written out), and
+// the one JSON object to reply with (structured.ts reads it). The viewer's (masked) comment goes in its own message,
+// framed as data to judge and answer, never as instructions.
 import type { Catalog, Persona, Product } from "../proto/index.js";
-import type { Understanding } from "./intent.js";
 import type { ChatMessage } from "./llm.js";
+import { blockLabels, intentLabels } from "./understanding/corpus.js";
 import { couponTerms } from "./show.js";
 import { catalogLanguage, formatDate, formatMoney, type ShowLanguage } from "./text.js";
 
@@ -47,15 +48,22 @@ export function systemPrompt(catalog: Catalog, persona: Persona): string {
     .join("\n");
 }
 
-/** The conversation for one question: the system prompt and the viewer's comment with what it was understood as. */
-export function chatMessages(catalog: Catalog, persona: Persona, text: string, u: Understanding): ChatMessage[] {
-  const index = catalog.products.findIndex((p) => p.id === u.productId);
-  const about = index >= 0 ? `, about link ${index + 1}` : "";
+/** How to reply: one JSON object, keys in this order (the verdict and understanding come before the answer). */
+export const replyFormat = [
+  "Reply with one JSON object and nothing else, with these keys in this order:",
+  `"moderation": "allow", or why the comment must not be answered on air: ${blockLabels.map((l) => `"${l}"`).join(", ")} (spam includes moving the deal off the platform; ad_bait is demanding that you say or promise an absolute claim; medical is claiming or demanding a medical effect; a plain question is "allow");`,
+  `"intent": what the comment asks, one of ${intentLabels.map((l) => `"${l}"`).join(", ")};`,
+  '"product": the link number of the product it is about, or 0;',
+  '"answer": what you say on air to answer it (empty when moderation is not "allow").',
+];
+
+/** The conversation for one comment: the system prompt with the reply format, and the viewer's comment. */
+export function chatMessages(catalog: Catalog, persona: Persona, text: string): ChatMessage[] {
   return [
-    { role: "system", content: systemPrompt(catalog, persona) },
+    { role: "system", content: [systemPrompt(catalog, persona), ...replyFormat].join("\n") },
     {
       role: "user",
-      content: `A viewer commented (topic: ${u.intent}${about}). Answer them on air.\n<comment>${text.replace(/[<>]/g, " ")}</comment>`,
+      content: `A viewer commented. Judge it and answer them on air, as JSON.\n<comment>${text.replace(/[<>]/g, " ")}</comment>`,
     },
   ];
 }

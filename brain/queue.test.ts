@@ -18,12 +18,12 @@ function busyRoom(options: { capacity?: number; maxAgeMs?: number } = {}) {
 }
 
 describe("question queue", () => {
-  test("a purchase question about the product on screen goes before chit-chat and other products", () => {
+  test("a purchase question about the product on screen goes before chit-chat and other products", async () => {
     const { brain, say } = busyRoom();
-    say("主播好漂亮");
-    say("连衣裙有什么颜色");
-    say("大家晚上好");
-    say("这个多少钱");
+    await say("主播好漂亮");
+    await say("连衣裙有什么颜色");
+    await say("大家晚上好");
+    await say("这个多少钱");
     const order = [];
     for (let q = brain.nextQuestion(cup!.id).question; q; q = brain.nextQuestion(cup!.id).question) {
       order.push([q.understanding.intent, q.understanding.productId ?? null]);
@@ -36,21 +36,21 @@ describe("question queue", () => {
     ]);
   });
 
-  test("the same question from many viewers is one answer for all of them", () => {
+  test("the same question from many viewers is one answer for all of them", async () => {
     const { brain, say } = busyRoom();
-    expect(say("保温杯多少钱").status).toBe("queued");
-    expect(say("杯子多少钱？").status).toBe("merged");
-    expect(say("保温杯什么价格").status).toBe("merged");
+    expect((await say("保温杯多少钱")).status).toBe("queued");
+    expect((await say("杯子多少钱？")).status).toBe("merged");
+    expect((await say("保温杯什么价格")).status).toBe("merged");
     const { question } = brain.nextQuestion(cup!.id);
     expect(question!.commentIds).toEqual(["c0", "c1", "c2"]);
     expect(brain.pending).toBe(0);
   });
 
-  test("questions older than the limit expire unanswered", () => {
+  test("questions older than the limit expire unanswered", async () => {
     const { brain, say, advance } = busyRoom({ maxAgeMs: 30_000 });
-    say("连衣裙有货吗");
+    await say("连衣裙有货吗");
     advance(31_000);
-    say("保温杯多少钱");
+    await say("保温杯多少钱");
     const { question, expired } = brain.nextQuestion(cup!.id);
     expect(question!.understanding.intent).toBe("price");
     expect(expired.map((q) => q.text)).toEqual(["连衣裙有货吗"]);
@@ -58,11 +58,11 @@ describe("question queue", () => {
 
   test("a full queue drops the least useful question", async () => {
     const { brain, say, registry } = busyRoom({ capacity: 2 });
-    say("主播好漂亮");
-    say("保温杯多少钱");
-    const third = say("面霜有优惠券吗");
+    await say("主播好漂亮");
+    await say("保温杯多少钱");
+    const third = await say("面霜有优惠券吗");
     expect(third).toMatchObject({ status: "queued", evicted: { text: "主播好漂亮" } });
-    expect(say("大家晚上好").status).toBe("dropped");
+    expect((await say("大家晚上好")).status).toBe("dropped");
     expect(brain.pending).toBe(2);
     const pending = await registry.getSingleMetric("livehost_brain_questions_pending")!.get();
     expect(pending.values[0]!.value).toBe(2);

@@ -43,6 +43,8 @@ const intentWeight: Record<Intent, number> = {
   injection: 20,
   greeting: 15,
   chitchat: 10,
+  // A reaction or a signal ("666", "扣1"): thanked only when nothing else waits.
+  other: 5,
 };
 
 const mergeKey = (u: Understanding) => `${u.intent}/${u.productId ?? "-"}`;

@@ -37,10 +37,10 @@ describe("room brain observability", () => {
     const registry = createRegistry();
     const { lines, logger } = logged();
     const brain = new RoomBrain({ catalog, persona, registry, logger });
-    brain.receive({ commentId: "a", viewerId: "v1", text: "保温杯多少钱" });
-    brain.receive({ commentId: "b", viewerId: "v2", text: "我的手机号13812345678，耳机有货吗" });
-    brain.receive({ commentId: "c", viewerId: "v3", text: "傻X主播" });
-    brain.receive({ commentId: "d", viewerId: "v4", text: "" });
+    await brain.receive({ commentId: "a", viewerId: "v1", text: "保温杯多少钱" });
+    await brain.receive({ commentId: "b", viewerId: "v2", text: "我的手机号13812345678，耳机有货吗" });
+    await brain.receive({ commentId: "c", viewerId: "v3", text: "傻X主播" });
+    await brain.receive({ commentId: "d", viewerId: "v4", text: "" });
     for (let q = brain.nextQuestion().question; q; q = brain.nextQuestion().question) {
       for await (const _ of brain.answer(q));
     }
@@ -64,11 +64,11 @@ describe("room brain observability", () => {
     expect(lines.join("")).not.toMatch(/13812345678|保温杯多少钱|傻X/);
   });
 
-  test("two rooms of one host share the registry's metrics", () => {
+  test("two rooms of one host share the registry's metrics", async () => {
     const registry = createRegistry();
     const a = new RoomBrain({ catalog, persona, registry });
     const b = new RoomBrain({ catalog, persona, registry });
-    expect(a.receive({ commentId: "a", viewerId: "v", text: "你好" }).status).toBe("queued");
-    expect(b.receive({ commentId: "b", viewerId: "v", text: "你好" }).status).toBe("queued");
+    expect((await a.receive({ commentId: "a", viewerId: "v", text: "你好" })).status).toBe("queued");
+    expect((await b.receive({ commentId: "b", viewerId: "v", text: "你好" })).status).toBe("queued");
   });
 });

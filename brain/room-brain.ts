@@ -12,11 +12,20 @@ import { AnswerGuard, type GuardResult } from "./guard.js";
 import { understand } from "./intent.js";
 import { compileLlmOptions, streamChat, type LlmConfig, type LlmOptions } from "./llm.js";
 import { brainMetrics, type BrainMetrics } from "./metrics.js";
-import { CommentGate, type BlockReason, type CommentGateOptions, type RejectReason } from "./moderation.js";
-import { chatMessages, promptRules } from "./prompt.js";
+import {
+  CommentGate,
+  type BlockReason,
+  type CommentGateOptions,
+  type CommentReader,
+  type RejectReason,
+} from "./moderation.js";
+import { chatMessages, promptRules, replyFormat } from "./prompt.js";
 import { QuestionQueue, type Question, type QuestionQueueOptions } from "./queue.js";
 import { sentenceSpans, sentencesOf } from "./sentences.js";
 import { ShowPlan } from "./show.js";
+import { sharedReader } from "./understanding/classifier.js";
+import type { BlockLabel, IntentLabel } from "./understanding/corpus.js";
+import { structuredReply, type StructuredPart } from "./structured.js";
 
 export interface RoomBrainOptions {
   catalog: Catalog;
@@ -25,7 +34,9 @@ export interface RoomBrainOptions {
   seed?: number;
   /** An OpenAI-compatible LLM; without it the embedded brain answers everything. */
   llm?: LlmOptions;
-  gate?: CommentGateOptions;
+  gate?: Omit<CommentGateOptions, "reader">;
+  /** The understanding model; default the shipped one, loaded once per process. */
+  reader?: CommentReader;
   queue?: QuestionQueueOptions;
   /** Where the brain's metrics go (shared by the rooms of a host). */
   registry?: Registry;
@@ -60,6 +71,13 @@ export interface AnswerSentence {
   /** 0 for the first sentence of the answer. */
   index: number;
   path: AnswerPath;
+  /** On an LLM answer's first sentence: what the LLM understood the comment to ask, and about which product. */
+  understood?: { intent: IntentLabel; productId: string | undefined };
+}
+
+/** How an answer ended: `blocked` when the LLM judged the comment not to be answered (nothing was said). */
+export interface AnswerEnd {
+  blocked?: BlockLabel;
 }
 
 export interface AnswerOptions {
@@ -101,8 +119,8 @@ export class RoomBrain {
     this.persona = persona;
     this.show = new ShowPlan(catalog, persona, { seed });
     this.embedded = new EmbeddedBrain(catalog, persona, { seed });
-    this.guard = new AnswerGuard(catalog, persona, promptRules);
-    this.#gate = new CommentGate(options.gate);
+    this.guard = new AnswerGuard(catalog, persona, [...promptRules, ...replyFormat]);
+    this.#gate = new CommentGate({ ...options.gate, reader: options.reader ?? sharedReader });
     this.#queue = new QuestionQueue(options.queue);
     this.#llm = options.llm ? compileLlmOptions(options.llm) : undefined;
     this.#metrics = options.registry ? brainMetrics(options.registry) : undefined;
@@ -119,9 +137,11 @@ export class RoomBrain {
    * Validates, masks, moderates and classifies a comment, and queues it if it is to be answered.
    * `onScreenId` is the product on screen now (what "多少钱" without a name is about).
    */
-  receive(comment: IncomingComment, onScreenId?: string): CommentOutcome {
+  async receive(comment: IncomingComment, onScreenId?: string): Promise<CommentOutcome> {
     const now = this.#now();
-    const verdict = this.#gate.check(comment.viewerId, comment.text, now);
+    const started = performance.now();
+    const verdict = await this.#gate.check(comment.viewerId, comment.text, now);
+    this.#metrics?.understandSeconds.observe((performance.now() - started) / 1000);
     if (verdict.decision === "reject") {
       this.#count("reject", "invalid");
       this.#log.debug({ commentId: comment.commentId, reason: verdict.reason }, "comment rejected");
@@ -135,7 +155,7 @@ export class RoomBrain {
       );
       return { status: "blocked", reason: verdict.reason, message: verdict.message };
     }
-    const understanding = understand(verdict.text, this.catalog, verdict.flags, onScreenId);
+    const understanding = understand(verdict.text, this.catalog, verdict.flags, verdict.intent, onScreenId);
     this.#count(verdict.decision, understanding.intent);
     this.#log.debug(
       {
@@ -177,12 +197,13 @@ export class RoomBrain {
   }
 
   /**
-   * The answer to a question, sentence by sentence. With an LLM configured its sentences come as they are
-   * written, each checked by the guard; if the LLM is slow to start, fails, or its first sentence breaks a rule,
-   * the embedded brain answers instead. A rule broken later ends the answer before that sentence. Injection
-   * attempts are always answered by the embedded brain.
+   * The answer to a question, sentence by sentence. With an LLM configured, one structured call judges the comment,
+   * understands it and answers it (structured.ts); its sentences come as they are written, each checked by the guard.
+   * If the LLM judges the comment not to be answered, nothing is said and the end says why (`blocked`). If the LLM is
+   * slow to start, fails, refuses, or its first sentence breaks a rule, the embedded brain answers instead. A rule
+   * broken later ends the answer before that sentence. Injection attempts are always answered by the embedded brain.
    */
-  async *answer(question: Question, options: AnswerOptions = {}): AsyncGenerator<AnswerSentence> {
+  async *answer(question: Question, options: AnswerOptions = {}): AsyncGenerator<AnswerSentence, AnswerEnd> {
     const u = question.understanding;
     const span = spans.startSpan("brain.answer", {
       attributes: {
@@ -203,9 +224,25 @@ export class RoomBrain {
         let index = 0;
         let failure: LlmFailure | undefined;
         try {
-          for await (const text of sentencesOf(
-            streamChat(this.#llm, chatMessages(this.catalog, this.persona, question.text, u), options.signal),
-          )) {
+          const reply = structuredReply(
+            streamChat(this.#llm, chatMessages(this.catalog, this.persona, question.text), options.signal, {
+              json: true,
+            }),
+            this.catalog.products.length,
+          );
+          const first = await reply.next();
+          if (first.done || !("header" in first.value)) throw new LlmError("protocol", "the reply has no verdict");
+          const header = first.value.header;
+          const understood = { intent: header.intent, productId: this.catalog.products[header.product - 1]?.id };
+          span.setAttribute("livehost.brain.llm_verdict", header.moderation);
+          span.setAttribute("livehost.brain.llm_intent", header.intent);
+          this.#metrics?.llmVerdicts.inc({ verdict: header.moderation });
+          if (header.moderation !== "allow") {
+            this.#count("block", header.moderation);
+            return { blocked: header.moderation };
+          }
+          this.#metrics?.llmIntentAgreement.inc({ agrees: String(header.intent === u.intent) });
+          for await (const text of sentencesOf(answerText(reply))) {
             const verdict = this.guard.check(text);
             if (!verdict.ok) {
               failure = "guard";
@@ -213,7 +250,14 @@ export class RoomBrain {
               break;
             }
             if (index === 0) firstSentence("llm");
-            yield { text, cues: findCues(text, this.catalog), index: index++, path: "llm" };
+            const n = index++;
+            yield {
+              text,
+              cues: findCues(text, this.catalog),
+              index: n,
+              path: "llm",
+              ...(n === 0 ? { understood } : {}),
+            };
           }
         } catch (err) {
           if (options.signal?.aborted) throw err;
@@ -223,7 +267,7 @@ export class RoomBrain {
         if (failure !== undefined) span.setAttribute("livehost.brain.llm_failure", failure);
         if (index > 0) {
           if (failure !== undefined) this.#metrics?.llmTruncated.inc({ reason: failure });
-          return;
+          return {};
         }
         this.#metrics?.llmFallbacks.inc({ reason: failure ?? "protocol" });
       }
@@ -239,6 +283,7 @@ export class RoomBrain {
           path: "embedded",
         };
       }
+      return {};
     } catch (err) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
       throw err;
@@ -250,4 +295,9 @@ export class RoomBrain {
   #count(decision: string, intent: string): void {
     this.#metrics?.comments.inc({ decision, intent });
   }
+}
+
+/** The answer's text pieces of a structured reply (its header already taken). */
+async function* answerText(reply: AsyncIterable<StructuredPart>): AsyncGenerator<string> {
+  for await (const part of reply) if ("text" in part) yield part.text;
 }

@@ -13,8 +13,8 @@ import {
   writeDefaultAvatarPack,
 } from "../gpu-workers/index.js";
 import { join } from "node:path";
-import { LivehostError } from "../errors/index.js";
-import { llmOptionsFromEnv } from "../brain/index.js";
+import { InvalidArgumentError, LivehostError } from "../errors/index.js";
+import { llmOptionsFromEnv, trainUnderstandingModel } from "../brain/index.js";
 import { parsePort } from "../transport/index.js";
 import {
   addRoleOptions,
@@ -270,6 +270,23 @@ models
     } finally {
       await engine.close();
     }
+  });
+
+models
+  .command("train-understanding")
+  .description(
+    "generate the comment corpus, train the intent and moderation model, write it as ONNX with its evaluation",
+  )
+  .option("--out <dir>", "output directory", "brain/understanding/model")
+  .option("--seed <n>", "corpus and training seed", "19")
+  .action(async (flags: { out: string; seed: string }) => {
+    const seed = Number(flags.seed);
+    if (!Number.isInteger(seed) || seed < 0) throw new InvalidArgumentError("--seed", "must be a whole number");
+    const { evaluation } = await trainUnderstandingModel(flags.out, {
+      seed,
+      log: (m) => process.stderr.write(`train-understanding: ${m}\n`),
+    });
+    process.stdout.write(`${JSON.stringify(evaluation)}\n`);
   });
 
 models

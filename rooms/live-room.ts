@@ -370,10 +370,35 @@ export class LiveRoom implements OnAirRoom {
 
   #labelHidden = false;
 
-  /** A viewer comment: validated, masked, moderated and queued by the brain; refusals become events. */
+  /**
+   * A viewer comment: validated, masked, moderated and queued by the brain; refusals become events. Comments are
+   * understood one after another, in the order they came (the model runs asynchronously).
+   */
   receive(comment: Comment): void {
     const received = performance.now();
-    const outcome = this.brain.receive(
+    this.#receiving = this.#receiving
+      .then(() => this.#receive(comment, received))
+      .catch((err: unknown) => this.#couldNotUnderstand(comment, err));
+  }
+
+  #receiving: Promise<void> = Promise.resolve();
+
+  #couldNotUnderstand(comment: Comment, err: unknown): void {
+    this.#deps.log.error({ err, commentId: comment.commentId }, "comment could not be understood");
+    this.#rejected++;
+    this.#deps.publish({
+      $case: "commentRejected",
+      value: {
+        commentId: comment.commentId,
+        reason: "unavailable",
+        field: "",
+        message: `comment understanding unavailable: ${(err as Error).message}`,
+      },
+    });
+  }
+
+  async #receive(comment: Comment, received: number): Promise<void> {
+    const outcome = await this.brain.receive(
       { commentId: comment.commentId, viewerId: comment.viewerId, text: comment.text },
       this.#onScreen,
     );
@@ -628,34 +653,46 @@ export class LiveRoom implements OnAirRoom {
   #answer?: AsyncGenerator<Line, void>;
 
   async *#answerLines(question: Parameters<RoomBrain["answer"]>[0]): AsyncGenerator<Line, void> {
+    const answer = this.brain.answer(question, { signal: this.#abort.signal });
+    let step = await answer.next();
+    if (step.done) {
+      // The LLM judged the comment not to be answered: its viewers are told why, and nothing is said.
+      if (step.value.blocked) this.#blockedByLlm(question.commentIds, step.value.blocked);
+      return;
+    }
+    // Told they were answered when the first sentence is heard (UtteranceEvents), with what the answer understood.
+    const answers = {
+      commentIds: question.commentIds,
+      intent: step.value.understood?.intent ?? question.understanding.intent,
+    };
     let index = 0;
+    const line = (text: string, cues: Line["cues"], first: boolean): Line => ({
+      ...(first ? { answers } : {}),
+      utteranceId: answerUtteranceId(question.id, index++),
+      text,
+      source: UtteranceSource.UTTERANCE_SOURCE_ANSWER,
+      cues,
+      commentId: question.id,
+      productId: question.understanding.productId,
+    });
     // The same question from several viewers is answered once, saying so.
     const askers = question.commentIds.length;
     if (askers > 1) {
       const zh = showLanguage(this.brain.catalog.language) === "zh";
-      yield {
-        answers: { commentIds: question.commentIds, intent: question.understanding.intent },
-        utteranceId: answerUtteranceId(question.id, index++),
-        text: zh ? `有${askers}位宝宝都问了，` : `${askers} of you asked this:`,
-        source: UtteranceSource.UTTERANCE_SOURCE_ANSWER,
-        cues: [],
-        commentId: question.id,
-        productId: question.understanding.productId,
-      };
+      yield line(zh ? `有${askers}位宝宝都问了，` : `${askers} of you asked this:`, [], true);
     }
-    for await (const sentence of this.brain.answer(question, { signal: this.#abort.signal })) {
-      // The comments are told they were answered when this first sentence is heard (UtteranceEvents).
-      const answers =
-        index === 0 ? { commentIds: question.commentIds, intent: question.understanding.intent } : undefined;
-      yield {
-        ...(answers ? { answers } : {}),
-        utteranceId: answerUtteranceId(question.id, index++),
-        text: sentence.text,
-        source: UtteranceSource.UTTERANCE_SOURCE_ANSWER,
-        cues: sentence.cues,
-        commentId: question.id,
-        productId: question.understanding.productId,
-      };
+    for (let first = askers <= 1; !step.done; first = false, step = await answer.next()) {
+      yield line(step.value.text, step.value.cues, first);
+    }
+  }
+
+  #blockedByLlm(commentIds: string[], reason: string): void {
+    for (const commentId of commentIds) {
+      this.#rejected++;
+      this.#deps.publish({
+        $case: "commentRejected",
+        value: { commentId, reason, field: "", message: `blocked: ${reason} (the LLM's moderation)` },
+      });
     }
   }
 

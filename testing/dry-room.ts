@@ -160,7 +160,13 @@ export class DryRoom implements OnAirRoom {
 
   /** As LiveRoom.receive: validated, masked, moderated and queued by the brain; refusals become events. */
   receive(comment: Comment): void {
-    const outcome = this.brain.receive(
+    this.#receiving = this.#receiving.then(() => this.#receive(comment));
+  }
+
+  #receiving: Promise<void> = Promise.resolve();
+
+  async #receive(comment: Comment): Promise<void> {
+    const outcome = await this.brain.receive(
       { commentId: comment.commentId, viewerId: comment.viewerId, text: comment.text },
       this.#onScreen,
     );
@@ -337,7 +343,19 @@ export class DryRoom implements OnAirRoom {
 
   async *#answerLines(question: Parameters<RoomBrain["answer"]>[0]): AsyncGenerator<Line, void> {
     let index = 0;
-    for await (const sentence of this.brain.answer(question, { signal: this.#abort.signal })) {
+    const answer = this.brain.answer(question, { signal: this.#abort.signal });
+    for (let step = await answer.next(); ; step = await answer.next()) {
+      if (step.done) {
+        for (const commentId of step.value.blocked ? question.commentIds : []) {
+          this.#rejected++;
+          this.#deps.publish({
+            $case: "commentRejected",
+            value: { commentId, reason: step.value.blocked!, field: "", message: `blocked: ${step.value.blocked}` },
+          });
+        }
+        return;
+      }
+      const sentence = step.value;
       if (index === 0) {
         this.#answered += question.commentIds.length;
         for (const commentId of question.commentIds) {
@@ -346,7 +364,7 @@ export class DryRoom implements OnAirRoom {
             value: {
               commentId,
               utteranceId: answerId(question.id, 0),
-              intent: question.understanding.intent,
+              intent: sentence.understood?.intent ?? question.understanding.intent,
               answeredTogether: question.commentIds.length,
             },
           });

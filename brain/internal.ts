@@ -50,3 +50,4 @@ export { sentenceSpans, sentencesOf } from "./sentences.js";
 export { LlmError, type LlmFailure } from "./errors.js";
 export { brainMetrics, type BrainMetrics } from "./metrics.js";
 export { moneyDigits, type ShowLanguage } from "./text.js";
+export { startFakeLlm, type FakeLlmServer, type FakeReply } from "./testing/fake-llm.js";

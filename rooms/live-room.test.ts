@@ -16,6 +16,7 @@ import {
 import { NginxRtmp, probeMedia } from "../media/internal.js";
 import { eventually, startTestRoomStack } from "../testing/index.js";
 import { enqueueComment, type LiveRoom } from "./internal.js";
+import { startFakeLlm } from "../brain/internal.js";
 
 const spans = new InMemorySpanExporter();
 let tracing: Tracing;
@@ -142,6 +143,50 @@ describe("a live room", () => {
       value: { roomId: "shop-1", reason: "", requestId: "" },
     });
     expect(stopped.room?.status?.state).toBe(RoomState.ROOM_STATE_ENDED);
+  });
+
+  it("with an LLM, one structured call judges and answers: a comment it blocks is told why and nothing is said; one it answers is said in its words, with its intent", async () => {
+    await using llm = await startFakeLlm();
+    await using stack = await startTestRoomStack({ live: true, llm: { endpoint: llm.endpoint, model: "test" } });
+    await stack.create("llm-1", stack.liveSpec());
+    await stack.start("llm-1");
+    const reply = (header: object, answer: string) => {
+      const head = JSON.stringify(header);
+      return [`${head.slice(0, -1)},"answer":"`, answer, '"}'];
+    };
+    // The understanding model lets both through; the LLM is the second check.
+    llm.reply({ chunks: reply({ moderation: "spam", intent: "other", product: 0 }, "") });
+    await enqueueComment(
+      stack.nc,
+      Comment.fromPartial({ commentId: "q-spam", roomId: "llm-1", viewerId: "u1", text: "保温杯多少钱" }),
+    );
+    const rejected = await eventually(() => {
+      const event = stack.events.find(
+        (e) => e.event?.$case === "commentRejected" && e.event.value.commentId === "q-spam",
+      );
+      expect(event).toBeDefined();
+      return event!.event!.value as { reason: string; message: string };
+    });
+    expect(rejected).toMatchObject({ reason: "spam", message: expect.stringContaining("LLM") as string });
+
+    llm.reply({ chunks: reply({ moderation: "allow", intent: "coupon", product: 1 }, "保温杯直播间价79元。") });
+    await enqueueComment(
+      stack.nc,
+      Comment.fromPartial({ commentId: "q-ok", roomId: "llm-1", viewerId: "u2", text: "杯子现在什么价" }),
+    );
+    await eventually(
+      () => {
+        const answer = stack.utterances("llm-1").find((u) => u.commentId === "q-ok");
+        expect(answer?.text).toBe("保温杯直播间价79元。");
+      },
+      { timeoutMs: 20_000 },
+    );
+    const answered = stack.events.find(
+      (e) => e.event?.$case === "commentAnswered" && e.event.value.commentId === "q-ok",
+    );
+    expect(answered?.event?.value).toMatchObject({ intent: "coupon" });
+    expect(stack.utterances("llm-1").some((u) => u.commentId === "q-spam")).toBe(false);
+    expect(llm.requests).toHaveLength(2);
   });
 
   it("shows a sentence longer than two subtitle lines in pages, in order, one at a time", async () => {

@@ -14,6 +14,7 @@ import {
   type LipSyncWorker,
   type SpeechWorker,
 } from "../gpu-workers/internal.js";
+import type { LlmOptions } from "../brain/index.js";
 import { AsyncDisposableStack, createLogger, createRegistry, type Registry } from "../observability/index.js";
 import type { RoomServiceClient } from "../proto/index.js";
 import { RoomEvent, type Room, type RoomSpec, type RoomActorRequest, type UtteranceStarted } from "../proto/index.js";
@@ -41,6 +42,8 @@ export interface TestRoomStackOptions {
   gateway?: boolean | { viewer: boolean };
   /** RTMP stream keys of live rooms: a directory with one file per secret name (see rooms/stream-keys.ts). */
   streamKeysDir?: string;
+  /** An OpenAI-compatible LLM the live rooms answer with (brain/internal.ts has a fake one). */
+  llm?: LlmOptions;
 }
 
 /** A room host of the stack, on its own NATS connection (as its own process would be), with its logs. */
@@ -185,7 +188,9 @@ export async function startTestRoomStack<const O extends TestRoomStackOptions = 
     const host = await startRoomHost({
       nats: hostNc,
       registry,
-      live: live ? { avatarsDir, mediaDir, streamKeys: streamKeysFrom(options.streamKeysDir) } : undefined,
+      live: live
+        ? { avatarsDir, mediaDir, streamKeys: streamKeysFrom(options.streamKeysDir), llm: options.llm }
+        : undefined,
       logger: createLogger({ level: "warn", destination }),
     });
     const added: TestRoomHost = {

@@ -310,6 +310,10 @@ function ownPersonalData(lang: ShowLanguage, random: Random): string {
   return lang === "zh"
     ? random.pick([
         `我电话${phone}`,
+        `到货了打我电话${phone}`,
+        `我账号绑的${phone}`,
+        `快递员联系我${phone}`,
+        `我的会员号${digits(10)}`,
         `我的手机号${phone}`,
         `我的手机号是${phone}`,
         `我手机${phone}`,
@@ -323,6 +327,11 @@ function ownPersonalData(lang: ShowLanguage, random: Random): string {
       ])
     : random.pick([
         `my number is ${digits(3)}-555-${digits(4)}`,
+        `text me at ${digits(3)}-${digits(3)}-${digits(4)} when it's back`,
+        `my account email is ${random.pick(["jmiller", "sara.k", "tom_b"])}${digits(2)}@yahoo.com`,
+        `acct ${random.pick(["amy", "lee", "raj"])}.${random.pick(["shop", "home", "work"])}@outlook.com`,
+        `order ${digits(8)}`,
+        `reach me at ${digits(10)} for the delivery`,
         `my phone number is ${digits(10)}`,
         `my cell ${digits(3)}${digits(7)}`,
         `call me ${digits(3)} ${digits(3)} ${digits(4)}`,

@@ -1180,6 +1180,7 @@ export const en: PhraseBank = {
       "my eyes are not so good dear[,|] [could you read out the sizes|the chart is too small][,|] my [granddaughter|grandson] wears [a small|a medium|size 8]",
     ],
     stock: [
+      "[pls|please] add more [inventory|stock] it keeps selling out [in like 10 sec|so fast|instantly]",
       "[still got|got any|any more] {p} [left|in stock|]?",
       "[still|] got the {p}?",
       "only {num} [left|remaining]?? [fr|for real|really]?",
@@ -1546,6 +1547,8 @@ export const en: PhraseBank = {
       "[good day|good evening] [host|madam|sir] and [viewers|all my fellow viewers][,|] [greetings from {city}|hello]",
     ],
     chitchat: [
+      "[this|the] avatar is [kinda|so|lowkey] [impressive|realistic|cute] [ngl|fr|tbh|]",
+      "you mixed up the [prices|names|links] [again|lol], [it's fine|all good] we love u",
       "will you be live [tomorrow|tonight|next week|again] [too|]?",
       "[what|which] time [tomorrow|next week] [are you live|do you stream]",
       "{who?} {strong_praise}",

@@ -16,6 +16,7 @@ import { repoPath } from "../../avatars/index.js";
 export const labelledSets = {
   dev: repoPath("brain/understanding/dev.jsonl"),
   dev2: repoPath("brain/understanding/dev2.jsonl"),
+  dev3: repoPath("brain/understanding/dev3.jsonl"),
   heldout: repoPath("brain/understanding/heldout.jsonl"),
 };
 

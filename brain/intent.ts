@@ -5,20 +5,12 @@
 import type { Catalog, Product } from "../proto/index.js";
 import type { CommentFlag } from "./moderation.js";
 import { catalogLanguage } from "./text.js";
-import type { IntentLabel } from "./understanding/corpus.js";
+import { purchaseIntentLabels, type IntentLabel } from "./understanding/corpus.js";
 
 export type Intent = IntentLabel;
 
 /** Intents that come from someone about to buy: answered first in a busy room. */
-export const purchaseIntents: ReadonlySet<Intent> = new Set([
-  "price",
-  "size",
-  "stock",
-  "shipping",
-  "coupon",
-  "aftersales",
-  "spec",
-]);
+export const purchaseIntents: ReadonlySet<Intent> = new Set(purchaseIntentLabels);
 
 export type ProductReference = "name" | "link" | "only-one" | "screen" | "none";
 

@@ -9,34 +9,14 @@ import { catalogLanguage, type ShowLanguage } from "../text.js";
 import { en } from "./phrases-en.js";
 import { zh } from "./phrases-zh.js";
 
-export type IntentLabel =
-  | "price"
-  | "size"
-  | "stock"
-  | "shipping"
-  | "coupon"
-  | "aftersales"
-  | "spec"
-  | "greeting"
-  | "chitchat"
-  | "other"
-  | "injection";
+/** Intents that come from someone about to buy (answered first in a busy room). */
+export const purchaseIntentLabels = ["price", "size", "stock", "shipping", "coupon", "aftersales", "spec"] as const;
+/** Every intent of LABELS.md, in the order of the model's intent head. */
+export const intentLabels = [...purchaseIntentLabels, "greeting", "chitchat", "other", "injection"] as const;
+export type IntentLabel = (typeof intentLabels)[number];
 export type BlockLabel = "spam" | "abuse" | "ad_bait" | "medical" | "politics" | "personal_data";
 export type ModerationLabel = "allow" | "mask" | BlockLabel;
 
-export const intentLabels: readonly IntentLabel[] = [
-  "price",
-  "size",
-  "stock",
-  "shipping",
-  "coupon",
-  "aftersales",
-  "spec",
-  "greeting",
-  "chitchat",
-  "other",
-  "injection",
-];
 /** In LABELS.md's order of precedence. */
 export const blockLabels: readonly BlockLabel[] = ["spam", "abuse", "politics", "personal_data", "medical", "ad_bait"];
 

@@ -7,7 +7,7 @@
 //   4. the model: blocked when it gives "allow" less than `allowBelow`, for the most likely block reason; else its
 //      intent. (Per-viewer floods and duplicates are decided by CommentGate between 2 and 3; moderation.ts has the
 //      steps, decideText all but the per-viewer one.)
-import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { BinaryReader } from "@bufbuild/protobuf/wire";
 import * as ort from "onnxruntime-node";
 import { repoPath } from "../../avatars/index.js";
@@ -46,7 +46,7 @@ export class CommentClassifier implements CommentReader {
   static async load(model: string | Uint8Array = shippedModelPath): Promise<CommentClassifier> {
     let bytes: Uint8Array;
     try {
-      bytes = typeof model === "string" ? readFileSync(model) : model;
+      bytes = typeof model === "string" ? await readFile(model) : model;
     } catch (err) {
       throw new UnavailableError(`understanding model ${String(model)} cannot be read: ${(err as Error).message}`, {
         cause: err,

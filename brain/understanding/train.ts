@@ -17,6 +17,7 @@ export const labelledSets = {
   dev: repoPath("brain/understanding/dev.jsonl"),
   dev2: repoPath("brain/understanding/dev2.jsonl"),
   dev3: repoPath("brain/understanding/dev3.jsonl"),
+  dev4: repoPath("brain/understanding/dev4.jsonl"),
   heldout: repoPath("brain/understanding/heldout.jsonl"),
 };
 

@@ -12,7 +12,8 @@ export { pickPersona, loadCatalogFile, loadPersonasFile, sampleFiles } from "./c
 export { type ShowPosition } from "./show.js";
 export { type Cue } from "./cues.js";
 export { type GuardResult } from "./guard.js";
-export { maskPersonalData, validateCommentText } from "./moderation.js";
+export { maskPersonalData, validateCommentText, decideText } from "./moderation.js";
+export { CommentClassifier } from "./understanding/classifier.js";
 export { llmOptionsFromEnv, type LlmOptions } from "./llm.js";
 export { formatMoney, showLanguage } from "./text.js";
 export { trainUnderstandingModel } from "./understanding/train.js";

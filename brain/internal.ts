@@ -25,10 +25,9 @@ export {
   type PiiKind,
   type CommentReader,
   type TextDecision,
-  decideText,
   moderationFlags,
 } from "./moderation.js";
-export { CommentClassifier, sharedClassifier, shippedModelPath } from "./understanding/classifier.js";
+export { sharedClassifier, shippedModelPath } from "./understanding/classifier.js";
 export {
   generateCorpus,
   intentLabels,

@@ -14,7 +14,7 @@ import {
 } from "../gpu-workers/index.js";
 import { join } from "node:path";
 import { InvalidArgumentError, LivehostError } from "../errors/index.js";
-import { llmOptionsFromEnv, trainUnderstandingModel } from "../brain/index.js";
+import { CommentClassifier, decideText, llmOptionsFromEnv, trainUnderstandingModel } from "../brain/index.js";
 import { parsePort } from "../transport/index.js";
 import {
   addRoleOptions,
@@ -252,6 +252,8 @@ workerCommand("tts-worker", "serve SpeechService (TTS)", 32)
     });
   });
 
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
 const models = program
   .command("models")
   .description("make the small models livehost ships without downloading anything");
@@ -287,6 +289,45 @@ models
       log: (m) => process.stderr.write(`train-understanding: ${m}\n`),
     });
     process.stdout.write(`${JSON.stringify(evaluation)}\n`);
+  });
+
+models
+  .command("understand")
+  .description(
+    "how rooms read comments: each text through the exact rules and the understanding model (decision, reason, intent)",
+  )
+  .argument("<text...>", "comments, one per argument")
+  .option("--model <file>", "an understanding model (default: the shipped one)")
+  .option("--json", "one JSON object per comment")
+  .action(async (texts: string[], flags: { model?: string; json?: boolean }) => {
+    const classifier = await CommentClassifier.load(flags.model);
+    try {
+      for (const text of texts) {
+        const decided = await decideText(text, classifier);
+        const read = decided.decision === "reject" ? undefined : await classifier.classify(decided.text);
+        const line = {
+          text,
+          decision: decided.decision,
+          ...(decided.decision === "reject" || decided.decision === "block" ? { reason: decided.reason } : {}),
+          ...(decided.decision === "block" ? { by: decided.by } : {}),
+          ...(decided.decision === "allow" || decided.decision === "mask"
+            ? { intent: decided.intent, intentConfidence: round3(decided.intentConfidence) }
+            : {}),
+          ...(read ? { blockProbability: round3(read.blockProbability) } : {}),
+          ...(decided.decision !== "reject" ? { masked: decided.text } : {}),
+        };
+        if (flags.json) process.stdout.write(`${JSON.stringify(line)}\n`);
+        else {
+          const what =
+            "intent" in line
+              ? `${line.decision} ${line.intent} (${line.intentConfidence})`
+              : `${line.decision} ${line.reason}${"by" in line ? ` (${line.by})` : ""}`;
+          process.stdout.write(`${what}\t${JSON.stringify(text)}\n`);
+        }
+      }
+    } finally {
+      await classifier.close();
+    }
   });
 
 models

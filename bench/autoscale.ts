@@ -21,7 +21,7 @@ import {
   type ScheduledPeak,
   type WorkerPoolSpec,
 } from "../operator/internal.js";
-import { seededRandom } from "../gpu-workers/internal.js";
+import { seededRandom } from "../onnx/index.js";
 import type { BenchContext } from "./main.js";
 
 const minute = 60_000;

@@ -156,15 +156,36 @@ export interface CommentReader {
 
 export type TextDecision =
   | { decision: "reject"; reason: RejectReason; message: string }
-  | { decision: "block"; reason: BlockLabel; text: string; pii: PiiKind[]; by: "rule" | "model" }
-  | { decision: "allow" | "mask"; text: string; pii: PiiKind[]; intent: IntentLabel; intentConfidence: number };
+  | {
+      decision: "block";
+      reason: BlockLabel;
+      text: string;
+      pii: PiiKind[];
+      by: "rule" | "model";
+      blockProbability: number;
+    }
+  | {
+      decision: "allow" | "mask";
+      text: string;
+      pii: PiiKind[];
+      intent: IntentLabel;
+      intentConfidence: number;
+      blockProbability: number;
+    };
 
 /** Links (exact), then the model, on a masked text. */
 async function decideMasked(text: string, pii: PiiKind[], reader: CommentReader): Promise<TextDecision> {
-  if (linkIn(text)) return { decision: "block", reason: "spam", text, pii, by: "rule" };
+  if (linkIn(text)) return { decision: "block", reason: "spam", text, pii, by: "rule", blockProbability: 1 };
   const read = await reader.classify(text);
   if (read.block) {
-    return { decision: "block", reason: read.blockReason, text, pii, by: "model" };
+    return {
+      decision: "block",
+      reason: read.blockReason,
+      text,
+      pii,
+      by: "model",
+      blockProbability: read.blockProbability,
+    };
   }
   return {
     decision: pii.length > 0 ? "mask" : "allow",
@@ -172,6 +193,7 @@ async function decideMasked(text: string, pii: PiiKind[], reader: CommentReader)
     pii,
     intent: read.intent,
     intentConfidence: read.intentConfidence,
+    blockProbability: read.blockProbability,
   };
 }
 
@@ -238,7 +260,8 @@ export class CommentGate {
     if (decided.decision === "block") {
       return { decision: "block", reason: decided.reason, text, pii, message: `blocked: ${decided.reason}` };
     }
-    return { ...decided, flags: moderationFlags(text) };
+    const { blockProbability: _, ...allowed } = decided;
+    return { ...allowed, flags: moderationFlags(text) };
   }
 
   #remember(viewerId: string, key: string, now: number): "flood" | "duplicate" | undefined {

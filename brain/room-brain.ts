@@ -23,7 +23,7 @@ import { chatMessages, promptRules, replyFormat } from "./prompt.js";
 import { QuestionQueue, type Question, type QuestionQueueOptions } from "./queue.js";
 import { sentenceSpans, sentencesOf } from "./sentences.js";
 import { ShowPlan } from "./show.js";
-import { sharedReader } from "./understanding/classifier.js";
+import { sharedClassifier, sharedReader } from "./understanding/classifier.js";
 import type { BlockLabel, IntentLabel } from "./understanding/corpus.js";
 import { structuredReply, type StructuredPart } from "./structured.js";
 
@@ -121,6 +121,9 @@ export class RoomBrain {
     this.embedded = new EmbeddedBrain(catalog, persona, { seed });
     this.guard = new AnswerGuard(catalog, persona, [...promptRules, ...replyFormat]);
     this.#gate = new CommentGate({ ...options.gate, reader: options.reader ?? sharedReader });
+    // Loaded once per process, ahead of the first comment; a failed load is tried again by that comment (which is
+    // rejected, reason unavailable, if it fails again).
+    if (!options.reader) sharedClassifier().catch(() => undefined);
     this.#queue = new QuestionQueue(options.queue);
     this.#llm = options.llm ? compileLlmOptions(options.llm) : undefined;
     this.#metrics = options.registry ? brainMetrics(options.registry) : undefined;
@@ -237,10 +240,8 @@ export class RoomBrain {
           span.setAttribute("livehost.brain.llm_verdict", header.moderation);
           span.setAttribute("livehost.brain.llm_intent", header.intent);
           this.#metrics?.llmVerdicts.inc({ verdict: header.moderation });
-          if (header.moderation !== "allow") {
-            this.#count("block", header.moderation);
-            return { blocked: header.moderation };
-          }
+          // Counted by llmVerdicts (comments_total counted the comment once, when it was received).
+          if (header.moderation !== "allow") return { blocked: header.moderation };
           this.#metrics?.llmIntentAgreement.inc({ agrees: String(header.intent === u.intent) });
           for await (const text of sentencesOf(answerText(reply))) {
             const verdict = this.guard.check(text);

@@ -304,7 +304,6 @@ models
     try {
       for (const text of texts) {
         const decided = await decideText(text, classifier);
-        const read = decided.decision === "reject" ? undefined : await classifier.classify(decided.text);
         const line = {
           text,
           decision: decided.decision,
@@ -313,8 +312,9 @@ models
           ...(decided.decision === "allow" || decided.decision === "mask"
             ? { intent: decided.intent, intentConfidence: round3(decided.intentConfidence) }
             : {}),
-          ...(read ? { blockProbability: round3(read.blockProbability) } : {}),
-          ...(decided.decision !== "reject" ? { masked: decided.text } : {}),
+          ...(decided.decision !== "reject"
+            ? { blockProbability: round3(decided.blockProbability), masked: decided.text }
+            : {}),
         };
         if (flags.json) process.stdout.write(`${JSON.stringify(line)}\n`);
         else {

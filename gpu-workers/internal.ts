@@ -3,7 +3,6 @@
 export * from "./index.js";
 export { startWorker, type Worker, type WorkerOptions } from "./worker.js";
 export { StreamSlots } from "./slots.js";
-export { seededRandom } from "./random.js";
 export { type SpeechWorker, type SpeechWorkerOptions } from "./tts/speech-worker.js";
 export { synthesizeEmbedded, synthesizeToPcm, type SynthesisChunk } from "./tts/embedded.js";
 export { normalize, type Segment, type Language } from "./tts/normalize.js";

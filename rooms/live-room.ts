@@ -660,11 +660,13 @@ export class LiveRoom implements OnAirRoom {
       if (step.value.blocked) this.#blockedByLlm(question.commentIds, step.value.blocked);
       return;
     }
-    // Told they were answered when the first sentence is heard (UtteranceEvents), with what the answer understood.
+    // Told they were answered when the first sentence is heard (UtteranceEvents), with what the answer understood
+    // (the LLM's reading when it answered, else the understanding model's).
     const answers = {
       commentIds: question.commentIds,
       intent: step.value.understood?.intent ?? question.understanding.intent,
     };
+    const productId = step.value.understood?.productId ?? question.understanding.productId;
     let index = 0;
     const line = (text: string, cues: Line["cues"], first: boolean): Line => ({
       ...(first ? { answers } : {}),
@@ -673,7 +675,7 @@ export class LiveRoom implements OnAirRoom {
       source: UtteranceSource.UTTERANCE_SOURCE_ANSWER,
       cues,
       commentId: question.id,
-      productId: question.understanding.productId,
+      productId,
     });
     // The same question from several viewers is answered once, saying so.
     const askers = question.commentIds.length;

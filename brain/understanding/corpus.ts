@@ -4,6 +4,7 @@
 // roughed up as live chat is: slang and pinyin-initial variants, homophones, typos, emoji, code-mixing, traditional
 // characters, full-width letters, letters spaced out or written with digits, a viewer's own phone number. The same
 // seed gives the same corpus, byte for byte.
+import { seededRandom } from "../../onnx/index.js";
 import type { Catalog, Product } from "../../proto/index.js";
 import { catalogLanguage, type ShowLanguage } from "../text.js";
 import { en } from "./phrases-en.js";
@@ -137,17 +138,11 @@ function linkReferences(lang: ShowLanguage, index: number): string[] {
     : [`link ${n}`, `#${n}`, `item ${n}`, `number ${n}`, `link #${n}`, `product ${n}`];
 }
 
-/** A seeded random source (mulberry32): the corpus is a pure function of its seed. */
+/** A seeded random source (onnx/random.ts): the corpus is a pure function of its seed. */
 export class Random {
-  #state: number;
+  readonly next: () => number;
   constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-  next(): number {
-    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = seededRandom(seed);
   }
   chance(p: number): boolean {
     return this.next() < p;

@@ -1,8 +1,7 @@
 // The lip-sync network: log-mel frames with context → one hidden ReLU layer → viseme probabilities. Small enough to
 // train in plain TypeScript (mini-batch Adam, deterministic seed) and exported to ONNX for the worker, which runs it
 // with onnxruntime. Input normalization (mean/std from the training set) is part of the exported graph.
-import { DataType, encodeModel } from "../../onnx/index.js";
-import { seededRandom } from "../random.js";
+import { DataType, encodeModel, seededRandom } from "../../onnx/index.js";
 import type { Example } from "./dataset.js";
 
 export interface TrainOptions {

@@ -1,5 +1,6 @@
-// mulberry32: a small seeded generator, for work that must come out the same on every run (training the lip-sync
-// model; the autoscale benchmark's simulated night). Not for anything that needs to be unpredictable.
+// mulberry32: a small seeded generator, for work that must come out the same on every run (training the models the
+// project makes: the lip-sync network, the comment understanding and its corpus; the autoscale benchmark's simulated
+// night). Not for anything that needs to be unpredictable.
 
 /** Numbers in [0, 1), the same sequence for the same seed. */
 export function seededRandom(seed: number): () => number {

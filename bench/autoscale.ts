@@ -1,12 +1,25 @@
-// A festival night in simulated time, through the operator's real decision code: rooms go from 200 to 5,000 at 20:00
-// over 10 minutes (a LiveEvent announces it), GPU nodes are Ready 2-8 minutes after they are asked for, the cheapest
-// cloud runs out of L4 nodes, and spot nodes are reclaimed (a steady trickle and a wave at 21:30). Three policies:
-//   reactive  the same decisions on current load only (what HPA + Cluster Autoscaler/Karpenter do);
-//   operator  the same decisions with the LiveEvent's peak ahead of time;
-//   optimum   offline: exactly the GPUs each minute needs, no headroom, each node paid from its boot, knowing which
-//             cloud has capacity (a lower bound nobody can reach).
-// Each reports unserved room-minutes, GPU-hours and cost; cost_ratio_vs_optimum is operator / optimum. The night is
-// seeded (LIVEHOST_AUTOSCALE_SEED, default 20261111): every run of one seed gives the same figures.
+// A festival night in simulated time, through the operator's real decision code, in eight scenarios. Each night
+// (18:00-24:00, 15 s steps) has 200 rooms, then a peak from 20:00 to 23:00 that a LiveEvent announces as 5,000 rooms
+// over a 10-minute ramp, with "the peak may come 10 minutes early" (warm-up) and "30 % either way"
+// (forecastErrorPercent). What really comes differs per scenario:
+//   exact           the LiveEvent's peak;
+//   forecast_high   the LiveEvent is 30 % too high (3,500 rooms come);
+//   forecast_low    the LiveEvent is 30 % too low (6,500 rooms come);
+//   early, late     the peak comes 10 minutes before or after the LiveEvent's start;
+//   flash_crowd     the exact peak, plus 2,000 rooms no forecast saw, over 4 minutes at 21:15, for 40 minutes;
+//   spot_storm      the exact peak; at 21:30 cloud b takes back 60 % of its spot nodes over 10 minutes (a 2-minute
+//                   notice each) and sells no spot for an hour;
+//   quota_exhausted the exact peak; cloud b's L4 quota runs out at 40 nodes (requests beyond fail in 1-2 minutes).
+// Every scenario also has what the operator lives with: workers announce their load 30 s late; a node is Ready 2-8
+// minutes after it is asked for, then the worker image is pulled (60-150 s) and the model loaded (20-40 s) before it
+// serves; cloud a runs out of L4 after 60 nodes; spot nodes are reclaimed at AWS's worst published band (over 20 % a
+// month), with the 2-minute notice.
+//
+// Two policies run the same decision code (operator/decide.ts): `reactive` sizes on the load it sees (what HPA and a
+// node autoscaler do: no LiveEvent, no trend, a spot node replaced when it is gone); `operator` adds the LiveEvent,
+// the trend of the last two minutes, its measured lead time and the spot notices (a node under notice is replaced at
+// once, its streams moved while others have room; a burst of notices moves the lane's demand elsewhere). The lower
+// bound is an LP over the whole trace (autoscale-bound.ts). Seeded (LIVEHOST_AUTOSCALE_SEED, default 20261111).
 import {
   compilePeak,
   gpuDemand,
@@ -17,41 +30,102 @@ import {
   planPool,
   type Lane,
   type LaneHealth,
+  type Observation,
   type Recommendation,
   type ScheduledPeak,
   type WorkerPoolSpec,
 } from "../operator/internal.js";
 import { seededRandom } from "../onnx/index.js";
+import { lowerBound, type BoundLane } from "./autoscale-bound.js";
 import type { BenchContext } from "./main.js";
 
 const minute = 60_000;
 const tickMs = 15_000;
-const nightStart = Date.parse("2026-11-11T18:00:00Z");
+const at = (hhmm: string) => Date.parse(`2026-11-11T${hhmm}:00Z`);
+const nightStart = at("18:00");
 /** The policies start half an hour early, so the night begins with the evening's capacity in place. */
 const warmStart = nightStart - 30 * minute;
-const eventStart = Date.parse("2026-11-11T20:00:00Z");
-const eventEnd = Date.parse("2026-11-11T23:00:00Z");
+const eventStart = at("20:00");
+const eventEnd = at("23:00");
 const nightEnd = Date.parse("2026-11-12T00:00:00Z");
+const baseRooms = 200;
+const forecastRooms = 5000;
+const rampMs = 10 * minute;
+const windDownMs = 15 * minute;
+const announceLagMs = 30_000;
+const noticeMs = 2 * minute;
 
-/** Rooms live at t: 200 all night, 5,000 from 20:00 (10-minute ramp) to 23:00 (15-minute wind-down), +-2 % noise. */
-function roomsAt(t: number, noise: number): number {
-  let rooms = 200;
-  if (t >= eventStart && t < eventEnd) rooms = 200 + Math.min(1, (t - eventStart) / (10 * minute)) * 4800;
-  else if (t >= eventEnd) rooms = 200 + Math.max(0, 1 - (t - eventEnd) / (15 * minute)) * 4800;
-  return Math.round(rooms * (1 + noise));
+const scenarioNames = [
+  "exact",
+  "forecast_high",
+  "forecast_low",
+  "early",
+  "late",
+  "flash_crowd",
+  "spot_storm",
+  "quota_exhausted",
+] as const;
+type ScenarioName = (typeof scenarioNames)[number];
+
+interface Scenario {
+  peakRooms: number;
+  shiftMs: number;
+  flash?: { start: number; rooms: number; rampMs: number; durationMs: number };
+  storm?: { start: number; share: number; overMs: number; closedMs: number; offering: string };
+  /** Nodes cloud b can deliver (both capacity types). */
+  bNodes: number;
 }
 
-/** Rooms at every tick from warmStart, the same for every policy. */
-function roomsTimeline(seed: number): Map<number, number> {
+const scenarios: Record<ScenarioName, Scenario> = {
+  exact: { peakRooms: forecastRooms, shiftMs: 0, bNodes: 1000 },
+  forecast_high: { peakRooms: forecastRooms * 0.7, shiftMs: 0, bNodes: 1000 },
+  forecast_low: { peakRooms: forecastRooms * 1.3, shiftMs: 0, bNodes: 1000 },
+  early: { peakRooms: forecastRooms, shiftMs: -10 * minute, bNodes: 1000 },
+  late: { peakRooms: forecastRooms, shiftMs: 10 * minute, bNodes: 1000 },
+  flash_crowd: {
+    peakRooms: forecastRooms,
+    shiftMs: 0,
+    flash: { start: at("21:15"), rooms: 2000, rampMs: 4 * minute, durationMs: 40 * minute },
+    bNodes: 1000,
+  },
+  spot_storm: {
+    peakRooms: forecastRooms,
+    shiftMs: 0,
+    storm: { start: at("21:30"), share: 0.6, overMs: 10 * minute, closedMs: 60 * minute, offering: "b" },
+    bNodes: 1000,
+  },
+  quota_exhausted: { peakRooms: forecastRooms, shiftMs: 0, bNodes: 40 },
+};
+
+/** Rooms live at t (before noise). */
+function roomsAt(s: Scenario, t: number): number {
+  const start = eventStart + s.shiftMs;
+  const end = eventEnd + s.shiftMs;
+  const extra = s.peakRooms - baseRooms;
+  let rooms = baseRooms;
+  if (t >= start && t < end) rooms += Math.min(1, (t - start) / rampMs) * extra;
+  else if (t >= end) rooms += Math.max(0, 1 - (t - end) / windDownMs) * extra;
+  const f = s.flash;
+  if (f && t >= f.start) {
+    const up = Math.min(1, (t - f.start) / f.rampMs);
+    const down = Math.max(0, 1 - (t - f.start - f.durationMs) / (5 * minute));
+    rooms += f.rooms * Math.min(up, down);
+  }
+  return rooms;
+}
+
+/** Rooms at every tick from warmStart, the same for both policies: the trace plus a +-2 % random walk. */
+function roomsTimeline(s: Scenario, seed: number): number[] {
   const noiseRand = seededRandom(seed ^ 0x5eed);
-  const timeline = new Map<number, number>();
+  const timeline: number[] = [];
   let noise = 0;
   for (let t = warmStart; t < nightEnd; t += tickMs) {
     noise = Math.max(-0.02, Math.min(0.02, noise + (noiseRand() - 0.5) * 0.004));
-    timeline.set(t, roomsAt(t, noise));
+    timeline.push(Math.round(roomsAt(s, t) * (1 + noise)));
   }
   return timeline;
 }
+const tickOf = (t: number) => Math.round((t - warmStart) / tickMs);
 
 const basePool = {
   image: "livehost:festival",
@@ -66,6 +140,7 @@ const pools: WorkerPoolSpec[] = [
   { ...basePool, kind: "tts", gpu: { type: "L4", count: 1 }, streamsPerReplica: 16 },
   { ...basePool, kind: "lipsync", gpu: { type: "L4", count: 1 }, streamsPerReplica: 8 },
 ];
+const gpusPerRoom = pools.reduce((sum, p) => sum + p.gpu.count / p.streamsPerReplica, 0);
 
 interface Offering {
   name: string;
@@ -73,89 +148,137 @@ interface Offering {
   maxNodes: number;
   onDemand: number;
   spot?: number;
-  /** Nodes the cloud can actually deliver tonight (both capacity types); requests beyond fail. */
-  physicalNodes: number;
 }
 
 // Four L4 GPUs per node. "a" is the cheapest and runs out of L4 after 60 nodes.
 const offerings: Offering[] = [
-  { name: "a", preference: 0, maxNodes: 400, onDemand: 4.0, spot: 1.7, physicalNodes: 60 },
-  { name: "b", preference: 0, maxNodes: 400, onDemand: 4.6, spot: 2.1, physicalNodes: 1000 },
-  { name: "c", preference: 1, maxNodes: 300, onDemand: 5.2, physicalNodes: 1000 },
+  { name: "a", preference: 0, maxNodes: 400, onDemand: 4.0, spot: 1.7 },
+  { name: "b", preference: 0, maxNodes: 400, onDemand: 4.6, spot: 2.1 },
+  { name: "c", preference: 1, maxNodes: 300, onDemand: 5.2 },
 ];
 const gpusPerNode = 4;
-const expectedBootMs = 8 * minute;
+const physicalNodes = (s: Scenario, offering: string) => (offering === "a" ? 60 : offering === "b" ? s.bNodes : 1000);
+/** The offerings' stated boot time (GpuOffering bootSeconds), before the operator has measured anything. */
+const statedBootMs = 8 * minute;
 const provisionTimeoutMs = 12 * minute;
+const bootRange = [2 * minute, 8 * minute] as const;
+const pullRange = [60_000, 150_000] as const;
+const loadRange = [20_000, 40_000] as const;
+/** AWS Spot Instance Advisor's worst band: more than 20 % of instances interrupted a month. */
+const spotReclaimPerHour = 0.2 / (30 * 24);
 
 const lanesOf = (o: Offering) => [
   { offering: o.name, capacityType: "onDemand" as const, price: o.onDemand },
   ...(o.spot === undefined ? [] : [{ offering: o.name, capacityType: "spot" as const, price: o.spot }]),
 ];
 const allLanes = offerings.flatMap(lanesOf);
+const priceOf = new Map(allLanes.map((l) => [`${l.offering}/${l.capacityType}`, l.price]));
 
 interface SimNode {
   lane: string;
   offering: string;
   spot: boolean;
+  askedAt: number;
   readyAt: number;
+  /** Ready, image pulled and model loaded: its GPUs serve from then. */
+  servesAt: number;
   /** Set when the cloud cannot deliver it: it fails then, with a capacity error, and is never billed. */
   failsAt: number | undefined;
+  /** When its interruption notice comes, and when it is taken back (2 minutes later). */
+  noticeAt: number | undefined;
 }
 
 export interface PolicyFigures {
   unserved_room_minutes: number;
-  gpu_hours: number;
   cost: number;
+  gpu_hours: number;
   failovers: number;
   peak_nodes: number;
   spot_reclaims: number;
+  /** Streams on reclaimed nodes that had nowhere to go before the reclaim. */
+  lost_streams: number;
 }
 
-/** Runs the operator's decision loop (every 15 s) over the night; `peaks` empty makes it purely reactive. */
-function simulate(peaks: readonly ScheduledPeak[], timeline: Map<number, number>, seed: number): PolicyFigures {
+type Policy = "reactive" | "operator";
+
+/** Runs the decision loop (every 15 s) over one night. */
+function simulate(policy: Policy, s: Scenario, timeline: readonly number[], peak: ScheduledPeak, seed: number) {
   const rand = seededRandom(seed);
+  const between = ([lo, hi]: readonly [number, number]) => lo + (hi - lo) * rand();
+  const operator = policy === "operator";
   const nodes: SimNode[] = [];
   const health = new Map<string, LaneHealth>(allLanes.map((l) => [`${l.offering}/${l.capacityType}`, healthyLane()]));
   const history = new Map<string, Recommendation[]>(pools.map((p) => [p.kind, []]));
+  const observed = new Map<string, Observation[]>(pools.map((p) => [p.kind, []]));
   const replicas = new Map<string, number>(pools.map((p) => [p.kind, p.minReplicas]));
+  const notices = new Map<string, number[]>();
+  /** Lead times (ask -> serving) of the nodes seen so far, for the operator's measured lead. */
+  const leads: number[] = [];
   const figures = emptyFigures();
-  let waveDone = false;
+  let stormDone = false;
   for (let now = warmStart; now < nightEnd; now += tickMs) {
-    const rooms = timeline.get(now)!;
+    const rooms = timeline[tickOf(now)]!;
+    const seen = timeline[Math.max(0, tickOf(now - announceLagMs))]!;
     const counted = now >= nightStart;
+    const storm = s.storm;
 
-    // The clouds: failed requests disappear with an error; spot nodes are reclaimed (0.15/h each, a 25 % wave at
-    // 21:30 in cloud b).
+    // The clouds: failed requests disappear with an error; spot nodes get notices and are taken back 2 minutes later.
+    if (storm && !stormDone && now >= storm.start) {
+      stormDone = true;
+      for (const n of nodes) {
+        if (n.spot && n.offering === storm.offering && n.failsAt === undefined && rand() < storm.share) {
+          n.noticeAt = Math.min(n.noticeAt ?? Infinity, now + rand() * storm.overMs);
+        }
+      }
+    }
     const errors = new Set<string>();
+    const servingNow = (exclude?: SimNode) =>
+      nodes.filter((n) => n !== exclude && n.failsAt === undefined && n.servesAt <= now).length * gpusPerNode;
     for (let i = nodes.length - 1; i >= 0; i--) {
       const node = nodes[i]!;
-      const wave = !waveDone && now >= Date.parse("2026-11-11T21:30:00Z") && node.offering === "b" && rand() < 0.25;
-      const trickle = rand() < (0.15 * tickMs) / (60 * minute);
-      if (node.failsAt !== undefined && now >= node.failsAt) {
-        errors.add(node.lane);
-        nodes.splice(i, 1);
-      } else if (node.spot && now >= node.readyAt && (wave || trickle)) {
-        if (counted) figures.spot_reclaims++;
+      if (node.failsAt !== undefined) {
+        if (now >= node.failsAt) {
+          errors.add(node.lane);
+          nodes.splice(i, 1);
+        }
+        continue;
+      }
+      if (node.spot && node.readyAt <= now && node.noticeAt === undefined && rand() < spotReclaimPerHour / 240) {
+        node.noticeAt = now;
+      }
+      if (node.noticeAt !== undefined && now >= node.noticeAt + noticeMs) {
+        // Taken back. The rooms it carried had somewhere to go if the rest had room for them: with the notice the
+        // operator moved them while others had room; without one, every stream on it is cut.
+        if (counted && node.servesAt <= now) {
+          const carried = Math.min(1, rooms / Math.max(1, servable())) * (gpusPerNode / gpusPerRoom);
+          const room = Math.max(0, servable(node) - rooms);
+          figures.spot_reclaims++;
+          figures.lost_streams += Math.round(operator ? Math.max(0, carried - room) : carried);
+        }
         nodes.splice(i, 1);
       }
     }
-    if (now >= Date.parse("2026-11-11T21:30:00Z")) waveDone = true;
+    function servable(exclude?: SimNode) {
+      return Math.floor(servingNow(exclude) / gpusPerRoom);
+    }
 
-    // What the operator observes, and its decisions.
-    const bootMs = expectedBootMs;
+    // What the policy sees and decides; the operator's lead is the 90th percentile of the nodes it has seen.
+    const measured = [...leads].sort((x, y) => x - y)[Math.floor(leads.length * 0.9)];
+    const bootMs = operator ? Math.max(statedBootMs, measured ?? statedBootMs + 3 * minute) : statedBootMs;
     const decisions = pools.map((spec) => {
-      const streams = rooms; // one stream per room on each kind
       const decision = planPool({
         spec,
         currentReplicas: replicas.get(spec.kind)!,
-        liveStreams: streams,
+        liveStreams: seen, // one stream per room on each kind
         workers: [],
-        peaks,
+        peaks: operator ? [peak] : [],
         bootMs,
         history: history.get(spec.kind)!,
+        ...(operator ? { observed: observed.get(spec.kind)! } : {}),
         now,
       });
       history.set(spec.kind, decision.history);
+      observed.set(spec.kind, decision.observed);
       replicas.set(spec.kind, decision.plan.replicas);
       return { spec, replicas: decision.plan.replicas };
     });
@@ -163,10 +286,20 @@ function simulate(peaks: readonly ScheduledPeak[], timeline: Map<number, number>
       lanesOf(o).map((l) => {
         const key = `${l.offering}/${l.capacityType}`;
         const mine = nodes.filter((n) => n.lane === key);
-        const ready = mine.filter((n) => n.readyAt <= now && n.failsAt === undefined).length;
+        // The operator does not count a node under notice: its replacement is asked for now.
+        const noticed = (n: SimNode) => operator && n.noticeAt !== undefined && n.noticeAt <= now;
+        const ready = mine.filter((n) => n.readyAt <= now && n.failsAt === undefined && !noticed(n)).length;
+        const recent = (notices.get(key) ?? []).filter((t) => t > now - 10 * minute);
+        for (const n of mine) if (noticed(n) && !recent.includes(n.noticeAt!)) recent.push(n.noticeAt!);
+        notices.set(key, recent);
         const verdict = judgeLane(
           health.get(key)!,
-          { desiredNodes: mine.length, readyNodes: ready, capacityError: errors.has(key) ? "capacity" : undefined },
+          {
+            desiredNodes: mine.filter((n) => !noticed(n)).length,
+            readyNodes: ready,
+            capacityError: errors.has(key) ? "capacity" : undefined,
+            ...(operator ? { interruptions: recent.length } : {}),
+          },
           now,
           provisionTimeoutMs,
         );
@@ -182,30 +315,41 @@ function simulate(peaks: readonly ScheduledPeak[], timeline: Map<number, number>
           maxNodes: o.maxNodes,
           available: verdict.available,
           readyNodes: ready,
-          desiredNodes: mine.length,
+          desiredNodes: mine.filter((n) => !noticed(n)).length,
           busyNodes: 0,
           newNodeLimit: verdict.newNodeLimit,
+          draining: !verdict.available && verdict.health.interrupted === true,
         };
       }),
     );
     const placed = placeNodes(gpuDemand(decisions), lanes);
 
-    // Actuation: new requests boot in 2-8 min (or fail in 1-2 min where the cloud is out); removals take nodes
-    // still booting first.
+    // Actuation: new requests boot in 2-8 min, pull and load, or fail in 1-2 min where the cloud is out or its spot
+    // market closed; removals take nodes still booting first, then those under notice.
     for (const lane of lanes) {
       const key = laneKey(lane);
-      const mine = nodes.filter((n) => n.lane === key);
+      const noticed = (n: SimNode) => operator && n.noticeAt !== undefined && n.noticeAt <= now;
+      const mine = nodes.filter((n) => n.lane === key && !noticed(n));
       const want = placed.get(key) ?? 0;
       const offering = offerings.find((o) => o.name === lane.offering)!;
+      const spot = lane.capacityType === "spot";
+      const closed = spot && storm?.offering === offering.name && stormDone && now < storm.start + storm.closedMs;
       for (let k = mine.length; k < want; k++) {
         const held = nodes.filter((n) => n.offering === offering.name && n.failsAt === undefined).length;
+        const readyAt = now + between(bootRange);
+        const servesAt = readyAt + between(pullRange) + between(loadRange);
+        const fails = held >= physicalNodes(s, offering.name) || closed;
         nodes.push({
           lane: key,
           offering: offering.name,
-          spot: lane.capacityType === "spot",
-          readyAt: now + (2 + 6 * rand()) * minute,
-          failsAt: held >= offering.physicalNodes ? now + (1 + rand()) * minute : undefined,
+          spot,
+          askedAt: now,
+          readyAt,
+          servesAt,
+          failsAt: fails ? now + between([minute, 2 * minute]) : undefined,
+          noticeAt: undefined,
         });
+        if (!fails) leads.push(servesAt - now);
       }
       const surplus = mine.length - want;
       if (surplus > 0) {
@@ -214,66 +358,48 @@ function simulate(peaks: readonly ScheduledPeak[], timeline: Map<number, number>
       }
     }
 
-    // Service and bills over this tick.
+    // Service and bills over this tick: replicas serve on the GPUs that serve, shared between the two kinds.
     const billed = nodes.filter((n) => n.failsAt === undefined);
-    const readyGpus = billed.filter((n) => n.readyAt <= now).length * gpusPerNode;
     if (!counted) continue;
+    const servingGpus = billed.filter((n) => n.servesAt <= now).length * gpusPerNode;
     figures.peak_nodes = Math.max(figures.peak_nodes, billed.length);
-    const wanted = decisions.map((d) => d.replicas);
-    const share = Math.min(1, readyGpus / wanted.reduce((a, b) => a + b, 0));
-    const servable = Math.min(...decisions.map((d) => Math.floor(d.replicas * share) * d.spec.streamsPerReplica));
+    const wanted = decisions.reduce((sum, d) => sum + d.replicas * d.spec.gpu.count, 0);
+    const share = Math.min(1, servingGpus / wanted);
+    const canServe = Math.min(...decisions.map((d) => Math.floor(d.replicas * share) * d.spec.streamsPerReplica));
     const hours = tickMs / (60 * minute);
-    figures.unserved_room_minutes += (Math.max(0, rooms - servable) * tickMs) / minute;
+    figures.unserved_room_minutes += (Math.max(0, rooms - canServe) * tickMs) / minute;
     figures.gpu_hours += billed.length * gpusPerNode * hours;
-    for (const n of billed)
-      figures.cost += allLanes.find((l) => `${l.offering}/${l.capacityType}` === n.lane)!.price * hours;
+    for (const n of billed) figures.cost += priceOf.get(n.lane)! * hours;
   }
   return round(figures);
 }
 
-/**
- * The offline optimum: each tick, exactly the replicas the rooms need (no headroom) placed by the same cheapest-first
- * code on the capacity each cloud really has, every new node paid for 5 minutes (the mean boot) before it serves.
- */
-function optimum(timeline: Map<number, number>): PolicyFigures {
-  const figures = emptyFigures();
-  let previous = new Map<string, number>();
-  const hours = tickMs / (60 * minute);
-  for (let now = nightStart - tickMs; now < nightEnd; now += tickMs) {
-    const rooms = timeline.get(now)!;
-    const exact = pools.map((spec) => ({ spec, replicas: Math.ceil(rooms / spec.streamsPerReplica) }));
-    const lanes: Lane[] = offerings.flatMap((o) =>
-      lanesOf(o).map((l) => ({
-        offering: o.name,
-        capacityType: l.capacityType,
-        gpuType: "L4",
-        gpusPerNode,
-        pricePerHour: l.price,
-        preference: 0,
-        maxNodes: Math.min(o.maxNodes, o.physicalNodes),
-        available: true,
-        readyNodes: 0,
-        desiredNodes: 0,
-        busyNodes: 0,
-      })),
-    );
-    const placed = placeNodes(gpuDemand(exact), lanes);
-    if (now < nightStart) {
-      previous = placed;
-      continue;
-    }
-    let count = 0;
-    for (const lane of lanes) {
-      const n = placed.get(laneKey(lane)) ?? 0;
-      const started = Math.max(0, n - (previous.get(laneKey(lane)) ?? 0));
-      count += n;
-      figures.cost += lane.pricePerHour * (n * hours + (started * 5) / 60);
-      figures.gpu_hours += gpusPerNode * (n * hours + (started * 5) / 60);
-    }
-    figures.peak_nodes = Math.max(figures.peak_nodes, count);
-    previous = placed;
-  }
-  return round(figures);
+/** The LP lower bound for one scenario's trace, over the counted night. */
+async function bound(s: Scenario, timeline: readonly number[]) {
+  const first = tickOf(nightStart);
+  const gpus = timeline.slice(first).map((rooms) => rooms * gpusPerRoom);
+  const lanes: BoundLane[] = allLanes.map((l) => ({
+    key: `${l.offering}/${l.capacityType}`,
+    offering: l.offering,
+    spot: l.capacityType === "spot",
+    pricePerHour: l.price,
+    gpusPerNode,
+  }));
+  const storm = s.storm;
+  return lowerBound({
+    lanes,
+    tickMs,
+    gpus,
+    offeringNodes: (offering) =>
+      Math.min(offerings.find((o) => o.name === offering)!.maxNodes, physicalNodes(s, offering)),
+    spotNodes: (lane, k) => {
+      const t = nightStart + k * tickMs;
+      const closed = storm && lane === `${storm.offering}/spot` && t >= storm.start && t < storm.start + storm.closedMs;
+      return closed ? 0 : Infinity;
+    },
+    spotFraction: basePool.spot.maxFraction,
+    leadMs: bootRange[0] + pullRange[0] + loadRange[0],
+  });
 }
 
 function round(f: PolicyFigures): PolicyFigures {
@@ -285,32 +411,62 @@ function round(f: PolicyFigures): PolicyFigures {
   };
 }
 
+const ratio = (x: number, y: number) => Math.round((x / y) * 1000) / 1000;
+
 export async function run({ log }: BenchContext): Promise<Record<string, unknown>> {
   const seed = Number(process.env.LIVEHOST_AUTOSCALE_SEED ?? 20261111);
   const peak = compilePeak({
     start: new Date(eventStart).toISOString(),
-    expectedRooms: 5000,
-    rampSeconds: 600,
+    expectedRooms: forecastRooms,
+    rampSeconds: rampMs / 1000,
     durationSeconds: (eventEnd - eventStart) / 1000,
     streamsPerRoom: { tts: 1, lipsync: 1 },
-    warmupSeconds: 180,
+    warmupSeconds: 600,
+    forecastErrorPercent: 30,
   });
-  log("18:00-24:00 in 15 s steps: reactive, operator, offline optimum");
-  const timeline = roomsTimeline(seed);
-  const reactive = simulate([], timeline, seed);
-  const operator = simulate([peak], timeline, seed);
-  const best = optimum(timeline);
-  await Promise.resolve();
+  const results: Record<string, unknown> = {};
+  const table: string[] = [];
+  let lowerBoundMethod = "";
+  let drainLost = 0;
+  for (const name of scenarioNames) {
+    const scenario = scenarios[name];
+    const timeline = roomsTimeline(scenario, seed);
+    const best = await bound(scenario, timeline);
+    lowerBoundMethod = best.method;
+    const lower = Math.round(best.cost * 100) / 100;
+    const policy = (p: Policy) => {
+      const f = simulate(p, scenario, timeline, peak, seed);
+      return { ...f, lower_bound_cost: lower, cost_ratio_vs_lower_bound: ratio(f.cost, lower) };
+    };
+    const reactive = policy("reactive");
+    const operator = policy("operator");
+    if (name === "spot_storm") drainLost = operator.lost_streams;
+    results[name] = { operator, reactive, lower_bound_cost: lower };
+    table.push(
+      `${name.padEnd(16)} unserved ${String(operator.unserved_room_minutes).padStart(6)} (reactive ` +
+        `${String(reactive.unserved_room_minutes).padStart(6)})  cost ${operator.cost.toFixed(0).padStart(5)} / bound ` +
+        `${lower.toFixed(0).padStart(5)} = ${operator.cost_ratio_vs_lower_bound.toFixed(3)} (reactive ` +
+        `${reactive.cost_ratio_vs_lower_bound.toFixed(3)})`,
+    );
+  }
+  log("18:00-24:00 in 15 s steps; operator vs reactive vs the LP lower bound:");
+  for (const line of table) log(`  ${line}`);
   return {
-    reactive,
-    operator,
-    optimum: best,
-    cost_ratio_vs_optimum: Math.round((operator.cost / best.cost) * 1000) / 1000,
-    reactive_cost_ratio_vs_optimum: Math.round((reactive.cost / best.cost) * 1000) / 1000,
+    scenarios: results,
+    spot_drain_lost_streams: drainLost,
+    lower_bound_method: lowerBoundMethod,
     seed,
   };
 }
 
 function emptyFigures(): PolicyFigures {
-  return { unserved_room_minutes: 0, gpu_hours: 0, cost: 0, failovers: 0, peak_nodes: 0, spot_reclaims: 0 };
+  return {
+    unserved_room_minutes: 0,
+    cost: 0,
+    gpu_hours: 0,
+    failovers: 0,
+    peak_nodes: 0,
+    spot_reclaims: 0,
+    lost_streams: 0,
+  };
 }

@@ -123,6 +123,10 @@ const find = (objects: Manifest[], kind: string, nameEnd: string): Manifest => {
   if (!found) throw new Error(`no ${kind} named *${nameEnd} in ${objects.map((o) => o.metadata.name).join(", ")}`);
   return found;
 };
+/** A workload's first container's environment, as name -> value. */
+const envOf = (workload: Manifest) =>
+  Object.fromEntries((workload as Workload).spec.template.spec.containers[0]!.env!.map((e) => [e.name, e.value]));
+
 const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
   Object.entries(selector).every(([k, v]) => labels[k] === v);
 
@@ -467,6 +471,58 @@ describe("GPU pools on two clouds", () => {
     expect(offerings.sort()).toEqual(["aliyun-hangzhou-l4", "aws-us-east-1-l4"]);
     const tts = find(objects, "WorkerPool", "-tts").spec as { image: string; gpu: { type: string } };
     expect(tts).toMatchObject({ image: "ghcr.io/livehost/livehost-gpu:0.1.0", gpu: { type: "L4" } });
+  });
+
+  it("holds Karpenter capacity with placeholders every worker preempts, and lets the operator drain spot nodes", () => {
+    const objects = rendered.get("GPU pools on two clouds")!;
+    const priority = objects.find((o) => o.kind === "PriorityClass") as Manifest & Record<string, unknown>;
+    expect(priority).toMatchObject({
+      metadata: { name: "livehost-capacity-placeholder" },
+      value: -10,
+      preemptionPolicy: "Never",
+    });
+    const env = envOf(find(objects, "Deployment", "-operator"));
+    expect(env).toMatchObject({
+      LIVEHOST_PLACEHOLDER_PRIORITY_CLASS: "livehost-capacity-placeholder",
+      LIVEHOST_SPOT_NOTICE_TAINTS:
+        "karpenter.sh/disrupted,aws-node-termination-handler/spot-itn,cloud.google.com/impending-node-termination",
+    });
+    const rules = objects
+      .filter((o) => o.kind === "Role" || o.kind === "ClusterRole")
+      .flatMap((o) => (o as unknown as { rules: { resources: string[]; verbs: string[] }[] }).rules);
+    const may = (resource: string, verb: string) =>
+      rules.some((r) => r.resources.includes(resource) && r.verbs.includes(verb));
+    expect(may("pods/eviction", "create")).toBe(true);
+    expect(may("nodeclaims", "list")).toBe(true);
+    expect(may("nodepools", "patch")).toBe(true);
+    expect(may("machinedeployments", "patch")).toBe(true);
+    const offering = objects.find((o) => o.kind === "GpuOffering" && o.metadata.name === "aliyun-hangzhou-l4")!;
+    expect(offering.spec).toMatchObject({ clusterAutoscaler: true });
+  });
+
+  it("pulls the GPU image on every new GPU node and has workers load models from the shared cache", () => {
+    const objects = rendered.get("GPU pools on two clouds")!;
+    const prePull = objects.find((o) => o.kind === "DaemonSet" && o.metadata.name.endsWith("-image-prepull"));
+    const pod = (prePull as unknown as { spec: { template: { spec: Record<string, unknown> } } }).spec.template.spec;
+    expect(pod).toMatchObject({ initContainers: [{ name: "pull", image: "ghcr.io/livehost/livehost-gpu:0.1.0" }] });
+    expect(pod.tolerations).toContainEqual({ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" });
+    const tts = find(objects, "WorkerPool", "-tts").spec as { podTemplate: unknown };
+    expect(tts.podTemplate).toEqual({
+      spec: {
+        containers: [
+          {
+            name: "worker",
+            env: [{ name: "LIVEHOST_MODEL_DIR", value: "/models" }],
+            volumeMounts: [{ name: "model-cache", mountPath: "/models", readOnly: true }],
+          },
+        ],
+        volumes: [{ name: "model-cache", persistentVolumeClaim: { claimName: "livehost-models", readOnly: true } }],
+      },
+    });
+    // Off by default: no DaemonSet, no cache.
+    const defaults = rendered.get("defaults")!;
+    expect(defaults.some((o) => o.kind === "DaemonSet")).toBe(false);
+    expect((find(defaults, "WorkerPool", "-tts").spec as { podTemplate?: unknown }).podTemplate).toBeUndefined();
   });
 });
 

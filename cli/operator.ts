@@ -3,6 +3,7 @@
 // actuating and releases the leader Lease so a standby takes over at once.
 import { Option, type Command } from "commander";
 import {
+  capacityDefaults,
   compileOperatorOptions,
   inheritedWorkerEnv,
   startOperatorRole,
@@ -172,6 +173,30 @@ export function registerOperatorCommand(program: Command): Command {
         'capacity for a scheduled room is up this long before it starts, on top of node boot (or with a unit: "5m")',
         "LIVEHOST_ROOM_WARMUP_SECONDS",
         "300",
+      ),
+    )
+    .addOption(
+      option(
+        "--placeholder-image <image>",
+        "image of the placeholder pods that hold Karpenter capacity ahead of the workers (a pause image)",
+        "LIVEHOST_PLACEHOLDER_IMAGE",
+        capacityDefaults.placeholderImage,
+      ),
+    )
+    .addOption(
+      option(
+        "--placeholder-priority-class <name>",
+        "PriorityClass of the placeholder pods, below the workers' (the chart makes it)",
+        "LIVEHOST_PLACEHOLDER_PRIORITY_CLASS",
+        capacityDefaults.placeholderPriorityClass,
+      ),
+    )
+    .addOption(
+      option(
+        "--spot-notice-taints <keys>",
+        "taint keys that mean a spot node has an interruption notice, comma-separated",
+        "LIVEHOST_SPOT_NOTICE_TAINTS",
+        capacityDefaults.spotNoticeTaints.join(","),
       ),
     )
     .addOption(

@@ -16,6 +16,7 @@ import { NotLeaderError, isConflict, isNotFound } from "./errors.js";
 import { EventRecorder } from "./events.js";
 import type { OperatorMetrics } from "./metrics.js";
 import {
+  cordonedByOperator,
   offeringStatus,
   type InvalidObject,
   type LanePlan,
@@ -53,6 +54,8 @@ export class Actuator {
   readonly #events: EventRecorder;
   /** When each lane started waiting for nodes, for the provisioning-time histogram. */
   readonly #provisioningSince = new Map<string, number>();
+  /** Each Karpenter lane's placeholder GPUs as last written. */
+  readonly #placeholderGpus = new Map<string, number>();
 
   constructor(options: ActuatorOptions) {
     this.#options = options;
@@ -182,21 +185,52 @@ export class Actuator {
     const written = new Map<string, number>();
     for (const lane of plan.lanes) {
       const key = laneKey(lane);
+      const labels = { offering: lane.offering, capacity_type: lane.capacityType };
       let nodes = lane.desiredNodes;
-      const resize = lane.resize;
-      if (resize) {
-        await this.#isolated("GpuOffering", lane.offering, async () => {
-          await this.#resizeNodeGroup(lane, resize.remove, resize.to);
-          nodes = resize.to;
+      await this.#isolated("GpuOffering", lane.offering, async () => {
+        // Notices first: the workers on a node about to go drain while the rest of the pass asks for its replacement.
+        for (const notice of lane.newNotices) {
+          metrics.spotInterruptions.inc(labels);
+          await this.#events.emit(lane.object, notice.event);
+        }
+        for (const pod of lane.evict) {
+          this.#guard();
+          if (await this.#evict(pod)) metrics.evictions.inc(labels);
+        }
+        for (const node of lane.uncordon) {
+          this.#guard();
+          await this.#core.patchNode(
+            {
+              name: node,
+              body: { spec: { unschedulable: null }, metadata: { annotations: { [cordonedByOperator]: null } } },
+            },
+            mergePatchHeader,
+          );
+        }
+        if (lane.placeholders) await this.#applyPlaceholders(lane.placeholders);
+        if (lane.limitGpus !== undefined) await this.#setNodePoolLimit(lane, lane.limitGpus);
+        const resize = lane.resize;
+        if (resize) {
+          await this.#resizeMachineDeployment(lane, resize.remove, resize.to);
           if (resize.to > lane.desiredNodes) this.#options.onNodesRequested(key, t);
           await this.#events.emit(lane.object, resize.event);
-        });
-      }
-      const labels = { offering: lane.offering, capacity_type: lane.capacityType };
+        }
+        // The autoscaler's bounds once the size is written: its minimum never runs ahead of the replicas.
+        if (lane.bounds) await this.#annotateMachineDeployment(lane, lane.bounds);
+        // A Karpenter lane asked for more: a capacity Event from before this is about an earlier ask.
+        if (lane.spec.nodeGroup.karpenterNodePool && lane.target > lane.desiredNodes) {
+          this.#options.onNodesRequested(key, t);
+        }
+        nodes = lane.target;
+      });
       metrics.laneNodes.set({ ...labels, state: "desired" }, nodes);
       metrics.laneNodes.set({ ...labels, state: "ready" }, lane.readyNodes);
       metrics.laneAvailable.set(labels, lane.available ? 1 : 0);
       metrics.costRate.set(labels, nodes * lane.pricePerHour);
+      if (lane.spec.nodeGroup.karpenterNodePool) {
+        metrics.placeholders.set(labels, lane.placeholders?.replicas ?? this.#placeholderGpus.get(key) ?? 0);
+        if (lane.placeholders) this.#placeholderGpus.set(key, lane.placeholders.replicas);
+      }
       written.set(key, nodes);
     }
 
@@ -207,17 +241,91 @@ export class Actuator {
     }
   }
 
-  async #resizeNodeGroup(
+  /** Evicts a worker pod (its worker drains on SIGTERM); false when it is already gone. */
+  async #evict(pod: string): Promise<boolean> {
+    const { namespace } = this.#options;
+    try {
+      await this.#core.createNamespacedPodEviction({
+        name: pod,
+        namespace,
+        body: { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: pod, namespace } },
+      });
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  /** A Karpenter lane's placeholders: the Deployment created, or scaled through its scale subresource. */
+  async #applyPlaceholders(placeholders: NonNullable<LanePlan["placeholders"]>): Promise<void> {
+    const { namespace } = this.#options;
+    this.#guard();
+    if (!placeholders.exists) {
+      await this.#apps.createNamespacedDeployment({ namespace, body: placeholders.body });
+      return;
+    }
+    const name = placeholders.body.metadata!.name!;
+    const scale = await this.#apps.readNamespacedDeploymentScale({ name, namespace });
+    await this.#apps.replaceNamespacedDeploymentScale({
+      name,
+      namespace,
+      body: { ...scale, spec: { replicas: placeholders.replicas } },
+    });
+  }
+
+  /** A NodePool's GPU limit: the offering's quota, a budget guard for whatever Karpenter makes. */
+  async #setNodePoolLimit(lane: LanePlan, gpus: number): Promise<void> {
+    this.#guard();
+    await this.#custom.patchClusterCustomObject(
+      {
+        group: "karpenter.sh",
+        version: "v1",
+        plural: "nodepools",
+        name: lane.spec.nodeGroup.karpenterNodePool!.name,
+        body: { spec: { limits: { [gpuResource]: String(gpus) } } },
+      },
+      mergePatchHeader,
+    );
+  }
+
+  async #annotateMachineDeployment(lane: LanePlan, annotations: Record<string, string>): Promise<void> {
+    const md = lane.spec.nodeGroup.machineDeployment!;
+    this.#guard();
+    await this.#custom.patchNamespacedCustomObject(
+      {
+        group: "cluster.x-k8s.io",
+        version: "v1beta1",
+        namespace: md.namespace,
+        plural: "machinedeployments",
+        name: md.name,
+        body: { metadata: { annotations } },
+      },
+      mergePatchHeader,
+    );
+  }
+
+  /** Cordons the nodes to go (marking their Machines for deletion first), then sets the replicas. */
+  async #resizeMachineDeployment(
     lane: LanePlan,
     remove: readonly { node: string; machine: string | undefined }[],
     size: number,
   ): Promise<void> {
     this.#guard();
-    const md = lane.spec.nodeGroup.machineDeployment;
+    const md = lane.spec.nodeGroup.machineDeployment!;
     for (const { node, machine } of remove) {
-      // Drain first: nothing new lands on a node that is about to go.
-      await this.#core.patchNode({ name: node, body: { spec: { unschedulable: true } } }, mergePatchHeader);
-      if (machine && md) {
+      // Drain first: nothing new lands on a node that is about to go. Marked, so a called-off scale-down undoes it.
+      await this.#core.patchNode(
+        {
+          name: node,
+          body: {
+            spec: { unschedulable: true },
+            metadata: { annotations: { [cordonedByOperator]: new Date(this.#options.now()).toISOString() } },
+          },
+        },
+        mergePatchHeader,
+      );
+      if (machine) {
         await this.#custom.patchNamespacedCustomObject(
           {
             group: "cluster.x-k8s.io",
@@ -231,30 +339,18 @@ export class Actuator {
         );
       }
     }
-    if (md) {
-      const id = {
-        group: "cluster.x-k8s.io",
-        version: "v1beta1",
-        namespace: md.namespace,
-        plural: "machinedeployments",
-        name: md.name,
-      };
-      const scale = (await this.#custom.getNamespacedCustomObjectScale(id)) as { spec?: { replicas?: number } };
-      await this.#custom.replaceNamespacedCustomObjectScale({
-        ...id,
-        body: { ...scale, spec: { ...scale.spec, replicas: size } },
-      });
-      return;
-    }
     const id = {
-      group: "karpenter.sh",
-      version: "v1",
-      plural: "nodepools",
-      name: lane.spec.nodeGroup.karpenterNodePool!.name,
+      group: "cluster.x-k8s.io",
+      version: "v1beta1",
+      namespace: md.namespace,
+      plural: "machinedeployments",
+      name: md.name,
     };
-    const np = (await this.#custom.getClusterCustomObject(id)) as { spec?: { limits?: Record<string, string> } };
-    const limits = { ...np.spec?.limits, [gpuResource]: String(size * lane.gpuOffering.gpusPerNode) };
-    await this.#custom.replaceClusterCustomObject({ ...id, body: { ...np, spec: { ...np.spec, limits } } });
+    const scale = (await this.#custom.getNamespacedCustomObjectScale(id)) as { spec?: { replicas?: number } };
+    await this.#custom.replaceNamespacedCustomObjectScale({
+      ...id,
+      body: { ...scale, spec: { ...scale.spec, replicas: size } },
+    });
   }
 
   /** Valid=False and a Warning Event, nothing else. */

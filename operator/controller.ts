@@ -11,6 +11,7 @@ import { NotLeaderError } from "./errors.js";
 import { LeaderElector } from "./leader.js";
 import { operatorMetrics } from "./metrics.js";
 import { Observer } from "./observe.js";
+import { capacityDefaults, type CapacitySettings } from "./capacity.js";
 import { Memory, planNodes, planWorkloads } from "./plan.js";
 import type { WorkerPodSettings } from "./workload.js";
 
@@ -28,6 +29,8 @@ export interface OperatorSettings {
   reconcileIntervalMs?: number;
   /** Capacity for a scheduled room is up this long before it starts, on top of node boot. Default 300 s. */
   roomWarmupMs?: number;
+  /** Karpenter placeholders and spot notices (capacity.ts); default capacityDefaults. */
+  capacity?: Partial<CapacitySettings>;
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
@@ -96,7 +99,12 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
   const metrics = operatorMetrics(settings.registry);
   const span = tracer("operator");
   const memory = new Memory();
-  const planSettings = { namespace, workers: settings.workers, roomWarmupMs: settings.roomWarmupMs ?? 300_000 };
+  const planSettings = {
+    namespace,
+    workers: settings.workers,
+    roomWarmupMs: settings.roomWarmupMs ?? 300_000,
+    capacity: { ...capacityDefaults, ...settings.capacity },
+  };
 
   const passes = new Passes(reconcile);
   const observer = new Observer({
@@ -137,11 +145,15 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
    */
   async function pass(): Promise<void> {
     const world = await observer.look(now());
+    for (const { gpuType, sample } of memory.observeLeads(world)) {
+      metrics.lead.observe({ gpu_type: gpuType, phase: sample.phase }, sample.seconds);
+    }
     const workloads = planWorkloads(world, memory, planSettings);
     memory.rememberPools(workloads);
     await actuator.applyWorkloads(workloads);
-    const nodes = planNodes(world, workloads, memory);
+    const nodes = planNodes(world, workloads, memory, planSettings);
     memory.rememberLanes(nodes);
+    memory.rememberNotices(nodes);
     await actuator.applyNodes(nodes);
   }
 

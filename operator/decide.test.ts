@@ -11,8 +11,11 @@ import {
   planReplicas,
   replicasFor,
   roomsNeeded,
+  peakFactor,
   stabilize,
   streamsNeeded,
+  trendStreams,
+  interruptionBurst,
   type Lane,
   type PoolInput,
 } from "./decide.js";
@@ -62,6 +65,7 @@ describe("replicas per pool", () => {
       durationSeconds: 3 * 3600,
       streamsPerRoom: { tts: 1, lipsync: 2 },
       warmupSeconds: 300,
+      forecastErrorPercent: 0,
     });
     const boot = 8 * minute;
     // 19:40: the window (boot + warm-up = 13 min) does not reach 20:00 yet.
@@ -234,6 +238,7 @@ describe("rooms from the room directory", () => {
       durationSeconds: 3600,
       streamsPerRoom: { tts: 1, lipsync: 1 },
       warmupSeconds: 300,
+      forecastErrorPercent: 0,
     });
     const rooms = { onAir: 0, scheduled: Array.from({ length: 80 }, () => scheduledAt(5 * minute)) };
     expect(planPool({ ...input, rooms, peaks: [peak] })).toMatchObject({ streamsNeeded: 100, roomStreams: 80 });
@@ -346,5 +351,170 @@ describe("lane health", () => {
       health: { failures: 0 },
       newNodeLimit: undefined,
     });
+  });
+});
+
+describe("forecasts that are wrong", () => {
+  const peak = compilePeak({
+    start: "2026-11-11T20:00:00Z",
+    expectedRooms: 5000,
+    rampSeconds: 600,
+    durationSeconds: 3 * 3600,
+    streamsPerRoom: { tts: 1, lipsync: 1 },
+    warmupSeconds: 600,
+    forecastErrorPercent: 30,
+  });
+  const eight = Date.parse("2026-11-11T20:00:00Z");
+
+  it("holds the upper end of the forecast error until the ramp shows how the peak turns out", () => {
+    expect(peakFactor(peak, 200, eight - 30 * minute)).toBeCloseTo(1.3);
+    expect(peakFactor(peak, 900, eight + 2 * minute)).toBeCloseTo(1.3); // 20 % into the ramp: too early to say
+    // 40 % into the ramp (2,000 expected by now): 1,400 rooms is a peak 30 % smaller, 2,600 one 30 % bigger.
+    expect(peakFactor(peak, 1400, eight + 4 * minute)).toBeCloseTo(0.7);
+    expect(peakFactor(peak, 2600, eight + 4 * minute)).toBeCloseTo(1.3);
+    expect(peakFactor(peak, 2100, eight + 4 * minute)).toBe(1); // within 10 %: as forecast
+    // Far outside the band (a late or early start) says nothing about its size.
+    expect(peakFactor(peak, 200, eight + 4 * minute)).toBeCloseTo(1.3);
+    expect(peakFactor(peak, 5000, eight + 4 * minute)).toBeCloseTo(1.3);
+  });
+
+  it("asks for the expected rooms a warm-up early and the margin one lead time early", () => {
+    const lead = 10 * minute;
+    // 19:45: the warm-up window reaches 20:05 (half the ramp), the lead window 19:55 (nothing yet).
+    expect(streamsNeeded("tts", 200, [peak], eight - 15 * minute, lead)).toBe(2500);
+    // 19:55: the lead window reaches 20:05: the margin is asked for too.
+    expect(streamsNeeded("tts", 200, [peak], eight - 5 * minute, lead)).toBe(Math.max(5000, Math.ceil(2500 * 1.3)));
+    // 20:04 with 1,400 rooms on air: a 3,500-room peak, and the margin is let go at once.
+    expect(streamsNeeded("tts", 1400, [peak], eight + 4 * minute, lead)).toBe(3500);
+  });
+
+  it("lets forecast capacity go without the cooldown, but holds what the rooms carry", () => {
+    const input: PoolInput = {
+      spec: { ...pool, streamsPerReplica: 100, headroomPercent: 0 },
+      currentReplicas: 65,
+      liveStreams: 1400,
+      workers: [],
+      peaks: [peak],
+      bootMs: 10 * minute,
+      history: [{ at: eight + 3 * minute, replicas: 14 }],
+      now: eight + 4 * minute,
+    };
+    expect(planPool(input).target).toBe(35);
+    // The same fall in what the rooms carry is held for the cooldown.
+    expect(planPool({ ...input, peaks: [], history: [{ at: eight + 3 * minute, replicas: 30 }] }).target).toBe(30);
+  });
+});
+
+describe("the trend of a rise nobody announced", () => {
+  const seen = (points: [number, number][]) => points.map(([s, streams]) => ({ at: t0 + s * 1000, streams }));
+
+  it("carries a steady rise forward over the lead time, five minutes at most", () => {
+    // 100 streams a minute for the last two minutes.
+    const rising = seen([
+      [0, 1000],
+      [15, 1025],
+      [30, 1050],
+      [45, 1075],
+      [60, 1100],
+      [75, 1125],
+      [90, 1150],
+      [105, 1175],
+    ]);
+    expect(trendStreams(rising, 1200, t0 + 120_000, 3 * minute)).toBe(1500);
+    expect(trendStreams(rising, 1200, t0 + 120_000, 20 * minute)).toBe(1700);
+  });
+
+  it("does not take a step, a flat load or a fall for a trend", () => {
+    const step = seen([
+      [0, 0],
+      [15, 0],
+      [30, 0],
+      [45, 0],
+      [60, 0],
+      [75, 0],
+      [90, 40],
+      [105, 40],
+    ]);
+    expect(trendStreams(step, 40, t0 + 120_000, 10 * minute)).toBe(40);
+    const flat = seen([
+      [0, 1000],
+      [45, 1001],
+      [90, 1000],
+    ]);
+    expect(trendStreams(flat, 1002, t0 + 120_000, 10 * minute)).toBe(1002);
+    const falling = seen([
+      [0, 1000],
+      [45, 900],
+      [90, 800],
+    ]);
+    expect(trendStreams(falling, 700, t0 + 120_000, 10 * minute)).toBe(700);
+    // Too little history: nothing to go on.
+    expect(trendStreams(seen([[100, 10]]), 50, t0 + 120_000, 10 * minute)).toBe(50);
+  });
+
+  it("is what a pool follows between the forecast's ramps", () => {
+    const observed = seen([
+      [15, 1025],
+      [60, 1100],
+      [90, 1150],
+    ]);
+    const decision = planPool({
+      spec: { ...pool, streamsPerReplica: 100, headroomPercent: 0, maxReplicas: 100 },
+      currentReplicas: 12,
+      liveStreams: 1200,
+      workers: [],
+      peaks: [],
+      bootMs: 3 * minute,
+      history: [],
+      observed,
+      now: t0 + 120_000,
+    });
+    expect(decision.trendStreams).toBe(1500);
+    expect(decision.plan.replicas).toBe(15);
+    expect(decision.observed.at(-1)).toEqual({ at: t0 + 120_000, streams: 1200 });
+  });
+});
+
+describe("spot interruptions", () => {
+  it("judges a spot lane failing after a burst of notices, and drains it", () => {
+    const verdict = judgeLane(
+      healthyLane(),
+      { desiredNodes: 10, readyNodes: 10, capacityError: undefined, interruptions: interruptionBurst },
+      t0,
+      600_000,
+    );
+    expect(verdict).toMatchObject({ available: false, failedNow: true });
+    expect(verdict.health).toMatchObject({ interrupted: true, message: "3 spot interruption notices in 10 minutes" });
+    const calm = judgeLane(
+      healthyLane(),
+      { desiredNodes: 10, readyNodes: 10, capacityError: undefined, interruptions: 1 },
+      t0,
+      600_000,
+    );
+    expect(calm.available).toBe(true);
+  });
+
+  it("replaces a draining lane's nodes elsewhere now, keeping them only while the others are not Ready", () => {
+    const lanes = [
+      lane({
+        offering: "a",
+        capacityType: "spot",
+        pricePerHour: 1,
+        readyNodes: 4,
+        desiredNodes: 4,
+        available: false,
+        draining: true,
+      }),
+      lane({ offering: "a", capacityType: "onDemand", pricePerHour: 4 }),
+    ];
+    const demand = [{ gpuType: "L4", gpus: 16, spotGpus: 16 }];
+    let placed = placeNodes(demand, lanes);
+    expect(placed.get("a/onDemand")).toBe(4); // the replacements, asked for at once
+    expect(placed.get("a/spot")).toBe(4); // kept: nothing else serves yet
+    lanes[1] = { ...lanes[1]!, readyNodes: 3, desiredNodes: 4 };
+    placed = placeNodes(demand, lanes);
+    expect(placed.get("a/spot")).toBe(1); // one still bridges the replacement not Ready yet
+    lanes[1] = { ...lanes[1], readyNodes: 4, desiredNodes: 4 };
+    expect(placeNodes(demand, lanes).get("a/spot")).toBe(0);
   });
 });

@@ -16,6 +16,8 @@ export interface ScheduledPeak {
   streamsPerRoom: Record<WorkerKindName, number>;
   /** Capacity for the peak is requested this much earlier than node boot alone requires. */
   warmupMs: number;
+  /** How far the real peak may be from expectedRooms, as a fraction (0.3 = 30 %). */
+  uncertainty: number;
 }
 
 export function compilePeak(spec: LiveEventSpec): ScheduledPeak {
@@ -27,6 +29,7 @@ export function compilePeak(spec: LiveEventSpec): ScheduledPeak {
     expectedRooms: spec.expectedRooms,
     streamsPerRoom: spec.streamsPerRoom,
     warmupMs: spec.warmupSeconds * 1000,
+    uncertainty: (spec.forecastErrorPercent ?? 0) / 100,
   };
 }
 
@@ -37,9 +40,38 @@ export function scheduledRooms(peak: ScheduledPeak, t: number): number {
   return Math.ceil((peak.expectedRooms * (t - peak.startMs)) / peak.rampMs);
 }
 
+/** Share of a peak's ramp after which the rooms on air tell how the peak is turning out. */
+const rampEvidence = 0.3;
+
+/**
+ * The factor a peak's expected rooms are taken at now. Ahead of the event and early in its ramp, the upper end of
+ * its forecast error (1 + uncertainty). Once the ramp is under way (30 % of it passed) and the rooms on air are within
+ * the forecast's error of what it expected by now, their ratio (1 while within 10 %: announcements lag the rooms a
+ * little and the count is noisy): the event came as scheduled, only bigger or smaller. Rooms far outside that band
+ * (an early or late start) say nothing about the peak, and the upper end stays.
+ */
+export function peakFactor(peak: ScheduledPeak, roomsOnAir: number, now: number): number {
+  const high = 1 + peak.uncertainty;
+  if (now < peak.startMs + peak.rampMs * rampEvidence || now >= peak.endMs) return high;
+  const expectedNow = scheduledRooms(peak, now);
+  if (expectedNow <= 0) return high;
+  const ratio = roomsOnAir / expectedNow;
+  const low = 1 - peak.uncertainty;
+  if (ratio < low - 0.05 || ratio > high + 0.05) return high;
+  if (Math.abs(ratio - 1) <= 0.1) return Math.min(high, 1);
+  return Math.min(high, Math.max(low, ratio));
+}
+
+/** True while a peak's own ramp is the reason the load rises (its ramp, and the trend window after it). */
+export const inScheduledRamp = (peaks: readonly ScheduledPeak[], now: number) =>
+  peaks.some((p) => now >= p.startMs && now < p.startMs + p.rampMs + trendWindowMs);
+
 /**
  * Streams a pool must be able to serve from now until a node requested now is Ready: the larger of the streams in
- * use and the most any scheduled peak expects over [now, now + boot time + the peak's warm-up].
+ * use and the most any scheduled peak expects over [now, now + boot time + the peak's warm-up], each peak taken at
+ * its factor (peakFactor). The margin above the expected rooms (the upper end of the forecast error) is asked for a
+ * lead time ahead of when it would be needed, not a warm-up earlier: the warm-up is for a peak that comes early, and
+ * an early peak does not come bigger too.
  */
 export function streamsNeeded(
   kind: WorkerKindName,
@@ -50,12 +82,56 @@ export function streamsNeeded(
 ): number {
   let needed = liveStreams;
   for (const peak of peaks) {
-    const horizon = now + bootMs + peak.warmupMs;
-    // The expected rooms are piecewise linear: their maximum over the window is at an end or a corner.
-    const probes = [now, horizon, peak.startMs + peak.rampMs, peak.endMs - 1].filter((t) => t >= now && t <= horizon);
-    for (const t of probes) needed = Math.max(needed, scheduledRooms(peak, t) * peak.streamsPerRoom[kind]);
+    const perRoom = peak.streamsPerRoom[kind];
+    if (perRoom === 0) continue;
+    const factor = peakFactor(peak, liveStreams / perRoom, now);
+    const most = (horizon: number, f: number) => {
+      // The expected rooms are piecewise linear: their maximum over the window is at an end or a corner.
+      const probes = [now, horizon, peak.startMs + peak.rampMs, peak.endMs - 1].filter((t) => t >= now && t <= horizon);
+      for (const t of probes) needed = Math.max(needed, Math.ceil(scheduledRooms(peak, t) * f) * perRoom);
+    };
+    most(now + bootMs + peak.warmupMs, Math.min(1, factor));
+    most(now + bootMs, factor);
   }
   return needed;
+}
+
+/** Streams in use as the loop saw them at one pass. */
+export interface Observation {
+  at: number;
+  streams: number;
+}
+
+/**
+ * How far back the trend looks, how much of a rise counts as one (per minute, as a share of the streams), and how far
+ * ahead a rise is carried at most (a crowd builds for minutes, not for a whole node lead time).
+ */
+const trendWindowMs = 120_000;
+const trendMinRisePerMinute = 0.01;
+const trendHorizonMs = 300_000;
+
+/**
+ * Streams expected once a node asked for now is serving, from the trend of the last two minutes: a rise steeper than
+ * 1 % a minute in each of the last two 45-second spans is carried forward over the lead time, five minutes at most (a
+ * flash crowd no forecast saw is met while it builds, not a lead time after). A step (rooms started at once, then
+ * flat) is not a trend; a flat or falling load gives the streams in use.
+ */
+export function trendStreams(observed: readonly Observation[], liveStreams: number, now: number, leadMs: number) {
+  const span = 45_000;
+  const at = (t: number) => {
+    // The last observation at or before t.
+    let found: Observation | undefined;
+    for (const o of observed) if (o.at <= t && (!found || o.at > found.at)) found = o;
+    return found;
+  };
+  const then = at(now - 2 * span);
+  const mid = at(now - span);
+  if (!then || !mid || then.at < now - trendWindowMs) return liveStreams;
+  const rate = (a: Observation, b: { at: number; streams: number }) =>
+    (b.streams - a.streams) / Math.max(1, b.at - a.at);
+  const slope = Math.min(rate(then, mid), rate(mid, { at: now, streams: liveStreams }));
+  if (slope * 60_000 <= trendMinRisePerMinute * Math.max(1, liveStreams)) return liveStreams;
+  return Math.ceil(liveStreams + slope * Math.min(leadMs, trendHorizonMs));
 }
 
 /** A room with a schedule that is not on air yet: it will need workers from startMs (ms since the epoch). */
@@ -188,29 +264,69 @@ export interface PoolInput {
   liveStreams: number;
   workers: readonly WorkerReplica[];
   peaks: readonly ScheduledPeak[];
-  /** The longest expected node boot among the offerings of the pool's GPU type. */
+  /**
+   * How long a node asked for now takes to serve: the longest expected node boot among the offerings of the pool's GPU
+   * type, or the lead time measured from the pool's own nodes and pods (boot, image pull, model load) where longer.
+   */
   bootMs: number;
   /** Rooms from the room directory, when it is reachable: they need streams from now until bootMs + roomWarmupMs. */
   rooms?: RoomsSeen;
   /** How long before a scheduled room starts its capacity must be up, on top of node boot (default 0). */
   roomWarmupMs?: number;
   history: readonly Recommendation[];
+  /** The streams in use at earlier passes (the returned `observed`), for the trend; none: no trend is followed. */
+  observed?: readonly Observation[];
   now: number;
+}
+
+/** Desired replicas for one pool, with the reasons a person reading the status needs. */
+export interface PoolDecision {
+  /** The recommendations to pass as the next pass's `history`: this one added, those past the cooldown dropped. */
+  history: Recommendation[];
+  /** The streams seen, to pass as the next pass's `observed`. */
+  observed: Observation[];
+  streamsNeeded: number;
+  /** Streams the room directory's rooms need (on air and starting within the look-ahead); 0 without a directory. */
+  roomStreams: number;
+  /** Streams the trend of the last two minutes expects by the time new capacity serves (the streams in use if flat). */
+  trendStreams: number;
+  recommended: number;
+  target: number;
+  plan: ReplicaPlan;
+  reason: "ScaledUp" | "ScaledDown" | "Steady" | "HeldForCooldown" | "HeldForActiveStreams";
 }
 
 /** Recommendations remembered per pool at most (the cooldown window bounds them first at any sane pass rate). */
 const maxHistory = 1000;
 
-/** Sizes one pool for this pass; pass the returned `history` to the next pass's input. */
+/**
+ * Sizes one pool for this pass; pass the returned `history` and `observed` to the next pass's input.
+ *
+ * What the pool carries (streams in use, rooms on air and starting soon, the trend) is held for the scale-down
+ * cooldown, so a dip does not remove capacity needed a minute later. What only a forecast asks for (a LiveEvent's peak
+ * ahead) is not: when the rooms show the peak smaller than the forecast's upper end, that capacity goes at once.
+ */
 export function planPool(input: PoolInput): PoolDecision {
   const { spec, currentReplicas, now } = input;
   // Streams that workers carry belong to rooms on air: the larger of the two counts them once.
   const roomStreams = input.rooms
     ? roomsNeeded(input.rooms, now, input.bootMs + (input.roomWarmupMs ?? 0)) * streamsPerRoom[spec.kind]
     : 0;
-  const needed = Math.max(roomStreams, streamsNeeded(spec.kind, input.liveStreams, input.peaks, now, input.bootMs));
+  const observed = input.observed
+    ? [...input.observed, { at: now, streams: input.liveStreams }].filter((o) => o.at > now - trendWindowMs)
+    : [];
+  // A rise a scheduled peak's ramp explains is the forecast's to meet; the trend is for rises nobody announced.
+  const trend =
+    input.observed && !inScheduledRamp(input.peaks, now)
+      ? trendStreams(observed, input.liveStreams, now, input.bootMs)
+      : input.liveStreams;
+  const carried = Math.max(roomStreams, trend);
+  const forecast = streamsNeeded(spec.kind, input.liveStreams, input.peaks, now, input.bootMs);
+  const needed = Math.max(carried, forecast);
+  const recommendedCarried = replicasFor(spec, carried);
   const recommended = replicasFor(spec, needed);
-  const target = stabilize(input.history, now, spec.scaleDownCooldownSeconds * 1000, recommended);
+  const cooldownMs = spec.scaleDownCooldownSeconds * 1000;
+  const target = Math.max(recommended, stabilize(input.history, now, cooldownMs, recommendedCarried));
   const plan = planReplicas(currentReplicas, target, input.workers);
   const reason =
     plan.replicas > currentReplicas
@@ -222,11 +338,20 @@ export function planPool(input: PoolInput): PoolDecision {
           : target > recommended
             ? "HeldForCooldown"
             : "Steady";
-  const cooldownMs = spec.scaleDownCooldownSeconds * 1000;
-  const history = [...input.history, { at: now, replicas: recommended }]
+  const history = [...input.history, { at: now, replicas: recommendedCarried }]
     .filter((r) => r.at > now - cooldownMs)
     .slice(-maxHistory);
-  return { streamsNeeded: needed, roomStreams, recommended, target, plan, reason, history };
+  return {
+    streamsNeeded: needed,
+    roomStreams,
+    trendStreams: trend,
+    recommended,
+    target,
+    plan,
+    reason,
+    history,
+    observed,
+  };
 }
 
 /** One capacity type of one offering: where GPU nodes come from. */
@@ -247,6 +372,11 @@ export interface Lane {
   busyNodes: number;
   /** New nodes it may be asked for now; a lane back from a failure is probed with one before it gets more. */
   newNodeLimit?: number;
+  /**
+   * Its nodes are about to be taken back (spot interruption notices in a burst): they keep serving while still
+   * needed, but count for nothing, so their replacements are asked for elsewhere now.
+   */
+  draining?: boolean;
 }
 
 export const laneKey = (lane: Pick<Lane, "offering" | "capacityType">) => `${lane.offering}/${lane.capacityType}`;
@@ -281,14 +411,15 @@ const cheapestFirst = (a: Lane, b: Lane) =>
  * carrying streams, and a lane that is unavailable keeps only its Ready nodes, so its pending demand moves on.
  */
 export function placeNodes(demands: readonly GpuDemand[], lanes: readonly Lane[]): Map<string, number> {
-  const desired = new Map<string, number>(lanes.map((l) => [laneKey(l), l.busyNodes]));
+  const desired = new Map<string, number>(lanes.map((l) => [laneKey(l), l.draining ? 0 : l.busyNodes]));
   const usedByOffering = new Map<string, number>();
   for (const l of lanes) usedByOffering.set(l.offering, (usedByOffering.get(l.offering) ?? 0) + l.busyNodes);
   for (const demand of demands) {
     const typed = lanes.filter((l) => l.gpuType === demand.gpuType).sort(cheapestFirst);
+    const counted = typed.filter((l) => !l.draining);
     let remaining = demand.gpus;
     let spotLeft = demand.spotGpus;
-    for (const l of typed) {
+    for (const l of counted) {
       if (l.busyNodes === 0) continue;
       remaining -= l.busyNodes * l.gpusPerNode;
       if (l.capacityType === "spot") spotLeft -= l.busyNodes * l.gpusPerNode;
@@ -306,9 +437,19 @@ export function placeNodes(demands: readonly GpuDemand[], lanes: readonly Lane[]
       remaining -= nodes * l.gpusPerNode;
       if (l.capacityType === "spot") spotLeft -= nodes * l.gpusPerNode;
     };
-    for (const l of typed) take(l, l.readyNodes);
-    for (const l of typed) if (l.available) take(l, l.desiredNodes);
-    for (const l of typed) if (l.available) take(l, l.desiredNodes + (l.newNodeLimit ?? Number.MAX_SAFE_INTEGER));
+    for (const l of counted) take(l, l.readyNodes);
+    for (const l of counted) if (l.available) take(l, l.desiredNodes);
+    for (const l of counted) if (l.available) take(l, l.desiredNodes + (l.newNodeLimit ?? Number.MAX_SAFE_INTEGER));
+    // Draining lanes keep the Ready nodes that still bridge what the others cannot serve yet, and no more.
+    let readyElsewhere = 0;
+    for (const l of counted) readyElsewhere += Math.min(desired.get(laneKey(l))!, l.readyNodes) * l.gpusPerNode;
+    let short = Math.max(0, demand.gpus - readyElsewhere);
+    for (const l of typed) {
+      if (!l.draining) continue;
+      const keep = Math.max(l.busyNodes, Math.min(l.readyNodes, Math.ceil(short / l.gpusPerNode)));
+      desired.set(laneKey(l), keep);
+      short = Math.max(0, short - keep * l.gpusPerNode);
+    }
   }
   return desired;
 }
@@ -321,6 +462,8 @@ export interface LaneHealth {
   /** When the lane last had fewer Ready nodes than asked for, without interruption; undefined when it had enough. */
   waitingSince: number | undefined;
   message: string;
+  /** The last failure was a burst of spot interruption notices: the lane's nodes are expected to go (draining). */
+  interrupted?: boolean;
 }
 
 export const healthyLane = (): LaneHealth => ({
@@ -335,7 +478,12 @@ export interface LaneObservation {
   readyNodes: number;
   /** A quota or capacity error reported by the node-provisioning engine, if any. */
   capacityError: string | undefined;
+  /** Spot interruption notices on the lane's nodes over the last 10 minutes. */
+  interruptions?: number;
 }
+
+/** Notices within 10 minutes that make a spot lane's market judged failing, its other nodes replaced ahead. */
+export const interruptionBurst = 3;
 
 export interface BackoffSettings {
   baseMs: number;
@@ -365,6 +513,21 @@ export function judgeLane(
   backoff: BackoffSettings = defaultBackoff,
 ): LaneVerdict {
   if (now < health.unavailableUntil) return { health, available: false, newNodeLimit: 0, failedNow: false };
+  if ((seen.interruptions ?? 0) >= interruptionBurst) {
+    const failures = health.failures + 1;
+    return {
+      health: {
+        failures,
+        unavailableUntil: now + Math.min(backoff.maxMs, backoff.baseMs * 2 ** (failures - 1)),
+        waitingSince: undefined,
+        message: `${seen.interruptions} spot interruption notices in 10 minutes`,
+        interrupted: true,
+      },
+      available: false,
+      newNodeLimit: 0,
+      failedNow: true,
+    };
+  }
   const short = seen.desiredNodes > seen.readyNodes;
   if (!short) {
     // A lane that delivered what it was waiting for has recovered; one that was only asked for its Ready nodes has

@@ -9,3 +9,4 @@ export {
   type OperatorRunSettings,
 } from "./run.js";
 export { workerPodDefaults } from "./workload.js";
+export { capacityDefaults } from "./capacity.js";

@@ -46,6 +46,31 @@ export function operatorMetrics(registry: Registry) {
       labelNames: ["offering", "capacity_type"],
       registers,
     }),
+    spotInterruptions: new Counter({
+      name: "livehost_operator_spot_interruptions_total",
+      help: "Spot nodes that got an interruption notice: each one's workers drained and its replacement asked for.",
+      labelNames: ["offering", "capacity_type"],
+      registers,
+    }),
+    evictions: new Counter({
+      name: "livehost_operator_worker_evictions_total",
+      help: "Worker pods evicted from nodes under an interruption notice (their workers drain to others).",
+      labelNames: ["offering", "capacity_type"],
+      registers,
+    }),
+    placeholders: new Gauge({
+      name: "livehost_operator_placeholder_gpus",
+      help: "GPUs a Karpenter lane holds with placeholder pods, ahead of the workers that will preempt them.",
+      labelNames: ["offering", "capacity_type"],
+      registers,
+    }),
+    lead: new Histogram({
+      name: "livehost_operator_lead_seconds",
+      help: "Parts of a pool's lead time measured from its nodes and pods: boot (node created to Ready), pull (pod scheduled to running), load (running to Ready).",
+      labelNames: ["gpu_type", "phase"],
+      buckets: [5, 15, 30, 60, 90, 120, 180, 240, 300, 420, 600, 900],
+      registers,
+    }),
     costRate: new Gauge({
       name: "livehost_operator_cost_per_hour",
       help: "Price per hour of the nodes asked for (booting ones are billed too), per offering and capacity type.",

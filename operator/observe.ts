@@ -5,6 +5,7 @@ import {
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  type CoreV1Event,
   type KubeConfig,
   type KubernetesListObject,
   type V1Deployment,
@@ -22,13 +23,12 @@ import {
   type CapacityType,
   type Condition,
   type GpuOffering,
-  type GpuOfferingSpec,
   type LiveEvent,
   type WorkerKindName,
   type WorkerPool,
 } from "./resources.js";
 import { checkGpuOffering } from "./validate.js";
-import { gpuResource, managedBy } from "./workload.js";
+import { gpuResource, gpuTypeLabel, managedBy } from "./workload.js";
 
 export interface CapacityError {
   message: string;
@@ -36,9 +36,29 @@ export interface CapacityError {
   at: number | undefined;
 }
 
-/** A node group as read for this pass: its size (undefined where it states none) and any capacity error; or gone. */
+/** What a Karpenter NodePool says that the operator checks and keeps: its GPU limit and what its nodes may be. */
+export interface NodePoolSeen {
+  limitGpus: number | undefined;
+  /** Values its requirements allow for karpenter.sh/capacity-type; undefined when it does not restrict them. */
+  capacityTypes: readonly string[] | undefined;
+  /** The livehost.io/gpu-type its nodes get (template label or a single-valued requirement), if any. */
+  gpuType: string | undefined;
+}
+
+/**
+ * A node group as read for this pass: its size (a MachineDeployment's replicas; a NodePool's NodeClaims not being
+ * deleted) and any capacity error; or gone.
+ */
 export type NodeGroupSeen =
-  { found: true; size: number | undefined; capacityError: CapacityError | undefined } | { found: false };
+  | {
+      found: true;
+      size: number | undefined;
+      capacityError: CapacityError | undefined;
+      nodePool?: NodePoolSeen;
+      /** A MachineDeployment's annotations (the cluster autoscaler's bounds live there). */
+      annotations?: Readonly<Record<string, string>>;
+    }
+  | { found: false };
 
 export interface ObservedOffering {
   object: GpuOffering;
@@ -71,11 +91,14 @@ export interface ObserverOptions {
   onChange: () => void;
 }
 
-/** A quota or capacity failure reported in a node group's status conditions (Cluster API, Karpenter). */
+/**
+ * A quota or capacity failure reported in a node group's status conditions (Cluster API, Karpenter's NodePool) or a
+ * NodeClaim's (Launched=False with an insufficient-capacity reason).
+ */
 function capacityErrorOf(object: unknown): CapacityError | undefined {
   const conditions = (object as { status?: { conditions?: Condition[] } } | undefined)?.status?.conditions ?? [];
   const failing = conditions.find(
-    (c) => c.status === "False" && /insufficient|quota|capacity|limit/i.test(`${c.reason} ${c.message}`),
+    (c) => c.status === "False" && /insufficient|quota|capacity|limit|unfulfillable/i.test(`${c.reason} ${c.message}`),
   );
   if (!failing) return undefined;
   const at = Date.parse(String(failing.lastTransitionTime));
@@ -90,8 +113,26 @@ interface Cache<T> {
   list(): readonly T[];
 }
 
+/** When an Event last happened (ms), if it says. */
+function eventTime(e: CoreV1Event): number | undefined {
+  const t = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
+  return t === undefined ? undefined : new Date(t).getTime();
+}
+
+/** The parts of a Karpenter v1 NodePool the operator reads. */
+interface KarpenterNodePool {
+  spec?: {
+    limits?: Record<string, string>;
+    template?: {
+      metadata?: { labels?: Record<string, string> };
+      spec?: { requirements?: { key: string; operator: string; values?: string[] }[] };
+    };
+  };
+}
+
 export class Observer {
   readonly #custom: CustomObjectsApi;
+  readonly #core: CoreV1Api;
   readonly #demand: DemandSource;
   readonly #pools: Cache<WorkerPool>;
   readonly #offerings: Cache<GpuOffering>;
@@ -107,6 +148,7 @@ export class Observer {
     const apps = kc.makeApiClient(AppsV1Api);
     const core = kc.makeApiClient(CoreV1Api);
     this.#custom = custom;
+    this.#core = core;
     this.#demand = options.demand;
     const cacheOf = <T extends { metadata?: object }>(
       path: string,
@@ -155,13 +197,18 @@ export class Observer {
    */
   async look(now: number): Promise<Snapshot> {
     const offerings: ObservedOffering[] = [];
-    for (const object of this.#offerings.list()) {
-      const checked = checkGpuOffering(object);
+    const valid = this.#offerings.list().map((object) => ({ object, checked: checkGpuOffering(object) }));
+    const karpenter = valid.some(
+      ({ checked }) =>
+        checked.ok && [checked.spec.onDemand, checked.spec.spot].some((l) => l?.nodeGroup.karpenterNodePool),
+    );
+    const iceEvents = karpenter ? await this.#insufficientCapacityEvents() : [];
+    for (const { object, checked } of valid) {
       const nodeGroups = new Map<CapacityType, NodeGroupSeen>();
       if (checked.ok) {
         for (const type of ["onDemand", "spot"] as const) {
           const lane = checked.spec[type];
-          if (lane) nodeGroups.set(type, await this.#readNodeGroup(checked.spec, lane));
+          if (lane) nodeGroups.set(type, await this.#readNodeGroup(lane, iceEvents));
         }
       }
       offerings.push({ object, nodeGroups });
@@ -179,28 +226,73 @@ export class Observer {
     };
   }
 
+  /**
+   * Karpenter's insufficient-capacity Events of the last 10 minutes: when the cloud has no capacity for a NodeClaim,
+   * Karpenter deletes it and records a Warning Event (in "default", as for every cluster-scoped object).
+   */
+  async #insufficientCapacityEvents(): Promise<CoreV1Event[]> {
+    const list = await this.#core.listNamespacedEvent({
+      namespace: "default",
+      fieldSelector: "reason=InsufficientCapacityError",
+    });
+    const since = Date.now() - 600_000;
+    return list.items.filter((e) => e.reason === "InsufficientCapacityError" && (eventTime(e) ?? 0) >= since);
+  }
+
   /** The node group an offering lane drives, read now: its size, and a capacity error if it reports one. */
-  async #readNodeGroup(spec: GpuOfferingSpec, lane: CapacityLaneSpec): Promise<NodeGroupSeen> {
+  async #readNodeGroup(lane: CapacityLaneSpec, iceEvents: readonly CoreV1Event[]): Promise<NodeGroupSeen> {
     const ref = lane.nodeGroup;
     try {
       if (ref.machineDeployment) {
         const { name, namespace } = ref.machineDeployment;
         const id = { group: "cluster.x-k8s.io", version: "v1beta1", namespace, plural: "machinedeployments", name };
-        const md: unknown = await this.#custom.getNamespacedCustomObject(id);
-        const replicas = (md as { spec?: { replicas?: number } }).spec?.replicas ?? 0;
-        return { found: true, size: replicas, capacityError: capacityErrorOf(md) };
+        const md = (await this.#custom.getNamespacedCustomObject(id)) as {
+          metadata?: { annotations?: Record<string, string> };
+          spec?: { replicas?: number };
+        };
+        return {
+          found: true,
+          size: md.spec?.replicas ?? 0,
+          capacityError: capacityErrorOf(md),
+          annotations: md.metadata?.annotations ?? {},
+        };
       }
-      const np: unknown = await this.#custom.getClusterCustomObject({
+      const name = ref.karpenterNodePool!.name;
+      const np = (await this.#custom.getClusterCustomObject({
         group: "karpenter.sh",
         version: "v1",
         plural: "nodepools",
-        name: ref.karpenterNodePool!.name,
-      });
-      const limit = Number((np as { spec?: { limits?: Record<string, string> } }).spec?.limits?.[gpuResource] ?? NaN);
+        name,
+      })) as KarpenterNodePool;
+      // Karpenter's own record of the nodes it is making or has made for this NodePool.
+      const claims = (await this.#custom.listClusterCustomObject({
+        group: "karpenter.sh",
+        version: "v1",
+        plural: "nodeclaims",
+        labelSelector: `karpenter.sh/nodepool=${name}`,
+      })) as { items?: { metadata?: { deletionTimestamp?: string } }[] };
+      const live = (claims.items ?? []).filter((c) => !c.metadata?.deletionTimestamp);
+      // Karpenter deletes a NodeClaim the cloud had no capacity for, leaving a Warning Event on it (NodeClaims are
+      // named after their NodePool).
+      const ice = iceEvents
+        .filter((e) => e.involvedObject?.kind === "NodeClaim" && e.involvedObject.name?.startsWith(`${name}-`))
+        .map((e) => ({ message: `${e.reason}: ${e.message}`, at: eventTime(e) }))
+        .sort((a, b) => (b.at ?? 0) - (a.at ?? 0))[0];
+      const limit = Number(np.spec?.limits?.[gpuResource] ?? NaN);
+      const requirements = np.spec?.template?.spec?.requirements ?? [];
+      const capacityTypes = requirements.find((r) => r.key === "karpenter.sh/capacity-type" && r.operator === "In");
+      const gpuRequirement = requirements.find((r) => r.key === gpuTypeLabel && r.operator === "In");
       return {
         found: true,
-        size: Number.isFinite(limit) ? Math.floor(limit / spec.gpusPerNode) : undefined,
-        capacityError: capacityErrorOf(np),
+        size: live.length,
+        capacityError: capacityErrorOf(np) ?? live.map(capacityErrorOf).find((e) => e !== undefined) ?? ice,
+        nodePool: {
+          limitGpus: Number.isFinite(limit) ? limit : undefined,
+          capacityTypes: capacityTypes?.values,
+          gpuType:
+            np.spec?.template?.metadata?.labels?.[gpuTypeLabel] ??
+            (gpuRequirement?.values?.length === 1 ? gpuRequirement.values[0] : undefined),
+        },
       };
     } catch (err) {
       if (!isNotFound(err)) throw err;

@@ -2,7 +2,13 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { InMemorySpanExporter, SimpleSpanProcessor, startTracing } from "../observability/internal.js";
 import {
+  capiMachine,
+  capiMachineDeployment,
   eventually,
+  gpuNode,
+  karpenterInsufficientCapacityEvent,
+  karpenterNodeClaim,
+  karpenterNodePool,
   startTestOperator,
   testGpuOfferingSpec,
   testWorkerPoolSpec,
@@ -81,7 +87,7 @@ describe("operator against the Kubernetes API", () => {
     expect(condition(s.kube.get("workerpools", "tts", ns), "Valid")?.status).toBe("True");
     await eventually(() =>
       expect(s.kube.list("events", ns).map((e) => `${String(e.reason)}: ${String(e.message)}`)).toContain(
-        "ScaledUp: replicas 1 -> 3: 12 streams needed (12 active) at 4 per replica + 0% headroom",
+        "ScaledUp: replicas 1 -> 3: 12 streams needed (12 active) at 4 per replica + 0% headroom, lead time 300s",
       ),
     );
     expect(s.kube.get("pods", "tts-workers-0", ns)?.metadata.annotations).toMatchObject({
@@ -94,9 +100,10 @@ describe("operator against the Kubernetes API", () => {
     expect(spans.getFinishedSpans().map((span) => span.name)).toContain("operator.reconcile");
   });
 
-  it("drives a Karpenter NodePool through its GPU limit", async () => {
+  it("makes Karpenter capacity appear with placeholder pods; the NodePool's GPU limit is the quota", async () => {
     await using s = await scene();
-    s.kube.put("nodepools", { metadata: { name: "gpu-l4-spot" }, spec: { limits: { cpu: "1000" } } });
+    // A NodePool as Karpenter v1 holds it, its limit not set for GPUs yet.
+    s.kube.put("nodepools", karpenterNodePool({ name: "gpu-l4-spot", capacityTypes: ["spot"], gpuLimit: null }));
     s.kube.put("gpuofferings", {
       ...offering("k-l4", "unused"),
       spec: {
@@ -113,11 +120,217 @@ describe("operator against the Kubernetes API", () => {
       },
     });
     s.kube.put("workerpools", pool("tts", { minReplicas: 6, spot: { allowed: true, maxFraction: 0.5 } }));
-    // 6 GPUs, 3 of them may be spot: one 4-GPU spot node from the NodePool, the rest on demand from md-a.
+    // 6 GPUs, 3 of them may be spot: one 4-GPU spot node from the NodePool, the rest on demand from md-a. No worker
+    // pod asks for the spot node yet, so four one-GPU placeholders do; the limit is the quota (10 nodes of 4).
     await eventually(() =>
-      expect(s.kube.get("nodepools", "gpu-l4-spot")?.spec).toEqual({ limits: { cpu: "1000", "nvidia.com/gpu": "4" } }),
+      expect(s.kube.get("nodepools", "gpu-l4-spot")?.spec?.limits).toEqual({
+        cpu: "4000",
+        memory: "16000Gi",
+        "nvidia.com/gpu": "40",
+      }),
     );
+    await eventually(() => expect(s.kube.get("deployments", "k-l4-spot-capacity", ns)?.spec?.replicas).toBe(4));
+    const placeholder = s.kube.get("deployments", "k-l4-spot-capacity", ns)!.spec!.template as {
+      spec: { priorityClassName: string; nodeSelector: Record<string, string> };
+    };
+    expect(placeholder.spec.priorityClassName).toBe("livehost-capacity-placeholder");
+    expect(placeholder.spec.nodeSelector).toEqual({
+      "karpenter.sh/nodepool": "gpu-l4-spot",
+      "livehost.io/gpu-type": "L4",
+    });
     await eventually(() => expect(s.kube.get("machinedeployments", "md-a", "capi")?.spec?.replicas).toBe(1));
+
+    // Worker pods waiting to be scheduled make Karpenter add nodes by themselves: the placeholders step aside.
+    for (const name of ["tts-workers-p1", "tts-workers-p2", "tts-workers-p3"]) {
+      s.kube.put("pods", {
+        ...pod(name, "tts", ""),
+        spec: {
+          nodeSelector: { "livehost.io/gpu-type": "L4" },
+          containers: [{ name: "worker", resources: { requests: { "nvidia.com/gpu": "1" } } }],
+        },
+      });
+    }
+    await eventually(() => expect(s.kube.get("deployments", "k-l4-spot-capacity", ns)?.spec?.replicas).toBe(1));
+  });
+
+  it("moves a Karpenter lane's demand on when Karpenter reports the cloud has no capacity", async () => {
+    await using s = await scene();
+    s.kube.put("nodepools", karpenterNodePool({ name: "gpu-l4-spot", capacityTypes: ["spot"] }));
+    s.kube.put("gpuofferings", {
+      ...offering("k-l4", "unused"),
+      spec: {
+        ...offering("k-l4", "unused").spec,
+        onDemand: undefined,
+        spot: {
+          pricePerHour: 1,
+          nodeGroup: {
+            karpenterNodePool: { name: "gpu-l4-spot" },
+            nodeSelector: { "karpenter.sh/nodepool": "gpu-l4-spot" },
+          },
+        },
+      },
+    });
+    s.kube.put("workerpools", pool("tts", { minReplicas: 6, spot: { allowed: true, maxFraction: 0.5 } }));
+    await eventually(() => expect(s.kube.get("deployments", "k-l4-spot-capacity", ns)?.spec?.replicas).toBe(4));
+    // Karpenter tried: the cloud had no g6.12xlarge spot, so it deleted the NodeClaim and said why in an Event.
+    const claim = karpenterNodeClaim({ name: "gpu-l4-spot-x7k2q", nodePool: "gpu-l4-spot", capacityType: "spot" });
+    s.kube.put("events", karpenterInsufficientCapacityEvent({ nodeClaim: claim }));
+    await eventually(() => expect(s.kube.get("deployments", "k-l4-spot-capacity", ns)?.spec?.replicas).toBe(0));
+    await eventually(() => expect(s.kube.get("machinedeployments", "md-a", "capi")?.spec?.replicas).toBe(2));
+    const warning = s.kube.list("events", ns).find((e) => e.reason === "CapacityUnavailable");
+    expect(String(warning?.message)).toContain("InsufficientCapacityError");
+  });
+
+  it("refuses a Karpenter lane whose NodePool cannot make its capacity type or GPU type", async () => {
+    await using s = await scene();
+    // On-demand only, and its nodes get no livehost.io/gpu-type label.
+    const onDemandPool = karpenterNodePool({ name: "gpu-on-demand", capacityTypes: ["on-demand"] });
+    const template = (
+      onDemandPool.spec as { template: { metadata: object; spec: { requirements: { key: string }[] } } }
+    ).template;
+    template.metadata = {};
+    template.spec.requirements = template.spec.requirements.filter((r) => r.key !== "livehost.io/gpu-type");
+    s.kube.put("nodepools", onDemandPool);
+    s.kube.put("gpuofferings", {
+      ...offering("k-l4", "unused"),
+      spec: {
+        ...offering("k-l4", "unused").spec,
+        onDemand: undefined,
+        spot: {
+          pricePerHour: 1,
+          nodeGroup: {
+            karpenterNodePool: { name: "gpu-on-demand" },
+            nodeSelector: { "karpenter.sh/nodepool": "gpu-on-demand" },
+          },
+        },
+      },
+    });
+    await eventually(() =>
+      expect(condition(s.kube.get("gpuofferings", "k-l4", ns), "Valid")).toMatchObject({
+        status: "False",
+        message:
+          "spec.spot.nodeGroup.karpenterNodePool: NodePool gpu-on-demand makes on-demand nodes, not spot " +
+          "(requirement karpenter.sh/capacity-type); " +
+          "spec.spot.nodeGroup.karpenterNodePool: NodePool gpu-on-demand must label its nodes livehost.io/gpu-type=L4 " +
+          "(template label or requirement), it gives none",
+      }),
+    );
+    expect(s.kube.get("deployments", "k-l4-spot-capacity", ns)).toBeUndefined();
+  });
+
+  it("drains a spot node with an interruption notice, counts it, and asks for its replacement at once", async () => {
+    const spotOffering: KubeObject = {
+      metadata: { name: "s-l4", namespace: ns },
+      spec: {
+        ...testGpuOfferingSpec,
+        spot: {
+          pricePerHour: 1,
+          nodeGroup: {
+            machineDeployment: { name: "md-s", namespace: "capi" },
+            nodeSelector: { "livehost.io/offering": "s-l4" },
+          },
+        },
+      },
+    };
+    await using s = await startTestOperator({
+      objects: [
+        ["machinedeployments", capiMachineDeployment({ name: "md-s", namespace: "capi", replicas: 2 })],
+        ["machines", capiMachine({ name: "m-1", machineDeployment: "md-s", namespace: "capi", nodeName: "n-s1" })],
+        ["machines", capiMachine({ name: "m-2", machineDeployment: "md-s", namespace: "capi", nodeName: "n-s2" })],
+        ["gpuofferings", spotOffering],
+      ],
+    });
+    for (const [name, machine] of [
+      ["n-s1", "m-1"],
+      ["n-s2", "m-2"],
+    ] as const) {
+      s.kube.put(
+        "nodes",
+        gpuNode({
+          name,
+          machine: { name: machine, machineDeployment: "md-s", namespace: "capi" },
+          capacityType: "spot",
+          labels: { "livehost.io/offering": "s-l4" },
+        }),
+      );
+    }
+    s.kube.put("workerpools", pool("tts", { minReplicas: 8, spot: { allowed: true, maxFraction: 1 } }));
+    s.kube.put("pods", pod("tts-workers-0", "tts", "n-s1"));
+    await s.announce("tts-workers-0-a", 3);
+    await eventually(() => expect(s.kube.get("workerpools", "tts", ns)?.status?.activeStreams).toBe(3));
+    expect(s.kube.get("machinedeployments", "md-s", "capi")?.spec?.replicas).toBe(2);
+
+    // The cloud gives notice: n-s1 goes in two minutes (AWS's node termination handler taints it).
+    s.kube.put(
+      "nodes",
+      gpuNode({
+        name: "n-s1",
+        machine: { name: "m-1", machineDeployment: "md-s", namespace: "capi" },
+        capacityType: "spot",
+        labels: { "livehost.io/offering": "s-l4" },
+        spotInterruption: true,
+      }),
+    );
+    await eventually(() => expect(s.kube.get("pods", "tts-workers-0", ns)).toBeUndefined());
+    await eventually(() => expect(s.kube.get("machinedeployments", "md-s", "capi")?.spec?.replicas).toBe(3));
+    expect(s.kube.get("machines", "m-1", "capi")?.metadata.annotations).toMatchObject({
+      "cluster.x-k8s.io/delete-machine": "true",
+    });
+    const warning = s.kube.list("events", ns).find((e) => e.reason === "SpotInterruption");
+    expect(warning).toMatchObject({
+      type: "Warning",
+      message:
+        "node n-s1 has an interruption notice (aws-node-termination-handler/spot-itn): 1 worker pod(s) drained to " +
+        "others, its replacement asked for now",
+    });
+    const metrics = await s.metrics();
+    expect(metrics).toContain('livehost_operator_spot_interruptions_total{offering="s-l4",capacity_type="spot"} 1');
+    expect(metrics).toContain('livehost_operator_worker_evictions_total{offering="s-l4",capacity_type="spot"} 1');
+    // Counted once, however many passes see the notice.
+    await s.operator.reconcile();
+    expect(await s.metrics()).toContain(
+      'livehost_operator_spot_interruptions_total{offering="s-l4",capacity_type="spot"} 1',
+    );
+  });
+
+  it("uncordons a node it cordoned for a scale-down that was called off", async () => {
+    await using s = await startTestOperator({
+      objects: [
+        ["machinedeployments", { metadata: { name: "md-a", namespace: "capi" }, spec: { replicas: 1 } }],
+        ["gpuofferings", offering("a-l4", "md-a")],
+      ],
+    });
+    const n = node("n-1", "a-l4");
+    s.kube.put("nodes", {
+      ...n,
+      metadata: { ...n.metadata, annotations: { "livehost.io/cordoned-at": "2026-11-11T23:10:00Z" } },
+      spec: { unschedulable: true },
+    });
+    // Four replicas need the node again.
+    s.kube.put("workerpools", pool("tts", { minReplicas: 4 }));
+    await eventually(() => expect(s.kube.get("nodes", "n-1")?.spec?.unschedulable).toBeFalsy());
+    expect(s.kube.get("nodes", "n-1")?.metadata.annotations?.["livehost.io/cordoned-at"]).toBeUndefined();
+    expect(s.kube.get("machinedeployments", "md-a", "capi")?.spec?.replicas).toBe(1);
+  });
+
+  it("gives a MachineDeployment the cluster autoscaler's node-group bounds where one runs beside", async () => {
+    await using s = await startTestOperator({
+      objects: [
+        ["machinedeployments", { metadata: { name: "md-a", namespace: "capi" }, spec: { replicas: 0 } }],
+        [
+          "gpuofferings",
+          { ...offering("a-l4", "md-a"), spec: { ...offering("a-l4", "md-a").spec, clusterAutoscaler: true } },
+        ],
+      ],
+    });
+    s.kube.put("workerpools", pool("tts", { minReplicas: 6 }));
+    await eventually(() =>
+      expect(s.kube.get("machinedeployments", "md-a", "capi")?.metadata.annotations).toMatchObject({
+        "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size": "2",
+        "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size": "10",
+      }),
+    );
+    await eventually(() => expect(s.kube.get("machinedeployments", "md-a", "capi")?.spec?.replicas).toBe(2));
   });
 
   it("never scales away a worker that carries a stream; the idle one goes first", async () => {

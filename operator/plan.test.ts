@@ -5,6 +5,7 @@ import type { Snapshot } from "./observe.js";
 import { Memory, offeringStatus, planNodes, planWorkloads, type PlanSettings, type PoolPlan } from "./plan.js";
 import type { GpuOffering, WorkerPool } from "./resources.js";
 import { workerPodDefaults } from "./workload.js";
+import { capacityDefaults } from "./capacity.js";
 import { testGpuOfferingSpec, testWorkerPoolSpec } from "../testing/index.js";
 
 const ns = "livehost";
@@ -21,6 +22,7 @@ const settings: PlanSettings = {
     env: {},
   },
   roomWarmupMs: 300_000,
+  capacity: capacityDefaults,
 };
 
 const offering: GpuOffering = {
@@ -31,6 +33,7 @@ const offering: GpuOffering = {
     preference: 0,
     bootSeconds: 300,
     provisionTimeoutSeconds: 600,
+    clusterAutoscaler: false,
     onDemand: {
       pricePerHour: 4,
       nodeGroup: { machineDeployment: { name: "md-a", namespace: "capi" }, nodeSelector: { offering: "a-l4" } },
@@ -119,7 +122,7 @@ describe("planWorkloads", () => {
       {
         type: "Normal",
         reason: "ScaledUp",
-        message: "replicas 1 -> 3: 12 streams needed (12 active) at 4 per replica + 0% headroom",
+        message: "replicas 1 -> 3: 12 streams needed (12 active) at 4 per replica + 0% headroom, lead time 300s",
       },
     ]);
     expect(tts.status).toMatchObject({ desiredReplicas: 3, activeStreams: 12, streamsNeeded: 12 });
@@ -156,7 +159,12 @@ describe("planNodes", () => {
     const world = snapshot({ workers: { tts: [], lipsync: [] } });
     const memory = new Memory();
     const workloads = planWorkloads(world, memory, settings);
-    const nodes = planNodes(world, { ...workloads, sized: [{ ...workloads.sized[0]!, replicas: 6 }] }, memory);
+    const nodes = planNodes(
+      world,
+      { ...workloads, sized: [{ ...workloads.sized[0]!, replicas: 6 }] },
+      memory,
+      settings,
+    );
     expect(nodes.lanes).toHaveLength(1);
     expect(nodes.lanes[0]!.resize).toEqual({
       to: 2,
@@ -184,7 +192,7 @@ describe("planNodes", () => {
       workers: { tts: [load("tts-workers-0-a", 1)], lipsync: [] },
     });
     const memory = new Memory();
-    const nodes = planNodes(world, planWorkloads(world, memory, settings), memory);
+    const nodes = planNodes(world, planWorkloads(world, memory, settings), memory, settings);
     expect(nodes.lanes[0]!.resize).toMatchObject({
       to: 1,
       remove: [
@@ -203,13 +211,13 @@ describe("planNodes", () => {
       ],
     });
     const fresh = new Memory();
-    const failing = planNodes(world, planWorkloads(world, fresh, settings), fresh).lanes[0]!;
+    const failing = planNodes(world, planWorkloads(world, fresh, settings), fresh, settings).lanes[0]!;
     expect(failing.verdict.available).toBe(false);
     expect(failing.failover).toMatchObject({ type: "Warning", reason: "CapacityUnavailable" });
 
     const asked = new Memory();
     asked.raisedAt.set("a-l4/onDemand", t0 - 30_000);
-    const waiting = planNodes(world, planWorkloads(world, asked, settings), asked).lanes[0]!;
+    const waiting = planNodes(world, planWorkloads(world, asked, settings), asked, settings).lanes[0]!;
     expect(waiting.verdict.available).toBe(true);
     expect(waiting.failover).toBeUndefined();
   });

@@ -16,13 +16,14 @@ import {
   type Lane,
   type LaneHealth,
   type LaneVerdict,
+  type Observation,
   type Recommendation,
   type RoomsSeen,
   type ScheduledPeak,
   type WorkerReplica,
 } from "./decide.js";
 import type { RoomDirectoryView, WorkerLoad } from "./demand.js";
-import type { CapacityError, ObservedOffering, Snapshot } from "./observe.js";
+import type { NodeGroupSeen, ObservedOffering, Snapshot } from "./observe.js";
 import type {
   CapacityLaneSpec,
   CapacityType,
@@ -38,7 +39,26 @@ import type {
   WorkerPoolStatus,
 } from "./resources.js";
 import { checkLiveEvent, checkWorkerPool, describeProblems, checkGpuOffering, type Problem } from "./validate.js";
-import { deploymentName, poolLabel, templateHashKey, workerDeployment, type WorkerPodSettings } from "./workload.js";
+import {
+  deploymentName,
+  gpuTypeLabel,
+  poolLabel,
+  templateHashKey,
+  workerDeployment,
+  type WorkerPodSettings,
+} from "./workload.js";
+import {
+  interruptionNotice,
+  LeadTimes,
+  nodeLead,
+  placeholderDeployment,
+  placeholderGpus,
+  placeholderName,
+  podGpus,
+  podLeads,
+  type CapacitySettings,
+  type LeadSample,
+} from "./capacity.js";
 
 /** What the loop remembers from one pass to the next. */
 export class Memory {
@@ -48,13 +68,49 @@ export class Memory {
   readonly laneHealth = new Map<string, LaneHealth>();
   /** When each lane was last asked for more nodes: a capacity condition older than that is about an earlier ask. */
   readonly raisedAt = new Map<string, number>();
+  /** Each pool's streams at earlier passes (planPool's observed), for the trend. */
+  readonly observed = new Map<string, Observation[]>();
+  /** Each lane's target as last planned (for Karpenter, the nodes asked for: NodeClaims come and go). */
+  readonly targets = new Map<string, number>();
+  /** Spot interruption notices seen, by node: when, and on which lane. */
+  readonly notices = new Map<string, { at: number; lane: string }>();
+  /** The pools' lead times, measured from their nodes and pods. */
+  readonly leads = new LeadTimes();
+
+  /** Records the lead-time samples of nodes and worker pods not measured yet; returns the new ones. */
+  observeLeads(world: Snapshot): { gpuType: string; sample: LeadSample }[] {
+    const added: { gpuType: string; sample: LeadSample }[] = [];
+    const record = (gpuType: string | undefined, sample: LeadSample | undefined) => {
+      if (gpuType && sample && this.leads.record(gpuType, sample)) added.push({ gpuType, sample });
+    };
+    for (const node of world.nodes) record(node.metadata?.labels?.[gpuTypeLabel], nodeLead(node));
+    for (const pod of world.pods) {
+      if (!pod.metadata?.labels?.[poolLabel]) continue;
+      for (const sample of podLeads(pod)) record(pod.spec?.nodeSelector?.[gpuTypeLabel], sample);
+    }
+    return added;
+  }
+
+  /** Notes the notices of this pass (first sighting), and forgets nodes gone for 10 minutes. */
+  rememberNotices(plan: NodePlan): void {
+    for (const lane of plan.lanes) {
+      for (const node of lane.notices) {
+        if (!this.notices.has(node)) this.notices.set(node, { at: plan.now, lane: laneKey(lane) });
+      }
+    }
+    for (const [node, seen] of this.notices) if (seen.at < plan.now - noticeWindowMs) this.notices.delete(node);
+  }
 
   rememberPools(plan: WorkloadPlan): void {
     for (const [pool, history] of plan.history) this.history.set(pool, history);
+    for (const [pool, observed] of plan.observed) this.observed.set(pool, observed);
   }
 
   rememberLanes(plan: NodePlan): void {
-    for (const lane of plan.lanes) this.laneHealth.set(laneKey(lane), lane.verdict.health);
+    for (const lane of plan.lanes) {
+      this.laneHealth.set(laneKey(lane), lane.verdict.health);
+      this.targets.set(laneKey(lane), lane.target);
+    }
   }
 }
 
@@ -64,7 +120,14 @@ export interface PlanSettings {
   workers: WorkerPodSettings;
   /** Capacity for a scheduled room is up this long before it starts, on top of node boot. */
   roomWarmupMs: number;
+  /** Karpenter placeholders and spot notices. */
+  capacity: CapacitySettings;
 }
+
+/** Notices within this window count towards a lane's burst (decide.interruptionBurst). */
+const noticeWindowMs = 600_000;
+/** Marks a node the operator cordoned itself, so it may undo it. */
+export const cordonedByOperator = "livehost.io/cordoned-at";
 
 export interface PlannedEvent {
   type: "Normal" | "Warning";
@@ -84,7 +147,7 @@ export interface ValidOffering {
   valid: true;
   object: GpuOffering;
   spec: GpuOfferingSpec;
-  nodeGroups: ReadonlyMap<CapacityType, { size: number | undefined; capacityError: CapacityError | undefined }>;
+  nodeGroups: ReadonlyMap<CapacityType, Extract<NodeGroupSeen, { found: true }>>;
 }
 
 export interface LiveEventPlan {
@@ -130,6 +193,8 @@ export interface WorkloadPlan {
   roomDirectory: RoomDirectoryView | undefined;
   /** Each valid pool's recommendations to remember. */
   history: ReadonlyMap<string, Recommendation[]>;
+  /** Each valid pool's streams seen, to remember for the trend. */
+  observed: ReadonlyMap<string, Observation[]>;
   /** Replicas per valid pool, counted whatever happens to its writes, so a refused write never shrinks its nodes. */
   sized: { spec: WorkerPoolSpec; replicas: number }[];
   /** Nodes running a worker that carries a stream: never removed. */
@@ -145,6 +210,22 @@ export interface LanePlan extends Lane {
   failover?: PlannedEvent;
   /** The node group's new size, the nodes to cordon (and their Cluster API Machines) first, and the Event. */
   resize?: { to: number; remove: { node: string; machine: string | undefined }[]; event: PlannedEvent };
+  /** The nodes this lane should have, as placed this pass (what status and metrics report as desired). */
+  target: number;
+  /** Nodes the operator cordoned for a scale-down that did not happen (or was called off): schedulable again. */
+  uncordon: string[];
+  /** Nodes with an interruption notice (a spot lane's), and the Event and eviction of the worker pods on them. */
+  notices: string[];
+  /** Notices first seen this pass: counted, told as a Warning Event, their workers drained. */
+  newNotices: { node: string; taint: string; event: PlannedEvent }[];
+  /** Worker pods on nodes under notice, to evict (their workers drain to others). */
+  evict: string[];
+  /** A Karpenter lane's placeholder Deployment: created or scaled to this many one-GPU pods. */
+  placeholders?: { replicas: number; body: V1Deployment; exists: boolean };
+  /** A Karpenter NodePool's GPU limit, set to the offering's quota (a budget guard, not a size). */
+  limitGpus?: number;
+  /** A MachineDeployment's cluster-autoscaler bounds, where one runs beside (annotations to merge). */
+  bounds?: Record<string, string>;
 }
 
 /** The second half of a pass: GPU nodes for the replicas the first half sized. */
@@ -190,13 +271,32 @@ function checkOffering(
   const checked = checkGpuOffering(object);
   if (!checked.ok) return invalid(object, checked.problems, now);
   const problems: Problem[] = [];
-  const groups = new Map<CapacityType, { size: number | undefined; capacityError: CapacityError | undefined }>();
+  const groups = new Map<CapacityType, Extract<NodeGroupSeen, { found: true }>>();
   for (const type of ["onDemand", "spot"] as const) {
     const lane = checked.spec[type];
     if (!lane) continue;
     const seen = nodeGroups.get(type);
     if (seen?.found) {
       groups.set(type, seen);
+      // A NodePool decides what its nodes are: it must be able to make this lane's capacity type and GPU type.
+      const pool = seen.nodePool;
+      const name = lane.nodeGroup.karpenterNodePool?.name;
+      const wanted = type === "spot" ? "spot" : "on-demand";
+      const allowed = pool?.capacityTypes ?? ["on-demand"];
+      if (pool && !allowed.includes(wanted)) {
+        problems.push({
+          field: `spec.${type}.nodeGroup.karpenterNodePool`,
+          message: `NodePool ${name} makes ${allowed.join(", ")} nodes, not ${wanted} (requirement karpenter.sh/capacity-type)`,
+        });
+      }
+      if (pool && pool.gpuType !== checked.spec.gpuType) {
+        problems.push({
+          field: `spec.${type}.nodeGroup.karpenterNodePool`,
+          message:
+            `NodePool ${name} must label its nodes ${gpuTypeLabel}=${checked.spec.gpuType} ` +
+            `(template label or requirement), it gives ${pool.gpuType ?? "none"}`,
+        });
+      }
       continue;
     }
     const ref = lane.nodeGroup.machineDeployment;
@@ -282,6 +382,7 @@ export function planWorkloads(world: Snapshot, memory: Memory, settings: PlanSet
   const rooms: RoomsSeen | undefined = directory?.state === "watching" ? directory.rooms : undefined;
 
   const history = new Map<string, Recommendation[]>();
+  const observedStreams = new Map<string, Observation[]>();
   const sized: { spec: WorkerPoolSpec; replicas: number }[] = [];
   const busyNodes = new Set<string>();
   const pools = world.pools.map((pool): InvalidObject<WorkerPool> | PoolPlan => {
@@ -293,9 +394,11 @@ export function planWorkloads(world: Snapshot, memory: Memory, settings: PlanSet
     for (const r of replicas) if (r.activeStreams > 0 && r.nodeName) busyNodes.add(r.nodeName);
     const deployment = world.deployments.find((d) => d.metadata?.name === deploymentName(name));
     const current = deployment?.spec?.replicas ?? 0;
-    const bootMs =
+    // The lead time: the offerings' stated boot, or what the pool's own nodes and pods took, where longer.
+    const statedBootMs =
       Math.max(0, ...validOfferings.filter((o) => o.spec.gpuType === spec.gpu.type).map((o) => o.spec.bootSeconds)) *
       1000;
+    const bootMs = Math.max(statedBootMs, memory.leads.leadMs(spec.gpu.type) ?? 0);
     const liveStreams = replicas.reduce((sum, r) => sum + r.activeStreams, 0);
     const decision = planPool({
       spec,
@@ -307,9 +410,11 @@ export function planWorkloads(world: Snapshot, memory: Memory, settings: PlanSet
       rooms,
       roomWarmupMs: settings.roomWarmupMs,
       history: memory.history.get(name) ?? [],
+      observed: memory.observed.get(name) ?? [],
       now: t,
     });
     history.set(name, decision.history);
+    observedStreams.set(name, decision.observed);
     const target = decision.plan.replicas;
     sized.push({ spec, replicas: target });
 
@@ -348,11 +453,14 @@ export function planWorkloads(world: Snapshot, memory: Memory, settings: PlanSet
     const roomsPart = rooms
       ? `, ${decision.roomStreams} for rooms on air or starting within ${Math.round((bootMs + settings.roomWarmupMs) / 1000)}s`
       : "";
-    const peakAhead = decision.streamsNeeded > Math.max(liveStreams, decision.roomStreams);
+    const carried = Math.max(liveStreams, decision.roomStreams, decision.trendStreams);
+    const peakAhead = decision.streamsNeeded > carried;
+    const rising = decision.trendStreams > Math.max(liveStreams, decision.roomStreams);
     const why =
       `${decision.streamsNeeded} streams needed (${liveStreams} active${roomsPart}` +
+      `${rising ? `, ${decision.trendStreams} by the trend` : ""}` +
       `${peakAhead ? ", a scheduled peak ahead" : ""}) at ${spec.streamsPerReplica} per replica` +
-      ` + ${spec.headroomPercent}% headroom`;
+      ` + ${spec.headroomPercent}% headroom, lead time ${Math.round(bootMs / 1000)}s`;
     const events: PlannedEvent[] = [];
     if (target !== current && deployment) {
       events.push({ type: "Normal", reason: decision.reason, message: `replicas ${current} -> ${target}: ${why}` });
@@ -404,16 +512,32 @@ export function planWorkloads(world: Snapshot, memory: Memory, settings: PlanSet
     };
   });
 
-  return { now: t, offerings, liveEvents, pools, roomDirectory: directory, history, sized, busyNodes };
+  return {
+    now: t,
+    offerings,
+    liveEvents,
+    pools,
+    roomDirectory: directory,
+    history,
+    observed: observedStreams,
+    sized,
+    busyNodes,
+  };
 }
 
-/** Lanes observed and judged, the pools' GPUs placed on them cheapest first, and each lane's resize. */
-export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memory): NodePlan {
+/**
+ * Lanes observed and judged, the pools' GPUs placed on them cheapest first, and what each lane's node group is told:
+ * a Cluster API MachineDeployment is resized (nodes to remove cordoned first); a Karpenter lane gets placeholder pods
+ * for the GPUs the worker pods do not ask for yet, and its NodePool's GPU limit is the offering's quota. Nodes with a
+ * spot interruption notice count for nothing (their replacement is asked for now) and their workers are drained.
+ */
+export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memory, settings: PlanSettings): NodePlan {
   const t = world.now;
   const { busyNodes } = workloads;
   const offerings = workloads.offerings.filter((o) => o.valid);
   const lanes: LanePlan[] = [];
   const nodesOf = new Map<string, V1Node[]>();
+  const noticedOf = new Map<string, V1Node[]>();
   for (const { object, spec, nodeGroups } of offerings) {
     for (const type of ["onDemand", "spot"] as const) {
       const laneSpec = spec[type];
@@ -421,9 +545,15 @@ export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memo
       if (!laneSpec || !group) continue;
       const key = laneKey({ offering: object.metadata.name!, capacityType: type });
       const laneNodes = world.nodes.filter((n) => matchesSelector(n.metadata?.labels, laneSpec.nodeGroup.nodeSelector));
+      const noticed = type === "spot" ? laneNodes.filter((n) => interruptionNotice(n, settings.capacity)) : [];
       nodesOf.set(key, laneNodes);
-      const ready = laneNodes.filter(isReady).length;
-      const size = group.size ?? ready;
+      noticedOf.set(key, noticed);
+      const counted = (n: V1Node) => !noticed.includes(n);
+      const ready = laneNodes.filter((n) => isReady(n) && counted(n)).length;
+      // A Karpenter lane was asked for what the operator placed there last pass; its NodeClaims may lag that, or be
+      // gone already (Karpenter deletes one the cloud had no capacity for).
+      const claimed = Math.max(0, (group.size ?? ready) - noticed.length);
+      const size = laneSpec.nodeGroup.karpenterNodePool ? Math.max(claimed, memory.targets.get(key) ?? 0) : claimed;
       const stored = object.status?.[type];
       const health = memory.laneHealth.get(key) ?? {
         ...healthyLane(),
@@ -431,13 +561,42 @@ export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memo
         unavailableUntil: stored?.unavailableUntil ? Date.parse(stored.unavailableUntil) : 0,
       };
       const error = group.capacityError;
-      const fresh = error && (error.at === undefined || error.at >= (memory.raisedAt.get(key) ?? 0));
+      // Kubernetes times are whole seconds: an error stamped in the second of the ask is about that ask.
+      const raised = Math.floor((memory.raisedAt.get(key) ?? 0) / 1000) * 1000;
+      const fresh = error && (error.at === undefined || error.at >= raised);
+      const noticeNames = noticed.map((n) => n.metadata!.name!);
+      const recentNotices = new Set(noticeNames);
+      for (const [node, seen] of memory.notices)
+        if (seen.lane === key && seen.at > t - noticeWindowMs) recentNotices.add(node);
       const verdict = judgeLane(
         health,
-        { desiredNodes: size, readyNodes: ready, capacityError: fresh ? error.message : undefined },
+        {
+          desiredNodes: size,
+          readyNodes: ready,
+          capacityError: fresh ? error.message : undefined,
+          interruptions: recentNotices.size,
+        },
         t,
         spec.provisionTimeoutSeconds * 1000,
       );
+      const newNotices = noticed
+        .filter((n) => !memory.notices.has(n.metadata!.name!))
+        .map((n) => {
+          const node = n.metadata!.name!;
+          const taint = interruptionNotice(n, settings.capacity)!;
+          const workers = world.pods.filter((p) => p.spec?.nodeName === node && p.metadata?.labels?.[poolLabel]);
+          return {
+            node,
+            taint,
+            event: {
+              type: "Warning" as const,
+              reason: "SpotInterruption",
+              message:
+                `node ${node} has an interruption notice (${taint}): ${workers.length} worker pod(s) drained to ` +
+                `others, its replacement asked for now`,
+            },
+          };
+        });
       lanes.push({
         offering: object.metadata.name!,
         capacityType: type,
@@ -449,12 +608,25 @@ export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memo
         available: verdict.available,
         readyNodes: ready,
         desiredNodes: size,
-        busyNodes: laneNodes.filter((n) => busyNodes.has(n.metadata!.name!)).length,
+        busyNodes: laneNodes.filter((n) => counted(n) && busyNodes.has(n.metadata!.name!)).length,
         newNodeLimit: verdict.newNodeLimit,
+        draining: !verdict.available && verdict.health.interrupted === true,
         object,
         gpuOffering: spec,
         spec: laneSpec,
         verdict,
+        target: size,
+        uncordon: [],
+        notices: noticeNames,
+        newNotices,
+        evict: world.pods
+          .filter(
+            (p) =>
+              p.metadata?.labels?.[poolLabel] &&
+              !p.metadata.deletionTimestamp &&
+              noticeNames.includes(p.spec?.nodeName ?? ""),
+          )
+          .map((p) => p.metadata!.name!),
         ...(verdict.failedNow
           ? {
               failover: {
@@ -471,38 +643,132 @@ export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memo
   }
 
   const placed = placeNodes(gpuDemand(workloads.sized), lanes);
+
+  // Karpenter lanes: the GPUs placed there that worker pods do not ask for become placeholders.
+  const workerPods = world.pods.filter((p) => p.metadata?.labels?.[poolLabel] && !p.metadata.deletionTimestamp);
+  const karpenter = lanes
+    .filter((l) => l.spec.nodeGroup.karpenterNodePool)
+    .sort((a, b) => a.preference - b.preference || a.pricePerHour / a.gpusPerNode - b.pricePerHour / b.gpusPerNode);
+  for (const gpuType of new Set(karpenter.map((l) => l.gpuType))) {
+    const typed = karpenter.filter((l) => l.gpuType === gpuType);
+    const ofType = workerPods.filter((p) => p.spec?.nodeSelector?.[gpuTypeLabel] === gpuType);
+    const pending = ofType.filter((p) => !p.spec?.nodeName).reduce((sum, p) => sum + podGpus(p), 0);
+    const gpus = placeholderGpus(
+      typed.map((l) => {
+        const key = laneKey(l);
+        const held = new Set(
+          nodesOf
+            .get(key)!
+            .filter((n) => !noticedOf.get(key)!.includes(n))
+            .map((n) => n.metadata!.name!),
+        );
+        const onLane = ofType.filter((p) => p.spec?.nodeName && held.has(p.spec.nodeName));
+        return {
+          key,
+          wantGpus: (placed.get(key) ?? 0) * l.gpusPerNode,
+          workerGpusOnLane: onLane.reduce((sum, p) => sum + podGpus(p), 0),
+        };
+      }),
+      pending,
+    );
+    for (const lane of typed) {
+      lane.target = placed.get(laneKey(lane)) ?? 0;
+      const replicas = gpus.get(laneKey(lane)) ?? 0;
+      const name = placeholderName(lane.offering, lane.capacityType);
+      const current = world.deployments.find((d) => d.metadata?.name === name);
+      if ((current?.spec?.replicas ?? 0) !== replicas && (current || replicas > 0)) {
+        lane.placeholders = {
+          replicas,
+          exists: current !== undefined,
+          body: placeholderDeployment(
+            lane.object,
+            lane.capacityType,
+            lane.gpuType,
+            lane.spec.nodeGroup.nodeSelector,
+            replicas,
+            settings.namespace,
+            settings.capacity,
+          ),
+        };
+      }
+      const limit = lane.maxNodes * lane.gpusPerNode;
+      const group = offerings.find((o) => o.object === lane.object)!.nodeGroups.get(lane.capacityType)!;
+      if (group.nodePool?.limitGpus !== limit) lane.limitGpus = limit;
+    }
+  }
+
+  // Cluster API lanes: the MachineDeployment's replicas, nodes under notice kept counted until they go.
   for (const lane of lanes) {
-    const size = lane.desiredNodes;
-    const laneNodes = nodesOf.get(laneKey(lane))!;
-    let want = placed.get(laneKey(lane)) ?? 0;
+    const md = lane.spec.nodeGroup.machineDeployment;
+    if (!md) continue;
+    const key = laneKey(lane);
+    const laneNodes = nodesOf.get(key)!;
+    const noticed = noticedOf.get(key)!;
+    const size = lane.desiredNodes + noticed.length;
+    let want = placed.get(key) ?? 0;
     let remove: string[] = [];
-    if (want < size) {
-      const candidates = laneNodes.map((n) => ({
-        name: n.metadata!.name!,
-        ready: isReady(n),
-        busy: busyNodes.has(n.metadata!.name!),
-      }));
+    if (want < lane.desiredNodes) {
+      const candidates = laneNodes
+        .filter((n) => !noticed.includes(n))
+        .map((n) => ({ name: n.metadata!.name!, ready: isReady(n), busy: busyNodes.has(n.metadata!.name!) }));
       // Nodes that never registered (still booting) go without a cordon; registered ones are cordoned first.
       const unregistered = Math.max(0, size - laneNodes.length);
-      remove = pickNodesToRemove(candidates, size - want - unregistered);
-      want = Math.max(want, size - unregistered - remove.length);
+      remove = pickNodesToRemove(candidates, lane.desiredNodes - want - unregistered);
+      want = Math.max(want, lane.desiredNodes - unregistered - remove.length);
     }
-    if (want === size) continue;
-    lane.resize = {
-      to: want,
-      remove: remove.map((node) => ({
-        node,
-        machine: laneNodes.find((n) => n.metadata?.name === node)?.metadata?.annotations?.["cluster.x-k8s.io/machine"],
-      })),
-      event: {
-        type: "Normal",
-        reason: want > size ? "NodesRequested" : "NodesReleased",
-        message: `${lane.capacityType} nodes ${size} -> ${want} (${lane.readyNodes} Ready; ${lane.gpuType} demand placed cheapest first)`,
-      },
-    };
+    // Machines of nodes under notice are the first the MachineSet deletes once they are gone.
+    const to = want + noticed.length;
+    lane.target = to;
+    const machineOf = (node: string) =>
+      laneNodes.find((n) => n.metadata?.name === node)?.metadata?.annotations?.["cluster.x-k8s.io/machine"];
+    const unmarked = noticed.filter((n) => n.metadata?.annotations?.[cordonedByOperator] === undefined);
+    if (to !== size || unmarked.length > 0) {
+      lane.resize = {
+        to,
+        remove: [...remove, ...unmarked.map((n) => n.metadata!.name!)].map((node) => ({
+          node,
+          machine: machineOf(node),
+        })),
+        event: {
+          type: "Normal",
+          reason: to > size ? "NodesRequested" : to < size ? "NodesReleased" : "NodesReplaced",
+          message:
+            `${lane.capacityType} nodes ${size} -> ${to} (${lane.readyNodes} Ready` +
+            `${noticed.length > 0 ? `, ${noticed.length} under interruption notice` : ""}; ` +
+            `${lane.gpuType} demand placed cheapest first)`,
+        },
+      };
+    }
+    // A scale-down that was called off leaves nodes the operator cordoned: as many as the group keeps come back.
+    const removing = new Set(remove);
+    const cordoned = laneNodes.filter(
+      (n) => n.spec?.unschedulable && n.metadata?.annotations?.[cordonedByOperator] && !removing.has(n.metadata.name!),
+    );
+    const kept = Math.max(0, to - (laneNodes.length - cordoned.length));
+    lane.uncordon = cordoned
+      .filter((n) => !noticed.includes(n))
+      .slice(0, kept)
+      .map((n) => n.metadata!.name!);
+    if (lane.gpuOffering.clusterAutoscaler) {
+      const bounds = {
+        [autoscalerMin]: String(to),
+        [autoscalerMax]: String(Math.max(to, lane.maxNodes)),
+      };
+      const group = offerings.find((o) => o.object === lane.object)!.nodeGroups.get(lane.capacityType)!;
+      if (
+        group.annotations?.[autoscalerMin] !== bounds[autoscalerMin] ||
+        group.annotations?.[autoscalerMax] !== bounds[autoscalerMax]
+      ) {
+        lane.bounds = bounds;
+      }
+    }
   }
   return { now: t, lanes, offerings };
 }
+
+/** The cluster autoscaler's Cluster API node-group bounds. */
+const autoscalerMin = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size";
+const autoscalerMax = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size";
 
 /** An offering's status once its lanes were actuated: `desiredNodes` holds each lane's node count as written. */
 export function offeringStatus(

@@ -100,6 +100,12 @@ export interface GpuOfferingSpec {
   bootSeconds: number;
   /** A requested node not Ready after this long marks the lane unavailable. */
   provisionTimeoutSeconds: number;
+  /**
+   * A cluster autoscaler runs beside the operator on these MachineDeployments: each is annotated with its node-group
+   * bounds (min = the nodes the operator wants, max = the quota), so the autoscaler never takes away what the operator
+   * asked for.
+   */
+  clusterAutoscaler: boolean;
   onDemand?: CapacityLaneSpec;
   spot?: CapacityLaneSpec;
 }
@@ -140,8 +146,16 @@ export interface LiveEventSpec {
   durationSeconds: number;
   /** Streams one room keeps open on each worker kind. */
   streamsPerRoom: { tts: number; lipsync: number };
-  /** Capacity is asked for this much earlier than the offerings' boot time alone requires (failover, image pulls). */
+  /**
+   * Capacity is asked for this much earlier than the pool's lead time alone requires: set it to how early the peak
+   * may come.
+   */
   warmupSeconds: number;
+  /**
+   * How far the real peak may be from expectedRooms, in percent: capacity ahead of the event is for the upper end,
+   * and is corrected to what the rooms show once the ramp is under way.
+   */
+  forecastErrorPercent: number;
 }
 
 export interface LiveEventStatus {
@@ -392,6 +406,11 @@ export const gpuOfferingDefinition: ResourceDefinition = {
         minimum: 1,
         default: 600,
       }),
+      clusterAutoscaler: {
+        type: "boolean",
+        description: "a cluster autoscaler runs beside: MachineDeployments get its node-group bounds annotations",
+        default: false,
+      },
       onDemand: lane("On-demand"),
       spot: lane("Spot (reclaimable)"),
     },
@@ -440,6 +459,11 @@ export const liveEventDefinition: ResourceDefinition = {
       warmupSeconds: int("capacity is ready this long before boot time alone would make it", {
         minimum: 0,
         default: 300,
+      }),
+      forecastErrorPercent: int("how far the real peak may be from expectedRooms, in percent", {
+        minimum: 0,
+        maximum: 100,
+        default: 0,
       }),
     },
   },

@@ -118,7 +118,7 @@ describe("operator demand from the room directory", () => {
     await eventually(() =>
       expect(s.events()).toContain(
         "ScaledUp: replicas 2 -> 3: 12 streams needed (0 active, 12 for rooms on air or starting within 600s)" +
-          " at 4 per replica + 0% headroom",
+          " at 4 per replica + 0% headroom, lead time 300s",
       ),
     );
     const metrics = await s.metrics();

@@ -18,6 +18,7 @@ import { NatsWorkerDemand } from "./demand.js";
 import { RoomDirectoryDemand } from "./room-demand.js";
 import { workerPodDefaults, type WorkerPodSettings } from "./workload.js";
 import { PolicyFile } from "../trust/index.js";
+import { capacityDefaults, type CapacitySettings } from "./capacity.js";
 
 /** The operator's own options, as `livehost operator` takes them (each is the camelCase of its flag). */
 export interface OperatorOptions {
@@ -55,6 +56,12 @@ export interface OperatorOptions {
   roomWarmup?: Duration;
   /** The gateway's policy file: pools are sized for every tier with the shares lower tiers leave to higher ones. */
   tenantPolicy?: string;
+  /** Image of Karpenter placeholder pods (a pause image). */
+  placeholderImage?: string;
+  /** PriorityClass of placeholder pods, below the workers' (the chart makes it). */
+  placeholderPriorityClass?: string;
+  /** Taint keys that mean a spot node has an interruption notice, as a list or comma-separated. */
+  spotNoticeTaints?: string[] | string;
 }
 
 /** The operator's options, compiled: what its start and the worker Deployments see. */
@@ -67,6 +74,7 @@ export interface OperatorRunSettings {
   reconcileIntervalMs: number;
   roomWarmupMs: number;
   tenantPolicy?: string;
+  capacity: CapacitySettings;
 }
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -145,6 +153,29 @@ export function compileOperatorOptions(options: OperatorOptions): OperatorRunSet
     }),
     roomWarmupMs: parseDuration(options.roomWarmup ?? 300, "--room-warmup", { bare: "s" }),
     tenantPolicy: options.tenantPolicy || undefined,
+    capacity: compileCapacity(options),
+  };
+}
+
+/** Taint keys: an optional DNS-subdomain prefix and a name (as Kubernetes checks them). */
+const taintKey = /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+function compileCapacity(options: OperatorOptions): CapacitySettings {
+  const taints = options.spotNoticeTaints ?? capacityDefaults.spotNoticeTaints;
+  const spotNoticeTaints = (typeof taints === "string" ? taints.split(",") : taints)
+    .map((t) => t.trim())
+    .filter(Boolean);
+  for (const key of spotNoticeTaints) {
+    if (!taintKey.test(key)) throw new InvalidArgumentError("--spot-notice-taints", `"${key}" is not a taint key`);
+  }
+  const image = options.placeholderImage || capacityDefaults.placeholderImage;
+  if (/\s/.test(image)) throw new InvalidArgumentError("--placeholder-image", `"${image}" is not an image reference`);
+  return {
+    placeholderImage: image,
+    placeholderPriorityClass:
+      objectName(options.placeholderPriorityClass, "--placeholder-priority-class") ??
+      capacityDefaults.placeholderPriorityClass,
+    spotNoticeTaints,
   };
 }
 
@@ -179,6 +210,7 @@ export async function startOperatorRole(
     workers: settings.workers,
     reconcileIntervalMs: settings.reconcileIntervalMs,
     roomWarmupMs: settings.roomWarmupMs,
+    capacity: settings.capacity,
   });
   undo.use(operator);
   const teardown = undo.move();

@@ -19,6 +19,15 @@ export { recordAnnouncements } from "./announcements.js";
 export { writeTalkingVideo, type TalkingVideo, type TalkingVideoOptions } from "./talking-video.js";
 export { sampleRoomSpec } from "./rooms.js";
 export { KubeApiTestServer, operatorResourceTypes, type KubeObject, type ResourceType } from "./kube-api-server.js";
+export {
+  capiMachine,
+  capiMachineDeployment,
+  gpuNode,
+  insufficientCapacityMessage,
+  karpenterInsufficientCapacityEvent,
+  karpenterNodeClaim,
+  karpenterNodePool,
+} from "./kube-objects.js";
 export { startSecureNatsServer, type SecureNatsServer } from "./secure-nats.js";
 export {
   startTestOperator,

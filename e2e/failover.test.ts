@@ -101,4 +101,34 @@ describe("a live room", () => {
     // The dead worker was asked (it was still announced) and the utterance moved to the other one.
     expect(stack.roomHosts[0]!.logs()).toContain("tts worker failed; moving on");
   });
+
+  it("keeps speaking when a TTS worker is drained as on a spot interruption notice: no sentence is lost", async () => {
+    // The operator evicts the workers on a node under notice: each gets SIGTERM, says DRAINING, finishes what it
+    // speaks and takes nothing new. The room's next sentences go to the other worker, with no failure to recover from.
+    await using stack = await startLocalStack({ ttsWorkers: 2, roomHostEnv: { LIVEHOST_LOG_LEVEL: "info" } });
+    const roomId = "e2e-drain-tts";
+    const { watch } = await createLiveRoom(stack.rooms, roomId, await quickShow());
+    using _watch = watch;
+
+    await watch.waitFor(() => watch.utterances().filter(isShow)[0], 30_000, "first show sentence");
+    const speaking = await eventually(async () => {
+      const made = await Promise.all(stack.ttsWorkers.map(audioSecondsMade));
+      const index = made.findIndex((seconds) => seconds > 0);
+      expect(index).toBeGreaterThanOrEqual(0);
+      return stack.ttsWorkers[index]!;
+    });
+    const spokenBefore = watch.utterances().length;
+    const drained = speaking.stop(30_000);
+
+    await watch.waitFor(() => watch.utterances()[spokenBefore + 3], 40_000, "three more sentences");
+    await drained;
+    expect(speaking.child.exitCode).toBe(0); // it drained and stopped by itself, not killed at the grace's end
+    const places = watch.utterances().filter(isShow).map(showPlace);
+    expect(places.slice(1).every((place, i) => compareShowPlaces(place, places[i]!) >= 0)).toBe(true);
+    expect(watch.events.filter((e) => e.event?.$case === "error").map((e) => e.event?.value)).toEqual([]);
+    expect(watch.events.filter((e) => e.event?.$case === "stateChanged" && e.event.value.reason === "Stalled")).toEqual(
+      [],
+    );
+    expect(stack.roomHosts[0]!.logs()).not.toContain("tts worker failed");
+  });
 });

@@ -87,6 +87,44 @@ function snapshot(over: Partial<Snapshot> = {}): Snapshot {
 }
 
 describe("planWorkloads", () => {
+  it("takes the lead time its own nodes and pods took where longer than the offering says", () => {
+    const at = (s: number) => new Date(t0 - 3_600_000 + s * 1000);
+    const slowNode: V1Node = {
+      metadata: { name: "n-9", uid: "n-9", labels: { "livehost.io/gpu-type": "L4" }, creationTimestamp: at(0) },
+      status: { conditions: [{ type: "Ready", status: "True", lastTransitionTime: at(540) }] },
+    };
+    const worker: V1Pod = {
+      metadata: { name: "tts-workers-9", uid: "p-9", namespace: ns, labels: { "livehost.io/pool": "tts" } },
+      spec: { nodeName: "n-9", nodeSelector: { "livehost.io/gpu-type": "L4" }, containers: [] },
+      status: {
+        conditions: [
+          { type: "PodScheduled", status: "True", lastTransitionTime: at(540) },
+          { type: "Ready", status: "True", lastTransitionTime: at(690) },
+        ],
+        containerStatuses: [
+          {
+            name: "worker",
+            image: "w",
+            imageID: "",
+            ready: true,
+            restartCount: 0,
+            state: { running: { startedAt: at(660) } },
+          },
+        ],
+      },
+    };
+    const world = snapshot({ nodes: [slowNode], pods: [worker] });
+    const memory = new Memory();
+    expect(memory.observeLeads(world).map((l) => [l.sample.phase, l.sample.seconds])).toEqual([
+      ["boot", 540],
+      ["pull", 120],
+      ["load", 30],
+    ]);
+    expect(memory.observeLeads(world)).toEqual([]); // each object once
+    const tts = planWorkloads(world, memory, settings).pools[0] as PoolPlan;
+    expect(tts.status.conditions!.find((c) => c.type === "Scaled")!.message).toContain("lead time 690s");
+  });
+
   it("creates a missing Deployment at the pool's minimum, and explains nothing more", () => {
     const plan = planWorkloads(snapshot(), new Memory(), settings);
     const tts = plan.pools[0] as PoolPlan;

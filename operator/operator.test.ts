@@ -6,6 +6,7 @@ import {
   capiMachineDeployment,
   eventually,
   gpuNode,
+  insufficientCapacityMessage,
   karpenterInsufficientCapacityEvent,
   karpenterNodeClaim,
   karpenterNodePool,
@@ -41,16 +42,15 @@ const pod = (name: string, poolName: string, node: string): KubeObject => ({
   spec: { nodeName: node },
 });
 
-const node = (name: string, offeringName: string): KubeObject => ({
-  metadata: { name, labels: { "livehost.io/offering": offeringName } },
-  status: { conditions: [{ type: "Ready", status: "True" }] },
-});
+/** A GPU node of the offering's lane, as its Machine registers it. */
+const node = (name: string, offeringName: string): KubeObject =>
+  gpuNode({ name, labels: { "livehost.io/offering": offeringName } });
 
 /** The operator with one on-demand L4 offering (a-l4, MachineDeployment capi/md-a at 0 nodes). */
 const scene = () =>
   startTestOperator({
     objects: [
-      ["machinedeployments", { metadata: { name: "md-a", namespace: "capi" }, spec: { replicas: 0 } }],
+      ["machinedeployments", capiMachineDeployment({ name: "md-a", namespace: "capi", replicas: 0 })],
       ["gpuofferings", offering("a-l4", "md-a")],
     ],
   });
@@ -296,7 +296,7 @@ describe("operator against the Kubernetes API", () => {
   it("uncordons a node it cordoned for a scale-down that was called off", async () => {
     await using s = await startTestOperator({
       objects: [
-        ["machinedeployments", { metadata: { name: "md-a", namespace: "capi" }, spec: { replicas: 1 } }],
+        ["machinedeployments", capiMachineDeployment({ name: "md-a", namespace: "capi", replicas: 1 })],
         ["gpuofferings", offering("a-l4", "md-a")],
       ],
     });
@@ -316,7 +316,7 @@ describe("operator against the Kubernetes API", () => {
   it("gives a MachineDeployment the cluster autoscaler's node-group bounds where one runs beside", async () => {
     await using s = await startTestOperator({
       objects: [
-        ["machinedeployments", { metadata: { name: "md-a", namespace: "capi" }, spec: { replicas: 0 } }],
+        ["machinedeployments", capiMachineDeployment({ name: "md-a", namespace: "capi", replicas: 0 })],
         [
           "gpuofferings",
           { ...offering("a-l4", "md-a"), spec: { ...offering("a-l4", "md-a").spec, clusterAutoscaler: true } },
@@ -379,7 +379,7 @@ describe("operator against the Kubernetes API", () => {
 
   it("moves demand to the next offering when one reports a capacity error, and says so", async () => {
     await using s = await scene();
-    s.kube.put("machinedeployments", { metadata: { name: "md-b", namespace: "capi" }, spec: { replicas: 0 } });
+    s.kube.put("machinedeployments", capiMachineDeployment({ name: "md-b", namespace: "capi", replicas: 0 }));
     s.kube.put("gpuofferings", {
       ...offering("b-l4", "md-b"),
       spec: { ...offering("b-l4", "md-b").spec, onDemand: { ...onDemandOf("b-l4", "md-b"), pricePerHour: 5 } },
@@ -388,28 +388,26 @@ describe("operator against the Kubernetes API", () => {
     await eventually(() => expect(s.kube.get("machinedeployments", "md-a", "capi")?.spec?.replicas).toBe(1));
     expect(s.kube.get("machinedeployments", "md-b", "capi")?.spec?.replicas).toBe(0);
 
-    // Cluster API reports that the cloud has no L4 left.
+    // Cluster API reports that the cloud has no L4 left (CAPA's error, raised to the MachineDeployment's conditions).
     const md = s.kube.get("machinedeployments", "md-a", "capi")!;
-    s.kube.put("machinedeployments", {
-      ...md,
-      status: {
-        conditions: [
-          {
-            type: "MachinesReady",
-            status: "False",
-            reason: "InsufficientCapacity",
-            message: "no L4 in cn-hangzhou",
-            lastTransitionTime: new Date().toISOString(),
-          },
-        ],
-      },
+    const failing = capiMachineDeployment({
+      name: "md-a",
+      namespace: "capi",
+      replicas: 1,
+      machines: 1,
+      readyReplicas: 0,
+      capacityError: insufficientCapacityMessage("g6.12xlarge", "us-east-1a"),
     });
+    const conditions = (failing.status!.conditions as { status: string; lastTransitionTime: string }[]).map((c) =>
+      c.status === "False" ? { ...c, lastTransitionTime: new Date().toISOString() } : c,
+    );
+    s.kube.put("machinedeployments", { ...md, status: { ...failing.status, conditions } });
     await eventually(() => expect(s.kube.get("machinedeployments", "md-b", "capi")?.spec?.replicas).toBe(1));
     await eventually(() => expect(s.kube.get("machinedeployments", "md-a", "capi")?.spec?.replicas).toBe(0));
     await eventually(() =>
       expect(condition(s.kube.get("gpuofferings", "a-l4", ns), "Available")).toMatchObject({
         status: "False",
-        message: "InsufficientCapacity: no L4 in cn-hangzhou",
+        message: expect.stringContaining("InstanceProvisionFailed: ") as string,
       }),
     );
     const warnings = s.kube.list("events", ns).filter((e) => e.reason === "CapacityUnavailable");

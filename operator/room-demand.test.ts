@@ -7,6 +7,7 @@ import { createLogger, createRegistry } from "../observability/index.js";
 import { RoomDirectory } from "../rooms/index.js";
 import { connectNats } from "../transport/index.js";
 import {
+  capiMachineDeployment,
   eventually,
   startNatsServer,
   startTestOperator,
@@ -23,7 +24,7 @@ async function scene(options: { jetstream: boolean }) {
     jetstream: options.jetstream,
     roomDirectory: true,
     objects: [
-      ["machinedeployments", { metadata: { name: "md-a", namespace: "capi" }, spec: { replicas: 0 } }],
+      ["machinedeployments", capiMachineDeployment({ name: "md-a", namespace: "capi", replicas: 0 })],
       // Nodes boot in 5 min; with the default 5 min warm-up, rooms count 10 min before they start.
       [
         "gpuofferings",

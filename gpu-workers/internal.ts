@@ -12,7 +12,16 @@ export { executionProviders } from "./onnx/runtime.js";
 export { buildSyntheticPiperVoice, type PiperConfig } from "./tts/piper-synthetic.js";
 export { type Evaluation as LipSyncEvaluation } from "./lipsync/train.js";
 export { type LipSyncWorker, type LipSyncWorkerOptions } from "./lipsync/lipsync-worker.js";
-export { MouthAnimator, onnxClassifier, type MouthFrame, type VisemeClassifier } from "./lipsync/animator.js";
+export {
+  MouthAnimator,
+  batchedClassifier,
+  onnxClassifier,
+  type MouthFrame,
+  type VisemeClassifier,
+} from "./lipsync/animator.js";
+export { Batcher, type BatcherOptions, type BatchRunner } from "./onnx/batcher.js";
+export { featureSize } from "./lipsync/dataset.js";
+export { visemeCount } from "./lipsync/visemes.js";
 export { renderMouth, type MouthPatch } from "./lipsync/render.js";
 export { drawDefaultHost, defaultMouthBox } from "./lipsync/default-avatar.js";
 export {

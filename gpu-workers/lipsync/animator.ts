@@ -5,6 +5,7 @@
 // frame (its context), so a frame leaves once that audio has arrived, or at flush.
 import type * as ort from "onnxruntime-node";
 import { Resampler } from "../../media/index.js";
+import { Batcher, type BatcherOptions } from "../onnx/batcher.js";
 import { contextAfter, contextBefore, featureRate, featureSize, melBands } from "./dataset.js";
 import { LogMel, withContext } from "./features.js";
 import { Viseme, visemeCount, visemeParams, type MouthParams, type VisemeId } from "./visemes.js";
@@ -25,6 +26,24 @@ export function onnxClassifier(session: ort.InferenceSession, Tensor: typeof ort
     const out = await session.run({ features: new Tensor("float32", features, [frames, featureSize]) });
     return out.viseme_probs!.data as Float32Array;
   };
+}
+
+/**
+ * The classifier every stream of a worker shares: one loaded model, the frames of concurrent streams run as one batch
+ * (gpu-workers/onnx/batcher.ts), each stream given back exactly its own frames.
+ */
+export function batchedClassifier(
+  classify: VisemeClassifier,
+  options: { maxFrames?: number; onBatch?: BatcherOptions["onBatch"] } = {},
+): VisemeClassifier {
+  const batcher = new Batcher({
+    rowSize: featureSize,
+    outSize: visemeCount,
+    maxRows: options.maxFrames ?? 512,
+    run: classify,
+    onBatch: options.onBatch,
+  });
+  return (features, frames) => batcher.run(features, frames);
 }
 
 const melHopSamples = featureRate / 100;

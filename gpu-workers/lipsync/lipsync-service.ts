@@ -19,7 +19,7 @@ import { InvalidArgumentError } from "../../errors/index.js";
 import { bidiStream, type GrpcServiceRegistration } from "../../transport/index.js";
 import type { StreamSlots } from "../slots.js";
 import { supportedSampleRates } from "../tts/voices.js";
-import { MouthAnimator, type MouthFrame, type VisemeClassifier } from "./animator.js";
+import { batchedClassifier, MouthAnimator, type MouthFrame, type VisemeClassifier } from "./animator.js";
 import { defaultMouthBox } from "./default-avatar.js";
 import { renderMouth } from "./render.js";
 import type { VisemeId } from "./visemes.js";
@@ -53,9 +53,16 @@ export interface LipSyncDeps {
 export function lipSyncService(deps: LipSyncDeps): GrpcServiceRegistration {
   const avatars = new Map((deps.avatars ?? [defaultAvatar]).map((a) => [a.id, a]));
   const metrics = lipSyncMetrics(deps.registry);
+  // One model for every stream: the frames of streams whose chunks arrive together run as one batch.
+  const classify = batchedClassifier(deps.classify, {
+    onBatch: ({ requests, rows }) => {
+      metrics.batchStreams.observe(requests);
+      metrics.batchFrames.observe(rows);
+    },
+  });
   const implementation: LipSyncServiceServer = {
     animate: bidiStream("Animate", (requests: AsyncIterable<AnimateRequest>) =>
-      animate(requests, { ...deps, avatars, metrics }),
+      animate(requests, { ...deps, classify, avatars, metrics }),
     ),
   };
   return { name: "livehost.v1.LipSyncService", definition: LipSyncServiceService, implementation };
@@ -74,6 +81,18 @@ function lipSyncMetrics(registry: Registry) {
       name: "livehost_lipsync_realtime_factor",
       help: "Compute time per second of audio, per stream and second; above 1 a stream is behind real time.",
       buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2],
+      registers: [registry],
+    }),
+    batchStreams: new Histogram({
+      name: "livehost_lipsync_batch_streams",
+      help: "Streams whose frames ran in one model batch (1: the model was idle when the chunk came).",
+      buckets: [1, 2, 4, 8, 16, 32, 64],
+      registers: [registry],
+    }),
+    batchFrames: new Histogram({
+      name: "livehost_lipsync_batch_frames",
+      help: "Feature frames in one model batch.",
+      buckets: [1, 5, 10, 25, 50, 100, 200, 512],
       registers: [registry],
     }),
     inferenceSeconds: new Histogram({

@@ -1,7 +1,8 @@
 // The training corpus the project generates: comments written the way viewers write them, each with its label
 // (LABELS.md). Templates per label and language (phrases-zh.ts, phrases-en.ts) are expanded with the products of the
 // catalogs given (their names, nicknames, link numbers, sizes and colours) and of a list of everyday goods, then
-// roughed up as live chat is: slang and pinyin-initial variants, homophones, typos, emoji, code-mixing, traditional
+// roughed up as live chat is: regional dialects (Cantonese, Sichuanese, Taiwanese usage; British, Australian, West
+// African English…), slang and pinyin-initial variants, homophones, typos, emoji, code-mixing, traditional
 // characters, full-width letters, letters spaced out or written with digits, a viewer's own phone number. The same
 // seed gives the same corpus, byte for byte.
 import { seededRandom } from "../../onnx/index.js";
@@ -37,6 +38,12 @@ export interface PhraseBank {
   suffixes: string[];
   /** Words viewers write another way (slang, initials, homophones, misspellings, English in Chinese rooms). */
   variants: Record<string, string[]>;
+  /**
+   * How a region's speakers say the same words (Cantonese 冇 for 没有, Sichuanese 莫得, British "quid"): a viewer
+   * writes in one of them throughout, so a comment gets one dialect's words together, with its own closing
+   * particles.
+   */
+  dialects: Record<string, { words: Record<string, string[]>; endings: string[] }>;
 }
 
 const banks: Record<ShowLanguage, PhraseBank> = { zh, en };
@@ -228,9 +235,6 @@ const traditional: Record<string, string> = {
   号: "號",
   链: "鏈",
   优: "優",
-  惠: "惠",
-  券: "券",
-  退: "退",
   换: "換",
   运: "運",
   费: "費",
@@ -243,6 +247,87 @@ const traditional: Record<string, string> = {
   骂: "罵",
   网: "網",
   们: "們",
+  请: "請",
+  问: "問",
+  币: "幣",
+  台: "臺",
+  装: "裝",
+  说: "說",
+  会: "會",
+  时: "時",
+  点: "點",
+  东: "東",
+  条: "條",
+  给: "給",
+  让: "讓",
+  对: "對",
+  过: "過",
+  现: "現",
+  约: "約",
+  长: "長",
+  门: "門",
+  间: "間",
+  线: "線",
+  机: "機",
+  电: "電",
+  车: "車",
+  里: "裡",
+  后: "後",
+  几: "幾",
+  听: "聽",
+  见: "見",
+  觉: "覺",
+  经: "經",
+  颗: "顆",
+  张: "張",
+  双: "雙",
+  块: "塊",
+  开: "開",
+  关: "關",
+  热: "熱",
+  冻: "凍",
+  肤: "膚",
+  脸: "臉",
+  软: "軟",
+  钟: "鐘",
+  尔: "爾",
+  灯: "燈",
+  袜: "襪",
+  丝: "絲",
+  红: "紅",
+  绿: "綠",
+  蓝: "藍",
+  黄: "黃",
+  宝: "寶",
+  亲: "親",
+  爱: "愛",
+  谢: "謝",
+  欢: "歡",
+  应: "應",
+  该: "該",
+  实: "實",
+  际: "際",
+  页: "頁",
+  国: "國",
+  湾: "灣",
+  选: "選",
+  举: "舉",
+  党: "黨",
+  厅: "廳",
+  养: "養",
+  护: "護",
+  药: "藥",
+  疗: "療",
+  痒: "癢",
+  骗: "騙",
+  猪: "豬",
+  脑: "腦",
+  难: "難",
+  滚: "滾",
+  废: "廢",
+  贱: "賤",
+  妈: "媽",
+  爷: "爺",
 };
 
 function typo(word: string, random: Random): string {
@@ -254,9 +339,42 @@ function typo(word: string, random: Random): string {
   return word.slice(0, i) + word[i] + word.slice(i);
 }
 
+/** Share of comments written in a regional dialect. */
+const dialectShare = 0.2;
+
+function inDialect(
+  text: string,
+  dialect: { words: Record<string, string[]>; endings: string[] },
+  lang: ShowLanguage,
+  random: Random,
+): string {
+  // Longest words first, so that 有没有 becomes 有冇 before 没有 is looked at; a word already replaced is not
+  // replaced again (placeholders keep it out of reach).
+  const kept: string[] = [];
+  let s = text;
+  const words = Object.keys(dialect.words).sort((a, b) => b.length - a.length);
+  for (const word of words) {
+    const pattern =
+      lang === "en" ? new RegExp(`\\b${word.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\b`, "gi") : undefined;
+    const found = pattern ? pattern.test(s) : s.includes(word);
+    if (!found || !random.chance(0.8)) continue;
+    const replace = () => {
+      kept.push(random.pick(dialect.words[word]!));
+      return `\uE000${kept.length - 1}\uE001`;
+    };
+    s = pattern ? s.replace(pattern, replace) : s.split(word).join(replace());
+  }
+  s = s.replace(/\uE000(\d+)\uE001/g, (_, i: string) => kept[Number(i)]!);
+  if (dialect.endings.length > 0 && random.chance(0.4)) {
+    s = `${s}${lang === "en" ? " " : ""}${random.pick(dialect.endings)}`;
+  }
+  return s;
+}
+
 /** Live chat's roughness on a clean comment. */
 function roughen(text: string, bank: PhraseBank, lang: ShowLanguage, random: Random): string {
   let s = text;
+  if (random.chance(dialectShare)) s = inDialect(s, random.pick(Object.values(bank.dialects)), lang, random);
   for (const [word, alternatives] of Object.entries(bank.variants)) {
     if (s.includes(word) && random.chance(0.3)) s = s.replace(word, random.pick(alternatives));
   }
@@ -268,12 +386,17 @@ function roughen(text: string, bank: PhraseBank, lang: ShowLanguage, random: Ran
     else if (roll < 0.66) s = s.toUpperCase();
     if (random.chance(0.04)) s = s.replace(/([aeiouy])/i, "$1$1$1");
   } else {
-    if (random.chance(0.06)) s = [...s].map((c) => traditional[c] ?? c).join("");
+    if (random.chance(0.1)) s = [...s].map((c) => traditional[c] ?? c).join("");
     if (random.chance(0.05)) s = s.replace(/[!-~]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0));
     if (random.chance(0.1)) s = s.replace(/[，,。？?！!\s]+/g, random.pick(["", " "]));
   }
-  if (random.chance(0.35)) s = `${s}${random.pick(bank.suffixes)}`;
-  if (random.chance(0.08)) s = `${s}${random.pick(bank.suffixes)}`;
+  // An English word at the end is a word of its own ("ok lol"), never glued to the last one.
+  const suffix = () => {
+    const end = random.pick(bank.suffixes);
+    return lang === "en" && /^[a-z]/i.test(end) ? ` ${end}` : end;
+  };
+  if (random.chance(0.35)) s = `${s}${suffix()}`;
+  if (random.chance(0.08)) s = `${s}${suffix()}`;
   if (random.chance(0.05)) s = s.replace(/(.)$/u, "$1$1$1");
   return s.replace(/\s+/g, " ").trim();
 }

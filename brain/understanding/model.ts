@@ -3,6 +3,7 @@
 // intent and the moderation label, each a softmax. Trained by plain SGD with a linearly falling rate, on the
 // generated corpus; exported as an ONNX graph (Gather, ReduceMean, MatMul, Add, Softmax) that onnxruntime serves.
 import { DataType, encodeModel } from "../../onnx/index.js";
+import { maskPersonalData } from "../moderation.js";
 import { blockLabels, intentLabels, Random, type LabelledComment } from "./corpus.js";
 import { featureBuckets, featureIds } from "./features.js";
 
@@ -82,7 +83,8 @@ export class UnderstandingModel {
     const random = new Random(options.seed ?? 7);
     const dropout = options.dropout ?? 0.25;
     const examples: Example[] = corpus.map((row) => ({
-      ids: featureIds(row.text),
+      // The model reads what a room gives it: the comment with personal data already masked (moderation.ts).
+      ids: featureIds(maskPersonalData(row.text).text),
       intent: row.intent === null ? -1 : intentLabels.indexOf(row.intent),
       moderation: row.moderation === "mask" ? 0 : moderationClasses.indexOf(row.moderation),
     }));

@@ -18,6 +18,7 @@ export const labelledSets = {
   dev2: repoPath("brain/understanding/dev2.jsonl"),
   dev3: repoPath("brain/understanding/dev3.jsonl"),
   dev4: repoPath("brain/understanding/dev4.jsonl"),
+  dev5: repoPath("brain/understanding/dev5.jsonl"),
   heldout: repoPath("brain/understanding/heldout.jsonl"),
 };
 

@@ -1,6 +1,6 @@
 // The festival night's lower bound on cost: a linear program over the whole trace, solved exactly with HiGHS. It knows
 // every tick's rooms in advance and serves every one of them with no headroom, on the capacity that really exists at
-// each tick (each cloud's nodes, spot markets that close), with the pools' spot share and the shortest lead time a
+// each tick (each cloud's nodes, spot markets that close to new nodes), with the pools' spot share and the shortest lead time a
 // node can have (boot, image pull and model load at their fastest), paid from the moment it is asked for. Node counts
 // may be fractional and each replica's GPU share is exact (rooms / streams per replica), both of which only lower the
 // cost: no policy, online or offline, serves the trace for less.
@@ -24,8 +24,8 @@ export interface BoundInput {
   gpus: readonly number[];
   /** Nodes each offering can hold at each tick (its quota and what its cloud can deliver). */
   offeringNodes: (offering: string, tick: number) => number;
-  /** Nodes a spot lane can hold at each tick (0 while its market is closed). */
-  spotNodes: (lane: string, tick: number) => number;
+  /** A spot lane whose market is closed at this tick: it may keep nodes, never add any. */
+  spotClosed: (lane: string, tick: number) => boolean;
   /** Share of the GPUs that may be spot. */
   spotFraction: number;
   /** The shortest time from asking for a node to its serving, paid for each node started. */
@@ -57,8 +57,9 @@ export async function lowerBound(input: BoundInput): Promise<Bound> {
       if (lane.spot) spot.push(`${lane.gpusPerNode} ${n(l, k)}`);
       // A node started at k is paid its lead time: s >= n(k) - n(k-1); the first tick's nodes are already there.
       if (k > 0) constraints.push(`st${l}_${k}: ${s(l, k)} - ${n(l, k)} + ${n(l, k - 1)} >= 0`);
-      const cap = lane.spot ? input.spotNodes(lane.key, k) : Infinity;
-      bounds.push(Number.isFinite(cap) ? `0 <= ${n(l, k)} <= ${cap}` : `0 <= ${n(l, k)}`);
+      bounds.push(`0 <= ${n(l, k)}`);
+      if (k > 0 && lane.spot && input.spotClosed(lane.key, k))
+        constraints.push(`cl${l}_${k}: ${n(l, k)} - ${n(l, k - 1)} <= 0`);
     });
     constraints.push(`d_${k}: ${cover.join(" + ")} >= ${gpus[k]}`);
     if (spot.length > 0) {

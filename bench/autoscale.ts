@@ -6,6 +6,7 @@
 //   forecast_high   the LiveEvent is 30 % too high (3,500 rooms come);
 //   forecast_low    the LiveEvent is 30 % too low (6,500 rooms come);
 //   early, late     the peak comes 10 minutes before or after the LiveEvent's start;
+//   early_3min, late_3min  3.5 minutes before or after (inside the ramp: a late peak looks smaller while it ramps);
 //   flash_crowd     the exact peak, plus 2,000 rooms no forecast saw, over 4 minutes at 21:15, for 40 minutes;
 //   spot_storm      the exact peak; at 21:30 cloud b takes back 60 % of its spot nodes over 10 minutes (a 2-minute
 //                   notice each) and sells no spot for an hour;
@@ -26,6 +27,7 @@ import {
   healthyLane,
   judgeLane,
   laneKey,
+  LeadTimes,
   placeNodes,
   planPool,
   type Lane,
@@ -61,6 +63,8 @@ const scenarioNames = [
   "forecast_low",
   "early",
   "late",
+  "early_3min",
+  "late_3min",
   "flash_crowd",
   "spot_storm",
   "quota_exhausted",
@@ -82,6 +86,8 @@ const scenarios: Record<ScenarioName, Scenario> = {
   forecast_low: { peakRooms: forecastRooms * 1.3, shiftMs: 0, bNodes: 1000 },
   early: { peakRooms: forecastRooms, shiftMs: -10 * minute, bNodes: 1000 },
   late: { peakRooms: forecastRooms, shiftMs: 10 * minute, bNodes: 1000 },
+  early_3min: { peakRooms: forecastRooms, shiftMs: -3.5 * minute, bNodes: 1000 },
+  late_3min: { peakRooms: forecastRooms, shiftMs: 3.5 * minute, bNodes: 1000 },
   flash_crowd: {
     peakRooms: forecastRooms,
     shiftMs: 0,
@@ -180,12 +186,18 @@ interface SimNode {
   spot: boolean;
   askedAt: number;
   readyAt: number;
+  /** Its worker image pulled. */
+  pullDoneAt: number;
   /** Ready, image pulled and model loaded: its GPUs serve from then. */
   servesAt: number;
   /** Set when the cloud cannot deliver it: it fails then, with a capacity error, and is never billed. */
   failsAt: number | undefined;
   /** When its interruption notice comes, and when it is taken back (2 minutes later). */
   noticeAt: number | undefined;
+  /** The operator evicted its workers at the notice: it serves no more. */
+  drained?: boolean;
+  /** Its lead was measured (once it served). */
+  measured?: boolean;
 }
 
 export interface PolicyFigures {
@@ -212,8 +224,8 @@ function simulate(policy: Policy, s: Scenario, timeline: readonly number[], peak
   const observed = new Map<string, Observation[]>(pools.map((p) => [p.kind, []]));
   const replicas = new Map<string, number>(pools.map((p) => [p.kind, p.minReplicas]));
   const notices = new Map<string, number[]>();
-  /** Lead times (ask -> serving) of the nodes seen so far, for the operator's measured lead. */
-  const leads: number[] = [];
+  /** The operator's lead time, measured as the real one measures it: ask to Ready, pull, load. */
+  const leads = new LeadTimes();
   const figures = emptyFigures();
   let stormDone = false;
   for (let now = warmStart; now < nightEnd; now += tickMs) {
@@ -232,8 +244,8 @@ function simulate(policy: Policy, s: Scenario, timeline: readonly number[], peak
       }
     }
     const errors = new Set<string>();
-    const servingNow = (exclude?: SimNode) =>
-      nodes.filter((n) => n !== exclude && n.failsAt === undefined && n.servesAt <= now).length * gpusPerNode;
+    const serves = (n: SimNode) => n.failsAt === undefined && n.servesAt <= now && !n.drained;
+    const servingNow = (exclude?: SimNode) => nodes.filter((n) => n !== exclude && serves(n)).length * gpusPerNode;
     for (let i = nodes.length - 1; i >= 0; i--) {
       const node = nodes[i]!;
       if (node.failsAt !== undefined) {
@@ -246,25 +258,34 @@ function simulate(policy: Policy, s: Scenario, timeline: readonly number[], peak
       if (node.spot && node.readyAt <= now && node.noticeAt === undefined && rand() < spotReclaimPerHour / 240) {
         node.noticeAt = now;
       }
+      // The rooms a node carries: its share of the rooms served.
+      const carried = () => Math.min(1, rooms / Math.max(1, servable())) * (gpusPerNode / gpusPerRoom);
+      if (operator && node.noticeAt !== undefined && now >= node.noticeAt && !node.drained) {
+        // The operator evicts its workers at the notice: their streams move to the others while they have room.
+        if (counted && serves(node))
+          figures.lost_streams += Math.round(Math.max(0, carried() - Math.max(0, servable(node) - rooms)));
+        node.drained = true;
+      }
       if (node.noticeAt !== undefined && now >= node.noticeAt + noticeMs) {
-        // Taken back. The rooms it carried had somewhere to go if the rest had room for them: with the notice the
-        // operator moved them while others had room; without one, every stream on it is cut.
-        if (counted && node.servesAt <= now) {
-          const carried = Math.min(1, rooms / Math.max(1, servable())) * (gpusPerNode / gpusPerRoom);
-          const room = Math.max(0, servable(node) - rooms);
-          figures.spot_reclaims++;
-          figures.lost_streams += Math.round(operator ? Math.max(0, carried - room) : carried);
-        }
+        // Taken back. Without a notice every stream on it is cut.
+        if (counted) figures.spot_reclaims++;
+        if (counted && serves(node)) figures.lost_streams += Math.round(carried());
         nodes.splice(i, 1);
+      }
+      if (!node.measured && node.servesAt <= now) {
+        node.measured = true;
+        const id = `${node.lane}/${node.askedAt}/${i}`;
+        leads.record("L4", { id, phase: "boot", seconds: (node.readyAt - node.askedAt) / 1000 });
+        leads.record("L4", { id, phase: "pull", seconds: (node.pullDoneAt - node.readyAt) / 1000 });
+        leads.record("L4", { id, phase: "load", seconds: (node.servesAt - node.pullDoneAt) / 1000 });
       }
     }
     function servable(exclude?: SimNode) {
       return Math.floor(servingNow(exclude) / gpusPerRoom);
     }
 
-    // What the policy sees and decides; the operator's lead is the 90th percentile of the nodes it has seen.
-    const measured = [...leads].sort((x, y) => x - y)[Math.floor(leads.length * 0.9)];
-    const bootMs = operator ? Math.max(statedBootMs, measured ?? statedBootMs + 3 * minute) : statedBootMs;
+    // What the policy sees and decides; the operator's lead is what its nodes took (or the stated boot, the longer).
+    const bootMs = operator ? leads.leadMs("L4", statedBootMs) : statedBootMs;
     const decisions = pools.map((spec) => {
       const decision = planPool({
         spec,
@@ -289,8 +310,10 @@ function simulate(policy: Policy, s: Scenario, timeline: readonly number[], peak
         // The operator does not count a node under notice: its replacement is asked for now.
         const noticed = (n: SimNode) => operator && n.noticeAt !== undefined && n.noticeAt <= now;
         const ready = mine.filter((n) => n.readyAt <= now && n.failsAt === undefined && !noticed(n)).length;
-        const recent = (notices.get(key) ?? []).filter((t) => t > now - 10 * minute);
-        for (const n of mine) if (noticed(n) && !recent.includes(n.noticeAt!)) recent.push(n.noticeAt!);
+        const since = Math.max(now - 10 * minute, health.get(key)!.failedAt ?? -Infinity);
+        const recent = (notices.get(key) ?? []).filter((t) => t > since);
+        for (const n of mine)
+          if (noticed(n) && n.noticeAt! > since && !recent.includes(n.noticeAt!)) recent.push(n.noticeAt!);
         notices.set(key, recent);
         const verdict = judgeLane(
           health.get(key)!,
@@ -337,7 +360,8 @@ function simulate(policy: Policy, s: Scenario, timeline: readonly number[], peak
       for (let k = mine.length; k < want; k++) {
         const held = nodes.filter((n) => n.offering === offering.name && n.failsAt === undefined).length;
         const readyAt = now + between(bootRange);
-        const servesAt = readyAt + between(pullRange) + between(loadRange);
+        const pullDoneAt = readyAt + between(pullRange);
+        const servesAt = pullDoneAt + between(loadRange);
         const fails = held >= physicalNodes(s, offering.name) || closed;
         nodes.push({
           lane: key,
@@ -345,11 +369,11 @@ function simulate(policy: Policy, s: Scenario, timeline: readonly number[], peak
           spot,
           askedAt: now,
           readyAt,
+          pullDoneAt,
           servesAt,
           failsAt: fails ? now + between([minute, 2 * minute]) : undefined,
           noticeAt: undefined,
         });
-        if (!fails) leads.push(servesAt - now);
       }
       const surplus = mine.length - want;
       if (surplus > 0) {
@@ -361,7 +385,7 @@ function simulate(policy: Policy, s: Scenario, timeline: readonly number[], peak
     // Service and bills over this tick: replicas serve on the GPUs that serve, shared between the two kinds.
     const billed = nodes.filter((n) => n.failsAt === undefined);
     if (!counted) continue;
-    const servingGpus = billed.filter((n) => n.servesAt <= now).length * gpusPerNode;
+    const servingGpus = billed.filter(serves).length * gpusPerNode;
     figures.peak_nodes = Math.max(figures.peak_nodes, billed.length);
     const wanted = decisions.reduce((sum, d) => sum + d.replicas * d.spec.gpu.count, 0);
     const share = Math.min(1, servingGpus / wanted);
@@ -392,10 +416,11 @@ async function bound(s: Scenario, timeline: readonly number[]) {
     gpus,
     offeringNodes: (offering) =>
       Math.min(offerings.find((o) => o.name === offering)!.maxNodes, physicalNodes(s, offering)),
-    spotNodes: (lane, k) => {
+    spotClosed: (lane, k) => {
       const t = nightStart + k * tickMs;
-      const closed = storm && lane === `${storm.offering}/spot` && t >= storm.start && t < storm.start + storm.closedMs;
-      return closed ? 0 : Infinity;
+      return (
+        storm !== undefined && lane === `${storm.offering}/spot` && t >= storm.start && t < storm.start + storm.closedMs
+      );
     },
     spotFraction: basePool.spot.maxFraction,
     leadMs: bootRange[0] + pullRange[0] + loadRange[0],

@@ -477,15 +477,14 @@ describe("GPU pools on two clouds", () => {
     const objects = rendered.get("GPU pools on two clouds")!;
     const priority = objects.find((o) => o.kind === "PriorityClass") as Manifest & Record<string, unknown>;
     expect(priority).toMatchObject({
-      metadata: { name: "livehost-capacity-placeholder" },
+      metadata: { name: "lh-livehost-capacity-placeholder" },
       value: -10,
       preemptionPolicy: "Never",
     });
     const env = envOf(find(objects, "Deployment", "-operator"));
     expect(env).toMatchObject({
-      LIVEHOST_PLACEHOLDER_PRIORITY_CLASS: "livehost-capacity-placeholder",
-      LIVEHOST_SPOT_NOTICE_TAINTS:
-        "karpenter.sh/disrupted,aws-node-termination-handler/spot-itn,cloud.google.com/impending-node-termination",
+      LIVEHOST_PLACEHOLDER_PRIORITY_CLASS: "lh-livehost-capacity-placeholder",
+      LIVEHOST_SPOT_NOTICE_TAINTS: "aws-node-termination-handler/spot-itn,cloud.google.com/impending-node-termination",
     });
     const rules = objects
       .filter((o) => o.kind === "Role" || o.kind === "ClusterRole")
@@ -519,6 +518,8 @@ describe("GPU pools on two clouds", () => {
         volumes: [{ name: "model-cache", persistentVolumeClaim: { claimName: "livehost-models", readOnly: true } }],
       },
     });
+    // Lip-sync workers name their model file (LIVEHOST_LIPSYNC_MODEL): the voice cache is not theirs.
+    expect((find(objects, "WorkerPool", "-lipsync").spec as { podTemplate?: unknown }).podTemplate).toBeUndefined();
     // Off by default: no DaemonSet, no cache.
     const defaults = rendered.get("defaults")!;
     expect(defaults.some((o) => o.kind === "DaemonSet")).toBe(false);

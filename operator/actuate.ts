@@ -188,25 +188,7 @@ export class Actuator {
       const labels = { offering: lane.offering, capacity_type: lane.capacityType };
       let nodes = lane.desiredNodes;
       await this.#isolated("GpuOffering", lane.offering, async () => {
-        // Notices first: the workers on a node about to go drain while the rest of the pass asks for its replacement.
-        for (const notice of lane.newNotices) {
-          metrics.spotInterruptions.inc(labels);
-          await this.#events.emit(lane.object, notice.event);
-        }
-        for (const pod of lane.evict) {
-          this.#guard();
-          if (await this.#evict(pod)) metrics.evictions.inc(labels);
-        }
-        for (const node of lane.uncordon) {
-          this.#guard();
-          await this.#core.patchNode(
-            {
-              name: node,
-              body: { spec: { unschedulable: null }, metadata: { annotations: { [cordonedByOperator]: null } } },
-            },
-            mergePatchHeader,
-          );
-        }
+        // The replacement for a node under notice is asked for first; its workers are drained after.
         if (lane.placeholders) await this.#applyPlaceholders(lane.placeholders);
         if (lane.limitGpus !== undefined) await this.#setNodePoolLimit(lane, lane.limitGpus);
         const resize = lane.resize;
@@ -222,6 +204,23 @@ export class Actuator {
           this.#options.onNodesRequested(key, t);
         }
         nodes = lane.target;
+        for (const uncordon of lane.uncordon) await this.#uncordon(lane, uncordon);
+        for (const notice of lane.newNotices) {
+          metrics.spotInterruptions.inc(labels);
+          await this.#events.emit(lane.object, notice.event);
+        }
+        for (const pod of lane.evict) {
+          this.#guard();
+          // One pod refused (a disruption budget, a server error) does not keep the others from draining.
+          try {
+            if (await this.#evict(pod)) metrics.evictions.inc(labels);
+          } catch (err) {
+            this.#options.logger.warn(
+              { err, pod },
+              "worker pod on a node under notice not evicted; the next pass retries",
+            );
+          }
+        }
       });
       metrics.laneNodes.set({ ...labels, state: "desired" }, nodes);
       metrics.laneNodes.set({ ...labels, state: "ready" }, lane.readyNodes);
@@ -237,6 +236,32 @@ export class Actuator {
     for (const offering of plan.offerings) {
       await this.#isolated("GpuOffering", offering.object.metadata.name, () =>
         this.#writeStatus("gpuofferings", offering.object, offeringStatus(offering, plan.lanes, written, t)),
+      );
+    }
+  }
+
+  /** Makes a node the operator cordoned schedulable again, and takes back its Machine's mark for deletion. */
+  async #uncordon(lane: LanePlan, node: { node: string; machine: string | undefined }): Promise<void> {
+    this.#guard();
+    await this.#core.patchNode(
+      {
+        name: node.node,
+        body: { spec: { unschedulable: null }, metadata: { annotations: { [cordonedByOperator]: null } } },
+      },
+      mergePatchHeader,
+    );
+    const md = lane.spec.nodeGroup.machineDeployment;
+    if (node.machine && md) {
+      await this.#custom.patchNamespacedCustomObject(
+        {
+          group: "cluster.x-k8s.io",
+          version: "v1beta1",
+          namespace: md.namespace,
+          plural: "machines",
+          name: node.machine,
+          body: { metadata: { annotations: { "cluster.x-k8s.io/delete-machine": null } } },
+        },
+        mergePatchHeader,
       );
     }
   }
@@ -266,6 +291,15 @@ export class Actuator {
       return;
     }
     const name = placeholders.body.metadata!.name!;
+    if (placeholders.replace) {
+      try {
+        await this.#apps.replaceNamespacedDeployment({ name, namespace, body: placeholders.body });
+      } catch (err) {
+        // A stale resourceVersion: the informer brings the newer Deployment and the next pass replaces it.
+        if (!isConflict(err)) throw err;
+      }
+      return;
+    }
     const scale = await this.#apps.readNamespacedDeploymentScale({ name, namespace });
     await this.#apps.replaceNamespacedDeploymentScale({
       name,

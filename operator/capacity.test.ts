@@ -5,7 +5,6 @@ import {
   capacityDefaults,
   interruptionNotice,
   LeadTimes,
-  nodeLead,
   placeholderDeployment,
   placeholderGpus,
   podLeads,
@@ -82,23 +81,23 @@ describe("spot interruption notices", () => {
     spec: { taints: [{ key, effect: "NoSchedule" }] },
   });
 
-  it("are the taints Karpenter, AWS's termination handler and GKE put on a node about to go", () => {
+  it("are the taints AWS's termination handler and GKE put on a node about to go, or Karpenter's Event", () => {
     expect(interruptionNotice(tainted("aws-node-termination-handler/spot-itn"), capacityDefaults)).toBe(
       "aws-node-termination-handler/spot-itn",
     );
     expect(interruptionNotice(tainted("cloud.google.com/impending-node-termination"), capacityDefaults)).toBeDefined();
-    expect(interruptionNotice(tainted("karpenter.sh/disrupted"), capacityDefaults)).toBeDefined();
+    // Karpenter taints every node it takes down (consolidation, drift, expiry): that is not a notice.
+    expect(interruptionNotice(tainted("karpenter.sh/disrupted"), capacityDefaults)).toBeUndefined();
+    expect(interruptionNotice(tainted("karpenter.sh/disrupted"), capacityDefaults, new Set(["n"]))).toBe(
+      "Karpenter SpotInterrupted event",
+    );
     expect(interruptionNotice(tainted("nvidia.com/gpu"), capacityDefaults)).toBeUndefined();
     expect(interruptionNotice({ metadata: { name: "n" } }, capacityDefaults)).toBeUndefined();
   });
 });
 
 describe("lead time measured from the pool's own nodes and pods", () => {
-  const node = (created: string, ready: string): V1Node => ({
-    metadata: { name: "n", uid: `n-${created}`, creationTimestamp: new Date(created) },
-    status: { conditions: [{ type: "Ready", status: "True", lastTransitionTime: new Date(ready) }] },
-  });
-  const pod = (scheduled: string, started: string, ready?: string): V1Pod => ({
+  const pod = (scheduled: string, started: string, ready?: string, restarts = 0): V1Pod => ({
     metadata: { name: "p", uid: `p-${scheduled}` },
     status: {
       conditions: [
@@ -111,36 +110,31 @@ describe("lead time measured from the pool's own nodes and pods", () => {
           image: "w",
           imageID: "",
           ready: true,
-          restartCount: 0,
+          restartCount: restarts,
           state: { running: { startedAt: new Date(started) } },
         },
       ],
     },
   });
 
-  it("reads boot from a node, image pull and model load from a worker pod", () => {
-    expect(nodeLead(node("2026-11-11T19:00:00Z", "2026-11-11T19:04:30Z"))).toMatchObject({
-      phase: "boot",
-      seconds: 270,
-    });
+  it("reads image pull and model load from a worker pod whose container never restarted", () => {
     expect(podLeads(pod("2026-11-11T19:05:00Z", "2026-11-11T19:06:30Z", "2026-11-11T19:07:00Z"))).toEqual([
       { id: "pod/p-2026-11-11T19:05:00Z", phase: "pull", seconds: 90 },
       { id: "pod/p-2026-11-11T19:05:00Z", phase: "load", seconds: 30 },
     ]);
-    // Not Ready yet: nothing to read.
-    expect(nodeLead({ metadata: { name: "n", creationTimestamp: new Date() }, status: {} })).toBeUndefined();
+    expect(podLeads(pod("2026-11-11T19:05:00Z", "2026-11-11T23:00:00Z", "2026-11-11T23:00:30Z", 1))).toEqual([]);
   });
 
-  it("is the sum of each part's 90th percentile, each object measured once", () => {
+  it("is the boot (measured or stated, the longer) plus the 90th percentiles of pull and load", () => {
     const leads = new LeadTimes();
-    expect(leads.leadMs("L4")).toBeUndefined();
+    expect(leads.leadMs("L4", 300_000)).toBe(300_000);
     for (let i = 0; i < 10; i++) {
       leads.record("L4", { id: `n${i}`, phase: "boot", seconds: 100 + i * 10 });
       leads.record("L4", { id: `p${i}`, phase: "pull", seconds: 60 });
       leads.record("L4", { id: `p${i}`, phase: "load", seconds: 20 });
     }
-    expect(leads.record("L4", { id: "n0", phase: "boot", seconds: 9999 })).toBe(false);
-    expect(leads.leadMs("L4")).toBe((190 + 60 + 20) * 1000);
-    expect(leads.leadMs("A10")).toBeUndefined();
+    expect(leads.leadMs("L4", 0)).toBe((190 + 60 + 20) * 1000);
+    expect(leads.leadMs("L4", 300_000)).toBe((300 + 60 + 20) * 1000);
+    expect(leads.leadMs("A10", 120_000)).toBe(120_000);
   });
 });

@@ -3,13 +3,15 @@
 //     worker pods ask for is asked for with placeholder pods: one GPU each, at a priority below every worker, so a
 //     worker preempts one at once and lands on a node that is already up (the placeholder goes pending, and Karpenter
 //     makes a node for it if it is still wanted).
-//   - A spot node with an interruption notice (the taint Karpenter, AWS's node termination handler or GKE put on it)
+//   - A spot node with an interruption notice (the taint AWS's node termination handler or GKE put on it, or
+//     Karpenter's SpotInterrupted Event)
 //     is going: it counts for nothing, its workers are drained to others, and its replacement is asked for at once.
 //   - The lead time of a pool's capacity (node boot, image pull, model load) is measured from the pool's own nodes
 //     and pods, not taken from a setting.
 import type { V1Deployment, V1Node, V1Pod } from "@kubernetes/client-node";
 import { apiVersion, type CapacityType, type GpuOffering } from "./resources.js";
-import { gpuResource, gpuTypeLabel, managedBy } from "./workload.js";
+import { createHash } from "node:crypto";
+import { gpuResource, gpuTypeLabel, managedBy, templateHashKey } from "./workload.js";
 
 /** What the operator's placeholders are made of (`livehost operator --placeholder-*`). */
 export interface CapacitySettings {
@@ -24,10 +26,9 @@ export interface CapacitySettings {
 export const capacityDefaults: CapacitySettings = {
   placeholderImage: "registry.k8s.io/pause:3.10",
   placeholderPriorityClass: "livehost-capacity-placeholder",
+  // Not karpenter.sh/disrupted: Karpenter puts it on every node it takes down (consolidation, drift, expiry), and
+  // tells of a spot interruption by its SpotInterrupted Event instead (observe.ts reads those).
   spotNoticeTaints: [
-    // Karpenter taints a node it is about to take down; on a spot lane that is an interruption (or a consolidation,
-    // which the operator's own placeholders prevent while the node is wanted).
-    "karpenter.sh/disrupted",
     // AWS Node Termination Handler, on the EC2 spot interruption notice (2 minutes).
     "aws-node-termination-handler/spot-itn",
     // GKE, on a spot VM's preemption notice (30 s).
@@ -53,10 +54,18 @@ export function placeholderDeployment(
   replicas: number,
   namespace: string,
   settings: CapacitySettings,
+  nodeTaints: readonly { key: string; effect: string }[] = [],
 ): V1Deployment {
   const lane = `${offering.metadata.name!}.${capacityTypeName(type)}`;
   const labels = { ...managedBy, [placeholderLaneLabel]: lane, "app.kubernetes.io/name": "livehost-capacity" };
-  return {
+  // The NodePool's taints as well as the GPU's: a placeholder that cannot land on the lane's nodes makes none.
+  const tolerations = [
+    { key: gpuResource, operator: "Exists", effect: "NoSchedule" },
+    ...nodeTaints
+      .filter((t) => t.key !== gpuResource)
+      .map((t) => ({ key: t.key, operator: "Exists", effect: t.effect })),
+  ];
+  const deployment: V1Deployment = {
     apiVersion: "apps/v1",
     kind: "Deployment",
     metadata: {
@@ -78,7 +87,7 @@ export function placeholderDeployment(
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           nodeSelector: { ...nodeSelector, [gpuTypeLabel]: gpuType },
-          tolerations: [{ key: gpuResource, operator: "Exists", effect: "NoSchedule" }],
+          tolerations,
           securityContext: { runAsNonRoot: true, runAsUser: 65535, seccompProfile: { type: "RuntimeDefault" } },
           containers: [
             {
@@ -99,15 +108,23 @@ export function placeholderDeployment(
       },
     },
   };
+  const hash = createHash("sha256").update(JSON.stringify(deployment.spec!.template)).digest("hex").slice(0, 16);
+  deployment.metadata!.annotations = { [templateHashKey]: hash };
+  return deployment;
 }
 
 /** GPUs a pod asks for. */
 export const podGpus = (pod: V1Pod) =>
   (pod.spec?.containers ?? []).reduce((sum, c) => sum + Number(c.resources?.requests?.[gpuResource] ?? 0), 0);
 
-/** The notice taint on a node, if it has one. */
-export function interruptionNotice(node: V1Node, settings: CapacitySettings): string | undefined {
-  return node.spec?.taints?.find((t) => settings.spotNoticeTaints.includes(t.key))?.key;
+/** The interruption notice a node has, if any: its notice taint, or Karpenter's SpotInterrupted Event on it. */
+export function interruptionNotice(
+  node: V1Node,
+  settings: CapacitySettings,
+  interrupted: ReadonlySet<string> = new Set(),
+): string | undefined {
+  const taint = node.spec?.taints?.find((t) => settings.spotNoticeTaints.includes(t.key))?.key;
+  return taint ?? (interrupted.has(node.metadata?.name ?? "") ? "Karpenter SpotInterrupted event" : undefined);
 }
 
 /**
@@ -130,35 +147,31 @@ export function placeholderGpus(
   return out;
 }
 
-/** How long each part of a pool's lead time took, for one node or pod (seconds), where it can be read. */
+/** How long one part of a pool's lead time took for one node or pod (seconds). */
 export interface LeadSample {
   id: string;
   phase: "boot" | "pull" | "load";
   seconds: number;
 }
 
-const conditionTime = (
-  conditions: { type: string; status: string; lastTransitionTime?: Date | string }[] | undefined,
-  type: string,
-) => {
+type Conditions = { type: string; status: string; lastTransitionTime?: Date | string }[] | undefined;
+
+/** When a condition last turned True (ms), if it is True. */
+export function trueSince(conditions: Conditions, type: string): number | undefined {
   const c = conditions?.find((x) => x.type === type && x.status === "True");
   return c?.lastTransitionTime ? new Date(c.lastTransitionTime).getTime() : undefined;
-};
-
-/** A node's boot: from its object's creation to Ready. */
-export function nodeLead(node: V1Node): LeadSample | undefined {
-  const created = node.metadata?.creationTimestamp ? new Date(node.metadata.creationTimestamp).getTime() : undefined;
-  const ready = conditionTime(node.status?.conditions, "Ready");
-  if (created === undefined || ready === undefined || ready < created) return undefined;
-  return { id: `node/${node.metadata!.uid ?? node.metadata!.name}`, phase: "boot", seconds: (ready - created) / 1000 };
 }
 
-/** A worker pod's image pull and start (scheduled → container running) and model load (running → Ready). */
+/**
+ * A worker pod's image pull and start (scheduled → container running) and model load (running → Ready), for a pod
+ * whose container has not restarted (a restart's start time says nothing about the pull).
+ */
 export function podLeads(pod: V1Pod): LeadSample[] {
-  const scheduled = conditionTime(pod.status?.conditions, "PodScheduled");
-  const ready = conditionTime(pod.status?.conditions, "Ready");
-  const started = pod.status?.containerStatuses?.[0]?.state?.running?.startedAt;
-  if (scheduled === undefined || started === undefined) return [];
+  const scheduled = trueSince(pod.status?.conditions, "PodScheduled");
+  const ready = trueSince(pod.status?.conditions, "Ready");
+  const container = pod.status?.containerStatuses?.[0];
+  const started = container?.state?.running?.startedAt;
+  if (scheduled === undefined || started === undefined || (container?.restartCount ?? 0) > 0) return [];
   const startedMs = new Date(started).getTime();
   const id = `pod/${pod.metadata?.uid ?? pod.metadata?.name}`;
   const out: LeadSample[] = [];
@@ -167,38 +180,34 @@ export function podLeads(pod: V1Pod): LeadSample[] {
   return out;
 }
 
-/** The last samples of each part of the lead time, per GPU type; the lead is the sum of their 90th percentiles. */
+/**
+ * The last samples of each part of the lead time, per GPU type. The lead is the node boot (the 90th percentile of
+ * what the operator's asks took to a Ready node, or the offering's stated boot where longer) plus the 90th
+ * percentiles of image pull and model load.
+ */
 export class LeadTimes {
   readonly #samples = new Map<string, Map<LeadSample["phase"], number[]>>();
-  readonly #seen = new Set<string>();
   static readonly keep = 50;
 
-  /** Records a sample once (an object is measured once); returns whether it was new. */
-  record(gpuType: string, sample: LeadSample): boolean {
-    const key = `${gpuType}/${sample.id}/${sample.phase}`;
-    if (this.#seen.has(key)) return false;
-    this.#seen.add(key);
-    // Objects measured long ago are forgotten first (a Set keeps insertion order).
-    if (this.#seen.size > 20_000) this.#seen.delete(this.#seen.values().next().value!);
+  record(gpuType: string, sample: LeadSample): void {
     const phases = this.#samples.get(gpuType) ?? new Map<LeadSample["phase"], number[]>();
     const list = phases.get(sample.phase) ?? [];
     list.push(sample.seconds);
     if (list.length > LeadTimes.keep) list.shift();
     phases.set(sample.phase, list);
     this.#samples.set(gpuType, phases);
-    return true;
   }
 
-  /** The measured lead (ms) for a GPU type: p90 boot + p90 pull + p90 load; undefined before any node was seen. */
-  leadMs(gpuType: string): number | undefined {
-    const phases = this.#samples.get(gpuType);
-    const boot = phases?.get("boot");
-    if (!phases || !boot || boot.length === 0) return undefined;
-    const p90 = (xs: number[] | undefined) => {
-      if (!xs || xs.length === 0) return 0;
-      const sorted = [...xs].sort((a, b) => a - b);
-      return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))]!;
-    };
-    return (p90(boot) + p90(phases.get("pull")) + p90(phases.get("load"))) * 1000;
+  #p90(gpuType: string, phase: LeadSample["phase"]): number | undefined {
+    const xs = this.#samples.get(gpuType)?.get(phase);
+    if (!xs || xs.length === 0) return undefined;
+    const sorted = [...xs].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))]! * 1000;
+  }
+
+  /** The lead (ms) for a GPU type whose offerings state `statedBootMs`. */
+  leadMs(gpuType: string, statedBootMs: number): number {
+    const boot = Math.max(statedBootMs, this.#p90(gpuType, "boot") ?? 0);
+    return boot + (this.#p90(gpuType, "pull") ?? 0) + (this.#p90(gpuType, "load") ?? 0);
   }
 }

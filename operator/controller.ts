@@ -153,8 +153,9 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
     await actuator.applyWorkloads(workloads);
     const nodes = planNodes(world, workloads, memory, planSettings);
     memory.rememberLanes(nodes);
-    memory.rememberNotices(nodes);
     await actuator.applyNodes(nodes);
+    // After the writes: a notice whose Event and eviction could not be written is told again next pass.
+    memory.rememberNotices(nodes);
   }
 
   async function reconcile(): Promise<void> {

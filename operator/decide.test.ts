@@ -369,13 +369,23 @@ describe("forecasts that are wrong", () => {
   it("holds the upper end of the forecast error until the ramp shows how the peak turns out", () => {
     expect(peakFactor(peak, 200, eight - 30 * minute)).toBeCloseTo(1.3);
     expect(peakFactor(peak, 900, eight + 2 * minute)).toBeCloseTo(1.3); // 20 % into the ramp: too early to say
-    // 40 % into the ramp (2,000 expected by now): 1,400 rooms is a peak 30 % smaller, 2,600 one 30 % bigger.
-    expect(peakFactor(peak, 1400, eight + 4 * minute)).toBeCloseTo(0.7);
+    // 40 % into the ramp (2,000 expected by now): more rooms than expected raise it at once, at most to the upper end.
+    expect(peakFactor(peak, 2200, eight + 4 * minute)).toBeCloseTo(1.1);
     expect(peakFactor(peak, 2600, eight + 4 * minute)).toBeCloseTo(1.3);
-    expect(peakFactor(peak, 2100, eight + 4 * minute)).toBe(1); // within 10 %: as forecast
-    // Far outside the band (a late or early start) says nothing about its size.
-    expect(peakFactor(peak, 200, eight + 4 * minute)).toBeCloseTo(1.3);
+    // Fewer rooms while the ramp runs may be a late start: the upper end stays.
+    expect(peakFactor(peak, 1400, eight + 4 * minute)).toBeCloseTo(1.3);
+    // The ramp is over and the rooms have stopped rising: 3,500 of 5,000 is a peak 30 % smaller; 4,700 is as forecast.
+    expect(peakFactor(peak, 3500, eight + 12 * minute)).toBeCloseTo(0.7);
+    expect(peakFactor(peak, 3500, eight + 12 * minute, true)).toBeCloseTo(1.3); // still rising: a late start
+    expect(peakFactor(peak, 4700, eight + 12 * minute)).toBe(1);
+    // Far outside the band (rooms that have not come, an early start) says nothing about its size.
+    expect(peakFactor(peak, 200, eight + 12 * minute)).toBeCloseTo(1.3);
     expect(peakFactor(peak, 5000, eight + 4 * minute)).toBeCloseTo(1.3);
+    // Whatever the error band, a peak is never taken below half of its forecast.
+    const vague = { ...peak, uncertainty: 1 };
+    expect(peakFactor(vague, 0, eight + 12 * minute)).toBe(2);
+    expect(peakFactor(vague, 1000, eight + 12 * minute)).toBe(2);
+    expect(peakFactor(vague, 2400, eight + 12 * minute)).toBeCloseTo(0.5);
   });
 
   it("asks for the expected rooms a warm-up early and the margin one lead time early", () => {
@@ -384,24 +394,24 @@ describe("forecasts that are wrong", () => {
     expect(streamsNeeded("tts", 200, [peak], eight - 15 * minute, lead)).toBe(2500);
     // 19:55: the lead window reaches 20:05: the margin is asked for too.
     expect(streamsNeeded("tts", 200, [peak], eight - 5 * minute, lead)).toBe(Math.max(5000, Math.ceil(2500 * 1.3)));
-    // 20:04 with 1,400 rooms on air: a 3,500-room peak, and the margin is let go at once.
-    expect(streamsNeeded("tts", 1400, [peak], eight + 4 * minute, lead)).toBe(3500);
+    // 20:12 with 3,500 rooms on air, no longer rising: a 3,500-room peak, and the margin is let go at once.
+    expect(streamsNeeded("tts", 3500, [peak], eight + 12 * minute, lead)).toBe(3500);
   });
 
   it("lets forecast capacity go without the cooldown, but holds what the rooms carry", () => {
     const input: PoolInput = {
       spec: { ...pool, streamsPerReplica: 100, headroomPercent: 0 },
       currentReplicas: 65,
-      liveStreams: 1400,
+      liveStreams: 3500,
       workers: [],
       peaks: [peak],
       bootMs: 10 * minute,
-      history: [{ at: eight + 3 * minute, replicas: 14 }],
-      now: eight + 4 * minute,
+      history: [{ at: eight + 11 * minute, replicas: 35 }],
+      now: eight + 12 * minute,
     };
     expect(planPool(input).target).toBe(35);
     // The same fall in what the rooms carry is held for the cooldown.
-    expect(planPool({ ...input, peaks: [], history: [{ at: eight + 3 * minute, replicas: 30 }] }).target).toBe(30);
+    expect(planPool({ ...input, peaks: [], history: [{ at: eight + 11 * minute, replicas: 50 }] }).target).toBe(50);
   });
 });
 

@@ -45,21 +45,24 @@ const rampEvidence = 0.3;
 
 /**
  * The factor a peak's expected rooms are taken at now. Ahead of the event and early in its ramp, the upper end of
- * its forecast error (1 + uncertainty). Once the ramp is under way (30 % of it passed) and the rooms on air are within
- * the forecast's error of what it expected by now, their ratio (1 while within 10 %: announcements lag the rooms a
- * little and the count is noisy): the event came as scheduled, only bigger or smaller. Rooms far outside that band
- * (an early or late start) say nothing about the peak, and the upper end stays.
+ * its forecast error (1 + uncertainty). Once 30 % of the ramp has passed, rooms above what the forecast expected by
+ * now raise it to their ratio (at most the upper end): more capacity is always safe. Rooms below it lower it only once
+ * the scheduled ramp is over and the rooms have stopped rising, at least half of the expected rooms came, and they are
+ * more than 10 % short: a peak that starts a few minutes late looks smaller while it ramps, and one that has not come
+ * at all says nothing about its size. Rooms far above the band (an early start, a flash crowd) leave the upper end.
  */
-export function peakFactor(peak: ScheduledPeak, roomsOnAir: number, now: number): number {
+export function peakFactor(peak: ScheduledPeak, roomsOnAir: number, now: number, rising = false): number {
   const high = 1 + peak.uncertainty;
   if (now < peak.startMs + peak.rampMs * rampEvidence || now >= peak.endMs) return high;
   const expectedNow = scheduledRooms(peak, now);
   if (expectedNow <= 0) return high;
   const ratio = roomsOnAir / expectedNow;
-  const low = 1 - peak.uncertainty;
-  if (ratio < low - 0.05 || ratio > high + 0.05) return high;
-  if (Math.abs(ratio - 1) <= 0.1) return Math.min(high, 1);
-  return Math.min(high, Math.max(low, ratio));
+  if (ratio >= 1) return ratio > high + 0.05 ? high : Math.min(high, Math.max(1, ratio));
+  const settled = now >= peak.startMs + peak.rampMs && !rising;
+  if (!settled) return high;
+  if (ratio >= 0.9) return 1;
+  const low = Math.max(1 - peak.uncertainty, 0.5);
+  return ratio < low - 0.05 ? high : Math.max(low, ratio);
 }
 
 /** True while a peak's own ramp is the reason the load rises (its ramp, and the trend window after it). */
@@ -79,12 +82,13 @@ export function streamsNeeded(
   peaks: readonly ScheduledPeak[],
   now: number,
   bootMs: number,
+  rising = false,
 ): number {
   let needed = liveStreams;
   for (const peak of peaks) {
     const perRoom = peak.streamsPerRoom[kind];
     if (perRoom === 0) continue;
-    const factor = peakFactor(peak, liveStreams / perRoom, now);
+    const factor = peakFactor(peak, liveStreams / perRoom, now, rising);
     const most = (horizon: number, f: number) => {
       // The expected rooms are piecewise linear: their maximum over the window is at an end or a corner.
       const probes = [now, horizon, peak.startMs + peak.rampMs, peak.endMs - 1].filter((t) => t >= now && t <= horizon);
@@ -117,6 +121,12 @@ const trendHorizonMs = 300_000;
  * flat) is not a trend; a flat or falling load gives the streams in use.
  */
 export function trendStreams(observed: readonly Observation[], liveStreams: number, now: number, leadMs: number) {
+  const slope = risePerMs(observed, liveStreams, now);
+  return slope === 0 ? liveStreams : Math.ceil(liveStreams + slope * Math.min(leadMs, trendHorizonMs));
+}
+
+/** The rise of the last two 45-second spans (streams per ms), or 0 when the load is not rising by a trend's measure. */
+export function risePerMs(observed: readonly Observation[], liveStreams: number, now: number): number {
   const span = 45_000;
   const at = (t: number) => {
     // The last observation at or before t.
@@ -126,12 +136,11 @@ export function trendStreams(observed: readonly Observation[], liveStreams: numb
   };
   const then = at(now - 2 * span);
   const mid = at(now - span);
-  if (!then || !mid || then.at < now - trendWindowMs) return liveStreams;
+  if (!then || !mid || then.at < now - trendWindowMs) return 0;
   const rate = (a: Observation, b: { at: number; streams: number }) =>
     (b.streams - a.streams) / Math.max(1, b.at - a.at);
   const slope = Math.min(rate(then, mid), rate(mid, { at: now, streams: liveStreams }));
-  if (slope * 60_000 <= trendMinRisePerMinute * Math.max(1, liveStreams)) return liveStreams;
-  return Math.ceil(liveStreams + slope * Math.min(leadMs, trendHorizonMs));
+  return slope * 60_000 <= trendMinRisePerMinute * Math.max(1, liveStreams) ? 0 : slope;
 }
 
 /** A room with a schedule that is not on air yet: it will need workers from startMs (ms since the epoch). */
@@ -321,7 +330,8 @@ export function planPool(input: PoolInput): PoolDecision {
       ? trendStreams(observed, input.liveStreams, now, input.bootMs)
       : input.liveStreams;
   const carried = Math.max(roomStreams, trend);
-  const forecast = streamsNeeded(spec.kind, input.liveStreams, input.peaks, now, input.bootMs);
+  const rising = input.observed !== undefined && risePerMs(observed, input.liveStreams, now) > 0;
+  const forecast = streamsNeeded(spec.kind, input.liveStreams, input.peaks, now, input.bootMs, rising);
   const needed = Math.max(carried, forecast);
   const recommendedCarried = replicasFor(spec, carried);
   const recommended = replicasFor(spec, needed);
@@ -464,6 +474,8 @@ export interface LaneHealth {
   message: string;
   /** The last failure was a burst of spot interruption notices: the lane's nodes are expected to go (draining). */
   interrupted?: boolean;
+  /** When the lane last failed (ms): notices before then were counted in that failure. */
+  failedAt?: number;
 }
 
 export const healthyLane = (): LaneHealth => ({
@@ -478,7 +490,7 @@ export interface LaneObservation {
   readyNodes: number;
   /** A quota or capacity error reported by the node-provisioning engine, if any. */
   capacityError: string | undefined;
-  /** Spot interruption notices on the lane's nodes over the last 10 minutes. */
+  /** Spot interruption notices on the lane's nodes over the last 10 minutes, since its last failure. */
   interruptions?: number;
 }
 
@@ -522,6 +534,7 @@ export function judgeLane(
         waitingSince: undefined,
         message: `${seen.interruptions} spot interruption notices in 10 minutes`,
         interrupted: true,
+        failedAt: now,
       },
       available: false,
       newNodeLimit: 0,
@@ -551,7 +564,7 @@ export function judgeLane(
     `${seen.desiredNodes - seen.readyNodes} node(s) not Ready after ${Math.round(provisionTimeoutMs / 1000)}s`;
   const delay = Math.min(backoff.maxMs, backoff.baseMs * 2 ** (failures - 1));
   return {
-    health: { failures, unavailableUntil: now + delay, waitingSince: undefined, message },
+    health: { failures, unavailableUntil: now + delay, waitingSince: undefined, message, failedAt: now },
     available: false,
     newNodeLimit: 0,
     failedNow: true,

@@ -86,3 +86,4 @@ export { LeaderElector, type LeaderSettings } from "./leader.js";
 export { NotLeaderError } from "./errors.js";
 export { type OperatorRole } from "./run.js";
 export { workerDeployment, mergePatch, workerRole, type WorkerPodSettings } from "./workload.js";
+export { LeadTimes, type LeadSample } from "./capacity.js";

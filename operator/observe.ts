@@ -43,6 +43,8 @@ export interface NodePoolSeen {
   capacityTypes: readonly string[] | undefined;
   /** The livehost.io/gpu-type its nodes get (template label or a single-valued requirement), if any. */
   gpuType: string | undefined;
+  /** The taints its nodes get (pods placed there must tolerate them). */
+  taints: readonly { key: string; value?: string; effect: string }[];
 }
 
 /**
@@ -80,6 +82,8 @@ export interface Snapshot {
   workers: Readonly<Record<WorkerKindName, readonly WorkerLoad[]>>;
   /** The room directory, where the demand source reads one. */
   roomDirectory: RoomDirectoryView | undefined;
+  /** Nodes Karpenter was told the cloud takes back (its SpotInterrupted Events of the last 10 minutes). */
+  interruptedNodes?: ReadonlySet<string>;
 }
 
 export interface ObserverOptions {
@@ -125,7 +129,10 @@ interface KarpenterNodePool {
     limits?: Record<string, string>;
     template?: {
       metadata?: { labels?: Record<string, string> };
-      spec?: { requirements?: { key: string; operator: string; values?: string[] }[] };
+      spec?: {
+        requirements?: { key: string; operator: string; values?: string[] }[];
+        taints?: { key: string; value?: string; effect: string }[];
+      };
     };
   };
 }
@@ -202,16 +209,27 @@ export class Observer {
       ({ checked }) =>
         checked.ok && [checked.spec.onDemand, checked.spec.spot].some((l) => l?.nodeGroup.karpenterNodePool),
     );
-    const iceEvents = karpenter ? await this.#insufficientCapacityEvents() : [];
+    const iceEvents = karpenter ? await this.#karpenterEvents("InsufficientCapacityError", now) : [];
+    const spotEvents = karpenter ? await this.#karpenterEvents("SpotInterrupted", now) : [];
+    const claimNodes = new Map<string, string>();
     for (const { object, checked } of valid) {
       const nodeGroups = new Map<CapacityType, NodeGroupSeen>();
       if (checked.ok) {
         for (const type of ["onDemand", "spot"] as const) {
           const lane = checked.spec[type];
-          if (lane) nodeGroups.set(type, await this.#readNodeGroup(lane, iceEvents));
+          if (lane) nodeGroups.set(type, await this.#readNodeGroup(lane, iceEvents, claimNodes));
         }
       }
       offerings.push({ object, nodeGroups });
+    }
+    // Karpenter's interruption handling tells of a spot interruption by an Event on the Node and its NodeClaim.
+    const interruptedNodes = new Set<string>();
+    for (const e of spotEvents) {
+      const name = e.involvedObject?.name;
+      if (!name) continue;
+      if (e.involvedObject.kind === "Node") interruptedNodes.add(name);
+      else if (e.involvedObject.kind === "NodeClaim" && claimNodes.has(name))
+        interruptedNodes.add(claimNodes.get(name)!);
     }
     return {
       now,
@@ -223,24 +241,26 @@ export class Observer {
       nodes: this.#nodes.list(),
       workers: { tts: this.#demand.workers("tts"), lipsync: this.#demand.workers("lipsync") },
       roomDirectory: this.#demand.rooms?.(),
+      interruptedNodes,
     };
   }
 
   /**
-   * Karpenter's insufficient-capacity Events of the last 10 minutes: when the cloud has no capacity for a NodeClaim,
-   * Karpenter deletes it and records a Warning Event (in "default", as for every cluster-scoped object).
+   * Karpenter's Events of one reason over the last 10 minutes, recorded in "default" as for every cluster-scoped
+   * object: InsufficientCapacityError (the cloud had no capacity for a NodeClaim, which Karpenter then deletes) and
+   * SpotInterrupted (its interruption queue got the cloud's spot notice for a node).
    */
-  async #insufficientCapacityEvents(): Promise<CoreV1Event[]> {
-    const list = await this.#core.listNamespacedEvent({
-      namespace: "default",
-      fieldSelector: "reason=InsufficientCapacityError",
-    });
-    const since = Date.now() - 600_000;
-    return list.items.filter((e) => e.reason === "InsufficientCapacityError" && (eventTime(e) ?? 0) >= since);
+  async #karpenterEvents(reason: string, now: number): Promise<CoreV1Event[]> {
+    const list = await this.#core.listNamespacedEvent({ namespace: "default", fieldSelector: `reason=${reason}` });
+    return list.items.filter((e) => e.reason === reason && (eventTime(e) ?? 0) >= now - 600_000);
   }
 
   /** The node group an offering lane drives, read now: its size, and a capacity error if it reports one. */
-  async #readNodeGroup(lane: CapacityLaneSpec, iceEvents: readonly CoreV1Event[]): Promise<NodeGroupSeen> {
+  async #readNodeGroup(
+    lane: CapacityLaneSpec,
+    iceEvents: readonly CoreV1Event[],
+    claimNodes: Map<string, string>,
+  ): Promise<NodeGroupSeen> {
     const ref = lane.nodeGroup;
     try {
       if (ref.machineDeployment) {
@@ -270,12 +290,16 @@ export class Observer {
         version: "v1",
         plural: "nodeclaims",
         labelSelector: `karpenter.sh/nodepool=${name}`,
-      })) as { items?: { metadata?: { deletionTimestamp?: string } }[] };
+      })) as { items?: { metadata?: { name?: string; deletionTimestamp?: string }; status?: { nodeName?: string } }[] };
+      for (const c of claims.items ?? []) {
+        if (c.metadata?.name && c.status?.nodeName) claimNodes.set(c.metadata.name, c.status.nodeName);
+      }
       const live = (claims.items ?? []).filter((c) => !c.metadata?.deletionTimestamp);
-      // Karpenter deletes a NodeClaim the cloud had no capacity for, leaving a Warning Event on it (NodeClaims are
-      // named after their NodePool).
+      // Karpenter deletes a NodeClaim the cloud had no capacity for, leaving a Warning Event on it. NodeClaims are
+      // named after their NodePool and five random characters (so NodePool "l4" is not taken for "l4-spot").
+      const ours = new RegExp(`^${name.replace(/[.]/g, "\\.")}-[a-z0-9]{5}$`);
       const ice = iceEvents
-        .filter((e) => e.involvedObject?.kind === "NodeClaim" && e.involvedObject.name?.startsWith(`${name}-`))
+        .filter((e) => e.involvedObject?.kind === "NodeClaim" && ours.test(e.involvedObject.name ?? ""))
         .map((e) => ({ message: `${e.reason}: ${e.message}`, at: eventTime(e) }))
         .sort((a, b) => (b.at ?? 0) - (a.at ?? 0))[0];
       const limit = Number(np.spec?.limits?.[gpuResource] ?? NaN);
@@ -292,6 +316,7 @@ export class Observer {
           gpuType:
             np.spec?.template?.metadata?.labels?.[gpuTypeLabel] ??
             (gpuRequirement?.values?.length === 1 ? gpuRequirement.values[0] : undefined),
+          taints: np.spec?.template?.spec?.taints ?? [],
         },
       };
     } catch (err) {

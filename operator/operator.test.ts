@@ -119,9 +119,10 @@ describe("operator against the Kubernetes API", () => {
         },
       },
     });
-    s.kube.put("workerpools", pool("tts", { minReplicas: 6, spot: { allowed: true, maxFraction: 0.5 } }));
-    // 6 GPUs, 3 of them may be spot: one 4-GPU spot node from the NodePool, the rest on demand from md-a. No worker
-    // pod asks for the spot node yet, so four one-GPU placeholders do; the limit is the quota (10 nodes of 4).
+    s.kube.put("workerpools", pool("tts", { minReplicas: 6, spot: { allowed: true, maxFraction: 1 } }));
+    // 6 GPUs, all of them may be spot: two 4-GPU nodes from the NodePool. The six worker pods make Karpenter bring up
+    // their nodes; the two GPUs of the second node no worker asks for are held by placeholders. The limit is the
+    // quota (10 nodes of 4), a budget guard.
     await eventually(() =>
       expect(s.kube.get("nodepools", "gpu-l4-spot")?.spec?.limits).toEqual({
         cpu: "4000",
@@ -129,28 +130,45 @@ describe("operator against the Kubernetes API", () => {
         "nvidia.com/gpu": "40",
       }),
     );
-    await eventually(() => expect(s.kube.get("deployments", "k-l4-spot-capacity", ns)?.spec?.replicas).toBe(4));
+    await eventually(() => expect(s.kube.get("deployments", "k-l4-spot-capacity", ns)?.spec?.replicas).toBe(2));
     const placeholder = s.kube.get("deployments", "k-l4-spot-capacity", ns)!.spec!.template as {
-      spec: { priorityClassName: string; nodeSelector: Record<string, string> };
+      spec: { priorityClassName: string; nodeSelector: Record<string, string>; tolerations: unknown[] };
     };
     expect(placeholder.spec.priorityClassName).toBe("livehost-capacity-placeholder");
     expect(placeholder.spec.nodeSelector).toEqual({
       "karpenter.sh/nodepool": "gpu-l4-spot",
       "livehost.io/gpu-type": "L4",
     });
-    await eventually(() => expect(s.kube.get("machinedeployments", "md-a", "capi")?.spec?.replicas).toBe(1));
+    // They tolerate what the NodePool's nodes are tainted with, or Karpenter would never make a node for them.
+    expect(placeholder.spec.tolerations).toContainEqual({
+      key: "nvidia.com/gpu",
+      operator: "Exists",
+      effect: "NoSchedule",
+    });
+    expect(s.kube.get("machinedeployments", "md-a", "capi")?.spec?.replicas).toBe(0);
 
-    // Worker pods waiting to be scheduled make Karpenter add nodes by themselves: the placeholders step aside.
-    for (const name of ["tts-workers-p1", "tts-workers-p2", "tts-workers-p3"]) {
-      s.kube.put("pods", {
-        ...pod(name, "tts", ""),
-        spec: {
-          nodeSelector: { "livehost.io/gpu-type": "L4" },
-          containers: [{ name: "worker", resources: { requests: { "nvidia.com/gpu": "1" } } }],
-        },
-      });
+    // The workers land on the NodePool's nodes: the placeholders still hold the spare GPUs, and no more.
+    for (const [node, workers] of [
+      ["n-k1", ["tts-workers-1", "tts-workers-2", "tts-workers-3", "tts-workers-4"]],
+      ["n-k2", ["tts-workers-5", "tts-workers-6"]],
+    ] as const) {
+      s.kube.put(
+        "nodes",
+        gpuNode({ name: node, karpenter: { nodeClaim: `gpu-l4-spot-${node}`, nodePool: "gpu-l4-spot" } }),
+      );
+      for (const name of workers) {
+        s.kube.put("pods", {
+          ...pod(name, "tts", node),
+          spec: {
+            nodeName: node,
+            nodeSelector: { "livehost.io/gpu-type": "L4" },
+            containers: [{ name: "worker", resources: { requests: { "nvidia.com/gpu": "1" } } }],
+          },
+        });
+      }
     }
-    await eventually(() => expect(s.kube.get("deployments", "k-l4-spot-capacity", ns)?.spec?.replicas).toBe(1));
+    await s.operator.reconcile();
+    expect(s.kube.get("deployments", "k-l4-spot-capacity", ns)?.spec?.replicas).toBe(2);
   });
 
   it("moves a Karpenter lane's demand on when Karpenter reports the cloud has no capacity", async () => {
@@ -170,8 +188,8 @@ describe("operator against the Kubernetes API", () => {
         },
       },
     });
-    s.kube.put("workerpools", pool("tts", { minReplicas: 6, spot: { allowed: true, maxFraction: 0.5 } }));
-    await eventually(() => expect(s.kube.get("deployments", "k-l4-spot-capacity", ns)?.spec?.replicas).toBe(4));
+    s.kube.put("workerpools", pool("tts", { minReplicas: 6, spot: { allowed: true, maxFraction: 1 } }));
+    await eventually(() => expect(s.kube.get("deployments", "k-l4-spot-capacity", ns)?.spec?.replicas).toBe(2));
     // Karpenter tried: the cloud had no g6.12xlarge spot, so it deleted the NodeClaim and said why in an Event.
     const claim = karpenterNodeClaim({ name: "gpu-l4-spot-x7k2q", nodePool: "gpu-l4-spot", capacityType: "spot" });
     s.kube.put("events", karpenterInsufficientCapacityEvent({ nodeClaim: claim }));
@@ -290,6 +308,61 @@ describe("operator against the Kubernetes API", () => {
     await s.operator.reconcile();
     expect(await s.metrics()).toContain(
       'livehost_operator_spot_interruptions_total{offering="s-l4",capacity_type="spot"} 1',
+    );
+  });
+
+  it("drains a Karpenter node when Karpenter tells of its spot interruption (a SpotInterrupted Event)", async () => {
+    await using s = await scene();
+    s.kube.put("nodepools", karpenterNodePool({ name: "gpu-l4-spot", capacityTypes: ["spot"] }));
+    s.kube.put("gpuofferings", {
+      ...offering("k-l4", "unused"),
+      spec: {
+        ...offering("k-l4", "unused").spec,
+        onDemand: undefined,
+        spot: {
+          pricePerHour: 1,
+          nodeGroup: {
+            karpenterNodePool: { name: "gpu-l4-spot" },
+            nodeSelector: { "karpenter.sh/nodepool": "gpu-l4-spot" },
+          },
+        },
+      },
+    });
+    const claim = karpenterNodeClaim({
+      name: "gpu-l4-spot-q8x2m",
+      nodePool: "gpu-l4-spot",
+      capacityType: "spot",
+      nodeName: "n-k1",
+    });
+    s.kube.put("nodeclaims", claim);
+    s.kube.put(
+      "nodes",
+      gpuNode({
+        name: "n-k1",
+        karpenter: { nodeClaim: "gpu-l4-spot-q8x2m", nodePool: "gpu-l4-spot" },
+        capacityType: "spot",
+      }),
+    );
+    s.kube.put("workerpools", pool("tts", { minReplicas: 4, spot: { allowed: true, maxFraction: 1 } }));
+    s.kube.put("pods", pod("tts-workers-0", "tts", "n-k1"));
+    await eventually(() => expect(s.kube.get("deployments", "tts-workers", ns)?.spec?.replicas).toBe(4));
+    // Karpenter drains its own nodes (its disruption taint) without that being a notice: nothing happens here.
+    await s.operator.reconcile();
+    expect(s.kube.get("pods", "tts-workers-0", ns)).toBeDefined();
+
+    s.kube.put("events", {
+      apiVersion: "v1",
+      kind: "Event",
+      metadata: { name: "gpu-l4-spot-q8x2m.spot", namespace: "default" },
+      involvedObject: { apiVersion: "karpenter.sh/v1", kind: "NodeClaim", name: "gpu-l4-spot-q8x2m" },
+      reason: "SpotInterrupted",
+      message: "Spot interruption warning was triggered",
+      type: "Warning",
+      lastTimestamp: new Date().toISOString(),
+    });
+    await eventually(() => expect(s.kube.get("pods", "tts-workers-0", ns)).toBeUndefined());
+    expect(await s.metrics()).toContain(
+      'livehost_operator_spot_interruptions_total{offering="k-l4",capacity_type="spot"} 1',
     );
   });
 

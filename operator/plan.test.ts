@@ -87,19 +87,24 @@ function snapshot(over: Partial<Snapshot> = {}): Snapshot {
 }
 
 describe("planWorkloads", () => {
-  it("takes the lead time its own nodes and pods took where longer than the offering says", () => {
+  it("measures the lead time from its own asks, nodes and pods, never from objects it did not see come up", () => {
     const at = (s: number) => new Date(t0 - 3_600_000 + s * 1000);
-    const slowNode: V1Node = {
-      metadata: { name: "n-9", uid: "n-9", labels: { "livehost.io/gpu-type": "L4" }, creationTimestamp: at(0) },
+    const labels = { "livehost.io/gpu-type": "L4", offering: "a-l4" };
+    const booting: V1Node = {
+      metadata: { name: "n-9", labels, creationTimestamp: at(400) },
+      status: { conditions: [{ type: "Ready", status: "False", lastTransitionTime: at(400) }] },
+    };
+    const ready: V1Node = {
+      ...booting,
       status: { conditions: [{ type: "Ready", status: "True", lastTransitionTime: at(540) }] },
     };
-    const worker: V1Pod = {
+    const worker = (readyAt?: number): V1Pod => ({
       metadata: { name: "tts-workers-9", uid: "p-9", namespace: ns, labels: { "livehost.io/pool": "tts" } },
       spec: { nodeName: "n-9", nodeSelector: { "livehost.io/gpu-type": "L4" }, containers: [] },
       status: {
         conditions: [
           { type: "PodScheduled", status: "True", lastTransitionTime: at(540) },
-          { type: "Ready", status: "True", lastTransitionTime: at(690) },
+          ...(readyAt === undefined ? [] : [{ type: "Ready", status: "True", lastTransitionTime: at(readyAt) }]),
         ],
         containerStatuses: [
           {
@@ -112,16 +117,23 @@ describe("planWorkloads", () => {
           },
         ],
       },
-    };
-    const world = snapshot({ nodes: [slowNode], pods: [worker] });
+    });
     const memory = new Memory();
-    expect(memory.observeLeads(world).map((l) => [l.sample.phase, l.sample.seconds])).toEqual([
+    // Objects already up when the operator first looks (a restart) tell nothing.
+    expect(memory.observeLeads(snapshot({ nodes: [ready], pods: [worker(690)] }))).toEqual([]);
+
+    const fresh = new Memory();
+    fresh.raisedAt.set("a-l4/onDemand", at(0).getTime()); // the operator asked at 0
+    expect(fresh.observeLeads(snapshot({ nodes: [booting], pods: [worker()] }))).toEqual([]);
+    const seen = fresh.observeLeads(snapshot({ nodes: [ready], pods: [worker(690)] }));
+    expect(seen.map((l) => [l.sample.phase, l.sample.seconds])).toEqual([
       ["boot", 540],
       ["pull", 120],
       ["load", 30],
     ]);
-    expect(memory.observeLeads(world)).toEqual([]); // each object once
-    const tts = planWorkloads(world, memory, settings).pools[0] as PoolPlan;
+    expect(fresh.observeLeads(snapshot({ nodes: [ready], pods: [worker(690)] }))).toEqual([]); // each object once
+    const tts = planWorkloads(snapshot({ nodes: [ready] }), fresh, settings).pools[0] as PoolPlan;
+    // Boot 540 s (longer than the stated 300 s) + pull 120 s + load 30 s.
     expect(tts.status.conditions!.find((c) => c.type === "Scaled")!.message).toContain("lead time 690s");
   });
 

@@ -50,12 +50,12 @@ import {
 import {
   interruptionNotice,
   LeadTimes,
-  nodeLead,
   placeholderDeployment,
   placeholderGpus,
   placeholderName,
   podGpus,
   podLeads,
+  trueSince,
   type CapacitySettings,
   type LeadSample,
 } from "./capacity.js";
@@ -77,28 +77,88 @@ export class Memory {
   /** The pools' lead times, measured from their nodes and pods. */
   readonly leads = new LeadTimes();
 
-  /** Records the lead-time samples of nodes and worker pods not measured yet; returns the new ones. */
+  /** GPU nodes first seen not Ready: the ask that made each (its lane's last ask before it appeared). */
+  readonly #bootingNodes = new Map<string, { gpuType: string; askedAt: number | undefined }>();
+  /** Worker pods first seen not Ready, by uid. */
+  readonly #startingPods = new Set<string>();
+
+  /**
+   * Measures the lead time from what the pool's own nodes and pods do, on objects the operator saw come up (seen first
+   * not Ready), never from one first seen long after (a restart of the operator, a Ready condition that flapped):
+   * boot, from the operator's ask to the node Ready (a node that appears without a known ask, or past the offering's
+   * provisioning timeout, gives none); pull and load from the worker pod's conditions. Returns the new samples.
+   */
   observeLeads(world: Snapshot): { gpuType: string; sample: LeadSample }[] {
     const added: { gpuType: string; sample: LeadSample }[] = [];
-    const record = (gpuType: string | undefined, sample: LeadSample | undefined) => {
-      if (gpuType && sample && this.leads.record(gpuType, sample)) added.push({ gpuType, sample });
-    };
-    for (const node of world.nodes) record(node.metadata?.labels?.[gpuTypeLabel], nodeLead(node));
-    for (const pod of world.pods) {
-      if (!pod.metadata?.labels?.[poolLabel]) continue;
-      for (const sample of podLeads(pod)) record(pod.spec?.nodeSelector?.[gpuTypeLabel], sample);
+    const lanes = laneSelectors(world);
+    const seenNodes = new Set<string>();
+    for (const node of world.nodes) {
+      const name = node.metadata?.name;
+      const gpuType = node.metadata?.labels?.[gpuTypeLabel];
+      if (!name || !gpuType) continue;
+      seenNodes.add(name);
+      const readyAt = trueSince(node.status?.conditions, "Ready");
+      const booting = this.#bootingNodes.get(name);
+      if (readyAt === undefined) {
+        if (!booting) {
+          const lane = lanes.find((l) => matchesSelector(node.metadata?.labels, l.selector));
+          const asked = lane && this.raisedAt.get(lane.key);
+          const created = node.metadata?.creationTimestamp ? new Date(node.metadata.creationTimestamp).getTime() : 0;
+          this.#bootingNodes.set(name, {
+            gpuType,
+            askedAt: asked !== undefined && asked <= created + 1000 ? asked : undefined,
+          });
+        }
+        continue;
+      }
+      if (!booting) continue;
+      this.#bootingNodes.delete(name);
+      const lane = lanes.find((l) => matchesSelector(node.metadata?.labels, l.selector));
+      const seconds = booting.askedAt === undefined ? NaN : (readyAt - booting.askedAt) / 1000;
+      if (seconds >= 0 && seconds <= (lane?.timeoutSeconds ?? 3600)) {
+        const sample: LeadSample = { id: `node/${name}`, phase: "boot", seconds };
+        this.leads.record(gpuType, sample);
+        added.push({ gpuType, sample });
+      }
     }
+    for (const name of this.#bootingNodes.keys()) if (!seenNodes.has(name)) this.#bootingNodes.delete(name);
+
+    const seenPods = new Set<string>();
+    for (const pod of world.pods) {
+      const uid = pod.metadata?.uid ?? pod.metadata?.name;
+      const gpuType = pod.spec?.nodeSelector?.[gpuTypeLabel];
+      if (!uid || !gpuType || !pod.metadata?.labels?.[poolLabel]) continue;
+      seenPods.add(uid);
+      const ready = trueSince(pod.status?.conditions, "Ready") !== undefined;
+      if (!ready) {
+        this.#startingPods.add(uid);
+        continue;
+      }
+      if (!this.#startingPods.delete(uid)) continue;
+      for (const sample of podLeads(pod)) {
+        this.leads.record(gpuType, sample);
+        added.push({ gpuType, sample });
+      }
+    }
+    for (const uid of this.#startingPods) if (!seenPods.has(uid)) this.#startingPods.delete(uid);
     return added;
   }
 
-  /** Notes the notices of this pass (first sighting), and forgets nodes gone for 10 minutes. */
+  /**
+   * Notes the notices of this pass (first sighting: counted and told once), and forgets a node once its notice is
+   * gone (the node with it) and the burst window has passed.
+   */
   rememberNotices(plan: NodePlan): void {
+    const current = new Set<string>();
     for (const lane of plan.lanes) {
       for (const node of lane.notices) {
+        current.add(node);
         if (!this.notices.has(node)) this.notices.set(node, { at: plan.now, lane: laneKey(lane) });
       }
     }
-    for (const [node, seen] of this.notices) if (seen.at < plan.now - noticeWindowMs) this.notices.delete(node);
+    for (const [node, seen] of this.notices) {
+      if (!current.has(node) && seen.at < plan.now - noticeWindowMs) this.notices.delete(node);
+    }
   }
 
   rememberPools(plan: WorkloadPlan): void {
@@ -213,7 +273,7 @@ export interface LanePlan extends Lane {
   /** The nodes this lane should have, as placed this pass (what status and metrics report as desired). */
   target: number;
   /** Nodes the operator cordoned for a scale-down that did not happen (or was called off): schedulable again. */
-  uncordon: string[];
+  uncordon: { node: string; machine: string | undefined }[];
   /** Nodes with an interruption notice (a spot lane's), and the Event and eviction of the worker pods on them. */
   notices: string[];
   /** Notices first seen this pass: counted, told as a Warning Event, their workers drained. */
@@ -221,7 +281,7 @@ export interface LanePlan extends Lane {
   /** Worker pods on nodes under notice, to evict (their workers drain to others). */
   evict: string[];
   /** A Karpenter lane's placeholder Deployment: created or scaled to this many one-GPU pods. */
-  placeholders?: { replicas: number; body: V1Deployment; exists: boolean };
+  placeholders?: { replicas: number; body: V1Deployment; exists: boolean; replace: boolean };
   /** A Karpenter NodePool's GPU limit, set to the offering's quota (a budget guard, not a size). */
   limitGpus?: number;
   /** A MachineDeployment's cluster-autoscaler bounds, where one runs beside (annotations to merge). */
@@ -240,6 +300,25 @@ const doNotDisrupt = "karpenter.sh/do-not-disrupt";
 
 const isReady = (node: V1Node) =>
   !node.spec?.unschedulable && (node.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+
+/** Each capacity lane of the valid offerings: its key, node selector and provisioning timeout. */
+function laneSelectors(world: Snapshot) {
+  return world.offerings.flatMap(({ object }) => {
+    const checked = checkGpuOffering(object);
+    if (!checked.ok) return [];
+    return (["onDemand", "spot"] as const).flatMap((type) => {
+      const lane = checked.spec[type];
+      if (!lane) return [];
+      return [
+        {
+          key: laneKey({ offering: object.metadata.name!, capacityType: type }),
+          selector: lane.nodeGroup.nodeSelector,
+          timeoutSeconds: checked.spec.provisionTimeoutSeconds,
+        },
+      ];
+    });
+  });
+}
 
 const matchesSelector = (labels: Record<string, string> | undefined, selector: Record<string, string>) =>
   Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels?.[k] === v);
@@ -398,7 +477,7 @@ export function planWorkloads(world: Snapshot, memory: Memory, settings: PlanSet
     const statedBootMs =
       Math.max(0, ...validOfferings.filter((o) => o.spec.gpuType === spec.gpu.type).map((o) => o.spec.bootSeconds)) *
       1000;
-    const bootMs = Math.max(statedBootMs, memory.leads.leadMs(spec.gpu.type) ?? 0);
+    const bootMs = memory.leads.leadMs(spec.gpu.type, statedBootMs);
     const liveStreams = replicas.reduce((sum, r) => sum + r.activeStreams, 0);
     const decision = planPool({
       spec,
@@ -545,7 +624,10 @@ export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memo
       if (!laneSpec || !group) continue;
       const key = laneKey({ offering: object.metadata.name!, capacityType: type });
       const laneNodes = world.nodes.filter((n) => matchesSelector(n.metadata?.labels, laneSpec.nodeGroup.nodeSelector));
-      const noticed = type === "spot" ? laneNodes.filter((n) => interruptionNotice(n, settings.capacity)) : [];
+      const noticed =
+        type === "spot"
+          ? laneNodes.filter((n) => interruptionNotice(n, settings.capacity, world.interruptedNodes))
+          : [];
       nodesOf.set(key, laneNodes);
       noticedOf.set(key, noticed);
       const counted = (n: V1Node) => !noticed.includes(n);
@@ -583,7 +665,7 @@ export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memo
         .filter((n) => !memory.notices.has(n.metadata!.name!))
         .map((n) => {
           const node = n.metadata!.name!;
-          const taint = interruptionNotice(n, settings.capacity)!;
+          const taint = interruptionNotice(n, settings.capacity, world.interruptedNodes)!;
           const workers = world.pods.filter((p) => p.spec?.nodeName === node && p.metadata?.labels?.[poolLabel]);
           return {
             node,
@@ -644,7 +726,10 @@ export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memo
 
   const placed = placeNodes(gpuDemand(workloads.sized), lanes);
 
-  // Karpenter lanes: the GPUs placed there that worker pods do not ask for become placeholders.
+  // Karpenter lanes: the GPUs placed there that no worker pod asks for become placeholders. The workers are counted
+  // as this pass sized them (their Deployment is scaled in this same pass, before its pods exist): those already on
+  // a Karpenter lane's nodes count there, those elsewhere (a Cluster API lane) nowhere, and the rest (pending, or not
+  // made yet) against the Karpenter lanes cheapest first, since Karpenter makes their nodes anyway.
   const workerPods = world.pods.filter((p) => p.metadata?.labels?.[poolLabel] && !p.metadata.deletionTimestamp);
   const karpenter = lanes
     .filter((l) => l.spec.nodeGroup.karpenterNodePool)
@@ -652,23 +737,31 @@ export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memo
   for (const gpuType of new Set(karpenter.map((l) => l.gpuType))) {
     const typed = karpenter.filter((l) => l.gpuType === gpuType);
     const ofType = workerPods.filter((p) => p.spec?.nodeSelector?.[gpuTypeLabel] === gpuType);
-    const pending = ofType.filter((p) => !p.spec?.nodeName).reduce((sum, p) => sum + podGpus(p), 0);
+    const sizedGpus = workloads.sized
+      .filter((p) => p.spec.gpu.type === gpuType)
+      .reduce((sum, p) => sum + p.replicas * p.spec.gpu.count, 0);
+    const onLanes = typed.map((l) => {
+      const key = laneKey(l);
+      const held = new Set(
+        nodesOf
+          .get(key)!
+          .filter((n) => !noticedOf.get(key)!.includes(n))
+          .map((n) => n.metadata!.name!),
+      );
+      const onLane = ofType.filter((p) => p.spec?.nodeName && held.has(p.spec.nodeName));
+      return { key, gpus: onLane.reduce((sum, p) => sum + podGpus(p), 0), held };
+    });
+    const elsewhere = ofType
+      .filter((p) => p.spec?.nodeName && !onLanes.some((l) => l.held.has(p.spec!.nodeName!)))
+      .reduce((sum, p) => sum + podGpus(p), 0);
+    const placedOnLanes = onLanes.reduce((sum, l) => sum + l.gpus, 0);
+    const pending = Math.max(0, sizedGpus - elsewhere - placedOnLanes);
     const gpus = placeholderGpus(
-      typed.map((l) => {
-        const key = laneKey(l);
-        const held = new Set(
-          nodesOf
-            .get(key)!
-            .filter((n) => !noticedOf.get(key)!.includes(n))
-            .map((n) => n.metadata!.name!),
-        );
-        const onLane = ofType.filter((p) => p.spec?.nodeName && held.has(p.spec.nodeName));
-        return {
-          key,
-          wantGpus: (placed.get(key) ?? 0) * l.gpusPerNode,
-          workerGpusOnLane: onLane.reduce((sum, p) => sum + podGpus(p), 0),
-        };
-      }),
+      typed.map((l, i) => ({
+        key: laneKey(l),
+        wantGpus: (placed.get(laneKey(l)) ?? 0) * l.gpusPerNode,
+        workerGpusOnLane: onLanes[i]!.gpus,
+      })),
       pending,
     );
     for (const lane of typed) {
@@ -676,23 +769,32 @@ export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memo
       const replicas = gpus.get(laneKey(lane)) ?? 0;
       const name = placeholderName(lane.offering, lane.capacityType);
       const current = world.deployments.find((d) => d.metadata?.name === name);
-      if ((current?.spec?.replicas ?? 0) !== replicas && (current || replicas > 0)) {
+      const group = offerings.find((o) => o.object === lane.object)!.nodeGroups.get(lane.capacityType)!;
+      const body = placeholderDeployment(
+        lane.object,
+        lane.capacityType,
+        lane.gpuType,
+        lane.spec.nodeGroup.nodeSelector,
+        replicas,
+        settings.namespace,
+        settings.capacity,
+        group.nodePool?.taints,
+      );
+      // The lane's selector, the NodePool's taints or the settings changed: the pods are made anew.
+      const stale =
+        current !== undefined &&
+        current.metadata?.annotations?.[templateHashKey] !== body.metadata!.annotations![templateHashKey];
+      if (stale || ((current?.spec?.replicas ?? 0) !== replicas && (current || replicas > 0))) {
         lane.placeholders = {
           replicas,
           exists: current !== undefined,
-          body: placeholderDeployment(
-            lane.object,
-            lane.capacityType,
-            lane.gpuType,
-            lane.spec.nodeGroup.nodeSelector,
-            replicas,
-            settings.namespace,
-            settings.capacity,
-          ),
+          replace: stale,
+          body: stale
+            ? { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion } }
+            : body,
         };
       }
       const limit = lane.maxNodes * lane.gpusPerNode;
-      const group = offerings.find((o) => o.object === lane.object)!.nodeGroups.get(lane.capacityType)!;
       if (group.nodePool?.limitGpus !== limit) lane.limitGpus = limit;
     }
   }
@@ -746,9 +848,9 @@ export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memo
     );
     const kept = Math.max(0, to - (laneNodes.length - cordoned.length));
     lane.uncordon = cordoned
-      .filter((n) => !noticed.includes(n))
+      .filter((n) => !noticed.includes(n) && !n.metadata?.deletionTimestamp)
       .slice(0, kept)
-      .map((n) => n.metadata!.name!);
+      .map((n) => ({ node: n.metadata!.name!, machine: machineOf(n.metadata!.name!) }));
     if (lane.gpuOffering.clusterAutoscaler) {
       const bounds = {
         [autoscalerMin]: String(to),

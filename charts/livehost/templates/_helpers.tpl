@@ -281,3 +281,8 @@ escape hatch for anything the values do not name. (dict "root" $ "template" "liv
 {{- end }}
 {{- toYaml $manifest }}
 {{- end }}
+
+{{/* The PriorityClass of the operator's placeholder pods: cluster-scoped, so named after the release by default. */}}
+{{- define "livehost.placeholderPriorityClass" -}}
+{{- .Values.operator.capacity.placeholderPriorityClass | default (printf "%s-capacity-placeholder" (include "livehost.fullname" .)) -}}
+{{- end }}

@@ -376,6 +376,8 @@ workerCommand("lipsync-worker", "serve LipSyncService", 16)
         grpcPort: settings.role.grpcPort,
         advertiseAddress: settings.advertiseAddress,
         maxStreams: settings.maxStreams,
+        // The process is the worker alone: its CPU per second of stream is what its streams cost.
+        capacityWindowMs: 10_000,
       });
       return { endpoints: { grpc: lipsync.worker.address }, close: () => lipsync.close(settings.drainMs) };
     });

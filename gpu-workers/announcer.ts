@@ -8,9 +8,14 @@ import type { Logger } from "../observability/index.js";
 export interface AnnouncerSettings {
   nats: NatsConnection;
   kind: WorkerKindName;
-  base: Omit<WorkerAnnouncement, "state" | "activeStreams" | "time" | "ttlMs" | "message" | "kind" | "grpcAddress">;
+  base: Omit<
+    WorkerAnnouncement,
+    "state" | "activeStreams" | "maxStreams" | "time" | "ttlMs" | "message" | "kind" | "grpcAddress"
+  >;
   intervalMs: number;
   activeStreams: () => number;
+  /** The streams it accepts now (its measured capacity, within its cap). */
+  maxStreams: () => number;
   logger: Logger;
 }
 
@@ -61,7 +66,7 @@ export class WorkerAnnouncer {
 
   /** Publishes now; called on the timer, on every change of state, and (coalesced) on changes of load. */
   announce(): void {
-    const { nats, kind, base, intervalMs, activeStreams } = this.#settings;
+    const { nats, kind, base, intervalMs, activeStreams, maxStreams } = this.#settings;
     if (this.#address === undefined || nats.isClosed() || nats.isDraining()) return;
     this.#lastAt = performance.now();
     const announcement = WorkerAnnouncement.create({
@@ -71,6 +76,7 @@ export class WorkerAnnouncer {
       state: this.#state,
       message: this.#message,
       activeStreams: activeStreams(),
+      maxStreams: maxStreams(),
       time: new Date(),
       // Three missed announcements and the worker is considered gone.
       ttlMs: intervalMs * 3,

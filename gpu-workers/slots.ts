@@ -3,7 +3,7 @@
 import { ResourceExhaustedError } from "../errors/index.js";
 
 export class StreamSlots {
-  readonly max: number;
+  #max: number;
   #active = 0;
   #idle: (() => void)[] = [];
   readonly #onChange: () => void;
@@ -12,7 +12,7 @@ export class StreamSlots {
   /** onChange runs after every acquire and release (metrics, announcements); onReject on every refusal. */
   constructor(max: number, hooks: { onChange?: () => void; onReject?: () => void } = {}) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`max streams must be a positive integer, got ${max}`);
-    this.max = max;
+    this.#max = max;
     this.#onChange = hooks.onChange ?? (() => undefined);
     this.#onReject = hooks.onReject ?? (() => undefined);
   }
@@ -21,11 +21,22 @@ export class StreamSlots {
     return this.#active;
   }
 
+  /** Streams accepted at once. */
+  get max(): number {
+    return this.#max;
+  }
+
+  /** A new cap (the worker's measured capacity): streams beyond it already running keep running. */
+  setMax(max: number): void {
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`max streams must be a positive integer, got ${max}`);
+    this.#max = max;
+  }
+
   /** Takes a slot or throws ResourceExhaustedError. Release exactly once (the returned function is idempotent). */
   acquire(): () => void {
-    if (this.#active >= this.max) {
+    if (this.#active >= this.#max) {
       this.#onReject();
-      throw new ResourceExhaustedError(`worker is at its stream cap (${this.max}); try another worker`);
+      throw new ResourceExhaustedError(`worker is at its stream cap (${this.#max}); try another worker`);
     }
     this.#active++;
     this.#onChange();

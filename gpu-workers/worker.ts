@@ -10,6 +10,7 @@ import {
   type GrpcServiceRegistration,
   type NatsConnection,
 } from "../transport/index.js";
+import type { StreamCapacity } from "./capacity.js";
 import { StreamSlots } from "./slots.js";
 import { WorkerAnnouncer } from "./announcer.js";
 
@@ -28,8 +29,14 @@ export interface WorkerOptions {
   grpcPort?: number;
   /** The host:port rooms dial; defaults to the bound address (set it to the pod IP in Kubernetes). */
   advertiseAddress?: string;
-  /** Concurrent streams before RESOURCE_EXHAUSTED. Default 8. */
+  /** Concurrent streams before RESOURCE_EXHAUSTED: the cap. Default 8. */
   maxStreams?: number;
+  /**
+   * What the worker measured it sustains (capacity.ts): its slots and announcements follow it, within the cap, and
+   * with `capacityWindowMs` it goes on measuring under load that often.
+   */
+  capacity?: StreamCapacity;
+  capacityWindowMs?: number;
   /** "cpu" or "cuda". */
   executionProvider?: string;
   /** Placement and cost labels, e.g. cloud, region, gpu. */
@@ -89,7 +96,6 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     kind: options.kind,
     base: {
       workerId: id,
-      maxStreams: options.maxStreams ?? 8,
       capabilities: options.capabilities,
       executionProvider: options.executionProvider ?? "cpu",
       labels: options.labels ?? {},
@@ -97,9 +103,11 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     },
     intervalMs: options.announceIntervalMs ?? 2_000,
     activeStreams: () => slots.active,
+    maxStreams: () => slots.max,
     logger: log,
   });
-  const slots = new StreamSlots(options.maxStreams ?? 8, {
+  const capacity = options.capacity;
+  const slots = new StreamSlots(capacity ? Math.min(capacity.streams, capacity.cap) : (options.maxStreams ?? 8), {
     onChange: () => {
       activeGauge.set(labels, slots.active);
       announcer.loadChanged();
@@ -107,6 +115,31 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
     onReject: () => rejected.inc(labels),
   });
   maxGauge.set(labels, slots.max);
+  const costGauge = new Gauge({
+    name: "livehost_worker_stream_cost_seconds",
+    help: "CPU seconds one stream costs per second it serves, as the worker last measured (at start, then under load).",
+    labelNames: ["kind", "source"],
+    registers: [options.registry],
+  });
+  if (capacity?.costPerStreamSecond !== undefined) {
+    costGauge.set({ ...labels, source: capacity.source }, capacity.costPerStreamSecond);
+  }
+  // Under load the worker keeps measuring what its streams cost, and announces what it sustains.
+  const capacityTimer =
+    capacity &&
+    options.capacityWindowMs !== undefined &&
+    setInterval(() => {
+      capacity.endWindow();
+      if (capacity.costPerStreamSecond !== undefined) {
+        costGauge.set({ ...labels, source: capacity.source }, capacity.costPerStreamSecond);
+      }
+      if (capacity.streams === slots.max) return;
+      log.info({ from: slots.max, to: capacity.streams, source: capacity.source }, "measured capacity changed");
+      slots.setMax(capacity.streams);
+      maxGauge.set(labels, slots.max);
+      announcer.announce();
+    }, options.capacityWindowMs);
+  if (capacityTimer) capacityTimer.unref();
 
   const grpc = await startGrpcServer({
     services: options.services(slots),
@@ -123,6 +156,7 @@ export async function startWorker(options: WorkerOptions): Promise<Worker> {
   let closing: Promise<void> | undefined;
   const close = (graceMs = 30_000) =>
     (closing ??= (async () => {
+      if (capacityTimer) clearInterval(capacityTimer);
       announcer.setState(WorkerState.WORKER_STATE_DRAINING, "shutting down");
       // Every service, not just the server's "": probes and clients checking SpeechService by name stop too.
       grpc.health.shutdown();

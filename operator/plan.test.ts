@@ -137,6 +137,25 @@ describe("planWorkloads", () => {
     expect(tts.status.conditions!.find((c) => c.type === "Scaled")!.message).toContain("lead time 690s");
   });
 
+  it("sizes a pool on what its workers announce they sustain, never above the spec's cap", () => {
+    const created = (planWorkloads(snapshot(), new Memory(), settings).pools[0] as PoolPlan).deployment;
+    const deployment = created.action === "create" ? created.body : undefined;
+    const world = (maxStreams: number) =>
+      snapshot({
+        deployments: [{ ...deployment, spec: { ...deployment!.spec!, replicas: 1 } }],
+        pods: [pod("tts-workers-0", "n-1")],
+        nodes: [node("n-1")],
+        workers: { tts: [{ ...load("tts-workers-0-abcd", 12), maxStreams }], lipsync: [] },
+      });
+    // The worker measured it sustains 2 streams where the spec assumed 4: 12 streams need 6 replicas, not 3.
+    const slow = planWorkloads(world(2), new Memory(), settings).pools[0] as PoolPlan;
+    expect(slow.deployment).toEqual({ action: "scale", replicas: 6 });
+    expect(slow.events[0]!.message).toContain("at 2 per replica (as the workers announce)");
+    // One announcing more than its cap (the spec's 4) is held to the cap.
+    const fast = planWorkloads(world(9), new Memory(), settings).pools[0] as PoolPlan;
+    expect(fast.deployment).toEqual({ action: "scale", replicas: 3 });
+  });
+
   it("creates a missing Deployment at the pool's minimum, and explains nothing more", () => {
     const plan = planWorkloads(snapshot(), new Memory(), settings);
     const tts = plan.pools[0] as PoolPlan;

@@ -395,7 +395,7 @@ function replicasOf(
   poolName: string,
   pods: readonly V1Pod[],
   loads: readonly WorkerLoad[],
-): (WorkerReplica & { nodeName?: string })[] {
+): (WorkerReplica & { nodeName?: string; announcedMax?: number })[] {
   return pods
     .filter((p) => p.metadata?.labels?.[poolLabel] === poolName && !p.metadata?.deletionTimestamp)
     .map((p) => {
@@ -406,8 +406,23 @@ function replicasOf(
         activeStreams: load?.activeStreams ?? 0,
         ready: load?.ready ?? false,
         nodeName: p.spec?.nodeName,
+        announcedMax: load?.ready && load.maxStreams > 0 ? load.maxStreams : undefined,
       };
     });
+}
+
+/**
+ * Streams one replica takes: what the pool's serving workers announce they sustain (each measures it on its own
+ * hardware, capacity.ts), the median of them, never above the spec's streamsPerReplica (their cap); the spec's figure
+ * while none serves yet.
+ */
+function streamsPerReplicaOf(spec: WorkerPoolSpec, replicas: readonly { announcedMax?: number }[]): number {
+  const announced = replicas
+    .map((r) => r.announcedMax)
+    .filter((m): m is number => m !== undefined)
+    .sort((a, b) => a - b);
+  if (announced.length === 0) return spec.streamsPerReplica;
+  return Math.min(spec.streamsPerReplica, announced[Math.floor((announced.length - 1) / 2)]!);
 }
 
 /** Idle pods to go first are cheapest to delete; busy ones dearest, and Karpenter must not disrupt their nodes. */
@@ -467,9 +482,10 @@ export function planWorkloads(world: Snapshot, memory: Memory, settings: PlanSet
   const pools = world.pools.map((pool): InvalidObject<WorkerPool> | PoolPlan => {
     const checked = checkWorkerPool(pool, gpuTypes);
     if (!checked.ok) return invalid(pool, checked.problems, t);
-    const spec = checked.spec;
     const name = pool.metadata.name!;
-    const replicas = replicasOf(name, world.pods, world.workers[spec.kind]);
+    const replicas = replicasOf(name, world.pods, world.workers[checked.spec.kind]);
+    // Sized on what the workers announce they sustain; their Deployment keeps the spec's cap.
+    const spec = { ...checked.spec, streamsPerReplica: streamsPerReplicaOf(checked.spec, replicas) };
     for (const r of replicas) if (r.activeStreams > 0 && r.nodeName) busyNodes.add(r.nodeName);
     const deployment = world.deployments.find((d) => d.metadata?.name === deploymentName(name));
     const current = deployment?.spec?.replicas ?? 0;
@@ -497,7 +513,7 @@ export function planWorkloads(world: Snapshot, memory: Memory, settings: PlanSet
     const target = decision.plan.replicas;
     sized.push({ spec, replicas: target });
 
-    const wanted = workerDeployment(pool, spec, target, settings.namespace, settings.workers);
+    const wanted = workerDeployment(pool, checked.spec, target, settings.namespace, settings.workers);
     let step: DeploymentStep = { action: "keep" };
     if (!deployment) {
       step = {
@@ -539,6 +555,7 @@ export function planWorkloads(world: Snapshot, memory: Memory, settings: PlanSet
       `${decision.streamsNeeded} streams needed (${liveStreams} active${roomsPart}` +
       `${rising ? `, ${decision.trendStreams} by the trend` : ""}` +
       `${peakAhead ? ", a scheduled peak ahead" : ""}) at ${spec.streamsPerReplica} per replica` +
+      `${spec.streamsPerReplica < checked.spec.streamsPerReplica ? " (as the workers announce)" : ""}` +
       ` + ${spec.headroomPercent}% headroom, lead time ${Math.round(bootMs / 1000)}s`;
     const events: PlannedEvent[] = [];
     if (target !== current && deployment) {

@@ -18,6 +18,7 @@ import { Counter, Histogram, latencyBuckets, type Registry } from "../../observa
 import { InvalidArgumentError } from "../../errors/index.js";
 import { bidiStream, type GrpcServiceRegistration } from "../../transport/index.js";
 import type { StreamSlots } from "../slots.js";
+import { measureCost, type StreamCapacity } from "../capacity.js";
 import { supportedSampleRates } from "../tts/voices.js";
 import { batchedClassifier, MouthAnimator, type MouthFrame, type VisemeClassifier } from "./animator.js";
 import { defaultMouthBox } from "./default-avatar.js";
@@ -48,6 +49,31 @@ export interface LipSyncDeps {
   slots: StreamSlots;
   registry: Registry;
   avatars?: AvatarMouth[];
+  /** Told of every second of audio served, for the capacity the worker measures under load. */
+  capacity?: StreamCapacity;
+}
+
+/**
+ * CPU seconds one stream costs per second of audio on this machine, measured on `seconds` of a synthetic voiced
+ * stream through the path a real one takes (features, the model, the mouth frame and its encoding), at start.
+ */
+export async function lipSyncStreamCost(classify: VisemeClassifier, avatar: AvatarMouth, seconds = 2): Promise<number> {
+  const rate = 16_000;
+  const pcm = new Int16Array(seconds * rate);
+  for (let i = 0; i < pcm.length; i++) {
+    // Syllables: a voiced tone with harmonics, four a second.
+    const t = i / rate;
+    const envelope = Math.max(0, Math.sin(Math.PI * 4 * t));
+    pcm[i] = Math.round(8000 * envelope * (Math.sin(2 * Math.PI * 140 * t) + 0.5 * Math.sin(2 * Math.PI * 280 * t)));
+  }
+  return measureCost(seconds, async () => {
+    const animator = new MouthAnimator({ fps: 25, inputRate: rate, classify });
+    const encode = (frames: MouthFrame[]) => {
+      for (const frame of frames) AnimateResponse.encode(frameResponse(frame, avatar, "capacity-probe")).finish();
+    };
+    for (let at = 0; at < pcm.length; at += rate / 10) encode(await animator.push(pcm.subarray(at, at + rate / 10)));
+    encode(await animator.flush());
+  });
 }
 
 export function lipSyncService(deps: LipSyncDeps): GrpcServiceRegistration {
@@ -105,6 +131,7 @@ function lipSyncMetrics(registry: Registry) {
 }
 
 interface StreamDeps {
+  capacity?: StreamCapacity;
   classify: VisemeClassifier;
   slots: StreamSlots;
   avatars: Map<string, AvatarMouth>;
@@ -148,6 +175,7 @@ class MouthStream implements Disposable {
   readonly #framesSent: Counter;
   readonly #inferenceSeconds: Histogram;
   readonly #release: () => void;
+  readonly #capacity: StreamCapacity | undefined;
   #utteranceId = "";
   /** Frame index where the current utterance began (its first audio after open, flush or clear). */
   #utteranceStart: number | undefined;
@@ -172,6 +200,7 @@ class MouthStream implements Disposable {
     this.#framesSent = deps.metrics.framesSent;
     this.#inferenceSeconds = deps.metrics.inferenceSeconds;
     this.#release = release;
+    this.#capacity = deps.capacity;
   }
 
   /** The frames of a chunk of audio, then a status when the stream falls behind real time or catches up. */
@@ -182,6 +211,7 @@ class MouthStream implements Disposable {
     const started = performance.now();
     const frames = await this.#animator.push(pcm);
     const computeMs = performance.now() - started;
+    this.#capacity?.served(pcm.length / this.#inputRate);
     this.#inferenceSeconds.observe(computeMs / 1_000);
     yield* this.#frames(frames);
     const pace = this.#pace.record(computeMs, (pcm.length / this.#inputRate) * 1000);

@@ -10,7 +10,8 @@ import { UnusableModelError } from "../errors.js";
 import { createSession, executionProviders, type ExecutionProviderChoice } from "../onnx/runtime.js";
 import { startWorker, type Worker, type WorkerHosting } from "../worker.js";
 import { onnxClassifier, type VisemeClassifier } from "./animator.js";
-import { defaultAvatar, lipSyncService, type AvatarMouth } from "./lipsync-service.js";
+import { defaultAvatar, lipSyncService, lipSyncStreamCost, type AvatarMouth } from "./lipsync-service.js";
+import { StreamCapacity } from "../capacity.js";
 
 export interface LipSyncWorkerOptions extends WorkerHosting {
   /** An ONNX viseme model (input "features" [N, 360], output "viseme_probs" [N, 10]); the project's by default. */
@@ -18,6 +19,12 @@ export interface LipSyncWorkerOptions extends WorkerHosting {
   executionProvider?: ExecutionProviderChoice;
   /** A directory of avatar packs (one per subdirectory); the built-in default avatar when absent. */
   avatarsDir?: string;
+  /**
+   * Keep measuring the capacity under load, from the process's CPU time per second of stream served, every this many
+   * ms. Only for a process that is the worker alone (the CLI role): in a process shared with rooms and media, their
+   * CPU would be taken for the streams'. Default: measured at start only.
+   */
+  capacityWindowMs?: number;
 }
 
 export interface LipSyncWorker extends AsyncDisposable {
@@ -28,6 +35,7 @@ export interface LipSyncWorker extends AsyncDisposable {
 export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise<LipSyncWorker> {
   const log = (options.logger ?? rootLogger()).child({ role: "lipsync-worker" });
   let classify: VisemeClassifier | undefined;
+  const capacity = new StreamCapacity({ cap: options.maxStreams ?? 16 });
   let provider = "cpu";
   let problem: string | undefined;
   const avatars: AvatarMouth[] = [];
@@ -55,6 +63,12 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
     if (!session.outputNames.includes("viseme_probs"))
       throw new UnusableModelError(`${modelPath} has no "viseme_probs" output`);
     classify = onnxClassifier(session, ort.Tensor);
+    // What one stream costs here, on this provider: the slots and the announcements follow what that sustains.
+    capacity.measured(await lipSyncStreamCost(classify, defaultAvatar), "start");
+    log.info(
+      { costPerStreamSecond: capacity.costPerStreamSecond, streams: capacity.streams, cap: capacity.cap },
+      "measured capacity",
+    );
   } catch (err) {
     problem = [problem, `lip-sync model unavailable: ${(err as Error).message}`].filter(Boolean).join("; ");
   }
@@ -62,13 +76,16 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
     kind: "lipsync",
     nats: options.nats,
     registry: options.registry,
-    services: (slots) => (classify ? [lipSyncService({ classify, slots, registry: options.registry, avatars })] : []),
+    services: (slots) =>
+      classify ? [lipSyncService({ classify, slots, registry: options.registry, avatars, capacity })] : [],
     capabilities: classify ? avatars.map((a) => a.id) : [],
     workerId: options.workerId,
     grpcHost: options.grpcHost,
     grpcPort: options.grpcPort,
     advertiseAddress: options.advertiseAddress,
     maxStreams: options.maxStreams ?? 16,
+    capacity,
+    capacityWindowMs: options.capacityWindowMs,
     executionProvider: provider,
     labels: options.labels,
     logger: log,

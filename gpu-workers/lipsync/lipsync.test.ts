@@ -41,21 +41,24 @@ async function speech(text: string, voiceId = "en-male-bright"): Promise<Int16Ar
   return (await synthesizeToPcm(engine, voice, text, { speed: 1, sampleRate: 22050 })).pcm;
 }
 
-async function lipsyncStack(maxStreams = 4) {
+async function lipsyncStack(maxStreams = 4, capacityWindowMs?: number) {
   const nats = await startNatsServer({ jetstream: false });
   const nc = await connectNats({ servers: nats.url, name: "test" });
   const announcements = await recordAnnouncements(nc, "lipsync");
+  const registry = createRegistry();
   const lipsync = await startLipSyncWorker({
     nats: nc,
-    registry: createRegistry(),
+    registry,
     maxStreams,
     executionProvider: "cpu",
+    capacityWindowMs,
   });
   const client = new LipSyncServiceClient(lipsync.worker.address, credentials.createInsecure(), mediaChannelOptions);
   return {
     lipsync,
     client,
     announcements,
+    registry,
     async [Symbol.asyncDispose]() {
       client.close();
       await lipsync.close(1_000);
@@ -295,5 +298,21 @@ describe("LipSyncService.Animate", () => {
     expect((await refused).code).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
     first.cancel();
     await eventually(() => expect(s.lipsync.worker.slots.active).toBe(0));
+  });
+
+  it("announces the streams it measured it sustains here, within its cap, and the cost it measured", async () => {
+    await using s = await lipsyncStack(100_000);
+    await eventually(() => expect(s.announcements.at(-1)?.state).toBe(WorkerState.WORKER_STATE_READY));
+    const announced = s.announcements.at(-1)!.maxStreams;
+    // A 2-core test machine sustains dozens of viseme streams, not a hundred thousand.
+    expect(announced).toBeGreaterThan(1);
+    expect(announced).toBeLessThan(100_000);
+    expect(s.lipsync.worker.slots.max).toBe(announced);
+    expect(await s.registry.metrics()).toMatch(
+      /livehost_worker_stream_cost_seconds\{kind="lipsync",source="start"\} 0\.\d+/,
+    );
+    // Within its cap: a cap of 4 is announced as 4.
+    await using capped = await lipsyncStack(4);
+    await eventually(() => expect(capped.announcements.at(-1)?.maxStreams).toBe(4));
   });
 });

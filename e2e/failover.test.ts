@@ -5,7 +5,14 @@ import { describe, expect, it } from "vitest";
 import { UtteranceSource, RoomState, type UtteranceStarted } from "../proto/index.js";
 import { callUnary } from "../transport/index.js";
 import { compareShowPlaces, eventually, showPlace } from "../testing/index.js";
-import { createLiveRoom, fixtureRoomSpec, startLocalStack, type RoleProcess } from "./harness.js";
+import {
+  createLiveRoom,
+  fixtureRoomSpec,
+  startLocalStack,
+  type LocalStack,
+  type RoleProcess,
+  type RoomWatch,
+} from "./harness.js";
 
 /** The show at double speed: the same sentences, twice as many in the same time. */
 async function quickShow() {
@@ -23,6 +30,17 @@ async function audioSecondsMade(worker: RoleProcess): Promise<number> {
     .split("\n")
     .filter((line) => line.startsWith("livehost_tts_audio_seconds_total"))
     .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
+}
+
+/** The TTS worker speaking the room's show, found by the audio it has made once the first show sentence started. */
+async function speakingTtsWorker(stack: LocalStack, watch: RoomWatch): Promise<RoleProcess> {
+  await watch.waitFor(() => watch.utterances().filter(isShow)[0], 30_000, "first show sentence");
+  return eventually(async () => {
+    const made = await Promise.all(stack.ttsWorkers.map(audioSecondsMade));
+    const index = made.findIndex((seconds) => seconds > 0);
+    expect(index).toBeGreaterThanOrEqual(0);
+    return stack.ttsWorkers[index]!;
+  });
 }
 
 describe("a live room", () => {
@@ -79,13 +97,7 @@ describe("a live room", () => {
     using _watch = watch;
 
     // The worker speaking the show is found by the audio it has made; it dies as the next sentence starts.
-    await watch.waitFor(() => watch.utterances().filter(isShow)[0], 30_000, "first show sentence");
-    const speaking = await eventually(async () => {
-      const made = await Promise.all(stack.ttsWorkers.map(audioSecondsMade));
-      const index = made.findIndex((seconds) => seconds > 0);
-      expect(index).toBeGreaterThanOrEqual(0);
-      return stack.ttsWorkers[index]!;
-    });
+    const speaking = await speakingTtsWorker(stack, watch);
     const spokenBefore = watch.utterances().length;
     await watch.waitFor(() => watch.utterances()[spokenBefore], 30_000, "next sentence");
     await speaking.kill();
@@ -110,13 +122,7 @@ describe("a live room", () => {
     const { watch } = await createLiveRoom(stack.rooms, roomId, await quickShow());
     using _watch = watch;
 
-    await watch.waitFor(() => watch.utterances().filter(isShow)[0], 30_000, "first show sentence");
-    const speaking = await eventually(async () => {
-      const made = await Promise.all(stack.ttsWorkers.map(audioSecondsMade));
-      const index = made.findIndex((seconds) => seconds > 0);
-      expect(index).toBeGreaterThanOrEqual(0);
-      return stack.ttsWorkers[index]!;
-    });
+    const speaking = await speakingTtsWorker(stack, watch);
     const spokenBefore = watch.utterances().length;
     const drained = speaking.stop(30_000);
 

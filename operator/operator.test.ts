@@ -42,6 +42,18 @@ const pod = (name: string, poolName: string, node: string): KubeObject => ({
   spec: { nodeName: node },
 });
 
+/** The offering k-l4: spot nodes from a Karpenter NodePool, cheaper than a-l4's on-demand ones. */
+const karpenterSpotOffering = (nodePool: string): KubeObject => ({
+  metadata: { name: "k-l4", namespace: ns },
+  spec: {
+    ...testGpuOfferingSpec,
+    spot: {
+      pricePerHour: 1,
+      nodeGroup: { karpenterNodePool: { name: nodePool }, nodeSelector: { "karpenter.sh/nodepool": nodePool } },
+    },
+  },
+});
+
 /** A GPU node of the offering's lane, as its Machine registers it. */
 const node = (name: string, offeringName: string): KubeObject =>
   gpuNode({ name, labels: { "livehost.io/offering": offeringName } });
@@ -104,21 +116,7 @@ describe("operator against the Kubernetes API", () => {
     await using s = await scene();
     // A NodePool as Karpenter v1 holds it, its limit not set for GPUs yet.
     s.kube.put("nodepools", karpenterNodePool({ name: "gpu-l4-spot", capacityTypes: ["spot"], gpuLimit: null }));
-    s.kube.put("gpuofferings", {
-      ...offering("k-l4", "unused"),
-      spec: {
-        ...offering("k-l4", "unused").spec,
-        preference: 0,
-        onDemand: undefined,
-        spot: {
-          pricePerHour: 1,
-          nodeGroup: {
-            karpenterNodePool: { name: "gpu-l4-spot" },
-            nodeSelector: { "karpenter.sh/nodepool": "gpu-l4-spot" },
-          },
-        },
-      },
-    });
+    s.kube.put("gpuofferings", karpenterSpotOffering("gpu-l4-spot"));
     s.kube.put("workerpools", pool("tts", { minReplicas: 6, spot: { allowed: true, maxFraction: 1 } }));
     // 6 GPUs, all of them may be spot: two 4-GPU nodes from the NodePool. The six worker pods make Karpenter bring up
     // their nodes; the two GPUs of the second node no worker asks for are held by placeholders. The limit is the
@@ -174,20 +172,7 @@ describe("operator against the Kubernetes API", () => {
   it("moves a Karpenter lane's demand on when Karpenter reports the cloud has no capacity", async () => {
     await using s = await scene();
     s.kube.put("nodepools", karpenterNodePool({ name: "gpu-l4-spot", capacityTypes: ["spot"] }));
-    s.kube.put("gpuofferings", {
-      ...offering("k-l4", "unused"),
-      spec: {
-        ...offering("k-l4", "unused").spec,
-        onDemand: undefined,
-        spot: {
-          pricePerHour: 1,
-          nodeGroup: {
-            karpenterNodePool: { name: "gpu-l4-spot" },
-            nodeSelector: { "karpenter.sh/nodepool": "gpu-l4-spot" },
-          },
-        },
-      },
-    });
+    s.kube.put("gpuofferings", karpenterSpotOffering("gpu-l4-spot"));
     s.kube.put("workerpools", pool("tts", { minReplicas: 6, spot: { allowed: true, maxFraction: 1 } }));
     await eventually(() => expect(s.kube.get("deployments", "k-l4-spot-capacity", ns)?.spec?.replicas).toBe(2));
     // Karpenter tried: the cloud had no g6.12xlarge spot, so it deleted the NodeClaim and said why in an Event.
@@ -209,20 +194,7 @@ describe("operator against the Kubernetes API", () => {
     template.metadata = {};
     template.spec.requirements = template.spec.requirements.filter((r) => r.key !== "livehost.io/gpu-type");
     s.kube.put("nodepools", onDemandPool);
-    s.kube.put("gpuofferings", {
-      ...offering("k-l4", "unused"),
-      spec: {
-        ...offering("k-l4", "unused").spec,
-        onDemand: undefined,
-        spot: {
-          pricePerHour: 1,
-          nodeGroup: {
-            karpenterNodePool: { name: "gpu-on-demand" },
-            nodeSelector: { "karpenter.sh/nodepool": "gpu-on-demand" },
-          },
-        },
-      },
-    });
+    s.kube.put("gpuofferings", karpenterSpotOffering("gpu-on-demand"));
     await eventually(() =>
       expect(condition(s.kube.get("gpuofferings", "k-l4", ns), "Valid")).toMatchObject({
         status: "False",
@@ -314,20 +286,7 @@ describe("operator against the Kubernetes API", () => {
   it("drains a Karpenter node when Karpenter tells of its spot interruption (a SpotInterrupted Event)", async () => {
     await using s = await scene();
     s.kube.put("nodepools", karpenterNodePool({ name: "gpu-l4-spot", capacityTypes: ["spot"] }));
-    s.kube.put("gpuofferings", {
-      ...offering("k-l4", "unused"),
-      spec: {
-        ...offering("k-l4", "unused").spec,
-        onDemand: undefined,
-        spot: {
-          pricePerHour: 1,
-          nodeGroup: {
-            karpenterNodePool: { name: "gpu-l4-spot" },
-            nodeSelector: { "karpenter.sh/nodepool": "gpu-l4-spot" },
-          },
-        },
-      },
-    });
+    s.kube.put("gpuofferings", karpenterSpotOffering("gpu-l4-spot"));
     const claim = karpenterNodeClaim({
       name: "gpu-l4-spot-q8x2m",
       nodePool: "gpu-l4-spot",

@@ -106,6 +106,13 @@ describe("a live room", () => {
     await watch.waitFor(() => watch.utterances()[spokenBefore + 3], 40_000, "three more sentences");
     const places = watch.utterances().filter(isShow).map(showPlace);
     expect(places.slice(1).every((place, i) => compareShowPlaces(place, places[i]!) >= 0)).toBe(true);
+    // The sentence in flight when the worker died was said whole, on the other worker, as were those after it:
+    // each ends on the output, not cut, with its audio played.
+    for (const u of watch.utterances().slice(spokenBefore - 1, spokenBefore + 2)) {
+      const ended = await watch.waitFor(() => watch.ended(u.utteranceId), 30_000, `end of ${u.utteranceId}`);
+      expect(ended.interrupted).toBe(false);
+      expect(ended.durationMs).toBeGreaterThan(0);
+    }
     expect(watch.events.filter((e) => e.event?.$case === "error").map((e) => e.event?.value)).toEqual([]);
     expect(watch.events.filter((e) => e.event?.$case === "stateChanged" && e.event.value.reason === "Stalled")).toEqual(
       [],

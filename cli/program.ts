@@ -247,6 +247,8 @@ workerCommand("tts-worker", "serve SpeechService (TTS)", 32)
         modelDir: settings.modelDir,
         executionProvider: settings.executionProvider,
         maxBatch: settings.maxBatch,
+        // The process is the worker alone: its CPU per second of speech is what its streams cost.
+        capacityWindowMs: 10_000,
       });
       return { endpoints: { grpc: speech.worker.address }, close: () => speech.close(settings.drainMs) };
     });

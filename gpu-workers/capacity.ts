@@ -88,8 +88,16 @@ export class StreamCapacity {
  * CPU time across it (the model's threads included).
  */
 export async function measureCost(streamSeconds: number, run: () => Promise<void>): Promise<number> {
+  return measureCostOf(async () => {
+    await run();
+    return streamSeconds;
+  });
+}
+
+/** The same, for a run that says how many seconds of stream it served (speech: known once synthesized). */
+export async function measureCostOf(run: () => Promise<number>): Promise<number> {
   const before = process.cpuUsage();
-  await run();
+  const streamSeconds = await run();
   const { user, system } = process.cpuUsage(before);
   return (user + system) / 1e6 / streamSeconds;
 }

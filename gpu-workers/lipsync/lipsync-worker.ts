@@ -20,9 +20,9 @@ export interface LipSyncWorkerOptions extends WorkerHosting {
   /** A directory of avatar packs (one per subdirectory); the built-in default avatar when absent. */
   avatarsDir?: string;
   /**
-   * Keep measuring the capacity under load, from the process's CPU time per second of stream served, every this many
-   * ms. Only for a process that is the worker alone (the CLI role): in a process shared with rooms and media, their
-   * CPU would be taken for the streams'. Default: measured at start only.
+   * Measure the capacity at start and then under load (the process's CPU time per second of stream served) every
+   * this many ms, for a process that is the worker alone (the CLI role): in a process shared with rooms and media
+   * their CPU would be taken for the streams'. Default: the cap (maxStreams) stands.
    */
   capacityWindowMs?: number;
 }
@@ -64,11 +64,13 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
       throw new UnusableModelError(`${modelPath} has no "viseme_probs" output`);
     classify = onnxClassifier(session, ort.Tensor);
     // What one stream costs here, on this provider: the slots and the announcements follow what that sustains.
-    capacity.measured(await lipSyncStreamCost(classify, defaultAvatar), "start");
-    log.info(
-      { costPerStreamSecond: capacity.costPerStreamSecond, streams: capacity.streams, cap: capacity.cap },
-      "measured capacity",
-    );
+    if (options.capacityWindowMs !== undefined) {
+      capacity.measured(await lipSyncStreamCost(classify, defaultAvatar), "start");
+      log.info(
+        { costPerStreamSecond: capacity.costPerStreamSecond, streams: capacity.streams, cap: capacity.cap },
+        "measured capacity",
+      );
+    }
   } catch (err) {
     problem = [problem, `lip-sync model unavailable: ${(err as Error).message}`].filter(Boolean).join("; ");
   }

@@ -301,7 +301,7 @@ describe("LipSyncService.Animate", () => {
   });
 
   it("announces the streams it measured it sustains here, within its cap, and the cost it measured", async () => {
-    await using s = await lipsyncStack(100_000);
+    await using s = await lipsyncStack(100_000, 60_000);
     await eventually(() => expect(s.announcements.at(-1)?.state).toBe(WorkerState.WORKER_STATE_READY));
     const announced = s.announcements.at(-1)!.maxStreams;
     // A 2-core test machine sustains dozens of viseme streams, not a hundred thousand.
@@ -312,7 +312,7 @@ describe("LipSyncService.Animate", () => {
       /livehost_worker_stream_cost_seconds\{kind="lipsync",source="start"\} 0\.\d+/,
     );
     // Within its cap: a cap of 4 is announced as 4.
-    await using capped = await lipsyncStack(4);
+    await using capped = await lipsyncStack(4, 60_000);
     await eventually(() => expect(capped.announcements.at(-1)?.maxStreams).toBe(4));
   });
 });

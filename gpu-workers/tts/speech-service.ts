@@ -17,6 +17,7 @@ import { InvalidArgumentError } from "../../errors/index.js";
 import { serverStream, unary, type GrpcServiceRegistration } from "../../transport/index.js";
 import { UnknownVoiceError } from "../errors.js";
 import type { StreamSlots } from "../slots.js";
+import type { StreamCapacity } from "../capacity.js";
 import type { SynthesisChunk } from "./embedded.js";
 import { supportedSampleRates, type SpeechVoice } from "./voices.js";
 
@@ -30,6 +31,8 @@ export interface SpeechServiceDeps {
   voices: SpeechVoice[];
   slots: StreamSlots;
   registry: Registry;
+  /** Told of every second of speech synthesized, for the capacity the worker measures under load. */
+  capacity?: StreamCapacity;
 }
 
 export function speechService(deps: SpeechServiceDeps): GrpcServiceRegistration {
@@ -78,6 +81,7 @@ export function speechService(deps: SpeechServiceDeps): GrpcServiceRegistration 
         }
         realtimeFactor.observe({ family: voice.family }, (performance.now() - started) / Math.max(1, audioMs));
         audioSeconds.inc({ family: voice.family }, audioMs / 1_000);
+        deps.capacity?.served(audioMs / 1_000);
       } finally {
         if (signal.aborted) cancelled.inc();
         release();

@@ -2,6 +2,7 @@
 // speech engine. If the engine cannot start, the worker still comes up, NOT_SERVING, and says why.
 import { Histogram, rootLogger } from "../../observability/index.js";
 import { startWorker, type Worker, type WorkerHosting } from "../worker.js";
+import { measureCostOf, StreamCapacity } from "../capacity.js";
 import { EspeakEngine } from "./espeak.js";
 import { executionProviders, type ExecutionProviderChoice } from "../onnx/runtime.js";
 import { loadPiperVoices } from "./piper.js";
@@ -9,6 +10,12 @@ import { speechService } from "./speech-service.js";
 import { embeddedSpeechVoices, type SpeechVoice } from "./voices.js";
 
 export interface SpeechWorkerOptions extends WorkerHosting {
+  /**
+   * Measure the capacity at start and then under load every this many ms, for a process that is the worker alone
+   * (the CLI role): in a process shared with rooms and media their CPU would be taken for the streams'. Default: the
+   * cap (maxStreams) stands.
+   */
+  capacityWindowMs?: number;
   /** Directory of Piper voices (`<name>.onnx` + `<name>.onnx.json`); none when absent. */
   modelDir?: string;
   /** onnxruntime execution provider for model voices. Default "auto": CUDA when the runtime has it. */
@@ -51,17 +58,37 @@ export async function startSpeechWorker(options: SpeechWorkerOptions): Promise<S
   } catch (err) {
     problems.push(err instanceof Error ? err.message : String(err));
   }
+  // What one stream of speech costs here: a sentence through the first voice, CPU per second of speech.
+  const capacity = new StreamCapacity({ cap: options.maxStreams ?? 32 });
+  if (voices.length > 0 && options.capacityWindowMs !== undefined) {
+    try {
+      const cost = await measureCostOf(async () => {
+        let ms = 0;
+        const text = "Capacity probe: twelve words of ordinary speech, to time this worker's voice.";
+        for await (const chunk of voices[0]!.synthesize(text, { speed: 1, sampleRate: voices[0]!.sampleRate }))
+          ms += chunk.durationMs;
+        return ms / 1000;
+      });
+      capacity.measured(cost, "start");
+      log.info({ costPerStreamSecond: cost, streams: capacity.streams, cap: capacity.cap }, "measured capacity");
+    } catch (err) {
+      log.warn({ err }, "capacity not measured at start; the cap stands");
+    }
+  }
   const worker = await startWorker({
     kind: "tts",
     nats: options.nats,
     registry: options.registry,
-    services: (slots) => (voices.length > 0 ? [speechService({ voices, slots, registry: options.registry })] : []),
+    services: (slots) =>
+      voices.length > 0 ? [speechService({ voices, slots, registry: options.registry, capacity })] : [],
     capabilities: voices.map((v) => v.id),
     workerId: options.workerId,
     grpcHost: options.grpcHost,
     grpcPort: options.grpcPort,
     advertiseAddress: options.advertiseAddress,
     maxStreams: options.maxStreams ?? 32,
+    capacity,
+    capacityWindowMs: options.capacityWindowMs,
     executionProvider: provider,
     labels: options.labels,
     logger: log,

@@ -9,14 +9,15 @@ import {
 import { createRegistry } from "../../observability/index.js";
 import { callUnary, connectNats } from "../../transport/index.js";
 import { eventually, recordAnnouncements, startNatsServer } from "../../testing/index.js";
+import { WorkerState } from "../../proto/index.js";
 import { startSpeechWorker } from "../internal.js";
 
-async function speechStack(maxStreams = 8) {
+async function speechStack(maxStreams = 8, capacityWindowMs?: number) {
   const nats = await startNatsServer({ jetstream: false });
   const nc = await connectNats({ servers: nats.url, name: "test" });
   const announcements = await recordAnnouncements(nc, "tts");
   const registry = createRegistry();
-  const speech = await startSpeechWorker({ nats: nc, registry, maxStreams });
+  const speech = await startSpeechWorker({ nats: nc, registry, maxStreams, capacityWindowMs });
   const client = new SpeechServiceClient(speech.worker.address, credentials.createInsecure());
   return {
     speech,
@@ -163,6 +164,18 @@ describe("SpeechService with the embedded voice", () => {
     expect(zh.voices[0]).toMatchObject({ family: "espeak-ng", nativeSampleRateHz: 22050 });
     await eventually(() => expect(s.announcements.at(-1)?.capabilities).toContain("en-male-bright"));
     expect(s.announcements.at(-1)).toMatchObject({ grpcAddress: s.speech.worker.address, executionProvider: "cpu" });
+  });
+
+  it("announces the streams it measured its voice sustains here, within its cap", async () => {
+    await using s = await speechStack(100_000, 60_000);
+    await eventually(() => expect(s.announcements.at(-1)?.state).toBe(WorkerState.WORKER_STATE_READY));
+    const announced = s.announcements.at(-1)!.maxStreams;
+    expect(announced).toBeGreaterThan(1);
+    expect(announced).toBeLessThan(100_000);
+    expect(s.speech.worker.slots.max).toBe(announced);
+    expect(await s.registry.metrics()).toMatch(
+      /livehost_worker_stream_cost_seconds\{kind="tts",source="start"\} 0\.\d+/,
+    );
   });
 
   it("records first-chunk latency and real-time factor", async () => {

@@ -55,6 +55,27 @@ describe("operator options", () => {
     expect(() => compileOperatorCommand({ ...base, roomWarmup: "5 minutes" })).toThrow("--room-warmup");
     expect(() => compileOperatorCommand({ ...base, reconcileInterval: "50" })).toThrow("--reconcile-interval");
     expect(() => compileOperatorCommand({ ...base, natsCreds: "op.creds", natsUser: "op" })).toThrow("--nats-creds");
+    expect(() =>
+      compileOperatorCommand({ ...base, spotNoticeTaints: "aws-node-termination-handler/spot-itn,bad key!" }),
+    ).toThrow('--spot-notice-taints: "bad key!" is not a taint key');
+    expect(() => compileOperatorCommand({ ...base, placeholderPriorityClass: "Not_A_Name" })).toThrow(
+      "--placeholder-priority-class",
+    );
+  });
+
+  it("takes the placeholders' image and PriorityClass and the spot notice taints, with defaults", () => {
+    expect(compileOperatorCommand(base).operator.capacity).toEqual({
+      placeholderImage: "registry.k8s.io/pause:3.10",
+      placeholderPriorityClass: "livehost-capacity-placeholder",
+      spotNoticeTaints: ["aws-node-termination-handler/spot-itn", "cloud.google.com/impending-node-termination"],
+    });
+    expect(
+      compileOperatorCommand({
+        ...base,
+        spotNoticeTaints: "example.com/going , other",
+        placeholderPriorityClass: "lh-cap",
+      }).operator.capacity,
+    ).toMatchObject({ placeholderPriorityClass: "lh-cap", spotNoticeTaints: ["example.com/going", "other"] });
   });
 
   it("takes durations as the flags always did, and in human units", () => {

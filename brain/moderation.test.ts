@@ -64,6 +64,9 @@ describe("personal data", () => {
     ["加我微信 abc12345", "wechat", "加我微信 ***"],
     ["我的微信号是amy622153", "wechat", "我的微信号是***"],
     ["ship to 221 Baker Street please", "address", "ship to *** please"],
+    ["can the return be picked up from 8 Marine Parade", "address", "can the return be picked up from ***"],
+    ["send it to 14 Oak Crescent thanks", "address", "send it to *** thanks"],
+    ["deliver to 3 Rowan Close pls", "address", "deliver to *** pls"],
     ["订单号 2024 0612 3456 78", "number", "订单号 ***"],
   ])("%j: %s masked", (text, kind, masked) => {
     expect(maskPersonalData(text)).toEqual({ text: masked, pii: [kind] });
@@ -80,6 +83,15 @@ describe("personal data", () => {
       text: "身高162体重52，79元的杯子，XL码",
       pii: [],
     });
+  });
+
+  test.each([
+    "why is it only $5 its way more at costco",
+    "torn between a 12 and L which way",
+    "ordered 2 in a row",
+    "a 10 min walk",
+  ])("everyday words that are street words too are not an address: %j", (text) => {
+    expect(maskPersonalData(text)).toEqual({ text, pii: [] });
   });
 
   test("a blocked comment is masked too", async () => {
@@ -109,6 +121,33 @@ describe("the order of the steps", () => {
     const { reader, seen } = scripted({ intent: "price" });
     expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({ decision: "block", reason: "spam" });
     expect(seen).toEqual([]);
+  });
+
+  test.each([
+    "add me on whatsapp for wholesale prices",
+    "telegram @dealz_hub cheaper than this",
+    "join my telegram for freebies",
+    "ig: @cheap.kicks same stuff half price",
+    "加V看主页 同款便宜一半",
+    "要的加我微信 abc12345",
+    "厂家直销 vx同号",
+    "飞机号 @cheap_goods88 啥都有",
+  ])("off-platform contact in an exact form is spam by the rule, whatever the model says: %j", async (text) => {
+    const { reader, seen } = scripted({ intent: "price" });
+    expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({ decision: "block", reason: "spam" });
+    expect(seen).toEqual([]);
+  });
+
+  test.each([
+    "加vip会员有折扣吗",
+    "能增加微信支付吗",
+    "我的微信号是amy622153 帮我留一件",
+    "is it on instagram too",
+    "@jenny u seeing this?",
+  ])("a messenger named without an offer is the model's to read: %j", async (text) => {
+    const { reader, seen } = scripted({ intent: "price" });
+    expect((await new CommentGate({ reader }).check("v", text, 0)).decision).not.toBe("block");
+    expect(seen).toHaveLength(1);
   });
 
   test("invalid input is rejected before the model is asked", async () => {

@@ -1,9 +1,9 @@
 // The exact steps every viewer comment goes through, in this order, and where the understanding model comes in:
 // validation (empty, too long, control characters, invalid UTF-8), personal data masked (so nothing after this sees
-// a phone number or an address, the model included), floods and duplicates per viewer, links and domains (spam),
-// then the model's verdict (brain/understanding/): spam and off-platform contact, abuse, politics, someone's
-// personal data, medical claims, advertising-law bait. Comments that may be answered carry flags for what the answer
-// must be careful about (superlatives, medical effects, injection attempts).
+// a phone number or an address, the model included), floods and duplicates per viewer, links, domains and exact
+// off-platform contact offers (spam), then the model's verdict (brain/understanding/): spam and off-platform
+// contact, abuse, politics, someone's personal data, medical claims, advertising-law bait. Comments that may be
+// answered carry flags for what the answer must be careful about (superlatives, medical effects, injection attempts).
 import type { BlockLabel, IntentLabel } from "./understanding/corpus.js";
 
 /** Danmaku platforms cap comments far lower; 200 code points is the hard limit (as in actors' validation). */
@@ -88,7 +88,13 @@ const piiPatterns: [PiiKind, RegExp][] = [
   ],
   [
     "address",
-    /(?<!\d)\d{1,5}(?:\s+[A-Za-z]+){1,4}\s+(?:street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|way)\b\.?/gi,
+    /(?<!\d)\d{1,5}(?:\s+[A-Za-z]+){1,4}\s+(?:street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|parade|pde|crescent|cres|terrace|tce|highway|hwy|parkway|pkwy|esplanade)\b\.?/gi,
+  ],
+  // Street words that are everyday words too ("its way more", "2 in a row", "a 10 min walk") only after a capitalized
+  // street name.
+  [
+    "address",
+    /(?<!\d)\d{1,5}(?:\s+[A-Z][a-z]+){1,3}\s+(?:Way|Close|Place|Pl|Court|Ct|Square|Sq|Circle|Grove|Row|Walk|Mews|Quay|Gardens|Green|Hill|Rise|Heights|View)\b\.?/g,
   ],
   // Anything else with 7 digits or more (order numbers, bank cards, numbers written with spaces).
   ["number", /(?<!\d)\d(?:[\s-]?\d){6,}(?!\d)/g],
@@ -114,6 +120,22 @@ const links = [
   // Spelled out to pass filters: "spam dot com", "福利点com", "w w w".
   new RegExp(`(?:\\bdot|点)\\s*(?:${topLevelDomains})\\b|\\bw\\s+w\\s+w\\b`, "i"),
 ];
+// Off-platform contact offered (exact forms only; the model reads the rest): "add me on WhatsApp", a handle after a
+// messenger's name ("telegram @deals"), "加我微信", "加v", "vx同号", "飞机号". Masking has run first, so an id after them
+// may already be ***.
+const messengers = "whats\\s?app|telegram|wechat|signal|snap(?:chat)?|insta(?:gram)?|ig|kik|viber|line(?:\\s+id)?";
+const offPlatformContact = [
+  new RegExp(
+    `\\b(?:add|message|msg|text|dm|contact|find|follow)\\s+(?:me|us)\\s+(?:up\\s+)?on\\s+(?:${messengers})\\b`,
+    "i",
+  ),
+  new RegExp(`\\bjoin\\s+(?:my|our)\\s+(?:${messengers}|discord)\\b`, "i"),
+  new RegExp(`\\b(?:${messengers})\\s*(?:id)?\\s*[:：]?\\s*@\\s*[A-Za-z0-9_.]{3,}`, "i"),
+  // Not 增加/参加/追加 ("能增加微信支付吗" asks about paying).
+  /(?<![增参追更])加(?:我|俺)?\s*(?:vx|v信|wx|微信|威信|薇信|扣扣|qq|飞机|tg|v(?![a-z]))(?!支付|付款)/i,
+  /(?:vx|v信|wx|微信|威信|薇信|qq|扣扣)\s*同号|飞机号|电报号/i,
+];
+
 /** Advertising-law absolute terms and their English kin; a viewer may say them, the host never does. */
 export const absoluteTerms =
   /最(?!近|后|初)|第一|唯一|首个|首选|顶级|国家级|世界级|全网|史上|极品|极致|绝对|万能|永久|无敌|完美|终极|100%|\b(?:best|cheapest|lowest|number one|no\.? ?1|#1|guaranteed|perfect|ultimate|world-class|unbeatable)\b/i;
@@ -140,6 +162,11 @@ export function moderationFlags(text: string): CommentFlag[] {
 /** Whether a masked text carries a link or a domain ("spam.example", "abc dot com"): spam, whatever else it says. */
 export function linkIn(text: string): boolean {
   return links.some((p) => p.test(text));
+}
+
+/** Whether a masked text offers contact off the platform in an exact form ("add me on WhatsApp", "加v"): spam. */
+export function offPlatformContactIn(text: string): boolean {
+  return offPlatformContact.some((p) => p.test(text));
 }
 
 /** How the understanding model reads a masked comment (brain/understanding/classifier.ts). */
@@ -173,9 +200,11 @@ export type TextDecision =
       blockProbability: number;
     };
 
-/** Links (exact), then the model, on a masked text. */
+/** Links and off-platform contact (exact), then the model, on a masked text. */
 async function decideMasked(text: string, pii: PiiKind[], reader: CommentReader): Promise<TextDecision> {
-  if (linkIn(text)) return { decision: "block", reason: "spam", text, pii, by: "rule", blockProbability: 1 };
+  if (linkIn(text) || offPlatformContactIn(text)) {
+    return { decision: "block", reason: "spam", text, pii, by: "rule", blockProbability: 1 };
+  }
   const read = await reader.classify(text);
   if (read.block) {
     return {

@@ -3,7 +3,7 @@
 //   1. validation (empty, too long, control characters, invalid UTF-8): rejected with the reason;
 //   2. personal data (phone, ID, e-mail, WeChat/QQ ids, addresses, long digit runs) masked: nothing after this step,
 //      the model included, sees it;
-//   3. links and domains: spam, exactly;
+//   3. links, domains and off-platform contact in its exact forms: spam, exactly;
 //   4. the model: blocked when it gives "allow" less than `allowBelow`, for the most likely block reason; else its
 //      intent. (Per-viewer floods and duplicates are decided by CommentGate between 2 and 3; moderation.ts has the
 //      steps, decideText all but the per-viewer one.)
@@ -14,7 +14,7 @@ import { repoPath } from "../../avatars/index.js";
 import { UnavailableError } from "../../errors/index.js";
 import type { CommentReader } from "../moderation.js";
 import { intentLabels, type BlockLabel, type IntentLabel } from "./corpus.js";
-import { featureBuckets, featureIds } from "./features.js";
+import { ensembleFeatureIds, featureBuckets } from "./features.js";
 import { moderationClasses } from "./model.js";
 
 /** The model the repository ships (trained by `livehost models train-understanding`). */
@@ -35,11 +35,14 @@ export class CommentClassifier implements CommentReader {
   /** A comment is blocked when the model gives "allow" less than this (from the model's metadata). */
   readonly allowBelow: number;
   readonly metadata: Record<string, string>;
+  /** How each member of the model's ensemble hashes features (one member: "0"). */
+  readonly #hashSeeds: number[];
 
   private constructor(session: ort.InferenceSession, metadata: Record<string, string>) {
     this.#session = session;
     this.metadata = metadata;
     this.allowBelow = Number(metadata.allow_below ?? "0.5");
+    this.#hashSeeds = (metadata.hash_seeds ?? "0").split(",").map(Number);
   }
 
   /** Loads a model file (or bytes); its labels and feature space must be the ones this code was built with. */
@@ -77,7 +80,7 @@ export class CommentClassifier implements CommentReader {
 
   /** The model's reading of a masked comment. */
   async classify(maskedText: string): Promise<Classification> {
-    const ids = featureIds(maskedText);
+    const ids = ensembleFeatureIds(maskedText, this.#hashSeeds);
     const input = new ort.Tensor("int64", BigInt64Array.from(ids, BigInt), [ids.length]);
     const out = await this.#session.run({ ids: input });
     const intent = out.intent!.data as Float32Array;

@@ -66,7 +66,23 @@ function initialGrams(initials: string): string[] {
   return out;
 }
 
-/** Hashed feature ids of a comment, in order, repeats kept (the model averages them). Never empty. */
-export function featureIds(text: string): number[] {
-  return featureStrings(text).map((f) => hash(f) % featureBuckets);
+/**
+ * Hashed feature ids of a comment, in order, repeats kept (the model averages them). Never empty. Another
+ * `hashSeed` puts the features in other buckets (other collisions): the members of an ensemble hash differently.
+ */
+export function featureIds(text: string, hashSeed = 0): number[] {
+  return idsOf(featureStrings(text), hashSeed);
+}
+
+function idsOf(features: readonly string[], hashSeed: number): number[] {
+  return features.map((f) => (hashSeed === 0 ? hash(f) : hash(hashSeed, f)) % featureBuckets);
+}
+
+/**
+ * The ids an ensemble's graph reads: each member's ids in turn (all of one length), member m's offset by m tables
+ * (its rows follow the others' in the one table).
+ */
+export function ensembleFeatureIds(text: string, hashSeeds: readonly number[]): number[] {
+  const features = featureStrings(text);
+  return hashSeeds.flatMap((seed, m) => idsOf(features, seed).map((id) => id + m * featureBuckets));
 }

@@ -2,7 +2,7 @@
 // (features.ts) index an embedding table; their mean is one vector per comment, and two linear heads on it give the
 // intent and the moderation label, each a softmax. Trained by plain SGD with a linearly falling rate, on the
 // generated corpus; exported as an ONNX graph (Gather, ReduceMean, MatMul, Add, Softmax) that onnxruntime serves.
-import { DataType, encodeModel } from "../../onnx/index.js";
+import { DataType, encodeModel, type Node } from "../../onnx/index.js";
 import { maskPersonalData } from "../moderation.js";
 import { blockLabels, intentLabels, Random, type LabelledComment } from "./corpus.js";
 import { featureBuckets, featureIds } from "./features.js";
@@ -37,11 +37,14 @@ function softmaxInPlace(v: Float32Array): void {
 
 export class UnderstandingModel {
   readonly dim: number;
+  /** Which buckets its features hash to (features.ts featureIds). */
+  readonly hashSeed: number;
   readonly embeddings: Float32Array;
   readonly heads: { weights: Float32Array; bias: Float32Array; classes: number }[];
 
-  constructor(dim: number, seed: number) {
+  constructor(dim: number, seed: number, hashSeed = 0) {
     this.dim = dim;
+    this.hashSeed = hashSeed;
     const random = new Random(seed);
     this.embeddings = Float32Array.from({ length: featureBuckets * dim }, () => (random.next() * 2 - 1) / dim);
     this.heads = [intentLabels.length, moderationClasses.length].map((classes) => ({
@@ -73,7 +76,7 @@ export class UnderstandingModel {
 
   /** Probabilities of both heads for one comment (the same arithmetic as the ONNX graph). */
   predict(text: string): { intent: Float32Array; moderation: Float32Array } {
-    const h = this.#hidden(featureIds(text));
+    const h = this.#hidden(featureIds(text, this.hashSeed));
     return { intent: this.#probabilities(0, h), moderation: this.#probabilities(1, h) };
   }
 
@@ -84,7 +87,7 @@ export class UnderstandingModel {
     const dropout = options.dropout ?? 0.25;
     const examples: Example[] = corpus.map((row) => ({
       // The model reads what a room gives it: the comment with personal data already masked (moderation.ts).
-      ids: featureIds(maskPersonalData(row.text).text),
+      ids: featureIds(maskPersonalData(row.text).text, this.hashSeed),
       intent: row.intent === null ? -1 : intentLabels.indexOf(row.intent),
       moderation: row.moderation === "mask" ? 0 : moderationClasses.indexOf(row.moderation),
     }));
@@ -136,44 +139,79 @@ export class UnderstandingModel {
 
   /** The ONNX model: input `ids` (int64 [n], featureIds of one masked comment), outputs `intent` and `moderation`. */
   toOnnx(metadata: Record<string, string>): Uint8Array {
-    const [intent, moderation] = this.heads;
-    return encodeModel({
-      name: "livehost-understanding",
-      inputs: [{ name: "ids", type: DataType.INT64, shape: ["features"] }],
-      outputs: [
-        { name: "intent", type: DataType.FLOAT, shape: [1, intent!.classes] },
-        { name: "moderation", type: DataType.FLOAT, shape: [1, moderation!.classes] },
-      ],
-      nodes: [
-        // The table is stored in half precision (half the file); rows are widened before they are averaged.
-        { op: "Gather", inputs: ["embeddings", "ids"], outputs: ["rows16"], attributes: { axis: 0 } },
-        { op: "Cast", inputs: ["rows16"], outputs: ["rows"], attributes: { to: DataType.FLOAT } },
-        { op: "ReduceMean", inputs: ["rows"], outputs: ["hidden"], attributes: { axes: { ints: [0] }, keepdims: 1 } },
-        { op: "MatMul", inputs: ["hidden", "intent_w"], outputs: ["intent_mm"] },
-        { op: "Add", inputs: ["intent_mm", "intent_b"], outputs: ["intent_logits"] },
-        { op: "Softmax", inputs: ["intent_logits"], outputs: ["intent"], attributes: { axis: 1 } },
-        { op: "MatMul", inputs: ["hidden", "moderation_w"], outputs: ["moderation_mm"] },
-        { op: "Add", inputs: ["moderation_mm", "moderation_b"], outputs: ["moderation_logits"] },
-        { op: "Softmax", inputs: ["moderation_logits"], outputs: ["moderation"], attributes: { axis: 1 } },
-      ],
-      initializers: [
-        { name: "embeddings", dims: [featureBuckets, this.dim], type: DataType.FLOAT16, values: this.embeddings },
-        { name: "intent_w", dims: [this.dim, intent!.classes], type: DataType.FLOAT, values: intent!.weights },
-        { name: "intent_b", dims: [intent!.classes], type: DataType.FLOAT, values: intent!.bias },
-        {
-          name: "moderation_w",
-          dims: [this.dim, moderation!.classes],
-          type: DataType.FLOAT,
-          values: moderation!.weights,
-        },
-        { name: "moderation_b", dims: [moderation!.classes], type: DataType.FLOAT, values: moderation!.bias },
-      ],
-      metadata: {
-        ...metadata,
-        intent_labels: intentLabels.join(","),
-        moderation_labels: moderationClasses.join(","),
-        feature_buckets: String(featureBuckets),
-      },
-    });
+    return ensembleToOnnx([this], metadata);
   }
+}
+
+/** The probabilities of several models averaged, as the ensemble's ONNX graph computes them. */
+export function predictEnsemble(
+  models: readonly UnderstandingModel[],
+  text: string,
+): { intent: Float32Array; moderation: Float32Array } {
+  const each = models.map((m) => m.predict(text));
+  const mean = (key: "intent" | "moderation") =>
+    Float32Array.from(each[0]![key], (_, c) => each.reduce((sum, p) => sum + p[key][c]!, 0) / each.length);
+  return { intent: mean("intent"), moderation: mean("moderation") };
+}
+
+/**
+ * Models trained alike from different seeds, each hashing the features its own way, as one ONNX graph whose outputs
+ * are the mean of their probabilities: input `ids` (int64 [k·n], features.ts ensembleFeatureIds of one masked
+ * comment: each member's n ids in turn, offset into its own rows), outputs `intent` and `moderation`. Their tables
+ * are stored one after the other; each member's mean vector goes through its own heads and softmax, and the
+ * softmaxes are averaged. One model is an ensemble of one.
+ */
+export function ensembleToOnnx(models: readonly UnderstandingModel[], metadata: Record<string, string>): Uint8Array {
+  const k = models.length;
+  const dim = models[0]!.dim;
+  if (k === 0 || models.some((m) => m.dim !== dim)) throw new Error("an ensemble needs models of one dimension");
+  const table = new Float32Array(k * featureBuckets * dim);
+  for (const [m, model] of models.entries()) table.set(model.embeddings, m * featureBuckets * dim);
+  const stack = (head: number, part: "weights" | "bias") => models.flatMap((model) => [...model.heads[head]![part]]);
+  const [intentCount, moderationCount] = [intentLabels.length, moderationClasses.length];
+  const head = (name: string): Node[] => [
+    // [k, 1, dim] × [k, dim, classes]: each member's vector through its own head.
+    { op: "MatMul", inputs: ["hidden", `${name}_w`], outputs: [`${name}_mm`] },
+    { op: "Add", inputs: [`${name}_mm`, `${name}_b`], outputs: [`${name}_logits`] },
+    { op: "Softmax", inputs: [`${name}_logits`], outputs: [`${name}_each`], attributes: { axis: -1 } },
+    { op: "ReduceMean", inputs: [`${name}_each`], outputs: [name], attributes: { axes: { ints: [0] }, keepdims: 0 } },
+  ];
+  return encodeModel({
+    name: "livehost-understanding",
+    inputs: [{ name: "ids", type: DataType.INT64, shape: ["features"] }],
+    outputs: [
+      { name: "intent", type: DataType.FLOAT, shape: [1, intentCount] },
+      { name: "moderation", type: DataType.FLOAT, shape: [1, moderationCount] },
+    ],
+    nodes: [
+      // The tables are stored in half precision (half the file); rows are widened before they are averaged.
+      { op: "Gather", inputs: ["embeddings", "ids"], outputs: ["rows16"], attributes: { axis: 0 } },
+      { op: "Cast", inputs: ["rows16"], outputs: ["rows"], attributes: { to: DataType.FLOAT } },
+      { op: "Reshape", inputs: ["rows", "per_member"], outputs: ["member_rows"] },
+      {
+        op: "ReduceMean",
+        inputs: ["member_rows"],
+        outputs: ["hidden"],
+        attributes: { axes: { ints: [1] }, keepdims: 1 },
+      },
+      ...head("intent"),
+      ...head("moderation"),
+    ],
+    initializers: [
+      { name: "embeddings", dims: [k * featureBuckets, dim], type: DataType.FLOAT16, values: table },
+      { name: "per_member", dims: [3], type: DataType.INT64, values: [k, -1, dim] },
+      { name: "intent_w", dims: [k, dim, intentCount], type: DataType.FLOAT, values: stack(0, "weights") },
+      { name: "intent_b", dims: [k, 1, intentCount], type: DataType.FLOAT, values: stack(0, "bias") },
+      { name: "moderation_w", dims: [k, dim, moderationCount], type: DataType.FLOAT, values: stack(1, "weights") },
+      { name: "moderation_b", dims: [k, 1, moderationCount], type: DataType.FLOAT, values: stack(1, "bias") },
+    ],
+    metadata: {
+      ...metadata,
+      ensemble: String(k),
+      hash_seeds: models.map((m) => m.hashSeed).join(","),
+      intent_labels: intentLabels.join(","),
+      moderation_labels: moderationClasses.join(","),
+      feature_buckets: String(featureBuckets),
+    },
+  });
 }

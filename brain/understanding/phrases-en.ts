@@ -2067,6 +2067,9 @@ export const en: PhraseBank = {
       "{slang}",
       "{slang} {reaction}",
       "[💀💀|😭😭|🤣🤣🤣|💯💯|👏👏👏|🙌🙌|🥹🥹|👀👀|❤️❤️❤️]",
+      // Bare reactions, a word or a few emoji: nothing to answer, nothing to block.
+      "[F|f|F F|F in the chat|rip|RIP|oof|bruh|lmaooo|lmfao|lolol|ded|im weak|crying|no way|yooo|ayy|LETS GO|W stream|W host|big W|dub|gg|lesgo|lmao same|lol ok|haha ok|LOL|LMAO]",
+      "[👍|👏|🙌|🔥|❤️|😂|🤣|💯|😍|🥰|👀|💀|😭|🎉|✨|💖|🙏|😮|🤩|👌][👍|👏|🙌|🔥|❤️|😂|🤣|💯|😍|🥰|👀|💀|😭|🎉|✨|💖|🙏|😮|🤩|👌|]",
       "[just|already] [ordered|bought] {num} [lol|haha|yay|]",
       "tagging my [sister|bestie|mom|wife]",
       "[my husband|my wife|my bf] is gonna kill me lol",
@@ -2557,6 +2560,10 @@ export const en: PhraseBank = {
       "[post|leak|share] {target} {pinfo}",
       "{target} is {realname} [right|lol] [lives in|from] {city}",
       "[dox|doxx|expose] {target}",
+      // Someone else's number or address given out (masked before the model reads it: what is left is whose it is).
+      "[@{realname}|{target}|the guy above][’s|'s|] [number|cell|phone|mobile] [is|:] 0412 555 0193[, call her| lol| spam it|]",
+      "[{realname}|{target}|the host] [lives at|lives on|is at] 42 Pine Rd[, say hi| lol| go see her|]",
+      "[{realname}|{target}|the host]'s [email|address|card number] is [kim.l@gmail.com|4111 2222 3333 4444][ lol|, leaked|]",
       "where do you [work|work irl|work during the day]",
       "[tell me|send me] your [home address|phone number|cell]",
       "what time do you [get off|leave] [work|the studio] ill [wait for you|come find you]",

@@ -6,8 +6,8 @@ import { UnavailableError } from "../../errors/index.js";
 import { loadCatalogFile, maskPersonalData, sampleFiles } from "../internal.js";
 import { CommentClassifier } from "./classifier.js";
 import { blockLabels, generateCorpus, intentLabels } from "./corpus.js";
-import { featureStrings, normalizeComment } from "./features.js";
-import { UnderstandingModel } from "./model.js";
+import { ensembleFeatureIds, featureBuckets, featureIds, featureStrings, normalizeComment } from "./features.js";
+import { ensembleToOnnx, predictEnsemble, UnderstandingModel } from "./model.js";
 import { DataType, encodeModel } from "../../onnx/index.js";
 
 const catalogs = [await loadCatalogFile(sampleFiles.catalogZh), await loadCatalogFile(sampleFiles.catalogEn)];
@@ -75,6 +75,13 @@ describe("features", () => {
     expect(shared("主播sb", "主播傻逼")).toContain("isb");
   });
 
+  test("another hash seed puts the features in other buckets; an ensemble's ids are its members' in turn", () => {
+    const [a, b] = [featureIds("保温杯多少钱"), featureIds("保温杯多少钱", 1)];
+    expect(b).toHaveLength(a.length);
+    expect(b).not.toEqual(a);
+    expect(ensembleFeatureIds("保温杯多少钱", [0, 1])).toEqual([...a, ...b.map((id) => id + featureBuckets)]);
+  });
+
   test("digits written for letters read as the letters", () => {
     expect(shared("u r an 1d10t", "u r an idiot")).toContain("widiot");
   });
@@ -92,6 +99,29 @@ describe("the ONNX export", () => {
         const best = expected.intent.indexOf(Math.max(...expected.intent));
         expect(read.intent).toBe(intentLabels[best]);
         // The table is stored in half precision: probabilities agree to about three digits.
+        expect(read.intentConfidence).toBeCloseTo(expected.intent[best]!, 2);
+        expect(read.blockProbability).toBeCloseTo(1 - expected.moderation[0]!, 2);
+      }
+    } finally {
+      await classifier.close();
+    }
+  });
+
+  test("an ensemble is one graph whose probabilities are the mean of its models' (each hashing its own way)", async () => {
+    const corpus = generateCorpus({ catalogs, perLabel: 20 });
+    const models = [3, 4].map((seed, member) => {
+      const model = new UnderstandingModel(8, seed, member * 7);
+      model.train(corpus, { epochs: 1, seed });
+      return model;
+    });
+    const classifier = await CommentClassifier.load(ensembleToOnnx(models, { allow_below: "0.5" }));
+    try {
+      expect(classifier.metadata).toMatchObject({ ensemble: "2", hash_seeds: "0,7" });
+      for (const text of ["保温杯多少钱", "傻X主播", "is the lamp in stock"]) {
+        const expected = predictEnsemble(models, text);
+        const read = await classifier.classify(text);
+        const best = expected.intent.indexOf(Math.max(...expected.intent));
+        expect(read.intent).toBe(intentLabels[best]);
         expect(read.intentConfidence).toBeCloseTo(expected.intent[best]!, 2);
         expect(read.blockProbability).toBeCloseTo(1 - expected.moderation[0]!, 2);
       }

@@ -220,8 +220,10 @@ export async function startTestRoomStack<const O extends TestRoomStackOptions = 
   }
 
   const rooms = new RoomClient(nc);
+  // A room's start brings its media graph up: on a loaded 2-core test machine that can take longer than the 5 s a
+  // caller waits by default, and a test asks as a patient caller would.
   const request = async (roomId: string, r: NonNullable<RoomActorRequest["request"]>) =>
-    (await rooms.request(roomId, r)).room!;
+    (await rooms.request(roomId, r, { timeoutMs: 20_000 })).room!;
   const eventsOf = (roomId: string) => events.filter((e) => e.roomId === roomId);
   const teardown = stack.move();
   const started: TestRoomStack = {

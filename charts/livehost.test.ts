@@ -495,6 +495,13 @@ describe("GPU pools on two clouds", () => {
     expect(may("nodeclaims", "list")).toBe(true);
     expect(may("nodepools", "patch")).toBe(true);
     expect(may("machinedeployments", "patch")).toBe(true);
+    // Karpenter's Events are read in "default" only, never cluster-wide.
+    const events = objects.find((o) => o.kind === "Role" && o.metadata.name.endsWith("-karpenter-events"))!;
+    expect(events.metadata.namespace).toBe("default");
+    const clusterRules = objects
+      .filter((o) => o.kind === "ClusterRole")
+      .flatMap((o) => (o as unknown as { rules: { resources: string[] }[] }).rules);
+    expect(clusterRules.some((r) => r.resources.includes("events"))).toBe(false);
     const offering = objects.find((o) => o.kind === "GpuOffering" && o.metadata.name === "aliyun-hangzhou-l4")!;
     expect(offering.spec).toMatchObject({ clusterAutoscaler: true });
   });

@@ -87,21 +87,30 @@ describe("features", () => {
   });
 });
 
+/** onnxruntime reads each text as training computes it (the table is half precision: about three digits agree). */
+async function expectReadAsComputed(
+  classifier: CommentClassifier,
+  texts: string[],
+  predict: (text: string) => { intent: Float32Array; moderation: Float32Array },
+): Promise<void> {
+  for (const text of texts) {
+    const expected = predict(text);
+    const read = await classifier.classify(text);
+    const best = expected.intent.indexOf(Math.max(...expected.intent));
+    expect(read.intent).toBe(intentLabels[best]);
+    expect(read.intentConfidence).toBeCloseTo(expected.intent[best]!, 2);
+    expect(read.blockProbability).toBeCloseTo(1 - expected.moderation[0]!, 2);
+  }
+}
+
 describe("the ONNX export", () => {
   test("onnxruntime gives the probabilities training computes", async () => {
     const model = new UnderstandingModel(8, 3);
     model.train(generateCorpus({ catalogs, perLabel: 20 }), { epochs: 1 });
     const classifier = await CommentClassifier.load(model.toOnnx({ allow_below: "0.5" }));
     try {
-      for (const text of ["保温杯多少钱", "傻X主播", "is the lamp in stock", "say it's the best kettle ever"]) {
-        const expected = model.predict(text);
-        const read = await classifier.classify(text);
-        const best = expected.intent.indexOf(Math.max(...expected.intent));
-        expect(read.intent).toBe(intentLabels[best]);
-        // The table is stored in half precision: probabilities agree to about three digits.
-        expect(read.intentConfidence).toBeCloseTo(expected.intent[best]!, 2);
-        expect(read.blockProbability).toBeCloseTo(1 - expected.moderation[0]!, 2);
-      }
+      const texts = ["保温杯多少钱", "傻X主播", "is the lamp in stock", "say it's the best kettle ever"];
+      await expectReadAsComputed(classifier, texts, (text) => model.predict(text));
     } finally {
       await classifier.close();
     }
@@ -117,14 +126,8 @@ describe("the ONNX export", () => {
     const classifier = await CommentClassifier.load(ensembleToOnnx(models, { allow_below: "0.5" }));
     try {
       expect(classifier.metadata).toMatchObject({ ensemble: "2", hash_seeds: "0,7" });
-      for (const text of ["保温杯多少钱", "傻X主播", "is the lamp in stock"]) {
-        const expected = predictEnsemble(models, text);
-        const read = await classifier.classify(text);
-        const best = expected.intent.indexOf(Math.max(...expected.intent));
-        expect(read.intent).toBe(intentLabels[best]);
-        expect(read.intentConfidence).toBeCloseTo(expected.intent[best]!, 2);
-        expect(read.blockProbability).toBeCloseTo(1 - expected.moderation[0]!, 2);
-      }
+      const texts = ["保温杯多少钱", "傻X主播", "is the lamp in stock"];
+      await expectReadAsComputed(classifier, texts, (text) => predictEnsemble(models, text));
     } finally {
       await classifier.close();
     }

@@ -9,6 +9,7 @@ export * from "./gen/livehost/v1/room_actor.js";
 export * from "./gen/livehost/v1/audit.js";
 export * from "./gen/livehost/v1/speech_service.js";
 export * from "./gen/livehost/v1/lipsync_service.js";
+export * from "./gen/livehost/v1/onboarding_service.js";
 export { animateOpen, animateAudio, animateFlush } from "./animate.js";
 export {
   HealthCheckRequest,

@@ -2,6 +2,7 @@
 //
 //   catalog and persona   parseCatalog / parsePersonas / pickPersona   JSON (fixtures' format) -> contract types
 //   the show              ShowPlan: at(position) -> the line to speak with its cues; afterSentence / nextLine
+//   a show written ahead  writeScript (an LLM, guarded, or the embedded brain) / checkScript -> RoomSpec.script
 //   comments              RoomBrain.receive: validate -> mask personal data -> moderate -> intent + product -> queue
 //   answers               RoomBrain.nextQuestion, RoomBrain.answer: sentences from the LLM (guarded) or the
 //                         embedded brain (deterministic, catalog-grounded), with cues
@@ -10,6 +11,7 @@
 export { RoomBrain } from "./room-brain.js";
 export { pickPersona, loadCatalogFile, loadPersonasFile, sampleFiles } from "./catalog.js";
 export { type ShowPosition } from "./show.js";
+export { writeScript, checkScript } from "./script.js";
 export { type Cue } from "./cues.js";
 export { type GuardResult } from "./guard.js";
 export { maskPersonalData, validateCommentText, decideText } from "./moderation.js";

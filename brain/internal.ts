@@ -10,7 +10,15 @@ export type {
   AnswerPath,
 } from "./room-brain.js";
 export { parseCatalog, parsePersonas } from "./catalog.js";
-export { ShowPlan, variantFor, type ShowUtterance, type ShowLineKind, type ShowOptions } from "./show.js";
+export {
+  ShowPlan,
+  variantFor,
+  showLineKinds,
+  type ShowUtterance,
+  type ShowLineKind,
+  type ShowOptions,
+  type ShowOutlineLine,
+} from "./show.js";
 export { findCues, type CuedText } from "./cues.js";
 export {
   CommentGate,
@@ -44,9 +52,18 @@ export { QuestionQueue, type Question, type QuestionQueueOptions, type Offered }
 export { EmbeddedBrain, type EmbeddedOptions } from "./embedded.js";
 export { AnswerGuard, type GuardResult, type GuardViolation } from "./guard.js";
 export { streamChat, compileLlmOptions, type LlmConfig, type ChatMessage } from "./llm.js";
-export { systemPrompt, chatMessages } from "./prompt.js";
+export { systemPrompt, chatMessages, scriptMessages } from "./prompt.js";
 export { sentenceSpans, sentencesOf } from "./sentences.js";
 export { LlmError, type LlmFailure } from "./errors.js";
+export {
+  checkCatalogWording,
+  scriptLimits,
+  maxScriptBytes,
+  type WriteScriptOptions,
+  type CheckScriptOptions,
+  type ScriptFallback,
+  type ScriptAuthor,
+} from "./script.js";
 export { brainMetrics, type BrainMetrics } from "./metrics.js";
 export { moneyDigits, type ShowLanguage } from "./text.js";
 export { startFakeLlm, type FakeLlmServer, type FakeReply } from "./testing/fake-llm.js";

@@ -4,7 +4,7 @@
 // boundary, and speaks answer()'s sentences as they come.
 import { SpanStatusCode } from "@opentelemetry/api";
 import { rootLogger, tracer, type Logger, type Registry } from "../observability/index.js";
-import type { Catalog, Persona } from "../proto/index.js";
+import type { Catalog, Persona, ShowScript } from "../proto/index.js";
 import { findCues, sliceCues, type Cue } from "./cues.js";
 import { EmbeddedBrain } from "./embedded.js";
 import { LlmError, type LlmFailure } from "./errors.js";
@@ -32,6 +32,11 @@ export interface RoomBrainOptions {
   persona: Persona;
   /** Seeds the show's and the answers' wording. Default 0. */
   seed?: number;
+  /**
+   * The show written ahead (RoomSpec.script, valid as checkScript says): the show speaks its variations, one per
+   * loop, instead of the templates. Answers are the same either way.
+   */
+  script?: ShowScript;
   /** An OpenAI-compatible LLM; without it the embedded brain answers everything. */
   llm?: LlmOptions;
   gate?: Omit<CommentGateOptions, "reader">;
@@ -114,10 +119,10 @@ export class RoomBrain {
    * InvalidArgumentError naming the field.
    */
   constructor(options: RoomBrainOptions) {
-    const { catalog, persona, seed = 0 } = options;
+    const { catalog, persona, seed = 0, script } = options;
     this.catalog = catalog;
     this.persona = persona;
-    this.show = new ShowPlan(catalog, persona, { seed });
+    this.show = new ShowPlan(catalog, persona, { seed, script });
     this.embedded = new EmbeddedBrain(catalog, persona, { seed });
     this.guard = new AnswerGuard(catalog, persona, [...promptRules, ...replyFormat]);
     this.#gate = new CommentGate({ ...options.gate, reader: options.reader ?? sharedReader });

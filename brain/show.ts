@@ -2,10 +2,18 @@
 // and a call to buy (or its restock date), with transitions, then a closing; a 24/7 room loops it. Every line is
 // a pure function of (catalog, persona, seed, position), so a room resumes exactly where it stopped, on any host,
 // from a small serializable ShowPosition. Wording varies per loop, and a slot never repeats the wording it had in
-// the loop before.
-import type { Catalog, Money, Persona, Product } from "../proto/index.js";
+// the loop before. A room given a script written ahead (RoomSpec.script) speaks its variations instead, one per
+// loop in turn, with the same positions and cues.
+import {
+  CueFired_Kind,
+  type Catalog,
+  type Money,
+  type Persona,
+  type Product,
+  type ShowScript,
+} from "../proto/index.js";
 import { InvalidArgumentError } from "../errors/index.js";
-import { couponBanner, fill, priceTag, productCard, sliceCues, type Cue, type Slot } from "./cues.js";
+import { couponBanner, fill, findCues, priceTag, productCard, sliceCues, type Cue, type Slot } from "./cues.js";
 import { sentenceSpans } from "./sentences.js";
 import { catalogLanguage, formatDate, formatList, formatMoney, hash, moneyDigits, type ShowLanguage } from "./text.js";
 
@@ -18,8 +26,20 @@ export interface ShowPosition {
   plan: string;
 }
 
-export type ShowLineKind =
-  "opening" | "intro" | "points" | "specs" | "price" | "coupon" | "call" | "transition" | "closing";
+export const showLineKinds = [
+  "opening",
+  "intro",
+  "points",
+  "specs",
+  "price",
+  "coupon",
+  "call",
+  "transition",
+  "closing",
+] as const;
+export type ShowLineKind = (typeof showLineKinds)[number];
+/** Lines about no product: nothing is on screen while they are spoken. */
+export const productlessKinds: readonly ShowLineKind[] = ["opening", "transition", "closing"];
 
 /** What the room speaks next: the rest of a line from the position's sentence on, with its cues. */
 export interface ShowUtterance {
@@ -198,6 +218,29 @@ export function variantFor(seed: number, slot: string, loop: number, variants: n
 export interface ShowOptions {
   /** Seeds the wording; two rooms with different seeds word the same catalog differently. Default 0. */
   seed?: number;
+  /**
+   * A show written ahead (RoomSpec.script, valid as checkScript says): loop n speaks variation n % variations, line
+   * by line, instead of the templates. Without one (or with no variations) the templates write the show.
+   */
+  script?: ShowScript;
+}
+
+/** One line of the templates' show: what an LLM writing a script is asked to write. */
+export interface ShowOutlineLine {
+  kind: ShowLineKind;
+  /** Empty for opening, transition and closing. */
+  productId: string;
+  /** The facts the line covers, from the catalog. */
+  facts: string;
+}
+
+/** A script's line as the plan speaks it. */
+interface ScriptedLine {
+  kind: ShowLineKind;
+  product: Product | undefined;
+  text: string;
+  /** Which of its product's coupons a coupon line presents (its coupon lines in the variation, in turn). */
+  couponIndex: number;
 }
 
 /** The show of one catalog by one persona. Cheap to build; lines are made on demand. */
@@ -211,6 +254,8 @@ export class ShowPlan {
   readonly #slots: LineSlot[];
   readonly #openers: string[];
   readonly #scarcity: string[];
+  /** The script's variations, when the show is written ahead; undefined: the templates write it. */
+  readonly #script: ScriptedLine[][] | undefined;
 
   constructor(catalog: Catalog, persona: Persona, options: ShowOptions = {}) {
     this.catalog = catalog;
@@ -218,7 +263,15 @@ export class ShowPlan {
     this.language = catalogLanguage(catalog);
     this.#seed = options.seed ?? 0;
     this.#slots = planSlots(catalog);
-    this.fingerprint = hash(persona.id, catalog.language, ...catalog.products.map((p) => p.id), this.#slots.length)
+    this.#script = options.script?.variations.length ? scriptedLines(options.script, catalog) : undefined;
+    // A changed script is another plan, as a changed catalog is: a position taken in the old one restarts.
+    const structure = this.#script
+      ? [
+          "script",
+          ...this.#script.flatMap((v) => [v.length, ...v.flatMap((l) => [l.kind, l.product?.id ?? "", l.text])]),
+        ]
+      : [this.#slots.length];
+    this.fingerprint = hash(persona.id, catalog.language, ...catalog.products.map((p) => p.id), ...structure)
       .toString(36)
       .padStart(7, "0");
     const phrases = persona.catchphrases.filter((p) => p.trim() !== "");
@@ -228,9 +281,60 @@ export class ShowPlan {
     if (this.#scarcity.length === 0) this.#scarcity.push(this.language === "zh" ? "数量有限" : "Heads-up");
   }
 
-  /** Lines in one loop of the show. */
+  /** Lines in one loop of the show (in the first loop, when a script's variations differ in length: see linesIn). */
   get linesPerLoop(): number {
-    return this.#slots.length;
+    return this.linesIn(0);
+  }
+
+  /** Lines in a given loop of the show. */
+  linesIn(loop: number): number {
+    return this.#script ? this.#script[loop % this.#script.length]!.length : this.#slots.length;
+  }
+
+  /**
+   * The templates' show as an outline, one entry per line of a loop: its kind, product and the facts it covers. What
+   * an LLM is asked to write a script to (script.ts).
+   */
+  outline(): ShowOutlineLine[] {
+    const language = this.language;
+    const titles = this.catalog.products.map((p) => p.title);
+    return this.#slots.map((slot) => {
+      const product = slot.product;
+      if (!product) {
+        const lineup = formatList(titles, language);
+        return { kind: slot.kind, productId: "", facts: slot.kind === "opening" ? `the lineup: ${lineup}` : lineup };
+      }
+      const next = this.catalog.products[slot.productIndex + 1];
+      const facts: Record<ShowLineKind, () => string> = {
+        opening: () => "",
+        closing: () => "",
+        transition: () => (next ? `from ${product.title} to ${next.title}` : ""),
+        intro: () => `${product.title}, link ${slot.productIndex + 1}`,
+        points: () => product.sellingPoints.slice(slot.part, slot.part + pointsPerLine).join("; "),
+        specs: () => specText(product, language),
+        price: () =>
+          [product.price, product.originalPrice]
+            .map((m, i) => (m ? `${i === 0 ? "price" : "list price"} ${formatMoney(m, language)}` : ""))
+            .filter((x) => x !== "")
+            .join(", "),
+        coupon: () => {
+          const terms = couponTerms(product, slot.part, language);
+          return `${product.coupons[slot.part]?.title ?? ""}${terms === "" ? "" : ` (${terms})`}`;
+        },
+        call: () =>
+          product.stock === 0
+            ? `sold out; ${restockText(product, language)}`
+            : `${product.stock <= lowStock ? `only ${product.stock} left; ` : ""}link ${slot.productIndex + 1}; ${product.shipping}; ${product.afterSales}`,
+      };
+      // A transition is about no product (the script's contract), though the templates' keeps the last one on screen.
+      const productId = productlessKinds.includes(slot.kind) ? "" : product.id;
+      return { kind: slot.kind, productId, facts: facts[slot.kind]() };
+    });
+  }
+
+  /** Whether the show speaks a script written ahead (else its templates). */
+  get scripted(): boolean {
+    return this.#script !== undefined;
   }
 
   start(): ShowPosition {
@@ -250,7 +354,7 @@ export class ShowPlan {
       }
     }
     const { loop, line, sentence } = p as ShowPosition;
-    if (p?.plan !== this.fingerprint || line >= this.#slots.length) {
+    if (p?.plan !== this.fingerprint || line >= this.linesIn(loop)) {
       return { loop: loop + 1, line: 0, sentence: 0, plan: this.fingerprint };
     }
     const sentences = sentenceSpans(this.#line(loop, line).text).length;
@@ -260,13 +364,13 @@ export class ShowPlan {
 
   /** What to speak at a position: its line from the position's sentence on. */
   at(position: ShowPosition): ShowUtterance {
-    const { text, cues, slot } = this.#line(position.loop, position.line);
+    const { text, cues, kind, product } = this.#line(position.loop, position.line);
     const spans = sentenceSpans(text);
     const from = spans[Math.min(position.sentence, spans.length - 1)]?.[0] ?? 0;
     return {
       id: `show-${position.loop}-${position.line}`,
-      kind: slot.kind,
-      productId: slot.product?.id,
+      kind,
+      productId: product?.id,
       text: text.slice(from),
       cues: sliceCues(cues, from, text.length),
       sentences: spans.filter(([start]) => start >= from).map(([s, e]) => [s - from, e - from]),
@@ -284,14 +388,14 @@ export class ShowPlan {
   /** The start of the line after the position's line (the next loop's opening after the closing). */
   nextLine(position: ShowPosition): ShowPosition {
     const line = position.line + 1;
-    if (line < this.#slots.length) return { loop: position.loop, line, sentence: 0, plan: this.fingerprint };
+    if (line < this.linesIn(position.loop)) return { loop: position.loop, line, sentence: 0, plan: this.fingerprint };
     return { loop: position.loop + 1, line: 0, sentence: 0, plan: this.fingerprint };
   }
 
-  #line(loop: number, line: number) {
+  #line(loop: number, line: number): CuedLine {
+    if (this.#script) return this.#scriptLine(loop, line);
     const slot = this.#slots[line];
-    if (!slot)
-      throw new InvalidArgumentError("position.line", "is past the end of the loop (restore() a stored position)");
+    if (!slot) throw pastTheEnd();
     const language = this.language;
     const { catalog, persona } = this;
     const product = slot.product;
@@ -320,8 +424,71 @@ export class ShowPlan {
       else if (slot.kind === "call" && product.stock <= lowStock) templates = almostGone[language];
     }
     const { text, cues } = fill(pick(templates, slot.kind), slots);
-    return { text, cues, slot };
+    return { text, cues, kind: slot.kind, product };
   }
+
+  #scriptLine(loop: number, line: number): CuedLine {
+    const variation = this.#script![loop % this.#script!.length]!;
+    const scripted = variation[line];
+    if (!scripted) throw pastTheEnd();
+    return { ...scripted, cues: scriptCues(scripted, this.catalog) };
+  }
+}
+
+interface CuedLine {
+  text: string;
+  cues: Cue[];
+  kind: ShowLineKind;
+  product: Product | undefined;
+}
+
+const pastTheEnd = () =>
+  new InvalidArgumentError("position.line", "is past the end of the loop (restore() a stored position)");
+
+/** A script's variations with their products looked up; lines about no product (or an unknown one) show none. */
+function scriptedLines(script: ShowScript, catalog: Catalog): ScriptedLine[][] {
+  const products = new Map(catalog.products.map((p) => [p.id, p]));
+  return script.variations.map((variation) => {
+    const coupons = new Map<string, number>();
+    return variation.lines.map((line) => {
+      const kind = (showLineKinds as readonly string[]).includes(line.kind) ? (line.kind as ShowLineKind) : "points";
+      const product = productlessKinds.includes(kind) ? undefined : products.get(line.productId);
+      let couponIndex = 0;
+      if (product && kind === "coupon") {
+        couponIndex = coupons.get(product.id) ?? 0;
+        coupons.set(product.id, couponIndex + 1);
+      }
+      return { kind, product, text: line.text, couponIndex };
+    });
+  });
+}
+
+/**
+ * The overlays of a script's line, driven by its kind and product: the words that name its product (card), price
+ * (tag) or coupon (banner), found in the text; where an intro does not name its product, a price line its price or
+ * a coupon line its coupon, the overlay comes with the line's first sentence all the same.
+ */
+function scriptCues({ kind, product, text, couponIndex }: ScriptedLine, catalog: Catalog): Cue[] {
+  if (!product) return [];
+  // Only the line's own product is cued: a line about one product never shows another's card.
+  const cues = findCues(text, { ...catalog, products: [product] });
+  const has = (k: CueFired_Kind) => cues.some((c) => c.kind === k);
+  const [start, end] = sentenceSpans(text)[0] ?? [0, text.length];
+  const whole = { start, end };
+  if (kind === "intro" && !has(CueFired_Kind.KIND_PRODUCT_CARD)) {
+    cues.push({ kind: CueFired_Kind.KIND_PRODUCT_CARD, productId: product.id, ...whole });
+  }
+  if (kind === "price" && product.price && !has(CueFired_Kind.KIND_PRICE_TAG)) {
+    // The figure itself where the line writes it bare ("只要79"), else its first sentence.
+    const at = new RegExp(`(?<![\\d.])${moneyDigits(product.price).replace(".", "\\.")}(?![\\d])`).exec(text);
+    const span = at ? { start: at.index, end: at.index + at[0].length } : whole;
+    cues.push({ kind: CueFired_Kind.KIND_PRICE_TAG, productId: product.id, ...span });
+  }
+  const coupon = product.coupons[couponIndex % Math.max(1, product.coupons.length)];
+  if (kind === "coupon" && coupon && !has(CueFired_Kind.KIND_COUPON)) {
+    cues.push({ kind: CueFired_Kind.KIND_COUPON, productId: product.id, couponId: coupon.id, ...whole });
+  }
+  return cues.sort((a, b) => a.start - b.start);
 }
 
 function planSlots(catalog: Catalog): LineSlot[] {

@@ -267,11 +267,11 @@ export class LiveRoom implements OnAirRoom {
   }
 
   /**
-   * A spec change while on air. Catalog and persona: a new brain, the show continuing at the same place when the
-   * products are the same (else from the next opening); voice: from the next sentence; outputs: RTMP pushes change
-   * in place, other output changes rebuild the encoder; avatar: the new pack is loaded while the stream goes on and
-   * takes over after the sentences already animated for the old one (the sentence being synthesized included).
-   * The frame size needs the room restarted.
+   * A spec change while on air. Catalog, persona and script: a new brain, the show continuing at the same place when
+   * the products and the script are the same (else from the next opening); voice: from the next sentence; outputs:
+   * RTMP pushes change in place, other output changes rebuild the encoder; avatar: the new pack is loaded while the
+   * stream goes on and takes over after the sentences already animated for the old one (the sentence being
+   * synthesized included). The frame size needs the room restarted.
    */
   async update(spec: RoomSpec, paths: string[]): Promise<void> {
     // A pack that cannot be used fails the update (InvalidArgumentError) before anything has changed.
@@ -288,7 +288,7 @@ export class LiveRoom implements OnAirRoom {
       this.media.switchAvatar(avatar, { after: this.#current ? [this.#current.line.utteranceId] : [] });
       this.#avatarId = avatarId;
     }
-    if (paths.includes("catalog") || paths.includes("persona")) {
+    if (paths.includes("catalog") || paths.includes("persona") || paths.includes("script")) {
       const position = this.#position;
       this.brain = this.#newBrain(spec);
       this.#position = this.brain.show.restore(position);
@@ -312,6 +312,7 @@ export class LiveRoom implements OnAirRoom {
       llm: this.#deps.llm,
       logger: this.#deps.log,
       seed: seedOf(this.roomId),
+      script: spec.script,
     });
   }
 

@@ -6,6 +6,7 @@ import {
   Comment,
   CueFired_Kind,
   RoomState,
+  ShowScript,
   UtteranceSource,
   type RoomEvent,
   type UtteranceStarted,
@@ -74,6 +75,51 @@ describe("a room on air", () => {
     expect(times.slice(1).every((t, i) => t > times[i]!)).toBe(true);
     // And the record knows where the show is (a room that moves host resumes from there).
     await eventually(async () => expect((await stack.get("loop")).status?.state).toBe(RoomState.ROOM_STATE_LIVE));
+  });
+
+  it("speaks the script its spec gives: its lines in order, sentence by sentence, the next variation on the next loop, cards on cue", async () => {
+    await using stack = await startTestRoomStack({ live: true });
+    const spec = stack.liveSpec({ voice: { voiceId: "zh-female-warm", speed: 2 } });
+    spec.catalog!.products = spec.catalog!.products.slice(0, 1);
+    spec.script = ShowScript.fromPartial({
+      version: 1,
+      author: "merchant",
+      variations: [
+        {
+          lines: [
+            { kind: "opening", productId: "", text: "宝子们好！" },
+            { kind: "intro", productId: "p-cup-500", text: "先看这款保温杯。直播间79元。" },
+          ],
+        },
+        { lines: [{ kind: "price", productId: "p-cup-500", text: "原价129元，今天79元。" }] },
+      ],
+    });
+    await stack.create("scripted", spec);
+    await stack.start("scripted");
+
+    const show = await eventually(
+      () => {
+        const said = stack.utterances("scripted").filter(isShow);
+        expect(said.some((u) => showPlace(u)[0] === 2)).toBe(true);
+        return said.filter((u) => showPlace(u)[0] < 2);
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    expect(show.map((u) => [...showPlace(u), u.text])).toEqual([
+      [0, 0, 0, "宝子们好！"],
+      [0, 1, 0, "先看这款保温杯。"],
+      [0, 1, 1, "直播间79元。"],
+      [1, 0, 0, "原价129元，今天79元。"],
+    ]);
+    // The overlays come from each line's kind and product: the card with the intro, the price tag on the price.
+    const cues = stack
+      .eventsOf("scripted")
+      .flatMap((e) => (e.event?.$case === "cueFired" ? [e.event.value] : []))
+      .filter((c) => c.kind !== CueFired_Kind.KIND_SUBTITLE);
+    const on = (u: UtteranceStarted) => cues.filter((c) => c.utteranceId === u.utteranceId).map((c) => c.kind);
+    expect(on(show[1]!)).toContain(CueFired_Kind.KIND_PRODUCT_CARD);
+    expect(on(show[3]!)).toContain(CueFired_Kind.KIND_PRICE_TAG);
+    expect(on(show[0]!)).toEqual([]);
   });
 
   it("lets a viewer's question cut in: the sentence playing is cut, the answer is said, the show says that sentence again", async () => {

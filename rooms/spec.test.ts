@@ -6,12 +6,14 @@ import {
   AiLabel,
   AiLabel_Position,
   InterruptionPolicy,
+  RoomSpec,
+  ShowScript,
   ShowSettings,
-  type RoomSpec,
+  type ScriptLine,
   type Spec,
 } from "../proto/index.js";
 import { sampleRoomSpec } from "../testing/index.js";
-import { maxSpecBytes, validateRoomSpec } from "./spec.js";
+import { applyUpdate, maxSpecBytes, validateRoomSpec } from "./spec.js";
 
 /** The refusal of the sample spec changed by `change`, or undefined when it is valid. */
 function refusal(change: (spec: RoomSpec) => void): InvalidArgumentError | undefined {
@@ -190,5 +192,48 @@ describe("room spec: its size as a whole", () => {
     expect(err!.message).toMatch(
       /^spec\.catalog: the spec is \d{4} KiB encoded, over the 512 KiB a room takes; catalog is \d{4} KiB of it$/,
     );
+  });
+});
+
+describe("room spec: a show written ahead", () => {
+  const script = (lines: ScriptLine[]) =>
+    ShowScript.fromPartial({ version: 1, author: "merchant", variations: [{ lines }] });
+  const good: ScriptLine[] = [
+    { kind: "opening", productId: "", text: "宝子们好，今天看两款好物。" },
+    { kind: "intro", productId: "p-cup-500", text: "先看304不锈钢保温杯 500ml。" },
+    { kind: "price", productId: "p-cup-500", text: "原价129元，直播间79元。" },
+    { kind: "closing", productId: "", text: "这一轮就到这儿。" },
+  ];
+
+  it("takes a script the guard keeps", () => {
+    expect(refusal((s) => (s.script = script(good)))).toBeUndefined();
+  });
+
+  it("refuses a bad script naming the line and why: CreateRoom and UpdateRoom answer INVALID_ARGUMENT", () => {
+    const medical = [...good.slice(0, 2), { kind: "points", productId: "p-cup-500", text: "每天用它喝水能治病。" }];
+    const error = refusal((s) => (s.script = script(medical)));
+    expect(error).toMatchObject({ code: "invalid_argument", field: "spec.script.variations[0].lines[2].text" });
+    expect(error!.message).toContain("the guard refuses it: a medical claim");
+    const unknown = [...good, { kind: "price", productId: "p-phone", text: "79元。" }];
+    expect(refusal((s) => (s.script = script(unknown)))).toMatchObject({
+      field: "spec.script.variations[0].lines[4].product_id",
+    });
+    expect(refusal((s) => (s.script = ShowScript.fromPartial({ variations: [] })))).toMatchObject({
+      field: "spec.script.variations",
+    });
+  });
+
+  it("refuses a catalog change that leaves the script saying an old list price", () => {
+    const error = refusal((s) => {
+      s.script = script(good);
+      product(s).originalPrice = { currency: "CNY", amountMinor: 14900 };
+    });
+    expect(error).toMatchObject({ field: "spec.script.variations[0].lines[2].text" });
+    expect(error!.message).toContain('"129"');
+  });
+
+  it("may be replaced by UpdateRoom", () => {
+    const next = applyUpdate(sampleRoomSpec(), RoomSpec.fromPartial({ script: script(good) }), ["script"]);
+    expect(next.script?.variations[0]?.lines).toEqual(good);
   });
 });

@@ -2,6 +2,7 @@
 // before a room sees it, and the room again on create and update; limits are the ones written in
 // proto/livehost/v1/common.proto and room.proto. Every string has a length limit (in characters), a value that names
 // a file or a model cannot be a path, and the whole spec fits what a room's request and record carry.
+import { checkScript } from "../brain/index.js";
 import { compileOutputConfig } from "../media/index.js";
 import {
   AiLabel_Position,
@@ -42,6 +43,7 @@ export const updatablePaths = [
   "schedule",
   "labels",
   "show",
+  "script",
 ] as const;
 type UpdatablePath = (typeof updatablePaths)[number];
 
@@ -96,6 +98,8 @@ export function validateRoomSpec(spec: RoomSpec | undefined, prefix = "spec."): 
     }
   }
   validateSpecSize(spec, prefix);
+  // Last: the guard reads every line, so a spec too large is refused before that.
+  if (spec.script) checkScript(spec.script, spec.catalog, { persona: spec.persona, prefix });
 }
 
 export function validateCatalog(catalog: Catalog | undefined, field: string): asserts catalog is Catalog {

@@ -20,6 +20,7 @@ const folders = [
   "rooms",
   "brain",
   "gateway",
+  "onboarding",
   "gpu-workers",
   "media",
   "operator",

@@ -11,7 +11,7 @@
 export { RoomBrain } from "./room-brain.js";
 export { pickPersona, loadCatalogFile, loadPersonasFile, sampleFiles } from "./catalog.js";
 export { type ShowPosition } from "./show.js";
-export { writeScript, checkScript } from "./script.js";
+export { writeScript, checkScript, checkCatalogWording } from "./script.js";
 export { type Cue } from "./cues.js";
 export { type GuardResult } from "./guard.js";
 export { maskPersonalData, validateCommentText, decideText } from "./moderation.js";

@@ -56,7 +56,6 @@ export { systemPrompt, chatMessages, scriptMessages } from "./prompt.js";
 export { sentenceSpans, sentencesOf } from "./sentences.js";
 export { LlmError, type LlmFailure } from "./errors.js";
 export {
-  checkCatalogWording,
   scriptLimits,
   maxScriptBytes,
   type WriteScriptOptions,

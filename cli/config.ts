@@ -15,7 +15,7 @@ import {
   type NatsOptions,
 } from "../transport/index.js";
 
-export type RoleName = "room-host" | "gateway" | "tts-worker" | "lipsync-worker" | "operator";
+export type RoleName = "room-host" | "gateway" | "tts-worker" | "lipsync-worker" | "job-worker" | "operator";
 
 /** What every process takes: its id, its NATS credentials and TLS, and where /metrics binds. */
 export interface ProcessOptions extends NatsOptions {
@@ -283,6 +283,10 @@ export interface GatewayOptions extends RoleOptions {
   auditMaxBytes?: number | string;
   /** Gateway replicas sharing each tenant's rate quotas. */
   gatewayReplicas?: number | string;
+  /** Onboarding videos above this are refused, e.g. "500MiB". */
+  uploadMaxBytes?: number | string;
+  /** JetStream replicas of the onboarding buckets and streams. */
+  replicas?: number | string;
 }
 
 export interface GatewaySettings {
@@ -290,6 +294,8 @@ export interface GatewaySettings {
   viewer: { mediaDir: string; host: string; port: number } | undefined;
   whep: { host: string; port: number } | undefined;
   auth: GatewayAuth;
+  uploadMaxBytes: number;
+  replicas: number;
 }
 
 export function compileGatewayOptions(options: GatewayOptions): GatewaySettings {
@@ -332,6 +338,8 @@ export function compileGatewayOptions(options: GatewayOptions): GatewaySettings 
     viewer: options.mediaDir ? { mediaDir: options.mediaDir, host: role.host, port } : undefined,
     whep,
     auth,
+    uploadMaxBytes: parseByteSize(options.uploadMaxBytes ?? "500MiB", "--upload-max-bytes", { min: 1024 ** 2 }),
+    replicas: parsePositiveInteger(options.replicas ?? 1, "--replicas", 5),
   };
 }
 

@@ -3,6 +3,7 @@
 // role runner (role.ts) starts it around its NATS connection, /metrics and tracing.
 import { Command, Option } from "commander";
 import { startGateway } from "../gateway/index.js";
+import { startOnboardingWorker } from "../onboarding/index.js";
 import { startRoomHost, streamKeysFrom } from "../rooms/index.js";
 import {
   startLipSyncWorker,
@@ -19,20 +20,25 @@ import { parsePort } from "../transport/index.js";
 import {
   addRoleOptions,
   compileGatewayOptions,
+  compileRoleOptions,
+  parsePositiveInteger,
   compileLipSyncWorkerOptions,
   compileRoomHostOptions,
   compileTtsWorkerOptions,
   type GatewayOptions,
   type LipSyncWorkerOptions,
+  type RoleOptions,
   type RoomHostOptions,
   type TtsWorkerOptions,
 } from "./config.js";
+import { parseDuration } from "../observability/index.js";
 import { runRole } from "./role.js";
 import { startStack, describeStack, type Stack } from "./stack.js";
 import { checkStackHealth } from "./health.js";
 import { tour } from "./tour.js";
 import { registerAvatarCommands } from "./avatar.js";
 import { registerRoomCommands } from "./room.js";
+import { registerLaunchCommands } from "./launch.js";
 import { registerAuditCommand } from "./audit.js";
 import { registerOperatorCommand } from "./operator.js";
 import { registerQualityCommand } from "./quality.js";
@@ -124,7 +130,7 @@ roleCommand("room-host", "host room actors")
     });
   });
 
-roleCommand("gateway", "serve RoomService over gRPC")
+roleCommand("gateway", "serve RoomService and OnboardingService over gRPC")
   .addOption(
     new Option("--media-dir <dir>", "serve the viewer page with the rooms' HLS from here (local mode)").env(
       "LIVEHOST_MEDIA_DIR",
@@ -173,6 +179,16 @@ roleCommand("gateway", "serve RoomService over gRPC")
       .env("LIVEHOST_AUDIT_MAX_BYTES")
       .default("1GiB"),
   )
+  .addOption(
+    new Option("--upload-max-bytes <size>", "onboarding videos above this are refused (RESOURCE_EXHAUSTED)")
+      .env("LIVEHOST_UPLOAD_MAX_BYTES")
+      .default("500MiB"),
+  )
+  .addOption(
+    new Option("--replicas <n>", "JetStream replicas of the onboarding buckets and streams")
+      .env("LIVEHOST_JETSTREAM_REPLICAS")
+      .default("1"),
+  )
   .action(async (options: GatewayOptions) => {
     const settings = compileGatewayOptions(options);
     await runRole("gateway", settings.role, async ({ nats, registry, logger }) => {
@@ -185,11 +201,42 @@ roleCommand("gateway", "serve RoomService over gRPC")
         viewer: settings.viewer,
         whep: settings.whep,
         auth: settings.auth,
+        uploadMaxBytes: settings.uploadMaxBytes,
+        replicas: settings.replicas,
       });
       const endpoints: Record<string, string> = { grpc: gateway.grpc.address };
       if (gateway.viewerUrl) endpoints.http = gateway.viewerUrl;
       if (gateway.whepUrl) endpoints.whep = gateway.whepUrl;
       return { endpoints, close: () => gateway.close() };
+    });
+  });
+
+roleCommand("job-worker", "run onboarding jobs: material checks, FaceID, avatar build, quality score, script, room")
+  .addOption(
+    new Option("--ack-wait <duration>", "how long a job waits for a lost worker before another takes it up")
+      .env("LIVEHOST_JOB_ACK_WAIT")
+      .default("10s"),
+  )
+  .addOption(
+    new Option("--replicas <n>", "JetStream replicas of the onboarding buckets and streams")
+      .env("LIVEHOST_JETSTREAM_REPLICAS")
+      .default("1"),
+  )
+  .action(async (options: RoleOptions & { ackWait: string; replicas: string }) => {
+    const role = compileRoleOptions("job-worker", options);
+    const ackWaitMs = parseDuration(options.ackWait, "--ack-wait", { bare: "s", minMs: 1_000, maxMs: 600_000 });
+    const replicas = parsePositiveInteger(options.replicas, "--replicas", 5);
+    await runRole("job-worker", role, async ({ nats, registry, logger }) => {
+      // The script's LLM: LIVEHOST_LLM_ENDPOINT / _MODEL / _API_KEY; the embedded brain otherwise.
+      const worker = await startOnboardingWorker({
+        nats,
+        registry,
+        logger,
+        ackWaitMs,
+        replicas,
+        llm: llmOptionsFromEnv(),
+      });
+      return { endpoints: {}, close: () => worker.close() };
     });
   });
 
@@ -346,6 +393,7 @@ models
 
 registerAvatarCommands(program);
 registerRoomCommands(program);
+registerLaunchCommands(program);
 registerAuditCommand(program);
 registerOperatorCommand(program);
 registerQualityCommand(program);

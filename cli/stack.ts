@@ -41,7 +41,7 @@ export interface Stack extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-const allRoles: RoleName[] = ["room-host", "gateway", "tts-worker", "lipsync-worker"];
+const allRoles: RoleName[] = ["room-host", "gateway", "tts-worker", "lipsync-worker", "job-worker"];
 const mainScript = fileURLToPath(new URL("./main.js", import.meta.url));
 const localModels = fileURLToPath(new URL("../../models/tts", import.meta.url));
 const localAvatars = fileURLToPath(new URL("../../models/avatars", import.meta.url));

@@ -12,7 +12,10 @@ import type { Action, AuditEntry, AuditLog, Authenticator, Caller, PeerAuth, Pol
 import { validateTenant } from "../trust/index.js";
 
 /** Actions that change something: audited whatever their result. Reads are audited only when refused. */
-const changes: ReadonlySet<Action> = new Set(["CreateRoom", "UpdateRoom", "StartRoom", "StopRoom", "Say", "Interrupt"]);
+const changes: ReadonlySet<Action> = new Set([
+  ...["CreateRoom", "UpdateRoom", "StartRoom", "StopRoom", "Say", "Interrupt"],
+  ...["SubmitJob", "CancelJob", "OverrideQuality", "UpdateScript", "RegisterFace", "DeleteFace"],
+] as Action[]);
 
 /** Rooms whose tenant the gateway remembers (a room's tenant never changes, so the memory is never stale). */
 const rememberedRooms = 100_000;
@@ -72,6 +75,11 @@ export class Admitted {
     validateTenant(requested);
     this.#scope(requested, `tenant ${requested}`);
     return requested;
+  }
+
+  /** Checks the caller acts for `tenant` (PERMISSION_DENIED naming `what` otherwise); the audit entry names it. */
+  tenant(tenant: string, what: string): void {
+    this.#scope(tenant, what);
   }
 
   /** The tenant filter of a listing: the one named (the caller's), else all the caller's. */

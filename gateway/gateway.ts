@@ -1,4 +1,4 @@
-// The gateway process: RoomService over gRPC for internal services, backed by NATS.
+// The gateway process: RoomService and OnboardingService over gRPC for internal services, backed by NATS.
 import type { ServerCredentials } from "@grpc/grpc-js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { rootLogger, type Logger, type Registry } from "../observability/index.js";
@@ -14,6 +14,7 @@ import {
 } from "../trust/index.js";
 import { InvalidArgumentError } from "../errors/index.js";
 import { Access } from "./access.js";
+import { onboardingService } from "./onboarding-service.js";
 import { roomService } from "./room-service.js";
 import { TenantQuotas } from "./tenant-quotas.js";
 import { startViewer } from "./viewer.js";
@@ -31,6 +32,10 @@ export interface GatewayOptions {
   auth: GatewayAuth;
   /** Serve the viewer page (local mode): rooms' HLS from `mediaDir`, comments, events. */
   viewer?: { mediaDir: string; host?: string; port?: number };
+  /** Onboarding uploads above this many bytes are refused. Default 500 MiB. */
+  uploadMaxBytes?: number;
+  /** Replicas of the onboarding buckets and streams (3 on a cluster). Default 1. */
+  replicas?: number;
   /** Serve WHEP alone (a cluster's viewers play rooms over WebRTC through it; see viewer.ts). */
   whep?: { host?: string; port?: number };
 }
@@ -88,6 +93,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         registry: options.registry,
         logger: log,
         closing: closing.signal,
+      }),
+      await onboardingService({
+        nats: options.nats,
+        access,
+        uploadMaxBytes: options.uploadMaxBytes,
+        replicas: options.replicas,
       }),
     ],
     host: options.grpcHost ?? "127.0.0.1",

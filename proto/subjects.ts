@@ -45,3 +45,18 @@ export const roomDirectoryBucket = "livehost_rooms";
 export const auditStream = "AUDIT";
 export const audit = (tenant: string, action: string) => `livehost.audit.${tenant || "_"}.${action}`;
 export const allAudit = "livehost.audit.>";
+
+/** Onboarding jobs' records (JSON, see onboarding/store.ts) by job id: written by the gateway and job workers. */
+export const jobsBucket = "livehost_jobs";
+/** A job's events (JobEvent, protobuf), in order, kept while the job is kept (stream JOB_EVENTS). */
+export const jobEvents = (jobId: string) => `livehost.jobs.events.${jobId}`;
+export const jobEventsStream = "JOB_EVENTS";
+/** The job workers' queue (stream JOB_QUEUE, work queue): a message is a job id to run, or to go on with. */
+export const jobQueue = "livehost.jobs.queue";
+export const jobQueueStream = "JOB_QUEUE";
+/** Uploaded videos, one object per job, its SHA-256 checked on every read (object store). */
+export const uploadsBucket = "livehost_uploads";
+/** The FaceID library: one face descriptor per key <tenant>.<face id> (JSON); never photos. */
+export const facesBucket = "livehost_faces";
+/** Avatar packs built by onboarding jobs: the pack's files as objects <avatar id>/<file>, pack.json written last. */
+export const avatarsBucket = "livehost_avatars";

@@ -57,6 +57,8 @@ export interface LiveRoomDeps {
   log: Logger;
   /** Directory of avatar packs, one per subdirectory named by avatar id. */
   avatarsDir: string;
+  /** Brings a pack published through NATS (onboarding) into avatarsDir when it is not there yet. */
+  ensureAvatar?: (avatarId: string) => Promise<void>;
   /** Outputs of each room go to <mediaDir>/<roomId>/ (HLS in hls/). */
   mediaDir: string;
   llm?: LlmOptions;
@@ -276,10 +278,9 @@ export class LiveRoom implements OnAirRoom {
   async update(spec: RoomSpec, paths: string[]): Promise<void> {
     // A pack that cannot be used fails the update (InvalidArgumentError) before anything has changed.
     const avatarId = spec.avatar?.avatarId || "default";
-    const avatar =
-      paths.includes("avatar") && avatarId !== this.#avatarId
-        ? await this.media.loadAvatar(join(this.#deps.avatarsDir, avatarId))
-        : undefined;
+    const switching = paths.includes("avatar") && avatarId !== this.#avatarId;
+    if (switching) await this.#deps.ensureAvatar?.(avatarId);
+    const avatar = switching ? await this.media.loadAvatar(join(this.#deps.avatarsDir, avatarId)) : undefined;
     const previous = this.#spec;
     this.#spec = spec;
     if (avatar) {

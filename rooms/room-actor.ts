@@ -349,7 +349,9 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     }
     if (!deps.live || onAir.has(ctx.id)) return;
     const open = deps.live.openRoom ?? ((...args: ConstructorParameters<typeof LiveRoom>) => new LiveRoom(...args));
-    const room = open(ctx.id, RoomSpec.fromJSON(ctx.state.spec), ctx.state.show, {
+    const spec = RoomSpec.fromJSON(ctx.state.spec);
+    await deps.live.ensureAvatar?.(spec.avatar?.avatarId || "default");
+    const room = open(ctx.id, spec, ctx.state.show, {
       ...deps.live,
       log: ctx.log,
       publish: (event) => publish(ctx, event),

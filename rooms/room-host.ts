@@ -12,7 +12,9 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { RoomDirectory } from "./directory.js";
 import { ensureRoomEventsStream, type RoomEventsSettings } from "./event-log.js";
 import { roomActor } from "./room-actor.js";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { AvatarStore } from "../avatars/index.js";
 import { ProductImages } from "./product-images.js";
 import { Voice } from "./voice.js";
 import { WorkerDirectory } from "./workers.js";
@@ -93,7 +95,17 @@ export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost>
           logger: log,
         })
       : undefined;
-  const live = options.live && voice ? { ...options.live, voice, images, registry: options.registry } : undefined;
+  const avatars = options.live ? await AvatarStore.open(options.nats, options.stores?.replicas) : undefined;
+  const live =
+    options.live && voice
+      ? {
+          ...options.live,
+          voice,
+          images,
+          registry: options.registry,
+          ensureAvatar: (avatarId: string) => ensureAvatar(avatars!, options.live!.avatarsDir, avatarId, log),
+        }
+      : undefined;
   const actors = await ActorHost.start({
     nats: options.nats,
     registry: options.registry,
@@ -187,4 +199,13 @@ async function whepRequest(media: RoomMediaGraph, msg: Msg): Promise<void> {
   } else {
     throw new MalformedMessageError('WHEP request: op must be "offer" (with sdp) or "delete" (with session)');
   }
+}
+
+/** A pack built by onboarding (published through NATS) copied into the avatars directory the first time it is used. */
+async function ensureAvatar(avatars: AvatarStore, avatarsDir: string, avatarId: string, log: Logger): Promise<void> {
+  if (existsSync(join(avatarsDir, avatarId, "pack.json"))) return;
+  const published = await avatars.info(avatarId);
+  if (!published) return;
+  await avatars.fetch(avatarId, avatarsDir);
+  log.info({ avatar: avatarId }, "avatar pack fetched from the avatar store");
 }

@@ -9,6 +9,8 @@ import {
   type handleUnaryCall,
   type handleServerStreamingCall,
   type handleBidiStreamingCall,
+  type handleClientStreamingCall,
+  type ServerReadableStream,
   type ServerUnaryCall,
   type ServerWritableStream,
   type ServerDuplexStream,
@@ -203,6 +205,42 @@ export function serverStream<Req, Res>(
   handler: (request: Req, signal: AbortSignal, call: ServerWritableStream<Req, Res>) => AsyncIterable<Res>,
 ): handleServerStreamingCall<Req, Res> {
   return (call) => respond(method, call, (signal) => handler(decodedRequest(call.request), signal, call));
+}
+
+/**
+ * A client-streaming call: the handler reads the client's requests one at a time as it needs them (pulled as in
+ * bidiStream, so a slow handler slows its client) and resolves to the one response. The signal aborts when the
+ * client cancels or goes away.
+ */
+export function clientStream<Req, Res>(
+  method: string,
+  handler: (requests: AsyncIterable<Req>, signal: AbortSignal, call: ServerReadableStream<Req, Res>) => Promise<Res>,
+): handleClientStreamingCall<Req, Res> {
+  return (call, callback) => {
+    const { span, ctx } = startServerSpan(method, call.metadata);
+    const abort = new AbortController();
+    let ended = false;
+    call.on("cancelled", () => {
+      if (!ended) abort.abort(new CancelledError("client cancelled the call"));
+    });
+    void context.with(ctx, async () => {
+      try {
+        const response = await handler(
+          pullRequests(call as unknown as ServerDuplexStream<Req, unknown>, abort.signal),
+          abort.signal,
+          call,
+        );
+        ended = true;
+        endSpan(span);
+        callback(null, response);
+      } catch (err) {
+        ended = true;
+        endSpan(span, err);
+        if (unexpected(err)) rootLogger().error({ err, method }, "unexpected error in grpc client stream");
+        callback(toStatus(err));
+      }
+    });
+  };
 }
 
 /**

@@ -6,6 +6,7 @@ export {
   unary,
   serverStream,
   bidiStream,
+  clientStream,
   type GrpcServer,
   type GrpcServiceRegistration,
 } from "./grpc-server.js";

@@ -34,6 +34,17 @@ export const actions = [
   "Say",
   "Interrupt",
   "WatchRoom",
+  "SubmitJob",
+  "GetJob",
+  "ListJobs",
+  "WatchJob",
+  "CancelJob",
+  "OverrideQuality",
+  "GetScript",
+  "UpdateScript",
+  "RegisterFace",
+  "ListFaces",
+  "DeleteFace",
 ] as const;
 export type Action = (typeof actions)[number];
 
@@ -41,13 +52,17 @@ export type Action = (typeof actions)[number];
  * What each role may do, in its tenants. A merchant's back office runs its own rooms; the danmaku ingest only posts
  * comments (and reads a room to route them); an operator console watches, speaks and stops rooms it does not
  * configure; an observer (a dashboard, `helm test`) only reads; an admin (SRE) does everything, and alone may
- * speak a line the guard refuses (SayRequest.override_guard).
+ * speak a line the guard refuses (SayRequest.override_guard). Onboarding: a merchant launches its own rooms and keeps
+ * its FaceID library; a console and an observer follow jobs and read scripts.
  */
 const allowed: Record<Role, ReadonlySet<Action>> = {
   merchant: new Set(actions),
   ingest: new Set(["PostComment", "GetRoom"]),
-  console: new Set(["GetRoom", "ListRooms", "WatchRoom", "StartRoom", "StopRoom", "Say", "Interrupt"]),
-  observer: new Set(["GetRoom", "ListRooms", "WatchRoom"]),
+  console: new Set([
+    ...["GetRoom", "ListRooms", "WatchRoom", "StartRoom", "StopRoom", "Say", "Interrupt"],
+    ...["GetJob", "ListJobs", "WatchJob", "GetScript"],
+  ] as Action[]),
+  observer: new Set(["GetRoom", "ListRooms", "WatchRoom", "GetJob", "ListJobs", "WatchJob", "GetScript"]),
   admin: new Set(actions),
 };
 

@@ -48,7 +48,8 @@ export interface LipSyncDeps {
   classify: VisemeClassifier;
   slots: StreamSlots;
   registry: Registry;
-  avatars?: AvatarMouth[];
+  /** The avatars it animates; a Map is read live (packs published while the worker runs are added to it). */
+  avatars?: AvatarMouth[] | Map<string, AvatarMouth>;
   /** Told of every second of audio served, for the capacity the worker measures under load. */
   capacity?: StreamCapacity;
 }
@@ -77,7 +78,8 @@ export async function lipSyncStreamCost(classify: VisemeClassifier, avatar: Avat
 }
 
 export function lipSyncService(deps: LipSyncDeps): GrpcServiceRegistration {
-  const avatars = new Map((deps.avatars ?? [defaultAvatar]).map((a) => [a.id, a]));
+  const avatars =
+    deps.avatars instanceof Map ? deps.avatars : new Map((deps.avatars ?? [defaultAvatar]).map((a) => [a.id, a]));
   const metrics = lipSyncMetrics(deps.registry);
   // One model for every stream: the frames of streams whose chunks arrive together run as one batch.
   const classify = batchedClassifier(deps.classify, {

@@ -1,11 +1,12 @@
 // A lip-sync worker process: the shared worker core around the viseme model (onnxruntime, CUDA when its provider
 // loads) and the mouth renderer. The model is the project's own (gpu-workers/lipsync/model) unless --model points at
 // a production model with the same I/O contract (see mlp.ts).
-import { readdir, readFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { rootLogger } from "../../observability/index.js";
-import { loadAvatarPack, repoPath } from "../../avatars/index.js";
+import { rootLogger, type Logger } from "../../observability/index.js";
+import { AvatarStore, loadAvatarPack, repoPath, type AvatarPack } from "../../avatars/index.js";
 import { UnusableModelError } from "../errors.js";
 import { createSession, executionProviders, type ExecutionProviderChoice } from "../onnx/runtime.js";
 import { startWorker, type Worker, type WorkerHosting } from "../worker.js";
@@ -74,13 +75,23 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
   } catch (err) {
     problem = [problem, `lip-sync model unavailable: ${(err as Error).message}`].filter(Boolean).join("; ");
   }
+  // Packs built by onboarding jobs arrive through NATS while the worker runs: loaded, then announced.
+  const byId = new Map(avatars.map((a) => [a.id, a]));
+  const capabilities = classify ? [...byId.keys()] : [];
+  const watching = new AbortController();
+  if (classify) {
+    await watchPublishedAvatars(options, watching.signal, log, (avatarId, pack) => {
+      byId.set(avatarId, { id: avatarId, ...pack.manifest.mouth, mouthImage: pack.mouthImage });
+      if (!capabilities.includes(avatarId)) capabilities.push(avatarId);
+    });
+  }
   const worker = await startWorker({
     kind: "lipsync",
     nats: options.nats,
     registry: options.registry,
     services: (slots) =>
-      classify ? [lipSyncService({ classify, slots, registry: options.registry, avatars, capacity })] : [],
-    capabilities: classify ? avatars.map((a) => a.id) : [],
+      classify ? [lipSyncService({ classify, slots, registry: options.registry, avatars: byId, capacity })] : [],
+    capabilities,
     workerId: options.workerId,
     grpcHost: options.grpcHost,
     grpcPort: options.grpcPort,
@@ -93,6 +104,33 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
     logger: log,
   });
   if (problem) worker.setNotReady(problem);
-  const close = (graceMs?: number) => worker.close(graceMs);
+  const close = (graceMs?: number) => {
+    watching.abort();
+    return worker.close(graceMs);
+  };
   return { worker, close, [Symbol.asyncDispose]: () => close() };
+}
+
+/**
+ * Loads each avatar pack published through NATS (onboarding jobs) as it appears. A worker whose NATS user may not read
+ * the avatar store serves the packs it started with, and says so.
+ */
+async function watchPublishedAvatars(
+  options: LipSyncWorkerOptions,
+  signal: AbortSignal,
+  log: Logger,
+  add: (avatarId: string, pack: AvatarPack) => void,
+): Promise<void> {
+  try {
+    const store = await AvatarStore.open(options.nats);
+    const dir = options.avatarsDir ?? (await mkdtemp(join(tmpdir(), "livehost-avatars-")));
+    await store.watch((avatarId) => {
+      void (async () => {
+        add(avatarId, await loadAvatarPack(await store.fetch(avatarId, dir)));
+        log.info({ avatar: avatarId }, "avatar pack added from the avatar store");
+      })().catch((err: unknown) => log.warn({ err, avatar: avatarId }, "a published avatar pack could not be loaded"));
+    }, signal);
+  } catch (err) {
+    log.warn({ err }, "avatar store unavailable: only the packs the worker started with are served");
+  }
 }

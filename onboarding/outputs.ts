@@ -1,0 +1,13 @@
+// What a job made, removed when it does not succeed (nothing half-created is left): its avatar, unless another job
+// published that id since, and its uploaded video (kept only while the job runs, whatever its outcome).
+import type { AvatarStore } from "../avatars/index.js";
+import { JobState, type Job } from "../proto/index.js";
+import type { JobStore } from "./store.js";
+
+export async function removeJobOutputs(deps: { store: JobStore; avatars: AvatarStore }, job: Job): Promise<void> {
+  if (job.state !== JobState.JOB_STATE_SUCCEEDED) {
+    const avatar = await deps.avatars.info(job.avatarId);
+    if (avatar?.jobId === job.id) await deps.avatars.remove(job.avatarId);
+  }
+  await deps.store.deleteVideo(job.id);
+}

@@ -9,7 +9,7 @@ import { Ajv, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
 import { parse, parseAllDocuments } from "yaml";
 import { beforeAll, describe, expect, it } from "vitest";
-import { chartDir, helm, renderChart, valuesFile, type Manifest } from "./testing/helm.js";
+import { chartDir, helm, parseManifests, renderChart, valuesFile, type Manifest } from "./testing/helm.js";
 
 const valueSets: Record<string, string[]> = {
   defaults: [],
@@ -195,12 +195,13 @@ describe.each(Object.keys(valueSets))("values: %s", (name) => {
 describe("defaults", () => {
   const objects = () => rendered.get("defaults")!;
 
-  it("installs every role: room hosts, gateway, operator, NATS, both worker pools and the CRDs", () => {
+  it("installs every role: room hosts, gateway, job workers, operator, NATS, both worker pools and the CRDs", () => {
     const names = objects().map((o) => `${o.kind}/${o.metadata.name}`);
     expect(names).toEqual(
       expect.arrayContaining([
         "Deployment/lh-livehost-room-host",
         "Deployment/lh-livehost-gateway",
+        "Deployment/lh-livehost-job-worker",
         "Deployment/lh-livehost-operator",
         "StatefulSet/lh-livehost-nats",
         "WorkerPool/lh-livehost-tts",
@@ -232,8 +233,8 @@ describe("defaults", () => {
     }
   });
 
-  it("keeps room hosts, gateways and NATS available through node drains (PDBs)", () => {
-    for (const component of ["-room-host", "-gateway", "-nats", "-operator"]) {
+  it("keeps room hosts, gateways, job workers and NATS available through node drains (PDBs)", () => {
+    for (const component of ["-room-host", "-gateway", "-job-worker", "-nats", "-operator"]) {
       expect(find(objects(), "PodDisruptionBudget", component)).toBeDefined();
     }
   });
@@ -260,6 +261,7 @@ describe("defaults", () => {
     for (const [workload, role] of [
       ["-room-host", "room-host"],
       ["-gateway", "gateway"],
+      ["-job-worker", "job-worker"],
       ["-operator", "operator"],
     ] as const) {
       const env = (find(objects(), "Deployment", workload) as Workload).spec.template.spec.containers[0]!.env!;
@@ -272,6 +274,7 @@ describe("defaults", () => {
     const secret = find(objects(), "Secret", "-nats-auth") as Manifest & { data: Record<string, string> };
     expect(Object.keys(secret.data).sort()).toEqual([
       "gateway",
+      "job-worker",
       "lipsync-worker",
       "operator",
       "room-host",
@@ -382,7 +385,13 @@ describe("WebRTC viewers", () => {
     expect(off.code).toBe(0);
     expect(off.stdout).not.toContain("LIVEHOST_WEBRTC_PORTS");
     expect(off.stdout).not.toContain("LIVEHOST_WHEP_PORT");
-    expect(off.stdout).not.toContain("protocol: UDP");
+    // No UDP port, Service or rule for ICE (UDP stays only in the job workers' egress to DNS).
+    const offObjects = parseManifests(off.stdout);
+    expect(offObjects.filter((o) => o.metadata.name.endsWith("-webrtc"))).toEqual([]);
+    const host = (find(offObjects, "Deployment", "-room-host") as Workload).spec.template.spec.containers[0]!;
+    expect((host.ports ?? []).some((p) => p.protocol === "UDP")).toBe(false);
+    const rules = offObjects.filter((o) => o.kind === "NetworkPolicy" && !o.metadata.name.endsWith("-job-worker"));
+    expect(JSON.stringify(rules)).not.toContain("UDP");
   });
 });
 
@@ -461,6 +470,10 @@ describe("external NATS, mTLS and prometheus-operator", () => {
       parse(await readFile(new URL("../observability/alerts/livehost.rules.yaml", import.meta.url), "utf8")),
     );
     expect(objects().filter((o) => o.kind === "PodMonitor")).toHaveLength(2);
+    const pods = find(objects(), "PodMonitor", "lh-livehost").spec as {
+      selector: { matchExpressions: { key: string; values: string[] }[] };
+    };
+    expect(pods.selector.matchExpressions[0]!.values).toEqual(["room-host", "gateway", "job-worker", "operator"]);
   });
 });
 
@@ -531,6 +544,146 @@ describe("GPU pools on two clouds", () => {
     const defaults = rendered.get("defaults")!;
     expect(defaults.some((o) => o.kind === "DaemonSet")).toBe(false);
     expect((find(defaults, "WorkerPool", "-tts").spec as { podTemplate?: unknown }).podTemplate).toBeUndefined();
+  });
+});
+
+describe("onboarding: job workers", () => {
+  const objects = () => rendered.get("defaults")!;
+  type Volume = { name: string; emptyDir?: { sizeLimit?: string }; secret?: object };
+  const podOf = (objects: Manifest[]) =>
+    (find(objects, "Deployment", "-job-worker") as Workload).spec.template.spec as PodSpec & { volumes: Volume[] };
+
+  it("runs job workers on their own NATS user with the queue's ack wait, the rooms' replicas and a bounded /tmp", () => {
+    const pod = podOf(objects());
+    const container = pod.containers[0]! as Container & { volumeMounts: { name: string; mountPath: string }[] };
+    expect(container.args).toEqual(["job-worker"]);
+    expect(envOf(find(objects(), "Deployment", "-job-worker"))).toMatchObject({
+      LIVEHOST_NATS_USER: "job-worker",
+      LIVEHOST_JOB_ACK_WAIT: "10s",
+      LIVEHOST_JETSTREAM_REPLICAS: "3",
+      LIVEHOST_UPLOADS_MAX_BYTES: "2Gi",
+      OTEL_SERVICE_NAME: "livehost-job-worker",
+    });
+    expect(container.env!.find((e) => e.name === "LIVEHOST_NATS_PASSWORD")?.valueFrom?.secretKeyRef).toEqual({
+      name: "lh-livehost-nats-auth",
+      key: "job-worker",
+    });
+    expect(container.readinessProbe?.httpGet).toEqual({ path: "/readyz", port: "metrics" });
+    expect(container.livenessProbe?.httpGet).toEqual({ path: "/livez", port: "metrics" });
+    expect(pod.terminationGracePeriodSeconds).toBe(30);
+    expect(pod.topologySpreadConstraints).toHaveLength(2);
+    // Videos and packs being built go to /tmp, bounded; it serves and calls no gRPC, so it has no certificate.
+    expect(container.volumeMounts).toContainEqual({ name: "tmp", mountPath: "/tmp" });
+    expect(pod.volumes).toEqual([{ name: "tmp", emptyDir: { sizeLimit: "4Gi" } }]);
+    expect(container.env!.some((e) => e.name.startsWith("LIVEHOST_TLS_"))).toBe(false);
+    // The gateway makes the same onboarding streams and buckets, and bounds one upload.
+    expect(envOf(find(objects(), "Deployment", "-gateway"))).toMatchObject({
+      LIVEHOST_UPLOAD_MAX_BYTES: "500Mi",
+      LIVEHOST_UPLOADS_MAX_BYTES: "2Gi",
+      LIVEHOST_JETSTREAM_REPLICAS: "3",
+    });
+  });
+
+  it("takes its values: ack wait, replicas, scratch size, the brain's LLM and a pod patch", async () => {
+    const objects = await renderChart(
+      [],
+      [
+        "jobWorker.ackWait=30s",
+        "jobWorker.replicas=4",
+        "jobWorker.scratchSize=8Gi",
+        "roomHost.jetstreamReplicas=1",
+        "gateway.uploadMaxBytes=1Gi",
+        "roomHost.llm.endpoint=https://llm.example.com/v1",
+        "roomHost.llm.model=qwen",
+        "roomHost.llm.apiKeySecret=llm-key",
+        "jobWorker.podPatch.spec.priorityClassName=batch",
+      ],
+    );
+    const deployment = find(objects, "Deployment", "-job-worker") as Workload;
+    expect(deployment.spec).toMatchObject({ replicas: 4 });
+    expect(envOf(deployment)).toMatchObject({
+      LIVEHOST_JOB_ACK_WAIT: "30s",
+      LIVEHOST_JETSTREAM_REPLICAS: "1",
+      LIVEHOST_LLM_ENDPOINT: "https://llm.example.com/v1",
+      LIVEHOST_LLM_MODEL: "qwen",
+    });
+    expect(deployment.spec.template.spec.containers[0]!.env).toContainEqual({
+      name: "LIVEHOST_LLM_API_KEY",
+      valueFrom: { secretKeyRef: { name: "llm-key", key: "api-key" } },
+    });
+    expect(podOf(objects).volumes).toContainEqual({ name: "tmp", emptyDir: { sizeLimit: "8Gi" } });
+    expect((deployment.spec.template.spec as { priorityClassName?: string }).priorityClassName).toBe("batch");
+    expect(envOf(find(objects, "Deployment", "-gateway"))).toMatchObject({ LIVEHOST_UPLOAD_MAX_BYTES: "1Gi" });
+    // Its egress: DNS, NATS and the LLM's port.
+    const policy = find(objects, "NetworkPolicy", "-job-worker").spec as { egress: { ports: { port: number }[] }[] };
+    expect(policy.egress.map((rule) => rule.ports.map((p) => p.port))).toEqual([[53, 53], [4222], [443]]);
+  });
+
+  it("lets job workers reach DNS and NATS only, and take /metrics scrapes and nothing else", () => {
+    const policy = find(objects(), "NetworkPolicy", "-job-worker").spec as {
+      podSelector: { matchLabels: Record<string, string> };
+      policyTypes: string[];
+      egress: { to?: { podSelector: { matchLabels: Record<string, string> } }[]; ports: object[] }[];
+    };
+    const pods = (find(objects(), "Deployment", "-job-worker") as Workload).spec.template.metadata.labels;
+    expect(matches(policy.podSelector.matchLabels, pods)).toBe(true);
+    expect(policy.policyTypes).toEqual(["Egress"]);
+    const natsPods = (find(objects(), "StatefulSet", "-nats") as Workload).spec.selector.matchLabels;
+    expect(policy.egress).toEqual([
+      {
+        ports: [
+          { port: 53, protocol: "UDP" },
+          { port: 53, protocol: "TCP" },
+        ],
+      },
+      {
+        to: [{ podSelector: { matchLabels: natsPods } }],
+        ports: [{ port: 4222, protocol: "TCP" }],
+      },
+    ]);
+    // With an external NATS: its URLs' ports, wherever it is.
+    const external = find(
+      rendered.get("external NATS with credentials from a Secret")!,
+      "NetworkPolicy",
+      "-job-worker",
+    );
+    expect((external.spec as { egress: object[] }).egress[1]).toEqual({ ports: [{ port: 4222, protocol: "TCP" }] });
+  });
+
+  it("renders no job worker, PDB or policy when disabled; the gateway still bounds uploads", async () => {
+    const objects = await renderChart([], ["jobWorker.enabled=false"]);
+    expect(objects.filter((o) => o.metadata.name.endsWith("-job-worker"))).toEqual([]);
+    expect(envOf(find(objects, "Deployment", "-gateway"))).toMatchObject({ LIVEHOST_UPLOAD_MAX_BYTES: "500Mi" });
+  });
+
+  it("refuses streams whose byte limits do not fit NATS's file storage, naming each", async () => {
+    const result = await helm(["template", "lh", chartDir, "--set", "jobWorker.uploadsMaxBytes=4Gi"]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(
+      "roomHost.inbox.maxBytes (4Gi) + roomHost.events.maxBytes (512Mi) + gateway.audit.maxBytes (1Gi) + " +
+        "the jobs' events (1Gi) + jobWorker.uploadsMaxBytes (4Gi) together must fit in " +
+        "nats.jetstream.fileStorage.size (10Gi)",
+    );
+    const bigger = await helm([
+      "template",
+      "lh",
+      chartDir,
+      "--set",
+      "jobWorker.uploadsMaxBytes=4Gi,nats.jetstream.fileStorage.size=12Gi",
+    ]);
+    expect(bigger.code).toBe(0);
+  });
+
+  it("rejects an ack wait or a scratch size in a form the worker or Kubernetes does not take", async () => {
+    for (const [value, field] of [
+      ["jobWorker.ackWait=ten", "jobWorker.ackWait"],
+      ["jobWorker.scratchSize=4GB", "jobWorker.scratchSize"],
+      ["gateway.uploadMaxBytes=500MB", "gateway.uploadMaxBytes"],
+    ]) {
+      const result = await helm(["template", "lh", chartDir, "--set", value!]);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain(`${field}: Does not match pattern`);
+    }
   });
 });
 

@@ -54,6 +54,22 @@ app.kubernetes.io/part-of: livehost
 {{- end }}
 {{- end }}
 
+{{/* The port of a URL: its own, else its scheme's (nats/tls 4222, https 443, http 80). */}}
+{{- define "livehost.urlPort" -}}
+{{- $url := urlParse (trim .) }}
+{{- $port := regexFind ":[0-9]+$" $url.host | trimPrefix ":" }}
+{{- $port | default (get (dict "nats" "4222" "tls" "4222" "https" "443" "http" "80") $url.scheme) | default "443" }}
+{{- end }}
+
+{{/* The ports of the external NATS URLs (nats.external.url, comma-separated), as a JSON list. */}}
+{{- define "livehost.natsPorts" -}}
+{{- $ports := list }}
+{{- range $url := splitList "," .Values.nats.external.url }}
+{{- $ports = append $ports (include "livehost.urlPort" $url | int) }}
+{{- end }}
+{{- $ports | toJson }}
+{{- end }}
+
 {{/* Secret holding the per-role NATS passwords. */}}
 {{- define "livehost.natsAuthSecret" -}}
 {{- default (include "livehost.componentName" (dict "root" . "component" "nats-auth")) .Values.nats.auth.existingSecret }}
@@ -102,7 +118,7 @@ would allow all). (dict "allow" (list ...) "deny" (list ...))
 
 {{/*
 Environment every livehost role gets: NATS URL and its role's credentials, TLS files, logging and tracing.
-(dict "root" $ "role" "gateway")
+(dict "root" $ "role" "gateway"); "grpc" false for a role that neither serves nor calls gRPC (no certificate).
 */}}
 {{- define "livehost.roleEnv" -}}
 {{- $root := .root }}
@@ -121,7 +137,7 @@ Environment every livehost role gets: NATS URL and its role's credentials, TLS f
 - name: LIVEHOST_NATS_TLS_CA
   value: /etc/livehost/nats-tls/ca.crt
 {{- end }}
-{{- if $root.Values.grpcTls.enabled }}
+{{- if and $root.Values.grpcTls.enabled (include "livehost.usesGrpc" .) }}
 - name: LIVEHOST_TLS_CA
   value: /etc/livehost/tls/ca.crt
 - name: LIVEHOST_TLS_CERT
@@ -202,12 +218,24 @@ for the gateway its Service's names (clients outside the release dial it by name
 {{- end }}
 {{- end }}
 
-{{/* Volumes for the TLS material and /tmp (the root filesystem is read-only). (dict "root" $ "role" "gateway") */}}
+{{/* "true" unless the dict says "grpc" false: the role has a gRPC certificate. */}}
+{{- define "livehost.usesGrpc" -}}
+{{- if ne (toString (get . "grpc")) "false" }}true{{ end }}
+{{- end }}
+
+{{/*
+Volumes for the TLS material and /tmp (the root filesystem is read-only). (dict "root" $ "role" "gateway"), with
+"tmpSize" to bound /tmp (a sizeLimit) and "grpc" false for a role without a gRPC certificate.
+*/}}
 {{- define "livehost.securityVolumes" -}}
 {{- $root := .root }}
 - name: tmp
+  {{- with get . "tmpSize" }}
+  emptyDir: { sizeLimit: {{ . }} }
+  {{- else }}
   emptyDir: {}
-{{- if $root.Values.grpcTls.enabled }}
+  {{- end }}
+{{- if and $root.Values.grpcTls.enabled (include "livehost.usesGrpc" .) }}
 - name: grpc-tls
   secret:
     secretName: {{ include "livehost.grpcTlsSecret" . }}
@@ -222,15 +250,17 @@ for the gateway its Service's names (clients outside the release dial it by name
 {{- end }}
 {{- end }}
 
+{{/* Mounts of livehost.securityVolumes: the root context, or (dict "root" $ "grpc" false). */}}
 {{- define "livehost.securityVolumeMounts" -}}
+{{- $root := get . "root" | default . }}
 - name: tmp
   mountPath: /tmp
-{{- if .Values.grpcTls.enabled }}
+{{- if and $root.Values.grpcTls.enabled (include "livehost.usesGrpc" .) }}
 - name: grpc-tls
   mountPath: /etc/livehost/tls
   readOnly: true
 {{- end }}
-{{- if .Values.nats.tls.enabled }}
+{{- if $root.Values.nats.tls.enabled }}
 - name: nats-tls
   mountPath: /etc/livehost/nats-tls
   readOnly: true

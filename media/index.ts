@@ -14,3 +14,4 @@ export { decodeAudio, decodeVideo, Mp4Writer, writeMp4, writePng } from "./gst-f
 export { probeMedia } from "./probe.js";
 export { scoreMedia } from "./quality-file.js";
 export { type QualityReport } from "./quality.js";
+export { type QualityPart } from "./quality-score.js";

@@ -30,5 +30,6 @@ export { QualityAnalyzer, type QualityReport, type DefectKind } from "./quality.
 export { LoudnessMeter } from "./quality-loudness.js";
 export { QualityMonitor, qualityMetrics, type QualitySnapshot } from "./quality-monitor.js";
 export { calibrationClip, degradations, degrade, renderTalkingClip, type Degradation } from "./testing/calibration.js";
+export { calibrate, spearman, type Calibration, type CalibrationRow } from "./testing/calibration.js";
 export { chromiumOffer } from "./testing/whep-offer.js";
 export { connectViewer, launchTestChromium, type ReceivedMedia } from "./testing/webrtc-browser.js";

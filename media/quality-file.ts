@@ -1,5 +1,5 @@
 // The quality gate on a recording or a stream (`livehost quality`): the input decoded by GStreamer (uridecodebin, so
-// MP4, TS, FLV, HLS playlists, http and rtmp URLs) into small gray frames and 48 kHz mono S16, fed to the analyzers.
+// MP4, TS, FLV, HLS playlists, http and rtmp URLs) into gray frames and 48 kHz mono S16, fed to the analyzers.
 // The binding hands buffers over without their timestamps: frames are timed by the packet timestamps ffprobe lists
 // (files and finished playlists), else by the stream's frame rate; audio by its sample count from its start time.
 import { execFile } from "node:child_process";
@@ -19,8 +19,11 @@ export interface ScoreMediaOptions {
   signal?: AbortSignal;
 }
 
-/** Decoded frames are at most this wide or tall (the analyzers read a grid of them anyway). */
-const decodeSide = 320;
+/**
+ * Decoded frames are at most this wide or tall: the analyzers read a grid of them, but blur is judged on neighbouring
+ * pixels, so at about the size a phone shows a portrait stream (a 720x1280 output read at 360x640).
+ */
+const decodeSide = 640;
 const run = promisify(execFile);
 
 /** A file path as a URI; URLs as they are. */

@@ -1,11 +1,26 @@
 // The quality gate's analyzers: a room's output judged from its own pictures and sound, streaming and bounded, fed
 // frame by frame (a luma plane and the mouth box) and block by block (48 kHz mono S16), by the live monitor
-// (quality-monitor.ts) or a decoded file (quality-file.ts). Finds frozen, black and missing frames, silence gaps
-// inside speech, a low frame rate, loudness off target and the audio–video offset, and scores them 0 to 100.
+// (quality-monitor.ts) or a decoded file (quality-file.ts). Finds frozen, duplicated, black and missing frames, blur,
+// a low frame rate, silence gaps inside speech, clipped speech, loudness off target, the audio–video offset and a
+// mouth that does not follow the voice, and scores them (quality-score.ts: 0 to 100, and 1 to 5 with its parts).
 // Thresholds and weights are stated where they are defined and in media/README.md ("Quality gate").
 import { InvalidArgumentError } from "../errors/index.js";
+import { blurFloor, edgeEnergy, minEdgePoints } from "./quality-blur.js";
+import { DuplicateCadence, type CadenceVerdict } from "./quality-cadence.js";
 import { LoudnessMeter, type LoudnessFigures } from "./quality-loudness.js";
 import { estimateOffsets, type OffsetEstimate } from "./quality-offset.js";
+import {
+  bt1359,
+  clippedSample,
+  clippedShareFloor,
+  lipSyncFloor,
+  loudnessRange,
+  penaltiesOf,
+  qualityScore,
+  type QualityPart,
+} from "./quality-score.js";
+
+export { bt1359, loudnessRange } from "./quality-score.js";
 
 export interface Rect {
   x: number;
@@ -32,7 +47,18 @@ export interface PcmBlock {
   pcm: Int16Array;
 }
 
-export type DefectKind = "av_offset" | "low_fps" | "missing_frames" | "frozen" | "black" | "silence_gap" | "loudness";
+export type DefectKind =
+  | "av_offset"
+  | "lip_sync"
+  | "low_fps"
+  | "missing_frames"
+  | "frozen"
+  | "duplicated"
+  | "black"
+  | "blur"
+  | "silence_gap"
+  | "loudness"
+  | "clipping";
 
 export interface QualityDefect {
   kind: DefectKind;
@@ -40,7 +66,10 @@ export interface QualityDefect {
   atSeconds: number;
   /** How long it lasts, in s (0 for a figure of the whole stretch, like the offset). */
   seconds: number;
-  /** How much: ms of offset, fps, frames missing, LUFS; absent where the duration says it. */
+  /**
+   * How much: ms of offset, fps (low_fps; duplicated: distinct pictures per second), frames missing, LUFS, edge
+   * sharpness (blur), % of speech samples clipped, the peak correlation (lip_sync); absent where the duration says it.
+   */
   value?: number;
   /** For a person: what was found and why it matters. */
   why: string;
@@ -54,6 +83,10 @@ export interface QualityReport {
   score: number;
   /** Score points taken off per kind of defect. */
   penalties: Partial<Record<DefectKind, number>>;
+  /** The score on the 1-to-5 scale of a mean opinion score, 1 + 4 × score / 100 (quality-score.ts). */
+  mos?: number;
+  /** What the score is made of: each part's measurement, the points it takes off, and its own 1-to-5 grade. */
+  parts?: QualityPart[];
   video: {
     frames: number;
     /** Frames per second from the timestamps. */
@@ -61,6 +94,14 @@ export interface QualityReport {
     blackFrames: number;
     frozenSeconds: number;
     missingFrames: number;
+    /**
+     * Edge sharpness (quality-blur.ts): 1/2 for crisp step edges, 1/4 for wide ramps; blurred below 0.37. Absent
+     * without enough edges.
+     */
+    sharpness?: number;
+    /** Frames repeated at a regular cadence: for how long, at how many distinct pictures per second, and the share of
+     * the motion judged that was duplicated. Absent when none was found. */
+    duplicated?: { seconds: number; pictureFps: number; share: number };
   };
   audio: {
     seconds: number;
@@ -69,9 +110,17 @@ export interface QualityReport {
     gaps: number;
     gapSeconds: number;
     loudness: LoudnessFigures;
+    /** Share of the speech samples at full scale (≥ 95 %, −0.45 dBFS). Absent without speech. */
+    clippedShare?: number;
   };
   /** Positive: audio ahead of video. Absent without enough speech and mouth movement to tell. */
   offset?: { ms: number; confidence: number; estimates: number };
+  /**
+   * How well the mouth follows the voice: the median over the offset windows of the peak |r| between the mouth's
+   * brightness and the speech energy, at the best lag (0: the mouth does not move or moves at random). Absent without
+   * a stretch of speech to judge.
+   */
+  lipSync?: { correlation: number; windows: number };
   /** Where the mouth was taken to be when it was estimated, not given (the plane's pixels; scoreMedia: the input's). */
   mouthFound?: Rect;
   defects: QualityDefect[];
@@ -130,9 +179,14 @@ const blackShare = 0.98;
 const changedLuma = 10;
 const frameChangedShare = 0.0005;
 const mouthChangedShare = 0.02;
-/** Speech: 10 ms of sound above −40 dBFS; silence below −55 dBFS. */
+/**
+ * Speech: 10 ms of sound above −40 dBFS; silence below −55 dBFS. Quieter speech is still speech: where the stream's
+ * level (the 90th percentile of its 10 ms windows above −70 dBFS, normally −16 dBFS or more) is lower, both follow it
+ * down (level − 24 and level − 39 dB, at most to −60 and −75 dBFS), so a quiet host is found quiet, not full of gaps.
+ */
 const speechDb = -40;
 const silenceDb = -55;
+const levelFloorDb = -70;
 /** A silence gap: 200 ms to 1.5 s of silence, cut off (not trailing off), with speech on both sides. */
 const gapMin = 20;
 const gapMax = 150;
@@ -143,10 +197,10 @@ const gapMax = 150;
 const cutWithinDb = 10;
 /** An estimate counts when its correlation peak reaches this |r|. */
 const minCorrelation = 0.3;
-/** BT.1359: detectability +45 ms (audio early) / −125 ms (audio late); acceptability +90 / −185 ms. */
-export const bt1359 = { detectEarlyMs: 45, detectLateMs: -125, acceptEarlyMs: 90, acceptLateMs: -185 };
-/** Loudness target range: EBU R128 broadcast (−23 LUFS) to streaming platforms (−14 LUFS). */
-export const loudnessRange = { lowLufs: -24, highLufs: -13 };
+/** Blur is judged on the last 2 s of frames, every second. */
+const blurSpan = 2;
+/** Clipping is judged per second of audio (100 windows of 10 ms). */
+const clipWindows = 100;
 
 const gridCols = 12;
 const gridRows = 24;
@@ -156,6 +210,18 @@ interface FrameRecord {
   black: boolean;
   mouth: number;
   cells?: Float32Array;
+  /** Edge energy read for blur (quality-blur.ts); 0 on black frames. */
+  fine: number;
+  coarse: number;
+  edges: number;
+}
+
+/** A stretch found bad that may still go on (blur, duplicated frames, clipping): reported as it stands until it ends. */
+interface OpenStretch {
+  from: number;
+  to: number;
+  /** The stretch's figure so far (duplicated: the lowest picture rate). */
+  value: number;
 }
 
 interface StillRun {
@@ -215,9 +281,18 @@ export class QualityAnalyzer {
   #pendingStill: StillRun[] = [];
   #missingTotal = 0;
   #frozenTotal = 0;
+  // Blur: edge energy since the start, and the blurred stretch going on.
+  #edgeTotals = { fine: 0, coarse: 0, edges: 0 };
+  #nextBlurAt?: number;
+  #blur?: OpenStretch;
+  // Duplicated frames: verdicts every second (trimmed to the history), and the duplicated stretch going on.
+  #cadence = new DuplicateCadence();
+  #verdicts: CadenceVerdict[] = [];
+  #duplicated?: OpenStretch;
   // Audio: one dB value per 10 ms window, from #audioStart.
   #audioStart?: number;
   #db: number[] = [];
+  #clipped: number[] = []; // samples at full scale per 10 ms window, beside #db
   #dbBase = 0; // index of #db[0] since the first window
   #partial = new Int16Array(480);
   #partialFill = 0;
@@ -227,6 +302,14 @@ export class QualityAnalyzer {
   #gapCandidates: GapCandidate[] = [];
   #gapTotal = 0;
   #gapCount = 0;
+  #clippedTotal = 0;
+  // The speech level: 1 dB bins of the windows above −70 dBFS kept in #db, and the thresholds it sets.
+  #levels = new Uint32Array(-levelFloorDb + 1);
+  #levelWindows = 0;
+  #speechDb = speechDb;
+  #silenceDb = silenceDb;
+  #clipSecond = { clipped: 0, speech: 0, windows: 0 };
+  #clipping?: OpenStretch;
   // Offset.
   #nextEstimateAt?: number;
   #estimates: TimedEstimate[][] = []; // per window: one per mouth series (the mouth, or every grid cell)
@@ -275,6 +358,12 @@ export class QualityAnalyzer {
       this.#gridSize = { width, height };
     }
     const mouth = frame.mouth ? this.#mouthSample(frame, stride) : undefined;
+    const black = dark >= blackShare * gw * gh;
+    // Blur reads every other frame (a quarter of the grid each time; see edgeEnergy): blur does not come and go faster.
+    const edges =
+      black || this.#frameCount % 2
+        ? { fine: 0, coarse: 0, points: 0 }
+        : edgeEnergy(luma, width, height, stride, step, this.#frameCount >> 1);
 
     this.#frameCount++;
     this.#firstPts ??= t;
@@ -299,7 +388,6 @@ export class QualityAnalyzer {
     const frameSeconds = this.#frameInterval() ?? 0.04;
 
     // Black frames, in runs.
-    const black = dark >= blackShare * gw * gh;
     if (black) {
       this.#blackSince ??= t;
       this.#blackFrames.push(t);
@@ -313,10 +401,99 @@ export class QualityAnalyzer {
         this.#pendingStill.push({ from: this.#stillSince, to: t });
       this.#stillSince = t;
     }
-    this.#frames.push({ t, black, mouth: mouth?.mean ?? Number.NaN, ...(cells ? { cells } : {}) });
+    this.#frames.push({
+      t,
+      black,
+      mouth: mouth?.mean ?? Number.NaN,
+      ...(cells ? { cells } : {}),
+      fine: edges.fine,
+      coarse: edges.coarse,
+      edges: edges.points,
+    });
+    this.#edgeTotals.fine += edges.fine;
+    this.#edgeTotals.coarse += edges.coarse;
+    this.#edgeTotals.edges += edges.points;
+    // The frame's number on the stream clock: missing frames keep the cadence's phase.
+    const verdict = this.#cadence.push(this.#frameCount - 1 + this.#missingTotal, moved, t, frameSeconds);
+    if (verdict) this.#judgeCadence(verdict);
     this.#trim();
     this.#judgeStill(false);
+    this.#judgeBlur(t, frameSeconds);
     this.#estimateWhenReady(frameSeconds);
+  }
+
+  /** Every second, the sharpness of the last 2 s: a blurred stretch opens, goes on or ends. */
+  #judgeBlur(t: number, frameSeconds: number): void {
+    this.#nextBlurAt ??= this.#firstPts! + blurSpan - 1.5 * frameSeconds; // the first 2 s of frames
+    if (t < this.#nextBlurAt) return;
+    this.#nextBlurAt = t + 1;
+    const { fine, coarse, edges } = this.#edgeSums(t - blurSpan + frameSeconds / 2);
+    if (edges < minEdgePoints) return; // nothing to tell sharp from soft
+    const sharpness = fine / coarse;
+    if (sharpness < blurFloor) {
+      this.#blur ??= { from: Math.max(this.#firstPts!, t - blurSpan + frameSeconds), to: t, value: sharpness };
+      this.#blur.to = t + frameSeconds;
+    } else this.#endBlur();
+  }
+
+  /** Edge energy of the frames from `from` on (those still in the history). */
+  #edgeSums(from: number, to = Number.POSITIVE_INFINITY): { fine: number; coarse: number; edges: number } {
+    const sums = { fine: 0, coarse: 0, edges: 0 };
+    for (let i = this.#frames.length - 1; i >= 0 && this.#frames[i]!.t >= from; i--) {
+      const f = this.#frames[i]!;
+      if (f.t >= to) continue;
+      sums.fine += f.fine;
+      sums.coarse += f.coarse;
+      sums.edges += f.edges;
+    }
+    return sums;
+  }
+
+  #blurDefect(stretch: OpenStretch): QualityDefect {
+    const { fine, coarse } = this.#edgeSums(stretch.from, stretch.to);
+    const sharpness = round(coarse > 0 ? fine / coarse : stretch.value, 3);
+    const seconds = stretch.to - stretch.from;
+    return {
+      kind: "blur",
+      atSeconds: stretch.from,
+      seconds,
+      value: sharpness,
+      why: `picture blurred for ${round(seconds)} s: edge sharpness ${sharpness}, below ${blurFloor} (crisp edges read 0.5, a wide ramp 0.25)`,
+    };
+  }
+
+  #endBlur(): void {
+    if (!this.#blur) return;
+    this.#defect(this.#blurDefect(this.#blur));
+    this.#blur = undefined;
+  }
+
+  /** A verdict on the last 2 s of frames: a duplicated stretch opens, goes on or ends (too little motion: no change). */
+  #judgeCadence(verdict: CadenceVerdict): void {
+    this.#verdicts.push(verdict);
+    if (verdict.duplicated === true) {
+      this.#duplicated ??= { from: verdict.from, to: verdict.to, value: verdict.pictureFps! };
+      this.#duplicated.to = verdict.to;
+      this.#duplicated.value = Math.min(this.#duplicated.value, verdict.pictureFps!);
+    } else if (verdict.duplicated === false) this.#endDuplicated();
+  }
+
+  #duplicatedDefect(stretch: OpenStretch): QualityDefect {
+    const fps = round(stretch.value);
+    const seconds = stretch.to - stretch.from;
+    return {
+      kind: "duplicated",
+      atSeconds: stretch.from,
+      seconds,
+      value: fps,
+      why: `frames repeated at a regular cadence for ${round(seconds)} s: ${fps} distinct pictures per second, motion and lips look jerky`,
+    };
+  }
+
+  #endDuplicated(): void {
+    if (!this.#duplicated) return;
+    this.#defect(this.#duplicatedDefect(this.#duplicated));
+    this.#duplicated = undefined;
   }
 
   #mouthSample(frame: LumaFrame, stride: number): { mean: number; changed: number } | undefined {
@@ -386,9 +563,14 @@ export class QualityAnalyzer {
       i += n;
       if (this.#partialFill === 480) {
         let sum = 0;
-        for (let k = 0; k < 480; k++) sum += this.#partial[k]! * this.#partial[k]!;
+        let clipped = 0;
+        for (let k = 0; k < 480; k++) {
+          const v = this.#partial[k]!;
+          sum += v * v;
+          if (v >= clippedSample || v <= -clippedSample) clipped++;
+        }
         this.#partialFill = 0;
-        this.#addWindow(10 * Math.log10(sum / 480 / 32768 ** 2 + 1e-10));
+        this.#addWindow(10 * Math.log10(sum / 480 / 32768 ** 2 + 1e-10), clipped);
       }
     }
     this.#trim();
@@ -406,12 +588,16 @@ export class QualityAnalyzer {
     return this.#audioStart! + index * 0.01;
   }
 
-  #addWindow(db: number): void {
+  #addWindow(db: number, clipped: number): void {
     const index = this.#dbBase + this.#db.length;
-    const speech = db >= speechDb;
+    this.#countLevel(db, 1);
+    if (index % 100 === 99) this.#followLevel();
+    const speech = db >= this.#speechDb;
     if (speech) {
       this.#speechWindows++;
+      this.#clippedTotal += clipped;
     }
+    this.#judgeClipping(index, speech, clipped);
     for (const c of this.#gapCandidates) {
       c.seen++;
       if (speech) c.after++;
@@ -431,20 +617,89 @@ export class QualityAnalyzer {
       }
       return false;
     });
-    if (db < silenceDb) this.#silenceRun++;
+    if (db < this.#silenceDb) this.#silenceRun++;
     else {
       const length = this.#silenceRun;
       this.#silenceRun = 0;
       if (length >= gapMin && length <= gapMax) this.#considerGap(index - length, length);
     }
     this.#db.push(db);
+    this.#clipped.push(speech ? clipped : 0);
+  }
+
+  #countLevel(db: number, delta: 1 | -1): void {
+    if (!(db > levelFloorDb)) return;
+    this.#levels[Math.min(this.#levels.length - 1, Math.floor(db - levelFloorDb))]! += delta;
+    this.#levelWindows += delta;
+  }
+
+  /** Once a second: the speech and silence thresholds follow the level down when it is low (see speechDb). */
+  #followLevel(): void {
+    if (this.#levelWindows < 100) return;
+    let seen = 0;
+    let bin = 0;
+    while (bin < this.#levels.length - 1 && (seen += this.#levels[bin]!) < 0.9 * this.#levelWindows) bin++;
+    const level = bin + levelFloorDb + 0.5;
+    this.#speechDb = Math.max(-60, Math.min(speechDb, level - 24));
+    this.#silenceDb = Math.max(-75, Math.min(silenceDb, level - 39));
+  }
+
+  /** Per second of audio: a second of speech with clipped samples opens or extends a clipping stretch. */
+  #judgeClipping(index: number, speech: boolean, clipped: number): void {
+    const second = this.#clipSecond;
+    second.windows++;
+    if (speech) {
+      second.speech++;
+      second.clipped += clipped;
+    }
+    if (second.windows < clipWindows) return;
+    const end = this.#windowTime(index + 1);
+    const samples = second.speech * 480;
+    if (samples > 0 && second.clipped >= 5 && second.clipped >= clippedShareFloor * samples) {
+      this.#clipping ??= { from: end - clipWindows * 0.01, to: end, value: 0 };
+      this.#clipping.to = end;
+    } else if (second.speech >= 10) this.#endClipping();
+    this.#clipSecond = { clipped: 0, speech: 0, windows: 0 };
+  }
+
+  #clippingDefect(stretch: OpenStretch): QualityDefect {
+    const share = this.#clippedShare(stretch.from, stretch.to) ?? 0;
+    const seconds = stretch.to - stretch.from;
+    return {
+      kind: "clipping",
+      atSeconds: stretch.from,
+      seconds,
+      value: round(100 * share, 2),
+      why: `speech clipped for ${round(seconds)} s: ${round(100 * share, 2)} % of its samples at full scale (distorted)`,
+    };
+  }
+
+  #endClipping(): void {
+    if (!this.#clipping) return;
+    this.#defect(this.#clippingDefect(this.#clipping));
+    this.#clipping = undefined;
+  }
+
+  /** Share of the speech samples of [from, to) at full scale (undefined without speech there). */
+  #clippedShare(from: number, to: number): number | undefined {
+    if (this.#audioStart === undefined) return undefined;
+    const a = Math.max(0, Math.round((from - this.#audioStart) / 0.01) - this.#dbBase);
+    const b = Math.min(this.#db.length, Math.round((to - this.#audioStart) / 0.01) - this.#dbBase);
+    let speech = 0;
+    let clipped = 0;
+    for (let i = a; i < b; i++) {
+      if (this.#db[i]! < this.#speechDb) continue;
+      speech++;
+      clipped += this.#clipped[i]!;
+    }
+    return speech > 0 ? clipped / (speech * 480) : undefined;
   }
 
   /** A silence of the right length: a gap if speech stopped dead before it (with speech before and after). */
   #considerGap(from: number, length: number): void {
     const before = (i: number) => this.#db[from - this.#dbBase - i] ?? Number.NEGATIVE_INFINITY;
     let speechBefore = 0;
-    for (let i = 1; i <= 30; i++) if (before(i) >= speechDb) speechBefore++;
+    for (let i = 1; i <= 30; i++) if (before(i) >= this.#speechDb) speechBefore++;
     let peak = Number.NEGATIVE_INFINITY;
     for (let i = 3; i <= 12; i++) peak = Math.max(peak, before(i));
     const cut = Math.max(before(1), before(2)) >= peak - cutWithinDb;
@@ -458,7 +713,7 @@ export class QualityAnalyzer {
     const b = Math.min(this.#db.length, Math.round((to - this.#audioStart) / 0.01) - this.#dbBase);
     if (b <= a) return undefined;
     let speech = 0;
-    for (let i = a; i < b; i++) if (this.#db[i]! >= speechDb) speech++;
+    for (let i = a; i < b; i++) if (this.#db[i]! >= this.#speechDb) speech++;
     return speech / (b - a);
   }
 
@@ -543,8 +798,13 @@ export class QualityAnalyzer {
     }
     if (this.#audioStart !== undefined && this.#db.length > 2 * keep * 100) {
       const drop = this.#db.length - Math.ceil(keep * 100);
+      for (let i = 0; i < drop; i++) this.#countLevel(this.#db[i]!, -1);
       this.#db.splice(0, drop);
+      this.#clipped.splice(0, drop);
       this.#dbBase += drop;
+    }
+    if (this.#verdicts.length > 256 && this.#verdicts[128]!.to < horizon) {
+      this.#verdicts = this.#verdicts.filter((v) => v.to >= horizon);
     }
   }
 
@@ -558,6 +818,9 @@ export class QualityAnalyzer {
       this.#stillSince = undefined;
     }
     this.#judgeStill(true);
+    this.#endBlur();
+    this.#endDuplicated();
+    this.#endClipping();
     if (this.#estimates.length === 0 && this.#frames.length > 0 && this.#audioStart !== undefined) {
       this.#estimate(this.#frames[0]!.t + 0.4, this.#lastPts! - 0.4, this.#frameInterval() ?? 0.04);
     }
@@ -587,6 +850,8 @@ export class QualityAnalyzer {
       windowSeconds === undefined ? this.#blackTotal : this.#blackFrames.filter((t) => t >= from).length;
     const frozenSeconds = windowSeconds === undefined ? this.#frozenTotal : sum("frozen", (d) => d.seconds);
     const missingFrames = windowSeconds === undefined ? this.#missingTotal : sum("missing_frames", (d) => d.value ?? 0);
+    const edgeSums = windowSeconds === undefined ? this.#edgeTotals : this.#edgeSums(from);
+    const sharpness = edgeSums.edges >= minEdgePoints ? round(edgeSums.fine / edgeSums.coarse, 3) : undefined;
 
     // Audio figures.
     const audioSeconds =
@@ -596,10 +861,25 @@ export class QualityAnalyzer {
     const gapSeconds = windowSeconds === undefined ? this.#gapTotal : sum("silence_gap", (d) => d.seconds);
     const gaps = windowSeconds === undefined ? this.#gapCount : sum("silence_gap", () => 1);
     const loudness = this.#loudness.figures(windowSeconds);
+    const clippedShare =
+      windowSeconds === undefined
+        ? this.#speechWindows > 0
+          ? this.#clippedTotal / (this.#speechWindows * 480)
+          : undefined
+        : this.#clippedShare(from, to);
+
+    // Stretches still going on (a live stream may never end them), as they stand.
+    const open: QualityDefect[] = [];
+    if (this.#blur) open.push(this.#blurDefect(this.#blur));
+    if (this.#duplicated) open.push(this.#duplicatedDefect(this.#duplicated));
+    if (this.#clipping) open.push(this.#clippingDefect(this.#clipping));
+    const found = [...defects, ...open];
+    const duplicated = this.#duplicatedFigures(from, found);
 
     // Figures of the whole stretch, as defects.
     const extra: QualityDefect[] = [];
     const offset = this.#offset(from);
+    const lipSync = this.#lipSync(from);
     if (fps !== undefined && fps < this.#options.minFps - 0.5) {
       extra.push({
         kind: "low_fps",
@@ -628,7 +908,20 @@ export class QualityAnalyzer {
         atSeconds: from,
         seconds: to - from,
         value: round(integrated),
-        why: `integrated loudness ${round(integrated)} LUFS, outside ${loudnessRange.lowLufs} to ${loudnessRange.highLufs} LUFS (EBU R128 −23, streaming −14/−16)`,
+        why:
+          `${integrated < loudnessRange.lowLufs ? "too quiet" : "too loud"}: integrated loudness ${round(integrated)} LUFS, ` +
+          `outside ${loudnessRange.lowLufs} to ${loudnessRange.highLufs} LUFS (EBU R128 −23, streaming −14/−16)`,
+      });
+    }
+    if (lipSync && lipSync.correlation < lipSyncFloor) {
+      extra.push({
+        kind: "lip_sync",
+        atSeconds: from,
+        seconds: to - from,
+        value: lipSync.correlation,
+        why:
+          `the mouth does not follow the voice: its movement matches the speech with r = ${lipSync.correlation} at ` +
+          `best (${lipSyncFloor} or more expected)`,
       });
     }
 
@@ -643,6 +936,8 @@ export class QualityAnalyzer {
         blackFrames,
         frozenSeconds: round(frozenSeconds, 2),
         missingFrames,
+        ...(sharpness === undefined ? {} : { sharpness }),
+        ...(duplicated ? { duplicated } : {}),
       },
       audio: {
         seconds: round(audioSeconds, 2),
@@ -650,17 +945,34 @@ export class QualityAnalyzer {
         gaps,
         gapSeconds: round(gapSeconds, 2),
         loudness,
+        ...(clippedShare === undefined ? {} : { clippedShare: round(clippedShare, 6) }),
       },
       ...(offset ? { offset } : {}),
+      ...(lipSync ? { lipSync } : {}),
       ...(this.#options.findMouth && this.#bestCell() !== undefined
         ? { mouthFound: this.#cellRect(this.#bestCell()!) }
         : {}),
-      defects: [...extra, ...defects].sort((a, b) => a.atSeconds - b.atSeconds),
+      defects: [...extra, ...found].sort((a, b) => a.atSeconds - b.atSeconds),
     };
-    const penalties = scorePenalties(report, this.#options.minFps);
-    report.penalties = penalties;
-    report.score = round(Math.max(0, 100 - Object.values(penalties).reduce((s, p) => s + p, 0)));
-    return report;
+    report.penalties = penaltiesOf(report, this.#options.minFps);
+    const { score, mos, parts } = qualityScore(report);
+    return { ...report, score, mos, parts };
+  }
+
+  /** Duplicated frames in the defects found since `from`: how long, the lowest picture rate, the share judged so. */
+  #duplicatedFigures(from: number, found: QualityDefect[]): QualityReport["video"]["duplicated"] {
+    const stretches = found.filter((d) => d.kind === "duplicated");
+    if (stretches.length === 0) return undefined;
+    const judged = this.#verdicts.filter((v) => v.to > from && v.duplicated !== undefined);
+    const share = judged.length ? judged.filter((v) => v.duplicated).length / judged.length : 1;
+    return {
+      seconds: round(
+        stretches.reduce((s, d) => s + d.seconds, 0),
+        2,
+      ),
+      pictureFps: Math.min(...stretches.map((d) => d.value!)),
+      share: round(share, 2),
+    };
   }
 
   /** The grid cell whose brightness follows speech best (mean correlation over the estimates). */
@@ -692,6 +1004,23 @@ export class QualityAnalyzer {
     };
   }
 
+  /**
+   * Lip-sync accuracy since `from`: the median peak correlation of the mouth (or the cell found for it) over the
+   * offset windows (each with at least 25 % speech); a mouth that did not move counts 0.
+   */
+  #lipSync(from: number): QualityReport["lipSync"] {
+    const series = this.#options.findMouth ? (this.#bestCell() ?? 0) : 0;
+    const values = this.#estimates
+      .map((window) => window[series]!)
+      .filter((e) => e.at >= from)
+      .map((e) => e.correlation)
+      .sort((a, b) => a - b);
+    if (values.length === 0) return undefined;
+    const mid = values.length >> 1;
+    const median = values.length % 2 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2;
+    return { correlation: round(median, 2), windows: values.length };
+  }
+
   /** The offset over the estimates since `from`: the confidence-weighted median of those that found a peak. */
   #offset(from: number): QualityReport["offset"] {
     const series = this.#options.findMouth ? this.#bestCell() : 0;
@@ -707,50 +1036,4 @@ export class QualityAnalyzer {
     const confidence = usable.reduce((s, e) => s + e.confidence, 0) / usable.length;
     return { ms: Math.round(ms), confidence: round(confidence, 2), estimates: usable.length };
   }
-}
-
-/**
- * Score points off per kind (weights chosen so that a worse degradation scores lower, and one defect alone can fail
- * the default gate of 70):
- * - A/V offset beyond BT.1359 detectability: 30 points at the acceptability limit (+90 / −185 ms), linearly from 0
- *   at detectability (+45 / −125 ms); beyond acceptability 0.15 per ms more, at most 60.
- * - Frozen picture: 2 per % of the stretch frozen, plus 3 per freeze per minute; at most 50.
- * - Black frames: 3 per % of frames black, plus 5 per black stretch per minute; at most 50.
- * - Silence gaps in speech: 2 per % of the speech lost to gaps, plus 3 per gap per minute; at most 40.
- * - Frame rate below the rule: 4 per fps missing; missing frames 2 per % of frames; at most 40 together.
- * - Loudness outside the target range: 2 per LU off; at most 20.
- */
-function scorePenalties(
-  report: Omit<QualityReport, "penalties" | "score">,
-  minFps: number,
-): Partial<Record<DefectKind, number>> {
-  const penalties: Partial<Record<DefectKind, number>> = {};
-  const minutes = Math.max(report.toSeconds - report.fromSeconds, 1) / 60;
-  const count = (kind: DefectKind) => report.defects.filter((d) => d.kind === kind).length;
-  const add = (kind: DefectKind, points: number, cap: number) => {
-    if (points > 0) penalties[kind] = round(Math.min(cap, points));
-  };
-  const offset = report.offset?.ms;
-  if (offset !== undefined) {
-    const { detectEarlyMs, detectLateMs, acceptEarlyMs, acceptLateMs } = bt1359;
-    const [excess, span] =
-      offset > 0
-        ? [offset - detectEarlyMs, acceptEarlyMs - detectEarlyMs]
-        : [detectLateMs - offset, detectLateMs - acceptLateMs];
-    if (excess > 0) add("av_offset", excess <= span ? (30 * excess) / span : 30 + 0.15 * (excess - span), 60);
-  }
-  const seconds = Math.max(report.toSeconds - report.fromSeconds, 0.001);
-  add("frozen", (200 * report.video.frozenSeconds) / seconds + (3 * count("frozen")) / minutes, 50);
-  const frames = Math.max(report.video.frames, 1);
-  add("black", (300 * report.video.blackFrames) / frames + (5 * count("black")) / minutes, 50);
-  const speech = Math.max(report.audio.speechSeconds + report.audio.gapSeconds, 0.001);
-  add("silence_gap", (200 * report.audio.gapSeconds) / speech + (3 * count("silence_gap")) / minutes, 40);
-  const fpsShort = report.defects.some((d) => d.kind === "low_fps") ? minFps - (report.video.fps ?? minFps) : 0;
-  add("low_fps", 4 * Math.max(0, fpsShort), 40);
-  add("missing_frames", (200 * report.video.missingFrames) / (frames + report.video.missingFrames), 40);
-  const lufs = report.audio.loudness.integratedLufs;
-  if (lufs !== undefined) {
-    add("loudness", 2 * Math.max(loudnessRange.lowLufs - lufs, lufs - loudnessRange.highLufs, 0), 20);
-  }
-  return penalties;
 }

@@ -16,7 +16,7 @@
 import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { InvalidArgumentError } from "../../errors/index.js";
-import { decodeAudio, decodeVideo, Mp4Writer, PipelineError, writePng } from "../../media/index.js";
+import { decodeAudio, decodeVideo, Mp4Writer, PipelineError, probeMedia, writePng } from "../../media/index.js";
 import { createSession, executionProviders, type ExecutionProviderChoice } from "../onnx/runtime.js";
 import { repoPath, type AvatarPackManifest } from "../../avatars/index.js";
 import * as ort from "onnxruntime-node";
@@ -56,6 +56,12 @@ export interface AvatarBuildOptions {
   fps?: number;
   /** Length of the idle loop; default 6 s (shorter when the video is). */
   loopSeconds?: number;
+  /**
+   * Where the mouth is, in the video's pixels, when something has found it already (onboarding's face landmarks):
+   * the pack's box is this box letterboxed as the video is. Without one, the mouth is where the picture moves with
+   * the speech (below); the search runs either way, for the picture's offset from the sound.
+   */
+  mouthBox?: { x: number; y: number; width: number; height: number };
   /** The viseme model; the project's by default. */
   modelPath?: string;
   executionProvider?: ExecutionProviderChoice;
@@ -94,6 +100,10 @@ export async function buildAvatarPack(options: AvatarBuildOptions): Promise<Avat
   }
   if (![15, 24, 25, 30, 50, 60].includes(fps))
     throw new InvalidArgumentError("fps", `${fps} is not 15, 24, 25, 30, 50 or 60`);
+  const given = options.mouthBox;
+  if (given && !(given.x >= 0 && given.y >= 0 && given.width > 0 && given.height > 0)) {
+    throw new InvalidArgumentError("mouthBox", "x and y must be 0 or more, width and height above 0");
+  }
   const file = await stat(options.video).catch(() => undefined);
   if (!file?.isFile()) throw new AvatarRejectedError("unreadable", `${options.video} is not a readable file`);
 
@@ -175,7 +185,7 @@ export async function buildAvatarPack(options: AvatarBuildOptions): Promise<Avat
   await rm(partial, { recursive: true, force: true });
   await mkdir(partial, { recursive: true });
   try {
-    const mouth = found.box;
+    const mouth = given ? await letterboxed(options.video, given, width, height) : found.box;
     const wanted = new Map([...exemplars].map(([index, viseme]) => [toPicture(index), viseme]));
     const mouths = new Map<VisemeId, Uint8Array>();
     const fade: Uint8Array[] = [];
@@ -239,6 +249,27 @@ export async function buildAvatarPack(options: AvatarBuildOptions): Promise<Avat
   } finally {
     await rm(partial, { recursive: true, force: true });
   }
+}
+
+/** A box in the video's pixels on the pack's frame, which decodeVideo letterboxes the video into: even numbers, inside. */
+async function letterboxed(
+  video: string,
+  box: { x: number; y: number; width: number; height: number },
+  width: number,
+  height: number,
+) {
+  const source = (await probeMedia(video)).video!;
+  const scale = Math.min(width / source.width, height / source.height);
+  const [left, top] = [(width - source.width * scale) / 2, (height - source.height * scale) / 2];
+  const even = (v: number) => Math.round(v / 2) * 2;
+  const w = Math.min(width, Math.max(2, even(box.width * scale)));
+  const h = Math.min(height, Math.max(2, even(box.height * scale)));
+  return {
+    x: Math.min(width - w, Math.max(0, even(left + box.x * scale))),
+    y: Math.min(height - h, Math.max(0, even(top + box.y * scale))),
+    width: w,
+    height: h,
+  };
 }
 
 /** A GStreamer failure as the rejection it means: a missing track shows as "not-linked", anything else as unreadable. */

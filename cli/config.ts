@@ -285,6 +285,8 @@ export interface GatewayOptions extends RoleOptions {
   gatewayReplicas?: number | string;
   /** Onboarding videos above this are refused, e.g. "500MiB". */
   uploadMaxBytes?: number | string;
+  /** What the onboarding uploads bucket holds, e.g. "2GiB". */
+  uploadsMaxBytes?: number | string;
   /** JetStream replicas of the onboarding buckets and streams. */
   replicas?: number | string;
 }
@@ -295,6 +297,7 @@ export interface GatewaySettings {
   whep: { host: string; port: number } | undefined;
   auth: GatewayAuth;
   uploadMaxBytes: number;
+  uploadsMaxBytes: number;
   replicas: number;
 }
 
@@ -339,6 +342,7 @@ export function compileGatewayOptions(options: GatewayOptions): GatewaySettings 
     whep,
     auth,
     uploadMaxBytes: parseByteSize(options.uploadMaxBytes ?? "500MiB", "--upload-max-bytes", { min: 1024 ** 2 }),
+    uploadsMaxBytes: parseByteSize(options.uploadsMaxBytes ?? "2GiB", "--uploads-max-bytes", { min: 1024 ** 2 }),
     replicas: parsePositiveInteger(options.replicas ?? 1, "--replicas", 5),
   };
 }

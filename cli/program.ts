@@ -21,6 +21,7 @@ import {
   addRoleOptions,
   compileGatewayOptions,
   compileRoleOptions,
+  parseByteSize,
   parsePositiveInteger,
   compileLipSyncWorkerOptions,
   compileRoomHostOptions,
@@ -189,6 +190,7 @@ roleCommand("gateway", "serve RoomService and OnboardingService over gRPC")
       .env("LIVEHOST_JETSTREAM_REPLICAS")
       .default("1"),
   )
+  .addOption(uploadsOption())
   .action(async (options: GatewayOptions) => {
     const settings = compileGatewayOptions(options);
     await runRole("gateway", settings.role, async ({ nats, registry, logger }) => {
@@ -202,6 +204,7 @@ roleCommand("gateway", "serve RoomService and OnboardingService over gRPC")
         whep: settings.whep,
         auth: settings.auth,
         uploadMaxBytes: settings.uploadMaxBytes,
+        uploadsMaxBytes: settings.uploadsMaxBytes,
         replicas: settings.replicas,
       });
       const endpoints: Record<string, string> = { grpc: gateway.grpc.address };
@@ -222,8 +225,10 @@ roleCommand("job-worker", "run onboarding jobs: material checks, FaceID, avatar 
       .env("LIVEHOST_JETSTREAM_REPLICAS")
       .default("1"),
   )
-  .action(async (options: RoleOptions & { ackWait: string; replicas: string }) => {
+  .addOption(uploadsOption())
+  .action(async (options: RoleOptions & { ackWait: string; replicas: string; uploadsMaxBytes: string }) => {
     const role = compileRoleOptions("job-worker", options);
+    const uploadsMaxBytes = parseByteSize(options.uploadsMaxBytes, "--uploads-max-bytes", { min: 1024 ** 2 });
     const ackWaitMs = parseDuration(options.ackWait, "--ack-wait", { bare: "s", minMs: 1_000, maxMs: 600_000 });
     const replicas = parsePositiveInteger(options.replicas, "--replicas", 5);
     await runRole("job-worker", role, async ({ nats, registry, logger }) => {
@@ -239,6 +244,16 @@ roleCommand("job-worker", "run onboarding jobs: material checks, FaceID, avatar 
       return { endpoints: {}, close: () => worker.close() };
     });
   });
+
+/** The onboarding uploads bucket's size, set on the gateway and the job workers alike. */
+function uploadsOption(): Option {
+  return new Option(
+    "--uploads-max-bytes <size>",
+    "what the uploads bucket holds: jobs running at once × the upload limit",
+  )
+    .env("LIVEHOST_UPLOADS_MAX_BYTES")
+    .default("2GiB");
+}
 
 /** Flags both worker kinds take. */
 function workerCommand(name: string, description: string, defaultStreams: number): Command {

@@ -34,6 +34,8 @@ export interface GatewayOptions {
   viewer?: { mediaDir: string; host?: string; port?: number };
   /** Onboarding uploads above this many bytes are refused. Default 500 MiB. */
   uploadMaxBytes?: number;
+  /** What the onboarding uploads bucket holds. Default 2 GiB. */
+  uploadsMaxBytes?: number;
   /** Replicas of the onboarding buckets and streams (3 on a cluster). Default 1. */
   replicas?: number;
   /** Serve WHEP alone (a cluster's viewers play rooms over WebRTC through it; see viewer.ts). */
@@ -98,6 +100,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         nats: options.nats,
         access,
         uploadMaxBytes: options.uploadMaxBytes,
+        uploadsMaxBytes: options.uploadsMaxBytes,
         replicas: options.replicas,
       }),
     ],

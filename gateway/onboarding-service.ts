@@ -6,8 +6,7 @@ import type { ServerWritableStream } from "@grpc/grpc-js";
 import { AvatarStore } from "../avatars/index.js";
 import { checkScript } from "../brain/index.js";
 import { InvalidArgumentError, NotFoundError } from "../errors/index.js";
-import type {
-  ShowScript} from "../proto/index.js";
+import type { ShowScript } from "../proto/index.js";
 import {
   JobState,
   OnboardingServiceService,
@@ -40,6 +39,8 @@ export interface OnboardingServiceDeps {
   access: Access;
   /** Videos above this are refused (RESOURCE_EXHAUSTED). Default 500 MiB. */
   uploadMaxBytes?: number;
+  /** What the uploads bucket holds (JobStoreSettings.uploadsMaxBytes). */
+  uploadsMaxBytes?: number;
   replicas?: number;
 }
 
@@ -47,7 +48,7 @@ const maxPhotoBytes = 10 * 1024 ** 2;
 
 export async function onboardingService(deps: OnboardingServiceDeps): Promise<GrpcServiceRegistration> {
   const { access } = deps;
-  const store = await JobStore.open(deps.nats, { replicas: deps.replicas });
+  const store = await JobStore.open(deps.nats, { replicas: deps.replicas, uploadsMaxBytes: deps.uploadsMaxBytes });
   const faces = await FaceLibrary.open(deps.nats, deps.replicas);
   const avatars = await AvatarStore.open(deps.nats, deps.replicas);
   const rooms = new RoomClient(deps.nats);

@@ -4,21 +4,15 @@ export * from "./index.js";
 export { startWorker, type Worker, type WorkerOptions } from "./worker.js";
 export { StreamSlots } from "./slots.js";
 export { type SpeechWorker, type SpeechWorkerOptions } from "./tts/speech-worker.js";
-export { synthesizeEmbedded, synthesizeToPcm, type SynthesisChunk } from "./tts/embedded.js";
+export { synthesizeEmbedded, type SynthesisChunk } from "./tts/embedded.js";
 export { normalize, type Segment, type Language } from "./tts/normalize.js";
-export { embeddedVoices, supportedSampleRates, type EmbeddedVoice, type SpeechVoice } from "./tts/voices.js";
+export { supportedSampleRates, type EmbeddedVoice, type SpeechVoice } from "./tts/voices.js";
 export { PiperVoice, loadPiperVoices } from "./tts/piper.js";
 export { executionProviders } from "./onnx/runtime.js";
 export { buildSyntheticPiperVoice, type PiperConfig } from "./tts/piper-synthetic.js";
 export { type Evaluation as LipSyncEvaluation } from "./lipsync/train.js";
 export { type LipSyncWorker, type LipSyncWorkerOptions } from "./lipsync/lipsync-worker.js";
-export {
-  MouthAnimator,
-  batchedClassifier,
-  onnxClassifier,
-  type MouthFrame,
-  type VisemeClassifier,
-} from "./lipsync/animator.js";
+export { batchedClassifier, type VisemeClassifier } from "./lipsync/animator.js";
 export { Batcher, type BatcherOptions, type BatchRunner } from "./onnx/batcher.js";
 export { featureSize } from "./lipsync/dataset.js";
 export { visemeCount } from "./lipsync/visemes.js";

@@ -8,7 +8,6 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { loadAvatarPack, repoPath, type AvatarPack } from "../avatars/index.js";
 import { InvalidArgumentError, UnavailableError } from "../errors/index.js";
-// The engines themselves (not their gRPC workers): the face exports the workers only.
 import {
   EspeakEngine,
   MouthAnimator,
@@ -16,7 +15,7 @@ import {
   onnxClassifier,
   synthesizeToPcm,
   type MouthFrame,
-} from "../gpu-workers/internal.js";
+} from "../gpu-workers/index.js";
 import {
   RoomMediaGraph,
   scoreMedia,

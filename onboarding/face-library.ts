@@ -6,7 +6,7 @@ import { StorageType } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { whileJetStreamStarts } from "../actors/index.js";
 import { AlreadyExistsError, NotFoundError } from "../errors/index.js";
-import type { Face} from "../proto/index.js";
+import type { Face } from "../proto/index.js";
 import { subjects } from "../proto/index.js";
 
 interface StoredFace {

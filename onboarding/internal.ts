@@ -4,3 +4,4 @@ export { stepNames, isFinal, type JobRecord, type StepName } from "./store.js";
 export { defaultUploadMaxBytes, maxChunkBytes, jobIdFor } from "./jobs.js";
 export { startJobWorker, StepRefusedError, type JobWorker, type JobSteps } from "./worker.js";
 export type { OnboardingWorkerOptions } from "./run.js";
+export { facePhoto, hostFace, otherFace, makeTalkingHeadVideo, noFacePhoto } from "./testing/talking-head.js";

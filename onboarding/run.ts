@@ -15,10 +15,15 @@ export interface OnboardingWorkerOptions extends Pick<StepDeps, "limits" | "llm"
   ackWaitMs?: number;
   /** Replicas of the onboarding buckets and streams (3 on a cluster). Default 1. */
   replicas?: number;
+  /** What the uploads bucket holds (JobStoreSettings.uploadsMaxBytes). */
+  uploadsMaxBytes?: number;
 }
 
 export async function startOnboardingWorker(options: OnboardingWorkerOptions): Promise<JobWorker> {
-  const store = await JobStore.open(options.nats, { replicas: options.replicas });
+  const store = await JobStore.open(options.nats, {
+    replicas: options.replicas,
+    uploadsMaxBytes: options.uploadsMaxBytes,
+  });
   const faces = await FaceLibrary.open(options.nats, options.replicas);
   const avatars = await AvatarStore.open(options.nats, options.replicas);
   const steps = onboardingSteps({ ...options, store, faces, avatars });

@@ -80,8 +80,13 @@ export interface EventDraft {
 export interface JobStoreSettings {
   /** Replicas of every bucket and stream (3 on a cluster). Default 1. */
   replicas?: number;
-  /** The uploads bucket's size (videos of jobs not yet ended). Default 20 GiB. */
+  /**
+   * The uploads bucket's size (videos of jobs not yet ended: concurrent jobs × the upload limit). JetStream sets it
+   * aside on disk whatever is stored. Default 2 GiB.
+   */
   uploadsMaxBytes?: number;
+  /** The job events stream's size (the oldest go first). Default 256 MiB. */
+  eventsMaxBytes?: number;
   /** How long a job's record and events are kept. Default 30 days. */
   keepMs?: number;
 }
@@ -113,7 +118,7 @@ export class JobStore {
       storage: StorageType.File,
       num_replicas: replicas,
       max_age: keep,
-      max_bytes: 1024 ** 3,
+      max_bytes: settings.eventsMaxBytes ?? 256 * 1024 ** 2,
       discard: DiscardPolicy.Old,
       duplicate_window: nanos(120_000),
     });
@@ -140,7 +145,7 @@ export class JobStore {
       new Objm(nats).create(subjects.uploadsBucket, {
         replicas,
         storage: StorageType.File,
-        max_bytes: settings.uploadsMaxBytes ?? 20 * 1024 ** 3,
+        max_bytes: settings.uploadsMaxBytes ?? 2 * 1024 ** 3,
         description: "videos uploaded to onboarding jobs, deleted when the job ends",
       }),
     );
@@ -349,7 +354,7 @@ function decode(text: string): JobRecord {
     submission: JobSubmission.fromJSON(raw.submission),
     owner: Number(raw.owner ?? 0),
     cancelRequested: raw.cancelRequested as string | undefined,
-    checkpoints: (raw.checkpoints ?? {}),
+    checkpoints: raw.checkpoints ?? {},
     script: raw.script ? ShowScript.fromJSON(raw.script) : undefined,
     eventSequence: Number(raw.eventSequence ?? 0),
   };

@@ -28,6 +28,7 @@ const benchmarks: Record<string, () => Promise<{ run: Benchmark }>> = {
   latency: () => import("./latency.js"),
   encoder: () => import("./encoder.js"),
   quality: () => import("./quality.js"),
+  onboarding: () => import("./onboarding.js"),
 };
 
 async function main(): Promise<void> {

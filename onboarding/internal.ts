@@ -5,3 +5,4 @@ export { defaultUploadMaxBytes, maxChunkBytes, jobIdFor } from "./jobs.js";
 export { startJobWorker, StepRefusedError, type JobWorker, type JobSteps } from "./worker.js";
 export type { OnboardingWorkerOptions } from "./run.js";
 export { facePhoto, hostFace, otherFace, makeTalkingHeadVideo, noFacePhoto } from "./testing/talking-head.js";
+export { evaluateFaceId, type FaceIdEvaluation } from "./faceid-eval.js";

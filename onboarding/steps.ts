@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { AvatarStore } from "../avatars/index.js";
 import { llmOptionsFromEnv, writeScript, type LlmOptions } from "../brain/index.js";
-import { AlreadyExistsError, PermissionDeniedError } from "../errors/index.js";
+import { AlreadyExistsError, DeadlineExceededError, PermissionDeniedError } from "../errors/index.js";
 import { buildAvatarPack } from "../gpu-workers/index.js";
 import { RoomClient } from "../rooms/index.js";
 import type { Logger } from "../observability/index.js";
@@ -194,17 +194,21 @@ export function onboardingSteps(deps: StepDeps): JobSteps {
       room: async (ctx) => {
         const { job, submission, script } = ctx.record;
         const spec = { ...submission.room!, avatar: { avatarId: job.avatarId }, script };
-        const created = await rooms
-          .request(job.roomId, {
-            $case: "create",
-            value: { requestId: `onboarding:${job.id}`, roomId: job.roomId, spec, tenant: job.tenant },
-          })
-          .catch((err: unknown) => {
-            if (err instanceof AlreadyExistsError || err instanceof PermissionDeniedError) {
-              throw new StepRefusedError("room_exists", `room ${job.roomId} already exists: ${err.message}`);
-            }
-            throw err;
-          });
+        const created = await ask(() =>
+          rooms.request(
+            job.roomId,
+            {
+              $case: "create",
+              value: { requestId: `onboarding:${job.id}`, roomId: job.roomId, spec, tenant: job.tenant },
+            },
+            { timeoutMs: askTimeoutMs, signal: ctx.signal },
+          ),
+        ).catch((err: unknown) => {
+          if (err instanceof AlreadyExistsError || err instanceof PermissionDeniedError) {
+            throw new StepRefusedError("room_exists", `room ${job.roomId} already exists: ${err.message}`);
+          }
+          throw err;
+        });
         if (!created.room) throw new Error(`room ${job.roomId} was not created`);
         if (submission.leaveStopped) {
           return {
@@ -212,10 +216,13 @@ export function onboardingSteps(deps: StepDeps): JobSteps {
             checkpoints: { room: { id: job.roomId, started: false } },
           };
         }
-        await rooms.request(job.roomId, {
-          $case: "start",
-          value: { roomId: job.roomId, requestId: `onboarding:${job.id}` },
-        });
+        await ask(() =>
+          rooms.request(
+            job.roomId,
+            { $case: "start", value: { roomId: job.roomId, requestId: `onboarding:${job.id}` } },
+            { timeoutMs: askTimeoutMs, signal: ctx.signal },
+          ),
+        );
         return {
           message: `room ${job.roomId} is going on air`,
           checkpoints: { room: { id: job.roomId, started: true } },
@@ -224,6 +231,23 @@ export function onboardingSteps(deps: StepDeps): JobSteps {
     },
     cleanup: (record: JobRecord) => removeJobOutputs(deps, record.job),
   };
+}
+
+/** A room being created or started on a busy host may take a while to answer: asked patiently, and again. */
+const askTimeoutMs = 30_000;
+
+/**
+ * Asks a room, again when the ask times out (the asks are idempotent: the same request id creates or starts the
+ * room once); after three tries the timeout is the step's failure, retried from this step by another attempt.
+ */
+async function ask<T>(request: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request();
+    } catch (err) {
+      if (!(err instanceof DeadlineExceededError) || attempt >= 3) throw err;
+    }
+  }
 }
 
 /** A material check's refusal becomes the job's, with its check as the failure code. */

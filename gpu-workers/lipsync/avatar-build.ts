@@ -79,6 +79,8 @@ const fadeSeconds = 0.4;
 const minSpeechSeconds = 1;
 /** Below this, nothing in the picture follows the speech. */
 const minMouthCorrelation = 0.5;
+/** Blocks whose mean brightness varies less than this (luma levels squared) over the video are not searched. */
+const minBlockVariance = 1;
 const block = 8;
 
 const visemeNames = Object.fromEntries(Object.entries(Viseme).map(([name, id]) => [id, name])) as Record<
@@ -392,17 +394,21 @@ class MouthSearch {
   /** The mouth box (3:2, even numbers, inside the frame) around the blocks that follow the speech best. */
   mouthBox() {
     const n = this.#n;
-    const heard = this.#open.slice(0, n);
-    const sy = heard.reduce((a, b) => a + b, 0);
-    const vy = n * heard.reduce((a, b) => a + b * b, 0) - sy * sy;
     let best = { r: new Float64Array(0), peak: 0, lag: 0 };
     this.#sxy.forEach((sxy, k) => {
+      // The opening as it was paired with the frames at this lag (see add()).
+      const heard = Array.from({ length: n }, (_, i) => this.#open[i + k - MouthSearch.maxLag] ?? this.#open[i]!);
+      const sy = heard.reduce((a, b) => a + b, 0);
+      const vy = n * heard.reduce((a, b) => a + b * b, 0) - sy * sy;
       const r = new Float64Array(this.#sx.length);
       let peak = 0;
       for (let b = 0; b < r.length; b++) {
         const vx = n * this.#sxx[b]! - this.#sx[b]! * this.#sx[b]!;
         const cov = n * sxy[b]! - this.#sx[b]! * sy;
-        r[b] = vx > 1e-9 && vy > 1e-12 ? Math.abs(cov / Math.sqrt(vx * vy)) : 0;
+        // A block whose brightness hardly moves (variance under one luma level squared) follows nothing: its tiny
+        // variance, a difference of large sums, would make any covariance look like a perfect correlation.
+        const still = vx < n * n * minBlockVariance;
+        r[b] = still || vy <= 1e-12 ? 0 : Math.min(1, Math.abs(cov / Math.sqrt(vx * vy)));
         if (r[b]! > r[peak]!) peak = b;
       }
       if (best.r.length === 0 || r[peak]! > best.r[best.peak]!) best = { r, peak, lag: k - MouthSearch.maxLag };

@@ -1,8 +1,9 @@
 // A merchant's path from upload to air, through the real engines: the face registered from a photo (face-api on
 // TensorFlow.js), a talking-head video made from a real photo streamed up over gRPC, the job run by a job worker
 // (material checks, FaceID, the avatar built and published through NATS, its quality scored from a render, the script
-// written, the room created and started), and the room on air with the new avatar speaking the script. Bad material
-// is refused at its step with its cause, and nothing it made is left.
+// written, here by the embedded brain since the LLM configured is down, the room created and started), and the room on
+// air with the new avatar speaking the script. Bad material is refused at its step with its cause, and nothing it made
+// is left.
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,6 +37,8 @@ beforeAll(async () => {
     registry: createRegistry(),
     logger: rootLogger(),
     ackWaitMs: 5_000,
+    // An LLM that is down (nothing listens there): the embedded brain writes the script, and the job says so.
+    llm: { endpoint: "http://127.0.0.1:9/v1", model: "down", firstTokenTimeoutMs: 500, totalTimeoutMs: 2_000 },
   });
   closeWorker = () => worker.close();
   const token = await findToken();
@@ -129,7 +132,12 @@ describe("onboarding, end to end", () => {
     expect(done.quality?.score).toBeGreaterThan(0);
     expect(done.quality?.parts.length).toBeGreaterThan(0);
     expect(done.scriptVersion).toBe(1);
+    const fallback = events.find((e) => e.kind === JobEventKind.JOB_EVENT_KIND_FALLBACK);
+    expect(fallback).toMatchObject({ step: "script" });
+    expect(fallback!.message).toMatch(/embedded brain/);
     const script = await callUnary(client.getScript.bind(client), { jobId: job.id });
+    expect(script).toMatchObject({ author: "embedded", version: 1 });
+    expect(script.fallbackReason).not.toBe("");
     const lines = new Set(script.variations.flatMap((v) => v.lines.map((l) => l.text)));
     // The room is on air with the avatar the job built, speaking the script.
     const room = await eventually(

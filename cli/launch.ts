@@ -2,10 +2,10 @@
 // OnboardingService (the gateway at --gateway, the caller's token as for `livehost room`): the video streamed up in
 // 1 MiB chunks, then the job followed to its end with a progress line per step. Exit status: 0 the room is on air
 // (or created, with --leave-stopped), 1 the job failed or was cancelled (the step and cause are printed), 3 the job
-// waits for a person (quality override or script approval: `livehost job override|approve`). Ctrl-C stops
+// waits for a person (quality override or script approval: `livehost job override|script --approve`). Ctrl-C stops
 // following; --cancel-on-exit cancels the job too.
 // `livehost face register|list|delete` keeps the tenant's FaceID library; `livehost job get|list|watch|cancel|
-// override|script|approve` follows and decides on jobs.
+// override|script` follows and decides on jobs.
 import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
@@ -24,7 +24,7 @@ import {
   StepState,
   type SubmitJobRequest,
 } from "../proto/index.js";
-import { InvalidArgumentError } from "../errors/index.js";
+import { InvalidArgumentError, LivehostError } from "../errors/index.js";
 import { bearerToken, callUnary, channelCredentials, fromServiceError } from "../transport/index.js";
 import { findToken } from "../trust/index.js";
 
@@ -168,9 +168,29 @@ function describe(event: JobEvent): string | undefined {
   }
 }
 
-/** Follows the job's events until it ends or waits; resolves to the exit status. */
-async function follow(client: OnboardingServiceClient, jobId: string, json: boolean | undefined): Promise<number> {
-  let after = 0;
+/** What a person runs to let a job waiting at `step` go on. */
+function decideHint(jobId: string, step: string): string {
+  return step === "quality"
+    ? `accept the avatar with \`livehost job override ${jobId} --reason <why>\` (or --refuse)`
+    : `approve the script with \`livehost job script ${jobId} --approve\` (see it without --approve)`;
+}
+
+/** True while the job still waits at `step` (a replayed WAITING event may be one the job has since left). */
+async function stillWaiting(client: OnboardingServiceClient, jobId: string, step: string): Promise<boolean> {
+  const job = await callUnary(client.getJob.bind(client), { jobId });
+  return (
+    job.state === JobState.JOB_STATE_WAITING &&
+    job.steps.some((s) => s.name === step && s.state === StepState.STEP_STATE_WAITING)
+  );
+}
+
+/** Follows the job's events after `after` until it ends or waits; resolves to the exit status. */
+async function follow(
+  client: OnboardingServiceClient,
+  jobId: string,
+  json: boolean | undefined,
+  after = 0,
+): Promise<number> {
   for (let attempt = 0; ; attempt++) {
     const stream = client.watchJob({ jobId, afterSequence: after });
     try {
@@ -186,11 +206,18 @@ async function follow(client: OnboardingServiceClient, jobId: string, json: bool
         const state = event.job?.state;
         if (state === JobState.JOB_STATE_SUCCEEDED) return 0;
         if (state === JobState.JOB_STATE_FAILED || state === JobState.JOB_STATE_CANCELLED) return 1;
-        if (state === JobState.JOB_STATE_WAITING && event.kind === JobEventKind.JOB_EVENT_KIND_WAITING) return 3;
+        if (
+          state === JobState.JOB_STATE_WAITING &&
+          event.kind === JobEventKind.JOB_EVENT_KIND_WAITING &&
+          (await stillWaiting(client, jobId, event.step))
+        ) {
+          if (!json) say(decideHint(jobId, event.step));
+          return 3;
+        }
       }
       return 1;
     } catch (err) {
-      const error = fromServiceError(err as ServiceError);
+      const error = err instanceof LivehostError ? err : fromServiceError(err as ServiceError);
       if (!error.retryable || attempt >= 5) throw error;
       await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
     }
@@ -240,7 +267,7 @@ export function registerLaunchCommands(program: Command): void {
     .option("--tenant <tenant>", "the merchant (default: the caller's only tenant)", "")
     .option("--request-id <id>", "idempotency key: a retry with it follows the same job (default: random)")
     .option("--min-score <0-100>", "quality score the avatar needs (default: the gateway's, 60)")
-    .option("--review-script", "stop after the script for `livehost job approve`")
+    .option("--review-script", "stop after the script for `livehost job script <job-id> --approve`")
     .option("--leave-stopped", "create the room but do not start it")
     .option("--cancel-on-exit", "cancel the job when interrupted (Ctrl-C)")
     .action(
@@ -285,10 +312,17 @@ export function registerLaunchCommands(program: Command): void {
       }),
     );
   withCall(job.command("watch").argument("<job-id>"))
-    .option("--after <sequence>", "events after this sequence", "0")
+    .option("--after <sequence>", "events after this sequence (0: from the first)", "0")
     .action(
-      withClient(async (client, jobId: string, flags: ClientFlags) => {
-        process.exitCode = await follow(client, jobId, flags.json);
+      withClient(async (client, jobId: string, flags: ClientFlags & { after: string }) => {
+        const after = /^\d+$/.test(flags.after) ? Number(flags.after) : NaN;
+        if (!Number.isSafeInteger(after)) {
+          throw new InvalidArgumentError(
+            "--after",
+            `must be an event sequence, a whole number from 0, got "${flags.after}"`,
+          );
+        }
+        process.exitCode = await follow(client, jobId, flags.json, after);
       }),
     );
   withCall(job.command("cancel").argument("<job-id>"))

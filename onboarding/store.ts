@@ -25,7 +25,16 @@ import { Objm, type ObjectStore } from "@nats-io/obj";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { ensureStream, whileJetStreamStarts } from "../actors/index.js";
 import { AbortedError, InternalError, NotFoundError } from "../errors/index.js";
-import { Job, JobEvent, JobEventKind, JobSubmission, ShowScript, subjects, type JobStep } from "../proto/index.js";
+import {
+  Job,
+  JobEvent,
+  JobEventKind,
+  JobState,
+  JobSubmission,
+  ShowScript,
+  subjects,
+  type JobStep,
+} from "../proto/index.js";
 
 /** The steps of every job, in order (onboarding_service.proto). */
 export const stepNames = ["upload", "material", "faceid", "avatar", "quality", "script", "room"] as const;
@@ -226,6 +235,10 @@ export class JobStore {
    * or the signal aborts.
    */
   async *events(jobId: string, afterSequence: number, signal: AbortSignal): AsyncGenerator<JobEvent> {
+    // A job that has ended and whose events the caller has all seen: nothing more will come.
+    const record = await this.get(jobId);
+    const ended = record && [JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED];
+    if (record && ended!.includes(record.job.state) && afterSequence >= record.eventSequence) return;
     const consumer = await this.#js.consumers.get(subjects.jobEventsStream, {
       filter_subjects: subjects.jobEvents(jobId),
       deliver_policy: DeliverPolicy.All,

@@ -100,6 +100,10 @@ describe("onboarding jobs", () => {
     const rest: JobEvent[] = [];
     for await (const e of store.events(job.id, 4, AbortSignal.timeout(10_000))) rest.push(e);
     expect(rest[0]!.sequence).toBe(5);
+    // One who has seen everything of an ended job gets nothing more, at once.
+    const after: JobEvent[] = [];
+    for await (const e of store.events(job.id, events.length, AbortSignal.timeout(10_000))) after.push(e);
+    expect(after).toEqual([]);
     void worker;
   });
 

@@ -1,5 +1,6 @@
 // Avatar packs: what a room needs to show a host. A pack is a directory:
-//   pack.json    id, frame size, fps, the mouth box on the frame, and the files below
+//   pack.json    id, frame size, fps, the mouth box (and, in packs built from a video, the face box) on the frame, and
+//                the files below
 //   base.png     the host's idle frame; base.mp4, the idle loop made from it (H.264, the room's base video)
 //   atlas.rgba   one RGBA mouth image per viseme (visemeCount images of the mouth box size, in viseme order)
 // gpu-workers write packs (the drawn default host, packs built from a merchant's video); media reads them.
@@ -14,6 +15,8 @@ export interface AvatarPackManifest {
   height: number;
   fps: number;
   mouth: { x: number; y: number; width: number; height: number };
+  /** The host's face on the frame (packs built from a video, from face landmarks); absent in older packs. */
+  face?: { x: number; y: number; width: number; height: number };
   base: { image: string; video: string; loopSeconds: number };
   atlas: string;
   visemes: number;

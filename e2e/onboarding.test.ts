@@ -149,6 +149,14 @@ describe("onboarding, end to end", () => {
       { timeoutMs: 60_000 },
     );
     expect(room.spec?.avatar?.avatarId).toBe(done.avatarId);
+    // The pack carries the boxes face-api's landmarks gave: the mouth inside the face.
+    const pack = JSON.parse(await readFile(join(stack.avatarsDir, done.avatarId, "pack.json"), "utf8")) as {
+      mouth: { x: number; y: number; width: number; height: number };
+      face: { x: number; y: number; width: number; height: number };
+    };
+    expect(pack.face.width).toBeGreaterThan(pack.mouth.width);
+    expect(pack.mouth.x).toBeGreaterThanOrEqual(pack.face.x);
+    expect(pack.mouth.y + pack.mouth.height).toBeLessThanOrEqual(pack.face.y + pack.face.height + 4);
     expect(room.tenant).toBe(done.tenant);
     await eventually(() => expect(stack.utterances(done.roomId).length).toBeGreaterThan(0), { timeoutMs: 60_000 });
     const first = stack.utterances(done.roomId)[0]!;

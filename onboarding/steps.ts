@@ -128,6 +128,7 @@ export function onboardingSteps(deps: StepDeps): JobSteps {
           fps: video?.fps || 25,
           loopSeconds: 6,
           mouthBox: material?.mouthBox,
+          faceBox: material?.faceBox,
           onProgress: (p) => ctx.progress(p.total > 0 ? p.done / p.total : 0, `avatar: ${p.stage}`),
           signal: ctx.signal,
         });

@@ -62,6 +62,8 @@ export interface AvatarBuildOptions {
    * the speech (below); the search runs either way, for the picture's offset from the sound.
    */
   mouthBox?: { x: number; y: number; width: number; height: number };
+  /** The face's box in the video's pixels (from landmarks), kept in the pack as `face` for renderers that need it. */
+  faceBox?: { x: number; y: number; width: number; height: number };
   /** The viseme model; the project's by default. */
   modelPath?: string;
   executionProvider?: ExecutionProviderChoice;
@@ -224,12 +226,14 @@ export async function buildAvatarPack(options: AvatarBuildOptions): Promise<Avat
     const { atlas, seen, substituted } = fillAtlas(mouths, mouth);
     await writeFile(join(partial, "atlas.rgba"), atlas);
     await writePng(join(partial, "base.png"), poster!, width, height);
+    const face = options.faceBox ? await letterboxed(options.video, options.faceBox, width, height) : undefined;
     const manifest: AvatarPackManifest = {
       id: options.id,
       width,
       height,
       fps,
       mouth,
+      ...(face ? { face } : {}),
       base: { image: "base.png", video: "base.mp4", loopSeconds: Math.round((loop.frames / fps) * 100) / 100 },
       atlas: "atlas.rgba",
       visemes: visemeCount,

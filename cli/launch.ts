@@ -10,7 +10,7 @@ import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import type { ServiceError } from "@grpc/grpc-js";
-import { Command, Option } from "commander";
+import type { Command } from "commander";
 import {
   Catalog,
   Job,
@@ -25,28 +25,8 @@ import {
   type SubmitJobRequest,
 } from "../proto/index.js";
 import { InvalidArgumentError, LivehostError } from "../errors/index.js";
-import { bearerToken, callUnary, channelCredentials, fromServiceError } from "../transport/index.js";
-import { findToken } from "../trust/index.js";
-
-interface ClientFlags {
-  gateway: string;
-  tokenFile?: string;
-  json?: boolean;
-}
-
-const gatewayOption = () =>
-  new Option("--gateway <host:port>", "the gateway's gRPC address").env("LIVEHOST_GATEWAY").default("127.0.0.1:50051");
-const tokenOption = () =>
-  new Option("--token-file <file>", "bearer token to call with (default: LIVEHOST_TOKEN, else local mode's)").env(
-    "LIVEHOST_TOKEN_FILE",
-  );
-
-async function dial(flags: ClientFlags): Promise<OnboardingServiceClient> {
-  const token = await findToken({ tokenFile: flags.tokenFile });
-  return new OnboardingServiceClient(flags.gateway, channelCredentials(), {
-    interceptors: token ? [bearerToken(token)] : [],
-  });
-}
+import { callUnary, fromServiceError } from "../transport/index.js";
+import { gatewayOption, tokenOption, withGatewayClient, type ClientFlags } from "./gateway-client.js";
 
 async function readJson<T>(file: string, flag: string, parse: (json: unknown) => T): Promise<T> {
   try {
@@ -238,19 +218,9 @@ function printJob(job: Job, json: boolean | undefined): void {
   if (job.failure) process.stdout.write(`  failure: ${job.failure.code}: ${job.failure.message}\n`);
 }
 
-function withClient<A extends unknown[]>(
-  action: (client: OnboardingServiceClient, ...args: A) => Promise<void>,
-): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    const command = args.findLast((a): a is Command => a instanceof Command);
-    const client = await dial(command!.opts<ClientFlags>());
-    try {
-      await action(client, ...args);
-    } finally {
-      client.close();
-    }
-  };
-}
+/** Runs `action` with an OnboardingService client, closing it after. */
+const withClient = <A extends unknown[]>(action: (client: OnboardingServiceClient, ...args: A) => Promise<void>) =>
+  withGatewayClient(OnboardingServiceClient, action);
 
 export function registerLaunchCommands(program: Command): void {
   const withCall = (command: Command) =>

@@ -7,32 +7,13 @@ import { readFile } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ServiceError } from "@grpc/grpc-js";
-import { Command, Option } from "commander";
+import type { Command } from "commander";
+import { Option } from "commander";
 import { Comment, Room, RoomEvent, RoomServiceClient, RoomSpec, RoomState } from "../proto/index.js";
 import { InvalidArgumentError } from "../errors/index.js";
 import { parseDuration } from "../observability/index.js";
-import { bearerToken, callUnary, channelCredentials, configureGrpcTls, fromServiceError } from "../transport/index.js";
-import { findToken } from "../trust/index.js";
-
-interface ClientFlags {
-  gateway: string;
-  tokenFile?: string;
-  json?: boolean;
-}
-
-const gatewayOption = () =>
-  new Option("--gateway <host:port>", "the gateway's gRPC address").env("LIVEHOST_GATEWAY").default("127.0.0.1:50051");
-const tokenOption = () =>
-  new Option("--token-file <file>", "bearer token to call with (default: LIVEHOST_TOKEN, else local mode's)").env(
-    "LIVEHOST_TOKEN_FILE",
-  );
-
-async function dial(flags: ClientFlags): Promise<RoomServiceClient> {
-  const token = await findToken({ tokenFile: flags.tokenFile });
-  return new RoomServiceClient(flags.gateway, channelCredentials(), {
-    interceptors: token ? [bearerToken(token)] : [],
-  });
-}
+import { callUnary, fromServiceError } from "../transport/index.js";
+import { gatewayOption, tokenOption, withGatewayClient, type ClientFlags } from "./gateway-client.js";
 
 const stateName = (state: RoomState | undefined) =>
   (RoomState[state ?? RoomState.ROOM_STATE_UNSPECIFIED] ?? "UNKNOWN").replace("ROOM_STATE_", "").toLowerCase();
@@ -49,30 +30,9 @@ function printRoom(room: Room, json: boolean | undefined): void {
   );
 }
 
-/** Runs `action` with a client, closing it after. */
-function withClient<A extends unknown[]>(
-  action: (client: RoomServiceClient, ...args: A) => Promise<void>,
-): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    // The gateway's TLS (mTLS) from the same variables the roles read, e.g. in a `helm test` pod.
-    const env = process.env;
-    if (env.LIVEHOST_TLS_CA || env.LIVEHOST_TLS_CERT) {
-      await configureGrpcTls({
-        caFile: env.LIVEHOST_TLS_CA,
-        certFile: env.LIVEHOST_TLS_CERT,
-        keyFile: env.LIVEHOST_TLS_KEY,
-        serverName: env.LIVEHOST_TLS_SERVER_NAME,
-      });
-    }
-    const command = args.findLast((a): a is Command => a instanceof Command);
-    const client = await dial(command!.opts<ClientFlags>());
-    try {
-      await action(client, ...args);
-    } finally {
-      client.close();
-    }
-  };
-}
+/** Runs `action` with a RoomService client, closing it after. */
+const withClient = <A extends unknown[]>(action: (client: RoomServiceClient, ...args: A) => Promise<void>) =>
+  withGatewayClient(RoomServiceClient, action);
 
 export function registerRoomCommands(program: Command): void {
   const room = program.command("room").description("create, run and watch rooms through the gateway");

@@ -1,0 +1,57 @@
+// What every command that calls the gateway shares: the --gateway and --token-file options, and a client of one of
+// its services dialled with the caller's token (--token-file, LIVEHOST_TOKEN or LIVEHOST_TOKEN_FILE, else the one
+// `livehost up` made in LIVEHOST_HOME) and, where LIVEHOST_TLS_* say so, the gateway's TLS (mTLS: the client
+// certificate can be the identity instead), closed when the command is done.
+import type { ChannelCredentials, Client, ClientOptions } from "@grpc/grpc-js";
+import { Command, Option } from "commander";
+import { bearerToken, channelCredentials, configureGrpcTls } from "../transport/index.js";
+import { findToken } from "../trust/index.js";
+
+export interface ClientFlags {
+  gateway: string;
+  tokenFile?: string;
+  json?: boolean;
+}
+
+export const gatewayOption = () =>
+  new Option("--gateway <host:port>", "the gateway's gRPC address").env("LIVEHOST_GATEWAY").default("127.0.0.1:50051");
+export const tokenOption = () =>
+  new Option("--token-file <file>", "bearer token to call with (default: LIVEHOST_TOKEN, else local mode's)").env(
+    "LIVEHOST_TOKEN_FILE",
+  );
+
+type ClientClass<C extends Client> = new (
+  address: string,
+  credentials: ChannelCredentials,
+  options: ClientOptions,
+) => C;
+
+/** An action run with a client of `Service` for the command's flags, the client closed after. */
+export function withGatewayClient<C extends Client, A extends unknown[]>(
+  Service: ClientClass<C>,
+  action: (client: C, ...args: A) => Promise<void>,
+): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    // The gateway's TLS (mTLS) from the same variables the roles read, e.g. in a `helm test` pod.
+    const env = process.env;
+    if (env.LIVEHOST_TLS_CA || env.LIVEHOST_TLS_CERT) {
+      await configureGrpcTls({
+        caFile: env.LIVEHOST_TLS_CA,
+        certFile: env.LIVEHOST_TLS_CERT,
+        keyFile: env.LIVEHOST_TLS_KEY,
+        serverName: env.LIVEHOST_TLS_SERVER_NAME,
+      });
+    }
+    const command = args.findLast((a): a is Command => a instanceof Command);
+    const flags = command!.opts<ClientFlags>();
+    const token = await findToken({ tokenFile: flags.tokenFile });
+    const client = new Service(flags.gateway, channelCredentials(), {
+      interceptors: token ? [bearerToken(token)] : [],
+    });
+    try {
+      await action(client, ...args);
+    } finally {
+      client.close();
+    }
+  };
+}

@@ -19,20 +19,18 @@ import { fileURLToPath } from "node:url";
 import { credentials } from "@grpc/grpc-js";
 import { startStack } from "../cli/internal.js";
 import { calibrate } from "../media/internal.js";
-import { evaluateFaceId, facePhoto, hostFace, makeTalkingHeadVideo } from "../onboarding/internal.js";
-import type {
-  RoomSpec} from "../proto/index.js";
 import {
-  JobEventKind,
-  JobState,
-  OnboardingServiceClient,
-  RoomServiceClient,
-  RoomState,
-  type Job,
-  type JobEvent,
-  type SubmitJobRequest,
-} from "../proto/index.js";
-import { bearerToken, callUnary, fromServiceError } from "../transport/index.js";
+  evaluateFaceId,
+  facePhoto,
+  followJob,
+  hostFace,
+  makeTalkingHeadVideo,
+  submission,
+  submitVideo,
+} from "../onboarding/internal.js";
+import type { RoomSpec } from "../proto/index.js";
+import { JobEventKind, JobState, OnboardingServiceClient, RoomServiceClient, RoomState } from "../proto/index.js";
+import { bearerToken, callUnary } from "../transport/index.js";
 import { findToken } from "../trust/index.js";
 import { sampleRoomSpec } from "../testing/index.js";
 import type { BenchContext } from "./main.js";
@@ -53,56 +51,9 @@ function roomSpec(): RoomSpec {
   });
 }
 
-function submit(client: OnboardingServiceClient, requestId: string, video: Buffer): Promise<Job> {
-  return new Promise<Job>((resolve, reject) => {
-    const call = client.submitJob((err, job) => (err ? reject(fromServiceError(err)) : resolve(job)));
-    const write = async (request: SubmitJobRequest) => {
-      if (!call.write(request)) await new Promise((r) => call.once("drain", r));
-    };
-    void (async () => {
-      await write({
-        part: {
-          $case: "submission",
-          value: {
-            requestId,
-            tenant: "",
-            roomId: "",
-            avatarId: "",
-            room: roomSpec(),
-            videoBytes: video.length,
-            videoSha256: "",
-            minQualityScore: 0,
-            reviewScript: false,
-            leaveStopped: false,
-          },
-        },
-      });
-      for (let at = 0; at < video.length; at += 1024 ** 2) {
-        await write({ part: { $case: "videoChunk", value: video.subarray(at, at + 1024 ** 2) } });
-      }
-      call.end();
-    })();
-  });
-}
-
-/** The job's events until it ends; `onEvent` sees each as it comes. */
-async function follow(
-  client: OnboardingServiceClient,
-  jobId: string,
-  onEvent: (e: JobEvent) => void = () => undefined,
-): Promise<JobEvent[]> {
-  const events: JobEvent[] = [];
-  const stream = client.watchJob({ jobId, afterSequence: 0 });
-  for await (const event of stream as AsyncIterable<JobEvent>) {
-    events.push(event);
-    onEvent(event);
-    const state = event.job?.state;
-    if (state !== undefined && [JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED].includes(state)) break;
-    if (state === JobState.JOB_STATE_CANCELLED || event.kind === JobEventKind.JOB_EVENT_KIND_WAITING) break;
-  }
-  stream.cancel();
-  return events;
-}
+const submit = (client: OnboardingServiceClient, requestId: string, video: Buffer) =>
+  submitVideo(client, submission({ requestId, room: roomSpec() }), video);
+const follow = followJob;
 
 async function waitLive(rooms: RoomServiceClient, roomId: string): Promise<number> {
   for (;;) {

@@ -10,20 +10,21 @@ import { join } from "node:path";
 import { credentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AvatarStore } from "../avatars/index.js";
-import type { Job, JobEvent } from "../proto/index.js";
-import {
-  JobEventKind,
-  JobState,
-  OnboardingServiceClient,
-  RoomState,
-  type JobSubmission,
-  type SubmitJobRequest,
-} from "../proto/index.js";
-import { bearerToken, callUnary, fromServiceError } from "../transport/index.js";
+import { JobEventKind, JobState, OnboardingServiceClient, RoomState, type JobSubmission } from "../proto/index.js";
+import { bearerToken, callUnary } from "../transport/index.js";
 import { findToken } from "../trust/index.js";
 import { createRegistry, rootLogger } from "../observability/index.js";
 import { eventually, startTestRoomStack, testFrame, type TestRoomStack } from "../testing/index.js";
-import { facePhoto, hostFace, makeTalkingHeadVideo, otherFace, startOnboardingWorker } from "../onboarding/internal.js";
+import {
+  facePhoto,
+  followJob,
+  hostFace,
+  makeTalkingHeadVideo,
+  otherFace,
+  startOnboardingWorker,
+  submission,
+  submitVideo,
+} from "../onboarding/internal.js";
 
 let stack: TestRoomStack & { gateway: NonNullable<TestRoomStack["gateway"]> };
 let client: OnboardingServiceClient;
@@ -55,55 +56,15 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** Streams the submission and the file in 64 KiB chunks. */
-function submit(submission: Partial<JobSubmission>, video: Buffer): Promise<Job> {
-  return new Promise<Job>((resolve, reject) => {
-    const call = client.submitJob((err, job) => (err ? reject(fromServiceError(err)) : resolve(job)));
-    const send = (request: SubmitJobRequest) => call.write(request);
-    send({
-      part: {
-        $case: "submission",
-        value: {
-          requestId: `job-${Math.random().toString(36).slice(2)}`,
-          tenant: "",
-          roomId: "",
-          avatarId: "",
-          room: stack.liveSpec({ avatar: undefined }),
-          videoBytes: video.length,
-          videoSha256: "",
-          minQualityScore: 1,
-          reviewScript: false,
-          leaveStopped: false,
-          ...submission,
-        },
-      },
-    });
-    for (let at = 0; at < video.length; at += 64 * 1024) {
-      send({ part: { $case: "videoChunk", value: video.subarray(at, at + 64 * 1024) } });
-    }
-    call.end();
-  });
-}
-
-/** The job's events until it ends (or waits). */
-async function follow(jobId: string): Promise<JobEvent[]> {
-  const events: JobEvent[] = [];
-  const stream = client.watchJob({ jobId, afterSequence: 0 });
-  for await (const event of stream as AsyncIterable<JobEvent>) {
-    events.push(event);
-    const state = event.job?.state;
-    if (state === JobState.JOB_STATE_WAITING && event.kind === JobEventKind.JOB_EVENT_KIND_WAITING) break;
-    if (
-      state === JobState.JOB_STATE_SUCCEEDED ||
-      state === JobState.JOB_STATE_FAILED ||
-      state === JobState.JOB_STATE_CANCELLED
-    ) {
-      break;
-    }
-  }
-  stream.cancel();
-  return events;
-}
+/** Streams the submission and the video. */
+const submit = (fields: Partial<JobSubmission>, video: Buffer) =>
+  submitVideo(
+    client,
+    submission({ room: stack.liveSpec({ avatar: undefined }), minQualityScore: 1, ...fields }),
+    video,
+    64 * 1024,
+  );
+const follow = (jobId: string) => followJob(client, jobId);
 
 describe("onboarding, end to end", () => {
   it("takes a registered host's video to a live room that shows the new avatar and speaks the script", async () => {

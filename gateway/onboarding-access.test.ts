@@ -13,7 +13,7 @@ import { createRegistry } from "../observability/index.js";
 import { JobState, OnboardingServiceClient, type Job } from "../proto/index.js";
 import { bearerToken } from "../transport/index.js";
 import { sampleRoomSpec, startTestRoomStack, type TestRoomStack } from "../testing/index.js";
-import { facePhoto, hostFace } from "../onboarding/internal.js";
+import { facePhoto, hostFace, submission, submitVideo } from "../onboarding/internal.js";
 
 const policy = `
 tenants:
@@ -57,30 +57,13 @@ function call<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<Res | { 
   );
 }
 
-function submit(client: OnboardingServiceClient, requestId: string): Promise<Job | { code: status }> {
-  return new Promise((resolve) => {
-    const stream = client.submitJob((err, job) => resolve(err ? { code: err.code } : job));
-    stream.write({
-      part: {
-        $case: "submission",
-        value: {
-          requestId,
-          tenant: "",
-          roomId: "",
-          avatarId: "",
-          room: sampleRoomSpec({ avatar: undefined }),
-          videoBytes: 0,
-          videoSha256: "",
-          minQualityScore: 0,
-          reviewScript: false,
-          leaveStopped: false,
-        },
-      },
-    });
-    stream.write({ part: { $case: "videoChunk", value: Buffer.alloc(4096, 1) } });
-    stream.end();
-  });
-}
+/** A job (its video is not one: no job worker runs here), or the status its submission got. */
+const submit = (client: OnboardingServiceClient, requestId: string): Promise<Job | { code: status }> =>
+  submitVideo(
+    client,
+    submission({ requestId, room: sampleRoomSpec({ avatar: undefined }) }),
+    Buffer.alloc(4096, 1),
+  ).catch((err: Error) => ({ code: (err.cause as ServiceError).code }));
 
 let acmeJob: Job;
 

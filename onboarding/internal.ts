@@ -6,3 +6,4 @@ export { startJobWorker, StepRefusedError, type JobWorker, type JobSteps } from 
 export type { OnboardingWorkerOptions } from "./run.js";
 export { facePhoto, hostFace, otherFace, makeTalkingHeadVideo, noFacePhoto } from "./testing/talking-head.js";
 export { evaluateFaceId, type FaceIdEvaluation } from "./faceid-eval.js";
+export { submission, submitVideo, followJob } from "./testing/client.js";

@@ -589,6 +589,7 @@ describe("onboarding: job workers", () => {
       [],
       [
         "jobWorker.ackWait=30s",
+        "jobWorker.autoscale.enabled=false",
         "jobWorker.replicas=4",
         "jobWorker.scratchSize=8Gi",
         "roomHost.jetstreamReplicas=1",
@@ -672,6 +673,78 @@ describe("onboarding: job workers", () => {
       "jobWorker.uploadsMaxBytes=4Gi,nats.jetstream.fileStorage.size=12Gi",
     ]);
     expect(bigger.code).toBe(0);
+  });
+
+  it("leaves the job workers' replicas to the operator, which sizes them from the queue within bounds", async () => {
+    const deployment = find(objects(), "Deployment", "-job-worker") as Workload & { spec: { replicas?: number } };
+    expect(deployment.spec.replicas).toBeUndefined();
+    const operator = find(objects(), "Deployment", "-operator");
+    expect(envOf(operator)).toMatchObject({
+      LIVEHOST_JOB_WORKERS_DEPLOYMENT: deployment.metadata.name,
+      LIVEHOST_JOB_WORKERS_MIN: "1",
+      LIVEHOST_JOB_WORKERS_MAX: "4",
+      LIVEHOST_JOB_WORKERS_SCALE_DOWN_DELAY: "5m",
+    });
+    // Its Role reads the Deployment (in its namespace) and writes its scale.
+    const rules = (
+      find(objects(), "Role", "-operator") as Manifest & {
+        rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+      }
+    ).rules;
+    const allows = (resource: string, verb: string) =>
+      rules.some((r) => r.apiGroups.includes("apps") && r.resources.includes(resource) && r.verbs.includes(verb));
+    expect([
+      allows("deployments", "get"),
+      allows("deployments/scale", "get"),
+      allows("deployments/scale", "update"),
+    ]).toEqual([true, true, true]);
+    // Its NATS user reads the queue's figures.
+    const authorization = (find(objects(), "ConfigMap", "-nats-config") as Manifest & { data: Record<string, string> })
+      .data["authorization.conf"]!;
+    expect(authorization).toContain("$JS.API.CONSUMER.INFO.JOB_QUEUE.job-workers");
+
+    const bounded = await renderChart(
+      [],
+      ["jobWorker.autoscale.min=0", "jobWorker.autoscale.max=12", "jobWorker.autoscale.scaleDownDelay=90s"],
+    );
+    expect(envOf(find(bounded, "Deployment", "-operator"))).toMatchObject({
+      LIVEHOST_JOB_WORKERS_MIN: "0",
+      LIVEHOST_JOB_WORKERS_MAX: "12",
+      LIVEHOST_JOB_WORKERS_SCALE_DOWN_DELAY: "90s",
+    });
+  });
+
+  it("keeps jobWorker.replicas when the operator does not size the job workers", async () => {
+    for (const set of [["jobWorker.autoscale.enabled=false"], ["operator.enabled=false"]]) {
+      const objects = await renderChart([], [...set, "jobWorker.replicas=3"]);
+      expect((find(objects, "Deployment", "-job-worker").spec as { replicas?: number }).replicas).toBe(3);
+      const operator = objects.find((o) => o.kind === "Deployment" && o.metadata.name.endsWith("-operator"));
+      expect(operator && envOf(operator).LIVEHOST_JOB_WORKERS_DEPLOYMENT).toBeUndefined();
+    }
+    // No job workers: the operator is not told to size any.
+    const none = await renderChart([], ["jobWorker.enabled=false"]);
+    expect(envOf(find(none, "Deployment", "-operator")).LIVEHOST_JOB_WORKERS_DEPLOYMENT).toBeUndefined();
+  });
+
+  it("refuses autoscale bounds upside down or a delay the operator does not take, naming them", async () => {
+    const upsideDown = await helm([
+      "template",
+      "lh",
+      chartDir,
+      "--set",
+      "jobWorker.autoscale.min=5,jobWorker.autoscale.max=2",
+    ]);
+    expect(upsideDown.code).not.toBe(0);
+    expect(upsideDown.stderr).toContain("jobWorker.autoscale.min (5) must not exceed jobWorker.autoscale.max (2)");
+    for (const [value, message] of [
+      ["jobWorker.autoscale.scaleDownDelay=5min", "jobWorker.autoscale.scaleDownDelay: Does not match pattern"],
+      ["jobWorker.autoscale.max=0", "jobWorker.autoscale.max: Must be greater than or equal to 1"],
+      ["jobWorker.autoscale.maximum=3", "Additional property maximum is not allowed"],
+    ]) {
+      const result = await helm(["template", "lh", chartDir, "--set", value!]);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain(message);
+    }
   });
 
   it("rejects an ack wait or a scratch size in a form the worker or Kubernetes does not take", async () => {

@@ -9,12 +9,14 @@ import { cp, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { AckPolicy, RetentionPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { connectNats, type NatsConnection } from "../transport/index.js";
 import { AvatarStore } from "../avatars/index.js";
 import { FaceLibrary } from "../onboarding/index.js";
+import { NatsJobQueue } from "../operator/internal.js";
 import { RoomClient } from "../rooms/index.js";
-import { Catalog, Job, JobState, Persona, RoomSpec } from "../proto/index.js";
+import { Catalog, Job, JobState, Persona, RoomSpec, subjects } from "../proto/index.js";
 import { eventually, runCli, sampleRoomSpec } from "../testing/index.js";
 import { makeTestPki, type TestPki } from "./testing/certs.js";
 import { renderChart, type Manifest } from "./testing/helm.js";
@@ -231,6 +233,56 @@ describe("NATS: TLS and per-role users from the chart", () => {
       await refused(worker, "rooms.any.commands");
     } finally {
       await Promise.all([gateway, worker, lipsync, tts].map((nc) => nc.close()));
+    }
+  });
+
+  it("lets the operator read how many jobs wait and run, and nothing of the jobs themselves", async () => {
+    await using nats = await startSecureNats();
+    const gateway = await connectAs(nats, "gateway");
+    const worker = await connectAs(nats, "job-worker");
+    const operator = await connectAs(nats, "operator");
+    try {
+      const queue = new NatsJobQueue({ nats: operator });
+      expect(await queue.read()).toEqual({ state: "read", queued: 0, running: 0, consumer: false });
+      // The gateway makes the queue and puts three jobs on it, before any job worker has started.
+      await (
+        await jetstreamManager(gateway)
+      ).streams.add({
+        name: subjects.jobQueueStream,
+        subjects: [subjects.jobQueue],
+        retention: RetentionPolicy.Workqueue,
+      });
+      for (const job of ["job-1", "job-2", "job-3"]) await jetstream(gateway).publish(subjects.jobQueue, job);
+      expect(await queue.read()).toEqual({ state: "read", queued: 3, running: 0, consumer: false });
+      // A job worker makes its consumer and takes one job.
+      await (
+        await jetstreamManager(worker, { checkAPI: false })
+      ).consumers.add(subjects.jobQueueStream, { durable_name: "job-workers", ack_policy: AckPolicy.Explicit });
+      const taken = await (await jetstream(worker).consumers.get(subjects.jobQueueStream, "job-workers")).next();
+      expect(taken?.string()).toBe("job-1");
+      expect(await queue.read()).toEqual({ state: "read", queued: 2, running: 1, consumer: true });
+      expect(nats.violations()).toEqual([]);
+
+      // It takes no job, reads none, and changes neither the queue nor the consumer.
+      for (const subject of [
+        "$JS.API.CONSUMER.MSG.NEXT.JOB_QUEUE.job-workers",
+        "$JS.API.CONSUMER.CREATE.JOB_QUEUE.peek",
+        "$JS.API.CONSUMER.DELETE.JOB_QUEUE.job-workers",
+        "$JS.API.STREAM.MSG.GET.JOB_QUEUE",
+        "$JS.API.DIRECT.GET.JOB_QUEUE",
+        "$JS.API.STREAM.PURGE.JOB_QUEUE",
+        "$JS.API.STREAM.DELETE.JOB_QUEUE",
+        "$JS.API.CONSUMER.INFO.JOB_EVENTS.any",
+        "livehost.jobs.queue",
+      ]) {
+        await expect(
+          operator.request(subject, "{}", { timeout: 2_000 }).catch((err: Error) => `${subject}: ${err.message}`),
+        ).resolves.toMatch(/permissions violation/i);
+      }
+      expect(await subscriptionRefusal(operator, "livehost.jobs.queue")).toMatch(/permissions violation/i);
+      taken?.ack();
+    } finally {
+      await Promise.all([gateway, worker, operator].map((nc) => nc.close()));
     }
   });
 

@@ -78,6 +78,40 @@ describe("operator options", () => {
     ).toMatchObject({ placeholderPriorityClass: "lh-cap", spotNoticeTaints: ["example.com/going", "other"] });
   });
 
+  it("sizes the job workers only when their Deployment is named, from the variables the chart sets", async () => {
+    expect(compileOperatorCommand(base).operator.jobWorkers).toBeUndefined();
+    const options = await optionsFromEnv({
+      LIVEHOST_JOB_WORKERS_DEPLOYMENT: "lh-livehost-job-worker",
+      LIVEHOST_JOB_WORKERS_MIN: "0",
+      LIVEHOST_JOB_WORKERS_MAX: "4",
+      LIVEHOST_JOB_WORKERS_SCALE_DOWN_DELAY: "5m",
+    });
+    expect(compileOperatorCommand({ ...options, ...base }).operator.jobWorkers).toEqual({
+      deployment: "lh-livehost-job-worker",
+      minReplicas: 0,
+      maxReplicas: 4,
+      jobsPerWorker: 1,
+      scaleDownDelayMs: 300_000,
+    });
+    // Defaults: 1 to 10, five minutes (a bare number is seconds).
+    expect(
+      compileOperatorCommand({ ...base, jobWorkersDeployment: "jw", jobWorkersScaleDownDelay: "90" }).operator
+        .jobWorkers,
+    ).toMatchObject({ minReplicas: 1, maxReplicas: 10, scaleDownDelayMs: 90_000 });
+    const jobWorkers = { ...base, jobWorkersDeployment: "jw" };
+    expect(() => compileOperatorCommand({ ...jobWorkers, jobWorkersMin: 5, jobWorkersMax: 2 })).toThrow(
+      "--job-workers-min: must not exceed --job-workers-max (5 > 2)",
+    );
+    expect(() => compileOperatorCommand({ ...jobWorkers, jobWorkersMax: "0" })).toThrow("--job-workers-max");
+    expect(() => compileOperatorCommand({ ...jobWorkers, jobWorkersMin: "one" })).toThrow("--job-workers-min");
+    expect(() => compileOperatorCommand({ ...jobWorkers, jobWorkersScaleDownDelay: "soon" })).toThrow(
+      "--job-workers-scale-down-delay",
+    );
+    expect(() => compileOperatorCommand({ ...base, jobWorkersDeployment: "Job_Workers" })).toThrow(
+      "--job-workers-deployment",
+    );
+  });
+
   it("takes durations as the flags always did, and in human units", () => {
     const compiled = (options: Partial<OperatorCommandOptions>) =>
       compileOperatorCommand({ ...base, ...options }).operator;

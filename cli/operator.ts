@@ -6,6 +6,7 @@ import {
   capacityDefaults,
   compileOperatorOptions,
   inheritedWorkerEnv,
+  jobWorkerDefaults,
   startOperatorRole,
   workerPodDefaults,
   type OperatorOptions,
@@ -197,6 +198,37 @@ export function registerOperatorCommand(program: Command): Command {
         "taint keys that mean a spot node has an interruption notice, comma-separated",
         "LIVEHOST_SPOT_NOTICE_TAINTS",
         capacityDefaults.spotNoticeTaints.join(","),
+      ),
+    )
+    .addOption(
+      option(
+        "--job-workers-deployment <name>",
+        "the onboarding job workers' Deployment to size from their queue (JOB_QUEUE); none: left alone",
+        "LIVEHOST_JOB_WORKERS_DEPLOYMENT",
+      ),
+    )
+    .addOption(
+      option(
+        "--job-workers-min <n>",
+        "job workers at least",
+        "LIVEHOST_JOB_WORKERS_MIN",
+        String(jobWorkerDefaults.minReplicas),
+      ),
+    )
+    .addOption(
+      option(
+        "--job-workers-max <n>",
+        "job workers at most (one job runs on one worker)",
+        "LIVEHOST_JOB_WORKERS_MAX",
+        String(jobWorkerDefaults.maxReplicas),
+      ),
+    )
+    .addOption(
+      option(
+        "--job-workers-scale-down-delay <seconds>",
+        'job workers follow a fall in jobs only after this long (or with a unit: "5m")',
+        "LIVEHOST_JOB_WORKERS_SCALE_DOWN_DELAY",
+        String(jobWorkerDefaults.scaleDownDelaySeconds),
       ),
     )
     .addOption(

@@ -1,7 +1,8 @@
 // Carries a pass's plan (plan.ts) out through the Kubernetes API: status conditions, the pools' Deployments and pod
 // marks, the node groups (Cluster API MachineDeployment scale, Karpenter NodePool GPU limit, nodes cordoned first),
-// Events, and the metrics that report each. Every write first checks leadership; one object the API refuses is
-// logged and left to the next pass, so it does not hold up the others.
+// the job workers' Deployment scale (job-workers.ts), Events, and the metrics that report each. Every write first
+// checks leadership; one object the API refuses is logged and left to the next pass, so it does not hold up the
+// others.
 import {
   AppsV1Api,
   CoreV1Api,
@@ -14,6 +15,7 @@ import type { Logger } from "../observability/index.js";
 import { laneKey } from "./decide.js";
 import { NotLeaderError, isConflict, isNotFound } from "./errors.js";
 import { EventRecorder } from "./events.js";
+import type { JobWorkerPlan } from "./job-workers.js";
 import type { OperatorMetrics } from "./metrics.js";
 import {
   cordonedByOperator,
@@ -56,6 +58,8 @@ export class Actuator {
   readonly #provisioningSince = new Map<string, number>();
   /** Each Karpenter lane's placeholder GPUs as last written. */
   readonly #placeholderGpus = new Map<string, number>();
+  /** Why the job workers were last left unsized (logged once per cause). */
+  #jobWorkersProblem: string | undefined;
 
   constructor(options: ActuatorOptions) {
     this.#options = options;
@@ -238,6 +242,51 @@ export class Actuator {
         this.#writeStatus("gpuofferings", offering.object, offeringStatus(offering, plan.lanes, written, t)),
       );
     }
+  }
+
+  /** The job workers' Deployment scaled to the queue (through its scale subresource), its Events, the metrics. */
+  async applyJobWorkers(plan: JobWorkerPlan): Promise<void> {
+    const { metrics, logger, namespace } = this.#options;
+    if (plan.queue.state === "read") {
+      metrics.onboardingJobs.set({ state: "queued" }, plan.queue.queued);
+      metrics.onboardingJobs.set({ state: "running" }, plan.queue.running);
+    } else {
+      // Unknown is not zero: no series rather than a stale one.
+      metrics.onboardingJobs.reset();
+    }
+    metrics.jobWorkerMaxReplicas.set(plan.replicas.max);
+    if (plan.problem !== this.#jobWorkersProblem) {
+      if (plan.problem) logger.warn({ deployment: plan.deployment, problem: plan.problem }, "job workers not sized");
+      else logger.info({ deployment: plan.deployment }, "sizing job workers from their queue");
+      this.#jobWorkersProblem = plan.problem;
+    }
+    const object = plan.object;
+    if (!object) {
+      metrics.jobWorkerReplicas.reset();
+      return;
+    }
+    const target = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: object.metadata ?? { name: plan.deployment },
+    };
+    await this.#isolated("Deployment", plan.deployment, async () => {
+      await this.#events.jobQueue(target, plan.queue);
+      if (plan.scale !== undefined) {
+        this.#guard();
+        const name = plan.deployment;
+        const scale = await this.#apps.readNamespacedDeploymentScale({ name, namespace });
+        await this.#apps.replaceNamespacedDeploymentScale({
+          name,
+          namespace,
+          body: { ...scale, spec: { replicas: plan.scale } },
+        });
+      }
+      for (const event of plan.events) await this.#events.emit(target, event);
+    });
+    metrics.jobWorkerReplicas.set({ state: "desired" }, plan.replicas.desired);
+    metrics.jobWorkerReplicas.set({ state: "actual" }, plan.replicas.actual);
+    metrics.jobWorkerReplicas.set({ state: "ready" }, plan.replicas.ready);
   }
 
   /** Makes a node the operator cordoned schedulable again, and takes back its Machine's mark for deletion. */

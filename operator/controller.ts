@@ -1,13 +1,16 @@
 // The control loop, as observe → decide → actuate. The Observer keeps the WorkerPools, GpuOfferings, LiveEvents, the
 // pools' Deployments and pods and the nodes in memory and hands each pass a Snapshot; plan.ts decides on it (pure,
-// over decide.ts) and the Actuator writes the result, first for the workers, then for the GPU nodes they need. Passes
-// run on a change and every interval, one at a time, and write only while this process holds the leader Lease.
+// over decide.ts) and the Actuator writes the result, first for the workers, then for the GPU nodes they need, then
+// (where it sizes them) for the onboarding job workers. Passes run on a change and every interval, one at a time, and
+// write only while this process holds the leader Lease.
 import { CoordinationV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { SpanStatusCode } from "@opentelemetry/api";
 import { tracer, type Logger, type Registry } from "../observability/index.js";
 import { Actuator } from "./actuate.js";
 import type { DemandSource } from "./demand.js";
 import { NotLeaderError } from "./errors.js";
+import type { JobQueueSource } from "./job-queue.js";
+import { planJobWorkerDeployment, type JobWorkerSettings } from "./job-workers.js";
 import { LeaderElector } from "./leader.js";
 import { operatorMetrics } from "./metrics.js";
 import { Observer } from "./observe.js";
@@ -31,6 +34,8 @@ export interface OperatorSettings {
   roomWarmupMs?: number;
   /** Karpenter placeholders and spot notices (capacity.ts); default capacityDefaults. */
   capacity?: Partial<CapacitySettings>;
+  /** The onboarding job workers' Deployment, sized from their queue; absent: the operator leaves it alone. */
+  jobWorkers?: JobWorkerSettings & { queue: JobQueueSource };
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
@@ -113,6 +118,7 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
     demand: settings.demand,
     logger,
     onChange: () => passes.schedule(),
+    jobWorkers: settings.jobWorkers && { deployment: settings.jobWorkers.deployment, queue: settings.jobWorkers.queue },
   });
   const elector = new LeaderElector({
     api: kubeConfig.makeApiClient(CoordinationV1Api),
@@ -126,6 +132,11 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
     onChange: (leader) => {
       metrics.leader.set(leader ? 1 : 0);
       if (leader) passes.schedule();
+      else {
+        // The leader's figures only: a standby's would be stale (the job workers' alert reads them).
+        metrics.onboardingJobs.reset();
+        metrics.jobWorkerReplicas.reset();
+      }
     },
   });
   const actuator = new Actuator({
@@ -156,6 +167,11 @@ export async function startOperator(settings: OperatorSettings): Promise<Operato
     await actuator.applyNodes(nodes);
     // After the writes: a notice whose Event and eviction could not be written is told again next pass.
     memory.rememberNotices(nodes);
+    if (settings.jobWorkers && world.jobWorkers) {
+      const jobs = planJobWorkerDeployment(world.jobWorkers, memory.jobWorkerHistory, settings.jobWorkers, world.now);
+      if (jobs.history) memory.jobWorkerHistory = jobs.history;
+      await actuator.applyJobWorkers(jobs);
+    }
   }
 
   async function reconcile(): Promise<void> {

@@ -7,6 +7,7 @@ import {
   laneKey,
   pickNodesToRemove,
   placeNodes,
+  planJobWorkers,
   planPool,
   planReplicas,
   replicasFor,
@@ -16,6 +17,7 @@ import {
   streamsNeeded,
   trendStreams,
   interruptionBurst,
+  type JobWorkerInput,
   type Lane,
   type PoolInput,
 } from "./decide.js";
@@ -526,5 +528,75 @@ describe("spot interruptions", () => {
     expect(placed.get("a/spot")).toBe(1); // one still bridges the replacement not Ready yet
     lanes[1] = { ...lanes[1], readyNodes: 4, desiredNodes: 4 };
     expect(placeNodes(demand, lanes).get("a/spot")).toBe(0);
+  });
+});
+
+describe("job workers sized on the onboarding queue", () => {
+  const bounds = { minReplicas: 1, maxReplicas: 4, jobsPerWorker: 1, scaleDownDelayMs: 5 * minute };
+  const input = (over: Partial<JobWorkerInput>): JobWorkerInput => ({
+    ...bounds,
+    queued: 0,
+    running: 0,
+    currentReplicas: 1,
+    history: [{ at: t0 - minute, replicas: 1 }],
+    now: t0,
+    ...over,
+  });
+  /** Passes once a minute from `from` (exclusive) to `to` minutes, each replica count applied; the last decision. */
+  const passes = (
+    first: ReturnType<typeof planJobWorkers>,
+    jobs: { queued: number; running: number },
+    from: number,
+    to: number,
+  ) => {
+    let d = first;
+    for (let m = from + 1; m <= to; m++) {
+      d = planJobWorkers(input({ ...jobs, currentReplicas: d.replicas, history: d.history, now: t0 + m * minute }));
+    }
+    return d;
+  };
+
+  it("gives every job queued or running a worker, within min and max, at once", () => {
+    expect(planJobWorkers(input({ queued: 2, running: 1 }))).toMatchObject({ replicas: 3, reason: "ScaledUp" });
+    expect(planJobWorkers(input({ queued: 9, running: 1 }))).toMatchObject({ replicas: 4, recommended: 4 });
+    expect(planJobWorkers(input({}))).toMatchObject({ replicas: 1, reason: "Steady" });
+    expect(planJobWorkers(input({ minReplicas: 0, currentReplicas: 0, history: [] }))).toMatchObject({ replicas: 0 });
+    expect(planJobWorkers(input({ queued: 5, jobsPerWorker: 2 }))).toMatchObject({ replicas: 3 });
+  });
+
+  it("follows a fall only after the delay, and never below the jobs running", () => {
+    const busy = planJobWorkers(input({ queued: 3, running: 1 }));
+    expect(busy.replicas).toBe(4);
+    // The queue drains at minute 1: two jobs still run. Held at 4 for the delay after the last pass that wanted 4,
+    // then down to the two running, not to min.
+    const drained = { queued: 0, running: 2 };
+    expect(passes(busy, drained, 0, 4)).toMatchObject({ replicas: 4, recommended: 2, reason: "HeldForCooldown" });
+    const after = passes(busy, drained, 0, 5);
+    expect(after).toMatchObject({ replicas: 2, reason: "ScaledDown" });
+    // They end at minute 6: min once the delay has passed again.
+    expect(passes(after, { queued: 0, running: 0 }, 5, 9)).toMatchObject({ replicas: 2 });
+    expect(passes(after, { queued: 0, running: 0 }, 5, 10)).toMatchObject({ replicas: 1 });
+  });
+
+  it("keeps workers beyond max while they run jobs (max lowered, or scaled by hand)", () => {
+    const first = planJobWorkers(input({ running: 6, currentReplicas: 6, history: [] }));
+    expect(passes(first, { queued: 0, running: 6 }, 0, 10)).toMatchObject({
+      replicas: 6,
+      recommended: 4,
+      reason: "HeldForRunningJobs",
+    });
+    // ...but never more than there are: running jobs do not raise the replicas past max.
+    expect(planJobWorkers(input({ running: 6, currentReplicas: 3 }))).toMatchObject({ replicas: 4 });
+  });
+
+  it("counts the replicas it finds as a recommendation of now when it has not sized them lately", () => {
+    // A new leader (or a restart) finds 4 workers and an empty queue: it waits the delay before scaling down.
+    const first = planJobWorkers(input({ currentReplicas: 4, history: [] }));
+    expect(first).toMatchObject({ replicas: 4, reason: "HeldForCooldown" });
+    expect(passes(first, { queued: 0, running: 0 }, 0, 4)).toMatchObject({ replicas: 4 });
+    expect(passes(first, { queued: 0, running: 0 }, 0, 5)).toMatchObject({ replicas: 1 });
+    // Recommendations older than the delay (a leader that was standby for a while) are no recommendation either.
+    const stale = [{ at: t0 - 10 * minute, replicas: 1 }];
+    expect(planJobWorkers(input({ currentReplicas: 4, history: stale }))).toMatchObject({ replicas: 4 });
   });
 });

@@ -581,3 +581,67 @@ export function pickNodesToRemove(nodes: readonly { name: string; ready: boolean
     .slice(0, Math.max(0, count))
     .map((n) => n.name);
 }
+
+/** How the onboarding job workers are sized (compiled from `--job-workers-*`). */
+export interface JobWorkerBounds {
+  minReplicas: number;
+  maxReplicas: number;
+  /** Jobs one worker runs at once: a job worker runs one. */
+  jobsPerWorker: number;
+  /** A fall in jobs is followed only to the highest recommendation of this window (jobs come in bursts). */
+  scaleDownDelayMs: number;
+}
+
+export interface JobWorkerInput extends JobWorkerBounds {
+  /** Jobs waiting for a worker (the consumer's num_pending). */
+  queued: number;
+  /** Jobs handed to a worker and not done (its num_ack_pending). */
+  running: number;
+  currentReplicas: number;
+  /** The recommendations of earlier passes (the previous decision's `history`). */
+  history: readonly Recommendation[];
+  now: number;
+}
+
+export interface JobWorkerDecision {
+  replicas: number;
+  /** What the jobs alone ask for now: ceil((queued + running) / jobs per worker), within the bounds. */
+  recommended: number;
+  /** The recommendations to pass as the next pass's `history`. */
+  history: Recommendation[];
+  reason: "ScaledUp" | "ScaledDown" | "Steady" | "HeldForCooldown" | "HeldForRunningJobs";
+}
+
+/**
+ * Sizes the job workers on the onboarding queue: every job queued or running wants a worker, within the bounds; a rise
+ * is followed at once, a fall after the window. A Deployment's scale-down stops pods the ReplicaSet picks, and it
+ * cannot tell which one runs a job: the replicas never go below the jobs running (nor below the replicas there are,
+ * where fewer), so that a scale-down takes only as many pods as are idle. An operator that has not sized the workers
+ * within the window (it just started, or just took the Lease) counts the replicas it finds as a recommendation of
+ * now, so it does not undo a scale-up its predecessor held.
+ */
+export function planJobWorkers(input: JobWorkerInput): JobWorkerDecision {
+  const { now, scaleDownDelayMs, currentReplicas } = input;
+  const perWorker = Math.max(1, input.jobsPerWorker);
+  const demand = Math.max(0, input.queued) + Math.max(0, input.running);
+  const recommended = Math.min(input.maxReplicas, Math.max(input.minReplicas, Math.ceil(demand / perWorker)));
+  const recent = input.history.filter((r) => r.at > now - scaleDownDelayMs);
+  const window = recent.length > 0 ? recent : [{ at: now, replicas: currentReplicas }];
+  const stabilized = stabilize(window, now, scaleDownDelayMs, recommended);
+  const floor = Math.min(currentReplicas, Math.ceil(Math.max(0, input.running) / perWorker));
+  const replicas = Math.max(stabilized, floor);
+  const reason =
+    replicas > currentReplicas
+      ? "ScaledUp"
+      : replicas < currentReplicas
+        ? "ScaledDown"
+        : floor > stabilized
+          ? "HeldForRunningJobs"
+          : stabilized > recommended
+            ? "HeldForCooldown"
+            : "Steady";
+  const history = [...window, { at: now, replicas: recommended }]
+    .filter((r) => r.at > now - scaleDownDelayMs)
+    .slice(-maxHistory);
+  return { replicas, recommended, history, reason };
+}

@@ -3,6 +3,7 @@
 import type { CoreV1Api } from "@kubernetes/client-node";
 import { roomDirectoryCondition } from "./conditions.js";
 import type { RoomDirectoryView } from "./demand.js";
+import type { JobQueueView } from "./job-queue.js";
 import type { PlannedEvent } from "./plan.js";
 import { apiVersion, type WorkerPool } from "./resources.js";
 
@@ -74,6 +75,25 @@ export class EventRecorder {
     } else if (directory.state === "watching" && this.#last.has(lostKey)) {
       this.#last.delete(lostKey);
       await this.emit(pool, { type: "Normal", reason: "RoomDirectoryWatching", message });
+    }
+  }
+
+  /** A Warning on the job workers' Deployment when their queue turns unreadable; a Normal Event once it is read. */
+  async jobQueue(deployment: EventObject, queue: JobQueueView): Promise<void> {
+    const lostKey = `${deployment.kind}/${deployment.metadata.name}/JobQueueUnreachable`;
+    if (queue.state === "unreachable") {
+      await this.emit(deployment, {
+        type: "Warning",
+        reason: "JobQueueUnreachable",
+        message: `${queue.message}; job workers kept as they are`,
+      });
+    } else if (this.#last.has(lostKey)) {
+      this.#last.delete(lostKey);
+      await this.emit(deployment, {
+        type: "Normal",
+        reason: "JobQueueRead",
+        message: `job queue read again: ${queue.queued} job(s) queued, ${queue.running} running`,
+      });
     }
   }
 }

@@ -50,6 +50,7 @@ export {
   stabilize,
   planReplicas,
   planPool,
+  planJobWorkers,
   gpuDemand,
   placeNodes,
   laneKey,
@@ -66,6 +67,9 @@ export {
   type ReplicaPlan,
   type PoolDecision,
   type PoolInput,
+  type JobWorkerBounds,
+  type JobWorkerInput,
+  type JobWorkerDecision,
   type Lane,
   type GpuDemand,
   type LaneHealth,
@@ -87,3 +91,5 @@ export { NotLeaderError } from "./errors.js";
 export { type OperatorRole } from "./run.js";
 export { workerDeployment, mergePatch, workerRole, type WorkerPodSettings } from "./workload.js";
 export { LeadTimes, type LeadSample } from "./capacity.js";
+export { NatsJobQueue, jobWorkersConsumer, type JobQueueSource, type JobQueueView } from "./job-queue.js";
+export { planJobWorkerDeployment, type JobWorkerSettings, type JobWorkerPlan } from "./job-workers.js";

@@ -83,6 +83,23 @@ export function operatorMetrics(registry: Registry) {
       labelNames: ["kind"],
       registers,
     }),
+    onboardingJobs: new Gauge({
+      name: "livehost_operator_onboarding_jobs",
+      help: "Onboarding jobs in the job workers' queue: queued (no worker yet), running (with a worker, not done).",
+      labelNames: ["state"],
+      registers,
+    }),
+    jobWorkerReplicas: new Gauge({
+      name: "livehost_operator_job_worker_replicas",
+      help: "Job-worker replicas: desired (the operator's target from the queue), actual (the Deployment's), ready.",
+      labelNames: ["state"],
+      registers,
+    }),
+    jobWorkerMaxReplicas: new Gauge({
+      name: "livehost_operator_job_worker_max_replicas",
+      help: "The most job workers the operator may run (--job-workers-max); 0 when it does not size them.",
+      registers,
+    }),
     reconciles: new Counter({
       name: "livehost_operator_reconciles_total",
       help: "Reconcile passes by result: ok, error, not_leader.",

@@ -1,6 +1,7 @@
 // What the operator sees: informer caches of the WorkerPools, GpuOfferings, LiveEvents, the pools' Deployments and
-// pods and the nodes, plus, read at each pass, the node groups the offerings drive and the demand (the workers' load,
-// the room directory). `look()` turns them into one Snapshot for a pass to decide on; nothing here writes.
+// pods and the nodes, plus, read at each pass, the node groups the offerings drive, the demand (the workers' load,
+// the room directory) and, where it sizes them, the job workers' Deployment and queue. `look()` turns them into one
+// Snapshot for a pass to decide on; nothing here writes.
 import {
   AppsV1Api,
   CoreV1Api,
@@ -16,6 +17,8 @@ import type { Logger } from "../observability/index.js";
 import type { DemandSource, RoomDirectoryView, WorkerLoad } from "./demand.js";
 import { isNotFound } from "./errors.js";
 import { ObjectCacheWatch } from "./informer.js";
+import type { JobQueueSource } from "./job-queue.js";
+import type { JobWorkersSeen } from "./job-workers.js";
 import {
   group,
   version,
@@ -84,6 +87,8 @@ export interface Snapshot {
   roomDirectory: RoomDirectoryView | undefined;
   /** Nodes Karpenter was told the cloud takes back (its SpotInterrupted Events of the last 10 minutes). */
   interruptedNodes?: ReadonlySet<string>;
+  /** The job workers' Deployment and queue, where the operator sizes them. */
+  jobWorkers?: JobWorkersSeen;
 }
 
 export interface ObserverOptions {
@@ -93,6 +98,8 @@ export interface ObserverOptions {
   logger: Logger;
   /** Called on every change a watch delivers. */
   onChange: () => void;
+  /** The job workers' Deployment (in `namespace`) and their queue, read at each pass where the operator sizes them. */
+  jobWorkers?: { deployment: string; queue: JobQueueSource };
 }
 
 /**
@@ -140,7 +147,10 @@ interface KarpenterNodePool {
 export class Observer {
   readonly #custom: CustomObjectsApi;
   readonly #core: CoreV1Api;
+  readonly #apps: AppsV1Api;
+  readonly #namespace: string;
   readonly #demand: DemandSource;
+  readonly #jobWorkers: ObserverOptions["jobWorkers"];
   readonly #pools: Cache<WorkerPool>;
   readonly #offerings: Cache<GpuOffering>;
   readonly #liveEvents: Cache<LiveEvent>;
@@ -156,7 +166,10 @@ export class Observer {
     const core = kc.makeApiClient(CoreV1Api);
     this.#custom = custom;
     this.#core = core;
+    this.#apps = apps;
+    this.#namespace = namespace;
     this.#demand = options.demand;
+    this.#jobWorkers = options.jobWorkers;
     const cacheOf = <T extends { metadata?: object }>(
       path: string,
       list: () => Promise<KubernetesListObject<T>>,
@@ -211,6 +224,7 @@ export class Observer {
     );
     const iceEvents = karpenter ? await this.#karpenterEvents("InsufficientCapacityError", now) : [];
     const spotEvents = karpenter ? await this.#karpenterEvents("SpotInterrupted", now) : [];
+    const jobWorkers = this.#jobWorkers && (await this.#readJobWorkers(this.#jobWorkers));
     const claimNodes = new Map<string, string>();
     for (const { object, checked } of valid) {
       const nodeGroups = new Map<CapacityType, NodeGroupSeen>();
@@ -242,7 +256,26 @@ export class Observer {
       workers: { tts: this.#demand.workers("tts"), lipsync: this.#demand.workers("lipsync") },
       roomDirectory: this.#demand.rooms?.(),
       interruptedNodes,
+      ...(jobWorkers ? { jobWorkers } : {}),
     };
+  }
+
+  /**
+   * The job workers' queue and Deployment, read together. Neither failure fails the pass (the GPU pools do not wait
+   * on onboarding): the plan leaves the job workers as they are and says why.
+   */
+  async #readJobWorkers(jobWorkers: NonNullable<ObserverOptions["jobWorkers"]>): Promise<JobWorkersSeen> {
+    const [queue, deployment] = await Promise.all([
+      jobWorkers.queue.read(),
+      this.#apps.readNamespacedDeployment({ name: jobWorkers.deployment, namespace: this.#namespace }).then(
+        (object): JobWorkersSeen["deployment"] => ({ found: true, object }),
+        (err: unknown): JobWorkersSeen["deployment"] =>
+          isNotFound(err)
+            ? { found: false }
+            : { found: false, error: err instanceof Error ? err.message : String(err) },
+      ),
+    ]);
+    return { queue, deployment };
   }
 
   /**

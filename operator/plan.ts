@@ -76,6 +76,8 @@ export class Memory {
   readonly notices = new Map<string, { at: number; lane: string }>();
   /** The pools' lead times, measured from their nodes and pods. */
   readonly leads = new LeadTimes();
+  /** The job workers' recommendations over their scale-down delay (decide.planJobWorkers' history). */
+  jobWorkerHistory: Recommendation[] = [];
 
   /** GPU nodes first seen not Ready: the ask that made each (its lane's last ask before it appeared). */
   readonly #bootingNodes = new Map<string, { gpuType: string; askedAt: number | undefined }>();

@@ -1,6 +1,7 @@
 // The operator as a role: its options in human units compiled into settings (a bad one named by its flag), and its
 // start on the connection the role runner (cli/role.ts) made: the Kubernetes client from a kubeconfig file or the
-// pod's service account, worker load and the room directory from NATS, and the control loop; close releases the Lease.
+// pod's service account, worker load, the room directory and the onboarding job queue from NATS, and the control loop;
+// close releases the Lease.
 import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -16,6 +17,8 @@ import { parseNatsServers, parsePort, type NatsConnection } from "../transport/i
 import { startOperator } from "./controller.js";
 import { NatsWorkerDemand } from "./demand.js";
 import { RoomDirectoryDemand } from "./room-demand.js";
+import { NatsJobQueue } from "./job-queue.js";
+import { jobWorkerDefaults, type JobWorkerSettings } from "./job-workers.js";
 import { workerPodDefaults, type WorkerPodSettings } from "./workload.js";
 import { PolicyFile } from "../trust/index.js";
 import { capacityDefaults, type CapacitySettings } from "./capacity.js";
@@ -62,6 +65,13 @@ export interface OperatorOptions {
   placeholderPriorityClass?: string;
   /** Taint keys that mean a spot node has an interruption notice, as a list or comma-separated. */
   spotNoticeTaints?: string[] | string;
+  /** The onboarding job workers' Deployment (in `namespace`) to size from their queue; none: left alone. */
+  jobWorkersDeployment?: string;
+  /** Job workers at least (default 1) and at most (default 10). */
+  jobWorkersMin?: number | string;
+  jobWorkersMax?: number | string;
+  /** Job workers follow a fall in jobs only after this long: a bare number is seconds. Default 5 min. */
+  jobWorkersScaleDownDelay?: Duration;
 }
 
 /** The operator's options, compiled: what its start and the worker Deployments see. */
@@ -75,6 +85,8 @@ export interface OperatorRunSettings {
   roomWarmupMs: number;
   tenantPolicy?: string;
   capacity: CapacitySettings;
+  /** The job workers' Deployment and its bounds, where the operator sizes it. */
+  jobWorkers?: JobWorkerSettings;
 }
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -154,6 +166,41 @@ export function compileOperatorOptions(options: OperatorOptions): OperatorRunSet
     roomWarmupMs: parseDuration(options.roomWarmup ?? 300, "--room-warmup", { bare: "s" }),
     tenantPolicy: options.tenantPolicy || undefined,
     capacity: compileCapacity(options),
+    jobWorkers: compileJobWorkers(options),
+  };
+}
+
+/** A whole number of replicas from a flag ("4") or a number. */
+function replicaCount(value: number | string, field: string): number {
+  const n = typeof value === "number" ? value : value.trim() === "" ? NaN : Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 10_000) {
+    throw new InvalidArgumentError(field, `must be a whole number of replicas from 0 to 10000, got "${value}"`);
+  }
+  return n;
+}
+
+function compileJobWorkers(options: OperatorOptions): JobWorkerSettings | undefined {
+  const deployment = objectName(options.jobWorkersDeployment, "--job-workers-deployment");
+  if (!deployment) return undefined;
+  const minReplicas = replicaCount(options.jobWorkersMin ?? jobWorkerDefaults.minReplicas, "--job-workers-min");
+  const maxReplicas = replicaCount(options.jobWorkersMax ?? jobWorkerDefaults.maxReplicas, "--job-workers-max");
+  if (maxReplicas < 1) throw new InvalidArgumentError("--job-workers-max", "must be at least 1");
+  if (minReplicas > maxReplicas) {
+    throw new InvalidArgumentError(
+      "--job-workers-min",
+      `must not exceed --job-workers-max (${minReplicas} > ${maxReplicas})`,
+    );
+  }
+  return {
+    deployment,
+    minReplicas,
+    maxReplicas,
+    jobsPerWorker: jobWorkerDefaults.jobsPerWorker,
+    scaleDownDelayMs: parseDuration(
+      options.jobWorkersScaleDownDelay ?? jobWorkerDefaults.scaleDownDelaySeconds,
+      "--job-workers-scale-down-delay",
+      { bare: "s", maxMs: 24 * 3_600_000 },
+    ),
   };
 }
 
@@ -211,6 +258,7 @@ export async function startOperatorRole(
     reconcileIntervalMs: settings.reconcileIntervalMs,
     roomWarmupMs: settings.roomWarmupMs,
     capacity: settings.capacity,
+    jobWorkers: settings.jobWorkers && { ...settings.jobWorkers, queue: new NatsJobQueue({ nats: ctx.nats }) },
   });
   undo.use(operator);
   const teardown = undo.move();

@@ -1,10 +1,11 @@
 // startTestOperator(): the real operator (startOperator) against the Kubernetes API test server, with its demand from
-// worker announcements on a real nats-server (and, when asked, the room directory in its KV bucket), short lease and
-// reconcile periods, and everything stopped in reverse order with `await using`. The operator module (and
-// client-node) is loaded on first use, so tests that import testing/ for something else do not pay for it.
+// worker announcements on a real nats-server (and, when asked, the room directory in its KV bucket and the onboarding
+// job queue), short lease and reconcile periods, and everything stopped in reverse order with `await using`. The
+// operator module (and client-node) is loaded on first use, so tests that import testing/ for something else do not
+// pay for it.
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AsyncDisposableStack, createLogger, createRegistry, type Registry } from "../observability/index.js";
-import type { Operator } from "../operator/internal.js";
+import type { JobWorkerSettings, Operator } from "../operator/internal.js";
 import { WorkerAnnouncement, WorkerKind, WorkerState, subjects } from "../proto/index.js";
 import { connectNats } from "../transport/index.js";
 import { KubeApiTestServer, type KubeObject } from "./kube-api-server.js";
@@ -22,6 +23,11 @@ export interface TestOperatorOptions {
   roomDirectory?: boolean;
   /** Objects in the API before the operator starts, as [plural, object]. */
   objects?: readonly (readonly [plural: string, object: KubeObject])[];
+  /**
+   * Size this job-worker Deployment from the JOB_QUEUE consumer on the nats-server (NatsJobQueue, as `livehost
+   * operator` runs it; needs `jetstream`). Default bounds 1 to 10, one job per worker, a 1 s scale-down delay.
+   */
+  jobWorkers?: Partial<JobWorkerSettings> & { deployment: string };
 }
 
 export interface TestOperator extends AsyncDisposable {
@@ -65,7 +71,7 @@ export const testWorkerPoolSpec = {
 } as const;
 
 export async function startTestOperator(options: TestOperatorOptions = {}): Promise<TestOperator> {
-  const { NatsWorkerDemand, RoomDirectoryDemand, startOperator, workerPodDefaults } =
+  const { NatsJobQueue, NatsWorkerDemand, RoomDirectoryDemand, startOperator, workerPodDefaults } =
     await import("../operator/internal.js");
   const namespace = options.namespace ?? "livehost";
   await using stack = new AsyncDisposableStack();
@@ -98,6 +104,14 @@ export async function startTestOperator(options: TestOperatorOptions = {}): Prom
         env: {},
       },
       reconcileIntervalMs: 200,
+      jobWorkers: options.jobWorkers && {
+        minReplicas: 1,
+        maxReplicas: 10,
+        jobsPerWorker: 1,
+        scaleDownDelayMs: 1000,
+        ...options.jobWorkers,
+        queue: new NatsJobQueue({ nats }),
+      },
       leaseDurationMs: 3000,
       renewDeadlineMs: 2000,
       retryPeriodMs: 200,

@@ -50,10 +50,12 @@ export async function startSecureNatsServer(): Promise<SecureNatsServer> {
       `tls { cert_file: "${join(dir, "server.crt")}", key_file: "${join(dir, "server.key")}", timeout: 2 }`,
       "authorization { users = [",
       `  { user: "${user}", password: "${password}",`,
-      // As charts/livehost/files/nats-permissions.yaml gives the operator: reading the room directory, nothing else.
+      // As charts/livehost/files/nats-permissions.yaml gives the operator: reading the room directory and the job
+      // queue's figures, nothing else.
       '    permissions: { publish: { allow: ["$JS.API.STREAM.INFO.KV_livehost_rooms", ' +
         '"$JS.API.CONSUMER.CREATE.KV_livehost_rooms.>", "$JS.API.CONSUMER.INFO.KV_livehost_rooms.>", ' +
-        '"$JS.API.CONSUMER.DELETE.KV_livehost_rooms.>", "$JS.FC.>"] }, ' +
+        '"$JS.API.CONSUMER.DELETE.KV_livehost_rooms.>", "$JS.FC.>", ' +
+        '"$JS.API.CONSUMER.INFO.JOB_QUEUE.job-workers", "$JS.API.STREAM.INFO.JOB_QUEUE"] }, ' +
         'subscribe: { allow: ["_INBOX.>", "workers.*.announce"] } } }',
       "] }",
     ].join("\n"),

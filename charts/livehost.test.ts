@@ -658,11 +658,11 @@ describe("onboarding: job workers", () => {
   });
 
   it("refuses streams whose byte limits do not fit NATS's file storage, naming each", async () => {
-    const result = await helm(["template", "lh", chartDir, "--set", "jobWorker.uploadsMaxBytes=4Gi"]);
+    const result = await helm(["template", "lh", chartDir, "--set", "jobWorker.uploadsMaxBytes=5Gi"]);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain(
       "roomHost.inbox.maxBytes (4Gi) + roomHost.events.maxBytes (512Mi) + gateway.audit.maxBytes (1Gi) + " +
-        "the jobs' events (1Gi) + jobWorker.uploadsMaxBytes (4Gi) together must fit in " +
+        "the jobs' events (256Mi) + jobWorker.uploadsMaxBytes (5Gi) together must fit in " +
         "nats.jetstream.fileStorage.size (10Gi)",
     );
     const bigger = await helm([
@@ -670,7 +670,7 @@ describe("onboarding: job workers", () => {
       "lh",
       chartDir,
       "--set",
-      "jobWorker.uploadsMaxBytes=4Gi,nats.jetstream.fileStorage.size=12Gi",
+      "jobWorker.uploadsMaxBytes=5Gi,nats.jetstream.fileStorage.size=12Gi",
     ]);
     expect(bigger.code).toBe(0);
   });

@@ -38,6 +38,14 @@ export async function checkStackHealth(stack: Stack, signal?: AbortSignal): Prom
             const body = reply.json<{ hostId: string; actors: number }>();
             return { role, healthy: true, detail: `host ${body.hostId}, ${body.actors} actors` };
           }
+          // A role that serves neither (the job worker): its /readyz, beside its metrics.
+          if (endpoints.metrics) {
+            const ready = new URL("/readyz", endpoints.metrics);
+            const response = await fetch(ready, {
+              signal: AbortSignal.any([AbortSignal.timeout(5_000), ...(signal ? [signal] : [])]),
+            });
+            return { role, healthy: response.ok, detail: `readyz ${response.status}` };
+          }
           return { role, healthy: false, detail: "no health endpoint" };
         } catch (err) {
           return { role, healthy: false, detail: err instanceof Error ? err.message : String(err) };

@@ -12,8 +12,17 @@ describe("livehost up", () => {
     const stack = JSON.parse(await up.waitForLine(/^\{"nats"/)) as StackJson;
 
     expect(stack.nats.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
-    expect(stack.roles.map((r) => r.role).sort()).toEqual(["gateway", "lipsync-worker", "room-host", "tts-worker"]);
-    const grpcServers = stack.roles.filter((r) => r.role !== "room-host").map((r) => r.endpoints.grpc);
+    expect(stack.roles.map((r) => r.role).sort()).toEqual([
+      "gateway",
+      "job-worker",
+      "lipsync-worker",
+      "room-host",
+      "tts-worker",
+    ]);
+    // The room host and the job worker serve no gRPC (NATS only).
+    const grpcServers = stack.roles
+      .filter((r) => r.role !== "room-host" && r.role !== "job-worker")
+      .map((r) => r.endpoints.grpc);
     expect(grpcServers).toEqual(Array(3).fill(expect.stringMatching(/^127\.0\.0\.1:\d+$/)));
     for (const role of stack.roles) {
       expect(role.endpoints.metrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);

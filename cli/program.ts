@@ -239,6 +239,7 @@ roleCommand("job-worker", "run onboarding jobs: material checks, FaceID, avatar 
         logger,
         ackWaitMs,
         replicas,
+        uploadsMaxBytes,
         llm: llmOptionsFromEnv(),
       });
       return { endpoints: {}, close: () => worker.close() };

@@ -29,18 +29,18 @@ export async function tour(stack: Stack, say: (line: string) => void): Promise<{
   });
   try {
     // 1. A room from the sample catalog, through RoomService.
-    const room = await callUnary(rooms.createRoom.bind(rooms), {
-      requestId: "livehost-demo",
-      roomId: demoRoomId,
-      spec: await demoRoomSpec(),
-      tenant: "",
-    });
+    const spec = await demoRoomSpec();
+    const room = await patiently(() =>
+      callUnary(rooms.createRoom.bind(rooms), { requestId: "livehost-demo", roomId: demoRoomId, spec, tenant: "" }),
+    );
     say(`room ${room.id} created: "${room.spec?.displayName}", ${room.spec?.catalog?.products.length} products`);
 
     // 2. On air: the show starts, and the stream is written as HLS.
     // From the room's first event: nothing it does after this is missed, however late the watch's call arrives.
     const events = eventStream(rooms.watchRoom({ roomId: demoRoomId, afterSequence: 0 }));
-    const live = await callUnary(rooms.startRoom.bind(rooms), { roomId: demoRoomId, requestId: "" });
+    const live = await patiently(() =>
+      callUnary(rooms.startRoom.bind(rooms), { roomId: demoRoomId, requestId: "livehost-demo-start" }),
+    );
     say(`room ${room.id}: ${RoomState[live.status!.state]} (${live.status!.reason}) on ${live.status!.hostId}`);
     const first = await events.next((u) => u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW, 30_000);
     say(`the host says: "${first.text}"`);
@@ -121,6 +121,20 @@ function eventStream(stream: ReturnType<RoomServiceClient["watchRoom"]>) {
     },
     close: () => stream.cancel(),
   };
+}
+
+/**
+ * A call that may outlast the gateway's wait for a room on a machine still busy starting (every role boots at once):
+ * asked again, as a patient caller would (both asks are idempotent: the same request id).
+ */
+async function patiently<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof DeadlineExceededError) || attempt >= 4) throw err;
+    }
+  }
 }
 
 async function until(probe: () => boolean, timeoutMs: number, message: string): Promise<void> {

@@ -160,6 +160,12 @@ describe("onboarding, end to end", () => {
   it("refuses a bad submission before any video is stored", async () => {
     await expect(submit({ requestId: "" }, Buffer.alloc(10))).rejects.toThrow(/request_id/);
     await expect(submit({ room: stack.liveSpec({ catalog: undefined }) }, Buffer.alloc(10))).rejects.toThrow(/catalog/);
+    // A catalog whose own words the guard refuses (a medical claim): refused naming the field, before any upload.
+    const spec = stack.liveSpec({ avatar: undefined });
+    spec.catalog!.products[0]!.sellingPoints = ["每天一杯，治疗失眠"];
+    await expect(submit({ room: spec }, Buffer.alloc(10))).rejects.toMatchObject({
+      field: "submission.room.catalog.products[0].selling_points[0]",
+    });
     await expect(
       callUnary(client.registerFace.bind(client), {
         tenant: "",

@@ -3,12 +3,12 @@
 // a presumed-lost worker's writes refused. The steps here are stand-ins that count their runs: the real steps are
 // exercised end to end in e2e/onboarding.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { setTimeout as sleep } from "node:timers/promises";
 import { JobEventKind, JobState, StepState, type JobEvent } from "../proto/index.js";
 import { connectNats, type NatsConnection } from "../transport/index.js";
 import { eventually, sampleRoomSpec, startNatsServer, type NatsServer } from "../testing/index.js";
 import { stepNames, type StepName, JobStore, type JobRecord } from "./store.js";
 import { cancelJob, overrideQuality, readJob, submitJob } from "./jobs.js";
+import { submission } from "./testing/client.js";
 import { JobTakenOverError } from "./store.js";
 import { StepRefusedError, startJobWorker, type JobSteps, type StepContext, type StepResult } from "./worker.js";
 
@@ -62,18 +62,11 @@ describe("onboarding jobs", () => {
   const submit = (options: { reviewScript?: boolean } = {}) =>
     submitJob(store, {
       tenant: "acme",
-      submission: {
+      submission: submission({
         requestId: `req-${++n}-${Date.now()}`,
-        tenant: "",
-        roomId: "",
-        avatarId: "",
         room: sampleRoomSpec({ avatar: undefined }),
-        videoBytes: 0,
-        videoSha256: "",
-        minQualityScore: 0,
         reviewScript: options.reviewScript ?? false,
-        leaveStopped: false,
-      },
+      }),
       video: bytes(1000),
     });
 
@@ -195,21 +188,11 @@ describe("onboarding jobs", () => {
   });
 
   it("refuses an upload over the limit, and one without video", async () => {
+    const room = sampleRoomSpec();
     await expect(
       submitJob(store, {
         tenant: "acme",
-        submission: {
-          requestId: "too-big",
-          tenant: "",
-          roomId: "",
-          avatarId: "",
-          room: sampleRoomSpec(),
-          videoBytes: 0,
-          videoSha256: "",
-          minQualityScore: 0,
-          reviewScript: false,
-          leaveStopped: false,
-        },
+        submission: submission({ requestId: "too-big", room }),
         video: bytes(5000),
         uploadMaxBytes: 4000,
       }),
@@ -217,22 +200,10 @@ describe("onboarding jobs", () => {
     await expect(
       submitJob(store, {
         tenant: "acme",
-        submission: {
-          requestId: "no-video",
-          tenant: "",
-          roomId: "",
-          avatarId: "",
-          room: sampleRoomSpec(),
-          videoBytes: 0,
-          videoSha256: "",
-          minQualityScore: 0,
-          reviewScript: false,
-          leaveStopped: false,
-        },
+        submission: submission({ requestId: "no-video", room }),
         video: (async function* () {})(),
       }),
     ).rejects.toThrow(/no video/);
-    await sleep(0);
   });
 });
 

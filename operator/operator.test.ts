@@ -273,9 +273,12 @@ describe("operator against the Kubernetes API", () => {
         "node n-s1 has an interruption notice (aws-node-termination-handler/spot-itn): 1 worker pod(s) drained to " +
         "others, its replacement asked for now",
     });
-    const metrics = await s.metrics();
-    expect(metrics).toContain('livehost_operator_spot_interruptions_total{offering="s-l4",capacity_type="spot"} 1');
-    expect(metrics).toContain('livehost_operator_worker_evictions_total{offering="s-l4",capacity_type="spot"} 1');
+    // The pod is gone on the server before the operator has the eviction's answer: the count follows it.
+    await eventually(async () => {
+      const metrics = await s.metrics();
+      expect(metrics).toContain('livehost_operator_spot_interruptions_total{offering="s-l4",capacity_type="spot"} 1');
+      expect(metrics).toContain('livehost_operator_worker_evictions_total{offering="s-l4",capacity_type="spot"} 1');
+    });
     // Counted once, however many passes see the notice.
     await s.operator.reconcile();
     expect(await s.metrics()).toContain(

@@ -96,13 +96,17 @@ const angles = [
   "Plain and precise, facts first.",
 ];
 
-/** The conversation for one variation of a show: the facts, the rules, the outline, and which variation. */
+/**
+ * The conversation for one variation of a show: the facts, the rules, the outline, and which variation. `loop` (the
+ * loop it is spoken in; default the variation) picks its angle, so that a room writing ahead does not repeat itself.
+ */
 export function scriptMessages(
   catalog: Catalog,
   persona: Persona,
   outline: readonly ShowOutlineLine[],
   variation: number,
   variations: number,
+  loop = variation,
 ): ChatMessage[] {
   const lines = outline.map(
     (l, i) =>
@@ -126,7 +130,7 @@ export function scriptMessages(
         (variations > 1
           ? "Each variation is spoken in its own loop of a 24/7 room: word every line differently from the other variations. "
           : "") +
-        (angles[variation % angles.length] ?? ""),
+        (angles[loop % angles.length] ?? ""),
     },
   ];
 }

@@ -77,6 +77,28 @@ describe("the embedded brain's script (no LLM)", () => {
     expect(() => checkScript(script, catalog, { persona })).not.toThrow();
   });
 
+  test("writes a 24/7 room's next variations on from the ones before, as the next version, worded otherwise where it can", async () => {
+    const first = await writeScript({ catalog, persona, variations: 3, rewriteAhead: true });
+    const next = await writeScript({
+      catalog,
+      persona,
+      variations: 3,
+      firstLoop: 3,
+      seed: 1,
+      version: 2,
+      rewriteAhead: true,
+      after: first,
+    });
+    expect(first).toMatchObject({ version: 1, rewriteAhead: true });
+    expect(next).toMatchObject({ version: 2, author: "embedded", rewriteAhead: true });
+    expect(next.variations).toHaveLength(3);
+    // The templates have few wordings for some slots (a price is a price): most lines are new all the same.
+    const said = new Set([0, 1, 2].flatMap((v) => texts(first, v)));
+    const lines = [0, 1, 2].flatMap((v) => texts(next, v));
+    expect(lines.filter((text) => said.has(text)).length).toBeLessThan(lines.length / 2);
+    expect(() => checkScript(next, catalog, { persona })).not.toThrow();
+  });
+
   test("writes an English room's show too, kept by the guard", async () => {
     const en = await loadCatalogFile(sampleFiles.catalogEn);
     const script = await writeScript({ catalog: en, persona: pickPersona(personas, en), variations: 2 });

@@ -52,6 +52,21 @@ export interface WriteScriptOptions {
   variations?: number;
   /** Seeds the embedded brain's wording. Default 0. */
   seed?: number;
+  /**
+   * The loop of the show the first variation is spoken in: a room writing ahead passes its next loop, so that the
+   * embedded brain's wording and the LLM's angles go on from the variations before instead of repeating them.
+   * Default 0.
+   */
+  firstLoop?: number;
+  /**
+   * The script these variations follow (a room writing ahead: the one it speaks): the embedded brain words a slot
+   * otherwise where its templates have another wording.
+   */
+  after?: ShowScript;
+  /** The script's version (a room writing ahead: the one after its current script's). Default 1. */
+  version?: number;
+  /** ShowScript.rewrite_ahead of the script written: a 24/7 room writes the next variations as it speaks these. */
+  rewriteAhead?: boolean;
   /** Cancels the writing (the job was cancelled): throws the signal's reason, nothing is written. */
   signal?: AbortSignal;
   /** Told each time something else than the LLM's words went into the script (the job's FALLBACK event). */
@@ -99,7 +114,7 @@ function scriptLlmOptions(llm: LlmOptions): LlmOptions {
 }
 
 /**
- * Writes a room's show, version 1. With an LLM: one call per variation, one after the other, each a JSON object of
+ * Writes a room's show (version 1 unless told). With an LLM: one call per variation, one after the other, each a JSON object of
  * lines (kind, product_id, text) written to the embedded show's outline; a line the guard refuses (or that is empty
  * or too long) is replaced by the embedded brain's line for the same slot. An LLM that is down, slow, refuses, sends
  * something that is not the JSON asked for, or has more than a quarter of a variation's lines refused: the embedded
@@ -128,7 +143,9 @@ export async function writeScript(options: WriteScriptOptions): Promise<ShowScri
     );
   }
   const log = options.logger ?? rootLogger().child({ component: "brain" });
-  let embedded = Array.from({ length: asked }, (_, v) => embeddedLines(plan, v, asked));
+  const firstLoop = options.firstLoop ?? 0;
+  const avoid = new Set(options.after?.variations.flatMap((v) => v.lines.map((l) => l.text)));
+  let embedded = Array.from({ length: asked }, (_, v) => embeddedLines(plan, firstLoop + v, asked, avoid));
   // As many variations as a room's spec has room for, the embedded show's size standing for the LLM's.
   const fewer = (variations: ScriptLine[][]) => {
     const fit = fitting(variations);
@@ -141,11 +158,12 @@ export async function writeScript(options: WriteScriptOptions): Promise<ShowScri
   embedded = fewer(embedded);
   const count = embedded.length;
   const script = (author: ScriptAuthor, variations: ScriptLine[][], fallbackReason = ""): ShowScript => ({
-    version: 1,
+    version: options.version ?? 1,
     author,
     variations: variations.map((lines) => ({ lines })),
     updateTime: (options.now ?? (() => new Date()))(),
     fallbackReason,
+    rewriteAhead: options.rewriteAhead ?? false,
   });
 
   if (llm) {
@@ -155,7 +173,14 @@ export async function writeScript(options: WriteScriptOptions): Promise<ShowScri
     try {
       for (let v = 0; v < count; v++) {
         signal?.throwIfAborted();
-        const raw = await askVariation(llm, catalog, persona, plan, v, count, signal);
+        const raw = await askVariation(
+          llm,
+          catalog,
+          persona,
+          plan,
+          { variation: v, of: count, loop: firstLoop + v },
+          signal,
+        );
         written.push(guarded(raw, embedded[v]!, guard, v, replaced));
       }
       const result = script("llm", fewer(written));
@@ -339,14 +364,17 @@ function defaultHost(catalog: Catalog): Persona {
  * line may be (an opening that lists a long lineup) takes the slot's wording of a later loop that fits (one a
  * `stride` of loops on, so variations still differ), or else is cut after its last list item that fits.
  */
-function embeddedLines(plan: ShowPlan, loop: number, stride: number): ScriptLine[] {
+function embeddedLines(plan: ShowPlan, loop: number, stride: number, avoid: ReadonlySet<string>): ScriptLine[] {
   const fits = (text: string) => [...text].length <= scriptLimits.textCharacters;
   return Array.from({ length: plan.linesIn(loop) }, (_, line) => {
     const at = (l: number) => plan.at({ loop: l, line, sentence: 0, plan: plan.fingerprint });
     const said = at(loop);
-    let text = said.text;
-    for (let tries = 1; !fits(text) && tries <= 8; tries++) text = at(loop + tries * stride).text;
-    if (!fits(text)) text = cutToFit(said.text, plan.language === "zh" ? "等。" : " and more.");
+    // The templates' wording of later loops for this slot, when this one is too long or was said before.
+    const tries = Array.from({ length: 8 }, (_, t) => at(loop + (t + 1) * stride).text);
+    const text =
+      [said.text, ...tries].find((t) => fits(t) && !avoid.has(t)) ??
+      [said.text, ...tries].find(fits) ??
+      cutToFit(said.text, plan.language === "zh" ? "等。" : " and more.");
     const productId = productlessKinds.includes(said.kind) ? "" : (said.productId ?? "");
     return { kind: said.kind, productId, text };
   });
@@ -371,11 +399,10 @@ async function askVariation(
   catalog: Catalog,
   persona: Persona,
   plan: ShowPlan,
-  variation: number,
-  variations: number,
+  which: { variation: number; of: number; loop: number },
   signal: AbortSignal | undefined,
 ): Promise<RawLine[]> {
-  const messages = scriptMessages(catalog, persona, plan.outline(), variation, variations);
+  const messages = scriptMessages(catalog, persona, plan.outline(), which.variation, which.of, which.loop);
   let reply = "";
   for await (const piece of streamChat(llm, messages, signal, { json: true })) reply += piece;
   return readLines(reply, catalog);

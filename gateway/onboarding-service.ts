@@ -20,6 +20,7 @@ import {
 import {
   FaceLibrary,
   JobStore,
+  type JobRecord,
   cancelJob,
   describeFace,
   overrideQuality,
@@ -56,6 +57,12 @@ export async function onboardingService(deps: OnboardingServiceDeps): Promise<Gr
     action: Action,
     handler: (request: Req, admission: Admitted) => Promise<Res>,
   ) => unary<Req, Res>(action, (request, call) => access.run(action, request, call, (a) => handler(request, a)));
+  /** The script as it is now: once the job's room exists, the room's (a 24/7 room writes its next variations). */
+  const currentScript = async (record: JobRecord): Promise<ShowScript | undefined> => {
+    if (!record.checkpoints.room) return record.script;
+    const spoken = (await access.readRoom(record.job.roomId))?.spec?.script;
+    return spoken && spoken.version > (record.script?.version ?? 0) ? spoken : record.script;
+  };
   /** The job, once the caller is known to act for its tenant. */
   const jobOf = async (jobId: string, admission: Admitted) => {
     const record = await readJob(store, jobId);
@@ -133,8 +140,9 @@ export async function onboardingService(deps: OnboardingServiceDeps): Promise<Gr
     ),
     getScript: admitted("GetScript", async (request: { jobId: string }, admission) => {
       const record = await jobOf(request.jobId, admission);
-      if (!record.script) throw new NotFoundError(`job ${request.jobId} has no script yet`);
-      return record.script;
+      const script = await currentScript(record);
+      if (!script) throw new NotFoundError(`job ${request.jobId} has no script yet`);
+      return script;
     }),
     updateScript: admitted(
       "UpdateScript",
@@ -150,6 +158,7 @@ export async function onboardingService(deps: OnboardingServiceDeps): Promise<Gr
           expectedVersion: request.expectedVersion,
           approve: request.approve,
           who: admission.caller.identity,
+          roomVersion: (await currentScript(record))?.version,
         });
         // A room already made by the job speaks the edit from its next line.
         if (request.script && updated.checkpoints.room) {

@@ -222,22 +222,28 @@ export async function overrideQuality(
 export async function updateScript(
   store: JobStore,
   jobId: string,
-  edit: { script?: ShowScript; expectedVersion: number; approve: boolean; who: string },
+  edit: {
+    script?: ShowScript;
+    expectedVersion: number;
+    approve: boolean;
+    who: string;
+    /** The version of the script the job's room speaks, when it has written its own since (rewrite_ahead). */
+    roomVersion?: number;
+  },
 ): Promise<JobRecord> {
   let resumed = false;
   const record = await store.change(jobId, (r) => {
     resumed = false;
     if (!r.script) throw new FailedPreconditionError(`job ${jobId} has no script yet (its "script" step is not done)`);
-    if (edit.expectedVersion !== 0 && edit.expectedVersion !== r.script.version) {
-      throw new AbortedError(
-        `the script is at version ${r.script.version}, not ${edit.expectedVersion}: read it again`,
-      );
+    const current = Math.max(r.script.version, edit.roomVersion ?? 0);
+    if (edit.expectedVersion !== 0 && edit.expectedVersion !== current) {
+      throw new AbortedError(`the script is at version ${current}, not ${edit.expectedVersion}: read it again`);
     }
     const events = [];
     if (edit.script) {
       r.script = ShowScript.fromPartial({
         ...edit.script,
-        version: r.script.version + 1,
+        version: current + 1,
         author: "merchant",
         updateTime: new Date(),
         fallbackReason: "",

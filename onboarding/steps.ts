@@ -178,6 +178,8 @@ export function onboardingSteps(deps: StepDeps): JobSteps {
           persona: submission.room!.persona!,
           llm,
           variations: deps.scriptVariations ?? 3,
+          // The room runs 24/7: it writes fresh variations as it goes through these.
+          rewriteAhead: true,
           signal: ctx.signal,
         });
         if (script.fallbackReason !== "") {

@@ -40,6 +40,7 @@ import {
   type RoomQuality,
   type RoomSpec,
   type ShowProgress,
+  type ShowScript,
   type WordTiming,
 } from "../proto/index.js";
 import { AnswerTimings, answerUtteranceId, type AnswerStages } from "./answer-timing.js";
@@ -48,6 +49,7 @@ import type { Spoken, Voice } from "./voice.js";
 import type { Tier } from "../trust/index.js";
 import type { ProductImages } from "./product-images.js";
 import { UtteranceEvents } from "./utterance-events.js";
+import { ScriptAhead } from "./script-ahead.js";
 import { streamKeysFrom, type StreamKeys } from "./stream-keys.js";
 import { VoiceShare } from "./voice-share.js";
 
@@ -104,6 +106,8 @@ export interface OnAirRoom {
   checkLine(text: string): GuardResult;
   interrupt(): void;
   update(spec: RoomSpec, paths: string[]): Promise<void>;
+  /** The script progress() reported (a 24/7 room's, written ahead) is the room's spec now. */
+  scriptPersisted?(version: number): void;
 }
 
 /** Makes the room put on air: a LiveRoom unless a benchmark says otherwise. */
@@ -124,6 +128,8 @@ export interface LiveRoomProgress {
   quality?: RoomQuality;
   /** Where the show is, and the last hour's share of the voice. */
   show: ShowProgress;
+  /** A script the room wrote ahead and speaks now (ShowScript.rewrite_ahead), for the actor to persist. */
+  script?: ShowScript;
 }
 
 interface Line {
@@ -198,6 +204,9 @@ export class LiveRoom implements OnAirRoom {
   #queued?: { line: Line; before: ShowPosition };
   #wake?: () => void;
   #fenceWatch?: NodeJS.Timeout;
+  readonly #scriptAhead: ScriptAhead;
+  /** The script written ahead and spoken here, until the actor has persisted it as the room's spec. */
+  #rewritten?: ShowScript;
   /** Until when (Unix ms) frames may go out: refreshed while this host holds the room (see RoomMediaGraph). */
   readonly #outputGate = new Float64Array(new SharedArrayBuffer(8));
 
@@ -240,6 +249,12 @@ export class LiveRoom implements OnAirRoom {
     });
     this.#metrics = roomMetrics(deps.registry);
     this.#timings = new AnswerTimings(this.#metrics, deps.onAnswerHeard);
+    this.#scriptAhead = new ScriptAhead({
+      llm: deps.llm,
+      log: deps.log,
+      metrics: this.#metrics,
+      signal: this.#abort.signal,
+    });
   }
 
   progress(): LiveRoomProgress {
@@ -252,7 +267,13 @@ export class LiveRoom implements OnAirRoom {
       frames: this.media.status().frame,
       quality: roomQuality(this.media.quality()),
       show: this.#showProgress(this.#position, this.#showProduct),
+      script: this.#rewritten,
     };
+  }
+
+  /** The actor persisted the rewritten script progress() told it of: it is the spec's now. */
+  scriptPersisted(version: number): void {
+    if (this.#rewritten?.version === version) this.#rewritten = undefined;
   }
 
   /** Where the show is at `position` (presenting `productId`), with the last hour's share of the voice. */
@@ -290,6 +311,9 @@ export class LiveRoom implements OnAirRoom {
       this.#avatarId = avatarId;
     }
     if (paths.includes("catalog") || paths.includes("persona") || paths.includes("script")) {
+      // What was written ahead was written for the old script (and a rewrite not yet persisted is superseded).
+      this.#scriptAhead.reset();
+      this.#rewritten = undefined;
       const position = this.#position;
       this.brain = this.#newBrain(spec);
       this.#position = this.brain.show.restore(position);
@@ -603,6 +627,7 @@ export class LiveRoom implements OnAirRoom {
       if (!sentence.done) return sentence.value;
       this.#answer = undefined;
     }
+    this.#rewriteAhead();
     // A question is taken at a sentence boundary, unless the show is owed its turn: after a batch of answers in a
     // row, or (AFTER_PRODUCT) while it is still presenting the product of its last sentence.
     const upcoming = this.brain.show.at(this.#position);
@@ -653,6 +678,22 @@ export class LiveRoom implements OnAirRoom {
   }
 
   #answer?: AsyncGenerator<Line, void>;
+
+  /**
+   * A 24/7 room's show kept fresh (ShowScript.rewrite_ahead): the next variations are written during the last one,
+   * and spoken from the start of the next loop once written. The last sentence of the old loop is not said again if
+   * cut after that: the show has moved on to the new script.
+   */
+  #rewriteAhead(): void {
+    const script = this.#scriptAhead.at(this.#spec, this.#position);
+    if (!script) return;
+    this.#spec = { ...this.#spec, script };
+    this.#rewritten = script;
+    this.brain = this.#newBrain(this.#spec);
+    this.#position = { loop: this.#position.loop, line: 0, sentence: 0, plan: this.brain.show.fingerprint };
+    this.#queued = undefined;
+    this.#cutOnce = undefined;
+  }
 
   async *#answerLines(question: Parameters<RoomBrain["answer"]>[0]): AsyncGenerator<Line, void> {
     const answer = this.brain.answer(question, { signal: this.#abort.signal });

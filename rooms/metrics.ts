@@ -28,6 +28,12 @@ export interface RoomMetrics {
   commentsRecovered: Counter;
   /** Rooms on air whose spec hides the visible AI-content label (output.ai_label.hide_visible). */
   aiLabelHidden: Gauge;
+  /** A 24/7 room's show written ahead (ShowScript.rewrite_ahead), by who wrote it: llm, embedded, or failed. */
+  scriptRewrites: Counter<"author">;
+  /** How long writing a show's next variations took (the budget: less than its last variation lasts). */
+  scriptRewriteSeconds: Histogram;
+  /** Rewritten shows that were not ready when the loop they were written for began (spoken from a later loop). */
+  scriptRewritesLate: Counter;
 }
 
 const registries = new WeakMap<Registry, RoomMetrics>();
@@ -126,6 +132,23 @@ export function roomMetrics(registry: Registry): RoomMetrics {
     showSentencesLeft: new Counter({
       name: "livehost_room_show_sentences_left_total",
       help: "Show sentences cut a second time and left behind: the show moved on to the next one instead of saying it a third time.",
+      registers: [registry],
+    }),
+    scriptRewrites: new Counter({
+      name: "livehost_room_script_rewrites_total",
+      help: "24/7 rooms' shows written ahead (ShowScript.rewrite_ahead), by author: llm, embedded (no LLM, or it failed), failed (the room kept its variations).",
+      labelNames: ["author"],
+      registers: [registry],
+    }),
+    scriptRewriteSeconds: new Histogram({
+      name: "livehost_room_script_rewrite_seconds",
+      help: "Time to write a 24/7 room's next variations, from the start of its last variation; must stay below that variation's length.",
+      buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600],
+      registers: [registry],
+    }),
+    scriptRewritesLate: new Counter({
+      name: "livehost_room_script_rewrites_late_total",
+      help: "Rewritten shows not ready when the loop they were written for began: the room said its old variations again meanwhile.",
       registers: [registry],
     }),
   };

@@ -431,7 +431,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       ctx.state.pending = ctx.state.pending.filter((c) => !handled.has(c.commentId));
       handled.clear();
     }
-    const { position, stalled, answered, rejected, spokenSeconds, frames, quality, show } = room.progress();
+    const { position, stalled, answered, rejected, spokenSeconds, frames, quality, show, script } = room.progress();
     countUsage(ctx, spokenSeconds, frames);
     const writes = lastWrites.get(ctx.id) ?? { show: 0, counters: 0 };
     const now = performance.now();
@@ -461,6 +461,13 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     // Where the show is: published when it moves to another product (readers need the product, not the sentence).
     dirty ||= publishedShow.get(ctx.id)?.productId !== show.productId;
     dirty &&= now - writes.counters >= countersPublishMs;
+    // A 24/7 room wrote its show's next variations and speaks them: they are its spec from now, wherever it goes.
+    if (script) {
+      const spec = RoomSpec.fromJSON(ctx.state.spec);
+      ctx.state.spec = RoomSpec.toJSON({ ...spec, script });
+      ctx.state.show = position;
+      dirty = true;
+    }
     if (dirty && quality) published.set(ctx.id, quality);
     if (dirty) publishedShow.set(ctx.id, show);
     const current = RoomState[ctx.state.state];
@@ -472,6 +479,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       writes.counters = now;
       ctx.state.countersPublished = ctx.state.commentsReceived;
       await changed(ctx);
+      if (script) room.scriptPersisted?.(script.version);
     }
   };
 

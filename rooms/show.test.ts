@@ -122,6 +122,45 @@ describe("a room on air", () => {
     expect(on(show[0]!)).toEqual([]);
   });
 
+  it("keeps a 24/7 room's show fresh: writes its next variations while it speaks its last, speaks them from the next loop, and keeps them as its spec", async () => {
+    await using stack = await startTestRoomStack({ live: true });
+    const spec = stack.liveSpec({ voice: { voiceId: "zh-female-warm", speed: 2 } });
+    spec.catalog!.products = spec.catalog!.products.slice(0, 1);
+    spec.script = ShowScript.fromPartial({
+      version: 4,
+      author: "merchant",
+      rewriteAhead: true,
+      variations: [{ lines: [{ kind: "opening", productId: "", text: "宝子们好！" }] }],
+    });
+    await stack.create("fresh", spec);
+    await stack.start("fresh");
+
+    // The one variation is the last: the next is written while it is said, by the embedded brain (no LLM here).
+    const room = await eventually(
+      async () => {
+        const record = await stack.get("fresh");
+        expect(record.spec?.script).toMatchObject({ version: 5, author: "embedded", rewriteAhead: true });
+        return record;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    const written = room.spec!.script!.variations[0]!.lines;
+    expect(written.length).toBeGreaterThan(1);
+    // Loop 1 speaks it from its first line: the old words are not said again.
+    const next = await eventually(
+      () => {
+        const said = stack.utterances("fresh").filter(isShow);
+        const first = said.find((u) => showPlace(u)[0] === 1);
+        expect(first).toBeDefined();
+        return first!;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    expect(showPlace(next)).toEqual([1, 0, 0]);
+    expect(next.text).not.toBe("宝子们好！");
+    expect(written[0]!.text.startsWith(next.text)).toBe(true);
+  });
+
   it("lets a viewer's question cut in: the sentence playing is cut, the answer is said, the show says that sentence again", async () => {
     await using stack = await startTestRoomStack({ live: true });
     await stack.create("cut-in", stack.liveSpec());

@@ -68,15 +68,13 @@ export async function submitJob(store: JobStore, options: SubmitOptions): Promis
   if (submission.videoBytes > maxBytes) {
     throw new ResourceExhaustedError(`the video is ${submission.videoBytes} bytes; the limit is ${maxBytes}`);
   }
-  const { sha256, bytes } = await store.putVideo(jobId, capped(options.video, maxBytes)).catch(async (err: unknown) => {
-    await store.deleteVideo(jobId);
-    throw err;
-  });
+  // Stored by its content, held for this job (nothing is left stored when the stream fails).
+  const { sha256, bytes } = await store.videos.put(jobId, capped(options.video, maxBytes));
+  if (bytes === 0) throw new InvalidArgumentError("video_chunk", "no video was sent after the submission");
   const refuse = async (err: Error) => {
-    await store.deleteVideo(jobId);
+    await store.videos.release(jobId, sha256);
     throw err;
   };
-  if (bytes === 0) await refuse(new InvalidArgumentError("video_chunk", "no video was sent after the submission"));
   if (submission.videoSha256 !== "" && submission.videoSha256 !== sha256) {
     await refuse(
       new InvalidArgumentError(
@@ -115,10 +113,11 @@ export async function submitJob(store: JobStore, options: SubmitOptions): Promis
     checkpoints: {},
     eventSequence: 0,
   };
-  const { record: stored, created } = await store.create(record, {
-    kind: JobEventKind.JOB_EVENT_KIND_QUEUED,
-    message: "video stored; waiting for a job worker",
-  });
+  const { record: stored, created } = await store
+    .create(record, { kind: JobEventKind.JOB_EVENT_KIND_QUEUED, message: "video stored; waiting for a job worker" })
+    .catch(refuse);
+  // The same submission sent twice at once, with other bytes: the first made the job, and uses its own video.
+  if (!created && stored.job.videoSha256 !== sha256) await store.videos.release(jobId, sha256);
   if (created) await store.enqueue(jobId, "submit");
   return stored.job;
 }

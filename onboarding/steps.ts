@@ -41,7 +41,7 @@ export function onboardingSteps(deps: StepDeps): JobSteps {
   /** The job's video in this worker's scratch directory (fetched once per worker, checked against its SHA-256). */
   const videoOf = async (ctx: StepContext) => {
     const path = join(ctx.scratch, "video");
-    if (!existsSync(path)) await deps.store.fetchVideo(ctx.record.job.id, ctx.record.job.videoSha256, path, ctx.signal);
+    if (!existsSync(path)) await deps.store.videos.fetch(ctx.record.job.videoSha256, path, ctx.signal);
     return path;
   };
   /** The job's avatar pack on this worker: built here, or fetched from the avatar store when resumed elsewhere. */

@@ -3,13 +3,10 @@
 //     changed only by compare-and-set, so the gateway and a worker never overwrite each other's change;
 //   - stream JOB_EVENTS: each job's events in order (one subject per job), numbered by the record's counter;
 //   - stream JOB_QUEUE: the job workers' work queue (a message is a job id to run, or to go on with);
-//   - object store livehost_uploads: the uploaded videos, one per job, their SHA-256 checked when read back.
+//   - object store livehost_uploads: the uploaded videos by content (sha256/<hex>), each stored once however many
+//     jobs send it, their references in the KV (videos.<hex>), their SHA-256 checked when read back (uploads.ts).
 // A job is owned by one worker attempt at a time (JobRecord.owner): a write made for an older attempt is refused, so
 // a worker that was presumed lost and comes back changes nothing.
-import { createHash } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { pipeline } from "node:stream/promises";
-import { Readable } from "node:stream";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -24,6 +21,7 @@ import { Kvm, type KV } from "@nats-io/kv";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { ensureStream, whileJetStreamStarts } from "../actors/index.js";
+import { VideoUploads } from "./uploads.js";
 import { AbortedError, InternalError, NotFoundError } from "../errors/index.js";
 import {
   Job,
@@ -107,13 +105,13 @@ export class JobStore {
   readonly #nats: NatsConnection;
   readonly #js: JetStreamClient;
   readonly #kv: KV;
-  readonly #uploads: ObjectStore;
+  readonly #videos: VideoUploads;
 
   private constructor(nats: NatsConnection, kv: KV, uploads: ObjectStore) {
     this.#nats = nats;
     this.#js = jetstream(nats);
     this.#kv = kv;
-    this.#uploads = uploads;
+    this.#videos = new VideoUploads(kv, uploads);
   }
 
   static async open(nats: NatsConnection, settings: JobStoreSettings = {}): Promise<JobStore> {
@@ -155,7 +153,7 @@ export class JobStore {
         replicas,
         storage: StorageType.File,
         max_bytes: settings.uploadsMaxBytes ?? 2 * 1024 ** 3,
-        description: "videos uploaded to onboarding jobs, deleted when the job ends",
+        description: "videos uploaded to onboarding jobs, by content, deleted when the last job using one ends",
       }),
     );
     return new JobStore(nats, kv, uploads);
@@ -217,7 +215,8 @@ export class JobStore {
   /** Every job's record (for ListJobs): newest first. */
   async list(filter: (record: JobRecord) => boolean): Promise<JobRecord[]> {
     const records: JobRecord[] = [];
-    for await (const key of await this.#kv.keys()) {
+    // Job ids are one token; the videos' references (videos.<hex>) are two.
+    for await (const key of await this.#kv.keys("*")) {
       const record = await this.get(key);
       if (record && filter(record)) records.push(record);
     }
@@ -259,44 +258,9 @@ export class JobStore {
     }
   }
 
-  /** Streams `chunks` into the uploads bucket as the job's video; resolves to its SHA-256 (hex) and size. */
-  async putVideo(jobId: string, chunks: AsyncIterable<Uint8Array>): Promise<{ sha256: string; bytes: number }> {
-    const hash = createHash("sha256");
-    let bytes = 0;
-    const iterator = chunks[Symbol.asyncIterator]();
-    // Pulled as the store writes: a slow store slows the upload (backpressure), nothing is buffered whole.
-    const stream = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        const next = await iterator.next();
-        if (next.done) return controller.close();
-        hash.update(next.value);
-        bytes += next.value.length;
-        controller.enqueue(next.value);
-      },
-      async cancel() {
-        await iterator.return?.();
-      },
-    });
-    await this.#uploads.put({ name: jobId, description: "uploaded video" }, stream);
-    const sha256 = hash.digest("hex");
-    await this.#uploads.update(jobId, { metadata: { sha256 } });
-    return { sha256, bytes };
-  }
-
-  /** Writes the job's video to `path`, checking its SHA-256 against the one recorded at upload. */
-  async fetchVideo(jobId: string, expectedSha256: string, path: string, signal?: AbortSignal): Promise<void> {
-    const result = await this.#uploads.get(jobId);
-    if (!result) throw new NotFoundError(`job ${jobId}'s video is no longer stored`);
-    const hash = createHash("sha256");
-    const source = Readable.fromWeb(result.data);
-    source.on("data", (chunk: Buffer) => hash.update(chunk));
-    await pipeline(source, createWriteStream(path), { signal });
-    if (!(await result.error) && hash.digest("hex") === expectedSha256) return;
-    throw new InternalError(`job ${jobId}'s stored video does not match its SHA-256 ${expectedSha256}`);
-  }
-
-  async deleteVideo(jobId: string): Promise<void> {
-    await this.#uploads.delete(jobId).catch(() => undefined);
+  /** The uploaded videos, stored by their content (see uploads.ts). */
+  get videos(): VideoUploads {
+    return this.#videos;
   }
 
   async #read(jobId: string): Promise<{ record: JobRecord; revision: number } | undefined> {

@@ -102,6 +102,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         uploadMaxBytes: options.uploadMaxBytes,
         uploadsMaxBytes: options.uploadsMaxBytes,
         replicas: options.replicas,
+        quotas,
       }),
     ],
     host: options.grpcHost ?? "127.0.0.1",

@@ -19,11 +19,13 @@ const policy = `
 tenants:
   acme: {}
   globex: {}
+  initech: { quotas: { jobsUnderWay: 2 } }
 callers:
   - { identity: "svc:acme", tenants: [acme], role: merchant }
   - { identity: "svc:globex", tenants: [globex], role: merchant }
   - { identity: "svc:console", tenants: [acme], role: console }
   - { identity: "svc:ingest", tenants: ["*"], role: ingest }
+  - { identity: "svc:initech", tenants: [initech], role: merchant }
 `;
 
 let stack: TestRoomStack;
@@ -118,6 +120,20 @@ describe("onboarding: merchants kept apart", () => {
     const acme = await as("svc:acme");
     expect(await call(acme.getJob.bind(acme), { jobId: acmeJob.id })).toMatchObject({ id: acmeJob.id });
     expect(await submit(acme, "acme-1")).toMatchObject({ id: acmeJob.id });
+  });
+
+  it("a tenant at its quota of jobs under way is refused before any upload, until one of them ends", async () => {
+    const initech = await as("svc:initech");
+    const first = (await submit(initech, "initech-1")) as Job;
+    expect(first.state).toBe(JobState.JOB_STATE_QUEUED);
+    expect(await submit(initech, "initech-2")).toMatchObject({ state: JobState.JOB_STATE_QUEUED });
+    expect(await submit(initech, "initech-3")).toEqual({ code: status.RESOURCE_EXHAUSTED });
+    // Sending a job again is not a new job; other tenants are not held back.
+    expect(await submit(initech, "initech-1")).toMatchObject({ id: first.id });
+    expect(await submit(await as("svc:globex"), "globex-quota")).toMatchObject({ state: JobState.JOB_STATE_QUEUED });
+    // One ends: there is room for another.
+    await call(initech.cancelJob.bind(initech), { jobId: first.id, reason: "not this one" });
+    expect(await submit(initech, "initech-3")).toMatchObject({ state: JobState.JOB_STATE_QUEUED });
   });
 
   it("roles: a console follows its tenant's jobs but submits none; an ingest sees none; no identity, nothing", async () => {

@@ -23,6 +23,8 @@ import {
   type JobRecord,
   cancelJob,
   describeFace,
+  jobEnded,
+  jobIdFor,
   overrideQuality,
   readJob,
   removeJobOutputs,
@@ -34,6 +36,7 @@ import { RoomClient, validateEnum, validateRoomId } from "../rooms/index.js";
 import type { Action } from "../trust/index.js";
 import { clientStream, serverStream, unary, type GrpcServiceRegistration } from "../transport/index.js";
 import type { Access, Admitted } from "./access.js";
+import type { TenantQuotas } from "./tenant-quotas.js";
 
 export interface OnboardingServiceDeps {
   nats: NatsConnection;
@@ -43,6 +46,8 @@ export interface OnboardingServiceDeps {
   /** What the uploads bucket holds (JobStoreSettings.uploadsMaxBytes). */
   uploadsMaxBytes?: number;
   replicas?: number;
+  /** The tenants' quotas (jobs under way). */
+  quotas?: TenantQuotas;
 }
 
 const maxPhotoBytes = 10 * 1024 ** 2;
@@ -83,6 +88,11 @@ export async function onboardingService(deps: OnboardingServiceDeps): Promise<Gr
       return access.run("SubmitJob", request, call, async (admission) => {
         validateSubmission(request);
         const tenant = admission.tenantForCreate(request.tenant);
+        // A new job (a retried submission is its first job again) within the tenant's jobs under way, before any upload.
+        if (deps.quotas && !(await store.get(jobIdFor(tenant, request.requestId)))) {
+          const underWay = await store.list((r) => r.job.tenant === tenant && !jobEnded(r.job.state));
+          deps.quotas.checkJobs(tenant, underWay.length);
+        }
         const video = (async function* () {
           for (;;) {
             const next = await iterator.next();

@@ -1,5 +1,6 @@
 // Per-tenant quotas from the policy, enforced where calls come in: rooms on air at once (checked on StartRoom against
-// the room directory, which every gateway follows), comments per second and Say calls per minute (token buckets).
+// the room directory, which every gateway follows), comments per second and Say calls per minute (token buckets),
+// onboarding jobs under way (checked on SubmitJob against the jobs' records).
 // Each of `gateways` replicas takes its share of a rate, so the tenant's total holds however calls are spread; the
 // on-air count is the directory's, so two starts racing on two gateways may both pass (the quota is exceeded by at
 // most the race, never silently: the gauge shows it).
@@ -79,6 +80,17 @@ export class TenantQuotas implements AsyncDisposable {
     let count = 0;
     for (const t of this.#onAir.values()) if (t === tenant) count++;
     if (count >= limit) this.#refuse(tenant, "liveRooms", `tenant ${tenant} has ${count} rooms on air, its quota`);
+  }
+
+  /** Refuses a new onboarding job when the tenant has `underWay` jobs not yet ended, its quota. */
+  checkJobs(tenant: string, underWay: number): void {
+    const limit = this.#options.policy().tenants.get(tenant)?.quotas.jobsUnderWay;
+    if (limit === undefined || underWay < limit) return;
+    this.#refuse(
+      tenant,
+      "jobsUnderWay",
+      `tenant ${tenant} has ${underWay} onboarding jobs under way, its quota; retry once one ends`,
+    );
   }
 
   takeComment(tenant: string): void {

@@ -146,6 +146,9 @@ export async function readJob(store: JobStore, jobId: string): Promise<JobRecord
 
 const ended = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
 
+/** Whether a job in `state` has ended (succeeded, failed or cancelled). */
+export const jobEnded = (state: JobState): boolean => ended.has(state);
+
 /**
  * Cancels a job: one queued or waiting ends at once (resolves with `cleanup: true`: the caller removes what it made);
  * one running is asked to stop, and its worker ends it at once.

@@ -5,7 +5,7 @@
 //   tenants:                          # every tenant a binding may name, with its tier and quotas
 //     acme:
 //       tier: gold                    # who gets worker capacity first when it is short: gold, silver, bronze
-//       quotas: { liveRooms: 50, commentsPerSecond: 200, sayPerMinute: 30 }   # each optional: unlimited
+//       quotas: { liveRooms: 50, commentsPerSecond: 200, sayPerMinute: 30, jobsUnderWay: 5 }   # each optional
 //   callers:
 //     - identity: system:serviceaccount:shop:acme-backoffice     # a token's subject, exactly
 //       tenants: [acme]
@@ -88,6 +88,8 @@ export interface Quotas {
   commentsPerSecond?: number;
   /** Say calls per minute, all its rooms together. */
   sayPerMinute?: number;
+  /** Onboarding jobs submitted and not yet ended, at once (SubmitJob is refused beyond, before any upload). */
+  jobsUnderWay?: number;
 }
 
 export interface TenantSettings {
@@ -95,7 +97,7 @@ export interface TenantSettings {
   quotas: Quotas;
 }
 
-const quotaNames = ["liveRooms", "commentsPerSecond", "sayPerMinute"] as const;
+const quotaNames = ["liveRooms", "commentsPerSecond", "sayPerMinute", "jobsUnderWay"] as const;
 
 const tenantPattern = /^[a-z0-9][a-z0-9-]{0,62}$/;
 

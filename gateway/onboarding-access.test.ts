@@ -10,10 +10,10 @@ import { credentials, status, type ServiceError } from "@grpc/grpc-js";
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from "jose";
 import { startGateway, type Gateway } from "./internal.js";
 import { createRegistry } from "../observability/index.js";
-import { JobState, OnboardingServiceClient, type Job } from "../proto/index.js";
+import { JobEventKind, JobState, OnboardingServiceClient, ShowScript, type Job } from "../proto/index.js";
 import { bearerToken } from "../transport/index.js";
 import { sampleRoomSpec, startTestRoomStack, type TestRoomStack } from "../testing/index.js";
-import { facePhoto, hostFace, submission, submitVideo } from "../onboarding/internal.js";
+import { JobStore, facePhoto, hostFace, submission, submitVideo } from "../onboarding/internal.js";
 
 const policy = `
 tenants:
@@ -134,6 +134,44 @@ describe("onboarding: merchants kept apart", () => {
     // One ends: there is room for another.
     await call(initech.cancelJob.bind(initech), { jobId: first.id, reason: "not this one" });
     expect(await submit(initech, "initech-3")).toMatchObject({ state: JobState.JOB_STATE_QUEUED });
+  });
+
+  it("once the job's room has written its show's next version, GetScript returns the room's and UpdateScript edits that", async () => {
+    const acme = await as("svc:acme");
+    const job = (await submit(acme, "acme-script")) as Job;
+    const lines = (text: string) => [{ lines: [{ kind: "opening", productId: "", text }] }];
+    // The job wrote version 1 and made its room; the room, on air for a while, has written versions 2 and 3 since.
+    const spec = sampleRoomSpec({ avatar: undefined });
+    spec.script = ShowScript.fromPartial({
+      version: 3,
+      author: "embedded",
+      rewriteAhead: true,
+      variations: lines("大家好！"),
+    });
+    await stack.create(job.roomId, spec);
+    const store = await JobStore.open(stack.nc);
+    await store.change(job.id, (r) => {
+      r.script = ShowScript.fromPartial({
+        version: 1,
+        author: "embedded",
+        rewriteAhead: true,
+        variations: lines("宝子们好！"),
+      });
+      r.job.scriptVersion = 1;
+      r.checkpoints.room = { id: job.roomId, started: true };
+      return [{ kind: JobEventKind.JOB_EVENT_KIND_STEP_DONE, step: "room" }];
+    });
+
+    expect(await call(acme.getScript.bind(acme), { jobId: job.id })).toMatchObject({ version: 3 });
+    const edit = ShowScript.fromPartial({ variations: lines("欢迎来到直播间！") });
+    expect(
+      await call(acme.updateScript.bind(acme), { jobId: job.id, script: edit, expectedVersion: 1, approve: false }),
+    ).toMatchObject({ code: status.ABORTED, details: expect.stringContaining("at version 3") });
+    expect(
+      await call(acme.updateScript.bind(acme), { jobId: job.id, script: edit, expectedVersion: 3, approve: false }),
+    ).toMatchObject({ version: 4, author: "merchant", rewriteAhead: false });
+    const room = await stack.get(job.roomId);
+    expect(room.spec?.script).toMatchObject({ version: 4, author: "merchant", variations: edit.variations });
   });
 
   it("roles: a console follows its tenant's jobs but submits none; an ingest sees none; no identity, nothing", async () => {

@@ -297,6 +297,9 @@ export class LiveRoom implements OnAirRoom {
    * synthesized included). The frame size needs the room restarted.
    */
   async update(spec: RoomSpec, paths: string[]): Promise<void> {
+    const showChanged = paths.includes("catalog") || paths.includes("persona") || paths.includes("script");
+    // A script written ahead and spoken here, not yet in the record the update was made from, stays the room's.
+    if (this.#rewritten && !showChanged) spec = { ...spec, script: this.#rewritten };
     // A pack that cannot be used fails the update (InvalidArgumentError) before anything has changed.
     const avatarId = spec.avatar?.avatarId || "default";
     const switching = paths.includes("avatar") && avatarId !== this.#avatarId;
@@ -310,7 +313,7 @@ export class LiveRoom implements OnAirRoom {
       this.media.switchAvatar(avatar, { after: this.#current ? [this.#current.line.utteranceId] : [] });
       this.#avatarId = avatarId;
     }
-    if (paths.includes("catalog") || paths.includes("persona") || paths.includes("script")) {
+    if (showChanged) {
       // What was written ahead was written for the old script (and a rewrite not yet persisted is superseded).
       this.#scriptAhead.reset();
       this.#rewritten = undefined;

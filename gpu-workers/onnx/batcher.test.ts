@@ -1,4 +1,5 @@
 // Continuous batching of one loaded model across streams: who runs together, who gets what back, and failures.
+import { getEventListeners } from "node:events";
 import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
@@ -87,6 +88,16 @@ describe("Batcher", () => {
     await expect(leaving).rejects.toThrow("stream closed");
     await busy;
     expect(model.batches).toEqual([1]);
+  });
+
+  it("holds nothing of a settled request on the stream's signal, however many requests the stream makes", async () => {
+    const model = fakeModel();
+    const batcher = new Batcher({ rowSize: 3, outSize: 2, maxRows: 100, run: model.run });
+    const stream = new AbortController();
+    for (let i = 0; i < 20; i++) await batcher.run(rowsOf(i, 1), 1, stream.signal);
+    const failing = new Batcher({ rowSize: 3, outSize: 2, maxRows: 100, run: () => Promise.reject(new Error("x")) });
+    await expect(failing.run(rowsOf(1, 1), 1, stream.signal)).rejects.toThrow("x");
+    expect(getEventListeners(stream.signal, "abort")).toHaveLength(0);
   });
 
   it("gives every stream of the real lip-sync model exactly what it gets alone (no crosstalk)", async () => {

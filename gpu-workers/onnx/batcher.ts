@@ -48,18 +48,28 @@ export class Batcher {
     if (rows === 0) return Promise.resolve(new Float32Array(0));
     signal?.throwIfAborted();
     return new Promise<Float32Array>((resolve, reject) => {
-      const pending: Pending = { input, rows, resolve, reject };
-      this.#queue.push(pending);
-      signal?.addEventListener(
-        "abort",
-        () => {
-          // Not yet in a batch: it leaves the queue. In a batch already: its rows are computed and dropped.
-          const at = this.#queue.indexOf(pending);
-          if (at >= 0) this.#queue.splice(at, 1);
-          reject(signal.reason instanceof Error ? signal.reason : new Error("aborted", { cause: signal.reason }));
+      const onAbort = () => {
+        // Not yet in a batch: it leaves the queue. In a batch already: its rows are computed and dropped.
+        const at = this.#queue.indexOf(pending);
+        if (at >= 0) this.#queue.splice(at, 1);
+        reject(signal!.reason instanceof Error ? signal!.reason : new Error("aborted", { cause: signal!.reason }));
+      };
+      // A stream's signal lives as long as the stream and sees thousands of requests: each settled request takes
+      // its listener off, or a long stream would hold every request it ever made.
+      const pending: Pending = {
+        input,
+        rows,
+        resolve: (out) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(out);
         },
-        { once: true },
-      );
+        reject: (err) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(err instanceof Error ? err : new Error("the batch failed", { cause: err }));
+        },
+      };
+      this.#queue.push(pending);
+      signal?.addEventListener("abort", onAbort, { once: true });
       if (!this.#running) void this.#drain();
     });
   }

@@ -10,7 +10,7 @@ import {
   type ActorHostProcess,
   type CounterSnapshot,
 } from "../testing/index.js";
-import { ActorClient } from "./internal.js";
+import { ActorClient, heartbeatSubject, type HostInfo } from "./internal.js";
 
 // Real host processes on a real nats-server: crashes (SIGKILL), pauses (SIGSTOP) and NATS node loss.
 
@@ -88,6 +88,52 @@ describe("actor failover (host processes)", () => {
         expect(state.epoch).toBe(2);
       }
     } finally {
+      await nc.close();
+      await Promise.all(procs.map((p) => p.kill()));
+    }
+  });
+
+  it("sends new actors and a dead host's actors to hosts that keep up, not to one whose event loop lags, until it recovers", async () => {
+    await using server = await startNatsServer();
+    const procs = await hosts([server.url], 3);
+    const nc = await connectNats({ servers: server.url, name: "test" });
+    const heard = new Map<string, HostInfo>();
+    const sub = nc.subscribe(heartbeatSubject, {
+      callback: (_err, msg) => {
+        const info = msg.json<HostInfo>();
+        heard.set(info.hostId, info);
+      },
+    });
+    try {
+      const a = actors(nc);
+      // An actor on p0 makes p0's event loop busy 700 ms of every second, as an overloaded host's is.
+      let lagger = "";
+      for (let i = 0; lagger === ""; i++) {
+        await a.client.ask("counter", `lag-${i}`, encodeOp({ op: "keepAlive" }));
+        if ((await a.get(`lag-${i}`)).hostId === "p0") lagger = `lag-${i}`;
+      }
+      await a.client.ask("counter", lagger, encodeOp({ op: "lag", ms: 700, every: 1_000 }));
+      await eventually(() => expect(heard.get("p0")?.shedding).toMatch(/^event loop p99 delay \d+ ms, over 500 ms$/), {
+        timeoutMs: 20_000,
+      });
+
+      // New actors go to the hosts that keep up.
+      const ids = Array.from({ length: 12 }, (_, i) => `new-${i}`);
+      for (const id of ids) await a.client.ask("counter", id, encodeOp({ op: "keepAlive" }));
+      const owners = await Promise.all(ids.map(async (id) => (await a.get(id)).hostId));
+      expect(owners.filter((owner) => owner === "p0")).toEqual([]);
+      // A dead host's actors too: p1 dies, p2 takes all of them over, p0 none.
+      const orphans = ids.filter((_, i) => owners[i] === "p1");
+      await procs.find((p) => p.id === "p1")!.kill();
+      for (const id of orphans) {
+        await eventually(async () => expect((await a.get(id)).hostId).toBe("p2"), { timeoutMs: 30_000 });
+      }
+      // The lag ends: p0 takes work again, and nothing it ran was lost meanwhile.
+      await a.client.ask("counter", lagger, encodeOp({ op: "lag", ms: 0, every: 0 }));
+      await eventually(() => expect(heard.get("p0")?.shedding).toBeUndefined(), { timeoutMs: 30_000 });
+      expect((await a.get(lagger)).hostId).toBe("p0");
+    } finally {
+      sub.unsubscribe();
       await nc.close();
       await Promise.all(procs.map((p) => p.kill()));
     }

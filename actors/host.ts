@@ -8,6 +8,7 @@ import { rootLogger, type Logger, type Registry } from "../observability/index.j
 import { InvalidArgumentError, LivehostError, UnavailableError } from "../errors/index.js";
 import { Activation, actorKey, keepWorking, mailboxAckWaitMs, type DeactivationReason } from "./activation.js";
 import { HostLease, HostLeaseView } from "./host-lease.js";
+import { LoadGuard, type LoadGuardOptions } from "./load-guard.js";
 import { Membership } from "./membership.js";
 import { ActorMetrics } from "./metrics.js";
 import { ReminderBook, ReminderScheduler } from "./reminders.js";
@@ -28,8 +29,16 @@ export interface ActorHostOptions {
   types: AnyActorType[];
   /** Default "<hostname>-<random>". Must be unique among live hosts. */
   hostId?: string;
-  /** Actors this host is willing to run; placement prefers hosts with the lowest actors / capacity. Default 1000. */
+  /**
+   * Actors this host is willing to run; placement prefers hosts with the lowest actors / capacity, and a host at its
+   * capacity takes no more while another host does. Default 1000.
+   */
   capacity?: number;
+  /**
+   * When this host sheds load for its event loop's lag (see load-guard.ts): by default above 500 ms p99 over two
+   * seconds in a row, back under 250 ms for five. `{ maxLoopDelayMs: 0 }`: never for lag.
+   */
+  loadGuard?: LoadGuardOptions;
   stores?: StoreSettings;
   /** Handled messages are purged from the mailboxes this often (each stays readable for one or two periods). Default 10 s. */
   mailboxPurgeMs?: number;
@@ -85,6 +94,7 @@ export class ActorHost implements AsyncDisposable {
   readonly #subs: Subscription[] = [];
   readonly #log: Logger;
   readonly #capacity: number;
+  readonly #loadGuard: LoadGuard | undefined;
   readonly #leaseRenewMs: number;
   readonly #leaseTtlMs: number;
   readonly #hostTimeoutMs: number;
@@ -112,6 +122,19 @@ export class ActorHost implements AsyncDisposable {
     this.#log = (options.logger ?? rootLogger()).child({ component: "actor-host", hostId: this.hostId });
     this.metrics = new ActorMetrics(options.registry);
     this.#capacity = options.capacity ?? 1_000;
+    if (options.loadGuard?.maxLoopDelayMs !== 0) {
+      this.#loadGuard = new LoadGuard({
+        ...options.loadGuard,
+        onChange: (reason) => {
+          options.loadGuard?.onChange?.(reason);
+          this.#sheddingChanged();
+        },
+        onWindow: (delayMs) => {
+          options.loadGuard?.onWindow?.(delayMs);
+          this.metrics.loopDelaySeconds.set(delayMs / 1_000);
+        },
+      });
+    }
     this.#leaseRenewMs = options.leaseRenewMs ?? 500;
     this.#leaseTtlMs = options.leaseTtlMs ?? 5_000;
     this.#hostTimeoutMs = options.hostTimeoutMs ?? 2_000;
@@ -166,10 +189,12 @@ export class ActorHost implements AsyncDisposable {
         capacity: this.#capacity,
         draining: this.#draining,
         startedAt: new Date().toISOString(),
+        shedding: this.#shedding()?.why,
       }),
       { heartbeatMs: options.heartbeatMs ?? 500, hostTimeoutMs: this.#hostTimeoutMs, logger: this.#log },
     );
     this.#membership.start();
+    this.#loadGuard?.start();
 
     // Placement requests: to this host by name, or to any host (queue group), which then picks the host.
     this.#subs.push(
@@ -326,7 +351,8 @@ export class ActorHost implements AsyncDisposable {
         this.#log.debug({ err, target }, "placement target did not answer; trying another");
       }
     }
-    if (!this.#draining) return this.activateLocal(type, id);
+    // Nobody else took it (their views of this host may be a heartbeat old): here, even while shedding.
+    if (!this.#draining) return this.activateLocal(type, id, undefined, { evenIfShedding: true });
     throw new UnavailableError(`no host could activate ${type}/${id}`);
   }
 
@@ -334,11 +360,22 @@ export class ActorHost implements AsyncDisposable {
    * Activates the actor on this host unless another live host owns it. Concurrent requests for the same actor
    * share one attempt; across hosts, the lease's create-if-absent lets exactly one win.
    */
-  activateLocal(type: string, id: string, takeover?: { revision: number }): Promise<ActivateReply> {
+  activateLocal(
+    type: string,
+    id: string,
+    takeover?: { revision: number },
+    options: { evenIfShedding?: boolean } = {},
+  ): Promise<ActivateReply> {
     const definition = this.#validate(type, id);
     const key = actorKey(type, id);
     if (this.#activations.has(key)) return Promise.resolve({ owner: this.hostId });
     if (this.#draining) return Promise.reject(new UnavailableError(`host ${this.hostId} is draining`));
+    // Shedding load, this host keeps what it runs and takes over what failover gives it, nothing new while others can.
+    const shedding = takeover || options.evenIfShedding ? undefined : this.#shedding();
+    if (shedding && this.#membership.othersTakeWork()) {
+      this.metrics.activationsShed.inc({ type, reason: shedding.reason });
+      return Promise.reject(new UnavailableError(`host ${this.hostId} sheds load (${shedding.why}); try another host`));
+    }
     if (!this.#hostLease.holds()) {
       return Promise.reject(new UnavailableError(`host ${this.hostId} is not sure of its lease; try another host`));
     }
@@ -459,11 +496,33 @@ export class ActorHost implements AsyncDisposable {
     if (activation && String(activation.epoch) === consumer.slice(cut + 1)) void activation.repull();
   }
 
+  /** Why this host takes no new actors now: its event loop lags, or it runs as many as its capacity. */
+  #shedding(): { reason: "loop_delay" | "capacity"; why: string } | undefined {
+    const lag = this.#loadGuard?.reason;
+    if (lag) return { reason: "loop_delay", why: lag };
+    const n = this.#activations.size + this.#starting.size;
+    if (n >= this.#capacity) return { reason: "capacity", why: `at capacity: ${n} of ${this.#capacity} actors` };
+    return undefined;
+  }
+
+  /** Others learn at once (not at the next heartbeat) that this host sheds load, or takes work again. */
+  #sheddingChanged(): void {
+    const shedding = this.#shedding();
+    if (shedding)
+      this.#log.warn({ why: shedding.why }, "shedding load: no new actors here while other hosts take them");
+    else this.#log.info("taking new actors again");
+    this.#membership?.heartbeat();
+  }
+
   /**
    * Failover: actors whose host is dead are taken over by the host rendezvous hashing prefers among the living, so
    * a dead host's actors spread over the survivors. The dead host's lease is fenced first.
    */
   #takeOverOrphans(): void {
+    const shedding = this.#shedding();
+    for (const reason of ["loop_delay", "capacity"] as const) {
+      this.metrics.shedding.set({ reason }, shedding?.reason === reason ? 1 : 0);
+    }
     if (this.#draining || !this.#hostLease.holds()) return;
     this.#retryFailed();
     for (const [key, lease] of this.#leases) {
@@ -568,6 +627,7 @@ export class ActorHost implements AsyncDisposable {
     this.#closed ??= (async () => {
       await this.drain();
       clearInterval(this.#failoverTimer);
+      this.#loadGuard?.stop();
       this.#reminders.stop();
       this.#leaseWatch?.stop();
       this.#hostLeaseWatch?.stop();

@@ -19,6 +19,11 @@ export interface HostInfo {
   startedAt: string;
   /** Set on the last heartbeat of a host that is leaving. */
   left?: boolean;
+  /**
+   * Why the host takes no more actors for now (its event loop lags, or it runs as many as its capacity); it keeps
+   * those it has. Placement and failover pass it by while another host does not shed.
+   */
+  shedding?: string;
 }
 
 export interface MembershipSettings {
@@ -105,7 +110,7 @@ export class Membership {
    * two choices"), so a burst of activations placed on a stale view still spreads out.
    */
   pickForPlacement(exclude: ReadonlySet<string> = new Set()): string | undefined {
-    const candidates = this.live().filter((h) => !h.draining && !exclude.has(h.hostId));
+    const candidates = takingWork(this.live().filter((h) => !h.draining && !exclude.has(h.hostId)));
     if (candidates.length === 0) return undefined;
     const load = (h: HostInfo) => h.actors / Math.max(1, h.capacity);
     const a = candidates[Math.floor(Math.random() * candidates.length)]!;
@@ -113,12 +118,19 @@ export class Membership {
     return (load(a) <= load(b) ? a : b).hostId;
   }
 
-  /** The live host that should take over `key` (rendezvous hashing): every host computes the same answer. */
+  /** Whether a live host other than this one takes new actors (is neither draining nor shedding load). */
+  othersTakeWork(): boolean {
+    return this.live().some((h) => h.hostId !== this.hostId && !h.draining && !h.shedding);
+  }
+
+  /**
+   * The live host that should take over `key` (rendezvous hashing over the hosts taking work, else over all): every
+   * host computes the same answer from the same heartbeats.
+   */
   preferredFor(key: string): string | undefined {
     let best: string | undefined;
     let bestScore = -1;
-    for (const host of this.live()) {
-      if (host.draining) continue;
+    for (const host of takingWork(this.live().filter((h) => !h.draining))) {
       const score = createHash("sha1").update(`${key}|${host.hostId}`).digest().readUInt32BE(0);
       if (score > bestScore) {
         best = host.hostId;
@@ -137,4 +149,10 @@ export class Membership {
     this.#sub?.unsubscribe();
     await this.#nats.flush().catch(() => undefined);
   }
+}
+
+/** The hosts that do not shed load, or all of them when every one does (the work must go somewhere). */
+function takingWork(hosts: HostInfo[]): HostInfo[] {
+  const taking = hosts.filter((h) => !h.shedding);
+  return taking.length > 0 ? taking : hosts;
 }

@@ -19,6 +19,9 @@ export class ActorMetrics {
   readonly repulls: Counter<"type">;
   readonly hostLeaseLost: Counter;
   readonly activationRetries: Counter<"type" | "outcome">;
+  readonly shedding: Gauge<"reason">;
+  readonly loopDelaySeconds: Gauge;
+  readonly activationsShed: Counter<"type" | "reason">;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -118,6 +121,23 @@ export class ActorMetrics {
     this.hostLeaseLost = new Counter({
       name: "livehost_actor_host_lease_lost_total",
       help: "Times this host found its host lease taken (declared dead by others) and gave up every actor.",
+      registers,
+    });
+    this.shedding = new Gauge({
+      name: "livehost_actor_host_shedding",
+      help: "1 while this host takes no new actors, by reason: loop_delay (its event loop lags) or capacity (it runs as many as it may).",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.loopDelaySeconds = new Gauge({
+      name: "livehost_actor_host_loop_delay_p99_seconds",
+      help: "The host's event loop p99 delay over the last second: above --max-loop-delay it sheds load.",
+      registers,
+    });
+    this.activationsShed = new Counter({
+      name: "livehost_actor_activations_shed_total",
+      help: "Activations this host refused while it shed load (another host took them), by reason: loop_delay, capacity.",
+      labelNames: ["type", "reason"],
       registers,
     });
   }

@@ -99,6 +99,14 @@ describe("virtual actors", () => {
     });
   });
 
+  it("places no actor on a host at its capacity while another has room, and still places one when all are full", async () => {
+    await using c = await cluster(2, { capacity: 3, loadGuard: { maxLoopDelayMs: 0 } });
+    for (let i = 0; i < 6; i++) await c.ask(`cap-${i}`, { op: "keepAlive" });
+    expect(c.hosts.map((h) => h.activeCount)).toEqual([3, 3]);
+    expect((await c.ask("cap-6", { op: "keepAlive" })).hostId).toMatch(/^h[01]$/);
+    expect(c.hosts[0]!.activeCount + c.hosts[1]!.activeCount).toBe(7);
+  });
+
   it("returns a handler's typed error to the asker", async () => {
     await using c = await cluster(1);
     await expect(c.ask("e1", { op: "boom" })).rejects.toMatchObject({

@@ -179,6 +179,8 @@ export interface RoomHostOptions extends RoleOptions {
   eventsMaxBytes?: number | string;
   /** Rooms this host is willing to run. Default 1000. */
   capacity?: number | string;
+  /** The event loop's p99 delay over which this host takes no new rooms ("0": never). Default 500ms. */
+  maxLoopDelay?: Duration;
   /** Avatar packs; rooms go on air only with them (and mediaDir). */
   avatars?: string;
   mediaDir?: string;
@@ -196,6 +198,8 @@ export interface RoomHostSettings {
   /** The rooms' event log bounds, as startRoomHost takes them. */
   events: { retentionMs: number; maxBytes: number };
   capacity: number;
+  /** Event loop p99 delay (ms) over which the host sheds load; 0: never. */
+  maxLoopDelayMs: number;
   /** Where rooms on air find their avatars and write their media; undefined: rooms do not go on air. */
   live: { avatarsDir: string; mediaDir: string; imageHosts: string[]; streamKeysDir?: string } | undefined;
 }
@@ -204,6 +208,11 @@ export function compileRoomHostOptions(options: RoomHostOptions): RoomHostSettin
   const role = compileRoleOptions("room-host", options);
   const replicas = parsePositiveInteger(options.replicas ?? 1, "--replicas", 5);
   const capacity = parsePositiveInteger(options.capacity ?? 1000, "--capacity");
+  const maxLoopDelayMs = parseDuration(options.maxLoopDelay ?? "500ms", "--max-loop-delay", {
+    bare: "ms",
+    minMs: 0,
+    maxMs: 60_000,
+  });
   if ((options.avatars === undefined) !== (options.mediaDir === undefined)) {
     throw new InvalidArgumentError("--media-dir", "--avatars and --media-dir go together: rooms on air need both");
   }
@@ -232,7 +241,7 @@ export function compileRoomHostOptions(options: RoomHostOptions): RoomHostSettin
     }),
     maxBytes: parseByteSize(options.eventsMaxBytes ?? "512MiB", "--events-max-bytes", { min: 1024 ** 2 }),
   };
-  return { role, replicas, inbox: compileInboxOptions(options), events, capacity, live };
+  return { role, replicas, inbox: compileInboxOptions(options), events, capacity, maxLoopDelayMs, live };
 }
 
 function compileInboxOptions(options: RoomHostOptions): RoomHostSettings["inbox"] {

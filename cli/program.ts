@@ -89,6 +89,14 @@ roleCommand("room-host", "host room actors")
     new Option("--capacity <n>", "rooms this host is willing to run").env("LIVEHOST_ROOM_CAPACITY").default("1000"),
   )
   .addOption(
+    new Option(
+      "--max-loop-delay <duration>",
+      "event loop p99 delay over which this host takes no new rooms while other hosts do (0: never)",
+    )
+      .env("LIVEHOST_MAX_LOOP_DELAY")
+      .default("500ms"),
+  )
+  .addOption(
     new Option("--avatars <dir>", "avatar packs, one per subdirectory (rooms go on air only with it)").env(
       "LIVEHOST_AVATARS_DIR",
     ),
@@ -125,6 +133,7 @@ roleCommand("room-host", "host room actors")
         stores: { replicas: settings.replicas, ...settings.inbox },
         events: settings.events,
         capacity: settings.capacity,
+        loadGuard: { maxLoopDelayMs: settings.maxLoopDelayMs },
         live,
       });
       return { endpoints: { status: host.statusSubject }, close: () => host.close() };

@@ -7,7 +7,7 @@ import { rootLogger, type Logger, type Registry } from "../observability/index.j
 import { RoomMediaGraph } from "../media/index.js";
 import { LivehostError, MalformedMessageError, NotFoundError } from "../errors/index.js";
 import { subjects } from "../proto/index.js";
-import { ActorHost, type StoreSettings } from "../actors/index.js";
+import { ActorHost, type LoadGuardOptions, type StoreSettings } from "../actors/index.js";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { RoomDirectory } from "./directory.js";
 import { ensureRoomEventsStream, type RoomEventsSettings } from "./event-log.js";
@@ -29,8 +29,10 @@ export interface RoomHostOptions {
   stores?: StoreSettings;
   /** Retention of the rooms' events (replicas follow `stores`). */
   events?: Omit<RoomEventsSettings, "replicas">;
-  /** Rooms this host is willing to run. Default 1000. */
+  /** Rooms this host is willing to run (it takes no more while other hosts do). Default 1000. */
   capacity?: number;
+  /** When the host sheds load for its event loop's lag (ActorHostOptions.loadGuard). */
+  loadGuard?: LoadGuardOptions;
   /**
    * Put rooms on air for real: avatar packs, where media output goes, and an optional LLM. Without it rooms keep
    * their record and lifecycle only.
@@ -112,6 +114,7 @@ export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost>
     types: [roomActor({ nats: options.nats, registry: options.registry, directory, live, onAir })],
     hostId: options.hostId,
     capacity: options.capacity,
+    loadGuard: options.loadGuard,
     stores: options.stores,
     logger: log,
   });

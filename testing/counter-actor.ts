@@ -20,13 +20,31 @@ export type CounterOp =
   | { op: "remind"; name: string; at: number }
   | { op: "timer"; ms: number }
   | { op: "keepAlive" }
-  | { op: "slow"; ms: number };
+  | { op: "slow"; ms: number }
+  /** Makes the event loop of the process hosting the actor busy `ms` of every `every` ms (an overloaded host); 0 stops. */
+  | { op: "lag"; ms: number; every: number };
 
 /** A counter's reply to { op: "get" }: its state, where it runs and its activation epoch. */
 export type CounterSnapshot = CounterState & { hostId: string; epoch: number };
 
 /** The wire form of a counter op (tells and asks). */
 export const encodeOp = (op: CounterOp): Uint8Array => new TextEncoder().encode(JSON.stringify(op));
+
+/** The busy loop "lag" runs in this process, if any. */
+let lagging: NodeJS.Timeout | undefined;
+
+function lag(ms: number, every: number): void {
+  clearInterval(lagging);
+  lagging = undefined;
+  if (ms <= 0) return;
+  lagging = setInterval(() => {
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      // busy: nothing else runs on this thread meanwhile
+    }
+  }, every);
+  lagging.unref();
+}
 
 export const counterActor: ActorTypeDefinition<CounterState, CounterOp> = {
   name: "counter",
@@ -68,6 +86,8 @@ export const counterActor: ActorTypeDefinition<CounterState, CounterOp> = {
           ctx.keepAlive(true);
         } else if (op.op === "slow") {
           await new Promise((resolve) => setTimeout(resolve, op.ms));
+        } else if (op.op === "lag") {
+          lag(op.ms, op.every);
         }
         if (op.op === "get") return { ...ctx.state, hostId: ctx.hostId, epoch: ctx.epoch };
         return { total: ctx.state.total, hostId: ctx.hostId, epoch: ctx.epoch, timers: ctx.state.timers };

@@ -22,6 +22,7 @@ const benchmarks: Record<string, () => Promise<{ run: Benchmark }>> = {
   media: () => import("./media.js"),
   autoscale: () => import("./autoscale.js"),
   brain: () => import("./brain.js"),
+  understanding: () => import("./understanding.js"),
   room: () => import("./room.js"),
   density: () => import("./density.js"),
   festival: () => import("./festival.js"),

@@ -46,7 +46,7 @@ export {
 } from "./understanding/corpus.js";
 export { featureIds, featureStrings, normalizeComment } from "./understanding/features.js";
 export { readLabelled, score, type Scores } from "./understanding/evaluate.js";
-export { labelledSets } from "./understanding/train.js";
+export { labelledSetNotes, labelledSets } from "./understanding/train.js";
 export { understand, purchaseIntents, type Intent, type Understanding, type ProductReference } from "./intent.js";
 export { QuestionQueue, type Question, type QuestionQueueOptions, type Offered } from "./queue.js";
 export { EmbeddedBrain, type EmbeddedOptions } from "./embedded.js";

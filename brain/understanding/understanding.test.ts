@@ -6,6 +6,8 @@ import { UnavailableError } from "../../errors/index.js";
 import { loadCatalogFile, maskPersonalData, sampleFiles } from "../internal.js";
 import { CommentClassifier } from "./classifier.js";
 import { blockLabels, generateCorpus, intentLabels } from "./corpus.js";
+import { readLabelled } from "./evaluate.js";
+import { labelledSets } from "./train.js";
 import { ensembleFeatureIds, featureBuckets, featureIds, featureStrings, normalizeComment } from "./features.js";
 import { ensembleToOnnx, predictEnsemble, UnderstandingModel } from "./model.js";
 import { DataType, encodeModel } from "../../onnx/index.js";
@@ -50,6 +52,23 @@ describe("corpus", () => {
       expect(r.intent).not.toBeNull();
       expect(maskPersonalData(r.text).pii).not.toEqual([]);
     }
+  });
+});
+
+describe("the labelled sets", () => {
+  test("the held-out set is heldout2.jsonl: 400 comments per language, every intent and block reason, no text twice", async () => {
+    expect(labelledSets.heldout).toMatch(/heldout2\.jsonl$/);
+    expect(labelledSets.heldout_v1).toMatch(/heldout\.jsonl$/);
+    const rows = await readLabelled(labelledSets.heldout);
+    for (const lang of ["zh", "en"] as const) {
+      const of = rows.filter((r) => r.lang === lang);
+      expect(of).toHaveLength(400);
+      for (const intent of intentLabels) expect(of.some((r) => r.intent === intent)).toBe(true);
+      for (const moderation of ["allow", "mask", ...blockLabels]) {
+        expect(of.some((r) => r.moderation === moderation)).toBe(true);
+      }
+    }
+    expect(new Set(rows.map((r) => `${r.lang}:${r.text}`)).size).toBe(rows.length);
   });
 });
 

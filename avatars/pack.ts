@@ -56,6 +56,13 @@ export async function loadAvatarPack(dir: string): Promise<AvatarPack> {
     throw problem("mouth box is invalid");
   if (m.x + m.width > manifest.width || m.y + m.height > manifest.height)
     throw problem("mouth box lies outside the frame");
+  const f = manifest.face;
+  if (f !== undefined) {
+    if (![f.x, f.y, f.width, f.height].every((n) => Number.isInteger(n) && n >= 0) || f.width === 0 || f.height === 0)
+      throw problem("face box is invalid");
+    if (f.x + f.width > manifest.width || f.y + f.height > manifest.height)
+      throw problem("face box lies outside the frame");
+  }
   if (manifest.visemes !== visemeCount) throw problem(`atlas must hold ${visemeCount} visemes`);
   const atlas = await readFile(join(dir, manifest.atlas)).catch(() => undefined);
   const imageBytes = m.width * m.height * 4;

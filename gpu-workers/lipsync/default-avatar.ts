@@ -21,6 +21,17 @@ export function defaultMouthBox(width: number, height: number) {
   };
 }
 
+/**
+ * Where the drawn host's face is: the bounding box of the face drawn by drawDefaultHost (what a face detector
+ * would find), for the talking-face generator. The mouth box lies in its lower half.
+ */
+export function defaultFaceBox(width: number, height: number) {
+  const rx = width * 0.2;
+  const ry = height * 0.13;
+  const even = (n: number) => Math.round(n / 2) * 2;
+  return { x: even(width / 2 - rx), y: even(height * 0.42 - ry), width: even(2 * rx), height: even(2 * ry) };
+}
+
 /** The default host, drawn: a face with hair, eyes and a neutral mouth area, on a studio backdrop. */
 export function drawDefaultHost(width: number, height: number, eyes: "open" | "closed" = "open"): Uint8Array {
   const rgba = new Uint8Array(width * height * 4);
@@ -98,6 +109,7 @@ export async function writeDefaultAvatarPack(
     height,
     fps,
     mouth,
+    face: defaultFaceBox(width, height),
     base: { image: "base.png", video: "base.mp4", loopSeconds },
     atlas: "atlas.rgba",
     visemes: visemeCount,

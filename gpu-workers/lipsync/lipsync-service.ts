@@ -1,13 +1,15 @@
 // LipSyncService.Animate over gRPC: the client opens with the avatar and fps, streams speech, and gets exactly one
 // frame per video frame interval of that audio, each with mouth parameters and the rendered mouth patch. Requests
 // are validated (INVALID_ARGUMENT names the field and ends only that stream); the stream cap answers
-// RESOURCE_EXHAUSTED at once. The stream is pull-based (bidiStream): a request is read once the frames of the one
+// RESOURCE_EXHAUSTED at once. A stream draws its frames on the viseme path (every worker) or, when it asks for
+// RENDERER_NEURAL, with the worker's talking-face generator (a wav2lip-shaped model, shared by every stream). The stream is pull-based (bidiStream): a request is read once the frames of the one
 // before it have been taken by the client, so a slow model or a slow reader slows the audio sent, not a queue.
 import {
   AnimateResponse,
   AudioEncoding,
   LipSyncServiceService,
   PixelFormat,
+  Renderer,
   type AnimateAudio,
   type AnimateFlush,
   type AnimateOpen,
@@ -15,15 +17,25 @@ import {
   type LipSyncServiceServer,
 } from "../../proto/index.js";
 import { Counter, Histogram, latencyBuckets, type Registry } from "../../observability/index.js";
-import { InvalidArgumentError } from "../../errors/index.js";
+import { FailedPreconditionError, InvalidArgumentError } from "../../errors/index.js";
 import { bidiStream, type GrpcServiceRegistration } from "../../transport/index.js";
 import type { StreamSlots } from "../slots.js";
 import { measureCost, type StreamCapacity } from "../capacity.js";
 import { supportedSampleRates } from "../tts/voices.js";
 import { batchedClassifier, MouthAnimator, type MouthFrame, type VisemeClassifier } from "./animator.js";
 import { defaultMouthBox } from "./default-avatar.js";
-import { renderMouth } from "./render.js";
+import { NeuralAnimator, type NeuralFrame } from "./neural-animator.js";
+import { renderMouth, type MouthPatch } from "./render.js";
+import {
+  batchedGenerator,
+  facePatch,
+  transparentPatch,
+  type FaceGenerator,
+  type NeuralFace,
+  type TalkingFaceContract,
+} from "./talking-face.js";
 import type { VisemeId } from "./visemes.js";
+import type * as ort from "onnxruntime-node";
 
 export const supportedFps = [15, 24, 25, 30, 50, 60];
 const maxChunkBytes = 64 * 1024;
@@ -37,6 +49,15 @@ export interface AvatarMouth {
   height: number;
   /** The pack's mouth image for a viseme; the parametric mouth is drawn when absent. */
   mouthImage?: (viseme: VisemeId) => Uint8Array;
+  /** Its face for the talking-face generator: packs with a face box, on a worker that has a generator. */
+  face?: NeuralFace;
+}
+
+/** A loaded wav2lip-shaped generator (see talking-face.ts), with the Tensor class of the runtime it was loaded by. */
+export interface TalkingFaceModel {
+  session: ort.InferenceSession;
+  Tensor: typeof ort.Tensor;
+  contract: TalkingFaceContract;
 }
 
 /**
@@ -46,6 +67,8 @@ export const defaultAvatar: AvatarMouth = { id: "default", ...defaultMouthBox(72
 
 export interface LipSyncDeps {
   classify: VisemeClassifier;
+  /** The talking-face generator, for streams that open with RENDERER_NEURAL; such streams are refused without it. */
+  generator?: TalkingFaceModel;
   slots: StreamSlots;
   registry: Registry;
   /** The avatars it animates; a Map is read live (packs published while the worker runs are added to it). */
@@ -88,9 +111,18 @@ export function lipSyncService(deps: LipSyncDeps): GrpcServiceRegistration {
       metrics.batchFrames.observe(rows);
     },
   });
+  // One generator for every neural stream, batched the same way: a row is one video frame.
+  const generate =
+    deps.generator &&
+    batchedGenerator(deps.generator.session, deps.generator.Tensor, deps.generator.contract, {
+      onBatch: ({ requests, rows }) => {
+        metrics.neuralBatchStreams.observe(requests);
+        metrics.neuralBatchFrames.observe(rows);
+      },
+    });
   const implementation: LipSyncServiceServer = {
-    animate: bidiStream("Animate", (requests: AsyncIterable<AnimateRequest>) =>
-      animate(requests, { ...deps, classify, avatars, metrics }),
+    animate: bidiStream("Animate", (requests: AsyncIterable<AnimateRequest>, signal) =>
+      animate(requests, { ...deps, classify, generate, avatars, metrics, signal }),
     ),
   };
   return { name: "livehost.v1.LipSyncService", definition: LipSyncServiceService, implementation };
@@ -123,6 +155,18 @@ function lipSyncMetrics(registry: Registry) {
       buckets: [1, 5, 10, 25, 50, 100, 200, 512],
       registers: [registry],
     }),
+    neuralBatchStreams: new Histogram({
+      name: "livehost_lipsync_neural_batch_streams",
+      help: "Streams whose frames ran in one talking-face generator batch.",
+      buckets: [1, 2, 4, 8, 16, 32],
+      registers: [registry],
+    }),
+    neuralBatchFrames: new Histogram({
+      name: "livehost_lipsync_neural_batch_frames",
+      help: "Video frames in one talking-face generator batch.",
+      buckets: [1, 2, 4, 8, 16, 32],
+      registers: [registry],
+    }),
     inferenceSeconds: new Histogram({
       name: "livehost_lipsync_chunk_seconds",
       help: "Time to turn one audio chunk into its frames (features, model, rendering).",
@@ -135,6 +179,9 @@ function lipSyncMetrics(registry: Registry) {
 interface StreamDeps {
   capacity?: StreamCapacity;
   classify: VisemeClassifier;
+  generate?: FaceGenerator;
+  /** Aborted when the call ends: a closed stream's frames still queued for the generator leave the queue. */
+  signal: AbortSignal;
   slots: StreamSlots;
   avatars: Map<string, AvatarMouth>;
   metrics: LipSyncMetrics;
@@ -171,7 +218,7 @@ async function* animate(requests: AsyncIterable<AnimateRequest>, deps: StreamDep
 /** An open stream's mouth: its avatar, its animator on the stream's frame clock, and the utterance being animated. */
 class MouthStream implements Disposable {
   readonly #avatar: AvatarMouth;
-  readonly #animator: MouthAnimator;
+  readonly #animator: MouthAnimator | NeuralAnimator;
   readonly #inputRate: number;
   readonly #pace: RealtimePace;
   readonly #framesSent: Counter;
@@ -184,7 +231,7 @@ class MouthStream implements Disposable {
 
   /** Validates the open, then takes a slot (RESOURCE_EXHAUSTED at the cap). */
   static open(open: AnimateOpen, deps: StreamDeps): MouthStream {
-    const avatar = validateOpen(open, deps.avatars);
+    const avatar = validateOpen(open, deps.avatars, deps.generate !== undefined);
     const release = deps.slots.acquire();
     try {
       return new MouthStream(open, avatar, deps, release);
@@ -197,7 +244,17 @@ class MouthStream implements Disposable {
   private constructor(open: AnimateOpen, avatar: AvatarMouth, deps: StreamDeps, release: () => void) {
     this.#avatar = avatar;
     this.#inputRate = open.audioFormat!.sampleRateHz;
-    this.#animator = new MouthAnimator({ fps: open.fps, inputRate: this.#inputRate, classify: deps.classify });
+    const { generate, signal } = deps;
+    const face = avatar.face;
+    this.#animator =
+      open.renderer === Renderer.RENDERER_NEURAL && generate && face
+        ? new NeuralAnimator({
+            fps: open.fps,
+            inputRate: this.#inputRate,
+            render: async (mels) => (await generate(mels, face.input, signal)).map((out) => facePatch(out, face.box)),
+            rest: () => transparentPatch(face.box),
+          })
+        : new MouthAnimator({ fps: open.fps, inputRate: this.#inputRate, classify: deps.classify });
     this.#pace = new RealtimePace(deps.metrics.realtime);
     this.#framesSent = deps.metrics.framesSent;
     this.#inferenceSeconds = deps.metrics.inferenceSeconds;
@@ -241,7 +298,7 @@ class MouthStream implements Disposable {
     });
   }
 
-  *#frames(frames: MouthFrame[]): Generator<AnimateResponse> {
+  *#frames(frames: (MouthFrame | NeuralFrame)[]): Generator<AnimateResponse> {
     for (const frame of frames) {
       this.#framesSent.inc();
       yield frameResponse(frame, this.#avatar, this.#utteranceId);
@@ -293,11 +350,19 @@ function statusResponse(pace: { factor: number; behind: boolean }, framesSent: n
   });
 }
 
-/** A frame with the avatar's mouth patch: the pack's image for its viseme, or the parametric mouth drawn. */
-function frameResponse(frame: MouthFrame, avatar: AvatarMouth, utteranceId: string): AnimateResponse {
-  const patch = avatar.mouthImage
-    ? { width: avatar.width, height: avatar.height, data: avatar.mouthImage(frame.viseme) }
-    : renderMouth(frame.mouth, avatar.width, avatar.height);
+/**
+ * A frame with its patch: the generated face over the face box (neural frames), else the pack's mouth image for its
+ * viseme, or the parametric mouth drawn, over the mouth box.
+ */
+function frameResponse(frame: MouthFrame | NeuralFrame, avatar: AvatarMouth, utteranceId: string): AnimateResponse {
+  const neural = "patch" in frame && avatar.face;
+  const at = neural ? avatar.face!.box : avatar;
+  const patch: MouthPatch =
+    "patch" in frame
+      ? frame.patch
+      : avatar.mouthImage
+        ? { width: avatar.width, height: avatar.height, data: avatar.mouthImage(frame.viseme) }
+        : renderMouth(frame.mouth, avatar.width, avatar.height);
   return AnimateResponse.fromPartial({
     message: {
       $case: "frame",
@@ -307,8 +372,8 @@ function frameResponse(frame: MouthFrame, avatar: AvatarMouth, utteranceId: stri
         utteranceId,
         mouth: { viseme: frame.viseme, ...frame.mouth },
         patch: {
-          xPx: avatar.x,
-          yPx: avatar.y,
+          xPx: at.x,
+          yPx: at.y,
           widthPx: patch.width,
           heightPx: patch.height,
           format: PixelFormat.PIXEL_FORMAT_RGBA,
@@ -327,9 +392,24 @@ function validatedPcm(bytes: Uint8Array): Int16Array {
   return new Int16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
 }
 
-function validateOpen(open: AnimateOpen, avatars: Map<string, AvatarMouth>): AvatarMouth {
+function validateOpen(open: AnimateOpen, avatars: Map<string, AvatarMouth>, hasGenerator: boolean): AvatarMouth {
   const avatar = avatars.get(open.avatarId);
   if (!avatar) throw new InvalidArgumentError("open.avatar_id", `unknown avatar "${open.avatarId}"`);
+  if (open.renderer !== Renderer.RENDERER_VISEME && open.renderer !== Renderer.RENDERER_NEURAL) {
+    throw new InvalidArgumentError("open.renderer", "must be RENDERER_VISEME or RENDERER_NEURAL");
+  }
+  if (open.renderer === Renderer.RENDERER_NEURAL) {
+    if (!hasGenerator) {
+      throw new FailedPreconditionError(
+        "open.renderer: RENDERER_NEURAL needs a talking-face generator and this worker has none (its --model is a viseme model); use RENDERER_VISEME or a worker with a wav2lip-shaped --model",
+      );
+    }
+    if (!avatar.face) {
+      throw new FailedPreconditionError(
+        `open.renderer: avatar "${avatar.id}" has no face box in its pack (packs built before face boxes); RENDERER_VISEME still animates it`,
+      );
+    }
+  }
   if (!supportedFps.includes(open.fps))
     throw new InvalidArgumentError("open.fps", `must be one of ${supportedFps.join(", ")}`);
   const format = open.audioFormat;

@@ -1,21 +1,35 @@
 // A lip-sync worker process: the shared worker core around the viseme model (onnxruntime, CUDA when its provider
-// loads) and the mouth renderer. The model is the project's own (gpu-workers/lipsync/model) unless --model points at
-// a production model with the same I/O contract (see mlp.ts).
+// loads) and the mouth renderer. --model is either a viseme model with the project's I/O contract (see mlp.ts; the
+// project's own by default) or a wav2lip-shaped talking-face generator (talking-face.ts; told apart by its inputs):
+// with a generator the worker serves both renderers, the project's viseme model staying as the cheap tier.
 import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { rootLogger, type Logger } from "../../observability/index.js";
+import { decodeVideo } from "../../media/index.js";
 import { AvatarStore, loadAvatarPack, repoPath, type AvatarPack } from "../../avatars/index.js";
+import { UnavailableError } from "../../errors/index.js";
 import { UnusableModelError } from "../errors.js";
 import { createSession, executionProviders, type ExecutionProviderChoice } from "../onnx/runtime.js";
 import { startWorker, type Worker, type WorkerHosting } from "../worker.js";
 import { onnxClassifier, type VisemeClassifier } from "./animator.js";
-import { defaultAvatar, lipSyncService, lipSyncStreamCost, type AvatarMouth } from "./lipsync-service.js";
+import {
+  defaultAvatar,
+  lipSyncService,
+  lipSyncStreamCost,
+  type AvatarMouth,
+  type TalkingFaceModel,
+} from "./lipsync-service.js";
+import { defaultFaceBox, drawDefaultHost } from "./default-avatar.js";
+import { faceInput, isTalkingFaceModel, talkingFaceContract, type NeuralFace } from "./talking-face.js";
 import { StreamCapacity } from "../capacity.js";
 
 export interface LipSyncWorkerOptions extends WorkerHosting {
-  /** An ONNX viseme model (input "features" [N, 360], output "viseme_probs" [N, 10]); the project's by default. */
+  /**
+   * An ONNX viseme model (input "features" [N, 360], output "viseme_probs" [N, 10]; the project's by default), or a
+   * wav2lip-shaped generator (mel [B,1,80,16] and face [B,6,96,96] → [B,3,96,96]) for RENDERER_NEURAL streams.
+   */
   modelPath?: string;
   executionProvider?: ExecutionProviderChoice;
   /** A directory of avatar packs (one per subdirectory); the built-in default avatar when absent. */
@@ -36,28 +50,25 @@ export interface LipSyncWorker extends AsyncDisposable {
 export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise<LipSyncWorker> {
   const log = (options.logger ?? rootLogger()).child({ role: "lipsync-worker" });
   let classify: VisemeClassifier | undefined;
+  let generator: TalkingFaceModel | undefined;
   const capacity = new StreamCapacity({ cap: options.maxStreams ?? 16 });
   let provider = "cpu";
   let problem: string | undefined;
-  const avatars: AvatarMouth[] = [];
-  if (options.avatarsDir) {
-    try {
-      for (const entry of await readdir(options.avatarsDir, { withFileTypes: true })) {
-        if (!entry.isDirectory()) continue;
-        const pack = await loadAvatarPack(join(options.avatarsDir, entry.name));
-        avatars.push({ id: pack.manifest.id, ...pack.manifest.mouth, mouthImage: pack.mouthImage });
-      }
-    } catch (err) {
-      // A corrupt pack is not papered over: the worker says it is not ready, and why.
-      problem = (err as Error).message;
-    }
-  }
-  if (!avatars.some((a) => a.id === defaultAvatar.id)) avatars.push(defaultAvatar);
-  const modelPath = options.modelPath ?? repoPath("gpu-workers/lipsync/model/viseme-mlp.onnx");
+  const visemeModel = repoPath("gpu-workers/lipsync/model/viseme-mlp.onnx");
+  const modelPath = options.modelPath ?? visemeModel;
   try {
     const eps = await executionProviders(options.executionProvider ?? "auto");
     provider = eps.reported;
-    const session = await createSession(await readFile(modelPath), eps.providers);
+    let session = await createSession(await readFile(modelPath), eps.providers);
+    if (isTalkingFaceModel(session)) {
+      try {
+        generator = { session, Tensor: ort.Tensor, contract: talkingFaceContract(session) };
+      } catch (err) {
+        throw new UnusableModelError(`${modelPath}: ${(err as Error).message}`, { cause: err });
+      }
+      log.info({ model: modelPath, ...generator.contract }, "talking-face generator loaded");
+      session = await createSession(await readFile(visemeModel), eps.providers);
+    }
     for (const name of ["features"]) {
       if (!session.inputNames.includes(name)) throw new UnusableModelError(`${modelPath} has no "${name}" input`);
     }
@@ -73,15 +84,33 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
       );
     }
   } catch (err) {
-    problem = [problem, `lip-sync model unavailable: ${(err as Error).message}`].filter(Boolean).join("; ");
+    problem = `lip-sync model unavailable: ${(err as Error).message}`;
+  }
+  // A pack's face is prepared for the generator only on a worker that has one (it decodes a frame of the pack).
+  const withFace = generator ? packFace : () => Promise.resolve(undefined);
+  const avatars: AvatarMouth[] = [];
+  if (options.avatarsDir) {
+    try {
+      for (const entry of await readdir(options.avatarsDir, { withFileTypes: true })) {
+        if (!entry.isDirectory()) continue;
+        const pack = await loadAvatarPack(join(options.avatarsDir, entry.name));
+        avatars.push(await packAvatar(pack, withFace));
+      }
+    } catch (err) {
+      // A corrupt pack is not papered over: the worker says it is not ready, and why.
+      problem = [problem, (err as Error).message].filter(Boolean).join("; ");
+    }
+  }
+  if (!avatars.some((a) => a.id === defaultAvatar.id)) {
+    avatars.push(generator ? { ...defaultAvatar, face: defaultFace() } : defaultAvatar);
   }
   // Packs built by onboarding jobs arrive through NATS while the worker runs: loaded, then announced.
   const byId = new Map(avatars.map((a) => [a.id, a]));
   const capabilities = classify ? [...byId.keys()] : [];
   const watching = new AbortController();
   if (classify) {
-    await watchPublishedAvatars(options, watching.signal, log, (avatarId, pack) => {
-      byId.set(avatarId, { id: avatarId, ...pack.manifest.mouth, mouthImage: pack.mouthImage });
+    await watchPublishedAvatars(options, watching.signal, log, async (avatarId, pack) => {
+      byId.set(avatarId, { ...(await packAvatar(pack, withFace)), id: avatarId });
       if (!capabilities.includes(avatarId)) capabilities.push(avatarId);
     });
   }
@@ -90,7 +119,9 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
     nats: options.nats,
     registry: options.registry,
     services: (slots) =>
-      classify ? [lipSyncService({ classify, slots, registry: options.registry, avatars: byId, capacity })] : [],
+      classify
+        ? [lipSyncService({ classify, generator, slots, registry: options.registry, avatars: byId, capacity })]
+        : [],
     capabilities,
     workerId: options.workerId,
     grpcHost: options.grpcHost,
@@ -100,7 +131,8 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
     capacity,
     capacityWindowMs: options.capacityWindowMs,
     executionProvider: provider,
-    labels: options.labels,
+    // The renderers it serves, where placement reads what a worker is (capabilities are its avatars).
+    labels: { ...options.labels, renderers: generator ? "viseme,neural" : "viseme" },
     logger: log,
   });
   if (problem) worker.setNotReady(problem);
@@ -119,18 +151,44 @@ async function watchPublishedAvatars(
   options: LipSyncWorkerOptions,
   signal: AbortSignal,
   log: Logger,
-  add: (avatarId: string, pack: AvatarPack) => void,
+  add: (avatarId: string, pack: AvatarPack) => Promise<void>,
 ): Promise<void> {
   try {
     const store = await AvatarStore.open(options.nats);
     const dir = options.avatarsDir ?? (await mkdtemp(join(tmpdir(), "livehost-avatars-")));
     await store.watch((avatarId) => {
       void (async () => {
-        add(avatarId, await loadAvatarPack(await store.fetch(avatarId, dir)));
+        await add(avatarId, await loadAvatarPack(await store.fetch(avatarId, dir)));
         log.info({ avatar: avatarId }, "avatar pack added from the avatar store");
       })().catch((err: unknown) => log.warn({ err, avatar: avatarId }, "a published avatar pack could not be loaded"));
     }, signal);
   } catch (err) {
     log.warn({ err }, "avatar store unavailable: only the packs the worker started with are served");
   }
+}
+
+async function packAvatar(
+  pack: AvatarPack,
+  withFace: (pack: AvatarPack) => Promise<NeuralFace | undefined>,
+): Promise<AvatarMouth> {
+  const face = await withFace(pack);
+  return { id: pack.manifest.id, ...pack.manifest.mouth, mouthImage: pack.mouthImage, ...(face ? { face } : {}) };
+}
+
+/** A pack's face for the generator: its face box on the first frame of its idle loop (none without a face box). */
+async function packFace(pack: AvatarPack): Promise<NeuralFace | undefined> {
+  const { face: box, width, height, fps, base } = pack.manifest;
+  if (!box) return undefined;
+  let first: Uint8Array | undefined;
+  await decodeVideo(join(pack.dir, base.video), { width, height, fps }, (rgba, index) => {
+    if (index === 0) first = Uint8Array.from(rgba);
+  });
+  if (!first) throw new UnavailableError(`avatar pack ${pack.dir}: ${base.video} has no frames`);
+  return { box, input: faceInput(first, width, box) };
+}
+
+/** The built-in default avatar's face: the drawn host, as its pack's picture shows it. */
+function defaultFace(): NeuralFace {
+  const box = defaultFaceBox(720, 1280);
+  return { box, input: faceInput(drawDefaultHost(720, 1280), 720, box) };
 }

@@ -1,0 +1,275 @@
+// The neural talking-face generator: the I/O contract of the wav2lip ONNX exports users already have, checked by
+// shape (exports name their inputs differently: "audio_sequences"/"mel", "face_sequences"/"face"), the face input
+// built as wav2lip builds it, its output turned into the patch composited on the avatar, and one loaded model run
+// batched for every stream of the worker.
+import type * as ort from "onnxruntime-node";
+import { UnusableModelError } from "../errors.js";
+import { Batcher, type BatcherOptions } from "../onnx/batcher.js";
+import { melBands, melStep } from "./wav2lip-mel.js";
+import type { MouthPatch } from "./render.js";
+
+/** wav2lip's face crop side, in px. */
+export const faceSide = 96;
+const melSize = melBands * melStep;
+const faceSize = 6 * faceSide * faceSide;
+const outSize = 3 * faceSide * faceSide;
+
+export interface FaceBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** An avatar ready for the generator: where its face is on the frame and the generator's face input for it. */
+export interface NeuralFace {
+  box: FaceBox;
+  /** [6, 96, 96]: the reference face with its lower half zeroed, then the reference face (BGR, 0..1, NCHW). */
+  input: Float32Array;
+}
+
+/** Which of a model's inputs takes what, and whether it takes a batch (a dynamic first dimension) or one row. */
+export interface TalkingFaceContract {
+  mel: string;
+  face: string;
+  output: string;
+  batched: boolean;
+}
+
+type Dims = readonly (number | string)[];
+const shapeText = (dims: Dims) => `[${dims.join(",")}]`;
+
+function tensorDims(meta: ort.InferenceSession.ValueMetadata, what: string): Dims {
+  if (!meta.isTensor) throw new UnusableModelError(`model ${what} "${meta.name}" is not a tensor`);
+  if (meta.type !== "float32") {
+    throw new UnusableModelError(
+      `model ${what} "${meta.name}" is ${meta.type}; a wav2lip-shaped generator takes float32`,
+    );
+  }
+  return meta.shape;
+}
+
+/** The non-batch dimensions match (a symbolic dimension matches any size: it is checked when the model runs). */
+const fits = (dims: Dims, want: number[]) =>
+  dims.length === 4 && want.every((n, i) => typeof dims[i + 1] === "string" || dims[i + 1] === n);
+
+/** A session's inputs look like a generator's rather than the viseme model's (which has one input, "features"). */
+export function isTalkingFaceModel(session: ort.InferenceSession): boolean {
+  return session.inputNames.length === 2;
+}
+
+/**
+ * Checks a session against the wav2lip generator's contract: one input [B,1,80,16], one [B,6,96,96], one output
+ * [B,3,96,96], float32, with a dynamic batch or a batch of 1. Refuses with the input and the shape expected vs found.
+ */
+export function talkingFaceContract(session: ort.InferenceSession): TalkingFaceContract {
+  const inputs = session.inputMetadata;
+  if (inputs.length !== 2) {
+    throw new UnusableModelError(
+      `model has ${inputs.length} inputs (${inputs.map((i) => `"${i.name}"`).join(", ")}); a wav2lip-shaped generator takes two: mel [batch,1,80,16] and face [batch,6,96,96]`,
+    );
+  }
+  const dims = inputs.map((meta) => ({ name: meta.name, dims: tensorDims(meta, "input") }));
+  // Roles by shape: the input that fits the mel window is the mel; failing that, the smaller one is meant to be.
+  const size = (d: Dims) => d.slice(1).reduce<number>((p, n) => p * (typeof n === "number" ? n : 1), 1);
+  let melAt = dims.findIndex((d) => fits(d.dims, [1, melBands, melStep]));
+  if (melAt < 0) melAt = size(dims[0]!.dims) <= size(dims[1]!.dims) ? 0 : 1;
+  const mel = dims[melAt]!;
+  const face = dims[1 - melAt]!;
+  if (!fits(mel.dims, [1, melBands, melStep])) {
+    throw new UnusableModelError(
+      `model input "${mel.name}" is ${shapeText(mel.dims)}; a wav2lip-shaped generator takes [batch,1,${melBands},${melStep}]`,
+    );
+  }
+  if (!fits(face.dims, [6, faceSide, faceSide])) {
+    throw new UnusableModelError(
+      `model input "${face.name}" is ${shapeText(face.dims)}; a wav2lip-shaped generator takes [batch,6,${faceSide},${faceSide}]`,
+    );
+  }
+  const outputs = session.outputMetadata;
+  if (outputs.length !== 1) {
+    throw new UnusableModelError(
+      `model has ${outputs.length} outputs; a wav2lip-shaped generator gives one, [batch,3,${faceSide},${faceSide}]`,
+    );
+  }
+  const output = outputs[0]!;
+  const outDims = tensorDims(output, "output");
+  if (!fits(outDims, [3, faceSide, faceSide])) {
+    throw new UnusableModelError(
+      `model output "${output.name}" is ${shapeText(outDims)}; a wav2lip-shaped generator gives [batch,3,${faceSide},${faceSide}]`,
+    );
+  }
+  const batches = [mel.dims[0], face.dims[0]];
+  for (const [i, b] of batches.entries()) {
+    if (typeof b === "number" && b !== 1) {
+      const name = i === 0 ? mel.name : face.name;
+      throw new UnusableModelError(
+        `model input "${name}" has a fixed batch of ${b}; a wav2lip-shaped generator takes a dynamic batch or 1`,
+      );
+    }
+  }
+  return {
+    mel: mel.name,
+    face: face.name,
+    output: output.name,
+    batched: batches.every((b) => typeof b === "string"),
+  };
+}
+
+/**
+ * A stream's frames through the generator: `mels` ([80, 16] windows, one per video frame) with the avatar's face;
+ * returns each frame's output, [3, 96, 96] BGR 0..1.
+ */
+export type FaceGenerator = (mels: Float32Array[], face: Float32Array, signal?: AbortSignal) => Promise<Float32Array[]>;
+
+/**
+ * The generator every stream of a worker shares: one session, the frames of concurrent streams run as one batch
+ * (gpu-workers/onnx/batcher.ts), each stream given back exactly its own frames. A row is a frame's mel window and
+ * face input side by side, split into the model's two inputs inside the run.
+ */
+export function batchedGenerator(
+  session: ort.InferenceSession,
+  Tensor: typeof ort.Tensor,
+  contract: TalkingFaceContract,
+  options: { maxFrames?: number; onBatch?: BatcherOptions["onBatch"] } = {},
+): FaceGenerator {
+  const rowSize = melSize + faceSize;
+  const runRows = async (input: Float32Array, rows: number): Promise<Float32Array> => {
+    const mel = new Float32Array(rows * melSize);
+    const face = new Float32Array(rows * faceSize);
+    for (let r = 0; r < rows; r++) {
+      mel.set(input.subarray(r * rowSize, r * rowSize + melSize), r * melSize);
+      face.set(input.subarray(r * rowSize + melSize, (r + 1) * rowSize), r * faceSize);
+    }
+    const out = await session.run({
+      [contract.mel]: new Tensor("float32", mel, [rows, 1, melBands, melStep]),
+      [contract.face]: new Tensor("float32", face, [rows, 6, faceSide, faceSide]),
+    });
+    return out[contract.output]!.data as Float32Array;
+  };
+  const batcher = new Batcher({
+    rowSize,
+    outSize,
+    // A model exported with a batch of 1 still shares the queue (streams take turns at chunk boundaries).
+    maxRows: contract.batched ? (options.maxFrames ?? 16) : 1,
+    run: async (input, rows) => {
+      if (contract.batched || rows === 1) return runRows(input, rows);
+      const out = new Float32Array(rows * outSize);
+      for (let r = 0; r < rows; r++) {
+        out.set(await runRows(input.subarray(r * rowSize, (r + 1) * rowSize), 1), r * outSize);
+      }
+      return out;
+    },
+    onBatch: options.onBatch,
+  });
+  return async (mels, face, signal) => {
+    const input = new Float32Array(mels.length * rowSize);
+    mels.forEach((mel, r) => {
+      input.set(mel, r * rowSize);
+      input.set(face, r * rowSize + melSize);
+    });
+    const out = await batcher.run(input, mels.length, signal);
+    return mels.map((_, r) => out.subarray(r * outSize, (r + 1) * outSize));
+  };
+}
+
+/** Bilinear sample of channel `c` of an interleaved image at (x, y) in source px, with cv2's half-pixel centres. */
+function bilinear(
+  read: (x: number, y: number) => number,
+  width: number,
+  height: number,
+  sx: number,
+  sy: number,
+): number {
+  const x = Math.min(width - 1, Math.max(0, sx));
+  const y = Math.min(height - 1, Math.max(0, sy));
+  const x0 = Math.floor(x);
+  const y0 = Math.floor(y);
+  const x1 = Math.min(width - 1, x0 + 1);
+  const y1 = Math.min(height - 1, y0 + 1);
+  const fx = x - x0;
+  const fy = y - y0;
+  const top = read(x0, y0) * (1 - fx) + read(x1, y0) * fx;
+  const bottom = read(x0, y1) * (1 - fx) + read(x1, y1) * fx;
+  return top * (1 - fy) + bottom * fy;
+}
+
+/**
+ * The generator's face input for an avatar, as wav2lip's inference builds it: the face box cropped from the frame
+ * and resized to 96x96 (cv2.resize, bilinear), /255, BGR; channels 0-2 the target face with its lower half zeroed
+ * (what the model fills in), channels 3-5 the reference face. The avatar is a still, so both are its picture.
+ */
+export function faceInput(frame: Uint8Array, frameWidth: number, box: FaceBox): Float32Array {
+  const plane = faceSide * faceSide;
+  const out = new Float32Array(faceSize);
+  for (let c = 0; c < 3; c++) {
+    // BGR: channel 0 is blue, RGBA offset 2.
+    const rgba = 2 - c;
+    const read = (x: number, y: number) => frame[((box.y + y) * frameWidth + box.x + x) * 4 + rgba]!;
+    for (let y = 0; y < faceSide; y++) {
+      for (let x = 0; x < faceSide; x++) {
+        const sx = ((x + 0.5) * box.width) / faceSide - 0.5;
+        const sy = ((y + 0.5) * box.height) / faceSide - 0.5;
+        const v = bilinear(read, box.width, box.height, sx, sy) / 255;
+        out[(3 + c) * plane + y * faceSide + x] = v;
+        if (y < faceSide / 2) out[c * plane + y * faceSide + x] = v;
+      }
+    }
+  }
+  return out;
+}
+
+const alphaMasks = new Map<string, Uint8Array>();
+
+/**
+ * Where the generated face shows: the lower half fully, fading to nothing over a few px above the seam (mid-face)
+ * and towards the box's edges, so the patch blends into the avatar's own face instead of showing a square.
+ */
+function alphaMask(width: number, height: number): Uint8Array {
+  const key = `${width}x${height}`;
+  let mask = alphaMasks.get(key);
+  if (mask) return mask;
+  mask = new Uint8Array(width * height);
+  const feather = Math.max(2, Math.round(Math.min(width, height) * 0.06));
+  const seam = height / 2;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const a = Math.min(
+        (y + 0.5 - (seam - feather)) / feather,
+        (x + 0.5) / feather,
+        (width - x - 0.5) / feather,
+        (height - y - 0.5) / feather,
+      );
+      mask[y * width + x] = Math.round(255 * Math.min(1, Math.max(0, a)));
+    }
+  }
+  alphaMasks.set(key, mask);
+  return mask;
+}
+
+/** A generator output ([3, 96, 96] BGR 0..1) as the RGBA patch of the face box's size, resized up as wav2lip does. */
+export function facePatch(output: Float32Array, box: FaceBox): MouthPatch {
+  const { width, height } = box;
+  const data = new Uint8Array(width * height * 4);
+  const mask = alphaMask(width, height);
+  const plane = faceSide * faceSide;
+  for (let c = 0; c < 3; c++) {
+    const read = (x: number, y: number) => output[c * plane + y * faceSide + x]!;
+    const rgba = 2 - c;
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const sx = ((x + 0.5) * faceSide) / width - 0.5;
+        const sy = ((y + 0.5) * faceSide) / height - 0.5;
+        const v = bilinear(read, faceSide, faceSide, sx, sy);
+        data[(y * width + x) * 4 + rgba] = Math.round(255 * Math.min(1, Math.max(0, v)));
+      }
+    }
+  }
+  for (let i = 0; i < width * height; i++) data[i * 4 + 3] = mask[i]!;
+  return { width, height, data };
+}
+
+/** The patch of a frame showing the avatar's own face (a cut-in's rest frame): nothing drawn over the base video. */
+export function transparentPatch(box: FaceBox): MouthPatch {
+  return { width: box.width, height: box.height, data: new Uint8Array(box.width * box.height * 4) };
+}

@@ -173,25 +173,30 @@ export function batchedGenerator(
   };
 }
 
-/** Bilinear sample of channel `c` of an interleaved image at (x, y) in source px, with cv2's half-pixel centres. */
-function bilinear(
-  read: (x: number, y: number) => number,
-  width: number,
-  height: number,
-  sx: number,
-  sy: number,
-): number {
-  const x = Math.min(width - 1, Math.max(0, sx));
-  const y = Math.min(height - 1, Math.max(0, sy));
-  const x0 = Math.floor(x);
-  const y0 = Math.floor(y);
-  const x1 = Math.min(width - 1, x0 + 1);
-  const y1 = Math.min(height - 1, y0 + 1);
-  const fx = x - x0;
-  const fy = y - y0;
-  const top = read(x0, y0) * (1 - fx) + read(x1, y0) * fx;
-  const bottom = read(x0, y1) * (1 - fx) + read(x1, y1) * fx;
-  return top * (1 - fy) + bottom * fy;
+/** Where each destination px of a bilinear resize reads: two source indices and the weight of the second. */
+interface Axis {
+  i0: Int32Array;
+  i1: Int32Array;
+  f: Float32Array;
+}
+
+const axes = new Map<string, Axis>();
+
+/** cv2.resize's INTER_LINEAR along one axis: half-pixel centres, edges clamped. Cached per size pair. */
+function axis(source: number, destination: number): Axis {
+  const key = `${source}>${destination}`;
+  let found = axes.get(key);
+  if (found) return found;
+  found = { i0: new Int32Array(destination), i1: new Int32Array(destination), f: new Float32Array(destination) };
+  for (let d = 0; d < destination; d++) {
+    const at = Math.min(source - 1, Math.max(0, ((d + 0.5) * source) / destination - 0.5));
+    const i0 = Math.floor(at);
+    found.i0[d] = i0;
+    found.i1[d] = Math.min(source - 1, i0 + 1);
+    found.f[d] = at - i0;
+  }
+  axes.set(key, found);
+  return found;
 }
 
 /**
@@ -202,15 +207,22 @@ function bilinear(
 export function faceInput(frame: Uint8Array, frameWidth: number, box: FaceBox): Float32Array {
   const plane = faceSide * faceSide;
   const out = new Float32Array(faceSize);
-  for (let c = 0; c < 3; c++) {
-    // BGR: channel 0 is blue, RGBA offset 2.
-    const rgba = 2 - c;
-    const read = (x: number, y: number) => frame[((box.y + y) * frameWidth + box.x + x) * 4 + rgba]!;
-    for (let y = 0; y < faceSide; y++) {
-      for (let x = 0; x < faceSide; x++) {
-        const sx = ((x + 0.5) * box.width) / faceSide - 0.5;
-        const sy = ((y + 0.5) * box.height) / faceSide - 0.5;
-        const v = bilinear(read, box.width, box.height, sx, sy) / 255;
+  const xs = axis(box.width, faceSide);
+  const ys = axis(box.height, faceSide);
+  for (let y = 0; y < faceSide; y++) {
+    const row0 = (box.y + ys.i0[y]!) * frameWidth + box.x;
+    const row1 = (box.y + ys.i1[y]!) * frameWidth + box.x;
+    const fy = ys.f[y]!;
+    for (let x = 0; x < faceSide; x++) {
+      const x0 = xs.i0[x]!;
+      const x1 = xs.i1[x]!;
+      const fx = xs.f[x]!;
+      for (let c = 0; c < 3; c++) {
+        // BGR: channel 0 is blue, RGBA offset 2.
+        const o = 2 - c;
+        const top = frame[(row0 + x0) * 4 + o]! * (1 - fx) + frame[(row0 + x1) * 4 + o]! * fx;
+        const bottom = frame[(row1 + x0) * 4 + o]! * (1 - fx) + frame[(row1 + x1) * 4 + o]! * fx;
+        const v = (top * (1 - fy) + bottom * fy) / 255;
         out[(3 + c) * plane + y * faceSide + x] = v;
         if (y < faceSide / 2) out[c * plane + y * faceSide + x] = v;
       }
@@ -253,19 +265,28 @@ export function facePatch(output: Float32Array, box: FaceBox): MouthPatch {
   const data = new Uint8Array(width * height * 4);
   const mask = alphaMask(width, height);
   const plane = faceSide * faceSide;
-  for (let c = 0; c < 3; c++) {
-    const read = (x: number, y: number) => output[c * plane + y * faceSide + x]!;
-    const rgba = 2 - c;
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        const sx = ((x + 0.5) * faceSide) / width - 0.5;
-        const sy = ((y + 0.5) * faceSide) / height - 0.5;
-        const v = bilinear(read, faceSide, faceSide, sx, sy);
-        data[(y * width + x) * 4 + rgba] = Math.round(255 * Math.min(1, Math.max(0, v)));
+  const xs = axis(faceSide, width);
+  const ys = axis(faceSide, height);
+  for (let y = 0; y < height; y++) {
+    const row0 = ys.i0[y]! * faceSide;
+    const row1 = ys.i1[y]! * faceSide;
+    const fy = ys.f[y]!;
+    for (let x = 0; x < width; x++) {
+      const x0 = xs.i0[x]!;
+      const x1 = xs.i1[x]!;
+      const fx = xs.f[x]!;
+      const px = (y * width + x) * 4;
+      for (let c = 0; c < 3; c++) {
+        const p = c * plane;
+        const top = output[p + row0 + x0]! * (1 - fx) + output[p + row0 + x1]! * fx;
+        const bottom = output[p + row1 + x0]! * (1 - fx) + output[p + row1 + x1]! * fx;
+        const v = top * (1 - fy) + bottom * fy;
+        // BGR to RGBA: channel c lands at offset 2 - c.
+        data[px + 2 - c] = v <= 0 ? 0 : v >= 1 ? 255 : Math.round(255 * v);
       }
+      data[px + 3] = mask[y * width + x]!;
     }
   }
-  for (let i = 0; i < width * height; i++) data[i * 4 + 3] = mask[i]!;
   return { width, height, data };
 }
 

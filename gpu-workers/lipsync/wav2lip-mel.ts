@@ -126,6 +126,7 @@ export class Wav2LipMel {
   readonly #frame = new Float64Array(nFft);
   readonly #re = new Float64Array(nFft);
   readonly #im = new Float64Array(nFft);
+  readonly #magnitude = new Float64Array(bins);
 
   /** Columns computed so far (counted from the utterance's start). */
   get columns(): number {
@@ -198,8 +199,8 @@ export class Wav2LipMel {
     const start = j * hop - nFft / 2;
     for (let n = 0; n < nFft; n++) this.#frame[n] = this.#sample(start + n) * hann[n]!;
     dft(this.#frame, 0, 1, nFft, this.#re, this.#im, 0);
-    const magnitude = new Float64Array(bins);
-    for (let k = 0; k < bins; k++) magnitude[k] = Math.hypot(this.#re[k]!, this.#im[k]!);
+    const magnitude = this.#magnitude;
+    for (let k = 0; k < bins; k++) magnitude[k] = Math.sqrt(this.#re[k]! ** 2 + this.#im[k]! ** 2);
     const out = new Float32Array(melBands);
     for (let b = 0; b < melBands; b++) {
       const { first, weights } = melFilters[b]!;

@@ -19,6 +19,7 @@ const benchmarks: Record<string, () => Promise<{ run: Benchmark }>> = {
   tts: () => import("./tts.js"),
   cuda: () => import("./cuda.js"),
   lipsync: () => import("./lipsync.js"),
+  render: () => import("./render.js"),
   media: () => import("./media.js"),
   autoscale: () => import("./autoscale.js"),
   brain: () => import("./brain.js"),

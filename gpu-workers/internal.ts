@@ -17,7 +17,10 @@ export { Batcher, type BatcherOptions, type BatchRunner } from "./onnx/batcher.j
 export { featureSize } from "./lipsync/dataset.js";
 export { visemeCount } from "./lipsync/visemes.js";
 export { renderMouth, type MouthPatch } from "./lipsync/render.js";
-export { drawDefaultHost, defaultMouthBox } from "./lipsync/default-avatar.js";
+export { drawDefaultHost, defaultMouthBox, defaultFaceBox } from "./lipsync/default-avatar.js";
+export { NeuralAnimator } from "./lipsync/neural-animator.js";
+export { batchedGenerator, faceInput, facePatch, talkingFaceContract } from "./lipsync/talking-face.js";
+export { generatorGraph } from "./lipsync/wav2lip-graph.js";
 export {
   AvatarRejectedError,
   type AvatarBuildOptions,

@@ -2,8 +2,9 @@
 // frame per video frame interval of that audio, each with mouth parameters and the rendered mouth patch. Requests
 // are validated (INVALID_ARGUMENT names the field and ends only that stream); the stream cap answers
 // RESOURCE_EXHAUSTED at once. A stream draws its frames on the viseme path (every worker) or, when it asks for
-// RENDERER_NEURAL, with the worker's talking-face generator (a wav2lip-shaped model, shared by every stream). The stream is pull-based (bidiStream): a request is read once the frames of the one
-// before it have been taken by the client, so a slow model or a slow reader slows the audio sent, not a queue.
+// RENDERER_NEURAL, with the worker's talking-face generator (a wav2lip-shaped model, shared by every stream). The
+// stream is pull-based (bidiStream): a request is read once the frames of the one before it have been taken by the
+// client, so a slow model or a slow reader slows the audio sent, not a queue.
 import {
   AnimateResponse,
   AudioEncoding,

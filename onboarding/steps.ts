@@ -11,6 +11,7 @@ import { AlreadyExistsError, DeadlineExceededError, PermissionDeniedError } from
 import { buildAvatarPack } from "../gpu-workers/index.js";
 import { RoomClient } from "../rooms/index.js";
 import type { Logger } from "../observability/index.js";
+import { AvatarRenderer } from "../proto/index.js";
 import { scoreAvatar } from "./avatar-score.js";
 import type { FaceLibrary } from "./face-library.js";
 import { loadFaceModel, matchFace, type FaceModel } from "./faces.js";
@@ -196,7 +197,13 @@ export function onboardingSteps(deps: StepDeps): JobSteps {
       },
       room: async (ctx) => {
         const { job, submission, script } = ctx.record;
-        const spec = { ...submission.room!, avatar: { avatarId: job.avatarId }, script };
+        // The merchant's renderer choice stays; the avatar is the one the job built.
+        const avatar = {
+          renderer: AvatarRenderer.AVATAR_RENDERER_VISEME,
+          ...submission.room!.avatar,
+          avatarId: job.avatarId,
+        };
+        const spec = { ...submission.room!, avatar, script };
         const created = await ask(() =>
           rooms.request(
             job.roomId,

@@ -1,7 +1,7 @@
 // Builders for the requests of LipSyncService.Animate: pure functions on the contract's messages, shared by the
 // room's client (rooms/), the worker's tests and the lip-sync benchmark.
 import { AudioEncoding } from "./gen/livehost/v1/common.js";
-import { AnimateRequest } from "./gen/livehost/v1/lipsync_service.js";
+import { AnimateRequest, Renderer } from "./gen/livehost/v1/lipsync_service.js";
 
 /** The message that opens an Animate stream: avatar, fps and the 16-bit mono PCM rate that will follow. */
 export function animateOpen(options: {
@@ -9,6 +9,8 @@ export function animateOpen(options: {
   fps?: number;
   sampleRateHz: number;
   roomId?: string;
+  /** Default the viseme path. */
+  renderer?: Renderer;
 }): AnimateRequest {
   return AnimateRequest.fromPartial({
     message: {
@@ -22,6 +24,7 @@ export function animateOpen(options: {
           encoding: AudioEncoding.AUDIO_ENCODING_PCM_S16LE,
         },
         roomId: options.roomId ?? "",
+        renderer: options.renderer ?? Renderer.RENDERER_VISEME,
       },
     },
   });

@@ -3,6 +3,7 @@
 // is replaced by another, which is sent the utterance's audio so far; frames already delivered are skipped.
 import {
   PixelFormat,
+  Renderer,
   animateAudio,
   animateFlush,
   animateOpen,
@@ -22,7 +23,15 @@ export interface LipStreamOptions {
   workers: WorkerDirectory;
   /** The (shared) client for a worker's address. */
   client: (worker: KnownWorker) => LipSyncServiceClient;
-  utterance: { utteranceId: string; roomId: string; avatarId: string; fps: number; tier?: Tier };
+  utterance: {
+    utteranceId: string;
+    roomId: string;
+    avatarId: string;
+    fps: number;
+    tier?: Tier;
+    /** Drawn by a talking-face generator where a worker serves one (AVATAR_RENDERER_NEURAL), else the viseme path. */
+    neural?: boolean;
+  };
   /** Each frame once, in order, indexed from the utterance's first sample. */
   mouth: (frame: MouthFrameInput) => void;
   log: Logger;
@@ -35,6 +44,10 @@ const maxAttempts = 3;
 export class LipStream {
   /** The workers tried, in order. */
   readonly workers: string[] = [];
+  /** Why a neural utterance went (part of the way) on the viseme path: no worker served it, or it was refused. */
+  fellBack?: string;
+  /** How the current worker draws: neural while one serves it and has not refused the avatar. */
+  #renderer = Renderer.RENDERER_VISEME;
   readonly #options: LipStreamOptions;
   /** Every chunk so far, for a worker that takes over. */
   readonly #audio: Int16Array[] = [];
@@ -96,6 +109,15 @@ export class LipStream {
           return;
         } catch (err) {
           if (this.#options.signal.aborted || this.#closed) return;
+          // A generator that cannot draw this avatar (its pack has no face box): the viseme path draws it instead.
+          if (
+            this.#renderer === Renderer.RENDERER_NEURAL &&
+            (err as { code?: string }).code === "failed_precondition"
+          ) {
+            this.fellBack = (err as Error).message;
+            this.workers.pop();
+            continue;
+          }
           this.#failed.add(worker.id);
           this.#options.log.warn(
             { err, worker: worker.id, utteranceId: this.#options.utterance.utteranceId },
@@ -111,15 +133,28 @@ export class LipStream {
     }
   }
 
-  /** The least loaded lip-sync worker not yet tried; none (and the avatar stays idle) without one. */
+  /**
+   * The least loaded lip-sync worker not yet tried (serving the neural renderer when the utterance asks for it and
+   * one does); none (and the avatar stays idle) without one.
+   */
   #pick(): KnownWorker | undefined {
+    const { avatarId, tier, neural } = this.#options.utterance;
+    const pick = (renderer?: string) =>
+      this.#options.workers.pick("lipsync", { capability: avatarId, renderer, exclude: this.#failed, tier });
     try {
-      const { avatarId } = this.#options.utterance;
-      const worker = this.#options.workers.pick("lipsync", {
-        capability: avatarId,
-        exclude: this.#failed,
-        tier: this.#options.utterance.tier,
-      });
+      let worker: KnownWorker | undefined;
+      if (neural && this.fellBack === undefined) {
+        try {
+          worker = pick("neural");
+          this.#renderer = Renderer.RENDERER_NEURAL;
+        } catch (err) {
+          this.fellBack = (err as Error).message;
+        }
+      }
+      if (!worker) {
+        worker = pick();
+        this.#renderer = Renderer.RENDERER_VISEME;
+      }
       this.workers.push(worker.id);
       return worker;
     } catch (err) {
@@ -132,7 +167,7 @@ export class LipStream {
   #startRequests(): Outbox<AnimateRequest> {
     const { utteranceId, avatarId, fps, roomId } = this.#options.utterance;
     const requests = new Outbox<AnimateRequest>([
-      animateOpen({ avatarId, fps, sampleRateHz: this.#rate, roomId }),
+      animateOpen({ avatarId, fps, sampleRateHz: this.#rate, roomId, renderer: this.#renderer }),
       ...this.#audio.map((pcm) => animateAudio(pcm, utteranceId)),
       ...(this.#flushing ? [animateFlush(utteranceId)] : []),
     ]);

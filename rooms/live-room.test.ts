@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { context, trace } from "@opentelemetry/api";
-import { Comment, RoomState, UtteranceSource, type UtteranceStarted } from "../proto/index.js";
+import { AvatarRenderer, Comment, RoomState, UtteranceSource, type UtteranceStarted } from "../proto/index.js";
 import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
@@ -124,7 +124,7 @@ describe("a live room", () => {
         $case: "update",
         value: {
           roomId: "shop-1",
-          spec: { ...spec, avatar: { avatarId } },
+          spec: { ...spec, avatar: { avatarId, renderer: AvatarRenderer.AVATAR_RENDERER_VISEME } },
           updateMask: ["avatar"],
           expectedRevision: 0,
         },

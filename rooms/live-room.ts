@@ -30,6 +30,7 @@ import { ROOT_CONTEXT, SpanStatusCode, context, trace, type Context } from "@ope
 import { tracer, type Logger, type Registry } from "../observability/index.js";
 import {
   AiLabel_Position,
+  AvatarRenderer,
   CueFired_Kind,
   InterruptionPolicy,
   UtteranceSource,
@@ -812,6 +813,7 @@ export class LiveRoom implements OnAirRoom {
           voiceId: spec.voice?.voiceId || defaultVoice(spec),
           speed: spec.voice?.speed ?? 0,
           avatarId: this.#avatarId,
+          neural: spec.avatar?.renderer === AvatarRenderer.AVATAR_RENDERER_NEURAL,
           fps: this.media.config.fps,
           tier: this.#deps.tier?.(),
           interactive: line.source !== UtteranceSource.UTTERANCE_SOURCE_SHOW,
@@ -853,6 +855,10 @@ export class LiveRoom implements OnAirRoom {
         throw err;
       });
     this.#events.synthesized(line.utteranceId, spoken.durationMs);
+    if (spoken.lipsyncFallback !== undefined) {
+      this.#metrics.lipsyncFallbacks.inc();
+      this.#deps.log.debug({ why: spoken.lipsyncFallback }, "sentence animated on the viseme path, not the neural one");
+    }
     if (await subtitleScheduled) {
       for (const id of pageIds.slice(0, pageShown + 1)) {
         this.#hideSubtitles([id], { utteranceId: line.utteranceId, atMs: spoken.durationMs });

@@ -32,6 +32,8 @@ export interface RoomMetrics {
   scriptRewrites: Counter<"author">;
   /** How long writing a show's next variations took (the budget: less than its last variation lasts). */
   scriptRewriteSeconds: Histogram;
+  /** Sentences of rooms asking for the neural renderer that were animated on the viseme path instead. */
+  lipsyncFallbacks: Counter;
   /** Rewritten shows that were not ready when the loop they were written for began (spoken from a later loop). */
   scriptRewritesLate: Counter;
 }
@@ -144,6 +146,11 @@ export function roomMetrics(registry: Registry): RoomMetrics {
       name: "livehost_room_script_rewrite_seconds",
       help: "Time to write a 24/7 room's next variations, from the start of its last variation; must stay below that variation's length.",
       buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600],
+      registers: [registry],
+    }),
+    lipsyncFallbacks: new Counter({
+      name: "livehost_room_lipsync_fallbacks_total",
+      help: "Sentences of rooms whose avatar asks for the neural renderer animated on the viseme path: no lip-sync worker with a talking-face generator was free, or it refused the avatar (no face box).",
       registers: [registry],
     }),
     scriptRewritesLate: new Counter({

@@ -52,7 +52,9 @@ describe("room spec: values that name files or models", () => {
   it.each(paths)("refuses %j as a voice, persona or avatar id", (name) => {
     expect(refusal((s) => (s.voice = { voiceId: name, speed: 0 }))).toMatchObject({ field: "spec.voice.voice_id" });
     expect(refusal((s) => (s.persona!.id = name))).toMatchObject({ field: "spec.persona.id" });
-    expect(refusal((s) => (s.avatar = { avatarId: name }))).toMatchObject({ field: "spec.avatar.avatar_id" });
+    expect(refusal((s) => (s.avatar = { avatarId: name, renderer: 0 }))).toMatchObject({
+      field: "spec.avatar.avatar_id",
+    });
   });
 
   it("takes the voice ids workers announce (Piper file names among them)", () => {

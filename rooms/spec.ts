@@ -6,6 +6,7 @@ import { checkScript } from "../brain/index.js";
 import { compileOutputConfig } from "../media/index.js";
 import {
   AiLabel_Position,
+  AvatarRenderer,
   InterruptionPolicy,
   RoomSpec,
   type Catalog,
@@ -71,6 +72,7 @@ export function validateRoomSpec(spec: RoomSpec | undefined, prefix = "spec."): 
   if (avatarId !== "" && !avatarIdPattern.test(avatarId)) {
     throw new InvalidArgumentError(field("avatar.avatar_id"), `${quoted(avatarId)} is not [a-z0-9][a-z0-9-]{0,62}`);
   }
+  if (spec.avatar) validateEnum(spec.avatar.renderer, AvatarRenderer, field("avatar.renderer"));
   if (spec.output) compileOutputConfig(spec.output, field("output"));
   const label = spec.output?.aiLabel;
   if (label) {

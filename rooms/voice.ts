@@ -31,6 +31,8 @@ export interface Utterance {
   /** 0 means 1.0. */
   speed: number;
   avatarId: string;
+  /** The face drawn by a talking-face generator where a lip-sync worker serves one (AVATAR_RENDERER_NEURAL). */
+  neural?: boolean;
   fps: number;
   /** The room's tenant's tier, for the worker choice when capacity is short. */
   tier?: Tier;
@@ -53,6 +55,8 @@ export interface Spoken {
   firstChunkMs: number;
   ttsWorkers: string[];
   lipsyncWorkers: string[];
+  /** Why a neural utterance was (partly) drawn on the viseme path. */
+  lipsyncFallback?: string;
 }
 
 const maxAttempts = 3;
@@ -124,6 +128,7 @@ export class Voice implements Disposable {
       spoken.durationMs = rate > 0 ? Math.round((delivered / rate) * 1000) : 0;
       await lips.flush();
       spoken.lipsyncWorkers = lips.workers;
+      spoken.lipsyncFallback = lips.fellBack;
       return spoken;
     } finally {
       lips.close();

@@ -27,6 +27,23 @@ async function offline(now: () => number) {
 }
 
 describe("worker directory", () => {
+  it("picks a lip-sync worker serving the neural renderer when asked, any lip-sync worker otherwise", async () => {
+    const directory = await offline(() => 0);
+    const lipsync = { kind: WorkerKind.WORKER_KIND_LIPSYNC, capabilities: ["default"] };
+    directory.learn(announcement("viseme-only", { ...lipsync, labels: { renderers: "viseme" } }));
+    directory.learn(announcement("older", lipsync));
+    directory.learn(
+      announcement("generator", { ...lipsync, activeStreams: 3, labels: { renderers: "viseme,neural" } }),
+    );
+
+    expect(directory.pick("lipsync", { capability: "default", renderer: "neural" }).id).toBe("generator");
+    expect(directory.pick("lipsync", { capability: "default" }).id).not.toBe("generator");
+    // Its one free stream taken, none serves the neural renderer: the refusal says what is missing.
+    expect(() => directory.pick("lipsync", { capability: "default", renderer: "neural" })).toThrow(
+      /no lipsync worker with default serving the neural renderer has a free stream/,
+    );
+  });
+
   it("picks the least loaded ready worker that has the voice, and moves on from one that failed", async () => {
     let clock = 0;
     const directory = await offline(() => clock);

@@ -16,6 +16,8 @@ export interface KnownWorker {
   activeStreams: number;
   /** TTS: voice ids; lip-sync: avatar ids. */
   capabilities: string[];
+  /** Lip-sync: how it can draw a face (its label renderers): "viseme", and "neural" with a talking-face generator. */
+  renderers: string[];
   executionProvider: string;
   /** Unix ms after which the worker is presumed gone. */
   expiresAt: number;
@@ -24,6 +26,8 @@ export interface KnownWorker {
 export interface PickOptions {
   /** A voice or avatar id the worker must have. */
   capability?: string;
+  /** A lip-sync renderer the worker must serve ("neural"); every lip-sync worker serves "viseme". */
+  renderer?: string;
   /** Workers not to pick (the one that just failed). */
   exclude?: Iterable<string>;
   /** The room's tenant's tier: lower tiers leave part of a busy pool to higher ones. None: no share is left. */
@@ -72,6 +76,7 @@ export class WorkerDirectory implements AsyncDisposable {
       maxStreams: a.maxStreams,
       activeStreams: a.activeStreams,
       capabilities: a.capabilities,
+      renderers: (a.labels.renderers ?? "viseme").split(",").map((r) => r.trim()),
       executionProvider: a.executionProvider,
       expiresAt: this.#now() + (a.ttlMs || 15_000),
     });
@@ -94,21 +99,16 @@ export class WorkerDirectory implements AsyncDisposable {
     const exclude = new Set(options.exclude ?? []);
     const load = (w: KnownWorker) =>
       (w.activeStreams + (this.#recentlyPicked.get(w.id) ?? 0)) / Math.max(1, w.maxStreams);
-    const candidates = this.workers(kind).filter(
-      (w) =>
-        !exclude.has(w.id) &&
-        load(w) < 1 &&
-        (options.capability === undefined || w.capabilities.includes(options.capability)),
-    );
+    const candidates = this.workers(kind).filter((w) => !exclude.has(w.id) && load(w) < 1 && has(w, options));
     if (candidates.length === 0) {
-      const what = options.capability ? ` with ${options.capability}` : "";
+      const what =
+        (options.capability ? ` with ${options.capability}` : "") +
+        (options.renderer ? ` serving the ${options.renderer} renderer` : "");
       throw new UnavailableError(`no ${kind} worker${what} has a free stream (${this.workers(kind).length} known)`);
     }
     const tier = options.tier;
     if (tier && tierReserve[tier] > 0) {
-      const pool = this.workers(kind).filter(
-        (w) => options.capability === undefined || w.capabilities.includes(options.capability),
-      );
+      const pool = this.workers(kind).filter((w) => has(w, options));
       const busy = pool.reduce((n, w) => n + w.activeStreams + (this.#recentlyPicked.get(w.id) ?? 0), 0);
       const streams = pool.reduce((n, w) => n + w.maxStreams, 0);
       if (busy + 1 > streams * (1 - tierReserve[tier])) {
@@ -140,4 +140,12 @@ export class WorkerDirectory implements AsyncDisposable {
     this.#subscription.unsubscribe();
     await Promise.resolve();
   }
+}
+
+/** Whether the worker has the voice or avatar, and serves the renderer, asked for. */
+function has(w: KnownWorker, options: PickOptions): boolean {
+  return (
+    (options.capability === undefined || w.capabilities.includes(options.capability)) &&
+    (options.renderer === undefined || w.renderers.includes(options.renderer))
+  );
 }

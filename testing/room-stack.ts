@@ -36,6 +36,8 @@ export interface TestRoomStackOptions {
   /** TTS and lip-sync workers to start when live (default 1 each); more with addTtsWorker() / addLipSyncWorker(). */
   ttsWorkers?: number;
   lipsyncWorkers?: number;
+  /** The lip-sync workers' --model: a viseme model or a wav2lip-shaped generator (default the project's viseme model). */
+  lipsyncModel?: string;
   /** Extra avatar ids, copies of the default pack. */
   avatars?: string[];
   /** A gateway (RoomService on 127.0.0.1:0); `{ viewer: true }` also serves the viewer page from the media dir. */
@@ -155,7 +157,13 @@ export async function startTestRoomStack<const O extends TestRoomStackOptions = 
   };
   const addLipSyncWorker = async () => {
     const registry = createRegistry();
-    const started = await startLipSyncWorker({ nats: nc, registry, avatarsDir, executionProvider: "cpu" });
+    const started = await startLipSyncWorker({
+      nats: nc,
+      registry,
+      avatarsDir,
+      executionProvider: "cpu",
+      modelPath: options.lipsyncModel,
+    });
     const worker = Object.assign(started, { registry });
     lipsyncWorkers.push(worker);
     return worker;

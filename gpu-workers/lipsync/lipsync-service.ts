@@ -84,13 +84,7 @@ export interface LipSyncDeps {
  */
 export async function lipSyncStreamCost(classify: VisemeClassifier, avatar: AvatarMouth, seconds = 2): Promise<number> {
   const rate = 16_000;
-  const pcm = new Int16Array(seconds * rate);
-  for (let i = 0; i < pcm.length; i++) {
-    // Syllables: a voiced tone with harmonics, four a second.
-    const t = i / rate;
-    const envelope = Math.max(0, Math.sin(Math.PI * 4 * t));
-    pcm[i] = Math.round(8000 * envelope * (Math.sin(2 * Math.PI * 140 * t) + 0.5 * Math.sin(2 * Math.PI * 280 * t)));
-  }
+  const pcm = probeSpeech(seconds, rate);
   return measureCost(seconds, async () => {
     const animator = new MouthAnimator({ fps: 25, inputRate: rate, classify });
     const encode = (frames: MouthFrame[]) => {
@@ -99,6 +93,45 @@ export async function lipSyncStreamCost(classify: VisemeClassifier, avatar: Avat
     for (let at = 0; at < pcm.length; at += rate / 10) encode(await animator.push(pcm.subarray(at, at + rate / 10)));
     encode(await animator.flush());
   });
+}
+
+/**
+ * The same for a RENDERER_NEURAL stream: the synthetic speech through wav2lip's mel, the generator (this stream
+ * alone, unbatched) and the face patch with its encoding, for an avatar with a face.
+ */
+export async function neuralStreamCost(
+  generator: TalkingFaceModel,
+  avatar: AvatarMouth & { face: NeuralFace },
+  seconds = 2,
+): Promise<number> {
+  const rate = 16_000;
+  const pcm = probeSpeech(seconds, rate);
+  const generate = batchedGenerator(generator.session, generator.Tensor, generator.contract);
+  const { face } = avatar;
+  return measureCost(seconds, async () => {
+    const animator = new NeuralAnimator({
+      fps: 25,
+      inputRate: rate,
+      render: async (mels) => (await generate(mels, face.input)).map((out) => facePatch(out, face.box)),
+      rest: () => transparentPatch(face.box),
+    });
+    const encode = (frames: NeuralFrame[]) => {
+      for (const frame of frames) AnimateResponse.encode(frameResponse(frame, avatar, "capacity-probe")).finish();
+    };
+    for (let at = 0; at < pcm.length; at += rate / 10) encode(await animator.push(pcm.subarray(at, at + rate / 10)));
+    encode(await animator.flush());
+  });
+}
+
+/** Syllables of a voiced tone with harmonics, four a second: speech enough for the models' cost. */
+function probeSpeech(seconds: number, rate: number): Int16Array {
+  const pcm = new Int16Array(seconds * rate);
+  for (let i = 0; i < pcm.length; i++) {
+    const t = i / rate;
+    const envelope = Math.max(0, Math.sin(Math.PI * 4 * t));
+    pcm[i] = Math.round(8000 * envelope * (Math.sin(2 * Math.PI * 140 * t) + 0.5 * Math.sin(2 * Math.PI * 280 * t)));
+  }
+  return pcm;
 }
 
 export function lipSyncService(deps: LipSyncDeps): GrpcServiceRegistration {

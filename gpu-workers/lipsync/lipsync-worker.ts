@@ -18,6 +18,7 @@ import {
   defaultAvatar,
   lipSyncService,
   lipSyncStreamCost,
+  neuralStreamCost,
   type AvatarMouth,
   type TalkingFaceModel,
 } from "./lipsync-service.js";
@@ -51,6 +52,8 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
   const log = (options.logger ?? rootLogger()).child({ role: "lipsync-worker" });
   let classify: VisemeClassifier | undefined;
   let generator: TalkingFaceModel | undefined;
+  /** RENDERER_NEURAL streams this worker sustains at 25 fps, as measured at start (with capacityWindowMs). */
+  let neuralStreams: number | undefined;
   const capacity = new StreamCapacity({ cap: options.maxStreams ?? 16 });
   let provider = "cpu";
   let problem: string | undefined;
@@ -82,6 +85,12 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
         { costPerStreamSecond: capacity.costPerStreamSecond, streams: capacity.streams, cap: capacity.cap },
         "measured capacity",
       );
+      if (generator) {
+        const cost = await neuralStreamCost(generator, { ...defaultAvatar, face: defaultFace() });
+        // The budget StreamCapacity gives a worker's streams (0.8 CPU s per s); 0 says not even one keeps up here.
+        neuralStreams = Math.min(capacity.cap, Math.floor(0.8 / cost));
+        log.info({ costPerStreamSecond: cost, streams: neuralStreams }, "measured neural capacity");
+      }
     }
   } catch (err) {
     problem = `lip-sync model unavailable: ${(err as Error).message}`;
@@ -131,8 +140,13 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
     capacity,
     capacityWindowMs: options.capacityWindowMs,
     executionProvider: provider,
-    // The renderers it serves, where placement reads what a worker is (capabilities are its avatars).
-    labels: { ...options.labels, renderers: generator ? "viseme,neural" : "viseme" },
+    // The renderers it serves, where placement reads what a worker is (capabilities are its avatars), and the neural
+    // streams it measured it sustains at start (the announced capacity counts every stream alike).
+    labels: {
+      ...options.labels,
+      renderers: generator ? "viseme,neural" : "viseme",
+      ...(neuralStreams !== undefined ? { neural_streams: String(neuralStreams) } : {}),
+    },
     logger: log,
   });
   if (problem) worker.setNotReady(problem);

@@ -77,7 +77,7 @@ async function generatorFile(dir: string, options: Parameters<typeof generatorGr
   return path;
 }
 
-async function neuralWorker(maxStreams = 8) {
+async function neuralWorker(maxStreams = 8, capacityWindowMs?: number) {
   const dir = await mkdtemp(join(tmpdir(), "livehost-wav2lip-"));
   const nats = await startNatsServer({ jetstream: false });
   const nc = await connectNats({ servers: nats.url, name: "test" });
@@ -89,6 +89,7 @@ async function neuralWorker(maxStreams = 8) {
     maxStreams,
     executionProvider: "cpu",
     modelPath: await generatorFile(dir, { size: "small" }),
+    capacityWindowMs,
   });
   const client = new LipSyncServiceClient(lipsync.worker.address, credentials.createInsecure(), mediaChannelOptions);
   return {
@@ -117,6 +118,7 @@ describe("the neural talking-face path", () => {
     await using s = await neuralWorker();
     await eventually(() => expect(s.announcements.at(-1)?.state).toBe(WorkerState.WORKER_STATE_READY));
     expect(s.announcements.at(-1)?.labels).toMatchObject({ renderers: "viseme,neural" });
+    expect(s.announcements.at(-1)?.labels).not.toHaveProperty("neural_streams");
     const pcm = voiced(1.5, 140, 4);
     const frames = await animate(s.client, pcm);
     const box = defaultFaceBox(720, 1280);
@@ -134,6 +136,15 @@ describe("the neural talking-face path", () => {
     const visemeFrames = await animate(s.client, pcm, Renderer.RENDERER_VISEME);
     expect(visemeFrames.length).toBe(frames.length);
     expect(visemeFrames[0]!.patch!.widthPx).toBe(96);
+  });
+
+  it("announces the neural streams it measured it sustains, when it measures its capacity", async () => {
+    await using s = await neuralWorker(8, 60_000);
+    await eventually(() => expect(s.announcements.at(-1)?.state).toBe(WorkerState.WORKER_STATE_READY));
+    const streams = Number(s.announcements.at(-1)?.labels.neural_streams);
+    expect(Number.isInteger(streams)).toBe(true);
+    expect(streams).toBeGreaterThanOrEqual(0);
+    expect(streams).toBeLessThanOrEqual(8);
   });
 
   it("refuses a generator of the wrong shape, naming the input", async () => {

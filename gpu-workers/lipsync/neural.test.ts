@@ -21,7 +21,7 @@ import { createRegistry } from "../../observability/index.js";
 import { connectNats, mediaChannelOptions } from "../../transport/index.js";
 import { eventually, recordAnnouncements, startNatsServer, startTestGrpcServer } from "../../testing/index.js";
 import { StreamSlots, startLipSyncWorker } from "../internal.js";
-import { defaultFaceBox } from "./default-avatar.js";
+import { defaultFaceBox, writeDefaultAvatarPack } from "./default-avatar.js";
 import { lipSyncService, type AvatarMouth } from "./lipsync-service.js";
 import { talkingFaceContract } from "./talking-face.js";
 import { generatorGraph } from "./wav2lip-graph.js";
@@ -77,7 +77,7 @@ async function generatorFile(dir: string, options: Parameters<typeof generatorGr
   return path;
 }
 
-async function neuralWorker(maxStreams = 8, capacityWindowMs?: number) {
+async function neuralWorker(maxStreams = 8, capacityWindowMs?: number, avatarsDir?: string) {
   const dir = await mkdtemp(join(tmpdir(), "livehost-wav2lip-"));
   const nats = await startNatsServer({ jetstream: false });
   const nc = await connectNats({ servers: nats.url, name: "test" });
@@ -90,6 +90,7 @@ async function neuralWorker(maxStreams = 8, capacityWindowMs?: number) {
     executionProvider: "cpu",
     modelPath: await generatorFile(dir, { size: "small" }),
     capacityWindowMs,
+    avatarsDir,
   });
   const client = new LipSyncServiceClient(lipsync.worker.address, credentials.createInsecure(), mediaChannelOptions);
   return {
@@ -136,6 +137,20 @@ describe("the neural talking-face path", () => {
     const visemeFrames = await animate(s.client, pcm, Renderer.RENDERER_VISEME);
     expect(visemeFrames.length).toBe(frames.length);
     expect(visemeFrames[0]!.patch!.widthPx).toBe(96);
+  });
+
+  it("animates a pack's face: its face box, on the first frame of its idle loop", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "livehost-avatars-"));
+    try {
+      await writeDefaultAvatarPack(join(dir, "default"), { width: 360, height: 640 });
+      await using s = await neuralWorker(8, undefined, dir);
+      const frames = await animate(s.client, voiced(0.4, 160, 4));
+      const box = defaultFaceBox(360, 640);
+      expect(frames.length).toBe(10);
+      expect(frames[0]!.patch).toMatchObject({ xPx: box.x, yPx: box.y, widthPx: box.width, heightPx: box.height });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("announces the neural streams it measured it sustains, when it measures its capacity", async () => {

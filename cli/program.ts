@@ -425,7 +425,10 @@ registerQualityCommand(program);
 
 workerCommand("lipsync-worker", "serve LipSyncService", 16)
   .addOption(
-    new Option("--model <file>", "ONNX viseme model (default: the project's own)").env("LIVEHOST_LIPSYNC_MODEL"),
+    new Option(
+      "--model <file>",
+      "ONNX viseme model, or a wav2lip-shaped talking-face generator (then both renderers are served); default the project's viseme model",
+    ).env("LIVEHOST_LIPSYNC_MODEL"),
   )
   .addOption(
     new Option("--avatars <dir>", "directory of avatar packs, one per subdirectory").env("LIVEHOST_AVATARS_DIR"),

@@ -20,7 +20,7 @@ import {
 } from "../proto/index.js";
 import { createRegistry } from "../observability/index.js";
 import { connectNats, mediaChannelOptions } from "../transport/index.js";
-import { startNatsServer } from "../testing/index.js";
+import { startNatsServer, voicedTone } from "../testing/index.js";
 import {
   NeuralAnimator,
   batchedGenerator,
@@ -40,14 +40,7 @@ const rate = 16_000;
 const fps = 25;
 const streams = 8;
 
-/** Syllables of a voiced tone; each stream gets its own pitch and rhythm, so their faces differ. */
-function voiced(seconds: number, pitch: number, syllables: number): Int16Array {
-  return Int16Array.from({ length: Math.round(seconds * rate) }, (_, i) => {
-    const t = i / rate;
-    const envelope = Math.max(0, Math.sin(Math.PI * syllables * t));
-    return Math.round(9000 * envelope * (Math.sin(2 * Math.PI * pitch * t) + 0.4 * Math.sin(4 * Math.PI * pitch * t)));
-  });
-}
+const voiced = (seconds: number, pitch: number, syllables: number) => voicedTone(seconds, pitch, syllables, rate);
 
 const voices = (seconds: number) => Array.from({ length: streams }, (_, i) => voiced(seconds, 110 + 30 * i, 3 + i));
 

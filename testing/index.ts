@@ -50,3 +50,4 @@ export {
   type TestSpeechWorker,
   type TestLipSyncWorker,
 } from "./room-stack.js";
+export { startTestLipSyncWorker, voicedTone, type TestLipSyncWorkerOptions } from "./lipsync-worker.js";

@@ -16,7 +16,7 @@ import {
 } from "../../proto/internal.js";
 import { createRegistry } from "../../observability/index.js";
 import { bidiCall, callUnary, connectNats, mediaChannelOptions } from "../../transport/index.js";
-import { eventually, recordAnnouncements, startNatsServer, startTestGrpcServer } from "../../testing/index.js";
+import { eventually, startNatsServer, startTestGrpcServer, startTestLipSyncWorker } from "../../testing/index.js";
 import { EspeakEngine, StreamSlots, embeddedVoices, startLipSyncWorker, synthesizeToPcm } from "../internal.js";
 import { lipSyncService, type AvatarMouth } from "./lipsync-service.js";
 import { Viseme, type VisemeId } from "./visemes.js";
@@ -41,32 +41,8 @@ async function speech(text: string, voiceId = "en-male-bright"): Promise<Int16Ar
   return (await synthesizeToPcm(engine, voice, text, { speed: 1, sampleRate: 22050 })).pcm;
 }
 
-async function lipsyncStack(maxStreams = 4, capacityWindowMs?: number) {
-  const nats = await startNatsServer({ jetstream: false });
-  const nc = await connectNats({ servers: nats.url, name: "test" });
-  const announcements = await recordAnnouncements(nc, "lipsync");
-  const registry = createRegistry();
-  const lipsync = await startLipSyncWorker({
-    nats: nc,
-    registry,
-    maxStreams,
-    executionProvider: "cpu",
-    capacityWindowMs,
-  });
-  const client = new LipSyncServiceClient(lipsync.worker.address, credentials.createInsecure(), mediaChannelOptions);
-  return {
-    lipsync,
-    client,
-    announcements,
-    registry,
-    async [Symbol.asyncDispose]() {
-      client.close();
-      await lipsync.close(1_000);
-      await nc.close();
-      await nats.stop();
-    },
-  };
-}
+const lipsyncStack = (maxStreams = 4, capacityWindowMs?: number) =>
+  startTestLipSyncWorker({ maxStreams, capacityWindowMs });
 
 /** Collects responses until `until` says so, or the stream ends or fails. */
 function collect(call: ClientDuplexStream<AnimateRequest, AnimateResponse>, until: (r: AnimateResponse[]) => boolean) {

@@ -19,7 +19,14 @@ import {
 } from "../../proto/internal.js";
 import { createRegistry } from "../../observability/index.js";
 import { connectNats, mediaChannelOptions } from "../../transport/index.js";
-import { eventually, recordAnnouncements, startNatsServer, startTestGrpcServer } from "../../testing/index.js";
+import {
+  eventually,
+  recordAnnouncements,
+  startNatsServer,
+  startTestGrpcServer,
+  startTestLipSyncWorker,
+  voicedTone,
+} from "../../testing/index.js";
 import { StreamSlots, startLipSyncWorker } from "../internal.js";
 import { defaultFaceBox, writeDefaultAvatarPack } from "./default-avatar.js";
 import { lipSyncService, type AvatarMouth } from "./lipsync-service.js";
@@ -28,14 +35,7 @@ import { generatorGraph } from "./wav2lip-graph.js";
 
 const rate = 16_000;
 
-/** Syllables of a voiced tone: `pitch` Hz, `syllables` a second, so streams differ in what they say. */
-function voiced(seconds: number, pitch: number, syllables: number): Int16Array {
-  return Int16Array.from({ length: Math.round(seconds * rate) }, (_, i) => {
-    const t = i / rate;
-    const envelope = Math.max(0, Math.sin(Math.PI * syllables * t));
-    return Math.round(9000 * envelope * (Math.sin(2 * Math.PI * pitch * t) + 0.4 * Math.sin(4 * Math.PI * pitch * t)));
-  });
-}
+const voiced = (seconds: number, pitch: number, syllables: number) => voicedTone(seconds, pitch, syllables, rate);
 
 const open = (renderer: Renderer, avatarId = "default"): AnimateRequest => {
   const request = animateOpen({ sampleRateHz: rate, avatarId, roomId: "r1" });
@@ -79,33 +79,19 @@ async function generatorFile(dir: string, options: Parameters<typeof generatorGr
 
 async function neuralWorker(maxStreams = 8, capacityWindowMs?: number, avatarsDir?: string) {
   const dir = await mkdtemp(join(tmpdir(), "livehost-wav2lip-"));
-  const nats = await startNatsServer({ jetstream: false });
-  const nc = await connectNats({ servers: nats.url, name: "test" });
-  const announcements = await recordAnnouncements(nc, "lipsync");
-  const registry = createRegistry();
-  const lipsync = await startLipSyncWorker({
-    nats: nc,
-    registry,
+  const stack = await startTestLipSyncWorker({
     maxStreams,
-    executionProvider: "cpu",
-    modelPath: await generatorFile(dir, { size: "small" }),
     capacityWindowMs,
     avatarsDir,
+    modelPath: await generatorFile(dir, { size: "small" }),
   });
-  const client = new LipSyncServiceClient(lipsync.worker.address, credentials.createInsecure(), mediaChannelOptions);
-  return {
-    lipsync,
-    client,
-    registry,
-    announcements,
+  const dispose = stack[Symbol.asyncDispose].bind(stack);
+  return Object.assign(stack, {
     async [Symbol.asyncDispose]() {
-      client.close();
-      await lipsync.close(1_000);
-      await nc.close();
-      await nats.stop();
+      await dispose();
       await rm(dir, { recursive: true, force: true });
     },
-  };
+  });
 }
 
 const maxDifference = (a: Uint8Array, b: Uint8Array) => {

@@ -112,7 +112,8 @@ describe("a live room", () => {
         const quality = (await stack.get("shop-1")).status?.quality;
         expect(quality?.fps).toBeCloseTo(15, 0);
         expect(quality?.score).toBeLessThan(100);
-        expect(quality?.issues.join("\n")).toMatch(/15 fps, below the 25 fps rule/);
+        // A loaded machine may deliver a frame or two less in the gate's window: 14.9 fps is still this finding.
+        expect(quality?.issues.join("\n")).toMatch(/1[45](\.\d)? fps, below the 25 fps rule/);
       },
       { timeoutMs: 20_000, intervalMs: 500 },
     );

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { createRegistry } from "../observability/index.js";
 import { InvalidArgumentError } from "../errors/index.js";
 import {
@@ -33,6 +33,15 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/**
+ * Disposed when the test ends, however it ends: a test that times out never reaches its `await using`, and what it
+ * started (a room's pipeline and its viewers' streaming threads, a browser) would run on under the next tests.
+ */
+function disposedWithTest<T extends AsyncDisposable>(resource: T): T {
+  onTestFinished(() => resource[Symbol.asyncDispose]());
+  return resource;
+}
+
 async function liveGraph(roomId: string, maxViewers = 50, webrtc: WebRtcOptions = {}) {
   const registry = createRegistry();
   const graph = new RoomMediaGraph({
@@ -45,14 +54,14 @@ async function liveGraph(roomId: string, maxViewers = 50, webrtc: WebRtcOptions 
     webrtc: { maxViewers, ...webrtc },
   });
   await graph.start();
-  return Object.assign(graph, { registry });
+  return Object.assign(disposedWithTest(graph), { registry });
 }
 
 describe.runIf(webrtcAvailable())("WebRTC viewers of a room's graph", () => {
   it("Chromium receives the room's H.264 video and Opus audio, decoded, and the viewer's bin leaves when it closes", async () => {
     await using graph = await liveGraph("w-play");
     const before = webrtcElementNames(graph);
-    await using browser = await launchTestChromium();
+    await using browser = disposedWithTest(await launchTestChromium());
     const page = await browser.newPage();
     let sessionId = "";
     const viewer = await connectViewer(page, async (offer) => {

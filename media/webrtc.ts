@@ -366,10 +366,11 @@ export class WebRtcViewers {
   }
 
   #addOpus(addon: WebRtcAddon, attached: Attached): GstElement {
-    // The graph's audio is S16LE mono at 48 kHz, what opusenc takes; 20 ms frames, as browsers expect.
+    // The graph's audio is S16LE mono at 48 kHz, what opusenc takes; 20 ms frames, as browsers expect. The queue holds
+    // half a second, counted in bytes (48 000), not in time: see viewerBin.
     addon.addBranch(
       attached.rawAudio,
-      "queue leaky=downstream max-size-buffers=0 max-size-bytes=0 max-size-time=500000000 ! audioconvert ! " +
+      "queue leaky=downstream max-size-buffers=0 max-size-bytes=48000 max-size-time=0 ! audioconvert ! " +
         "opusenc bitrate=64000 frame-size=20",
       "opus",
     );
@@ -406,19 +407,24 @@ function branch(tee: GstElement, format: OfferedFormat, ghost: "video" | "audio"
  * profile-level-id, which webrtcbin compares as a string (decoders take the stream as it is).
  */
 function viewerBin(offer: ViewerOffer): string {
-  const queue = (name: string) =>
-    `queue name=${name} leaky=downstream max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000`;
+  // Queues bounded in buffers, not in time: a queue of GStreamer 1.22 fed from a tee already running measures what it
+  // holds against an output segment it has not seen yet, takes itself for full of the room's whole running time at
+  // its first buffers, and leaks its first events from the tee's thread while its own thread pushes them (a caps
+  // stored before its stream-start: "Sticky event misordering"). About a second: 50 Opus frames of 20 ms (see
+  // #addOpus), 60 video frames (a second at the highest frame rate a room has, more at the others).
+  const queue = (name: string, buffers: number) =>
+    `queue name=${name} leaky=downstream max-size-buffers=${buffers} max-size-bytes=0 max-size-time=0`;
   const parts = ["webrtcbin name=webrtc bundle-policy=max-bundle"];
   if (offer.video) {
     parts.push(
-      `${queue("video_in")} ! rtph264pay pt=${offer.video.payloadType} config-interval=-1 aggregate-mode=zero-latency ` +
+      `${queue("video_in", 60)} ! rtph264pay pt=${offer.video.payloadType} config-interval=-1 aggregate-mode=zero-latency ` +
         `! capssetter name=video_out caps="application/x-rtp,profile-level-id=(string)${offer.video.profileLevelId}"`,
     );
   }
   // The audio's RTP timestamps are the room's stream clock (48 kHz from the pipeline's start, no random offset): a
   // player can tell which moment of the room it plays, and so can the latency benchmark.
   if (offer.audio) {
-    parts.push(`${queue("audio_in")} ! rtpopuspay name=audio_out pt=${offer.audio.payloadType} timestamp-offset=0`);
+    parts.push(`${queue("audio_in", 50)} ! rtpopuspay name=audio_out pt=${offer.audio.payloadType} timestamp-offset=0`);
   }
   return parts.join(" ");
 }

@@ -5,7 +5,8 @@
 // set, and ICE gathering is waited for (no trickle: the answer carries every candidate). That sequence runs on a
 // thread of its own per viewer, waiting on each GstPromise in turn; results and connection states come back to the
 // JavaScript thread through one uv_async. Removal (on request, or when JavaScript decides a failed viewer is gone)
-// runs on a thread too: the tees' pads are released, the bin set to NULL and taken out of the pipeline.
+// runs on a thread too: the tees' pads are unlinked between two buffers and released, the bin is taken out of the
+// pipeline's state changes, set to NULL (its streaming threads stopped) and taken out of the pipeline.
 //
 // Main thread only: the binding's wrappers belong to one isolate, so this addon keeps its sessions in one table.
 #include <nan.h>
@@ -335,8 +336,27 @@ gpointer Negotiate(gpointer data) {
   return nullptr;
 }
 
+GstPadProbeReturn UnlinkWhenIdle(GstPad *pad, GstPadProbeInfo *, gpointer data) {
+  GstPad *peer = gst_pad_get_peer(pad);
+  if (peer != nullptr) {
+    gst_pad_unlink(pad, peer);
+    gst_object_unref(peer);
+  }
+  gst_promise_reply(static_cast<GstPromise *>(data), nullptr);
+  return GST_PAD_PROBE_REMOVE;
+}
+
 void ReleaseBranch(Branch &branch) {
   if (branch.teePad != nullptr) {
+    // Unlinked first, between two buffers (an idle probe: the tee's thread waits while it runs): tee deactivates a
+    // pad it releases while its thread may be pushing the sticky events through it, which drops the segment and lets
+    // the buffer reach the still-linked bin without one ("Got data flow before segment event"). Not long to wait:
+    // the bin's leaky queue never holds a push.
+    GstPromise *unlinked = gst_promise_new();
+    gst_pad_add_probe(branch.teePad, GST_PAD_PROBE_TYPE_IDLE, UnlinkWhenIdle, gst_promise_ref(unlinked),
+                      reinterpret_cast<GDestroyNotify>(gst_promise_unref));
+    gst_promise_wait(unlinked);
+    gst_promise_unref(unlinked);
     gst_element_release_request_pad(branch.tee, branch.teePad);
     gst_object_unref(branch.teePad);
     branch.teePad = nullptr;
@@ -354,10 +374,15 @@ gpointer TearDown(gpointer data) {
   if (session->negotiation != nullptr) g_thread_join(session->negotiation);
   session->negotiation = nullptr;
   g_signal_handlers_disconnect_by_data(session->webrtc, session);
-  // The tee stops feeding the viewer first (a pad released while a buffer is pushed is handled by tee), then the bin
-  // stops and leaves the pipeline.
+  // The tees stop feeding the viewer first, then the bin stops and leaves the pipeline.
   ReleaseBranch(session->video);
   ReleaseBranch(session->audio);
+  // Out of the pipeline's own state changes before it stops: a pipeline still starting sets every child it holds to
+  // PLAYING from a thread of its own once it has prerolled, and a bin it came to between its NULL and its removal
+  // played again, with nothing left to stop it: disposed while playing, its queues' threads ran on in freed elements
+  // (CI: audio_in:src at 100% CPU after the test, and the file never ended). The pipeline reads the flag under the
+  // bin's state lock, so it either finished with the bin before the NULL below or leaves it alone.
+  gst_element_set_locked_state(session->bin, TRUE);
   gst_element_set_state(session->bin, GST_STATE_NULL);
   gst_bin_remove(GST_BIN(session->pipeline), session->bin);
   gst_object_unref(session->webrtc);

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { credentials, type ClientReadableStream } from "@grpc/grpc-js";
 import { loadCatalogFile, loadPersonasFile, pickPersona, sampleFiles } from "../brain/index.js";
+import { DeadlineExceededError } from "../errors/index.js";
 import { writeDefaultAvatarPack } from "../gpu-workers/index.js";
 import {
   RoomServiceClient,
@@ -258,8 +259,16 @@ export async function createLiveRoom(rooms: RoomServiceClient, roomId: string, s
   // A new room: all its events, from the first.
   const watch = watchRoom(rooms, roomId, 0);
   await watch.ready;
-  const room = await callUnary(rooms.startRoom.bind(rooms), { roomId, requestId: "" });
-  return { room, watch };
+  // A room going on air first on a stack that just started (every role loading its models, the suite's other files
+  // busy beside it) may outlast the gateway's wait: asked again, as a patient caller would (StartRoom is idempotent).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const room = await callUnary(rooms.startRoom.bind(rooms), { roomId, requestId: "" });
+      return { room, watch };
+    } catch (err) {
+      if (!(err instanceof DeadlineExceededError) || attempt >= 3) throw err;
+    }
+  }
 }
 
 /** A room's WatchRoom stream, recorded; waits for events by what they are. */

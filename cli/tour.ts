@@ -13,7 +13,7 @@ import {
   type RoomEvent,
   type UtteranceStarted,
 } from "../proto/index.js";
-import { DeadlineExceededError } from "../errors/index.js";
+import { DeadlineExceededError, againOnDeadline } from "../errors/index.js";
 import { bearerToken, callUnary, channelCredentials } from "../transport/index.js";
 import { findToken } from "../trust/index.js";
 import type { Stack } from "./stack.js";
@@ -127,15 +127,7 @@ function eventStream(stream: ReturnType<RoomServiceClient["watchRoom"]>) {
  * A call that may outlast the gateway's wait for a room on a machine still busy starting (every role boots at once):
  * asked again, as a patient caller would (both asks are idempotent: the same request id).
  */
-async function patiently<T>(call: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call();
-    } catch (err) {
-      if (!(err instanceof DeadlineExceededError) || attempt >= 4) throw err;
-    }
-  }
-}
+const patiently = <T>(call: () => Promise<T>): Promise<T> => againOnDeadline(call, 4);
 
 async function until(probe: () => boolean, timeoutMs: number, message: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

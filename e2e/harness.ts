@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { credentials, type ClientReadableStream } from "@grpc/grpc-js";
 import { loadCatalogFile, loadPersonasFile, pickPersona, sampleFiles } from "../brain/index.js";
-import { DeadlineExceededError } from "../errors/index.js";
+import { againOnDeadline } from "../errors/index.js";
 import { writeDefaultAvatarPack } from "../gpu-workers/index.js";
 import {
   RoomServiceClient,
@@ -261,14 +261,8 @@ export async function createLiveRoom(rooms: RoomServiceClient, roomId: string, s
   await watch.ready;
   // A room going on air first on a stack that just started (every role loading its models, the suite's other files
   // busy beside it) may outlast the gateway's wait: asked again, as a patient caller would (StartRoom is idempotent).
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const room = await callUnary(rooms.startRoom.bind(rooms), { roomId, requestId: "" });
-      return { room, watch };
-    } catch (err) {
-      if (!(err instanceof DeadlineExceededError) || attempt >= 3) throw err;
-    }
-  }
+  const room = await againOnDeadline(() => callUnary(rooms.startRoom.bind(rooms), { roomId, requestId: "" }), 3);
+  return { room, watch };
 }
 
 /** A room's WatchRoom stream, recorded; waits for events by what they are. */

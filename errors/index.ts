@@ -16,4 +16,4 @@ export {
   InternalError,
   errorFromCode,
 } from "./kinds.js";
-export { MalformedMessageError, ProtocolError } from "./failures.js";
+export { MalformedMessageError, ProtocolError, againOnDeadline } from "./failures.js";

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { AvatarStore } from "../avatars/index.js";
 import { llmOptionsFromEnv, writeScript, type LlmOptions } from "../brain/index.js";
-import { AlreadyExistsError, DeadlineExceededError, PermissionDeniedError } from "../errors/index.js";
+import { AlreadyExistsError, PermissionDeniedError, againOnDeadline } from "../errors/index.js";
 import { buildAvatarPack } from "../gpu-workers/index.js";
 import { RoomClient } from "../rooms/index.js";
 import type { Logger } from "../observability/index.js";
@@ -250,15 +250,7 @@ const askTimeoutMs = 30_000;
  * Asks a room, again when the ask times out (the asks are idempotent: the same request id creates or starts the
  * room once); after three tries the timeout is the step's failure, retried from this step by another attempt.
  */
-async function ask<T>(request: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await request();
-    } catch (err) {
-      if (!(err instanceof DeadlineExceededError) || attempt >= 3) throw err;
-    }
-  }
-}
+const ask = <T>(request: () => Promise<T>): Promise<T> => againOnDeadline(request, 3);
 
 /** A material check's refusal becomes the job's, with its check as the failure code. */
 function refusal(err: unknown): never {

@@ -11,6 +11,7 @@ import {
   writeSyntheticPiperVoice,
   EspeakEngine,
   trainLipSyncModel,
+  trainTalkingFace,
   writeDefaultAvatarPack,
 } from "../gpu-workers/index.js";
 import { join } from "node:path";
@@ -342,6 +343,31 @@ models
       const evaluation = await trainLipSyncModel(engine, flags.out, (m) =>
         process.stderr.write(`train-lipsync: ${m}\n`),
       );
+      process.stdout.write(`${JSON.stringify(evaluation)}\n`);
+    } finally {
+      await engine.close();
+    }
+  });
+
+models
+  .command("train-talking-face")
+  .description(
+    "draw talking video from the embedded voices and the default avatar, train the small talking-face generator on it (TensorFlow.js, CPU), write it as a wav2lip-shaped ONNX with its held-out evaluation",
+  )
+  .option("--out <dir>", "output directory", "gpu-workers/lipsync/model")
+  .option("--seed <n>", "training seed", "20")
+  .option("--epochs <n>", "passes over the training video", "6")
+  .action(async (flags: { out: string; seed: string; epochs: string }) => {
+    const seed = Number(flags.seed);
+    if (!Number.isInteger(seed) || seed < 0) throw new InvalidArgumentError("--seed", "must be a whole number");
+    const epochs = parsePositiveInteger(flags.epochs, "--epochs", 100);
+    const engine = await EspeakEngine.start();
+    try {
+      const evaluation = await trainTalkingFace(engine, flags.out, {
+        seed,
+        epochs,
+        log: (m) => process.stderr.write(`train-talking-face: ${m}\n`),
+      });
       process.stdout.write(`${JSON.stringify(evaluation)}\n`);
     } finally {
       await engine.close();

@@ -5,6 +5,7 @@ export { EspeakEngine } from "./tts/espeak.js";
 export { type ExecutionProviderChoice } from "./onnx/runtime.js";
 export { writeSyntheticPiperVoice } from "./tts/piper-synthetic.js";
 export { trainLipSyncModel } from "./lipsync/train.js";
+export { trainTalkingFace } from "./lipsync/talking-face-train.js";
 export { startLipSyncWorker } from "./lipsync/lipsync-worker.js";
 export { writeDefaultAvatarPack } from "./lipsync/default-avatar.js";
 export { buildAvatarPack, type AvatarBuildProgress } from "./lipsync/avatar-build.js";

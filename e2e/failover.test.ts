@@ -1,6 +1,7 @@
 // Faults a live room survives, with real processes: its room host killed (SIGKILL) — the room comes back on the
-// other host and its show goes on from where it was, not from the opening — and a TTS worker killed while the
-// room speaks — the utterance is spoken by the other worker and the room goes on without an error.
+// other host and its show goes on from where it was, not from the opening — and a TTS or lip-sync worker killed
+// while the room speaks — the utterance is spoken (or animated) by the other worker and the room goes on without an
+// error.
 import { describe, expect, it } from "vitest";
 import { UtteranceSource, RoomState, type UtteranceStarted } from "../proto/index.js";
 import { callUnary } from "../transport/index.js";
@@ -24,13 +25,17 @@ async function quickShow() {
 const isShow = (u: UtteranceStarted) => u.source === UtteranceSource.UTTERANCE_SOURCE_SHOW;
 
 /** Seconds of speech a TTS worker has synthesized, from its /metrics. */
-async function audioSecondsMade(worker: RoleProcess): Promise<number> {
+/** The sum of a counter's series on a worker's /metrics. */
+async function counted(worker: RoleProcess, metric: string): Promise<number> {
   const metrics = await (await fetch(worker.endpoints.metrics!)).text();
   return metrics
     .split("\n")
-    .filter((line) => line.startsWith("livehost_tts_audio_seconds_total"))
+    .filter((line) => line.startsWith(`${metric}{`) || line.startsWith(`${metric} `))
     .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
 }
+
+const audioSecondsMade = (worker: RoleProcess) => counted(worker, "livehost_tts_audio_seconds_total");
+const mouthFramesMade = (worker: RoleProcess) => counted(worker, "livehost_lipsync_frames_total");
 
 /** The TTS worker speaking the room's show, found by the audio it has made once the first show sentence started. */
 async function speakingTtsWorker(stack: LocalStack, watch: RoomWatch): Promise<RoleProcess> {
@@ -119,6 +124,44 @@ describe("a live room", () => {
     );
     // The dead worker was asked (it was still announced) and the utterance moved to the other one.
     expect(stack.roomHosts[0]!.logs()).toContain("tts worker failed; moving on");
+  });
+
+  it("keeps the host's mouth moving when a lip-sync worker is killed mid-sentence: the other worker animates it", async () => {
+    await using stack = await startLocalStack({ lipsyncWorkers: 2, roomHostEnv: { LIVEHOST_LOG_LEVEL: "warn" } });
+    const roomId = "e2e-failover-lipsync";
+    const { watch } = await createLiveRoom(stack.rooms, roomId, await quickShow());
+    using _watch = watch;
+
+    // The worker animating the show is found drawing frames (its count rising between two looks 150 ms apart), and
+    // is killed there and then: in the middle of a sentence's stream.
+    await watch.waitFor(() => watch.utterances().filter(isShow)[0], 30_000, "first show sentence");
+    const drawing = async () => {
+      for (;;) {
+        const before = await Promise.all(stack.lipsyncWorkers.map(mouthFramesMade));
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        const after = await Promise.all(stack.lipsyncWorkers.map(mouthFramesMade));
+        const index = after.findIndex((frames, i) => frames > before[i]!);
+        if (index >= 0) return stack.lipsyncWorkers[index]!;
+      }
+    };
+    const animating = await drawing();
+    const other = stack.lipsyncWorkers.find((worker) => worker !== animating)!;
+    const drawnBefore = await mouthFramesMade(other);
+    await animating.kill();
+    const spokenBefore = watch.utterances().length;
+
+    // The room goes on, and the other worker draws the mouth from then on: the sentence in flight included.
+    await watch.waitFor(() => watch.utterances()[spokenBefore + 3], 40_000, "three more sentences");
+    for (const u of watch.utterances().slice(spokenBefore - 1, spokenBefore + 2)) {
+      const ended = await watch.waitFor(() => watch.ended(u.utteranceId), 30_000, `end of ${u.utteranceId}`);
+      expect(ended.interrupted).toBe(false);
+      expect(ended.durationMs).toBeGreaterThan(0);
+    }
+    expect(await mouthFramesMade(other)).toBeGreaterThan(drawnBefore);
+    expect(watch.events.filter((e) => e.event?.$case === "error").map((e) => e.event?.value)).toEqual([]);
+    const logs = stack.roomHosts[0]!.logs();
+    expect(logs).toContain("lip-sync worker failed");
+    expect(logs).not.toContain("no lip-sync worker");
   });
 
   it("keeps speaking when a TTS worker is drained as on a spot interruption notice: no sentence is lost", async () => {

@@ -130,6 +130,8 @@ export interface LocalStackOptions {
   roomHosts?: number;
   /** TTS workers to start (default 1). */
   ttsWorkers?: number;
+  /** Lip-sync workers to start (default 1). */
+  lipsyncWorkers?: number;
   /** Serve the viewer page from the gateway (default false). */
   viewer?: boolean;
   /** Extra environment of the room host processes. */
@@ -143,6 +145,7 @@ export interface LocalStack extends AsyncDisposable {
   readonly natsUrl: string;
   readonly roomHosts: RoleProcess[];
   readonly ttsWorkers: RoleProcess[];
+  readonly lipsyncWorkers: RoleProcess[];
   readonly gateway: RoleProcess;
   /** RoomService on the gateway. */
   readonly rooms: RoomServiceClient;
@@ -188,14 +191,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         ["--id", `e2e-host-${++hosts}`, "--avatars", avatarsDir, "--media-dir", mediaDir],
         options.roomHostEnv,
       );
-    const [gateway, roomHosts, ttsWorkers, lipsyncWorker] = await Promise.all([
+    const [gateway, roomHosts, ttsWorkers, lipsyncWorkers] = await Promise.all([
       start("gateway", options.viewer ? ["--media-dir", mediaDir, "--http-port", "0"] : []),
       Promise.all(Array.from({ length: options.roomHosts ?? 1 }, addRoomHost)),
       Promise.all(Array.from({ length: options.ttsWorkers ?? 1 }, () => start("tts-worker", []))),
-      start("lipsync-worker", ["--avatars", avatarsDir, "--execution-provider", "cpu"]),
+      Promise.all(
+        Array.from({ length: options.lipsyncWorkers ?? 1 }, () =>
+          start("lipsync-worker", ["--avatars", avatarsDir, "--execution-provider", "cpu"]),
+        ),
+      ),
     ]);
     // Room hosts learn workers from their announcements: rooms created before the first one would stall a moment.
-    await workersAnnounced(natsUrl, [...ttsWorkers, lipsyncWorker]);
+    await workersAnnounced(natsUrl, [...ttsWorkers, ...lipsyncWorkers]);
     // Local mode's development token, which the gateway process wrote to LIVEHOST_HOME as it started.
     const token = await findToken();
     rooms = new RoomServiceClient(gateway.endpoints.grpc!, credentials.createInsecure(), {
@@ -207,6 +214,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       natsUrl,
       roomHosts,
       ttsWorkers,
+      lipsyncWorkers,
       gateway,
       rooms,
       viewerUrl: gateway.endpoints.http,

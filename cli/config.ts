@@ -406,12 +406,15 @@ export function compileTtsWorkerOptions(options: TtsWorkerOptions): TtsWorkerSet
 
 export interface LipSyncWorkerOptions extends WorkerOptions {
   model?: string;
+  neural?: boolean;
   avatars?: string;
   executionProvider?: ExecutionProviderChoice;
 }
 
 export interface LipSyncWorkerSettings extends WorkerSettings {
   modelPath: string | undefined;
+  /** Serve RENDERER_NEURAL with the project's own generator where the model is not a generator. */
+  neural: boolean;
   avatarsDir: string | undefined;
   executionProvider: ExecutionProviderChoice;
 }
@@ -420,6 +423,7 @@ export function compileLipSyncWorkerOptions(options: LipSyncWorkerOptions): LipS
   return {
     ...compileWorkerOptions("lipsync-worker", options),
     modelPath: options.model,
+    neural: options.neural ?? false,
     avatarsDir: options.avatars,
     executionProvider: options.executionProvider ?? "auto",
   };

@@ -457,6 +457,12 @@ workerCommand("lipsync-worker", "serve LipSyncService", 16)
     ).env("LIVEHOST_LIPSYNC_MODEL"),
   )
   .addOption(
+    new Option(
+      "--neural",
+      "also serve the neural renderer with the project's own trained talking-face generator (gpu-workers/lipsync/model/talking-face.onnx) where --model is not a generator",
+    ).env("LIVEHOST_LIPSYNC_NEURAL"),
+  )
+  .addOption(
     new Option("--avatars <dir>", "directory of avatar packs, one per subdirectory").env("LIVEHOST_AVATARS_DIR"),
   )
   .addOption(
@@ -473,6 +479,7 @@ workerCommand("lipsync-worker", "serve LipSyncService", 16)
         registry,
         logger,
         modelPath: settings.modelPath,
+        neural: settings.neural,
         avatarsDir: settings.avatarsDir,
         executionProvider: settings.executionProvider,
         workerId: settings.role.id,

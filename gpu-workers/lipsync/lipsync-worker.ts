@@ -1,7 +1,8 @@
 // A lip-sync worker process: the shared worker core around the viseme model (onnxruntime, CUDA when its provider
 // loads) and the mouth renderer. --model is either a viseme model with the project's I/O contract (see mlp.ts; the
 // project's own by default) or a wav2lip-shaped talking-face generator (talking-face.ts; told apart by its inputs):
-// with a generator the worker serves both renderers, the project's viseme model staying as the cheap tier.
+// with a generator the worker serves both renderers, the project's viseme model staying as the cheap tier. --neural
+// serves the project's own trained generator (model/talking-face.onnx) where --model is not a generator.
 import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,6 +33,12 @@ export interface LipSyncWorkerOptions extends WorkerHosting {
    * wav2lip-shaped generator (mel [B,1,80,16] and face [B,6,96,96] → [B,3,96,96]) for RENDERER_NEURAL streams.
    */
   modelPath?: string;
+  /**
+   * Serve RENDERER_NEURAL with the project's own talking-face generator (gpu-workers/lipsync/model/talking-face.onnx,
+   * made by `livehost models train-talking-face`) where modelPath is not a generator. It is loaded as a user's
+   * export is.
+   */
+  neural?: boolean;
   executionProvider?: ExecutionProviderChoice;
   /** A directory of avatar packs (one per subdirectory); the built-in default avatar when absent. */
   avatarsDir?: string;
@@ -42,6 +49,9 @@ export interface LipSyncWorkerOptions extends WorkerHosting {
    */
   capacityWindowMs?: number;
 }
+
+/** The project's own talking-face generator, relative to the repository (see talking-face-train.ts). */
+export const projectGeneratorPath = "gpu-workers/lipsync/model/talking-face.onnx";
 
 export interface LipSyncWorker extends AsyncDisposable {
   readonly worker: Worker;
@@ -62,15 +72,23 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
   try {
     const eps = await executionProviders(options.executionProvider ?? "auto");
     provider = eps.reported;
+    /** A generator's session as the worker serves it, checked against wav2lip's contract. */
+    const asGenerator = (session: ort.InferenceSession, path: string): TalkingFaceModel => {
+      try {
+        const model = { session, Tensor: ort.Tensor, contract: talkingFaceContract(session) };
+        log.info({ model: path, ...model.contract }, "talking-face generator loaded");
+        return model;
+      } catch (err) {
+        throw new UnusableModelError(`${path}: ${(err as Error).message}`, { cause: err });
+      }
+    };
     let session = await createSession(await readFile(modelPath), eps.providers);
     if (isTalkingFaceModel(session)) {
-      try {
-        generator = { session, Tensor: ort.Tensor, contract: talkingFaceContract(session) };
-      } catch (err) {
-        throw new UnusableModelError(`${modelPath}: ${(err as Error).message}`, { cause: err });
-      }
-      log.info({ model: modelPath, ...generator.contract }, "talking-face generator loaded");
+      generator = asGenerator(session, modelPath);
       session = await createSession(await readFile(visemeModel), eps.providers);
+    } else if (options.neural) {
+      const path = repoPath(projectGeneratorPath);
+      generator = asGenerator(await createSession(await readFile(path), eps.providers), path);
     }
     for (const name of ["features"]) {
       if (!session.inputNames.includes(name)) throw new UnusableModelError(`${modelPath} has no "${name}" input`);

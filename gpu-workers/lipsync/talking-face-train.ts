@@ -1,7 +1,9 @@
 // Trains the project's talking-face generator (talking-face-net.ts) on talking video it makes itself
 // (talking-face-data.ts) with TensorFlow.js on the CPU (its WebAssembly backend, one thread), deterministic from a
 // seed; writes it as ONNX with wav2lip's I/O and evaluates the written file in onnxruntime on held-out lines.
-// `livehost models train-talking-face` runs it; its output is committed (gpu-workers/lipsync/model/).
+// `livehost models train-talking-face` runs it; its output is committed (gpu-workers/lipsync/model/). The same seed
+// gives the same model from a fresh espeak-ng engine (the command starts one): espeak-ng's audio for a line depends
+// slightly on what the engine said before it.
 import { createHash } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";

@@ -378,7 +378,8 @@ describe("forecasts that are wrong", () => {
     expect(peakFactor(peak, 1400, eight + 4 * minute)).toBeCloseTo(1.3);
     // The ramp is over and the rooms have stopped rising: 3,500 of 5,000 is a peak 30 % smaller; 4,700 is as forecast.
     expect(peakFactor(peak, 3500, eight + 12 * minute)).toBeCloseTo(0.7);
-    expect(peakFactor(peak, 3500, eight + 12 * minute, true)).toBeCloseTo(1.3); // still rising: a late start
+    // Still rising as fast as a 6,500-room peak ramps: a late start, maybe of the upper end.
+    expect(peakFactor(peak, 3500, eight + 12 * minute, 650 / minute)).toBeCloseTo(1.3);
     expect(peakFactor(peak, 4700, eight + 12 * minute)).toBe(1);
     // Far outside the band (rooms that have not come, an early start) says nothing about its size.
     expect(peakFactor(peak, 200, eight + 12 * minute)).toBeCloseTo(1.3);
@@ -388,6 +389,22 @@ describe("forecasts that are wrong", () => {
     expect(peakFactor(vague, 0, eight + 12 * minute)).toBe(2);
     expect(peakFactor(vague, 1000, eight + 12 * minute)).toBe(2);
     expect(peakFactor(vague, 2400, eight + 12 * minute)).toBeCloseTo(0.5);
+  });
+
+  it("reads the peak's size from its ramp's rise, whenever the ramp starts, never lower than its rise shows", () => {
+    // Rooms a minute, over the last 90 s, times the 10-minute ramp: the rooms the ramp brings, plus 10 %.
+    expect(peakFactor(peak, 1100, eight + 2 * minute, 480 / minute)).toBeCloseTo(1.06);
+    // The same ramp started 8 minutes late, and one started 8 minutes early: the rise says the same.
+    expect(peakFactor(peak, 1100, eight + 10 * minute, 480 / minute)).toBeCloseTo(1.06);
+    expect(peakFactor(peak, 1100, eight - 6 * minute, 480 / minute)).toBeCloseTo(1.06);
+    // A peak 30 % smaller, or larger, than the forecast shows as much in its rise (the band bounds it).
+    expect(peakFactor(peak, 900, eight + 2 * minute, 330 / minute)).toBeCloseTo(0.76);
+    expect(peakFactor(peak, 1400, eight + 2 * minute, 630 / minute)).toBeCloseTo(1.3);
+    // A rise too small to be the ramp (noise before the event, rooms of their own) says nothing: the upper end stays.
+    expect(peakFactor(peak, 200, eight - 20 * minute, 0)).toBeCloseTo(1.3);
+    expect(peakFactor(peak, 210, eight - 5 * minute, 5 / minute)).toBeCloseTo(1.3);
+    // Long after the ramp could have started, a rise is not the ramp: it is for the trend to follow.
+    expect(peakFactor(peak, 5000, eight + 60 * minute, 480 / minute)).toBe(1);
   });
 
   it("asks for the expected rooms a warm-up early and the margin one lead time early", () => {
@@ -414,6 +431,43 @@ describe("forecasts that are wrong", () => {
     expect(planPool(input).target).toBe(35);
     // The same fall in what the rooms carry is held for the cooldown.
     expect(planPool({ ...input, peaks: [], history: [{ at: eight + 11 * minute, replicas: 50 }] }).target).toBe(50);
+  });
+});
+
+describe("after a scheduled peak", () => {
+  it("follows its rooms down within a minute once it has ended, not after the whole cooldown", () => {
+    const peak = compilePeak({
+      start: "2026-11-11T20:00:00Z",
+      expectedRooms: 5000,
+      rampSeconds: 600,
+      durationSeconds: 3 * 3600,
+      streamsPerRoom: { tts: 1, lipsync: 1 },
+      warmupSeconds: 600,
+      forecastErrorPercent: 0,
+    });
+    const ended = Date.parse("2026-11-11T23:00:00Z");
+    const spec = { ...pool, streamsPerReplica: 100, headroomPercent: 0, scaleDownCooldownSeconds: 300 };
+    const input: PoolInput = {
+      spec,
+      currentReplicas: 50,
+      liveStreams: 2000,
+      workers: [],
+      peaks: [peak],
+      bootMs: 10 * minute,
+      // 2 and 4 minutes ago the rooms needed 50 and 40 replicas.
+      history: [
+        { at: ended + 1 * minute, replicas: 50 },
+        { at: ended + 3 * minute, replicas: 40 },
+      ],
+      now: ended + 5 * minute,
+    };
+    // The rooms leave after the end: only the last minute's recommendations hold the pool.
+    expect(planPool(input).target).toBe(20);
+    expect(planPool({ ...input, history: [{ at: ended + 4.5 * minute, replicas: 30 }] }).target).toBe(30);
+    // The same fall during the event is held for the cooldown.
+    const during = ended - 60 * minute;
+    const history = input.history.map((r) => ({ ...r, at: r.at - 60 * minute }));
+    expect(planPool({ ...input, peaks: [], history, now: during + 5 * minute }).target).toBe(50);
   });
 });
 

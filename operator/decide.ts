@@ -43,31 +43,53 @@ export function scheduledRooms(peak: ScheduledPeak, t: number): number {
 /** Share of a peak's ramp after which the rooms on air tell how the peak is turning out. */
 const rampEvidence = 0.3;
 
+/** What a ramp's measured rise is trusted to within: the peak it points to is taken this much higher. */
+const rampRiseMargin = 0.1;
+
+/**
+ * True while a rise may be this peak's own ramp: from a warm-up before its start (it may come that early) to its ramp's
+ * end a warm-up after its start (or that late), and the trend window after that.
+ */
+function mayBeRamping(peak: ScheduledPeak, now: number): boolean {
+  return now >= peak.startMs - peak.warmupMs && now < peak.startMs + peak.warmupMs + peak.rampMs + trendWindowMs;
+}
+
 /**
  * The factor a peak's expected rooms are taken at now. Ahead of the event and early in its ramp, the upper end of
- * its forecast error (1 + uncertainty). Once 30 % of the ramp has passed, rooms above what the forecast expected by
- * now raise it to their ratio (at most the upper end): more capacity is always safe. Rooms below it lower it only once
- * the scheduled ramp is over and the rooms have stopped rising, at least half of the expected rooms came, and they are
- * more than 10 % short: a peak that starts a few minutes late looks smaller while it ramps, and one that has not come
- * at all says nothing about its size. Rooms far above the band (an early start, a flash crowd) leave the upper end.
+ * its forecast error (1 + uncertainty). Once the rooms rise as a ramp does (`rise`, rooms per ms, over the last 90 s),
+ * the rise times the scheduled ramp's length tells the peak's size whenever the ramp started: the upper end goes down
+ * to that (with a 10 % margin), never below the expected rooms on the rise alone. Once 30 % of the ramp has passed,
+ * rooms above what the forecast expected by now raise it to their ratio (at most the upper end): more capacity is
+ * always safe. Rooms below it lower it below 1 only once the scheduled ramp is over and the rooms have stopped rising,
+ * at least half of the expected rooms came, and they are more than 10 % short: a peak that starts a few minutes late
+ * looks smaller while it ramps, and one that has not come at all says nothing about its size. Rooms far above the band
+ * (an early start, a flash crowd) leave the upper end.
  */
-export function peakFactor(peak: ScheduledPeak, roomsOnAir: number, now: number, rising = false): number {
+export function peakFactor(peak: ScheduledPeak, roomsOnAir: number, now: number, rise = 0, rising = rise > 0): number {
   const high = 1 + peak.uncertainty;
-  if (now < peak.startMs + peak.rampMs * rampEvidence || now >= peak.endMs) return high;
-  const expectedNow = scheduledRooms(peak, now);
-  if (expectedNow <= 0) return high;
-  const ratio = roomsOnAir / expectedNow;
-  if (ratio >= 1) return ratio > high + 0.05 ? high : Math.min(high, Math.max(1, ratio));
-  const settled = now >= peak.startMs + peak.rampMs && !rising;
-  if (!settled) return high;
-  if (ratio >= 0.9) return 1;
   const low = Math.max(1 - peak.uncertainty, 0.5);
+  // A ramp's rise, measured: rooms per ms over the ramp's length is the rooms it brings. A rise too small for the
+  // forecast's lower end is not the ramp (noise, or rooms of their own): it says nothing.
+  const pointsTo = peak.rampMs > 0 && mayBeRamping(peak, now) ? (rise * peak.rampMs) / peak.expectedRooms : 0;
+  const fromRise = pointsTo >= low - 0.05 ? Math.min(high, Math.max(low, pointsTo + rampRiseMargin)) : undefined;
+  if (now >= peak.endMs) return high;
+  if (now < peak.startMs + peak.rampMs * rampEvidence) return fromRise ?? high;
+  const expectedNow = scheduledRooms(peak, now);
+  if (expectedNow <= 0) return fromRise ?? high;
+  const ratio = roomsOnAir / expectedNow;
+  if (ratio >= 1) return ratio > high + 0.05 ? high : Math.min(high, Math.max(1, ratio, fromRise ?? 1));
+  const settled = now >= peak.startMs + peak.rampMs && !rising;
+  if (!settled) return fromRise ?? high;
+  if (ratio >= 0.9) return 1;
   return ratio < low - 0.05 ? high : Math.max(low, ratio);
 }
 
-/** True while a peak's own ramp is the reason the load rises (its ramp, and the trend window after it). */
+/**
+ * True while a peak's own ramp may be the reason the load rises: its ramp as scheduled, or one that starts up to a
+ * warm-up early or late, and the trend window after it.
+ */
 export const inScheduledRamp = (peaks: readonly ScheduledPeak[], now: number) =>
-  peaks.some((p) => now >= p.startMs && now < p.startMs + p.rampMs + trendWindowMs);
+  peaks.some((p) => mayBeRamping(p, now));
 
 /**
  * Streams a pool must be able to serve from now until a node requested now is Ready: the larger of the streams in
@@ -82,13 +104,16 @@ export function streamsNeeded(
   peaks: readonly ScheduledPeak[],
   now: number,
   bootMs: number,
-  rising = false,
+  /** The steady rise of the streams in use (streams per ms, risePerMs), 0 when they are not rising steadily. */
+  rise = 0,
+  /** The streams in use are rising at all (a ramp still under way is not over). */
+  rising = rise > 0,
 ): number {
   let needed = liveStreams;
   for (const peak of peaks) {
     const perRoom = peak.streamsPerRoom[kind];
     if (perRoom === 0) continue;
-    const factor = peakFactor(peak, liveStreams / perRoom, now, rising);
+    const factor = peakFactor(peak, liveStreams / perRoom, now, rise / perRoom, rising);
     const most = (horizon: number, f: number) => {
       // The expected rooms are piecewise linear: their maximum over the window is at an end or a corner.
       const probes = [now, horizon, peak.startMs + peak.rampMs, peak.endMs - 1].filter((t) => t >= now && t <= horizon);
@@ -125,8 +150,12 @@ export function trendStreams(observed: readonly Observation[], liveStreams: numb
   return slope === 0 ? liveStreams : Math.ceil(liveStreams + slope * Math.min(leadMs, trendHorizonMs));
 }
 
-/** The rise of the last two 45-second spans (streams per ms), or 0 when the load is not rising by a trend's measure. */
-export function risePerMs(observed: readonly Observation[], liveStreams: number, now: number): number {
+/**
+ * The rise of the last two 45-second spans (streams per ms), or 0 when the load is not rising by a trend's measure.
+ * `steady`: 0 as well unless both spans rose at the same pace (within a quarter): a rise that has just begun or is
+ * bending is not measured yet.
+ */
+export function risePerMs(observed: readonly Observation[], liveStreams: number, now: number, steady = false): number {
   const span = 45_000;
   const at = (t: number) => {
     // The last observation at or before t.
@@ -139,7 +168,10 @@ export function risePerMs(observed: readonly Observation[], liveStreams: number,
   if (!then || !mid || then.at < now - trendWindowMs) return 0;
   const rate = (a: Observation, b: { at: number; streams: number }) =>
     (b.streams - a.streams) / Math.max(1, b.at - a.at);
-  const slope = Math.min(rate(then, mid), rate(mid, { at: now, streams: liveStreams }));
+  const first = rate(then, mid);
+  const second = rate(mid, { at: now, streams: liveStreams });
+  const slope = Math.min(first, second);
+  if (steady && Math.abs(first - second) > 0.25 * Math.max(first, second)) return 0;
   return slope * 60_000 <= trendMinRisePerMinute * Math.max(1, liveStreams) ? 0 : slope;
 }
 
@@ -305,6 +337,10 @@ export interface PoolDecision {
   reason: "ScaledUp" | "ScaledDown" | "Steady" | "HeldForCooldown" | "HeldForActiveStreams";
 }
 
+/** How long after a scheduled peak's end, and with what cooldown, a pool follows its rooms down. */
+const afterPeakMs = 3_600_000;
+const afterPeakCooldownMs = 60_000;
+
 /** Recommendations remembered per pool at most (the cooldown window bounds them first at any sane pass rate). */
 const maxHistory = 1000;
 
@@ -330,12 +366,16 @@ export function planPool(input: PoolInput): PoolDecision {
       ? trendStreams(observed, input.liveStreams, now, input.bootMs)
       : input.liveStreams;
   const carried = Math.max(roomStreams, trend);
+  // The forecast reads a peak's size from a rise only once it is steady; any rise keeps a ramp from counting as over.
+  const rise = input.observed ? risePerMs(observed, input.liveStreams, now, true) : 0;
   const rising = input.observed !== undefined && risePerMs(observed, input.liveStreams, now) > 0;
-  const forecast = streamsNeeded(spec.kind, input.liveStreams, input.peaks, now, input.bootMs, rising);
+  const forecast = streamsNeeded(spec.kind, input.liveStreams, input.peaks, now, input.bootMs, rise, rising);
   const needed = Math.max(carried, forecast);
   const recommendedCarried = replicasFor(spec, carried);
   const recommended = replicasFor(spec, needed);
-  const cooldownMs = spec.scaleDownCooldownSeconds * 1000;
+  // After a scheduled peak's end its rooms leave for good: the pool follows them down within a minute.
+  const afterPeak = input.peaks.some((p) => now >= p.endMs && now < p.endMs + afterPeakMs);
+  const cooldownMs = Math.min(spec.scaleDownCooldownSeconds * 1000, afterPeak ? afterPeakCooldownMs : Infinity);
   const target = Math.max(recommended, stabilize(input.history, now, cooldownMs, recommendedCarried));
   const plan = planReplicas(currentReplicas, target, input.workers);
   const reason =

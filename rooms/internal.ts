@@ -11,3 +11,4 @@ export { WorkerDirectory, type KnownWorker, type PickOptions } from "./workers.j
 export type { LiveRoom, LiveRoomDeps, LiveRoomProgress, OnAirRoom, OpenRoom } from "./live-room.js";
 export { RoomEventLog, ensureRoomEventsStream, type RoomEventsSettings } from "./event-log.js";
 export type { AnswerStages } from "./answer-timing.js";
+export { defaultRenderAheadBytes, type RenderAheadOptions } from "./render-ahead.js";

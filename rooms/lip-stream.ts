@@ -16,7 +16,7 @@ import { InvalidArgumentError } from "../errors/index.js";
 import type { MouthFrameInput } from "../media/index.js";
 import type { Logger } from "../observability/index.js";
 import { bidiCall } from "../transport/index.js";
-import type { KnownWorker, WorkerDirectory } from "./workers.js";
+import { aheadSpareStreams, type KnownWorker, type WorkerDirectory } from "./workers.js";
 import type { Tier } from "../trust/index.js";
 
 export interface LipStreamOptions {
@@ -31,6 +31,8 @@ export interface LipStreamOptions {
     tier?: Tier;
     /** Drawn by a talking-face generator where a worker serves one (AVATAR_RENDERER_NEURAL), else the viseme path. */
     neural?: boolean;
+    /** Rendered ahead: only a worker that keeps a stream to spare after it takes it (see Utterance.ahead). */
+    ahead?: boolean;
   };
   /** Each frame once, in order, indexed from the utterance's first sample. */
   mouth: (frame: MouthFrameInput) => void;
@@ -46,6 +48,8 @@ export class LipStream {
   readonly workers: string[] = [];
   /** Why a neural utterance went (part of the way) on the viseme path: no worker served it, or it was refused. */
   fellBack?: string;
+  /** Why the stream gave up (no worker took it, or every one tried failed): frames from then on are missing. */
+  gaveUp?: string;
   /** How the current worker draws: neural while one serves it and has not refused the avatar. */
   #renderer = Renderer.RENDERER_VISEME;
   readonly #options: LipStreamOptions;
@@ -59,7 +63,6 @@ export class LipStream {
   #rate = 0;
   #delivered = 0;
   #flushing = false;
-  #gaveUp = false;
   #closed = false;
 
   constructor(options: LipStreamOptions) {
@@ -73,14 +76,14 @@ export class LipStream {
   async push(pcm: Int16Array, rate: number): Promise<void> {
     if (pcm.length === 0) return;
     this.#rate = rate;
-    if (!this.#requests && !this.#gaveUp) void this.#run();
+    if (!this.#requests && this.gaveUp === undefined) void this.#run();
     this.#audio.push(pcm);
     await this.#requests?.send(animateAudio(pcm, this.#options.utterance.utteranceId));
   }
 
   /** Frames for the rest of the audio; resolves when the worker says the utterance is done (or the stream ends). */
   async flush(): Promise<void> {
-    if (this.#gaveUp || !this.#requests) return;
+    if (this.gaveUp !== undefined || !this.#requests) return;
     this.#flushing = true;
     await this.#requests.send(animateFlush(this.#options.utterance.utteranceId));
     await this.#flushed;
@@ -138,9 +141,10 @@ export class LipStream {
    * one does); none (and the avatar stays idle) without one.
    */
   #pick(): KnownWorker | undefined {
-    const { avatarId, tier, neural } = this.#options.utterance;
+    const { avatarId, tier, neural, ahead } = this.#options.utterance;
+    const spare = ahead ? aheadSpareStreams : 0;
     const pick = (renderer?: string) =>
-      this.#options.workers.pick("lipsync", { capability: avatarId, renderer, exclude: this.#failed, tier });
+      this.#options.workers.pick("lipsync", { capability: avatarId, renderer, exclude: this.#failed, tier, spare });
     try {
       let worker: KnownWorker | undefined;
       if (neural && this.fellBack === undefined) {
@@ -187,9 +191,12 @@ export class LipStream {
   }
 
   #giveUp(err: unknown): void {
-    this.#gaveUp = true;
+    this.gaveUp = (err as Error).message ?? String(err);
     this.#resolveFlushed();
-    this.#options.log.warn(
+    // Rendering ahead without a worker to spare is not rendered (nor kept): nothing an operator needs to hear of.
+    const log = this.#options.utterance.ahead ? this.#options.log.debug : this.#options.log.warn;
+    log.call(
+      this.#options.log,
       { err, utteranceId: this.#options.utterance.utteranceId },
       "no lip-sync worker: the avatar stays idle",
     );

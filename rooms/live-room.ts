@@ -7,6 +7,9 @@
 // sentence playing, or at once when that sentence has more than `cutInMs` to go; a sentence cut short is said again
 // after the answer, so the show resumes where it stopped. Overlays (product card, price tag, coupon) are cued on the
 // words that name them, subtitles on each sentence.
+//
+// A room whose spec asks for it (show.render_ahead) renders its show ahead while the workers have streams to spare,
+// and plays a show sentence from what it kept when it has it (render-ahead.ts): same events, no worker asked.
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import {
@@ -46,13 +49,14 @@ import {
 } from "../proto/index.js";
 import { AnswerTimings, answerUtteranceId, type AnswerStages } from "./answer-timing.js";
 import { roomMetrics, type RoomMetrics } from "./metrics.js";
-import type { Spoken, Voice } from "./voice.js";
+import type { Spoken, Voice, VoiceOutput } from "./voice.js";
 import type { Tier } from "../trust/index.js";
 import type { ProductImages } from "./product-images.js";
 import { UtteranceEvents } from "./utterance-events.js";
 import { ScriptAhead } from "./script-ahead.js";
 import { streamKeysFrom, type StreamKeys } from "./stream-keys.js";
 import { VoiceShare } from "./voice-share.js";
+import { RenderAhead, compileRenderAhead, type RenderAheadSettings, type RenderKey } from "./render-ahead.js";
 
 export interface LiveRoomDeps {
   voice: Voice;
@@ -87,6 +91,8 @@ export interface LiveRoomDeps {
   onAnswerHeard?: (commentId: string, stages: AnswerStages) => void;
   /** Called when an utterance's first frame came out of the encoder, with that wall time in Unix ms (benchmarks). */
   onUtteranceEncoded?: (utteranceId: string, outputUnixMs: number) => void;
+  /** The bound on what a room rendering ahead keeps (spec.show.render_ahead); default compileRenderAhead()'s. */
+  renderAhead?: RenderAheadSettings;
 }
 
 /**
@@ -158,6 +164,8 @@ const defaultAnswersBetweenShowSentences = 3;
 const maxRememberedSubtitles = 8;
 
 const positionKey = (p: ShowPosition) => `${p.loop}/${p.line}/${p.sentence}`;
+/** Show sentences walked ahead for rendering: one loop of the show from where it is, at most this many. */
+const maxAheadSentences = 600;
 /**
  * How far ahead frames are allowed out while the host holds the room. Shorter than the shortest pause after which
  * another host can take a room over (a host timeout, 2 s), long enough that a busy main thread stops no frame.
@@ -208,6 +216,10 @@ export class LiveRoom implements OnAirRoom {
   readonly #scriptAhead: ScriptAhead;
   /** The script written ahead and spoken here, until the actor has persisted it as the room's spec. */
   #rewritten?: ShowScript;
+  /** The show rendered ahead and kept (used while spec.show.render_ahead). */
+  readonly #renders: RenderAhead;
+  /** The brain of the next variations written ahead (ScriptAhead), made once to walk them ahead of their loop. */
+  #aheadBrain?: { script: ShowScript; brain: RoomBrain };
   /** Until when (Unix ms) frames may go out: refreshed while this host holds the room (see RoomMediaGraph). */
   readonly #outputGate = new Float64Array(new SharedArrayBuffer(8));
 
@@ -254,6 +266,21 @@ export class LiveRoom implements OnAirRoom {
       llm: deps.llm,
       log: deps.log,
       metrics: this.#metrics,
+      signal: this.#abort.signal,
+    });
+    this.#renders = new RenderAhead({
+      roomId,
+      voice: deps.voice,
+      settings: deps.renderAhead ?? compileRenderAhead(),
+      metrics: this.#metrics,
+      log: deps.log,
+      enabled: () => this.#spec.show?.renderAhead === true,
+      upcoming: () => this.#upcomingShow(),
+      // An answer (or a human's line) is being said or written: its streams first.
+      busy: () =>
+        this.#answer !== undefined ||
+        (this.#current !== undefined && this.#current.line.source !== UtteranceSource.UTTERANCE_SOURCE_SHOW),
+      tier: () => deps.tier?.(),
       signal: this.#abort.signal,
     });
   }
@@ -322,6 +349,13 @@ export class LiveRoom implements OnAirRoom {
       this.brain = this.#newBrain(spec);
       this.#position = this.brain.show.restore(position);
     }
+    if (showChanged || paths.includes("voice") || paths.includes("avatar") || paths.includes("show")) {
+      // Renders are keyed by text, voice, speed, avatar, renderer and fps: none is played for another. What the
+      // show no longer needs goes now.
+      this.#aheadBrain = undefined;
+      this.#upcoming = undefined;
+      this.#renders.changed();
+    }
     if (paths.includes("output") && spec.output && JSON.stringify(spec.output) !== JSON.stringify(previous.output)) {
       await this.media.setOutputs(spec.output);
     }
@@ -372,6 +406,7 @@ export class LiveRoom implements OnAirRoom {
     this.#loop = this.#run().catch((err: unknown) => {
       if (!this.#abort.signal.aborted) this.#deps.log.error({ err }, "live room loop failed");
     });
+    this.#renders.start();
   }
 
   /**
@@ -543,6 +578,7 @@ export class LiveRoom implements OnAirRoom {
     this.#wake?.();
     this.#current?.cut.abort();
     await this.#loop;
+    await this.#renders.stop();
     await this.media.stop();
     this.#events.close();
     this.#metrics.onAir.dec();
@@ -693,7 +729,9 @@ export class LiveRoom implements OnAirRoom {
     if (!script) return;
     this.#spec = { ...this.#spec, script };
     this.#rewritten = script;
-    this.brain = this.#newBrain(this.#spec);
+    this.brain = this.#aheadBrain?.script === script ? this.#aheadBrain.brain : this.#newBrain(this.#spec);
+    this.#aheadBrain = undefined;
+    this.#upcoming = undefined;
     this.#position = { loop: this.#position.loop, line: 0, sentence: 0, plan: this.brain.show.fingerprint };
     this.#queued = undefined;
     this.#cutOnce = undefined;
@@ -804,56 +842,66 @@ export class LiveRoom implements OnAirRoom {
       });
     const words: WordTiming[] = [];
     let reachedMedia = false;
-    const spoken = await this.#deps.voice
-      .speak(
-        {
-          utteranceId: line.utteranceId,
-          roomId: this.roomId,
-          text: line.text,
-          voiceId: spec.voice?.voiceId || defaultVoice(spec),
-          speed: spec.voice?.speed ?? 0,
-          avatarId: this.#avatarId,
-          neural: spec.avatar?.renderer === AvatarRenderer.AVATAR_RENDERER_NEURAL,
-          fps: this.media.config.fps,
-          tier: this.#deps.tier?.(),
-          interactive: line.source !== UtteranceSource.UTTERANCE_SOURCE_SHOW,
-        },
-        {
-          speech: (chunk) => {
-            timing.chunk();
-            reachedMedia = true;
-            this.media.pushSpeech(chunk);
+    const output: VoiceOutput = {
+      speech: (chunk) => {
+        timing.chunk();
+        reachedMedia = true;
+        this.media.pushSpeech(chunk);
+      },
+      mouth: (frame) => {
+        timing.frame();
+        this.media.pushMouthFrame(frame);
+      },
+      words: (fresh) => {
+        words.push(...fresh);
+        this.#events.words(line.utteranceId, fresh);
+        // The next subtitle page, on the word it starts with (once the first page is up).
+        while (pageShown + 1 < pages.length && words.some((w) => w.sourceEnd > pages[pageShown + 1]!.start)) {
+          const at = cueAtSource(line.utteranceId, words, pages[++pageShown]!.start);
+          if (at && "atMs" in at) {
+            void this.#nextSubtitlePage(subtitleScheduled, pageIds, pageShown, pages[pageShown]!.text, at);
+          }
+        }
+        for (const cue of [...pending]) {
+          const at = cueAtSource(line.utteranceId, words, cue.start);
+          if (!at || !("atMs" in at) || !words.some((w) => w.sourceEnd > cue.start)) continue;
+          pending.splice(pending.indexOf(cue), 1);
+          void this.#showCue(cue, at);
+        }
+      },
+    };
+    const key = this.#renderKey(line.text, spec);
+    // A show sentence of a room rendering ahead: played from what was kept when it was rendered, else streamed live
+    // and kept for the next time it comes up (a repeat after a cut, the next loop).
+    const ahead = line.source === UtteranceSource.UTTERANCE_SOURCE_SHOW && spec.show?.renderAhead === true;
+    const kept = ahead ? this.#renders.take(key) : undefined;
+    const tee = ahead && !kept ? this.#renders.tee(key, output) : undefined;
+    const speaking = kept
+      ? this.#renders.play(kept, line.utteranceId, output, signal)
+      : this.#deps.voice.speak(
+          {
+            utteranceId: line.utteranceId,
+            roomId: this.roomId,
+            text: line.text,
+            voiceId: key.voiceId,
+            speed: key.speed,
+            avatarId: key.avatarId,
+            neural: key.neural,
+            fps: key.fps,
+            tier: this.#deps.tier?.(),
+            interactive: line.source !== UtteranceSource.UTTERANCE_SOURCE_SHOW,
           },
-          mouth: (frame) => {
-            timing.frame();
-            this.media.pushMouthFrame(frame);
-          },
-          words: (fresh) => {
-            words.push(...fresh);
-            this.#events.words(line.utteranceId, fresh);
-            // The next subtitle page, on the word it starts with (once the first page is up).
-            while (pageShown + 1 < pages.length && words.some((w) => w.sourceEnd > pages[pageShown + 1]!.start)) {
-              const at = cueAtSource(line.utteranceId, words, pages[++pageShown]!.start);
-              if (at && "atMs" in at) {
-                void this.#nextSubtitlePage(subtitleScheduled, pageIds, pageShown, pages[pageShown]!.text, at);
-              }
-            }
-            for (const cue of [...pending]) {
-              const at = cueAtSource(line.utteranceId, words, cue.start);
-              if (!at || !("atMs" in at) || !words.some((w) => w.sourceEnd > cue.start)) continue;
-              pending.splice(pending.indexOf(cue), 1);
-              void this.#showCue(cue, at);
-            }
-          },
-        },
-        signal,
-      )
-      .catch(async (err: unknown) => {
-        this.#events.abandoned(line.utteranceId, reachedMedia);
-        // Not said (cut, or failed): its subtitle goes now.
-        if (await subtitleScheduled) this.#hideSubtitles(pageIds);
-        throw err;
-      });
+          tee?.output ?? output,
+          signal,
+        );
+    const spoken = await speaking.catch(async (err: unknown) => {
+      tee?.discard();
+      this.#events.abandoned(line.utteranceId, reachedMedia);
+      // Not said (cut, or failed): its subtitle goes now.
+      if (await subtitleScheduled) this.#hideSubtitles(pageIds);
+      throw err;
+    });
+    tee?.keep(spoken);
     this.#events.synthesized(line.utteranceId, spoken.durationMs);
     if (spoken.lipsyncFallback !== undefined) {
       this.#metrics.lipsyncFallbacks.inc();
@@ -869,6 +917,60 @@ export class LiveRoom implements OnAirRoom {
     else if (line.source === UtteranceSource.UTTERANCE_SOURCE_ANSWER) this.#voiceShare.add("answer", spoken.durationMs);
     return spoken;
   }
+
+  /** What a sentence is rendered for in this room now (its voice, speed, avatar, renderer, fps). */
+  #renderKey(text: string, spec: RoomSpec = this.#spec): RenderKey {
+    return {
+      text,
+      voiceId: spec.voice?.voiceId || defaultVoice(spec),
+      speed: spec.voice?.speed ?? 0,
+      avatarId: this.#avatarId,
+      neural: spec.avatar?.renderer === AvatarRenderer.AVATAR_RENDERER_NEURAL,
+      fps: this.media.config.fps,
+    };
+  }
+
+  /**
+   * The show's sentences from where it is, in the order #next will say them, for one loop (into the next variations
+   * once ScriptAhead has written them): what rendering ahead renders, nearest first.
+   */
+  #upcomingShow(): RenderKey[] {
+    const from = this.#position;
+    const written = this.#scriptAhead.written();
+    // Walked again only when the show moved or what it is rendered for changed (the renderer asks twice a second).
+    const base = this.#renderKey("");
+    const at = JSON.stringify([positionKey(from), from.plan, written?.script.version, written?.forLoop, base]);
+    if (this.#upcoming?.at === at) return this.#upcoming.keys;
+    let brain = this.brain;
+    let position = from;
+    const keys: RenderKey[] = [];
+    const order = (p: ShowPosition) => [p.line, p.sentence] as const;
+    for (let i = 0; i < maxAheadSentences; i++) {
+      if (written && brain === this.brain && position.loop >= written.forLoop && position.line === 0) {
+        if (this.#aheadBrain?.script !== written.script) {
+          this.#aheadBrain = {
+            script: written.script,
+            brain: this.#newBrain({ ...this.#spec, script: written.script }),
+          };
+        }
+        brain = this.#aheadBrain.brain;
+        position = { loop: position.loop, line: 0, sentence: 0, plan: brain.show.fingerprint };
+      }
+      const [line, sentence] = order(position);
+      const past =
+        position.loop > from.loop + 1 ||
+        (position.loop === from.loop + 1 && (line > from.line || (line === from.line && sentence >= from.sentence)));
+      if (past) break;
+      const show = brain.show.at(position);
+      const [start, end] = show.sentences[0] ?? [0, show.text.length];
+      keys.push(this.#renderKey(show.text.slice(start, end).trim()));
+      position = brain.show.afterSentence(position);
+    }
+    this.#upcoming = { at, keys };
+    return keys;
+  }
+
+  #upcoming?: { at: string; keys: RenderKey[] };
 
   /**
    * The subtitles of the last sentences: an interrupt drops the media's queued cues, their hides with them, so it

@@ -36,6 +36,16 @@ export interface RoomMetrics {
   lipsyncFallbacks: Counter;
   /** Rewritten shows that were not ready when the loop they were written for began (spoken from a later loop). */
   scriptRewritesLate: Counter;
+  /**
+   * Show sentences of rooms rendering ahead (ShowSettings.render_ahead), by outcome: rendered (kept ahead of its turn),
+   * kept_live (streamed live and kept), played (from what was kept), missed (streamed live: not rendered yet), evicted
+   * (dropped to stay within the room's bound, or stale), failed (a render that did not complete).
+   */
+  prerenderSentences: Counter<"outcome">;
+  /** Bytes the rooms on this host keep rendered ahead (speech, timings, mouth patches once each). */
+  prerenderKeptBytes: Gauge;
+  /** Seconds worker streams were held rendering ahead (a render's TTS and lip-sync streams run side by side). */
+  prerenderWorkerSeconds: Counter;
 }
 
 const registries = new WeakMap<Registry, RoomMetrics>();
@@ -151,6 +161,22 @@ export function roomMetrics(registry: Registry): RoomMetrics {
     lipsyncFallbacks: new Counter({
       name: "livehost_room_lipsync_fallbacks_total",
       help: "Sentences of rooms whose avatar asks for the neural renderer animated on the viseme path: no lip-sync worker with a talking-face generator was free, or it refused the avatar (no face box).",
+      registers: [registry],
+    }),
+    prerenderSentences: new Counter({
+      name: "livehost_room_prerender_sentences_total",
+      help: "Show sentences of rooms rendering ahead (spec.show.render_ahead), by outcome: rendered (ahead of its turn), kept_live (streamed live and kept), played (from what was kept, no worker asked), missed (streamed live: not rendered yet), evicted (dropped to stay within the room's bound, or stale), failed (a render that did not complete).",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
+    prerenderKeptBytes: new Gauge({
+      name: "livehost_room_prerender_kept_bytes",
+      help: "Bytes the rooms on this host keep rendered ahead: speech, word timings, and each distinct mouth patch once (neural patches compressed).",
+      registers: [registry],
+    }),
+    prerenderWorkerSeconds: new Counter({
+      name: "livehost_room_prerender_worker_seconds_total",
+      help: "Seconds TTS and lip-sync streams were held rendering show sentences ahead (one render's two streams run side by side and count once).",
       registers: [registry],
     }),
     scriptRewritesLate: new Counter({

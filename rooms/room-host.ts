@@ -19,6 +19,7 @@ import { ProductImages } from "./product-images.js";
 import { Voice } from "./voice.js";
 import { WorkerDirectory } from "./workers.js";
 import type { OnAirRoom, LiveRoomDeps } from "./live-room.js";
+import { compileRenderAhead, type RenderAheadOptions } from "./render-ahead.js";
 
 export interface RoomHostOptions {
   nats: NatsConnection;
@@ -52,6 +53,8 @@ export interface RoomHostOptions {
     imageHosts?: string[];
     /** Extra CA certificates for those hosts (tests). */
     imageCa?: string | Buffer;
+    /** What rooms rendering their show ahead (spec.show.render_ahead) may keep: default 64 MiB per room. */
+    renderAhead?: RenderAheadOptions;
   };
   logger?: Logger;
 }
@@ -78,6 +81,8 @@ export const roomHostServiceName = "livehost-room-host";
 
 export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost> {
   const log = (options.logger ?? rootLogger()).child({ role: "room-host" });
+  // A bad bound fails the start, naming the field, before anything is started.
+  const renderAhead = options.live ? compileRenderAhead(options.live.renderAhead) : undefined;
   const startedAt = new Date().toISOString();
   const directory = await RoomDirectory.open(options.nats, options.stores?.replicas);
   await ensureRoomEventsStream(await jetstreamManager(options.nats), {
@@ -102,6 +107,7 @@ export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost>
     options.live && voice
       ? {
           ...options.live,
+          renderAhead,
           voice,
           images,
           registry: options.registry,

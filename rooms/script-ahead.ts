@@ -57,6 +57,12 @@ export class ScriptAhead {
     return undefined;
   }
 
+  /** The next variations once written, with the loop they are for (rendering ahead reads them before they are spoken). */
+  written(): { script: ShowScript; forLoop: number } | undefined {
+    const next = this.#next;
+    return next?.written ? { script: next.written, forLoop: next.forLoop } : undefined;
+  }
+
   /** The script, catalog or persona changed under it (an edit): what was being written for the old one is dropped. */
   reset(): void {
     this.#next?.abort.abort(new Error("the room's script changed"));

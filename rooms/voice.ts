@@ -20,7 +20,7 @@ import type { MouthFrameInput, SpeechChunk } from "../media/index.js";
 import { injectGrpcMetadata, type Logger } from "../observability/index.js";
 import { channelCredentials, fromServiceError, mediaChannelOptions } from "../transport/index.js";
 import { LipStream } from "./lip-stream.js";
-import type { KnownWorker, WorkerDirectory } from "./workers.js";
+import { aheadSpareStreams, type KnownWorker, type WorkerDirectory } from "./workers.js";
 import type { Tier } from "../trust/index.js";
 
 export interface Utterance {
@@ -38,6 +38,11 @@ export interface Utterance {
   tier?: Tier;
   /** An answer (or an operator's line) a viewer waits for: the worker synthesizes it before the show's lines waiting. */
   interactive?: boolean;
+  /**
+   * Rendered ahead of its turn (ShowSettings.render_ahead): only workers that keep a stream to spare after it take it,
+   * so answers to viewers always find one.
+   */
+  ahead?: boolean;
 }
 
 /** Where an utterance's sound, mouth and timings go (the media graph, the room's events). */
@@ -57,6 +62,10 @@ export interface Spoken {
   lipsyncWorkers: string[];
   /** Why a neural utterance was (partly) drawn on the viseme path. */
   lipsyncFallback?: string;
+  /** Why (part of) the utterance has no mouth frames: no lip-sync worker took it, or every one tried failed. */
+  mouthless?: string;
+  /** Played from what was rendered ahead (no worker was asked). */
+  prerendered?: boolean;
 }
 
 const maxAttempts = 3;
@@ -92,7 +101,12 @@ export class Voice implements Disposable {
     let complete = false;
     try {
       for (let attempt = 1; ; attempt++) {
-        const worker = this.#workers.pick("tts", { capability: u.voiceId, exclude: failed, tier: u.tier });
+        const worker = this.#workers.pick("tts", {
+          capability: u.voiceId,
+          exclude: failed,
+          tier: u.tier,
+          spare: u.ahead ? aheadSpareStreams : 0,
+        });
         spoken.ttsWorkers.push(worker.id);
         try {
           let skip = delivered;
@@ -129,6 +143,7 @@ export class Voice implements Disposable {
       await lips.flush();
       spoken.lipsyncWorkers = lips.workers;
       spoken.lipsyncFallback = lips.fellBack;
+      spoken.mouthless = lips.gaveUp;
       return spoken;
     } finally {
       lips.close();

@@ -32,7 +32,15 @@ export interface PickOptions {
   exclude?: Iterable<string>;
   /** The room's tenant's tier: lower tiers leave part of a busy pool to higher ones. None: no share is left. */
   tier?: Tier;
+  /**
+   * Streams that must stay free on the worker after this one (rendering ahead: only a worker whose announced load
+   * leaves room for answers to viewers is picked). Default 0.
+   */
+  spare?: number;
 }
+
+/** Streams a worker keeps free for answers to viewers when it takes a sentence rendered ahead (PickOptions.spare). */
+export const aheadSpareStreams = 1;
 
 export class WorkerDirectory implements AsyncDisposable {
   readonly #workers = new Map<string, KnownWorker>();
@@ -96,15 +104,16 @@ export class WorkerDirectory implements AsyncDisposable {
    * UnavailableError, saying what is missing, when there is none.
    */
   pick(kind: WorkerKindName, options: PickOptions = {}): KnownWorker {
-    const exclude = new Set(options.exclude ?? []);
-    const load = (w: KnownWorker) =>
-      (w.activeStreams + (this.#recentlyPicked.get(w.id) ?? 0)) / Math.max(1, w.maxStreams);
-    const candidates = this.workers(kind).filter((w) => !exclude.has(w.id) && load(w) < 1 && has(w, options));
+    const candidates = this.#candidates(kind, options);
+    const spare = options.spare ?? 0;
     if (candidates.length === 0) {
       const what =
         (options.capability ? ` with ${options.capability}` : "") +
         (options.renderer ? ` serving the ${options.renderer} renderer` : "");
-      throw new UnavailableError(`no ${kind} worker${what} has a free stream (${this.workers(kind).length} known)`);
+      const room = spare > 0 ? ` and ${spare} more to spare` : "";
+      throw new UnavailableError(
+        `no ${kind} worker${what} has a free stream${room} (${this.workers(kind).length} known)`,
+      );
     }
     const tier = options.tier;
     if (tier && tierReserve[tier] > 0) {
@@ -118,9 +127,28 @@ export class WorkerDirectory implements AsyncDisposable {
         );
       }
     }
-    const best = candidates.reduce((a, b) => (load(b) < load(a) ? b : a));
+    const best = candidates.reduce((a, b) => (this.#load(b) < this.#load(a) ? b : a));
     this.#recentlyPicked.set(best.id, (this.#recentlyPicked.get(best.id) ?? 0) + 1);
     return best;
+  }
+
+  /** Whether pick() would find a worker now, without taking a stream of it (the tier's share is not checked). */
+  canPick(kind: WorkerKindName, options: PickOptions = {}): boolean {
+    return this.#candidates(kind, options).length > 0;
+  }
+
+  #load(w: KnownWorker): number {
+    return (w.activeStreams + (this.#recentlyPicked.get(w.id) ?? 0)) / Math.max(1, w.maxStreams);
+  }
+
+  /** Ready workers with what is asked and a free stream (and `spare` more), not excluded. */
+  #candidates(kind: WorkerKindName, options: PickOptions): KnownWorker[] {
+    const exclude = new Set(options.exclude ?? []);
+    const spare = options.spare ?? 0;
+    const free = (w: KnownWorker) => w.maxStreams - w.activeStreams - (this.#recentlyPicked.get(w.id) ?? 0);
+    return this.workers(kind).filter(
+      (w) => !exclude.has(w.id) && this.#load(w) < 1 && free(w) > spare && has(w, options),
+    );
   }
 
   /**

@@ -18,7 +18,13 @@ import type { LlmOptions } from "../brain/index.js";
 import { AsyncDisposableStack, createLogger, createRegistry, type Registry } from "../observability/index.js";
 import type { RoomServiceClient } from "../proto/index.js";
 import { RoomEvent, type Room, type RoomSpec, type RoomActorRequest, type UtteranceStarted } from "../proto/index.js";
-import { RoomClient, startRoomHost, streamKeysFrom, type RoomHost } from "../rooms/internal.js";
+import {
+  RoomClient,
+  startRoomHost,
+  streamKeysFrom,
+  type RenderAheadOptions,
+  type RoomHost,
+} from "../rooms/internal.js";
 import { connectNats, type NatsConnection, type NatsServerProcess } from "../transport/index.js";
 import { startNatsServer } from "./nats.js";
 import { sampleRoomSpec } from "./rooms.js";
@@ -46,6 +52,8 @@ export interface TestRoomStackOptions {
   streamKeysDir?: string;
   /** An OpenAI-compatible LLM the live rooms answer with (brain/internal.ts has a fake one). */
   llm?: LlmOptions;
+  /** What rooms rendering their show ahead keep (RoomHostOptions.live.renderAhead). */
+  renderAhead?: RenderAheadOptions;
 }
 
 /** A room host of the stack, on its own NATS connection (as its own process would be), with its logs. */
@@ -197,7 +205,13 @@ export async function startTestRoomStack<const O extends TestRoomStackOptions = 
       nats: hostNc,
       registry,
       live: live
-        ? { avatarsDir, mediaDir, streamKeys: streamKeysFrom(options.streamKeysDir), llm: options.llm }
+        ? {
+            avatarsDir,
+            mediaDir,
+            streamKeys: streamKeysFrom(options.streamKeysDir),
+            llm: options.llm,
+            renderAhead: options.renderAhead,
+          }
         : undefined,
       logger: createLogger({ level: "warn", destination }),
     });

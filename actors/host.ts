@@ -216,7 +216,10 @@ export class ActorHost implements AsyncDisposable {
       onDelete: (key) => this.#leases.delete(key),
       onMalformed: (key) => this.#log.warn({ key }, "malformed lease ignored"),
     });
-    this.#failoverTimer = setInterval(() => this.#takeOverOrphans(), 250);
+    // Judged after the I/O that waited (setImmediate runs after the loop's poll phase): a pass that fires late, after
+    // this host's own event loop stood still, must not see others as silent only because their heartbeats and lease
+    // renewals are still queued here.
+    this.#failoverTimer = setInterval(() => setImmediate(() => this.#takeOverOrphans()), 250);
     for (const type of this.#types.values()) {
       await this.#startActivator(type);
       this.#subs.push(

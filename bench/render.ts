@@ -1,11 +1,10 @@
 // The neural talking-face path against issue 20's budgets, on this machine's CPUs: streams per core at 25 fps and
 // the chunk-to-frames time under load, the speedup of batching 8 concurrent streams over running them one at a time
 // (same model, same run), frames delivered to the wrong stream, and memory over 1,000 stream opens and closes over
-// gRPC. Two generators, both with random weights (for throughput only: they draw nothing meaningful): the small
-// wav2lip-shaped graph the tests use, and a graph of wav2lip's generator's size (~36M parameters).
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+// gRPC. Two generators: the project's own, trained (gpu-workers/lipsync/model/talking-face.onnx, real weights; its
+// held-out quality is measured here too, in onnxruntime, on lines the embedded voices speak now), and a graph of
+// wav2lip's generator's size (~36M parameters) with random weights, for throughput only: it draws nothing meaningful.
+import { readFile } from "node:fs/promises";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { credentials } from "@grpc/grpc-js";
@@ -21,9 +20,13 @@ import {
 import { createRegistry } from "../observability/index.js";
 import { connectNats, mediaChannelOptions } from "../transport/index.js";
 import { startNatsServer, voicedTone } from "../testing/index.js";
+import { repoPath } from "../avatars/index.js";
 import {
+  EspeakEngine,
   NeuralAnimator,
   batchedGenerator,
+  evaluateOnHeldOut,
+  projectGeneratorPath,
   defaultFaceBox,
   drawDefaultHost,
   faceInput,
@@ -205,42 +208,59 @@ async function churn(log: (m: string) => void, modelPath: string, total: number)
 }
 
 export async function run({ log, quick }: BenchContext): Promise<Record<string, unknown>> {
-  log("small wav2lip-shaped generator (the tests' graph, random weights)");
-  const small = generatorGraph({ size: "small" });
-  const smallFigures = await measureModel(log, small.bytes, quick ? 0.8 : 2, true);
+  const modelPath = repoPath(projectGeneratorPath);
+  const projectBytes = new Uint8Array(await readFile(modelPath));
+  log(`the project's generator (${projectGeneratorPath}, trained weights)`);
+  const project = await measureModel(log, projectBytes, quick ? 0.8 : 2, true);
+  log("  its quality on the held-out lines, spoken now by the embedded voices (onnxruntime)");
+  const evaluation = await evaluate(projectBytes);
 
   log("a graph of wav2lip's generator's size (random weights): building it");
   const big = generatorGraph({ size: "wav2lip" });
   const bigFigures = await measureModel(log, big.bytes, quick ? 0.3 : 0.6, false);
 
-  log(`churn: ${quick ? 100 : 1000} neural streams opened and closed over gRPC (small generator)`);
-  const dir = await mkdtemp(join(tmpdir(), "livehost-bench-render-"));
+  log(`churn: ${quick ? 100 : 1000} neural streams opened and closed over gRPC (the project's generator)`);
+  const memory = await churn(log, modelPath, quick ? 100 : 1000);
+  return {
+    weights:
+      "the project's generator: its trained weights; the wav2lip-sized graph: random weights, for throughput only (it draws nothing meaningful)",
+    neural_streams_per_core_25fps: project.neural_streams_per_core_25fps,
+    neural_streams_per_core_budget: 8,
+    frame_ms_p95: project.frame_ms_p95,
+    batch_speedup: project.batch_speedup,
+    crosstalk_frames: project.crosstalk_frames + bigFigures.crosstalk_frames,
+    ...memory,
+    rss_change_pct: Math.round(((memory.rss_mb_after_churn - memory.rss_mb_start) / memory.rss_mb_start) * 1000) / 10,
+    project_generator: {
+      model: projectGeneratorPath,
+      weights: "trained (livehost models train-talking-face)",
+      bytes: projectBytes.length,
+      ...project,
+      held_out_evaluation: evaluation,
+    },
+    wav2lip_sized_generator: { weights: "random", parameters: big.parameters, ...bigFigures },
+    definitions: {
+      neural_streams_per_core_25fps:
+        "video frames per CPU-second (mel, generator, patch; all threads) with 8 streams at once, / 25; top level: the project's generator",
+      frame_ms_p95:
+        "a 100 ms audio chunk (or the flush) to its frames ready, 8 streams sending speech in real time; a frame's window needs 200 ms of audio after its start, which comes on top",
+      saturated_frame_ms_p95: "the same with the 8 streams pushing as fast as they can (queueing included)",
+      batch_speedup: "wall time of 8 streams one after another / 8 streams at once, same model, same run",
+      crosstalk_frames: "frames of the 8-at-once run differing (by more than 1 in any byte) from that stream alone",
+      rss: "process RSS after a warm-up and after the churn, both after a full GC",
+      held_out_evaluation:
+        "computed in this run: the written ONNX in onnxruntime on the lip-sync corpus's held-out lines, against the face the viseme path draws (see gpu-workers/lipsync/talking-face-eval.ts)",
+    },
+  };
+}
+
+/** The project's generator on the held-out lines, spoken now by a fresh espeak-ng engine. */
+async function evaluate(bytes: Uint8Array) {
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  await using engine = await EspeakEngine.start();
   try {
-    const modelPath = join(dir, "wav2lip-small.onnx");
-    await writeFile(modelPath, small.bytes);
-    const memory = await churn(log, modelPath, quick ? 100 : 1000);
-    return {
-      weights: "random for both generators: throughput only, they draw nothing meaningful",
-      neural_streams_per_core_25fps: smallFigures.neural_streams_per_core_25fps,
-      frame_ms_p95: smallFigures.frame_ms_p95,
-      batch_speedup: smallFigures.batch_speedup,
-      crosstalk_frames: smallFigures.crosstalk_frames + bigFigures.crosstalk_frames,
-      ...memory,
-      rss_change_pct: Math.round(((memory.rss_mb_after_churn - memory.rss_mb_start) / memory.rss_mb_start) * 1000) / 10,
-      small_generator: { parameters: small.parameters, ...smallFigures },
-      wav2lip_sized_generator: { parameters: big.parameters, ...bigFigures },
-      definitions: {
-        neural_streams_per_core_25fps:
-          "video frames per CPU-second (mel, generator, patch; all threads) with 8 streams at once, / 25",
-        frame_ms_p95:
-          "a 100 ms audio chunk (or the flush) to its frames ready, 8 streams sending speech in real time; a frame's window needs 200 ms of audio after its start, which comes on top",
-        saturated_frame_ms_p95: "the same with the 8 streams pushing as fast as they can (queueing included)",
-        batch_speedup: "wall time of 8 streams one after another / 8 streams at once, same model, same run",
-        crosstalk_frames: "frames of the 8-at-once run differing (by more than 1 in any byte) from that stream alone",
-        rss: "process RSS after a warm-up and after the churn, both after a full GC",
-      },
-    };
+    return await evaluateOnHeldOut(engine, session, ort.Tensor);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await session.release();
   }
 }

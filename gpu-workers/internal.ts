@@ -21,6 +21,8 @@ export { drawDefaultHost, defaultMouthBox, defaultFaceBox } from "./lipsync/defa
 export { NeuralAnimator } from "./lipsync/neural-animator.js";
 export { batchedGenerator, faceInput, facePatch, talkingFaceContract } from "./lipsync/talking-face.js";
 export { generatorGraph } from "./lipsync/wav2lip-graph.js";
+export { projectGeneratorPath } from "./lipsync/lipsync-worker.js";
+export { evaluateOnHeldOut } from "./lipsync/talking-face-eval.js";
 export {
   AvatarRejectedError,
   type AvatarBuildOptions,

@@ -3,8 +3,10 @@
 // loaded in onnxruntime is measured through the generator contract a user's wav2lip export goes through, so the
 // figures are the served model's, not the training library's.
 import type * as ort from "onnxruntime-node";
+import type { EspeakEngine } from "../tts/espeak.js";
+import { heldOutUtterances } from "./corpus.js";
 import { faceSide, talkingFaceContract } from "./talking-face.js";
-import { defaultFaceInput, mouthOpening, targetFace, type TalkingFaceClip } from "./talking-face-data.js";
+import { buildClips, defaultFaceInput, mouthOpening, targetFace, type TalkingFaceClip } from "./talking-face-data.js";
 import { mouthRegion } from "./talking-face-net.js";
 import { Viseme, visemeParams } from "./visemes.js";
 import { melBands, melStep } from "./wav2lip-mel.js";
@@ -137,4 +139,13 @@ export async function evaluateGenerator(
       mouth_opening: "share of the mouth box's px darker than luma 0.3 (the inside of the mouth)",
     },
   };
+}
+
+/** The evaluation on the lip-sync corpus's held-out lines (both languages), spoken now by `engine`. */
+export async function evaluateOnHeldOut(
+  engine: EspeakEngine,
+  session: ort.InferenceSession,
+  Tensor: typeof ort.Tensor,
+): Promise<GeneratorEvaluation> {
+  return evaluateGenerator(session, Tensor, await buildClips(engine, heldOutUtterances));
 }

@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { credentials } from "@grpc/grpc-js";
 import * as ort from "onnxruntime-node";
 import {
@@ -82,7 +83,10 @@ describe("the project's talking-face generator", () => {
     expect(projectGeneratorPath).toBe("gpu-workers/lipsync/model/talking-face.onnx");
   });
 
-  it("is served by a worker started with neural, and opens the mouth for an open vowel, not for silence", async () => {
+  it.each([
+    ["started with neural", { neural: true }],
+    ["given it with --model, as a user's export", { modelPath: fileURLToPath(modelUrl) }],
+  ])("is served by a worker %s, and opens the mouth for an open vowel, not for silence", async (_, loading) => {
     await using nats = await startNatsServer({ jetstream: false });
     const nc = await connectNats({ servers: nats.url, name: "test" });
     const announcements = await recordAnnouncements(nc, "lipsync");
@@ -91,7 +95,7 @@ describe("the project's talking-face generator", () => {
       registry: createRegistry(),
       executionProvider: "cpu",
       maxStreams: 4,
-      neural: true,
+      ...loading,
     });
     const client = new LipSyncServiceClient(lipsync.worker.address, credentials.createInsecure(), mediaChannelOptions);
     try {

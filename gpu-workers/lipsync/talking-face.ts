@@ -231,19 +231,21 @@ export function faceInput(frame: Uint8Array, frameWidth: number, box: FaceBox): 
   return out;
 }
 
-const alphaMasks = new Map<string, Uint8Array>();
+const alphaMasks = new Map<string, { mask: Uint8Array; firstRow: number }>();
 
 /**
  * Where the generated face shows: the lower half fully, fading to nothing over a few px above the seam (mid-face)
- * and towards the box's edges, so the patch blends into the avatar's own face instead of showing a square.
+ * and towards the box's edges, so the patch blends into the avatar's own face instead of showing a square. With the
+ * first row it shows at all (above it the patch is transparent and is not drawn).
  */
-function alphaMask(width: number, height: number): Uint8Array {
+function alphaMask(width: number, height: number): { mask: Uint8Array; firstRow: number } {
   const key = `${width}x${height}`;
-  let mask = alphaMasks.get(key);
-  if (mask) return mask;
-  mask = new Uint8Array(width * height);
+  let found = alphaMasks.get(key);
+  if (found) return found;
+  const mask = new Uint8Array(width * height);
   const feather = Math.max(2, Math.round(Math.min(width, height) * 0.06));
   const seam = height / 2;
+  let firstRow = height;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const a = Math.min(
@@ -253,39 +255,62 @@ function alphaMask(width: number, height: number): Uint8Array {
         (height - y - 0.5) / feather,
       );
       mask[y * width + x] = Math.round(255 * Math.min(1, Math.max(0, a)));
+      if (mask[y * width + x]! > 0) firstRow = Math.min(firstRow, y);
     }
   }
-  alphaMasks.set(key, mask);
-  return mask;
+  found = { mask, firstRow };
+  alphaMasks.set(key, found);
+  return found;
 }
 
-/** A generator output ([3, 96, 96] BGR 0..1) as the RGBA patch of the face box's size, resized up as wav2lip does. */
+/** Source rows resized across (facePatch's scratch: it runs synchronously, one frame at a time). */
+let across = new Float64Array(0);
+const acrossDone = new Uint8Array(faceSide);
+
+/**
+ * A generator output ([3, 96, 96] BGR 0..1) as the RGBA patch of the face box's size, resized up as wav2lip does
+ * (bilinear, computed separably: each source row is resized across once, then rows are blended; the same sums as
+ * the two-dimensional form). Only the rows the mask shows are drawn: this runs for every frame of every stream.
+ */
 export function facePatch(output: Float32Array, box: FaceBox): MouthPatch {
   const { width, height } = box;
   const data = new Uint8Array(width * height * 4);
-  const mask = alphaMask(width, height);
+  // Stores clamp to 0..255 and round (half to even: a tie differs by one level from Math.round, at most).
+  const clamped = new Uint8ClampedArray(data.buffer);
+  const { mask, firstRow } = alphaMask(width, height);
   const plane = faceSide * faceSide;
   const xs = axis(faceSide, width);
   const ys = axis(faceSide, height);
-  for (let y = 0; y < height; y++) {
-    const row0 = ys.i0[y]! * faceSide;
-    const row1 = ys.i1[y]! * faceSide;
-    const fy = ys.f[y]!;
-    for (let x = 0; x < width; x++) {
-      const x0 = xs.i0[x]!;
-      const x1 = xs.i1[x]!;
-      const fx = xs.f[x]!;
-      const px = (y * width + x) * 4;
-      for (let c = 0; c < 3; c++) {
-        const p = c * plane;
-        const top = output[p + row0 + x0]! * (1 - fx) + output[p + row0 + x1]! * fx;
-        const bottom = output[p + row1 + x0]! * (1 - fx) + output[p + row1 + x1]! * fx;
-        const v = top * (1 - fy) + bottom * fy;
-        // BGR to RGBA: channel c lands at offset 2 - c.
-        data[px + 2 - c] = v <= 0 ? 0 : v >= 1 ? 255 : Math.round(255 * v);
+  if (across.length < 3 * faceSide * width) across = new Float64Array(3 * faceSide * width);
+  acrossDone.fill(0);
+  const acrossRow = (row: number) => {
+    if (acrossDone[row]) return;
+    acrossDone[row] = 1;
+    for (let c = 0; c < 3; c++) {
+      const from = c * plane + row * faceSide;
+      const to = (c * faceSide + row) * width;
+      for (let x = 0; x < width; x++) {
+        const fx = xs.f[x]!;
+        across[to + x] = output[from + xs.i0[x]!]! * (1 - fx) + output[from + xs.i1[x]!]! * fx;
       }
-      data[px + 3] = mask[y * width + x]!;
     }
+  };
+  for (let y = firstRow; y < height; y++) {
+    const row0 = ys.i0[y]!;
+    const row1 = ys.i1[y]!;
+    const fy = ys.f[y]!;
+    acrossRow(row0);
+    acrossRow(row1);
+    for (let c = 0; c < 3; c++) {
+      const top = (c * faceSide + row0) * width;
+      const bottom = (c * faceSide + row1) * width;
+      // BGR to RGBA: channel c lands at offset 2 - c.
+      let px = y * width * 4 + 2 - c;
+      for (let x = 0; x < width; x++, px += 4)
+        clamped[px] = 255 * (across[top + x]! * (1 - fy) + across[bottom + x]! * fy);
+    }
+    const row = y * width;
+    for (let x = 0; x < width; x++) data[(row + x) * 4 + 3] = mask[row + x]!;
   }
   return { width, height, data };
 }

@@ -10,8 +10,6 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
-// Its Node build registers TensorFlow.js's gradients (tfjs-core's Node build has none); the layers API is not used.
-import "@tensorflow/tfjs-layers";
 import { seededRandom } from "../../onnx/index.js";
 import { UnavailableError } from "../../errors/index.js";
 import type { EspeakEngine } from "../tts/espeak.js";
@@ -72,6 +70,9 @@ class DecayingAdam extends tf.AdamOptimizer {
 let backend: Promise<void> | undefined;
 function wasmBackend(): Promise<void> {
   backend ??= (async () => {
+    // tfjs-layers' Node build registers TensorFlow.js's gradients (tfjs-core's has none; the layers API is not
+    // used), imported here rather than by every process that loads this module.
+    await import("@tensorflow/tfjs-layers");
     tf.env().set("PROD", true);
     if (!(await tf.setBackend("wasm"))) throw new UnavailableError("TensorFlow.js's WebAssembly backend did not start");
     await tf.ready();

@@ -190,6 +190,7 @@ export class ActorHost implements AsyncDisposable {
         draining: this.#draining,
         startedAt: new Date().toISOString(),
         shedding: this.#shedding()?.why,
+        loopDelayMs: Math.round(this.#loadGuard?.lastDelayMs ?? 0),
       }),
       { heartbeatMs: options.heartbeatMs ?? 500, hostTimeoutMs: this.#hostTimeoutMs, logger: this.#log },
     );

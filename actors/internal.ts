@@ -2,7 +2,7 @@
 // code in other folders imports index.ts (lint checks it).
 export * from "./index.js";
 export { placementSubject, type ActorHostOptions } from "./host.js";
-export { heartbeatSubject, type HostInfo } from "./membership.js";
+export { Membership, heartbeatSubject, type HostInfo } from "./membership.js";
 export { LoadGuard } from "./load-guard.js";
 export { type AskOptions, type TellOptions } from "./client.js";
 export { LeaseLostError } from "./errors.js";

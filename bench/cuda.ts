@@ -1,6 +1,7 @@
 // The CUDA execution provider through the worker's own code, for a GPU node: does the runtime really have CUDA
 // (the probe the workers use), does a Piper voice on CUDA say the same as on CPU, how long each takes, and does a
-// speech worker told to use CUDA announce it and serve the voice over gRPC. Without CUDA it says why and stops.
+// speech worker told to use CUDA announce it and serve the voice over gRPC; and the streams a GPU keeps at 25 fps for a
+// talking-face generator of wav2lip's size, batched and not. Without CUDA it says why and stops.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,9 +14,11 @@ import {
   EspeakEngine,
   PiperVoice,
   executionProviders,
+  generatorGraph,
   startSpeechWorker,
   writeSyntheticPiperVoice,
 } from "../gpu-workers/internal.js";
+import { generatorOnDevice } from "./generator-device.js";
 import { piperBatching } from "./piper-batching.js";
 import { round, summarize } from "./stats.js";
 import type { BenchContext } from "./main.js";
@@ -40,6 +43,18 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
 
     log("Piper batching on CUDA: 8 concurrent streams of 4 sentences, up to 8 sentences a run against one, 3 rounds");
     const batching = await piperBatching(model, engine, eps.providers, `${text} ${text}`);
+
+    log("a graph of wav2lip's generator's size (random weights): frames one at a time and batched 8, 16 and 32");
+    const wav2lipSized = await generatorOnDevice(generatorGraph({ size: "wav2lip" }).bytes, eps.providers, {
+      batches: [1, 8, 16, 32],
+      seconds: quick ? 3 : 10,
+    });
+    const one = wav2lipSized[0]!;
+    const best = wav2lipSized.reduce((a, b) => (b.streams_25fps > a.streams_25fps ? b : a));
+    const memoryPerStream =
+      best.device_memory_mib !== null && one.device_memory_mib !== null && best.batch > 1
+        ? round((best.device_memory_mib - one.device_memory_mib) / (best.batch - 1))
+        : null;
 
     log("a speech worker started with --execution-provider cuda: its announcement and one Synthesize over gRPC");
     await using nats = await startNatsServer({ jetstream: false });
@@ -66,6 +81,15 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
         piper_cuda_first_chunk_ms_p50: summarize(cuda.firsts).p50,
         piper_cpu_first_chunk_ms_p50: summarize(cpu.firsts).p50,
         piper_batching_cuda: batching,
+        streams_per_gpu_25fps: best.streams_25fps,
+        streams_per_gpu_25fps_unbatched: one.streams_25fps,
+        batch_speedup_gpu: round(best.frames_per_s / one.frames_per_s),
+        generator_memory_mib_per_stream: memoryPerStream,
+        wav2lip_sized_generator: {
+          weights: "random (throughput only)",
+          runs: wav2lipSized,
+          memory_per_stream: "device memory at the best batch less at batch 1, over the extra frames (nvidia-smi)",
+        },
         worker_announced_provider: announced?.executionProvider,
         worker_message: announced?.message ?? "",
         worker_grpc_audio_ms: round(chunks.reduce((sum, c) => sum + c.durationMs, 0)),

@@ -8,7 +8,7 @@ export { synthesizeEmbedded, type SynthesisChunk } from "./tts/embedded.js";
 export { normalize, type Segment, type Language } from "./tts/normalize.js";
 export { supportedSampleRates, type EmbeddedVoice, type SpeechVoice } from "./tts/voices.js";
 export { PiperVoice, loadPiperVoices } from "./tts/piper.js";
-export { executionProviders } from "./onnx/runtime.js";
+export { createSession, executionProviders } from "./onnx/runtime.js";
 export { buildSyntheticPiperVoice, type PiperConfig } from "./tts/piper-synthetic.js";
 export { type Evaluation as LipSyncEvaluation } from "./lipsync/train.js";
 export { type LipSyncWorker, type LipSyncWorkerOptions } from "./lipsync/lipsync-worker.js";

@@ -34,6 +34,25 @@ describe("StreamCapacity", () => {
     expect(capacity.costPerStreamSecond).toBeCloseTo(0.03);
   });
 
+  it("counts a costlier kind of stream by its weight, and says how many of those it sustains", () => {
+    let cpu = 0;
+    const capacity = new StreamCapacity({ cap: 64, cpuSeconds: () => cpu });
+    expect(capacity.streamsAt(4)).toBeUndefined(); // nothing measured yet
+    capacity.measured(0.02, "start"); // 40 viseme streams
+    expect(capacity.streamsAt(4)).toBe(10); // a stream costing 4 of them: 10
+    // Under load, 5 neural streams (weight 4) for 10 s use 4 CPU seconds: 0.02 per viseme-stream second, as measured.
+    for (let i = 0; i < 5; i++) capacity.served(10, 4);
+    cpu += 4;
+    capacity.endWindow();
+    expect(capacity.costPerStreamSecond).toBeCloseTo(0.02);
+    // Then they turn out dearer (8 CPU seconds for the same): fewer of each are announced.
+    for (let i = 0; i < 5; i++) capacity.served(10, 4);
+    cpu += 8;
+    capacity.endWindow();
+    expect(capacity.costPerStreamSecond).toBeCloseTo(0.03);
+    expect([capacity.streams, capacity.streamsAt(4)]).toEqual([26, 6]);
+  });
+
   it("measures the CPU time of a run per second of stream", async () => {
     const cost = await measureCost(1, async () => {
       const until = performance.now() + 50;

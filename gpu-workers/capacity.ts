@@ -67,9 +67,19 @@ export class StreamCapacity {
     this.#streams = Math.max(1, Math.min(this.cap, Math.floor(this.#budget / this.#cost)));
   }
 
-  /** A stream served `seconds` of its media (audio turned into frames, speech synthesized). */
-  served(seconds: number): void {
-    this.#windowStream += seconds;
+  /**
+   * A stream served `seconds` of its media (audio turned into frames, speech synthesized). `weight`: what one such
+   * second costs against the streams this capacity counts (a costlier kind of stream, such as a lip-sync stream drawn
+   * by a talking-face generator, counts for that many), so a window's cost stays per counted stream whatever the mix.
+   */
+  served(seconds: number, weight = 1): void {
+    this.#windowStream += seconds * weight;
+  }
+
+  /** The streams of `weight` (see served) this worker sustains now, within the cap; undefined before a measurement. */
+  streamsAt(weight: number): number | undefined {
+    if (this.#cost === undefined) return undefined;
+    return Math.max(0, Math.min(this.cap, Math.floor(this.#budget / (this.#cost * weight))));
   }
 
   /** Ends a window: with enough served in it, its CPU per stream-second becomes a measurement. */

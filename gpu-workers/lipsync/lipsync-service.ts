@@ -76,6 +76,11 @@ export interface LipSyncDeps {
   avatars?: AvatarMouth[] | Map<string, AvatarMouth>;
   /** Told of every second of audio served, for the capacity the worker measures under load. */
   capacity?: StreamCapacity;
+  /**
+   * What a second of a RENDERER_NEURAL stream costs against one of the viseme path, as measured at start (default 1):
+   * the capacity counts viseme streams, and a neural stream's seconds count this many times.
+   */
+  neuralWeight?: number;
 }
 
 /**
@@ -212,6 +217,7 @@ function lipSyncMetrics(registry: Registry) {
 
 interface StreamDeps {
   capacity?: StreamCapacity;
+  neuralWeight?: number;
   classify: VisemeClassifier;
   generate?: FaceGenerator;
   /** Aborted when the call ends: a closed stream's frames still queued for the generator leave the queue. */
@@ -259,6 +265,8 @@ class MouthStream implements Disposable {
   readonly #inferenceSeconds: Histogram;
   readonly #release: () => void;
   readonly #capacity: StreamCapacity | undefined;
+  /** What one second of this stream counts for in the worker's capacity. */
+  readonly #weight: number;
   #utteranceId = "";
   /** Frame index where the current utterance began (its first audio after open, flush or clear). */
   #utteranceStart: number | undefined;
@@ -294,6 +302,7 @@ class MouthStream implements Disposable {
     this.#inferenceSeconds = deps.metrics.inferenceSeconds;
     this.#release = release;
     this.#capacity = deps.capacity;
+    this.#weight = this.#animator instanceof NeuralAnimator ? (deps.neuralWeight ?? 1) : 1;
   }
 
   /** The frames of a chunk of audio, then a status when the stream falls behind real time or catches up. */
@@ -304,7 +313,7 @@ class MouthStream implements Disposable {
     const started = performance.now();
     const frames = await this.#animator.push(pcm);
     const computeMs = performance.now() - started;
-    this.#capacity?.served(pcm.length / this.#inputRate);
+    this.#capacity?.served(pcm.length / this.#inputRate, this.#weight);
     this.#inferenceSeconds.observe(computeMs / 1_000);
     yield* this.#frames(frames);
     const pace = this.#pace.record(computeMs, (pcm.length / this.#inputRate) * 1000);

@@ -62,8 +62,12 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
   const log = (options.logger ?? rootLogger()).child({ role: "lipsync-worker" });
   let classify: VisemeClassifier | undefined;
   let generator: TalkingFaceModel | undefined;
-  /** RENDERER_NEURAL streams this worker sustains at 25 fps, as measured at start (with capacityWindowMs). */
-  let neuralStreams: number | undefined;
+  /**
+   * What a second of a RENDERER_NEURAL stream costs against one of the viseme path, measured at start (with
+   * capacityWindowMs): the capacity counts viseme streams, a neural one counts this many, and the neural streams this
+   * worker sustains follow the capacity as it is measured under load.
+   */
+  let neuralWeight: number | undefined;
   const capacity = new StreamCapacity({ cap: options.maxStreams ?? 16 });
   let provider = "cpu";
   let problem: string | undefined;
@@ -105,9 +109,12 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
       );
       if (generator) {
         const cost = await neuralStreamCost(generator, { ...defaultAvatar, face: defaultFace() });
-        // The budget StreamCapacity gives a worker's streams (0.8 CPU s per s); 0 says not even one keeps up here.
-        neuralStreams = Math.min(capacity.cap, Math.floor(0.8 / cost));
-        log.info({ costPerStreamSecond: cost, streams: neuralStreams }, "measured neural capacity");
+        neuralWeight = Math.max(1, cost / (capacity.costPerStreamSecond ?? cost));
+        // 0 says not even one keeps up here.
+        log.info(
+          { costPerStreamSecond: cost, weight: neuralWeight, streams: capacity.streamsAt(neuralWeight) },
+          "measured neural capacity",
+        );
       }
     }
   } catch (err) {
@@ -141,13 +148,29 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
       if (!capabilities.includes(avatarId)) capabilities.push(avatarId);
     });
   }
+  const labels: Record<string, string> = { ...options.labels, renderers: generator ? "viseme,neural" : "viseme" };
+  const neuralStreams = () => {
+    const streams = neuralWeight === undefined ? undefined : capacity.streamsAt(neuralWeight);
+    if (streams !== undefined) labels.neural_streams = String(streams);
+  };
+  neuralStreams();
   const worker = await startWorker({
     kind: "lipsync",
     nats: options.nats,
     registry: options.registry,
     services: (slots) =>
       classify
-        ? [lipSyncService({ classify, generator, slots, registry: options.registry, avatars: byId, capacity })]
+        ? [
+            lipSyncService({
+              classify,
+              generator,
+              slots,
+              registry: options.registry,
+              avatars: byId,
+              capacity,
+              neuralWeight,
+            }),
+          ]
         : [],
     capabilities,
     workerId: options.workerId,
@@ -159,16 +182,19 @@ export async function startLipSyncWorker(options: LipSyncWorkerOptions): Promise
     capacityWindowMs: options.capacityWindowMs,
     executionProvider: provider,
     // The renderers it serves, where placement reads what a worker is (capabilities are its avatars), and the neural
-    // streams it measured it sustains at start (the announced capacity counts every stream alike).
-    labels: {
-      ...options.labels,
-      renderers: generator ? "viseme,neural" : "viseme",
-      ...(neuralStreams !== undefined ? { neural_streams: String(neuralStreams) } : {}),
-    },
+    // streams it sustains as last measured (the announced capacity counts viseme streams).
+    labels,
     logger: log,
   });
   if (problem) worker.setNotReady(problem);
+  // The announcements read the labels as they go out: the neural streams follow the capacity measured under load.
+  const relabel =
+    neuralWeight !== undefined && options.capacityWindowMs !== undefined
+      ? setInterval(neuralStreams, options.capacityWindowMs)
+      : undefined;
+  relabel?.unref();
   const close = (graceMs?: number) => {
+    clearInterval(relabel);
     watching.abort();
     return worker.close(graceMs);
   };

@@ -129,7 +129,8 @@ describe("a live room", () => {
   it("keeps the host's mouth moving when a lip-sync worker is killed mid-sentence: the other worker animates it", async () => {
     await using stack = await startLocalStack({ lipsyncWorkers: 2, roomHostEnv: { LIVEHOST_LOG_LEVEL: "warn" } });
     const roomId = "e2e-failover-lipsync";
-    const { watch } = await createLiveRoom(stack.rooms, roomId, await quickShow());
+    // At the voice's own pace: a sentence's stream lasts seconds, so a worker found drawing is killed mid-stream.
+    const { watch } = await createLiveRoom(stack.rooms, roomId, await fixtureRoomSpec("zh"));
     using _watch = watch;
 
     // The worker animating the show is found drawing frames (its count rising between two looks 150 ms apart), and

@@ -152,8 +152,8 @@ describe("a live room", () => {
     const spokenBefore = watch.utterances().length;
 
     // The room goes on, and the other worker draws the mouth from then on: the sentence in flight included.
-    await watch.waitFor(() => watch.utterances()[spokenBefore + 3], 40_000, "three more sentences");
-    for (const u of watch.utterances().slice(spokenBefore - 1, spokenBefore + 2)) {
+    await watch.waitFor(() => watch.utterances()[spokenBefore + 2], 40_000, "two more sentences");
+    for (const u of watch.utterances().slice(spokenBefore - 1, spokenBefore + 1)) {
       const ended = await watch.waitFor(() => watch.ended(u.utteranceId), 30_000, `end of ${u.utteranceId}`);
       expect(ended.interrupted).toBe(false);
       expect(ended.durationMs).toBeGreaterThan(0);
@@ -163,7 +163,7 @@ describe("a live room", () => {
     const logs = stack.roomHosts[0]!.logs();
     expect(logs).toContain("lip-sync worker failed");
     expect(logs).not.toContain("no lip-sync worker");
-  });
+  }, 120_000);
 
   it("keeps speaking when a TTS worker is drained as on a spot interruption notice: no sentence is lost", async () => {
     // The operator evicts the workers on a node under notice: each gets SIGTERM, says DRAINING, finishes what it

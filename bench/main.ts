@@ -20,6 +20,7 @@ const benchmarks: Record<string, () => Promise<{ run: Benchmark }>> = {
   cuda: () => import("./cuda.js"),
   lipsync: () => import("./lipsync.js"),
   render: () => import("./render.js"),
+  prerender: () => import("./prerender.js"),
   media: () => import("./media.js"),
   autoscale: () => import("./autoscale.js"),
   brain: () => import("./brain.js"),

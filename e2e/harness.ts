@@ -31,6 +31,16 @@ const execFileAsync = promisify(execFile);
 const maxLogChars = 200_000;
 const cli = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 
+/**
+ * Role processes still running: killed when the test process exits. A test that times out goes on in the
+ * background and its stack is never stopped; vitest then ends the file's process, and without this its roles would
+ * run on (a room host with no NATS, reconnecting forever).
+ */
+const rolesToKill = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of rolesToKill) child.kill("SIGKILL");
+});
+
 export type RoleName = "room-host" | "gateway" | "tts-worker" | "lipsync-worker";
 
 /** One role process of the CLI. */
@@ -80,7 +90,9 @@ export async function startRole(
       if (/[\w-]+-(WARNING|CRITICAL) \*\*/.test(line) && warnings.length < 50) warnings.push(line);
     }
   });
+  rolesToKill.add(child);
   const exited = once(child, "exit");
+  void exited.then(() => rolesToKill.delete(child));
   const alive = () => child.exitCode === null && child.signalCode === null;
   const endpoints = await new Promise<Record<string, string>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${role} not ready after 30 s`)), 30_000);

@@ -42,6 +42,12 @@ interface PortsFile {
   cluster?: string[];
 }
 
+/** Servers started by this process and still running: stopped when it exits. */
+const serversToStop = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of serversToStop) child.kill("SIGTERM");
+});
+
 export class NatsServerProcess implements AsyncDisposable {
   #child: ChildProcess | undefined;
   #ports: PortsFile | undefined;
@@ -169,12 +175,10 @@ export class NatsServerProcess implements AsyncDisposable {
       detached: o.ownProcessGroup ?? false,
     });
     this.#child = child;
-    if (o.ownProcessGroup) {
-      // Not in the terminal's group any more: it goes when this process does, however that ends but SIGKILL.
-      const killOnExit = () => child.kill("SIGTERM");
-      process.once("exit", killOnExit);
-      child.once("exit", () => process.off("exit", killOnExit));
-    }
+    // It goes when this process does, however that ends but SIGKILL: out of the terminal's group (ownProcessGroup) no
+    // Ctrl-C reaches it, and a test process that ends without stopping it (a test that timed out) leaves no server.
+    serversToStop.add(child);
+    child.once("exit", () => serversToStop.delete(child));
     this.#stderrTail = "";
     child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
       this.#stderrTail = (this.#stderrTail + chunk).slice(-4_000);

@@ -67,6 +67,9 @@ describe("personal data", () => {
     ["can the return be picked up from 8 Marine Parade", "address", "can the return be picked up from ***"],
     ["send it to 14 Oak Crescent thanks", "address", "send it to *** thanks"],
     ["deliver to 3 Rowan Close pls", "address", "deliver to *** pls"],
+    ["free shipping to 210 E 86th St?", "address", "free shipping to ***?"],
+    ["can u send it to 7 Rue des Lilas Paris", "address", "can u send it to ***"],
+    ["deliver to 3 Jalan Bukit Bintang pls", "address", "deliver to *** pls"],
     ["订单号 2024 0612 3456 78", "number", "订单号 ***"],
   ])("%j: %s masked", (text, kind, masked) => {
     expect(maskPersonalData(text)).toEqual({ text: masked, pii: [kind] });
@@ -90,6 +93,8 @@ describe("personal data", () => {
     "torn between a 12 and L which way",
     "ordered 2 in a row",
     "a 10 min walk",
+    "got 2 via Amazon last year",
+    "the 2nd one in the 3rd row",
   ])("everyday words that are street words too are not an address: %j", (text) => {
     expect(maskPersonalData(text)).toEqual({ text, pii: [] });
   });

@@ -88,13 +88,18 @@ const piiPatterns: [PiiKind, RegExp][] = [
   ],
   [
     "address",
-    /(?<!\d)\d{1,5}(?:\s+[A-Za-z]+){1,4}\s+(?:street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|parade|pde|crescent|cres|terrace|tce|highway|hwy|parkway|pkwy|esplanade)\b\.?/gi,
+    /(?<!\d)\d{1,5}(?:\s+(?:[A-Za-z]+|\d{1,3}(?:st|nd|rd|th))){1,4}\s+(?:street|st|avenue|ave|road|rd|lane|ln|drive|dr|boulevard|blvd|parade|pde|crescent|cres|terrace|tce|highway|hwy|parkway|pkwy|esplanade)\b\.?/gi,
   ],
   // Street words that are everyday words too ("its way more", "2 in a row", "a 10 min walk") only after a capitalized
   // street name.
   [
     "address",
     /(?<!\d)\d{1,5}(?:\s+[A-Z][a-z]+){1,3}\s+(?:Way|Close|Place|Pl|Court|Ct|Square|Sq|Circle|Grove|Row|Walk|Mews|Quay|Gardens|Green|Hill|Rise|Heights|View)\b\.?/g,
+  ],
+  // Street words written before the name (French, Spanish, Portuguese, Malay): "14 Rue Victor Hugo", "12 Jalan Ampang".
+  [
+    "address",
+    /(?<!\d)\d{1,5},?\s+(?:[Rr]ue|[Jj]alan|[Jj]ln|[Cc]alle|[Aa]venida|[Rr]ua)(?:\s+(?:de|des|du|la|le|del|da|do|dos))*\s+[A-Z][A-Za-z'-]+(?:\s+[A-Z][A-Za-z'-]+){0,3}/g,
   ],
   // Anything else with 7 digits or more (order numbers, bank cards, numbers written with spaces).
   ["number", /(?<!\d)\d(?:[\s-]?\d){6,}(?!\d)/g],

@@ -5,6 +5,7 @@
 // African English…), slang and pinyin-initial variants, homophones, typos, emoji, code-mixing, traditional
 // characters, full-width letters, letters spaced out or written with digits, a viewer's own phone number. The same
 // seed gives the same corpus, byte for byte.
+import { pinyin } from "pinyin-pro";
 import { seededRandom } from "../../onnx/index.js";
 import type { Catalog, Product } from "../../proto/index.js";
 import { catalogLanguage, type ShowLanguage } from "../text.js";
@@ -194,6 +195,38 @@ function disguise(word: string, random: Random): string {
   return word.replace(/[aeiou]/i, "*");
 }
 
+// A contact number written in words so that no digit rule sees it ("幺三八 零零一二", "five five five oh one"),
+// sometimes with a digit or two left in.
+const digitWords: Record<ShowLanguage, string[][]> = {
+  zh: [
+    ["零", "〇", "洞"],
+    ["一", "幺"],
+    ["二", "两"],
+    ["三"],
+    ["四"],
+    ["五"],
+    ["六"],
+    ["七", "拐"],
+    ["八"],
+    ["九", "勾"],
+  ],
+  en: [["zero", "oh"], ["one"], ["two"], ["three"], ["four"], ["five"], ["six"], ["seven"], ["eight"], ["nine"]],
+};
+
+function spelledNumber(lang: ShowLanguage, random: Random): string {
+  const length = lang === "zh" ? random.pick([8, 9, 11]) : random.pick([7, 10]);
+  const digits = Array.from({ length }, (_, i) => (i === 0 && lang === "zh" ? 1 : Math.floor(random.next() * 10)));
+  const group = random.pick([0, 3, 4]);
+  const gap = lang === "en" ? random.pick([" ", ", ", " - "]) : random.pick([" ", "", "-"]);
+  return digits
+    .map((d, i) => {
+      const word = random.chance(0.1) ? String(d) : random.pick(digitWords[lang][d]!);
+      const sep = i === 0 ? "" : group > 0 && i % group === 0 ? gap : lang === "en" ? " " : "";
+      return sep + word;
+    })
+    .join("");
+}
+
 function fill(template: string, bank: PhraseBank, vocab: Vocabulary, lang: ShowLanguage, random: Random): string {
   // `[a|b|]`: one choice; `[..]?` and `{slot}?` are optional.
   const withChoices = template
@@ -206,6 +239,7 @@ function fill(template: string, bank: PhraseBank, vocab: Vocabulary, lang: ShowL
     if (slot === "p") value = random.chance(0.2) ? random.pick(deictic[lang]) : random.pick(vocab.products);
     else if (slot === "size") value = random.pick(vocab.sizes);
     else if (slot === "color") value = random.pick(vocab.colors);
+    else if (slot === "spelled") value = spelledNumber(lang, random);
     else {
       const values = bank.slots[slot];
       if (!values) throw new Error(`template "${template}" uses unknown slot {${slot}}`);
@@ -371,8 +405,29 @@ function inDialect(
   return s;
 }
 
-/** Live chat's roughness on a clean comment. */
-function roughen(text: string, bank: PhraseBank, lang: ShowLanguage, random: Random): string {
+function pinyinSpelled(text: string, random: Random): string {
+  const runs = [...text.matchAll(/\p{Script=Han}{2,}/gu)];
+  if (runs.length === 0) return text;
+  const run = random.pick(runs);
+  const chars = [...run[0]];
+  const n = Math.min(chars.length, random.pick([2, 2, 3]));
+  const at = Math.floor(random.next() * (chars.length - n + 1));
+  const syllables = pinyin(chars.slice(at, at + n).join(""), { toneType: "none", type: "array" }).map((p) =>
+    p.replace("ü", "v"),
+  );
+  const spelled = syllables.join(random.pick([" ", ""]));
+  const before = chars.slice(0, at).join("");
+  const after = chars.slice(at + n).join("");
+  return `${text.slice(0, run.index)}${before}${before ? " " : ""}${spelled}${after ? " " : ""}${after}${text.slice(run.index + run[0].length)}`;
+}
+
+/** Labels whose comments state or demand a claim; the same words asked as a question are another label. */
+const claimLabels = new Set<string>(["medical", "ad_bait"]);
+/** Prefixes and suffixes that turn a comment into a question. */
+const asksSomething = /[吗呢?？]|问/;
+
+/** Live chat's roughness on a clean comment (a claim's without the ends that would make it a question). */
+function roughen(text: string, bank: PhraseBank, lang: ShowLanguage, random: Random, claim = false): string {
   let s = text;
   if (random.chance(dialectShare)) s = inDialect(s, random.pick(Object.values(bank.dialects)), lang, random);
   for (const [word, alternatives] of Object.entries(bank.variants)) {
@@ -387,12 +442,15 @@ function roughen(text: string, bank: PhraseBank, lang: ShowLanguage, random: Ran
     if (random.chance(0.04)) s = s.replace(/([aeiouy])/i, "$1$1$1");
   } else {
     if (random.chance(0.1)) s = [...s].map((c) => traditional[c] ?? c).join("");
+    // A word typed in pinyin, to dodge a filter or from a phone's keyboard ("wei xin", "baoyou", "sha bi").
+    if (random.chance(0.05)) s = pinyinSpelled(s, random);
     if (random.chance(0.05)) s = s.replace(/[!-~]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0));
     if (random.chance(0.1)) s = s.replace(/[，,。？?！!\s]+/g, random.pick(["", " "]));
   }
   // An English word at the end is a word of its own ("ok lol"), never glued to the last one.
+  const suffixes = claim ? bank.suffixes.filter((end) => !asksSomething.test(end)) : bank.suffixes;
   const suffix = () => {
-    const end = random.pick(bank.suffixes);
+    const end = random.pick(suffixes);
     return lang === "en" && /^[a-z]/i.test(end) ? ` ${end}` : end;
   };
   if (random.chance(0.35)) s = `${s}${suffix()}`;
@@ -444,7 +502,7 @@ export interface CorpusOptions {
   /** Catalogs whose products are named in the comments (both languages are generated either way). */
   catalogs: readonly Catalog[];
   seed?: number;
-  /** Comments per label and language. Default 1500 (the model is trained on 3000). */
+  /** Comments per label and language. Default 1500 (the model is trained on 4500). */
   perLabel?: number;
 }
 
@@ -464,8 +522,12 @@ export function generateCorpus(options: CorpusOptions): LabelledComment[] {
       // Templates are finite: stop when new comments stop coming rather than loop forever.
       for (let tries = 0; seen.size < perLabel && tries < perLabel * 20; tries++) {
         let text = fill(random.pick(templates), bank, vocab, lang, random);
-        if (random.chance(0.25)) text = `${fill(random.pick(bank.prefixes), bank, vocab, lang, random)} ${text}`;
-        text = roughen(text, bank, lang, random);
+        // A claim stays a claim: "治好了我的湿疹" with "请问" before it or "吗" after it would be a question about an
+        // effect, which is spec (LABELS.md), and would teach the model that asking tells nothing.
+        const claim = claimLabels.has(label);
+        const prefixes = claim ? bank.prefixes.filter((prefix) => !asksSomething.test(prefix)) : bank.prefixes;
+        if (random.chance(0.25)) text = `${fill(random.pick(prefixes), bank, vocab, lang, random)} ${text}`;
+        text = roughen(text, bank, lang, random, claim);
         let moderation: ModerationLabel = blocked ? (label as BlockLabel) : "allow";
         if (!blocked && label !== "injection" && random.chance(0.1)) {
           text = random.chance(0.5)

@@ -20,6 +20,7 @@ export const labelledSets = {
   dev3: repoPath("brain/understanding/dev3.jsonl"),
   dev4: repoPath("brain/understanding/dev4.jsonl"),
   dev5: repoPath("brain/understanding/dev5.jsonl"),
+  dev6: repoPath("brain/understanding/dev6.jsonl"),
   heldout_v1: repoPath("brain/understanding/heldout.jsonl"),
   heldout: repoPath("brain/understanding/heldout2.jsonl"),
 };
@@ -31,6 +32,7 @@ export const labelledSetNotes: Record<keyof typeof labelledSets, string> = {
   dev3: "dev3.jsonl: development set (read during tuning)",
   dev4: "dev4.jsonl: development set (read during tuning)",
   dev5: "dev5.jsonl: development set (read during tuning)",
+  dev6: "dev6.jsonl: development set (written before reading the generator, then read during tuning)",
   heldout_v1: "heldout.jsonl: the first held-out set (read during tuning; now a development set)",
   heldout:
     "heldout2.jsonl: the held-out set (written from LABELS.md, the issue and the catalogs without reading the generator; never trained on or tuned on)",
@@ -71,7 +73,7 @@ export async function trainUnderstandingModel(
   const log = options.log ?? (() => {});
   const seed = options.seed ?? 19;
   const catalogs = await Promise.all([loadCatalogFile(sampleFiles.catalogZh), loadCatalogFile(sampleFiles.catalogEn)]);
-  const corpus = generateCorpus({ catalogs, seed, perLabel: options.perLabel ?? 3000 });
+  const corpus = generateCorpus({ catalogs, seed, perLabel: options.perLabel ?? 4500 });
   const corpusHash = createHash("sha256")
     .update(corpus.map((r) => JSON.stringify(r)).join("\n"))
     .digest("hex")

@@ -45,6 +45,12 @@ describe("corpus", () => {
     expect(named(/kettle|hoodie|lamp/i)).toBeGreaterThan(3);
   });
 
+  test("a claim is never made a question by its roughening (a question about an effect is spec)", () => {
+    for (const r of corpus.filter((r) => r.moderation === "medical" || r.moderation === "ad_bait")) {
+      expect(r.text).not.toMatch(/^(?:请问|想问下|问一下) /);
+    }
+  });
+
   test("some allowed comments carry the viewer's own personal data, labelled mask", () => {
     const masked = corpus.filter((r) => r.moderation === "mask");
     expect(masked.length).toBeGreaterThan(0);
@@ -99,6 +105,20 @@ describe("features", () => {
     expect(b).toHaveLength(a.length);
     expect(b).not.toEqual(a);
     expect(ensembleFeatureIds("保温杯多少钱", [0, 1])).toEqual([...a, ...b.map((id) => id + featureBuckets)]);
+  });
+
+  test("pinyin typed in Latin letters meets the characters: wei xin, weixin and 微信", () => {
+    expect(shared("加wei xin", "加微信")).toContain("qwei xin");
+    expect(shared("weixin领券", "微信领券")).toContain("qwei xin");
+    expect(shared("sha bi zhu bo", "傻逼主播")).toContain("isbz");
+    // An English word is not split into syllables unless it splits wholly: "kettle" has no pinyin features.
+    expect(featureStrings("kettle").filter((f) => /^[pq]/.test(f))).toEqual([]);
+  });
+
+  test("a Chinese question's words are marked as asked; a claim with the same words is not", () => {
+    expect(featureStrings("面霜能治湿疹吗")).toContain("f治湿");
+    expect(featureStrings("能治湿疹吗？😂")).toContain("f治湿");
+    expect(featureStrings("面霜治好了我的湿疹").some((f) => f.startsWith("f"))).toBe(false);
   });
 
   test("digits written for letters read as the letters", () => {

@@ -901,7 +901,7 @@ export class LiveRoom implements OnAirRoom {
       if (await subtitleScheduled) this.#hideSubtitles(pageIds);
       throw err;
     });
-    tee?.keep(spoken);
+    tee?.keep(spoken).catch((err: unknown) => this.#deps.log.warn({ err }, "sentence not kept for the show"));
     this.#events.synthesized(line.utteranceId, spoken.durationMs);
     if (spoken.lipsyncFallback !== undefined) {
       this.#metrics.lipsyncFallbacks.inc();

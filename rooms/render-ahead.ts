@@ -298,9 +298,12 @@ export class KeptRenders {
     return patch;
   }
 
-  /** Deflates a patch in place (the thread pool does the work). */
+  /** Deflates a patch in place (the thread pool does the work); one that cannot be is kept as it is. Never rejects. */
   async compress(patch: KeptPatch): Promise<void> {
-    const packed = new Uint8Array(await deflate(patch.bytes, { level: 1 }));
+    const packed = await deflate(patch.bytes, { level: 1 }).then(
+      (bytes) => new Uint8Array(bytes),
+      () => patch.bytes,
+    );
     if (patch.deflated || !this.#patches.has(patch.hash) || packed.byteLength >= patch.bytes.byteLength) return;
     if (patch.counted) this.#add(packed.byteLength - patch.bytes.byteLength);
     patch.bytes = packed;
@@ -413,7 +416,10 @@ export class RenderAhead {
    * An output that also keeps what it is given: a show sentence streamed live is kept as if rendered ahead. Call
    * `keep` once it was spoken whole.
    */
-  tee(key: RenderKey, out: VoiceOutput): { output: VoiceOutput; keep: (spoken: Spoken) => void; discard: () => void } {
+  tee(
+    key: RenderKey,
+    out: VoiceOutput,
+  ): { output: VoiceOutput; keep: (spoken: Spoken) => Promise<void>; discard: () => void } {
     const collector = new RenderCollector(this.kept, key.neural);
     const kept = collector.output;
     return {
@@ -431,12 +437,12 @@ export class RenderAhead {
           kept.words?.(words);
         },
       },
-      keep: (spoken) => {
+      // Resolves once kept (or let go); neural patches are deflated first.
+      keep: async (spoken) => {
         if (!complete(spoken)) return collector.discard();
-        void collector.done(key, spoken).then((render) => {
-          if (this.kept.keep(render)) this.#deps.metrics.prerenderSentences.inc({ outcome: "kept_live" });
-          else collector.discard();
-        });
+        const render = await collector.done(key, spoken);
+        if (this.kept.keep(render)) this.#deps.metrics.prerenderSentences.inc({ outcome: "kept_live" });
+        else collector.discard();
       },
       discard: () => collector.discard(),
     };

@@ -32,9 +32,9 @@ const maxLogChars = 200_000;
 const cli = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 
 /**
- * Role processes still running: killed when the test process exits. A test that times out goes on in the
- * background and its stack is never stopped; vitest then ends the file's process, and without this its roles would
- * run on (a room host with no NATS, reconnecting forever).
+ * Role processes still running, killed when the test process exits (as testing/children.ts does for the test
+ * helpers', which this file may not import): a test that times out never stops its stack, and testing/setup.ts turns
+ * the file process's SIGTERM into that exit.
  */
 const rolesToKill = new Set<ChildProcess>();
 process.once("exit", () => {

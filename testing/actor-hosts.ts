@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { killOnExit } from "./children.js";
 
 // From the sources (vitest) the built script is under dist/; from dist/ (benchmarks) it is next to this file.
 const hostScript = fileURLToPath(
@@ -35,6 +36,7 @@ export async function startActorHostProcess(options: {
     [hostScript, "--nats", options.nats.join(","), "--id", options.id, "--replicas", String(options.replicas ?? 1)],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LIVEHOST_LOG_LEVEL: "warn", ...options.env } },
   );
+  killOnExit(child);
   let logs = "";
   child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (logs += chunk));
   // Logs go to stdout (pino), after the ready line.

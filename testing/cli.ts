@@ -3,6 +3,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { existsSync } from "node:fs";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { killOnExit } from "./children.js";
 
 export const cliPath = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 
@@ -22,6 +23,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess 
     env: { ...process.env, LIVEHOST_LOG_LEVEL: "warn", ...env },
     stdio: "pipe",
   });
+  killOnExit(child);
   let out = "";
   let err = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));

@@ -17,6 +17,7 @@ import { createLogger, createRegistry } from "../observability/index.js";
 import { startRoomHost } from "../rooms/internal.js";
 import { connectNats } from "../transport/index.js";
 import { dryRoomsOnAir, openDryRoom } from "./dry-room.js";
+import { killOnExit } from "./children.js";
 
 export interface FestivalHostStatus {
   hostId: string;
@@ -85,6 +86,7 @@ export async function startFestivalHostProcess(options: {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, LIVEHOST_LOG_LEVEL: "warn", ...options.env },
   });
+  killOnExit(child);
   const problems: Record<string, number> = {};
   let tail = "";
   /** Reads one output stream's lines: pino's JSON lines are counted by level and message. */

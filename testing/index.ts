@@ -51,3 +51,4 @@ export {
   type TestLipSyncWorker,
 } from "./room-stack.js";
 export { startTestLipSyncWorker, voicedTone, type TestLipSyncWorkerOptions } from "./lipsync-worker.js";
+export { killOnExit } from "./children.js";

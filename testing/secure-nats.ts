@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
+import { killOnExit } from "./children.js";
 
 const run = promisify(execFile);
 
@@ -60,7 +61,9 @@ export async function startSecureNatsServer(): Promise<SecureNatsServer> {
       "] }",
     ].join("\n"),
   );
-  const child = spawn("nats-server", ["-c", join(dir, "nats.conf")], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = killOnExit(
+    spawn("nats-server", ["-c", join(dir, "nats.conf")], { stdio: ["ignore", "ignore", "pipe"] }),
+  );
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-2_000)));
   const stop = async () => {

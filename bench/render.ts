@@ -36,6 +36,7 @@ import {
   talkingFaceContract,
   type MouthPatch,
 } from "../gpu-workers/internal.js";
+import { measurePrerender } from "./prerender.js";
 import { summarize } from "./stats.js";
 import type { BenchContext } from "./main.js";
 
@@ -207,7 +208,8 @@ async function churn(log: (m: string) => void, modelPath: string, total: number)
   }
 }
 
-export async function run({ log, quick }: BenchContext): Promise<Record<string, unknown>> {
+export async function run(ctx: BenchContext): Promise<Record<string, unknown>> {
+  const { log, quick } = ctx;
   const modelPath = repoPath(projectGeneratorPath);
   const projectBytes = new Uint8Array(await readFile(modelPath));
   log(`the project's generator (${projectGeneratorPath}, trained weights)`);
@@ -221,6 +223,9 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
 
   log(`churn: ${quick ? 100 : 1000} neural streams opened and closed over gRPC (the project's generator)`);
   const memory = await churn(log, modelPath, quick ? 100 : 1000);
+
+  log("the show rendered ahead: a 24/7 room answering 2 questions a minute, rendering ahead and streaming live");
+  const prerender = await measurePrerender(ctx);
   return {
     weights:
       "the project's generator: its trained weights; the wav2lip-sized graph: random weights, for throughput only (it draws nothing meaningful)",
@@ -229,6 +234,8 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
     frame_ms_p95: project.frame_ms_p95,
     batch_speedup: project.batch_speedup,
     crosstalk_frames: project.crosstalk_frames + bigFigures.crosstalk_frames,
+    prerender_worker_seconds_ratio: prerender.prerender_worker_seconds_ratio,
+    prerender_worker_seconds_ratio_budget: 0.2,
     ...memory,
     rss_change_pct: Math.round(((memory.rss_mb_after_churn - memory.rss_mb_start) / memory.rss_mb_start) * 1000) / 10,
     project_generator: {
@@ -239,6 +246,7 @@ export async function run({ log, quick }: BenchContext): Promise<Record<string, 
       held_out_evaluation: evaluation,
     },
     wav2lip_sized_generator: { weights: "random", parameters: big.parameters, ...bigFigures },
+    prerender,
     definitions: {
       neural_streams_per_core_25fps:
         "video frames per CPU-second (mel, generator, patch; all threads) with 8 streams at once, / 25; top level: the project's generator",

@@ -181,6 +181,8 @@ export interface RoomHostOptions extends RoleOptions {
   capacity?: number | string;
   /** The event loop's p99 delay over which this host takes no new rooms ("0": never). Default 500ms. */
   maxLoopDelay?: Duration;
+  /** What each room with spec.show.render_ahead keeps rendered ahead, at most. Default 64MiB. */
+  renderAheadMaxBytes?: number | string;
   /** Avatar packs; rooms go on air only with them (and mediaDir). */
   avatars?: string;
   mediaDir?: string;
@@ -201,7 +203,15 @@ export interface RoomHostSettings {
   /** Event loop p99 delay (ms) over which the host sheds load; 0: never. */
   maxLoopDelayMs: number;
   /** Where rooms on air find their avatars and write their media; undefined: rooms do not go on air. */
-  live: { avatarsDir: string; mediaDir: string; imageHosts: string[]; streamKeysDir?: string } | undefined;
+  live:
+    | {
+        avatarsDir: string;
+        mediaDir: string;
+        imageHosts: string[];
+        streamKeysDir?: string;
+        renderAhead: { maxBytesPerRoom: number };
+      }
+    | undefined;
 }
 
 export function compileRoomHostOptions(options: RoomHostOptions): RoomHostSettings {
@@ -231,6 +241,11 @@ export function compileRoomHostOptions(options: RoomHostOptions): RoomHostSettin
         mediaDir: options.mediaDir!,
         imageHosts,
         ...(options.streamKeys ? { streamKeysDir: options.streamKeys } : {}),
+        renderAhead: {
+          maxBytesPerRoom: parseByteSize(options.renderAheadMaxBytes ?? "64MiB", "--render-ahead-max-bytes", {
+            min: 0,
+          }),
+        },
       }
     : undefined;
   const events = {

@@ -56,4 +56,15 @@ describe("the gateway's trust options", () => {
       "--image-hosts",
     );
   });
+
+  it("keeps 64 MiB of each room's show rendered ahead by default, and takes another size with its unit", () => {
+    const options = { ...local, avatars: "/avatars", mediaDir: "/media" };
+    expect(compileRoomHostOptions(options).live?.renderAhead).toEqual({ maxBytesPerRoom: 64 * 1024 ** 2 });
+    expect(compileRoomHostOptions({ ...options, renderAheadMaxBytes: "16Mi" }).live?.renderAhead).toEqual({
+      maxBytesPerRoom: 16 * 1024 ** 2,
+    });
+    expect(refusal(() => compileRoomHostOptions({ ...options, renderAheadMaxBytes: "lots" }))?.field).toBe(
+      "--render-ahead-max-bytes",
+    );
+  });
 });

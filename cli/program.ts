@@ -98,6 +98,14 @@ roleCommand("room-host", "host room actors")
       .default("500ms"),
   )
   .addOption(
+    new Option(
+      "--render-ahead-max-bytes <size>",
+      "what each room rendering its show ahead (spec.show.render_ahead) keeps rendered, at most",
+    )
+      .env("LIVEHOST_RENDER_AHEAD_MAX_BYTES")
+      .default("64MiB"),
+  )
+  .addOption(
     new Option("--avatars <dir>", "avatar packs, one per subdirectory (rooms go on air only with it)").env(
       "LIVEHOST_AVATARS_DIR",
     ),

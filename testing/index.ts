@@ -50,5 +50,10 @@ export {
   type TestSpeechWorker,
   type TestLipSyncWorker,
 } from "./room-stack.js";
-export { startTestLipSyncWorker, voicedTone, type TestLipSyncWorkerOptions } from "./lipsync-worker.js";
+export {
+  animateUtterance,
+  startTestLipSyncWorker,
+  voicedTone,
+  type TestLipSyncWorkerOptions,
+} from "./lipsync-worker.js";
 export { killOnExit } from "./children.js";

@@ -3,7 +3,15 @@
 import { credentials } from "@grpc/grpc-js";
 import { startLipSyncWorker } from "../gpu-workers/index.js";
 import { createRegistry } from "../observability/index.js";
-import { LipSyncServiceClient } from "../proto/index.js";
+import {
+  LipSyncServiceClient,
+  Renderer,
+  animateAudio,
+  animateFlush,
+  animateOpen,
+  type AnimateResponse,
+  type AnimationFrame,
+} from "../proto/index.js";
 import { connectNats, mediaChannelOptions } from "../transport/index.js";
 import { recordAnnouncements } from "./announcements.js";
 import { startNatsServer } from "./nats.js";
@@ -43,5 +51,34 @@ export function voicedTone(seconds: number, pitch: number, syllables: number, ra
     const t = i / rate;
     const envelope = Math.max(0, Math.sin(Math.PI * syllables * t));
     return Math.round(9000 * envelope * (Math.sin(2 * Math.PI * pitch * t) + 0.4 * Math.sin(4 * Math.PI * pitch * t)));
+  });
+}
+
+/**
+ * One utterance through an Animate stream, its audio in 100 ms chunks: its frames, once "flushed" has come. Drawn by
+ * the talking-face generator unless another renderer is asked for.
+ */
+export function animateUtterance(
+  client: LipSyncServiceClient,
+  pcm: Int16Array,
+  options: { rate: number; renderer?: Renderer; avatarId?: string },
+): Promise<AnimationFrame[]> {
+  const { rate } = options;
+  return new Promise<AnimationFrame[]>((resolve, reject) => {
+    const call = client.animate();
+    const frames: AnimationFrame[] = [];
+    call.on("data", (r: AnimateResponse) => {
+      if (r.message?.$case === "frame") frames.push(r.message.value);
+      if (r.message?.$case === "flushed") {
+        call.end();
+        resolve(frames);
+      }
+    });
+    call.on("error", reject);
+    const open = animateOpen({ sampleRateHz: rate, avatarId: options.avatarId ?? "default", roomId: "r1" });
+    if (open.message?.$case === "open") open.message.value.renderer = options.renderer ?? Renderer.RENDERER_NEURAL;
+    call.write(open);
+    for (let at = 0; at < pcm.length; at += rate / 10) call.write(animateAudio(pcm.subarray(at, at + rate / 10), "u1"));
+    call.write(animateFlush("u1"));
   });
 }

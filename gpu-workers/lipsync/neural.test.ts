@@ -11,15 +11,14 @@ import {
   Renderer,
   WorkerState,
   animateAudio,
-  animateFlush,
   animateOpen,
   type AnimateRequest,
-  type AnimateResponse,
   type AnimationFrame,
 } from "../../proto/internal.js";
 import { createRegistry } from "../../observability/index.js";
 import { connectNats, mediaChannelOptions } from "../../transport/index.js";
 import {
+  animateUtterance,
   eventually,
   recordAnnouncements,
   startNatsServer,
@@ -44,23 +43,8 @@ const open = (renderer: Renderer, avatarId = "default"): AnimateRequest => {
 };
 
 /** One utterance through a stream, in 100 ms chunks: its frames, once "flushed" has come. */
-function animate(client: LipSyncServiceClient, pcm: Int16Array, renderer = Renderer.RENDERER_NEURAL) {
-  return new Promise<AnimationFrame[]>((resolve, reject) => {
-    const call = client.animate();
-    const frames: AnimationFrame[] = [];
-    call.on("data", (r: AnimateResponse) => {
-      if (r.message?.$case === "frame") frames.push(r.message.value);
-      if (r.message?.$case === "flushed") {
-        call.end();
-        resolve(frames);
-      }
-    });
-    call.on("error", reject);
-    call.write(open(renderer));
-    for (let at = 0; at < pcm.length; at += rate / 10) call.write(animateAudio(pcm.subarray(at, at + rate / 10), "u1"));
-    call.write(animateFlush("u1"));
-  });
-}
+const animate = (client: LipSyncServiceClient, pcm: Int16Array, renderer = Renderer.RENDERER_NEURAL) =>
+  animateUtterance(client, pcm, { rate, renderer });
 
 function refusal(client: LipSyncServiceClient, request: AnimateRequest): Promise<ServiceError> {
   return new Promise((resolve, reject) => {

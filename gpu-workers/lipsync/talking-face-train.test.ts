@@ -9,19 +9,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { credentials } from "@grpc/grpc-js";
 import * as ort from "onnxruntime-node";
-import {
-  LipSyncServiceClient,
-  Renderer,
-  WorkerState,
-  animateAudio,
-  animateFlush,
-  animateOpen,
-  type AnimateResponse,
-  type AnimationFrame,
-} from "../../proto/internal.js";
+import { LipSyncServiceClient, WorkerState, type AnimationFrame } from "../../proto/internal.js";
 import { createRegistry } from "../../observability/index.js";
 import { connectNats, mediaChannelOptions } from "../../transport/index.js";
-import { eventually, recordAnnouncements, startNatsServer } from "../../testing/index.js";
+import { animateUtterance, eventually, recordAnnouncements, startNatsServer } from "../../testing/index.js";
 import { EspeakEngine, embeddedVoices, startLipSyncWorker, synthesizeToPcm } from "../internal.js";
 import { heldOutUtterances, trainingUtterances } from "./corpus.js";
 import { defaultFaceBox, defaultMouthBox } from "./default-avatar.js";
@@ -33,25 +24,7 @@ const rate = 16_000;
 const modelUrl = new URL("./model/talking-face.onnx", import.meta.url);
 
 /** One utterance through a RENDERER_NEURAL stream in 100 ms chunks: its frames, once "flushed" has come. */
-function animate(client: LipSyncServiceClient, pcm: Int16Array) {
-  return new Promise<AnimationFrame[]>((resolve, reject) => {
-    const call = client.animate();
-    const frames: AnimationFrame[] = [];
-    call.on("data", (r: AnimateResponse) => {
-      if (r.message?.$case === "frame") frames.push(r.message.value);
-      if (r.message?.$case === "flushed") {
-        call.end();
-        resolve(frames);
-      }
-    });
-    call.on("error", reject);
-    const open = animateOpen({ sampleRateHz: rate, avatarId: "default", roomId: "r1" });
-    if (open.message?.$case === "open") open.message.value.renderer = Renderer.RENDERER_NEURAL;
-    call.write(open);
-    for (let at = 0; at < pcm.length; at += rate / 10) call.write(animateAudio(pcm.subarray(at, at + rate / 10), "u1"));
-    call.write(animateFlush("u1"));
-  });
-}
+const animate = (client: LipSyncServiceClient, pcm: Int16Array) => animateUtterance(client, pcm, { rate });
 
 /** How open the drawn mouth is on a frame's face patch: the share of the mouth box's px dark as a mouth's inside. */
 function opening(frame: AnimationFrame): number {

@@ -41,10 +41,14 @@ describe("a room host paused past its lease and resumed", () => {
       const framesOut = async () =>
         (await metric(holder, "livehost_media_video_frames_total")) -
         (await metric(holder, "livehost_media_dropped_frames_total"));
+      const asked = performance.now();
       const framesBefore = await framesOut();
       const eventsBefore = watch.events.length;
 
       holder.child.kill("SIGSTOP");
+      // Frames the holder made between answering the count and the signal landing are not "after the pause": at
+      // 15 fps, one per 67 ms of that time (the count's round trip included), which a busy machine makes long.
+      const inFlight = Math.ceil(((performance.now() - asked) * 15) / 1000);
       await watch.waitFor(
         (e) =>
           watch.events.indexOf(e) >= eventsBefore &&
@@ -62,7 +66,7 @@ describe("a room host paused past its lease and resumed", () => {
 
       // Nothing streamed: no frame went out after the pause (the few before the signal landed aside); the frames its
       // clock made up for on waking were withheld.
-      expect(await framesOut()).toBeLessThanOrEqual(framesBefore + 2);
+      expect(await framesOut()).toBeLessThanOrEqual(framesBefore + 2 + inFlight);
       // Off air there, on air on the other host, which still speaks.
       expect(await metric(holder, "livehost_rooms_on_air")).toBe(0);
       expect((await hostOf()).hostId).toBe(other.id);

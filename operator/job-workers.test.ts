@@ -134,7 +134,10 @@ describe("operator: job workers sized on the onboarding queue", () => {
     // The last two end: min once the delay has passed.
     for (const message of running) message.ack();
     await eventually(() => expect(s.replicas()).toBe(1), { timeoutMs: 10_000 });
-    expect(await s.metrics()).toContain('livehost_operator_job_worker_replicas{state="desired"} 1');
+    // The gauge is set once the operator has the patch's answer, a moment after the API server applied it.
+    await eventually(async () =>
+      expect(await s.metrics()).toContain('livehost_operator_job_worker_replicas{state="desired"} 1'),
+    );
   }, 60_000);
 
   it("without the consumer: min, or as many workers as jobs already wait in the stream", async () => {

@@ -356,16 +356,20 @@ describe("lane health", () => {
   });
 });
 
-describe("forecasts that are wrong", () => {
-  const peak = compilePeak({
+/** A festival night's LiveEvent: 5,000 rooms from 20:00 for three hours, a 10-minute ramp and warm-up. */
+const nightPeak = (forecastErrorPercent: number) =>
+  compilePeak({
     start: "2026-11-11T20:00:00Z",
     expectedRooms: 5000,
     rampSeconds: 600,
     durationSeconds: 3 * 3600,
     streamsPerRoom: { tts: 1, lipsync: 1 },
     warmupSeconds: 600,
-    forecastErrorPercent: 30,
+    forecastErrorPercent,
   });
+
+describe("forecasts that are wrong", () => {
+  const peak = nightPeak(30);
   const eight = Date.parse("2026-11-11T20:00:00Z");
 
   it("holds the upper end of the forecast error until the ramp shows how the peak turns out", () => {
@@ -436,15 +440,7 @@ describe("forecasts that are wrong", () => {
 
 describe("after a scheduled peak", () => {
   it("follows its rooms down within a minute once it has ended, not after the whole cooldown", () => {
-    const peak = compilePeak({
-      start: "2026-11-11T20:00:00Z",
-      expectedRooms: 5000,
-      rampSeconds: 600,
-      durationSeconds: 3 * 3600,
-      streamsPerRoom: { tts: 1, lipsync: 1 },
-      warmupSeconds: 600,
-      forecastErrorPercent: 0,
-    });
+    const peak = nightPeak(0);
     const ended = Date.parse("2026-11-11T23:00:00Z");
     const spec = { ...pool, streamsPerReplica: 100, headroomPercent: 0, scaleDownCooldownSeconds: 300 };
     const input: PoolInput = {

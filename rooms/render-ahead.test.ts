@@ -69,6 +69,19 @@ const aheadSpec = (stack: TestRoomStack, script: ShowScript, speed = 1): RoomSpe
   return spec;
 };
 
+/** Every sentence of the long show kept (rendered ahead, or streamed live once and kept), and some played. */
+async function wholeShowKept(stack: TestRoomStack): Promise<void> {
+  await eventually(
+    async () => {
+      expect((await prerendered(stack, "rendered")) + (await prerendered(stack, "kept_live"))).toBe(
+        sentencesInLongScript,
+      );
+      expect(await prerendered(stack, "played")).toBeGreaterThanOrEqual(1);
+    },
+    { timeoutMs: 90_000, intervalMs: 200 },
+  );
+}
+
 describe("a room rendering its show ahead", () => {
   it("plays its show from what it kept; an answer cuts in and the show resumes from what was kept, no worker asked", async () => {
     await using stack = await startTestRoomStack({ live: true });
@@ -76,15 +89,7 @@ describe("a room rendering its show ahead", () => {
     await stack.start("ahead");
 
     // Every sentence of the show is kept (rendered ahead, or streamed live once and kept), and some were played.
-    await eventually(
-      async () => {
-        expect((await prerendered(stack, "rendered")) + (await prerendered(stack, "kept_live"))).toBe(
-          sentencesInLongScript,
-        );
-        expect(await prerendered(stack, "played")).toBeGreaterThanOrEqual(1);
-      },
-      { timeoutMs: 90_000, intervalMs: 200 },
-    );
+    await wholeShowKept(stack);
     // A long show sentence starts, from what was kept: the question arrives while the audience hears its start.
     const heard = stack.utterances("ahead").length;
     const playing = await eventually(
@@ -187,15 +192,7 @@ describe("a room rendering its show ahead", () => {
     const spec = aheadSpec(stack, longScript);
     await stack.create("changed", spec);
     await stack.start("changed");
-    await eventually(
-      async () => {
-        expect((await prerendered(stack, "rendered")) + (await prerendered(stack, "kept_live"))).toBe(
-          sentencesInLongScript,
-        );
-        expect(await prerendered(stack, "played")).toBeGreaterThanOrEqual(1);
-      },
-      { timeoutMs: 90_000, intervalMs: 200 },
-    );
+    await wholeShowKept(stack);
     const update = async (next: RoomSpec, path: string) => {
       const said = stack.utterances("changed").length;
       await stack.request("changed", {

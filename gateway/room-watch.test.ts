@@ -191,7 +191,10 @@ async function logStack(settings: { maxPerRoom?: number } = {}) {
         });
         const ack = await js.publish(subjects.roomEventLog(roomId), RoomEvent.encode(event).finish());
         positions.set(`${roomId}/${sequence}`, ack.seq);
+        // Then live, as the room's owner sends a kept event once it is stored (rooms/event-log.ts).
+        nc.publish(subjects.roomEvents(roomId), RoomEvent.encode({ ...event, earlier: [] }).finish());
       }
+      await nc.flush();
     },
     /** Sends events `from`..`to` of a room live only, as its owner sends the show's sentences. */
     say: async (roomId: string, from: number, to = from) => {

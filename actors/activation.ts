@@ -2,7 +2,7 @@
 // valid: see host-lease.ts), loads and fences its state, consumes its durable mailbox and its asks, and runs one
 // message at a time in arrival order. Every state write is conditional on the revision this activation last wrote,
 // so once another host has taken over, nothing this one does sticks.
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
 import { extractNatsContext, tracer, type Logger } from "../observability/index.js";
@@ -80,9 +80,15 @@ export const actorKey = (type: string, id: string) => `${type}.${id}`;
 export const askSubject = (type: AnyActorType, id: string) => `livehost.ask.${type.name}.${id}`;
 /**
  * One consumer per activation (epoch): a paused previous owner that wakes up keeps pulling from *its* consumer,
- * which no longer exists, rather than taking (and holding) messages from the new owner's.
+ * which no longer exists, rather than taking (and holding) messages from the new owner's. A consumer lost with its
+ * NATS server is made again under the next generation's name: nats-server 2.9 keeps a lost one-replica consumer
+ * assigned to its dead server, and a request to make one of the same name waits for that server.
  */
-export const consumerName = (type: string, id: string, epoch: number) => `${type}_${id}_${epoch}`;
+export const consumerName = (type: string, id: string, epoch: number, generation = 0) =>
+  `${type}_${id}_${epoch}${generation > 0 ? `_${generation}` : ""}`;
+
+/** A consumer nobody pulls from for this long is deleted by the servers (one left behind by a lost generation). */
+const consumerInactiveMs = 5 * 60_000;
 
 export class Activation {
   readonly key: string;
@@ -102,7 +108,8 @@ export class Activation {
   #keepAlive = false;
   #ended = false;
   #messages: ConsumerMessages | undefined;
-  #consumedAt = 0;
+  /** Generation of this activation's mailbox consumer: one more each time it is made again after a loss. */
+  #generation = 0;
   #askSub: Subscription | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #purgeTimer: NodeJS.Timeout | undefined;
@@ -171,8 +178,17 @@ export class Activation {
     this.#askSub?.unsubscribe();
     this.#wake?.();
     await this.#messages?.close().catch(() => undefined);
-    const { stores, type, id } = this.#deps;
-    await stores.jsm.consumers.delete(type.stream, consumerName(type.name, id, this.epoch)).catch(() => undefined);
+    await this.#deleteConsumer(this.#generation);
+  }
+
+  #consumerName(generation = this.#generation): string {
+    return consumerName(this.#deps.type.name, this.#deps.id, this.epoch, generation);
+  }
+
+  async #deleteConsumer(generation: number): Promise<void> {
+    await this.#deps.stores.jsm.consumers
+      .delete(this.#deps.type.stream, this.#consumerName(generation))
+      .catch(() => undefined);
   }
 
   async #begin(): Promise<void> {
@@ -221,13 +237,12 @@ export class Activation {
 
   /** Pulls from this activation's mailbox consumer, in place of any earlier pull. */
   async #consume(): Promise<void> {
-    const { type, id, stores } = this.#deps;
-    const consumer = await stores.jsm.jetstream().consumers.get(type.stream, consumerName(type.name, id, this.epoch));
+    const { type, stores } = this.#deps;
+    const consumer = await stores.jsm.jetstream().consumers.get(type.stream, this.#consumerName());
     // Idle pulls last 10 s (a heartbeat every 5 s): an idle actor costs the servers about one message every 3 s.
     const messages = await consumer.consume({ max_messages: 4, expires: 10_000 });
     const previous = this.#messages;
     this.#messages = messages;
-    this.#consumedAt = performance.now();
     await previous?.close().catch(() => undefined);
     void (async () => {
       try {
@@ -240,42 +255,40 @@ export class Activation {
   }
 
   /**
-   * The consumer's leader moved to another server (the one that led it died): pulls waiting at the old leader are
-   * gone, and the client would notice only after two missed heartbeats (10 s). Pull again at once.
-   */
-  async repull(): Promise<void> {
-    // A consumer's creation announces its first leader too: a pull just made needs no second one.
-    if (this.#ended || !this.#messages || performance.now() - this.#consumedAt < 2_000) return;
-    this.#deps.metrics.repulls.inc({ type: this.#deps.type.name });
-    await this.#consume().catch((err: unknown) => this.#log.warn({ err }, "pulling again from the mailbox failed"));
-  }
-
-  /**
-   * The consumer is replicated like its stream (a one-replica consumer lost with its server could not be reliably
-   * made again on nats-server 2.9: see the README's known limits); it holds no fact of its own (the cursor is in the
-   * state), so when it is lost anyway it is made again from the cursor.
+   * The mailbox consumer is one replica in memory on one NATS server: an R3 consumer per live actor is a Raft group
+   * per room, whose heartbeats alone cost a 3-node cluster about a core at 2,000 rooms, while a one-replica consumer
+   * costs nothing idle but its pulls. It holds no fact of its own (the cursor is in the state), so one lost with its
+   * server, deleted, or dropped at the server's restart is made again from the cursor under the next generation.
    */
   async #addConsumer(): Promise<void> {
     const { type, id, stores } = this.#deps;
     await stores.jsm.consumers.add(type.stream, {
-      durable_name: consumerName(type.name, id, this.epoch),
+      durable_name: this.#consumerName(),
       filter_subject: `${type.subjectPrefix}.${id}.*`,
       ack_policy: AckPolicy.Explicit,
       // One message in flight: handling order is arrival order, retries included.
       max_ack_pending: 1,
       ack_wait: nanos(mailboxAckWaitMs),
-      inactive_threshold: nanos(24 * 3600_000),
+      inactive_threshold: nanos(consumerInactiveMs),
+      num_replicas: 1,
+      mem_storage: true,
       ...(this.#lastSeq > 0
         ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.#lastSeq + 1 }
         : { deliver_policy: DeliverPolicy.All }),
     });
   }
 
-  /** A consumer lost (deleted by mistake, or with its servers) is made again while this activation owns the actor. */
+  /**
+   * Watches the pulls: when the consumer is gone (deleted, or its server lost: pulls unanswered and no heartbeat),
+   * a new generation is made from the cursor while this activation owns the actor. A message the lost one had
+   * delivered comes again from the new one and is skipped as handled (its sequence is at or below the cursor).
+   */
   async #watchConsumer(messages: ConsumerMessages): Promise<void> {
     for await (const status of messages.status()) {
       if (this.#ended || this.#messages !== messages) return;
-      if (status.type !== "consumer_not_found" && status.type !== "consumer_deleted") continue;
+      const gone = status.type === "consumer_not_found" || status.type === "consumer_deleted";
+      const unanswered = status.type === "heartbeats_missed" || status.type === "no_responders";
+      if (!gone && !unanswered) continue;
       // A successor deletes its predecessor's consumer: that is not ours to bring back.
       const lease = await this.#deps.stores.leases.get(this.key).catch(() => null);
       const owner =
@@ -283,12 +296,40 @@ export class Activation {
       if (owner !== this.#deps.hostId || lease?.revision !== this.#leaseRevision || !this.#deps.hostLease.holds()) {
         continue;
       }
+      // Heartbeats also go missing while this process or the network stalls: the consumer is asked after first.
+      if (unanswered && (await this.#consumerAnswers())) continue;
+      // The next generation gets a watch of its own.
+      void this.#recreate(status.type);
+      return;
+    }
+  }
+
+  /** True when the consumer's server answers for it (a short wait: it is asked only when pulls go unanswered). */
+  async #consumerAnswers(): Promise<boolean> {
+    const jsm = await jetstreamManager(this.#deps.nats, { timeout: 2_000, checkAPI: false });
+    return jsm.consumers.info(this.#deps.type.stream, this.#consumerName()).then(
+      (info) => Boolean(info.cluster?.leader ?? true),
+      () => false,
+    );
+  }
+
+  /** Makes the next generation of the mailbox consumer and pulls from it, retrying while NATS elects leaders. */
+  async #recreate(why: string): Promise<void> {
+    const lost = this.#generation;
+    for (let attempt = 1; !this.#ended && this.owns(); attempt++) {
+      this.#generation = lost + attempt;
       try {
         await this.#addConsumer();
+        await this.#consume();
         this.#deps.metrics.consumersRecreated.inc({ type: this.#deps.type.name });
-        this.#log.warn({ status: status.type }, "mailbox consumer was lost; made again from the state's cursor");
+        this.#log.warn({ why, generation: this.#generation }, "mailbox consumer was lost; made again from the cursor");
+        // Gone with its server: the deletion waits for it, and the servers delete it when idle anyway.
+        void this.#deleteConsumer(lost);
+        return;
       } catch (err) {
-        this.#log.warn({ err }, "mailbox consumer could not be made again yet");
+        this.#log.warn({ err, attempt }, "mailbox consumer could not be made again yet");
+        void this.#deleteConsumer(this.#generation);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * attempt)));
       }
     }
   }
@@ -633,9 +674,8 @@ export class Activation {
       if (work.kind === "js") work.done();
     }
     if (reason !== "lease_lost") {
-      const { stores, type, id } = this.#deps;
-      await stores.jsm.consumers.delete(type.stream, consumerName(type.name, id, this.epoch)).catch(() => undefined);
-      await stores.leases.delete(this.key, { previousSeq: this.#leaseRevision }).catch(() => undefined);
+      await this.#deleteConsumer(this.#generation);
+      await this.#deps.stores.leases.delete(this.key, { previousSeq: this.#leaseRevision }).catch(() => undefined);
     }
     this.#deps.metrics.deactivations.inc({ type: this.#deps.type.name, reason });
     this.#log.debug({ reason }, "actor deactivated");

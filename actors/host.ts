@@ -221,14 +221,7 @@ export class ActorHost implements AsyncDisposable {
     // this host's own event loop stood still, must not see others as silent only because their heartbeats and lease
     // renewals are still queued here.
     this.#failoverTimer = setInterval(() => setImmediate(() => this.#takeOverOrphans()), 250);
-    for (const type of this.#types.values()) {
-      await this.#startActivator(type);
-      this.#subs.push(
-        this.#nats.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.${type.stream}.*`, {
-          callback: (_err, msg) => this.#leaderMoved(type.name, msg.subject.slice(msg.subject.lastIndexOf(".") + 1)),
-        }),
-      );
-    }
+    for (const type of this.#types.values()) await this.#startActivator(type);
 
     this.#reminders = new ReminderScheduler(
       this.#stores.reminders,
@@ -490,14 +483,6 @@ export class ActorHost implements AsyncDisposable {
       this.#fencing.set(hostId, fencing);
     }
     return fencing.catch(() => false);
-  }
-
-  /** A mailbox consumer (named by consumerName) has a new leader: its activation here, if any, pulls again. */
-  #leaderMoved(type: string, consumer: string): void {
-    const cut = consumer.lastIndexOf("_");
-    if (!consumer.startsWith(`${type}_`) || cut <= type.length) return;
-    const activation = this.#activations.get(actorKey(type, consumer.slice(type.length + 1, cut)));
-    if (activation && String(activation.epoch) === consumer.slice(cut + 1)) void activation.repull();
   }
 
   /** Why this host takes no new actors now: its event loop lags, or it runs as many as its capacity. */

@@ -16,7 +16,6 @@ export class ActorMetrics {
   readonly duplicates: Counter<"type">;
   readonly leaseLost: Counter<"type">;
   readonly consumersRecreated: Counter<"type">;
-  readonly repulls: Counter<"type">;
   readonly hostLeaseLost: Counter;
   readonly activationRetries: Counter<"type" | "outcome">;
   readonly shedding: Gauge<"reason">;
@@ -102,13 +101,7 @@ export class ActorMetrics {
     });
     this.consumersRecreated = new Counter({
       name: "livehost_actor_consumers_recreated_total",
-      help: "Mailbox consumers made again from the state's cursor after their NATS server was lost.",
-      labelNames: ["type"],
-      registers,
-    });
-    this.repulls = new Counter({
-      name: "livehost_actor_mailbox_repulls_total",
-      help: "Mailbox pulls made again at once because the consumer's leader moved to another NATS server.",
+      help: "Mailbox consumers made again from the state's cursor after they were lost (with their NATS server, or deleted).",
       labelNames: ["type"],
       registers,
     });

@@ -270,6 +270,26 @@ describe("virtual actors", () => {
     });
   });
 
+  it("makes a lost mailbox consumer again from the cursor: tells after the loss are handled, each once", async () => {
+    await using c = await cluster(1);
+    await c.ask("lost", { op: "keepAlive" });
+    for (let n = 0; n < 5; n++) await c.tell("lost", { op: "add", n: 1 }, `before-${n}`);
+    await eventually(async () => expect((await c.ask("lost", { op: "get" })).total).toBe(5));
+    // The consumer goes as it would with its NATS server (one replica in memory): deleted under the actor.
+    const jsm = await jetstreamManager(c.clientConnection);
+    const names = async () => (await jsm.consumers.list("COUNTERS").next()).map((info) => info.name);
+    const lost = (await names()).filter((name) => name.startsWith("counter_lost_"));
+    expect(lost).toHaveLength(1);
+    await jsm.consumers.delete("COUNTERS", lost[0]!);
+    for (let n = 0; n < 5; n++) await c.tell("lost", { op: "add", n: 10 }, `after-${n}`);
+    await eventually(async () => expect((await c.ask("lost", { op: "get" })).total).toBe(55), { timeoutMs: 20_000 });
+    const state = (await c.ask("lost", { op: "get" })) as unknown as CounterSnapshot;
+    expect(Object.values(state.applied).filter((times) => times !== 1)).toEqual([]);
+    expect((await names()).filter((name) => name.startsWith("counter_lost_"))).toEqual([`${lost[0]}_1`]);
+    const recreated = await c.hosts[0]!.metrics.consumersRecreated.get();
+    expect(recreated.values.map((v) => v.value)).toEqual([1]);
+  });
+
   it("hands its actors over on drain: a keep-alive actor is active elsewhere with its state", async () => {
     await using c = await cluster(2);
     await c.ask("moving", { op: "keepAlive" });

@@ -2,7 +2,7 @@
 // valid: see host-lease.ts), loads and fences its state, consumes its durable mailbox and its asks, and runs one
 // message at a time in arrival order. Every state write is conditional on the revision this activation last wrote,
 // so once another host has taken over, nothing this one does sticks.
-import { AckPolicy, DeliverPolicy, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { SpanKind, SpanStatusCode, context, trace } from "@opentelemetry/api";
 import { extractNatsContext, tracer, type Logger } from "../observability/index.js";
@@ -30,6 +30,11 @@ export interface ActivationDeps {
   metrics: ActorMetrics;
   reminders: ReminderBook;
   logger: Logger;
+  /**
+   * Whether a NATS server of the stream's cluster is gone (not heard from by the stream's leader for seconds); false
+   * when that cannot be told now. Asked once per stream for all of a host's actors (host.ts).
+   */
+  serverLost: (stream: string, server: string) => Promise<boolean>;
   /** The host's lease: held while this host may act for its actors. */
   hostLease: { holds(): boolean; waitHeld(timeoutMs: number): Promise<boolean> };
   leaseTtlMs: number;
@@ -110,6 +115,8 @@ export class Activation {
   #messages: ConsumerMessages | undefined;
   /** Generation of this activation's mailbox consumer: one more each time it is made again after a loss. */
   #generation = 0;
+  /** The NATS server that holds it (none on a single server, where a restart loses it: it is then not found). */
+  #consumerServer: string | undefined;
   #askSub: Subscription | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #purgeTimer: NodeJS.Timeout | undefined;
@@ -262,7 +269,7 @@ export class Activation {
    */
   async #addConsumer(): Promise<void> {
     const { type, id, stores } = this.#deps;
-    await stores.jsm.consumers.add(type.stream, {
+    const info = await stores.jsm.consumers.add(type.stream, {
       durable_name: this.#consumerName(),
       filter_subject: `${type.subjectPrefix}.${id}.*`,
       ack_policy: AckPolicy.Explicit,
@@ -276,12 +283,15 @@ export class Activation {
         ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.#lastSeq + 1 }
         : { deliver_policy: DeliverPolicy.All }),
     });
+    this.#consumerServer = info.cluster?.leader;
   }
 
   /**
-   * Watches the pulls: when the consumer is gone (deleted, or its server lost: pulls unanswered and no heartbeat),
-   * a new generation is made from the cursor while this activation owns the actor. A message the lost one had
-   * delivered comes again from the new one and is skipped as handled (its sequence is at or below the cursor).
+   * Watches the pulls: when the consumer is gone (deleted, or its server lost: no heartbeat, and the stream's leader
+   * has not heard from that server for seconds), a new generation is made from the cursor while this activation owns
+   * the actor. Missed heartbeats alone prove nothing: an overloaded host or server misses them too, and making
+   * consumers again then would only load the servers more. A message the lost consumer had delivered comes again
+   * from the new one and is skipped as handled (its sequence is at or below the cursor).
    */
   async #watchConsumer(messages: ConsumerMessages): Promise<void> {
     for await (const status of messages.status()) {
@@ -296,21 +306,12 @@ export class Activation {
       if (owner !== this.#deps.hostId || lease?.revision !== this.#leaseRevision || !this.#deps.hostLease.holds()) {
         continue;
       }
-      // Heartbeats also go missing while this process or the network stalls: the consumer is asked after first.
-      if (unanswered && (await this.#consumerAnswers())) continue;
+      const server = this.#consumerServer;
+      if (unanswered && !(server && (await this.#deps.serverLost(this.#deps.type.stream, server)))) continue;
       // The next generation gets a watch of its own.
       void this.#recreate(status.type);
       return;
     }
-  }
-
-  /** True when the consumer's server answers for it (a short wait: it is asked only when pulls go unanswered). */
-  async #consumerAnswers(): Promise<boolean> {
-    const jsm = await jetstreamManager(this.#deps.nats, { timeout: 2_000, checkAPI: false });
-    return jsm.consumers.info(this.#deps.type.stream, this.#consumerName()).then(
-      (info) => Boolean(info.cluster?.leader ?? true),
-      () => false,
-    );
   }
 
   /** Makes the next generation of the mailbox consumer and pulls from it, retrying while NATS elects leaders. */

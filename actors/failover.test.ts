@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { connectNats, type NatsConnection } from "../transport/index.js";
 import {
   NatsCluster,
@@ -225,9 +226,15 @@ describe("actor failover (host processes)", () => {
       const a = actors(nc);
       const ids = ["n0", "n1", "n2", "n3"];
       for (const id of ids) await a.client.ask("counter", id, encodeOp({ op: "keepAlive" }), { timeoutMs: 15_000 });
+      // The server holding n0's mailbox consumer (one replica in memory) dies: it is made again from the cursor.
+      const jsm = await jetstreamManager(nc);
+      const consumers = await jsm.consumers.list("COUNTERS").next();
+      const holder = consumers.find((info) => info.name.startsWith("counter_n0_"))?.cluster?.leader;
+      const victim = cluster.nodes.findIndex((node) => node.serverName === holder);
+      expect(victim).toBeGreaterThanOrEqual(0);
       const producing = a.produce(ids, 30, 0, 10);
       await new Promise((resolve) => setTimeout(resolve, 200));
-      await cluster.kill(0);
+      await cluster.kill(victim);
       const acked = await producing;
       await a.expectExactlyOnce(ids, acked).catch((err: unknown) => {
         console.error(procs.map((p) => p.logs()).join("\n"));

@@ -92,6 +92,8 @@ export class ActorHost implements AsyncDisposable {
   readonly #retries = new Map<string, { at: number; attempt: number }>();
   readonly #leases = new Map<string, LeaseView>();
   readonly #subs: Subscription[] = [];
+  /** The last answer to "which of a stream's servers are heard from", per stream (#serverLost). */
+  readonly #streamPeers = new Map<string, { at: number; peers: Promise<Map<string, boolean> | undefined> }>();
   readonly #log: Logger;
   readonly #capacity: number;
   readonly #loadGuard: LoadGuard | undefined;
@@ -412,6 +414,7 @@ export class ActorHost implements AsyncDisposable {
           metrics: this.metrics,
           reminders: this.#book,
           logger: this.#log,
+          serverLost: (stream, server) => this.#serverLost(stream, server),
           hostLease: this.#hostLease,
           leaseTtlMs: this.#leaseTtlMs,
           purgeEveryMs: this.#mailboxPurgeMs,
@@ -483,6 +486,31 @@ export class ActorHost implements AsyncDisposable {
       this.#fencing.set(hostId, fencing);
     }
     return fencing.catch(() => false);
+  }
+
+  /**
+   * Whether the stream's leader has not heard from `server` for 5 s (its peers are heard from many times a second),
+   * or no longer lists it. One question per stream every 2 s at most, shared by every actor whose pulls go
+   * unanswered; false when the stream cannot be asked now (JetStream electing a leader, or this host overloaded).
+   */
+  #serverLost(stream: string, server: string): Promise<boolean> {
+    let asked = this.#streamPeers.get(stream);
+    if (!asked || performance.now() - asked.at > 2_000) {
+      const peers = this.#stores.jsm.streams.info(stream).then(
+        (info) => {
+          const heard = new Map<string, boolean>();
+          if (info.cluster?.leader) heard.set(info.cluster.leader, true);
+          for (const peer of info.cluster?.replicas ?? []) {
+            heard.set(peer.name, !peer.offline && peer.current && peer.active < 5e9);
+          }
+          return heard;
+        },
+        () => undefined,
+      );
+      asked = { at: performance.now(), peers };
+      this.#streamPeers.set(stream, asked);
+    }
+    return asked.peers.then((heard) => heard !== undefined && heard.get(server) !== true);
   }
 
   /** Why this host takes no new actors now: its event loop lags, or it runs as many as its capacity. */

@@ -90,6 +90,11 @@ export class NatsServerProcess implements AsyncDisposable {
     return cluster?.replace(/^nats:/, "nats-route:");
   }
 
+  /** The name given with `serverName` (JetStream names a stream's or consumer's servers by it). */
+  get serverName(): string | undefined {
+    return this.#options.serverName;
+  }
+
   get monitorUrl(): string {
     return this.#requirePorts().monitoring![0]!;
   }

@@ -543,9 +543,12 @@ export class ActorHost implements AsyncDisposable {
     if (this.#draining || !this.#hostLease.holds()) return;
     this.#retryFailed();
     for (const [key, lease] of this.#leases) {
-      if (this.#activations.has(key) || this.#starting.has(key)) continue;
-      if (lease.hostId !== this.hostId && this.#ownerAlive(lease.hostId)) continue;
-      if (this.#membership.preferredFor(key) !== this.hostId) continue;
+      if (this.#activations.has(key) || this.#starting.has(key) || this.#retries.has(key)) continue;
+      // Still ours with none running it: given up when this host's lease was lost, and taken by nobody (the others
+      // see this host alive again). Nobody else will take it: it starts here again.
+      const mine = lease.hostId === this.hostId;
+      if (!mine && this.#ownerAlive(lease.hostId)) continue;
+      if (!mine && this.#membership.preferredFor(key) !== this.hostId) continue;
       const dot = key.indexOf(".");
       const type = key.slice(0, dot);
       if (!this.#types.has(type)) continue;

@@ -290,6 +290,24 @@ describe("virtual actors", () => {
     expect(recreated.values.map((v) => v.value)).toEqual([1]);
   });
 
+  it("starts again the live actors it gave up when its lease was lost and nobody took them", async () => {
+    await using c = await cluster(2);
+    const ids = Array.from({ length: 12 }, (_, i) => `kept-${i}`);
+    for (const id of ids) await c.ask(id, { op: "keepAlive" });
+    for (const id of ids) await c.ask(id, { op: "add", n: 1 });
+    // Another host deleted h0's lease (it took h0 for dead) and then saw it renew again: h0 gives every actor up.
+    const jsm = await jetstreamManager(c.clientConnection);
+    await jsm.streams.purge("KV_livehost_host_leases", { filter: "$KV.livehost_host_leases.h0" });
+    await eventually(async () =>
+      expect(await c.hosts[0]!.metrics.hostLeaseLost.get()).toMatchObject({ values: [{ value: 1 }] }),
+    );
+    // Every live actor is on air again somewhere, with its state.
+    await eventually(() => expect(ids.filter((id) => !c.hosts.some((h) => h.isActive("counter", id)))).toEqual([]), {
+      timeoutMs: 15_000,
+    });
+    for (const id of ids) expect((await c.ask(id, { op: "get" })).total).toBe(1);
+  });
+
   it("hands its actors over on drain: a keep-alive actor is active elsewhere with its state", async () => {
     await using c = await cluster(2);
     await c.ask("moving", { op: "keepAlive" });

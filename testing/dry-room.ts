@@ -17,7 +17,6 @@ import type { LiveRoomDeps, LiveRoomProgress, OnAirRoom, OpenRoom } from "../roo
 
 const leadMs = 600;
 const cutInMs = 250;
-const fenceCheckMs = 50;
 
 /** Words a minute of the embedded voices at speed 1 (gpu-workers/tts/voices.ts, not imported: it loads onnxruntime). */
 const voiceRates: Record<string, number> = {
@@ -43,31 +42,11 @@ interface Line {
   after?: ShowPosition;
 }
 
-/**
- * One timer checks every dry room's fence (LiveRoom runs one per room every 50 ms: 100,000 wake-ups a second at
- * 5,000 rooms, which would measure this machine's timers rather than the control plane).
- */
-const fenceChecks = new Map<DryRoom, () => void>();
-let fenceTimer: NodeJS.Timeout | undefined;
-
-function watchFence(room: DryRoom, check: () => void): void {
-  fenceChecks.set(room, check);
-  fenceTimer ??= setInterval(() => {
-    for (const check of fenceChecks.values()) check();
-  }, fenceCheckMs);
-}
-
-function unwatchFence(room: DryRoom): void {
-  fenceChecks.delete(room);
-  if (fenceChecks.size === 0 && fenceTimer) {
-    clearInterval(fenceTimer);
-    fenceTimer = undefined;
-  }
-}
+const onAir = new Set<DryRoom>();
 
 /** The dry rooms on air in this process (started, not stopped). */
 export function dryRoomsOnAir(): DryRoom[] {
-  return [...fenceChecks.keys()];
+  return [...onAir];
 }
 
 export class DryRoom implements OnAirRoom {
@@ -124,14 +103,7 @@ export class DryRoom implements OnAirRoom {
 
   start(): Promise<void> {
     this.#startedAt = performance.now();
-    const owns = this.#deps.owns;
-    if (owns) {
-      watchFence(this, () => {
-        if (owns() || this.stopped) return;
-        this.#deps.log.warn("this host no longer holds the room: it goes silent");
-        void this.stop();
-      });
-    }
+    onAir.add(this);
     this.#loop = this.#run().catch((err: unknown) => {
       if (!this.#abort.signal.aborted) this.#deps.log.error({ err }, "dry room loop failed");
     });
@@ -140,7 +112,7 @@ export class DryRoom implements OnAirRoom {
 
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
-      unwatchFence(this);
+      onAir.delete(this);
       this.#abort.abort();
       this.#wake?.();
       this.#current?.cut.abort();
@@ -277,11 +249,13 @@ export class DryRoom implements OnAirRoom {
         await this.#sleep(early);
         continue;
       }
-      const line = await this.#next();
+      // As LiveRoom: nothing is said while this host is not sure it holds the room (a stall, JetStream electing a
+      // leader); its actor stops the room if the lease is lost.
       if (this.#deps.owns && !this.#deps.owns()) {
-        if (line?.source === UtteranceSource.UTTERANCE_SOURCE_HUMAN) this.#humanLines.unshift(line);
-        return;
+        await this.#sleep(100);
+        continue;
       }
+      const line = await this.#next();
       if (!line) {
         await this.#sleep(100);
         continue;

@@ -30,11 +30,6 @@ export interface ActivationDeps {
   metrics: ActorMetrics;
   reminders: ReminderBook;
   logger: Logger;
-  /**
-   * Whether a NATS server of the stream's cluster is gone (not heard from by the stream's leader for seconds); false
-   * when that cannot be told now. Asked once per stream for all of a host's actors (host.ts).
-   */
-  serverLost: (stream: string, server: string) => Promise<boolean>;
   /** The host's lease: held while this host may act for its actors. */
   hostLease: { holds(): boolean; waitHeld(timeoutMs: number): Promise<boolean> };
   leaseTtlMs: number;
@@ -115,6 +110,7 @@ export class Activation {
   #messages: ConsumerMessages | undefined;
   /** Generation of this activation's mailbox consumer: one more each time it is made again after a loss. */
   #generation = 0;
+  #recreating = false;
   /** The NATS server that holds it (none on a single server, where a restart loses it: it is then not found). */
   #consumerServer: string | undefined;
   #askSub: Subscription | undefined;
@@ -287,18 +283,15 @@ export class Activation {
   }
 
   /**
-   * Watches the pulls: when the consumer is gone (deleted, or its server lost: no heartbeat, and the stream's leader
-   * has not heard from that server for seconds), a new generation is made from the cursor while this activation owns
-   * the actor. Missed heartbeats alone prove nothing: an overloaded host or server misses them too, and making
-   * consumers again then would only load the servers more. A message the lost consumer had delivered comes again
-   * from the new one and is skipped as handled (its sequence is at or below the cursor).
+   * Watches the pulls: when the consumer is gone (deleted, or not found after its server restarted), a new
+   * generation is made from the cursor while this activation owns the actor. (One whose server is lost is made again
+   * by lostServers(), which the host calls.) A message the lost consumer had delivered comes again from the new one
+   * and is skipped as handled (its sequence is at or below the cursor).
    */
   async #watchConsumer(messages: ConsumerMessages): Promise<void> {
     for await (const status of messages.status()) {
       if (this.#ended || this.#messages !== messages) return;
-      const gone = status.type === "consumer_not_found" || status.type === "consumer_deleted";
-      const unanswered = status.type === "heartbeats_missed" || status.type === "no_responders";
-      if (!gone && !unanswered) continue;
+      if (status.type !== "consumer_not_found" && status.type !== "consumer_deleted") continue;
       // A successor deletes its predecessor's consumer: that is not ours to bring back.
       const lease = await this.#deps.stores.leases.get(this.key).catch(() => null);
       const owner =
@@ -306,12 +299,22 @@ export class Activation {
       if (owner !== this.#deps.hostId || lease?.revision !== this.#leaseRevision || !this.#deps.hostLease.holds()) {
         continue;
       }
-      const server = this.#consumerServer;
-      if (unanswered && !(server && (await this.#deps.serverLost(this.#deps.type.stream, server)))) continue;
       // The next generation gets a watch of its own.
       void this.#recreate(status.type);
       return;
     }
+  }
+
+  /**
+   * NATS servers the stream's leader has not heard from for seconds (the host asks once for all its actors): when
+   * this activation's consumer is on one of them, it is made again. Missed heartbeats alone would prove nothing: an
+   * overloaded host or server misses them too, and making consumers again then would only load the servers more.
+   */
+  lostServers(lost: ReadonlySet<string>): void {
+    const server = this.#consumerServer;
+    if (this.#ended || !server || !lost.has(server) || !this.owns() || this.#recreating) return;
+    this.#recreating = true;
+    void this.#recreate(`server ${server} lost`).finally(() => (this.#recreating = false));
   }
 
   /** Makes the next generation of the mailbox consumer and pulls from it, retrying while NATS elects leaders. */

@@ -92,8 +92,8 @@ export class ActorHost implements AsyncDisposable {
   readonly #retries = new Map<string, { at: number; attempt: number }>();
   readonly #leases = new Map<string, LeaseView>();
   readonly #subs: Subscription[] = [];
-  /** The last answer to "which of a stream's servers are heard from", per stream (#serverLost). */
-  readonly #streamPeers = new Map<string, { at: number; peers: Promise<Map<string, boolean> | undefined> }>();
+  #checkingServers = false;
+  #serverCheckTimer: NodeJS.Timeout | undefined;
   readonly #log: Logger;
   readonly #capacity: number;
   readonly #loadGuard: LoadGuard | undefined;
@@ -223,6 +223,7 @@ export class ActorHost implements AsyncDisposable {
     // this host's own event loop stood still, must not see others as silent only because their heartbeats and lease
     // renewals are still queued here.
     this.#failoverTimer = setInterval(() => setImmediate(() => this.#takeOverOrphans()), 250);
+    this.#serverCheckTimer = setInterval(() => void this.#checkMailboxServers(), 3_000);
     for (const type of this.#types.values()) await this.#startActivator(type);
 
     this.#reminders = new ReminderScheduler(
@@ -414,7 +415,6 @@ export class ActorHost implements AsyncDisposable {
           metrics: this.metrics,
           reminders: this.#book,
           logger: this.#log,
-          serverLost: (stream, server) => this.#serverLost(stream, server),
           hostLease: this.#hostLease,
           leaseTtlMs: this.#leaseTtlMs,
           purgeEveryMs: this.#mailboxPurgeMs,
@@ -489,28 +489,28 @@ export class ActorHost implements AsyncDisposable {
   }
 
   /**
-   * Whether the stream's leader has not heard from `server` for 5 s (its peers are heard from many times a second),
-   * or no longer lists it. One question per stream every 2 s at most, shared by every actor whose pulls go
-   * unanswered; false when the stream cannot be asked now (JetStream electing a leader, or this host overloaded).
+   * Mailbox consumers are one replica in memory: those on a NATS server that is gone are made again. A server is
+   * gone when the mailbox stream's leader has not heard from it for 5 s (it hears from its peers many times a second)
+   * or no longer lists it. One question per mailbox stream every 3 s for all of this host's actors; nothing when the
+   * stream cannot be asked (JetStream electing a leader, or this host overloaded: it asks again next time).
    */
-  #serverLost(stream: string, server: string): Promise<boolean> {
-    let asked = this.#streamPeers.get(stream);
-    if (!asked || performance.now() - asked.at > 2_000) {
-      const peers = this.#stores.jsm.streams.info(stream).then(
-        (info) => {
-          const heard = new Map<string, boolean>();
-          if (info.cluster?.leader) heard.set(info.cluster.leader, true);
-          for (const peer of info.cluster?.replicas ?? []) {
-            heard.set(peer.name, !peer.offline && peer.current && peer.active < 5e9);
-          }
-          return heard;
-        },
-        () => undefined,
-      );
-      asked = { at: performance.now(), peers };
-      this.#streamPeers.set(stream, asked);
+  async #checkMailboxServers(): Promise<void> {
+    if (this.#checkingServers || !this.#hostLease.holds()) return;
+    this.#checkingServers = true;
+    try {
+      for (const type of this.#types.values()) {
+        const info = await this.#stores.jsm.streams.info(type.stream).catch(() => undefined);
+        const lost = new Set(
+          (info?.cluster?.replicas ?? []).filter((peer) => peer.offline || peer.active > 5e9).map((peer) => peer.name),
+        );
+        if (lost.size === 0) continue;
+        for (const activation of this.#activations.values()) {
+          if (activation.key.startsWith(`${type.name}.`)) activation.lostServers(lost);
+        }
+      }
+    } finally {
+      this.#checkingServers = false;
     }
-    return asked.peers.then((heard) => heard !== undefined && heard.get(server) !== true);
   }
 
   /** Why this host takes no new actors now: its event loop lags, or it runs as many as its capacity. */
@@ -647,6 +647,7 @@ export class ActorHost implements AsyncDisposable {
     this.#closed ??= (async () => {
       await this.drain();
       clearInterval(this.#failoverTimer);
+      clearInterval(this.#serverCheckTimer);
       this.#loadGuard?.stop();
       this.#reminders.stop();
       this.#leaseWatch?.stop();

@@ -242,8 +242,9 @@ export class Activation {
   async #consume(): Promise<void> {
     const { type, stores } = this.#deps;
     const consumer = await stores.jsm.jetstream().consumers.get(type.stream, this.#consumerName());
-    // Idle pulls last 10 s (a heartbeat every 5 s): an idle actor costs the servers about one message every 3 s.
-    const messages = await consumer.consume({ max_messages: 4, expires: 10_000 });
+    // Idle pulls last 30 s (a heartbeat every 15 s): an idle actor costs the servers a message every 10 s. A lost
+    // server is found by the host (lostServers), not by these heartbeats, so they need not be frequent.
+    const messages = await consumer.consume({ max_messages: 4, expires: 30_000 });
     const previous = this.#messages;
     this.#messages = messages;
     await previous?.close().catch(() => undefined);

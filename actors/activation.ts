@@ -16,7 +16,7 @@ import {
 } from "./errors.js";
 import type { ActorMetrics } from "./metrics.js";
 import { deadLetterSubject, isNotFound, type Stores } from "./stores.js";
-import type { ActorContext, ActorMessage, AnyActorType } from "./types.js";
+import { stateUnchanged, type ActorContext, type ActorMessage, type AnyActorType } from "./types.js";
 import type { ReminderBook } from "./reminders.js";
 
 export type DeactivationReason = "idle" | "drain" | "lease_lost" | "stopped";
@@ -511,14 +511,15 @@ export class Activation {
 
   async #processTimer(name: string, payload: unknown): Promise<void> {
     await this.#ensureLease();
+    let result: unknown;
     try {
-      await this.#handle({ kind: "timer", name, payload });
+      result = await this.#handle({ kind: "timer", name, payload });
     } catch (err) {
       this.#rollback();
       this.#log.warn({ err, timer: name }, "timer handler failed");
       return;
     }
-    await this.#persist(false);
+    if (result !== stateUnchanged) await this.#persist(false);
   }
 
   async #handle(message: ActorMessage<unknown>): Promise<unknown> {

@@ -5,4 +5,4 @@ export type { LoadGuardOptions } from "./load-guard.js";
 export { ActorClient } from "./client.js";
 export { UnknownChannelError } from "./errors.js";
 export { ensureStream, whileJetStreamStarts, type StoreSettings } from "./stores.js";
-export type { ActorContext, ActorTypeDefinition } from "./types.js";
+export { stateUnchanged, type ActorContext, type ActorTypeDefinition } from "./types.js";

@@ -9,6 +9,9 @@ export type ActorMessage<M> =
   | { kind: "timer"; name: string; payload: unknown }
   | { kind: "reminder"; name: string; payload: unknown; dueAt: Date; sequence: number };
 
+/** What a timer's handler returns when it did not touch the state (see ActorTypeDefinition.handle). */
+export const stateUnchanged: unique symbol = Symbol("stateUnchanged");
+
 export interface ActorContext<S> {
   readonly type: string;
   readonly id: string;
@@ -47,7 +50,11 @@ export interface ActorTypeDefinition<S = unknown, M = unknown> {
   initialState(id: string): S;
   /** Decodes a tell or ask body; throw for a malformed payload (it is counted, dead-lettered, never retried). */
   decode(channel: string, data: Uint8Array): M;
-  /** Handles one message; the return value of an ask is the reply. Throwing sends the error to an asker. */
+  /**
+   * Handles one message; the return value of an ask is the reply. Throwing sends the error to an asker. A timer's
+   * handler that left the state as it was returns `stateUnchanged`: the runtime then neither compares nor writes the
+   * state (a frequent timer on thousands of actors would otherwise serialize every state each time it fires).
+   */
   handle(ctx: ActorContext<S>, message: ActorMessage<M>): Promise<unknown>;
   /** Encodes an ask's reply; JSON by default. */
   encodeReply?(reply: unknown): Uint8Array;

@@ -9,9 +9,18 @@ export function showLanguage(tag: string): ShowLanguage {
   return tag.toLowerCase().startsWith("zh") ? "zh" : "en";
 }
 
+const minorDigitsByCurrency = new Map<string, number>();
+
 /** Digits after the decimal point in a currency's minor unit (JPY 0, CNY/USD 2), from the runtime's ISO 4217 data. */
 export function minorDigits(currency: string): number {
-  return new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits ?? 2;
+  let digits = minorDigitsByCurrency.get(currency);
+  if (digits === undefined) {
+    // A formatter is costly to make (a show line formats prices on every sentence of thousands of rooms): once each.
+    const format = new Intl.NumberFormat("en", { style: "currency", currency });
+    digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+    minorDigitsByCurrency.set(currency, digits);
+  }
+  return digits;
 }
 
 /** A Money as plain digits in major units, trailing ".00" dropped: 7900 CNY -> "79", 4999 USD -> "49.99". */

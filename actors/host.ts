@@ -3,24 +3,16 @@
 import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { AckPolicy, DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
 import { rootLogger, type Logger, type Registry } from "../observability/index.js";
 import { InvalidArgumentError, LivehostError, UnavailableError } from "../errors/index.js";
-import { Activation, actorKey, keepWorking, mailboxAckWaitMs, type DeactivationReason } from "./activation.js";
+import { Activation, actorKey, type DeactivationReason } from "./activation.js";
+import { Activator } from "./activator.js";
 import { HostLease, HostLeaseView } from "./host-lease.js";
 import { LoadGuard, type LoadGuardOptions } from "./load-guard.js";
 import { Membership } from "./membership.js";
 import { ActorMetrics } from "./metrics.js";
 import { ReminderBook, ReminderScheduler } from "./reminders.js";
-import {
-  ensureMailboxStream,
-  isNotFound,
-  mirrorBucket,
-  openStores,
-  whileJetStreamStarts,
-  type StoreSettings,
-  type Stores,
-} from "./stores.js";
+import { ensureMailboxStream, mirrorBucket, openStores, type StoreSettings, type Stores } from "./stores.js";
 import { actorIdPattern, actorNamePattern, type AnyActorType } from "./types.js";
 
 export interface ActorHostOptions {
@@ -40,7 +32,7 @@ export interface ActorHostOptions {
    */
   loadGuard?: LoadGuardOptions;
   stores?: StoreSettings;
-  /** Handled messages are purged from the mailboxes this often (each stays readable for one or two periods). Default 10 s. */
+  /** Handled messages are purged from the mailboxes this often (each stays readable for one or two periods). Default 60 s. */
   mailboxPurgeMs?: number;
   /** Heartbeat period. Default 500 ms. */
   heartbeatMs?: number;
@@ -76,7 +68,6 @@ export interface ActivateReply {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const nanos = (ms: number) => ms * 1_000_000;
 
 export class ActorHost implements AsyncDisposable {
   readonly hostId: string;
@@ -110,7 +101,7 @@ export class ActorHost implements AsyncDisposable {
   #book!: ReminderBook;
   #failoverTimer: NodeJS.Timeout | undefined;
   #placementSub: Subscription | undefined;
-  readonly #activators: ConsumerMessages[] = [];
+  readonly #activators: Activator[] = [];
   #leaseWatch: { stop(): void } | undefined;
   #hostLeaseWatch: { stop(): void } | undefined;
   #draining = false;
@@ -140,7 +131,7 @@ export class ActorHost implements AsyncDisposable {
     this.#leaseRenewMs = options.leaseRenewMs ?? 500;
     this.#leaseTtlMs = options.leaseTtlMs ?? 5_000;
     this.#hostTimeoutMs = options.hostTimeoutMs ?? 2_000;
-    this.#mailboxPurgeMs = options.mailboxPurgeMs ?? 10_000;
+    this.#mailboxPurgeMs = options.mailboxPurgeMs ?? 60_000;
     for (const type of options.types) {
       if (!actorNamePattern.test(type.name))
         throw new InvalidArgumentError("type.name", `"${type.name}" is not a valid actor type name`);
@@ -237,67 +228,28 @@ export class ActorHost implements AsyncDisposable {
     this.#log.info({ types: [...this.#types.keys()] }, "actor host started");
   }
 
-  /**
-   * Any message stored in an inactive actor's mailbox activates it, whoever published it. Every host pulls from one
-   * shared durable consumer per type (headers only); a message is acknowledged once its actor is known active, so a
-   * host dying in between leaves it for another host.
-   */
+  /** Any message stored in an inactive actor's mailbox activates it, whoever published it (see activator.ts). */
   async #startActivator(type: AnyActorType): Promise<void> {
-    const name = "livehost_activator";
-    await whileJetStreamStarts(async () => {
-      try {
-        const info = await this.#stores.jsm.consumers.info(type.stream, name);
-        // Made by an older version with a longer wait: a message lost in flight would wait that long.
-        if (info.config.ack_wait !== nanos(mailboxAckWaitMs)) {
-          await this.#stores.jsm.consumers.update(type.stream, name, { ack_wait: nanos(mailboxAckWaitMs) });
-        }
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        await this.#stores.jsm.consumers
-          .add(type.stream, {
-            durable_name: name,
-            ack_policy: AckPolicy.Explicit,
-            deliver_policy: DeliverPolicy.New,
-            headers_only: true,
-            max_ack_pending: 10_000,
-            ack_wait: nanos(mailboxAckWaitMs),
-          })
-          .catch((addErr: unknown) => {
-            if (!/already in use|exists/i.test((addErr as Error).message)) throw addErr;
-          });
-      }
-    });
-    const consumer = await this.#stores.jsm.jetstream().consumers.get(type.stream, name);
-    const messages = await consumer.consume({ max_messages: 256, expires: 2_000 });
-    this.#activators.push(messages);
-    void (async () => {
-      for await (const msg of messages) {
-        const id = msg.subject.split(".")[1] ?? "";
-        if (!actorIdPattern.test(id)) {
-          msg.term();
-          continue;
-        }
+    const activator = new Activator({
+      stores: this.#stores,
+      type,
+      hostId: this.hostId,
+      metrics: this.metrics,
+      log: this.#log,
+      inactive: (id) => {
         const key = actorKey(type.name, id);
         const lease = this.#leases.get(key);
         // A lease naming this host is proof of nothing without the activation (the mirror may not have seen a start
         // that failed half-way release it): place the actor, which reads the lease itself.
         const mineButIdle = lease?.hostId === this.hostId && !this.#activations.has(key) && !this.#starting.has(key);
-        if (lease && !mineButIdle && this.#ownerAlive(lease.hostId) && !this.#membership.isDraining(lease.hostId)) {
-          msg.ack();
-          continue;
-        }
-        const done = keepWorking(msg);
-        this.place(type.name, id)
-          .then(
-            () => msg.ack(),
-            (err: unknown) => {
-              this.#log.warn({ err, id }, "activation on message failed; retrying");
-              msg.nak(500);
-            },
-          )
-          .finally(done);
-      }
-    })().catch((err: unknown) => this.#log.warn({ err }, "activator stopped"));
+        return !lease || mineButIdle || !this.#ownerAlive(lease.hostId) || this.#membership.isDraining(lease.hostId);
+      },
+      preferred: (id) => this.#membership.preferredFor(actorKey(type.name, id)) === this.hostId,
+      place: async (id) => void (await this.place(type.name, id)),
+      alone: () => this.#membership.live().every((h) => h.hostId === this.hostId),
+    });
+    await activator.start();
+    this.#activators.push(activator);
   }
 
   async #answer(
@@ -507,6 +459,7 @@ export class ActorHost implements AsyncDisposable {
         for (const activation of this.#activations.values()) {
           if (activation.key.startsWith(`${type.name}.`)) activation.lostServers(lost);
         }
+        for (const activator of this.#activators) if (activator.type === type) activator.lostServers(lost);
       }
     } finally {
       this.#checkingServers = false;
@@ -615,7 +568,7 @@ export class ActorHost implements AsyncDisposable {
     this.#draining = true;
     this.#membership.heartbeat();
     this.#placementSub?.unsubscribe();
-    for (const messages of this.#activators) await messages.close().catch(() => undefined);
+    for (const activator of this.#activators) await activator.close();
     const activations = [...this.#activations.values()];
     this.#log.info({ actors: activations.length }, "draining: handing actors over");
     await Promise.all(

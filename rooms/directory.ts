@@ -44,12 +44,18 @@ export class RoomDirectory {
     return Room.decode(entry.value);
   }
 
-  /** Stores `room` unless the directory already has this revision or a newer one. */
-  async put(room: Room): Promise<void> {
+  /**
+   * Stores `room` unless the directory already has this revision or a newer one; with `sameRevision`, also over its
+   * own revision (what changes between revisions: counters, quality, where the show is). A successor always writes a
+   * newer revision first, so a host that lost the room cannot undo it either way.
+   */
+  async put(room: Room, options: { sameRevision?: boolean } = {}): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const entry = await this.#kv.get(room.id);
       const stored = entry?.operation === "PUT" && entry.value.length > 0 ? Room.decode(entry.value) : undefined;
-      if (stored && stored.revision >= room.revision) return;
+      if (stored && (stored.revision > room.revision || (stored.revision === room.revision && !options.sameRevision))) {
+        return;
+      }
       try {
         if (entry) await this.#kv.update(room.id, Room.encode(room).finish(), entry.revision);
         else await this.#kv.create(room.id, Room.encode(room).finish());

@@ -109,7 +109,7 @@ describe("a room's event log", () => {
     expect(fenced.values[0]!.value).toBe(3);
   });
 
-  it("sends the show's sentences and cues live only, keeps the rest, and never reuses a number", async () => {
+  it("sends speech (show and answers: starts, ends, cues) live only, keeps the rest, and never reuses a number", async () => {
     await using s = await logStack("r3", 4);
     const { nc, jsm, registry, live, options } = s;
     const first = new RoomEventLog(nc, jsm, options);
@@ -147,23 +147,22 @@ describe("a room's event log", () => {
       }),
     ).toBe(13);
 
-    // Watchers saw all 13, in order; the log kept the state change, the answer, and one show event in every
-    // reserve + 1 (a live-only event past what the last kept one reserved is kept instead).
+    // Watchers saw all 13, in order; the log kept the state change, the comment's outcome, and one speech event in
+    // every reserve + 1 (a live-only event past what the last kept one reserved is kept instead).
     await nc.flush();
     expect(live.map((e) => e.sequence)).toEqual(Array.from({ length: 13 }, (_, i) => i + 1));
     const kept = await stored(nc, "r3");
-    expect(kept.map((e) => e.sequence)).toEqual([1, 6, 11, 12, 13]);
+    expect(kept.map((e) => e.sequence)).toEqual([1, 6, 11, 13]);
     expect(kept.map((e) => e.event?.$case)).toEqual([
       "stateChanged",
       "cueFired",
       "utteranceStarted",
-      "utteranceEnded",
       "commentAnswered",
     ]);
-    // Each kept event carries the show's events sent live only since the one kept before it.
-    expect(kept.map((e) => e.earlier.map((x) => x.sequence))).toEqual([[], [2, 3, 4, 5], [7, 8, 9, 10], [], []]);
+    // Each kept event carries the speech events sent live only since the one kept before it: the answer's end too.
+    expect(kept.map((e) => e.earlier.map((x) => x.sequence))).toEqual([[], [2, 3, 4, 5], [7, 8, 9, 10], [12]]);
     const sent = await registry.getSingleMetric("livehost_room_events_sent_total")!.get();
-    expect(Object.fromEntries(sent.values.map((v) => [v.labels.kept, v.value]))).toEqual({ true: 5, false: 8 });
+    expect(Object.fromEntries(sent.values.map((v) => [v.labels.kept, v.value]))).toEqual({ true: 4, false: 9 });
 
     // A room that only speaks keeps its show's events now and then (flush): the last one, carrying the others.
     await first.publish(utterance("s4", UtteranceSource.UTTERANCE_SOURCE_SHOW));

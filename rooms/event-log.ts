@@ -3,10 +3,12 @@
 // connection replays what it missed from the sequence it last saw (RoomService.WatchRoom), and a host that takes a
 // room over knows what its predecessor answered.
 //
-// What is kept: everything but the scripted show's own events (a show sentence's start and end, and its cues). Those
-// are most of what a room says (about one every two seconds, all day) and worth nothing a minute later; keeping them
-// cost a replicated write each, which the control plane's budget for an idle room (0.1 a second) cannot pay. They go
-// out live only.
+// What is kept: everything but speech's moments (an utterance's start and end and its cues, the show's and the
+// answers' alike). Those are most of what a room says (about one every two seconds, all day, and three or more for
+// every answered comment) and worth nothing a minute later; keeping each cost a replicated write, which neither the
+// control plane's budget for an idle room (0.1 a second) nor a festival's comment rate can pay. They go out live
+// only, and ride along in the next kept event (its `earlier`) for a watcher that replays. What a comment got (its
+// outcome), state changes, errors and host changes are kept, each at once.
 //
 // The log is also a fence. Each kept event is stored only if the room's log still ends where this activation last
 // wrote it (JetStream's expected-last-subject-sequence): once a successor has written, a predecessor that wakes up
@@ -30,7 +32,7 @@ import { randomUUID } from "node:crypto";
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { injectNatsHeaders, type Logger } from "../observability/index.js";
 import { whileJetStreamStarts } from "../actors/index.js";
-import { RoomEvent, UtteranceSource, subjects } from "../proto/index.js";
+import { RoomEvent, subjects } from "../proto/index.js";
 import type { RoomMetrics } from "./metrics.js";
 
 export interface RoomEventsSettings {
@@ -101,13 +103,9 @@ export const reservedHeader = "Livehost-Events-Reserved";
 /** How long a kept event is retried while JetStream fails (a leader being elected takes seconds, not this long). */
 const keptRetryMs = 30_000;
 
-/** Events kept in the log; the scripted show's sentence events and cues are sent live only. */
-function isShowEvent(event: RoomEvent["event"], showUtterances: Set<string>): boolean {
-  if (event?.$case === "utteranceStarted") return event.value.source === UtteranceSource.UTTERANCE_SOURCE_SHOW;
-  if (event?.$case === "utteranceEnded" || event?.$case === "cueFired") {
-    return event.value.utteranceId !== "" && showUtterances.has(event.value.utteranceId);
-  }
-  return false;
+/** Speech's moments, sent live only (see the top of this file); every other event is kept. */
+function isMoment(event: RoomEvent["event"]): boolean {
+  return event?.$case === "utteranceStarted" || event?.$case === "utteranceEnded" || event?.$case === "cueFired";
 }
 
 const isNoMessage = (err: unknown) => err instanceof Error && /no message found|not found|10037/i.test(err.message);
@@ -128,7 +126,6 @@ export class RoomEventLog {
   #unkept: RoomEvent[] = [];
   #flushedAt = performance.now();
   /** Show sentences under way: their end and cues are live-only too. */
-  readonly #showUtterances = new Set<string>();
   #chain: Promise<void>;
   #fenced = false;
   readonly #writer = randomUUID().slice(0, 12);
@@ -203,14 +200,12 @@ export class RoomEventLog {
 
   async #write(event: RoomEvent["event"], queuedAt: number): Promise<number> {
     const { metrics, roomId, signal, waitMs = 10_000 } = this.#options;
-    const show = isShowEvent(event, this.#showUtterances);
-    if (event?.$case === "utteranceStarted" && show) this.#showUtterances.add(event.value.utteranceId);
-    if (event?.$case === "utteranceEnded") this.#showUtterances.delete(event.value.utteranceId);
-    // A show event is worth sending only near its moment; a kept one (an answer, a comment's outcome) waits for as
-    // long as this activation lives: dropping it would lose what a viewer or service waits for.
-    const deadline = show || !signal ? queuedAt + waitMs : Infinity;
+    const moment = isMoment(event);
+    // A moment of speech is worth sending only near its moment; a kept one (a comment's outcome, a state change) waits
+    // for as long as this activation lives: dropping it would lose what a viewer or service waits for.
+    const deadline = moment || !signal ? queuedAt + waitMs : Infinity;
     if (!this.#fenced && !this.#options.owns()) await this.#waitOwns(deadline);
-    if (this.#fenced || !this.#options.owns() || (show && performance.now() > deadline)) {
+    if (this.#fenced || !this.#options.owns() || (moment && performance.now() > deadline)) {
       metrics.eventsFenced.inc();
       return 0;
     }
@@ -220,7 +215,7 @@ export class RoomEventLog {
     const message = RoomEvent.fromPartial({ roomId, sequence, time: new Date(), event });
     const data = RoomEvent.encode(message).finish();
     const headers = injectNatsHeaders(natsHeaders());
-    if (show && sequence <= this.#reserved) {
+    if (moment && sequence <= this.#reserved) {
       this.#last.sequence = sequence;
       this.#nats.publish(this.#liveSubject, data, { headers });
       this.#unkept.push(message);
@@ -299,7 +294,7 @@ export class RoomEventLog {
       const last = this.#unkept.at(-1);
       if (!last || this.#fenced || !this.#options.owns() || this.#last.streamSeq < 0) return;
       await this.#keep(last, injectNatsHeaders(natsHeaders()), performance.now()).catch((err: unknown) =>
-        this.#options.log.debug({ err }, "the show's events not kept yet; next time"),
+        this.#options.log.debug({ err }, "speech events not kept yet; next time"),
       );
     });
     this.#chain = run.then(

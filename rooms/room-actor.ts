@@ -17,7 +17,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { randomUUID } from "node:crypto";
-import { UnknownChannelError, type ActorContext, type ActorTypeDefinition } from "../actors/index.js";
+import { UnknownChannelError, stateUnchanged, type ActorContext, type ActorTypeDefinition } from "../actors/index.js";
 import type { Registry } from "../observability/index.js";
 import type { RoomEvent } from "../proto/index.js";
 import {
@@ -86,9 +86,14 @@ export interface PendingComment {
 const maxPending = 256;
 /** A waiting comment older than this when its room comes back elsewhere is reported expired, not answered. */
 const pendingMaxAgeMs = 30_000;
-/** How often a room on air persists where its show is, and writes its counters to the directory. */
+/** How often a room on air persists where its show is. */
 const showPersistMs = 15_000;
-const countersPublishMs = 5_000;
+/**
+ * A room on air writes its counters to the directory at most every 5 s, and a host all its rooms' at most 100 times a
+ * second: at a festival a host of 1,250 rooms that each get a comment every few seconds writes each room's counters
+ * every 12.5 s, not for nearly every comment (each is a directory write and a state write).
+ */
+const countersPublishMs = (roomsOnAir: number) => Math.max(5_000, (roomsOnAir * 1_000) / 100);
 
 export type RoomMessage =
   | { kind: "comment"; comment: Comment }
@@ -202,8 +207,8 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   const onAirEpoch = new Map<string, number>();
   /** Each activation's event log and what it learnt since the last look, by room id. */
   const activations = new Map<string, { epoch: number; log: RoomEventLog; handled: Set<string> }>();
-  /** When each room on air last persisted its show position and published its counters. */
-  const lastWrites = new Map<string, { show: number; counters: number }>();
+  /** When each room on air last persisted its show position and published its counters, and the counts then. */
+  const lastWrites = new Map<string, { show: number; counters: number; answered: number; rejected: number }>();
   /** Each room on air's quality gate, as its record last published it. */
   const published = new Map<string, RoomQuality>();
   /** Each room on air's show progress, as its record last published it. */
@@ -364,7 +369,12 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     // Whatever ends this activation (idle, drain, a lost lease) takes the room off air here.
     ctx.signal.addEventListener("abort", () => void takeOffAir(ctx), { once: true });
     onAirBase.set(ctx.id, { answered: ctx.state.commentsAnswered, rejected: ctx.state.commentsRejected });
-    lastWrites.set(ctx.id, { show: performance.now(), counters: performance.now() });
+    lastWrites.set(ctx.id, {
+      show: performance.now(),
+      counters: performance.now(),
+      answered: ctx.state.commentsAnswered,
+      rejected: ctx.state.commentsRejected,
+    });
     ctx.setTimer("progress", 500, { repeat: true });
   };
 
@@ -419,21 +429,27 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   };
 
   /**
-   * What the room on air learnt since the last look: which waiting comments got their outcome (persisted now),
-   * whether it can speak (the directory at once), its counters (the directory every few seconds) and where the show
-   * is (persisted every 15 s: a room that moves host may repeat a few sentences, never skip one).
+   * What the room on air learnt since the last look: which waiting comments got their outcome (persisted with the
+   * next write), whether it can speak (the directory at once), its counters (the directory every few seconds) and
+   * where the show is (persisted every 15 s: a room that moves host may repeat a few sentences, never skip one).
+   * Most looks change nothing and write nothing.
    */
-  const progress = async (ctx: Ctx) => {
+  const progress = async (ctx: Ctx): Promise<boolean> => {
     const room = onAir.get(ctx.id);
-    if (!room) return;
+    if (!room) return false;
     const { log, handled } = activation(ctx);
+    /** Whether the state changed: most looks change nothing, and then nothing is serialized or written. */
+    let stateChanged = false;
+    // Comments with an outcome leave the waiting list here, and the state's next write (a comment, the show's
+    // position) records it: a successor meanwhile finds their outcome in the room's log (recoverPending). One write
+    // per comment fewer.
     if (handled.size > 0 && ctx.state.pending) {
       ctx.state.pending = ctx.state.pending.filter((c) => !handled.has(c.commentId));
       handled.clear();
     }
     const { position, stalled, answered, rejected, spokenSeconds, frames, quality, show, script } = room.progress();
     countUsage(ctx, spokenSeconds, frames);
-    const writes = lastWrites.get(ctx.id) ?? { show: 0, counters: 0 };
+    const writes = lastWrites.get(ctx.id) ?? { show: 0, counters: 0, answered: 0, rejected: 0 };
     const now = performance.now();
     void log.flushIfDue();
     if (now - writes.show >= showPersistMs) {
@@ -441,13 +457,17 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       // Only a floor for the log's numbering (the log itself is the truth): no write of its own.
       ctx.state.eventSequence = Math.max(ctx.state.eventSequence, log.sequence);
       writes.show = now;
+      stateChanged = true;
     }
     // Counts the room on air learnt since it went on air here, added to what the record had then.
     const base = onAirBase.get(ctx.id) ?? { answered: 0, rejected: 0 };
     const counts = { commentsAnswered: base.answered + answered, commentsRejected: base.rejected + rejected };
+    // What the directory shows between two revisions (counters, quality, show): written there without a new
+    // revision, so not with the state; the state takes them with its next write, and a crash loses at most a few
+    // seconds of counting, never a comment.
     let dirty =
-      counts.commentsAnswered !== ctx.state.commentsAnswered ||
-      counts.commentsRejected !== ctx.state.commentsRejected ||
+      counts.commentsAnswered !== writes.answered ||
+      counts.commentsRejected !== writes.rejected ||
       ctx.state.commentsReceived !== ctx.state.countersPublished;
     Object.assign(ctx.state, counts);
     // The quality gate: published when its score moved by 5 or its reasons changed.
@@ -460,27 +480,31 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     }
     // Where the show is: published when it moves to another product (readers need the product, not the sentence).
     dirty ||= publishedShow.get(ctx.id)?.productId !== show.productId;
-    dirty &&= now - writes.counters >= countersPublishMs;
+    dirty &&= now - writes.counters >= countersPublishMs(onAir.size);
+    // Changes of spec or status: a new revision, written with the state.
+    let revised = false;
     // A 24/7 room wrote its show's next variations and speaks them: they are its spec from now, wherever it goes.
     if (script) {
       const spec = RoomSpec.fromJSON(ctx.state.spec);
       ctx.state.spec = RoomSpec.toJSON({ ...spec, script });
       ctx.state.show = position;
-      dirty = true;
+      revised = true;
     }
-    if (dirty && quality) published.set(ctx.id, quality);
-    if (dirty) publishedShow.set(ctx.id, show);
     const current = RoomState[ctx.state.state];
-    if (stalled && current === ROOM_STATE_LIVE) dirty = transition(ctx, ROOM_STATE_PAUSED, "Stalled", stalled);
+    if (stalled && current === ROOM_STATE_LIVE) revised ||= transition(ctx, ROOM_STATE_PAUSED, "Stalled", stalled);
     if (!stalled && current === ROOM_STATE_PAUSED && ctx.state.reason === "Stalled") {
-      dirty = transition(ctx, ROOM_STATE_LIVE, "Resumed");
+      revised ||= transition(ctx, ROOM_STATE_LIVE, "Resumed");
     }
-    if (dirty) {
-      writes.counters = now;
+    if (dirty || revised) {
+      if (quality) published.set(ctx.id, quality);
+      publishedShow.set(ctx.id, show);
+      Object.assign(writes, { counters: now, answered: counts.commentsAnswered, rejected: counts.commentsRejected });
       ctx.state.countersPublished = ctx.state.commentsReceived;
-      await changed(ctx);
+      if (revised) await changed(ctx);
+      else await directory?.put(record(ctx), { sameRevision: true });
       if (script) room.scriptPersisted?.(script.version);
     }
+    return stateChanged || revised;
   };
 
   /**
@@ -735,8 +759,8 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
         return undefined;
       }
       if (message.kind === "timer") {
-        if (message.name === "progress") await progress(ctx);
-        return undefined;
+        if (message.name === "progress" && (await progress(ctx))) return undefined;
+        return stateUnchanged;
       }
       const body = message.body;
       if (body.kind === "request") return handleRequest(ctx, body.request);

@@ -290,6 +290,40 @@ describe("virtual actors", () => {
     expect(recreated.values.map((v) => v.value)).toEqual([1]);
   });
 
+  it("activates actors for tells after each host's activator consumer was lost, and for tells sent while no host ran", async () => {
+    await using c = await cluster(2);
+    const jsm = await jetstreamManager(c.clientConnection);
+    const activators = async () =>
+      (await jsm.consumers.list("COUNTERS").next()).map((info) => info.name).filter((n) => n.includes("activator"));
+    // One consumer per host, no shared one.
+    expect((await activators()).sort()).toEqual(["livehost_activator_h0", "livehost_activator_h1"]);
+    // Both go as they would with their NATS server: a tell to an actor nobody runs still wakes it, once.
+    for (const name of await activators()) await jsm.consumers.delete("COUNTERS", name);
+    await c.tell("woken", { op: "add", n: 3 }, "woken-1");
+    await eventually(() => expect(c.hosts.some((h) => h.isActive("counter", "woken"))).toBe(true), {
+      timeoutMs: 15_000,
+    });
+    expect((await c.ask("woken", { op: "get" })).total).toBe(3);
+    expect((await activators()).sort()).toEqual(["livehost_activator_h0_1", "livehost_activator_h1_1"]);
+
+    // Every host stops; a tell is stored meanwhile; the first host to start again reads what it missed.
+    await Promise.all(c.hosts.map((h) => h.close()));
+    await c.tell("while-down", { op: "add", n: 7 }, "while-down-1");
+    const nc = await connectNats({ servers: c.nats.url, name: "host-again" });
+    try {
+      await using host = await ActorHost.start({
+        nats: nc,
+        registry: createRegistry(),
+        types: [counterActor],
+        hostId: "h-again",
+      });
+      await eventually(() => expect(host.isActive("counter", "while-down")).toBe(true), { timeoutMs: 15_000 });
+      expect((await c.ask("while-down", { op: "get" })).total).toBe(7);
+    } finally {
+      await nc.close();
+    }
+  });
+
   it("starts again the live actors it gave up when its lease was lost and nobody took them", async () => {
     await using c = await cluster(2);
     const ids = Array.from({ length: 12 }, (_, i) => `kept-${i}`);

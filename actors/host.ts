@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { rootLogger, type Logger, type Registry } from "../observability/index.js";
-import { InvalidArgumentError, LivehostError, UnavailableError } from "../errors/index.js";
+import { AbortedError, InvalidArgumentError, LivehostError, UnavailableError } from "../errors/index.js";
 import { Activation, actorKey, type DeactivationReason } from "./activation.js";
 import { Activator } from "./activator.js";
 import { HostLease, HostLeaseView } from "./host-lease.js";
@@ -340,7 +340,12 @@ export class ActorHost implements AsyncDisposable {
           return reply;
         },
         (err: unknown) => {
-          if (!(err instanceof LivehostError)) this.#retryLater(key);
+          // Tried again later unless the request itself was wrong: a start that failed with the cluster (a timeout,
+          // the host unsure of its lease while NATS elects leaders) has released the actor's lease, and a live
+          // actor with no lease and no retry would wait for a message that may never come.
+          const retry =
+            !(err instanceof LivehostError) || err instanceof AbortedError || err instanceof UnavailableError;
+          if (retry) this.#retryLater(key);
           throw err;
         },
       )
@@ -555,7 +560,8 @@ export class ActorHost implements AsyncDisposable {
   /** This host was declared dead while it could not renew (paused, cut off): every actor runs elsewhere now. */
   async #giveUpAll(): Promise<void> {
     this.metrics.hostLeaseLost.inc();
-    this.#retries.clear();
+    // The retries stay: they are for actors nobody runs (their starts failed), taken here once the lease is renewed
+    // unless another host has one by then.
     await Promise.all([...this.#activations.values()].map((activation) => activation.deactivate("lease_lost")));
   }
 

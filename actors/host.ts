@@ -340,12 +340,11 @@ export class ActorHost implements AsyncDisposable {
           return reply;
         },
         (err: unknown) => {
-          // Tried again later unless the request itself was wrong: a start that failed with the cluster (a timeout,
-          // the host unsure of its lease while NATS elects leaders) has released the actor's lease, and a live
-          // actor with no lease and no retry would wait for a message that may never come.
-          const retry =
-            !(err instanceof LivehostError) || err instanceof AbortedError || err instanceof UnavailableError;
-          if (retry) this.#retryLater(key);
+          // A start that failed with the cluster (a timeout; the lease not renewed in time while NATS elects
+          // leaders) has released the actor's lease: tried again later, since a live actor with no lease and no
+          // retry would wait for a message that may never come. A refusal before the start (shedding, a bad
+          // request) leaves the lease as it was, and the orphan pass or the caller tries again.
+          if (!(err instanceof LivehostError) || err instanceof AbortedError) this.#retryLater(key);
           throw err;
         },
       )

@@ -125,7 +125,6 @@ export class RoomEventLog {
   /** Live-only events sent since the last kept one: kept with the next one (RoomEvent.earlier), or by flush(). */
   #unkept: RoomEvent[] = [];
   #flushedAt = performance.now();
-  /** Show sentences under way: their end and cues are live-only too. */
   #chain: Promise<void>;
   #fenced = false;
   readonly #writer = randomUUID().slice(0, 12);

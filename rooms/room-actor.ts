@@ -442,10 +442,14 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     let stateChanged = false;
     // Comments with an outcome leave the waiting list here, and the state's next write (a comment, the show's
     // position) records it: a successor meanwhile finds their outcome in the room's log (recoverPending). One write
-    // per comment fewer.
-    if (handled.size > 0 && ctx.state.pending) {
+    // per comment fewer. The last outcomes are remembered, not forgotten once applied: a handler that fails before
+    // that write rolls the state back to the list with them, and the next look takes them out again.
+    if (handled.size > 0 && ctx.state.pending?.length) {
       ctx.state.pending = ctx.state.pending.filter((c) => !handled.has(c.commentId));
-      handled.clear();
+    }
+    for (const id of handled) {
+      if (handled.size <= maxPending) break;
+      handled.delete(id);
     }
     const { position, stalled, answered, rejected, spokenSeconds, frames, quality, show, script } = room.progress();
     countUsage(ctx, spokenSeconds, frames);
@@ -491,9 +495,10 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       revised = true;
     }
     const current = RoomState[ctx.state.state];
-    if (stalled && current === ROOM_STATE_LIVE) revised ||= transition(ctx, ROOM_STATE_PAUSED, "Stalled", stalled);
+    if (stalled && current === ROOM_STATE_LIVE)
+      revised = transition(ctx, ROOM_STATE_PAUSED, "Stalled", stalled) || revised;
     if (!stalled && current === ROOM_STATE_PAUSED && ctx.state.reason === "Stalled") {
-      revised ||= transition(ctx, ROOM_STATE_LIVE, "Resumed");
+      revised = transition(ctx, ROOM_STATE_LIVE, "Resumed") || revised;
     }
     if (dirty || revised) {
       if (quality) published.set(ctx.id, quality);

@@ -127,7 +127,9 @@ export type MediaEvent =
   /** An utterance's first sample went to the encoder on `frame`, its last ("ended"), or it was cut (see UtteranceReport). */
   | UtteranceReport
   /** The frame carrying an utterance's first sample came out of the encoder (wall clock, Unix ms; see reportEncoded). */
-  | { type: "encoded"; utteranceId: string; outputUnixMs: number };
+  | { type: "encoded"; utteranceId: string; outputUnixMs: number }
+  /** An overlay became visible (its first frame went out) or is gone (its last frame went out). */
+  | { type: "overlay"; overlayId: string; visible: boolean };
 
 export interface MediaStatus {
   frame: number;
@@ -935,6 +937,7 @@ export class RoomMediaGraph implements AsyncDisposable {
             this.#gone.add(report.overlayId);
           }
         }
+        this.#emit({ type: "overlay", overlayId: report.overlayId, visible: report.visible });
         return;
       case "frame_error":
         this.#onFrameError(report);

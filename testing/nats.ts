@@ -23,6 +23,18 @@ export class NatsCluster implements AsyncDisposable {
    * elected). JetStream clusters need their routes configured up front, so the cluster ports are reserved first.
    */
   static async start(size = 3, name = "livehost-test"): Promise<NatsCluster> {
+    // A port reserved here is free again until its server binds it: another test's server may take it first. Then the
+    // whole cluster starts again on new ports (the routes name them all).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await NatsCluster.#start(size, name);
+      } catch (err) {
+        if (attempt === 3 || !String(err).includes("address already in use")) throw err;
+      }
+    }
+  }
+
+  static async #start(size: number, name: string): Promise<NatsCluster> {
     const nodes: NatsServerProcess[] = [];
     try {
       const clusterPorts = await freePorts(size);

@@ -872,10 +872,13 @@ export class LiveRoom implements OnAirRoom {
     };
     const key = this.#renderKey(line.text, spec);
     // A show sentence of a room rendering ahead: played from what was kept when it was rendered, else streamed live
-    // and kept for the next time it comes up (a repeat after a cut, the next loop).
-    const ahead = line.source === UtteranceSource.UTTERANCE_SOURCE_SHOW && spec.show?.renderAhead === true;
-    const kept = ahead ? this.#renders.take(key) : undefined;
-    const tee = ahead && !kept ? this.#renders.tee(key, output) : undefined;
+    // and kept for the next time it comes up (a repeat after a cut, the next loop). An answer sentence said before
+    // (the same question asked again) is played from what was kept too, else streamed live and kept while there is room.
+    const show = line.source === UtteranceSource.UTTERANCE_SOURCE_SHOW;
+    const answer = line.source === UtteranceSource.UTTERANCE_SOURCE_ANSWER;
+    const ahead = (show || answer) && spec.show?.renderAhead === true;
+    const kept = ahead ? (show ? this.#renders.take(key) : this.#renders.takeAnswer(key)) : undefined;
+    const tee = ahead && !kept ? this.#renders.tee(key, output, show ? "show" : "answer") : undefined;
     const speaking = kept
       ? this.#renders.play(kept, line.utteranceId, output, signal)
       : this.#deps.voice.speak(

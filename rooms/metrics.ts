@@ -46,6 +46,8 @@ export interface RoomMetrics {
   prerenderKeptBytes: Gauge;
   /** Seconds worker streams were held rendering ahead (a render's TTS and lip-sync streams run side by side). */
   prerenderWorkerSeconds: Counter;
+  /** Answer sentences of rooms rendering ahead: played from what was kept (the same sentence said before), or live. */
+  answerSentences: Counter<"from">;
 }
 
 const registries = new WeakMap<Registry, RoomMetrics>();
@@ -177,6 +179,12 @@ export function roomMetrics(registry: Registry): RoomMetrics {
     prerenderWorkerSeconds: new Counter({
       name: "livehost_room_prerender_worker_seconds_total",
       help: "Seconds TTS and lip-sync streams were held rendering show sentences ahead (one render's two streams run side by side and count once).",
+      registers: [registry],
+    }),
+    answerSentences: new Counter({
+      name: "livehost_room_answer_sentences_total",
+      help: "Answer sentences of rooms rendering ahead (spec.show.render_ahead), by where they came from: kept (the same sentence was said before and kept, no worker asked) or live (streamed from the workers, then kept while there is room).",
+      labelNames: ["from"],
       registers: [registry],
     }),
     scriptRewritesLate: new Counter({

@@ -1,6 +1,6 @@
 // A room that renders its show ahead (spec.show.render_ahead), with real engines (NATS, TTS and lip-sync workers,
 // the media graph): its show sentences are played from what it kept, an answer still cuts in and the show resumes
-// from what was kept (no worker asked again), what it keeps stays within its bound, and a room whose voice or script
+// from what was kept (no worker asked again), an answer said again is played from what was kept, what it keeps stays within its bound, and a room whose voice or script
 // changes never plays what was rendered for the old one.
 import { describe, expect, it } from "vitest";
 import type { Registry } from "../observability/index.js";
@@ -156,6 +156,42 @@ describe("a room rendering its show ahead", () => {
     expect(await showSyntheses(stack)).toBe(synthesized);
     expect(await prerendered(stack, "missed")).toBe(missed);
     expect(await prerendered(stack, "played")).toBeGreaterThanOrEqual(played + 1);
+
+    // The same question from other viewers: the answer's sentences (its wordings rotate) were kept when first said,
+    // and a sentence said again is played from there: no worker synthesizes it again, and the viewer hears it at once.
+    const answerSyntheses = () =>
+      Promise.all(
+        stack.ttsWorkers.map((w) => metric(w, "livehost_tts_first_chunk_seconds_count", 'priority="interactive"')),
+      ).then((counts) => counts.reduce((a, b) => a + b, 0));
+    const answerSentences = (from: string) =>
+      metric(stack.hosts[0]!, "livehost_room_answer_sentences_total", `from="${from}"`);
+    const answers = () => stack.utterances("ahead").filter((u) => u.commentId?.startsWith("q-price"));
+    /** Answer sentences whose text an earlier answer sentence had. */
+    const repeated = () => answers().filter((u, i, all) => all.slice(0, i).some((earlier) => earlier.text === u.text));
+    for (let asked = 1; asked <= 6 && repeated().length === 0; asked++) {
+      const commentId = `q-price-${asked}`;
+      await enqueueComment(
+        stack.nc,
+        Comment.fromPartial({ commentId, roomId: "ahead", viewerId: `u${asked + 1}`, text: "1号链接多少钱？" }),
+      );
+      // Its answer is over once the show speaks again after it.
+      await eventually(
+        () => {
+          const said = stack.utterances("ahead");
+          const first = said.findIndex((u) => u.commentId === commentId);
+          expect(first).toBeGreaterThanOrEqual(0);
+          expect(said.slice(first).some(isShow)).toBe(true);
+        },
+        { timeoutMs: 30_000, intervalMs: 50 },
+      );
+    }
+    const repeats = repeated().length;
+    expect(repeats).toBeGreaterThan(0);
+    const askedAnswers = answers().length;
+    // Every answer sentence was either streamed (a synthesis) or played from what was kept, never both.
+    expect(await answerSentences("kept")).toBe(repeats);
+    expect(await answerSentences("live")).toBe(askedAnswers - repeats);
+    expect(await answerSyntheses()).toBe(askedAnswers - repeats);
     expect(stack.eventsOf("ahead").filter((e) => e.event?.$case === "error")).toEqual([]);
   });
 

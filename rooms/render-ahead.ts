@@ -11,6 +11,12 @@
 // (for a loop that does not fit, the sentence just said is the one needed last). Mouth patches of the viseme path
 // repeat (one image per viseme): each distinct patch is kept once. Neural patches are all different and kept
 // compressed (deflate).
+//
+// Answers cannot be rendered ahead, but they repeat: the embedded brain says the same few sentences for the same
+// question about the same product (its wordings rotate). An answer sentence streamed live is kept too, while there is
+// room (the show's renders come first: an answer is never met on the walk ahead, so it is the first dropped), and a
+// viewer who asks again hears it from what was kept, at once and with no worker asked. An answer whose text differs in
+// any way (another price, another stock count, an LLM's wording) is another render.
 import { createHash } from "node:crypto";
 import { promisify } from "node:util";
 import { deflateRaw, inflateRaw } from "node:zlib";
@@ -412,13 +418,21 @@ export class RenderAhead {
     return render;
   }
 
+  /** The kept render of an answer sentence said before, counted; undefined (counted as live) when there is none. */
+  takeAnswer(key: RenderKey): Rendering | undefined {
+    const render = this.kept.get(key);
+    this.#deps.metrics.answerSentences.inc({ from: render ? "kept" : "live" });
+    return render;
+  }
+
   /**
-   * An output that also keeps what it is given: a show sentence streamed live is kept as if rendered ahead. Call
-   * `keep` once it was spoken whole.
+   * An output that also keeps what it is given: a show sentence streamed live is kept as if rendered ahead, an answer
+   * sentence while there is room. Call `keep` once it was spoken whole.
    */
   tee(
     key: RenderKey,
     out: VoiceOutput,
+    sentence: "show" | "answer" = "show",
   ): { output: VoiceOutput; keep: (spoken: Spoken) => Promise<void>; discard: () => void } {
     const collector = new RenderCollector(this.kept, key.neural);
     const kept = collector.output;
@@ -441,8 +455,8 @@ export class RenderAhead {
       keep: async (spoken) => {
         if (!complete(spoken)) return collector.discard();
         const render = await collector.done(key, spoken);
-        if (this.kept.keep(render)) this.#deps.metrics.prerenderSentences.inc({ outcome: "kept_live" });
-        else collector.discard();
+        if (!this.kept.keep(render)) collector.discard();
+        else if (sentence === "show") this.#deps.metrics.prerenderSentences.inc({ outcome: "kept_live" });
       },
       discard: () => collector.discard(),
     };

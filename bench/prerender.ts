@@ -18,6 +18,7 @@ import { loadCatalogFile, loadPersonasFile, pickPersona, sampleFiles } from "../
 import { startStack, type Stack } from "../cli/internal.js";
 import { writeDefaultAvatarPack } from "../gpu-workers/index.js";
 import { createRegistry, type Registry } from "../observability/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 import { Comment, RoomSpec } from "../proto/index.js";
 import { RoomClient, enqueueComment, startRoomHost, type RoomHost } from "../rooms/internal.js";
 import { startNatsServer } from "../testing/index.js";
@@ -53,6 +54,8 @@ export interface PrerenderFigures {
   answer_share_of_speech: number;
   /** Show sentences of the side rendering ahead, by outcome (livehost_room_prerender_sentences_total). */
   prerender_sentences: Record<string, number>;
+  /** Answer sentences of that side: kept (said before, played from what was kept) or live. */
+  answer_sentences: Record<string, number>;
   prerender_kept_bytes: number;
   prerender_worker_seconds: number;
   extrapolation: string;
@@ -82,7 +85,11 @@ interface Side {
 }
 
 export async function measurePrerender(ctx: BenchContext): Promise<PrerenderFigures> {
-  const sessionS = ctx.quick ? 120 : 600;
+  // LIVEHOST_BENCH_PRERENDER_SESSION_S=3600: a whole room-hour measured, nothing extrapolated.
+  const sessionS = Number(process.env.LIVEHOST_BENCH_PRERENDER_SESSION_S ?? (ctx.quick ? 120 : 600));
+  if (!Number.isFinite(sessionS) || sessionS < 60) {
+    throw new InvalidArgumentError("LIVEHOST_BENCH_PRERENDER_SESSION_S", "must be a number of seconds, at least 60");
+  }
   const perMinute = 2;
   const dir = await mkdtemp(join(tmpdir(), "livehost-bench-prerender-"));
   const avatarsDir = join(dir, "avatars");
@@ -176,16 +183,19 @@ export async function measurePrerender(ctx: BenchContext): Promise<PrerenderFigu
     const net = (i: number, window: (i: number) => number) => Math.max(0, window(i) - window(2));
     const hour = (i: number, idle: boolean) => {
       const less = (window: (i: number) => number) => (idle ? window(i) : net(i, window));
-      if (i === 1) return (less(used) / wallS) * 3_600;
+      if (i === 1 || wallS >= 3_600) return (less(used) / wallS) * 3_600;
       return less(firstHalf) + (less(secondHalf) / halfS) * (3_600 - halfS);
     };
     const aheadHour = hour(0, false);
     const liveHour = hour(1, false);
     const [ahead] = sides;
     const outcomes: Record<string, number> = {};
+    const answerSentences: Record<string, number> = {};
     for (const line of (await ahead!.registry.metrics()).split("\n")) {
       const match = /^livehost_room_prerender_sentences_total\{outcome="(\w+)"\} (\S+)$/.exec(line);
       if (match) outcomes[match[1]!] = Number(match[2]);
+      const answer = /^livehost_room_answer_sentences_total\{from="(\w+)"\} (\S+)$/.exec(line);
+      if (answer) answerSentences[answer[1]!] = Number(answer[2]);
     }
     const value = async (side: Side, name: string) => {
       const line = (await side.registry.metrics())
@@ -220,12 +230,18 @@ export async function measurePrerender(ctx: BenchContext): Promise<PrerenderFigu
       answers_heard: { ahead: await answers(sides[0]!), live: await answers(sides[1]!) },
       answer_share_of_speech: round(answerShare),
       prerender_sentences: outcomes,
+      // Answer sentences of the side rendering ahead: played from what was kept (said before) or streamed live.
+      answer_sentences: answerSentences,
       prerender_kept_bytes: await value(ahead!, "livehost_room_prerender_kept_bytes"),
       prerender_worker_seconds: round(await value(ahead!, "livehost_room_prerender_worker_seconds_total"), 2),
       extrapolation:
         "each side's worker CPU is the CPU seconds (user+system, /proc) of its own TTS and lip-sync worker processes " +
         "while its room is on air, less what a third pair of the same workers with no room used over the same " +
-        "window (with_idle: not taken off); live: session " +
+        "window (with_idle: not taken off); " +
+        (wallS >= 3_600
+          ? "a whole hour was measured: both sides' session rates x 3600 s, nothing extrapolated; "
+          : "") +
+        "live: session " +
         "rate x 3600 s; ahead: first half as measured (most of the show rendered) + second half's rate x (3600 s - " +
         "first half), which counts the second half's renders of new wordings as if they went on all hour (they " +
         "stop once every wording was rendered: over-counts); the same questions at the same moments to both rooms",

@@ -1,6 +1,6 @@
 // What a room rendering ahead keeps of a sentence, and what it lets go (no engines: the voice's output is given by
 // hand): a viseme mouth patch shown by many frames is kept once, neural patches are kept deflated and played back as
-// they came, and past the bound what the show needs last goes first.
+// they came, past the bound what the show needs last goes first, and answers live in what the show leaves.
 import { describe, expect, it } from "vitest";
 import { createLogger, createRegistry } from "../observability/index.js";
 import type { WordTiming } from "../proto/index.js";
@@ -46,8 +46,9 @@ async function say(
   k: RenderKey,
   seconds: number,
   patchOf: (frame: number) => Uint8Array,
+  sentence: "show" | "answer" = "show",
 ): Promise<void> {
-  const tee = ahead.tee(k, nowhere);
+  const tee = ahead.tee(k, nowhere, sentence);
   const samples = Math.round(seconds * rate);
   const pcm = Int16Array.from({ length: samples }, (_, i) => Math.round(3000 * Math.sin(i / 7)));
   const words: WordTiming[] = [{ text: k.text, startMs: 0, endMs: seconds * 1000, sourceStart: 0, sourceEnd: 1 }];
@@ -152,5 +153,31 @@ describe("what a room rendering ahead keeps", () => {
     expect(ahead.kept.has(key("四。"))).toBe(false);
     ahead.kept.clear();
     expect(ahead.kept.bytes).toBe(0);
+  });
+
+  it("keeps answers in what the show leaves, letting go the least recently played answer first", async () => {
+    const one = 1 * rate * 2;
+    const { ahead, registry } = renderer(Math.round(3.5 * one) + 4_096);
+    const show = key("节目。");
+    ahead.kept.plan([show]);
+    await say(ahead, show, 1, visemePatch(2));
+    const [a, b, c] = ["答一。", "答二。", "答三。"].map((t) => key(t));
+    await say(ahead, a!, 1, visemePatch(2), "answer");
+    await say(ahead, b!, 1, visemePatch(2), "answer");
+    // The first answer is asked again: played from what was kept, it is now the most recently used.
+    expect(ahead.takeAnswer(a!)).toBeDefined();
+    expect(ahead.takeAnswer(c!)).toBeUndefined();
+    await say(ahead, c!, 1, visemePatch(2), "answer");
+    expect(ahead.kept.has(a!) && ahead.kept.has(c!) && ahead.kept.has(show)).toBe(true);
+    expect(ahead.kept.has(b!)).toBe(false);
+    // The show's sentences come first: one more needs the room of the answers, and takes it.
+    const next = key("节目二。");
+    ahead.kept.plan([show, next]);
+    await say(ahead, next, 1, visemePatch(2));
+    expect(ahead.kept.has(next) && ahead.kept.has(show)).toBe(true);
+    expect(ahead.kept.bytes).toBeLessThanOrEqual(ahead.kept.maxBytes);
+    const text = await registry.metrics();
+    expect(text).toMatch(/livehost_room_answer_sentences_total\{from="kept"\} 1/);
+    expect(text).toMatch(/livehost_room_answer_sentences_total\{from="live"\} 1/);
   });
 });

@@ -219,8 +219,15 @@ export class KeptRenders {
     return this.#renders.has(keyOf(key));
   }
 
+  /** The kept render of `key`, now the most recently used (of those off the walk, the last to go). */
   get(key: RenderKey): Rendering | undefined {
-    return this.#renders.get(keyOf(key));
+    const k = keyOf(key);
+    const render = this.#renders.get(k);
+    if (render) {
+      this.#renders.delete(k);
+      this.#renders.set(k, render);
+    }
+    return render;
   }
 
   /** The renderer's walk ahead: keys in the order the show will need them, nearest first. */
@@ -254,7 +261,8 @@ export class KeptRenders {
 
   /**
    * Keeps `render`, dropping what the show needs after it to make room. False (and nothing is dropped) when it does
-   * not fit without dropping something needed sooner.
+   * not fit without dropping something needed sooner. A render off the walk (an answer) may take the place of others
+   * off the walk, the least recently used first, never of one the show needs.
    */
   keep(render: Rendering): boolean {
     if (this.#renders.has(render.key)) return false;
@@ -262,10 +270,11 @@ export class KeptRenders {
     const fresh = new Set(render.frames.map((f) => f.patch).filter((p) => !p.counted));
     let needs = render.bytes;
     for (const patch of fresh) needs += patch.bytes.byteLength;
+    // Furthest first; off the walk (Infinity), least recently used first (the map's order; the sort is stable).
     const victims = [...this.#renders.values()]
       .map((r) => ({ r, d: this.#distance.get(r.key) ?? Infinity }))
-      .filter(({ d }) => d > at)
-      .sort((a, b) => b.d - a.d);
+      .filter(({ d }) => d > at || (d === Infinity && at === Infinity))
+      .sort((a, b) => (a.d === b.d ? 0 : a.d < b.d ? 1 : -1));
     let free = this.#max - this.#bytes;
     const drop: Rendering[] = [];
     for (const { r } of victims) {

@@ -98,15 +98,20 @@ function coupon(value: unknown, currency: string, field: string): Coupon {
   return { id, title: text(c.title, `${field}.title`, { max: 60 }), threshold, discount };
 }
 
+/** YYYY-MM-DD naming a day of the calendar (2026-02-30 and 2026-13-45 do not). */
+export function isCalendarDate(date: string): boolean {
+  const match = isoDate.exec(date);
+  if (!match) return false;
+  const day = new Date(`${date}T00:00:00Z`);
+  return (
+    !Number.isNaN(day.getTime()) && day.getUTCMonth() + 1 === Number(match[2]) && day.getUTCDate() === Number(match[3])
+  );
+}
+
 function restockDate(value: unknown, field: string): string {
   const date = text(value, field, { max: 10, required: false });
   if (date === "") return "";
-  const match = isoDate.exec(date);
-  const [, y, m, d] = match ?? [];
-  const parsed = new Date(`${date}T00:00:00Z`);
-  if (!match || Number.isNaN(parsed.getTime()) || parsed.getUTCMonth() + 1 !== Number(m) || !y || !d) {
-    throw new InvalidArgumentError(field, "must be a date YYYY-MM-DD");
-  }
+  if (!isCalendarDate(date)) throw new InvalidArgumentError(field, "must be a date YYYY-MM-DD");
   return date;
 }
 

@@ -63,7 +63,10 @@ describe("gateway RoomService: running rooms", () => {
     await s.create("req-live", "live-room");
     // From the room's first event: nothing that StartRoom does can come before the watch.
     const watch = collect(s.client.watchRoom({ roomId: "live-room", afterSequence: 0 }));
-    expect((await s.start("live-room")).status?.state).toBe(RoomState.ROOM_STATE_LIVE);
+    const live = await s.start("live-room");
+    expect(live.status?.state).toBe(RoomState.ROOM_STATE_LIVE);
+    // Starting a live room again changes nothing, so its revision stays: a caller holding it is not refused later.
+    expect((await s.start("live-room")).revision).toBe(live.revision);
     await expect(
       callUnary(s.client.say.bind(s.client), {
         roomId: "live-room",
@@ -85,6 +88,8 @@ describe("gateway RoomService: running rooms", () => {
       [RoomState.ROOM_STATE_ENDED, "StopRequested"],
     ]);
     await expect(s.start("live-room")).rejects.toMatchObject({ code: "failed_precondition" });
+    const ended = await s.get("live-room");
+    expect((await s.stop("live-room")).revision).toBe(ended.revision);
   });
 
   it("goes live by itself at its scheduled start", async () => {
@@ -100,6 +105,24 @@ describe("gateway RoomService: running rooms", () => {
       timeoutMs: 15_000,
     });
     expect((await s.get("sched-room")).status?.reason).toBe("Ready");
+
+    // A start time that has just passed (a caller's clock a little behind) is no reason to stay off air: it goes
+    // live now. A schedule that has already ended is refused, naming it.
+    const late = await s.create(
+      "req-late",
+      "late-room",
+      sampleRoomSpec({ schedule: { startTime: new Date(Date.now() - 2_000), endTime: new Date(Date.now() + 60_000) } }),
+    );
+    expect(late.status?.state).toBe(RoomState.ROOM_STATE_SCHEDULED);
+    await eventually(async () => expect((await s.get("late-room")).status?.state).toBe(RoomState.ROOM_STATE_LIVE), {
+      timeoutMs: 15_000,
+    });
+    const over = { startTime: new Date(Date.now() - 60_000), endTime: new Date(Date.now() - 1_000) };
+    await expect(s.create("req-over", "over-room", sampleRoomSpec({ schedule: over }))).rejects.toMatchObject({
+      code: "invalid_argument",
+      field: "spec.schedule.end_time",
+    });
+    await expect(s.get("over-room")).rejects.toMatchObject({ code: "not_found" });
   });
 
   it("updates the fields named, refusing a stale revision", async () => {

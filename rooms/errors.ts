@@ -56,3 +56,21 @@ export class LineRefusedError extends InvalidArgumentError {
     super("text", `refused by the speech guard (${verdict.violation}: "${verdict.detail}"); an admin may override it`);
   }
 }
+
+/** A spec naming an avatar pack that no room host has and onboarding never published. */
+export class UnknownAvatarError extends InvalidArgumentError {
+  override name = "UnknownAvatarError";
+
+  constructor(avatarId: string) {
+    super("spec.avatar.avatar_id", `no avatar pack ${avatarId}: build one with onboarding, or name one that exists`);
+  }
+}
+
+/** A spec naming a voice that none of the speech workers offers (those known: ListVoices). */
+export class UnknownVoiceError extends InvalidArgumentError {
+  override name = "UnknownVoiceError";
+
+  constructor(voiceId: string, offered: string[]) {
+    super("spec.voice.voice_id", `no speech worker offers voice ${voiceId} (voices: ${offered.join(", ")})`);
+  }
+}

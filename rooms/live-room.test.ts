@@ -5,7 +5,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { context, trace } from "@opentelemetry/api";
-import { AvatarRenderer, Comment, RoomState, UtteranceSource, type UtteranceStarted } from "../proto/index.js";
+import {
+  AvatarRenderer,
+  Comment,
+  RoomState,
+  UtteranceSource,
+  type RoomSpec,
+  type UtteranceStarted,
+} from "../proto/index.js";
 import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
@@ -134,7 +141,27 @@ describe("a live room", () => {
     await eventually(async () =>
       expect(await registry.getSingleMetricAsString("livehost_media_avatar_switches_total")).toMatch(/ 1$/m),
     );
-    await expect(update("no-such-avatar")).rejects.toMatchObject({ code: "invalid_argument" });
+    await expect(update("no-such-avatar")).rejects.toMatchObject({
+      code: "invalid_argument",
+      field: "spec.avatar.avatar_id",
+    });
+    // A new room naming a voice no speech worker offers, or an avatar pack nobody has, is refused, naming it.
+    const create = (id: string, named: Partial<RoomSpec>) =>
+      rooms.request(id, {
+        $case: "create",
+        value: { roomId: id, requestId: id, spec: { ...spec, ...named }, tenant: "" },
+      });
+    const ghost = await create("ghost-voice", { voice: { voiceId: "ghost-voice", speed: 0 } }).catch((e: Error) => e);
+    expect(ghost).toMatchObject({ field: "spec.voice.voice_id" });
+    expect((ghost as Error).message).toMatch(/no speech worker offers voice ghost-voice \(voices: .*zh-female-warm/);
+    await expect(
+      create("ghost-avatar", {
+        avatar: { avatarId: "no-such-avatar", renderer: AvatarRenderer.AVATAR_RENDERER_VISEME },
+      }),
+    ).rejects.toMatchObject({ field: "spec.avatar.avatar_id" });
+    await expect(
+      rooms.request("ghost-voice", { $case: "get", value: { roomId: "ghost-voice" } }),
+    ).rejects.toMatchObject({ code: "not_found" });
     const kept = await rooms.request("shop-1", { $case: "get", value: { roomId: "shop-1" } });
     expect(kept.room?.spec?.avatar?.avatarId).toBe("studio");
     expect(kept.room?.status?.state).toBe(RoomState.ROOM_STATE_LIVE);

@@ -66,6 +66,8 @@ export interface LiveRoomDeps {
   avatarsDir: string;
   /** Brings a pack published through NATS (onboarding) into avatarsDir when it is not there yet. */
   ensureAvatar?: (avatarId: string) => Promise<void>;
+  /** Whether a pack is in avatarsDir or published through NATS (checked when a room names one). */
+  avatarExists?: (avatarId: string) => Promise<boolean>;
   /** Outputs of each room go to <mediaDir>/<roomId>/ (HLS in hls/). */
   mediaDir: string;
   llm?: LlmOptions;

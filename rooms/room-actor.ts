@@ -36,7 +36,15 @@ import { InvalidArgumentError, LivehostError, NotFoundError, PermissionDeniedErr
 import type { RoomDirectory } from "./directory.js";
 import { RoomEventLog } from "./event-log.js";
 import { isTier, type Tier } from "../trust/index.js";
-import { LineRefusedError, RoomEndedError, RoomExistsError, RoomNotLiveError, RoomRevisionError } from "./errors.js";
+import {
+  LineRefusedError,
+  RoomEndedError,
+  RoomExistsError,
+  RoomNotLiveError,
+  RoomRevisionError,
+  UnknownAvatarError,
+  UnknownVoiceError,
+} from "./errors.js";
 import { LiveRoom, type LiveRoomDeps, type OnAirRoom } from "./live-room.js";
 import { roomMetrics } from "./metrics.js";
 import { applyUpdate, validateRoomSpec } from "./spec.js";
@@ -291,6 +299,12 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       updateTime: new Date(ctx.state.updateTime),
     });
 
+  /** What a revision stands for: the room's spec and status (not its counters, published between revisions). */
+  const specAndStatus = (ctx: Ctx) => {
+    const { spec, state, reason, message, stateTime, tenant } = ctx.state;
+    return JSON.stringify([spec, state, reason, message, stateTime, tenant]);
+  };
+
   /** Bumps the revision and publishes the record to the directory. */
   const changed = async (ctx: Ctx) => {
     ctx.state.revision++;
@@ -308,19 +322,49 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     return true;
   };
 
+  /** A schedule given now cannot end in the past: the room would end before it was ever on air. */
+  const requireEndAhead = (spec: RoomSpec) => {
+    const end = spec.schedule?.endTime;
+    if (end && end.getTime() <= Date.now()) {
+      throw new InvalidArgumentError("spec.schedule.end_time", `${end.toISOString()} has already passed`);
+    }
+  };
+
+  /**
+   * The voice and avatar a spec names (of `paths`) exist: a voice some speech worker offers (while none is known yet,
+   * any voice is taken: a host that just started has not heard them all), an avatar pack on this host or published.
+   */
+  const requireKnown = async (spec: RoomSpec, paths: readonly string[]) => {
+    const live = deps.live;
+    if (!live) return;
+    const voiceId = spec.voice?.voiceId;
+    if (paths.includes("voice") && voiceId) {
+      const offered = live.voice.directory.offered("tts");
+      if (offered.length > 0 && !offered.includes(voiceId)) throw new UnknownVoiceError(voiceId, offered);
+    }
+    const avatarId = spec.avatar?.avatarId;
+    if (paths.includes("avatar") && avatarId && live.avatarExists && !(await live.avatarExists(avatarId))) {
+      throw new UnknownAvatarError(avatarId);
+    }
+  };
+
   const requireRoom = (ctx: Ctx) => {
     if (ctx.state.spec === undefined) throw new NotFoundError(`room ${ctx.id} does not exist`);
   };
 
-  /** Reminders follow the schedule: a start in the future makes the room scheduled, an end ends it. */
+  /**
+   * Reminders follow the schedule: a start time makes the room scheduled (one that has already passed — a caller's
+   * clock a little behind, a retry — makes it go live now), an end ends it.
+   */
   const schedule = async (ctx: Ctx, spec: RoomSpec) => {
     const { startTime, endTime } = spec.schedule ?? {};
     await ctx.clearReminder("schedule-start");
     await ctx.clearReminder("schedule-end");
     const current = RoomState[ctx.state.state];
-    if (startTime && startTime.getTime() > Date.now() && current === ROOM_STATE_CREATED) {
-      await ctx.setReminder("schedule-start", startTime);
-      transition(ctx, ROOM_STATE_SCHEDULED, "ScheduleSet", `goes live at ${startTime.toISOString()}`);
+    if (startTime && current === ROOM_STATE_CREATED) {
+      const due = new Date(Math.max(startTime.getTime(), Date.now()));
+      await ctx.setReminder("schedule-start", due);
+      transition(ctx, ROOM_STATE_SCHEDULED, "ScheduleSet", `goes live at ${due.toISOString()}`);
     } else if (!startTime && current === ROOM_STATE_SCHEDULED) {
       transition(ctx, ROOM_STATE_CREATED, "ScheduleCleared");
     }
@@ -574,6 +618,9 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   /** One operation on the room, whichever way it came; resolves with the utterance id of a Say. */
   async function apply(ctx: Ctx, op: RoomOp): Promise<string> {
     if (op.op !== "create") requireRoom(ctx);
+    // A request that changes neither spec nor status (StartRoom on a live room, StopRoom on an ended one, an update
+    // to the same values) keeps the revision: a caller holding it is not refused for a change that did not happen.
+    const before = specAndStatus(ctx);
     switch (op.op) {
       case "create": {
         if (ctx.state.spec !== undefined) {
@@ -585,6 +632,8 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
           throw new RoomExistsError(ctx.id);
         }
         validateRoomSpec(op.spec);
+        requireEndAhead(op.spec);
+        await requireKnown(op.spec, ["voice", "avatar"]);
         const now = Date.now();
         Object.assign(ctx.state, { spec: RoomSpec.toJSON(op.spec), createRequestId: op.requestId, tenant: op.tenant });
         Object.assign(ctx.state, { createTime: now, stateTime: now });
@@ -603,6 +652,8 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
         }
         const next = applyUpdate(RoomSpec.fromJSON(ctx.state.spec), op.spec, op.paths);
         validateRoomSpec(next);
+        if (op.paths.includes("schedule")) requireEndAhead(next);
+        await requireKnown(next, op.paths);
         // The room on air first: a change it cannot make (an avatar pack that does not load) leaves the spec as it was.
         await onAir.get(ctx.id)?.update(next, op.paths);
         ctx.state.spec = RoomSpec.toJSON(next);
@@ -633,7 +684,7 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
         return "";
     }
     // The record changed: a new revision, published to the directory.
-    await changed(ctx);
+    if (specAndStatus(ctx) !== before) await changed(ctx);
     return "";
   }
 

@@ -9,6 +9,7 @@ import { LivehostError, MalformedMessageError, NotFoundError } from "../errors/i
 import { subjects } from "../proto/index.js";
 import { ActorHost, type LoadGuardOptions, type StoreSettings } from "../actors/index.js";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { UnknownAvatarError } from "./errors.js";
 import { RoomDirectory } from "./directory.js";
 import { ensureRoomEventsStream, type RoomEventsSettings } from "./event-log.js";
 import { roomActor } from "./room-actor.js";
@@ -112,6 +113,7 @@ export async function startRoomHost(options: RoomHostOptions): Promise<RoomHost>
           images,
           registry: options.registry,
           ensureAvatar: (avatarId: string) => ensureAvatar(avatars!, options.live!.avatarsDir, avatarId, log),
+          avatarExists: (avatarId: string) => avatarExists(avatars!, options.live!.avatarsDir, avatarId),
         }
       : undefined;
   const actors = await ActorHost.start({
@@ -210,11 +212,19 @@ async function whepRequest(media: RoomMediaGraph, msg: Msg): Promise<void> {
   }
 }
 
-/** A pack built by onboarding (published through NATS) copied into the avatars directory the first time it is used. */
+/** Whether an avatar pack is on this host or published in the avatar store (onboarding's). */
+async function avatarExists(avatars: AvatarStore, avatarsDir: string, avatarId: string): Promise<boolean> {
+  return existsSync(join(avatarsDir, avatarId, "pack.json")) || (await avatars.info(avatarId)) !== undefined;
+}
+
+/**
+ * A pack built by onboarding (published through NATS) copied into the avatars directory the first time it is used.
+ * An InvalidArgumentError naming spec.avatar.avatar_id when there is no such pack.
+ */
 async function ensureAvatar(avatars: AvatarStore, avatarsDir: string, avatarId: string, log: Logger): Promise<void> {
   if (existsSync(join(avatarsDir, avatarId, "pack.json"))) return;
   const published = await avatars.info(avatarId);
-  if (!published) return;
+  if (!published) throw new UnknownAvatarError(avatarId);
   await avatars.fetch(avatarId, avatarsDir);
   log.info({ avatar: avatarId }, "avatar pack fetched from the avatar store");
 }

@@ -154,6 +154,8 @@ describe("room spec: every string is bounded, in characters", () => {
     ["spec.labels", (s) => (s.labels = { ["k".repeat(64)]: "v" })],
     ["spec.output.outputs[0].rtmp.url", rtmp(`rtmp://cdn.example.com/live/${"a".repeat(2030)}`, "k")],
     ["spec.schedule.start_time", (s) => (s.schedule = { startTime: new Date(Number.NaN), endTime: undefined })],
+    ["spec.catalog.products[0].restock_date", (s) => (product(s).restockDate = "2026-13-45")],
+    ["spec.catalog.products[0].restock_date", (s) => (product(s).restockDate = "2027-02-29")],
   ])("%s", (field, change) => {
     const err = refusal(change);
     expect(err).toMatchObject({ field });

@@ -2,7 +2,7 @@
 // before a room sees it, and the room again on create and update; limits are the ones written in
 // proto/livehost/v1/common.proto and room.proto. Every string has a length limit (in characters), a value that names
 // a file or a model cannot be a path, and the whole spec fits what a room's request and record carry.
-import { checkScript } from "../brain/index.js";
+import { checkScript, isCalendarDate } from "../brain/index.js";
 import { compileOutputConfig } from "../media/index.js";
 import {
   AiLabel_Position,
@@ -130,8 +130,8 @@ function validateProduct(product: Product, field: string, currency: string): voi
   validateMoney(product.price, at("price"), currency, true);
   validateMoney(product.originalPrice, at("original_price"), currency, false);
   if (product.stock < 0) throw new InvalidArgumentError(at("stock"), "must not be negative");
-  if (product.restockDate !== "" && !/^\d{4}-\d{2}-\d{2}$/.test(product.restockDate)) {
-    throw new InvalidArgumentError(at("restock_date"), `${quoted(product.restockDate)} is not YYYY-MM-DD`);
+  if (product.restockDate !== "" && !isCalendarDate(product.restockDate)) {
+    throw new InvalidArgumentError(at("restock_date"), `${quoted(product.restockDate)} is not a date YYYY-MM-DD`);
   }
   validateList(product.specs, at("specs"), 50, validateSpec);
   validateStringMap(product.sizeGuide, at("size_guide"), { entries: 50, key: 64, value: 200 });

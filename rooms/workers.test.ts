@@ -66,7 +66,10 @@ describe("worker directory", () => {
     // Its next announcement says how busy it really is.
     directory.learn(announcement("idle", { activeStreams: 1 }));
     expect(directory.pick("tts", { capability: "zh-female-warm" }).id).toBe("idle");
-    expect(() => directory.pick("tts", { capability: "ja-female" })).toThrow(/no tts worker with ja-female/);
+    // A voice no worker offers is told apart from one whose workers are busy.
+    expect(() => directory.pick("tts", { capability: "ja-female" })).toThrow(
+      /^no tts worker offers voice ja-female \(voices offered: en-male-bright, zh-female-warm\)$/,
+    );
 
     // Gone when it says so, or when it stops announcing.
     directory.learn(announcement("english", { state: WorkerState.WORKER_STATE_GONE }));

@@ -107,6 +107,13 @@ export class WorkerDirectory implements AsyncDisposable {
     const candidates = this.#candidates(kind, options);
     const spare = options.spare ?? 0;
     if (candidates.length === 0) {
+      const offered = this.offered(kind);
+      if (options.capability !== undefined && offered.length > 0 && !offered.includes(options.capability)) {
+        const what = kind === "tts" ? "voice" : "avatar";
+        throw new UnavailableError(
+          `no ${kind} worker offers ${what} ${options.capability} (${what}s offered: ${offered.join(", ")})`,
+        );
+      }
       const what =
         (options.capability ? ` with ${options.capability}` : "") +
         (options.renderer ? ` serving the ${options.renderer} renderer` : "");
@@ -130,6 +137,11 @@ export class WorkerDirectory implements AsyncDisposable {
     const best = candidates.reduce((a, b) => (this.#load(b) < this.#load(a) ? b : a));
     this.#recentlyPicked.set(best.id, (this.#recentlyPicked.get(best.id) ?? 0) + 1);
     return best;
+  }
+
+  /** The voices (TTS) or avatars (lip-sync) the ready workers of `kind` offer, sorted; none while none is known. */
+  offered(kind: WorkerKindName): string[] {
+    return [...new Set(this.workers(kind).flatMap((w) => w.capabilities))].sort();
   }
 
   /** Whether pick() would find a worker now, without taking a stream of it (the tier's share is not checked). */

@@ -49,7 +49,7 @@ export class Admitted {
     this.entry.roomId = roomId;
     const tenant = await this.#access.tenantOf(roomId);
     if (tenant === undefined) throw new NotFoundError(`room ${roomId} does not exist`);
-    this.#scope(tenant, `room ${roomId}`);
+    this.#scope(tenant, `the tenant of room ${roomId}`);
     return tenant;
   }
 
@@ -58,7 +58,7 @@ export class Admitted {
     this.entry.roomId = roomId;
     const room = await this.#access.readRoom(roomId);
     if (!room) throw new NotFoundError(`room ${roomId} does not exist`);
-    this.#scope(room.tenant, `room ${roomId}`);
+    this.#scope(room.tenant, `the tenant of room ${roomId}`);
     return room;
   }
 
@@ -79,7 +79,7 @@ export class Admitted {
 
   /** Checks the caller acts for `tenant` (PERMISSION_DENIED naming `what` otherwise); the audit entry names it. */
   tenant(tenant: string, what: string): void {
-    this.#scope(tenant, what);
+    this.#scope(tenant, `the tenant of ${what}`);
   }
 
   /** The tenant filter of a listing: the one named (the caller's), else all the caller's. */
@@ -95,7 +95,7 @@ export class Admitted {
   #scope(tenant: string, what: string): void {
     this.entry.tenant = tenant;
     if (!this.caller.servesTenant(tenant)) {
-      throw new PermissionDeniedError(`${what} belongs to a tenant ${this.caller.identity} does not act for`);
+      throw new PermissionDeniedError(`${this.caller.identity} does not act for ${what}`);
     }
   }
 }

@@ -1,12 +1,16 @@
 // Hostile requests through RoomService get INVALID_ARGUMENT naming the field, before anything is published, and the
 // gateway goes on serving: oversized comments and specs, ids that are NATS wildcards, values that name paths. A real
-// nats-server, room host and gateway over real gRPC.
+// nats-server, room host and gateway over real gRPC. A caller reaching past its tenants is refused in a sentence
+// that names who it is and what it asked for.
 import { describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Comment, subjects, type RoomSpec } from "../proto/index.js";
-import { InvalidArgumentError } from "../errors/index.js";
+import { InvalidArgumentError, PermissionDeniedError } from "../errors/index.js";
 import { callUnary } from "../transport/index.js";
 import { sampleRoomSpec, startTestRoomStack } from "../testing/index.js";
+import { Caller, type AuditEntry } from "../trust/index.js";
+import type { RoomDirectory } from "../rooms/index.js";
+import { Access, Admitted } from "./internal.js";
 
 /** A spec whose every field is within its limits, and which is more than 2 MiB encoded all the same. */
 function hugeSpec(): RoomSpec {
@@ -103,5 +107,36 @@ describe("RoomService refuses hostile requests", () => {
     // An update's spec goes to the room whole: over what NATS carries in one message, it never left the gateway.
     expect(await s.refusal(s.update("small", hugeSpec(), ["catalog"]))).toMatchObject({ field: "spec.catalog" });
     expect((await s.get("small")).spec?.catalog?.products).toHaveLength(2);
+  });
+});
+
+describe("a caller reaching past its tenants", () => {
+  it("is refused with a sentence that says who does not act for what, never naming another room's tenant", async () => {
+    const directory = { get: () => Promise.resolve({ id: "acme-room", tenant: "acme" }) } as unknown as RoomDirectory;
+    const access = new Access({ directory } as unknown as ConstructorParameters<typeof Access>[0]);
+    const caller = new Caller("svc:globex-m", "merchant", new Set(["globex"]));
+    const admitted = new Admitted(access, caller, {} as AuditEntry);
+    const refusal = (check: () => unknown) =>
+      Promise.resolve()
+        .then(check)
+        .then(
+          () => expect.fail("the caller was let through"),
+          (err: unknown) => {
+            expect(err).toBeInstanceOf(PermissionDeniedError);
+            return (err as Error).message;
+          },
+        );
+
+    expect(await refusal(() => admitted.tenantForCreate("acme"))).toBe("svc:globex-m does not act for tenant acme");
+    expect(await refusal(() => admitted.listFilter("acme"))).toBe("svc:globex-m does not act for tenant acme");
+    expect(await refusal(() => admitted.room("acme-room"))).toBe(
+      "svc:globex-m does not act for the tenant of room acme-room",
+    );
+    expect(await refusal(() => admitted.readRoom("acme-room"))).toBe(
+      "svc:globex-m does not act for the tenant of room acme-room",
+    );
+    expect(await refusal(() => admitted.tenant("acme", "job j-1"))).toBe(
+      "svc:globex-m does not act for the tenant of job j-1",
+    );
   });
 });

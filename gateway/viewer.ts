@@ -12,7 +12,9 @@
 //                                   the offer and the answer)
 //   GET  /media/<id>/hls/<file>     the room's HLS playlist and segments, from the media directory
 //   GET  /assets/hls.min.js         hls.js; /assets/viewer.js and /assets/viewer.css, the page's own
-// It listens on loopback unless told otherwise: it is a preview, not a CDN origin.
+// It listens on loopback unless told otherwise: it is a preview, not a CDN origin. A refused request gets the status
+// its error's code maps to (httpError) and a plain-text body naming what is wrong; a room id in the path that is not
+// a room id is 400 before anything looks it up.
 //
 // The page is a danmaku ingest that browsers reach directly, so it answers for its viewers' ids: the viewer id a room's
 // flood control keys on comes from a cookie the page signs (HMAC, a key per gateway process), never from the body
@@ -25,18 +27,20 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
-import { join, normalize } from "node:path";
+import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Comment, RoomEvent, RoomState, subjects } from "../proto/index.js";
 import {
+  InvalidArgumentError,
   LivehostError,
   MalformedMessageError,
   NotFoundError,
   ResourceExhaustedError,
   UnavailableError,
   errorFromCode,
+  type ErrorCode,
 } from "../errors/index.js";
-import type { RoomDirectory } from "../rooms/index.js";
+import { validateRoomId, type RoomDirectory } from "../rooms/index.js";
 import type { Registry } from "../observability/index.js";
 import { postComment } from "./room-service.js";
 import {
@@ -80,6 +84,8 @@ const contentTypes: Record<string, string> = {
   ".mp4": "video/mp4",
 };
 const maxBodyBytes = 4_096;
+/** A playlist or segment in a room's hls directory: a plain file name, never "." or "..". */
+const hlsFileName = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
 /** Comments an events stream remembers the text of until the room answers them. */
 const maxAskedComments = 500;
 /** Comments one client address may post: a burst, then this many a second. */
@@ -137,15 +143,14 @@ export async function startViewer(options: ViewerOptions): Promise<Viewer> {
   const identity = new ViewerIdentity();
   const server = createServer((req, res) => {
     route(options, identity, req, res).catch((err: unknown) => {
-      const status = err instanceof LivehostError ? httpStatus(err) : 500;
-      const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+      const { status, body, retryAfterSeconds } = httpError(err);
       if (!res.headersSent) {
         res.writeHead(status, {
           "content-type": "text/plain; charset=utf-8",
-          ...(typeof retryAfter === "number" ? { "retry-after": String(retryAfter) } : {}),
+          ...(retryAfterSeconds !== undefined ? { "retry-after": String(retryAfterSeconds) } : {}),
         });
       }
-      res.end(err instanceof LivehostError ? err.message : "internal error");
+      res.end(body);
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -174,8 +179,7 @@ async function route(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const url = new URL(req.url ?? "/", "http://viewer");
-  const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  const parts = pathSegments(req.url ?? "/");
   if (options.whepOnly && !(parts[0] === "rooms" && parts[2] === "whep")) return notFound(res);
   if (req.method === "GET" && parts.length === 0) return listPage(options, res);
   if (req.method === "GET" && parts[0] === "assets" && parts.length === 2) {
@@ -185,10 +189,14 @@ async function route(
   }
   if (parts[0] === "rooms" && parts[1]) {
     const roomId = parts[1];
+    // Before the directory sees it: a KV key that is not a room id fails there with an error of its own.
+    validateRoomId(roomId);
     if (req.method === "GET" && parts.length === 2) return roomPage(options, roomId, res);
     if (req.method === "GET" && parts[2] === "room.json" && parts.length === 3) return roomJson(options, roomId, res);
-    if (req.method === "GET" && parts[2] === "events") return events(options, roomId, res);
-    if (req.method === "POST" && parts[2] === "comments") return comment(options, identity, roomId, req, res);
+    if (req.method === "GET" && parts[2] === "events" && parts.length === 3) return events(options, roomId, res);
+    if (req.method === "POST" && parts[2] === "comments" && parts.length === 3) {
+      return comment(options, identity, roomId, req, res);
+    }
     if (parts[2] === "whep" && parts.length === 3 && req.method === "POST") {
       return whepOffer(options, identity, roomId, req, res);
     }
@@ -204,14 +212,34 @@ async function route(
       return;
     }
   }
-  if (req.method === "GET" && parts[0] === "media" && parts[1] && parts[2] === "hls" && parts[3]) {
-    const file = normalize(join(options.mediaDir, parts[1], "hls", parts[3]));
-    if (!file.startsWith(normalize(join(options.mediaDir, parts[1], "hls")))) return notFound(res);
-    const type = contentTypes[file.slice(file.lastIndexOf("."))];
+  if (req.method === "GET" && parts[0] === "media" && parts[1] && parts[2] === "hls" && parts.length === 4) {
+    validateRoomId(parts[1]);
+    // A playlist or segment is a plain file name: nothing here may step out of the room's hls directory.
+    if (!hlsFileName.test(parts[3]!)) return notFound(res);
+    const type = contentTypes[parts[3]!.slice(parts[3]!.lastIndexOf("."))];
     if (!type) return notFound(res);
-    return sendFile(res, file, type, { "cache-control": "no-cache" });
+    return sendFile(res, join(options.mediaDir, parts[1], "hls", parts[3]!), type, { "cache-control": "no-cache" });
   }
   notFound(res);
+}
+
+/**
+ * The request path's segments, percent-decoded, as the client sent them. "." and ".." stay segments: a WHATWG URL
+ * would resolve them (and "%2e%2e" too), so that "/rooms/%2e%2e" became "/" instead of a room id to refuse.
+ */
+function pathSegments(target: string): string[] {
+  // The absolute form ("http://host/path"), which a client talking to a proxy sends, has the path after the host.
+  const path = target.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/, "").split(/[?#]/, 1)[0]!;
+  return path
+    .split("/")
+    .filter(Boolean)
+    .map((segment) => {
+      try {
+        return decodeURIComponent(segment);
+      } catch (err) {
+        throw new MalformedMessageError("the path is not valid percent-encoded UTF-8", { cause: err });
+      }
+    });
 }
 
 async function listPage(options: ViewerOptions, res: ServerResponse) {
@@ -301,19 +329,31 @@ async function comment(
     body += chunk.toString("utf8");
     if (body.length > maxBodyBytes) throw new MalformedMessageError("comment body is too large");
   }
-  let parsed: { text?: unknown; viewer?: unknown };
+  let parsed: unknown;
   try {
-    parsed = JSON.parse(body) as typeof parsed;
-  } catch {
-    throw new MalformedMessageError('body must be JSON: {"text": "..."}');
+    parsed = JSON.parse(body);
+  } catch (err) {
+    throw new MalformedMessageError('body must be JSON: {"text": "..."}', { cause: err });
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new MalformedMessageError(`body must be a JSON object: {"text": "..."}, not ${jsonType(parsed)}`);
+  }
+  const { text, viewer } = parsed as { text?: unknown; viewer?: unknown };
+  // The same field names as PostComment's, which the blank or overlong text's refusal uses too.
+  if (text === undefined) throw new InvalidArgumentError("comment.text", "is required");
+  if (typeof text !== "string") {
+    throw new InvalidArgumentError("comment.text", `must be a string, not ${jsonType(text)}`);
+  }
+  if (viewer !== undefined && typeof viewer !== "string") {
+    throw new InvalidArgumentError("comment.viewer_name", `must be a string, not ${jsonType(viewer)}`);
   }
   const reply = await postComment(options, {
     roomId,
     comment: Comment.fromPartial({
       commentId: `web-${randomUUID()}`,
       viewerId,
-      viewerName: typeof parsed.viewer === "string" ? [...parsed.viewer].slice(0, 64).join("") : "",
-      text: typeof parsed.text === "string" ? parsed.text : "",
+      viewerName: viewer === undefined ? "" : [...viewer].slice(0, 64).join(""),
+      text,
       source: "viewer-page",
     }),
   });
@@ -442,16 +482,43 @@ function notFound(res: ServerResponse) {
   res.end("not found");
 }
 
-function httpStatus(err: LivehostError): number {
-  const statuses: Partial<Record<LivehostError["code"], number>> = {
-    invalid_argument: 400,
-    unauthenticated: 401,
-    permission_denied: 403,
-    not_found: 404,
-    resource_exhausted: 429,
-    unavailable: 503,
-  };
-  return statuses[err.code] ?? 500;
+/** What a JSON value is, for a refusal that names what came instead of what was wanted. */
+function jsonType(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
+/**
+ * The HTTP status of each kind of failure: the viewer's one mapping, as transport/status.ts is gRPC's. Every code is
+ * listed, so that a new one cannot fall through unmapped.
+ */
+const httpStatuses: Record<ErrorCode, number> = {
+  invalid_argument: 400,
+  unauthenticated: 401,
+  permission_denied: 403,
+  not_found: 404,
+  already_exists: 409,
+  failed_precondition: 409,
+  aborted: 409,
+  resource_exhausted: 429,
+  // Nothing the client did; its message may name internals.
+  cancelled: 500,
+  internal: 500,
+  unimplemented: 501,
+  unavailable: 503,
+  deadline_exceeded: 504,
+};
+
+/**
+ * What a client gets for a failed request: the status its code maps to, and our message as the body. A 500 (an
+ * internal failure, or one we did not raise on purpose) gets a generic body: its message may name internals.
+ */
+export function httpError(err: unknown): { status: number; body: string; retryAfterSeconds?: number } {
+  const status = err instanceof LivehostError ? httpStatuses[err.code] : 500;
+  if (!(err instanceof LivehostError) || status === 500) return { status: 500, body: "internal error" };
+  const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+  return { status, body: err.message, ...(typeof retryAfter === "number" ? { retryAfterSeconds: retryAfter } : {}) };
 }
 
 function closeServer(server: Server): Promise<void> {

@@ -328,6 +328,38 @@ describe("hideOverlay", () => {
     }
   });
 
+  it("lets go of an overlay whose sentence was cut before it showed: a room cut many times still takes new ones", async () => {
+    const graph = newGraph("cut-subtitles", { output: outputConfig(landscape, [hls(1)]) });
+    await graph.start();
+    try {
+      // Each sentence is cut (a viewer's question) before its subtitle's cue: more of them than a room holds at once.
+      for (let i = 0; i < 40; i++) {
+        const utteranceId = `cut-${i}`;
+        graph.pushSpeech(silence(utteranceId, 2));
+        await graph.scheduleOverlay(
+          { id: `sub-cut-${i}`, content: { kind: "subtitle", lines: [`第${i}句`] }, animation: "none" },
+          { utteranceId, atMs: 1_500 },
+        );
+        expect(graph.interrupt()).toContain(utteranceId);
+      }
+      // A subtitle cued on a sentence that has already been cut never shows, and takes no room either.
+      for (let i = 0; i < 40; i++) {
+        await graph.scheduleOverlay(
+          { id: `late-${i}`, content: { kind: "subtitle", lines: ["迟到"] }, animation: "none" },
+          { utteranceId: "cut-0", atMs: 0 },
+        );
+      }
+      graph.pushSpeech(silence("after", 0.4));
+      await graph.scheduleOverlay(
+        { id: "sub-after", content: { kind: "subtitle", lines: ["之后"] }, animation: "none" },
+        { utteranceId: "after", atMs: 0 },
+      );
+      await until(() => graph.status().overlaysVisible.includes("sub-after"));
+    } finally {
+      await graph.stop();
+    }
+  });
+
   it("hides at a word's cue: the fade out starts on the word's frame and the overlay is gone 0.3 s later", async () => {
     const out = join(dir, "hide-cue");
     const graph = newGraph("hide-cue", {

@@ -207,6 +207,8 @@ export class RoomMediaGraph implements AsyncDisposable {
   readonly #showing = new Set<string>();
   /** Shown and hidden again since it was last scheduled, oldest first: what #makeRoom lets go. */
   readonly #gone = new Set<string>();
+  /** Of those not shown yet, the utterance whose cue shows each: if it is cut or ends first, the overlay never shows. */
+  readonly #showOn = new Map<string, string>();
   #generation = 0;
   #hlsSegments = 0;
   /** The public HLS playlist, continued across pipeline rebuilds. */
@@ -392,6 +394,25 @@ export class RoomMediaGraph implements AsyncDisposable {
     this.#showing.add(spec.id);
     this.#command({ seq: ++this.#seq, type: "overlay", overlay: rendered });
     this.#cue(cue, { type: "show", overlayId: spec.id });
+    if ("utteranceId" in cue) {
+      this.#showOn.set(spec.id, cue.utteranceId);
+      // Cut (or over) while the overlay was rendered: its cue never comes, and the room may schedule others instead.
+      if (this.#ledger.hasEnded(cue.utteranceId)) this.#neverShown([cue.utteranceId]);
+    }
+  }
+
+  /**
+   * Overlays whose show was cued on these utterances, which were cut or played to their end without it: they will not
+   * show, so they make room like those shown and gone (a long-running room would otherwise fill up with them).
+   */
+  #neverShown(utteranceIds: string[]) {
+    const over = new Set(utteranceIds);
+    for (const [id, utteranceId] of this.#showOn) {
+      if (!over.has(utteranceId)) continue;
+      this.#showOn.delete(id);
+      if (!this.#showing.delete(id)) continue;
+      if (!this.#visible.has(id)) this.#gone.add(id);
+    }
   }
 
   /**
@@ -439,8 +460,10 @@ export class RoomMediaGraph implements AsyncDisposable {
   /** A viewer question cuts in: queued speech, mouth frames and cues go at once; the clock and overlays stay. */
   interrupt(): string[] {
     const seq = ++this.#seq;
+    const cued = new Set(this.#showOn.values());
     const dropped = this.#ledger.interrupt(seq);
     this.#command({ seq, type: "interrupt" });
+    this.#neverShown([...cued].filter((id) => this.#ledger.hasEnded(id)));
     return dropped;
   }
 
@@ -912,7 +935,10 @@ export class RoomMediaGraph implements AsyncDisposable {
   #onReport(report: FrameReport) {
     switch (report.type) {
       case "utterance":
-        if (report.state !== "started") this.#ledger.ended(report.utteranceId);
+        if (report.state !== "started") {
+          this.#ledger.ended(report.utteranceId);
+          this.#neverShown([report.utteranceId]);
+        }
         this.#emit(report);
         if (this.#options.reportEncoded && report.videoPtsNs !== undefined) {
           this.#followEncode(report.utteranceId, report.videoPtsNs);
@@ -928,6 +954,7 @@ export class RoomMediaGraph implements AsyncDisposable {
       case "overlay":
         if (report.visible) {
           this.#visible.add(report.overlayId);
+          this.#showOn.delete(report.overlayId);
           this.#showing.delete(report.overlayId);
           this.#gone.delete(report.overlayId);
         } else {

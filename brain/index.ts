@@ -9,7 +9,15 @@
 //
 // This face is what the room actor and the CLI use; tests and benchmarks reach one step alone through internal.ts.
 export { RoomBrain } from "./room-brain.js";
-export { isCalendarDate, pickPersona, loadCatalogFile, loadPersonasFile, sampleFiles } from "./catalog.js";
+export {
+  isCalendarDate,
+  parseCatalog,
+  parsePersonas,
+  pickPersona,
+  loadCatalogFile,
+  loadPersonasFile,
+  sampleFiles,
+} from "./catalog.js";
 export { type ShowPosition } from "./show.js";
 export { writeScript, checkScript, checkCatalogWording } from "./script.js";
 export { type Cue } from "./cues.js";

@@ -9,7 +9,6 @@ export type {
   AnswerOptions,
   AnswerPath,
 } from "./room-brain.js";
-export { parseCatalog, parsePersonas } from "./catalog.js";
 export {
   ShowPlan,
   variantFor,

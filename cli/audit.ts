@@ -4,6 +4,7 @@ import { Option, type Command } from "commander";
 import { AuditRecord } from "../proto/index.js";
 import { parseDuration } from "../observability/index.js";
 import { compileNatsOptions, connectNats, type NatsOptions } from "../transport/index.js";
+import { validateRoomId } from "../rooms/index.js";
 import { readAudit, validateTenant } from "../trust/index.js";
 import { addProcessOptions } from "./config.js";
 
@@ -29,6 +30,7 @@ export function registerAuditCommand(program: Command): void {
     .option("--json", "print protobuf JSON, one record per line")
     .action(async (flags: AuditFlags) => {
       if (flags.tenant !== undefined && flags.tenant !== "_") validateTenant(flags.tenant, "--tenant");
+      if (flags.room !== undefined) validateRoomId(flags.room, "--room");
       const sinceMs = flags.since === undefined ? undefined : parseDuration(flags.since, "--since", { bare: "s" });
       const nats = await connectNats(compileNatsOptions(flags.nats, "--nats", flags, "livehost-audit"));
       try {

@@ -2,8 +2,10 @@
 // its services dialled with the caller's token (--token-file, LIVEHOST_TOKEN or LIVEHOST_TOKEN_FILE, else the one
 // `livehost up` made in LIVEHOST_HOME) and, where LIVEHOST_TLS_* say so, the gateway's TLS (mTLS: the client
 // certificate can be the identity instead), closed when the command is done.
+import { readFile } from "node:fs/promises";
 import type { ChannelCredentials, Client, ClientOptions } from "@grpc/grpc-js";
 import { Command, Option } from "commander";
+import { InvalidArgumentError } from "../errors/index.js";
 import { bearerToken, channelCredentials, configureGrpcTls } from "../transport/index.js";
 import { findToken } from "../trust/index.js";
 
@@ -44,6 +46,10 @@ export function withGatewayClient<C extends Client, A extends unknown[]>(
     }
     const command = args.findLast((a): a is Command => a instanceof Command);
     const flags = command!.opts<ClientFlags>();
+    if (flags.tokenFile !== undefined) {
+      const field = command!.getOptionValueSource("tokenFile") === "env" ? "LIVEHOST_TOKEN_FILE" : "--token-file";
+      await checkTokenFile(flags.tokenFile, field);
+    }
     const token = await findToken({ tokenFile: flags.tokenFile });
     const client = new Service(flags.gateway, channelCredentials(), {
       interceptors: token ? [bearerToken(token)] : [],
@@ -54,4 +60,15 @@ export function withGatewayClient<C extends Client, A extends unknown[]>(
       client.close();
     }
   };
+}
+
+/**
+ * A token file the caller named must hold a token: left alone, findToken would call without one (for the local
+ * credential's sake, whose file may not exist yet), and the gateway's "no credential" would hide the typo.
+ */
+async function checkTokenFile(file: string, field: string): Promise<void> {
+  const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+    throw new InvalidArgumentError(field, `cannot read "${file}": ${err.code ?? err.message}`, { cause: err });
+  });
+  if (text.trim() === "") throw new InvalidArgumentError(field, `"${file}" holds no token: it is empty`);
 }

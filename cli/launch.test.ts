@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Catalog, Persona, RoomSpec, RoomState } from "../proto/index.js";
+import { sampleFiles } from "../brain/index.js";
 import { createRegistry, rootLogger } from "../observability/index.js";
 import { eventually, runCli, startTestRoomStack, testFrame, type TestRoomStack } from "../testing/index.js";
 import {
@@ -198,5 +199,18 @@ describe("livehost face, launch and job", () => {
     expect(refused.code).toBe(2);
     expect(refused.err).toMatch(/^livehost: --catalog: .*missing\.json is not readable JSON/m);
     expect(refused.err).not.toMatch(/^job /m);
+    // The sample files' catalog and personas (the merchant's format, not protobuf JSON) are taken: the first thing
+    // wrong is then the video.
+    const samples = await run(
+      "launch",
+      "--video",
+      join(dir, "missing.mp4"),
+      "--catalog",
+      sampleFiles.catalogZh,
+      "--persona",
+      sampleFiles.personas,
+    );
+    expect(samples.err).toMatch(/^livehost: --video: .*missing\.mp4 cannot be read/m);
+    expect(samples.code).toBe(2);
   });
 });

@@ -11,14 +11,15 @@ import { readFile, stat } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import type { ServiceError } from "@grpc/grpc-js";
 import type { Command } from "commander";
+import { parseCatalog, parsePersonas, pickPersona } from "../brain/index.js";
 import {
-  Catalog,
+  type Catalog,
   Job,
   JobEvent,
   JobEventKind,
   JobState,
   OnboardingServiceClient,
-  Persona,
+  type Persona,
   RoomSpec,
   ShowScript,
   StepState,
@@ -27,14 +28,7 @@ import {
 import { InvalidArgumentError, LivehostError } from "../errors/index.js";
 import { callUnary, fromServiceError } from "../transport/index.js";
 import { gatewayOption, tokenOption, withGatewayClient, type ClientFlags } from "./gateway-client.js";
-
-async function readJson<T>(file: string, flag: string, parse: (json: unknown) => T): Promise<T> {
-  try {
-    return parse(JSON.parse(await readFile(file, "utf8")));
-  } catch (err) {
-    throw new InvalidArgumentError(flag, `${file} is not readable JSON: ${(err as Error).message}`);
-  }
-}
+import { catalogFromJson, personaFromJson, readJsonFile, roomSpecFromJson, showScriptFromJson } from "./proto-json.js";
 
 interface LaunchFlags extends ClientFlags {
   video: string;
@@ -51,14 +45,52 @@ interface LaunchFlags extends ClientFlags {
   cancelOnExit?: boolean;
 }
 
+/**
+ * A catalog as protobuf JSON (Catalog), or in the merchant's catalog format of the sample files (brain/fixtures:
+ * `roomTitle`, prices in units). A file that is neither is refused with what is wrong as protobuf JSON.
+ */
+function catalogFrom(json: unknown): Catalog {
+  try {
+    return catalogFromJson(json, "--catalog");
+  } catch (err) {
+    try {
+      return parseCatalog(json, "--catalog");
+    } catch {
+      throw err;
+    }
+  }
+}
+
+/**
+ * A persona as protobuf JSON (a list, or { personas: [...] }, gives its first), or a personas file in the sample
+ * files' format, of which the one speaking the catalog's language (else its first).
+ */
+function personaFrom(json: unknown, catalog: Catalog): Persona {
+  const { personas } = (json ?? {}) as { personas?: unknown };
+  try {
+    if (Array.isArray(json)) return personaFromJson(json[0], "--persona", "[0]");
+    if (Array.isArray(personas) && personas.length > 0) return personaFromJson(personas[0], "--persona", "personas[0]");
+    return personaFromJson(json, "--persona");
+  } catch (err) {
+    let found: Persona[];
+    try {
+      found = parsePersonas(json, "--persona");
+    } catch {
+      throw err;
+    }
+    try {
+      return pickPersona(found, catalog);
+    } catch {
+      return found[0]!;
+    }
+  }
+}
+
 /** Submits the video and the room's spec; resolves to the job. */
 async function submit(client: OnboardingServiceClient, flags: LaunchFlags): Promise<Job> {
-  const catalog = await readJson(flags.catalog, "--catalog", (j) => Catalog.fromJSON(j));
-  // A personas file (a list) or one persona; the first of a list.
-  const persona = await readJson(flags.persona, "--persona", (j) =>
-    Persona.fromJSON(Array.isArray(j) ? j[0] : ((j as { personas?: unknown[] }).personas?.[0] ?? j)),
-  );
-  const base = flags.spec ? await readJson(flags.spec, "--spec", (j) => RoomSpec.fromJSON(j)) : RoomSpec.create();
+  const catalog = catalogFrom(await readJsonFile(flags.catalog, "--catalog"));
+  const persona = personaFrom(await readJsonFile(flags.persona, "--persona"), catalog);
+  const base = flags.spec ? roomSpecFromJson(await readJsonFile(flags.spec, "--spec"), "--spec") : RoomSpec.create();
   const size = await stat(flags.video).catch(() => {
     throw new InvalidArgumentError("--video", `${flags.video} cannot be read`);
   });
@@ -318,7 +350,7 @@ export function registerLaunchCommands(program: Command): void {
     .option("--approve", "approve it: a job waiting for review goes on")
     .action(
       withClient(async (client, jobId: string, flags: ClientFlags & { set?: string; approve?: boolean }) => {
-        const script = flags.set ? await readJson(flags.set, "--set", (j) => ShowScript.fromJSON(j)) : undefined;
+        const script = flags.set ? showScriptFromJson(await readJsonFile(flags.set, "--set"), "--set") : undefined;
         const result =
           script || flags.approve
             ? await callUnary(client.updateScript.bind(client), {

@@ -18,5 +18,13 @@ if (process.argv[2] === "room-host" && !process.env.UV_THREADPOOL_SIZE) {
   // process its parent started would have.
   const supervisor = Number(process.env.LIVEHOST_SUPERVISOR_PID);
   if (supervisor) setInterval(() => process.ppid !== supervisor && process.kill(process.pid, "SIGKILL"), 250).unref();
+  // A reader that goes away (`livehost audit | head -3`) ends every command quietly, as it ends other Unix tools:
+  // unhandled, the failed write is an 'error' event that crashes the process with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EPIPE") process.exit(0);
+      throw err;
+    });
+  }
   await import("./program.js");
 }

@@ -33,7 +33,7 @@ import {
   type RoomHostOptions,
   type TtsWorkerOptions,
 } from "./config.js";
-import { parseDuration } from "../observability/index.js";
+import { parseDuration, parseLogLevel } from "../observability/index.js";
 import { runRole } from "./role.js";
 import { startStack, describeStack, type Stack } from "./stack.js";
 import { checkStackHealth } from "./health.js";
@@ -48,7 +48,12 @@ import { registerQualityCommand } from "./quality.js";
 const program = new Command("livehost")
   .description("AI digital-human hosts for live commerce")
   .showHelpAfterError()
-  .configureOutput({ outputError: (text, write) => write(text) });
+  .configureOutput({ outputError: (text, write) => write(text) })
+  // Every process logs at LIVEHOST_LOG_LEVEL: a bad one is refused before any command starts, not at its first log.
+  .hook("preAction", () => {
+    const level = process.env.LIVEHOST_LOG_LEVEL;
+    if (level) parseLogLevel(level, "LIVEHOST_LOG_LEVEL");
+  });
 
 /** A role's command with the flags every role takes; each has an environment variable for Kubernetes. */
 function roleCommand(name: string, description: string): Command {
@@ -527,25 +532,36 @@ function upOptions(command: Command): Command {
     .option("--nats <url>", "use this NATS instead of starting nats-server")
     .option("--gateway-port <port>", "gateway gRPC port; 0 picks a free one", "0")
     .option("--log-level <level>", "log level of the role processes", undefined)
-    .option("--json", "print the endpoints as one JSON line once ready");
+    .option("--json", "print the endpoints as one JSON line once ready, alone on stdout (the rest goes to stderr)");
 }
+
+/**
+ * Where `up` and `demo` write what people read: stdout, or stderr with --json, whose stdout carries the one JSON
+ * line and nothing else (the roles' logs go to stderr too).
+ */
+const humanOutput = (flags: UpFlags) => (flags.json ? process.stderr : process.stdout);
 
 /** Brings the stack up from `up`/`demo` flags, stops it on Ctrl-C or SIGTERM, and prints where everything is. */
 async function upFromFlags(flags: UpFlags): Promise<Stack> {
   const stack = await startStack({
     natsUrl: flags.nats,
     gatewayPort: parsePort(flags.gatewayPort, "--gateway-port"),
-    logLevel: flags.logLevel,
+    logLevel: flags.logLevel === undefined ? undefined : parseLogLevel(flags.logLevel, "--log-level"),
+    roleOutput: flags.json ? "stderr" : "stdout",
   });
   stopOnSignal(stack);
-  printStack(stack, flags.json);
+  humanOutput(flags).write(`${describeStack(stack)}\n`);
+  if (flags.json) {
+    const roles = stack.roles.map(({ role, pid, endpoints }) => ({ role, pid, endpoints }));
+    process.stdout.write(`${JSON.stringify({ nats: stack.nats, roles })}\n`);
+  }
   return stack;
 }
 
 upOptions(program.command("up").description("start nats-server and every role on loopback until Ctrl-C")).action(
   async (flags: UpFlags) => {
     await upFromFlags(flags);
-    process.stdout.write("Press Ctrl-C to stop.\n");
+    humanOutput(flags).write("Press Ctrl-C to stop.\n");
   },
 );
 
@@ -553,29 +569,22 @@ upOptions(program.command("demo").description("bring the local stack up and show
   .option("--check", "exit after the health check (status 1 if a role is unhealthy)")
   .action(async (flags: UpFlags & { check?: boolean }) => {
     const stack = await upFromFlags(flags);
+    const out = humanOutput(flags);
     const health = await checkStackHealth(stack);
-    process.stdout.write("\nhealth\n");
-    for (const h of health) process.stdout.write(`  ${h.healthy ? "ok  " : "FAIL"} ${h.role.padEnd(16)} ${h.detail}\n`);
+    out.write("\nhealth\n");
+    for (const h of health) out.write(`  ${h.healthy ? "ok  " : "FAIL"} ${h.role.padEnd(16)} ${h.detail}\n`);
     const allHealthy = health.every((h) => h.healthy);
-    process.stdout.write(allHealthy ? "\nevery role is healthy\n" : "\nsome roles are unhealthy\n");
+    out.write(allHealthy ? "\nevery role is healthy\n" : "\nsome roles are unhealthy\n");
     if (allHealthy) {
-      process.stdout.write("\nthe roles together\n");
-      await tour(stack, (line) => process.stdout.write(`  ${line}\n`));
+      out.write("\nthe roles together\n");
+      await tour(stack, (line) => out.write(`  ${line}\n`));
     }
     if (flags.check) {
       await stack.stop();
       process.exit(allHealthy ? 0 : 1);
     }
-    process.stdout.write("Press Ctrl-C to stop.\n");
+    out.write("Press Ctrl-C to stop.\n");
   });
-
-function printStack(stack: Stack, json = false): void {
-  process.stdout.write(`${describeStack(stack)}\n`);
-  if (json) {
-    const roles = stack.roles.map(({ role, pid, endpoints }) => ({ role, pid, endpoints }));
-    process.stdout.write(`${JSON.stringify({ nats: stack.nats, roles })}\n`);
-  }
-}
 
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof LivehostError) {

@@ -1,7 +1,8 @@
 // A role process's readiness: /readyz says ready while the role serves and drops the moment it starts stopping,
 // while its close (a worker's drain) still runs, so Kubernetes stops sending it traffic for the whole drain.
-import { describe, expect, it } from "vitest";
-import { startNatsServer } from "../testing/index.js";
+import { describe, expect, it, vi } from "vitest";
+import { createLogger } from "../observability/index.js";
+import { runCli, startNatsServer } from "../testing/index.js";
 import { compileRoleOptions, compileTtsWorkerOptions } from "./config.js";
 import { startRole } from "./role.js";
 
@@ -32,6 +33,24 @@ describe("a role process", () => {
       caFile: "ca.crt",
       serverName: "livehost-worker",
     });
+  });
+
+  it("refuses a log level that is not one, naming LIVEHOST_LOG_LEVEL and the levels, before it starts", async () => {
+    const refusal =
+      'LIVEHOST_LOG_LEVEL: "bogus" is not a log level: use one of trace, debug, info, warn, error, fatal, silent';
+    for (const role of ["gateway", "room-host"]) {
+      // Nothing listens on port 1: a role that got as far as connecting would fail otherwise.
+      const cli = runCli([role, "--nats", "nats://127.0.0.1:1"], { LIVEHOST_LOG_LEVEL: "bogus" });
+      expect(await cli.exited()).toEqual({ code: 2, signal: null });
+      expect(cli.stderr()).toBe(`livehost: ${refusal}\n`);
+    }
+    // A role started in-process (tests, the operator's embedding) gets the same refusal from its logger.
+    vi.stubEnv("LIVEHOST_LOG_LEVEL", "bogus");
+    try {
+      expect(() => createLogger()).toThrow(refusal);
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 
   it("is not ready from the moment it starts stopping, while it drains", async () => {

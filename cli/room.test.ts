@@ -52,10 +52,52 @@ describe("livehost room and comment commands", () => {
       expect(missing.err).toMatch(/room no-such-room does not exist/);
       const bad = await run("room", "create", "--spec", join(dir, "missing.json"));
       expect(bad.code).toBe(2);
-      expect(bad.err).toMatch(/--spec: .*missing.json is not a RoomSpec/);
+      expect(bad.err).toMatch(/--spec: .*missing.json is not readable JSON: ENOENT/);
     } finally {
       await rm(dir, { recursive: true, force: true });
       await nc.close();
+    }
+  });
+
+  it("refuses a token file it cannot read and a spec with a bad field, naming them, before it calls", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "livehost-cli-refusals-"));
+    try {
+      // Nothing listens at this gateway: a command that got as far as calling it would fail otherwise.
+      const run = async (args: string[], env: NodeJS.ProcessEnv = {}) => {
+        const cli = runCli(args, { LIVEHOST_GATEWAY: "127.0.0.1:1", ...env });
+        const { code } = await cli.exited();
+        return { code, err: cli.stderr() };
+      };
+      expect(await run(["room", "get", "r1", "--token-file", "/nonexistent"])).toEqual({
+        code: 2,
+        err: 'livehost: --token-file: cannot read "/nonexistent": ENOENT\n',
+      });
+      expect(await run(["room", "get", "r1"], { LIVEHOST_TOKEN_FILE: "/nope" })).toEqual({
+        code: 2,
+        err: 'livehost: LIVEHOST_TOKEN_FILE: cannot read "/nope": ENOENT\n',
+      });
+      const empty = join(dir, "token");
+      await writeFile(empty, "\n");
+      expect(await run(["room", "list", "--token-file", empty])).toEqual({
+        code: 2,
+        err: `livehost: --token-file: "${empty}" holds no token: it is empty\n`,
+      });
+
+      const spec = async (json: unknown) => {
+        const file = join(dir, "spec.json");
+        await writeFile(file, JSON.stringify(json));
+        return run(["room", "create", "--spec", file]);
+      };
+      expect(await spec({ displayName: "x", voice: { voiceId: "a", speeed: 1.2 } })).toEqual({
+        code: 2,
+        err: "livehost: --spec: voice.speeed: unknown field (known: voiceId, speed)\n",
+      });
+      expect(await spec({ output: { video: { widthPx: "abc" } } })).toEqual({
+        code: 2,
+        err: "livehost: --spec: output.video.widthPx: must be a whole number from 0 to 4294967295\n",
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

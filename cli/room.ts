@@ -3,17 +3,17 @@
 // prints protobuf JSON, one object per line, for scripts. `room watch` resumes by itself when its stream breaks.
 // Every call carries the caller's token: --token-file, LIVEHOST_TOKEN or LIVEHOST_TOKEN_FILE, else the one
 // `livehost up` made in LIVEHOST_HOME (~/.livehost); under mTLS the client certificate can be the identity instead.
-import { readFile } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ServiceError } from "@grpc/grpc-js";
 import type { Command } from "commander";
 import { Option } from "commander";
-import { Comment, Room, RoomEvent, RoomServiceClient, RoomSpec, RoomState } from "../proto/index.js";
+import { Comment, Room, RoomEvent, RoomServiceClient, RoomState } from "../proto/index.js";
 import { InvalidArgumentError } from "../errors/index.js";
 import { parseDuration } from "../observability/index.js";
 import { callUnary, fromServiceError } from "../transport/index.js";
 import { gatewayOption, tokenOption, withGatewayClient, type ClientFlags } from "./gateway-client.js";
+import { readJsonFile, roomSpecFromJson } from "./proto-json.js";
 
 const stateName = (state: RoomState | undefined) =>
   (RoomState[state ?? RoomState.ROOM_STATE_UNSPECIFIED] ?? "UNKNOWN").replace("ROOM_STATE_", "").toLowerCase();
@@ -52,15 +52,7 @@ export function registerRoomCommands(program: Command): void {
     .action(
       withClient(
         async (client, flags: ClientFlags & { spec: string; id?: string; requestId?: string; tenant: string }) => {
-          let spec: RoomSpec;
-          try {
-            spec = RoomSpec.fromJSON(JSON.parse(await readFile(flags.spec, "utf8")));
-          } catch (err) {
-            throw new InvalidArgumentError(
-              "--spec",
-              `${flags.spec} is not a RoomSpec JSON file: ${(err as Error).message}`,
-            );
-          }
+          const spec = roomSpecFromJson(await readJsonFile(flags.spec, "--spec"), "--spec");
           const created = await callUnary(client.createRoom.bind(client), {
             requestId: flags.requestId ?? randomUUID(),
             roomId: flags.id ?? "",

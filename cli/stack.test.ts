@@ -8,7 +8,7 @@ interface StackJson {
 
 describe("livehost up", () => {
   it("starts nats-server and every role on loopback, and SIGTERM stops them all", async () => {
-    await using up = runCli(["up", "--json"]);
+    await using up = runCli(["up", "--json"], { LIVEHOST_LOG_LEVEL: "info" });
     const stack = JSON.parse(await up.waitForLine(/^\{"nats"/)) as StackJson;
 
     expect(stack.nats.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
@@ -29,7 +29,11 @@ describe("livehost up", () => {
       const metrics = await fetch(role.endpoints.metrics!);
       expect(metrics.status).toBe(200);
     }
-    expect(up.stdout()).toContain("Press Ctrl-C to stop.");
+    // With --json, stdout is the one JSON line for scripts; the table, the roles' logs and the hint go to stderr.
+    await eventually(() => expect(up.stderr()).toContain("Press Ctrl-C to stop."));
+    expect(up.stdout().split("\n")).toEqual([JSON.stringify(stack), ""]);
+    expect(up.stderr()).toContain("livehost local stack is up");
+    expect(up.stderr()).toMatch(/"msg":"role ready"/);
 
     const pids = [stack.nats.pid, ...stack.roles.map((r) => r.pid)];
     expect(pids.every(processAlive)).toBe(true);
@@ -44,6 +48,12 @@ describe("livehost up", () => {
     await using up = runCli(["up", "--gateway-port", "99999"]);
     expect(await up.exited()).toEqual({ code: 2, signal: null });
     expect(up.stderr()).toContain("--gateway-port: must be a port number");
+
+    await using quiet = runCli(["up", "--log-level", "bogus"]);
+    expect(await quiet.exited()).toEqual({ code: 2, signal: null });
+    expect(quiet.stderr()).toBe(
+      'livehost: --log-level: "bogus" is not a log level: use one of trace, debug, info, warn, error, fatal, silent\n',
+    );
   });
 });
 

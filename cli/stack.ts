@@ -20,6 +20,8 @@ export interface StackOptions {
   gatewayPort?: number;
   /** Log level of the role processes (their logs go to this terminal). Default "warn". */
   logLevel?: string;
+  /** Where the role processes' output (their logs) goes: this process's stdout (the default) or its stderr. */
+  roleOutput?: "stdout" | "stderr";
   /** Roles to start; default all. */
   roles?: RoleName[];
   /** Where rooms' output goes (and the viewer page reads); default a temporary directory removed at stop. */
@@ -79,12 +81,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     if (role === "tts-worker" && existsSync(localModels)) args.push("--model-dir", localModels);
     if (role === "lipsync-worker" && existsSync(avatars)) args.push("--avatars", avatars);
     const child = fork(mainScript, args, {
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      // `up --json` keeps its stdout for the one JSON line: the roles' logs then go to stderr (fd 2).
+      stdio: ["ignore", options.roleOutput === "stderr" ? 2 : "inherit", "inherit", "ipc"],
       // Its own process group (see nats-server above); it stops by itself when this process goes (its IPC channel).
       detached: true,
       env: {
         ...process.env,
-        LIVEHOST_LOG_LEVEL: options.logLevel ?? process.env.LIVEHOST_LOG_LEVEL ?? "warn",
+        LIVEHOST_LOG_LEVEL: options.logLevel ?? (process.env.LIVEHOST_LOG_LEVEL || "warn"),
         // Each room's GStreamer graph holds libuv pool threads while it waits (bus, appsinks): more than 4.
         UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? "64",
       },

@@ -49,6 +49,9 @@ const program = new Command("livehost")
   .description("AI digital-human hosts for live commerce")
   .showHelpAfterError()
   .configureOutput({ outputError: (text, write) => write(text) })
+  // A command line commander refuses (an unknown option, a value not among an option's choices, a missing argument)
+  // is a bad option value like any other: exit 2. Help and --version exit 0. Subcommands inherit this.
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
   // Every process logs at LIVEHOST_LOG_LEVEL: a bad one is refused before any command starts, not at its first log.
   .hook("preAction", () => {
     const level = process.env.LIVEHOST_LOG_LEVEL;

@@ -96,6 +96,11 @@ describe("livehost room and comment commands", () => {
         code: 2,
         err: "livehost: --spec: output.video.widthPx: must be a whole number from 0 to 4294967295\n",
       });
+      // What the command line parser refuses is a bad option too: exit 2, the option named.
+      const state = await run(["room", "list", "--state", "bogus"]);
+      expect(state.code).toBe(2);
+      expect(state.err).toMatch(/option '--state <state>' argument 'bogus' is invalid/);
+      expect((await run(["room", "list", "--no-such-option"])).code).toBe(2);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

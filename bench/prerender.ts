@@ -240,11 +240,10 @@ export async function measurePrerender(ctx: BenchContext): Promise<PrerenderFigu
         "window (with_idle: not taken off); " +
         (wallS >= 3_600
           ? "a whole hour was measured: both sides' session rates x 3600 s, nothing extrapolated; "
-          : "") +
-        "live: session " +
-        "rate x 3600 s; ahead: first half as measured (most of the show rendered) + second half's rate x (3600 s - " +
-        "first half), which counts the second half's renders of new wordings as if they went on all hour (they " +
-        "stop once every wording was rendered: over-counts); the same questions at the same moments to both rooms",
+          : "live: session rate x 3600 s; ahead: first half as measured (most of the show rendered) + second " +
+            "half's rate x (3600 s - first half), which counts the second half's renders of new wordings and " +
+            "answers as if they went on all hour (they stop once every wording was rendered: over-counts); ") +
+        "the same questions (8, in turn) at the same moments to both rooms",
       show: "the embedded template show of one product of the sample zh catalog, looped (a 24/7 room without rewrites), speed 1, 360x640 at 15 fps",
     };
   } finally {

@@ -54,7 +54,11 @@ it("exports every metric the alert rules and the Grafana board use", { timeout: 
   // The local stack, with a room on air that answered a viewer (the demo's tour).
   await using demo = runCli(["demo", "--json"]);
   const stackLine = await demo.waitForLine(/^\{"nats"/, 60_000);
-  await demo.waitForLine(/Press Ctrl-C to stop/, 90_000);
+  // With --json, the tour's lines go to stderr (stdout carries the one JSON line): its last says the tour is done.
+  await eventually(() => expect(demo.stderr()).toContain("Press Ctrl-C to stop."), {
+    timeoutMs: 90_000,
+    intervalMs: 200,
+  });
   const stack = JSON.parse(stackLine) as { nats: { url: string }; roles: { endpoints: Record<string, string> }[] };
   const pages = await Promise.all(stack.roles.map(async (r) => (await fetch(r.endpoints.metrics!)).text()));
 

@@ -117,6 +117,19 @@ describe("gateway RoomService: running rooms", () => {
     await eventually(async () => expect((await s.get("late-room")).status?.state).toBe(RoomState.ROOM_STATE_LIVE), {
       timeoutMs: 15_000,
     });
+    // A scheduled room moved to an earlier start goes live then.
+    const later = { startTime: new Date(Date.now() + 3_600_000), endTime: undefined };
+    const moved = await s.create("req-moved", "moved-room", sampleRoomSpec({ schedule: later }));
+    expect(moved.status?.state).toBe(RoomState.ROOM_STATE_SCHEDULED);
+    await callUnary(s.client.updateRoom.bind(s.client), {
+      roomId: "moved-room",
+      spec: sampleRoomSpec({ schedule: { startTime: new Date(Date.now() + 500), endTime: undefined } }),
+      updateMask: ["schedule"],
+      expectedRevision: 0,
+    });
+    await eventually(async () => expect((await s.get("moved-room")).status?.state).toBe(RoomState.ROOM_STATE_LIVE), {
+      timeoutMs: 15_000,
+    });
     const over = { startTime: new Date(Date.now() - 60_000), endTime: new Date(Date.now() - 1_000) };
     await expect(s.create("req-over", "over-room", sampleRoomSpec({ schedule: over }))).rejects.toMatchObject({
       code: "invalid_argument",

@@ -361,7 +361,8 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     await ctx.clearReminder("schedule-start");
     await ctx.clearReminder("schedule-end");
     const current = RoomState[ctx.state.state];
-    if (startTime && current === ROOM_STATE_CREATED) {
+    // A scheduled room given another start time takes it (its old reminder was cleared above).
+    if (startTime && (current === ROOM_STATE_CREATED || current === ROOM_STATE_SCHEDULED)) {
       const due = new Date(Math.max(startTime.getTime(), Date.now()));
       await ctx.setReminder("schedule-start", due);
       transition(ctx, ROOM_STATE_SCHEDULED, "ScheduleSet", `goes live at ${due.toISOString()}`);

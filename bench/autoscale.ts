@@ -18,8 +18,9 @@
 //
 // Two policies run the same decision code (operator/decide.ts): `reactive` sizes on the load it sees (what HPA and a
 // node autoscaler do: no LiveEvent, no trend, a spot node replaced when it is gone); `operator` adds the LiveEvent,
-// the trend of the last two minutes, its measured lead time and the spot notices (a node under notice is replaced at
-// once, its streams moved while others have room; a burst of notices moves the lane's demand elsewhere). The lower
+// the trend of the last two minutes (and a surge's of the last 30 s), its measured lead time, a shortfall needed now
+// asked for twice over, and the spot notices (a node under notice is replaced at once, its streams moved while others
+// have room; a burst of notices moves the lane's demand elsewhere). Both remember a lane's ceiling. The lower
 // bound is an LP over the whole trace (autoscale-bound.ts). Seeded (LIVEHOST_AUTOSCALE_SEED, default 20261111).
 import {
   compilePeak,
@@ -301,7 +302,11 @@ function simulate(policy: Policy, s: Scenario, timeline: readonly number[], peak
       history.set(spec.kind, decision.history);
       observed.set(spec.kind, decision.observed);
       replicas.set(spec.kind, decision.plan.replicas);
-      return { spec, replicas: decision.plan.replicas };
+      return {
+        spec,
+        replicas: decision.plan.replicas,
+        ...(operator ? { urgentReplicas: decision.urgentReplicas } : {}),
+      };
     });
     const lanes: Lane[] = offerings.flatMap((o) =>
       lanesOf(o).map((l) => {

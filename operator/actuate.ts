@@ -186,6 +186,7 @@ export class Actuator {
       }
     }
 
+    for (const [gpuType, gpus] of plan.shortfall) metrics.urgentShortfall.set({ gpu_type: gpuType }, gpus);
     const written = new Map<string, number>();
     for (const lane of plan.lanes) {
       const key = laneKey(lane);
@@ -228,6 +229,9 @@ export class Actuator {
       });
       metrics.laneNodes.set({ ...labels, state: "desired" }, nodes);
       metrics.laneNodes.set({ ...labels, state: "ready" }, lane.readyNodes);
+      const ceiling = lane.verdict.health.ceiling;
+      if (ceiling) metrics.laneNodes.set({ ...labels, state: "ceiling" }, ceiling.nodes);
+      else metrics.laneNodes.remove({ ...labels, state: "ceiling" });
       metrics.laneAvailable.set(labels, lane.available ? 1 : 0);
       metrics.costRate.set(labels, nodes * lane.pricePerHour);
       if (lane.spec.nodeGroup.karpenterNodePool) {

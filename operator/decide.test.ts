@@ -16,6 +16,9 @@ import {
   stabilize,
   streamsNeeded,
   trendStreams,
+  surgePerMs,
+  urgentShortfall,
+  ceilingMemoryMs,
   interruptionBurst,
   type JobWorkerInput,
   type Lane,
@@ -309,6 +312,52 @@ describe("node placement", () => {
     });
   });
 
+  it("asks for a shortfall needed now twice over, and for the demand alone once Ready nodes cover it", () => {
+    // 40 GPUs needed at once (streams in use), 8 Ready: 32 short, asked for twice (64 more than the Ready 8).
+    const lanes = [
+      lane({ offering: "a", capacityType: "onDemand", pricePerHour: 4, readyNodes: 2, desiredNodes: 2 }),
+      lane({ offering: "b", capacityType: "onDemand", pricePerHour: 5 }),
+    ];
+    const demand = { gpuType: "L4", gpus: 40, spotGpus: 0, urgentGpus: 40 };
+    expect(urgentShortfall(demand, lanes)).toBe(32);
+    expect(Object.fromEntries(placeNodes([demand], lanes))).toEqual({ "a/onDemand": 18, "b/onDemand": 0 });
+    // The first half came up: Ready covers it, so the nodes still booting go.
+    const covered = [
+      lane({ offering: "a", capacityType: "onDemand", pricePerHour: 4, readyNodes: 2, desiredNodes: 2 }),
+      lane({ offering: "b", capacityType: "onDemand", pricePerHour: 5, readyNodes: 8, desiredNodes: 16 }),
+    ];
+    expect(urgentShortfall(demand, covered)).toBe(0);
+    expect(Object.fromEntries(placeNodes([demand], covered))).toEqual({ "a/onDemand": 2, "b/onDemand": 8 });
+    // What only a forecast asks for (no GPUs needed at once) is asked for once.
+    expect(Object.fromEntries(placeNodes([{ ...demand, urgentGpus: 0 }], lanes))).toEqual({
+      "a/onDemand": 10,
+      "b/onDemand": 0,
+    });
+    // A draining lane's Ready nodes do not cover it.
+    const draining = [lane({ offering: "a", capacityType: "spot", readyNodes: 10, desiredNodes: 10, draining: true })];
+    expect(urgentShortfall(demand, draining)).toBe(40);
+  });
+
+  it("counts as needed at once what a pool carries, not its minimum or a forecast", () => {
+    const decision = planPool({
+      spec: { ...pool, minReplicas: 4 },
+      currentReplicas: 4,
+      liveStreams: 0,
+      workers: [],
+      peaks: [nightPeak(0)],
+      bootMs: 10 * minute,
+      history: [],
+      now: Date.parse("2026-11-11T19:55:00Z"),
+    });
+    expect(decision.plan.replicas).toBeGreaterThan(4);
+    expect(decision.urgentReplicas).toBe(0);
+    const busy = { spec: pool, currentReplicas: 2, workers: [], peaks: [], bootMs: 5 * minute, history: [], now: t0 };
+    expect(planPool({ ...busy, liveStreams: 25 }).urgentReplicas).toBe(3); // 25 streams + 20 % headroom, 10 each
+    expect(gpuDemand([{ spec: pool, replicas: 10, urgentReplicas: 3 }])).toEqual([
+      { gpuType: "L4", gpus: 10, spotGpus: 5, urgentGpus: 3 },
+    ]);
+  });
+
   it("never goes below the nodes that carry streams", () => {
     const lanes = [lane({ offering: "a", capacityType: "spot", readyNodes: 5, desiredNodes: 5, busyNodes: 3 })];
     expect(placeNodes([{ gpuType: "L4", gpus: 0, spotGpus: 0 }], lanes).get(laneKey(lanes[0]!))).toBe(3);
@@ -345,6 +394,29 @@ describe("lane health", () => {
     const again = judgeLane(back.health, seen(3, 1, "InsufficientInstanceCapacity"), t0 + 13 * minute, 10 * minute);
     expect(again.health).toMatchObject({ failures: 2, unavailableUntil: t0 + 17 * minute });
     expect(again.health.message).toBe("InsufficientInstanceCapacity");
+  });
+
+  it("remembers what a lane held when its cloud ran out, and probes past it one node at a time", () => {
+    // Asked for 9 with 6 Ready: the cloud is out. 6 is its ceiling.
+    const out = judgeLane(healthyLane(), seen(9, 6, "InsufficientInstanceCapacity"), t0, 10 * minute);
+    expect(out.health.ceiling).toEqual({ nodes: 6, at: t0 });
+    // Back after the backoff and recovered (delivered its probe): up to the ceiling and one past it, not a flood.
+    const recovered = judgeLane(
+      { ...out.health, unavailableUntil: 0, failures: 0 },
+      seen(4, 4),
+      t0 + 5 * minute,
+      10 * minute,
+    );
+    expect(recovered).toMatchObject({ available: true, newNodeLimit: 3 });
+    expect(judgeLane(recovered.health, seen(7, 6), t0 + 6 * minute, 10 * minute).newNodeLimit).toBe(0);
+    // The probe past it came: the ceiling rises with it.
+    const higher = judgeLane(recovered.health, seen(7, 7), t0 + 9 * minute, 10 * minute);
+    expect(higher.health.ceiling).toEqual({ nodes: 7, at: t0 });
+    expect(higher.newNodeLimit).toBe(1);
+    // Hours later the cloud may have GPUs again: the ceiling is forgotten.
+    const later = judgeLane(higher.health, seen(7, 7), t0 + ceilingMemoryMs, 10 * minute);
+    expect(later.health.ceiling).toBeUndefined();
+    expect(later.newNodeLimit).toBeUndefined();
   });
 
   it("forgets failures once the lane delivers what it was asked for", () => {
@@ -404,6 +476,10 @@ describe("forecasts that are wrong", () => {
     // A peak 30 % smaller, or larger, than the forecast shows as much in its rise (the band bounds it).
     expect(peakFactor(peak, 900, eight + 2 * minute, 330 / minute)).toBeCloseTo(0.76);
     expect(peakFactor(peak, 1400, eight + 2 * minute, 630 / minute)).toBeCloseTo(1.3);
+    // A 3,500-room peak on top of the 200 rooms on air before it rises by 3,300, a little under the lower end's
+    // 3,500: still read as the ramp, every pass, not only when the noise makes it look a little steeper.
+    expect(peakFactor(peak, 900, eight + 2 * minute, 320 / minute)).toBeCloseTo(0.74);
+    expect(peakFactor(peak, 900, eight + 2 * minute, 290 / minute)).toBeCloseTo(1.3);
     // A rise too small to be the ramp (noise before the event, rooms of their own) says nothing: the upper end stays.
     expect(peakFactor(peak, 200, eight - 20 * minute, 0)).toBeCloseTo(1.3);
     expect(peakFactor(peak, 210, eight - 5 * minute, 5 / minute)).toBeCloseTo(1.3);
@@ -512,6 +588,31 @@ describe("the trend of a rise nobody announced", () => {
     expect(trendStreams(falling, 700, t0 + 120_000, 10 * minute)).toBe(700);
     // Too little history: nothing to go on.
     expect(trendStreams(seen([[100, 10]]), 50, t0 + 120_000, 10 * minute)).toBe(50);
+  });
+
+  it("meets a surge from its first half minute: a steep rise in each of the last two 15-second spans", () => {
+    // Flat for a minute and a half, then about 5 % a minute (48 streams) for the last 30 seconds.
+    const surge = seen([
+      [0, 1000],
+      [45, 1000],
+      [75, 1000],
+      [90, 1000],
+      [105, 1012],
+    ]);
+    expect(surgePerMs(surge, 1024, t0 + 120_000) * minute).toBeCloseTo(48);
+    expect(trendStreams(surge, 1024, t0 + 120_000, 10 * minute)).toBe(1264); // five minutes of it at most
+    // Noise (under 1 % a minute) and a step (all of it in one span: rooms started at once) are not a surge.
+    const noise = seen([
+      [90, 1000],
+      [105, 1002],
+    ]);
+    expect(surgePerMs(noise, 1004, t0 + 120_000)).toBe(0);
+    const step = seen([
+      [90, 1000],
+      [105, 1040],
+    ]);
+    expect(surgePerMs(step, 1040, t0 + 120_000)).toBe(0);
+    expect(trendStreams(step, 1040, t0 + 120_000, 10 * minute)).toBe(1040);
   });
 
   it("is what a pool follows between the forecast's ramps", () => {

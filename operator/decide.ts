@@ -71,7 +71,7 @@ export function peakFactor(peak: ScheduledPeak, roomsOnAir: number, now: number,
   // A ramp's rise, measured: rooms per ms over the ramp's length is the rooms it brings. A rise too small for the
   // forecast's lower end is not the ramp (noise, or rooms of their own): it says nothing.
   const pointsTo = peak.rampMs > 0 && mayBeRamping(peak, now) ? (rise * peak.rampMs) / peak.expectedRooms : 0;
-  const fromRise = pointsTo >= low - 0.05 ? Math.min(high, Math.max(low, pointsTo + rampRiseMargin)) : undefined;
+  const fromRise = pointsTo >= low - 0.1 ? Math.min(high, Math.max(low, pointsTo + rampRiseMargin)) : undefined;
   if (now >= peak.endMs) return high;
   if (now < peak.startMs + peak.rampMs * rampEvidence) return fromRise ?? high;
   const expectedNow = scheduledRooms(peak, now);
@@ -141,12 +141,13 @@ const trendHorizonMs = 300_000;
 
 /**
  * Streams expected once a node asked for now is serving, from the trend of the last two minutes: a rise steeper than
- * 1 % a minute in each of the last two 45-second spans is carried forward over the lead time, five minutes at most (a
- * flash crowd no forecast saw is met while it builds, not a lead time after). A step (rooms started at once, then
- * flat) is not a trend; a flat or falling load gives the streams in use.
+ * 1 % a minute in each of the last two 45-second spans, or a surge (3 % a minute in each of the last two 15-second
+ * spans), is carried forward over the lead time, five minutes at most (a flash crowd no forecast saw is met while it
+ * builds, not a lead time after). A step (rooms started at once, then flat) is not a trend; a flat or falling load
+ * gives the streams in use.
  */
 export function trendStreams(observed: readonly Observation[], liveStreams: number, now: number, leadMs: number) {
-  const slope = risePerMs(observed, liveStreams, now);
+  const slope = Math.max(risePerMs(observed, liveStreams, now), surgePerMs(observed, liveStreams, now));
   return slope === 0 ? liveStreams : Math.ceil(liveStreams + slope * Math.min(leadMs, trendHorizonMs));
 }
 
@@ -173,6 +174,33 @@ export function risePerMs(observed: readonly Observation[], liveStreams: number,
   const slope = Math.min(first, second);
   if (steady && Math.abs(first - second) > 0.25 * Math.max(first, second)) return 0;
   return slope * 60_000 <= trendMinRisePerMinute * Math.max(1, liveStreams) ? 0 : slope;
+}
+
+/**
+ * A rise this steep (per minute, as a share of the streams) in each of the last two 15-second spans is a surge: rooms
+ * that come and go on their own move the count by well under 1 % a minute.
+ */
+const surgeMinRisePerMinute = 0.03;
+
+/**
+ * The rise of the last 30 seconds (streams per ms) when it is a surge, at least 3 % a minute in each of its two
+ * 15-second halves, else 0: a crowd no forecast saw is met from its first half minute, not after two 45-second
+ * spans. A step (rooms started at once) rises in one half only and is not a surge.
+ */
+export function surgePerMs(observed: readonly Observation[], liveStreams: number, now: number): number {
+  const span = 15_000;
+  const at = (t: number) => {
+    let found: Observation | undefined;
+    for (const o of observed) if (o.at <= t && (!found || o.at > found.at)) found = o;
+    return found;
+  };
+  const then = at(now - 2 * span);
+  const mid = at(now - span);
+  if (!then || !mid || then.at < now - 3 * span || mid.at <= then.at) return 0;
+  const first = (mid.streams - then.streams) / (mid.at - then.at);
+  const second = (liveStreams - mid.streams) / Math.max(1, now - mid.at);
+  const slope = Math.min(first, second);
+  return slope * 60_000 < surgeMinRisePerMinute * Math.max(1, liveStreams) ? 0 : slope;
 }
 
 /** A room with a schedule that is not on air yet: it will need workers from startMs (ms since the epoch). */
@@ -332,6 +360,11 @@ export interface PoolDecision {
   /** Streams the trend of the last two minutes expects by the time new capacity serves (the streams in use if flat). */
   trendStreams: number;
   recommended: number;
+  /**
+   * Replicas for what the pool carries now and by the trend, with headroom (not what only a forecast asks for, nor the
+   * pool's minimum): needed at once.
+   */
+  urgentReplicas: number;
   target: number;
   plan: ReplicaPlan;
   reason: "ScaledUp" | "ScaledDown" | "Steady" | "HeldForCooldown" | "HeldForActiveStreams";
@@ -396,6 +429,7 @@ export function planPool(input: PoolInput): PoolDecision {
     roomStreams,
     trendStreams: trend,
     recommended,
+    urgentReplicas: replicasFor({ ...spec, minReplicas: 0 }, carried),
     target,
     plan,
     reason,
@@ -436,15 +470,43 @@ export interface GpuDemand {
   gpus: number;
   /** How many of those GPUs may be spot (pools that allow it, up to their maxFraction). */
   spotGpus: number;
+  /**
+   * Of those GPUs, the ones needed at once: the streams in use and the trend's, not a forecast's (undefined: none
+   * are told apart). While fewer are Ready, the shortfall is asked for twice over (urgentOverAsk).
+   */
+  urgentGpus?: number;
+}
+
+/**
+ * How many extra GPUs a shortfall of GPUs needed at once is asked for, as a share of it. Nodes take 3 to 11 minutes
+ * from ask to serving, one differently from the next: asked for twice over, the shortfall is met by the first half to
+ * come up (about the median lead instead of the slowest), and those still booting then are let go (placeNodes asks
+ * only for the demand again), paid for the minutes they booted. In the festival simulation it takes a flash crowd's
+ * unserved room-minutes down by about a tenth and costs no more over the night (README, "Festival simulation").
+ */
+export const urgentOverAsk = 1;
+
+/**
+ * GPUs needed at once (the demand's urgentGpus) that the lanes counted for it do not have Ready: what placeNodes asks
+ * for twice over while it lasts.
+ */
+export function urgentShortfall(demand: GpuDemand, lanes: readonly Lane[]): number {
+  let ready = 0;
+  for (const l of lanes) if (l.gpuType === demand.gpuType && !l.draining) ready += l.readyNodes * l.gpusPerNode;
+  return Math.max(0, (demand.urgentGpus ?? 0) - ready);
 }
 
 /** GPUs per type the pools' replicas need, and how many of them may be on spot. */
-export function gpuDemand(pools: readonly { spec: WorkerPoolSpec; replicas: number }[]): GpuDemand[] {
+export function gpuDemand(
+  pools: readonly { spec: WorkerPoolSpec; replicas: number; urgentReplicas?: number }[],
+): GpuDemand[] {
   const byType = new Map<string, GpuDemand>();
-  for (const { spec, replicas } of pools) {
+  for (const { spec, replicas, urgentReplicas } of pools) {
     const demand = byType.get(spec.gpu.type) ?? { gpuType: spec.gpu.type, gpus: 0, spotGpus: 0 };
     const gpus = replicas * spec.gpu.count;
     demand.gpus += gpus;
+    if (urgentReplicas !== undefined)
+      demand.urgentGpus = (demand.urgentGpus ?? 0) + Math.min(replicas, urgentReplicas) * spec.gpu.count;
     if (spec.spot.allowed) demand.spotGpus += Math.floor(gpus * spec.spot.maxFraction);
     byType.set(spec.gpu.type, demand);
   }
@@ -458,7 +520,8 @@ const cheapestFirst = (a: Lane, b: Lane) =>
  * Desired nodes per lane (by laneKey). Three passes over the lanes of each GPU type, cheapest first within a
  * preference: keep Ready nodes that are still needed, then nodes already on their way in lanes still available, then
  * ask for new ones within quota. Spot lanes take at most the demand's spot share. A lane never goes below the nodes
- * carrying streams, and a lane that is unavailable keeps only its Ready nodes, so its pending demand moves on.
+ * carrying streams, and a lane that is unavailable keeps only its Ready nodes, so its pending demand moves on. While
+ * GPUs needed at once are short of Ready ones, the shortfall is asked for twice over (urgentOverAsk).
  */
 export function placeNodes(demands: readonly GpuDemand[], lanes: readonly Lane[]): Map<string, number> {
   const desired = new Map<string, number>(lanes.map((l) => [laneKey(l), l.draining ? 0 : l.busyNodes]));
@@ -467,7 +530,9 @@ export function placeNodes(demands: readonly GpuDemand[], lanes: readonly Lane[]
   for (const demand of demands) {
     const typed = lanes.filter((l) => l.gpuType === demand.gpuType).sort(cheapestFirst);
     const counted = typed.filter((l) => !l.draining);
-    let remaining = demand.gpus;
+    // A shortfall of GPUs needed at once is asked for twice over while it lasts (urgentOverAsk).
+    const shortfall = urgentShortfall(demand, typed);
+    let remaining = shortfall > 0 ? Math.max(demand.gpus, demand.urgentGpus! + shortfall * urgentOverAsk) : demand.gpus;
     let spotLeft = demand.spotGpus;
     for (const l of counted) {
       if (l.busyNodes === 0) continue;
@@ -516,7 +581,15 @@ export interface LaneHealth {
   interrupted?: boolean;
   /** When the lane last failed (ms): notices before then were counted in that failure. */
   failedAt?: number;
+  /**
+   * Nodes the lane held when its cloud last ran out (a capacity error or a provisioning timeout): what it is known to
+   * deliver. Past it the lane is asked for one node at a time (a probe) until one comes, for ceilingMemoryMs.
+   */
+  ceiling?: { nodes: number; at: number };
 }
+
+/** How long a lane's known ceiling holds: a cloud's spare GPUs come back over hours, not within a festival evening. */
+export const ceilingMemoryMs = 4 * 3_600_000;
 
 export const healthyLane = (): LaneHealth => ({
   failures: 0,
@@ -547,7 +620,10 @@ export const defaultBackoff: BackoffSettings = { baseMs: 120_000, maxMs: 1_800_0
 export interface LaneVerdict {
   health: LaneHealth;
   available: boolean;
-  /** New nodes to ask of it now: one while it has failures it has not yet recovered from (a probe), else no limit. */
+  /**
+   * New nodes to ask of it now: one while it has failures it has not yet recovered from (a probe); up to its known
+   * ceiling and one past it when it ran out before (LaneHealth.ceiling); else no limit.
+   */
   newNodeLimit: number | undefined;
   /** True when this observation turned the lane unavailable (a failover to count and explain). */
   failedNow: boolean;
@@ -565,17 +641,29 @@ export function judgeLane(
   backoff: BackoffSettings = defaultBackoff,
 ): LaneVerdict {
   if (now < health.unavailableUntil) return { health, available: false, newNodeLimit: 0, failedNow: false };
+  // A ceiling is forgotten ceilingMemoryMs after the lane ran out; one it has grown past is raised to what it holds.
+  let ceiling = health.ceiling && now - health.ceiling.at < ceilingMemoryMs ? health.ceiling : undefined;
+  if (ceiling && seen.readyNodes > ceiling.nodes) ceiling = { nodes: seen.readyNodes, at: ceiling.at };
+  const withCeiling = (h: LaneHealth): LaneHealth => {
+    const { ceiling: _, ...rest } = h;
+    return ceiling ? { ...rest, ceiling } : rest;
+  };
+  const limit = (failures: number) => {
+    const probing = probe(failures);
+    if (probing !== undefined || !ceiling) return probing;
+    return Math.max(0, ceiling.nodes + 1 - seen.desiredNodes);
+  };
   if ((seen.interruptions ?? 0) >= interruptionBurst) {
     const failures = health.failures + 1;
     return {
-      health: {
+      health: withCeiling({
         failures,
         unavailableUntil: now + Math.min(backoff.maxMs, backoff.baseMs * 2 ** (failures - 1)),
         waitingSince: undefined,
         message: `${seen.interruptions} spot interruption notices in 10 minutes`,
         interrupted: true,
         failedAt: now,
-      },
+      }),
       available: false,
       newNodeLimit: 0,
       failedNow: true,
@@ -586,15 +674,20 @@ export function judgeLane(
     // A lane that delivered what it was waiting for has recovered; one that was only asked for its Ready nodes has
     // proved nothing and keeps its failure count, so the next failure backs off longer.
     const failures = health.waitingSince === undefined ? health.failures : 0;
-    return { health: { ...healthyLane(), failures }, available: true, newNodeLimit: probe(failures), failedNow: false };
+    return {
+      health: withCeiling({ ...healthyLane(), failures }),
+      available: true,
+      newNodeLimit: limit(failures),
+      failedNow: false,
+    };
   }
   const waitingSince = health.waitingSince ?? now;
   const timedOut = now - waitingSince >= provisionTimeoutMs;
   if (seen.capacityError === undefined && !timedOut) {
     return {
-      health: { ...health, waitingSince },
+      health: withCeiling({ ...health, waitingSince }),
       available: true,
-      newNodeLimit: probe(health.failures),
+      newNodeLimit: limit(health.failures),
       failedNow: false,
     };
   }
@@ -603,8 +696,10 @@ export function judgeLane(
     seen.capacityError ??
     `${seen.desiredNodes - seen.readyNodes} node(s) not Ready after ${Math.round(provisionTimeoutMs / 1000)}s`;
   const delay = Math.min(backoff.maxMs, backoff.baseMs * 2 ** (failures - 1));
+  // What it holds now is what its cloud delivers: asked for more, it ran out.
+  ceiling = { nodes: seen.readyNodes, at: now };
   return {
-    health: { failures, unavailableUntil: now + delay, waitingSince: undefined, message, failedAt: now },
+    health: withCeiling({ failures, unavailableUntil: now + delay, waitingSince: undefined, message, failedAt: now }),
     available: false,
     newNodeLimit: 0,
     failedNow: true,

@@ -23,8 +23,14 @@ export function operatorMetrics(registry: Registry) {
     }),
     laneNodes: new Gauge({
       name: "livehost_operator_offering_nodes",
-      help: "GPU nodes per offering and capacity type: desired (asked for) and ready.",
+      help: "GPU nodes per offering and capacity type: desired (asked for), ready, and ceiling (what its cloud held when it last ran out; past it the lane is probed one node at a time).",
       labelNames: ["offering", "capacity_type", "state"],
+      registers,
+    }),
+    urgentShortfall: new Gauge({
+      name: "livehost_operator_urgent_shortfall_gpus",
+      help: "GPUs needed at once (streams in use and their trend) that are not on a Ready node; asked for twice over while above 0.",
+      labelNames: ["gpu_type"],
       registers,
     }),
     laneAvailable: new Gauge({

@@ -11,6 +11,7 @@ import {
   judgeLane,
   laneKey,
   pickNodesToRemove,
+  urgentShortfall,
   placeNodes,
   planPool,
   type Lane,
@@ -258,7 +259,7 @@ export interface WorkloadPlan {
   /** Each valid pool's streams seen, to remember for the trend. */
   observed: ReadonlyMap<string, Observation[]>;
   /** Replicas per valid pool, counted whatever happens to its writes, so a refused write never shrinks its nodes. */
-  sized: { spec: WorkerPoolSpec; replicas: number }[];
+  sized: { spec: WorkerPoolSpec; replicas: number; urgentReplicas?: number }[];
   /** Nodes running a worker that carries a stream: never removed. */
   busyNodes: ReadonlySet<string>;
 }
@@ -295,6 +296,8 @@ export interface NodePlan {
   now: number;
   lanes: LanePlan[];
   offerings: ValidOffering[];
+  /** Per GPU type, GPUs needed at once that are not Ready: asked for twice over this pass (urgentShortfall). */
+  shortfall: Map<string, number>;
 }
 
 const deletionCost = "controller.kubernetes.io/pod-deletion-cost";
@@ -479,7 +482,7 @@ export function planWorkloads(world: Snapshot, memory: Memory, settings: PlanSet
 
   const history = new Map<string, Recommendation[]>();
   const observedStreams = new Map<string, Observation[]>();
-  const sized: { spec: WorkerPoolSpec; replicas: number }[] = [];
+  const sized: { spec: WorkerPoolSpec; replicas: number; urgentReplicas?: number }[] = [];
   const busyNodes = new Set<string>();
   const pools = world.pools.map((pool): InvalidObject<WorkerPool> | PoolPlan => {
     const checked = checkWorkerPool(pool, gpuTypes);
@@ -513,7 +516,7 @@ export function planWorkloads(world: Snapshot, memory: Memory, settings: PlanSet
     history.set(name, decision.history);
     observedStreams.set(name, decision.observed);
     const target = decision.plan.replicas;
-    sized.push({ spec, replicas: target });
+    sized.push({ spec, replicas: target, urgentReplicas: decision.urgentReplicas });
 
     const wanted = workerDeployment(pool, checked.spec, target, settings.namespace, settings.workers);
     let step: DeploymentStep = { action: "keep" };
@@ -743,7 +746,9 @@ export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memo
     }
   }
 
-  const placed = placeNodes(gpuDemand(workloads.sized), lanes);
+  const demands = gpuDemand(workloads.sized);
+  const placed = placeNodes(demands, lanes);
+  const shortfall = new Map(demands.map((d) => [d.gpuType, urgentShortfall(d, lanes)]));
 
   // Karpenter lanes: the GPUs placed there that no worker pod asks for become placeholders. The workers are counted
   // as this pass sized them (their Deployment is scaled in this same pass, before its pods exist): those already on
@@ -884,7 +889,7 @@ export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memo
       }
     }
   }
-  return { now: t, lanes, offerings };
+  return { now: t, lanes, offerings, shortfall };
 }
 
 /** The cluster autoscaler's Cluster API node-group bounds. */

@@ -157,23 +157,31 @@ export function trendStreams(observed: readonly Observation[], liveStreams: numb
  * bending is not measured yet.
  */
 export function risePerMs(observed: readonly Observation[], liveStreams: number, now: number, steady = false): number {
-  const span = 45_000;
+  const rates = spanRates(observed, liveStreams, now, 45_000, trendWindowMs);
+  if (!rates) return 0;
+  const { first, second } = rates;
+  const slope = Math.min(first, second);
+  if (steady && Math.abs(first - second) > 0.25 * Math.max(first, second)) return 0;
+  return slope * 60_000 <= trendMinRisePerMinute * Math.max(1, liveStreams) ? 0 : slope;
+}
+
+/**
+ * The rise (streams per ms) over each of the two spans of `span` ms that end now, from the last observations at or
+ * before their starts; undefined without two such observations, the older at most `maxAgeMs` old.
+ */
+function spanRates(observed: readonly Observation[], liveStreams: number, now: number, span: number, maxAgeMs: number) {
   const at = (t: number) => {
-    // The last observation at or before t.
     let found: Observation | undefined;
     for (const o of observed) if (o.at <= t && (!found || o.at > found.at)) found = o;
     return found;
   };
   const then = at(now - 2 * span);
   const mid = at(now - span);
-  if (!then || !mid || then.at < now - trendWindowMs) return 0;
-  const rate = (a: Observation, b: { at: number; streams: number }) =>
-    (b.streams - a.streams) / Math.max(1, b.at - a.at);
-  const first = rate(then, mid);
-  const second = rate(mid, { at: now, streams: liveStreams });
-  const slope = Math.min(first, second);
-  if (steady && Math.abs(first - second) > 0.25 * Math.max(first, second)) return 0;
-  return slope * 60_000 <= trendMinRisePerMinute * Math.max(1, liveStreams) ? 0 : slope;
+  if (!then || !mid || then.at < now - maxAgeMs || mid.at <= then.at) return undefined;
+  return {
+    first: (mid.streams - then.streams) / (mid.at - then.at),
+    second: (liveStreams - mid.streams) / Math.max(1, now - mid.at),
+  };
 }
 
 /**
@@ -188,18 +196,9 @@ const surgeMinRisePerMinute = 0.03;
  * spans. A step (rooms started at once) rises in one half only and is not a surge.
  */
 export function surgePerMs(observed: readonly Observation[], liveStreams: number, now: number): number {
-  const span = 15_000;
-  const at = (t: number) => {
-    let found: Observation | undefined;
-    for (const o of observed) if (o.at <= t && (!found || o.at > found.at)) found = o;
-    return found;
-  };
-  const then = at(now - 2 * span);
-  const mid = at(now - span);
-  if (!then || !mid || then.at < now - 3 * span || mid.at <= then.at) return 0;
-  const first = (mid.streams - then.streams) / (mid.at - then.at);
-  const second = (liveStreams - mid.streams) / Math.max(1, now - mid.at);
-  const slope = Math.min(first, second);
+  const rates = spanRates(observed, liveStreams, now, 15_000, 45_000);
+  if (!rates) return 0;
+  const slope = Math.min(rates.first, rates.second);
   return slope * 60_000 < surgeMinRisePerMinute * Math.max(1, liveStreams) ? 0 : slope;
 }
 

@@ -81,6 +81,11 @@ describe("personal data", () => {
     expect(text).toMatch(/^寄?到?\*\*\*$/);
   });
 
+  test("what is asked after a Chinese address is kept for the model", () => {
+    expect(maskPersonalData("寄到广州市海珠区江南大道12号要几天").text).toMatch(/^寄?到?\*\*\*要几天$/);
+    expect(maskPersonalData("我住上海市徐汇区漕溪路，包邮吗").text).toMatch(/\*\*\*，包邮吗$/);
+  });
+
   test("sizes, prices and heights are not personal data", () => {
     expect(maskPersonalData("身高162体重52，79元的杯子，XL码")).toEqual({
       text: "身高162体重52，79元的杯子，XL码",
@@ -133,6 +138,7 @@ describe("the order of the steps", () => {
     "telegram @dealz_hub cheaper than this",
     "join my telegram for freebies",
     "ig: @cheap.kicks same stuff half price",
+    "tg: @kettle_outlet way cheaper",
     "加V看主页 同款便宜一半",
     "要的加我微信 abc12345",
     "厂家直销 vx同号",
@@ -149,6 +155,7 @@ describe("the order of the steps", () => {
     "我的微信号是amy622153 帮我留一件",
     "is it on instagram too",
     "@jenny u seeing this?",
+    "is the tg version coming",
   ])("a messenger named without an offer is the model's to read: %j", async (text) => {
     const { reader, seen } = scripted({ intent: "price" });
     expect((await new CommentGate({ reader }).check("v", text, 0)).decision).not.toBe("block");

@@ -84,7 +84,8 @@ const piiPatterns: [PiiKind, RegExp][] = [
   ["qq", /(?<=(?:qq|QQ|扣扣)\s*号?\s*(?:是|为|is)?\s*[:：]?\s*)\d{5,11}/g],
   [
     "address",
-    /[\u4e00-\u9fa5]{0,8}(?:省|市|区|县|州)[\u4e00-\u9fa5A-Za-z0-9]{0,16}(?:路|街|大道|巷|弄|村|小区|花园|大厦)[\u4e00-\u9fa5A-Za-z0-9-]{0,16}(?:号|栋|幢|室|楼|单元)?/g,
+    // After the street, its numbers up to the last unit word ("88号3栋"); the question after it stays ("…100号要几天").
+    /[\u4e00-\u9fa5]{0,8}(?:省|市|区|县|州)[\u4e00-\u9fa5A-Za-z0-9]{0,16}(?:路|街|大道|巷|弄|村|小区|花园|大厦)(?:[\u4e00-\u9fa5A-Za-z0-9-]{0,16}(?:号|栋|幢|室|楼|单元)|[A-Za-z0-9-]{0,8})/g,
   ],
   [
     "address",
@@ -126,9 +127,9 @@ const links = [
   new RegExp(`(?:\\bdot|点)\\s*(?:${topLevelDomains})\\b|\\bw\\s+w\\s+w\\b`, "i"),
 ];
 // Off-platform contact offered (exact forms only; the model reads the rest): "add me on WhatsApp", a handle after a
-// messenger's name ("telegram @deals"), "加我微信", "加v", "vx同号", "飞机号". Masking has run first, so an id after them
+// messenger's name ("telegram @deals", "tg: @deals"), "加我微信", "加v", "vx同号", "飞机号". Masking has run first, so an id after them
 // may already be ***.
-const messengers = "whats\\s?app|telegram|wechat|signal|snap(?:chat)?|insta(?:gram)?|ig|kik|viber|line(?:\\s+id)?";
+const messengers = "whats\\s?app|telegram|tg|wechat|signal|snap(?:chat)?|insta(?:gram)?|ig|kik|viber|line(?:\\s+id)?";
 const offPlatformContact = [
   new RegExp(
     `\\b(?:add|message|msg|text|dm|contact|find|follow)\\s+(?:me|us)\\s+(?:up\\s+)?on\\s+(?:${messengers})\\b`,

@@ -480,6 +480,8 @@ function ownPersonalData(lang: ShowLanguage, random: Random): string {
         `邮箱${random.pick(["amy", "lily", "xx"])}${digits(3)}@qq.com`,
         `我在${random.pick(["北京市朝阳区", "上海市浦东新区", "广州市天河区"])}${random.pick(["建国路", "世纪大道", "体育西路"])}${digits(2)}号`,
         `微信号 ${random.pick(["amy", "lucky", "wx"])}_${digits(6)}`,
+        `寄件人${random.pick(["王", "李", "陈", "刘"])}${random.pick(["女士", "先生", "姐"])} 电话${phone}`,
+        `收件人是我 ${random.pick(["张", "赵", "周"])}${random.pick(["小红", "伟", "婷"])} ${phone}`,
       ])
     : random.pick([
         `my number is ${digits(3)}-555-${digits(4)}`,
@@ -495,6 +497,8 @@ function ownPersonalData(lang: ShowLanguage, random: Random): string {
         `email ${random.pick(["jane", "mike", "kim"])}${digits(2)}@gmail.com`,
         `i live at ${digits(3)} ${random.pick(["Oak", "Maple", "Main", "Pine"])} ${random.pick(["Street", "Ave", "Road", "Lane"])}`,
         `order number ${digits(10)}`,
+        `ship it to ${digits(3)} ${random.pick(["Cedar", "Birch", "Lake", "Hill"])} ${random.pick(["Street", "Road", "Avenue"])}`,
+        `it's for me, ${random.pick(["Dana", "Kim", "Ravi"])} ${random.pick(["Ortiz", "Lee", "Patel"])}, ${digits(3)}-${digits(3)}-${digits(4)}`,
       ]);
 }
 
@@ -522,6 +526,9 @@ export function generateCorpus(options: CorpusOptions): LabelledComment[] {
       // Templates are finite: stop when new comments stop coming rather than loop forever.
       for (let tries = 0; seen.size < perLabel && tries < perLabel * 20; tries++) {
         let text = fill(random.pick(templates), bank, vocab, lang, random);
+        // A template whose every part is optional may come out empty: a prefix or suffix alone ("lol") is no comment of
+        // its label.
+        if (text.trim() === "") continue;
         // A claim stays a claim: "治好了我的湿疹" with "请问" before it or "吗" after it would be a question about an
         // effect, which is spec (LABELS.md), and would teach the model that asking tells nothing.
         const claim = claimLabels.has(label);

@@ -62,9 +62,10 @@ describe("corpus", () => {
 });
 
 describe("the labelled sets", () => {
-  test("the held-out set is heldout2.jsonl: 400 comments per language, every intent and block reason, no text twice", async () => {
-    expect(labelledSets.heldout).toMatch(/heldout2\.jsonl$/);
+  test("the held-out set is heldout3.jsonl: 400 comments per language, every intent and block reason, no text twice", async () => {
+    expect(labelledSets.heldout).toMatch(/heldout3\.jsonl$/);
     expect(labelledSets.heldout_v1).toMatch(/heldout\.jsonl$/);
+    expect(labelledSets.heldout_v2).toMatch(/heldout2\.jsonl$/);
     const rows = await readLabelled(labelledSets.heldout);
     for (const lang of ["zh", "en"] as const) {
       const of = rows.filter((r) => r.lang === lang);

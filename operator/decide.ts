@@ -481,7 +481,7 @@ export interface GpuDemand {
  * from ask to serving, one differently from the next: asked for twice over, the shortfall is met by the first half to
  * come up (about the median lead instead of the slowest), and those still booting then are let go (placeNodes asks
  * only for the demand again), paid for the minutes they booted. In the festival simulation it takes a flash crowd's
- * unserved room-minutes down by about a tenth and costs no more over the night (README, "Festival simulation").
+ * unserved room-minutes down by 7 % and costs no more over the night (operator/README.md, "The benchmark").
  */
 export const urgentOverAsk = 1;
 

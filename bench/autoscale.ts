@@ -471,10 +471,12 @@ export async function run({ log }: BenchContext): Promise<Record<string, unknown
     const reactive = policy("reactive");
     const operator = policy("operator");
     if (name === "spot_storm") drainLost = operator.lost_streams;
-    results[name] = { operator, reactive, lower_bound_cost: lower };
+    // The unserved budget of flash_crowd and spot_storm is a share of the reactive policy's.
+    const unservedVsReactive = ratio(operator.unserved_room_minutes, Math.max(1, reactive.unserved_room_minutes));
+    results[name] = { operator, reactive, lower_bound_cost: lower, unserved_vs_reactive: unservedVsReactive };
     table.push(
       `${name.padEnd(16)} unserved ${String(operator.unserved_room_minutes).padStart(6)} (reactive ` +
-        `${String(reactive.unserved_room_minutes).padStart(6)})  cost ${operator.cost.toFixed(0).padStart(5)} / bound ` +
+        `${String(reactive.unserved_room_minutes).padStart(6)}, ${(unservedVsReactive * 100).toFixed(1).padStart(4)} %)  cost ${operator.cost.toFixed(0).padStart(5)} / bound ` +
         `${lower.toFixed(0).padStart(5)} = ${operator.cost_ratio_vs_lower_bound.toFixed(3)} (reactive ` +
         `${reactive.cost_ratio_vs_lower_bound.toFixed(3)})`,
     );

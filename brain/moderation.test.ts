@@ -71,6 +71,9 @@ describe("personal data", () => {
     ["can u send it to 7 Rue des Lilas Paris", "address", "can u send it to ***"],
     ["deliver to 3 Jalan Bukit Bintang pls", "address", "deliver to *** pls"],
     ["订单号 2024 0612 3456 78", "number", "订单号 ***"],
+    ["到了打幺三八零零一二 三四五六", "number", "到了打***"],
+    ["单号是 九八七六五四三二 谢谢", "number", "单号是 *** 谢谢"],
+    ["call me five five five, oh one two three", "number", "call me ***"],
   ])("%j: %s masked", (text, kind, masked) => {
     expect(maskPersonalData(text)).toEqual({ text: masked, pii: [kind] });
   });
@@ -91,6 +94,17 @@ describe("personal data", () => {
       text: "身高162体重52，79元的杯子，XL码",
       pii: [],
     });
+  });
+
+  test("a few numbers in words are not a number", () => {
+    for (const text of [
+      "一二三四五六 上链接",
+      "三五个一起拍，两三天到",
+      "one two three go",
+      "two or three, maybe four",
+    ]) {
+      expect(maskPersonalData(text)).toEqual({ text, pii: [] });
+    }
   });
 
   test.each([
@@ -127,6 +141,7 @@ describe("the order of the steps", () => {
     "www.cheap.cn 便宜货",
     "福利点com 看直播送红包",
     "visit w w w dot cheapgoods dot co",
+    "领红包 hb.lingqu/x9 手慢无",
   ])("a link is spam by the exact rule, whatever the model says: %j", async (text) => {
     const { reader, seen } = scripted({ intent: "price" });
     expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({ decision: "block", reason: "spam" });

@@ -104,6 +104,13 @@ const piiPatterns: [PiiKind, RegExp][] = [
   ],
   // Anything else with 7 digits or more (order numbers, bank cards, numbers written with spaces).
   ["number", /(?<!\d)\d(?:[\s-]?\d){6,}(?!\d)/g],
+  // The same written in words, as viewers dodge digit filters: "一五八零零一二三四五六", "幺三八 零零", "nine one two
+  // three four five six" (7 or more digit words in a row, a digit or two among them).
+  ["number", /[零〇一二三四五六七八九幺两洞拐勾0-9](?:[\s-]?[零〇一二三四五六七八九幺两洞拐勾0-9]){6,}/g],
+  [
+    "number",
+    /\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|\d)(?:[\s,-]+(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|\d)\b){6,}/gi,
+  ],
 ];
 
 /** The text with personal data replaced by `piiMask`, and which kinds were found. */
@@ -125,6 +132,8 @@ const links = [
   new RegExp(`https?://|www\\.|[A-Za-z0-9-]+\\.(?:${topLevelDomains})\\b`, "i"),
   // Spelled out to pass filters: "spam dot com", "福利点com", "w w w".
   new RegExp(`(?:\\bdot|点)\\s*(?:${topLevelDomains})\\b|\\bw\\s+w\\s+w\\b`, "i"),
+  // A domain of any ending followed by a path ("hao.ren/abc"): a link whatever its top-level domain.
+  /\b[A-Za-z0-9-]{2,}\.[A-Za-z]{2,10}\/[A-Za-z0-9]/,
 ];
 // Off-platform contact offered (exact forms only; the model reads the rest): "add me on WhatsApp", a handle after a
 // messenger's name ("telegram @deals", "tg: @deals"), "加我微信", "加v", "vx同号", "飞机号". Masking has run first, so an id after them

@@ -1,8 +1,9 @@
 // `livehost models train-understanding`: generates the corpus, trains the model, writes it as ONNX with its
 // evaluation, both committed under brain/understanding/model/. The evaluation is made by loading the written file in
-// onnxruntime and deciding every comment of the development sets (dev*.jsonl, heldout.jsonl and heldout2.jsonl, read
-// while the generator and the settings were chosen) and of the held-out set (heldout3.jsonl, written from LABELS.md
-// apart from the generator, never trained on and never used to choose anything), exact rules included, as a room does.
+// onnxruntime and deciding every comment of the development sets (dev*.jsonl, heldout.jsonl, heldout2.jsonl and
+// heldout3.jsonl, read while the generator and the settings were chosen) and of the held-out set (heldout4.jsonl,
+// written from LABELS.md apart from the generator, never trained on and never used to choose anything), exact rules
+// included, as a room does.
 import { createHash } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -23,7 +24,8 @@ export const labelledSets = {
   dev6: repoPath("brain/understanding/dev6.jsonl"),
   heldout_v1: repoPath("brain/understanding/heldout.jsonl"),
   heldout_v2: repoPath("brain/understanding/heldout2.jsonl"),
-  heldout: repoPath("brain/understanding/heldout3.jsonl"),
+  heldout_v3: repoPath("brain/understanding/heldout3.jsonl"),
+  heldout: repoPath("brain/understanding/heldout4.jsonl"),
 };
 
 /** What each labelled set is, as the evaluation and the benchmark report it. */
@@ -36,8 +38,10 @@ export const labelledSetNotes: Record<keyof typeof labelledSets, string> = {
   dev6: "dev6.jsonl: development set (written before reading the generator, then read during tuning)",
   heldout_v1: "heldout.jsonl: the first held-out set (read during tuning; now a development set)",
   heldout_v2: "heldout2.jsonl: the second held-out set (its misses read in the seventh round; now a development set)",
+  heldout_v3:
+    "heldout3.jsonl: the third held-out set (read once after the seventh round, its misses read in the eighth; now a development set)",
   heldout:
-    "heldout3.jsonl: the held-out set (written from LABELS.md, the issue and the catalogs without reading the generator, the other sets or the model's errors; never trained on or tuned on)",
+    "heldout4.jsonl: the held-out set (written from LABELS.md, the issue and the catalogs without reading the generator, the other sets or the model's errors; never trained on or tuned on)",
 };
 
 /** Texts of `sets` that the corpus also holds, compared as the model reads them (normalizeComment). */

@@ -657,7 +657,7 @@ describe("spot interruptions", () => {
     expect(calm.available).toBe(true);
   });
 
-  it("replaces a draining lane's nodes elsewhere now, keeping them only while the others are not Ready", () => {
+  it("replaces a draining lane's nodes elsewhere now, keeps the ones with no notice, and counts them once it is back", () => {
     const lanes = [
       lane({
         offering: "a",
@@ -671,14 +671,16 @@ describe("spot interruptions", () => {
       lane({ offering: "a", capacityType: "onDemand", pricePerHour: 4 }),
     ];
     const demand = [{ gpuType: "L4", gpus: 16, spotGpus: 16 }];
-    let placed = placeNodes(demand, lanes);
+    const placed = placeNodes(demand, lanes);
     expect(placed.get("a/onDemand")).toBe(4); // the replacements, asked for at once
-    expect(placed.get("a/spot")).toBe(4); // kept: nothing else serves yet
-    lanes[1] = { ...lanes[1]!, readyNodes: 3, desiredNodes: 4 };
-    placed = placeNodes(demand, lanes);
-    expect(placed.get("a/spot")).toBe(1); // one still bridges the replacement not Ready yet
-    lanes[1] = { ...lanes[1], readyNodes: 4, desiredNodes: 4 };
-    expect(placeNodes(demand, lanes).get("a/spot")).toBe(0);
+    expect(placed.get("a/spot")).toBe(4); // kept, counted for nothing
+    lanes[1] = { ...lanes[1]!, readyNodes: 4, desiredNodes: 4 };
+    // A node got its notice (no longer Ready for the operator); the other three are kept while the lane drains.
+    lanes[0] = { ...lanes[0]!, readyNodes: 3, desiredNodes: 3 };
+    expect(Object.fromEntries(placeNodes(demand, lanes))).toEqual({ "a/spot": 3, "a/onDemand": 4 });
+    // The storm is over and the lane is back: its nodes are the cheapest again, and the dearer replacements go.
+    lanes[0] = { ...lanes[0], available: true, draining: false };
+    expect(Object.fromEntries(placeNodes(demand, lanes))).toEqual({ "a/spot": 3, "a/onDemand": 1 });
   });
 });
 

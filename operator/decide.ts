@@ -554,16 +554,11 @@ export function placeNodes(demands: readonly GpuDemand[], lanes: readonly Lane[]
     for (const l of counted) take(l, l.readyNodes);
     for (const l of counted) if (l.available) take(l, l.desiredNodes);
     for (const l of counted) if (l.available) take(l, l.desiredNodes + (l.newNodeLimit ?? Number.MAX_SAFE_INTEGER));
-    // Draining lanes keep the Ready nodes that still bridge what the others cannot serve yet, and no more.
-    let readyElsewhere = 0;
-    for (const l of counted) readyElsewhere += Math.min(desired.get(laneKey(l))!, l.readyNodes) * l.gpusPerNode;
-    let short = Math.max(0, demand.gpus - readyElsewhere);
-    for (const l of typed) {
-      if (!l.draining) continue;
-      const keep = Math.max(l.busyNodes, Math.min(l.readyNodes, Math.ceil(short / l.gpusPerNode)));
-      desired.set(laneKey(l), keep);
-      short = Math.max(0, short - keep * l.gpusPerNode);
-    }
+    // Draining lanes keep their Ready nodes (those without a notice): they count for nothing while the lane drains,
+    // its demand placed elsewhere, but most of a storm's spot nodes are not taken back, and once the lane is back
+    // they are its cheapest capacity again (the dearer replacements then go). Cutting them as soon as the replacements
+    // were Ready left rooms unserved while those loaded, and paid on-demand for the rest of the night.
+    for (const l of typed) if (l.draining) desired.set(laneKey(l), Math.max(l.busyNodes, l.readyNodes));
   }
   return desired;
 }

@@ -419,6 +419,24 @@ describe("lane health", () => {
     expect(later.newNodeLimit).toBeUndefined();
   });
 
+  it("does not time out a lane that delivers all through a long ramp, but does one that delivers a trickle", () => {
+    // Asked for 4 more every 4 minutes for 20 minutes; each batch is Ready 4 minutes after it was asked for.
+    let health = healthyLane();
+    for (let m = 0; m <= 20; m += 4) {
+      const v = judgeLane(health, seen(4 + m, m), t0 + m * minute, 10 * minute);
+      expect(v).toMatchObject({ available: true, failedNow: false });
+      health = v.health;
+    }
+    // Asked for 20 at once, one Ready every 4 minutes: the 20 asked for are not Ready 10 minutes later.
+    let trickle = judgeLane(healthyLane(), seen(20, 0), t0, 10 * minute);
+    trickle = judgeLane(trickle.health, seen(20, 1), t0 + 4 * minute, 10 * minute);
+    trickle = judgeLane(trickle.health, seen(20, 2), t0 + 8 * minute, 10 * minute);
+    expect(judgeLane(trickle.health, seen(20, 3), t0 + 12 * minute, 10 * minute)).toMatchObject({
+      available: false,
+      failedNow: true,
+    });
+  });
+
   it("forgets failures once the lane delivers what it was asked for", () => {
     const waiting = { ...healthyLane(), failures: 3, waitingSince: t0 };
     expect(judgeLane(waiting, seen(4, 4), t0 + minute, 10 * minute)).toMatchObject({

@@ -568,8 +568,13 @@ export interface LaneHealth {
   failures: number;
   /** ms since the epoch; the lane is skipped before then. */
   unavailableUntil: number;
-  /** When the lane last had fewer Ready nodes than asked for, without interruption; undefined when it had enough. */
+  /**
+   * Since when the lane has been waiting for the nodes asked for by then (waitingFor); undefined when it had enough.
+   * Once they are all Ready the clock restarts for those asked since.
+   */
   waitingSince: number | undefined;
+  /** The nodes asked for at waitingSince: the lane has delivered them when it has this many Ready. */
+  waitingFor?: number;
   message: string;
   /** The last failure was a burst of spot interruption notices: the lane's nodes are expected to go (draining). */
   interrupted?: boolean;
@@ -675,11 +680,16 @@ export function judgeLane(
       failedNow: false,
     };
   }
-  const waitingSince = health.waitingSince ?? now;
+  // A lane asked for more all through a long ramp is short for longer than its timeout while it delivers: it has
+  // failed only when the nodes asked for by some moment are not all Ready a timeout later (nodes come in the order
+  // they were asked for, one boot time each; a lane that delivers a trickle of what it was asked still fails).
+  const delivered = health.waitingSince !== undefined && seen.readyNodes >= (health.waitingFor ?? Infinity);
+  const waitingSince = health.waitingSince === undefined || delivered ? now : health.waitingSince;
+  const waitingFor = waitingSince === now ? seen.desiredNodes : health.waitingFor;
   const timedOut = now - waitingSince >= provisionTimeoutMs;
   if (seen.capacityError === undefined && !timedOut) {
     return {
-      health: withCeiling({ ...health, waitingSince }),
+      health: withCeiling({ ...health, waitingSince, ...(waitingFor === undefined ? {} : { waitingFor }) }),
       available: true,
       newNodeLimit: limit(health.failures),
       failedNow: false,

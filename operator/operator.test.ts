@@ -447,9 +447,13 @@ describe("operator against the Kubernetes API", () => {
     );
     const warnings = s.kube.list("events", ns).filter((e) => e.reason === "CapacityUnavailable");
     expect(warnings.map((e) => (e.involvedObject as { name: string }).name)).toEqual(["a-l4"]);
-    expect(await s.metrics()).toContain(
-      'livehost_operator_failovers_total{offering="a-l4",capacity_type="onDemand"} 1',
+    const metrics = await s.metrics();
+    expect(metrics).toContain('livehost_operator_failovers_total{offering="a-l4",capacity_type="onDemand"} 1');
+    // What the lane held when its cloud ran out (nothing Ready) is its ceiling; no stream is short of a GPU.
+    expect(metrics).toContain(
+      'livehost_operator_offering_nodes{offering="a-l4",capacity_type="onDemand",state="ceiling"} 0',
     );
+    expect(metrics).toContain('livehost_operator_urgent_shortfall_gpus{gpu_type="L4"} 0');
   });
 
   it("marks invalid objects with a clear condition and changes nothing for them", async () => {

@@ -13,6 +13,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { repoPath } from "../avatars/index.js";
 import { createLogger, createRegistry } from "../observability/index.js";
 import { startRoomHost } from "../rooms/internal.js";
 import { connectNats } from "../transport/index.js";
@@ -168,7 +169,8 @@ async function main(): Promise<void> {
     hostId,
     stores: { replicas: Number(values.replicas) },
     capacity: Number(values.capacity),
-    live: { avatarsDir: "", mediaDir: "", openRoom: openDryRoom },
+    // A dry room shows no picture, but a room is created only with an avatar pack that exists (the one setup makes).
+    live: { avatarsDir: repoPath("models/avatars"), mediaDir: "", openRoom: openDryRoom },
   });
   const loopDelay = monitorEventLoopDelay({ resolution: 20 });
   loopDelay.enable();

@@ -6,11 +6,13 @@ import {
   judgeLane,
   laneKey,
   pickNodesToRemove,
+  fallingNow,
   placeNodes,
   planJobWorkers,
   planPool,
   planReplicas,
   replicasFor,
+  risePerMs,
   roomsNeeded,
   peakFactor,
   stabilize,
@@ -333,9 +335,9 @@ describe("node placement", () => {
       "a/onDemand": 10,
       "b/onDemand": 0,
     });
-    // A draining lane's Ready nodes do not cover it.
+    // A draining lane's Ready nodes serve now: they cover it (their replacements are asked for once, elsewhere).
     const draining = [lane({ offering: "a", capacityType: "spot", readyNodes: 10, desiredNodes: 10, draining: true })];
-    expect(urgentShortfall(demand, draining)).toBe(40);
+    expect(urgentShortfall(demand, draining)).toBe(0);
   });
 
   it("counts as needed at once what a pool carries, not its minimum or a forecast", () => {
@@ -475,14 +477,77 @@ describe("forecasts that are wrong", () => {
     // Still rising as fast as a 6,500-room peak ramps: a late start, maybe of the upper end.
     expect(peakFactor(peak, 3500, eight + 12 * minute, 650 / minute)).toBeCloseTo(1.3);
     expect(peakFactor(peak, 4700, eight + 12 * minute)).toBe(1);
-    // Far outside the band (rooms that have not come, an early start) says nothing about its size.
+    // Far below the band (rooms that have not come) says nothing about its size.
     expect(peakFactor(peak, 200, eight + 12 * minute)).toBeCloseTo(1.3);
-    expect(peakFactor(peak, 5000, eight + 4 * minute)).toBeCloseTo(1.3);
     // Whatever the error band, a peak is never taken below half of its forecast.
     const vague = { ...peak, uncertainty: 1 };
     expect(peakFactor(vague, 0, eight + 12 * minute)).toBe(2);
     expect(peakFactor(vague, 1000, eight + 12 * minute)).toBe(2);
     expect(peakFactor(vague, 2400, eight + 12 * minute)).toBeCloseTo(0.5);
+  });
+
+  it("takes a peak that came early at the size its rooms show once they stop rising", () => {
+    // Ten minutes early: its 5,000 rooms are on air at 20:01, where the schedule expects 500, and no longer rise.
+    expect(peakFactor(peak, 5000, eight + minute)).toBe(1);
+    expect(peakFactor(peak, 4800, eight + 4 * minute)).toBe(1); // far above the 2,000 expected by now
+    expect(peakFactor(peak, 6000, eight - 2 * minute)).toBeCloseTo(1.2);
+    // So the upper end is let go: 5,000 streams where it asked for 6,500.
+    expect(streamsNeeded("tts", 5000, [peak], eight + minute, 10 * minute)).toBe(5000);
+    // Still rising (an early ramp under way, a flash crowd): the upper end stays.
+    expect(peakFactor(peak, 5000, eight + minute, 0, true)).toBeCloseTo(1.3);
+    // Short of 90 % of the expected rooms, or before the peak may come at all: they tell nothing.
+    expect(peakFactor(peak, 4000, eight + minute)).toBeCloseTo(1.3);
+    expect(peakFactor(peak, 5000, eight - 11 * minute)).toBeCloseTo(1.3);
+    // Within the band of what the schedule expects by now (3,750 at 20:07:30), a big peak on time pausing in its
+    // ramp looks the same: the rooms' ratio to the schedule stands.
+    expect(peakFactor(peak, 5000, eight + 7.5 * minute)).toBeCloseTo(1.3);
+  });
+
+  it("reads a ramp that slows down as it ends at its pace before it bent", () => {
+    const at = (m: number, streams: number) => ({ at: eight + m * minute, streams });
+    // 480 rooms a minute (the 5,000-room peak's ramp) until the last 45 s, which brought 200 as the ramp ended.
+    const ending = [at(9, 4320), at(9.75, 4680)];
+    const now = eight + 10.5 * minute;
+    expect(risePerMs(ending, 4880, now, true) * minute).toBeCloseTo(480);
+    const input: PoolInput = {
+      spec: { ...pool, streamsPerReplica: 100, headroomPercent: 0, maxReplicas: 200 },
+      currentReplicas: 50,
+      liveStreams: 4880,
+      workers: [],
+      peaks: [peak],
+      bootMs: 10 * minute,
+      history: [],
+      observed: ending,
+      now,
+    };
+    // The rise points to the expected peak (plus the 10 % margin), not to the upper end for the minute it bends.
+    expect(planPool(input).streamsNeeded).toBe(5300);
+    // A rise speeding up (just begun) is not measured yet; a steady one is its pace.
+    expect(risePerMs([at(9, 200), at(9.75, 260)], 560, now, true)).toBe(0);
+    expect(risePerMs([at(9, 200), at(9.75, 560)], 920, now, true) * minute).toBeCloseTo(480);
+  });
+
+  it("follows a peak's rooms down when they leave before its end, once it can no longer be starting", () => {
+    // 22:52, the rooms leaving eight minutes before the LiveEvent's end: 3,000 of 5,000, falling.
+    expect(peakFactor(peak, 3000, eight + 172 * minute, 0, false, true)).toBeCloseTo(0.6);
+    // Not falling, rooms far below the band still tell nothing (a peak that never came keeps its upper end)...
+    expect(peakFactor(peak, 3000, eight + 172 * minute)).toBeCloseTo(1.3);
+    // ...and while the peak may still be starting (20:15: a late ramp), rooms on air that fall are not it leaving.
+    expect(peakFactor(peak, 150, eight + 15 * minute, 0, false, true)).toBeCloseTo(1.3);
+    const at = (m: number, streams: number) => ({ at: eight + m * minute, streams });
+    const leaving = [at(170.5, 3640), at(171.25, 3320)];
+    const decision = planPool({
+      spec: { ...pool, streamsPerReplica: 100, headroomPercent: 0, maxReplicas: 200 },
+      currentReplicas: 50,
+      liveStreams: 3000,
+      workers: [],
+      peaks: [peak],
+      bootMs: 10 * minute,
+      history: [],
+      observed: leaving,
+      now: eight + 172 * minute,
+    });
+    expect(decision.streamsNeeded).toBe(3000);
   });
 
   it("reads the peak's size from its ramp's rise, whenever the ramp starts, never lower than its rise shows", () => {
@@ -604,6 +669,10 @@ describe("the trend of a rise nobody announced", () => {
       [90, 800],
     ]);
     expect(trendStreams(falling, 700, t0 + 120_000, 10 * minute)).toBe(700);
+    // A fall in both spans is rooms leaving; a flat load or a step is not.
+    expect(fallingNow(falling, 700, t0 + 120_000)).toBe(true);
+    expect(fallingNow(flat, 1002, t0 + 120_000)).toBe(false);
+    expect(fallingNow(step, 40, t0 + 120_000)).toBe(false);
     // Too little history: nothing to go on.
     expect(trendStreams(seen([[100, 10]]), 50, t0 + 120_000, 10 * minute)).toBe(50);
   });
@@ -699,6 +768,22 @@ describe("spot interruptions", () => {
     // The storm is over and the lane is back: its nodes are the cheapest again, and the dearer replacements go.
     lanes[0] = { ...lanes[0], available: true, draining: false };
     expect(Object.fromEntries(placeNodes(demand, lanes))).toEqual({ "a/spot": 3, "a/onDemand": 1 });
+  });
+});
+
+describe("spot interruptions, needed at once", () => {
+  it("asks for a draining lane's replacements once, and for a node under notice twice over", () => {
+    const lanes = [
+      lane({ offering: "a", capacityType: "spot", pricePerHour: 1, readyNodes: 4, desiredNodes: 4, available: false }),
+      lane({ offering: "a", capacityType: "onDemand", pricePerHour: 4 }),
+    ];
+    lanes[0] = { ...lanes[0]!, draining: true };
+    // 16 GPUs carried now, all on the draining lane's Ready nodes: they serve, and their replacements are asked once.
+    const demand = [{ gpuType: "L4", gpus: 16, spotGpus: 0, urgentGpus: 16 }];
+    expect(placeNodes(demand, lanes).get("a/onDemand")).toBe(4);
+    // A node got its notice (no longer Ready): 4 GPUs short now, asked for twice over.
+    lanes[0] = { ...lanes[0], readyNodes: 3, desiredNodes: 3 };
+    expect(placeNodes(demand, lanes).get("a/onDemand")).toBe(5);
   });
 });
 

@@ -62,10 +62,20 @@ function mayBeRamping(peak: ScheduledPeak, now: number): boolean {
  * rooms above what the forecast expected by now raise it to their ratio (at most the upper end): more capacity is
  * always safe. Rooms below it lower it below 1 only once the scheduled ramp is over and the rooms have stopped rising,
  * at least half of the expected rooms came, and they are more than 10 % short: a peak that starts a few minutes late
- * looks smaller while it ramps, and one that has not come at all says nothing about its size. Rooms far above the band
- * (an early start, a flash crowd) leave the upper end.
+ * looks smaller while it ramps, and one that has not come at all says nothing about its size. Rooms at the expected
+ * peak where the schedule cannot tell yet, or far above what it expects by now, are a peak that came early: once they
+ * stop rising they are its size (arrivedSize); while they rise (an early ramp, a flash crowd) the upper end stays. Past
+ * the window in which the peak may still be starting, rooms that fall below 90 % of it are the peak leaving (`falling`):
+ * it is taken at what is left, not at the upper end a peak that never came keeps.
  */
-export function peakFactor(peak: ScheduledPeak, roomsOnAir: number, now: number, rise = 0, rising = rise > 0): number {
+export function peakFactor(
+  peak: ScheduledPeak,
+  roomsOnAir: number,
+  now: number,
+  rise = 0,
+  rising = rise > 0,
+  falling = false,
+): number {
   const high = 1 + peak.uncertainty;
   const low = Math.max(1 - peak.uncertainty, 0.5);
   // A ramp's rise, measured: rooms per ms over the ramp's length is the rooms it brings. A rise too small for the
@@ -73,15 +83,36 @@ export function peakFactor(peak: ScheduledPeak, roomsOnAir: number, now: number,
   const pointsTo = peak.rampMs > 0 && mayBeRamping(peak, now) ? (rise * peak.rampMs) / peak.expectedRooms : 0;
   const fromRise = pointsTo >= low - 0.1 ? Math.min(high, Math.max(low, pointsTo + rampRiseMargin)) : undefined;
   if (now >= peak.endMs) return high;
-  if (now < peak.startMs + peak.rampMs * rampEvidence) return fromRise ?? high;
+  const come = arrivedSize(peak, roomsOnAir, now, rising);
+  const early = come === undefined ? high : Math.min(high, come);
+  if (now < peak.startMs + peak.rampMs * rampEvidence) return fromRise ?? early;
   const expectedNow = scheduledRooms(peak, now);
-  if (expectedNow <= 0) return fromRise ?? high;
+  if (expectedNow <= 0) return fromRise ?? early;
   const ratio = roomsOnAir / expectedNow;
-  if (ratio >= 1) return ratio > high + 0.05 ? high : Math.min(high, Math.max(1, ratio, fromRise ?? 1));
+  if (ratio >= 1) return ratio > high + 0.05 ? early : Math.min(high, Math.max(1, ratio, fromRise ?? 1));
   const settled = now >= peak.startMs + peak.rampMs && !rising;
   if (!settled) return fromRise ?? high;
   if (ratio >= 0.9) return 1;
+  if (falling && !mayBeRamping(peak, now)) return ratio;
   return ratio < low - 0.05 ? high : Math.max(low, ratio);
+}
+
+/** Share of a peak's expected rooms on air, no longer rising, that tells the peak has come. */
+const arrivedShare = 0.9;
+
+/**
+ * The size of a peak that came early: inside its window (from a warm-up before its start), rooms on air at 90 % of its
+ * expected rooms or more that have stopped rising are the peak, and their ratio to the expected rooms (at least 1) is
+ * its size. Used where the schedule cannot tell (before 30 % of its ramp) or expects far fewer rooms by now: the upper
+ * end is a hedge for a peak still to come, and a peak that came early, flat at its expected size, kept it until the
+ * schedule caught up (`early` in the festival simulation: 312 GPUs more from 20:01 to 20:08 for a peak that was there).
+ * Not where the rooms are within the band of what the schedule expects by now: a big peak on time that pauses in its
+ * ramp looks the same there. Undefined while the rooms rise or are short of that share, or before the window.
+ */
+function arrivedSize(peak: ScheduledPeak, roomsOnAir: number, now: number, rising: boolean): number | undefined {
+  if (rising || now < peak.startMs - peak.warmupMs) return undefined;
+  const ratio = roomsOnAir / peak.expectedRooms;
+  return ratio >= arrivedShare ? Math.max(1, ratio) : undefined;
 }
 
 /**
@@ -108,12 +139,14 @@ export function streamsNeeded(
   rise = 0,
   /** The streams in use are rising at all (a ramp still under way is not over). */
   rising = rise > 0,
+  /** The streams in use are falling (fallingNow): rooms leaving. */
+  falling = false,
 ): number {
   let needed = liveStreams;
   for (const peak of peaks) {
     const perRoom = peak.streamsPerRoom[kind];
     if (perRoom === 0) continue;
-    const factor = peakFactor(peak, liveStreams / perRoom, now, rise / perRoom, rising);
+    const factor = peakFactor(peak, liveStreams / perRoom, now, rise / perRoom, rising, falling);
     const most = (horizon: number, f: number) => {
       // The expected rooms are piecewise linear: their maximum over the window is at an end or a corner.
       const probes = [now, horizon, peak.startMs + peak.rampMs, peak.endMs - 1].filter((t) => t >= now && t <= horizon);
@@ -153,16 +186,29 @@ export function trendStreams(observed: readonly Observation[], liveStreams: numb
 
 /**
  * The rise of the last two 45-second spans (streams per ms), or 0 when the load is not rising by a trend's measure.
- * `steady`: 0 as well unless both spans rose at the same pace (within a quarter): a rise that has just begun or is
- * bending is not measured yet.
+ * `steady`: the pace of a ramp, measured: both spans at the same pace (within a quarter) give the slower; a rise that
+ * is speeding up (just begun) is not measured yet (0); one that is slowing down while it still rises is a ramp ending,
+ * and the first span's pace, before it bent, is the ramp's (the slower span would point to a smaller peak than the
+ * one that came, and no measure at all to the forecast's upper end for the minute the ramp takes to end).
  */
 export function risePerMs(observed: readonly Observation[], liveStreams: number, now: number, steady = false): number {
   const rates = spanRates(observed, liveStreams, now, 45_000, trendWindowMs);
   if (!rates) return 0;
   const { first, second } = rates;
   const slope = Math.min(first, second);
-  if (steady && Math.abs(first - second) > 0.25 * Math.max(first, second)) return 0;
-  return slope * 60_000 <= trendMinRisePerMinute * Math.max(1, liveStreams) ? 0 : slope;
+  if (slope * 60_000 <= trendMinRisePerMinute * Math.max(1, liveStreams)) return 0;
+  if (!steady || Math.abs(first - second) <= 0.25 * Math.max(first, second)) return slope;
+  return second < first ? first : 0;
+}
+
+/**
+ * True when the streams fell by more than a trend's measure (1 % a minute) in each of the last two 45-second spans:
+ * rooms leaving, not the noise of rooms that come and go.
+ */
+export function fallingNow(observed: readonly Observation[], liveStreams: number, now: number): boolean {
+  const rates = spanRates(observed, liveStreams, now, 45_000, trendWindowMs);
+  if (!rates) return false;
+  return Math.max(rates.first, rates.second) * 60_000 < -trendMinRisePerMinute * Math.max(1, liveStreams);
 }
 
 /**
@@ -401,7 +447,8 @@ export function planPool(input: PoolInput): PoolDecision {
   // The forecast reads a peak's size from a rise only once it is steady; any rise keeps a ramp from counting as over.
   const rise = input.observed ? risePerMs(observed, input.liveStreams, now, true) : 0;
   const rising = input.observed !== undefined && risePerMs(observed, input.liveStreams, now) > 0;
-  const forecast = streamsNeeded(spec.kind, input.liveStreams, input.peaks, now, input.bootMs, rise, rising);
+  const falling = input.observed !== undefined && fallingNow(observed, input.liveStreams, now);
+  const forecast = streamsNeeded(spec.kind, input.liveStreams, input.peaks, now, input.bootMs, rise, rising, falling);
   const needed = Math.max(carried, forecast);
   const recommendedCarried = replicasFor(spec, carried);
   const recommended = replicasFor(spec, needed);
@@ -486,12 +533,14 @@ export interface GpuDemand {
 export const urgentOverAsk = 1;
 
 /**
- * GPUs needed at once (the demand's urgentGpus) that the lanes counted for it do not have Ready: what placeNodes asks
- * for twice over while it lasts.
+ * GPUs needed at once (the demand's urgentGpus) that no Ready node gives: what placeNodes asks for twice over while it
+ * lasts. A draining lane's Ready nodes count: they serve now (those under notice are not Ready), and their replacements
+ * are asked for elsewhere once; a node that gets its notice leaves the Ready count, and its replacement is then asked
+ * for twice over (a draining lane's nodes counted as short asked for all its nodes twice at the burst).
  */
 export function urgentShortfall(demand: GpuDemand, lanes: readonly Lane[]): number {
   let ready = 0;
-  for (const l of lanes) if (l.gpuType === demand.gpuType && !l.draining) ready += l.readyNodes * l.gpusPerNode;
+  for (const l of lanes) if (l.gpuType === demand.gpuType) ready += l.readyNodes * l.gpusPerNode;
   return Math.max(0, (demand.urgentGpus ?? 0) - ready);
 }
 

@@ -1,9 +1,11 @@
 // The festival night's lower bound on cost: a linear program over the whole trace, solved exactly with HiGHS. It knows
 // every tick's rooms in advance and serves every one of them with no headroom, on the capacity that really exists at
-// each tick (each cloud's nodes, spot markets that close to new nodes), with the pools' spot share and the shortest lead time a
-// node can have (boot, image pull and model load at their fastest), paid from the moment it is asked for. Node counts
-// may be fractional and each replica's GPU share is exact (rooms / streams per replica), both of which only lower the
-// cost: no policy, online or offline, serves the trace for less.
+// each tick (each cloud's nodes, spot markets that close to new nodes), with the pools' spot share, and each node
+// started paid a lead time (`leadMs`: from its ask to its serving) on top of its service. Node counts may be
+// fractional and each replica's GPU share is exact (rooms / streams per replica), both of which only lower the cost.
+// With the shortest lead (boot, image pull and model load at their fastest) no policy, online or offline, serves the
+// trace for less; with the mean lead, no policy that asks for a node before its lead is drawn does on average (the
+// caller's choice, bench/autoscale.ts).
 import highsModule from "highs";
 
 // highs is CommonJS whose types say `export default`: at run time the default import is the loader itself.
@@ -28,7 +30,7 @@ export interface BoundInput {
   spotClosed: (lane: string, tick: number) => boolean;
   /** Share of the GPUs that may be spot. */
   spotFraction: number;
-  /** The shortest time from asking for a node to its serving, paid for each node started. */
+  /** The time from asking for a node to its serving paid for each node started (the shortest, or the mean). */
   leadMs: number;
 }
 

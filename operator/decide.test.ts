@@ -315,21 +315,21 @@ describe("node placement", () => {
   });
 
   it("asks for a shortfall needed now twice over, and for the demand alone once Ready nodes cover it", () => {
-    // 40 GPUs needed at once (streams in use), 8 Ready: 32 short, asked for twice (64 more than the Ready 8).
+    // 40 GPUs needed at once (streams in use), 32 Ready: 8 short, asked for twice (16 more than the Ready 32).
     const lanes = [
-      lane({ offering: "a", capacityType: "onDemand", pricePerHour: 4, readyNodes: 2, desiredNodes: 2 }),
+      lane({ offering: "a", capacityType: "onDemand", pricePerHour: 4, readyNodes: 8, desiredNodes: 8 }),
       lane({ offering: "b", capacityType: "onDemand", pricePerHour: 5 }),
     ];
     const demand = { gpuType: "L4", gpus: 40, spotGpus: 0, urgentGpus: 40 };
-    expect(urgentShortfall(demand, lanes)).toBe(32);
-    expect(Object.fromEntries(placeNodes([demand], lanes))).toEqual({ "a/onDemand": 18, "b/onDemand": 0 });
+    expect(urgentShortfall(demand, lanes)).toBe(8);
+    expect(Object.fromEntries(placeNodes([demand], lanes))).toEqual({ "a/onDemand": 12, "b/onDemand": 0 });
     // The first half came up: Ready covers it, so the nodes still booting go.
     const covered = [
-      lane({ offering: "a", capacityType: "onDemand", pricePerHour: 4, readyNodes: 2, desiredNodes: 2 }),
-      lane({ offering: "b", capacityType: "onDemand", pricePerHour: 5, readyNodes: 8, desiredNodes: 16 }),
+      lane({ offering: "a", capacityType: "onDemand", pricePerHour: 4, readyNodes: 8, desiredNodes: 8 }),
+      lane({ offering: "b", capacityType: "onDemand", pricePerHour: 5, readyNodes: 2, desiredNodes: 4 }),
     ];
     expect(urgentShortfall(demand, covered)).toBe(0);
-    expect(Object.fromEntries(placeNodes([demand], covered))).toEqual({ "a/onDemand": 2, "b/onDemand": 8 });
+    expect(Object.fromEntries(placeNodes([demand], covered))).toEqual({ "a/onDemand": 8, "b/onDemand": 2 });
     // What only a forecast asks for (no GPUs needed at once) is asked for once.
     expect(Object.fromEntries(placeNodes([{ ...demand, urgentGpus: 0 }], lanes))).toEqual({
       "a/onDemand": 10,
@@ -338,6 +338,22 @@ describe("node placement", () => {
     // A draining lane's Ready nodes serve now: they cover it (their replacements are asked for once, elsewhere).
     const draining = [lane({ offering: "a", capacityType: "spot", readyNodes: 10, desiredNodes: 10, draining: true })];
     expect(urgentShortfall(demand, draining)).toBe(0);
+  });
+
+  it("asks for a surge's shortfall, 30 % or more of the GPUs needed at once, three times over", () => {
+    // 40 GPUs needed at once, 8 Ready: 32 short (80 %), asked for three times (96 more than the Ready 8).
+    const surge = [
+      lane({ offering: "a", capacityType: "onDemand", pricePerHour: 4, readyNodes: 2, desiredNodes: 2 }),
+      lane({ offering: "b", capacityType: "onDemand", pricePerHour: 5 }),
+    ];
+    const demand = { gpuType: "L4", gpus: 40, spotGpus: 0, urgentGpus: 40 };
+    expect(Object.fromEntries(placeNodes([demand], surge))).toEqual({ "a/onDemand": 26, "b/onDemand": 0 });
+    // A third of it came up: 8 short (20 %), twice over again, and the nodes still booting past that go.
+    const caughtUp = [
+      lane({ offering: "a", capacityType: "onDemand", pricePerHour: 4, readyNodes: 8, desiredNodes: 26 }),
+      lane({ offering: "b", capacityType: "onDemand", pricePerHour: 5 }),
+    ];
+    expect(Object.fromEntries(placeNodes([demand], caughtUp))).toEqual({ "a/onDemand": 12, "b/onDemand": 0 });
   });
 
   it("counts as needed at once what a pool carries, not its minimum or a forecast", () => {
@@ -700,6 +716,78 @@ describe("the trend of a rise nobody announced", () => {
     ]);
     expect(surgePerMs(step, 1040, t0 + 120_000)).toBe(0);
     expect(trendStreams(step, 1040, t0 + 120_000, 10 * minute)).toBe(1040);
+  });
+
+  it("asks for a jump in the last 15-second span at once, and holds it only once the next span shows a surge", () => {
+    const spec = { ...pool, streamsPerReplica: 100, headroomPercent: 0, maxReplicas: 100 };
+    const flat = seen([
+      [0, 1000],
+      [45, 1000],
+      [75, 1000],
+      [90, 1000],
+    ]);
+    const input = { spec, currentReplicas: 10, workers: [], peaks: [], bootMs: 3 * minute, history: [] };
+    // 40 streams in the last 15 s (16 % a minute): carried forward over the lead, 480 more, for this pass.
+    const jumped = planPool({ ...input, liveStreams: 1040, observed: flat, now: t0 + 105_000 });
+    expect(jumped.trendStreams).toBe(1520);
+    expect(jumped.urgentReplicas).toBe(16);
+    expect(jumped.target).toBe(16);
+    // Not held: the next span is flat (a step, rooms started at once), and its asks go.
+    const step = planPool({
+      ...input,
+      currentReplicas: 16,
+      liveStreams: 1040,
+      history: jumped.history,
+      observed: jumped.observed,
+      now: t0 + 120_000,
+    });
+    expect(step.target).toBe(11);
+    // Rising again in the next span: a surge, carried forward (and held).
+    const surge = planPool({
+      ...input,
+      currentReplicas: 16,
+      liveStreams: 1080,
+      history: jumped.history,
+      observed: jumped.observed,
+      now: t0 + 120_000,
+    });
+    expect(surge.target).toBe(16);
+    expect(surge.history.at(-1)!.replicas).toBe(16);
+    // Under 6 % a minute in one span (12 streams: 4.8 %) is not a jump.
+    expect(planPool({ ...input, liveStreams: 1012, observed: flat, now: t0 + 105_000 }).target).toBe(11);
+  });
+
+  it("follows rooms leaving at a steady pace down within a minute, and holds a dip for the cooldown", () => {
+    const spec = {
+      ...pool,
+      streamsPerReplica: 100,
+      headroomPercent: 0,
+      maxReplicas: 100,
+      scaleDownCooldownSeconds: 300,
+    };
+    const now = t0 + 120_000;
+    const input = {
+      spec,
+      currentReplicas: 30,
+      liveStreams: 2000,
+      workers: [],
+      peaks: [],
+      bootMs: 3 * minute,
+      history: [{ at: now - 3 * minute, replicas: 30 }],
+      now,
+    };
+    // 500 streams fewer in each of the last two 45-second spans: rooms leaving, followed down.
+    const leaving = seen([
+      [30, 3000],
+      [75, 2500],
+    ]);
+    expect(planPool({ ...input, observed: leaving }).target).toBe(20);
+    // The same 1,000 fewer in the last span alone is a dip: held.
+    const dip = seen([
+      [30, 3000],
+      [75, 3000],
+    ]);
+    expect(planPool({ ...input, observed: dip }).target).toBe(30);
   });
 
   it("is what a pool follows between the forecast's ramps", () => {

@@ -1,5 +1,11 @@
 // `npm run bench -- <name> [--quick]`: runs bench/<name>.ts, prints progress on stderr and, as its last line on
 // stdout, one JSON object of named figures (also written to bench/results/<name>.json, unless --quick).
+//
+// Rooms on air in this process (latency, room, density, ...) run GStreamer graphs that each hold libuv pool threads
+// while they wait, and libuv sizes its pool from UV_THREADPOOL_SIZE once, as the process starts: with libuv's 4, the
+// fifth room's start waited forever for a thread. `npm run bench` sets 128; run as `node dist/bench/main.js` without
+// it, the bench starts itself again with it.
+import { spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -65,4 +71,13 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-await main();
+if (!process.env.UV_THREADPOOL_SIZE) {
+  const child = spawn(process.execPath, process.argv.slice(1), {
+    stdio: "inherit",
+    env: { ...process.env, UV_THREADPOOL_SIZE: "128" },
+  });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => child.kill(signal));
+  child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+} else {
+  await main();
+}

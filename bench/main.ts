@@ -1,9 +1,9 @@
 // `npm run bench -- <name> [--quick]`: runs bench/<name>.ts, prints progress on stderr and, as its last line on
 // stdout, one JSON object of named figures (also written to bench/results/<name>.json, unless --quick).
 //
-// Rooms on air in this process (latency, room, density, ...) run GStreamer graphs that each hold libuv pool threads
-// while they wait, and libuv sizes its pool from UV_THREADPOOL_SIZE once, as the process starts: with libuv's 4, the
-// fifth room's start waited forever for a thread. `npm run bench` sets 128; run as `node dist/bench/main.js` without
+// Rooms on air in this process (latency, room, density, ...) poll their GStreamer graphs' buses on libuv pool
+// threads, and libuv sizes its pool from UV_THREADPOOL_SIZE once, as the process starts: with libuv's 4 they queue
+// behind each other and the rooms' file reads. `npm run bench` sets 128; run as `node dist/bench/main.js` without
 // it, the bench starts itself again with it.
 import { spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";

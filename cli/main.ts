@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The livehost command's entry (see program.ts for the commands). A room host runs GStreamer graphs that each hold
-// libuv pool threads while they wait, and libuv sizes its pool from UV_THREADPOOL_SIZE once, as the process starts:
-// a room host started without it is started again with it, so that rooms on one host cannot starve each other.
+// The livehost command's entry (see program.ts for the commands). A room host polls its GStreamer graphs' buses on
+// libuv pool threads (each poll up to 100 ms), and libuv sizes its pool from UV_THREADPOOL_SIZE once, as the process
+// starts: a room host started without it is started again with it, so that its rooms' polls and file reads do not
+// queue behind each other.
 import { spawn } from "node:child_process";
 
 if (process.argv[2] === "room-host" && !process.env.UV_THREADPOOL_SIZE) {

@@ -1,3 +1,5 @@
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it, vi } from "vitest";
 import { collectBuffers, createPipeline, pullToEnd, watchBus, type GstMessage, type WatchedBus } from "./gst.js";
 
@@ -57,6 +59,30 @@ describe("watchBus", () => {
       vi.useRealTimers();
     }
   }, 10_000);
+
+  it("gives the libuv pool back while a pipeline is quiet: more live rooms than pool threads leave file reads working", async () => {
+    // Each watched pipeline's bus is polled on a libuv pool thread. Quiet live pipelines (a room between errors) used
+    // to hold one each for good: with more of them than the pool's threads, every file read waited forever.
+    const threads = Number(process.env.UV_THREADPOOL_SIZE || 4);
+    const watched = Array.from({ length: threads + 2 }, () => {
+      const pipeline = createPipeline(
+        "videotestsrc is-live=true ! video/x-raw,width=16,height=16,framerate=5/1 ! fakesink sync=true",
+      );
+      const bus = watchBus(pipeline, () => undefined);
+      pipeline.play();
+      return bus;
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const read = readFile(fileURLToPath(import.meta.url), "utf8");
+      const timeout = new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("a file read waited 5 s for a pool thread")), 5_000).unref(),
+      );
+      await expect(Promise.race([read, timeout])).resolves.toContain("gives the libuv pool back");
+    } finally {
+      await Promise.all(watched.map((bus) => bus.stop()));
+    }
+  }, 20_000);
 });
 
 /**

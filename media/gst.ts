@@ -146,10 +146,10 @@ export interface WatchedBus {
 }
 
 /**
- * Watches a pipeline's bus so that stopping never strands a thread. The binding waits for bus messages on a libuv
- * pool thread with no timeout, and waits again after each message unless the pipeline is stopped by then; a
- * pipeline stopped from anywhere else can leave that thread waiting forever (a pool thread lost for good, and a
- * process that cannot exit). So pipelines are stopped through this, which stops them inside a bus callback.
+ * Watches a pipeline's bus and stops the pipeline from inside a bus callback. The binding waits for bus messages on a
+ * libuv pool thread, at most 100 ms at a time (patches/gstreamer-superficial: with no timeout, each quiet live
+ * pipeline held a pool thread for good, and past the pool's size every file read waited forever), and polls again
+ * until the pipeline is back at NULL; stopping it here ends the poll with the message that follows the stop.
  */
 export function watchBus(pipeline: GstPipeline, onMessage: (message: GstMessage) => void): WatchedBus {
   let inCallback = false;

@@ -49,8 +49,10 @@ else
   say "not a Debian system: install these yourself if missing:$(echo $debian_packages)"
 fi
 
-# npm packages: again only when the lock file changed since the last install.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# npm packages: again only when the lock file or a patch of a package (patches/, applied by postinstall) changed
+# since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
+  || [ -n "$(find patches -type f -newer node_modules/.package-lock.json -print -quit 2>/dev/null)" ]; then
   say "installing npm packages (npm ci)"
   npm ci --no-audit --no-fund
   touch node_modules/.package-lock.json

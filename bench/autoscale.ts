@@ -328,7 +328,9 @@ function simulate(policy: Policy, s: Scenario, timeline: readonly number[], peak
             desiredNodes: mine.filter((n) => !noticed(n)).length,
             readyNodes: ready,
             capacityError: errors.has(key) ? "capacity" : undefined,
-            ...(operator ? { interruptions: recent.length } : {}),
+            ...(operator
+              ? { interruptions: recent.length, ...(recent.length > 0 ? { lastNoticeAt: Math.max(...recent) } : {}) }
+              : {}),
           },
           now,
           provisionTimeoutMs,
@@ -348,7 +350,7 @@ function simulate(policy: Policy, s: Scenario, timeline: readonly number[], peak
           desiredNodes: mine.filter((n) => !noticed(n)).length,
           busyNodes: 0,
           newNodeLimit: verdict.newNodeLimit,
-          draining: !verdict.available && verdict.health.interrupted === true,
+          draining: verdict.draining,
         };
       }),
     );

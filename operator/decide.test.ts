@@ -22,6 +22,7 @@ import {
   urgentShortfall,
   ceilingMemoryMs,
   interruptionBurst,
+  noticesQuietMs,
   type JobWorkerInput,
   type Lane,
   type PoolInput,
@@ -830,6 +831,35 @@ describe("spot interruptions", () => {
       600_000,
     );
     expect(calm.available).toBe(true);
+  });
+
+  it("counts a failed lane's nodes again once its notices stop, while it still gets no new node", () => {
+    const seen = (lastNoticeAt: number) => ({
+      desiredNodes: 6,
+      readyNodes: 6,
+      capacityError: undefined,
+      interruptions: interruptionBurst,
+      lastNoticeAt,
+    });
+    const backoff = { baseMs: 8 * minute, maxMs: 30 * minute };
+    const burst = judgeLane(healthyLane(), seen(t0), t0, 600_000, backoff);
+    expect(burst).toMatchObject({ available: false, draining: true });
+    // Notices still coming: the nodes left are expected to go too.
+    const storm = judgeLane(burst.health, seen(t0 + 60_000), t0 + 90_000, 600_000, backoff);
+    expect(storm).toMatchObject({ available: false, draining: true, newNodeLimit: 0 });
+    // No notice for five minutes: the storm has passed; the nodes left count, and the lane still backs off.
+    const after = judgeLane(burst.health, seen(t0 + 60_000), t0 + 60_000 + noticesQuietMs, 600_000, backoff);
+    expect(after).toMatchObject({ available: false, draining: false, newNodeLimit: 0 });
+    const lanes = [
+      lane({ offering: "a", capacityType: "spot", pricePerHour: 1, readyNodes: 6, desiredNodes: 6, available: false }),
+      lane({ offering: "a", capacityType: "onDemand", pricePerHour: 4, readyNodes: 6, desiredNodes: 6 }),
+    ];
+    const demand = [{ gpuType: "L4", gpus: 24, spotGpus: 24, urgentGpus: 24 }];
+    lanes[0] = { ...lanes[0]!, draining: storm.draining };
+    expect(Object.fromEntries(placeNodes(demand, lanes))).toEqual({ "a/spot": 6, "a/onDemand": 6 });
+    // Its six nodes serve the demand again: the dearer replacements go.
+    lanes[0] = { ...lanes[0], draining: after.draining };
+    expect(Object.fromEntries(placeNodes(demand, lanes))).toEqual({ "a/spot": 6, "a/onDemand": 0 });
   });
 
   it("replaces a draining lane's nodes elsewhere now, keeps the ones with no notice, and counts them once it is back", () => {

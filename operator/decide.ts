@@ -705,10 +705,19 @@ export interface LaneObservation {
   capacityError: string | undefined;
   /** Spot interruption notices on the lane's nodes over the last 10 minutes, since its last failure. */
   interruptions?: number;
+  /** When the lane's latest interruption notice was first seen (ms), if any. */
+  lastNoticeAt?: number;
 }
 
 /** Notices within 10 minutes that make a spot lane's market judged failing, its other nodes replaced ahead. */
 export const interruptionBurst = 3;
+
+/**
+ * How long a lane failed by a burst of notices has had no new one when its nodes left are taken to stay: they count
+ * again (it still gets no new node until its backoff ends), and the replacements asked for them elsewhere go. A storm's
+ * notices come seconds apart; five minutes without one (two and a half notice periods) is a storm that has passed.
+ */
+export const noticesQuietMs = 5 * 60_000;
 
 export interface BackoffSettings {
   baseMs: number;
@@ -727,6 +736,11 @@ export interface LaneVerdict {
   newNodeLimit: number | undefined;
   /** True when this observation turned the lane unavailable (a failover to count and explain). */
   failedNow: boolean;
+  /**
+   * Its nodes are expected to be taken back (a burst of notices, the latest less than noticesQuietMs ago): they count
+   * for nothing, so their replacements are asked for elsewhere (Lane.draining).
+   */
+  draining: boolean;
 }
 
 /**
@@ -740,7 +754,16 @@ export function judgeLane(
   provisionTimeoutMs: number,
   backoff: BackoffSettings = defaultBackoff,
 ): LaneVerdict {
-  if (now < health.unavailableUntil) return { health, available: false, newNodeLimit: 0, failedNow: false };
+  if (now < health.unavailableUntil) {
+    const quiet = seen.lastNoticeAt === undefined || now - seen.lastNoticeAt >= noticesQuietMs;
+    return {
+      health,
+      available: false,
+      newNodeLimit: 0,
+      failedNow: false,
+      draining: health.interrupted === true && !quiet,
+    };
+  }
   // A ceiling is forgotten ceilingMemoryMs after the lane ran out; one it has grown past is raised to what it holds.
   let ceiling = health.ceiling && now - health.ceiling.at < ceilingMemoryMs ? health.ceiling : undefined;
   if (ceiling && seen.readyNodes > ceiling.nodes) ceiling = { nodes: seen.readyNodes, at: ceiling.at };
@@ -767,6 +790,7 @@ export function judgeLane(
       available: false,
       newNodeLimit: 0,
       failedNow: true,
+      draining: true,
     };
   }
   const short = seen.desiredNodes > seen.readyNodes;
@@ -779,6 +803,7 @@ export function judgeLane(
       available: true,
       newNodeLimit: limit(failures),
       failedNow: false,
+      draining: false,
     };
   }
   // A lane asked for more all through a long ramp is short for longer than its timeout while it delivers: it has
@@ -794,6 +819,7 @@ export function judgeLane(
       available: true,
       newNodeLimit: limit(health.failures),
       failedNow: false,
+      draining: false,
     };
   }
   const failures = health.failures + 1;
@@ -808,6 +834,7 @@ export function judgeLane(
     available: false,
     newNodeLimit: 0,
     failedNow: true,
+    draining: false,
   };
 }
 

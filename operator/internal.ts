@@ -44,6 +44,7 @@ export {
   peakFactor,
   trendStreams,
   interruptionBurst,
+  noticesQuietMs,
   roomsNeeded,
   streamsPerRoom,
   replicasFor,

@@ -290,4 +290,58 @@ describe("planNodes", () => {
     expect(waiting.verdict.available).toBe(true);
     expect(waiting.failover).toBeUndefined();
   });
+
+  it("counts a spot lane's nodes left again once a storm's notices stop, while the lane still backs off", () => {
+    const spotOffering: GpuOffering = {
+      ...offering,
+      spec: {
+        ...offering.spec,
+        spot: {
+          pricePerHour: 1,
+          nodeGroup: {
+            machineDeployment: { name: "md-s", namespace: "capi" },
+            nodeSelector: { offering: "a-l4-spot" },
+          },
+        },
+      },
+      // Two failures already: this one backs off 8 minutes.
+      status: { spot: { desiredNodes: 6, readyNodes: 6, available: true, failures: 2 } },
+    };
+    const spotNode = (name: string, notice = false): V1Node => ({
+      metadata: { name, labels: { offering: "a-l4-spot" } },
+      spec: notice ? { taints: [{ key: "aws-node-termination-handler/spot-itn", effect: "NoSchedule" }] } : {},
+      status: { conditions: [{ type: "Ready", status: "True" }] },
+    });
+    const world = (now: number, nodes: V1Node[]) =>
+      snapshot({
+        now,
+        offerings: [
+          {
+            object: spotOffering,
+            nodeGroups: new Map([
+              ["onDemand", { found: true, size: 0, capacityError: undefined }],
+              ["spot", { found: true, size: nodes.length, capacityError: undefined }],
+            ]),
+          },
+        ],
+        nodes,
+      });
+    const memory = new Memory();
+    const pass = (now: number, nodes: V1Node[]) => {
+      const w = world(now, nodes);
+      const plan = planNodes(w, planWorkloads(w, memory, settings), memory, settings);
+      memory.rememberLanes(plan);
+      memory.rememberNotices(plan);
+      return plan.lanes.find((l) => l.capacityType === "spot")!;
+    };
+    const calm = ["s-4", "s-5", "s-6"].map((n) => spotNode(n));
+    // Three notices at once: a storm. The three others are expected to go too.
+    const storm = pass(t0, [spotNode("s-1", true), spotNode("s-2", true), spotNode("s-3", true), ...calm]);
+    expect(storm).toMatchObject({ available: false, draining: true });
+    // Two minutes on, the three are gone; the storm may not be over.
+    expect(pass(t0 + 2 * 60_000, calm)).toMatchObject({ available: false, draining: true });
+    // Five minutes without a notice: the three left count again, and the lane still gets no new node.
+    const after = pass(t0 + 5 * 60_000, calm);
+    expect(after).toMatchObject({ available: false, draining: false, readyNodes: 3, newNodeLimit: 0 });
+  });
 });

@@ -670,8 +670,14 @@ export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memo
       const fresh = error && (error.at === undefined || error.at >= raised);
       const noticeNames = noticed.map((n) => n.metadata!.name!);
       const recentNotices = new Set(noticeNames);
-      for (const [node, seen] of memory.notices)
-        if (seen.lane === key && seen.at > t - noticeWindowMs) recentNotices.add(node);
+      // When the lane's latest notice was first seen: a storm that has passed leaves its other nodes counted again.
+      const firstSeen = noticeNames.map((node) => memory.notices.get(node)?.at ?? t);
+      for (const [node, seen] of memory.notices) {
+        if (seen.lane !== key) continue;
+        firstSeen.push(seen.at);
+        if (seen.at > t - noticeWindowMs) recentNotices.add(node);
+      }
+      const lastNoticeAt = firstSeen.length > 0 ? Math.max(...firstSeen) : undefined;
       const verdict = judgeLane(
         health,
         {
@@ -679,6 +685,7 @@ export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memo
           readyNodes: ready,
           capacityError: fresh ? error.message : undefined,
           interruptions: recentNotices.size,
+          ...(lastNoticeAt === undefined ? {} : { lastNoticeAt }),
         },
         t,
         spec.provisionTimeoutSeconds * 1000,
@@ -714,7 +721,7 @@ export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memo
         desiredNodes: size,
         busyNodes: laneNodes.filter((n) => counted(n) && busyNodes.has(n.metadata!.name!)).length,
         newNodeLimit: verdict.newNodeLimit,
-        draining: !verdict.available && verdict.health.interrupted === true,
+        draining: verdict.draining,
         object,
         gpuOffering: spec,
         spec: laneSpec,

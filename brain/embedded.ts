@@ -25,14 +25,20 @@ const zh: Phrases = {
   lowStock: ["{scarcity}，{product}只剩{stock}件了，想要的抓紧。", "有的，不过{product}只剩{stock}件了，{scarcity}。"],
   soldOut: ["{product}暂时卖光了，{restock}，{shipping}。", "不好意思宝子，{product}现在没货，{restock}。"],
   shipping: ["{product}{shipping}。", "发货问题放心，{product}{shipping}。"],
+  shippingBare: ["{product}的发货时间以商品详情页为准哦。"],
   aftersales: ["放心买，{product}支持{aftersales}。", "{product}售后是{aftersales}。"],
+  aftersalesBare: ["{product}的售后政策以商品详情页为准，有问题可以联系客服哦。"],
   sizePick: ["按你说的身高体重，建议选{size}码，{size}码对应{fit}。", "建议拍{size}码哦，{size}码对应{fit}。"],
   sizeBetween: ["你的身材在两个码之间，建议选大一点的{size}码，{size}码对应{fit}。"],
   sizeFit: ["{size}码对应{fit}。"],
   sizeGuide: ["{product}尺码参考：{guide}。"],
   noSizes: ["{product}不分尺码哦，规格是{specs}。"],
+  noSizesBare: ["{product}不分尺码哦，有其他想了解的随时问我。"],
   spec: ["{product}的{specs}。", "跟宝子说下，{product}的{specs}。"],
   specAll: ["{product}的规格：{specs}，亮点是{points}。"],
+  specList: ["{product}的规格：{specs}。"],
+  specPoints: ["{product}的亮点是{points}。"],
+  specListBare: ["{product}的详细规格以商品详情页为准哦，有想了解的随时问我。"],
   trial: ["拿不准的话建议先小范围试用。"],
   medical: [
     "宝子，{product}不是药品哦，皮肤有问题还是要先看医生；它的亮点是{points}。",
@@ -76,14 +82,20 @@ const en: Phrases = {
     "Sorry, the {product} is out of stock; {restock}.",
   ],
   shipping: ["The {product}: {shipping}.", "Shipping on the {product}: {shipping}."],
+  shippingBare: ["Shipping times for the {product} are on its product page."],
   aftersales: ["The {product} comes with {aftersales}.", "No worries: {aftersales} on the {product}."],
+  aftersalesBare: ["The {product}'s return policy is on its product page, and customer service can help."],
   sizePick: ["I'd go with {size}: {size} fits {fit}.", "Size {size} should fit: it's {fit}."],
   sizeBetween: ["You're between sizes, so I'd size up to {size}: {size} fits {fit}."],
   sizeFit: ["Size {size} fits {fit}."],
   sizeGuide: ["Size guide for the {product}: {guide}."],
   noSizes: ["The {product} is one size; specs: {specs}."],
+  noSizesBare: ["The {product} is one size; ask me anything else about it."],
   spec: ["The {product}: {specs}.", "Here you go, the {product} has {specs}."],
   specAll: ["The {product}: {specs}. What people like: {points}."],
+  specList: ["The {product}: {specs}."],
+  specPoints: ["What people like about the {product}: {points}."],
+  specListBare: ["The full specs of the {product} are on its product page; ask me anything about it."],
   trial: ["If you're unsure, try a little first."],
   medical: [
     "The {product} isn't a medicine, so please see a doctor for skin conditions. What it does offer: {points}.",
@@ -242,7 +254,11 @@ export class EmbeddedBrain {
   #spec(product: Product, u: Understanding, s: Record<string, Slot>): CuedText {
     if (u.flags.includes("medical")) return this.#say("medical", s);
     const asked = product.specs.filter((spec) => u.specs.includes(spec.name));
-    if (asked.length === 0) return this.#say("specAll", s);
+    if (asked.length === 0) {
+      // What the catalog says of it: its specs and selling points, either alone where it lacks the other.
+      const { specs, points } = s as Record<string, string>;
+      return this.#say(specs && points ? "specAll" : points ? "specPoints" : "specList", s);
+    }
     const specs = asked
       .map((spec) => {
         const values = formatList(spec.values, this.language);
@@ -289,9 +305,22 @@ export class EmbeddedBrain {
     };
   }
 
-  /** One phrase of a kind, filled in; a different wording from the last time this kind was said. */
+  /**
+   * One phrase of a kind, filled in; a different wording from the last time this kind was said. Only phrases whose
+   * slots all have something to say are taken (a catalog may leave specs, shipping or after-sales out): with none,
+   * the kind's bare phrase (`<kind>Bare`), which needs none of them.
+   */
   #say(kind: string, slots: Record<string, Slot>): CuedText {
-    const options = this.#phrases[kind]!;
+    const filled = (template: string) =>
+      [...template.matchAll(/\{(\w+)\}/g)].every(([, name]) => {
+        const slot = slots[name!];
+        return slot === undefined || (typeof slot === "string" ? slot : slot.text).trim() !== "";
+      });
+    const all = this.#phrases[kind]!;
+    const usable = all.filter(filled);
+    const bare = this.#phrases[`${kind}Bare`];
+    if (usable.length === 0 && bare) return this.#say(`${kind}Bare`, slots);
+    const options = usable.length > 0 ? usable : all;
     const last = this.#used.get(kind);
     let index = hash(this.#seed, kind, this.#turn++) % options.length;
     if (options.length > 1 && index === last) index = (index + 1) % options.length;

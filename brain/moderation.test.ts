@@ -74,6 +74,11 @@ describe("personal data", () => {
     ["到了打幺三八零零一二 三四五六", "number", "到了打***"],
     ["单号是 九八七六五四三二 谢谢", "number", "单号是 *** 谢谢"],
     ["call me five five five, oh one two three", "number", "call me ***"],
+    // Typed on a full-width keyboard, or in mathematical digits: the same number.
+    ["手机１３８１２３４５６７８", "phone", "手机***"],
+    ["电话𝟏𝟑𝟖𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖", "phone", "电话***"],
+    ["收件人李四，发顺丰吗", "name", "收件人***，发顺丰吗"],
+    ["收货人：王小明 几天到", "name", "收货人：*** 几天到"],
   ])("%j: %s masked", (text, kind, masked) => {
     expect(maskPersonalData(text)).toEqual({ text: masked, pii: [kind] });
   });

@@ -11,7 +11,7 @@ export const maxCommentLength = 200;
 
 export type RejectReason = "empty" | "too_long" | "control_characters" | "invalid_utf8";
 export type BlockReason = BlockLabel | "flood" | "duplicate";
-export type PiiKind = "phone" | "id_number" | "email" | "wechat" | "qq" | "address" | "number";
+export type PiiKind = "phone" | "id_number" | "email" | "wechat" | "qq" | "address" | "name" | "number";
 /** Allowed, but the answer must mind them. */
 export type CommentFlag = "absolute_terms" | "medical" | "injection";
 
@@ -82,6 +82,8 @@ const piiPatterns: [PiiKind, RegExp][] = [
     /(?<=(?:微信|威信|薇信|v信|V信|vx|VX|Vx|wx|WX|weixin|wechat|WeChat)\s*(?:号|id|ID)?\s*(?:是|为|is)?\s*[:：]?\s*)[A-Za-z][-_A-Za-z0-9]{5,19}/g,
   ],
   ["qq", /(?<=(?:qq|QQ|扣扣)\s*号?\s*(?:是|为|is)?\s*[:：]?\s*)\d{5,11}/g],
+  // A person named as the one who receives a parcel: the name after the label ("收件人李四", "收货人：王小明").
+  ["name", /(?<=(?:收件人|收货人|联系人|签收人)\s*(?:是|为|叫)?\s*[:：]?\s*)[\u4e00-\u9fa5]{2,4}/g],
   [
     "address",
     // After the street, its numbers up to the last unit word ("88号3栋"); the question after it stays ("…100号要几天").
@@ -113,10 +115,20 @@ const piiPatterns: [PiiKind, RegExp][] = [
   ],
 ];
 
+/**
+ * Digits written in other forms (full-width "１３８", mathematical "𝟏𝟑𝟖") as ASCII digits, so that the patterns see
+ * them: a phone number typed on a full-width keyboard is still a phone number. Other characters stay as written.
+ */
+const asciiDigits = (text: string) =>
+  text.replace(/\p{Nd}/gu, (digit) => {
+    const ascii = digit.normalize("NFKC");
+    return /^[0-9]$/.test(ascii) ? ascii : digit;
+  });
+
 /** The text with personal data replaced by `piiMask`, and which kinds were found. */
 export function maskPersonalData(text: string): { text: string; pii: PiiKind[] } {
   const pii = new Set<PiiKind>();
-  let masked = text;
+  let masked = asciiDigits(text);
   for (const [kind, pattern] of piiPatterns) {
     masked = masked.replace(pattern, () => {
       pii.add(kind);

@@ -2,21 +2,46 @@
 // its services dialled with the caller's token (--token-file, LIVEHOST_TOKEN or LIVEHOST_TOKEN_FILE, else the one
 // `livehost up` made in LIVEHOST_HOME) and, where LIVEHOST_TLS_* say so, the gateway's TLS (mTLS: the client
 // certificate can be the identity instead), closed when the command is done.
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { ChannelCredentials, Client, ClientOptions } from "@grpc/grpc-js";
 import { Command, Option } from "commander";
 import { InvalidArgumentError } from "../errors/index.js";
 import { bearerToken, channelCredentials, configureGrpcTls } from "../transport/index.js";
-import { findToken } from "../trust/index.js";
+import { credentialDir, findToken } from "../trust/index.js";
 
 export interface ClientFlags {
-  gateway: string;
+  gateway?: string;
   tokenFile?: string;
   json?: boolean;
 }
 
+/** Where no --gateway or LIVEHOST_GATEWAY says otherwise and no local stack is up. */
+const defaultGateway = "127.0.0.1:50051";
+
 export const gatewayOption = () =>
-  new Option("--gateway <host:port>", "the gateway's gRPC address").env("LIVEHOST_GATEWAY").default("127.0.0.1:50051");
+  new Option(
+    "--gateway <host:port>",
+    `the gateway's gRPC address (default: the local stack's, which \`livehost up\` records in LIVEHOST_HOME, else ${defaultGateway})`,
+  ).env("LIVEHOST_GATEWAY");
+
+/** The file in LIVEHOST_HOME where `livehost up` records its gateway's address for the commands that call it. */
+const localGatewayFile = () => join(credentialDir(), "gateway");
+
+/** Records the local stack's gateway address; the returned function removes it again if it still names this one. */
+export async function recordLocalGateway(address: string): Promise<() => Promise<void>> {
+  await mkdir(credentialDir(), { recursive: true, mode: 0o700 });
+  await writeFile(localGatewayFile(), `${address}\n`, { mode: 0o644 });
+  return async () => {
+    if ((await readLocalGateway()) === address) await rm(localGatewayFile(), { force: true });
+  };
+}
+
+/** The local stack's gateway address, if one is up (recorded by `livehost up`). */
+async function readLocalGateway(): Promise<string | undefined> {
+  const text = await readFile(localGatewayFile(), "utf8").catch(() => undefined);
+  return text?.trim() || undefined;
+}
 export const tokenOption = () =>
   new Option("--token-file <file>", "bearer token to call with (default: LIVEHOST_TOKEN, else local mode's)").env(
     "LIVEHOST_TOKEN_FILE",
@@ -51,7 +76,8 @@ export function withGatewayClient<C extends Client, A extends unknown[]>(
       await checkTokenFile(flags.tokenFile, field);
     }
     const token = await findToken({ tokenFile: flags.tokenFile });
-    const client = new Service(flags.gateway, channelCredentials(), {
+    const address = flags.gateway || (await readLocalGateway()) || defaultGateway;
+    const client = new Service(address, channelCredentials(), {
       interceptors: token ? [bearerToken(token)] : [],
     });
     try {

@@ -1,6 +1,6 @@
 // `livehost room create|get|list|start|stop|say|interrupt|watch` and `livehost comment`: RoomService from the
-// command line, for operators and scripts. Every command dials the gateway (--gateway or LIVEHOST_GATEWAY); `--json`
-// prints protobuf JSON, one object per line, for scripts. `room watch` resumes by itself when its stream breaks.
+// command line, for operators and scripts. Every command dials the gateway (--gateway, LIVEHOST_GATEWAY, else the
+// local stack's that `livehost up` records); `--json` prints protobuf JSON, one object per line, for scripts. `room watch` resumes by itself when its stream breaks.
 // Every call carries the caller's token: --token-file, LIVEHOST_TOKEN or LIVEHOST_TOKEN_FILE, else the one
 // `livehost up` made in LIVEHOST_HOME (~/.livehost); under mTLS the client certificate can be the identity instead.
 import { randomUUID } from "node:crypto";

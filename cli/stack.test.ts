@@ -1,3 +1,7 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { processAlive, runCli, eventually } from "../testing/index.js";
 
@@ -8,7 +12,8 @@ interface StackJson {
 
 describe("livehost up", () => {
   it("starts nats-server and every role on loopback, and SIGTERM stops them all", async () => {
-    await using up = runCli(["up", "--json"], { LIVEHOST_LOG_LEVEL: "info" });
+    const home = await mkdtemp(join(tmpdir(), "livehost-home-"));
+    await using up = runCli(["up", "--json"], { LIVEHOST_LOG_LEVEL: "info", LIVEHOST_HOME: home });
     const stack = JSON.parse(await up.waitForLine(/^\{"nats"/)) as StackJson;
 
     expect(stack.nats.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
@@ -38,8 +43,17 @@ describe("livehost up", () => {
     const pids = [stack.nats.pid, ...stack.roles.map((r) => r.pid)];
     expect(pids.every(processAlive)).toBe(true);
 
+    // The commands that call the gateway find this stack's (its port picked free) with no --gateway.
+    const env = { LIVEHOST_HOME: home };
+    await using list = runCli(["room", "list", "--json"], env);
+    expect(await list.exited()).toEqual({ code: 0, signal: null });
+    expect(list.stdout()).toBe(""); // no room yet: one JSON line per room
+
     up.child.kill("SIGTERM");
     expect(await up.exited()).toEqual({ code: 0, signal: null });
+    // Stopped, it is no longer recorded: the commands would not call a port some other process may have now.
+    expect(existsSync(join(home, "gateway"))).toBe(false);
+    await rm(home, { recursive: true, force: true });
     // No process is left behind.
     await eventually(() => expect(pids.filter(processAlive)).toEqual([]), { timeoutMs: 5_000 });
   });

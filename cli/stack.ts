@@ -11,6 +11,7 @@ import { UnavailableError } from "../errors/index.js";
 import { AsyncDisposableStack } from "../observability/index.js";
 import { NatsServerProcess } from "../transport/index.js";
 import { credentialDir } from "../trust/index.js";
+import { recordLocalGateway } from "./gateway-client.js";
 import type { RoleName, RoleReady } from "./role.js";
 
 export interface StackOptions {
@@ -96,6 +97,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     return waitReady(role, child);
   });
   const roles = await Promise.all(started);
+  // `livehost room ...` finds this stack's gateway by itself (its port is picked free).
+  const gateway = roles.find((r) => r.role === "gateway")?.endpoints.grpc;
+  if (gateway) undo.defer(await recordLocalGateway(gateway));
 
   const teardown = undo.move();
   let stopping: Promise<void> | undefined;

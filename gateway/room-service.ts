@@ -28,6 +28,7 @@ import {
   validateComment,
   validateRoomId,
   validateEnum,
+  validateLength,
   validateRequestId,
   validateRoomSpec,
   type RoomDirectory,
@@ -157,7 +158,7 @@ export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
     stopRoom: admitted("StopRoom", async (request: StopRoomRequest, admission) => {
       validateRoomId(request.roomId);
       validateRequestId(request.requestId);
-      if ([...request.reason].length > 200) throw new InvalidArgumentError("reason", "must be at most 200 characters");
+      validateLength(request.reason, "reason", 200);
       await admission.room(request.roomId);
       return roomOf(rooms.request(request.roomId, { $case: "stop", value: request }));
     }),

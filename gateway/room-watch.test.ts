@@ -97,6 +97,26 @@ describe("WatchRoom on a room host", () => {
     expect(fromNow.sequences()[0]).toBeGreaterThanOrEqual(1);
   });
 
+  it("from now on, on a room speaking its show: its last event, then every one after it, with no gap", async () => {
+    await using s = await startTestRoomStack({ gateway: true, live: true });
+    await callUnary(s.client.createRoom.bind(s.client), {
+      requestId: "show",
+      roomId: "show-room",
+      spec: s.liveSpec(),
+      tenant: "",
+    });
+    await callUnary(s.client.startRoom.bind(s.client), { roomId: "show-room", requestId: "" });
+    // The show's sentences go out live only: several of them since the last event the room stored.
+    await eventually(() => expect(s.utterances("show-room").length).toBeGreaterThanOrEqual(2), { timeoutMs: 30_000 });
+    const newest = s.eventsOf("show-room").at(-1)!.sequence;
+    const fromNow = watch(s.client, { roomId: "show-room" });
+    await received(fromNow, 3);
+    fromNow.cancel();
+    const sequences = fromNow.sequences();
+    expect(sequences[0]).toBeGreaterThanOrEqual(newest);
+    expect(sequences.slice(1)).toEqual([sequences[0]! + 1, sequences[0]! + 2]);
+  });
+
   it("resumes after a gap with exactly the events missed, then the live ones, and leaves no consumer", async () => {
     await using s = await startTestRoomStack({ gateway: true });
     await callUnary(s.client.createRoom.bind(s.client), {

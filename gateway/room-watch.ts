@@ -166,7 +166,9 @@ export function roomWatcher(deps: RoomWatchDeps) {
     const live = new LiveEvents(deps.nats, roomId, maxLag, (err) => skip(err, subjects.roomEvents(roomId)));
     const onAir =
       room.status?.state === RoomState.ROOM_STATE_LIVE || room.status?.state === RoomState.ROOM_STATE_PAUSED;
-    if (after !== undefined && onAir && deps.keepEvents) {
+    // A room on air sends its show's events live only: kept now, they are replayed from `after`, and unset, the last
+    // event stored is the room's last (the watch starts there, not before show events it would then skip).
+    if (onAir && deps.keepEvents) {
       await deps.keepEvents(roomId).catch((err: unknown) => log.debug({ err, roomId }, "room did not keep its events"));
     }
     const subject = subjects.roomEventLog(roomId);

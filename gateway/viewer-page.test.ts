@@ -42,6 +42,8 @@ describe("the viewer page in a browser", () => {
       { ...dress!, title: "<b>亚麻</b>混纺收腰连衣裙", stock: 0, restockDate: "2027-01-15" },
     ];
     await stack.create(roomId, spec);
+    // Live (a host without media: its comments wait, and this test tells the page their outcomes).
+    await stack.start(roomId);
     const base = `${stack.gateway.viewerUrl}/rooms/${roomId}`;
     let sequence = 0;
     const publish = (event: RoomEvent["event"]) =>

@@ -78,3 +78,57 @@ describe("comments waiting in a room whose host dies", () => {
     expect(sequences.slice(1).filter((s, i) => s <= sequences[i]!)).toEqual([]);
   });
 });
+
+describe("comments waiting in a room that ends", () => {
+  it("are each told the room ended, before its end, and the sentence playing is told cut", async () => {
+    await using stack = await startTestRoomStack({ live: true });
+    await stack.create("ending", stack.liveSpec());
+    await stack.start("ending");
+    await eventually(() => expect(stack.utterances("ending").length).toBeGreaterThan(0), { timeoutMs: 30_000 });
+    const questions = [
+      "这个保温杯多少钱？",
+      "有什么颜色可以选？",
+      "还有货吗？",
+      "发什么快递，几天到？",
+      "保温效果怎么样？",
+    ];
+    const ids = questions.map((_, i) => `e-${i}`);
+    for (const [i, text] of questions.entries()) {
+      await enqueueComment(
+        stack.nc,
+        Comment.fromPartial({ commentId: ids[i], roomId: "ending", viewerId: `v${i}`, text, source: "test" }),
+      );
+    }
+    // All five are in the room (counted) when it is stopped: at most the first is answered by then.
+    await eventually(async () => expect((await stack.get("ending")).status?.commentsReceived).toBe(5), {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+    });
+    await stack.request("ending", { $case: "stop", value: { roomId: "ending", requestId: "", reason: "show over" } });
+
+    const events = stack.eventsOf("ending");
+    const endedAt = events.findIndex(
+      (e) => e.event?.$case === "stateChanged" && e.event.value.to === RoomState.ROOM_STATE_ENDED,
+    );
+    expect(endedAt).toBeGreaterThan(0);
+    const before = events.slice(0, endedAt);
+    // Every comment has exactly one outcome, all before the end; those not answered were told the room ended.
+    const all = outcomes(before);
+    expect([...all.keys()].sort()).toEqual(ids);
+    for (const id of ids) {
+      expect({ id, outcomes: all.get(id) }).toEqual({
+        id,
+        outcomes: [expect.stringMatching(/^(answered|rejected:(room_ended|interrupted))$/)],
+      });
+    }
+    expect([...all.values()].flat()).toContain("rejected:room_ended");
+    expect(outcomes(events.slice(endedAt))).toEqual(new Map());
+    // One end for every start, the last one cut.
+    const started = before.flatMap((e) => (e.event?.$case === "utteranceStarted" ? [e.event.value.utteranceId] : []));
+    const ended = before.flatMap((e) => (e.event?.$case === "utteranceEnded" ? [e.event.value] : []));
+    expect(ended.map((e) => e.utteranceId)).toEqual(started);
+    expect(ended.at(-1)!.interrupted).toBe(true);
+    const status = (await stack.get("ending")).status!;
+    expect(status.commentsAnswered + status.commentsRejected).toBe(5);
+  });
+});

@@ -26,6 +26,18 @@ export class RoomNotLiveError extends FailedPreconditionError {
   }
 }
 
+/** The room's spec lacks what going live needs (its output): UpdateRoom it first. */
+export class RoomSpecIncompleteError extends FailedPreconditionError {
+  override name = "RoomSpecIncompleteError";
+  readonly roomId: string;
+
+  /** `reason` is the spec check's message, naming the field. */
+  constructor(roomId: string, reason: string) {
+    super(`room ${roomId} cannot go live: its ${reason}; set it with UpdateRoom first`);
+    this.roomId = roomId;
+  }
+}
+
 /** A create for a room id that is taken (by another request: a retry of the same request id is not an error). */
 export class RoomExistsError extends AlreadyExistsError {
   override name = "RoomExistsError";

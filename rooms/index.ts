@@ -5,6 +5,6 @@ export { enqueueComment } from "./inbox.js";
 export { RoomClient } from "./client.js";
 export { RoomDirectory } from "./directory.js";
 export { validateRoomSpec } from "./spec.js";
-export { validateComment, validateEnum, validateRequestId, validateRoomId } from "./validation.js";
+export { validateComment, validateEnum, validateLength, validateRequestId, validateRoomId } from "./validation.js";
 export { RoomEndedError } from "./errors.js";
 export { streamKeysFrom } from "./stream-keys.js";

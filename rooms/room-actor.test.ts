@@ -26,15 +26,17 @@ describe("room actor", () => {
     await publish({ commentId: "bad-1", text: "   " });
     await publish({ commentId: "bad-2", text: "哈".repeat(201) });
 
-    await eventually(() => expect(s.events.filter((e) => e.event?.$case === "commentRejected")).toHaveLength(2));
+    await eventually(() => expect(s.events.filter((e) => e.event?.$case === "commentRejected")).toHaveLength(3));
     const rejected = s.events.flatMap((e) => (e.event?.$case === "commentRejected" ? [e.event.value] : []));
     expect(rejected).toEqual([
+      // The room is not on air yet: its comment is told so, not left without an outcome.
+      expect.objectContaining({ commentId: "ok-1", reason: "not_live", field: "room_id" }),
       expect.objectContaining({ commentId: "bad-1", field: "text", message: "text: must not be empty or blank" }),
       expect.objectContaining({ commentId: "bad-2", field: "text" }),
     ]);
     expect(await s.status("r1")).toMatchObject({
       commentsReceived: 3,
-      commentsRejected: 2,
+      commentsRejected: 3,
       state: RoomState.ROOM_STATE_CREATED,
     });
     expect(s.hosts[0]!.host.actors.isActive("room", "r1")).toBe(true);
@@ -102,6 +104,29 @@ describe("room actor", () => {
     await command("empty-1", undefined);
     await eventually(() => expect(errors().at(-1)?.code).toBe("invalid_argument"));
     expect(errors().at(-1)?.message).toMatch(/^command/);
+  });
+
+  it("keeps a room's output from being taken away, and refuses to start one that has none, naming the field", async () => {
+    await using s = await roomStack();
+    await s.create("r-out", sampleRoomSpec({ output: undefined }));
+    await expect(s.start("r-out")).rejects.toMatchObject({
+      code: "failed_precondition",
+      message: expect.stringMatching(/^room r-out cannot go live: its spec\.output: is required/),
+    });
+    expect((await s.status("r-out")).state).toBe(RoomState.ROOM_STATE_CREATED);
+    const update = (spec: ReturnType<typeof sampleRoomSpec>) =>
+      s.request("r-out", {
+        $case: "update",
+        value: { roomId: "r-out", spec, updateMask: ["output"], expectedRevision: 0 },
+      });
+    await update(sampleRoomSpec());
+    await expect(update(sampleRoomSpec({ output: undefined }))).rejects.toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringMatching(/^spec\.output: is required/),
+    });
+    expect((await s.get("r-out")).spec?.output?.video?.widthPx).toBe(360);
+    await s.start("r-out");
+    expect((await s.status("r-out")).state).toBe(RoomState.ROOM_STATE_LIVE);
   });
 
   it("rejects a comment for a room that was never created", async () => {

@@ -42,10 +42,12 @@ import {
   RoomExistsError,
   RoomNotLiveError,
   RoomRevisionError,
+  RoomSpecIncompleteError,
   UnknownAvatarError,
   UnknownVoiceError,
 } from "./errors.js";
 import { LiveRoom, type LiveRoomDeps, type OnAirRoom } from "./live-room.js";
+import { compileOutputConfig } from "../media/index.js";
 import { roomMetrics } from "./metrics.js";
 import { applyUpdate, validateRoomSpec } from "./spec.js";
 import { validateComment } from "./validation.js";
@@ -378,6 +380,13 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       throw new RoomEndedError(ctx.id);
     }
     if (current === ROOM_STATE_LIVE || current === ROOM_STATE_PAUSED) return;
+    // What the room streams is part of its spec: without it the room cannot go live, whatever the request said.
+    try {
+      compileOutputConfig(RoomSpec.fromJSON(ctx.state.spec).output, "spec.output");
+    } catch (err) {
+      if (err instanceof InvalidArgumentError) throw new RoomSpecIncompleteError(ctx.id, err.message);
+      throw err;
+    }
     transition(ctx, ROOM_STATE_WARMING, reason);
     try {
       await putOnAir(ctx);
@@ -602,11 +611,41 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     }
   };
 
+  /**
+   * Ends the room. Off air first, so that what it says last comes before its end on the events: the sentence playing
+   * is told cut (UtteranceEnded), and every comment still waiting for an outcome is told the room ended
+   * (CommentRejected "room_ended"); then the StateChanged to ENDED, after which a watch's stream ends.
+   */
   const end = async (ctx: Ctx, reason: string, message: string) => {
-    if (!transition(ctx, ended, reason, message)) return;
+    if (RoomState[ctx.state.state] === ended) return;
     await takeOffAir(ctx);
+    await rejectWaiting(ctx);
+    transition(ctx, ended, reason, message);
     await ctx.clearReminder("schedule-start");
     await ctx.clearReminder("schedule-end");
+  };
+
+  /** The comments waiting with no outcome published yet are told the room ended; none waits after. */
+  const rejectWaiting = async (ctx: Ctx) => {
+    const pending = ctx.state.pending ?? [];
+    if (pending.length === 0) return;
+    const { log, handled } = activation(ctx);
+    // The outcomes the room published as it went off air are stored (and marked handled) first.
+    await log.settled();
+    for (const comment of pending) {
+      if (handled.has(comment.commentId)) continue;
+      countRejected(ctx);
+      publish(ctx, {
+        $case: "commentRejected",
+        value: {
+          commentId: comment.commentId,
+          reason: "room_ended",
+          field: "",
+          message: `room ${ctx.id} ended before this comment was answered`,
+        },
+      });
+    }
+    ctx.state.pending = [];
   };
 
   const requireOnAir = (ctx: Ctx, what: string) => {
@@ -653,6 +692,8 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
         }
         const next = applyUpdate(RoomSpec.fromJSON(ctx.state.spec), op.spec, op.paths);
         validateRoomSpec(next);
+        // An output may be changed, never taken away (the room could not go live again).
+        if (op.paths.includes("output")) compileOutputConfig(next.output, "spec.output");
         if (op.paths.includes("schedule")) requireEndAhead(next);
         await requireKnown(next, op.paths);
         // The room on air first: a change it cannot make (an avatar pack that does not load) leaves the spec as it was.
@@ -736,6 +777,14 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       // A bad comment from a danmaku ingest: a clear rejection event, nothing else changes.
       const field = err instanceof InvalidArgumentError ? err.field : "";
       return reject("invalid", field, (err as Error).message);
+    }
+    const current = RoomState[ctx.state.state];
+    if (current === ROOM_STATE_CREATED || current === ROOM_STATE_SCHEDULED) {
+      return reject(
+        "not_live",
+        "room_id",
+        `room ${ctx.id} is not on air yet; its comments are answered while it is live`,
+      );
     }
     const room = onAir.get(ctx.id);
     if (!room) {

@@ -132,6 +132,9 @@ describe("room spec: values that name files or models", () => {
 describe("room spec: every string is bounded, in characters", () => {
   it.each<[string, (spec: RoomSpec) => void]>([
     ["spec.display_name", (s) => (s.displayName = "😀".repeat(121))],
+    // An escape sequence would act on the terminal that lists rooms.
+    ["spec.display_name", (s) => (s.displayName = "a\u0007b\u001b[31m")],
+    ["spec.catalog.products[0].title", (s) => (product(s).title = "杯\u009b子")],
     ["spec.catalog.title", (s) => (s.catalog!.title = "题".repeat(121))],
     ["spec.catalog.language", (s) => (s.catalog!.language = `zh${"-Hans".repeat(10)}`)],
     ["spec.catalog.products[0].title", (s) => (product(s).title = "")],

@@ -71,9 +71,30 @@ export class UtteranceEvents {
     this.#forget(oldest!);
   }
 
-  /** The room goes off air: cues not yet due are not published. */
+  /**
+   * The room goes off air: a sentence playing is cut where the output stops (UtteranceEnded, interrupted), so every
+   * start has its end; cues not yet due are not published. Sentences not started are forgotten: their comments are
+   * the room's to tell (ended, or answered again by the host that takes the room over).
+   */
   close(): void {
-    for (const id of [...this.#entries.keys()]) this.#forget(id);
+    const now = Date.now();
+    for (const [id, entry] of [...this.#entries]) {
+      const start = entry.start;
+      this.#forget(id);
+      if (!start) continue;
+      const playedMs = Math.max(0, Math.min(now - start.outputUnixMs, entry.durationMs ?? Infinity));
+      this.#deps.publish({
+        $case: "utteranceEnded",
+        value: {
+          utteranceId: id,
+          interrupted: true,
+          durationMs: Math.round(playedMs),
+          streamTimeMs: start.streamTimeMs + Math.round(playedMs),
+          outputUnixMs: start.outputUnixMs + Math.round(playedMs),
+          words: entry.words,
+        },
+      });
+    }
   }
 
   #forget(utteranceId: string) {

@@ -20,8 +20,22 @@ function length(value: string): number {
   return count;
 }
 
-/** Throws InvalidArgumentError unless `value` is `min` (default 0) to `max` characters long. */
+/**
+ * Control characters other than tab and line breaks: an escape sequence in a name would act on the terminal or log
+ * viewer that prints it (the CLI lists rooms as text).
+ */
+const controlCharacter = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/u;
+
+/**
+ * Throws InvalidArgumentError unless `value` is `min` (default 0) to `max` characters long, with no control character
+ * but tab and line breaks.
+ */
 export function validateLength(value: string, field: string, max: number, min = 0): void {
+  const control = controlCharacter.exec(value);
+  if (control) {
+    const code = control[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+    throw new InvalidArgumentError(field, `must not hold control characters (U+${code} at ${control.index})`);
+  }
   // Most values are short: a value no longer than `max` in UTF-16 code units is no longer in characters (and one
   // of at least one code unit has at least one character).
   if (min <= 1 && value.length >= min && value.length <= max) return;

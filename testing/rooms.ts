@@ -36,6 +36,13 @@ export function sampleRoomSpec(overrides: Partial<RoomSpec> = {}): RoomSpec {
     persona: { id: "xiaoya", name: "小雅", language: "zh-CN", style: "亲切、语速适中", rules: ["不说绝对化用语"] },
     voice: { voiceId: "zh-female-warm" },
     avatar: { avatarId: "default" },
+    // What a room needs to go live: its frame size and an output.
+    output: {
+      video: { widthPx: 360, heightPx: 640, fps: 25, bitrateKbps: 800 },
+      audioBitrateKbps: 0,
+      outputs: [{ kind: { $case: "hls", value: { segmentDurationS: 0, playlistLength: 0 } } }],
+      aiLabel: undefined,
+    },
     ...overrides,
   });
 }

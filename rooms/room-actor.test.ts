@@ -111,7 +111,7 @@ describe("room actor", () => {
     await s.create("r-out", sampleRoomSpec({ output: undefined }));
     await expect(s.start("r-out")).rejects.toMatchObject({
       code: "failed_precondition",
-      message: expect.stringMatching(/^room r-out cannot go live: its spec\.output: is required/),
+      message: expect.stringMatching(/^room r-out cannot go live: its spec\.output: is required/) as unknown,
     });
     expect((await s.status("r-out")).state).toBe(RoomState.ROOM_STATE_CREATED);
     const update = (spec: ReturnType<typeof sampleRoomSpec>) =>
@@ -122,7 +122,7 @@ describe("room actor", () => {
     await update(sampleRoomSpec());
     await expect(update(sampleRoomSpec({ output: undefined }))).rejects.toMatchObject({
       code: "invalid_argument",
-      message: expect.stringMatching(/^spec\.output: is required/),
+      message: expect.stringMatching(/^spec\.output: is required/) as unknown,
     });
     expect((await s.get("r-out")).spec?.output?.video?.widthPx).toBe(360);
     await s.start("r-out");

@@ -24,6 +24,7 @@ function length(value: string): number {
  * Control characters other than tab and line breaks: an escape sequence in a name would act on the terminal or log
  * viewer that prints it (the CLI lists rooms as text).
  */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
 const controlCharacter = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/u;
 
 /**

@@ -217,6 +217,29 @@ describe("a live room", () => {
     expect(llm.requests).toHaveLength(2);
   });
 
+  it("says an interrupting human line at once, before the lines still waiting", async () => {
+    await using stack = await startTestRoomStack({ live: true });
+    await stack.create("say-order", stack.liveSpec());
+    await stack.start("say-order");
+    const room = await eventually(() => {
+      const onAir = stack.hosts[0]!.host.onAir.get("say-order");
+      expect(onAir).toBeDefined();
+      return onAir as unknown as LiveRoom;
+    });
+    await eventually(() => expect(stack.utterances("say-order").length).toBeGreaterThan(0), { timeoutMs: 20_000 });
+    room.say("第一句话，慢慢说给大家听听看。", false, "say-a");
+    room.say("第二句话，也排在后面等着说。", false, "say-b");
+    room.say("插进来的这一句要马上说。", true, "say-c");
+    const said = () =>
+      stack
+        .utterances("say-order")
+        .map((u) => u.utteranceId)
+        .filter((id) => id.startsWith("say-"));
+    await eventually(() => expect(said()).toContain("say-b"), { timeoutMs: 40_000, intervalMs: 50 });
+    // C comes first (A may not be heard at all: cut before any of it played); B after it.
+    expect(said().filter((id) => id !== "say-a")).toEqual(["say-c", "say-b"]);
+  });
+
   it("shows a sentence longer than two subtitle lines in pages, in order, one at a time", async () => {
     await using stack = await startTestRoomStack({ live: true });
     await stack.create("pages-1", stack.liveSpec());

@@ -511,10 +511,16 @@ export class LiveRoom implements OnAirRoom {
   }
 
   /** A human's line: said next (at once when `interrupt`). */
+  /** A human's line: next, after the sentence playing; or, interrupting, at once, before any line still waiting. */
   say(text: string, interrupt: boolean, utteranceId: string): void {
-    this.#humanLines.push({ utteranceId, text, source: UtteranceSource.UTTERANCE_SOURCE_HUMAN, cues: [] });
-    if (interrupt) this.interrupt();
-    else this.#wake?.();
+    const line = { utteranceId, text, source: UtteranceSource.UTTERANCE_SOURCE_HUMAN, cues: [] };
+    if (interrupt) {
+      this.#humanLines.unshift(line);
+      this.interrupt();
+    } else {
+      this.#humanLines.push(line);
+      this.#wake?.();
+    }
   }
 
   /** Stops the current line at once; the show resumes where it stopped (or past a sentence cut twice). */

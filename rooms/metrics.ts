@@ -26,6 +26,7 @@ export interface RoomMetrics {
   tenantFrames: Counter<"tenant">;
   /** Comments found waiting when a room came back on another host, by what became of them. */
   commentsRecovered: Counter;
+  commentDuplicates: Counter;
   /** Rooms on air whose spec hides the visible AI-content label (output.ai_label.hide_visible). */
   aiLabelHidden: Gauge;
   /** A 24/7 room's show written ahead (ShowScript.rewrite_ahead), by who wrote it: llm, embedded, or failed. */
@@ -118,6 +119,11 @@ export function roomMetrics(registry: Registry): RoomMetrics {
       name: "livehost_room_comments_recovered_total",
       help: "Comments waiting when a room came back on this host: requeued, already_handled (by the last host), expired.",
       labelNames: ["outcome"],
+      registers: [registry],
+    }),
+    commentDuplicates: new Counter({
+      name: "livehost_room_comment_duplicates_total",
+      help: "Comments a room dropped because one with the same comment_id is waiting or had its outcome lately (published again past JetStream's duplicate window, or under another message id).",
       registers: [registry],
     }),
     tenantOnAirSeconds: new Counter({

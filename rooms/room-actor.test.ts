@@ -129,6 +129,29 @@ describe("room actor", () => {
     expect((await s.status("r-out")).state).toBe(RoomState.ROOM_STATE_LIVE);
   });
 
+  it("gives a comment published again under another message id no second outcome", async () => {
+    await using s = await roomStack();
+    await s.create("r-dup");
+    const publish = (msgID: string) =>
+      s.js.publish(
+        subjects.roomComments("r-dup"),
+        Comment.encode(Comment.fromPartial({ roomId: "r-dup", commentId: "once", text: "多少钱" })).finish(),
+        { msgID },
+      );
+    await publish("r-dup:once");
+    await publish("a-retry-past-the-window"); // JetStream stores it again: the room drops it
+    await publish("r-dup:other");
+    await eventually(async () => expect((await s.status("r-dup")).commentsRejected).toBe(1));
+    await eventually(() =>
+      expect(
+        s.hosts[0]!.registry.getSingleMetric("livehost_room_comment_duplicates_total")?.get(),
+      ).resolves.toMatchObject({ values: [{ value: 2 }] }),
+    );
+    const outcomes = s.events.filter((e) => e.event?.$case === "commentRejected");
+    expect(outcomes).toHaveLength(1);
+    expect((await s.status("r-dup")).commentsReceived).toBe(1);
+  });
+
   it("rejects a comment for a room that was never created", async () => {
     await using s = await roomStack();
     await s.js.publish(

@@ -768,6 +768,15 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
     if (ctx.state.state === "ROOM_STATE_ENDED") {
       return reject("room_ended", "room_id", `room ${ctx.id} has ended; its comments are not answered`);
     }
+    // The same comment again (published past JetStream's duplicate window, or under another message id) while it
+    // waits or just after its outcome: it has, or will have, one outcome; a second would answer it twice.
+    if (
+      ctx.state.pending?.some((c) => c.commentId === comment.commentId) ||
+      activation(ctx).handled.has(comment.commentId)
+    ) {
+      metrics.commentDuplicates.inc();
+      return;
+    }
     ctx.state.commentsReceived++;
     try {
       if (comment.roomId !== ctx.id)

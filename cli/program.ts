@@ -589,10 +589,12 @@ upOptions(program.command("demo").description("bring the local stack up and show
     out.write("Press Ctrl-C to stop.\n");
   });
 
+// Exit codes: 2 for what the caller gave (a bad option, file or field: INVALID_ARGUMENT, here or from the gateway), 1
+// when what was asked failed (no such room, a room that has ended, a gateway that does not answer), as `launch` does.
 program.parseAsync().catch((err: unknown) => {
   if (err instanceof LivehostError) {
     process.stderr.write(`livehost: ${err.message}\n`);
-    process.exit(2);
+    process.exit(err instanceof InvalidArgumentError ? 2 : 1);
   }
   process.stderr.write(`livehost: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);

@@ -6,7 +6,7 @@ import { execFile } from "node:child_process";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
-import { UnavailableError } from "../errors/index.js";
+import { InvalidArgumentError, UnavailableError } from "../errors/index.js";
 import { createPipeline, PipelineError, pullAllToEnd } from "./gst.js";
 import { probeMedia, type MediaProbe } from "./probe.js";
 import { QualityAnalyzer, type QualityReport, type Rect } from "./quality.js";
@@ -53,9 +53,15 @@ async function packetTimes(input: string, signal?: AbortSignal): Promise<number[
 }
 
 /**
- * Decodes `input` and scores it. An input that cannot be read (missing, not media, no video) fails with an
- * UnavailableError naming it.
+ * Decodes `input` and scores it. An input that cannot be read (missing, not media, no video) fails naming it: a file
+ * with an InvalidArgumentError (what the caller gave is wrong), a stream's URL with an UnavailableError (it may come
+ * back).
  */
+const unreadable = (input: string, why: string, cause?: unknown) =>
+  /^[a-z][a-z0-9+.-]*:\/\//i.test(input)
+    ? new UnavailableError(`${input}: ${why}`, { cause })
+    : new InvalidArgumentError(input, why, { cause });
+
 export async function scoreMedia(input: string, options: ScoreMediaOptions = {}): Promise<QualityReport> {
   const { signal } = options;
   let probe: MediaProbe;
@@ -66,9 +72,9 @@ export async function scoreMedia(input: string, options: ScoreMediaOptions = {})
       err instanceof Error
         ? (err.message.split("\n").find((l) => l.includes(":") && !l.startsWith("Command")) ?? err.message)
         : String(err);
-    throw new UnavailableError(`${input}: cannot be read as media (${detail.trim()})`, { cause: err });
+    throw unreadable(input, `cannot be read as media (${detail.trim()})`, err);
   }
-  if (!probe.video) throw new UnavailableError(`${input}: has no video stream`);
+  if (!probe.video) throw unreadable(input, "has no video stream");
   const { width, height } = probe.video;
   const scale = Math.min(1, decodeSide / Math.max(width, height));
   const w = Math.max(2, Math.round((width * scale) / 2) * 2);

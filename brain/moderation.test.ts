@@ -163,11 +163,34 @@ describe("the order of the steps", () => {
     "要的加我微信 abc12345",
     "厂家直销 vx同号",
     "飞机号 @cheap_goods88 啥都有",
+    "dy搜 小美好物 同款更便宜",
+    "去小红书搜我们店",
   ])("off-platform contact in an exact form is spam by the rule, whatever the model says: %j", async (text) => {
     const { reader, seen } = scripted({ intent: "price" });
     expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({ decision: "block", reason: "spam" });
     expect(seen).toEqual([]);
   });
+
+  test.each(["习近平", "毛主席说的", "xi jinping lol", "what would Putin say", "President Trump uses this"])(
+    "a political figure named is politics by the rule, whatever the model says: %j",
+    async (text) => {
+      const { reader, seen } = scripted({ intent: "spec" });
+      expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({
+        decision: "block",
+        reason: "politics",
+      });
+      expect(seen).toEqual([]);
+    },
+  );
+
+  test.each(["this is my trump card", "抖音上看到的", "李强的快递到了吗"])(
+    "a word that only looks political or off-platform goes to the model: %j",
+    async (text) => {
+      const { reader, seen } = scripted({ intent: "other" });
+      expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({ decision: "allow" });
+      expect(seen).toEqual([text]);
+    },
+  );
 
   test.each([
     "加vip会员有折扣吗",
@@ -204,8 +227,21 @@ describe("moderation by the shipped model", () => {
     ["加v看主页，同款半价", "spam"],
     ["傻X主播", "abuse"],
     ["you are an idiot", "abuse"],
+    ["fk u", "abuse"],
   ])("%j is blocked as %s", async (text, reason) => {
     expect(await gate().check("v", text, 0)).toMatchObject({ decision: "block", reason });
+  });
+
+  test.each([
+    ["在吗", "greeting"],
+    ["保证正品吗", "aftersales"],
+    ["不会是假货吧", "aftersales"],
+  ])("%j is allowed, read as %s (a viewer's shorthand, not bait or abuse)", async (text, intent) => {
+    expect(await gate().check("v", text, 0)).toMatchObject({ decision: "allow", intent });
+  });
+
+  test("a question about an effect no product here may claim is flagged for the answer, not blocked", async () => {
+    expect(await gate().check("v", "吃了能降血压吗", 0)).toMatchObject({ decision: "allow", flags: ["medical"] });
   });
 
   test.each([

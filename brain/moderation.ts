@@ -161,6 +161,17 @@ const offPlatformContact = [
   // Not 增加/参加/追加 ("能增加微信支付吗" asks about paying).
   /(?<![增参追更])加(?:我|俺)?\s*(?:vx|v信|wx|微信|威信|薇信|扣扣|qq|飞机|tg|v(?![a-z]))(?!支付|付款)/i,
   /(?:vx|v信|wx|微信|威信|薇信|qq|扣扣)\s*同号|飞机号|电报号/i,
+  // Sent to search for a shop on another platform: "dy搜 小美好物", "去小红书搜我们", "快手关注…".
+  /(?:\bdy|抖音|\bks|快手|小红书|\bxhs|红薯|[bB]站|拼多多|\bpdd|闲鱼|微博)\s*(?:上|里)?\s*(?:搜索?|关注|找|私信|私聊)/i,
+];
+
+/**
+ * Political figures by name (LABELS.md: politics), exact: China's national leaders, past and present, and heads of
+ * state in the news, in characters, pinyin and initials. A name is a name; the model reads politics by allusion.
+ */
+const politicalFigures = [
+  /习近平|习大大|彭丽媛|赵乐际|王沪宁|蔡奇|丁薛祥|毛泽东|毛主席|邓小平|江泽民|胡锦涛|温家宝|李克强|周恩来|拜登|特朗普|川普|普京|泽连斯基|金正恩|内塔尼亚胡/,
+  /\b(?:xi\s?jin\s?ping|xjp|mao\s?ze\s?dong|deng\s?xiao\s?ping|biden|putin|zelensk(?:y|yy|iy)|netanyahu|kim\s?jong[-\s]?un|(?:donald|president)\s+trump)\b/i,
 ];
 
 /** Advertising-law absolute terms and their English kin; a viewer may say them, the host never does. */
@@ -168,7 +179,7 @@ export const absoluteTerms =
   /最(?!近|后|初)|第一|唯一|首个|首选|顶级|国家级|世界级|全网|史上|极品|极致|绝对|万能|永久|无敌|完美|终极|100%|\b(?:best|cheapest|lowest|number one|no\.? ?1|#1|guaranteed|perfect|ultimate|world-class|unbeatable)\b/i;
 /** Medical effects no cosmetic (or anything else sold here) may claim. */
 export const medicalTerms =
-  /治(?:疗|愈|好|病|痘)?|疗效|药效|祛痘|消炎|杀菌|抗菌|抗敏|除螨|痊愈|处方|\b(?:cures?|heals?|treats?|treatment|medical|therapy|acne|eczema|disease)\b/i;
+  /治(?:疗|愈|好|病|痘)?|疗效|药效|祛痘|消炎|杀菌|抗菌|抗敏|除螨|痊愈|处方|降(?:血)?压|降(?:血)?糖|降(?:血)?脂|高血压|糖尿病|失眠|助眠|减肥|瘦身|燃脂|祛斑|淡斑|抗癌|防癌|癌症|\b(?:cures?|heals?|treats?|treatment|medical|therapy|acne|eczema|disease|blood pressure|diabetes|insomnia|weight loss|lose weight|cancer)\b/i;
 const injection = [
   /忽略|无视|忘(?:记|掉)(?:之前|以上|前面|所有)|(?:之前|以上|前面)的?(?:所有)?(?:指令|设定|规则|提示)/,
   /你现在是|你是一个|扮演|假装|开发者模式|越狱|系统提示|提示词|system\s*prompt/i,
@@ -194,6 +205,11 @@ export function linkIn(text: string): boolean {
 /** Whether a masked text offers contact off the platform in an exact form ("add me on WhatsApp", "加v"): spam. */
 export function offPlatformContactIn(text: string): boolean {
   return offPlatformContact.some((p) => p.test(text));
+}
+
+/** Whether the text names a political figure (exact). */
+export function politicalFigureIn(text: string): boolean {
+  return politicalFigures.some((p) => p.test(text));
 }
 
 /** How the understanding model reads a masked comment (brain/understanding/classifier.ts). */
@@ -227,10 +243,13 @@ export type TextDecision =
       blockProbability: number;
     };
 
-/** Links and off-platform contact (exact), then the model, on a masked text. */
+/** Links and off-platform contact, political figures by name (exact), then the model, on a masked text. */
 async function decideMasked(text: string, pii: PiiKind[], reader: CommentReader): Promise<TextDecision> {
   if (linkIn(text) || offPlatformContactIn(text)) {
     return { decision: "block", reason: "spam", text, pii, by: "rule", blockProbability: 1 };
+  }
+  if (politicalFigureIn(text)) {
+    return { decision: "block", reason: "politics", text, pii, by: "rule", blockProbability: 1 };
   }
   const read = await reader.classify(text);
   if (read.block) {

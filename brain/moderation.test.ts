@@ -174,7 +174,7 @@ describe("the order of the steps", () => {
   test.each(["习近平", "毛主席说的", "xi jinping lol", "what would Putin say", "President Trump uses this"])(
     "a political figure named is politics by the rule, whatever the model says: %j",
     async (text) => {
-      const { reader, seen } = scripted({ intent: "spec" });
+      const { reader, seen } = scripted({ intent: "other" });
       expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({
         decision: "block",
         reason: "politics",

@@ -6,7 +6,7 @@ import { parseDuration } from "../observability/index.js";
 import { compileNatsOptions, connectNats, type NatsOptions } from "../transport/index.js";
 import { validateRoomId } from "../rooms/index.js";
 import { readAudit, validateTenant } from "../trust/index.js";
-import { addProcessOptions } from "./config.js";
+import { addNatsOptions } from "./config.js";
 
 interface AuditFlags extends NatsOptions {
   nats: string;
@@ -18,7 +18,7 @@ interface AuditFlags extends NatsOptions {
 }
 
 export function registerAuditCommand(program: Command): void {
-  addProcessOptions(
+  addNatsOptions(
     program.command("audit").description("print the audit trail of control actions, oldest first"),
     "--nats",
     "NATS server URLs, comma-separated",

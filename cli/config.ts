@@ -62,14 +62,7 @@ const defaults = { nats: "nats://127.0.0.1:4222", host: "127.0.0.1", port: "0" }
  * `urlFlag`: --nats for the roles, --nats-url for the operator), the process id and /metrics.
  */
 export function addProcessOptions(command: Command, urlFlag: "--nats" | "--nats-url", urlHelp: string): Command {
-  return command
-    .addOption(new Option(`${urlFlag} <urls>`, urlHelp).env("LIVEHOST_NATS_URL").default(defaults.nats))
-    .addOption(new Option("--nats-user <user>", "NATS user of this process").env("LIVEHOST_NATS_USER"))
-    .addOption(new Option("--nats-pass <password>", "its password").env("LIVEHOST_NATS_PASSWORD"))
-    .addOption(new Option("--nats-creds <file>", "NATS .creds file (instead of a user)").env("LIVEHOST_NATS_CREDS"))
-    .addOption(new Option("--nats-tls-ca <file>", "CA of the NATS servers' certificates").env("LIVEHOST_NATS_TLS_CA"))
-    .addOption(new Option("--nats-tls-cert <file>", "client certificate for NATS").env("LIVEHOST_NATS_TLS_CERT"))
-    .addOption(new Option("--nats-tls-key <file>", "key of --nats-tls-cert").env("LIVEHOST_NATS_TLS_KEY"))
+  return addNatsOptions(command, urlFlag, urlHelp)
     .addOption(
       new Option(
         "--id <id>",
@@ -86,6 +79,18 @@ export function addProcessOptions(command: Command, urlFlag: "--nats" | "--nats-
         .env("LIVEHOST_METRICS_PORT")
         .default(defaults.port),
     );
+}
+
+/** The NATS flags alone, for a one-shot command that serves nothing (`livehost audit`). */
+export function addNatsOptions(command: Command, urlFlag: "--nats" | "--nats-url", urlHelp: string): Command {
+  return command
+    .addOption(new Option(`${urlFlag} <urls>`, urlHelp).env("LIVEHOST_NATS_URL").default(defaults.nats))
+    .addOption(new Option("--nats-user <user>", "NATS user of this process").env("LIVEHOST_NATS_USER"))
+    .addOption(new Option("--nats-pass <password>", "its password").env("LIVEHOST_NATS_PASSWORD"))
+    .addOption(new Option("--nats-creds <file>", "NATS .creds file (instead of a user)").env("LIVEHOST_NATS_CREDS"))
+    .addOption(new Option("--nats-tls-ca <file>", "CA of the NATS servers' certificates").env("LIVEHOST_NATS_TLS_CA"))
+    .addOption(new Option("--nats-tls-cert <file>", "client certificate for NATS").env("LIVEHOST_NATS_TLS_CERT"))
+    .addOption(new Option("--nats-tls-key <file>", "key of --nats-tls-cert").env("LIVEHOST_NATS_TLS_KEY"));
 }
 
 /**

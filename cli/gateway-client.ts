@@ -42,6 +42,10 @@ async function readLocalGateway(): Promise<string | undefined> {
   const text = await readFile(localGatewayFile(), "utf8").catch(() => undefined);
   return text?.trim() || undefined;
 }
+/** --tenant: the merchant a call is for; empty (the default) for the caller's only tenant. */
+export const tenantOption = (description = "the merchant") =>
+  new Option("--tenant <tenant>", description).default("", "the caller's only tenant");
+
 export const tokenOption = () =>
   new Option("--token-file <file>", "bearer token to call with (default: LIVEHOST_TOKEN, else local mode's)").env(
     "LIVEHOST_TOKEN_FILE",

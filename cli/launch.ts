@@ -27,7 +27,7 @@ import {
 } from "../proto/index.js";
 import { InvalidArgumentError, LivehostError } from "../errors/index.js";
 import { callUnary, fromServiceError } from "../transport/index.js";
-import { gatewayOption, tokenOption, withGatewayClient, type ClientFlags } from "./gateway-client.js";
+import { gatewayOption, tenantOption, tokenOption, withGatewayClient, type ClientFlags } from "./gateway-client.js";
 import { catalogFromJson, personaFromJson, readJsonFile, roomSpecFromJson, showScriptFromJson } from "./proto-json.js";
 
 interface LaunchFlags extends ClientFlags {
@@ -266,7 +266,7 @@ export function registerLaunchCommands(program: Command): void {
     .option("--spec <file>", "RoomSpec JSON for the rest of the room (voice, output, schedule...)")
     .option("--room <room-id>", "room id (default: derived from the job)")
     .option("--avatar-id <id>", "avatar id to build (default: derived from the job)")
-    .option("--tenant <tenant>", "the merchant (default: the caller's only tenant)", "")
+    .addOption(tenantOption())
     .option("--request-id <id>", "idempotency key: a retry with it follows the same job (default: random)")
     .option("--min-score <0-100>", "quality score the avatar needs (default: the gateway's, 60)")
     .option("--review-script", "stop after the script for `livehost job script <job-id> --approve`")
@@ -366,7 +366,7 @@ export function registerLaunchCommands(program: Command): void {
 
   const face = program.command("face").description("the tenant's FaceID library: faces allowed to host its rooms");
   withCall(face.command("register").argument("<face-id>").argument("<photo>"))
-    .option("--tenant <tenant>", "the merchant (default: the caller's only tenant)", "")
+    .addOption(tenantOption())
     .option("--name <text>", "who it is", "")
     .action(
       withClient(
@@ -381,7 +381,7 @@ export function registerLaunchCommands(program: Command): void {
       ),
     );
   withCall(face.command("list"))
-    .option("--tenant <tenant>", "the merchant (default: the caller's only tenant)", "")
+    .addOption(tenantOption())
     .action(
       withClient(async (client, flags: ClientFlags & { tenant: string }) => {
         const { faces } = await callUnary(client.listFaces.bind(client), { tenant: flags.tenant });
@@ -389,7 +389,7 @@ export function registerLaunchCommands(program: Command): void {
       }),
     );
   withCall(face.command("delete").argument("<face-id>"))
-    .option("--tenant <tenant>", "the merchant (default: the caller's only tenant)", "")
+    .addOption(tenantOption())
     .action(
       withClient(async (client, faceId: string, flags: ClientFlags & { tenant: string }) => {
         await callUnary(client.deleteFace.bind(client), { tenant: flags.tenant, faceId });

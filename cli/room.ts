@@ -12,7 +12,7 @@ import { Comment, Room, RoomEvent, RoomServiceClient, RoomState } from "../proto
 import { InvalidArgumentError } from "../errors/index.js";
 import { parseDuration } from "../observability/index.js";
 import { callUnary, fromServiceError } from "../transport/index.js";
-import { gatewayOption, tokenOption, withGatewayClient, type ClientFlags } from "./gateway-client.js";
+import { gatewayOption, tenantOption, tokenOption, withGatewayClient, type ClientFlags } from "./gateway-client.js";
 import { readJsonFile, roomSpecFromJson } from "./proto-json.js";
 
 const stateName = (state: RoomState | undefined) =>
@@ -48,7 +48,7 @@ export function registerRoomCommands(program: Command): void {
     .requiredOption("--spec <file>", "RoomSpec as protobuf JSON: catalog, persona, voice, avatar, output, schedule")
     .option("--id <room-id>", "room id (default: derived from the request id)")
     .option("--request-id <id>", "idempotency key: a retry with it returns the same room (default: random)")
-    .option("--tenant <tenant>", "the merchant the room belongs to (default: the caller's only tenant)", "")
+    .addOption(tenantOption("the merchant the room belongs to"))
     .action(
       withClient(
         async (client, flags: ClientFlags & { spec: string; id?: string; requestId?: string; tenant: string }) => {
@@ -74,7 +74,9 @@ export function registerRoomCommands(program: Command): void {
 
   sub("list", "list rooms, optionally in one state")
     .addOption(new Option("--state <state>", "only rooms in this state").choices(stateChoices()))
-    .option("--tenant <tenant>", "only this tenant's rooms (default: every tenant the caller acts for)", "")
+    .addOption(
+      new Option("--tenant <tenant>", "only this tenant's rooms").default("", "every tenant the caller acts for"),
+    )
     .action(
       withClient(async (client, flags: ClientFlags & { state?: string; tenant: string }) => {
         const state = flags.state

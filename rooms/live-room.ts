@@ -261,6 +261,12 @@ export class LiveRoom implements OnAirRoom {
       publish: deps.publish,
       answered: (count) => (this.#answered += count),
       rejected: (count) => (this.#rejected += count),
+      // Its comments were told it was cut before a word of it was heard: the rest of it would contradict that.
+      answerUnheard: (questionId) => {
+        if (this.#answering !== questionId) return;
+        void this.#answer?.return();
+        this.#answer = undefined;
+      },
     });
     this.#metrics = roomMetrics(deps.registry);
     this.#timings = new AnswerTimings(this.#metrics, deps.onAnswerHeard);
@@ -698,6 +704,7 @@ export class LiveRoom implements OnAirRoom {
       this.#timings.taken(question.id);
       this.#answersInRow++;
       this.#answer = this.#answerLines(question);
+      this.#answering = question.id;
       // The brain's span for the answer belongs to the comment's trace.
       const answer = this.#answer;
       const first = await context.with(this.#traces.get(question.id) ?? context.active(), () => answer.next());
@@ -726,6 +733,8 @@ export class LiveRoom implements OnAirRoom {
   }
 
   #answer?: AsyncGenerator<Line, void>;
+  /** The question whose answer #answer says. */
+  #answering?: string;
 
   /**
    * A 24/7 room's show kept fresh (ShowScript.rewrite_ahead): the next variations are written during the last one,

@@ -90,4 +90,43 @@ describe("utterance events", () => {
     expect(events).toMatchObject([{ $case: "commentRejected", value: { commentId: "c4", reason: "interrupted" } }]);
     expect(counts).toEqual({ answered: 2, rejected: 2 });
   });
+
+  it("tells the room an answer went unheard, so that the rest of it is not said after its comments were told so", () => {
+    const unheard: string[] = [];
+    const ledger = new UtteranceEvents(fps, {
+      publish: (event) => events.push(event!),
+      answered: () => undefined,
+      rejected: () => undefined,
+      answerUnheard: (questionId) => unheard.push(questionId),
+    });
+    const line = {
+      utteranceId: "a-0",
+      source: UtteranceSource.UTTERANCE_SOURCE_ANSWER,
+      text: "79 元",
+      commentId: "q1",
+    };
+    ledger.begin({ ...line, answers: { commentIds: ["c1"], intent: "price" } });
+    ledger.abandoned("a-0", false); // its voice failed before any audio
+    expect(unheard).toEqual(["q1"]);
+    // A sentence after the first one carries no comments: nothing to tell when it goes.
+    ledger.begin({ ...line, utteranceId: "a-1" });
+    ledger.abandoned("a-1", false);
+    expect(unheard).toEqual(["q1"]);
+  });
+
+  it("ends the sentence playing when the room goes off air: one end for its start, cut where the output stopped", () => {
+    ledger.begin({ utteranceId: "s1", source: UtteranceSource.UTTERANCE_SOURCE_SHOW, text: "你好 世界" });
+    ledger.synthesized("s1", 900);
+    ledger.onMedia(report("s1", "started", 50));
+    vi.advanceTimersByTime(300);
+    ledger.begin({ utteranceId: "s2", source: UtteranceSource.UTTERANCE_SOURCE_SHOW, text: "下一句" });
+    ledger.close();
+    expect(kinds()).toEqual(["utteranceStarted", "utteranceEnded"]);
+    expect(events[1]!.value).toMatchObject({
+      utteranceId: "s1",
+      interrupted: true,
+      durationMs: 300,
+      streamTimeMs: 2_300,
+    });
+  });
 });

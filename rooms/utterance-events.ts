@@ -47,6 +47,8 @@ export interface UtteranceEventsDeps {
   /** Comments told CommentAnswered / CommentRejected here (the room's counters). */
   answered: (count: number) => void;
   rejected: (count: number) => void;
+  /** An answer's first sentence was not heard (its comments were told so): the rest of that answer is not said. */
+  answerUnheard?: (questionId: string) => void;
 }
 
 /** Sentences followed at most: one the graph never reports (a voice failure mid-way) is forgotten after as many newer. */
@@ -197,6 +199,7 @@ export class UtteranceEvents {
       });
     }
     this.#deps.rejected(answers.commentIds.length);
+    if (entry.line.commentId) this.#deps.answerUnheard?.(entry.line.commentId);
   }
 
   #started(entry: Entry, start: { streamTimeMs: number; outputUnixMs: number }) {

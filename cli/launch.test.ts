@@ -212,5 +212,16 @@ describe("livehost face, launch and job", () => {
     );
     expect(samples.err).toMatch(/^livehost: --video: .*missing\.mp4 cannot be read/m);
     expect(samples.code).toBe(2);
+    const folder = await run(
+      "launch",
+      "--video",
+      dir,
+      "--catalog",
+      sampleFiles.catalogZh,
+      "--persona",
+      sampleFiles.personas,
+    );
+    expect(folder.err).toMatch(/^livehost: --video: .* is not a file/m);
+    expect(folder.code).toBe(2);
   });
 });

@@ -94,6 +94,7 @@ async function submit(client: OnboardingServiceClient, flags: LaunchFlags): Prom
   const size = await stat(flags.video).catch(() => {
     throw new InvalidArgumentError("--video", `${flags.video} cannot be read`);
   });
+  if (!size.isFile()) throw new InvalidArgumentError("--video", `${flags.video} is not a file`);
   const minScore = flags.minScore === undefined ? 0 : Number(flags.minScore);
   if (!Number.isFinite(minScore) || minScore < 0 || minScore > 100) {
     throw new InvalidArgumentError("--min-score", "must be 0 to 100");

@@ -108,6 +108,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     host: options.grpcHost ?? "127.0.0.1",
     port: options.grpcPort ?? 0,
     credentials: options.grpcCredentials,
+    // RegisterFace takes a photo of up to 10 MiB in one message; the services refuse what is over their own limits,
+    // naming the field (a larger message is refused by the transport, RESOURCE_EXHAUSTED).
+    channelOptions: { "grpc.max_receive_message_length": 11 * 1024 * 1024 },
     registry: options.registry,
     logger: log,
   });

@@ -204,6 +204,11 @@ describe("onboarding: merchants kept apart", () => {
     expect(
       await call(acme.registerFace.bind(acme), { tenant: "", faceId: "host", photo, displayName: "" }),
     ).toMatchObject({ code: status.ALREADY_EXISTS });
+    // A photo of up to 10 MiB reaches the service (here no image: refused naming the field, not by the transport).
+    const large = new Uint8Array(9 * 1024 * 1024).fill(7);
+    expect(
+      await call(acme.registerFace.bind(acme), { tenant: "", faceId: "big", photo: large, displayName: "" }),
+    ).toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringMatching(/^photo: /) as unknown });
     expect(await call(globex.listFaces.bind(globex), { tenant: "" })).toEqual({ faces: [] });
     expect(await call(globex.listFaces.bind(globex), { tenant: "acme" })).toMatchObject({
       code: status.PERMISSION_DENIED,

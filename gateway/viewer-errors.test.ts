@@ -110,6 +110,48 @@ describe("the viewer's refusals", () => {
     expect(await send(base, "GET", "/media/qa-1/hls/..%2Fhls-old%2Findex.m3u8")).toMatchObject({ status: 404 });
   });
 
+  it("takes comments as JSON only, within their sizes, and says when to come back", async () => {
+    await using stack = await startTestRoomStack({ gateway: { viewer: true } });
+    await stack.create("qa-2");
+    await stack.start("qa-2");
+    const base = stack.gateway.viewerUrl!;
+    const post = (body: string, type?: string) => send(base, "POST", "/rooms/qa-2/comments", body, type);
+    // A form or text/plain can be posted across origins without a preflight: refused before it is read.
+    expect(await post('{"text":"hi"}', "text/plain;charset=UTF-8")).toEqual({
+      status: 415,
+      body: 'a comment is application/json: {"text": "..."}, not "text/plain"',
+    });
+    expect((await post("text=hi", "application/x-www-form-urlencoded")).status).toBe(415);
+    expect(await post(JSON.stringify({ text: "hi", viewer: "名".repeat(65) }))).toEqual({
+      status: 400,
+      body: "comment.viewer_name: must be at most 64 characters (got 65)",
+    });
+    expect(await post(JSON.stringify({ text: "x".repeat(5_000) }))).toEqual({
+      status: 413,
+      body: "a comment body is at most 4096 bytes",
+    });
+    expect((await post('{"text":"hi"}')).status).toBe(202);
+    expect((await post('{"text":"hi again"}')).status).toBe(202);
+    expect((await post('{"text":"third"}')).status).toBe(202);
+    // Past the burst of 5: 429, with when to try again.
+    const { hostname, port } = new URL(base);
+    const limited = await new Promise<{ status: number; retryAfter?: string }>((resolve, reject) => {
+      const req = request({
+        hostname,
+        port,
+        method: "POST",
+        path: "/rooms/qa-2/comments",
+        headers: { "content-type": "application/json" },
+      });
+      req.on("error", reject).on("response", (res) => {
+        res.resume();
+        resolve({ status: res.statusCode!, retryAfter: res.headers["retry-after"] });
+      });
+      req.end('{"text":"one more"}');
+    });
+    expect(limited).toEqual({ status: 429, retryAfter: "1" });
+  });
+
   it("refuses comments it cannot take with a status and a message that say why", async () => {
     await using stack = await startTestRoomStack({ gateway: { viewer: true } });
     await stack.create("qa-1");

@@ -27,6 +27,18 @@ describe("the viewer page", () => {
     expect(await playlist.text()).toBe("#EXTM3U\n");
     expect((await get("/media/shop/hls/..%2F..%2Fsecret.m3u8")).status).toBe(404);
     expect((await get("/rooms/nobody")).status).toBe(404);
+    expect(playlist.headers.get("cache-control")).toBe("no-cache");
+
+    // A segment is served once the playlist lists it (or one after it), and kept by players and CDNs; the one the
+    // muxer still writes is not served.
+    const hls = join(mediaDir, "shop", "hls");
+    for (const n of [1, 2, 3]) await writeFile(join(hls, `segment-g1-0000${n}.ts`), "ts");
+    await writeFile(join(hls, "index.m3u8"), "#EXTM3U\n#EXTINF:1.0,\nsegment-g1-00002.ts\n");
+    const listed = await get("/media/shop/hls/segment-g1-00002.ts");
+    expect(listed.status).toBe(200);
+    expect(listed.headers.get("cache-control")).toBe("public, max-age=86400, immutable");
+    expect((await get("/media/shop/hls/segment-g1-00001.ts")).status).toBe(200); // left the live window
+    expect((await get("/media/shop/hls/segment-g1-00003.ts")).status).toBe(404); // still written
 
     // Events arrive as server-sent events while the page is open.
     const events = await get("/rooms/shop/events");
@@ -144,7 +156,11 @@ describe("the viewer page", () => {
     ]) {
       expect((await fetch(`${base}${path}`)).status).toBe(404);
     }
-    const comment = await fetch(`${base}/rooms/quiet-room/comments`, { method: "POST", body: '{"text":"hi"}' });
+    const comment = await fetch(`${base}/rooms/quiet-room/comments`, {
+      method: "POST",
+      body: '{"text":"hi"}',
+      headers: { "content-type": "application/json" },
+    });
     expect(comment.status).toBe(404);
   });
 

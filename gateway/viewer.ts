@@ -24,7 +24,7 @@
 // flows between that host and the browser. They are limited per client address too, and get the same viewer cookie.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
@@ -123,14 +123,18 @@ class ViewerIdentity {
   /** Takes one comment from the client address's allowance; ResourceExhaustedError (429) when it has none. */
   takeComment(address: string): void {
     if (!take(this.#addresses, address, commentBurst, commentsPerSecond)) {
-      throw new ResourceExhaustedError("too many comments from this address; slow down");
+      throw Object.assign(new ResourceExhaustedError("too many comments from this address; slow down"), {
+        retryAfterSeconds: Math.ceil(1 / commentsPerSecond),
+      });
     }
   }
 
   /** Takes one WHEP offer from the client address's allowance; ResourceExhaustedError (429) when it has none. */
   takeOffer(address: string): void {
     if (!take(this.#offers, address, offerBurst, offersPerSecond)) {
-      throw new ResourceExhaustedError("too many WebRTC offers from this address; slow down");
+      throw Object.assign(new ResourceExhaustedError("too many WebRTC offers from this address; slow down"), {
+        retryAfterSeconds: Math.ceil(1 / offersPerSecond),
+      });
     }
   }
 
@@ -218,7 +222,13 @@ async function route(
     if (!hlsFileName.test(parts[3]!)) return notFound(res);
     const type = contentTypes[parts[3]!.slice(parts[3]!.lastIndexOf("."))];
     if (!type) return notFound(res);
-    return sendFile(res, join(options.mediaDir, parts[1], "hls", parts[3]!), type, { "cache-control": "no-cache" });
+    // Playlists change every segment; a segment never changes once listed (its name holds the graph's generation),
+    // so players and a CDN pulling from this origin keep it. One not listed yet is still being written: not served.
+    const dir = join(options.mediaDir, parts[1], "hls");
+    const playlist = parts[3]!.endsWith(".m3u8");
+    if (!playlist && !(await segmentComplete(dir, parts[3]!))) return notFound(res);
+    const caching = playlist ? "no-cache" : "public, max-age=86400, immutable";
+    return sendFile(res, join(dir, parts[3]!), type, { "cache-control": caching });
   }
   notFound(res);
 }
@@ -322,12 +332,19 @@ async function comment(
   req: IncomingMessage,
   res: ServerResponse,
 ) {
+  // JSON only: a page on another site can post a form or text/plain across origins without asking, not JSON.
+  const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/json") {
+    res.writeHead(415, { "content-type": "text/plain", accept: "application/json" });
+    res.end(`a comment is application/json: {"text": "..."}, not ${type ? `"${type}"` : "a body without a type"}`);
+    return;
+  }
   identity.takeComment(req.socket.remoteAddress ?? "unknown");
   const { viewerId, cookie } = identity.viewerOf(req);
   let body = "";
   for await (const chunk of req as AsyncIterable<Buffer>) {
     body += chunk.toString("utf8");
-    if (body.length > maxBodyBytes) throw new MalformedMessageError("comment body is too large");
+    if (body.length > maxBodyBytes) throw new BodyTooLargeError(`a comment body is at most ${maxBodyBytes} bytes`);
   }
   let parsed: unknown;
   try {
@@ -347,12 +364,15 @@ async function comment(
   if (viewer !== undefined && typeof viewer !== "string") {
     throw new InvalidArgumentError("comment.viewer_name", `must be a string, not ${jsonType(viewer)}`);
   }
+  if (viewer !== undefined && [...viewer].length > 64) {
+    throw new InvalidArgumentError("comment.viewer_name", `must be at most 64 characters (got ${[...viewer].length})`);
+  }
   const reply = await postComment(options, {
     roomId,
     comment: Comment.fromPartial({
       commentId: `web-${randomUUID()}`,
       viewerId,
-      viewerName: viewer === undefined ? "" : [...viewer].slice(0, 64).join(""),
+      viewerName: viewer ?? "",
       text,
       source: "viewer-page",
     }),
@@ -413,6 +433,7 @@ async function whepOffer(
 /** WHEP DELETE: 200 when the session ended, 404 when the room has no such session (ended already). */
 async function whepDelete(options: ViewerOptions, roomId: string, session: string, res: ServerResponse) {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(session)) throw new NotFoundError("no such WebRTC session");
+  if (!(await options.directory.get(roomId))) throw new NotFoundError(`no room ${roomId}`);
   await askRoomHost(options, roomId, { op: "delete", session });
   res.writeHead(200, { "content-type": "text/plain" });
   res.end("session ended");
@@ -477,6 +498,30 @@ function sendText(res: ServerResponse, text: string, type: string) {
   res.end(text);
 }
 
+const segmentName = /^segment-g(\d+)-(\d+)\.ts$/;
+
+/**
+ * Whether a segment is complete: the room's playlist lists it, or a segment after it (one that left the live window
+ * since). A segment the muxer still writes is listed only once it is closed.
+ */
+async function segmentComplete(dir: string, name: string): Promise<boolean> {
+  const text = await readFile(join(dir, "index.m3u8"), "utf8").catch(() => "");
+  const asked = segmentName.exec(name);
+  if (!asked) return text.split("\n").some((line) => line.trim() === name);
+  const order = (m: RegExpExecArray) => Number(m[1]) * 1e9 + Number(m[2]);
+  let last = -1;
+  for (const line of text.split("\n")) {
+    const listed = segmentName.exec(line.trim());
+    if (listed) last = Math.max(last, order(listed));
+  }
+  return order(asked) <= last;
+}
+
+/** A request body over what the endpoint takes: 413 Content Too Large. */
+class BodyTooLargeError extends MalformedMessageError {
+  override name = "BodyTooLargeError";
+}
+
 function notFound(res: ServerResponse) {
   res.writeHead(404, { "content-type": "text/plain" });
   res.end("not found");
@@ -515,6 +560,7 @@ const httpStatuses: Record<ErrorCode, number> = {
  * internal failure, or one we did not raise on purpose) gets a generic body: its message may name internals.
  */
 export function httpError(err: unknown): { status: number; body: string; retryAfterSeconds?: number } {
+  if (err instanceof BodyTooLargeError) return { status: 413, body: err.message };
   const status = err instanceof LivehostError ? httpStatuses[err.code] : 500;
   if (!(err instanceof LivehostError) || status === 500) return { status: 500, body: "internal error" };
   const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;

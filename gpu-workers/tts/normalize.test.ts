@@ -46,6 +46,9 @@ describe("commerce text normalization (Mandarin)", () => {
     ["2026-12-10发货", "二零二六年十二月十日发货"],
     ["晚上20:00开播", "晚上二十点开播"],
     ["电话13812345678", "电话幺三八幺二三四五六七八"],
+    // A mobile as people type it: in groups, with the country code.
+    ["客服电话138-0013-8000。", "客服电话幺三八零零幺三八零零零."],
+    ["打138 0013 8000", "打幺三八零零幺三八零零零"],
     ["RTX4090显卡", "R T X四零九零显卡"],
     ["穿XL码", "穿X L码"],
   ])("%s → %s", (text, spoken) => expect(say(text, "zh")).toBe(spoken));
@@ -86,6 +89,10 @@ describe("commerce text normalization (English)", () => {
     ["Restocks 2026-12-10", "Restocks December tenth, twenty twenty-six"],
     ["Live at 20:00", "Live at eight P M"],
     ["Call 13812345678", "Call one three eight one two three four five six seven eight"],
+    ["Call 138-0013-8000 now.", "Call one three eight zero zero one three eight zero zero zero now."],
+    ["call +86 138-0013-8000", "call eight six one three eight zero zero one three eight zero zero zero"],
+    ["Call 415-555-0123", "Call four one five five five five zero one two three"],
+    ["Call +44 20 7946 0958", "Call four four two zero seven nine four six zero nine five eight"],
     ["model X200", "model X two hundred"],
     ["the 1st color", "the first color"],
     ["USB charging", "U S B charging"],

@@ -80,7 +80,9 @@ const token = new RegExp(
     String.raw`(?<isoDate>\d{4}-\d{1,2}-\d{1,2})`,
     String.raw`(?<zhDate>(?:(?<zy>\d{4})年)?(?<zm>\d{1,2})月(?<zd>\d{1,2})[日号])`,
     String.raw`(?<time>(?<![\d.])(?<hh>[01]?\d|2[0-3]):(?<mm>[0-5]\d)(?!\d))`,
-    String.raw`(?<phone>(?<![\d.])(?:1[3-9]\d{9}|400-?\d{3}-?\d{4}|0\d{2,3}-\d{7,8})(?!\d))`,
+    // Phone numbers, read digit by digit: mobiles as typed (13800138000, 138-0013-8000, 138 0013 8000, +86 …),
+    // 400 numbers, landlines (010-12345678), North American (415-555-0123) and international ones (+44 20 7946 0958).
+    String.raw`(?<phone>(?<![\d.])(?:(?:\+?86[-\s]?)?1[3-9]\d(?:[-\s]?\d{4}){2}|400-?\d{3}-?\d{4}|0\d{2,3}-\d{7,8}|\(?\d{3}\)?[-\s]\d{3}-\d{4}|\+\d{1,3}(?:[-\s]\d{1,4}){2,5})(?!\d))`,
     String.raw`(?<cur1>(?<sym>[¥￥$€£])\s?(?<amount1>${num}))`,
     String.raw`(?<cur2>(?<amount2>${num})\s?(?<code>USD|usd|CNY|cny|RMB|rmb|EUR|eur|美元|元|块)(?![A-Za-z]))`,
     String.raw`(?<percent>(?<pct>${num})\s?%)`,

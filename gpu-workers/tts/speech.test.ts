@@ -130,6 +130,7 @@ describe("SpeechService with the embedded voice", () => {
     ["an unknown voice", { text: "hello", voiceId: "nobody" }, "voice_id"],
     ["an unsupported sample rate", { text: "hello", voiceId: "en-male-bright", sampleRateHz: 12345 }, "sample_rate_hz"],
     ["a speed out of range", { text: "hello", voiceId: "en-male-bright", speed: 5 }, "speed"],
+    ["a priority the contract does not name", { text: "hello", voiceId: "en-male-bright", priority: 7 }, "priority"],
   ])("refuses %s with INVALID_ARGUMENT naming the field", async (_name, request, field) => {
     await using s = await speechStack();
     const error = await s.synthesize(request).catch((err: ServiceError) => err);

@@ -155,7 +155,11 @@ function validate(request: SynthesizeRequest, voices: Map<string, SpeechVoice>) 
   const speed = request.speed === 0 ? 1 : request.speed;
   if (!(speed >= 0.5 && speed <= 2)) throw new InvalidArgumentError("speed", "must be 0 (1.0) or from 0.5 to 2.0");
   if (request.utteranceId.length > 64) throw new InvalidArgumentError("utterance_id", "must be at most 64 characters");
-  if (!Object.values(SynthesisPriority).includes(request.priority) || request.priority < 0) {
+  const priorities: number[] = [
+    SynthesisPriority.SYNTHESIS_PRIORITY_UNSPECIFIED,
+    SynthesisPriority.SYNTHESIS_PRIORITY_INTERACTIVE,
+  ];
+  if (!priorities.includes(request.priority)) {
     throw new InvalidArgumentError(
       "priority",
       `${request.priority} is not a SynthesisPriority (0 SYNTHESIS_PRIORITY_UNSPECIFIED, 1 SYNTHESIS_PRIORITY_INTERACTIVE)`,

@@ -354,7 +354,7 @@ describe("a live room", () => {
       expect(show?.answerSecondsLastHour).toBeGreaterThan(0);
     });
     expect(mostSameShowInRow).toBeLessThanOrEqual(2);
-  });
+  }, 120_000); // it plays 20 s of questions and their answers in real time: about 50 s here, alone
 
   it("counts in its record every outcome it publishes: a flood's busy ones too, as many as their events", async () => {
     await using stack = await startTestRoomStack({ live: true });

@@ -105,6 +105,16 @@ describe("the viewer's refusals", () => {
     expect(await send(base, "GET", "/rooms/nobody")).toMatchObject({ status: 404 });
     expect(await send(base, "GET", "/rooms/nobody/room.json")).toMatchObject({ status: 404 });
     expect(await send(base, "GET", "/rooms/qa-1")).toMatchObject({ status: 200 });
+    // HEAD wherever GET is; another method on a path that exists: 405 saying which it takes.
+    expect(await send(base, "HEAD", "/rooms/qa-1/room.json")).toEqual({ status: 200, body: "" });
+    expect(await send(base, "POST", "/rooms/qa-1", "{}")).toEqual({
+      status: 405,
+      body: "POST is not served here (GET, HEAD)",
+    });
+    expect(await send(base, "GET", "/rooms/qa-1/comments")).toEqual({
+      status: 405,
+      body: "GET is not served here (POST)",
+    });
     // A file name that steps out of the room's hls directory is no file of it.
     expect(await send(base, "GET", "/media/qa-1/hls/%2e%2e")).toMatchObject({ status: 404 });
     expect(await send(base, "GET", "/media/qa-1/hls/..%2Fhls-old%2Findex.m3u8")).toMatchObject({ status: 404 });

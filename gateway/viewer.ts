@@ -185,8 +185,18 @@ async function route(
 ): Promise<void> {
   const parts = pathSegments(req.url ?? "/");
   if (options.whepOnly && !(parts[0] === "rooms" && parts[2] === "whep")) return notFound(res);
-  if (req.method === "GET" && parts.length === 0) return listPage(options, res);
-  if (req.method === "GET" && parts[0] === "assets" && parts.length === 2) {
+  // HEAD is GET without the body (Node sends none); the event stream is GET only (HEAD would hold it open).
+  const events$ = parts[0] === "rooms" && parts[2] === "events" && parts.length === 3;
+  const method = req.method === "HEAD" && !events$ ? "GET" : req.method;
+  const allowed = methodsOf(parts);
+  if (allowed && !allowed.includes(method ?? "")) {
+    const allow = allowed.includes("GET") && !events$ ? [...allowed, "HEAD"] : allowed;
+    res.writeHead(405, { allow: allow.join(", "), "content-type": "text/plain" });
+    res.end(`${req.method} is not served here (${allow.join(", ")})`);
+    return;
+  }
+  if (method === "GET" && parts.length === 0) return listPage(options, res);
+  if (method === "GET" && parts[0] === "assets" && parts.length === 2) {
     if (parts[1] === "hls.min.js") return sendFile(res, hlsJs(), "text/javascript");
     if (parts[1] === "viewer.js") return sendText(res, viewerScript, "text/javascript");
     if (parts[1] === "viewer.css") return sendText(res, viewerCss, "text/css");
@@ -195,9 +205,9 @@ async function route(
     const roomId = parts[1];
     // Before the directory sees it: a KV key that is not a room id fails there with an error of its own.
     validateRoomId(roomId);
-    if (req.method === "GET" && parts.length === 2) return roomPage(options, roomId, res);
-    if (req.method === "GET" && parts[2] === "room.json" && parts.length === 3) return roomJson(options, roomId, res);
-    if (req.method === "GET" && parts[2] === "events" && parts.length === 3) return events(options, roomId, res);
+    if (method === "GET" && parts.length === 2) return roomPage(options, roomId, res);
+    if (method === "GET" && parts[2] === "room.json" && parts.length === 3) return roomJson(options, roomId, res);
+    if (method === "GET" && events$) return events(options, roomId, res);
     if (req.method === "POST" && parts[2] === "comments" && parts.length === 3) {
       return comment(options, identity, roomId, req, res);
     }
@@ -216,7 +226,7 @@ async function route(
       return;
     }
   }
-  if (req.method === "GET" && parts[0] === "media" && parts[1] && parts[2] === "hls" && parts.length === 4) {
+  if (method === "GET" && parts[0] === "media" && parts[1] && parts[2] === "hls" && parts.length === 4) {
     validateRoomId(parts[1]);
     // A playlist or segment is a plain file name: nothing here may step out of the room's hls directory.
     if (!hlsFileName.test(parts[3]!)) return notFound(res);
@@ -496,6 +506,21 @@ function html(res: ServerResponse, page: string) {
 function sendText(res: ServerResponse, text: string, type: string) {
   res.writeHead(200, { "content-type": `${type}; charset=utf-8`, "cache-control": "no-cache" });
   res.end(text);
+}
+
+/**
+ * The methods a path of the viewer's takes (405 with Allow for another one), or undefined for a path that is not
+ * one of its resources (404). WHEP's own paths answer their 405s themselves.
+ */
+function methodsOf(parts: string[]): string[] | undefined {
+  if (parts.length === 0) return ["GET"];
+  if (parts[0] === "assets" && parts.length === 2) return ["GET"];
+  if (parts[0] === "media" && parts[2] === "hls" && parts.length === 4) return ["GET"];
+  if (parts[0] !== "rooms" || !parts[1]) return undefined;
+  if (parts.length === 2) return ["GET"];
+  if (parts.length === 3 && (parts[2] === "room.json" || parts[2] === "events")) return ["GET"];
+  if (parts.length === 3 && parts[2] === "comments") return ["POST"];
+  return undefined;
 }
 
 const segmentName = /^segment-g(\d+)-(\d+)\.ts$/;

@@ -2,7 +2,7 @@
 // in the room are answered by the host that takes it over, in order, once.
 import { describe, expect, it } from "vitest";
 import { Comment, RoomState, type RoomEvent } from "../proto/index.js";
-import { eventually, startTestRoomStack } from "../testing/index.js";
+import { eventually, startTestRoomStack, type TestRoomStack } from "../testing/index.js";
 import { enqueueComment } from "./internal.js";
 
 /** Each comment's outcome events (answered or rejected), by comment id. */
@@ -16,6 +16,28 @@ function outcomes(events: RoomEvent[]): Map<string, string[]> {
   return byComment;
 }
 
+/**
+ * Five viewers ask questions of different kinds, so none is merged into another (the room answers them one at a
+ * time), on the room's NATS inbox; resolves with their comment ids, `<prefix>-0` to `<prefix>-4`.
+ */
+async function askFive(stack: TestRoomStack, roomId: string, prefix: string): Promise<string[]> {
+  const questions = [
+    "这个保温杯多少钱？",
+    "有什么颜色可以选？",
+    "还有货吗？",
+    "发什么快递，几天到？",
+    "保温效果怎么样？",
+  ];
+  const ids = questions.map((_, i) => `${prefix}-${i}`);
+  for (const [i, text] of questions.entries()) {
+    await enqueueComment(
+      stack.nc,
+      Comment.fromPartial({ commentId: ids[i], roomId, viewerId: `v${i}`, text, source: "test" }),
+    );
+  }
+  return ids;
+}
+
 describe("comments waiting in a room whose host dies", () => {
   it("are answered by the host that takes the room over, each once, none lost", async () => {
     await using stack = await startTestRoomStack({ live: true, roomHosts: 2 });
@@ -25,21 +47,7 @@ describe("comments waiting in a room whose host dies", () => {
     const owner = await stack.hostOf("pending");
     const other = stack.hosts.find((h) => h !== owner)!;
 
-    // Questions of different kinds, so none is merged into another: the room answers them one at a time.
-    const questions = [
-      "这个保温杯多少钱？",
-      "有什么颜色可以选？",
-      "还有货吗？",
-      "发什么快递，几天到？",
-      "保温效果怎么样？",
-    ];
-    const ids = questions.map((_, i) => `q-${i}`);
-    for (const [i, text] of questions.entries()) {
-      await enqueueComment(
-        stack.nc,
-        Comment.fromPartial({ commentId: ids[i], roomId: "pending", viewerId: `v${i}`, text, source: "test" }),
-      );
-    }
+    const ids = await askFive(stack, "pending", "q");
     // The first answer starts: the others wait in the room (its persisted state) when its host dies.
     await eventually(() => expect(outcomes(stack.eventsOf("pending")).size).toBeGreaterThan(0), {
       timeoutMs: 30_000,
@@ -85,20 +93,7 @@ describe("comments waiting in a room that ends", () => {
     await stack.create("ending", stack.liveSpec());
     await stack.start("ending");
     await eventually(() => expect(stack.utterances("ending").length).toBeGreaterThan(0), { timeoutMs: 30_000 });
-    const questions = [
-      "这个保温杯多少钱？",
-      "有什么颜色可以选？",
-      "还有货吗？",
-      "发什么快递，几天到？",
-      "保温效果怎么样？",
-    ];
-    const ids = questions.map((_, i) => `e-${i}`);
-    for (const [i, text] of questions.entries()) {
-      await enqueueComment(
-        stack.nc,
-        Comment.fromPartial({ commentId: ids[i], roomId: "ending", viewerId: `v${i}`, text, source: "test" }),
-      );
-    }
+    const ids = await askFive(stack, "ending", "e");
     // All five are in the room (counted) when it is stopped: at most the first is answered by then.
     await eventually(async () => expect((await stack.get("ending")).status?.commentsReceived).toBe(5), {
       timeoutMs: 30_000,

@@ -21,7 +21,7 @@ import {
   type Tracing,
 } from "../observability/internal.js";
 import { NginxRtmp, probeMedia } from "../media/internal.js";
-import { eventually, startTestRoomStack } from "../testing/index.js";
+import { eventually, startTestRoomStack, type TestRoomStack } from "../testing/index.js";
 import { enqueueComment, type LiveRoom } from "./internal.js";
 import { startFakeLlm } from "../brain/internal.js";
 
@@ -31,6 +31,14 @@ beforeAll(() => {
   tracing = startTracing({ serviceName: "test", spanProcessors: [new SimpleSpanProcessor(spans)] });
 });
 afterAll(() => tracing.shutdown());
+
+/** The room on air on the stack's first host, once it is. */
+const onAirRoom = (stack: TestRoomStack, roomId: string) =>
+  eventually(() => {
+    const onAir = stack.hosts[0]!.host.onAir.get(roomId);
+    expect(onAir).toBeDefined();
+    return onAir as unknown as LiveRoom;
+  });
 
 describe("a live room", () => {
   it("speaks its show into HLS, answers a price question from the catalog, and goes off air on stop", async () => {
@@ -221,11 +229,7 @@ describe("a live room", () => {
     await using stack = await startTestRoomStack({ live: true });
     await stack.create("say-order", stack.liveSpec());
     await stack.start("say-order");
-    const room = await eventually(() => {
-      const onAir = stack.hosts[0]!.host.onAir.get("say-order");
-      expect(onAir).toBeDefined();
-      return onAir as unknown as LiveRoom;
-    });
+    const room = await onAirRoom(stack, "say-order");
     await eventually(() => expect(stack.utterances("say-order").length).toBeGreaterThan(0), { timeoutMs: 20_000 });
     room.say("第一句话，慢慢说给大家听听看。", false, "say-a");
     room.say("第二句话，也排在后面等着说。", false, "say-b");
@@ -244,11 +248,7 @@ describe("a live room", () => {
     await using stack = await startTestRoomStack({ live: true });
     await stack.create("pages-1", stack.liveSpec());
     await stack.start("pages-1");
-    const room = await eventually(() => {
-      const onAir = stack.hosts[0]!.host.onAir.get("pages-1");
-      expect(onAir).toBeDefined();
-      return onAir as unknown as LiveRoom;
-    });
+    const room = await onAirRoom(stack, "pages-1");
     // Two pages on this room's 360x640 picture.
     const text = "家人们看过来，这款304不锈钢保温杯型号XJ-2000今天直播间只要七十九元，保温十二小时，下单还送杯套。";
     const pages = room.media.subtitlePages(text);

@@ -165,6 +165,17 @@ describe("room actor", () => {
       ]),
     );
     await expect(s.status("ghost")).rejects.toMatchObject({ code: "not_found" });
+    // A subject no room can have: the id itself is what is wrong.
+    await s.js.publish(
+      subjects.roomComments("Ghost_1"),
+      Comment.encode(Comment.fromPartial({ commentId: "c-bad-id", roomId: "Ghost_1", text: "hi" })).finish(),
+      { msgID: "c-bad-id" },
+    );
+    await eventually(() =>
+      expect(s.events.flatMap((e) => (e.event?.$case === "commentRejected" ? [e.event.value] : []))).toContainEqual(
+        expect.objectContaining({ commentId: "c-bad-id", reason: "invalid", field: "room_id" }),
+      ),
+    );
   });
 
   it("dead-letters a payload that is not a comment and keeps serving the room", async () => {

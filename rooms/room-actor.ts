@@ -764,7 +764,13 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
       // A room on air publishes its counters every few seconds (progress); others at once.
       if (ctx.state.spec !== undefined && !onAir.has(ctx.id)) await changed(ctx);
     };
-    if (ctx.state.spec === undefined) return reject("not_found", "room_id", `room ${ctx.id} does not exist`);
+    if (ctx.state.spec === undefined) {
+      // A subject no room can have (upper case, a dot's worth of junk): the publisher's mistake, named as such.
+      if (!subjects.roomIdPattern.test(ctx.id)) {
+        return reject("invalid", "room_id", `"${ctx.id}" is not a room id (a-z, 0-9 and '-', 1 to 63 characters)`);
+      }
+      return reject("not_found", "room_id", `room ${ctx.id} does not exist`);
+    }
     if (ctx.state.state === "ROOM_STATE_ENDED") {
       return reject("room_ended", "room_id", `room ${ctx.id} has ended; its comments are not answered`);
     }

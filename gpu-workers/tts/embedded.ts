@@ -117,9 +117,7 @@ export async function* synthesizeEmbedded(
             close(atMs);
             const origin = run.origin[event.textPosition - 1];
             if (!origin) continue;
-            const spoken =
-              origin.word ??
-              [...run.input].slice(event.textPosition - 1, event.textPosition - 1 + event.length).join("");
+            const spoken = origin.word ?? wordAt([...run.input], event.textPosition - 1, event.length);
             openWord = {
               text: spoken,
               startMs: Math.round(atMs),
@@ -185,6 +183,19 @@ function toRuns(sentence: Segment[]): Run[] {
     else append(run, segment.spoken, { segment });
   }
   return runs.filter((r) => r.input.trim() !== "");
+}
+
+/**
+ * The word espeak-ng reports at `start` (code points) of `length`, through a hyphenated compound: it reports
+ * "forty-nine" as one word event of the length of "forty" (and none for "nine"), though it says both.
+ */
+function wordAt(input: string[], start: number, length: number): string {
+  let end = start + length;
+  while (input[end] === "-" && /\p{L}/u.test(input[end + 1] ?? "")) {
+    end++;
+    while (/\p{L}/u.test(input[end] ?? "")) end++;
+  }
+  return input.slice(start, end).join("");
 }
 
 function append(run: Run, text: string, origin: Run["origin"][number]): void {

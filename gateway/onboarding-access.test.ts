@@ -92,6 +92,17 @@ afterAll(async () => {
 });
 
 describe("onboarding: merchants kept apart", () => {
+  it("a retried SubmitJob gets the job its first call made, from a first message that carries its request id alone", async () => {
+    const acme = await as("svc:acme");
+    const retry = { ...submission({ requestId: "acme-1", room: undefined }), room: undefined };
+    expect(await submitVideo(acme, retry, new Uint8Array(0))).toMatchObject({ id: acmeJob.id });
+    // A new request id with no room is a new submission, refused naming what it lacks.
+    await expect(submitVideo(acme, { ...retry, requestId: "acme-new" }, new Uint8Array(0))).rejects.toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringMatching(/^submission\.room/) as unknown,
+    });
+  });
+
   it("a job is its tenant's: another merchant can neither read, list, watch nor cancel it", async () => {
     expect(acmeJob).toMatchObject({ tenant: "acme", state: JobState.JOB_STATE_QUEUED });
     const globex = await as("svc:globex");

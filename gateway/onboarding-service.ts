@@ -32,7 +32,7 @@ import {
   updateScript,
   validateSubmission,
 } from "../onboarding/index.js";
-import { RoomClient, validateEnum, validateRoomId } from "../rooms/index.js";
+import { RoomClient, validateEnum, validateRequestId, validateRoomId } from "../rooms/index.js";
 import type { Action } from "../trust/index.js";
 import { clientStream, serverStream, unary, type GrpcServiceRegistration } from "../transport/index.js";
 import type { Access, Admitted } from "./access.js";
@@ -86,10 +86,17 @@ export async function onboardingService(deps: OnboardingServiceDeps): Promise<Gr
       }
       const request = submission.value;
       return access.run("SubmitJob", request, call, async (admission) => {
-        validateSubmission(request);
+        validateRequestId(request.requestId, { required: true, field: "submission.request_id" });
         const tenant = admission.tenantForCreate(request.tenant);
+        // A retry: the job its first call made, whatever else the first message carries (its request id is enough).
+        const made = await store.get(jobIdFor(tenant, request.requestId));
+        if (made) {
+          admission.entry.roomId = made.job.roomId;
+          return made.job;
+        }
+        validateSubmission(request);
         // A new job (a retried submission is its first job again) within the tenant's jobs under way, before any upload.
-        if (deps.quotas && !(await store.get(jobIdFor(tenant, request.requestId)))) {
+        if (deps.quotas) {
           const underWay = await store.list((r) => r.job.tenant === tenant && !jobEnded(r.job.state));
           deps.quotas.checkJobs(tenant, underWay.length);
         }

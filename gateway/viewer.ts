@@ -82,6 +82,8 @@ const contentTypes: Record<string, string> = {
   ".ts": "video/mp2t",
   ".m4s": "video/iso.segment",
   ".mp4": "video/mp4",
+  // The AI-content label the multivariant playlist names (EXT-X-SESSION-DATA URI).
+  ".json": "application/json",
 };
 const maxBodyBytes = 4_096;
 /** A playlist or segment in a room's hls directory: a plain file name, never "." or "..". */
@@ -235,9 +237,9 @@ async function route(
     // Playlists change every segment; a segment never changes once listed (its name holds the graph's generation),
     // so players and a CDN pulling from this origin keep it. One not listed yet is still being written: not served.
     const dir = join(options.mediaDir, parts[1], "hls");
-    const playlist = parts[3]!.endsWith(".m3u8");
-    if (!playlist && !(await segmentComplete(dir, parts[3]!))) return notFound(res);
-    const caching = playlist ? "no-cache" : "public, max-age=86400, immutable";
+    const segment = !parts[3]!.endsWith(".m3u8") && !parts[3]!.endsWith(".json");
+    if (segment && !(await segmentComplete(dir, parts[3]!))) return notFound(res);
+    const caching = segment ? "public, max-age=86400, immutable" : "no-cache";
     return sendFile(res, join(dir, parts[3]!), type, { "cache-control": caching });
   }
   notFound(res);

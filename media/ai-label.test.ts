@@ -78,7 +78,9 @@ describe("the AI-content label in every output", () => {
     expect(played.tags.metadatacreator).toBe(label);
     expect(played.sei).toContain(sei);
     const master = await readFile(join(dir, "hls", "master.m3u8"), "utf8");
-    expect(master).toContain(`#EXT-X-SESSION-DATA:DATA-ID="cn.gb45438.aigc",VALUE="${label.replace(/"/g, "'")}"`);
+    expect(master).toContain(`#EXT-X-SESSION-DATA:DATA-ID="cn.gb45438.aigc",URI="aigc.json"`);
+    // The session data's resource is the label's JSON, as HLS asks of it.
+    expect(JSON.parse(await readFile(join(dir, "hls", "aigc.json"), "utf8"))).toEqual(JSON.parse(label));
     expect(master).toMatch(/#EXT-X-STREAM-INF:BANDWIDTH=\d+,RESOLUTION=640x360,.*\nindex\.m3u8\n/);
   });
 });

@@ -43,19 +43,23 @@ export function labelEncoder(encoder: GstElement, text: string): boolean {
 
 /**
  * The room's HLS multivariant playlist (master.m3u8): its one variant (index.m3u8) and the label as session data,
- * which players and platforms read without decoding the video.
+ * which players and platforms read without decoding the video. The label is JSON, which a playlist's quoted VALUE
+ * cannot hold (no double quotes there): it is in aigc.json beside the playlist, named by the session data's URI.
  */
+/** The implicit label's JSON beside a room's HLS playlists (EXT-X-SESSION-DATA's URI). */
+export const aigcLabelFile = "aigc.json";
+
 export async function writeHlsMaster(
   dir: string,
   variant: { width: number; height: number; fps: number; videoKbps: number; audioKbps: number },
   text: string,
 ): Promise<void> {
   const bandwidth = Math.round((variant.videoKbps + variant.audioKbps) * 1000 * 1.1);
-  const value = text.replace(/"/g, "'");
+  await writeFile(join(dir, aigcLabelFile), text);
   await writeFile(
     join(dir, "master.m3u8"),
     "#EXTM3U\n#EXT-X-VERSION:3\n" +
-      `#EXT-X-SESSION-DATA:DATA-ID="cn.gb45438.aigc",VALUE="${value}"\n` +
+      `#EXT-X-SESSION-DATA:DATA-ID="cn.gb45438.aigc",URI="${aigcLabelFile}"\n` +
       `#EXT-X-STREAM-INF:BANDWIDTH=${bandwidth},RESOLUTION=${variant.width}x${variant.height},` +
       `FRAME-RATE=${variant.fps.toFixed(3)},CODECS="avc1.4d401f,mp4a.40.2"\nindex.m3u8\n`,
   );

@@ -6,7 +6,7 @@ import { execFile } from "node:child_process";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
-import { InvalidArgumentError, UnavailableError } from "../errors/index.js";
+import { InvalidArgumentError } from "../errors/index.js";
 import { createPipeline, PipelineError, pullAllToEnd } from "./gst.js";
 import { probeMedia, type MediaProbe } from "./probe.js";
 import { QualityAnalyzer, type QualityReport, type Rect } from "./quality.js";
@@ -53,14 +53,11 @@ async function packetTimes(input: string, signal?: AbortSignal): Promise<number[
 }
 
 /**
- * Decodes `input` and scores it. An input that cannot be read (missing, not media, no video) fails naming it: a file
- * with an InvalidArgumentError (what the caller gave is wrong), a stream's URL with an UnavailableError (it may come
- * back).
+ * Decodes `input` and scores it. An input that cannot be read (missing, not media, no video; a stream's URL that does
+ * not answer) fails with an InvalidArgumentError naming it: `livehost quality` exits 2 for it, 1 only for a score
+ * below the bar.
  */
-const unreadable = (input: string, why: string, cause?: unknown) =>
-  /^[a-z][a-z0-9+.-]*:\/\//i.test(input)
-    ? new UnavailableError(`${input}: ${why}`, { cause })
-    : new InvalidArgumentError(input, why, { cause });
+const unreadable = (input: string, why: string, cause?: unknown) => new InvalidArgumentError(input, why, { cause });
 
 export async function scoreMedia(input: string, options: ScoreMediaOptions = {}): Promise<QualityReport> {
   const { signal } = options;
@@ -121,11 +118,11 @@ export async function scoreMedia(input: string, options: ScoreMediaOptions = {})
   // To its end, or until both sinks have handed over `limit` s.
   await pullAllToEnd(pipeline, { video: onVideo, ...(probe.audio ? { audio: onAudio } : {}) }, signal).catch(
     (err: unknown) => {
-      if (err instanceof PipelineError) throw new UnavailableError(`${input}: ${err.message}`, { cause: err });
+      if (err instanceof PipelineError) throw unreadable(input, err.message, err);
       throw err;
     },
   );
-  if (frames === 0) throw new UnavailableError(`${input}: no video frame could be decoded`);
+  if (frames === 0) throw unreadable(input, "no video frame could be decoded");
   const report = analyzer.finish();
   if (report.mouthFound) {
     const m = report.mouthFound;

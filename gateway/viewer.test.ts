@@ -145,6 +145,26 @@ describe("the viewer page", () => {
     expect((await offer("nobody")).status).toBe(404);
     expect((await offer("quiet-room")).status).toBe(503);
     expect((await fetch(`${base}/rooms/quiet-room/whep/abc`, { method: "PATCH" })).status).toBe(405);
+    // A player on another origin: its preflight is answered, and it may read the answers (errors included).
+    const preflight = await fetch(`${base}/rooms/quiet-room/whep`, {
+      method: "OPTIONS",
+      headers: { origin: "https://shop.example", "access-control-request-method": "POST" },
+    });
+    expect(preflight.status).toBe(204);
+    expect(
+      Object.fromEntries(
+        ["allow-origin", "allow-methods", "allow-headers", "expose-headers"].map((h) => [
+          h,
+          preflight.headers.get(`access-control-${h}`),
+        ]),
+      ),
+    ).toEqual({
+      "allow-origin": "*",
+      "allow-methods": "POST",
+      "allow-headers": "content-type",
+      "expose-headers": "location",
+    });
+    expect((await offer("nobody")).headers.get("access-control-allow-origin")).toBe("*");
     // The page, its events, comments and HLS are local mode's only.
     for (const path of [
       "/",

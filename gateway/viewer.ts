@@ -213,6 +213,23 @@ async function route(
     if (req.method === "POST" && parts[2] === "comments" && parts.length === 3) {
       return comment(options, identity, roomId, req, res);
     }
+    if (parts[2] === "whep" && (parts.length === 3 || parts.length === 4)) {
+      // A player on another origin (a shop's page) plays WHEP too: any origin may, as it may fetch HLS from a CDN.
+      // No credentials ride on it (the viewer cookie stays on this origin); the rate limits are per client address.
+      res.setHeader("access-control-allow-origin", "*");
+      res.setHeader("access-control-expose-headers", "location");
+      if (req.method === "OPTIONS") {
+        const methods = parts.length === 3 ? "POST" : "DELETE";
+        res.writeHead(204, {
+          allow: `${methods}, OPTIONS`,
+          "access-control-allow-methods": methods,
+          "access-control-allow-headers": "content-type",
+          "access-control-max-age": "600",
+        });
+        res.end();
+        return;
+      }
+    }
     if (parts[2] === "whep" && parts.length === 3 && req.method === "POST") {
       return whepOffer(options, identity, roomId, req, res);
     }

@@ -733,25 +733,20 @@ describe("the trend of a rise nobody announced", () => {
     expect(jumped.trendStreams).toBe(1520);
     expect(jumped.urgentReplicas).toBe(16);
     expect(jumped.target).toBe(16);
+    // The next pass, 15 s on, with `liveStreams` then.
+    const next = (liveStreams: number) =>
+      planPool({
+        ...input,
+        currentReplicas: 16,
+        liveStreams,
+        history: jumped.history,
+        observed: jumped.observed,
+        now: t0 + 120_000,
+      });
     // Not held: the next span is flat (a step, rooms started at once), and its asks go.
-    const step = planPool({
-      ...input,
-      currentReplicas: 16,
-      liveStreams: 1040,
-      history: jumped.history,
-      observed: jumped.observed,
-      now: t0 + 120_000,
-    });
-    expect(step.target).toBe(11);
+    expect(next(1040).target).toBe(11);
     // Rising again in the next span: a surge, carried forward (and held).
-    const surge = planPool({
-      ...input,
-      currentReplicas: 16,
-      liveStreams: 1080,
-      history: jumped.history,
-      observed: jumped.observed,
-      now: t0 + 120_000,
-    });
+    const surge = next(1080);
     expect(surge.target).toBe(16);
     expect(surge.history.at(-1)!.replicas).toBe(16);
     // Under 6 % a minute in one span (12 streams: 4.8 %) is not a jump.

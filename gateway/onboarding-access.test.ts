@@ -92,10 +92,25 @@ afterAll(async () => {
 });
 
 describe("onboarding: merchants kept apart", () => {
-  it("a retried SubmitJob gets the job its first call made, from a first message that carries its request id alone", async () => {
+  it("a retried SubmitJob gets the job its first call made, from a first message that carries its request id alone; another submission under its request id is ALREADY_EXISTS", async () => {
     const acme = await as("svc:acme");
     const retry = { ...submission({ requestId: "acme-1", room: undefined }), room: undefined };
     expect(await submitVideo(acme, retry, new Uint8Array(0))).toMatchObject({ id: acmeJob.id });
+    // The whole submission sent again is the same retry; another submission under the used request id is not.
+    const first = submission({ requestId: "acme-1", room: sampleRoomSpec({ avatar: undefined }) });
+    expect(await submitVideo(acme, first, Buffer.alloc(4096, 1))).toMatchObject({ id: acmeJob.id });
+    for (const [field, other] of [
+      ["room_id", { roomId: "another-room" }],
+      ["room", { room: sampleRoomSpec({ avatar: undefined, displayName: "another show" }) }],
+      ["video_sha256", { videoSha256: "0".repeat(64) }],
+    ] as const) {
+      await expect(submitVideo(acme, { ...first, ...other }, Buffer.alloc(4096, 1))).rejects.toMatchObject({
+        code: "already_exists",
+        message: expect.stringContaining(
+          `made job ${acmeJob.id} from another submission (its ${field} differs)`,
+        ) as unknown,
+      });
+    }
     // A new request id with no room is a new submission, refused naming what it lacks.
     await expect(submitVideo(acme, { ...retry, requestId: "acme-new" }, new Uint8Array(0))).rejects.toMatchObject({
       code: "invalid_argument",

@@ -29,6 +29,7 @@ import {
   readJob,
   removeJobOutputs,
   submitJob,
+  checkRetry,
   updateScript,
   validateSubmission,
 } from "../onboarding/index.js";
@@ -88,9 +89,10 @@ export async function onboardingService(deps: OnboardingServiceDeps): Promise<Gr
       return access.run("SubmitJob", request, call, async (admission) => {
         validateRequestId(request.requestId, { required: true, field: "submission.request_id" });
         const tenant = admission.tenantForCreate(request.tenant);
-        // A retry: the job its first call made, whatever else the first message carries (its request id is enough).
+        // A retry: the job its first call made (its request id is enough; what else it carries must be the same).
         const made = await store.get(jobIdFor(tenant, request.requestId));
         if (made) {
+          checkRetry(made, request);
           admission.entry.roomId = made.job.roomId;
           return made.job;
         }

@@ -4,6 +4,7 @@
 export { JobStore, type JobRecord } from "./store.js";
 export {
   submitJob,
+  checkRetry,
   readJob,
   cancelJob,
   overrideQuality,

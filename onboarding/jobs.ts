@@ -3,13 +3,15 @@
 // decision is a compare-and-set on the job's record, so it lands once even when a worker writes at the same moment.
 import { createHash } from "node:crypto";
 import {
+  AlreadyExistsError,
   FailedPreconditionError,
   InvalidArgumentError,
   ResourceExhaustedError,
   AbortedError,
   NotFoundError,
 } from "../errors/index.js";
-import { Job, JobEventKind, JobState, ShowScript, StepState, type JobSubmission } from "../proto/index.js";
+import type { JobSubmission } from "../proto/index.js";
+import { Job, JobEventKind, JobState, RoomSpec, ShowScript, StepState } from "../proto/index.js";
 import { checkCatalogWording } from "../brain/index.js";
 import { validateRequestId, validateRoomId, validateRoomSpec } from "../rooms/index.js";
 import { stepNames, stepOf, type JobRecord, type JobStore } from "./store.js";
@@ -23,6 +25,34 @@ export const defaultMinQualityScore = 60;
 /** The job id of a submission: the same tenant and request id always make the same job. */
 export function jobIdFor(tenant: string, requestId: string): string {
   return `j-${createHash("sha256").update(`${tenant}\n${requestId}`).digest("hex").slice(0, 16)}`;
+}
+
+/**
+ * A retry of the submission that made `made`: its first message may carry the request id alone, and whatever else it
+ * carries must be what the first call sent. Another submission under a used request id is ALREADY_EXISTS naming the
+ * first field that differs (the job is not the one the caller describes; a new request id makes a new job).
+ */
+export function checkRetry(made: JobRecord, retried: JobSubmission): void {
+  const first = made.submission;
+  const differs = (field: string) => {
+    throw new AlreadyExistsError(
+      `submission.request_id ${JSON.stringify(retried.requestId)} made job ${made.job.id} from another submission ` +
+        `(its ${field} differs); send that submission again, or use a new request id for a new job`,
+    );
+  };
+  if (retried.roomId !== "" && retried.roomId !== made.job.roomId) differs("room_id");
+  if (retried.avatarId !== "" && retried.avatarId !== made.job.avatarId) differs("avatar_id");
+  if (retried.videoSha256 !== "" && retried.videoSha256 !== made.job.videoSha256) differs("video_sha256");
+  if (retried.videoBytes !== 0 && retried.videoBytes !== made.job.videoBytes) differs("video_bytes");
+  if (retried.minQualityScore !== 0 && retried.minQualityScore !== first.minQualityScore) {
+    differs("min_quality_score");
+  }
+  if (retried.reviewScript && !first.reviewScript) differs("review_script");
+  if (retried.leaveStopped && !first.leaveStopped) differs("leave_stopped");
+  if (retried.room && first.room) {
+    const same = Buffer.from(RoomSpec.encode(retried.room).finish()).equals(RoomSpec.encode(first.room).finish());
+    if (!same) differs("room");
+  }
 }
 
 /** Checks a submission (INVALID_ARGUMENT naming the field). */

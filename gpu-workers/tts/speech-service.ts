@@ -21,6 +21,8 @@ import type { StreamCapacity } from "../capacity.js";
 import type { SynthesisChunk } from "./embedded.js";
 import { supportedSampleRates, type SpeechVoice } from "./voices.js";
 
+/** A BCP 47 language tag or a prefix of one on subtag boundaries ("zh", "zh-hans", "en-us"). */
+const languageRange = /^[a-z]{2,8}(?:-[a-z0-9]{1,8})*$/;
 export const maxTextLength = 2_000;
 /** gRPC messages stay well under 4 MiB; the contract promises at most 64 KiB of PCM per chunk. */
 const maxChunkBytes = 64 * 1024;
@@ -88,11 +90,22 @@ export function speechService(deps: SpeechServiceDeps): GrpcServiceRegistration 
       }
     }),
     listVoices: unary("ListVoices", (request: ListVoicesRequest) => {
-      const prefix = request.language.toLowerCase();
+      const wanted = request.language.toLowerCase();
+      if (wanted !== "" && !languageRange.test(wanted)) {
+        throw new InvalidArgumentError(
+          "language",
+          'must be a BCP 47 language tag or its prefix, such as "zh" or "en-US"',
+        );
+      }
+      // RFC 4647 basic filtering: "zh" matches "zh" and "zh-CN", never "zha"; a tag matches itself in any case.
+      const matches = (language: string) => {
+        const tag = language.toLowerCase();
+        return wanted === "" || tag === wanted || tag.startsWith(`${wanted}-`);
+      };
       return Promise.resolve(
         ListVoicesResponse.fromPartial({
           voices: deps.voices
-            .filter((v) => prefix === "" || v.language.toLowerCase().startsWith(prefix))
+            .filter((v) => matches(v.language))
             .map((v) => ({
               id: v.id,
               language: v.language,

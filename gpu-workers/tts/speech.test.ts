@@ -161,6 +161,15 @@ describe("SpeechService with the embedded voice", () => {
     const zh = await callUnary(s.client.listVoices.bind(s.client), ListVoicesRequest.fromPartial({ language: "zh" }));
     expect(zh.voices.map((v) => v.id).sort()).toEqual(["zh-female-warm", "zh-male-calm"]);
     expect(zh.voices[0]).toMatchObject({ family: "espeak-ng", nativeSampleRateHz: 22050 });
+    // By whole subtags, in any case: "zha" (Zhuang) is not "zh", "ZH-cn" is the voices' own tag.
+    const list = (language: string) =>
+      callUnary(s.client.listVoices.bind(s.client), ListVoicesRequest.fromPartial({ language }));
+    expect((await list("zha")).voices).toEqual([]);
+    expect((await list("ZH-cn")).voices.map((v) => v.id).sort()).toEqual(["zh-female-warm", "zh-male-calm"]);
+    expect((await list("")).voices.length).toBeGreaterThanOrEqual(4);
+    for (const bad of ["z", "zh_CN"]) {
+      await expect(list(bad)).rejects.toThrow(/^language: must be a BCP 47 language tag/);
+    }
     await eventually(() => expect(s.announcements.at(-1)?.capabilities).toContain("en-male-bright"));
     expect(s.announcements.at(-1)).toMatchObject({ grpcAddress: s.speech.worker.address, executionProvider: "cpu" });
   });

@@ -242,6 +242,27 @@ describe("a live room", () => {
     await eventually(() => expect(said()).toContain("say-b"), { timeoutMs: 40_000, intervalMs: 50 });
     // C comes first (A may not be heard at all: cut before any of it played); B after it.
     expect(said().filter((id) => id !== "say-a")).toEqual(["say-c", "say-b"]);
+    // Every line a caller was given an id for ends once, heard or not (A's end alone when none of it played).
+    await eventually(
+      () => {
+        const ends = stack
+          .eventsOf("say-order")
+          .flatMap((e) =>
+            e.event?.$case === "utteranceEnded" && e.event.value.utteranceId.startsWith("say-") ? [e.event.value] : [],
+          );
+        expect(ends.map((end) => end.utteranceId).sort()).toEqual(["say-a", "say-b", "say-c"]);
+        // A line that never started ends cut with nothing played; one heard ends after what played of it.
+        const endOf = (id: string) => ends.find((end) => end.utteranceId === id)!;
+        const unheard = ["say-a", "say-b", "say-c"].filter((id) => !said().includes(id));
+        for (const end of unheard.map(endOf)) expect(end).toMatchObject({ interrupted: true, durationMs: 0 });
+        expect(
+          said()
+            .map(endOf)
+            .every((end) => end.durationMs > 0),
+        ).toBe(true);
+      },
+      { timeoutMs: 20_000, intervalMs: 50 },
+    );
   });
 
   it("shows a sentence longer than two subtitle lines in pages, in order, one at a time", async () => {

@@ -267,6 +267,7 @@ export class LiveRoom implements OnAirRoom {
         void this.#answer?.return();
         this.#answer = undefined;
       },
+      streamTimeMs: () => Math.round(this.media.status().streamSeconds * 1000),
     });
     this.#metrics = roomMetrics(deps.registry);
     this.#timings = new AnswerTimings(this.#metrics, deps.onAnswerHeard);
@@ -593,8 +594,11 @@ export class LiveRoom implements OnAirRoom {
     this.#current?.cut.abort();
     await this.#loop;
     await this.#renders.stop();
+    const offAir = Math.round(this.media.status().streamSeconds * 1000);
     await this.media.stop();
     this.#events.close();
+    // Human lines still waiting will not be said here: their callers are told (each line's end, nothing played).
+    for (const line of this.#humanLines.splice(0)) this.#events.unheardLine(line.utteranceId, offAir);
     this.#metrics.onAir.dec();
     if (this.#labelHidden) this.#metrics.aiLabelHidden.dec();
     this.#setStalled(undefined);

@@ -129,4 +129,24 @@ describe("utterance events", () => {
       streamTimeMs: 2_300,
     });
   });
+
+  it("ends a human's line cut before any of it played with its end alone, so the caller of Say learns it", () => {
+    const human = (utteranceId: string) =>
+      ledger.begin({ utteranceId, source: UtteranceSource.UTTERANCE_SOURCE_HUMAN, text: "大家好" });
+    human("say-1");
+    ledger.onMedia(report("say-1", "interrupted", 40));
+    human("say-2");
+    ledger.abandoned("say-2", false);
+    human("say-3");
+    ledger.close();
+    // A show sentence cut unheard says nothing (nobody holds its id).
+    ledger.begin({ utteranceId: "s1", source: UtteranceSource.UTTERANCE_SOURCE_SHOW, text: "下一句" });
+    ledger.abandoned("s1", false);
+    expect(kinds()).toEqual(["utteranceEnded", "utteranceEnded", "utteranceEnded"]);
+    expect(events.map((e) => e.value)).toMatchObject([
+      { utteranceId: "say-1", interrupted: true, durationMs: 0, streamTimeMs: 1_600, words: [] },
+      { utteranceId: "say-2", interrupted: true, durationMs: 0 },
+      { utteranceId: "say-3", interrupted: true, durationMs: 0 },
+    ]);
+  });
 });

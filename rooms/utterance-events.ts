@@ -3,11 +3,13 @@
 // media graph says the sentence is on the output, and only then publishes: UtteranceStarted on the frame that carries
 // its first sample, UtteranceEnded on the frame with its last (or at the cut), the subtitle and product cues at the
 // stream time they appear, and CommentAnswered when the answer's first sentence is heard. One start and one end per
-// utterance heard; a sentence cut before any of it played publishes neither, and the comments it was to answer are
-// told so (CommentRejected "interrupted").
+// utterance heard; a sentence cut before any of it played publishes no start, and the comments it was to answer are
+// told so (CommentRejected "interrupted"); a human's line (Say, whose caller holds its id) gets its UtteranceEnded
+// alone (interrupted, nothing played), so its caller learns it will not be said.
 import type { UtteranceReport } from "../media/index.js";
 import {
   CueFired_Kind,
+  UtteranceSource as Source,
   type CueFired,
   type RoomEvent,
   type ShowProgress,
@@ -49,6 +51,8 @@ export interface UtteranceEventsDeps {
   rejected: (count: number) => void;
   /** An answer's first sentence was not heard (its comments were told so): the rest of that answer is not said. */
   answerUnheard?: (questionId: string) => void;
+  /** The output's stream time now, in ms (where a line not heard ends). */
+  streamTimeMs?: () => number;
 }
 
 /** Sentences followed at most: one the graph never reports (a voice failure mid-way) is forgotten after as many newer. */
@@ -83,7 +87,10 @@ export class UtteranceEvents {
     for (const [id, entry] of [...this.#entries]) {
       const start = entry.start;
       this.#forget(id);
-      if (!start) continue;
+      if (!start) {
+        if (entry.line.source === Source.UTTERANCE_SOURCE_HUMAN) this.unheardLine(id);
+        continue;
+      }
       const playedMs = Math.max(0, Math.min(now - start.outputUnixMs, entry.durationMs ?? Infinity));
       this.#deps.publish({
         $case: "utteranceEnded",
@@ -149,7 +156,7 @@ export class UtteranceEvents {
     }
     if (!entry.start) {
       // Cut before a sample of it played (or a report that never came for its start): nothing was heard.
-      if (report.playedMs === 0 || report.state === "interrupted") return this.#told(entry);
+      if (report.playedMs === 0 || report.state === "interrupted") return this.#told(entry, streamTimeMs);
       this.#started(entry, { streamTimeMs, outputUnixMs: report.outputUnixMs });
     }
     this.#deps.publish({
@@ -188,8 +195,20 @@ export class UtteranceEvents {
     this.#told(entry);
   }
 
-  /** An answer none of which was heard: its comments are told it was cut. */
-  #told(entry: Entry) {
+  /**
+   * A human's line that will not be said (cut, or waiting when the room went off air): its UtteranceEnded alone,
+   * interrupted, nothing played, at the output's time now.
+   */
+  unheardLine(utteranceId: string, streamTimeMs = this.#deps.streamTimeMs?.() ?? 0): void {
+    this.#deps.publish({
+      $case: "utteranceEnded",
+      value: { utteranceId, interrupted: true, durationMs: 0, streamTimeMs, outputUnixMs: Date.now(), words: [] },
+    });
+  }
+
+  /** A sentence none of which was heard: an answer's comments are told it was cut, a human's line ends unheard. */
+  #told(entry: Entry, streamTimeMs?: number) {
+    if (entry.line.source === Source.UTTERANCE_SOURCE_HUMAN) this.unheardLine(entry.line.utteranceId, streamTimeMs);
     const answers = entry.line.answers;
     if (!answers) return;
     for (const commentId of answers.commentIds) {

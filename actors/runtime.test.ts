@@ -26,8 +26,8 @@ const decodeReply = (data: Uint8Array) =>
 
 const spans = new InMemorySpanExporter();
 let tracing: Tracing;
-beforeAll(() => {
-  tracing = startTracing({ serviceName: "test", spanProcessors: [new SimpleSpanProcessor(spans)] });
+beforeAll(async () => {
+  tracing = await startTracing({ serviceName: "test", spanProcessors: [new SimpleSpanProcessor(spans)] });
 });
 afterAll(() => tracing.shutdown());
 

@@ -28,7 +28,7 @@ import type { BenchContext } from "./main.js";
 export async function run({ log, quick }: BenchContext): Promise<Record<string, unknown>> {
   const n = quick ? 500 : 5_000;
   const warmup = quick ? 100 : 1_000;
-  const tracing = startTracing({ serviceName: "bench", spanProcessors: [] });
+  const tracing = await startTracing({ serviceName: "bench", spanProcessors: [] });
 
   await using nats = await startNatsServer({ jetstream: false });
   const responder = await connectNats({ servers: nats.url, name: "bench-responder" });

@@ -16,8 +16,8 @@ const catalog = await loadCatalogFile(sampleFiles.catalogZh);
 const persona = pickPersona(await loadPersonasFile(sampleFiles.personas), catalog);
 const spans = new InMemorySpanExporter();
 let tracing: Tracing;
-beforeAll(() => {
-  tracing = startTracing({ serviceName: "test", spanProcessors: [new SimpleSpanProcessor(spans)] });
+beforeAll(async () => {
+  tracing = await startTracing({ serviceName: "test", spanProcessors: [new SimpleSpanProcessor(spans)] });
 });
 afterAll(() => tracing.shutdown());
 

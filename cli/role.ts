@@ -59,7 +59,7 @@ export async function startRole(
   // Whatever is set up is undone, last first, if a later step fails; on success the stack moves to `stop`.
   await using undo = new AsyncDisposableStack();
   const logger = createLogger({ base: { role } });
-  const tracing = startTracing({ serviceName: `livehost-${role}`, attributes: { "livehost.role": role } });
+  const tracing = await startTracing({ serviceName: `livehost-${role}`, attributes: { "livehost.role": role } });
   undo.defer(() => tracing.shutdown());
   const registry = createRegistry({ role });
   let serving = false;

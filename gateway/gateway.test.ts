@@ -8,8 +8,8 @@ import { eventually, sampleRoomSpec, startTestRoomStack } from "../testing/index
 
 // Spans are real (not exported) so trace context is carried into the inbox.
 let tracing: Tracing;
-beforeAll(() => {
-  tracing = startTracing({ serviceName: "test" });
+beforeAll(async () => {
+  tracing = await startTracing({ serviceName: "test" });
 });
 afterAll(() => tracing.shutdown());
 

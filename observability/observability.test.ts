@@ -24,8 +24,8 @@ import { fakeRoomService, startNatsServer, startTestGrpcServer } from "../testin
 
 const exporter = new InMemorySpanExporter();
 let tracing: Tracing;
-beforeAll(() => {
-  tracing = startTracing({ serviceName: "test", spanProcessors: [new SimpleSpanProcessor(exporter)] });
+beforeAll(async () => {
+  tracing = await startTracing({ serviceName: "test", spanProcessors: [new SimpleSpanProcessor(exporter)] });
 });
 afterAll(() => tracing.shutdown());
 

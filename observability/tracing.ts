@@ -1,12 +1,20 @@
 // OpenTelemetry set-up for a livehost process. Spans are always created (so trace context crosses NATS and gRPC);
 // they are exported only when configured: by the standard OTEL_* variables (OTEL_EXPORTER_OTLP_ENDPOINT,
-// OTEL_TRACES_EXPORTER) or by span processors passed in (tests use an in-memory exporter).
-import { NodeSDK, core, resources, tracing as sdkTracing } from "@opentelemetry/sdk-node";
+// OTEL_TRACES_EXPORTER) or by span processors passed in (tests use an in-memory exporter). Exporting goes through
+// the SDK (@opentelemetry/sdk-node, which reads every OTEL_* variable), loaded only then: with its exporters it takes
+// longer to load than the rest of a role process's libraries, and every process (each CLI command too) starts here.
 import { trace, propagation, type Tracer } from "@opentelemetry/api";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { NoopSpanProcessor, type SpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 
-export type SpanProcessor = sdkTracing.SpanProcessor;
-export const { InMemorySpanExporter, SimpleSpanProcessor } = sdkTracing;
-export type ReadableSpan = sdkTracing.ReadableSpan;
+export {
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+  type SpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
 
 export interface TracingSettings {
   /** service.name of every span, e.g. "livehost-gateway". */
@@ -27,26 +35,32 @@ function exportConfigured(): boolean {
   return Boolean(process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
 }
 
-/** Starts the SDK once per process; call shutdown() (or dispose) on exit to flush spans. */
-export function startTracing(settings: TracingSettings): Tracing {
-  const sdk = new NodeSDK({
-    serviceName: settings.serviceName,
-    resource: resources.resourceFromAttributes({ "service.name": settings.serviceName, ...settings.attributes }),
-    autoDetectResources: false,
-    instrumentations: [],
-    textMapPropagator: new core.W3CTraceContextPropagator(),
-    // Without an exporter we still want real trace and span ids (the SDK sets up no tracer provider for an empty
-    // list), so a processor that drops every span stands in.
-    ...(settings.spanProcessors !== undefined && settings.spanProcessors.length > 0
-      ? { spanProcessors: settings.spanProcessors }
-      : exportConfigured() && settings.spanProcessors === undefined
-        ? {}
-        : { spanProcessors: [new sdkTracing.NoopSpanProcessor()] }),
-  });
-  sdk.start();
+/** Starts tracing once per process; call shutdown() (or dispose) on exit to flush spans. */
+export async function startTracing(settings: TracingSettings): Promise<Tracing> {
+  const resource = resourceFromAttributes({ "service.name": settings.serviceName, ...settings.attributes });
+  const propagator = new W3CTraceContextPropagator();
+  let shutdown: () => Promise<void>;
+  if (settings.spanProcessors === undefined && exportConfigured()) {
+    const { NodeSDK } = await import("@opentelemetry/sdk-node");
+    const sdk = new NodeSDK({
+      serviceName: settings.serviceName,
+      resource,
+      autoDetectResources: false,
+      instrumentations: [],
+      textMapPropagator: propagator,
+    });
+    sdk.start();
+    shutdown = () => sdk.shutdown();
+  } else {
+    // Real trace and span ids even when nothing is exported: a processor that drops every span stands in.
+    const processors = settings.spanProcessors?.length ? settings.spanProcessors : [new NoopSpanProcessor()];
+    const provider = new NodeTracerProvider({ resource, spanProcessors: processors });
+    provider.register({ propagator });
+    shutdown = () => provider.shutdown();
+  }
   let done: Promise<void> | undefined;
-  const shutdown = () => (done ??= sdk.shutdown());
-  return { shutdown, [Symbol.asyncDispose]: shutdown };
+  const once = () => (done ??= shutdown());
+  return { shutdown: once, [Symbol.asyncDispose]: once };
 }
 
 /** Tracers are named by folder: tracer("actors"), tracer("gpu-workers"). */
@@ -55,4 +69,4 @@ export function tracer(name: string): Tracer {
 }
 
 // Make propagation work even before (or without) startTracing, e.g. in a short-lived CLI command.
-propagation.setGlobalPropagator(new core.W3CTraceContextPropagator());
+propagation.setGlobalPropagator(new W3CTraceContextPropagator());

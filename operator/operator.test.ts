@@ -73,7 +73,7 @@ const condition = (obj: KubeObject | undefined, type: string) =>
   );
 
 const spans = new InMemorySpanExporter();
-const tracing = startTracing({ serviceName: "operator-test", spanProcessors: [new SimpleSpanProcessor(spans)] });
+const tracing = await startTracing({ serviceName: "operator-test", spanProcessors: [new SimpleSpanProcessor(spans)] });
 afterAll(() => tracing.shutdown());
 
 describe("operator against the Kubernetes API", () => {

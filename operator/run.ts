@@ -4,7 +4,6 @@
 // close releases the Lease.
 import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
-import { KubeConfig } from "@kubernetes/client-node";
 import { InvalidArgumentError } from "../errors/index.js";
 import {
   AsyncDisposableStack,
@@ -14,7 +13,6 @@ import {
   type Registry,
 } from "../observability/index.js";
 import { parseNatsServers, parsePort, type NatsConnection } from "../transport/index.js";
-import { startOperator } from "./controller.js";
 import { NatsWorkerDemand } from "./demand.js";
 import { RoomDirectoryDemand } from "./room-demand.js";
 import { NatsJobQueue } from "./job-queue.js";
@@ -236,6 +234,12 @@ export async function startOperatorRole(
   settings: OperatorRunSettings,
   ctx: { nats: NatsConnection; registry: Registry; logger: Logger },
 ): Promise<OperatorRole> {
+  // The Kubernetes client (most of a second to load) and the control loop are loaded here, where the operator runs:
+  // every role process and CLI command imports this folder for the operator's options.
+  const [{ KubeConfig }, { startOperator }] = await Promise.all([
+    import("@kubernetes/client-node"),
+    import("./controller.js"),
+  ]);
   const kubeConfig = new KubeConfig();
   if (settings.kubeconfig === "in-cluster") kubeConfig.loadFromCluster();
   else kubeConfig.loadFromFile(settings.kubeconfig);

@@ -27,8 +27,8 @@ import { startFakeLlm } from "../brain/internal.js";
 
 const spans = new InMemorySpanExporter();
 let tracing: Tracing;
-beforeAll(() => {
-  tracing = startTracing({ serviceName: "test", spanProcessors: [new SimpleSpanProcessor(spans)] });
+beforeAll(async () => {
+  tracing = await startTracing({ serviceName: "test", spanProcessors: [new SimpleSpanProcessor(spans)] });
 });
 afterAll(() => tracing.shutdown());
 

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFile } from "node:child_process";
 import { Writable } from "node:stream";
+import { promisify } from "node:util";
 import { Metadata, credentials } from "@grpc/grpc-js";
 import { context, trace } from "@opentelemetry/api";
 import { headers } from "@nats-io/transport-node";
@@ -112,5 +114,21 @@ describe("trace context", () => {
     const extracted = trace.getSpanContext(extractGrpcContext(metadata));
     expect(extracted?.traceId).toBe(span.spanContext().traceId);
     span.end();
+  });
+});
+
+describe("exporting spans", () => {
+  it("exports through the OTEL_* variables when they ask for it, with the service's name", async () => {
+    // A process of its own, as a role is: tracing is set up once per process.
+    const script = `
+      const { startTracing, tracer } = await import(${JSON.stringify(new URL("../dist/observability/index.js", import.meta.url).href)});
+      const tracing = await startTracing({ serviceName: "livehost-probe" });
+      tracer("probe").startSpan("probe-span").end();
+      await tracing.shutdown();`;
+    const { stdout: out } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], {
+      env: { ...process.env, OTEL_TRACES_EXPORTER: "console" },
+    });
+    expect(out).toContain("probe-span");
+    expect(out).toContain("livehost-probe");
   });
 });

@@ -165,25 +165,54 @@ describe("the order of the steps", () => {
     "飞机号 @cheap_goods88 啥都有",
     "dy搜 小美好物 同款更便宜",
     "去小红书搜我们店",
+    "电报 @pifa_go 一件代发",
+    "复制 ￥Ab3x7pLmQ2￥ 打开淘宝",
   ])("off-platform contact in an exact form is spam by the rule, whatever the model says: %j", async (text) => {
     const { reader, seen } = scripted({ intent: "price" });
     expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({ decision: "block", reason: "spam" });
     expect(seen).toEqual([]);
   });
 
-  test.each(["习近平", "毛主席说的", "xi jinping lol", "what would Putin say", "President Trump uses this"])(
-    "a political figure named is politics by the rule, whatever the model says: %j",
+  test.each([
+    "习近平",
+    "毛主席说的",
+    "金三胖又试射了",
+    "xi jinping lol",
+    "what would Putin say",
+    "President Trump uses this",
+    "Farage for PM",
+    "Trudeau ruined it",
+  ])("a political figure named is politics by the rule, whatever the model says: %j", async (text) => {
+    const { reader, seen } = scripted({ intent: "other" });
+    expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({
+      decision: "block",
+      reason: "politics",
+    });
+    expect(seen).toEqual([]);
+  });
+
+  test.each(["dickhead", "ur such a b!tch", "a$$hole host", "sb主播", "cnm又涨价", "傻逼吧", "kys"])(
+    "an insult that is one in any sentence is abuse by the rule, whatever the model says: %j",
     async (text) => {
       const { reader, seen } = scripted({ intent: "other" });
       expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({
         decision: "block",
-        reason: "politics",
+        reason: "abuse",
       });
       expect(seen).toEqual([]);
     },
   );
 
-  test.each(["this is my trump card", "抖音上看到的", "李强的快递到了吗"])(
+  test.each(["有usb接口吗", "傻瓜式操作吗", "holy shit so cheap", "Scunthorpe delivery?", "is it idiot proof"])(
+    "a word that only looks like an insult goes to the model: %j",
+    async (text) => {
+      const { reader, seen } = scripted({ intent: "other" });
+      expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({ decision: "allow" });
+      expect(seen).toEqual([text]);
+    },
+  );
+
+  test.each(["this is my trump card", "抖音上看到的", "李强的快递到了吗", "only $29.99 or $19.99?", "¥99包邮吗"])(
     "a word that only looks political or off-platform goes to the model: %j",
     async (text) => {
       const { reader, seen } = scripted({ intent: "other" });

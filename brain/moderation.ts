@@ -1,7 +1,8 @@
 // The exact steps every viewer comment goes through, in this order, and where the understanding model comes in:
 // validation (empty, too long, control characters, invalid UTF-8), personal data masked (so nothing after this sees
 // a phone number or an address, the model included), floods and duplicates per viewer, links, domains and exact
-// off-platform contact offers (spam), then the model's verdict (brain/understanding/): spam and off-platform
+// off-platform contact offers (spam), insults and slurs that are one in any sentence (abuse), political figures by
+// name (politics), then the model's verdict (brain/understanding/): spam and off-platform
 // contact, abuse, politics, someone's personal data, medical claims, advertising-law bait. Comments that may be
 // answered carry flags for what the answer must be careful about (superlatives, medical effects, injection attempts).
 import type { BlockLabel, IntentLabel } from "./understanding/corpus.js";
@@ -161,6 +162,10 @@ const offPlatformContact = [
   // Not 增加/参加/追加 ("能增加微信支付吗" asks about paying).
   /(?<![增参追更])加(?:我|俺)?\s*(?:vx|v信|wx|微信|威信|薇信|扣扣|qq|飞机|tg|v(?![a-z]))(?!支付|付款)/i,
   /(?:vx|v信|wx|微信|威信|薇信|qq|扣扣)\s*同号|飞机号|电报号/i,
+  // A handle after a messenger's Chinese name ("电报 @deals", "飞机：@deals").
+  /(?:电报|纸飞机|飞机|推特|油管)\s*[:：]?\s*@\s*[A-Za-z0-9_.]{3,}/,
+  // A Taobao share code ("￥kK8d9Xu3￥"): a link to a listing elsewhere, in the form the app copies.
+  /[￥¥$]\s*[A-Za-z0-9]{8,14}\s*[￥¥$]/,
   // Sent to search for a shop on another platform: "dy搜 小美好物", "去小红书搜我们", "快手关注…".
   /(?:\bdy|抖音|\bks|快手|小红书|\bxhs|红薯|[bB]站|拼多多|\bpdd|闲鱼|微博)\s*(?:上|里)?\s*(?:搜索?|关注|找|私信|私聊)/i,
 ];
@@ -170,8 +175,19 @@ const offPlatformContact = [
  * state in the news, in characters, pinyin and initials. A name is a name; the model reads politics by allusion.
  */
 const politicalFigures = [
-  /习近平|习大大|彭丽媛|赵乐际|王沪宁|蔡奇|丁薛祥|毛泽东|毛主席|邓小平|江泽民|胡锦涛|温家宝|李克强|周恩来|拜登|特朗普|川普|普京|泽连斯基|金正恩|内塔尼亚胡/,
-  /\b(?:xi\s?jin\s?ping|xjp|mao\s?ze\s?dong|deng\s?xiao\s?ping|biden|putin|zelensk(?:y|yy|iy)|netanyahu|kim\s?jong[-\s]?un|(?:donald|president)\s+trump)\b/i,
+  /习近平|习大大|彭丽媛|赵乐际|王沪宁|蔡奇|丁薛祥|毛泽东|毛主席|邓小平|江泽民|胡锦涛|温家宝|李克强|周恩来|拜登|特朗普|川普|普京|泽连斯基|金正恩|金三胖|内塔尼亚胡|莫迪|马克龙|特鲁多|奥巴马|埃尔多安|斯塔默|白纸运动/,
+  /\b(?:xi\s?jin\s?ping|xjp|mao\s?ze\s?dong|deng\s?xiao\s?ping|biden|putin|zelensk(?:y|yy|iy)|netanyahu|kim\s?jong[-\s]?un|(?:donald|president)\s+trump|trump's|maga|obama|kamala|trudeau|poilievre|starmer|sunak|farage|boris\s+johnson|bojo|macron|meloni|milei|erdogan|orb[aá]n|narendra\s+modi|modi\s+(?:ji|sarkar|govt|government|hai)|albanese|albo|tinubu|duterte|bongbong)\b/i,
+];
+
+/**
+ * Insults and slurs that are one in any sentence (LABELS.md: abuse), exact: English ones with the symbols and digits
+ * written for letters ("d1ckhead", "b!tch", "a$$hole"), Chinese ones with their initials and homophones ("sb主播",
+ * "cnm"). Curses said in delight ("holy shit, so cheap") and words with an everyday sense ("stupid cheap", "傻瓜式操作")
+ * are left to the model.
+ */
+const abusiveWords = [
+  /\b(?:c[u*]nts?|tw[a@*]ts?|wh[o0*]res?|sl[u*]ts?|sk[a@]nks?|b[i!1*]tch(?:es|y)?|biatch|d[i!1*]ck ?heads?|knob ?heads?|bell ?ends?|wankers?|tossers?|[a@][s$*]{2} ?holes?|arse ?holes?|a-holes?|m[o0]th[ae]r ?f[u*]?c?k\w*|f[a@*]gg?[o0*]ts?|n[i1!*]gg(?:er|a|ah)s?|retard(?:ed|s)?|spastic|spaz|trann(?:y|ies)|dykes?|douche ?bags?|scumbags?|dipshits?|jackass(?:es)?|sh[i!1*]t ?heads?|morons?|stfu|kys|kill (?:yo)?urself|piece of sh[i!1*]t|son of a b[i!1*]tch|f[u*]c?k (?:you|u|off)|fcuk (?:you|u|off)|fk (?:u|you|off))\b/i,
+  /傻[逼比屄叉]|傻b|煞笔|沙比|傻批|憨批|(?<![a-z0-9])sb(?![a-z0-9])|操你|草泥马|肏|(?<![a-z])(?:cnm|nmsl|mlgb|nmb)(?![a-z])|你妈死|死全家|贱人|婊子|骚货|狗日的|日你[妈娘]|妈卖批|杂种|畜生|王八蛋|滚犊子/i,
 ];
 
 /** Advertising-law absolute terms and their English kin; a viewer may say them, the host never does. */
@@ -205,6 +221,11 @@ export function linkIn(text: string): boolean {
 /** Whether a masked text offers contact off the platform in an exact form ("add me on WhatsApp", "加v"): spam. */
 export function offPlatformContactIn(text: string): boolean {
   return offPlatformContact.some((p) => p.test(text));
+}
+
+/** Whether the text holds an insult or slur that is one in any sentence (exact). */
+export function abusiveWordIn(text: string): boolean {
+  return abusiveWords.some((p) => p.test(text));
 }
 
 /** Whether the text names a political figure (exact). */
@@ -243,10 +264,13 @@ export type TextDecision =
       blockProbability: number;
     };
 
-/** Links and off-platform contact, political figures by name (exact), then the model, on a masked text. */
+/** Links and off-platform contact, insults and slurs, political figures by name (exact), then the model, on a masked text. */
 async function decideMasked(text: string, pii: PiiKind[], reader: CommentReader): Promise<TextDecision> {
   if (linkIn(text) || offPlatformContactIn(text)) {
     return { decision: "block", reason: "spam", text, pii, by: "rule", blockProbability: 1 };
+  }
+  if (abusiveWordIn(text)) {
+    return { decision: "block", reason: "abuse", text, pii, by: "rule", blockProbability: 1 };
   }
   if (politicalFigureIn(text)) {
     return { decision: "block", reason: "politics", text, pii, by: "rule", blockProbability: 1 };

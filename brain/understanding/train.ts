@@ -1,7 +1,7 @@
 // `livehost models train-understanding`: generates the corpus, trains the model, writes it as ONNX with its
 // evaluation, both committed under brain/understanding/model/. The evaluation is made by loading the written file in
 // onnxruntime and deciding every comment of the development sets (dev*.jsonl, heldout.jsonl, heldout2.jsonl and
-// heldout3.jsonl, read while the generator and the settings were chosen) and of the held-out set (heldout4.jsonl,
+// heldout3.jsonl, heldout4.jsonl, read while the generator and the settings were chosen) and of the held-out set (heldout5.jsonl,
 // written from LABELS.md apart from the generator, never trained on and never used to choose anything), exact rules
 // included, as a room does.
 import { createHash } from "node:crypto";
@@ -22,10 +22,13 @@ export const labelledSets = {
   dev4: repoPath("brain/understanding/dev4.jsonl"),
   dev5: repoPath("brain/understanding/dev5.jsonl"),
   dev6: repoPath("brain/understanding/dev6.jsonl"),
+  dev7: repoPath("brain/understanding/dev7.jsonl"),
+  dev8: repoPath("brain/understanding/dev8.jsonl"),
   heldout_v1: repoPath("brain/understanding/heldout.jsonl"),
   heldout_v2: repoPath("brain/understanding/heldout2.jsonl"),
   heldout_v3: repoPath("brain/understanding/heldout3.jsonl"),
-  heldout: repoPath("brain/understanding/heldout4.jsonl"),
+  heldout_v4: repoPath("brain/understanding/heldout4.jsonl"),
+  heldout: repoPath("brain/understanding/heldout5.jsonl"),
 };
 
 /** What each labelled set is, as the evaluation and the benchmark report it. */
@@ -36,12 +39,16 @@ export const labelledSetNotes: Record<keyof typeof labelledSets, string> = {
   dev4: "dev4.jsonl: development set (read during tuning)",
   dev5: "dev5.jsonl: development set (read during tuning)",
   dev6: "dev6.jsonl: development set (written before reading the generator, then read during tuning)",
+  dev7: "dev7.jsonl: development set of Chinese comments, most of them blocked, written to the block reasons' breadth from LABELS.md apart from the generator (scored once, then read in the tenth round)",
+  dev8: "dev8.jsonl: development set of English comments, most of them blocked, written as dev7.jsonl was (scored once, then read in the tenth round)",
   heldout_v1: "heldout.jsonl: the first held-out set (read during tuning; now a development set)",
   heldout_v2: "heldout2.jsonl: the second held-out set (its misses read in the seventh round; now a development set)",
   heldout_v3:
     "heldout3.jsonl: the third held-out set (read once after the seventh round, its misses read in the eighth; now a development set)",
+  heldout_v4:
+    "heldout4.jsonl: the fourth held-out set (scored twice, its misses read in the tenth round; now a development set)",
   heldout:
-    "heldout4.jsonl: the held-out set (written from LABELS.md, the issue and the catalogs without reading the generator, the other sets or the model's errors; never trained on or tuned on)",
+    "heldout5.jsonl: the held-out set (written from LABELS.md, the issue and the catalogs without reading the generator, the other sets or the model's errors; never trained on or tuned on)",
 };
 
 /** Texts of `sets` that the corpus also holds, compared as the model reads them (normalizeComment). */

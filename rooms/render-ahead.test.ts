@@ -85,7 +85,7 @@ async function wholeShowKept(stack: TestRoomStack): Promise<void> {
 describe("a room rendering its show ahead", () => {
   it("plays its show from what it kept; an answer cuts in and the show resumes from what was kept, no worker asked", async () => {
     await using stack = await startTestRoomStack({ live: true });
-    await stack.create("ahead", aheadSpec(stack, longScript));
+    await stack.create("ahead", aheadSpec(stack, longScript, 1.5));
     await stack.start("ahead");
 
     // Every sentence of the show is kept (rendered ahead, or streamed live once and kept), and some were played.
@@ -193,7 +193,7 @@ describe("a room rendering its show ahead", () => {
     expect(await answerSentences("live")).toBe(askedAnswers - repeats);
     expect(await answerSyntheses()).toBe(askedAnswers - repeats);
     expect(stack.eventsOf("ahead").filter((e) => e.event?.$case === "error")).toEqual([]);
-    // The show plays in real time: about 57 s on a quiet 2-core machine, more beside other tests (its own waits allow
+    // The show plays in real time (at 1.5x): about 37 s on a quiet 2-core machine, more beside other tests (its own waits allow
     // more than the suite's 60 s).
   }, 150_000);
 

@@ -294,7 +294,8 @@ describe("a live room", () => {
   it("in a busy room answers in batches and moves its show on: a question many asked answered once, saying so; no show sentence said more than twice in a row; every question an outcome", async () => {
     await using stack = await startTestRoomStack({ live: true });
     const { nc } = stack;
-    await stack.create("busy", stack.liveSpec());
+    // Double speed: the same sentences; questions still come faster than answers are said.
+    await stack.create("busy", stack.liveSpec({ voice: { voiceId: "zh-female-warm", speed: 2 } }));
     await stack.start("busy");
     await eventually(() => expect(stack.utterances("busy").length).toBeGreaterThan(0), { timeoutMs: 20_000 });
     const ask = (commentId: string, viewerId: string, text: string) =>

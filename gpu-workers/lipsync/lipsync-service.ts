@@ -308,7 +308,7 @@ class MouthStream implements Disposable {
   /** The frames of a chunk of audio, then a status when the stream falls behind real time or catches up. */
   async *audio(audio: AnimateAudio): AsyncGenerator<AnimateResponse> {
     const pcm = validatedPcm(audio.pcm);
-    this.#utteranceId = audio.utteranceId;
+    this.#utteranceId = validatedUtteranceId(audio.utteranceId, "audio.utterance_id");
     this.#utteranceStart ??= this.#animator.framesSent;
     const started = performance.now();
     const frames = await this.#animator.push(pcm);
@@ -330,6 +330,7 @@ class MouthStream implements Disposable {
 
   /** The frames for the rest of the utterance's audio, then "flushed" with how many frames the utterance had. */
   async *flush(flush: AnimateFlush): AsyncGenerator<AnimateResponse> {
+    validatedUtteranceId(flush.utteranceId, "flush.utterance_id");
     const start = this.#utteranceStart ?? this.#animator.framesSent;
     yield* this.#frames(await this.#animator.flush());
     this.#utteranceStart = undefined;
@@ -397,6 +398,12 @@ function statusResponse(pace: { factor: number; behind: boolean }, framesSent: n
  * A frame with its patch: the generated face over the face box (neural frames), else the pack's mouth image for its
  * viseme, or the parametric mouth drawn, over the mouth box.
  */
+/** An utterance id echoed on every frame: at most 64 characters, as the speech worker's. */
+function validatedUtteranceId(id: string, field: string): string {
+  if (id.length > 64) throw new InvalidArgumentError(field, "must be at most 64 characters");
+  return id;
+}
+
 function frameResponse(frame: MouthFrame | NeuralFrame, avatar: AvatarMouth, utteranceId: string): AnimateResponse {
   const neural = "patch" in frame && avatar.face;
   const at = neural ? avatar.face!.box : avatar;

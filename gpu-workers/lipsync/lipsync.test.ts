@@ -121,6 +121,12 @@ describe("LipSyncService.Animate", () => {
       "open.audio_format.sample_rate_hz",
     ],
     ["an oversized chunk", [open(), audio(new Int16Array(40_000))], "audio.pcm"],
+    [
+      "an utterance id too long to echo on every frame",
+      [open(), audio(new Int16Array(100), "u".repeat(65))],
+      "audio.utterance_id",
+    ],
+    ["a flush for an id too long", [open(), flush("u".repeat(65))], "flush.utterance_id"],
   ])("refuses %s with INVALID_ARGUMENT naming the field", async (_name, requests, field) => {
     await using s = await lipsyncStack();
     const call = s.client.animate();

@@ -482,6 +482,10 @@ function ownPersonalData(lang: ShowLanguage, random: Random): string {
         `微信号 ${random.pick(["amy", "lucky", "wx"])}_${digits(6)}`,
         `寄件人${random.pick(["王", "李", "陈", "刘"])}${random.pick(["女士", "先生", "姐"])} 电话${phone}`,
         `收件人是我 ${random.pick(["张", "赵", "周"])}${random.pick(["小红", "伟", "婷"])} ${phone}`,
+        `地址改成${random.pick(["杭州市西湖区", "成都市武侯区", "深圳市南山区"])}${random.pick(["文三路", "科华北路", "科技园路"])}${digits(3)}号`,
+        `收货地址：${random.pick(["南京市鼓楼区", "武汉市洪山区"])}${random.pick(["中山路", "珞喻路"])}${digits(3)}号`,
+        `手机号尾号不对，正确的是${phone}`,
+        `身份证${digits(17)}${random.pick(["X", "1", "7"])}`,
       ])
     : random.pick([
         `my number is ${digits(3)}-555-${digits(4)}`,
@@ -498,6 +502,7 @@ function ownPersonalData(lang: ShowLanguage, random: Random): string {
         `i live at ${digits(3)} ${random.pick(["Oak", "Maple", "Main", "Pine"])} ${random.pick(["Street", "Ave", "Road", "Lane"])}`,
         `order number ${digits(10)}`,
         `ship it to ${digits(3)} ${random.pick(["Cedar", "Birch", "Lake", "Hill"])} ${random.pick(["Street", "Road", "Avenue"])}`,
+        `pls update my address to ${digits(2)} ${random.pick(["Baker", "Mill", "Church"])} ${random.pick(["Rd", "St", "Lane"])}, ${random.pick(["Leeds", "Austin", "Perth"])}`,
         `it's for me, ${random.pick(["Dana", "Kim", "Ravi"])} ${random.pick(["Ortiz", "Lee", "Patel"])}, ${digits(3)}-${digits(3)}-${digits(4)}`,
       ]);
 }

@@ -1761,6 +1761,12 @@ export const en: PhraseBank = {
       "[is the|does the] price include [VAT|tax|GST]",
       "[will|is] the price [drop|come down|go lower] [later tonight|at midnight|before the end]",
       "wait is [the {p}|it] really [20|10|30|half] off",
+      "{p} how much[?|,] any [coupon|discount|code][?|]",
+      "with the [$5|$10|10%] off what do i actually pay for the {p}",
+      "will the {p} still be {money} when it [restocks|comes back]",
+      "is the [live|stream|tonight's] price only while you're [streaming|live|on]",
+      "whats that in [AUD|CAD|pounds|rupees|naira|SGD] roughly",
+      "price [pls|please|?][,|] and is {color} available",
     ],
     size: [
       "[do|does] [the|] {p} come up [big|small|large|short|long|narrow] [or true to size|at all|in the feet][?|]",
@@ -1946,6 +1952,8 @@ export const en: PhraseBank = {
       "[put|set|hold|keep] [one|a {p}|two] [aside|back|on hold] [for me|pls|till friday]",
       "[are you|r u] [restocking|getting more of|bringing back] {p} [soon|this month|after the weekend]",
       "[Dec 10|next week|friday|the 15th] restock[,|] is that [confirmed|for sure|definite]",
+      "is the {p} actually sold out or is the [app|site|page] [glitching|bugging|broken]",
+      "is it in stock in {color}[?|,] also does it come with a [warranty|box|case]",
     ],
     shipping: [
       "{p} is {money} so [shipping is free|free shipping|it ships free|i get free shipping] [right|yeah|yes][?|]",
@@ -2051,6 +2059,7 @@ export const en: PhraseBank = {
       "will [the {p}|both] and [the {p}|the other one] come in one [box|parcel|package]",
       "order [#|no.|]{num}{num}{num}{num}[,|] where is my {p}",
       "is there an [express|faster|next day|overnight] option",
+      "once the {p} [restocks|is back] how soon does it ship",
     ],
     coupon: [
       "[got|i got|received] a [10%|15%|20%|$5|$10] [off|discount] [email|code|text|coupon] [from you guys|in my inbox|last week][,|] [does it work|can i use it|is it valid] [on the live|on {p}|today|tonight][?|]",
@@ -2117,6 +2126,7 @@ export const en: PhraseBank = {
       "[voucher|coupon|discount code] [says|shows] [expired|invalid|not eligible|minimum spend not met][,|] [help|what do i do|why]",
       "[where's|wheres|any] [the|a] [voucher|discount|promo] [for|on] {p}[?|]",
       "send a coupon to [everyone|all of us|everyone watching][ 🙏| pls|]",
+      "the [5|10|$5|$10] off says min [40|50|$40][,|] is that before [tax|shipping]",
     ],
     aftersales: [
       "[does|is] the [30-day|14-day|7-day] [return window|returns] [from|count from|start at] [delivery|the order date|when it arrives][?|]",
@@ -2194,6 +2204,8 @@ export const en: PhraseBank = {
       "[got|received] the wrong [colour|size|item] in my [parcel|package][,|] [can i swap|what now|help pls]",
       "[missing|no] [the|a] [strap|charger|lid|cable] in my [box|order|package]",
       "will it last[?|,] what if it breaks after [3 years|a year|a few months]",
+      "got [the|a] {color} but [want|wanted|prefer] [the|] {color}[,|] can i [swap|exchange|change it]",
+      "is the [30|14|7] days [from delivery|counted from delivery] or from [order|when i ordered]",
     ],
     spec: [
       "[does {p} have|does it have|is there] {feat_noun}[?|]",
@@ -2345,6 +2357,11 @@ export const en: PhraseBank = {
       "any [plastic|chemical|weird] [taste|smell] [from new|at first]",
       "what's the [hidden|inner|side] [zip|zip pocket|pocket|strap] for",
       "is the {p} unisex",
+      "does it [whistle|beep|click off|switch off] when [done|it boils|ready]",
+      "does it work on [UK|EU|AU|US] [240V|230V|110V|plugs]",
+      "is the [spout|lid|handle|base|zip] stainless too",
+      "can i put ice in it[ to chill water| for cold drinks|][ lol|]",
+      "can the {p} go [warmer|brighter|dimmer][, like candlelight|, like daylight|]",
     ],
     greeting: [
       "[late|bit late|late again|sorry im late] [but|but i'm|but im] [here|made it] [everyone|all|chat|fam|👋|🙋|guys]",
@@ -2522,6 +2539,8 @@ export const en: PhraseBank = {
       "[what|how] should [we|i] call you[?| host?| lol]",
       "[you're|ur|u r] killing it [tonight|today|host]",
       "{name} is the GOAT",
+      "[nice|love the|cute|cool] [background|backdrop|set|lighting]",
+      "[that|the] {p} looks [great|amazing|so good] on you",
     ],
     other: [
       "[{p}|this {p}|this] [slaps|is the bomb|goes hard|is a vibe|hits different|is elite] [fr|ngl|lol|tbh|no cap]",
@@ -3069,6 +3088,9 @@ export const en: PhraseBank = {
       "[ditched|stopped taking|threw out] my [meds|antidepressants|insulin|inhaler] [since|after] [i got|using] [this|the {p}]",
       "[this|the] {p} [brought down|brings down|lowered|fixed] my [BP|blood sugar|cholesterol|sugar levels][, God is good|, thank God|, no more pills|]",
       "[this|the] {p} made my [back pain|migraines|arthritis|sciatica] go away[, it's like therapy|, better than physio|, no more painkillers|]",
+      "[this|the] {p} helped me beat [long covid|my asthma|my psoriasis|bronchitis]",
+      "my [tonsillitis|sinusitis|flu|chest infection] cleared up because i [slept in|used|wore] [this|the] {p}",
+      "warm water from [this|the] {p} [dissolved|flushed out|cured] my [kidney stones|gallstones|gout]",
     ],
     politics: [
       "whoever votes for [that party|them|the other side] shouldnt buy here",
@@ -3271,6 +3293,9 @@ export const en: PhraseBank = {
       "[which|what] hotel are you [staying at|in|booked into] [this week|tonight|right now]",
       "who [bought|ordered] [the|3|those] {p}[?|,] what's their [full name|address|number]",
       "[what|which] [city|town|suburb] are you streaming from [exactly|right now|lol]",
+      "what's your personal [instagram|insta|snap|tiktok|facebook][, not the shop one| account|]",
+      "can you share the [email|phone number|address|name] of the [last|first|previous] buyer",
+      "bet i can find where you live from the [window reflection|view|street outside]",
     ],
   },
   prefixes: ["{who}", "hey", "hi", "yo", "@host", "um", "quick q", "pls", "ok so", "wait", "question", "omg", "lol"],

@@ -203,14 +203,18 @@ describe("the order of the steps", () => {
     },
   );
 
-  test.each(["有usb接口吗", "傻瓜式操作吗", "holy shit so cheap", "Scunthorpe delivery?", "is it idiot proof"])(
-    "a word that only looks like an insult goes to the model: %j",
-    async (text) => {
-      const { reader, seen } = scripted({ intent: "other" });
-      expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({ decision: "allow" });
-      expect(seen).toEqual([text]);
-    },
-  );
+  test.each([
+    "有usb接口吗",
+    "傻瓜式操作吗",
+    "holy shit so cheap",
+    "Scunthorpe delivery?",
+    "is it idiot proof",
+    "杂种狗能用吗",
+  ])("a word that only looks like an insult goes to the model: %j", async (text) => {
+    const { reader, seen } = scripted({ intent: "other" });
+    expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({ decision: "allow" });
+    expect(seen).toEqual([text]);
+  });
 
   test.each(["this is my trump card", "抖音上看到的", "李强的快递到了吗", "only $29.99 or $19.99?", "¥99包邮吗"])(
     "a word that only looks political or off-platform goes to the model: %j",

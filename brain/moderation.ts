@@ -182,12 +182,12 @@ const politicalFigures = [
 /**
  * Insults and slurs that are one in any sentence (LABELS.md: abuse), exact: English ones with the symbols and digits
  * written for letters ("d1ckhead", "b!tch", "a$$hole"), Chinese ones with their initials and homophones ("sb主播",
- * "cnm"). Curses said in delight ("holy shit, so cheap") and words with an everyday sense ("stupid cheap", "傻瓜式操作")
- * are left to the model.
+ * "cnm"). Curses said in delight ("holy shit, so cheap") and words with an everyday sense ("stupid cheap", "傻瓜式操作",
+ * 杂种狗 for a mixed-breed dog) are left to the model.
  */
 const abusiveWords = [
   /\b(?:c[u*]nts?|tw[a@*]ts?|wh[o0*]res?|sl[u*]ts?|sk[a@]nks?|b[i!1*]tch(?:es|y)?|biatch|d[i!1*]ck ?heads?|knob ?heads?|bell ?ends?|wankers?|tossers?|[a@][s$*]{2} ?holes?|arse ?holes?|a-holes?|m[o0]th[ae]r ?f[u*]?c?k\w*|f[a@*]gg?[o0*]ts?|n[i1!*]gg(?:er|a|ah)s?|retard(?:ed|s)?|spastic|spaz|trann(?:y|ies)|dykes?|douche ?bags?|scumbags?|dipshits?|jackass(?:es)?|sh[i!1*]t ?heads?|morons?|stfu|kys|kill (?:yo)?urself|piece of sh[i!1*]t|son of a b[i!1*]tch|f[u*]c?k (?:you|u|off)|fcuk (?:you|u|off)|fk (?:u|you|off))\b/i,
-  /傻[逼比屄叉]|傻b|煞笔|沙比|傻批|憨批|(?<![a-z0-9])sb(?![a-z0-9])|操你|草泥马|肏|(?<![a-z])(?:cnm|nmsl|mlgb|nmb)(?![a-z])|你妈死|死全家|贱人|婊子|骚货|狗日的|日你[妈娘]|妈卖批|杂种|畜生|王八蛋|滚犊子/i,
+  /傻[逼比屄叉]|傻b|煞笔|沙比|傻批|憨批|(?<![a-z0-9])sb(?![a-z0-9])|操你|草泥马|肏|(?<![a-z])(?:cnm|nmsl|mlgb|nmb)(?![a-z])|你妈死|死全家|贱人|婊子|骚货|狗日的|日你[妈娘]|妈卖批|畜生|王八蛋|滚犊子/i,
 ];
 
 /** Advertising-law absolute terms and their English kin; a viewer may say them, the host never does. */

@@ -435,24 +435,26 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
   const takeOffAir = async (ctx: Ctx) => {
     const room = onAir.get(ctx.id);
     if (!room) return;
+    ctx.clearTimer("progress");
     // Where the show is goes with the room (persisted at the end of a drained activation); its last usage is counted.
     const last = room.progress();
     ctx.state.show = last.position;
     countUsage(ctx, last.spokenSeconds, last.frames);
-    // Its counters as they end, so that the record written next (ended, handed over) counts every outcome published.
+    // Still listed while it stops, so a closing host waits for it.
+    await room.stop();
+    // Its counters once it has stopped: going off air publishes outcomes too (an answer told it was not heard), and
+    // the record written next (ended, handed over) counts every outcome published.
+    const counted = room.progress();
     const base = onAirBase.get(ctx.id);
     if (base) {
-      ctx.state.commentsAnswered = base.answered + last.answered;
-      ctx.state.commentsRejected = base.rejected + last.rejected;
+      ctx.state.commentsAnswered = base.answered + counted.answered;
+      ctx.state.commentsRejected = base.rejected + counted.rejected;
     }
     onAirBase.delete(ctx.id);
     usageCounted.delete(ctx.id);
     lastWrites.delete(ctx.id);
     published.delete(ctx.id);
     publishedShow.delete(ctx.id);
-    ctx.clearTimer("progress");
-    // Still listed while it stops, so a closing host waits for it.
-    await room.stop();
     if (onAir.get(ctx.id) === room) {
       onAir.delete(ctx.id);
       onAirEpoch.delete(ctx.id);

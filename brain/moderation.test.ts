@@ -181,6 +181,8 @@ describe("the order of the steps", () => {
     "what would Putin say",
     "President Trump uses this",
     "Farage for PM",
+    "sleepy joe lol",
+    "Luxon out",
     "Trudeau ruined it",
   ])("a political figure named is politics by the rule, whatever the model says: %j", async (text) => {
     const { reader, seen } = scripted({ intent: "other" });
@@ -191,17 +193,25 @@ describe("the order of the steps", () => {
     expect(seen).toEqual([]);
   });
 
-  test.each(["dickhead", "ur such a b!tch", "a$$hole host", "sb主播", "cnm又涨价", "傻逼吧", "kys"])(
-    "an insult that is one in any sentence is abuse by the rule, whatever the model says: %j",
-    async (text) => {
-      const { reader, seen } = scripted({ intent: "other" });
-      expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({
-        decision: "block",
-        reason: "abuse",
-      });
-      expect(seen).toEqual([]);
-    },
-  );
+  test.each([
+    "dickhead",
+    "ur such a b!tch",
+    "a$$hole host",
+    "sb主播",
+    "cnm又涨价",
+    "傻逼吧",
+    "kys",
+    "W A N K E R",
+    "eejit",
+    "fat pig lol",
+  ])("an insult that is one in any sentence is abuse by the rule, whatever the model says: %j", async (text) => {
+    const { reader, seen } = scripted({ intent: "other" });
+    expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({
+      decision: "block",
+      reason: "abuse",
+    });
+    expect(seen).toEqual([]);
+  });
 
   test.each([
     "有usb接口吗",
@@ -210,6 +220,8 @@ describe("the order of the steps", () => {
     "Scunthorpe delivery?",
     "is it idiot proof",
     "杂种狗能用吗",
+    ,
+    "is the S i z e M ok",
   ])("a word that only looks like an insult goes to the model: %j", async (text) => {
     const { reader, seen } = scripted({ intent: "other" });
     expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({ decision: "allow" });

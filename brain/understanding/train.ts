@@ -25,6 +25,8 @@ export const labelledSets = {
   dev7: repoPath("brain/understanding/dev7.jsonl"),
   dev8: repoPath("brain/understanding/dev8.jsonl"),
   dev9: repoPath("brain/understanding/dev9.jsonl"),
+  dev10: repoPath("brain/understanding/dev10.jsonl"),
+  dev11: repoPath("brain/understanding/dev11.jsonl"),
   heldout_v1: repoPath("brain/understanding/heldout.jsonl"),
   heldout_v2: repoPath("brain/understanding/heldout2.jsonl"),
   heldout_v3: repoPath("brain/understanding/heldout3.jsonl"),
@@ -43,6 +45,10 @@ export const labelledSetNotes: Record<keyof typeof labelledSets, string> = {
   dev7: "dev7.jsonl: development set of Chinese comments, most of them blocked, written to the block reasons' breadth from LABELS.md apart from the generator (scored once, then read in the tenth round)",
   dev8: "dev8.jsonl: development set of English comments, most of them blocked, written as dev7.jsonl was (scored once, then read in the tenth round)",
   dev9: "dev9.jsonl: development set of allowed comments at the borders between intents (400 Chinese, 200 English), written from LABELS.md apart from the generator (scored once, then read in the tenth round)",
+  dev10:
+    "dev10.jsonl: development set of Chinese comments as a busy room gets them (440 allowed, 20 masked, 40 blocked), written from LABELS.md apart from the generator (scored once, then read in the tenth round)",
+  dev11:
+    "dev11.jsonl: development set of English comments from many countries' live chats, most of them blocked, written from LABELS.md apart from the generator (scored once, then read in the tenth round)",
   heldout_v1: "heldout.jsonl: the first held-out set (read during tuning; now a development set)",
   heldout_v2: "heldout2.jsonl: the second held-out set (its misses read in the seventh round; now a development set)",
   heldout_v3:

@@ -220,7 +220,6 @@ describe("the order of the steps", () => {
     "Scunthorpe delivery?",
     "is it idiot proof",
     "杂种狗能用吗",
-    ,
     "is the S i z e M ok",
   ])("a word that only looks like an insult goes to the model: %j", async (text) => {
     const { reader, seen } = scripted({ intent: "other" });

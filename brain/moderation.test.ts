@@ -140,80 +140,69 @@ describe("the order of the steps", () => {
     expect(verdict).toMatchObject({ decision: "mask", pii: ["phone"], intent: "price" });
   });
 
-  test.each([
-    "点击 http://spam.example/xx 领红包",
-    "buy followers cheap at spam dot example",
-    "www.cheap.cn 便宜货",
-    "福利点com 看直播送红包",
-    "visit w w w dot cheapgoods dot co",
-    "领红包 hb.lingqu/x9 手慢无",
-  ])("a link is spam by the exact rule, whatever the model says: %j", async (text) => {
-    const { reader, seen } = scripted({ intent: "price" });
-    expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({ decision: "block", reason: "spam" });
-    expect(seen).toEqual([]);
-  });
+  /** Exact forms, by the block reason their rule gives, whatever the model would say. */
+  const exactForms: Record<string, string[]> = {
+    spam: [
+      // Links and domains, however written.
+      "点击 http://spam.example/xx 领红包",
+      "buy followers cheap at spam dot example",
+      "www.cheap.cn 便宜货",
+      "福利点com 看直播送红包",
+      "visit w w w dot cheapgoods dot co",
+      "领红包 hb.lingqu/x9 手慢无",
+      // Off-platform contact.
+      "add me on whatsapp for wholesale prices",
+      "telegram @dealz_hub cheaper than this",
+      "join my telegram for freebies",
+      "ig: @cheap.kicks same stuff half price",
+      "tg: @kettle_outlet way cheaper",
+      "加V看主页 同款便宜一半",
+      "要的加我微信 abc12345",
+      "厂家直销 vx同号",
+      "飞机号 @cheap_goods88 啥都有",
+      "dy搜 小美好物 同款更便宜",
+      "去小红书搜我们店",
+      "电报 @pifa_go 一件代发",
+      "复制 ￥Ab3x7pLmQ2￥ 打开淘宝",
+    ],
+    // A political figure named.
+    politics: [
+      "习近平",
+      "毛主席说的",
+      "金三胖又试射了",
+      "xi jinping lol",
+      "what would Putin say",
+      "President Trump uses this",
+      "Farage for PM",
+      "sleepy joe lol",
+      "Luxon out",
+      "Trudeau ruined it",
+    ],
+    // An insult that is one in any sentence.
+    abuse: [
+      "dickhead",
+      "ur such a b!tch",
+      "a$$hole host",
+      "sb主播",
+      "cnm又涨价",
+      "傻逼吧",
+      "kys",
+      "W A N K E R",
+      "eejit",
+      "fat pig lol",
+    ],
+  };
+  test.each(Object.entries(exactForms).flatMap(([reason, texts]) => texts.map((text) => [reason, text] as const)))(
+    "%s by the exact rule, whatever the model says: %j",
+    async (reason, text) => {
+      const { reader, seen } = scripted({ intent: "price" });
+      expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({ decision: "block", reason });
+      expect(seen).toEqual([]);
+    },
+  );
 
   test.each([
-    "add me on whatsapp for wholesale prices",
-    "telegram @dealz_hub cheaper than this",
-    "join my telegram for freebies",
-    "ig: @cheap.kicks same stuff half price",
-    "tg: @kettle_outlet way cheaper",
-    "加V看主页 同款便宜一半",
-    "要的加我微信 abc12345",
-    "厂家直销 vx同号",
-    "飞机号 @cheap_goods88 啥都有",
-    "dy搜 小美好物 同款更便宜",
-    "去小红书搜我们店",
-    "电报 @pifa_go 一件代发",
-    "复制 ￥Ab3x7pLmQ2￥ 打开淘宝",
-  ])("off-platform contact in an exact form is spam by the rule, whatever the model says: %j", async (text) => {
-    const { reader, seen } = scripted({ intent: "price" });
-    expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({ decision: "block", reason: "spam" });
-    expect(seen).toEqual([]);
-  });
-
-  test.each([
-    "习近平",
-    "毛主席说的",
-    "金三胖又试射了",
-    "xi jinping lol",
-    "what would Putin say",
-    "President Trump uses this",
-    "Farage for PM",
-    "sleepy joe lol",
-    "Luxon out",
-    "Trudeau ruined it",
-  ])("a political figure named is politics by the rule, whatever the model says: %j", async (text) => {
-    const { reader, seen } = scripted({ intent: "other" });
-    expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({
-      decision: "block",
-      reason: "politics",
-    });
-    expect(seen).toEqual([]);
-  });
-
-  test.each([
-    "dickhead",
-    "ur such a b!tch",
-    "a$$hole host",
-    "sb主播",
-    "cnm又涨价",
-    "傻逼吧",
-    "kys",
-    "W A N K E R",
-    "eejit",
-    "fat pig lol",
-  ])("an insult that is one in any sentence is abuse by the rule, whatever the model says: %j", async (text) => {
-    const { reader, seen } = scripted({ intent: "other" });
-    expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({
-      decision: "block",
-      reason: "abuse",
-    });
-    expect(seen).toEqual([]);
-  });
-
-  test.each([
+    // Only look like insults.
     "有usb接口吗",
     "傻瓜式操作吗",
     "holy shit so cheap",
@@ -221,20 +210,17 @@ describe("the order of the steps", () => {
     "is it idiot proof",
     "杂种狗能用吗",
     "is the S i z e M ok",
-  ])("a word that only looks like an insult goes to the model: %j", async (text) => {
+    // Only look political or off-platform.
+    "this is my trump card",
+    "抖音上看到的",
+    "李强的快递到了吗",
+    "only $29.99 or $19.99?",
+    "¥99包邮吗",
+  ])("a word that only looks like an exact form goes to the model: %j", async (text) => {
     const { reader, seen } = scripted({ intent: "other" });
     expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({ decision: "allow" });
     expect(seen).toEqual([text]);
   });
-
-  test.each(["this is my trump card", "抖音上看到的", "李强的快递到了吗", "only $29.99 or $19.99?", "¥99包邮吗"])(
-    "a word that only looks political or off-platform goes to the model: %j",
-    async (text) => {
-      const { reader, seen } = scripted({ intent: "other" });
-      expect(await new CommentGate({ reader }).check("v", text, 0)).toMatchObject({ decision: "allow" });
-      expect(seen).toEqual([text]);
-    },
-  );
 
   test.each([
     "加vip会员有折扣吗",

@@ -1,6 +1,7 @@
 // The festival night's lower bound on cost: a linear program over the whole trace, solved exactly with HiGHS. It knows
 // every tick's rooms in advance and serves every one of them with no headroom, on the capacity that really exists at
-// each tick (each cloud's nodes, spot markets that close to new nodes), with the pools' spot share, and each node
+// each tick (each cloud's nodes, spot markets that close to new nodes and take back a share of those they had, at the
+// expected pace of the reclaims), with the pools' spot share, and each node
 // started paid a lead time (`leadMs`: from its ask to its serving) on top of its service. Node counts may be
 // fractional and each replica's GPU share is exact (rooms / streams per replica), both of which only lower the cost.
 // With the shortest lead (boot, image pull and model load at their fastest) no policy, online or offline, serves the
@@ -28,6 +29,11 @@ export interface BoundInput {
   offeringNodes: (offering: string, tick: number) => number;
   /** A spot lane whose market is closed at this tick: it may keep nodes, never add any. */
   spotClosed: (lane: string, tick: number) => boolean;
+  /**
+   * A spot lane whose cloud is taking its nodes back at this tick: at most `share` of the nodes it held at tick
+   * `since` are left (undefined: no reclaim).
+   */
+  spotLeft?: (lane: string, tick: number) => { since: number; share: number } | undefined;
   /** Share of the GPUs that may be spot. */
   spotFraction: number;
   /** The time from asking for a node to its serving paid for each node started (the shortest, or the mean). */
@@ -62,6 +68,8 @@ export async function lowerBound(input: BoundInput): Promise<Bound> {
       bounds.push(`0 <= ${n(l, k)}`);
       if (k > 0 && lane.spot && input.spotClosed(lane.key, k))
         constraints.push(`cl${l}_${k}: ${n(l, k)} - ${n(l, k - 1)} <= 0`);
+      const left = lane.spot ? input.spotLeft?.(lane.key, k) : undefined;
+      if (left) constraints.push(`rc${l}_${k}: ${n(l, k)} - ${left.share} ${n(l, left.since)} <= 0`);
     });
     constraints.push(`d_${k}: ${cover.join(" + ")} >= ${gpus[k]}`);
     if (spot.length > 0) {

@@ -247,6 +247,8 @@ function simulate(policy: Policy, s: Scenario, timeline: readonly number[], peak
       }
     }
     const errors = new Set<string>();
+    // The cloud tells a request it cannot serve within 2 minutes: a node asked for longer ago is launched.
+    const launched = (n: SimNode) => n.failsAt === undefined && n.askedAt <= now - 2 * minute;
     const serves = (n: SimNode) => n.failsAt === undefined && n.servesAt <= now && !n.drained;
     const servingNow = (exclude?: SimNode) => nodes.filter((n) => n !== exclude && serves(n)).length * gpusPerNode;
     for (let i = nodes.length - 1; i >= 0; i--) {
@@ -317,6 +319,7 @@ function simulate(policy: Policy, s: Scenario, timeline: readonly number[], peak
         // The operator does not count a node under notice: its replacement is asked for now.
         const noticed = (n: SimNode) => operator && n.noticeAt !== undefined && n.noticeAt <= now;
         const ready = mine.filter((n) => n.readyAt <= now && n.failsAt === undefined && !noticed(n)).length;
+        const launchedNodes = mine.filter((n) => launched(n) && !noticed(n)).length;
         const since = Math.max(now - 10 * minute, health.get(key)!.failedAt ?? -Infinity);
         const recent = (notices.get(key) ?? []).filter((t) => t > since);
         for (const n of mine)
@@ -348,6 +351,7 @@ function simulate(policy: Policy, s: Scenario, timeline: readonly number[], peak
           available: verdict.available,
           readyNodes: ready,
           desiredNodes: mine.filter((n) => !noticed(n)).length,
+          ...(operator ? { launchedNodes } : {}),
           busyNodes: 0,
           newNodeLimit: verdict.newNodeLimit,
           draining: verdict.draining,
@@ -386,7 +390,10 @@ function simulate(policy: Policy, s: Scenario, timeline: readonly number[], peak
       }
       const surplus = mine.length - want;
       if (surplus > 0) {
-        const victims = mine.sort((x, y) => y.readyAt - x.readyAt).slice(0, surplus);
+        // As a Cluster API MachineSet with the Newest delete policy: asks the cloud has not accepted yet first, then
+        // nodes still booting, then Ready ones, the newest first in each.
+        const rank = (n: SimNode) => (n.readyAt <= now ? 2 : launched(n) ? 1 : 0);
+        const victims = mine.sort((x, y) => rank(x) - rank(y) || y.askedAt - x.askedAt).slice(0, surplus);
         for (const v of victims) nodes.splice(nodes.indexOf(v), 1);
       }
     }
@@ -467,6 +474,15 @@ async function bound(s: Scenario, timeline: readonly number[], leadMs: number) {
       return (
         storm !== undefined && lane === `${storm.offering}/spot` && t >= storm.start && t < storm.start + storm.closedMs
       );
+    },
+    // The storm's notices come evenly over its first `overMs`, each node taken back 2 minutes after its own: the
+    // bound keeps the expected survivors of the nodes it held when the storm began.
+    spotLeft: (lane, k) => {
+      if (storm === undefined || lane !== `${storm.offering}/spot`) return undefined;
+      const t = nightStart + k * tickMs;
+      if (t < storm.start || t >= storm.start + storm.closedMs) return undefined;
+      const taken = Math.min(1, Math.max(0, (t - storm.start - noticeMs) / storm.overMs));
+      return { since: Math.round((storm.start - nightStart) / tickMs) - 1, share: 1 - storm.share * taken };
     },
     spotFraction: basePool.spot.maxFraction,
     leadMs,

@@ -315,6 +315,29 @@ describe("node placement", () => {
     });
   });
 
+  it("keeps what a lane that ran out has launched, and moves only its asks beyond that on", () => {
+    // 10 nodes asked for in a, 4 Ready and 3 more launched (booting) when its cloud ran out of capacity.
+    const lanes = [
+      lane({
+        offering: "a",
+        capacityType: "onDemand",
+        pricePerHour: 3,
+        available: false,
+        readyNodes: 4,
+        desiredNodes: 10,
+        launchedNodes: 7,
+      }),
+      lane({ offering: "b", capacityType: "onDemand", pricePerHour: 5 }),
+    ];
+    expect(Object.fromEntries(placeNodes([{ gpuType: "L4", gpus: 40, spotGpus: 0 }], lanes))).toEqual({
+      "a/onDemand": 7,
+      "b/onDemand": 3,
+    });
+    // Where the group does not say what was launched, only the Ready nodes stay.
+    const unknown = lanes.map((l) => ({ ...l, launchedNodes: undefined }));
+    expect(placeNodes([{ gpuType: "L4", gpus: 40, spotGpus: 0 }], unknown).get("a/onDemand")).toBe(4);
+  });
+
   it("asks for a shortfall needed now twice over, and for the demand alone once Ready nodes cover it", () => {
     // 40 GPUs needed at once (streams in use), 32 Ready: 8 short, asked for twice (16 more than the Ready 32).
     const lanes = [

@@ -536,6 +536,11 @@ export interface Lane {
   readyNodes: number;
   /** Nodes asked for now (Ready or on their way). */
   desiredNodes: number;
+  /**
+   * Of those, the ones the cloud has accepted (Ready, or launched and still booting: a NodeClaim Launched, a Machine
+   * provisioned). A lane that runs out keeps them: only its asks beyond them move on. Undefined: only Ready ones count.
+   */
+  launchedNodes?: number;
   /** Nodes carrying an active stream: never removed. */
   busyNodes: number;
   /** New nodes it may be asked for now; a lane back from a failure is probed with one before it gets more. */
@@ -653,7 +658,9 @@ export function placeNodes(demands: readonly GpuDemand[], lanes: readonly Lane[]
       if (l.capacityType === "spot") spotLeft -= nodes * l.gpusPerNode;
     };
     for (const l of counted) take(l, l.readyNodes);
-    for (const l of counted) if (l.available) take(l, l.desiredNodes);
+    // A lane that ran out still delivers what its cloud accepted before: those nodes are minutes closer to serving
+    // than any asked for elsewhere now.
+    for (const l of counted) take(l, l.available ? l.desiredNodes : Math.max(l.readyNodes, l.launchedNodes ?? 0));
     for (const l of counted) if (l.available) take(l, l.desiredNodes + (l.newNodeLimit ?? Number.MAX_SAFE_INTEGER));
     // Draining lanes keep their Ready nodes (those without a notice): they count for nothing while the lane drains,
     // its demand placed elsewhere, but most of a storm's spot nodes are not taken back, and once the lane is back

@@ -58,6 +58,8 @@ export type NodeGroupSeen =
   | {
       found: true;
       size: number | undefined;
+      /** Of those, nodes the cloud has accepted (a NodeClaim Launched); undefined where the group does not say. */
+      launched?: number;
       capacityError: CapacityError | undefined;
       nodePool?: NodePoolSeen;
       /** A MachineDeployment's annotations (the cluster autoscaler's bounds live there). */
@@ -323,7 +325,12 @@ export class Observer {
         version: "v1",
         plural: "nodeclaims",
         labelSelector: `karpenter.sh/nodepool=${name}`,
-      })) as { items?: { metadata?: { name?: string; deletionTimestamp?: string }; status?: { nodeName?: string } }[] };
+      })) as {
+        items?: {
+          metadata?: { name?: string; deletionTimestamp?: string };
+          status?: { nodeName?: string; conditions?: { type?: string; status?: string }[] };
+        }[];
+      };
       for (const c of claims.items ?? []) {
         if (c.metadata?.name && c.status?.nodeName) claimNodes.set(c.metadata.name, c.status.nodeName);
       }
@@ -342,6 +349,9 @@ export class Observer {
       return {
         found: true,
         size: live.length,
+        // Launched: the cloud made its instance; it is booting or Ready, and a capacity error later is not about it.
+        launched: live.filter((c) => c.status?.conditions?.some((x) => x.type === "Launched" && x.status === "True"))
+          .length,
         capacityError: capacityErrorOf(np) ?? live.map(capacityErrorOf).find((e) => e !== undefined) ?? ice,
         nodePool: {
           limitGpus: Number.isFinite(limit) ? limit : undefined,

@@ -184,6 +184,24 @@ describe("operator against the Kubernetes API", () => {
     expect(String(warning?.message)).toContain("InsufficientCapacityError");
   });
 
+  it("keeps the nodes Karpenter launched when the cloud runs out of capacity for more", async () => {
+    await using s = await scene();
+    s.kube.put("nodepools", karpenterNodePool({ name: "gpu-l4-spot", capacityTypes: ["spot"] }));
+    s.kube.put("gpuofferings", karpenterSpotOffering("gpu-l4-spot"));
+    s.kube.put("workerpools", pool("tts", { minReplicas: 6, spot: { allowed: true, maxFraction: 1 } }));
+    await eventually(() => expect(s.kube.get("deployments", "k-l4-spot-capacity", ns)?.spec?.replicas).toBe(2));
+    // One NodeClaim launched (its instance booting), then the cloud had no capacity for the second.
+    const spot = { nodePool: "gpu-l4-spot", capacityType: "spot" } as const;
+    s.kube.put("nodeclaims", karpenterNodeClaim({ name: "gpu-l4-spot-a1b2c", ...spot, ready: false }));
+    const refused = karpenterNodeClaim({ name: "gpu-l4-spot-x7k2q", ...spot });
+    s.kube.put("events", karpenterInsufficientCapacityEvent({ nodeClaim: refused }));
+    // The booting node stays asked for; only the refused one's GPUs move to the Cluster API lane.
+    await eventually(() => expect(s.kube.get("machinedeployments", "md-a", "capi")?.spec?.replicas).toBe(1));
+    expect(s.kube.get("gpuofferings", "k-l4", ns)?.status).toMatchObject({
+      spot: { available: false, desiredNodes: 1, readyNodes: 0 },
+    });
+  });
+
   it("refuses a Karpenter lane whose NodePool cannot make its capacity type or GPU type", async () => {
     await using s = await scene();
     // On-demand only, and its nodes get no livehost.io/gpu-type label.

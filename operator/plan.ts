@@ -719,6 +719,7 @@ export function planNodes(world: Snapshot, workloads: WorkloadPlan, memory: Memo
         available: verdict.available,
         readyNodes: ready,
         desiredNodes: size,
+        ...(group.launched === undefined ? {} : { launchedNodes: Math.max(ready, group.launched - noticed.length) }),
         busyNodes: laneNodes.filter((n) => counted(n) && busyNodes.has(n.metadata!.name!)).length,
         newNodeLimit: verdict.newNodeLimit,
         draining: verdict.draining,

@@ -1,9 +1,9 @@
 // The comment understanding of `npm run bench -- brain`, computed at run time from the shipped model file
 // (brain/understanding/model/understanding.onnx) through the room's own decision (exact rules, then the model):
 //
-// - per room language, on the held-out set (heldout5.jsonl: written from LABELS.md apart from the corpus generator,
+// - per room language, on the held-out set (heldout6.jsonl: written from LABELS.md apart from the corpus generator,
 //   never trained on, never used to choose anything) and on the development sets (dev*.jsonl, and heldout_v1 to
-//   heldout_v3, the first three held-out sets, read during tuning): intent_accuracy, moderation_accuracy, block_recall (comments that must
+//   heldout_v5, the earlier held-out sets, read during tuning): intent_accuracy, moderation_accuracy, block_recall (comments that must
 //   never be spoken, blocked) and false_block_rate (allowed comments blocked);
 // - fixtures_accuracy: ../shared/fixtures/comments.jsonl, moderation and intent both right;
 // - understand_ms_p50/p99: one comment from its text to its understanding (validation, masking, the model,

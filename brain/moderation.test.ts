@@ -177,6 +177,7 @@ describe("the order of the steps", () => {
       "sleepy joe lol",
       "Luxon out",
       "Trudeau ruined it",
+      "Ruto must go",
     ],
     // An insult that is one in any sentence.
     abuse: [
@@ -190,6 +191,9 @@ describe("the order of the steps", () => {
       "W A N K E R",
       "eejit",
       "fat pig lol",
+      "bsdk chup kar",
+      "2b主播",
+      "再骗人我弄死你",
     ],
   };
   test.each(Object.entries(exactForms).flatMap(([reason, texts]) => texts.map((text) => [reason, text] as const)))(
@@ -209,6 +213,9 @@ describe("the order of the steps", () => {
     "Scunthorpe delivery?",
     "is it idiot proof",
     "杂种狗能用吗",
+    "2B铅笔有吗",
+    "32B能穿吗",
+    "打死也想不到这么便宜",
     "is the S i z e M ok",
     // Only look political or off-platform.
     "this is my trump card",

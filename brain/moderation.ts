@@ -176,7 +176,7 @@ const offPlatformContact = [
  */
 const politicalFigures = [
   /习近平|习大大|彭丽媛|赵乐际|王沪宁|蔡奇|丁薛祥|毛泽东|毛主席|邓小平|江泽民|胡锦涛|温家宝|李克强|周恩来|拜登|特朗普|川普|普京|泽连斯基|金正恩|金三胖|内塔尼亚胡|莫迪|马克龙|特鲁多|奥巴马|埃尔多安|斯塔默|白纸运动/,
-  /\b(?:xi\s?jin\s?ping|xjp|mao\s?ze\s?dong|deng\s?xiao\s?ping|biden|putin|zelensk(?:y|yy|iy)|netanyahu|kim\s?jong[-\s]?un|(?:donald|president)\s+trump|trump's|maga|obama|kamala|trudeau|poilievre|starmer|sunak|farage|boris\s+johnson|bojo|macron|meloni|milei|erdogan|orb[aá]n|narendra\s+modi|modi\s+(?:ji|sarkar|govt|government|hai)|albanese|albo|tinubu|duterte|bongbong|luxon|jacinda|sleepy\s+joe|sinn\s+f[eé]in|anwar\s+ibrahim|imran\s+khan|qaidi\s+(?:no\.?\s*)?804|#?endsars|indyref2?|reformasi|uniteam)\b/i,
+  /\b(?:xi\s?jin\s?ping|xjp|mao\s?ze\s?dong|deng\s?xiao\s?ping|biden|putin|zelensk(?:y|yy|iy)|netanyahu|kim\s?jong[-\s]?un|(?:donald|president)\s+trump|trump's|maga|obama|kamala|trudeau|poilievre|starmer|sunak|farage|boris\s+johnson|bojo|macron|meloni|milei|erdogan|orb[aá]n|narendra\s+modi|modi\s+(?:ji|sarkar|govt|government|hai)|albanese|albo|tinubu|duterte|bongbong|luxon|jacinda|sleepy\s+joe|sinn\s+f[eé]in|anwar\s+ibrahim|(?:william\s+)?ruto|imran\s+khan|qaidi\s+(?:no\.?\s*)?804|#?endsars|indyref2?|reformasi|uniteam)\b/i,
 ];
 
 /**
@@ -186,8 +186,8 @@ const politicalFigures = [
  * 杂种狗 for a mixed-breed dog) are left to the model.
  */
 const abusiveWords = [
-  /\b(?:c[u*]nts?|tw[a@*]ts?|wh[o0*]res?|sl[u*]ts?|sk[a@]nks?|b[i!1*]tch(?:es|y)?|biatch|d[i!1*]ck ?heads?|knob ?heads?|bell ?ends?|wankers?|tossers?|[a@][s$*]{2} ?holes?|arse ?holes?|a-holes?|m[o0]th[ae]r ?f[u*]?c?k\w*|f[a@*]gg?[o0*]ts?|n[i1!*]gg(?:er|a|ah)s?|retard(?:ed|s)?|spastic|spaz|trann(?:y|ies)|dykes?|douche ?bags?|scumbags?|dipshits?|jackass(?:es)?|sh[i!1*]t ?heads?|morons?|eejits?|stfu|kys|chutiy[ae]|madarchod|b[e]?henchod|(?:fat|ugly|stupid|dumb) (?:pig|cow|whale|hag|slag)s?|kill (?:yo)?urself|piece of sh[i!1*]t|son of a b[i!1*]tch|f[u*]c?k (?:you|u|off)|fcuk (?:you|u|off)|fk (?:u|you|off))\b/i,
-  /傻[逼比屄叉]|傻b|煞笔|沙比|傻批|憨批|(?<![a-z0-9])sb(?![a-z0-9])|操你|草泥马|肏|(?<![a-z])(?:cnm|nmsl|mlgb|nmb)(?![a-z])|你妈死|死全家|贱人|婊子|骚货|狗日的|日你[妈娘]|妈卖批|畜生|王八蛋|滚犊子/i,
+  /\b(?:c[u*]nts?|tw[a@*]ts?|wh[o0*]res?|sl[u*]ts?|sk[a@]nks?|b[i!1*]tch(?:es|y)?|biatch|d[i!1*]ck ?heads?|knob ?heads?|bell ?ends?|wankers?|tossers?|[a@][s$*]{2} ?holes?|arse ?holes?|a-holes?|m[o0]th[ae]r ?f[u*]?c?k\w*|f[a@*]gg?[o0*]ts?|n[i1!*]gg(?:er|a|ah)s?|retard(?:ed|s)?|spastic|spaz|trann(?:y|ies)|dykes?|douche ?bags?|scumbags?|dipshits?|jackass(?:es)?|sh[i!1*]t ?heads?|morons?|eejits?|stfu|kys|chutiy[ae]|madarchod|b[e]?henchod|bsdk|bhosdi?ke|(?:fat|ugly|stupid|dumb) (?:pig|cow|whale|hag|slag)s?|kill (?:yo)?urself|piece of sh[i!1*]t|son of a b[i!1*]tch|f[u*]c?k (?:you|u|off)|fcuk (?:you|u|off)|fk (?:u|you|off))\b/i,
+  /傻[逼比屄叉]|傻b|煞笔|沙比|傻批|憨批|(?<![a-z0-9])sb(?![a-z0-9])|操你|草泥马|肏|(?<![a-z])(?:cnm|nmsl|mlgb|nmb)(?![a-z])|你妈死|死全家|贱人|婊子|骚货|狗日的|日你[妈娘]|妈卖批|畜生|王八蛋|滚犊子|(?<![a-z0-9])2b(?=主播|玩意|东西|你|吧)|[弄砍捅揍]死你|等着挨揍/i,
 ];
 
 /** Advertising-law absolute terms and their English kin; a viewer may say them, the host never does. */

@@ -1,7 +1,7 @@
 // `livehost models train-understanding`: generates the corpus, trains the model, writes it as ONNX with its
 // evaluation, both committed under brain/understanding/model/. The evaluation is made by loading the written file in
 // onnxruntime and deciding every comment of the development sets (dev*.jsonl, heldout.jsonl, heldout2.jsonl and
-// heldout3.jsonl, heldout4.jsonl, read while the generator and the settings were chosen) and of the held-out set (heldout5.jsonl,
+// heldout3.jsonl, heldout4.jsonl, heldout5.jsonl, read while the generator and the settings were chosen) and of the held-out set (heldout6.jsonl,
 // written from LABELS.md apart from the generator, never trained on and never used to choose anything), exact rules
 // included, as a room does.
 import { createHash } from "node:crypto";
@@ -27,11 +27,14 @@ export const labelledSets = {
   dev9: repoPath("brain/understanding/dev9.jsonl"),
   dev10: repoPath("brain/understanding/dev10.jsonl"),
   dev11: repoPath("brain/understanding/dev11.jsonl"),
+  dev12: repoPath("brain/understanding/dev12.jsonl"),
+  dev13: repoPath("brain/understanding/dev13.jsonl"),
   heldout_v1: repoPath("brain/understanding/heldout.jsonl"),
   heldout_v2: repoPath("brain/understanding/heldout2.jsonl"),
   heldout_v3: repoPath("brain/understanding/heldout3.jsonl"),
   heldout_v4: repoPath("brain/understanding/heldout4.jsonl"),
-  heldout: repoPath("brain/understanding/heldout5.jsonl"),
+  heldout_v5: repoPath("brain/understanding/heldout5.jsonl"),
+  heldout: repoPath("brain/understanding/heldout6.jsonl"),
 };
 
 /** What each labelled set is, as the evaluation and the benchmark report it. */
@@ -49,14 +52,20 @@ export const labelledSetNotes: Record<keyof typeof labelledSets, string> = {
     "dev10.jsonl: development set of Chinese comments as a busy room gets them (440 allowed, 20 masked, 40 blocked), written from LABELS.md apart from the generator (scored once, then read in the tenth round)",
   dev11:
     "dev11.jsonl: development set of English comments from many countries' live chats, most of them blocked, written from LABELS.md apart from the generator (scored once, then read in the tenth round)",
+  dev12:
+    "dev12.jsonl: development set of English comments from many countries' live shopping chats, 320 of 500 blocked, written to the block reasons' breadth from LABELS.md apart from the generator (scored once, then read in the eleventh round)",
+  dev13:
+    "dev13.jsonl: development set of Chinese danmaku, 320 of 500 blocked, written as dev12.jsonl was (scored once, then read in the eleventh round)",
   heldout_v1: "heldout.jsonl: the first held-out set (read during tuning; now a development set)",
   heldout_v2: "heldout2.jsonl: the second held-out set (its misses read in the seventh round; now a development set)",
   heldout_v3:
     "heldout3.jsonl: the third held-out set (read once after the seventh round, its misses read in the eighth; now a development set)",
   heldout_v4:
     "heldout4.jsonl: the fourth held-out set (scored twice, its misses read in the tenth round; now a development set)",
+  heldout_v5:
+    "heldout5.jsonl: the fifth held-out set (scored four times, its misses read in the eleventh round; now a development set)",
   heldout:
-    "heldout5.jsonl: the held-out set (written from LABELS.md, the issue and the catalogs without reading the generator, the other sets or the model's errors; never trained on or tuned on)",
+    "heldout6.jsonl: the held-out set (written from LABELS.md, the issue and the catalogs without reading the generator, the other sets or the model's errors; never trained on or tuned on)",
 };
 
 /** Texts of `sets` that the corpus also holds, compared as the model reads them (normalizeComment). */

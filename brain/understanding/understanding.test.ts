@@ -62,9 +62,9 @@ describe("corpus", () => {
 });
 
 describe("the labelled sets", () => {
-  test("the held-out set is heldout5.jsonl: 400 comments per language, every intent and block reason, no text twice", async () => {
-    expect(labelledSets.heldout).toMatch(/heldout5\.jsonl$/);
-    expect(labelledSets.heldout_v4).toMatch(/heldout4\.jsonl$/);
+  test("the held-out set is heldout6.jsonl: 400 comments per language, every intent and block reason, no text twice", async () => {
+    expect(labelledSets.heldout).toMatch(/heldout6\.jsonl$/);
+    expect(labelledSets.heldout_v5).toMatch(/heldout5\.jsonl$/);
     expect(labelledSets.heldout_v3).toMatch(/heldout3\.jsonl$/);
     expect(labelledSets.heldout_v1).toMatch(/heldout\.jsonl$/);
     expect(labelledSets.heldout_v2).toMatch(/heldout2\.jsonl$/);

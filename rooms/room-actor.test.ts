@@ -63,6 +63,22 @@ describe("room actor", () => {
       ],
     );
     expect(await s.status("r2")).toMatchObject({ state: RoomState.ROOM_STATE_ENDED, reason: "StopRequested" });
+    // An ended room keeps the spec it ended with.
+    const revision = (await s.get("r2")).revision;
+    const update = s.request("r2", {
+      $case: "update",
+      value: {
+        roomId: "r2",
+        spec: sampleRoomSpec({ displayName: "z" }),
+        updateMask: ["display_name"],
+        expectedRevision: 0,
+      },
+    });
+    await expect(update).rejects.toMatchObject({
+      code: "failed_precondition",
+      message: expect.stringMatching(/has ended/) as unknown,
+    });
+    expect((await s.get("r2")).revision).toBe(revision);
   });
 
   it("applies a command as it applies the same request: a change of spec, and the same refusals", async () => {

@@ -689,6 +689,8 @@ export function roomActor(deps: RoomActorDeps): ActorTypeDefinition<RoomActorSta
         if (onAir.has(ctx.id)) await activation(ctx).log.flush();
         return "";
       case "update": {
+        // An ended room keeps the spec it ended with, as its record of what was streamed.
+        if (RoomState[ctx.state.state] === ended) throw new RoomEndedError(ctx.id);
         if (op.expectedRevision !== 0 && op.expectedRevision !== ctx.state.revision) {
           throw new RoomRevisionError(ctx.id, ctx.state.revision, op.expectedRevision);
         }

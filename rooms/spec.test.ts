@@ -166,6 +166,23 @@ describe("room spec: every string is bounded, in characters", () => {
     expect(err!.message.length).toBeLessThan(300);
   });
 
+  it("refuses line breaks in one-line values and control characters in label keys, naming the field", () => {
+    expect(refusal((s) => (s.displayName = "a\nb"))).toMatchObject({
+      field: "spec.display_name",
+      message: expect.stringContaining("must be one line") as unknown,
+    });
+    expect(refusal((s) => (product(s).title = "a\r\nb"))).toMatchObject({ field: "spec.catalog.products[0].title" });
+    expect(refusal((s) => (s.persona!.name = "a\tb"))).toMatchObject({ field: "spec.persona.name" });
+    expect(refusal((s) => (s.labels = { team: "a\u2028b" }))).toMatchObject({ field: "spec.labels[team]" });
+    expect(refusal((s) => (s.labels = { "a\u0000b": "v" }))).toMatchObject({
+      field: "spec.labels",
+      message: 'spec.labels: key "a\\u0000b": must not hold control characters (U+0000 at 1)',
+    });
+    expect(refusal((s) => (s.labels = { "a\nb": "v" }))).toMatchObject({ field: "spec.labels" });
+    // Longer texts keep their line breaks.
+    expect(refusal((s) => (s.persona!.style = "warm\nplayful"))).toBeUndefined();
+  });
+
   it("takes what is at its limits (emoji count as one character)", () => {
     expect(
       refusal((s) => {

@@ -17,7 +17,7 @@ import {
   type Spec,
 } from "../proto/index.js";
 import { InvalidArgumentError } from "../errors/index.js";
-import { validateEnum, validateLength, validateTime } from "./validation.js";
+import { validateEnum, validateLength, validateLine, validateTime } from "./validation.js";
 
 const productIdPattern = /^[a-z0-9-]{1,64}$/;
 const couponIdPattern = /^[A-Za-z0-9_:-]{0,64}$/;
@@ -60,7 +60,7 @@ function quoted(value: string): string {
 export function validateRoomSpec(spec: RoomSpec | undefined, prefix = "spec."): asserts spec is RoomSpec {
   const field = (name: string) => `${prefix}${name}`;
   if (!spec) throw new InvalidArgumentError(prefix.replace(/\.$/, ""), "is required");
-  validateLength(spec.displayName, field("display_name"), 120);
+  validateLine(spec.displayName, field("display_name"), 120);
   validateCatalog(spec.catalog, field("catalog"));
   if (spec.persona) validatePersona(spec.persona, field("persona"));
   const speed = spec.voice?.speed ?? 0;
@@ -76,7 +76,7 @@ export function validateRoomSpec(spec: RoomSpec | undefined, prefix = "spec."): 
   if (spec.output) compileOutputConfig(spec.output, field("output"));
   const label = spec.output?.aiLabel;
   if (label) {
-    validateLength(label.text, field("output.ai_label.text"), 40);
+    validateLine(label.text, field("output.ai_label.text"), 40);
     if (!["", "zh", "en"].includes(label.language)) {
       throw new InvalidArgumentError(field("output.ai_label.language"), `must be "zh", "en" or empty (the catalog's)`);
     }
@@ -106,7 +106,7 @@ export function validateRoomSpec(spec: RoomSpec | undefined, prefix = "spec."): 
 
 export function validateCatalog(catalog: Catalog | undefined, field: string): asserts catalog is Catalog {
   if (!catalog) throw new InvalidArgumentError(field, "is required");
-  validateLength(catalog.title, `${field}.title`, 120);
+  validateLine(catalog.title, `${field}.title`, 120);
   if (!currencyPattern.test(catalog.currency)) {
     throw new InvalidArgumentError(`${field}.currency`, `${quoted(catalog.currency)} is not an ISO 4217 code like CNY`);
   }
@@ -126,7 +126,7 @@ export function validateCatalog(catalog: Catalog | undefined, field: string): as
 function validateProduct(product: Product, field: string, currency: string): void {
   const at = (name: string) => `${field}.${name}`;
   if (!productIdPattern.test(product.id)) throw new InvalidArgumentError(at("id"), "must be 1 to 64 of [a-z0-9-]");
-  validateLength(product.title, at("title"), 120, 1);
+  validateLine(product.title, at("title"), 120, 1);
   validateMoney(product.price, at("price"), currency, true);
   validateMoney(product.originalPrice, at("original_price"), currency, false);
   if (product.stock < 0) throw new InvalidArgumentError(at("stock"), "must not be negative");
@@ -143,7 +143,7 @@ function validateProduct(product: Product, field: string, currency: string): voi
 }
 
 function validateSpec(spec: Spec, field: string): void {
-  validateLength(spec.name, `${field}.name`, 64, 1);
+  validateLine(spec.name, `${field}.name`, 64, 1);
   validateList(spec.values, `${field}.values`, 50, (value, f) => validateLength(value, f, 200));
 }
 
@@ -151,14 +151,14 @@ function validateCoupon(coupon: Coupon, field: string, currency: string): void {
   if (!couponIdPattern.test(coupon.id)) {
     throw new InvalidArgumentError(`${field}.id`, "must be at most 64 characters of A-Z, a-z, 0-9, '_', ':', '-'");
   }
-  validateLength(coupon.title, `${field}.title`, 60);
+  validateLine(coupon.title, `${field}.title`, 60);
   validateMoney(coupon.discount, `${field}.discount`, currency, true);
   validateMoney(coupon.threshold, `${field}.threshold`, currency, false);
 }
 
 function validatePersona(persona: Persona, field: string): void {
   validateModelName(persona.id, `${field}.id`, "a persona id");
-  validateLength(persona.name, `${field}.name`, 64);
+  validateLine(persona.name, `${field}.name`, 64);
   validateLanguage(persona.language, `${field}.language`, false);
   validateLength(persona.style, `${field}.style`, 500);
   validateList(persona.catchphrases, `${field}.catchphrases`, 20, (phrase, f) => validateLength(phrase, f, 60));
@@ -224,7 +224,14 @@ function validateStringMap(
     if (keyLength === 0 || keyLength > limits.key) {
       throw new InvalidArgumentError(field, `keys must be 1 to ${limits.key} characters (got ${quoted(key)})`);
     }
-    validateLength(value, `${field}[${key}]`, limits.value);
+    // A key is printed as it is, as a value is: the same characters are refused.
+    try {
+      validateLine(key, field, limits.key);
+    } catch (err) {
+      const why = (err as InvalidArgumentError).message.slice(field.length + 2);
+      throw new InvalidArgumentError(field, `key ${quoted(key)}: ${why}`);
+    }
+    validateLine(value, `${field}[${key}]`, limits.value);
   }
 }
 

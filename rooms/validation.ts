@@ -47,6 +47,19 @@ export function validateLength(value: string, field: string, max: number, min = 
   throw new InvalidArgumentError(field, `${rule} (got ${count})`);
 }
 
+/** Line breaks and tabs: a name, a title or a label is one line wherever it is printed (the CLI's rows are lines). */
+const lineBreak = /[\t\n\r\u2028\u2029]/u;
+
+/** validateLength for a one-line value (a name, a title, a label): line breaks and tabs are refused too. */
+export function validateLine(value: string, field: string, max: number, min = 0): void {
+  const brk = lineBreak.exec(value);
+  if (brk) {
+    const code = brk[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+    throw new InvalidArgumentError(field, `must be one line: no line breaks or tabs (U+${code} at ${brk.index})`);
+  }
+  validateLength(value, field, max, min);
+}
+
 /**
  * Throws InvalidArgumentError unless `value` is one of the values `enumObject` declares (a ts-proto enum, e.g.
  * RoomState): a number the contract does not name, which protobuf decodes as it is, matches nothing downstream.
@@ -89,8 +102,8 @@ export function validateComment(comment: Comment, prefix = ""): void {
   const field = (name: string) => `${prefix}${name}`;
   if (!idPattern.test(comment.commentId)) throw new InvalidArgumentError(field("comment_id"), `must be ${idRule}`);
   validateRoomId(comment.roomId, field("room_id"));
-  validateLength(comment.viewerId, field("viewer_id"), 64);
-  validateLength(comment.viewerName, field("viewer_name"), 64);
+  validateLine(comment.viewerId, field("viewer_id"), 64);
+  validateLine(comment.viewerName, field("viewer_name"), 64);
   if (!/^[\x20-\x7e]{0,64}$/.test(comment.source)) {
     throw new InvalidArgumentError(field("source"), "must be at most 64 printable ASCII characters");
   }

@@ -790,6 +790,24 @@ describe("values schema", () => {
     expect(result.stderr).toContain("roomHost.inbox.maxBytes: Does not match pattern");
   });
 
+  it("refuses a gateway no caller can authenticate to: no token keys and no client certificates", async () => {
+    const none = await helm(["template", "lh", chartDir, "--set", "grpcTls.enabled=false"]);
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toContain("gateway.auth: no way for a caller to prove who it is");
+    const optional = await helm(["template", "lh", chartDir, "--set", "grpcTls.requireClientCert=false"]);
+    expect(optional.code).not.toBe(0);
+    const tokens = await helm([
+      "template",
+      "lh",
+      chartDir,
+      "--set",
+      "grpcTls.enabled=false",
+      "--set-json",
+      'gateway.auth.jwks="{\\"keys\\":[]}"',
+    ]);
+    expect(tokens.code).toBe(0);
+  });
+
   it("needs an external URL when NATS is not installed", async () => {
     const result = await helm(["template", "lh", chartDir, "--set", "nats.install=false"]);
     expect(result.stderr).toContain("nats.external.url is required");

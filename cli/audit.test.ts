@@ -17,6 +17,13 @@ describe("livehost audit", () => {
     }
   });
 
+  it("says on one line which NATS it cannot reach (exit 1)", async () => {
+    await using cli = runCli(["audit", "--nats", "nats://127.0.0.1:1"]);
+    expect(await cli.exited()).toEqual({ code: 1, signal: null });
+    expect(cli.stderr()).toMatch(/^livehost: NATS at nats:\/\/127\.0\.0\.1:1: /);
+    expect(cli.stderr().trim().split("\n")).toHaveLength(1);
+  });
+
   it("ends quietly, status 0, when its reader goes away before it is done", async () => {
     await using nats = await startNatsServer();
     const nc = await connectNats({ servers: nats.url, name: "test" });

@@ -101,6 +101,14 @@ describe("livehost face, launch and job", () => {
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/^livehost: photo: .*no-such\.png cannot be read/);
     expect((await run("face", "list")).out).toMatch(/^\S+\tguest\t\n\S+\thost\tHost\n$/);
+    const json = (await run("face", "list", "--json")).out
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as unknown);
+    expect(json).toEqual([
+      expect.objectContaining({ faceId: "guest" }),
+      expect.objectContaining({ faceId: "host", displayName: "Host" }),
+    ]);
 
     expect((await run("face", "delete", "guest")).code).toBe(0);
     const [listed, again] = await Promise.all([run("face", "list"), run("face", "delete", "guest")]);

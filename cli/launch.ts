@@ -14,12 +14,14 @@ import type { Command } from "commander";
 import { parseCatalog, parsePersonas, pickPersona } from "../brain/index.js";
 import {
   type Catalog,
+  Face,
   Job,
   JobEvent,
   JobEventKind,
   JobState,
   OnboardingServiceClient,
   type Persona,
+  OutputConfig,
   RoomSpec,
   ShowScript,
   StepState,
@@ -86,6 +88,16 @@ function personaFrom(json: unknown, catalog: Catalog): Persona {
   }
 }
 
+/**
+ * What the room streams when --spec names no output: HLS for the viewer page at the avatar's default size, as the
+ * demo's room does. A room left stopped gets none (its owner gives it one by UpdateRoom).
+ */
+const defaultOutput = OutputConfig.fromPartial({
+  video: { widthPx: 720, heightPx: 1280, fps: 25, bitrateKbps: 2000 },
+  audioBitrateKbps: 128,
+  outputs: [{ kind: { $case: "hls", value: { segmentDurationS: 2, playlistLength: 6 } } }],
+});
+
 /** Submits the video and the room's spec; resolves to the job. */
 async function submit(client: OnboardingServiceClient, flags: LaunchFlags): Promise<Job> {
   const catalog = catalogFrom(await readJsonFile(flags.catalog, "--catalog"));
@@ -116,7 +128,13 @@ async function submit(client: OnboardingServiceClient, flags: LaunchFlags): Prom
             tenant: flags.tenant,
             roomId: flags.room ?? "",
             avatarId: flags.avatarId ?? "",
-            room: { ...base, catalog, persona, displayName: base.displayName || catalog.title },
+            room: {
+              ...base,
+              catalog,
+              persona,
+              displayName: base.displayName || catalog.title,
+              output: base.output ?? (flags.leaveStopped ? undefined : defaultOutput),
+            },
             videoBytes: size.size,
             videoSha256: "",
             minQualityScore: minScore,
@@ -264,7 +282,10 @@ export function registerLaunchCommands(program: Command): void {
     .requiredOption("--video <file>", "talking-head video: one face, speaking, with its sound")
     .requiredOption("--catalog <file>", "Catalog as protobuf JSON")
     .requiredOption("--persona <file>", "Persona as protobuf JSON (or a personas file: its first)")
-    .option("--spec <file>", "RoomSpec JSON for the rest of the room (voice, output, schedule...)")
+    .option(
+      "--spec <file>",
+      "RoomSpec JSON for the rest of the room (voice, output, schedule...); without an output, HLS at 720x1280",
+    )
     .option("--room <room-id>", "room id (default: derived from the job)")
     .option("--avatar-id <id>", "avatar id to build (default: derived from the job)")
     .addOption(tenantOption())
@@ -365,6 +386,9 @@ export function registerLaunchCommands(program: Command): void {
       }),
     );
 
+  /** One face per line: tab-separated, or protobuf JSON with --json. */
+  const printFace = (f: Face, json: boolean | undefined) =>
+    process.stdout.write(json ? `${JSON.stringify(Face.toJSON(f))}\n` : `${f.tenant}\t${f.faceId}\t${f.displayName}\n`);
   const face = program.command("face").description("the tenant's FaceID library: faces allowed to host its rooms");
   withCall(face.command("register").argument("<face-id>").argument("<photo>"))
     .addOption(tenantOption())
@@ -376,8 +400,7 @@ export function registerLaunchCommands(program: Command): void {
             throw new InvalidArgumentError("photo", `${photoFile} cannot be read`);
           });
           const request = { tenant: flags.tenant, faceId, photo, displayName: flags.name };
-          const registered = await callUnary(client.registerFace.bind(client), request);
-          process.stdout.write(`${registered.tenant}\t${registered.faceId}\t${registered.displayName}\n`);
+          printFace(await callUnary(client.registerFace.bind(client), request), flags.json);
         },
       ),
     );
@@ -386,7 +409,7 @@ export function registerLaunchCommands(program: Command): void {
     .action(
       withClient(async (client, flags: ClientFlags & { tenant: string }) => {
         const { faces } = await callUnary(client.listFaces.bind(client), { tenant: flags.tenant });
-        for (const f of faces) process.stdout.write(`${f.tenant}\t${f.faceId}\t${f.displayName}\n`);
+        for (const f of faces) printFace(f, flags.json);
       }),
     );
   withCall(face.command("delete").argument("<face-id>"))

@@ -416,7 +416,10 @@ models
   .option("--model <file>", "an understanding model (default: the shipped one)")
   .option("--json", "one JSON object per comment")
   .action(async (texts: string[], flags: { model?: string; json?: boolean }) => {
-    const classifier = await CommentClassifier.load(flags.model);
+    // A model file given that cannot be read or loaded is the caller's argument (exit 2).
+    const classifier = await CommentClassifier.load(flags.model).catch((err: unknown) => {
+      throw flags.model === undefined ? err : new InvalidArgumentError("--model", (err as Error).message);
+    });
     try {
       for (const text of texts) {
         const decided = await decideText(text, classifier);

@@ -50,5 +50,9 @@ describe("livehost quality", () => {
     await using badMouth = runCli(["quality", slow, "--mouth", "1,2,3"]);
     expect(await badMouth.exited()).toEqual({ code: 2, signal: null });
     expect(badMouth.stderr()).toMatch(/--mouth: "1,2,3" is not x,y,w,h/);
+
+    await using badAvatar = runCli(["quality", slow, "--avatar", join(dir, "no-such-pack")]);
+    expect(await badAvatar.exited()).toEqual({ code: 2, signal: null });
+    expect(badAvatar.stderr()).toMatch(/^livehost: --avatar: /);
   });
 });

@@ -51,13 +51,17 @@ export function registerQualityCommand(program: Command): void {
 /** --mouth as given, or the avatar pack's box scaled (and letterboxed) onto the input's frame. */
 async function mouthBox(input: string, flags: QualityFlags) {
   if (flags.mouth !== undefined) {
+    if (flags.avatar !== undefined) throw new InvalidArgumentError("--mouth", "give --mouth or --avatar, not both");
     const parts = flags.mouth.split(",").map(Number);
     if (parts.length !== 4 || !parts.every((n) => Number.isFinite(n) && n >= 0) || parts[2]! <= 0 || parts[3]! <= 0)
       throw new InvalidArgumentError("--mouth", `"${flags.mouth}" is not x,y,w,h in pixels`);
     return { x: parts[0]!, y: parts[1]!, width: parts[2]!, height: parts[3]! };
   }
   if (flags.avatar === undefined) return undefined;
-  const { manifest } = await loadAvatarPack(flags.avatar);
+  // A pack that cannot be read is the caller's argument, not a score below --min-score (exit 2, not 1).
+  const { manifest } = await loadAvatarPack(flags.avatar).catch((err: unknown) => {
+    throw new InvalidArgumentError("--avatar", (err as Error).message);
+  });
   const video = (await probeMedia(input).catch(() => undefined))?.video;
   if (!video) return undefined; // scoreMedia names the unreadable input
   // As the room composes it: the pack's frame scaled to fit the output, centred.

@@ -27,9 +27,14 @@ describe("livehost models understand", () => {
     ]);
   });
 
-  it("says which model file it cannot read", async () => {
+  it("says which model file it cannot read or load, on one line, as a bad argument (exit 2)", async () => {
     await using run = runCli(["models", "understand", "--model", "/nonexistent/model.onnx", "你好"]);
-    expect((await run.exited()).code).not.toBe(0);
-    expect(run.stderr()).toMatch(/understanding model \/nonexistent\/model\.onnx cannot be read/);
+    expect((await run.exited()).code).toBe(2);
+    expect(run.stderr()).toMatch(/^livehost: --model: understanding model \/nonexistent\/model\.onnx cannot be read/);
+    // A file that is not a model: its path and onnxruntime's reason, no stack.
+    await using notModel = runCli(["models", "understand", "--model", "package.json", "你好"]);
+    expect((await notModel.exited()).code).toBe(2);
+    expect(notModel.stderr()).toMatch(/^livehost: --model: understanding model package\.json is not an ONNX model/);
+    expect(notModel.stderr().trim().split("\n")).toHaveLength(1);
   });
 });

@@ -25,6 +25,7 @@ import {
   RoomClient,
   RoomEndedError,
   enqueueComment,
+  inboxRefusedCounter,
   validateComment,
   validateRoomId,
   validateEnum,
@@ -93,6 +94,8 @@ export async function postComment(
 
 export function roomService(deps: RoomServiceDeps): GrpcServiceRegistration {
   const rooms = new RoomClient(deps.nats);
+  // Counted from the start (0 per reason), not from the first refusal.
+  if (deps.registry) inboxRefusedCounter(deps.registry);
   const { access } = deps;
   const watch = roomWatcher({
     ...deps,

@@ -8,7 +8,7 @@ export { trainLipSyncModel } from "./lipsync/train.js";
 export { trainTalkingFace } from "./lipsync/talking-face-train.js";
 export { startLipSyncWorker } from "./lipsync/lipsync-worker.js";
 export { writeDefaultAvatarPack } from "./lipsync/default-avatar.js";
-export { buildAvatarPack, type AvatarBuildProgress } from "./lipsync/avatar-build.js";
+export { AvatarRejectedError, buildAvatarPack, type AvatarBuildProgress } from "./lipsync/avatar-build.js";
 // The engines themselves, for work done outside a worker (onboarding renders a built avatar speaking to score it).
 export { synthesizeToPcm } from "./tts/embedded.js";
 export { embeddedVoices } from "./tts/voices.js";

@@ -14,6 +14,7 @@ import type { JobSubmission } from "../proto/index.js";
 import { Job, JobEventKind, JobState, RoomSpec, ShowScript, StepState } from "../proto/index.js";
 import { checkCatalogWording } from "../brain/index.js";
 import { validateRequestId, validateRoomId, validateRoomSpec } from "../rooms/index.js";
+import { compileOutputConfig } from "../media/index.js";
 import { stepNames, stepOf, type JobRecord, type JobStore } from "./store.js";
 
 /** Uploads above this are refused (gateway flag --upload-max-bytes). */
@@ -68,6 +69,15 @@ export function validateSubmission(submission: JobSubmission | undefined): asser
   }
   validateRoomSpec(submission.room, "submission.room.");
   if (!submission.room.persona) throw new InvalidArgumentError("submission.room.persona", "is required");
+  // The job's last step puts the room on air, which needs an output: refused here, before the video is uploaded
+  // and the avatar built, rather than at that step with a room half made.
+  if (!submission.room.output && !submission.leaveStopped) {
+    throw new InvalidArgumentError(
+      "submission.room.output",
+      "is required to go live (or set leave_stopped and give the room its output later by UpdateRoom)",
+    );
+  }
+  if (submission.room.output) compileOutputConfig(submission.room.output, "submission.room.output");
   // The script will say the catalog's and persona's own words as written: a catalog the guard refuses is refused
   // here, before the video is uploaded.
   checkCatalogWording(submission.room.catalog!, submission.room.persona, "submission.room.");
@@ -105,6 +115,11 @@ export async function submitJob(store: JobStore, options: SubmitOptions): Promis
     await store.videos.release(jobId, sha256);
     throw err;
   };
+  if (submission.videoBytes !== 0 && submission.videoBytes !== bytes) {
+    await refuse(
+      new InvalidArgumentError("submission.video_bytes", `says ${submission.videoBytes}; ${bytes} bytes were sent`),
+    );
+  }
   if (submission.videoSha256 !== "" && submission.videoSha256 !== sha256) {
     await refuse(
       new InvalidArgumentError(

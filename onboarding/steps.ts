@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { AvatarStore } from "../avatars/index.js";
 import { llmOptionsFromEnv, writeScript, type LlmOptions } from "../brain/index.js";
 import { AlreadyExistsError, PermissionDeniedError, againOnDeadline } from "../errors/index.js";
-import { buildAvatarPack } from "../gpu-workers/index.js";
+import { AvatarRejectedError, buildAvatarPack } from "../gpu-workers/index.js";
 import { RoomClient } from "../rooms/index.js";
 import type { Logger } from "../observability/index.js";
 import { AvatarRenderer } from "../proto/index.js";
@@ -132,6 +132,12 @@ export function onboardingSteps(deps: StepDeps): JobSteps {
           faceBox: material?.faceBox,
           onProgress: (p) => ctx.progress(p.total > 0 ? p.done / p.total : 0, `avatar: ${p.stage}`),
           signal: ctx.signal,
+        }).catch((err: unknown) => {
+          // The merchant's material (a still photo, no speech the mouth follows): a refusal with its cause, as the
+          // material step's are, not an internal failure.
+          if (err instanceof AvatarRejectedError)
+            throw new StepRefusedError(err.reason.replace(/-/g, "_"), err.message);
+          throw err;
         });
         const { files, bytes } = await deps.avatars.publish(dir, {
           id: job.avatarId,

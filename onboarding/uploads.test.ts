@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { subjects } from "../proto/index.js";
 import { connectNats, type NatsConnection } from "../transport/index.js";
 import { sampleRoomSpec, startNatsServer, type NatsServer } from "../testing/index.js";
-import { submitJob } from "./jobs.js";
+import { submitJob, validateSubmission } from "./jobs.js";
 import { JobStore } from "./store.js";
 import { submission } from "./testing/client.js";
 
@@ -107,5 +107,26 @@ describe("uploaded videos", () => {
     });
     expect(made.videoSha256).toBe(sha256(bytes));
     expect(await stored()).toEqual([`sha256/${sha256(bytes)}`]);
+  });
+
+  it("refuses a submission whose bytes are not as many as it said, and keeps nothing of it", async () => {
+    const bytes = video(5, 40_000);
+    const job = submission({ room: sampleRoomSpec(), videoBytes: 5 });
+    await expect(submitJob(store, { tenant: "acme", submission: job, video: chunks(bytes) })).rejects.toMatchObject({
+      field: "submission.video_bytes",
+      message: "submission.video_bytes: says 5; 40000 bytes were sent",
+    });
+    expect(await stored()).not.toContain(`sha256/${sha256(bytes)}`);
+  });
+});
+
+describe("a submission's room", () => {
+  it("needs an output to go live, or leave_stopped, refused before the video is sent", () => {
+    const noOutput = sampleRoomSpec({ output: undefined });
+    expect(() => validateSubmission(submission({ room: noOutput }))).toThrow(
+      expect.objectContaining({ field: "submission.room.output" }),
+    );
+    expect(() => validateSubmission(submission({ room: noOutput, leaveStopped: true }))).not.toThrow();
+    expect(() => validateSubmission(submission({ room: sampleRoomSpec() }))).not.toThrow();
   });
 });

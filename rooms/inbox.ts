@@ -21,8 +21,11 @@ type RefusalReason = "full" | "too_large" | "no_storage";
 
 const counters = new WeakMap<Registry, Counter<"reason">>();
 
-/** livehost_inbox_refused_total on `registry`, made once per registry. */
-function refusedCounter(registry: Registry): Counter<"reason"> {
+/**
+ * livehost_inbox_refused_total on `registry`, made once per registry, every reason at 0 from the start: an alert on
+ * its rate sees the series before the first refusal.
+ */
+export function refusedCounter(registry: Registry): Counter<"reason"> {
   let counter = counters.get(registry);
   if (!counter) {
     counter = new Counter({
@@ -31,6 +34,7 @@ function refusedCounter(registry: Registry): Counter<"reason"> {
       labelNames: ["reason"],
       registers: [registry],
     });
+    for (const reason of ["full", "too_large", "no_storage"] satisfies RefusalReason[]) counter.inc({ reason }, 0);
     counters.set(registry, counter);
   }
   return counter;

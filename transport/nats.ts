@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { connect, credsAuthenticator, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { Gauge, rootLogger, type Logger, type Registry } from "../observability/index.js";
+import { UnavailableError } from "../errors/index.js";
 
 export type { NatsConnection } from "@nats-io/transport-node";
 
@@ -40,7 +41,10 @@ export async function connectNats(settings: NatsSettings): Promise<NatsConnectio
   };
   if (settings.credsFile) options.authenticator = credsAuthenticator(await readFile(settings.credsFile));
   if (settings.tls) options.tls = { ...settings.tls };
-  const nc = await connect(options);
+  const nc = await connect(options).catch((err: unknown) => {
+    // The servers named, and why: the NATS client's own error reads as a stack of its internals.
+    throw new UnavailableError(`NATS at ${String(settings.servers)}: ${(err as Error).message}`, { cause: err });
+  });
   log.debug({ server: nc.getServer() }, "nats connected");
   const connected = settings.registry
     ? new Gauge({

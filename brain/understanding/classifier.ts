@@ -60,6 +60,11 @@ export class CommentClassifier implements CommentReader {
       // One comment is a few hundred multiply-adds: threads would cost more than they save.
       intraOpNumThreads: 1,
       interOpNumThreads: 1,
+    }).catch((err: unknown) => {
+      throw new UnavailableError(
+        `understanding model ${typeof model === "string" ? model : "(bytes)"} is not an ONNX model onnxruntime loads: ${(err as Error).message}`,
+        { cause: err },
+      );
     });
     const metadata = readMetadata(bytes);
     const expected = {

@@ -21,7 +21,6 @@ import {
   JobState,
   OnboardingServiceClient,
   type Persona,
-  OutputConfig,
   RoomSpec,
   ShowScript,
   StepState,
@@ -88,16 +87,6 @@ function personaFrom(json: unknown, catalog: Catalog): Persona {
   }
 }
 
-/**
- * What the room streams when --spec names no output: HLS for the viewer page at the avatar's default size, as the
- * demo's room does. A room left stopped gets none (its owner gives it one by UpdateRoom).
- */
-const defaultOutput = OutputConfig.fromPartial({
-  video: { widthPx: 720, heightPx: 1280, fps: 25, bitrateKbps: 2000 },
-  audioBitrateKbps: 128,
-  outputs: [{ kind: { $case: "hls", value: { segmentDurationS: 2, playlistLength: 6 } } }],
-});
-
 /** Submits the video and the room's spec; resolves to the job. */
 async function submit(client: OnboardingServiceClient, flags: LaunchFlags): Promise<Job> {
   const catalog = catalogFrom(await readJsonFile(flags.catalog, "--catalog"));
@@ -133,7 +122,6 @@ async function submit(client: OnboardingServiceClient, flags: LaunchFlags): Prom
               catalog,
               persona,
               displayName: base.displayName || catalog.title,
-              output: base.output ?? (flags.leaveStopped ? undefined : defaultOutput),
             },
             videoBytes: size.size,
             videoSha256: "",

@@ -69,14 +69,8 @@ export function validateSubmission(submission: JobSubmission | undefined): asser
   }
   validateRoomSpec(submission.room, "submission.room.");
   if (!submission.room.persona) throw new InvalidArgumentError("submission.room.persona", "is required");
-  // The job's last step puts the room on air, which needs an output: refused here, before the video is uploaded
-  // and the avatar built, rather than at that step with a room half made.
-  if (!submission.room.output && !submission.leaveStopped) {
-    throw new InvalidArgumentError(
-      "submission.room.output",
-      "is required to go live (or set leave_stopped and give the room its output later by UpdateRoom)",
-    );
-  }
+  // An output given is checked here, before the video is uploaded and the avatar built, rather than when the room
+  // goes live at the last step; none given: the room streams HLS (defaultRoomOutput).
   if (submission.room.output) compileOutputConfig(submission.room.output, "submission.room.output");
   // The script will say the catalog's and persona's own words as written: a catalog the guard refuses is refused
   // here, before the video is uploaded.

@@ -11,7 +11,7 @@ import { AlreadyExistsError, PermissionDeniedError, againOnDeadline } from "../e
 import { AvatarRejectedError, buildAvatarPack } from "../gpu-workers/index.js";
 import { RoomClient } from "../rooms/index.js";
 import type { Logger } from "../observability/index.js";
-import { AvatarRenderer } from "../proto/index.js";
+import { AvatarRenderer, OutputConfig } from "../proto/index.js";
 import { scoreAvatar } from "./avatar-score.js";
 import type { FaceLibrary } from "./face-library.js";
 import { loadFaceModel, matchFace, type FaceModel } from "./faces.js";
@@ -19,6 +19,16 @@ import { checkMaterial, MaterialRefusedError, type MaterialLimits } from "./mate
 import { removeJobOutputs } from "./outputs.js";
 import type { JobStore, JobRecord } from "./store.js";
 import { StepRefusedError, type JobSteps, type StepContext } from "./worker.js";
+
+/**
+ * What a job's room streams when its spec names no output (the proto: catalog and persona are what it needs): HLS
+ * for the viewer page at the avatar's default size, as the demo's room does. Its owner may change it by UpdateRoom.
+ */
+const defaultRoomOutput = OutputConfig.fromPartial({
+  video: { widthPx: 720, heightPx: 1280, fps: 25, bitrateKbps: 2000 },
+  audioBitrateKbps: 128,
+  outputs: [{ kind: { $case: "hls", value: { segmentDurationS: 2, playlistLength: 6 } } }],
+});
 
 export interface StepDeps {
   store: JobStore;
@@ -209,7 +219,7 @@ export function onboardingSteps(deps: StepDeps): JobSteps {
           ...submission.room!.avatar,
           avatarId: job.avatarId,
         };
-        const spec = { ...submission.room!, avatar, script };
+        const spec = { ...submission.room!, avatar, script, output: submission.room!.output ?? defaultRoomOutput };
         const created = await ask(() =>
           rooms.request(
             job.roomId,
